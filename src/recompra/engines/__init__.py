@@ -1,0 +1,1 @@
+"""Analytics engines: the one place where DuckDB and Spark differences live."""
