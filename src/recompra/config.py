@@ -1,0 +1,54 @@
+"""One validated settings object for the whole application (env prefix ``RECOMPRA_``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "recompra-development-secret-change-me"
+
+
+class Settings(BaseSettings):
+    """Runtime configuration, read from ``RECOMPRA_*`` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="RECOMPRA_", extra="ignore")
+
+    #: Data directory: the SQLite file, import reports, snapshots and model outputs.
+    home: Path = Path(".recompra")
+    #: SQLAlchemy URL of the operational database; empty means ``sqlite:///<home>/recompra.db``.
+    database_url: str = ""
+    environment: Literal["development", "test", "production"] = "development"
+    secret_key: str = DEV_SECRET
+    default_currency: str = "BRL"
+    default_locale: Literal["pt-BR", "en"] = "pt-BR"
+    #: Pool size per process for PostgreSQL (SQLite uses one connection per thread).
+    pool_size: int = 10
+
+    @model_validator(mode="after")
+    def _refuse_insecure_defaults(self) -> Settings:
+        # A production install with the development secret would let anyone forge sessions.
+        if self.environment == "production" and self.secret_key == DEV_SECRET:
+            raise ValueError("RECOMPRA_SECRET_KEY must be set in production")
+        return self
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The effective database URL (SQLite under ``home`` unless configured)."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'recompra.db').resolve()}"
+
+    @property
+    def imports_dir(self) -> Path:
+        """Where import reports and rejects files are written."""
+        return self.home / "imports"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the process-wide settings (cached; tests clear the cache)."""
+    return Settings()

@@ -1,0 +1,101 @@
+"""Database engine, sessions and the unit of work.
+
+The unit of work (request, job or CLI command) owns the transaction: services only
+``flush()``; :func:`unit_of_work` commits on success and rolls back on any exception.
+
+On SQLite the write lock is taken up front (``BEGIN IMMEDIATE``) for write units of
+work. Python's sqlite3 would otherwise start the transaction at the first write, so a
+balance check would run outside it and two writers could both pass it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+from recompra.config import Settings, get_settings
+
+_engines: dict[str, Engine] = {}
+IMMEDIATE = "recompra_sqlite_immediate"
+
+
+def is_sqlite(engine: Engine) -> bool:
+    """Whether ``engine`` talks to SQLite."""
+    return engine.dialect.name == "sqlite"
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Hand transaction control to SQLAlchemy so that we can choose the BEGIN mode.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        mode = "IMMEDIATE" if conn.get_execution_options().get(IMMEDIATE) else "DEFERRED"
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+    """Create an engine for ``url`` with Recompra's connection settings."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+def get_engine(settings: Settings | None = None) -> Engine:
+    """Return the (cached) engine of the configured database."""
+    settings = settings or get_settings()
+    url = settings.sqlalchemy_url
+    if url not in _engines:
+        _engines[url] = make_engine(url, pool_size=settings.pool_size)
+    return _engines[url]
+
+
+def dispose_engines() -> None:
+    """Close every cached engine (tests and forked workers call this)."""
+    for engine in _engines.values():
+        engine.dispose()
+    _engines.clear()
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    """A sessionmaker whose objects stay usable after commit."""
+    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)
+
+
+@contextmanager
+def unit_of_work(engine: Engine | None = None, *, write: bool = True) -> Iterator[Session]:
+    """Open a session in one transaction: commit on success, roll back on error.
+
+    ``write=True`` takes SQLite's write lock at BEGIN so that reads made to validate a
+    write (balances, stock, uniqueness) are serialised with other writers.
+    """
+    engine = engine or get_engine()
+    session = session_factory(engine)()
+    try:
+        if is_sqlite(engine) and write:
+            session.connection(execution_options={IMMEDIATE: True})
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

@@ -1,0 +1,56 @@
+"""Schema migrations: upgrade to head, check that models and migrations agree."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine
+
+from recompra.db import get_engine
+from recompra.models import Base
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def alembic_config(engine: Engine | None = None) -> Config:
+    """An Alembic config pointing at the packaged migrations (no alembic.ini needed)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("sqlalchemy.url", (engine or get_engine()).url.render_as_string(False))
+    return config
+
+
+def upgrade(engine: Engine | None = None, revision: str = "head") -> None:
+    """Bring the database of ``engine`` to ``revision`` (default: the latest)."""
+    engine = engine or get_engine()
+    config = alembic_config(engine)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+def downgrade(engine: Engine | None = None, revision: str = "base") -> None:
+    """Take the database of ``engine`` down to ``revision``."""
+    engine = engine or get_engine()
+    config = alembic_config(engine)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+
+def pending_differences(engine: Engine | None = None) -> list[object]:
+    """Differences between the ORM models and the migrated schema (empty when they agree)."""
+    engine = engine or get_engine()
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return list(compare_metadata(context, Base.metadata))
+
+
+def revision(message: str, engine: Engine | None = None) -> None:
+    """Autogenerate a new migration from the models (for developers; see CONTRIBUTING)."""
+    config = alembic_config(engine)
+    command.revision(config, message=message, autogenerate=True)

@@ -1,0 +1,30 @@
+"""ORM models, one module per aggregate. Importing this package registers every table."""
+
+from recompra.models.aftersale import Event, Return, ReturnItem, Review
+from recompra.models.base import Base
+from recompra.models.brand import Brand
+from recompra.models.catalog import Category, Product
+from recompra.models.customer import BrandCustomer, Customer, CustomerIdentity, CustomerMerge
+from recompra.models.imports import ImportRun
+from recompra.models.order import Order, OrderItem, Payment
+from recompra.models.scores import CustomerScore
+
+__all__ = [
+    "Base",
+    "Brand",
+    "BrandCustomer",
+    "Category",
+    "Customer",
+    "CustomerIdentity",
+    "CustomerMerge",
+    "CustomerScore",
+    "Event",
+    "ImportRun",
+    "Order",
+    "OrderItem",
+    "Payment",
+    "Product",
+    "Return",
+    "ReturnItem",
+    "Review",
+]

@@ -1,0 +1,43 @@
+"""Products and categories (names in pt-BR and en where known)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from recompra.models.base import Base, BigIntPK, utcnow
+
+
+class Category(Base):
+    """A product category of a brand, identified by a slug (e.g. ``beleza_saude``)."""
+
+    __tablename__ = "categories"
+    __table_args__ = (UniqueConstraint("brand_id", "slug"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    brand_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("brands.id"))
+    slug: Mapped[str] = mapped_column(String(120))
+    name_pt: Mapped[str | None] = mapped_column(String(200))
+    name_en: Mapped[str | None] = mapped_column(String(200))
+
+
+class Product(Base):
+    """A product of a brand, keyed by the source system's id."""
+
+    __tablename__ = "products"
+    __table_args__ = (UniqueConstraint("brand_id", "source", "external_id"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    brand_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("brands.id"))
+    source: Mapped[str] = mapped_column(String(64))
+    external_id: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str | None] = mapped_column(String(300))
+    category_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("categories.id"), index=True
+    )
+    list_price_minor: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3), default="BRL")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
