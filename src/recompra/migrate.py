@@ -24,8 +24,8 @@ def alembic_config(engine: Engine | None = None) -> Config:
     return config
 
 
-def upgrade(engine: Engine | None = None, revision: str = "head") -> None:
-    """Bring the database of ``engine`` to ``revision`` (default: the latest)."""
+def upgrade(engine: Engine | None = None, revision: str = "heads") -> None:
+    """Bring the database of ``engine`` to ``revision`` (default: every head)."""
     engine = engine or get_engine()
     config = alembic_config(engine)
     with engine.begin() as connection:
