@@ -247,22 +247,21 @@ def _items(
     first_cat = np.where(fav, customers.favourite[owner], catalog.sample_categories(rng, n))
     first_product = catalog.sample_products(rng, first_cat)
 
-    kind = rng.random(total_lines)
+    # Further lines: the partner product, a complementary category, or any category.
+    product = first_product[line_order]
+    extra = np.flatnonzero(line_no > 0)
+    n_extra = len(extra)
+    base = product[extra]
+    kind = rng.random(n_extra)
     together = kind < config.together_prob
-    complement = ~together & (
-        kind < config.together_prob + (1 - config.together_prob) * config.complement_prob
-    )
-    line_first_cat = first_cat[line_order]
+    complement = kind < config.together_prob + (1 - config.together_prob) * config.complement_prob
     other_cat = np.where(
         complement,
-        catalog.sample_complements(rng, line_first_cat),
-        catalog.sample_categories(rng, total_lines),
+        catalog.sample_complements(rng, catalog.product_category[base]),
+        catalog.sample_categories(rng, n_extra),
     )
-    other_product = catalog.sample_products(rng, other_cat)
-    product = np.where(
-        line_no == 0,
-        first_product[line_order],
-        np.where(together, catalog.partner[first_product[line_order]], other_product),
+    product[extra] = np.where(
+        together, catalog.partner[base], catalog.sample_products(rng, other_cat)
     )
 
     list_price = catalog.product_price[product]

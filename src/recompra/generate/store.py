@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -208,18 +209,27 @@ def generate_to_parquet(
         _write_part(out_dir, name, 0, table)
         counts[name] = table.num_rows
 
+    # One writer thread overlaps Parquet encoding (which releases the GIL) with the
+    # generation of the next chunk; at most one chunk waits, so memory stays bounded.
+    block_names = [n for n in names if n not in _CATALOG_TABLES]
     pending: dict[str, list[pa.Table]] = {}
     pending_orders = 0
     part = 0
-    for tables in iter_blocks(config, catalog, truth=truth):
-        for name, table in tables.items():
-            pending.setdefault(name, []).append(table)
-        pending_orders += tables["orders"].num_rows
-        if pending_orders >= chunk_orders:
-            _flush(out_dir, part, pending, counts)
-            pending, pending_orders, part = {}, 0, part + 1
-    if pending or part == 0:
-        _flush(out_dir, part, pending, counts, names=[n for n in names if n not in _CATALOG_TABLES])
+    writing: Future[None] | None = None
+    with ThreadPoolExecutor(max_workers=1) as writer:
+        for tables in iter_blocks(config, catalog, truth=truth):
+            for name, table in tables.items():
+                pending.setdefault(name, []).append(table)
+            pending_orders += tables["orders"].num_rows
+            if pending_orders >= chunk_orders:
+                if writing is not None:
+                    writing.result()
+                writing = writer.submit(_flush, out_dir, part, pending, counts, block_names)
+                pending, pending_orders, part = {}, 0, part + 1
+        if writing is not None:
+            writing.result()
+        if pending or part == 0:
+            _flush(out_dir, part, pending, counts, block_names)
 
     manifest = {
         "written_at": datetime.now(UTC).isoformat(),
@@ -236,10 +246,10 @@ def _flush(
     part: int,
     pending: dict[str, list[pa.Table]],
     counts: dict[str, int],
-    names: list[str] | None = None,
+    names: list[str],
 ) -> None:
     schemas = dict(SCHEMAS, truth=TRUTH)
-    for name in names if names is not None else list(pending):
+    for name in names:
         chunks = pending.get(name, [])
         table = pa.concat_tables(chunks) if chunks else schemas[name].empty_table()
         _write_part(out_dir, name, part, table)
