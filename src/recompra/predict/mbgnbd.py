@@ -1,0 +1,27 @@
+"""MBG/NBD model (Batislam, Denizel & Filiztekin 2007; BTYDplus ``mbgnbd``).
+
+Like BG/NBD, but a customer may also drop out right after the *first* purchase, so a
+one-time buyer who has been silent for long is not assumed to be alive (the BG/NBD
+assumes P(alive) = 1 whenever ``frequency == 0``).
+"""
+
+from __future__ import annotations
+
+from recompra.predict._betageo import BetaGeoFamily
+
+
+class ModifiedBetaGeoModel(BetaGeoFamily):
+    """MBG/NBD estimator (parameters ``r, alpha, a, b``).
+
+    Parameters
+    ----------
+    penalizer : float, default 0.0
+        L2 penalty on the parameters (0 gives the maximum-likelihood estimate).
+    tol : float, default 1e-7
+        Gradient tolerance of the optimiser.
+    max_iter : int, default 500
+        Maximum optimiser iterations.
+    """
+
+    model_name = "mbgnbd"
+    dropout_at_zero = 1
