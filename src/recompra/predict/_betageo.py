@@ -18,7 +18,7 @@ import numpy as np
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
 from recompra.predict import _nbd
-from recompra.predict._base import ArrayLike, BTYDModel, FloatArray, RFMData, as_float
+from recompra.predict._base import ArrayLike, BTYDModel, FloatArray, RFMData, as_float, wdot
 
 
 class BetaGeoFamily(BTYDModel):
@@ -68,27 +68,27 @@ class BetaGeoFamily(BTYDModel):
         w = data.weights
         ux, _, wx = data.x_groups
         a3, a4, d, log_aT, log_atx = self._terms(log_params, data)
-        ll = float(np.dot(wx, self._x_terms(log_params, ux)) + np.dot(w, d))
+        ll = float(wdot(wx, self._x_terms(log_params, ux)) + wdot(w, d))
         if not gradient:
             return ll, np.zeros(4)
         x, T, t_x = data.frequency, data.T, data.recency
         w3 = w * np.exp(a3 - d)
         w4 = w * np.exp(a4 - d)
         # frequency-only parts, once per distinct frequency
-        g_r_x = float(np.dot(wx, digamma(r + ux) - digamma(r)))
+        g_r_x = float(wdot(wx, digamma(r + ux) - digamma(r)))
         ab = digamma(a + b) - digamma(a + b + ux + m)
-        g_a_x = float(np.dot(wx, ab))
-        g_b_x = float(np.dot(wx, ab + digamma(b + ux + m) - digamma(b)))
+        g_a_x = float(wdot(wx, ab))
+        g_b_x = float(wdot(wx, ab + digamma(b + ux + m) - digamma(b)))
         n = data.n_customers
         has_a4 = (x > 0) if m == 0 else np.ones(x.shape, dtype=bool)
         denom = np.where(has_a4, b + x - 1 + m, 1.0)
-        g_r = g_r_x + n * np.log(alpha) - float(np.dot(w3, log_aT) + np.dot(w4, log_atx))
+        g_r = g_r_x + n * np.log(alpha) - float(wdot(w3, log_aT) + wdot(w4, log_atx))
         g_alpha = n * r / alpha - float(
-            np.dot(w3, (r + x) / (alpha + T)) + np.dot(w4, (r + x) / (alpha + t_x))
+            wdot(w3, (r + x) / (alpha + T)) + wdot(w4, (r + x) / (alpha + t_x))
         )
         w4_sum = float(w4.sum())
         g_a = g_a_x + w4_sum / a
-        g_b = g_b_x - float(np.dot(w4, 1.0 / denom))
+        g_b = g_b_x - float(wdot(w4, 1.0 / denom))
         grad = np.array([g_r * r, g_alpha * alpha, g_a * a, g_b * b])
         return ll, grad
 

@@ -14,6 +14,8 @@ information; rows with ``x == 0`` or ``m <= 0`` are ignored by :meth:`fit`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.special import digamma, gammaln
 
@@ -26,7 +28,42 @@ from recompra.predict._base import (
     hessian_from_gradient,
     maximise,
     standard_errors,
+    wdot,
 )
+
+
+@dataclass(frozen=True)
+class _SpendData:
+    """Compressed spend data with the parameter-free sums precomputed."""
+
+    x: FloatArray
+    mx: FloatArray
+    w: FloatArray
+    wx_row: FloatArray
+    ux: FloatArray
+    wx: FloatArray
+    n: float
+    s_xlogm: float
+    s_xlogx: float
+    s_logm: float
+
+    @classmethod
+    def build(cls, x: FloatArray, m: FloatArray, w: FloatArray) -> _SpendData:
+        ux, inverse = np.unique(x, return_inverse=True)
+        wx = np.bincount(inverse.reshape(-1), weights=w, minlength=ux.size)
+        log_m = np.log(m)
+        return cls(
+            x=x,
+            mx=m * x,
+            w=w,
+            wx_row=w * x,
+            ux=ux,
+            wx=np.asarray(wx, dtype=np.float64),
+            n=float(w.sum()),
+            s_xlogm=float(wdot(w * x, log_m)),
+            s_xlogx=float(wdot(w * x, np.log(x))),
+            s_logm=float(wdot(w, log_m)),
+        )
 
 
 class GammaGammaModel:
@@ -56,28 +93,32 @@ class GammaGammaModel:
         self.params_ = None
 
     @staticmethod
-    def _loglik(
-        log_params: FloatArray, x: FloatArray, m: FloatArray, w: FloatArray
-    ) -> tuple[float, FloatArray]:
+    def _loglik(log_params: FloatArray, data: _SpendData) -> tuple[float, FloatArray]:
+        """Total log-likelihood and gradient in log-params.
+
+        Terms in ``x`` alone are evaluated once per distinct ``x``; sums of ``log m`` and
+        ``log x`` are precomputed, so each evaluation costs one ``log`` per row.
+        """
         p, q, v = np.exp(log_params)
-        px = p * x
-        log_m = np.log(m)
-        log_x = np.log(x)
-        log_vmx = np.log(v + m * x)
-        ll_rows = (
-            gammaln(px + q)
-            - gammaln(px)
-            - gammaln(q)
-            + q * np.log(v)
-            + (px - 1) * log_m
-            + px * log_x
-            - (px + q) * log_vmx
+        ux, wx = data.ux, data.wx
+        pux = p * ux
+        n = data.n
+        log_vmx = np.log(v + data.mx)
+        inv_vmx = 1.0 / (v + data.mx)
+        sum_log = float(wdot(data.w, log_vmx))
+        sum_xlog = float(wdot(data.wx_row, log_vmx))
+        ll = (
+            float(wdot(wx, gammaln(pux + q) - gammaln(pux)))
+            + n * float(q * np.log(v) - gammaln(q))
+            + p * (data.s_xlogm + data.s_xlogx)
+            - data.s_logm
+            - p * sum_xlog
+            - q * sum_log
         )
-        ll = float(np.dot(w, ll_rows))
-        d_pq = digamma(px + q)
-        g_p = float(np.dot(w, x * (d_pq - digamma(px) + log_m + log_x - log_vmx)))
-        g_q = float(np.dot(w, d_pq - digamma(q) + np.log(v) - log_vmx))
-        g_v = float(np.dot(w, q / v - (px + q) / (v + m * x)))
+        d_pq = digamma(pux + q)
+        g_p = float(wdot(wx, ux * (d_pq - digamma(pux)))) + data.s_xlogm + data.s_xlogx - sum_xlog
+        g_q = float(wdot(wx, d_pq)) - n * float(digamma(q) - np.log(v)) - sum_log
+        g_v = n * q / v - p * float(wdot(data.wx_row, inv_vmx)) - q * float(wdot(data.w, inv_vmx))
         return ll, np.array([g_p * p, g_q * q, g_v * v])
 
     def fit(
@@ -110,12 +151,13 @@ class GammaGammaModel:
         if not np.any(keep):
             raise ValueError("Gamma-Gamma needs customers with frequency > 0 and spend > 0")
         (x, m), w = compress_rows([x[keep], m[keep]], w[keep])
-        n = float(w.sum())
+        data = _SpendData.build(x, m, w)
+        n = data.n
         pen = self.penalizer
 
         def objective(log_params: FloatArray) -> tuple[float, FloatArray]:
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                ll, grad = self._loglik(log_params, x, m, w)
+                ll, grad = self._loglik(log_params, data)
             theta = np.exp(log_params)
             value = -ll / n + pen * float(np.sum(theta**2))
             g = -grad / n + pen * 2 * theta**2
@@ -123,11 +165,11 @@ class GammaGammaModel:
                 return np.inf, np.zeros(3)
             return value, g
 
-        mean_m = float(np.dot(w, m) / n)
+        mean_m = float(wdot(w, m) / n)
         x0 = np.log(np.array([1.0, 2.0, mean_m]))
         log_params = maximise(objective, x0, tol=self.tol, max_iter=self.max_iter)
-        ll, _ = self._loglik(log_params, x, m, w)
-        hess = hessian_from_gradient(lambda lp: -self._loglik(lp, x, m, w)[1], log_params)
+        ll, _ = self._loglik(log_params, data)
+        hess = hessian_from_gradient(lambda lp: -self._loglik(lp, data)[1], log_params)
         self.params_ = {
             k: float(val) for k, val in zip(self.param_names, np.exp(log_params), strict=True)
         }

@@ -41,6 +41,7 @@ from recompra.predict._base import (
     RFMData,
     as_float,
     unique_rows,
+    wdot,
 )
 
 _FD_STEP = 1e-5
@@ -124,10 +125,10 @@ class ParetoNBDModel(BTYDModel):
     def _total(self, log_params: FloatArray, data: RFMData) -> float:
         r, alpha, s, beta = np.exp(log_params)
         ux, _, wx = data.x_groups
-        x_part = float(np.dot(wx, gammaln(r + ux))) + data.n_customers * float(
+        x_part = float(wdot(wx, gammaln(r + ux))) + data.n_customers * float(
             -gammaln(r) + r * np.log(alpha) + s * np.log(beta)
         )
-        return x_part + float(np.dot(data.weights, self._rows(log_params, data)))
+        return x_part + float(wdot(data.weights, self._rows(log_params, data)))
 
     def _loglik_rows(self, log_params: FloatArray, data: RFMData) -> FloatArray:
         r, alpha, s, beta = np.exp(log_params)

@@ -30,8 +30,10 @@ def to_day(value: datetime | date | np.datetime64 | str) -> int:
     if isinstance(value, datetime):
         if value.tzinfo is not None:
             value = value.astimezone(UTC).replace(tzinfo=None)
-        return int(np.datetime64(value, "D").astype(np.int64))
-    return int(np.datetime64(value, "D").astype(np.int64))
+        value = value.date()
+    text = value.isoformat() if isinstance(value, date) else value
+    day: np.datetime64 = np.datetime64(text).astype("datetime64[D]")
+    return int(day.astype(np.int64))
 
 
 def day_to_date(day: int) -> date:
