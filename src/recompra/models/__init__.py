@@ -1,15 +1,32 @@
 """ORM models, one module per aggregate. Importing this package registers every table."""
 
 from recompra.models.aftersale import Event, Return, ReturnItem, Review
+from recompra.models.auth import ApiKey, DashboardUser, IdempotencyRecord
 from recompra.models.base import Base
 from recompra.models.brand import Brand
 from recompra.models.catalog import Category, Product
 from recompra.models.customer import BrandCustomer, Customer, CustomerIdentity, CustomerMerge
 from recompra.models.imports import ImportRun
+from recompra.models.loyalty import (
+    LoyaltyAccount,
+    LoyaltyAllocation,
+    LoyaltyDebt,
+    LoyaltyEvent,
+    LoyaltyIdempotencyKey,
+    LoyaltyLot,
+    LoyaltyMovement,
+    LoyaltyProgram,
+    LoyaltyRedemption,
+    LoyaltyReward,
+    LoyaltyRuleVersion,
+    LoyaltyTier,
+    LoyaltyTierChange,
+)
 from recompra.models.order import Order, OrderItem, Payment
 from recompra.models.scores import CustomerScore
 
 __all__ = [
+    "ApiKey",
     "Base",
     "Brand",
     "BrandCustomer",
@@ -18,8 +35,23 @@ __all__ = [
     "CustomerIdentity",
     "CustomerMerge",
     "CustomerScore",
+    "DashboardUser",
     "Event",
+    "IdempotencyRecord",
     "ImportRun",
+    "LoyaltyAccount",
+    "LoyaltyAllocation",
+    "LoyaltyDebt",
+    "LoyaltyEvent",
+    "LoyaltyIdempotencyKey",
+    "LoyaltyLot",
+    "LoyaltyMovement",
+    "LoyaltyProgram",
+    "LoyaltyRedemption",
+    "LoyaltyReward",
+    "LoyaltyRuleVersion",
+    "LoyaltyTier",
+    "LoyaltyTierChange",
     "Order",
     "OrderItem",
     "Payment",

@@ -1,0 +1,64 @@
+"""The application factory: API routers, error handlers, middleware and the dashboard."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from recompra.api.errors import install_error_handlers
+from recompra.api.idempotency import IdempotencyMiddleware
+from recompra.api.ratelimit import RateLimitHeadersMiddleware, TokenBucketLimiter
+from recompra.api.routers import analytics, customers, health
+from recompra.api.settings import ApiSettings
+from recompra.config import Settings, get_settings
+from recompra.db import get_engine
+
+DESCRIPTION = """\
+Recompra's REST API. Authenticate with an API key (`recompra keys create`) sent as
+`Authorization: Bearer rk_...` (or `X-API-Key`). Keys carry scopes (`admin`, `ingest`,
+`read`, `loyalty`) and may be restricted to one brand. Every error has the body
+`{"error": {"code", "message", "field"}}`. Every POST honours an `Idempotency-Key`
+header. Responses carry `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`.
+"""
+
+
+def create_app(
+    engine: Engine | None = None,
+    settings: Settings | None = None,
+    api_settings: ApiSettings | None = None,
+    *,
+    dashboard: bool = True,
+) -> FastAPI:
+    """Build the ASGI app over ``engine`` (default: the configured database)."""
+    settings = settings or get_settings()
+    engine = engine or get_engine(settings)
+    api_settings = api_settings or ApiSettings()
+    app = FastAPI(
+        title="Recompra",
+        version="1",
+        description=DESCRIPTION,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.engine = engine
+    app.state.settings = settings
+    app.state.api_settings = api_settings
+    app.state.limiter = TokenBucketLimiter(
+        capacity=api_settings.rate_limit_burst, per_second=api_settings.rate_limit_per_second
+    )
+    install_error_handlers(app)
+    for module in (health, customers, analytics):
+        app.include_router(module.router)
+    _include_optional_routers(app)
+    if dashboard:
+        from recompra.web.app import install_dashboard
+
+        install_dashboard(app)
+    # Outermost first: headers are added to whatever the idempotency layer answers.
+    app.add_middleware(IdempotencyMiddleware, engine=engine)
+    app.add_middleware(RateLimitHeadersMiddleware)
+    return app
+
+
+def _include_optional_routers(app: FastAPI) -> None:
+    """Routers whose domain packages are built in parallel: added once they exist."""

@@ -1,0 +1,177 @@
+"""Request dependencies as ``Annotated`` aliases: sessions, the caller, its brand.
+
+Every endpoint declares what it needs in its signature::
+
+    def get_customer(customer_id: CustomerId, brand: ReadBrand, session: ReadSession) -> ...
+
+``ReadBrand`` authenticates the key, checks the ``read`` scope, applies the rate limit and
+resolves which brand the request is about (a brand-restricted key can only name its own).
+"""
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Path, Query, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from recompra.api.errors import RateLimited, Unauthorized
+from recompra.api.ratelimit import STATE_KEY, TokenBucketLimiter
+from recompra.api.security import (
+    Principal,
+    last_used_is_stale,
+    touch_api_key,
+    verify_api_key,
+)
+from recompra.db import unit_of_work
+from recompra.errors import Forbidden, InvalidInput, NotFound
+from recompra.models import Brand
+
+#: Largest id accepted in paths and queries (a BIGINT): larger values are malformed.
+MAX_ID = 2**63 - 1
+
+_bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer rk_...`")
+_header_key = APIKeyHeader(
+    name="X-API-Key", auto_error=False, description="The API key in `X-API-Key`"
+)
+
+
+def get_engine_dep(request: Request) -> Engine:
+    """The engine the app was created with."""
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+EngineDep = Annotated[Engine, Depends(get_engine_dep)]
+
+
+def read_session(engine: EngineDep) -> Iterator[Session]:
+    """A read-only unit of work for the request."""
+    with unit_of_work(engine, write=False) as session:
+        yield session
+
+
+def write_session(engine: EngineDep) -> Iterator[Session]:
+    """A write unit of work: committed when the endpoint returns, rolled back on error."""
+    with unit_of_work(engine, write=True) as session:
+        yield session
+
+
+ReadSession = Annotated[Session, Depends(read_session)]
+WriteSession = Annotated[Session, Depends(write_session)]
+
+
+def authenticate(
+    request: Request,
+    engine: EngineDep,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    header_key: Annotated[str | None, Depends(_header_key)],
+) -> Principal:
+    """The caller's key, verified and rate limited."""
+    key = bearer.credentials if bearer is not None else header_key
+    if not key:
+        raise Unauthorized("missing API key: send `Authorization: Bearer <key>`")
+    with unit_of_work(engine, write=False) as session:
+        principal = verify_api_key(session, key)
+    if principal is None:
+        raise Unauthorized("unknown or revoked API key")
+    limiter: TokenBucketLimiter = request.app.state.limiter
+    decision = limiter.take(principal.key_id)
+    setattr(request.state, STATE_KEY, decision.headers)
+    if not decision.allowed:
+        error = RateLimited(f"rate limit exceeded; retry in {decision.reset_s} s")
+        error.headers = {"Retry-After": str(decision.reset_s)}  # type: ignore[attr-defined]
+        raise error
+    if last_used_is_stale(principal):
+        with unit_of_work(engine, write=True) as session:
+            touch_api_key(session, principal)
+    return principal
+
+
+Caller = Annotated[Principal, Depends(authenticate)]
+
+
+def require(scope: str) -> Callable[[Principal], Principal]:
+    """A dependency that lets through callers holding ``scope`` (or ``admin``)."""
+
+    def check(principal: Caller) -> Principal:
+        if not principal.has_scope(scope):
+            raise Forbidden(f"this key lacks the `{scope}` scope")
+        return principal
+
+    check.__name__ = f"require_{scope}"
+    return check
+
+
+ReadKey = Annotated[Principal, Depends(require("read"))]
+IngestKey = Annotated[Principal, Depends(require("ingest"))]
+LoyaltyKey = Annotated[Principal, Depends(require("loyalty"))]
+AdminKey = Annotated[Principal, Depends(require("admin"))]
+
+
+@dataclass(frozen=True)
+class BrandScope:
+    """The brand a request is about, and who asks."""
+
+    id: int
+    currency: str
+    principal: Principal
+
+
+BrandIdQuery = Annotated[
+    int | None,
+    Query(
+        ge=1,
+        le=MAX_ID,
+        description="Brand id; optional for brand-restricted keys and single-brand installs",
+    ),
+]
+
+
+def resolve_brand(session: Session, principal: Principal, brand_id: int | None) -> BrandScope:
+    """The brand named by ``brand_id`` (or implied), as visible to ``principal``."""
+    if principal.brand_id is not None:
+        if brand_id is not None and brand_id != principal.brand_id:
+            # Not 403: a restricted key must not learn which other brands exist.
+            raise NotFound(f"brand {brand_id} not found", field="brand_id")
+        brand_id = principal.brand_id
+    if brand_id is None:
+        rows = session.execute(select(Brand.id, Brand.default_currency).limit(2)).all()
+        if len(rows) != 1:
+            raise InvalidInput(
+                "brand_id is required (this key is not restricted to one brand)",
+                field="brand_id",
+            )
+        return BrandScope(rows[0][0], rows[0][1], principal)
+    row = session.execute(
+        select(Brand.id, Brand.default_currency).where(Brand.id == brand_id)
+    ).first()
+    if row is None:
+        raise NotFound(f"brand {brand_id} not found", field="brand_id")
+    return BrandScope(row[0], row[1], principal)
+
+
+def _brand_for(scope: str) -> Callable[..., BrandScope]:
+    checker = require(scope)
+
+    def dependency(
+        principal: Annotated[Principal, Depends(checker)],
+        session: ReadSession,
+        brand_id: BrandIdQuery = None,
+    ) -> BrandScope:
+        return resolve_brand(session, principal, brand_id)
+
+    dependency.__name__ = f"{scope}_brand"
+    return dependency
+
+
+ReadBrand = Annotated[BrandScope, Depends(_brand_for("read"))]
+IngestBrand = Annotated[BrandScope, Depends(_brand_for("ingest"))]
+LoyaltyBrand = Annotated[BrandScope, Depends(_brand_for("loyalty"))]
+
+CustomerId = Annotated[int, Path(ge=1, le=MAX_ID, description="Customer id")]
+ProductId = Annotated[int, Path(ge=1, le=MAX_ID, description="Product id")]
+Limit = Annotated[int, Query(ge=1, le=500, description="Page size")]
+Offset = Annotated[int, Query(ge=0, le=1_000_000, description="Rows to skip")]

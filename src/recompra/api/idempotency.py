@@ -1,0 +1,219 @@
+"""``Idempotency-Key`` on every POST: a replay returns the first response.
+
+An ASGI middleware (it must see the response body, which a dependency cannot):
+
+1. the caller's API key is verified (requests without a valid key pass through and get
+   their 401 from the endpoint);
+2. a placeholder record ``(key, Idempotency-Key, request hash)`` is committed first, so
+   two concurrent requests with the same key cannot both run: the second gets 409;
+3. the endpoint runs in its own transaction; its status and JSON body are then stored.
+   5xx, 401, 403 and 429 responses are not stored (the placeholder is removed), so the
+   client can retry them.
+
+The same key with a different method, path, query or body is a 409 ``idempotency_conflict``.
+The record and the endpoint's write are two transactions: a crash between them leaves a
+placeholder, which answers 409 ``idempotency_in_progress`` until it is deleted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import anyio.to_thread
+from sqlalchemy import Engine, delete, select, update
+from sqlalchemy.exc import IntegrityError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from recompra.api.errors import error_body
+from recompra.api.security import Principal, verify_api_key
+from recompra.db import unit_of_work
+from recompra.models import IdempotencyRecord
+
+HEADER = b"idempotency-key"
+MAX_KEY_LENGTH = 200
+_NOT_STORED = {401, 403, 429}
+
+
+def api_key_from_headers(headers: dict[bytes, bytes]) -> str | None:
+    """The API key from ``Authorization: Bearer ...`` or ``X-API-Key``."""
+    auth = headers.get(b"authorization", b"").decode("latin-1")
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip() or None
+    key = headers.get(b"x-api-key", b"").decode("latin-1").strip()
+    return key or None
+
+
+def _request_hash(scope: Scope, body: bytes) -> str:
+    digest = hashlib.sha256()
+    for part in (scope["method"], scope["path"], scope.get("query_string", b"").decode()):
+        digest.update(part.encode() + b"\0")
+    digest.update(body)
+    return digest.hexdigest()
+
+
+async def _send_json(send: Send, status: int, content: Any, extra: list[Any]) -> None:
+    body = json.dumps(content).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers + extra})
+    await send({"type": "http.response.body", "body": body})
+
+
+class IdempotencyMiddleware:
+    """Stores and replays POST responses keyed by API key + ``Idempotency-Key``."""
+
+    def __init__(self, app: ASGIApp, *, engine: Engine) -> None:
+        self.app = app
+        self.engine = engine
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        idem_raw = headers.get(HEADER)
+        api_key = api_key_from_headers(headers)
+        if idem_raw is None or api_key is None:
+            await self.app(scope, receive, send)
+            return
+        idem_key = idem_raw.decode("latin-1").strip()
+        if not idem_key or len(idem_key) > MAX_KEY_LENGTH:
+            body = error_body(
+                "invalid_input",
+                f"Idempotency-Key must have 1 to {MAX_KEY_LENGTH} characters",
+                "Idempotency-Key",
+            )
+            await _send_json(send, 400, body, [])
+            return
+
+        chunks = []
+        more = True
+        while more:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        body_bytes = b"".join(chunks)
+        replayed = False
+
+        async def replay_receive() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body_bytes, "more_body": False}
+            return await receive()
+
+        principal = await anyio.to_thread.run_sync(self._verify, api_key)
+        if principal is None:
+            await self.app(scope, replay_receive, send)
+            return
+
+        request_hash = _request_hash(scope, body_bytes)
+        outcome = await anyio.to_thread.run_sync(
+            self._claim, principal.key_id, idem_key, request_hash
+        )
+        if outcome is not None:
+            await _send_json(send, *outcome)
+            return
+
+        status_holder: dict[str, int] = {}
+        body_parts: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+            elif message["type"] == "http.response.body":
+                body_parts.append(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, replay_receive, capture)
+        except BaseException:
+            await anyio.to_thread.run_sync(self._release, principal.key_id, idem_key)
+            raise
+        status = status_holder.get("status", 500)
+        if status >= 500 or status in _NOT_STORED:
+            await anyio.to_thread.run_sync(self._release, principal.key_id, idem_key)
+            return
+        raw = b"".join(body_parts)
+        try:
+            content: Any = json.loads(raw) if raw else None
+        except ValueError:
+            content = {"raw": raw.decode("utf-8", "replace")}
+        await anyio.to_thread.run_sync(self._store, principal.key_id, idem_key, status, content)
+
+    def _verify(self, api_key: str) -> Principal | None:
+        with unit_of_work(self.engine, write=False) as session:
+            return verify_api_key(session, api_key)
+
+    def _claim(
+        self, key_id: int, idem_key: str, request_hash: str
+    ) -> tuple[int, Any, list[Any]] | None:
+        """``None`` when this request may run; else the response to send instead."""
+        try:
+            with unit_of_work(self.engine) as session:
+                record = session.execute(
+                    select(IdempotencyRecord).where(
+                        IdempotencyRecord.api_key_id == key_id,
+                        IdempotencyRecord.idempotency_key == idem_key,
+                    )
+                ).scalar_one_or_none()
+                if record is None:
+                    session.add(
+                        IdempotencyRecord(
+                            api_key_id=key_id,
+                            idempotency_key=idem_key,
+                            request_hash=request_hash,
+                            status_code=0,
+                            body={},
+                        )
+                    )
+                    return None
+                if record.request_hash != request_hash:
+                    return (
+                        409,
+                        error_body(
+                            "idempotency_conflict",
+                            "this Idempotency-Key was used with a different request",
+                            "Idempotency-Key",
+                        ),
+                        [],
+                    )
+                if record.status_code == 0:
+                    return (409, _in_progress(), [])
+                return (
+                    record.status_code,
+                    record.body.get("content"),
+                    [(b"idempotent-replayed", b"true")],
+                )
+        except IntegrityError:
+            # A concurrent request claimed the key between our read and insert.
+            return (409, _in_progress(), [])
+
+    def _store(self, key_id: int, idem_key: str, status: int, content: Any) -> None:
+        with unit_of_work(self.engine) as session:
+            session.execute(
+                update(IdempotencyRecord)
+                .where(
+                    IdempotencyRecord.api_key_id == key_id,
+                    IdempotencyRecord.idempotency_key == idem_key,
+                )
+                .values(status_code=status, body={"content": content})
+            )
+
+    def _release(self, key_id: int, idem_key: str) -> None:
+        with unit_of_work(self.engine) as session:
+            session.execute(
+                delete(IdempotencyRecord).where(
+                    IdempotencyRecord.api_key_id == key_id,
+                    IdempotencyRecord.idempotency_key == idem_key,
+                )
+            )
+
+
+def _in_progress() -> dict[str, Any]:
+    return error_body(
+        "idempotency_in_progress",
+        "a request with this Idempotency-Key is still being processed",
+        "Idempotency-Key",
+    )

@@ -1,0 +1,235 @@
+"""Customer reads for one brand: search, profile, segment history, timeline.
+
+A customer is visible to a brand when a ``brand_customers`` row links them; everything
+else (orders, returns, reviews, events, scores) is filtered by ``brand_id`` as well, so
+a customer shared by two brands shows each brand only its own history.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy.orm import Session
+
+from recompra.api.queries.sql import aware, purchase_filter
+from recompra.api.schemas import (
+    CustomerProfile,
+    CustomerSummary,
+    OrderStats,
+    Score,
+    SegmentPoint,
+    TimelineEntry,
+)
+from recompra.errors import NotFound
+from recompra.models import BrandCustomer, Customer, CustomerScore, Event, Order, Return, Review
+
+MAX_MERGE_HOPS = 10
+
+
+def visible_customer(session: Session, *, brand_id: int, customer_id: int) -> Customer:
+    """The customer (following merges to the survivor) if the brand can see them."""
+    customer = session.get(Customer, customer_id)
+    hops = 0
+    while customer is not None and customer.merged_into_id is not None and hops < MAX_MERGE_HOPS:
+        customer = session.get(Customer, customer.merged_into_id)
+        hops += 1
+    if customer is None or session.get(BrandCustomer, (brand_id, customer.id)) is None:
+        raise NotFound(f"customer {customer_id} not found", field="customer_id")
+    return customer
+
+
+def search_customers(
+    session: Session, *, brand_id: int, q: str | None, limit: int, offset: int
+) -> list[CustomerSummary]:
+    """Customers of the brand whose name or e-mail contains ``q`` (or whose id is ``q``)."""
+    stmt = (
+        select(Customer)
+        .join(BrandCustomer, BrandCustomer.customer_id == Customer.id)
+        .where(BrandCustomer.brand_id == brand_id, Customer.merged_into_id.is_(None))
+    )
+    term = (q or "").strip()
+    if term:
+        like = f"%{term.lower()}%"
+        conditions: list[ColumnElement[bool]] = [
+            func.lower(Customer.name).like(like),
+            func.lower(Customer.email).like(like),
+        ]
+        if term.isdigit() and len(term) < 19:
+            conditions.append(Customer.id == int(term))
+        stmt = stmt.where(or_(*conditions))
+    stmt = stmt.order_by(Customer.id).limit(limit).offset(offset)
+    return [
+        CustomerSummary(id=c.id, name=c.name, email=c.email, city=c.city, state=c.state)
+        for c in session.execute(stmt).scalars()
+    ]
+
+
+def _score(row: CustomerScore) -> Score:
+    return Score(
+        as_of=row.as_of,
+        recency_days=row.recency_days,
+        frequency=row.frequency,
+        monetary_minor=row.monetary_minor,
+        r_score=row.r_score,
+        f_score=row.f_score,
+        m_score=row.m_score,
+        segment=row.segment,
+        cluster=row.cluster,
+        p_alive=row.p_alive,
+        expected_purchases=row.expected_purchases,
+        expected_next_order_at=row.expected_next_order_at,
+        clv_minor=row.clv_minor,
+        churn_risk=row.churn_risk,
+        model=row.model,
+        explanations=row.explanations or {},
+    )
+
+
+def latest_score(session: Session, *, brand_id: int, customer_id: int) -> Score | None:
+    """The customer's most recent score row for the brand."""
+    row = session.execute(
+        select(CustomerScore)
+        .where(CustomerScore.brand_id == brand_id, CustomerScore.customer_id == customer_id)
+        .order_by(CustomerScore.as_of.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    return _score(row) if row is not None else None
+
+
+def order_stats(session: Session, *, brand_id: int, customer_id: int) -> OrderStats:
+    """Orders, spend, returns and first/last purchase of the customer with the brand."""
+    orders, spent, first, last = session.execute(
+        select(
+            func.count(Order.id),
+            func.coalesce(func.sum(Order.total_minor), 0),
+            func.min(Order.purchased_at),
+            func.max(Order.purchased_at),
+        ).where(Order.brand_id == brand_id, Order.customer_id == customer_id, purchase_filter())
+    ).one()
+    returned = session.execute(
+        select(func.coalesce(func.sum(Return.amount_minor), 0))
+        .join(Order, Order.id == Return.order_id)
+        .where(Return.brand_id == brand_id, Order.customer_id == customer_id)
+    ).scalar_one()
+    return OrderStats(
+        orders=int(orders),
+        spent_minor=int(spent),
+        returned_minor=int(returned),
+        first_order_at=aware(first),
+        last_order_at=aware(last),
+    )
+
+
+def customer_profile(
+    session: Session, *, brand_id: int, currency: str, customer_id: int
+) -> CustomerProfile:
+    """Identity, purchase stats and latest scores of a customer visible to the brand."""
+    customer = visible_customer(session, brand_id=brand_id, customer_id=customer_id)
+    return CustomerProfile(
+        id=customer.id,
+        name=customer.name,
+        email=customer.email,
+        phone=customer.phone,
+        city=customer.city,
+        state=customer.state,
+        birth_date=customer.birth_date,
+        currency=currency,
+        stats=order_stats(session, brand_id=brand_id, customer_id=customer.id),
+        score=latest_score(session, brand_id=brand_id, customer_id=customer.id),
+    )
+
+
+def segment_history(session: Session, *, brand_id: int, customer_id: int) -> list[SegmentPoint]:
+    """The customer's segment per as-of date, oldest first."""
+    customer = visible_customer(session, brand_id=brand_id, customer_id=customer_id)
+    rows = session.execute(
+        select(CustomerScore)
+        .where(CustomerScore.brand_id == brand_id, CustomerScore.customer_id == customer.id)
+        .order_by(CustomerScore.as_of)
+    ).scalars()
+    return [
+        SegmentPoint(
+            as_of=r.as_of,
+            segment=r.segment,
+            r_score=r.r_score,
+            f_score=r.f_score,
+            m_score=r.m_score,
+            clv_minor=r.clv_minor,
+            p_alive=r.p_alive,
+            churn_risk=r.churn_risk,
+        )
+        for r in rows
+    ]
+
+
+def timeline(
+    session: Session, *, brand_id: int, customer_id: int, limit: int
+) -> list[TimelineEntry]:
+    """Orders, returns, reviews and events of the customer with the brand, newest first."""
+    customer = visible_customer(session, brand_id=brand_id, customer_id=customer_id)
+    cid = customer.id
+    entries: list[TimelineEntry] = []
+    for order in session.execute(
+        select(Order)
+        .where(Order.brand_id == brand_id, Order.customer_id == cid)
+        .order_by(Order.purchased_at.desc())
+        .limit(limit)
+    ).scalars():
+        entries.append(
+            TimelineEntry(
+                kind="order",
+                id=order.id,
+                at=order.purchased_at,
+                title=f"order {order.external_id}",
+                amount_minor=order.total_minor,
+                detail={"status": order.status, "external_id": order.external_id},
+            )
+        )
+    for ret in session.execute(
+        select(Return)
+        .join(Order, Order.id == Return.order_id)
+        .where(Return.brand_id == brand_id, Order.customer_id == cid)
+        .order_by(Return.created_at.desc())
+        .limit(limit)
+    ).scalars():
+        entries.append(
+            TimelineEntry(
+                kind="return",
+                id=ret.id,
+                at=ret.created_at,
+                title=ret.kind,
+                amount_minor=ret.amount_minor,
+                detail={"reason": ret.reason, "order_id": ret.order_id},
+            )
+        )
+    for review in session.execute(
+        select(Review)
+        .where(Review.brand_id == brand_id, Review.customer_id == cid)
+        .order_by(Review.created_at.desc())
+        .limit(limit)
+    ).scalars():
+        entries.append(
+            TimelineEntry(
+                kind="review",
+                id=review.id,
+                at=review.created_at,
+                title=review.title or f"{review.score}/5",
+                detail={"score": review.score, "comment": review.comment},
+            )
+        )
+    for event in session.execute(
+        select(Event)
+        .where(Event.brand_id == brand_id, Event.customer_id == cid)
+        .order_by(Event.occurred_at.desc())
+        .limit(limit)
+    ).scalars():
+        entries.append(
+            TimelineEntry(
+                kind="event",
+                id=event.id,
+                at=event.occurred_at,
+                title=event.type,
+                detail=event.payload or {},
+            )
+        )
+    entries.sort(key=lambda e: (e.at, e.kind, e.id), reverse=True)
+    return entries[:limit]

@@ -1,0 +1,170 @@
+"""Segments, the RFM grid, CLV and churn lists, KPIs by period and cohorts."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+
+from recompra.api.deps import Limit, Offset, ReadBrand, ReadSession
+from recompra.api.errors import AUTH_ERRORS, error_responses
+from recompra.api.queries import metrics as m
+from recompra.api.schemas import (
+    ClvDistribution,
+    Cohorts,
+    Kpis,
+    KpiSummary,
+    RfmGrid,
+    ScoredCustomers,
+    Segments,
+)
+
+router = APIRouter(prefix="/v1", tags=["analytics"])
+
+_ERRORS = error_responses(400, *AUTH_ERRORS, 404)
+Score = Annotated[int | None, Query(ge=1, le=5)]
+
+
+@router.get("/segments", operation_id="segments_list", response_model=Segments, responses=_ERRORS)
+def segments(brand: ReadBrand, session: ReadSession) -> Segments:
+    """Customers and value per segment on the latest scoring date."""
+    as_of = m.latest_as_of(session, brand_id=brand.id)
+    items = m.segments(session, brand_id=brand.id, as_of=as_of) if as_of else []
+    return Segments(
+        as_of=as_of,
+        currency=brand.currency,
+        total_customers=sum(s.customers for s in items),
+        items=items,
+    )
+
+
+@router.get(
+    "/segments/customers",
+    operation_id="segments_customers",
+    response_model=ScoredCustomers,
+    responses=_ERRORS,
+)
+def segment_customers(
+    brand: ReadBrand,
+    session: ReadSession,
+    segment: Annotated[str | None, Query(max_length=64)] = None,
+    r: Score = None,
+    f: Score = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> ScoredCustomers:
+    """Customers of a segment or of an RFM cell (``r``, ``f``), by monetary value."""
+    as_of = m.latest_as_of(session, brand_id=brand.id)
+    items = (
+        m.scored_customers(
+            session,
+            brand_id=brand.id,
+            as_of=as_of,
+            where=m.ScoreFilter(segment=segment, r=r, f=f),
+            limit=limit,
+            offset=offset,
+        )
+        if as_of
+        else []
+    )
+    return ScoredCustomers(as_of=as_of, currency=brand.currency, items=items)
+
+
+@router.get("/rfm", operation_id="rfm_grid", response_model=RfmGrid, responses=_ERRORS)
+def rfm(brand: ReadBrand, session: ReadSession) -> RfmGrid:
+    """Customers per (recency, frequency) score cell on the latest scoring date."""
+    as_of = m.latest_as_of(session, brand_id=brand.id)
+    cells = m.rfm_grid(session, brand_id=brand.id, as_of=as_of) if as_of else []
+    return RfmGrid(as_of=as_of, cells=cells)
+
+
+@router.get(
+    "/scores/clv", operation_id="scores_clv", response_model=ScoredCustomers, responses=_ERRORS
+)
+def clv(
+    brand: ReadBrand, session: ReadSession, limit: Limit = 50, offset: Offset = 0
+) -> ScoredCustomers:
+    """Customers ranked by predicted CLV (highest first)."""
+    as_of = m.latest_as_of(session, brand_id=brand.id)
+    items = (
+        m.scored_customers(
+            session,
+            brand_id=brand.id,
+            as_of=as_of,
+            where=m.ScoreFilter(order_by="clv"),
+            limit=limit,
+            offset=offset,
+        )
+        if as_of
+        else []
+    )
+    return ScoredCustomers(as_of=as_of, currency=brand.currency, items=items)
+
+
+@router.get(
+    "/scores/clv/distribution",
+    operation_id="scores_clv_distribution",
+    response_model=ClvDistribution,
+    responses=_ERRORS,
+)
+def clv_distribution(brand: ReadBrand, session: ReadSession) -> ClvDistribution:
+    """Histogram of predicted CLV on the latest scoring date."""
+    as_of = m.latest_as_of(session, brand_id=brand.id)
+    buckets = m.clv_histogram(session, brand_id=brand.id, as_of=as_of) if as_of else []
+    return ClvDistribution(as_of=as_of, currency=brand.currency, buckets=buckets)
+
+
+@router.get(
+    "/scores/churn", operation_id="scores_churn", response_model=ScoredCustomers, responses=_ERRORS
+)
+def churn(
+    brand: ReadBrand,
+    session: ReadSession,
+    min_risk: Annotated[float | None, Query(ge=0, le=1)] = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> ScoredCustomers:
+    """Customers ranked by churn risk (highest first)."""
+    as_of = m.latest_as_of(session, brand_id=brand.id)
+    items = (
+        m.scored_customers(
+            session,
+            brand_id=brand.id,
+            as_of=as_of,
+            where=m.ScoreFilter(order_by="churn", min_churn_risk=min_risk),
+            limit=limit,
+            offset=offset,
+        )
+        if as_of
+        else []
+    )
+    return ScoredCustomers(as_of=as_of, currency=brand.currency, items=items)
+
+
+@router.get("/kpis", operation_id="kpis_by_period", response_model=Kpis, responses=_ERRORS)
+def kpis(
+    brand: ReadBrand,
+    session: ReadSession,
+    period: Annotated[Literal["month", "year"], Query()] = "month",
+) -> Kpis:
+    """Revenue, orders, buyers, retention, repurchase and NPS proxy per period."""
+    items = m.kpis_by_period(session, brand_id=brand.id, granularity=period)
+    return Kpis(granularity=period, currency=brand.currency, items=items)
+
+
+@router.get(
+    "/kpis/summary", operation_id="kpis_summary", response_model=KpiSummary, responses=_ERRORS
+)
+def kpi_summary(brand: ReadBrand, session: ReadSession) -> KpiSummary:
+    """Headline KPIs over the brand's whole history."""
+    return m.kpi_summary(session, brand_id=brand.id, currency=brand.currency)
+
+
+@router.get("/cohorts", operation_id="cohorts_retention", response_model=Cohorts, responses=_ERRORS)
+def cohorts(
+    brand: ReadBrand,
+    session: ReadSession,
+    months: Annotated[int, Query(ge=1, le=36)] = 12,
+) -> Cohorts:
+    """Monthly acquisition cohorts and the share of each buying again month by month."""
+    return Cohorts(items=m.cohorts(session, brand_id=brand.id, max_months=months))

@@ -1,0 +1,130 @@
+"""Server-rendered inline SVG charts (no JavaScript, no CDN).
+
+Each function returns markup that scales with its container (``viewBox`` +
+``width: 100%``), with a ``<title>`` per mark so values show on hover and reach screen
+readers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from html import escape
+
+from markupsafe import Markup
+
+W, H = 640, 220
+PAD_L, PAD_R, PAD_T, PAD_B = 56, 12, 12, 36
+
+
+def _scale(values: Sequence[float]) -> float:
+    top = max((v for v in values), default=0.0)
+    return top if top > 0 else 1.0
+
+
+def line_chart(
+    labels: Sequence[str],
+    values: Sequence[float | None],
+    *,
+    label: str,
+    fmt: Callable[[float], str],
+) -> Markup:
+    """A line chart of ``values`` over ``labels`` (gaps where a value is ``None``)."""
+    if not values:
+        return Markup("")
+    present = [v for v in values if v is not None]
+    top = _scale(present)
+    n = len(values)
+    step = (W - PAD_L - PAD_R) / max(n - 1, 1)
+
+    def xy(i: int, v: float) -> tuple[float, float]:
+        return PAD_L + i * step, PAD_T + (H - PAD_T - PAD_B) * (1 - v / top)
+
+    path: list[str] = []
+    dots: list[str] = []
+    pen_up = True
+    for i, v in enumerate(values):
+        if v is None:
+            pen_up = True
+            continue
+        x, y = xy(i, v)
+        path.append(f"{'M' if pen_up else 'L'}{x:.1f},{y:.1f}")
+        pen_up = False
+        dots.append(
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3"><title>{escape(labels[i])}: '
+            f"{escape(fmt(v))}</title></circle>"
+        )
+    return Markup(
+        _frame(label, labels, top, fmt)
+        + f'<path class="line" d="{" ".join(path)}"/>'
+        + "".join(dots)
+        + "</svg>"
+    )
+
+
+def bar_chart(
+    labels: Sequence[str],
+    values: Sequence[float],
+    *,
+    label: str,
+    fmt: Callable[[float], str],
+) -> Markup:
+    """A vertical bar chart."""
+    if not values:
+        return Markup("")
+    top = _scale(values)
+    n = len(values)
+    slot = (W - PAD_L - PAD_R) / n
+    bars = []
+    for i, v in enumerate(values):
+        height = (H - PAD_T - PAD_B) * (v / top)
+        x = PAD_L + i * slot + slot * 0.1
+        y = H - PAD_B - height
+        bars.append(
+            f'<rect x="{x:.1f}" y="{y:.1f}" width="{slot * 0.8:.1f}" height="{height:.1f}">'
+            f"<title>{escape(labels[i])}: {escape(fmt(v))}</title></rect>"
+        )
+    return Markup(_frame(label, labels, top, fmt, bars=True) + "".join(bars) + "</svg>")
+
+
+def _frame(
+    label: str,
+    labels: Sequence[str],
+    top: float,
+    fmt: Callable[[float], str],
+    *,
+    bars: bool = False,
+) -> str:
+    n = len(labels)
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {W} {H}" role="img" aria-label="{escape(label)}" '
+        'preserveAspectRatio="xMidYMid meet">'
+    ]
+    for k in range(5):
+        y = PAD_T + (H - PAD_T - PAD_B) * k / 4
+        parts.append(
+            f'<line class="grid" x1="{PAD_L}" x2="{W - PAD_R}" y1="{y:.1f}" y2="{y:.1f}"/>'
+        )
+        parts.append(
+            f'<text class="axis" x="{PAD_L - 6}" y="{y + 4:.1f}" text-anchor="end">'
+            f"{escape(fmt(top * (1 - k / 4)))}</text>"
+        )
+    every = max(1, n // 8)
+    slot = (W - PAD_L - PAD_R) / (n if bars else max(n - 1, 1))
+    for i, text in enumerate(labels):
+        if i % every:
+            continue
+        x = PAD_L + i * slot + (slot / 2 if bars else 0)
+        parts.append(
+            f'<text class="axis" x="{x:.1f}" y="{H - PAD_B + 16}" text-anchor="middle">'
+            f"{escape(text)}</text>"
+        )
+    return "".join(parts)
+
+
+def heat_color(fraction: float | None) -> str:
+    """A CSS background for a heatmap cell (white to brand teal)."""
+    if fraction is None:
+        return "transparent"
+    fraction = min(max(fraction, 0.0), 1.0)
+    alpha = 0.08 + 0.85 * fraction
+    return f"rgba(13, 128, 118, {alpha:.2f})"

@@ -1,0 +1,159 @@
+"""Per-request dashboard context: signed-in user, locale, brand and template helpers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import Request
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from recompra.config import Settings
+from recompra.db import unit_of_work
+from recompra.models import Brand, DashboardUser
+from recompra.web import session as cookies
+from recompra.web.format import (
+    Locale,
+    format_date,
+    format_money,
+    format_number,
+    format_percent,
+    format_period,
+    normalise_locale,
+)
+from recompra.web.i18n import segment_name, translate
+
+BRAND_COOKIE = "recompra_brand"
+
+
+class LoginRequired(Exception):
+    """Raised by pages when nobody is signed in; answered with a redirect to sign-in."""
+
+    def __init__(self, next_url: str) -> None:
+        super().__init__(next_url)
+        self.next_url = next_url
+
+
+@dataclass(frozen=True)
+class BrandInfo:
+    """A brand the user may look at."""
+
+    id: int
+    name: str
+    currency: str
+
+
+@dataclass
+class Page:
+    """What every template needs: who, which brand, which language, and formatters."""
+
+    request: Request
+    user: DashboardUser
+    locale: Locale
+    brand: BrandInfo
+    brands: list[BrandInfo]
+    active: str
+
+    def t(self, key: str, **values: object) -> str:
+        """Translate ``key``."""
+        return translate(key, self.locale, **values)
+
+    def money(self, minor: int | None) -> str:
+        """Format minor units in the brand's currency."""
+        return format_money(minor, self.locale, self.brand.currency)
+
+    def number(self, value: float | int | None, decimals: int = 0) -> str:
+        """Format a number."""
+        return format_number(value, self.locale, decimals)
+
+    def percent(self, fraction: float | None, decimals: int = 1) -> str:
+        """Format a fraction as a percentage."""
+        return format_percent(fraction, self.locale, decimals)
+
+    def date(self, value: date | datetime | None) -> str:
+        """Format a date."""
+        return format_date(value, self.locale)
+
+    def period(self, value: str) -> str:
+        """Format a ``YYYY-MM`` period."""
+        return format_period(value, self.locale)
+
+    def segment(self, value: str | None) -> str:
+        """A segment's display name."""
+        return segment_name(value, self.locale)
+
+    @property
+    def lang_url(self) -> str:
+        """The link that switches to the other language and comes back here."""
+        other = "en" if self.locale == "pt-BR" else "pt-BR"
+        here = self.request.url.path + (
+            "?" + self.request.url.query if self.request.url.query else ""
+        )
+        return f"/dashboard/lang?to={other}&next={quote(here)}"
+
+    def template_vars(self, **extra: Any) -> dict[str, Any]:
+        """Variables for ``TemplateResponse``."""
+        return {"page": self, "t": self.t, **extra}
+
+
+def request_locale(request: Request, settings: Settings, user: DashboardUser | None) -> Locale:
+    """The cookie's language, else the user's, else the installation default."""
+    cookie = request.cookies.get(cookies.LANG_COOKIE)
+    if cookie:
+        return normalise_locale(cookie, settings.default_locale)
+    if user is not None and user.locale:
+        return normalise_locale(user.locale, settings.default_locale)
+    return settings.default_locale
+
+
+def signed_in_user(request: Request, session: Session, settings: Settings) -> DashboardUser:
+    """The user of the session cookie, or :class:`LoginRequired`."""
+    payload = cookies.loads(settings.secret_key, request.cookies.get(cookies.COOKIE))
+    user = None
+    if payload is not None and isinstance(payload.get("uid"), int):
+        user = session.get(DashboardUser, payload["uid"])
+    if user is None or user.disabled_at is not None:
+        next_url = request.url.path + ("?" + request.url.query if request.url.query else "")
+        raise LoginRequired(next_url)
+    return user
+
+
+def visible_brands(session: Session, user: DashboardUser) -> list[BrandInfo]:
+    """The brands the user may see (one, when the user is restricted)."""
+    stmt = select(Brand).order_by(Brand.id)
+    if user.brand_id is not None:
+        stmt = stmt.where(Brand.id == user.brand_id)
+    return [BrandInfo(b.id, b.name, b.default_currency) for b in session.execute(stmt).scalars()]
+
+
+def build_page(request: Request, session: Session, active: str) -> Page:
+    """The page context for a signed-in request (raises :class:`LoginRequired`)."""
+    settings: Settings = request.app.state.settings
+    user = signed_in_user(request, session, settings)
+    brands = visible_brands(session, user)
+    if not brands:
+        brands = [BrandInfo(0, "—", settings.default_currency)]
+    chosen = request.cookies.get(BRAND_COOKIE, "")
+    brand = next((b for b in brands if str(b.id) == chosen), brands[0])
+    return Page(
+        request=request,
+        user=user,
+        locale=request_locale(request, settings, user),
+        brand=brand,
+        brands=brands,
+        active=active,
+    )
+
+
+def engine_of(request: Request) -> Engine:
+    """The app's engine."""
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def read_unit(request: Request) -> Any:
+    """A read-only unit of work on the app's engine."""
+    return unit_of_work(engine_of(request), write=False)

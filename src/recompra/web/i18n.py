@@ -1,0 +1,137 @@
+"""Dashboard strings in pt-BR (default) and en."""
+
+from __future__ import annotations
+
+from recompra.web.format import Locale
+
+MESSAGES: dict[str, tuple[str, str]] = {
+    # key: (pt-BR, en)
+    "app.title": ("Recompra", "Recompra"),
+    "nav.overview": ("Visão geral", "Overview"),
+    "nav.rfm": ("RFV e segmentos", "RFM & segments"),
+    "nav.customers": ("Clientes", "Customers"),
+    "nav.cohorts": ("Coortes", "Cohorts"),
+    "nav.clv": ("Valor do cliente (CLV)", "Customer value (CLV)"),
+    "nav.churn": ("Risco de churn", "Churn risk"),
+    "nav.loyalty": ("Fidelidade", "Loyalty"),
+    "nav.models": ("Modelos", "Models"),
+    "nav.signout": ("Sair", "Sign out"),
+    "nav.menu": ("Menu", "Menu"),
+    "login.title": ("Entrar", "Sign in"),
+    "login.email": ("E-mail", "E-mail"),
+    "login.password": ("Senha", "Password"),
+    "login.submit": ("Entrar", "Sign in"),
+    "login.failed": ("E-mail ou senha inválidos.", "Wrong e-mail or password."),
+    "kpi.revenue": ("Receita", "Revenue"),
+    "kpi.orders": ("Pedidos", "Orders"),
+    "kpi.customers": ("Clientes", "Customers"),
+    "kpi.repurchase_rate": ("Taxa de recompra", "Repurchase rate"),
+    "kpi.retention_rate": ("Retenção (último mês)", "Retention (last month)"),
+    "kpi.aov": ("Ticket médio", "Average order value"),
+    "kpi.historic_clv": ("CLV histórico", "Historic CLV"),
+    "kpi.predicted_clv": ("CLV previsto (médio)", "Predicted CLV (mean)"),
+    "kpi.nps": ("NPS (avaliações)", "NPS (reviews)"),
+    "trend.revenue": ("Receita por mês", "Revenue per month"),
+    "trend.customers": ("Clientes por mês", "Customers per month"),
+    "trend.retention": ("Retenção mês a mês", "Month-on-month retention"),
+    "rfm.grid": ("Grade R × F", "R × F grid"),
+    "rfm.recency": ("Recência (R)", "Recency (R)"),
+    "rfm.frequency": ("Frequência (F)", "Frequency (F)"),
+    "rfm.segments": ("Segmentos", "Segments"),
+    "col.segment": ("Segmento", "Segment"),
+    "col.customers": ("Clientes", "Customers"),
+    "col.share": ("Participação", "Share"),
+    "col.monetary": ("Valor (M)", "Monetary (M)"),
+    "col.avg_clv": ("CLV médio", "Mean CLV"),
+    "col.p_alive": ("P(ativo)", "P(alive)"),
+    "col.name": ("Nome", "Name"),
+    "col.email": ("E-mail", "E-mail"),
+    "col.clv": ("CLV previsto", "Predicted CLV"),
+    "col.churn": ("Risco de churn", "Churn risk"),
+    "col.cohort": ("Coorte", "Cohort"),
+    "col.size": ("Tamanho", "Size"),
+    "col.month": ("Mês", "Month"),
+    "col.date": ("Data", "Date"),
+    "col.what": ("O quê", "What"),
+    "col.amount": ("Valor", "Amount"),
+    "col.city": ("Cidade", "City"),
+    "customers.search": ("Buscar por nome, e-mail ou id", "Search by name, e-mail or id"),
+    "customers.cell": ("Clientes na célula R={r}, F={f}", "Customers in cell R={r}, F={f}"),
+    "customers.segment": ("Clientes do segmento {segment}", "Customers in segment {segment}"),
+    "customers.none": ("Nenhum cliente encontrado.", "No customers found."),
+    "cohorts.title": ("Retenção por coorte mensal", "Monthly cohort retention"),
+    "clv.distribution": ("Distribuição do CLV previsto", "Predicted CLV distribution"),
+    "clv.top": ("Clientes mais valiosos", "Most valuable customers"),
+    "churn.title": ("Clientes com maior risco de churn", "Customers most at risk of churning"),
+    "profile.stats": ("Histórico de compras", "Purchase history"),
+    "profile.first": ("Primeiro pedido", "First order"),
+    "profile.last": ("Último pedido", "Last order"),
+    "profile.spent": ("Total gasto", "Total spent"),
+    "profile.returned": ("Devolvido", "Returned"),
+    "profile.scores": ("Pontuações e por quê", "Scores and why"),
+    "profile.segment_history": ("Histórico de segmentos", "Segment history"),
+    "profile.timeline": ("Linha do tempo", "Timeline"),
+    "profile.points": ("Pontos", "Points"),
+    "profile.recommendations": ("Recomendações", "Recommendations"),
+    "profile.next_order": ("Próximo pedido esperado", "Expected next order"),
+    "loyalty.title": ("Programa de fidelidade", "Loyalty program"),
+    "models.title": ("Back-tests dos modelos", "Model back-tests"),
+    "empty.scores": (
+        "Ainda não calculado: execute `recompra analyze`.",
+        "Not computed yet: run `recompra analyze`.",
+    ),
+    "empty.orders": ("Ainda não há pedidos.", "No orders yet."),
+    "empty.loyalty": (
+        "Nenhum programa de fidelidade configurado ainda.",
+        "No loyalty program configured yet.",
+    ),
+    "empty.models": (
+        "Ainda não calculado: execute `recompra analyze` para gerar os back-tests.",
+        "Not computed yet: run `recompra analyze` to produce the back-tests.",
+    ),
+    "empty.points": ("Sem programa de fidelidade.", "No loyalty program."),
+    "empty.recommendations": (
+        "Ainda não calculado: execute `recompra analyze`.",
+        "Not computed yet: run `recompra analyze`.",
+    ),
+    "scores.as_of": ("Pontuações de {date}", "Scores as of {date}"),
+    "lang.switch": ("English", "Português"),
+    "brand": ("Marca", "Brand"),
+    "kind.order": ("Pedido", "Order"),
+    "kind.return": ("Devolução", "Return"),
+    "kind.review": ("Avaliação", "Review"),
+    "kind.event": ("Evento", "Event"),
+    "notfound": ("Página não encontrada.", "Page not found."),
+}
+
+SEGMENT_NAMES: dict[str, tuple[str, str]] = {
+    "champions": ("Campeões", "Champions"),
+    "loyal": ("Leais", "Loyal"),
+    "potential_loyalists": ("Potenciais leais", "Potential Loyalists"),
+    "new": ("Novos", "New"),
+    "promising": ("Promissores", "Promising"),
+    "need_attention": ("Precisam de atenção", "Need Attention"),
+    "about_to_sleep": ("Quase dormindo", "About to Sleep"),
+    "at_risk": ("Em risco", "At Risk"),
+    "cant_lose_them": ("Não podemos perdê-los", "Can't Lose Them"),
+    "hibernating": ("Hibernando", "Hibernating"),
+    "lost": ("Perdidos", "Lost"),
+    "unsegmented": ("Sem segmento", "Unsegmented"),
+}
+
+
+def translate(key: str, locale: Locale, **values: object) -> str:
+    """The message ``key`` in ``locale`` with ``{placeholders}`` filled."""
+    pair = MESSAGES.get(key)
+    text = key if pair is None else pair[0 if locale == "pt-BR" else 1]
+    return text.format(**values) if values else text
+
+
+def segment_name(segment: str | None, locale: Locale) -> str:
+    """A segment's display name (unknown segments shown as stored)."""
+    if segment is None:
+        segment = "unsegmented"
+    pair = SEGMENT_NAMES.get(segment.lower().replace(" ", "_").replace("'", ""))
+    if pair is None:
+        return segment
+    return pair[0 if locale == "pt-BR" else 1]

@@ -1,0 +1,46 @@
+"""Signed session cookies with the standard library (HMAC-SHA256 over the settings' key).
+
+The cookie holds ``base64(json payload).signature``; the payload carries the user id and
+an expiry. Nothing secret is stored in it, only what the signature protects from change.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+
+COOKIE = "recompra_session"
+LANG_COOKIE = "recompra_lang"
+MAX_AGE_S = 12 * 3600
+
+
+def _sign(secret: str, data: bytes) -> str:
+    mac = hmac.new(secret.encode(), b"recompra-session\0" + data, hashlib.sha256)
+    return base64.urlsafe_b64encode(mac.digest()).decode().rstrip("=")
+
+
+def dumps(secret: str, payload: dict[str, Any], *, max_age_s: int = MAX_AGE_S) -> str:
+    """A signed cookie value carrying ``payload`` until ``max_age_s`` from now."""
+    body = dict(payload, exp=int(time.time()) + max_age_s)
+    data = base64.urlsafe_b64encode(json.dumps(body, separators=(",", ":")).encode())
+    return data.decode().rstrip("=") + "." + _sign(secret, data.rstrip(b"="))
+
+
+def loads(secret: str, value: str | None) -> dict[str, Any] | None:
+    """The payload of a valid, unexpired cookie, else ``None``."""
+    if not value or "." not in value:
+        return None
+    data, _, signature = value.rpartition(".")
+    if not hmac.compare_digest(_sign(secret, data.encode()), signature):
+        return None
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)))
+    except ValueError:
+        return None
+    if not isinstance(payload, dict) or payload.get("exp", 0) < time.time():
+        return None
+    return payload

@@ -1,0 +1,314 @@
+"""Dashboard pages. Every number comes from :mod:`recompra.api.queries`, as in the API."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from recompra.api.loyalty_bridge import customer_points, loyalty_available
+from recompra.api.queries import customers as cq
+from recompra.api.queries import metrics as mq
+from recompra.api.security import authenticate_user
+from recompra.config import Settings
+from recompra.db import unit_of_work
+from recompra.errors import NotFound
+from recompra.web import charts
+from recompra.web import session as cookies
+from recompra.web.context import (
+    BRAND_COOKIE,
+    Page,
+    build_page,
+    engine_of,
+    read_unit,
+    request_locale,
+)
+from recompra.web.format import LOCALES, normalise_locale
+from recompra.web.i18n import translate
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+router = APIRouter(include_in_schema=False)
+
+ScoreQ = Annotated[int | None, Query(ge=1, le=5)]
+
+
+def _safe_next(value: str | None) -> str:
+    """Only same-site relative paths are followed after sign-in (no open redirect)."""
+    if not value:
+        return "/dashboard"
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or not value.startswith("/") or value.startswith("//"):
+        return "/dashboard"
+    return value
+
+
+def _render(page: Page, name: str, status_code: int = 200, **values: Any) -> HTMLResponse:
+    return TEMPLATES.TemplateResponse(
+        page.request, name, page.template_vars(**values), status_code=status_code
+    )
+
+
+@router.get("/", response_class=RedirectResponse)
+def root() -> RedirectResponse:
+    """The dashboard lives under ``/dashboard``."""
+    return RedirectResponse("/dashboard", status_code=303)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, next: str | None = None, failed: bool = False) -> HTMLResponse:
+    """The sign-in form."""
+    settings: Settings = request.app.state.settings
+    locale = request_locale(request, settings, None)
+    return TEMPLATES.TemplateResponse(
+        request,
+        "login.html",
+        {
+            "t": lambda key, **v: translate(key, locale, **v),
+            "locale": locale,
+            "next": _safe_next(next),
+            "failed": failed,
+        },
+        status_code=401 if failed else 200,
+    )
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    email: Annotated[str, Form(max_length=320)],
+    password: Annotated[str, Form(max_length=1000)],
+    next: Annotated[str, Form(max_length=2000)] = "/dashboard",
+) -> Response:
+    """Check the credentials and set the signed session cookie."""
+    settings: Settings = request.app.state.settings
+    with unit_of_work(engine_of(request)) as session:
+        user = authenticate_user(session, email=email, password=password)
+        if user is not None:
+            user.last_login_at = datetime.now(UTC)
+            uid = user.id
+    if user is None:
+        return login_form(request, next=next, failed=True)
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(
+        cookies.COOKIE,
+        cookies.dumps(settings.secret_key, {"uid": uid}),
+        max_age=cookies.MAX_AGE_S,
+        httponly=True,
+        samesite="lax",
+        secure=settings.environment == "production",
+    )
+    return response
+
+
+@router.post("/logout")
+def logout() -> RedirectResponse:
+    """Forget the session."""
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(cookies.COOKIE)
+    return response
+
+
+@router.get("/dashboard/lang")
+def switch_language(to: str = "pt-BR", next: str | None = None) -> RedirectResponse:
+    """Remember the chosen language in a cookie and go back."""
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    locale = normalise_locale(to)
+    if locale in LOCALES:
+        response.set_cookie(cookies.LANG_COOKIE, locale, max_age=365 * 86400, samesite="lax")
+    return response
+
+
+@router.get("/dashboard/brand")
+def switch_brand(id: int = 0, next: str | None = None) -> RedirectResponse:
+    """Remember the chosen brand (checked against the user's brands on every page)."""
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(BRAND_COOKIE, str(id), max_age=365 * 86400, samesite="lax")
+    return response
+
+
+@router.get("/dashboard", response_class=HTMLResponse)
+def overview(request: Request) -> HTMLResponse:
+    """Headline KPIs and monthly trends."""
+    with read_unit(request) as session:
+        page = build_page(request, session, "overview")
+        summary = mq.kpi_summary(session, brand_id=page.brand.id, currency=page.brand.currency)
+        monthly = mq.kpis_by_period(session, brand_id=page.brand.id, granularity="month")
+    labels = [page.period(k.period) for k in monthly]
+    trends = {
+        "revenue": charts.line_chart(
+            labels,
+            [k.revenue_minor for k in monthly],
+            label=page.t("trend.revenue"),
+            fmt=lambda v: page.money(round(v)),
+        ),
+        "customers": charts.bar_chart(
+            labels,
+            [k.customers for k in monthly],
+            label=page.t("trend.customers"),
+            fmt=lambda v: page.number(v),
+        ),
+        "retention": charts.line_chart(
+            labels,
+            [k.retention_rate for k in monthly],
+            label=page.t("trend.retention"),
+            fmt=lambda v: page.percent(v, 0),
+        ),
+    }
+    return _render(page, "overview.html", summary=summary, monthly=monthly, trends=trends)
+
+
+@router.get("/dashboard/rfm", response_class=HTMLResponse)
+def rfm(request: Request) -> HTMLResponse:
+    """The R x F grid and the segment table, both linking to their customers."""
+    with read_unit(request) as session:
+        page = build_page(request, session, "rfm")
+        as_of = mq.latest_as_of(session, brand_id=page.brand.id)
+        cells = mq.rfm_grid(session, brand_id=page.brand.id, as_of=as_of) if as_of else []
+        segments = mq.segments(session, brand_id=page.brand.id, as_of=as_of) if as_of else []
+    grid = {(c.r, c.f): c for c in cells}
+    top = max((c.customers for c in cells), default=1)
+    return _render(
+        page,
+        "rfm.html",
+        as_of=as_of,
+        grid=grid,
+        top=top,
+        segments=segments,
+        heat=charts.heat_color,
+    )
+
+
+@router.get("/dashboard/customers", response_class=HTMLResponse)
+def customers(
+    request: Request,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    segment: Annotated[str | None, Query(max_length=64)] = None,
+    r: ScoreQ = None,
+    f: ScoreQ = None,
+) -> HTMLResponse:
+    """Customer search, or the customers of an RFM cell or a segment."""
+    with read_unit(request) as session:
+        page = build_page(request, session, "customers")
+        scored = None
+        found = None
+        if segment is not None or r is not None or f is not None:
+            as_of = mq.latest_as_of(session, brand_id=page.brand.id)
+            where = mq.ScoreFilter(segment=segment, r=r, f=f)
+            scored = (
+                mq.scored_customers(
+                    session, brand_id=page.brand.id, as_of=as_of, where=where, limit=200
+                )
+                if as_of
+                else []
+            )
+        else:
+            found = cq.search_customers(session, brand_id=page.brand.id, q=q, limit=100, offset=0)
+    return _render(
+        page, "customers.html", q=q or "", segment=segment, r=r, f=f, scored=scored, found=found
+    )
+
+
+@router.get("/dashboard/customers/{customer_id}", response_class=HTMLResponse)
+def customer(request: Request, customer_id: int) -> HTMLResponse:
+    """A customer's profile: history, scores explained, segment history, points."""
+    with read_unit(request) as session:
+        page = build_page(request, session, "customers")
+        try:
+            profile = cq.customer_profile(
+                session,
+                brand_id=page.brand.id,
+                currency=page.brand.currency,
+                customer_id=customer_id,
+            )
+        except NotFound:
+            return _render(page, "notfound.html", status_code=404)
+        history = cq.segment_history(session, brand_id=page.brand.id, customer_id=profile.id)
+        timeline = cq.timeline(session, brand_id=page.brand.id, customer_id=profile.id, limit=50)
+        points = customer_points(session, brand_id=page.brand.id, customer_id=profile.id)
+    return _render(
+        page,
+        "customer.html",
+        profile=profile,
+        history=history,
+        timeline=timeline,
+        points=points,
+        recommendations=None,
+    )
+
+
+@router.get("/dashboard/cohorts", response_class=HTMLResponse)
+def cohorts(request: Request) -> HTMLResponse:
+    """The monthly cohort retention heatmap."""
+    with read_unit(request) as session:
+        page = build_page(request, session, "cohorts")
+        rows = mq.cohorts(session, brand_id=page.brand.id, max_months=12)
+    width = max((len(r.retention) for r in rows), default=0)
+    return _render(page, "cohorts.html", rows=rows, width=width, heat=charts.heat_color)
+
+
+@router.get("/dashboard/clv", response_class=HTMLResponse)
+def clv(request: Request) -> HTMLResponse:
+    """Predicted CLV distribution and the most valuable customers."""
+    with read_unit(request) as session:
+        page = build_page(request, session, "clv")
+        as_of = mq.latest_as_of(session, brand_id=page.brand.id)
+        buckets = mq.clv_histogram(session, brand_id=page.brand.id, as_of=as_of) if as_of else []
+        top = (
+            mq.scored_customers(
+                session,
+                brand_id=page.brand.id,
+                as_of=as_of,
+                where=mq.ScoreFilter(order_by="clv"),
+                limit=20,
+            )
+            if as_of
+            else []
+        )
+    chart = charts.bar_chart(
+        [page.money(b.low_minor) for b in buckets],
+        [b.customers for b in buckets],
+        label=page.t("clv.distribution"),
+        fmt=lambda v: page.number(v),
+    )
+    return _render(page, "clv.html", as_of=as_of, buckets=buckets, chart=chart, top=top)
+
+
+@router.get("/dashboard/churn", response_class=HTMLResponse)
+def churn(request: Request) -> HTMLResponse:
+    """Customers ranked by churn risk."""
+    with read_unit(request) as session:
+        page = build_page(request, session, "churn")
+        as_of = mq.latest_as_of(session, brand_id=page.brand.id)
+        items = (
+            mq.scored_customers(
+                session,
+                brand_id=page.brand.id,
+                as_of=as_of,
+                where=mq.ScoreFilter(order_by="churn"),
+                limit=50,
+            )
+            if as_of
+            else []
+        )
+    return _render(page, "churn.html", as_of=as_of, items=items)
+
+
+@router.get("/dashboard/loyalty", response_class=HTMLResponse)
+def loyalty(request: Request) -> HTMLResponse:
+    """Points issued, redeemed and outstanding; tiers; rewards (once loyalty runs)."""
+    with read_unit(request) as session:
+        page = build_page(request, session, "loyalty")
+    return _render(page, "loyalty.html", available=loyalty_available(), report=None)
+
+
+@router.get("/dashboard/models", response_class=HTMLResponse)
+def models(request: Request) -> HTMLResponse:
+    """Back-test charts of the prediction models (once predictions have run)."""
+    with read_unit(request) as session:
+        page = build_page(request, session, "models")
+    return _render(page, "models.html", backtests=None)

@@ -1,0 +1,135 @@
+"""API test fixtures: a migrated temp SQLite database with the sample store, keys, a client."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from recompra.api import create_app
+from recompra.api.sample import SampleStore, seed_sample
+from recompra.api.security import create_api_key, revoke_api_key
+from recompra.api.settings import ApiSettings
+from recompra.config import Settings
+from recompra.db import make_engine, unit_of_work
+from recompra.migrate import upgrade
+
+
+@dataclass
+class Keys:
+    """Plain API keys for the tests."""
+
+    admin: str
+    read_a: str
+    read_b: str
+    ingest_a: str
+    loyalty_a: str
+    revoked: str
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated, seeded database file; each test gets a copy (migrations run once)."""
+    path = tmp_path_factory.mktemp("db") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    with unit_of_work(engine) as session:
+        seed_sample(session)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture
+def engine(migrated_template: Path, tmp_path: Path) -> Iterator[Engine]:
+    """A private copy of the seeded database."""
+    path = tmp_path / "recompra.db"
+    path.write_bytes(migrated_template.read_bytes())
+    engine = make_engine(f"sqlite:///{path}")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def store(engine: Engine) -> SampleStore:
+    """The ids of the sample store (re-derived: seeding is deterministic)."""
+    from sqlalchemy import select
+
+    from recompra.models import Brand, BrandCustomer, Order, Product
+
+    with unit_of_work(engine, write=False) as session:
+        a, b = (session.execute(select(Brand.id).order_by(Brand.id)).scalars().all())[:2]
+
+        def members(brand: int) -> list[int]:
+            return list(
+                session.execute(
+                    select(BrandCustomer.customer_id)
+                    .where(BrandCustomer.brand_id == brand)
+                    .order_by(BrandCustomer.customer_id)
+                ).scalars()
+            )
+
+        in_a, in_b = members(a), members(b)
+        shared = sorted(set(in_a) & set(in_b))[0]
+        products = {
+            brand: list(
+                session.execute(
+                    select(Product.id).where(Product.brand_id == brand).order_by(Product.id)
+                ).scalars()
+            )
+            for brand in (a, b)
+        }
+        orders_b = list(session.execute(select(Order.id).where(Order.brand_id == b)).scalars())
+    return SampleStore(
+        brand_a=a,
+        brand_b=b,
+        customers_a=in_a,
+        customers_b=[c for c in in_b if c != shared],
+        shared_customer=shared,
+        products_a=products[a],
+        products_b=products[b],
+        orders_b=orders_b,
+    )
+
+
+@pytest.fixture
+def keys(engine: Engine, store: SampleStore) -> Keys:
+    """One key per role."""
+    with unit_of_work(engine) as session:
+        _, admin = create_api_key(session, scopes=["admin"])
+        _, read_a = create_api_key(session, scopes=["read"], brand_id=store.brand_a)
+        _, read_b = create_api_key(session, scopes=["read"], brand_id=store.brand_b)
+        _, ingest_a = create_api_key(session, scopes=["ingest"], brand_id=store.brand_a)
+        _, loyalty_a = create_api_key(session, scopes=["loyalty", "read"], brand_id=store.brand_a)
+        row, revoked = create_api_key(session, scopes=["admin"])
+        revoke_api_key(session, key_id=row.id)
+    return Keys(admin, read_a, read_b, ingest_a, loyalty_a, revoked)
+
+
+@pytest.fixture
+def api_settings() -> ApiSettings:
+    """Generous limits so that only the rate-limit tests meet them."""
+    return ApiSettings(rate_limit_burst=10_000, rate_limit_per_second=10_000)
+
+
+@pytest.fixture
+def app(engine: Engine, api_settings: ApiSettings, tmp_path: Path) -> FastAPI:
+    """The application over the test database."""
+    settings = Settings(home=tmp_path, environment="test")
+    return create_app(engine, settings, api_settings)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    """An in-process HTTP client."""
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def auth(key: str) -> dict[str, str]:
+    """The Authorization header for ``key``."""
+    return {"Authorization": f"Bearer {key}"}
