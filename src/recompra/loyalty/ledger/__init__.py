@@ -1,0 +1,1 @@
+"""The points ledger: movements, lots, allocations, debts; earn, release, reverse, adjust."""

@@ -1,0 +1,52 @@
+"""Row locks, always taken in one fixed order: accounts (by id), then rewards (by id).
+
+Lots, debts and allocations are only written by the holder of their account's lock, so
+they need no lock of their own. On PostgreSQL this is ``SELECT ... FOR UPDATE``; on
+SQLite the write unit of work already holds the database write lock (``BEGIN
+IMMEDIATE``) and SQLAlchemy leaves ``FOR UPDATE`` out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from recompra.errors import NotFound
+from recompra.models.loyalty import LoyaltyAccount, LoyaltyReward
+
+
+def lock_accounts(session: Session, *, account_ids: Iterable[int]) -> list[LoyaltyAccount]:
+    """Lock accounts in ascending id order and return them freshly read."""
+    ids = sorted(set(account_ids))
+    stmt = (
+        select(LoyaltyAccount)
+        .where(LoyaltyAccount.id.in_(ids))
+        .order_by(LoyaltyAccount.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    accounts = list(session.scalars(stmt))
+    if len(accounts) != len(ids):
+        raise NotFound("loyalty account not found", field="account_id")
+    return accounts
+
+
+def lock_account(session: Session, *, account_id: int) -> LoyaltyAccount:
+    """Lock one account (see :func:`lock_accounts`)."""
+    return lock_accounts(session, account_ids=[account_id])[0]
+
+
+def lock_reward(session: Session, *, reward_id: int) -> LoyaltyReward:
+    """Lock one reward; call only after the account locks."""
+    stmt = (
+        select(LoyaltyReward)
+        .where(LoyaltyReward.id == reward_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    reward = session.scalars(stmt).first()
+    if reward is None:
+        raise NotFound("reward not found", field="reward")
+    return reward

@@ -1,0 +1,1 @@
+"""Rewards catalog and redemptions with unique coupon codes."""

@@ -1,0 +1,1 @@
+"""Earning rules: strategy objects with a priority, stored as immutable versions."""

@@ -1,0 +1,1 @@
+"""Tiers: rolling qualification, upgrade at once, downgrade at review after grace."""

@@ -1,0 +1,360 @@
+"""Loyalty: programs, accounts, the points ledger (movements, lots, allocations, debts),
+versioned earning rules, tiers, rewards and redemptions, events and idempotency keys.
+
+The ledger is append-only: ``loyalty_movements`` and ``loyalty_allocations`` are never
+updated. Lots carry their ``remaining`` points and a state; the account caches its
+spendable ``balance``, ``pending`` points and ``debt``, each kept non-negative by a CHECK
+constraint and verified against the ledger by ``recompra.loyalty.ledger.verify_account``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from recompra.models.base import Base, BigIntPK, utcnow
+
+LOT_STATES = ("pending", "active", "expired", "reversed")
+MOVEMENT_KINDS = (
+    "earn",
+    "release",
+    "spend",
+    "expire",
+    "reverse",
+    "adjust",
+    "refund",
+    "debt_repay",
+)
+
+
+class LoyaltyProgram(Base):
+    """A brand's points program. A brand runs at most one active program."""
+
+    __tablename__ = "loyalty_programs"
+    __table_args__ = (
+        Index(
+            "uq_loyalty_programs_active_brand",
+            "brand_id",
+            unique=True,
+            sqlite_where=text("status = 'active'"),
+            postgresql_where=text("status = 'active'"),
+        ),
+        CheckConstraint("status IN ('active', 'archived')", name="status_known"),
+        CheckConstraint("release_on IN ('window', 'delivery')", name="release_on_known"),
+        CheckConstraint("return_window_days >= 0", name="return_window_non_negative"),
+        CheckConstraint("expiry_days > 0", name="expiry_days_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    brand_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("brands.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    currency: Mapped[str] = mapped_column(String(3), default="BRL")
+    #: Pending points become spendable this many days after purchase (``window``) or
+    #: when the order is delivered (``delivery``); 0 days means at once.
+    return_window_days: Mapped[int] = mapped_column(Integer, default=7)
+    release_on: Mapped[str] = mapped_column(String(16), default="window")
+    #: A lot expires this many days after it becomes spendable.
+    expiry_days: Mapped[int] = mapped_column(Integer, default=365)
+    expiry_warning_days: Mapped[int] = mapped_column(Integer, default=30)
+    #: Points refunded into a lot that already expired get this many days of validity.
+    refund_validity_days: Mapped[int] = mapped_column(Integer, default=30)
+    #: Tier qualification: rolling window, review period and downgrade grace.
+    tier_window_days: Mapped[int] = mapped_column(Integer, default=365)
+    tier_review_days: Mapped[int] = mapped_column(Integer, default=365)
+    tier_grace_days: Mapped[int] = mapped_column(Integer, default=30)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LoyaltyTier(Base):
+    """A tier of a program: reached when ``metric`` over the window meets ``threshold``."""
+
+    __tablename__ = "loyalty_tiers"
+    __table_args__ = (
+        UniqueConstraint("program_id", "code"),
+        UniqueConstraint("program_id", "rank"),
+        CheckConstraint("metric IN ('spend', 'orders', 'points')", name="metric_known"),
+        CheckConstraint("threshold >= 0", name="threshold_non_negative"),
+        CheckConstraint("earn_multiplier_pct >= 100", name="multiplier_at_least_one"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    program_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("loyalty_programs.id"))
+    code: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(100))
+    rank: Mapped[int] = mapped_column(Integer)
+    metric: Mapped[str] = mapped_column(String(16))
+    threshold: Mapped[int] = mapped_column(BigInteger)
+    #: Earning multiplier in percent (150 = 1.5x), applied by the ``tier_multiplier`` rule.
+    earn_multiplier_pct: Mapped[int] = mapped_column(Integer, default=100)
+    benefits: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class LoyaltyAccount(Base):
+    """A customer's account in one program, with cached balances (verified vs the ledger)."""
+
+    __tablename__ = "loyalty_accounts"
+    __table_args__ = (
+        UniqueConstraint("program_id", "customer_id"),
+        CheckConstraint("balance >= 0", name="balance_non_negative"),
+        CheckConstraint("pending >= 0", name="pending_non_negative"),
+        CheckConstraint("debt >= 0", name="debt_non_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    program_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("loyalty_programs.id"))
+    customer_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("customers.id"), index=True)
+    #: Spendable points: the sum of ``remaining`` over active lots.
+    balance: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: Points earned but not yet released: the sum of ``remaining`` over pending lots.
+    pending: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: Clawed-back points that could not be taken from the balance; repaid first.
+    debt: Mapped[int] = mapped_column(BigInteger, default=0)
+    tier_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("loyalty_tiers.id"))
+    tier_since: Mapped[datetime | None]
+    tier_review_at: Mapped[datetime | None]
+    tier_grace_until: Mapped[datetime | None]
+    override_tier_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("loyalty_tiers.id"))
+    override_until: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class LoyaltyMovement(Base):
+    """One append-only ledger line with its signed effect on balance, pending and debt."""
+
+    __tablename__ = "loyalty_movements"
+    __table_args__ = (
+        Index("ix_loyalty_movements_account", "account_id", "id"),
+        CheckConstraint(
+            "kind IN ('earn', 'release', 'spend', 'expire', 'reverse', 'adjust', 'refund', "
+            "'debt_repay')",
+            name="kind_known",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    account_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("loyalty_accounts.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    points: Mapped[int] = mapped_column(BigInteger, default=0)
+    pending_delta: Mapped[int] = mapped_column(BigInteger, default=0)
+    debt_delta: Mapped[int] = mapped_column(BigInteger, default=0)
+    order_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("orders.id"), index=True)
+    redemption_id: Mapped[int | None] = mapped_column(BigInteger)
+    rule_version_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("loyalty_rule_versions.id")
+    )
+    #: Groups the movements written by one run of a bulk job (the expiry job).
+    batch_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    note: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LoyaltyLot(Base):
+    """Points from one earn: consumed oldest-first, released, expired or reversed per lot."""
+
+    __tablename__ = "loyalty_lots"
+    __table_args__ = (
+        Index("ix_loyalty_lots_account_state", "account_id", "state", "expires_at", "id"),
+        Index("ix_loyalty_lots_state_expires", "state", "expires_at"),
+        Index("ix_loyalty_lots_state_release", "state", "release_at"),
+        Index("ix_loyalty_lots_order", "order_id"),
+        CheckConstraint(
+            "state IN ('pending', 'active', 'expired', 'reversed')", name="state_known"
+        ),
+        CheckConstraint("points > 0", name="points_positive"),
+        CheckConstraint("remaining >= 0 AND remaining <= points", name="remaining_in_range"),
+        CheckConstraint("reversed_points >= 0", name="reversed_non_negative"),
+        CheckConstraint("expired_points >= 0", name="expired_non_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    account_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("loyalty_accounts.id"))
+    movement_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("loyalty_movements.id"))
+    source: Mapped[str] = mapped_column(String(32))
+    order_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("orders.id"))
+    state: Mapped[str] = mapped_column(String(16))
+    points: Mapped[int] = mapped_column(BigInteger)
+    remaining: Mapped[int] = mapped_column(BigInteger)
+    #: Points clawed back because of returns (cumulative, for pro-rata reversal).
+    reversed_points: Mapped[int] = mapped_column(BigInteger, default=0)
+    expired_points: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: Expired points already set against a later clawback (never clawed twice).
+    forgiven_points: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: Order amount the points were earned on, and how much of it was returned.
+    basis_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    returned_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    earned_at: Mapped[datetime]
+    release_at: Mapped[datetime | None]
+    released_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+    warned_at: Mapped[datetime | None]
+
+
+class LoyaltyDebt(Base):
+    """Clawed-back points the balance could not cover; repaid by later credits, oldest first."""
+
+    __tablename__ = "loyalty_debts"
+    __table_args__ = (
+        Index("ix_loyalty_debts_account", "account_id", "outstanding"),
+        CheckConstraint("outstanding >= 0 AND outstanding <= points", name="outstanding_in_range"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    account_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("loyalty_accounts.id"))
+    order_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("orders.id"))
+    movement_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("loyalty_movements.id"))
+    points: Mapped[int] = mapped_column(BigInteger)
+    outstanding: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    settled_at: Mapped[datetime | None]
+
+
+class LoyaltyAllocation(Base):
+    """Which lot a debit (spend, expiry, reversal, debt repayment) took its points from."""
+
+    __tablename__ = "loyalty_allocations"
+    __table_args__ = (
+        CheckConstraint("points > 0", name="points_positive"),
+        Index("ix_loyalty_allocations_lot", "lot_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    movement_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("loyalty_movements.id"), index=True
+    )
+    lot_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("loyalty_lots.id"))
+    debt_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("loyalty_debts.id"))
+    points: Mapped[int] = mapped_column(BigInteger)
+
+
+class LoyaltyRuleVersion(Base):
+    """An immutable set of earning rules, in force from ``effective_from``."""
+
+    __tablename__ = "loyalty_rule_versions"
+    __table_args__ = (
+        UniqueConstraint("program_id", "version"),
+        Index("ix_loyalty_rule_versions_effective", "program_id", "effective_from"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    program_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("loyalty_programs.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    effective_from: Mapped[datetime]
+    rules: Mapped[dict[str, Any]]
+    note: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LoyaltyTierChange(Base):
+    """Tier history: every upgrade, downgrade, grace start and manual override."""
+
+    __tablename__ = "loyalty_tier_changes"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("loyalty_accounts.id"), index=True
+    )
+    from_tier_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("loyalty_tiers.id"))
+    to_tier_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("loyalty_tiers.id"))
+    reason: Mapped[str] = mapped_column(String(32))
+    metric_value: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LoyaltyReward(Base):
+    """A catalog reward: points cost, stock, validity, per-customer limit, minimum tier."""
+
+    __tablename__ = "loyalty_rewards"
+    __table_args__ = (
+        UniqueConstraint("program_id", "code"),
+        CheckConstraint("cost_points > 0", name="cost_positive"),
+        CheckConstraint("stock IS NULL OR stock >= 0", name="stock_non_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    program_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("loyalty_programs.id"))
+    code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    cost_points: Mapped[int] = mapped_column(BigInteger)
+    #: Units left; ``None`` means unlimited.
+    stock: Mapped[int | None] = mapped_column(BigInteger)
+    valid_from: Mapped[datetime | None]
+    valid_until: Mapped[datetime | None]
+    per_customer_limit: Mapped[int | None] = mapped_column(Integer)
+    min_tier_rank: Mapped[int | None] = mapped_column(Integer)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LoyaltyRedemption(Base):
+    """A redeemed reward: the points spent, the stock taken and a unique coupon code."""
+
+    __tablename__ = "loyalty_redemptions"
+    __table_args__ = (
+        UniqueConstraint("coupon_code"),
+        Index("ix_loyalty_redemptions_account_reward", "account_id", "reward_id"),
+        CheckConstraint("status IN ('issued', 'cancelled')", name="status_known"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    account_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("loyalty_accounts.id"))
+    reward_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("loyalty_rewards.id"))
+    points: Mapped[int] = mapped_column(BigInteger)
+    coupon_code: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="issued")
+    request_key: Mapped[str] = mapped_column(String(128))
+    #: The spend movement; set in the same transaction, right after the row is inserted.
+    movement_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("loyalty_movements.id"))
+    cancel_movement_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("loyalty_movements.id")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    cancelled_at: Mapped[datetime | None]
+
+
+class LoyaltyEvent(Base):
+    """The audit trail and the automations feed (outbox): one row per balance change."""
+
+    __tablename__ = "loyalty_events"
+    __table_args__ = (
+        Index("ix_loyalty_events_account", "account_id", "id"),
+        Index("ix_loyalty_events_unpublished", "published_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    program_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("loyalty_programs.id"))
+    account_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("loyalty_accounts.id"))
+    type: Mapped[str] = mapped_column(String(32))
+    movement_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("loyalty_movements.id"))
+    points: Mapped[int] = mapped_column(BigInteger, default=0)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    published_at: Mapped[datetime | None]
+
+
+class LoyaltyIdempotencyKey(Base):
+    """A write already done: ``(program_id, scope, key)`` is unique; ``result`` replays it."""
+
+    __tablename__ = "loyalty_idempotency_keys"
+    __table_args__ = (UniqueConstraint("program_id", "scope", "key"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    program_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("loyalty_programs.id"))
+    scope: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(128))
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
