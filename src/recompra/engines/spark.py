@@ -27,6 +27,7 @@ def get_spark(master: str | None = None, app_name: str = "recompra") -> SparkSes
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.shuffle.partitions", os.environ.get("RECOMPRA_SPARK_PARTITIONS", "4"))
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.driver.memory", os.environ.get("RECOMPRA_SPARK_DRIVER_MEMORY", "4g"))
         .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")

@@ -1,0 +1,58 @@
+"""The engine contract shared by DuckDB and Spark, and the SQL dialect hooks.
+
+Every metric in :mod:`recompra.analytics` is one SQL text. The text is written in the
+subset of SQL that DuckDB and Spark SQL both accept (window functions, ``CASE``,
+``COALESCE``, ``GREATEST``, ``make_date``, ``year``/``month``/``quarter``, integer
+arithmetic). The only constructs that differ between the two engines, converting between
+a UTC timestamp or date and a day number, are the :class:`Dialect` hooks below; the
+analytics SQL calls them while it is being built, so the query text each engine runs
+differs only there.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import pyarrow as pa
+
+
+class Dialect(Protocol):
+    """SQL fragments that differ between engines."""
+
+    name: str
+
+    def day_number(self, timestamp_sql: str) -> str:
+        """Return SQL for the UTC calendar day of ``timestamp_sql`` as days since 1970-01-01."""
+        ...
+
+    def date_from_day(self, day_sql: str) -> str:
+        """Return SQL for the ``DATE`` that is ``day_sql`` days after 1970-01-01."""
+        ...
+
+
+class Engine(Protocol):
+    """A SQL engine that reads a snapshot and runs the analytics queries."""
+
+    name: str
+
+    @property
+    def dialect(self) -> Dialect:
+        """The SQL dialect hooks of this engine."""
+        ...
+
+    def register_snapshot(self, directory: Path) -> None:
+        """Expose every snapshot table of ``directory`` as a view named after the table."""
+        ...
+
+    def materialize(self, name: str, sql: str) -> None:
+        """Compute ``sql`` once and expose the result as the view ``name``."""
+        ...
+
+    def query(self, sql: str) -> pa.Table:
+        """Run ``sql`` and return the result as an Arrow table."""
+        ...
+
+    def close(self) -> None:
+        """Release the views and tables this engine created."""
+        ...
