@@ -1,0 +1,155 @@
+"""Sparse customer x item and item x item matrices shared by the recommenders.
+
+Item-item co-occurrence here is the same statistic as the SQL of
+:mod:`recompra.recommend.sql` (``n_ab`` distinct baskets holding both items, cosine
+``n_ab / sqrt(n_a * n_b)``), computed with a sparse product ``B.T @ B`` because the
+recommenders need it as a matrix in memory. A test checks that both agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from recompra.recommend.purchases import item_column
+from recompra.recommend.sql import BasketKind, Level
+
+
+@dataclass(frozen=True)
+class ItemIndex:
+    """Dense positions ``0..n-1`` for the item ids seen in training.
+
+    Attributes
+    ----------
+    ids
+        Sorted item ids (position -> id).
+    category
+        Category id of each item (the item itself at category level).
+    """
+
+    ids: np.ndarray
+    category: np.ndarray
+
+    @property
+    def size(self) -> int:
+        """Number of items."""
+        return len(self.ids)
+
+    def positions(self, item_ids: np.ndarray) -> np.ndarray:
+        """Return the positions of ``item_ids`` (-1 for ids not in the index)."""
+        item_ids = np.asarray(item_ids, dtype=np.int64)
+        if self.size == 0:
+            return np.full(len(item_ids), -1, dtype=np.int64)
+        pos = np.clip(np.searchsorted(self.ids, item_ids), 0, self.size - 1)
+        return np.where(self.ids[pos] == item_ids, pos, -1)
+
+
+def build_item_index(lines: pd.DataFrame, level: Level) -> ItemIndex:
+    """Index the items of ``lines`` at ``level`` with their categories."""
+    column = item_column(level)
+    firsts = lines.groupby(column)["category_id"].first().sort_index()
+    ids = firsts.index.to_numpy(dtype=np.int64)
+    category = ids.copy() if level == "category" else firsts.to_numpy(dtype=np.int64)
+    return ItemIndex(ids=ids, category=category)
+
+
+def basket_matrix(
+    lines: pd.DataFrame, index: ItemIndex, level: Level, basket: BasketKind
+) -> tuple[np.ndarray, sp.csr_matrix]:
+    """Return ``(basket ids, binary basket x item CSR matrix)`` of distinct purchases."""
+    column = item_column(level)
+    key = "order_id" if basket == "order" else "customer_id"
+    pairs = lines[[key, column]].drop_duplicates()
+    pos = index.positions(pairs[column].to_numpy())
+    keep = pos >= 0
+    basket_ids, rows = np.unique(pairs[key].to_numpy(dtype=np.int64)[keep], return_inverse=True)
+    data = np.ones(int(keep.sum()), dtype=np.float64)
+    matrix = sp.csr_matrix(
+        (data, (rows, pos[keep])), shape=(len(basket_ids), index.size), dtype=np.float64
+    )
+    return basket_ids, matrix
+
+
+@dataclass(frozen=True)
+class Cooccurrence:
+    """Item x item co-occurrence of one basket kind.
+
+    Attributes
+    ----------
+    counts
+        ``n_ab`` (CSR, zero diagonal).
+    item_counts
+        ``n_a``: baskets holding each item.
+    n_baskets
+        Number of baskets.
+    cosine
+        ``n_ab / sqrt(n_a n_b)`` (CSR, zero diagonal).
+    """
+
+    counts: sp.csr_matrix
+    item_counts: np.ndarray
+    n_baskets: int
+    cosine: sp.csr_matrix
+
+    def lift(self, a: int, b: int) -> float:
+        """Return the lift of the item positions ``a`` and ``b`` (0 when never together)."""
+        n_ab = float(self.counts[a, b])
+        denom = float(self.item_counts[a]) * float(self.item_counts[b])
+        return n_ab * self.n_baskets / denom if denom > 0 else 0.0
+
+
+def cooccurrence_matrix(
+    lines: pd.DataFrame,
+    index: ItemIndex,
+    level: Level,
+    basket: BasketKind,
+    *,
+    min_pair_count: int = 1,
+) -> Cooccurrence:
+    """Compute :class:`Cooccurrence` from purchase lines.
+
+    Parameters
+    ----------
+    lines
+        Purchase lines.
+    index
+        The item index.
+    level, basket
+        Item level and basket kind.
+    min_pair_count
+        Pairs seen together in fewer baskets are dropped (noise control).
+    """
+    _, b = basket_matrix(lines, index, level, basket)
+    counts = (b.T @ b).tocsr()
+    counts.setdiag(0.0)
+    counts.data[counts.data < min_pair_count] = 0.0
+    counts.eliminate_zeros()
+    item_counts = np.asarray(b.sum(axis=0)).ravel()
+    inv = np.zeros_like(item_counts)
+    np.divide(1.0, np.sqrt(item_counts), out=inv, where=item_counts > 0)
+    diag = sp.diags(inv)
+    cosine = (diag @ counts @ diag).tocsr()
+    return Cooccurrence(counts=counts, item_counts=item_counts, n_baskets=b.shape[0], cosine=cosine)
+
+
+def customer_history(
+    lines: pd.DataFrame, index: ItemIndex, level: Level
+) -> tuple[np.ndarray, sp.csr_matrix]:
+    """Return ``(customer ids, customer x item CSR of distinct orders holding the item)``."""
+    column = item_column(level)
+    pairs = lines[["customer_id", "order_id", column]].drop_duplicates()
+    pos = index.positions(pairs[column].to_numpy())
+    keep = pos >= 0
+    customers, rows = np.unique(
+        pairs["customer_id"].to_numpy(dtype=np.int64)[keep], return_inverse=True
+    )
+    matrix = sp.csr_matrix(
+        (np.ones(int(keep.sum())), (rows, pos[keep])),
+        shape=(len(customers), index.size),
+        dtype=np.float64,
+    )
+    matrix.sum_duplicates()
+    return customers, matrix

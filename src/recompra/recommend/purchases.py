@@ -1,0 +1,157 @@
+"""Purchase lines and catalogue from the analytics snapshot, as pandas frames.
+
+The recommenders, the upsell ranking and the evaluation all start from the same
+"purchase lines": one row per (order, product) of a real purchase (orders whose status is
+in :data:`~recompra.snapshot.schema.NON_PURCHASE_STATUSES` are dropped).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from recompra.recommend.sql import LEVEL_COLUMNS, Level
+from recompra.snapshot.io import read_table, table_path
+from recompra.snapshot.schema import NON_PURCHASE_STATUSES, SCHEMAS
+
+#: Columns of :func:`purchase_lines`.
+LINE_COLUMNS = (
+    "order_id",
+    "customer_id",
+    "purchased_at",
+    "product_id",
+    "category_id",
+    "quantity",
+    "unit_price_minor",
+)
+
+_LINES_SQL = """
+SELECT i.order_id, o.customer_id, o.purchased_at, i.product_id,
+       MIN(i.category_id) AS category_id,
+       CAST(SUM(i.quantity) AS BIGINT) AS quantity,
+       CAST(MIN(i.unit_price_minor) AS BIGINT) AS unit_price_minor
+FROM order_items i
+JOIN orders o ON o.order_id = i.order_id
+WHERE o.status NOT IN ({excluded}) AND i.product_id IS NOT NULL
+GROUP BY i.order_id, o.customer_id, o.purchased_at, i.product_id
+ORDER BY o.purchased_at, i.order_id, i.product_id
+"""
+
+
+def load_tables(snapshot: Path, names: tuple[str, ...] | None = None) -> dict[str, pa.Table]:
+    """Read the snapshot tables the recommenders use; absent optional tables come back empty.
+
+    Parameters
+    ----------
+    snapshot
+        The snapshot directory.
+    names
+        Tables to read (default: orders, order_items, products, categories, reviews).
+
+    Returns
+    -------
+    dict[str, pyarrow.Table]
+        Tables by name, conformed to the snapshot schemas.
+    """
+    names = names or ("orders", "order_items", "products", "categories", "reviews")
+    tables: dict[str, pa.Table] = {}
+    for name in names:
+        if table_path(Path(snapshot), name).exists():
+            tables[name] = read_table(Path(snapshot), name)
+        elif name in ("orders", "order_items"):
+            raise FileNotFoundError(f"snapshot table {name!r} missing in {snapshot}")
+        else:
+            tables[name] = SCHEMAS[name].empty_table()
+    return tables
+
+
+def purchase_lines(tables: Mapping[str, pa.Table]) -> pd.DataFrame:
+    """Return one row per (order, product) of real purchases, ordered by time.
+
+    Parameters
+    ----------
+    tables
+        At least ``orders`` and ``order_items``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`LINE_COLUMNS`; ``purchased_at`` is a UTC timestamp.
+    """
+    con = duckdb.connect()
+    try:
+        con.register(
+            "orders", tables["orders"].select(["order_id", "customer_id", "status", "purchased_at"])
+        )
+        con.register(
+            "order_items",
+            tables["order_items"].select(
+                ["order_id", "product_id", "category_id", "quantity", "unit_price_minor"]
+            ),
+        )
+        excluded = ", ".join(f"'{s}'" for s in NON_PURCHASE_STATUSES)
+        result = con.sql(_LINES_SQL.format(excluded=excluded)).to_arrow_table()
+    finally:
+        con.close()
+    frame = result.to_pandas()
+    frame["category_id"] = frame["category_id"].fillna(-1).astype("int64")
+    frame["quantity"] = frame["quantity"].fillna(1).astype("int64")
+    frame["unit_price_minor"] = frame["unit_price_minor"].fillna(0).astype("int64")
+    out: pd.DataFrame = frame[list(LINE_COLUMNS)]
+    return out
+
+
+def item_column(level: Level) -> str:
+    """Return the purchase-line column holding the item id of ``level``."""
+    if level not in LEVEL_COLUMNS:
+        raise ValueError(f"unknown level {level!r}; expected one of {sorted(LEVEL_COLUMNS)}")
+    return LEVEL_COLUMNS[level]
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """Names and categories of the items, for explanations and same-category rules.
+
+    Attributes
+    ----------
+    products
+        Indexed by ``product_id``: ``name``, ``category_id``, ``list_price_minor``.
+    categories
+        Indexed by ``category_id``: ``name_pt``, ``name_en``.
+    """
+
+    products: pd.DataFrame
+    categories: pd.DataFrame
+
+    @classmethod
+    def from_tables(cls, tables: Mapping[str, pa.Table]) -> Catalogue:
+        """Build the catalogue from the snapshot ``products`` and ``categories`` tables."""
+        products_table = tables.get("products", SCHEMAS["products"].empty_table())
+        categories_table = tables.get("categories", SCHEMAS["categories"].empty_table())
+        products = products_table.select(
+            ["product_id", "name", "category_id", "list_price_minor"]
+        ).to_pandas()
+        categories = categories_table.select(["category_id", "name_pt", "name_en"]).to_pandas()
+        return cls(
+            products=products.drop_duplicates("product_id").set_index("product_id"),
+            categories=categories.drop_duplicates("category_id").set_index("category_id"),
+        )
+
+    def names(self, level: Level) -> tuple[dict[int, str], dict[int, str]]:
+        """Return ``(pt names, en names)`` of the items of ``level`` by id."""
+        if level == "product":
+            names = _id_map(self.products["name"])
+            return names, names
+        return _id_map(self.categories["name_pt"]), _id_map(self.categories["name_en"])
+
+
+def _id_map(column: pd.Series) -> dict[int, str]:
+    column = column.dropna()
+    ids = column.index.to_numpy(dtype=np.int64).tolist()
+    return dict(zip(ids, column.astype(str).tolist(), strict=True))

@@ -1,0 +1,322 @@
+"""Per-customer recommenders: popularity, plain co-occurrence and next-best-offer.
+
+All three follow the scikit-learn estimator habits (hyper-parameters in ``__init__``,
+``fit`` returns ``self``, learned state ends in ``_``) and share :meth:`top_k`, which the
+offline evaluation calls. :class:`NextBestOffer` adds the explained, policy-aware
+:meth:`NextBestOffer.recommend`.
+
+History exclusion modes (``exclude``):
+
+``"none"``
+    Anything may be recommended, including what the customer already bought.
+``"all"``
+    Nothing the customer already bought (the "new items only" evaluation).
+``"non_repeat"``
+    Already-bought items only in repeat-purchase categories (next-best-offer's default).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Self
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from recompra.recommend.matrices import (
+    Cooccurrence,
+    ItemIndex,
+    build_item_index,
+    cooccurrence_matrix,
+    customer_history,
+)
+from recompra.recommend.repeat import repeat_purchase_categories
+from recompra.recommend.sql import Level
+
+Exclude = Literal["none", "all", "non_repeat"]
+#: Dense score cells processed at once (customers x items); bounds memory per chunk.
+CHUNK_CELLS = 4_000_000
+_TIE_BREAK = 1e-6
+
+
+class NotFittedError(RuntimeError):
+    """Raised when a recommender is used before :meth:`fit`."""
+
+
+class BaseRecommender:
+    """Shared fitting of the customer history and batched top-k scoring.
+
+    Parameters
+    ----------
+    level
+        ``"product"`` or ``"category"``.
+    """
+
+    default_exclude: Exclude = "all"
+
+    def __init__(self, level: Level = "product") -> None:
+        self.level: Level = level
+
+    # -- fitting ---------------------------------------------------------------------
+
+    def fit(self, lines: pd.DataFrame) -> Self:
+        """Learn from purchase lines (training period only when evaluating)."""
+        self.index_: ItemIndex = build_item_index(lines, self.level)
+        self.customers_, self.history_ = customer_history(lines, self.index_, self.level)
+        buyers = np.asarray((self.history_ > 0).sum(axis=0)).ravel().astype(np.float64)
+        self.popularity_: np.ndarray = buyers
+        top = buyers.max() if buyers.size else 1.0
+        self.popularity_norm_: np.ndarray = buyers / (top or 1.0)
+        self.repeatable_: np.ndarray = np.zeros(self.index_.size, dtype=bool)
+        self._fit_model(lines)
+        return self
+
+    def _fit_model(self, lines: pd.DataFrame) -> None:
+        """Fit the model-specific state (subclasses)."""
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "index_"):
+            raise NotFittedError(f"{type(self).__name__} is not fitted; call fit() first")
+
+    # -- scoring ---------------------------------------------------------------------
+
+    def _scores(self, history: sp.csr_matrix) -> np.ndarray:
+        """Return dense scores (customers x items) for a chunk of history rows."""
+        raise NotImplementedError
+
+    def history_rows(self, customer_ids: np.ndarray) -> sp.csr_matrix:
+        """Return the history rows of ``customer_ids`` (empty rows for unknown customers)."""
+        self._check_fitted()
+        ids = np.asarray(customer_ids, dtype=np.int64)
+        pos = np.searchsorted(self.customers_, ids)
+        pos = np.clip(pos, 0, max(len(self.customers_) - 1, 0))
+        known = (self.customers_[pos] == ids) if len(self.customers_) else np.zeros(len(ids), bool)
+        selector = sp.csr_matrix(
+            (np.ones(int(known.sum())), (np.flatnonzero(known), pos[known])),
+            shape=(len(ids), len(self.customers_)),
+        )
+        rows: sp.csr_matrix = (selector @ self.history_).tocsr()
+        return rows
+
+    def _mask(self, scores: np.ndarray, history: sp.csr_matrix, exclude: Exclude) -> None:
+        if exclude == "none":
+            return
+        coo = history.tocoo()
+        if exclude == "all":
+            scores[coo.row, coo.col] = -np.inf
+        else:
+            drop = ~self.repeatable_[coo.col]
+            scores[coo.row[drop], coo.col[drop]] = -np.inf
+
+    def top_k(
+        self, customer_ids: np.ndarray, k: int = 10, *, exclude: Exclude | None = None
+    ) -> np.ndarray:
+        """Return the top-``k`` item ids per customer (``-1`` pads short lists).
+
+        Parameters
+        ----------
+        customer_ids
+            Customers to recommend for; unknown ones get the cold-start ranking.
+        k
+            List length.
+        exclude
+            History exclusion mode (default: the model's ``default_exclude``).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(len(customer_ids), k)`` int64 item ids, best first.
+        """
+        ids, _ = self._top_k_positions(customer_ids, k, exclude or self.default_exclude)
+        return ids
+
+    def _top_k_positions(
+        self, customer_ids: np.ndarray, k: int, exclude: Exclude
+    ) -> tuple[np.ndarray, np.ndarray]:
+        self._check_fitted()
+        customer_ids = np.asarray(customer_ids, dtype=np.int64)
+        n_items = self.index_.size
+        out_ids = np.full((len(customer_ids), k), -1, dtype=np.int64)
+        out_pos = np.full((len(customer_ids), k), -1, dtype=np.int64)
+        if n_items == 0 or len(customer_ids) == 0:
+            return out_ids, out_pos
+        chunk = max(1, CHUNK_CELLS // n_items)
+        kk = min(k, n_items)
+        for start in range(0, len(customer_ids), chunk):
+            rows = self.history_rows(customer_ids[start : start + chunk])
+            scores = self._scores(rows)
+            scores += _TIE_BREAK * self.popularity_norm_
+            self._mask(scores, rows, exclude)
+            part = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
+            part_scores = np.take_along_axis(scores, part, axis=1)
+            order = np.argsort(-part_scores, axis=1, kind="stable")
+            best = np.take_along_axis(part, order, axis=1)
+            valid = np.isfinite(np.take_along_axis(scores, best, axis=1))
+            block = slice(start, start + len(best))
+            out_pos[block, :kk] = np.where(valid, best, -1)
+            out_ids[block, :kk] = np.where(valid, self.index_.ids[best], -1)
+        return out_ids, out_pos
+
+
+class Popularity(BaseRecommender):
+    """Best sellers (distinct training customers per item): the cold-start baseline."""
+
+    default_exclude: Exclude = "none"
+
+    def _scores(self, history: sp.csr_matrix) -> np.ndarray:
+        return np.tile(self.popularity_norm_, (history.shape[0], 1))
+
+
+class ItemCooccurrence(BaseRecommender):
+    """Plain item-to-item co-occurrence: sum of same-order cosine with the history.
+
+    "Customers who bought X also bought Y", with popularity only as a tie-breaker.
+
+    Parameters
+    ----------
+    level
+        ``"product"`` or ``"category"``.
+    min_pair_count
+        Pairs seen together in fewer orders are ignored.
+    """
+
+    default_exclude: Exclude = "all"
+
+    def __init__(self, level: Level = "product", min_pair_count: int = 1) -> None:
+        super().__init__(level)
+        self.min_pair_count = min_pair_count
+
+    def _fit_model(self, lines: pd.DataFrame) -> None:
+        self.order_cooc_: Cooccurrence = cooccurrence_matrix(
+            lines, self.index_, self.level, "order", min_pair_count=self.min_pair_count
+        )
+
+    def _scores(self, history: sp.csr_matrix) -> np.ndarray:
+        binary = history.copy()
+        binary.data[:] = 1.0
+        return np.asarray((binary @ self.order_cooc_.cosine).toarray())
+
+
+class NextBestOffer(BaseRecommender):
+    """Next-best-offer: smoothed "bought i, then also j" probabilities, plus restocking.
+
+    For a customer ``u`` with purchased items ``H`` and categories ``C``, a candidate item
+    ``j`` scores::
+
+        w_item * sum_{i in H} P(j | i) + w_category * sum_{c in C} P(j | c)
+        + w_repeat * P(rebuy j)   (only for j in H, in a repeat-purchase category)
+
+    where ``P(j | i) = (n_ij + alpha * p_j) / (n_i + alpha)`` is the share of customers
+    who bought ``i`` and also ``j`` (same order or not: customer-level co-occurrence),
+    shrunk towards ``j``'s overall buyer share ``p_j`` with ``alpha`` pseudo-customers;
+    ``P(j | c)`` is the same with "bought in category ``c``" as the condition, which
+    makes it category affinity (inside the customer's categories, the popular items win);
+    ``P(rebuy j)`` is the repeat rate of ``j``'s category. The shrinkage is the blend with
+    popularity: weak co-occurrence evidence falls back to ``p_j``, and a customer with
+    no history gets the best sellers (cold start). Already-bought items outside
+    repeat-purchase categories are excluded (``exclude="non_repeat"``).
+
+    Parameters
+    ----------
+    level
+        ``"product"`` or ``"category"`` (at category level the category term equals the
+        item term and is left out).
+    alpha
+        Pseudo-customers of the shrinkage towards popularity.
+    w_item, w_category, w_repeat
+        Weights of the three terms.
+    repeat_min_rate, repeat_min_customers
+        Thresholds of :func:`~recompra.recommend.repeat.repeat_purchase_categories`.
+    """
+
+    default_exclude: Exclude = "non_repeat"
+
+    def __init__(
+        self,
+        level: Level = "product",
+        *,
+        alpha: float = 10.0,
+        w_item: float = 1.0,
+        w_category: float = 1.0,
+        w_repeat: float = 1.0,
+        repeat_min_rate: float = 0.2,
+        repeat_min_customers: int = 10,
+    ) -> None:
+        super().__init__(level)
+        self.alpha = alpha
+        self.w_item = w_item
+        self.w_category = w_category
+        self.w_repeat = w_repeat
+        self.repeat_min_rate = repeat_min_rate
+        self.repeat_min_customers = repeat_min_customers
+
+    def _fit_model(self, lines: pd.DataFrame) -> None:
+        index = self.index_
+        n_customers = max(len(self.customers_), 1)
+        self.base_rate_: np.ndarray = self.popularity_ / n_customers
+        self.order_cooc_: Cooccurrence = cooccurrence_matrix(lines, index, self.level, "order")
+        self.customer_cooc_: Cooccurrence = cooccurrence_matrix(
+            lines, index, self.level, "customer"
+        )
+        n_i = self.customer_cooc_.item_counts
+        # P(j | i) = n_ij / (n_i + alpha) + p_j * alpha / (n_i + alpha): a sparse part and
+        # a rank-one prior part, summed over the history at scoring time.
+        inv = sp.diags(1.0 / (n_i + self.alpha))
+        self.item_conditional_: sp.csr_matrix = (inv @ self.customer_cooc_.counts).tocsr()
+        self.item_prior_weight_: np.ndarray = self.alpha / (n_i + self.alpha)
+        # Same with categories as conditions.
+        self.categories_, cat_pos = np.unique(index.category, return_inverse=True)
+        self.item_category_pos_: np.ndarray = cat_pos
+        item_to_cat = sp.csr_matrix(
+            (np.ones(index.size), (np.arange(index.size), cat_pos)),
+            shape=(index.size, len(self.categories_)),
+        )
+        self.item_to_category_: sp.csr_matrix = item_to_cat
+        bought = self.history_.copy()
+        bought.data[:] = 1.0
+        cust_cat = (bought @ item_to_cat).tocsr()
+        cust_cat.data[:] = 1.0
+        n_c = np.asarray(cust_cat.sum(axis=0)).ravel()
+        cat_item = (cust_cat.T @ bought).tocsr()
+        self.category_conditional_: sp.csr_matrix = (
+            sp.diags(1.0 / (n_c + self.alpha)) @ cat_item
+        ).tocsr()
+        self.category_prior_weight_: np.ndarray = self.alpha / (n_c + self.alpha)
+        # Repeat-purchase categories and the rebuy probability.
+        self.repeat_table_: pd.DataFrame = repeat_purchase_categories(
+            lines, min_rate=self.repeat_min_rate, min_customers=self.repeat_min_customers
+        )
+        flag = "repeat_product" if self.level == "product" else "repeat_category"
+        rate = "product_repeat_rate" if self.level == "product" else "category_repeat_rate"
+        table = self.repeat_table_.set_index("category_id")
+        repeat_cats = table.index[table[flag]].to_numpy(dtype=np.int64)
+        self.repeatable_ = np.isin(index.category, repeat_cats)
+        rates = table[rate].reindex(index.category).fillna(0.0).to_numpy(dtype=np.float64)
+        self.rebuy_rate_: np.ndarray = np.where(self.repeatable_, rates, 0.0)
+
+    def components(self, history: sp.csr_matrix) -> dict[str, np.ndarray]:
+        """Return the weighted score terms (dense, customers x items) of history rows.
+
+        Keys: ``item`` (co-occurrence with the history, incl. its popularity prior),
+        ``category`` (category affinity), ``repeat`` (restocking).
+        """
+        binary = history.copy()
+        binary.data[:] = 1.0
+        item = np.asarray((binary @ self.item_conditional_).toarray())
+        item += np.outer(binary @ self.item_prior_weight_, self.base_rate_)
+        parts = {"item": self.w_item * item}
+        if self.level == "product" and self.w_category:
+            cats = (binary @ self.item_to_category_).tocsr()
+            cats.data[:] = 1.0
+            category = np.asarray((cats @ self.category_conditional_).toarray())
+            category += np.outer(cats @ self.category_prior_weight_, self.base_rate_)
+            parts["category"] = self.w_category * category
+        else:
+            parts["category"] = np.zeros_like(item)
+        repeat = np.asarray(binary.multiply(self.rebuy_rate_).toarray())
+        parts["repeat"] = self.w_repeat * repeat
+        return parts
+
+    def _scores(self, history: sp.csr_matrix) -> np.ndarray:
+        parts = self.components(history)
+        return np.asarray(parts["item"] + parts["category"] + parts["repeat"])
