@@ -401,6 +401,37 @@ class BTYDModel:
     def _loglik_rows(self, log_params: FloatArray, data: RFMData) -> FloatArray:
         raise NotImplementedError
 
+    # -- predictions (implemented by each model) -----------------------------------------
+    def p_alive(self, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike) -> FloatArray:
+        """Probability that the customer is still active at age ``T``."""
+        raise NotImplementedError
+
+    def conditional_expected_purchases(
+        self, t: ArrayLike, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
+    ) -> FloatArray:
+        """Expected purchases in ``(T, T+t]`` given the customer's history."""
+        raise NotImplementedError
+
+    def expected_purchases(self, t: ArrayLike) -> FloatArray:
+        """Expected repeat purchases in ``(0, t]`` of a newly acquired customer."""
+        raise NotImplementedError
+
+    def p_no_purchase(
+        self, t: ArrayLike, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
+    ) -> FloatArray:
+        """``P(no purchase in (T, T+t] | history)``."""
+        raise NotImplementedError
+
+    def median_time_to_next_purchase(
+        self, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
+    ) -> FloatArray:
+        """Median time from ``T`` to the next purchase, given the customer is active."""
+        raise NotImplementedError
+
+    def p_purchases(self, k: ArrayLike, t: ArrayLike) -> FloatArray:
+        """``P(X(t) = k)`` for a newly acquired customer."""
+        raise NotImplementedError
+
     def set_params(self, **params: float) -> BTYDModel:
         """Set the fitted parameters directly (e.g. published values, or from a store)."""
         missing = set(self.param_names) - set(params)

@@ -12,8 +12,10 @@ import gzip
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 
 from recompra.predict.rfm import Transactions
+from recompra.snapshot.schema import ORDERS
 
 #: End of the 39-week calibration period used in the papers.
 CALIBRATION_END = "1997-09-30"
@@ -32,4 +34,37 @@ def load_cdnow(path: Path | str) -> Transactions:
         customer_id=raw[:, 1].astype(np.int64),
         purchased_at=dates.astype("datetime64[us]"),
         value=raw[:, 4].astype(np.float64),
+    )
+
+
+def cdnow_orders(transactions: Transactions) -> pa.Table:
+    """CDNOW transactions as a snapshot ``orders`` table (dollars -> cents, noon UTC).
+
+    Handy for exercising the scoring pipeline and the CLI on real data.
+    """
+    n = len(transactions)
+    ts = pa.array(
+        transactions.purchased_at.astype("datetime64[us]") + np.timedelta64(12, "h"),
+        pa.timestamp("us"),
+    ).cast(pa.timestamp("us", tz="UTC"))
+    cents = np.round(transactions.value * 100).astype(np.int64)
+    nulls = pa.nulls(n, pa.timestamp("us", tz="UTC"))
+    zeros = pa.array(np.zeros(n, dtype=np.int64))
+    return pa.table(
+        {
+            "order_id": pa.array(np.arange(1, n + 1, dtype=np.int64)),
+            "brand_id": pa.array(np.ones(n, dtype=np.int64)),
+            "customer_id": pa.array(transactions.customer_id),
+            "status": pa.array(["delivered"] * n),
+            "channel": pa.array(["web"] * n),
+            "currency": pa.array(["USD"] * n),
+            "purchased_at": ts,
+            "approved_at": nulls,
+            "delivered_at": nulls,
+            "items_total_minor": pa.array(cents),
+            "freight_total_minor": zeros,
+            "discount_total_minor": zeros,
+            "total_minor": pa.array(cents),
+        },
+        schema=ORDERS,
     )
