@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from apitest import Keys
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
@@ -18,18 +18,6 @@ from recompra.api.settings import ApiSettings
 from recompra.config import Settings
 from recompra.db import make_engine, unit_of_work
 from recompra.migrate import upgrade
-
-
-@dataclass
-class Keys:
-    """Plain API keys for the tests."""
-
-    admin: str
-    read_a: str
-    read_b: str
-    ingest_a: str
-    loyalty_a: str
-    revoked: str
 
 
 @pytest.fixture(scope="session")
@@ -128,8 +116,3 @@ def client(app: FastAPI) -> Iterator[TestClient]:
     """An in-process HTTP client."""
     with TestClient(app) as test_client:
         yield test_client
-
-
-def auth(key: str) -> dict[str, str]:
-    """The Authorization header for ``key``."""
-    return {"Authorization": f"Bearer {key}"}

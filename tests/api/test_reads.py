@@ -1,0 +1,100 @@
+"""Read endpoints return exact values computed from the rows."""
+
+from __future__ import annotations
+
+from apitest import Keys, auth
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, func, select
+
+from recompra.api.sample import SampleStore
+from recompra.db import unit_of_work
+from recompra.models import CustomerScore, Order, Return
+from recompra.snapshot.schema import NON_PURCHASE_STATUSES
+
+
+def test_summary_matches_the_rows(
+    client: TestClient, keys: Keys, store: SampleStore, engine: Engine
+) -> None:
+    body = client.get("/v1/kpis/summary", headers=auth(keys.read_a)).json()
+    with unit_of_work(engine, write=False) as session:
+        purchase = (Order.brand_id == store.brand_a, Order.status.not_in(NON_PURCHASE_STATUSES))
+        revenue, orders = session.execute(
+            select(func.sum(Order.total_minor), func.count()).where(*purchase)
+        ).one()
+        returned = session.execute(
+            select(func.sum(Return.amount_minor)).where(Return.brand_id == store.brand_a)
+        ).scalar_one()
+        per_customer = session.execute(
+            select(Order.customer_id, func.count()).where(*purchase).group_by(Order.customer_id)
+        ).all()
+    assert body["revenue_minor"] == revenue
+    assert body["orders"] == orders
+    assert body["customers"] == len(per_customer)
+    assert body["repurchase_rate"] == sum(1 for _, n in per_customer if n >= 2) / len(per_customer)
+    assert body["historic_clv_minor"] == round((revenue - returned) / len(per_customer))
+    assert body["scores_as_of"] == "2024-06-30"
+
+
+def test_monthly_kpis_add_up(client: TestClient, keys: Keys) -> None:
+    summary = client.get("/v1/kpis/summary", headers=auth(keys.read_a)).json()
+    months = client.get("/v1/kpis", headers=auth(keys.read_a)).json()["items"]
+    years = client.get("/v1/kpis?period=year", headers=auth(keys.read_a)).json()["items"]
+    for rows in (months, years):
+        assert sum(m["revenue_minor"] for m in rows) == summary["revenue_minor"]
+        assert sum(m["orders"] for m in rows) == summary["orders"]
+        assert sum(m["new_customers"] for m in rows) == summary["customers"]
+    assert months[0]["retention_rate"] is None
+
+
+def test_rfm_cells_and_segments_cover_the_scored_customers(
+    client: TestClient, keys: Keys, store: SampleStore
+) -> None:
+    grid = client.get("/v1/rfm", headers=auth(keys.read_a)).json()
+    segments = client.get("/v1/segments", headers=auth(keys.read_a)).json()
+    assert sum(c["customers"] for c in grid["cells"]) == len(store.customers_a)
+    assert segments["total_customers"] == len(store.customers_a)
+    cell = grid["cells"][0]
+    drill = client.get(
+        f"/v1/segments/customers?r={cell['r']}&f={cell['f']}", headers=auth(keys.read_a)
+    ).json()
+    assert len(drill["items"]) == cell["customers"]
+    assert all((c["r_score"], c["f_score"]) == (cell["r"], cell["f"]) for c in drill["items"])
+
+
+def test_profile_has_latest_scores_and_history(
+    client: TestClient, keys: Keys, store: SampleStore, engine: Engine
+) -> None:
+    cid = store.customers_a[3]
+    profile = client.get(f"/v1/customers/{cid}", headers=auth(keys.read_a)).json()
+    history = client.get(f"/v1/customers/{cid}/segments", headers=auth(keys.read_a)).json()
+    with unit_of_work(engine, write=False) as session:
+        latest = (
+            session.execute(
+                select(CustomerScore)
+                .where(CustomerScore.customer_id == cid)
+                .order_by(CustomerScore.as_of.desc())
+            )
+            .scalars()
+            .first()
+        )
+    assert latest is not None
+    assert profile["score"]["segment"] == latest.segment
+    assert profile["score"]["clv_minor"] == latest.clv_minor
+    assert profile["score"]["explanations"] == latest.explanations
+    assert [h["as_of"] for h in history] == ["2024-03-31", "2024-06-30"]
+    assert profile["points"] is None
+
+
+def test_churn_list_is_ranked(client: TestClient, keys: Keys) -> None:
+    items = client.get("/v1/scores/churn?limit=10", headers=auth(keys.read_a)).json()["items"]
+    risks = [c["churn_risk"] for c in items]
+    assert risks == sorted(risks, reverse=True)
+    high = client.get("/v1/scores/churn?min_risk=0.9", headers=auth(keys.read_a)).json()
+    assert all(c["churn_risk"] >= 0.9 for c in high["items"])
+
+
+def test_search_by_email_fragment(client: TestClient, keys: Keys, store: SampleStore) -> None:
+    profile = client.get(f"/v1/customers/{store.customers_a[2]}", headers=auth(keys.read_a))
+    email = profile.json()["email"]
+    found = client.get(f"/v1/customers?q={email[:8].upper()}", headers=auth(keys.read_a)).json()
+    assert store.customers_a[2] in {c["id"] for c in found["items"]}
