@@ -260,18 +260,12 @@ def seed_sample(session: Session, *, customers: int = 24, seed: int = 7) -> Samp
     shared = session.get(Customer, store.customers_a[0])
     assert shared is not None
     session.add(BrandCustomer(brand_id=brand_b.id, customer_id=shared.id))
-    store.orders_b.extend(
-        o.id
-        for o in _orders(
-            session,
-            brand=brand_b,
-            customer=shared,
-            products=products_b,
-            rng=rng,
-            start=start,
-            count=1,
-        )
+    shared_orders = _orders(
+        session, brand=brand_b, customer=shared, products=products_b, rng=rng, start=start, count=1
     )
+    for order in shared_orders:
+        order.status = "delivered"
+    store.orders_b.extend(o.id for o in shared_orders)
     store.shared_customer = shared.id
     session.flush()
     return store
