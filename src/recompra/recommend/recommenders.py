@@ -225,8 +225,8 @@ class NextBestOffer(BaseRecommender):
         Pseudo-customers of the shrinkage towards popularity.
     w_item, w_category, w_repeat
         Weights of the three terms.
-    repeat_min_rate, repeat_min_customers
-        Thresholds of :func:`~recompra.recommend.repeat.repeat_purchase_categories`.
+    repeat_min_customers
+        Minimum evidence of :func:`~recompra.recommend.repeat.repeat_purchase_categories`.
     """
 
     default_exclude: Exclude = "non_repeat"
@@ -239,7 +239,6 @@ class NextBestOffer(BaseRecommender):
         w_item: float = 1.0,
         w_category: float = 1.0,
         w_repeat: float = 1.0,
-        repeat_min_rate: float = 0.2,
         repeat_min_customers: int = 10,
     ) -> None:
         super().__init__(level)
@@ -247,7 +246,6 @@ class NextBestOffer(BaseRecommender):
         self.w_item = w_item
         self.w_category = w_category
         self.w_repeat = w_repeat
-        self.repeat_min_rate = repeat_min_rate
         self.repeat_min_customers = repeat_min_customers
 
     def _fit_model(self, lines: pd.DataFrame) -> None:
@@ -284,7 +282,7 @@ class NextBestOffer(BaseRecommender):
         self.category_prior_weight_: np.ndarray = self.alpha / (n_c + self.alpha)
         # Repeat-purchase categories and the rebuy probability.
         self.repeat_table_: pd.DataFrame = repeat_purchase_categories(
-            lines, min_rate=self.repeat_min_rate, min_customers=self.repeat_min_customers
+            lines, min_customers=self.repeat_min_customers
         )
         flag = "repeat_product" if self.level == "product" else "repeat_category"
         rate = "product_repeat_rate" if self.level == "product" else "category_repeat_rate"
@@ -293,30 +291,41 @@ class NextBestOffer(BaseRecommender):
         self.repeatable_ = np.isin(index.category, repeat_cats)
         rates = table[rate].reindex(index.category).fillna(0.0).to_numpy(dtype=np.float64)
         self.rebuy_rate_: np.ndarray = np.where(self.repeatable_, rates, 0.0)
+        # Prices for the policy's price ceiling (median paid unit price).
+        column = "product_id" if self.level == "product" else "category_id"
+        item_price = lines.groupby(column)["unit_price_minor"].median()
+        self.item_price_: np.ndarray = item_price.reindex(index.ids).to_numpy(dtype=np.float64)
+        customer_price = lines.groupby("customer_id")["unit_price_minor"].median()
+        self.customer_price_: np.ndarray = customer_price.reindex(self.customers_).to_numpy(
+            dtype=np.float64
+        )
 
     def components(self, history: sp.csr_matrix) -> dict[str, np.ndarray]:
         """Return the weighted score terms (dense, customers x items) of history rows.
 
-        Keys: ``item`` (co-occurrence with the history, incl. its popularity prior),
-        ``category`` (category affinity), ``repeat`` (restocking).
+        Keys: ``item`` (co-occurrence evidence with the history), ``category``
+        (category-affinity evidence), ``prior`` (the popularity prior of both
+        shrinkages), ``repeat`` (restocking). The score is their sum.
         """
         binary = history.copy()
         binary.data[:] = 1.0
         item = np.asarray((binary @ self.item_conditional_).toarray())
-        item += np.outer(binary @ self.item_prior_weight_, self.base_rate_)
-        parts = {"item": self.w_item * item}
+        prior_mass = self.w_item * (binary @ self.item_prior_weight_)
         if self.level == "product" and self.w_category:
             cats = (binary @ self.item_to_category_).tocsr()
             cats.data[:] = 1.0
             category = np.asarray((cats @ self.category_conditional_).toarray())
-            category += np.outer(cats @ self.category_prior_weight_, self.base_rate_)
-            parts["category"] = self.w_category * category
+            prior_mass = prior_mass + self.w_category * (cats @ self.category_prior_weight_)
         else:
-            parts["category"] = np.zeros_like(item)
+            category = np.zeros_like(item)
         repeat = np.asarray(binary.multiply(self.rebuy_rate_).toarray())
-        parts["repeat"] = self.w_repeat * repeat
-        return parts
+        return {
+            "item": self.w_item * item,
+            "category": self.w_category * category,
+            "prior": np.outer(prior_mass, self.base_rate_),
+            "repeat": self.w_repeat * repeat,
+        }
 
     def _scores(self, history: sp.csr_matrix) -> np.ndarray:
         parts = self.components(history)
-        return np.asarray(parts["item"] + parts["category"] + parts["repeat"])
+        return np.asarray(parts["item"] + parts["category"] + parts["prior"] + parts["repeat"])
