@@ -11,11 +11,10 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    CursorResult,
     Engine,
     and_,
     func,
@@ -105,8 +104,7 @@ def expire_lots(session: Session, *, now: datetime, program_id: int | None = Non
         )
     )
     moves = select(LoyaltyMovement).where(LoyaltyMovement.batch_id == batch).subquery()
-    lot_rows = _run(
-        session,
+    session.execute(
         insert(LoyaltyAllocation).from_select(
             ["movement_id", "lot_id", "points"],
             select(moves.c.id, LoyaltyLot.id, LoyaltyLot.remaining)
@@ -151,15 +149,16 @@ def expire_lots(session: Session, *, now: datetime, program_id: int | None = Non
             LoyaltyMovement.batch_id == batch
         )
     ).one()
+    lot_rows = session.scalar(
+        select(func.count())
+        .select_from(LoyaltyAllocation)
+        .join(LoyaltyMovement, LoyaltyMovement.id == LoyaltyAllocation.movement_id)
+        .where(LoyaltyMovement.batch_id == batch)
+    )
     session.expire_all()
     return ExpiryReport(
-        batch_id=batch, accounts=int(totals[0]), lots=lot_rows, points=int(totals[1])
+        batch_id=batch, accounts=int(totals[0]), lots=int(lot_rows or 0), points=int(totals[1])
     )
-
-
-def _run(session: Session, statement: Any) -> int:
-    result = cast(CursorResult[Any], session.execute(statement))
-    return int(result.rowcount or 0)
 
 
 def _json_payload(session: Session, *, balance: Any, batch: str) -> ColumnElement[Any]:
@@ -185,8 +184,8 @@ def warn_expiring(session: Session, *, now: datetime, program_id: int) -> int:
     )
     dialect = session.get_bind().dialect.name
     build = func.jsonb_build_object if dialect == "postgresql" else func.json_object
-    rows = _run(
-        session,
+    rows = session.scalar(select(func.count(func.distinct(LoyaltyLot.account_id))).where(due))
+    session.execute(
         insert(LoyaltyEvent).from_select(
             ["program_id", "account_id", "type", "points", "payload", "created_at"],
             select(
@@ -212,7 +211,7 @@ def warn_expiring(session: Session, *, now: datetime, program_id: int) -> int:
         .values(warned_at=literal(now, LoyaltyLot.warned_at.type))
         .execution_options(synchronize_session=False)
     )
-    return rows
+    return int(rows or 0)
 
 
 def release_due(session: Session, *, now: datetime, program_id: int) -> int:
