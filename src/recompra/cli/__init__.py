@@ -1,0 +1,1 @@
+"""The ``recompra`` command line (Typer). ``main.py`` assembles the commands."""

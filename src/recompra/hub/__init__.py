@@ -1,0 +1,1 @@
+"""The customer data hub: identities, upserts, importers and the snapshot export."""

@@ -1,0 +1,115 @@
+"""Identity resolution: one person per e-mail, document or external id; audited merges.
+
+When one incoming record carries identities that today belong to two customers (the
+e-mail of one and the CPF of another), the two are the same person: the newer customer
+is merged into the older one. A merge re-points the customer's identities, orders,
+reviews, events and brand links, records exactly which rows moved and why, and can be
+undone with :func:`unmerge`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Table, select, update
+from sqlalchemy.orm import Session
+
+from recompra.errors import Conflict, NotFound
+from recompra.models import (
+    BrandCustomer,
+    Customer,
+    CustomerIdentity,
+    CustomerMerge,
+    Event,
+    Order,
+    Review,
+)
+from recompra.models.base import utcnow
+
+#: Tables whose ``customer_id`` moves with a merge (name -> table).
+_MOVABLE: dict[str, Table] = {
+    "customer_identities": CustomerIdentity.__table__,  # type: ignore[dict-item]
+    "orders": Order.__table__,  # type: ignore[dict-item]
+    "reviews": Review.__table__,  # type: ignore[dict-item]
+    "events": Event.__table__,  # type: ignore[dict-item]
+}
+
+
+def resolve(session: Session, customer_id: int) -> int:
+    """Follow merges to the surviving customer id."""
+    seen: set[int] = set()
+    current = customer_id
+    while True:
+        merged_into = session.scalar(select(Customer.merged_into_id).where(Customer.id == current))
+        if merged_into is None or current in seen:
+            return current
+        seen.add(current)
+        current = merged_into
+
+
+def merge_customers(session: Session, *, survivor_id: int, merged_id: int, reason: str) -> int:
+    """Merge ``merged_id`` into ``survivor_id``; return the id of the merge record."""
+    if survivor_id == merged_id:
+        raise Conflict("a customer cannot be merged into itself", field="merged_id")
+    for cid in (survivor_id, merged_id):
+        if session.get(Customer, cid) is None:
+            raise NotFound(f"customer {cid} does not exist")
+    moved: dict[str, Any] = {}
+    for name, table in _MOVABLE.items():
+        row_ids = list(session.scalars(select(table.c.id).where(table.c.customer_id == merged_id)))
+        if row_ids:
+            session.execute(
+                update(table).where(table.c.id.in_(row_ids)).values(customer_id=survivor_id)
+            )
+        moved[name] = row_ids
+    # Brand links: add the survivor to each brand the merged customer had (once).
+    survivor_brands = set(
+        session.scalars(
+            select(BrandCustomer.brand_id).where(BrandCustomer.customer_id == survivor_id)
+        )
+    )
+    added_brands = []
+    for link in session.scalars(
+        select(BrandCustomer).where(BrandCustomer.customer_id == merged_id)
+    ):
+        if link.brand_id not in survivor_brands:
+            session.add(
+                BrandCustomer(
+                    brand_id=link.brand_id,
+                    customer_id=survivor_id,
+                    first_seen_at=link.first_seen_at,
+                )
+            )
+            added_brands.append(link.brand_id)
+    moved["brand_links_added"] = added_brands
+    session.execute(
+        update(Customer).where(Customer.id == merged_id).values(merged_into_id=survivor_id)
+    )
+    merge = CustomerMerge(survivor_id=survivor_id, merged_id=merged_id, reason=reason, moved=moved)
+    session.add(merge)
+    session.flush()
+    return merge.id
+
+
+def unmerge(session: Session, *, merge_id: int) -> None:
+    """Undo a merge: move back exactly the rows it moved and revive the merged customer."""
+    merge = session.get(CustomerMerge, merge_id)
+    if merge is None:
+        raise NotFound(f"merge {merge_id} does not exist")
+    if merge.undone_at is not None:
+        raise Conflict(f"merge {merge_id} was already undone")
+    for name, table in _MOVABLE.items():
+        row_ids = merge.moved.get(name, [])
+        if row_ids:
+            session.execute(
+                update(table).where(table.c.id.in_(row_ids)).values(customer_id=merge.merged_id)
+            )
+    for brand_id in merge.moved.get("brand_links_added", []):
+        link = session.get(BrandCustomer, (brand_id, merge.survivor_id))
+        if link is not None:
+            session.delete(link)
+    session.execute(
+        update(Customer).where(Customer.id == merge.merged_id).values(merged_into_id=None)
+    )
+    merge.undone_at = utcnow()
+    session.flush()
