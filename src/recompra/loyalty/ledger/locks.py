@@ -38,6 +38,19 @@ def lock_account(session: Session, *, account_id: int) -> LoyaltyAccount:
     return lock_accounts(session, account_ids=[account_id])[0]
 
 
+def lock_customer_account(
+    session: Session, *, program_id: int, customer_id: int
+) -> LoyaltyAccount | None:
+    """Lock the customer's account in the program by its natural key (one round trip)."""
+    stmt = (
+        select(LoyaltyAccount)
+        .where(LoyaltyAccount.program_id == program_id, LoyaltyAccount.customer_id == customer_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return session.scalars(stmt).first()
+
+
 def lock_reward(session: Session, *, reward_id: int) -> LoyaltyReward:
     """Lock one reward; call only after the account locks."""
     stmt = (

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from recompra.errors import InsufficientBalance
@@ -261,19 +261,10 @@ def release_lot(
     return points
 
 
-def expire_account_lots(session: Session, *, account: LoyaltyAccount, now: datetime) -> int:
-    """Expire this account's active lots whose expiry has passed (the job does it in bulk)."""
-    due = list(
-        session.scalars(
-            select(LoyaltyLot)
-            .where(
-                LoyaltyLot.account_id == account.id,
-                LoyaltyLot.state == "active",
-                LoyaltyLot.expires_at <= now,
-            )
-            .order_by(LoyaltyLot.expires_at, LoyaltyLot.id)
-        )
-    )
+def expire_lots_of_account(
+    session: Session, *, account: LoyaltyAccount, due: list[LoyaltyLot], now: datetime
+) -> int:
+    """Expire the given active lots past their date (the job does the same in bulk)."""
     total = sum(lot.remaining for lot in due)
     movement = None
     if total:
@@ -295,17 +286,30 @@ def settle_account(
     session: Session, *, account: LoyaltyAccount, program: LoyaltyProgram, now: datetime
 ) -> None:
     """Release pending lots that are due and expire lots past their date (account locked)."""
-    due = session.scalars(
-        select(LoyaltyLot)
-        .where(
-            LoyaltyLot.account_id == account.id,
-            LoyaltyLot.state == "pending",
-            LoyaltyLot.release_at <= now,
+    due = list(
+        session.scalars(
+            select(LoyaltyLot)
+            .where(
+                LoyaltyLot.account_id == account.id,
+                or_(
+                    and_(LoyaltyLot.state == "pending", LoyaltyLot.release_at <= now),
+                    and_(LoyaltyLot.state == "active", LoyaltyLot.expires_at <= now),
+                ),
+            )
+            .order_by(LoyaltyLot.id)
         )
-        .order_by(LoyaltyLot.id)
     )
-    for lot in list(due):
-        release_lot(
-            session, account=account, program=program, lot=lot, now=now, reason="return window"
-        )
-    expire_account_lots(session, account=account, now=now)
+    if not due:
+        return
+    for lot in due:
+        if lot.state == "pending":
+            release_lot(
+                session, account=account, program=program, lot=lot, now=now, reason="return window"
+            )
+    # Released lots start their clock at release, so they can expire now only if overdue.
+    expired = [
+        lot
+        for lot in due
+        if lot.state == "active" and lot.expires_at is not None and lot.expires_at <= now
+    ]
+    expire_lots_of_account(session, account=account, due=expired, now=now)

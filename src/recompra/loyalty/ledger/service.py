@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from recompra.errors import Conflict, InsufficientBalance, InvalidInput, NotFound
 from recompra.loyalty.errors import IdempotencyKeyReused
 from recompra.loyalty.ledger.idempotency import claim_key, find_result
-from recompra.loyalty.ledger.locks import lock_account
+from recompra.loyalty.ledger.locks import lock_account, lock_customer_account
 from recompra.loyalty.ledger.postings import (
     new_lot,
     post,
@@ -46,6 +46,9 @@ from recompra.models.order import Order
 def _locked_account(
     session: Session, *, program: LoyaltyProgram, customer_id: int
 ) -> LoyaltyAccount:
+    account = lock_customer_account(session, program_id=program.id, customer_id=customer_id)
+    if account is not None:
+        return account
     account = ensure_account(session, program_id=program.id, customer_id=customer_id)
     return lock_account(session, account_id=account.id)
 
@@ -66,7 +69,7 @@ def earn_context(
 ) -> EarnContext:
     """The context the rules see for this account (tier, birthday, period earnings)."""
     tier = effective_tier(session, account=account, now=now)
-    customer = session.get(Customer, account.customer_id)
+    customer = session.get(Customer, account.customer_id) if trigger == "birthday" else None
 
     def earned_between(start: datetime, end: datetime) -> int:
         total = session.scalar(

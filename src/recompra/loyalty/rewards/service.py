@@ -17,11 +17,11 @@ from recompra.loyalty.errors import (
     TierRequired,
 )
 from recompra.loyalty.ledger.idempotency import claim_key, find_result
-from recompra.loyalty.ledger.locks import lock_account, lock_reward
+from recompra.loyalty.ledger.locks import lock_account, lock_customer_account, lock_reward
 from recompra.loyalty.ledger.postings import new_lot, post, repay_debt, settle_account
 from recompra.loyalty.ledger.postings import take_from_lots as _take
 from recompra.loyalty.ledger.results import RedemptionResult
-from recompra.loyalty.programs import get_account, get_program
+from recompra.loyalty.programs import get_program
 from recompra.loyalty.tiers.service import effective_tier
 from recompra.models.base import utcnow
 from recompra.models.loyalty import (
@@ -115,8 +115,9 @@ def redeem(
     now = now or utcnow()
     program = get_program(session, program_id=program_id, active=True)
     reward_id = _reward_id(session, program_id=program.id, reward_code=reward_code)
-    account = get_account(session, program_id=program.id, customer_id=customer_id)
-    account = lock_account(session, account_id=account.id)
+    account = lock_customer_account(session, program_id=program.id, customer_id=customer_id)
+    if account is None:
+        raise InsufficientBalance(f"customer {customer_id} has no points in this program")
     reward = lock_reward(session, reward_id=reward_id)
     stored = find_result(session, program_id=program.id, scope="redeem", key=request_key)
     if stored is not None:

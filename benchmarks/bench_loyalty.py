@@ -1,0 +1,315 @@
+"""Loyalty benchmarks: earn and redeem throughput with p50/p99 latency, and the expiry job.
+
+    .venv/bin/python benchmarks/bench_loyalty.py sqlite [--ops 5000]
+    .venv/bin/python benchmarks/bench_loyalty.py postgres --url postgresql+psycopg://... \
+        [--workers 8]
+    .venv/bin/python benchmarks/bench_loyalty.py expiry [--lots 1000000] [--url ...]
+
+Targets (issue 5): SQLite in-process >= 1,000 ops/s with p99 <= 40 ms; PostgreSQL with 8
+workers >= 2,000 ops/s; expiring 1M lots <= 10 s. Each op is one unit of work (one
+transaction): an earn of a new order, or a redemption; customers are spread over many
+accounts, as in a real store, except with ``--hot`` (all on one account).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine, insert, text
+from sqlalchemy.engine import make_url
+
+from recompra.db import make_engine, unit_of_work
+from recompra.loyalty import (
+    adjust,
+    create_program,
+    create_reward,
+    earn_for_order,
+    expire_lots,
+    publish_rules,
+    redeem,
+)
+from recompra.migrate import upgrade
+from recompra.models import (
+    Brand,
+    Customer,
+    LoyaltyAccount,
+    LoyaltyLot,
+    LoyaltyMovement,
+    Order,
+)
+
+NOW = datetime.now(UTC)
+
+
+def fresh_database(kind: str, url: str | None) -> tuple[Engine, str | None]:
+    """A migrated empty database: a temp SQLite file or a new PostgreSQL database."""
+    if kind == "sqlite":
+        path = tempfile.mkdtemp(prefix="bench-loyalty-")
+        engine = make_engine(f"sqlite:///{path}/bench.db")
+        upgrade(engine, "heads")
+        return engine, None
+    assert url, "--url is required for PostgreSQL"
+    name = f"bench_loyalty_{uuid.uuid4().hex[:8]}"
+    admin = make_engine(url, pool_size=1)
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    engine = make_engine(
+        make_url(url).set(database=name).render_as_string(hide_password=False), pool_size=16
+    )
+    upgrade(engine, "heads")
+    return engine, name
+
+
+def drop_database(url: str, name: str) -> None:
+    """Drop a benchmark database."""
+    admin = make_engine(url, pool_size=1)
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def setup(engine: Engine, *, customers: int, orders: int) -> tuple[int, list[int], list[int]]:
+    """A brand, program, reward, funded customers and unearned orders."""
+    with unit_of_work(engine) as s:
+        brand = Brand(slug=f"bench-{uuid.uuid4().hex[:6]}", name="Bench")
+        s.add(brand)
+        s.flush()
+        program = create_program(s, brand_id=brand.id, name="Bench", return_window_days=0)
+        publish_rules(
+            s,
+            program_id=program.id,
+            rules=[
+                {"type": "base", "points_per_unit": 1},
+                {"type": "first_order_bonus", "points": 5},
+            ],
+            effective_from=NOW - timedelta(days=30),
+        )
+        create_reward(s, program_id=program.id, code="coffee", name="Coffee", cost_points=5)
+        people = [Customer(name=f"c{n}") for n in range(customers)]
+        s.add_all(people)
+        s.flush()
+        customer_ids = [c.id for c in people]
+        rows = [
+            {
+                "brand_id": brand.id,
+                "source": "bench",
+                "external_id": f"o{n}",
+                "customer_id": customer_ids[n % customers],
+                "status": "approved",
+                "purchased_at": NOW - timedelta(hours=1),
+                "items_total_minor": 5_000,
+                "total_minor": 5_000,
+                "currency": "BRL",
+                "freight_total_minor": 0,
+                "discount_total_minor": 0,
+                "created_at": NOW,
+                "updated_at": NOW,
+            }
+            for n in range(orders)
+        ]
+        s.execute(insert(Order), rows)
+        order_ids = list(
+            s.scalars(text("SELECT id FROM orders WHERE source = 'bench' ORDER BY id"))
+        )
+        for customer_id in customer_ids:
+            adjust(
+                s,
+                program_id=program.id,
+                customer_id=customer_id,
+                points=1_000_000,
+                request_key=f"fund-{customer_id}",
+                reason="bench funding",
+            )
+    return program.id, customer_ids, order_ids
+
+
+def run_ops(
+    engine: Engine, *, workers: int, ops: int, customers: int, hot: bool
+) -> dict[str, float]:
+    """Half earns, half redemptions, spread over ``workers`` threads."""
+    program, customer_ids, order_ids = setup(
+        engine, customers=1 if hot else customers, orders=ops // 2 + workers
+    )
+    queue = list(order_ids)
+    lock = threading.Lock()
+    latencies: list[list[float]] = [[] for _ in range(workers)]
+    barrier = threading.Barrier(workers + 1)
+
+    def worker(index: int) -> None:
+        rng = random.Random(index)
+        barrier.wait()
+        for n in range(ops // workers):
+            began = time.perf_counter()
+            if n % 2 == 0:
+                with lock:
+                    order_id = queue.pop()
+                with unit_of_work(engine) as s:
+                    earn_for_order(s, program_id=program, order_id=order_id)
+            else:
+                with unit_of_work(engine) as s:
+                    redeem(
+                        s,
+                        program_id=program,
+                        customer_id=rng.choice(customer_ids),
+                        reward_code="coffee",
+                        request_key=f"w{index}-{n}",
+                    )
+            latencies[index].append(time.perf_counter() - began)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(workers)]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    began = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - began
+    flat = sorted(x for per in latencies for x in per)
+    return {
+        "ops": len(flat),
+        "seconds": elapsed,
+        "ops_per_s": len(flat) / elapsed,
+        "p50_ms": statistics.median(flat) * 1000,
+        "p99_ms": flat[int(len(flat) * 0.99) - 1] * 1000,
+    }
+
+
+def bench_expiry(engine: Engine, *, lots: int, accounts: int) -> dict[str, float]:
+    """Insert ``lots`` due lots over ``accounts`` accounts, then time one expiry run."""
+    with unit_of_work(engine) as s:
+        brand = Brand(slug=f"exp-{uuid.uuid4().hex[:6]}", name="Expiry")
+        s.add(brand)
+        s.flush()
+        program = create_program(s, brand_id=brand.id, name="Expiry")
+        people = [Customer(name=f"e{n}") for n in range(accounts)]
+        s.add_all(people)
+        s.flush()
+        per_account = lots // accounts
+        s.execute(
+            insert(LoyaltyAccount),
+            [
+                {
+                    "program_id": program.id,
+                    "customer_id": c.id,
+                    "balance": 10 * per_account,
+                    "pending": 0,
+                    "debt": 0,
+                    "created_at": NOW,
+                    "updated_at": NOW,
+                }
+                for c in people
+            ],
+        )
+        account_ids = list(
+            s.scalars(
+                text("SELECT id FROM loyalty_accounts WHERE program_id = :p ORDER BY id"),
+                {"p": program.id},
+            )
+        )
+        s.execute(
+            insert(LoyaltyMovement),
+            [
+                {
+                    "account_id": a,
+                    "kind": "adjust",
+                    "points": 10 * per_account,
+                    "pending_delta": 0,
+                    "debt_delta": 0,
+                    "created_at": NOW - timedelta(days=400),
+                }
+                for a in account_ids
+            ],
+        )
+        movement_of = dict(
+            s.execute(
+                text(
+                    "SELECT account_id, id FROM loyalty_movements WHERE account_id IN "
+                    "(SELECT id FROM loyalty_accounts WHERE program_id = :p)"
+                ),
+                {"p": program.id},
+            ).all()
+        )
+    batch = 100_000
+    made = 0
+    while made < lots:
+        with unit_of_work(engine) as s:
+            rows = []
+            for n in range(made, min(lots, made + batch)):
+                account = account_ids[n % accounts]
+                rows.append(
+                    {
+                        "account_id": account,
+                        "movement_id": movement_of[account],
+                        "source": "adjust",
+                        "state": "active",
+                        "points": 10,
+                        "remaining": 10,
+                        "reversed_points": 0,
+                        "expired_points": 0,
+                        "forgiven_points": 0,
+                        "basis_minor": 0,
+                        "returned_minor": 0,
+                        "earned_at": NOW - timedelta(days=400),
+                        "released_at": NOW - timedelta(days=400),
+                        "expires_at": NOW - timedelta(days=35),
+                    }
+                )
+            s.execute(insert(LoyaltyLot), rows)
+            made += len(rows)
+    began = time.perf_counter()
+    with unit_of_work(engine) as s:
+        report = expire_lots(s, now=NOW, program_id=program.id)
+    elapsed = time.perf_counter() - began
+    assert report.lots == lots, report
+    return {"lots": report.lots, "accounts": report.accounts, "seconds": elapsed}
+
+
+def main() -> None:
+    """Parse arguments, run one benchmark, print its figures."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("kind", choices=["sqlite", "postgres", "expiry"])
+    parser.add_argument("--url", default=None, help="PostgreSQL admin URL")
+    parser.add_argument("--ops", type=int, default=4_000)
+    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--customers", type=int, default=1_000)
+    parser.add_argument("--hot", action="store_true", help="all operations on one account")
+    parser.add_argument("--lots", type=int, default=1_000_000)
+    parser.add_argument("--accounts", type=int, default=100_000)
+    args = parser.parse_args()
+    backend = "sqlite" if args.kind == "sqlite" or not args.url else "postgres"
+    engine, name = fresh_database(backend, args.url)
+    try:
+        if args.kind == "expiry":
+            figures = bench_expiry(engine, lots=args.lots, accounts=args.accounts)
+            print(
+                f"expiry on {backend}: {figures['lots']:,} lots over {figures['accounts']:,} "
+                f"accounts in {figures['seconds']:.2f} s (target <= 10 s)"
+            )
+        else:
+            workers = args.workers or (1 if backend == "sqlite" else 8)
+            figures = run_ops(
+                engine, workers=workers, ops=args.ops, customers=args.customers, hot=args.hot
+            )
+            target = "1,000 ops/s, p99 <= 40 ms" if backend == "sqlite" else "2,000 ops/s"
+            print(
+                f"earn+redeem on {backend}, {workers} worker(s): {figures['ops']:.0f} ops in "
+                f"{figures['seconds']:.2f} s = {figures['ops_per_s']:,.0f} ops/s, "
+                f"p50 {figures['p50_ms']:.2f} ms, p99 {figures['p99_ms']:.2f} ms "
+                f"(target >= {target})"
+            )
+    finally:
+        engine.dispose()
+        if name and args.url:
+            drop_database(args.url, name)
+
+
+if __name__ == "__main__":
+    main()
