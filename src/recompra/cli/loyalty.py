@@ -1,0 +1,115 @@
+"""``recompra loyalty ...``: programs, balances and the daily expiry job (a Typer sub-app)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+
+from recompra.db import get_engine, unit_of_work
+from recompra.loyalty import (
+    create_program,
+    get_account,
+    publish_rules,
+    run_jobs,
+    simulate,
+    verify_account,
+)
+
+app = typer.Typer(help="Loyalty programs, balances and jobs.", no_args_is_help=True)
+program_app = typer.Typer(help="Create and configure programs.", no_args_is_help=True)
+app.add_typer(program_app, name="program")
+
+
+def _now(value: str | None) -> datetime:
+    if value is None:
+        return datetime.now(UTC)
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@program_app.command("create")
+def program_create(
+    brand_id: Annotated[int, typer.Option(help="Brand that runs the program")],
+    name: Annotated[str, typer.Option(help="Program name")] = "Clube",
+    return_window_days: Annotated[int, typer.Option(help="Days points stay pending")] = 7,
+    release_on: Annotated[str, typer.Option(help="'window' or 'delivery'")] = "window",
+    expiry_days: Annotated[int, typer.Option(help="Days a lot lives after release")] = 365,
+    points_per_unit: Annotated[float, typer.Option(help="Points per currency unit")] = 1.0,
+) -> None:
+    """Create a brand's program with a first rule version (points per currency unit)."""
+    with unit_of_work(get_engine()) as session:
+        program = create_program(
+            session,
+            brand_id=brand_id,
+            name=name,
+            return_window_days=return_window_days,
+            release_on=release_on,
+            expiry_days=expiry_days,
+        )
+        publish_rules(
+            session,
+            program_id=program.id,
+            rules=[{"type": "base", "points_per_unit": str(points_per_unit)}],
+            effective_from=datetime(2000, 1, 1, tzinfo=UTC),
+        )
+        typer.echo(f"program {program.id} created for brand {brand_id}")
+
+
+@program_app.command("rules")
+def program_rules(
+    program_id: Annotated[int, typer.Argument(help="Program id")],
+    rules_file: Annotated[typer.FileText, typer.Argument(help="JSON list of rule objects")],
+    effective_from: Annotated[str | None, typer.Option(help="ISO date (default now)")] = None,
+) -> None:
+    """Publish a new rule version from a JSON file."""
+    rules = json.load(rules_file)
+    with unit_of_work(get_engine()) as session:
+        version = publish_rules(
+            session, program_id=program_id, rules=rules, effective_from=_now(effective_from)
+        )
+        typer.echo(f"rules version {version.version} in force from {version.effective_from}")
+
+
+@app.command("balance")
+def balance(
+    program_id: Annotated[int, typer.Argument(help="Program id")],
+    customer_id: Annotated[int, typer.Argument(help="Customer id")],
+) -> None:
+    """Show a customer's balance, pending points and debt, checked against the ledger."""
+    with unit_of_work(get_engine(), write=False) as session:
+        account = get_account(session, program_id=program_id, customer_id=customer_id)
+        report = verify_account(session, account_id=account.id)
+    typer.echo(
+        f"balance {report['balance']}  pending {report['pending']}  debt {report['debt']}  "
+        f"ledger {'ok' if report['ok'] else 'MISMATCH'}"
+    )
+    if not report["ok"]:
+        raise typer.Exit(code=1)
+
+
+@app.command("simulate")
+def simulate_order(
+    program_id: Annotated[int, typer.Argument(help="Program id")],
+    order_id: Annotated[int, typer.Argument(help="Order id")],
+) -> None:
+    """Explain, line by line, what an order earns (writes nothing)."""
+    with unit_of_work(get_engine(), write=False) as session:
+        result = simulate(session, program_id=program_id, order_id=order_id)
+    for line in result.explanation:
+        typer.echo(line)
+
+
+@app.command("expire")
+def expire(
+    now: Annotated[str | None, typer.Option(help="Run as of this ISO time (default now)")] = None,
+) -> None:
+    """The daily job: release due pending points, expire lots, send expiry warnings."""
+    summary = run_jobs(get_engine(), now=_now(now))
+    typer.echo(
+        f"released {summary['released_accounts']} account(s); expired "
+        f"{summary['expired_points']} points in {summary['expired_lots']} lot(s); "
+        f"warned {summary['warned']} account(s)"
+    )

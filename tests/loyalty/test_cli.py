@@ -1,0 +1,54 @@
+"""The ``loyalty`` CLI sub-app: create a program, show a balance, run the expiry job."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from recompra.cli.loyalty import app
+from recompra.config import get_settings
+from recompra.db import dispose_engines, make_engine, unit_of_work
+from recompra.loyalty import adjust
+from recompra.migrate import upgrade
+
+from .conftest import World
+
+
+@pytest.fixture
+def cli_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    url = f"sqlite:///{tmp_path}/cli.db"
+    monkeypatch.setenv("RECOMPRA_DATABASE_URL", url)
+    get_settings.cache_clear()
+    engine = make_engine(url)
+    upgrade(engine, "heads")
+    yield World(engine)
+    engine.dispose()
+    dispose_engines()
+    get_settings.cache_clear()
+
+
+def test_program_create_balance_and_expire(cli_world: World) -> None:
+    runner = CliRunner()
+    brand = cli_world.brand()
+    customer = cli_world.customer()
+    created = runner.invoke(app, ["program", "create", "--brand-id", str(brand)])
+    assert created.exit_code == 0, created.output
+    program = int(created.output.split()[1])
+    with unit_of_work(cli_world.engine) as s:
+        adjust(
+            s,
+            program_id=program,
+            customer_id=customer,
+            points=25,
+            request_key="k",
+            reason="cli test",
+        )
+    shown = runner.invoke(app, ["balance", str(program), str(customer)])
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.strip() == "balance 25  pending 0  debt 0  ledger ok"
+    expired = runner.invoke(app, ["expire", "--now", "2100-01-01T00:00:00+00:00"])
+    assert expired.exit_code == 0, expired.output
+    assert "expired 25 points in 1 lot(s)" in expired.output
