@@ -19,7 +19,7 @@ import scipy.sparse as sp
 
 from recompra.recommend.explain import Evidence, Language, explain
 from recompra.recommend.policy import OfferPolicy, policy_for
-from recompra.recommend.recommenders import CHUNK_CELLS, NextBestOffer
+from recompra.recommend.recommenders import NextBestOffer, SparseTerms
 
 OFFER_COLUMNS = (
     "customer_id",
@@ -42,6 +42,8 @@ OFFER_TYPES = {
     "upsell": "upsell",
     "popular": "popular",
 }
+#: Customers scored at once (sparse, so memory grows with their evidence, not the catalogue).
+_CHUNK = 2_000
 #: Bonus that puts restock offers first for win-back policies.
 _REPURCHASE_FIRST = 10.0
 
@@ -135,87 +137,191 @@ def next_best_offers(
     ids = np.asarray(customer_ids, dtype=np.int64)
     policies, with_policy = _policies(ids, segments)
     n_items = model.index_.size
-    records: list[tuple[object, ...]] = []
     if n_items == 0:
-        return pd.DataFrame(records, columns=list(OFFER_COLUMNS))
+        return pd.DataFrame(columns=list(OFFER_COLUMNS))
     kk = min(k, n_items)
-    chunk = max(1, CHUNK_CELLS // (4 * n_items))
-    cust_pos = np.searchsorted(model.customers_, ids)
-    for start in range(0, len(ids), chunk):
-        block = ids[start : start + chunk]
+    cust_pos = np.clip(np.searchsorted(model.customers_, ids), 0, len(model.customers_) - 1)
+    known = model.customers_[cust_pos] == ids
+    incentives = np.array([p.incentive if with_policy else "none" for p in policies])
+    popular_order = np.argsort(-model.base_rate_, kind="stable")
+    frames = []
+    for start in range(0, len(ids), _CHUNK):
+        stop = start + _CHUNK
+        block = ids[start:stop]
         rows = model.history_rows(block)
-        parts = model.components(rows)
-        scores = parts["item"] + parts["category"] + parts["prior"] + parts["repeat"]
-        scores += 1e-6 * model.popularity_norm_
-        model._mask(scores, rows, "non_repeat")
-        if with_policy:
-            for r in range(len(block)):
-                policy = policies[start + r]
-                if policy.repurchase_first:
-                    scores[r] += _REPURCHASE_FIRST * (parts["repeat"][r] > 0)
-                ceiling = policy.price_ceiling
-                p = int(cust_pos[start + r])
-                known = p < len(model.customers_) and model.customers_[p] == block[r]
-                if model.level == "product" and ceiling is not None and known:
-                    limit = ceiling * model.customer_price_[p]
-                    scores[r, model.item_price_ > limit] = -np.inf
-        top = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
-        order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
-        top = np.take_along_axis(top, order, axis=1)
-        for r in range(len(block)):
-            policy = policies[start + r]
-            for rank, j in enumerate(top[r].tolist(), start=1):
-                if not np.isfinite(scores[r, j]):
-                    break
-                reason, anchor, count, lift, share = _evidence(model, parts, rows, r, j)
-                records.append(
-                    (
-                        int(block[r]),
-                        rank,
-                        int(model.index_.ids[j]),
-                        float(scores[r, j]),
-                        reason,
-                        anchor,
-                        count,
-                        lift,
-                        share,
-                        OFFER_TYPES[reason],
-                        policy.incentive if with_policy else "none",
-                    )
-                )
-    return pd.DataFrame(records, columns=list(OFFER_COLUMNS))
+        terms = model.sparse_terms(rows)
+        r_idx, j_idx, score = _top_candidates(
+            model,
+            rows,
+            terms,
+            popular_order,
+            kk,
+            policies[start:stop] if with_policy else None,
+            np.where(known[start:stop], model.customer_price_[cust_pos[start:stop]], np.nan),
+        )
+        values = {
+            "item": np.asarray(terms.item[r_idx, j_idx]).ravel(),
+            "category": np.asarray(terms.category[r_idx, j_idx]).ravel(),
+            "prior": terms.prior_mass[r_idx] * model.base_rate_[j_idx],
+        }
+        evidence = _evidence(model, values, rows, r_idx, j_idx)
+        rank = np.arange(len(r_idx)) - np.searchsorted(r_idx, r_idx)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "customer_id": block[r_idx],
+                    "rank": rank + 1,
+                    "item_id": model.index_.ids[j_idx],
+                    "score": score,
+                    **evidence,
+                    "incentive": incentives[start:stop][r_idx],
+                }
+            )
+        )
+    if not frames:
+        return pd.DataFrame(columns=list(OFFER_COLUMNS))
+    result = pd.concat(frames, ignore_index=True)
+    result["offer_type"] = result["reason"].map(OFFER_TYPES)
+    return result[list(OFFER_COLUMNS)]
+
+
+def _top_candidates(
+    model: NextBestOffer,
+    rows: sp.csr_matrix,
+    terms: SparseTerms,
+    popular_order: np.ndarray,
+    k: int,
+    policies: list[OfferPolicy] | None,
+    customer_price: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return ``(row, item position, score)`` of the top-``k`` per row, sorted by row, rank.
+
+    Exact without densifying: items without sparse evidence score
+    ``prior_mass[u] * base_rate[j]``, so only the evidence items and the ``k + |history|``
+    best sellers can reach a customer's top ``k``.
+    """
+    n, n_items = rows.shape
+    evidence = (terms.item + terms.category + terms.repeat).tocsr()
+    longest = int(np.diff(rows.indptr).max()) if n else 0
+    popular = popular_order[: min(n_items, k + longest)]
+    fill = sp.csr_matrix(
+        (np.ones(n * len(popular)), (np.repeat(np.arange(n), len(popular)), np.tile(popular, n))),
+        shape=(n, n_items),
+    )
+    pattern = (abs(evidence) + fill).tocsr()
+    pattern.sum_duplicates()
+    pattern.sort_indices()
+    row = np.repeat(np.arange(n, dtype=np.int64), np.diff(pattern.indptr))
+    col = pattern.indices.astype(np.int64)
+    key = row * n_items + col
+    evidence.sum_duplicates()
+    evidence.sort_indices()
+    e_key = np.repeat(np.arange(n, dtype=np.int64), np.diff(evidence.indptr)) * n_items
+    e_key = e_key + evidence.indices
+    at = np.clip(np.searchsorted(e_key, key), 0, max(len(e_key) - 1, 0))
+    found = (e_key[at] == key) if len(e_key) else np.zeros(len(key), dtype=bool)
+    score = np.where(found, evidence.data[at] if len(e_key) else 0.0, 0.0)
+    score = score + terms.prior_mass[row] * model.base_rate_[col]
+    score = score + 1e-6 * model.popularity_norm_[col]
+    # History items outside repeat-purchase categories are never offered again.
+    hist = rows.tocoo()
+    hist_key = hist.row.astype(np.int64) * n_items + hist.col
+    bought = np.isin(key, hist_key)
+    keep = ~bought | model.repeatable_[col]
+    if policies is not None:
+        first = np.array([p.repurchase_first for p in policies], dtype=bool)
+        score = score + _REPURCHASE_FIRST * (bought & model.repeatable_[col] & first[row])
+        ceiling = np.array(
+            [np.inf if p.price_ceiling is None else p.price_ceiling for p in policies]
+        )
+        limit = ceiling * customer_price
+        if model.level == "product":
+            limit = np.where(np.isnan(limit), np.inf, limit)
+            keep &= ~(model.item_price_[col] > limit[row])
+    row, col, score = row[keep], col[keep], score[keep]
+    order = np.lexsort((col, -score, row))
+    row, col, score = row[order], col[order], score[order]
+    rank = np.arange(len(row)) - np.searchsorted(row, row)
+    top = rank < k
+    return row[top], col[top], score[top]
 
 
 def _evidence(
     model: NextBestOffer,
-    parts: Mapping[str, np.ndarray],
+    values: Mapping[str, np.ndarray],
     rows: sp.csr_matrix,
-    r: int,
-    j: int,
-) -> tuple[str, int, int, float, float]:
-    """Return ``(reason, anchor id, count, lift, share)`` of suggestion ``j`` for row ``r``."""
+    r_idx: np.ndarray,
+    j_idx: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Return reason, anchor id, count, lift and share of the suggestions ``(r, j)``.
+
+    The reason is the largest score term: ``repurchase`` for repeat items of the
+    history; else co-occurrence (``bought_together`` when the best history anchor was
+    ever in the same order, ``bought_later`` otherwise), ``category_affinity`` or the
+    popularity prior (``popular``).
+    """
+    n = len(r_idx)
     ids = model.index_.ids
-    history = rows.indices[rows.indptr[r] : rows.indptr[r + 1]]
-    times = int(rows[r, j])
-    if times > 0:  # only repeat-purchase items of the history survive the exclusion
-        return "repurchase", int(ids[j]), times, 0.0, 0.0
-    terms = {name: float(parts[name][r, j]) for name in ("item", "category", "prior")}
-    reason = max(terms, key=lambda name: terms[name])
-    if reason == "item" and len(history):
-        strength = model.item_conditional_[history][:, j].toarray().ravel()
-        i = int(history[int(np.argmax(strength))])
-        order = model.order_cooc_
-        n_order = int(order.counts[i, j])
-        if n_order > 0:
-            return "bought_together", int(ids[i]), n_order, order.lift(i, j), 0.0
-        cust = model.customer_cooc_
-        return "bought_later", int(ids[i]), int(cust.counts[i, j]), cust.lift(i, j), 0.0
-    if reason == "category" and len(history):
+    times = np.asarray(rows[r_idx, j_idx]).ravel() if n else np.zeros(0)
+    terms = (
+        np.stack([values[name] for name in ("item", "category", "prior")], axis=1)
+        if n
+        else np.zeros((0, 3))
+    )
+    which = np.argmax(terms, axis=1)
+    has_history = np.diff(rows.indptr)[r_idx] > 0
+    reason = np.where(which == 0, "item", np.where(which == 1, "category", "popular"))
+    reason = np.where(has_history, reason, "popular")
+    reason = np.where(times > 0, "repurchase", reason).astype(object)
+    anchor = np.full(n, -1, dtype=np.int64)
+    count = model.popularity_[j_idx].astype(np.int64) if n else np.zeros(0, np.int64)
+    lift = np.zeros(n)
+    share = np.zeros(n)
+
+    repeat = reason == "repurchase"
+    anchor[repeat] = ids[j_idx[repeat]]
+    count[repeat] = times[repeat].astype(np.int64)
+
+    cooc = np.flatnonzero(reason == "item")
+    if len(cooc):
+        best = np.empty(len(cooc), dtype=np.int64)
+        for t, (r, j) in enumerate(zip(r_idx[cooc].tolist(), j_idx[cooc].tolist(), strict=True)):
+            history = rows.indices[rows.indptr[r] : rows.indptr[r + 1]]
+            if len(history) == 1:
+                best[t] = history[0]
+            else:
+                strength = model.item_conditional_[history, j].toarray().ravel()
+                best[t] = history[int(np.argmax(strength))]
+        j = j_idx[cooc]
+        order, cust = model.order_cooc_, model.customer_cooc_
+        n_order = np.asarray(order.counts[best, j]).ravel()
+        n_cust = np.asarray(cust.counts[best, j]).ravel()
+        together = n_order > 0
+        reason[cooc] = np.where(together, "bought_together", "bought_later")
+        anchor[cooc] = ids[best]
+        count[cooc] = np.where(together, n_order, n_cust).astype(np.int64)
+        lift[cooc] = np.where(
+            together,
+            n_order * order.n_baskets / (order.item_counts[best] * order.item_counts[j]),
+            n_cust * cust.n_baskets / (cust.item_counts[best] * cust.item_counts[j]),
+        )
+
+    affinity = np.flatnonzero(reason == "category")
+    if len(affinity):
         cat_pos = model.item_category_pos_
-        share = float(np.mean(cat_pos[history] == cat_pos[j]))
-        category = int(model.index_.category[j])
-        return "category_affinity", category, int(model.popularity_[j]), 0.0, share
-    return "popular", -1, int(model.popularity_[j]), 0.0, 0.0
+        for t in affinity.tolist():
+            r, j = int(r_idx[t]), int(j_idx[t])
+            history = rows.indices[rows.indptr[r] : rows.indptr[r + 1]]
+            share[t] = float(np.mean(cat_pos[history] == cat_pos[j]))
+        anchor[affinity] = model.index_.category[j_idx[affinity]]
+        reason[affinity] = "category_affinity"
+    return {
+        "reason": reason,
+        "anchor_id": anchor,
+        "evidence_count": count,
+        "evidence_lift": lift,
+        "evidence_share": share,
+    }
 
 
 def evidence_of(

@@ -17,6 +17,7 @@ History exclusion modes (``exclude``):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal, Self
 
 import numpy as np
@@ -37,6 +38,33 @@ Exclude = Literal["none", "all", "non_repeat"]
 #: Dense score cells processed at once (customers x items); bounds memory per chunk.
 CHUNK_CELLS = 4_000_000
 _TIE_BREAK = 1e-6
+
+
+def top_per_row(matrix: sp.csr_matrix, m: int) -> sp.csr_matrix:
+    """Keep the ``m`` largest entries of each row of a CSR matrix (ties: lower column)."""
+    matrix = matrix.tocsr()
+    matrix.sum_duplicates()
+    lengths = np.diff(matrix.indptr)
+    if m <= 0 or lengths.max(initial=0) <= m:
+        return matrix
+    row = np.repeat(np.arange(matrix.shape[0]), lengths)
+    order = np.lexsort((matrix.indices, -matrix.data, row))
+    rank = np.arange(len(order)) - matrix.indptr[row[order]]
+    keep = order[rank < m]
+    pruned = sp.csr_matrix(
+        (matrix.data[keep], (row[keep], matrix.indices[keep])), shape=matrix.shape
+    )
+    return pruned
+
+
+@dataclass(frozen=True)
+class SparseTerms:
+    """Score terms of :class:`NextBestOffer` for a block of customers (see ``sparse_terms``)."""
+
+    item: sp.csr_matrix
+    category: sp.csr_matrix
+    repeat: sp.csr_matrix
+    prior_mass: np.ndarray
 
 
 class NotFittedError(RuntimeError):
@@ -227,6 +255,10 @@ class NextBestOffer(BaseRecommender):
         Weights of the three terms.
     repeat_min_customers
         Minimum evidence of :func:`~recompra.recommend.repeat.repeat_purchase_categories`.
+    top_neighbours
+        Evidence kept per conditioning item or category: its ``top_neighbours`` strongest
+        ``P(j | i)``; weaker ones fall back to the prior. Bounds the cost of scoring
+        (a customer's evidence has at most ``top_neighbours`` items per purchase).
     """
 
     default_exclude: Exclude = "non_repeat"
@@ -240,8 +272,10 @@ class NextBestOffer(BaseRecommender):
         w_category: float = 1.0,
         w_repeat: float = 1.0,
         repeat_min_customers: int = 10,
+        top_neighbours: int = 100,
     ) -> None:
         super().__init__(level)
+        self.top_neighbours = top_neighbours
         self.alpha = alpha
         self.w_item = w_item
         self.w_category = w_category
@@ -260,7 +294,9 @@ class NextBestOffer(BaseRecommender):
         # P(j | i) = n_ij / (n_i + alpha) + p_j * alpha / (n_i + alpha): a sparse part and
         # a rank-one prior part, summed over the history at scoring time.
         inv = sp.diags(1.0 / (n_i + self.alpha))
-        self.item_conditional_: sp.csr_matrix = (inv @ self.customer_cooc_.counts).tocsr()
+        self.item_conditional_: sp.csr_matrix = top_per_row(
+            (inv @ self.customer_cooc_.counts).tocsr(), self.top_neighbours
+        )
         self.item_prior_weight_: np.ndarray = self.alpha / (n_i + self.alpha)
         # Same with categories as conditions.
         self.categories_, cat_pos = np.unique(index.category, return_inverse=True)
@@ -276,9 +312,9 @@ class NextBestOffer(BaseRecommender):
         cust_cat.data[:] = 1.0
         n_c = np.asarray(cust_cat.sum(axis=0)).ravel()
         cat_item = (cust_cat.T @ bought).tocsr()
-        self.category_conditional_: sp.csr_matrix = (
-            sp.diags(1.0 / (n_c + self.alpha)) @ cat_item
-        ).tocsr()
+        self.category_conditional_: sp.csr_matrix = top_per_row(
+            (sp.diags(1.0 / (n_c + self.alpha)) @ cat_item).tocsr(), self.top_neighbours
+        )
         self.category_prior_weight_: np.ndarray = self.alpha / (n_c + self.alpha)
         # Repeat-purchase categories and the rebuy probability.
         self.repeat_table_: pd.DataFrame = repeat_purchase_categories(
@@ -300,6 +336,30 @@ class NextBestOffer(BaseRecommender):
             dtype=np.float64
         )
 
+    def sparse_terms(self, history: sp.csr_matrix) -> SparseTerms:
+        """Return the weighted score terms of history rows, sparse, plus the prior mass.
+
+        The score of item ``j`` for row ``u`` is ``item + category + repeat`` (sparse)
+        plus ``prior_mass[u] * base_rate_[j]`` (the popularity prior of both
+        shrinkages, rank one).
+        """
+        self._check_fitted()
+        binary = history.copy()
+        binary.data[:] = 1.0
+        item = (binary @ self.item_conditional_).tocsr() * self.w_item
+        prior_mass = self.w_item * (binary @ self.item_prior_weight_)
+        if self.level == "product" and self.w_category:
+            cats = (binary @ self.item_to_category_).tocsr()
+            cats.data[:] = 1.0
+            category = (cats @ self.category_conditional_).tocsr() * self.w_category
+            prior_mass = prior_mass + self.w_category * (cats @ self.category_prior_weight_)
+        else:
+            category = sp.csr_matrix(item.shape)
+        repeat = sp.csr_matrix(binary.multiply(self.rebuy_rate_)) * self.w_repeat
+        return SparseTerms(
+            item=item, category=category, repeat=repeat, prior_mass=np.asarray(prior_mass)
+        )
+
     def components(self, history: sp.csr_matrix) -> dict[str, np.ndarray]:
         """Return the weighted score terms (dense, customers x items) of history rows.
 
@@ -307,23 +367,12 @@ class NextBestOffer(BaseRecommender):
         (category-affinity evidence), ``prior`` (the popularity prior of both
         shrinkages), ``repeat`` (restocking). The score is their sum.
         """
-        binary = history.copy()
-        binary.data[:] = 1.0
-        item = np.asarray((binary @ self.item_conditional_).toarray())
-        prior_mass = self.w_item * (binary @ self.item_prior_weight_)
-        if self.level == "product" and self.w_category:
-            cats = (binary @ self.item_to_category_).tocsr()
-            cats.data[:] = 1.0
-            category = np.asarray((cats @ self.category_conditional_).toarray())
-            prior_mass = prior_mass + self.w_category * (cats @ self.category_prior_weight_)
-        else:
-            category = np.zeros_like(item)
-        repeat = np.asarray(binary.multiply(self.rebuy_rate_).toarray())
+        terms = self.sparse_terms(history)
         return {
-            "item": self.w_item * item,
-            "category": self.w_category * category,
-            "prior": np.outer(prior_mass, self.base_rate_),
-            "repeat": self.w_repeat * repeat,
+            "item": np.asarray(terms.item.toarray()),
+            "category": np.asarray(terms.category.toarray()),
+            "prior": np.outer(terms.prior_mass, self.base_rate_),
+            "repeat": np.asarray(terms.repeat.toarray()),
         }
 
     def _scores(self, history: sp.csr_matrix) -> np.ndarray:
