@@ -22,6 +22,27 @@ def require_shared(*parts: str) -> Path:
     return path
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """In CI (``RECOMPRA_STRICT_TESTS``), refuse to run with a real component missing.
+
+    PostgreSQL, Spark (Java) and Chromium tests skip on a developer machine without them;
+    in CI a skip would hide that they never ran, so the run fails instead.
+    """
+    if not os.environ.get("RECOMPRA_STRICT_TESTS"):
+        return
+    missing = []
+    if not os.environ.get("RECOMPRA_TEST_POSTGRES_URL"):
+        missing.append("PostgreSQL (RECOMPRA_TEST_POSTGRES_URL)")
+    if shutil.which("java") is None:
+        missing.append("Java for Spark")
+    if not Path("/usr/bin/chromium").exists():
+        missing.append("/usr/bin/chromium")
+    if not SHARED_DATA.exists():
+        missing.append(f"real data at {SHARED_DATA}")
+    if missing:
+        pytest.exit(f"strict test run, but missing: {', '.join(missing)}", returncode=3)
+
+
 @pytest.fixture(scope="session")
 def olist_dir() -> Path:
     """The Olist dataset directory from ../shared/data/olist."""

@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     default_locale: Literal["pt-BR", "en"] = "pt-BR"
     #: Pool size per process for PostgreSQL (SQLite uses one connection per thread).
     pool_size: int = 10
+    #: Orders per import transaction: each chunk commits whole orders with their items.
+    import_chunk_orders: int = 20_000
 
     @model_validator(mode="after")
     def _refuse_insecure_defaults(self) -> Settings:

@@ -183,13 +183,19 @@ def upsert_customers(
 
 
 def _fold(records: Sequence[dict[str, Any]], members: list[int]) -> dict[str, Any]:
-    """The attributes of one person from several records (later non-empty values win)."""
-    folded: dict[str, Any] = {}
+    """The attributes of one person from several records (later non-empty values win).
+
+    Every attribute is present (``None`` when unknown) so that bulk writes get uniform
+    rows; the document is stored as its digits (the kind lives in the identity).
+    """
+    folded: dict[str, Any] = dict.fromkeys(ATTRIBUTES)
     for m in members:
         for attr in ATTRIBUTES:
             value = records[m].get(attr)
             if value is not None and value != "":
                 folded[attr] = value
+    if folded["document"]:
+        folded["document"] = str(folded["document"]).split(":", 1)[-1]
     return folded
 
 
@@ -217,7 +223,9 @@ def _update_attributes(
     changed: set[int] = set()
     for root, customer_id in targets.items():
         folded = _fold(records, components[root])
-        diff = {k: v for k, v in folded.items() if current[customer_id].get(k) != v}
+        diff = {
+            k: v for k, v in folded.items() if v is not None and current[customer_id].get(k) != v
+        }
         if diff:
             merged = {**current[customer_id], **diff}
             updates.append({"b_id": customer_id, **{f"b_{a}": merged[a] for a in ATTRIBUTES}})
@@ -226,7 +234,7 @@ def _update_attributes(
         statement = (
             update(_CUSTOMERS)
             .where(_CUSTOMERS.c.id == bindparam("b_id"))
-            .values({a: bindparam(f"b_{a}") for a in ATTRIBUTES}, updated_at=utcnow())
+            .values({**{a: bindparam(f"b_{a}") for a in ATTRIBUTES}, "updated_at": utcnow()})
         )
         session.connection().execute(statement, updates)
     return changed

@@ -128,7 +128,7 @@ def parse_timestamp(raw: pd.Series, opts: ParseOptions) -> Parsed:
             todo[np.flatnonzero(todo)[hit.to_numpy()]] = False
     out = np.full(len(raw), None, dtype=object)
     ok = ~missing & ~todo
-    out[ok] = list(result[ok].dt.to_pydatetime())
+    out[ok] = [t.to_pydatetime() for t in result[ok]]
     return Parsed(out, todo, f"not a date/time in the format {' or '.join(opts.date_formats)}")
 
 

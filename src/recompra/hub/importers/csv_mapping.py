@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic import Field as PydanticField
 from sqlalchemy import Engine, select
 
+from recompra.config import get_settings
 from recompra.db import unit_of_work
 from recompra.errors import InvalidInput
 from recompra.hub.aftersale import upsert_returns
@@ -34,7 +35,6 @@ from recompra.hub.rejects import ImportReport, Reject
 from recompra.hub.validate import LINE, Field, validate_frame
 from recompra.models import Order
 
-ORDER_CHUNK = 20_000
 Progress = Callable[[str, int, int], None]
 
 #: Canonical order-line fields and how each is parsed.
@@ -278,11 +278,12 @@ def import_order_lines(
         by_order.setdefault(str(row["order_id"]), []).append(row)
     order_ids = list(by_order)
     total = len(order_ids)
-    for start in range(0, total, ORDER_CHUNK):
-        chunk = {oid: by_order[oid] for oid in order_ids[start : start + ORDER_CHUNK]}
+    chunk_size = get_settings().import_chunk_orders
+    for start in range(0, total, chunk_size):
+        chunk = {oid: by_order[oid] for oid in order_ids[start : start + chunk_size]}
         with unit_of_work(engine) as session:
             _write_chunk(session, mapping, chunk, brand_id, report, statuses, cancel_words, prefix)
-        tick("orders", min(start + ORDER_CHUNK, total), total)
+        tick("orders", min(start + chunk_size, total), total)
 
 
 def _write_chunk(

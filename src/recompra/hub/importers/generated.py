@@ -12,6 +12,7 @@ from typing import Any
 import pyarrow as pa
 from sqlalchemy import Engine
 
+from recompra.config import get_settings
 from recompra.db import unit_of_work
 from recompra.hub.aftersale import upsert_returns, upsert_reviews
 from recompra.hub.catalog import upsert_categories, upsert_products
@@ -20,7 +21,6 @@ from recompra.hub.orders import upsert_orders
 from recompra.hub.rejects import ImportReport
 
 SOURCE = "generated"
-ORDER_CHUNK = 20_000
 
 Progress = Callable[[str, int, int], None]
 
@@ -94,8 +94,9 @@ def load_generated(
     for pay in _rows(tables["payments"]):
         pays_by_order.setdefault(pay["order_id"], []).append(pay)
     order_ids: dict[str, int] = {}
-    for start in range(0, len(orders), ORDER_CHUNK):
-        chunk = orders[start : start + ORDER_CHUNK]
+    chunk_size = get_settings().import_chunk_orders
+    for start in range(0, len(orders), chunk_size):
+        chunk = orders[start : start + chunk_size]
         items = [i for o in chunk for i in items_by_order.get(o["order_id"], [])]
         pays = [p for o in chunk for p in pays_by_order.get(o["order_id"], [])]
         report.entity("orders").read += len(chunk)
@@ -148,7 +149,7 @@ def load_generated(
                     report=report,
                 )
             )
-        tick("orders", min(start + ORDER_CHUNK, len(orders)), len(orders))
+        tick("orders", min(start + chunk_size, len(orders)), len(orders))
     with unit_of_work(engine) as session:
         returns = _rows(tables["returns"])
         report.entity("returns").read += len(returns)

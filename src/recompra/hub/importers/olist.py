@@ -24,6 +24,7 @@ import pandas as pd
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from recompra.config import get_settings
 from recompra.db import unit_of_work
 from recompra.hub.aftersale import upsert_returns, upsert_reviews
 from recompra.hub.catalog import upsert_categories, upsert_products
@@ -38,7 +39,6 @@ from recompra.models import Order
 SOURCE = "olist"
 ALIAS_SOURCE = "olist_order_customer"
 OPTIONS = ParseOptions(timezone="America/Sao_Paulo")
-ORDER_CHUNK = 20_000
 STATUSES = {
     "delivered": "delivered",
     "shipped": "shipped",
@@ -305,14 +305,15 @@ def _import_orders(
     )
     payments = payments[~bad_pay]
 
-    # Orders go in chunks of ORDER_CHUNK, each committed with its items and payments.
+    # Orders go in chunks of whole orders, each committed with its items and payments.
+    chunk_size = get_settings().import_chunk_orders
     order_list = cast(list[dict[str, Any]], orders.to_dict("records"))
-    chunk_of = {o["order_id"]: n // ORDER_CHUNK for n, o in enumerate(order_list)}
+    chunk_of = {o["order_id"]: n // chunk_size for n, o in enumerate(order_list)}
     item_groups = dict(tuple(items.groupby(items["order_id"].map(chunk_of), sort=False)))
     pay_groups = dict(tuple(payments.groupby(payments["order_id"].map(chunk_of), sort=False)))
     total = len(order_list)
-    for number, start in enumerate(range(0, total, ORDER_CHUNK)):
-        chunk = order_list[start : start + ORDER_CHUNK]
+    for number, start in enumerate(range(0, total, chunk_size)):
+        chunk = order_list[start : start + chunk_size]
         with unit_of_work(engine) as session:
             _write_order_chunk(
                 session,
@@ -323,7 +324,7 @@ def _import_orders(
                 product_ids,
                 report,
             )
-        tick("orders", min(start + ORDER_CHUNK, total), total)
+        tick("orders", min(start + chunk_size, total), total)
 
 
 def _reject_rows(
@@ -435,14 +436,12 @@ def _write_order_chunk(
 def _import_reviews(session: Session, path: Path, brand_id: int, report: ImportReport) -> None:
     reviews = _read(path, REVIEW_FIELDS, "reviews", report)
     reviews = _first_of_key(reviews, ["review_id", "order_id"], "reviews", path.name, report)
-    orders = dict(
-        (ext, (oid, cid))
-        for ext, oid, cid in session.execute(
-            select(Order.external_id, Order.id, Order.customer_id).where(
-                Order.brand_id == brand_id, Order.source == SOURCE
-            )
-        ).tuples()
+    rows = session.execute(
+        select(Order.external_id, Order.id, Order.customer_id).where(
+            Order.brand_id == brand_id, Order.source == SOURCE
+        )
     )
+    orders = {external: (oid, cid) for external, oid, cid in rows}
     missing = ~reviews["order_id"].isin(orders)
     _reject_rows(reviews[missing], "reviews", path.name, "order_id", "order not imported", report)
     reviews = reviews[~missing]

@@ -1,0 +1,56 @@
+"""Test databases: a migrated SQLite file, or a fresh database on the test PostgreSQL.
+
+``RECOMPRA_TEST_POSTGRES_URL`` (set by ``scripts/test``) points at a server; each engine
+gets its own database with a random name, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+
+from recompra.db import make_engine
+from recompra.migrate import upgrade
+
+PG_ENV = "RECOMPRA_TEST_POSTGRES_URL"
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def postgres_url() -> str | None:
+    """The admin URL of the test PostgreSQL server, if configured."""
+    return os.environ.get(PG_ENV) or None
+
+
+def create_test_engine(backend: str, tmp: Path, *, pool_size: int = 12) -> Iterator[Engine]:
+    """Yield a migrated engine on ``backend`` and clean it up afterwards."""
+    if backend == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp}/{uuid.uuid4().hex[:8]}.db")
+        upgrade(engine)
+        yield engine
+        engine.dispose()
+        return
+    url = postgres_url()
+    if url is None:
+        pytest.skip(f"PostgreSQL tests need {PG_ENV} (scripts/test starts a server)")
+    name = f"recompra_test_{uuid.uuid4().hex[:10]}"
+    admin = make_engine(url, pool_size=1)
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = make_engine(
+        make_url(url).set(database=name).render_as_string(hide_password=False),
+        pool_size=pool_size,
+    )
+    try:
+        upgrade(engine)
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

@@ -1,0 +1,77 @@
+"""Identity resolution: same e-mail or CPF is one person; merges are audited and reversible."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import select
+
+from dbtest import create_test_engine
+from recompra.db import unit_of_work
+from recompra.hub.brands import ensure_brand
+from recompra.hub.customers import upsert_customers
+from recompra.hub.identity import unmerge
+from recompra.hub.rejects import EntityCounts
+from recompra.models import Customer, CustomerIdentity, CustomerMerge, Order
+
+
+def test_a_record_linking_two_customers_merges_them_and_unmerge_restores(tmp_path: Path) -> None:
+    engine = next(create_test_engine("sqlite", tmp_path))
+    with unit_of_work(engine) as session:
+        brand = ensure_brand(session).id
+        counts = EntityCounts()
+        ids = upsert_customers(
+            session,
+            brand_id=brand,
+            records=[
+                {"email": "ana@example.com", "name": "Ana"},
+                {"document": "cpf:52998224725", "name": "Ana S."},
+            ],
+            counts=counts,
+        )
+        ana_email = ids[("email", "", "ana@example.com")]
+        ana_cpf = ids[("cpf", "", "52998224725")]
+        assert ana_email != ana_cpf
+        assert (counts.inserted, counts.duplicate) == (2, 0)
+        session.add(
+            Order(
+                brand_id=brand,
+                source="t",
+                external_id="o1",
+                customer_id=ana_cpf,
+                status="delivered",
+                purchased_at=datetime(2024, 1, 1, tzinfo=UTC),
+            )
+        )
+    with unit_of_work(engine) as session:
+        counts = EntityCounts()
+        ids = upsert_customers(
+            session,
+            brand_id=brand,
+            records=[{"email": "ANA@example.com".lower(), "document": "cpf:52998224725"}],
+            counts=counts,
+        )
+        assert counts.updated == 1
+        survivor = min(ana_email, ana_cpf)
+        assert ids[("cpf", "", "52998224725")] == survivor
+    with unit_of_work(engine, write=False) as session:
+        merge = session.scalars(select(CustomerMerge)).one()
+        assert (merge.survivor_id, merge.merged_id) == (survivor, max(ana_email, ana_cpf))
+        assert "cpf 52998224725" in merge.reason
+        owner = session.scalar(select(Order.customer_id).where(Order.external_id == "o1"))
+        assert owner == survivor
+        merged = session.get(Customer, merge.merged_id)
+        assert merged is not None
+        assert merged.merged_into_id == survivor
+    with unit_of_work(engine) as session:
+        unmerge(session, merge_id=merge.id)
+    with unit_of_work(engine, write=False) as session:
+        owner = session.scalar(select(Order.customer_id).where(Order.external_id == "o1"))
+        assert owner == ana_cpf
+        cpf_owner = session.scalar(
+            select(CustomerIdentity.customer_id).where(CustomerIdentity.kind == "cpf")
+        )
+        assert cpf_owner == ana_cpf
+        assert session.get(Customer, ana_cpf).merged_into_id is None  # type: ignore[union-attr]
+        assert session.get(CustomerMerge, merge.id).undone_at is not None  # type: ignore[union-attr]

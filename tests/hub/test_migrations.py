@@ -1,0 +1,31 @@
+"""The Alembic migrations build exactly the schema the ORM models describe."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, inspect
+
+from dbtest import BACKENDS, create_test_engine
+from recompra.migrate import downgrade, pending_differences, upgrade
+from recompra.models import Base
+
+
+@pytest.fixture(params=BACKENDS)
+def fresh_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    yield from create_test_engine(request.param, tmp_path)
+
+
+def test_models_and_migrations_agree(fresh_engine: Engine) -> None:
+    assert pending_differences(fresh_engine) == []
+    tables = set(inspect(fresh_engine).get_table_names())
+    assert set(Base.metadata.tables) <= tables
+
+
+def test_downgrade_to_base_and_back(fresh_engine: Engine) -> None:
+    downgrade(fresh_engine, "base")
+    assert set(inspect(fresh_engine).get_table_names()) <= {"alembic_version"}
+    upgrade(fresh_engine)
+    assert pending_differences(fresh_engine) == []
