@@ -31,7 +31,7 @@ pair de-duplication above.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import gammaln, hyp2f1
+from scipy.special import gammaln, hyp2f1, logsumexp, roots_laguerre
 
 from recompra.predict import _nbd
 from recompra.predict._base import (
@@ -60,8 +60,54 @@ def _log_f(
     log_big = np.log(big + t)
     log_one_minus_z = np.log(small + t) - log_big
     z = (big - small) / (big + t)
-    series = hyp2f1(1.0, k + 1.0 - b, k + 1.0, z)
+    series = _hyp2f1_one(k + 1.0 - b, k + 1.0, z)
     return np.asarray((1.0 - b) * log_one_minus_z + np.log(series) - k * log_big, dtype=np.float64)
+
+
+def _hyp2f1_one(bp: FloatArray | float, c: FloatArray | float, z: FloatArray) -> FloatArray:
+    """``2F1(1, bp; c; z)`` for ``0 <= z < 1``: scipy, checked, with a quadrature fallback.
+
+    ``scipy.special.hyp2f1`` returns NaN in parts of this region (e.g. ``c`` in the tens
+    of thousands with ``z`` near 1: very heavy buyers). The value lies in
+    ``[1, 1/(1-z)]`` when ``bp <= c``; anything non-finite or outside that range is
+    recomputed by :func:`_log_hyp_laguerre`.
+    """
+    bp_arr, c_arr, z_arr = np.broadcast_arrays(
+        np.asarray(bp, dtype=np.float64), np.asarray(c, dtype=np.float64), z
+    )
+    value = np.asarray(hyp2f1(1.0, bp_arr, c_arr, z_arr), dtype=np.float64)
+    upper = np.where(bp_arr <= c_arr, 1.0 / (1.0 - z_arr), np.inf)
+    bad = ~np.isfinite(value) | (value < 1.0 - 1e-12) | (value > upper * (1 + 1e-12))
+    if np.any(bad):
+        value = value.copy()
+        k = c_arr[bad] - 1.0  # c = k + 1
+        b = c_arr[bad] - bp_arr[bad]  # bp = k + 1 - b
+        zb = z_arr[bad]
+        log_f = _log_hyp_laguerre(k, b, zb)
+        value[bad] = np.exp((b - 1.0) * np.log1p(-zb) + log_f)
+    return value
+
+
+_LAGUERRE = roots_laguerre(96)
+
+
+def _log_hyp_laguerre(k: FloatArray, b: FloatArray, z: FloatArray) -> FloatArray:
+    """``log 2F1(k, b; k+1; z)`` by scaled Gauss-Laguerre quadrature.
+
+    With ``u = exp(-v/k)``, ``2F1(k, b; k+1; z) = int_0^inf e^-v (1 - z e^(-v/k))^-b dv``.
+    The integrand decays at about ``rho = b z / (k (1-z))`` beyond ``e^-v``; rescaling
+    ``v = w / (1 + rho)`` leaves a slowly varying function for the Laguerre rule.
+    """
+    nodes, weights = _LAGUERRE
+    rho = b * z / (k * (1.0 - z))
+    scale = 1.0 / (1.0 + rho)
+    v = nodes[None, :] * scale[:, None]
+    log_terms = (
+        np.log(weights)[None, :]
+        + nodes[None, :] * (1.0 - scale)[:, None]
+        - b[:, None] * np.log1p(-z[:, None] * np.exp(-v / k[:, None]))
+    )
+    return np.asarray(logsumexp(log_terms, axis=1) + np.log(scale), dtype=np.float64)
 
 
 def _log_parts(
