@@ -6,7 +6,7 @@ Definitions that hold for every metric (documented in ``docs/analytics.md``):
   :data:`~recompra.snapshot.schema.NON_PURCHASE_STATUSES` and whose UTC purchase day is on
   or before the as-of day;
 * an order's **net value** is ``total_minor`` (items + freight - discount, what the customer
-  paid) minus the refunds recorded for it in ``returns`` up to the as-of day, floored at 0;
+  paid; recomputed from those three columns when ``total_minor`` is null) minus the refunds recorded for it in ``returns`` up to the as-of day, floored at 0;
 * a customer's purchases are ordered by ``(purchased_at, order_id)``; ``seq`` is the
   1-based position, so ``seq = 1`` is the first purchase;
 * with a churn window of ``N`` days a customer is **active** on day ``t`` when their last
@@ -75,7 +75,18 @@ def last_purchase_day_sql(d: Dialect) -> str:
 def orders_sql(d: Dialect, p: RunParams) -> str:
     """SQL for ``rc_orders``: one row per purchase up to the as-of day, with net value."""
     return f"""
-WITH refunds AS (
+WITH paid AS (
+    SELECT
+        o.*,
+        COALESCE(
+            o.total_minor,
+            o.items_total_minor + COALESCE(o.freight_total_minor, 0)
+                - COALESCE(o.discount_total_minor, 0),
+            0
+        ) AS paid_minor
+    FROM orders o
+),
+refunds AS (
     SELECT order_id, SUM(amount_minor) AS refund_minor
     FROM returns
     WHERE {d.day_number("created_at")} <= {p.as_of_day}
@@ -89,11 +100,11 @@ SELECT
     CAST(year(o.purchased_at) AS INT) AS y,
     CAST(month(o.purchased_at) AS INT) AS m,
     CAST(quarter(o.purchased_at) AS INT) AS q,
-    CAST(o.total_minor AS BIGINT) AS gross_minor,
+    CAST(o.paid_minor AS BIGINT) AS gross_minor,
     CAST(COALESCE(r.refund_minor, 0) AS BIGINT) AS refund_minor,
-    CAST(GREATEST(o.total_minor - COALESCE(r.refund_minor, 0), 0) AS BIGINT) AS net_minor,
+    CAST(GREATEST(o.paid_minor - COALESCE(r.refund_minor, 0), 0) AS BIGINT) AS net_minor,
     CASE WHEN r.order_id IS NULL THEN 0 ELSE 1 END AS has_return
-FROM orders o
+FROM paid o
 LEFT JOIN refunds r ON r.order_id = o.order_id
 WHERE o.status NOT IN ({NON_PURCHASE_SQL})
   AND {d.day_number("o.purchased_at")} <= {p.as_of_day}

@@ -1,0 +1,52 @@
+"""write_outputs, the HTML report and the ``analyze`` command on the hand-made snapshot."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import typer
+from typer.testing import CliRunner
+
+from recompra.analytics import run_analytics
+from recompra.analytics.outputs import write_outputs
+from recompra.analytics.report import render_report
+from recompra.cli.analyze import analyze
+
+from ._handmade import write_handmade
+
+
+def test_write_outputs_tables_summary_and_report(tmp_path: Path) -> None:
+    snapshot = write_handmade(tmp_path / "snap")
+    result = run_analytics(snapshot, as_of="2024-06-30", churn_days=60)
+    out = write_outputs(result, tmp_path / "out")
+    for name in result.tables():
+        assert (out / f"{name}.parquet").exists()
+        assert (out / f"{name}.csv").exists()
+    scores = pd.read_parquet(out / "scores.parquet")
+    assert len(scores) == 5
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["repurchase_rate"] == 0.4
+    assert summary["customers_total"] == 5
+    assert summary["average_order_value_minor"] == 2687.5
+    html = (out / "report.html").read_text()
+    assert html.count("<svg") == 4
+    assert "<script" not in html
+    assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert "https://" not in html
+    assert "Precisam de atenção" in render_report(result, lang="pt")
+
+
+def test_analyze_command(tmp_path: Path) -> None:
+    snapshot = write_handmade(tmp_path / "snap")
+    app = typer.Typer()
+    app.command()(analyze)
+    out = tmp_path / "out"
+    run = CliRunner().invoke(
+        app, [str(snapshot), "--out", str(out), "--as-of", "2024-06-30", "--churn-days", "60"]
+    )
+    assert run.exit_code == 0, run.output
+    assert json.loads((out / "summary.json").read_text())["churn_rate"] == 0.4
+    bad = CliRunner().invoke(app, [str(snapshot), "--out", str(out), "--engine", "oracle"])
+    assert bad.exit_code != 0
