@@ -125,7 +125,8 @@ def explain(evidence: Evidence, language: Language = "en") -> str:
     if reason == "bought_later":
         if pt:
             who = f"{count} {_plural(n, 'cliente', 'clientes')}"
-            text = f"{who} que compraram {anchor or 'o mesmo item'} também compraram este"
+            verb = _plural(n, "comprou", "compraram")
+            text = f"{who} que {verb} {anchor or 'o mesmo item'} também {verb} este"
             return text + f", {lift}x mais do que o acaso"
         who = f"{count} {_plural(n, 'customer', 'customers')}"
         text = f"{who} who bought {anchor or 'the same item'} also bought this"
@@ -152,16 +153,18 @@ def explain(evidence: Evidence, language: Language = "en") -> str:
         if pt:
             text = f"alternativa superior a {anchor}: {ratio}x o preço"
             if evidence.n_reviews:
-                text += f", nota média {rating} em {reviews} avaliações"
-            return text + f", {count} pedidos"
+                noun = _plural(evidence.n_reviews, "avaliação", "avaliações")
+                text += f", nota média {rating} em {reviews} {noun}"
+            return text + f", {count} {_plural(n, 'pedido', 'pedidos')}"
         text = f"an upgrade on {anchor}: {ratio}x the price"
         if evidence.n_reviews:
-            text += f", rated {rating} on average across {reviews} reviews"
-        return text + f", {count} orders"
+            noun = _plural(evidence.n_reviews, "review", "reviews")
+            text += f", rated {rating} on average across {reviews} {noun}"
+        return text + f", {count} {_plural(n, 'order', 'orders')}"
     if reason == "popular":
         if pt:
-            return f"um dos mais vendidos da loja ({count} clientes)"
-        return f"one of the store's best sellers ({count} customers)"
+            return f"um dos mais vendidos da loja ({count} {_plural(n, 'cliente', 'clientes')})"
+        return f"one of the store's best sellers ({count} {_plural(n, 'customer', 'customers')})"
     raise ValueError(f"unknown reason {reason!r}; expected one of {REASONS}")
 
 

@@ -255,23 +255,19 @@ def _evidence(
 ) -> dict[str, np.ndarray]:
     """Return reason, anchor id, count, lift and share of the suggestions ``(r, j)``.
 
-    The reason is the largest score term: ``repurchase`` for repeat items of the
-    history; else co-occurrence (``bought_together`` when the best history anchor was
-    ever in the same order, ``bought_later`` otherwise), ``category_affinity`` or the
-    popularity prior (``popular``).
+    The reason is what singles the item out: ``repurchase`` for repeat items of the
+    history; else the larger evidence term, co-occurrence (``bought_together`` when the
+    best history anchor was ever in the same order, ``bought_later`` otherwise) or
+    ``category_affinity``; ``popular`` when there is no evidence beyond the prior that
+    every item shares.
     """
     n = len(r_idx)
     ids = model.index_.ids
     times = np.asarray(rows[r_idx, j_idx]).ravel() if n else np.zeros(0)
-    terms = (
-        np.stack([values[name] for name in ("item", "category", "prior")], axis=1)
-        if n
-        else np.zeros((0, 3))
-    )
-    which = np.argmax(terms, axis=1)
-    has_history = np.diff(rows.indptr)[r_idx] > 0
-    reason = np.where(which == 0, "item", np.where(which == 1, "category", "popular"))
-    reason = np.where(has_history, reason, "popular")
+    item_term, category_term = values["item"], values["category"]
+    has_evidence = (np.maximum(item_term, category_term) > 0) & (np.diff(rows.indptr)[r_idx] > 0)
+    reason = np.where(item_term >= category_term, "item", "category")
+    reason = np.where(has_evidence, reason, "popular")
     reason = np.where(times > 0, "repurchase", reason).astype(object)
     anchor = np.full(n, -1, dtype=np.int64)
     count = model.popularity_[j_idx].astype(np.int64) if n else np.zeros(0, np.int64)

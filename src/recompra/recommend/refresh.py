@@ -42,6 +42,7 @@ from recompra.recommend.purchases import Catalogue, load_tables, purchase_lines
 from recompra.recommend.recommenders import NextBestOffer
 from recompra.recommend.sql import BasketKind, Level
 from recompra.recommend.upsell import product_stats, upsell_candidates
+from recompra.snapshot.schema import SCHEMAS
 
 Engine = Literal["duckdb", "spark"]
 
@@ -188,6 +189,8 @@ def refresh(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     tables = load_tables(snapshot) if isinstance(snapshot, Path) else dict(snapshot)
+    for optional in ("products", "categories", "reviews"):
+        tables.setdefault(optional, SCHEMAS[optional].empty_table())
     # Engines read a snapshot directory themselves (Spark in parallel, at any size).
     sources: Path | Mapping[str, pa.Table] = snapshot if isinstance(snapshot, Path) else tables
     timings: dict[str, float] = {}

@@ -1,0 +1,173 @@
+"""Next-best-offer: exclusions, repeat-purchase categories, cold start, policy, explanations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from _recommend_fixtures import snapshot_tables
+
+from recompra.recommend.explain import explain
+from recompra.recommend.next_best_offer import (
+    evidence_of,
+    frequently_bought_together,
+    next_best_offers,
+)
+from recompra.recommend.purchases import purchase_lines
+from recompra.recommend.recommenders import (
+    ItemCooccurrence,
+    NextBestOffer,
+    NotFittedError,
+    Popularity,
+)
+from recompra.recommend.repeat import repeat_purchase_categories
+
+COFFEE, FILTER = 11, 12  # category 1: consumables, re-bought
+KETTLE, MUG, TRAY = 21, 22, 23  # category 2: durable goods
+PRICE = {COFFEE: 3000, FILTER: 1000, KETTLE: 20000, MUG: 4000, TRAY: 90000}
+CATEGORY = {COFFEE: 1, FILTER: 1, KETTLE: 2, MUG: 2, TRAY: 2}
+
+
+def _store() -> pd.DataFrame:
+    """Twelve coffee drinkers re-buy coffee every order and buy a kettle once.
+
+    Customers 1-12: orders on days d, d+30, d+60 holding COFFEE; the first order also a
+    KETTLE and (for the even ones) a MUG. Customers 13-14 buy one TRAY.
+    Customer 99 (the one we recommend to) bought COFFEE twice and a KETTLE once.
+    """
+    orders, lines = [], []
+    oid = 0
+
+    def order(customer: int, day: int, items: list[int]) -> None:
+        nonlocal oid
+        oid += 1
+        orders.append((oid, customer, "delivered", day))
+        lines.extend((oid, p, CATEGORY[p], PRICE[p]) for p in items)
+
+    for c in range(1, 13):
+        order(c, c, [COFFEE, KETTLE] + ([MUG] if c % 2 == 0 else []))
+        order(c, c + 30, [COFFEE, FILTER] if c % 3 == 0 else [COFFEE])
+        order(c, c + 60, [COFFEE])
+    order(13, 5, [TRAY])
+    order(14, 6, [TRAY])
+    order(99, 10, [COFFEE, KETTLE])
+    order(99, 40, [COFFEE])
+    return purchase_lines(snapshot_tables(orders, lines))
+
+
+def test_repeat_categories_detected_from_data() -> None:
+    table = repeat_purchase_categories(_store(), min_customers=5).set_index("category_id")
+    # 13 eligible coffee customers all re-buy the same product; nobody re-buys in category 2.
+    assert table.loc[1, "product_repeat_rate"] == pytest.approx(1.0)
+    assert table.loc[2, "product_repeat_rate"] == pytest.approx(0.0)
+    assert bool(table.loc[1, "repeat_product"])
+    assert not bool(table.loc[2, "repeat_product"])
+
+
+def test_nbo_excludes_bought_non_repeat_items_but_offers_restock() -> None:
+    model = NextBestOffer("product", repeat_min_customers=5).fit(_store())
+    offers = model.top_k(np.array([99]), k=5)[0]
+    offered = set(offers[offers >= 0].tolist())
+    assert KETTLE not in offered  # bought before, durable category
+    assert COFFEE in offered  # bought before, repeat-purchase category
+    assert offered == {COFFEE, FILTER, MUG, TRAY}
+    # Co-occurrence with the history (MUG with the kettle, FILTER with the coffee) ranks
+    # above the unrelated TRAY.
+    assert offers.tolist().index(TRAY) > offers.tolist().index(MUG)
+    everything = model.top_k(np.array([99]), k=5, exclude="all")[0]
+    assert COFFEE not in everything
+    assert KETTLE not in everything
+
+
+def test_cold_start_is_popularity() -> None:
+    lines = _store()
+    nbo = NextBestOffer("product").fit(lines)
+    pop = Popularity("product").fit(lines)
+    unknown = np.array([123456])
+    assert nbo.top_k(unknown, 3).tolist() == pop.top_k(unknown, 3).tolist()
+    # Coffee (13 buyers) then kettle (13) tie-broken by id, then mug (6).
+    assert pop.top_k(unknown, 3)[0].tolist() == [COFFEE, KETTLE, MUG]
+
+
+def test_baselines_and_fit_guard() -> None:
+    with pytest.raises(NotFittedError):
+        NextBestOffer().top_k(np.array([1]), 3)
+    cooc = ItemCooccurrence("product").fit(_store())
+    first = cooc.top_k(np.array([99]), 2)[0].tolist()
+    assert first[0] in (MUG, FILTER)
+    assert KETTLE not in first
+    assert COFFEE not in first
+
+
+def test_offers_are_explained_and_match_the_dense_ranking() -> None:
+    lines = _store()
+    model = NextBestOffer("product", repeat_min_customers=5).fit(lines)
+    customers = np.array([99, 1, 13, 123456])
+    offers = next_best_offers(model, customers, k=4)
+    assert set(offers["customer_id"]) == set(customers.tolist())
+    assert offers["reason"].notna().all()
+    for row in offers.to_dict("records"):
+        evidence = evidence_of(row)
+        assert explain(evidence, "en")
+        assert explain(evidence, "pt-BR")
+    mine = offers.loc[offers["customer_id"] == 99].set_index("item_id")
+    assert mine.loc[COFFEE, "reason"] == "repurchase"
+    assert mine.loc[COFFEE, "evidence_count"] == 2
+    assert mine.loc[MUG, "reason"] in ("bought_together", "bought_later")
+    assert mine.loc[MUG, "anchor_id"] == KETTLE
+    cold = offers.loc[offers["customer_id"] == 123456]
+    assert set(cold["reason"]) == {"popular"}
+    dense = model.top_k(customers, 4)
+    for cid, row in zip(customers.tolist(), dense, strict=True):
+        sparse = offers.loc[offers["customer_id"] == cid].sort_values("rank")
+        assert set(sparse["item_id"]) == set(row[row >= 0].tolist())
+
+
+def test_segment_policy() -> None:
+    model = NextBestOffer("product", repeat_min_customers=5).fit(_store())
+    segments = pd.DataFrame({"customer_id": [99, 13], "segment": ["champions", "at_risk"]})
+    offers = next_best_offers(model, np.array([99, 13]), k=5, segments=segments)
+    champion = offers.loc[offers["customer_id"] == 99]
+    assert set(champion["incentive"]) == {"none"}  # never discount-led for champions
+    assert TRAY in set(champion["item_id"])  # no price ceiling for champions
+    at_risk = offers.loc[offers["customer_id"] == 13]
+    assert set(at_risk["incentive"]) == {"discount"}
+    # At-risk ceiling 1.2x their usual price (900.00): everything cheaper is allowed.
+    assert set(at_risk["item_id"]) <= {COFFEE, FILTER, KETTLE, MUG}
+    # A price ceiling binds: at-risk customer 99 (usual price 30.00) gets nothing above 36.00.
+    capped = next_best_offers(
+        model,
+        np.array([99]),
+        k=5,
+        segments=pd.DataFrame({"customer_id": [99], "segment": ["at_risk"]}),
+    )
+    assert set(capped["item_id"]) <= {COFFEE, FILTER}
+    assert capped.iloc[0]["item_id"] == COFFEE  # win-back: restock first
+
+
+def test_high_clv_overrides_discount() -> None:
+    model = NextBestOffer("product", repeat_min_customers=5).fit(_store())
+    segments = pd.DataFrame(
+        {"customer_id": [99, 13, 14], "segment": ["at_risk"] * 3, "clv": [900.0, 10.0, 20.0]}
+    )
+    offers = next_best_offers(model, np.array([99, 13]), k=3, segments=segments)
+    assert set(offers.loc[offers["customer_id"] == 99, "incentive"]) == {"loyalty_points"}
+    assert set(offers.loc[offers["customer_id"] == 13, "incentive"]) == {"discount"}
+
+
+def test_frequently_bought_together() -> None:
+    rules = pd.DataFrame(
+        {
+            "antecedent": [1, 1, 1, 2],
+            "consequent": [2, 3, 4, 1],
+            "n_ab": [10, 1, 5, 10],
+            "lift": [3.0, 9.0, 0.8, 3.0],
+            "cosine": [0.5, 0.2, 0.4, 0.5],
+        }
+    )
+    suggestions = frequently_bought_together(rules, 1, k=5, min_count=2)
+    # 3 is below min_count, 4 below lift 1 (less often than by chance).
+    assert [s.item_id for s in suggestions] == [2]
+    assert suggestions[0].explanation("en") == (
+        "bought together in 10 orders, 3.0x more often than by chance"
+    )

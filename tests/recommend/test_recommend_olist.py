@@ -1,0 +1,31 @@
+"""The evaluation on the real Olist data (skipped when ../shared/data/olist is absent)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from recompra.recommend.evaluate import evaluate_recommenders
+from recompra.recommend.purchases import purchase_lines
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _recommend_olist import olist_tables
+
+from conftest import require_shared
+
+
+@pytest.mark.slow
+def test_olist_category_level_evaluation() -> None:
+    lines = purchase_lines(olist_tables(require_shared("olist")))
+    # 99,441 orders; canceled/unavailable dropped; one row per (order, product).
+    assert 100_000 < len(lines) < 103_000
+    table = evaluate_recommenders(lines, level="category", k=10).set_index(["items", "model"])
+    returning = int(table.loc[("all", "popularity"), "customers"])
+    assert 400 < returning < 1_000  # Olist has few repeat buyers
+    for scope in ("all", "new"):
+        nbo = table.loc[(scope, "next_best_offer")]
+        cooc = table.loc[(scope, "cooccurrence")]
+        assert nbo["hit_rate"] > cooc["hit_rate"]
+        assert 0.0 < nbo["hit_rate"] < 1.0
