@@ -119,8 +119,9 @@ def _shared_ratios() -> str:
 def kpis_by_period_sql(d: Dialect, p: RunParams, granularity: str) -> str:
     """SQL for the KPI table of one granularity (``month``, ``quarter`` or ``year``)."""
     o_idx, o_start = _period(granularity, "y", "m", "q")
+    created = d.utc_timestamp("created_at")
     r_idx, r_start = _period(
-        granularity, "year(created_at)", "month(created_at)", "quarter(created_at)"
+        granularity, f"year({created})", f"month({created})", f"quarter({created})"
     )
     l_idx, l_start = _period(
         granularity, "year(lapse_date)", "month(lapse_date)", "quarter(lapse_date)"

@@ -6,7 +6,8 @@ Definitions that hold for every metric (documented in ``docs/analytics.md``):
   :data:`~recompra.snapshot.schema.NON_PURCHASE_STATUSES` and whose UTC purchase day is on
   or before the as-of day;
 * an order's **net value** is ``total_minor`` (items + freight - discount, what the customer
-  paid; recomputed from those three columns when ``total_minor`` is null) minus the refunds recorded for it in ``returns`` up to the as-of day, floored at 0;
+  paid; recomputed from those three columns when ``total_minor`` is null) minus the
+  refunds recorded for it in ``returns`` up to the as-of day, floored at 0;
 * a customer's purchases are ordered by ``(purchased_at, order_id)``; ``seq`` is the
   1-based position, so ``seq = 1`` is the first purchase;
 * with a churn window of ``N`` days a customer is **active** on day ``t`` when their last
@@ -97,9 +98,9 @@ SELECT
     o.customer_id,
     o.purchased_at,
     CAST({d.day_number("o.purchased_at")} AS INT) AS order_day,
-    CAST(year(o.purchased_at) AS INT) AS y,
-    CAST(month(o.purchased_at) AS INT) AS m,
-    CAST(quarter(o.purchased_at) AS INT) AS q,
+    CAST(year({d.utc_timestamp("o.purchased_at")}) AS INT) AS y,
+    CAST(month({d.utc_timestamp("o.purchased_at")}) AS INT) AS m,
+    CAST(quarter({d.utc_timestamp("o.purchased_at")}) AS INT) AS q,
     CAST(o.paid_minor AS BIGINT) AS gross_minor,
     CAST(COALESCE(r.refund_minor, 0) AS BIGINT) AS refund_minor,
     CAST(GREATEST(o.paid_minor - COALESCE(r.refund_minor, 0), 0) AS BIGINT) AS net_minor,

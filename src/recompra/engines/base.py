@@ -3,10 +3,10 @@
 Every metric in :mod:`recompra.analytics` is one SQL text. The text is written in the
 subset of SQL that DuckDB and Spark SQL both accept (window functions, ``CASE``,
 ``COALESCE``, ``GREATEST``, ``make_date``, ``year``/``month``/``quarter``, integer
-arithmetic). The only constructs that differ between the two engines, converting between
-a UTC timestamp or date and a day number, are the :class:`Dialect` hooks below; the
-analytics SQL calls them while it is being built, so the query text each engine runs
-differs only there.
+arithmetic). The only constructs that differ between the two engines, converting a UTC
+timestamp or date to a day number, a day number to a date and a timestamp to UTC
+wall-clock time, are the :class:`Dialect` hooks below; the analytics SQL calls them while
+it is being built, so the query text each engine runs differs only there.
 """
 
 from __future__ import annotations
@@ -24,6 +24,10 @@ class Dialect(Protocol):
 
     def day_number(self, timestamp_sql: str) -> str:
         """Return SQL for the UTC calendar day of ``timestamp_sql`` as days since 1970-01-01."""
+        ...
+
+    def utc_timestamp(self, timestamp_sql: str) -> str:
+        """Return SQL for ``timestamp_sql`` as a UTC wall-clock timestamp (for ``year()`` etc.)."""
         ...
 
     def date_from_day(self, day_sql: str) -> str:

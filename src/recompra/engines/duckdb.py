@@ -17,9 +17,17 @@ class DuckDBDialect:
 
     name = "duckdb"
 
+    # Epoch arithmetic instead of casts/date parts on TIMESTAMPTZ: those go through ICU
+    # time zone calendars, measured 5-6x slower on 10M rows (4.8 s vs 0.8 s for
+    # year+month+quarter, 2.1 s vs 0.3 s for the day number).
+
     def day_number(self, timestamp_sql: str) -> str:
-        """Return SQL for the UTC day of a ``TIMESTAMPTZ`` as days since 1970-01-01."""
-        return f"date_diff('day', DATE '1970-01-01', CAST({timestamp_sql} AS DATE))"
+        """Return SQL for the UTC day of a timestamp or date as days since 1970-01-01."""
+        return f"CAST(floor(epoch_us({timestamp_sql}) / 86400000000) AS BIGINT)"
+
+    def utc_timestamp(self, timestamp_sql: str) -> str:
+        """Return SQL for the naive UTC ``TIMESTAMP`` of a ``TIMESTAMPTZ``."""
+        return f"make_timestamp(epoch_us({timestamp_sql}))"
 
     def date_from_day(self, day_sql: str) -> str:
         """Return SQL for the date ``day_sql`` days after 1970-01-01."""
@@ -45,6 +53,7 @@ class DuckDBEngine:
         self.con = duckdb.connect(database=":memory:")
         # Timestamps are stored in UTC; day and month boundaries are UTC on every engine.
         self.con.execute("SET TimeZone = 'UTC'")
+        self.con.execute("SET enable_progress_bar = false")
         env_threads = os.environ.get("RECOMPRA_DUCKDB_THREADS")
         if threads is None and env_threads:
             threads = int(env_threads)

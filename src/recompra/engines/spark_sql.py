@@ -31,6 +31,10 @@ class SparkDialect:
         # to_date uses the session time zone, which get_spark pins to UTC.
         return f"unix_date(to_date({timestamp_sql}))"
 
+    def utc_timestamp(self, timestamp_sql: str) -> str:
+        """Return ``timestamp_sql`` unchanged: the session time zone is UTC."""
+        return timestamp_sql
+
     def date_from_day(self, day_sql: str) -> str:
         """Return SQL for the date ``day_sql`` days after 1970-01-01."""
         return f"date_from_unix_date(CAST({day_sql} AS INT))"
