@@ -30,6 +30,7 @@ NON_PURCHASE_SQL = ", ".join(f"'{status}'" for status in NON_PURCHASE_STATUSES)
 
 #: Names of the views :func:`prepare` creates.
 ORDERS_VIEW = "rc_orders"
+SEQ_VIEW = "rc_seq"
 FACTS_VIEW = "rc_facts"
 LAPSES_VIEW = "rc_lapses"
 
@@ -123,13 +124,7 @@ def facts_sql(p: RunParams) -> str:
     n = p.churn_days
     return f"""
 WITH seq AS (
-    SELECT
-        o.*,
-        ROW_NUMBER() OVER w AS seq,
-        LAG(order_day) OVER w AS prev_day,
-        LEAD(order_day) OVER w AS next_day
-    FROM {ORDERS_VIEW} o
-    WINDOW w AS (PARTITION BY customer_id ORDER BY purchased_at, order_id)
+    SELECT * FROM {SEQ_VIEW}
 ),
 items AS (
     SELECT order_id,
@@ -176,6 +171,23 @@ FROM joined j
 """
 
 
+def seq_sql() -> str:
+    """SQL for ``rc_seq``: ``rc_orders`` plus ``seq``, previous and next purchase day.
+
+    Materialised on its own because :func:`facts_sql` reads it twice and Spark inlines
+    common table expressions (the window would be computed twice).
+    """
+    return f"""
+SELECT
+    o.*,
+    ROW_NUMBER() OVER w AS seq,
+    LAG(order_day) OVER w AS prev_day,
+    LEAD(order_day) OVER w AS next_day
+FROM {ORDERS_VIEW} o
+WINDOW w AS (PARTITION BY customer_id ORDER BY purchased_at, order_id)
+"""
+
+
 def lapses_sql(p: RunParams) -> str:
     """SQL for ``rc_lapses``: one row per lapse (N days without a purchase) up to as-of."""
     n = p.churn_days
@@ -201,5 +213,6 @@ def prepare(engine: Engine, params: RunParams, *, facts: bool = True) -> None:
     """Materialise ``rc_orders`` (and, with ``facts``, ``rc_facts`` and ``rc_lapses``)."""
     engine.materialize(ORDERS_VIEW, orders_sql(engine.dialect, params))
     if facts:
+        engine.materialize(SEQ_VIEW, seq_sql())
         engine.materialize(FACTS_VIEW, facts_sql(params))
         engine.materialize(LAPSES_VIEW, lapses_sql(params))
