@@ -1,0 +1,66 @@
+"""Cross-sell and upsell: co-purchase statistics, bought-together, upsell, next-best-offer.
+
+Everything reads the analytics snapshot (:mod:`recompra.snapshot.schema`). See
+``docs/recommend.md`` for the definitions, the policy and the evaluation protocol.
+
+Typical use::
+
+    from recompra.recommend import refresh, RecommendationIndex
+
+    refresh(Path("snapshot"), Path("reco"))            # batch, DuckDB (or engine="spark")
+    index = RecommendationIndex.load(Path("reco"))
+    for s in index.for_customer(42):
+        print(s.item_id, s.offer_type, s.explanation("pt-BR"))
+"""
+
+from __future__ import annotations
+
+from recompra.recommend.cooccurrence import (
+    CoPurchase,
+    cooccurrence_duckdb,
+    cooccurrence_pandas,
+    cooccurrence_spark,
+)
+from recompra.recommend.evaluate import TimeSplit, evaluate_recommenders, time_split
+from recompra.recommend.explain import Evidence, explain
+from recompra.recommend.next_best_offer import (
+    Suggestion,
+    frequently_bought_together,
+    next_best_offers,
+)
+from recompra.recommend.policy import OfferPolicy, policy_for
+from recompra.recommend.purchases import Catalogue, load_tables, purchase_lines
+from recompra.recommend.recommenders import ItemCooccurrence, NextBestOffer, Popularity
+from recompra.recommend.refresh import RefreshConfig, refresh
+from recompra.recommend.repeat import repeat_purchase_categories
+from recompra.recommend.serving import RecommendationIndex
+from recompra.recommend.upsell import product_stats, upsell_candidates
+
+__all__ = [
+    "Catalogue",
+    "CoPurchase",
+    "Evidence",
+    "ItemCooccurrence",
+    "NextBestOffer",
+    "OfferPolicy",
+    "Popularity",
+    "RecommendationIndex",
+    "RefreshConfig",
+    "Suggestion",
+    "TimeSplit",
+    "cooccurrence_duckdb",
+    "cooccurrence_pandas",
+    "cooccurrence_spark",
+    "evaluate_recommenders",
+    "explain",
+    "frequently_bought_together",
+    "load_tables",
+    "next_best_offers",
+    "policy_for",
+    "product_stats",
+    "purchase_lines",
+    "refresh",
+    "repeat_purchase_categories",
+    "time_split",
+    "upsell_candidates",
+]

@@ -64,10 +64,11 @@ class CoPurchase:
     ----------
     pairs
         Undirected pairs (``item_a < item_b``), columns
-        :data:`~recompra.recommend.sql.PAIR_COLUMNS`, sorted by ``item_a, item_b``.
+        :data:`~recompra.recommend.sql.PAIR_COLUMNS`, in no particular order (sorting
+        millions of rows is left to whoever needs it; :func:`tables_equal` sorts).
     rules
         Directed rules ``antecedent -> consequent`` above the thresholds, columns
-        :data:`~recompra.recommend.sql.RULE_COLUMNS`, sorted by ``antecedent, consequent``.
+        :data:`~recompra.recommend.sql.RULE_COLUMNS`, in no particular order.
     level, basket
         What an item and a basket are.
     """
@@ -78,9 +79,8 @@ class CoPurchase:
     basket: BasketKind
 
 
-def _sorted(table: pa.Table, keys: tuple[str, str], schema: pa.Schema) -> pa.Table:
-    table = table.select(schema.names).cast(schema)
-    return table.sort_by([(keys[0], "ascending"), (keys[1], "ascending")])
+def _conformed(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    return table.select(schema.names).cast(schema)
 
 
 def _parquet_glob(path: Path) -> str:
@@ -137,6 +137,8 @@ def cooccurrence_duckdb(
     """
     con = duckdb.connect()
     try:
+        # Row order is not part of the result; letting DuckDB drop it saves time and memory.
+        con.execute("SET preserve_insertion_order = false")
         if threads:
             con.execute(f"SET threads = {int(threads)}")
         _register_duckdb(con, sources)
@@ -147,8 +149,8 @@ def cooccurrence_duckdb(
     finally:
         con.close()
     return CoPurchase(
-        pairs=_sorted(pairs, ("item_a", "item_b"), PAIRS_SCHEMA),
-        rules=_sorted(rules, ("antecedent", "consequent"), RULES_SCHEMA),
+        pairs=_conformed(pairs, PAIRS_SCHEMA),
+        rules=_conformed(rules, RULES_SCHEMA),
         level=level,
         basket=basket,
     )
@@ -239,8 +241,8 @@ def cooccurrence_spark(
     finally:
         pairs_df.unpersist()
     return CoPurchase(
-        pairs=_sorted(pairs, ("item_a", "item_b"), PAIRS_SCHEMA),
-        rules=_sorted(rules, ("antecedent", "consequent"), RULES_SCHEMA),
+        pairs=_conformed(pairs, PAIRS_SCHEMA),
+        rules=_conformed(rules, RULES_SCHEMA),
         level=level,
         basket=basket,
     )
@@ -275,8 +277,14 @@ def cooccurrence_pandas(
         The pairs and rules tables.
     """
     item_col = LEVEL_COLUMNS[level]
-    bought = orders.loc[~orders["status"].isin(NON_PURCHASE_STATUSES), ["order_id", "customer_id"]]
-    lines = order_items[["order_id", item_col]].merge(bought, on="order_id", how="inner")
+    if basket == "order":
+        dropped = orders.loc[orders["status"].isin(NON_PURCHASE_STATUSES), "order_id"]
+        lines = order_items.loc[~order_items["order_id"].isin(dropped), ["order_id", item_col]]
+    else:
+        bought = orders.loc[
+            ~orders["status"].isin(NON_PURCHASE_STATUSES), ["order_id", "customer_id"]
+        ]
+        lines = order_items[["order_id", item_col]].merge(bought, on="order_id", how="inner")
     key = "order_id" if basket == "order" else "customer_id"
     baskets = (
         lines[[key, item_col]]
@@ -335,13 +343,9 @@ def cooccurrence_pandas(
     rules = pd.concat([forward, backward], ignore_index=True)
     rules = rules.loc[(rules["support"] >= min_support) & (rules["confidence"] >= min_confidence)]
     return CoPurchase(
-        pairs=_sorted(
-            pa.Table.from_pandas(pairs, preserve_index=False), ("item_a", "item_b"), PAIRS_SCHEMA
-        ),
-        rules=_sorted(
-            pa.Table.from_pandas(rules[list(RULE_COLUMNS)], preserve_index=False),
-            ("antecedent", "consequent"),
-            RULES_SCHEMA,
+        pairs=_conformed(pa.Table.from_pandas(pairs, preserve_index=False), PAIRS_SCHEMA),
+        rules=_conformed(
+            pa.Table.from_pandas(rules[list(RULE_COLUMNS)], preserve_index=False), RULES_SCHEMA
         ),
         level=level,
         basket=basket,
@@ -349,9 +353,14 @@ def cooccurrence_pandas(
 
 
 def tables_equal(left: pa.Table, right: pa.Table, *, rel_tol: float = 1e-12) -> bool:
-    """Return whether two pairs/rules tables hold the same rows (floats to ``rel_tol``)."""
+    """Return whether two pairs/rules tables hold the same rows (floats to ``rel_tol``).
+
+    Rows are compared after sorting both tables by their first two (key) columns.
+    """
     if left.schema != right.schema or left.num_rows != right.num_rows:
         return False
+    keys = [(name, "ascending") for name in left.column_names[:2]]
+    left, right = left.sort_by(keys), right.sort_by(keys)
     for name in left.column_names:
         a: Any = left.column(name).to_numpy()
         b: Any = right.column(name).to_numpy()

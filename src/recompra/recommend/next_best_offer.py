@@ -198,7 +198,8 @@ def _top_candidates(
 
     Exact without densifying: items without sparse evidence score
     ``prior_mass[u] * base_rate[j]``, so only the evidence items and the ``k + |history|``
-    best sellers can reach a customer's top ``k``.
+    best sellers can reach a customer's top ``k``. (A price ceiling that rules out most of
+    those best sellers can leave a list shorter than ``k``; it is not refilled.)
     """
     n, n_items = rows.shape
     evidence = (terms.item + terms.category + terms.repeat).tocsr()

@@ -34,6 +34,7 @@ LEVEL_COLUMNS: dict[str, str] = {"product": "product_id", "category": "category_
 BASKET_COLUMNS: dict[str, str] = {"order": "o.order_id", "customer": "o.customer_id"}
 
 #: Distinct (basket, item) rows of real purchases: canceled/unavailable orders excluded.
+#: Customer baskets need the customer of each order (an inner join with ``orders``).
 BASKETS_SQL = """
 SELECT DISTINCT {basket_column} AS basket_id, i.{item_column} AS item_id
 FROM order_items i
@@ -43,29 +44,43 @@ WHERE o.status NOT IN ({excluded_statuses})
   AND {basket_column} IS NOT NULL
 """
 
+#: Order baskets only need to drop the lines of non-purchase orders: an anti-join with the
+#: few canceled/unavailable orders is much cheaper than joining every order (the snapshot
+#: guarantees that every line's order is in ``orders``).
+ORDER_BASKETS_SQL = """
+SELECT DISTINCT i.order_id AS basket_id, i.{item_column} AS item_id
+FROM order_items i
+WHERE i.{item_column} IS NOT NULL
+  AND i.order_id IS NOT NULL
+  AND NOT EXISTS (
+      SELECT 1 FROM orders o
+      WHERE o.order_id = i.order_id AND o.status IN ({excluded_statuses})
+  )
+"""
+
 #: Undirected item pairs (``item_a < item_b``) seen together in at least
 #: ``{min_pair_count}`` baskets, with support, confidence in both directions, lift and
 #: cosine. ``n_baskets`` counts every basket, single-item ones included, so that support
 #: and lift are relative to all purchases, not only to multi-item ones.
 PAIRS_SQL = """
-WITH item_counts AS (
+WITH basket_sizes AS (
+    SELECT basket_id, COUNT(*) AS n_items
+    FROM baskets
+    GROUP BY basket_id
+),
+totals AS (
+    SELECT COUNT(*) AS n_baskets FROM basket_sizes
+),
+item_counts AS (
     SELECT item_id, COUNT(*) AS n_item
     FROM baskets
     GROUP BY item_id
 ),
-totals AS (
-    SELECT COUNT(DISTINCT basket_id) AS n_baskets FROM baskets
-),
-multi AS (
-    SELECT basket_id
-    FROM baskets
-    GROUP BY basket_id
-    HAVING COUNT(*) > 1
-),
 multi_items AS (
     SELECT b.basket_id, b.item_id
     FROM baskets b
-    JOIN multi m ON m.basket_id = b.basket_id
+    JOIN basket_sizes s ON s.basket_id = b.basket_id
+    WHERE s.n_items > 1
 ),
 pair_counts AS (
     SELECT x.item_id AS item_a, y.item_id AS item_b, COUNT(*) AS n_ab
@@ -160,6 +175,10 @@ def baskets_sql(level: Level, basket: BasketKind = "order") -> str:
     if basket not in BASKET_COLUMNS:
         raise ValueError(f"unknown basket {basket!r}; expected one of {sorted(BASKET_COLUMNS)}")
     excluded = ", ".join(f"'{s}'" for s in NON_PURCHASE_STATUSES)
+    if basket == "order":
+        return ORDER_BASKETS_SQL.format(
+            item_column=LEVEL_COLUMNS[level], excluded_statuses=excluded
+        )
     return BASKETS_SQL.format(
         basket_column=BASKET_COLUMNS[basket],
         item_column=LEVEL_COLUMNS[level],
