@@ -20,6 +20,8 @@ from recompra.hub.rejects import EntityCounts
 CHUNK = 2000
 
 Key = tuple[Any, ...]
+#: Rows inserted at once after which PostgreSQL statistics are refreshed.
+ANALYZE_AFTER = 1000
 
 
 @dataclass
@@ -65,6 +67,11 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
     payload = [{**row, "id": new_id} for row, new_id in zip(rows, ids, strict=True)]
     for chunk in _chunks(payload):
         session.connection().execute(insert(table), list(chunk))
+    if len(rows) >= ANALYZE_AFTER and session.get_bind().dialect.name == "postgresql":
+        # A table that was empty when this session planned its foreign-key checks keeps
+        # a sequential-scan plan: the first Olist chunk took minutes instead of seconds.
+        # Fresh statistics make PostgreSQL re-plan with the index.
+        session.execute(text(f"ANALYZE {table.name}"))
     return ids
 
 

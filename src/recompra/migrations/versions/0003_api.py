@@ -1,7 +1,7 @@
 """api: api keys, dashboard users, idempotency records
 
 Revision ID: 0003_api
-Revises: 0001_hub
+Revises: 0002_loyalty
 Create Date: 2026-11-22 17:12:15.429959
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 import recompra.models.base
 
 revision: str = "0003_api"
-down_revision: str | Sequence[str] | None = "0001_hub"
+down_revision: str | Sequence[str] | None = "0002_loyalty"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
