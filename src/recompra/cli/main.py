@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from recompra.cli import hub, keys, users
-from recompra.cli.predict import predict
+from recompra.cli import demo, hub, keys, loyalty, pipeline, users
 from recompra.cli.serve import serve
 
 app = typer.Typer(
@@ -14,12 +13,23 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
+app.command()(demo.demo)
 app.add_typer(hub.db_app, name="db")
 app.add_typer(hub.import_app, name="import")
 app.command()(hub.generate)
 app.command()(hub.stats)
 app.command()(hub.snapshot)
-app.command()(predict)
+app.command()(pipeline.analyze)
+app.command()(pipeline.predict)
+
+recommend_app = typer.Typer(help="Cross-sell and upsell tables.", no_args_is_help=True)
+recommend_app.command("refresh")(pipeline.recommend_refresh)
+app.add_typer(recommend_app, name="recommend")
+evaluate_app = typer.Typer(help="Offline evaluations.", no_args_is_help=True)
+evaluate_app.command("recommendations")(pipeline.evaluate_recommendations)
+app.add_typer(evaluate_app, name="evaluate")
+
+app.add_typer(loyalty.app, name="loyalty")
 app.add_typer(keys.app, name="keys")
 app.add_typer(users.app, name="users")
 app.command()(serve)
