@@ -121,11 +121,13 @@ def parse_timestamp(raw: pd.Series, opts: ParseOptions) -> Parsed:
             result.loc[hit[hit].index] = _to_utc(attempt[hit], opts)
             todo[np.flatnonzero(todo)[hit.to_numpy()]] = False
     if todo.any():
-        attempt = pd.to_datetime(text[todo], format="ISO8601", errors="coerce", utc=False)
-        if isinstance(attempt.dtype, pd.DatetimeTZDtype):
+        # ISO 8601 (with fractional seconds or an offset) is always accepted as well.
+        attempt = pd.to_datetime(text[todo], format="ISO8601", errors="coerce")
+        if pd.api.types.is_datetime64_any_dtype(attempt.dtype):
             hit = attempt.notna()
-            result.loc[hit[hit].index] = attempt[hit].dt.tz_convert("UTC")
-            todo[np.flatnonzero(todo)[hit.to_numpy()]] = False
+            if hit.any():
+                result.loc[hit[hit].index] = _to_utc(attempt[hit], opts)
+                todo[np.flatnonzero(todo)[hit.to_numpy()]] = False
     out = np.full(len(raw), None, dtype=object)
     ok = ~missing & ~todo
     out[ok] = [t.to_pydatetime() for t in result[ok]]

@@ -331,6 +331,8 @@ def _write_chunk(
         rows=[{"slug": slug, "name_pt": name} for slug, name in category_rows.items()],
         counts=report.entity("categories"),
     )
+    # Line prices are not list prices (discounts, price changes): products get names and
+    # categories only, so re-reading old orders does not rewrite the catalogue.
     products: dict[str, dict[str, Any]] = {}
     for row in rows:
         products[str(row["product_id"])] = {
@@ -339,7 +341,6 @@ def _write_chunk(
             "category_id": category_ids.get(slugify(str(row["category"])))
             if row.get("category")
             else None,
-            "list_price_minor": abs(int(row["unit_price"])),
         }
     report.entity("products").read += len(products)
     product_ids = upsert_products(
