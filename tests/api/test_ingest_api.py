@@ -1,0 +1,149 @@
+"""Ingest endpoints: multi-status reports, scopes, brand isolation, malformed payloads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apitest import Keys, auth
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, select
+
+from recompra.api.sample import SampleStore
+from recompra.db import unit_of_work
+from recompra.models import Order
+
+
+def _order(order_id: str, price: Any = 5890) -> dict[str, Any]:
+    return {
+        "order_id": order_id,
+        "purchased_at": "2024-03-01T10:00:00Z",
+        "customer": {"id": "c1", "email": "nova@example.com"},
+        "items": [{"product_id": "p1", "unit_price_minor": price}],
+    }
+
+
+def test_batch_orders_report_rejects_and_write_the_rest(
+    client: TestClient, keys: Keys, store: SampleStore, engine: Engine
+) -> None:
+    response = client.post(
+        "/v1/ingest/orders/batch",
+        json={"items": [_order("n1"), _order("n2", price="abc"), _order("n3")]},
+        headers=auth(keys.ingest_a),
+    )
+    assert response.status_code == 207, response.json()
+    body = response.json()
+    assert (body["entity"], body["received"], body["accepted"], body["rejected"]) == (
+        "order_items",
+        3,
+        2,
+        1,
+    )
+    assert body["rejects"] == [
+        {
+            "index": 1,
+            "field": "items[0].unit_price_minor",
+            "value": "abc",
+            "reason": "not a whole number",
+        }
+    ]
+    assert body["counts"]["orders"]["inserted"] == 2
+    with unit_of_work(engine, write=False) as session:
+        rows = session.execute(
+            select(Order.id, Order.brand_id, Order.total_minor)
+            .where(Order.source == "api")
+            .order_by(Order.external_id)
+        ).all()
+    assert rows == [
+        (body["ids"][0], store.brand_a, 5890),
+        (body["ids"][2], store.brand_a, 5890),
+    ]
+    assert body["ids"][1] is None
+
+
+def test_single_record_all_accepted_is_200(client: TestClient, keys: Keys) -> None:
+    response = client.post(
+        "/v1/ingest/customers?source=site",
+        json={"id": "x1", "email": "x1@example.com", "name": "Xis"},
+        headers=auth(keys.ingest_a),
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["accepted"], body["rejects"]) == (1, [])
+    assert body["counts"]["customers"]["inserted"] == 1
+
+
+def test_bad_values_are_rejects_but_a_wrong_shape_is_422(client: TestClient, keys: Keys) -> None:
+    bad_value = client.post(
+        "/v1/ingest/reviews",
+        json={"review_id": "v1", "order_id": "nope", "score": 9, "created_at": "2024-01-01"},
+        headers=auth(keys.ingest_a),
+    )
+    assert bad_value.status_code == 207
+    assert [(r["field"], r["reason"]) for r in bad_value.json()["rejects"]] == [
+        ("score", "must be at most 5")
+    ]
+    for body in ({"items": "nope"}, [1, 2], {"items": [{"unknown_key": 1}]}):
+        response = client.post("/v1/ingest/events/batch", json=body, headers=auth(keys.ingest_a))
+        assert response.status_code == 422
+        assert response.json()["error"]["code"] == "validation_error"
+
+
+def test_ingest_needs_the_ingest_scope(client: TestClient, keys: Keys) -> None:
+    response = client.post("/v1/ingest/orders", json=_order("n1"), headers=auth(keys.read_a))
+    assert response.status_code == 403
+
+
+def test_a_brand_key_cannot_ingest_into_another_brand(
+    client: TestClient, keys: Keys, store: SampleStore
+) -> None:
+    response = client.post(
+        f"/v1/ingest/orders?brand_id={store.brand_b}",
+        json=_order("n1"),
+        headers=auth(keys.ingest_a),
+    )
+    assert response.status_code == 404
+    assert response.json()["error"]["field"] == "brand_id"
+
+
+def test_returns_cannot_reference_another_brands_order(
+    client: TestClient, keys: Keys, store: SampleStore, engine: Engine
+) -> None:
+    with unit_of_work(engine, write=False) as session:
+        external = session.scalar(select(Order.external_id).where(Order.id == store.orders_b[0]))
+    response = client.post(
+        "/v1/ingest/returns?source=sample",
+        json={
+            "return_id": "r-x",
+            "order_id": external,
+            "amount_minor": 1,
+            "created_at": "2024-03-02",
+        },
+        headers=auth(keys.ingest_a),
+    )
+    assert response.status_code == 207
+    assert response.json()["rejects"][0]["reason"] == (
+        f"no order {external!r} from source 'sample' in this brand"
+    )
+
+
+def test_batch_size_is_limited(client: TestClient, keys: Keys, app: Any) -> None:
+    app.state.api_settings.max_batch = 2
+    response = client.post(
+        "/v1/ingest/customers/batch",
+        json={"items": [{"id": str(i)} for i in range(3)]},
+        headers=auth(keys.ingest_a),
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == {
+        "code": "invalid_input",
+        "message": "a batch holds at most 2 records (got 3)",
+        "field": "items",
+    }
+
+
+def test_replayed_post_is_not_ingested_twice(client: TestClient, keys: Keys) -> None:
+    headers = {**auth(keys.ingest_a), "Idempotency-Key": "ingest-1"}
+    first = client.post("/v1/ingest/orders", json=_order("n9"), headers=headers)
+    again = client.post("/v1/ingest/orders", json=_order("n9"), headers=headers)
+    assert first.json() == again.json()
+    assert again.headers["Idempotent-Replayed"] == "true"
