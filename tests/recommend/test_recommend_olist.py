@@ -1,8 +1,12 @@
-"""The evaluation on the real Olist data (skipped when ../shared/data/olist is absent)."""
+"""The evaluation on the real Olist data.
+
+Uses the ``olist_dir`` fixture of ``tests/conftest.py`` (``require_shared("olist")``: the
+test is skipped when ../shared/data/olist is absent). Importing ``require_shared`` from
+``conftest`` directly is not reliable: several test folders have a ``conftest`` module.
+"""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -10,15 +14,12 @@ import pytest
 from recompra.recommend.evaluate import evaluate_recommenders
 from recompra.recommend.purchases import purchase_lines
 
-sys.path.insert(0, str(Path(__file__).parent))
 from _recommend_olist import olist_tables
-
-from conftest import require_shared
 
 
 @pytest.mark.slow
-def test_olist_category_level_evaluation() -> None:
-    lines = purchase_lines(olist_tables(require_shared("olist")))
+def test_olist_category_level_evaluation(olist_dir: Path) -> None:
+    lines = purchase_lines(olist_tables(olist_dir))
     # 99,441 orders; canceled/unavailable dropped; one row per (order, product).
     assert 100_000 < len(lines) < 103_000
     table = evaluate_recommenders(lines, level="category", k=10).set_index(["items", "model"])
