@@ -10,11 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from _recommend_olist import olist_tables
 
 from recompra.recommend.evaluate import evaluate_recommenders
 from recompra.recommend.purchases import purchase_lines
-
-from _recommend_olist import olist_tables
 
 
 @pytest.mark.slow
