@@ -10,16 +10,9 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("RECOMPRA_SHARED_DATA", ROOT.parent / "shared" / "data"))
+from realdata import SHARED_DATA, require_shared
 
-
-def require_shared(*parts: str) -> Path:
-    """Return a path under ../shared/data or skip the test with the reason."""
-    path = SHARED_DATA.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"real data not found at {path} (set RECOMPRA_SHARED_DATA)")
-    return path
+__all__ = ["SHARED_DATA", "require_shared"]
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -66,8 +66,9 @@ def validate_frame(
 ) -> pd.DataFrame:
     """Parse ``frame`` (raw text columns plus ``_line``) and return the valid typed rows.
 
-    Columns of ``fields`` absent from ``frame`` are treated as empty. Each rejected row is
-    counted once in ``report`` under ``entity`` and every problem is recorded.
+    Optional fields absent from ``frame`` are left out of the result (callers read them
+    with ``.get``); a required field that is absent rejects every row. Each rejected row
+    is counted once in ``report`` under ``entity`` and every problem is recorded.
     """
     n = len(frame)
     lines = frame[LINE].to_numpy() if LINE in frame else np.arange(2, n + 2)
@@ -80,6 +81,9 @@ def validate_frame(
             bad_rows[i] = True
             report.reject(Reject(entity, file, int(lines[i]), "*", "", str(field_errors[i])))
     for spec in fields:
+        if spec.name not in frame and not spec.required:
+            # An optional field the source does not have: nothing to parse or check.
+            continue
         raw = frame.get(spec.name, empty)
         parsed = PARSERS[spec.kind](raw, options)
         problems: list[tuple[int, str]] = [
