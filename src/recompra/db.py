@@ -10,6 +10,8 @@ balance check would run outside it and two writers could both pass it.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +24,14 @@ from recompra.config import Settings, get_settings
 
 _engines: dict[str, Engine] = {}
 IMMEDIATE = "recompra_sqlite_immediate"
+#: SQLite only: one in-process lock per engine, held from ``BEGIN IMMEDIATE`` to the end
+#: of the write unit of work (see :func:`unit_of_work`).
+_sqlite_write_locks: weakref.WeakKeyDictionary[Engine, threading.RLock] = (
+    weakref.WeakKeyDictionary()
+)
+#: How long a writer waits for the in-process lock before falling back to SQLite's own
+#: busy handler (same as ``busy_timeout``).
+WRITE_LOCK_TIMEOUT_S = 30.0
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -40,6 +50,8 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
+
+    _sqlite_write_locks[engine] = threading.RLock()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
@@ -104,14 +116,28 @@ def unit_of_work(engine: Engine | None = None, *, write: bool = True) -> Iterato
     write (balances, stock, uniqueness) are serialised with other writers.
     """
     engine = engine or get_engine()
-    session = session_factory(engine)()
+    # SQLite writer fairness: when BEGIN IMMEDIATE finds the database locked, SQLite's busy
+    # handler sleeps (1, 2, 5 ... 100 ms steps) and retries; it keeps no queue, so under
+    # load a waiting writer can lose every retry and fail after busy_timeout with
+    # "database is locked" (seen with 8 threads x 1,000 loyalty writes), and p99 latency
+    # is made of those sleeps. Threads of this process therefore queue on an in-process
+    # lock taken before BEGIN IMMEDIATE and released after commit/rollback, so SQLite's
+    # lock is normally free when they ask for it. Other processes still meet the busy
+    # handler. Re-entrant so that a nested write unit of work behaves as before.
+    lock = _sqlite_write_locks.get(engine) if write and is_sqlite(engine) else None
+    locked = lock.acquire(timeout=WRITE_LOCK_TIMEOUT_S) if lock is not None else False
     try:
-        if is_sqlite(engine) and write:
-            session.connection(execution_options={IMMEDIATE: True})
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
+        session = session_factory(engine)()
+        try:
+            if is_sqlite(engine) and write:
+                session.connection(execution_options={IMMEDIATE: True})
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
     finally:
-        session.close()
+        if locked and lock is not None:
+            lock.release()

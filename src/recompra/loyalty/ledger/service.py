@@ -8,13 +8,15 @@ Services flush, never commit: the unit of work owns the transaction.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from recompra.errors import Conflict, InsufficientBalance, InvalidInput, NotFound
-from recompra.loyalty.errors import IdempotencyKeyReused
-from recompra.loyalty.ledger.idempotency import claim_key, find_result
+from recompra.loyalty.errors import IdempotencyKeyReused, ProgramInactive
+from recompra.loyalty.ledger import core
+from recompra.loyalty.ledger.idempotency import _check_key, claim_key, find_result
 from recompra.loyalty.ledger.locks import lock_account, lock_customer_account
 from recompra.loyalty.ledger.postings import (
     new_lot,
@@ -27,9 +29,19 @@ from recompra.loyalty.ledger.postings import (
 from recompra.loyalty.ledger.results import AdjustResult, EarnResult, ReverseResult
 from recompra.loyalty.programs import ensure_account, get_program
 from recompra.loyalty.rules.calculation import EarnContext
-from recompra.loyalty.rules.engine import NON_EARNING_STATUSES, calculate, order_snapshot
-from recompra.loyalty.rules.versions import rules_in_force
-from recompra.loyalty.tiers.service import apply_upgrade, effective_tier
+from recompra.loyalty.rules.engine import (
+    NON_EARNING_STATUSES,
+    calculate,
+    previous_orders_count,
+    snapshot_from,
+)
+from recompra.loyalty.rules.versions import (
+    cached_rules_in_force,
+    fingerprint_of,
+    rules_fingerprint,
+    rules_in_force,
+)
+from recompra.loyalty.tiers.service import apply_upgrade, effective_tier, tier_for
 from recompra.models.base import utcnow
 from recompra.models.customer import Customer
 from recompra.models.loyalty import (
@@ -39,6 +51,7 @@ from recompra.models.loyalty import (
     LoyaltyLot,
     LoyaltyMovement,
     LoyaltyProgram,
+    LoyaltyTier,
 )
 from recompra.models.order import Order
 
@@ -68,15 +81,35 @@ def earn_context(
     review_length: int = 0,
 ) -> EarnContext:
     """The context the rules see for this account (tier, birthday, period earnings)."""
-    tier = effective_tier(session, account=account, now=now)
-    customer = session.get(Customer, account.customer_id) if trigger == "birthday" else None
+    return _earn_context(
+        session,
+        account_id=account.id,
+        tier=effective_tier(session, account=account, now=now),
+        customer_id=account.customer_id if trigger == "birthday" else None,
+        trigger=trigger,
+        at=at,
+        review_length=review_length,
+    )
+
+
+def _earn_context(
+    session: Session,
+    *,
+    account_id: int,
+    tier: LoyaltyTier | None,
+    customer_id: int | None,
+    trigger: str,
+    at: datetime,
+    review_length: int = 0,
+) -> EarnContext:
+    customer = session.get(Customer, customer_id) if customer_id is not None else None
 
     def earned_between(start: datetime, end: datetime) -> int:
         total = session.scalar(
             select(
                 func.coalesce(func.sum(LoyaltyLot.points - LoyaltyLot.reversed_points), 0)
             ).where(
-                LoyaltyLot.account_id == account.id,
+                LoyaltyLot.account_id == account_id,
                 LoyaltyLot.source == "order",
                 LoyaltyLot.earned_at >= start,
                 LoyaltyLot.earned_at < end,
@@ -95,95 +128,185 @@ def earn_context(
     )
 
 
+_P = cast(Table, LoyaltyProgram.__table__)
+_O = cast(Table, Order.__table__)
+#: Program, order, the customer's earlier orders, the rules fingerprint and whether the
+#: program has tiers: one round trip before the account lock.
+EARN_HEAD = (
+    select(
+        _P.c.status.label("program_status"),
+        _P.c.brand_id.label("program_brand_id"),
+        _P.c.release_on,
+        _P.c.return_window_days,
+        _P.c.expiry_days,
+        _O.c.id.label("order_id"),
+        _O.c.brand_id,
+        _O.c.customer_id,
+        _O.c.status,
+        _O.c.purchased_at,
+        _O.c.delivered_at,
+        _O.c.items_total_minor,
+        _O.c.discount_total_minor,
+        previous_orders_count(_O.c).label("previous_orders"),
+        *rules_fingerprint(_P.c.id),
+        select(func.count(LoyaltyTier.id))
+        .where(LoyaltyTier.program_id == _P.c.id)
+        .scalar_subquery()
+        .label("tiers"),
+    )
+    .select_from(_P.outerjoin(_O, _O.c.id == bindparam("order_id")))
+    .where(_P.c.id == bindparam("program_id"))
+)
+
+
+def _orm_account(session: Session, account_id: int) -> LoyaltyAccount:
+    """The locked account as a fresh ORM object (for the ORM branches of the hot path)."""
+    account = session.get(LoyaltyAccount, account_id, populate_existing=True)
+    assert account is not None
+    return account
+
+
 def earn_for_order(
     session: Session, *, program_id: int, order_id: int, now: datetime | None = None
 ) -> EarnResult:
     """Earn an order's points once (idempotent by order id), pending until released."""
     now = now or utcnow()
-    program = get_program(session, program_id=program_id, active=True)
-    order = session.get(Order, order_id)
-    if order is None:
+    conn = core.connection(session)
+    head = conn.execute(EARN_HEAD, {"program_id": program_id, "order_id": order_id}).first()
+    if head is None:
+        raise NotFound(f"loyalty program {program_id} not found", field="program_id")
+    if head.program_status != "active":
+        raise ProgramInactive(f"loyalty program {program_id} is archived")
+    if head.order_id is None:
         raise NotFound(f"order {order_id} not found", field="order_id")
-    if order.brand_id != program.brand_id:
+    if head.brand_id != head.program_brand_id:
         raise InvalidInput("the order belongs to another brand", field="order_id")
-    account = _locked_account(session, program=program, customer_id=order.customer_id)
+    row = core.lock_account_row(conn, program_id=program_id, customer_id=head.customer_id)
+    if row is None:
+        ensure_account(session, program_id=program_id, customer_id=head.customer_id)
+        row = core.lock_account_row(conn, program_id=program_id, customer_id=head.customer_id)
+        assert row is not None
     key = str(order_id)
-    stored = find_result(session, program_id=program.id, scope="earn", key=key)
+    _check_key(key)
+    stored = core.find_stored(conn, program_id=program_id, scope="earn", key=key)
     if stored is not None:
         return EarnResult.from_json(stored)
-    if order.status in NON_EARNING_STATUSES:
-        raise Conflict(f"order {order_id} is {order.status}: it earns no points", field="order_id")
-    claimed = claim_key(session, program_id=program.id, scope="earn", key=key)
-    if claimed is None:
-        return EarnResult.from_json(
-            find_result(session, program_id=program.id, scope="earn", key=key) or {}
-        )
-    settle_account(session, account=account, program=program, now=now)
-    version, rules = rules_in_force(session, program_id=program.id, at=order.purchased_at)
-    ctx = earn_context(session, account=account, trigger="order", at=order.purchased_at, now=now)
+    if head.status in NON_EARNING_STATUSES:
+        raise Conflict(f"order {order_id} is {head.status}: it earns no points", field="order_id")
+    if core.has_due_lots(conn, account_id=row.id, now=now):
+        program = get_program(session, program_id=program_id)
+        settle_account(session, account=_orm_account(session, row.id), program=program, now=now)
+        session.flush()
+        row = core.read_account_row(conn, account_id=row.id)
+    version = cached_rules_in_force(
+        session,
+        program_id=program_id,
+        at=head.purchased_at,
+        fingerprint=fingerprint_of(head),
+    )
+    tier = tier_for(
+        session,
+        tier_id=row.tier_id,
+        override_tier_id=row.override_tier_id,
+        override_until=row.override_until,
+        now=now,
+    )
+    ctx = _earn_context(
+        session,
+        account_id=row.id,
+        tier=tier,
+        customer_id=None,
+        trigger="order",
+        at=head.purchased_at,
+    )
+    order = snapshot_from(
+        session,
+        order_id=order_id,
+        customer_id=head.customer_id,
+        purchased_at=head.purchased_at,
+        items_total_minor=head.items_total_minor,
+        discount_total_minor=head.discount_total_minor,
+        previous_orders=int(head.previous_orders or 0),
+    )
+    rule_version = version.version if version else None
     calc = calculate(
-        rules,
-        order=order_snapshot(session, order=order),
-        ctx=ctx,
-        rule_version=version.version if version else None,
+        version.rules if version else [], order=order, ctx=ctx, rule_version=rule_version
     )
     points = calc.total
     result = EarnResult(
         duplicate=False,
-        account_id=account.id,
+        account_id=row.id,
         points=0,
         state="none",
         lot_id=None,
         movement_id=None,
-        rule_version=version.version if version else None,
+        rule_version=rule_version,
     )
     if points > 0:
-        if program.release_on == "delivery":
+        if head.release_on == "delivery":
             release_at = None
-            pending = order.delivered_at is None
+            pending = head.delivered_at is None
         else:
-            release_at = order.purchased_at + timedelta(days=program.return_window_days)
+            release_at = head.purchased_at + timedelta(days=head.return_window_days)
             pending = release_at > now
         start = release_at if release_at is not None and release_at <= now else now
-        movement = post(
-            session,
-            account=account,
+        state = "pending" if pending else "active"
+        movement_id, balances = core.post_row(
+            conn,
+            account_id=row.id,
+            program_id=program_id,
             kind="earn",
             now=now,
             points=0 if pending else points,
             pending_delta=points if pending else 0,
-            order_id=order.id,
+            order_id=order_id,
             rule_version_id=version.id if version else None,
-            payload={"state": "pending" if pending else "active"},
+            payload={"state": state},
         )
-        lot = new_lot(
-            session,
-            account=account,
-            movement=movement,
-            source="order",
-            points=points,
-            state="pending" if pending else "active",
-            now=now,
-            earned_at=order.purchased_at,
-            order_id=order.id,
-            basis_minor=sum(line.eligible_minor for line in calc.lines),
-            release_at=release_at,
-            expires_at=None if pending else start + timedelta(days=program.expiry_days),
+        lot_id = core.insert_lot(
+            conn,
+            {
+                "account_id": row.id,
+                "movement_id": movement_id,
+                "source": "order",
+                "order_id": order_id,
+                "state": state,
+                "points": points,
+                "remaining": points,
+                "reversed_points": 0,
+                "expired_points": 0,
+                "forgiven_points": 0,
+                "basis_minor": sum(line.eligible_minor for line in calc.lines),
+                "returned_minor": 0,
+                "earned_at": head.purchased_at,
+                "release_at": release_at,
+                "released_at": None if pending else now,
+                "expires_at": None if pending else start + timedelta(days=head.expiry_days),
+                "warned_at": None,
+            },
         )
-        session.flush()
-        if not pending:
-            repay_debt(session, account=account, now=now)
+        needs_repay = not pending and balances.debt > 0 and balances.balance > 0
+        if needs_repay or head.tiers:
+            account = _orm_account(session, row.id)
+            if needs_repay:
+                repay_debt(session, account=account, now=now)
+            if head.tiers:
+                program = get_program(session, program_id=program_id)
+                apply_upgrade(session, account=account, program=program, now=now)
+            session.flush()
         result = EarnResult(
             duplicate=False,
-            account_id=account.id,
+            account_id=row.id,
             points=points,
-            state="pending" if pending else "active",
-            lot_id=lot.id,
-            movement_id=movement.id,
-            rule_version=result.rule_version,
+            state=state,
+            lot_id=lot_id,
+            movement_id=movement_id,
+            rule_version=rule_version,
         )
-        apply_upgrade(session, account=account, program=program, now=now)
-    claimed.result = result.to_json()
+    if not core.store_key(
+        conn, program_id=program_id, scope="earn", key=key, result=result.to_json(), now=now
+    ):
+        raise Conflict(f"order {order_id} is being earned concurrently; retry", field="order_id")
     return result
 
 

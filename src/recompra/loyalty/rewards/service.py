@@ -4,29 +4,34 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from recompra.errors import Conflict, InsufficientBalance, InvalidInput, NotFound
 from recompra.loyalty.errors import (
     IdempotencyKeyReused,
+    ProgramInactive,
     RedemptionLimitReached,
     RewardUnavailable,
     TierRequired,
 )
-from recompra.loyalty.ledger.idempotency import claim_key, find_result
-from recompra.loyalty.ledger.locks import lock_account, lock_customer_account, lock_reward
+from recompra.loyalty.ledger import core
+from recompra.loyalty.ledger.idempotency import _check_key
+from recompra.loyalty.ledger.locks import lock_account, lock_reward
 from recompra.loyalty.ledger.postings import new_lot, post, repay_debt, settle_account
-from recompra.loyalty.ledger.postings import take_from_lots as _take
 from recompra.loyalty.ledger.results import RedemptionResult
 from recompra.loyalty.programs import get_program
-from recompra.loyalty.tiers.service import effective_tier
+from recompra.loyalty.tiers.service import tier_for
 from recompra.models.base import utcnow
 from recompra.models.loyalty import (
+    LoyaltyAccount,
     LoyaltyAllocation,
     LoyaltyLot,
+    LoyaltyProgram,
     LoyaltyRedemption,
     LoyaltyReward,
 )
@@ -102,6 +107,34 @@ def _result(redemption: LoyaltyRedemption, *, duplicate: bool = False) -> Redemp
     )
 
 
+_P = cast(Table, LoyaltyProgram.__table__)
+_R = cast(Table, LoyaltyReward.__table__)
+_RD = cast(Table, LoyaltyRedemption.__table__)
+#: The reward by code with its program, the reward row locked (after the account lock).
+LOCK_REWARD_BY_CODE = (
+    select(_R, _P.c.status.label("program_status"))
+    .join(_P, _P.c.id == _R.c.program_id)
+    .where(_R.c.program_id == bindparam("program_id"), _R.c.code == bindparam("code"))
+    .with_for_update(of=_R)
+)
+SET_MOVEMENT = (
+    update(_RD).where(_RD.c.id == bindparam("redemption_id")).values(movement_id=bindparam("mid"))
+)
+TAKE_STOCK = update(_R).where(_R.c.id == bindparam("reward_id")).values(stock=_R.c.stock - 1)
+
+
+def _insert_redemption_stmt(dialect: str) -> Any:
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    return (
+        module.insert(_RD)
+        .on_conflict_do_nothing(index_elements=["coupon_code"])
+        .returning(_RD.c.id)
+    )
+
+
+INSERT_REDEMPTION = {name: _insert_redemption_stmt(name) for name in ("postgresql", "sqlite")}
+
+
 def redeem(
     session: Session,
     *,
@@ -111,59 +144,114 @@ def redeem(
     request_key: str,
     now: datetime | None = None,
 ) -> RedemptionResult:
-    """Spend points on a reward: checks, points spend, stock and coupon in one transaction."""
+    """Spend points on a reward: checks, points spend, stock and coupon in one transaction.
+
+    Lock order: the account, then the reward (ADR 0003). Core statements throughout; the
+    ORM branches (due lots, tier check) load what they need afresh.
+    """
     now = now or utcnow()
-    program = get_program(session, program_id=program_id, active=True)
-    reward_id = _reward_id(session, program_id=program.id, reward_code=reward_code)
-    account = lock_customer_account(session, program_id=program.id, customer_id=customer_id)
+    conn = core.connection(session)
+    account = core.lock_account_row(conn, program_id=program_id, customer_id=customer_id)
+    reward = conn.execute(
+        LOCK_REWARD_BY_CODE, {"program_id": program_id, "code": reward_code}
+    ).first()
+    if reward is None:
+        get_program(session, program_id=program_id, active=True)
+        raise NotFound(f"reward {reward_code!r} not found", field="reward")
+    if reward.program_status != "active":
+        raise ProgramInactive(f"loyalty program {program_id} is archived")
     if account is None:
         raise InsufficientBalance(f"customer {customer_id} has no points in this program")
-    reward = lock_reward(session, reward_id=reward_id)
-    stored = find_result(session, program_id=program.id, scope="redeem", key=request_key)
+    _check_key(request_key)
+    stored = core.find_stored(conn, program_id=program_id, scope="redeem", key=request_key)
     if stored is not None:
         if stored.get("account_id") != account.id or stored.get("reward_id") != reward.id:
             raise IdempotencyKeyReused(f"request key {request_key!r} was used for another redeem")
         return RedemptionResult.from_json(stored)
-    settle_account(session, account=account, program=program, now=now)
+    if core.has_due_lots(conn, account_id=account.id, now=now):
+        program = get_program(session, program_id=program_id)
+        orm_account = session.get(LoyaltyAccount, account.id, populate_existing=True)
+        assert orm_account is not None
+        settle_account(session, account=orm_account, program=program, now=now)
+        session.flush()
+        account = core.read_account_row(conn, account_id=account.id)
     _check_redeemable(session, reward=reward, account_id=account.id, now=now)
-    tier = effective_tier(session, account=account, now=now)
-    if reward.min_tier_rank is not None and (tier is None or tier.rank < reward.min_tier_rank):
-        raise TierRequired(f"reward {reward.code!r} needs tier rank {reward.min_tier_rank}")
+    if reward.min_tier_rank is not None:
+        tier = tier_for(
+            session,
+            tier_id=account.tier_id,
+            override_tier_id=account.override_tier_id,
+            override_until=account.override_until,
+            now=now,
+        )
+        if tier is None or tier.rank < reward.min_tier_rank:
+            raise TierRequired(f"reward {reward.code!r} needs tier rank {reward.min_tier_rank}")
     if account.balance < reward.cost_points:
         raise InsufficientBalance(
             f"balance {account.balance} is less than the reward's {reward.cost_points} points"
         )
-    claimed = claim_key(session, program_id=program.id, scope="redeem", key=request_key)
-    if claimed is None:
-        raise Conflict(f"request {request_key!r} is being processed concurrently; retry")
-    redemption = _insert_redemption(
-        session, account_id=account.id, reward=reward, request_key=request_key, now=now
-    )
-    movement = post(
-        session,
-        account=account,
+    insert_redemption = INSERT_REDEMPTION[
+        "postgresql" if conn.dialect.name == "postgresql" else "sqlite"
+    ]
+    for _ in range(5):
+        coupon = new_coupon_code()
+        redemption_id = conn.execute(
+            insert_redemption,
+            {
+                "account_id": account.id,
+                "reward_id": reward.id,
+                "points": reward.cost_points,
+                "coupon_code": coupon,
+                "status": "issued",
+                "request_key": request_key,
+                "movement_id": None,
+                "cancel_movement_id": None,
+                "created_at": now,
+                "cancelled_at": None,
+            },
+        ).scalar()
+        if redemption_id is not None:
+            break  # else a coupon code collision (about 1 in 2**59): draw another
+    else:
+        raise Conflict("could not draw a unique coupon code")
+    movement_id, _ = core.post_row(
+        conn,
+        account_id=account.id,
+        program_id=program_id,
         kind="spend",
         now=now,
         points=-reward.cost_points,
-        redemption_id=redemption.id,
-        payload={
-            "redemption_id": redemption.id,
-            "reward": reward.code,
-            "coupon_code": redemption.coupon_code,
-        },
+        redemption_id=redemption_id,
+        payload={"redemption_id": redemption_id, "reward": reward.code, "coupon_code": coupon},
     )
-    _take(session, account=account, movement=movement, points=reward.cost_points, now=now)
-    redemption.movement_id = movement.id
+    core.take_from_lots_rows(
+        conn, account_id=account.id, movement_id=movement_id, points=reward.cost_points, now=now
+    )
+    conn.execute(SET_MOVEMENT, {"redemption_id": redemption_id, "mid": movement_id})
     if reward.stock is not None:
-        reward.stock -= 1
-    result = _result(redemption)
-    claimed.result = result.to_json()
+        conn.execute(TAKE_STOCK, {"reward_id": reward.id})
+    result = RedemptionResult(
+        duplicate=False,
+        account_id=account.id,
+        redemption_id=redemption_id,
+        reward_id=reward.id,
+        points=reward.cost_points,
+        coupon_code=coupon,
+        status="issued",
+    )
+    if not core.store_key(
+        conn,
+        program_id=program_id,
+        scope="redeem",
+        key=request_key,
+        result=result.to_json(),
+        now=now,
+    ):
+        raise Conflict(f"request {request_key!r} is being processed concurrently; retry")
     return result
 
 
-def _check_redeemable(
-    session: Session, *, reward: LoyaltyReward, account_id: int, now: datetime
-) -> None:
+def _check_redeemable(session: Session, *, reward: Any, account_id: int, now: datetime) -> None:
     if not reward.active:
         raise RewardUnavailable(f"reward {reward.code!r} is not active")
     if reward.valid_from is not None and now < reward.valid_from:

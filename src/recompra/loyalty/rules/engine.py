@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.orm import Session, aliased
 
 from recompra.loyalty.rules.calculation import (
     Calculation,
@@ -39,23 +42,51 @@ def calculate(
     return calc
 
 
-def order_snapshot(session: Session, *, order: Order) -> OrderSnapshot:
-    """Read an order, its lines (with product and category) and the customer's history."""
-    stmt = (
-        select(
-            OrderItem.line_number,
-            OrderItem.quantity,
-            OrderItem.unit_price_minor,
-            OrderItem.discount_minor,
-            OrderItem.product_id,
-            Product.external_id,
-            Category.slug,
-        )
-        .outerjoin(Product, Product.id == OrderItem.product_id)
-        .outerjoin(Category, Category.id == Product.category_id)
-        .where(OrderItem.order_id == order.id)
-        .order_by(OrderItem.line_number)
+LINES = (
+    select(
+        OrderItem.line_number,
+        OrderItem.quantity,
+        OrderItem.unit_price_minor,
+        OrderItem.discount_minor,
+        OrderItem.product_id,
+        Product.external_id,
+        Category.slug,
     )
+    .outerjoin(Product, Product.id == OrderItem.product_id)
+    .outerjoin(Category, Category.id == Product.category_id)
+    .where(OrderItem.order_id == bindparam("order_id"))
+    .order_by(OrderItem.line_number)
+)
+
+
+def previous_orders_count(order: Any) -> Any:
+    """Earlier earning orders of the same customer at the same brand (``order``: columns)."""
+    earlier = aliased(Order)
+    return (
+        select(func.count())
+        .select_from(earlier)
+        .where(
+            earlier.brand_id == order.brand_id,
+            earlier.customer_id == order.customer_id,
+            earlier.id != order.id,
+            earlier.purchased_at < order.purchased_at,
+            earlier.status.not_in(NON_EARNING_STATUSES),
+        )
+        .scalar_subquery()
+    )
+
+
+def snapshot_from(
+    session: Session,
+    *,
+    order_id: int,
+    customer_id: int,
+    purchased_at: datetime,
+    items_total_minor: int,
+    discount_total_minor: int,
+    previous_orders: int,
+) -> OrderSnapshot:
+    """An order snapshot from the order's columns (its lines are read here)."""
     lines = tuple(
         OrderLine(
             line_number=row.line_number,
@@ -64,12 +95,23 @@ def order_snapshot(session: Session, *, order: Order) -> OrderSnapshot:
             product_ref=row.external_id,
             category=row.slug,
         )
-        for row in session.execute(stmt)
+        for row in session.connection().execute(LINES, {"order_id": order_id})
     )
     if not lines:
         # An order imported without items earns on its item total, net of discounts.
-        amount = max(0, order.items_total_minor - order.discount_total_minor)
+        amount = max(0, items_total_minor - discount_total_minor)
         lines = (OrderLine(line_number=1, amount_minor=amount),)
+    return OrderSnapshot(
+        order_id=order_id,
+        customer_id=customer_id,
+        purchased_at=purchased_at,
+        lines=lines,
+        previous_orders=previous_orders,
+    )
+
+
+def order_snapshot(session: Session, *, order: Order) -> OrderSnapshot:
+    """Read an order, its lines (with product and category) and the customer's history."""
     previous = session.scalar(
         select(func.count())
         .select_from(Order)
@@ -81,10 +123,12 @@ def order_snapshot(session: Session, *, order: Order) -> OrderSnapshot:
             Order.status.not_in(NON_EARNING_STATUSES),
         )
     )
-    return OrderSnapshot(
+    return snapshot_from(
+        session,
         order_id=order.id,
         customer_id=order.customer_id,
         purchased_at=order.purchased_at,
-        lines=lines,
+        items_total_minor=order.items_total_minor,
+        discount_total_minor=order.discount_total_minor,
         previous_orders=int(previous or 0),
     )

@@ -105,13 +105,29 @@ def effective_tier(
     session: Session, *, account: LoyaltyAccount, now: datetime
 ) -> LoyaltyTier | None:
     """The tier that applies now: an unexpired manual override, else the earned tier."""
-    if account.override_tier_id is not None and (
-        account.override_until is None or account.override_until > now
-    ):
-        return session.get(LoyaltyTier, account.override_tier_id)
-    if account.tier_id is None:
+    return tier_for(
+        session,
+        tier_id=account.tier_id,
+        override_tier_id=account.override_tier_id,
+        override_until=account.override_until,
+        now=now,
+    )
+
+
+def tier_for(
+    session: Session,
+    *,
+    tier_id: int | None,
+    override_tier_id: int | None,
+    override_until: datetime | None,
+    now: datetime,
+) -> LoyaltyTier | None:
+    """:func:`effective_tier` from the account's tier columns (the Core hot path)."""
+    if override_tier_id is not None and (override_until is None or override_until > now):
+        return session.get(LoyaltyTier, override_tier_id)
+    if tier_id is None:
         return None
-    return session.get(LoyaltyTier, account.tier_id)
+    return session.get(LoyaltyTier, tier_id)
 
 
 def _change(
