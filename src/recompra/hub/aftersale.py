@@ -1,4 +1,4 @@
-"""Upserts of returns/cancellations, reviews and events."""
+"""Upserts of returns/cancellations, reviews and events (keyed by brand, source, id)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from recompra.models.base import utcnow
 _RETURNS: Table = Return.__table__  # type: ignore[assignment]
 _REVIEWS: Table = Review.__table__  # type: ignore[assignment]
 _EVENTS: Table = Event.__table__  # type: ignore[assignment]
+RETURN_COMPARE = ("order_id", "kind", "reason", "amount_minor", "currency", "created_at")
 REVIEW_COMPARE = (
     "order_id",
     "customer_id",
@@ -25,10 +26,30 @@ REVIEW_COMPARE = (
     "created_at",
     "answered_at",
 )
+EVENT_COMPARE = ("customer_id", "type", "occurred_at", "payload")
 
 
-def _scoped(rows: Sequence[dict[str, Any]], brand_id: int, source: str) -> list[dict[str, Any]]:
-    return [{**r, "brand_id": brand_id, "source": source} for r in rows]
+def upsert_by_source_key(
+    session: Session,
+    table: Table,
+    *,
+    brand_id: int,
+    source: str,
+    rows: Sequence[dict[str, Any]],
+    compare: Sequence[str],
+    counts: EntityCounts,
+) -> dict[str, int]:
+    """Upsert rows keyed by ``(brand_id, source, external_id)``; return ids by external id."""
+    scoped = [{**r, "brand_id": brand_id, "source": source} for r in rows]
+    result = upsert_rows(
+        session,
+        table,
+        scoped,
+        key=("brand_id", "source", "external_id"),
+        compare=compare,
+        counts=counts,
+    )
+    return {key[2]: row_id for key, row_id in result.ids.items()}
 
 
 def upsert_returns(
@@ -40,15 +61,15 @@ def upsert_returns(
     counts: EntityCounts,
 ) -> dict[str, int]:
     """Upsert returns and cancellations (``external_id``, ``order_id``, ``kind``, ...)."""
-    result = upsert_rows(
+    return upsert_by_source_key(
         session,
         _RETURNS,
-        _scoped(rows, brand_id, source),
-        key=("brand_id", "source", "external_id"),
-        compare=("order_id", "kind", "reason", "amount_minor", "currency", "created_at"),
+        brand_id=brand_id,
+        source=source,
+        rows=rows,
+        compare=RETURN_COMPARE,
         counts=counts,
     )
-    return {key[2]: rid for key, rid in result.ids.items()}
 
 
 def upsert_reviews(
@@ -60,23 +81,15 @@ def upsert_reviews(
     counts: EntityCounts,
 ) -> dict[str, int]:
     """Upsert reviews (``external_id``, ``order_id``, ``customer_id``, ``score``, ...)."""
-    result = upsert_rows(
+    return upsert_by_source_key(
         session,
         _REVIEWS,
-        _scoped(rows, brand_id, source),
-        key=("brand_id", "source", "external_id"),
-        compare=(
-            "order_id",
-            "customer_id",
-            "score",
-            "title",
-            "comment",
-            "created_at",
-            "answered_at",
-        ),
+        brand_id=brand_id,
+        source=source,
+        rows=rows,
+        compare=REVIEW_COMPARE,
         counts=counts,
     )
-    return {key[2]: rid for key, rid in result.ids.items()}
 
 
 def upsert_events(
@@ -89,13 +102,12 @@ def upsert_events(
 ) -> dict[str, int]:
     """Upsert events keyed by ``external_id`` (``type``, ``occurred_at``, ``payload``, ...)."""
     now = utcnow()
-    payload = [{"created_at": now, "payload": {}, **r} for r in _scoped(rows, brand_id, source)]
-    result = upsert_rows(
+    return upsert_by_source_key(
         session,
         _EVENTS,
-        payload,
-        key=("brand_id", "source", "external_id"),
-        compare=("customer_id", "type", "occurred_at", "payload"),
+        brand_id=brand_id,
+        source=source,
+        rows=[{"created_at": now, "payload": {}, **r} for r in rows],
+        compare=EVENT_COMPARE,
         counts=counts,
     )
-    return {key[2]: eid for key, eid in result.ids.items()}

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
+from recompra.hub.aftersale import upsert_by_source_key
 from recompra.hub.rejects import EntityCounts
 from recompra.hub.upsert import upsert_rows
 from recompra.models import Category, Product
@@ -63,11 +64,8 @@ def upsert_products(
     values it already has.
     """
     now = utcnow()
-    payload = []
-    for r in rows:
-        row = {
-            "brand_id": brand_id,
-            "source": source,
+    payload = [
+        {
             "external_id": r["external_id"],
             "name": r.get("name"),
             "category_id": r.get("category_id"),
@@ -76,14 +74,16 @@ def upsert_products(
             "created_at": now,
             "updated_at": now,
         }
-        payload.append(row)
+        for r in rows
+    ]
+    # Only attributes the source provides can change a product (see the docstring).
     compare = [c for c in ("name", "category_id", "list_price_minor") if any(p[c] for p in payload)]
-    result = upsert_rows(
+    return upsert_by_source_key(
         session,
         _PRODUCTS,
-        payload,
-        key=("brand_id", "source", "external_id"),
+        brand_id=brand_id,
+        source=source,
+        rows=payload,
         compare=compare,
         counts=counts,
     )
-    return {key[2]: pid for key, pid in result.ids.items()}
