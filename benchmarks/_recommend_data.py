@@ -1,7 +1,9 @@
-"""A quick vectorised generator of snapshot-shaped purchase data for the recommend benchmark.
+"""The "consumables" scenario of the recommend benchmark: a quick vectorised generator.
 
-Used only when ``recompra.generate`` is not available. The data has the structure that
-recommendations feed on, so that the evaluation says something:
+``recompra.generate`` is the benchmark's main data (co-occurrence at 10M orders, serving,
+evaluation). Its customers rarely re-buy the same product, so this second store adds what
+``recompra.generate`` lacks, consumables re-bought by the same customers, to evaluate the
+repeat-purchase handling of next-best-offer. Its structure:
 
 * products in categories, popularity Zipf-distributed inside each category;
 * each customer has two favourite categories and, in each, a "staple" product;
