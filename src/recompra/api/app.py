@@ -8,7 +8,15 @@ from sqlalchemy import Engine
 from recompra.api.errors import install_error_handlers
 from recompra.api.idempotency import IdempotencyMiddleware
 from recompra.api.ratelimit import RateLimitHeadersMiddleware, TokenBucketLimiter
-from recompra.api.routers import analytics, customers, health, ingest, keys
+from recompra.api.routers import (
+    analytics,
+    customers,
+    health,
+    ingest,
+    keys,
+    loyalty,
+    recommendations,
+)
 from recompra.api.settings import ApiSettings
 from recompra.config import Settings, get_settings
 from recompra.db import get_engine
@@ -47,7 +55,7 @@ def create_app(
         capacity=api_settings.rate_limit_burst, per_second=api_settings.rate_limit_per_second
     )
     install_error_handlers(app)
-    for module in (health, customers, analytics, ingest, keys):
+    for module in (health, customers, analytics, ingest, loyalty, recommendations, keys):
         app.include_router(module.router)
     _include_optional_routers(app)
     if dashboard:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -16,3 +18,9 @@ class ApiSettings(BaseSettings):
     rate_limit_per_second: float = 50.0
     #: Largest batch accepted by the batch ingest endpoints.
     max_batch: int = 1000
+    #: Where ``recompra recommend refresh`` output is read from: ``<dir>/<brand_id>/``
+    #: (or ``<dir>`` itself on a single-brand install); default ``<RECOMPRA_HOME>/recommendations``.
+    recommendations_dir: Path | None = None
+    #: Where ``recompra analyze`` output is read from (``summary.json``); default
+    #: ``<RECOMPRA_HOME>/analytics/latest``, per brand in ``<dir>/<brand_id>/`` when present.
+    analytics_dir: Path | None = None

@@ -1,0 +1,69 @@
+"""The precomputed recommendation tables of a brand, loaded once and reloaded on refresh.
+
+``recompra recommend refresh`` writes Parquet tables and a ``manifest.json``; the API reads
+them from ``<recommendations dir>/<brand_id>/`` (or the directory itself when the install
+has a single brand). The index is cached per directory and reloaded when the manifest
+changes. Absent tables are not an error of the caller: :func:`brand_index` returns
+``None`` and the endpoints answer 404 "not computed yet".
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from recompra.api.settings import ApiSettings
+from recompra.config import Settings
+from recompra.models import Brand
+from recompra.recommend import RecommendationIndex
+
+MANIFEST = "manifest.json"
+NOT_COMPUTED = "recommendations not computed yet: run recompra recommend refresh"
+
+_lock = threading.Lock()
+_cache: dict[Path, tuple[float, RecommendationIndex]] = {}
+
+
+def recommendations_root(settings: Settings, api_settings: ApiSettings) -> Path:
+    """The configured recommendations directory."""
+    return api_settings.recommendations_dir or settings.home / "recommendations"
+
+
+def brand_directory(session: Session, root: Path, brand_id: int) -> Path | None:
+    """The brand's refresh output: ``root/<brand_id>``, or ``root`` on a one-brand install."""
+    own = root / str(brand_id)
+    if (own / MANIFEST).is_file():
+        return own
+    if (root / MANIFEST).is_file():
+        # A flat directory does not say which brand it was computed for: only a
+        # single-brand install may use it, so that no brand reads another's tables.
+        brands = session.scalar(select(func.count()).select_from(Brand))
+        if brands == 1:
+            return root
+    return None
+
+
+def load_index(directory: Path) -> RecommendationIndex:
+    """The index of ``directory``, from the cache unless the manifest changed."""
+    stamp = (directory / MANIFEST).stat().st_mtime
+    with _lock:
+        cached = _cache.get(directory)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+    index = RecommendationIndex.load(directory)
+    with _lock:
+        _cache[directory] = (stamp, index)
+    return index
+
+
+def brand_index(
+    session: Session, settings: Settings, api_settings: ApiSettings, brand_id: int
+) -> RecommendationIndex | None:
+    """The brand's recommendation index, or ``None`` when not computed."""
+    directory = brand_directory(session, recommendations_root(settings, api_settings), brand_id)
+    if directory is None:
+        return None
+    return load_index(directory)

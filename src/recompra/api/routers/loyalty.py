@@ -1,0 +1,352 @@
+"""Loyalty: program config, balances and history, simulate, earn, redeem, rewards, tiers.
+
+Everything acts on the brand's active program (404 when it runs none). Customers and
+orders of other brands are 404. Domain refusals are 409 (insufficient balance, reward
+unavailable, limit reached, tier required, archived program, order that earns nothing).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Path
+from pydantic import BaseModel, ConfigDict
+from pydantic import Field as PydanticField
+from sqlalchemy.orm import Session
+
+from recompra.api.deps import MAX_ID, CustomerId, Limit, LoyaltyBrand, Offset, ReadSession
+from recompra.api.deps import WriteSession as WriteSessionDep
+from recompra.api.errors import AUTH_ERRORS, error_responses
+from recompra.api.queries import loyalty as q
+from recompra.api.queries.customers import visible_customer
+from recompra.errors import Conflict, InvalidInput, NotFound
+from recompra.loyalty import cancel_redemption, earn_for_order, redeem, simulate
+from recompra.loyalty.errors import TierRequired
+from recompra.loyalty.rules.calculation import OrderLine, OrderSnapshot
+from recompra.models import Order
+from recompra.models.base import utcnow
+
+router = APIRouter(prefix="/v1/loyalty", tags=["loyalty"])
+
+_READ = error_responses(400, *AUTH_ERRORS, 404)
+_WRITE = error_responses(400, *AUTH_ERRORS, 404, 409)
+
+OrderId = Annotated[int, Path(ge=1, le=MAX_ID, description="Order id (Recompra's)")]
+CouponCode = Annotated[str, Path(min_length=1, max_length=32, description="Coupon code")]
+
+
+class TierRequiredConflict(Conflict):
+    """The reward needs a higher tier (a business refusal, not a missing API scope)."""
+
+    code = "tier_required"
+
+
+class Program(BaseModel):
+    """The brand's active program and the earning rules in force now."""
+
+    id: int
+    name: str
+    status: str
+    currency: str
+    return_window_days: int
+    release_on: str
+    expiry_days: int
+    expiry_warning_days: int
+    refund_validity_days: int
+    tier_window_days: int
+    tier_review_days: int
+    tier_grace_days: int
+    rule_version: int | None
+    rules_effective_from: datetime | None
+    rules: Any
+
+
+class Tier(BaseModel):
+    """A tier: reached when ``metric`` over the tier window reaches ``threshold``."""
+
+    id: int
+    code: str
+    name: str
+    rank: int
+    metric: str
+    threshold: int
+    earn_multiplier_pct: int
+    benefits: dict[str, Any]
+    accounts: int | None = PydanticField(default=None, description="Accounts in the tier now")
+
+
+class Reward(BaseModel):
+    """A reward of the catalogue."""
+
+    id: int
+    code: str
+    name: str
+    cost_points: int
+    stock: int | None
+    valid_from: datetime | None
+    valid_until: datetime | None
+    per_customer_limit: int | None
+    min_tier_rank: int | None
+    active: bool
+    redemptions: int = PydanticField(description="Redemptions issued and not cancelled")
+
+
+class Balance(BaseModel):
+    """A customer's points (zeros before the first earn)."""
+
+    program_id: int
+    customer_id: int
+    account_id: int | None
+    balance: int
+    pending: int = PydanticField(description="Earned, released after the return window")
+    debt: int = PydanticField(description="Points owed after returns of spent points")
+    tier: Tier | None
+
+
+class Movement(BaseModel):
+    """One ledger line (append-only)."""
+
+    id: int
+    kind: str
+    points: int
+    pending_delta: int
+    debt_delta: int
+    order_id: int | None
+    redemption_id: int | None
+    note: str | None
+    created_at: datetime
+
+
+class History(BaseModel):
+    """A page of ledger lines, newest first."""
+
+    items: list[Movement]
+    limit: int
+    offset: int
+
+
+class SimLine(BaseModel):
+    """A hypothetical order line (amount net of discounts, without freight)."""
+
+    model_config = ConfigDict(extra="forbid")
+    amount_minor: int = PydanticField(ge=0, le=10**12)
+    product_id: int | None = PydanticField(default=None, ge=1, le=MAX_ID)
+    category: str | None = PydanticField(default=None, max_length=120)
+
+
+class SimulateIn(BaseModel):
+    """A stored order (``order_id``) or a hypothetical one (``customer_id`` + ``lines``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    order_id: int | None = PydanticField(default=None, ge=1, le=MAX_ID)
+    customer_id: int | None = PydanticField(default=None, ge=1, le=MAX_ID)
+    purchased_at: datetime | None = None
+    previous_orders: int = PydanticField(default=0, ge=0, le=1_000_000)
+    lines: list[SimLine] = PydanticField(default_factory=list, max_length=1000)
+
+
+class SimulationOut(BaseModel):
+    """What the order earns and why (nothing is written)."""
+
+    points: int
+    rule_version: int | None
+    explanation: list[str]
+
+
+class EarnOut(BaseModel):
+    """The result of earning an order's points (``duplicate``: earned before)."""
+
+    duplicate: bool
+    account_id: int
+    points: int
+    state: str
+    lot_id: int | None
+    movement_id: int | None
+    rule_version: int | None
+
+
+class RedeemIn(BaseModel):
+    """Redeem ``reward_code`` for ``customer_id``."""
+
+    model_config = ConfigDict(extra="forbid")
+    customer_id: int = PydanticField(ge=1, le=MAX_ID)
+    reward_code: str = PydanticField(min_length=1, max_length=64)
+    request_key: str | None = PydanticField(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="Makes the redemption idempotent (default: the Idempotency-Key header)",
+    )
+
+
+class RedemptionOut(BaseModel):
+    """A redemption and its coupon."""
+
+    duplicate: bool
+    account_id: int
+    redemption_id: int
+    reward_id: int
+    points: int
+    coupon_code: str
+    status: str
+
+
+def _brand_order(session: Session, *, brand_id: int, order_id: int) -> Order:
+    order = session.get(Order, order_id)
+    if order is None or order.brand_id != brand_id:
+        raise NotFound(f"order {order_id} not found", field="order_id")
+    return order
+
+
+@router.get("/program", operation_id="loyalty_program", response_model=Program, responses=_READ)
+def get_program(brand: LoyaltyBrand, session: ReadSession) -> Program:
+    """The brand's active program and its rules in force now."""
+    program = q.brand_program(session, brand_id=brand.id)
+    return Program(**q.program_config(session, program=program, now=utcnow()))
+
+
+@router.get("/tiers", operation_id="loyalty_tiers", response_model=list[Tier], responses=_READ)
+def tiers(brand: LoyaltyBrand, session: ReadSession) -> list[Tier]:
+    """Tiers, best first, with the number of accounts in each."""
+    program = q.brand_program(session, brand_id=brand.id)
+    return [Tier(**t) for t in q.tiers_with_members(session, program=program)]
+
+
+@router.get(
+    "/rewards", operation_id="loyalty_rewards", response_model=list[Reward], responses=_READ
+)
+def rewards(brand: LoyaltyBrand, session: ReadSession) -> list[Reward]:
+    """The reward catalogue (cheapest first)."""
+    program = q.brand_program(session, brand_id=brand.id)
+    return [Reward(**r) for r in q.rewards(session, program=program)]
+
+
+@router.get(
+    "/customers/{customer_id}",
+    operation_id="loyalty_balance",
+    response_model=Balance,
+    responses=_READ,
+)
+def balance(customer_id: CustomerId, brand: LoyaltyBrand, session: ReadSession) -> Balance:
+    """The customer's balance, pending points, debt and tier."""
+    program = q.brand_program(session, brand_id=brand.id)
+    customer = visible_customer(session, brand_id=brand.id, customer_id=customer_id)
+    view = q.account_view(session, program=program, customer_id=customer.id, now=utcnow())
+    return Balance(**view)
+
+
+@router.get(
+    "/customers/{customer_id}/history",
+    operation_id="loyalty_history",
+    response_model=History,
+    responses=_READ,
+)
+def history(
+    customer_id: CustomerId,
+    brand: LoyaltyBrand,
+    session: ReadSession,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> History:
+    """The customer's ledger, newest first."""
+    program = q.brand_program(session, brand_id=brand.id)
+    customer = visible_customer(session, brand_id=brand.id, customer_id=customer_id)
+    items = q.history(session, program=program, customer_id=customer.id, limit=limit, offset=offset)
+    return History(items=[Movement(**m) for m in items], limit=limit, offset=offset)
+
+
+@router.post(
+    "/simulate",
+    operation_id="loyalty_simulate",
+    response_model=SimulationOut,
+    responses=_WRITE,
+)
+def simulate_order(body: SimulateIn, brand: LoyaltyBrand, session: ReadSession) -> SimulationOut:
+    """What a stored or hypothetical order would earn, line by line (writes nothing)."""
+    program = q.brand_program(session, brand_id=brand.id)
+    if body.order_id is not None:
+        order = _brand_order(session, brand_id=brand.id, order_id=body.order_id)
+        result = simulate(session, program_id=program.id, order_id=order.id)
+    else:
+        if body.customer_id is None or not body.lines:
+            raise InvalidInput("give order_id, or customer_id with lines", field="order_id")
+        customer = visible_customer(session, brand_id=brand.id, customer_id=body.customer_id)
+        snapshot = OrderSnapshot(
+            order_id=None,
+            customer_id=customer.id,
+            purchased_at=body.purchased_at or utcnow(),
+            lines=tuple(
+                OrderLine(
+                    line_number=i,
+                    amount_minor=line.amount_minor,
+                    product_id=line.product_id,
+                    category=line.category,
+                )
+                for i, line in enumerate(body.lines, start=1)
+            ),
+            previous_orders=body.previous_orders,
+        )
+        result = simulate(session, program_id=program.id, order=snapshot)
+    return SimulationOut(
+        points=result.points, rule_version=result.rule_version, explanation=result.explanation
+    )
+
+
+@router.post(
+    "/orders/{order_id}/earn",
+    operation_id="loyalty_earn_order",
+    response_model=EarnOut,
+    responses=_WRITE,
+)
+def earn(order_id: OrderId, brand: LoyaltyBrand, session: WriteSessionDep) -> EarnOut:
+    """Earn the order's points once (a repeat returns the first result, ``duplicate``)."""
+    program = q.brand_program(session, brand_id=brand.id)
+    order = _brand_order(session, brand_id=brand.id, order_id=order_id)
+    result = earn_for_order(session, program_id=program.id, order_id=order.id)
+    return EarnOut(**asdict(result))
+
+
+@router.post(
+    "/redemptions",
+    operation_id="loyalty_redeem",
+    response_model=RedemptionOut,
+    status_code=201,
+    responses=_WRITE,
+)
+def redeem_reward(
+    body: RedeemIn,
+    brand: LoyaltyBrand,
+    session: WriteSessionDep,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> RedemptionOut:
+    """Spend points on a reward; answers the coupon code."""
+    program = q.brand_program(session, brand_id=brand.id)
+    customer = visible_customer(session, brand_id=brand.id, customer_id=body.customer_id)
+    key = body.request_key or idempotency_key or f"api-{uuid.uuid4()}"
+    try:
+        result = redeem(
+            session,
+            program_id=program.id,
+            customer_id=customer.id,
+            reward_code=body.reward_code,
+            request_key=key,
+        )
+    except TierRequired as exc:
+        raise TierRequiredConflict(exc.message, field="reward_code") from exc
+    return RedemptionOut(**asdict(result))
+
+
+@router.post(
+    "/redemptions/{coupon_code}/cancel",
+    operation_id="loyalty_cancel_redemption",
+    response_model=RedemptionOut,
+    responses=_WRITE,
+)
+def cancel(coupon_code: CouponCode, brand: LoyaltyBrand, session: WriteSessionDep) -> RedemptionOut:
+    """Cancel a redemption: points and stock come back (a repeat is ``duplicate``)."""
+    program = q.brand_program(session, brand_id=brand.id)
+    result = cancel_redemption(session, program_id=program.id, coupon_code=coupon_code)
+    return RedemptionOut(**asdict(result))
