@@ -1,15 +1,15 @@
 """Loyalty test fixtures: a migrated database per module on SQLite and PostgreSQL, and a
 small factory for brands, customers, products, orders and programs.
 
-PostgreSQL runs when ``RECOMPRA_TEST_POSTGRES_URL`` points at a server (a database with a
-random name is created per module and dropped afterwards); otherwise those params skip.
+Engines come from ``tests.dbtest.create_test_engine``: PostgreSQL runs when
+``RECOMPRA_TEST_POSTGRES_URL`` points at a server (a database with a random name is
+created per module and dropped afterwards); otherwise those params skip.
 Tests isolate themselves by creating their own brand, program and customers.
 """
 
 from __future__ import annotations
 
 import itertools
-import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,22 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine
 
-from recompra.db import make_engine, unit_of_work
+from dbtest import create_test_engine
+from recompra.db import unit_of_work
 from recompra.loyalty import create_program, publish_rules
-from recompra.migrate import upgrade
 from recompra.models import Brand, Category, Customer, Order, OrderItem, Product
 
-PG_ENV = "RECOMPRA_TEST_POSTGRES_URL"
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 BASE_RULES: list[dict[str, Any]] = [{"type": "base", "points_per_unit": 1}]
-
-
-def postgres_url() -> str | None:
-    """The admin URL of the test PostgreSQL server, if configured."""
-    return os.environ.get(PG_ENV) or None
 
 
 @pytest.fixture(scope="session")
@@ -42,40 +35,13 @@ def sqlite_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("loyalty-db")
 
 
-def _create_engine(backend: str, tmp: Path) -> Iterator[Engine]:
-    if backend == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp}/{uuid.uuid4().hex[:8]}.db")
-        upgrade(engine, "heads")
-        yield engine
-        engine.dispose()
-        return
-    url = postgres_url()
-    if url is None:
-        pytest.skip(f"{PG_ENV} not set")
-    name = f"recompra_loyalty_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(url, pool_size=1)
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = make_engine(
-        make_url(url).set(database=name).render_as_string(hide_password=False), pool_size=12
-    )
-    try:
-        upgrade(engine, "heads")
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 @pytest.fixture(
     scope="module",
     params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
 )
 def engine(request: pytest.FixtureRequest, sqlite_dir: Path) -> Iterator[Engine]:
     """A migrated database (one per module and backend)."""
-    yield from _create_engine(request.param, sqlite_dir)
+    yield from create_test_engine(request.param, sqlite_dir)
 
 
 _seq = itertools.count(1)
