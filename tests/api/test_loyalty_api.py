@@ -14,7 +14,12 @@ from recompra.db import unit_of_work
 from recompra.loyalty import create_program, create_reward, define_tier, publish_rules
 from recompra.models import Order
 
-READ_PATHS = ("/v1/loyalty/program", "/v1/loyalty/tiers", "/v1/loyalty/rewards")
+READ_PATHS = (
+    "/v1/loyalty/program",
+    "/v1/loyalty/summary",
+    "/v1/loyalty/tiers",
+    "/v1/loyalty/rewards",
+)
 CUSTOMER_PATHS = ("/v1/loyalty/customers/{id}", "/v1/loyalty/customers/{id}/history")
 
 
@@ -126,6 +131,19 @@ def test_earn_balance_simulate_redeem_cancel(
 
     rewards = client.get("/v1/loyalty/rewards", headers=headers).json()
     assert [(r["code"], r["redemptions"]) for r in rewards] == [("cupom5", 0), ("viagem", 0)]
+    totals = client.get("/v1/loyalty/summary", headers=headers).json()
+    assert totals == {
+        "accounts": 1,
+        "issued": expected,
+        "redeemed": 0,
+        "expired": 0,
+        "reversed": 0,
+        "adjusted": 0,
+        "balance": expected,
+        "pending": 0,
+        "outstanding": expected,
+        "debt": 0,
+    }
     tiers = client.get("/v1/loyalty/tiers", headers=headers).json()
     assert [(t["code"], t["accounts"]) for t in tiers] == [("ouro", 0)]
 

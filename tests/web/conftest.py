@@ -8,17 +8,28 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 from webtest import EMAIL, PASSWORD, Server
 
 from recompra.api.sample import seed_sample
 from recompra.api.security import create_api_key, create_user
 from recompra.db import make_engine, unit_of_work
+from recompra.loyalty import (
+    create_program,
+    create_reward,
+    define_tier,
+    earn_for_order,
+    publish_rules,
+    redeem,
+)
 from recompra.migrate import upgrade
+from recompra.models import Order
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -39,6 +50,44 @@ def _free_port() -> int:
         return port
 
 
+def _seed_loyalty(session: Any, brand_id: int) -> None:
+    """Brand A's program: points on its five largest orders, one redemption."""
+    program = create_program(
+        session, brand_id=brand_id, name="Clube", return_window_days=0, expiry_days=100_000
+    )
+    publish_rules(
+        session,
+        program_id=program.id,
+        rules=[{"type": "base", "points_per_unit": 1}],
+        effective_from=datetime(2000, 1, 1, tzinfo=UTC),
+    )
+    define_tier(
+        session,
+        program_id=program.id,
+        code="ouro",
+        name="Ouro",
+        rank=1,
+        metric="points",
+        threshold=10**9,
+    )
+    create_reward(session, program_id=program.id, code="cupom", name="Cupom R$ 10", cost_points=10)
+    orders = session.execute(
+        select(Order.id, Order.customer_id)
+        .where(Order.brand_id == brand_id, Order.status == "delivered")
+        .order_by(Order.total_minor.desc(), Order.id)
+        .limit(5)
+    ).all()
+    for order_id, _ in orders:
+        earn_for_order(session, program_id=program.id, order_id=order_id)
+    redeem(
+        session,
+        program_id=program.id,
+        customer_id=orders[0][1],
+        reward_code="cupom",
+        request_key="seed",
+    )
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """uvicorn on a free 127.0.0.1 port over a seeded SQLite database."""
@@ -52,7 +101,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     with unit_of_work(engine) as session:
         store = seed_sample(session)
         create_user(session, email=EMAIL, password=PASSWORD, brand_id=store.brand_a)
-        _, key = create_api_key(session, scopes=["read"], brand_id=store.brand_a)
+        _, key = create_api_key(session, scopes=["read", "loyalty"], brand_id=store.brand_a)
+        _seed_loyalty(session, store.brand_a)
     engine.dispose()
     port = _free_port()
     env = {

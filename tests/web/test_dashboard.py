@@ -110,6 +110,21 @@ def test_segment_table_matches_api(page: Any, server: Server) -> None:
         assert int(row.get_attribute("data-value")) == item["customers"]
 
 
+def test_loyalty_page_numbers_equal_the_api(page: Any, server: Server) -> None:
+    totals = server.api("/v1/loyalty/summary")
+    tiers = server.api("/v1/loyalty/tiers")
+    assert totals["issued"] > 0
+    assert totals["redeemed"] == 10
+    sign_in(page, server, "/dashboard/loyalty")
+    for key in ("issued", "redeemed", "outstanding", "accounts"):
+        shown = page.locator(f"[data-loyalty={key}]").inner_text()
+        assert shown == format_number(totals[key], "pt-BR")
+    for tier in tiers:
+        shown = page.locator(f"[data-tier={tier['code']}]").inner_text()
+        assert shown == format_number(tier["accounts"], "pt-BR")
+    assert "Cupom R$ 10" in page.locator("main").inner_text()
+
+
 def test_empty_states_are_honest(page: Any, server: Server) -> None:
     sign_in(page, server, "/dashboard/models")
     assert "recompra analyze" in page.locator("[data-empty]").inner_text()

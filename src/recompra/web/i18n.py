@@ -75,6 +75,25 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "profile.recommendations": ("Recomendações", "Recommendations"),
     "profile.next_order": ("Próximo pedido esperado", "Expected next order"),
     "loyalty.title": ("Programa de fidelidade", "Loyalty program"),
+    "loyalty.issued": ("Pontos emitidos", "Points issued"),
+    "loyalty.redeemed": ("Pontos resgatados", "Points redeemed"),
+    "loyalty.outstanding": ("Passivo em aberto (pontos)", "Outstanding liability (points)"),
+    "loyalty.outstanding_note": (
+        "Saldo disponível {balance} + pendente {pending}; expirados {expired}; "
+        "estornados {reversed}; dívida {debt}.",
+        "Available {balance} + pending {pending}; expired {expired}; "
+        "reversed {reversed}; debt {debt}.",
+    ),
+    "loyalty.accounts": ("Contas", "Accounts"),
+    "loyalty.tiers": ("Distribuição por nível", "Tier distribution"),
+    "loyalty.no_tier": ("Sem nível", "No tier"),
+    "loyalty.rewards": ("Recompensas", "Rewards"),
+    "loyalty.reward": ("Recompensa", "Reward"),
+    "loyalty.cost": ("Custo (pontos)", "Cost (points)"),
+    "loyalty.stock": ("Estoque", "Stock"),
+    "loyalty.redemptions": ("Resgates", "Redemptions"),
+    "loyalty.no_rewards": ("Nenhuma recompensa cadastrada.", "No rewards defined."),
+    "loyalty.unlimited": ("ilimitado", "unlimited"),
     "models.title": ("Back-tests dos modelos", "Model back-tests"),
     "empty.scores": (
         "Ainda não calculado: execute `recompra analyze`.",
@@ -91,8 +110,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "empty.points": ("Sem programa de fidelidade.", "No loyalty program."),
     "empty.recommendations": (
-        "Ainda não calculado: execute `recompra analyze`.",
-        "Not computed yet: run `recompra analyze`.",
+        "Ainda não calculado: execute `recompra recommend refresh`.",
+        "Not computed yet: run `recompra recommend refresh`.",
     ),
     "scores.as_of": ("Pontuações de {date}", "Scores as of {date}"),
     "lang.switch": ("English", "Português"),

@@ -10,14 +10,18 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session
 
-from recompra.api.loyalty_bridge import customer_points, loyalty_available
+from recompra.api.loyalty_bridge import customer_points
 from recompra.api.queries import customers as cq
+from recompra.api.queries import loyalty as lq
 from recompra.api.queries import metrics as mq
+from recompra.api.recommendations import brand_index
 from recompra.api.security import authenticate_user
 from recompra.config import Settings
 from recompra.db import unit_of_work
 from recompra.errors import NotFound
+from recompra.loyalty.programs import active_program_for_brand
 from recompra.web import charts
 from recompra.web import session as cookies
 from recompra.web.context import (
@@ -230,6 +234,7 @@ def customer(request: Request, customer_id: int) -> HTMLResponse:
         history = cq.segment_history(session, brand_id=page.brand.id, customer_id=profile.id)
         timeline = cq.timeline(session, brand_id=page.brand.id, customer_id=profile.id, limit=50)
         points = customer_points(session, brand_id=page.brand.id, customer_id=profile.id)
+        recommendations = _recommendations(request, session, page, profile.id)
     return _render(
         page,
         "customer.html",
@@ -237,8 +242,23 @@ def customer(request: Request, customer_id: int) -> HTMLResponse:
         history=history,
         timeline=timeline,
         points=points,
-        recommendations=None,
+        recommendations=recommendations,
     )
+
+
+def _recommendations(
+    request: Request, session: Session, page: Page, customer_id: int
+) -> list[dict[str, str]] | None:
+    """The customer's next best offers in the page's language (``None``: not computed)."""
+    index = brand_index(
+        session, request.app.state.settings, request.app.state.api_settings, page.brand.id
+    )
+    if index is None:
+        return None
+    return [
+        {"name": index.item_name(s.item_id, page.locale), "why": s.explanation(page.locale)}
+        for s in index.for_customer(customer_id, 5)
+    ]
 
 
 @router.get("/dashboard/cohorts", response_class=HTMLResponse)
@@ -303,7 +323,26 @@ def loyalty(request: Request) -> HTMLResponse:
     """Points issued, redeemed and outstanding; tiers; rewards (once loyalty runs)."""
     with read_unit(request) as session:
         page = build_page(request, session, "loyalty")
-    return _render(page, "loyalty.html", available=loyalty_available(), report=None)
+        program = active_program_for_brand(session, brand_id=page.brand.id)
+        if program is None:
+            return _render(page, "loyalty.html", program=None)
+        totals = lq.program_totals(session, program=program)
+        tiers = lq.tiers_with_members(session, program=program)
+        rewards = lq.rewards(session, program=program)
+    in_tiers = sum(t["accounts"] for t in tiers)
+    tiers.append(
+        {"code": "", "name": page.t("loyalty.no_tier"), "accounts": totals["accounts"] - in_tiers}
+    )
+    largest = max((t["accounts"] for t in tiers), default=0) or 1
+    return _render(
+        page,
+        "loyalty.html",
+        program=program,
+        totals=totals,
+        tiers=tiers,
+        largest=largest,
+        rewards=rewards,
+    )
 
 
 @router.get("/dashboard/models", response_class=HTMLResponse)

@@ -94,6 +94,21 @@ class Reward(BaseModel):
     redemptions: int = PydanticField(description="Redemptions issued and not cancelled")
 
 
+class Totals(BaseModel):
+    """Program totals in points (a point's money value is not defined by the program)."""
+
+    accounts: int
+    issued: int = PydanticField(description="Earned, pending included")
+    redeemed: int = PydanticField(description="Spent on rewards, less cancelled redemptions")
+    expired: int
+    reversed: int = PydanticField(description="Taken back after returns")
+    adjusted: int
+    balance: int
+    pending: int
+    outstanding: int = PydanticField(description="The liability: balance + pending")
+    debt: int
+
+
 class Balance(BaseModel):
     """A customer's points (zeros before the first earn)."""
 
@@ -206,6 +221,13 @@ def get_program(brand: LoyaltyBrand, session: ReadSession) -> Program:
     """The brand's active program and its rules in force now."""
     program = q.brand_program(session, brand_id=brand.id)
     return Program(**q.program_config(session, program=program, now=utcnow()))
+
+
+@router.get("/summary", operation_id="loyalty_summary", response_model=Totals, responses=_READ)
+def summary(brand: LoyaltyBrand, session: ReadSession) -> Totals:
+    """Points issued, redeemed, expired and outstanding (the dashboard's loyalty page)."""
+    program = q.brand_program(session, brand_id=brand.id)
+    return Totals(**q.program_totals(session, program=program))
 
 
 @router.get("/tiers", operation_id="loyalty_tiers", response_model=list[Tier], responses=_READ)
