@@ -7,18 +7,33 @@ readers.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from html import escape
 
 from markupsafe import Markup
 
 W, H = 640, 220
-PAD_L, PAD_R, PAD_T, PAD_B = 56, 12, 12, 36
+PAD_L, PAD_R, PAD_T, PAD_B = 84, 12, 12, 36
 
 
-def _scale(values: Sequence[float]) -> float:
-    top = max((v for v in values), default=0.0)
-    return top if top > 0 else 1.0
+def nice_ticks(top: float, count: int = 4) -> list[float]:
+    """Axis ticks from 0 upwards to a round value covering ``top``, in ascending order.
+
+    The step is 1, 2, 2.5 or 5 times a power of ten, chosen so that about ``count``
+    intervals cover ``top`` (``nice_ticks(35_262.72)`` is ``[0, 10000, ..., 40000]``).
+    """
+    if not math.isfinite(top) or top <= 0:
+        top = 1.0
+    raw = top / count
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = magnitude * 10
+    for multiple in (1, 2, 2.5, 5, 10):
+        if multiple * magnitude * count >= top * (1 - 1e-9):
+            step = multiple * magnitude
+            break
+    intervals = max(1, math.ceil(top / step - 1e-9))
+    return [round(i * step, 12) for i in range(intervals + 1)]
 
 
 def line_chart(
@@ -27,12 +42,14 @@ def line_chart(
     *,
     label: str,
     fmt: Callable[[float], str],
+    axis_fmt: Callable[[float], str] | None = None,
 ) -> Markup:
     """A line chart of ``values`` over ``labels`` (gaps where a value is ``None``)."""
     if not values:
         return Markup("")
     present = [v for v in values if v is not None]
-    top = _scale(present)
+    ticks = nice_ticks(max(present, default=0.0))
+    top = ticks[-1]
     n = len(values)
     step = (W - PAD_L - PAD_R) / max(n - 1, 1)
 
@@ -54,7 +71,7 @@ def line_chart(
             f"{escape(fmt(v))}</title></circle>"
         )
     return Markup(
-        _frame(label, labels, top, fmt)
+        _frame(label, labels, ticks, axis_fmt or fmt)
         + f'<path class="line" d="{" ".join(path)}"/>'
         + "".join(dots)
         + "</svg>"
@@ -67,11 +84,13 @@ def bar_chart(
     *,
     label: str,
     fmt: Callable[[float], str],
+    axis_fmt: Callable[[float], str] | None = None,
 ) -> Markup:
     """A vertical bar chart."""
     if not values:
         return Markup("")
-    top = _scale(values)
+    ticks = nice_ticks(max(values, default=0.0))
+    top = ticks[-1]
     n = len(values)
     slot = (W - PAD_L - PAD_R) / n
     bars = []
@@ -83,13 +102,15 @@ def bar_chart(
             f'<rect x="{x:.1f}" y="{y:.1f}" width="{slot * 0.8:.1f}" height="{height:.1f}">'
             f"<title>{escape(labels[i])}: {escape(fmt(v))}</title></rect>"
         )
-    return Markup(_frame(label, labels, top, fmt, bars=True) + "".join(bars) + "</svg>")
+    return Markup(
+        _frame(label, labels, ticks, axis_fmt or fmt, bars=True) + "".join(bars) + "</svg>"
+    )
 
 
 def _frame(
     label: str,
     labels: Sequence[str],
-    top: float,
+    ticks: Sequence[float],
     fmt: Callable[[float], str],
     *,
     bars: bool = False,
@@ -99,14 +120,15 @@ def _frame(
         f'<svg class="chart" viewBox="0 0 {W} {H}" role="img" aria-label="{escape(label)}" '
         'preserveAspectRatio="xMidYMid meet">'
     ]
-    for k in range(5):
-        y = PAD_T + (H - PAD_T - PAD_B) * k / 4
+    top = ticks[-1] or 1.0
+    for tick in ticks:  # ascending: the first tick (0) is the bottom line
+        y = PAD_T + (H - PAD_T - PAD_B) * (1 - tick / top)
         parts.append(
             f'<line class="grid" x1="{PAD_L}" x2="{W - PAD_R}" y1="{y:.1f}" y2="{y:.1f}"/>'
         )
         parts.append(
-            f'<text class="axis" x="{PAD_L - 6}" y="{y + 4:.1f}" text-anchor="end">'
-            f"{escape(fmt(top * (1 - k / 4)))}</text>"
+            f'<text class="axis" x="{PAD_L - 6}" y="{y + 4:.1f}" text-anchor="end" '
+            f'data-tick="{tick:g}">{escape(fmt(tick))}</text>'
         )
     every = max(1, n // 8)
     slot = (W - PAD_L - PAD_R) / (n if bars else max(n - 1, 1))

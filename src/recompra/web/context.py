@@ -19,6 +19,7 @@ from recompra.web.format import (
     Locale,
     format_date,
     format_money,
+    format_money_short,
     format_number,
     format_percent,
     format_period,
@@ -64,6 +65,10 @@ class Page:
     def money(self, minor: int | None) -> str:
         """Format minor units in the brand's currency."""
         return format_money(minor, self.locale, self.brand.currency)
+
+    def money_short(self, minor: float | None) -> str:
+        """A short amount for chart axes (``R$ 40 mil``)."""
+        return format_money_short(minor, self.locale, self.brand.currency)
 
     def number(self, value: float | int | None, decimals: int = 0) -> str:
         """Format a number."""

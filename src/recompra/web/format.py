@@ -51,6 +51,26 @@ def format_money(minor: int | None, locale: Locale, currency: str = "BRL") -> st
     return f"{sign}{symbol}{amount}"
 
 
+def format_money_short(minor: float | None, locale: Locale, currency: str = "BRL") -> str:
+    """A short amount for chart axes: ``R$ 40 mil`` / ``R$ 1,2 mi`` (pt-BR), ``R$40k`` (en)."""
+    if minor is None:
+        return "—"
+    symbol = _SYMBOLS.get(currency, currency + " ")
+    amount = abs(minor) / 100
+    sign = "-" if minor < 0 else ""
+    for size, pt, en in ((1e9, " bi", "B"), (1e6, " mi", "M"), (1e3, " mil", "k")):
+        if amount >= size:
+            value = amount / size
+            decimals = 0 if value == round(value) else 1
+            text = format_number(value, locale, decimals) + (pt if locale == "pt-BR" else en)
+            break
+    else:
+        text = format_number(amount, locale, 0 if amount == round(amount) else 2)
+    if locale == "pt-BR":
+        return f"{sign}{symbol}\u00a0{text}"
+    return f"{sign}{symbol}{text}"
+
+
 def format_percent(fraction: float | None, locale: Locale, decimals: int = 1) -> str:
     """``12,5%`` (pt-BR) or ``12.5%`` (en) from a fraction."""
     if fraction is None:

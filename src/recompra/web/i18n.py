@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from recompra.analytics import SEGMENTS
 from recompra.web.format import Locale
 
 MESSAGES: dict[str, tuple[str, str]] = {
@@ -123,18 +124,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "notfound": ("Página não encontrada.", "Page not found."),
 }
 
+#: Display names (pt-BR, en) per segment key, taken from :data:`recompra.analytics.SEGMENTS`
+#: so that the dashboard can never drift from the analytics package's segment map.
 SEGMENT_NAMES: dict[str, tuple[str, str]] = {
-    "champions": ("Campeões", "Champions"),
-    "loyal": ("Leais", "Loyal"),
-    "potential_loyalists": ("Potenciais leais", "Potential Loyalists"),
-    "new": ("Novos", "New"),
-    "promising": ("Promissores", "Promising"),
-    "need_attention": ("Precisam de atenção", "Need Attention"),
-    "about_to_sleep": ("Quase dormindo", "About to Sleep"),
-    "at_risk": ("Em risco", "At Risk"),
-    "cant_lose_them": ("Não podemos perdê-los", "Can't Lose Them"),
-    "hibernating": ("Hibernando", "Hibernating"),
-    "lost": ("Perdidos", "Lost"),
+    **{s.key: (s.name_pt, s.name_en) for s in SEGMENTS},
     "unsegmented": ("Sem segmento", "Unsegmented"),
 }
 

@@ -149,6 +149,7 @@ def overview(request: Request) -> HTMLResponse:
             [k.revenue_minor for k in monthly],
             label=page.t("trend.revenue"),
             fmt=lambda v: page.money(round(v)),
+            axis_fmt=page.money_short,
         ),
         "customers": charts.bar_chart(
             labels,

@@ -1,0 +1,74 @@
+"""Unit tests of the SVG chart helper and the segment names (no browser)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from recompra.analytics import SEGMENTS
+from recompra.web import charts
+from recompra.web.format import format_money_short
+from recompra.web.i18n import segment_name
+
+
+@pytest.mark.parametrize(
+    ("top", "ticks"),
+    [
+        (3_526_272, [0, 1_000_000, 2_000_000, 3_000_000, 4_000_000]),
+        (1.0, [0, 0.25, 0.5, 0.75, 1.0]),
+        (0.43, [0, 0.2, 0.4, 0.6]),
+        (87, [0, 25, 50, 75, 100]),
+        (7, [0, 2, 4, 6, 8]),
+        (0, [0, 0.25, 0.5, 0.75, 1.0]),
+    ],
+)
+def test_nice_ticks_start_at_zero_increase_and_cover_the_top(
+    top: float, ticks: list[float]
+) -> None:
+    got = charts.nice_ticks(top)
+    assert got == pytest.approx(ticks)
+    assert got == sorted(got)
+    assert got[-1] >= top
+
+
+def test_revenue_axis_labels_increase_upwards_at_the_right_scale() -> None:
+    # Monthly revenue of about R$ 20-35k, in centavos.
+    values = [2_000_000.0, 3_526_272.0, 2_950_000.0]
+    svg = str(
+        charts.line_chart(
+            ["a", "b", "c"],
+            values,
+            label="Receita",
+            fmt=str,
+            axis_fmt=lambda v: format_money_short(v, "pt-BR"),
+        )
+    )
+    axis = re.findall(r'y="([\d.]+)" text-anchor="end" data-tick="([\d.e+]+)">([^<]+)<', svg)
+    # Top to bottom on screen (ascending y): the values must decrease.
+    axis.sort(key=lambda a: float(a[0]))
+    ticks = [float(t) for _, t, _ in axis]
+    assert ticks == [4_000_000, 3_000_000, 2_000_000, 1_000_000, 0]
+    assert [text for _, _, text in axis] == [
+        "R$\u00a040 mil",
+        "R$\u00a030 mil",
+        "R$\u00a020 mil",
+        "R$\u00a010 mil",
+        "R$\u00a00",
+    ]
+    # The highest point sits below the top tick, inside the plot.
+    ys = [float(y) for y in re.findall(r'<circle cx="[\d.]+" cy="([\d.]+)"', svg)]
+    assert min(ys) > charts.PAD_T
+
+
+def test_money_short_in_english() -> None:
+    assert format_money_short(4_000_000, "en") == "R$40k"
+    assert format_money_short(250_000_000, "en") == "R$2.5M"
+
+
+def test_every_segment_key_has_the_analytics_names() -> None:
+    for segment in SEGMENTS:
+        assert segment_name(segment.key, "pt-BR") == segment.name_pt
+        assert segment_name(segment.key, "en") == segment.name_en
+    assert segment_name("new_customers", "pt-BR") == "Novos clientes"
+    assert segment_name(None, "en") == "Unsegmented"
