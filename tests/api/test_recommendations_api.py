@@ -13,14 +13,16 @@ from sqlalchemy import Engine, select
 from recompra.api.sample import SampleStore
 from recompra.db import unit_of_work
 from recompra.hub.ingest import ingest_orders
-from recompra.models import Product
+from recompra.models import Brand, Product
 from recompra.recommend import RefreshConfig, refresh
 from recompra.snapshot.export import snapshot_tables
 
 
-def _compute(engine: Engine, app: FastAPI, brand_id: int, *, flat: bool = False) -> Path:
+def _compute(
+    engine: Engine, app: FastAPI, brand_id: int, *, flat: bool = False, into: str | None = None
+) -> Path:
     home: Path = app.state.settings.home
-    out = home / "recommendations" if flat else home / "recommendations" / str(brand_id)
+    out = home / "recommendations" if flat else home / "recommendations" / (into or str(brand_id))
     refresh(snapshot_tables(engine, brand_id=brand_id), out, config=RefreshConfig(k=5))
     return out
 
@@ -117,3 +119,24 @@ def test_other_brands_products_and_customers_are_404(
     )
     assert named.status_code == 404
     assert named.json()["error"]["field"] == "brand_id"
+
+
+def test_the_pipelines_slug_directory_is_read_and_preferred(
+    client: TestClient, keys: Keys, store: SampleStore, engine: Engine, app: FastAPI
+) -> None:
+    with unit_of_work(engine, write=False) as session:
+        slug = session.scalar(select(Brand.slug).where(Brand.id == store.brand_a))
+    assert slug
+    # Brand B's tables in brand A's id directory must lose to brand A's slug directory.
+    _compute(engine, app, store.brand_b, into=str(store.brand_a))
+    _compute(engine, app, store.brand_a, into=slug)
+    mine = set(store.products_a)
+    for customer in store.customers_a:
+        response = client.get(
+            f"/v1/customers/{customer}/next-best-offer", headers=auth(keys.read_a)
+        )
+        assert response.status_code == 200
+        assert {i["product_id"] for i in response.json()["items"]} <= mine
+    product = store.products_a[0]
+    response = client.get(f"/v1/products/{product}/bought-together", headers=auth(keys.read_a))
+    assert response.status_code == 200

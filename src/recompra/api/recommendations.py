@@ -1,8 +1,9 @@
 """The precomputed recommendation tables of a brand, loaded once and reloaded on refresh.
 
 ``recompra recommend refresh`` writes Parquet tables and a ``manifest.json``; the API reads
-them from ``<recommendations dir>/<brand_id>/`` (or the directory itself when the install
-has a single brand). The index is cached per directory and reloaded when the manifest
+them from ``<recommendations dir>/<brand slug>/`` (where ``recompra pipeline`` and
+``recompra recommend refresh --brand <slug>`` write them), else ``<recommendations
+dir>/<brand_id>/``, else the directory itself when the install has a single brand. The index is cached per directory and reloaded when the manifest
 changes. Absent tables are not an error of the caller: :func:`brand_index` returns
 ``None`` and the endpoints answer 404 "not computed yet".
 """
@@ -33,10 +34,18 @@ def recommendations_root(settings: Settings, api_settings: ApiSettings) -> Path:
 
 
 def brand_directory(session: Session, root: Path, brand_id: int) -> Path | None:
-    """The brand's refresh output: ``root/<brand_id>``, or ``root`` on a one-brand install."""
-    own = root / str(brand_id)
-    if (own / MANIFEST).is_file():
-        return own
+    """The brand's refresh output: ``root/<slug>``, ``root/<brand_id>``, or ``root`` alone.
+
+    The slug directory is preferred (it is what the pipeline writes); a slug is a single
+    path component by construction, and one that is not (``..``, a separator) is ignored.
+    """
+    slug = session.scalar(select(Brand.slug).where(Brand.id == brand_id))
+    for name in (slug, str(brand_id)):
+        if not name or not safe_component(name):
+            continue
+        own = root / name
+        if (own / MANIFEST).is_file():
+            return own
     if (root / MANIFEST).is_file():
         # A flat directory does not say which brand it was computed for: only a
         # single-brand install may use it, so that no brand reads another's tables.
@@ -44,6 +53,11 @@ def brand_directory(session: Session, root: Path, brand_id: int) -> Path | None:
         if brands == 1:
             return root
     return None
+
+
+def safe_component(name: str) -> bool:
+    """Whether ``name`` is one plain path component (no traversal, no separators)."""
+    return name not in {".", ".."} and "/" not in name and "\\" not in name and "\0" not in name
 
 
 def load_index(directory: Path) -> RecommendationIndex:
