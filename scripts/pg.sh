@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Start/stop a throw-away PostgreSQL on 127.0.0.1 for the test suite (Debian packages).
 #   source scripts/pg.sh; pg_start; ...; pg_stop
-PG_PORT=${RECOMPRA_PG_PORT:-55432}
-PG_DIR=${RECOMPRA_PG_DIR:-/tmp/recompra-pg-$PG_PORT}
+# The port and directory are read when pg_start/pg_stop run (RECOMPRA_PG_PORT may be set
+# after sourcing), so several suites can each run their own server.
+pg_settings() {
+  PG_PORT=${RECOMPRA_PG_PORT:-55432}
+  PG_DIR=${RECOMPRA_PG_DIR:-/tmp/recompra-pg-$PG_PORT}
+}
 
 pg_bin() {
   local dir
@@ -17,6 +21,7 @@ as_pg() {
 
 pg_start() {
   local bin
+  pg_settings
   bin=$(pg_bin) || return 1
   [[ -n "$bin" ]] || return 1
   pg_stop >/dev/null 2>&1 || true
@@ -32,6 +37,7 @@ pg_start() {
 
 pg_stop() {
   local bin
+  pg_settings
   bin=$(pg_bin) || return 0
   [[ -d "$PG_DIR/data" ]] && as_pg "$bin/pg_ctl" -D "$PG_DIR/data" -m fast stop >/dev/null 2>&1
   rm -rf "$PG_DIR"

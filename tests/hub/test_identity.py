@@ -75,3 +75,38 @@ def test_a_record_linking_two_customers_merges_them_and_unmerge_restores(tmp_pat
         assert cpf_owner == ana_cpf
         assert session.get(Customer, ana_cpf).merged_into_id is None  # type: ignore[union-attr]
         assert session.get(CustomerMerge, merge.id).undone_at is not None  # type: ignore[union-attr]
+
+
+def test_store_ids_of_two_brands_are_two_people_but_an_email_is_one(tmp_path: Path) -> None:
+    engine = next(create_test_engine("sqlite", tmp_path))
+    with unit_of_work(engine) as session:
+        brand_a = ensure_brand(session, "a").id
+        brand_b = ensure_brand(session, "b").id
+        in_a = upsert_customers(
+            session,
+            brand_id=brand_a,
+            records=[{"source": "api", "external_id": "c1", "name": "Ana"}],
+            counts=EntityCounts(),
+        )
+        in_b = upsert_customers(
+            session,
+            brand_id=brand_b,
+            records=[{"source": "api", "external_id": "c1", "name": "Bruno"}],
+            counts=EntityCounts(),
+        )
+        assert set(in_a.values()) != set(in_b.values())
+        names = set(session.scalars(select(Customer.name)))
+        assert names == {"Ana", "Bruno"}
+        shared_a = upsert_customers(
+            session,
+            brand_id=brand_a,
+            records=[{"email": "carla@example.com"}],
+            counts=EntityCounts(),
+        )
+        shared_b = upsert_customers(
+            session,
+            brand_id=brand_b,
+            records=[{"email": "carla@example.com"}],
+            counts=EntityCounts(),
+        )
+        assert shared_a == shared_b

@@ -31,13 +31,22 @@ _IDENTITIES: Table = CustomerIdentity.__table__  # type: ignore[assignment]
 _BRAND_LINKS: Table = BrandCustomer.__table__  # type: ignore[assignment]
 
 
-def identities_of(record: dict[str, Any]) -> list[Identity]:
+def external_identity(brand_id: int, source: str, value: str) -> Identity:
+    """A store's own customer id, scoped by brand: two stores' ``c1`` are two people.
+
+    E-mails and documents identify a person across the brands of the installation;
+    external ids only mean something inside the store (brand) that issued them.
+    """
+    return ("external", f"{source}@{brand_id}", value)
+
+
+def identities_of(record: dict[str, Any], brand_id: int) -> list[Identity]:
     """Every identity a customer record carries, strongest first."""
     found: list[Identity] = []
     if record.get("external_id"):
-        found.append(("external", str(record["source"]), str(record["external_id"])))
+        found.append(external_identity(brand_id, str(record["source"]), str(record["external_id"])))
     for source, value in record.get("aliases") or ():
-        found.append(("external", source, value))
+        found.append(external_identity(brand_id, source, value))
     if record.get("document"):
         kind, digits = str(record["document"]).split(":", 1)
         found.append((kind, "", digits))
@@ -97,7 +106,7 @@ def upsert_customers(
     Counts one outcome per record: the first record of each person is inserted, updated
     or unchanged; further records of the same person in the batch are ``duplicate``.
     """
-    record_ids = [identities_of(r) for r in records]
+    record_ids = [identities_of(r, brand_id) for r in records]
     groups = _UnionFind(len(records))
     first_holder: dict[Identity, int] = {}
     for index, idents in enumerate(record_ids):

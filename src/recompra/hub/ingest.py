@@ -25,7 +25,12 @@ from sqlalchemy.orm import Session
 
 from recompra.db import unit_of_work
 from recompra.hub.aftersale import upsert_events, upsert_returns, upsert_reviews
-from recompra.hub.customers import identities_of, lookup_identities, upsert_customers
+from recompra.hub.customers import (
+    external_identity,
+    identities_of,
+    lookup_identities,
+    upsert_customers,
+)
 from recompra.hub.importers.csv_mapping import (
     CUSTOMER_FIELDS,
     LINE_FIELDS,
@@ -320,7 +325,7 @@ def ingest_customers(
         )
     for row, record in zip(records, payload, strict=True):
         index = batch.origin[int(row[LINE])][0]
-        ids[index] = identity_map[identities_of(record)[0]]
+        ids[index] = identity_map[identities_of(record, brand_id)[0]]
     return batch.result(len(customers), ids)
 
 
@@ -452,7 +457,7 @@ def _brand_customers(
     wanted: list[tuple[str, str, str]] = []
     for row in rows:
         if row.get("customer_id"):
-            wanted.append(("external", source, str(row["customer_id"])))
+            wanted.append(external_identity(brand_id, source, str(row["customer_id"])))
         if row.get("email"):
             wanted.append(("email", "", str(row["email"])))
     known = lookup_identities(session, wanted)

@@ -27,7 +27,7 @@ from recompra.db import unit_of_work
 from recompra.errors import InvalidInput
 from recompra.hub.aftersale import upsert_returns
 from recompra.hub.catalog import slugify, upsert_categories, upsert_products
-from recompra.hub.customers import upsert_customers
+from recompra.hub.customers import external_identity, upsert_customers
 from recompra.hub.importers.files import read_table
 from recompra.hub.orders import upsert_orders
 from recompra.hub.parsing import ParseOptions
@@ -354,7 +354,7 @@ def _write_chunk(
     order_rows, item_rows, pay_rows = [], [], []
     for oid, lines in orders.items():
         first = lines[0]
-        customer_id = _resolve_customer(first, identity_map, source)
+        customer_id = _resolve_customer(first, identity_map, source, brand_id)
         raw_status = str(first.get("status") or "").strip()
         canceled = raw_status.lower() in cancel_words or bool(prefix and oid.startswith(prefix))
         status = "canceled" if canceled else statuses.get(raw_status.lower(), "delivered")
@@ -422,10 +422,12 @@ def _write_chunk(
         _write_cancellations(session, mapping, cancellations, order_pks, brand_id, report, prefix)
 
 
-def _resolve_customer(row: dict[str, Any], identity_map: dict[Any, int], source: str) -> int:
+def _resolve_customer(
+    row: dict[str, Any], identity_map: dict[Any, int], source: str, brand_id: int
+) -> int:
     candidates = []
     if row.get("customer_id"):
-        candidates.append(("external", source, str(row["customer_id"])))
+        candidates.append(external_identity(brand_id, source, str(row["customer_id"])))
     if row.get("document"):
         kind, digits = str(row["document"]).split(":", 1)
         candidates.append((kind, "", digits))

@@ -28,7 +28,7 @@ from recompra.config import get_settings
 from recompra.db import unit_of_work
 from recompra.hub.aftersale import upsert_returns, upsert_reviews
 from recompra.hub.catalog import upsert_categories, upsert_products
-from recompra.hub.customers import lookup_identities, upsert_customers
+from recompra.hub.customers import external_identity, lookup_identities, upsert_customers
 from recompra.hub.importers.files import find_file, read_table
 from recompra.hub.orders import upsert_orders
 from recompra.hub.parsing import ParseOptions
@@ -262,12 +262,15 @@ def _import_orders(
 
     with unit_of_work(engine, write=False) as session:
         customer_of = lookup_identities(
-            session, [("external", ALIAS_SOURCE, c) for c in orders["customer_id"].unique()]
+            session,
+            [external_identity(brand_id, ALIAS_SOURCE, c) for c in orders["customer_id"].unique()],
         )
         product_ids = _product_ids(session, brand_id)
 
     # Orders whose customer is unknown cannot be stored; their items and payments follow.
-    known = orders["customer_id"].map(lambda c: customer_of.get(("external", ALIAS_SOURCE, c)))
+    known = orders["customer_id"].map(
+        lambda c: customer_of.get(external_identity(brand_id, ALIAS_SOURCE, c))
+    )
     orphan = known.isna()
     _reject_rows(
         orders[orphan], "orders", files.orders.name, "customer_id", "unknown customer", report
