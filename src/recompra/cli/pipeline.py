@@ -100,16 +100,23 @@ def predict(
     brand: BrandOption = DEFAULT_BRAND,
 ) -> None:
     """CLV, P(alive), expected orders, next order date and churn risk for every customer."""
+    import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     from recompra.cli.predict import predict as predict_files
     from recompra.snapshot.io import read_table
+    from recompra.snapshot.schema import NON_PURCHASE_STATUSES
 
     source, brand_id = prepare_snapshot(snapshot, brand)
     orders = read_table(source, "orders")
     if as_of is None:
-        last = pc.max(orders.column("purchased_at")).as_py()
+        # Same default as the analytics: the day of the last purchase (canceled and
+        # unavailable orders are not purchases), so both fill the same scores row.
+        purchases = orders.filter(
+            pc.invert(pc.is_in(orders.column("status"), pa.array(NON_PURCHASE_STATUSES)))
+        )
+        last = pc.max(purchases.column("purchased_at")).as_py()
         day = (last or datetime.now(UTC)).astimezone(UTC).date()
     else:
         day = date.fromisoformat(as_of)
