@@ -127,7 +127,7 @@ def test_loyalty_page_numbers_equal_the_api(page: Any, server: Server) -> None:
 
 def test_empty_states_are_honest(page: Any, server: Server) -> None:
     sign_in(page, server, "/dashboard/models")
-    assert "recompra analyze" in page.locator("[data-empty]").inner_text()
+    assert "recompra predict --backtest" in page.locator("[data-empty]").inner_text()
 
 
 def test_phone_layout_has_a_menu(browser: Any, server: Server) -> None:

@@ -3,9 +3,10 @@
 ``recompra recommend refresh`` writes Parquet tables and a ``manifest.json``; the API reads
 them from ``<recommendations dir>/<brand slug>/`` (where ``recompra pipeline`` and
 ``recompra recommend refresh --brand <slug>`` write them), else ``<recommendations
-dir>/<brand_id>/``, else the directory itself when the install has a single brand. The index is cached per directory and reloaded when the manifest
-changes. Absent tables are not an error of the caller: :func:`brand_index` returns
-``None`` and the endpoints answer 404 "not computed yet".
+dir>/<brand_id>/``, else the directory itself when the install has a single brand. The
+index is cached per directory and reloaded when the manifest changes. Absent tables are
+not an error of the caller: :func:`brand_index` returns ``None`` and the endpoints answer
+404 "not computed yet".
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from recompra.api.outputs import safe_component
 from recompra.api.settings import ApiSettings
 from recompra.config import Settings
 from recompra.models import Brand
@@ -53,11 +55,6 @@ def brand_directory(session: Session, root: Path, brand_id: int) -> Path | None:
         if brands == 1:
             return root
     return None
-
-
-def safe_component(name: str) -> bool:
-    """Whether ``name`` is one plain path component (no traversal, no separators)."""
-    return name not in {".", ".."} and "/" not in name and "\\" not in name and "\0" not in name
 
 
 def load_index(directory: Path) -> RecommendationIndex:

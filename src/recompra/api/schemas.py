@@ -135,6 +135,11 @@ class Segments(BaseModel):
     currency: str
     total_customers: int
     items: list[SegmentRow]
+    source: Literal["analytics", "database"] = Field(
+        "database",
+        description="`analytics`: from the brand's `recompra analyze` outputs; "
+        "`database`: computed by SQL because those outputs are absent",
+    )
 
 
 class RfmCell(BaseModel):
@@ -206,6 +211,11 @@ class Kpis(BaseModel):
     granularity: Literal["month", "year"]
     currency: str
     items: list[KpiPeriod]
+    source: Literal["analytics", "database"] = Field(
+        "database",
+        description="`analytics`: from the brand's `recompra analyze` outputs; "
+        "`database`: computed by SQL because those outputs are absent",
+    )
 
 
 class KpiSummary(BaseModel):
@@ -216,12 +226,23 @@ class KpiSummary(BaseModel):
     orders: int
     customers: int
     repurchase_rate: float | None
-    retention_rate: float | None = Field(description="Retention of the last complete month")
+    retention_rate: float | None = Field(
+        description="`analytics`: 1 - churn rate (no purchase within the churn window); "
+        "`database`: retention of the last month"
+    )
     aov_minor: int | None
     historic_clv_minor: int | None = Field(description="Net revenue per customer to date")
     predicted_clv_minor: int | None = Field(description="Mean predicted CLV (latest scores)")
     nps: float | None
     scores_as_of: date | None
+    source: Literal["analytics", "database"] = Field(
+        "database",
+        description="`analytics`: from the brand's `recompra analyze` outputs; "
+        "`database`: computed by SQL because those outputs are absent",
+    )
+    analytics_as_of: date | None = Field(
+        None, description="As-of date of the analytics outputs (when `source` is analytics)"
+    )
 
 
 class CohortRow(BaseModel):
@@ -236,6 +257,11 @@ class Cohorts(BaseModel):
     """Monthly cohort retention (month 0 is 1.0)."""
 
     items: list[CohortRow]
+    source: Literal["analytics", "database"] = Field(
+        "database",
+        description="`analytics`: from the brand's `recompra analyze` outputs; "
+        "`database`: computed by SQL because those outputs are absent",
+    )
 
 
 class Bucket(BaseModel):

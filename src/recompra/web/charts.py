@@ -14,7 +14,7 @@ from html import escape
 from markupsafe import Markup
 
 W, H = 640, 220
-PAD_L, PAD_R, PAD_T, PAD_B = 84, 12, 12, 36
+PAD_L, PAD_R, PAD_T, PAD_B = 84, 28, 12, 36
 
 
 def nice_ticks(top: float, count: int = 4) -> list[float]:

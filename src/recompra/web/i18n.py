@@ -28,6 +28,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "kpi.customers": ("Clientes", "Customers"),
     "kpi.repurchase_rate": ("Taxa de recompra", "Repurchase rate"),
     "kpi.retention_rate": ("Retenção (último mês)", "Retention (last month)"),
+    "kpi.retention_rate.analytics": ("Retenção", "Retention"),
+    "source.analytics": (
+        "Fonte: saídas de `recompra analyze` de {date}.",
+        "Source: `recompra analyze` outputs of {date}.",
+    ),
+    "source.database": (
+        "Fonte: banco de dados (execute `recompra analyze` para usar as definições da análise).",
+        "Source: the database (run `recompra analyze` to use the analytics definitions).",
+    ),
     "kpi.aov": ("Ticket médio", "Average order value"),
     "kpi.historic_clv": ("CLV histórico", "Historic CLV"),
     "kpi.predicted_clv": ("CLV previsto (médio)", "Predicted CLV (mean)"),
@@ -96,6 +105,30 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "loyalty.no_rewards": ("Nenhuma recompensa cadastrada.", "No rewards defined."),
     "loyalty.unlimited": ("ilimitado", "unlimited"),
     "models.title": ("Back-tests dos modelos", "Model back-tests"),
+    "models.window": (
+        "Calibração até {calibration}; holdout até {observation}.",
+        "Calibration up to {calibration}; holdout up to {observation}.",
+    ),
+    "models.purchases": ("Modelos de recompra (holdout)", "Repeat-purchase models (holdout)"),
+    "models.model": ("Modelo", "Model"),
+    "models.mae": ("MAE", "MAE"),
+    "models.rmse": ("RMSE", "RMSE"),
+    "models.mae_naive": ("MAE ingênuo", "Naive MAE"),
+    "models.total_error": ("Erro no total", "Total error"),
+    "models.chosen": ("escolhido", "chosen"),
+    "models.rule": ("Critério: {rule}", "Rule: {rule}"),
+    "models.churn": ("Modelo de churn", "Churn model"),
+    "models.method": ("Método", "Method"),
+    "models.auc": ("AUC", "AUC"),
+    "models.brier": ("Brier", "Brier"),
+    "models.churn_window": (
+        "Janela de {days} dias. Escolha: {method} ({reason}).",
+        "{days}-day window. Chosen: {method} ({reason}).",
+    ),
+    "models.tracking": (
+        "Recompras acumuladas: real x previsto",
+        "Cumulative repeat purchases: actual vs expected",
+    ),
     "empty.scores": (
         "Ainda não calculado: execute `recompra analyze`.",
         "Not computed yet: run `recompra analyze`.",
@@ -106,8 +139,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "No loyalty program configured yet.",
     ),
     "empty.models": (
-        "Ainda não calculado: execute `recompra analyze` para gerar os back-tests.",
-        "Not computed yet: run `recompra analyze` to produce the back-tests.",
+        "Ainda não calculado: execute `recompra predict --backtest` para gerar os back-tests.",
+        "Not computed yet: run `recompra predict --backtest` to produce the back-tests.",
     ),
     "empty.points": ("Sem programa de fidelidade.", "No loyalty program."),
     "empty.recommendations": (

@@ -1,4 +1,8 @@
-"""Dashboard pages. Every number comes from :mod:`recompra.api.queries`, as in the API."""
+"""Dashboard pages. Every number comes from :mod:`recompra.api.queries`, as in the API.
+
+KPIs, trends, segments and cohorts come from :mod:`recompra.api.queries.kpis`: the
+brand's ``recompra analyze`` outputs when present, else SQL (the API does the same).
+"""
 
 from __future__ import annotations
 
@@ -12,8 +16,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
+from recompra.api import outputs
 from recompra.api.loyalty_bridge import customer_points
 from recompra.api.queries import customers as cq
+from recompra.api.queries import kpis as kq
 from recompra.api.queries import loyalty as lq
 from recompra.api.queries import metrics as mq
 from recompra.api.recommendations import brand_index
@@ -140,8 +146,13 @@ def overview(request: Request) -> HTMLResponse:
     """Headline KPIs and monthly trends."""
     with read_unit(request) as session:
         page = build_page(request, session, "overview")
-        summary = mq.kpi_summary(session, brand_id=page.brand.id, currency=page.brand.currency)
-        monthly = mq.kpis_by_period(session, brand_id=page.brand.id, granularity="month")
+        home = request.app.state.settings.home
+        summary = kq.kpi_summary(
+            session, home=home, brand_id=page.brand.id, currency=page.brand.currency
+        )
+        monthly, _ = kq.kpis_by_period(
+            session, home=home, brand_id=page.brand.id, granularity="month"
+        )
     labels = [page.period(k.period) for k in monthly]
     trends = {
         "revenue": charts.line_chart(
@@ -172,9 +183,13 @@ def rfm(request: Request) -> HTMLResponse:
     """The R x F grid and the segment table, both linking to their customers."""
     with read_unit(request) as session:
         page = build_page(request, session, "rfm")
-        as_of = mq.latest_as_of(session, brand_id=page.brand.id)
-        cells = mq.rfm_grid(session, brand_id=page.brand.id, as_of=as_of) if as_of else []
-        segments = mq.segments(session, brand_id=page.brand.id, as_of=as_of) if as_of else []
+        as_of, segments, _ = kq.segments(
+            session, home=request.app.state.settings.home, brand_id=page.brand.id
+        )
+        scored_as_of = mq.latest_as_of(session, brand_id=page.brand.id)
+        cells = (
+            mq.rfm_grid(session, brand_id=page.brand.id, as_of=scored_as_of) if scored_as_of else []
+        )
     grid = {(c.r, c.f): c for c in cells}
     top = max((c.customers for c in cells), default=1)
     return _render(
@@ -267,7 +282,9 @@ def cohorts(request: Request) -> HTMLResponse:
     """The monthly cohort retention heatmap."""
     with read_unit(request) as session:
         page = build_page(request, session, "cohorts")
-        rows = mq.cohorts(session, brand_id=page.brand.id, max_months=12)
+        rows, _ = kq.cohorts(
+            session, home=request.app.state.settings.home, brand_id=page.brand.id, max_months=12
+        )
     width = max((len(r.retention) for r in rows), default=0)
     return _render(page, "cohorts.html", rows=rows, width=width, heat=charts.heat_color)
 
@@ -348,7 +365,51 @@ def loyalty(request: Request) -> HTMLResponse:
 
 @router.get("/dashboard/models", response_class=HTMLResponse)
 def models(request: Request) -> HTMLResponse:
-    """Back-test charts of the prediction models (once predictions have run)."""
+    """Model back-tests from ``predictions/<slug>/`` (``recompra predict --backtest``)."""
+    settings: Settings = request.app.state.settings
     with read_unit(request) as session:
         page = build_page(request, session, "models")
-    return _render(page, "models.html", backtests=None)
+        found = outputs.backtests(session, settings.home, page.brand.id)
+    if found is None:
+        return _render(page, "models.html", backtests=None)
+    return _render(
+        page, "models.html", backtests=_backtest_view(found.report), svg=found.tracking_svg
+    )
+
+
+def _backtest_view(report: dict[str, Any]) -> dict[str, Any]:
+    """The parts of ``backtest.json`` the page shows (missing values shown as dashes)."""
+    chosen = report.get("chosen_model")
+    models = report.get("models") or {}
+    rows = []
+    for name, model in models.items() if isinstance(models, dict) else []:
+        metrics = (model or {}).get("metrics") or {}
+        rows.append(
+            {
+                "model": str(name),
+                "chosen": name == chosen,
+                "mae": outputs.clean(metrics.get("mae")),
+                "rmse": outputs.clean(metrics.get("rmse")),
+                "mae_naive": outputs.clean(metrics.get("mae_naive")),
+                "total_error_pct": outputs.clean(metrics.get("total_error_pct")),
+            }
+        )
+    churn = report.get("churn") or {}
+    churn_rows = [
+        {
+            "method": str(method),
+            "chosen": method == churn.get("method"),
+            "auc": outputs.clean((values or {}).get("auc")),
+            "brier": outputs.clean((values or {}).get("brier")),
+        }
+        for method, values in (churn.get("metrics") or {}).items()
+    ]
+    return {
+        "chosen": chosen,
+        "calibration_end": report.get("calibration_end"),
+        "observation_end": report.get("observation_end"),
+        "rule": (report.get("selection") or {}).get("rule"),
+        "rows": rows,
+        "churn": churn or None,
+        "churn_rows": churn_rows,
+    }

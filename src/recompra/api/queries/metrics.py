@@ -1,5 +1,7 @@
 """Brand-level reads: segments, the RFM grid, ranked score lists, KPIs and cohorts.
 
+This is the SQL fallback of :mod:`recompra.api.queries.kpis`, used for KPIs, trends,
+segments and cohorts only when ``recompra analyze`` outputs are absent for the brand.
 Scores come from ``customer_scores`` on the brand's latest as-of date (written by the
 analytics and prediction runs). KPIs and cohorts are computed from orders, returns and
 reviews: SQL aggregates per period, and one ``(customer, month, orders)`` query from
@@ -316,6 +318,16 @@ def kpis_by_period(
     return items
 
 
+def mean_predicted_clv(session: Session, *, brand_id: int, as_of: date) -> int | None:
+    """Mean predicted CLV of the scores on ``as_of`` (``None`` when none predicted)."""
+    mean = session.execute(
+        select(func.avg(CustomerScore.clv_minor)).where(
+            CustomerScore.brand_id == brand_id, CustomerScore.as_of == as_of
+        )
+    ).scalar_one()
+    return round(mean) if mean is not None else None
+
+
 def kpi_summary(session: Session, *, brand_id: int, currency: str) -> KpiSummary:
     """Headline KPIs over the brand's whole history."""
     revenue, orders, customers = session.execute(
@@ -347,12 +359,7 @@ def kpi_summary(session: Session, *, brand_id: int, currency: str) -> KpiSummary
     as_of = latest_as_of(session, brand_id=brand_id)
     predicted = None
     if as_of is not None:
-        mean = session.execute(
-            select(func.avg(CustomerScore.clv_minor)).where(
-                CustomerScore.brand_id == brand_id, CustomerScore.as_of == as_of
-            )
-        ).scalar_one()
-        predicted = round(mean) if mean is not None else None
+        predicted = mean_predicted_clv(session, brand_id=brand_id, as_of=as_of)
     monthly = kpis_by_period(session, brand_id=brand_id, granularity="month")
     retention = next(
         (k.retention_rate for k in reversed(monthly) if k.retention_rate is not None), None

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from recompra.api.deps import Limit, Offset, ReadBrand, ReadSession
 from recompra.api.errors import AUTH_ERRORS, error_responses
+from recompra.api.queries import kpis as k
 from recompra.api.queries import metrics as m
 from recompra.api.schemas import (
     ClvDistribution,
@@ -26,16 +28,21 @@ Score = Annotated[int | None, Query(ge=1, le=5)]
 
 
 @router.get("/segments", operation_id="segments_list", response_model=Segments, responses=_ERRORS)
-def segments(brand: ReadBrand, session: ReadSession) -> Segments:
-    """Customers and value per segment on the latest scoring date."""
-    as_of = m.latest_as_of(session, brand_id=brand.id)
-    items = m.segments(session, brand_id=brand.id, as_of=as_of) if as_of else []
+def segments(request: Request, brand: ReadBrand, session: ReadSession) -> Segments:
+    """Customers and value per segment (from the analytics outputs when present)."""
+    as_of, items, source = k.segments(session, home=_home(request), brand_id=brand.id)
     return Segments(
         as_of=as_of,
         currency=brand.currency,
         total_customers=sum(s.customers for s in items),
         items=items,
+        source=source,
     )
+
+
+def _home(request: Request) -> Path:
+    home: Path = request.app.state.settings.home
+    return home
 
 
 @router.get(
@@ -143,28 +150,33 @@ def churn(
 
 @router.get("/kpis", operation_id="kpis_by_period", response_model=Kpis, responses=_ERRORS)
 def kpis(
+    request: Request,
     brand: ReadBrand,
     session: ReadSession,
     period: Annotated[Literal["month", "year"], Query()] = "month",
 ) -> Kpis:
     """Revenue, orders, buyers, retention, repurchase and NPS proxy per period."""
-    items = m.kpis_by_period(session, brand_id=brand.id, granularity=period)
-    return Kpis(granularity=period, currency=brand.currency, items=items)
+    items, source = k.kpis_by_period(
+        session, home=_home(request), brand_id=brand.id, granularity=period
+    )
+    return Kpis(granularity=period, currency=brand.currency, items=items, source=source)
 
 
 @router.get(
     "/kpis/summary", operation_id="kpis_summary", response_model=KpiSummary, responses=_ERRORS
 )
-def kpi_summary(brand: ReadBrand, session: ReadSession) -> KpiSummary:
+def kpi_summary(request: Request, brand: ReadBrand, session: ReadSession) -> KpiSummary:
     """Headline KPIs over the brand's whole history."""
-    return m.kpi_summary(session, brand_id=brand.id, currency=brand.currency)
+    return k.kpi_summary(session, home=_home(request), brand_id=brand.id, currency=brand.currency)
 
 
 @router.get("/cohorts", operation_id="cohorts_retention", response_model=Cohorts, responses=_ERRORS)
 def cohorts(
+    request: Request,
     brand: ReadBrand,
     session: ReadSession,
     months: Annotated[int, Query(ge=1, le=36)] = 12,
 ) -> Cohorts:
     """Monthly acquisition cohorts and the share of each buying again month by month."""
-    return Cohorts(items=m.cohorts(session, brand_id=brand.id, max_months=months))
+    items, source = k.cohorts(session, home=_home(request), brand_id=brand.id, max_months=months)
+    return Cohorts(items=items, source=source)
