@@ -92,7 +92,7 @@ def worker_sql(engine_name: str, snapshot: Path) -> dict[str, Any]:
     t2 = time.perf_counter()
     cohorts = engine.query(cohorts_sql())
     t3 = time.perf_counter()
-    engine.materialize(SEQ_VIEW, seq_sql())
+    engine.materialize(SEQ_VIEW, seq_sql(params))
     engine.materialize(FACTS_VIEW, facts_sql(params))
     engine.materialize(LAPSES_VIEW, lapses_sql(params))
     for granularity in GRANULARITIES:

@@ -21,29 +21,34 @@ from recompra.analytics.prepare import ORDERS_VIEW
 def cohorts_sql() -> str:
     """SQL for the cohort table, sorted by cohort month and offset."""
     return f"""
-WITH firsts AS (
-    SELECT customer_id, MIN(y * 12 + m - 1) AS cohort_index
+WITH customer_months AS (
+    -- one row per customer and month with a purchase: counting rows later counts distinct
+    -- customers without a COUNT(DISTINCT) over every order
+    SELECT
+        customer_id,
+        y * 12 + m - 1 AS month_index,
+        CAST(COUNT(*) AS BIGINT) AS orders,
+        CAST(SUM(net_minor) AS BIGINT) AS revenue_minor
     FROM {ORDERS_VIEW}
-    GROUP BY customer_id
+    GROUP BY customer_id, y * 12 + m - 1
 ),
 activity AS (
     SELECT
-        f.cohort_index,
-        o.y * 12 + o.m - 1 - f.cohort_index AS months_since_first,
-        o.customer_id,
-        o.net_minor
-    FROM {ORDERS_VIEW} o
-    JOIN firsts f ON f.customer_id = o.customer_id
+        month_index,
+        MIN(month_index) OVER (PARTITION BY customer_id) AS cohort_index,
+        orders,
+        revenue_minor
+    FROM customer_months
 ),
 cells AS (
     SELECT
         cohort_index,
-        months_since_first,
-        CAST(COUNT(DISTINCT customer_id) AS BIGINT) AS customers,
-        CAST(COUNT(*) AS BIGINT) AS orders,
-        CAST(SUM(net_minor) AS BIGINT) AS revenue_minor
+        month_index - cohort_index AS months_since_first,
+        CAST(COUNT(*) AS BIGINT) AS customers,
+        CAST(SUM(orders) AS BIGINT) AS orders,
+        CAST(SUM(revenue_minor) AS BIGINT) AS revenue_minor
     FROM activity
-    GROUP BY cohort_index, months_since_first
+    GROUP BY cohort_index, month_index - cohort_index
 ),
 sized AS (
     SELECT

@@ -275,7 +275,7 @@ def analyze_engine(
     with timer("cohorts"):
         cohorts = to_frame(engine.query(cohorts_sql()))
     with timer("kpis"):
-        engine.materialize(SEQ_VIEW, seq_sql())
+        engine.materialize(SEQ_VIEW, seq_sql(params))
         engine.materialize(FACTS_VIEW, facts_sql(params))
         engine.materialize(LAPSES_VIEW, lapses_sql(params))
         frames = []

@@ -93,10 +93,19 @@ def _review_sums(score: str = "score") -> str:
         CAST(SUM(CASE WHEN {score} <= 3 THEN 1 ELSE 0 END) AS BIGINT) AS detractors"""
 
 
-def _order_sums() -> str:
-    return """CAST(COUNT(*) AS BIGINT) AS orders,
-        CAST(COUNT(DISTINCT customer_id) AS BIGINT) AS active_customers,
-        CAST(SUM(gross_minor) AS BIGINT) AS gross_revenue_minor,
+def _order_sums(active_flag: str | None = None) -> str:
+    """Order sums over ``rc_facts``; with ``active_flag`` also ``active_customers``.
+
+    ``active_flag`` is a 0/1 column marking each customer's first purchase of the group's
+    period, so its sum counts distinct customers without a ``COUNT(DISTINCT)``.
+    """
+    active = (
+        f"CAST(SUM({active_flag}) AS BIGINT) AS active_customers,\n        "
+        if active_flag
+        else ""
+    )
+    return f"""CAST(COUNT(*) AS BIGINT) AS orders,
+        {active}CAST(SUM(gross_minor) AS BIGINT) AS gross_revenue_minor,
         CAST(SUM(net_minor) AS BIGINT) AS revenue_minor,
         CAST(SUM(refund_minor) AS BIGINT) AS refunds_minor,
         CAST(SUM(has_return) AS BIGINT) AS returned_orders,
@@ -132,7 +141,7 @@ WITH ord AS (
     SELECT
         {o_idx} AS period_index,
         MIN({o_start}) AS period_start,
-        {_order_sums()},
+        {_order_sums(f"first_in_{granularity}")},
         CAST(SUM(CASE WHEN seq = 1 THEN 1 ELSE 0 END) AS BIGINT) AS new_customers,
         CAST(SUM(CASE WHEN seq = 2 THEN 1 ELSE 0 END) AS BIGINT) AS second_purchases,
         CAST(SUM(activation) AS BIGINT) AS activations

@@ -113,88 +113,116 @@ WHERE o.status NOT IN ({NON_PURCHASE_SQL})
 """
 
 
-def facts_sql(p: RunParams) -> str:
-    """SQL for ``rc_facts``: ``rc_orders`` plus sequence, activity runs, upsell, cross-sell.
+def seq_sql(p: RunParams) -> str:
+    """SQL for ``rc_seq``: per purchase its sequence, item figures and window-based flags.
+
+    One window pass per customer (ordered by ``purchased_at, order_id``) gives ``seq``,
+    ``activation``, ``lapse``, the upsell flag and whether the purchase is the customer's
+    first of its month, quarter and year (so the KPIs count active customers per period
+    with a sum instead of a ``COUNT(DISTINCT)``). Only the columns the KPIs need travel
+    through the window. Materialised on its own because :func:`facts_sql` reads it twice
+    and Spark inlines common table expressions (the window would be computed twice).
 
     An order is an **upsell** when it is a repeat purchase (``seq > 1``) containing an item
-    whose unit price is higher than every unit price in the customer's earlier purchases;
-    a **cross-sell** when it is a repeat purchase containing a category the customer had
-    not bought before. Items without a category never count as a new category.
+    whose unit price is higher than every unit price in the customer's earlier purchases.
     """
     n = p.churn_days
+    w = "PARTITION BY o.customer_id ORDER BY o.purchased_at, o.order_id"
+    prev_day = f"LAG(o.order_day) OVER ({w})"
+    next_day = f"LEAD(o.order_day) OVER ({w})"
+    prev_y = f"LAG(o.y) OVER ({w})"
     return f"""
-WITH seq AS (
-    SELECT * FROM {SEQ_VIEW}
-),
-items AS (
+WITH items AS (
     SELECT order_id,
            MAX(unit_price_minor) AS max_unit_price_minor,
            CAST(SUM(quantity) AS BIGINT) AS items
     FROM order_items
     GROUP BY order_id
-),
-first_category AS (
-    SELECT s.customer_id, i.category_id, MIN(s.seq) AS first_seq
-    FROM order_items i
-    JOIN seq s ON s.order_id = i.order_id
-    WHERE i.category_id IS NOT NULL
-    GROUP BY s.customer_id, i.category_id
-),
-new_category AS (
-    SELECT DISTINCT customer_id, first_seq AS seq FROM first_category
-),
-joined AS (
-    SELECT
-        s.*,
-        COALESCE(it.items, 0) AS items,
-        it.max_unit_price_minor,
-        CASE WHEN nc.customer_id IS NULL THEN 0 ELSE 1 END AS adds_category,
-        CASE WHEN s.prev_day IS NULL OR s.order_day - s.prev_day > {n} THEN 1 ELSE 0 END
-            AS activation,
-        CASE WHEN s.next_day IS NULL OR s.next_day - s.order_day > {n} THEN 1 ELSE 0 END
-            AS lapse
-    FROM seq s
-    LEFT JOIN items it ON it.order_id = s.order_id
-    LEFT JOIN new_category nc ON nc.customer_id = s.customer_id AND nc.seq = s.seq
 )
 SELECT
-    j.*,
-    CASE WHEN j.seq > 1 AND j.max_unit_price_minor > MAX(j.max_unit_price_minor) OVER (
-            PARTITION BY j.customer_id ORDER BY j.seq
-            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+    o.order_id,
+    o.customer_id,
+    o.order_day,
+    o.y,
+    o.m,
+    o.q,
+    o.gross_minor,
+    o.refund_minor,
+    o.net_minor,
+    o.has_return,
+    COALESCE(it.items, 0) AS items,
+    ROW_NUMBER() OVER ({w}) AS seq,
+    CASE WHEN {prev_day} IS NULL AND {next_day} IS NULL THEN 0 ELSE 1 END AS repeat_customer,
+    CASE WHEN {prev_day} IS NULL OR o.order_day - {prev_day} > {n} THEN 1 ELSE 0 END
+        AS activation,
+    CASE WHEN {next_day} IS NULL OR {next_day} - o.order_day > {n} THEN 1 ELSE 0 END AS lapse,
+    CASE WHEN it.max_unit_price_minor > MAX(it.max_unit_price_minor) OVER (
+            {w} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
          THEN 1 ELSE 0 END AS upsell,
-    CASE WHEN j.seq > 1 AND j.adds_category = 1 THEN 1 ELSE 0 END AS cross_sell,
-    MAX(CASE WHEN j.activation = 1 THEN j.order_day END) OVER (
-        PARTITION BY j.customer_id ORDER BY j.seq
-        ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS run_start_day
-FROM joined j
+    CASE WHEN {prev_y} = o.y AND LAG(o.m) OVER ({w}) = o.m THEN 0 ELSE 1 END
+        AS first_in_month,
+    CASE WHEN {prev_y} = o.y AND LAG(o.q) OVER ({w}) = o.q THEN 0 ELSE 1 END
+        AS first_in_quarter,
+    CASE WHEN {prev_y} = o.y THEN 0 ELSE 1 END AS first_in_year
+FROM {ORDERS_VIEW} o
+LEFT JOIN items it ON it.order_id = o.order_id
 """
 
 
-def seq_sql() -> str:
-    """SQL for ``rc_seq``: ``rc_orders`` plus ``seq``, previous and next purchase day.
+def facts_sql(p: RunParams) -> str:
+    """SQL for ``rc_facts``: ``rc_seq`` plus the cross-sell flag.
 
-    Materialised on its own because :func:`facts_sql` reads it twice and Spark inlines
-    common table expressions (the window would be computed twice).
+    An order is a **cross-sell** when it is a repeat purchase containing a category the
+    customer had not bought before. Items without a category never count as a new
+    category. Only customers with two or more purchases can have one, so only their items
+    are joined and grouped.
     """
     return f"""
+WITH repeat_items AS (
+    SELECT s.customer_id, i.category_id, s.seq
+    FROM order_items i
+    JOIN {SEQ_VIEW} s ON s.order_id = i.order_id
+    WHERE i.category_id IS NOT NULL AND s.repeat_customer = 1
+),
+first_category AS (
+    SELECT customer_id, category_id, MIN(seq) AS first_seq
+    FROM repeat_items
+    GROUP BY customer_id, category_id
+),
+new_category AS (
+    SELECT DISTINCT customer_id, first_seq AS seq FROM first_category WHERE first_seq > 1
+)
 SELECT
-    o.*,
-    ROW_NUMBER() OVER w AS seq,
-    LAG(order_day) OVER w AS prev_day,
-    LEAD(order_day) OVER w AS next_day
-FROM {ORDERS_VIEW} o
-WINDOW w AS (PARTITION BY customer_id ORDER BY purchased_at, order_id)
+    s.*,
+    CASE WHEN nc.customer_id IS NULL THEN 0 ELSE 1 END AS cross_sell
+FROM {SEQ_VIEW} s
+LEFT JOIN new_category nc ON nc.customer_id = s.customer_id AND nc.seq = s.seq
 """
 
 
 def lapses_sql(p: RunParams) -> str:
-    """SQL for ``rc_lapses``: one row per lapse (N days without a purchase) up to as-of."""
+    """SQL for ``rc_lapses``: one row per lapse (N days without a purchase) up to as-of.
+
+    ``run_start_day`` is the day of the activation that started the lapsed run of
+    activity. Between an activation and the lapse ending its run there is no other
+    activation or lapse, so on the rows that are either, the run of a lapse that is not
+    itself an activation starts at the previous such row.
+    """
     n = p.churn_days
     return f"""
-SELECT customer_id, order_day + {n} AS lapse_day, run_start_day
-FROM {FACTS_VIEW}
-WHERE lapse = 1 AND order_day + {n} <= {p.as_of_day}
+SELECT customer_id, lapse_day, run_start_day
+FROM (
+    SELECT
+        customer_id,
+        lapse,
+        order_day + {n} AS lapse_day,
+        CASE WHEN activation = 1 THEN order_day
+             ELSE LAG(order_day) OVER (PARTITION BY customer_id ORDER BY seq) END
+            AS run_start_day
+    FROM {FACTS_VIEW}
+    WHERE activation = 1 OR lapse = 1
+) x
+WHERE lapse = 1 AND lapse_day <= {p.as_of_day}
 """
 
 
@@ -213,6 +241,6 @@ def prepare(engine: Engine, params: RunParams, *, facts: bool = True) -> None:
     """Materialise ``rc_orders`` (and, with ``facts``, ``rc_facts`` and ``rc_lapses``)."""
     engine.materialize(ORDERS_VIEW, orders_sql(engine.dialect, params))
     if facts:
-        engine.materialize(SEQ_VIEW, seq_sql())
+        engine.materialize(SEQ_VIEW, seq_sql(params))
         engine.materialize(FACTS_VIEW, facts_sql(params))
         engine.materialize(LAPSES_VIEW, lapses_sql(params))

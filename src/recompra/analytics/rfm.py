@@ -179,13 +179,46 @@ def segment_case_sql(r: str = "r_score", f: str = "f_score", m: str = "m_score")
     return "CASE " + " ".join(branches) + " END"
 
 
-def _rank_score_sql(rank: str, n: str) -> str:
-    """Score 5..1 from a best-first rank: ``5 - floor(5 * (rank - 1) / n)``, in integers."""
+def _cutoffs_sql(prefix: str, column: str) -> str:
+    """CTEs ``{prefix}_values`` and ``{prefix}_cutoffs``: the lowest value of each rank score.
+
+    ``RANK() OVER (ORDER BY column DESC)`` over every customer is one single-threaded sort
+    of the whole customer table. The rank of a value is 1 + the number of customers with a
+    larger value, so it is computed on the (much smaller) table of distinct values with a
+    running count, and since the score ``5 - floor(5 * (rank - 1) / n)`` never increases
+    as the value decreases, each score 5..2 is reached exactly from its lowest value
+    ``{prefix}{k}`` upwards (``NULL`` when no value reaches it). The scores equal those of
+    the per-customer ``RANK()``.
+    """
+    cutoffs = ",\n        ".join(
+        f"MIN(CASE WHEN 5 * ({prefix}_rank - 1) < {5 - k + 1} * n THEN value END) AS {prefix}{k}"
+        for k in (5, 4, 3, 2)
+    )
+    return f"""{prefix}_values AS (
+    SELECT {column} AS value, COUNT(*) AS customers
+    FROM per_customer
+    GROUP BY {column}
+),
+{prefix}_ranked AS (
+    SELECT
+        value,
+        SUM(customers) OVER (ORDER BY value DESC
+            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) - customers + 1 AS {prefix}_rank,
+        SUM(customers) OVER () AS n
+    FROM {prefix}_values
+),
+{prefix}_cutoffs AS (
+    SELECT
+        {cutoffs}
+    FROM {prefix}_ranked
+)"""
+
+
+def _cutoff_score_sql(column: str, prefix: str) -> str:
+    """Score 5..1 of ``column`` from the cutoffs of :func:`_cutoffs_sql`."""
     return (
-        f"CASE WHEN 5 * ({rank} - 1) < {n} THEN 5 "
-        f"WHEN 5 * ({rank} - 1) < 2 * {n} THEN 4 "
-        f"WHEN 5 * ({rank} - 1) < 3 * {n} THEN 3 "
-        f"WHEN 5 * ({rank} - 1) < 4 * {n} THEN 2 ELSE 1 END"
+        f"CASE WHEN {column} >= {prefix}5 THEN 5 WHEN {column} >= {prefix}4 THEN 4 "
+        f"WHEN {column} >= {prefix}3 THEN 3 WHEN {column} >= {prefix}2 THEN 2 ELSE 1 END"
     )
 
 
@@ -219,27 +252,23 @@ WITH per_customer AS (
     FROM {ORDERS_VIEW}
     GROUP BY customer_id
 ),
-ranked AS (
-    SELECT
-        c.*,
-        RANK() OVER (ORDER BY last_day DESC) AS r_rank,
-        RANK() OVER (ORDER BY monetary_minor DESC) AS m_rank,
-        COUNT(*) OVER () AS n_customers
-    FROM per_customer c
-),
+{_cutoffs_sql("r", "last_day")},
+{_cutoffs_sql("m", "monetary_minor")},
 scored AS (
     SELECT
-        customer_id,
-        CAST({params.as_of_day} - last_day AS INT) AS recency_days,
-        frequency,
-        monetary_minor,
-        gross_minor,
-        first_day,
-        last_day,
-        {_rank_score_sql("r_rank", "n_customers")} AS r_score,
-        {_threshold_score_sql("frequency", f_thresholds)} AS f_score,
-        {_rank_score_sql("m_rank", "n_customers")} AS m_score
-    FROM ranked
+        c.customer_id,
+        CAST({params.as_of_day} - c.last_day AS INT) AS recency_days,
+        c.frequency,
+        c.monetary_minor,
+        c.gross_minor,
+        c.first_day,
+        c.last_day,
+        {_cutoff_score_sql("c.last_day", "r")} AS r_score,
+        {_threshold_score_sql("c.frequency", f_thresholds)} AS f_score,
+        {_cutoff_score_sql("c.monetary_minor", "m")} AS m_score
+    FROM per_customer c
+    CROSS JOIN r_cutoffs
+    CROSS JOIN m_cutoffs
 )
 SELECT scored.*, {segment_case_sql()} AS segment
 FROM scored
