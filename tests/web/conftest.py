@@ -29,7 +29,7 @@ from recompra.loyalty import (
     redeem,
 )
 from recompra.migrate import upgrade
-from recompra.models import Order
+from recompra.models import Brand, Order
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -103,6 +103,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         create_user(session, email=EMAIL, password=PASSWORD, brand_id=store.brand_a)
         _, key = create_api_key(session, scopes=["read", "loyalty"], brand_id=store.brand_a)
         _seed_loyalty(session, store.brand_a)
+        slug = session.scalar(select(Brand.slug).where(Brand.id == store.brand_a))
     engine.dispose()
     port = _free_port()
     env = {
@@ -140,7 +141,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             if process.poll() is not None or time.monotonic() > deadline:
                 pytest.fail("the server did not start")
             time.sleep(0.1)
-        yield Server(url=base, api_key=key)
+        yield Server(url=base, api_key=key, home=home, slug=str(slug))
     finally:
         process.terminate()
         process.wait(timeout=10)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from webtest import Server
 
@@ -143,3 +147,89 @@ def test_phone_layout_has_a_menu(browser: Any, server: Server) -> None:
         assert width <= 390 + 1
     finally:
         context.close()
+
+
+def test_models_page_shows_the_backtests(page: Any, server: Server) -> None:
+    directory = server.home / "predictions" / server.slug
+    directory.mkdir(parents=True)
+    metrics = {"rmse": 1.3, "mae_naive": 0.876, "total_error_pct": 5.0}
+    report = {
+        "calibration_end": "2024-03-01",
+        "observation_end": "2024-06-30",
+        "chosen_model": "pareto",
+        "models": {
+            "bgnbd": {"metrics": {"mae": 0.637, **metrics}},
+            "pareto": {"metrics": {"mae": 0.628, **metrics}},
+        },
+        "selection": {"rule": "lowest holdout MAE"},
+        "churn": {
+            "method": "model",
+            "window_days": 90,
+            "reason": "lower Brier",
+            "metrics": {"model": {"auc": 0.784, "brier": 0.101}},
+        },
+    }
+    (directory / "backtest.json").write_text(json.dumps(report))
+    (directory / "backtest_tracking.svg").write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10">'
+        '<script>document.title="owned"</script>'
+        '<polyline points="0,0 5,5" stroke="red" onmouseover="alert(1)"/></svg>'
+    )
+    try:
+        sign_in(page, server, "/dashboard/models")
+        assert page.locator("#backtests tr[data-model]").count() == 2
+        chosen = page.locator("#backtests tr[data-chosen]")
+        assert chosen.get_attribute("data-model") == "pareto"
+        assert chosen.locator("[data-metric=mae]").inner_text() == format_number(0.628, "pt-BR", 3)
+        assert page.locator("#churn-models tr[data-chosen]").get_attribute("data-method") == "model"
+        assert page.locator("#tracking svg polyline").count() == 1
+        assert page.locator("#tracking script").count() == 0
+        assert page.title() != "owned"
+    finally:
+        shutil.rmtree(directory)
+
+
+def test_overview_and_segments_follow_the_analytics_outputs(page: Any, server: Server) -> None:
+    directory = server.home / "analytics" / server.slug
+    directory.mkdir(parents=True)
+    (directory / "summary.json").write_text(
+        json.dumps(
+            {
+                "as_of": "2024-06-30",
+                "customers_total": 7,
+                "orders_total": 11,
+                "revenue_minor": 123_456,
+                "repurchase_rate": 0.25,
+                "retention_rate": 0.5,
+                "average_order_value_minor": 11_223.4,
+                "historic_clv_minor": 17_636.6,
+                "nps": 12.5,
+            }
+        )
+    )
+    pq.write_table(
+        pa.Table.from_pylist(
+            [{"segment": "new_customers", "customers": 7, "customer_share": 1.0,
+              "revenue_minor": 123_456}]
+        ),
+        directory / "segments.parquet",
+    )  # fmt: skip
+    try:
+        summary = server.api("/v1/kpis/summary")
+        assert summary["source"] == "analytics"
+        assert summary["revenue_minor"] == 123_456
+        sign_in(page, server)
+        assert page.locator("[data-source]").get_attribute("data-source") == "analytics"
+        for key in ("revenue_minor", "aov_minor", "historic_clv_minor"):
+            cell = page.locator(f"[data-kpi={key}]")
+            assert int(cell.get_attribute("data-value")) == summary[key]
+            assert cell.inner_text() == format_money(summary[key], "pt-BR")
+        assert page.locator("[data-kpi=orders]").inner_text() == format_number(11, "pt-BR")
+        segments = server.api("/v1/segments")
+        assert segments["source"] == "analytics"
+        page.goto(server.url + "/dashboard/rfm")
+        row = page.locator("tr[data-segment='new_customers']")
+        assert row.locator("td[data-value]").get_attribute("data-value") == "7"
+        assert row.locator("a").inner_text() == "Novos clientes"
+    finally:
+        shutil.rmtree(directory)

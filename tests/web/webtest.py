@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,6 +17,8 @@ class Server:
 
     url: str
     api_key: str
+    home: Path
+    slug: str
     email: str = EMAIL
     password: str = PASSWORD
 
