@@ -32,6 +32,13 @@ def test_nice_ticks_start_at_zero_increase_and_cover_the_top(
     assert got[-1] >= top
 
 
+def test_count_ticks_are_whole_numbers() -> None:
+    assert charts.nice_ticks(1, integer=True) == [0, 1]
+    assert charts.nice_ticks(3, integer=True) == [0, 1, 2, 3]
+    assert all(t == int(t) for t in charts.nice_ticks(10, integer=True))
+    assert charts.nice_ticks(166, integer=True) == [0, 50, 100, 150, 200]
+
+
 def test_revenue_axis_labels_increase_upwards_at_the_right_scale() -> None:
     # Monthly revenue of about R$ 20-35k, in centavos.
     values = [2_000_000.0, 3_526_272.0, 2_950_000.0]

@@ -17,11 +17,12 @@ W, H = 640, 220
 PAD_L, PAD_R, PAD_T, PAD_B = 84, 28, 12, 36
 
 
-def nice_ticks(top: float, count: int = 4) -> list[float]:
+def nice_ticks(top: float, count: int = 4, *, integer: bool = False) -> list[float]:
     """Axis ticks from 0 upwards to a round value covering ``top``, in ascending order.
 
     The step is 1, 2, 2.5 or 5 times a power of ten, chosen so that about ``count``
     intervals cover ``top`` (``nice_ticks(35_262.72)`` is ``[0, 10000, ..., 40000]``).
+    With ``integer`` (counts) the step is at least 1.
     """
     if not math.isfinite(top) or top <= 0:
         top = 1.0
@@ -32,6 +33,8 @@ def nice_ticks(top: float, count: int = 4) -> list[float]:
         if multiple * magnitude * count >= top * (1 - 1e-9):
             step = multiple * magnitude
             break
+    if integer:
+        step = max(1.0, round(step)) if step >= 1 else 1.0
     intervals = max(1, math.ceil(top / step - 1e-9))
     return [round(i * step, 12) for i in range(intervals + 1)]
 
@@ -85,11 +88,12 @@ def bar_chart(
     label: str,
     fmt: Callable[[float], str],
     axis_fmt: Callable[[float], str] | None = None,
+    integer: bool = False,
 ) -> Markup:
-    """A vertical bar chart."""
+    """A vertical bar chart (``integer``: counts, so axis ticks are whole numbers)."""
     if not values:
         return Markup("")
-    ticks = nice_ticks(max(values, default=0.0))
+    ticks = nice_ticks(max(values, default=0.0), integer=integer)
     top = ticks[-1]
     n = len(values)
     slot = (W - PAD_L - PAD_R) / n

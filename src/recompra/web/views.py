@@ -167,6 +167,7 @@ def overview(request: Request) -> HTMLResponse:
             [k.customers for k in monthly],
             label=page.t("trend.customers"),
             fmt=lambda v: page.number(v),
+            integer=True,
         ),
         "retention": charts.line_chart(
             labels,
@@ -312,6 +313,7 @@ def clv(request: Request) -> HTMLResponse:
         [b.customers for b in buckets],
         label=page.t("clv.distribution"),
         fmt=lambda v: page.number(v),
+        integer=True,
     )
     return _render(page, "clv.html", as_of=as_of, buckets=buckets, chart=chart, top=top)
 
