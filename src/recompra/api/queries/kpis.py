@@ -47,6 +47,11 @@ def _as_of(outputs: AnalyticsOutputs) -> date | None:
         return None
 
 
+def _month(period: str) -> int:
+    year, _, month = period.partition("-")
+    return int(year) * 12 + int(month or 1) - 1
+
+
 def kpi_summary(session: Session, *, home: Path, brand_id: int, currency: str) -> KpiSummary:
     """Headline KPIs: ``summary.json`` when analysed, else SQL over the whole history.
 
@@ -164,10 +169,18 @@ def cohorts(
         sizes[cohort] = _int(r.get("cohort_size"))
         if 0 <= months < max_months:
             shares[cohort][months] = _float(r.get("retention_rate")) or 0.0
+    # Months without a buyer have no row: the heatmap still runs to the last month seen.
+    last = max(
+        (_month(str(r.get("cohort_month"))[:7]) + _int(r.get("months_since_first")) for r in rows),
+        default=0,
+    )
+    as_of = _as_of(outputs) if outputs is not None else None
+    if as_of is not None:
+        last = max(last, as_of.year * 12 + as_of.month - 1)
     items = []
     for cohort in sorted(sizes):
         by_month = shares[cohort]
-        width = max(by_month, default=-1) + 1
+        width = min(max_months, last - _month(cohort) + 1)
         items.append(
             CohortRow(
                 cohort=cohort,
