@@ -40,6 +40,22 @@ def external_identity(brand_id: int, source: str, value: str) -> Identity:
     return ("external", f"{source}@{brand_id}", value)
 
 
+def customer_record(row: dict[str, Any], source: str) -> dict[str, Any]:
+    """A customer record from a canonical row (order line or customer row of an import)."""
+    return {
+        "source": source,
+        "external_id": row.get("customer_id"),
+        "email": row.get("email"),
+        "document": row.get("document"),
+        "phone": row.get("phone"),
+        "name": row.get("customer_name"),
+        "city": row.get("city"),
+        "state": row.get("state"),
+        "zip_prefix": row.get("zip_prefix"),
+        "birth_date": row.get("birth_date"),
+    }
+
+
 def identities_of(record: dict[str, Any], brand_id: int) -> list[Identity]:
     """Every identity a customer record carries, strongest first."""
     found: list[Identity] = []

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from recompra.db import unit_of_work
 from recompra.hub.aftersale import upsert_events, upsert_returns, upsert_reviews
 from recompra.hub.customers import (
+    customer_record,
     external_identity,
     identities_of,
     lookup_identities,
@@ -280,21 +281,6 @@ def _customer_name(prefix: str) -> Callable[[str], str]:
     return name
 
 
-def _customer_record(row: dict[str, Any], source: str) -> dict[str, Any]:
-    return {
-        "source": source,
-        "external_id": row.get("customer_id"),
-        "email": row.get("email"),
-        "document": row.get("document"),
-        "phone": row.get("phone"),
-        "name": row.get("customer_name"),
-        "city": row.get("city"),
-        "state": row.get("state"),
-        "zip_prefix": row.get("zip_prefix"),
-        "birth_date": row.get("birth_date"),
-    }
-
-
 def _has_identity(row: dict[str, Any]) -> bool:
     return any(row.get(k) not in (None, "") for k in _IDENTITY)
 
@@ -319,7 +305,7 @@ def ingest_customers(
     records = [r for r in records if _has_identity(r)]
     ids: list[int | None] = [None] * len(customers)
     with unit_of_work(engine) as session:
-        payload = [_customer_record(r, source) for r in records]
+        payload = [customer_record(r, source) for r in records]
         identity_map = upsert_customers(
             session, brand_id=brand_id, records=payload, counts=report.entity("customers")
         )

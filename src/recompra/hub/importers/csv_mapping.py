@@ -27,7 +27,7 @@ from recompra.db import unit_of_work
 from recompra.errors import InvalidInput
 from recompra.hub.aftersale import upsert_returns
 from recompra.hub.catalog import slugify, upsert_categories, upsert_products
-from recompra.hub.customers import external_identity, upsert_customers
+from recompra.hub.customers import customer_record, external_identity, upsert_customers
 from recompra.hub.importers.files import read_table
 from recompra.hub.orders import upsert_orders
 from recompra.hub.parsing import ParseOptions
@@ -180,21 +180,6 @@ def _canonical(frame: pd.DataFrame, columns: dict[str, str], file: str) -> pd.Da
     return renamed
 
 
-def _customer_record(row: dict[str, Any], source: str) -> dict[str, Any]:
-    return {
-        "source": source,
-        "external_id": row.get("customer_id"),
-        "email": row.get("email"),
-        "document": row.get("document"),
-        "phone": row.get("phone"),
-        "name": row.get("customer_name"),
-        "city": row.get("city"),
-        "state": row.get("state"),
-        "zip_prefix": row.get("zip_prefix"),
-        "birth_date": row.get("birth_date"),
-    }
-
-
 def _customer_key(row: dict[str, Any]) -> tuple[str, str] | None:
     for kind in ("customer_id", "document", "email", "phone"):
         if row.get(kind):
@@ -316,7 +301,7 @@ def _write_chunk(
     for row in rows:
         key = _customer_key(row)
         if key is not None:
-            people.setdefault(key, _customer_record(row, source))
+            people.setdefault(key, customer_record(row, source))
     customers = report.entity("customers")
     customers.read += len(people)
     identity_map = upsert_customers(
@@ -497,7 +482,7 @@ def _import_customers_file(
             session,
             brand_id=brand_id,
             records=[
-                _customer_record(cast(dict[str, Any], r), mapping.source)
+                customer_record(cast(dict[str, Any], r), mapping.source)
                 for r in valid.to_dict("records")
             ],
             counts=report.entity("customers"),
