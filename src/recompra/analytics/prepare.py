@@ -128,9 +128,7 @@ def seq_sql(p: RunParams) -> str:
     """
     n = p.churn_days
     w = "PARTITION BY o.customer_id ORDER BY o.purchased_at, o.order_id"
-    prev_day = f"LAG(o.order_day) OVER ({w})"
-    next_day = f"LEAD(o.order_day) OVER ({w})"
-    prev_y = f"LAG(o.y) OVER ({w})"
+    # Month index y * 12 + m - 1; its quarter index is floor(/3) and its year floor(/12).
     return f"""
 WITH items AS (
     SELECT order_id,
@@ -138,34 +136,52 @@ WITH items AS (
            CAST(SUM(quantity) AS BIGINT) AS items
     FROM order_items
     GROUP BY order_id
+),
+windowed AS (
+    SELECT
+        o.order_id,
+        o.customer_id,
+        o.order_day,
+        o.y,
+        o.m,
+        o.q,
+        o.gross_minor,
+        o.refund_minor,
+        o.net_minor,
+        o.has_return,
+        COALESCE(it.items, 0) AS items,
+        it.max_unit_price_minor,
+        ROW_NUMBER() OVER ({w}) AS seq,
+        LAG(o.order_day) OVER ({w}) AS prev_day,
+        LEAD(o.order_day) OVER ({w}) AS next_day,
+        LAG(o.y * 12 + o.m - 1) OVER ({w}) AS prev_month_index,
+        MAX(it.max_unit_price_minor) OVER (
+            {w} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS earlier_max_unit_price_minor
+    FROM {ORDERS_VIEW} o
+    LEFT JOIN items it ON it.order_id = o.order_id
 )
 SELECT
-    o.order_id,
-    o.customer_id,
-    o.order_day,
-    o.y,
-    o.m,
-    o.q,
-    o.gross_minor,
-    o.refund_minor,
-    o.net_minor,
-    o.has_return,
-    COALESCE(it.items, 0) AS items,
-    ROW_NUMBER() OVER ({w}) AS seq,
-    CASE WHEN {prev_day} IS NULL AND {next_day} IS NULL THEN 0 ELSE 1 END AS repeat_customer,
-    CASE WHEN {prev_day} IS NULL OR o.order_day - {prev_day} > {n} THEN 1 ELSE 0 END
-        AS activation,
-    CASE WHEN {next_day} IS NULL OR {next_day} - o.order_day > {n} THEN 1 ELSE 0 END AS lapse,
-    CASE WHEN it.max_unit_price_minor > MAX(it.max_unit_price_minor) OVER (
-            {w} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
-         THEN 1 ELSE 0 END AS upsell,
-    CASE WHEN {prev_y} = o.y AND LAG(o.m) OVER ({w}) = o.m THEN 0 ELSE 1 END
-        AS first_in_month,
-    CASE WHEN {prev_y} = o.y AND LAG(o.q) OVER ({w}) = o.q THEN 0 ELSE 1 END
+    order_id,
+    customer_id,
+    order_day,
+    y,
+    m,
+    q,
+    gross_minor,
+    refund_minor,
+    net_minor,
+    has_return,
+    items,
+    seq,
+    CASE WHEN prev_day IS NULL AND next_day IS NULL THEN 0 ELSE 1 END AS repeat_customer,
+    CASE WHEN prev_day IS NULL OR order_day - prev_day > {n} THEN 1 ELSE 0 END AS activation,
+    CASE WHEN next_day IS NULL OR next_day - order_day > {n} THEN 1 ELSE 0 END AS lapse,
+    CASE WHEN max_unit_price_minor > earlier_max_unit_price_minor THEN 1 ELSE 0 END AS upsell,
+    CASE WHEN prev_month_index = y * 12 + m - 1 THEN 0 ELSE 1 END AS first_in_month,
+    CASE WHEN CAST(FLOOR(prev_month_index / 3) AS INT) = y * 4 + q - 1 THEN 0 ELSE 1 END
         AS first_in_quarter,
-    CASE WHEN {prev_y} = o.y THEN 0 ELSE 1 END AS first_in_year
-FROM {ORDERS_VIEW} o
-LEFT JOIN items it ON it.order_id = o.order_id
+    CASE WHEN CAST(FLOOR(prev_month_index / 12) AS INT) = y THEN 0 ELSE 1 END AS first_in_year
+FROM windowed
 """
 
 

@@ -54,6 +54,10 @@ class DuckDBEngine:
         # Timestamps are stored in UTC; day and month boundaries are UTC on every engine.
         self.con.execute("SET TimeZone = 'UTC'")
         self.con.execute("SET enable_progress_bar = false")
+        # Every query that returns rows orders them itself (Spark keeps no insertion order
+        # either); not preserving it lets DuckDB materialise and window in parallel with
+        # less memory.
+        self.con.execute("SET preserve_insertion_order = false")
         env_threads = os.environ.get("RECOMPRA_DUCKDB_THREADS")
         if threads is None and env_threads:
             threads = int(env_threads)
