@@ -100,9 +100,7 @@ def _order_sums(active_flag: str | None = None) -> str:
     period, so its sum counts distinct customers without a ``COUNT(DISTINCT)``.
     """
     active = (
-        f"CAST(SUM({active_flag}) AS BIGINT) AS active_customers,\n        "
-        if active_flag
-        else ""
+        f"CAST(SUM({active_flag}) AS BIGINT) AS active_customers,\n        " if active_flag else ""
     )
     return f"""CAST(COUNT(*) AS BIGINT) AS orders,
         {active}CAST(SUM(gross_minor) AS BIGINT) AS gross_revenue_minor,
