@@ -54,6 +54,10 @@ def test_every_reason_renders_in_both_languages() -> None:
         assert all(texts.values())
         assert texts["pt-BR"] != texts["en"]
     assert explain(reasons["category_affinity"], "pt-BR").startswith("50% das suas compras")
+    # A category the customer never bought from is not explained as "0% of your purchases".
+    new_category = Evidence("category_affinity", count=12, share=0.0, anchor="casa")
+    assert "0%" not in explain(new_category, "pt-BR")
+    assert explain(new_category, "en").startswith("a best seller in casa, a category")
     assert "1,4x o preço" in explain(reasons["upsell"], "pt-BR")
     assert "rated 4.6 on average across 52 reviews" in explain(reasons["upsell"], "en")
     assert explain(reasons["repurchase"], "en") == "you bought this 2 times before; time to restock"

@@ -133,6 +133,18 @@ def explain(evidence: Evidence, language: Language = "en") -> str:
         return text + f", {lift}x more often than by chance"
     if reason == "category_affinity":
         share = format_number(100.0 * evidence.share, language, decimals=0)
+        if evidence.share <= 0:
+            # The category is new to the customer: it scored through the categories that
+            # customers with a similar history also buy, not through their own share.
+            if pt:
+                return (
+                    f"um dos mais vendidos em {anchor}, categoria que clientes com compras "
+                    f"parecidas com as suas também compram ({count} clientes)"
+                )
+            return (
+                f"a best seller in {anchor}, a category that customers with purchases like "
+                f"yours also buy ({count} customers)"
+            )
         if pt:
             return (
                 f"{share}% das suas compras são em {anchor}; "
