@@ -60,14 +60,12 @@ def worker_sql(engine_name: str, snapshot: Path) -> dict[str, Any]:
         FACTS_VIEW,
         LAPSES_VIEW,
         ORDERS_VIEW,
-        SEQ_VIEW,
-        RunParams,
+            RunParams,
         facts_sql,
         lapses_sql,
         orders_sql,
         resolve_as_of,
-        seq_sql,
-    )
+        )
     from recompra.analytics.rfm import SCORES_VIEW, rfm_sql
     from recompra.engines.base import Engine
 
@@ -92,7 +90,6 @@ def worker_sql(engine_name: str, snapshot: Path) -> dict[str, Any]:
     t2 = time.perf_counter()
     cohorts = engine.query(cohorts_sql())
     t3 = time.perf_counter()
-    engine.materialize(SEQ_VIEW, seq_sql(params))
     engine.materialize(FACTS_VIEW, facts_sql(params))
     engine.materialize(LAPSES_VIEW, lapses_sql(params))
     for granularity in GRANULARITIES:

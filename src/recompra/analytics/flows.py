@@ -26,14 +26,12 @@ from recompra.analytics.prepare import (
     FACTS_VIEW,
     LAPSES_VIEW,
     ORDERS_VIEW,
-    SEQ_VIEW,
     RunParams,
     date_of,
     facts_sql,
     lapses_sql,
     orders_sql,
     resolve_as_of,
-    seq_sql,
 )
 from recompra.analytics.rfm import (
     DEFAULT_F_THRESHOLDS,
@@ -275,7 +273,6 @@ def analyze_engine(
     with timer("cohorts"):
         cohorts = to_frame(engine.query(cohorts_sql()))
     with timer("kpis"):
-        engine.materialize(SEQ_VIEW, seq_sql(params))
         engine.materialize(FACTS_VIEW, facts_sql(params))
         engine.materialize(LAPSES_VIEW, lapses_sql(params))
         frames = []

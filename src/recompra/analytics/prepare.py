@@ -30,7 +30,6 @@ NON_PURCHASE_SQL = ", ".join(f"'{status}'" for status in NON_PURCHASE_STATUSES)
 
 #: Names of the views :func:`prepare` creates.
 ORDERS_VIEW = "rc_orders"
-SEQ_VIEW = "rc_seq"
 FACTS_VIEW = "rc_facts"
 LAPSES_VIEW = "rc_lapses"
 
@@ -113,28 +112,42 @@ WHERE o.status NOT IN ({NON_PURCHASE_SQL})
 """
 
 
-def seq_sql(p: RunParams) -> str:
-    """SQL for ``rc_seq``: per purchase its sequence, item figures and window-based flags.
+def facts_sql(p: RunParams) -> str:
+    """SQL for ``rc_facts``: ``rc_orders`` plus sequence, activity flags, upsell, cross-sell.
 
-    One window pass per customer (ordered by ``purchased_at, order_id``) gives ``seq``,
-    ``activation``, ``lapse``, the upsell flag and whether the purchase is the customer's
-    first of its month, quarter and year (so the KPIs count active customers per period
-    with a sum instead of a ``COUNT(DISTINCT)``). Only the columns the KPIs need travel
-    through the window. Materialised on its own because :func:`facts_sql` reads it twice
-    and Spark inlines common table expressions (the window would be computed twice).
+    One window pass per customer (ordered by ``purchased_at, order_id``) over only the
+    columns the KPIs need gives ``seq``, ``activation``, ``lapse``, ``upsell`` and whether
+    the purchase is the customer's first of its month, quarter and year (so the KPIs count
+    active customers per period with a sum instead of a ``COUNT(DISTINCT)``).
 
     An order is an **upsell** when it is a repeat purchase (``seq > 1``) containing an item
-    whose unit price is higher than every unit price in the customer's earlier purchases.
+    whose unit price is higher than every unit price in the customer's earlier purchases;
+    a **cross-sell** when it is a repeat purchase containing a category the customer had
+    not bought before (the first item row of each customer and category, by purchase
+    order, marks its order). Items without a category never count as a new category.
     """
     n = p.churn_days
     w = "PARTITION BY o.customer_id ORDER BY o.purchased_at, o.order_id"
     # Month index y * 12 + m - 1; its quarter index is floor(/3) and its year floor(/12).
     return f"""
-WITH items AS (
+WITH item_rows AS (
+    SELECT
+        i.order_id,
+        i.unit_price_minor,
+        i.quantity,
+        CASE WHEN i.category_id IS NOT NULL AND ROW_NUMBER() OVER (
+                PARTITION BY o.customer_id, i.category_id
+                ORDER BY o.purchased_at, o.order_id) = 1
+             THEN 1 ELSE 0 END AS first_of_category
+    FROM order_items i
+    JOIN {ORDERS_VIEW} o ON o.order_id = i.order_id
+),
+items AS (
     SELECT order_id,
            MAX(unit_price_minor) AS max_unit_price_minor,
-           CAST(SUM(quantity) AS BIGINT) AS items
-    FROM order_items
+           CAST(SUM(quantity) AS BIGINT) AS items,
+           MAX(first_of_category) AS adds_category
+    FROM item_rows
     GROUP BY order_id
 ),
 windowed AS (
@@ -151,6 +164,7 @@ windowed AS (
         o.has_return,
         COALESCE(it.items, 0) AS items,
         it.max_unit_price_minor,
+        COALESCE(it.adds_category, 0) AS adds_category,
         ROW_NUMBER() OVER ({w}) AS seq,
         LAG(o.order_day) OVER ({w}) AS prev_day,
         LEAD(o.order_day) OVER ({w}) AS next_day,
@@ -173,46 +187,15 @@ SELECT
     has_return,
     items,
     seq,
-    CASE WHEN prev_day IS NULL AND next_day IS NULL THEN 0 ELSE 1 END AS repeat_customer,
     CASE WHEN prev_day IS NULL OR order_day - prev_day > {n} THEN 1 ELSE 0 END AS activation,
     CASE WHEN next_day IS NULL OR next_day - order_day > {n} THEN 1 ELSE 0 END AS lapse,
     CASE WHEN max_unit_price_minor > earlier_max_unit_price_minor THEN 1 ELSE 0 END AS upsell,
+    CASE WHEN seq > 1 AND adds_category = 1 THEN 1 ELSE 0 END AS cross_sell,
     CASE WHEN prev_month_index = y * 12 + m - 1 THEN 0 ELSE 1 END AS first_in_month,
     CASE WHEN CAST(FLOOR(prev_month_index / 3) AS INT) = y * 4 + q - 1 THEN 0 ELSE 1 END
         AS first_in_quarter,
     CASE WHEN CAST(FLOOR(prev_month_index / 12) AS INT) = y THEN 0 ELSE 1 END AS first_in_year
 FROM windowed
-"""
-
-
-def facts_sql(p: RunParams) -> str:
-    """SQL for ``rc_facts``: ``rc_seq`` plus the cross-sell flag.
-
-    An order is a **cross-sell** when it is a repeat purchase containing a category the
-    customer had not bought before. Items without a category never count as a new
-    category. Only customers with two or more purchases can have one, so only their items
-    are joined and grouped.
-    """
-    return f"""
-WITH repeat_items AS (
-    SELECT s.customer_id, i.category_id, s.seq
-    FROM order_items i
-    JOIN {SEQ_VIEW} s ON s.order_id = i.order_id
-    WHERE i.category_id IS NOT NULL AND s.repeat_customer = 1
-),
-first_category AS (
-    SELECT customer_id, category_id, MIN(seq) AS first_seq
-    FROM repeat_items
-    GROUP BY customer_id, category_id
-),
-new_category AS (
-    SELECT DISTINCT customer_id, first_seq AS seq FROM first_category WHERE first_seq > 1
-)
-SELECT
-    s.*,
-    CASE WHEN nc.customer_id IS NULL THEN 0 ELSE 1 END AS cross_sell
-FROM {SEQ_VIEW} s
-LEFT JOIN new_category nc ON nc.customer_id = s.customer_id AND nc.seq = s.seq
 """
 
 
@@ -257,6 +240,5 @@ def prepare(engine: Engine, params: RunParams, *, facts: bool = True) -> None:
     """Materialise ``rc_orders`` (and, with ``facts``, ``rc_facts`` and ``rc_lapses``)."""
     engine.materialize(ORDERS_VIEW, orders_sql(engine.dialect, params))
     if facts:
-        engine.materialize(SEQ_VIEW, seq_sql(params))
         engine.materialize(FACTS_VIEW, facts_sql(params))
         engine.materialize(LAPSES_VIEW, lapses_sql(params))
