@@ -60,12 +60,12 @@ def worker_sql(engine_name: str, snapshot: Path) -> dict[str, Any]:
         FACTS_VIEW,
         LAPSES_VIEW,
         ORDERS_VIEW,
-            RunParams,
+        RunParams,
         facts_sql,
         lapses_sql,
         orders_sql,
         resolve_as_of,
-        )
+    )
     from recompra.analytics.rfm import SCORES_VIEW, rfm_sql
     from recompra.engines.base import Engine
 
