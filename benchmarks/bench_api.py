@@ -74,13 +74,32 @@ def _loadgen_main() -> None:
     print(json.dumps(result))
 
 
-def _prepare(home: Path, customers: int) -> tuple[str, list[int]]:
+def _database_url(home: Path, postgres: bool) -> str:
+    """SQLite under ``home``, or a fresh database on the test PostgreSQL server."""
+    if not postgres:
+        return f"sqlite:///{home / 'recompra.db'}"
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from recompra.db import make_engine
+
+    admin_url = os.environ["RECOMPRA_TEST_POSTGRES_URL"]
+    name = f"bench_api_{os.getpid()}"
+    admin = make_engine(admin_url, pool_size=1)
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+def _prepare(url: str, customers: int) -> tuple[str, list[int]]:
     from recompra.api.sample import seed_sample
     from recompra.api.security import create_api_key
     from recompra.db import make_engine, unit_of_work
     from recompra.migrate import upgrade
 
-    engine = make_engine(f"sqlite:///{home / 'recompra.db'}")
+    engine = make_engine(url)
     upgrade(engine)
     with unit_of_work(engine) as session:
         store = seed_sample(session, customers=customers)
@@ -89,10 +108,11 @@ def _prepare(home: Path, customers: int) -> tuple[str, list[int]]:
     return key, store.customers_a
 
 
-def _run_server(home: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
+def _run_server(home: Path, url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "RECOMPRA_HOME": str(home),
+        "RECOMPRA_DATABASE_URL": url,
         "RECOMPRA_ENVIRONMENT": "test",
         "RECOMPRA_API_RATE_LIMIT_BURST": "100000000",
         "RECOMPRA_API_RATE_LIMIT_PER_SECOND": "100000000",
@@ -126,15 +146,22 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="use a fresh database on RECOMPRA_TEST_POSTGRES_URL (source scripts/pg.sh)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
-        key, ids = _prepare(home, args.customers)
-        print(f"GET /v1/customers/{{id}} over {len(ids)} customers, SQLite, "
+        db_url = _database_url(home, args.postgres)
+        key, ids = _prepare(db_url, args.customers)
+        backend = "PostgreSQL" if args.postgres else "SQLite"
+        print(f"GET /v1/customers/{{id}} over {len(ids)} customers, {backend}, "
               f"{args.concurrency} connections, {args.seconds:.0f} s per run")  # fmt: skip
         for workers in args.workers:
             port = _free_port()
-            server = _run_server(home, port, workers)
+            server = _run_server(home, db_url, port, workers)
             try:
                 url = f"http://127.0.0.1:{port}"
                 _wait(url)
