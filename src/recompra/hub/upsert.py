@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, Date, Table, bindparam, func, insert, select, text, update
@@ -64,16 +64,29 @@ def allocate_ids(session: Session, table: Table, count: int) -> list[int]:
     return list(range(int(top or 0) + 1, int(top or 0) + 1 + count))
 
 
+def _sqlite_timestamp(value: datetime | None) -> str | None:
+    """SQLAlchemy's SQLite DATETIME text for an aware timestamp, stored in UTC."""
+    if value is None:
+        return None
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
 def _sqlite_converter(column: Column[Any]) -> Callable[[Any], Any]:
     """How SQLAlchemy would store a value of ``column`` on SQLite, without its machinery."""
     kind = column.type
     if isinstance(kind, UTCDateTime):
-        return lambda v: None if v is None else f"{v.astimezone(UTC):%Y-%m-%d %H:%M:%S.%f}"
+        return _sqlite_timestamp
     if isinstance(kind, Date):
         return lambda v: None if v is None else v.isoformat()
     if isinstance(kind, JSON):
         return lambda v: None if v is None else json.dumps(v)
-    return lambda v: v
+    return _identity
+
+
+def _identity(value: Any) -> Any:
+    return value
 
 
 def _default(column: Column[Any]) -> Any:
@@ -98,13 +111,13 @@ def _insert_sqlite(session: Session, table: Table, rows: Sequence[dict[str, Any]
     statement = (
         f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
     )
-    values = [
-        tuple(
-            convert(row.get(name, defaults.get(name)))
-            for name, convert in zip(names, converters, strict=True)
-        )
-        for row in rows
-    ]
+    # Column by column: one converter call per value, no per-row generator.
+    columns_values = []
+    for name, convert in zip(names, converters, strict=True):
+        default = defaults.get(name)
+        raw = [row.get(name, default) for row in rows]
+        columns_values.append(raw if convert is _identity else [convert(v) for v in raw])
+    values = list(zip(*columns_values, strict=True))
     session.connection().exec_driver_sql(statement, values)  # type: ignore[arg-type]
 
 
