@@ -99,7 +99,10 @@ def _order_lines(path: Path, rows: int) -> int:
     customers = max(rows // 3, 1000)
     tables = generate_tables(GeneratorConfig(seed=11, n_customers=customers))
     orders = tables["orders"].select(["order_id", "customer_id", "purchased_at"])
-    items = tables["order_items"].join(orders, "order_id").slice(0, rows)
+    # Arrow's hash join does not keep row order: sort so every run imports the same lines.
+    joined = tables["order_items"].join(orders, "order_id")
+    items = joined.sort_by([("order_id", "ascending"), ("line_number", "ascending")])
+    items = items.slice(0, rows)
     when = pc.cast(items["purchased_at"], pa.timestamp("s", tz="UTC"), safe=False)
     lines = pa.table(
         {
