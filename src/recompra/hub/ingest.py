@@ -459,6 +459,28 @@ def _brand_customers(
     return {(kind, value): cid for (kind, _, value), cid in known.items() if cid in members}
 
 
+def _plain_batch(
+    report: ImportReport,
+    entity: str,
+    records: Sequence[dict[str, Any]],
+    fields: list[Field],
+    id_field: str,
+    currency: str,
+) -> tuple[_Batch, list[dict[str, Any]]]:
+    """Validate flat records; return the batch and the rows of records with no problem."""
+    batch = _Batch(entity, report)
+    _plain_rows(batch, records, fields, id_field)
+    valid = batch.validate(fields, _options(currency))
+    bad = batch.bad_indexes()
+    rows = [
+        r
+        for r in cast(list[dict[str, Any]], valid.to_dict("records"))
+        if batch.origin[int(r[LINE])][0] not in bad
+    ]
+    report.entity(entity).rejected += len(valid) - len(rows)
+    return batch, rows
+
+
 def ingest_returns(
     engine: Engine,
     *,
@@ -469,16 +491,7 @@ def ingest_returns(
 ) -> IngestResult:
     """Record returns/cancellations of the brand's orders (amounts up to the order total)."""
     report = ImportReport()
-    batch = _Batch("returns", report)
-    _plain_rows(batch, returns, RETURN_FIELDS, "return_id")
-    valid = batch.validate(RETURN_FIELDS, _options(currency))
-    bad = batch.bad_indexes()
-    rows = [
-        r
-        for r in cast(list[dict[str, Any]], valid.to_dict("records"))
-        if batch.origin[int(r[LINE])][0] not in bad
-    ]
-    report.entity("returns").rejected += len(valid) - len(rows)
+    batch, rows = _plain_batch(report, "returns", returns, RETURN_FIELDS, "return_id", currency)
     ids: list[int | None] = [None] * len(returns)
     with unit_of_work(engine) as session:
         orders = _order_lookup(session, brand_id, source, [str(r["order_id"]) for r in rows])
@@ -556,16 +569,7 @@ def ingest_reviews(
 ) -> IngestResult:
     """Record reviews (score 1-5) of the brand's orders or customers."""
     report = ImportReport()
-    batch = _Batch("reviews", report)
-    _plain_rows(batch, reviews, REVIEW_FIELDS, "review_id")
-    valid = batch.validate(REVIEW_FIELDS, _options(currency))
-    bad = batch.bad_indexes()
-    rows = [
-        r
-        for r in cast(list[dict[str, Any]], valid.to_dict("records"))
-        if batch.origin[int(r[LINE])][0] not in bad
-    ]
-    report.entity("reviews").rejected += len(valid) - len(rows)
+    batch, rows = _plain_batch(report, "reviews", reviews, REVIEW_FIELDS, "review_id", currency)
     ids: list[int | None] = [None] * len(reviews)
     with unit_of_work(engine) as session:
         orders = _order_lookup(
@@ -630,16 +634,7 @@ def ingest_events(
     Events with an ``event_id`` are upserted by it; events without one are always added.
     """
     report = ImportReport()
-    batch = _Batch("events", report)
-    _plain_rows(batch, events, EVENT_FIELDS, "event_id")
-    valid = batch.validate(EVENT_FIELDS, _options(currency))
-    bad = batch.bad_indexes()
-    rows = [
-        r
-        for r in cast(list[dict[str, Any]], valid.to_dict("records"))
-        if batch.origin[int(r[LINE])][0] not in bad
-    ]
-    report.entity("events").rejected += len(valid) - len(rows)
+    batch, rows = _plain_batch(report, "events", events, EVENT_FIELDS, "event_id", currency)
     ids: list[int | None] = [None] * len(events)
     with unit_of_work(engine) as session:
         people = _brand_customers(session, brand_id, source, rows)
