@@ -481,6 +481,29 @@ def _plain_batch(
     return batch, rows
 
 
+def _store_keyed(
+    session: Session,
+    upsert: Callable[..., dict[str, int]],
+    *,
+    brand_id: int,
+    source: str,
+    rows: list[dict[str, Any]],
+    counts: EntityCounts,
+    batch: _Batch,
+    ids: list[int | None],
+) -> None:
+    """Upsert rows keyed by ``external_id`` and record each stored id at its record index."""
+    stored = upsert(
+        session,
+        brand_id=brand_id,
+        source=source,
+        rows=[{k: v for k, v in r.items() if k != LINE} for r in rows],
+        counts=counts,
+    )
+    for r in rows:
+        ids[batch.origin[r[LINE]][0]] = stored[r["external_id"]]
+
+
 def ingest_returns(
     engine: Engine,
     *,
@@ -528,15 +551,16 @@ def ingest_returns(
                     LINE: line,
                 }
             )
-        stored = upsert_returns(
+        _store_keyed(
             session,
+            upsert_returns,
             brand_id=brand_id,
             source=source,
-            rows=[{k: v for k, v in r.items() if k != LINE} for r in accepted],
+            rows=accepted,
             counts=report.entity("returns"),
+            batch=batch,
+            ids=ids,
         )
-    for r in accepted:
-        ids[batch.origin[r[LINE]][0]] = stored[r["external_id"]]
     return batch.result(len(returns), ids)
 
 
@@ -609,15 +633,16 @@ def ingest_reviews(
                     LINE: line,
                 }
             )
-        stored = upsert_reviews(
+        _store_keyed(
             session,
+            upsert_reviews,
             brand_id=brand_id,
             source=source,
-            rows=[{k: v for k, v in r.items() if k != LINE} for r in accepted],
+            rows=accepted,
             counts=report.entity("reviews"),
+            batch=batch,
+            ids=ids,
         )
-    for r in accepted:
-        ids[batch.origin[r[LINE]][0]] = stored[r["external_id"]]
     return batch.result(len(reviews), ids)
 
 
@@ -662,15 +687,16 @@ def ingest_events(
                 }
                 (keyed if event["external_id"] else anonymous).append(event)
         counts = report.entity("events")
-        stored = upsert_events(
+        _store_keyed(
             session,
+            upsert_events,
             brand_id=brand_id,
             source=source,
-            rows=[{k: v for k, v in r.items() if k != LINE} for r in keyed],
+            rows=keyed,
             counts=counts,
+            batch=batch,
+            ids=ids,
         )
-        for r in keyed:
-            ids[batch.origin[r[LINE]][0]] = stored[r["external_id"]]
         for r in anonymous:
             # No natural key: each one is a new event (upsert_rows needs unique keys).
             one = upsert_events(
