@@ -17,7 +17,7 @@ from recompra.loyalty import (
     get_account,
     release_order,
 )
-from recompra.loyalty.ledger.postings import settle_account
+from recompra.loyalty.ledger.settlement import settle_account
 from recompra.loyalty.programs import get_program
 from recompra.models import LoyaltyEvent, LoyaltyLot, LoyaltyMovement
 

@@ -22,7 +22,7 @@ from recompra.loyalty import (
     set_override,
 )
 from recompra.loyalty.errors import RedemptionLimitReached, RewardUnavailable, TierRequired
-from recompra.loyalty.rewards.service import COUPON_ALPHABET
+from recompra.loyalty.rewards.catalog import COUPON_ALPHABET
 from recompra.models import LoyaltyReward, LoyaltyTier, LoyaltyTierChange
 
 from .conftest import T0, World

@@ -17,14 +17,12 @@ from recompra.loyalty.ledger.results import (
     RedemptionResult,
     ReverseResult,
 )
-from recompra.loyalty.ledger.service import (
-    adjust,
-    award_bonus,
-    earn_for_order,
-    release_order,
-    reverse_order,
-    verify_account,
-)
+from recompra.loyalty.ledger.verify import verify_account
+from recompra.loyalty.operations.adjust import adjust
+from recompra.loyalty.operations.bonus import award_bonus
+from recompra.loyalty.operations.earn import earn_for_order
+from recompra.loyalty.operations.release import release_order
+from recompra.loyalty.operations.returns import reverse_order
 from recompra.loyalty.programs import (
     archive_program,
     create_program,
@@ -33,7 +31,8 @@ from recompra.loyalty.programs import (
     get_account,
     get_program,
 )
-from recompra.loyalty.rewards.service import cancel_redemption, create_reward, redeem
+from recompra.loyalty.rewards.catalog import create_reward
+from recompra.loyalty.rewards.redemption import cancel_redemption, redeem
 from recompra.loyalty.rules.calculation import OrderLine, OrderSnapshot
 from recompra.loyalty.rules.versions import publish_rules, rules_in_force
 from recompra.loyalty.simulate import Simulation, simulate

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from recompra.db import unit_of_work
 from recompra.loyalty.ledger.locks import lock_account
-from recompra.loyalty.ledger.postings import settle_account
+from recompra.loyalty.ledger.settlement import settle_account
 from recompra.loyalty.programs import get_program
 from recompra.models.loyalty import (
     LoyaltyAccount,

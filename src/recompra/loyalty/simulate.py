@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from recompra.errors import InvalidInput, NotFound
-from recompra.loyalty.ledger.service import earn_context
+from recompra.loyalty.operations.context import earn_context
 from recompra.loyalty.programs import find_account, get_program
 from recompra.loyalty.rules.calculation import Calculation, EarnContext, OrderSnapshot
 from recompra.loyalty.rules.engine import calculate, order_snapshot

@@ -4,7 +4,7 @@ versioned earning rules, tiers, rewards and redemptions, events and idempotency 
 The ledger is append-only: ``loyalty_movements`` and ``loyalty_allocations`` are never
 updated. Lots carry their ``remaining`` points and a state; the account caches its
 spendable ``balance``, ``pending`` points and ``debt``, each kept non-negative by a CHECK
-constraint and verified against the ledger by ``recompra.loyalty.ledger.verify_account``.
+constraint and verified against the ledger by ``recompra.loyalty.ledger.verify.verify_account``.
 """
 
 from __future__ import annotations

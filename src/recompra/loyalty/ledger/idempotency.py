@@ -1,63 +1,87 @@
 """Idempotency keys: ``(program_id, scope, key)`` is unique, the stored result replays.
 
-A write first looks the key up (under its account lock); when absent it claims the key
-in a savepoint. A concurrent writer with the same key that got there first makes the
-insert fail with an ``IntegrityError``: the savepoint is rolled back and the caller
-replays the stored result instead of writing twice.
+Every ledger write follows one protocol (ADR 0003): look the key up under the account
+lock and replay a stored result; otherwise write, then store the key with its result at
+the end (``INSERT ... ON CONFLICT DO NOTHING``). The lookup under the account lock
+already serialises writers of one account, so a conflict on the insert can only come
+from a concurrent write with the same key on another account or reward: the caller
+raises ``Conflict`` and the unit of work rolls everything back (a retry replays).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
+from recompra.db.dialect import insert_ignoring_conflicts
 from recompra.errors import InvalidInput
-from recompra.models.base import utcnow
+from recompra.loyalty.errors import IdempotencyKeyReused
 from recompra.models.loyalty import LoyaltyIdempotencyKey
 
 MAX_KEY_LENGTH = 128
+KEYS = cast(Table, LoyaltyIdempotencyKey.__table__)
+FIND_KEY = select(KEYS.c.result).where(
+    KEYS.c.program_id == bindparam("program_id"),
+    KEYS.c.scope == bindparam("scope"),
+    KEYS.c.key == bindparam("key"),
+)
 
 
-def _check_key(key: str) -> None:
+def check_key(key: str) -> None:
+    """Refuse an empty or over-long key before anything is written."""
     if not key or len(key) > MAX_KEY_LENGTH:
         raise InvalidInput(
             f"idempotency key must be 1-{MAX_KEY_LENGTH} characters", field="request_key"
         )
 
 
-def find_result(
+def find_stored(
     session: Session, *, program_id: int, scope: str, key: str
 ) -> dict[str, Any] | None:
     """The stored result of an earlier write with this key, or ``None``."""
-    _check_key(key)
-    stmt = select(LoyaltyIdempotencyKey.result).where(
-        LoyaltyIdempotencyKey.program_id == program_id,
-        LoyaltyIdempotencyKey.scope == scope,
-        LoyaltyIdempotencyKey.key == key,
+    check_key(key)
+    row = (
+        session.connection()
+        .execute(FIND_KEY, {"program_id": program_id, "scope": scope, "key": key})
+        .first()
     )
-    return session.scalars(stmt).first()
+    return None if row is None else dict(row[0])
 
 
-def claim_key(
-    session: Session, *, program_id: int, scope: str, key: str
-) -> LoyaltyIdempotencyKey | None:
-    """Insert the key; ``None`` when another transaction already holds it."""
-    _check_key(key)
-    row = LoyaltyIdempotencyKey(
-        program_id=program_id, scope=scope, key=key, result={}, created_at=utcnow()
+def check_owner(stored: dict[str, Any], *, account_id: int, key: str) -> None:
+    """Refuse a key that an earlier write used for another account."""
+    if stored.get("account_id") != account_id:
+        raise IdempotencyKeyReused(f"idempotency key {key!r} was used for another account")
+
+
+def store_key(
+    session: Session,
+    *,
+    program_id: int,
+    scope: str,
+    key: str,
+    result: dict[str, Any],
+    now: datetime,
+) -> bool:
+    """Insert the key with its result; ``False`` if another transaction stored it first."""
+    stmt = insert_ignoring_conflicts(
+        session, KEYS, index_elements=("program_id", "scope", "key"), returning="id"
     )
-    if session.get_bind().dialect.name == "sqlite":
-        # BEGIN IMMEDIATE serialises writers: the lookup under the write lock is final,
-        # so the row is simply flushed with the rest of the unit of work.
-        session.add(row)
-        return row
-    try:
-        with session.begin_nested():
-            session.add(row)
-            session.flush()
-    except IntegrityError:
-        return None
-    return row
+    row = (
+        session.connection()
+        .execute(
+            stmt,
+            {
+                "program_id": program_id,
+                "scope": scope,
+                "key": key,
+                "result": result,
+                "created_at": now,
+            },
+        )
+        .first()
+    )
+    return row is not None

@@ -9,8 +9,9 @@ IMMEDIATE``) and SQLAlchemy leaves ``FOR UPDATE`` out.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Row, Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from recompra.errors import NotFound
@@ -63,3 +64,37 @@ def lock_reward(session: Session, *, reward_id: int) -> LoyaltyReward:
     if reward is None:
         raise NotFound("reward not found", field="reward")
     return reward
+
+
+_ACCOUNTS = cast(Table, LoyaltyAccount.__table__)
+LOCK_ACCOUNT_ROW = (
+    select(_ACCOUNTS)
+    .where(
+        _ACCOUNTS.c.program_id == bindparam("program_id"),
+        _ACCOUNTS.c.customer_id == bindparam("customer_id"),
+    )
+    .with_for_update()
+)
+READ_ACCOUNT_ROW = select(_ACCOUNTS).where(_ACCOUNTS.c.id == bindparam("account_id"))
+
+
+def lock_account_row(session: Session, *, program_id: int, customer_id: int) -> Row[Any] | None:
+    """:func:`lock_customer_account` as a Core row (the hot paths need no ORM object)."""
+    return (
+        session.connection()
+        .execute(LOCK_ACCOUNT_ROW, {"program_id": program_id, "customer_id": customer_id})
+        .first()
+    )
+
+
+def read_account_row(session: Session, *, account_id: int) -> Row[Any]:
+    """Re-read an account this transaction holds locked."""
+    return session.connection().execute(READ_ACCOUNT_ROW, {"account_id": account_id}).one()
+
+
+def locked_account_object(session: Session, *, account_id: int) -> LoyaltyAccount:
+    """The ORM object of an account this transaction already holds locked, read afresh."""
+    account = session.get(LoyaltyAccount, account_id, populate_existing=True)
+    if account is None:
+        raise NotFound(f"loyalty account {account_id} not found", field="account_id")
+    return account

@@ -1,17 +1,26 @@
-"""Ledger primitives. Callers hold the account lock; nothing here commits.
+"""The ledger's one posting path. Callers hold the account lock; nothing here commits.
 
-:func:`post` is the only place that changes an account's cached ``balance``, ``pending``
-and ``debt``; it writes the movement and its event in the same breath, so every balance
-change has exactly one movement and one event and the caches equal the ledger sums.
+:func:`post` is the only code that changes an account's cached ``balance``, ``pending``
+and ``debt``: one ``UPDATE ... RETURNING`` of the caches, then the movement and its event,
+so every balance change has exactly one movement and one event and the caches equal the
+ledger sums (ADR 0001). :func:`take_from_lots` is the only code that consumes lots.
+
+Both run prebuilt SQLAlchemy Core statements on the session's connection (ADR 0003's
+amendment: the ORM rebuilt and flushed far more per write). Services that hold ORM
+objects may call them too: pending ORM changes are flushed first, and the rows these
+functions change are refreshed in the session's identity map, so no ORM object is left
+holding a stale balance or lot.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Connection, Row, Table, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from recompra.errors import InsufficientBalance
 from recompra.models.loyalty import (
@@ -21,7 +30,6 @@ from recompra.models.loyalty import (
     LoyaltyEvent,
     LoyaltyLot,
     LoyaltyMovement,
-    LoyaltyProgram,
 )
 
 EVENT_TYPES = {
@@ -35,11 +43,103 @@ EVENT_TYPES = {
     "debt_repay": "debt_repaid",
 }
 
+ACCOUNTS = cast(Table, LoyaltyAccount.__table__)
+MOVEMENTS = cast(Table, LoyaltyMovement.__table__)
+EVENTS = cast(Table, LoyaltyEvent.__table__)
+LOTS = cast(Table, LoyaltyLot.__table__)
+ALLOCATIONS = cast(Table, LoyaltyAllocation.__table__)
+
+APPLY_TO_ACCOUNT = (
+    update(ACCOUNTS)
+    .where(ACCOUNTS.c.id == bindparam("account_id"))
+    .values(
+        balance=ACCOUNTS.c.balance + bindparam("d_points"),
+        pending=ACCOUNTS.c.pending + bindparam("d_pending"),
+        debt=ACCOUNTS.c.debt + bindparam("d_debt"),
+        updated_at=bindparam("now"),
+    )
+    .returning(ACCOUNTS.c.balance, ACCOUNTS.c.pending, ACCOUNTS.c.debt)
+)
+INSERT_MOVEMENT = insert(MOVEMENTS).returning(MOVEMENTS.c.id)
+INSERT_EVENT = insert(EVENTS)
+INSERT_LOT = insert(LOTS).returning(LOTS.c.id)
+INSERT_ALLOCATION = insert(ALLOCATIONS)
+DUE_LOT = (
+    select(LOTS.c.id)
+    .where(
+        LOTS.c.account_id == bindparam("account_id"),
+        or_(
+            and_(LOTS.c.state == "pending", LOTS.c.release_at <= bindparam("now")),
+            and_(LOTS.c.state == "active", LOTS.c.expires_at <= bindparam("now")),
+        ),
+    )
+    .limit(1)
+)
+_upto = (
+    func.sum(LOTS.c.remaining)
+    .over(order_by=(LOTS.c.expires_at, LOTS.c.id), rows=(None, 0))
+    .label("upto")
+)
+_spendable = (
+    select(LOTS.c.id, LOTS.c.remaining, LOTS.c.expires_at, _upto)
+    .where(
+        LOTS.c.account_id == bindparam("account_id"),
+        LOTS.c.state == "active",
+        LOTS.c.remaining > 0,
+        LOTS.c.expires_at > bindparam("now"),
+        LOTS.c.id != bindparam("exclude_lot_id"),
+    )
+    .subquery()
+)
+#: Spendable lots first-to-expire first (= oldest first), only as many as ``points`` needs.
+SPENDABLE_LOTS = (
+    select(_spendable.c.id, _spendable.c.remaining)
+    .where(_spendable.c.upto - _spendable.c.remaining < bindparam("points"))
+    .order_by(_spendable.c.expires_at, _spendable.c.id)
+)
+TAKE_FROM_LOT = (
+    update(LOTS)
+    .where(LOTS.c.id == bindparam("lot_id"))
+    .values(remaining=LOTS.c.remaining - bindparam("used"))
+)
+
+
+@dataclass(frozen=True)
+class Posting:
+    """A written movement and the account's cached balances after it."""
+
+    movement_id: int
+    balance: int
+    pending: int
+    debt: int
+
+
+#: An account as the caller holds it: the ORM object or a Core row of ``loyalty_accounts``.
+AccountRef = LoyaltyAccount | Row[Any]
+
+
+def flushed_connection(session: Session) -> Connection:
+    """The session's connection with the ORM's pending changes written first.
+
+    Core statements do not autoflush; without this a lot added through the ORM would be
+    invisible to :func:`take_from_lots` in the same transaction.
+    """
+    session.flush()
+    return session.connection()
+
+
+def _refresh_loaded(session: Session, entity: type[Any], row_id: int, **values: Any) -> None:
+    """Set the new column values on a loaded ORM object, without marking it changed."""
+    loaded = session.identity_map.get(session.identity_key(entity, row_id))
+    if loaded is not None:
+        for name, value in values.items():
+            set_committed_value(loaded, name, value)
+
 
 def post(
     session: Session,
     *,
-    account: LoyaltyAccount,
+    account: AccountRef,
     kind: str,
     now: datetime,
     points: int = 0,
@@ -50,48 +150,73 @@ def post(
     rule_version_id: int | None = None,
     note: str | None = None,
     payload: dict[str, Any] | None = None,
-) -> LoyaltyMovement:
-    """Write one movement and its event and apply it to the account's cached balances."""
-    account.balance += points
-    account.pending += pending_delta
-    account.debt += debt_delta
-    account.updated_at = now
-    movement = LoyaltyMovement(
-        account_id=account.id,
-        kind=kind,
-        points=points,
-        pending_delta=pending_delta,
-        debt_delta=debt_delta,
-        order_id=order_id,
-        redemption_id=redemption_id,
-        rule_version_id=rule_version_id,
-        note=note,
-        created_at=now,
+) -> Posting:
+    """Apply one movement to the account's cached balances and write it with its event."""
+    conn = flushed_connection(session)
+    balances = conn.execute(
+        APPLY_TO_ACCOUNT,
+        {
+            "account_id": account.id,
+            "d_points": points,
+            "d_pending": pending_delta,
+            "d_debt": debt_delta,
+            "now": now,
+        },
+    ).one()
+    _refresh_loaded(
+        session,
+        LoyaltyAccount,
+        account.id,
+        balance=balances.balance,
+        pending=balances.pending,
+        debt=balances.debt,
+        updated_at=now,
     )
-    session.add(movement)
-    session.flush()
+    movement_id = conn.execute(
+        INSERT_MOVEMENT,
+        {
+            "account_id": account.id,
+            "kind": kind,
+            "points": points,
+            "pending_delta": pending_delta,
+            "debt_delta": debt_delta,
+            "order_id": order_id,
+            "redemption_id": redemption_id,
+            "rule_version_id": rule_version_id,
+            "batch_id": None,
+            "note": note,
+            "created_at": now,
+        },
+    ).scalar_one()
     event_payload: dict[str, Any] = {
-        "balance": account.balance,
-        "pending": account.pending,
-        "debt": account.debt,
+        "balance": balances.balance,
+        "pending": balances.pending,
+        "debt": balances.debt,
         "pending_delta": pending_delta,
         "debt_delta": debt_delta,
     }
     if order_id is not None:
         event_payload["order_id"] = order_id
     event_payload.update(payload or {})
-    session.add(
-        LoyaltyEvent(
-            program_id=account.program_id,
-            account_id=account.id,
-            type=EVENT_TYPES[kind],
-            movement_id=movement.id,
-            points=points,
-            payload=event_payload,
-            created_at=now,
-        )
+    conn.execute(
+        INSERT_EVENT,
+        {
+            "program_id": account.program_id,
+            "account_id": account.id,
+            "type": EVENT_TYPES[kind],
+            "movement_id": movement_id,
+            "points": points,
+            "payload": event_payload,
+            "created_at": now,
+            "published_at": None,
+        },
     )
-    return movement
+    return Posting(
+        movement_id=movement_id,
+        balance=balances.balance,
+        pending=balances.pending,
+        debt=balances.debt,
+    )
 
 
 def record_event(
@@ -116,53 +241,60 @@ def record_event(
     )
 
 
-def spendable_lots(
-    session: Session, *, account: LoyaltyAccount, now: datetime, exclude_lot_id: int | None = None
-) -> list[LoyaltyLot]:
-    """Active lots with points left, first to expire first (= oldest first), then by id."""
-    stmt = (
-        select(LoyaltyLot)
-        .where(
-            LoyaltyLot.account_id == account.id,
-            LoyaltyLot.state == "active",
-            LoyaltyLot.remaining > 0,
-            LoyaltyLot.expires_at > now,
-        )
-        .order_by(LoyaltyLot.expires_at.asc().nulls_last(), LoyaltyLot.id)
-    )
-    if exclude_lot_id is not None:
-        stmt = stmt.where(LoyaltyLot.id != exclude_lot_id)
-    return list(session.scalars(stmt))
+def has_due_lots(session: Session, *, account_id: int, now: datetime) -> bool:
+    """Whether a pending lot is due for release or an active lot past its expiry."""
+    found = session.connection().execute(DUE_LOT, {"account_id": account_id, "now": now})
+    return found.first() is not None
 
 
 def take_from_lots(
     session: Session,
     *,
-    account: LoyaltyAccount,
-    movement: LoyaltyMovement,
+    account_id: int,
+    movement_id: int,
     points: int,
     now: datetime,
-    exclude_lot_id: int | None = None,
+    exclude_lot_id: int = 0,
 ) -> None:
     """Consume ``points`` from spendable lots oldest-first, writing allocation rows."""
+    conn = flushed_connection(session)
+    lots = conn.execute(
+        SPENDABLE_LOTS,
+        {"account_id": account_id, "now": now, "exclude_lot_id": exclude_lot_id, "points": points},
+    ).all()
     left = points
-    for lot in spendable_lots(session, account=account, now=now, exclude_lot_id=exclude_lot_id):
+    taken: list[dict[str, Any]] = []
+    for lot_id, remaining in lots:
         if left == 0:
             break
-        used = min(left, lot.remaining)
-        lot.remaining -= used
+        used = min(left, int(remaining))
         left -= used
-        session.add(LoyaltyAllocation(movement_id=movement.id, lot_id=lot.id, points=used))
+        taken.append({"lot_id": lot_id, "used": used, "remaining": int(remaining) - used})
     if left:
         # The cached balance said there was enough: the caches and the lots disagree.
         raise InsufficientBalance(f"lots hold {points - left} of the {points} points needed")
+    conn.execute(TAKE_FROM_LOT, taken)
+    conn.execute(
+        INSERT_ALLOCATION,
+        [
+            {
+                "movement_id": movement_id,
+                "lot_id": t["lot_id"],
+                "debt_id": None,
+                "points": t["used"],
+            }
+            for t in taken
+        ],
+    )
+    for t in taken:
+        _refresh_loaded(session, LoyaltyLot, t["lot_id"], remaining=t["remaining"])
 
 
-def new_lot(
+def insert_lot(
     session: Session,
     *,
-    account: LoyaltyAccount,
-    movement: LoyaltyMovement,
+    account_id: int,
+    movement_id: int,
     source: str,
     points: int,
     state: str,
@@ -172,28 +304,35 @@ def new_lot(
     basis_minor: int = 0,
     release_at: datetime | None = None,
     expires_at: datetime | None = None,
-) -> LoyaltyLot:
-    """Create a lot (pending or active) for a credit movement."""
-    lot = LoyaltyLot(
-        account_id=account.id,
-        movement_id=movement.id,
-        source=source,
-        order_id=order_id,
-        state=state,
-        points=points,
-        remaining=points,
-        reversed_points=0,
-        expired_points=0,
-        forgiven_points=0,
-        basis_minor=basis_minor,
-        returned_minor=0,
-        earned_at=earned_at or now,
-        release_at=release_at,
-        released_at=now if state == "active" else None,
-        expires_at=expires_at,
+) -> int:
+    """Create a lot (pending or active) for a credit movement; returns its id."""
+    lot_id = (
+        session.connection()
+        .execute(
+            INSERT_LOT,
+            {
+                "account_id": account_id,
+                "movement_id": movement_id,
+                "source": source,
+                "order_id": order_id,
+                "state": state,
+                "points": points,
+                "remaining": points,
+                "reversed_points": 0,
+                "expired_points": 0,
+                "forgiven_points": 0,
+                "basis_minor": basis_minor,
+                "returned_minor": 0,
+                "earned_at": earned_at or now,
+                "release_at": release_at,
+                "released_at": now if state == "active" else None,
+                "expires_at": expires_at,
+                "warned_at": None,
+            },
+        )
+        .scalar_one()
     )
-    session.add(lot)
-    return lot
+    return int(lot_id)
 
 
 def repay_debt(session: Session, *, account: LoyaltyAccount, now: datetime) -> int:
@@ -201,7 +340,7 @@ def repay_debt(session: Session, *, account: LoyaltyAccount, now: datetime) -> i
     amount = min(account.debt, account.balance)
     if amount <= 0:
         return 0
-    movement = post(
+    posting = post(
         session,
         account=account,
         kind="debt_repay",
@@ -210,7 +349,9 @@ def repay_debt(session: Session, *, account: LoyaltyAccount, now: datetime) -> i
         debt_delta=-amount,
         note="debt repaid from new points",
     )
-    take_from_lots(session, account=account, movement=movement, points=amount, now=now)
+    take_from_lots(
+        session, account_id=account.id, movement_id=posting.movement_id, points=amount, now=now
+    )
     left = amount
     debts = session.scalars(
         select(LoyaltyDebt)
@@ -225,91 +366,7 @@ def repay_debt(session: Session, *, account: LoyaltyAccount, now: datetime) -> i
         left -= paid
         if debt.outstanding == 0:
             debt.settled_at = now
-        session.add(LoyaltyAllocation(movement_id=movement.id, debt_id=debt.id, points=paid))
+        session.add(
+            LoyaltyAllocation(movement_id=posting.movement_id, debt_id=debt.id, points=paid)
+        )
     return amount
-
-
-def release_lot(
-    session: Session,
-    *,
-    account: LoyaltyAccount,
-    program: LoyaltyProgram,
-    lot: LoyaltyLot,
-    now: datetime,
-    reason: str,
-) -> int:
-    """Make a pending lot spendable (its expiry clock starts now); repay debt first."""
-    points = lot.remaining
-    movement = post(
-        session,
-        account=account,
-        kind="release",
-        now=now,
-        points=points,
-        pending_delta=-points,
-        order_id=lot.order_id,
-        note=reason,
-        payload={"lot_id": lot.id},
-    )
-    # A lot released late (by a later write or job run) starts its clock when it was due.
-    start = lot.release_at if lot.release_at is not None and lot.release_at <= now else now
-    lot.state = "active"
-    lot.released_at = now
-    lot.expires_at = start + timedelta(days=program.expiry_days)
-    session.add(LoyaltyAllocation(movement_id=movement.id, lot_id=lot.id, points=points))
-    repay_debt(session, account=account, now=now)
-    return points
-
-
-def expire_lots_of_account(
-    session: Session, *, account: LoyaltyAccount, due: list[LoyaltyLot], now: datetime
-) -> int:
-    """Expire the given active lots past their date (the job does the same in bulk)."""
-    total = sum(lot.remaining for lot in due)
-    movement = None
-    if total:
-        movement = post(
-            session, account=account, kind="expire", now=now, points=-total, note="lots expired"
-        )
-    for lot in due:
-        if movement is not None and lot.remaining:
-            session.add(
-                LoyaltyAllocation(movement_id=movement.id, lot_id=lot.id, points=lot.remaining)
-            )
-        lot.expired_points += lot.remaining
-        lot.remaining = 0
-        lot.state = "expired"
-    return total
-
-
-def settle_account(
-    session: Session, *, account: LoyaltyAccount, program: LoyaltyProgram, now: datetime
-) -> None:
-    """Release pending lots that are due and expire lots past their date (account locked)."""
-    due = list(
-        session.scalars(
-            select(LoyaltyLot)
-            .where(
-                LoyaltyLot.account_id == account.id,
-                or_(
-                    and_(LoyaltyLot.state == "pending", LoyaltyLot.release_at <= now),
-                    and_(LoyaltyLot.state == "active", LoyaltyLot.expires_at <= now),
-                ),
-            )
-            .order_by(LoyaltyLot.id)
-        )
-    )
-    if not due:
-        return
-    for lot in due:
-        if lot.state == "pending":
-            release_lot(
-                session, account=account, program=program, lot=lot, now=now, reason="return window"
-            )
-    # Released lots start their clock at release, so they can expire now only if overdue.
-    expired = [
-        lot
-        for lot in due
-        if lot.state == "active" and lot.expires_at is not None and lot.expires_at <= now
-    ]
-    expire_lots_of_account(session, account=account, due=expired, now=now)

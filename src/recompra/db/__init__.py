@@ -21,6 +21,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from recompra.config import Settings, get_settings
+from recompra.db.dialect import is_sqlite
 
 _engines: dict[str, Engine] = {}
 IMMEDIATE = "recompra_sqlite_immediate"
@@ -32,11 +33,6 @@ _sqlite_write_locks: weakref.WeakKeyDictionary[Engine, threading.RLock] = (
 #: How long a writer waits for the in-process lock before falling back to SQLite's own
 #: busy handler (same as ``busy_timeout``).
 WRITE_LOCK_TIMEOUT_S = 30.0
-
-
-def is_sqlite(engine: Engine) -> bool:
-    """Whether ``engine`` talks to SQLite."""
-    return engine.dialect.name == "sqlite"
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -1,0 +1,92 @@
+"""Every SQLite/PostgreSQL difference of the operational database, in one place.
+
+Services ask these helpers instead of testing ``dialect.name`` themselves, so a third
+backend (or a change of strategy on one) is a change to this module only. Each helper
+accepts whatever the caller holds: a session, connection, engine or the dialect itself.
+Migrations keep their own checks (they are frozen history).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, Connection, Engine, Insert, Table, func
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Session
+
+Bind = Session | Connection | Engine | Dialect
+Granularity = Literal["month", "year"]
+
+
+def dialect_name(bind: Bind) -> str:
+    """``"sqlite"`` or ``"postgresql"`` for whatever ``bind`` is."""
+    if isinstance(bind, Dialect):
+        return str(bind.name)
+    if isinstance(bind, Session):
+        return str(bind.get_bind().dialect.name)
+    return str(bind.dialect.name)
+
+
+def is_sqlite(bind: Bind) -> bool:
+    """Whether ``bind`` talks to SQLite."""
+    return dialect_name(bind) == "sqlite"
+
+
+def is_postgresql(bind: Bind) -> bool:
+    """Whether ``bind`` talks to PostgreSQL."""
+    return dialect_name(bind) == "postgresql"
+
+
+def writers_serialised(bind: Bind) -> bool:
+    """Whether a write unit of work already excludes every other writer.
+
+    SQLite write units of work start with ``BEGIN IMMEDIATE`` (see
+    :func:`recompra.db.unit_of_work`), so a check made under it is final; PostgreSQL
+    writers run concurrently and rely on row locks and unique constraints.
+    """
+    return is_sqlite(bind)
+
+
+def stores_naive_utc(dialect: Dialect) -> bool:
+    """Whether timestamps are stored without a zone (as UTC) rather than ``timestamptz``."""
+    return is_sqlite(dialect)
+
+
+@cache
+def _insert_ignoring_conflicts(
+    dialect: str, table: Table, index_elements: tuple[str, ...], returning: str | None
+) -> Insert:
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    stmt: Insert = module.insert(table).on_conflict_do_nothing(index_elements=index_elements)
+    if returning is not None:
+        stmt = stmt.returning(table.c[returning])
+    return stmt
+
+
+def insert_ignoring_conflicts(
+    bind: Bind, table: Table, *, index_elements: tuple[str, ...], returning: str | None = None
+) -> Insert:
+    """``INSERT ... ON CONFLICT (index_elements) DO NOTHING`` for the bind's dialect.
+
+    Built once per dialect and table (SQLAlchemy then reuses the compiled form), so hot
+    paths can call it per write. With ``returning``, a skipped row returns nothing.
+    """
+    return _insert_ignoring_conflicts(dialect_name(bind), table, index_elements, returning)
+
+
+def json_object(bind: Bind, *pairs: Any) -> ColumnElement[Any]:
+    """A SQL JSON object built from ``key, value, key, value...`` in the bind's dialect."""
+    build = func.jsonb_build_object if is_postgresql(bind) else func.json_object
+    return build(*pairs)
+
+
+def period_key(bind: Bind, column: Any, granularity: Granularity) -> ColumnElement[str]:
+    """``YYYY-MM`` (or ``YYYY``) of a UTC timestamp column, in the bind's dialect."""
+    if is_sqlite(bind):
+        return func.strftime("%Y-%m" if granularity == "month" else "%Y", column)
+    if is_postgresql(bind):
+        fmt = "YYYY-MM" if granularity == "month" else "YYYY"
+        return func.to_char(func.timezone("UTC", column), fmt)
+    raise NotImplementedError(f"period keys are not defined for {dialect_name(bind)}")

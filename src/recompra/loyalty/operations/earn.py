@@ -1,0 +1,242 @@
+"""Earning an order's points: once per order, pending until released (the hot path).
+
+Core statements throughout (ADR 0003's amendment): one round trip loads the program, the
+order and what the rules need; then the account lock, the key lookup, the rules, one
+posting and its lot, and the stored key. The rare branches (due lots, debt to repay,
+tier upgrade) load ORM objects afresh.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Row, Table, bindparam, func, select
+from sqlalchemy.orm import Session
+
+from recompra.errors import Conflict, InvalidInput, NotFound
+from recompra.loyalty.errors import ProgramInactive
+from recompra.loyalty.ledger.idempotency import find_stored, store_key
+from recompra.loyalty.ledger.locks import lock_account_row, locked_account_object
+from recompra.loyalty.ledger.postings import Posting, insert_lot, post, repay_debt
+from recompra.loyalty.ledger.results import EarnResult
+from recompra.loyalty.ledger.settlement import settle_row_if_due
+from recompra.loyalty.operations.context import context_for
+from recompra.loyalty.programs import ensure_account, get_program
+from recompra.loyalty.rules.calculation import Calculation
+from recompra.loyalty.rules.engine import (
+    NON_EARNING_STATUSES,
+    calculate,
+    previous_orders_count,
+    snapshot_from,
+)
+from recompra.loyalty.rules.versions import (
+    CachedVersion,
+    cached_rules_in_force,
+    fingerprint_of,
+    rules_fingerprint,
+)
+from recompra.loyalty.tiers.service import apply_upgrade, tier_for
+from recompra.models.base import utcnow
+from recompra.models.loyalty import LoyaltyProgram, LoyaltyTier
+from recompra.models.order import Order
+
+_P = cast(Table, LoyaltyProgram.__table__)
+_O = cast(Table, Order.__table__)
+#: Program, order, the customer's earlier orders, the rules fingerprint and whether the
+#: program has tiers: one round trip before the account lock.
+EARN_HEAD = (
+    select(
+        _P.c.id.label("program_id"),
+        _P.c.status.label("program_status"),
+        _P.c.brand_id.label("program_brand_id"),
+        _P.c.release_on,
+        _P.c.return_window_days,
+        _P.c.expiry_days,
+        _O.c.id.label("order_id"),
+        _O.c.brand_id,
+        _O.c.customer_id,
+        _O.c.status,
+        _O.c.purchased_at,
+        _O.c.delivered_at,
+        _O.c.items_total_minor,
+        _O.c.discount_total_minor,
+        previous_orders_count(_O.c).label("previous_orders"),
+        *rules_fingerprint(_P.c.id),
+        select(func.count(LoyaltyTier.id))
+        .where(LoyaltyTier.program_id == _P.c.id)
+        .scalar_subquery()
+        .label("tiers"),
+    )
+    .select_from(_P.outerjoin(_O, _O.c.id == bindparam("order_id")))
+    .where(_P.c.id == bindparam("program_id"))
+)
+
+
+def earn_for_order(
+    session: Session, *, program_id: int, order_id: int, now: datetime | None = None
+) -> EarnResult:
+    """Earn an order's points once (idempotent by order id), pending until released."""
+    now = now or utcnow()
+    head = _earn_head(session, program_id=program_id, order_id=order_id)
+    account = _locked_row(session, program_id=program_id, customer_id=head.customer_id)
+    key = str(order_id)
+    stored = find_stored(session, program_id=program_id, scope="earn", key=key)
+    if stored is not None:
+        return EarnResult.from_json(stored)
+    if head.status in NON_EARNING_STATUSES:
+        raise Conflict(f"order {order_id} is {head.status}: it earns no points", field="order_id")
+    account = settle_row_if_due(session, program_id=program_id, account=account, now=now)
+    version, calc = _calculate(session, head=head, account=account, now=now)
+    rule_version = version.version if version else None
+    result = EarnResult(
+        duplicate=False,
+        account_id=account.id,
+        points=0,
+        state="none",
+        lot_id=None,
+        movement_id=None,
+        rule_version=rule_version,
+    )
+    if calc.total > 0:
+        result = _credit(session, head=head, account=account, version=version, calc=calc, now=now)
+    if not store_key(
+        session, program_id=program_id, scope="earn", key=key, result=result.to_json(), now=now
+    ):
+        raise Conflict(f"order {order_id} is being earned concurrently; retry", field="order_id")
+    return result
+
+
+def _earn_head(session: Session, *, program_id: int, order_id: int) -> Row[Any]:
+    """The program and order facts the earn needs, validated."""
+    found = session.connection().execute(
+        EARN_HEAD, {"program_id": program_id, "order_id": order_id}
+    )
+    head = cast("Row[Any] | None", found.first())
+    if head is None:
+        raise NotFound(f"loyalty program {program_id} not found", field="program_id")
+    if head.program_status != "active":
+        raise ProgramInactive(f"loyalty program {program_id} is archived")
+    if head.order_id is None:
+        raise NotFound(f"order {order_id} not found", field="order_id")
+    if head.brand_id != head.program_brand_id:
+        raise InvalidInput("the order belongs to another brand", field="order_id")
+    return head
+
+
+def _locked_row(session: Session, *, program_id: int, customer_id: int) -> Row[Any]:
+    """The customer's account row, locked; created on the customer's first earn."""
+    row = lock_account_row(session, program_id=program_id, customer_id=customer_id)
+    if row is None:
+        ensure_account(session, program_id=program_id, customer_id=customer_id)
+        row = lock_account_row(session, program_id=program_id, customer_id=customer_id)
+        assert row is not None, "the account was created in this transaction"
+    return row
+
+
+def _calculate(
+    session: Session, *, head: Row[Any], account: Row[Any], now: datetime
+) -> tuple[CachedVersion | None, Calculation]:
+    """The rule version in force at purchase time and the order's points under it."""
+    version = cached_rules_in_force(
+        session, program_id=head.program_id, at=head.purchased_at, fingerprint=fingerprint_of(head)
+    )
+    tier = tier_for(
+        session,
+        tier_id=account.tier_id,
+        override_tier_id=account.override_tier_id,
+        override_until=account.override_until,
+        now=now,
+    )
+    ctx = context_for(
+        session,
+        account_id=account.id,
+        tier=tier,
+        customer_id=None,
+        trigger="order",
+        at=head.purchased_at,
+    )
+    order = snapshot_from(
+        session,
+        order_id=head.order_id,
+        customer_id=head.customer_id,
+        purchased_at=head.purchased_at,
+        items_total_minor=head.items_total_minor,
+        discount_total_minor=head.discount_total_minor,
+        previous_orders=int(head.previous_orders or 0),
+    )
+    rule_version = version.version if version else None
+    rules = version.rules if version else []
+    return version, calculate(rules, order=order, ctx=ctx, rule_version=rule_version)
+
+
+def _credit(
+    session: Session,
+    *,
+    head: Row[Any],
+    account: Row[Any],
+    version: CachedVersion | None,
+    calc: Calculation,
+    now: datetime,
+) -> EarnResult:
+    """Post the order's points as a pending (or, past its window, active) lot."""
+    points = calc.total
+    if head.release_on == "delivery":
+        release_at = None
+        pending = head.delivered_at is None
+    else:
+        release_at = head.purchased_at + timedelta(days=head.return_window_days)
+        pending = release_at > now
+    start = release_at if release_at is not None and release_at <= now else now
+    state = "pending" if pending else "active"
+    posting = post(
+        session,
+        account=account,
+        kind="earn",
+        now=now,
+        points=0 if pending else points,
+        pending_delta=points if pending else 0,
+        order_id=head.order_id,
+        rule_version_id=version.id if version else None,
+        payload={"state": state},
+    )
+    lot_id = insert_lot(
+        session,
+        account_id=account.id,
+        movement_id=posting.movement_id,
+        source="order",
+        order_id=head.order_id,
+        state=state,
+        points=points,
+        now=now,
+        earned_at=head.purchased_at,
+        basis_minor=sum(line.eligible_minor for line in calc.lines),
+        release_at=release_at,
+        expires_at=None if pending else start + timedelta(days=head.expiry_days),
+    )
+    _after_credit(session, head=head, account_id=account.id, posting=posting, now=now)
+    return EarnResult(
+        duplicate=False,
+        account_id=account.id,
+        points=points,
+        state=state,
+        lot_id=lot_id,
+        movement_id=posting.movement_id,
+        rule_version=version.version if version else None,
+    )
+
+
+def _after_credit(
+    session: Session, *, head: Row[Any], account_id: int, posting: Posting, now: datetime
+) -> None:
+    """Repay debt from spendable new points, then upgrade the tier if the program has any."""
+    needs_repay = posting.debt > 0 and posting.balance > 0
+    if not (needs_repay or head.tiers):
+        return
+    account = locked_account_object(session, account_id=account_id)
+    if needs_repay:
+        repay_debt(session, account=account, now=now)
+    if head.tiers:
+        program = get_program(session, program_id=head.program_id)
+        apply_upgrade(session, account=account, program=program, now=now)
+    session.flush()

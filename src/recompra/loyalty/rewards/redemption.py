@@ -1,0 +1,300 @@
+"""Redemption (points spend + stock + coupon, atomically) and its cancellation.
+
+Lock order: the account, then the reward (ADR 0003).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Row, Table, bindparam, func, select, update
+from sqlalchemy.orm import Session
+
+from recompra.db.dialect import insert_ignoring_conflicts
+from recompra.errors import Conflict, InsufficientBalance, NotFound
+from recompra.loyalty.errors import (
+    IdempotencyKeyReused,
+    ProgramInactive,
+    RedemptionLimitReached,
+    RewardUnavailable,
+    TierRequired,
+)
+from recompra.loyalty.ledger.idempotency import find_stored, store_key
+from recompra.loyalty.ledger.locks import lock_account, lock_account_row, lock_reward
+from recompra.loyalty.ledger.postings import insert_lot, post, repay_debt, take_from_lots
+from recompra.loyalty.ledger.results import RedemptionResult
+from recompra.loyalty.ledger.settlement import settle_account, settle_row_if_due
+from recompra.loyalty.programs import get_program
+from recompra.loyalty.rewards.catalog import new_coupon_code
+from recompra.loyalty.tiers.service import tier_for
+from recompra.models.base import utcnow
+from recompra.models.loyalty import (
+    LoyaltyAllocation,
+    LoyaltyLot,
+    LoyaltyProgram,
+    LoyaltyRedemption,
+    LoyaltyReward,
+)
+
+#: Coupon draws before giving up (a collision is about 1 in 2**59).
+COUPON_ATTEMPTS = 5
+
+_P = cast(Table, LoyaltyProgram.__table__)
+_R = cast(Table, LoyaltyReward.__table__)
+_RD = cast(Table, LoyaltyRedemption.__table__)
+#: The reward by code with its program, the reward row locked (after the account lock).
+LOCK_REWARD_BY_CODE = (
+    select(_R, _P.c.status.label("program_status"))
+    .join(_P, _P.c.id == _R.c.program_id)
+    .where(_R.c.program_id == bindparam("program_id"), _R.c.code == bindparam("code"))
+    .with_for_update(of=_R)
+)
+SET_MOVEMENT = (
+    update(_RD).where(_RD.c.id == bindparam("redemption_id")).values(movement_id=bindparam("mid"))
+)
+TAKE_STOCK = update(_R).where(_R.c.id == bindparam("reward_id")).values(stock=_R.c.stock - 1)
+
+
+def redeem(
+    session: Session,
+    *,
+    program_id: int,
+    customer_id: int,
+    reward_code: str,
+    request_key: str,
+    now: datetime | None = None,
+) -> RedemptionResult:
+    """Spend points on a reward: checks, points spend, stock and coupon in one transaction."""
+    now = now or utcnow()
+    account = lock_account_row(session, program_id=program_id, customer_id=customer_id)
+    reward = _locked_reward(session, program_id=program_id, reward_code=reward_code)
+    if account is None:
+        raise InsufficientBalance(f"customer {customer_id} has no points in this program")
+    stored = find_stored(session, program_id=program_id, scope="redeem", key=request_key)
+    if stored is not None:
+        if stored.get("account_id") != account.id or stored.get("reward_id") != reward.id:
+            raise IdempotencyKeyReused(f"request key {request_key!r} was used for another redeem")
+        return RedemptionResult.from_json(stored)
+    account = settle_row_if_due(session, program_id=program_id, account=account, now=now)
+    _check_redeemable(session, reward=reward, account=account, now=now)
+    redemption_id, coupon = _insert_redemption(
+        session, account_id=account.id, reward=reward, request_key=request_key, now=now
+    )
+    posting = post(
+        session,
+        account=account,
+        kind="spend",
+        now=now,
+        points=-reward.cost_points,
+        redemption_id=redemption_id,
+        payload={"redemption_id": redemption_id, "reward": reward.code, "coupon_code": coupon},
+    )
+    take_from_lots(
+        session,
+        account_id=account.id,
+        movement_id=posting.movement_id,
+        points=reward.cost_points,
+        now=now,
+    )
+    conn = session.connection()
+    conn.execute(SET_MOVEMENT, {"redemption_id": redemption_id, "mid": posting.movement_id})
+    if reward.stock is not None:
+        conn.execute(TAKE_STOCK, {"reward_id": reward.id})
+    result = RedemptionResult(
+        duplicate=False,
+        account_id=account.id,
+        redemption_id=redemption_id,
+        reward_id=reward.id,
+        points=reward.cost_points,
+        coupon_code=coupon,
+        status="issued",
+    )
+    if not store_key(
+        session,
+        program_id=program_id,
+        scope="redeem",
+        key=request_key,
+        result=result.to_json(),
+        now=now,
+    ):
+        raise Conflict(f"request {request_key!r} is being processed concurrently; retry")
+    return result
+
+
+def _locked_reward(session: Session, *, program_id: int, reward_code: str) -> Row[Any]:
+    """The reward row, locked, in an active program."""
+    reward = (
+        session.connection()
+        .execute(LOCK_REWARD_BY_CODE, {"program_id": program_id, "code": reward_code})
+        .first()
+    )
+    if reward is None:
+        get_program(session, program_id=program_id, active=True)
+        raise NotFound(f"reward {reward_code!r} not found", field="reward")
+    if reward.program_status != "active":
+        raise ProgramInactive(f"loyalty program {program_id} is archived")
+    return reward
+
+
+def _check_redeemable(
+    session: Session, *, reward: Row[Any], account: Row[Any], now: datetime
+) -> None:
+    """Validity, stock, per-customer limit, tier and balance; raise on the first failure."""
+    if not reward.active:
+        raise RewardUnavailable(f"reward {reward.code!r} is not active")
+    if reward.valid_from is not None and now < reward.valid_from:
+        raise RewardUnavailable(f"reward {reward.code!r} is not valid yet")
+    if reward.valid_until is not None and now >= reward.valid_until:
+        raise RewardUnavailable(f"reward {reward.code!r} is no longer valid")
+    if reward.stock is not None and reward.stock <= 0:
+        raise RewardUnavailable(f"reward {reward.code!r} is out of stock")
+    if reward.per_customer_limit is not None:
+        used = session.scalar(
+            select(func.count())
+            .select_from(LoyaltyRedemption)
+            .where(
+                LoyaltyRedemption.account_id == account.id,
+                LoyaltyRedemption.reward_id == reward.id,
+                LoyaltyRedemption.status == "issued",
+            )
+        )
+        if int(used or 0) >= reward.per_customer_limit:
+            raise RedemptionLimitReached(
+                f"reward {reward.code!r} is limited to {reward.per_customer_limit} per customer"
+            )
+    if reward.min_tier_rank is not None:
+        tier = tier_for(
+            session,
+            tier_id=account.tier_id,
+            override_tier_id=account.override_tier_id,
+            override_until=account.override_until,
+            now=now,
+        )
+        if tier is None or tier.rank < reward.min_tier_rank:
+            raise TierRequired(f"reward {reward.code!r} needs tier rank {reward.min_tier_rank}")
+    if account.balance < reward.cost_points:
+        raise InsufficientBalance(
+            f"balance {account.balance} is less than the reward's {reward.cost_points} points"
+        )
+
+
+def _insert_redemption(
+    session: Session, *, account_id: int, reward: Row[Any], request_key: str, now: datetime
+) -> tuple[int, str]:
+    """Insert the redemption with a fresh coupon code; (redemption id, coupon)."""
+    stmt = insert_ignoring_conflicts(session, _RD, index_elements=("coupon_code",), returning="id")
+    for _ in range(COUPON_ATTEMPTS):
+        coupon = new_coupon_code()
+        redemption_id = (
+            session.connection()
+            .execute(
+                stmt,
+                {
+                    "account_id": account_id,
+                    "reward_id": reward.id,
+                    "points": reward.cost_points,
+                    "coupon_code": coupon,
+                    "status": "issued",
+                    "request_key": request_key,
+                    "movement_id": None,
+                    "cancel_movement_id": None,
+                    "created_at": now,
+                    "cancelled_at": None,
+                },
+            )
+            .scalar()
+        )
+        if redemption_id is not None:
+            return int(redemption_id), coupon
+    raise Conflict("could not draw a unique coupon code")
+
+
+def cancel_redemption(
+    session: Session, *, program_id: int, coupon_code: str, now: datetime | None = None
+) -> RedemptionResult:
+    """Cancel a redemption: points back (to their lots if still valid) and stock back."""
+    now = now or utcnow()
+    program = get_program(session, program_id=program_id)
+    found = session.execute(
+        select(LoyaltyRedemption.id, LoyaltyRedemption.account_id, LoyaltyRedemption.reward_id)
+        .join(LoyaltyReward, LoyaltyReward.id == LoyaltyRedemption.reward_id)
+        .where(LoyaltyRedemption.coupon_code == coupon_code, LoyaltyReward.program_id == program.id)
+    ).first()
+    if found is None:
+        raise NotFound(f"coupon {coupon_code!r} not found", field="coupon_code")
+    account = lock_account(session, account_id=found.account_id)
+    reward = lock_reward(session, reward_id=found.reward_id)
+    redemption = session.get(LoyaltyRedemption, found.id, populate_existing=True)
+    assert redemption is not None, "the redemption was found above"
+    if redemption.status == "cancelled":
+        return _result(redemption, duplicate=True)
+    settle_account(session, account=account, program=program, now=now)
+    posting = post(
+        session,
+        account=account,
+        kind="refund",
+        now=now,
+        points=redemption.points,
+        redemption_id=redemption.id,
+        payload={"redemption_id": redemption.id, "coupon_code": coupon_code},
+    )
+    lapsed = _refund_to_lots(
+        session,
+        spend_movement_id=redemption.movement_id,
+        refund_movement_id=posting.movement_id,
+        now=now,
+    )
+    if lapsed:
+        # The original lots expired meanwhile: the points come back with a short validity.
+        insert_lot(
+            session,
+            account_id=account.id,
+            movement_id=posting.movement_id,
+            source="refund",
+            points=lapsed,
+            state="active",
+            now=now,
+            expires_at=now + timedelta(days=program.refund_validity_days),
+        )
+    if reward.stock is not None:
+        reward.stock += 1
+    redemption.status = "cancelled"
+    redemption.cancelled_at = now
+    redemption.cancel_movement_id = posting.movement_id
+    repay_debt(session, account=account, now=now)
+    return _result(redemption)
+
+
+def _refund_to_lots(
+    session: Session, *, spend_movement_id: int | None, refund_movement_id: int, now: datetime
+) -> int:
+    """Give spent points back to the lots they came from; returns those that lapsed."""
+    allocations = session.execute(
+        select(LoyaltyAllocation.points, LoyaltyLot)
+        .join(LoyaltyLot, LoyaltyLot.id == LoyaltyAllocation.lot_id)
+        .where(LoyaltyAllocation.movement_id == spend_movement_id)
+        .order_by(LoyaltyAllocation.id)
+    ).all()
+    lapsed = 0
+    for points, lot in allocations:
+        if lot.state == "active" and lot.expires_at is not None and lot.expires_at > now:
+            lot.remaining += points
+            session.add(
+                LoyaltyAllocation(movement_id=refund_movement_id, lot_id=lot.id, points=points)
+            )
+        else:
+            lapsed += points
+    return lapsed
+
+
+def _result(redemption: LoyaltyRedemption, *, duplicate: bool = False) -> RedemptionResult:
+    return RedemptionResult(
+        duplicate=duplicate,
+        account_id=redemption.account_id,
+        redemption_id=redemption.id,
+        reward_id=redemption.reward_id,
+        points=redemption.points,
+        coupon_code=redemption.coupon_code,
+        status=redemption.status,
+    )
