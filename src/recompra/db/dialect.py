@@ -39,16 +39,6 @@ def is_postgresql(bind: Bind) -> bool:
     return dialect_name(bind) == "postgresql"
 
 
-def writers_serialised(bind: Bind) -> bool:
-    """Whether a write unit of work already excludes every other writer.
-
-    SQLite write units of work start with ``BEGIN IMMEDIATE`` (see
-    :func:`recompra.db.unit_of_work`), so a check made under it is final; PostgreSQL
-    writers run concurrently and rely on row locks and unique constraints.
-    """
-    return is_sqlite(bind)
-
-
 def stores_naive_utc(dialect: Dialect) -> bool:
     """Whether timestamps are stored without a zone (as UTC) rather than ``timestamptz``."""
     return is_sqlite(dialect)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -26,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from recompra.db import unit_of_work
+from recompra.db.dialect import json_object
 from recompra.loyalty.ledger.locks import lock_account
 from recompra.loyalty.ledger.settlement import settle_account
 from recompra.loyalty.programs import get_program
@@ -129,7 +129,7 @@ def expire_lots(session: Session, *, now: datetime, program_id: int | None = Non
                 literal("points_expired"),
                 moves.c.id,
                 moves.c.points,
-                _json_payload(session, balance=LoyaltyAccount.balance, batch=batch),
+                json_object(session, "balance", LoyaltyAccount.balance, "batch_id", batch),
                 literal(now, LoyaltyEvent.created_at.type),
             ).join(LoyaltyAccount, LoyaltyAccount.id == moves.c.account_id),
         )
@@ -161,12 +161,6 @@ def expire_lots(session: Session, *, now: datetime, program_id: int | None = Non
     )
 
 
-def _json_payload(session: Session, *, balance: Any, batch: str) -> ColumnElement[Any]:
-    if session.get_bind().dialect.name == "postgresql":
-        return func.jsonb_build_object("balance", balance, "batch_id", batch)
-    return func.json_object("balance", balance, "batch_id", batch)
-
-
 def warn_expiring(session: Session, *, now: datetime, program_id: int) -> int:
     """One ``points_expiring`` event per account whose lots expire within the warning days."""
     program = get_program(session, program_id=program_id)
@@ -182,8 +176,6 @@ def warn_expiring(session: Session, *, now: datetime, program_id: int) -> int:
         LoyaltyLot.expires_at <= horizon,
         in_program,
     )
-    dialect = session.get_bind().dialect.name
-    build = func.jsonb_build_object if dialect == "postgresql" else func.json_object
     rows = session.scalar(select(func.count(func.distinct(LoyaltyLot.account_id))).where(due))
     session.execute(
         insert(LoyaltyEvent).from_select(
@@ -193,7 +185,8 @@ def warn_expiring(session: Session, *, now: datetime, program_id: int) -> int:
                 LoyaltyLot.account_id,
                 literal("points_expiring"),
                 func.sum(LoyaltyLot.remaining),
-                build(
+                json_object(
+                    session,
                     "first_expires_at",
                     func.min(LoyaltyLot.expires_at),
                     "days",
