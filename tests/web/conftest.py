@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy import select
 from webtest import EMAIL, PASSWORD, Server
 
-from recompra.api.sample import seed_sample
-from recompra.api.security import create_api_key, create_user
+from recompra.auth.keys import create_api_key
+from recompra.auth.users import create_user
 from recompra.db import make_engine, unit_of_work
 from recompra.loyalty import (
     create_program,
@@ -30,6 +30,7 @@ from recompra.loyalty import (
 )
 from recompra.migrate import upgrade
 from recompra.models import Brand, Order
+from samplestore import seed_sample
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -118,7 +119,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             sys.executable,
             "-m",
             "uvicorn",
-            "recompra.api:create_app",
+            "recompra.server:create_app",
             "--factory",
             "--host",
             "127.0.0.1",

@@ -9,34 +9,37 @@ from fastapi import APIRouter, Query, Request
 
 from recompra.api.deps import Limit, Offset, ReadBrand, ReadSession
 from recompra.api.errors import AUTH_ERRORS, error_responses
-from recompra.api.queries import kpis as k
-from recompra.api.queries import metrics as m
 from recompra.api.schemas import (
     ClvDistribution,
     Cohorts,
     Kpis,
-    KpiSummary,
     RfmGrid,
     ScoredCustomers,
     Segments,
 )
+from recompra.reads import kpis as k
+from recompra.reads import scores as m
+from recompra.reads.models import KpiSummary
 
 router = APIRouter(prefix="/v1", tags=["analytics"])
 
 _ERRORS = error_responses(400, *AUTH_ERRORS, 404)
+#: KPIs, segments and cohorts answer 409 ``not_analysed`` until ``recompra analyze`` ran.
+_ANALYTICS_ERRORS = error_responses(400, *AUTH_ERRORS, 404, 409)
 Score = Annotated[int | None, Query(ge=1, le=5)]
 
 
-@router.get("/segments", operation_id="segments_list", response_model=Segments, responses=_ERRORS)
+@router.get(
+    "/segments", operation_id="segments_list", response_model=Segments, responses=_ANALYTICS_ERRORS
+)
 def segments(request: Request, brand: ReadBrand, session: ReadSession) -> Segments:
-    """Customers and value per segment (from the analytics outputs when present)."""
-    as_of, items, source = k.segments(session, home=_home(request), brand_id=brand.id)
+    """Customers and value per segment, from the brand's analytics outputs."""
+    as_of, items = k.segments(session, home=_home(request), brand_id=brand.id)
     return Segments(
         as_of=as_of,
         currency=brand.currency,
         total_customers=sum(s.customers for s in items),
         items=items,
-        source=source,
     )
 
 
@@ -148,7 +151,9 @@ def churn(
     return ScoredCustomers(as_of=as_of, currency=brand.currency, items=items)
 
 
-@router.get("/kpis", operation_id="kpis_by_period", response_model=Kpis, responses=_ERRORS)
+@router.get(
+    "/kpis", operation_id="kpis_by_period", response_model=Kpis, responses=_ANALYTICS_ERRORS
+)
 def kpis(
     request: Request,
     brand: ReadBrand,
@@ -156,21 +161,27 @@ def kpis(
     period: Annotated[Literal["month", "year"], Query()] = "month",
 ) -> Kpis:
     """Revenue, orders, buyers, retention, repurchase and NPS proxy per period."""
-    items, source = k.kpis_by_period(
-        session, home=_home(request), brand_id=brand.id, granularity=period
-    )
-    return Kpis(granularity=period, currency=brand.currency, items=items, source=source)
+    items = k.kpis_by_period(session, home=_home(request), brand_id=brand.id, granularity=period)
+    return Kpis(granularity=period, currency=brand.currency, items=items)
 
 
 @router.get(
-    "/kpis/summary", operation_id="kpis_summary", response_model=KpiSummary, responses=_ERRORS
+    "/kpis/summary",
+    operation_id="kpis_summary",
+    response_model=KpiSummary,
+    responses=_ANALYTICS_ERRORS,
 )
 def kpi_summary(request: Request, brand: ReadBrand, session: ReadSession) -> KpiSummary:
-    """Headline KPIs over the brand's whole history."""
+    """Headline KPIs up to the analytics as-of date."""
     return k.kpi_summary(session, home=_home(request), brand_id=brand.id, currency=brand.currency)
 
 
-@router.get("/cohorts", operation_id="cohorts_retention", response_model=Cohorts, responses=_ERRORS)
+@router.get(
+    "/cohorts",
+    operation_id="cohorts_retention",
+    response_model=Cohorts,
+    responses=_ANALYTICS_ERRORS,
+)
 def cohorts(
     request: Request,
     brand: ReadBrand,
@@ -178,5 +189,5 @@ def cohorts(
     months: Annotated[int, Query(ge=1, le=36)] = 12,
 ) -> Cohorts:
     """Monthly acquisition cohorts and the share of each buying again month by month."""
-    items, source = k.cohorts(session, home=_home(request), brand_id=brand.id, max_months=months)
-    return Cohorts(items=items, source=source)
+    items = k.cohorts(session, home=_home(request), brand_id=brand.id, max_months=months)
+    return Cohorts(items=items)
