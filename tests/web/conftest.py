@@ -30,7 +30,7 @@ from recompra.loyalty import (
 )
 from recompra.migrate import upgrade
 from recompra.models import Brand, Order
-from samplestore import seed_sample
+from samplestore import analyse_sample, seed_sample
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -105,6 +105,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         _, key = create_api_key(session, scopes=["read", "loyalty"], brand_id=store.brand_a)
         _seed_loyalty(session, store.brand_a)
         slug = session.scalar(select(Brand.slug).where(Brand.id == store.brand_a))
+    analyse_sample(engine, home, brand_id=store.brand_a)
     engine.dispose()
     port = _free_port()
     env = {
