@@ -14,6 +14,7 @@ from apitest import Keys, auth
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
+from recompra.analytics import SegmentKey
 from recompra.db import unit_of_work
 from recompra.models import CustomerScore, Order, Return
 from recompra.snapshot.schema import NON_PURCHASE_STATUSES
@@ -125,3 +126,29 @@ def test_search_by_email_fragment(client: TestClient, keys: Keys, store: SampleS
     email = profile.json()["email"]
     found = client.get(f"/v1/customers?q={email[:8].upper()}", headers=auth(keys.read_a)).json()
     assert store.customers_a[2] in {c["id"] for c in found["items"]}
+
+
+def test_segment_drill_down_takes_the_analytics_keys(
+    client: TestClient, keys: Keys, store: SampleStore, engine: Engine
+) -> None:
+    with unit_of_work(engine, write=False) as session:
+        counts = dict(
+            session.execute(
+                select(CustomerScore.segment, func.count())
+                .where(CustomerScore.brand_id == store.brand_a, CustomerScore.as_of == store.as_of)
+                .group_by(CustomerScore.segment)
+            ).all()
+        )
+    for key in SegmentKey:
+        body = client.get(
+            f"/v1/segments/customers?segment={key}&limit=200", headers=auth(keys.read_a)
+        ).json()
+        assert len(body["items"]) == counts.get(key, 0), key
+        assert {c["segment"] for c in body["items"]} <= {key.value}
+    # A key analytics never emits is refused, not answered with an empty list.
+    for retyped in ("cant_lose", "new"):
+        response = client.get(
+            f"/v1/segments/customers?segment={retyped}", headers=auth(keys.read_a)
+        )
+        assert response.status_code == 400
+        assert response.json()["error"]["field"] == "segment"

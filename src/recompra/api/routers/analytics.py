@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 
+from recompra.analytics import SegmentKey
 from recompra.api.deps import Limit, Offset, ReadBrand, ReadSession
 from recompra.api.errors import AUTH_ERRORS, error_responses
 from recompra.api.schemas import (
@@ -17,8 +18,9 @@ from recompra.api.schemas import (
     ScoredCustomers,
     Segments,
 )
+from recompra.errors import InvalidInput
 from recompra.reads import kpis as k
-from recompra.reads import scores as m
+from recompra.reads import scores as sq
 from recompra.reads.models import KpiSummary
 
 router = APIRouter(prefix="/v1", tags=["analytics"])
@@ -27,6 +29,7 @@ _ERRORS = error_responses(400, *AUTH_ERRORS, 404)
 #: KPIs, segments and cohorts answer 409 ``not_analysed`` until ``recompra analyze`` ran.
 _ANALYTICS_ERRORS = error_responses(400, *AUTH_ERRORS, 404, 409)
 Score = Annotated[int | None, Query(ge=1, le=5)]
+SEGMENT_FILTERS = [*(key.value for key in SegmentKey), sq.UNSEGMENTED]
 
 
 @router.get(
@@ -57,20 +60,32 @@ def _home(request: Request) -> Path:
 def segment_customers(
     brand: ReadBrand,
     session: ReadSession,
-    segment: Annotated[str | None, Query(max_length=64)] = None,
+    segment: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            description="A segment key of the analytics, or `unsegmented`",
+            json_schema_extra={"enum": SEGMENT_FILTERS},
+        ),
+    ] = None,
     r: Score = None,
     f: Score = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> ScoredCustomers:
     """Customers of a segment or of an RFM cell (``r``, ``f``), by monetary value."""
-    as_of = m.latest_as_of(session, brand_id=brand.id)
+    if segment is not None and segment not in SEGMENT_FILTERS:
+        # A retyped key ("cant_lose") would otherwise answer an empty list, silently.
+        raise InvalidInput(
+            f"unknown segment {segment!r}; one of {', '.join(SEGMENT_FILTERS)}", field="segment"
+        )
+    as_of = sq.latest_as_of(session, brand_id=brand.id)
     items = (
-        m.scored_customers(
+        sq.scored_customers(
             session,
             brand_id=brand.id,
             as_of=as_of,
-            where=m.ScoreFilter(segment=segment, r=r, f=f),
+            where=sq.ScoreFilter(segment=segment, r=r, f=f),
             limit=limit,
             offset=offset,
         )
@@ -83,8 +98,8 @@ def segment_customers(
 @router.get("/rfm", operation_id="rfm_grid", response_model=RfmGrid, responses=_ERRORS)
 def rfm(brand: ReadBrand, session: ReadSession) -> RfmGrid:
     """Customers per (recency, frequency) score cell on the latest scoring date."""
-    as_of = m.latest_as_of(session, brand_id=brand.id)
-    cells = m.rfm_grid(session, brand_id=brand.id, as_of=as_of) if as_of else []
+    as_of = sq.latest_as_of(session, brand_id=brand.id)
+    cells = sq.rfm_grid(session, brand_id=brand.id, as_of=as_of) if as_of else []
     return RfmGrid(as_of=as_of, cells=cells)
 
 
@@ -95,13 +110,13 @@ def clv(
     brand: ReadBrand, session: ReadSession, limit: Limit = 50, offset: Offset = 0
 ) -> ScoredCustomers:
     """Customers ranked by predicted CLV (highest first)."""
-    as_of = m.latest_as_of(session, brand_id=brand.id)
+    as_of = sq.latest_as_of(session, brand_id=brand.id)
     items = (
-        m.scored_customers(
+        sq.scored_customers(
             session,
             brand_id=brand.id,
             as_of=as_of,
-            where=m.ScoreFilter(order_by="clv"),
+            where=sq.ScoreFilter(order_by="clv"),
             limit=limit,
             offset=offset,
         )
@@ -119,8 +134,8 @@ def clv(
 )
 def clv_distribution(brand: ReadBrand, session: ReadSession) -> ClvDistribution:
     """Histogram of predicted CLV on the latest scoring date."""
-    as_of = m.latest_as_of(session, brand_id=brand.id)
-    buckets = m.clv_histogram(session, brand_id=brand.id, as_of=as_of) if as_of else []
+    as_of = sq.latest_as_of(session, brand_id=brand.id)
+    buckets = sq.clv_histogram(session, brand_id=brand.id, as_of=as_of) if as_of else []
     return ClvDistribution(as_of=as_of, currency=brand.currency, buckets=buckets)
 
 
@@ -135,13 +150,13 @@ def churn(
     offset: Offset = 0,
 ) -> ScoredCustomers:
     """Customers ranked by churn risk (highest first)."""
-    as_of = m.latest_as_of(session, brand_id=brand.id)
+    as_of = sq.latest_as_of(session, brand_id=brand.id)
     items = (
-        m.scored_customers(
+        sq.scored_customers(
             session,
             brand_id=brand.id,
             as_of=as_of,
-            where=m.ScoreFilter(order_by="churn", min_churn_risk=min_risk),
+            where=sq.ScoreFilter(order_by="churn", min_churn_risk=min_risk),
             limit=limit,
             offset=offset,
         )
