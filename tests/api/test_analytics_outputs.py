@@ -102,6 +102,7 @@ def _assert_not_analysed(client: TestClient, key: str) -> None:
         error = response.json()["error"]
         assert (error["code"], error["field"]) == ("not_analysed", "brand_id"), path
         assert "analytics have not run yet for this brand" in error["message"], path
+        assert "`recompra analyze --brand loja-" in error["message"], path
 
 
 def test_without_outputs_kpis_answer_not_analysed(

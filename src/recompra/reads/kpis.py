@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from recompra.errors import Conflict
 from recompra.reads.models import CohortRow, KpiPeriod, KpiSummary, SegmentRow
-from recompra.reads.outputs import AnalyticsOutputs, analytics_outputs, clean
+from recompra.reads.outputs import AnalyticsOutputs, analytics_outputs, brand_slug, clean
 from recompra.reads.scores import UNSEGMENTED, latest_as_of, mean_predicted_clv, segment_averages
 
 Granularity = Literal["month", "year"]
@@ -30,22 +30,28 @@ class NotAnalysed(Conflict):
     code = "not_analysed"
 
 
+def _analyze_command(session: Session, brand_id: int) -> str:
+    return f"recompra analyze --brand {brand_slug(session, brand_id) or '<slug>'}"
+
+
 def _outputs(session: Session, home: Path, brand_id: int) -> AnalyticsOutputs:
     outputs = analytics_outputs(session, home, brand_id)
     if outputs is None:
         raise NotAnalysed(
-            "the analytics have not run yet for this brand: run `recompra analyze --brand "
-            "<slug>` to compute its KPIs, segments and cohorts",
+            "the analytics have not run yet for this brand: run "
+            f"`{_analyze_command(session, brand_id)}` to compute its KPIs, segments and cohorts",
             field="brand_id",
         )
     return outputs
 
 
-def _table(rows: list[dict[str, Any]] | None, name: str) -> list[dict[str, Any]]:
+def _table(
+    session: Session, brand_id: int, rows: list[dict[str, Any]] | None, name: str
+) -> list[dict[str, Any]]:
     if rows is None:
         raise NotAnalysed(
-            f"the analytics outputs of this brand have no {name} table: run `recompra "
-            "analyze --brand <slug>` again",
+            f"the analytics outputs of this brand have no {name} table: run "
+            f"`{_analyze_command(session, brand_id)}` again",
             field="brand_id",
         )
     return rows
@@ -103,7 +109,8 @@ def kpis_by_period(
     session: Session, *, home: Path, brand_id: int, granularity: Granularity = "month"
 ) -> list[KpiPeriod]:
     """KPIs per period (``month`` or ``year``) from ``kpis_by_period.parquet``."""
-    rows = _table(_outputs(session, home, brand_id).kpis_by_period, "kpis_by_period")
+    outputs = _outputs(session, home, brand_id)
+    rows = _table(session, brand_id, outputs.kpis_by_period, "kpis_by_period")
     items = [
         KpiPeriod(
             period=str(r["period"]),
@@ -134,7 +141,7 @@ def segments(session: Session, *, home: Path, brand_id: int) -> tuple[date, list
     The date is the latest scoring date, else the analytics as-of date.
     """
     outputs = _outputs(session, home, brand_id)
-    rows = _table(outputs.segments, "segments")
+    rows = _table(session, brand_id, outputs.segments, "segments")
     as_of = latest_as_of(session, brand_id=brand_id)
     averages = segment_averages(session, brand_id=brand_id, as_of=as_of) if as_of else {}
     items = []
@@ -163,7 +170,7 @@ def cohorts(
 ) -> list[CohortRow]:
     """Monthly acquisition cohorts from ``cohorts.parquet`` (month 0 is 1.0)."""
     outputs = _outputs(session, home, brand_id)
-    rows = _table(outputs.cohorts, "cohorts")
+    rows = _table(session, brand_id, outputs.cohorts, "cohorts")
     sizes: dict[str, int] = {}
     shares: dict[str, dict[int, float]] = defaultdict(dict)
     for r in rows:
