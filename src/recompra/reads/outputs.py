@@ -105,7 +105,6 @@ def clean(value: Any) -> Any:
 class AnalyticsOutputs:
     """``recompra analyze`` outputs of one brand (a table is ``None`` when absent)."""
 
-    directory: Path
     as_of: date
     summary: dict[str, Any]
     kpis_by_period: list[dict[str, Any]] | None
@@ -138,7 +137,7 @@ def analytics_outputs(session: Session, home: Path, brand_id: int) -> AnalyticsO
         as_of = date.fromisoformat(str(summary.get("as_of")))
     except ValueError:
         return None
-    return AnalyticsOutputs(directory, as_of, summary, **tables)
+    return AnalyticsOutputs(as_of, summary, **tables)
 
 
 @dataclass(frozen=True)
