@@ -131,8 +131,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The figures have not been calculated for this store yet.",
     ),
     "empty.not_analysed.admin": (
-        "Para o administrador: execute `recompra analyze --brand {brand}` para calculá-los.",
-        "For the administrator: run `recompra analyze --brand {brand}` to calculate them.",
+        "Para o administrador, o comando que os calcula:",
+        "For the administrator, the command that calculates them:",
     ),
     "empty.loyalty": (
         "Nenhum programa de fidelidade configurado ainda.",
