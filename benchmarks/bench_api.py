@@ -1,10 +1,11 @@
 """HTTP benchmark: customer-profile reads through uvicorn, one worker vs several.
 
-Builds a temp SQLite database with the API sample store (``--customers`` customers),
-starts ``uvicorn recompra.api:create_app`` on a free 127.0.0.1 port, and runs a load
-generator in a second process (an asyncio + httpx loop: ``--concurrency`` connections
-for ``--seconds``) that GETs ``/v1/customers/{random id}``. Prints throughput and
-p50/p99 latency per worker count. Bounded in time; the rate limit is lifted for the run.
+Builds a temp SQLite database with the tests' sample store (``tests/samplestore.py``,
+``--customers`` customers), starts ``uvicorn recompra.server:create_app`` on a free
+127.0.0.1 port, and runs a load generator in a second process (an asyncio + httpx loop:
+``--concurrency`` connections for ``--seconds``) that GETs ``/v1/customers/{random id}``.
+Prints throughput and p50/p99 latency per worker count. Bounded in time; the rate limit
+is lifted for the run.
 
     .venv/bin/python benchmarks/bench_api.py --workers 1 4 --seconds 8
 """
@@ -22,6 +23,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+# The sample store is test fixture code: it lives in tests/, not in the package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 
 def _free_port() -> int:
@@ -94,10 +98,10 @@ def _database_url(home: Path, postgres: bool) -> str:
 
 
 def _prepare(url: str, customers: int) -> tuple[str, list[int]]:
-    from recompra.api.sample import seed_sample
-    from recompra.api.security import create_api_key
+    from recompra.auth.keys import create_api_key
     from recompra.db import make_engine, unit_of_work
     from recompra.migrate import upgrade
+    from samplestore import seed_sample
 
     engine = make_engine(url)
     upgrade(engine)
@@ -118,7 +122,7 @@ def _run_server(home: Path, url: str, port: int, workers: int) -> subprocess.Pop
         "RECOMPRA_API_RATE_LIMIT_PER_SECOND": "100000000",
     }
     command = [
-        sys.executable, "-m", "uvicorn", "recompra.api:create_app", "--factory",
+        sys.executable, "-m", "uvicorn", "recompra.server:create_app", "--factory",
         "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
         "--log-level", "warning", "--no-access-log",
     ]  # fmt: skip

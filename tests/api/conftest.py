@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,15 +10,16 @@ import pytest
 from apitest import Keys
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
-from recompra.api import create_app
-from recompra.api.sample import SampleStore, seed_sample
-from recompra.api.security import create_api_key, revoke_api_key
 from recompra.api.settings import ApiSettings
+from recompra.auth.keys import create_api_key, revoke_api_key
 from recompra.config import Settings
 from recompra.db import make_engine, unit_of_work
 from recompra.migrate import upgrade
+from recompra.models import Brand
+from recompra.server import create_app
+from samplestore import SampleStore, analyse_sample, seed_sample
 
 
 @pytest.fixture(scope="session")
@@ -30,6 +32,27 @@ def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
         seed_sample(session)
     engine.dispose()
     return path
+
+
+@pytest.fixture(scope="session")
+def analysed_template(migrated_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A home with both sample brands' ``recompra analyze`` outputs (computed once)."""
+    home = tmp_path_factory.mktemp("analysed")
+    engine = make_engine(f"sqlite:///{migrated_template}")
+    with unit_of_work(engine, write=False) as session:
+        brands = list(session.execute(select(Brand.id).order_by(Brand.id)).scalars())
+    for brand_id in brands:
+        analyse_sample(engine, home, brand_id=brand_id)
+    engine.dispose()
+    return home
+
+
+@pytest.fixture
+def analysed(app: FastAPI, analysed_template: Path) -> Path:
+    """The app's home with the sample brands' analytics outputs (as after ``recompra analyze``)."""
+    home: Path = app.state.settings.home
+    shutil.copytree(analysed_template / "analytics", home / "analytics")
+    return home
 
 
 @pytest.fixture
@@ -45,9 +68,7 @@ def engine(migrated_template: Path, tmp_path: Path) -> Iterator[Engine]:
 @pytest.fixture
 def store(engine: Engine) -> SampleStore:
     """The ids of the sample store (re-derived: seeding is deterministic)."""
-    from sqlalchemy import select
-
-    from recompra.models import Brand, BrandCustomer, Order, Product
+    from recompra.models import BrandCustomer, Order, Product
 
     with unit_of_work(engine, write=False) as session:
         a, b = (session.execute(select(Brand.id).order_by(Brand.id)).scalars().all())[:2]

@@ -1,4 +1,4 @@
-"""KPIs from the brand's ``recompra analyze`` outputs (SQL fallback), and safe output reads."""
+"""KPIs only from the brand's ``recompra analyze`` outputs (409 before), and safe output reads."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, update
 
-from recompra.api import outputs
-from recompra.api.sample import SampleStore
 from recompra.db import unit_of_work
 from recompra.models import Brand
+from recompra.reads import outputs
+from samplestore import SampleStore
 
 SUMMARY = {
     "as_of": "2024-06-30",
@@ -92,13 +92,41 @@ def _analyse(app: FastAPI, slug: str) -> Path:
     return directory
 
 
-def test_without_outputs_the_database_is_the_source(
+ANALYTICS_PATHS = ("/v1/kpis/summary", "/v1/kpis", "/v1/segments", "/v1/cohorts")
+
+
+def _assert_not_analysed(client: TestClient, key: str) -> None:
+    for path in ANALYTICS_PATHS:
+        response = client.get(path, headers=auth(key))
+        assert response.status_code == 409, path
+        error = response.json()["error"]
+        assert (error["code"], error["field"]) == ("not_analysed", "brand_id"), path
+        assert "analytics have not run yet for this brand" in error["message"], path
+        assert "`recompra analyze --brand loja-" in error["message"], path
+
+
+def test_without_outputs_kpis_answer_not_analysed(
     client: TestClient, keys: Keys, store: SampleStore
 ) -> None:
-    for path in ("/v1/kpis/summary", "/v1/kpis", "/v1/segments", "/v1/cohorts"):
-        response = client.get(path, headers=auth(keys.read_a))
-        assert response.status_code == 200
-        assert response.json()["source"] == "database", path
+    # No second definition computed from the database: a clear 409 until analyze runs.
+    _assert_not_analysed(client, keys.read_a)
+
+
+def test_a_summary_without_an_as_of_date_is_not_analysed(
+    client: TestClient, keys: Keys, store: SampleStore, engine: Engine, app: FastAPI
+) -> None:
+    directory = _analyse(app, _slug(engine, store.brand_a))
+    (directory / "summary.json").write_text(json.dumps({**SUMMARY, "as_of": None, "nps": 0}))
+    _assert_not_analysed(client, keys.read_a)
+
+
+def test_a_missing_table_is_not_analysed_for_its_endpoint_only(
+    client: TestClient, keys: Keys, store: SampleStore, engine: Engine, app: FastAPI
+) -> None:
+    directory = _analyse(app, _slug(engine, store.brand_a))
+    (directory / "cohorts.parquet").unlink()
+    assert client.get("/v1/cohorts", headers=auth(keys.read_a)).status_code == 409
+    assert client.get("/v1/kpis", headers=auth(keys.read_a)).status_code == 200
 
 
 def test_analytics_outputs_are_the_single_definition(
@@ -106,7 +134,6 @@ def test_analytics_outputs_are_the_single_definition(
 ) -> None:
     _analyse(app, _slug(engine, store.brand_a))
     summary = client.get("/v1/kpis/summary", headers=auth(keys.read_a)).json()
-    assert summary["source"] == "analytics"
     assert summary["analytics_as_of"] == "2024-06-30"
     assert (summary["revenue_minor"], summary["orders"], summary["customers"]) == (123_456, 11, 7)
     assert (summary["aov_minor"], summary["historic_clv_minor"]) == (11_223, 17_637)
@@ -116,7 +143,6 @@ def test_analytics_outputs_are_the_single_definition(
         None,
     )
     kpis = client.get("/v1/kpis", headers=auth(keys.read_a)).json()
-    assert kpis["source"] == "analytics"
     assert [k["period"] for k in kpis["items"]] == ["2024-04", "2024-05"]
     assert kpis["items"][0]["retention_rate"] == 0.75
     assert kpis["items"][1]["retention_rate"] is None
@@ -125,23 +151,18 @@ def test_analytics_outputs_are_the_single_definition(
     years = client.get("/v1/kpis?period=year", headers=auth(keys.read_a)).json()
     assert [k["period"] for k in years["items"]] == ["2024"]
     segments = client.get("/v1/segments", headers=auth(keys.read_a)).json()
-    assert segments["source"] == "analytics"
     assert [(s["segment"], s["customers"]) for s in segments["items"]] == [
         ("champions", 3),
         ("lost", 2),
     ]
     assert segments["total_customers"] == 5
     cohorts = client.get("/v1/cohorts?months=2", headers=auth(keys.read_a)).json()
-    assert cohorts == {
-        "items": [{"cohort": "2024-04", "size": 4, "retention": [1.0, 0.5]}],
-        "source": "analytics",
-    }
+    assert cohorts == {"items": [{"cohort": "2024-04", "size": 4, "retention": [1.0, 0.5]}]}
     # Months without buyers (no row) are 0 up to the as-of month (2024-06).
     cohorts = client.get("/v1/cohorts?months=12", headers=auth(keys.read_a)).json()
     assert cohorts["items"][0]["retention"] == [1.0, 0.5, 0.0]
-    # Brand B has no outputs of its own: it keeps the SQL numbers.
-    other = client.get("/v1/kpis/summary", headers=auth(keys.read_b)).json()
-    assert other["source"] == "database"
+    # Brand B has no outputs of its own: it never sees brand A's.
+    _assert_not_analysed(client, keys.read_b)
 
 
 def test_a_slug_that_is_not_one_path_component_reads_as_not_computed(

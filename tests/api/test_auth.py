@@ -6,9 +6,9 @@ from apitest import Keys, auth
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
-from recompra.api.sample import SampleStore
 from recompra.db import unit_of_work
 from recompra.models import ApiKey
+from samplestore import SampleStore
 
 
 def test_health_needs_no_key(client: TestClient) -> None:
@@ -18,7 +18,7 @@ def test_health_needs_no_key(client: TestClient) -> None:
 
 
 def test_missing_key_is_401_with_error_body(client: TestClient) -> None:
-    response = client.get("/v1/segments")
+    response = client.get("/v1/rfm")
     assert response.status_code == 401
     assert response.json() == {
         "error": {
@@ -32,24 +32,24 @@ def test_missing_key_is_401_with_error_body(client: TestClient) -> None:
 def test_unknown_and_malformed_keys_are_401(client: TestClient, keys: Keys) -> None:
     tampered = keys.admin[:-4] + "AAAA"
     for key in (tampered, "rk_nothere_xyz", "not-a-key", "rk_"):
-        response = client.get("/v1/segments", headers=auth(key))
+        response = client.get("/v1/rfm", headers=auth(key))
         assert response.status_code == 401, key
         assert response.json()["error"]["code"] == "unauthorized"
 
 
 def test_revoked_key_is_401(client: TestClient, keys: Keys) -> None:
-    response = client.get("/v1/segments", headers=auth(keys.revoked))
+    response = client.get("/v1/rfm", headers=auth(keys.revoked))
     assert response.status_code == 401
     assert response.json()["error"]["message"] == "unknown or revoked API key"
 
 
 def test_x_api_key_header_is_accepted(client: TestClient, keys: Keys) -> None:
-    response = client.get("/v1/segments", headers={"X-API-Key": keys.read_a})
+    response = client.get("/v1/rfm", headers={"X-API-Key": keys.read_a})
     assert response.status_code == 200
 
 
 def test_scope_is_enforced(client: TestClient, keys: Keys) -> None:
-    response = client.get("/v1/segments", headers=auth(keys.ingest_a))
+    response = client.get("/v1/rfm", headers=auth(keys.ingest_a))
     assert response.status_code == 403
     assert response.json()["error"] == {
         "code": "forbidden",
@@ -61,14 +61,14 @@ def test_scope_is_enforced(client: TestClient, keys: Keys) -> None:
 
 
 def test_admin_implies_every_scope(client: TestClient, keys: Keys, store: SampleStore) -> None:
-    response = client.get(f"/v1/segments?brand_id={store.brand_b}", headers=auth(keys.admin))
+    response = client.get(f"/v1/rfm?brand_id={store.brand_b}", headers=auth(keys.admin))
     assert response.status_code == 200
 
 
 def test_unrestricted_key_must_name_a_brand_when_several_exist(
     client: TestClient, keys: Keys
 ) -> None:
-    response = client.get("/v1/segments", headers=auth(keys.admin))
+    response = client.get("/v1/rfm", headers=auth(keys.admin))
     assert response.status_code == 400
     assert response.json()["error"]["field"] == "brand_id"
 
@@ -76,7 +76,7 @@ def test_unrestricted_key_must_name_a_brand_when_several_exist(
 def test_key_is_stored_hashed_and_use_recorded(
     client: TestClient, keys: Keys, engine: Engine
 ) -> None:
-    client.get("/v1/segments", headers=auth(keys.read_a))
+    client.get("/v1/rfm", headers=auth(keys.read_a))
     prefix = keys.read_a.split("_")[1]
     with unit_of_work(engine, write=False) as session:
         row = session.execute(select(ApiKey).where(ApiKey.prefix == prefix)).scalar_one()
@@ -92,7 +92,7 @@ def test_revoke_endpoint_revokes(client: TestClient, keys: Keys, engine: Engine)
     response = client.post(f"/v1/keys/{key_id}/revoke", headers=auth(keys.admin))
     assert response.status_code == 200
     assert response.json()["revoked_at"] is not None
-    assert client.get("/v1/segments", headers=auth(keys.read_b)).status_code == 401
+    assert client.get("/v1/rfm", headers=auth(keys.read_b)).status_code == 401
 
 
 def test_malformed_request_is_422_with_field(client: TestClient, keys: Keys) -> None:
@@ -107,7 +107,7 @@ def test_unknown_route_and_method_use_the_error_body(client: TestClient, keys: K
     response = client.get("/v1/nothing", headers=auth(keys.read_a))
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
-    response = client.delete("/v1/segments", headers=auth(keys.read_a))
+    response = client.delete("/v1/rfm", headers=auth(keys.read_a))
     assert response.status_code == 405
     assert response.json()["error"]["code"] == "method_not_allowed"
 

@@ -50,7 +50,7 @@ def test_same_key_other_request_is_409(client: TestClient, keys: Keys, engine: E
 
 
 def test_keys_are_scoped_per_api_key(client: TestClient, keys: Keys, engine: Engine) -> None:
-    from recompra.api.security import create_api_key
+    from recompra.auth.keys import create_api_key
 
     with unit_of_work(engine) as session:
         _, other_admin = create_api_key(session, scopes=["admin"])

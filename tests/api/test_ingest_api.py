@@ -8,9 +8,9 @@ from apitest import Keys, auth
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
-from recompra.api.sample import SampleStore
 from recompra.db import unit_of_work
 from recompra.models import Order
+from samplestore import SampleStore
 
 
 def _order(order_id: str, price: Any = 5890) -> dict[str, Any]:

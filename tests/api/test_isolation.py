@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from apitest import Keys, auth
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
-from recompra.api.sample import SampleStore
 from recompra.db import unit_of_work
 from recompra.models import Order
 from recompra.snapshot.schema import NON_PURCHASE_STATUSES
+from samplestore import SampleStore
 
 CUSTOMER_PATHS = (
     "/v1/customers/{id}",
@@ -105,7 +107,9 @@ def test_shared_customer_shows_each_brand_its_own_history(
     assert history_b == []  # scores exist only for brand A
 
 
-def test_brand_totals_differ_per_key(client: TestClient, keys: Keys, store: SampleStore) -> None:
+def test_brand_totals_differ_per_key(
+    client: TestClient, keys: Keys, store: SampleStore, analysed: Path
+) -> None:
     a = client.get("/v1/kpis/summary", headers=auth(keys.read_a)).json()
     b = client.get("/v1/kpis/summary", headers=auth(keys.read_b)).json()
     assert a["customers"] == len(store.customers_a)

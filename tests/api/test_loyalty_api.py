@@ -9,10 +9,10 @@ from apitest import Keys, auth
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
-from recompra.api.sample import SampleStore
 from recompra.db import unit_of_work
 from recompra.loyalty import create_program, create_reward, define_tier, publish_rules
 from recompra.models import Order
+from samplestore import SampleStore
 
 READ_PATHS = (
     "/v1/loyalty/program",

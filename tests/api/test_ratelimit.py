@@ -6,10 +6,10 @@ from apitest import Keys, auth
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from recompra.api import create_app
 from recompra.api.ratelimit import TokenBucketLimiter
 from recompra.api.settings import ApiSettings
 from recompra.config import Settings
+from recompra.server import create_app
 
 
 def test_bucket_refills_at_the_configured_rate() -> None:
@@ -38,15 +38,15 @@ def test_headers_and_429(engine: Engine, keys: Keys, tmp_path: object) -> None:
     with TestClient(app) as client:
         remaining = []
         for _ in range(3):
-            response = client.get("/v1/segments", headers=auth(keys.read_a))
+            response = client.get("/v1/rfm", headers=auth(keys.read_a))
             assert response.status_code == 200
             assert response.headers["RateLimit-Limit"] == "3"
             remaining.append(int(response.headers["RateLimit-Remaining"]))
         assert remaining == [2, 1, 0]
-        response = client.get("/v1/segments", headers=auth(keys.read_a))
+        response = client.get("/v1/rfm", headers=auth(keys.read_a))
         assert response.status_code == 429
         assert response.json()["error"]["code"] == "rate_limited"
         assert response.headers["RateLimit-Remaining"] == "0"
         assert int(response.headers["Retry-After"]) == 100
         # Another key has its own bucket.
-        assert client.get("/v1/segments", headers=auth(keys.read_b)).status_code == 200
+        assert client.get("/v1/rfm", headers=auth(keys.read_b)).status_code == 200

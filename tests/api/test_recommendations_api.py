@@ -10,12 +10,12 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
-from recompra.api.sample import SampleStore
 from recompra.db import unit_of_work
 from recompra.hub.ingest import ingest_orders
 from recompra.models import Brand, Product
 from recompra.recommend import RefreshConfig, refresh
 from recompra.snapshot.export import snapshot_tables
+from samplestore import SampleStore
 
 
 def _compute(

@@ -7,12 +7,14 @@ import pandas as pd
 import pytest
 from _recommend_fixtures import snapshot_tables
 
+from recompra.analytics import SegmentKey, segment_of
 from recompra.recommend.explain import explain
 from recompra.recommend.next_best_offer import (
     evidence_of,
     frequently_bought_together,
     next_best_offers,
 )
+from recompra.recommend.policy import DEFAULT_POLICY, policy_for
 from recompra.recommend.purchases import purchase_lines
 from recompra.recommend.recommenders import (
     ItemCooccurrence,
@@ -125,7 +127,9 @@ def test_offers_are_explained_and_match_the_dense_ranking() -> None:
 
 def test_segment_policy() -> None:
     model = NextBestOffer("product", repeat_min_customers=5).fit(_store())
-    segments = pd.DataFrame({"customer_id": [99, 13], "segment": ["champions", "at_risk"]})
+    segments = pd.DataFrame(
+        {"customer_id": [99, 13], "segment": [SegmentKey.CHAMPIONS, SegmentKey.AT_RISK]}
+    )
     offers = next_best_offers(model, np.array([99, 13]), k=5, segments=segments)
     champion = offers.loc[offers["customer_id"] == 99]
     assert set(champion["incentive"]) == {"none"}  # never discount-led for champions
@@ -139,16 +143,57 @@ def test_segment_policy() -> None:
         model,
         np.array([99]),
         k=5,
-        segments=pd.DataFrame({"customer_id": [99], "segment": ["at_risk"]}),
+        segments=pd.DataFrame({"customer_id": [99], "segment": [SegmentKey.AT_RISK]}),
     )
     assert set(capped["item_id"]) <= {COFFEE, FILTER}
     assert capped.iloc[0]["item_id"] == COFFEE  # win-back: restock first
 
 
+#: The policy groups of docs/recommend.md, written out here rather than read from the table.
+FULL_PRICE = {SegmentKey.CHAMPIONS, SegmentKey.LOYAL}
+WIN_BACK = {
+    SegmentKey.AT_RISK,
+    SegmentKey.CANT_LOSE_THEM,
+    SegmentKey.HIBERNATING,
+    SegmentKey.LOST,
+}
+SECOND_PURCHASE = {SegmentKey.NEW_CUSTOMERS, SegmentKey.PROMISING}
+
+
+@pytest.mark.parametrize("segment", list(SegmentKey))
+def test_each_segment_the_analytics_emit_gets_its_own_policy(segment: SegmentKey) -> None:
+    # Looked up by the plain string stored with the scores, as next_best_offers does.
+    policy = policy_for(str(segment.value))
+    assert policy is not DEFAULT_POLICY, segment
+    if segment in FULL_PRICE:
+        assert policy.incentive in {"none", "loyalty_points"}
+        assert policy.price_ceiling is None
+    if segment in WIN_BACK:
+        assert policy.repurchase_first
+    if segment in SECOND_PURCHASE:
+        assert policy.incentive == "free_shipping"
+
+
+def test_cant_lose_them_is_won_back_with_points_not_discounts() -> None:
+    # R<=2, F>=4, M>=4: former best customers (the segment the policy used to misspell).
+    segment = segment_of(1, 5, 5)
+    assert segment is SegmentKey.CANT_LOSE_THEM
+    policy = policy_for(segment)
+    assert (policy.incentive, policy.repurchase_first, policy.price_ceiling) == (
+        "loyalty_points",
+        True,
+        None,
+    )
+
+
 def test_high_clv_overrides_discount() -> None:
     model = NextBestOffer("product", repeat_min_customers=5).fit(_store())
     segments = pd.DataFrame(
-        {"customer_id": [99, 13, 14], "segment": ["at_risk"] * 3, "clv": [900.0, 10.0, 20.0]}
+        {
+            "customer_id": [99, 13, 14],
+            "segment": [SegmentKey.AT_RISK] * 3,
+            "clv": [900.0, 10.0, 20.0],
+        }
     )
     offers = next_best_offers(model, np.array([99, 13]), k=3, segments=segments)
     assert set(offers.loc[offers["customer_id"] == 99, "incentive"]) == {"loyalty_points"}

@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy import select
 from webtest import EMAIL, PASSWORD, Server
 
-from recompra.api.sample import seed_sample
-from recompra.api.security import create_api_key, create_user
+from recompra.auth.keys import create_api_key
+from recompra.auth.users import create_user
 from recompra.db import make_engine, unit_of_work
 from recompra.loyalty import (
     create_program,
@@ -30,6 +30,7 @@ from recompra.loyalty import (
 )
 from recompra.migrate import upgrade
 from recompra.models import Brand, Order
+from samplestore import analyse_sample, seed_sample
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -104,6 +105,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         _, key = create_api_key(session, scopes=["read", "loyalty"], brand_id=store.brand_a)
         _seed_loyalty(session, store.brand_a)
         slug = session.scalar(select(Brand.slug).where(Brand.id == store.brand_a))
+    analyse_sample(engine, home, brand_id=store.brand_a)
     engine.dispose()
     port = _free_port()
     env = {
@@ -118,7 +120,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             sys.executable,
             "-m",
             "uvicorn",
-            "recompra.api:create_app",
+            "recompra.server:create_app",
             "--factory",
             "--host",
             "127.0.0.1",

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from recompra.analytics import SEGMENTS
+from recompra.analytics import SEGMENTS, SegmentKey
 from recompra.web import charts
 from recompra.web.format import format_money_short
 from recompra.web.i18n import segment_name
@@ -77,5 +77,8 @@ def test_every_segment_key_has_the_analytics_names() -> None:
     for segment in SEGMENTS:
         assert segment_name(segment.key, "pt-BR") == segment.name_pt
         assert segment_name(segment.key, "en") == segment.name_en
+    assert {segment.key for segment in SEGMENTS} == set(SegmentKey)
+    # The plain string stored with the scores finds the same name as the enum member.
     assert segment_name("new_customers", "pt-BR") == "Novos clientes"
+    assert segment_name(SegmentKey.CANT_LOSE_THEM, "en") == "Can't Lose Them"
     assert segment_name(None, "en") == "Unsegmented"

@@ -51,6 +51,7 @@ informative when almost everyone bought once.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from recompra.analytics.prepare import ORDERS_VIEW, RunParams
 
@@ -60,11 +61,31 @@ DEFAULT_F_THRESHOLDS: tuple[int, int, int, int] = (2, 3, 4, 6)
 SCORES_VIEW = "rc_scores"
 
 
+class SegmentKey(StrEnum):
+    """The stable key of each RFM segment: what the analytics emit and everyone else reads.
+
+    Values are stored in ``customer_scores.segment`` and the output tables, so they never
+    change; code compares against members, never against retyped strings.
+    """
+
+    CHAMPIONS = "champions"
+    LOYAL = "loyal"
+    POTENTIAL_LOYALISTS = "potential_loyalists"
+    PROMISING = "promising"
+    NEW_CUSTOMERS = "new_customers"
+    NEED_ATTENTION = "need_attention"
+    ABOUT_TO_SLEEP = "about_to_sleep"
+    CANT_LOSE_THEM = "cant_lose_them"
+    AT_RISK = "at_risk"
+    HIBERNATING = "hibernating"
+    LOST = "lost"
+
+
 @dataclass(frozen=True)
 class Segment:
     """One RFM segment: a stable key, display names and its score rule (inclusive ranges)."""
 
-    key: str
+    key: SegmentKey
     name_en: str
     name_pt: str
     r: tuple[int, int]
@@ -85,67 +106,69 @@ class Segment:
 #: The segment map, in rule order (first match wins).
 SEGMENTS: tuple[Segment, ...] = (
     Segment(
-        "champions", "Champions", "Campeões", (4, 5), (4, 5), (4, 5),
+        SegmentKey.CHAMPIONS, "Champions", "Campeões", (4, 5), (4, 5), (4, 5),
         "Bought recently, buy often and spend the most.",
         "Compraram recentemente, compram com frequência e gastam mais.",
     ),
     Segment(
-        "loyal", "Loyal", "Fiéis", (3, 5), (3, 5), (1, 5),
+        SegmentKey.LOYAL, "Loyal", "Fiéis", (3, 5), (3, 5), (1, 5),
         "Buy regularly and have not lapsed.",
         "Compram regularmente e continuam ativos.",
     ),
     Segment(
-        "potential_loyalists", "Potential Loyalists", "Potenciais fiéis", (4, 5), (2, 2), (1, 5),
+        SegmentKey.POTENTIAL_LOYALISTS, "Potential Loyalists", "Potenciais fiéis",
+        (4, 5), (2, 2), (1, 5),
         "Recent customers with a second purchase.",
         "Clientes recentes que já fizeram a segunda compra.",
     ),
     Segment(
-        "promising", "Promising", "Promissores", (4, 5), (1, 1), (4, 5),
+        SegmentKey.PROMISING, "Promising", "Promissores", (4, 5), (1, 1), (4, 5),
         "Recent first purchase of high value.",
         "Primeira compra recente e de alto valor.",
     ),
     Segment(
-        "new_customers", "New Customers", "Novos clientes", (4, 5), (1, 1), (1, 5),
+        SegmentKey.NEW_CUSTOMERS, "New Customers", "Novos clientes", (4, 5), (1, 1), (1, 5),
         "Made their first purchase recently.",
         "Fizeram a primeira compra recentemente.",
     ),
     Segment(
-        "need_attention", "Need Attention", "Precisam de atenção", (3, 3), (2, 2), (1, 5),
+        SegmentKey.NEED_ATTENTION, "Need Attention", "Precisam de atenção", (3, 3), (2, 2), (1, 5),
         "Repeat buyers whose recency is cooling down.",
         "Recompraram, mas estão esfriando.",
     ),
     Segment(
-        "about_to_sleep", "About to Sleep", "Quase dormindo", (3, 3), (1, 1), (1, 5),
+        SegmentKey.ABOUT_TO_SLEEP, "About to Sleep", "Quase dormindo", (3, 3), (1, 1), (1, 5),
         "One purchase, recency below the median.",
         "Uma compra, recência abaixo da mediana.",
     ),
     Segment(
-        "cant_lose_them", "Can't Lose Them", "Não podemos perdê-los", (1, 2), (4, 5), (4, 5),
+        SegmentKey.CANT_LOSE_THEM, "Can't Lose Them", "Não podemos perdê-los",
+        (1, 2), (4, 5), (4, 5),
         "Former best customers who have gone quiet.",
         "Antigos melhores clientes que sumiram.",
     ),
     Segment(
-        "at_risk", "At Risk", "Em risco", (1, 2), (2, 5), (1, 5),
+        SegmentKey.AT_RISK, "At Risk", "Em risco", (1, 2), (2, 5), (1, 5),
         "Repeat buyers who last bought a long time ago.",
         "Recompraram, mas a última compra foi há muito tempo.",
     ),
     Segment(
-        "hibernating", "Hibernating", "Hibernando", (2, 2), (1, 1), (1, 5),
+        SegmentKey.HIBERNATING, "Hibernating", "Hibernando", (2, 2), (1, 1), (1, 5),
         "One purchase, a long time ago.",
         "Uma compra, há muito tempo.",
     ),
     Segment(
-        "lost", "Lost", "Perdidos", (1, 1), (1, 1), (1, 5),
+        SegmentKey.LOST, "Lost", "Perdidos", (1, 1), (1, 1), (1, 5),
         "One purchase, longest ago of all.",
         "Uma compra, a mais antiga de todas.",
     ),
 )  # fmt: skip
 
-SEGMENT_KEYS: tuple[str, ...] = tuple(s.key for s in SEGMENTS)
-SEGMENTS_BY_KEY: dict[str, Segment] = {s.key: s for s in SEGMENTS}
+SEGMENT_KEYS: tuple[SegmentKey, ...] = tuple(s.key for s in SEGMENTS)
+SEGMENTS_BY_KEY: dict[SegmentKey, Segment] = {s.key: s for s in SEGMENTS}
 
 
-def segment_of(r: int, f: int, m: int) -> str:
+def segment_of(r: int, f: int, m: int) -> SegmentKey:
     """Return the key of the first segment whose rule matches scores ``(r, f, m)``."""
     for segment in SEGMENTS:
         if segment.matches(r, f, m):

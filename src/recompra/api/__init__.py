@@ -1,5 +1,4 @@
-"""The REST API (FastAPI): ``create_app`` builds the application."""
+"""The REST API (FastAPI): routers, request dependencies, errors, middleware.
 
-from recompra.api.app import create_app
-
-__all__ = ["create_app"]
+The application that mounts it (with the dashboard) is :func:`recompra.server.create_app`.
+"""

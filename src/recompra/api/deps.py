@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from recompra.api.errors import RateLimited, Unauthorized
 from recompra.api.ratelimit import STATE_KEY, TokenBucketLimiter
-from recompra.api.security import (
+from recompra.auth.keys import (
     Principal,
     last_used_is_stale,
     touch_api_key,

@@ -55,7 +55,8 @@ _DESCRIPTIONS = {
     401: "Missing, unknown or revoked API key",
     403: "The key lacks the required scope",
     404: "Not found, or not visible to this key's brand",
-    409: "Conflict (idempotency key reused with another body, insufficient balance...)",
+    409: "Conflict (idempotency key reused with another body, insufficient balance, "
+    "`not_analysed`: the brand's analytics have not run yet...)",
     422: "Malformed payload",
     429: "Rate limit exceeded",
 }

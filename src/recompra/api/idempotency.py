@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from recompra.api.errors import error_body
-from recompra.api.security import Principal, verify_api_key
+from recompra.auth.keys import Principal, verify_api_key
 from recompra.db import unit_of_work
 from recompra.models import IdempotencyRecord
 

@@ -1,4 +1,4 @@
-"""Response models shared by the API routers and the dashboard.
+"""Response envelopes of the API; the rows inside them are :mod:`recompra.reads.models`.
 
 Money is always integer minor units plus an ISO currency code; rates are fractions
 in [0, 1]; timestamps are UTC ISO-8601.
@@ -6,10 +6,21 @@ in [0, 1]; timestamps are UTC ISO-8601.
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Any, Literal
+from datetime import date
+from typing import Literal
 
 from pydantic import BaseModel, Field
+
+from recompra.reads.models import (
+    Bucket,
+    CohortRow,
+    CustomerSummary,
+    KpiPeriod,
+    RfmCell,
+    ScoredCustomer,
+    SegmentRow,
+    TimelineEntry,
+)
 
 
 class Health(BaseModel):
@@ -20,16 +31,6 @@ class Health(BaseModel):
     version: str
 
 
-class CustomerSummary(BaseModel):
-    """A customer in a list."""
-
-    id: int
-    name: str | None
-    email: str | None
-    city: str | None
-    state: str | None
-
-
 class CustomerPage(BaseModel):
     """One page of customers."""
 
@@ -38,118 +39,19 @@ class CustomerPage(BaseModel):
     offset: int
 
 
-class Score(BaseModel):
-    """A customer's scores as of a date, with their explanations."""
-
-    as_of: date
-    recency_days: int | None
-    frequency: int | None
-    monetary_minor: int | None
-    r_score: int | None
-    f_score: int | None
-    m_score: int | None
-    segment: str | None
-    cluster: int | None
-    p_alive: float | None
-    expected_purchases: float | None
-    expected_next_order_at: datetime | None
-    clv_minor: int | None
-    churn_risk: float | None
-    model: str | None
-    explanations: dict[str, Any]
-
-
-class OrderStats(BaseModel):
-    """A customer's purchase history with the brand (canceled orders excluded)."""
-
-    orders: int
-    spent_minor: int
-    returned_minor: int
-    first_order_at: datetime | None
-    last_order_at: datetime | None
-
-
-class CustomerProfile(BaseModel):
-    """A customer as seen by one brand: identity, history, latest scores, points."""
-
-    id: int
-    name: str | None
-    email: str | None
-    phone: str | None
-    city: str | None
-    state: str | None
-    birth_date: date | None
-    currency: str
-    stats: OrderStats
-    score: Score | None = Field(description="Latest scores; null until analytics has run")
-    points: dict[str, Any] | None = Field(
-        default=None, description="Loyalty balance; null when no loyalty program runs"
-    )
-
-
-class SegmentPoint(BaseModel):
-    """The customer's segment and key scores on one as-of date."""
-
-    as_of: date
-    segment: str | None
-    r_score: int | None
-    f_score: int | None
-    m_score: int | None
-    clv_minor: int | None
-    p_alive: float | None
-    churn_risk: float | None
-
-
-class TimelineEntry(BaseModel):
-    """One thing that happened: an order, a return, a review or an event."""
-
-    kind: Literal["order", "return", "review", "event"]
-    id: int
-    at: datetime
-    title: str
-    amount_minor: int | None = None
-    detail: dict[str, Any] = Field(default_factory=dict)
-
-
 class Timeline(BaseModel):
     """A customer's timeline, newest first."""
 
     items: list[TimelineEntry]
 
 
-class SegmentRow(BaseModel):
-    """One segment on the latest as-of date."""
-
-    segment: str
-    customers: int
-    share: float
-    monetary_minor: int
-    avg_clv_minor: int | None
-    avg_p_alive: float | None
-
-
 class Segments(BaseModel):
-    """Segment sizes and value; ``as_of`` is null when no scores exist yet."""
+    """Segment sizes and value from the brand's analytics outputs."""
 
-    as_of: date | None
+    as_of: date = Field(description="Latest scoring date, else the analytics as-of date")
     currency: str
     total_customers: int
     items: list[SegmentRow]
-    source: Literal["analytics", "database"] = Field(
-        "database",
-        description="`analytics`: from the brand's `recompra analyze` outputs; "
-        "`database`: computed by SQL because those outputs are absent",
-    )
-
-
-class RfmCell(BaseModel):
-    """Customers with recency score ``r`` and frequency score ``f``."""
-
-    r: int
-    f: int
-    customers: int
-    avg_monetary_minor: int
-    segment: str | None = Field(description="The most common segment in the cell")
 
 
 class RfmGrid(BaseModel):
@@ -157,21 +59,6 @@ class RfmGrid(BaseModel):
 
     as_of: date | None
     cells: list[RfmCell]
-
-
-class ScoredCustomer(BaseModel):
-    """A customer with the scores a list is ranked by."""
-
-    id: int
-    name: str | None
-    email: str | None
-    segment: str | None
-    r_score: int | None
-    f_score: int | None
-    monetary_minor: int | None
-    clv_minor: int | None
-    p_alive: float | None
-    churn_risk: float | None
 
 
 class ScoredCustomers(BaseModel):
@@ -182,94 +69,18 @@ class ScoredCustomers(BaseModel):
     items: list[ScoredCustomer]
 
 
-class KpiPeriod(BaseModel):
-    """KPIs for one calendar period."""
-
-    period: str = Field(description="`YYYY-MM` for months, `YYYY` for years")
-    revenue_minor: int
-    returns_minor: int
-    orders: int
-    customers: int
-    new_customers: int
-    returning_customers: int
-    aov_minor: int | None
-    purchase_frequency: float | None
-    retention_rate: float | None = Field(
-        description="Share of the previous period's buyers who bought again in this one"
-    )
-    churn_rate: float | None
-    repurchase_rate: float | None = Field(
-        description="Share of customers to date with two or more orders"
-    )
-    nps: float | None = Field(description="NPS proxy from reviews: %5-star − %1-3-star")
-    reviews: int
-
-
 class Kpis(BaseModel):
     """KPIs per period."""
 
     granularity: Literal["month", "year"]
     currency: str
     items: list[KpiPeriod]
-    source: Literal["analytics", "database"] = Field(
-        "database",
-        description="`analytics`: from the brand's `recompra analyze` outputs; "
-        "`database`: computed by SQL because those outputs are absent",
-    )
-
-
-class KpiSummary(BaseModel):
-    """Headline KPIs over the whole history (the dashboard overview)."""
-
-    currency: str
-    revenue_minor: int
-    orders: int
-    customers: int
-    repurchase_rate: float | None
-    retention_rate: float | None = Field(
-        description="`analytics`: 1 - churn rate (no purchase within the churn window); "
-        "`database`: retention of the last month"
-    )
-    aov_minor: int | None
-    historic_clv_minor: int | None = Field(description="Net revenue per customer to date")
-    predicted_clv_minor: int | None = Field(description="Mean predicted CLV (latest scores)")
-    nps: float | None
-    scores_as_of: date | None
-    source: Literal["analytics", "database"] = Field(
-        "database",
-        description="`analytics`: from the brand's `recompra analyze` outputs; "
-        "`database`: computed by SQL because those outputs are absent",
-    )
-    analytics_as_of: date | None = Field(
-        None, description="As-of date of the analytics outputs (when `source` is analytics)"
-    )
-
-
-class CohortRow(BaseModel):
-    """One acquisition cohort: its size and the active share per month since."""
-
-    cohort: str
-    size: int
-    retention: list[float]
 
 
 class Cohorts(BaseModel):
     """Monthly cohort retention (month 0 is 1.0)."""
 
     items: list[CohortRow]
-    source: Literal["analytics", "database"] = Field(
-        "database",
-        description="`analytics`: from the brand's `recompra analyze` outputs; "
-        "`database`: computed by SQL because those outputs are absent",
-    )
-
-
-class Bucket(BaseModel):
-    """One histogram bucket ``[low, high)``."""
-
-    low_minor: int
-    high_minor: int
-    customers: int
 
 
 class ClvDistribution(BaseModel):

@@ -18,9 +18,7 @@ class ApiSettings(BaseSettings):
     rate_limit_per_second: float = 50.0
     #: Largest batch accepted by the batch ingest endpoints.
     max_batch: int = 1000
-    #: Where ``recompra recommend refresh`` output is read from: ``<dir>/<brand_id>/``
-    #: (or ``<dir>`` itself on a single-brand install); default ``<RECOMPRA_HOME>/recommendations``.
+    #: Where ``recompra recommend refresh`` output is read from (by the API and the
+    #: dashboard): ``<dir>/<brand slug>/``, ``<dir>/<brand_id>/``, or ``<dir>`` itself on a
+    #: single-brand install; default ``<RECOMPRA_HOME>/recommendations``.
     recommendations_dir: Path | None = None
-    #: Where ``recompra analyze`` output is read from (``summary.json``); default
-    #: ``<RECOMPRA_HOME>/analytics/latest``, per brand in ``<dir>/<brand_id>/`` when present.
-    analytics_dir: Path | None = None

@@ -122,7 +122,8 @@ def setup_loyalty(brand: str) -> dict[str, int]:
 
 def _credentials() -> tuple[str, str]:
     """The demo login (created once) and a fresh read+loyalty API key."""
-    from recompra.api.security import create_api_key, create_user
+    from recompra.auth.keys import create_api_key
+    from recompra.auth.users import create_user
     from recompra.models import DashboardUser
 
     with unit_of_work(get_engine()) as session:

@@ -10,7 +10,7 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from recompra.api.security import create_api_key, revoke_api_key
+from recompra.auth.keys import create_api_key, revoke_api_key
 from recompra.db import unit_of_work
 from recompra.errors import RecompraError
 from recompra.models import ApiKey, Brand

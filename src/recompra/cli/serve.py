@@ -17,7 +17,7 @@ def serve(
 
     typer.echo(f"Recompra on http://{host}:{port}/dashboard (API docs at /docs)")
     uvicorn.run(
-        "recompra.api:create_app",
+        "recompra.server:create_app",
         factory=True,
         host=host,
         port=port,

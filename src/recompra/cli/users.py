@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from recompra.api.security import create_user
+from recompra.auth.users import create_user
 from recompra.db import unit_of_work
 from recompra.errors import RecompraError
 

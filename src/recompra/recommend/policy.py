@@ -24,6 +24,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from recompra.analytics import SegmentKey
+
 Incentive = Literal["none", "loyalty_points", "free_shipping", "discount"]
 
 
@@ -52,24 +54,28 @@ class OfferPolicy:
 
 DEFAULT_POLICY = OfferPolicy(incentive="none", price_ceiling=2.0)
 
-SEGMENT_POLICIES: dict[str, OfferPolicy] = {
-    "champions": OfferPolicy(incentive="none", price_ceiling=None, allow_upsell=True),
-    "loyal": OfferPolicy(incentive="loyalty_points", price_ceiling=None, allow_upsell=True),
-    "potential_loyalists": OfferPolicy(incentive="loyalty_points", price_ceiling=2.0),
-    "new_customers": OfferPolicy(incentive="free_shipping", price_ceiling=1.5),
-    "promising": OfferPolicy(incentive="free_shipping", price_ceiling=1.5),
-    "need_attention": OfferPolicy(incentive="free_shipping", price_ceiling=1.5),
-    "about_to_sleep": OfferPolicy(incentive="discount", price_ceiling=1.5),
-    "at_risk": OfferPolicy(
+#: Keyed by :class:`SegmentKey` members (each a ``str``, so the segment string stored with
+#: the scores finds its policy): a key that analytics never emits cannot be written here.
+SEGMENT_POLICIES: Mapping[str, OfferPolicy] = {
+    SegmentKey.CHAMPIONS: OfferPolicy(incentive="none", price_ceiling=None, allow_upsell=True),
+    SegmentKey.LOYAL: OfferPolicy(
+        incentive="loyalty_points", price_ceiling=None, allow_upsell=True
+    ),
+    SegmentKey.POTENTIAL_LOYALISTS: OfferPolicy(incentive="loyalty_points", price_ceiling=2.0),
+    SegmentKey.NEW_CUSTOMERS: OfferPolicy(incentive="free_shipping", price_ceiling=1.5),
+    SegmentKey.PROMISING: OfferPolicy(incentive="free_shipping", price_ceiling=1.5),
+    SegmentKey.NEED_ATTENTION: OfferPolicy(incentive="free_shipping", price_ceiling=1.5),
+    SegmentKey.ABOUT_TO_SLEEP: OfferPolicy(incentive="discount", price_ceiling=1.5),
+    SegmentKey.AT_RISK: OfferPolicy(
         incentive="discount", price_ceiling=1.2, repurchase_first=True, allow_upsell=False
     ),
-    "cant_lose": OfferPolicy(
+    SegmentKey.CANT_LOSE_THEM: OfferPolicy(
         incentive="loyalty_points", price_ceiling=None, repurchase_first=True, allow_upsell=True
     ),
-    "hibernating": OfferPolicy(
+    SegmentKey.HIBERNATING: OfferPolicy(
         incentive="discount", price_ceiling=1.2, repurchase_first=True, allow_upsell=False
     ),
-    "lost": OfferPolicy(
+    SegmentKey.LOST: OfferPolicy(
         incentive="discount", price_ceiling=1.0, repurchase_first=True, allow_upsell=False
     ),
 }
@@ -90,7 +96,7 @@ def policy_for(
     Parameters
     ----------
     segment
-        RFM segment key (``"champions"``, ``"at_risk"``...), or ``None``.
+        RFM segment key (a :class:`SegmentKey` or its stored string), or ``None``.
     clv_quantile
         The customer's CLV rank among customers in ``[0, 1]``, or ``None``.
     policies

@@ -1,4 +1,4 @@
-"""Mounts the dashboard (pages and packaged static assets) on the API's app."""
+"""Mounts the dashboard (pages and packaged static assets) on the app of :mod:`recompra.server`."""
 
 from __future__ import annotations
 

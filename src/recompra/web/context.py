@@ -43,6 +43,7 @@ class BrandInfo:
     """A brand the user may look at."""
 
     id: int
+    slug: str
     name: str
     currency: str
 
@@ -131,7 +132,9 @@ def visible_brands(session: Session, user: DashboardUser) -> list[BrandInfo]:
     stmt = select(Brand).order_by(Brand.id)
     if user.brand_id is not None:
         stmt = stmt.where(Brand.id == user.brand_id)
-    return [BrandInfo(b.id, b.name, b.default_currency) for b in session.execute(stmt).scalars()]
+    return [
+        BrandInfo(b.id, b.slug, b.name, b.default_currency) for b in session.execute(stmt).scalars()
+    ]
 
 
 def build_page(request: Request, session: Session, active: str) -> Page:
@@ -140,7 +143,7 @@ def build_page(request: Request, session: Session, active: str) -> Page:
     user = signed_in_user(request, session, settings)
     brands = visible_brands(session, user)
     if not brands:
-        brands = [BrandInfo(0, "—", settings.default_currency)]
+        brands = [BrandInfo(0, "", "—", settings.default_currency)]
     chosen = request.cookies.get(BRAND_COOKIE, "")
     brand = next((b for b in brands if str(b.id) == chosen), brands[0])
     return Page(

@@ -27,16 +27,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "kpi.orders": ("Pedidos", "Orders"),
     "kpi.customers": ("Clientes", "Customers"),
     "kpi.repurchase_rate": ("Taxa de recompra", "Repurchase rate"),
-    "kpi.retention_rate": ("Retenção (último mês)", "Retention (last month)"),
-    "kpi.retention_rate.analytics": ("Retenção", "Retention"),
-    "source.analytics": (
-        "Fonte: saídas de `recompra analyze` de {date}.",
-        "Source: `recompra analyze` outputs of {date}.",
-    ),
-    "source.database": (
-        "Fonte: banco de dados (execute `recompra analyze` para usar as definições da análise).",
-        "Source: the database (run `recompra analyze` to use the analytics definitions).",
-    ),
+    "kpi.retention_rate": ("Retenção", "Retention"),
+    "kpi.as_of": ("Indicadores calculados em {date}.", "Figures calculated on {date}."),
     "kpi.aov": ("Ticket médio", "Average order value"),
     "kpi.historic_clv": ("CLV histórico", "Historic CLV"),
     "kpi.predicted_clv": ("CLV previsto (médio)", "Predicted CLV (mean)"),
@@ -134,6 +126,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Not computed yet: run `recompra analyze`.",
     ),
     "empty.orders": ("Ainda não há pedidos.", "No orders yet."),
+    "empty.not_analysed": (
+        "Os indicadores ainda não foram calculados para esta loja.",
+        "The figures have not been calculated for this store yet.",
+    ),
+    "empty.not_analysed.admin": (
+        "Para o administrador, o comando que os calcula:",
+        "For the administrator, the command that calculates them:",
+    ),
     "empty.loyalty": (
         "Nenhum programa de fidelidade configurado ainda.",
         "No loyalty program configured yet.",

@@ -1,7 +1,8 @@
-"""Dashboard pages. Every number comes from :mod:`recompra.api.queries`, as in the API.
+"""Dashboard pages. Every number comes from :mod:`recompra.reads`, as in the API.
 
-KPIs, trends, segments and cohorts come from :mod:`recompra.api.queries.kpis`: the
-brand's ``recompra analyze`` outputs when present, else SQL (the API does the same).
+KPIs, trends, segments and cohorts are the brand's ``recompra analyze`` outputs
+(:mod:`recompra.reads.kpis`); until they exist those pages show a "not calculated yet"
+empty state, as the API answers 409 ``not_analysed``.
 """
 
 from __future__ import annotations
@@ -16,18 +17,19 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
-from recompra.api import outputs
-from recompra.api.loyalty_bridge import customer_points
-from recompra.api.queries import customers as cq
-from recompra.api.queries import kpis as kq
-from recompra.api.queries import loyalty as lq
-from recompra.api.queries import metrics as mq
-from recompra.api.recommendations import brand_index
-from recompra.api.security import authenticate_user
+from recompra.auth.users import authenticate_user
 from recompra.config import Settings
 from recompra.db import unit_of_work
 from recompra.errors import NotFound
 from recompra.loyalty.programs import active_program_for_brand
+from recompra.reads import customers as cq
+from recompra.reads import kpis as kq
+from recompra.reads import loyalty as lq
+from recompra.reads import outputs
+from recompra.reads import scores as sq
+from recompra.reads.kpis import NotAnalysed
+from recompra.reads.loyalty import customer_points
+from recompra.reads.recommendations import brand_index
 from recompra.web import charts
 from recompra.web import session as cookies
 from recompra.web.context import (
@@ -147,12 +149,15 @@ def overview(request: Request) -> HTMLResponse:
     with read_unit(request) as session:
         page = build_page(request, session, "overview")
         home = request.app.state.settings.home
-        summary = kq.kpi_summary(
-            session, home=home, brand_id=page.brand.id, currency=page.brand.currency
-        )
-        monthly, _ = kq.kpis_by_period(
-            session, home=home, brand_id=page.brand.id, granularity="month"
-        )
+        try:
+            summary = kq.kpi_summary(
+                session, home=home, brand_id=page.brand.id, currency=page.brand.currency
+            )
+            monthly = kq.kpis_by_period(
+                session, home=home, brand_id=page.brand.id, granularity="month"
+            )
+        except NotAnalysed:
+            return _render(page, "overview.html", summary=None)
     labels = [page.period(k.period) for k in monthly]
     trends = {
         "revenue": charts.line_chart(
@@ -181,22 +186,25 @@ def overview(request: Request) -> HTMLResponse:
 
 @router.get("/dashboard/rfm", response_class=HTMLResponse)
 def rfm(request: Request) -> HTMLResponse:
-    """The R x F grid and the segment table, both linking to their customers."""
+    """The R x F grid (scores) and the segment table (analytics), both linking to customers."""
     with read_unit(request) as session:
         page = build_page(request, session, "rfm")
-        as_of, segments, _ = kq.segments(
-            session, home=request.app.state.settings.home, brand_id=page.brand.id
-        )
-        scored_as_of = mq.latest_as_of(session, brand_id=page.brand.id)
+        scored_as_of = sq.latest_as_of(session, brand_id=page.brand.id)
         cells = (
-            mq.rfm_grid(session, brand_id=page.brand.id, as_of=scored_as_of) if scored_as_of else []
+            sq.rfm_grid(session, brand_id=page.brand.id, as_of=scored_as_of) if scored_as_of else []
         )
+        try:
+            _, segments = kq.segments(
+                session, home=request.app.state.settings.home, brand_id=page.brand.id
+            )
+        except NotAnalysed:
+            segments = None
     grid = {(c.r, c.f): c for c in cells}
     top = max((c.customers for c in cells), default=1)
     return _render(
         page,
         "rfm.html",
-        as_of=as_of,
+        as_of=scored_as_of,
         grid=grid,
         top=top,
         segments=segments,
@@ -218,10 +226,10 @@ def customers(
         scored = None
         found = None
         if segment is not None or r is not None or f is not None:
-            as_of = mq.latest_as_of(session, brand_id=page.brand.id)
-            where = mq.ScoreFilter(segment=segment, r=r, f=f)
+            as_of = sq.latest_as_of(session, brand_id=page.brand.id)
+            where = sq.ScoreFilter(segment=segment, r=r, f=f)
             scored = (
-                mq.scored_customers(
+                sq.scored_customers(
                     session, brand_id=page.brand.id, as_of=as_of, where=where, limit=200
                 )
                 if as_of
@@ -267,9 +275,7 @@ def _recommendations(
     request: Request, session: Session, page: Page, customer_id: int
 ) -> list[dict[str, str]] | None:
     """The customer's next best offers in the page's language (``None``: not computed)."""
-    index = brand_index(
-        session, request.app.state.settings, request.app.state.api_settings, page.brand.id
-    )
+    index = brand_index(session, request.app.state.recommendations_root, page.brand.id)
     if index is None:
         return None
     return [
@@ -283,9 +289,10 @@ def cohorts(request: Request) -> HTMLResponse:
     """The monthly cohort retention heatmap."""
     with read_unit(request) as session:
         page = build_page(request, session, "cohorts")
-        rows, _ = kq.cohorts(
-            session, home=request.app.state.settings.home, brand_id=page.brand.id, max_months=12
-        )
+        try:
+            rows = kq.cohorts(session, home=request.app.state.settings.home, brand_id=page.brand.id)
+        except NotAnalysed:
+            return _render(page, "cohorts.html", rows=None)
     width = max((len(r.retention) for r in rows), default=0)
     return _render(page, "cohorts.html", rows=rows, width=width, heat=charts.heat_color)
 
@@ -295,14 +302,14 @@ def clv(request: Request) -> HTMLResponse:
     """Predicted CLV distribution and the most valuable customers."""
     with read_unit(request) as session:
         page = build_page(request, session, "clv")
-        as_of = mq.latest_as_of(session, brand_id=page.brand.id)
-        buckets = mq.clv_histogram(session, brand_id=page.brand.id, as_of=as_of) if as_of else []
+        as_of = sq.latest_as_of(session, brand_id=page.brand.id)
+        buckets = sq.clv_histogram(session, brand_id=page.brand.id, as_of=as_of) if as_of else []
         top = (
-            mq.scored_customers(
+            sq.scored_customers(
                 session,
                 brand_id=page.brand.id,
                 as_of=as_of,
-                where=mq.ScoreFilter(order_by="clv"),
+                where=sq.ScoreFilter(order_by="clv"),
                 limit=20,
             )
             if as_of
@@ -323,13 +330,13 @@ def churn(request: Request) -> HTMLResponse:
     """Customers ranked by churn risk."""
     with read_unit(request) as session:
         page = build_page(request, session, "churn")
-        as_of = mq.latest_as_of(session, brand_id=page.brand.id)
+        as_of = sq.latest_as_of(session, brand_id=page.brand.id)
         items = (
-            mq.scored_customers(
+            sq.scored_customers(
                 session,
                 brand_id=page.brand.id,
                 as_of=as_of,
-                where=mq.ScoreFilter(order_by="churn"),
+                where=sq.ScoreFilter(order_by="churn"),
                 limit=50,
             )
             if as_of

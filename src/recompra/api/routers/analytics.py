@@ -7,36 +7,42 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 
+from recompra.analytics import SegmentKey
 from recompra.api.deps import Limit, Offset, ReadBrand, ReadSession
 from recompra.api.errors import AUTH_ERRORS, error_responses
-from recompra.api.queries import kpis as k
-from recompra.api.queries import metrics as m
 from recompra.api.schemas import (
     ClvDistribution,
     Cohorts,
     Kpis,
-    KpiSummary,
     RfmGrid,
     ScoredCustomers,
     Segments,
 )
+from recompra.errors import InvalidInput
+from recompra.reads import kpis as k
+from recompra.reads import scores as sq
+from recompra.reads.models import KpiSummary
 
 router = APIRouter(prefix="/v1", tags=["analytics"])
 
 _ERRORS = error_responses(400, *AUTH_ERRORS, 404)
+#: KPIs, segments and cohorts answer 409 ``not_analysed`` until ``recompra analyze`` ran.
+_ANALYTICS_ERRORS = error_responses(400, *AUTH_ERRORS, 404, 409)
 Score = Annotated[int | None, Query(ge=1, le=5)]
+SEGMENT_FILTERS = [*(key.value for key in SegmentKey), sq.UNSEGMENTED]
 
 
-@router.get("/segments", operation_id="segments_list", response_model=Segments, responses=_ERRORS)
+@router.get(
+    "/segments", operation_id="segments_list", response_model=Segments, responses=_ANALYTICS_ERRORS
+)
 def segments(request: Request, brand: ReadBrand, session: ReadSession) -> Segments:
-    """Customers and value per segment (from the analytics outputs when present)."""
-    as_of, items, source = k.segments(session, home=_home(request), brand_id=brand.id)
+    """Customers and value per segment, from the brand's analytics outputs."""
+    as_of, items = k.segments(session, home=_home(request), brand_id=brand.id)
     return Segments(
         as_of=as_of,
         currency=brand.currency,
         total_customers=sum(s.customers for s in items),
         items=items,
-        source=source,
     )
 
 
@@ -54,20 +60,32 @@ def _home(request: Request) -> Path:
 def segment_customers(
     brand: ReadBrand,
     session: ReadSession,
-    segment: Annotated[str | None, Query(max_length=64)] = None,
+    segment: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            description="A segment key of the analytics, or `unsegmented`",
+            json_schema_extra={"enum": SEGMENT_FILTERS},
+        ),
+    ] = None,
     r: Score = None,
     f: Score = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> ScoredCustomers:
     """Customers of a segment or of an RFM cell (``r``, ``f``), by monetary value."""
-    as_of = m.latest_as_of(session, brand_id=brand.id)
+    if segment is not None and segment not in SEGMENT_FILTERS:
+        # A retyped key ("cant_lose") would otherwise answer an empty list, silently.
+        raise InvalidInput(
+            f"unknown segment {segment!r}; one of {', '.join(SEGMENT_FILTERS)}", field="segment"
+        )
+    as_of = sq.latest_as_of(session, brand_id=brand.id)
     items = (
-        m.scored_customers(
+        sq.scored_customers(
             session,
             brand_id=brand.id,
             as_of=as_of,
-            where=m.ScoreFilter(segment=segment, r=r, f=f),
+            where=sq.ScoreFilter(segment=segment, r=r, f=f),
             limit=limit,
             offset=offset,
         )
@@ -80,8 +98,8 @@ def segment_customers(
 @router.get("/rfm", operation_id="rfm_grid", response_model=RfmGrid, responses=_ERRORS)
 def rfm(brand: ReadBrand, session: ReadSession) -> RfmGrid:
     """Customers per (recency, frequency) score cell on the latest scoring date."""
-    as_of = m.latest_as_of(session, brand_id=brand.id)
-    cells = m.rfm_grid(session, brand_id=brand.id, as_of=as_of) if as_of else []
+    as_of = sq.latest_as_of(session, brand_id=brand.id)
+    cells = sq.rfm_grid(session, brand_id=brand.id, as_of=as_of) if as_of else []
     return RfmGrid(as_of=as_of, cells=cells)
 
 
@@ -92,13 +110,13 @@ def clv(
     brand: ReadBrand, session: ReadSession, limit: Limit = 50, offset: Offset = 0
 ) -> ScoredCustomers:
     """Customers ranked by predicted CLV (highest first)."""
-    as_of = m.latest_as_of(session, brand_id=brand.id)
+    as_of = sq.latest_as_of(session, brand_id=brand.id)
     items = (
-        m.scored_customers(
+        sq.scored_customers(
             session,
             brand_id=brand.id,
             as_of=as_of,
-            where=m.ScoreFilter(order_by="clv"),
+            where=sq.ScoreFilter(order_by="clv"),
             limit=limit,
             offset=offset,
         )
@@ -116,8 +134,8 @@ def clv(
 )
 def clv_distribution(brand: ReadBrand, session: ReadSession) -> ClvDistribution:
     """Histogram of predicted CLV on the latest scoring date."""
-    as_of = m.latest_as_of(session, brand_id=brand.id)
-    buckets = m.clv_histogram(session, brand_id=brand.id, as_of=as_of) if as_of else []
+    as_of = sq.latest_as_of(session, brand_id=brand.id)
+    buckets = sq.clv_histogram(session, brand_id=brand.id, as_of=as_of) if as_of else []
     return ClvDistribution(as_of=as_of, currency=brand.currency, buckets=buckets)
 
 
@@ -132,13 +150,13 @@ def churn(
     offset: Offset = 0,
 ) -> ScoredCustomers:
     """Customers ranked by churn risk (highest first)."""
-    as_of = m.latest_as_of(session, brand_id=brand.id)
+    as_of = sq.latest_as_of(session, brand_id=brand.id)
     items = (
-        m.scored_customers(
+        sq.scored_customers(
             session,
             brand_id=brand.id,
             as_of=as_of,
-            where=m.ScoreFilter(order_by="churn", min_churn_risk=min_risk),
+            where=sq.ScoreFilter(order_by="churn", min_churn_risk=min_risk),
             limit=limit,
             offset=offset,
         )
@@ -148,7 +166,9 @@ def churn(
     return ScoredCustomers(as_of=as_of, currency=brand.currency, items=items)
 
 
-@router.get("/kpis", operation_id="kpis_by_period", response_model=Kpis, responses=_ERRORS)
+@router.get(
+    "/kpis", operation_id="kpis_by_period", response_model=Kpis, responses=_ANALYTICS_ERRORS
+)
 def kpis(
     request: Request,
     brand: ReadBrand,
@@ -156,21 +176,27 @@ def kpis(
     period: Annotated[Literal["month", "year"], Query()] = "month",
 ) -> Kpis:
     """Revenue, orders, buyers, retention, repurchase and NPS proxy per period."""
-    items, source = k.kpis_by_period(
-        session, home=_home(request), brand_id=brand.id, granularity=period
-    )
-    return Kpis(granularity=period, currency=brand.currency, items=items, source=source)
+    items = k.kpis_by_period(session, home=_home(request), brand_id=brand.id, granularity=period)
+    return Kpis(granularity=period, currency=brand.currency, items=items)
 
 
 @router.get(
-    "/kpis/summary", operation_id="kpis_summary", response_model=KpiSummary, responses=_ERRORS
+    "/kpis/summary",
+    operation_id="kpis_summary",
+    response_model=KpiSummary,
+    responses=_ANALYTICS_ERRORS,
 )
 def kpi_summary(request: Request, brand: ReadBrand, session: ReadSession) -> KpiSummary:
-    """Headline KPIs over the brand's whole history."""
+    """Headline KPIs up to the analytics as-of date."""
     return k.kpi_summary(session, home=_home(request), brand_id=brand.id, currency=brand.currency)
 
 
-@router.get("/cohorts", operation_id="cohorts_retention", response_model=Cohorts, responses=_ERRORS)
+@router.get(
+    "/cohorts",
+    operation_id="cohorts_retention",
+    response_model=Cohorts,
+    responses=_ANALYTICS_ERRORS,
+)
 def cohorts(
     request: Request,
     brand: ReadBrand,
@@ -178,5 +204,5 @@ def cohorts(
     months: Annotated[int, Query(ge=1, le=36)] = 12,
 ) -> Cohorts:
     """Monthly acquisition cohorts and the share of each buying again month by month."""
-    items, source = k.cohorts(session, home=_home(request), brand_id=brand.id, max_months=months)
-    return Cohorts(items=items, source=source)
+    items = k.cohorts(session, home=_home(request), brand_id=brand.id, max_months=months)
+    return Cohorts(items=items)

@@ -8,9 +8,10 @@ from fastapi import APIRouter, Query
 
 from recompra.api.deps import CustomerId, Limit, Offset, ReadBrand, ReadSession
 from recompra.api.errors import AUTH_ERRORS, error_responses
-from recompra.api.loyalty_bridge import customer_points
-from recompra.api.queries import customers as q
-from recompra.api.schemas import CustomerPage, CustomerProfile, SegmentPoint, Timeline
+from recompra.api.schemas import CustomerPage, Timeline
+from recompra.reads import customers as q
+from recompra.reads.loyalty import customer_points
+from recompra.reads.models import CustomerProfile, SegmentPoint
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
 

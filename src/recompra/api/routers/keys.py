@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from recompra.api.deps import MAX_ID, AdminKey, ReadSession, WriteSession
 from recompra.api.errors import AUTH_ERRORS, error_responses
-from recompra.api.security import revoke_api_key
+from recompra.auth.keys import revoke_api_key
 from recompra.models import ApiKey
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])

@@ -20,14 +20,14 @@ from sqlalchemy.orm import Session
 from recompra.api.deps import MAX_ID, CustomerId, Limit, LoyaltyBrand, Offset, ReadSession
 from recompra.api.deps import WriteSession as WriteSessionDep
 from recompra.api.errors import AUTH_ERRORS, error_responses
-from recompra.api.queries import loyalty as q
-from recompra.api.queries.customers import visible_customer
 from recompra.errors import Conflict, InvalidInput, NotFound
 from recompra.loyalty import cancel_redemption, earn_for_order, redeem, simulate
 from recompra.loyalty.errors import TierRequired
 from recompra.loyalty.rules.calculation import OrderLine, OrderSnapshot
 from recompra.models import Order
 from recompra.models.base import utcnow
+from recompra.reads import loyalty as q
+from recompra.reads.customers import visible_customer
 
 router = APIRouter(prefix="/v1/loyalty", tags=["loyalty"])
 

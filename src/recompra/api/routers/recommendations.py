@@ -1,7 +1,7 @@
 """Recommendations: frequently bought together for a product, next-best-offer for a customer.
 
 Served from the precomputed tables of ``recompra recommend refresh`` (see
-:mod:`recompra.api.recommendations`); 404 ``not_computed`` until they exist.
+:mod:`recompra.reads.recommendations`); 404 ``not_computed`` until they exist.
 """
 
 from __future__ import annotations
@@ -15,15 +15,16 @@ from sqlalchemy.orm import Session
 
 from recompra.api.deps import CustomerId, ProductId, ReadBrand, ReadSession
 from recompra.api.errors import AUTH_ERRORS, error_responses
-from recompra.api.queries.customers import visible_customer
-from recompra.api.recommendations import NOT_COMPUTED, brand_index
 from recompra.errors import NotFound
 from recompra.models import Product
+from recompra.reads.customers import visible_customer
+from recompra.reads.recommendations import brand_index
 from recompra.recommend import RecommendationIndex, Suggestion
 
 router = APIRouter(prefix="/v1", tags=["recommendations"])
 
 _ERRORS = error_responses(400, *AUTH_ERRORS, 404)
+NOT_COMPUTED = "recommendations not computed yet: run recompra recommend refresh"
 
 Language = Literal["pt-BR", "en"]
 K = Annotated[int, Query(ge=1, le=50, description="How many suggestions")]
@@ -55,9 +56,7 @@ class Recommendations(BaseModel):
 
 
 def _index(request: Request, session: Session, brand_id: int) -> RecommendationIndex:
-    index = brand_index(
-        session, request.app.state.settings, request.app.state.api_settings, brand_id
-    )
+    index = brand_index(session, request.app.state.recommendations_root, brand_id)
     if index is None:
         raise NotComputed(NOT_COMPUTED)
     return index

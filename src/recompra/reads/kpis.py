@@ -1,10 +1,10 @@
-"""KPIs, trends, segments and cohorts: one definition, shared by the API and the dashboard.
+"""KPIs, trends, segments and cohorts of a brand: the analytics outputs, read as they are.
 
-Where ``recompra analyze`` has written the brand's outputs (``<home>/analytics/<slug>/``:
-``summary.json``, ``kpis_by_period.parquet``, ``segments.parquet``, ``cohorts.parquet``),
-the numbers come from them, so that the analytics package is the single definition of
-every KPI. Without them, the SQL of :mod:`recompra.api.queries.metrics` is the fallback.
-Every answer says which one it used (``source``: ``analytics`` or ``database``).
+``recompra analyze`` writes the brand's outputs (``<home>/analytics/<slug>/``:
+``summary.json``, ``kpis_by_period.parquet``, ``segments.parquet``, ``cohorts.parquet``)
+and :mod:`recompra.analytics` is the only definition of every KPI; this module maps those
+rows onto :mod:`recompra.reads.models` and computes nothing. Until the outputs exist, every
+function raises :class:`NotAnalysed` (the API answers 409, the dashboard an empty state).
 """
 
 from __future__ import annotations
@@ -16,12 +16,45 @@ from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 
-from recompra.api.outputs import AnalyticsOutputs, analytics_outputs, clean
-from recompra.api.queries import metrics as mq
-from recompra.api.queries.sql import Granularity
-from recompra.api.schemas import CohortRow, KpiPeriod, KpiSummary, SegmentRow
+from recompra.errors import Conflict
+from recompra.reads.models import CohortRow, KpiPeriod, KpiSummary, SegmentRow
+from recompra.reads.outputs import AnalyticsOutputs, analytics_outputs, brand_slug, clean
+from recompra.reads.scores import UNSEGMENTED, latest_as_of, mean_predicted_clv, segment_averages
 
-Source = Literal["analytics", "database"]
+Granularity = Literal["month", "year"]
+
+
+class NotAnalysed(Conflict):
+    """The brand's analytics outputs do not exist yet (or lack the table asked for)."""
+
+    code = "not_analysed"
+
+
+def _analyze_command(session: Session, brand_id: int) -> str:
+    return f"recompra analyze --brand {brand_slug(session, brand_id) or '<slug>'}"
+
+
+def _outputs(session: Session, home: Path, brand_id: int) -> AnalyticsOutputs:
+    outputs = analytics_outputs(session, home, brand_id)
+    if outputs is None:
+        raise NotAnalysed(
+            "the analytics have not run yet for this brand: run "
+            f"`{_analyze_command(session, brand_id)}` to compute its KPIs, segments and cohorts",
+            field="brand_id",
+        )
+    return outputs
+
+
+def _table(
+    session: Session, brand_id: int, rows: list[dict[str, Any]] | None, name: str
+) -> list[dict[str, Any]]:
+    if rows is None:
+        raise NotAnalysed(
+            f"the analytics outputs of this brand have no {name} table: run "
+            f"`{_analyze_command(session, brand_id)}` again",
+            field="brand_id",
+        )
+    return rows
 
 
 def _int(value: Any) -> int:
@@ -39,32 +72,23 @@ def _float(value: Any) -> float | None:
     return float(value) if value is not None else None
 
 
-def _as_of(outputs: AnalyticsOutputs) -> date | None:
-    value = outputs.summary.get("as_of")
-    try:
-        return date.fromisoformat(str(value)) if value else None
-    except ValueError:
-        return None
-
-
 def _month(period: str) -> int:
     year, _, month = period.partition("-")
     return int(year) * 12 + int(month or 1) - 1
 
 
 def kpi_summary(session: Session, *, home: Path, brand_id: int, currency: str) -> KpiSummary:
-    """Headline KPIs: ``summary.json`` when analysed, else SQL over the whole history.
+    """Headline KPIs from ``summary.json``.
 
-    The predicted CLV (and ``scores_as_of``) always come from ``customer_scores``.
+    The predicted CLV (and ``scores_as_of``) come from ``customer_scores``, where the
+    prediction run stores them.
     """
-    outputs = analytics_outputs(session, home, brand_id)
-    if outputs is None:
-        return mq.kpi_summary(session, brand_id=brand_id, currency=currency)
+    outputs = _outputs(session, home, brand_id)
     s = outputs.summary
-    as_of = mq.latest_as_of(session, brand_id=brand_id)
+    as_of = latest_as_of(session, brand_id=brand_id)
     predicted = None
     if as_of is not None:
-        predicted = mq.mean_predicted_clv(session, brand_id=brand_id, as_of=as_of)
+        predicted = mean_predicted_clv(session, brand_id=brand_id, as_of=as_of)
     return KpiSummary(
         currency=currency,
         revenue_minor=_int(s.get("revenue_minor")),
@@ -77,19 +101,16 @@ def kpi_summary(session: Session, *, home: Path, brand_id: int, currency: str) -
         predicted_clv_minor=predicted,
         nps=_float(s.get("nps")),
         scores_as_of=as_of,
-        source="analytics",
-        analytics_as_of=_as_of(outputs),
+        analytics_as_of=outputs.as_of,
     )
 
 
 def kpis_by_period(
     session: Session, *, home: Path, brand_id: int, granularity: Granularity = "month"
-) -> tuple[list[KpiPeriod], Source]:
-    """KPIs per period from ``kpis_by_period.parquet``, else from SQL."""
-    outputs = analytics_outputs(session, home, brand_id)
-    rows = outputs.kpis_by_period if outputs is not None else None
-    if rows is None:
-        return mq.kpis_by_period(session, brand_id=brand_id, granularity=granularity), "database"
+) -> list[KpiPeriod]:
+    """KPIs per period (``month`` or ``year``) from ``kpis_by_period.parquet``."""
+    outputs = _outputs(session, home, brand_id)
+    rows = _table(session, brand_id, outputs.kpis_by_period, "kpis_by_period")
     items = [
         KpiPeriod(
             period=str(r["period"]),
@@ -111,56 +132,45 @@ def kpis_by_period(
         if r.get("granularity") == granularity
     ]
     items.sort(key=lambda k: k.period)
-    return items, "analytics"
+    return items
 
 
-def segments(
-    session: Session, *, home: Path, brand_id: int
-) -> tuple[date | None, list[SegmentRow], Source]:
-    """Segments from ``segments.parquet`` (mean CLV and P(alive) from the latest scores).
+def segments(session: Session, *, home: Path, brand_id: int) -> tuple[date, list[SegmentRow]]:
+    """Segments from ``segments.parquet``, with mean CLV and P(alive) of the latest scores.
 
-    Falls back to grouping ``customer_scores`` on the latest as-of date.
+    The date is the latest scoring date, else the analytics as-of date.
     """
-    as_of = mq.latest_as_of(session, brand_id=brand_id)
-    outputs = analytics_outputs(session, home, brand_id)
-    rows = outputs.segments if outputs is not None else None
-    if outputs is None or rows is None:
-        items = mq.segments(session, brand_id=brand_id, as_of=as_of) if as_of else []
-        return as_of, items, "database"
-    scored = (
-        {s.segment: s for s in mq.segments(session, brand_id=brand_id, as_of=as_of)}
-        if as_of
-        else {}
-    )
+    outputs = _outputs(session, home, brand_id)
+    rows = _table(session, brand_id, outputs.segments, "segments")
+    as_of = latest_as_of(session, brand_id=brand_id)
+    averages = segment_averages(session, brand_id=brand_id, as_of=as_of) if as_of else {}
     items = []
     for r in rows:
         customers = _int(r.get("customers"))
         if customers <= 0:
             continue
-        key = str(r.get("segment") or mq.UNSEGMENTED)
-        db = scored.get(key)
+        key = str(r.get("segment") or UNSEGMENTED)
+        scored = averages.get(key)
         items.append(
             SegmentRow(
                 segment=key,
                 customers=customers,
                 share=_float(r.get("customer_share")) or 0.0,
                 monetary_minor=_int(r.get("revenue_minor")),
-                avg_clv_minor=db.avg_clv_minor if db else None,
-                avg_p_alive=db.avg_p_alive if db else None,
+                avg_clv_minor=scored.clv_minor if scored else None,
+                avg_p_alive=scored.p_alive if scored else None,
             )
         )
     items.sort(key=lambda s: (-s.customers, s.segment))
-    return as_of or _as_of(outputs), items, "analytics"
+    return as_of or outputs.as_of, items
 
 
 def cohorts(
     session: Session, *, home: Path, brand_id: int, max_months: int = 12
-) -> tuple[list[CohortRow], Source]:
-    """Monthly cohorts from ``cohorts.parquet``, else from SQL."""
-    outputs = analytics_outputs(session, home, brand_id)
-    rows = outputs.cohorts if outputs is not None else None
-    if rows is None:
-        return mq.cohorts(session, brand_id=brand_id, max_months=max_months), "database"
+) -> list[CohortRow]:
+    """Monthly acquisition cohorts from ``cohorts.parquet`` (month 0 is 1.0)."""
+    outputs = _outputs(session, home, brand_id)
+    rows = _table(session, brand_id, outputs.cohorts, "cohorts")
     sizes: dict[str, int] = {}
     shares: dict[str, dict[int, float]] = defaultdict(dict)
     for r in rows:
@@ -169,14 +179,12 @@ def cohorts(
         sizes[cohort] = _int(r.get("cohort_size"))
         if 0 <= months < max_months:
             shares[cohort][months] = _float(r.get("retention_rate")) or 0.0
-    # Months without a buyer have no row: the heatmap still runs to the last month seen.
+    # Months without a buyer have no row: the heatmap still runs to the as-of month.
     last = max(
         (_month(str(r.get("cohort_month"))[:7]) + _int(r.get("months_since_first")) for r in rows),
         default=0,
     )
-    as_of = _as_of(outputs) if outputs is not None else None
-    if as_of is not None:
-        last = max(last, as_of.year * 12 + as_of.month - 1)
+    last = max(last, outputs.as_of.year * 12 + outputs.as_of.month - 1)
     items = []
     for cohort in sorted(sizes):
         by_month = shares[cohort]
@@ -188,4 +196,4 @@ def cohorts(
                 retention=[by_month.get(m, 0.0) for m in range(width)],
             )
         )
-    return items, "analytics"
+    return items

@@ -223,3 +223,27 @@ def history(
         }
         for m in rows
     ]
+
+
+def customer_points(session: Session, *, brand_id: int, customer_id: int) -> dict[str, Any] | None:
+    """The customer's balance in the brand's active program (``None``: no program or account)."""
+    row = session.execute(
+        select(LoyaltyProgram.id, LoyaltyProgram.name, LoyaltyAccount)
+        .join(LoyaltyAccount, LoyaltyAccount.program_id == LoyaltyProgram.id)
+        .where(
+            LoyaltyProgram.brand_id == brand_id,
+            LoyaltyProgram.status == "active",
+            LoyaltyAccount.customer_id == customer_id,
+        )
+    ).first()
+    if row is None:
+        return None
+    program_id, program_name, account = row
+    return {
+        "program_id": program_id,
+        "program": program_name,
+        "balance": account.balance,
+        "pending": account.pending,
+        "debt": account.debt,
+        "tier_id": account.override_tier_id or account.tier_id,
+    }

@@ -1,4 +1,4 @@
-"""Files the pipeline writes per brand slug, read safely by the API and the dashboard.
+"""Files the pipeline writes per brand slug, read safely for the API and the dashboard.
 
 ``recompra analyze`` writes ``<home>/analytics/<slug>/`` (``summary.json`` and Parquet
 tables) and ``recompra predict --backtest`` writes ``<home>/predictions/<slug>/``
@@ -15,6 +15,7 @@ import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -104,7 +105,7 @@ def clean(value: Any) -> Any:
 class AnalyticsOutputs:
     """``recompra analyze`` outputs of one brand (a table is ``None`` when absent)."""
 
-    directory: Path
+    as_of: date
     summary: dict[str, Any]
     kpis_by_period: list[dict[str, Any]] | None
     segments: list[dict[str, Any]] | None
@@ -112,7 +113,10 @@ class AnalyticsOutputs:
 
 
 def analytics_outputs(session: Session, home: Path, brand_id: int) -> AnalyticsOutputs | None:
-    """The brand's analytics outputs, or ``None`` when ``summary.json`` is absent/unreadable."""
+    """The brand's analytics outputs, or ``None`` when ``summary.json`` is absent/unreadable.
+
+    A summary without a valid ``as_of`` date is unreadable too: every figure is "as of".
+    """
     directory = brand_output_dir(home, "analytics", brand_slug(session, brand_id))
     if directory is None:
         return None
@@ -129,7 +133,11 @@ def analytics_outputs(session: Session, home: Path, brand_id: int) -> AnalyticsO
         return None
     if not isinstance(summary, dict):
         return None
-    return AnalyticsOutputs(directory, summary, **tables)
+    try:
+        as_of = date.fromisoformat(str(summary.get("as_of")))
+    except ValueError:
+        return None
+    return AnalyticsOutputs(as_of, summary, **tables)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,9 @@
-"""The application factory: API routers, error handlers, middleware and the dashboard."""
+"""The application factory: the REST API and the dashboard on one ASGI app.
+
+It sits above both ``recompra.api`` and ``recompra.web`` (neither imports the other;
+both read through :mod:`recompra.reads`). ``recompra serve`` runs it with
+``uvicorn recompra.server:create_app --factory``.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +25,8 @@ from recompra.api.routers import (
 from recompra.api.settings import ApiSettings
 from recompra.config import Settings, get_settings
 from recompra.db import get_engine
+from recompra.reads.recommendations import recommendations_root
+from recompra.web.app import install_dashboard
 
 DESCRIPTION = """\
 Recompra's REST API. Authenticate with an API key (`recompra keys create`) sent as
@@ -34,8 +41,6 @@ def create_app(
     engine: Engine | None = None,
     settings: Settings | None = None,
     api_settings: ApiSettings | None = None,
-    *,
-    dashboard: bool = True,
 ) -> FastAPI:
     """Build the ASGI app over ``engine`` (default: the configured database)."""
     settings = settings or get_settings()
@@ -51,22 +56,18 @@ def create_app(
     app.state.engine = engine
     app.state.settings = settings
     app.state.api_settings = api_settings
+    # Resolved once here so that the API and the dashboard read the same tables.
+    app.state.recommendations_root = recommendations_root(
+        home=settings.home, configured=api_settings.recommendations_dir
+    )
     app.state.limiter = TokenBucketLimiter(
         capacity=api_settings.rate_limit_burst, per_second=api_settings.rate_limit_per_second
     )
     install_error_handlers(app)
     for module in (health, customers, analytics, ingest, loyalty, recommendations, keys):
         app.include_router(module.router)
-    _include_optional_routers(app)
-    if dashboard:
-        from recompra.web.app import install_dashboard
-
-        install_dashboard(app)
+    install_dashboard(app)
     # Outermost first: headers are added to whatever the idempotency layer answers.
     app.add_middleware(IdempotencyMiddleware, engine=engine)
     app.add_middleware(RateLimitHeadersMiddleware)
     return app
-
-
-def _include_optional_routers(app: FastAPI) -> None:
-    """Routers whose domain packages are built in parallel: added once they exist."""

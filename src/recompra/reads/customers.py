@@ -7,11 +7,14 @@ a customer shared by two brands shows each brand only its own history.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
-from recompra.api.queries.sql import aware, purchase_filter
-from recompra.api.schemas import (
+from recompra.errors import NotFound
+from recompra.models import BrandCustomer, Customer, CustomerScore, Event, Order, Return, Review
+from recompra.reads.models import (
     CustomerProfile,
     CustomerSummary,
     OrderStats,
@@ -19,10 +22,18 @@ from recompra.api.schemas import (
     SegmentPoint,
     TimelineEntry,
 )
-from recompra.errors import NotFound
-from recompra.models import BrandCustomer, Customer, CustomerScore, Event, Order, Return, Review
+from recompra.snapshot.schema import NON_PURCHASE_STATUSES
 
 MAX_MERGE_HOPS = 10
+
+
+def _aware(value: datetime | str | None) -> datetime | None:
+    """An aggregate's timestamp as aware UTC (aggregates bypass the column type)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def visible_customer(session: Session, *, brand_id: int, customer_id: int) -> Customer:
@@ -103,7 +114,11 @@ def order_stats(session: Session, *, brand_id: int, customer_id: int) -> OrderSt
             func.coalesce(func.sum(Order.total_minor), 0),
             func.min(Order.purchased_at),
             func.max(Order.purchased_at),
-        ).where(Order.brand_id == brand_id, Order.customer_id == customer_id, purchase_filter())
+        ).where(
+            Order.brand_id == brand_id,
+            Order.customer_id == customer_id,
+            Order.status.not_in(NON_PURCHASE_STATUSES),
+        )
     ).one()
     returned = session.execute(
         select(func.coalesce(func.sum(Return.amount_minor), 0))
@@ -114,8 +129,8 @@ def order_stats(session: Session, *, brand_id: int, customer_id: int) -> OrderSt
         orders=int(orders),
         spent_minor=int(spent),
         returned_minor=int(returned),
-        first_order_at=aware(first),
-        last_order_at=aware(last),
+        first_order_at=_aware(first),
+        last_order_at=_aware(last),
     )
 
 

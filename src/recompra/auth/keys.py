@@ -1,8 +1,8 @@
-"""API keys and dashboard passwords: creation, hashing, verification.
+"""API keys: creation, revocation, verification and the record of their use.
 
 A key looks like ``rk_<prefix>_<secret>``: the prefix (public, unique) finds the row, the
 SHA-256 of the whole key is compared in constant time. Keys carry 256 bits of entropy,
-so a fast hash is enough; passwords use argon2.
+so a fast hash is enough (passwords, in :mod:`recompra.auth.users`, use argon2).
 """
 
 from __future__ import annotations
@@ -13,21 +13,17 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from recompra.errors import Conflict, InvalidInput, NotFound
-from recompra.models import ApiKey, Brand, DashboardUser
+from recompra.errors import InvalidInput, NotFound
+from recompra.models import ApiKey, Brand
 from recompra.models.auth import API_SCOPES
 
 KEY_PREFIX = "rk_"
 #: ``last_used_at`` is written at most this often per key (a write per request would
 #: serialise every read behind SQLite's write lock).
 LAST_USED_RESOLUTION = timedelta(minutes=1)
-
-_hasher = PasswordHasher()
 
 
 @dataclass(frozen=True)
@@ -124,57 +120,3 @@ def touch_api_key(session: Session, principal: Principal) -> None:
     """Record use of the key now."""
     now = datetime.now(UTC)
     session.execute(update(ApiKey).where(ApiKey.id == principal.key_id).values(last_used_at=now))
-
-
-def hash_password(password: str) -> str:
-    """An argon2 hash of ``password``."""
-    return _hasher.hash(password)
-
-
-def verify_password(password_hash: str, password: str) -> bool:
-    """Whether ``password`` matches ``password_hash``."""
-    try:
-        return _hasher.verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
-
-
-def create_user(
-    session: Session,
-    *,
-    email: str,
-    password: str,
-    name: str | None = None,
-    brand_id: int | None = None,
-) -> DashboardUser:
-    """Create a dashboard user with an argon2-hashed password."""
-    email = email.strip().lower()
-    if "@" not in email:
-        raise InvalidInput("not an e-mail address", field="email")
-    if len(password) < 8:
-        raise InvalidInput("password must have at least 8 characters", field="password")
-    if session.execute(select(DashboardUser.id).where(DashboardUser.email == email)).first():
-        raise Conflict(f"user {email} already exists", field="email")
-    user = DashboardUser(
-        email=email, name=name, password_hash=hash_password(password), brand_id=brand_id
-    )
-    session.add(user)
-    session.flush()
-    return user
-
-
-def authenticate_user(session: Session, *, email: str, password: str) -> DashboardUser | None:
-    """The enabled user with these credentials, else ``None``."""
-    user = session.execute(
-        select(DashboardUser).where(DashboardUser.email == email.strip().lower())
-    ).scalar_one_or_none()
-    if user is None or user.disabled_at is not None:
-        # Hash anyway so that unknown e-mails take as long as wrong passwords.
-        verify_password(_DUMMY_HASH, password)
-        return None
-    if not verify_password(user.password_hash, password):
-        return None
-    return user
-
-
-_DUMMY_HASH = _hasher.hash("recompra-timing-equaliser")

@@ -1,12 +1,11 @@
 """The precomputed recommendation tables of a brand, loaded once and reloaded on refresh.
 
-``recompra recommend refresh`` writes Parquet tables and a ``manifest.json``; the API reads
-them from ``<recommendations dir>/<brand slug>/`` (where ``recompra pipeline`` and
-``recompra recommend refresh --brand <slug>`` write them), else ``<recommendations
-dir>/<brand_id>/``, else the directory itself when the install has a single brand. The
-index is cached per directory and reloaded when the manifest changes. Absent tables are
-not an error of the caller: :func:`brand_index` returns ``None`` and the endpoints answer
-404 "not computed yet".
+``recompra recommend refresh`` writes Parquet tables and a ``manifest.json``; the API and
+the dashboard read them from ``<recommendations dir>/<brand slug>/`` (where ``recompra
+recommend refresh --brand <slug>`` writes them), else ``<recommendations dir>/<brand_id>/``,
+else the directory itself when the install has a single brand. The index is cached per
+directory and reloaded when the manifest changes. Absent tables are not an error of the
+caller: :func:`brand_index` returns ``None`` (the API answers 404 "not computed yet").
 """
 
 from __future__ import annotations
@@ -17,22 +16,19 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from recompra.api.outputs import safe_component
-from recompra.api.settings import ApiSettings
-from recompra.config import Settings
 from recompra.models import Brand
+from recompra.reads.outputs import safe_component
 from recompra.recommend import RecommendationIndex
 
 MANIFEST = "manifest.json"
-NOT_COMPUTED = "recommendations not computed yet: run recompra recommend refresh"
 
 _lock = threading.Lock()
 _cache: dict[Path, tuple[float, RecommendationIndex]] = {}
 
 
-def recommendations_root(settings: Settings, api_settings: ApiSettings) -> Path:
-    """The configured recommendations directory."""
-    return api_settings.recommendations_dir or settings.home / "recommendations"
+def recommendations_root(*, home: Path, configured: Path | None) -> Path:
+    """The configured recommendations directory, else ``<home>/recommendations``."""
+    return configured or home / "recommendations"
 
 
 def brand_directory(session: Session, root: Path, brand_id: int) -> Path | None:
@@ -70,11 +66,9 @@ def load_index(directory: Path) -> RecommendationIndex:
     return index
 
 
-def brand_index(
-    session: Session, settings: Settings, api_settings: ApiSettings, brand_id: int
-) -> RecommendationIndex | None:
-    """The brand's recommendation index, or ``None`` when not computed."""
-    directory = brand_directory(session, recommendations_root(settings, api_settings), brand_id)
+def brand_index(session: Session, root: Path, brand_id: int) -> RecommendationIndex | None:
+    """The brand's recommendation index under ``root``, or ``None`` when not computed."""
+    directory = brand_directory(session, root, brand_id)
     if directory is None:
         return None
     return load_index(directory)

@@ -1,4 +1,4 @@
-"""A small deterministic two-brand store for API tests, browser tests and benchmarks.
+"""A small deterministic two-brand store for the API and browser tests and the benchmarks.
 
 Rows are inserted with the ORM (not the hub importers) so that the API can be tested
 on its own. Brand ``loja-a`` has ``customers`` customers with orders over several
@@ -11,9 +11,13 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from recompra.analytics import segment_of
+from recompra.db import unit_of_work
 from recompra.models import (
     Brand,
     BrandCustomer,
@@ -27,19 +31,6 @@ from recompra.models import (
     Review,
 )
 
-SEGMENTS = (
-    "champions",
-    "loyal",
-    "potential_loyalists",
-    "new",
-    "promising",
-    "need_attention",
-    "about_to_sleep",
-    "at_risk",
-    "cant_lose_them",
-    "hibernating",
-    "lost",
-)
 FIRST_NAMES = ("Ana", "Bruno", "Carla", "Diego", "Elisa", "Fábio", "Gabriela", "Heitor")
 LAST_NAMES = ("Silva", "Souza", "Oliveira", "Santos", "Lima", "Pereira", "Costa")
 
@@ -57,20 +48,6 @@ class SampleStore:
     products_b: list[int] = field(default_factory=list)
     orders_b: list[int] = field(default_factory=list)
     as_of: date = date(2024, 6, 30)
-
-
-def _segment(r: int, f: int) -> str:
-    if r >= 4 and f >= 4:
-        return "champions"
-    if f >= 4:
-        return "loyal" if r >= 3 else "cant_lose_them"
-    if r >= 4:
-        return "new" if f == 1 else "potential_loyalists"
-    if r == 3:
-        return "need_attention"
-    if r == 2:
-        return "at_risk" if f >= 2 else "about_to_sleep"
-    return "lost" if f == 1 else "hibernating"
 
 
 def _brand(session: Session, slug: str, name: str, n_products: int) -> tuple[Brand, list[int]]:
@@ -167,7 +144,8 @@ def _scores(
                 r_score=r,
                 f_score=f,
                 m_score=m,
-                segment=_segment(r, f),
+                # The analytics' own map: seeded scores carry only keys analytics emits.
+                segment=segment_of(r, f, m),
                 p_alive=round(1 - churn, 3),
                 expected_purchases=round(rng.random() * 3, 3),
                 clv_minor=rng.randint(1_000, 250_000),
@@ -269,3 +247,23 @@ def seed_sample(session: Session, *, customers: int = 24, seed: int = 7) -> Samp
     store.shared_customer = shared.id
     session.flush()
     return store
+
+
+def analyse_sample(engine: Engine, home: Path, *, brand_id: int) -> Path:
+    """Run the real analytics on one brand and write its outputs where the reads find them.
+
+    What ``recompra analyze --brand <slug>`` writes (``<home>/analytics/<slug>/``), so the
+    KPI reads have outputs to serve; returns that directory.
+    """
+    from recompra.analytics import run_analytics
+    from recompra.analytics.outputs import write_outputs
+    from recompra.snapshot.export import export_snapshot
+
+    with unit_of_work(engine, write=False) as session:
+        slug = session.scalar(select(Brand.slug).where(Brand.id == brand_id))
+    assert slug
+    snapshot = home / "snapshots" / slug
+    export_snapshot(engine, snapshot, brand_id=brand_id)
+    target = home / "analytics" / slug
+    write_outputs(run_analytics(snapshot, "duckdb"), target, report=False)
+    return target
