@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from apitest import Keys, auth
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
 from recompra.db import unit_of_work
-from recompra.models import Order
+from recompra.hub import orders as orders_module
+from recompra.models import CustomerIdentity, Order, Product
 from samplestore import SampleStore
 
 
@@ -147,3 +149,51 @@ def test_replayed_post_is_not_ingested_twice(client: TestClient, keys: Keys) -> 
     again = client.post("/v1/ingest/orders", json=_order("n9"), headers=headers)
     assert first.json() == again.json()
     assert again.headers["Idempotent-Replayed"] == "true"
+
+
+def test_one_post_is_one_transaction(
+    client: TestClient,
+    keys: Keys,
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Fail the order writer after its first writes (customers, products, orders) when it
+    # comes to the items: the request's unit of work must roll everything back.
+    real = orders_module.upsert_rows
+    calls: list[str] = []
+
+    def failing(session: Any, table: Any, rows: Any, **kwargs: Any) -> Any:
+        calls.append(table.name)
+        if table.name == "order_items":
+            raise RuntimeError("injected failure after the first writes")
+        return real(session, table, rows, **kwargs)
+
+    monkeypatch.setattr(orders_module, "upsert_rows", failing)
+    batch = {"items": [_order("tx1"), _order("tx2")]}
+    batch["items"][0]["customer"] = {"id": "tx-person", "email": "tx@example.com"}
+    with pytest.raises(RuntimeError, match="injected"):
+        client.post("/v1/ingest/orders/batch", json=batch, headers=auth(keys.ingest_a))
+    assert calls == ["orders", "order_items"]
+    with unit_of_work(engine, write=False) as session:
+        assert session.scalars(select(Order).where(Order.external_id.like("tx%"))).all() == []
+        assert session.scalars(select(Product).where(Product.external_id == "p1")).all() == []
+        identity = select(CustomerIdentity).where(CustomerIdentity.value == "tx@example.com")
+        assert session.scalars(identity).all() == []
+
+
+def test_the_api_applies_the_hubs_value_rules(client: TestClient, keys: Keys) -> None:
+    negative = _order("neg", price=-3500)
+    too_much_discount = _order("disc")
+    too_much_discount["items"][0]["discount_minor"] = 6000
+    response = client.post(
+        "/v1/ingest/orders/batch",
+        json={"items": [negative, too_much_discount]},
+        headers=auth(keys.ingest_a),
+    )
+    assert response.status_code == 207
+    assert [
+        (r["index"], r["field"], r["value"], r["reason"]) for r in response.json()["rejects"]
+    ] == [
+        (0, "items[0].unit_price_minor", "-3500", "must be at least 0"),
+        (1, "items[0].discount_minor", "6000", "discount is larger than the line's amount (5890)"),
+    ]

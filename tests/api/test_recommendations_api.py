@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
 from recompra.db import unit_of_work
-from recompra.hub.ingest import ingest_orders
+from recompra.hub.ingest.orders import ingest_orders
 from recompra.models import Brand, Product
 from recompra.recommend import RefreshConfig, refresh
 from recompra.snapshot.export import snapshot_tables
@@ -42,7 +42,8 @@ def computed(engine: Engine, app: FastAPI, store: SampleStore) -> dict[str, int]
         }
         for n in range(3)
     ]
-    result = ingest_orders(engine, brand_id=store.brand_a, source="api", orders=baskets)
+    with unit_of_work(engine) as session:
+        result = ingest_orders(session, brand_id=store.brand_a, source="api", orders=baskets)
     assert result.rejects == []
     _compute(engine, app, store.brand_a)
     with unit_of_work(engine, write=False) as session:

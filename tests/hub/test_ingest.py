@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,14 +12,10 @@ from sqlalchemy import Engine, func, select
 from dbtest import create_test_engine
 from recompra.db import unit_of_work
 from recompra.hub.brands import ensure_brand
-from recompra.hub.ingest import (
-    IngestReject,
-    ingest_customers,
-    ingest_events,
-    ingest_orders,
-    ingest_returns,
-    ingest_reviews,
-)
+from recompra.hub.ingest.aftersale import ingest_events, ingest_returns, ingest_reviews
+from recompra.hub.ingest.batch import IngestReject, IngestResult
+from recompra.hub.ingest.customers import ingest_customers
+from recompra.hub.ingest.orders import ingest_orders
 from recompra.models import Customer, Event, Order, OrderItem, Return, Review
 
 
@@ -50,6 +46,12 @@ def _order(order_id: str, **changes: Any) -> dict[str, Any]:
     return order
 
 
+def _ingest(engine: Engine, function: Callable[..., IngestResult], **kwargs: Any) -> IngestResult:
+    """Run one ingest call in its own unit of work, as one API request does."""
+    with unit_of_work(engine) as session:
+        return function(session, **kwargs)
+
+
 def _count(engine: Engine, model: Any) -> int:
     with unit_of_work(engine, write=False) as session:
         return int(session.scalar(select(func.count()).select_from(model)) or 0)
@@ -58,8 +60,9 @@ def _count(engine: Engine, model: Any) -> int:
 def test_orders_valid_written_bad_rejected_with_index_and_field(engine: Engine, brand: int) -> None:
     bad_item = _order("o2")
     bad_item["items"][1]["unit_price_minor"] = "12,5"
-    result = ingest_orders(
+    result = _ingest(
         engine,
+        ingest_orders,
         brand_id=brand,
         source="api",
         orders=[
@@ -80,7 +83,7 @@ def test_orders_valid_written_bad_rejected_with_index_and_field(engine: Engine, 
             "not a date/time in the format %Y-%m-%dT%H:%M:%S or %Y-%m-%d %H:%M:%S or %Y-%m-%d",
         ),
         IngestReject(
-            3, "customer", "", "no customer identity: id, e-mail, CPF or phone is required"
+            3, "customer", "", "no customer identity: id, e-mail, CPF/CNPJ or phone is required"
         ),
         IngestReject(4, "order_id", "o1", "repeats the order at index 0"),
     ]
@@ -99,8 +102,8 @@ def test_orders_valid_written_bad_rejected_with_index_and_field(engine: Engine, 
 
 
 def test_orders_resent_write_nothing(engine: Engine, brand: int) -> None:
-    first = ingest_orders(engine, brand_id=brand, source="api", orders=[_order("o1")])
-    again = ingest_orders(engine, brand_id=brand, source="api", orders=[_order("o1")])
+    first = _ingest(engine, ingest_orders, brand_id=brand, source="api", orders=[_order("o1")])
+    again = _ingest(engine, ingest_orders, brand_id=brand, source="api", orders=[_order("o1")])
     assert again.ids == first.ids
     orders = again.counts["orders"]
     assert (orders.inserted, orders.updated, orders.unchanged) == (0, 0, 1)
@@ -110,8 +113,12 @@ def test_order_without_items_and_repeated_line_numbers(engine: Engine, brand: in
     repeated = _order("o2")
     for item in repeated["items"]:
         item["line_number"] = 1
-    result = ingest_orders(
-        engine, brand_id=brand, source="api", orders=[_order("o1", items=[]), repeated]
+    result = _ingest(
+        engine,
+        ingest_orders,
+        brand_id=brand,
+        source="api",
+        orders=[_order("o1", items=[]), repeated],
     )
     assert [(r.index, r.field, r.reason) for r in result.rejects] == [
         (0, "items", "an order needs at least one item"),
@@ -121,8 +128,12 @@ def test_order_without_items_and_repeated_line_numbers(engine: Engine, brand: in
 
 
 def test_too_long_text_is_a_reject_not_a_database_error(engine: Engine, brand: int) -> None:
-    result = ingest_orders(
-        engine, brand_id=brand, source="api", orders=[_order("x" * 200), _order("ok")]
+    result = _ingest(
+        engine,
+        ingest_orders,
+        brand_id=brand,
+        source="api",
+        orders=[_order("x" * 200), _order("ok")],
     )
     assert [(r.index, r.field, r.reason) for r in result.rejects] == [
         (0, "order_id", "order_id is longer than 128 characters")
@@ -131,8 +142,9 @@ def test_too_long_text_is_a_reject_not_a_database_error(engine: Engine, brand: i
 
 
 def test_customers(engine: Engine, brand: int) -> None:
-    result = ingest_customers(
+    result = _ingest(
         engine,
+        ingest_customers,
         brand_id=brand,
         source="api",
         customers=[
@@ -156,10 +168,13 @@ def test_customers(engine: Engine, brand: int) -> None:
 
 
 def test_returns_need_an_existing_order_and_at_most_its_total(engine: Engine, brand: int) -> None:
-    ingest_orders(engine, brand_id=brand, source="api", orders=[_order("o1")])  # total 8390
+    _ingest(
+        engine, ingest_orders, brand_id=brand, source="api", orders=[_order("o1")]
+    )  # total 8390
     base = {"created_at": "2024-03-05", "kind": "return"}
-    result = ingest_returns(
+    result = _ingest(
         engine,
+        ingest_returns,
         brand_id=brand,
         source="api",
         returns=[
@@ -183,8 +198,9 @@ def test_returns_need_an_existing_order_and_at_most_its_total(engine: Engine, br
         stored = session.execute(select(Return.external_id, Return.amount_minor)).all()
     assert sorted(stored) == [("r1", 5000), ("r5", 3390)]
     # Re-sending r1 with a new amount replaces it (not added to what was returned).
-    again = ingest_returns(
+    again = _ingest(
         engine,
+        ingest_returns,
         brand_id=brand,
         source="api",
         returns=[{**base, "return_id": "r1", "order_id": "o1", "amount_minor": 5000}],
@@ -196,9 +212,10 @@ def test_returns_need_an_existing_order_and_at_most_its_total(engine: Engine, br
 def test_returns_of_another_brands_order_are_rejected(engine: Engine, brand: int) -> None:
     with unit_of_work(engine) as session:
         other = ensure_brand(session, "outra").id
-    ingest_orders(engine, brand_id=other, source="api", orders=[_order("o1")])
-    result = ingest_returns(
+    _ingest(engine, ingest_orders, brand_id=other, source="api", orders=[_order("o1")])
+    result = _ingest(
         engine,
+        ingest_returns,
         brand_id=brand,
         source="api",
         returns=[
@@ -212,10 +229,11 @@ def test_returns_of_another_brands_order_are_rejected(engine: Engine, brand: int
 
 
 def test_reviews_score_range_and_references(engine: Engine, brand: int) -> None:
-    ingest_orders(engine, brand_id=brand, source="api", orders=[_order("o1")])
+    _ingest(engine, ingest_orders, brand_id=brand, source="api", orders=[_order("o1")])
     base = {"created_at": "2024-03-06T12:00:00"}
-    result = ingest_reviews(
+    result = _ingest(
         engine,
+        ingest_reviews,
         brand_id=brand,
         source="api",
         reviews=[
@@ -245,8 +263,12 @@ def test_reviews_score_range_and_references(engine: Engine, brand: int) -> None:
 
 
 def test_events_with_and_without_ids(engine: Engine, brand: int) -> None:
-    ingest_customers(
-        engine, brand_id=brand, source="api", customers=[{"id": "c1", "email": "a@b.com"}]
+    _ingest(
+        engine,
+        ingest_customers,
+        brand_id=brand,
+        source="api",
+        customers=[{"id": "c1", "email": "a@b.com"}],
     )
     base = {"type": "page_view", "occurred_at": "2024-03-06 10:00:00"}
     events = [
@@ -256,7 +278,7 @@ def test_events_with_and_without_ids(engine: Engine, brand: int) -> None:
         {**base, "customer_id": "ghost"},
         {"type": "", "occurred_at": "2024-03-06"},
     ]
-    result = ingest_events(engine, brand_id=brand, source="api", events=events)
+    result = _ingest(engine, ingest_events, brand_id=brand, source="api", events=events)
     assert [(r.index, r.field, r.reason) for r in result.rejects] == [
         (3, "customer_id", "no customer 'ghost' in this brand"),
         (4, "type", "required value is missing"),
@@ -268,5 +290,5 @@ def test_events_with_and_without_ids(engine: Engine, brand: int) -> None:
     customer = rows[0][1]
     assert customer is not None
     assert rows == [("e1", customer, {"url": "/p/1"}), (None, customer, {}), (None, None, {})]
-    again = ingest_events(engine, brand_id=brand, source="api", events=events[:1])
+    again = _ingest(engine, ingest_events, brand_id=brand, source="api", events=events[:1])
     assert again.counts["events"].unchanged == 1

@@ -9,7 +9,7 @@ are the same person.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -40,7 +40,7 @@ def external_identity(brand_id: int, source: str, value: str) -> Identity:
     return ("external", f"{source}@{brand_id}", value)
 
 
-def customer_record(row: dict[str, Any], source: str) -> dict[str, Any]:
+def customer_record(row: Mapping[str, Any], source: str) -> dict[str, Any]:
     """A customer record from a canonical row (order line or customer row of an import)."""
     return {
         "source": source,

@@ -1,15 +1,29 @@
-"""Order, item and payment upserts. Order totals are derived from the items."""
+"""The order writer: canonical orders in, orders, items and payments upserted.
+
+Every way in (API ingest, Olist, mapped files, the generator's loader) hands
+:func:`write_orders` a list of :class:`~recompra.hub.canonical.CanonicalOrder`: the rules
+of :mod:`recompra.hub.rules` are applied here, so no way in can skip them, and the
+customers and products the orders name are resolved in the same transaction.
+:func:`write_orders_in_chunks` is the importers' entry: whole orders per chunk, one unit
+of work each, so an interrupted import leaves whole orders and a re-run finishes it.
+Order totals are derived from the items.
+"""
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Engine, Table
 from sqlalchemy.orm import Session
 
+from recompra.config import get_settings
+from recompra.db import unit_of_work
+from recompra.hub.canonical import CanonicalOrder
+from recompra.hub.catalog import slugify, upsert_categories, upsert_products
+from recompra.hub.customers import identities_of, upsert_customers
 from recompra.hub.rejects import ImportReport
+from recompra.hub.rules import Problem, order_problems
 from recompra.hub.upsert import upsert_rows
 from recompra.models import Order, OrderItem, Payment
 from recompra.models.base import utcnow
@@ -44,69 +58,195 @@ ITEM_COMPARE = (
     "total_minor",
 )
 PAYMENT_COMPARE = ("payment_type", "installments", "amount_minor")
-_ORDER_FIELDS = ("external_id", "customer_id", "status", *ORDER_COMPARE[2:10])
+
+#: Called with each order that breaks a rule and its problems (the order is not written).
+OnReject = Callable[[CanonicalOrder, list[Problem]], None]
+Progress = Callable[[str, int, int], None]
 
 
-def upsert_orders(
+def write_orders(
     session: Session,
     *,
     brand_id: int,
     source: str,
-    orders: Sequence[dict[str, Any]],
-    items: Sequence[dict[str, Any]],
-    payments: Sequence[dict[str, Any]] = (),
+    orders: Sequence[CanonicalOrder],
+    report: ImportReport,
+    on_reject: OnReject,
+    product_ids: Mapping[str, int] | None = None,
+    items_required: bool = True,
+) -> dict[str, int]:
+    """Check and upsert ``orders`` in ``session``; return order ids by external id.
+
+    Orders that break a rule go to ``on_reject`` and are counted as rejected (with their
+    items and payments); the caller has counted what it read. Customers given as records
+    are resolved (identity resolution); products come from ``product_ids`` when the
+    source has a catalogue, else they are created from the lines' names and categories.
+    """
+    valid: list[CanonicalOrder] = []
+    for order in orders:
+        problems = order_problems(order, items_required=items_required)
+        if problems:
+            on_reject(order, problems)
+            report.entity("orders").rejected += 1
+            report.entity("order_items").rejected += len(order.lines)
+            report.entity("payments").rejected += len(order.payments)
+        else:
+            valid.append(order)
+    customer_of = _resolve_customers(session, brand_id, source, valid, report)
+    if product_ids is None:
+        product_ids = _products_from_lines(session, brand_id, source, valid, report)
+    return _upsert(session, brand_id, source, valid, customer_of, product_ids, report)
+
+
+def write_orders_in_chunks(
+    engine: Engine,
+    *,
+    brand_id: int,
+    source: str,
+    orders: Sequence[CanonicalOrder],
+    report: ImportReport,
+    on_reject: OnReject,
+    product_ids: Mapping[str, int] | None = None,
+    items_required: bool = True,
+    progress: Progress | None = None,
+) -> dict[str, int]:
+    """:func:`write_orders` in chunks of whole orders, each chunk in its own transaction."""
+    tick = progress or (lambda _stage, _done, _total: None)
+    chunk_size = get_settings().import_chunk_orders
+    ids: dict[str, int] = {}
+    for start in range(0, len(orders), chunk_size):
+        with unit_of_work(engine) as session:
+            ids.update(
+                write_orders(
+                    session,
+                    brand_id=brand_id,
+                    source=source,
+                    orders=orders[start : start + chunk_size],
+                    report=report,
+                    on_reject=on_reject,
+                    product_ids=product_ids,
+                    items_required=items_required,
+                )
+            )
+        tick("orders", min(start + chunk_size, len(orders)), len(orders))
+    return ids
+
+
+def _resolve_customers(
+    session: Session,
+    brand_id: int,
+    source: str,
+    orders: Sequence[CanonicalOrder],
     report: ImportReport,
 ) -> dict[str, int]:
-    """Upsert orders with their items and payments; return order ids by external id.
+    """Customer id of each order (records are upserted once per person key)."""
+    people: dict[tuple[str, str], dict[str, Any]] = {}
+    for order in orders:
+        if isinstance(order.customer, dict):
+            record = {**order.customer, "source": order.customer.get("source") or source}
+            first = identities_of(record, brand_id)[0]
+            people.setdefault((first[0], first[2]), record)
+    identity_map: dict[Any, int] = {}
+    if people:
+        counts = report.entity("customers")
+        counts.read += len(people)
+        identity_map = upsert_customers(
+            session, brand_id=brand_id, records=list(people.values()), counts=counts
+        )
+    out: dict[str, int] = {}
+    for order in orders:
+        if isinstance(order.customer, dict):
+            record = {**order.customer, "source": order.customer.get("source") or source}
+            out[order.external_id] = identity_map[identities_of(record, brand_id)[0]]
+        else:
+            out[order.external_id] = order.customer
+    return out
 
-    ``items`` and ``payments`` reference their order by ``order_external_id``. Item
-    totals are ``quantity * unit_price_minor - discount_minor``. The order total is the
-    sum of item totals, less an optional order-level ``order_discount_minor``, plus
-    freight (the order's ``freight_total_minor`` if given, else the items' freight).
+
+def _products_from_lines(
+    session: Session,
+    brand_id: int,
+    source: str,
+    orders: Sequence[CanonicalOrder],
+    report: ImportReport,
+) -> dict[str, int]:
+    """Create or update the products (and categories) the lines describe.
+
+    Line prices are not list prices (discounts, price changes): products get names and
+    categories only, so re-reading old orders does not rewrite the catalogue. When lines
+    name a product differently, the last line read wins.
     """
+    lines = [line for order in orders for line in order.lines]
+    names = {slugify(li.category): li.category for li in lines if li.category}
+    counts = report.entity("categories")
+    counts.read += len(names)
+    category_ids = upsert_categories(
+        session,
+        brand_id=brand_id,
+        rows=[{"slug": slug, "name_pt": name} for slug, name in names.items()],
+        counts=counts,
+    )
+    products: dict[str, dict[str, Any]] = {}
+    for li in lines:
+        products[li.product] = {
+            "external_id": li.product,
+            "name": li.product_name,
+            "category_id": category_ids.get(slugify(li.category)) if li.category else None,
+        }
+    report.entity("products").read += len(products)
+    return upsert_products(
+        session,
+        brand_id=brand_id,
+        source=source,
+        rows=list(products.values()),
+        counts=report.entity("products"),
+    )
+
+
+def _upsert(
+    session: Session,
+    brand_id: int,
+    source: str,
+    orders: Sequence[CanonicalOrder],
+    customer_of: Mapping[str, int],
+    product_ids: Mapping[str, int],
+    report: ImportReport,
+) -> dict[str, int]:
     now = utcnow()
-    # Per order: gross (quantity x price), item discounts, item freight.
-    sums: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
-    item_rows: list[dict[str, Any]] = []
-    for item in items:
-        quantity = int(item.get("quantity") or 1)
-        discount = int(item.get("discount_minor") or 0)
-        freight = int(item.get("freight_minor") or 0)
-        gross = quantity * int(item["unit_price_minor"])
-        acc = sums[item["order_external_id"]]
-        acc[0] += gross
-        acc[1] += discount
-        acc[2] += freight
-        item_rows.append(
+    order_rows: list[dict[str, Any]] = []
+    for o in orders:
+        gross = sum(li.quantity * li.unit_price_minor for li in o.lines)
+        line_discount = sum(li.discount_minor for li in o.lines)
+        # Order-level freight replaces the lines' freight when the source gives it;
+        # an order-level discount (coupon on the whole basket) adds to line discounts.
+        freight = (
+            sum(li.freight_minor for li in o.lines)
+            if o.freight_total_minor is None
+            else o.freight_total_minor
+        )
+        order_rows.append(
             {
-                **item,
-                "quantity": quantity,
-                "discount_minor": discount,
-                "freight_minor": freight,
-                "total_minor": gross - discount,
+                "brand_id": brand_id,
+                "source": source,
+                "external_id": o.external_id,
+                "customer_id": customer_of[o.external_id],
+                "status": str(o.status),
+                "raw_status": o.raw_status,
+                "channel": o.channel,
+                "currency": o.currency,
+                "purchased_at": o.purchased_at,
+                "approved_at": o.approved_at,
+                "shipped_at": o.shipped_at,
+                "delivered_at": o.delivered_at,
+                "estimated_delivery_at": o.estimated_delivery_at,
+                "items_total_minor": gross - line_discount,
+                "freight_total_minor": freight,
+                "discount_total_minor": line_discount + o.order_discount_minor,
+                "total_minor": gross - line_discount - o.order_discount_minor + freight,
+                "created_at": now,
+                "updated_at": now,
             }
         )
-    order_rows = []
-    for order in orders:
-        gross, item_discount, item_freight = sums.get(order["external_id"], (0, 0, 0))
-        # Order-level freight replaces the items' freight when the source gives it;
-        # an order-level discount (coupon on the whole basket) adds to item discounts.
-        given_freight = order.get("freight_total_minor")
-        freight = item_freight if given_freight is None else int(given_freight)
-        extra_discount = int(order.get("order_discount_minor") or 0)
-        row = {k: order.get(k) for k in _ORDER_FIELDS}
-        row.update(
-            brand_id=brand_id,
-            source=source,
-            currency=order.get("currency") or "BRL",
-            items_total_minor=gross - item_discount,
-            freight_total_minor=freight,
-            discount_total_minor=item_discount + extra_discount,
-            total_minor=gross - item_discount - extra_discount + freight,
-            created_at=now,
-            updated_at=now,
-        )
-        order_rows.append(row)
     result = upsert_rows(
         session,
         _ORDERS,
@@ -116,35 +256,43 @@ def upsert_orders(
         counts=report.entity("orders"),
     )
     order_ids = {key[2]: oid for key, oid in result.ids.items()}
-
-    rows = [
+    item_rows = [
         {
-            "order_id": order_ids[i["order_external_id"]],
-            "line_number": int(i["line_number"]),
-            **{c: i.get(c) for c in ITEM_COMPARE},
+            "order_id": order_ids[o.external_id],
+            "line_number": li.line_number,
+            "product_id": product_ids[li.product],
+            "seller_ref": li.seller_ref,
+            "quantity": li.quantity,
+            "unit_price_minor": li.unit_price_minor,
+            "freight_minor": li.freight_minor,
+            "discount_minor": li.discount_minor,
+            "total_minor": li.quantity * li.unit_price_minor - li.discount_minor,
         }
-        for i in item_rows
+        for o in orders
+        for li in o.lines
     ]
     upsert_rows(
         session,
         _ITEMS,
-        rows,
+        item_rows,
         key=("order_id", "line_number"),
         compare=ITEM_COMPARE,
         counts=report.entity("order_items"),
     )
-    if payments:
-        pay_rows = [
-            {
-                "order_id": order_ids[p["order_external_id"]],
-                "sequence": int(p["sequence"]),
-                "payment_type": p["payment_type"],
-                "installments": int(p.get("installments") or 1),
-                "amount_minor": int(p["amount_minor"]),
-                "created_at": now,
-            }
-            for p in payments
-        ]
+    totals = {row["external_id"]: row["total_minor"] for row in order_rows}
+    pay_rows = [
+        {
+            "order_id": order_ids[o.external_id],
+            "sequence": p.sequence,
+            "payment_type": p.payment_type,
+            "installments": p.installments,
+            "amount_minor": totals[o.external_id] if p.amount_minor is None else p.amount_minor,
+            "created_at": now,
+        }
+        for o in orders
+        for p in o.payments
+    ]
+    if pay_rows:
         upsert_rows(
             session,
             _PAYMENTS,

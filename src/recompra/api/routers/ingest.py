@@ -1,7 +1,8 @@
 """Ingest: customers, orders, returns, reviews and events, one at a time or in batches.
 
-Values are validated exactly as the importers validate files (:mod:`recompra.hub.ingest`):
-a record with a bad value is rejected and reported, the others are written. The body is
+Values are validated by the same parsers and rules as the importers (:mod:`recompra.hub.ingest`):
+a record with a bad value is rejected and reported, the others are written, all in the
+request's unit of work: a request (one record or a batch) is one transaction. The body is
 always the same multi-status report; the status is 200 when every record was accepted and
 207 when some were rejected. 422 is only for a payload that is not the documented JSON
 shape (not an object, ``items`` not a list, an unknown key).
@@ -17,13 +18,16 @@ from typing import Annotated, Any, Generic, TypeVar
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydanticField
+from sqlalchemy.orm import Session
 
-from recompra.api.deps import EngineDep, IngestBrand
+from recompra.api.deps import IngestBrand, WriteSession
 from recompra.api.errors import AUTH_ERRORS, error_responses
 from recompra.api.settings import ApiSettings
 from recompra.errors import InvalidInput
-from recompra.hub import ingest as hub
-from recompra.hub.ingest import IngestResult
+from recompra.hub.ingest.aftersale import ingest_events, ingest_returns, ingest_reviews
+from recompra.hub.ingest.batch import IngestResult
+from recompra.hub.ingest.customers import ingest_customers
+from recompra.hub.ingest.orders import ingest_orders
 
 router = APIRouter(prefix="/v1/ingest", tags=["ingest"])
 
@@ -205,7 +209,7 @@ def _register(
     def run(
         request: Request,
         response: Response,
-        engine: EngineDep,
+        session: Session,
         brand: IngestBrand,
         source: str,
         records: Sequence[_Record],
@@ -214,7 +218,7 @@ def _register(
         payload = [r.model_dump() for r in records]
         kwargs = {arg: payload}
         result = function(
-            engine, brand_id=brand.id, source=source, currency=brand.currency, **kwargs
+            session, brand_id=brand.id, source=source, currency=brand.currency, **kwargs
         )
         return _report(result, response)
 
@@ -222,21 +226,25 @@ def _register(
         record: model,  # type: ignore[valid-type]
         request: Request,
         response: Response,
-        engine: EngineDep,
+        # After the brand: authentication may write (last use of the key) before the
+        # request's write unit of work takes the database's write lock.
         brand: IngestBrand,
+        session: WriteSession,
         source: SourceQuery = "api",
     ) -> IngestReport:
-        return run(request, response, engine, brand, source, [record])
+        return run(request, response, session, brand, source, [record])
 
     def many(
         batch: batch_model,  # type: ignore[valid-type]
         request: Request,
         response: Response,
-        engine: EngineDep,
+        # After the brand: authentication may write (last use of the key) before the
+        # request's write unit of work takes the database's write lock.
         brand: IngestBrand,
+        session: WriteSession,
         source: SourceQuery = "api",
     ) -> IngestReport:
-        return run(request, response, engine, brand, source, batch.items)  # type: ignore[attr-defined]
+        return run(request, response, session, brand, source, batch.items)  # type: ignore[attr-defined]
 
     one.__doc__ = f"Ingest one {name[:-1]} (rejected values are reported, not raised)."
     many.__doc__ = f"Ingest a batch of {name}; rejected records never block the others."
@@ -260,8 +268,8 @@ def _register(
     )
 
 
-_register("customers", CustomerIn, Batch[CustomerIn], hub.ingest_customers, "customers")
-_register("orders", OrderIn, Batch[OrderIn], hub.ingest_orders, "orders")
-_register("returns", ReturnIn, Batch[ReturnIn], hub.ingest_returns, "returns")
-_register("reviews", ReviewIn, Batch[ReviewIn], hub.ingest_reviews, "reviews")
-_register("events", EventIn, Batch[EventIn], hub.ingest_events, "events")
+_register("customers", CustomerIn, Batch[CustomerIn], ingest_customers, "customers")
+_register("orders", OrderIn, Batch[OrderIn], ingest_orders, "orders")
+_register("returns", ReturnIn, Batch[ReturnIn], ingest_returns, "returns")
+_register("reviews", ReviewIn, Batch[ReviewIn], ingest_reviews, "reviews")
+_register("events", EventIn, Batch[EventIn], ingest_events, "events")

@@ -12,13 +12,21 @@ from typing import Any
 import pyarrow as pa
 from sqlalchemy import Engine
 
-from recompra.config import get_settings
 from recompra.db import unit_of_work
-from recompra.hub.aftersale import upsert_returns, upsert_reviews
+from recompra.hub.aftersale import upsert_reviews
+from recompra.hub.canonical import (
+    CanonicalOrder,
+    CanonicalReturn,
+    OrderLine,
+    OrderPayment,
+    OrderStatus,
+)
 from recompra.hub.catalog import upsert_categories, upsert_products
 from recompra.hub.customers import upsert_customers
-from recompra.hub.orders import upsert_orders
+from recompra.hub.orders import write_orders_in_chunks
 from recompra.hub.rejects import ImportReport
+from recompra.hub.returns import write_returns
+from recompra.hub.rules import Problem
 
 SOURCE = "generated"
 
@@ -86,89 +94,39 @@ def load_generated(
         customer_ids = {int(value): cid for (_k, _s, value), cid in identity_map.items()}
         tick("customers", 1, 1)
 
-    orders = _rows(tables["orders"])
-    items_by_order: dict[int, list[dict[str, Any]]] = {}
-    for item in _rows(tables["order_items"]):
-        items_by_order.setdefault(item["order_id"], []).append(item)
-    pays_by_order: dict[int, list[dict[str, Any]]] = {}
-    for pay in _rows(tables["payments"]):
-        pays_by_order.setdefault(pay["order_id"], []).append(pay)
-    order_ids: dict[str, int] = {}
-    chunk_size = get_settings().import_chunk_orders
-    for start in range(0, len(orders), chunk_size):
-        chunk = orders[start : start + chunk_size]
-        items = [i for o in chunk for i in items_by_order.get(o["order_id"], [])]
-        pays = [p for o in chunk for p in pays_by_order.get(o["order_id"], [])]
-        report.entity("orders").read += len(chunk)
-        report.entity("order_items").read += len(items)
-        report.entity("payments").read += len(pays)
-        with unit_of_work(engine) as session:
-            order_ids.update(
-                upsert_orders(
-                    session,
-                    brand_id=brand_id,
-                    source=SOURCE,
-                    orders=[
-                        {
-                            "external_id": str(o["order_id"]),
-                            "customer_id": customer_ids[o["customer_id"]],
-                            "status": o["status"],
-                            "raw_status": o["status"],
-                            "channel": o["channel"],
-                            "currency": o["currency"],
-                            "purchased_at": o["purchased_at"],
-                            "approved_at": o["approved_at"],
-                            "delivered_at": o["delivered_at"],
-                            "freight_total_minor": o["freight_total_minor"],
-                            "order_discount_minor": o["discount_total_minor"],
-                        }
-                        for o in chunk
-                    ],
-                    items=[
-                        {
-                            "order_external_id": str(i["order_id"]),
-                            "line_number": i["line_number"],
-                            "product_id": product_ids[str(i["product_id"])],
-                            "quantity": i["quantity"],
-                            "unit_price_minor": i["unit_price_minor"],
-                            "discount_minor": i["quantity"] * i["unit_price_minor"]
-                            - i["total_minor"],
-                        }
-                        for i in items
-                    ],
-                    payments=[
-                        {
-                            "order_external_id": str(p["order_id"]),
-                            "sequence": p["sequence"],
-                            "payment_type": p["payment_type"],
-                            "installments": p["installments"],
-                            "amount_minor": p["amount_minor"],
-                        }
-                        for p in pays
-                    ],
-                    report=report,
-                )
-            )
-        tick("orders", min(start + chunk_size, len(orders)), len(orders))
+    orders = _orders(tables, customer_ids)
+    report.entity("orders").read += len(orders)
+    report.entity("order_items").read += sum(len(o.lines) for o in orders)
+    report.entity("payments").read += sum(len(o.payments) for o in orders)
+    order_ids = write_orders_in_chunks(
+        engine,
+        brand_id=brand_id,
+        source=SOURCE,
+        orders=orders,
+        report=report,
+        on_reject=_refuse,
+        product_ids=product_ids,
+        progress=tick,
+    )
     with unit_of_work(engine) as session:
         returns = _rows(tables["returns"])
         report.entity("returns").read += len(returns)
-        upsert_returns(
+        write_returns(
             session,
             brand_id=brand_id,
             source=SOURCE,
-            rows=[
-                {
-                    "external_id": str(r["return_id"]),
-                    "order_id": order_ids[str(r["order_id"])],
-                    "kind": r["kind"],
-                    "amount_minor": r["amount_minor"],
-                    "currency": "BRL",
-                    "created_at": r["created_at"],
-                }
+            returns=[
+                CanonicalReturn(
+                    external_id=str(r["return_id"]),
+                    order=str(r["order_id"]),
+                    kind=r["kind"],
+                    amount_minor=r["amount_minor"],
+                    created_at=r["created_at"],
+                )
                 for r in returns
             ],
             counts=report.entity("returns"),
+            on_reject=_refuse_return,
         )
         reviews = _rows(tables["reviews"])
         report.entity("reviews").read += len(reviews)
@@ -191,3 +149,56 @@ def load_generated(
         )
         tick("reviews", 1, 1)
     return report
+
+
+def _orders(tables: Mapping[str, pa.Table], customer_ids: dict[int, int]) -> list[CanonicalOrder]:
+    """The generated orders, items and payments as canonical orders."""
+    lines: dict[int, list[OrderLine]] = {}
+    for i in _rows(tables["order_items"]):
+        lines.setdefault(i["order_id"], []).append(
+            OrderLine(
+                line_number=i["line_number"],
+                product=str(i["product_id"]),
+                quantity=i["quantity"],
+                unit_price_minor=i["unit_price_minor"],
+                discount_minor=i["quantity"] * i["unit_price_minor"] - i["total_minor"],
+            )
+        )
+    payments: dict[int, list[OrderPayment]] = {}
+    for p in _rows(tables["payments"]):
+        payments.setdefault(p["order_id"], []).append(
+            OrderPayment(
+                sequence=p["sequence"],
+                payment_type=p["payment_type"],
+                installments=p["installments"],
+                amount_minor=p["amount_minor"],
+            )
+        )
+    return [
+        CanonicalOrder(
+            external_id=str(o["order_id"]),
+            customer=customer_ids[o["customer_id"]],
+            status=OrderStatus(o["status"]),
+            raw_status=o["status"],
+            channel=o["channel"],
+            currency=o["currency"],
+            purchased_at=o["purchased_at"],
+            approved_at=o["approved_at"],
+            delivered_at=o["delivered_at"],
+            freight_total_minor=o["freight_total_minor"],
+            order_discount_minor=o["discount_total_minor"],
+            lines=lines.get(o["order_id"], []),
+            payments=payments.get(o["order_id"], []),
+            origin=n,
+        )
+        for n, o in enumerate(_rows(tables["orders"]))
+    ]
+
+
+def _refuse(order: CanonicalOrder, problems: list[Problem]) -> None:
+    # The generator builds valid stores: a broken rule is a generator bug, not bad input.
+    raise ValueError(f"generated order {order.external_id} breaks {problems}")
+
+
+def _refuse_return(item: CanonicalReturn, column: str, value: str, reason: str) -> None:
+    raise ValueError(f"generated return {item.external_id}: {column} {value!r}: {reason}")

@@ -24,15 +24,23 @@ import pandas as pd
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from recompra.config import get_settings
 from recompra.db import unit_of_work
-from recompra.hub.aftersale import upsert_returns, upsert_reviews
+from recompra.hub.aftersale import upsert_reviews
+from recompra.hub.canonical import (
+    CanonicalOrder,
+    CanonicalReturn,
+    OrderLine,
+    OrderPayment,
+    OrderStatus,
+)
 from recompra.hub.catalog import upsert_categories, upsert_products
 from recompra.hub.customers import external_identity, lookup_identities, upsert_customers
 from recompra.hub.importers.files import find_file, read_table
-from recompra.hub.orders import upsert_orders
+from recompra.hub.orders import write_orders_in_chunks
 from recompra.hub.parsing import ParseOptions
 from recompra.hub.rejects import ImportReport, Reject
+from recompra.hub.returns import write_returns
+from recompra.hub.rules import Problem
 from recompra.hub.validate import LINE, Field, validate_frame
 from recompra.models import Order
 
@@ -308,26 +316,123 @@ def _import_orders(
     )
     payments = payments[~bad_pay]
 
-    # Orders go in chunks of whole orders, each committed with its items and payments.
-    chunk_size = get_settings().import_chunk_orders
-    order_list = cast(list[dict[str, Any]], orders.to_dict("records"))
-    chunk_of = {o["order_id"]: n // chunk_size for n, o in enumerate(order_list)}
-    item_groups = dict(tuple(items.groupby(items["order_id"].map(chunk_of), sort=False)))
-    pay_groups = dict(tuple(payments.groupby(payments["order_id"].map(chunk_of), sort=False)))
-    total = len(order_list)
-    for number, start in enumerate(range(0, total, chunk_size)):
-        chunk = order_list[start : start + chunk_size]
-        with unit_of_work(engine) as session:
-            _write_order_chunk(
-                session,
-                brand_id,
-                chunk,
-                item_groups.get(number, items.iloc[:0]),
-                pay_groups.get(number, payments.iloc[:0]),
-                product_ids,
-                report,
+    canonical = _canonical_orders(orders, items, payments)
+
+    def on_reject(order: CanonicalOrder, problems: list[Problem]) -> None:
+        for problem in problems:
+            entity, file = (
+                ("order_items", files.items) if problem.line else ("orders", files.orders)
             )
-        tick("orders", min(start + chunk_size, total), total)
+            line = problem.line.origin if problem.line else order.origin
+            report.reject(
+                Reject(entity, file.name, line, problem.field, problem.value, problem.reason)
+            )
+
+    write_orders_in_chunks(
+        engine,
+        brand_id=brand_id,
+        source=SOURCE,
+        orders=canonical,
+        report=report,
+        on_reject=on_reject,
+        product_ids=product_ids,
+        # The published data holds orders without items (mostly unavailable or canceled):
+        # they are facts of the store, kept as they are.
+        items_required=False,
+        progress=tick,
+    )
+    _record_cancellations(engine, brand_id, canonical, files.orders.name, report)
+
+
+def _canonical_orders(
+    orders: pd.DataFrame, items: pd.DataFrame, payments: pd.DataFrame
+) -> list[CanonicalOrder]:
+    """Olist's three files as canonical orders (``origin``: the line in each file)."""
+    lines: dict[str, list[OrderLine]] = {}
+    for order_id, number, product, seller, price, freight, line in zip(
+        *(items[c] for c in ("order_id", "order_item_id", "product_id", "seller_id")),
+        *(items[c] for c in ("price", "freight_value", LINE)),
+        strict=True,
+    ):
+        lines.setdefault(order_id, []).append(
+            OrderLine(
+                line_number=number,
+                product=str(product),
+                quantity=1,
+                unit_price_minor=price,
+                freight_minor=freight or 0,
+                seller_ref=seller,
+                origin=int(line),
+            )
+        )
+    pays: dict[str, list[OrderPayment]] = {}
+    for order_id, sequence, kind, installments, amount, line in zip(
+        *(payments[c] for c in ("order_id", "payment_sequential", "payment_type")),
+        *(payments[c] for c in ("payment_installments", "payment_value", LINE)),
+        strict=True,
+    ):
+        pays.setdefault(order_id, []).append(
+            OrderPayment(
+                sequence=sequence,
+                payment_type=kind,
+                installments=installments or 1,
+                amount_minor=amount,
+                origin=int(line),
+            )
+        )
+    return [
+        CanonicalOrder(
+            external_id=o["order_id"],
+            customer=int(o["customer_pk"]),
+            status=OrderStatus(STATUSES[o["order_status"]]),
+            raw_status=o["order_status"],
+            channel="marketplace",
+            currency="BRL",
+            purchased_at=o["order_purchase_timestamp"],
+            approved_at=o["order_approved_at"],
+            shipped_at=o["order_delivered_carrier_date"],
+            delivered_at=o["order_delivered_customer_date"],
+            estimated_delivery_at=o["order_estimated_delivery_date"],
+            lines=lines.get(o["order_id"], []),
+            payments=pays.get(o["order_id"], []),
+            origin=int(o[LINE]),
+        )
+        for o in cast(list[dict[str, Any]], orders.to_dict("records"))
+    ]
+
+
+def _record_cancellations(
+    engine: Engine, brand_id: int, orders: list[CanonicalOrder], file: str, report: ImportReport
+) -> None:
+    """A cancellation row for the total of each canceled order."""
+    canceled = [o for o in orders if o.status is OrderStatus.CANCELED]
+    counts = report.entity("cancellations")
+    counts.read += len(canceled)
+
+    def on_reject(item: CanonicalReturn, column: str, value: str, reason: str) -> None:
+        report.reject(Reject("cancellations", file, item.origin, column, value, reason))
+
+    with unit_of_work(engine) as session:
+        write_returns(
+            session,
+            brand_id=brand_id,
+            source=SOURCE,
+            returns=[
+                CanonicalReturn(
+                    external_id=f"cancel:{o.external_id}",
+                    order=o.external_id,
+                    kind="cancellation",
+                    reason="order canceled (status in the source)",
+                    amount_minor=o.total_minor,
+                    currency="BRL",
+                    created_at=o.approved_at or o.purchased_at,
+                    origin=o.origin,
+                )
+                for o in canceled
+            ],
+            counts=counts,
+            on_reject=on_reject,
+        )
 
 
 def _reject_rows(
@@ -347,93 +452,6 @@ def _product_ids(session: Session, brand_id: int) -> dict[str, int]:
         )
     )
     return {external: pid for external, pid in rows}
-
-
-def _write_order_chunk(
-    session: Session,
-    brand_id: int,
-    orders: list[dict[str, Any]],
-    items: pd.DataFrame,
-    payments: pd.DataFrame,
-    product_ids: dict[str, int],
-    report: ImportReport,
-) -> None:
-    order_rows = [
-        {
-            "external_id": o["order_id"],
-            "customer_id": int(o["customer_pk"]),
-            "status": STATUSES[o["order_status"]],
-            "raw_status": o["order_status"],
-            "channel": "marketplace",
-            "currency": "BRL",
-            "purchased_at": o["order_purchase_timestamp"],
-            "approved_at": o["order_approved_at"],
-            "shipped_at": o["order_delivered_carrier_date"],
-            "delivered_at": o["order_delivered_customer_date"],
-            "estimated_delivery_at": o["order_estimated_delivery_date"],
-        }
-        for o in orders
-    ]
-    item_rows = [
-        {
-            "order_external_id": i.order_id,
-            "line_number": i.order_item_id,
-            "product_id": product_ids[str(i.product_id)],
-            "seller_ref": i.seller_id,
-            "quantity": 1,
-            "unit_price_minor": i.price,
-            "freight_minor": i.freight_value or 0,
-        }
-        for i in items.itertuples(index=False)
-    ]
-    pay_rows = [
-        {
-            "order_external_id": p.order_id,
-            "sequence": p.payment_sequential,
-            "payment_type": p.payment_type,
-            "installments": p.payment_installments or 1,
-            "amount_minor": p.payment_value,
-        }
-        for p in payments.itertuples(index=False)
-    ]
-    order_ids = upsert_orders(
-        session,
-        brand_id=brand_id,
-        source=SOURCE,
-        orders=order_rows,
-        items=item_rows,
-        payments=pay_rows,
-        report=report,
-    )
-    canceled = [o for o in orders if o["order_status"] == "canceled"]
-    if canceled:
-        rows = session.execute(
-            select(Order.external_id, Order.total_minor).where(
-                Order.brand_id == brand_id,
-                Order.source == SOURCE,
-                Order.external_id.in_([o["order_id"] for o in canceled]),
-            )
-        )
-        amounts = {external: total for external, total in rows}
-        upsert_returns(
-            session,
-            brand_id=brand_id,
-            source=SOURCE,
-            rows=[
-                {
-                    "external_id": f"cancel:{o['order_id']}",
-                    "order_id": order_ids[o["order_id"]],
-                    "kind": "cancellation",
-                    "reason": "order canceled (status in the source)",
-                    "amount_minor": amounts[o["order_id"]],
-                    "currency": "BRL",
-                    "created_at": o["order_approved_at"] or o["order_purchase_timestamp"],
-                }
-                for o in canceled
-            ],
-            counts=report.entity("cancellations"),
-        )
-        report.entity("cancellations").read += len(canceled)
 
 
 def _import_reviews(session: Session, path: Path, brand_id: int, report: ImportReport) -> None:

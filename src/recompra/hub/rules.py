@@ -1,0 +1,155 @@
+"""The validation rules of the hub, in one place, for every way in.
+
+Two layers, both shared by the API ingest, the mapped CSV/Parquet importer, the Olist
+importer and the generator's loader:
+
+* field specs (:data:`LINE_FIELDS`, :data:`CUSTOMER_FIELDS`, ...) say how a raw value is
+  parsed (see :func:`recompra.hub.validate.validate_frame`);
+* :func:`order_problems` and :func:`return_problem` check the parsed, canonical values
+  (amounts, quantities, identities, line numbers, returns up to the order total).
+
+A rule names the canonical field and the reason; each caller reports the problem in its
+own coordinates (file line and column, or record index and API field).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from recompra.hub.canonical import CanonicalOrder, OrderLine
+from recompra.hub.validate import Field
+
+#: Canonical customer fields (a customers file, the API's customers, order lines).
+CUSTOMER_FIELDS = [
+    Field("customer_id"),
+    Field("email", "email"),
+    Field("document", "document"),
+    Field("phone", "phone"),
+    Field("customer_name"),
+    Field("city"),
+    Field("state"),
+    Field("zip_prefix"),
+    Field("birth_date", "date"),
+]
+#: Canonical order-line fields and how each is parsed (one row per order line).
+LINE_FIELDS = [
+    Field("order_id", required=True),
+    Field("purchased_at", "timestamp", required=True),
+    *CUSTOMER_FIELDS,
+    Field("status"),
+    Field("channel"),
+    Field("currency"),
+    Field("line_number", "int", minimum=1),
+    Field("product_id", required=True),
+    Field("product_name"),
+    Field("category"),
+    Field("quantity", "int"),
+    Field("unit_price", "money", required=True),
+    Field("freight", "money"),
+    Field("discount", "money"),
+    Field("payment_type"),
+    Field("installments", "int", minimum=1),
+    Field("approved_at", "timestamp"),
+    Field("delivered_at", "timestamp"),
+]
+#: Fields of a row that identify a person (at least one is required).
+IDENTITY_FIELDS = ("customer_id", "email", "document", "phone")
+NO_IDENTITY = "no customer identity: id, e-mail, CPF/CNPJ or phone is required"
+NO_ITEMS = "an order needs at least one item"
+
+#: Longest accepted text per canonical field (the database column sizes).
+MAX_LENGTH = {
+    "order_id": 128,
+    "status": 64,
+    "channel": 32,
+    "currency": 3,
+    "payment_type": 32,
+    "product_id": 128,
+    "product_name": 300,
+    "category": 100,
+    "customer_id": 128,
+    "customer_name": 200,
+    "email": 320,
+    "city": 120,
+    "state": 2,
+    "zip_prefix": 10,
+    "return_id": 128,
+    "review_id": 128,
+    "event_id": 128,
+    "reason": 300,
+    "title": 300,
+    "type": 64,
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A rule broken by an order: the canonical field, the value, why, and which line."""
+
+    field: str
+    value: str
+    reason: str
+    line: OrderLine | None = None
+
+
+def has_identity(row: Mapping[str, Any]) -> bool:
+    """Whether a canonical row (or customer record) names a person."""
+    keys = ("external_id", *IDENTITY_FIELDS) if "external_id" in row else IDENTITY_FIELDS
+    return any(row.get(k) not in (None, "") for k in keys)
+
+
+def _line_problems(line: OrderLine) -> list[Problem]:
+    problems = []
+    if line.quantity < 1:
+        problems.append(Problem("quantity", str(line.quantity), "must be at least 1", line))
+    for name, value in (
+        ("unit_price", line.unit_price_minor),
+        ("freight", line.freight_minor),
+        ("discount", line.discount_minor),
+    ):
+        if value < 0:
+            problems.append(Problem(name, str(value), "must be at least 0", line))
+    gross = line.quantity * line.unit_price_minor
+    if line.discount_minor > gross >= 0:
+        reason = f"discount is larger than the line's amount ({gross})"
+        problems.append(Problem("discount", str(line.discount_minor), reason, line))
+    return problems
+
+
+def order_problems(order: CanonicalOrder, *, items_required: bool = True) -> list[Problem]:
+    """Every rule ``order`` breaks (empty when it may be written).
+
+    ``items_required=False`` is for sources whose orders and items are separate files
+    that publish orders without items (Olist's unavailable orders).
+    """
+    problems: list[Problem] = []
+    if isinstance(order.customer, dict) and not has_identity(order.customer):
+        problems.append(Problem("customer", "", NO_IDENTITY))
+    if items_required and not order.lines:
+        problems.append(Problem("items", "", NO_ITEMS))
+    numbers = [li.line_number for li in order.lines]
+    if len(set(numbers)) != len(numbers):
+        problems.append(Problem("items", "", "line_number repeats within the order"))
+    for line in order.lines:
+        problems.extend(_line_problems(line))
+    for name, value in (
+        ("freight_total", order.freight_total_minor or 0),
+        ("order_discount", order.order_discount_minor),
+    ):
+        if value < 0:
+            problems.append(Problem(name, str(value), "must be at least 0"))
+    return problems
+
+
+def return_problem(*, order: str, total: int, returned: int, amount: int) -> str | None:
+    """Why a return of ``amount`` cannot be recorded against an order (``None``: it can)."""
+    if amount < 0:
+        return "must be at least 0"
+    if returned + amount > total:
+        return (
+            f"returns of order {order!r} would total {returned + amount}, "
+            f"more than its total {total}"
+        )
+    return None
