@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,22 +10,10 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from recompra.cli.main import app
-from recompra.config import get_settings
-from recompra.db import dispose_engines, get_engine, unit_of_work
+from recompra.db import get_engine, unit_of_work
 from recompra.models import Customer, CustomerScore
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.setenv("RECOMPRA_HOME", str(tmp_path))
-    monkeypatch.delenv("RECOMPRA_DATABASE_URL", raising=False)
-    get_settings.cache_clear()
-    dispose_engines()
-    yield tmp_path
-    dispose_engines()
-    get_settings.cache_clear()
 
 
 def _ok(runner: CliRunner, *args: str) -> str:
