@@ -92,6 +92,13 @@ def snapshot_as_of(snapshot: Path, requested: date | None) -> date:
         return resolve_as_of(engine, None)
 
 
+def _store(source: Source, store: Callable[..., object], as_of: date, scores: Any) -> None:
+    """Store a step's scores for the source's brand (not for an outside snapshot)."""
+    if source.brand_id is not None:
+        with unit_of_work(get_engine()) as session:
+            store(session, brand_id=source.brand_id, as_of=as_of, scores=scores)
+
+
 def run_analyze(
     source: Source,
     *,
@@ -106,11 +113,7 @@ def run_analyze(
         source.snapshot, engine, as_of=as_of, churn_days=churn_days, spark_master=spark_master
     )
     write_outputs(result, out or output_dir("analytics", source.brand))
-    if source.brand_id is not None:
-        with unit_of_work(get_engine()) as session:
-            store_analytics_scores(
-                session, brand_id=source.brand_id, as_of=result.as_of, scores=result.scores
-            )
+    _store(source, store_analytics_scores, result.as_of, result.scores)
     return result
 
 
@@ -128,11 +131,7 @@ def run_predict(
         read_table(source.snapshot, "orders"), as_of=day, model=model, backtest=backtest
     )
     write_predictions(result, out or output_dir("predictions", source.brand))
-    if source.brand_id is not None:
-        with unit_of_work(get_engine()) as session:
-            store_prediction_scores(
-                session, brand_id=source.brand_id, as_of=result.as_of, scores=result.scores
-            )
+    _store(source, store_prediction_scores, result.as_of, result.scores)
     return result
 
 
