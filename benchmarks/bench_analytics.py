@@ -61,13 +61,14 @@ def worker_sql(engine_name: str, snapshot: Path) -> dict[str, Any]:
         LAPSES_VIEW,
         ORDERS_VIEW,
         RunParams,
+        day_of,
         facts_sql,
         lapses_sql,
         orders_sql,
-        resolve_as_of,
     )
     from recompra.analytics.rfm import SCORES_VIEW, rfm_sql
     from recompra.engines.base import Engine
+    from recompra.snapshot.as_of import resolve_as_of
 
     engine: Engine
     if engine_name == "duckdb":
@@ -82,7 +83,7 @@ def worker_sql(engine_name: str, snapshot: Path) -> dict[str, Any]:
     t0 = time.perf_counter()
     engine.register_snapshot(snapshot)
     d = engine.dialect
-    params = RunParams(as_of_day=resolve_as_of(engine, None), churn_days=180)
+    params = RunParams(as_of_day=day_of(resolve_as_of(engine, None)), churn_days=180)
     t1 = time.perf_counter()
     engine.materialize(ORDERS_VIEW, orders_sql(d, params))
     engine.materialize(SCORES_VIEW, rfm_sql(params))

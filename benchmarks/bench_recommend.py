@@ -34,17 +34,20 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from recompra.engines.registry import open_engine
 from recompra.generate import GeneratorConfig, generate_tables, generate_to_parquet
 from recompra.recommend.cooccurrence import (
-    cooccurrence_duckdb,
+    cooccurrence,
     cooccurrence_pandas,
-    spark_copurchase_frames,
+    copurchase_views,
+    register_sources,
     tables_equal,
 )
 from recompra.recommend.evaluate import evaluate_recommenders
+from recompra.recommend.flows import refresh
 from recompra.recommend.purchases import purchase_lines
-from recompra.recommend.refresh import refresh
 from recompra.recommend.serving import RecommendationIndex
+from recompra.recommend.sql import rules_sql
 from recompra.snapshot.io import table_path
 
 T = TypeVar("T")
@@ -96,7 +99,7 @@ def bench_cooccurrence(args: argparse.Namespace) -> None:
 
     duck = None
     for attempt in (1, 2):
-        duck = timed(f"DuckDB pairs + rules (run {attempt})", cooccurrence_duckdb, data)
+        duck = timed(f"DuckDB pairs + rules (run {attempt})", cooccurrence, data)
     assert duck is not None
     print(f"pairs {duck.pairs.num_rows:,}   rules {duck.rules.num_rows:,}")
 
@@ -124,10 +127,11 @@ def bench_cooccurrence(args: argparse.Namespace) -> None:
         out = Path(tempfile.mkdtemp(prefix="reco-spark-"))
 
         def run_spark() -> tuple[int, int]:
-            pairs, rules = spark_copurchase_frames(spark, data)
-            pairs.persist()  # rules derive from pairs: compute them once
-            pairs.write.mode("overwrite").parquet(str(out / "pairs"))
-            rules.write.mode("overwrite").parquet(str(out / "rules"))
+            with open_engine("spark", spark=spark) as engine:
+                register_sources(engine, data)
+                copurchase_views(engine)  # pairs are cached: rules derive from them
+                engine.write_parquet("SELECT * FROM pairs", out / "pairs")
+                engine.write_parquet(rules_sql(), out / "rules")
             return parquet_rows(out / "pairs"), parquet_rows(out / "rules")
 
         n_pairs, n_rules = timed("Spark local[2] pairs + rules (to Parquet)", run_spark)

@@ -6,13 +6,12 @@ import json
 from pathlib import Path
 
 import pandas as pd
-import typer
 from typer.testing import CliRunner
 
 from recompra.analytics import run_analytics
 from recompra.analytics.outputs import write_outputs
 from recompra.analytics.report import render_report
-from recompra.cli.analyze import analyze
+from recompra.cli.main import app
 
 from ._handmade import write_handmade
 
@@ -40,13 +39,10 @@ def test_write_outputs_tables_summary_and_report(tmp_path: Path) -> None:
 
 def test_analyze_command(tmp_path: Path) -> None:
     snapshot = write_handmade(tmp_path / "snap")
-    app = typer.Typer()
-    app.command()(analyze)
     out = tmp_path / "out"
-    run = CliRunner().invoke(
-        app, [str(snapshot), "--out", str(out), "--as-of", "2024-06-30", "--churn-days", "60"]
-    )
+    command = ["analyze", "--snapshot", str(snapshot), "--out", str(out)]
+    run = CliRunner().invoke(app, [*command, "--as-of", "2024-06-30", "--churn-days", "60"])
     assert run.exit_code == 0, run.output
     assert json.loads((out / "summary.json").read_text())["churn_rate"] == 0.4
-    bad = CliRunner().invoke(app, [str(snapshot), "--out", str(out), "--engine", "oracle"])
-    assert bad.exit_code != 0
+    assert CliRunner().invoke(app, [*command, "--engine", "oracle"]).exit_code != 0
+    assert CliRunner().invoke(app, [*command, "--as-of", "30/06/2024"]).exit_code != 0

@@ -1,4 +1,4 @@
-"""``recompra predict`` command function, run through a Typer app on a CDNOW snapshot."""
+"""``recompra predict`` on a CDNOW snapshot given with ``--snapshot`` (no database)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,9 @@ import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
-import typer
 from typer.testing import CliRunner
 
-from recompra.cli.predict import predict
+from recompra.cli.main import app
 from recompra.predict.cdnow import cdnow_orders
 from recompra.predict.rfm import Transactions
 from recompra.snapshot.io import write_snapshot
@@ -19,12 +18,9 @@ def test_predict_writes_scores_and_backtest(
     tmp_path: Path, cdnow_transactions: Transactions
 ) -> None:
     snap = write_snapshot(tmp_path / "snap", {"orders": cdnow_orders(cdnow_transactions)})
-    app = typer.Typer()
-    app.command()(predict)
     out = tmp_path / "out"
-    result = CliRunner().invoke(
-        app, [str(snap), str(out), "--model", "bgnbd", "--backtest", "--as-of", "1998-06-30"]
-    )
+    command = ["predict", "--snapshot", str(snap), "--out", str(out), "--model", "bgnbd"]
+    result = CliRunner().invoke(app, [*command, "--backtest", "--as-of", "1998-06-30"])
     assert result.exit_code == 0, result.output
     scores = pq.read_table(out / "scores.parquet")
     assert scores.num_rows == 2357
@@ -37,8 +33,8 @@ def test_predict_writes_scores_and_backtest(
     assert (out / "scores.csv").exists()
 
 
-def test_predict_rejects_unknown_model(tmp_path: Path) -> None:
-    app = typer.Typer()
-    app.command()(predict)
-    result = CliRunner().invoke(app, [str(tmp_path), str(tmp_path / "o"), "--model", "nope"])
-    assert result.exit_code != 0
+def test_predict_rejects_unknown_model_and_bad_dates(tmp_path: Path) -> None:
+    command = ["predict", "--snapshot", str(tmp_path), "--out", str(tmp_path / "o")]
+    assert CliRunner().invoke(app, [*command, "--model", "nope"]).exit_code != 0
+    assert CliRunner().invoke(app, [*command, "--as-of", "June 1998"]).exit_code != 0
+    assert not (tmp_path / "o").exists()

@@ -15,7 +15,7 @@ import pytest
 from _recommend_fixtures import CAT_AB, CAT_CD, A, B, C, D, hand_store_tables
 
 from recompra.recommend.cooccurrence import (
-    cooccurrence_duckdb,
+    cooccurrence,
     cooccurrence_pandas,
     tables_equal,
 )
@@ -33,7 +33,7 @@ def hand_store() -> dict[str, pa.Table]:
 def _pairs(
     tables: dict[str, pa.Table], **kwargs: object
 ) -> dict[tuple[int, int], dict[str, float]]:
-    result = cooccurrence_duckdb(tables, **kwargs)  # type: ignore[arg-type]
+    result = cooccurrence(tables, **kwargs)  # type: ignore[arg-type]
     return {(r["item_a"], r["item_b"]): r for r in result.pairs.to_pylist()}
 
 
@@ -61,14 +61,14 @@ def test_order_level_pairs_exact(hand_store: dict[str, pa.Table]) -> None:
 
 
 def test_rules_thresholds(hand_store: dict[str, pa.Table]) -> None:
-    result = cooccurrence_duckdb(hand_store, min_support=0.2, min_confidence=0.5)
+    result = cooccurrence(hand_store, min_support=0.2, min_confidence=0.5)
     rules = {(r["antecedent"], r["consequent"]): r for r in result.rules.to_pylist()}
     # Only A-B and A-C have support 1/3 >= 0.2; all four directions have confidence >= 0.5.
     assert set(rules) == {(A, B), (B, A), (A, C), (C, A)}
     assert rules[(B, A)]["confidence"] == pytest.approx(2 / 3)
     assert rules[(B, A)]["reverse_confidence"] == pytest.approx(1 / 2)
     assert rules[(B, A)]["n_antecedent"] == 3
-    strict = cooccurrence_duckdb(hand_store, min_support=0.2, min_confidence=0.6)
+    strict = cooccurrence(hand_store, min_support=0.2, min_confidence=0.6)
     assert {(r["antecedent"], r["consequent"]) for r in strict.rules.to_pylist()} == {
         (B, A),
         (C, A),
@@ -105,7 +105,7 @@ def test_pandas_reference_matches_duckdb(hand_store: dict[str, pa.Table]) -> Non
     items = hand_store["order_items"].to_pandas()
     for level in ("product", "category"):
         for basket in ("order", "customer"):
-            duck = cooccurrence_duckdb(hand_store, level=level, basket=basket)  # type: ignore[arg-type]
+            duck = cooccurrence(hand_store, level=level, basket=basket)  # type: ignore[arg-type]
             pand = cooccurrence_pandas(orders, items, level=level, basket=basket)  # type: ignore[arg-type]
             assert tables_equal(duck.pairs, pand.pairs)
             assert tables_equal(duck.rules, pand.rules)

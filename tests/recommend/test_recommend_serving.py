@@ -7,13 +7,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-import typer
 from _recommend_fixtures import A, B, C, D, hand_store_tables
 from typer.testing import CliRunner
 
-from recompra.cli.recommend import evaluate_recommendations, recommend_refresh
+from recompra.cli.main import app
 from recompra.generate import GeneratorConfig, generate_tables
-from recompra.recommend.refresh import refresh
+from recompra.recommend.flows import refresh
 from recompra.recommend.serving import RecommendationIndex
 from recompra.snapshot.io import write_snapshot
 
@@ -70,16 +69,17 @@ def test_cli_commands(tmp_path: Path) -> None:
     snapshot = write_snapshot(
         tmp_path / "snap", generate_tables(GeneratorConfig(seed=9, n_orders=3_000))
     )
-    app = typer.Typer()
-    app.command("evaluate")(evaluate_recommendations)
-    app.command("refresh")(recommend_refresh)
     runner = CliRunner()
-    result = runner.invoke(app, ["evaluate", str(snapshot), "--level", "category", "--k", "5"])
+    evaluate = ["evaluate", "recommendations", "--snapshot", str(snapshot)]
+    result = runner.invoke(app, [*evaluate, "--level", "category", "--k", "5"])
     assert result.exit_code == 0, result.output
     assert "next_best_offer" in result.output
     assert "popularity" in result.output
-    result = runner.invoke(app, ["refresh", str(snapshot), str(tmp_path / "out")])
+    out = tmp_path / "out"
+    result = runner.invoke(
+        app, ["recommend", "refresh", "--snapshot", str(snapshot), "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "out" / "next_best_offer.parquet").exists()
-    bad = runner.invoke(app, ["evaluate", str(snapshot), "--level", "brand"])
+    assert (out / "next_best_offer.parquet").exists()
+    bad = runner.invoke(app, [*evaluate, "--level", "brand"])
     assert bad.exit_code != 0

@@ -28,10 +28,10 @@ from recompra.analytics.prepare import (
     ORDERS_VIEW,
     RunParams,
     date_of,
+    day_of,
     facts_sql,
     lapses_sql,
     orders_sql,
-    resolve_as_of,
 )
 from recompra.analytics.rfm import (
     DEFAULT_F_THRESHOLDS,
@@ -41,6 +41,7 @@ from recompra.analytics.rfm import (
 )
 from recompra.engines.base import Engine
 from recompra.engines.registry import create_engine
+from recompra.snapshot.as_of import resolve_as_of
 
 SCORE_COLUMNS = (
     "customer_id",
@@ -265,7 +266,7 @@ def analyze_engine(
     timer = _Timer()
     d = engine.dialect
     with timer("as_of"):
-        params = RunParams(as_of_day=resolve_as_of(engine, as_of), churn_days=churn_days)
+        params = RunParams(as_of_day=day_of(resolve_as_of(engine, as_of)), churn_days=churn_days)
     with timer("rfm"):
         engine.materialize(ORDERS_VIEW, orders_sql(d, params))
         engine.materialize(SCORES_VIEW, rfm_sql(params, f_thresholds))
@@ -351,7 +352,7 @@ def run_analytics(
         ``"duckdb"`` (embedded, default), ``"spark"``, or an :class:`Engine` instance.
     as_of
         Inclusive as-of date (``date`` or ISO string); defaults to the UTC day of the last
-        purchase in the snapshot.
+        purchase in the snapshot (see :mod:`recompra.snapshot.as_of`).
     churn_days
         Churn window ``N``: a customer with no purchase in ``N`` days is churned.
     spark_master

@@ -65,14 +65,6 @@ class RunParams:
         return date_of(self.as_of_day)
 
 
-def last_purchase_day_sql(d: Dialect) -> str:
-    """SQL returning the UTC day number of the last purchase in the snapshot."""
-    return (
-        f"SELECT MAX({d.day_number('purchased_at')}) AS last_day FROM orders "
-        f"WHERE status NOT IN ({NON_PURCHASE_SQL})"
-    )
-
-
 def orders_sql(d: Dialect, p: RunParams) -> str:
     """SQL for ``rc_orders``: one row per purchase up to the as-of day, with net value."""
     return f"""
@@ -223,17 +215,6 @@ FROM (
 ) x
 WHERE lapse = 1 AND lapse_day <= {p.as_of_day}
 """
-
-
-def resolve_as_of(engine: Engine, as_of: date | None) -> int:
-    """Return the as-of day number: ``as_of`` or the day of the last purchase."""
-    if as_of is not None:
-        return day_of(as_of)
-    table = engine.query(last_purchase_day_sql(engine.dialect))
-    value = table.column(0)[0].as_py()
-    if value is None:
-        raise ValueError("the snapshot has no purchases; pass as_of explicitly")
-    return int(value)
 
 
 def prepare(engine: Engine, params: RunParams, *, facts: bool = True) -> None:

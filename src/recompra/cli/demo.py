@@ -18,7 +18,8 @@ from rich.console import Console
 from sqlalchemy import select
 
 from recompra import migrate
-from recompra.cli import hub, pipeline
+from recompra import pipeline as flows
+from recompra.cli import hub
 from recompra.config import get_settings
 from recompra.db import get_engine, unit_of_work
 from recompra.hub.brands import DEFAULT_BRAND, get_brand
@@ -164,20 +165,19 @@ def demo(
             parquet=False,
             brand=brand,
         )
-    _step("3/6 analytics (RFM, segments, clusters, cohorts, KPIs)")
-    pipeline.analyze(
-        snapshot=None,
-        out=None,
-        engine="duckdb",
-        as_of=None,
-        churn_days=180,
-        spark_master=None,
-        brand=brand,
+    steps = {
+        "analytics": "3/6 analytics (RFM, segments, clusters, cohorts, KPIs)",
+        "predictions": "4/6 predictions (CLV, P(alive), churn risk, back-test)",
+        "recommendations": "5/6 recommendations (offer policy by segment and CLV) and loyalty",
+    }
+    # One snapshot export feeds the three steps (see recompra.pipeline.run_pipeline).
+    result = flows.run_pipeline(
+        flows.export_brand_snapshot(brand), progress=lambda step: _step(steps[step])
     )
-    _step("4/6 predictions (CLV, P(alive), churn risk, back-test)")
-    pipeline.predict(snapshot=None, out=None, model="auto", backtest=True, as_of=None, brand=brand)
-    _step("5/6 recommendations and loyalty")
-    pipeline.recommend_refresh(snapshot=None, out=None, engine="duckdb", brand=brand)
+    console.print(
+        f"as of {result.analytics.as_of}: {len(result.analytics.scores):,} customers segmented, "
+        f"{result.predictions.scores.num_rows:,} scored with {result.predictions.model}"
+    )
     console.print(setup_loyalty(brand))
     _step("6/6 access")
     user, key = _credentials()
@@ -186,7 +186,7 @@ def demo(
     console.print(f"[bold green]login[/]     {user} / {DEMO_PASSWORD}")
     console.print(f"[bold green]API key[/]   {key}  (header: Authorization: Bearer <key>)")
     console.print(f"[bold green]API docs[/]  http://127.0.0.1:{port}/docs")
-    console.print(f"analytics report: {pipeline.default_out('analytics', brand) / 'report.html'}")
+    console.print(f"analytics report: {flows.output_dir('analytics', brand) / 'report.html'}")
     if serve:
         from recompra.cli.serve import serve as run_server
 

@@ -12,11 +12,10 @@ from rich.console import Console
 from rich.table import Table
 
 from recompra import migrate
-from recompra.cli.generate import build_config
-from recompra.cli.generate import generate as generate_snapshot
 from recompra.cli.progress import progress_bar
 from recompra.config import get_settings
 from recompra.db import get_engine, unit_of_work
+from recompra.generate import GeneratorConfig, generate_tables, generate_to_parquet
 from recompra.hub.brands import DEFAULT_BRAND, ensure_brand
 from recompra.hub.importers.csv_mapping import import_mapped_files, load_mapping
 from recompra.hub.importers.generated import load_generated
@@ -25,6 +24,7 @@ from recompra.hub.rejects import ImportReport
 from recompra.hub.runs import finish_run, start_run
 from recompra.hub.stats import table_counts
 from recompra.snapshot.export import export_snapshot
+from recompra.snapshot.io import write_snapshot
 
 console = Console()
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
@@ -133,12 +133,42 @@ def import_csv_command(
     )
 
 
+def parse_utc(value: str) -> datetime:
+    """Parse an ISO date or datetime; naive values are taken as UTC."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"not an ISO date: {value!r}") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def build_config(
+    *, customers: int, orders: int | None, seed: int, start: str, end: str
+) -> GeneratorConfig:
+    """Build the generator configuration from the command-line values."""
+    try:
+        return GeneratorConfig(
+            seed=seed,
+            n_customers=customers,
+            n_orders=orders,
+            start=parse_utc(start),
+            end=parse_utc(end),
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+
 def generate(
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Also write a snapshot directory here.")
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="Also write a snapshot directory here (required with --parquet)."
+        ),
     ] = None,
     customers: Annotated[int, typer.Option(help="Number of customers.")] = 2_000,
-    orders: Annotated[int | None, typer.Option(help="Approximate number of orders.")] = None,
+    orders: Annotated[
+        int | None, typer.Option(help="Approximate number of orders (overrides --customers).")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same store).")] = 42,
     start: Annotated[str, typer.Option(help="Start of the period (ISO date, UTC).")] = "2023-01-01",
     end: Annotated[str, typer.Option(help="End of the period (ISO date, UTC).")] = "2025-01-01",
@@ -148,22 +178,16 @@ def generate(
     brand: BrandOption = DEFAULT_BRAND,
 ) -> None:
     """Generate a seeded synthetic Brazilian store and import it (or stream it to Parquet)."""
+    config = build_config(customers=customers, orders=orders, seed=seed, start=start, end=end)
     if parquet:
-        generate_snapshot(
-            out=out,
-            customers=customers,
-            orders=orders,
-            seed=seed,
-            start=start,
-            end=end,
-            parquet=True,
-        )
+        if out is None:
+            raise typer.BadParameter("--parquet needs --out DIR", param_hint="--out")
+        counts = generate_to_parquet(config, out, overwrite=True)
+        for name, rows in counts.items():
+            console.print(f"  {name:<12} {rows:>12,}")
+        console.print(f"written to {out}")
         return
-    from recompra.generate import generate_tables
-
-    tables = generate_tables(
-        build_config(customers=customers, orders=orders, seed=seed, start=start, end=end)
-    )
+    tables = generate_tables(config)
     _run_import(
         "generated",
         "generated",
@@ -174,9 +198,7 @@ def generate(
         ),
     )
     if out is not None:
-        from recompra.snapshot.io import write_snapshot
-
-        write_snapshot(out, tables)
+        write_snapshot(out, tables, as_of=config.end)
 
 
 def stats(

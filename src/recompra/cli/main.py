@@ -21,6 +21,7 @@ app.command()(hub.stats)
 app.command()(hub.snapshot)
 app.command()(pipeline.analyze)
 app.command()(pipeline.predict)
+app.command("pipeline")(pipeline.run_all)
 
 recommend_app = typer.Typer(help="Cross-sell and upsell tables.", no_args_is_help=True)
 recommend_app.command("refresh")(pipeline.recommend_refresh)

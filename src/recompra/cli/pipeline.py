@@ -1,27 +1,31 @@
-"""The analytics pipeline on the operational database: snapshot, analyze, predict, recommend.
+"""``recompra analyze|predict|pipeline``, ``recommend refresh``, ``evaluate recommendations``.
 
-Each command exports a fresh snapshot of one brand unless ``--snapshot`` points at an
-existing one (e.g. a generated benchmark store or a Spark cluster's Parquet), writes its
-outputs under ``RECOMPRA_HOME`` (or ``--out``), and stores per-customer scores in the
-database with their as-of date, so the dashboard and the API show them with history.
+Thin commands: they parse options, call :mod:`recompra.pipeline` (which runs the domain
+flows) and print. Each command exports a fresh snapshot of one brand unless
+``--snapshot`` points at an existing one (e.g. a generated benchmark store or a Spark
+cluster's Parquet); ``recompra pipeline`` exports once for its three steps.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, time
+import time
+from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import pandas as pd
 import typer
 from rich.console import Console
+from rich.table import Table
 
-from recompra import migrate
-from recompra.config import get_settings
-from recompra.db import get_engine, unit_of_work
-from recompra.hub.brands import DEFAULT_BRAND, get_brand
-from recompra.hub.scores import store_analytics_scores, store_prediction_scores
-from recompra.snapshot.export import export_snapshot
+from recompra import pipeline as flows
+from recompra.analytics.flows import AnalyticsResult
+from recompra.engines.registry import ENGINES
+from recompra.hub.brands import DEFAULT_BRAND
+from recompra.predict.flows import MODEL_CHOICES, PredictionResult
+from recompra.recommend.flows import LEVELS, RefreshConfig, evaluate_snapshot
+from recompra.snapshot.as_of import parse_as_of
 
 console = Console()
 BrandOption = Annotated[str, typer.Option(help="Brand (store) slug.")]
@@ -29,134 +33,222 @@ SnapshotOption = Annotated[
     Path | None,
     typer.Option(help="Use this snapshot directory instead of exporting the database."),
 ]
+OutOption = Annotated[Path | None, typer.Option(help="Output directory.")]
+EngineOption = Annotated[str, typer.Option(help="duckdb (embedded) or spark.")]
+AsOfOption = Annotated[
+    str | None,
+    typer.Option(help="As-of date YYYY-MM-DD, inclusive (default: the last purchase day)."),
+]
+ModelOption = Annotated[str, typer.Option(help="auto, bgnbd, pareto or mbgnbd.")]
 
 
-def _brand_id(brand: str) -> int:
-    with unit_of_work(get_engine(), write=False) as session:
-        return get_brand(session, brand).id
+def _as_of(value: str | None) -> date | None:
+    try:
+        return parse_as_of(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--as-of") from exc
 
 
-def prepare_snapshot(snapshot: Path | None, brand: str) -> tuple[Path, int | None]:
-    """Return the snapshot to read and the brand whose scores are stored (None: don't)."""
-    if snapshot is not None:
-        return snapshot, None
-    migrate.upgrade()
-    brand_id = _brand_id(brand)
-    directory = get_settings().home / "snapshots" / brand
-    export_snapshot(get_engine(), directory, brand_id=brand_id, as_of=datetime.now(UTC))
-    return directory, brand_id
+def _check_choice(value: str, choices: tuple[str, ...], option: str) -> None:
+    if value not in choices:
+        raise typer.BadParameter(f"choose one of {', '.join(choices)}", param_hint=option)
 
 
-def default_out(kind: str, brand: str) -> Path:
-    """Where a command writes its files when ``--out`` is not given."""
-    return get_settings().home / kind / brand
-
-
-def analyze(
-    snapshot: SnapshotOption = None,
-    out: Annotated[Path | None, typer.Option(help="Output directory.")] = None,
-    engine: Annotated[str, typer.Option(help="duckdb (embedded) or spark.")] = "duckdb",
-    as_of: Annotated[
-        str | None, typer.Option(help="As-of date YYYY-MM-DD (default: last order day).")
-    ] = None,
-    churn_days: Annotated[int, typer.Option(help="Churned after N days without orders.")] = 180,
-    spark_master: Annotated[str | None, typer.Option(help="Spark master URL.")] = None,
-    brand: BrandOption = DEFAULT_BRAND,
-) -> None:
-    """RFM segments, clusters, cohorts and KPIs: Parquet/CSV tables, summary.json, report.html."""
-    from recompra.analytics import run_analytics
-    from recompra.analytics.outputs import write_outputs
-
-    source, brand_id = prepare_snapshot(snapshot, brand)
-    result = run_analytics(
-        source, engine, as_of=as_of, churn_days=churn_days, spark_master=spark_master
-    )
-    target = out or default_out("analytics", brand)
-    write_outputs(result, target)
-    if brand_id is not None:
-        with unit_of_work(get_engine()) as session:
-            counts = store_analytics_scores(
-                session, brand_id=brand_id, as_of=result.as_of, scores=result.scores
-            )
-        console.print(f"scores stored for {counts.read:,} customers as of {result.as_of}")
+def _print_analytics(result: AnalyticsResult, source: flows.Source, out: Path) -> None:
+    if source.brand_id is not None:
+        console.print(f"scores stored for {len(result.scores):,} customers as of {result.as_of}")
     headline = {
         k: result.summary.get(k)
         for k in ("as_of", "customers_total", "orders_total", "repurchase_rate", "churn_rate")
     }
     console.print_json(json.dumps(headline, default=str))
-    console.print(f"tables, summary.json and report.html in {target}")
+    console.print(f"tables, summary.json and report.html in {out}")
+
+
+def _print_predictions(result: PredictionResult, source: flows.Source, out: Path) -> None:
+    console.print(
+        f"scored {result.scores.num_rows:,} customers as of {result.as_of} with {result.model}"
+    )
+    if source.brand_id is not None:
+        console.print(f"predictions stored as of {result.as_of}")
+    for name, model in (result.backtest or {}).get("models", {}).items():
+        metrics = model.get("metrics") if isinstance(model, dict) else None
+        if metrics:
+            console.print(
+                f"  {name}: holdout MAE {metrics['mae']:.3f}, RMSE {metrics['rmse']:.3f}, "
+                f"total error {metrics['total_error_pct']:+.1f}%"
+            )
+    console.print(f"scores in {out}")
+
+
+def _print_refresh(manifest: dict[str, Any], out: Path, policy: bool) -> None:
+    table = Table(title=f"Recommendation tables written to {out}")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, rows in manifest["row_counts"].items():
+        table.add_row(name, f"{rows:,}")
+    console.print(table)
+    seconds = ", ".join(f"{name} {value:.1f} s" for name, value in manifest["seconds"].items())
+    shaped = "offers shaped by segment and CLV" if policy else "offers ranked on relevance only"
+    console.print(f"[dim]{manifest['engine']}: {seconds}; {shaped}[/dim]")
+
+
+def analyze(
+    snapshot: SnapshotOption = None,
+    out: OutOption = None,
+    engine: EngineOption = "duckdb",
+    as_of: AsOfOption = None,
+    churn_days: Annotated[int, typer.Option(help="Churned after N days without orders.")] = 180,
+    spark_master: Annotated[str | None, typer.Option(help="Spark master URL.")] = None,
+    brand: BrandOption = DEFAULT_BRAND,
+) -> None:
+    """RFM segments, clusters, cohorts and KPIs: Parquet/CSV tables, summary.json, report.html."""
+    _check_choice(engine, ENGINES, "--engine")
+    day = _as_of(as_of)
+    source = flows.snapshot_source(snapshot, brand)
+    target = out or flows.output_dir("analytics", brand)
+    result = flows.run_analyze(
+        source,
+        out=target,
+        engine=engine,
+        as_of=day,
+        churn_days=churn_days,
+        spark_master=spark_master,
+    )
+    _print_analytics(result, source, target)
 
 
 def predict(
     snapshot: SnapshotOption = None,
-    out: Annotated[Path | None, typer.Option(help="Output directory.")] = None,
-    model: Annotated[str, typer.Option(help="auto, bgnbd, pareto or mbgnbd.")] = "auto",
+    out: OutOption = None,
+    model: ModelOption = "auto",
     backtest: Annotated[
         bool, typer.Option("--backtest", help="Also back-test the models.")
     ] = False,
-    as_of: Annotated[
-        str | None, typer.Option(help="As-of date YYYY-MM-DD (default: last order day).")
-    ] = None,
+    as_of: AsOfOption = None,
     brand: BrandOption = DEFAULT_BRAND,
 ) -> None:
     """CLV, P(alive), expected orders, next order date and churn risk for every customer."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    from recompra.cli.predict import predict as predict_files
-    from recompra.snapshot.io import read_table
-    from recompra.snapshot.schema import NON_PURCHASE_STATUSES
-
-    source, brand_id = prepare_snapshot(snapshot, brand)
-    orders = read_table(source, "orders")
-    if as_of is None:
-        # Same default as the analytics: the day of the last purchase (canceled and
-        # unavailable orders are not purchases), so both fill the same scores row.
-        purchases = orders.filter(
-            pc.invert(pc.is_in(orders.column("status"), pa.array(NON_PURCHASE_STATUSES)))
-        )
-        last = pc.max(purchases.column("purchased_at")).as_py()
-        day = (last or datetime.now(UTC)).astimezone(UTC).date()
-    else:
-        day = date.fromisoformat(as_of)
-    target = out or default_out("predictions", brand)
-    predict_files(
-        snapshot=source, out=target, model=model, backtest=backtest, as_of=day.isoformat()
-    )
-    if brand_id is not None:
-        scores = pq.read_table(target / "scores.parquet")
-        with unit_of_work(get_engine()) as session:
-            counts = store_prediction_scores(session, brand_id=brand_id, as_of=day, scores=scores)
-        console.print(f"predictions stored for {counts.read:,} customers as of {day}")
+    _check_choice(model, MODEL_CHOICES, "--model")
+    day = _as_of(as_of)
+    source = flows.snapshot_source(snapshot, brand)
+    target = out or flows.output_dir("predictions", brand)
+    result = flows.run_predict(source, out=target, as_of=day, model=model, backtest=backtest)
+    _print_predictions(result, source, target)
 
 
 def recommend_refresh(
     snapshot: SnapshotOption = None,
-    out: Annotated[Path | None, typer.Option(help="Output directory.")] = None,
+    out: OutOption = None,
     engine: Annotated[str, typer.Option(help="Co-purchase engine: duckdb or spark.")] = "duckdb",
+    k: Annotated[int, typer.Option(help="Items kept per product and per customer.")] = 10,
+    min_pair_count: Annotated[
+        int, typer.Option(help="Minimum baskets holding a pair for it to be written.")
+    ] = 1,
+    segments: Annotated[
+        bool,
+        typer.Option(
+            "--segments",
+            help="Shape offers by the brand's latest stored segments and CLV "
+            "(run analyze and predict first).",
+        ),
+    ] = False,
     brand: BrandOption = DEFAULT_BRAND,
 ) -> None:
     """Recompute co-purchase tables, bought-together and next-best-offer lists."""
-    from recompra.cli.recommend import recommend_refresh as refresh_files
+    _check_choice(engine, ENGINES, "--engine")
+    source = flows.snapshot_source(snapshot, brand)
+    try:
+        policy = flows.stored_segments(source) if segments else None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--segments") from exc
+    target = out or flows.output_dir("recommendations", brand)
+    manifest = flows.run_recommend(
+        source,
+        out=target,
+        engine=engine,
+        config=RefreshConfig(k=k, min_pair_count=min_pair_count),
+        segments=policy,
+    )
+    _print_refresh(manifest, target, policy is not None)
 
-    source, _ = prepare_snapshot(snapshot, brand)
-    refresh_files(snapshot=source, out=out or default_out("recommendations", brand), engine=engine)
+
+def run_all(
+    snapshot: SnapshotOption = None,
+    engine: EngineOption = "duckdb",
+    as_of: AsOfOption = None,
+    model: ModelOption = "auto",
+    brand: BrandOption = DEFAULT_BRAND,
+) -> None:
+    """Analyze, predict (with back-test) and recommend (with the offer policy) on one export."""
+    _check_choice(engine, ENGINES, "--engine")
+    _check_choice(model, MODEL_CHOICES, "--model")
+    day = _as_of(as_of)
+    source = flows.snapshot_source(snapshot, brand)
+    result = flows.run_pipeline(
+        source, engine=engine, as_of=day, model=model, progress=lambda step: console.rule(step)
+    )
+    _print_analytics(result.analytics, source, flows.output_dir("analytics", brand))
+    _print_predictions(result.predictions, source, flows.output_dir("predictions", brand))
+    _print_refresh(result.recommendations, flows.output_dir("recommendations", brand), True)
+
+
+def evaluation_table(frame: pd.DataFrame, title: str = "") -> Table:
+    """Render an evaluation frame (see ``evaluate_recommenders``) as a rich table."""
+    k = frame.attrs.get("k", "k")
+    table = Table(
+        title=title or None,
+        caption="items: all = everything bought in the test period; "
+        "new = only items the customer had not bought before",
+    )
+    for name in ("items", "model", "customers"):
+        table.add_column(name, justify="right" if name == "customers" else "left", no_wrap=True)
+    for name in ("hit", "prec", "recall"):
+        table.add_column(f"{name}@{k}", justify="right")
+    table.add_column("coverage", justify="right")
+    for row in frame.itertuples(index=False):
+        table.add_row(
+            str(row.items),
+            str(row.model),
+            f"{row.customers:,}",
+            f"{row.hit_rate:.4f}",
+            f"{row.precision:.4f}",
+            f"{row.recall:.4f}",
+            f"{row.coverage:.4f}",
+        )
+    return table
 
 
 def evaluate_recommendations(
     snapshot: SnapshotOption = None,
     level: Annotated[str, typer.Option(help="Item level: product or category.")] = "product",
     k: Annotated[int, typer.Option(help="Length of each recommendation list.")] = 10,
+    test_fraction: Annotated[
+        float, typer.Option(help="Share of the time span held out as the test period.")
+    ] = 0.2,
+    population: Annotated[
+        str, typer.Option(help="Customers evaluated: returning (default) or all.")
+    ] = "returning",
     brand: BrandOption = DEFAULT_BRAND,
 ) -> None:
     """Offline evaluation on a time split: hit-rate, precision, recall, coverage at k."""
-    from recompra.cli.recommend import evaluate_recommendations as evaluate_files
-
-    source, _ = prepare_snapshot(snapshot, brand)
-    evaluate_files(snapshot=source, level=level, k=k)
-
-
-def as_of_instant(day: date) -> datetime:
-    """The UTC start of ``day`` (scores are per calendar day)."""
-    return datetime.combine(day, time(0), tzinfo=UTC)
+    _check_choice(level, LEVELS, "--level")
+    _check_choice(population, ("returning", "all"), "--population")
+    if k < 1:
+        raise typer.BadParameter("k must be >= 1", param_hint="--k")
+    started = time.perf_counter()
+    source = flows.snapshot_source(snapshot, brand)
+    frame = evaluate_snapshot(
+        source.snapshot,
+        level="product" if level == "product" else "category",
+        k=k,
+        test_fraction=test_fraction,
+        population="all" if population == "all" else "returning",
+    )
+    title = (
+        f"Recommendations, {level} level, {population} customers "
+        f"(train < {frame.attrs['cutoff'][:10]}: {frame.attrs['train_lines']:,} lines, "
+        f"test: {frame.attrs['test_lines']:,} lines)"
+    )
+    console.print(evaluation_table(frame, title))
+    console.print(f"[dim]{time.perf_counter() - started:.1f} s[/dim]")

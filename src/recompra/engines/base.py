@@ -11,6 +11,7 @@ it is being built, so the query text each engine runs differs only there.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Protocol
 
@@ -36,7 +37,7 @@ class Dialect(Protocol):
 
 
 class Engine(Protocol):
-    """A SQL engine that reads a snapshot and runs the analytics queries."""
+    """A SQL engine that reads a snapshot and runs the analytics and recommendation queries."""
 
     name: str
 
@@ -45,8 +46,12 @@ class Engine(Protocol):
         """The SQL dialect hooks of this engine."""
         ...
 
-    def register_snapshot(self, directory: Path) -> None:
-        """Expose every snapshot table of ``directory`` as a view named after the table."""
+    def register_snapshot(self, directory: Path, tables: Iterable[str] | None = None) -> None:
+        """Expose the snapshot tables of ``directory`` (default: every one) as views."""
+        ...
+
+    def register_tables(self, tables: Mapping[str, pa.Table]) -> None:
+        """Expose in-memory Arrow tables as views named after their keys."""
         ...
 
     def materialize(self, name: str, sql: str) -> None:
@@ -55,6 +60,10 @@ class Engine(Protocol):
 
     def query(self, sql: str) -> pa.Table:
         """Run ``sql`` and return the result as an Arrow table."""
+        ...
+
+    def write_parquet(self, sql: str, path: Path) -> None:
+        """Run ``sql`` and write the result as Parquet at ``path`` without collecting it."""
         ...
 
     def close(self) -> None:

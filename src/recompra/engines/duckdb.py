@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import duckdb
@@ -71,9 +72,9 @@ class DuckDBEngine:
         """The SQL dialect hooks of this engine."""
         return self._dialect
 
-    def register_snapshot(self, directory: Path) -> None:
+    def register_snapshot(self, directory: Path, tables: Iterable[str] | None = None) -> None:
         """Create a view per snapshot table over its Parquet file or part directory."""
-        for name in SCHEMAS:
+        for name in SCHEMAS if tables is None else tables:
             path = table_path(Path(directory), name)
             if path.is_dir():
                 pattern = str(path / "**" / "*.parquet")
@@ -86,6 +87,12 @@ class DuckDBEngine:
                 f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet('{literal}')"
             )
 
+    def register_tables(self, tables: Mapping[str, pa.Table]) -> None:
+        """Create a view per in-memory Arrow table (read in place, not copied)."""
+        for name, table in tables.items():
+            self.con.register(f"_{name}_arrow", table)
+            self.con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM _{name}_arrow")
+
     def materialize(self, name: str, sql: str) -> None:
         """Store the result of ``sql`` in a temporary table ``name``."""
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
@@ -97,6 +104,11 @@ class DuckDBEngine:
         fetch = getattr(relation, "to_arrow_table", None) or relation.arrow
         result: pa.Table = fetch()
         return result
+
+    def write_parquet(self, sql: str, path: Path) -> None:
+        """Stream the result of ``sql`` into one Parquet file at ``path``."""
+        literal = str(path).replace("'", "''")
+        self.con.execute(f"COPY ({sql}) TO '{literal}' (FORMAT parquet, COMPRESSION zstd)")
 
     def close(self) -> None:
         """Close the connection."""

@@ -1,7 +1,9 @@
-"""Create an analytics engine by name (``duckdb`` or ``spark``)."""
+"""Create an engine by name (``duckdb`` or ``spark``) for the analytics and recommend SQL."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from recompra.engines.base import Engine
@@ -31,3 +33,15 @@ def create_engine(name: str, *, spark_master: str | None = None, spark: Any = No
 
         return SparkEngine(spark, master=spark_master)
     raise ValueError(f"unknown engine {name!r}; expected one of {ENGINES}")
+
+
+@contextmanager
+def open_engine(
+    name: str, *, spark_master: str | None = None, spark: Any = None
+) -> Iterator[Engine]:
+    """Yield a fresh engine ``name`` (see :func:`create_engine`) and close it afterwards."""
+    engine = create_engine(name, spark_master=spark_master, spark=spark)
+    try:
+        yield engine
+    finally:
+        engine.close()

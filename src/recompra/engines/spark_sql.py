@@ -8,6 +8,7 @@ comes from the argument, ``RECOMPRA_SPARK_MASTER``, or ``local[2]``
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -66,13 +67,22 @@ class SparkEngine:
         """The SQL dialect hooks of this engine."""
         return self._dialect
 
-    def register_snapshot(self, directory: Path) -> None:
+    def register_snapshot(self, directory: Path, tables: Iterable[str] | None = None) -> None:
         """Create a temporary view per snapshot table over its Parquet file or directory."""
-        for name in SCHEMAS:
+        for name in SCHEMAS if tables is None else tables:
             path = table_path(Path(directory), name)
             if not path.exists() and "://" not in str(path):
                 raise FileNotFoundError(f"snapshot table {name!r} not found at {path}")
             frame = self.spark.read.parquet(str(path))
+            frame.createOrReplaceTempView(name)
+            self._views.append(name)
+
+    def register_tables(self, tables: Mapping[str, pa.Table]) -> None:
+        """Create a temporary view per in-memory Arrow table (shipped through pandas)."""
+        for name, table in tables.items():
+            # Arrow-enabled conversion (see get_spark); fine for the driver-sized tables
+            # callers hand over, a snapshot directory is the way in at scale.
+            frame = self.spark.createDataFrame(table.to_pandas())
             frame.createOrReplaceTempView(name)
             self._views.append(name)
 
@@ -91,6 +101,10 @@ class SparkEngine:
             result: pa.Table = frame.toArrow()
             return result
         return pa.Table.from_pandas(frame.toPandas(), preserve_index=False)
+
+    def write_parquet(self, sql: str, path: Path) -> None:
+        """Write the result of ``sql`` as a Parquet part directory at ``path`` (on the cluster)."""
+        self.spark.sql(sql).write.mode("overwrite").parquet(str(path))
 
     def close(self) -> None:
         """Drop the views and cached results (the session itself stays up)."""

@@ -1,7 +1,8 @@
-"""Write analytics and prediction scores into ``customer_scores`` (history per as-of date).
+"""Analytics and prediction scores in ``customer_scores`` (history per as-of date).
 
 An analytics run and a prediction run for the same as-of date fill the same row of each
 customer; re-running a date updates it, and other dates are never touched.
+:func:`latest_segments` reads the newest date's segments and CLV back for the offer policy.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
-from sqlalchemy import Table
+from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
 from recompra.hub.rejects import EntityCounts
@@ -97,3 +98,31 @@ def store_prediction_scores(
     counts = EntityCounts(read=len(rows))
     upsert_rows(session, _SCORES, rows, key=KEY, compare=PREDICTION_COLUMNS, counts=counts)
     return counts
+
+
+def latest_segments(session: Session, *, brand_id: int) -> pd.DataFrame:
+    """Return ``customer_id, segment, clv`` of the brand's latest as-of date with segments.
+
+    Empty (same columns) when the brand's analytics have not been stored yet; ``clv`` is
+    null for customers without a stored prediction on that date.
+    """
+    latest = session.scalar(
+        select(func.max(CustomerScore.as_of)).where(
+            CustomerScore.brand_id == brand_id, CustomerScore.segment.is_not(None)
+        )
+    )
+    rows = session.execute(
+        select(CustomerScore.customer_id, CustomerScore.segment, CustomerScore.clv_minor)
+        .where(
+            CustomerScore.brand_id == brand_id,
+            CustomerScore.as_of == latest,
+            CustomerScore.segment.is_not(None),
+        )
+        .order_by(CustomerScore.customer_id)
+    ).all()
+    frame = pd.DataFrame(
+        [(int(c), str(s), v) for c, s, v in rows], columns=["customer_id", "segment", "clv"]
+    )
+    # Float so a missing prediction is NaN, which the policy's CLV ranking skips.
+    frame["clv"] = frame["clv"].astype("float64")
+    return frame

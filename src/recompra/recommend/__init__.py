@@ -15,14 +15,10 @@ Typical use::
 
 from __future__ import annotations
 
-from recompra.recommend.cooccurrence import (
-    CoPurchase,
-    cooccurrence_duckdb,
-    cooccurrence_pandas,
-    cooccurrence_spark,
-)
+from recompra.recommend.cooccurrence import CoPurchase, cooccurrence, cooccurrence_pandas
 from recompra.recommend.evaluate import TimeSplit, evaluate_recommenders, time_split
 from recompra.recommend.explain import Evidence, explain
+from recompra.recommend.flows import RefreshConfig, evaluate_snapshot, policy_segments, refresh
 from recompra.recommend.next_best_offer import (
     Suggestion,
     frequently_bought_together,
@@ -31,7 +27,6 @@ from recompra.recommend.next_best_offer import (
 from recompra.recommend.policy import OfferPolicy, policy_for
 from recompra.recommend.purchases import Catalogue, load_tables, purchase_lines
 from recompra.recommend.recommenders import ItemCooccurrence, NextBestOffer, Popularity
-from recompra.recommend.refresh import RefreshConfig, refresh
 from recompra.recommend.repeat import repeat_purchase_categories
 from recompra.recommend.serving import RecommendationIndex
 from recompra.recommend.upsell import product_stats, upsell_candidates
@@ -48,15 +43,16 @@ __all__ = [
     "RefreshConfig",
     "Suggestion",
     "TimeSplit",
-    "cooccurrence_duckdb",
+    "cooccurrence",
     "cooccurrence_pandas",
-    "cooccurrence_spark",
     "evaluate_recommenders",
+    "evaluate_snapshot",
     "explain",
     "frequently_bought_together",
     "load_tables",
     "next_best_offers",
     "policy_for",
+    "policy_segments",
     "product_stats",
     "purchase_lines",
     "refresh",

@@ -1,8 +1,9 @@
-"""Co-purchase statistics and association rules on DuckDB, Spark and (for reference) pandas.
+"""Co-purchase statistics and association rules on an engine and (for reference) pandas.
 
-DuckDB and Spark run the same statements from :mod:`recompra.recommend.sql`; pandas is an
-independent re-implementation used by the benchmark (side by side) and by the tests (as a
-second opinion). All three return the same :class:`CoPurchase` tables.
+Any engine of :mod:`recompra.engines` (DuckDB, Spark) runs the same statements from
+:mod:`recompra.recommend.sql`; pandas is an independent re-implementation used by the
+benchmark (side by side) and by the tests (as a second opinion). All return the same
+:class:`CoPurchase` tables.
 
 Two kinds of basket are supported (see ``docs/recommend.md``):
 
@@ -20,11 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from recompra.engines.base import Engine
+from recompra.engines.registry import open_engine
 from recompra.recommend.sql import (
     LEVEL_COLUMNS,
     PAIR_COLUMNS,
@@ -35,11 +37,10 @@ from recompra.recommend.sql import (
     pairs_sql,
     rules_sql,
 )
-from recompra.snapshot.io import table_path
 from recompra.snapshot.schema import NON_PURCHASE_STATUSES
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import SparkSession
 
 #: A snapshot directory, or in-memory snapshot tables by name (``orders``, ``order_items``).
 Sources = Path | Mapping[str, pa.Table]
@@ -83,42 +84,74 @@ def _conformed(table: pa.Table, schema: pa.Schema) -> pa.Table:
     return table.select(schema.names).cast(schema)
 
 
-def _parquet_glob(path: Path) -> str:
-    return str(path / "**" / "*.parquet") if path.is_dir() else str(path)
+def register_sources(engine: Engine, sources: Sources) -> None:
+    """Expose the ``orders`` and ``order_items`` the co-purchase SQL reads on ``engine``."""
+    if isinstance(sources, Path):
+        engine.register_snapshot(sources, tables=tuple(_INPUT_COLUMNS))
+    else:
+        engine.register_tables(
+            {name: sources[name].select(list(cols)) for name, cols in _INPUT_COLUMNS.items()}
+        )
 
 
-# --------------------------------------------------------------------------- DuckDB
+def copurchase_views(
+    engine: Engine,
+    *,
+    level: Level = "product",
+    basket: BasketKind = "order",
+    min_pair_count: int = 1,
+) -> None:
+    """Materialise ``baskets`` and ``pairs`` on an engine whose sources are registered.
+
+    Callers then read ``pairs`` and :func:`~recompra.recommend.sql.rules_sql` (collected by
+    :func:`copurchase_on`, or written to Parquet at scale with ``engine.write_parquet``).
+    """
+    engine.materialize("baskets", baskets_sql(level, basket))
+    engine.materialize("pairs", pairs_sql(min_pair_count))
 
 
-def _register_duckdb(con: duckdb.DuckDBPyConnection, sources: Sources) -> None:
-    for name, columns in _INPUT_COLUMNS.items():
-        cols = ", ".join(columns)
-        if isinstance(sources, Path):
-            glob = _parquet_glob(table_path(sources, name)).replace("'", "''")
-            con.execute(
-                f"CREATE OR REPLACE VIEW {name} AS SELECT {cols} FROM read_parquet('{glob}')"
-            )
-        else:
-            con.register(f"_{name}_src", sources[name].select(list(columns)))
-            con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT {cols} FROM _{name}_src")
-
-
-def cooccurrence_duckdb(
-    sources: Sources,
+def copurchase_on(
+    engine: Engine,
     *,
     level: Level = "product",
     basket: BasketKind = "order",
     min_pair_count: int = 1,
     min_support: float = 0.0,
     min_confidence: float = 0.0,
-    threads: int | None = None,
 ) -> CoPurchase:
-    """Compute co-purchase pairs and association rules on DuckDB.
+    """Compute co-purchase pairs and rules on an engine whose sources are registered."""
+    copurchase_views(engine, level=level, basket=basket, min_pair_count=min_pair_count)
+    pairs = engine.query("SELECT * FROM pairs")
+    rules = engine.query(rules_sql(min_support, min_confidence))
+    return CoPurchase(
+        pairs=_conformed(pairs, PAIRS_SCHEMA),
+        rules=_conformed(rules, RULES_SCHEMA),
+        level=level,
+        basket=basket,
+    )
+
+
+def cooccurrence(
+    sources: Sources,
+    *,
+    engine: str = "duckdb",
+    spark: SparkSession | None = None,
+    level: Level = "product",
+    basket: BasketKind = "order",
+    min_pair_count: int = 1,
+    min_support: float = 0.0,
+    min_confidence: float = 0.0,
+) -> CoPurchase:
+    """Compute co-purchase pairs and association rules on DuckDB or Spark (same SQL).
 
     Parameters
     ----------
     sources
         A snapshot directory or the ``orders`` and ``order_items`` tables.
+    engine
+        ``"duckdb"`` (embedded) or ``"spark"`` (see :mod:`recompra.engines`).
+    spark
+        Spark session to reuse with ``engine="spark"``.
     level
         ``"product"`` or ``"category"``.
     basket
@@ -127,128 +160,22 @@ def cooccurrence_duckdb(
         Keep pairs seen together in at least this many baskets.
     min_support, min_confidence
         Thresholds of the association rules (the pairs table is not filtered by them).
-    threads
-        DuckDB worker threads (default: all cores).
-
-    Returns
-    -------
-    CoPurchase
-        The pairs and rules tables.
-    """
-    con = duckdb.connect()
-    try:
-        # Row order is not part of the result; letting DuckDB drop it saves time and memory.
-        con.execute("SET preserve_insertion_order = false")
-        if threads:
-            con.execute(f"SET threads = {int(threads)}")
-        _register_duckdb(con, sources)
-        con.execute(f"CREATE TEMP TABLE baskets AS {baskets_sql(level, basket)}")
-        con.execute(f"CREATE TEMP TABLE pairs AS {pairs_sql(min_pair_count)}")
-        pairs = con.sql("SELECT * FROM pairs").to_arrow_table()
-        rules = con.sql(rules_sql(min_support, min_confidence)).to_arrow_table()
-    finally:
-        con.close()
-    return CoPurchase(
-        pairs=_conformed(pairs, PAIRS_SCHEMA),
-        rules=_conformed(rules, RULES_SCHEMA),
-        level=level,
-        basket=basket,
-    )
-
-
-# --------------------------------------------------------------------------- Spark
-
-
-def _spark_frame(spark: SparkSession, sources: Sources, name: str) -> DataFrame:
-    columns = list(_INPUT_COLUMNS[name])
-    if isinstance(sources, Path):
-        return spark.read.parquet(str(table_path(sources, name))).select(*columns)
-    table = sources[name].select(columns)
-    # Through pandas with Arrow enabled; ids are non-null int64 in the snapshot contract.
-    frame = spark.createDataFrame(table.to_pandas())
-    return frame.select(*columns)
-
-
-def _spark_to_arrow(frame: DataFrame) -> pa.Table:
-    to_arrow = getattr(frame, "toArrow", None)
-    if to_arrow is not None:
-        result: pa.Table = to_arrow()
-        return result
-    return pa.Table.from_pandas(frame.toPandas(), preserve_index=False)
-
-
-def spark_copurchase_frames(
-    spark: SparkSession,
-    sources: Sources,
-    *,
-    level: Level = "product",
-    basket: BasketKind = "order",
-    min_pair_count: int = 1,
-    min_support: float = 0.0,
-    min_confidence: float = 0.0,
-) -> tuple[DataFrame, DataFrame]:
-    """Return the (lazy) Spark DataFrames of pairs and rules, for writing at scale.
-
-    Parameters are those of :func:`cooccurrence_spark`. The temporary views ``orders``,
-    ``order_items``, ``baskets`` and ``pairs`` are (re)defined in the session.
-    """
-    for name in _INPUT_COLUMNS:
-        _spark_frame(spark, sources, name).createOrReplaceTempView(name)
-    spark.sql(baskets_sql(level, basket)).createOrReplaceTempView("baskets")
-    pairs = spark.sql(pairs_sql(min_pair_count))
-    pairs.createOrReplaceTempView("pairs")
-    rules = spark.sql(rules_sql(min_support, min_confidence))
-    return pairs, rules
-
-
-def cooccurrence_spark(
-    spark: SparkSession,
-    sources: Sources,
-    *,
-    level: Level = "product",
-    basket: BasketKind = "order",
-    min_pair_count: int = 1,
-    min_support: float = 0.0,
-    min_confidence: float = 0.0,
-) -> CoPurchase:
-    """Compute co-purchase pairs and association rules on Spark (same SQL as DuckDB).
-
-    Parameters
-    ----------
-    spark
-        A session, e.g. from :func:`recompra.engines.spark.get_spark`.
-    sources, level, basket, min_pair_count, min_support, min_confidence
-        As in :func:`cooccurrence_duckdb`.
 
     Returns
     -------
     CoPurchase
         The pairs and rules tables, collected to the driver.
     """
-    pairs_df, rules_df = spark_copurchase_frames(
-        spark,
-        sources,
-        level=level,
-        basket=basket,
-        min_pair_count=min_pair_count,
-        min_support=min_support,
-        min_confidence=min_confidence,
-    )
-    pairs_df = pairs_df.cache()
-    try:
-        pairs = _spark_to_arrow(pairs_df)
-        rules = _spark_to_arrow(rules_df)
-    finally:
-        pairs_df.unpersist()
-    return CoPurchase(
-        pairs=_conformed(pairs, PAIRS_SCHEMA),
-        rules=_conformed(rules, RULES_SCHEMA),
-        level=level,
-        basket=basket,
-    )
-
-
-# --------------------------------------------------------------------------- pandas
+    with open_engine(engine, spark=spark) as runner:
+        register_sources(runner, sources)
+        return copurchase_on(
+            runner,
+            level=level,
+            basket=basket,
+            min_pair_count=min_pair_count,
+            min_support=min_support,
+            min_confidence=min_confidence,
+        )
 
 
 def cooccurrence_pandas(
@@ -269,7 +196,7 @@ def cooccurrence_pandas(
         Frames with the snapshot columns ``order_id, customer_id, status`` and
         ``order_id, product_id, category_id``.
     level, basket, min_pair_count, min_support, min_confidence
-        As in :func:`cooccurrence_duckdb`.
+        As in :func:`cooccurrence`.
 
     Returns
     -------

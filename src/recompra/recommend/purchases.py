@@ -11,11 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from recompra.engines.registry import open_engine
 from recompra.recommend.sql import LEVEL_COLUMNS, Level
 from recompra.snapshot.io import read_table, table_path
 from recompra.snapshot.schema import NON_PURCHASE_STATUSES, SCHEMAS
@@ -84,21 +84,19 @@ def purchase_lines(tables: Mapping[str, pa.Table]) -> pd.DataFrame:
     pandas.DataFrame
         Columns :data:`LINE_COLUMNS`; ``purchased_at`` is a UTC timestamp.
     """
-    con = duckdb.connect()
-    try:
-        con.register(
-            "orders", tables["orders"].select(["order_id", "customer_id", "status", "purchased_at"])
+    excluded = ", ".join(f"'{s}'" for s in NON_PURCHASE_STATUSES)
+    with open_engine("duckdb") as engine:
+        engine.register_tables(
+            {
+                "orders": tables["orders"].select(
+                    ["order_id", "customer_id", "status", "purchased_at"]
+                ),
+                "order_items": tables["order_items"].select(
+                    ["order_id", "product_id", "category_id", "quantity", "unit_price_minor"]
+                ),
+            }
         )
-        con.register(
-            "order_items",
-            tables["order_items"].select(
-                ["order_id", "product_id", "category_id", "quantity", "unit_price_minor"]
-            ),
-        )
-        excluded = ", ".join(f"'{s}'" for s in NON_PURCHASE_STATUSES)
-        result = con.sql(_LINES_SQL.format(excluded=excluded)).to_arrow_table()
-    finally:
-        con.close()
+        result = engine.query(_LINES_SQL.format(excluded=excluded))
     frame = result.to_pandas()
     frame["category_id"] = frame["category_id"].fillna(-1).astype("int64")
     frame["quantity"] = frame["quantity"].fillna(1).astype("int64")

@@ -1,7 +1,7 @@
 """Serving: answer "top-10 for this customer / this product" from the precomputed tables.
 
 :class:`RecommendationIndex` loads the Parquet tables written by
-:func:`recompra.recommend.refresh.refresh` into contiguous NumPy arrays sorted by key plus
+:func:`recompra.recommend.flows.refresh` into contiguous NumPy arrays sorted by key plus
 a ``dict`` from key to its slice, so one query is a dict lookup and a slice of at most
 ``k`` rows; sentences are rendered only for the rows returned. Unknown customers get the
 best sellers (cold start); unknown products get nothing (there is no evidence).
@@ -79,7 +79,7 @@ class RecommendationIndex:
 
     @classmethod
     def load(cls, directory: Path) -> RecommendationIndex:
-        """Load the index from a :func:`~recompra.recommend.refresh.refresh` output."""
+        """Load the index from a :func:`~recompra.recommend.flows.refresh` output."""
         d = Path(directory)
 
         def read(name: str) -> pd.DataFrame:

@@ -18,9 +18,11 @@ of demand).
 
 from __future__ import annotations
 
-import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+
+from recompra.engines.registry import open_engine
 
 STATS_COLUMNS = (
     "product_id",
@@ -160,19 +162,16 @@ def upsell_candidates(
     if not 0 < low <= high:
         raise ValueError(f"price_band must satisfy 0 < low <= high, got {price_band}")
     rated = stats.assign(rating=stats["rating"].fillna(0.0))
-    con = duckdb.connect()
-    try:
-        con.register("stats", rated)
-        query = _UPSELL_SQL.format(
-            low=repr(low),
-            high=repr(high),
-            min_orders=int(min_orders),
-            min_gain=repr(float(min_rating_gain)),
-            k=int(k),
-        )
-        result = con.sql(query).df()
-    finally:
-        con.close()
+    query = _UPSELL_SQL.format(
+        low=repr(low),
+        high=repr(high),
+        min_orders=int(min_orders),
+        min_gain=repr(float(min_rating_gain)),
+        k=int(k),
+    )
+    with open_engine("duckdb") as engine:
+        engine.register_tables({"stats": pa.Table.from_pandas(rated, preserve_index=False)})
+        result = engine.query(query).to_pandas()
     result = result.sort_values(["anchor", "score", "candidate"], ascending=[True, False, True])
     result["rank"] = result.groupby("anchor").cumcount() + 1
     result = result.astype({"anchor": "int64", "candidate": "int64", "rank": "int64"})

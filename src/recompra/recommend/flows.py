@@ -1,7 +1,12 @@
-"""Batch refresh: compute every recommendation table from a snapshot and write Parquet.
+"""The recommend runs: batch refresh of every recommendation table, offline evaluation.
 
-The output directory (read back by :class:`recompra.recommend.serving.RecommendationIndex`)
-holds:
+:func:`refresh` computes the tables from a snapshot (co-purchase SQL on the engine the
+caller names, see :mod:`recompra.engines`) and writes Parquet; :func:`policy_segments`
+builds the segment/CLV table the offer policy reads from an analytics run and a prediction
+run; :func:`evaluate_snapshot` runs the offline evaluation.
+
+The refresh's output directory (read back by
+:class:`recompra.recommend.serving.RecommendationIndex`) holds:
 
 ==============================  ===========================================================
 ``product_pairs``               same-order product pairs (support, confidence, lift, cosine)
@@ -30,21 +35,25 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from recompra.recommend.cooccurrence import CoPurchase, cooccurrence_duckdb, cooccurrence_spark
+from recompra.engines.registry import open_engine
+from recompra.recommend.cooccurrence import copurchase_on, register_sources
+from recompra.recommend.evaluate import evaluate_recommenders
 from recompra.recommend.next_best_offer import next_best_offers
 from recompra.recommend.purchases import Catalogue, load_tables, purchase_lines
 from recompra.recommend.recommenders import NextBestOffer
-from recompra.recommend.sql import BasketKind, Level
+from recompra.recommend.sql import Level
 from recompra.recommend.upsell import product_stats, upsell_candidates
 from recompra.snapshot.schema import SCHEMAS
 
-Engine = Literal["duckdb", "spark"]
+#: Item levels of the offline evaluation.
+LEVELS: tuple[Level, ...] = ("product", "category")
+#: Customers the offline evaluation scores.
+Population = Literal["returning", "all"]
 
 
 @dataclass(frozen=True)
@@ -82,41 +91,12 @@ ORDER BY anchor, rank
 """
 
 
-def _copurchase(
-    engine: Engine,
-    sources: Path | Mapping[str, pa.Table],
-    level: Level,
-    basket: BasketKind,
-    config: RefreshConfig,
-    spark: Any,
-) -> CoPurchase:
-    kwargs: dict[str, Any] = {
-        "level": level,
-        "basket": basket,
-        "min_pair_count": config.min_pair_count,
-        "min_support": config.min_support,
-        "min_confidence": config.min_confidence,
-    }
-    if engine == "duckdb":
-        return cooccurrence_duckdb(sources, **kwargs)
-    if engine == "spark":
-        if spark is None:
-            from recompra.engines.spark import get_spark
-
-            spark = get_spark()
-        return cooccurrence_spark(spark, sources, **kwargs)
-    raise ValueError(f"unknown engine {engine!r}; expected 'duckdb' or 'spark'")
-
-
 def bought_together_table(rules: pa.Table, k: int = 10) -> pa.Table:
     """Return the top-``k`` same-order partners of each item (lift > 1, by cosine)."""
-    con = duckdb.connect()
-    try:
-        con.register("rules", rules)
-        result: pa.Table = con.sql(_FBT_SQL.format(k=int(k))).to_arrow_table()
-    finally:
-        con.close()
-    return result
+    # QUALIFY is DuckDB syntax; the rules are already on the driver, so this runs locally.
+    with open_engine("duckdb") as engine:
+        engine.register_tables({"rules": rules})
+        return engine.query(_FBT_SQL.format(k=int(k)))
 
 
 def _write(out: Path, name: str, table: pa.Table | pd.DataFrame) -> int:
@@ -158,7 +138,7 @@ def refresh(
     snapshot: Path | Mapping[str, pa.Table],
     out: Path,
     *,
-    engine: Engine = "duckdb",
+    engine: str = "duckdb",
     config: RefreshConfig | None = None,
     segments: pd.DataFrame | None = None,
     spark: Any = None,
@@ -176,7 +156,8 @@ def refresh(
     config
         Refresh parameters.
     segments
-        Optional ``customer_id, segment[, clv]`` table for the offer policy.
+        Optional ``customer_id, segment[, clv]`` table for the offer policy (see
+        :func:`policy_segments`); without it offers are ranked on relevance only.
     spark
         Spark session for ``engine="spark"`` (default: :func:`~recompra.engines.spark.get_spark`).
 
@@ -200,16 +181,26 @@ def refresh(
         timings[name] = round(time.perf_counter() - started, 3)
 
     started = time.perf_counter()
-    for level in ("product", "category"):
-        for basket in ("order", "customer"):
-            result = _copurchase(engine, sources, level, basket, config, spark)
-            suffix = "" if basket == "order" else "_customer"
-            counts[f"{level}{suffix}_pairs"] = _write(out, f"{level}{suffix}_pairs", result.pairs)
-            if basket == "order":
-                counts[f"{level}_rules"] = _write(out, f"{level}_rules", result.rules)
-                if level == "product":
-                    fbt = bought_together_table(result.rules, config.k)
-                    counts["product_fbt"] = _write(out, "product_fbt", fbt)
+    with open_engine(engine, spark=spark) as runner:
+        register_sources(runner, sources)
+        for level in LEVELS:
+            for basket in ("order", "customer"):
+                result = copurchase_on(
+                    runner,
+                    level=level,
+                    basket=basket,
+                    min_pair_count=config.min_pair_count,
+                    min_support=config.min_support,
+                    min_confidence=config.min_confidence,
+                )
+                suffix = "" if basket == "order" else "_customer"
+                name = f"{level}{suffix}_pairs"
+                counts[name] = _write(out, name, result.pairs)
+                if basket == "order":
+                    counts[f"{level}_rules"] = _write(out, f"{level}_rules", result.rules)
+                    if level == "product":
+                        fbt = bought_together_table(result.rules, config.k)
+                        counts["product_fbt"] = _write(out, "product_fbt", fbt)
     step("copurchase", started)
 
     started = time.perf_counter()
@@ -244,3 +235,55 @@ def refresh(
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return manifest
+
+
+def policy_segments(
+    analytics_scores: pd.DataFrame, predictions: pa.Table | None = None
+) -> pd.DataFrame:
+    """Return the ``customer_id, segment, clv`` table the offer policy reads.
+
+    Parameters
+    ----------
+    analytics_scores
+        Per-customer analytics scores with ``customer_id`` and ``segment`` (the RFM key).
+    predictions
+        Per-customer prediction scores with ``customer_id`` and ``clv_minor`` from the same
+        as-of; customers without one get no CLV (the segment alone decides).
+    """
+    table = analytics_scores[["customer_id", "segment"]].copy()
+    if predictions is None:
+        return table
+    clv = predictions.select(["customer_id", "clv_minor"]).to_pandas()
+    merged = table.merge(clv.rename(columns={"clv_minor": "clv"}), on="customer_id", how="left")
+    return merged
+
+
+def evaluate_snapshot(
+    snapshot: Path,
+    *,
+    level: Level = "product",
+    k: int = 10,
+    test_fraction: float = 0.2,
+    population: Population = "returning",
+) -> pd.DataFrame:
+    """Evaluate next-best-offer, co-occurrence and popularity offline on a snapshot.
+
+    Reads the purchase lines and delegates to
+    :func:`~recompra.recommend.evaluate.evaluate_recommenders` (time split, hit-rate,
+    precision, recall and coverage at ``k``; see its documentation for the columns).
+
+    Raises
+    ------
+    ValueError
+        For an unknown level or population, or ``k < 1``.
+    """
+    if level not in LEVELS:
+        raise ValueError(f"unknown level {level!r}; expected one of {', '.join(LEVELS)}")
+    if population not in ("returning", "all"):
+        raise ValueError(f"unknown population {population!r}; expected returning or all")
+    if k < 1:
+        raise ValueError("k must be >= 1")
+    lines = purchase_lines(load_tables(snapshot, ("orders", "order_items")))
+    return evaluate_recommenders(
+        lines, level=level, k=k, test_fraction=test_fraction, population=population
+    )
