@@ -435,6 +435,12 @@ class BTYDModel:
         """``P(X(t) = k)`` for a newly acquired customer."""
         raise NotImplementedError
 
+    def conditional_p_purchases(
+        self, k: ArrayLike, t: ArrayLike, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
+    ) -> FloatArray:
+        """``P(k purchases in (T, T+t] | history)``."""
+        raise NotImplementedError
+
     def set_params(self, **params: float) -> BTYDModel:
         """Set the fitted parameters directly (e.g. published values, or from a store)."""
         missing = set(self.param_names) - set(params)
