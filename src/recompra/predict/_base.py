@@ -18,6 +18,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy.optimize import minimize
 
+from recompra.predict.diagnostics import FitWarning, fit_warnings
+
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
 ArrayLike = npt.ArrayLike
@@ -287,6 +289,10 @@ class BTYDModel:
     standard_errors_: dict[str, float]
     n_customers_: float
     n_unique_rows_: int
+    #: Plain-language findings about the fit (degenerate dropout, boundary parameters).
+    fit_warnings_: list[FitWarning]
+    #: 1 when customers may drop out right after the first purchase (MBG/NBD).
+    dropout_at_zero = 0
 
     def __init__(self, penalizer: float = 0.0, tol: float = 1e-7, max_iter: int = 500) -> None:
         self.penalizer = penalizer
@@ -387,6 +393,12 @@ class BTYDModel:
         self.standard_errors_ = standard_errors(self.param_names, log_params, hess)
         self.n_customers_ = data.n_customers
         self.n_unique_rows_ = int(data.frequency.size)
+        self.fit_warnings_ = fit_warnings(
+            self.params_,
+            self.standard_errors_,
+            dropout_at_zero=self.dropout_at_zero,
+            longest_age=float(data.T.max()),
+        )
 
     def _theta(self) -> tuple[float, ...]:
         check_is_fitted(self)
@@ -447,6 +459,7 @@ class BTYDModel:
         if missing:
             raise ValueError(f"missing parameters: {sorted(missing)}")
         self.params_ = {name: float(params[name]) for name in self.param_names}
+        self.fit_warnings_ = []
         return self
 
     def __repr__(self) -> str:

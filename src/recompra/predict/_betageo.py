@@ -25,8 +25,6 @@ class BetaGeoFamily(BTYDModel):
     """Common implementation; use :class:`BetaGeoModel` or :class:`ModifiedBetaGeoModel`."""
 
     param_names = ("r", "alpha", "a", "b")
-    #: 1 when customers may drop out right after the first purchase (MBG/NBD).
-    dropout_at_zero = 0
 
     def _initial(self, data: RFMData) -> FloatArray:
         w = data.weights
