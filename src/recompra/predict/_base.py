@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -263,6 +263,33 @@ def standard_errors(
     theta = np.exp(log_params)
     se = theta * np.sqrt(np.where(var > 0, var, np.nan))
     return {name: float(v) for name, v in zip(names, se, strict=True)}
+
+
+class ScoringModel(Protocol):
+    """What the scoring pipeline, the churn score and the back-test need of a fitted model.
+
+    Met by the BTYD models and by the time-split models of :mod:`recompra.predict.empirical`.
+    """
+
+    model_name: str
+    params_: dict[str, float] | None
+    log_likelihood_: float
+    standard_errors_: dict[str, float]
+    fit_warnings_: list[FitWarning]
+
+    def p_alive(self, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike) -> FloatArray: ...
+
+    def conditional_expected_purchases(
+        self, t: ArrayLike, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
+    ) -> FloatArray: ...
+
+    def p_no_purchase(
+        self, t: ArrayLike, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
+    ) -> FloatArray: ...
+
+    def median_time_to_next_purchase(
+        self, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
+    ) -> FloatArray: ...
 
 
 class BTYDModel:

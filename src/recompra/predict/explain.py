@@ -144,3 +144,92 @@ def explain(
         explain_one(float(a), float(b), float(c), float(d), horizon_days, lang)
         for a, b, c, d in zip(pa, since, gap, exp, strict=True)
     ]
+
+
+#: Display names of the models and baselines in selection reasons.
+_MODEL_LABELS = {
+    "en": {
+        "bgnbd": "BG/NBD",
+        "pareto": "Pareto/NBD",
+        "mbgnbd": "MBG/NBD",
+        "recency": "the recency table",
+        "rfm_gbm": "gradient boosting on RFM",
+        "same_rate": "'same rate as before'",
+    },
+    "pt": {
+        "bgnbd": "BG/NBD",
+        "pareto": "Pareto/NBD",
+        "mbgnbd": "MBG/NBD",
+        "recency": "a tabela de recência",
+        "rfm_gbm": "gradient boosting sobre RFM",
+        "same_rate": "'mesmo ritmo de antes'",
+    },
+}
+
+
+def _label(name: str, lang: str) -> str:
+    return _MODEL_LABELS[lang].get(name, name)
+
+
+def explain_selection(
+    *,
+    chosen: str,
+    chosen_mae: float,
+    best_btyd: str,
+    btyd_mae: float,
+    best_baseline: str,
+    baseline_mae: float,
+    lang: str = "en",
+) -> str:
+    """Why ``chosen`` serves the scores, in ``lang``: never hides a loss to a baseline.
+
+    The MAEs are per-customer holdout errors of the store's own back-test; a baseline is
+    ``same_rate`` or a time-split model (see :mod:`recompra.predict.empirical`).
+    """
+    en = lang == "en"
+    mae = {
+        k: _num(v, lang, 3) for k, v in (("c", chosen_mae), ("m", btyd_mae), ("b", baseline_mae))
+    }
+    btyd, base, served = _label(best_btyd, lang), _label(best_baseline, lang), _label(chosen, lang)
+    if btyd_mae < baseline_mae:
+        margin = _num(baseline_mae - btyd_mae, lang, 3)
+        if en:
+            return (
+                f"{btyd} has the lowest holdout MAE ({mae['m']}) and beats the best "
+                f"baseline, {base} ({mae['b']}), by {margin}."
+            )
+        return (
+            f"{btyd} tem o menor MAE no período de teste ({mae['m']}) e supera a melhor "
+            f"referência, {base} ({mae['b']}), por {margin}."
+        )
+    if en:
+        parts = [
+            f"Every BTYD model loses to the baselines on this store's back-test (best model: "
+            f"{btyd}, MAE {mae['m']}; best baseline: {base}, MAE {mae['b']})."
+        ]
+        parts.append(
+            f"Serving {served} instead (MAE {mae['c']})."
+            if chosen != best_btyd
+            else f"No servable baseline does better, so {btyd} is served anyway."
+        )
+        if baseline_mae < chosen_mae:
+            parts.append(
+                f"{base} is a reference, not a servable model; the served one loses to it "
+                f"by {_num(chosen_mae - baseline_mae, lang, 3)}."
+            )
+        return " ".join(parts)
+    parts = [
+        f"Todos os modelos BTYD perdem para as referências no back-test desta loja (melhor "
+        f"modelo: {btyd}, MAE {mae['m']}; melhor referência: {base}, MAE {mae['b']})."
+    ]
+    parts.append(
+        f"Usando {served} no lugar (MAE {mae['c']})."
+        if chosen != best_btyd
+        else f"Nenhuma referência utilizável é melhor, então {btyd} é usado mesmo assim."
+    )
+    if baseline_mae < chosen_mae:
+        parts.append(
+            f"{base} é uma referência, não um modelo utilizável; o modelo usado perde para "
+            f"ela por {_num(chosen_mae - baseline_mae, lang, 3)}."
+        )
+    return " ".join(parts)
