@@ -103,6 +103,7 @@ def fit_warnings(
     for name, value in params.items():
         if BOUNDARY_LOW < value < BOUNDARY_HIGH:
             continue
+        value_pt = f"{value:.3g}".replace(".", ",")
         side_en, side_pt = ("near zero", "perto de zero")
         if value >= BOUNDARY_HIGH:
             side_en, side_pt = ("huge", "enorme")
@@ -112,7 +113,7 @@ def fit_warnings(
                 f"Parameter {name} = {value:.3g} is {side_en}, at the edge of what the fit "
                 f"can reach: the data do not pin it down, and predictions that depend on "
                 f"it are unreliable.",
-                f"O parâmetro {name} = {value:.3g} é {side_pt}, no limite do que o ajuste "
+                f"O parâmetro {name} = {value_pt} é {side_pt}, no limite do que o ajuste "
                 f"alcança: os dados não o determinam, e as previsões que dependem dele não "
                 f"são confiáveis.",
             )

@@ -188,6 +188,9 @@ def _choose_by_backtest(tx: Transactions, cal: RFMSummary) -> tuple[str, dict[st
         except Exception as exc:  # a model that fails is reported and skipped
             errors[name] = str(exc)
             continue
+        if not np.isfinite(result.metrics["mae"]):
+            errors[name] = "non-finite holdout predictions"
+            continue
         backtests[name] = result.metrics
         warnings[name] = result.warnings
     if not backtests:
