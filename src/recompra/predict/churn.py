@@ -2,8 +2,9 @@
 
 "Churn" here is operational: *no purchase in the next ``window_days``*. Two scores:
 
-* ``model``: ``P(no purchase in (T, T+w] | history)`` from the fitted BTYD model (exact
-  for BG/NBD and MBG/NBD, a close lower bound for Pareto/NBD; see ``p_no_purchase``);
+* ``model``: ``P(no purchase in (T, T+w] | history)`` from the served transaction model
+  (exact for BG/NBD and MBG/NBD, a close lower bound for Pareto/NBD, learned directly by
+  the time-split models of :mod:`recompra.predict.empirical`; see ``p_no_purchase``);
 * ``classifier``: a scikit-learn ``HistGradientBoostingClassifier`` on RFM and behaviour
   features (frequency, recency, age, days since the last order, log spend, orders in the
   last window, model P(alive)).
@@ -123,10 +124,14 @@ def select_churn(
     y_test = (test.holdout_frequency == 0).astype(int)
     if len(train) < MIN_CUSTOMERS or len(set(y_train)) < 2 or len(set(y_test)) < 2:
         return ChurnChoice("model", w, "too few customers or a single outcome class"), None
-    model_test = _fit(model_name, tx, test, w)
+    try:
+        model_test = _fit(model_name, tx, test, w)
+        model_train = _fit(model_name, tx, train, w)
+    except ValueError as exc:  # a time-split model needs more history before the split
+        return ChurnChoice("model", w, f"model could not be fitted on the split: {exc}"), None
     p_model = model_test.p_no_purchase(w / unit, test.frequency, test.recency, test.T)
     clf = HistGradientBoostingClassifier(max_iter=100, learning_rate=0.1, random_state=0)
-    train_features = features(train, _fit(model_name, tx, train, w), tx)
+    train_features = features(train, model_train, tx)
     with threadpool_limits(ONE_THREAD):
         clf.fit(train_features, y_train)
         p_clf = clf.predict_proba(features(test, model_test, tx))[:, 1]
