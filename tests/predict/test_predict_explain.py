@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recompra.predict.explain import explain, level
+from recompra.predict.explain import explain, explain_selection, level
 
 
 def test_the_issue_example_is_not_explained_as_high() -> None:
@@ -56,3 +56,36 @@ def test_caps_rarely_fire_on_customers_who_are_still_buying() -> None:
     levels = np.array([level(0.9, s, g) for s, g in zip(silence, usual, strict=True)])
     assert np.mean(levels != "high") == pytest.approx(0.05, abs=0.006)
     assert np.mean(levels == "low") == pytest.approx(0.01, abs=0.003)
+
+
+def test_selection_reason_never_hides_a_loss_to_a_baseline() -> None:
+    # a BTYD model served although it loses: only the non-servable naive baseline beats it
+    kwargs = {
+        "chosen": "bgnbd",
+        "chosen_mae": 1.124,
+        "best_btyd": "bgnbd",
+        "btyd_mae": 1.124,
+        "best_baseline": "same_rate",
+        "baseline_mae": 1.109,
+    }
+    en = explain_selection(**kwargs, lang="en")
+    pt = explain_selection(**kwargs, lang="pt")
+    assert en == (
+        "Every BTYD model loses to the baselines on this store's back-test (best model: "
+        "BG/NBD, MAE 1.124; best baseline: 'same rate as before', MAE 1.109). No servable "
+        "baseline does better, so BG/NBD is served anyway. 'same rate as before' is a "
+        "reference, not a servable model; the served one loses to it by 0.015."
+    )
+    assert pt.startswith("Todos os modelos BTYD perdem para as referências")
+    assert "perde para ela por 0,015" in pt
+    # a fallback served and beating every baseline: no extra sentence
+    served = explain_selection(
+        chosen="rfm_gbm",
+        chosen_mae=1.05,
+        best_btyd="pareto",
+        btyd_mae=1.2,
+        best_baseline="rfm_gbm",
+        baseline_mae=1.05,
+        lang="en",
+    )
+    assert served.endswith("Serving gradient boosting on RFM instead (MAE 1.050).")
