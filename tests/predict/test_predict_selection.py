@@ -163,3 +163,26 @@ def test_the_served_fallback_scores_every_customer(replenishment: Transactions) 
         assert np.all((values >= 0) & (values <= 1))
     assert table.column("clv_minor").to_numpy().min() >= 0
     assert table.column("explanation_en").null_count == 0
+
+
+def test_a_degenerate_fit_is_flagged_in_the_backtest_report() -> None:
+    # customers who never leave: Poisson orders at gamma-distributed rates for 900 days
+    rng = np.random.default_rng(4)
+    customers: list[int] = []
+    days: list[int] = []
+    for c in range(3000):
+        birth = int(rng.integers(0, 540))
+        gaps = rng.exponential(1 / rng.gamma(0.8, 1 / 40), size=400)
+        ages = np.concatenate([[0.0], np.cumsum(gaps)])
+        ages = ages[birth + ages <= DAYS]
+        customers.extend([c] * ages.size)
+        days.extend((birth + ages).astype(int).tolist())
+    result = backtest(
+        _transactions(customers, days),
+        calibration_end="2023-08-01",
+        observation_end="2024-06-19",
+        model="bgnbd",
+    )
+    codes = {w["code"] for w in result.warnings}
+    assert "no_dropout" in codes
+    assert result.to_dict()["warnings"] == result.warnings
