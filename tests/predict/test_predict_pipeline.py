@@ -76,5 +76,13 @@ def test_score_customers_auto_records_its_choice(cdnow_transactions: Transaction
     best = min(backtests, key=lambda k: backtests[k]["mae"])
     assert meta["model"] == best
     assert set(table.column("model").to_pylist()) == {best}
+    # CDNOW is where the BTYD models were developed: one of them must beat the baselines,
+    # and the reason says by how much
+    selection = meta["model_selection"]
+    assert best in {"bgnbd", "pareto", "mbgnbd"}
+    assert selection["btyd_beats_baselines"] is True
+    assert "beats the best baseline" in selection["reason_en"]
+    assert "supera a melhor referência" in selection["reason_pt"]
+    assert all(loser["margin"] >= 0 for loser in selection["losers"].values())
     assert meta["churn"]["method"] in {"model", "classifier"}
     assert set(meta["churn"]["metrics"]) == {"model", "classifier"}

@@ -5,7 +5,9 @@ returns ``self``, learned state in ``params_``/``log_likelihood_``/``standard_er
 and lifetimes' data conventions (``frequency`` = repeat purchases, ``recency`` = age at
 the last purchase, ``T`` = age at the end of the calibration period).
 
-Modules: ``bgnbd``, ``paretonbd``, ``mbgnbd``, ``gammagamma`` (estimators), ``rfm``
+Modules: ``bgnbd``, ``paretonbd``, ``mbgnbd``, ``gammagamma`` (estimators), ``empirical``
+(models learned from the store's history by a time split: back-test baselines and the
+fallback when every BTYD model loses), ``diagnostics`` (degenerate-fit warnings), ``rfm``
 (summaries from transactions), ``clv``, ``explain``, ``churn``, ``backtest``, ``scoring``
 (the ``score_customers`` pipeline), ``spark`` (the same scores on Spark), ``simulate``
 (samplers from known parameters) and ``cdnow`` (the CDNOW reference data reader).

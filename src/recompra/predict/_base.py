@@ -12,11 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 from scipy.optimize import minimize
+
+from recompra.predict.diagnostics import FitWarning, fit_warnings
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
@@ -263,6 +265,33 @@ def standard_errors(
     return {name: float(v) for name, v in zip(names, se, strict=True)}
 
 
+class ScoringModel(Protocol):
+    """What the scoring pipeline, the churn score and the back-test need of a fitted model.
+
+    Met by the BTYD models and by the time-split models of :mod:`recompra.predict.empirical`.
+    """
+
+    model_name: str
+    params_: dict[str, float] | None
+    log_likelihood_: float
+    standard_errors_: dict[str, float]
+    fit_warnings_: list[FitWarning]
+
+    def p_alive(self, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike) -> FloatArray: ...
+
+    def conditional_expected_purchases(
+        self, t: ArrayLike, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
+    ) -> FloatArray: ...
+
+    def p_no_purchase(
+        self, t: ArrayLike, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
+    ) -> FloatArray: ...
+
+    def median_time_to_next_purchase(
+        self, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
+    ) -> FloatArray: ...
+
+
 class BTYDModel:
     """Base class: common ``fit`` flow of the frequency/recency models.
 
@@ -287,6 +316,10 @@ class BTYDModel:
     standard_errors_: dict[str, float]
     n_customers_: float
     n_unique_rows_: int
+    #: Plain-language findings about the fit (degenerate dropout, boundary parameters).
+    fit_warnings_: list[FitWarning]
+    #: 1 when customers may drop out right after the first purchase (MBG/NBD).
+    dropout_at_zero = 0
 
     def __init__(self, penalizer: float = 0.0, tol: float = 1e-7, max_iter: int = 500) -> None:
         self.penalizer = penalizer
@@ -387,6 +420,12 @@ class BTYDModel:
         self.standard_errors_ = standard_errors(self.param_names, log_params, hess)
         self.n_customers_ = data.n_customers
         self.n_unique_rows_ = int(data.frequency.size)
+        self.fit_warnings_ = fit_warnings(
+            self.params_,
+            self.standard_errors_,
+            dropout_at_zero=self.dropout_at_zero,
+            longest_age=float(data.T.max()),
+        )
 
     def _theta(self) -> tuple[float, ...]:
         check_is_fitted(self)
@@ -435,12 +474,19 @@ class BTYDModel:
         """``P(X(t) = k)`` for a newly acquired customer."""
         raise NotImplementedError
 
+    def conditional_p_purchases(
+        self, k: ArrayLike, t: ArrayLike, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
+    ) -> FloatArray:
+        """``P(k purchases in (T, T+t] | history)``."""
+        raise NotImplementedError
+
     def set_params(self, **params: float) -> BTYDModel:
         """Set the fitted parameters directly (e.g. published values, or from a store)."""
         missing = set(self.param_names) - set(params)
         if missing:
             raise ValueError(f"missing parameters: {sorted(missing)}")
         self.params_ = {name: float(params[name]) for name in self.param_names}
+        self.fit_warnings_ = []
         return self
 
     def __repr__(self) -> str:

@@ -25,8 +25,6 @@ class BetaGeoFamily(BTYDModel):
     """Common implementation; use :class:`BetaGeoModel` or :class:`ModifiedBetaGeoModel`."""
 
     param_names = ("r", "alpha", "a", "b")
-    #: 1 when customers may drop out right after the first purchase (MBG/NBD).
-    dropout_at_zero = 0
 
     def _initial(self, data: RFMData) -> FloatArray:
         w = data.weights
@@ -167,27 +165,68 @@ class BetaGeoFamily(BTYDModel):
         """``P(X(t) = k)``: probability of ``k`` repeat purchases in ``(0, t]``.
 
         Closed form of FHL 2005 eq. 8 (and its MBG/NBD analogue with the dropout also
-        possible at time 0)::
-
-            P(X(t)=k) = E[(1-p)^(k+m)] NB(k; r, alpha, t)
-                        + E[p (1-p)^(k-1+m)] P(NB(r, alpha, t) >= k)
-
-        with ``E[(1-p)^j] = B(a, b+j)/B(a, b)`` and ``E[p(1-p)^j] = B(a+1, b+j)/B(a, b)``;
-        the second term is absent for ``k = 0`` in BG/NBD. ``k`` and ``t`` broadcast.
+        possible at time 0); see :func:`beta_geo_pmf`. ``k`` and ``t`` broadcast.
         """
         r, alpha, a, b = self._theta()
-        m = self.dropout_at_zero
-        kk, tt = np.broadcast_arrays(
-            np.asarray(k, dtype=np.float64), np.asarray(t, dtype=np.float64)
-        )
-        survive = np.exp(betaln(a, b + kk + m) - betaln(a, b))
-        die_at = np.where(
-            kk + m - 1 >= 0,
-            np.exp(betaln(a + 1, b + np.maximum(kk - 1 + m, 0)) - betaln(a, b)),
-            0.0,
-        )
-        pmf = survive * _nbd.nbd_pmf(r, alpha, kk, tt) + die_at * _nbd.nbd_sf_ge(r, alpha, kk, tt)
-        return np.asarray(pmf, dtype=np.float64)
+        return beta_geo_pmf(r, alpha, a, b, self.dropout_at_zero, k, t)
+
+    def conditional_p_purchases(
+        self, k: ArrayLike, t: ArrayLike, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
+    ) -> FloatArray:
+        """``P(X(T, T+t) = k | x, t_x, T)``: ``k`` purchases in the next ``t`` given the history.
+
+        A customer active at ``T`` has the posterior ``lambda ~ Gamma(r+x, alpha+T)`` and
+        ``p ~ Beta(a, b+x+m)`` (they survived ``x+m`` dropout chances), and, the Poisson
+        process being memoryless, buys from ``T`` on like a *new* BG/NBD customer with those
+        parameters (no dropout at ``T`` itself). A customer who has left buys nothing::
+
+            P(k | history) = (1 - P(alive)) [k = 0]
+                             + P(alive) * pmf_BG(k; r+x, alpha+T, a, b+x+m, t)
+
+        This is FHL's conditional PMF (Fader, Hardie & Lee, "Computing P(X(t)=x | history)
+        for the BG/NBD"; lifetimes ``conditional_probability_of_n_purchases_up_to_time``).
+        ``k``, ``t`` and the customer arrays broadcast.
+        """
+        r, alpha, a, b = self._theta()
+        x, t_x, t_cal = _rfm(frequency, recency, T)
+        kk = np.asarray(k, dtype=np.float64)
+        alive = self.p_alive(x, t_x, t_cal)
+        future = beta_geo_pmf(r + x, alpha + t_cal, a, b + x + self.dropout_at_zero, 0, kk, t)
+        return np.asarray((1.0 - alive) * (kk == 0) + alive * future, dtype=np.float64)
+
+
+def beta_geo_pmf(
+    r: ArrayLike,
+    alpha: ArrayLike,
+    a: ArrayLike,
+    b: ArrayLike,
+    dropout_at_zero: int,
+    k: ArrayLike,
+    t: ArrayLike,
+) -> FloatArray:
+    """``P(X(t) = k)`` of a new BG/NBD (``dropout_at_zero=0``) or MBG/NBD (1) customer.
+
+    FHL 2005 eq. 8, with ``m = dropout_at_zero``::
+
+        P(X(t)=k) = E[(1-p)^(k+m)] NB(k; r, alpha, t)
+                    + E[p (1-p)^(k-1+m)] P(NB(r, alpha, t) >= k)
+
+    with ``E[(1-p)^j] = B(a, b+j)/B(a, b)`` and ``E[p(1-p)^j] = B(a+1, b+j)/B(a, b)``;
+    the second term is absent for ``k = 0`` in BG/NBD. Every argument broadcasts, so the
+    parameters may be per-customer posterior values.
+    """
+    m = dropout_at_zero
+    rr, al, aa, bb, kk, tt = np.broadcast_arrays(
+        *(np.asarray(v, dtype=np.float64) for v in (r, alpha, a, b, k, t))
+    )
+    survive = np.exp(betaln(aa, bb + kk + m) - betaln(aa, bb))
+    die_at = np.where(
+        kk + m - 1 >= 0,
+        np.exp(betaln(aa + 1, bb + np.maximum(kk - 1 + m, 0)) - betaln(aa, bb)),
+        0.0,
+    )
+    pmf = survive * _nbd.nbd_pmf(rr, al, kk, tt) + die_at * _nbd.nbd_sf_ge(rr, al, kk, tt)
+    return np.asarray(pmf, dtype=np.float64)
 
 
 def _rfm(

@@ -38,12 +38,19 @@ def median_time_to_next_purchase(
     return np.asarray((alpha + T) * np.expm1(np.log(2.0) / (r + x)), dtype=np.float64)
 
 
-def nbd_pmf(r: float, alpha: float, k: FloatArray, t: FloatArray) -> FloatArray:
-    """``P(N(t) = k)`` of the NBD (Poisson-gamma) count in a window of length ``t``."""
+def nbd_pmf(
+    r: FloatArray | float, alpha: FloatArray | float, k: FloatArray, t: FloatArray
+) -> FloatArray:
+    """``P(N(t) = k)`` of the NBD (Poisson-gamma) count in a window of length ``t``.
+
+    ``r`` and ``alpha`` may be arrays (per-customer posterior parameters); all broadcast.
+    """
     return np.asarray(nbinom.pmf(k, r, alpha / (alpha + t)), dtype=np.float64)
 
 
-def nbd_sf_ge(r: float, alpha: float, k: FloatArray, t: FloatArray) -> FloatArray:
+def nbd_sf_ge(
+    r: FloatArray | float, alpha: FloatArray | float, k: FloatArray, t: FloatArray
+) -> FloatArray:
     """``P(N(t) >= k)`` of the NBD count (1 for ``k <= 0``)."""
     return np.asarray(
         np.where(k <= 0, 1.0, nbinom.sf(k - 1, r, alpha / (alpha + t))), dtype=np.float64

@@ -1,28 +1,40 @@
 """Back-tests on a calibration/holdout split of the transactions.
 
 A model is fitted on the calibration period and asked for the purchases of each
-calibration customer in the holdout period. Reported: per-customer MAE and RMSE (with a
-naive baseline: the customer's calibration rate carried forward), aggregate error, the
-weekly tracking of cumulative repeat purchases (actual vs. expected, including the
-calibration period), and conditional expectations by calibration frequency. All outputs
-are plain tables (lists of dicts) plus an optional SVG chart drawn from a string
-template, so that the HTML report can embed them without matplotlib.
+calibration customer in the holdout period. Reported: per-customer MAE and RMSE,
+aggregate error, the weekly tracking of cumulative repeat purchases (actual vs.
+expected, including the calibration period), conditional expectations by calibration
+frequency, the fit's plain-language warnings, and — next to every model, on the same
+customers — the baselines a model must beat to be worth serving:
+
+* ``same_rate``: each customer repeats their calibration rate (``frequency / T``);
+* ``recency``: the empirical recency table of :mod:`recompra.predict.empirical`;
+* ``rfm_gbm``: gradient boosting on RFM features (same module).
+
+The two learned baselines train on the calibration period alone (a time split inside
+it), so they see nothing of the holdout. All outputs are plain tables (lists of dicts)
+plus an optional SVG chart drawn from a string template, so that the HTML report can
+embed them without matplotlib.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any
 
 import numpy as np
 
-from recompra.predict._base import BTYDModel, FloatArray
-from recompra.predict.registry import make_model
+from recompra.predict._base import BTYDModel, FloatArray, ScoringModel
+from recompra.predict.empirical import TIME_SPLIT_MODELS
+from recompra.predict.registry import fit_model
 from recompra.predict.rfm import RFMSummary, Transactions, day_to_date, summarize, to_day
 
 #: Frequencies at or above this are pooled in the conditional-expectation table.
 FREQUENCY_CAP = 7
+#: The "each customer repeats their calibration rate" baseline.
+SAME_RATE = "same_rate"
 
 
 @dataclass
@@ -31,7 +43,7 @@ class BacktestResult:
 
     model: str
     params: dict[str, float]
-    log_likelihood: float
+    log_likelihood: float | None
     calibration_end: date
     observation_end: date
     time_unit_days: float
@@ -39,6 +51,12 @@ class BacktestResult:
     metrics: dict[str, float]
     tracking: list[dict[str, float]] = field(default_factory=list)
     by_frequency: list[dict[str, float]] = field(default_factory=list)
+    #: Baseline name -> the same error metrics, on the same customers and holdout.
+    baselines: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: The model against its best baseline (see :func:`compare_with_baselines`).
+    comparison: dict[str, Any] = field(default_factory=dict)
+    #: The fit's plain-language warnings (``code``, ``message_en``, ``message_pt``).
+    warnings: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict."""
@@ -68,7 +86,11 @@ def backtest(
     model: str | BTYDModel = "bgnbd",
     time_unit_days: float = 7.0,
 ) -> BacktestResult:
-    """Fit ``model`` up to ``calibration_end`` and score it on the holdout period."""
+    """Fit ``model`` up to ``calibration_end`` and score it on the holdout period.
+
+    ``model`` is a BTYD model (name or instance) or a time-split model name (``recency``,
+    ``rfm_gbm``), which learns from the calibration period only.
+    """
     t = transactions
     summary = summarize(
         t.customer_id,
@@ -80,13 +102,82 @@ def backtest(
     )
     if len(summary) == 0:
         raise ValueError("no customer purchased in the calibration period")
-    fitted = make_model(model) if isinstance(model, str) else model
-    fitted.fit(summary.frequency, summary.recency, summary.T)
+    fitted: ScoringModel
+    if isinstance(model, str):
+        fitted = fit_model(model, t, summary, horizon_days=summary.holdout_days)
+    else:
+        fitted = model.fit(summary.frequency, summary.recency, summary.T)
     return evaluate(fitted, summary, transactions)
 
 
-def evaluate(model: BTYDModel, summary: RFMSummary, transactions: Transactions) -> BacktestResult:
-    """Back-test metrics of an already fitted ``model`` on ``summary``'s holdout."""
+def same_rate_prediction(summary: RFMSummary, periods: float) -> FloatArray:
+    """The naive baseline: each customer's calibration rate ``frequency / T`` carried forward."""
+    rate = np.where(summary.T > 0, summary.frequency / np.maximum(summary.T, 1e-12), 0.0)
+    return np.asarray(rate * periods, dtype=np.float64)
+
+
+def baseline_predictions(summary: RFMSummary, transactions: Transactions) -> dict[str, FloatArray]:
+    """Holdout predictions of every baseline for the customers of ``summary``.
+
+    A learned baseline whose history is too short for its time split is left out.
+    """
+    assert summary.holdout_frequency is not None, "summary needs an observation_end"
+    periods = summary.holdout_days / summary.time_unit_days
+    out = {SAME_RATE: same_rate_prediction(summary, periods)}
+    for name in TIME_SPLIT_MODELS:
+        try:
+            fitted = fit_model(name, transactions, summary, horizon_days=summary.holdout_days)
+        except ValueError:
+            continue
+        out[name] = fitted.conditional_expected_purchases(
+            periods, summary.frequency, summary.recency, summary.T
+        )
+    return out
+
+
+def error_metrics(predicted: FloatArray, actual: FloatArray) -> dict[str, float]:
+    """Per-customer MAE and RMSE and the aggregate (predicted vs. actual total) error."""
+    err = predicted - actual
+    return {
+        "mae": float(np.mean(np.abs(err))),
+        "rmse": float(np.sqrt(np.mean(err**2))),
+        "total_predicted": float(predicted.sum()),
+        "total_error_pct": float(100 * (predicted.sum() - actual.sum()) / max(actual.sum(), 1e-12)),
+    }
+
+
+def compare_with_baselines(
+    model_name: str, metrics: dict[str, float], baselines: dict[str, dict[str, float]]
+) -> dict[str, Any]:
+    """The model's MAE against the best *other* baseline: who wins and by how much.
+
+    ``mae_margin`` is the model's MAE minus the best baseline's (negative: the model wins).
+    """
+    others = {k: v for k, v in baselines.items() if k != model_name}
+    if not others:
+        return {}
+    best = min(others, key=lambda k: others[k]["mae"])
+    margin = metrics["mae"] - others[best]["mae"]
+    return {
+        "best_baseline": best,
+        "best_baseline_mae": others[best]["mae"],
+        "mae_margin": margin,
+        "beats_baselines": margin < 0,
+    }
+
+
+def evaluate(
+    model: ScoringModel,
+    summary: RFMSummary,
+    transactions: Transactions,
+    *,
+    baselines: dict[str, FloatArray] | None = None,
+) -> BacktestResult:
+    """Back-test metrics of an already fitted ``model`` on ``summary``'s holdout.
+
+    ``baselines`` (from :func:`baseline_predictions`) saves recomputing them when several
+    models are evaluated on the same split.
+    """
     assert summary.holdout_frequency is not None, "summary needs an observation_end"
     assert model.params_ is not None
     unit = summary.time_unit_days
@@ -95,51 +186,69 @@ def evaluate(model: BTYDModel, summary: RFMSummary, transactions: Transactions) 
     predicted = model.conditional_expected_purchases(
         horizon, summary.frequency, summary.recency, summary.T
     )
-    naive = np.where(summary.T > 0, summary.frequency / np.maximum(summary.T, 1e-12), 0.0) * horizon
-    err = predicted - actual
+    if baselines is None:
+        baselines = baseline_predictions(summary, transactions)
+    naive = baselines[SAME_RATE]
     metrics = {
-        "mae": float(np.mean(np.abs(err))),
-        "rmse": float(np.sqrt(np.mean(err**2))),
+        **error_metrics(predicted, actual),
         "mae_naive": float(np.mean(np.abs(naive - actual))),
         "rmse_naive": float(np.sqrt(np.mean((naive - actual) ** 2))),
         "total_actual": float(actual.sum()),
-        "total_predicted": float(predicted.sum()),
-        "total_error_pct": float(100 * (predicted.sum() - actual.sum()) / max(actual.sum(), 1e-12)),
         "holdout_periods": float(horizon),
     }
+    baseline_metrics = {name: error_metrics(pred, actual) for name, pred in baselines.items()}
+    log_likelihood = float(model.log_likelihood_)
     return BacktestResult(
         model=model.model_name,
         params=dict(model.params_),
-        log_likelihood=float(model.log_likelihood_),
+        log_likelihood=log_likelihood if math.isfinite(log_likelihood) else None,
         calibration_end=day_to_date(summary.calibration_end_day),
         observation_end=day_to_date(summary.calibration_end_day + summary.holdout_days),
         time_unit_days=unit,
         n_customers=len(summary),
         metrics=metrics,
-        tracking=tracking_table(model, summary, transactions),
-        by_frequency=by_frequency_table(summary.frequency, actual, predicted),
+        # the tracking curve needs the unconditional E[X(t)] of a BTYD model
+        tracking=(
+            tracking_table(model, summary, transactions) if isinstance(model, BTYDModel) else []
+        ),
+        by_frequency=by_frequency_table(summary.frequency, actual, predicted, baselines=baselines),
+        baselines=baseline_metrics,
+        comparison=compare_with_baselines(model.model_name, metrics, baseline_metrics),
+        warnings=[w.to_dict() for w in model.fit_warnings_],
     )
 
 
 def by_frequency_table(
-    frequency: FloatArray, actual: FloatArray, predicted: FloatArray, cap: int = FREQUENCY_CAP
+    frequency: FloatArray,
+    actual: FloatArray,
+    predicted: FloatArray,
+    cap: int = FREQUENCY_CAP,
+    *,
+    baselines: dict[str, FloatArray] | None = None,
 ) -> list[dict[str, float]]:
-    """Mean holdout purchases, actual vs. predicted, by calibration frequency (capped)."""
+    """Holdout purchases by calibration frequency (capped): means and MAE of each predictor.
+
+    Each row has ``actual_mean``, ``predicted_mean`` and ``mae`` for the model and
+    ``<baseline>_mean`` and ``<baseline>_mae`` for every baseline.
+    """
     bucket = np.minimum(frequency, cap).astype(int)
     rows = []
     for k in range(cap + 1):
         sel = bucket == k
         if not np.any(sel):
             continue
-        rows.append(
-            {
-                "frequency": float(k),
-                "pooled_above": float(k == cap),
-                "customers": float(sel.sum()),
-                "actual_mean": float(actual[sel].mean()),
-                "predicted_mean": float(predicted[sel].mean()),
-            }
-        )
+        row = {
+            "frequency": float(k),
+            "pooled_above": float(k == cap),
+            "customers": float(sel.sum()),
+            "actual_mean": float(actual[sel].mean()),
+            "predicted_mean": float(predicted[sel].mean()),
+            "mae": float(np.mean(np.abs(predicted[sel] - actual[sel]))),
+        }
+        for name, values in (baselines or {}).items():
+            row[f"{name}_mean"] = float(values[sel].mean())
+            row[f"{name}_mae"] = float(np.mean(np.abs(values[sel] - actual[sel])))
+        rows.append(row)
     return rows
 
 
@@ -254,11 +363,16 @@ def default_split(first_day: int, as_of_day: int, *, max_holdout_days: int = 365
 
 
 __all__ = [
+    "SAME_RATE",
     "BacktestResult",
     "backtest",
+    "baseline_predictions",
     "by_frequency_table",
+    "compare_with_baselines",
     "default_split",
+    "error_metrics",
     "evaluate",
+    "same_rate_prediction",
     "to_day",
     "tracking_svg",
     "tracking_table",

@@ -2,8 +2,9 @@
 
 "Churn" here is operational: *no purchase in the next ``window_days``*. Two scores:
 
-* ``model``: ``P(no purchase in (T, T+w] | history)`` from the fitted BTYD model (exact
-  for BG/NBD and MBG/NBD, a close lower bound for Pareto/NBD; see ``p_no_purchase``);
+* ``model``: ``P(no purchase in (T, T+w] | history)`` from the served transaction model
+  (exact for BG/NBD and MBG/NBD, a close lower bound for Pareto/NBD, learned directly by
+  the time-split models of :mod:`recompra.predict.empirical`; see ``p_no_purchase``);
 * ``classifier``: a scikit-learn ``HistGradientBoostingClassifier`` on RFM and behaviour
   features (frequency, recency, age, days since the last order, log spend, orders in the
   last window, model P(alive)).
@@ -24,9 +25,11 @@ from typing import Any
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import brier_score_loss, roc_auc_score
+from threadpoolctl import threadpool_limits
 
-from recompra.predict._base import BTYDModel, FloatArray
-from recompra.predict.registry import make_model
+from recompra.predict._base import FloatArray, ScoringModel
+from recompra.predict.empirical import ONE_THREAD
+from recompra.predict.registry import fit_model
 from recompra.predict.rfm import RFMSummary, Transactions, summarize
 
 #: Below this many customers (or with a single class) the classifier is not tried.
@@ -52,7 +55,7 @@ class ChurnChoice:
         }
 
 
-def features(summary: RFMSummary, model: BTYDModel, tx: Transactions) -> FloatArray:
+def features(summary: RFMSummary, model: ScoringModel, tx: Transactions) -> FloatArray:
     """Feature matrix of the classifier, one row per customer of ``summary``."""
     unit = summary.time_unit_days
     since = summary.T - summary.recency
@@ -92,8 +95,8 @@ def _summary_at(tx: Transactions, end_day: int, obs_day: int, unit: float) -> RF
     )
 
 
-def _fit(model_name: str, s: RFMSummary) -> BTYDModel:
-    return make_model(model_name).fit(s.frequency, s.recency, s.T)
+def _fit(model_name: str, tx: Transactions, s: RFMSummary, window_days: int) -> ScoringModel:
+    return fit_model(model_name, tx, s, horizon_days=window_days)
 
 
 def select_churn(
@@ -121,18 +124,25 @@ def select_churn(
     y_test = (test.holdout_frequency == 0).astype(int)
     if len(train) < MIN_CUSTOMERS or len(set(y_train)) < 2 or len(set(y_test)) < 2:
         return ChurnChoice("model", w, "too few customers or a single outcome class"), None
-    model_test = _fit(model_name, test)
+    try:
+        model_test = _fit(model_name, tx, test, w)
+        model_train = _fit(model_name, tx, train, w)
+    except ValueError as exc:  # a time-split model needs more history before the split
+        return ChurnChoice("model", w, f"model could not be fitted on the split: {exc}"), None
     p_model = model_test.p_no_purchase(w / unit, test.frequency, test.recency, test.T)
     clf = HistGradientBoostingClassifier(max_iter=100, learning_rate=0.1, random_state=0)
-    clf.fit(features(train, _fit(model_name, train), tx), y_train)
-    p_clf = clf.predict_proba(features(test, model_test, tx))[:, 1]
+    train_features = features(train, model_train, tx)
+    with threadpool_limits(ONE_THREAD):
+        clf.fit(train_features, y_train)
+        p_clf = clf.predict_proba(features(test, model_test, tx))[:, 1]
     metrics = {
         "model": _scores(y_test, p_model),
         "classifier": _scores(y_test, p_clf),
     }
     if metrics["classifier"]["brier"] < metrics["model"]["brier"]:
         final = HistGradientBoostingClassifier(max_iter=100, learning_rate=0.1, random_state=0)
-        final.fit(features(test, model_test, tx), y_test)
+        with threadpool_limits(ONE_THREAD):
+            final.fit(features(test, model_test, tx), y_test)
         return ChurnChoice("classifier", w, "lower Brier score on the time split", metrics), final
     return ChurnChoice("model", w, "lower or equal Brier score on the time split", metrics), None
 
@@ -149,14 +159,14 @@ def _scores(y: Any, p: FloatArray) -> dict[str, float]:
 def churn_risk(
     choice: ChurnChoice,
     classifier: HistGradientBoostingClassifier | None,
-    model: BTYDModel,
+    model: ScoringModel,
     summary: RFMSummary,
     tx: Transactions,
 ) -> FloatArray:
     """Churn risk of each customer of ``summary`` under the chosen method."""
     if choice.method == "classifier" and classifier is not None:
-        return np.asarray(
-            classifier.predict_proba(features(summary, model, tx))[:, 1], dtype=np.float64
-        )
+        rows = features(summary, model, tx)
+        with threadpool_limits(ONE_THREAD):
+            return np.asarray(classifier.predict_proba(rows)[:, 1], dtype=np.float64)
     w = choice.window_days / summary.time_unit_days
     return model.p_no_purchase(w, summary.frequency, summary.recency, summary.T)

@@ -7,11 +7,15 @@ explanation_pt, explanation_en, model``. How the model and the churn score were 
 the fitted parameters and the back-test figures travel in the table's schema metadata
 (key ``recompra.predict``, JSON).
 
-``model="auto"`` back-tests the three transaction models on a calibration/holdout split
-of the history (holdout = a third of it, at most a year) and keeps the one with the
-lowest per-customer holdout MAE; if the history is too short for a back-test (< 84
-days), it keeps the highest log-likelihood (all three have four parameters, so this is
-also the lowest AIC/BIC).
+``model="auto"`` back-tests the three BTYD models on a calibration/holdout split of the
+history (holdout = a third of it, at most a year) next to the baselines (``same_rate``
+and the time-split models ``recency`` and ``rfm_gbm`` of :mod:`recompra.predict.empirical`)
+and serves the model with the lowest per-customer holdout MAE among the BTYD and
+time-split models. When every BTYD model loses to the best baseline, the selection says
+so in plain words (``reason_en``/``reason_pt``) and the winning time-split model is
+served: a model that loses to a baseline is never picked silently. If the history is too
+short for a back-test (< 84 days), it keeps the highest log-likelihood (all three BTYD
+models have four parameters, so this is also the lowest AIC/BIC).
 """
 
 from __future__ import annotations
@@ -24,16 +28,24 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from recompra.predict._base import BTYDModel, FloatArray, unique_rows
-from recompra.predict.backtest import default_split, evaluate
+from recompra.predict._base import FloatArray, ScoringModel, unique_rows
+from recompra.predict.backtest import (
+    SAME_RATE,
+    baseline_predictions,
+    default_split,
+    error_metrics,
+    evaluate,
+)
 from recompra.predict.churn import ChurnChoice, churn_risk, select_churn
 from recompra.predict.clv import customer_lifetime_value
-from recompra.predict.explain import explain
+from recompra.predict.empirical import TIME_SPLIT_MODELS
+from recompra.predict.explain import explain, explain_selection
 from recompra.predict.gammagamma import GammaGammaModel
-from recompra.predict.registry import MODELS, make_model
+from recompra.predict.registry import MODELS, fit_model, make_model
 from recompra.predict.rfm import (
     RFMSummary,
     Transactions,
+    day_to_date,
     summarize,
     to_day,
     transactions_from_orders,
@@ -71,7 +83,7 @@ def fit_spend_model(frequency: FloatArray, monetary: FloatArray) -> GammaGammaMo
 
 
 def score_rows(
-    model: BTYDModel,
+    model: ScoringModel,
     spend_model: GammaGammaModel | None,
     fallback_spend: float,
     frequency: FloatArray,
@@ -143,22 +155,92 @@ def _summary(tx: Transactions, end_day: int, obs_day: int | None, unit: float) -
 def choose_model(
     tx: Transactions, summary: RFMSummary, config: ScoringConfig
 ) -> tuple[str, dict[str, Any]]:
-    """Pick the transaction model for ``model="auto"``; return its name and the evidence."""
+    """Pick the transaction model for ``model="auto"``; return its name and the evidence.
+
+    The evidence records the rule, every candidate's back-test metrics (``backtests``:
+    BTYD and time-split models), the baselines, the chosen model, every loser with its
+    MAE margin over the chosen one, the fit warnings, and the reason in both languages.
+    """
     split = default_split(tx.first_day, config.as_of_day)
-    evidence: dict[str, Any] = {}
     if split is not None:
         cal = _summary(tx, split, config.as_of_day, config.time_unit_days)
         if len(cal) >= 10:
-            for name in MODELS:
-                try:
-                    fitted = make_model(name).fit(cal.frequency, cal.recency, cal.T)
-                    evidence[name] = evaluate(fitted, cal, tx).metrics
-                except Exception as exc:  # a model that fails is skipped
-                    evidence[name] = {"error": str(exc)}
-            ok = {k: v for k, v in evidence.items() if "mae" in v}
-            if ok:
-                best = min(ok, key=lambda k: ok[k]["mae"])
-                return best, {"rule": "lowest holdout MAE", "backtests": evidence}
+            chosen = _choose_by_backtest(tx, cal)
+            if chosen is not None:
+                return chosen
+    return _choose_by_likelihood(summary)
+
+
+def _choose_by_backtest(tx: Transactions, cal: RFMSummary) -> tuple[str, dict[str, Any]] | None:
+    """Lowest holdout MAE among BTYD and time-split models, compared with the baselines."""
+    assert cal.holdout_frequency is not None
+    baselines = baseline_predictions(cal, tx)
+    baseline_metrics = {
+        name: error_metrics(pred, cal.holdout_frequency) for name, pred in baselines.items()
+    }
+    backtests: dict[str, dict[str, float]] = {}
+    warnings: dict[str, list[dict[str, Any]]] = {}
+    errors: dict[str, str] = {}
+    for name in MODELS:
+        try:
+            fitted = make_model(name).fit(cal.frequency, cal.recency, cal.T)
+            result = evaluate(fitted, cal, tx, baselines=baselines)
+        except Exception as exc:  # a model that fails is reported and skipped
+            errors[name] = str(exc)
+            continue
+        if not np.isfinite(result.metrics["mae"]):
+            errors[name] = "non-finite holdout predictions"
+            continue
+        backtests[name] = result.metrics
+        warnings[name] = result.warnings
+    if not backtests:
+        return None
+    # the time-split baselines are servable models too; their metrics are already known
+    for name in TIME_SPLIT_MODELS:
+        if name in baseline_metrics:
+            backtests[name] = baseline_metrics[name]
+    chosen = min(backtests, key=lambda k: backtests[k]["mae"])
+    best_btyd = min((k for k in backtests if k in MODELS), key=lambda k: backtests[k]["mae"])
+    best_baseline = min(baseline_metrics, key=lambda k: baseline_metrics[k]["mae"])
+    maes = {k: v["mae"] for k, v in backtests.items()}
+    maes[SAME_RATE] = baseline_metrics[SAME_RATE]["mae"]
+    reason = {
+        f"reason_{lang}": explain_selection(
+            chosen=chosen,
+            chosen_mae=maes[chosen],
+            best_btyd=best_btyd,
+            btyd_mae=maes[best_btyd],
+            best_baseline=best_baseline,
+            baseline_mae=baseline_metrics[best_baseline]["mae"],
+            lang=lang,
+        )
+        for lang in ("en", "pt")
+    }
+    return chosen, {
+        "rule": "lowest holdout MAE",
+        "chosen": chosen,
+        "btyd_beats_baselines": maes[best_btyd] < baseline_metrics[best_baseline]["mae"],
+        **reason,
+        "losers": {
+            name: {"mae": mae, "margin": mae - maes[chosen]}
+            for name, mae in sorted(maes.items(), key=lambda item: item[1])
+            if name != chosen
+        },
+        "backtests": backtests,
+        "baselines": baseline_metrics,
+        "warnings": warnings,
+        "errors": errors,
+        "split": {
+            "calibration_end": day_to_date(cal.calibration_end_day).isoformat(),
+            "observation_end": day_to_date(cal.calibration_end_day + cal.holdout_days).isoformat(),
+            "customers": len(cal),
+        },
+    }
+
+
+def _choose_by_likelihood(summary: RFMSummary) -> tuple[str, dict[str, Any]]:
+    """Highest log-likelihood among the BTYD models (no back-test, so no baselines)."""
+    evidence: dict[str, Any] = {}
     for name in MODELS:
         try:
             fitted = make_model(name).fit(summary.frequency, summary.recency, summary.T)
@@ -169,7 +251,14 @@ def choose_model(
     if not ok:
         raise RuntimeError(f"no model could be fitted: {evidence}")
     best = max(ok, key=lambda k: ok[k]["log_likelihood"])
-    return best, {"rule": "highest log-likelihood (history too short to back-test)", **evidence}
+    return best, {
+        "rule": "highest log-likelihood (history too short to back-test)",
+        "chosen": best,
+        "reason_en": "History too short to back-test; no comparison with baselines was possible.",
+        "reason_pt": "Histórico curto demais para um back-test; não foi possível comparar com "
+        "as referências.",
+        **evidence,
+    }
 
 
 def score_customers(
@@ -229,7 +318,7 @@ def score_customers(
     name = model
     if model == "auto":
         name, selection = choose_model(tx, summary, config)
-    fitted = make_model(name).fit(summary.frequency, summary.recency, summary.T)
+    fitted = fit_model(name, tx, summary, horizon_days=config.horizon_days)
     spend_model = fit_spend_model(summary.frequency, summary.monetary_value)
     fallback = float(np.mean(tx.value)) if len(tx) else 0.0
     choice = ChurnChoice("model", churn_window_days, "requested")
@@ -261,7 +350,8 @@ def score_customers(
         "model_selection": selection,
         "params": fitted.params_,
         "standard_errors": fitted.standard_errors_,
-        "log_likelihood": fitted.log_likelihood_,
+        "log_likelihood": fitted.log_likelihood_ if np.isfinite(fitted.log_likelihood_) else None,
+        "fit_warnings": [w.to_dict() for w in fitted.fit_warnings_],
         "spend_model": spend_model.params_ if spend_model is not None else None,
         "churn": choice.to_dict(),
         "as_of": as_of.isoformat(),
