@@ -22,11 +22,10 @@ UNSEGMENTED = "unsegmented"
 
 def latest_as_of(session: Session, *, brand_id: int) -> date | None:
     """The brand's most recent scoring date, or ``None`` before the first run."""
-    value = session.execute(
+    # MAX keeps the column's Date type, so SQLite's text comes back as a date too.
+    value: date | None = session.execute(
         select(func.max(CustomerScore.as_of)).where(CustomerScore.brand_id == brand_id)
     ).scalar_one_or_none()
-    if isinstance(value, str):
-        return date.fromisoformat(value)
     return value
 
 
