@@ -163,6 +163,19 @@ def scored_customers(
     ]
 
 
+def latest_scored_customers(
+    session: Session, *, brand_id: int, where: ScoreFilter, limit: int, offset: int = 0
+) -> tuple[date | None, list[ScoredCustomer]]:
+    """The latest scoring date and its scored customers (``None, []`` before the first run)."""
+    as_of = latest_as_of(session, brand_id=brand_id)
+    if as_of is None:
+        return None, []
+    customers = scored_customers(
+        session, brand_id=brand_id, as_of=as_of, where=where, limit=limit, offset=offset
+    )
+    return as_of, customers
+
+
 def clv_histogram(
     session: Session, *, brand_id: int, as_of: date, buckets: int = 10
 ) -> list[Bucket]:
