@@ -41,11 +41,20 @@ from recompra.analytics.rfm import (
 )
 from recompra.engines.base import Engine
 from recompra.engines.registry import create_engine
-from recompra.hub.scores import ANALYTICS_COLUMNS
 from recompra.snapshot.as_of import resolve_as_of
 
-#: Per-customer score columns: the key, then what the hub stores for an analytics run.
-SCORE_COLUMNS = ("customer_id", "as_of", *ANALYTICS_COLUMNS)
+SCORE_COLUMNS = (
+    "customer_id",
+    "as_of",
+    "recency_days",
+    "frequency",
+    "monetary_minor",
+    "r_score",
+    "f_score",
+    "m_score",
+    "segment",
+    "cluster",
+)
 
 
 @dataclass
