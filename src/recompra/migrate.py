@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -24,22 +25,24 @@ def alembic_config(engine: Engine | None = None) -> Config:
     return config
 
 
-def upgrade(engine: Engine | None = None, revision: str = "heads") -> None:
-    """Bring the database of ``engine`` to ``revision`` (default: every head)."""
+def _migrate(step: Callable[[Config, str], None], engine: Engine | None, revision: str) -> None:
+    """Run an Alembic ``step`` to ``revision`` in one transaction on ``engine``."""
     engine = engine or get_engine()
     config = alembic_config(engine)
     with engine.begin() as connection:
+        # env.py migrates on this connection instead of opening its own.
         config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+        step(config, revision)
+
+
+def upgrade(engine: Engine | None = None, revision: str = "heads") -> None:
+    """Bring the database of ``engine`` to ``revision`` (default: every head)."""
+    _migrate(command.upgrade, engine, revision)
 
 
 def downgrade(engine: Engine | None = None, revision: str = "base") -> None:
     """Take the database of ``engine`` down to ``revision``."""
-    engine = engine or get_engine()
-    config = alembic_config(engine)
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, revision)
+    _migrate(command.downgrade, engine, revision)
 
 
 def pending_differences(engine: Engine | None = None) -> list[object]:

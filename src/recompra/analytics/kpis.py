@@ -112,8 +112,32 @@ def _order_sums(active_flag: str | None = None) -> str:
         CAST(SUM(cross_sell) AS BIGINT) AS cross_sell_orders"""
 
 
-def _shared_ratios() -> str:
-    return f"""{_ratio("gross_revenue_minor", "orders")} AS average_order_value_minor,
+#: Columns of :func:`_order_sums` (but ``active_customers``) and of :func:`_review_sums`.
+_ORDER_SUMS = (
+    "orders",
+    "gross_revenue_minor",
+    "revenue_minor",
+    "refunds_minor",
+    "returned_orders",
+    "repeat_orders",
+    "upsell_orders",
+    "cross_sell_orders",
+)
+_REVIEW_SUMS = ("reviews", "review_score_sum", "satisfied", "promoters", "detractors")
+
+
+def _joined_sums() -> str:
+    """The order sums of ``o`` and review sums of ``r``, 0 for a group without any."""
+    return ",\n        ".join(
+        [f"COALESCE(o.{c}, 0) AS {c}" for c in _ORDER_SUMS]
+        + [f"COALESCE(r.{c}, 0) AS {c}" for c in _REVIEW_SUMS]
+    )
+
+
+def _shared_columns() -> str:
+    """The counts and ratios both KPI tables end with, over :func:`_joined_sums` columns."""
+    return f"""returned_orders, reviews, repeat_orders, upsell_orders, cross_sell_orders,
+    {_ratio("gross_revenue_minor", "orders")} AS average_order_value_minor,
     {_ratio("returned_orders", "orders")} AS return_rate,
     {_ratio("refunds_minor", "gross_revenue_minor")} AS refund_rate,
     {_ratio("review_score_sum", "reviews")} AS average_review_score,
@@ -177,23 +201,11 @@ joined AS (
     SELECT
         g.period_index,
         g.period_start,
-        COALESCE(o.orders, 0) AS orders,
         COALESCE(o.active_customers, 0) AS active_customers,
         COALESCE(o.new_customers, 0) AS new_customers,
         COALESCE(o.second_purchases, 0) AS second_purchases,
         COALESCE(o.activations, 0) AS activations,
-        COALESCE(o.gross_revenue_minor, 0) AS gross_revenue_minor,
-        COALESCE(o.revenue_minor, 0) AS revenue_minor,
-        COALESCE(o.refunds_minor, 0) AS refunds_minor,
-        COALESCE(o.returned_orders, 0) AS returned_orders,
-        COALESCE(o.repeat_orders, 0) AS repeat_orders,
-        COALESCE(o.upsell_orders, 0) AS upsell_orders,
-        COALESCE(o.cross_sell_orders, 0) AS cross_sell_orders,
-        COALESCE(r.reviews, 0) AS reviews,
-        COALESCE(r.review_score_sum, 0) AS review_score_sum,
-        COALESCE(r.satisfied, 0) AS satisfied,
-        COALESCE(r.promoters, 0) AS promoters,
-        COALESCE(r.detractors, 0) AS detractors,
+        {_joined_sums()},
         COALESCE(l.lapses, 0) AS lapses,
         COALESCE(l.churned_customers, 0) AS churned_customers
     FROM grid g
@@ -232,12 +244,7 @@ SELECT
     churned_customers,
     {_ratio("churned_customers", "customers_active_at_start")} AS churn_rate,
     1.0 - {_ratio("churned_customers", "customers_active_at_start")} AS retention_rate,
-    returned_orders,
-    reviews,
-    repeat_orders,
-    upsell_orders,
-    cross_sell_orders,
-    {_shared_ratios()}
+    {_shared_columns()}
 FROM cumulative
 ORDER BY period_start
 """
@@ -284,19 +291,7 @@ joined AS (
         c.repeat_customers,
         c.churned_customers,
         c.recency_days_sum,
-        COALESCE(o.orders, 0) AS orders,
-        COALESCE(o.gross_revenue_minor, 0) AS gross_revenue_minor,
-        COALESCE(o.revenue_minor, 0) AS revenue_minor,
-        COALESCE(o.refunds_minor, 0) AS refunds_minor,
-        COALESCE(o.returned_orders, 0) AS returned_orders,
-        COALESCE(o.repeat_orders, 0) AS repeat_orders,
-        COALESCE(o.upsell_orders, 0) AS upsell_orders,
-        COALESCE(o.cross_sell_orders, 0) AS cross_sell_orders,
-        COALESCE(r.reviews, 0) AS reviews,
-        COALESCE(r.review_score_sum, 0) AS review_score_sum,
-        COALESCE(r.satisfied, 0) AS satisfied,
-        COALESCE(r.promoters, 0) AS promoters,
-        COALESCE(r.detractors, 0) AS detractors
+        {_joined_sums()}
     FROM cust c
     LEFT JOIN ord o ON o.segment = c.segment
     LEFT JOIN rev r ON r.segment = c.segment
@@ -322,12 +317,7 @@ SELECT
     {_ratio("j.churned_customers", "j.customers")} AS churn_rate,
     1.0 - {_ratio("j.churned_customers", "j.customers")} AS retention_rate,
     {_ratio("j.recency_days_sum", "j.customers")} AS average_recency_days,
-    j.returned_orders,
-    j.reviews,
-    j.repeat_orders,
-    j.upsell_orders,
-    j.cross_sell_orders,
-    {_shared_ratios()}
+    {_shared_columns()}
 FROM joined j
 CROSS JOIN totals t
 ORDER BY j.segment

@@ -23,6 +23,7 @@ from recompra.cli import hub
 from recompra.config import get_settings
 from recompra.db import get_engine, unit_of_work
 from recompra.hub.brands import DEFAULT_BRAND, get_brand
+from recompra.snapshot.schema import NON_PURCHASE_STATUSES
 
 console = Console()
 DEMO_USER = "demo@recompra.local"
@@ -87,26 +88,22 @@ def setup_loyalty(brand: str) -> dict[str, int]:
                     threshold=threshold,
                     earn_multiplier_pct=pct,
                 )
-            create_reward(
-                session,
-                program_id=program.id,
-                code="frete",
-                name="Frete grátis",
-                cost_points=150,
-                stock=500,
-            )
-            create_reward(
-                session,
-                program_id=program.id,
-                code="cupom20",
-                name="Cupom R$ 20",
-                cost_points=400,
-                stock=200,
-            )
+            for code, name, cost, stock in [
+                ("frete", "Frete grátis", 150, 500),
+                ("cupom20", "Cupom R$ 20", 400, 200),
+            ]:
+                create_reward(
+                    session,
+                    program_id=program.id,
+                    code=code,
+                    name=name,
+                    cost_points=cost,
+                    stock=stock,
+                )
         program_id = program.id
         recent = session.execute(
             select(Order.id, Order.purchased_at)
-            .where(Order.brand_id == brand_id, Order.status.not_in(("canceled", "unavailable")))
+            .where(Order.brand_id == brand_id, Order.status.not_in(NON_PURCHASE_STATUSES))
             .order_by(Order.purchased_at.desc())
             .limit(LOYALTY_ORDERS)
         ).all()

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from recompra import migrate
+from recompra.cli.options import parse_utc
 from recompra.cli.progress import progress_bar
 from recompra.config import get_settings
 from recompra.db import get_engine, unit_of_work
@@ -131,15 +132,6 @@ def import_csv_command(
             engine, spec, files, customers_file=customers, brand_id=brand_id, progress=tick
         ),
     )
-
-
-def parse_utc(value: str) -> datetime:
-    """Parse an ISO date or datetime; naive values are taken as UTC."""
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise typer.BadParameter(f"not an ISO date: {value!r}") from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def build_config(

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from recompra.cli.options import parse_utc
 from recompra.db import get_engine, unit_of_work
 from recompra.loyalty import (
     create_program,
@@ -24,10 +25,10 @@ app.add_typer(program_app, name="program")
 
 
 def _now(value: str | None) -> datetime:
+    """The ISO time given (naive values are UTC), else the current time."""
     if value is None:
         return datetime.now(UTC)
-    parsed = datetime.fromisoformat(value)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parse_utc(value)
 
 
 @program_app.command("create")

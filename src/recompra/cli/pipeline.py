@@ -54,6 +54,13 @@ def _check_choice(value: str, choices: tuple[str, ...], option: str) -> None:
         raise typer.BadParameter(f"choose one of {', '.join(choices)}", param_hint=option)
 
 
+def _source_and_target(
+    snapshot: Path | None, out: Path | None, brand: str, step: str
+) -> tuple[flows.Source, Path]:
+    """The snapshot a step reads and the directory it writes (``--out`` or the brand's)."""
+    return flows.snapshot_source(snapshot, brand), out or flows.output_dir(step, brand)
+
+
 def _print_analytics(result: AnalyticsResult, source: flows.Source, out: Path) -> None:
     if source.brand_id is not None:
         console.print(f"scores stored for {len(result.scores):,} customers as of {result.as_of}")
@@ -105,8 +112,7 @@ def analyze(
     """RFM segments, clusters, cohorts and KPIs: Parquet/CSV tables, summary.json, report.html."""
     _check_choice(engine, ENGINES, "--engine")
     day = _as_of(as_of)
-    source = flows.snapshot_source(snapshot, brand)
-    target = out or flows.output_dir("analytics", brand)
+    source, target = _source_and_target(snapshot, out, brand, "analytics")
     result = flows.run_analyze(
         source,
         out=target,
@@ -131,8 +137,7 @@ def predict(
     """CLV, P(alive), expected orders, next order date and churn risk for every customer."""
     _check_choice(model, MODEL_CHOICES, "--model")
     day = _as_of(as_of)
-    source = flows.snapshot_source(snapshot, brand)
-    target = out or flows.output_dir("predictions", brand)
+    source, target = _source_and_target(snapshot, out, brand, "predictions")
     result = flows.run_predict(source, out=target, as_of=day, model=model, backtest=backtest)
     _print_predictions(result, source, target)
 
@@ -157,12 +162,11 @@ def recommend_refresh(
 ) -> None:
     """Recompute co-purchase tables, bought-together and next-best-offer lists."""
     _check_choice(engine, ENGINES, "--engine")
-    source = flows.snapshot_source(snapshot, brand)
+    source, target = _source_and_target(snapshot, out, brand, "recommendations")
     try:
         policy = flows.stored_segments(source) if segments else None
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--segments") from exc
-    target = out or flows.output_dir("recommendations", brand)
     manifest = flows.run_recommend(
         source,
         out=target,

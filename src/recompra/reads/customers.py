@@ -7,10 +7,12 @@ a customer shared by two brands shows each brand only its own history.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TypeVar
 
-from sqlalchemy import ColumnElement, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from recompra.errors import NotFound
 from recompra.models import BrandCustomer, Customer, CustomerScore, Event, Order, Return, Review
@@ -25,15 +27,7 @@ from recompra.reads.models import (
 from recompra.snapshot.schema import NON_PURCHASE_STATUSES
 
 MAX_MERGE_HOPS = 10
-
-
-def _aware(value: datetime | str | None) -> datetime | None:
-    """An aggregate's timestamp as aware UTC (aggregates bypass the column type)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+T = TypeVar("T")
 
 
 def visible_customer(session: Session, *, brand_id: int, customer_id: int) -> Customer:
@@ -108,6 +102,7 @@ def latest_score(session: Session, *, brand_id: int, customer_id: int) -> Score 
 
 def order_stats(session: Session, *, brand_id: int, customer_id: int) -> OrderStats:
     """Orders, spend, returns and first/last purchase of the customer with the brand."""
+    # MIN/MAX keep the column's UTCDateTime type, so both backends return aware UTC.
     orders, spent, first, last = session.execute(
         select(
             func.count(Order.id),
@@ -129,8 +124,8 @@ def order_stats(session: Session, *, brand_id: int, customer_id: int) -> OrderSt
         orders=int(orders),
         spent_minor=int(spent),
         returned_minor=int(returned),
-        first_order_at=_aware(first),
-        last_order_at=_aware(last),
+        first_order_at=first,
+        last_order_at=last,
     )
 
 
@@ -176,20 +171,28 @@ def segment_history(session: Session, *, brand_id: int, customer_id: int) -> lis
     ]
 
 
+def _newest(
+    session: Session, stmt: Select[T], at: InstrumentedAttribute[datetime], limit: int
+) -> Sequence[T]:
+    """The ``limit`` newest rows of ``stmt`` by the timestamp ``at``."""
+    return session.execute(stmt.order_by(at.desc()).limit(limit)).scalars().all()
+
+
 def timeline(
     session: Session, *, brand_id: int, customer_id: int, limit: int
 ) -> list[TimelineEntry]:
     """Orders, returns, reviews and events of the customer with the brand, newest first."""
-    customer = visible_customer(session, brand_id=brand_id, customer_id=customer_id)
-    cid = customer.id
-    entries: list[TimelineEntry] = []
-    for order in session.execute(
-        select(Order)
-        .where(Order.brand_id == brand_id, Order.customer_id == cid)
-        .order_by(Order.purchased_at.desc())
-        .limit(limit)
-    ).scalars():
-        entries.append(
+    cid = visible_customer(session, brand_id=brand_id, customer_id=customer_id).id
+    orders = select(Order).where(Order.brand_id == brand_id, Order.customer_id == cid)
+    returns = (
+        select(Return)
+        .join(Order, Order.id == Return.order_id)
+        .where(Return.brand_id == brand_id, Order.customer_id == cid)
+    )
+    reviews = select(Review).where(Review.brand_id == brand_id, Review.customer_id == cid)
+    events = select(Event).where(Event.brand_id == brand_id, Event.customer_id == cid)
+    entries = [
+        *(
             TimelineEntry(
                 kind="order",
                 id=order.id,
@@ -198,15 +201,9 @@ def timeline(
                 amount_minor=order.total_minor,
                 detail={"status": order.status, "external_id": order.external_id},
             )
-        )
-    for ret in session.execute(
-        select(Return)
-        .join(Order, Order.id == Return.order_id)
-        .where(Return.brand_id == brand_id, Order.customer_id == cid)
-        .order_by(Return.created_at.desc())
-        .limit(limit)
-    ).scalars():
-        entries.append(
+            for order in _newest(session, orders, Order.purchased_at, limit)
+        ),
+        *(
             TimelineEntry(
                 kind="return",
                 id=ret.id,
@@ -215,14 +212,9 @@ def timeline(
                 amount_minor=ret.amount_minor,
                 detail={"reason": ret.reason, "order_id": ret.order_id},
             )
-        )
-    for review in session.execute(
-        select(Review)
-        .where(Review.brand_id == brand_id, Review.customer_id == cid)
-        .order_by(Review.created_at.desc())
-        .limit(limit)
-    ).scalars():
-        entries.append(
+            for ret in _newest(session, returns, Return.created_at, limit)
+        ),
+        *(
             TimelineEntry(
                 kind="review",
                 id=review.id,
@@ -230,14 +222,9 @@ def timeline(
                 title=review.title or f"{review.score}/5",
                 detail={"score": review.score, "comment": review.comment},
             )
-        )
-    for event in session.execute(
-        select(Event)
-        .where(Event.brand_id == brand_id, Event.customer_id == cid)
-        .order_by(Event.occurred_at.desc())
-        .limit(limit)
-    ).scalars():
-        entries.append(
+            for review in _newest(session, reviews, Review.created_at, limit)
+        ),
+        *(
             TimelineEntry(
                 kind="event",
                 id=event.id,
@@ -245,6 +232,8 @@ def timeline(
                 title=event.type,
                 detail=event.payload or {},
             )
-        )
+            for event in _newest(session, events, Event.occurred_at, limit)
+        ),
+    ]
     entries.sort(key=lambda e: (e.at, e.kind, e.id), reverse=True)
     return entries[:limit]

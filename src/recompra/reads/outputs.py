@@ -83,10 +83,32 @@ def _cached(path: Path, what: str, load: Callable[[Path], T]) -> T:
     return value
 
 
-def _read_json(path: Path) -> Any:
+def _read_text(path: Path) -> str:
     if path.stat().st_size > MAX_BYTES:
         raise ValueError(f"{path.name} is too large")
-    return json.loads(path.read_text(encoding="utf-8"))
+    return path.read_text(encoding="utf-8")
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(_read_text(path))
+
+
+def _json_object(
+    session: Session, home: Path, brand_id: int, kind: str, name: str
+) -> tuple[Path, dict[str, Any]] | None:
+    """The brand's output directory of ``kind`` and the JSON object in its file ``name``.
+
+    ``None`` when the directory or file is absent, unreadable, or not a JSON object.
+    """
+    directory = brand_output_dir(home, kind, brand_slug(session, brand_id))
+    path = _file(directory, name) if directory is not None else None
+    if directory is None or path is None:
+        return None
+    try:
+        document = _cached(path, "json", _read_json)
+    except (OSError, ValueError):
+        return None
+    return (directory, document) if isinstance(document, dict) else None
 
 
 def _read_rows(path: Path) -> list[dict[str, Any]]:
@@ -117,21 +139,16 @@ def analytics_outputs(session: Session, home: Path, brand_id: int) -> AnalyticsO
 
     A summary without a valid ``as_of`` date is unreadable too: every figure is "as of".
     """
-    directory = brand_output_dir(home, "analytics", brand_slug(session, brand_id))
-    if directory is None:
+    found = _json_object(session, home, brand_id, "analytics", "summary.json")
+    if found is None:
         return None
-    summary_path = _file(directory, "summary.json")
-    if summary_path is None:
-        return None
+    directory, summary = found
     try:
-        summary = _cached(summary_path, "json", _read_json)
         tables: dict[str, list[dict[str, Any]] | None] = {}
         for name in ("kpis_by_period", "segments", "cohorts"):
             path = _file(directory, f"{name}.parquet")
             tables[name] = _cached(path, "rows", _read_rows) if path else None
     except (OSError, ValueError):
-        return None
-    if not isinstance(summary, dict):
         return None
     try:
         as_of = date.fromisoformat(str(summary.get("as_of")))
@@ -150,18 +167,10 @@ class Backtests:
 
 def backtests(session: Session, home: Path, brand_id: int) -> Backtests | None:
     """The brand's back-test report and sanitised tracking chart, or ``None``."""
-    directory = brand_output_dir(home, "predictions", brand_slug(session, brand_id))
-    if directory is None:
+    found = _json_object(session, home, brand_id, "predictions", "backtest.json")
+    if found is None:
         return None
-    report_path = _file(directory, "backtest.json")
-    if report_path is None:
-        return None
-    try:
-        report = _cached(report_path, "json", _read_json)
-    except (OSError, ValueError):
-        return None
-    if not isinstance(report, dict):
-        return None
+    directory, report = found
     svg_path = _file(directory, "backtest_tracking.svg")
     svg = None
     if svg_path is not None:
@@ -227,6 +236,4 @@ def sanitise_svg(text: str) -> str:
 
 
 def _read_svg(path: Path) -> str:
-    if path.stat().st_size > MAX_BYTES:
-        raise ValueError(f"{path.name} is too large")
-    return sanitise_svg(path.read_text(encoding="utf-8"))
+    return sanitise_svg(_read_text(path))

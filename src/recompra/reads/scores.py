@@ -22,11 +22,10 @@ UNSEGMENTED = "unsegmented"
 
 def latest_as_of(session: Session, *, brand_id: int) -> date | None:
     """The brand's most recent scoring date, or ``None`` before the first run."""
-    value = session.execute(
+    # MAX keeps the column's Date type, so SQLite's text comes back as a date too.
+    value: date | None = session.execute(
         select(func.max(CustomerScore.as_of)).where(CustomerScore.brand_id == brand_id)
     ).scalar_one_or_none()
-    if isinstance(value, str):
-        return date.fromisoformat(value)
     return value
 
 
@@ -162,6 +161,19 @@ def scored_customers(
         )
         for s, name, email in session.execute(stmt)
     ]
+
+
+def latest_scored_customers(
+    session: Session, *, brand_id: int, where: ScoreFilter, limit: int, offset: int = 0
+) -> tuple[date | None, list[ScoredCustomer]]:
+    """The latest scoring date and its scored customers (``None, []`` before the first run)."""
+    as_of = latest_as_of(session, brand_id=brand_id)
+    if as_of is None:
+        return None, []
+    customers = scored_customers(
+        session, brand_id=brand_id, as_of=as_of, where=where, limit=limit, offset=offset
+    )
+    return as_of, customers
 
 
 def clv_histogram(

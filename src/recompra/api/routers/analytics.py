@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
+from sqlalchemy.orm import Session
 
 from recompra.analytics import SegmentKey
-from recompra.api.deps import Limit, Offset, ReadBrand, ReadSession
+from recompra.api.deps import BrandScope, Limit, Offset, ReadBrand, ReadSession
 from recompra.api.errors import AUTH_ERRORS, error_responses
 from recompra.api.schemas import (
     ClvDistribution,
@@ -46,6 +47,16 @@ def segments(request: Request, brand: ReadBrand, session: ReadSession) -> Segmen
     )
 
 
+def _scored(
+    session: Session, brand: BrandScope, *, where: sq.ScoreFilter, limit: int, offset: int
+) -> ScoredCustomers:
+    """A ranked list on the brand's latest scoring date (empty before the first run)."""
+    as_of, items = sq.latest_scored_customers(
+        session, brand_id=brand.id, where=where, limit=limit, offset=offset
+    )
+    return ScoredCustomers(as_of=as_of, currency=brand.currency, items=items)
+
+
 def _home(request: Request) -> Path:
     home: Path = request.app.state.settings.home
     return home
@@ -79,20 +90,8 @@ def segment_customers(
         raise InvalidInput(
             f"unknown segment {segment!r}; one of {', '.join(SEGMENT_FILTERS)}", field="segment"
         )
-    as_of = sq.latest_as_of(session, brand_id=brand.id)
-    items = (
-        sq.scored_customers(
-            session,
-            brand_id=brand.id,
-            as_of=as_of,
-            where=sq.ScoreFilter(segment=segment, r=r, f=f),
-            limit=limit,
-            offset=offset,
-        )
-        if as_of
-        else []
-    )
-    return ScoredCustomers(as_of=as_of, currency=brand.currency, items=items)
+    where = sq.ScoreFilter(segment=segment, r=r, f=f)
+    return _scored(session, brand, where=where, limit=limit, offset=offset)
 
 
 @router.get("/rfm", operation_id="rfm_grid", response_model=RfmGrid, responses=_ERRORS)
@@ -110,20 +109,8 @@ def clv(
     brand: ReadBrand, session: ReadSession, limit: Limit = 50, offset: Offset = 0
 ) -> ScoredCustomers:
     """Customers ranked by predicted CLV (highest first)."""
-    as_of = sq.latest_as_of(session, brand_id=brand.id)
-    items = (
-        sq.scored_customers(
-            session,
-            brand_id=brand.id,
-            as_of=as_of,
-            where=sq.ScoreFilter(order_by="clv"),
-            limit=limit,
-            offset=offset,
-        )
-        if as_of
-        else []
-    )
-    return ScoredCustomers(as_of=as_of, currency=brand.currency, items=items)
+    where = sq.ScoreFilter(order_by="clv")
+    return _scored(session, brand, where=where, limit=limit, offset=offset)
 
 
 @router.get(
@@ -150,20 +137,8 @@ def churn(
     offset: Offset = 0,
 ) -> ScoredCustomers:
     """Customers ranked by churn risk (highest first)."""
-    as_of = sq.latest_as_of(session, brand_id=brand.id)
-    items = (
-        sq.scored_customers(
-            session,
-            brand_id=brand.id,
-            as_of=as_of,
-            where=sq.ScoreFilter(order_by="churn", min_churn_risk=min_risk),
-            limit=limit,
-            offset=offset,
-        )
-        if as_of
-        else []
-    )
-    return ScoredCustomers(as_of=as_of, currency=brand.currency, items=items)
+    where = sq.ScoreFilter(order_by="churn", min_churn_risk=min_risk)
+    return _scored(session, brand, where=where, limit=limit, offset=offset)
 
 
 @router.get(
