@@ -158,7 +158,7 @@ class CompiledSegment:
 class _Compiler:
     def __init__(self, *, subset: bool) -> None:
         self.subset = subset
-        self.brand = bindparam(BRAND)
+        self.brand: BindParameter[int] = bindparam(BRAND)
         self.bc = BrandCustomer.__table__.alias("bc")
         self.customer = Customer.__table__.alias("c")
         self.clock: dict[str, Callable[[datetime], Any]] = {}
@@ -188,7 +188,7 @@ class _Compiler:
     def facts(self) -> Any:
         if self._facts is None:
             refunds, net = net_value(subset=self.subset)
-            columns = [
+            columns: list[Any] = [
                 Order.customer_id.label("customer_id"),
                 func.count().label("orders"),
                 func.sum(net).label("net_minor"),
@@ -264,7 +264,7 @@ class _Compiler:
         return self._loyalty
 
     # -- the tree -----------------------------------------------------------------------
-    def node(self, node: Node) -> ColumnElement[bool]:
+    def node(self, node: Node) -> Any:
         if isinstance(node, Group):
             parts = [self.node(child) for child in node.children]
             if node.kind == "all":
@@ -276,7 +276,7 @@ class _Compiler:
             return not_(func.coalesce(parts[0], false()))
         return self.condition(node)
 
-    def condition(self, c: Condition) -> ColumnElement[bool]:
+    def condition(self, c: Condition) -> Any:
         name = c.field
         if name in FACT_FIELDS:
             return self.fact_condition(c)
@@ -293,7 +293,7 @@ class _Compiler:
     def window_label(c: Condition) -> str:
         return f"{'net' if c.field == 'net_revenue' else 'orders'}_d{c.days}"
 
-    def fact_condition(self, c: Condition) -> ColumnElement[bool]:
+    def fact_condition(self, c: Condition) -> Any:
         if c.days is not None:
             return compare(func.coalesce(self.facts().c[self.window_label(c)], 0), c.op, c.value)
         f = self.facts().c
@@ -309,10 +309,10 @@ class _Compiler:
             return self.date_compare(f.last_at, c)
         return self.days_since(f.last_at, c)
 
-    def days_since(self, last: Any, c: Condition) -> ColumnElement[bool]:
+    def days_since(self, last: Any, c: Condition) -> Any:
         """``today - day(last) op N`` as a range on ``last`` (no dialect date arithmetic)."""
 
-        def exactly(n: int) -> ColumnElement[bool]:
+        def exactly(n: int) -> Any:
             return and_(last >= self.day(-n), last < self.day(-n + 1))
 
         op, v = c.op, c.value
@@ -336,9 +336,7 @@ class _Compiler:
             return or_(*(exactly(n) for n in v))
         return and_(last.is_not(None), *(not_(exactly(n)) for n in v))
 
-    def date_compare(
-        self, column: Any, c: Condition, *, future: bool = False
-    ) -> ColumnElement[bool]:
+    def date_compare(self, column: Any, c: Condition, *, future: bool = False) -> Any:
         """Compare a timestamp (or date) column with UTC calendar days."""
         op, v = c.op, c.value
         if op in ("is_null", "is_not_null"):
@@ -369,7 +367,7 @@ class _Compiler:
             return column < start(v)
         return column < start(v + timedelta(1))  # lte
 
-    def loyalty_condition(self, c: Condition) -> ColumnElement[bool]:
+    def loyalty_condition(self, c: Condition) -> Any:
         account = self.loyalty().c
         if c.field == "points_balance":
             return compare(account.balance, c.op, c.value)
@@ -391,7 +389,7 @@ class _Compiler:
         )
         return and_(account.account_id.is_not(None), compare(expiring, c.op, c.value))
 
-    def profile_or_activity(self, c: Condition) -> ColumnElement[bool]:
+    def profile_or_activity(self, c: Condition) -> Any:
         cust = self.customer.c
         if c.field in ("state", "city"):
             return compare(cust[c.field], c.op, c.value)
@@ -408,7 +406,7 @@ class _Compiler:
             return is_company if c.value else not_(func.coalesce(is_company, false()))
         return self.activity(c)
 
-    def birthday(self, birth: Any, c: Condition) -> ColumnElement[bool]:
+    def birthday(self, birth: Any, c: Condition) -> Any:
         month = extract("month", birth)
         if c.op == "eq":
             return month == c.value
@@ -417,7 +415,7 @@ class _Compiler:
         self.clock[name] = lambda now: upcoming_birthdays(now.astimezone(UTC).date(), c.value)
         return day_code.in_(bindparam(name, expanding=True))
 
-    def activity(self, c: Condition) -> ColumnElement[bool]:
+    def activity(self, c: Condition) -> Any:
         start = self.window(c.days)
         if c.field in ("bought_product", "bought_category", "channel"):
             purchase = (
