@@ -16,6 +16,7 @@ from recompra.api.routers import (
     keys,
     loyalty,
     recommendations,
+    segments,
 )
 from recompra.api.settings import ApiSettings
 from recompra.config import Settings, get_settings
@@ -57,6 +58,7 @@ def create_app(
     install_error_handlers(app)
     for module in (health, customers, analytics, ingest, loyalty, recommendations, keys):
         app.include_router(module.router)
+    app.include_router(segments.router)
     _include_optional_routers(app)
     if dashboard:
         from recompra.web.app import install_dashboard
