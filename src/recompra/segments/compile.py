@@ -450,6 +450,7 @@ class _Compiler:
                     Order.customer_id == self.customer_id,
                     Order.brand_id == self.brand,
                     Return.kind == "return",
+                    Return.created_at <= bindparam(NOW, type_=UTCDateTime()),
                 )
             )
             if start is not None:
@@ -462,6 +463,7 @@ class _Compiler:
                 .where(
                     Review.customer_id == self.customer_id,
                     Review.brand_id == self.brand,
+                    Review.created_at <= bindparam(NOW, type_=UTCDateTime()),
                     compare(Review.score, c.op, c.value),
                 )
             )
