@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from seed import NOW, brand, customer, order, refund
 from sqlalchemy import Engine, select
 
 from dbtest import BACKENDS, create_test_engine
@@ -16,7 +17,6 @@ from recompra.db import unit_of_work
 from recompra.models.segments import SegmentMember, SegmentMembershipEvent
 from recompra.segments.definition import parse_definition
 from recompra.segments.service import apply_definition, reevaluate_customers
-from seed import NOW, brand, customer, order, refund
 
 VALUABLE_SP = {
     "key": "valuable_sp",
@@ -65,7 +65,8 @@ def test_an_order_across_the_boundary_enters_and_a_return_exits(engine: Engine) 
         result = apply_definition(
             session, brand_id=b, definition=parse_definition(VALUABLE_SP), now=NOW
         )
-    assert result.created and result.version == 1
+    assert result.created
+    assert result.version == 1
     assert members(engine) == {rich: 1}
     assert events(engine) == [(rich, "segment_entered", 1)]
 
@@ -73,18 +74,14 @@ def test_an_order_across_the_boundary_enters_and_a_return_exits(engine: Engine) 
     with unit_of_work(engine) as session:
         second = order(session, b, close, total_minor=6_000, at=NOW)
         changes = reevaluate_customers(session, b, [close], now=NOW)
-    assert {k: (d.entered, d.exited) for k, d in changes.items()} == {
-        "valuable_sp": ([close], [])
-    }
+    assert {k: (d.entered, d.exited) for k, d in changes.items()} == {"valuable_sp": ([close], [])}
     assert events(engine)[-1] == (close, "segment_entered", 1)
 
     # A refund of the second order takes net revenue back to 450.00: the customer exits.
     with unit_of_work(engine) as session:
         refund(session, b, second, amount_minor=6_000, at=NOW)
         changes = reevaluate_customers(session, b, [close, rich, carioca], now=NOW)
-    assert {k: (d.entered, d.exited) for k, d in changes.items()} == {
-        "valuable_sp": ([], [close])
-    }
+    assert {k: (d.entered, d.exited) for k, d in changes.items()} == {"valuable_sp": ([], [close])}
     assert events(engine)[-1] == (close, "segment_exited", 1)
     assert members(engine) == {rich: 1}
 

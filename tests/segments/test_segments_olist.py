@@ -94,9 +94,11 @@ def people(olist_dir: Path) -> pd.DataFrame:
     """One row per person (customer_unique_id) with the facts the rules test."""
     customers = pd.read_csv(olist_dir / "olist_customers_dataset.csv.gz", dtype=str)
     # A person's address is the last non-empty one in file order.
-    state = customers.dropna(subset=["customer_state"]).groupby("customer_unique_id")[
-        "customer_state"
-    ].last()
+    state = (
+        customers.dropna(subset=["customer_state"])
+        .groupby("customer_unique_id")["customer_state"]
+        .last()
+    )
     orders = pd.read_csv(olist_dir / "olist_orders_dataset.csv.gz", dtype=str)
     orders["person"] = orders["customer_id"].map(
         customers.set_index("customer_id")["customer_unique_id"]
@@ -142,8 +144,10 @@ def people(olist_dir: Path) -> pd.DataFrame:
 
 def expected_counts(p: pd.DataFrame) -> dict[str, int]:
     utc = "UTC"
-    via_api = p["state"].isin(["SP", "RJ"]) & ((p["orders"] >= 2) | (p["net"] >= 100_000)) & (
-        ~p["bedding"]
+    via_api = (
+        p["state"].isin(["SP", "RJ"])
+        & ((p["orders"] >= 2) | (p["net"] >= 100_000))
+        & (~p["bedding"])
     )
     outside_sp = (
         (p["unhappy"] | (p["aov"] >= 30_000))
