@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from seed import NOW, brand, customer, order, refund
+from segmenttest import NOW, brand, customer, order, refund
 from sqlalchemy import Engine, select
 
 from dbtest import BACKENDS, create_test_engine

@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from seed import NOW, brand, customer, order, refund
+from segmenttest import NOW, brand, customer, order, refund
 from sqlalchemy import Engine
 
 from dbtest import BACKENDS, create_test_engine

@@ -187,7 +187,9 @@ def test_member_counts_equal_an_independent_pandas_computation(
     )
     headers = {"Authorization": f"Bearer {admin}"}
     with TestClient(app) as client:
-        created = client.post(f"/v1/segments?brand_id={brand_id}", json=VIA_API, headers=headers)
+        created = client.post(
+            f"/v1/live-segments?brand_id={brand_id}", json=VIA_API, headers=headers
+        )
         assert created.status_code == 201, created.text
         assert created.json()["members"] == expected["sp_rj_valuable_no_bedding"]
 

@@ -50,7 +50,7 @@ from recompra.segments.service import (
     get_segment,
 )
 
-router = APIRouter(prefix="/v1/segments", tags=["segments"])
+router = APIRouter(prefix="/v1/live-segments", tags=["live segments"])
 
 _READ = error_responses(400, *AUTH_ERRORS, 404)
 _WRITE = error_responses(400, *AUTH_ERRORS, 404, 409)
@@ -216,7 +216,7 @@ def _member(row: q.MemberRow) -> MemberOut:
     return MemberOut(**row.__dict__)
 
 
-@router.get("", operation_id="segments_list", response_model=list[SegmentOut], responses=_READ)
+@router.get("", operation_id="live_segments_list", response_model=list[SegmentOut], responses=_READ)
 def list_segments(
     brand: ReadBrand, session: ReadSession, archived: bool = False
 ) -> list[SegmentOut]:
@@ -225,7 +225,7 @@ def list_segments(
     return [_summary(s) for s in rows]
 
 
-@router.post("", operation_id="segments_apply", response_model=ApplyOut, responses=_WRITE)
+@router.post("", operation_id="live_segments_apply", response_model=ApplyOut, responses=_WRITE)
 def apply(
     document: Definition, brand: AdminBrand, session: WriteSession, response: Response
 ) -> ApplyOut:
@@ -245,7 +245,7 @@ def apply(
 
 
 @router.post(
-    "/preview", operation_id="segments_preview", response_model=PreviewOut, responses=_READ
+    "/preview", operation_id="live_segments_preview", response_model=PreviewOut, responses=_READ
 )
 def preview(
     document: Definition,
@@ -265,7 +265,7 @@ def preview(
 
 @router.get(
     "/events",
-    operation_id="segments_events",
+    operation_id="live_segments_events",
     response_model=list[MembershipEventOut],
     responses=_READ,
 )
@@ -282,7 +282,7 @@ def events(
 
 @router.get(
     "/customers/{customer_id}",
-    operation_id="segments_customer_history",
+    operation_id="live_segments_customer_history",
     response_model=list[MembershipEventOut],
     responses=_READ,
 )
@@ -301,7 +301,9 @@ def customer_history(
     return [MembershipEventOut(**e.__dict__) for e in rows]
 
 
-@router.get("/{key}", operation_id="segments_get", response_model=SegmentDetail, responses=_READ)
+@router.get(
+    "/{key}", operation_id="live_segments_get", response_model=SegmentDetail, responses=_READ
+)
 def get(key: SegmentKey, brand: ReadBrand, session: ReadSession) -> SegmentDetail:
     """A segment, its definition in force and every version."""
     segment = get_segment(session, brand_id=brand.id, key=key)
@@ -329,7 +331,7 @@ def get(key: SegmentKey, brand: ReadBrand, session: ReadSession) -> SegmentDetai
 
 @router.get(
     "/{key}/members",
-    operation_id="segments_members",
+    operation_id="live_segments_members",
     response_model=MemberPage,
     responses=_READ,
 )
@@ -357,7 +359,7 @@ def members(
 
 @router.get(
     "/{key}/members.csv",
-    operation_id="segments_members_csv",
+    operation_id="live_segments_members_csv",
     response_class=StreamingResponse,
     responses={**_READ, 200: {"content": {"text/csv": {}}}},
 )
@@ -390,7 +392,7 @@ def members_csv(key: SegmentKey, brand: ReadBrand, engine: EngineDep) -> Streami
 
 @router.post(
     "/{key}/evaluate",
-    operation_id="segments_evaluate",
+    operation_id="live_segments_evaluate",
     response_model=ApplyOut,
     responses=_WRITE,
 )
@@ -409,7 +411,9 @@ def evaluate(key: SegmentKey, brand: AdminBrand, session: WriteSession) -> Apply
     )
 
 
-@router.delete("/{key}", operation_id="segments_archive", response_model=ApplyOut, responses=_WRITE)
+@router.delete(
+    "/{key}", operation_id="live_segments_archive", response_model=ApplyOut, responses=_WRITE
+)
 def archive(key: SegmentKey, brand: AdminBrand, session: WriteSession) -> ApplyOut:
     """Archive a segment: every member exits (with an event) and evaluation stops."""
     diff = archive_segment(session, brand_id=brand.id, key=key)
@@ -426,7 +430,7 @@ def archive(key: SegmentKey, brand: AdminBrand, session: WriteSession) -> ApplyO
 
 
 @router.put(
-    "/{key}/goals", operation_id="segments_goal_set", response_model=GoalOut, responses=_WRITE
+    "/{key}/goals", operation_id="live_segments_goal_set", response_model=GoalOut, responses=_WRITE
 )
 def put_goal(key: SegmentKey, goal: GoalIn, brand: AdminBrand, engine: EngineDep) -> GoalOut:
     """Set (or replace) the goal for a KPI in a period, and show its progress."""
@@ -445,7 +449,10 @@ def put_goal(key: SegmentKey, goal: GoalIn, brand: AdminBrand, engine: EngineDep
 
 
 @router.get(
-    "/{key}/goals", operation_id="segments_goals", response_model=list[GoalOut], responses=_READ
+    "/{key}/goals",
+    operation_id="live_segments_goals",
+    response_model=list[GoalOut],
+    responses=_READ,
 )
 def list_goals(key: SegmentKey, brand: ReadBrand, engine: EngineDep) -> list[GoalOut]:
     """The segment's goals with progress, CI and forecast."""
