@@ -122,17 +122,18 @@ def purchase_filter(brand: ColumnElement[Any], *, subset: bool) -> list[ColumnEl
 
 def net_value(*, subset: bool) -> tuple[Any, ColumnElement[int]]:
     """``(refunds subquery, net value expression)`` of an order, as analytics defines it."""
-    refunds = (
-        select(Return.order_id, func.sum(Return.amount_minor).label("refund_minor"))
-        .join(Order, Order.id == Return.order_id)
-        .where(
-            Order.brand_id == bindparam(BRAND),
-            Return.created_at <= bindparam(NOW, type_=UTCDateTime()),
-            *([Order.customer_id.in_(bindparam(CUSTOMER_IDS, expanding=True))] if subset else []),
-        )
-        .group_by(Return.order_id)
-        .subquery("refunds")
+    refunds_query = select(
+        Return.order_id, func.sum(Return.amount_minor).label("refund_minor")
+    ).where(
+        Return.brand_id == bindparam(BRAND),
+        Return.created_at <= bindparam(NOW, type_=UTCDateTime()),
     )
+    if subset:
+        # Only the subset's orders: drive from them rather than from every return.
+        refunds_query = refunds_query.join(Order, Order.id == Return.order_id).where(
+            Order.customer_id.in_(bindparam(CUSTOMER_IDS, expanding=True))
+        )
+    refunds = refunds_query.group_by(Return.order_id).subquery("refunds")
     remaining = Order.total_minor - func.coalesce(refunds.c.refund_minor, 0)
     return refunds, case((remaining > 0, remaining), else_=0)
 
@@ -223,8 +224,10 @@ class _Compiler:
                 .group_by(cs.c.customer_id)
                 .subquery("latest")
             )
+            # Only the columns rules can test (not the explanations JSON).
+            columns = [cs.c.customer_id, *(cs.c[c] for c in sorted(set(SCORE_COLUMNS.values())))]
             self._scores = (
-                select(cs)
+                select(*columns)
                 .join(
                     latest,
                     and_(latest.c.customer_id == cs.c.customer_id, latest.c.as_of == cs.c.as_of),
