@@ -164,7 +164,7 @@ def members(
     for m in rows:
         typer.echo(
             f"{m.customer_id}\t{m.state or ''}\t{m.city or ''}\tv{m.version}\t"
-            f"{m.entered_at.isoformat()}"
+            f"{m.entered_at.isoformat() if m.entered_at else ''}"
         )
 
 

@@ -92,8 +92,8 @@ def export_row(row: MemberRow) -> list[str]:
         row.phone or "",
         row.state or "",
         row.city or "",
-        str(row.version),
-        row.entered_at.isoformat(),
+        str(row.version or ""),
+        row.entered_at.isoformat() if row.entered_at else "",
         str(row.orders),
         f"{row.net_revenue_minor / 100:.2f}",
     ]

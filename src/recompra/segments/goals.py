@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,7 @@ from recompra.db import unit_of_work
 from recompra.engines.registry import create_engine
 from recompra.errors import InvalidInput, NotFound
 from recompra.models.base import utcnow
-from recompra.models.segments import Segment, SegmentGoal, SegmentMembershipEvent
+from recompra.models.segments import SegmentGoal, SegmentMembershipEvent
 from recompra.segments.service import get_segment
 from recompra.snapshot.export import snapshot_tables
 from recompra.snapshot.io import write_snapshot
@@ -111,22 +111,23 @@ class Period:
 class GoalProgress:
     """Where a goal stands on ``as_of``."""
 
+    goal_id: int
     segment_key: str
     kpi: str
     period: str
     target: float
     status: str
     as_of: date | None
-    cohort: int
-    value: float | None
-    numerator: float | None
-    denominator: float | None
-    ci_low: float | None
-    ci_high: float | None
-    forecast: float | None
-    on_track: bool | None
     elapsed_days: int
     period_days: int
+    cohort: int = 0
+    value: float | None = None
+    numerator: float | None = None
+    denominator: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    forecast: float | None = None
+    on_track: bool | None = None
 
 
 def parse_period(label: str) -> Period:
@@ -259,12 +260,24 @@ def goal_progress(
         )
     spec = KPIS[goal.kpi]
     period_days = (period.end - period.start).days
-    if as_of < period.start:
-        return _empty(segment, goal, period, "not_started", None, 0, period_days)
-    elapsed = (as_of - period.start).days + 1
-    status = "ended" if as_of >= period.end - timedelta(1) else "running"
+    started = as_of >= period.start
+    elapsed = (as_of - period.start).days + 1 if started else 0
+    status = "not_started" if not started else "running"
+    if as_of >= period.end - timedelta(1):
+        status = "ended"
+    known = GoalProgress(
+        goal_id=goal.id,
+        segment_key=segment.key,
+        kpi=goal.kpi,
+        period=period.label,
+        target=goal.target,
+        status=status,
+        as_of=as_of if started else None,
+        elapsed_days=elapsed,
+        period_days=period_days,
+    )
     if not cohort:
-        return _empty(segment, goal, period, status, as_of, elapsed, period_days)
+        return known
     current, previous = _kpi_rows(engine, brand_id, cohort, period, as_of)
     value = current.get(goal.kpi) if current else None
     numerator = float(current.get(spec.numerator, 0) or 0) if current else 0.0
@@ -280,23 +293,16 @@ def goal_progress(
     on_track = None
     if forecast is not None:
         on_track = forecast >= goal.target if spec.higher_is_better else forecast <= goal.target
-    return GoalProgress(
-        segment.key,
-        goal.kpi,
-        period.label,
-        goal.target,
-        status,
-        as_of,
-        len(cohort),
-        _number(value),
-        numerator,
-        denominator,
-        low,
-        high,
-        forecast,
-        on_track,
-        elapsed,
-        period_days,
+    return replace(
+        known,
+        cohort=len(cohort),
+        value=_number(value),
+        numerator=numerator,
+        denominator=denominator,
+        ci_low=low,
+        ci_high=high,
+        forecast=forecast,
+        on_track=on_track,
     )
 
 
@@ -356,35 +362,6 @@ def _forecast(
         return None
     share = numerator / denominator
     return 1 - share if spec.complement else share
-
-
-def _empty(
-    segment: Segment,
-    goal: SegmentGoal,
-    period: Period,
-    status: str,
-    as_of: date | None,
-    elapsed: int,
-    days: int,
-) -> GoalProgress:
-    return GoalProgress(
-        segment.key,
-        goal.kpi,
-        period.label,
-        goal.target,
-        status,
-        as_of,
-        0,
-        None,
-        None,
-        None,
-        None,
-        None,
-        None,
-        None,
-        elapsed,
-        days,
-    )
 
 
 def _midnight(day: date) -> datetime:

@@ -49,7 +49,8 @@ class SegmentSummary:
 
 @dataclass(frozen=True)
 class MemberRow:
-    """A member with the profile fields an export or a page shows."""
+    """A customer with the profile fields an export or a page shows, and, for a member,
+    the version that put them in and when (``None`` in a preview)."""
 
     customer_id: int
     name: str | None
@@ -57,8 +58,8 @@ class MemberRow:
     phone: str | None
     state: str | None
     city: str | None
-    version: int
-    entered_at: datetime
+    version: int | None
+    entered_at: datetime | None
     orders: int = 0
     net_revenue_minor: int = 0
 
@@ -178,7 +179,7 @@ def member_rows(
             params,
         )
     }
-    membership: dict[int, tuple[int, datetime]] = {}
+    membership: dict[int, tuple[int | None, datetime | None]] = {}
     if segment is not None:
         membership = {
             m.customer_id: (m.version, m.entered_at)
@@ -192,7 +193,7 @@ def member_rows(
     rows = []
     for customer_id in ids:
         person = people[customer_id]
-        version, entered = membership.get(customer_id, (0, utcnow()))
+        version, entered = membership.get(customer_id, (None, None))
         orders, revenue = totals.get(customer_id, (0, 0))
         rows.append(
             MemberRow(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Response
@@ -40,7 +40,7 @@ from recompra.models import BrandCustomer
 from recompra.segments import queries as q
 from recompra.segments.definition import definition_to_json, parse_definition
 from recompra.segments.flows import EXPORT_COLUMNS, export_row
-from recompra.segments.goals import goal_progress, goals_of, set_goal
+from recompra.segments.goals import GoalProgress, goal_progress, goals_of, set_goal
 from recompra.segments.service import (
     apply_definition,
     archive_segment,
@@ -88,21 +88,8 @@ def _admin_brand(
 AdminBrand = Annotated[BrandScope, Depends(_admin_brand)]
 
 
-class SegmentOut(BaseModel):
-    """A segment: key, names, status, version in force, size, last evaluation."""
-
-    key: str
-    name_pt: str
-    name_en: str
-    status: str
-    version: int
-    members: int
-    evaluated_at: datetime | None
-    updated_at: datetime
-
-
 class VersionOut(BaseModel):
-    """One version of a definition."""
+    """One version of a definition (the rule as stored: money in minor units)."""
 
     version: int
     name_pt: str
@@ -111,9 +98,10 @@ class VersionOut(BaseModel):
     rule: dict[str, Any]
 
 
-class SegmentDetail(SegmentOut):
-    """A segment with its definition in force (money in currency units) and versions."""
+class SegmentDetail(BaseModel):
+    """A segment, its definition in force (money in currency units) and its versions."""
 
+    segment: q.SegmentSummary
     definition: dict[str, Any]
     versions: list[VersionOut]
 
@@ -130,51 +118,13 @@ class ApplyOut(BaseModel):
     exited: int | None
 
 
-class MemberOut(BaseModel):
-    """A member with profile, the version that put them in, and purchase totals."""
-
-    customer_id: int
-    name: str | None
-    email: str | None
-    phone: str | None
-    state: str | None
-    city: str | None
-    version: int
-    entered_at: datetime
-    orders: int
-    net_revenue_minor: int
-
-
 class MemberPage(BaseModel):
     """A page of members."""
 
     total: int
     limit: int
     offset: int
-    items: list[MemberOut]
-
-
-class PreviewOut(BaseModel):
-    """Size and value of a definition now, and a sample of members."""
-
-    members: int
-    customers: int
-    customer_share: float | None
-    revenue_minor: int
-    total_revenue_minor: int
-    revenue_share: float | None
-    sample: list[MemberOut]
-
-
-class MembershipEventOut(BaseModel):
-    """One ``segment_entered`` / ``segment_exited`` event."""
-
-    id: int
-    segment_key: str
-    customer_id: int
-    type: str
-    version: int
-    occurred_at: datetime
+    items: list[q.MemberRow]
 
 
 class GoalIn(BaseModel):
@@ -187,42 +137,14 @@ class GoalIn(BaseModel):
     note: str | None = None
 
 
-class GoalOut(BaseModel):
-    """A goal and where it stands (value, 95% Wilson interval for rates, forecast)."""
-
-    id: int
-    kpi: str
-    period: str
-    target: float
-    status: str
-    as_of: date | None
-    cohort: int
-    value: float | None
-    numerator: float | None
-    denominator: float | None
-    ci_low: float | None
-    ci_high: float | None
-    forecast: float | None
-    on_track: bool | None
-    elapsed_days: int
-    period_days: int
-
-
-def _summary(s: q.SegmentSummary) -> SegmentOut:
-    return SegmentOut(**s.__dict__)
-
-
-def _member(row: q.MemberRow) -> MemberOut:
-    return MemberOut(**row.__dict__)
-
-
-@router.get("", operation_id="live_segments_list", response_model=list[SegmentOut], responses=_READ)
+@router.get(
+    "", operation_id="live_segments_list", response_model=list[q.SegmentSummary], responses=_READ
+)
 def list_segments(
     brand: ReadBrand, session: ReadSession, archived: bool = False
-) -> list[SegmentOut]:
+) -> list[q.SegmentSummary]:
     """The brand's segments (archived ones too with ``archived=true``)."""
-    rows = q.list_segments(session, brand_id=brand.id, include_archived=archived)
-    return [_summary(s) for s in rows]
+    return q.list_segments(session, brand_id=brand.id, include_archived=archived)
 
 
 @router.post("", operation_id="live_segments_apply", response_model=ApplyOut, responses=_WRITE)
@@ -245,28 +167,23 @@ def apply(
 
 
 @router.post(
-    "/preview", operation_id="live_segments_preview", response_model=PreviewOut, responses=_READ
+    "/preview", operation_id="live_segments_preview", response_model=q.Preview, responses=_READ
 )
 def preview(
     document: Definition,
     brand: ReadBrand,
     session: ReadSession,
     sample: Annotated[int, Query(ge=0, le=100)] = 20,
-) -> PreviewOut:
+) -> q.Preview:
     """What a definition would select now, without saving it."""
-    result = q.preview(
-        session, brand_id=brand.id, rule=parse_definition(document).rule, sample=sample
-    )
-    return PreviewOut(
-        **{k: v for k, v in result.__dict__.items() if k != "sample"},
-        sample=[_member(m) for m in result.sample],
-    )
+    rule = parse_definition(document).rule
+    return q.preview(session, brand_id=brand.id, rule=rule, sample=sample)
 
 
 @router.get(
     "/events",
     operation_id="live_segments_events",
-    response_model=list[MembershipEventOut],
+    response_model=list[q.MembershipEventRow],
     responses=_READ,
 )
 def events(
@@ -274,21 +191,20 @@ def events(
     session: ReadSession,
     after: Annotated[int, Query(ge=0, description="Cursor: the last event id seen")] = 0,
     limit: Limit = 500,
-) -> list[MembershipEventOut]:
+) -> list[q.MembershipEventRow]:
     """Entry and exit events after the cursor, oldest first (the journeys' feed)."""
-    rows = q.events_since(session, brand_id=brand.id, after_id=after, limit=limit)
-    return [MembershipEventOut(**e.__dict__) for e in rows]
+    return q.events_since(session, brand_id=brand.id, after_id=after, limit=limit)
 
 
 @router.get(
     "/customers/{customer_id}",
     operation_id="live_segments_customer_history",
-    response_model=list[MembershipEventOut],
+    response_model=list[q.MembershipEventRow],
     responses=_READ,
 )
 def customer_history(
     customer_id: CustomerId, brand: ReadBrand, session: ReadSession
-) -> list[MembershipEventOut]:
+) -> list[q.MembershipEventRow]:
     """A customer's entries into and exits from the brand's segments, oldest first."""
     linked = session.scalar(
         select(BrandCustomer.customer_id).where(
@@ -297,8 +213,7 @@ def customer_history(
     )
     if linked is None:
         raise NotFound(f"customer {customer_id} not found", field="customer_id")
-    rows = q.customer_history(session, brand_id=brand.id, customer_id=customer_id)
-    return [MembershipEventOut(**e.__dict__) for e in rows]
+    return q.customer_history(session, brand_id=brand.id, customer_id=customer_id)
 
 
 @router.get(
@@ -314,7 +229,7 @@ def get(key: SegmentKey, brand: ReadBrand, session: ReadSession) -> SegmentDetai
         if s.key == key
     )
     return SegmentDetail(
-        **_summary(summary).model_dump(),
+        segment=summary,
         definition=definition_to_json(definition_of(version, key)),
         versions=[
             VersionOut(
@@ -354,7 +269,7 @@ def members(
         state=state,
         version=version,
     )
-    return MemberPage(total=total, limit=limit, offset=offset, items=[_member(r) for r in rows])
+    return MemberPage(total=total, limit=limit, offset=offset, items=rows)
 
 
 @router.get(
@@ -430,9 +345,12 @@ def archive(key: SegmentKey, brand: AdminBrand, session: WriteSession) -> ApplyO
 
 
 @router.put(
-    "/{key}/goals", operation_id="live_segments_goal_set", response_model=GoalOut, responses=_WRITE
+    "/{key}/goals",
+    operation_id="live_segments_goal_set",
+    response_model=GoalProgress,
+    responses=_WRITE,
 )
-def put_goal(key: SegmentKey, goal: GoalIn, brand: AdminBrand, engine: EngineDep) -> GoalOut:
+def put_goal(key: SegmentKey, goal: GoalIn, brand: AdminBrand, engine: EngineDep) -> GoalProgress:
     """Set (or replace) the goal for a KPI in a period, and show its progress."""
     with unit_of_work(engine) as session:
         stored = set_goal(
@@ -445,23 +363,17 @@ def put_goal(key: SegmentKey, goal: GoalIn, brand: AdminBrand, engine: EngineDep
             note=goal.note,
         )
         goal_id = stored.id
-    return _goal_out(engine, brand.id, key, goal_id)
+    return goal_progress(engine, brand_id=brand.id, key=key, goal_id=goal_id)
 
 
 @router.get(
     "/{key}/goals",
     operation_id="live_segments_goals",
-    response_model=list[GoalOut],
+    response_model=list[GoalProgress],
     responses=_READ,
 )
-def list_goals(key: SegmentKey, brand: ReadBrand, engine: EngineDep) -> list[GoalOut]:
+def list_goals(key: SegmentKey, brand: ReadBrand, engine: EngineDep) -> list[GoalProgress]:
     """The segment's goals with progress, CI and forecast."""
     with unit_of_work(engine, write=False) as session:
         ids = [g.id for g in goals_of(session, brand_id=brand.id, key=key)]
-    return [_goal_out(engine, brand.id, key, goal_id) for goal_id in ids]
-
-
-def _goal_out(engine: Any, brand_id: int, key: str, goal_id: int) -> GoalOut:
-    progress = goal_progress(engine, brand_id=brand_id, key=key, goal_id=goal_id)
-    data = {k: v for k, v in progress.__dict__.items() if k != "segment_key"}
-    return GoalOut(id=goal_id, **data)
+    return [goal_progress(engine, brand_id=brand.id, key=key, goal_id=goal_id) for goal_id in ids]
