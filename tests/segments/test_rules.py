@@ -414,8 +414,23 @@ def test_subset_evaluation_matches_the_full_one(store: Store) -> None:
 
 
 def test_birthdays_on_29_february_are_kept_in_common_years() -> None:
-    from recompra.segments.compile import upcoming_birthdays
+    from recompra.segments.purchases import upcoming_birthdays
 
     assert 229 in upcoming_birthdays(date(2027, 2, 27), 1)
     assert 229 not in upcoming_birthdays(date(2028, 2, 27), 1)  # 2028 has a 29th
     assert upcoming_birthdays(datetime(2026, 12, 31, tzinfo=UTC).date(), 1) == [1231, 101]
+
+
+def test_one_query_for_every_rule_selects_what_each_rule_does(store: Store) -> None:
+    from recompra.segments.compile import compile_many
+
+    query = compile_many([parse_rule(rule, money="units") for _, rule, _ in CASES])
+    names = {v: k for k, v in store.ids.items()}
+    with unit_of_work(store.engine, write=False) as session:
+        rows = session.execute(
+            query.statement,
+            query.params(brand_id=store.brand, now=NOW, customer_ids=list(store.ids.values())),
+        ).all()
+    for position, (name, _, expected) in enumerate(CASES):
+        found = {names[row[0]] for row in rows if row[position + 1]}
+        assert found == expected, name

@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -76,11 +76,18 @@ from recompra.segments.definition import (
     parse_rule,
 )
 from recompra.segments.fields import FIELDS
-from recompra.snapshot.schema import NON_PURCHASE_STATUSES
+from recompra.segments.purchases import (
+    BRAND,
+    CUSTOMER_IDS,
+    NOW,
+    compare,
+    day_start,
+    net_value,
+    one_of,
+    purchase_filter,
+    upcoming_birthdays,
+)
 
-BRAND = "brand_id"
-CUSTOMER_IDS = "customer_ids"
-NOW = "now"
 FACT_FIELDS = (
     "orders",
     "net_revenue",
@@ -101,41 +108,6 @@ SCORE_COLUMNS = {
     "expected_next_order_date": "expected_next_order_at",
 }
 LOYALTY_FIELDS = ("points_balance", "pending_points", "tier", "points_expiring")
-
-
-def day_start(day: date) -> datetime:
-    """Midnight UTC starting ``day``."""
-    return datetime.combine(day, time(), tzinfo=UTC)
-
-
-def purchase_filter(brand: ColumnElement[Any], *, subset: bool) -> list[ColumnElement[bool]]:
-    """The orders that are purchases of the brand up to now (optionally of the subset)."""
-    conditions = [
-        Order.brand_id == brand,
-        Order.status.not_in(NON_PURCHASE_STATUSES),
-        Order.purchased_at <= bindparam(NOW, type_=UTCDateTime()),
-    ]
-    if subset:
-        conditions.append(Order.customer_id.in_(bindparam(CUSTOMER_IDS, expanding=True)))
-    return conditions
-
-
-def net_value(*, subset: bool) -> tuple[Any, ColumnElement[int]]:
-    """``(refunds subquery, net value expression)`` of an order, as analytics defines it."""
-    refunds_query = select(
-        Return.order_id, func.sum(Return.amount_minor).label("refund_minor")
-    ).where(
-        Return.brand_id == bindparam(BRAND),
-        Return.created_at <= bindparam(NOW, type_=UTCDateTime()),
-    )
-    if subset:
-        # Only the subset's orders: drive from them rather than from every return.
-        refunds_query = refunds_query.join(Order, Order.id == Return.order_id).where(
-            Order.customer_id.in_(bindparam(CUSTOMER_IDS, expanding=True))
-        )
-    refunds = refunds_query.group_by(Return.order_id).subquery("refunds")
-    remaining = Order.total_minor - func.coalesce(refunds.c.refund_minor, 0)
-    return refunds, case((remaining > 0, remaining), else_=0)
 
 
 @dataclass
@@ -432,16 +404,16 @@ class _Compiler:
             if start is not None:
                 purchase = purchase.where(Order.purchased_at >= start)
             if c.field == "channel":
-                found = purchase.where(Order.channel.in_(c.value))
+                found = purchase.where(one_of(Order.channel, c.value))
             else:
                 purchase = purchase.join(OrderItem, OrderItem.order_id == Order.id).join(
                     Product, Product.id == OrderItem.product_id
                 )
                 if c.field == "bought_product":
-                    found = purchase.where(Product.external_id.in_(c.value))
+                    found = purchase.where(one_of(Product.external_id, c.value))
                 else:
                     found = purchase.join(Category, Category.id == Product.category_id).where(
-                        Category.slug.in_(c.value)
+                        one_of(Category.slug, c.value)
                     )
             return exists(found) if c.op == "in" else not_(exists(found))
         if c.field == "returned":
@@ -488,64 +460,37 @@ class _Compiler:
             count = count.where(Event.occurred_at >= start)
         return compare(count.scalar_subquery(), c.op, c.value)
 
-    def statement(self, rule: Node) -> Select[Any]:
-        # Window columns first: the facts subquery is built once, with all of them.
-        for c in conditions_of(rule):
-            if c.field in FACT_FIELDS and c.days is not None:
-                start = self.window(c.days)
-                assert start is not None
-                self.fact_windows[self.window_label(c)] = start
-        where = self.node(rule)  # before the joins: it decides which tables are needed
+    def prepare(self, rules: Sequence[Node]) -> None:
+        """Register every window column first: the facts subquery is built once."""
+        for rule in rules:
+            for c in conditions_of(rule):
+                if c.field in FACT_FIELDS and c.days is not None:
+                    start = self.window(c.days)
+                    assert start is not None
+                    self.fact_windows[self.window_label(c)] = start
+
+    def source(self) -> tuple[Any, list[Any]]:
+        """The joined customers and the filters every statement has (after the nodes)."""
         source: Any = self.bc.join(self.customer, self.customer.c.id == self.bc.c.customer_id)
-        if self._facts is not None:
-            source = source.outerjoin(self._facts, self._facts.c.customer_id == self.customer_id)
-        if self._scores is not None:
-            source = source.outerjoin(self._scores, self._scores.c.customer_id == self.customer_id)
-        if self._loyalty is not None:
-            source = source.outerjoin(
-                self._loyalty, self._loyalty.c.customer_id == self.customer_id
-            )
+        for joined in (self._facts, self._scores, self._loyalty):
+            if joined is not None:
+                source = source.outerjoin(joined, joined.c.customer_id == self.customer_id)
         conditions = [self.bc.c.brand_id == self.brand, self.customer.c.merged_into_id.is_(None)]
         if self.subset:
             conditions.append(self.customer_id.in_(bindparam(CUSTOMER_IDS, expanding=True)))
+        return source, conditions
+
+    def statement(self, rule: Node) -> Select[Any]:
+        self.prepare([rule])
+        where = self.node(rule)  # before the joins: it decides which tables are needed
+        source, conditions = self.source()
         return select(self.customer_id).select_from(source).where(*conditions, where)
 
-
-def compare(column: Any, op: str, value: Any) -> ColumnElement[bool]:
-    """``column op value`` for the plain comparison operators."""
-    if op == "is_null":
-        return column.is_(None)  # type: ignore[no-any-return]
-    if op == "is_not_null":
-        return column.is_not(None)  # type: ignore[no-any-return]
-    if op == "between":
-        return column.between(value[0], value[1])  # type: ignore[no-any-return]
-    if op == "in":
-        return column.in_(list(value))  # type: ignore[no-any-return]
-    if op == "not_in":
-        return column.not_in(list(value))  # type: ignore[no-any-return]
-    operators: dict[str, Callable[[Any, Any], Any]] = {
-        "eq": lambda a, b: a == b,
-        "ne": lambda a, b: a != b,
-        "gt": lambda a, b: a > b,
-        "gte": lambda a, b: a >= b,
-        "lt": lambda a, b: a < b,
-        "lte": lambda a, b: a <= b,
-    }
-    return operators[op](column, value)  # type: ignore[no-any-return]
-
-
-def upcoming_birthdays(today: date, days: int) -> list[int]:
-    """``month * 100 + day`` codes of today and the next ``days`` days.
-
-    People born on 29 February celebrate on the 28th in years without one.
-    """
-    codes = []
-    for offset in range(days + 1):
-        day = today + timedelta(offset)
-        codes.append(day.month * 100 + day.day)
-        if day.month == 2 and day.day == 28 and (day + timedelta(1)).month == 3:
-            codes.append(229)
-    return codes
+    def matrix(self, rules: Sequence[Node]) -> Select[Any]:
+        self.prepare(rules)
+        flags = [case((self.node(r), 1), else_=0).label(f"s{i}") for i, r in enumerate(rules)]
+        source, conditions = self.source()
+        return select(self.customer_id, *flags).select_from(source).where(*conditions)
 
 
 def compile_rule(rule: Node, *, subset: bool = False) -> CompiledSegment:
@@ -555,11 +500,32 @@ def compile_rule(rule: Node, *, subset: bool = False) -> CompiledSegment:
     return CompiledSegment(statement, compiler.clock)
 
 
+def compile_many(rules: Sequence[Node], *, subset: bool = True) -> CompiledSegment:
+    """One statement for several rules: ``customer_id`` and a 0/1 column per rule.
+
+    The per-customer subqueries are built once and shared, so re-evaluating a customer in
+    every active segment is one query.
+    """
+    compiler = _Compiler(subset=subset)
+    statement = compiler.matrix(rules)
+    return CompiledSegment(statement, compiler.clock)
+
+
 @lru_cache(maxsize=1024)
 def _compiled(rule_text: str, subset: bool) -> CompiledSegment:
     return compile_rule(parse_rule(json.loads(rule_text)), subset=subset)
 
 
+@lru_cache(maxsize=64)
+def _compiled_many(rules_text: str) -> CompiledSegment:
+    return compile_many([parse_rule(rule) for rule in json.loads(rules_text)])
+
+
 def compiled(rule: dict[str, Any], *, subset: bool = False) -> CompiledSegment:
     """:func:`compile_rule` of a stored canonical rule, cached (versions never change)."""
     return _compiled(json.dumps(rule, sort_keys=True), subset)
+
+
+def compiled_many(rules: Sequence[dict[str, Any]]) -> CompiledSegment:
+    """:func:`compile_many` (subset) of stored canonical rules, cached per set of rules."""
+    return _compiled_many(json.dumps(list(rules), sort_keys=True))

@@ -19,15 +19,9 @@ from recompra.models.segments import (
     SegmentMembershipEvent,
     SegmentVersion,
 )
-from recompra.segments.compile import (
-    BRAND,
-    CUSTOMER_IDS,
-    NOW,
-    compile_rule,
-    net_value,
-    purchase_filter,
-)
+from recompra.segments.compile import compile_rule
 from recompra.segments.definition import Node
+from recompra.segments.purchases import BRAND, CUSTOMER_IDS, NOW, net_value, purchase_filter
 from recompra.segments.service import get_segment
 
 EXPORT_CHUNK = 5_000

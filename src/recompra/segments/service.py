@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from recompra.errors import Conflict, NotFound
@@ -29,7 +29,7 @@ from recompra.models.segments import (
     SegmentMembershipEvent,
     SegmentVersion,
 )
-from recompra.segments.compile import compiled
+from recompra.segments.compile import compiled, compiled_many
 from recompra.segments.definition import (
     SegmentDefinition,
     parse_rule,
@@ -39,6 +39,7 @@ from recompra.segments.definition import (
 CHUNK = 5_000
 _MEMBERS: Table = SegmentMember.__table__  # type: ignore[assignment]
 _EVENTS: Table = SegmentMembershipEvent.__table__  # type: ignore[assignment]
+_SEGMENTS: Table = Segment.__table__  # type: ignore[assignment]
 
 
 @dataclass
@@ -168,7 +169,7 @@ def evaluate_segment(session: Session, *, segment: Segment, now: datetime | None
         ).scalars()
     )
     diff = Diff(sorted(matched - members), sorted(members - matched), len(matched))
-    _record(session, segment, diff.entered, diff.exited, now)
+    _record(session, [Change.of(segment, diff.entered, diff.exited)], now)
     segment.member_count = diff.members
     segment.evaluated_at = now
     session.flush()
@@ -195,8 +196,9 @@ def reevaluate_customers(
     session.execute(
         select(Customer.id).where(Customer.id.in_(ids)).order_by(Customer.id).with_for_update()
     )
+    # Plain rows, not ORM objects: nothing for the session to track or synchronise.
     active = session.execute(
-        select(Segment, SegmentVersion.rule)
+        select(Segment.id, Segment.key, Segment.current_version, SegmentVersion.rule)
         .join(
             SegmentVersion,
             (SegmentVersion.segment_id == Segment.id)
@@ -210,31 +212,42 @@ def reevaluate_customers(
     current: dict[int, set[int]] = {}
     for segment_id, customer_id in session.execute(
         select(SegmentMember.segment_id, SegmentMember.customer_id).where(
-            SegmentMember.customer_id.in_(ids),
-            SegmentMember.segment_id.in_([s.id for s, _ in active]),
+            SegmentMember.customer_id.in_(ids)
         )
     ):
+        # Archived segments have no members; other brands' segments are never matched.
         current.setdefault(segment_id, set()).add(customer_id)
-    changes: dict[str, Diff] = {}
-    for segment, rule in active:
-        query = compiled(rule, subset=True)
-        matched = set(
-            session.execute(
-                query.statement,
-                query.params(brand_id=brand_id, now=now, customer_ids=ids),
-            ).scalars()
-        )
-        before = current.get(segment.id, set())
-        entered, exited = sorted(matched - before), sorted(before - matched)
-        if entered or exited:
-            _record(session, segment, entered, exited, now)
-            session.execute(
-                update(Segment)
-                .where(Segment.id == segment.id)
-                .values(member_count=Segment.member_count + len(entered) - len(exited))
+    query = compiled_many([row.rule for row in active])
+    matched: list[set[int]] = [set() for _ in active]
+    for result in session.execute(
+        query.statement, query.params(brand_id=brand_id, now=now, customer_ids=ids)
+    ):
+        for position, flag in enumerate(result[1:]):
+            if flag:
+                matched[position].add(result[0])
+    changes: list[Change] = []
+    for row, inside in zip(active, matched, strict=True):
+        before = current.get(row.id, set())
+        if inside != before:
+            changes.append(
+                Change(
+                    row.id,
+                    row.key,
+                    brand_id,
+                    row.current_version,
+                    sorted(inside - before),
+                    sorted(before - inside),
+                )
             )
-            changes[segment.key] = Diff(entered, exited)
-    return changes
+    _record(session, changes, now)
+    if changes:
+        session.execute(
+            update(_SEGMENTS)
+            .where(_SEGMENTS.c.id == bindparam("b_id"))
+            .values(member_count=_SEGMENTS.c.member_count + bindparam("b_delta")),
+            [{"b_id": c.segment_id, "b_delta": len(c.entered) - len(c.exited)} for c in changes],
+        )
+    return {c.key: Diff(c.entered, c.exited) for c in changes}
 
 
 def archive_segment(
@@ -249,7 +262,7 @@ def archive_segment(
             select(SegmentMember.customer_id).where(SegmentMember.segment_id == segment.id)
         ).scalars()
     )
-    _record(session, segment, [], sorted(members), now)
+    _record(session, [Change.of(segment, [], sorted(members))], now)
     segment.status = "archived"
     segment.member_count = 0
     segment.updated_at = now
@@ -257,44 +270,58 @@ def archive_segment(
     return Diff([], sorted(members), 0)
 
 
-def _record(
-    session: Session,
-    segment: Segment,
-    entered: Sequence[int],
-    exited: Sequence[int],
-    now: datetime,
-) -> None:
-    """Write member rows and the append-only events for one segment's changes."""
-    version = segment.current_version
-    for start in range(0, len(exited), CHUNK):
-        chunk = exited[start : start + CHUNK]
-        session.execute(
-            delete(_MEMBERS).where(
-                _MEMBERS.c.segment_id == segment.id, _MEMBERS.c.customer_id.in_(chunk)
-            )
+@dataclass(frozen=True)
+class Change:
+    """One segment's membership changes, with what its rows and events need."""
+
+    segment_id: int
+    key: str
+    brand_id: int
+    version: int
+    entered: list[int]
+    exited: list[int]
+
+    @classmethod
+    def of(cls, segment: Segment, entered: list[int], exited: list[int]) -> Change:
+        """The change of an ORM segment."""
+        return cls(
+            segment.id, segment.key, segment.brand_id, segment.current_version, entered, exited
         )
-    for start in range(0, len(entered), CHUNK):
-        chunk = entered[start : start + CHUNK]
-        session.execute(
-            insert(_MEMBERS),
-            [
-                {"segment_id": segment.id, "customer_id": c, "version": version, "entered_at": now}
-                for c in chunk
-            ],
-        )
-    changes = [(c, "segment_entered") for c in entered] + [(c, "segment_exited") for c in exited]
-    for start in range(0, len(changes), CHUNK):
-        session.execute(
-            insert(_EVENTS),
-            [
-                {
-                    "brand_id": segment.brand_id,
-                    "segment_id": segment.id,
-                    "customer_id": c,
-                    "type": kind,
-                    "version": version,
-                    "occurred_at": now,
-                }
-                for c, kind in changes[start : start + CHUNK]
-            ],
-        )
+
+
+def _record(session: Session, changes: Sequence[Change], now: datetime) -> None:
+    """Write member rows and the append-only events of several segments' changes.
+
+    One batched statement per kind of write (delete, member insert, event insert), so
+    that an incremental re-evaluation across many segments costs a few round trips.
+    """
+    exits = [{"b_segment": c.segment_id, "b_customer": x} for c in changes for x in c.exited]
+    members = [
+        {"segment_id": c.segment_id, "customer_id": x, "version": c.version, "entered_at": now}
+        for c in changes
+        for x in c.entered
+    ]
+    events = [
+        {
+            "brand_id": c.brand_id,
+            "segment_id": c.segment_id,
+            "customer_id": x,
+            "type": kind,
+            "version": c.version,
+            "occurred_at": now,
+        }
+        for c in changes
+        for kind, who in (("segment_entered", c.entered), ("segment_exited", c.exited))
+        for x in who
+    ]
+    remove = delete(_MEMBERS).where(
+        _MEMBERS.c.segment_id == bindparam("b_segment"),
+        _MEMBERS.c.customer_id == bindparam("b_customer"),
+    )
+    for statement, rows in (
+        (remove, exits),
+        (insert(_MEMBERS), members),
+        (insert(_EVENTS), events),
+    ):
+        for start in range(0, len(rows), CHUNK):
+            session.execute(statement, rows[start : start + CHUNK])
