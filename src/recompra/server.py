@@ -21,6 +21,7 @@ from recompra.api.routers import (
     keys,
     loyalty,
     recommendations,
+    segments,
 )
 from recompra.api.settings import ApiSettings
 from recompra.config import Settings, get_settings
@@ -64,7 +65,7 @@ def create_app(
         capacity=api_settings.rate_limit_burst, per_second=api_settings.rate_limit_per_second
     )
     install_error_handlers(app)
-    for module in (health, customers, analytics, ingest, loyalty, recommendations, keys):
+    for module in (health, customers, analytics, ingest, loyalty, recommendations, keys, segments):
         app.include_router(module.router)
     install_dashboard(app)
     # Outermost first: headers are added to whatever the idempotency layer answers.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from recompra.cli import demo, hub, keys, loyalty, pipeline, users
+from recompra.cli import demo, hub, keys, loyalty, pipeline, segments, users
 from recompra.cli.serve import serve
 
 app = typer.Typer(
@@ -33,6 +33,7 @@ app.add_typer(evaluate_app, name="evaluate")
 app.add_typer(loyalty.app, name="loyalty")
 app.add_typer(keys.app, name="keys")
 app.add_typer(users.app, name="users")
+app.add_typer(segments.app, name="segments")
 app.command()(serve)
 
 

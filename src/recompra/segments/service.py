@@ -1,0 +1,327 @@
+"""The segment write path: apply versioned definitions, evaluate, record membership.
+
+Every change of membership writes the member row (or deletes it) and appends a
+``segment_entered`` / ``segment_exited`` row to ``segment_membership_events`` with the
+customer, the segment, the version in force and the time. Services only flush; the
+caller's unit of work commits.
+
+Concurrency: a full evaluation locks its segment row (PostgreSQL ``FOR UPDATE``; SQLite
+write units of work are serialised by ``BEGIN IMMEDIATE``); an incremental
+re-evaluation locks the customers it re-evaluates, in ascending id order, so two orders
+of one customer arriving together apply their membership changes one after the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from recompra.errors import Conflict, NotFound
+from recompra.models import Customer
+from recompra.models.base import utcnow
+from recompra.models.segments import (
+    Segment,
+    SegmentMember,
+    SegmentMembershipEvent,
+    SegmentVersion,
+)
+from recompra.segments.compile import compiled, compiled_many
+from recompra.segments.definition import (
+    SegmentDefinition,
+    parse_rule,
+    rule_to_json,
+)
+
+CHUNK = 5_000
+_MEMBERS: Table = SegmentMember.__table__  # type: ignore[assignment]
+_EVENTS: Table = SegmentMembershipEvent.__table__  # type: ignore[assignment]
+_SEGMENTS: Table = Segment.__table__  # type: ignore[assignment]
+
+
+@dataclass
+class Diff:
+    """Membership changes of one segment: who entered, who exited, the size after."""
+
+    entered: list[int] = field(default_factory=list)
+    exited: list[int] = field(default_factory=list)
+    members: int = 0
+
+
+@dataclass
+class ApplyResult:
+    """What applying a definition did."""
+
+    segment: Segment
+    version: int
+    created: bool
+    changed: bool
+    diff: Diff | None
+
+
+def get_segment(session: Session, *, brand_id: int, key: str) -> Segment:
+    """The brand's segment ``key`` (404 when it does not exist)."""
+    segment = session.scalar(
+        select(Segment).where(Segment.brand_id == brand_id, Segment.key == key)
+    )
+    if segment is None:
+        raise NotFound(f"segment {key!r} not found", field="key")
+    return segment
+
+
+def current_version(session: Session, segment: Segment) -> SegmentVersion:
+    """The version in force of ``segment``."""
+    version = session.scalar(
+        select(SegmentVersion).where(
+            SegmentVersion.segment_id == segment.id,
+            SegmentVersion.version == segment.current_version,
+        )
+    )
+    assert version is not None, "a segment always has its current version"
+    return version
+
+
+def definition_of(version: SegmentVersion, key: str) -> SegmentDefinition:
+    """The definition a stored version holds."""
+    return SegmentDefinition(
+        key=key,
+        name_pt=version.name_pt,
+        name_en=version.name_en,
+        rule=parse_rule(version.rule),
+        description_pt=version.description_pt,
+        description_en=version.description_en,
+    )
+
+
+def apply_definition(
+    session: Session,
+    *,
+    brand_id: int,
+    definition: SegmentDefinition,
+    now: datetime | None = None,
+    evaluate: bool = True,
+) -> ApplyResult:
+    """Create the segment or add a version when anything changed; then evaluate it.
+
+    Applying the same definition twice adds nothing (``changed`` is false), so a file can
+    be applied on every deploy. An archived segment is re-activated by a new version.
+    """
+    now = now or utcnow()
+    rule = rule_to_json(definition.rule)
+    segment = session.scalar(
+        select(Segment)
+        .where(Segment.brand_id == brand_id, Segment.key == definition.key)
+        .with_for_update()
+    )
+    created = segment is None
+    if segment is None:
+        segment = Segment(brand_id=brand_id, key=definition.key, current_version=0)
+        session.add(segment)
+        session.flush()
+    else:
+        latest = current_version(session, segment)
+        same = (
+            latest.rule == rule
+            and (latest.name_pt, latest.name_en) == (definition.name_pt, definition.name_en)
+            and (latest.description_pt, latest.description_en)
+            == (definition.description_pt, definition.description_en)
+        )
+        if same and segment.status == "active":
+            return ApplyResult(segment, segment.current_version, False, False, None)
+    segment.current_version += 1
+    segment.status = "active"
+    segment.updated_at = now
+    session.add(
+        SegmentVersion(
+            segment_id=segment.id,
+            version=segment.current_version,
+            name_pt=definition.name_pt,
+            name_en=definition.name_en,
+            description_pt=definition.description_pt,
+            description_en=definition.description_en,
+            rule=rule,
+            created_at=now,
+        )
+    )
+    session.flush()
+    diff = evaluate_segment(session, segment=segment, now=now) if evaluate else None
+    return ApplyResult(segment, segment.current_version, created, True, diff)
+
+
+def evaluate_segment(session: Session, *, segment: Segment, now: datetime | None = None) -> Diff:
+    """Full evaluation: run the segment's query over all of the brand's customers and
+    record who entered and who exited since the last evaluation."""
+    now = now or utcnow()
+    if segment.status != "active":
+        raise Conflict(f"segment {segment.key!r} is archived")
+    session.execute(select(Segment.id).where(Segment.id == segment.id).with_for_update())
+    version = current_version(session, segment)
+    query = compiled(version.rule)
+    matched = set(
+        session.execute(query.statement, query.params(brand_id=segment.brand_id, now=now)).scalars()
+    )
+    members = set(
+        session.execute(
+            select(SegmentMember.customer_id).where(SegmentMember.segment_id == segment.id)
+        ).scalars()
+    )
+    diff = Diff(sorted(matched - members), sorted(members - matched), len(matched))
+    _record(session, [Change.of(segment, diff.entered, diff.exited)], now)
+    segment.member_count = diff.members
+    segment.evaluated_at = now
+    session.flush()
+    return diff
+
+
+def reevaluate_customers(
+    session: Session,
+    brand_id: int,
+    customer_ids: Iterable[int],
+    *,
+    now: datetime | None = None,
+) -> dict[str, Diff]:
+    """Re-evaluate ``customer_ids`` in every active segment of the brand.
+
+    Call it, in the same unit of work, after an order, return, review, event, score or
+    loyalty movement of these customers. Returns the changes per segment key (only the
+    segments where someone entered or exited).
+    """
+    ids = sorted(set(customer_ids))
+    if not ids:
+        return {}
+    now = now or utcnow()
+    session.execute(
+        select(Customer.id).where(Customer.id.in_(ids)).order_by(Customer.id).with_for_update()
+    )
+    # Plain rows, not ORM objects: nothing for the session to track or synchronise.
+    active = session.execute(
+        select(Segment.id, Segment.key, Segment.current_version, SegmentVersion.rule)
+        .join(
+            SegmentVersion,
+            (SegmentVersion.segment_id == Segment.id)
+            & (SegmentVersion.version == Segment.current_version),
+        )
+        .where(Segment.brand_id == brand_id, Segment.status == "active")
+        .order_by(Segment.id)
+    ).all()
+    if not active:
+        return {}
+    current: dict[int, set[int]] = {}
+    for segment_id, customer_id in session.execute(
+        select(SegmentMember.segment_id, SegmentMember.customer_id).where(
+            SegmentMember.customer_id.in_(ids)
+        )
+    ):
+        # Archived segments have no members; other brands' segments are never matched.
+        current.setdefault(segment_id, set()).add(customer_id)
+    query = compiled_many([row.rule for row in active])
+    matched: list[set[int]] = [set() for _ in active]
+    for result in session.execute(
+        query.statement, query.params(brand_id=brand_id, now=now, customer_ids=ids)
+    ):
+        for position, flag in enumerate(result[1:]):
+            if flag:
+                matched[position].add(result[0])
+    changes: list[Change] = []
+    for row, inside in zip(active, matched, strict=True):
+        before = current.get(row.id, set())
+        if inside != before:
+            changes.append(
+                Change(
+                    row.id,
+                    row.key,
+                    brand_id,
+                    row.current_version,
+                    sorted(inside - before),
+                    sorted(before - inside),
+                )
+            )
+    _record(session, changes, now)
+    if changes:
+        session.execute(
+            update(_SEGMENTS)
+            .where(_SEGMENTS.c.id == bindparam("b_id"))
+            .values(member_count=_SEGMENTS.c.member_count + bindparam("b_delta")),
+            [{"b_id": c.segment_id, "b_delta": len(c.entered) - len(c.exited)} for c in changes],
+        )
+    return {c.key: Diff(c.entered, c.exited) for c in changes}
+
+
+def archive_segment(
+    session: Session, *, brand_id: int, key: str, now: datetime | None = None
+) -> Diff:
+    """Stop a segment: every member exits (with an event) and evaluation stops."""
+    now = now or utcnow()
+    segment = get_segment(session, brand_id=brand_id, key=key)
+    session.execute(select(Segment.id).where(Segment.id == segment.id).with_for_update())
+    members = list(
+        session.execute(
+            select(SegmentMember.customer_id).where(SegmentMember.segment_id == segment.id)
+        ).scalars()
+    )
+    _record(session, [Change.of(segment, [], sorted(members))], now)
+    segment.status = "archived"
+    segment.member_count = 0
+    segment.updated_at = now
+    session.flush()
+    return Diff([], sorted(members), 0)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One segment's membership changes, with what its rows and events need."""
+
+    segment_id: int
+    key: str
+    brand_id: int
+    version: int
+    entered: list[int]
+    exited: list[int]
+
+    @classmethod
+    def of(cls, segment: Segment, entered: list[int], exited: list[int]) -> Change:
+        """The change of an ORM segment."""
+        return cls(
+            segment.id, segment.key, segment.brand_id, segment.current_version, entered, exited
+        )
+
+
+def _record(session: Session, changes: Sequence[Change], now: datetime) -> None:
+    """Write member rows and the append-only events of several segments' changes.
+
+    One batched statement per kind of write (delete, member insert, event insert), so
+    that an incremental re-evaluation across many segments costs a few round trips.
+    """
+    exits = [{"b_segment": c.segment_id, "b_customer": x} for c in changes for x in c.exited]
+    members = [
+        {"segment_id": c.segment_id, "customer_id": x, "version": c.version, "entered_at": now}
+        for c in changes
+        for x in c.entered
+    ]
+    events = [
+        {
+            "brand_id": c.brand_id,
+            "segment_id": c.segment_id,
+            "customer_id": x,
+            "type": kind,
+            "version": c.version,
+            "occurred_at": now,
+        }
+        for c in changes
+        for kind, who in (("segment_entered", c.entered), ("segment_exited", c.exited))
+        for x in who
+    ]
+    remove = delete(_MEMBERS).where(
+        _MEMBERS.c.segment_id == bindparam("b_segment"),
+        _MEMBERS.c.customer_id == bindparam("b_customer"),
+    )
+    for statement, rows in (
+        (remove, exits),
+        (insert(_MEMBERS), members),
+        (insert(_EVENTS), events),
+    ):
+        for start in range(0, len(rows), CHUNK):
+            session.execute(statement, rows[start : start + CHUNK])
