@@ -124,11 +124,16 @@ def run_predict(
     as_of: date | None = None,
     model: str = "auto",
     backtest: bool = False,
+    test_fraction: float | None = None,
 ) -> PredictionResult:
     """Score every customer, write scores (and back-test) files and store the scores."""
     day = snapshot_as_of(source.snapshot, as_of)
     result = predict_customers(
-        read_table(source.snapshot, "orders"), as_of=day, model=model, backtest=backtest
+        read_table(source.snapshot, "orders"),
+        as_of=day,
+        model=model,
+        backtest=backtest,
+        test_fraction=test_fraction,
     )
     write_predictions(result, out or output_dir("predictions", source.brand))
     _store(source, store_prediction_scores, result.as_of, result.scores)

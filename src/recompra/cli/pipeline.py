@@ -78,14 +78,61 @@ def _print_predictions(result: PredictionResult, source: flows.Source, out: Path
     )
     if source.brand_id is not None:
         console.print(f"predictions stored as of {result.as_of}")
-    for name, model in (result.backtest or {}).get("models", {}).items():
-        metrics = model.get("metrics") if isinstance(model, dict) else None
-        if metrics:
-            console.print(
-                f"  {name}: holdout MAE {metrics['mae']:.3f}, RMSE {metrics['rmse']:.3f}, "
-                f"total error {metrics['total_error_pct']:+.1f}%"
-            )
+    if result.backtest is not None:
+        _print_backtest(result.backtest)
     console.print(f"scores in {out}")
+
+
+def _print_backtest(report: dict[str, Any]) -> None:
+    """Every model next to the baselines it must beat, then why the served one was chosen."""
+    if "error" in report:
+        console.print(f"[yellow]back-test: {report['error']}[/yellow]")
+        return
+    table = Table(
+        title=f"Back-test: calibration to {report['calibration_end']}, holdout to "
+        f"{report['observation_end']} ({report['customers']:,} customers)"
+    )
+    for column in ("model", "holdout MAE", "RMSE", "total error", "vs best baseline"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    baselines: dict[str, dict[str, float]] = {}
+    for name, model in report.get("models", {}).items():
+        metrics = model.get("metrics") if isinstance(model, dict) else None
+        if not metrics:
+            table.add_row(name, "-", "-", "-", str(model.get("error", "not fitted")))
+            continue
+        baselines = model.get("baselines") or baselines
+        comparison = model.get("comparison") or {}
+        verdict = "-"
+        if comparison:
+            word = "beats" if comparison["beats_baselines"] else "loses to"
+            verdict = (
+                f"{word} {comparison['best_baseline']} by {abs(comparison['mae_margin']):.3f} MAE"
+            )
+        table.add_row(
+            name,
+            f"{metrics['mae']:.3f}",
+            f"{metrics['rmse']:.3f}",
+            f"{metrics['total_error_pct']:+.1f}%",
+            verdict,
+        )
+    for name, metrics in baselines.items():
+        table.add_row(
+            f"baseline: {name}",
+            f"{metrics['mae']:.3f}",
+            f"{metrics['rmse']:.3f}",
+            f"{metrics['total_error_pct']:+.1f}%",
+            "",
+        )
+    console.print(table)
+    selection = report.get("selection") or {}
+    if selection.get("reason_en"):
+        console.print(f"served: {report['chosen_model']}. {selection['reason_en']}")
+    seen: set[str] = set()
+    for model in report.get("models", {}).values():
+        for warning in model.get("warnings", []) if isinstance(model, dict) else []:
+            if warning["message_en"] not in seen:
+                seen.add(warning["message_en"])
+                console.print(f"[yellow]warning: {warning['message_en']}[/yellow]")
 
 
 def _print_refresh(manifest: dict[str, Any], out: Path, policy: bool) -> None:
@@ -129,16 +176,43 @@ def predict(
     out: OutOption = None,
     model: ModelOption = "auto",
     backtest: Annotated[
-        bool, typer.Option("--backtest", help="Also back-test the models.")
+        bool,
+        typer.Option("--backtest", help="Also back-test the models against the baselines."),
+    ] = False,
+    test_fraction: Annotated[
+        float | None,
+        typer.Option(
+            help="Back-test holdout as a share of the history, e.g. 0.2 "
+            "(default: a third, at most a year).",
+            min=0.01,
+            max=0.99,
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print the back-test report as JSON (needs --backtest)."),
     ] = False,
     as_of: AsOfOption = None,
     brand: BrandOption = DEFAULT_BRAND,
 ) -> None:
     """CLV, P(alive), expected orders, next order date and churn risk for every customer."""
     _check_choice(model, MODEL_CHOICES, "--model")
+    if (as_json or test_fraction is not None) and not backtest:
+        raise typer.BadParameter("needs --backtest", param_hint="--json/--test-fraction")
     day = _as_of(as_of)
     source, target = _source_and_target(snapshot, out, brand, "predictions")
-    result = flows.run_predict(source, out=target, as_of=day, model=model, backtest=backtest)
+    result = flows.run_predict(
+        source,
+        out=target,
+        as_of=day,
+        model=model,
+        backtest=backtest,
+        test_fraction=test_fraction,
+    )
+    if as_json:
+        report = {k: v for k, v in (result.backtest or {}).items() if k != "tracking_svg"}
+        typer.echo(json.dumps(report, indent=2, default=str))
+        return
     _print_predictions(result, source, target)
 
 

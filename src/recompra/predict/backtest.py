@@ -350,13 +350,26 @@ def tracking_svg(
     )
 
 
-def default_split(first_day: int, as_of_day: int, *, max_holdout_days: int = 365) -> int | None:
+def default_split(
+    first_day: int,
+    as_of_day: int,
+    *,
+    max_holdout_days: int = 365,
+    test_fraction: float | None = None,
+) -> int | None:
     """Calibration end day for a back-test ending at ``as_of_day``, or None if too short.
 
-    The holdout is a third of the history (at most ``max_holdout_days``, at least 28 days).
+    The holdout is a third of the history (at most ``max_holdout_days``), or the given
+    ``test_fraction`` of it (no cap: the analyst asked for it); at least 28 days either way,
+    because a shorter holdout holds too few repeat orders to compare models.
     """
     span = as_of_day - first_day
-    holdout = min(max_holdout_days, span // 3)
+    if test_fraction is not None:
+        if not 0 < test_fraction < 1:
+            raise ValueError(f"test_fraction must be between 0 and 1, got {test_fraction}")
+        holdout = round(span * test_fraction)
+    else:
+        holdout = min(max_holdout_days, span // 3)
     if holdout < 28:
         return None
     return as_of_day - holdout

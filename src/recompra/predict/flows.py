@@ -17,6 +17,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -54,23 +55,30 @@ class PredictionResult:
     backtest: dict[str, Any] | None = None
 
 
-def backtest_report(orders: pa.Table, as_of: date, chosen: str) -> dict[str, Any]:
+def backtest_report(
+    orders: pa.Table, as_of: date, chosen: str, *, test_fraction: float | None = None
+) -> dict[str, Any]:
     """Back-test every model on a calibration/holdout split ending on the ``as_of`` day.
 
-    The report holds the split dates, the chosen model, each model's result (or the error
-    that stopped it) and ``tracking_svg``, the chosen model's tracking chart.
+    The report holds the split dates, the chosen model, each model's result with the
+    baselines it is compared with (or the error that stopped it) and ``tracking_svg``, the
+    chosen model's tracking chart. ``test_fraction`` sets the holdout's share of the history
+    (default: a third, at most a year).
     """
     tx = transactions_from_orders(orders, as_of_cutoff(as_of))
     if len(tx) == 0:
         return {"error": "no purchases"}
     as_of_day = to_day(as_of)
-    split = default_split(tx.first_day, as_of_day)
+    split = default_split(tx.first_day, as_of_day, test_fraction=test_fraction)
     if split is None:
         return {"error": "history too short for a back-test (needs 84 days)"}
     report: dict[str, Any] = {
         "calibration_end": day_to_date(split).isoformat(),
         "observation_end": day_to_date(as_of_day).isoformat(),
         "chosen_model": chosen,
+        "test_fraction": test_fraction,
+        "customers": int(np.unique(tx.customer_id).size),
+        "purchases": len(tx),
         "models": {},
     }
     for name in MODELS:
@@ -90,7 +98,12 @@ def backtest_report(orders: pa.Table, as_of: date, chosen: str) -> dict[str, Any
 
 
 def predict_customers(
-    orders: pa.Table, *, as_of: date, model: str = "auto", backtest: bool = False
+    orders: pa.Table,
+    *,
+    as_of: date,
+    model: str = "auto",
+    backtest: bool = False,
+    test_fraction: float | None = None,
 ) -> PredictionResult:
     """Score every customer of the snapshot ``orders`` as of the inclusive ``as_of`` day.
 
@@ -104,6 +117,8 @@ def predict_customers(
         One of :data:`MODEL_CHOICES`.
     backtest
         Also back-test every model (the report lands in :attr:`PredictionResult.backtest`).
+    test_fraction
+        The back-test's holdout share of the history (default: a third, at most a year).
 
     Raises
     ------
@@ -112,12 +127,12 @@ def predict_customers(
     """
     if model not in MODEL_CHOICES:
         raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODEL_CHOICES)}")
-    scores = score_customers(orders, as_of_cutoff(as_of), model=model)
+    scores = score_customers(orders, as_of_cutoff(as_of), model=model, test_fraction=test_fraction)
     meta = score_metadata(scores)
     chosen = str(meta.get("model", model))
     report = None
     if backtest:
-        report = backtest_report(orders, as_of, chosen)
+        report = backtest_report(orders, as_of, chosen, test_fraction=test_fraction)
         report["selection"] = meta.get("model_selection")
         report["churn"] = meta.get("churn")
     return PredictionResult(as_of=as_of, scores=scores, model=chosen, backtest=report)

@@ -65,6 +65,8 @@ class ScoringConfig:
     monthly_discount_rate: float = 0.01
     margin: float = 1.0
     churn_window_days: int = 90
+    #: Holdout share of the history for model selection (None: a third, at most a year).
+    test_fraction: float | None = None
 
     @property
     def expected_column(self) -> str:
@@ -161,7 +163,7 @@ def choose_model(
     BTYD and time-split models), the baselines, the chosen model, every loser with its
     MAE margin over the chosen one, the fit warnings, and the reason in both languages.
     """
-    split = default_split(tx.first_day, config.as_of_day)
+    split = default_split(tx.first_day, config.as_of_day, test_fraction=config.test_fraction)
     if split is not None:
         cal = _summary(tx, split, config.as_of_day, config.time_unit_days)
         if len(cal) >= 10:
@@ -272,6 +274,7 @@ def score_customers(
     margin: float = 1.0,
     churn: str = "auto",
     churn_window_days: int = 90,
+    test_fraction: float | None = None,
 ) -> pa.Table:
     """Score every customer of the snapshot ``orders`` table as of ``as_of``.
 
@@ -296,6 +299,9 @@ def score_customers(
         "auto" compares the model score with a classifier on a time split.
     churn_window_days : int, default 90
         Churn = no purchase in this many days.
+    test_fraction : float, optional
+        Holdout share of the history for the "auto" selection back-test (default: a third,
+        at most a year).
 
     Returns
     -------
@@ -310,6 +316,7 @@ def score_customers(
         monthly_discount_rate,
         margin,
         churn_window_days,
+        test_fraction,
     )
     summary = _summary(tx, as_of_day, None, config.time_unit_days)
     if len(summary) == 0:
