@@ -29,7 +29,7 @@ from recompra.models.segments import (
     SegmentMembershipEvent,
     SegmentVersion,
 )
-from recompra.segments.compile import compiled, compiled_many
+from recompra.segments.compile import compiled_many
 from recompra.segments.definition import (
     SegmentDefinition,
     parse_rule,
@@ -152,28 +152,50 @@ def apply_definition(
 
 
 def evaluate_segment(session: Session, *, segment: Segment, now: datetime | None = None) -> Diff:
-    """Full evaluation: run the segment's query over all of the brand's customers and
-    record who entered and who exited since the last evaluation."""
+    """Full evaluation of one segment over all of the brand's customers."""
+    return evaluate_segments(session, segments=[segment], now=now)[segment.key]
+
+
+def evaluate_segments(
+    session: Session, *, segments: Sequence[Segment], now: datetime | None = None
+) -> dict[str, Diff]:
+    """Full evaluation of several segments of one brand with one query: who entered and
+    who exited since the last evaluation, recorded; the diffs by segment key."""
     now = now or utcnow()
-    if segment.status != "active":
-        raise Conflict(f"segment {segment.key!r} is archived")
-    session.execute(select(Segment.id).where(Segment.id == segment.id).with_for_update())
-    version = current_version(session, segment)
-    query = compiled(version.rule)
-    matched = set(
-        session.execute(query.statement, query.params(brand_id=segment.brand_id, now=now)).scalars()
+    if not segments:
+        return {}
+    for segment in segments:
+        if segment.status != "active":
+            raise Conflict(f"segment {segment.key!r} is archived")
+    ordered = sorted(segments, key=lambda s: s.id)
+    session.execute(
+        select(Segment.id)
+        .where(Segment.id.in_([s.id for s in ordered]))
+        .order_by(Segment.id)
+        .with_for_update()
     )
-    members = set(
-        session.execute(
-            select(SegmentMember.customer_id).where(SegmentMember.segment_id == segment.id)
-        ).scalars()
-    )
-    diff = Diff(sorted(matched - members), sorted(members - matched), len(matched))
-    _record(session, [Change.of(segment, diff.entered, diff.exited)], now)
-    segment.member_count = diff.members
-    segment.evaluated_at = now
+    brand_id = ordered[0].brand_id
+    query = compiled_many([current_version(session, s).rule for s in ordered], subset=False)
+    matched: list[set[int]] = [set() for _ in ordered]
+    for row in session.execute(query.statement, query.params(brand_id=brand_id, now=now)):
+        for position, flag in enumerate(row[1:]):
+            if flag:
+                matched[position].add(row[0])
+    changes, diffs = [], {}
+    for segment, inside in zip(ordered, matched, strict=True):
+        members = set(
+            session.execute(
+                select(SegmentMember.customer_id).where(SegmentMember.segment_id == segment.id)
+            ).scalars()
+        )
+        diff = Diff(sorted(inside - members), sorted(members - inside), len(inside))
+        changes.append(Change.of(segment, diff.entered, diff.exited))
+        diffs[segment.key] = diff
+        segment.member_count = diff.members
+        segment.evaluated_at = now
+    _record(session, changes, now)
     session.flush()
-    return diff
+    return diffs
 
 
 def reevaluate_customers(
