@@ -12,7 +12,7 @@ from recompra.segments.definition import (
     definition_to_json,
     parse_definition,
 )
-from recompra.segments.fields import RFM_SEGMENT_KEYS
+from recompra.segments.fields import rfm_segment_keys
 
 
 def problems(document: Any) -> dict[str, str]:
@@ -94,7 +94,7 @@ def test_the_error_message_names_every_path() -> None:
 
 
 def test_rfm_values_are_the_analytics_segment_keys() -> None:
-    assert tuple(s.key for s in SEGMENTS) == RFM_SEGMENT_KEYS
+    assert tuple(s.key for s in SEGMENTS) == rfm_segment_keys()
 
 
 def test_money_is_read_in_units_and_kept_in_minor_units() -> None:

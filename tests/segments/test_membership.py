@@ -119,3 +119,31 @@ def test_a_new_version_keeps_stayers_and_stamps_newcomers(engine: Engine) -> Non
     assert (second.changed, second.version) == (True, 2)
     assert members(engine) == {rich: 1, mid: 2}
     assert events(engine) == [(rich, "segment_entered", 1), (mid, "segment_entered", 2)]
+
+
+def test_the_nightly_run_evaluates_segments_together(engine: Engine) -> None:
+    from recompra.segments.flows import evaluate_all
+
+    rj = {
+        "key": "rj",
+        "name": {"pt-BR": "RJ", "en": "RJ"},
+        "rule": {"field": "state", "op": "eq", "value": "RJ"},
+    }
+    with unit_of_work(engine) as session:
+        b = brand(session)
+        rich = customer(session, b)
+        carioca = customer(session, b, state="RJ")
+        order(session, b, rich, total_minor=60_000, at=NOW - timedelta(days=1))
+        for document in (VALUABLE_SP, rj):
+            apply_definition(session, brand_id=b, definition=parse_definition(document), now=NOW)
+        # Changes no write path re-evaluated: only the nightly run sees them.
+        order(session, b, carioca, total_minor=1_000, at=NOW)
+        newcomer = customer(session, b)
+        order(session, b, newcomer, total_minor=70_000, at=NOW)
+    runs = evaluate_all(engine, brand_id=b, now=NOW + timedelta(days=1), batch=2)
+    assert [(r.key, r.members, r.entered, r.exited) for r in runs] == [
+        ("rj", 1, 0, 0),
+        ("valuable_sp", 2, 1, 0),
+    ]
+    assert members(engine) == {rich: 1, carioca: 1, newcomer: 1}
+    assert events(engine)[-1] == (newcomer, "segment_entered", 1)

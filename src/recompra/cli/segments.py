@@ -235,7 +235,10 @@ def goal_list(
 ) -> None:
     """The segment's goals with value, 95% CI (rates), forecast and whether on track."""
     brand_id = _brand_id(brand)
-    now = datetime.fromisoformat(at).replace(tzinfo=UTC) if at else None
+    now = None
+    if at is not None:
+        parsed = datetime.fromisoformat(at)
+        now = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     engine = get_engine()
     try:
         with unit_of_work(engine, write=False) as session:

@@ -62,6 +62,9 @@ class SegmentVersion(Base):
     description_en: Mapped[str | None] = mapped_column(String(1000))
     #: The rule tree in its canonical form (money in minor units).
     rule: Mapped[dict[str, Any]]
+    #: SHA-256 of the canonical rule: the key of compiled statements, read without
+    #: loading and parsing every rule on each incremental re-evaluation.
+    rule_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

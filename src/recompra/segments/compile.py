@@ -26,11 +26,12 @@ every aggregate to the ``customer_ids`` parameter.
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -488,8 +489,12 @@ class _Compiler:
 
     def matrix(self, rules: Sequence[Node]) -> Select[Any]:
         self.prepare(rules)
-        flags = [case((self.node(r), 1), else_=0).label(f"s{i}") for i, r in enumerate(rules)]
+        nodes = [self.node(r) for r in rules]
+        flags = [case((node, 1), else_=0).label(f"s{i}") for i, node in enumerate(nodes)]
         source, conditions = self.source()
+        if not self.subset:
+            # Over every customer, only those in at least one segment come back.
+            conditions.append(or_(*nodes))
         return select(self.customer_id, *flags).select_from(source).where(*conditions)
 
 
@@ -504,28 +509,44 @@ def compile_many(rules: Sequence[Node], *, subset: bool = True) -> CompiledSegme
     """One statement for several rules: ``customer_id`` and a 0/1 column per rule.
 
     The per-customer subqueries are built once and shared, so re-evaluating a customer in
-    every active segment is one query.
+    every active segment is one query, and a nightly run reads the orders once per batch
+    of segments instead of once per segment. Over every customer (``subset=False``) only
+    customers in at least one of the segments are returned.
     """
     compiler = _Compiler(subset=subset)
     statement = compiler.matrix(rules)
     return CompiledSegment(statement, compiler.clock)
 
 
-@lru_cache(maxsize=1024)
-def _compiled(rule_text: str, subset: bool) -> CompiledSegment:
-    return compile_rule(parse_rule(json.loads(rule_text)), subset=subset)
+def rule_hash(rule: dict[str, Any]) -> str:
+    """SHA-256 of a canonical rule (stored with each version)."""
+    return hashlib.sha256(json.dumps(rule, sort_keys=True).encode()).hexdigest()
 
 
-@lru_cache(maxsize=64)
-def _compiled_many(rules_text: str) -> CompiledSegment:
-    return compile_many([parse_rule(rule) for rule in json.loads(rules_text)])
+#: Compiled multi-rule statements by (rule hashes, subset); bounded, oldest out first.
+_MANY: OrderedDict[tuple[tuple[str, ...], bool], CompiledSegment] = OrderedDict()
+_MANY_SIZE = 64
 
 
-def compiled(rule: dict[str, Any], *, subset: bool = False) -> CompiledSegment:
-    """:func:`compile_rule` of a stored canonical rule, cached (versions never change)."""
-    return _compiled(json.dumps(rule, sort_keys=True), subset)
+def compiled_many(
+    hashes: Sequence[str],
+    rules: Callable[[], Sequence[dict[str, Any]]],
+    *,
+    subset: bool = True,
+) -> CompiledSegment:
+    """:func:`compile_many` of stored rules, cached by their hashes.
 
-
-def compiled_many(rules: Sequence[dict[str, Any]]) -> CompiledSegment:
-    """:func:`compile_many` (subset) of stored canonical rules, cached per set of rules."""
-    return _compiled_many(json.dumps(list(rules), sort_keys=True))
+    ``rules`` loads the rules (in the order of ``hashes``) and is only called when the
+    statement is not cached yet, so an incremental re-evaluation reads short hashes
+    instead of every rule.
+    """
+    key = (tuple(hashes), subset)
+    found = _MANY.get(key)
+    if found is None:
+        found = compile_many([parse_rule(rule) for rule in rules()], subset=subset)
+        _MANY[key] = found
+        if len(_MANY) > _MANY_SIZE:
+            _MANY.popitem(last=False)
+    else:
+        _MANY.move_to_end(key)
+    return found

@@ -383,12 +383,11 @@ class _RuleChecker:
             if not isinstance(value, str) or not value.strip() or len(value) > 200:
                 self.fail(path, f"expected a text for {spec.name}")
                 return _BAD
-            if spec.choices is not None and value not in spec.choices:
-                close = difflib.get_close_matches(value, spec.choices, n=1)
+            choices = spec.choices() if spec.choices is not None else None
+            if choices is not None and value not in choices:
+                close = difflib.get_close_matches(value, choices, n=1)
                 hint = f"did you mean {close[0]!r}? " if close else ""
-                self.fail(
-                    path, f"unknown {spec.name} {value!r}; {hint}known: {', '.join(spec.choices)}"
-                )
+                self.fail(path, f"unknown {spec.name} {value!r}; {hint}known: {', '.join(choices)}")
                 return _BAD
             return value.strip()
         if kind == "boolean":

@@ -19,9 +19,9 @@ Kinds and their operators
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-
-from recompra.analytics.rfm import SEGMENTS
+from functools import cache
 
 NULL_OPS = ("is_null", "is_not_null")
 COMPARE_OPS = ("eq", "ne", "gt", "gte", "lt", "lte", "between", "in", "not_in")
@@ -36,8 +36,17 @@ OPS_BY_KIND: dict[str, tuple[str, ...]] = {
 }
 ALL_OPS = tuple(sorted({op for ops in OPS_BY_KIND.values() for op in ops}))
 
-#: Values of ``rfm_segment``: the analytics segment map's keys (one source of truth).
-RFM_SEGMENT_KEYS = tuple(segment.key for segment in SEGMENTS)
+
+@cache
+def rfm_segment_keys() -> tuple[str, ...]:
+    """Values of ``rfm_segment``: the analytics segment map's keys (one source of truth).
+
+    Imported on first use: ``recompra.analytics`` loads its whole run (scikit-learn,
+    DuckDB) on import, which the API would otherwise pay at start-up for one tuple.
+    """
+    from recompra.analytics.rfm import SEGMENTS
+
+    return tuple(segment.key for segment in SEGMENTS)
 
 
 @dataclass(frozen=True)
@@ -55,7 +64,8 @@ class FieldSpec:
     minimum, maximum
         Allowed range of values (a comparison outside it can never be true: rejected).
     choices
-        The allowed values of a ``text`` field, when they are a fixed list.
+        The allowed values of a ``text`` field, when they are a fixed list (a function
+        returning them).
     days
         ``"required"``, ``"optional"`` or ``None``: whether the condition takes a
         ``days`` window (counted back from now).
@@ -75,7 +85,7 @@ class FieldSpec:
     integer: bool = False
     minimum: float | None = None
     maximum: float | None = None
-    choices: tuple[str, ...] | None = None
+    choices: Callable[[], tuple[str, ...]] | None = None
     days: str | None = None
     event: bool = False
     future: bool = False
@@ -196,7 +206,7 @@ FIELDS: dict[str, FieldSpec] = {
             "analytics",
             "text",
             "RFM segment key of the latest analytics run.",
-            choices=RFM_SEGMENT_KEYS,
+            choices=rfm_segment_keys,
         ),
         _f("r_score", "analytics", "number", "RFM recency score (1-5).", **_SCORE),
         _f("f_score", "analytics", "number", "RFM frequency score (1-5).", **_SCORE),

@@ -30,17 +30,11 @@ import pyarrow.compute as pc
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from recompra.analytics.flows import to_frame
-from recompra.analytics.kpis import kpis_by_period_sql, period_label
-from recompra.analytics.prepare import RunParams, day_of, prepare
 from recompra.db import unit_of_work
-from recompra.engines.registry import create_engine
 from recompra.errors import InvalidInput, NotFound
 from recompra.models.base import utcnow
 from recompra.models.segments import SegmentGoal, SegmentMembershipEvent
 from recompra.segments.service import get_segment
-from recompra.snapshot.export import snapshot_tables
-from recompra.snapshot.io import write_snapshot
 
 Z_95 = 1.959963984540054
 
@@ -104,6 +98,9 @@ class Period:
 
     @property
     def label(self) -> str:
+        """``2026-05``, ``2026-Q2`` or ``2026`` (the analytics KPI tables' labels)."""
+        from recompra.analytics.kpis import period_label  # lazily: see _kpi_rows
+
         return period_label(self.start, self.granularity)
 
 
@@ -310,6 +307,15 @@ def _kpi_rows(
     engine: Engine, brand_id: int, cohort: set[int], period: Period, as_of: date
 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """The cohort's KPI row of the period and the last row before it (analytics SQL)."""
+    # Imported here: ``recompra.analytics`` loads the whole analytics run (scikit-learn,
+    # DuckDB) on import, which the API would otherwise pay at start-up.
+    from recompra.analytics.flows import to_frame
+    from recompra.analytics.kpis import kpis_by_period_sql
+    from recompra.analytics.prepare import RunParams, day_of, prepare
+    from recompra.engines.registry import create_engine
+    from recompra.snapshot.export import snapshot_tables
+    from recompra.snapshot.io import write_snapshot
+
     tables = _cohort_tables(snapshot_tables(engine, brand_id=brand_id), cohort)
     with tempfile.TemporaryDirectory(prefix="recompra-goal-") as tmp:
         write_snapshot(Path(tmp), tables)

@@ -84,9 +84,9 @@ class Preview:
 
 
 def list_segments(
-    session: Session, *, brand_id: int, include_archived: bool = False
+    session: Session, *, brand_id: int, include_archived: bool = False, key: str | None = None
 ) -> list[SegmentSummary]:
-    """The brand's segments by key, with the names of their version in force."""
+    """The brand's segments (or the one ``key``) by key, with their names in force."""
     query = (
         select(Segment, SegmentVersion.name_pt, SegmentVersion.name_en)
         .join(
@@ -99,6 +99,8 @@ def list_segments(
     )
     if not include_archived:
         query = query.where(Segment.status == "active")
+    if key is not None:
+        query = query.where(Segment.key == key)
     return [
         SegmentSummary(
             s.key,

@@ -16,10 +16,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
+from recompra.db import is_sqlite
 from recompra.errors import Conflict, NotFound
 from recompra.models import Customer
 from recompra.models.base import utcnow
@@ -29,7 +31,7 @@ from recompra.models.segments import (
     SegmentMembershipEvent,
     SegmentVersion,
 )
-from recompra.segments.compile import compiled, compiled_many
+from recompra.segments.compile import compiled_many, rule_hash
 from recompra.segments.definition import (
     SegmentDefinition,
     parse_rule,
@@ -143,6 +145,7 @@ def apply_definition(
             description_pt=definition.description_pt,
             description_en=definition.description_en,
             rule=rule,
+            rule_hash=rule_hash(rule),
             created_at=now,
         )
     )
@@ -152,28 +155,53 @@ def apply_definition(
 
 
 def evaluate_segment(session: Session, *, segment: Segment, now: datetime | None = None) -> Diff:
-    """Full evaluation: run the segment's query over all of the brand's customers and
-    record who entered and who exited since the last evaluation."""
+    """Full evaluation of one segment over all of the brand's customers."""
+    return evaluate_segments(session, segments=[segment], now=now)[segment.key]
+
+
+def evaluate_segments(
+    session: Session, *, segments: Sequence[Segment], now: datetime | None = None
+) -> dict[str, Diff]:
+    """Full evaluation of several segments of one brand with one query: who entered and
+    who exited since the last evaluation, recorded; the diffs by segment key."""
     now = now or utcnow()
-    if segment.status != "active":
-        raise Conflict(f"segment {segment.key!r} is archived")
-    session.execute(select(Segment.id).where(Segment.id == segment.id).with_for_update())
-    version = current_version(session, segment)
-    query = compiled(version.rule)
-    matched = set(
-        session.execute(query.statement, query.params(brand_id=segment.brand_id, now=now)).scalars()
+    if not segments:
+        return {}
+    for segment in segments:
+        if segment.status != "active":
+            raise Conflict(f"segment {segment.key!r} is archived")
+    ordered = sorted(segments, key=lambda s: s.id)
+    session.execute(
+        select(Segment.id)
+        .where(Segment.id.in_([s.id for s in ordered]))
+        .order_by(Segment.id)
+        .with_for_update()
     )
-    members = set(
-        session.execute(
-            select(SegmentMember.customer_id).where(SegmentMember.segment_id == segment.id)
-        ).scalars()
+    brand_id = ordered[0].brand_id
+    versions = [current_version(session, s) for s in ordered]
+    query = compiled_many(
+        [v.rule_hash for v in versions], lambda: [v.rule for v in versions], subset=False
     )
-    diff = Diff(sorted(matched - members), sorted(members - matched), len(matched))
-    _record(session, [Change.of(segment, diff.entered, diff.exited)], now)
-    segment.member_count = diff.members
-    segment.evaluated_at = now
+    matched: list[set[int]] = [set() for _ in ordered]
+    for row in session.execute(query.statement, query.params(brand_id=brand_id, now=now)):
+        for position, flag in enumerate(row[1:]):
+            if flag:
+                matched[position].add(row[0])
+    changes, diffs = [], {}
+    for segment, inside in zip(ordered, matched, strict=True):
+        members = set(
+            session.execute(
+                select(SegmentMember.customer_id).where(SegmentMember.segment_id == segment.id)
+            ).scalars()
+        )
+        diff = Diff(sorted(inside - members), sorted(members - inside), len(inside))
+        changes.append(Change.of(segment, diff.entered, diff.exited))
+        diffs[segment.key] = diff
+        segment.member_count = diff.members
+        segment.evaluated_at = now
+    _record(session, changes, now)
     session.flush()
-    return diff
+    return diffs
 
 
 def reevaluate_customers(
@@ -193,12 +221,13 @@ def reevaluate_customers(
     if not ids:
         return {}
     now = now or utcnow()
-    session.execute(
-        select(Customer.id).where(Customer.id.in_(ids)).order_by(Customer.id).with_for_update()
-    )
+    if not is_sqlite(session.get_bind().engine):  # SQLite writers are serialised at BEGIN
+        session.execute(
+            select(Customer.id).where(Customer.id.in_(ids)).order_by(Customer.id).with_for_update()
+        )
     # Plain rows, not ORM objects: nothing for the session to track or synchronise.
     active = session.execute(
-        select(Segment.id, Segment.key, Segment.current_version, SegmentVersion.rule)
+        select(Segment.id, Segment.key, Segment.current_version, SegmentVersion.rule_hash)
         .join(
             SegmentVersion,
             (SegmentVersion.segment_id == Segment.id)
@@ -217,7 +246,9 @@ def reevaluate_customers(
     ):
         # Archived segments have no members; other brands' segments are never matched.
         current.setdefault(segment_id, set()).add(customer_id)
-    query = compiled_many([row.rule for row in active])
+    query = compiled_many(
+        [row.rule_hash for row in active], lambda: _rules(session, [row.id for row in active])
+    )
     matched: list[set[int]] = [set() for _ in active]
     for result in session.execute(
         query.statement, query.params(brand_id=brand_id, now=now, customer_ids=ids)
@@ -248,6 +279,20 @@ def reevaluate_customers(
             [{"b_id": c.segment_id, "b_delta": len(c.entered) - len(c.exited)} for c in changes],
         )
     return {c.key: Diff(c.entered, c.exited) for c in changes}
+
+
+def _rules(session: Session, segment_ids: list[int]) -> list[dict[str, Any]]:
+    """The rules in force of ``segment_ids``, in that order."""
+    rows = session.execute(
+        select(SegmentVersion.segment_id, SegmentVersion.rule)
+        .join(Segment, Segment.id == SegmentVersion.segment_id)
+        .where(
+            SegmentVersion.segment_id.in_(segment_ids),
+            SegmentVersion.version == Segment.current_version,
+        )
+    )
+    by_segment = {segment_id: rule for segment_id, rule in rows}
+    return [by_segment[segment_id] for segment_id in segment_ids]
 
 
 def archive_segment(

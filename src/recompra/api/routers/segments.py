@@ -9,6 +9,7 @@ path of its node.
 
 from __future__ import annotations
 
+import csv
 import io
 from collections.abc import Iterator
 from datetime import datetime
@@ -223,11 +224,7 @@ def get(key: SegmentKey, brand: ReadBrand, session: ReadSession) -> SegmentDetai
     """A segment, its definition in force and every version."""
     segment = get_segment(session, brand_id=brand.id, key=key)
     version = current_version(session, segment)
-    summary = next(
-        s
-        for s in q.list_segments(session, brand_id=brand.id, include_archived=True)
-        if s.key == key
-    )
+    (summary,) = q.list_segments(session, brand_id=brand.id, include_archived=True, key=key)
     return SegmentDetail(
         segment=summary,
         definition=definition_to_json(definition_of(version, key)),
@@ -284,8 +281,6 @@ def members_csv(key: SegmentKey, brand: ReadBrand, engine: EngineDep) -> Streami
         get_segment(session, brand_id=brand.id, key=key)  # 404 before streaming
 
     def lines() -> Iterator[str]:
-        import csv
-
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(EXPORT_COLUMNS)

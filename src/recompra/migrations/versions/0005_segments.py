@@ -138,6 +138,7 @@ def upgrade() -> None:
             .with_variant(sqlite.JSON(), "sqlite"),
             nullable=False,
         ),
+        sa.Column("rule_hash", sa.String(length=64), nullable=False),
         sa.Column("created_at", recompra.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["segment_id"], ["segments.id"], name=op.f("fk_segment_versions_segment_id_segments")
