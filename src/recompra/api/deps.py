@@ -6,6 +6,8 @@ Every endpoint declares what it needs in its signature::
 
 ``ReadBrand`` authenticates the key, checks the ``read`` scope, applies the rate limit and
 resolves which brand the request is about (a brand-restricted key can only name its own).
+Hot write endpoints take a writer instead (``LoyaltyWriter``) and open its unit of work in
+their body, so that it begins and commits inside one thread-pool call (ADR 0003).
 """
 
 from collections.abc import Awaitable, Callable, Iterator
