@@ -69,10 +69,13 @@ async def _load(spec: dict[str, Any]) -> dict[str, Any]:
                 else:
                     path = rng.choice(paths)
                 start = time.perf_counter()
-                response = await client.request(spec["method"], path)
+                try:
+                    response = await client.request(spec["method"], path)
+                    failed = response.status_code >= 300
+                except httpx.HTTPError:  # a timeout or dropped connection counts, too
+                    failed = True
                 latencies.append(time.perf_counter() - start)
-                if response.status_code >= 300:
-                    errors += 1
+                errors += failed
 
     started = time.perf_counter()
     await asyncio.gather(*(connection(i) for i in range(spec["concurrency"])))
@@ -308,7 +311,11 @@ def main() -> None:
                     )  # fmt: skip
                 finally:
                     server.terminate()
-                    server.wait(timeout=20)
+                    try:
+                        server.wait(timeout=20)
+                    except subprocess.TimeoutExpired:  # a wedged server (the old lock bug)
+                        server.kill()
+                        server.wait()
             print(_line("GET /v1/customers/{id}", results["project read"], results["floor read"]))
             print(_line("  floor: FastAPI + driver, 1 row", results["floor read"]))
             print(
