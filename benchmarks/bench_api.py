@@ -1,13 +1,21 @@
-"""HTTP benchmark: customer-profile reads through uvicorn, one worker vs several.
+"""HTTP benchmark: the project's API side by side with a bare floor, over keep-alive.
 
-Builds a temp SQLite database with the tests' sample store (``tests/samplestore.py``,
-``--customers`` customers), starts ``uvicorn recompra.server:create_app`` on a free
-127.0.0.1 port, and runs a load generator in a second process (an asyncio + httpx loop:
-``--concurrency`` connections for ``--seconds``) that GETs ``/v1/customers/{random id}``.
-Prints throughput and p50/p99 latency per worker count. Bounded in time; the rate limit
-is lifted for the run.
+Builds a temp database (SQLite, or PostgreSQL with ``--postgres``) with the API sample
+store (``--customers`` customers) and a loyalty program, then for each worker count
+starts two uvicorn servers on free 127.0.0.1 ports: ``recompra.server:create_app`` and the
+bare floor (``floor_app.py``: FastAPI + the driver doing the same read and insert, no
+auth, ORM or middleware). A load generator in a second process opens ``--concurrency``
+kept-alive connections (each carries all of its requests) for ``--seconds`` and runs:
 
-    .venv/bin/python benchmarks/bench_api.py --workers 1 4 --seconds 8
+* ``GET /v1/customers/{id}`` (random customer) vs the floor's one-row read;
+* ``POST /v1/loyalty/orders/{id}/earn`` (new orders first, then repeats) vs the floor's
+  one-row insert in its own transaction.
+
+Prints throughput, p50/p99 latency, the server's CPU time per request (stable on a shared
+machine, unlike wall-clock figures) and the ratios to the floor. Bounded in time; the
+rate limit is lifted for the run.
+
+    .venv/bin/python benchmarks/bench_api.py --workers 1 2 --seconds 8 [--postgres]
 """
 
 from __future__ import annotations
@@ -23,9 +31,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+#: Seconds of unmeasured load before each run.
+WARMUP_S = 2.0
 
 # The sample store is test fixture code: it lives in tests/, not in the package.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(HERE.parent / "tests"))
 
 
 def _free_port() -> int:
@@ -34,48 +47,58 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def _load(url: str, key: str, ids: list[int], seconds: float, concurrency: int) -> dict:
+async def _load(spec: dict[str, Any]) -> dict[str, Any]:
     import httpx
 
     latencies: list[float] = []
     errors = 0
-    deadline = time.perf_counter() + seconds
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(
-        base_url=url, headers={"Authorization": f"Bearer {key}"}, limits=limits, timeout=30
-    ) as client:
+    paths: list[str] = spec["paths"]
+    deadline = time.perf_counter() + spec["seconds"]
+    headers = {"Authorization": f"Bearer {spec['key']}"} if spec["key"] else {}
+    next_path = 0
 
-        async def worker(seed: int) -> None:
-            nonlocal errors
-            rng = random.Random(seed)
+    async def connection(seed: int) -> None:
+        nonlocal errors, next_path
+        rng = random.Random(seed)
+        # One kept-alive connection per coroutine: every request reuses it.
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        async with httpx.AsyncClient(
+            base_url=spec["url"], headers=headers, limits=limits, timeout=30
+        ) as client:
             while time.perf_counter() < deadline:
+                if spec["sequential"]:
+                    path = paths[next_path % len(paths)]
+                    next_path += 1
+                else:
+                    path = rng.choice(paths)
                 start = time.perf_counter()
-                response = await client.get(f"/v1/customers/{rng.choice(ids)}")
+                try:
+                    response = await client.request(spec["method"], path)
+                    failed = response.status_code >= 300
+                except httpx.HTTPError:  # a timeout or dropped connection counts, too
+                    failed = True
                 latencies.append(time.perf_counter() - start)
-                if response.status_code != 200:
-                    errors += 1
+                errors += failed
 
-        started = time.perf_counter()
-        await asyncio.gather(*(worker(i) for i in range(concurrency)))
-        elapsed = time.perf_counter() - started
+    started = time.perf_counter()
+    await asyncio.gather(*(connection(i) for i in range(spec["concurrency"])))
+    elapsed = time.perf_counter() - started
+    if spec.get("warmup"):
+        return {}
     latencies.sort()
     n = len(latencies)
     return {
         "requests": n,
         "errors": errors,
         "rps": n / elapsed,
-        "p50_ms": 1000 * latencies[n // 2] if n else None,
-        "p99_ms": 1000 * latencies[min(n - 1, int(n * 0.99))] if n else None,
+        "p50_ms": 1000 * latencies[n // 2] if n else 0.0,
+        "p99_ms": 1000 * latencies[min(n - 1, int(n * 0.99))] if n else 0.0,
     }
 
 
 def _loadgen_main() -> None:
-    """Entry point of the load-generator subprocess (arguments as JSON on argv)."""
-    spec = json.loads(sys.argv[2])
-    result = asyncio.run(
-        _load(spec["url"], spec["key"], spec["ids"], spec["seconds"], spec["concurrency"])
-    )
-    print(json.dumps(result))
+    """Entry point of the load-generator subprocess (the spec as JSON on stdin)."""
+    print(json.dumps(asyncio.run(_load(json.loads(sys.stdin.read())))))
 
 
 def _database_url(home: Path, postgres: bool) -> str:
@@ -97,59 +120,146 @@ def _database_url(home: Path, postgres: bool) -> str:
     return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
 
 
-def _prepare(url: str, customers: int) -> tuple[str, list[int]]:
+def _prepare(url: str, customers: int) -> tuple[str, list[int], list[int]]:
+    """Seed the store and a program; the key, brand A's customers and earnable orders."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select, text
+
     from recompra.auth.keys import create_api_key
     from recompra.db import make_engine, unit_of_work
+    from recompra.loyalty import create_program, publish_rules
+    from recompra.loyalty.rules.engine import NON_EARNING_STATUSES
     from recompra.migrate import upgrade
+    from recompra.models import Order
     from samplestore import seed_sample
 
     engine = make_engine(url)
     upgrade(engine)
     with unit_of_work(engine) as session:
         store = seed_sample(session, customers=customers)
-        _, key = create_api_key(session, scopes=["read"], brand_id=store.brand_a)
+        program = create_program(
+            session,
+            brand_id=store.brand_a,
+            name="Bench",
+            return_window_days=0,
+            expiry_days=100_000,  # the sample orders are old: their points must not expire
+        )
+        publish_rules(
+            session,
+            program_id=program.id,
+            rules=[{"type": "base", "points_per_unit": 1}],
+            effective_from=datetime(2000, 1, 1, tzinfo=UTC),
+        )
+        _, key = create_api_key(session, scopes=["read", "loyalty"], brand_id=store.brand_a)
+        orders = list(
+            session.scalars(
+                select(Order.id).where(
+                    Order.brand_id == store.brand_a, Order.status.not_in(NON_EARNING_STATUSES)
+                )
+            )
+        )
+        session.execute(
+            text(
+                "CREATE TABLE floor_writes (id INTEGER PRIMARY KEY"
+                f"{' GENERATED ALWAYS AS IDENTITY' if url.startswith('postgresql') else ''}, "
+                "order_id BIGINT NOT NULL, created_at TEXT NOT NULL)"
+            )
+        )
     engine.dispose()
-    return key, store.customers_a
+    random.Random(1).shuffle(orders)
+    return key, store.customers_a, orders
 
 
-def _run_server(home: Path, url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "RECOMPRA_HOME": str(home),
-        "RECOMPRA_DATABASE_URL": url,
-        "RECOMPRA_ENVIRONMENT": "test",
-        "RECOMPRA_API_RATE_LIMIT_BURST": "100000000",
-        "RECOMPRA_API_RATE_LIMIT_PER_SECOND": "100000000",
-    }
+def _serve(app: list[str], env: dict[str, str], port: int, workers: int) -> subprocess.Popen[bytes]:
+    """uvicorn serving ``app`` (its import string and flags); run from this folder."""
     command = [
-        sys.executable, "-m", "uvicorn", "recompra.server:create_app", "--factory",
-        "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-        "--log-level", "warning", "--no-access-log",
+        sys.executable, "-m", "uvicorn", *app, "--host", "127.0.0.1", "--port", str(port),
+        "--workers", str(workers), "--log-level", "warning", "--no-access-log",
     ]  # fmt: skip
-    return subprocess.Popen(command, env=env)
+    return subprocess.Popen(command, env={**os.environ, **env}, cwd=HERE)
 
 
-def _wait(url: str, timeout: float = 60) -> None:
+def _wait(url: str, path: str, timeout: float = 60) -> None:
     import httpx
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if httpx.get(url + "/health", timeout=1).status_code == 200:
-                return
+            httpx.get(url + path, timeout=1)
+            return
         except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
+            time.sleep(0.2)
     raise RuntimeError("server did not start")
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU time used so far by ``pid`` and its descendants (Linux ``/proc``).
+
+    On a shared machine wall-clock throughput moves with the neighbours' load; the
+    server's CPU time per request does not, so both are printed.
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, tuple[int, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # After the command: state, ppid, ... utime (12th), stime (13th).
+        stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+    family = {pid}
+    grew = True
+    while grew:
+        children = {p for p, (parent, _) in stats.items() if parent in family} - family
+        family |= children
+        grew = bool(children)
+    return sum(stats[p][1] for p in family if p in stats)
+
+
+def _loadgen(spec: dict[str, Any]) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--loadgen"], input=json.dumps(spec),
+        check=True, capture_output=True, text=True, timeout=spec["seconds"] + 120,
+    )  # fmt: skip
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _run(spec: dict[str, Any], server_pid: int) -> dict[str, Any]:
+    # Warm-up (imports, first statements compiled, pool filled) is not measured.
+    # Reversed: sequential (earn) runs then warm up on orders the measured run reaches last.
+    _loadgen({**spec, "seconds": WARMUP_S, "warmup": True, "paths": spec["paths"][::-1]})
+    cpu_before = _cpu_seconds(server_pid)
+    result = _loadgen(spec)
+    cpu = _cpu_seconds(server_pid) - cpu_before
+    result["cpu_ms"] = 1000 * cpu / result["requests"] if result["requests"] else 0.0
+    return result
+
+
+def _line(label: str, r: dict[str, Any], floor: dict[str, Any] | None = None) -> str:
+    ratio = (
+        f", {r['rps'] / floor['rps']:.2f}x the floor's req/s, "
+        f"{r['cpu_ms'] / floor['cpu_ms']:.1f}x its CPU"
+        if floor
+        else ""
+    )
+    return (
+        f"  {label:<34} {r['rps']:7.0f} req/s  p50 {r['p50_ms']:6.1f} ms  "
+        f"p99 {r['p99_ms']:6.1f} ms  server CPU {r['cpu_ms']:5.2f} ms/req  "
+        f"({r['requests']} requests, {r['errors']} errors{ratio})"
+    )
+
+
 def main() -> None:
-    """Run the benchmark and print one line per worker count."""
+    """Run both servers per worker count and print project vs floor."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--customers", type=int, default=2000)
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--seconds", type=float, default=8.0)
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument(
         "--postgres",
         action="store_true",
@@ -159,30 +269,66 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         db_url = _database_url(home, args.postgres)
-        key, ids = _prepare(db_url, args.customers)
+        key, customers, orders = _prepare(db_url, args.customers)
+        floor_db = (
+            db_url.replace("postgresql+psycopg://", "postgresql://")
+            if args.postgres
+            else str(home / "recompra.db")
+        )
         backend = "PostgreSQL" if args.postgres else "SQLite"
-        print(f"GET /v1/customers/{{id}} over {len(ids)} customers, {backend}, "
-              f"{args.concurrency} connections, {args.seconds:.0f} s per run")  # fmt: skip
+        print(f"{backend}, {args.concurrency} kept-alive connections, {args.seconds:.0f} s "
+              f"per run, {len(customers)} customers, {len(orders)} earnable orders")  # fmt: skip
+        project_env = {
+            "RECOMPRA_HOME": str(home),
+            "RECOMPRA_DATABASE_URL": db_url,
+            "RECOMPRA_ENVIRONMENT": "test",
+            "RECOMPRA_POOL_SIZE": str(args.concurrency),
+            "RECOMPRA_API_RATE_LIMIT_BURST": "100000000",
+            "RECOMPRA_API_RATE_LIMIT_PER_SECOND": "100000000",
+        }
+        base = {"seconds": args.seconds, "concurrency": args.concurrency}
         for workers in args.workers:
-            port = _free_port()
-            server = _run_server(home, db_url, port, workers)
-            try:
+            print(f"workers={workers}")
+            results: dict[str, dict[str, Any]] = {}
+            servers = (
+                ("project", ["recompra.server:create_app", "--factory"], project_env, "/v1"),
+                ("floor", ["floor_app:app"], {"FLOOR_DATABASE": floor_db}, ""),
+            )
+            for name, app, env, prefix in servers:
+                port = _free_port()
+                server = _serve(app, env, port, workers)
                 url = f"http://127.0.0.1:{port}"
-                _wait(url)
-                spec = {"url": url, "key": key, "ids": ids, "seconds": args.seconds,
-                        "concurrency": args.concurrency}  # fmt: skip
-                out = subprocess.run(
-                    [sys.executable, __file__, "--loadgen", json.dumps(spec)],
-                    check=True, capture_output=True, text=True, timeout=args.seconds + 120,
-                )  # fmt: skip
-                r = json.loads(out.stdout.strip().splitlines()[-1])
-                print(
-                    f"workers={workers}: {r['rps']:.0f} req/s, p50 {r['p50_ms']:.1f} ms, "
-                    f"p99 {r['p99_ms']:.1f} ms ({r['requests']} requests, {r['errors']} errors)"
+                try:
+                    _wait(url, f"{prefix}/customers/{customers[0]}")
+                    run = {**base, "url": url, "key": key if prefix else ""}
+                    results[f"{name} read"] = _run(
+                        {**run, "method": "GET", "sequential": False,
+                         "paths": [f"{prefix}/customers/{c}" for c in customers]},
+                        server.pid,
+                    )  # fmt: skip
+                    write_prefix = f"{prefix}/loyalty" if prefix else ""
+                    results[f"{name} write"] = _run(
+                        {**run, "method": "POST", "sequential": True,
+                         "paths": [f"{write_prefix}/orders/{o}/earn" for o in orders]},
+                        server.pid,
+                    )  # fmt: skip
+                finally:
+                    server.terminate()
+                    try:
+                        server.wait(timeout=20)
+                    except subprocess.TimeoutExpired:  # a wedged server (the old lock bug)
+                        server.kill()
+                        server.wait()
+            print(_line("GET /v1/customers/{id}", results["project read"], results["floor read"]))
+            print(_line("  floor: FastAPI + driver, 1 row", results["floor read"]))
+            print(
+                _line(
+                    "POST /v1/loyalty/orders/{id}/earn",
+                    results["project write"],
+                    results["floor write"],
                 )
-            finally:
-                server.terminate()
-                server.wait(timeout=20)
+            )
+            print(_line("  floor: FastAPI + driver, 1 insert", results["floor write"]))
 
 
 if __name__ == "__main__":

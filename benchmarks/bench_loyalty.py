@@ -5,8 +5,10 @@
         [--workers 8]
     .venv/bin/python benchmarks/bench_loyalty.py expiry [--lots 1000000] [--url ...]
 
-Targets (issue 5): SQLite in-process >= 1,000 ops/s with p99 <= 40 ms; PostgreSQL with 8
-workers >= 2,000 ops/s; expiring 1M lots <= 10 s. Each op is one unit of work (one
+Each run prints the project beside a bare-transaction floor (the raw driver: lock, update,
+insert, commit per op, same threads and database) and the statements per op. Targets
+(issue 20): SQLite, 1 thread >= 2,500 ops/s with p99 <= 5 ms; PostgreSQL, 8 workers >=
+1,200 ops/s; expiring 1M lots <= 10 s (issue 5). Each op is one unit of work (one
 transaction): an earn of a new order, or a redemption; customers are spread over many
 accounts, as in a real store, except with ``--hot`` (all on one account).
 """
@@ -21,8 +23,9 @@ import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Engine, insert, text
+from sqlalchemy import Engine, event, insert, text
 from sqlalchemy.engine import make_url
 
 from recompra.db import make_engine, unit_of_work
@@ -164,6 +167,7 @@ def run_ops(
                     )
             latencies[index].append(time.perf_counter() - began)
 
+    statements = _count_statements(engine)
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(workers)]
     for thread in threads:
         thread.start()
@@ -172,14 +176,117 @@ def run_ops(
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - began
+    event.remove(engine, "before_cursor_execute", statements.count)
+    return _figures(latencies, elapsed, statements=statements.seen)
+
+
+class _StatementCounter:
+    """Counts the statements an engine sends (BEGIN and COMMIT included on SQLite)."""
+
+    def __init__(self) -> None:
+        self.seen = 0
+        self._lock = threading.Lock()
+
+    def count(self, *_: object) -> None:
+        with self._lock:
+            self.seen += 1
+
+
+def _count_statements(engine: Engine) -> _StatementCounter:
+    counter = _StatementCounter()
+    event.listen(engine, "before_cursor_execute", counter.count)
+    return counter
+
+
+def _figures(
+    latencies: list[list[float]], elapsed: float, *, statements: int | None = None
+) -> dict[str, float]:
     flat = sorted(x for per in latencies for x in per)
-    return {
+    figures = {
         "ops": len(flat),
         "seconds": elapsed,
         "ops_per_s": len(flat) / elapsed,
         "p50_ms": statistics.median(flat) * 1000,
         "p99_ms": flat[int(len(flat) * 0.99) - 1] * 1000,
     }
+    if statements is not None:
+        figures["statements_per_op"] = statements / len(flat)
+    return figures
+
+
+FLOOR_TABLES = (
+    "CREATE TABLE floor_accounts (id BIGINT PRIMARY KEY, balance BIGINT NOT NULL)",
+    "CREATE TABLE floor_moves (id BIGINT PRIMARY KEY, account_id BIGINT NOT NULL, "
+    "points BIGINT NOT NULL, created_at TIMESTAMP NOT NULL)",
+)
+
+
+def run_floor(engine: Engine, *, workers: int, ops: int, customers: int) -> dict[str, float]:
+    """The bare-transaction floor: what one ledger write costs at least on this database.
+
+    Each op is one transaction on the raw driver connection (no SQLAlchemy): read and
+    lock the account row, update its balance, insert one ledger row, commit. Same
+    threads, same database, same serialisation of SQLite writers as the project.
+    """
+    postgres = engine.dialect.name == "postgresql"
+    mark = "%s" if postgres else "?"
+    with engine.begin() as conn:
+        for ddl in FLOOR_TABLES:
+            conn.exec_driver_sql(ddl)
+        conn.execute(
+            text("INSERT INTO floor_accounts (id, balance) VALUES (:id, 0)"),
+            [{"id": n} for n in range(customers)],
+        )
+    ids = iter(range(10**9))
+    write_lock = threading.Lock()
+    latencies: list[list[float]] = [[] for _ in range(workers)]
+    barrier = threading.Barrier(workers + 1)
+    lock_row = f"SELECT balance FROM floor_accounts WHERE id = {mark}" + (
+        " FOR UPDATE" if postgres else ""
+    )
+    update_row = f"UPDATE floor_accounts SET balance = balance + 1 WHERE id = {mark}"
+    insert_row = (
+        f"INSERT INTO floor_moves (id, account_id, points, created_at) "
+        f"VALUES ({mark}, {mark}, 1, {mark})"
+    )
+
+    def op(raw: Any, account: int, move_id: int) -> None:
+        cursor = raw.cursor()
+        if not postgres:
+            cursor.execute("BEGIN IMMEDIATE")
+        cursor.execute(lock_row, (account,))
+        cursor.fetchone()
+        cursor.execute(update_row, (account,))
+        cursor.execute(insert_row, (move_id, account, datetime.now(UTC).isoformat()))
+        raw.commit() if postgres else cursor.execute("COMMIT")
+        cursor.close()
+
+    def worker(index: int) -> None:
+        rng = random.Random(index)
+        raw = engine.raw_connection()
+        try:
+            barrier.wait()
+            for _ in range(ops // workers):
+                began = time.perf_counter()
+                with write_lock:
+                    move_id = next(ids)
+                if postgres:
+                    op(raw, rng.randrange(customers), move_id)
+                else:
+                    with write_lock:  # the project queues SQLite writers the same way
+                        op(raw, rng.randrange(customers), move_id)
+                latencies[index].append(time.perf_counter() - began)
+        finally:
+            raw.close()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(workers)]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    began = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    return _figures(latencies, time.perf_counter() - began)
 
 
 def bench_expiry(engine: Engine, *, lots: int, accounts: int) -> dict[str, float]:
@@ -298,13 +405,20 @@ def main() -> None:
             figures = run_ops(
                 engine, workers=workers, ops=args.ops, customers=args.customers, hot=args.hot
             )
-            target = "1,000 ops/s, p99 <= 40 ms" if backend == "sqlite" else "2,000 ops/s"
+            floor = run_floor(engine, workers=workers, ops=args.ops, customers=args.customers)
+            target = "2,500 ops/s, p99 <= 5 ms" if backend == "sqlite" else "1,200 ops/s"
+            print(f"{backend}, {workers} worker(s), {figures['ops']:.0f} ops each:")
             print(
-                f"earn+redeem on {backend}, {workers} worker(s): {figures['ops']:.0f} ops in "
-                f"{figures['seconds']:.2f} s = {figures['ops_per_s']:,.0f} ops/s, "
-                f"p50 {figures['p50_ms']:.2f} ms, p99 {figures['p99_ms']:.2f} ms "
-                f"(target >= {target})"
+                f"  project earn+redeem  {figures['ops_per_s']:8,.0f} ops/s  "
+                f"p50 {figures['p50_ms']:6.2f} ms  p99 {figures['p99_ms']:6.2f} ms  "
+                f"{figures['statements_per_op']:.1f} statements/op  (target >= {target})"
             )
+            print(
+                f"  floor: bare driver   {floor['ops_per_s']:8,.0f} ops/s  "
+                f"p50 {floor['p50_ms']:6.2f} ms  p99 {floor['p99_ms']:6.2f} ms  "
+                "(lock, update, insert, commit)"
+            )
+            print(f"  project / floor      {figures['ops_per_s'] / floor['ops_per_s']:.2f}")
     finally:
         engine.dispose()
         if name and args.url:

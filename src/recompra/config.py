@@ -25,7 +25,7 @@ class Settings(BaseSettings):
     secret_key: str = DEV_SECRET
     default_currency: str = "BRL"
     default_locale: Literal["pt-BR", "en"] = "pt-BR"
-    #: Pool size per process for PostgreSQL (SQLite uses one connection per thread).
+    #: Connections kept per process (as many again may open under load), both backends.
     pool_size: int = 10
     #: Orders per import transaction: each chunk commits whole orders with their items.
     import_chunk_orders: int = 20_000

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from apitest import Keys, auth
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 
+from recompra.api.idempotency import IN_PROGRESS_LEASE, RETENTION, request_hash
 from recompra.db import unit_of_work
 from recompra.models import ApiKey, IdempotencyRecord
+from recompra.models.base import utcnow
 
 
 def _key_ids(engine: Engine) -> list[int]:
@@ -87,3 +91,66 @@ def test_overlong_idempotency_key_is_400(client: TestClient, keys: Keys) -> None
     )
     assert response.status_code == 400
     assert response.json()["error"]["field"] == "Idempotency-Key"
+
+
+def _leave_record(
+    engine: Engine, *, idem_key: str, status_code: int, age: timedelta, path: str = "/"
+) -> None:
+    """A record as a crashed (``status_code=0``) or finished POST to ``path`` left it."""
+    scope = {"method": "POST", "path": path, "query_string": b""}
+    with unit_of_work(engine) as session:
+        session.add(
+            IdempotencyRecord(
+                api_key_id=_key_ids(engine)[0],
+                idempotency_key=idem_key,
+                request_hash=request_hash(scope, b""),
+                status_code=status_code,
+                body={"content": {"left": "behind"}},
+                created_at=utcnow() - age,
+            )
+        )
+
+
+def test_a_crashed_requests_placeholder_blocks_its_key_only_for_the_lease(
+    client: TestClient, keys: Keys, engine: Engine
+) -> None:
+    target = _key_ids(engine)[2]
+    headers = {**auth(keys.admin), "Idempotency-Key": "crashed"}
+    _leave_record(
+        engine,
+        idem_key="crashed",
+        status_code=0,
+        age=timedelta(seconds=5),
+        path=f"/v1/keys/{target}/revoke",
+    )
+    blocked = client.post(f"/v1/keys/{target}/revoke", headers=headers)
+    assert blocked.status_code == 409
+    assert blocked.json()["error"]["code"] == "idempotency_in_progress"
+
+    with unit_of_work(engine) as session:
+        session.execute(update(IdempotencyRecord).values(created_at=utcnow() - IN_PROGRESS_LEASE))
+    retried = client.post(f"/v1/keys/{target}/revoke", headers=headers)
+    assert retried.status_code == 200
+    assert "idempotent-replayed" not in retried.headers
+    replayed = client.post(f"/v1/keys/{target}/revoke", headers=headers)
+    assert replayed.headers["idempotent-replayed"] == "true"
+    assert _records(engine) == 1
+
+
+def test_expired_records_are_purged_by_later_requests(
+    client: TestClient, keys: Keys, engine: Engine
+) -> None:
+    admin = _key_ids(engine)[0]
+    _leave_record(engine, idem_key="old-done", status_code=200, age=RETENTION)
+    _leave_record(engine, idem_key="old-crash", status_code=0, age=IN_PROGRESS_LEASE)
+    _leave_record(engine, idem_key="recent-done", status_code=200, age=timedelta(hours=1))
+    _leave_record(engine, idem_key="recent-crash", status_code=0, age=timedelta(seconds=5))
+    headers = {**auth(keys.admin), "Idempotency-Key": "new"}
+    assert client.post(f"/v1/keys/{_key_ids(engine)[2]}/revoke", headers=headers).status_code == 200
+    with unit_of_work(engine, write=False) as session:
+        left = session.scalars(
+            select(IdempotencyRecord.idempotency_key)
+            .where(IdempotencyRecord.api_key_id == admin)
+            .order_by(IdempotencyRecord.idempotency_key)
+        ).all()
+    assert left == ["new", "recent-crash", "recent-done"]

@@ -6,9 +6,12 @@ Every endpoint declares what it needs in its signature::
 
 ``ReadBrand`` authenticates the key, checks the ``read`` scope, applies the rate limit and
 resolves which brand the request is about (a brand-restricted key can only name its own).
+Hot write endpoints take a writer instead (``LoyaltyWriter``) and open its unit of work in
+their body, so that it begins and commits inside one thread-pool call (ADR 0003).
 """
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -38,8 +41,8 @@ _header_key = APIKeyHeader(
 )
 
 
-def get_engine_dep(request: Request) -> Engine:
-    """The engine the app was created with."""
+async def get_engine_dep(request: Request) -> Engine:
+    """The engine the app was created with (``async``: no thread-pool hop for a lookup)."""
     engine: Engine = request.app.state.engine
     return engine
 
@@ -59,8 +62,13 @@ def write_session(engine: EngineDep) -> Iterator[Session]:
         yield session
 
 
-ReadSession = Annotated[Session, Depends(read_session)]
-WriteSession = Annotated[Session, Depends(write_session)]
+# scope="function": the unit of work ends when the endpoint returns, before the response
+# is sent. With the default ("request") FastAPI closes it after sending: a client could
+# read 200 for a write whose commit then failed, its next request on the same kept-alive
+# connection raced the previous commit, and the connection stayed checked out while the
+# response was written (issue 20).
+ReadSession = Annotated[Session, Depends(read_session, scope="function")]
+WriteSession = Annotated[Session, Depends(write_session, scope="function")]
 
 
 def authenticate(
@@ -93,10 +101,11 @@ def authenticate(
 Caller = Annotated[Principal, Depends(authenticate)]
 
 
-def require(scope: str) -> Callable[[Principal], Principal]:
+def require(scope: str) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency that lets through callers holding ``scope`` (or ``admin``)."""
 
-    def check(principal: Caller) -> Principal:
+    async def check(principal: Caller) -> Principal:
+        # async: a scope check needs no thread-pool hop (each sync dependency is one).
         if not principal.has_scope(scope):
             raise Forbidden(f"this key lacks the `{scope}` scope")
         return principal
@@ -167,9 +176,46 @@ def _brand_for(scope: str) -> Callable[..., BrandScope]:
     return dependency
 
 
+@dataclass(frozen=True)
+class BrandWriter:
+    """What a write endpoint needs to run its whole unit of work in its own call.
+
+    The endpoint opens :meth:`unit_of_work` in its body: the transaction (and SQLite's
+    in-process writer lock) begins and ends inside one thread-pool call, the brand is
+    resolved in the same session (one pooled connection per write request), and the
+    commit happens before the response is built, so a failed commit is a 500, never a
+    200 (issue 20, ADR 0003).
+    """
+
+    engine: Engine
+    principal: Principal
+    brand_id: int | None
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[tuple[Session, BrandScope]]:
+        """A write unit of work and the brand the request is about."""
+        with unit_of_work(self.engine) as session:
+            yield session, resolve_brand(session, self.principal, self.brand_id)
+
+
+def _writer_for(scope: str) -> Callable[..., Awaitable[BrandWriter]]:
+    checker = require(scope)
+
+    async def dependency(
+        principal: Annotated[Principal, Depends(checker)],
+        engine: EngineDep,
+        brand_id: BrandIdQuery = None,
+    ) -> BrandWriter:
+        return BrandWriter(engine, principal, brand_id)
+
+    dependency.__name__ = f"{scope}_writer"
+    return dependency
+
+
 ReadBrand = Annotated[BrandScope, Depends(_brand_for("read"))]
 IngestBrand = Annotated[BrandScope, Depends(_brand_for("ingest"))]
 LoyaltyBrand = Annotated[BrandScope, Depends(_brand_for("loyalty"))]
+LoyaltyWriter = Annotated[BrandWriter, Depends(_writer_for("loyalty"))]
 
 CustomerId = Annotated[int, Path(ge=1, le=MAX_ID, description="Customer id")]
 ProductId = Annotated[int, Path(ge=1, le=MAX_ID, description="Product id")]

@@ -12,28 +12,43 @@ An ASGI middleware (it must see the response body, which a dependency cannot):
 
 The same key with a different method, path, query or body is a 409 ``idempotency_conflict``.
 The record and the endpoint's write are two transactions: a crash between them leaves a
-placeholder, which answers 409 ``idempotency_in_progress`` until it is deleted.
+placeholder. A placeholder is therefore a **lease**: it answers 409
+``idempotency_in_progress`` for :data:`IN_PROGRESS_LEASE` only; after that a retry with the
+same key takes the lease over and runs (the crashed attempt committed nothing, or its
+domain write is itself idempotent, like every loyalty write). Stored responses are kept for
+:data:`RETENTION`; expired records are deleted by the claims themselves, at most once per
+:data:`PURGE_INTERVAL` per process, so the table stays bounded without a scheduled job.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import time
+from datetime import datetime, timedelta
 from typing import Any
 
 import anyio.to_thread
-from sqlalchemy import Engine, delete, select, update
+from sqlalchemy import Engine, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from recompra.api.errors import error_body
 from recompra.auth.keys import Principal, verify_api_key
 from recompra.db import unit_of_work
 from recompra.models import IdempotencyRecord
+from recompra.models.base import utcnow
 
 HEADER = b"idempotency-key"
 MAX_KEY_LENGTH = 200
 _NOT_STORED = {401, 403, 429}
+#: How long a placeholder blocks its key: longer than any request may run.
+IN_PROGRESS_LEASE = timedelta(minutes=5)
+#: How long a stored response is replayed (what clients may rely on for retries).
+RETENTION = timedelta(hours=24)
+#: Seconds between two purges of expired records by one process.
+PURGE_INTERVAL = 60.0
 
 
 def api_key_from_headers(headers: dict[bytes, bytes]) -> str | None:
@@ -45,7 +60,8 @@ def api_key_from_headers(headers: dict[bytes, bytes]) -> str | None:
     return key or None
 
 
-def _request_hash(scope: Scope, body: bytes) -> str:
+def request_hash(scope: Scope, body: bytes) -> str:
+    """What identifies a request under its key: method, path, query and body."""
     digest = hashlib.sha256()
     for part in (scope["method"], scope["path"], scope.get("query_string", b"").decode()):
         digest.update(part.encode() + b"\0")
@@ -66,6 +82,7 @@ class IdempotencyMiddleware:
     def __init__(self, app: ASGIApp, *, engine: Engine) -> None:
         self.app = app
         self.engine = engine
+        self._next_purge = 0.0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
@@ -108,9 +125,9 @@ class IdempotencyMiddleware:
             await self.app(scope, replay_receive, send)
             return
 
-        request_hash = _request_hash(scope, body_bytes)
+        fingerprint = request_hash(scope, body_bytes)
         outcome = await anyio.to_thread.run_sync(
-            self._claim, principal.key_id, idem_key, request_hash
+            self._claim, principal.key_id, idem_key, fingerprint
         )
         if outcome is not None:
             await _send_json(send, *outcome)
@@ -150,14 +167,21 @@ class IdempotencyMiddleware:
         self, key_id: int, idem_key: str, request_hash: str
     ) -> tuple[int, Any, list[Any]] | None:
         """``None`` when this request may run; else the response to send instead."""
+        now = utcnow()
         try:
             with unit_of_work(self.engine) as session:
+                self._purge_if_due(session, now)
                 record = session.execute(
                     select(IdempotencyRecord).where(
                         IdempotencyRecord.api_key_id == key_id,
                         IdempotencyRecord.idempotency_key == idem_key,
                     )
                 ).scalar_one_or_none()
+                if record is not None and _expired(record, now):
+                    # A crashed attempt's lease, or a response past its retention.
+                    session.delete(record)
+                    session.flush()
+                    record = None
                 if record is None:
                     session.add(
                         IdempotencyRecord(
@@ -166,6 +190,7 @@ class IdempotencyMiddleware:
                             request_hash=request_hash,
                             status_code=0,
                             body={},
+                            created_at=now,
                         )
                     )
                     return None
@@ -190,6 +215,13 @@ class IdempotencyMiddleware:
             # A concurrent request claimed the key between our read and insert.
             return (409, _in_progress(), [])
 
+    def _purge_if_due(self, session: Session, now: datetime) -> None:
+        """Delete expired records, at most once per ``PURGE_INTERVAL`` in this process."""
+        if time.monotonic() < self._next_purge:
+            return
+        self._next_purge = time.monotonic() + PURGE_INTERVAL
+        session.execute(delete(IdempotencyRecord).where(_expired_clause(now)))
+
     def _store(self, key_id: int, idem_key: str, status: int, content: Any) -> None:
         with unit_of_work(self.engine) as session:
             session.execute(
@@ -209,6 +241,21 @@ class IdempotencyMiddleware:
                     IdempotencyRecord.idempotency_key == idem_key,
                 )
             )
+
+
+def _expired(record: IdempotencyRecord, now: datetime) -> bool:
+    """Whether a record no longer holds its key (see :func:`_expired_clause`)."""
+    lifetime = IN_PROGRESS_LEASE if record.status_code == 0 else RETENTION
+    return record.created_at <= now - lifetime
+
+
+def _expired_clause(now: datetime) -> Any:
+    """SQL twin of :func:`_expired`, for the bulk purge."""
+    return or_(
+        (IdempotencyRecord.status_code == 0)
+        & (IdempotencyRecord.created_at <= now - IN_PROGRESS_LEASE),
+        IdempotencyRecord.created_at <= now - RETENTION,
+    )
 
 
 def _in_progress() -> dict[str, Any]:

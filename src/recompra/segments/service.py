@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from recompra.db import is_sqlite
+from recompra.db.dialect import is_sqlite
 from recompra.errors import Conflict, NotFound
 from recompra.models import Customer
 from recompra.models.base import utcnow

@@ -17,8 +17,15 @@ from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydanticField
 from sqlalchemy.orm import Session
 
-from recompra.api.deps import MAX_ID, CustomerId, Limit, LoyaltyBrand, Offset, ReadSession
-from recompra.api.deps import WriteSession as WriteSessionDep
+from recompra.api.deps import (
+    MAX_ID,
+    CustomerId,
+    Limit,
+    LoyaltyBrand,
+    LoyaltyWriter,
+    Offset,
+    ReadSession,
+)
 from recompra.api.errors import AUTH_ERRORS, error_responses
 from recompra.errors import Conflict, InvalidInput, NotFound
 from recompra.loyalty import cancel_redemption, earn_for_order, redeem, simulate
@@ -323,11 +330,12 @@ def simulate_order(body: SimulateIn, brand: LoyaltyBrand, session: ReadSession) 
     response_model=EarnOut,
     responses=_WRITE,
 )
-def earn(order_id: OrderId, brand: LoyaltyBrand, session: WriteSessionDep) -> EarnOut:
+def earn(order_id: OrderId, writer: LoyaltyWriter) -> EarnOut:
     """Earn the order's points once (a repeat returns the first result, ``duplicate``)."""
-    program = q.brand_program(session, brand_id=brand.id)
-    order = _brand_order(session, brand_id=brand.id, order_id=order_id)
-    result = earn_for_order(session, program_id=program.id, order_id=order.id)
+    with writer.unit_of_work() as (session, brand):
+        program = q.brand_program(session, brand_id=brand.id)
+        order = _brand_order(session, brand_id=brand.id, order_id=order_id)
+        result = earn_for_order(session, program_id=program.id, order_id=order.id)
     return EarnOut(**asdict(result))
 
 
@@ -340,24 +348,24 @@ def earn(order_id: OrderId, brand: LoyaltyBrand, session: WriteSessionDep) -> Ea
 )
 def redeem_reward(
     body: RedeemIn,
-    brand: LoyaltyBrand,
-    session: WriteSessionDep,
+    writer: LoyaltyWriter,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> RedemptionOut:
     """Spend points on a reward; answers the coupon code."""
-    program = q.brand_program(session, brand_id=brand.id)
-    customer = visible_customer(session, brand_id=brand.id, customer_id=body.customer_id)
     key = body.request_key or idempotency_key or f"api-{uuid.uuid4()}"
-    try:
-        result = redeem(
-            session,
-            program_id=program.id,
-            customer_id=customer.id,
-            reward_code=body.reward_code,
-            request_key=key,
-        )
-    except TierRequired as exc:
-        raise TierRequiredConflict(exc.message, field="reward_code") from exc
+    with writer.unit_of_work() as (session, brand):
+        program = q.brand_program(session, brand_id=brand.id)
+        customer = visible_customer(session, brand_id=brand.id, customer_id=body.customer_id)
+        try:
+            result = redeem(
+                session,
+                program_id=program.id,
+                customer_id=customer.id,
+                reward_code=body.reward_code,
+                request_key=key,
+            )
+        except TierRequired as exc:
+            raise TierRequiredConflict(exc.message, field="reward_code") from exc
     return RedemptionOut(**asdict(result))
 
 
@@ -367,8 +375,9 @@ def redeem_reward(
     response_model=RedemptionOut,
     responses=_WRITE,
 )
-def cancel(coupon_code: CouponCode, brand: LoyaltyBrand, session: WriteSessionDep) -> RedemptionOut:
+def cancel(coupon_code: CouponCode, writer: LoyaltyWriter) -> RedemptionOut:
     """Cancel a redemption: points and stock come back (a repeat is ``duplicate``)."""
-    program = q.brand_program(session, brand_id=brand.id)
-    result = cancel_redemption(session, program_id=program.id, coupon_code=coupon_code)
+    with writer.unit_of_work() as (session, brand):
+        program = q.brand_program(session, brand_id=brand.id)
+        result = cancel_redemption(session, program_id=program.id, coupon_code=coupon_code)
     return RedemptionOut(**asdict(result))

@@ -15,6 +15,7 @@ from sqlalchemy import Row, Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from recompra.errors import NotFound
+from recompra.loyalty.programs import ensure_account
 from recompra.models.loyalty import LoyaltyAccount, LoyaltyReward
 
 
@@ -37,19 +38,6 @@ def lock_accounts(session: Session, *, account_ids: Iterable[int]) -> list[Loyal
 def lock_account(session: Session, *, account_id: int) -> LoyaltyAccount:
     """Lock one account (see :func:`lock_accounts`)."""
     return lock_accounts(session, account_ids=[account_id])[0]
-
-
-def lock_customer_account(
-    session: Session, *, program_id: int, customer_id: int
-) -> LoyaltyAccount | None:
-    """Lock the customer's account in the program by its natural key (one round trip)."""
-    stmt = (
-        select(LoyaltyAccount)
-        .where(LoyaltyAccount.program_id == program_id, LoyaltyAccount.customer_id == customer_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    return session.scalars(stmt).first()
 
 
 def lock_reward(session: Session, *, reward_id: int) -> LoyaltyReward:
@@ -79,12 +67,22 @@ READ_ACCOUNT_ROW = select(_ACCOUNTS).where(_ACCOUNTS.c.id == bindparam("account_
 
 
 def lock_account_row(session: Session, *, program_id: int, customer_id: int) -> Row[Any] | None:
-    """:func:`lock_customer_account` as a Core row (the hot paths need no ORM object)."""
+    """Lock the customer's account by its natural key (one round trip); ``None`` if absent."""
     return (
         session.connection()
         .execute(LOCK_ACCOUNT_ROW, {"program_id": program_id, "customer_id": customer_id})
         .first()
     )
+
+
+def lock_or_open_account_row(session: Session, *, program_id: int, customer_id: int) -> Row[Any]:
+    """The customer's account row, locked; the account is created on first use."""
+    row = lock_account_row(session, program_id=program_id, customer_id=customer_id)
+    if row is None:
+        ensure_account(session, program_id=program_id, customer_id=customer_id)
+        row = lock_account_row(session, program_id=program_id, customer_id=customer_id)
+        assert row is not None, "the account was created in this transaction"
+    return row
 
 
 def read_account_row(session: Session, *, account_id: int) -> Row[Any]:

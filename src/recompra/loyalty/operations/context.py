@@ -7,8 +7,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from recompra.loyalty.ledger.locks import lock_account, lock_customer_account
-from recompra.loyalty.programs import ensure_account
+from recompra.loyalty.ledger.locks import lock_or_open_account_row, locked_account_object
 from recompra.loyalty.rules.calculation import EarnContext
 from recompra.loyalty.tiers.service import effective_tier
 from recompra.models.customer import Customer
@@ -16,12 +15,9 @@ from recompra.models.loyalty import LoyaltyAccount, LoyaltyLot, LoyaltyTier
 
 
 def locked_account(session: Session, *, program_id: int, customer_id: int) -> LoyaltyAccount:
-    """The customer's account in the program, created on first use, locked."""
-    account = lock_customer_account(session, program_id=program_id, customer_id=customer_id)
-    if account is not None:
-        return account
-    account = ensure_account(session, program_id=program_id, customer_id=customer_id)
-    return lock_account(session, account_id=account.id)
+    """The customer's account in the program, created on first use, locked (ORM object)."""
+    row = lock_or_open_account_row(session, program_id=program_id, customer_id=customer_id)
+    return locked_account_object(session, account_id=row.id)
 
 
 def earn_context(

@@ -17,12 +17,12 @@ from sqlalchemy.orm import Session
 from recompra.errors import Conflict, InvalidInput, NotFound
 from recompra.loyalty.errors import ProgramInactive
 from recompra.loyalty.ledger.idempotency import find_stored, store_key
-from recompra.loyalty.ledger.locks import lock_account_row, locked_account_object
+from recompra.loyalty.ledger.locks import lock_or_open_account_row, locked_account_object
 from recompra.loyalty.ledger.postings import Posting, insert_lot, post, repay_debt
 from recompra.loyalty.ledger.results import EarnResult
 from recompra.loyalty.ledger.settlement import settle_row_if_due
 from recompra.loyalty.operations.context import context_for
-from recompra.loyalty.programs import ensure_account, get_program
+from recompra.loyalty.programs import get_program
 from recompra.loyalty.rules.calculation import Calculation
 from recompra.loyalty.rules.engine import (
     NON_EARNING_STATUSES,
@@ -79,7 +79,7 @@ def earn_for_order(
     """Earn an order's points once (idempotent by order id), pending until released."""
     now = now or utcnow()
     head = _earn_head(session, program_id=program_id, order_id=order_id)
-    account = _locked_row(session, program_id=program_id, customer_id=head.customer_id)
+    account = lock_or_open_account_row(session, program_id=program_id, customer_id=head.customer_id)
     key = str(order_id)
     stored = find_stored(session, program_id=program_id, scope="earn", key=key)
     if stored is not None:
@@ -122,16 +122,6 @@ def _earn_head(session: Session, *, program_id: int, order_id: int) -> Row[Any]:
     if head.brand_id != head.program_brand_id:
         raise InvalidInput("the order belongs to another brand", field="order_id")
     return head
-
-
-def _locked_row(session: Session, *, program_id: int, customer_id: int) -> Row[Any]:
-    """The customer's account row, locked; created on the customer's first earn."""
-    row = lock_account_row(session, program_id=program_id, customer_id=customer_id)
-    if row is None:
-        ensure_account(session, program_id=program_id, customer_id=customer_id)
-        row = lock_account_row(session, program_id=program_id, customer_id=customer_id)
-        assert row is not None, "the account was created in this transaction"
-    return row
 
 
 def _calculate(
