@@ -142,6 +142,8 @@ def test_every_case_is_reported_line_by_line(engine: Engine, tmp_path: Path) -> 
         "zero_price_lines": 1,
         "no_customer_lines": 1,
         "no_customer_revenue_minor": 2500,
+        "unreadable_customer_lines": 0,
+        "unreadable_customer_revenue_minor": 0,
         "revenue_merchandise_minor": 2 * 1250 + 3000 + 1000 + 500 + 500 + 1250 + 0,
         "revenue_non_merchandise_minor": 1800,
     }
@@ -260,3 +262,25 @@ def test_negative_quantity_is_return_without_a_prefix(tmp_path: Path) -> None:
             ("1001", "return", 1250),
             ("1002", "return", 2500),
         ]
+
+
+def test_a_reference_column_names_the_order_a_return_gives_back(tmp_path: Path) -> None:
+    rows = [
+        ";1001;05/01/2026 10:00;C1;P1;Sabonete;1;12,50;;entregue",
+        ";1002;06/01/2026 10:00;C1;P1;Sabonete;1;12,50;;entregue",
+        "1001;R1;07/01/2026 10:00;C1;P1;Sabonete;-1;12,50;;devolvido",
+    ]
+    lines = tmp_path / "vendas.csv"
+    lines.write_text("\n".join(["Original;" + HEADER, *rows]) + "\n", encoding="utf-8")
+    mapping = tmp_path / "mapping.yaml"
+    spec = MAPPING.replace('  invoice_prefix: "C"', "  negative_quantity_is_return: true")
+    mapping.write_text(spec + "  original_order_id: Original\n", encoding="utf-8")
+    for engine in create_test_engine("sqlite", tmp_path):
+        report = _import(engine, lines, mapping)
+        assert report.rejects == []
+        with unit_of_work(engine, write=False) as session:
+            returned = session.execute(
+                select(Order.external_id).join(Return, Return.order_id == Order.id)
+            ).all()
+        # Not the most recent purchase (1002): the one the line names.
+        assert returned == [("1001",)]

@@ -151,11 +151,11 @@ def match_returns(
     for i in order:
         line = lines[i]
         customer = people[i]
+        bought_before = [] if customer is None else purchases.get((customer, line.product), [])
         candidates = sorted(
             (
                 b
-                for b in purchases.get((customer, line.product), [])
-                if customer is not None
+                for b in bought_before
                 if b.purchased_at <= line.returned_at and b.available > 0
                 if line.original_order in (None, b.order)
             ),

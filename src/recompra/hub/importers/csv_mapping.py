@@ -180,7 +180,7 @@ def import_mapped_files(
     if not typed:
         return report
     records = cast(list[dict[str, Any]], pd.concat(typed, ignore_index=True).to_dict("records"))
-    texts = cast(list[dict[str, str]], pd.concat(raw, ignore_index=True).to_dict("records"))
+    texts = pd.concat(raw, ignore_index=True)
     checked = check_lines(records, texts, parse_rejects, mapping, report)
     orders = _orders(checked.purchases, mapping)
     report.entity("orders").read += len(orders)

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
+
 from recompra.hub.canonical import OrderStatus
 from recompra.hub.rejects import ImportReport, Reject
 from recompra.hub.rules import (
@@ -75,6 +77,11 @@ def _status(row: dict[str, Any], mapping: Mapping) -> OrderStatus | None:
     return status_of(word, {k.lower(): v for k, v in mapping.status_map.items()})
 
 
+def _text(raw: pd.DataFrame, position: int, column: str) -> str:
+    """The line's cell as written (empty when the mapping has no such column)."""
+    return str(raw.at[position, column]) if column in raw.columns else ""
+
+
 def _revenue(row: dict[str, Any], sign: int = 1) -> int:
     quantity, price = row.get("quantity"), row.get("unit_price")
     if quantity is None or price is None:
@@ -84,7 +91,7 @@ def _revenue(row: dict[str, Any], sign: int = 1) -> int:
 
 def check_lines(
     records: list[dict[str, Any]],
-    raw: Sequence[dict[str, str]],
+    raw: pd.DataFrame,
     parse_rejects: Sequence[Reject],
     mapping: Mapping,
     report: ImportReport,
@@ -114,16 +121,20 @@ def check_lines(
             discount=row.get("discount"),
         ):
             if not any(c == column for c, _, _ in found):
-                found.append((column, raw[i].get(column, ""), reason))
+                found.append((column, _text(raw, i, column), reason))
         status = None if returns_mask[i] else _status(row, mapping)
         if status is None and not returns_mask[i]:
-            found.append(("status", raw[i].get("status", ""), UNKNOWN_STATUS))
+            found.append(("status", _text(raw, i, "status"), UNKNOWN_STATUS))
         statuses.append(status)
         if not has_identity({k: row.get(k) for k in IDENTITY_FIELDS}):
-            if not any(c in IDENTITY_FIELDS for c, _, _ in found):
-                found.append(("customer_id", raw[i].get("customer_id", ""), NO_IDENTITY))
-            report.note("no_customer_lines", 1)
-            report.note("no_customer_revenue_minor", _revenue(row, sign))
+            # Per reason: no identity cell filled, or only unreadable ones (their rejects
+            # say why, e.g. "not an e-mail address").
+            unreadable = any(c in IDENTITY_FIELDS for c, _, _ in found)
+            if not unreadable:
+                found.append(("customer_id", _text(raw, i, "customer_id"), NO_IDENTITY))
+            kind = "unreadable_customer" if unreadable else "no_customer"
+            report.note(f"{kind}_lines", 1)
+            report.note(f"{kind}_revenue_minor", _revenue(row, sign))
     bad = {i for i, found in problems.items() if found}
     duplicates = _duplicates(records, bad, mapping)
     _reject_whole_orders(records, returns_mask, bad, duplicates, problems)
@@ -221,5 +232,6 @@ def _note_classes(purchases: list[dict[str, Any]], report: ImportReport) -> None
     report.note("zero_price_lines", sum(1 for r in purchases if r.get("unit_price") == 0))
     report.note("revenue_merchandise_minor", sum(_revenue(r) for r in merchandise))
     report.note("revenue_non_merchandise_minor", sum(_revenue(r) for r in other))
-    report.facts.setdefault("no_customer_lines", 0)
-    report.facts.setdefault("no_customer_revenue_minor", 0)
+    for kind in ("no_customer", "unreadable_customer"):
+        report.facts.setdefault(f"{kind}_lines", 0)
+        report.facts.setdefault(f"{kind}_revenue_minor", 0)
