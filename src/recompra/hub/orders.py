@@ -12,6 +12,7 @@ Order totals are derived from the items.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, Table
@@ -178,11 +179,13 @@ def describe_products(orders: Sequence[CanonicalOrder]) -> dict[str, OrderLine]:
     A store's export may name a product differently over time; one deterministic rule
     keeps a re-import from flipping the name back and forth.
     """
-    ranked = sorted(
-        ((order.purchased_at, line.origin, line) for order in orders for line in order.lines),
-        key=lambda item: (item[0], item[1]),
-    )
-    return {line.product: line for _, _, line in ranked}
+    best: dict[str, tuple[datetime, int, OrderLine]] = {}
+    for order in orders:
+        for line in order.lines:
+            seen = best.get(line.product)
+            if seen is None or (order.purchased_at, line.origin) >= seen[:2]:
+                best[line.product] = (order.purchased_at, line.origin, line)
+    return {product: line for product, (_, _, line) in best.items()}
 
 
 def _upsert_products(

@@ -58,23 +58,30 @@ def _is_return(row: dict[str, Any], mapping: Mapping) -> bool:
     return by_prefix or mapping.cancellation.negative_quantity_is_return
 
 
-def _merchandise(row: dict[str, Any], mapping: Mapping) -> bool:
-    rule = mapping.non_merchandise
-    product = str(row.get("product_id") or "")
-    if product in rule.products:
-        return False
-    if rule.pattern:
-        pattern = re.compile(rule.pattern, re.IGNORECASE)
-        name = str(row.get("product_name") or "")
-        return not (pattern.search(product) or pattern.search(name))
-    return True
+class _Vocabulary:
+    """The mapping's words and patterns, prepared once for every line."""
 
+    def __init__(self, mapping: Mapping) -> None:
+        self.cancel_words = {w.lower() for w in mapping.cancellation.statuses}
+        self.status_map = {k.lower(): v for k, v in mapping.status_map.items()}
+        self.non_merchandise = set(mapping.non_merchandise.products)
+        pattern = mapping.non_merchandise.pattern
+        self.pattern = re.compile(pattern, re.IGNORECASE) if pattern else None
 
-def _status(row: dict[str, Any], mapping: Mapping) -> OrderStatus | None:
-    word = str(row.get("status") or "").strip().lower()
-    if word in {w.lower() for w in mapping.cancellation.statuses}:
-        return OrderStatus.CANCELED
-    return status_of(word, {k.lower(): v for k, v in mapping.status_map.items()})
+    def merchandise(self, row: dict[str, Any]) -> bool:
+        product = str(row.get("product_id") or "")
+        if product in self.non_merchandise:
+            return False
+        if self.pattern is not None:
+            name = str(row.get("product_name") or "")
+            return not (self.pattern.search(product) or self.pattern.search(name))
+        return True
+
+    def status(self, row: dict[str, Any]) -> OrderStatus | None:
+        word = str(row.get("status") or "").strip().lower()
+        if word in self.cancel_words:
+            return OrderStatus.CANCELED
+        return status_of(word, self.status_map)
 
 
 def _text(raw: pd.DataFrame, position: int, column: str) -> str:
@@ -108,6 +115,7 @@ def check_lines(
         problems.setdefault(position_of[(reject.file, reject.line)], []).append(
             (reject.column, reject.value, reject.reason)
         )
+    words = _Vocabulary(mapping)
     returns_mask = [_is_return(r, mapping) for r in records]
     statuses: list[OrderStatus | None] = []
     for i, row in enumerate(records):
@@ -122,7 +130,7 @@ def check_lines(
         ):
             if not any(c == column for c, _, _ in found):
                 found.append((column, _text(raw, i, column), reason))
-        status = None if returns_mask[i] else _status(row, mapping)
+        status = None if returns_mask[i] else words.status(row)
         if status is None and not returns_mask[i]:
             found.append(("status", _text(raw, i, "status"), UNKNOWN_STATUS))
         statuses.append(status)
@@ -143,7 +151,7 @@ def check_lines(
     for i, row in enumerate(records):
         if problems.get(i) or i in duplicates:
             continue
-        line = {**row, POSITION: i, "is_merchandise": _merchandise(row, mapping)}
+        line = {**row, POSITION: i, "is_merchandise": words.merchandise(row)}
         if returns_mask[i]:
             checked.returns.append(line)
         else:
