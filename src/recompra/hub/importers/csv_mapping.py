@@ -212,6 +212,10 @@ def import_mapped_files(
     )
     if checked.returns:
         _write_returns(engine, mapping, brand_id, checked.returns, records, report)
+    # Problems found while writing join the others: every file's rejects in line order
+    # (a customers file first).
+    order = {Path(path).name: n for n, path in enumerate(files)}
+    report.rejects.sort(key=lambda r: (order.get(r.file, -1), r.line))
     return report
 
 
@@ -283,7 +287,6 @@ def _write_returns(
             counts.unchanged += 1
     report.note("returns_matched", len(set(matched.parts_of_line) - rejected))
     report.note("returns_unmatched", len(rejected))
-    report.rejects.sort(key=lambda r: (r.file, r.line))
 
 
 def _import_customers_file(
