@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -9,8 +10,13 @@ from apitest import Keys, auth
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
+from dbtest import create_test_engine
 from recompra.db import unit_of_work
 from recompra.hub import orders as orders_module
+from recompra.hub.brands import ensure_brand
+from recompra.hub.importers.csv_mapping import Mapping, import_mapped_files
+from recompra.hub.parsing import NO_SUCH_DATE
+from recompra.hub.rules import NO_IDENTITY, UNKNOWN_STATUS
 from recompra.models import CustomerIdentity, Order, Product
 from samplestore import SampleStore
 
@@ -197,3 +203,73 @@ def test_the_api_applies_the_hubs_value_rules(client: TestClient, keys: Keys) ->
         (0, "items[0].unit_price_minor", "-3500", "must be at least 0"),
         (1, "items[0].discount_minor", "6000", "discount is larger than the line's amount (5890)"),
     ]
+
+
+# One bad value, written as a store's file has it and as the API sends it.
+SAME_RULES = [
+    ({"Preço": "-35,00"}, {"unit_price_minor": -3500}, "must be at least 0"),
+    ({"Qtd": "0"}, {"quantity": 0}, "must be at least 1"),
+    ({"Status": "status-estranho"}, {"status": "status-estranho"}, UNKNOWN_STATUS),
+    (
+        {"Desconto": "60,00"},
+        {"discount_minor": 6000},
+        "discount is larger than the line's amount (5890)",
+    ),
+    ({"Data": "31/02/2026 10:00"}, {"purchased_at": "2026-02-31T10:00:00"}, NO_SUCH_DATE),
+    ({"Cliente": ""}, {"customer": {}}, NO_IDENTITY),
+]
+
+
+@pytest.mark.parametrize(("cells", "fields", "reason"), SAME_RULES)
+def test_the_api_rejects_what_the_importer_rejects_with_the_same_reason(
+    client: TestClient,
+    keys: Keys,
+    tmp_path: Path,
+    cells: dict[str, str],
+    fields: dict[str, Any],
+    reason: str,
+) -> None:
+    row = {
+        "Pedido": "1",
+        "Data": "05/01/2026 10:00",
+        "Cliente": "c1",
+        "Produto": "p1",
+        "Qtd": "1",
+        "Preço": "58,90",
+        "Desconto": "",
+        "Status": "entregue",
+        **cells,
+    }
+    lines = tmp_path / "lines.csv"
+    lines.write_text(";".join(row) + "\n" + ";".join(row.values()) + "\n", encoding="utf-8")
+    mapping = Mapping(
+        source="loja",
+        delimiter=";",
+        decimal=",",
+        date_formats=["%d/%m/%Y %H:%M"],
+        columns={
+            "order_id": "Pedido",
+            "purchased_at": "Data",
+            "customer_id": "Cliente",
+            "product_id": "Produto",
+            "quantity": "Qtd",
+            "unit_price": "Preço",
+            "discount": "Desconto",
+            "status": "Status",
+        },
+    )
+    for engine in create_test_engine("sqlite", tmp_path):
+        with unit_of_work(engine) as session:
+            brand_id = ensure_brand(session, "loja").id
+        report = import_mapped_files(engine, mapping, [lines], brand_id=brand_id)
+    assert [r.reason for r in report.rejects] == [reason]
+
+    order = _order("api-1")
+    for name, value in fields.items():
+        (
+            order["items"][0]
+            if name in ("unit_price_minor", "quantity", "discount_minor")
+            else order
+        )[name] = value
+    response = client.post("/v1/ingest/orders", json=order, headers=auth(keys.ingest_a))
+    assert [r["reason"] for r in response.json()["rejects"]] == [reason]

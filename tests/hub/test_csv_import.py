@@ -1,5 +1,6 @@
 """Generic CSV/Parquet import with a mapping: pt-BR formats, Latin-1, cancellations by
-status and by invoice prefix, rejects with line numbers, idempotent re-runs."""
+status, invoice-prefix cancellations matched to the purchases they give back, rejects
+with line numbers, idempotent re-runs."""
 
 from __future__ import annotations
 
@@ -88,12 +89,15 @@ def test_mapped_csv_import(engine: Engine, store_files: tuple[Path, Path]) -> No
     assert problems[(7, "purchased_at")].startswith("not a date/time")  # 1004: day 32
     assert problems[(8, "customer_id")].startswith("no customer identity")  # 1005
     assert problems[(9, "unit_price")] == "not a valid amount"  # 1006: "abc"
+    # C9999 gives back a product C1 never bought: a reject, not a made-up canceled order.
+    assert problems[(10, "quantity")].startswith("return of 1 unit(s) of product 'P1'")
     assert report.counts["order_items"].rejected == 3
+    assert (report.counts["returns"].inserted, report.counts["returns"].rejected) == (1, 1)
     assert report.reconciles
 
     with unit_of_work(engine, write=False) as session:
         orders = {o.external_id: o for o in session.scalars(select(Order))}
-        assert set(orders) == {"1001", "1002", "1003", "C9999"}
+        assert set(orders) == {"1001", "1002", "1003"}
         o1001 = orders["1001"]
         # 2 x 12,50 + 1 x 30,00 = 55,00 of items, 5,00 freight.
         assert (o1001.items_total_minor, o1001.freight_total_minor, o1001.total_minor) == (
@@ -107,10 +111,8 @@ def test_mapped_csv_import(engine: Engine, store_files: tuple[Path, Path]) -> No
         assert orders["1002"].status == "canceled"
         assert orders["1002"].total_minor == 125000 + 5000  # "1.250,00" + "50,00"
         assert orders["1003"].status == "approved"
-        # C9999 cancels an order we never saw: kept as a canceled order, nothing lost.
-        assert orders["C9999"].status == "canceled"
 
-        # C1001 cancels 1001 (prefix "C"): a cancellation linked to the original order.
+        # C1001 (prefix "C") gives back C1's 2 units of P1: bought in 1001, line 1.
         (cancel,) = session.scalars(select(Return)).all()
         assert (cancel.kind, cancel.order_id, cancel.amount_minor) == (
             "cancellation",

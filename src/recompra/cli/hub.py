@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -16,6 +18,7 @@ from recompra.cli.options import parse_utc
 from recompra.cli.progress import progress_bar
 from recompra.config import get_settings
 from recompra.db import get_engine, unit_of_work
+from recompra.errors import RecompraError
 from recompra.generate import GeneratorConfig, generate_tables, generate_to_parquet
 from recompra.hub.brands import DEFAULT_BRAND, ensure_brand
 from recompra.hub.importers.csv_mapping import import_mapped_files, load_mapping
@@ -74,11 +77,34 @@ def print_report(report: ImportReport, report_path: Path | None) -> None:
             ),
         )
     console.print(table)
+    if report.facts:
+        facts = Table(title="facts")
+        facts.add_column("fact")
+        facts.add_column("value", justify="right")
+        for name, value in report.facts.items():
+            facts.add_row(name, f"{value:,}")
+        console.print(facts)
     if report.rejects:
         where = report_path.parent / "rejects.csv" if report_path else "the report"
         console.print(f"[yellow]{len(report.rejects):,} problems; see {where}[/yellow]")
     if report_path:
         console.print(f"report: {report_path}")
+
+
+DebugOption = Annotated[bool, typer.Option("--debug", help="On an error, show the full traceback.")]
+
+
+@contextmanager
+def _import_errors(debug: bool) -> Iterator[None]:
+    """Bad input ends the command with one or two lines (what, where, what to do)."""
+    try:
+        yield
+    except (RecompraError, OSError, UnicodeDecodeError) as exc:
+        if debug:
+            raise
+        typer.echo(f"error: {exc}", err=True)
+        typer.echo("fix the file or the mapping and run again (--debug: traceback)", err=True)
+        raise typer.Exit(1) from None
 
 
 def _run_import(importer: str, source: str, location: str, brand: str, work: object) -> None:
@@ -99,17 +125,19 @@ def _run_import(importer: str, source: str, location: str, brand: str, work: obj
 def import_olist_command(
     directory: Annotated[Path, typer.Argument(help="Directory with the olist_*.csv(.gz) files.")],
     brand: BrandOption = DEFAULT_BRAND,
+    debug: DebugOption = False,
 ) -> None:
     """Import the public Olist dataset layout (customer_unique_id is the person)."""
-    _run_import(
-        "olist",
-        "olist",
-        str(directory),
-        brand,
-        lambda engine, brand_id, tick: import_olist(
-            engine, directory, brand_id=brand_id, progress=tick
-        ),
-    )
+    with _import_errors(debug):
+        _run_import(
+            "olist",
+            "olist",
+            str(directory),
+            brand,
+            lambda engine, brand_id, tick: import_olist(
+                engine, directory, brand_id=brand_id, progress=tick
+            ),
+        )
 
 
 @import_app.command("csv")
@@ -120,18 +148,20 @@ def import_csv_command(
         Path | None, typer.Option(help="Optional customers file described by the mapping.")
     ] = None,
     brand: BrandOption = DEFAULT_BRAND,
+    debug: DebugOption = False,
 ) -> None:
     """Import any store's orders/items/customers with a column mapping."""
-    spec = load_mapping(mapping)
-    _run_import(
-        "csv",
-        spec.source,
-        ", ".join(str(f) for f in files),
-        brand,
-        lambda engine, brand_id, tick: import_mapped_files(
-            engine, spec, files, customers_file=customers, brand_id=brand_id, progress=tick
-        ),
-    )
+    with _import_errors(debug):
+        spec = load_mapping(mapping)
+        _run_import(
+            "csv",
+            spec.source,
+            ", ".join(str(f) for f in files),
+            brand,
+            lambda engine, brand_id, tick: import_mapped_files(
+                engine, spec, files, customers_file=customers, brand_id=brand_id, progress=tick
+            ),
+        )
 
 
 def build_config(

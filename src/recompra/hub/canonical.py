@@ -82,6 +82,8 @@ class OrderLine:
     seller_ref: str | None = None
     product_name: str | None = None
     category: str | None = None
+    #: False for postage, fees, vouchers... (they count in totals, never in recommendations).
+    merchandise: bool = True
     origin: int = 0
 
 
@@ -136,8 +138,20 @@ class CanonicalOrder:
 
 
 @dataclass(frozen=True, slots=True)
+class ReturnedItem:
+    """Units of one stored order line (``order_item_id``) that a return gives back."""
+
+    order_item_id: int
+    quantity: int
+    amount_minor: int
+
+
+@dataclass(frozen=True, slots=True)
 class CanonicalReturn:
-    """A return or cancellation of an order of the same source, keyed by ``external_id``."""
+    """A return or cancellation of an order of the same source, keyed by ``external_id``.
+
+    ``items`` says which lines it covers, when the source says it (matched return lines).
+    """
 
     external_id: str
     order: str
@@ -146,6 +160,7 @@ class CanonicalReturn:
     kind: str = "return"
     currency: str = "BRL"
     reason: str | None = None
+    items: tuple[ReturnedItem, ...] = ()
     origin: int = 0
 
 
@@ -195,6 +210,7 @@ def order_from_rows(
                 discount_minor=row.get("discount") or 0,
                 product_name=row.get("product_name"),
                 category=row.get("category"),
+                merchandise=bool(row.get("is_merchandise", True)),
                 origin=origin,
             )
             for number, (row, origin) in enumerate(zip(rows, origins, strict=True), start=1)

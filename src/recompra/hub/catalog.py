@@ -58,10 +58,11 @@ def upsert_products(
     rows: Sequence[dict[str, Any]],
     counts: EntityCounts,
 ) -> dict[str, int]:
-    """Upsert products (``external_id``, ``name``, ``category_id``, ``list_price_minor``).
+    """Upsert products (``external_id``, ``name``, ``category_id``, ``list_price_minor``,
+    ``is_merchandise``).
 
     Returns product ids by external id. A product seen without a name or price keeps the
-    values it already has.
+    values it already has; ``is_merchandise`` changes only when the rows carry it.
     """
     now = utcnow()
     payload = [
@@ -70,6 +71,7 @@ def upsert_products(
             "name": r.get("name"),
             "category_id": r.get("category_id"),
             "list_price_minor": r.get("list_price_minor"),
+            "is_merchandise": r.get("is_merchandise", True),
             "currency": r.get("currency") or "BRL",
             "created_at": now,
             "updated_at": now,
@@ -78,6 +80,8 @@ def upsert_products(
     ]
     # Only attributes the source provides can change a product (see the docstring).
     compare = [c for c in ("name", "category_id", "list_price_minor") if any(p[c] for p in payload)]
+    if any("is_merchandise" in r for r in rows):
+        compare.append("is_merchandise")
     return upsert_by_source_key(
         session,
         _PRODUCTS,

@@ -12,6 +12,7 @@ Order totals are derived from the items.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, Table
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from recompra.config import get_settings
 from recompra.db import unit_of_work
-from recompra.hub.canonical import CanonicalOrder
+from recompra.hub.canonical import CanonicalOrder, OrderLine
 from recompra.hub.catalog import slugify, upsert_categories, upsert_products
 from recompra.hub.customers import identities_of, upsert_customers
 from recompra.hub.rejects import ImportReport
@@ -73,6 +74,7 @@ def write_orders(
     report: ImportReport,
     on_reject: OnReject,
     product_ids: Mapping[str, int] | None = None,
+    products: Mapping[str, OrderLine] | None = None,
     items_required: bool = True,
 ) -> dict[str, int]:
     """Check and upsert ``orders`` in ``session``; return order ids by external id.
@@ -80,7 +82,8 @@ def write_orders(
     Orders that break a rule go to ``on_reject`` and are counted as rejected (with their
     items and payments); the caller has counted what it read. Customers given as records
     are resolved (identity resolution); products come from ``product_ids`` when the
-    source has a catalogue, else they are created from the lines' names and categories.
+    source has a catalogue, else they are described by ``products`` (see
+    :func:`describe_products`, computed from ``orders`` when not given).
     """
     valid: list[CanonicalOrder] = []
     for order in orders:
@@ -94,7 +97,11 @@ def write_orders(
             valid.append(order)
     customer_of = _resolve_customers(session, brand_id, source, valid, report)
     if product_ids is None:
-        product_ids = _products_from_lines(session, brand_id, source, valid, report)
+        described = products if products is not None else describe_products(valid)
+        used = {li.product for order in valid for li in order.lines}
+        product_ids = _upsert_products(
+            session, brand_id, source, [described[p] for p in described if p in used], report
+        )
     return _upsert(session, brand_id, source, valid, customer_of, product_ids, report)
 
 
@@ -113,6 +120,8 @@ def write_orders_in_chunks(
     """:func:`write_orders` in chunks of whole orders, each chunk in its own transaction."""
     tick = progress or (lambda _stage, _done, _total: None)
     chunk_size = get_settings().import_chunk_orders
+    # Described once for the whole import, so every chunk writes the same name.
+    products = None if product_ids is not None else describe_products(orders)
     ids: dict[str, int] = {}
     for start in range(0, len(orders), chunk_size):
         with unit_of_work(engine) as session:
@@ -125,6 +134,7 @@ def write_orders_in_chunks(
                     report=report,
                     on_reject=on_reject,
                     product_ids=product_ids,
+                    products=products,
                     items_required=items_required,
                 )
             )
@@ -163,20 +173,34 @@ def _resolve_customers(
     return out
 
 
-def _products_from_lines(
+def describe_products(orders: Sequence[CanonicalOrder]) -> dict[str, OrderLine]:
+    """The line that describes each product: the most recent one (then the last read).
+
+    A store's export may name a product differently over time; one deterministic rule
+    keeps a re-import from flipping the name back and forth.
+    """
+    best: dict[str, tuple[datetime, int, OrderLine]] = {}
+    for order in orders:
+        for line in order.lines:
+            seen = best.get(line.product)
+            if seen is None or (order.purchased_at, line.origin) >= seen[:2]:
+                best[line.product] = (order.purchased_at, line.origin, line)
+    return {product: line for product, (_, _, line) in best.items()}
+
+
+def _upsert_products(
     session: Session,
     brand_id: int,
     source: str,
-    orders: Sequence[CanonicalOrder],
+    lines: Sequence[OrderLine],
     report: ImportReport,
 ) -> dict[str, int]:
     """Create or update the products (and categories) the lines describe.
 
-    Line prices are not list prices (discounts, price changes): products get names and
-    categories only, so re-reading old orders does not rewrite the catalogue. When lines
-    name a product differently, the last line read wins.
+    Line prices are not list prices (discounts, price changes): products get names,
+    categories and the merchandise flag only, so re-reading old orders does not rewrite
+    the catalogue.
     """
-    lines = [line for order in orders for line in order.lines]
     names = {slugify(li.category): li.category for li in lines if li.category}
     counts = report.entity("categories")
     counts.read += len(names)
@@ -186,19 +210,20 @@ def _products_from_lines(
         rows=[{"slug": slug, "name_pt": name} for slug, name in names.items()],
         counts=counts,
     )
-    products: dict[str, dict[str, Any]] = {}
-    for li in lines:
-        products[li.product] = {
-            "external_id": li.product,
-            "name": li.product_name,
-            "category_id": category_ids.get(slugify(li.category)) if li.category else None,
-        }
-    report.entity("products").read += len(products)
+    report.entity("products").read += len(lines)
     return upsert_products(
         session,
         brand_id=brand_id,
         source=source,
-        rows=list(products.values()),
+        rows=[
+            {
+                "external_id": li.product,
+                "name": li.product_name,
+                "category_id": category_ids.get(slugify(li.category)) if li.category else None,
+                "is_merchandise": li.merchandise,
+            }
+            for li in lines
+        ],
         counts=report.entity("products"),
     )
 

@@ -7,9 +7,10 @@ the importer can reject exactly those rows with the field and the reason.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 
 import numpy as np
 import pandas as pd
@@ -75,25 +76,62 @@ def parse_int(raw: pd.Series, _opts: ParseOptions) -> Parsed:
     return Parsed(out, bad, "not a whole number", missing)
 
 
+AMBIGUOUS_AMOUNT = (
+    "ambiguous amount: the mapping's decimal separator is {decimal!r} and {other!r} is not "
+    "a thousands separator here"
+)
+
+
 def parse_money(raw: pd.Series, opts: ParseOptions) -> Parsed:
-    """Decimal amounts into integer minor units (``58,9`` with decimal ``,`` -> 5890)."""
+    """Decimal amounts into integer minor units (``58,9`` with decimal ``,`` -> 5890).
+
+    Without a declared thousands separator, the other mark (``.`` when the decimal is
+    ``,``) is accepted only in whole groups of three digits (``1.250,00``); ``35.5`` with
+    decimal ``,`` could be 35,50 or 355,00, so it is rejected, never guessed.
+    """
     missing = _missing(raw)
     text = raw.astype(str).str.strip().str.replace(r"^R\$\s*", "", regex=True)
+    row_reasons: dict[int, str] = {}
+    stray = pd.Series(False, index=raw.index)
     if opts.thousands:
         text = text.str.replace(opts.thousands, "", regex=False)
+    else:
+        other = "," if opts.decimal == "." else "."
+        d, o = re.escape(opts.decimal), re.escape(other)
+        grouped = text.str.fullmatch(rf"-?\d{{1,3}}({o}\d{{3}})+({d}\d+)?").fillna(False)
+        stray = text.str.contains(other, regex=False).fillna(False) & ~grouped
+        reason = AMBIGUOUS_AMOUNT.format(decimal=opts.decimal, other=other)
+        row_reasons = {int(i): reason for i in np.flatnonzero(stray.to_numpy() & ~missing)}
+        text = text.where(stray, text.str.replace(other, "", regex=False))
     if opts.decimal != ".":
-        if opts.thousands is None:
-            # "1.234,56" with decimal "," and no thousands separator declared: drop dots.
-            text = text.str.replace(".", "", regex=False)
         text = text.str.replace(opts.decimal, ".", regex=False)
     well_formed = text.str.fullmatch(r"-?\d+(\.\d+)?").fillna(False).to_numpy()
+    well_formed &= ~stray.to_numpy()
     numbers = pd.to_numeric(text.where(well_formed), errors="coerce").to_numpy()
     bad = ~missing & ~well_formed
     out = np.full(len(raw), None, dtype=object)
     ok = ~missing & ~bad
     scaled = np.round(numbers[ok] * 10**opts.minor_digits)
     out[ok] = scaled.astype(np.int64)
-    return Parsed(out, bad, "not a valid amount", missing)
+    return Parsed(out, bad, "not a valid amount", missing, row_reasons)
+
+
+NO_SUCH_DATE = "no such date: the format is right but the day does not exist"
+
+
+def _date_reasons(text: pd.Series, bad: np.ndarray, formats: Sequence[str]) -> dict[int, str]:
+    """Say "no such date" for values in a right format whose day does not exist (31/02)."""
+    reasons: dict[int, str] = {}
+    for i in np.flatnonzero(bad):
+        value = str(text.iat[int(i)])
+        for fmt in formats:
+            try:
+                datetime.strptime(value, fmt).replace(tzinfo=UTC)
+            except ValueError as exc:
+                if "out of range" in str(exc) or "must be in" in str(exc):
+                    reasons[int(i)] = NO_SUCH_DATE
+                    break
+    return reasons
 
 
 def _to_utc(parsed: pd.Series, opts: ParseOptions) -> pd.Series:
@@ -131,7 +169,9 @@ def parse_timestamp(raw: pd.Series, opts: ParseOptions) -> Parsed:
     out = np.full(len(raw), None, dtype=object)
     ok = ~missing & ~todo
     out[ok] = [t.to_pydatetime() for t in result[ok]]
-    return Parsed(out, todo, f"not a date/time in the format {' or '.join(opts.date_formats)}")
+    reasons = _date_reasons(text, todo, opts.date_formats)
+    reason = f"not a date/time in the format {' or '.join(opts.date_formats)}"
+    return Parsed(out, todo, reason, missing, reasons)
 
 
 def parse_date(raw: pd.Series, opts: ParseOptions) -> Parsed:
@@ -150,7 +190,8 @@ def parse_date(raw: pd.Series, opts: ParseOptions) -> Parsed:
     out = np.full(len(raw), None, dtype=object)
     ok = ~missing & ~todo
     out[ok] = [date(t.year, t.month, t.day) for t in result[ok]]
-    return Parsed(out, todo, "not a date (YYYY-MM-DD or DD/MM/YYYY)")
+    reasons = _date_reasons(text, todo, ("%Y-%m-%d", "%d/%m/%Y", *opts.date_formats))
+    return Parsed(out, todo, "not a date (YYYY-MM-DD or DD/MM/YYYY)", missing, reasons)
 
 
 def parse_with(function: Callable[[str], object], reason: str) -> Callable[..., Parsed]:

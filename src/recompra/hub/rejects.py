@@ -59,6 +59,9 @@ class ImportReport:
 
     counts: dict[str, EntityCounts] = field(default_factory=dict)
     rejects: list[Reject] = field(default_factory=list)
+    #: Facts about the rows beyond their outcome: matched returns, flagged lines, revenue
+    #: by class, how often a mapping option changed a value (see docs/importing.md).
+    facts: dict[str, int] = field(default_factory=dict)
 
     def entity(self, name: str) -> EntityCounts:
         """The counts of ``name``, created on first use."""
@@ -68,11 +71,17 @@ class ImportReport:
         """Record a problem (the caller counts the row once in ``rejected``)."""
         self.rejects.append(reject)
 
+    def note(self, name: str, value: int) -> None:
+        """Add ``value`` to the fact ``name``."""
+        self.facts[name] = self.facts.get(name, 0) + value
+
     def merge(self, other: ImportReport) -> None:
         """Fold another report (e.g. of one chunk) into this one."""
         for name, counts in other.counts.items():
             self.entity(name).add(counts)
         self.rejects.extend(other.rejects)
+        for name, value in other.facts.items():
+            self.note(name, value)
 
     @property
     def reconciles(self) -> bool:
@@ -83,6 +92,7 @@ class ImportReport:
         """JSON-ready form: counts per entity and the number of problems."""
         return {
             "counts": {name: asdict(c) for name, c in self.counts.items()},
+            "facts": dict(self.facts),
             "problems": len(self.rejects),
             "reconciles": self.reconciles,
         }

@@ -7,15 +7,19 @@ orders) and the generator's loader, so "returns <= order total" holds for every 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
 from recompra.hub.aftersale import upsert_returns
 from recompra.hub.canonical import CanonicalReturn
 from recompra.hub.rejects import EntityCounts
 from recompra.hub.rules import return_problem
-from recompra.models import Order, Return
+from recompra.hub.upsert import UpsertResult, upsert_rows
+from recompra.models import Order, Return, ReturnItem
+
+_RETURN_ITEMS: Table = ReturnItem.__table__  # type: ignore[assignment]
 
 #: Called with a return that cannot be recorded, the field, its value and the reason.
 OnReturnReject = Callable[[CanonicalReturn, str, str, str], None]
@@ -60,6 +64,14 @@ def _returned_so_far(
     return returned
 
 
+@dataclass
+class ReturnsWritten:
+    """Ids of the stored returns by external id, and what happened to their items."""
+
+    ids: dict[str, int]
+    items: UpsertResult | None = None
+
+
 def write_returns(
     session: Session,
     *,
@@ -68,8 +80,8 @@ def write_returns(
     returns: Sequence[CanonicalReturn],
     counts: EntityCounts,
     on_reject: OnReturnReject,
-) -> dict[str, int]:
-    """Check and upsert ``returns``; return ids by external id (rejected ones are absent).
+) -> ReturnsWritten:
+    """Check and upsert ``returns`` with their items (rejected returns are left out).
 
     A return needs an order of the same brand and source, and the order's returns may not
     exceed its total. Rejected returns are counted in ``counts``.
@@ -111,4 +123,25 @@ def write_returns(
                 "created_at": item.created_at,
             }
         )
-    return upsert_returns(session, brand_id=brand_id, source=source, rows=rows, counts=counts)
+    ids = upsert_returns(session, brand_id=brand_id, source=source, rows=rows, counts=counts)
+    items = [
+        {
+            "return_id": ids[item.external_id],
+            "order_item_id": line.order_item_id,
+            "quantity": line.quantity,
+            "amount_minor": line.amount_minor,
+        }
+        for item in returns
+        if item.external_id in ids
+        for line in item.items
+    ]
+    if not items:
+        return ReturnsWritten(ids)
+    result = upsert_rows(
+        session,
+        _RETURN_ITEMS,
+        items,
+        key=("return_id", "order_item_id"),
+        compare=("quantity", "amount_minor"),
+    )
+    return ReturnsWritten(ids, result)

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from recompra.hub.canonical import CanonicalOrder, OrderLine
+from recompra.hub.canonical import STATUS_WORDS, CanonicalOrder, OrderLine, OrderStatus
 from recompra.hub.validate import Field
 
 #: Canonical customer fields (a customers file, the API's customers, order lines).
@@ -53,11 +53,14 @@ LINE_FIELDS = [
     Field("installments", "int", minimum=1),
     Field("approved_at", "timestamp"),
     Field("delivered_at", "timestamp"),
+    # The order a return line gives back (a store's reference column), when it says so.
+    Field("original_order_id"),
 ]
 #: Fields of a row that identify a person (at least one is required).
 IDENTITY_FIELDS = ("customer_id", "email", "document", "phone")
 NO_IDENTITY = "no customer identity: id, e-mail, CPF/CNPJ or phone is required"
 NO_ITEMS = "an order needs at least one item"
+UNKNOWN_STATUS = "unknown status: not a known word; a mapping can add it in status_map"
 
 #: Longest accepted text per canonical field (the database column sizes).
 MAX_LENGTH = {
@@ -100,22 +103,54 @@ def has_identity(row: Mapping[str, Any]) -> bool:
     return any(row.get(k) not in (None, "") for k in keys)
 
 
-def _line_problems(line: OrderLine) -> list[Problem]:
+def line_value_problems(
+    *, quantity: int | None, unit_price: int | None, freight: int | None, discount: int | None
+) -> list[tuple[str, str]]:
+    """The (field, reason) pairs a line's parsed values break; ``None`` is not checked.
+
+    Importers that check a whole file column by column call this for every row whose
+    values parsed, so a row with several problems reports them all.
+    """
     problems = []
-    if line.quantity < 1:
-        problems.append(Problem("quantity", str(line.quantity), "must be at least 1", line))
-    for name, value in (
-        ("unit_price", line.unit_price_minor),
-        ("freight", line.freight_minor),
-        ("discount", line.discount_minor),
-    ):
-        if value < 0:
-            problems.append(Problem(name, str(value), "must be at least 0", line))
-    gross = line.quantity * line.unit_price_minor
-    if line.discount_minor > gross >= 0:
-        reason = f"discount is larger than the line's amount ({gross})"
-        problems.append(Problem("discount", str(line.discount_minor), reason, line))
+    if quantity is not None and quantity < 1:
+        problems.append(("quantity", "must be at least 1"))
+    for name, value in (("unit_price", unit_price), ("freight", freight), ("discount", discount)):
+        if value is not None and value < 0:
+            problems.append((name, "must be at least 0"))
+    if quantity is not None and unit_price is not None and discount is not None:
+        gross = quantity * unit_price
+        if discount > gross >= 0:
+            problems.append(("discount", f"discount is larger than the line's amount ({gross})"))
     return problems
+
+
+def _line_problems(line: OrderLine) -> list[Problem]:
+    values = {
+        "quantity": line.quantity,
+        "unit_price": line.unit_price_minor,
+        "freight": line.freight_minor,
+        "discount": line.discount_minor,
+    }
+    return [
+        Problem(name, str(values[name]), reason, line)
+        for name, reason in line_value_problems(
+            quantity=line.quantity,
+            unit_price=line.unit_price_minor,
+            freight=line.freight_minor,
+            discount=line.discount_minor,
+        )
+    ]
+
+
+def status_of(word: str, extra: Mapping[str, OrderStatus] | None = None) -> OrderStatus | None:
+    """The status a source's word means (``None``: unknown, a reject, never a guess).
+
+    An empty word means the source has no status column value: a delivered sale.
+    """
+    key = word.strip().lower()
+    if extra and key in extra:
+        return extra[key]
+    return STATUS_WORDS.get(key)
 
 
 def order_problems(order: CanonicalOrder, *, items_required: bool = True) -> list[Problem]:

@@ -34,6 +34,7 @@ class UpsertResult:
     ids: dict[Key, int]
     counts: EntityCounts
     inserted_keys: set[Key]
+    updated_keys: set[Key]
 
 
 def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
@@ -192,6 +193,7 @@ def upsert_rows(
     to_insert: list[dict[str, Any]] = []
     to_update: list[dict[str, Any]] = []
     ids: dict[Key, int] = {}
+    updated: set[Key] = set()
     for row_key, row in zip(keys, rows, strict=True):
         old = current.get(row_key)
         if old is None:
@@ -200,6 +202,7 @@ def upsert_rows(
         ids[row_key] = old["id"]
         changed = {c: row[c] for c in compare if c in row and row[c] != old[c]}
         if changed:
+            updated.add(row_key)
             to_update.append({"b_id": old["id"], **{f"b_{c}": row[c] for c in compare if c in row}})
         else:
             counts.unchanged += 1
@@ -220,4 +223,4 @@ def upsert_rows(
         for chunk in _chunks(to_update):
             session.connection().execute(statement, list(chunk))
         counts.updated += len(to_update)
-    return UpsertResult(ids, counts, inserted)
+    return UpsertResult(ids, counts, inserted, updated)

@@ -41,6 +41,8 @@ PARSERS: dict[str, Parser] = {
 }
 
 LINE = "_line"
+#: With ``keep_bad``: whether the row has a problem.
+BAD = "_bad"
 
 
 @dataclass(frozen=True)
@@ -63,12 +65,15 @@ def validate_frame(
     file: str,
     options: ParseOptions,
     report: ImportReport,
+    keep_bad: bool = False,
 ) -> pd.DataFrame:
     """Parse ``frame`` (raw text columns plus ``_line``) and return the valid typed rows.
 
     Optional fields absent from ``frame`` are left out of the result (callers read them
     with ``.get``); a required field that is absent rejects every row. Each rejected row
     is counted once in ``report`` under ``entity`` and every problem is recorded.
+    ``keep_bad=True`` returns every row instead, with ``_bad`` marking the rejected ones
+    (unparsable values are ``None``), for callers that check further rules on them.
     """
     n = len(frame)
     lines = frame[LINE].to_numpy() if LINE in frame else np.arange(2, n + 2)
@@ -106,6 +111,9 @@ def validate_frame(
     # Object columns keep Python values (None, aware datetimes, ints) for the database.
     valid = pd.DataFrame({k: pd.Series(v, index=frame.index, dtype=object) for k, v in out.items()})
     valid[LINE] = lines
+    if keep_bad:
+        valid[BAD] = bad_rows
+        return valid.reset_index(drop=True)
     return valid[~bad_rows].reset_index(drop=True)
 
 

@@ -1,15 +1,16 @@
 """Generic importer: any store's order lines (CSV or Parquet) with a column mapping file.
 
 The mapping (YAML) names the store's columns for each canonical field, the number and
-date formats, the encoding, and how cancellations are marked: by a status word, or by an
-invoice prefix (``C536379`` cancels ``536379`` when that order is known; otherwise it is
-kept as a canceled order so nothing is lost). See ``docs/importing.md``.
+date formats, the encoding, how cancellations and returns are marked (a status word, an
+invoice prefix, negative quantities) and which products are not merchandise. See
+``docs/importing.md``.
 
-Each file row is one order line. Lines are grouped into canonical orders and written by
-the hub's order writer in chunks of whole orders (customers, products, items, payments
-together), each chunk in its own transaction, so an interrupted import leaves whole
-orders only and re-running finishes the job; cancellation invoices go through the return
-writer once the orders are in.
+Each file row is one order line. Every line is checked before anything is written
+(:mod:`recompra.hub.importers.mapped_lines`): nothing is changed silently, every problem
+is a reject. Purchase lines are grouped into canonical orders and written by the hub's
+order writer in chunks of whole orders, each chunk in its own transaction, so an
+interrupted import leaves whole orders only and re-running finishes the job. Return lines
+are then matched to the purchases they give back (:mod:`recompra.hub.return_matching`).
 """
 
 from __future__ import annotations
@@ -26,19 +27,14 @@ from sqlalchemy import Engine
 
 from recompra.db import unit_of_work
 from recompra.errors import InvalidInput
-from recompra.hub.canonical import (
-    STATUS_WORDS,
-    CanonicalOrder,
-    CanonicalReturn,
-    OrderStatus,
-    order_from_rows,
-)
+from recompra.hub.canonical import CanonicalOrder, OrderStatus, order_from_rows
 from recompra.hub.customers import customer_record, upsert_customers
 from recompra.hub.importers.files import read_table
+from recompra.hub.importers.mapped_lines import FILE, POSITION, check_lines
 from recompra.hub.orders import write_orders_in_chunks
 from recompra.hub.parsing import ParseOptions
-from recompra.hub.rejects import ImportReport, Reject
-from recompra.hub.returns import order_lookup, write_returns
+from recompra.hub.rejects import EntityCounts, ImportReport, Reject
+from recompra.hub.return_matching import ReturnLine, match_returns
 from recompra.hub.rules import (
     CUSTOMER_FIELDS,
     IDENTITY_FIELDS,
@@ -56,7 +52,21 @@ class Cancellation(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     statuses: list[str] = PydanticField(default_factory=lambda: ["cancelado", "canceled"])
+    #: Invoices starting with it are cancellations: their negative lines give back
+    #: earlier purchases of the same customer and product.
     invoice_prefix: str | None = None
+    #: Any line with a negative quantity is a return (counted in the report).
+    negative_quantity_is_return: bool = False
+
+
+class NonMerchandise(BaseModel):
+    """Lines that are not merchandise: postage, fees, vouchers, adjustments."""
+
+    model_config = ConfigDict(extra="forbid")
+    #: Product ids (exact).
+    products: list[str] = PydanticField(default_factory=list)
+    #: A regular expression searched in the product id and name (case-insensitive).
+    pattern: str | None = None
 
 
 class Mapping(BaseModel):
@@ -76,6 +86,7 @@ class Mapping(BaseModel):
     currency: str = "BRL"
     status_map: dict[str, OrderStatus] = PydanticField(default_factory=dict)
     cancellation: Cancellation = PydanticField(default_factory=Cancellation)
+    non_merchandise: NonMerchandise = PydanticField(default_factory=NonMerchandise)
     columns: dict[str, str]
     customer_columns: dict[str, str] = PydanticField(default_factory=dict)
 
@@ -94,6 +105,8 @@ class Mapping(BaseModel):
 
 def load_mapping(path: Path) -> Mapping:
     """Read and validate a mapping file; errors name the offending key."""
+    if not Path(path).is_file():
+        raise InvalidInput(f"mapping file {path} not found", field="mapping")
     try:
         raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
         mapping = Mapping.model_validate(raw)
@@ -111,10 +124,18 @@ def load_mapping(path: Path) -> Mapping:
     return mapping
 
 
-def _canonical(frame: pd.DataFrame, columns: dict[str, str], file: str) -> pd.DataFrame:
+def _canonical(
+    frame: pd.DataFrame, columns: dict[str, str], file: str, delimiter: str
+) -> pd.DataFrame:
     missing = [source for source in columns.values() if source not in frame.columns]
     if missing:
-        raise InvalidInput(f"{file}: columns {missing} named in the mapping are not in the file")
+        found = [c for c in frame.columns if c not in (LINE, "_fields_error")]
+        listed = ", ".join(repr(c) for c in found[:20])
+        raise InvalidInput(
+            f"{file}: columns {missing} named in the mapping are not in the file; found "
+            f"{len(found)} column{'' if len(found) == 1 else 's'}: {listed}. Check the "
+            f"mapping's delimiter {delimiter!r} and column names."
+        )
     renamed = pd.DataFrame({canonical: frame[source] for canonical, source in columns.items()})
     renamed[LINE] = frame[LINE].to_numpy()
     if "_fields_error" in frame:
@@ -138,24 +159,32 @@ def import_mapped_files(
     if customers_file is not None:
         _import_customers_file(engine, mapping, customers_file, brand_id, report)
         tick("customers", 1, 1)
-    frames = []
+    typed, raw, parse_rejects = [], [], []
     for path in files:
-        raw = _canonical(read_table(Path(path), options), mapping.columns, Path(path).name)
-        valid = validate_frame(
-            raw,
+        name = Path(path).name
+        text = _canonical(read_table(Path(path), options), mapping.columns, name, mapping.delimiter)
+        # The parser's counts are not kept: check_lines counts each line once, whole.
+        scratch = ImportReport()
+        parsed = validate_frame(
+            text,
             LINE_FIELDS,
             entity="order_items",
-            file=Path(path).name,
+            file=name,
             options=options,
-            report=report,
+            report=scratch,
+            keep_bad=True,
         )
-        frames.append(valid.assign(_file=Path(path).name))
-    lines = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    if lines.empty:
+        typed.append(parsed.assign(**{FILE: name}))
+        raw.append(text)
+        parse_rejects.extend(scratch.rejects)
+    if not typed:
         return report
-    lines = _reject_lines_without_customer(lines, report)
-    records = cast(list[dict[str, Any]], lines.to_dict("records"))
-    orders, cancellations = _lines_to_orders(engine, mapping, brand_id, records, report)
+    records = cast(list[dict[str, Any]], pd.concat(typed, ignore_index=True).to_dict("records"))
+    texts = pd.concat(raw, ignore_index=True)
+    checked = check_lines(records, texts, parse_rejects, mapping, report)
+    orders = _orders(checked.purchases, mapping)
+    report.entity("orders").read += len(orders)
+    report.entity("payments").read += sum(len(o.payments) for o in orders)
 
     def on_reject(order: CanonicalOrder, problems: list[Problem]) -> None:
         for problem in problems:
@@ -164,7 +193,7 @@ def import_mapped_files(
             report.reject(
                 Reject(
                     "order_items",
-                    str(row["_file"]),
+                    str(row[FILE]),
                     int(row[LINE]),
                     column,
                     problem.value,
@@ -181,135 +210,83 @@ def import_mapped_files(
         on_reject=on_reject,
         progress=tick,
     )
-    if cancellations:
-        _write_cancellations(engine, mapping, brand_id, cancellations, records, report)
+    if checked.returns:
+        _write_returns(engine, mapping, brand_id, checked.returns, records, report)
+    # Problems found while writing join the others: every file's rejects in line order
+    # (a customers file first).
+    order = {Path(path).name: n for n, path in enumerate(files)}
+    report.rejects.sort(key=lambda r: (order.get(r.file, -1), r.line))
     return report
 
 
-def _reject_lines_without_customer(lines: pd.DataFrame, report: ImportReport) -> pd.DataFrame:
-    has_identity = pd.Series(False, index=lines.index)
-    for column in IDENTITY_FIELDS:
-        if column in lines:
-            has_identity |= lines[column].notna()
-    for file, line in zip(
-        lines.loc[~has_identity, "_file"], lines.loc[~has_identity, LINE], strict=True
-    ):
-        report.reject(Reject("order_items", str(file), int(line), "customer_id", "", NO_IDENTITY))
-    report.entity("order_items").rejected += int((~has_identity).sum())
-    return lines[has_identity].reset_index(drop=True)
-
-
-def _lines_to_orders(
-    engine: Engine,
-    mapping: Mapping,
-    brand_id: int,
-    records: list[dict[str, Any]],
-    report: ImportReport,
-) -> tuple[list[CanonicalOrder], list[CanonicalReturn]]:
-    """Group validated lines into canonical orders; split off cancellation invoices.
-
-    The ``origin`` of a line (and of its order: its first line) is its position in
-    ``records``, so that a problem the writer finds is reported at its file and line.
-    A cancellation invoice (``C1001``) of an order in these files or already imported is
-    a cancellation of that order; otherwise it is kept as a canceled order.
-    """
-    prefix = mapping.cancellation.invoice_prefix
-    by_order: dict[str, list[int]] = {}
-    for position, row in enumerate(records):
-        by_order.setdefault(str(row["order_id"]), []).append(position)
-    invoices = [oid for oid in by_order if prefix and oid.startswith(prefix)]
-    known: set[str] = set()
-    if prefix and invoices:
-        originals = [oid[len(prefix) :] for oid in invoices]
-        with unit_of_work(engine, write=False) as session:
-            known = set(order_lookup(session, brand_id, mapping.source, originals))
-        known |= {o for o in originals if o in by_order}
-    orders: list[CanonicalOrder] = []
-    cancellations: list[CanonicalReturn] = []
-    for oid, positions in by_order.items():
-        lines = [records[p] for p in positions]
-        if prefix and oid.startswith(prefix) and oid[len(prefix) :] in known:
-            # These lines are a cancellation, not items: move them out of the items' counts.
-            report.entity("order_items").read -= len(lines)
-            cancellations.append(
-                _cancellation(mapping, oid, oid[len(prefix) :], lines, positions[0])
-            )
-        else:
-            orders.append(_order(mapping, oid, lines, positions))
-    report.entity("orders").read += len(orders)
-    report.entity("payments").read += sum(len(o.payments) for o in orders)
-    return orders, cancellations
-
-
-def _order(
-    mapping: Mapping, oid: str, lines: list[dict[str, Any]], positions: list[int]
-) -> CanonicalOrder:
-    statuses = {**STATUS_WORDS, **{k.lower(): v for k, v in mapping.status_map.items()}}
-    cancel_words = {w.lower() for w in mapping.cancellation.statuses}
-    prefix = mapping.cancellation.invoice_prefix
-    raw_status = str(lines[0].get("status") or "").strip().lower()
-    canceled = raw_status in cancel_words or bool(prefix and oid.startswith(prefix))
-    # Cancellation invoices carry negative quantities and prices; the status says it.
-    unsigned = [
-        {**line, "quantity": _unsigned_quantity(line), "unit_price": abs(int(line["unit_price"]))}
-        for line in lines
+def _orders(purchases: list[dict[str, Any]], mapping: Mapping) -> list[CanonicalOrder]:
+    by_order: dict[str, list[dict[str, Any]]] = {}
+    for row in purchases:
+        by_order.setdefault(str(row["order_id"]), []).append(row)
+    return [
+        order_from_rows(
+            rows,
+            source=mapping.source,
+            currency=mapping.currency,
+            status=rows[0]["status_value"],
+            origins=[int(row[POSITION]) for row in rows],
+        )
+        for rows in by_order.values()
     ]
-    return order_from_rows(
-        unsigned,
-        source=mapping.source,
-        currency=mapping.currency,
-        status=OrderStatus.CANCELED
-        if canceled
-        else statuses.get(raw_status, OrderStatus.DELIVERED),
-        origins=positions,
-    )
 
 
-def _unsigned_quantity(line: dict[str, Any]) -> int:
-    return abs(int(line.get("quantity") or 1)) or 1
-
-
-def _cancellation(
-    mapping: Mapping, oid: str, original: str, lines: list[dict[str, Any]], origin: int
-) -> CanonicalReturn:
-    return CanonicalReturn(
-        external_id=oid,
-        order=original,
-        kind="cancellation",
-        reason=f"cancellation invoice {oid}",
-        amount_minor=sum(_unsigned_quantity(li) * abs(int(li["unit_price"])) for li in lines),
-        currency=lines[0].get("currency") or mapping.currency,
-        created_at=lines[0]["purchased_at"],
-        origin=origin,
-    )
-
-
-def _write_cancellations(
+def _write_returns(
     engine: Engine,
     mapping: Mapping,
     brand_id: int,
-    cancellations: list[CanonicalReturn],
+    returns: list[dict[str, Any]],
     records: list[dict[str, Any]],
     report: ImportReport,
 ) -> None:
-    counts = report.entity("cancellations")
-    counts.read += len(cancellations)
-
-    def on_reject(item: CanonicalReturn, column: str, value: str, reason: str) -> None:
-        row = records[item.origin]
-        report.reject(
-            Reject("cancellations", str(row["_file"]), int(row[LINE]), column, value, reason)
+    """Match return lines to purchases; count each line once, reject what matches nothing."""
+    prefix = mapping.cancellation.invoice_prefix
+    lines = [
+        ReturnLine(
+            invoice=str(row["order_id"]),
+            customer=row,
+            product=str(row["product_id"]),
+            quantity=-int(row["quantity"]),
+            returned_at=row["purchased_at"],
+            kind="cancellation" if prefix and str(row["order_id"]).startswith(prefix) else "return",
+            currency=row.get("currency") or mapping.currency,
+            original_order=row.get("original_order_id"),
+            origin=int(row[POSITION]),
         )
-
+        for row in returns
+    ]
     with unit_of_work(engine) as session:
-        write_returns(
+        matched = match_returns(
             session,
             brand_id=brand_id,
             source=mapping.source,
-            returns=cancellations,
-            counts=counts,
-            on_reject=on_reject,
+            lines=lines,
+            counts=EntityCounts(),  # stored rows; the report counts return lines below
         )
+    counts = report.entity("returns")
+    rejected = {line.origin for line, _ in matched.unmatched}
+    for line, reason in matched.unmatched:
+        row = records[line.origin]
+        value = str(row.get("quantity"))
+        report.reject(Reject("returns", str(row[FILE]), int(row[LINE]), "quantity", value, reason))
+    counts.rejected += len(rejected)
+    written, items = matched.written.ids, matched.written.items
+    for origin, parts in matched.parts_of_line.items():
+        if origin in rejected:
+            continue
+        keys = {(written[key], item) for key, item in parts}
+        if items is not None and keys & items.inserted_keys:
+            counts.inserted += 1
+        elif items is not None and keys & items.updated_keys:
+            counts.updated += 1
+        else:
+            counts.unchanged += 1
+    report.note("returns_matched", len(set(matched.parts_of_line) - rejected))
+    report.note("returns_unmatched", len(rejected))
 
 
 def _import_customers_file(
@@ -318,7 +295,9 @@ def _import_customers_file(
     if not mapping.customer_columns:
         raise InvalidInput("a customers file needs customer_columns in the mapping")
     options = mapping.options()
-    raw = _canonical(read_table(path, options), mapping.customer_columns, path.name)
+    raw = _canonical(
+        read_table(path, options), mapping.customer_columns, path.name, mapping.delimiter
+    )
     valid = validate_frame(
         raw, CUSTOMER_FIELDS, entity="customers", file=path.name, options=options, report=report
     )

@@ -42,6 +42,25 @@ def _records(path: Path, options: ParseOptions) -> Iterator[tuple[int, list[str]
             start = reader.line_num + 1
 
 
+def _float_text(column: pd.Series) -> pd.Series:
+    """Floats as a CSV would write them: ``17850.0`` is ``17850`` (ids in float columns).
+
+    pandas stores an integer column with gaps as floats; written as ``17850.0`` the same
+    customer id would not match the ``17850`` of a CSV export.
+    """
+    integral = column.notna() & (column == column.round())
+    text = column.astype(str)
+    return text.where(~integral, column.where(integral, 0).astype("int64").astype(str))
+
+
+def _parquet_as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    columns = {
+        name: _float_text(values) if pd.api.types.is_float_dtype(values) else values.astype(str)
+        for name, values in frame.items()
+    }
+    return pd.DataFrame(columns).replace({"None": "", "nan": "", "NaT": ""})
+
+
 def read_table(path: Path, options: ParseOptions) -> pd.DataFrame:
     """Read a CSV (plain or gzipped) or Parquet file as text columns plus ``_line``.
 
@@ -51,7 +70,7 @@ def read_table(path: Path, options: ParseOptions) -> pd.DataFrame:
     A row with the wrong number of fields gets ``_fields_error`` set.
     """
     if path.suffix == ".parquet":
-        frame = pd.read_parquet(path).astype(str).replace({"None": "", "nan": "", "NaT": ""})
+        frame = _parquet_as_text(pd.read_parquet(path))
         frame[LINE] = range(2, len(frame) + 2)
         return frame
     records = _records(path, options)

@@ -83,7 +83,7 @@ def ingest_returns(
         on_reject=on_reject,
     )
     for row in rows:
-        ids[batch.origin[int(row[LINE])][0]] = stored.get(str(row["return_id"]))
+        ids[batch.origin[int(row[LINE])][0]] = stored.ids.get(str(row["return_id"]))
     return batch.result(len(returns), ids)
 
 

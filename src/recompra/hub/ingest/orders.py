@@ -14,7 +14,7 @@ from typing import Any, cast
 
 from sqlalchemy.orm import Session
 
-from recompra.hub.canonical import STATUS_WORDS, CanonicalOrder, OrderStatus, order_from_rows
+from recompra.hub.canonical import CanonicalOrder, OrderStatus, order_from_rows
 from recompra.hub.ingest.batch import (
     CUSTOMER_KEYS,
     Batch,
@@ -25,7 +25,7 @@ from recompra.hub.ingest.batch import (
 )
 from recompra.hub.orders import write_orders
 from recompra.hub.rejects import ImportReport
-from recompra.hub.rules import LINE_FIELDS, NO_ITEMS, Problem
+from recompra.hub.rules import LINE_FIELDS, NO_ITEMS, UNKNOWN_STATUS, Problem, status_of
 from recompra.hub.validate import LINE, Field
 
 #: API order fields that are canonical line fields under the same name.
@@ -58,8 +58,7 @@ def _whole_minor_units(spec: Field) -> Field:
     return replace(spec, kind="int") if spec.kind == "money" else spec
 
 
-API_LINE_FIELDS = [_whole_minor_units(f) for f in LINE_FIELDS]
-DELIVERED = OrderStatus.DELIVERED
+API_LINE_FIELDS = [_whole_minor_units(f) for f in LINE_FIELDS if f.name != "original_order_id"]
 
 
 def _order_rows(batch: Batch, orders: Sequence[dict[str, Any]]) -> None:
@@ -105,6 +104,15 @@ def ingest_orders(
     _order_rows(batch, orders)
     valid = batch.validate(API_LINE_FIELDS, parse_options(currency))
     lines = cast(list[dict[str, Any]], valid.to_dict("records"))
+    status: dict[int, OrderStatus] = {}
+    for line in lines:
+        index = batch.origin[int(line[LINE])][0]
+        word = str(line.get("status") or "")
+        known = status_of(word)
+        if known is None:
+            batch.row_problem(int(line[LINE]), "status", word, UNKNOWN_STATUS)
+        else:
+            status[index] = known
     # One bad line (or a header problem found before validation) rejects the whole order.
     bad = batch.bad_indexes()
     by_order: dict[int, list[dict[str, Any]]] = {}
@@ -121,10 +129,10 @@ def ingest_orders(
             rows,
             source=source,
             currency=currency,
-            status=STATUS_WORDS.get(str(rows[0].get("status") or "").strip().lower(), DELIVERED),
+            status=status[index],
             origins=[int(row[LINE]) for row in rows],
         )
-        for rows in by_order.values()
+        for index, rows in by_order.items()
     ]
     report.entity("orders").read += len(canonical)
 

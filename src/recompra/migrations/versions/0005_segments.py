@@ -1,7 +1,7 @@
 """segments
 
 Revision ID: 0005_segments
-Revises: 0003_api
+Revises: 0004_import_integrity
 Create Date: 2026-12-04 16:25:37.606387
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 import recompra.models.base
 
 revision: str = "0005_segments"
-down_revision: str | Sequence[str] | None = "0003_api"
+down_revision: str | Sequence[str] | None = "0004_import_integrity"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
