@@ -80,7 +80,6 @@ def api(tmp_path: Path) -> Iterator[Api]:
             engine,
             Settings(home=tmp_path, environment="test"),
             ApiSettings(rate_limit_burst=1000, rate_limit_per_second=1000),
-            dashboard=False,
         )
         with TestClient(app) as client:
             yield Api(client, admin, reader, b, ids)

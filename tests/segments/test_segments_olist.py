@@ -183,7 +183,6 @@ def test_member_counts_equal_an_independent_pandas_computation(
         engine,
         Settings(home=tmp_path, environment="test"),
         ApiSettings(rate_limit_burst=1000, rate_limit_per_second=1000),
-        dashboard=False,
     )
     headers = {"Authorization": f"Bearer {admin}"}
     with TestClient(app) as client:

@@ -44,9 +44,9 @@ def rfm_segment_keys() -> tuple[str, ...]:
     Imported on first use: ``recompra.analytics`` loads its whole run (scikit-learn,
     DuckDB) on import, which the API would otherwise pay at start-up for one tuple.
     """
-    from recompra.analytics.rfm import SEGMENTS
+    from recompra.analytics.rfm import SegmentKey
 
-    return tuple(segment.key for segment in SEGMENTS)
+    return tuple(key.value for key in SegmentKey)
 
 
 @dataclass(frozen=True)
