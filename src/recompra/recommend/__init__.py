@@ -15,8 +15,8 @@ Typical use::
 
 from __future__ import annotations
 
-from recompra.recommend.cooccurrence import CoPurchase, cooccurrence, cooccurrence_pandas
 from recompra.recommend.backtest import TimeSplit, time_split
+from recompra.recommend.cooccurrence import CoPurchase, cooccurrence, cooccurrence_pandas
 from recompra.recommend.ease import Ease
 from recompra.recommend.evaluate import evaluate_recommenders
 from recompra.recommend.explain import Evidence, explain
@@ -66,8 +66,8 @@ __all__ = [
     "policy_segments",
     "product_stats",
     "purchase_lines",
-    "refresh",
     "rebuy_table",
+    "refresh",
     "time_split",
     "upsell_candidates",
 ]

@@ -87,9 +87,7 @@ class Targets:
     relevant: dict[ListKind, Relevant]
 
     @classmethod
-    def build(
-        cls, split: TimeSplit, level: Level, population: Population = "returning"
-    ) -> Targets:
+    def build(cls, split: TimeSplit, level: Level, population: Population = "returning") -> Targets:
         """Return the customers and relevant items of every list kind."""
         if population not in ("returning", "all"):
             raise ValueError("population must be 'returning' or 'all'")

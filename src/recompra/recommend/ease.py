@@ -41,7 +41,7 @@ class Ease(BaseRecommender):
 
     default_exclude: Exclude = "none"
 
-    def __init__(self, level: Level = "product", *, l2: float = 100.0, max_items: int = 3000):
+    def __init__(self, level: Level = "product", *, l2: float = 100.0, max_items: int = 1000):
         super().__init__(level)
         self.l2 = l2
         self.max_items = max_items

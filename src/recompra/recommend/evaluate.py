@@ -157,4 +157,3 @@ def served_beats_baselines(table: pd.DataFrame) -> dict[str, bool]:
         if len(served) and len(baselines):
             out[str(items)] = bool(served.iloc[0] > baselines.max())
     return out
-

@@ -2,10 +2,9 @@
 
 The other candidates live in :mod:`recompra.recommend.ease` (EASE) and
 :mod:`recompra.recommend.replenishment` (restocking, own history); the learned blend in
-:mod:`recompra.recommend.blend`. All follow the scikit-learn estimator habits (hyper-parameters in ``__init__``,
-``fit`` returns ``self``, learned state ends in ``_``) and share :meth:`top_k`, which the
-offline evaluation calls. :class:`NextBestOffer` adds the explained, policy-aware
-:meth:`NextBestOffer.recommend`.
+:mod:`recompra.recommend.blend`. All follow the scikit-learn estimator habits
+(hyper-parameters in ``__init__``, ``fit`` returns ``self``, learned state ends in ``_``)
+and share :meth:`top_k`, which the offline evaluation calls.
 
 History exclusion modes (``exclude``):
 

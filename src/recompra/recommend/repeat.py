@@ -29,7 +29,7 @@ from recompra.recommend.purchases import item_column
 from recompra.recommend.sql import Level
 
 REBUY_COLUMNS = ("item_id", "eligible_buyers", "repeaters", "rebuy_rate", "gap_days")
-_DAY = pd.Timedelta(days=1)
+_DAY_SECONDS = 86_400.0
 
 
 def rebuy_table(lines: pd.DataFrame, level: Level, *, prior: float = 2.0) -> pd.DataFrame:
@@ -125,9 +125,9 @@ def customer_item_stats(
     row = np.searchsorted(customers, cust)
     keep = item >= 0
     n = grouped["size"].to_numpy(dtype=np.float64)
-    since = (as_of - grouped["max"]) / _DAY + 1.0
-    span = (grouped["max"] - grouped["min"]) / _DAY
-    gap = np.where(n > 1, span.to_numpy(dtype=np.float64) / np.maximum(n - 1, 1), 0.0)
+    since = (as_of - grouped["max"]).dt.total_seconds().to_numpy() / _DAY_SECONDS + 1.0
+    span = (grouped["max"] - grouped["min"]).dt.total_seconds().to_numpy() / _DAY_SECONDS
+    gap = np.where(n > 1, span / np.maximum(n - 1, 1), 0.0)
     shape = (len(customers), index.size)
 
     def matrix(values: np.ndarray) -> sp.csr_matrix:
@@ -135,6 +135,6 @@ def customer_item_stats(
 
     return CustomerItemStats(
         times=matrix(n),
-        since_days=matrix(since.to_numpy(dtype=np.float64)),
+        since_days=matrix(since.astype(np.float64)),
         own_gap_days=matrix(gap),
     )

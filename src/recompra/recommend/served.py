@@ -134,4 +134,3 @@ class ServedRecommender:
     def methods(self) -> dict[str, str]:
         """Return the method serving each list."""
         return {kind: choice.method for kind, choice in self.plan.choices.items()}
-
