@@ -25,6 +25,8 @@ from recompra.recommend.sql import Level
 RANK_OFFSET = 5.0
 #: Items each member contributes to a blend.
 BLEND_DEPTH = 30
+#: Weight of the padding member: below any grid weight, so it only fills empty slots.
+_PAD_WEIGHT = 1e-6
 #: Weights tried per member by :func:`learn_weights`.
 WEIGHT_GRID = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
 
@@ -87,6 +89,7 @@ def learn_weights(
     k: int,
     *,
     passes: int = 2,
+    pad_with: str = "popularity",
 ) -> tuple[dict[str, float], dict[str, float]]:
     """Learn blend weights on validation lists by coordinate ascent over :data:`WEIGHT_GRID`.
 
@@ -104,6 +107,10 @@ def learn_weights(
         Item id of each position.
     k
         List length scored.
+    passes
+        Rounds over the members.
+    pad_with
+        Member whose list pads short blended lists (as serving pads them).
 
     Returns
     -------
@@ -113,7 +120,11 @@ def learn_weights(
     tie = np.zeros(len(ids))
 
     def measure(weights: Mapping[str, float]) -> tuple[float, float, dict[str, float]]:
-        positions = top_of(fuse(ranked, weights, len(ids)), k, tie)
+        # Served lists are padded with the best sellers; a tiny weight does the same here.
+        padded = dict(weights)
+        if pad_with in ranked:
+            padded[pad_with] = max(padded.get(pad_with, 0.0), _PAD_WEIGHT)
+        positions = top_of(fuse(ranked, padded, len(ids)), k, tie)
         recs = np.where(positions >= 0, ids[np.maximum(positions, 0)], -1)
         metrics = ranking_metrics(recs, relevant, k)
         return metrics["hit_rate"], metrics["ndcg"], metrics
@@ -190,7 +201,9 @@ class Blend(BaseRecommender):
             if self.weights.get(name, 0.0) <= 0.0:
                 continue
             mode = self.exclude.get(name, member.default_exclude)
-            _, positions = member._top_k_positions(customer_ids, self.depth, mode)
+            _, positions = member._top_k_positions(
+                customer_ids, self.depth, mode, evidence_only=True
+            )
             # Members fitted on the same lines share the item index; map by id to be safe.
             mapped = self.index_.positions(
                 np.where(positions >= 0, member.index_.ids[np.maximum(positions, 0)], -1)

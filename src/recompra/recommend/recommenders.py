@@ -166,8 +166,13 @@ class BaseRecommender:
         return ids
 
     def _top_k_positions(
-        self, customer_ids: np.ndarray, k: int, exclude: Exclude
+        self, customer_ids: np.ndarray, k: int, exclude: Exclude, *, evidence_only: bool = False
     ) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(ids, positions)`` of the top ``k`` (``-1`` pads).
+
+        With ``evidence_only`` the lists stop where the model's own score does (no
+        popularity padding): what a blend fuses is then only what each member knows.
+        """
         self._check_fitted()
         customer_ids = np.asarray(customer_ids, dtype=np.int64)
         n_items = self.index_.size
@@ -181,6 +186,7 @@ class BaseRecommender:
             block_ids = customer_ids[start : start + chunk]
             rows = self.history_rows(block_ids)
             scores = self._scores(rows, block_ids)
+            evidence = scores > 0 if evidence_only else None
             scores += _TIE_BREAK * self.popularity_norm_
             self._mask(scores, rows, exclude)
             part = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
@@ -188,6 +194,8 @@ class BaseRecommender:
             order = np.argsort(-part_scores, axis=1, kind="stable")
             best = np.take_along_axis(part, order, axis=1)
             valid = np.isfinite(np.take_along_axis(scores, best, axis=1))
+            if evidence is not None:
+                valid &= np.take_along_axis(evidence, best, axis=1)
             block = slice(start, start + len(best))
             out_pos[block, :kk] = np.where(valid, best, -1)
             out_ids[block, :kk] = np.where(valid, self.index_.ids[best], -1)

@@ -137,14 +137,25 @@ class ServingPlan:
 
 
 def _lists(
+    models: dict[str, BaseRecommender], kind: ListKind, relevant: Relevant, k: int
+) -> dict[str, np.ndarray]:
+    """Return each member's validation top ``k``, as it would be served alone."""
+    out = {}
+    for name in MEMBERS[kind]:
+        model = models[name]
+        _, out[name] = model._top_k_positions(relevant.customers, k, list_exclude(kind, model))
+    return out
+
+
+def _evidence_lists(
     models: dict[str, BaseRecommender], kind: ListKind, relevant: Relevant
 ) -> dict[str, np.ndarray]:
-    """Return each member's validation ranking (item positions, ``BLEND_DEPTH`` deep)."""
+    """Return each member's validation ranking for the blend (``BLEND_DEPTH`` deep)."""
     out = {}
     for name in MEMBERS[kind]:
         model = models[name]
         _, positions = model._top_k_positions(
-            relevant.customers, BLEND_DEPTH, list_exclude(kind, model)
+            relevant.customers, BLEND_DEPTH, list_exclude(kind, model), evidence_only=True
         )
         out[name] = positions
     return out
@@ -156,13 +167,14 @@ def _ids(positions: np.ndarray, ids: np.ndarray) -> np.ndarray:
 
 def _choose(
     kind: ListKind,
+    padded: dict[str, np.ndarray],
     ranked: dict[str, np.ndarray],
     relevant: Relevant,
     ids: np.ndarray,
     k: int,
 ) -> ListChoice:
     n = len(relevant.customers)
-    scores = {name: ranking_metrics(_ids(p[:, :k], ids), relevant, k) for name, p in ranked.items()}
+    scores = {name: ranking_metrics(_ids(p, ids), relevant, k) for name, p in padded.items()}
     if n == 0:
         return ListChoice(
             kind, "popularity", {}, 0, scores, "no validation customers: best sellers served"
@@ -240,7 +252,14 @@ def choose_plan(
     choices = {}
     for kind in LIST_KINDS:
         relevant = targets.relevant[kind]
-        choices[kind] = _choose(kind, _lists(fitted, kind, relevant), relevant, ids, k)
+        choices[kind] = _choose(
+            kind,
+            _lists(fitted, kind, relevant, k),
+            _evidence_lists(fitted, kind, relevant),
+            relevant,
+            ids,
+            k,
+        )
     return ServingPlan(
         level=level,
         k=k,

@@ -4,8 +4,9 @@
 ServingPlan` chose (each candidate once, shared by the lists that use it) and returns
 the three lists. The non-intrusive offer rules apply to every served list:
 
-* never an item the customer bought in the last ``just_bought_days`` days (default 7):
-  restocking waits until the item can be due again;
+* never a product the customer bought in the last ``just_bought_days`` days (default 7):
+  restocking waits until the item can be due again (product lists only: at category
+  level re-offering the category just bought is category affinity, not an intrusion);
 * never an item of ``never_offer`` (non-merchandise lines such as postage or gift wrap,
   inactive or out-of-stock products, when the snapshot says so: see
   :func:`~recompra.recommend.purchases.never_offered`).
@@ -88,7 +89,8 @@ class ServedRecommender:
         self.customers_: np.ndarray = reference.customers_
         stats = customer_item_stats(lines, reference.index_, reference.customers_, level)
         recent = stats.since_days.copy()
-        recent.data = (recent.data <= self.just_bought_days).astype(np.float64)
+        days = self.just_bought_days if level == "product" else 0
+        recent.data = (recent.data <= days).astype(np.float64)
         recent.eliminate_zeros()
         self.just_bought_: sp.csr_matrix = recent
         self.ids_: np.ndarray = reference.index_.ids
