@@ -45,7 +45,8 @@ def test_refresh_writes_tables_and_index_serves_them(
     choices = manifest["served"]["choices"]
     assert set(choices) == {"new", "any", "cold_start"}
     for choice in choices.values():
-        assert choice["method"] and choice["reason"]
+        assert choice["method"]
+        assert choice["reason"]
     # The hand store's snapshot has no catalogue flags: the manifest says so.
     assert manifest["offer_rules"]["catalogue_flags_missing"] == [
         "non_merchandise",

@@ -343,7 +343,7 @@ class NextBestOffer(BaseRecommender):
         w_category: float = 1.0,
         w_repeat: float = 1.0,
         repeat_min_rate: float = 0.1,
-        repeat_prior: float = 2.0,
+        repeat_prior: float = 1.0,
         top_neighbours: int = 100,
     ) -> None:
         super().__init__(level)

@@ -32,7 +32,7 @@ REBUY_COLUMNS = ("item_id", "eligible_buyers", "repeaters", "rebuy_rate", "gap_d
 _DAY_SECONDS = 86_400.0
 
 
-def rebuy_table(lines: pd.DataFrame, level: Level, *, prior: float = 2.0) -> pd.DataFrame:
+def rebuy_table(lines: pd.DataFrame, level: Level, *, prior: float = 1.0) -> pd.DataFrame:
     """Return the per-item repeat behaviour (see the module docstring).
 
     Parameters

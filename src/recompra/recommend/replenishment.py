@@ -40,7 +40,7 @@ class Replenishment(BaseRecommender):
 
     default_exclude: Exclude = "none"
 
-    def __init__(self, level: Level = "product", *, prior: float = 2.0) -> None:
+    def __init__(self, level: Level = "product", *, prior: float = 1.0) -> None:
         super().__init__(level)
         self.prior = prior
 
