@@ -182,6 +182,18 @@ class BaseRecommender:
             return out_ids, out_pos
         chunk = max(1, CHUNK_CELLS // n_items)
         kk = min(k, n_items)
+        # Customers without history all get the same list: score one, copy it to all.
+        empty = np.diff(self.history_rows(customer_ids).indptr) == 0
+        if empty.sum() > 1:
+            first = customer_ids[np.flatnonzero(empty)[:1]]
+            one_ids, one_pos = self._top_k_positions(first, k, exclude, evidence_only=evidence_only)
+            out_ids[empty], out_pos[empty] = one_ids[0], one_pos[0]
+            rest = np.flatnonzero(~empty)
+            ids, pos = self._top_k_positions(
+                customer_ids[rest], k, exclude, evidence_only=evidence_only
+            )
+            out_ids[rest], out_pos[rest] = ids, pos
+            return out_ids, out_pos
         for start in range(0, len(customer_ids), chunk):
             block_ids = customer_ids[start : start + chunk]
             rows = self.history_rows(block_ids)
