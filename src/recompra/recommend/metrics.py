@@ -50,6 +50,21 @@ class Relevant:
         counts = np.bincount(keys // stride, minlength=len(customers))
         return cls(customers=customers, keys=keys, counts=counts, stride=stride)
 
+    def take(self, rows: np.ndarray) -> Relevant:
+        """Return the relevant items of the customers at ``rows`` (renumbered from 0)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        new_row = np.full(len(self.customers), -1, dtype=np.int64)
+        new_row[rows] = np.arange(len(rows))
+        old_row = self.keys // self.stride
+        kept = new_row[old_row] >= 0
+        keys = new_row[old_row[kept]] * self.stride + self.keys[kept] % self.stride
+        return Relevant(
+            customers=self.customers[rows],
+            keys=np.sort(keys),
+            counts=self.counts[rows],
+            stride=self.stride,
+        )
+
 
 def hit_matrix(recs: np.ndarray, relevant: Relevant) -> np.ndarray:
     """Return ``(customers, k)`` booleans: is the item at each rank relevant?"""

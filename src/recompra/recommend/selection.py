@@ -4,7 +4,9 @@
 backtest`): the candidates are fitted before the *validation slice* and scored on it,
 separately for the three lists (:data:`~recompra.recommend.backtest.LIST_KINDS`). For
 the ``new`` and ``any`` lists a blend of the candidates is learned on the same slice
-(:func:`~recompra.recommend.blend.learn_weights`); for ``cold_start`` customers, who
+(:func:`~recompra.recommend.blend.learn_weights`), and scored cross-fitted (weights
+learned on one half of the validation customers, scored on the other) so that it is
+not favoured by having been tuned on the same customers; for ``cold_start`` customers, who
 have no history, only the popularity rankings compete. Each list is then served by
 whatever scored best, a single candidate or the blend, and the plan records why: the
 validation metrics of the winner next to every candidate and baseline.
@@ -29,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from recompra.recommend.backtest import LIST_KINDS, ListKind, Targets, time_split
-from recompra.recommend.blend import BLEND_DEPTH, learn_weights
+from recompra.recommend.blend import BLEND_DEPTH, cross_fitted_metrics, learn_weights
 from recompra.recommend.ease import Ease
 from recompra.recommend.metrics import Relevant, ranking_metrics
 from recompra.recommend.recommenders import (
@@ -181,7 +183,9 @@ def _choose(
         )
     weights: dict[str, float] = {}
     if kind != "cold_start":
-        weights, scores["blend"] = learn_weights(ranked, relevant, ids, k)
+        # Weights from every validation customer; the score that decides is cross-fitted.
+        weights, _ = learn_weights(ranked, relevant, ids, k)
+        scores["blend"] = cross_fitted_metrics(ranked, relevant, ids, k)
     singles = [name for name in scores if name != "blend"]
     best_single = max(singles, key=lambda name: (scores[name]["hit_rate"], scores[name]["ndcg"]))
     method = best_single
