@@ -1,4 +1,4 @@
-"""Offline evaluation: the time split, the metrics, and no leakage from the test period."""
+"""Offline evaluation: the time split, the metrics, no leakage, served next to baselines."""
 
 from __future__ import annotations
 
@@ -7,16 +7,12 @@ import pandas as pd
 import pytest
 
 from recompra.generate import GeneratorConfig, generate_tables
-from recompra.recommend.evaluate import (
-    DEFAULT_MODELS,
-    EVALUATION_COLUMNS,
-    _metrics,
-    evaluate_recommenders,
-    time_split,
-)
+from recompra.recommend.backtest import time_split
+from recompra.recommend.evaluate import EVALUATION_COLUMNS, evaluate_recommenders
+from recompra.recommend.metrics import Relevant, ranking_metrics
 from recompra.recommend.purchases import purchase_lines
 from recompra.recommend.recommenders import BaseRecommender, NextBestOffer
-from recompra.recommend.sql import Level
+from recompra.recommend.selection import BASELINES
 
 
 @pytest.fixture(scope="module")
@@ -36,14 +32,19 @@ def test_split_is_the_last_fifth_of_the_time_span(lines: pd.DataFrame) -> None:
 
 
 def test_metrics_by_hand() -> None:
-    recs = np.array([[1, 2, 3], [4, 5, 6]])
-    customers = np.array([10, 20])
-    relevant = pd.DataFrame({"customer_id": [10, 10, 20], "item_id": [2, 9, 7]})
-    m = _metrics(recs, customers, relevant, k=3)
-    # Customer 10: 1 hit of 2 relevant -> precision 1/3, recall 1/2; customer 20: nothing.
-    assert m["hit_rate"] == pytest.approx(0.5)
-    assert m["precision"] == pytest.approx((1 / 3 + 0) / 2)
-    assert m["recall"] == pytest.approx((1 / 2 + 0) / 2)
+    recs = np.array([[1, 2, 3], [4, 5, 6], [7, -1, -1]])
+    relevant = Relevant.build(
+        np.array([10, 20, 30]),
+        pd.DataFrame({"customer_id": [10, 10, 20, 30], "item_id": [2, 9, 7, 7]}),
+    )
+    m = ranking_metrics(recs, relevant, k=3)
+    # Customer 10: item 2 at rank 2 of 2 relevant -> precision 1/3, recall 1/2,
+    # NDCG (1/log2 3) / (1 + 1/log2 3). Customer 20: nothing. Customer 30: rank 1 of 1.
+    assert m["hit_rate"] == pytest.approx(2 / 3)
+    assert m["precision"] == pytest.approx((1 / 3 + 0 + 1 / 3) / 3)
+    assert m["recall"] == pytest.approx((1 / 2 + 0 + 1) / 3)
+    g = 1 / np.log2(3)
+    assert m["ndcg"] == pytest.approx((g / (1 + g) + 0 + 1) / 3)
 
 
 def _recommendations_after_fitting_on_train(
@@ -80,20 +81,36 @@ def test_models_only_see_training_lines(lines: pd.DataFrame) -> None:
             seen.append(fit_lines["purchased_at"].max())
             return super().fit(fit_lines)
 
-    def spy(level: Level) -> BaseRecommender:
-        return Spy(level)
+    def spy() -> BaseRecommender:
+        return Spy("category")
 
     table = evaluate_recommenders(lines, level="category", k=3, models={"spy": spy})
     cutoff = pd.Timestamp(table.attrs["cutoff"])
     assert seen
     assert max(seen) < cutoff
+    # The plan was chosen on a validation slice that ends before the test period.
+    assert pd.Timestamp(table.attrs["plan"]["validation_cutoff"]) < cutoff
 
 
-def test_table_shape_and_ranges(lines: pd.DataFrame) -> None:
+def test_served_next_to_every_baseline_on_the_same_customers(lines: pd.DataFrame) -> None:
     table = evaluate_recommenders(lines, level="category", k=5)
     assert list(table.columns) == list(EVALUATION_COLUMNS)
-    assert len(table) == 2 * len(DEFAULT_MODELS)
-    assert set(table["items"]) == {"all", "new"}
-    for column in ("hit_rate", "precision", "recall", "coverage"):
+    assert set(table["items"]) == {"all", "new", "cold_start"}
+    for items, rows in table.groupby("items"):
+        assert (rows["model"] == "served").sum() == 1, items
+        assert rows["customers"].nunique() == 1, items  # the same customers for every row
+    for items in ("all", "new"):
+        rows = table.loc[table["items"] == items]
+        assert set(BASELINES) - {"own_history"} <= set(rows["model"])
+    assert "own_history" in set(table.loc[table["items"] == "all", "model"])
+    for column in ("hit_rate", "precision", "recall", "ndcg", "coverage"):
         assert table[column].between(0.0, 1.0).all()
     assert (table["precision"] <= table["hit_rate"]).all()
+    plan = table.attrs["plan"]["choices"]
+    for kind, choice in plan.items():
+        served = table.loc[(table["model"] == "served")]
+        assert choice["reason"], kind
+        assert set(choice["validation"]) >= {"popularity"}
+    assert set(served["role"].str.removeprefix("served: ")) == {
+        choice["method"] for choice in plan.values()
+    }

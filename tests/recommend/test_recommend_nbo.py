@@ -1,4 +1,4 @@
-"""Next-best-offer: exclusions, repeat-purchase categories, cold start, policy, explanations."""
+"""Next-best-offer: exclusions, learned repeat purchase, cold start, policy, explanations."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from recompra.recommend.recommenders import (
     NotFittedError,
     Popularity,
 )
-from recompra.recommend.repeat import repeat_purchase_categories
+from recompra.recommend.repeat import rebuy_table
 
 COFFEE, FILTER = 11, 12  # category 1: consumables, re-bought
 KETTLE, MUG, TRAY = 21, 22, 23  # category 2: durable goods
@@ -57,21 +57,26 @@ def _store() -> pd.DataFrame:
     return purchase_lines(snapshot_tables(orders, lines))
 
 
-def test_repeat_categories_detected_from_data() -> None:
-    table = repeat_purchase_categories(_store(), min_customers=5).set_index("category_id")
-    # 13 eligible coffee customers all re-buy the same product; nobody re-buys in category 2.
-    assert table.loc[1, "product_repeat_rate"] == pytest.approx(1.0)
-    assert table.loc[2, "product_repeat_rate"] == pytest.approx(0.0)
-    assert bool(table.loc[1, "repeat_product"])
-    assert not bool(table.loc[2, "repeat_product"])
+def test_rebuy_rates_learned_per_product() -> None:
+    table = rebuy_table(_store(), "product", prior=2.0).set_index("item_id")
+    # Eligible (two or more orders): customers 1-12 and 99. Coffee: 13 buyers, all re-buy;
+    # kettle: 13, none; mug: 6 (even customers), none; filter: 4 (3, 6, 9, 12), none.
+    # The trays' buyers have one order each. Store rate: 13 re-bought pairs of 36.
+    store = 13 / 36
+    assert table.loc[COFFEE, "rebuy_rate"] == pytest.approx((13 + 2 * store) / (13 + 2))
+    assert table.loc[KETTLE, "rebuy_rate"] == pytest.approx((0 + 2 * store) / (13 + 2))
+    assert table.loc[MUG, "eligible_buyers"] == 6
+    assert TRAY not in table.index
+    # Coffee every 30 days by every re-buyer.
+    assert table.loc[COFFEE, "gap_days"] == pytest.approx(30.0)
 
 
 def test_nbo_excludes_bought_non_repeat_items_but_offers_restock() -> None:
-    model = NextBestOffer("product", repeat_min_customers=5).fit(_store())
+    model = NextBestOffer("product").fit(_store())
     offers = model.top_k(np.array([99]), k=5)[0]
     offered = set(offers[offers >= 0].tolist())
-    assert KETTLE not in offered  # bought before, durable category
-    assert COFFEE in offered  # bought before, repeat-purchase category
+    assert KETTLE not in offered  # bought before, never re-bought
+    assert COFFEE in offered  # bought before, and re-bought by its buyers
     assert offered == {COFFEE, FILTER, MUG, TRAY}
     # Co-occurrence with the history (MUG with the kettle, FILTER with the coffee) ranks
     # above the unrelated TRAY.
@@ -95,15 +100,17 @@ def test_baselines_and_fit_guard() -> None:
     with pytest.raises(NotFittedError):
         NextBestOffer().top_k(np.array([1]), 3)
     cooc = ItemCooccurrence("product").fit(_store())
-    first = cooc.top_k(np.array([99]), 2)[0].tolist()
+    first = cooc.top_k(np.array([99]), 2, exclude="all")[0].tolist()
     assert first[0] in (MUG, FILTER)
     assert KETTLE not in first
     assert COFFEE not in first
+    # As an "all items" baseline nothing is excluded: coffee co-occurs with the kettle.
+    assert COFFEE in cooc.top_k(np.array([99]), 2)[0].tolist()
 
 
 def test_offers_are_explained_and_match_the_dense_ranking() -> None:
     lines = _store()
-    model = NextBestOffer("product", repeat_min_customers=5).fit(lines)
+    model = NextBestOffer("product").fit(lines)
     customers = np.array([99, 1, 13, 123456])
     offers = next_best_offers(model, customers, k=4)
     assert set(offers["customer_id"]) == set(customers.tolist())
@@ -126,7 +133,7 @@ def test_offers_are_explained_and_match_the_dense_ranking() -> None:
 
 
 def test_segment_policy() -> None:
-    model = NextBestOffer("product", repeat_min_customers=5).fit(_store())
+    model = NextBestOffer("product").fit(_store())
     segments = pd.DataFrame(
         {"customer_id": [99, 13], "segment": [SegmentKey.CHAMPIONS, SegmentKey.AT_RISK]}
     )
@@ -187,7 +194,7 @@ def test_cant_lose_them_is_won_back_with_points_not_discounts() -> None:
 
 
 def test_high_clv_overrides_discount() -> None:
-    model = NextBestOffer("product", repeat_min_customers=5).fit(_store())
+    model = NextBestOffer("product").fit(_store())
     segments = pd.DataFrame(
         {
             "customer_id": [99, 13, 14],

@@ -37,9 +37,22 @@ def test_refresh_writes_tables_and_index_serves_them(
         "upsell",
         "next_best_offer",
         "popularity",
-        "repeat_categories",
+        "repeat_products",
+        "new_item_offers",
     ):
         assert (out / f"{name}.parquet").exists(), name
+    # The manifest says which method serves each list, and why.
+    choices = manifest["served"]["choices"]
+    assert set(choices) == {"new", "any", "cold_start"}
+    for choice in choices.values():
+        assert choice["method"]
+        assert choice["reason"]
+    # The hand store's snapshot has no catalogue flags: the manifest says so.
+    assert manifest["offer_rules"]["catalogue_flags_missing"] == [
+        "non_merchandise",
+        "active",
+        "in_stock",
+    ]
     assert manifest["row_counts"]["product_pairs"] == 4
     # Same-order pairs with lift > 1: only C-D (lift 2); A-B and A-C have lift exactly 1.
     fbt = pq.read_table(out / "product_fbt.parquet").to_pylist()

@@ -276,25 +276,44 @@ def evaluation_table(frame: pd.DataFrame, title: str = "") -> Table:
     k = frame.attrs.get("k", "k")
     table = Table(
         title=title or None,
-        caption="items: all = everything bought in the test period; "
-        "new = only items the customer had not bought before",
+        caption="items: all = everything bought in the test period; new = only items the "
+        "customer had not bought before; cold_start = customers without earlier purchases",
     )
-    for name in ("items", "model", "customers"):
+    for name in ("items", "model", "role", "customers"):
         table.add_column(name, justify="right" if name == "customers" else "left", no_wrap=True)
-    for name in ("hit", "prec", "recall"):
+    for name in ("hit", "prec", "recall", "ndcg"):
         table.add_column(f"{name}@{k}", justify="right")
     table.add_column("coverage", justify="right")
     for row in frame.itertuples(index=False):
         table.add_row(
             str(row.items),
             str(row.model),
+            str(row.role),
             f"{row.customers:,}",
             f"{row.hit_rate:.4f}",
             f"{row.precision:.4f}",
             f"{row.recall:.4f}",
+            f"{row.ndcg:.4f}",
             f"{row.coverage:.4f}",
         )
     return table
+
+
+def evaluation_json(frame: pd.DataFrame, test_fraction: float) -> dict[str, Any]:
+    """Return an evaluation frame as JSON-ready values: the split, the plan, every row."""
+    rows = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+    return {
+        "split": {
+            "cutoff": frame.attrs["cutoff"],
+            "test_fraction": test_fraction,
+            "train_lines": frame.attrs["train_lines"],
+            "test_lines": frame.attrs["test_lines"],
+            "k": frame.attrs["k"],
+            "population": frame.attrs["population"],
+        },
+        "plan": frame.attrs["plan"],
+        "rows": rows,
+    }
 
 
 def evaluate_recommendations(
@@ -307,13 +326,18 @@ def evaluate_recommendations(
     population: Annotated[
         str, typer.Option(help="Customers evaluated: returning (default) or all.")
     ] = "returning",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON (split, served plan, every row).")
+    ] = False,
     brand: BrandOption = DEFAULT_BRAND,
 ) -> None:
-    """Offline evaluation on a time split: hit-rate, precision, recall, coverage at k."""
+    """Offline evaluation on a time split: the served lists next to every baseline."""
     _check_choice(level, LEVELS, "--level")
     _check_choice(population, ("returning", "all"), "--population")
     if k < 1:
         raise typer.BadParameter("k must be >= 1", param_hint="--k")
+    if not 0.0 < test_fraction < 1.0:
+        raise typer.BadParameter("must lie strictly between 0 and 1", param_hint="--test-fraction")
     started = time.perf_counter()
     source = flows.snapshot_source(snapshot, brand)
     frame = evaluate_snapshot(
@@ -323,10 +347,16 @@ def evaluate_recommendations(
         test_fraction=test_fraction,
         population="all" if population == "all" else "returning",
     )
+    if as_json:
+        typer.echo(json.dumps(evaluation_json(frame, test_fraction), indent=2))
+        return
     title = (
         f"Recommendations, {level} level, {population} customers "
         f"(train < {frame.attrs['cutoff'][:10]}: {frame.attrs['train_lines']:,} lines, "
         f"test: {frame.attrs['test_lines']:,} lines)"
     )
     console.print(evaluation_table(frame, title))
+    for kind, choice in frame.attrs["plan"]["choices"].items():
+        weights = ", ".join(f"{name} {w:g}" for name, w in choice["weights"].items())
+        console.print(f"{kind}: {choice['reason']}" + (f" (weights: {weights})" if weights else ""))
     console.print(f"[dim]{time.perf_counter() - started:.1f} s[/dim]")

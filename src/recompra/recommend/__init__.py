@@ -15,8 +15,10 @@ Typical use::
 
 from __future__ import annotations
 
+from recompra.recommend.backtest import TimeSplit, time_split
 from recompra.recommend.cooccurrence import CoPurchase, cooccurrence, cooccurrence_pandas
-from recompra.recommend.evaluate import TimeSplit, evaluate_recommenders, time_split
+from recompra.recommend.ease import Ease
+from recompra.recommend.evaluate import evaluate_recommenders
 from recompra.recommend.explain import Evidence, explain
 from recompra.recommend.flows import RefreshConfig, evaluate_snapshot, policy_segments, refresh
 from recompra.recommend.next_best_offer import (
@@ -27,22 +29,31 @@ from recompra.recommend.next_best_offer import (
 from recompra.recommend.policy import OfferPolicy, policy_for
 from recompra.recommend.purchases import Catalogue, load_tables, purchase_lines
 from recompra.recommend.recommenders import ItemCooccurrence, NextBestOffer, Popularity
-from recompra.recommend.repeat import repeat_purchase_categories
+from recompra.recommend.repeat import rebuy_table
+from recompra.recommend.replenishment import OwnHistory, Replenishment
+from recompra.recommend.selection import ServingPlan, choose_plan
+from recompra.recommend.served import ServedRecommender
 from recompra.recommend.serving import RecommendationIndex
 from recompra.recommend.upsell import product_stats, upsell_candidates
 
 __all__ = [
     "Catalogue",
     "CoPurchase",
+    "Ease",
     "Evidence",
     "ItemCooccurrence",
     "NextBestOffer",
     "OfferPolicy",
+    "OwnHistory",
     "Popularity",
     "RecommendationIndex",
     "RefreshConfig",
+    "Replenishment",
+    "ServedRecommender",
+    "ServingPlan",
     "Suggestion",
     "TimeSplit",
+    "choose_plan",
     "cooccurrence",
     "cooccurrence_pandas",
     "evaluate_recommenders",
@@ -55,8 +66,8 @@ __all__ = [
     "policy_segments",
     "product_stats",
     "purchase_lines",
+    "rebuy_table",
     "refresh",
-    "repeat_purchase_categories",
     "time_split",
     "upsell_candidates",
 ]

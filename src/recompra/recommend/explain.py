@@ -18,7 +18,7 @@ REASONS = (
     "bought_together",  # same-order co-purchase with the anchor item
     "bought_later",  # bought by the same customers across orders
     "category_affinity",  # popular in a category the customer buys from
-    "repurchase",  # repeat-purchase category, the customer bought it before
+    "repurchase",  # the customer bought it before and this store re-buys it
     "upsell",  # better or pricier item of the same category
     "popular",  # best seller (cold start)
 )

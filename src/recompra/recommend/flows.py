@@ -17,12 +17,20 @@ The refresh's output directory (read back by
 ``product_fbt``                 top-k bought-together products per product
 ``product_stats``               price, orders, reviews and rating per product
 ``upsell``                      top-k upsell candidates per product
-``popularity``                  best sellers (cold start), product level
-``repeat_categories``           repeat-purchase rates and flags per category
-``next_best_offer``             top-k explained offers per customer (product level)
+``popularity``                  the served cold-start list (best sellers, all-time or recent)
+``repeat_products``             learned rebuy rate and usual gap per product
+``next_best_offer``             served "any item" list per customer, explained (product level)
+``new_item_offers``             served "new to the customer" list per customer, explained
 ``item_names``                  product and category names (pt-BR, en) for explanations
-``manifest.json``               parameters, row counts, engine, timings
+``manifest.json``               parameters, row counts, engine, timings, and ``served``:
+                                the method serving each list and why (validation scores
+                                against the baselines, :mod:`recompra.recommend.selection`)
 ==============================  ===========================================================
+
+Every served list follows the offer rules of :mod:`recompra.recommend.served` (nothing
+bought in the last ``just_bought_days``; never a product :func:`~recompra.recommend.
+purchases.never_offered` rules out); bought-together and upsell tables drop those
+products too.
 """
 
 from __future__ import annotations
@@ -33,7 +41,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -41,19 +49,20 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from recompra.engines.registry import open_engine
+from recompra.recommend.backtest import ListKind, Population
 from recompra.recommend.cooccurrence import copurchase_on, register_sources
 from recompra.recommend.evaluate import evaluate_recommenders
 from recompra.recommend.next_best_offer import next_best_offers
-from recompra.recommend.purchases import Catalogue, load_tables, purchase_lines
+from recompra.recommend.purchases import Catalogue, load_tables, never_offered, purchase_lines
 from recompra.recommend.recommenders import NextBestOffer
+from recompra.recommend.selection import choose_plan
+from recompra.recommend.served import ServedRecommender
 from recompra.recommend.sql import Level
 from recompra.recommend.upsell import product_stats, upsell_candidates
 from recompra.snapshot.schema import SCHEMAS
 
 #: Item levels of the offline evaluation.
 LEVELS: tuple[Level, ...] = ("product", "category")
-#: Customers the offline evaluation scores.
-Population = Literal["returning", "all"]
 
 
 @dataclass(frozen=True)
@@ -70,6 +79,10 @@ class RefreshConfig:
         Thresholds of the association rules.
     price_band
         Upsell price band, multiples of the anchor's price.
+    validation_fraction
+        Share of the history's time span the model selection back-tests on.
+    just_bought_days
+        Items a customer bought this recently are not offered to them.
     """
 
     k: int = 10
@@ -77,6 +90,8 @@ class RefreshConfig:
     min_support: float = 0.0
     min_confidence: float = 0.0
     price_band: tuple[float, float] = (1.1, 2.0)
+    validation_fraction: float = 0.2
+    just_bought_days: int = 7
 
 
 _FBT_SQL = """
@@ -97,6 +112,14 @@ def bought_together_table(rules: pa.Table, k: int = 10) -> pa.Table:
     with open_engine("duckdb") as engine:
         engine.register_tables({"rules": rules})
         return engine.query(_FBT_SQL.format(k=int(k)))
+
+
+def _offerable(table: pa.Table, column: str, never: np.ndarray, k: int) -> pa.Table:
+    """Drop rows naming a product that is never offered; keep the top ``k`` per anchor."""
+    frame = table.to_pandas()
+    frame = frame.loc[~frame[column].isin(never)].copy()
+    frame["rank"] = frame.groupby("anchor").cumcount() + 1
+    return pa.Table.from_pandas(frame.loc[frame["rank"] <= k], preserve_index=False)
 
 
 def _write(out: Path, name: str, table: pa.Table | pd.DataFrame) -> int:
@@ -174,6 +197,7 @@ def refresh(
         tables.setdefault(optional, SCHEMAS[optional].empty_table())
     # Engines read a snapshot directory themselves (Spark in parallel, at any size).
     sources: Path | Mapping[str, pa.Table] = snapshot if isinstance(snapshot, Path) else tables
+    never, flags = never_offered(tables)
     timings: dict[str, float] = {}
     counts: dict[str, int] = {}
 
@@ -199,7 +223,8 @@ def refresh(
                 if basket == "order":
                     counts[f"{level}_rules"] = _write(out, f"{level}_rules", result.rules)
                     if level == "product":
-                        fbt = bought_together_table(result.rules, config.k)
+                        fbt = bought_together_table(result.rules, config.k + len(never))
+                        fbt = _offerable(fbt, "item_id", never, config.k)
                         counts["product_fbt"] = _write(out, "product_fbt", fbt)
     step("copurchase", started)
 
@@ -209,19 +234,41 @@ def refresh(
     reviews = tables["reviews"].select(["order_id", "score"]).to_pandas()
     stats = product_stats(lines, reviews, catalogue.products)
     counts["product_stats"] = _write(out, "product_stats", stats)
-    upsell = upsell_candidates(stats, price_band=config.price_band, k=config.k)
+    offerable = stats.loc[~stats["product_id"].isin(never)]
+    upsell = upsell_candidates(offerable, price_band=config.price_band, k=config.k)
     counts["upsell"] = _write(out, "upsell", upsell)
     step("upsell", started)
 
     started = time.perf_counter()
-    model = NextBestOffer("product").fit(lines)
+    plan = choose_plan(
+        lines, level="product", k=config.k, validation_fraction=config.validation_fraction
+    )
+    step("selection", started)
+
+    started = time.perf_counter()
+    served = ServedRecommender(
+        plan, never_offer=never.tolist(), just_bought_days=config.just_bought_days
+    ).fit(lines)
+    explainer = NextBestOffer("product").fit(lines)
+    customers = explainer.customers_
+    cold = served.models_["cold_start"]
     popularity = pd.DataFrame(
-        {"item_id": model.index_.ids, "n_customers": model.popularity_.astype(np.int64)}
-    ).sort_values(["n_customers", "item_id"], ascending=[False, True])
+        {"item_id": cold.index_.ids, "n_customers": cold.popularity_.astype(np.int64)}
+    )
+    popularity = popularity.loc[~popularity["item_id"].isin(never)]
+    popularity = popularity.sort_values(["n_customers", "item_id"], ascending=[False, True])
     counts["popularity"] = _write(out, "popularity", popularity.head(max(100, config.k)))
-    counts["repeat_categories"] = _write(out, "repeat_categories", model.repeat_table_)
-    offers = next_best_offers(model, model.customers_, config.k, segments=segments)
-    counts["next_best_offer"] = _write(out, "next_best_offer", offers)
+    counts["repeat_products"] = _write(out, "repeat_products", explainer.rebuy_table_)
+    # Fetched deeper than k so that a price ceiling of the policy can still fill the list.
+    depth = 3 * config.k
+    served_tables: tuple[tuple[str, ListKind], ...] = (
+        ("next_best_offer", "any"),
+        ("new_item_offers", "new"),
+    )
+    for name, kind in served_tables:
+        lists = served.top_k(customers, depth, kind)
+        offers = next_best_offers(explainer, customers, config.k, segments=segments, lists=lists)
+        counts[name] = _write(out, name, offers)
     counts["item_names"] = _write(out, "item_names", _names(catalogue))
     step("next_best_offer", started)
 
@@ -232,6 +279,15 @@ def refresh(
         "row_counts": counts,
         "seconds": timings,
         "purchase_lines": len(lines),
+        "served": plan.to_dict(),
+        "offer_rules": {
+            "never_offered_products": len(never),
+            "catalogue_flags_read": flags,
+            "catalogue_flags_missing": [
+                c for c in ("non_merchandise", "active", "in_stock") if c not in flags
+            ],
+            "just_bought_days": config.just_bought_days,
+        },
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return manifest
@@ -266,11 +322,12 @@ def evaluate_snapshot(
     test_fraction: float = 0.2,
     population: Population = "returning",
 ) -> pd.DataFrame:
-    """Evaluate next-best-offer, co-occurrence and popularity offline on a snapshot.
+    """Evaluate the served lists next to every candidate and baseline on a snapshot.
 
     Reads the purchase lines and delegates to
-    :func:`~recompra.recommend.evaluate.evaluate_recommenders` (time split, hit-rate,
-    precision, recall and coverage at ``k``; see its documentation for the columns).
+    :func:`~recompra.recommend.evaluate.evaluate_recommenders` (time split, per-store
+    selection on the training period, hit-rate, precision, recall, NDCG and coverage at
+    ``k``; see its documentation for the columns).
 
     Raises
     ------
@@ -283,7 +340,7 @@ def evaluate_snapshot(
         raise ValueError(f"unknown population {population!r}; expected returning or all")
     if k < 1:
         raise ValueError("k must be >= 1")
-    lines = purchase_lines(load_tables(snapshot, ("orders", "order_items")))
+    lines = purchase_lines(load_tables(snapshot, ("orders", "order_items", "products")))
     return evaluate_recommenders(
         lines, level=level, k=k, test_fraction=test_fraction, population=population
     )

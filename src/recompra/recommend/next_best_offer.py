@@ -1,10 +1,12 @@
 """Explained, policy-aware offers: next-best-offer per customer and bought-together per item.
 
 :func:`next_best_offers` turns a fitted :class:`~recompra.recommend.recommenders.NextBestOffer`
-into a table of offers with the evidence of each (why it was chosen, in numbers) and the
-offer policy of the customer's segment and CLV (:mod:`recompra.recommend.policy`).
-:func:`frequently_bought_together` reads the association rules of one item.
-The sentences are rendered from the evidence by :mod:`recompra.recommend.explain`.
+(its own ranking, or lists another recommender ranked, such as the served ones of
+:mod:`recompra.recommend.served`) into a table of offers with the evidence of each (why
+it was chosen, in numbers) and the offer policy of the customer's segment and CLV
+(:mod:`recompra.recommend.policy`). :func:`frequently_bought_together` reads the
+association rules of one item. The sentences are rendered from the evidence by
+:mod:`recompra.recommend.explain`.
 """
 
 from __future__ import annotations
@@ -107,6 +109,7 @@ def next_best_offers(
     k: int = 10,
     *,
     segments: pd.DataFrame | None = None,
+    lists: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Return the top-``k`` explained offers of each customer.
 
@@ -124,6 +127,11 @@ def next_best_offers(
         sets the incentive, the price ceiling (product level) and whether restock
         offers come first. Without it, offers are ranked on relevance alone and carry
         ``incentive="none"``.
+    lists
+        Optional ``(len(customer_ids), depth)`` item ids ranked by another recommender
+        (``-1`` pads): the offers are then those lists, in that order, filtered by the
+        policy; ``model`` (fitted on the same lines) only explains them, and ``score``
+        is ``1 / rank`` in the list.
 
     Returns
     -------
@@ -150,15 +158,18 @@ def next_best_offers(
         block = ids[start:stop]
         rows = model.history_rows(block)
         terms = model.sparse_terms(rows)
-        r_idx, j_idx, score = _top_candidates(
-            model,
-            rows,
-            terms,
-            popular_order,
-            kk,
-            policies[start:stop] if with_policy else None,
-            np.where(known[start:stop], model.customer_price_[cust_pos[start:stop]], np.nan),
+        block_policies = policies[start:stop] if with_policy else None
+        block_price = np.where(
+            known[start:stop], model.customer_price_[cust_pos[start:stop]], np.nan
         )
+        if lists is None:
+            r_idx, j_idx, score = _top_candidates(
+                model, rows, terms, popular_order, kk, block_policies, block_price
+            )
+        else:
+            r_idx, j_idx, score = _listed_candidates(
+                model, rows, lists[start:stop], kk, block_policies, block_price
+            )
         values = {
             "item": np.asarray(terms.item[r_idx, j_idx]).ravel(),
             "category": np.asarray(terms.category[r_idx, j_idx]).ravel(),
@@ -224,21 +235,63 @@ def _top_candidates(
     score = np.where(found, evidence.data[at] if len(e_key) else 0.0, 0.0)
     score = score + terms.prior_mass[row] * model.base_rate_[col]
     score = score + 1e-6 * model.popularity_norm_[col]
-    # History items outside repeat-purchase categories are never offered again.
+    # History items this store does not re-buy are never offered again.
+    bought = _bought(rows, row, col)
+    keep = ~bought | model.repeatable_[col]
+    return _policy_top(model, row, col, score, keep, bought, k, policies, customer_price)
+
+
+def _bought(rows: sp.csr_matrix, row: np.ndarray, col: np.ndarray) -> np.ndarray:
+    """Return whether each ``(row, col)`` is in the history ``rows``."""
+    n_items = rows.shape[1]
     hist = rows.tocoo()
     hist_key = hist.row.astype(np.int64) * n_items + hist.col
-    bought = np.isin(key, hist_key)
-    keep = ~bought | model.repeatable_[col]
+    return np.isin(row * n_items + col, hist_key)
+
+
+def _listed_candidates(
+    model: NextBestOffer,
+    rows: sp.csr_matrix,
+    lists: np.ndarray,
+    k: int,
+    policies: list[OfferPolicy] | None,
+    customer_price: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Like :func:`_top_candidates`, for lists ranked elsewhere (score ``1 / rank``)."""
+    n, depth = lists.shape
+    row = np.repeat(np.arange(n, dtype=np.int64), depth)
+    col = model.index_.positions(lists.ravel())
+    score = np.tile(1.0 / np.arange(1, depth + 1), n)
+    keep = col >= 0
+    row, col, score = row[keep], col[keep], score[keep]
+    bought = _bought(rows, row, col)
+    return _policy_top(
+        model, row, col, score, np.ones(len(row), bool), bought, k, policies, customer_price
+    )
+
+
+def _policy_top(
+    model: NextBestOffer,
+    row: np.ndarray,
+    col: np.ndarray,
+    score: np.ndarray,
+    keep: np.ndarray,
+    bought: np.ndarray,
+    k: int,
+    policies: list[OfferPolicy] | None,
+    customer_price: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Apply the policies (price ceiling, restock first), return the top ``k`` per row."""
     if policies is not None:
         first = np.array([p.repurchase_first for p in policies], dtype=bool)
-        score = score + _REPURCHASE_FIRST * (bought & model.repeatable_[col] & first[row])
+        score = score + _REPURCHASE_FIRST * (bought & first[row])
         ceiling = np.array(
             [np.inf if p.price_ceiling is None else p.price_ceiling for p in policies]
         )
         limit = ceiling * customer_price
         if model.level == "product":
             limit = np.where(np.isnan(limit), np.inf, limit)
-            keep &= ~(model.item_price_[col] > limit[row])
+            keep = keep & ~(model.item_price_[col] > limit[row])
     row, col, score = row[keep], col[keep], score[keep]
     order = np.lexsort((col, -score, row))
     row, col, score = row[order], col[order], score[order]

@@ -2,7 +2,13 @@
 
 The recommenders, the upsell ranking and the evaluation all start from the same
 "purchase lines": one row per (order, product) of a real purchase (orders whose status is
-in :data:`~recompra.snapshot.schema.NON_PURCHASE_STATUSES` are dropped).
+in :data:`~recompra.snapshot.schema.NON_PURCHASE_STATUSES` are dropped, and so are
+non-merchandise lines such as postage when the snapshot flags them).
+
+Catalogue state: :func:`never_offered` lists the products no offer may name. It reads
+the optional ``products`` columns :data:`CATALOGUE_FLAGS` when the snapshot has them
+(``non_merchandise``, ``active``, ``in_stock``); a snapshot without them has no
+stock or activity data, and only the purchase history decides.
 """
 
 from __future__ import annotations
@@ -30,6 +36,9 @@ LINE_COLUMNS = (
     "quantity",
     "unit_price_minor",
 )
+
+#: Optional ``products`` columns and the value that rules a product out of every offer.
+CATALOGUE_FLAGS: dict[str, bool] = {"non_merchandise": True, "active": False, "in_stock": False}
 
 _LINES_SQL = """
 SELECT i.order_id, o.customer_id, o.purchased_at, i.product_id,
@@ -98,11 +107,38 @@ def purchase_lines(tables: Mapping[str, pa.Table]) -> pd.DataFrame:
         )
         result = engine.query(_LINES_SQL.format(excluded=excluded))
     frame = result.to_pandas()
+    non_merchandise = _flagged(tables, "non_merchandise")
+    if len(non_merchandise):
+        # Postage, gift wrap and fees say nothing about taste and are never offered.
+        frame = frame.loc[~frame["product_id"].isin(non_merchandise)]
     frame["category_id"] = frame["category_id"].fillna(-1).astype("int64")
     frame["quantity"] = frame["quantity"].fillna(1).astype("int64")
     frame["unit_price_minor"] = frame["unit_price_minor"].fillna(0).astype("int64")
     out: pd.DataFrame = frame[list(LINE_COLUMNS)]
     return out
+
+
+def _flagged(tables: Mapping[str, pa.Table], column: str) -> np.ndarray:
+    """Return the product ids whose ``column`` holds its ruling-out value (if the column exists)."""
+    products = tables.get("products")
+    if products is None or column not in products.column_names:
+        return np.zeros(0, dtype=np.int64)
+    frame = products.select(["product_id", column]).to_pandas()
+    ruled_out = frame[column].fillna(not CATALOGUE_FLAGS[column]) == CATALOGUE_FLAGS[column]
+    return np.unique(frame.loc[ruled_out, "product_id"].to_numpy(dtype=np.int64))
+
+
+def never_offered(tables: Mapping[str, pa.Table]) -> tuple[np.ndarray, list[str]]:
+    """Return the product ids no offer may name, and the catalogue flags that were read.
+
+    A product is never offered when the snapshot's ``products`` table marks it
+    non-merchandise, inactive or out of stock (:data:`CATALOGUE_FLAGS`); flags the
+    snapshot does not carry are not in the returned list (the caller reports it).
+    """
+    products = tables.get("products")
+    present = [c for c in CATALOGUE_FLAGS if products is not None and c in products.column_names]
+    ids = [_flagged(tables, column) for column in present]
+    return np.unique(np.concatenate(ids)) if ids else np.zeros(0, dtype=np.int64), present
 
 
 def item_column(level: Level) -> str:

@@ -1,9 +1,10 @@
 """Per-customer recommenders: popularity, plain co-occurrence and next-best-offer.
 
-All three follow the scikit-learn estimator habits (hyper-parameters in ``__init__``,
-``fit`` returns ``self``, learned state ends in ``_``) and share :meth:`top_k`, which the
-offline evaluation calls. :class:`NextBestOffer` adds the explained, policy-aware
-:meth:`NextBestOffer.recommend`.
+The other candidates live in :mod:`recompra.recommend.ease` (EASE) and
+:mod:`recompra.recommend.replenishment` (restocking, own history); the learned blend in
+:mod:`recompra.recommend.blend`. All follow the scikit-learn estimator habits
+(hyper-parameters in ``__init__``, ``fit`` returns ``self``, learned state ends in ``_``)
+and share :meth:`top_k`, which the offline evaluation calls.
 
 History exclusion modes (``exclude``):
 
@@ -12,7 +13,8 @@ History exclusion modes (``exclude``):
 ``"all"``
     Nothing the customer already bought (the "new items only" evaluation).
 ``"non_repeat"``
-    Already-bought items only in repeat-purchase categories (next-best-offer's default).
+    Already-bought items only when they are re-bought in this store (next-best-offer's
+    default; see :func:`~recompra.recommend.repeat.rebuy_table`).
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ from recompra.recommend.matrices import (
     cooccurrence_matrix,
     customer_history,
 )
-from recompra.recommend.repeat import repeat_purchase_categories
+from recompra.recommend.purchases import item_column
+from recompra.recommend.repeat import rebuy_table
 from recompra.recommend.sql import Level
 
 Exclude = Literal["none", "all", "non_repeat"]
@@ -108,12 +111,16 @@ class BaseRecommender:
 
     # -- scoring ---------------------------------------------------------------------
 
-    def _scores(self, history: sp.csr_matrix) -> np.ndarray:
-        """Return dense scores (customers x items) for a chunk of history rows."""
+    def _scores(self, history: sp.csr_matrix, customer_ids: np.ndarray) -> np.ndarray:
+        """Return dense scores (customers x items) for a chunk of customers and their history."""
         raise NotImplementedError
 
     def history_rows(self, customer_ids: np.ndarray) -> sp.csr_matrix:
         """Return the history rows of ``customer_ids`` (empty rows for unknown customers)."""
+        return self.rows_of(self.history_, customer_ids)
+
+    def rows_of(self, matrix: sp.csr_matrix, customer_ids: np.ndarray) -> sp.csr_matrix:
+        """Return the rows of a matrix aligned with ``customers_`` (empty for unknown ids)."""
         self._check_fitted()
         ids = np.asarray(customer_ids, dtype=np.int64)
         pos = np.searchsorted(self.customers_, ids)
@@ -123,7 +130,7 @@ class BaseRecommender:
             (np.ones(int(known.sum())), (np.flatnonzero(known), pos[known])),
             shape=(len(ids), len(self.customers_)),
         )
-        rows: sp.csr_matrix = (selector @ self.history_).tocsr()
+        rows: sp.csr_matrix = (selector @ matrix).tocsr()
         return rows
 
     def _mask(self, scores: np.ndarray, history: sp.csr_matrix, exclude: Exclude) -> None:
@@ -159,8 +166,13 @@ class BaseRecommender:
         return ids
 
     def _top_k_positions(
-        self, customer_ids: np.ndarray, k: int, exclude: Exclude
+        self, customer_ids: np.ndarray, k: int, exclude: Exclude, *, evidence_only: bool = False
     ) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(ids, positions)`` of the top ``k`` (``-1`` pads).
+
+        With ``evidence_only`` the lists stop where the model's own score does (no
+        popularity padding): what a blend fuses is then only what each member knows.
+        """
         self._check_fitted()
         customer_ids = np.asarray(customer_ids, dtype=np.int64)
         n_items = self.index_.size
@@ -170,9 +182,23 @@ class BaseRecommender:
             return out_ids, out_pos
         chunk = max(1, CHUNK_CELLS // n_items)
         kk = min(k, n_items)
+        # Customers without history all get the same list: score one, copy it to all.
+        empty = np.diff(self.history_rows(customer_ids).indptr) == 0
+        if empty.sum() > 1:
+            first = customer_ids[np.flatnonzero(empty)[:1]]
+            one_ids, one_pos = self._top_k_positions(first, k, exclude, evidence_only=evidence_only)
+            out_ids[empty], out_pos[empty] = one_ids[0], one_pos[0]
+            rest = np.flatnonzero(~empty)
+            ids, pos = self._top_k_positions(
+                customer_ids[rest], k, exclude, evidence_only=evidence_only
+            )
+            out_ids[rest], out_pos[rest] = ids, pos
+            return out_ids, out_pos
         for start in range(0, len(customer_ids), chunk):
-            rows = self.history_rows(customer_ids[start : start + chunk])
-            scores = self._scores(rows)
+            block_ids = customer_ids[start : start + chunk]
+            rows = self.history_rows(block_ids)
+            scores = self._scores(rows, block_ids)
+            evidence = scores > 0 if evidence_only else None
             scores += _TIE_BREAK * self.popularity_norm_
             self._mask(scores, rows, exclude)
             part = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
@@ -180,6 +206,8 @@ class BaseRecommender:
             order = np.argsort(-part_scores, axis=1, kind="stable")
             best = np.take_along_axis(part, order, axis=1)
             valid = np.isfinite(np.take_along_axis(scores, best, axis=1))
+            if evidence is not None:
+                valid &= np.take_along_axis(evidence, best, axis=1)
             block = slice(start, start + len(best))
             out_pos[block, :kk] = np.where(valid, best, -1)
             out_ids[block, :kk] = np.where(valid, self.index_.ids[best], -1)
@@ -187,18 +215,48 @@ class BaseRecommender:
 
 
 class Popularity(BaseRecommender):
-    """Best sellers (distinct training customers per item): the cold-start baseline."""
+    """Best sellers (distinct training customers per item): the cold-start baseline.
+
+    Parameters
+    ----------
+    level
+        ``"product"`` or ``"category"``.
+    recent_fraction
+        When set, count only the buyers of the last ``recent_fraction`` of the fitted
+        time span ("trending now"); items not bought then fall back to all-time counts,
+        below every recent one.
+    """
 
     default_exclude: Exclude = "none"
 
-    def _scores(self, history: sp.csr_matrix) -> np.ndarray:
-        return np.tile(self.popularity_norm_, (history.shape[0], 1))
+    def __init__(self, level: Level = "product", *, recent_fraction: float | None = None) -> None:
+        super().__init__(level)
+        self.recent_fraction = recent_fraction
+
+    def _fit_model(self, lines: pd.DataFrame) -> None:
+        score = self.popularity_norm_.copy()
+        if self.recent_fraction is not None and len(lines):
+            start, end = lines["purchased_at"].min(), lines["purchased_at"].max()
+            since = end - (end - start) * self.recent_fraction
+            recent = lines.loc[lines["purchased_at"] >= since]
+            column = item_column(self.level)
+            buyers = recent.groupby(column)["customer_id"].nunique()
+            counts = buyers.reindex(self.index_.ids).fillna(0.0).to_numpy(dtype=np.float64)
+            # Recent buyers first; all-time popularity (< 1) orders the rest.
+            score = counts + 0.5 * score
+            self.popularity_ = counts
+        self.ranking_: np.ndarray = score / (score.max(initial=0.0) or 1.0)
+
+    def _scores(self, history: sp.csr_matrix, customer_ids: np.ndarray) -> np.ndarray:
+        return np.tile(self.ranking_, (history.shape[0], 1))
 
 
 class ItemCooccurrence(BaseRecommender):
-    """Plain item-to-item co-occurrence: sum of same-order cosine with the history.
+    """Plain item-to-item co-occurrence: sum of same-order cosine (or lift) with the history.
 
-    "Customers who bought X also bought Y", with popularity only as a tie-breaker.
+    "Customers who bought X also bought Y", with popularity only as a tie-breaker. With
+    nothing excluded (the default, as a baseline of "all items" lists) the history items
+    score through their co-occurrence with the rest of the history.
 
     Parameters
     ----------
@@ -206,23 +264,43 @@ class ItemCooccurrence(BaseRecommender):
         ``"product"`` or ``"category"``.
     min_pair_count
         Pairs seen together in fewer orders are ignored.
+    measure
+        ``"cosine"`` (``n_ab / sqrt(n_a n_b)``) or ``"lift"`` (``n_ab N / (n_a n_b)``,
+        damped as ``log(1 + lift)`` so one rare pair does not swamp the sum).
     """
 
-    default_exclude: Exclude = "all"
+    default_exclude: Exclude = "none"
 
-    def __init__(self, level: Level = "product", min_pair_count: int = 1) -> None:
+    def __init__(
+        self,
+        level: Level = "product",
+        min_pair_count: int = 1,
+        measure: Literal["cosine", "lift"] = "cosine",
+    ) -> None:
         super().__init__(level)
         self.min_pair_count = min_pair_count
+        self.measure = measure
 
     def _fit_model(self, lines: pd.DataFrame) -> None:
         self.order_cooc_: Cooccurrence = cooccurrence_matrix(
             lines, self.index_, self.level, "order", min_pair_count=self.min_pair_count
         )
+        if self.measure == "cosine":
+            self.similarity_: sp.csr_matrix = self.order_cooc_.cosine
+        elif self.measure == "lift":
+            counts = self.order_cooc_.counts.tocoo()
+            n_i = self.order_cooc_.item_counts
+            lift = counts.data * self.order_cooc_.n_baskets / (n_i[counts.row] * n_i[counts.col])
+            self.similarity_ = sp.csr_matrix(
+                (np.log1p(lift), (counts.row, counts.col)), shape=counts.shape
+            )
+        else:
+            raise ValueError(f"unknown measure {self.measure!r}; expected cosine or lift")
 
-    def _scores(self, history: sp.csr_matrix) -> np.ndarray:
+    def _scores(self, history: sp.csr_matrix, customer_ids: np.ndarray) -> np.ndarray:
         binary = history.copy()
         binary.data[:] = 1.0
-        return np.asarray((binary @ self.order_cooc_.cosine).toarray())
+        return np.asarray((binary @ self.similarity_).toarray())
 
 
 class NextBestOffer(BaseRecommender):
@@ -232,17 +310,19 @@ class NextBestOffer(BaseRecommender):
     ``j`` scores::
 
         w_item * sum_{i in H} P(j | i) + w_category * sum_{c in C} P(j | c)
-        + w_repeat * P(rebuy j)   (only for j in H, in a repeat-purchase category)
+        + w_repeat * P(rebuy j)   (only for j in H that this store re-buys)
 
     where ``P(j | i) = (n_ij + alpha * p_j) / (n_i + alpha)`` is the share of customers
     who bought ``i`` and also ``j`` (same order or not: customer-level co-occurrence),
     shrunk towards ``j``'s overall buyer share ``p_j`` with ``alpha`` pseudo-customers;
     ``P(j | c)`` is the same with "bought in category ``c``" as the condition, which
     makes it category affinity (inside the customer's categories, the popular items win);
-    ``P(rebuy j)`` is the repeat rate of ``j``'s category. The shrinkage is the blend with
+    ``P(rebuy j)`` is ``j``'s own shrunk rebuy rate (:func:`~recompra.recommend.repeat.
+    rebuy_table`), learned per item, so a one-category store of staples re-offers its
+    staples. The shrinkage is the blend with
     popularity: weak co-occurrence evidence falls back to ``p_j``, and a customer with
-    no history gets the best sellers (cold start). Already-bought items outside
-    repeat-purchase categories are excluded (``exclude="non_repeat"``).
+    no history gets the best sellers (cold start). Already-bought items whose rebuy rate
+    is below ``repeat_min_rate`` are excluded (``exclude="non_repeat"``).
 
     Parameters
     ----------
@@ -253,8 +333,11 @@ class NextBestOffer(BaseRecommender):
         Pseudo-customers of the shrinkage towards popularity.
     w_item, w_category, w_repeat
         Weights of the three terms.
-    repeat_min_customers
-        Minimum evidence of :func:`~recompra.recommend.repeat.repeat_purchase_categories`.
+    repeat_min_rate
+        Rebuy rate from which an already-bought item may be offered again.
+    repeat_prior
+        Pseudo-buyers of the rebuy-rate shrinkage (see :func:`~recompra.recommend.repeat.
+        rebuy_table`).
     top_neighbours
         Evidence kept per conditioning item or category: its ``top_neighbours`` strongest
         ``P(j | i)``; weaker ones fall back to the prior. Bounds the cost of scoring
@@ -271,7 +354,8 @@ class NextBestOffer(BaseRecommender):
         w_item: float = 1.0,
         w_category: float = 1.0,
         w_repeat: float = 1.0,
-        repeat_min_customers: int = 10,
+        repeat_min_rate: float = 0.1,
+        repeat_prior: float = 1.0,
         top_neighbours: int = 100,
     ) -> None:
         super().__init__(level)
@@ -280,7 +364,8 @@ class NextBestOffer(BaseRecommender):
         self.w_item = w_item
         self.w_category = w_category
         self.w_repeat = w_repeat
-        self.repeat_min_customers = repeat_min_customers
+        self.repeat_min_rate = repeat_min_rate
+        self.repeat_prior = repeat_prior
 
     def _fit_model(self, lines: pd.DataFrame) -> None:
         index = self.index_
@@ -316,16 +401,15 @@ class NextBestOffer(BaseRecommender):
             (sp.diags(1.0 / (n_c + self.alpha)) @ cat_item).tocsr(), self.top_neighbours
         )
         self.category_prior_weight_: np.ndarray = self.alpha / (n_c + self.alpha)
-        # Repeat-purchase categories and the rebuy probability.
-        self.repeat_table_: pd.DataFrame = repeat_purchase_categories(
-            lines, min_customers=self.repeat_min_customers
+        # Items this store re-buys, and their rebuy probability (learned per item).
+        self.rebuy_table_: pd.DataFrame = rebuy_table(lines, self.level, prior=self.repeat_prior)
+        rates = (
+            self.rebuy_table_.set_index("item_id")["rebuy_rate"]
+            .reindex(index.ids)
+            .fillna(0.0)
+            .to_numpy(dtype=np.float64)
         )
-        flag = "repeat_product" if self.level == "product" else "repeat_category"
-        rate = "product_repeat_rate" if self.level == "product" else "category_repeat_rate"
-        table = self.repeat_table_.set_index("category_id")
-        repeat_cats = table.index[table[flag]].to_numpy(dtype=np.int64)
-        self.repeatable_ = np.isin(index.category, repeat_cats)
-        rates = table[rate].reindex(index.category).fillna(0.0).to_numpy(dtype=np.float64)
+        self.repeatable_ = rates >= self.repeat_min_rate
         self.rebuy_rate_: np.ndarray = np.where(self.repeatable_, rates, 0.0)
         # Prices for the policy's price ceiling (median paid unit price).
         column = "product_id" if self.level == "product" else "category_id"
@@ -375,6 +459,6 @@ class NextBestOffer(BaseRecommender):
             "repeat": np.asarray(terms.repeat.toarray()),
         }
 
-    def _scores(self, history: sp.csr_matrix) -> np.ndarray:
+    def _scores(self, history: sp.csr_matrix, customer_ids: np.ndarray) -> np.ndarray:
         parts = self.components(history)
         return np.asarray(parts["item"] + parts["category"] + parts["prior"] + parts["repeat"])

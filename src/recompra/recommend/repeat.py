@@ -1,103 +1,140 @@
-"""Detect repeat-purchase categories (consumables) from the purchase history.
+"""Repeat purchase learned per item and per customer: who re-buys what, and when.
 
-Next-best-offer does not offer what a customer already bought, except in categories where
-people buy the same thing again (coffee, cosmetics, pet food). Which categories those are
-is read from the data, not configured:
+The old rule flagged whole *categories* as repeat-purchase when their repeat rate was
+1.5x the store median, which can never fire in a store with one category (or where
+every category is re-bought). Here repetition is learned item by item, and timed per
+customer:
 
-For each category ``c``, the *eligible* customers are those who bought in ``c`` and placed
-at least two purchase orders in total (a one-order customer cannot show repetition).
-
-* ``product_repeat_rate``: share of eligible customers who bought the *same product* of
-  ``c`` in two or more distinct orders;
-* ``category_repeat_rate``: share who bought *anything* in ``c`` in two or more orders.
-
-A category is repeat-purchase
-
-* at product level when ``product_repeat_rate >= product_min_rate`` (10%) *and* at least
-  ``relative`` (1.5) times the store's median product repeat rate: re-buying the same
-  product must be both common and unusual for the store (on the Olist data the median is
-  about 5%, on a store of consumables the staples stand out at 16-18% against 10%);
-* at category level when ``category_repeat_rate >= category_min_rate`` (20%);
-
-in both cases only with at least ``min_customers`` eligible customers (otherwise the rate
-is noise; the median is taken over those categories too).
+* :func:`rebuy_table`: for each item, its *eligible* buyers (customers with two or more
+  orders in total: a one-order customer cannot show repetition), the *repeaters* among
+  them (bought the item in two or more distinct orders), the rebuy rate shrunk towards
+  the store's own rate with ``prior`` pseudo-buyers, and the median gap in days between
+  consecutive purchases of the item by the same customer.
+* :func:`customer_item_stats`: per customer and item, how often, how recently and at
+  which own rhythm it was bought (read by
+  :class:`~recompra.recommend.replenishment.Replenishment` and
+  :class:`~recompra.recommend.replenishment.OwnHistory`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
-REPEAT_COLUMNS = (
-    "category_id",
-    "eligible_customers",
-    "product_repeat_rate",
-    "category_repeat_rate",
-    "repeat_product",
-    "repeat_category",
-)
+from recompra.recommend.matrices import ItemIndex
+from recompra.recommend.purchases import item_column
+from recompra.recommend.sql import Level
+
+REBUY_COLUMNS = ("item_id", "eligible_buyers", "repeaters", "rebuy_rate", "gap_days")
+_DAY_SECONDS = 86_400.0
 
 
-def repeat_purchase_categories(
-    lines: pd.DataFrame,
-    *,
-    product_min_rate: float = 0.1,
-    relative: float = 1.5,
-    category_min_rate: float = 0.2,
-    min_customers: int = 10,
-) -> pd.DataFrame:
-    """Return repeat-purchase rates and flags per category (see the module docstring).
+def rebuy_table(lines: pd.DataFrame, level: Level, *, prior: float = 1.0) -> pd.DataFrame:
+    """Return the per-item repeat behaviour (see the module docstring).
 
     Parameters
     ----------
     lines
         Purchase lines (training period only, when evaluating).
-    product_min_rate, relative
-        Absolute and relative (to the median) product repeat rate thresholds.
-    category_min_rate
-        Category repeat rate threshold.
-    min_customers
-        Minimum eligible customers for a category to be flagged at all.
+    level
+        ``"product"`` or ``"category"``.
+    prior
+        Pseudo-buyers at the store's rebuy rate added to every item (shrinkage: an item
+        with two buyers does not get a rate of 0 or 1).
 
     Returns
     -------
     pandas.DataFrame
-        Columns :data:`REPEAT_COLUMNS`, one row per category with eligible customers.
+        Columns :data:`REBUY_COLUMNS`, one row per item with an eligible buyer, by id.
     """
-    orders_per_customer = lines.groupby("customer_id")["order_id"].nunique()
-    multi = orders_per_customer.index[orders_per_customer >= 2]
-    eligible = lines.loc[lines["customer_id"].isin(multi)]
+    column = item_column(level)
+    orders = lines.groupby("customer_id")["order_id"].nunique()
+    multi = orders.index[orders >= 2]
+    eligible = lines.loc[lines["customer_id"].isin(multi), ["customer_id", column, "order_id"]]
     if eligible.empty:
-        return pd.DataFrame(
-            {
-                c: pd.Series(dtype="bool" if c.startswith("repeat") else "float64")
-                for c in REPEAT_COLUMNS
-            }
-        ).astype({"category_id": "int64", "eligible_customers": "int64"})
-    per_product = eligible.groupby(["category_id", "customer_id", "product_id"])[
-        "order_id"
-    ].nunique()
-    product_repeaters = (
-        (per_product >= 2)
-        .groupby(level=["category_id", "customer_id"])
-        .any()
-        .groupby(level=0)
-        .sum()
-    )
-    per_category = eligible.groupby(["category_id", "customer_id"])["order_id"].nunique()
-    customers = per_category.groupby(level=0).size()
-    category_repeaters = (per_category >= 2).groupby(level=0).sum()
+        return pd.DataFrame({c: pd.Series(dtype="float64") for c in REBUY_COLUMNS}).astype(
+            {"item_id": "int64", "eligible_buyers": "int64", "repeaters": "int64"}
+        )
+    times = eligible.drop_duplicates().groupby(["customer_id", column]).size()
+    per_item = (times >= 2).groupby(level=column).agg(["size", "sum"])
+    store_rate = float(per_item["sum"].sum() / per_item["size"].sum())
+    gaps = _gaps(lines, column)
+    store_gap = float(gaps.median()) if len(gaps) else np.nan
+    item_gap = gaps.groupby(level=column).median()
     out = pd.DataFrame(
         {
-            "eligible_customers": customers,
-            "product_repeat_rate": product_repeaters.reindex(customers.index).fillna(0) / customers,
-            "category_repeat_rate": category_repeaters.reindex(customers.index).fillna(0)
-            / customers,
+            "item_id": per_item.index.to_numpy(dtype=np.int64),
+            "eligible_buyers": per_item["size"].to_numpy(dtype=np.int64),
+            "repeaters": per_item["sum"].to_numpy(dtype=np.int64),
         }
     )
-    enough = out["eligible_customers"] >= min_customers
-    median = float(out.loc[enough, "product_repeat_rate"].median()) if enough.any() else 0.0
-    product_bar = max(product_min_rate, relative * median)
-    out["repeat_product"] = enough & (out["product_repeat_rate"] >= product_bar)
-    out["repeat_category"] = enough & (out["category_repeat_rate"] >= category_min_rate)
-    out = out.reset_index().astype({"category_id": "int64", "eligible_customers": "int64"})
-    return out[list(REPEAT_COLUMNS)]
+    out["rebuy_rate"] = (out["repeaters"] + prior * store_rate) / (out["eligible_buyers"] + prior)
+    out["gap_days"] = item_gap.reindex(out["item_id"]).fillna(store_gap).to_numpy()
+    return out[list(REBUY_COLUMNS)]
+
+
+def _gaps(lines: pd.DataFrame, column: str) -> pd.Series:
+    """Return days between consecutive purchases of an item by a customer, by item."""
+    visits = lines[["customer_id", column, "purchased_at"]].drop_duplicates()
+    visits = visits.sort_values(["customer_id", column, "purchased_at"])
+    same = (visits["customer_id"].to_numpy()[1:] == visits["customer_id"].to_numpy()[:-1]) & (
+        visits[column].to_numpy()[1:] == visits[column].to_numpy()[:-1]
+    )
+    delta = visits["purchased_at"].diff().to_numpy()[1:]
+    days = pd.Series(delta[same] / np.timedelta64(1, "D"), dtype="float64")
+    return pd.Series(
+        days.to_numpy(), index=pd.Index(visits[column].to_numpy()[1:][same], name=column)
+    )
+
+
+@dataclass(frozen=True)
+class CustomerItemStats:
+    """Per (customer, item) purchase facts, as CSR matrices aligned with the history.
+
+    Attributes
+    ----------
+    times
+        Distinct orders holding the item.
+    since_days
+        Days from the last purchase of the item to the end of the fitted period, plus one
+        (so that a purchase on the last day is stored, not an implicit zero).
+    own_gap_days
+        Mean days between this customer's purchases of the item (0 when bought once).
+    """
+
+    times: sp.csr_matrix
+    since_days: sp.csr_matrix
+    own_gap_days: sp.csr_matrix
+
+
+def customer_item_stats(
+    lines: pd.DataFrame, index: ItemIndex, customers: np.ndarray, level: Level
+) -> CustomerItemStats:
+    """Return :class:`CustomerItemStats` for ``customers`` (sorted ids) and ``index``."""
+    column = item_column(level)
+    as_of = lines["purchased_at"].max()
+    visits = lines[["customer_id", column, "order_id", "purchased_at"]].drop_duplicates(
+        ["customer_id", column, "order_id"]
+    )
+    grouped = visits.groupby(["customer_id", column])["purchased_at"].agg(["size", "min", "max"])
+    cust = grouped.index.get_level_values(0).to_numpy(dtype=np.int64)
+    item = index.positions(grouped.index.get_level_values(1).to_numpy(dtype=np.int64))
+    row = np.searchsorted(customers, cust)
+    keep = item >= 0
+    n = grouped["size"].to_numpy(dtype=np.float64)
+    since = (as_of - grouped["max"]).dt.total_seconds().to_numpy() / _DAY_SECONDS + 1.0
+    span = (grouped["max"] - grouped["min"]).dt.total_seconds().to_numpy() / _DAY_SECONDS
+    gap = np.where(n > 1, span / np.maximum(n - 1, 1), 0.0)
+    shape = (len(customers), index.size)
+
+    def matrix(values: np.ndarray) -> sp.csr_matrix:
+        return sp.csr_matrix((values[keep], (row[keep], item[keep])), shape=shape)
+
+    return CustomerItemStats(
+        times=matrix(n),
+        since_days=matrix(since.astype(np.float64)),
+        own_gap_days=matrix(gap),
+    )

@@ -1,0 +1,112 @@
+"""The time split shared by the offline evaluation and the per-store model selection.
+
+The last ``test_fraction`` of the time span (first to last purchase) is held out.
+Everything is fitted on the purchase lines *before* the cutoff only, so nothing about the
+held-out period (orders, popularity, co-occurrence, repeat behaviour) leaks into
+training. The model selection (:mod:`recompra.recommend.selection`) splits the training
+period again the same way: its held-out part is the *validation slice*, before the test.
+
+Who is scored (:class:`Targets`):
+
+``any`` and ``new`` lists
+    Customers who bought in the held-out period *and* before it (``population=
+    "returning"``, the customers a CRM can target with their history), or every
+    held-out customer (``"all"``; newcomers then get the cold-start list). ``any``: the
+    relevant items are everything they bought in the held-out period; ``new``: only the
+    items they had not bought before (customers with none are left out).
+``cold_start`` lists
+    Held-out customers with no purchase before the cutoff; relevant: everything they
+    bought.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from recompra.recommend.metrics import Relevant
+from recompra.recommend.purchases import item_column
+from recompra.recommend.sql import Level
+
+#: The three lists served and evaluated separately.
+ListKind = Literal["new", "any", "cold_start"]
+LIST_KINDS: tuple[ListKind, ...] = ("new", "any", "cold_start")
+Population = Literal["returning", "all"]
+
+
+@dataclass(frozen=True)
+class TimeSplit:
+    """Purchase lines split at ``cutoff``: ``train`` strictly before, ``test`` from it on."""
+
+    train: pd.DataFrame
+    test: pd.DataFrame
+    cutoff: pd.Timestamp
+    start: pd.Timestamp
+    end: pd.Timestamp
+
+
+def time_split(lines: pd.DataFrame, test_fraction: float = 0.2) -> TimeSplit:
+    """Split purchase lines in time: the last ``test_fraction`` of the span is held out.
+
+    Parameters
+    ----------
+    lines
+        Purchase lines with ``purchased_at``.
+    test_fraction
+        Share of the time span (not of the rows) held out, in ``(0, 1)``.
+
+    Returns
+    -------
+    TimeSplit
+        Train and test lines and the cutoff.
+    """
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError("test_fraction must lie in (0, 1)")
+    if lines.empty:
+        raise ValueError("no purchase lines to split")
+    start = pd.Timestamp(lines["purchased_at"].min())
+    end = pd.Timestamp(lines["purchased_at"].max())
+    cutoff = start + (end - start) * (1.0 - test_fraction)
+    before = lines["purchased_at"] < cutoff
+    return TimeSplit(
+        train=lines.loc[before].reset_index(drop=True),
+        test=lines.loc[~before].reset_index(drop=True),
+        cutoff=cutoff,
+        start=start,
+        end=end,
+    )
+
+
+@dataclass(frozen=True)
+class Targets:
+    """What each kind of list is scored against on one split (see the module docstring)."""
+
+    relevant: dict[ListKind, Relevant]
+
+    @classmethod
+    def build(cls, split: TimeSplit, level: Level, population: Population = "returning") -> Targets:
+        """Return the customers and relevant items of every list kind."""
+        if population not in ("returning", "all"):
+            raise ValueError("population must be 'returning' or 'all'")
+        column = item_column(level)
+        test_pairs = split.test[["customer_id", column]].drop_duplicates()
+        test_pairs = test_pairs.rename(columns={column: "item_id"})
+        train_pairs = split.train[["customer_id", column]].drop_duplicates()
+        train_pairs = train_pairs.rename(columns={column: "item_id"})
+        buyers = np.sort(test_pairs["customer_id"].unique())
+        known = np.isin(buyers, train_pairs["customer_id"].unique())
+        customers = buyers[known] if population == "returning" else buyers
+        seen = train_pairs.assign(seen=True)
+        marked = test_pairs.merge(seen, on=["customer_id", "item_id"], how="left")
+        new_pairs = marked.loc[marked["seen"].isna(), ["customer_id", "item_id"]]
+        new_customers = np.intersect1d(customers, new_pairs["customer_id"].unique())
+        return cls(
+            relevant={
+                "any": Relevant.build(customers, test_pairs),
+                "new": Relevant.build(new_customers, new_pairs),
+                "cold_start": Relevant.build(buyers[~known], test_pairs),
+            }
+        )

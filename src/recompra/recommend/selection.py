@@ -1,0 +1,273 @@
+"""Per-store model selection: the method (or blend) that wins the store's own back-test.
+
+:func:`choose_plan` splits the lines it is given in time (:mod:`recompra.recommend.
+backtest`): the candidates are fitted before the *validation slice* and scored on it,
+separately for the three lists (:data:`~recompra.recommend.backtest.LIST_KINDS`). For
+the ``new`` and ``any`` lists a blend of the candidates is learned on the same slice
+(:func:`~recompra.recommend.blend.learn_weights`), and scored cross-fitted (weights
+learned on one half of the validation customers, scored on the other) so that it is
+not favoured by having been tuned on the same customers; for ``cold_start`` customers, who
+have no history, only the popularity rankings compete. Each list is then served by
+whatever scored best, a single candidate or the blend, and the plan records why: the
+validation metrics of the winner next to every candidate and baseline.
+
+Candidates (:data:`CANDIDATES`): ``popularity`` (distinct buyers), ``recent_popularity``
+(buyers of the last quarter of the period), ``cooccurrence`` (same-order cosine) and
+``cooccurrence_lift``, ``ease`` (closed-form linear item-item, its ``l2`` chosen here),
+``next_best_offer`` (smoothed customer-level co-purchase with category affinity and
+restocking), ``replenishment`` (learned per-item rebuy rates timed per customer) and
+``own_history``. The *baselines* the served lists must beat are :data:`BASELINES`.
+Implicit matrix factorisation is not a candidate: no maintained library for it is
+installed (``implicit`` is not in the environment).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recompra.recommend.backtest import LIST_KINDS, ListKind, Targets, time_split
+from recompra.recommend.blend import BLEND_DEPTH, cross_fitted_metrics, learn_weights
+from recompra.recommend.ease import Ease
+from recompra.recommend.metrics import Relevant, ranking_metrics
+from recompra.recommend.recommenders import (
+    BaseRecommender,
+    Exclude,
+    ItemCooccurrence,
+    NextBestOffer,
+    Popularity,
+)
+from recompra.recommend.replenishment import OwnHistory, Replenishment
+from recompra.recommend.sql import Level
+
+#: The baselines every served list is compared with (the issue's reference methods).
+BASELINES = ("popularity", "cooccurrence", "own_history")
+#: EASE penalties tried on the validation slice.
+EASE_L2_GRID = (10.0, 100.0, 500.0)
+#: Candidates competing (and blended) for each list.
+MEMBERS: dict[ListKind, tuple[str, ...]] = {
+    "new": (
+        "popularity",
+        "recent_popularity",
+        "cooccurrence",
+        "cooccurrence_lift",
+        "ease",
+        "next_best_offer",
+    ),
+    "any": (
+        "popularity",
+        "recent_popularity",
+        "cooccurrence",
+        "cooccurrence_lift",
+        "ease",
+        "next_best_offer",
+        "replenishment",
+        "own_history",
+    ),
+    "cold_start": ("popularity", "recent_popularity"),
+}
+
+
+def candidates(level: Level, ease_l2: float = 100.0) -> dict[str, Callable[[], BaseRecommender]]:
+    """Return fresh-model factories of every candidate by name."""
+    return {
+        "popularity": lambda: Popularity(level),
+        "recent_popularity": lambda: Popularity(level, recent_fraction=0.25),
+        "cooccurrence": lambda: ItemCooccurrence(level),
+        "cooccurrence_lift": lambda: ItemCooccurrence(level, measure="lift"),
+        "ease": lambda: Ease(level, l2=ease_l2),
+        "next_best_offer": lambda: NextBestOffer(level),
+        "replenishment": lambda: Replenishment(level),
+        "own_history": lambda: OwnHistory(level),
+    }
+
+
+#: Candidate names, in display order.
+CANDIDATES: tuple[str, ...] = tuple(candidates("product"))
+
+
+def list_exclude(kind: ListKind, model: BaseRecommender) -> Exclude:
+    """Return the history exclusion of ``model`` for a list: ``new`` excludes the history."""
+    return "all" if kind == "new" else model.default_exclude
+
+
+@dataclass(frozen=True)
+class ListChoice:
+    """What serves one list and why.
+
+    Attributes
+    ----------
+    kind
+        ``new``, ``any`` or ``cold_start``.
+    method
+        A candidate name or ``"blend"``.
+    weights
+        Blend weights per candidate (empty unless ``method == "blend"``).
+    customers
+        Validation customers the choice was made on.
+    validation
+        Validation metrics @k per method (every candidate, and ``blend`` when learned).
+    reason
+        The choice in one sentence, with the numbers.
+    """
+
+    kind: ListKind
+    method: str
+    weights: dict[str, float]
+    customers: int
+    validation: dict[str, dict[str, float]]
+    reason: str
+
+
+@dataclass(frozen=True)
+class ServingPlan:
+    """The per-store choice of the three lists (see :func:`choose_plan`)."""
+
+    level: Level
+    k: int
+    ease_l2: float
+    validation_cutoff: str
+    choices: dict[ListKind, ListChoice] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the plan as JSON-ready values (written to the refresh manifest)."""
+        return asdict(self)
+
+
+def _lists(
+    models: dict[str, BaseRecommender], kind: ListKind, relevant: Relevant, k: int
+) -> dict[str, np.ndarray]:
+    """Return each member's validation top ``k``, as it would be served alone."""
+    out = {}
+    for name in MEMBERS[kind]:
+        model = models[name]
+        _, out[name] = model._top_k_positions(relevant.customers, k, list_exclude(kind, model))
+    return out
+
+
+def _evidence_lists(
+    models: dict[str, BaseRecommender], kind: ListKind, relevant: Relevant
+) -> dict[str, np.ndarray]:
+    """Return each member's validation ranking for the blend (``BLEND_DEPTH`` deep)."""
+    out = {}
+    for name in MEMBERS[kind]:
+        model = models[name]
+        _, positions = model._top_k_positions(
+            relevant.customers, BLEND_DEPTH, list_exclude(kind, model), evidence_only=True
+        )
+        out[name] = positions
+    return out
+
+
+def _ids(positions: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    return np.where(positions >= 0, ids[np.maximum(positions, 0)], -1)
+
+
+def _choose(
+    kind: ListKind,
+    padded: dict[str, np.ndarray],
+    ranked: dict[str, np.ndarray],
+    relevant: Relevant,
+    ids: np.ndarray,
+    k: int,
+) -> ListChoice:
+    n = len(relevant.customers)
+    scores = {name: ranking_metrics(_ids(p, ids), relevant, k) for name, p in padded.items()}
+    if n == 0:
+        return ListChoice(
+            kind, "popularity", {}, 0, scores, "no validation customers: best sellers served"
+        )
+    weights: dict[str, float] = {}
+    if kind != "cold_start":
+        # Weights from every validation customer; the score that decides is cross-fitted.
+        weights, _ = learn_weights(ranked, relevant, ids, k)
+        scores["blend"] = cross_fitted_metrics(ranked, relevant, ids, k)
+    singles = [name for name in scores if name != "blend"]
+    best_single = max(singles, key=lambda name: (scores[name]["hit_rate"], scores[name]["ndcg"]))
+    method = best_single
+    if "blend" in scores:
+        blend, single = scores["blend"], scores[best_single]
+        # The blend must beat the best single method, not tie it: a tie serves the simpler.
+        if (blend["hit_rate"], blend["ndcg"]) > (single["hit_rate"], single["ndcg"]):
+            method = "blend"
+    baselines = [b for b in BASELINES if b in scores and b != method]
+    best_baseline = max(baselines, key=lambda b: scores[b]["hit_rate"]) if baselines else method
+    won = scores[method]["hit_rate"]
+    base = scores[best_baseline]["hit_rate"]
+    reason = (
+        f"{method} wins the validation slice: hit-rate@{k} {won:.3f} vs best baseline "
+        f"{best_baseline} {base:.3f} on {n:,} customers"
+    )
+    if method in BASELINES:
+        reason = (
+            f"nothing beats the baseline {method} on the validation slice "
+            f"(hit-rate@{k} {won:.3f}, {n:,} customers): the baseline is served"
+        )
+    used = {name: w for name, w in weights.items() if w > 0} if method == "blend" else {}
+    return ListChoice(kind, method, used, n, scores, reason)
+
+
+def choose_plan(
+    lines: pd.DataFrame,
+    *,
+    level: Level = "product",
+    k: int = 10,
+    validation_fraction: float = 0.2,
+) -> ServingPlan:
+    """Back-test every candidate on the last ``validation_fraction`` of ``lines``' span.
+
+    Parameters
+    ----------
+    lines
+        The purchase lines available (the training period, when evaluating).
+    level
+        ``"product"`` or ``"category"``.
+    k
+        List length.
+    validation_fraction
+        Share of the time span held out as the validation slice.
+
+    Returns
+    -------
+    ServingPlan
+        The method (or blend weights) serving each list, with the validation evidence.
+    """
+    split = time_split(lines, validation_fraction)
+    targets = Targets.build(split, level)
+    fitted: dict[str, BaseRecommender] = {}
+    for name, factory in candidates(level).items():
+        if name != "ease":
+            fitted[name] = factory().fit(split.train)
+    ids = fitted["popularity"].index_.ids
+    ease_l2, best = EASE_L2_GRID[0], (-1.0, -1.0)
+    new = targets.relevant["new"]
+    for l2 in EASE_L2_GRID:
+        model = Ease(level, l2=l2).fit(split.train)
+        recs = model.top_k(new.customers, k, exclude="all")
+        metrics = ranking_metrics(recs, new, k)
+        if (metrics["hit_rate"], metrics["ndcg"]) > best:
+            ease_l2, best, fitted["ease"] = l2, (metrics["hit_rate"], metrics["ndcg"]), model
+    if "ease" not in fitted:  # no validation customer to choose l2 on
+        fitted["ease"] = Ease(level, l2=ease_l2).fit(split.train)
+    choices = {}
+    for kind in LIST_KINDS:
+        relevant = targets.relevant[kind]
+        choices[kind] = _choose(
+            kind,
+            _lists(fitted, kind, relevant, k),
+            _evidence_lists(fitted, kind, relevant),
+            relevant,
+            ids,
+            k,
+        )
+    return ServingPlan(
+        level=level,
+        k=k,
+        ease_l2=ease_l2,
+        validation_cutoff=split.cutoff.isoformat(),
+        choices=choices,
+    )

@@ -1,0 +1,158 @@
+"""Candidates, the learned blend, the per-store choice and the offer rules of served lists."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from _recommend_fixtures import snapshot_tables
+
+from recompra.recommend.blend import learn_weights
+from recompra.recommend.ease import Ease
+from recompra.recommend.flows import refresh
+from recompra.recommend.metrics import Relevant
+from recompra.recommend.purchases import never_offered, purchase_lines
+from recompra.recommend.recommenders import NextBestOffer
+from recompra.recommend.replenishment import OwnHistory, Replenishment
+from recompra.recommend.selection import choose_plan
+from recompra.recommend.served import ServedRecommender
+
+ONE_CATEGORY = 1
+STAPLES = range(1, 11)  # product s is the staple of customers c with c % 10 == s - 1
+ONE_OFFS = range(11, 21)
+POSTAGE = 99
+
+
+def _repeat_store(*, postage: bool = False) -> dict[str, pa.Table]:
+    """One category; each of 60 customers re-buys their own staple every 20 days.
+
+    Customer ``c`` (1..60) orders on days ``c % 20 + 20 * i`` for ``i = 0..7``, each order
+    holding their staple (product ``c % 10 + 1``); the first order also holds a one-off
+    (product ``11 + c % 10``). With ``postage``, every order also has a POSTAGE line.
+    """
+    orders, lines = [], []
+    oid = 0
+    for c in range(1, 61):
+        for i in range(8):
+            oid += 1
+            orders.append((oid, c, "delivered", c % 20 + 20 * i))
+            items = [c % 10 + 1] + ([11 + c % 10] if i == 0 else [])
+            items += [POSTAGE] if postage else []
+            lines.extend((oid, p, ONE_CATEGORY, 1000 * p) for p in items)
+    return snapshot_tables(orders, lines)
+
+
+def test_one_category_store_re_offers_what_its_customers_re_buy() -> None:
+    # The old rule (category repeat rate >= 1.5x the store median) could never fire with
+    # one category; the learned per-product rate does: every staple buyer re-buys it.
+    lines = purchase_lines(_repeat_store())
+    nbo = NextBestOffer("product").fit(lines)
+    staples = nbo.index_.positions(np.array(list(STAPLES)))
+    one_offs = nbo.index_.positions(np.array(list(ONE_OFFS)))
+    assert nbo.repeatable_[staples].all()
+    assert not nbo.repeatable_[one_offs].any()
+    customers = np.arange(1, 61)
+    staple_of = customers % 10 + 1
+    for model in (nbo, Replenishment("product").fit(lines), OwnHistory("product").fit(lines)):
+        top = model.top_k(customers, 3)
+        assert all(s in row for s, row in zip(staple_of, top.tolist(), strict=True)), model
+    # The one-off is never re-offered by next-best-offer.
+    top = nbo.top_k(customers, 3).tolist()
+    assert not any(11 + c % 10 in row for c, row in zip(customers, top, strict=True))
+
+
+def test_served_any_list_restocks_on_a_repeat_store() -> None:
+    lines = purchase_lines(_repeat_store())
+    plan = choose_plan(lines, level="product", k=3)
+    # Every validation customer re-buys their staple: the winner finds (nearly) all.
+    any_list = plan.choices["any"]
+    assert any_list.validation[any_list.method]["hit_rate"] >= 0.95
+    served = ServedRecommender(plan, just_bought_days=0).fit(lines)
+    customers = np.arange(1, 61)
+    top = served.top_k(customers, 3, "any")
+    assert all(c % 10 + 1 in row for c, row in zip(customers, top.tolist(), strict=True))
+    # Last orders fall on days 140..159 (c % 20 + 140); the last day is 159. With the
+    # just-bought rule of 7 days, customers whose last order was on day 153 or later
+    # (c % 20 >= 13, since 159 - day + 1 <= 7) do not get their staple offered yet.
+    ruled = ServedRecommender(plan, just_bought_days=7).fit(lines).top_k(customers, 3, "any")
+    for c, row in zip(customers.tolist(), ruled.tolist(), strict=True):
+        assert (c % 10 + 1 in row) == (c % 20 < 13), c
+
+
+def test_non_merchandise_is_never_offered(tmp_path: Path) -> None:
+    tables = _repeat_store(postage=True)
+    products = pa.table(
+        {
+            "product_id": [*STAPLES, *ONE_OFFS, POSTAGE],
+            "brand_id": [1] * 21,
+            "external_id": [f"P{p}" for p in [*STAPLES, *ONE_OFFS, POSTAGE]],
+            "name": [f"Produto {p}" for p in [*STAPLES, *ONE_OFFS]] + ["POSTAGE"],
+            "category_id": [ONE_CATEGORY] * 21,
+            "list_price_minor": [1000 * p for p in [*STAPLES, *ONE_OFFS, POSTAGE]],
+            # The flag the hub adds; the recommender reads it whenever the snapshot has it.
+            "non_merchandise": [False] * 20 + [True],
+        }
+    )
+    tables["products"] = products
+    assert never_offered(tables)[0].tolist() == [POSTAGE]
+    assert POSTAGE not in set(purchase_lines(tables)["product_id"])
+    out = tmp_path / "reco"
+    manifest = refresh(tables, out)
+    assert manifest["offer_rules"]["catalogue_flags_read"] == ["non_merchandise"]
+    for name, column in (
+        ("next_best_offer", "item_id"),
+        ("new_item_offers", "item_id"),
+        ("popularity", "item_id"),
+        ("product_fbt", "item_id"),
+        ("upsell", "candidate"),
+    ):
+        offered = set(pq.read_table(out / f"{name}.parquet").column(column).to_pylist())
+        assert POSTAGE not in offered, name
+
+
+def test_ease_weights_solve_the_constrained_ridge_problem() -> None:
+    rng = np.random.default_rng(3)
+    rows = [(c, p) for c in range(40) for p in range(8) if rng.random() < 0.4]
+    lines = pd.DataFrame(
+        {
+            "order_id": [c for c, _ in rows],
+            "customer_id": [c for c, _ in rows],
+            "purchased_at": pd.Timestamp("2024-01-01", tz="UTC"),
+            "product_id": [p + 1 for _, p in rows],
+            "category_id": 1,
+            "quantity": 1,
+            "unit_price_minor": 100,
+        }
+    )
+    model = Ease("product", l2=5.0).fit(lines)
+    x = np.zeros((40, 8))
+    for c, p in rows:
+        x[c, p] = 1.0
+    gram = x.T @ x
+    b = model.weights_
+    # Optimality of min ||X - XB||^2 + l2 ||B||^2 s.t. diag(B) = 0: the gradient
+    # (G + l2 I) B - G vanishes off the diagonal (the diagonal holds the multipliers).
+    gradient = (gram + 5.0 * np.eye(8)) @ b - gram
+    off_diagonal = gradient[~np.eye(8, dtype=bool)]
+    assert np.abs(off_diagonal).max() < 1e-9
+    assert np.diag(b).tolist() == [0.0] * 8
+
+
+def test_learned_blend_keeps_the_informative_member() -> None:
+    # Two members over 6 items for 4 customers; "good" ranks each customer's relevant item
+    # first, "noise" never lists it. The blend must weight "good" and hit everyone.
+    relevant = Relevant.build(
+        np.array([1, 2, 3, 4]),
+        pd.DataFrame({"customer_id": [1, 2, 3, 4], "item_id": [10, 11, 12, 13]}),
+    )
+    ids = np.array([10, 11, 12, 13, 14, 15])
+    good = np.array([[0, 4], [1, 4], [2, 5], [3, 5]])
+    noise = np.array([[4, 5], [5, 4], [4, 5], [5, 4]])
+    weights, metrics = learn_weights({"good": good, "noise": noise}, relevant, ids, k=1)
+    assert weights["good"] > 0
+    assert weights["noise"] < weights["good"]
+    assert metrics["hit_rate"] == pytest.approx(1.0)
