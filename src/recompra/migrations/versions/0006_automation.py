@@ -85,7 +85,7 @@ def upgrade() -> None:
         sa.Column(
             "secrets",
             sa.JSON()
-            .with_variant(postgresql.JSONB(astext_type=Text()), "postgresql")
+            .with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
             .with_variant(sqlite.JSON(), "sqlite"),
             nullable=False,
         ),
@@ -152,7 +152,7 @@ def upgrade() -> None:
         sa.Column(
             "definition",
             sa.JSON()
-            .with_variant(postgresql.JSONB(astext_type=Text()), "postgresql")
+            .with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
             .with_variant(sqlite.JSON(), "sqlite"),
             nullable=False,
         ),
@@ -177,7 +177,7 @@ def upgrade() -> None:
         sa.Column(
             "payload",
             sa.JSON()
-            .with_variant(postgresql.JSONB(astext_type=Text()), "postgresql")
+            .with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
             .with_variant(sqlite.JSON(), "sqlite"),
             nullable=False,
         ),
