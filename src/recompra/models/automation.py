@@ -5,7 +5,7 @@ decided messages, consent per channel and purpose, webhook endpoints and feed cu
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -15,6 +15,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -219,3 +220,12 @@ class FeedCursor(Base):
     feed: Mapped[str] = mapped_column(String(32), primary_key=True)
     position: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+# Core tables of the models written with INSERT ... ON CONFLICT DO NOTHING (typed as Table).
+RUNS = cast(Table, JourneyRun.__table__)
+TIMERS = cast(Table, JourneyTimer.__table__)
+OUTBOX = cast(Table, OutboxMessage.__table__)
+CONSENTS = cast(Table, ContactConsent.__table__)
+CONTACTS = cast(Table, ContactLock.__table__)
+CURSORS = cast(Table, FeedCursor.__table__)
