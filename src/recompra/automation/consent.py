@@ -17,6 +17,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from recompra.automation.runs import exit_matching
 from recompra.db.dialect import insert_ignoring_conflicts
 from recompra.errors import InvalidInput
 from recompra.models.automation import CONSENTS, ContactConsent
@@ -89,6 +90,29 @@ def may_contact(
     if rows.get(ALL_PURPOSES) is False or rows.get(purpose) is False:
         return False
     return not (require_opt_in and purpose == "marketing" and rows.get(purpose) is not True)
+
+
+def unsubscribe(session: Session, *, secret: str, token: str, source: str, now: datetime) -> int:
+    """Withdraw marketing consent for the token's channel and end the customer's runs that
+    exit on ``unsubscribed`` (their pending timers are cancelled). Returns the customer."""
+    customer_id, channel = read_unsubscribe_token(secret, token)
+    record_consent(
+        session,
+        customer_id=customer_id,
+        channel=channel,
+        purpose="marketing",
+        granted=False,
+        source=source,
+        now=now,
+    )
+    exit_matching(
+        session,
+        customer_id=customer_id,
+        reason="unsubscribed",
+        matches=lambda condition: condition["type"] == "unsubscribed",
+        now=now,
+    )
+    return customer_id
 
 
 def unsubscribe_token(secret: str, customer_id: int, channel: str) -> str:
