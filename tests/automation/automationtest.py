@@ -9,6 +9,7 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import socket
 import subprocess
 import sys
 import threading
@@ -145,9 +146,9 @@ class Handler:
         (out / (name + ".part")).write_bytes(envelope.original_content)
         (out / (name + ".part")).rename(out / name)
         return "250 OK"
-controller = Controller(Handler(), hostname="127.0.0.1", port=0)
+controller = Controller(Handler(), hostname="127.0.0.1", port=int(sys.argv[2]))
 controller.start()
-print(controller.server.sockets[0].getsockname()[1], flush=True)
+print(sys.argv[2], flush=True)
 while True:
     time.sleep(3600)
 """
@@ -157,8 +158,11 @@ while True:
 def smtp_sink(directory: Path) -> Iterator[int]:
     """An aiosmtpd server in another process storing messages in ``directory``; its port."""
     directory.mkdir(parents=True, exist_ok=True)
+    with socket.socket() as probe:  # a free port (aiosmtpd cannot report an ephemeral one)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     process = subprocess.Popen(
-        [sys.executable, "-c", _SINK, str(directory)], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", _SINK, str(directory), str(port)], stdout=subprocess.PIPE, text=True
     )
     try:
         assert process.stdout is not None
