@@ -33,8 +33,13 @@ JOURNEY = {
     "exit_when": [{"type": "unsubscribed"}],
     "start": "send",
     "nodes": {
-        "send": {"type": "send", "channel": "email", "template": "post_purchase_thanks",
-                 "purpose": "marketing", "next": "done"},
+        "send": {
+            "type": "send",
+            "channel": "email",
+            "template": "post_purchase_thanks",
+            "purpose": "marketing",
+            "next": "done",
+        },
         "done": {"type": "exit"},
     },
 }
@@ -62,18 +67,33 @@ def test_an_ingested_order_gets_its_personalised_email_within_5_seconds(
         ApiSettings(rate_limit_burst=1000, rate_limit_per_second=1000),
     )
     with TestClient(app) as client, smtp_sink(tmp_path / "sink") as port:
-        assert client.post("/v1/automation/journeys", json=JOURNEY, headers=_auth(admin)).status_code == 200
+        assert (
+            client.post("/v1/automation/journeys", json=JOURNEY, headers=_auth(admin)).status_code
+            == 200
+        )
         smtp = SmtpSender(smtp_settings(f"smtp://127.0.0.1:{port}", SENDER))
         ctx = DecisionContext(policy=NO_QUIET, secret=SECRET, public_url="https://loja.test")
         started = time.monotonic()
-        response = client.post("/v1/ingest/orders/batch", json={"items": [ORDER]}, headers=_auth(admin))
+        response = client.post(
+            "/v1/ingest/orders/batch", json={"items": [ORDER]}, headers=_auth(admin)
+        )
         assert response.status_code in (200, 207), response.json()
         with unit_of_work(engine) as session:
-            customer = session.scalars(select(Customer).where(Customer.email == "marina@example.com")).one()
-            adjust(session, program_id=store.program_id, customer_id=customer.id, points=320,
-                   request_key="welcome", reason="welcome", now=utcnow())
+            customer = session.scalars(
+                select(Customer).where(Customer.email == "marina@example.com")
+            ).one()
+            adjust(
+                session,
+                program_id=store.program_id,
+                customer_id=customer.id,
+                points=320,
+                request_key="welcome",
+                reason="welcome",
+                now=utcnow(),
+            )
         worker = threading.Thread(
-            target=run_worker, args=(engine, ctx),
+            target=run_worker,
+            args=(engine, ctx),
             kwargs={"smtp": smtp, "sender": SENDER, "until_idle": True, "poll_seconds": 0.2},
         )
         worker.start()
@@ -98,7 +118,10 @@ def test_an_ingested_order_gets_its_personalised_email_within_5_seconds(
         consent = session.scalars(select(ContactConsent)).one()
         run = session.scalars(select(JourneyRun)).one()
     assert (consent.customer_id, consent.channel, consent.purpose, consent.granted) == (
-        customer.id, "email", "marketing", False,
+        customer.id,
+        "email",
+        "marketing",
+        False,
     )
     assert consent.source == "unsubscribe_link"
     assert run.state == "completed"
