@@ -68,8 +68,10 @@ def test_emails_arrive_multipart_with_stable_ids_and_one_click_unsubscribe(
         key = session.scalar(select(OutboxMessage.execution_key).order_by(OutboxMessage.id))
     assert first["Message-ID"] == message_id(str(key), SENDER)
     assert first["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    assert first["List-Unsubscribe"].startswith(
-        "<https://loja.test/v1/automation/unsubscribe?token="
+    assert (
+        first["List-Unsubscribe"]
+        .strip()
+        .startswith("<https://loja.test/v1/automation/unsubscribe?token=")
     )
     assert first.get_content_type() == "multipart/alternative"
     parts = [p.get_content_type() for p in first.iter_parts()]

@@ -148,11 +148,14 @@ def end_runs(
         update(JourneyTimer)
         .where(JourneyTimer.run_id.in_(run_ids), JourneyTimer.state == "pending")
         .values(state="canceled", reason=reason, done_at=now)
+        # Not "evaluate": it would test every object of a large batch's session.
+        .execution_options(synchronize_session=False)
     )
     result = session.execute(
         update(JourneyRun)
         .where(JourneyRun.id.in_(run_ids), JourneyRun.state == "active")
         .values(state=state, exit_reason=reason, finished_at=now, waiting_for=None)
+        .execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from recompra.automation.consent import may_contact, unsubscribe_token
 from recompra.automation.definition import parse_duration
 from recompra.automation.messages import message_context, packaged_template
-from recompra.automation.runs import end_runs, execution_key, schedule
+from recompra.automation.runs import execution_key, schedule
 from recompra.automation.schedule import (
     ContactPolicy,
     in_holdout,
@@ -86,7 +86,8 @@ def decide(
             schedule(session, run, node["timeout_next"], due, reason="timeout")
             return
         if kind == "exit":
-            end_runs(session, [run.id], state="completed", reason="exit", now=now)
+            # The path is acyclic and single: the run has no other pending timer.
+            run.state, run.exit_reason, run.finished_at = "completed", "exit", now
             return
         if kind == "condition":
             name = node["then"] if _matches(session, item, node["rule"], now) else node["else"]
