@@ -7,15 +7,16 @@ for implicit TLS); ``RECOMPRA_SMTP_FROM`` the sender address.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import smtplib
 import ssl
 import time
 from dataclasses import dataclass
-from email.header import Header
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
+from email.policy import compat32
 from email.utils import formatdate
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -61,23 +62,44 @@ def message_id(execution_key: str, sender: str) -> str:
     return f"<{digest}@{domain}>"
 
 
-def build_message(payload: dict[str, Any], *, execution_key: str, sender: str) -> MIMEMultipart:
-    """The MIME message of an outbox e-mail payload.
+def encode_header_text(text: str) -> str:
+    """``text`` as RFC 2047 base64 encoded-words (ASCII text is kept as it is).
 
-    Built with the ``compat32`` classes: the default policy's header parsing made MIME
-    building the bottleneck of rendering (measured: ~4x slower).
+    Done here rather than with ``email.header.Header``, whose search for the shortest
+    encoding dominated the cost of building a message.
     """
-    message = MIMEMultipart("alternative")
+    if text.isascii():
+        return text
+    words, chunk = [], ""
+    for char in text:
+        # 45 bytes of UTF-8 -> 60 base64 characters: each word stays under 75 (RFC 2047).
+        if len((chunk + char).encode()) > 45:
+            words.append(chunk)
+            chunk = ""
+        chunk += char
+    words.append(chunk)
+    return " ".join(f"=?utf-8?b?{base64.b64encode(w.encode()).decode()}?=" for w in words)
+
+
+#: Headers are written on one line each (well under RFC 5322's 998 characters), which
+#: also spares the folding work of the default policy.
+_POLICY = compat32.clone(max_line_length=None)
+
+
+def build_message(payload: dict[str, Any], *, execution_key: str, sender: str) -> MIMEMultipart:
+    """The MIME message of an outbox e-mail payload (``compat32`` classes: measured ~4x
+    faster to build than ``EmailMessage`` with the default policy)."""
+    message = MIMEMultipart("alternative", policy=_POLICY)
     message["From"] = sender
     message["To"] = payload["to"]
-    message["Subject"] = Header(payload["subject"], "utf-8").encode()
+    message["Subject"] = encode_header_text(payload["subject"])
     message["Date"] = formatdate(usegmt=True)
     message["Message-ID"] = message_id(execution_key, sender)
     # RFC 8058: an HTTPS link the mailbox provider POSTs "List-Unsubscribe=One-Click" to.
     message["List-Unsubscribe"] = f"<{payload['unsubscribe_url']}>"
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    message.attach(MIMEText(payload["text"], "plain", "utf-8"))
-    message.attach(MIMEText(payload["html"], "html", "utf-8"))
+    message.attach(MIMEText(payload["text"], "plain", "utf-8", policy=_POLICY))
+    message.attach(MIMEText(payload["html"], "html", "utf-8", policy=_POLICY))
     return message
 
 
