@@ -119,8 +119,10 @@ def test_wait_for_event_takes_the_event_branch_or_the_timeout(engine: Engine) ->
         "event": "order_delivered",
         "timeout": "5d",
         "next": "send",
-        "timeout_next": "done",
+        "timeout_next": "later",
     }
+    # After a timeout the run stays active in a long wait.
+    journey["nodes"]["later"] = {"type": "wait", "duration": "30d", "next": "done"}
     apply(engine, store, journey)
     for i, customer in enumerate(store.customers):
         _order(engine, store, customer, f"W-{i}")
@@ -138,6 +140,18 @@ def test_wait_for_event_takes_the_event_branch_or_the_timeout(engine: Engine) ->
     ingest_triggers(engine, now=NOON + timedelta(hours=1))
     assert decide_due(engine, context(), now=NOON + timedelta(hours=1)) == 1
     assert decide_due(engine, context(), now=NOON + timedelta(days=6)) == 1
+    # The event arriving after the timeout fired starts nothing.
+    with unit_of_work(engine) as session:
+        session.add(
+            Event(
+                brand_id=store.brand_id,
+                customer_id=store.customers[1],
+                type="order_delivered",
+                occurred_at=NOON + timedelta(days=7),
+            )
+        )
+    ingest_triggers(engine, now=NOON + timedelta(days=7))
+    assert decide_due(engine, context(), now=NOON + timedelta(days=7)) == 0
     rows = _outbox(engine)
     assert [r.customer_id for r in rows] == [store.customers[0]]
 

@@ -71,6 +71,9 @@ def decide(
     timer.state, timer.done_at = "done", now
     if run.state != "active":
         return
+    # Any timer of the run firing (a wait_for_event's timeout included) means it no
+    # longer waits for an event: a late event must not start a second path.
+    run.waiting_for = None
     nodes = item.document["nodes"]
     name: str | None = timer.node
     while name is not None:
