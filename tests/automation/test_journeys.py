@@ -235,3 +235,14 @@ def test_holdout_members_get_a_would_have_sent_record_and_no_points(engine: Engi
         else:
             assert rows == [("email", "pending")]
             assert balances[customer] == 190
+
+
+def test_a_journey_ignores_orders_placed_before_it_was_applied(engine: Engine) -> None:
+    store = make_store(engine, customers=1)
+    _order(engine, store, store.customers[0], "OLD")
+    apply(engine, store, thank_you())
+    new = _order(engine, store, store.customers[0], "NEW")
+    assert ingest_triggers(engine, now=NOON) == 1
+    with unit_of_work(engine, write=False) as session:
+        started = session.scalars(select(JourneyRun.order_id)).all()
+    assert started == [new]

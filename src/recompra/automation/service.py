@@ -12,9 +12,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from recompra.automation.definition import JourneyDefinition
+from recompra.db.dialect import insert_ignoring_conflicts
 from recompra.errors import NotFound
-from recompra.models.automation import Journey, JourneyRun, JourneyVersion
+from recompra.models import Event, Order
+from recompra.models.automation import CURSORS, Journey, JourneyRun, JourneyVersion
 from recompra.models.base import utcnow
+from recompra.models.segments import SegmentMembershipEvent
 
 
 @dataclass(frozen=True)
@@ -67,8 +70,26 @@ def apply_journey(session: Session, *, brand_id: int, definition: JourneyDefinit
         )
     )
     journey.updated_at = utcnow()
+    start_feeds_here(session)
     session.flush()
     return ApplyResult(definition.key, journey.current_version, outcome)
+
+
+def start_feeds_here(session: Session) -> None:
+    """Create the trigger feeds' cursors at the current end of each feed, if missing.
+
+    Journeys react to what happens after they are applied: without this, the first
+    journey of an installation with years of orders would greet every past order.
+    """
+    for feed, table in (
+        ("orders", Order),
+        ("segment_events", SegmentMembershipEvent),
+        ("events", Event),
+    ):
+        session.execute(
+            insert_ignoring_conflicts(session, CURSORS, index_elements=("feed",)),
+            {"feed": feed, "position": session.scalar(select(func.max(table.id))) or 0},
+        )
 
 
 def get_journey(session: Session, *, brand_id: int, key: str) -> Journey:
