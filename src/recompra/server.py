@@ -15,6 +15,7 @@ from recompra.api.idempotency import IdempotencyMiddleware
 from recompra.api.ratelimit import RateLimitHeadersMiddleware, TokenBucketLimiter
 from recompra.api.routers import (
     analytics,
+    automation,
     customers,
     health,
     ingest,
@@ -65,7 +66,17 @@ def create_app(
         capacity=api_settings.rate_limit_burst, per_second=api_settings.rate_limit_per_second
     )
     install_error_handlers(app)
-    for module in (health, customers, analytics, ingest, loyalty, recommendations, keys, segments):
+    for module in (
+        health,
+        customers,
+        analytics,
+        ingest,
+        loyalty,
+        recommendations,
+        keys,
+        segments,
+        automation,
+    ):
         app.include_router(module.router)
     install_dashboard(app)
     # Outermost first: headers are added to whatever the idempotency layer answers.

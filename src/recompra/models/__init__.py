@@ -1,5 +1,6 @@
 """ORM models, one module per aggregate. Importing this package registers every table."""
 
+from recompra.models import automation as automation  # registers the automation tables
 from recompra.models import segments as segments  # registers the segment tables
 from recompra.models.aftersale import Event, Return, ReturnItem, Review
 from recompra.models.auth import ApiKey, DashboardUser, IdempotencyRecord

@@ -32,6 +32,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -550,3 +551,14 @@ def compiled_many(
     else:
         _MANY.move_to_end(key)
     return found
+
+
+@lru_cache(maxsize=1024)
+def _compiled(rule_text: str, subset: bool) -> CompiledSegment:
+    return compile_rule(parse_rule(json.loads(rule_text)), subset=subset)
+
+
+def compiled(rule: dict[str, Any], *, subset: bool = False) -> CompiledSegment:
+    """:func:`compile_rule` of one stored canonical rule, cached (a stored rule never
+    changes): journeys' condition nodes test a customer against a rule this way."""
+    return _compiled(json.dumps(rule, sort_keys=True), subset)

@@ -1,0 +1,219 @@
+"""Benchmark: post-sale automation.
+
+1. Due timers processed (wake -> decide -> outbox), on SQLite (and PostgreSQL with
+   ``--postgres URL``): ``--timers`` runs of a journey whose start node sends the
+   post-purchase e-mail at once, so every timer does the full decision: contact lock,
+   consent, frequency cap, message context from the database (customer, last order,
+   points, tier), rendering and the outbox row. A second figure uses a journey whose
+   start node is a wait (wake -> schedule the next timer), the lightest decision.
+2. Messages rendered + MIME-built per second (in memory, one core): the packaged
+   post-purchase template in pt-BR, multipart text+HTML with the RFC 8058 headers,
+   serialised to bytes.
+
+Rows are bulk-inserted (customers, orders, runs, timers) so setup takes seconds.
+
+Usage: ``python benchmarks/bench_automation.py [--timers 20000] [--batch 500]
+[--messages 20000] [--postgres postgresql+psycopg://...]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, insert, select, text
+from sqlalchemy.engine import make_url
+
+from recompra.automation.definition import parse_journey
+from recompra.automation.email import build_message
+from recompra.automation.messages import packaged_template
+from recompra.automation.schedule import ContactPolicy
+from recompra.automation.service import apply_journey
+from recompra.automation.steps import DecisionContext
+from recompra.automation.worker import decide_due
+from recompra.db import make_engine, unit_of_work
+from recompra.migrate import upgrade
+from recompra.models import Brand, BrandCustomer, Customer, Order
+from recompra.models.automation import Journey, JourneyRun, JourneyTimer
+
+NOW = datetime(2026, 6, 17, 18, 0, tzinfo=UTC)
+
+
+def _journey(key: str, start: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "key": key,
+        "name": {"pt-BR": key, "en": key},
+        "trigger": {"type": "order_placed"},
+        "entry": {"key": "order", "reentry": "once_per_key"},
+        "start": "first",
+        "nodes": {"first": start, "done": {"type": "exit"}},
+    }
+
+
+SEND = {"type": "send", "channel": "email", "template": "post_purchase_thanks", "next": "done"}
+WAIT = {"type": "wait", "duration": "1d", "next": "done"}
+
+
+def _seed(engine: Engine, n: int, start: dict[str, Any]) -> None:
+    """``n`` customers with one order each and a due timer at the journey's start node."""
+    with unit_of_work(engine) as session:
+        brand = Brand(slug=f"b{uuid.uuid4().hex[:6]}", name="Loja Bench")
+        session.add(brand)
+        session.flush()
+        apply_journey(
+            session, brand_id=brand.id, definition=parse_journey(_journey("bench", start))
+        )
+        journey_id = session.scalar(select(Journey.id).where(Journey.brand_id == brand.id))
+        first = (session.scalar(select(text("max(id)")).select_from(Customer)) or 0) + 1
+        ids = list(range(first, first + n))
+        session.execute(
+            insert(Customer),
+            [{"id": c, "name": f"Cliente {c}", "email": f"c{c}@example.com"} for c in ids],
+        )
+        session.execute(
+            insert(BrandCustomer), [{"brand_id": brand.id, "customer_id": c} for c in ids]
+        )
+        session.execute(
+            insert(Order),
+            [
+                {
+                    "id": c,
+                    "brand_id": brand.id,
+                    "source": "bench",
+                    "external_id": str(c),
+                    "customer_id": c,
+                    "status": "delivered",
+                    "purchased_at": NOW - timedelta(hours=1),
+                    "total_minor": 10_000 + c % 5000,
+                }
+                for c in ids
+            ],
+        )
+        session.execute(
+            insert(JourneyRun),
+            [
+                {
+                    "id": c,
+                    "journey_id": journey_id,
+                    "version": 1,
+                    "customer_id": c,
+                    "entry_key": f"order:{c}",
+                    "node": "first",
+                    "order_id": c,
+                    "started_at": NOW,
+                }
+                for c in ids
+            ],
+        )
+        session.execute(
+            insert(JourneyTimer),
+            [
+                {
+                    "run_id": c,
+                    "node": "first",
+                    "execution_key": f"{journey_id}:1:order:{c}:first:{c}",
+                    "due_at": NOW,
+                }
+                for c in ids
+            ],
+        )
+
+
+def timers_per_second(
+    engine: Engine, n: int, batch: int, start: dict[str, Any]
+) -> tuple[float, float]:
+    """Seed ``n`` due timers and decide them all: timers per second of wall-clock time and
+    per second of this process's CPU time (the database server's is not counted)."""
+    _seed(engine, n, start)
+    ctx = DecisionContext(policy=ContactPolicy(quiet_from=None, quiet_to=None))
+    began, cpu = time.perf_counter(), time.process_time()
+    done = 0
+    while decided := decide_due(engine, ctx, now=NOW, batch=batch):
+        done += decided
+    elapsed, cpu = time.perf_counter() - began, time.process_time() - cpu
+    assert done == n, (done, n)
+    return n / elapsed, n / cpu
+
+
+def messages_per_second(n: int) -> tuple[float, float]:
+    """Render the post-purchase template and build its MIME bytes ``n`` times: per second
+    of wall-clock time and per second of this process's CPU time (the machine is shared)."""
+    template = packaged_template("post_purchase_thanks")
+    began, cpu = time.perf_counter(), time.process_time()
+    for i in range(n):
+        context = {
+            "customer": {"id": i, "name": f"Cliente {i}", "first_name": "Cliente", "email": "x"},
+            "brand": {"name": "Loja", "slug": "loja"},
+            "order": {"number": f"P-{i}", "total_minor": 12990 + i, "purchased_at": NOW},
+            "points": {"balance": i % 900, "expiring": 0, "expires_at": None},
+            "tier": "Ouro",
+            "recommendations": [
+                {"id": k, "name": f"Produto {k}", "name_en": f"Product {k}"} for k in range(4)
+            ],
+            "unsubscribe_url": f"https://loja.test/v1/automation/unsubscribe?token={i}.email.x",
+        }
+        rendered = template.render("pt-BR", context)
+        payload = {
+            "to": f"c{i}@example.com",
+            "subject": rendered.subject,
+            "text": rendered.text,
+            "html": rendered.html,
+            "unsubscribe_url": context["unsubscribe_url"],
+        }
+        build_message(
+            payload, execution_key=f"1:1:order:{i}:send:{i}", sender="Loja <l@x.com>"
+        ).as_bytes()
+    return n / (time.perf_counter() - began), n / (time.process_time() - cpu)
+
+
+def _postgres_engine(admin_url: str) -> tuple[Engine, Engine, str]:
+    admin = make_engine(admin_url, pool_size=1)
+    name = f"recompra_bench_{uuid.uuid4().hex[:8]}"
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    return admin, make_engine(url, pool_size=2), name
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--timers", type=int, default=20_000)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--messages", type=int, default=20_000)
+    parser.add_argument("--postgres", default="")
+    args = parser.parse_args()
+    wall, cpu = messages_per_second(args.messages)
+    print(f"messages rendered + MIME-built: {wall:,.0f}/s wall, {cpu:,.0f}/s per CPU second")
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = make_engine(f"sqlite:///{tmp}/bench.db")
+        upgrade(engine)
+        for label, start in (("send now", SEND), ("wait", WAIT)):
+            rate, cpu = timers_per_second(engine, args.timers, args.batch, start)
+            print(
+                f"SQLite due timers ({label}): {rate:,.0f}/s wall ({cpu:,.0f}/s per CPU "
+                f"second); 1M in {1e6 / rate / 60:.1f} min"
+            )
+        engine.dispose()
+    if args.postgres:
+        admin, engine, name = _postgres_engine(args.postgres)
+        try:
+            upgrade(engine)
+            for label, start in (("send now", SEND), ("wait", WAIT)):
+                rate, cpu = timers_per_second(engine, args.timers, args.batch, start)
+                print(
+                    f"PostgreSQL due timers ({label}): {rate:,.0f}/s wall ({cpu:,.0f}/s per "
+                    f"CPU second); 1M in {1e6 / rate / 60:.1f} min"
+                )
+        finally:
+            engine.dispose()
+            with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,184 @@
+"""Post-sale automation: journeys (versioned definitions, pause/resume, counts per node),
+webhook endpoints and their secrets, consent, and the one-click unsubscribe endpoint.
+
+Reading needs ``read``; writing needs ``admin``. ``/v1/automation/unsubscribe`` takes no
+key: the signed token in the link is the authority (RFC 8058 one-click is a POST; a GET
+shows a confirmation form, because mail scanners prefetch links).
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel
+
+from recompra.api.deps import (
+    BrandIdQuery,
+    BrandScope,
+    ReadBrand,
+    ReadSession,
+    WriteSession,
+    require,
+    resolve_brand,
+)
+from recompra.api.errors import AUTH_ERRORS, error_responses
+from recompra.auth.keys import Principal
+from recompra.automation.consent import read_unsubscribe_token, record_consent, unsubscribe
+from recompra.automation.definition import parse_journey, to_display
+from recompra.automation.service import (
+    ApplyResult,
+    JourneySummary,
+    apply_journey,
+    current_definition,
+    get_journey,
+    list_journeys,
+    set_status,
+)
+from recompra.automation.webhooks import add_endpoint, rotate_secret
+from recompra.models.base import utcnow
+
+router = APIRouter(prefix="/v1/automation", tags=["automation"])
+
+_READ = error_responses(400, *AUTH_ERRORS, 404)
+_WRITE = error_responses(400, *AUTH_ERRORS, 404, 409)
+
+
+def _admin_brand(
+    principal: Annotated[Principal, Depends(require("admin"))],
+    session: ReadSession,
+    brand_id: BrandIdQuery = None,
+) -> BrandScope:
+    return resolve_brand(session, principal, brand_id)
+
+
+AdminBrand = Annotated[BrandScope, Depends(_admin_brand)]
+
+
+class JourneyDetail(BaseModel):
+    """A journey's version in force and its definition (money in currency units)."""
+
+    key: str
+    status: str
+    version: int
+    definition: dict[str, Any]
+
+
+class EndpointIn(BaseModel):
+    """A webhook endpoint to register."""
+
+    name: str
+    url: str
+
+
+class SecretOut(BaseModel):
+    """A signing secret, shown once."""
+
+    name: str
+    secret: str
+
+
+class ConsentIn(BaseModel):
+    """A grant or withdrawal of consent, with where it was given (LGPD proof)."""
+
+    customer_id: int
+    channel: str
+    purpose: str
+    granted: bool
+    source: str
+
+
+@router.get("/journeys", operation_id="journeys_list", responses=_READ)
+def journeys_list(brand: ReadBrand, session: ReadSession) -> list[JourneySummary]:
+    """The brand's journeys with status, version and how many customers are at each node."""
+    return list_journeys(session, brand_id=brand.id)
+
+
+@router.post("/journeys", operation_id="journeys_apply", responses=_WRITE)
+def journeys_apply(
+    brand: AdminBrand, session: WriteSession, document: Annotated[dict[str, Any], Body()]
+) -> ApplyResult:
+    """Create a journey or store a new version (in-flight runs keep theirs)."""
+    return apply_journey(session, brand_id=brand.id, definition=parse_journey(document))
+
+
+@router.get("/journeys/{key}", operation_id="journeys_get", responses=_READ)
+def journeys_get(key: str, brand: ReadBrand, session: ReadSession) -> JourneyDetail:
+    """The definition in force."""
+    journey = get_journey(session, brand_id=brand.id, key=key)
+    definition = to_display(current_definition(session, journey))
+    return JourneyDetail(
+        key=key, status=journey.status, version=journey.current_version, definition=definition
+    )
+
+
+@router.post("/journeys/{key}/pause", operation_id="journeys_pause", responses=_WRITE)
+def journeys_pause(key: str, brand: AdminBrand, session: WriteSession) -> dict[str, str]:
+    """No new entries; due timers wait until resumed."""
+    set_status(session, brand_id=brand.id, key=key, status="paused")
+    return {"key": key, "status": "paused"}
+
+
+@router.post("/journeys/{key}/resume", operation_id="journeys_resume", responses=_WRITE)
+def journeys_resume(key: str, brand: AdminBrand, session: WriteSession) -> dict[str, str]:
+    """Accept entries again."""
+    set_status(session, brand_id=brand.id, key=key, status="active")
+    return {"key": key, "status": "active"}
+
+
+@router.post("/webhooks", operation_id="webhooks_add", responses=_WRITE, status_code=201)
+def webhooks_add(body: EndpointIn, brand: AdminBrand, session: WriteSession) -> SecretOut:
+    """Register a webhook endpoint; the answer carries its signing secret (shown once)."""
+    _, secret = add_endpoint(session, brand_id=brand.id, name=body.name, url=body.url)
+    return SecretOut(name=body.name, secret=secret)
+
+
+@router.post("/webhooks/{name}/rotate", operation_id="webhooks_rotate", responses=_WRITE)
+def webhooks_rotate(name: str, brand: AdminBrand, session: WriteSession) -> SecretOut:
+    """A new secret; the previous one keeps signing until the next rotation."""
+    return SecretOut(name=name, secret=rotate_secret(session, brand_id=brand.id, name=name))
+
+
+@router.put("/consents", operation_id="consents_record", responses=_WRITE)
+def consents_record(body: ConsentIn, brand: AdminBrand, session: WriteSession) -> dict[str, bool]:
+    """Record a consent statement for a customer of the brand."""
+    record_consent(
+        session,
+        customer_id=body.customer_id,
+        channel=body.channel,
+        purpose=body.purpose,
+        granted=body.granted,
+        source=body.source,
+        now=utcnow(),
+    )
+    return {"granted": body.granted}
+
+
+Token = Annotated[str, Query(min_length=5, max_length=200)]
+
+
+@router.get("/unsubscribe", operation_id="unsubscribe_form", response_class=HTMLResponse)
+def unsubscribe_form(request: Request, token: Token) -> HTMLResponse:
+    """A confirmation form (a GET never unsubscribes: scanners prefetch links)."""
+    read_unsubscribe_token(request.app.state.settings.secret_key, token)
+    return HTMLResponse(
+        "<!doctype html><meta charset=utf-8><title>Cancelar inscrição</title>"
+        f'<form method=post action="?token={html.escape(token)}"><input type=hidden '
+        "name=List-Unsubscribe value=One-Click><button>Cancelar inscrição / "
+        "Unsubscribe</button></form>"
+    )
+
+
+@router.post("/unsubscribe", operation_id="unsubscribe", responses=error_responses(400))
+def unsubscribe_post(request: Request, session: WriteSession, token: Token) -> dict[str, bool]:
+    """RFC 8058 one-click unsubscribe: withdraws marketing consent for the link's channel."""
+    unsubscribe(
+        session,
+        secret=request.app.state.settings.secret_key,
+        token=token,
+        source="unsubscribe_link",
+        now=utcnow(),
+    )
+    return {"unsubscribed": True}

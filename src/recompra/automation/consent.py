@@ -1,0 +1,132 @@
+"""Consent per channel and purpose (with its source and time, the LGPD proof), the
+suppression check every send passes, and signed unsubscribe links.
+
+A customer may be contacted on a channel for a purpose unless they withdrew it (for the
+purpose, or for ``all`` purposes of the channel: hard bounces and complaints record
+that). With ``require_opt_in`` (see :class:`~recompra.automation.schedule.ContactPolicy`)
+marketing also needs an explicit grant.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from recompra.automation.runs import exit_matching
+from recompra.db.dialect import insert_ignoring_conflicts
+from recompra.errors import InvalidInput
+from recompra.models.automation import CONSENTS, ContactConsent
+
+ALL_PURPOSES = "all"
+CONSENT_CHANNELS = ("email", "webhook")
+CONSENT_PURPOSES = ("marketing", "transactional", ALL_PURPOSES)
+
+
+def record_consent(
+    session: Session,
+    *,
+    customer_id: int,
+    channel: str,
+    purpose: str,
+    granted: bool,
+    source: str,
+    now: datetime,
+) -> None:
+    """Record a grant or withdrawal; the latest statement replaces the previous one."""
+    if channel not in CONSENT_CHANNELS:
+        raise InvalidInput(f"channel must be one of {', '.join(CONSENT_CHANNELS)}", field="channel")
+    if purpose not in CONSENT_PURPOSES:
+        raise InvalidInput(f"purpose must be one of {', '.join(CONSENT_PURPOSES)}", field="purpose")
+    values = {
+        "customer_id": customer_id,
+        "channel": channel,
+        "purpose": purpose,
+        "granted": granted,
+        "source": source[:64],
+        "recorded_at": now,
+    }
+    inserted = session.execute(
+        insert_ignoring_conflicts(
+            session,
+            CONSENTS,
+            index_elements=("customer_id", "channel", "purpose"),
+            returning="id",
+        ),
+        values,
+    ).scalar()
+    if inserted is None:
+        row = session.scalar(
+            select(ContactConsent)
+            .where(
+                ContactConsent.customer_id == customer_id,
+                ContactConsent.channel == channel,
+                ContactConsent.purpose == purpose,
+            )
+            .with_for_update()
+        )
+        assert row is not None  # the conflict says it exists
+        row.granted, row.source, row.recorded_at = granted, source[:64], now
+    session.flush()
+
+
+def may_contact(
+    session: Session, *, customer_id: int, channel: str, purpose: str, require_opt_in: bool
+) -> bool:
+    """Whether nothing suppresses ``channel`` for ``purpose`` (and, if required, opted in)."""
+    rows = dict(
+        session.execute(
+            select(ContactConsent.purpose, ContactConsent.granted).where(
+                ContactConsent.customer_id == customer_id,
+                ContactConsent.channel == channel,
+                ContactConsent.purpose.in_((purpose, ALL_PURPOSES)),
+            )
+        ).all()
+    )
+    if rows.get(ALL_PURPOSES) is False or rows.get(purpose) is False:
+        return False
+    return not (require_opt_in and purpose == "marketing" and rows.get(purpose) is not True)
+
+
+def unsubscribe(session: Session, *, secret: str, token: str, source: str, now: datetime) -> int:
+    """Withdraw marketing consent for the token's channel and end the customer's runs that
+    exit on ``unsubscribed`` (their pending timers are cancelled). Returns the customer."""
+    customer_id, channel = read_unsubscribe_token(secret, token)
+    record_consent(
+        session,
+        customer_id=customer_id,
+        channel=channel,
+        purpose="marketing",
+        granted=False,
+        source=source,
+        now=now,
+    )
+    exit_matching(
+        session,
+        customer_id=customer_id,
+        reason="unsubscribed",
+        matches=lambda condition: condition["type"] == "unsubscribed",
+        now=now,
+    )
+    return customer_id
+
+
+def unsubscribe_token(secret: str, customer_id: int, channel: str) -> str:
+    """A signed, URL-safe token naming the customer and channel to unsubscribe."""
+    body = f"{customer_id}.{channel}"
+    mac = hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest()[:16]
+    return f"{body}.{base64.urlsafe_b64encode(mac).decode().rstrip('=')}"
+
+
+def read_unsubscribe_token(secret: str, token: str) -> tuple[int, str]:
+    """The customer id and channel of a token signed with ``secret`` (InvalidInput if not)."""
+    parts = token.split(".")
+    if len(parts) == 3 and parts[0].isdigit() and parts[1] in CONSENT_CHANNELS:
+        expected = unsubscribe_token(secret, int(parts[0]), parts[1])
+        if hmac.compare_digest(expected, token):
+            return int(parts[0]), parts[1]
+    raise InvalidInput("invalid unsubscribe link", field="token")

@@ -1,0 +1,213 @@
+"""Runs and timers: start a run (re-entry rules), schedule a node, end runs on an exit
+condition (cancelling their pending timers at once) and wake runs waiting for an event.
+
+Transactional: these functions never commit; the caller's unit of work does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from recompra.automation.service import definition_at
+from recompra.db.dialect import insert_ignoring_conflicts
+from recompra.models.automation import RUNS, TIMERS, Journey, JourneyRun, JourneyTimer
+
+
+@dataclass(frozen=True)
+class ActiveJourney:
+    """A journey accepting entries, with the definition of its version in force."""
+
+    id: int
+    brand_id: int
+    key: str
+    version: int
+    document: dict[str, Any]
+
+
+def active_journeys(session: Session) -> list[ActiveJourney]:
+    """Every active journey with its current definition."""
+    rows = session.scalars(select(Journey).where(Journey.status == "active")).all()
+    return [
+        ActiveJourney(
+            j.id,
+            j.brand_id,
+            j.key,
+            j.current_version,
+            definition_at(session, j.id, j.current_version),
+        )
+        for j in rows
+    ]
+
+
+def execution_key(run: JourneyRun, node: str) -> str:
+    """The unique key of deciding ``node`` in ``run``: version, entry key, node, customer."""
+    return f"{run.journey_id}:{run.version}:{run.entry_key}:{node}:{run.customer_id}"
+
+
+def entry_key_for(document: dict[str, Any], *, order_id: int | None, occurrence: str) -> str:
+    """The run's entry key under the journey's keying and re-entry rules."""
+    entry = document["entry"]
+    if entry["reentry"] == "once_ever":
+        return "once"
+    if entry["reentry"] == "cooldown":
+        return occurrence
+    if entry["key"] == "order":
+        return f"order:{order_id}" if order_id is not None else occurrence
+    return "customer"
+
+
+def start_run(
+    session: Session,
+    journey: ActiveJourney,
+    *,
+    customer_id: int,
+    occurrence: str,
+    now: datetime,
+    order_id: int | None = None,
+) -> int | None:
+    """Start a run unless the re-entry rules refuse it; its start node is due now.
+
+    Returns the run id, or ``None`` when the customer may not enter (again).
+    """
+    document = journey.document
+    entry = document["entry"]
+    if entry["reentry"] == "cooldown":
+        since = now - timedelta(days=int(entry["cooldown_days"]))
+        recent = session.scalar(
+            select(JourneyRun.id)
+            .where(
+                JourneyRun.journey_id == journey.id,
+                JourneyRun.customer_id == customer_id,
+                JourneyRun.started_at > since,
+            )
+            .limit(1)
+        )
+        if recent is not None:
+            return None
+    key = entry_key_for(document, order_id=order_id, occurrence=occurrence)
+    run_id = session.scalar(
+        insert_ignoring_conflicts(
+            session, RUNS, index_elements=("journey_id", "customer_id", "entry_key"), returning="id"
+        ),
+        {
+            "journey_id": journey.id,
+            "version": journey.version,
+            "customer_id": customer_id,
+            "entry_key": key,
+            "node": document["start"],
+            "state": "active",
+            "holdout": False,
+            "order_id": order_id if entry["key"] == "order" else None,
+            "started_at": now,
+        },
+    )
+    if run_id is None:
+        return None
+    run = JourneyRun(
+        id=run_id,
+        journey_id=journey.id,
+        version=journey.version,
+        customer_id=customer_id,
+        entry_key=key,
+    )
+    schedule(session, run, document["start"], now)
+    return int(run_id)
+
+
+def schedule(
+    session: Session, run: JourneyRun, node: str, due: datetime, *, reason: str | None = None
+) -> None:
+    """A pending timer for ``node`` of ``run`` (once: its execution key is unique)."""
+    session.execute(
+        insert_ignoring_conflicts(session, TIMERS, index_elements=("execution_key",)),
+        {
+            "run_id": run.id,
+            "node": node,
+            "execution_key": execution_key(run, node),
+            "due_at": due,
+            "state": "pending",
+            "reason": reason,
+            "created_at": due,
+        },
+    )
+
+
+def end_runs(
+    session: Session, run_ids: list[int], *, state: str, reason: str, now: datetime
+) -> int:
+    """Finish runs and cancel every pending timer of theirs (customers inside a wait too)."""
+    if not run_ids:
+        return 0
+    session.execute(
+        update(JourneyTimer)
+        .where(JourneyTimer.run_id.in_(run_ids), JourneyTimer.state == "pending")
+        .values(state="canceled", reason=reason, done_at=now)
+        # Not "evaluate": it would test every object of a large batch's session.
+        .execution_options(synchronize_session=False)
+    )
+    result = session.execute(
+        update(JourneyRun)
+        .where(JourneyRun.id.in_(run_ids), JourneyRun.state == "active")
+        .values(state=state, exit_reason=reason, finished_at=now, waiting_for=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def exit_matching(
+    session: Session,
+    *,
+    customer_id: int,
+    reason: str,
+    matches: Callable[[dict[str, Any]], bool],
+    now: datetime,
+) -> int:
+    """End the customer's active runs whose version lists an exit condition ``matches``."""
+    runs = session.execute(
+        select(JourneyRun.id, JourneyRun.journey_id, JourneyRun.version).where(
+            JourneyRun.customer_id == customer_id, JourneyRun.state == "active"
+        )
+    ).all()
+    leaving = [
+        run_id
+        for run_id, journey_id, version in runs
+        if any(matches(c) for c in definition_at(session, journey_id, version)["exit_when"])
+    ]
+    return end_runs(session, leaving, state="exited", reason=reason, now=now)
+
+
+def wake_waiting(session: Session, *, customer_id: int, event: str, now: datetime) -> int:
+    """Runs waiting for ``event`` continue on their ``next`` branch now (timeout cancelled)."""
+    waiting = session.scalars(
+        select(JourneyRun).where(
+            JourneyRun.customer_id == customer_id,
+            JourneyRun.state == "active",
+            JourneyRun.waiting_for == event,
+        )
+    ).all()
+    for run in waiting:
+        node = definition_at(session, run.journey_id, run.version)["nodes"][run.node]
+        target = node["next"]
+        timeout = session.scalar(
+            select(JourneyTimer).where(
+                JourneyTimer.run_id == run.id,
+                JourneyTimer.node == node["timeout_next"],
+                JourneyTimer.state == "pending",
+            )
+        )
+        if timeout is not None and timeout.node == target:
+            # Both branches lead to the same node: the timer is moved, not duplicated.
+            timeout.due_at, timeout.reason = now, "event"
+        else:
+            if timeout is not None:
+                timeout.state, timeout.done_at, timeout.reason = "canceled", now, "event"
+            schedule(session, run, target, now, reason="event")
+        run.waiting_for = None
+    session.flush()
+    return len(waiting)

@@ -1,0 +1,46 @@
+"""Automation settings from ``RECOMPRA_*`` variables, and the worker's decision context."""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from recompra.automation.email import SmtpSender, smtp_settings
+from recompra.automation.steps import DecisionContext
+from recompra.config import Settings
+from recompra.reads.recommendations import recommendations_root
+
+
+class AutomationSettings(BaseSettings):
+    """``RECOMPRA_SMTP_URL``, ``RECOMPRA_SMTP_FROM``, ``RECOMPRA_PUBLIC_URL`` and the rate."""
+
+    model_config = SettingsConfigDict(env_prefix="RECOMPRA_", extra="ignore")
+
+    smtp_url: str = ""
+    smtp_from: str = "Recompra <no-reply@recompra.local>"
+    #: Messages per second handed to the SMTP server (0: as fast as it accepts).
+    smtp_rate: float = 0.0
+    #: Base of links in messages (unsubscribe); the address the API is reachable at.
+    public_url: str = "http://127.0.0.1:8000"
+    #: Marketing needs an explicit grant (otherwise: allowed unless withdrawn).
+    require_opt_in: bool = False
+
+
+def decision_context(settings: Settings, automation: AutomationSettings) -> DecisionContext:
+    """The worker's decision context from the settings."""
+    return DecisionContext(
+        secret=settings.secret_key,
+        public_url=automation.public_url.rstrip("/"),
+        recommendations_root=recommendations_root(home=settings.home, configured=None),
+        require_opt_in=automation.require_opt_in,
+    )
+
+
+def smtp_sender(automation: AutomationSettings) -> SmtpSender | None:
+    """An SMTP sender for ``RECOMPRA_SMTP_URL`` (``None`` when it is not set)."""
+    if not automation.smtp_url:
+        return None
+    return SmtpSender(
+        smtp_settings(
+            automation.smtp_url, automation.smtp_from, rate_per_second=automation.smtp_rate or None
+        )
+    )

@@ -1,0 +1,286 @@
+"""Deciding a due timer: walk the run's graph from the timer's node until it waits or
+ends, writing outbox rows, loyalty credits and the next timers in the caller's
+transaction (so a crash loses or repeats nothing: the whole decision commits or not).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from recompra.automation.consent import may_contact, unsubscribe_token
+from recompra.automation.definition import parse_duration
+from recompra.automation.messages import message_context, packaged_template
+from recompra.automation.runs import execution_key, schedule
+from recompra.automation.schedule import (
+    ContactPolicy,
+    in_holdout,
+    quiet_until,
+    split_branch,
+    wait_until,
+)
+from recompra.db.dialect import insert_ignoring_conflicts
+from recompra.loyalty.operations.adjust import adjust
+from recompra.loyalty.programs import active_program_for_brand
+from recompra.models import Customer
+from recompra.models.automation import (
+    CONTACTS,
+    OUTBOX,
+    ContactLock,
+    JourneyRun,
+    JourneyTimer,
+    OutboxMessage,
+)
+from recompra.segments.compile import compiled
+
+#: Outbox states that count against a frequency cap (decided to be delivered).
+COUNTED = ("pending", "sending", "sent", "unknown")
+
+
+@dataclass
+class DecisionContext:
+    """What deciding needs besides the database: policy, links, templates' data sources."""
+
+    policy: ContactPolicy = field(default_factory=ContactPolicy)
+    secret: str = "recompra-development-secret-change-me"
+    public_url: str = "http://127.0.0.1:8000"
+    recommendations_root: Path | None = None
+    require_opt_in: bool = False
+
+
+@dataclass
+class Journeyed:
+    """A run with its journey's brand, key and the definition of its version."""
+
+    run: JourneyRun
+    brand_id: int
+    journey_key: str
+    document: dict[str, Any]
+
+
+def decide(
+    session: Session, timer: JourneyTimer, item: Journeyed, ctx: DecisionContext, now: datetime
+) -> None:
+    """Decide ``timer``'s node and every instant node after it."""
+    run = item.run
+    timer.state, timer.done_at = "done", now
+    if run.state != "active":
+        return
+    # Any timer of the run firing (a wait_for_event's timeout included) means it no
+    # longer waits for an event: a late event must not start a second path.
+    run.waiting_for = None
+    nodes = item.document["nodes"]
+    name: str | None = timer.node
+    while name is not None:
+        node = nodes[name]
+        run.node = name
+        kind = node["type"]
+        if kind == "wait":
+            schedule(session, run, node["next"], wait_until(node, now, item.document["timezone"]))
+            return
+        if kind == "wait_for_event":
+            run.waiting_for = node["event"]
+            due = now + parse_duration(node["timeout"])
+            schedule(session, run, node["timeout_next"], due, reason="timeout")
+            return
+        if kind == "exit":
+            # The path is acyclic and single: the run has no other pending timer.
+            run.state, run.exit_reason, run.finished_at = "completed", "exit", now
+            return
+        if kind == "condition":
+            name = node["then"] if _matches(session, item, node["rule"], now) else node["else"]
+        elif kind == "split":
+            weights = [b["weight"] for b in node["branches"]]
+            index = split_branch(item.journey_key, name, run.customer_id, weights)
+            name = node["branches"][index]["next"]
+        elif kind == "holdout":
+            run.holdout = in_holdout(item.journey_key, run.customer_id, node["percent"])
+            name = node["next"]
+        elif kind == "give_points":
+            _give_points(session, item, name, node, now)
+            name = node["next"]
+        else:
+            deferred_to = _send(session, item, name, node, ctx, now)
+            if deferred_to is not None:
+                _defer(session, timer, run, name, deferred_to)
+                return
+            name = node["next"]
+
+
+def _matches(session: Session, item: Journeyed, rule: dict[str, Any], now: datetime) -> bool:
+    query = compiled(rule, subset=True)
+    params = query.params(brand_id=item.brand_id, now=now, customer_ids=[item.run.customer_id])
+    return session.execute(query.statement, params).first() is not None
+
+
+def _defer(
+    session: Session, timer: JourneyTimer, run: JourneyRun, node: str, due: datetime
+) -> None:
+    """Retry ``node`` at ``due``: the same timer when it is this node's, else a new one."""
+    if timer.node == node:
+        timer.state, timer.done_at, timer.due_at, timer.reason = "pending", None, due, "deferred"
+    else:
+        schedule(session, run, node, due, reason="deferred")
+
+
+def _record(
+    session: Session,
+    item: Journeyed,
+    node: str,
+    channel: str,
+    purpose: str,
+    state: str,
+    payload: dict[str, Any],
+    now: datetime,
+) -> None:
+    """One outbox row for the node's execution key (a replay inserts nothing)."""
+    run = item.run
+    session.execute(
+        insert_ignoring_conflicts(session, OUTBOX, index_elements=("execution_key",)),
+        {
+            "brand_id": item.brand_id,
+            "run_id": run.id,
+            "customer_id": run.customer_id,
+            "execution_key": execution_key(run, node),
+            "channel": channel,
+            "purpose": purpose,
+            "payload": payload,
+            "state": state,
+            "attempts": 0,
+            "decided_at": now,
+            "next_attempt_at": now,
+        },
+    )
+
+
+def _give_points(
+    session: Session, item: Journeyed, name: str, node: dict[str, Any], now: datetime
+) -> None:
+    run = item.run
+    if run.holdout:
+        payload = {"points": node["points"], "would_have_sent": True}
+        _record(session, item, name, "points", "marketing", "held_out", payload, now)
+        return
+    program = active_program_for_brand(session, brand_id=item.brand_id)
+    if program is None:
+        return
+    adjust(
+        session,
+        program_id=program.id,
+        customer_id=run.customer_id,
+        points=node["points"],
+        request_key=f"journey:{execution_key(run, name)}",
+        reason=f"journey {item.journey_key}",
+        now=now,
+    )
+
+
+def _send(
+    session: Session,
+    item: Journeyed,
+    name: str,
+    node: dict[str, Any],
+    ctx: DecisionContext,
+    now: datetime,
+) -> datetime | None:
+    """Decide a send; return when to try again if a cap or quiet hours defer it."""
+    run = item.run
+    channel, purpose = node["channel"], node["purpose"]
+    marketing = purpose == "marketing"
+    if marketing and not run.holdout:
+        quiet_end = quiet_until(ctx.policy, now)
+        if quiet_end is not None:
+            return quiet_end
+    # Lock the customer's contact row: two workers deciding sends for the same customer
+    # queue here, so the cap count below is never read by both before either writes.
+    session.execute(
+        insert_ignoring_conflicts(session, CONTACTS, index_elements=("customer_id",)),
+        {"customer_id": run.customer_id},
+    )
+    session.execute(
+        select(ContactLock.customer_id)
+        .where(ContactLock.customer_id == run.customer_id)
+        .with_for_update()
+    )
+    customer = session.get(Customer, run.customer_id)
+    reachable = channel != "email" or bool(customer is not None and customer.email)
+    allowed = reachable and may_contact(
+        session,
+        customer_id=run.customer_id,
+        channel=channel,
+        purpose=purpose,
+        require_opt_in=ctx.require_opt_in,
+    )
+    if not allowed:
+        _record(session, item, name, channel, purpose, "suppressed", {"node": name}, now)
+        return None
+    cap = ctx.policy.caps.get(channel)
+    if marketing and not run.holdout and cap is not None:
+        recent = session.execute(
+            select(func.count(), func.min(OutboxMessage.decided_at)).where(
+                OutboxMessage.customer_id == run.customer_id,
+                OutboxMessage.channel == channel,
+                OutboxMessage.purpose == "marketing",
+                OutboxMessage.state.in_(COUNTED),
+                OutboxMessage.decided_at > now - cap.window,
+            )
+        ).one()
+        if recent[0] >= cap.limit:
+            if node["on_cap"] == "skip":
+                return None
+            return max(recent[1] + cap.window, now)
+    payload = _payload(session, item, node, ctx, now, customer)
+    state = "held_out" if run.holdout else "pending"
+    _record(session, item, name, channel, purpose, state, payload, now)
+    return None
+
+
+def _payload(
+    session: Session,
+    item: Journeyed,
+    node: dict[str, Any],
+    ctx: DecisionContext,
+    now: datetime,
+    customer: Customer | None,
+) -> dict[str, Any]:
+    context = message_context(
+        session,
+        brand_id=item.brand_id,
+        customer_id=item.run.customer_id,
+        order_id=item.run.order_id,
+        recommendations_root=ctx.recommendations_root,
+        now=now,
+    )
+    token = unsubscribe_token(ctx.secret, item.run.customer_id, node["channel"])
+    unsubscribe_url = f"{ctx.public_url}/v1/automation/unsubscribe?token={token}"
+    context["unsubscribe_url"] = unsubscribe_url
+    if node["channel"] == "webhook":
+        return {
+            "endpoint": node["endpoint"],
+            "body": {
+                "type": "journey.message",
+                "journey": item.journey_key,
+                "customer": context["customer"],
+                "order": context["order"]
+                and {**context["order"], "purchased_at": str(context["order"]["purchased_at"])},
+                "points": context["points"]
+                and {**context["points"], "expires_at": str(context["points"]["expires_at"])},
+                "tier": context["tier"],
+                "recommendations": context["recommendations"],
+            },
+        }
+    locale = customer.locale if customer is not None and customer.locale else "pt-BR"
+    message = packaged_template(node["template"]).render(locale, context)
+    return {
+        "to": customer.email if customer is not None else None,
+        "subject": message.subject,
+        "text": message.text,
+        "html": message.html,
+        "unsubscribe_url": unsubscribe_url,
+        "journey": item.journey_key,
+    }

@@ -1,0 +1,146 @@
+"""The worker: read triggers, decide due timers in batches, deliver the outbox.
+
+Deciding a batch is one transaction: claim due timers (PostgreSQL ``FOR UPDATE SKIP
+LOCKED``, so several workers share the work; SQLite's single writer serialises them),
+decide each, write the outbox and next timers, commit. A worker killed mid-batch leaves
+nothing half-done: the batch rolls back and is decided again by the next worker, and
+the unique execution keys make a decision exactly-once.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from recompra.automation.delivery import DeliveryStats, claim, deliver, recover_stale
+from recompra.automation.email import SmtpSender
+from recompra.automation.runs import active_journeys
+from recompra.automation.service import definition_at
+from recompra.automation.steps import DecisionContext, Journeyed, decide
+from recompra.automation.triggers import read_triggers, unsettled_orders
+from recompra.db import unit_of_work
+from recompra.models.automation import Journey, JourneyRun, JourneyTimer
+from recompra.models.base import utcnow
+
+
+@dataclass
+class WorkerStats:
+    """Totals of a worker's passes."""
+
+    triggers: int = 0
+    decided: int = 0
+    delivery: DeliveryStats = field(default_factory=DeliveryStats)
+
+
+def ingest_triggers(engine: Engine, *, now: datetime | None = None, limit: int = 1000) -> int:
+    """One transaction: consume each feed up to ``limit`` rows and start the runs."""
+    with unit_of_work(engine) as session:
+        return read_triggers(session, active_journeys(session), now=now or utcnow(), limit=limit)
+
+
+def _due(session: Session, now: datetime, batch: int) -> list[JourneyTimer]:
+    return list(
+        session.scalars(
+            select(JourneyTimer)
+            .join(JourneyRun, JourneyRun.id == JourneyTimer.run_id)
+            .join(Journey, Journey.id == JourneyRun.journey_id)
+            .where(
+                JourneyTimer.state == "pending",
+                JourneyTimer.due_at <= now,
+                Journey.status == "active",
+            )
+            .order_by(JourneyTimer.due_at, JourneyTimer.id)
+            .limit(batch)
+            .with_for_update(skip_locked=True, of=JourneyTimer)
+        ).all()
+    )
+
+
+def decide_due(
+    engine: Engine, ctx: DecisionContext, *, now: datetime | None = None, batch: int = 500
+) -> int:
+    """Decide up to ``batch`` due timers in one transaction; returns how many."""
+    now = now or utcnow()
+    with unit_of_work(engine) as session:
+        timers = _due(session, now, batch)
+        if not timers:
+            return 0
+        runs = {
+            r.id: r
+            for r in session.scalars(
+                select(JourneyRun).where(JourneyRun.id.in_({t.run_id for t in timers}))
+            )
+        }
+        journeys = {
+            j.id: j
+            for j in session.scalars(
+                select(Journey).where(Journey.id.in_({r.journey_id for r in runs.values()}))
+            )
+        }
+        definitions: dict[tuple[int, int], dict[str, object]] = {}
+        for timer in timers:
+            run = runs[timer.run_id]
+            journey = journeys[run.journey_id]
+            version = (run.journey_id, run.version)
+            if version not in definitions:
+                definitions[version] = definition_at(session, *version)
+            item = Journeyed(run, journey.brand_id, journey.key, definitions[version])
+            decide(session, timer, item, ctx, now)
+        session.flush()
+        return len(timers)
+
+
+def deliver_due(
+    engine: Engine,
+    *,
+    smtp: SmtpSender | None,
+    sender: str,
+    batch: int = 200,
+    require_opt_in: bool = False,
+) -> DeliveryStats:
+    """Recover crashed claims, then claim and send one batch of due outbox rows."""
+    now = utcnow()
+    stats = DeliveryStats(recovered=recover_stale(engine, now=now))
+    sent = deliver(
+        engine,
+        claim(engine, now=now, limit=batch),
+        smtp=smtp,
+        sender=sender,
+        require_opt_in=require_opt_in,
+    )
+    stats.sent, stats.failed, stats.suppressed = sent.sent, sent.failed, sent.suppressed
+    return stats
+
+
+def run_worker(
+    engine: Engine,
+    ctx: DecisionContext,
+    *,
+    smtp: SmtpSender | None,
+    sender: str,
+    until_idle: bool = False,
+    poll_seconds: float = 1.0,
+    batch: int = 500,
+) -> WorkerStats:
+    """Loop: triggers, due timers, deliveries; with ``until_idle`` stop when nothing is left."""
+    stats = WorkerStats()
+    while True:
+        triggers = ingest_triggers(engine)
+        decided = decide_due(engine, ctx, batch=batch)
+        delivered = deliver_due(engine, smtp=smtp, sender=sender, require_opt_in=ctx.require_opt_in)
+        stats.triggers += triggers
+        stats.decided += decided
+        for name in ("sent", "failed", "suppressed", "recovered"):
+            setattr(stats.delivery, name, getattr(stats.delivery, name) + getattr(delivered, name))
+        busy = triggers or decided or delivered.sent or delivered.failed or delivered.suppressed
+        if busy:
+            continue
+        if until_idle:
+            with unit_of_work(engine, write=False) as session:
+                if not unsettled_orders(session):
+                    return stats
+        time.sleep(poll_seconds)

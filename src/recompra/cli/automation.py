@@ -1,0 +1,184 @@
+"""``recompra journeys ...``, ``recompra worker`` and ``recompra webhooks ...``: thin
+commands over :mod:`recompra.automation`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+
+from recompra.automation.definition import parse_journey, to_display
+from recompra.automation.service import (
+    apply_journey,
+    current_definition,
+    get_journey,
+    list_journeys,
+    set_status,
+)
+from recompra.automation.settings import AutomationSettings, decision_context, smtp_sender
+from recompra.automation.webhooks import add_endpoint, rotate_secret
+from recompra.automation.worker import run_worker
+from recompra.config import get_settings
+from recompra.db import get_engine, unit_of_work
+from recompra.errors import RecompraError
+from recompra.hub.brands import DEFAULT_BRAND, get_brand
+
+journeys_app = typer.Typer(
+    help="Post-sale journeys: apply, list, show, pause, resume.", no_args_is_help=True
+)
+webhooks_app = typer.Typer(
+    help="Webhook endpoints and their signing secrets.", no_args_is_help=True
+)
+
+BrandOption = Annotated[str, typer.Option(help="Brand (store) slug")]
+KeyArg = Annotated[str, typer.Argument(help="Journey key")]
+
+
+def _brand_id(brand: str) -> int:
+    with unit_of_work(get_engine(), write=False) as session:
+        return get_brand(session, brand).id
+
+
+def _fail(error: RecompraError) -> typer.Exit:
+    typer.echo(f"error: {error.message}", err=True)
+    for problem in getattr(error, "problems", []):
+        typer.echo(f"  {problem}", err=True)
+    return typer.Exit(1)
+
+
+def load_documents(path: Path) -> list[Any]:
+    """The definitions in a YAML/JSON file: one document, a list, or YAML documents."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() == ".json":
+        loaded = json.loads(text)
+        return loaded if isinstance(loaded, list) else [loaded]
+    documents: list[Any] = []
+    for loaded in yaml.safe_load_all(text):
+        if loaded is not None:
+            documents.extend(loaded if isinstance(loaded, list) else [loaded])
+    return documents
+
+
+@journeys_app.command("apply")
+def apply(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="YAML/JSON file")],
+    brand: BrandOption = DEFAULT_BRAND,
+) -> None:
+    """Create or version the journeys in FILE (all validated first: all or nothing)."""
+    brand_id = _brand_id(brand)
+    try:
+        definitions = [parse_journey(d) for d in load_documents(file)]
+        with unit_of_work(get_engine()) as session:
+            for definition in definitions:
+                result = apply_journey(session, brand_id=brand_id, definition=definition)
+                typer.echo(f"{result.key}: {result.outcome} (version {result.version})")
+    except RecompraError as error:
+        raise _fail(error) from None
+
+
+@journeys_app.command("list")
+def list_(
+    brand: BrandOption = DEFAULT_BRAND, as_json: Annotated[bool, typer.Option("--json")] = False
+) -> None:
+    """The brand's journeys with status, version and customers at each node."""
+    with unit_of_work(get_engine(), write=False) as session:
+        rows = list_journeys(session, brand_id=_brand_id(brand))
+    if as_json:
+        typer.echo(json.dumps([asdict(r) for r in rows], ensure_ascii=False, indent=2))
+        return
+    for r in rows:
+        nodes = ", ".join(f"{n}={c}" for n, c in r.at_node.items()) or "-"
+        typer.echo(
+            f"{r.key}\tv{r.version}\t{r.status}\t{r.trigger['type']}\t"
+            f"active {r.active_runs}\tdone {r.finished_runs}\t{nodes}"
+        )
+
+
+@journeys_app.command("show")
+def show(key: KeyArg, brand: BrandOption = DEFAULT_BRAND) -> None:
+    """The definition in force, as YAML."""
+    try:
+        with unit_of_work(get_engine(), write=False) as session:
+            journey = get_journey(session, brand_id=_brand_id(brand), key=key)
+            document = to_display(current_definition(session, journey))
+    except RecompraError as error:
+        raise _fail(error) from None
+    typer.echo(f"# version {journey.current_version}, {journey.status}")
+    typer.echo(yaml.safe_dump(document, allow_unicode=True, sort_keys=False), nl=False)
+
+
+def _set_status(key: str, brand: str, status: str) -> None:
+    try:
+        with unit_of_work(get_engine()) as session:
+            set_status(session, brand_id=_brand_id(brand), key=key, status=status)
+    except RecompraError as error:
+        raise _fail(error) from None
+    typer.echo(f"{key}: {status}")
+
+
+@journeys_app.command("pause")
+def pause(key: KeyArg, brand: BrandOption = DEFAULT_BRAND) -> None:
+    """Stop entries and hold due timers until resumed."""
+    _set_status(key, brand, "paused")
+
+
+@journeys_app.command("resume")
+def resume(key: KeyArg, brand: BrandOption = DEFAULT_BRAND) -> None:
+    """Accept entries again; held timers are decided."""
+    _set_status(key, brand, "active")
+
+
+def worker(
+    until_idle: Annotated[
+        bool, typer.Option("--until-idle", help="Process what is due, then exit")
+    ] = False,
+    batch: Annotated[int, typer.Option(help="Timers decided per transaction")] = 500,
+) -> None:
+    """Run the automation worker: triggers, due timers, e-mail and webhook deliveries."""
+    automation = AutomationSettings()
+    smtp = smtp_sender(automation)
+    if smtp is None:
+        typer.echo("RECOMPRA_SMTP_URL is not set: e-mails stay pending in the outbox", err=True)
+    try:
+        stats = run_worker(
+            get_engine(),
+            decision_context(get_settings(), automation),
+            smtp=smtp,
+            sender=automation.smtp_from,
+            until_idle=until_idle,
+            batch=batch,
+        )
+    finally:
+        if smtp is not None:
+            smtp.close()
+    d = stats.delivery
+    typer.echo(
+        f"triggers {stats.triggers}, decided {stats.decided}, sent {d.sent}, failed {d.failed}, "
+        f"suppressed {d.suppressed}, recovered {d.recovered}"
+    )
+
+
+@webhooks_app.command("add")
+def webhooks_add(name: str, url: str, brand: BrandOption = DEFAULT_BRAND) -> None:
+    """Register an endpoint; prints its signing secret (once)."""
+    try:
+        with unit_of_work(get_engine()) as session:
+            _, secret = add_endpoint(session, brand_id=_brand_id(brand), name=name, url=url)
+    except RecompraError as error:
+        raise _fail(error) from None
+    typer.echo(secret)
+
+
+@webhooks_app.command("rotate")
+def webhooks_rotate(name: str, brand: BrandOption = DEFAULT_BRAND) -> None:
+    """A new signing secret; the previous one keeps signing until the next rotation."""
+    try:
+        with unit_of_work(get_engine()) as session:
+            secret = rotate_secret(session, brand_id=_brand_id(brand), name=name)
+    except RecompraError as error:
+        raise _fail(error) from None
+    typer.echo(secret)

@@ -1,0 +1,95 @@
+"""``recompra journeys ...`` and ``recompra worker``: apply (all or nothing), list, show,
+pause/resume, and a worker pass that ends when idle."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select
+from typer.testing import CliRunner
+
+from recompra.cli.main import app
+from recompra.config import get_settings
+from recompra.db import dispose_engines, make_engine, unit_of_work
+from recompra.hub.brands import DEFAULT_BRAND
+from recompra.migrate import upgrade
+from recompra.models import Brand
+from recompra.models.automation import JourneyVersion
+
+PACKAGED = Path(__file__).parents[2] / "src/recompra/automation/journeys"
+BROKEN = """\
+---
+key: broken
+name: {pt-BR: "Quebrada", en: "Broken"}
+trigger: {type: order_placed}
+start: a
+nodes: {a: {type: wait, duration: soon, next: a}}
+"""
+
+
+@pytest.fixture
+def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    url = f"sqlite:///{tmp_path}/cli.db"
+    monkeypatch.setenv("RECOMPRA_DATABASE_URL", url)
+    monkeypatch.delenv("RECOMPRA_SMTP_URL", raising=False)
+    get_settings.cache_clear()
+    engine = make_engine(url)
+    upgrade(engine)
+    with unit_of_work(engine) as session:
+        session.add(Brand(slug=DEFAULT_BRAND, name="Loja"))
+    yield engine
+    engine.dispose()
+    dispose_engines()
+    get_settings.cache_clear()
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def _versions(engine: Engine) -> int:
+    with unit_of_work(engine, write=False) as session:
+        return int(session.scalar(select(func.count()).select_from(JourneyVersion)) or 0)
+
+
+def test_apply_list_show_pause_resume(engine: Engine, tmp_path: Path) -> None:
+    code, out = run("journeys", "apply", str(PACKAGED / "win_back.yaml"))
+    assert (code, out.strip()) == (0, "win_back: created (version 1)")
+    assert run("journeys", "apply", str(PACKAGED / "win_back.yaml"))[1].strip() == (
+        "win_back: unchanged (version 1)"
+    )
+    code, out = run("journeys", "list", "--json")
+    (listed,) = json.loads(out)
+    assert (listed["key"], listed["status"], listed["version"], listed["active_runs"]) == (
+        "win_back",
+        "active",
+        1,
+        0,
+    )
+    code, out = run("journeys", "show", "win_back")
+    assert code == 0
+    assert "value: 300.0" in out  # money shown in currency units
+    assert run("journeys", "pause", "win_back")[1].strip() == "win_back: paused"
+    assert json.loads(run("journeys", "list", "--json")[1])[0]["status"] == "paused"
+    assert run("journeys", "resume", "win_back")[1].strip() == "win_back: active"
+
+
+def test_apply_is_all_or_nothing(engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "two.yaml"
+    path.write_text((PACKAGED / "points_expiring.yaml").read_text() + BROKEN, encoding="utf-8")
+    code, out = run("journeys", "apply", str(path))
+    assert code == 1
+    assert "nodes.a.duration: 'soon' is not a duration" in out
+    assert "nodes.a: cycle a -> a: journeys are acyclic" in out
+    assert _versions(engine) == 0
+
+
+def test_worker_until_idle_exits_and_says_smtp_is_missing(engine: Engine) -> None:
+    code, out = run("worker", "--until-idle")
+    assert code == 0
+    assert "RECOMPRA_SMTP_URL is not set" in out
+    assert "triggers 0, decided 0, sent 0" in out

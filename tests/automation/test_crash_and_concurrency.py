@@ -1,0 +1,79 @@
+"""Worker processes killed with SIGKILL mid-batch, and two workers racing under a cap."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from automationtest import NOON, add_order, apply, make_store, thank_you
+from sqlalchemy import Engine, func, select
+
+from recompra.automation.worker import ingest_triggers
+from recompra.db import unit_of_work
+from recompra.models.automation import JourneyRun, JourneyTimer, OutboxMessage
+
+SCRIPT = Path(__file__).with_name("workerprocess.py")
+
+
+def _url(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=False)
+
+
+def _worker(engine: Engine, *args: str, batch: int = 50) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "BATCH": str(batch)}
+    env["PYTHONPATH"] = os.pathsep.join([str(SCRIPT.parent), env.get("PYTHONPATH", "")])
+    return subprocess.Popen([sys.executable, str(SCRIPT), _url(engine), *args], env=env)
+
+
+def _orders(engine: Engine, *, customers: int, per_customer: int) -> None:
+    store = make_store(engine, customers=customers, points=0)
+    apply(engine, store, thank_you())
+    with unit_of_work(engine) as session:
+        for customer in store.customers:
+            for n in range(per_customer):
+                add_order(session, store, customer, f"{customer}-{n}")
+    ingest_triggers(engine, now=NOON, limit=10_000)
+
+
+def test_sigkill_mid_batch_leaves_no_duplicate_and_a_rerun_completes(engine: Engine) -> None:
+    _orders(engine, customers=40, per_customer=1)
+    rng = random.Random(15)
+    for _ in range(3):
+        process = _worker(engine, "crash", str(rng.randint(0, 12)), batch=10)
+        assert process.wait(timeout=120) == -signal.SIGKILL
+    assert _worker(engine, "decide").wait(timeout=120) == 0
+    with unit_of_work(engine, write=False) as session:
+        decisions = session.execute(
+            select(OutboxMessage.run_id, func.count()).group_by(OutboxMessage.run_id)
+        ).all()
+        runs = session.scalar(select(func.count()).select_from(JourneyRun))
+        pending = session.scalar(
+            select(func.count()).select_from(JourneyTimer).where(JourneyTimer.state == "pending")
+        )
+    assert runs == 40
+    assert len(decisions) == 40  # none lost
+    assert {count for _, count in decisions} == {1}  # none duplicated
+    assert pending == 0
+
+
+def test_two_concurrent_workers_never_break_a_cap(engine: Engine) -> None:
+    # Two orders per customer, cap 1 e-mail per day: each customer gets exactly one now.
+    _orders(engine, customers=30, per_customer=2)
+    workers = [_worker(engine, "decide", batch=7) for _ in range(2)]
+    assert [w.wait(timeout=180) for w in workers] == [0, 0]
+    with unit_of_work(engine, write=False) as session:
+        per_customer = session.execute(
+            select(OutboxMessage.customer_id, func.count())
+            .where(OutboxMessage.state == "pending")
+            .group_by(OutboxMessage.customer_id)
+        ).all()
+        deferred = session.scalar(
+            select(func.count()).select_from(JourneyTimer).where(JourneyTimer.state == "pending")
+        )
+    assert len(per_customer) == 30
+    assert max(count for _, count in per_customer) == 1  # 0 violations
+    assert deferred == 30  # the second message of each customer waits for the window
