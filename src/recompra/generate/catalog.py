@@ -162,6 +162,7 @@ def build_catalog(config: GeneratorConfig, rng: np.random.Generator) -> Catalog:
             "name": names,
             "category_id": product_category + 1,
             "list_price_minor": price_minor,
+            "non_merchandise": np.zeros(config.n_products, dtype=bool),
         },
         schema=PRODUCTS,
     )

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
-from sqlalchemy import Engine, and_, func, select
+from sqlalchemy import Engine, and_, func, not_, select
 
 from recompra.models import (
     BrandCustomer,
@@ -118,6 +118,7 @@ def snapshot_tables(engine: Engine, *, brand_id: int | None = None) -> dict[str,
                 Product.name,
                 Product.category_id,
                 Product.list_price_minor,
+                not_(Product.is_merchandise).label("non_merchandise"),
             ),
             Product.brand_id,
         ),

@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from recompra.snapshot.schema import SCHEMAS
+from recompra.snapshot.schema import OPTIONAL_COLUMNS, SCHEMAS
 
 MANIFEST = "manifest.json"
 
@@ -23,6 +23,10 @@ def table_path(directory: Path, table: str) -> Path:
 def conform(table: pa.Table, name: str) -> pa.Table:
     """Cast ``table`` to the snapshot schema of ``name`` (column order and types)."""
     schema = SCHEMAS[name]
+    for column, default in OPTIONAL_COLUMNS.get(name, {}).items():
+        if column not in table.column_names:
+            field = schema.field(column)
+            table = table.append_column(field, pa.array([default] * table.num_rows, field.type))
     missing = [f.name for f in schema if f.name not in table.column_names]
     if missing:
         raise ValueError(f"snapshot table {name!r} lacks columns {missing}")

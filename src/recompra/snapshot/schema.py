@@ -65,6 +65,9 @@ PRODUCTS = pa.schema(
         ("name", pa.string()),
         ("category_id", pa.int64()),
         ("list_price_minor", pa.int64()),
+        # Postage, fees, vouchers (the hub's ``products.is_merchandise`` negated): they
+        # count in order totals but are never offered (recommend filters them out).
+        ("non_merchandise", pa.bool_()),
     ]
 )
 
@@ -141,3 +144,7 @@ SCHEMAS: dict[str, pa.Schema] = {
     "returns": RETURNS,
     "reviews": REVIEWS,
 }
+
+#: Columns a snapshot written before they existed (or by another producer) may lack, and
+#: the value they take then: reading such a snapshot stays possible and means "no flag".
+OPTIONAL_COLUMNS: dict[str, dict[str, object]] = {"products": {"non_merchandise": False}}
