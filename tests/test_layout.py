@@ -27,7 +27,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("config", "errors", "db", "models", "migrate"),
     ("hub", "snapshot", "engines", "generate"),
     ("analytics", "predict", "recommend", "loyalty", "segments"),
-    ("reads", "auth", "pipeline"),
+    ("reads", "auth", "pipeline", "automation"),
     ("api", "web"),
     ("server",),
     ("cli",),
