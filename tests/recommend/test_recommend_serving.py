@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pyarrow as pa
@@ -88,6 +89,17 @@ def test_cli_commands(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "next_best_offer" in result.output
     assert "popularity" in result.output
+    assert "served" in result.output
+    scripted = runner.invoke(
+        app, [*evaluate, "--level", "category", "--k", "5", "--test-fraction", "0.25", "--json"]
+    )
+    assert scripted.exit_code == 0, scripted.output
+    report = json.loads(scripted.output)
+    assert report["split"]["test_fraction"] == 0.25
+    assert set(report["plan"]["choices"]) == {"new", "any", "cold_start"}
+    served = [row for row in report["rows"] if row["model"] == "served"]
+    assert {row["items"] for row in served} == {"all", "new", "cold_start"}
+    assert {"hit_rate", "precision", "recall", "ndcg", "coverage"} <= set(served[0])
     out = tmp_path / "out"
     result = runner.invoke(
         app, ["recommend", "refresh", "--snapshot", str(snapshot), "--out", str(out)]
