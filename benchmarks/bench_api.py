@@ -120,6 +120,20 @@ def _database_url(home: Path, postgres: bool) -> str:
     return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
 
 
+def _drop_database(url: str) -> None:
+    """Drop the PostgreSQL database :func:`_database_url` created."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from recompra.db import make_engine
+
+    admin = make_engine(os.environ["RECOMPRA_TEST_POSTGRES_URL"], pool_size=1)
+    name = make_url(url).database
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
 def _prepare(url: str, customers: int) -> tuple[str, list[int], list[int]]:
     """Seed the store and a program; the key, brand A's customers and earnable orders."""
     from datetime import UTC, datetime
@@ -269,66 +283,75 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         db_url = _database_url(home, args.postgres)
-        key, customers, orders = _prepare(db_url, args.customers)
-        floor_db = (
-            db_url.replace("postgresql+psycopg://", "postgresql://")
-            if args.postgres
-            else str(home / "recompra.db")
+        try:
+            _compare(args, home, db_url)
+        finally:
+            if args.postgres:
+                _drop_database(db_url)
+
+
+def _compare(args: argparse.Namespace, home: Path, db_url: str) -> None:
+    """Serve the project and the floor per worker count; print them side by side."""
+    key, customers, orders = _prepare(db_url, args.customers)
+    floor_db = (
+        db_url.replace("postgresql+psycopg://", "postgresql://")
+        if args.postgres
+        else str(home / "recompra.db")
+    )
+    backend = "PostgreSQL" if args.postgres else "SQLite"
+    print(f"{backend}, {args.concurrency} kept-alive connections, {args.seconds:.0f} s "
+          f"per run, {len(customers)} customers, {len(orders)} earnable orders")  # fmt: skip
+    project_env = {
+        "RECOMPRA_HOME": str(home),
+        "RECOMPRA_DATABASE_URL": db_url,
+        "RECOMPRA_ENVIRONMENT": "test",
+        "RECOMPRA_POOL_SIZE": str(args.concurrency),
+        "RECOMPRA_API_RATE_LIMIT_BURST": "100000000",
+        "RECOMPRA_API_RATE_LIMIT_PER_SECOND": "100000000",
+    }
+    base = {"seconds": args.seconds, "concurrency": args.concurrency}
+    for workers in args.workers:
+        print(f"workers={workers}")
+        results: dict[str, dict[str, Any]] = {}
+        servers = (
+            ("project", ["recompra.server:create_app", "--factory"], project_env, "/v1"),
+            ("floor", ["floor_app:app"], {"FLOOR_DATABASE": floor_db}, ""),
         )
-        backend = "PostgreSQL" if args.postgres else "SQLite"
-        print(f"{backend}, {args.concurrency} kept-alive connections, {args.seconds:.0f} s "
-              f"per run, {len(customers)} customers, {len(orders)} earnable orders")  # fmt: skip
-        project_env = {
-            "RECOMPRA_HOME": str(home),
-            "RECOMPRA_DATABASE_URL": db_url,
-            "RECOMPRA_ENVIRONMENT": "test",
-            "RECOMPRA_POOL_SIZE": str(args.concurrency),
-            "RECOMPRA_API_RATE_LIMIT_BURST": "100000000",
-            "RECOMPRA_API_RATE_LIMIT_PER_SECOND": "100000000",
-        }
-        base = {"seconds": args.seconds, "concurrency": args.concurrency}
-        for workers in args.workers:
-            print(f"workers={workers}")
-            results: dict[str, dict[str, Any]] = {}
-            servers = (
-                ("project", ["recompra.server:create_app", "--factory"], project_env, "/v1"),
-                ("floor", ["floor_app:app"], {"FLOOR_DATABASE": floor_db}, ""),
-            )
-            for name, app, env, prefix in servers:
-                port = _free_port()
-                server = _serve(app, env, port, workers)
-                url = f"http://127.0.0.1:{port}"
+        for name, app, env, prefix in servers:
+            port = _free_port()
+            server = _serve(app, env, port, workers)
+            url = f"http://127.0.0.1:{port}"
+            try:
+                _wait(url, f"{prefix}/customers/{customers[0]}")
+                run = {**base, "url": url, "key": key if prefix else ""}
+                results[f"{name} read"] = _run(
+                    {**run, "method": "GET", "sequential": False,
+                     "paths": [f"{prefix}/customers/{c}" for c in customers]},
+                    server.pid,
+                )  # fmt: skip
+                write_prefix = f"{prefix}/loyalty" if prefix else ""
+                results[f"{name} write"] = _run(
+                    {**run, "method": "POST", "sequential": True,
+                     "paths": [f"{write_prefix}/orders/{o}/earn" for o in orders]},
+                    server.pid,
+                )  # fmt: skip
+            finally:
+                server.terminate()
                 try:
-                    _wait(url, f"{prefix}/customers/{customers[0]}")
-                    run = {**base, "url": url, "key": key if prefix else ""}
-                    results[f"{name} read"] = _run(
-                        {**run, "method": "GET", "sequential": False,
-                         "paths": [f"{prefix}/customers/{c}" for c in customers]},
-                        server.pid,
-                    )  # fmt: skip
-                    write_prefix = f"{prefix}/loyalty" if prefix else ""
-                    results[f"{name} write"] = _run(
-                        {**run, "method": "POST", "sequential": True,
-                         "paths": [f"{write_prefix}/orders/{o}/earn" for o in orders]},
-                        server.pid,
-                    )  # fmt: skip
-                finally:
-                    server.terminate()
-                    try:
-                        server.wait(timeout=20)
-                    except subprocess.TimeoutExpired:  # a wedged server (the old lock bug)
-                        server.kill()
-                        server.wait()
-            print(_line("GET /v1/customers/{id}", results["project read"], results["floor read"]))
-            print(_line("  floor: FastAPI + driver, 1 row", results["floor read"]))
-            print(
-                _line(
-                    "POST /v1/loyalty/orders/{id}/earn",
-                    results["project write"],
-                    results["floor write"],
-                )
+                    server.wait(timeout=20)
+                except subprocess.TimeoutExpired:  # a wedged server (the old lock bug)
+                    server.kill()
+                    server.wait()
+        print(_line("GET /v1/customers/{id}", results["project read"], results["floor read"]))
+        print(_line("  floor: FastAPI + driver, 1 row", results["floor read"]))
+        print(
+            _line(
+                "POST /v1/loyalty/orders/{id}/earn",
+                results["project write"],
+                results["floor write"],
             )
-            print(_line("  floor: FastAPI + driver, 1 insert", results["floor write"]))
+        )
+        print(_line("  floor: FastAPI + driver, 1 insert", results["floor write"]))
 
 
 if __name__ == "__main__":
