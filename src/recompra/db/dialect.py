@@ -9,7 +9,7 @@ Migrations keep their own checks (they are frozen history).
 from __future__ import annotations
 
 from functools import cache
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Engine, Insert, Table, func
 from sqlalchemy.dialects import postgresql, sqlite
@@ -17,7 +17,6 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 Bind = Session | Connection | Engine | Dialect
-Granularity = Literal["month", "year"]
 
 
 def dialect_name(bind: Bind) -> str:
@@ -70,13 +69,3 @@ def json_object(bind: Bind, *pairs: Any) -> ColumnElement[Any]:
     """A SQL JSON object built from ``key, value, key, value...`` in the bind's dialect."""
     build = func.jsonb_build_object if is_postgresql(bind) else func.json_object
     return build(*pairs)
-
-
-def period_key(bind: Bind, column: Any, granularity: Granularity) -> ColumnElement[str]:
-    """``YYYY-MM`` (or ``YYYY``) of a UTC timestamp column, in the bind's dialect."""
-    if is_sqlite(bind):
-        return func.strftime("%Y-%m" if granularity == "month" else "%Y", column)
-    if is_postgresql(bind):
-        fmt = "YYYY-MM" if granularity == "month" else "YYYY"
-        return func.to_char(func.timezone("UTC", column), fmt)
-    raise NotImplementedError(f"period keys are not defined for {dialect_name(bind)}")

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Date, Table, bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
+from recompra.db.dialect import is_postgresql, is_sqlite
 from recompra.hub.rejects import EntityCounts
 from recompra.models.base import UTCDateTime
 
@@ -53,7 +54,7 @@ def allocate_ids(session: Session, table: Table, count: int) -> list[int]:
     """
     if count == 0:
         return []
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgresql(session):
         sequence = session.scalar(
             text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": table.name}
         )
@@ -126,13 +127,13 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
     """Insert ``rows`` with freshly allocated ids; return the ids in row order."""
     ids = allocate_ids(session, table, len(rows))
     payload = [{**row, "id": new_id} for row, new_id in zip(rows, ids, strict=True)]
-    sqlite = session.get_bind().dialect.name == "sqlite"
+    sqlite = is_sqlite(session)
     for chunk in _chunks(payload):
         if sqlite:
             _insert_sqlite(session, table, chunk)
         else:
             session.connection().execute(insert(table), list(chunk))
-    if len(rows) >= ANALYZE_AFTER and session.get_bind().dialect.name == "postgresql":
+    if len(rows) >= ANALYZE_AFTER and is_postgresql(session):
         # A table that was empty when this session planned its foreign-key checks keeps
         # a sequential-scan plan: the first Olist chunk took minutes instead of seconds.
         # Fresh statistics make PostgreSQL re-plan with the index.

@@ -221,7 +221,7 @@ def reevaluate_customers(
     if not ids:
         return {}
     now = now or utcnow()
-    if not is_sqlite(session.get_bind().engine):  # SQLite writers are serialised at BEGIN
+    if not is_sqlite(session):  # SQLite writers are serialised at BEGIN
         session.execute(
             select(Customer.id).where(Customer.id.in_(ids)).order_by(Customer.id).with_for_update()
         )
