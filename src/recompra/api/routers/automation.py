@@ -38,6 +38,7 @@ from recompra.automation.service import (
     set_status,
 )
 from recompra.automation.webhooks import add_endpoint, rotate_secret
+from recompra.errors import InvalidInput
 from recompra.models.base import utcnow
 
 router = APIRouter(prefix="/v1/automation", tags=["automation"])
@@ -159,10 +160,26 @@ def consents_record(body: ConsentIn, brand: AdminBrand, session: WriteSession) -
 Token = Annotated[str, Query(min_length=5, max_length=200)]
 
 
-@router.get("/unsubscribe", operation_id="unsubscribe_form", response_class=HTMLResponse)
+@router.get(
+    "/unsubscribe",
+    operation_id="unsubscribe_form",
+    response_class=HTMLResponse,
+    responses={400: {"description": "Invalid or forged link (an HTML page)"}},
+)
 def unsubscribe_form(request: Request, token: Token) -> HTMLResponse:
-    """A confirmation form (a GET never unsubscribes: scanners prefetch links)."""
-    read_unsubscribe_token(request.app.state.settings.secret_key, token)
+    """A confirmation form (a GET never unsubscribes: scanners prefetch links).
+
+    A person follows this link from an e-mail, so a bad link answers a page, not JSON.
+    """
+    try:
+        read_unsubscribe_token(request.app.state.settings.secret_key, token)
+    except InvalidInput:
+        return HTMLResponse(
+            "<!doctype html><meta charset=utf-8><title>Link inválido</title>"
+            "<p>Este link de cancelamento é inválido ou está incompleto. / "
+            "This unsubscribe link is invalid or incomplete.</p>",
+            status_code=400,
+        )
     return HTMLResponse(
         "<!doctype html><meta charset=utf-8><title>Cancelar inscrição</title>"
         f'<form method=post action="?token={html.escape(token)}"><input type=hidden '
