@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select
-from webtest import EMAIL, PASSWORD, Server
+from webtest import ARTIFACTS, EMAIL, LIST_CUSTOMERS, PASSWORD, SEARCH_CPF, SEARCH_PHONE, Server
 
 from recompra.auth.keys import create_api_key
 from recompra.auth.users import create_user
@@ -29,11 +29,10 @@ from recompra.loyalty import (
     redeem,
 )
 from recompra.migrate import upgrade
-from recompra.models import Brand, Order
+from recompra.models import Brand, Customer, Order
 from samplestore import analyse_sample, seed_sample
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -100,7 +99,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     engine = make_engine(url)
     upgrade(engine)
     with unit_of_work(engine) as session:
-        store = seed_sample(session)
+        # More customers than one list page (50), so that pagination is exercised.
+        store = seed_sample(session, customers=LIST_CUSTOMERS)
+        searchable = session.get(Customer, store.customers_a[3])
+        assert searchable is not None
+        # Stored as the hub stores them: digits only (hub.normalize).
+        searchable.document, searchable.phone = SEARCH_CPF, SEARCH_PHONE
         create_user(session, email=EMAIL, password=PASSWORD, brand_id=store.brand_a)
         _, key = create_api_key(session, scopes=["read", "loyalty"], brand_id=store.brand_a)
         _seed_loyalty(session, store.brand_a)
@@ -143,7 +147,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             if process.poll() is not None or time.monotonic() > deadline:
                 pytest.fail("the server did not start")
             time.sleep(0.1)
-        yield Server(url=base, api_key=key, home=home, slug=str(slug))
+        yield Server(
+            url=base,
+            api_key=key,
+            home=home,
+            slug=str(slug),
+            database_url=url,
+            searchable_id=store.customers_a[3],
+        )
     finally:
         process.terminate()
         process.wait(timeout=10)

@@ -38,6 +38,8 @@ def install_api_docs(app: FastAPI) -> None:
             swagger_js_url=f"{SWAGGER_URL}/swagger-ui-bundle.js",
             swagger_css_url=f"{SWAGGER_URL}/swagger-ui.css",
             swagger_favicon_url="/static/favicon.svg",
+            # Swagger UI would otherwise send the schema to validator.swagger.io.
+            swagger_ui_parameters={"validatorUrl": None},
         )
 
 
