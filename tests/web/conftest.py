@@ -137,7 +137,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        # Generous: on a loaded CI machine importing the app alone can take half a minute.
+        deadline = time.monotonic() + 120
         while True:
             try:
                 if httpx.get(base + "/health", timeout=1).status_code == 200:

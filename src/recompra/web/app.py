@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import quote
 
-import swagger_ui_bundle
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -16,9 +15,8 @@ from recompra.web.context import LoginRequired
 from recompra.web.views import router
 
 STATIC_DIR = Path(__file__).parent / "static"
-#: Swagger UI's files from the swagger-ui-bundle wheel, so /docs works with no internet.
-SWAGGER_DIR = Path(swagger_ui_bundle.swagger_ui_path)
-SWAGGER_URL = "/docs-assets"
+#: Swagger UI 5, vendored (see its README.md), so /docs works with no internet.
+SWAGGER_URL = "/static/swagger-ui"
 
 
 async def _to_login(_request: Request, exc: Exception) -> Response:
@@ -27,8 +25,7 @@ async def _to_login(_request: Request, exc: Exception) -> Response:
 
 
 def install_api_docs(app: FastAPI) -> None:
-    """Serve Swagger UI at ``/docs`` from the locally mounted bundle."""
-    app.mount(SWAGGER_URL, StaticFiles(directory=SWAGGER_DIR), name="swagger-ui")
+    """Serve Swagger UI at ``/docs`` from the dashboard's static files."""
 
     @app.get("/docs", include_in_schema=False)
     def swagger_ui() -> HTMLResponse:
