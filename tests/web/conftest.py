@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -29,7 +31,8 @@ from recompra.loyalty import (
     redeem,
 )
 from recompra.migrate import upgrade
-from recompra.models import Brand, Customer, Order
+from recompra.models import Brand, Customer, CustomerScore, Order
+from recompra.predict.explain import explain_one
 from samplestore import analyse_sample, seed_sample
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -105,6 +108,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         assert searchable is not None
         # Stored as the hub stores them: digits only (hub.normalize).
         searchable.document, searchable.phone = SEARCH_CPF, SEARCH_PHONE
+        # Explanations in the shape the prediction run stores (hub.scores): one text per
+        # language, written by predict.explain.
+        for score in session.scalars(
+            select(CustomerScore).where(CustomerScore.customer_id == searchable.id)
+        ):
+            score.explanations = {
+                "pt-BR": explain_one(0.12, 210, 30, 0.4, 365, lang="pt"),
+                "en": explain_one(0.12, 210, 30, 0.4, 365, lang="en"),
+            }
         create_user(session, email=EMAIL, password=PASSWORD, brand_id=store.brand_a)
         _, key = create_api_key(session, scopes=["read", "loyalty"], brand_id=store.brand_a)
         _seed_loyalty(session, store.brand_a)
@@ -159,6 +171,43 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture
+def backtests(server: Server) -> Iterator[dict[str, Any]]:
+    """A ``backtest.json`` where the models page reads it (removed afterwards).
+
+    Hand-written numbers in the shape ``recompra predict --backtest`` writes: two models
+    (the chosen one with its weekly tracking) and the churn choice with its reason.
+    """
+    directory = server.home / "predictions" / server.slug
+    directory.mkdir(parents=True)
+    metrics = {"rmse": 1.3, "mae_naive": 0.876, "total_error_pct": 5.0}
+    tracking = [
+        {"period": 1.0, "actual": 2.0, "expected": 1.5, "holdout": 0.0},
+        {"period": 2.0, "actual": 5.0, "expected": 4.0, "holdout": 1.0},
+    ]
+    report = {
+        "calibration_end": "2024-03-01",
+        "observation_end": "2024-06-30",
+        "chosen_model": "pareto",
+        "models": {
+            "bgnbd": {"metrics": {"mae": 0.637, **metrics}},
+            "pareto": {"metrics": {"mae": 0.628, **metrics}, "tracking": tracking},
+        },
+        "selection": {"rule": "lowest holdout MAE"},
+        "churn": {
+            "method": "model",
+            "window_days": 90,
+            "reason": "lower or equal Brier score on the time split",
+            "metrics": {"model": {"auc": 0.784, "brier": 0.101}},
+        },
+    }
+    (directory / "backtest.json").write_text(json.dumps(report))
+    try:
+        yield report
+    finally:
+        shutil.rmtree(directory)
 
 
 @pytest.fixture(scope="session")

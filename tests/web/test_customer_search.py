@@ -47,7 +47,9 @@ def test_name_and_email_match_case_insensitively(seeded: tuple[Engine, SampleSto
     engine, store = seeded
     with unit_of_work(engine, write=False) as session:
         target = session.get(Customer, store.customers_a[7])
-        assert target is not None and target.name and target.email
+        assert target is not None
+        assert target.name
+        assert target.email
         by_name = find_customers(
             session, brand_id=store.brand_a, q=target.name.upper(), limit=50, offset=0
         )

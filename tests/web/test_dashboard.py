@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import shutil
 from typing import Any
 
 import httpx
@@ -148,49 +146,26 @@ def test_phone_layout_has_a_menu(browser: Any, server: Server) -> None:
         context.close()
 
 
-def test_models_page_shows_the_backtests(page: Any, server: Server) -> None:
-    directory = server.home / "predictions" / server.slug
-    directory.mkdir(parents=True)
-    metrics = {"rmse": 1.3, "mae_naive": 0.876, "total_error_pct": 5.0}
-    tracking = [
-        {"period": 1.0, "actual": 2.0, "expected": 1.5, "holdout": 0.0},
-        {"period": 2.0, "actual": 5.0, "expected": 4.0, "holdout": 1.0},
-    ]
-    report = {
-        "calibration_end": "2024-03-01",
-        "observation_end": "2024-06-30",
-        "chosen_model": "pareto",
-        "models": {
-            "bgnbd": {"metrics": {"mae": 0.637, **metrics}},
-            "pareto": {"metrics": {"mae": 0.628, **metrics}, "tracking": tracking},
-        },
-        "selection": {"rule": "lowest holdout MAE"},
-        "churn": {
-            "method": "model",
-            "window_days": 90,
-            "reason": "lower or equal Brier score on the time split",
-            "metrics": {"model": {"auc": 0.784, "brier": 0.101}},
-        },
-    }
-    (directory / "backtest.json").write_text(json.dumps(report))
-    try:
-        sign_in(page, server, "/dashboard/models")
-        assert page.locator("#backtests tr[data-model]").count() == 2
-        chosen = page.locator("#backtests tr[data-chosen]")
-        assert chosen.get_attribute("data-model") == "pareto"
-        assert chosen.locator("[data-metric=mae]").inner_text() == format_number(0.628, "pt-BR", 3)
-        assert page.locator("#churn-models tr[data-chosen]").get_attribute("data-method") == "model"
-        # The plain-language summary: 121 test days, 1 - 0.628 / 0.876 = 28% better.
-        summary = page.locator("[data-summary=purchases]").inner_text()
-        assert "121 dias" in summary and "0,63" in summary and "28%" in summary
-        assert page.locator("[data-rule]").inner_text() == (
-            "Critério de escolha: o menor MAE no período de teste."
-        )
-        assert "Brier menor ou igual" in page.locator("[data-churn-choice]").inner_text()
-        # The tracking chart is drawn by the dashboard from the report, two lines.
-        assert page.locator("#tracking svg path.line").count() == 2
-    finally:
-        shutil.rmtree(directory)
+def test_models_page_shows_the_backtests(
+    page: Any, server: Server, backtests: dict[str, Any]
+) -> None:
+    sign_in(page, server, "/dashboard/models")
+    assert page.locator("#backtests tr[data-model]").count() == 2
+    chosen = page.locator("#backtests tr[data-chosen]")
+    assert chosen.get_attribute("data-model") == "pareto"
+    assert chosen.locator("[data-metric=mae]").inner_text() == format_number(0.628, "pt-BR", 3)
+    assert page.locator("#churn-models tr[data-chosen]").get_attribute("data-method") == "model"
+    # The plain-language summary: 121 test days, 1 - 0.628 / 0.876 = 28% better.
+    summary = page.locator("[data-summary=purchases]").inner_text()
+    assert "121 dias" in summary
+    assert "0,63" in summary
+    assert "28%" in summary
+    assert page.locator("[data-rule]").inner_text() == (
+        "Critério de escolha: o menor MAE no período de teste."
+    )
+    assert "Brier menor ou igual" in page.locator("[data-churn-choice]").inner_text()
+    # The tracking chart is drawn by the dashboard from the report, two lines.
+    assert page.locator("#tracking svg path.line").count() == 2
 
 
 def test_overview_and_segments_show_the_analytics_outputs(page: Any, server: Server) -> None:

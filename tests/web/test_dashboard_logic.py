@@ -36,7 +36,8 @@ def test_a_month_cut_short_by_the_as_of_date_leaves_the_trends() -> None:
     months = [_month("2024-05"), _month("2024-06")]
     complete, partial = split_partial_month(months, date(2024, 6, 12))
     assert [m.period for m in complete] == ["2024-05"]
-    assert partial is not None and partial.period == "2024-06"
+    assert partial is not None
+    assert partial.period == "2024-06"
 
 
 def test_a_month_ending_on_the_as_of_date_is_complete() -> None:
@@ -91,9 +92,7 @@ def test_model_texts_map_to_messages() -> None:
 
     for key in [*SELECTION_RULES.values(), *CHURN_REASONS.values()]:
         assert key in MESSAGES
-    assert churn_reason_keys("lower Brier score on the time split") == [
-        "models.reason.lower_brier"
-    ]
+    assert churn_reason_keys("lower Brier score on the time split") == ["models.reason.lower_brier"]
     assert churn_reason_keys(
         "classifier requested but not used: history shorter than three churn windows"
     ) == ["models.reason.classifier_not_used", "models.reason.short_history"]

@@ -29,7 +29,8 @@ def test_every_literal_message_key_is_defined() -> None:
 
 def test_every_message_has_both_languages() -> None:
     for key, (pt, en) in i18n.MESSAGES.items():
-        assert pt.strip() and en.strip(), key
+        assert pt.strip(), key
+        assert en.strip(), key
         # Word order differs between the languages; the placeholders must not.
         assert sorted(re.findall(r"{(\w+)}", pt)) == sorted(re.findall(r"{(\w+)}", en)), key
 
@@ -45,7 +46,10 @@ def test_glossary_terms_have_both_languages_and_unique_keys() -> None:
     keys = [term.key for term in TERMS]
     assert len(keys) == len(set(keys))
     for term in TERMS:
-        assert term.name_pt and term.name_en and term.definition_pt and term.definition_en
+        assert term.name_pt
+        assert term.name_en
+        assert term.definition_pt
+        assert term.definition_en
         assert term.definition_pt != term.definition_en
 
 

@@ -45,10 +45,9 @@ def test_the_checker_finds_external_references() -> None:
 
 def test_no_page_references_another_host(server: Server) -> None:
     with httpx.Client(base_url=server.url, timeout=30) as client:
-        signed_in = client.post(
-            "/login", data={"email": server.email, "password": server.password}
-        )
-        assert signed_in.status_code == 303 and "recompra_session" in client.cookies
+        signed_in = client.post("/login", data={"email": server.email, "password": server.password})
+        assert signed_in.status_code == 303
+        assert "recompra_session" in client.cookies
         paths = ["/login", "/docs", "/dashboard/no-such-page", "/static/style.css"]
         paths += [path for _, path in NAVIGATION]
         paths += [f"/dashboard/customers/{server.searchable_id}", "/dashboard/customers?q=a"]
