@@ -174,7 +174,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Ainda sem conta: ela é aberta na primeira compra que rende pontos.",
         "No account yet: it opens with the first purchase that earns points.",
     ),
-    "timeline.order": ("Pedido {id}", "Order {id}"),
+    "timeline.order": ("nº {id}", "no. {id}"),
     "timeline.return.return": ("Devolução", "Return"),
     "timeline.return.cancellation": ("Cancelamento", "Cancellation"),
     "loyalty.title": ("Programa de fidelidade", "Loyalty program"),
