@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
-from webtest import Server, sign_in
+from webtest import Server, screenshot, sign_in
 
 from recompra.web.format import format_money, format_number
 
@@ -166,6 +166,7 @@ def test_models_page_shows_the_backtests(
     assert "Brier menor ou igual" in page.locator("[data-churn-choice]").inner_text()
     # The tracking chart is drawn by the dashboard from the report, two lines.
     assert page.locator("#tracking svg path.line").count() == 2
+    screenshot(page, "desktop-pt-BR-models-backtests")
 
 
 def test_overview_and_segments_show_the_analytics_outputs(page: Any, server: Server) -> None:
