@@ -6,11 +6,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from dbtest import BACKENDS, create_test_engine
 from recompra.db import unit_of_work
-from recompra.models import Customer
+from recompra.generate import GeneratorConfig, generate_tables
+from recompra.hub.importers.generated import load_generated
+from recompra.models import Brand, Customer
 from recompra.reads.customer_search import find_customers
 from samplestore import SampleStore, seed_sample
 
@@ -84,3 +86,33 @@ def test_short_digit_runs_do_not_match_documents(seeded: tuple[Engine, SampleSto
     with unit_of_work(engine, write=False) as session:
         found = find_customers(session, brand_id=store.brand_a, q="529", limit=50, offset=0)
     assert store.customers_a[5] not in [c.id for c in found.items]
+
+
+def test_a_generated_demo_customer_is_found_by_each_identity(tmp_path: Path) -> None:
+    for engine in create_test_engine("sqlite", tmp_path):
+        with unit_of_work(engine) as session:
+            brand = Brand(slug="demo", name="Demo")
+            session.add(brand)
+            session.flush()
+            brand_id = brand.id
+        load_generated(
+            engine, generate_tables(GeneratorConfig(seed=3, n_customers=200)), brand_id=brand_id
+        )
+        with unit_of_work(engine, write=False) as session:
+            person = session.scalars(select(Customer).order_by(Customer.id).limit(1)).one()
+            assert person.name
+            assert person.email
+            assert person.document
+            assert person.phone
+            cpf = person.document
+            national = person.phone[2:]  # without the 55 country code
+            terms = [
+                person.name,
+                person.email.upper(),
+                cpf,
+                f"{cpf[:3]}.{cpf[3:6]}.{cpf[6:9]}-{cpf[9:]}",
+                f"({national[:2]}) {national[2:7]}-{national[7:]}",
+            ]
+            for term in terms:
+                found = find_customers(session, brand_id=brand_id, q=term, limit=50, offset=0)
+                assert person.id in [c.id for c in found.items], term

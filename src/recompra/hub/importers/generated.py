@@ -99,7 +99,12 @@ def load_generated(
             ],
             counts=report.entity("customers"),
         )
-        customer_ids = {int(value): cid for (_k, _s, value), cid in identity_map.items()}
+        # The map also holds the e-mail, CPF and phone identities; orders use the ids.
+        customer_ids = {
+            int(value): cid
+            for (kind, _source, value), cid in identity_map.items()
+            if kind == "external"
+        }
         tick("customers", 1, 1)
 
     orders = _orders(tables, customer_ids)
