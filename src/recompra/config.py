@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET = "recompra-development-secret-change-me"
@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     pool_size: int = 10
     #: Orders per import transaction: each chunk commits whole orders with their items.
     import_chunk_orders: int = 20_000
+    #: What 1,000 loyalty points are worth when redeemed, in minor units, for showing the
+    #: points liability in money (programs do not store a point's value). The default is
+    #: the demo's rate: an R$ 20 coupon for 400 points is R$ 50 per 1,000 points.
+    point_value_minor_per_1000: int = Field(default=5_000, ge=0)
 
     @model_validator(mode="after")
     def _refuse_insecure_defaults(self) -> Settings:

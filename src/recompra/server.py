@@ -52,7 +52,8 @@ def create_app(
         title="Recompra",
         version="1",
         description=DESCRIPTION,
-        docs_url="/docs",
+        # /docs is served by recompra.web.app from packaged assets (no CDN); no ReDoc.
+        docs_url=None,
         redoc_url=None,
     )
     app.state.engine = engine

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -15,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select
-from webtest import EMAIL, PASSWORD, Server
+from webtest import ARTIFACTS, EMAIL, LIST_CUSTOMERS, PASSWORD, SEARCH_CPF, SEARCH_PHONE, Server
 
 from recompra.auth.keys import create_api_key
 from recompra.auth.users import create_user
@@ -29,11 +31,11 @@ from recompra.loyalty import (
     redeem,
 )
 from recompra.migrate import upgrade
-from recompra.models import Brand, Order
+from recompra.models import Brand, Customer, CustomerScore, Order
+from recompra.predict.explain import explain_one
 from samplestore import analyse_sample, seed_sample
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -100,7 +102,21 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     engine = make_engine(url)
     upgrade(engine)
     with unit_of_work(engine) as session:
-        store = seed_sample(session)
+        # More customers than one list page (50), so that pagination is exercised.
+        store = seed_sample(session, customers=LIST_CUSTOMERS)
+        searchable = session.get(Customer, store.customers_a[3])
+        assert searchable is not None
+        # Stored as the hub stores them: digits only (hub.normalize).
+        searchable.document, searchable.phone = SEARCH_CPF, SEARCH_PHONE
+        # Explanations in the shape the prediction run stores (hub.scores): one text per
+        # language, written by predict.explain.
+        for score in session.scalars(
+            select(CustomerScore).where(CustomerScore.customer_id == searchable.id)
+        ):
+            score.explanations = {
+                "pt-BR": explain_one(0.12, 210, 30, 0.4, 365, lang="pt"),
+                "en": explain_one(0.12, 210, 30, 0.4, 365, lang="en"),
+            }
         create_user(session, email=EMAIL, password=PASSWORD, brand_id=store.brand_a)
         _, key = create_api_key(session, scopes=["read", "loyalty"], brand_id=store.brand_a)
         _seed_loyalty(session, store.brand_a)
@@ -133,7 +149,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        # Generous: on a loaded CI machine importing the app alone can take half a minute.
+        deadline = time.monotonic() + 120
         while True:
             try:
                 if httpx.get(base + "/health", timeout=1).status_code == 200:
@@ -143,10 +160,54 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             if process.poll() is not None or time.monotonic() > deadline:
                 pytest.fail("the server did not start")
             time.sleep(0.1)
-        yield Server(url=base, api_key=key, home=home, slug=str(slug))
+        yield Server(
+            url=base,
+            api_key=key,
+            home=home,
+            slug=str(slug),
+            database_url=url,
+            searchable_id=store.customers_a[3],
+        )
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture
+def backtests(server: Server) -> Iterator[dict[str, Any]]:
+    """A ``backtest.json`` where the models page reads it (removed afterwards).
+
+    Hand-written numbers in the shape ``recompra predict --backtest`` writes: two models
+    (the chosen one with its weekly tracking) and the churn choice with its reason.
+    """
+    directory = server.home / "predictions" / server.slug
+    directory.mkdir(parents=True)
+    metrics = {"rmse": 1.3, "mae_naive": 0.876, "total_error_pct": 5.0}
+    tracking = [
+        {"period": 1.0, "actual": 2.0, "expected": 1.5, "holdout": 0.0},
+        {"period": 2.0, "actual": 5.0, "expected": 4.0, "holdout": 1.0},
+    ]
+    report = {
+        "calibration_end": "2024-03-01",
+        "observation_end": "2024-06-30",
+        "chosen_model": "pareto",
+        "models": {
+            "bgnbd": {"metrics": {"mae": 0.637, **metrics}},
+            "pareto": {"metrics": {"mae": 0.628, **metrics}, "tracking": tracking},
+        },
+        "selection": {"rule": "lowest holdout MAE"},
+        "churn": {
+            "method": "model",
+            "window_days": 90,
+            "reason": "lower or equal Brier score on the time split",
+            "metrics": {"model": {"auc": 0.784, "brier": 0.101}},
+        },
+    }
+    (directory / "backtest.json").write_text(json.dumps(report))
+    try:
+        yield report
+    finally:
+        shutil.rmtree(directory)
 
 
 @pytest.fixture(scope="session")

@@ -56,11 +56,12 @@ def test_revenue_axis_labels_increase_upwards_at_the_right_scale() -> None:
     axis.sort(key=lambda a: float(a[0]))
     ticks = [float(t) for _, t, _ in axis]
     assert ticks == [4_000_000, 3_000_000, 2_000_000, 1_000_000, 0]
+    # CLDR's pt short compact pattern for thousands is "0 mil" (no-break spaces).
     assert [text for _, _, text in axis] == [
-        "R$\u00a040 mil",
-        "R$\u00a030 mil",
-        "R$\u00a020 mil",
-        "R$\u00a010 mil",
+        "R$\u00a040\u00a0mil",
+        "R$\u00a030\u00a0mil",
+        "R$\u00a020\u00a0mil",
+        "R$\u00a010\u00a0mil",
         "R$\u00a00",
     ]
     # The highest point sits below the top tick, inside the plot.
@@ -69,7 +70,8 @@ def test_revenue_axis_labels_increase_upwards_at_the_right_scale() -> None:
 
 
 def test_money_short_in_english() -> None:
-    assert format_money_short(4_000_000, "en") == "R$40k"
+    # CLDR's en short compact patterns: "¤0K" and "¤0.0M".
+    assert format_money_short(4_000_000, "en") == "R$40K"
     assert format_money_short(250_000_000, "en") == "R$2.5M"
 
 

@@ -9,6 +9,12 @@ from typing import Any
 import httpx
 
 EMAIL, PASSWORD = "gerente@example.com", "senha-segura-1"
+LIST_CUSTOMERS = 120
+#: A valid CPF (check digits computed by the published algorithm) and a São Paulo mobile.
+SEARCH_CPF, SEARCH_PHONE = "52998224725", "5511987654321"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+SCREENSHOTS = ARTIFACTS / "screenshots"
+VIEWPORTS = {"desktop": (1366, 768), "phone": (390, 844)}
 
 
 @dataclass
@@ -19,6 +25,8 @@ class Server:
     api_key: str
     home: Path
     slug: str
+    database_url: str = ""
+    searchable_id: int = 0
     email: str = EMAIL
     password: str = PASSWORD
 
@@ -29,3 +37,20 @@ class Server:
         )
         response.raise_for_status()
         return response.json()
+
+
+def screenshot(tab: Any, name: str) -> Path:
+    """Save a full-page screenshot under ``test-artifacts/screenshots/`` (CI keeps them)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    tab.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def sign_in(tab: Any, server: Server, next_path: str = "/dashboard") -> None:
+    """Sign in through the form and land on ``next_path``."""
+    tab.goto(server.url + next_path)
+    tab.fill("input[name=email]", server.email)
+    tab.fill("input[name=password]", server.password)
+    tab.click("#sign-in")
+    tab.wait_for_url(f"**{next_path}")

@@ -11,11 +11,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from recompra.errors import NotFound
 from recompra.models import BrandCustomer, Customer, CustomerScore, Event, Order, Return, Review
+from recompra.reads.customer_search import find_customers
 from recompra.reads.models import (
     CustomerProfile,
     CustomerSummary,
@@ -45,27 +46,9 @@ def visible_customer(session: Session, *, brand_id: int, customer_id: int) -> Cu
 def search_customers(
     session: Session, *, brand_id: int, q: str | None, limit: int, offset: int
 ) -> list[CustomerSummary]:
-    """Customers of the brand whose name or e-mail contains ``q`` (or whose id is ``q``)."""
-    stmt = (
-        select(Customer)
-        .join(BrandCustomer, BrandCustomer.customer_id == Customer.id)
-        .where(BrandCustomer.brand_id == brand_id, Customer.merged_into_id.is_(None))
-    )
-    term = (q or "").strip()
-    if term:
-        like = f"%{term.lower()}%"
-        conditions: list[ColumnElement[bool]] = [
-            func.lower(Customer.name).like(like),
-            func.lower(Customer.email).like(like),
-        ]
-        if term.isdigit() and len(term) < 19:
-            conditions.append(Customer.id == int(term))
-        stmt = stmt.where(or_(*conditions))
-    stmt = stmt.order_by(Customer.id).limit(limit).offset(offset)
-    return [
-        CustomerSummary(id=c.id, name=c.name, email=c.email, city=c.city, state=c.state)
-        for c in session.execute(stmt).scalars()
-    ]
+    """Customers of the brand matching ``q`` (see :mod:`recompra.reads.customer_search`)."""
+    found = find_customers(session, brand_id=brand_id, q=q, sort="id", limit=limit, offset=offset)
+    return found.items
 
 
 def _score(row: CustomerScore) -> Score:

@@ -11,7 +11,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import case, func, select
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
 from recompra.models import Customer, CustomerScore
@@ -106,28 +106,17 @@ class ScoreFilter:
     min_churn_risk: float | None = None
 
 
-def scored_customers(
-    session: Session,
-    *,
-    brand_id: int,
-    as_of: date,
-    where: ScoreFilter,
-    limit: int,
-    offset: int = 0,
-) -> list[ScoredCustomer]:
-    """Scored customers on ``as_of``, filtered and ranked (highest first)."""
-    order_col = {
-        "monetary": CustomerScore.monetary_minor,
-        "clv": CustomerScore.clv_minor,
-        "churn": CustomerScore.churn_risk,
-    }[where.order_by]
+def _scored_statement(
+    brand_id: int, as_of: date, where: ScoreFilter
+) -> Select[CustomerScore, str | None, str | None]:
+    """The scores on ``as_of`` with the customer's name and e-mail, filtered by ``where``."""
     stmt = (
         select(CustomerScore, Customer.name, Customer.email)
         .join(Customer, Customer.id == CustomerScore.customer_id)
         .where(CustomerScore.brand_id == brand_id, CustomerScore.as_of == as_of)
     )
     if where.order_by != "monetary":
-        stmt = stmt.where(order_col.is_not(None))
+        stmt = stmt.where(_ORDER_COLUMNS[where.order_by].is_not(None))
     if where.segment is not None:
         if where.segment == UNSEGMENTED:
             stmt = stmt.where(CustomerScore.segment.is_(None))
@@ -139,8 +128,36 @@ def scored_customers(
         stmt = stmt.where(CustomerScore.f_score == where.f)
     if where.min_churn_risk is not None:
         stmt = stmt.where(CustomerScore.churn_risk >= where.min_churn_risk)
+    return stmt
+
+
+_ORDER_COLUMNS = {
+    "monetary": CustomerScore.monetary_minor,
+    "clv": CustomerScore.clv_minor,
+    "churn": CustomerScore.churn_risk,
+}
+
+
+def count_scored(session: Session, *, brand_id: int, as_of: date, where: ScoreFilter) -> int:
+    """How many scored customers :func:`scored_customers` would list without a limit."""
+    stmt = _scored_statement(brand_id, as_of, where)
+    return int(session.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
+
+
+def scored_customers(
+    session: Session,
+    *,
+    brand_id: int,
+    as_of: date,
+    where: ScoreFilter,
+    limit: int,
+    offset: int = 0,
+) -> list[ScoredCustomer]:
+    """Scored customers on ``as_of``, filtered and ranked (highest first)."""
+    order_col = _ORDER_COLUMNS[where.order_by]
     stmt = (
-        stmt.order_by(
+        _scored_statement(brand_id, as_of, where)
+        .order_by(
             case((order_col.is_(None), 1), else_=0), order_col.desc(), CustomerScore.customer_id
         )
         .limit(limit)
@@ -176,11 +193,9 @@ def latest_scored_customers(
     return as_of, customers
 
 
-def clv_histogram(
-    session: Session, *, brand_id: int, as_of: date, buckets: int = 10
-) -> list[Bucket]:
-    """Equal-width histogram of predicted CLV on ``as_of`` (empty if none predicted)."""
-    values = [
+def predicted_clv_values(session: Session, *, brand_id: int, as_of: date) -> list[int]:
+    """Every predicted CLV (minor units) on ``as_of``, unordered."""
+    return [
         v
         for (v,) in session.execute(
             select(CustomerScore.clv_minor).where(
@@ -191,6 +206,13 @@ def clv_histogram(
         )
         if v is not None
     ]
+
+
+def clv_histogram(
+    session: Session, *, brand_id: int, as_of: date, buckets: int = 10
+) -> list[Bucket]:
+    """Equal-width histogram of predicted CLV on ``as_of`` (empty if none predicted)."""
+    values = predicted_clv_values(session, brand_id=brand_id, as_of=as_of)
     if not values:
         return []
     low, high = min(values), max(values)

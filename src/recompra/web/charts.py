@@ -15,6 +15,7 @@ from markupsafe import Markup
 
 W, H = 640, 220
 PAD_L, PAD_R, PAD_T, PAD_B = 84, 28, 12, 36
+AXIS_FONT_PX = 11
 
 
 def nice_ticks(top: float, count: int = 4, *, integer: bool = False) -> list[float]:
@@ -48,37 +49,51 @@ def line_chart(
     axis_fmt: Callable[[float], str] | None = None,
 ) -> Markup:
     """A line chart of ``values`` over ``labels`` (gaps where a value is ``None``)."""
-    if not values:
+    return lines_chart(labels, [(label, values)], label=label, fmt=fmt, axis_fmt=axis_fmt)
+
+
+def lines_chart(
+    labels: Sequence[str],
+    series: Sequence[tuple[str, Sequence[float | None]]],
+    *,
+    label: str,
+    fmt: Callable[[float], str],
+    axis_fmt: Callable[[float], str] | None = None,
+) -> Markup:
+    """Several lines ``(name, values)`` over ``labels``; the 2nd and later ones are dashed."""
+    if not series or not any(values for _, values in series):
         return Markup("")
-    present = [v for v in values if v is not None]
+    present = [v for _, values in series for v in values if v is not None]
     ticks = nice_ticks(max(present, default=0.0))
     top = ticks[-1]
-    n = len(values)
+    n = len(labels)
     step = (W - PAD_L - PAD_R) / max(n - 1, 1)
 
     def xy(i: int, v: float) -> tuple[float, float]:
         return PAD_L + i * step, PAD_T + (H - PAD_T - PAD_B) * (1 - v / top)
 
-    path: list[str] = []
-    dots: list[str] = []
-    pen_up = True
-    for i, v in enumerate(values):
-        if v is None:
-            pen_up = True
-            continue
-        x, y = xy(i, v)
-        path.append(f"{'M' if pen_up else 'L'}{x:.1f},{y:.1f}")
-        pen_up = False
-        dots.append(
-            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3"><title>{escape(labels[i])}: '
-            f"{escape(fmt(v))}</title></circle>"
-        )
-    return Markup(
-        _frame(label, labels, ticks, axis_fmt or fmt)
-        + f'<path class="line" d="{" ".join(path)}"/>'
-        + "".join(dots)
-        + "</svg>"
-    )
+    marks: list[str] = []
+    for position, (name, values) in enumerate(series):
+        path: list[str] = []
+        dots: list[str] = []
+        pen_up = True
+        prefix = f"{escape(name)} · " if len(series) > 1 else ""
+        for i, v in enumerate(values):
+            if v is None:
+                pen_up = True
+                continue
+            x, y = xy(i, v)
+            path.append(f"{'M' if pen_up else 'L'}{x:.1f},{y:.1f}")
+            pen_up = False
+            dots.append(
+                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3"><title>{prefix}{escape(labels[i])}: '
+                f"{escape(fmt(v))}</title></circle>"
+            )
+        css = "line" if position == 0 else "line dashed"
+        marks.append(f'<path class="{css}" d="{" ".join(path)}"/>')
+        if len(values) <= 60:  # dots on long weekly series would hide the line
+            marks.extend(dots)
+    return Markup(_frame(label, labels, ticks, axis_fmt or fmt) + "".join(marks) + "</svg>")
 
 
 def bar_chart(
@@ -89,8 +104,13 @@ def bar_chart(
     fmt: Callable[[float], str],
     axis_fmt: Callable[[float], str] | None = None,
     integer: bool = False,
+    tick_labels: Sequence[str] | None = None,
 ) -> Markup:
-    """A vertical bar chart (``integer``: counts, so axis ticks are whole numbers)."""
+    """A vertical bar chart (``integer``: counts, so axis ticks are whole numbers).
+
+    ``tick_labels`` (default ``labels``) are the shorter texts under the bars; ``labels``
+    name each bar in its hover title.
+    """
     if not values:
         return Markup("")
     ticks = nice_ticks(max(values, default=0.0), integer=integer)
@@ -107,7 +127,9 @@ def bar_chart(
             f"<title>{escape(labels[i])}: {escape(fmt(v))}</title></rect>"
         )
     return Markup(
-        _frame(label, labels, ticks, axis_fmt or fmt, bars=True) + "".join(bars) + "</svg>"
+        _frame(label, tick_labels or labels, ticks, axis_fmt or fmt, bars=True)
+        + "".join(bars)
+        + "</svg>"
     )
 
 
@@ -134,8 +156,11 @@ def _frame(
             f'<text class="axis" x="{PAD_L - 6}" y="{y + 4:.1f}" text-anchor="end" '
             f'data-tick="{tick:g}">{escape(fmt(tick))}</text>'
         )
-    every = max(1, n // 8)
     slot = (W - PAD_L - PAD_R) / (n if bars else max(n - 1, 1))
+    # Label every k-th slot so that the widest label (about 0.6 em per character) plus a
+    # gap fits: overlapping ticks are unreadable.
+    widest = max((len(text) for text in labels), default=0) * AXIS_FONT_PX * 0.6 + 8
+    every = max(1, math.ceil(widest / slot))
     for i, text in enumerate(labels):
         if i % every:
             continue

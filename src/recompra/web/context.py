@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import Request
+from markupsafe import Markup
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -25,9 +26,23 @@ from recompra.web.format import (
     format_period,
     normalise_locale,
 )
+from recompra.web.glossary import BY_KEY
 from recompra.web.i18n import segment_name, translate
 
 BRAND_COOKIE = "recompra_brand"
+
+#: The pages of the navigation, in order: (key of ``nav.<key>`` and of ``Page.active``, path).
+NAVIGATION: tuple[tuple[str, str], ...] = (
+    ("overview", "/dashboard"),
+    ("rfm", "/dashboard/rfm"),
+    ("customers", "/dashboard/customers"),
+    ("cohorts", "/dashboard/cohorts"),
+    ("clv", "/dashboard/clv"),
+    ("churn", "/dashboard/churn"),
+    ("loyalty", "/dashboard/loyalty"),
+    ("models", "/dashboard/models"),
+    ("glossary", "/dashboard/glossary"),
+)
 
 
 class LoginRequired(Exception):
@@ -91,14 +106,37 @@ class Page:
         """A segment's display name."""
         return segment_name(value, self.locale)
 
+    def define(self, key: str, label: str | None = None) -> Markup:
+        """A metric's label with its one-line definition on hover, focus and tap.
+
+        The "?" is a link to the glossary entry, so a tap on a phone (no hover) opens the
+        definition; its accessible name carries the definition for screen readers.
+        """
+        term = BY_KEY[key]
+        name = label if label is not None else term.name(self.locale)
+        definition = term.definition(self.locale)
+        return Markup(
+            '<span class="term">{name}<a class="def" href="/dashboard/glossary#term-{key}" '
+            'title="{definition}" aria-label="{name}: {definition}" data-term="{key}">?</a>'
+            "</span>"
+        ).format(name=name, key=key, definition=definition)
+
+    @property
+    def nav(self) -> tuple[tuple[str, str], ...]:
+        """The navigation links."""
+        return NAVIGATION
+
+    @property
+    def here(self) -> str:
+        """This page's path and query."""
+        query = self.request.url.query
+        return self.request.url.path + ("?" + query if query else "")
+
     @property
     def lang_url(self) -> str:
         """The link that switches to the other language and comes back here."""
         other = "en" if self.locale == "pt-BR" else "pt-BR"
-        here = self.request.url.path + (
-            "?" + self.request.url.query if self.request.url.query else ""
-        )
-        return f"/dashboard/lang?to={other}&next={quote(here)}"
+        return f"/dashboard/lang?to={other}&next={quote(self.here)}"
 
     def template_vars(self, **extra: Any) -> dict[str, Any]:
         """Variables for ``TemplateResponse``."""

@@ -1,18 +1,26 @@
-"""Locale-aware formatting of money, numbers, percentages and dates (pt-BR and en).
+"""Locale-aware formatting of money, numbers, percentages and dates (pt-BR and en), by Babel.
 
-Written out rather than taken from Babel to keep the dependency list short; only the two
-locales the dashboard ships are supported.
+Babel carries the CLDR rules (separators, currency placement, month names), so the
+dashboard does not hand-roll them. Timestamps are stored in UTC and shown in the store's
+time zone (``America/Sao_Paulo``), so an order placed at 22:00 in São Paulo shows on its
+local day.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Literal
+from zoneinfo import ZoneInfo
+
+from babel import dates as babel_dates
+from babel import numbers as babel_numbers
 
 Locale = Literal["pt-BR", "en"]
 LOCALES: tuple[Locale, ...] = ("pt-BR", "en")
-_SYMBOLS = {"BRL": "R$", "USD": "US$", "EUR": "€"}
-_SEPARATORS = {"pt-BR": (".", ","), "en": (",", ".")}
+DISPLAY_TIME_ZONE = ZoneInfo("America/Sao_Paulo")
+_BABEL = {"pt-BR": "pt_BR", "en": "en"}
+_MISSING = "—"
 
 
 def normalise_locale(value: str | None, default: Locale = "pt-BR") -> Locale:
@@ -27,76 +35,62 @@ def normalise_locale(value: str | None, default: Locale = "pt-BR") -> Locale:
     return default
 
 
+def _pattern(decimals: int, suffix: str = "") -> str:
+    return "#,##0" + ("." + "0" * decimals if decimals > 0 else "") + suffix
+
+
 def format_number(value: float | int | None, locale: Locale, decimals: int = 0) -> str:
     """``1.234,5`` (pt-BR) or ``1,234.5`` (en); an em dash for ``None``."""
     if value is None:
-        return "—"
-    thousands, decimal = _SEPARATORS[locale]
-    text = f"{abs(value):,.{decimals}f}"
-    integer, _, fraction = text.partition(".")
-    integer = integer.replace(",", thousands)
-    sign = "-" if value < 0 and float(text.replace(",", "")) != 0 else ""
-    return sign + integer + (decimal + fraction if fraction else "")
+        return _MISSING
+    text = babel_numbers.format_decimal(value, _pattern(decimals), locale=_BABEL[locale])
+    # A value that rounds to zero is zero: "-0,00" would suggest a loss that is not there.
+    return text.lstrip("-") if round(abs(value), decimals) == 0 else text
 
 
 def format_money(minor: int | None, locale: Locale, currency: str = "BRL") -> str:
     """``R$ 1.234,56`` (pt-BR) or ``R$1,234.56`` (en) from integer minor units."""
     if minor is None:
-        return "—"
-    symbol = _SYMBOLS.get(currency, currency + " ")
-    amount = format_number(abs(minor) / 100, locale, 2)
-    sign = "-" if minor < 0 else ""
-    if locale == "pt-BR":
-        return f"{sign}{symbol}\u00a0{amount}"
-    return f"{sign}{symbol}{amount}"
+        return _MISSING
+    # Decimal keeps the centavos exact (a float of 0.1 + 0.2 is not 0.3).
+    return babel_numbers.format_currency(Decimal(minor).scaleb(-2), currency, locale=_BABEL[locale])
 
 
 def format_money_short(minor: float | None, locale: Locale, currency: str = "BRL") -> str:
-    """A short amount for chart axes: ``R$ 40 mil`` / ``R$ 1,2 mi`` (pt-BR), ``R$40k`` (en)."""
+    """A short amount for chart axes: ``R$ 40 mil`` / ``R$ 1,2 mi`` (pt-BR), ``R$40K`` (en)."""
     if minor is None:
-        return "—"
-    symbol = _SYMBOLS.get(currency, currency + " ")
-    amount = abs(minor) / 100
-    sign = "-" if minor < 0 else ""
-    for size, pt, en in ((1e9, " bi", "B"), (1e6, " mi", "M"), (1e3, " mil", "k")):
-        if amount >= size:
-            value = amount / size
-            decimals = 0 if value == round(value) else 1
-            text = format_number(value, locale, decimals) + (pt if locale == "pt-BR" else en)
-            break
-    else:
-        text = format_number(amount, locale, 0 if amount == round(amount) else 2)
-    if locale == "pt-BR":
-        return f"{sign}{symbol}\u00a0{text}"
-    return f"{sign}{symbol}{text}"
+        return _MISSING
+    return babel_numbers.format_compact_currency(
+        minor / 100, currency, locale=_BABEL[locale], fraction_digits=1
+    )
 
 
 def format_percent(fraction: float | None, locale: Locale, decimals: int = 1) -> str:
     """``12,5%`` (pt-BR) or ``12.5%`` (en) from a fraction."""
     if fraction is None:
-        return "—"
-    return format_number(fraction * 100, locale, decimals) + "%"
+        return _MISSING
+    return babel_numbers.format_percent(fraction, _pattern(decimals, "%"), locale=_BABEL[locale])
+
+
+def local_date(value: date | datetime) -> date:
+    """The calendar day of ``value`` in the display time zone (dates are already days)."""
+    if isinstance(value, datetime):
+        return value.astimezone(DISPLAY_TIME_ZONE).date()
+    return value
 
 
 def format_date(value: date | datetime | None, locale: Locale) -> str:
-    """``31/12/2024`` (pt-BR) or ``Dec 31, 2024`` (en)."""
+    """``31/12/2024`` (pt-BR) or ``Dec 31, 2024`` (en), on the São Paulo calendar."""
     if value is None:
-        return "—"
-    if locale == "pt-BR":
-        return value.strftime("%d/%m/%Y")
-    return f"{_MONTHS_EN[value.month - 1]} {value.day}, {value.year}"
+        return _MISSING
+    style = "short" if locale == "pt-BR" else "medium"
+    return babel_dates.format_date(local_date(value), style, locale=_BABEL[locale])
 
 
 def format_period(period: str, locale: Locale) -> str:
-    """``2024-03`` as ``mar/2024`` (pt-BR) or ``Mar 2024`` (en); years unchanged."""
+    """``2024-03`` as ``mar. de 2024`` (pt-BR) or ``Mar 2024`` (en); years unchanged."""
     year, _, month = period.partition("-")
     if not month:
         return year
-    index = int(month) - 1
-    if locale == "pt-BR":
-        return f"{_MONTHS_PT[index]}/{year}"
-    return f"{_MONTHS_EN[index]} {year}"
-
-
-_MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-_MONTHS_PT = ("jan", "fev", "mar", "abr", "mai", "jun", "jul", "ago", "set", "out", "nov", "dez")
+    first = date(int(year), int(month), 1)
+    return babel_dates.format_skeleton("yMMM", first, locale=_BABEL[locale])

@@ -13,6 +13,7 @@ import pyarrow as pa
 from sqlalchemy import Engine
 
 from recompra.db import unit_of_work
+from recompra.generate.identity import generated_identities
 from recompra.hub.aftersale import upsert_reviews
 from recompra.hub.canonical import (
     CanonicalOrder,
@@ -76,6 +77,9 @@ def load_generated(
     with unit_of_work(engine) as session:
         customers = _rows(tables["customers"])
         report.entity("customers").read += len(customers)
+        people = generated_identities(
+            brand_id, [c["customer_id"] for c in customers], [c["state"] for c in customers]
+        )
         identity_map = upsert_customers(
             session,
             brand_id=brand_id,
@@ -83,15 +87,24 @@ def load_generated(
                 {
                     "source": SOURCE,
                     "external_id": str(c["customer_id"]),
+                    "name": person.name,
+                    "email": person.email,
+                    "phone": person.phone,
+                    "document": f"cpf:{person.cpf}",
                     "city": c["city"],
                     "state": c["state"],
                     "birth_date": c["birth_date"],
                 }
-                for c in customers
+                for c, person in zip(customers, people, strict=True)
             ],
             counts=report.entity("customers"),
         )
-        customer_ids = {int(value): cid for (_k, _s, value), cid in identity_map.items()}
+        # The map also holds the e-mail, CPF and phone identities; orders use the ids.
+        customer_ids = {
+            int(value): cid
+            for (kind, _source, value), cid in identity_map.items()
+            if kind == "external"
+        }
         tick("customers", 1, 1)
 
     orders = _orders(tables, customer_ids)
