@@ -42,19 +42,9 @@ from recompra.analytics.rfm import (
 from recompra.engines.base import Engine
 from recompra.engines.registry import create_engine
 from recompra.snapshot.as_of import resolve_as_of
+from recompra.snapshot.schema import ANALYTICS_SCORE_COLUMNS
 
-SCORE_COLUMNS = (
-    "customer_id",
-    "as_of",
-    "recency_days",
-    "frequency",
-    "monetary_minor",
-    "r_score",
-    "f_score",
-    "m_score",
-    "segment",
-    "cluster",
-)
+SCORE_COLUMNS = ("customer_id", "as_of", *ANALYTICS_SCORE_COLUMNS)
 
 
 @dataclass

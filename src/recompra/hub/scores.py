@@ -19,19 +19,10 @@ from sqlalchemy.orm import Session
 from recompra.hub.rejects import EntityCounts
 from recompra.hub.upsert import upsert_rows
 from recompra.models import CustomerScore
+from recompra.snapshot.schema import ANALYTICS_SCORE_COLUMNS
 
 _SCORES: Table = CustomerScore.__table__  # type: ignore[assignment]
 KEY = ("brand_id", "customer_id", "as_of")
-ANALYTICS_COLUMNS = (
-    "recency_days",
-    "frequency",
-    "monetary_minor",
-    "r_score",
-    "f_score",
-    "m_score",
-    "segment",
-    "cluster",
-)
 PREDICTION_COLUMNS = (
     "p_alive",
     "expected_purchases",
@@ -65,12 +56,12 @@ def store_analytics_scores(
             "brand_id": brand_id,
             "customer_id": int(r["customer_id"]),
             "as_of": as_of,
-            **{c: _clean(r[c]) for c in ANALYTICS_COLUMNS},
+            **{c: _clean(r[c]) for c in ANALYTICS_SCORE_COLUMNS},
         }
         for r in scores.to_dict("records")
     ]
     counts = EntityCounts(read=len(rows))
-    upsert_rows(session, _SCORES, rows, key=KEY, compare=ANALYTICS_COLUMNS, counts=counts)
+    upsert_rows(session, _SCORES, rows, key=KEY, compare=ANALYTICS_SCORE_COLUMNS, counts=counts)
     return counts
 
 

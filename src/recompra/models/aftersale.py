@@ -17,10 +17,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from recompra.models.base import Base, BigIntPK, utcnow
+from recompra.models.base import Base, BigIntPK, SourceKeyed, utcnow
 
 
-class Return(Base):
+class Return(SourceKeyed, Base):
     """A return or a cancellation, linked to the original order (and items, if partial)."""
 
     __tablename__ = "returns"
@@ -30,10 +30,6 @@ class Return(Base):
         CheckConstraint("amount_minor >= 0", name="amount_non_negative"),
     )
 
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    brand_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("brands.id"))
-    source: Mapped[str] = mapped_column(String(64))
-    external_id: Mapped[str] = mapped_column(String(128))
     order_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("orders.id"), index=True)
     kind: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(String(300))
@@ -55,7 +51,7 @@ class ReturnItem(Base):
     amount_minor: Mapped[int] = mapped_column(BigInteger)
 
 
-class Review(Base):
+class Review(SourceKeyed, Base):
     """A product/order review with a 1-5 score."""
 
     __tablename__ = "reviews"
@@ -64,10 +60,6 @@ class Review(Base):
         CheckConstraint("score BETWEEN 1 AND 5", name="score_range"),
     )
 
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    brand_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("brands.id"))
-    source: Mapped[str] = mapped_column(String(64))
-    external_id: Mapped[str] = mapped_column(String(128))
     order_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("orders.id"), index=True)
     customer_id: Mapped[int | None] = mapped_column(
         BigInteger, ForeignKey("customers.id"), index=True

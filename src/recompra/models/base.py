@@ -5,10 +5,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    TypeDecorator,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from recompra.db.dialect import stores_naive_utc
 
@@ -69,3 +78,19 @@ class Base(DeclarativeBase):
         datetime: UTCDateTime,
         dict[str, Any]: JSONType,
     }
+
+
+class SourceKeyed:
+    """Columns of a brand's record that an outside system identifies.
+
+    ``(brand_id, source, external_id)`` is its natural key: re-importing the same record
+    updates it instead of adding one. Each table declares the matching
+    ``UniqueConstraint("brand_id", "source", "external_id")`` in its ``__table_args__``.
+    """
+
+    # Mixin columns would otherwise follow the table's own; the key columns lead, as in
+    # the migrations that created these tables.
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, sort_order=-1)
+    brand_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("brands.id"), sort_order=-1)
+    source: Mapped[str] = mapped_column(String(64), sort_order=-1)
+    external_id: Mapped[str] = mapped_column(String(128), sort_order=-1)

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Boolean, ForeignKey, String, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column
 
-from recompra.models.base import Base, BigIntPK, utcnow
+from recompra.models.base import Base, BigIntPK, SourceKeyed, utcnow
 
 
 class Category(Base):
@@ -23,16 +23,12 @@ class Category(Base):
     name_en: Mapped[str | None] = mapped_column(String(200))
 
 
-class Product(Base):
+class Product(SourceKeyed, Base):
     """A product of a brand, keyed by the source system's id."""
 
     __tablename__ = "products"
     __table_args__ = (UniqueConstraint("brand_id", "source", "external_id"),)
 
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    brand_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("brands.id"))
-    source: Mapped[str] = mapped_column(String(64))
-    external_id: Mapped[str] = mapped_column(String(128))
     name: Mapped[str | None] = mapped_column(String(300))
     category_id: Mapped[int | None] = mapped_column(
         BigInteger, ForeignKey("categories.id"), index=True

@@ -15,10 +15,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from recompra.models.base import Base, BigIntPK, utcnow
+from recompra.models.base import Base, BigIntPK, SourceKeyed, utcnow
 
 
-class Order(Base):
+class Order(SourceKeyed, Base):
     """An order of a brand, keyed by ``(brand_id, source, external_id)``.
 
     ``status`` is normalised (see ``recompra.snapshot.schema.ORDER_STATUSES``);
@@ -33,10 +33,6 @@ class Order(Base):
         CheckConstraint("total_minor >= 0", name="total_non_negative"),
     )
 
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    brand_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("brands.id"))
-    source: Mapped[str] = mapped_column(String(64))
-    external_id: Mapped[str] = mapped_column(String(128))
     customer_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("customers.id"))
     status: Mapped[str] = mapped_column(String(16))
     raw_status: Mapped[str | None] = mapped_column(String(64))

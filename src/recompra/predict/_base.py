@@ -155,6 +155,13 @@ def unique_rows(
     return [c[starts] for c in sorted_cols], inverse
 
 
+def as_rfm(
+    frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """``frequency, recency, T`` as float arrays (each checked by :func:`as_float`)."""
+    return as_float(frequency, "frequency"), as_float(recency, "recency"), as_float(T, "T")
+
+
 def prepare_rfm(
     frequency: ArrayLike,
     recency: ArrayLike,
@@ -162,9 +169,7 @@ def prepare_rfm(
     weights: ArrayLike | None,
 ) -> RFMData:
     """Validate lifetimes-style inputs and compress identical rows."""
-    x = as_float(frequency, "frequency")
-    t_x = as_float(recency, "recency")
-    t_cal = as_float(T, "T")
+    x, t_x, t_cal = as_rfm(frequency, recency, T)
     if not (x.size == t_x.size == t_cal.size):
         raise ValueError("frequency, recency and T must have the same length")
     if x.size == 0:
@@ -435,8 +440,8 @@ class BTYDModel:
     def log_likelihood(self, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike) -> FloatArray:
         """Per-customer log-likelihood at the fitted parameters."""
         theta = np.log(np.asarray(self._theta()))
-        x = as_float(frequency, "frequency")
-        data = RFMData(x, as_float(recency, "recency"), as_float(T, "T"), np.ones_like(x))
+        x, t_x, t_cal = as_rfm(frequency, recency, T)
+        data = RFMData(x, t_x, t_cal, np.ones_like(x))
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             return self._loglik_rows(theta, data)
 

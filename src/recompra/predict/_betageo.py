@@ -18,10 +18,11 @@ import numpy as np
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
 from recompra.predict import _nbd
-from recompra.predict._base import ArrayLike, BTYDModel, FloatArray, RFMData, as_float, wdot
+from recompra.predict._base import ArrayLike, FloatArray, RFMData, as_rfm, wdot
+from recompra.predict._nbd import NBDPurchaseModel
 
 
-class BetaGeoFamily(BTYDModel):
+class BetaGeoFamily(NBDPurchaseModel):
     """Common implementation; use :class:`BetaGeoModel` or :class:`ModifiedBetaGeoModel`."""
 
     param_names = ("r", "alpha", "a", "b")
@@ -99,7 +100,7 @@ class BetaGeoFamily(BTYDModel):
         """
         r, alpha, a, b = self._theta()
         m = self.dropout_at_zero
-        x, t_x, t_cal = _rfm(frequency, recency, T)
+        x, t_x, t_cal = as_rfm(frequency, recency, T)
         has = (x > 0) if m == 0 else np.ones(x.shape, dtype=bool)
         denom = np.where(has, b + x - 1 + m, 1.0)
         logit = np.log(a) - np.log(denom) + (r + x) * (np.log(alpha + t_cal) - np.log(alpha + t_x))
@@ -123,7 +124,7 @@ class BetaGeoFamily(BTYDModel):
         m = self.dropout_at_zero
         if abs(a - 1.0) < 1e-7:  # removable singularity of the closed form
             a = 1.0 + 1e-7
-        x, t_x, t_cal = _rfm(frequency, recency, T)
+        x, t_x, t_cal = as_rfm(frequency, recency, T)
         tt = np.asarray(t, dtype=np.float64)
         z = tt / (alpha + t_cal + tt)
         c = a + b + x - 1 + m
@@ -138,28 +139,6 @@ class BetaGeoFamily(BTYDModel):
         tt = np.atleast_1d(np.asarray(t, dtype=np.float64))
         zeros = np.zeros_like(tt)
         return self.conditional_expected_purchases(tt, zeros, zeros, zeros)
-
-    def p_no_purchase(
-        self, t: ArrayLike, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
-    ) -> FloatArray:
-        """Exact ``P(no purchase in (T, T+t] | history)``.
-
-        A customer active at ``T`` buys again with certainty before dropping out, so this
-        is ``(1 - P(alive)) + P(alive) * ((alpha+T)/(alpha+T+t))**(r+x)``.
-        """
-        r, alpha, _, _ = self._theta()
-        x, t_x, t_cal = _rfm(frequency, recency, T)
-        pa = self.p_alive(x, t_x, t_cal)
-        stay = _nbd.p_no_purchase_given_alive(r, alpha, x, t_cal, np.asarray(t, dtype=np.float64))
-        return np.asarray(1.0 - pa + pa * stay, dtype=np.float64)
-
-    def median_time_to_next_purchase(
-        self, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
-    ) -> FloatArray:
-        """Median time from ``T`` to the next purchase, given the customer is active."""
-        r, alpha, _, _ = self._theta()
-        x, _, t_cal = _rfm(frequency, recency, T)
-        return _nbd.median_time_to_next_purchase(r, alpha, x, t_cal)
 
     def p_purchases(self, k: ArrayLike, t: ArrayLike) -> FloatArray:
         """``P(X(t) = k)``: probability of ``k`` repeat purchases in ``(0, t]``.
@@ -188,7 +167,7 @@ class BetaGeoFamily(BTYDModel):
         ``k``, ``t`` and the customer arrays broadcast.
         """
         r, alpha, a, b = self._theta()
-        x, t_x, t_cal = _rfm(frequency, recency, T)
+        x, t_x, t_cal = as_rfm(frequency, recency, T)
         kk = np.asarray(k, dtype=np.float64)
         alive = self.p_alive(x, t_x, t_cal)
         future = beta_geo_pmf(r + x, alpha + t_cal, a, b + x + self.dropout_at_zero, 0, kk, t)
@@ -227,12 +206,3 @@ def beta_geo_pmf(
     )
     pmf = survive * _nbd.nbd_pmf(rr, al, kk, tt) + die_at * _nbd.nbd_sf_ge(rr, al, kk, tt)
     return np.asarray(pmf, dtype=np.float64)
-
-
-def _rfm(
-    frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    x = as_float(frequency, "frequency")
-    t_x = as_float(recency, "recency")
-    t_cal = as_float(T, "T")
-    return x, t_x, t_cal

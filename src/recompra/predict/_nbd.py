@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import nbinom
 
-from recompra.predict._base import FloatArray
+from recompra.predict._base import ArrayLike, BTYDModel, FloatArray, as_float
 
 
 def p_no_purchase_given_alive(
@@ -55,3 +55,37 @@ def nbd_sf_ge(
     return np.asarray(
         np.where(k <= 0, 1.0, nbinom.sf(k - 1, r, alpha / (alpha + t))), dtype=np.float64
     )
+
+
+class NBDPurchaseModel(BTYDModel):
+    """BTYD model whose active customers buy by the NBD process above.
+
+    Subclasses list ``r`` and ``alpha`` first in ``param_names``; the waiting-time
+    predictions below then hold for every such model and are written once here.
+    """
+
+    def p_no_purchase(
+        self, t: ArrayLike, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
+    ) -> FloatArray:
+        """``P(no purchase in (T, T+t] | history)``.
+
+        ``(1 - P(alive)) + P(alive) * ((alpha+T)/(alpha+T+t))**(r+x)``. Exact for the BG
+        family (a customer drops out only right after a purchase); for Pareto/NBD dropout
+        *during* the window is ignored, which makes it a lower bound (an active customer
+        who dies inside the window buys even less).
+        """
+        r, alpha = self._theta()[:2]
+        x = as_float(frequency, "frequency")
+        t_cal = as_float(T, "T")
+        pa = self.p_alive(x, as_float(recency, "recency"), t_cal)
+        stay = p_no_purchase_given_alive(r, alpha, x, t_cal, np.asarray(t, dtype=np.float64))
+        return np.asarray(1.0 - pa + pa * stay, dtype=np.float64)
+
+    def median_time_to_next_purchase(
+        self, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
+    ) -> FloatArray:
+        """Median time from ``T`` to the next purchase, given the customer is active."""
+        r, alpha = self._theta()[:2]
+        return median_time_to_next_purchase(
+            r, alpha, as_float(frequency, "frequency"), as_float(T, "T")
+        )

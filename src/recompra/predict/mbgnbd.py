@@ -15,12 +15,9 @@ class ModifiedBetaGeoModel(BetaGeoFamily):
 
     Parameters
     ----------
-    penalizer : float, default 0.0
-        L2 penalty on the parameters (0 gives the maximum-likelihood estimate).
-    tol : float, default 1e-7
-        Gradient tolerance of the optimiser.
-    max_iter : int, default 500
-        Maximum optimiser iterations.
+    penalizer, tol, max_iter
+        The optimiser's hyper-parameters, described in
+        :class:`~recompra.predict._base.BTYDModel`.
     """
 
     model_name = "mbgnbd"

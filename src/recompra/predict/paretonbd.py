@@ -36,13 +36,13 @@ from scipy.special import gammaln, hyp2f1, logsumexp, roots_laguerre
 from recompra.predict import _nbd
 from recompra.predict._base import (
     ArrayLike,
-    BTYDModel,
     FloatArray,
     RFMData,
-    as_float,
+    as_rfm,
     unique_rows,
     wdot,
 )
+from recompra.predict._nbd import NBDPurchaseModel
 
 _FD_STEP = 1e-5
 
@@ -137,17 +137,14 @@ def _log_parts(
     return log_alive, log_dead
 
 
-class ParetoNBDModel(BTYDModel):
+class ParetoNBDModel(NBDPurchaseModel):
     """Pareto/NBD estimator (parameters ``r, alpha, s, beta``).
 
     Parameters
     ----------
-    penalizer : float, default 0.0
-        L2 penalty on the parameters (0 gives the maximum-likelihood estimate).
-    tol : float, default 1e-7
-        Gradient tolerance of the optimiser.
-    max_iter : int, default 500
-        Maximum optimiser iterations.
+    penalizer, tol, max_iter
+        The optimiser's hyper-parameters, described in
+        :class:`~recompra.predict._base.BTYDModel`.
     """
 
     param_names = ("r", "alpha", "s", "beta")
@@ -202,7 +199,7 @@ class ParetoNBDModel(BTYDModel):
     def p_alive(self, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike) -> FloatArray:
         """Probability of being alive at ``T`` (Fader & Hardie 2005 MATLAB note, eq. 11)."""
         r, alpha, s, beta = self._theta()
-        x, t_x, t_cal = _rfm(frequency, recency, T)
+        x, t_x, t_cal = as_rfm(frequency, recency, T)
         with np.errstate(divide="ignore"):
             log_alive, log_dead = _log_parts(r, alpha, s, beta, x, t_x, t_cal)
         return np.asarray(np.exp(log_alive - np.logaddexp(log_alive, log_dead)), dtype=np.float64)
@@ -217,7 +214,7 @@ class ParetoNBDModel(BTYDModel):
         ``s`` near 1 is handled (limit ``-log u``).
         """
         r, alpha, s, beta = self._theta()
-        x, t_x, t_cal = _rfm(frequency, recency, T)
+        x, t_x, t_cal = as_rfm(frequency, recency, T)
         tt = np.asarray(t, dtype=np.float64)
         log_u = -np.log1p(tt / (beta + t_cal))
         factor = _one_minus_pow_over(log_u, s - 1.0)
@@ -233,29 +230,6 @@ class ParetoNBDModel(BTYDModel):
         tt = np.atleast_1d(np.asarray(t, dtype=np.float64))
         log_u = -np.log1p(tt / beta)
         return np.asarray(r * beta / alpha * _one_minus_pow_over(log_u, s - 1.0), dtype=np.float64)
-
-    def p_no_purchase(
-        self, t: ArrayLike, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
-    ) -> FloatArray:
-        """Approximate ``P(no purchase in (T, T+t] | history)``.
-
-        ``(1 - P(alive)) + P(alive) * ((alpha+T)/(alpha+T+t))**(r+x)``: dropout *during*
-        the window is ignored, which makes this a lower bound (an active customer who dies
-        inside the window buys even less). Exact for the BG family, approximate here.
-        """
-        r, alpha, _, _ = self._theta()
-        x, t_x, t_cal = _rfm(frequency, recency, T)
-        pa = self.p_alive(x, t_x, t_cal)
-        stay = _nbd.p_no_purchase_given_alive(r, alpha, x, t_cal, np.asarray(t, dtype=np.float64))
-        return np.asarray(1.0 - pa + pa * stay, dtype=np.float64)
-
-    def median_time_to_next_purchase(
-        self, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
-    ) -> FloatArray:
-        """Median time to the next purchase given the customer is (and stays) alive."""
-        r, alpha, _, _ = self._theta()
-        x, _, t_cal = _rfm(frequency, recency, T)
-        return _nbd.median_time_to_next_purchase(r, alpha, x, t_cal)
 
     def p_purchases(self, k: ArrayLike, t: ArrayLike) -> FloatArray:
         """``P(X(t) = k)``: probability of ``k`` repeat purchases in ``(0, t]``.
@@ -279,7 +253,7 @@ class ParetoNBDModel(BTYDModel):
                              + P(alive) * pmf(k; r+x, alpha+T, s, beta+T, t)
         """
         r, alpha, s, beta = self._theta()
-        x, t_x, t_cal = _rfm(frequency, recency, T)
+        x, t_x, t_cal = as_rfm(frequency, recency, T)
         kk = np.asarray(k, dtype=np.float64)
         alive = self.p_alive(x, t_x, t_cal)
         future = pareto_nbd_pmf(r + x, alpha + t_cal, s, beta + t_cal, kk, t)
@@ -334,9 +308,3 @@ def _one_minus_pow_over(log_u: FloatArray, e: float) -> FloatArray:
     if abs(e) < 1e-10:
         return np.asarray(-log_u, dtype=np.float64)
     return np.asarray(-np.expm1(e * log_u) / e, dtype=np.float64)
-
-
-def _rfm(
-    frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    return as_float(frequency, "frequency"), as_float(recency, "recency"), as_float(T, "T")

@@ -36,6 +36,20 @@ ORDER_STATUSES = (
 #: Statuses that are not a real purchase (excluded from RFM, CLV, cohorts, KPIs).
 NON_PURCHASE_STATUSES = ("canceled", "unavailable")
 
+#: Per-customer scores an analytics run computes from a snapshot (besides ``customer_id``
+#: and ``as_of``). Named here, below both, because analytics produces them and the hub
+#: stores them in ``customer_scores``, and neither may import the other.
+ANALYTICS_SCORE_COLUMNS = (
+    "recency_days",
+    "frequency",
+    "monetary_minor",
+    "r_score",
+    "f_score",
+    "m_score",
+    "segment",
+    "cluster",
+)
+
 CUSTOMERS = pa.schema(
     [
         ("customer_id", pa.int64()),
