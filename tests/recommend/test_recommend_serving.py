@@ -48,12 +48,9 @@ def test_refresh_writes_tables_and_index_serves_them(
     for choice in choices.values():
         assert choice["method"]
         assert choice["reason"]
-    # The hand store's snapshot has no catalogue flags: the manifest says so.
-    assert manifest["offer_rules"]["catalogue_flags_missing"] == [
-        "non_merchandise",
-        "active",
-        "in_stock",
-    ]
+    # The snapshot contract always carries the non-merchandise flag (false when the
+    # producer had none); the hand store has no stock or active flags: the manifest says so.
+    assert manifest["offer_rules"]["catalogue_flags_missing"] == ["active", "in_stock"]
     assert manifest["row_counts"]["product_pairs"] == 4
     # Same-order pairs with lift > 1: only C-D (lift 2); A-B and A-C have lift exactly 1.
     fbt = pq.read_table(out / "product_fbt.parquet").to_pylist()
