@@ -215,6 +215,7 @@ def _writer_for(scope: str) -> Callable[..., Awaitable[BrandWriter]]:
 ReadBrand = Annotated[BrandScope, Depends(_brand_for("read"))]
 IngestBrand = Annotated[BrandScope, Depends(_brand_for("ingest"))]
 LoyaltyBrand = Annotated[BrandScope, Depends(_brand_for("loyalty"))]
+AdminBrand = Annotated[BrandScope, Depends(_brand_for("admin"))]
 LoyaltyWriter = Annotated[BrandWriter, Depends(_writer_for("loyalty"))]
 
 CustomerId = Annotated[int, Path(ge=1, le=MAX_ID, description="Customer id")]

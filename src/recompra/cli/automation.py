@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 import yaml
@@ -22,10 +22,11 @@ from recompra.automation.service import (
 from recompra.automation.settings import AutomationSettings, decision_context, smtp_sender
 from recompra.automation.webhooks import add_endpoint, rotate_secret
 from recompra.automation.worker import run_worker
+from recompra.cli.options import brand_id_of, exit_with, load_documents
 from recompra.config import get_settings
 from recompra.db import get_engine, unit_of_work
 from recompra.errors import RecompraError
-from recompra.hub.brands import DEFAULT_BRAND, get_brand
+from recompra.hub.brands import DEFAULT_BRAND
 
 journeys_app = typer.Typer(
     help="Post-sale journeys: apply, list, show, pause, resume.", no_args_is_help=True
@@ -38,38 +39,13 @@ BrandOption = Annotated[str, typer.Option(help="Brand (store) slug")]
 KeyArg = Annotated[str, typer.Argument(help="Journey key")]
 
 
-def _brand_id(brand: str) -> int:
-    with unit_of_work(get_engine(), write=False) as session:
-        return get_brand(session, brand).id
-
-
-def _fail(error: RecompraError) -> typer.Exit:
-    typer.echo(f"error: {error.message}", err=True)
-    for problem in getattr(error, "problems", []):
-        typer.echo(f"  {problem}", err=True)
-    return typer.Exit(1)
-
-
-def load_documents(path: Path) -> list[Any]:
-    """The definitions in a YAML/JSON file: one document, a list, or YAML documents."""
-    text = path.read_text(encoding="utf-8")
-    if path.suffix.lower() == ".json":
-        loaded = json.loads(text)
-        return loaded if isinstance(loaded, list) else [loaded]
-    documents: list[Any] = []
-    for loaded in yaml.safe_load_all(text):
-        if loaded is not None:
-            documents.extend(loaded if isinstance(loaded, list) else [loaded])
-    return documents
-
-
 @journeys_app.command("apply")
 def apply(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="YAML/JSON file")],
     brand: BrandOption = DEFAULT_BRAND,
 ) -> None:
     """Create or version the journeys in FILE (all validated first: all or nothing)."""
-    brand_id = _brand_id(brand)
+    brand_id = brand_id_of(brand)
     try:
         definitions = [parse_journey(d) for d in load_documents(file)]
         with unit_of_work(get_engine()) as session:
@@ -77,7 +53,7 @@ def apply(
                 result = apply_journey(session, brand_id=brand_id, definition=definition)
                 typer.echo(f"{result.key}: {result.outcome} (version {result.version})")
     except RecompraError as error:
-        raise _fail(error) from None
+        raise exit_with(error) from None
 
 
 @journeys_app.command("list")
@@ -86,7 +62,7 @@ def list_(
 ) -> None:
     """The brand's journeys with status, version and customers at each node."""
     with unit_of_work(get_engine(), write=False) as session:
-        rows = list_journeys(session, brand_id=_brand_id(brand))
+        rows = list_journeys(session, brand_id=brand_id_of(brand))
     if as_json:
         typer.echo(json.dumps([asdict(r) for r in rows], ensure_ascii=False, indent=2))
         return
@@ -103,10 +79,10 @@ def show(key: KeyArg, brand: BrandOption = DEFAULT_BRAND) -> None:
     """The definition in force, as YAML."""
     try:
         with unit_of_work(get_engine(), write=False) as session:
-            journey = get_journey(session, brand_id=_brand_id(brand), key=key)
+            journey = get_journey(session, brand_id=brand_id_of(brand), key=key)
             document = to_display(current_definition(session, journey))
     except RecompraError as error:
-        raise _fail(error) from None
+        raise exit_with(error) from None
     typer.echo(f"# version {journey.current_version}, {journey.status}")
     typer.echo(yaml.safe_dump(document, allow_unicode=True, sort_keys=False), nl=False)
 
@@ -114,9 +90,9 @@ def show(key: KeyArg, brand: BrandOption = DEFAULT_BRAND) -> None:
 def _set_status(key: str, brand: str, status: str) -> None:
     try:
         with unit_of_work(get_engine()) as session:
-            set_status(session, brand_id=_brand_id(brand), key=key, status=status)
+            set_status(session, brand_id=brand_id_of(brand), key=key, status=status)
     except RecompraError as error:
-        raise _fail(error) from None
+        raise exit_with(error) from None
     typer.echo(f"{key}: {status}")
 
 
@@ -167,9 +143,9 @@ def webhooks_add(name: str, url: str, brand: BrandOption = DEFAULT_BRAND) -> Non
     """Register an endpoint; prints its signing secret (once)."""
     try:
         with unit_of_work(get_engine()) as session:
-            _, secret = add_endpoint(session, brand_id=_brand_id(brand), name=name, url=url)
+            _, secret = add_endpoint(session, brand_id=brand_id_of(brand), name=name, url=url)
     except RecompraError as error:
-        raise _fail(error) from None
+        raise exit_with(error) from None
     typer.echo(secret)
 
 
@@ -178,7 +154,7 @@ def webhooks_rotate(name: str, brand: BrandOption = DEFAULT_BRAND) -> None:
     """A new signing secret; the previous one keeps signing until the next rotation."""
     try:
         with unit_of_work(get_engine()) as session:
-            secret = rotate_secret(session, brand_id=_brand_id(brand), name=name)
+            secret = rotate_secret(session, brand_id=brand_id_of(brand), name=name)
     except RecompraError as error:
-        raise _fail(error) from None
+        raise exit_with(error) from None
     typer.echo(secret)

@@ -3,17 +3,17 @@ export, evaluate, preview and goals (a Typer sub-app over :mod:`recompra.segment
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 import yaml
 
+from recompra.cli.options import brand_id_of, exit_with, load_documents
 from recompra.db import get_engine, unit_of_work
 from recompra.errors import RecompraError
-from recompra.hub.brands import DEFAULT_BRAND, get_brand
+from recompra.hub.brands import DEFAULT_BRAND
 from recompra.segments import queries as q
 from recompra.segments.definition import definition_to_json, parse_definition
 from recompra.segments.fields import FIELDS
@@ -36,32 +36,6 @@ BrandOption = Annotated[str, typer.Option(help="Brand (store) slug")]
 KeyArg = Annotated[str, typer.Argument(help="Segment key")]
 
 
-def _brand_id(brand: str) -> int:
-    with unit_of_work(get_engine(), write=False) as session:
-        return get_brand(session, brand).id
-
-
-def _fail(error: RecompraError) -> typer.Exit:
-    typer.echo(f"error: {error.message}", err=True)
-    for problem in getattr(error, "problems", []):
-        typer.echo(f"  {problem}", err=True)
-    return typer.Exit(1)
-
-
-def _documents(path: Path) -> list[Any]:
-    """The definitions in a YAML/JSON file: one document, a list, or YAML documents."""
-    text = path.read_text(encoding="utf-8")
-    if path.suffix.lower() == ".json":
-        loaded = json.loads(text)
-        return loaded if isinstance(loaded, list) else [loaded]
-    documents: list[Any] = []
-    for loaded in yaml.safe_load_all(text):
-        if loaded is None:
-            continue
-        documents.extend(loaded if isinstance(loaded, list) else [loaded])
-    return documents
-
-
 @app.command("apply")
 def apply(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="YAML/JSON file")],
@@ -71,9 +45,9 @@ def apply(
 
     Every definition is validated first; if any is wrong, nothing is applied.
     """
-    brand_id = _brand_id(brand)
+    brand_id = brand_id_of(brand)
     try:
-        definitions = [parse_definition(d) for d in _documents(file)]
+        definitions = [parse_definition(d) for d in load_documents(file)]
         with unit_of_work(get_engine()) as session:
             for definition in definitions:
                 result = apply_definition(session, brand_id=brand_id, definition=definition)
@@ -88,7 +62,7 @@ def apply(
                     f"(+{len(diff.entered)} -{len(diff.exited)})"
                 )
     except RecompraError as error:
-        raise _fail(error) from None
+        raise exit_with(error) from None
 
 
 @app.command("preview")
@@ -98,11 +72,11 @@ def preview(
     sample: Annotated[int, typer.Option(help="Members to show")] = 10,
 ) -> None:
     """Size, revenue share and a sample of the first definition in FILE (nothing saved)."""
-    brand_id = _brand_id(brand)
+    brand_id = brand_id_of(brand)
     try:
-        definition = parse_definition(_documents(file)[0])
+        definition = parse_definition(load_documents(file)[0])
     except RecompraError as error:
-        raise _fail(error) from None
+        raise exit_with(error) from None
     with unit_of_work(get_engine(), write=False) as session:
         result = q.preview(session, brand_id=brand_id, rule=definition.rule, sample=sample)
     share = f"{result.customer_share:.1%}" if result.customer_share is not None else "-"
@@ -120,7 +94,7 @@ def preview(
 @app.command("list")
 def list_(brand: BrandOption = DEFAULT_BRAND, archived: bool = False) -> None:
     """The brand's segments: key, version, members, names."""
-    brand_id = _brand_id(brand)
+    brand_id = brand_id_of(brand)
     with unit_of_work(get_engine(), write=False) as session:
         rows = q.list_segments(session, brand_id=brand_id, include_archived=archived)
     for s in rows:
@@ -130,14 +104,14 @@ def list_(brand: BrandOption = DEFAULT_BRAND, archived: bool = False) -> None:
 @app.command("show")
 def show(key: KeyArg, brand: BrandOption = DEFAULT_BRAND) -> None:
     """The definition in force (YAML, money in currency units) and the version history."""
-    brand_id = _brand_id(brand)
+    brand_id = brand_id_of(brand)
     try:
         with unit_of_work(get_engine(), write=False) as session:
             segment = get_segment(session, brand_id=brand_id, key=key)
             definition = definition_of(current_version(session, segment), key)
             versions = q.versions_of(session, segment)
     except RecompraError as error:
-        raise _fail(error) from None
+        raise exit_with(error) from None
     typer.echo(yaml.safe_dump(definition_to_json(definition), allow_unicode=True, sort_keys=False))
     typer.echo(f"# {segment.member_count} members, status {segment.status}")
     for v in versions:
@@ -152,14 +126,14 @@ def members(
     offset: Annotated[int, typer.Option(help="Rows to skip")] = 0,
 ) -> None:
     """A page of members: id, state, city, version that put them in, entry time."""
-    brand_id = _brand_id(brand)
+    brand_id = brand_id_of(brand)
     try:
         with unit_of_work(get_engine(), write=False) as session:
             total, rows = q.members_page(
                 session, brand_id=brand_id, key=key, limit=limit, offset=offset
             )
     except RecompraError as error:
-        raise _fail(error) from None
+        raise exit_with(error) from None
     typer.echo(f"{total} members")
     for m in rows:
         typer.echo(
@@ -175,11 +149,11 @@ def export(
     brand: BrandOption = DEFAULT_BRAND,
 ) -> None:
     """Write every member to a CSV file (money in currency units)."""
-    brand_id = _brand_id(brand)
+    brand_id = brand_id_of(brand)
     try:
         written = export_members(get_engine(), brand_id=brand_id, key=key, path=out)
     except RecompraError as error:
-        raise _fail(error) from None
+        raise exit_with(error) from None
     except ValueError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
@@ -189,7 +163,7 @@ def export(
 @app.command("evaluate")
 def evaluate(brand: BrandOption = DEFAULT_BRAND) -> None:
     """Fully re-evaluate every active segment (the nightly job)."""
-    runs = evaluate_all(get_engine(), brand_id=_brand_id(brand))
+    runs = evaluate_all(get_engine(), brand_id=brand_id_of(brand))
     for run in runs:
         typer.echo(
             f"{run.key}: {run.members} members (+{run.entered} -{run.exited}) "
@@ -216,7 +190,7 @@ def goal_set(
     brand: BrandOption = DEFAULT_BRAND,
 ) -> None:
     """Set (or replace) a segment's target for a KPI in a period."""
-    brand_id = _brand_id(brand)
+    brand_id = brand_id_of(brand)
     try:
         with unit_of_work(get_engine()) as session:
             goal = set_goal(
@@ -224,7 +198,7 @@ def goal_set(
             )
             typer.echo(f"goal {goal.id}: {kpi} {target} in {period}")
     except RecompraError as error:
-        raise _fail(error) from None
+        raise exit_with(error) from None
 
 
 @goal_app.command("list")
@@ -234,7 +208,7 @@ def goal_list(
     at: Annotated[str | None, typer.Option(help="Evaluate at this ISO time")] = None,
 ) -> None:
     """The segment's goals with value, 95% CI (rates), forecast and whether on track."""
-    brand_id = _brand_id(brand)
+    brand_id = brand_id_of(brand)
     now = None
     if at is not None:
         parsed = datetime.fromisoformat(at)
@@ -251,4 +225,4 @@ def goal_list(
                 f"forecast {p.forecast}, on track {p.on_track} (cohort {p.cohort})"
             )
     except RecompraError as error:
-        raise _fail(error) from None
+        raise exit_with(error) from None

@@ -11,21 +11,17 @@ from __future__ import annotations
 import html
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
 from recompra.api.deps import (
-    BrandIdQuery,
-    BrandScope,
+    AdminBrand,
     ReadBrand,
     ReadSession,
     WriteSession,
-    require,
-    resolve_brand,
 )
 from recompra.api.errors import AUTH_ERRORS, error_responses
-from recompra.auth.keys import Principal
 from recompra.automation.consent import read_unsubscribe_token, record_consent, unsubscribe
 from recompra.automation.definition import parse_journey, to_display
 from recompra.automation.service import (
@@ -45,17 +41,6 @@ router = APIRouter(prefix="/v1/automation", tags=["automation"])
 
 _READ = error_responses(400, *AUTH_ERRORS, 404)
 _WRITE = error_responses(400, *AUTH_ERRORS, 404, 409)
-
-
-def _admin_brand(
-    principal: Annotated[Principal, Depends(require("admin"))],
-    session: ReadSession,
-    brand_id: BrandIdQuery = None,
-) -> BrandScope:
-    return resolve_brand(session, principal, brand_id)
-
-
-AdminBrand = Annotated[BrandScope, Depends(_admin_brand)]
 
 
 class JourneyDetail(BaseModel):

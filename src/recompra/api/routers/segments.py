@@ -15,14 +15,13 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Response
+from fastapi import APIRouter, Body, Path, Query, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 from sqlalchemy import select
 
 from recompra.api.deps import (
-    BrandIdQuery,
-    BrandScope,
+    AdminBrand,
     CustomerId,
     EngineDep,
     Limit,
@@ -30,11 +29,8 @@ from recompra.api.deps import (
     ReadBrand,
     ReadSession,
     WriteSession,
-    require,
-    resolve_brand,
 )
 from recompra.api.errors import AUTH_ERRORS, error_responses
-from recompra.auth.keys import Principal
 from recompra.db import unit_of_work
 from recompra.errors import NotFound
 from recompra.models import BrandCustomer
@@ -76,17 +72,6 @@ Definition = Annotated[
         ],
     ),
 ]
-
-
-def _admin_brand(
-    principal: Annotated[Principal, Depends(require("admin"))],
-    session: ReadSession,
-    brand_id: BrandIdQuery = None,
-) -> BrandScope:
-    return resolve_brand(session, principal, brand_id)
-
-
-AdminBrand = Annotated[BrandScope, Depends(_admin_brand)]
 
 
 class VersionOut(BaseModel):
