@@ -234,7 +234,7 @@ def test_sixteen_kept_alive_connections_of_mixed_writes(served: Served) -> None:
             marks=[
                 pytest.mark.postgres,
                 pytest.mark.xfail(
-                    reason="hub ingest (h3's write path): two first ingests of one customer "
+                    reason="hub ingest write path (issue 20): two first ingests of one customer "
                     "identity race on PostgreSQL, the second gets UniqueViolation -> 500",
                     strict=False,
                 ),
