@@ -177,7 +177,17 @@ def consents_record(body: ConsentIn, brand: AdminBrand, session: WriteSession) -
 Token = Annotated[str, Query(min_length=5, max_length=200)]
 
 
-@router.get("/unsubscribe", operation_id="unsubscribe_form", response_class=HTMLResponse)
+@router.get(
+    "/unsubscribe",
+    operation_id="unsubscribe_form",
+    response_model=None,
+    # Documented by hand: with response_class=HTMLResponse FastAPI would also label the
+    # JSON error bodies text/html.
+    responses={
+        200: {"description": "The confirmation form", "content": {"text/html": {}}},
+        **error_responses(400),
+    },
+)
 def unsubscribe_form(request: Request, token: Token) -> HTMLResponse:
     """A confirmation form (a GET never unsubscribes: scanners prefetch links)."""
     read_unsubscribe_token(request.app.state.settings.secret_key, token)
