@@ -122,3 +122,20 @@ def test_the_ready_made_journeys_are_valid() -> None:
         if f.name.endswith(".yaml")
     )
     assert keys == ["points_expiring", "post_purchase_thanks", "review_request", "win_back"]
+
+
+def test_malformed_values_are_problems_not_crashes() -> None:
+    document = thank_you(start="x")
+    document["nodes"]["x"] = {
+        "type": "wait",
+        "duration": "1d",
+        "window": {"from": "09:00", "to": "10:00", "weekdays": [["mon"]]},
+        "next": ["send"],
+    }
+    document["nodes"]["y"] = {"type": ["wait"]}
+    problems = _problems(document)
+    assert (
+        "nodes.x.window.weekdays: a non-empty list of mon, tue, wed, thu, fri, sat, sun" in problems
+    )
+    assert "nodes.x.next: required: the name of the next node" in problems
+    assert any(p.startswith("nodes.y.type: one of wait,") for p in problems)

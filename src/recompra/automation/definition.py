@@ -254,7 +254,7 @@ class _Checker:
                 out[name] = checked
         for name, node in out.items():
             for field, target in self.targets(node):
-                if target not in raw:
+                if isinstance(target, str) and target not in raw:
                     self.fail(f"nodes.{name}.{field}", f"unknown node {target!r}")
         return out
 
@@ -269,7 +269,11 @@ class _Checker:
         return found
 
     def node(self, raw: Any, path: str) -> dict[str, Any] | None:
-        if not isinstance(raw, dict) or raw.get("type") not in NODE_FIELDS:
+        if (
+            not isinstance(raw, dict)
+            or not isinstance(raw.get("type"), str)
+            or raw["type"] not in NODE_FIELDS
+        ):
             self.fail(f"{path}.type", f"one of {', '.join(NODE_FIELDS)}")
             return None
         kind = raw["type"]
@@ -306,7 +310,11 @@ class _Checker:
             except ValueError as error:
                 self.fail(f"{path}.window.{bound}", str(error))
         weekdays = window.get("weekdays", list(WEEKDAYS))
-        if not isinstance(weekdays, list) or not weekdays or set(weekdays) - set(WEEKDAYS):
+        if (
+            not isinstance(weekdays, list)
+            or not weekdays
+            or not all(isinstance(day, str) and day in WEEKDAYS for day in weekdays)
+        ):
             self.fail(f"{path}.window.weekdays", f"a non-empty list of {', '.join(WEEKDAYS)}")
         out["window"] = {"from": window.get("from"), "to": window.get("to"), "weekdays": weekdays}
 
@@ -389,6 +397,8 @@ class _Checker:
         state: dict[str, int] = {}  # 1: on the current path, 2: finished
 
         def visit(name: str, trail: list[str]) -> None:
+            if not isinstance(name, str):  # already reported by the node's own check
+                return
             if state.get(name) == 1:
                 loop = " -> ".join([*trail[trail.index(name) :], name])
                 self.fail(f"nodes.{name}", f"cycle {loop}: journeys are acyclic")

@@ -13,9 +13,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+from sqlalchemy import select
 
 from recompra.api.deps import (
+    MAX_ID,
     AdminBrand,
     ReadBrand,
     ReadSession,
@@ -34,7 +36,9 @@ from recompra.automation.service import (
     set_status,
 )
 from recompra.automation.webhooks import add_endpoint, rotate_secret
-from recompra.errors import InvalidInput
+from recompra.errors import Conflict, InvalidInput, NotFound
+from recompra.models import BrandCustomer
+from recompra.models.automation import WebhookEndpoint
 from recompra.models.base import utcnow
 
 router = APIRouter(prefix="/v1/automation", tags=["automation"])
@@ -55,8 +59,8 @@ class JourneyDetail(BaseModel):
 class EndpointIn(BaseModel):
     """A webhook endpoint to register."""
 
-    name: str
-    url: str
+    name: str = Field(min_length=1, max_length=64)
+    url: str = Field(min_length=8, max_length=500)
 
 
 class SecretOut(BaseModel):
@@ -69,11 +73,11 @@ class SecretOut(BaseModel):
 class ConsentIn(BaseModel):
     """A grant or withdrawal of consent, with where it was given (LGPD proof)."""
 
-    customer_id: int
+    customer_id: int = Field(ge=1, le=MAX_ID)
     channel: str
     purpose: str
     granted: bool
-    source: str
+    source: str = Field(min_length=1, max_length=64)
 
 
 @router.get("/journeys", operation_id="journeys_list", responses=_READ)
@@ -117,6 +121,12 @@ def journeys_resume(key: str, brand: AdminBrand, session: WriteSession) -> dict[
 @router.post("/webhooks", operation_id="webhooks_add", responses=_WRITE, status_code=201)
 def webhooks_add(body: EndpointIn, brand: AdminBrand, session: WriteSession) -> SecretOut:
     """Register a webhook endpoint; the answer carries its signing secret (shown once)."""
+    if session.scalar(
+        select(WebhookEndpoint.id).where(
+            WebhookEndpoint.brand_id == brand.id, WebhookEndpoint.name == body.name
+        )
+    ):
+        raise Conflict(f"webhook endpoint {body.name!r} exists; rotate its secret instead")
     _, secret = add_endpoint(session, brand_id=brand.id, name=body.name, url=body.url)
     return SecretOut(name=body.name, secret=secret)
 
@@ -130,6 +140,13 @@ def webhooks_rotate(name: str, brand: AdminBrand, session: WriteSession) -> Secr
 @router.put("/consents", operation_id="consents_record", responses=_WRITE)
 def consents_record(body: ConsentIn, brand: AdminBrand, session: WriteSession) -> dict[str, bool]:
     """Record a consent statement for a customer of the brand."""
+    known = session.scalar(
+        select(BrandCustomer.customer_id).where(
+            BrandCustomer.brand_id == brand.id, BrandCustomer.customer_id == body.customer_id
+        )
+    )
+    if known is None:
+        raise NotFound(f"customer {body.customer_id} not found", field="customer_id")
     record_consent(
         session,
         customer_id=body.customer_id,
