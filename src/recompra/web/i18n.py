@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from recompra.analytics import SEGMENTS
 from recompra.web.format import Locale
+from recompra.web.texts import domain_messages
 
 #: A suggested action per RFM segment (shown on the segment's list and the profile).
 SEGMENT_ACTIONS: dict[str, tuple[str, str]] = {
@@ -342,6 +343,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     **{f"action.{key}": value for key, value in SEGMENT_ACTIONS.items()},
 }
+_CORE_KEYS = set(MESSAGES)
+_DOMAIN = domain_messages()
+if _CORE_KEYS & set(_DOMAIN):
+    raise RuntimeError(f"dashboard strings defined twice: {sorted(_CORE_KEYS & set(_DOMAIN))}")
+MESSAGES.update(_DOMAIN)
 
 #: Display names (pt-BR, en) per segment key, taken from :data:`recompra.analytics.SEGMENTS`
 #: so that the dashboard can never drift from the analytics package's segment map.
