@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from openpyxl import load_workbook
 from segmenttest import NOW, brand, customer, order
 
 from dbtest import create_test_engine
@@ -180,6 +181,14 @@ def test_members_pages_filters_and_csv(api: Api) -> None:
     rows = list(csv.DictReader(io.StringIO(exported.text)))
     assert [int(r["customer_id"]) for r in rows] == api.customers[:4]
     assert rows[1]["net_revenue"] == "200.00"
+    book = api.get("/sp_buyers/members.xlsx")
+    assert book.status_code == 200
+    assert book.headers["content-type"].startswith("application/vnd.openxmlformats")
+    sheet = load_workbook(io.BytesIO(book.content), read_only=True)["sp_buyers"]
+    values = [list(r) for r in sheet.iter_rows(values_only=True)]
+    assert [r[0] for r in values[1:]] == api.customers[:4]
+    assert values[2][-1] == 200.0
+    assert api.get("/nope/members.xlsx").status_code == 404
     assert api.get("/nope/members").status_code == 404
 
 

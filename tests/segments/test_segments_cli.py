@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from openpyxl import load_workbook
 from segmenttest import NOW, brand, customer, order
 from sqlalchemy import Engine
 from typer.testing import CliRunner
@@ -88,7 +89,15 @@ def test_apply_show_members_export_and_goals(engine: Engine, tmp_path: Path) -> 
         ("SP", "1", "12.34", "1"),
         ("SP", "1", "12.34", "1"),
     ]
-    assert run("export", "sp", "--out", str(tmp_path / "sp.xlsx"))[0] == 1
+    xlsx = tmp_path / "sp.xlsx"
+    assert run("export", "sp", "--out", str(xlsx)) == (0, f"2 members written to {xlsx}\n")
+    sheet = load_workbook(xlsx, read_only=True)["sp"]
+    header, *cells = [list(r) for r in sheet.iter_rows(values_only=True)]
+    assert header[-3:] == ["entered_at", "orders", "net_revenue"]
+    # Numbers stay numbers in Excel (sums work), not text.
+    assert [(r[4], r[-2], r[-1]) for r in cells] == [("SP", 1, 12.34), ("SP", 1, 12.34)]
+    assert all(isinstance(r[-3], datetime) for r in cells)
+    assert run("export", "sp", "--out", str(tmp_path / "sp.ods"))[0] == 1
     code, output = run(
         "goal", "set", "sp", "--kpi", "orders", "--period", "2026-Q2", "--target", "10"
     )

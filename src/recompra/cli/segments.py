@@ -145,10 +145,10 @@ def members(
 @app.command("export")
 def export(
     key: KeyArg,
-    out: Annotated[Path, typer.Option(help="Output file (.csv)")],
+    out: Annotated[Path, typer.Option(help="Output file (.csv or .xlsx)")],
     brand: BrandOption = DEFAULT_BRAND,
 ) -> None:
-    """Write every member to a CSV file (money in currency units)."""
+    """Write every member to a CSV or XLSX file (by the extension; money in currency units)."""
     brand_id = brand_id_of(brand)
     try:
         written = export_members(get_engine(), brand_id=brand_id, key=key, path=out)

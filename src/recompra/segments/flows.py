@@ -1,9 +1,8 @@
 """Segment flows: full re-evaluation runs (nightly, after an import or an analytics run)
-and member exports. No CLI concerns here: ``cli/segments.py`` calls these."""
+and member exports (CSV and XLSX). No CLI concerns here: ``cli/segments.py`` calls these."""
 
 from __future__ import annotations
 
-import csv
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,20 +16,32 @@ from recompra.models.base import utcnow
 from recompra.models.segments import Segment
 from recompra.segments.queries import MemberRow, iter_members
 from recompra.segments.service import evaluate_segments
-
-EXPORT_COLUMNS = (
-    "customer_id",
-    "name",
-    "email",
-    "phone",
-    "state",
-    "city",
-    "version",
-    "entered_at",
-    "orders",
-    "net_revenue",
+from recompra.spreadsheets import (
+    DATETIME,
+    INTEGER,
+    MONEY,
+    TEXT,
+    Cell,
+    Column,
+    money_units,
+    write_csv,
+    write_xlsx,
 )
-EXPORT_FORMATS = ("csv",)
+
+#: The member export's columns (stable names: integrations read them).
+EXPORT_COLUMNS: tuple[Column, ...] = (
+    ("customer_id", INTEGER),
+    ("name", TEXT),
+    ("email", TEXT),
+    ("phone", TEXT),
+    ("state", TEXT),
+    ("city", TEXT),
+    ("version", INTEGER),
+    ("entered_at", DATETIME),
+    ("orders", INTEGER),
+    ("net_revenue", MONEY),
+)
+EXPORT_FORMATS = ("csv", "xlsx")
 #: Segments evaluated by one query in the nightly run.
 NIGHTLY_BATCH = 16
 
@@ -84,42 +95,48 @@ def evaluate_all(
     return runs
 
 
-def export_row(row: MemberRow) -> list[str]:
-    """One member as export cells (money in currency units with two decimals)."""
+def export_row(row: MemberRow) -> list[Cell]:
+    """One member as export cells (money as a decimal amount in currency units)."""
     return [
-        str(row.customer_id),
-        row.name or "",
-        row.email or "",
-        row.phone or "",
-        row.state or "",
-        row.city or "",
-        str(row.version or ""),
-        row.entered_at.isoformat() if row.entered_at else "",
-        str(row.orders),
-        f"{row.net_revenue_minor / 100:.2f}",
+        row.customer_id,
+        row.name,
+        row.email,
+        row.phone,
+        row.state,
+        row.city,
+        row.version,
+        row.entered_at,
+        row.orders,
+        money_units(row.net_revenue_minor),
     ]
 
 
 def write_members_csv(engine: Engine, *, brand_id: int, key: str, out: IO[str]) -> int:
     """Write the segment's members as CSV to ``out``; return how many were written."""
-    writer = csv.writer(out)
-    writer.writerow(EXPORT_COLUMNS)
-    written = 0
     with unit_of_work(engine, write=False) as session:
-        for row in iter_members(session, brand_id=brand_id, key=key):
-            writer.writerow(export_row(row))
-            written += 1
-    return written
+        rows = (export_row(r) for r in iter_members(session, brand_id=brand_id, key=key))
+        return write_csv(out, EXPORT_COLUMNS, rows)
+
+
+def write_members_xlsx(engine: Engine, *, brand_id: int, key: str, out: IO[bytes]) -> int:
+    """Write the segment's members as an XLSX sheet to ``out``; return the member count."""
+    with unit_of_work(engine, write=False) as session:
+        rows = (export_row(r) for r in iter_members(session, brand_id=brand_id, key=key))
+        return write_xlsx(out, key, EXPORT_COLUMNS, rows)
 
 
 def export_members(engine: Engine, *, brand_id: int, key: str, path: Path) -> int:
-    """Export the segment's members to ``path`` (``.csv``); return the member count.
+    """Export the segment's members to ``path`` (``.csv`` or ``.xlsx``); return the count.
 
-    XLSX is not offered: openpyxl is not a dependency of Recompra; every spreadsheet
-    opens the CSV (UTF-8 with BOM so that Excel shows accents right).
+    The CSV is UTF-8 with a byte-order mark so that Excel shows accents right; the XLSX has
+    money and date cells formatted (dates in the store's time zone).
     """
-    if path.suffix.lower() != ".csv":
-        raise ValueError(f"unsupported export format {path.suffix!r}; use .csv")
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix not in EXPORT_FORMATS:
+        raise ValueError(f"unsupported export format {path.suffix!r}; use .csv or .xlsx")
     path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == "xlsx":
+        with path.open("wb") as binary:
+            return write_members_xlsx(engine, brand_id=brand_id, key=key, out=binary)
     with path.open("w", newline="", encoding="utf-8-sig") as out:
         return write_members_csv(engine, brand_id=brand_id, key=key, out=out)

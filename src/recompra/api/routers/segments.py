@@ -9,8 +9,7 @@ path of its node.
 
 from __future__ import annotations
 
-import csv
-import io
+import tempfile
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any
@@ -36,7 +35,7 @@ from recompra.errors import NotFound
 from recompra.models import BrandCustomer
 from recompra.segments import queries as q
 from recompra.segments.definition import definition_to_json, parse_definition
-from recompra.segments.flows import EXPORT_COLUMNS, export_row
+from recompra.segments.flows import EXPORT_COLUMNS, export_row, write_members_xlsx
 from recompra.segments.goals import GoalProgress, goal_progress, goals_of, set_goal
 from recompra.segments.service import (
     apply_definition,
@@ -46,6 +45,7 @@ from recompra.segments.service import (
     evaluate_segment,
     get_segment,
 )
+from recompra.spreadsheets import XLSX_MEDIA_TYPE, csv_chunks
 
 router = APIRouter(prefix="/v1/live-segments", tags=["live segments"])
 
@@ -266,22 +266,47 @@ def members_csv(key: SegmentKey, brand: ReadBrand, engine: EngineDep) -> Streami
         get_segment(session, brand_id=brand.id, key=key)  # 404 before streaming
 
     def lines() -> Iterator[str]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(EXPORT_COLUMNS)
         with unit_of_work(engine, write=False) as session:
-            for row in q.iter_members(session, brand_id=brand.id, key=key):
-                writer.writerow(export_row(row))
-                if buffer.tell() > 64_000:
-                    yield buffer.getvalue()
-                    buffer.seek(0)
-                    buffer.truncate()
-        yield buffer.getvalue()
+            rows = (export_row(r) for r in q.iter_members(session, brand_id=brand.id, key=key))
+            yield from csv_chunks(EXPORT_COLUMNS, rows)
 
     return StreamingResponse(
         lines(),
         media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{key}.csv"'},
+    )
+
+
+@router.get(
+    "/{key}/members.xlsx",
+    operation_id="live_segments_members_xlsx",
+    response_class=StreamingResponse,
+    responses={**_READ, 200: {"content": {XLSX_MEDIA_TYPE: {}}}},
+)
+def members_xlsx(key: SegmentKey, brand: ReadBrand, engine: EngineDep) -> StreamingResponse:
+    """Every member as an Excel sheet (money and dates formatted; dates in São Paulo time).
+
+    The workbook is written to a temporary file, not memory, then streamed.
+    """
+    with unit_of_work(engine, write=False) as session:
+        get_segment(session, brand_id=brand.id, key=key)  # 404 before writing
+    spool = tempfile.TemporaryFile()  # noqa: SIM115 - the streaming generator closes it
+    try:
+        write_members_xlsx(engine, brand_id=brand.id, key=key, out=spool)
+    except BaseException:
+        spool.close()
+        raise
+    spool.seek(0)
+
+    def chunks() -> Iterator[bytes]:
+        with spool:
+            while block := spool.read(64 * 1024):
+                yield block
+
+    return StreamingResponse(
+        chunks(),
+        media_type=XLSX_MEDIA_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="{key}.xlsx"'},
     )
 
 

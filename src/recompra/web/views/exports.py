@@ -8,20 +8,26 @@ file is ready for sums and charts.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
-from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
 from sqlalchemy.orm import Session
 
 from recompra.reads.models import CustomerSummary, ScoredCustomer
 from recompra.reads.recommendations import brand_index
+from recompra.spreadsheets import (
+    FRACTION,
+    INTEGER,
+    MONEY,
+    TEXT,
+    XLSX_MEDIA_TYPE,
+    Cell,
+    csv_bytes,
+    money_units,
+    xlsx_bytes,
+)
 from recompra.web.context import Page, build_page, read_unit
 from recompra.web.lists import LIST_NAMES, ListFilter, ListName, list_rows, parse_sort
 
@@ -30,14 +36,6 @@ router = APIRouter(include_in_schema=False)
 #: The most rows one download carries (the demo store has 3,000 customers).
 MAX_EXPORT_ROWS = 100_000
 RECOMMENDATIONS_PER_CUSTOMER = 5
-
-Cell = str | int | Decimal | float | None
-#: Column kinds: how a cell is written to Excel.
-TEXT, INTEGER, MONEY, FRACTION = "text", "integer", "money", "fraction"
-
-
-def _money(minor: int | None) -> Decimal | None:
-    return None if minor is None else Decimal(minor).scaleb(-2)
 
 
 def _columns_plain(page: Page) -> list[tuple[str, str]]:
@@ -77,8 +75,8 @@ def _row_scored(page: Page, c: ScoredCustomer) -> list[Cell]:
         page.segment(c.segment),
         c.r_score,
         c.f_score,
-        _money(c.monetary_minor),
-        _money(c.clv_minor),
+        money_units(c.monetary_minor),
+        money_units(c.clv_minor),
         c.p_alive,
         c.churn_risk,
     ]
@@ -137,36 +135,6 @@ def _table(
     return columns, suggestions()
 
 
-def _csv(columns: list[tuple[str, str]], rows: Iterator[list[Cell]]) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow([title for title, _ in columns])
-    for row in rows:
-        writer.writerow(["" if v is None else v for v in row])
-    # The byte-order mark makes Excel open the UTF-8 file with its accents intact.
-    return ("\ufeff" + out.getvalue()).encode("utf-8")
-
-
-_EXCEL_FORMATS = {MONEY: "#,##0.00", FRACTION: "0.0%", INTEGER: "0"}
-
-
-def _xlsx(title: str, columns: list[tuple[str, str]], rows: Iterator[list[Cell]]) -> bytes:
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet(title[:31])
-    sheet.append([name for name, _ in columns])
-    for row in rows:
-        cells: list[Any] = []
-        for value, (_, kind) in zip(row, columns, strict=True):
-            cell = WriteOnlyCell(sheet, value=value)
-            if kind in _EXCEL_FORMATS and value is not None:
-                cell.number_format = _EXCEL_FORMATS[kind]
-            cells.append(cell)
-        sheet.append(cells)
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
-
-
 @router.get("/dashboard/export/{name}.{fmt}")
 def export(
     request: Request,
@@ -188,13 +156,9 @@ def export(
         page = build_page(request, session, "customers")
         columns, rows = _table(request, session, page, list_name, where)
         title = page.t(f"export.{list_name}")
-        body = _csv(columns, rows) if fmt == "csv" else _xlsx(title, columns, rows)
+        body = csv_bytes(columns, rows) if fmt == "csv" else xlsx_bytes(title, columns, rows)
     filename = f"recompra-{page.brand.slug or 'loja'}-{list_name}.{fmt}"
-    media = (
-        "text/csv; charset=utf-8"
-        if fmt == "csv"
-        else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    )
+    media = "text/csv; charset=utf-8" if fmt == "csv" else XLSX_MEDIA_TYPE
     return Response(
         body,
         media_type=media,
