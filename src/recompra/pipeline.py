@@ -33,6 +33,7 @@ from recompra.hub.brands import get_brand
 from recompra.hub.scores import latest_segments, store_analytics_scores, store_prediction_scores
 from recompra.predict.flows import PredictionResult, predict_customers, write_predictions
 from recompra.recommend.flows import RefreshConfig, policy_segments, refresh
+from recompra.segments.flows import evaluate_all
 from recompra.snapshot.as_of import resolve_as_of
 from recompra.snapshot.export import export_snapshot
 from recompra.snapshot.io import read_table
@@ -92,11 +93,21 @@ def snapshot_as_of(snapshot: Path, requested: date | None) -> date:
         return resolve_as_of(engine, None)
 
 
-def _store(source: Source, store: Callable[..., object], as_of: date, scores: Any) -> None:
-    """Store a step's scores for the source's brand (not for an outside snapshot)."""
+def _store(
+    source: Source,
+    store: Callable[..., object],
+    as_of: date,
+    scores: Any,
+    *,
+    refresh_segments: bool,
+) -> None:
+    """Store a step's scores for the source's brand (not for an outside snapshot), then
+    re-evaluate the brand's live segments, whose rules may read those scores."""
     if source.brand_id is not None:
         with unit_of_work(get_engine()) as session:
             store(session, brand_id=source.brand_id, as_of=as_of, scores=scores)
+        if refresh_segments:
+            evaluate_all(get_engine(), brand_id=source.brand_id)
 
 
 def run_analyze(
@@ -107,13 +118,21 @@ def run_analyze(
     as_of: date | None = None,
     churn_days: int = 180,
     spark_master: str | None = None,
+    refresh_segments: bool = True,
 ) -> AnalyticsResult:
-    """Run the analytics, write tables/summary/report and store the segments and RFM scores."""
+    """Run the analytics, write tables/summary/report and store the segments and RFM scores
+    (then re-evaluate the live segments unless ``refresh_segments`` is false)."""
     result = run_analytics(
         source.snapshot, engine, as_of=as_of, churn_days=churn_days, spark_master=spark_master
     )
     write_outputs(result, out or output_dir("analytics", source.brand))
-    _store(source, store_analytics_scores, result.as_of, result.scores)
+    _store(
+        source,
+        store_analytics_scores,
+        result.as_of,
+        result.scores,
+        refresh_segments=refresh_segments,
+    )
     return result
 
 
@@ -125,8 +144,10 @@ def run_predict(
     model: str = "auto",
     backtest: bool = False,
     test_fraction: float | None = None,
+    refresh_segments: bool = True,
 ) -> PredictionResult:
-    """Score every customer, write scores (and back-test) files and store the scores."""
+    """Score every customer, write scores (and back-test) files and store the scores
+    (then re-evaluate the live segments unless ``refresh_segments`` is false)."""
     day = snapshot_as_of(source.snapshot, as_of)
     result = predict_customers(
         read_table(source.snapshot, "orders"),
@@ -136,7 +157,13 @@ def run_predict(
         test_fraction=test_fraction,
     )
     write_predictions(result, out or output_dir("predictions", source.brand))
-    _store(source, store_prediction_scores, result.as_of, result.scores)
+    _store(
+        source,
+        store_prediction_scores,
+        result.as_of,
+        result.scores,
+        refresh_segments=refresh_segments,
+    )
     return result
 
 
@@ -203,8 +230,14 @@ def run_pipeline(
     """
     report = progress or (lambda step: None)
     report("analytics")
+    # Segments are re-evaluated once, after the predictions (their rules read both).
     analytics = run_analyze(
-        source, engine=engine, as_of=as_of, churn_days=churn_days, spark_master=spark_master
+        source,
+        engine=engine,
+        as_of=as_of,
+        churn_days=churn_days,
+        spark_master=spark_master,
+        refresh_segments=False,
     )
     report("predictions")
     predictions = run_predict(source, as_of=analytics.as_of, model=model, backtest=backtest)

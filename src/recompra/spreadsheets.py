@@ -125,3 +125,10 @@ def xlsx_bytes(title: str, columns: Sequence[Column], rows: Iterable[Sequence[Ce
     out = io.BytesIO()
     write_xlsx(out, title, columns, rows)
     return out.getvalue()
+
+
+def file_chunks(file: IO[bytes], size: int = 64 * 1024) -> Iterator[bytes]:
+    """Read ``file`` in blocks for a streamed response, closing it at the end."""
+    with file:
+        while block := file.read(size):
+            yield block

@@ -27,6 +27,7 @@ from recompra.hub.importers.olist import import_olist
 from recompra.hub.rejects import ImportReport
 from recompra.hub.runs import finish_run, start_run
 from recompra.hub.stats import table_counts
+from recompra.segments.flows import evaluate_all
 from recompra.snapshot.export import export_snapshot
 from recompra.snapshot.io import write_snapshot
 
@@ -119,6 +120,11 @@ def _run_import(importer: str, source: str, location: str, brand: str, work: obj
         report = work(engine, brand_id, tick)  # type: ignore[operator]
     path = finish_run(engine, run_id, report, get_settings().imports_dir)
     print_report(report, path)
+    # A bulk import re-evaluates whole segments (one query per batch), not customer by customer.
+    runs = evaluate_all(engine, brand_id=brand_id)
+    if runs:
+        changed = sum(run.entered + run.exited for run in runs)
+        typer.echo(f"segments: {len(runs)} re-evaluated, {changed} entries and exits")
 
 
 @import_app.command("olist")

@@ -3,6 +3,8 @@ and member exports (CSV and XLSX). No CLI concerns here: ``cli/segments.py`` cal
 
 from __future__ import annotations
 
+import io
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -140,3 +142,27 @@ def export_members(engine: Engine, *, brand_id: int, key: str, path: Path) -> in
             return write_members_xlsx(engine, brand_id=brand_id, key=key, out=binary)
     with path.open("w", newline="", encoding="utf-8-sig") as out:
         return write_members_csv(engine, brand_id=brand_id, key=key, out=out)
+
+
+def members_file(engine: Engine, *, brand_id: int, key: str, fmt: str) -> IO[bytes]:
+    """The member export (``csv`` or ``xlsx``) in a rewound temporary file, for a download.
+
+    A temporary file rather than memory, so a large segment never sits in RAM; the caller
+    streams it and closes it (:func:`recompra.spreadsheets.file_chunks`).
+    """
+    if fmt not in EXPORT_FORMATS:
+        raise ValueError(f"unsupported export format {fmt!r}; use csv or xlsx")
+    spool = tempfile.TemporaryFile()  # noqa: SIM115 - returned open, closed by the caller
+    try:
+        if fmt == "xlsx":
+            write_members_xlsx(engine, brand_id=brand_id, key=key, out=spool)
+        else:
+            text = io.TextIOWrapper(spool, encoding="utf-8-sig", newline="")
+            write_members_csv(engine, brand_id=brand_id, key=key, out=text)
+            text.flush()
+            text.detach()
+    except BaseException:
+        spool.close()
+        raise
+    spool.seek(0)
+    return spool

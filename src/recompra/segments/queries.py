@@ -250,6 +250,21 @@ def events_since(
     )
 
 
+def recent_events(
+    session: Session, *, brand_id: int, key: str, limit: int = 20
+) -> list[MembershipEventRow]:
+    """The segment's latest entries and exits, newest first."""
+    segment = get_segment(session, brand_id=brand_id, key=key)
+    newest = (
+        select(SegmentMembershipEvent.id)
+        .where(SegmentMembershipEvent.segment_id == segment.id)
+        .order_by(SegmentMembershipEvent.id.desc())
+        .limit(limit)
+    )
+    rows = _events(session, SegmentMembershipEvent.id.in_(newest.scalar_subquery()))
+    return rows[::-1]
+
+
 def _events(session: Session, *filters: Any, limit: int | None = None) -> list[MembershipEventRow]:
     query = (
         select(SegmentMembershipEvent, Segment.key)

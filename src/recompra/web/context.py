@@ -35,6 +35,7 @@ BRAND_COOKIE = "recompra_brand"
 NAVIGATION: tuple[tuple[str, str], ...] = (
     ("overview", "/dashboard"),
     ("rfm", "/dashboard/rfm"),
+    ("segments", "/dashboard/segments"),
     ("customers", "/dashboard/customers"),
     ("cohorts", "/dashboard/cohorts"),
     ("clv", "/dashboard/clv"),

@@ -1,4 +1,5 @@
-"""Signed session cookies with the standard library (HMAC-SHA256 over the settings' key).
+"""Signed session cookies and CSRF tokens with the standard library (HMAC-SHA256 over the
+settings' key).
 
 The cookie holds ``base64(json payload).signature``; the payload carries the user id and
 an expiry. Nothing secret is stored in it, only what the signature protects from change.
@@ -13,8 +14,12 @@ import json
 import time
 from typing import Any
 
+from fastapi import HTTPException, Request
+
 COOKIE = "recompra_session"
 LANG_COOKIE = "recompra_lang"
+#: The header dashboard writes carry their CSRF token in.
+CSRF_HEADER = "X-CSRF-Token"
 MAX_AGE_S = 12 * 3600
 
 
@@ -44,3 +49,23 @@ def loads(secret: str, value: str | None) -> dict[str, Any] | None:
     if not isinstance(payload, dict) or payload.get("exp", 0) < time.time():
         return None
     return payload
+
+
+def csrf_token(secret: str, request: Request) -> str:
+    """The CSRF token of the signed-in session: an HMAC of its cookie, so it changes with
+    every sign-in and needs no storage."""
+    cookie = request.cookies.get(COOKIE, "")
+    mac = hmac.new(secret.encode(), b"recompra-csrf\0" + cookie.encode(), hashlib.sha256)
+    return base64.urlsafe_b64encode(mac.digest()).decode().rstrip("=")
+
+
+def check_csrf(secret: str, request: Request) -> None:
+    """Refuse a dashboard write that is not a same-site JSON call with the session's token.
+
+    Another site can make a browser send a form (with the cookie) but can neither read the
+    token from our page nor set the header or a JSON content type without CORS.
+    """
+    sent = request.headers.get(CSRF_HEADER, "")
+    is_json = request.headers.get("content-type", "").startswith("application/json")
+    if not is_json or not hmac.compare_digest(sent, csrf_token(secret, request)):
+        raise HTTPException(403, "missing or wrong CSRF token")

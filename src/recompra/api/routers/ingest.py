@@ -28,6 +28,7 @@ from recompra.hub.ingest.aftersale import ingest_events, ingest_returns, ingest_
 from recompra.hub.ingest.batch import IngestResult
 from recompra.hub.ingest.customers import ingest_customers
 from recompra.hub.ingest.orders import ingest_orders
+from recompra.segments.live import reevaluate_written
 
 router = APIRouter(prefix="/v1/ingest", tags=["ingest"])
 
@@ -220,6 +221,8 @@ def _register(
         result = function(
             session, brand_id=brand.id, source=source, currency=brand.currency, **kwargs
         )
+        # Same unit of work: segment entry/exit events commit with the data or not at all.
+        reevaluate_written(session, brand.id, name, result.ids)
         return _report(result, response)
 
     def one(

@@ -33,8 +33,10 @@ from recompra.loyalty.errors import TierRequired
 from recompra.loyalty.rules.calculation import OrderLine, OrderSnapshot
 from recompra.models import Order
 from recompra.models.base import utcnow
+from recompra.models.loyalty import LoyaltyAccount
 from recompra.reads import loyalty as q
 from recompra.reads.customers import visible_customer
+from recompra.segments.service import reevaluate_customers
 
 router = APIRouter(prefix="/v1/loyalty", tags=["loyalty"])
 
@@ -336,6 +338,7 @@ def earn(order_id: OrderId, writer: LoyaltyWriter) -> EarnOut:
         program = q.brand_program(session, brand_id=brand.id)
         order = _brand_order(session, brand_id=brand.id, order_id=order_id)
         result = earn_for_order(session, program_id=program.id, order_id=order.id)
+        reevaluate_customers(session, brand.id, [order.customer_id])
     return EarnOut(**asdict(result))
 
 
@@ -366,6 +369,7 @@ def redeem_reward(
             )
         except TierRequired as exc:
             raise TierRequiredConflict(exc.message, field="reward_code") from exc
+        reevaluate_customers(session, brand.id, [customer.id])
     return RedemptionOut(**asdict(result))
 
 
@@ -380,4 +384,6 @@ def cancel(coupon_code: CouponCode, writer: LoyaltyWriter) -> RedemptionOut:
     with writer.unit_of_work() as (session, brand):
         program = q.brand_program(session, brand_id=brand.id)
         result = cancel_redemption(session, program_id=program.id, coupon_code=coupon_code)
+        holder = session.get_one(LoyaltyAccount, result.account_id).customer_id
+        reevaluate_customers(session, brand.id, [holder])
     return RedemptionOut(**asdict(result))

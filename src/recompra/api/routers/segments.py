@@ -9,7 +9,6 @@ path of its node.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any
@@ -35,7 +34,7 @@ from recompra.errors import NotFound
 from recompra.models import BrandCustomer
 from recompra.segments import queries as q
 from recompra.segments.definition import definition_to_json, parse_definition
-from recompra.segments.flows import EXPORT_COLUMNS, export_row, write_members_xlsx
+from recompra.segments.flows import EXPORT_COLUMNS, export_row, members_file
 from recompra.segments.goals import GoalProgress, goal_progress, goals_of, set_goal
 from recompra.segments.service import (
     apply_definition,
@@ -45,7 +44,7 @@ from recompra.segments.service import (
     evaluate_segment,
     get_segment,
 )
-from recompra.spreadsheets import XLSX_MEDIA_TYPE, csv_chunks
+from recompra.spreadsheets import XLSX_MEDIA_TYPE, csv_chunks, file_chunks
 
 router = APIRouter(prefix="/v1/live-segments", tags=["live segments"])
 
@@ -290,21 +289,8 @@ def members_xlsx(key: SegmentKey, brand: ReadBrand, engine: EngineDep) -> Stream
     """
     with unit_of_work(engine, write=False) as session:
         get_segment(session, brand_id=brand.id, key=key)  # 404 before writing
-    spool = tempfile.TemporaryFile()  # noqa: SIM115 - the streaming generator closes it
-    try:
-        write_members_xlsx(engine, brand_id=brand.id, key=key, out=spool)
-    except BaseException:
-        spool.close()
-        raise
-    spool.seek(0)
-
-    def chunks() -> Iterator[bytes]:
-        with spool:
-            while block := spool.read(64 * 1024):
-                yield block
-
     return StreamingResponse(
-        chunks(),
+        file_chunks(members_file(engine, brand_id=brand.id, key=key, fmt="xlsx")),
         media_type=XLSX_MEDIA_TYPE,
         headers={"Content-Disposition": f'attachment; filename="{key}.xlsx"'},
     )

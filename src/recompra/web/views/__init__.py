@@ -20,11 +20,22 @@ from recompra.web.views import (
     models,
     overview,
     scores,
+    segments,
 )
 from recompra.web.views.common import render
 
 router = APIRouter(include_in_schema=False)
-for module in (access, overview, scores, customers, loyalty, models, glossary, exports):
+for module in (
+    access,
+    overview,
+    scores,
+    segments,
+    customers,
+    loyalty,
+    models,
+    glossary,
+    exports,
+):
     router.include_router(module.router)
 
 

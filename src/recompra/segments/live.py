@@ -1,0 +1,65 @@
+"""Keeping memberships live: after a write, re-evaluate the customers it touched.
+
+Every way in that writes one customer's data in a request (API ingest, loyalty
+movements) calls :func:`reevaluate_written` in the same unit of work, so the
+``segment_entered``/``segment_exited`` events commit with the write that caused them
+or not at all. Bulk ways in (file imports, analytics and prediction runs) re-evaluate
+every segment afterwards instead (:func:`recompra.segments.flows.evaluate_all`): one
+query per batch of segments beats one per customer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from recompra.models import Order
+from recompra.models.aftersale import Event, Return, Review
+from recompra.segments.service import Diff, reevaluate_customers
+
+
+def customers_touched(session: Session, entity: str, ids: Sequence[int | None]) -> list[int]:
+    """The customers whose data the stored rows ``ids`` of ``entity`` belong to.
+
+    ``entity`` is the ingest entity (customers, orders, returns, reviews, events);
+    rejected records (``None``) and rows with no known customer are skipped.
+    """
+    stored = sorted({i for i in ids if i is not None})
+    if not stored:
+        return []
+    if entity == "customers":
+        return stored
+    query: Select[Any]
+    if entity == "orders":
+        query = select(Order.customer_id).where(Order.id.in_(stored))
+    elif entity == "returns":
+        query = select(Order.customer_id).join(Return, Return.order_id == Order.id)
+        query = query.where(Return.id.in_(stored))
+    elif entity == "reviews":
+        # A review names its customer, or only its order.
+        query = (
+            select(func.coalesce(Review.customer_id, Order.customer_id))
+            .outerjoin(Order, Order.id == Review.order_id)
+            .where(Review.id.in_(stored))
+        )
+    elif entity == "events":
+        query = select(Event.customer_id).where(Event.id.in_(stored))
+    else:
+        raise ValueError(f"unknown ingest entity {entity!r}")
+    return sorted({c for c in session.scalars(query) if c is not None})
+
+
+def reevaluate_written(
+    session: Session,
+    brand_id: int,
+    entity: str,
+    ids: Sequence[int | None],
+    *,
+    now: datetime | None = None,
+) -> dict[str, Diff]:
+    """Re-evaluate the active segments of the brand for the customers the write touched."""
+    return reevaluate_customers(session, brand_id, customers_touched(session, entity, ids), now=now)

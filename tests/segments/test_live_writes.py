@@ -1,0 +1,121 @@
+"""Segments stay live through the API's write paths: an ingested order or return that
+moves a customer across a rule's boundary writes the entry/exit event in the same unit of
+work (SQLite and PostgreSQL); a rejected record moves nobody."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from segmenttest import brand
+
+from dbtest import BACKENDS, create_test_engine
+from recompra.api.settings import ApiSettings
+from recompra.auth.keys import create_api_key
+from recompra.config import Settings
+from recompra.db import unit_of_work
+from recompra.server import create_app
+
+BIG_SPENDERS = {
+    "key": "big_spenders",
+    "name": {"pt-BR": "Quem gastou R$ 100+", "en": "Spent R$ 100+"},
+    "rule": {
+        "all": [
+            {"field": "orders", "op": "gte", "value": 1},
+            {"field": "net_revenue", "op": "gte", "value": 100.00},
+        ]
+    },
+}
+
+
+class Store:
+    def __init__(self, client: TestClient, brand_id: int, keys: dict[str, str]) -> None:
+        self.client = client
+        self.brand_id = brand_id
+        self.headers = {scope: {"Authorization": f"Bearer {k}"} for scope, k in keys.items()}
+
+    def ingest(self, entity: str, record: dict[str, Any]) -> Any:
+        response = self.client.post(
+            f"/v1/ingest/{entity}?brand_id={self.brand_id}&source=shop",
+            json=record,
+            headers=self.headers["ingest"],
+        )
+        assert response.status_code in (200, 207), response.text
+        return response.json()
+
+    def events(self) -> list[tuple[str, str]]:
+        """(event type, segment key) of the whole membership feed, oldest first."""
+        feed = self.client.get(
+            "/v1/live-segments/events",
+            params={"brand_id": self.brand_id, "limit": 100},
+            headers=self.headers["read"],
+        ).json()
+        return [(e["type"], e["segment_key"]) for e in feed]
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    for engine in create_test_engine(request.param, tmp_path):
+        with unit_of_work(engine) as session:
+            b = brand(session)
+            keys = {
+                scope: create_api_key(session, scopes=[scope], brand_id=b)[1]
+                for scope in ("admin", "ingest", "read")
+            }
+        app = create_app(
+            engine,
+            Settings(home=tmp_path, environment="test"),
+            ApiSettings(rate_limit_burst=1000, rate_limit_per_second=1000),
+        )
+        with TestClient(app) as client:
+            live = Store(client, b, keys)
+            applied = client.post(
+                f"/v1/live-segments?brand_id={b}", json=BIG_SPENDERS, headers=live.headers["admin"]
+            )
+            assert applied.status_code == 201, applied.text
+            assert applied.json()["members"] == 0
+            yield live
+
+
+def _order(order_id: str, price_minor: Any) -> dict[str, Any]:
+    return {
+        "order_id": order_id,
+        "purchased_at": "2026-11-20T10:00:00Z",
+        "customer": {"id": "c-live", "email": "live@example.com"},
+        "items": [{"product_id": "p1", "unit_price_minor": price_minor}],
+    }
+
+
+def test_an_order_enters_and_a_return_exits(store: Store) -> None:
+    store.ingest("orders", _order("o-small", 6_000))
+    assert store.events() == []  # R$ 60: below the boundary
+
+    store.ingest("orders", _order("o-big", 9_000))  # R$ 150 in all
+    assert store.events() == [("segment_entered", "big_spenders")]
+
+    rejected = store.ingest("orders", _order("o-bad", "abc"))
+    assert rejected["rejected"] == 1
+    assert store.events() == [("segment_entered", "big_spenders")]
+
+    store.ingest(
+        "returns",
+        {
+            "return_id": "r-1",
+            "order_id": "o-big",
+            "amount_minor": 9_000,
+            "created_at": "2026-11-22T10:00:00Z",
+        },
+    )  # back to R$ 60 net
+    assert store.events() == [
+        ("segment_entered", "big_spenders"),
+        ("segment_exited", "big_spenders"),
+    ]
+    members = store.client.get(
+        "/v1/live-segments/big_spenders/members",
+        params={"brand_id": store.brand_id},
+        headers=store.headers["read"],
+    ).json()
+    assert members["total"] == 0
