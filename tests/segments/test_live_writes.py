@@ -1,10 +1,12 @@
-"""Segments stay live through the API's write paths: an ingested order or return that
-moves a customer across a rule's boundary writes the entry/exit event in the same unit of
-work (SQLite and PostgreSQL); a rejected record moves nobody."""
+"""Segments stay live through the API's write paths: an ingested order or return, or a
+loyalty earn or redemption, that moves a customer across a rule's boundary writes the
+entry/exit event in the same unit of work (SQLite and PostgreSQL); a rejected record moves
+nobody."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from recompra.api.settings import ApiSettings
 from recompra.auth.keys import create_api_key
 from recompra.config import Settings
 from recompra.db import unit_of_work
+from recompra.loyalty import create_program, create_reward, publish_rules
 from recompra.server import create_app
 
 BIG_SPENDERS = {
@@ -28,6 +31,13 @@ BIG_SPENDERS = {
             {"field": "net_revenue", "op": "gte", "value": 100.00},
         ]
     },
+}
+
+
+POINTS_RICH = {
+    "key": "points_rich",
+    "name": {"pt-BR": "Com 100 pontos ou mais", "en": "100 points or more"},
+    "rule": {"field": "points_balance", "op": "gte", "value": 100},
 }
 
 
@@ -63,8 +73,20 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
             b = brand(session)
             keys = {
                 scope: create_api_key(session, scopes=[scope], brand_id=b)[1]
-                for scope in ("admin", "ingest", "read")
+                for scope in ("admin", "ingest", "read", "loyalty")
             }
+            program = create_program(
+                session, brand_id=b, name="Clube", return_window_days=0, expiry_days=365
+            )
+            publish_rules(
+                session,
+                program_id=program.id,
+                rules=[{"type": "base", "points_per_unit": 1}],
+                effective_from=datetime(2000, 1, 1, tzinfo=UTC),
+            )
+            create_reward(
+                session, program_id=program.id, code="cupom", name="Cupom", cost_points=100
+            )
         app = create_app(
             engine,
             Settings(home=tmp_path, environment="test"),
@@ -77,6 +99,10 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
             )
             assert applied.status_code == 201, applied.text
             assert applied.json()["members"] == 0
+            rich = client.post(
+                f"/v1/live-segments?brand_id={b}", json=POINTS_RICH, headers=live.headers["admin"]
+            )
+            assert rich.status_code == 201, rich.text
             yield live
 
 
@@ -119,3 +145,38 @@ def test_an_order_enters_and_a_return_exits(store: Store) -> None:
         headers=store.headers["read"],
     ).json()
     assert members["total"] == 0
+
+
+def test_earning_enters_and_redeeming_exits(store: Store) -> None:
+    order = store.ingest("orders", _order("o-points", 15_000))  # R$ 150: 150 points
+    events = [("segment_entered", "big_spenders")]
+    assert store.events() == events
+    headers = store.headers["loyalty"]
+    earned = store.client.post(
+        f"/v1/loyalty/orders/{order['ids'][0]}/earn?brand_id={store.brand_id}", headers=headers
+    )
+    assert earned.status_code == 200, earned.text
+    events.append(("segment_entered", "points_rich"))
+    assert store.events() == events
+
+    customer = store.client.get(
+        f"/v1/live-segments/points_rich/members?brand_id={store.brand_id}",
+        headers=store.headers["read"],
+    ).json()["items"][0]["customer_id"]
+    redeemed = store.client.post(
+        f"/v1/loyalty/redemptions?brand_id={store.brand_id}",
+        json={"customer_id": customer, "reward_code": "cupom"},
+        headers=headers,
+    )
+    assert redeemed.status_code == 201, redeemed.text  # 150 - 100 = 50 points left
+    events.append(("segment_exited", "points_rich"))
+    assert store.events() == events
+
+    cancelled = store.client.post(
+        f"/v1/loyalty/redemptions/{redeemed.json()['coupon_code']}/cancel"
+        f"?brand_id={store.brand_id}",
+        headers=headers,
+    )
+    assert cancelled.status_code == 200, cancelled.text  # the 100 points come back
+    events.append(("segment_entered", "points_rich"))
+    assert store.events() == events
