@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from recompra.db import unit_of_work
 from recompra.generate.identity import generated_identities
-from recompra.hub.aftersale import upsert_reviews
+from recompra.hub.aftersale import REVIEWS
 from recompra.hub.canonical import (
     CanonicalOrder,
     CanonicalReturn,
@@ -143,7 +143,7 @@ def load_generated(
         )
         reviews = _rows(tables["reviews"])
         report.entity("reviews").read += len(reviews)
-        upsert_reviews(
+        REVIEWS.upsert(
             session,
             brand_id=brand_id,
             source=SOURCE,

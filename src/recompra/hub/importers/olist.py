@@ -25,7 +25,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from recompra.db import unit_of_work
-from recompra.hub.aftersale import upsert_reviews
+from recompra.hub.aftersale import REVIEWS
 from recompra.hub.canonical import (
     CanonicalOrder,
     CanonicalReturn,
@@ -466,7 +466,7 @@ def _import_reviews(session: Session, path: Path, brand_id: int, report: ImportR
     missing = ~reviews["order_id"].isin(orders)
     _reject_rows(reviews[missing], "reviews", path.name, "order_id", "order not imported", report)
     reviews = reviews[~missing]
-    upsert_reviews(
+    REVIEWS.upsert(
         session,
         brand_id=brand_id,
         source=SOURCE,
