@@ -47,15 +47,7 @@ def award_bonus(
         session, account=account, trigger=trigger, at=now, now=now, review_length=review_length
     )
     points = calculate(rules, order=None, ctx=ctx, rule_version=rule_version).total
-    result = EarnResult(
-        duplicate=False,
-        account_id=account.id,
-        points=0,
-        state="none",
-        lot_id=None,
-        movement_id=None,
-        rule_version=rule_version,
-    )
+    result = EarnResult.nothing(account_id=account.id, rule_version=rule_version)
     if points > 0:
         posting = post(
             session,

@@ -9,7 +9,7 @@ not fully returned, ``points`` = order points minus reversals.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
@@ -101,33 +101,27 @@ def qualified_tier(tiers: list[LoyaltyTier], values: dict[str, int]) -> LoyaltyT
     return None
 
 
-def effective_tier(
-    session: Session, *, account: LoyaltyAccount, now: datetime
-) -> LoyaltyTier | None:
+class TierColumns(Protocol):
+    """An account's tier columns: the ORM row, or a Core row on the hot paths."""
+
+    @property
+    def tier_id(self) -> int | None: ...
+
+    @property
+    def override_tier_id(self) -> int | None: ...
+
+    @property
+    def override_until(self) -> datetime | None: ...
+
+
+def effective_tier(session: Session, *, account: TierColumns, now: datetime) -> LoyaltyTier | None:
     """The tier that applies now: an unexpired manual override, else the earned tier."""
-    return tier_for(
-        session,
-        tier_id=account.tier_id,
-        override_tier_id=account.override_tier_id,
-        override_until=account.override_until,
-        now=now,
-    )
-
-
-def tier_for(
-    session: Session,
-    *,
-    tier_id: int | None,
-    override_tier_id: int | None,
-    override_until: datetime | None,
-    now: datetime,
-) -> LoyaltyTier | None:
-    """:func:`effective_tier` from the account's tier columns (the Core hot path)."""
-    if override_tier_id is not None and (override_until is None or override_until > now):
-        return session.get(LoyaltyTier, override_tier_id)
-    if tier_id is None:
+    override_until = account.override_until
+    if account.override_tier_id is not None and (override_until is None or override_until > now):
+        return session.get(LoyaltyTier, account.override_tier_id)
+    if account.tier_id is None:
         return None
-    return session.get(LoyaltyTier, tier_id)
+    return session.get(LoyaltyTier, account.tier_id)
 
 
 def _change(
