@@ -131,9 +131,22 @@ def _change(
     to_tier: LoyaltyTier | None,
     reason: str,
     now: datetime,
-    value: int | None,
+    value: int | None = None,
+    until: datetime | None = None,
 ) -> None:
+    """Record a move of ``account`` to ``to_tier`` (history row and ``tier_changed`` event).
+
+    ``until`` ends a manual override; the caller updates the account's columns.
+    """
     from_id = account.tier_id
+    payload: dict[str, Any] = {
+        "from_tier_id": from_id,
+        "to_tier_id": to_tier.id if to_tier else None,
+        "to_tier": to_tier.code if to_tier else None,
+        "reason": reason,
+    }
+    if until is not None:
+        payload["until"] = until.isoformat()
     session.add(
         LoyaltyTierChange(
             account_id=account.id,
@@ -144,18 +157,7 @@ def _change(
             created_at=now,
         )
     )
-    record_event(
-        session,
-        account=account,
-        type_="tier_changed",
-        now=now,
-        payload={
-            "from_tier_id": from_id,
-            "to_tier_id": to_tier.id if to_tier else None,
-            "to_tier": to_tier.code if to_tier else None,
-            "reason": reason,
-        },
-    )
+    record_event(session, account=account, type_="tier_changed", now=now, payload=payload)
 
 
 def _rank(tier: LoyaltyTier | None) -> int:
@@ -282,20 +284,5 @@ def set_override(
         raise InvalidInput("override end must be in the future", field="until")
     account.override_tier_id = tier.id
     account.override_until = until
-    session.add(
-        LoyaltyTierChange(
-            account_id=account.id,
-            from_tier_id=account.tier_id,
-            to_tier_id=tier.id,
-            reason="override",
-            created_at=now,
-        )
-    )
-    record_event(
-        session,
-        account=account,
-        type_="tier_changed",
-        now=now,
-        payload={"to_tier": tier.code, "reason": "override", "until": until.isoformat()},
-    )
+    _change(session, account=account, to_tier=tier, reason="override", now=now, until=until)
     return account
