@@ -122,22 +122,13 @@ def load_generated(
         progress=tick,
     )
     with unit_of_work(engine) as session:
-        returns = _rows(tables["returns"])
+        returns = _returns(tables)
         report.entity("returns").read += len(returns)
         write_returns(
             session,
             brand_id=brand_id,
             source=SOURCE,
-            returns=[
-                CanonicalReturn(
-                    external_id=str(r["return_id"]),
-                    order=str(r["order_id"]),
-                    kind=r["kind"],
-                    amount_minor=r["amount_minor"],
-                    created_at=r["created_at"],
-                )
-                for r in returns
-            ],
+            returns=returns,
             counts=report.entity("returns"),
             on_reject=_refuse_return,
         )
@@ -162,6 +153,20 @@ def load_generated(
         )
         tick("reviews", 1, 1)
     return report
+
+
+def _returns(tables: Mapping[str, pa.Table]) -> list[CanonicalReturn]:
+    """The generated returns and cancellations as canonical returns."""
+    return [
+        CanonicalReturn(
+            external_id=str(r["return_id"]),
+            order=str(r["order_id"]),
+            kind=r["kind"],
+            amount_minor=r["amount_minor"],
+            created_at=r["created_at"],
+        )
+        for r in _rows(tables["returns"])
+    ]
 
 
 def _orders(tables: Mapping[str, pa.Table], customer_ids: dict[int, int]) -> list[CanonicalOrder]:
