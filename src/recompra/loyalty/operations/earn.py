@@ -92,10 +92,16 @@ def earn_for_order(
     result = EarnResult.nothing(account_id=account.id, rule_version=rule_version)
     if calc.total > 0:
         result = _credit(session, head=head, account=account, version=version, calc=calc, now=now)
-    if not store_key(
-        session, program_id=program_id, scope="earn", key=key, result=result.to_json(), now=now
-    ):
-        raise Conflict(f"order {order_id} is being earned concurrently; retry", field="order_id")
+    store_key(
+        session,
+        program_id=program_id,
+        scope="earn",
+        key=key,
+        result=result.to_json(),
+        now=now,
+        busy=f"order {order_id} is being earned concurrently; retry",
+        field="order_id",
+    )
     return result
 
 

@@ -110,15 +110,15 @@ def redeem(
         coupon_code=coupon,
         status="issued",
     )
-    if not store_key(
+    store_key(
         session,
         program_id=program_id,
         scope="redeem",
         key=request_key,
         result=result.to_json(),
         now=now,
-    ):
-        raise Conflict(f"request {request_key!r} is being processed concurrently; retry")
+        busy=f"request {request_key!r} is being processed concurrently; retry",
+    )
     return result
 
 
