@@ -6,7 +6,7 @@ through the same upserts as any other import, so loading twice changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import pyarrow as pa
@@ -24,14 +24,12 @@ from recompra.hub.canonical import (
 )
 from recompra.hub.catalog import upsert_categories, upsert_products
 from recompra.hub.customers import upsert_customers
-from recompra.hub.orders import write_orders_in_chunks
+from recompra.hub.orders import Progress, write_orders_in_chunks
 from recompra.hub.rejects import ImportReport
 from recompra.hub.returns import write_returns
 from recompra.hub.rules import Problem
 
 SOURCE = "generated"
-
-Progress = Callable[[str, int, int], None]
 
 
 def _rows(table: pa.Table) -> list[dict[str, Any]]:

@@ -15,7 +15,6 @@ Mapping decisions:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -36,7 +35,7 @@ from recompra.hub.canonical import (
 from recompra.hub.catalog import upsert_categories, upsert_products
 from recompra.hub.customers import external_identity, lookup_identities, upsert_customers
 from recompra.hub.importers.files import find_file, read_table
-from recompra.hub.orders import write_orders_in_chunks
+from recompra.hub.orders import Progress, write_orders_in_chunks
 from recompra.hub.parsing import ParseOptions
 from recompra.hub.rejects import ImportReport, Reject
 from recompra.hub.returns import write_returns
@@ -100,8 +99,6 @@ REVIEW_FIELDS = [
     Field("review_creation_date", "timestamp", required=True),
     Field("review_answer_timestamp", "timestamp"),
 ]
-
-Progress = Callable[[str, int, int], None]
 
 
 @dataclass
