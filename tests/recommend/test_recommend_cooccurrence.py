@@ -15,13 +15,14 @@ import pytest
 from _recommend_fixtures import CAT_AB, CAT_CD, A, B, C, D, hand_store_tables
 
 from recompra.recommend.cooccurrence import (
+    CoPurchaseSpec,
     cooccurrence,
     cooccurrence_pandas,
     tables_equal,
 )
 from recompra.recommend.matrices import build_item_index, cooccurrence_matrix
 from recompra.recommend.purchases import purchase_lines
-from recompra.recommend.sql import pairs_sql, rules_sql
+from recompra.recommend.sql import BasketKind, Level, pairs_sql, rules_sql
 
 
 @pytest.fixture
@@ -31,9 +32,9 @@ def hand_store() -> dict[str, pa.Table]:
 
 
 def _pairs(
-    tables: dict[str, pa.Table], **kwargs: object
+    tables: dict[str, pa.Table], spec: CoPurchaseSpec = CoPurchaseSpec()
 ) -> dict[tuple[int, int], dict[str, float]]:
-    result = cooccurrence(tables, **kwargs)  # type: ignore[arg-type]
+    result = cooccurrence(tables, spec)
     return {(r["item_a"], r["item_b"]): r for r in result.pairs.to_pylist()}
 
 
@@ -61,14 +62,14 @@ def test_order_level_pairs_exact(hand_store: dict[str, pa.Table]) -> None:
 
 
 def test_rules_thresholds(hand_store: dict[str, pa.Table]) -> None:
-    result = cooccurrence(hand_store, min_support=0.2, min_confidence=0.5)
+    result = cooccurrence(hand_store, CoPurchaseSpec(min_support=0.2, min_confidence=0.5))
     rules = {(r["antecedent"], r["consequent"]): r for r in result.rules.to_pylist()}
     # Only A-B and A-C have support 1/3 >= 0.2; all four directions have confidence >= 0.5.
     assert set(rules) == {(A, B), (B, A), (A, C), (C, A)}
     assert rules[(B, A)]["confidence"] == pytest.approx(2 / 3)
     assert rules[(B, A)]["reverse_confidence"] == pytest.approx(1 / 2)
     assert rules[(B, A)]["n_antecedent"] == 3
-    strict = cooccurrence(hand_store, min_support=0.2, min_confidence=0.6)
+    strict = cooccurrence(hand_store, CoPurchaseSpec(min_support=0.2, min_confidence=0.6))
     assert {(r["antecedent"], r["consequent"]) for r in strict.rules.to_pylist()} == {
         (B, A),
         (C, A),
@@ -76,12 +77,12 @@ def test_rules_thresholds(hand_store: dict[str, pa.Table]) -> None:
 
 
 def test_min_pair_count(hand_store: dict[str, pa.Table]) -> None:
-    assert set(_pairs(hand_store, min_pair_count=2)) == {(A, B), (A, C)}
+    assert set(_pairs(hand_store, CoPurchaseSpec(min_pair_count=2))) == {(A, B), (A, C)}
 
 
 def test_customer_level(hand_store: dict[str, pa.Table]) -> None:
     # Customers: 1 {A,B,C}, 2 {A,B,C}, 3 {B} (order 5 canceled), 4 {C,D}: N = 4.
-    pairs = _pairs(hand_store, basket="customer")
+    pairs = _pairs(hand_store, CoPurchaseSpec(basket="customer"))
     bc = pairs[(B, C)]
     assert (bc["n_ab"], bc["n_a"], bc["n_b"], bc["n_baskets"]) == (2, 3, 3, 4)
     assert bc["lift"] == pytest.approx(8 / 9)
@@ -91,7 +92,7 @@ def test_customer_level(hand_store: dict[str, pa.Table]) -> None:
 
 def test_category_level(hand_store: dict[str, pa.Table]) -> None:
     # Order baskets of categories: {10} {10,20} {10,20} {10} {20} {10}: n10 = 5, n20 = 3.
-    pairs = _pairs(hand_store, level="category")
+    pairs = _pairs(hand_store, CoPurchaseSpec(level="category"))
     assert set(pairs) == {(CAT_AB, CAT_CD)}
     p = pairs[(CAT_AB, CAT_CD)]
     assert (p["n_ab"], p["n_a"], p["n_b"], p["n_baskets"]) == (2, 5, 3, 6)
@@ -103,10 +104,13 @@ def test_category_level(hand_store: dict[str, pa.Table]) -> None:
 def test_pandas_reference_matches_duckdb(hand_store: dict[str, pa.Table]) -> None:
     orders = hand_store["orders"].to_pandas()
     items = hand_store["order_items"].to_pandas()
-    for level in ("product", "category"):
-        for basket in ("order", "customer"):
-            duck = cooccurrence(hand_store, level=level, basket=basket)  # type: ignore[arg-type]
-            pand = cooccurrence_pandas(orders, items, level=level, basket=basket)  # type: ignore[arg-type]
+    levels: tuple[Level, ...] = ("product", "category")
+    baskets: tuple[BasketKind, ...] = ("order", "customer")
+    for level in levels:
+        for basket in baskets:
+            spec = CoPurchaseSpec(level=level, basket=basket)
+            duck = cooccurrence(hand_store, spec)
+            pand = cooccurrence_pandas(orders, items, spec)
             assert tables_equal(duck.pairs, pand.pairs)
             assert tables_equal(duck.rules, pand.rules)
 

@@ -10,7 +10,7 @@ import pytest
 from _recommend_fixtures import hand_store_tables
 
 from recompra.generate import GeneratorConfig, generate_tables
-from recompra.recommend.cooccurrence import cooccurrence, tables_equal
+from recompra.recommend.cooccurrence import CoPurchaseSpec, cooccurrence, tables_equal
 from recompra.snapshot.io import write_snapshot
 
 
@@ -24,10 +24,9 @@ pytestmark = pytest.mark.spark
 
 
 def test_spark_equals_duckdb_on_hand_store(spark: Any, hand_store: dict[str, pa.Table]) -> None:
-    duck = cooccurrence(hand_store, level="category", basket="customer")
-    sprk = cooccurrence(
-        hand_store, engine="spark", spark=spark, level="category", basket="customer"
-    )
+    spec = CoPurchaseSpec(level="category", basket="customer")
+    duck = cooccurrence(hand_store, spec)
+    sprk = cooccurrence(hand_store, spec, engine="spark", spark=spark)
     assert duck.pairs.num_rows == 1
     assert tables_equal(duck.pairs, sprk.pairs)
     assert tables_equal(duck.rules, sprk.rules)
@@ -36,10 +35,9 @@ def test_spark_equals_duckdb_on_hand_store(spark: Any, hand_store: dict[str, pa.
 def test_spark_equals_duckdb_on_generated_snapshot(spark: Any, tmp_path: Path) -> None:
     tables = generate_tables(GeneratorConfig(seed=3, n_orders=4_000))
     snapshot = write_snapshot(tmp_path / "snap", tables)
-    duck = cooccurrence(snapshot, min_pair_count=2, min_confidence=0.05)
-    sprk = cooccurrence(
-        snapshot, engine="spark", spark=spark, min_pair_count=2, min_confidence=0.05
-    )
+    spec = CoPurchaseSpec(min_pair_count=2, min_confidence=0.05)
+    duck = cooccurrence(snapshot, spec)
+    sprk = cooccurrence(snapshot, spec, engine="spark", spark=spark)
     assert duck.pairs.num_rows > 50
     assert duck.rules.num_rows > 0
     assert tables_equal(duck.pairs, sprk.pairs)

@@ -61,10 +61,9 @@ def generate_orders(
 
     Parameters
     ----------
-    rng
-        The block's random generator.
-    config
-        Generator configuration.
+    rng, config
+        The block's random generator and the generator configuration (as for
+        :func:`~recompra.generate.customers.generate_customers`).
     catalog
         Products to put in the baskets.
     customers

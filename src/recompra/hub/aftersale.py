@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Table
@@ -12,21 +13,6 @@ from recompra.hub.rejects import EntityCounts
 from recompra.hub.upsert import upsert_rows
 from recompra.models import Event, Return, Review
 from recompra.models.base import utcnow
-
-_RETURNS: Table = Return.__table__  # type: ignore[assignment]
-_REVIEWS: Table = Review.__table__  # type: ignore[assignment]
-_EVENTS: Table = Event.__table__  # type: ignore[assignment]
-RETURN_COMPARE = ("order_id", "kind", "reason", "amount_minor", "currency", "created_at")
-REVIEW_COMPARE = (
-    "order_id",
-    "customer_id",
-    "score",
-    "title",
-    "comment",
-    "created_at",
-    "answered_at",
-)
-EVENT_COMPARE = ("customer_id", "type", "occurred_at", "payload")
 
 
 def upsert_by_source_key(
@@ -52,62 +38,56 @@ def upsert_by_source_key(
     return {key[2]: row_id for key, row_id in result.ids.items()}
 
 
-def upsert_returns(
-    session: Session,
-    *,
-    brand_id: int,
-    source: str,
-    rows: Sequence[dict[str, Any]],
-    counts: EntityCounts,
-) -> dict[str, int]:
-    """Upsert returns and cancellations (``external_id``, ``order_id``, ``kind``, ...)."""
-    return upsert_by_source_key(
-        session,
-        _RETURNS,
-        brand_id=brand_id,
-        source=source,
-        rows=rows,
-        compare=RETURN_COMPARE,
-        counts=counts,
-    )
+@dataclass(frozen=True)
+class SourceKeyedTable:
+    """A hub table written by ``(brand_id, source, external_id)`` with fixed compared columns."""
+
+    table: Table
+    #: The columns whose change makes a re-sent row an update.
+    compare: tuple[str, ...]
+    #: Values a row gets when it does not carry them, made once per upsert.
+    defaults: Callable[[], dict[str, Any]] = dict
+
+    def upsert(
+        self,
+        session: Session,
+        *,
+        brand_id: int,
+        source: str,
+        rows: Sequence[dict[str, Any]],
+        counts: EntityCounts,
+    ) -> dict[str, int]:
+        """Upsert ``rows`` (each with an ``external_id``); return ids by external id."""
+        defaults = self.defaults()
+        return upsert_by_source_key(
+            session,
+            self.table,
+            brand_id=brand_id,
+            source=source,
+            rows=[{**defaults, **r} for r in rows] if defaults else rows,
+            compare=self.compare,
+            counts=counts,
+        )
 
 
-def upsert_reviews(
-    session: Session,
-    *,
-    brand_id: int,
-    source: str,
-    rows: Sequence[dict[str, Any]],
-    counts: EntityCounts,
-) -> dict[str, int]:
-    """Upsert reviews (``external_id``, ``order_id``, ``customer_id``, ``score``, ...)."""
-    return upsert_by_source_key(
-        session,
-        _REVIEWS,
-        brand_id=brand_id,
-        source=source,
-        rows=rows,
-        compare=REVIEW_COMPARE,
-        counts=counts,
-    )
+def _event_defaults() -> dict[str, Any]:
+    # An event records when the hub heard of it; its payload is optional.
+    return {"created_at": utcnow(), "payload": {}}
 
 
-def upsert_events(
-    session: Session,
-    *,
-    brand_id: int,
-    source: str,
-    rows: Sequence[dict[str, Any]],
-    counts: EntityCounts,
-) -> dict[str, int]:
-    """Upsert events keyed by ``external_id`` (``type``, ``occurred_at``, ``payload``, ...)."""
-    now = utcnow()
-    return upsert_by_source_key(
-        session,
-        _EVENTS,
-        brand_id=brand_id,
-        source=source,
-        rows=[{"created_at": now, "payload": {}, **r} for r in rows],
-        compare=EVENT_COMPARE,
-        counts=counts,
-    )
+#: Returns and cancellations (``external_id``, ``order_id``, ``kind``, ...).
+RETURNS = SourceKeyedTable(
+    Return.__table__,  # type: ignore[arg-type]
+    compare=("order_id", "kind", "reason", "amount_minor", "currency", "created_at"),
+)
+#: Reviews (``external_id``, ``order_id``, ``customer_id``, ``score``, ...).
+REVIEWS = SourceKeyedTable(
+    Review.__table__,  # type: ignore[arg-type]
+    compare=("order_id", "customer_id", "score", "title", "comment", "created_at", "answered_at"),
+)
+#: Customer events (``external_id``, ``type``, ``occurred_at``, ``payload``, ...).
+EVENTS = SourceKeyedTable(
+    Event.__table__,  # type: ignore[arg-type]
+    compare=("customer_id", "type", "occurred_at", "payload"),
+    defaults=_event_defaults,
+)

@@ -62,6 +62,7 @@ PAYMENT_COMPARE = ("payment_type", "installments", "amount_minor")
 
 #: Called with each order that breaks a rule and its problems (the order is not written).
 OnReject = Callable[[CanonicalOrder, list[Problem]], None]
+#: Called with a stage name, the work done and the total (the importers' progress bars).
 Progress = Callable[[str, int, int], None]
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
-from recompra.hub.aftersale import upsert_returns
+from recompra.hub.aftersale import RETURNS
 from recompra.hub.canonical import CanonicalReturn
 from recompra.hub.rejects import EntityCounts
 from recompra.hub.rules import return_problem
@@ -123,7 +123,7 @@ def write_returns(
                 "created_at": item.created_at,
             }
         )
-    ids = upsert_returns(session, brand_id=brand_id, source=source, rows=rows, counts=counts)
+    ids = RETURNS.upsert(session, brand_id=brand_id, source=source, rows=rows, counts=counts)
     items = [
         {
             "return_id": ids[item.external_id],

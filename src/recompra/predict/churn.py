@@ -30,7 +30,7 @@ from threadpoolctl import threadpool_limits
 from recompra.predict._base import FloatArray, ScoringModel
 from recompra.predict.empirical import ONE_THREAD
 from recompra.predict.registry import fit_model
-from recompra.predict.rfm import RFMSummary, Transactions, summarize
+from recompra.predict.rfm import RFMSummary, Transactions
 
 #: Below this many customers (or with a single class) the classifier is not tried.
 MIN_CUSTOMERS = 200
@@ -84,17 +84,6 @@ def _orders_in_last(summary: RFMSummary, tx: Transactions, *, days: int) -> Floa
     return np.array([lookup.get(c, 0) for c in summary.customer_id.tolist()], dtype=np.float64)
 
 
-def _summary_at(tx: Transactions, end_day: int, obs_day: int, unit: float) -> RFMSummary:
-    return summarize(
-        tx.customer_id,
-        tx.purchased_at,
-        tx.value,
-        calibration_end=np.datetime64(end_day, "D"),
-        observation_end=np.datetime64(obs_day, "D"),
-        time_unit_days=unit,
-    )
-
-
 def _fit(model_name: str, tx: Transactions, s: RFMSummary, window_days: int) -> ScoringModel:
     return fit_model(model_name, tx, s, horizon_days=window_days)
 
@@ -116,8 +105,10 @@ def select_churn(
     w = window_days
     if as_of_day - tx.first_day < 3 * w:
         return ChurnChoice("model", w, "history shorter than three churn windows"), None
-    train = _summary_at(tx, as_of_day - 2 * w, as_of_day - w, unit)
-    test = _summary_at(tx, as_of_day - w, as_of_day, unit)
+    train = tx.summary(
+        calibration_day=as_of_day - 2 * w, observation_day=as_of_day - w, time_unit_days=unit
+    )
+    test = tx.summary(calibration_day=as_of_day - w, observation_day=as_of_day, time_unit_days=unit)
     assert train.holdout_frequency is not None
     assert test.holdout_frequency is not None
     y_train = (train.holdout_frequency == 0).astype(int)

@@ -39,7 +39,7 @@ from threadpoolctl import threadpool_limits
 
 from recompra.predict._base import ArrayLike, FloatArray, as_float, check_is_fitted
 from recompra.predict.diagnostics import FitWarning
-from recompra.predict.rfm import Transactions, summarize
+from recompra.predict.rfm import Transactions
 
 #: Shortest training window and shortest history before it, in days.
 MIN_WINDOW_DAYS = 28
@@ -122,13 +122,8 @@ class TimeSplitModel:
             raise ValueError("no purchases before the end of the training period")
         window = training_window(tx.first_day, end_day, horizon_days)
         cut = end_day - window
-        train = summarize(
-            tx.customer_id,
-            tx.purchased_at,
-            tx.value,
-            calibration_end=np.datetime64(cut, "D"),
-            observation_end=np.datetime64(end_day, "D"),
-            time_unit_days=time_unit_days,
+        train = tx.summary(
+            calibration_day=cut, observation_day=end_day, time_unit_days=time_unit_days
         )
         assert train.holdout_frequency is not None
         if len(train) < MIN_TRAINING_CUSTOMERS:

@@ -189,6 +189,25 @@ class Transactions:
         """Last calendar day with a purchase."""
         return int(self.purchased_at.astype("datetime64[D]").astype(np.int64).max())
 
+    def summary(
+        self, *, calibration_day: int, observation_day: int | None, time_unit_days: float
+    ) -> RFMSummary:
+        """:func:`summarize` these purchases up to ``calibration_day`` (days since the epoch).
+
+        With ``observation_day``, the purchases after the calibration day up to it are the
+        holdout.
+        """
+        return summarize(
+            self.customer_id,
+            self.purchased_at,
+            self.value,
+            calibration_end=np.datetime64(calibration_day, "D"),
+            observation_end=(
+                np.datetime64(observation_day, "D") if observation_day is not None else None
+            ),
+            time_unit_days=time_unit_days,
+        )
+
 
 def transactions_from_orders(orders: pa.Table, as_of: datetime | None = None) -> Transactions:
     """Purchases from a snapshot ``orders`` table.

@@ -46,7 +46,6 @@ from recompra.predict.rfm import (
     RFMSummary,
     Transactions,
     day_to_date,
-    summarize,
     to_day,
     transactions_from_orders,
 )
@@ -74,12 +73,18 @@ class ScoringConfig:
         return f"expected_purchases_{self.horizon_days}d"
 
 
-def fit_spend_model(frequency: FloatArray, monetary: FloatArray) -> GammaGammaModel | None:
-    """Gamma-Gamma fitted on repeat buyers, or None when there are too few (< 10)."""
-    if int(np.sum((frequency > 0) & (monetary > 0))) < 10:
+def fit_spend_model(
+    frequency: FloatArray, monetary: FloatArray, weights: FloatArray | None = None
+) -> GammaGammaModel | None:
+    """Gamma-Gamma fitted on repeat buyers, or None when there are too few (< 10).
+
+    ``weights`` counts the customers each row stands for (Spark fits on grouped rows).
+    """
+    repeat = (frequency > 0) & (monetary > 0)
+    if float(np.sum(repeat if weights is None else weights[repeat])) < 10:
         return None
     try:
-        return GammaGammaModel().fit(frequency, monetary)
+        return GammaGammaModel().fit(frequency, monetary, weights=weights)
     except Exception:  # any failure falls back to mean spend
         return None
 
@@ -143,17 +148,6 @@ def score_rows(
     }
 
 
-def _summary(tx: Transactions, end_day: int, obs_day: int | None, unit: float) -> RFMSummary:
-    return summarize(
-        tx.customer_id,
-        tx.purchased_at,
-        tx.value,
-        calibration_end=np.datetime64(end_day, "D"),
-        observation_end=np.datetime64(obs_day, "D") if obs_day is not None else None,
-        time_unit_days=unit,
-    )
-
-
 def choose_model(
     tx: Transactions, summary: RFMSummary, config: ScoringConfig
 ) -> tuple[str, dict[str, Any]]:
@@ -165,7 +159,11 @@ def choose_model(
     """
     split = default_split(tx.first_day, config.as_of_day, test_fraction=config.test_fraction)
     if split is not None:
-        cal = _summary(tx, split, config.as_of_day, config.time_unit_days)
+        cal = tx.summary(
+            calibration_day=split,
+            observation_day=config.as_of_day,
+            time_unit_days=config.time_unit_days,
+        )
         if len(cal) >= 10:
             chosen = _choose_by_backtest(tx, cal)
             if chosen is not None:
@@ -318,7 +316,9 @@ def score_customers(
         churn_window_days,
         test_fraction,
     )
-    summary = _summary(tx, as_of_day, None, config.time_unit_days)
+    summary = tx.summary(
+        calibration_day=as_of_day, observation_day=None, time_unit_days=config.time_unit_days
+    )
     if len(summary) == 0:
         return _empty(config)
     selection: dict[str, Any] = {"rule": "requested"}

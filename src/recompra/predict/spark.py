@@ -122,19 +122,11 @@ def score_customers_spark(
         .count()
         .toPandas()
     )
-    spend_model = None
-    if float(spend_rows["count"].sum()) >= 10:
-        from recompra.predict.gammagamma import GammaGammaModel
-
-        try:
-            spend_model = GammaGammaModel().fit(
-                spend_rows["frequency"].to_numpy(),
-                spend_rows["monetary_value"].to_numpy(),
-                weights=spend_rows["count"].to_numpy(),
-            )
-        except Exception:  # same fallback as fit_spend_model in-process
-            spend_model = None
-    _ = fit_spend_model  # documented twin of the block above
+    spend_model = fit_spend_model(
+        spend_rows["frequency"].to_numpy(dtype=np.float64),
+        spend_rows["monetary_value"].to_numpy(dtype=np.float64),
+        weights=spend_rows["count"].to_numpy(dtype=np.float64),
+    )
     fallback = (
         orders.where(~F.col("status").isin(list(NON_PURCHASE_STATUSES)))
         .agg(F.avg("total_minor"))

@@ -16,7 +16,12 @@ Typical use::
 from __future__ import annotations
 
 from recompra.recommend.backtest import TimeSplit, time_split
-from recompra.recommend.cooccurrence import CoPurchase, cooccurrence, cooccurrence_pandas
+from recompra.recommend.cooccurrence import (
+    CoPurchase,
+    CoPurchaseSpec,
+    cooccurrence,
+    cooccurrence_pandas,
+)
 from recompra.recommend.ease import Ease
 from recompra.recommend.evaluate import evaluate_recommenders
 from recompra.recommend.explain import Evidence, explain
@@ -39,6 +44,7 @@ from recompra.recommend.upsell import product_stats, upsell_candidates
 __all__ = [
     "Catalogue",
     "CoPurchase",
+    "CoPurchaseSpec",
     "Ease",
     "Evidence",
     "ItemCooccurrence",

@@ -58,6 +58,28 @@ _INPUT_COLUMNS = {
 
 
 @dataclass(frozen=True)
+class CoPurchaseSpec:
+    """What the co-purchase statistics count, the same for every engine and for pandas.
+
+    Attributes
+    ----------
+    level, basket
+        ``"product"`` or ``"category"``; ``"order"`` or ``"customer"`` (see the module
+        docstring).
+    min_pair_count
+        Keep pairs seen together in at least this many baskets.
+    min_support, min_confidence
+        Thresholds of the association rules (the pairs table is not filtered by them).
+    """
+
+    level: Level = "product"
+    basket: BasketKind = "order"
+    min_pair_count: int = 1
+    min_support: float = 0.0
+    min_confidence: float = 0.0
+
+
+@dataclass(frozen=True)
 class CoPurchase:
     """Co-purchase statistics of one item level and basket kind.
 
@@ -110,37 +132,27 @@ def copurchase_views(
     engine.materialize("pairs", pairs_sql(min_pair_count))
 
 
-def copurchase_on(
-    engine: Engine,
-    *,
-    level: Level = "product",
-    basket: BasketKind = "order",
-    min_pair_count: int = 1,
-    min_support: float = 0.0,
-    min_confidence: float = 0.0,
-) -> CoPurchase:
+def copurchase_on(engine: Engine, spec: CoPurchaseSpec = CoPurchaseSpec()) -> CoPurchase:
     """Compute co-purchase pairs and rules on an engine whose sources are registered."""
-    copurchase_views(engine, level=level, basket=basket, min_pair_count=min_pair_count)
+    copurchase_views(
+        engine, level=spec.level, basket=spec.basket, min_pair_count=spec.min_pair_count
+    )
     pairs = engine.query("SELECT * FROM pairs")
-    rules = engine.query(rules_sql(min_support, min_confidence))
+    rules = engine.query(rules_sql(spec.min_support, spec.min_confidence))
     return CoPurchase(
         pairs=_conformed(pairs, PAIRS_SCHEMA),
         rules=_conformed(rules, RULES_SCHEMA),
-        level=level,
-        basket=basket,
+        level=spec.level,
+        basket=spec.basket,
     )
 
 
 def cooccurrence(
     sources: Sources,
+    spec: CoPurchaseSpec = CoPurchaseSpec(),
     *,
     engine: str = "duckdb",
     spark: SparkSession | None = None,
-    level: Level = "product",
-    basket: BasketKind = "order",
-    min_pair_count: int = 1,
-    min_support: float = 0.0,
-    min_confidence: float = 0.0,
 ) -> CoPurchase:
     """Compute co-purchase pairs and association rules on DuckDB or Spark (same SQL).
 
@@ -148,18 +160,12 @@ def cooccurrence(
     ----------
     sources
         A snapshot directory or the ``orders`` and ``order_items`` tables.
+    spec
+        Item level, basket kind and thresholds.
     engine
         ``"duckdb"`` (embedded) or ``"spark"`` (see :mod:`recompra.engines`).
     spark
         Spark session to reuse with ``engine="spark"``.
-    level
-        ``"product"`` or ``"category"``.
-    basket
-        ``"order"`` or ``"customer"`` (see the module docstring).
-    min_pair_count
-        Keep pairs seen together in at least this many baskets.
-    min_support, min_confidence
-        Thresholds of the association rules (the pairs table is not filtered by them).
 
     Returns
     -------
@@ -168,25 +174,13 @@ def cooccurrence(
     """
     with open_engine(engine, spark=spark) as runner:
         register_sources(runner, sources)
-        return copurchase_on(
-            runner,
-            level=level,
-            basket=basket,
-            min_pair_count=min_pair_count,
-            min_support=min_support,
-            min_confidence=min_confidence,
-        )
+        return copurchase_on(runner, spec)
 
 
 def cooccurrence_pandas(
     orders: pd.DataFrame,
     order_items: pd.DataFrame,
-    *,
-    level: Level = "product",
-    basket: BasketKind = "order",
-    min_pair_count: int = 1,
-    min_support: float = 0.0,
-    min_confidence: float = 0.0,
+    spec: CoPurchaseSpec = CoPurchaseSpec(),
 ) -> CoPurchase:
     """Compute the same statistics with pandas (an independent reference implementation).
 
@@ -195,14 +189,15 @@ def cooccurrence_pandas(
     orders, order_items
         Frames with the snapshot columns ``order_id, customer_id, status`` and
         ``order_id, product_id, category_id``.
-    level, basket, min_pair_count, min_support, min_confidence
-        As in :func:`cooccurrence`.
+    spec
+        Item level, basket kind and thresholds.
 
     Returns
     -------
     CoPurchase
         The pairs and rules tables.
     """
+    level, basket = spec.level, spec.basket
     item_col = LEVEL_COLUMNS[level]
     if basket == "order":
         dropped = orders.loc[orders["status"].isin(NON_PURCHASE_STATUSES), "order_id"]
@@ -227,7 +222,7 @@ def cooccurrence_pandas(
     joined = multi.merge(multi, on="basket_id", suffixes=("_a", "_b"))
     joined = joined.loc[joined["item_id_a"] < joined["item_id_b"]]
     counts = joined.groupby(["item_id_a", "item_id_b"]).size().rename("n_ab").reset_index()
-    counts = counts.loc[counts["n_ab"] >= min_pair_count]
+    counts = counts.loc[counts["n_ab"] >= spec.min_pair_count]
     counts.columns = pd.Index(["item_a", "item_b", "n_ab"])
     n_a = item_counts.reindex(counts["item_a"]).to_numpy(dtype=np.int64)
     n_b = item_counts.reindex(counts["item_b"]).to_numpy(dtype=np.int64)
@@ -268,7 +263,9 @@ def cooccurrence_pandas(
         }
     )
     rules = pd.concat([forward, backward], ignore_index=True)
-    rules = rules.loc[(rules["support"] >= min_support) & (rules["confidence"] >= min_confidence)]
+    rules = rules.loc[
+        (rules["support"] >= spec.min_support) & (rules["confidence"] >= spec.min_confidence)
+    ]
     return CoPurchase(
         pairs=_conformed(pa.Table.from_pandas(pairs, preserve_index=False), PAIRS_SCHEMA),
         rules=_conformed(

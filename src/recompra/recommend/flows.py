@@ -50,7 +50,7 @@ import pyarrow.parquet as pq
 
 from recompra.engines.registry import open_engine
 from recompra.recommend.backtest import ListKind, Population
-from recompra.recommend.cooccurrence import copurchase_on, register_sources
+from recompra.recommend.cooccurrence import CoPurchaseSpec, copurchase_on, register_sources
 from recompra.recommend.evaluate import evaluate_recommenders
 from recompra.recommend.next_best_offer import next_best_offers
 from recompra.recommend.purchases import Catalogue, load_tables, never_offered, purchase_lines
@@ -209,14 +209,14 @@ def refresh(
         register_sources(runner, sources)
         for level in LEVELS:
             for basket in ("order", "customer"):
-                result = copurchase_on(
-                    runner,
+                spec = CoPurchaseSpec(
                     level=level,
                     basket=basket,
                     min_pair_count=config.min_pair_count,
                     min_support=config.min_support,
                     min_confidence=config.min_confidence,
                 )
+                result = copurchase_on(runner, spec)
                 suffix = "" if basket == "order" else "_customer"
                 name = f"{level}{suffix}_pairs"
                 counts[name] = _write(out, name, result.pairs)

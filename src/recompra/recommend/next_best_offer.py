@@ -429,7 +429,22 @@ def frequently_bought_together(
         (rules["antecedent"] == item_id) & (rules["n_ab"] >= min_count) & (rules["lift"] > min_lift)
     ]
     mine = mine.sort_values(["cosine", "n_ab", "consequent"], ascending=[False, False, True])
-    top = mine.head(k)
+    return bought_together_suggestions(mine.head(k), item_column="consequent")
+
+
+def bought_together_suggestions(
+    rows: pd.DataFrame | Mapping[str, np.ndarray], *, item_column: str
+) -> list[Suggestion]:
+    """Cross-sell suggestions from co-purchase rows, in their order.
+
+    Parameters
+    ----------
+    rows
+        Columns ``cosine``, ``n_ab`` (orders holding both items), ``lift`` and the
+        suggested item's id in ``item_column``.
+    item_column
+        ``consequent`` in the association rules, ``item_id`` in the served table.
+    """
     return [
         Suggestion(
             item_id=int(item),
@@ -438,10 +453,10 @@ def frequently_bought_together(
             offer_type="cross_sell",
         )
         for item, cosine, n_ab, lift in zip(
-            top["consequent"].tolist(),
-            top["cosine"].tolist(),
-            top["n_ab"].tolist(),
-            top["lift"].tolist(),
+            rows[item_column].tolist(),
+            rows["cosine"].tolist(),
+            rows["n_ab"].tolist(),
+            rows["lift"].tolist(),
             strict=True,
         )
     ]

@@ -48,26 +48,19 @@ from recompra.recommend.sql import Level
 BASELINES = ("popularity", "cooccurrence", "own_history")
 #: EASE penalties tried on the validation slice.
 EASE_L2_GRID = (10.0, 100.0, 500.0)
-#: Candidates competing (and blended) for each list.
+#: Candidates that suggest products the customer has not bought yet.
+_DISCOVERY = (
+    "popularity",
+    "recent_popularity",
+    "cooccurrence",
+    "cooccurrence_lift",
+    "ease",
+    "next_best_offer",
+)
+#: Candidates competing (and blended) for each list; "any" may also suggest a repurchase.
 MEMBERS: dict[ListKind, tuple[str, ...]] = {
-    "new": (
-        "popularity",
-        "recent_popularity",
-        "cooccurrence",
-        "cooccurrence_lift",
-        "ease",
-        "next_best_offer",
-    ),
-    "any": (
-        "popularity",
-        "recent_popularity",
-        "cooccurrence",
-        "cooccurrence_lift",
-        "ease",
-        "next_best_offer",
-        "replenishment",
-        "own_history",
-    ),
+    "new": _DISCOVERY,
+    "any": (*_DISCOVERY, "replenishment", "own_history"),
     "cold_start": ("popularity", "recent_popularity"),
 }
 

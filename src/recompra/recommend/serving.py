@@ -18,7 +18,11 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from recompra.recommend.explain import Evidence
-from recompra.recommend.next_best_offer import OFFER_TYPES, Suggestion
+from recompra.recommend.next_best_offer import (
+    OFFER_TYPES,
+    Suggestion,
+    bought_together_suggestions,
+)
 
 
 @dataclass(frozen=True)
@@ -99,21 +103,7 @@ class RecommendationIndex:
         rows = self._fbt.get(int(product_id), k)
         if rows is None:
             return []
-        return [
-            Suggestion(
-                item_id=int(item),
-                score=float(cosine),
-                evidence=Evidence("bought_together", count=int(n_ab), lift=float(lift)),
-                offer_type="cross_sell",
-            )
-            for item, cosine, n_ab, lift in zip(
-                rows["item_id"].tolist(),
-                rows["cosine"].tolist(),
-                rows["n_ab"].tolist(),
-                rows["lift"].tolist(),
-                strict=True,
-            )
-        ]
+        return bought_together_suggestions(rows, item_column="item_id")
 
     def upsell(self, product_id: int, k: int = 10) -> list[Suggestion]:
         """Return up to ``k`` upsell candidates (same category, in the price band)."""

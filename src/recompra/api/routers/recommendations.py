@@ -6,9 +6,10 @@ Served from the precomputed tables of ``recompra recommend refresh`` (see
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -55,11 +56,53 @@ class Recommendations(BaseModel):
     items: list[Recommendation]
 
 
-def _index(request: Request, session: Session, brand_id: int) -> RecommendationIndex:
-    index = brand_index(session, request.app.state.recommendations_root, brand_id)
-    if index is None:
-        raise NotComputed(NOT_COMPUTED)
-    return index
+@dataclass(frozen=True)
+class _Asked:
+    """What both endpoints need: the brand's read session, list size and language."""
+
+    request: Request
+    session: Session
+    brand_id: int
+    k: int
+    lang: Language
+
+    def index(self) -> RecommendationIndex:
+        """The brand's precomputed tables (404 ``not_computed`` until refreshed)."""
+        root = self.request.app.state.recommendations_root
+        index = brand_index(self.session, root, self.brand_id)
+        if index is None:
+            raise NotComputed(NOT_COMPUTED)
+        return index
+
+    def render(self, index: RecommendationIndex, suggestions: list[Suggestion]) -> Recommendations:
+        """The suggestions of this brand's products, named and explained in ``lang``."""
+        # The tables are computed per brand; filtering again keeps a misplaced directory from
+        # showing another brand's products.
+        mine = _brand_products(self.session, self.brand_id, [s.item_id for s in suggestions])
+        return Recommendations(
+            items=[
+                Recommendation(
+                    product_id=s.item_id,
+                    name=index.item_name(s.item_id, self.lang),
+                    score=s.score,
+                    offer_type=s.offer_type,
+                    incentive=s.incentive,
+                    reason=s.evidence.reason,
+                    explanation=s.explanation(self.lang),
+                )
+                for s in suggestions
+                if s.item_id in mine
+            ]
+        )
+
+
+def _asked(
+    request: Request, brand: ReadBrand, session: ReadSession, k: K = 10, lang: Lang = "pt-BR"
+) -> _Asked:
+    return _Asked(request=request, session=session, brand_id=brand.id, k=k, lang=lang)
+
+
+Asked = Annotated[_Asked, Depends(_asked)]
 
 
 def _brand_products(session: Session, brand_id: int, ids: list[int]) -> set[int]:
@@ -70,53 +113,19 @@ def _brand_products(session: Session, brand_id: int, ids: list[int]) -> set[int]
     )
 
 
-def _render(
-    session: Session,
-    index: RecommendationIndex,
-    brand_id: int,
-    suggestions: list[Suggestion],
-    lang: Language,
-) -> Recommendations:
-    # The tables are computed per brand; filtering again keeps a misplaced directory from
-    # showing another brand's products.
-    mine = _brand_products(session, brand_id, [s.item_id for s in suggestions])
-    return Recommendations(
-        items=[
-            Recommendation(
-                product_id=s.item_id,
-                name=index.item_name(s.item_id, lang),
-                score=s.score,
-                offer_type=s.offer_type,
-                incentive=s.incentive,
-                reason=s.evidence.reason,
-                explanation=s.explanation(lang),
-            )
-            for s in suggestions
-            if s.item_id in mine
-        ]
-    )
-
-
 @router.get(
     "/products/{product_id}/bought-together",
     operation_id="products_bought_together",
     response_model=Recommendations,
     responses=_ERRORS,
 )
-def bought_together(
-    product_id: ProductId,
-    request: Request,
-    brand: ReadBrand,
-    session: ReadSession,
-    k: K = 10,
-    lang: Lang = "pt-BR",
-) -> Recommendations:
+def bought_together(product_id: ProductId, asked: Asked) -> Recommendations:
     """Products most often bought in the same order as this one."""
-    owner = session.scalar(select(Product.brand_id).where(Product.id == product_id))
-    if owner != brand.id:
+    owner = asked.session.scalar(select(Product.brand_id).where(Product.id == product_id))
+    if owner != asked.brand_id:
         raise NotFound(f"product {product_id} not found", field="product_id")
-    index = _index(request, session, brand.id)
-    return _render(session, index, brand.id, index.for_product(product_id, k), lang)
+    index = asked.index()
+    return asked.render(index, index.for_product(product_id, asked.k))
 
 
 @router.get(
@@ -125,15 +134,8 @@ def bought_together(
     response_model=Recommendations,
     responses=_ERRORS,
 )
-def next_best_offer(
-    customer_id: CustomerId,
-    request: Request,
-    brand: ReadBrand,
-    session: ReadSession,
-    k: K = 10,
-    lang: Lang = "pt-BR",
-) -> Recommendations:
+def next_best_offer(customer_id: CustomerId, asked: Asked) -> Recommendations:
     """The customer's next best offers, explained (best sellers for a new customer)."""
-    customer = visible_customer(session, brand_id=brand.id, customer_id=customer_id)
-    index = _index(request, session, brand.id)
-    return _render(session, index, brand.id, index.for_customer(customer.id, k), lang)
+    customer = visible_customer(asked.session, brand_id=asked.brand_id, customer_id=customer_id)
+    index = asked.index()
+    return asked.render(index, index.for_customer(customer.id, asked.k))

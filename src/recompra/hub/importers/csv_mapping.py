@@ -15,7 +15,7 @@ are then matched to the purchases they give back (:mod:`recompra.hub.return_matc
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -31,7 +31,7 @@ from recompra.hub.canonical import CanonicalOrder, OrderStatus, order_from_rows
 from recompra.hub.customers import customer_record, upsert_customers
 from recompra.hub.importers.files import read_table
 from recompra.hub.importers.mapped_lines import FILE, POSITION, check_lines
-from recompra.hub.orders import write_orders_in_chunks
+from recompra.hub.orders import Progress, write_orders_in_chunks
 from recompra.hub.parsing import ParseOptions
 from recompra.hub.rejects import EntityCounts, ImportReport, Reject
 from recompra.hub.return_matching import ReturnLine, match_returns
@@ -43,8 +43,6 @@ from recompra.hub.rules import (
     Problem,
 )
 from recompra.hub.validate import LINE, validate_frame
-
-Progress = Callable[[str, int, int], None]
 
 
 class Cancellation(BaseModel):

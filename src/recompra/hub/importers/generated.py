@@ -6,7 +6,7 @@ through the same upserts as any other import, so loading twice changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import pyarrow as pa
@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from recompra.db import unit_of_work
 from recompra.generate.identity import generated_identities
-from recompra.hub.aftersale import upsert_reviews
+from recompra.hub.aftersale import REVIEWS
 from recompra.hub.canonical import (
     CanonicalOrder,
     CanonicalReturn,
@@ -24,14 +24,12 @@ from recompra.hub.canonical import (
 )
 from recompra.hub.catalog import upsert_categories, upsert_products
 from recompra.hub.customers import upsert_customers
-from recompra.hub.orders import write_orders_in_chunks
+from recompra.hub.orders import Progress, write_orders_in_chunks
 from recompra.hub.rejects import ImportReport
 from recompra.hub.returns import write_returns
 from recompra.hub.rules import Problem
 
 SOURCE = "generated"
-
-Progress = Callable[[str, int, int], None]
 
 
 def _rows(table: pa.Table) -> list[dict[str, Any]]:
@@ -122,28 +120,19 @@ def load_generated(
         progress=tick,
     )
     with unit_of_work(engine) as session:
-        returns = _rows(tables["returns"])
+        returns = _returns(tables)
         report.entity("returns").read += len(returns)
         write_returns(
             session,
             brand_id=brand_id,
             source=SOURCE,
-            returns=[
-                CanonicalReturn(
-                    external_id=str(r["return_id"]),
-                    order=str(r["order_id"]),
-                    kind=r["kind"],
-                    amount_minor=r["amount_minor"],
-                    created_at=r["created_at"],
-                )
-                for r in returns
-            ],
+            returns=returns,
             counts=report.entity("returns"),
             on_reject=_refuse_return,
         )
         reviews = _rows(tables["reviews"])
         report.entity("reviews").read += len(reviews)
-        upsert_reviews(
+        REVIEWS.upsert(
             session,
             brand_id=brand_id,
             source=SOURCE,
@@ -162,6 +151,20 @@ def load_generated(
         )
         tick("reviews", 1, 1)
     return report
+
+
+def _returns(tables: Mapping[str, pa.Table]) -> list[CanonicalReturn]:
+    """The generated returns and cancellations as canonical returns."""
+    return [
+        CanonicalReturn(
+            external_id=str(r["return_id"]),
+            order=str(r["order_id"]),
+            kind=r["kind"],
+            amount_minor=r["amount_minor"],
+            created_at=r["created_at"],
+        )
+        for r in _rows(tables["returns"])
+    ]
 
 
 def _orders(tables: Mapping[str, pa.Table], customer_ids: dict[int, int]) -> list[CanonicalOrder]:

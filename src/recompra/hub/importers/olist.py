@@ -15,7 +15,6 @@ Mapping decisions:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -25,7 +24,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from recompra.db import unit_of_work
-from recompra.hub.aftersale import upsert_reviews
+from recompra.hub.aftersale import REVIEWS
 from recompra.hub.canonical import (
     CanonicalOrder,
     CanonicalReturn,
@@ -36,7 +35,7 @@ from recompra.hub.canonical import (
 from recompra.hub.catalog import upsert_categories, upsert_products
 from recompra.hub.customers import external_identity, lookup_identities, upsert_customers
 from recompra.hub.importers.files import find_file, read_table
-from recompra.hub.orders import write_orders_in_chunks
+from recompra.hub.orders import Progress, write_orders_in_chunks
 from recompra.hub.parsing import ParseOptions
 from recompra.hub.rejects import ImportReport, Reject
 from recompra.hub.returns import write_returns
@@ -100,8 +99,6 @@ REVIEW_FIELDS = [
     Field("review_creation_date", "timestamp", required=True),
     Field("review_answer_timestamp", "timestamp"),
 ]
-
-Progress = Callable[[str, int, int], None]
 
 
 @dataclass
@@ -466,7 +463,7 @@ def _import_reviews(session: Session, path: Path, brand_id: int, report: ImportR
     missing = ~reviews["order_id"].isin(orders)
     _reject_rows(reviews[missing], "reviews", path.name, "order_id", "order not imported", report)
     reviews = reviews[~missing]
-    upsert_reviews(
+    REVIEWS.upsert(
         session,
         brand_id=brand_id,
         source=SOURCE,

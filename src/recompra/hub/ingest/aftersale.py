@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from recompra.hub.aftersale import upsert_events, upsert_reviews
+from recompra.hub.aftersale import EVENTS, REVIEWS, SourceKeyedTable
 from recompra.hub.canonical import CanonicalReturn
 from recompra.hub.customers import external_identity, lookup_identities
 from recompra.hub.ingest.batch import Batch, IngestResult, flat_batch
@@ -112,7 +112,7 @@ def _brand_customers(
 
 def _store_keyed(
     session: Session,
-    upsert: Callable[..., dict[str, int]],
+    keyed_table: SourceKeyedTable,
     *,
     brand_id: int,
     source: str,
@@ -122,7 +122,7 @@ def _store_keyed(
     ids: list[int | None],
 ) -> None:
     """Upsert rows keyed by ``external_id`` and record each stored id at its record index."""
-    stored = upsert(
+    stored = keyed_table.upsert(
         session,
         brand_id=brand_id,
         source=source,
@@ -184,7 +184,7 @@ def ingest_reviews(
         )
     _store_keyed(
         session,
-        upsert_reviews,
+        REVIEWS,
         brand_id=brand_id,
         source=source,
         rows=accepted,
@@ -237,7 +237,7 @@ def ingest_events(
     counts = report.entity("events")
     _store_keyed(
         session,
-        upsert_events,
+        EVENTS,
         brand_id=brand_id,
         source=source,
         rows=keyed,
@@ -247,7 +247,7 @@ def ingest_events(
     )
     for r in anonymous:
         # No natural key: each one is a new event (upsert_rows needs unique keys).
-        one = upsert_events(
+        one = EVENTS.upsert(
             session,
             brand_id=brand_id,
             source=source,

@@ -4,7 +4,7 @@ Every ledger write follows one protocol (ADR 0003): look the key up under the ac
 lock and replay a stored result; otherwise write, then store the key with its result at
 the end (``INSERT ... ON CONFLICT DO NOTHING``). The lookup under the account lock
 already serialises writers of one account, so a conflict on the insert can only come
-from a concurrent write with the same key on another account or reward: the caller
+from a concurrent write with the same key on another account or reward: ``store_key``
 raises ``Conflict`` and the unit of work rolls everything back (a retry replays).
 """
 
@@ -17,7 +17,7 @@ from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from recompra.db.dialect import insert_ignoring_conflicts
-from recompra.errors import InvalidInput
+from recompra.errors import Conflict, InvalidInput
 from recompra.loyalty.errors import IdempotencyKeyReused
 from recompra.models.loyalty import LoyaltyIdempotencyKey
 
@@ -65,8 +65,14 @@ def store_key(
     key: str,
     result: dict[str, Any],
     now: datetime,
-) -> bool:
-    """Insert the key with its result; ``False`` if another transaction stored it first."""
+    busy: str,
+    field: str | None = None,
+) -> None:
+    """Insert the key with its result.
+
+    Raises ``Conflict(busy)`` when another transaction stored the key first: the unit of
+    work rolls back and the client's retry replays the stored result.
+    """
     stmt = insert_ignoring_conflicts(
         session, KEYS, index_elements=("program_id", "scope", "key"), returning="id"
     )
@@ -84,4 +90,5 @@ def store_key(
         )
         .first()
     )
-    return row is not None
+    if row is None:
+        raise Conflict(busy, field=field)

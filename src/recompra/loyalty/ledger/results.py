@@ -38,6 +38,19 @@ class EarnResult(_Result):
     movement_id: int | None
     rule_version: int | None
 
+    @classmethod
+    def nothing(cls, *, account_id: int, rule_version: int | None) -> Self:
+        """The result when the rules in force award no points (state ``none``)."""
+        return cls(
+            duplicate=False,
+            account_id=account_id,
+            points=0,
+            state="none",
+            lot_id=None,
+            movement_id=None,
+            rule_version=rule_version,
+        )
+
 
 @dataclass(frozen=True)
 class ReverseResult(_Result):

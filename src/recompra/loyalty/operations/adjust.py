@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from recompra.errors import Conflict, InsufficientBalance, InvalidInput
+from recompra.errors import InsufficientBalance, InvalidInput
 from recompra.loyalty.ledger.idempotency import check_owner, find_stored, store_key
 from recompra.loyalty.ledger.postings import insert_lot, post, repay_debt, take_from_lots
 from recompra.loyalty.ledger.results import AdjustResult
@@ -69,13 +69,13 @@ def adjust(
     result = AdjustResult(
         duplicate=False, account_id=account.id, points=points, movement_id=posting.movement_id
     )
-    if not store_key(
+    store_key(
         session,
         program_id=program.id,
         scope="adjust",
         key=request_key,
         result=result.to_json(),
         now=now,
-    ):
-        raise Conflict(f"adjustment {request_key!r} is being processed concurrently; retry")
+        busy=f"adjustment {request_key!r} is being processed concurrently; retry",
+    )
     return result

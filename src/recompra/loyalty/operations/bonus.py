@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from recompra.errors import Conflict, InvalidInput
+from recompra.errors import InvalidInput
 from recompra.loyalty.ledger.idempotency import check_owner, find_stored, store_key
 from recompra.loyalty.ledger.postings import insert_lot, post, repay_debt
 from recompra.loyalty.ledger.results import EarnResult
@@ -47,15 +47,7 @@ def award_bonus(
         session, account=account, trigger=trigger, at=now, now=now, review_length=review_length
     )
     points = calculate(rules, order=None, ctx=ctx, rule_version=rule_version).total
-    result = EarnResult(
-        duplicate=False,
-        account_id=account.id,
-        points=0,
-        state="none",
-        lot_id=None,
-        movement_id=None,
-        rule_version=rule_version,
-    )
+    result = EarnResult.nothing(account_id=account.id, rule_version=rule_version)
     if points > 0:
         posting = post(
             session,
@@ -87,8 +79,13 @@ def award_bonus(
             movement_id=posting.movement_id,
             rule_version=rule_version,
         )
-    if not store_key(
-        session, program_id=program.id, scope=trigger, key=key, result=result.to_json(), now=now
-    ):
-        raise Conflict(f"{trigger} bonus {key!r} is being awarded concurrently; retry")
+    store_key(
+        session,
+        program_id=program.id,
+        scope=trigger,
+        key=key,
+        result=result.to_json(),
+        now=now,
+        busy=f"{trigger} bonus {key!r} is being awarded concurrently; retry",
+    )
     return result

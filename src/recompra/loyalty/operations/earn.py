@@ -36,7 +36,7 @@ from recompra.loyalty.rules.versions import (
     fingerprint_of,
     rules_fingerprint,
 )
-from recompra.loyalty.tiers.service import apply_upgrade, tier_for
+from recompra.loyalty.tiers.service import apply_upgrade, effective_tier
 from recompra.models.base import utcnow
 from recompra.models.loyalty import LoyaltyProgram, LoyaltyTier
 from recompra.models.order import Order
@@ -89,21 +89,19 @@ def earn_for_order(
     account = settle_row_if_due(session, program_id=program_id, account=account, now=now)
     version, calc = _calculate(session, head=head, account=account, now=now)
     rule_version = version.version if version else None
-    result = EarnResult(
-        duplicate=False,
-        account_id=account.id,
-        points=0,
-        state="none",
-        lot_id=None,
-        movement_id=None,
-        rule_version=rule_version,
-    )
+    result = EarnResult.nothing(account_id=account.id, rule_version=rule_version)
     if calc.total > 0:
         result = _credit(session, head=head, account=account, version=version, calc=calc, now=now)
-    if not store_key(
-        session, program_id=program_id, scope="earn", key=key, result=result.to_json(), now=now
-    ):
-        raise Conflict(f"order {order_id} is being earned concurrently; retry", field="order_id")
+    store_key(
+        session,
+        program_id=program_id,
+        scope="earn",
+        key=key,
+        result=result.to_json(),
+        now=now,
+        busy=f"order {order_id} is being earned concurrently; retry",
+        field="order_id",
+    )
     return result
 
 
@@ -131,13 +129,7 @@ def _calculate(
     version = cached_rules_in_force(
         session, program_id=head.program_id, at=head.purchased_at, fingerprint=fingerprint_of(head)
     )
-    tier = tier_for(
-        session,
-        tier_id=account.tier_id,
-        override_tier_id=account.override_tier_id,
-        override_until=account.override_until,
-        now=now,
-    )
+    tier = effective_tier(session, account=account, now=now)
     ctx = context_for(
         session,
         account_id=account.id,

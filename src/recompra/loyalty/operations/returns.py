@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from recompra.errors import Conflict, InvalidInput, NotFound
+from recompra.errors import InvalidInput, NotFound
 from recompra.loyalty.ledger.idempotency import check_owner, find_stored, store_key
 from recompra.loyalty.ledger.postings import post, take_from_lots
 from recompra.loyalty.ledger.results import ReverseResult
@@ -60,15 +60,15 @@ def reverse_order(
         result = _claw_back(
             session, account=account, lot=lot, returned_minor=returned_minor, now=now
         )
-    if not store_key(
+    store_key(
         session,
         program_id=program.id,
         scope="return",
         key=return_key,
         result=result.to_json(),
         now=now,
-    ):
-        raise Conflict(f"return {return_key!r} is being processed concurrently; retry")
+        busy=f"return {return_key!r} is being processed concurrently; retry",
+    )
     return result
 
 

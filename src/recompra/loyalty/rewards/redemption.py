@@ -27,7 +27,7 @@ from recompra.loyalty.ledger.results import RedemptionResult
 from recompra.loyalty.ledger.settlement import settle_account, settle_row_if_due
 from recompra.loyalty.programs import get_program
 from recompra.loyalty.rewards.catalog import new_coupon_code
-from recompra.loyalty.tiers.service import tier_for
+from recompra.loyalty.tiers.service import effective_tier
 from recompra.models.base import utcnow
 from recompra.models.loyalty import (
     LoyaltyAllocation,
@@ -110,15 +110,15 @@ def redeem(
         coupon_code=coupon,
         status="issued",
     )
-    if not store_key(
+    store_key(
         session,
         program_id=program_id,
         scope="redeem",
         key=request_key,
         result=result.to_json(),
         now=now,
-    ):
-        raise Conflict(f"request {request_key!r} is being processed concurrently; retry")
+        busy=f"request {request_key!r} is being processed concurrently; retry",
+    )
     return result
 
 
@@ -164,13 +164,7 @@ def _check_redeemable(
                 f"reward {reward.code!r} is limited to {reward.per_customer_limit} per customer"
             )
     if reward.min_tier_rank is not None:
-        tier = tier_for(
-            session,
-            tier_id=account.tier_id,
-            override_tier_id=account.override_tier_id,
-            override_until=account.override_until,
-            now=now,
-        )
+        tier = effective_tier(session, account=account, now=now)
         if tier is None or tier.rank < reward.min_tier_rank:
             raise TierRequired(f"reward {reward.code!r} needs tier rank {reward.min_tier_rank}")
     if account.balance < reward.cost_points:

@@ -60,7 +60,10 @@ LINES = (
 
 
 def previous_orders_count(order: Any) -> Any:
-    """Earlier earning orders of the same customer at the same brand (``order``: columns)."""
+    """Earlier earning orders of the same customer at the same brand.
+
+    ``order`` is an order's columns (a correlated subquery) or a loaded ``Order``.
+    """
     earlier = aliased(Order)
     return (
         select(func.count())
@@ -112,17 +115,7 @@ def snapshot_from(
 
 def order_snapshot(session: Session, *, order: Order) -> OrderSnapshot:
     """Read an order, its lines (with product and category) and the customer's history."""
-    previous = session.scalar(
-        select(func.count())
-        .select_from(Order)
-        .where(
-            Order.brand_id == order.brand_id,
-            Order.customer_id == order.customer_id,
-            Order.id != order.id,
-            Order.purchased_at < order.purchased_at,
-            Order.status.not_in(NON_EARNING_STATUSES),
-        )
-    )
+    previous = session.scalar(select(previous_orders_count(order)))
     return snapshot_from(
         session,
         order_id=order.id,

@@ -9,7 +9,7 @@ not fully returned, ``points`` = order points minus reversals.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
@@ -101,33 +101,27 @@ def qualified_tier(tiers: list[LoyaltyTier], values: dict[str, int]) -> LoyaltyT
     return None
 
 
-def effective_tier(
-    session: Session, *, account: LoyaltyAccount, now: datetime
-) -> LoyaltyTier | None:
+class TierColumns(Protocol):
+    """An account's tier columns: the ORM row, or a Core row on the hot paths."""
+
+    @property
+    def tier_id(self) -> int | None: ...
+
+    @property
+    def override_tier_id(self) -> int | None: ...
+
+    @property
+    def override_until(self) -> datetime | None: ...
+
+
+def effective_tier(session: Session, *, account: TierColumns, now: datetime) -> LoyaltyTier | None:
     """The tier that applies now: an unexpired manual override, else the earned tier."""
-    return tier_for(
-        session,
-        tier_id=account.tier_id,
-        override_tier_id=account.override_tier_id,
-        override_until=account.override_until,
-        now=now,
-    )
-
-
-def tier_for(
-    session: Session,
-    *,
-    tier_id: int | None,
-    override_tier_id: int | None,
-    override_until: datetime | None,
-    now: datetime,
-) -> LoyaltyTier | None:
-    """:func:`effective_tier` from the account's tier columns (the Core hot path)."""
-    if override_tier_id is not None and (override_until is None or override_until > now):
-        return session.get(LoyaltyTier, override_tier_id)
-    if tier_id is None:
+    override_until = account.override_until
+    if account.override_tier_id is not None and (override_until is None or override_until > now):
+        return session.get(LoyaltyTier, account.override_tier_id)
+    if account.tier_id is None:
         return None
-    return session.get(LoyaltyTier, tier_id)
+    return session.get(LoyaltyTier, account.tier_id)
 
 
 def _change(
@@ -137,9 +131,22 @@ def _change(
     to_tier: LoyaltyTier | None,
     reason: str,
     now: datetime,
-    value: int | None,
+    value: int | None = None,
+    until: datetime | None = None,
 ) -> None:
+    """Record a move of ``account`` to ``to_tier`` (history row and ``tier_changed`` event).
+
+    ``until`` ends a manual override; the caller updates the account's columns.
+    """
     from_id = account.tier_id
+    payload: dict[str, Any] = {
+        "from_tier_id": from_id,
+        "to_tier_id": to_tier.id if to_tier else None,
+        "to_tier": to_tier.code if to_tier else None,
+        "reason": reason,
+    }
+    if until is not None:
+        payload["until"] = until.isoformat()
     session.add(
         LoyaltyTierChange(
             account_id=account.id,
@@ -150,18 +157,7 @@ def _change(
             created_at=now,
         )
     )
-    record_event(
-        session,
-        account=account,
-        type_="tier_changed",
-        now=now,
-        payload={
-            "from_tier_id": from_id,
-            "to_tier_id": to_tier.id if to_tier else None,
-            "to_tier": to_tier.code if to_tier else None,
-            "reason": reason,
-        },
-    )
+    record_event(session, account=account, type_="tier_changed", now=now, payload=payload)
 
 
 def _rank(tier: LoyaltyTier | None) -> int:
@@ -288,20 +284,5 @@ def set_override(
         raise InvalidInput("override end must be in the future", field="until")
     account.override_tier_id = tier.id
     account.override_until = until
-    session.add(
-        LoyaltyTierChange(
-            account_id=account.id,
-            from_tier_id=account.tier_id,
-            to_tier_id=tier.id,
-            reason="override",
-            created_at=now,
-        )
-    )
-    record_event(
-        session,
-        account=account,
-        type_="tier_changed",
-        now=now,
-        payload={"to_tier": tier.code, "reason": "override", "until": until.isoformat()},
-    )
+    _change(session, account=account, to_tier=tier, reason="override", now=now, until=until)
     return account

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy.orm import Session
 
 from recompra.reads import kpis as kq
 from recompra.reads import scores as sq
 from recompra.reads.distributions import clv_log_histogram
 from recompra.reads.kpis import NotAnalysed
+from recompra.reads.models import ScoredCustomer
 from recompra.web import charts
 from recompra.web.context import build_page, read_unit
 from recompra.web.views.common import render
@@ -17,6 +21,21 @@ router = APIRouter(include_in_schema=False)
 
 #: Rows of the ranked lists (CLV top, churn list); the exports carry every row.
 RANKED_ROWS = 50
+
+
+def _ranked(
+    session: Session, *, brand_id: int, as_of: date | None, order_by: str
+) -> list[ScoredCustomer]:
+    """The first :data:`RANKED_ROWS` customers by ``order_by`` (none before any scoring)."""
+    if as_of is None:
+        return []
+    return sq.scored_customers(
+        session,
+        brand_id=brand_id,
+        as_of=as_of,
+        where=sq.ScoreFilter(order_by=order_by),
+        limit=RANKED_ROWS,
+    )
 
 
 @router.get("/dashboard/rfm", response_class=HTMLResponse)
@@ -67,17 +86,7 @@ def clv(request: Request) -> HTMLResponse:
         page = build_page(request, session, "clv")
         as_of = sq.latest_as_of(session, brand_id=page.brand.id)
         buckets = clv_log_histogram(session, brand_id=page.brand.id, as_of=as_of) if as_of else []
-        top = (
-            sq.scored_customers(
-                session,
-                brand_id=page.brand.id,
-                as_of=as_of,
-                where=sq.ScoreFilter(order_by="clv"),
-                limit=RANKED_ROWS,
-            )
-            if as_of
-            else []
-        )
+        top = _ranked(session, brand_id=page.brand.id, as_of=as_of, order_by="clv")
     labels = [
         page.t("clv.bin", low=page.money_short(b.low_minor), high=page.money_short(b.high_minor))
         for b in buckets
@@ -108,15 +117,5 @@ def churn(request: Request) -> HTMLResponse:
     with read_unit(request) as session:
         page = build_page(request, session, "churn")
         as_of = sq.latest_as_of(session, brand_id=page.brand.id)
-        items = (
-            sq.scored_customers(
-                session,
-                brand_id=page.brand.id,
-                as_of=as_of,
-                where=sq.ScoreFilter(order_by="churn"),
-                limit=RANKED_ROWS,
-            )
-            if as_of
-            else []
-        )
+        items = _ranked(session, brand_id=page.brand.id, as_of=as_of, order_by="churn")
     return render(page, "churn.html", as_of=as_of, items=items)
