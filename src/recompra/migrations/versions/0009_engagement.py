@@ -1,4 +1,4 @@
-"""engagement
+"""engagement: badges, challenges, quizzes and referrals of loyalty programs
 
 Revision ID: 0009_engagement
 Revises: 0006_automation
@@ -9,10 +9,9 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql, sqlite
 
 import recompra.models.base
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.dialects import sqlite
 
 revision: str = "0009_engagement"
 down_revision: str | Sequence[str] | None = "0006_automation"
@@ -49,7 +48,7 @@ def upgrade() -> None:
         sa.Column(
             "questions",
             sa.JSON()
-            .with_variant(postgresql.JSONB(astext_type=Text()), "postgresql")
+            .with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
             .with_variant(sqlite.JSON(), "sqlite"),
             nullable=False,
         ),
@@ -160,7 +159,7 @@ def upgrade() -> None:
         sa.Column(
             "answers",
             sa.JSON()
-            .with_variant(postgresql.JSONB(astext_type=Text()), "postgresql")
+            .with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
             .with_variant(sqlite.JSON(), "sqlite"),
             nullable=False,
         ),
