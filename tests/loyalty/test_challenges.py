@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -69,7 +70,9 @@ def test_period_keys_and_bounds() -> None:
     )
 
 
-def test_streak_of_three_months_completes_once_with_badge(world: World, state: object) -> None:
+def test_streak_of_three_months_completes_once_with_badge(
+    world: World, state: Callable[[int], dict[str, int | bool]]
+) -> None:
     brand, program = world.program()
     customer = world.customer()
     _challenge(
@@ -103,8 +106,9 @@ def test_streak_of_three_months_completes_once_with_badge(world: World, state: o
     assert [(b.code, b.challenge_code) for b in history] == [("fiel", "c")]
     assert account.balance == 300
     assert "challenge_almost_complete" in types
-    assert types.count("challenge_completed") == 1 and types.count("badge_earned") == 1
-    state(account.id)  # type: ignore[operator]
+    assert types.count("challenge_completed") == 1
+    assert types.count("badge_earned") == 1
+    state(account.id)
 
 
 @pytest.mark.parametrize(
@@ -135,7 +139,9 @@ def test_cancelled_orders_do_not_count(world: World) -> None:
     assert _progress(world, program, customer, _at(2025, 4)) == (1, 2)
 
 
-def test_monthly_challenge_completes_once_per_month(world: World, state: object) -> None:
+def test_monthly_challenge_completes_once_per_month(
+    world: World, state: Callable[[int], dict[str, int | bool]]
+) -> None:
     brand, program = world.program()
     customer = world.customer()
     _challenge(world, program, metric="orders", target=1, period="month", reward_points=20)
