@@ -11,6 +11,7 @@ from sqlalchemy import select
 from recompra.db import unit_of_work
 from recompra.errors import NotFound
 from recompra.loyalty import get_account, verify_account
+from recompra.loyalty.referrals.guards import mailbox
 from recompra.loyalty.referrals.service import (
     ClaimResult,
     SettleReport,
@@ -136,6 +137,7 @@ def test_a_returned_first_order_voids_both_rewards(world: World) -> None:
     ("referrer", "friend", "reason"),
     [
         ({"email": "Ana@Mail.com"}, {"email": " ana@mail.com"}, "same_email"),
+        ({"email": "ana.b@gmail.com"}, {"email": "anab+x@gmail.com"}, "same_email"),
         ({"document": "123.456.789-09"}, {"document": "12345678909"}, "same_document"),
         ({"phone": "+55 11 99999-0000"}, {"phone": "5511999990000"}, "same_phone"),
         (
@@ -156,6 +158,12 @@ def test_shared_contact_details_are_rejected_with_reason(
         stored = s.get(EngagementReferral, claim.referral_id)
         assert stored is not None
         assert (stored.status, stored.reason) == ("rejected", reason)
+
+
+def test_different_mailboxes_are_not_the_same_person() -> None:
+    assert mailbox("ana.b@mail.com") != mailbox("anab@mail.com")  # dots matter off Gmail
+    assert mailbox("Ana+loja@Mail.com") == "ana@mail.com"
+    assert mailbox("sem-arroba") == ""
 
 
 def test_self_existing_repeat_limit_and_burst_guards(world: World) -> None:

@@ -37,8 +37,21 @@ def _digits(value: str | None) -> str:
     return re.sub(r"\D", "", value or "")
 
 
-def _email(value: str | None) -> str:
-    return (value or "").strip().lower()
+#: Mail providers that ignore dots in the local part (one mailbox, many spellings).
+DOTLESS_DOMAINS = ("gmail.com", "googlemail.com")
+
+
+def mailbox(value: str | None) -> str:
+    """The mailbox an address delivers to: ``Ana.B+promo@Gmail.com`` -> ``anab@gmail.com``.
+
+    The hub already merges customers with the same address; a second account made with a
+    ``+tag`` or extra dots is the common way around that, so the guard compares mailboxes.
+    """
+    local, _, domain = (value or "").strip().lower().partition("@")
+    local = local.split("+", 1)[0]
+    if domain in DOTLESS_DOMAINS:
+        local = local.replace(".", "")
+    return f"{local}@{domain}" if local and domain else ""
 
 
 def _address(customer: Customer) -> tuple[str, str, str] | None:
@@ -49,7 +62,7 @@ def _address(customer: Customer) -> tuple[str, str, str] | None:
 def shared_identity(referrer: Customer, friend: Customer) -> str | None:
     """The first contact detail the two customers share, as a rejection reason."""
     pairs = (
-        ("same_email", _email(referrer.email), _email(friend.email)),
+        ("same_email", mailbox(referrer.email), mailbox(friend.email)),
         ("same_document", _digits(referrer.document), _digits(friend.document)),
         ("same_phone", _digits(referrer.phone), _digits(friend.phone)),
     )
