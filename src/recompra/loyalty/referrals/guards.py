@@ -2,14 +2,16 @@
 
 Checked in this order (the first that applies is the reason): ``self_referral``,
 ``already_referred`` (the friend was referred before), ``existing_customer`` (the friend
-already bought from the brand), ``same_email``, ``same_document`` (CPF/CNPJ),
-``same_phone``, ``same_address`` (same ZIP prefix, city and state), ``referrer_limit``
-and ``burst`` (too many claims of one code within the burst window).
+already bought from the brand), ``same_email`` (the same mailbox), ``same_document``
+(CPF/CNPJ), ``same_phone``, ``same_address`` (same ZIP prefix, city and state, accents
+ignored), ``referrer_limit`` and ``burst`` (too many claims of one code within the burst
+window).
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
@@ -54,9 +56,16 @@ def mailbox(value: str | None) -> str:
     return f"{local}@{domain}" if local and domain else ""
 
 
+def _plain(value: str | None) -> str:
+    """Lower case without accents or extra spaces: ``São  Paulo`` -> ``sao paulo``."""
+    decomposed = unicodedata.normalize("NFKD", value or "")
+    letters = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(letters.lower().split())
+
+
 def _address(customer: Customer) -> tuple[str, str, str] | None:
-    parts = (_digits(customer.zip_prefix), (customer.city or "").strip().lower(), customer.state)
-    return None if not all(parts) else (parts[0], parts[1], (parts[2] or "").upper())
+    parts = (_digits(customer.zip_prefix), _plain(customer.city), _plain(customer.state))
+    return parts if all(parts) else None
 
 
 def shared_identity(referrer: Customer, friend: Customer) -> str | None:
