@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -146,3 +146,45 @@ def program_challenges(
         for c in rows
         if (c.starts_at is None or c.starts_at <= now) and (c.ends_at is None or now < c.ends_at)
     ]
+
+
+#: Keys a challenge of a definition document may have (``define_challenge``'s options).
+CHALLENGE_KEYS = {
+    "code", "name", "metric", "target", "kind", "subject", "period", "reward_points",
+    "badge_code", "starts_at", "ends_at",
+}  # fmt: skip
+
+
+def define_from_document(
+    session: Session, *, program_id: int, document: dict[str, Any]
+) -> tuple[int, int]:
+    """Define ``{"badges": [...], "challenges": [...]}`` (a file); returns both counts."""
+    badges = document.get("badges", [])
+    challenges = document.get("challenges", [])
+    if not isinstance(badges, list) or not isinstance(challenges, list):
+        raise InvalidInput("'badges' and 'challenges' must be lists", field="document")
+    for badge in badges:
+        if not isinstance(badge, dict) or not {"code", "name"} <= set(badge) <= {
+            "code", "name", "description"
+        }:  # fmt: skip
+            raise InvalidInput("a badge has code, name and an optional description", field="badges")
+        define_badge(session, program_id=program_id, **badge)
+    for item in challenges:
+        if not isinstance(item, dict) or not set(item) <= CHALLENGE_KEYS:
+            raise InvalidInput(
+                f"a challenge takes only {sorted(CHALLENGE_KEYS)}", field="challenges"
+            )
+        dates = {k: _utc(item[k], k) for k in ("starts_at", "ends_at") if item.get(k)}
+        define_challenge(session, program_id=program_id, **{**item, **dates})
+    return len(badges), len(challenges)
+
+
+def _utc(value: object, field: str) -> datetime:
+    """An ISO timestamp with its zone (a naive one would be ambiguous)."""
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError as exc:
+        raise InvalidInput(f"{field} is not an ISO timestamp: {value!r}", field=field) from exc
+    if parsed.tzinfo is None:
+        raise InvalidInput(f"{field} needs a time zone (e.g. 'Z')", field=field)
+    return parsed

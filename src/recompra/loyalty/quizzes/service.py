@@ -191,3 +191,29 @@ def attempt_quiz(
         passed=passed,
         points=points,
     )
+
+
+def define_from_document(session: Session, *, program_id: int, document: dict[str, Any]) -> int:
+    """Define ``{"quizzes": [{code, title, questions: [{text, options, answer}], ...}]}``."""
+    quizzes = document.get("quizzes")
+    if not isinstance(quizzes, list):
+        raise InvalidInput("'quizzes' must be a list", field="quizzes")
+    for item in quizzes:
+        try:
+            questions = [
+                Question(text=str(q["text"]), options=tuple(q["options"]), answer=int(q["answer"]))
+                for q in item["questions"]
+            ]
+            define_quiz(
+                session,
+                program_id=program_id,
+                code=str(item["code"]),
+                title=str(item["title"]),
+                questions=questions,
+                pass_mark=int(item["pass_mark"]),
+                reward_points=int(item.get("reward_points", 0)),
+                period=str(item.get("period", "month")),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidInput(f"malformed quiz: {exc!s}", field="quizzes") from exc
+    return len(quizzes)
