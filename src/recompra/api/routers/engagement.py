@@ -8,7 +8,6 @@ stored and answered ``201`` with ``status: rejected`` and its ``reason``.
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated
 
@@ -32,12 +31,16 @@ from recompra.loyalty.challenges.definitions import (
     program_challenges,
 )
 from recompra.loyalty.challenges.evaluate import (
+    BadgeEarned,
+    Completion,
     badge_history,
     customer_progress,
     evaluate_customer,
     evaluate_program,
 )
+from recompra.loyalty.challenges.progress import Progress
 from recompra.loyalty.quizzes.service import (
+    AttemptResult,
     Question,
     attempt_quiz,
     define_quiz,
@@ -45,6 +48,9 @@ from recompra.loyalty.quizzes.service import (
     public_questions,
 )
 from recompra.loyalty.referrals.service import (
+    ClaimResult,
+    ReferralStats,
+    SettleReport,
     claim_referral,
     configure_referrals,
     referral_code,
@@ -107,46 +113,12 @@ class ChallengeOut(BaseModel):
     ends_at: datetime | None
 
 
-class ProgressOut(BaseModel):
-    """A customer's progress on one challenge in its current period ("2 of 3")."""
-
-    challenge_id: int
-    code: str
-    name: str
-    kind: str
-    period_key: str
-    current: int
-    target: int
-    reward_points: int
-    complete: bool
-
-
-class BadgeOut(BaseModel):
-    """A badge the customer earned."""
-
-    code: str
-    name: str
-    challenge_code: str | None
-    period_key: str
-    awarded_at: datetime
-
-
 class CustomerChallenges(BaseModel):
     """Progress on every open challenge and the badge history, newest first."""
 
     customer_id: int
-    challenges: list[ProgressOut]
-    badges: list[BadgeOut]
-
-
-class CompletionOut(BaseModel):
-    """A challenge completed by an evaluation (earlier completions are not repeated)."""
-
-    challenge_id: int
-    code: str
-    period_key: str
-    points: int
-    badge_code: str | None
+    challenges: list[Progress]
+    badges: list[BadgeEarned]
 
 
 class QuestionIn(BaseModel):
@@ -189,19 +161,6 @@ class AttemptIn(BaseModel):
     answers: list[int] = PydanticField(max_length=50)
 
 
-class AttemptOut(BaseModel):
-    """The scored attempt and the points it earned."""
-
-    attempt_id: int
-    quiz_code: str
-    period_key: str
-    correct: int
-    questions: int
-    pass_mark: int
-    passed: bool
-    points: int
-
-
 class ReferralTermsIn(BaseModel):
     """The program's referral terms."""
 
@@ -226,36 +185,6 @@ class ClaimIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     code: str = PydanticField(min_length=1, max_length=32)
     friend_id: int = PydanticField(ge=1, le=MAX_ID)
-
-
-class ClaimOut(BaseModel):
-    """The stored claim: ``claimed``, or ``rejected`` with the fraud guard's reason."""
-
-    referral_id: int
-    referrer_id: int
-    friend_id: int
-    status: str
-    reason: str | None
-
-
-class SettleOut(BaseModel):
-    """What the referral job did."""
-
-    held: int
-    released: int
-    voided: int
-
-
-class ReferralStatsOut(BaseModel):
-    """Claims by outcome and the conversion (released / accepted claims)."""
-
-    claims: int
-    rejected: int
-    waiting: int
-    pending: int
-    released: int
-    void: int
-    conversion: float | None
 
 
 @router.post("/badges", operation_id="loyalty_define_badge", status_code=201, responses=_WRITE)
@@ -310,21 +239,18 @@ def progress(
     rows = customer_progress(session, program_id=program.id, customer_id=customer.id, now=utcnow())
     return CustomerChallenges(
         customer_id=customer.id,
-        challenges=[ProgressOut(**asdict(p), complete=p.complete) for p in rows],
-        badges=[
-            BadgeOut(**asdict(b))
-            for b in badge_history(session, program_id=program.id, customer_id=customer.id)
-        ],
+        challenges=rows,
+        badges=badge_history(session, program_id=program.id, customer_id=customer.id),
     )
 
 
 @router.post(
     "/customers/{customer_id}/challenges/evaluate",
     operation_id="loyalty_evaluate_customer",
-    response_model=list[CompletionOut],
+    response_model=list[Completion],
     responses=_WRITE,
 )
-def evaluate_one(customer_id: CustomerId, writer: LoyaltyWriter) -> list[CompletionOut]:
+def evaluate_one(customer_id: CustomerId, writer: LoyaltyWriter) -> list[Completion]:
     """Complete what the customer has reached (after an order or a custom event)."""
     with writer.unit_of_work() as (session, brand):
         program = q.brand_program(session, brand_id=brand.id)
@@ -332,22 +258,19 @@ def evaluate_one(customer_id: CustomerId, writer: LoyaltyWriter) -> list[Complet
         done = evaluate_customer(
             session, program_id=program.id, customer_id=customer.id, now=utcnow()
         )
-    return [CompletionOut(**asdict(c)) for c in done]
+    return done
 
 
 @router.post(
     "/challenges/evaluate",
     operation_id="loyalty_evaluate_program",
-    response_model=list[CompletionOut],
+    response_model=list[Completion],
     responses=_WRITE,
 )
-def evaluate_all(brand: AdminBrand, session: WriteSession) -> list[CompletionOut]:
+def evaluate_all(brand: AdminBrand, session: WriteSession) -> list[Completion]:
     """The challenge job for every member (what ``recompra loyalty challenges evaluate`` runs)."""
     program = q.brand_program(session, brand_id=brand.id)
-    return [
-        CompletionOut(**asdict(c))
-        for c in evaluate_program(session, program_id=program.id, now=utcnow())
-    ]
+    return evaluate_program(session, program_id=program.id, now=utcnow())
 
 
 @router.post(
@@ -396,11 +319,11 @@ def quiz(quiz_code: QuizCode, brand: LoyaltyBrand, session: ReadSession) -> Quiz
 @router.post(
     "/quizzes/{quiz_code}/attempts",
     operation_id="loyalty_quiz_attempt",
-    response_model=AttemptOut,
+    response_model=AttemptResult,
     status_code=201,
     responses=_WRITE,
 )
-def attempt(quiz_code: QuizCode, body: AttemptIn, writer: LoyaltyWriter) -> AttemptOut:
+def attempt(quiz_code: QuizCode, body: AttemptIn, writer: LoyaltyWriter) -> AttemptResult:
     """Score the customer's one attempt of the period; 409 if already taken."""
     with writer.unit_of_work() as (session, brand):
         program = q.brand_program(session, brand_id=brand.id)
@@ -413,7 +336,7 @@ def attempt(quiz_code: QuizCode, body: AttemptIn, writer: LoyaltyWriter) -> Atte
             answers=body.answers,
             now=utcnow(),
         )
-    return AttemptOut(**asdict(result))
+    return result
 
 
 @router.put(
@@ -447,11 +370,11 @@ def code(customer_id: CustomerId, writer: LoyaltyWriter) -> ReferralCodeOut:
 @router.post(
     "/referrals/claims",
     operation_id="loyalty_referral_claim",
-    response_model=ClaimOut,
+    response_model=ClaimResult,
     status_code=201,
     responses=_WRITE,
 )
-def claim(body: ClaimIn, writer: LoyaltyWriter) -> ClaimOut:
+def claim(body: ClaimIn, writer: LoyaltyWriter) -> ClaimResult:
     """Record a friend's claim; the fraud guards' refusal is stored with its reason."""
     with writer.unit_of_work() as (session, brand):
         program = q.brand_program(session, brand_id=brand.id)
@@ -459,29 +382,28 @@ def claim(body: ClaimIn, writer: LoyaltyWriter) -> ClaimOut:
         result = claim_referral(
             session, program_id=program.id, code=body.code, friend_id=friend.id, now=utcnow()
         )
-    return ClaimOut(**asdict(result))
+    return result
 
 
 @router.post(
     "/referrals/settle",
     operation_id="loyalty_referral_settle",
-    response_model=SettleOut,
+    response_model=SettleReport,
     responses=_WRITE,
 )
-def settle(brand: AdminBrand, session: WriteSession) -> SettleOut:
+def settle(brand: AdminBrand, session: WriteSession) -> SettleReport:
     """The referral job: hold rewards on first orders, release or void those past the window."""
     program = q.brand_program(session, brand_id=brand.id)
-    return SettleOut(**asdict(settle_referrals(session, program_id=program.id, now=utcnow())))
+    return settle_referrals(session, program_id=program.id, now=utcnow())
 
 
 @router.get(
     "/referrals/stats",
     operation_id="loyalty_referral_stats",
-    response_model=ReferralStatsOut,
+    response_model=ReferralStats,
     responses=_READ,
 )
-def stats(brand: LoyaltyBrand, session: ReadSession) -> ReferralStatsOut:
+def stats(brand: LoyaltyBrand, session: ReadSession) -> ReferralStats:
     """Claims by outcome and the referral conversion."""
     program = q.brand_program(session, brand_id=brand.id)
-    found = referral_stats(session, program_id=program.id)
-    return ReferralStatsOut(**asdict(found), conversion=found.conversion)
+    return referral_stats(session, program_id=program.id)

@@ -51,25 +51,6 @@ def define_challenge(
 ) -> EngagementChallenge:
     """Add a challenge: ``target`` of ``metric`` per period, or a streak of months."""
     program = get_program(session, program_id=program_id, active=True)
-    _check(
-        kind=kind,
-        metric=metric,
-        subject=subject,
-        target=target,
-        period=period,
-        reward_points=reward_points,
-        starts_at=starts_at,
-        ends_at=ends_at,
-    )
-    badge_id = None
-    if badge_code is not None:
-        badge_id = session.scalar(
-            select(EngagementBadge.id).where(
-                EngagementBadge.program_id == program.id, EngagementBadge.code == badge_code
-            )
-        )
-        if badge_id is None:
-            raise NotFound(f"badge {badge_code!r} not found", field="badge_code")
     challenge = EngagementChallenge(
         program_id=program.id,
         code=code,
@@ -80,26 +61,26 @@ def define_challenge(
         target=target,
         period=period,
         reward_points=reward_points,
-        badge_id=badge_id,
         starts_at=starts_at,
         ends_at=ends_at,
         active=True,
         created_at=utcnow(),
     )
+    _check(challenge)
+    if badge_code is not None:
+        challenge.badge_id = session.scalar(
+            select(EngagementBadge.id).where(
+                EngagementBadge.program_id == program.id, EngagementBadge.code == badge_code
+            )
+        )
+        if challenge.badge_id is None:
+            raise NotFound(f"badge {badge_code!r} not found", field="badge_code")
     return store_definition(session, challenge, what=f"challenge {code!r}")
 
 
-def _check(
-    *,
-    kind: str,
-    metric: str,
-    subject: str | None,
-    target: int,
-    period: str,
-    reward_points: int,
-    starts_at: datetime | None,
-    ends_at: datetime | None,
-) -> None:
+def _check(challenge: EngagementChallenge) -> None:
+    """Refuse a malformed challenge before it is stored."""
+    kind, metric, subject = challenge.kind, challenge.metric, challenge.subject
     if kind not in ("count", "streak"):
         raise InvalidInput("kind must be 'count' or 'streak'", field="kind")
     if metric not in CHALLENGE_METRICS:
@@ -112,11 +93,12 @@ def _check(
             "subject",
             field="subject",
         )
-    if target < 1:
+    if challenge.target < 1:
         raise InvalidInput("target must be at least 1", field="target")
-    check_period(period)
-    if reward_points < 0:
+    check_period(challenge.period)
+    if challenge.reward_points < 0:
         raise InvalidInput("reward_points cannot be negative", field="reward_points")
+    starts_at, ends_at = challenge.starts_at, challenge.ends_at
     if starts_at is not None and ends_at is not None and ends_at <= starts_at:
         raise InvalidInput("ends_at must be after starts_at", field="ends_at")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -122,19 +123,17 @@ def _complete(
         points=challenge.reward_points,
         now=now,
     )
-    session.add(
-        EngagementCompletion(
+    _add_with_event(
+        session,
+        account=account,
+        row=EngagementCompletion(
             challenge_id=challenge.id,
             customer_id=account.customer_id,
             period_key=progress.period_key,
             points=granted.points,
             movement_id=granted.movement_id,
             completed_at=now,
-        )
-    )
-    record_event(
-        session,
-        account=account,
+        ),
         type_="challenge_completed",
         now=now,
         points=granted.points,
@@ -144,18 +143,16 @@ def _complete(
     if badge is not None and not _has_badge(
         session, badge=badge, account=account, progress=progress
     ):
-        session.add(
-            EngagementBadgeAward(
+        _add_with_event(
+            session,
+            account=account,
+            row=EngagementBadgeAward(
                 badge_id=badge.id,
                 customer_id=account.customer_id,
                 challenge_id=challenge.id,
                 period_key=progress.period_key,
                 awarded_at=now,
-            )
-        )
-        record_event(
-            session,
-            account=account,
+            ),
             type_="badge_earned",
             now=now,
             payload={"badge": badge.code, "challenge": challenge.code},
@@ -168,6 +165,21 @@ def _complete(
         points=granted.points,
         badge_code=badge.code if badge else None,
     )
+
+
+def _add_with_event(
+    session: Session,
+    *,
+    account: LoyaltyAccount,
+    row: EngagementCompletion | EngagementBadgeAward,
+    type_: str,
+    now: datetime,
+    payload: dict[str, Any],
+    points: int = 0,
+) -> None:
+    """Store what happened and the event journeys see for it."""
+    session.add(row)
+    record_event(session, account=account, type_=type_, now=now, points=points, payload=payload)
 
 
 def _has_badge(

@@ -38,11 +38,7 @@ class Progress:
     current: int
     target: int
     reward_points: int
-
-    @property
-    def complete(self) -> bool:
-        """Whether the target is reached."""
-        return self.current >= self.target
+    complete: bool
 
 
 def progress_of(
@@ -83,6 +79,7 @@ def progress_of(
         current=current,
         target=challenge.target,
         reward_points=challenge.reward_points,
+        complete=current >= challenge.target,
     )
 
 

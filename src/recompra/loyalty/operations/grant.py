@@ -23,7 +23,7 @@ from recompra.loyalty.ledger.results import EarnResult
 from recompra.loyalty.ledger.settlement import release_lot, settle_account
 from recompra.loyalty.operations.context import locked_account
 from recompra.loyalty.programs import get_program
-from recompra.models.loyalty import LoyaltyAllocation, LoyaltyLot
+from recompra.models.loyalty import LoyaltyAccount, LoyaltyAllocation, LoyaltyLot, LoyaltyProgram
 
 #: Lot sources (and idempotency scopes) of the engagement bonuses.
 GRANT_SOURCES = ("challenge", "quiz", "referral")
@@ -52,48 +52,27 @@ def grant_points(
         check_owner(stored, account_id=account.id, key=key)
         return EarnResult.from_json(stored)
     settle_account(session, account=account, program=program, now=now)
-    state = "pending" if held else "active"
+    movement_id = lot_id = None
+    if points > 0:
+        movement_id, lot_id = _credit(
+            session,
+            account=account,
+            program=program,
+            source=source,
+            key=key,
+            points=points,
+            now=now,
+            held=held,
+        )
     result = EarnResult(
         duplicate=False,
         account_id=account.id,
-        points=0,
-        state="none",
-        lot_id=None,
-        movement_id=None,
+        points=points if lot_id else 0,
+        state=("pending" if held else "active") if lot_id else "none",
+        lot_id=lot_id,
+        movement_id=movement_id,
         rule_version=None,
     )
-    if points > 0:
-        posting = post(
-            session,
-            account=account,
-            kind="earn",
-            now=now,
-            points=0 if held else points,
-            pending_delta=points if held else 0,
-            note=f"{source} bonus",
-            payload={"state": state, "trigger": source, "key": key},
-        )
-        lot_id = insert_lot(
-            session,
-            account_id=account.id,
-            movement_id=posting.movement_id,
-            source=source,
-            points=points,
-            state=state,
-            now=now,
-            expires_at=None if held else now + timedelta(days=program.expiry_days),
-        )
-        if not held:
-            repay_debt(session, account=account, now=now)
-        result = EarnResult(
-            duplicate=False,
-            account_id=account.id,
-            points=points,
-            state=state,
-            lot_id=lot_id,
-            movement_id=posting.movement_id,
-            rule_version=None,
-        )
     if not store_key(
         session, program_id=program.id, scope=source, key=key, result=result.to_json(), now=now
     ):
@@ -101,34 +80,72 @@ def grant_points(
     return result
 
 
-def _held_lot(session: Session, *, lot_id: int) -> LoyaltyLot | None:
-    """The held lot, locked through its account; ``None`` once it is no longer pending."""
+def _credit(
+    session: Session,
+    *,
+    account: LoyaltyAccount,
+    program: LoyaltyProgram,
+    source: str,
+    key: str,
+    points: int,
+    now: datetime,
+    held: bool,
+) -> tuple[int, int]:
+    """Post the bonus and its lot (held: pending with no release date); ids of both."""
+    state = "pending" if held else "active"
+    posting = post(
+        session,
+        account=account,
+        kind="earn",
+        now=now,
+        points=0 if held else points,
+        pending_delta=points if held else 0,
+        note=f"{source} bonus",
+        payload={"state": state, "trigger": source, "key": key},
+    )
+    lot_id = insert_lot(
+        session,
+        account_id=account.id,
+        movement_id=posting.movement_id,
+        source=source,
+        points=points,
+        state=state,
+        now=now,
+        expires_at=None if held else now + timedelta(days=program.expiry_days),
+    )
+    if not held:
+        repay_debt(session, account=account, now=now)
+    return posting.movement_id, lot_id
+
+
+def _held_lot(session: Session, *, lot_id: int) -> tuple[LoyaltyLot, LoyaltyAccount] | None:
+    """The held lot and its locked account; ``None`` once it is no longer pending."""
     lot = session.get(LoyaltyLot, lot_id)
     if lot is None:
         return None
-    lock_account(session, account_id=lot.account_id)
+    account = lock_account(session, account_id=lot.account_id)
     session.refresh(lot)
-    return lot if lot.state == "pending" else None
+    return (lot, account) if lot.state == "pending" else None
 
 
 def release_held(
     session: Session, *, program_id: int, lot_id: int, now: datetime, reason: str
 ) -> int:
     """Make a held bonus spendable (a no-op once released or voided); returns its points."""
-    lot = _held_lot(session, lot_id=lot_id)
-    if lot is None:
+    held = _held_lot(session, lot_id=lot_id)
+    if held is None:
         return 0
-    account = lock_account(session, account_id=lot.account_id)
+    lot, account = held
     program = get_program(session, program_id=program_id)
     return release_lot(session, account=account, program=program, lot=lot, now=now, reason=reason)
 
 
 def void_held(session: Session, *, lot_id: int, now: datetime, reason: str) -> int:
     """Take a held bonus back out of pending (it was never spendable); returns its points."""
-    lot = _held_lot(session, lot_id=lot_id)
-    if lot is None:
+    held = _held_lot(session, lot_id=lot_id)
+    if held is None:
         return 0
-    account = lock_account(session, account_id=lot.account_id)
+    lot, account = held
     points = lot.remaining
     posting = post(
         session,

@@ -290,12 +290,8 @@ class ReferralStats:
     pending: int
     released: int
     void: int
-
-    @property
-    def conversion(self) -> float | None:
-        """Released referrals over accepted claims (``None`` before any claim)."""
-        accepted = self.claims - self.rejected
-        return None if accepted == 0 else self.released / accepted
+    #: Released referrals over accepted claims (``None`` before any accepted claim).
+    conversion: float | None
 
 
 def referral_stats(session: Session, *, program_id: int) -> ReferralStats:
@@ -307,11 +303,15 @@ def referral_stats(session: Session, *, program_id: int) -> ReferralStats:
             .group_by(EngagementReferral.status)
         ).all()
     )
+    claims = sum(int(v) for v in counts.values())
+    accepted = claims - int(counts.get("rejected", 0))
+    released = int(counts.get("released", 0))
     return ReferralStats(
-        claims=sum(int(v) for v in counts.values()),
-        rejected=int(counts.get("rejected", 0)),
+        claims=claims,
+        rejected=claims - accepted,
         waiting=int(counts.get("claimed", 0)),
         pending=int(counts.get("pending", 0)),
-        released=int(counts.get("released", 0)),
+        released=released,
         void=int(counts.get("void", 0)),
+        conversion=released / accepted if accepted else None,
     )
