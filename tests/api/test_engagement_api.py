@@ -1,9 +1,10 @@
-"""Engagement through the API: a streak challenge, a quiz, a referral, the fraud guards.
+"""Engagement through the API: a streak challenge, a quiz, an experience, a referral.
 
 The scenario of issue 19: a customer completes a 3-month streak challenge, passes a
-quiz and refers a friend whose first order releases both rewards once its return window
-has passed; the listed fraud cases are refused with their reasons; every account's
-cached balances reconcile with its ledger.
+quiz, redeems an experiential reward her badge opens, and refers a friend whose first
+order releases both rewards once its return window has passed; the listed fraud cases
+are refused with their reasons; every account's cached balances reconcile with its
+ledger.
 """
 
 from __future__ import annotations
@@ -162,7 +163,28 @@ def test_streak_quiz_and_referral_through_the_api(
     assert again.json()["error"]["code"] == "quiz_already_attempted"
     assert _points(client, keys, ana) == (350, 0)
 
-    # 3. The referral: the fraud guards first, each refusal stored with its reason.
+    # 3. An experiential reward: a seat at an event, only for holders of the badge.
+    admin_post(
+        "/v1/loyalty/experiences",
+        {
+            "code": "show",
+            "name": "Show de lançamento",
+            "kind": "event_seat",
+            "cost_points": 100,
+            "capacity": 20,
+            "badge_code": "fiel",
+        },
+    )
+    offer = client.get(f"/v1/loyalty/customers/{ana}/experiences", headers=shop).json()
+    assert [(o["code"], o["eligible"], o["seats_left"]) for o in offer] == [("show", True, 20)]
+    seat = client.post(
+        "/v1/loyalty/experiences/show/redemptions", json={"customer_id": ana}, headers=shop
+    )
+    assert seat.status_code == 201, seat.json()
+    assert seat.json()["points"] == 100
+    assert _points(client, keys, ana) == (250, 0)
+
+    # 4. The referral: the fraud guards first, each refusal stored with its reason.
     code = client.post(f"/v1/loyalty/customers/{ana}/referral-code", headers=shop).json()["code"]
 
     def claim(friend: int) -> tuple[str, str | None]:
@@ -203,21 +225,30 @@ def test_streak_quiz_and_referral_through_the_api(
     # The friend's first order: both rewards are held as pending points...
     _order(client, keys, "eng-bia-1", "eng-bia", datetime.now(UTC))
     assert admin_post("/v1/loyalty/referrals/settle") == {"held": 1, "released": 0, "voided": 0}
-    assert _points(client, keys, ana) == (350, 100)
+    assert _points(client, keys, ana) == (250, 100)
     assert _points(client, keys, bia) == (0, 40)
     # ...and released once the order has outlived its return window.
     later = datetime.now(UTC) + timedelta(days=WINDOW_DAYS, hours=1)
     monkeypatch.setattr("recompra.api.routers.engagement.utcnow", lambda: later)
     assert admin_post("/v1/loyalty/referrals/settle") == {"held": 0, "released": 1, "voided": 0}
-    assert _points(client, keys, ana) == (450, 0)
+    assert _points(client, keys, ana) == (350, 0)
     assert _points(client, keys, bia) == (40, 0)
+    # The friend holds no badge: the seat is refused, and says why.
+    refused = client.post(
+        "/v1/loyalty/experiences/show/redemptions", json={"customer_id": bia}, headers=shop
+    )
+    assert refused.status_code == 409
+    assert (refused.json()["error"]["code"], refused.json()["error"]["field"]) == (
+        "experience_restricted",
+        "badge",
+    )
     stats = client.get("/v1/loyalty/referrals/stats", headers=shop).json()
     # 6 claims, 4 refused; of the 2 accepted, bia's was released and the neighbour's
     # waits for a first order: conversion 1/2.
     assert (stats["claims"], stats["rejected"], stats["released"], stats["waiting"]) == (6, 4, 1, 1)
     assert stats["conversion"] == pytest.approx(1 / 2)
 
-    # 4. Every account reconciles with its ledger.
+    # 5. Every account reconciles with its ledger.
     with unit_of_work(engine, write=False) as session:
         for customer in (ana, bia):
             account = find_account(session, program_id=program, customer_id=customer)

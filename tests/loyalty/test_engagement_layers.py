@@ -6,7 +6,7 @@ import pytest
 
 from .test_layers import LOYALTY, _loyalty_imports
 
-ENGAGEMENT = ("challenges", "quizzes", "referrals")
+ENGAGEMENT = ("challenges", "quizzes", "referrals", "experiences")
 #: Package -> engagement packages it must never import.
 FORBIDDEN = {
     "ledger": ENGAGEMENT,
@@ -14,9 +14,10 @@ FORBIDDEN = {
     "rules": ENGAGEMENT,
     "rewards": ENGAGEMENT,
     "operations": ENGAGEMENT,
-    "challenges": ("quizzes", "referrals"),
-    "quizzes": ("referrals",),
-    "referrals": ("challenges", "quizzes"),
+    "challenges": ("quizzes", "referrals", "experiences"),
+    "quizzes": ("referrals", "experiences"),
+    "referrals": ("challenges", "quizzes", "experiences"),
+    "experiences": ("quizzes", "referrals"),
 }
 
 

@@ -213,3 +213,24 @@ class EngagementReferral(Base):
     friend_lot_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("loyalty_lots.id"))
     created_at: Mapped[datetime]
     decided_at: Mapped[datetime | None]
+
+
+class EngagementExperience(Base):
+    """An experiential reward: access, not a discount (early access, an event seat).
+
+    It *is* a catalogue reward (``loyalty_rewards``: cost, capacity as stock, tier, limit
+    per customer) with the restrictions a discount never has: a badge the customer must
+    hold and a live segment the customer must be in.
+    """
+
+    __tablename__ = "engagement_experiences"
+    __table_args__ = (CheckConstraint("kind IN ('early_access', 'event_seat')", name="kind_known"),)
+
+    reward_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("loyalty_rewards.id"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    badge_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("engagement_badges.id"))
+    segment_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("segments.id"))
+    happens_at: Mapped[datetime | None]
+    description: Mapped[str | None] = mapped_column(String(500))

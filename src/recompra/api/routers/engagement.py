@@ -8,10 +8,11 @@ stored and answered ``201`` with ``status: rejected`` and its ``reason``.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Header, Path
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydanticField
 
@@ -39,6 +40,13 @@ from recompra.loyalty.challenges.evaluate import (
     evaluate_program,
 )
 from recompra.loyalty.challenges.progress import Progress
+from recompra.loyalty.experiences.service import (
+    ExperienceView,
+    customer_experiences,
+    define_experience,
+    redeem_experience,
+)
+from recompra.loyalty.ledger.results import RedemptionResult
 from recompra.loyalty.quizzes.service import (
     AttemptResult,
     Question,
@@ -159,6 +167,36 @@ class AttemptIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     customer_id: int = PydanticField(ge=1, le=MAX_ID)
     answers: list[int] = PydanticField(max_length=50)
+
+
+class ExperienceIn(BaseModel):
+    """An experiential reward: a catalogue reward with badge and segment restrictions."""
+
+    model_config = ConfigDict(extra="forbid")
+    code: Code
+    name: str = PydanticField(min_length=1, max_length=200)
+    kind: str = PydanticField(description="'early_access' or 'event_seat'")
+    cost_points: int = PydanticField(ge=1, le=10**9)
+    capacity: int | None = PydanticField(default=None, ge=0, le=10**9)
+    min_tier_rank: int | None = PydanticField(default=None, ge=0, le=1000)
+    badge_code: str | None = PydanticField(default=None, max_length=64)
+    segment_key: str | None = PydanticField(default=None, max_length=64)
+    happens_at: datetime | None = None
+    per_customer_limit: int | None = PydanticField(default=1, ge=1, le=10**6)
+    description: str | None = PydanticField(default=None, max_length=500)
+
+
+class ExperienceRedeemIn(BaseModel):
+    """Redeem an experience for ``customer_id``."""
+
+    model_config = ConfigDict(extra="forbid")
+    customer_id: int = PydanticField(ge=1, le=MAX_ID)
+    request_key: str | None = PydanticField(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="Makes the redemption idempotent (default: the Idempotency-Key header)",
+    )
 
 
 class ReferralTermsIn(BaseModel):
@@ -407,3 +445,58 @@ def stats(brand: LoyaltyBrand, session: ReadSession) -> ReferralStats:
     """Claims by outcome and the referral conversion."""
     program = q.brand_program(session, brand_id=brand.id)
     return referral_stats(session, program_id=program.id)
+
+
+@router.post(
+    "/experiences", operation_id="loyalty_define_experience", status_code=201, responses=_WRITE
+)
+def post_experience(body: ExperienceIn, brand: AdminBrand, session: WriteSession) -> dict[str, int]:
+    """Add an experiential reward (early access, an event seat with capacity)."""
+    program = q.brand_program(session, brand_id=brand.id)
+    experience = define_experience(session, program_id=program.id, **body.model_dump())
+    return {"reward_id": experience.reward_id}
+
+
+@router.get(
+    "/customers/{customer_id}/experiences",
+    operation_id="loyalty_customer_experiences",
+    response_model=list[ExperienceView],
+    responses=_READ,
+)
+def experiences(
+    customer_id: CustomerId, brand: LoyaltyBrand, session: ReadSession
+) -> list[ExperienceView]:
+    """The experiences on offer and, for each, whether the customer may redeem it."""
+    program = q.brand_program(session, brand_id=brand.id)
+    customer = visible_customer(session, brand_id=brand.id, customer_id=customer_id)
+    return customer_experiences(
+        session, program_id=program.id, customer_id=customer.id, now=utcnow()
+    )
+
+
+@router.post(
+    "/experiences/{code}/redemptions",
+    operation_id="loyalty_redeem_experience",
+    response_model=RedemptionResult,
+    status_code=201,
+    responses=_WRITE,
+)
+def redeem_one(
+    code: Annotated[str, Path(min_length=1, max_length=64, description="Experience code")],
+    body: ExperienceRedeemIn,
+    writer: LoyaltyWriter,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> RedemptionResult:
+    """Spend points on an experience; 409 ``experience_restricted`` names what is missing."""
+    key = body.request_key or idempotency_key or f"api-{uuid.uuid4()}"
+    with writer.unit_of_work() as (session, brand):
+        program = q.brand_program(session, brand_id=brand.id)
+        customer = visible_customer(session, brand_id=brand.id, customer_id=body.customer_id)
+        return redeem_experience(
+            session,
+            program_id=program.id,
+            customer_id=customer.id,
+            code=code,
+            request_key=key,
+            now=utcnow(),
+        )

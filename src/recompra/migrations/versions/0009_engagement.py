@@ -72,6 +72,35 @@ def upgrade() -> None:
         ),
     )
     op.create_table(
+        "engagement_experiences",
+        sa.Column("reward_id", sa.BigInteger(), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("badge_id", sa.BigInteger(), nullable=True),
+        sa.Column("segment_id", sa.BigInteger(), nullable=True),
+        sa.Column("happens_at", recompra.models.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("description", sa.String(length=500), nullable=True),
+        sa.CheckConstraint(
+            "kind IN ('early_access', 'event_seat')",
+            name=op.f("ck_engagement_experiences_kind_known"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["badge_id"],
+            ["engagement_badges.id"],
+            name=op.f("fk_engagement_experiences_badge_id_engagement_badges"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["reward_id"],
+            ["loyalty_rewards.id"],
+            name=op.f("fk_engagement_experiences_reward_id_loyalty_rewards"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["segment_id"],
+            ["segments.id"],
+            name=op.f("fk_engagement_experiences_segment_id_segments"),
+        ),
+        sa.PrimaryKeyConstraint("reward_id", name=op.f("pk_engagement_experiences")),
+    )
+    op.create_table(
         "engagement_referral_codes",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("program_id", sa.BigInteger(), nullable=False),
@@ -343,6 +372,7 @@ def downgrade() -> None:
     op.drop_table("engagement_challenges")
     op.drop_table("engagement_referral_settings")
     op.drop_table("engagement_referral_codes")
+    op.drop_table("engagement_experiences")
     op.drop_table("engagement_quizzes")
     op.drop_table("engagement_badges")
     # ### end Alembic commands ###
