@@ -68,14 +68,20 @@ def define_challenge(
     )
     _check(challenge)
     if badge_code is not None:
-        challenge.badge_id = session.scalar(
-            select(EngagementBadge.id).where(
-                EngagementBadge.program_id == program.id, EngagementBadge.code == badge_code
-            )
-        )
-        if challenge.badge_id is None:
-            raise NotFound(f"badge {badge_code!r} not found", field="badge_code")
+        challenge.badge_id = badge_id_of(session, program_id=program.id, code=badge_code)
     return store_definition(session, challenge, what=f"challenge {code!r}")
+
+
+def badge_id_of(session: Session, *, program_id: int, code: str) -> int:
+    """The id of the program's badge ``code`` (404 if there is none)."""
+    badge_id = session.scalar(
+        select(EngagementBadge.id).where(
+            EngagementBadge.program_id == program_id, EngagementBadge.code == code
+        )
+    )
+    if badge_id is None:
+        raise NotFound(f"badge {code!r} not found", field="badge_code")
+    return int(badge_id)
 
 
 def _check(challenge: EngagementChallenge) -> None:

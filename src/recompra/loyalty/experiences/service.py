@@ -16,14 +16,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from recompra.errors import Conflict, InvalidInput, NotFound
-from recompra.loyalty.challenges.definitions import store_definition
+from recompra.loyalty.challenges.definitions import badge_id_of, store_definition
 from recompra.loyalty.errors import TierRequired
 from recompra.loyalty.ledger.results import RedemptionResult
 from recompra.loyalty.programs import find_account, get_program
 from recompra.loyalty.rewards.catalog import create_reward
 from recompra.loyalty.rewards.redemption import redeem
 from recompra.loyalty.tiers.service import effective_tier
-from recompra.models.engagement import EngagementBadge, EngagementBadgeAward, EngagementExperience
+from recompra.models.engagement import EngagementBadgeAward, EngagementExperience
 from recompra.models.loyalty import LoyaltyReward
 from recompra.models.segments import Segment, SegmentMember
 
@@ -72,13 +72,7 @@ def define_experience(
         raise InvalidInput(f"kind must be one of {', '.join(EXPERIENCE_KINDS)}", field="kind")
     badge_id = segment_id = None
     if badge_code is not None:
-        badge_id = session.scalar(
-            select(EngagementBadge.id).where(
-                EngagementBadge.program_id == program.id, EngagementBadge.code == badge_code
-            )
-        )
-        if badge_id is None:
-            raise NotFound(f"badge {badge_code!r} not found", field="badge_code")
+        badge_id = badge_id_of(session, program_id=program.id, code=badge_code)
     if segment_key is not None:
         segment_id = session.scalar(
             select(Segment.id).where(
