@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import typer
 
-from recompra.cli import automation, demo, hub, keys, loyalty, pipeline, segments, users
+from recompra.cli import (
+    automation,
+    demo,
+    engagement,
+    hub,
+    keys,
+    loyalty,
+    pipeline,
+    segments,
+    users,
+)
 from recompra.cli.serve import serve
 
 app = typer.Typer(
@@ -30,6 +40,10 @@ evaluate_app = typer.Typer(help="Offline evaluations.", no_args_is_help=True)
 evaluate_app.command("recommendations")(pipeline.evaluate_recommendations)
 app.add_typer(evaluate_app, name="evaluate")
 
+# Engagement commands live in their own module but read as loyalty's sub-commands.
+loyalty.app.add_typer(engagement.challenges_app, name="challenges")
+loyalty.app.add_typer(engagement.quizzes_app, name="quizzes")
+loyalty.app.add_typer(engagement.referrals_app, name="referrals")
 app.add_typer(loyalty.app, name="loyalty")
 app.add_typer(keys.app, name="keys")
 app.add_typer(users.app, name="users")

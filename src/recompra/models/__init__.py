@@ -8,6 +8,18 @@ from recompra.models.base import Base
 from recompra.models.brand import Brand
 from recompra.models.catalog import Category, Product
 from recompra.models.customer import BrandCustomer, Customer, CustomerIdentity, CustomerMerge
+from recompra.models.engagement import (
+    EngagementBadge,
+    EngagementBadgeAward,
+    EngagementChallenge,
+    EngagementCompletion,
+    EngagementExperience,
+    EngagementQuiz,
+    EngagementQuizAttempt,
+    EngagementReferral,
+    EngagementReferralCode,
+    EngagementReferralSettings,
+)
 from recompra.models.imports import ImportRun
 from recompra.models.loyalty import (
     LoyaltyAccount,
@@ -38,6 +50,16 @@ __all__ = [
     "CustomerMerge",
     "CustomerScore",
     "DashboardUser",
+    "EngagementBadge",
+    "EngagementBadgeAward",
+    "EngagementChallenge",
+    "EngagementCompletion",
+    "EngagementExperience",
+    "EngagementQuiz",
+    "EngagementQuizAttempt",
+    "EngagementReferral",
+    "EngagementReferralCode",
+    "EngagementReferralSettings",
     "Event",
     "IdempotencyRecord",
     "ImportRun",

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from recompra.web.texts import segments
+from recompra.web.texts import engagement, segments
 
 #: The domain modules whose pages add strings (append yours).
-DOMAIN_MODULES: tuple[ModuleType, ...] = (segments,)
+DOMAIN_MODULES: tuple[ModuleType, ...] = (
+    engagement,
+    segments,
+)
 
 
 def domain_messages() -> dict[str, tuple[str, str]]:

@@ -1,5 +1,5 @@
 """The loyalty page: points issued, redeemed and owed (in points and in money), tiers,
-rewards and the latest redemptions."""
+rewards, the latest redemptions and engagement (challenges, quizzes, referrals)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse
 from recompra.config import Settings
 from recompra.loyalty.programs import active_program_for_brand
 from recompra.reads import loyalty as lq
+from recompra.reads.engagement import engagement_overview
 from recompra.reads.loyalty_redemptions import count_redemptions, recent_redemptions
 from recompra.web.context import build_page, read_unit
 from recompra.web.views.common import render
@@ -41,6 +42,7 @@ def loyalty(request: Request) -> HTMLResponse:
         rewards = lq.rewards(session, program=program)
         redemptions = recent_redemptions(session, program=program, limit=REDEMPTION_ROWS)
         redemptions_total = count_redemptions(session, program=program)
+        engagement = engagement_overview(session, program_id=program.id)
     in_tiers = sum(t["accounts"] for t in tiers)
     tiers.append(
         {"code": "", "name": page.t("loyalty.no_tier"), "accounts": totals["accounts"] - in_tiers}
@@ -59,4 +61,5 @@ def loyalty(request: Request) -> HTMLResponse:
         rewards=rewards,
         redemptions=redemptions,
         redemptions_total=redemptions_total,
+        engagement=engagement,
     )

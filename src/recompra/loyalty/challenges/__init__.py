@@ -1,0 +1,1 @@
+"""Badges, challenges and streaks: definitions, per-customer progress, completion rewards."""

@@ -1,0 +1,1 @@
+"""Experiential rewards: access rather than discount, restricted by tier, badge or segment."""

@@ -1,0 +1,1 @@
+"""Product-knowledge quizzes: one attempt per period, bonus points on passing."""
