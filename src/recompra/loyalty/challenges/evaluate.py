@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from recompra.loyalty.challenges.definitions import program_challenges
 from recompra.loyalty.challenges.progress import Progress, progress_of
-from recompra.loyalty.ledger.idempotency import store_key
+from recompra.loyalty.ledger.idempotency import find_stored, store_key
 from recompra.loyalty.ledger.postings import record_event
 from recompra.loyalty.operations.context import locked_account
 from recompra.loyalty.operations.grant import grant_points
@@ -200,26 +200,30 @@ def _announce_almost(
     session: Session, *, account: LoyaltyAccount, progress: Progress, now: datetime
 ) -> None:
     """One "challenge almost complete" event per challenge, customer and period (journeys)."""
-    first_time = store_key(
+    key = f"{progress.challenge_id}:{account.customer_id}:{progress.period_key}"
+    if find_stored(session, program_id=account.program_id, scope="challenge_almost", key=key):
+        return
+    # The account is locked by the caller, so no other writer stores this key meanwhile.
+    store_key(
         session,
         program_id=account.program_id,
         scope="challenge_almost",
-        key=f"{progress.challenge_id}:{account.customer_id}:{progress.period_key}",
+        key=key,
         result={"account_id": account.id, "current": progress.current},
         now=now,
+        busy=f"challenge {progress.code!r} is being evaluated concurrently; retry",
     )
-    if first_time:
-        record_event(
-            session,
-            account=account,
-            type_="challenge_almost_complete",
-            now=now,
-            payload={
-                "challenge": progress.code,
-                "current": progress.current,
-                "target": progress.target,
-            },
-        )
+    record_event(
+        session,
+        account=account,
+        type_="challenge_almost_complete",
+        now=now,
+        payload={
+            "challenge": progress.code,
+            "current": progress.current,
+            "target": progress.target,
+        },
+    )
 
 
 @dataclass(frozen=True)

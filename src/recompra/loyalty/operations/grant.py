@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from recompra.errors import Conflict, InvalidInput
+from recompra.errors import InvalidInput
 from recompra.loyalty.ledger.idempotency import check_owner, find_stored, store_key
 from recompra.loyalty.ledger.locks import lock_account
 from recompra.loyalty.ledger.postings import insert_lot, post, repay_debt
@@ -73,10 +73,15 @@ def grant_points(
         movement_id=movement_id,
         rule_version=None,
     )
-    if not store_key(
-        session, program_id=program.id, scope=source, key=key, result=result.to_json(), now=now
-    ):
-        raise Conflict(f"{source} bonus {key!r} is being granted concurrently; retry")
+    store_key(
+        session,
+        program_id=program.id,
+        scope=source,
+        key=key,
+        result=result.to_json(),
+        now=now,
+        busy=f"{source} bonus {key!r} is being granted concurrently; retry",
+    )
     return result
 
 
