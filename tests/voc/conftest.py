@@ -1,0 +1,42 @@
+"""Voice-of-the-customer fixtures: the real Olist data imported once into SQLite."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from voctest import ImportedOlist
+
+from recompra.db import make_engine, unit_of_work
+from recompra.hub.brands import ensure_brand
+from recompra.hub.importers.olist import import_olist
+from recompra.migrate import upgrade
+
+
+@pytest.fixture(scope="session")
+def olist_hub(olist_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ImportedOlist]:
+    """Olist imported with ``import_olist`` (what ``recompra import olist`` runs)."""
+    path = tmp_path_factory.mktemp("voc-olist") / "olist.db"
+    url = f"sqlite:///{path}"
+    engine = make_engine(url)
+    upgrade(engine)
+    with unit_of_work(engine) as session:
+        brand_id = ensure_brand(session, "olist").id
+    import_olist(engine, olist_dir, brand_id=brand_id)
+    yield ImportedOlist(url=url, engine=engine, brand_id=brand_id, slug="olist")
+    engine.dispose()
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any attempt to open a network socket fails the test (files and SQLite still work)."""
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError(f"network use attempted: socket{args}")
+
+    monkeypatch.setattr(socket, "socket", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
