@@ -23,6 +23,7 @@ from recompra.api.routers import (
     loyalty,
     recommendations,
     segments,
+    voc,
 )
 from recompra.api.settings import ApiSettings
 from recompra.config import Settings, get_settings
@@ -77,6 +78,7 @@ def create_app(
         keys,
         segments,
         automation,
+        voc,
     ):
         app.include_router(module.router)
     install_dashboard(app)

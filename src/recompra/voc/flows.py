@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from recompra.errors import InvalidInput
 from recompra.voc.data import ReviewData
 from recompra.voc.delivery import DELIVERY_STATUSES, LATE, ON_TIME, delivery_status
 from recompra.voc.scores import (
@@ -34,8 +35,10 @@ from recompra.voc.sentiment import NEGATIVE_MAX_STARS, SentimentEvaluation, eval
 from recompra.voc.text import normalise
 from recompra.voc.topics import TOPIC_PATTERNS, tag_all
 
-#: Dimensions ``nps_report`` cuts by (``seller`` is used by the delivery report).
-DIMENSIONS = ("month", "state", "category", "segment", "channel", "delivery", "seller")
+#: Dimensions ``nps_report`` cuts by (``recompra nps --by``, ``/v1/voc/nps?by=``).
+NPS_DIMENSIONS = ("month", "segment", "state", "category", "channel", "delivery")
+#: ``seller`` is cut by the delivery report only (there are thousands of them).
+DIMENSIONS = (*NPS_DIMENSIONS, "seller")
 #: Sellers with fewer reviews than this are left out of the per-seller delivery table.
 SELLER_MIN_REVIEWS = 30
 
@@ -88,7 +91,7 @@ def keyed_reviews(data: ReviewData, by: str) -> pd.DataFrame:
         merged = reviews[["order_id", "score"]].merge(links, on="order_id")
         return pd.DataFrame({"score": merged.score, "key": merged[by]}).dropna()
     else:
-        raise ValueError(f"unknown dimension {by!r}; one of {', '.join(DIMENSIONS)}")
+        raise InvalidInput(f"unknown dimension {by!r}; one of {', '.join(DIMENSIONS)}", field="by")
     return pd.DataFrame({"score": reviews.score, "key": keys}).dropna()
 
 
