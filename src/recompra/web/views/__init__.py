@@ -20,11 +20,12 @@ from recompra.web.views import (
     models,
     overview,
     scores,
+    voc,
 )
 from recompra.web.views.common import render
 
 router = APIRouter(include_in_schema=False)
-for module in (access, overview, scores, customers, loyalty, models, glossary, exports):
+for module in (access, overview, scores, customers, loyalty, voc, models, glossary, exports):
     router.include_router(module.router)
 
 
