@@ -10,22 +10,13 @@ from typing import Any
 import pytest
 from voctest import ImportedOlist
 
-from recompra.db import make_engine, unit_of_work
-from recompra.hub.brands import ensure_brand
-from recompra.hub.importers.olist import import_olist
-from recompra.migrate import upgrade
+from dbtest import olist_database
 
 
 @pytest.fixture(scope="session")
 def olist_hub(olist_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ImportedOlist]:
     """Olist imported with ``import_olist`` (what ``recompra import olist`` runs)."""
-    path = tmp_path_factory.mktemp("voc-olist") / "olist.db"
-    url = f"sqlite:///{path}"
-    engine = make_engine(url)
-    upgrade(engine)
-    with unit_of_work(engine) as session:
-        brand_id = ensure_brand(session, "olist").id
-    import_olist(engine, olist_dir, brand_id=brand_id)
+    url, engine, brand_id = olist_database(olist_dir, tmp_path_factory.mktemp("voc-olist"))
     yield ImportedOlist(url=url, engine=engine, brand_id=brand_id, slug="olist")
     engine.dispose()
 

@@ -4,10 +4,12 @@ topics and sentiment (a thin Typer layer over :mod:`recompra.voc`)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Protocol, TypeVar
 
 import typer
+from sqlalchemy.orm import Session
 
 from recompra.cli.options import brand_id_of, exit_with
 from recompra.db import get_engine, unit_of_work
@@ -22,6 +24,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
+T = TypeVar("T")
 BrandOption = Annotated[str, typer.Option(help="Brand (store) slug")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON")]
 
@@ -37,8 +40,22 @@ class NpsDimension(StrEnum):
     delivery = "delivery"
 
 
-def _echo_json(document: dict[str, Any]) -> None:
-    typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
+def _read(brand: str, report: Callable[[Session, int], T]) -> T:
+    """``report(session, brand_id)`` in a read-only unit of work on the brand."""
+    brand_id = brand_id_of(brand)
+    with unit_of_work(get_engine(), write=False) as session:
+        return report(session, brand_id)
+
+
+class _Report(Protocol):
+    def as_dict(self) -> dict[str, object]: ...
+
+
+def _printed_as_json(report: _Report, as_json: bool) -> bool:
+    """Print ``report`` as JSON when asked; whether it was printed."""
+    if as_json:
+        typer.echo(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
+    return as_json
 
 
 def _interval(low: float | None, high: float | None, scale: float = 1.0) -> str:
@@ -73,11 +90,11 @@ def nps(
     brand: BrandOption = DEFAULT_BRAND,
 ) -> None:
     """NPS (a proxy from review stars) and CSAT with 95% CIs, N and the star mapping."""
-    brand_id = brand_id_of(brand)
-    with unit_of_work(get_engine(), write=False) as session:
-        report = brand_nps(session, brand_id=brand_id, by=None if by is None else by.value)
-    if as_json:
-        _echo_json(report.as_dict())
+    dimension = None if by is None else by.value
+    report = _read(
+        brand, lambda session, brand_id: brand_nps(session, brand_id=brand_id, by=dimension)
+    )
+    if _printed_as_json(report, as_json):
         return
     typer.echo(f"NPS proxy from review stars (mapping: {_mapping_text(report.mapping)})")
     typer.echo(_line(report.overall))
@@ -94,11 +111,8 @@ def nps(
 @app.command("delivery")
 def delivery(as_json: JsonOption = False, brand: BrandOption = DEFAULT_BRAND) -> None:
     """Satisfaction on-time vs late (delivered on or before the estimated day)."""
-    brand_id = brand_id_of(brand)
-    with unit_of_work(get_engine(), write=False) as session:
-        report = brand_delivery(session, brand_id=brand_id)
-    if as_json:
-        _echo_json(report.as_dict())
+    report = _read(brand, lambda session, brand_id: brand_delivery(session, brand_id=brand_id))
+    if _printed_as_json(report, as_json):
         return
     typer.echo(f"NPS proxy by delivery (mapping: {_mapping_text(report.mapping)})")
     for status in report.statuses:
@@ -119,11 +133,8 @@ def delivery(as_json: JsonOption = False, brand: BrandOption = DEFAULT_BRAND) ->
 @app.command("topics")
 def topics(as_json: JsonOption = False, brand: BrandOption = DEFAULT_BRAND) -> None:
     """Topic tags of the comments and the share of negative comments they cover."""
-    brand_id = brand_id_of(brand)
-    with unit_of_work(get_engine(), write=False) as session:
-        report = brand_topics(session, brand_id=brand_id)
-    if as_json:
-        _echo_json(report.as_dict())
+    report = _read(brand, lambda session, brand_id: brand_topics(session, brand_id=brand_id))
+    if _printed_as_json(report, as_json):
         return
     coverage = "–" if report.coverage is None else f"{100 * report.coverage:.1f}%"
     typer.echo(
@@ -140,11 +151,8 @@ def topics(as_json: JsonOption = False, brand: BrandOption = DEFAULT_BRAND) -> N
 @app.command("sentiment")
 def sentiment(as_json: JsonOption = False, brand: BrandOption = DEFAULT_BRAND) -> None:
     """AUC of the pt-BR lexicon and of the model trained on the store's stars (offline)."""
-    brand_id = brand_id_of(brand)
-    with unit_of_work(get_engine(), write=False) as session:
-        result = brand_sentiment(session, brand_id=brand_id)
-    if as_json:
-        _echo_json(result.as_dict())
+    result = _read(brand, lambda session, brand_id: brand_sentiment(session, brand_id=brand_id))
+    if _printed_as_json(result, as_json):
         return
 
     def auc(value: float | None) -> str:

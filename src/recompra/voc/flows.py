@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import pandas as pd
 
@@ -256,7 +256,7 @@ class TopicCount:
 
     def as_dict(self) -> dict[str, object]:
         """JSON-ready fields."""
-        return dict(self.__dict__)
+        return asdict(self)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from scipy.stats import norm
 from statsmodels.stats.proportion import proportion_confint
@@ -204,12 +204,7 @@ class NpsChange:
 
     def as_dict(self) -> dict[str, object]:
         """JSON-ready fields."""
-        return {
-            "difference": self.difference,
-            "z": self.z,
-            "p_value": self.p_value,
-            "significant": self.significant,
-        }
+        return asdict(self)
 
 
 def nps_change(
@@ -244,13 +239,7 @@ class CsatEstimate:
 
     def as_dict(self) -> dict[str, object]:
         """JSON-ready fields."""
-        return {
-            "share": self.share,
-            "ci_low": self.ci_low,
-            "ci_high": self.ci_high,
-            "n": self.n,
-            "satisfied": self.satisfied,
-        }
+        return asdict(self)
 
 
 def csat_estimate(satisfied: int, n: int) -> CsatEstimate:
