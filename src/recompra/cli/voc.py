@@ -106,6 +106,9 @@ def nps(
         typer.echo(f"by {by.value}:")
         for group in report.groups:
             typer.echo("  " + _line(group))
+        if not report.groups:
+            # Segments exist only after `recompra analyze`; other cuts need the field filled.
+            typer.echo(f"  no review has a {by.value}")
 
 
 @app.command("delivery")
