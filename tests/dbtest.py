@@ -15,7 +15,9 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
-from recompra.db import make_engine
+from recompra.db import make_engine, unit_of_work
+from recompra.hub.brands import ensure_brand
+from recompra.hub.importers.olist import import_olist
 from recompra.migrate import upgrade
 
 PG_ENV = "RECOMPRA_TEST_POSTGRES_URL"
@@ -54,3 +56,15 @@ def create_test_engine(backend: str, tmp: Path, *, pool_size: int = 12) -> Itera
         with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def olist_database(olist_dir: Path, directory: Path) -> tuple[str, Engine, int]:
+    """Olist imported (as ``recompra import olist`` does) into a migrated SQLite file in
+    ``directory``: its URL, engine and brand id. The caller disposes of the engine."""
+    url = f"sqlite:///{directory}/olist.db"
+    engine = make_engine(url)
+    upgrade(engine)
+    with unit_of_work(engine) as session:
+        brand_id = ensure_brand(session, "olist").id
+    import_olist(engine, olist_dir, brand_id=brand_id)
+    return url, engine, brand_id

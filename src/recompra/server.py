@@ -24,6 +24,7 @@ from recompra.api.routers import (
     loyalty,
     recommendations,
     segments,
+    voc,
 )
 from recompra.api.settings import ApiSettings
 from recompra.config import Settings, get_settings
@@ -79,6 +80,7 @@ def create_app(
         keys,
         segments,
         automation,
+        voc,
     ):
         app.include_router(module.router)
     install_dashboard(app)

@@ -15,14 +15,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
+from dbtest import olist_database
 from recompra.api.settings import ApiSettings
 from recompra.auth.keys import create_api_key
 from recompra.cli.segments import app as segments_cli
 from recompra.config import Settings, get_settings
-from recompra.db import dispose_engines, make_engine, unit_of_work
-from recompra.hub.brands import ensure_brand
-from recompra.hub.importers.olist import import_olist
-from recompra.migrate import upgrade
+from recompra.db import dispose_engines, unit_of_work
 from recompra.server import create_app
 
 pytestmark = pytest.mark.slow
@@ -72,12 +70,7 @@ def olist_db(
     olist_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, Engine, int]]:
     """Olist imported once into a migrated SQLite file: (url, engine, brand id)."""
-    url = f"sqlite:///{tmp_path_factory.mktemp('olist')}/olist.db"
-    engine = make_engine(url)
-    upgrade(engine)
-    with unit_of_work(engine) as session:
-        brand_id = ensure_brand(session, "olist").id
-    import_olist(engine, olist_dir, brand_id=brand_id)
+    url, engine, brand_id = olist_database(olist_dir, tmp_path_factory.mktemp("olist"))
     yield url, engine, brand_id
     engine.dispose()
 

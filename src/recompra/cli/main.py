@@ -14,6 +14,7 @@ from recompra.cli import (
     pipeline,
     segments,
     users,
+    voc,
 )
 from recompra.cli.serve import serve
 
@@ -51,6 +52,8 @@ app.add_typer(segments.app, name="segments")
 app.add_typer(automation.journeys_app, name="journeys")
 app.add_typer(automation.webhooks_app, name="webhooks")
 app.command()(automation.worker)
+app.command()(voc.nps)
+app.add_typer(voc.app, name="voc")
 app.command()(serve)
 
 

@@ -38,6 +38,7 @@ from recompra.models.loyalty import (
 )
 from recompra.models.order import Order, OrderItem, Payment
 from recompra.models.scores import CustomerScore
+from recompra.models.voc_settings import VocSetting
 
 __all__ = [
     "ApiKey",
@@ -83,4 +84,5 @@ __all__ = [
     "Return",
     "ReturnItem",
     "Review",
+    "VocSetting",
 ]

@@ -21,6 +21,7 @@ from recompra.web.views import (
     overview,
     scores,
     segments,
+    voc,
 )
 from recompra.web.views.common import render
 
@@ -32,6 +33,7 @@ for module in (
     segments,
     customers,
     loyalty,
+    voc,
     models,
     glossary,
     exports,

@@ -1,0 +1,87 @@
+"""Voice of the customer: NPS proxy and CSAT with CIs, delivery experience, comment topics,
+and the proxy's star mapping."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from recompra.api.deps import AdminBrand, ReadBrand, ReadSession, WriteSession
+from recompra.api.errors import AUTH_ERRORS, error_responses
+from recompra.voc.flows import NPS_DIMENSIONS
+from recompra.voc.service import brand_delivery, brand_nps, brand_topics
+from recompra.voc.settings import set_star_mapping, star_mapping
+
+router = APIRouter(prefix="/v1/voc", tags=["voice of the customer"])
+
+_READ = error_responses(400, *AUTH_ERRORS, 404)
+_WRITE = error_responses(400, *AUTH_ERRORS, 404)
+
+
+class StarMappingIn(BaseModel):
+    """Stars ``>= promoter_min`` are promoters, ``<= detractor_max`` detractors."""
+
+    promoter_min: int = Field(ge=1, le=5, description="Fewest stars of a promoter")
+    detractor_max: int = Field(ge=1, le=5, description="Most stars of a detractor")
+
+
+class StarMappingOut(BaseModel):
+    """The NPS proxy's mapping: the stars of each category."""
+
+    promoter: list[int]
+    passive: list[int]
+    detractor: list[int]
+
+
+@router.get("/nps", operation_id="voc_nps", responses=_READ)
+def nps(
+    brand: ReadBrand,
+    session: ReadSession,
+    by: Annotated[
+        str | None,
+        Query(
+            max_length=32,
+            description="Cut the scores by this dimension",
+            json_schema_extra={"enum": list(NPS_DIMENSIONS)},
+        ),
+    ] = None,
+) -> dict[str, Any]:
+    """NPS proxy from review stars and CSAT, with 95% CIs, N, the star mapping, responses
+    needed for ±3/±5/±10 points and (by month) changes flagged only when significant."""
+    return brand_nps(session, brand_id=brand.id, by=by).as_dict()
+
+
+@router.get("/delivery", operation_id="voc_delivery", responses=_READ)
+def delivery(brand: ReadBrand, session: ReadSession) -> dict[str, Any]:
+    """NPS proxy and CSAT of on-time vs late deliveries, by state and by seller."""
+    return brand_delivery(session, brand_id=brand.id).as_dict()
+
+
+@router.get("/topics", operation_id="voc_topics", responses=_READ)
+def topics(brand: ReadBrand, session: ReadSession) -> dict[str, Any]:
+    """Topic tags of the comments, their share of negative comments and monthly counts."""
+    return brand_topics(session, brand_id=brand.id).as_dict()
+
+
+@router.get(
+    "/mapping", operation_id="voc_mapping_get", response_model=StarMappingOut, responses=_READ
+)
+def mapping(brand: ReadBrand, session: ReadSession) -> StarMappingOut:
+    """The brand's star -> NPS category mapping of the proxy."""
+    return StarMappingOut(**star_mapping(session, brand_id=brand.id).as_dict())
+
+
+@router.put(
+    "/mapping", operation_id="voc_mapping_set", response_model=StarMappingOut, responses=_WRITE
+)
+def set_mapping(body: StarMappingIn, brand: AdminBrand, session: WriteSession) -> StarMappingOut:
+    """Store the brand's mapping (admin scope); refused unless detractor < promoter stars."""
+    stored = set_star_mapping(
+        session,
+        brand_id=brand.id,
+        promoter_min=body.promoter_min,
+        detractor_max=body.detractor_max,
+    )
+    return StarMappingOut(**stored.as_dict())

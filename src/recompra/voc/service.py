@@ -1,0 +1,40 @@
+"""The reports of one brand, read from the hub (the CLI's and the API's entry points)."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from recompra.voc.data import load_reviews
+from recompra.voc.flows import (
+    DeliveryReport,
+    NpsReport,
+    TopicsReport,
+    delivery_report,
+    nps_report,
+    sentiment_report,
+    topics_report,
+)
+from recompra.voc.sentiment import SentimentEvaluation
+from recompra.voc.settings import star_mapping
+
+
+def brand_nps(session: Session, *, brand_id: int, by: str | None = None) -> NpsReport:
+    """The brand's NPS proxy and CSAT, overall and by ``by``."""
+    mapping = star_mapping(session, brand_id=brand_id)
+    return nps_report(load_reviews(session, brand_id=brand_id), mapping, by=by)
+
+
+def brand_delivery(session: Session, *, brand_id: int) -> DeliveryReport:
+    """The brand's satisfaction on-time vs late, by state and by seller."""
+    mapping = star_mapping(session, brand_id=brand_id)
+    return delivery_report(load_reviews(session, brand_id=brand_id), mapping)
+
+
+def brand_topics(session: Session, *, brand_id: int) -> TopicsReport:
+    """The topics of the brand's comments."""
+    return topics_report(load_reviews(session, brand_id=brand_id))
+
+
+def brand_sentiment(session: Session, *, brand_id: int) -> SentimentEvaluation:
+    """Lexicon and supervised sentiment AUCs on the brand's comments."""
+    return sentiment_report(load_reviews(session, brand_id=brand_id))
