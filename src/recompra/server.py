@@ -7,6 +7,9 @@ both read through :mod:`recompra.reads`). ``recompra serve`` runs it with
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
@@ -25,6 +28,8 @@ from recompra.api.routers import (
     segments,
 )
 from recompra.api.settings import ApiSettings
+from recompra.automation.embedded import EmbeddedWorker
+from recompra.automation.settings import AutomationSettings
 from recompra.config import Settings, get_settings
 from recompra.db import get_engine
 from recompra.reads.recommendations import recommendations_root
@@ -37,6 +42,29 @@ Recompra's REST API. Authenticate with an API key (`recompra keys create`) sent 
 `{"error": {"code", "message", "field"}}`. Every POST honours an `Idempotency-Key`
 header. Responses carry `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`.
 """
+
+
+def _lifespan(
+    engine: Engine, settings: Settings
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Start the embedded automation worker with the server when it is configured
+    (``RECOMPRA_EMBEDDED_WORKER``), and stop it before the server exits."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        automation = AutomationSettings()
+        worker = (
+            EmbeddedWorker(engine, settings, automation) if automation.embedded_worker else None
+        )
+        if worker is not None:
+            worker.start()
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+
+    return lifespan
 
 
 def create_app(
@@ -55,6 +83,7 @@ def create_app(
         # /docs is served by recompra.web.app from packaged assets (no CDN); no ReDoc.
         docs_url=None,
         redoc_url=None,
+        lifespan=_lifespan(engine, settings),
     )
     app.state.engine = engine
     app.state.settings = settings

@@ -25,16 +25,21 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from recompra.automation.runs import ActiveJourney, exit_matching, start_run, wake_waiting
-from recompra.db.dialect import insert_ignoring_conflicts
+from recompra.db.dialect import insert_ignoring_conflicts, is_postgresql
 from recompra.models import Event, LoyaltyAccount, LoyaltyLot, LoyaltyProgram, Order
 from recompra.models.automation import CURSORS, FeedCursor
 from recompra.models.segments import Segment, SegmentMembershipEvent
 
 FEEDS = ("orders", "segment_events", "events")
-#: Orders younger than this are left for the next poll, so that on PostgreSQL an order
-#: whose transaction committed late (holding a lower id) is still read. SQLite ids
-#: commit in order; the delay only postpones by a few seconds.
+#: On PostgreSQL, orders younger than this are left for the next poll, so that an order
+#: whose transaction committed late (holding a lower id) is still read. SQLite has one
+#: writer at a time, so its ids commit in order and its orders are read at once.
 SETTLE_SECONDS = 2.0
+
+
+def settle_delay(session: Session) -> timedelta:
+    """How old an order must be before the order feed reads it (see SETTLE_SECONDS)."""
+    return timedelta(seconds=SETTLE_SECONDS if is_postgresql(session) else 0)
 
 
 def _cursor(session: Session, feed: str) -> FeedCursor | None:
@@ -84,9 +89,7 @@ def _orders(session: Session, journeys: list[ActiveJourney], *, now: datetime, l
         return 0
     rows = session.execute(
         select(Order.id, Order.brand_id, Order.customer_id)
-        .where(
-            Order.id > cursor.position, Order.created_at <= now - timedelta(seconds=SETTLE_SECONDS)
-        )
+        .where(Order.id > cursor.position, Order.created_at <= now - settle_delay(session))
         .order_by(Order.id)
         .limit(limit)
     ).all()

@@ -9,7 +9,7 @@ the unique execution keys make a decision exactly-once.
 
 from __future__ import annotations
 
-import time
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -125,10 +125,17 @@ def run_worker(
     until_idle: bool = False,
     poll_seconds: float = 1.0,
     batch: int = 500,
+    stop: threading.Event | None = None,
+    wake: threading.Event | None = None,
 ) -> WorkerStats:
-    """Loop: triggers, due timers, deliveries; with ``until_idle`` stop when nothing is left."""
+    """Loop: triggers, due timers, deliveries; with ``until_idle`` stop when nothing is left.
+
+    Between idle passes it waits ``poll_seconds`` or until ``wake`` is set (a write that
+    may start a run, see :mod:`recompra.automation.wakeup`); it returns once ``stop`` is set.
+    """
     stats = WorkerStats()
-    while True:
+    wake = wake or threading.Event()
+    while stop is None or not stop.is_set():
         triggers = ingest_triggers(engine)
         decided = decide_due(engine, ctx, batch=batch)
         delivered = deliver_due(engine, smtp=smtp, sender=sender, require_opt_in=ctx.require_opt_in)
@@ -143,4 +150,8 @@ def run_worker(
             with unit_of_work(engine, write=False) as session:
                 if not unsettled_orders(session):
                     return stats
-        time.sleep(poll_seconds)
+        # Cleared on waking, before the next pass: a write committed during that pass
+        # sets it again, so nothing written meanwhile waits for a poll.
+        if wake.wait(poll_seconds):
+            wake.clear()
+    return stats

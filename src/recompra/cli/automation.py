@@ -20,6 +20,7 @@ from recompra.automation.service import (
     set_status,
 )
 from recompra.automation.settings import AutomationSettings, decision_context, smtp_sender
+from recompra.automation.sink import SINK_FOLDER, stored_mail
 from recompra.automation.webhooks import add_endpoint, rotate_secret
 from recompra.automation.worker import run_worker
 from recompra.cli.options import brand_id_of, exit_with, load_documents
@@ -136,6 +137,21 @@ def worker(
         f"triggers {stats.triggers}, decided {stats.decided}, sent {d.sent}, failed {d.failed}, "
         f"suppressed {d.suppressed}, recovered {d.recovered}"
     )
+
+
+def mailbox(
+    limit: Annotated[int, typer.Option(help="How many messages, newest first")] = 20,
+    folder: Annotated[
+        Path | None, typer.Option(help="Sink folder (default: RECOMPRA_HOME/demo-mail)")
+    ] = None,
+) -> None:
+    """The e-mails the demo's local SMTP sink received, newest first."""
+    folder = folder or get_settings().home / SINK_FOLDER
+    messages = stored_mail(folder, limit=limit)
+    if not messages:
+        typer.echo(f"no messages in {folder}")
+    for mail in messages:
+        typer.echo(f"{mail.received_at:%Y-%m-%d %H:%M:%S}\t{mail.to}\t{mail.subject}\t{mail.path}")
 
 
 @webhooks_app.command("add")

@@ -37,6 +37,7 @@ app.add_typer(segments.app, name="segments")
 app.add_typer(automation.journeys_app, name="journeys")
 app.add_typer(automation.webhooks_app, name="webhooks")
 app.command()(automation.worker)
+app.command()(automation.mailbox)
 app.command()(serve)
 
 
