@@ -105,9 +105,9 @@ def decide(
             _give_points(session, item, name, node, now)
             name = node["next"]
         else:
-            deferred_to = _send(session, item, name, node, ctx, now)
-            if deferred_to is not None:
-                _defer(session, timer, run, name, deferred_to)
+            deferral = _send(session, item, name, node, ctx, now)
+            if deferral is not None:
+                _defer(session, timer, run, name, *deferral)
                 return
             name = node["next"]
 
@@ -119,13 +119,17 @@ def _matches(session: Session, item: Journeyed, rule: dict[str, Any], now: datet
 
 
 def _defer(
-    session: Session, timer: JourneyTimer, run: JourneyRun, node: str, due: datetime
+    session: Session, timer: JourneyTimer, run: JourneyRun, node: str, due: datetime, reason: str
 ) -> None:
-    """Retry ``node`` at ``due``: the same timer when it is this node's, else a new one."""
+    """Retry ``node`` at ``due``: the same timer when it is this node's, else a new one.
+
+    ``reason`` (``cap`` or ``quiet_hours``) stays on the timer: the journeys page counts
+    the customers held back by each.
+    """
     if timer.node == node:
-        timer.state, timer.done_at, timer.due_at, timer.reason = "pending", None, due, "deferred"
+        timer.state, timer.done_at, timer.due_at, timer.reason = "pending", None, due, reason
     else:
-        schedule(session, run, node, due, reason="deferred")
+        schedule(session, run, node, due, reason=reason)
 
 
 def _record(
@@ -187,15 +191,15 @@ def _send(
     node: dict[str, Any],
     ctx: DecisionContext,
     now: datetime,
-) -> datetime | None:
-    """Decide a send; return when to try again if a cap or quiet hours defer it."""
+) -> tuple[datetime, str] | None:
+    """Decide a send; return when to try again, and why, if a cap or quiet hours defer it."""
     run = item.run
     channel, purpose = node["channel"], node["purpose"]
     marketing = purpose == "marketing"
     if marketing and not run.holdout:
         quiet_end = quiet_until(ctx.policy, now)
         if quiet_end is not None:
-            return quiet_end
+            return quiet_end, "quiet_hours"
     # Lock the customer's contact row: two workers deciding sends for the same customer
     # queue here, so the cap count below is never read by both before either writes.
     session.execute(
@@ -217,7 +221,8 @@ def _send(
         require_opt_in=ctx.require_opt_in,
     )
     if not allowed:
-        _record(session, item, name, channel, purpose, "suppressed", {"node": name}, now)
+        payload = {"node": name, "reason": "consent"}
+        _record(session, item, name, channel, purpose, "suppressed", payload, now)
         return None
     cap = ctx.policy.caps.get(channel)
     if marketing and not run.holdout and cap is not None:
@@ -232,8 +237,12 @@ def _send(
         ).one()
         if recent[0] >= cap.limit:
             if node["on_cap"] == "skip":
+                # Recorded as suppressed (not counted by caps, never delivered), with
+                # its reason, so that the journeys page can tell skips from consent.
+                payload = {"node": name, "reason": "cap"}
+                _record(session, item, name, channel, purpose, "suppressed", payload, now)
                 return None
-            return max(recent[1] + cap.window, now)
+            return max(recent[1] + cap.window, now), "cap"
     payload = _payload(session, item, node, ctx, now, customer)
     state = "held_out" if run.holdout else "pending"
     _record(session, item, name, channel, purpose, state, payload, now)
