@@ -11,9 +11,9 @@ from pathlib import Path
 
 import httpx
 from automationtest import make_store, received, wait_for
-from liveserver import live_server
 from sqlalchemy import Engine, select
 
+from liveserver import live_server
 from recompra.auth.keys import create_api_key
 from recompra.automation.sink import running_sink
 from recompra.db import unit_of_work

@@ -20,6 +20,7 @@ PAGES = {
     "/dashboard/clv": ("Valor do cliente (CLV)", "Customer value (CLV)"),
     "/dashboard/churn": ("Clientes com maior risco de churn", "Customers most at risk of churning"),
     "/dashboard/loyalty": ("Programa de fidelidade", "Loyalty program"),
+    "/dashboard/journeys": ("Jornadas pós-venda", "Post-sale journeys"),
     "/dashboard/models": ("Back-tests dos modelos", "Model back-tests"),
     "/dashboard/glossary": ("Glossário dos indicadores", "Metrics glossary"),
 }

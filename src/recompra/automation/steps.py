@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from recompra.automation.consent import may_contact, unsubscribe_token
+from recompra.automation.consent import may_contact, unsubscribe_url
 from recompra.automation.definition import parse_duration
 from recompra.automation.messages import message_context, packaged_template
 from recompra.automation.runs import execution_key, schedule
@@ -265,9 +265,8 @@ def _payload(
         recommendations_root=ctx.recommendations_root,
         now=now,
     )
-    token = unsubscribe_token(ctx.secret, item.run.customer_id, node["channel"])
-    unsubscribe_url = f"{ctx.public_url}/v1/automation/unsubscribe?token={token}"
-    context["unsubscribe_url"] = unsubscribe_url
+    link = unsubscribe_url(ctx.public_url, ctx.secret, item.run.customer_id, node["channel"])
+    context["unsubscribe_url"] = link
     if node["channel"] == "webhook":
         return {
             "endpoint": node["endpoint"],
@@ -290,6 +289,6 @@ def _payload(
         "subject": message.subject,
         "text": message.text,
         "html": message.html,
-        "unsubscribe_url": unsubscribe_url,
+        "unsubscribe_url": link,
         "journey": item.journey_key,
     }

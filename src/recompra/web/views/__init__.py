@@ -16,6 +16,7 @@ from recompra.web.views import (
     customers,
     exports,
     glossary,
+    journeys,
     loyalty,
     models,
     overview,
@@ -24,7 +25,17 @@ from recompra.web.views import (
 from recompra.web.views.common import render
 
 router = APIRouter(include_in_schema=False)
-for module in (access, overview, scores, customers, loyalty, models, glossary, exports):
+for module in (
+    access,
+    overview,
+    scores,
+    customers,
+    loyalty,
+    journeys,
+    models,
+    glossary,
+    exports,
+):
     router.include_router(module.router)
 
 
