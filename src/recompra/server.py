@@ -30,6 +30,7 @@ from recompra.api.routers import (
 from recompra.api.settings import ApiSettings
 from recompra.automation.embedded import EmbeddedWorker
 from recompra.automation.settings import AutomationSettings
+from recompra.automation.wakeup import notify_on_trigger_writes
 from recompra.config import Settings, get_settings
 from recompra.db import get_engine
 from recompra.reads.recommendations import recommendations_root
@@ -47,22 +48,24 @@ header. Responses carry `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-
 def _lifespan(
     engine: Engine, settings: Settings
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
-    """Start the embedded automation worker with the server when it is configured
-    (``RECOMPRA_EMBEDDED_WORKER``), and stop it before the server exits."""
+    """While the server runs: announce trigger writes to workers in other processes
+    (PostgreSQL ``NOTIFY``), and run the embedded automation worker when it is configured
+    (``RECOMPRA_EMBEDDED_WORKER``), stopped before the server exits."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         automation = AutomationSettings()
-        worker = (
-            EmbeddedWorker(engine, settings, automation) if automation.embedded_worker else None
-        )
-        if worker is not None:
+        stop_notifying = notify_on_trigger_writes(engine)
+        worker = None
+        if automation.embedded_worker:
+            worker = EmbeddedWorker(engine, settings, automation)
             worker.start()
         try:
             yield
         finally:
             if worker is not None:
                 worker.stop()
+            stop_notifying()
 
     return lifespan
 

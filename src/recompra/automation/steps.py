@@ -24,7 +24,7 @@ from recompra.automation.schedule import (
     split_branch,
     wait_until,
 )
-from recompra.db.dialect import insert_ignoring_conflicts
+from recompra.db.dialect import insert_ignoring_conflicts, is_postgresql
 from recompra.loyalty.operations.adjust import adjust
 from recompra.loyalty.programs import active_program_for_brand
 from recompra.models import Customer
@@ -200,17 +200,20 @@ def _send(
         quiet_end = quiet_until(ctx.policy, now)
         if quiet_end is not None:
             return quiet_end, "quiet_hours"
-    # Lock the customer's contact row: two workers deciding sends for the same customer
-    # queue here, so the cap count below is never read by both before either writes.
-    session.execute(
-        insert_ignoring_conflicts(session, CONTACTS, index_elements=("customer_id",)),
-        {"customer_id": run.customer_id},
-    )
-    session.execute(
-        select(ContactLock.customer_id)
-        .where(ContactLock.customer_id == run.customer_id)
-        .with_for_update()
-    )
+    if is_postgresql(session):
+        # Lock the customer's contact row: two workers deciding sends for the same
+        # customer queue here, so the cap count below is never read by both before either
+        # writes. SQLite needs no lock: a decision batch holds the database's single
+        # write lock (BEGIN IMMEDIATE) from its first read, which saves two statements.
+        session.execute(
+            insert_ignoring_conflicts(session, CONTACTS, index_elements=("customer_id",)),
+            {"customer_id": run.customer_id},
+        )
+        session.execute(
+            select(ContactLock.customer_id)
+            .where(ContactLock.customer_id == run.customer_id)
+            .with_for_update()
+        )
     customer = session.get(Customer, run.customer_id)
     reachable = channel != "email" or bool(customer is not None and customer.email)
     allowed = reachable and may_contact(

@@ -7,6 +7,11 @@ are observed on the engine instead: a statement inserting into or updating a tri
 table marks its pooled connection, a rollback clears the mark, and the connection's
 return to the pool (after its commit) fires the wake-up. A spurious wake-up costs one
 pass of the worker; a missed one (a write from another process) waits for the poll.
+
+On PostgreSQL the same marked writes also send ``NOTIFY recompra_automation`` inside
+their transaction (delivered at commit, dropped on rollback), and a worker in another
+process (``recompra worker``) listens on its own connection: a server's writes wake it
+too. SQLite has no such channel; workers there poll.
 """
 
 from __future__ import annotations
@@ -17,6 +22,9 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Engine, event
+from sqlalchemy.engine import make_url
+
+from recompra.db.dialect import is_postgresql
 
 #: Tables whose writes can start, wake or end runs (see recompra.automation.triggers).
 TRIGGER_TABLES = (
@@ -34,6 +42,9 @@ _WRITE = re.compile(
     re.IGNORECASE,
 )
 _MARK = "recompra_trigger_write"
+_NOTIFIED = "recompra_notified"
+#: The PostgreSQL channel committed trigger writes are announced on.
+CHANNEL = "recompra_automation"
 
 
 def writes_trigger_table(statement: str) -> bool:
@@ -68,3 +79,70 @@ def wake_on_trigger_writes(engine: Engine, wake: threading.Event) -> Callable[[]
             event.remove(target, name, listener)
 
     return remove
+
+
+def notify_on_trigger_writes(engine: Engine) -> Callable[[], None]:
+    """On PostgreSQL, ``NOTIFY`` :data:`CHANNEL` once in each transaction that writes a
+    trigger table (a no-op elsewhere); returns the remover."""
+    if not is_postgresql(engine):
+        return lambda: None
+
+    def announce(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if writes_trigger_table(statement) and not conn.info.get(_NOTIFIED):
+            conn.info[_NOTIFIED] = True
+            # On the driver's connection, in a cursor of its own: the statement's cursor
+            # still holds its result (RETURNING ids).
+            conn.connection.driver_connection.execute(f"NOTIFY {CHANNEL}")
+
+    def reset(conn: Any) -> None:
+        conn.info.pop(_NOTIFIED, None)
+
+    listeners: list[tuple[str, Callable[..., None]]] = [
+        ("after_cursor_execute", announce),
+        ("commit", reset),
+        ("rollback", reset),
+    ]
+    for name, listener in listeners:
+        event.listen(engine, name, listener)
+
+    def remove() -> None:
+        for name, listener in listeners:
+            event.remove(engine, name, listener)
+
+    return remove
+
+
+class PostgresListener:
+    """``LISTEN`` on :data:`CHANNEL` in a daemon thread that sets ``wake`` on each
+    notification (its own autocommit connection, outside the engine's pool)."""
+
+    def __init__(self, engine: Engine, wake: threading.Event) -> None:
+        import psycopg
+
+        url = make_url(engine.url).set(drivername="postgresql")
+        self._connection = psycopg.connect(
+            url.render_as_string(hide_password=False), autocommit=True
+        )
+        self._connection.execute(f"LISTEN {CHANNEL}")
+        self._wake = wake
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._listen, name="recompra-listen", daemon=True)
+        self._thread.start()
+
+    def _listen(self) -> None:
+        while not self._stop.is_set():
+            for _ in self._connection.notifies(timeout=1.0):
+                self._wake.set()
+                if self._stop.is_set():
+                    break
+
+    def close(self) -> None:
+        """Stop listening and close the connection."""
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._connection.close()
+
+
+def listen_for_trigger_writes(engine: Engine, wake: threading.Event) -> PostgresListener | None:
+    """A listener setting ``wake`` on PostgreSQL; ``None`` on SQLite."""
+    return PostgresListener(engine, wake) if is_postgresql(engine) else None

@@ -23,6 +23,7 @@ from recompra.automation.service import definition_at
 from recompra.automation.steps import DecisionContext, Journeyed, decide
 from recompra.automation.triggers import read_triggers, unsettled_orders
 from recompra.db import unit_of_work
+from recompra.models import Brand
 from recompra.models.automation import Journey, JourneyRun, JourneyTimer
 from recompra.models.base import utcnow
 
@@ -81,6 +82,13 @@ def decide_due(
                 select(Journey).where(Journey.id.in_({r.journey_id for r in runs.values()}))
             )
         }
+        # Held for the batch: the session's identity map keeps objects only while they are
+        # referenced, and each decision's message context gets its brand from it.
+        brands = list(
+            session.scalars(
+                select(Brand).where(Brand.id.in_({j.brand_id for j in journeys.values()}))
+            )
+        )
         definitions: dict[tuple[int, int], dict[str, object]] = {}
         for timer in timers:
             run = runs[timer.run_id]
@@ -91,6 +99,7 @@ def decide_due(
             item = Journeyed(run, journey.brand_id, journey.key, definitions[version])
             decide(session, timer, item, ctx, now)
         session.flush()
+        del brands
         return len(timers)
 
 
