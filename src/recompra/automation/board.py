@@ -24,7 +24,12 @@ from sqlalchemy.orm import Session
 from recompra.automation.consent import unsubscribe_url
 from recompra.automation.definition import successors
 from recompra.automation.messages import Rendered, message_context, packaged_template
-from recompra.automation.service import current_definition
+from recompra.automation.service import (
+    JourneySummary,
+    current_definition,
+    get_journey,
+    list_journeys,
+)
 from recompra.models import BrandCustomer, Customer
 from recompra.models.automation import Journey, JourneyRun, JourneyTimer, OutboxMessage
 
@@ -79,13 +84,10 @@ class NodeCounts:
 
 @dataclass
 class JourneyBoard:
-    """A journey with its run totals and its nodes in graph order."""
+    """A journey as listed (:class:`~recompra.automation.service.JourneySummary`) with
+    its run totals and its nodes in graph order."""
 
-    key: str
-    name: dict[str, str]
-    status: str
-    version: int
-    trigger: dict[str, Any]
+    summary: JourneySummary
     entered: int = 0
     active: int = 0
     completed: int = 0
@@ -148,19 +150,11 @@ def _graph_order(document: dict[str, Any]) -> list[str]:
 
 def journey_board(session: Session, *, brand_id: int) -> list[JourneyBoard]:
     """Every journey of the brand with its counts per node."""
-    journeys = session.scalars(
-        select(Journey).where(Journey.brand_id == brand_id).order_by(Journey.key)
-    ).all()
     boards = []
-    for journey in journeys:
+    for summary in list_journeys(session, brand_id=brand_id):
+        journey = get_journey(session, brand_id=brand_id, key=summary.key)
         document = current_definition(session, journey)
-        board = JourneyBoard(
-            key=journey.key,
-            name=document["name"],
-            status=journey.status,
-            version=journey.current_version,
-            trigger=document["trigger"],
-        )
+        board = JourneyBoard(summary)
         nodes = {name: NodeCounts(name, document["nodes"][name]) for name in _graph_order(document)}
         _count_runs(session, journey.id, board, nodes)
         _count_outbox(session, journey.id, nodes)
@@ -261,7 +255,7 @@ def recent_messages(session: Session, *, brand_id: int, limit: int = 20) -> list
 def email_nodes(boards: list[JourneyBoard]) -> list[tuple[str, str, str]]:
     """``(journey, node, template)`` of every e-mail send node in force."""
     return [
-        (board.key, node.name, str(node.definition["template"]))
+        (board.summary.key, node.name, str(node.definition["template"]))
         for board in boards
         for node in board.nodes
         if node.type == "send" and node.definition["channel"] == "email"

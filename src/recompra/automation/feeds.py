@@ -4,16 +4,18 @@ same slice), time cursors, and starting the brand's journeys of one trigger type
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVarTuple
 
-from sqlalchemy import select
+from sqlalchemy import Row, Select, select
 from sqlalchemy.orm import Session
 
 from recompra.automation.runs import ActiveJourney, start_run
 from recompra.db.dialect import insert_ignoring_conflicts
 from recompra.models.automation import CURSORS, FeedCursor
+
+_Ts = TypeVarTuple("_Ts")
 
 
 def cursor(session: Session, feed: str, *, start: int = 0) -> FeedCursor | None:
@@ -26,6 +28,23 @@ def cursor(session: Session, feed: str, *, start: int = 0) -> FeedCursor | None:
     return session.scalar(
         select(FeedCursor).where(FeedCursor.feed == feed).with_for_update(skip_locked=True)
     )
+
+
+def read_by_id(
+    session: Session, feed: str, statement: Select[*_Ts], id_column: Any, *, limit: int
+) -> Sequence[Row[*_Ts]]:
+    """The next ``limit`` rows of an append-only feed past its cursor, in id order (the
+    statement's first column is that id), with the cursor moved past them; none when
+    another worker holds the feed."""
+    position = cursor(session, feed)
+    if position is None:
+        return []
+    rows = session.execute(
+        statement.where(id_column > position.position).order_by(id_column).limit(limit)
+    ).all()
+    if rows:
+        position.position = rows[-1]._mapping[id_column]
+    return rows
 
 
 def exit_condition(kind: str, **fields: str) -> Callable[[dict[str, Any]], bool]:

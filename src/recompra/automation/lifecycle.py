@@ -21,7 +21,13 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from recompra.automation.feeds import cursor, exit_condition, of_kind, start_matching
+from recompra.automation.feeds import (
+    cursor,
+    exit_condition,
+    of_kind,
+    read_by_id,
+    start_matching,
+)
 from recompra.automation.runs import ActiveJourney, exit_matching, wake_waiting
 from recompra.automation.schedule import as_position, from_position
 from recompra.models import Order, Return, Review
@@ -123,16 +129,15 @@ def order_stages(
 
 def returns(session: Session, journeys: list[ActiveJourney], *, now: datetime, limit: int) -> int:
     """Read recorded returns and cancellations."""
-    feed = cursor(session, "returns")
-    if feed is None:
-        return 0
-    rows = session.execute(
-        select(Return.id, Return.kind, Order.id, Order.brand_id, Order.customer_id)
-        .join(Order, Order.id == Return.order_id)
-        .where(Return.id > feed.position)
-        .order_by(Return.id)
-        .limit(limit)
-    ).all()
+    rows = read_by_id(
+        session,
+        "returns",
+        select(Return.id, Return.kind, Order.id, Order.brand_id, Order.customer_id).join(
+            Order, Order.id == Return.order_id
+        ),
+        Return.id,
+        limit=limit,
+    )
     for _, kind, order_id, brand_id, customer_id in rows:
         stage = "order_canceled" if kind == "cancellation" else "order_returned"
         _stage_reached(
@@ -144,30 +149,25 @@ def returns(session: Session, journeys: list[ActiveJourney], *, now: datetime, l
             order_id=order_id,
             now=now,
         )
-    if rows:
-        feed.position = rows[-1][0]
     return len(rows)
 
 
 def reviews(session: Session, journeys: list[ActiveJourney], *, now: datetime, limit: int) -> int:
     """Read new reviews: exits on ``review_received``, then ``review_received`` journeys
     whose score range holds the review's score."""
-    feed = cursor(session, "reviews")
-    if feed is None:
-        return 0
-    rows = session.execute(
+    rows = read_by_id(
+        session,
+        "reviews",
         select(
             Review.id,
             Review.brand_id,
             func.coalesce(Review.customer_id, Order.customer_id),
             Review.order_id,
             Review.score,
-        )
-        .outerjoin(Order, Order.id == Review.order_id)
-        .where(Review.id > feed.position)
-        .order_by(Review.id)
-        .limit(limit)
-    ).all()
+        ).outerjoin(Order, Order.id == Review.order_id),
+        Review.id,
+        limit=limit,
+    )
     for review_id, brand_id, customer_id, order_id, score in rows:
         if customer_id is None:
             continue
@@ -193,8 +193,6 @@ def reviews(session: Session, journeys: list[ActiveJourney], *, now: datetime, l
             order_id=order_id,
             accepts=in_range,
         )
-    if rows:
-        feed.position = rows[-1][0]
     return len(rows)
 
 

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from recompra.automation.feeds import cursor, exit_condition, of_kind, start_matching
+from recompra.automation.feeds import exit_condition, of_kind, read_by_id, start_matching
 from recompra.automation.lifecycle import milestones, order_stages, returns, reviews
 from recompra.automation.runs import ActiveJourney, exit_matching, start_run, wake_waiting
 from recompra.automation.watchers import dates, score_crossings, tier_changes
@@ -71,15 +71,15 @@ def unsettled_orders(session: Session) -> bool:
 
 
 def _orders(session: Session, journeys: list[ActiveJourney], *, now: datetime, limit: int) -> int:
-    feed = cursor(session, "orders")
-    if feed is None:
-        return 0
-    rows = session.execute(
-        select(Order.id, Order.brand_id, Order.customer_id)
-        .where(Order.id > feed.position, Order.created_at <= now - settle_delay(session))
-        .order_by(Order.id)
-        .limit(limit)
-    ).all()
+    rows = read_by_id(
+        session,
+        "orders",
+        select(Order.id, Order.brand_id, Order.customer_id).where(
+            Order.created_at <= now - settle_delay(session)
+        ),
+        Order.id,
+        limit=limit,
+    )
     for order_id, brand_id, customer_id in rows:
         exit_matching(
             session,
@@ -99,30 +99,25 @@ def _orders(session: Session, journeys: list[ActiveJourney], *, now: datetime, l
             order_id=order_id,
         )
         milestones(session, journeys, brand_id=brand_id, order_id=order_id, now=now)
-    if rows:
-        feed.position = rows[-1][0]
     return len(rows)
 
 
 def _segment_events(
     session: Session, journeys: list[ActiveJourney], *, now: datetime, limit: int
 ) -> int:
-    feed = cursor(session, "segment_events")
-    if feed is None:
-        return 0
-    rows = session.execute(
+    rows = read_by_id(
+        session,
+        "segment_events",
         select(
             SegmentMembershipEvent.id,
             SegmentMembershipEvent.brand_id,
             SegmentMembershipEvent.customer_id,
             SegmentMembershipEvent.type,
             Segment.key,
-        )
-        .join(Segment, Segment.id == SegmentMembershipEvent.segment_id)
-        .where(SegmentMembershipEvent.id > feed.position)
-        .order_by(SegmentMembershipEvent.id)
-        .limit(limit)
-    ).all()
+        ).join(Segment, Segment.id == SegmentMembershipEvent.segment_id),
+        SegmentMembershipEvent.id,
+        limit=limit,
+    )
     for event_id, brand_id, customer_id, kind, segment in rows:
         if kind == "segment_exited":
             exit_matching(
@@ -141,21 +136,17 @@ def _segment_events(
                     occurrence=f"segment_event:{event_id}",
                     now=now,
                 )
-    if rows:
-        feed.position = rows[-1][0]
     return len(rows)
 
 
 def _events(session: Session, journeys: list[ActiveJourney], *, now: datetime, limit: int) -> int:
-    feed = cursor(session, "events")
-    if feed is None:
-        return 0
-    rows = session.execute(
-        select(Event.id, Event.brand_id, Event.customer_id, Event.type)
-        .where(Event.id > feed.position)
-        .order_by(Event.id)
-        .limit(limit)
-    ).all()
+    rows = read_by_id(
+        session,
+        "events",
+        select(Event.id, Event.brand_id, Event.customer_id, Event.type),
+        Event.id,
+        limit=limit,
+    )
     for event_id, brand_id, customer_id, kind in rows:
         if customer_id is None:
             continue
@@ -176,8 +167,6 @@ def _events(session: Session, journeys: list[ActiveJourney], *, now: datetime, l
                     occurrence=f"event:{event_id}",
                     now=now,
                 )
-    if rows:
-        feed.position = rows[-1][0]
     return len(rows)
 
 

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, extract, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from recompra.automation.feeds import cursor, start_matching
+from recompra.automation.feeds import cursor, read_by_id, start_matching
 from recompra.automation.runs import ActiveJourney
 from recompra.models import BrandCustomer, Customer, CustomerScore
 from recompra.models.loyalty import LoyaltyAccount, LoyaltyProgram, LoyaltyTier, LoyaltyTierChange
@@ -39,11 +39,10 @@ def tier_changes(
     session: Session, journeys: list[ActiveJourney], *, now: datetime, limit: int
 ) -> int:
     """Read tier changes; start ``tier_changed`` journeys whose ``to``/direction match."""
-    feed = cursor(session, "tier_changes")
-    if feed is None:
-        return 0
     before, after = aliased(LoyaltyTier), aliased(LoyaltyTier)
-    rows = session.execute(
+    rows = read_by_id(
+        session,
+        "tier_changes",
         select(
             LoyaltyTierChange.id,
             LoyaltyProgram.brand_id,
@@ -55,11 +54,10 @@ def tier_changes(
         .join(LoyaltyAccount, LoyaltyAccount.id == LoyaltyTierChange.account_id)
         .join(LoyaltyProgram, LoyaltyProgram.id == LoyaltyAccount.program_id)
         .outerjoin(before, before.id == LoyaltyTierChange.from_tier_id)
-        .outerjoin(after, after.id == LoyaltyTierChange.to_tier_id)
-        .where(LoyaltyTierChange.id > feed.position)
-        .order_by(LoyaltyTierChange.id)
-        .limit(limit)
-    ).all()
+        .outerjoin(after, after.id == LoyaltyTierChange.to_tier_id),
+        LoyaltyTierChange.id,
+        limit=limit,
+    )
     for change_id, brand_id, customer_id, from_rank, to_rank, to_code in rows:
         # No tier ranks below every tier.
         step = (-1 if to_rank is None else to_rank) - (-1 if from_rank is None else from_rank)
@@ -79,8 +77,6 @@ def tier_changes(
             now=now,
             accepts=matches,
         )
-    if rows:
-        feed.position = rows[-1][0]
     return len(rows)
 
 
