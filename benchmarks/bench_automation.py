@@ -149,8 +149,9 @@ def timers_per_second(
 
 
 def floor_per_second(engine: Engine, n: int, batch: int) -> float:
-    """Seed ``n`` due timers and only claim and mark them done, ``batch`` per transaction:
-    the database's share of a decision, with no graph, consent, cap or message."""
+    """Seed ``n`` due timers and only claim them and mark them done with one statement per
+    batch of ``batch``, one transaction each: the database's share of a decision, with no
+    graph, consent, cap or message."""
     _seed(engine, n, WAIT)
     began = time.perf_counter()
     done = 0
@@ -163,12 +164,12 @@ def floor_per_second(engine: Engine, n: int, batch: int) -> float:
                 .limit(batch)
                 .with_for_update(skip_locked=True)
             ).all()
-            for timer_id in ids:
-                session.execute(
-                    update(JourneyTimer)
-                    .where(JourneyTimer.id == timer_id)
-                    .values(state="done", done_at=NOW)
-                )
+            session.execute(
+                update(JourneyTimer)
+                .where(JourneyTimer.id.in_(ids))
+                .values(state="done", done_at=NOW)
+                .execution_options(synchronize_session=False)
+            )
         if not ids:
             break
         done += len(ids)
