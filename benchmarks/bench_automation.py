@@ -6,39 +6,48 @@
    consent, frequency cap, message context from the database (customer, last order,
    points, tier), rendering and the outbox row. A second figure uses a journey whose
    start node is a wait (wake -> schedule the next timer), the lightest decision.
+   Beside them, the **floor**: the same timers claimed (``FOR UPDATE SKIP LOCKED``) and
+   marked done in batches of the same size with nothing else, i.e. what the database
+   alone costs per decision; and the SQL statements a decision issues.
 2. Messages rendered + MIME-built per second (in memory, one core): the packaged
    post-purchase template in pt-BR, multipart text+HTML with the RFC 8058 headers,
    serialised to bytes.
+3. Sends per second to the project's SMTP sink in another process (aiosmtpd): the
+   worker's delivery (claim, consent check, MIME build, SMTP, mark sent) beside the
+   floor of ``smtplib`` sending one prebuilt message over one connection.
 
 Rows are bulk-inserted (customers, orders, runs, timers) so setup takes seconds.
 
 Usage: ``python benchmarks/bench_automation.py [--timers 20000] [--batch 500]
-[--messages 20000] [--postgres postgresql+psycopg://...]``.
+[--messages 20000] [--sends 2000] [--postgres postgresql+psycopg://...]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import smtplib
 import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, text
+from sqlalchemy import Engine, event, insert, select, text, update
 from sqlalchemy.engine import make_url
 
 from recompra.automation.definition import parse_journey
-from recompra.automation.email import build_message
+from recompra.automation.email import SmtpSender, build_message, smtp_settings
 from recompra.automation.messages import packaged_template
 from recompra.automation.schedule import ContactPolicy
 from recompra.automation.service import apply_journey
+from recompra.automation.sink import running_sink
 from recompra.automation.steps import DecisionContext
-from recompra.automation.worker import decide_due
+from recompra.automation.worker import decide_due, deliver_due
 from recompra.db import make_engine, unit_of_work
 from recompra.migrate import upgrade
 from recompra.models import Brand, BrandCustomer, Customer, Order
-from recompra.models.automation import Journey, JourneyRun, JourneyTimer
+from recompra.models.automation import Journey, JourneyRun, JourneyTimer, OutboxMessage
 
 NOW = datetime(2026, 6, 17, 18, 0, tzinfo=UTC)
 
@@ -139,6 +148,83 @@ def timers_per_second(
     return n / elapsed, n / cpu
 
 
+def floor_per_second(engine: Engine, n: int, batch: int) -> float:
+    """Seed ``n`` due timers and only claim them and mark them done with one statement per
+    batch of ``batch``, one transaction each: the database's share of a decision, with no
+    graph, consent, cap or message."""
+    _seed(engine, n, WAIT)
+    began = time.perf_counter()
+    done = 0
+    while True:
+        with unit_of_work(engine) as session:
+            ids = session.scalars(
+                select(JourneyTimer.id)
+                .where(JourneyTimer.state == "pending", JourneyTimer.due_at <= NOW)
+                .order_by(JourneyTimer.due_at, JourneyTimer.id)
+                .limit(batch)
+                .with_for_update(skip_locked=True)
+            ).all()
+            session.execute(
+                update(JourneyTimer)
+                .where(JourneyTimer.id.in_(ids))
+                .values(state="done", done_at=NOW)
+                .execution_options(synchronize_session=False)
+            )
+        if not ids:
+            break
+        done += len(ids)
+    assert done == n, (done, n)
+    return n / (time.perf_counter() - began)
+
+
+def statements_per_decision(engine: Engine, n: int, start: dict[str, Any]) -> float:
+    """SQL statements issued per decided timer (one batch of ``n``)."""
+    _seed(engine, n, start)
+    counted = [0]
+
+    def count(*_: Any) -> None:
+        counted[0] += 1
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        ctx = DecisionContext(policy=ContactPolicy(quiet_from=None, quiet_to=None))
+        assert decide_due(engine, ctx, now=NOW, batch=n) == n
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    return counted[0] / n
+
+
+def sends_per_second(engine: Engine, n: int, folder: Path) -> tuple[float, float]:
+    """Decide ``n`` e-mails, then deliver them to the SMTP sink in another process: the
+    worker's sends per second, and ``smtplib`` alone sending one prebuilt message ``n``
+    times over one connection (the floor)."""
+    _seed(engine, n, SEND)
+    ctx = DecisionContext(policy=ContactPolicy(quiet_from=None, quiet_to=None))
+    while decide_due(engine, ctx, now=NOW, batch=500):
+        pass
+    with running_sink(folder / "worker") as port:
+        smtp = SmtpSender(smtp_settings(f"smtp://127.0.0.1:{port}", "Loja <l@x.com>"))
+        began = time.perf_counter()
+        sent = 0
+        while delivered := deliver_due(engine, smtp=smtp, sender="Loja <l@x.com>").sent:
+            sent += delivered
+        worker = sent / (time.perf_counter() - began)
+        smtp.close()
+    with unit_of_work(engine, write=False) as session:
+        payload = session.scalar(select(OutboxMessage.payload).limit(1))
+    assert sent == n, sent
+    assert payload is not None
+    message = build_message(payload, execution_key="1:1:x:send:1", sender="Loja <l@x.com>")
+    with running_sink(folder / "floor") as port:
+        client = smtplib.SMTP("127.0.0.1", port)
+        began = time.perf_counter()
+        for _ in range(n):
+            client.send_message(message)
+        floor = n / (time.perf_counter() - began)
+        client.quit()
+    return worker, floor
+
+
 def messages_per_second(n: int) -> tuple[float, float]:
     """Render the post-purchase template and build its MIME bytes ``n`` times: per second
     of wall-clock time and per second of this process's CPU time (the machine is shared)."""
@@ -179,11 +265,26 @@ def _postgres_engine(admin_url: str) -> tuple[Engine, Engine, str]:
     return admin, make_engine(url, pool_size=2), name
 
 
+def _database_figures(label: str, engine: Engine, args: argparse.Namespace) -> None:
+    for kind, start in (("send now", SEND), ("wait", WAIT)):
+        rate, cpu = timers_per_second(engine, args.timers, args.batch, start)
+        print(
+            f"{label} due timers ({kind}): {rate:,.0f}/s wall ({cpu:,.0f}/s per CPU "
+            f"second); 1M in {1e6 / rate / 60:.1f} min"
+        )
+    floor = floor_per_second(engine, args.timers, args.batch)
+    print(f"{label} floor (claim + mark done only): {floor:,.0f}/s wall")
+    for kind, start in (("send now", SEND), ("wait", WAIT)):
+        per = statements_per_decision(engine, min(args.batch, 500), start)
+        print(f"{label} SQL statements per decision ({kind}): {per:.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--timers", type=int, default=20_000)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--messages", type=int, default=20_000)
+    parser.add_argument("--sends", type=int, default=2_000)
     parser.add_argument("--postgres", default="")
     args = parser.parse_args()
     wall, cpu = messages_per_second(args.messages)
@@ -191,23 +292,20 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         engine = make_engine(f"sqlite:///{tmp}/bench.db")
         upgrade(engine)
-        for label, start in (("send now", SEND), ("wait", WAIT)):
-            rate, cpu = timers_per_second(engine, args.timers, args.batch, start)
-            print(
-                f"SQLite due timers ({label}): {rate:,.0f}/s wall ({cpu:,.0f}/s per CPU "
-                f"second); 1M in {1e6 / rate / 60:.1f} min"
-            )
+        _database_figures("SQLite", engine, args)
+        engine.dispose()
+        # A database of its own: delivery takes every pending row, and the figures
+        # above left thousands.
+        engine = make_engine(f"sqlite:///{tmp}/sends.db")
+        upgrade(engine)
+        wall, floor = sends_per_second(engine, args.sends, Path(tmp))
+        print(f"SMTP sends to a sink process: {wall:,.0f}/s (smtplib floor {floor:,.0f}/s)")
         engine.dispose()
     if args.postgres:
         admin, engine, name = _postgres_engine(args.postgres)
         try:
             upgrade(engine)
-            for label, start in (("send now", SEND), ("wait", WAIT)):
-                rate, cpu = timers_per_second(engine, args.timers, args.batch, start)
-                print(
-                    f"PostgreSQL due timers ({label}): {rate:,.0f}/s wall ({cpu:,.0f}/s per "
-                    f"CPU second); 1M in {1e6 / rate / 60:.1f} min"
-                )
+            _database_figures("PostgreSQL", engine, args)
         finally:
             engine.dispose()
             with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:

@@ -7,6 +7,9 @@ both read through :mod:`recompra.reads`). ``recompra serve`` runs it with
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
@@ -27,6 +30,9 @@ from recompra.api.routers import (
     voc,
 )
 from recompra.api.settings import ApiSettings
+from recompra.automation.embedded import EmbeddedWorker
+from recompra.automation.settings import AutomationSettings
+from recompra.automation.wakeup import notify_on_trigger_writes
 from recompra.config import Settings, get_settings
 from recompra.db import get_engine
 from recompra.reads.recommendations import recommendations_root
@@ -39,6 +45,31 @@ Recompra's REST API. Authenticate with an API key (`recompra keys create`) sent 
 `{"error": {"code", "message", "field"}}`. Every POST honours an `Idempotency-Key`
 header. Responses carry `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`.
 """
+
+
+def _lifespan(
+    engine: Engine, settings: Settings
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """While the server runs: announce trigger writes to workers in other processes
+    (PostgreSQL ``NOTIFY``), and run the embedded automation worker when it is configured
+    (``RECOMPRA_EMBEDDED_WORKER``), stopped before the server exits."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        automation = AutomationSettings()
+        stop_notifying = notify_on_trigger_writes(engine)
+        worker = None
+        if automation.embedded_worker:
+            worker = EmbeddedWorker(engine, settings, automation)
+            worker.start()
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+            stop_notifying()
+
+    return lifespan
 
 
 def create_app(
@@ -57,6 +88,7 @@ def create_app(
         # /docs is served by recompra.web.app from packaged assets (no CDN); no ReDoc.
         docs_url=None,
         redoc_url=None,
+        lifespan=_lifespan(engine, settings),
     )
     app.state.engine = engine
     app.state.settings = settings

@@ -22,10 +22,10 @@ from typing import Any
 
 import httpx
 import pytest
-from liveserver import live_server
 from sqlalchemy import Engine, func, select
 
 from dbtest import BACKENDS, create_test_engine
+from liveserver import live_server
 from recompra.auth.keys import create_api_key
 from recompra.db import unit_of_work
 from recompra.loyalty import adjust, create_program, create_reward, publish_rules, verify_account

@@ -1,17 +1,12 @@
 """Helpers of the automation tests: a small store, journeys, and real SMTP/HTTP sinks.
 
-The SMTP sink is aiosmtpd in a separate process writing each message it accepts to a
-directory; the webhook receiver is ``http.server`` in a thread verifying signatures.
+The SMTP sink is the project's own (:mod:`recompra.automation.sink`, aiosmtpd in another
+process); the webhook receiver is ``http.server`` in a thread verifying signatures.
 """
 
 from __future__ import annotations
 
-import email
-import email.policy
 import json
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -29,6 +24,7 @@ from sqlalchemy.orm import Session
 from recompra.automation.definition import parse_journey
 from recompra.automation.schedule import ContactPolicy
 from recompra.automation.service import apply_journey
+from recompra.automation.sink import read_message
 from recompra.automation.steps import DecisionContext
 from recompra.automation.webhooks import verify
 from recompra.db import unit_of_work
@@ -136,48 +132,9 @@ def thank_you(**changes: Any) -> dict[str, Any]:
     return document
 
 
-_SINK = """
-import sys, time, uuid, pathlib
-from aiosmtpd.controller import Controller
-out = pathlib.Path(sys.argv[1])
-class Handler:
-    async def handle_DATA(self, server, session, envelope):
-        name = f"{time.time_ns()}-{uuid.uuid4().hex[:6]}.eml"
-        (out / (name + ".part")).write_bytes(envelope.original_content)
-        (out / (name + ".part")).rename(out / name)
-        return "250 OK"
-controller = Controller(Handler(), hostname="127.0.0.1", port=int(sys.argv[2]))
-controller.start()
-print(sys.argv[2], flush=True)
-while True:
-    time.sleep(3600)
-"""
-
-
-@contextmanager
-def smtp_sink(directory: Path) -> Iterator[int]:
-    """An aiosmtpd server in another process storing messages in ``directory``; its port."""
-    directory.mkdir(parents=True, exist_ok=True)
-    with socket.socket() as probe:  # a free port (aiosmtpd cannot report an ephemeral one)
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen(
-        [sys.executable, "-c", _SINK, str(directory), str(port)], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert process.stdout is not None
-        yield int(process.stdout.readline())
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
 def received(directory: Path) -> list[EmailMessage]:
     """The messages the sink stored, oldest first."""
-    return [
-        email.message_from_bytes(path.read_bytes(), policy=email.policy.default)  # type: ignore[misc]
-        for path in sorted(directory.glob("*.eml"))
-    ]
+    return [read_message(path) for path in sorted(directory.glob("*.eml"))]
 
 
 def wait_for(predicate: Any, timeout: float = 5.0) -> bool:

@@ -1,5 +1,6 @@
-"""``recompra journeys ...`` and ``recompra worker``: apply (all or nothing), list, show,
-pause/resume, and a worker pass that ends when idle."""
+"""``recompra journeys ...``, ``recompra worker`` and ``recompra mailbox``: apply (all or
+nothing), list, show, pause/resume, a worker pass that ends when idle, and the demo
+sink's messages."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import pytest
 from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
 
+from recompra.automation.email import SmtpSender, build_message, smtp_settings
+from recompra.automation.sink import running_sink
 from recompra.cli.main import app
 from recompra.config import get_settings
 from recompra.db import dispose_engines, make_engine, unit_of_work
@@ -93,3 +96,35 @@ def test_worker_until_idle_exits_and_says_smtp_is_missing(engine: Engine) -> Non
     assert code == 0
     assert "RECOMPRA_SMTP_URL is not set" in out
     assert "triggers 0, decided 0, sent 0" in out
+
+
+def test_mailbox_lists_what_the_sink_received(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "mail"
+    assert run("mailbox", "--folder", str(folder)) == (0, f"no messages in {folder}\n")
+    payload = {
+        "to": "ana@example.com",
+        "subject": "Olá, Ana",
+        "text": "oi",
+        "html": "<p>oi</p>",
+        "unsubscribe_url": "https://loja.test/u",
+    }
+    with running_sink(folder) as port:
+        sender = SmtpSender(smtp_settings(f"smtp://127.0.0.1:{port}", "Loja <l@example.com>"))
+        for n in range(3):
+            sender.send(
+                build_message(
+                    {**payload, "subject": f"Olá, Ana {n}"},
+                    execution_key=f"1:1:k:send:{n}",
+                    sender="Loja <l@example.com>",
+                )
+            )
+        sender.close()
+    code, out = run("mailbox", "--folder", str(folder), "--limit", "2")
+    lines = out.strip().splitlines()
+    assert code == 0
+    assert [line.split("\t")[1:3] for line in lines] == [
+        ["ana@example.com", "Olá, Ana 2"],
+        ["ana@example.com", "Olá, Ana 1"],
+    ]

@@ -11,6 +11,7 @@ import yaml
 from automationtest import thank_you
 
 from recompra.automation.definition import InvalidJourney, parse_journey, to_display
+from recompra.automation.trigger_types import TRIGGERS
 
 
 def _problems(document: dict[str, Any]) -> list[str]:
@@ -20,12 +21,11 @@ def _problems(document: dict[str, Any]) -> list[str]:
 
 
 def test_every_problem_is_listed_with_its_path() -> None:
-    document = thank_you(trigger={"type": "order_paid"}, entry={"reentry": "cooldown"})
+    document = thank_you(trigger={"type": "order_teleported"}, entry={"reentry": "cooldown"})
     document["nodes"]["send"] = {"type": "send", "channel": "sms", "next": "nowhere"}
     document["nodes"]["pause"] = {"type": "wait", "duration": "3 days", "next": "done"}
     assert _problems(document) == [
-        "trigger.type: required, one of order_placed, segment_entered, segment_exited, event, "
-        "points_expiring",
+        f"trigger.type: required, one of {', '.join(TRIGGERS)}",
         "entry.cooldown_days: required by cooldown: whole days, at least 1",
         "nodes.send.channel: one of email, webhook",
         "nodes.send.endpoint: required by the sms channel",

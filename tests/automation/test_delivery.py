@@ -17,7 +17,6 @@ from automationtest import (
     json_body,
     make_store,
     received,
-    smtp_sink,
     thank_you,
     webhook_receiver,
 )
@@ -26,6 +25,7 @@ from sqlalchemy import Engine, select, update
 from recompra.automation.consent import record_consent
 from recompra.automation.delivery import LEASE, claim, recover_stale
 from recompra.automation.email import SmtpSender, message_id, smtp_settings
+from recompra.automation.sink import running_sink
 from recompra.automation.webhooks import add_endpoint, backoff, rotate_secret, verify
 from recompra.automation.worker import decide_due, deliver_due, ingest_triggers
 from recompra.db import unit_of_work
@@ -55,7 +55,7 @@ def test_emails_arrive_multipart_with_stable_ids_and_one_click_unsubscribe(
     engine: Engine, tmp_path: Path
 ) -> None:
     _decided(engine)
-    with smtp_sink(tmp_path / "sink") as port:
+    with running_sink(tmp_path / "sink") as port:
         smtp = SmtpSender(smtp_settings(f"smtp://127.0.0.1:{port}", SENDER))
         stats = deliver_due(engine, smtp=smtp, sender=SENDER)
         smtp.close()
@@ -81,7 +81,7 @@ def test_emails_arrive_multipart_with_stable_ids_and_one_click_unsubscribe(
 
 def test_a_send_rate_spaces_messages(engine: Engine, tmp_path: Path) -> None:
     _decided(engine, customers=3)
-    with smtp_sink(tmp_path / "sink") as port:
+    with running_sink(tmp_path / "sink") as port:
         smtp = SmtpSender(smtp_settings(f"smtp://127.0.0.1:{port}", SENDER, rate_per_second=10))
         started = time.monotonic()
         deliver_due(engine, smtp=smtp, sender=SENDER)
@@ -105,7 +105,7 @@ def test_consent_withdrawn_after_the_decision_stops_the_send(
             source="test",
             now=utcnow(),
         )
-    with smtp_sink(tmp_path / "sink") as port:
+    with running_sink(tmp_path / "sink") as port:
         smtp = SmtpSender(smtp_settings(f"smtp://127.0.0.1:{port}", SENDER))
         stats = deliver_due(engine, smtp=smtp, sender=SENDER)
         smtp.close()

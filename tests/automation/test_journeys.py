@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from automationtest import NOON, Store, add_order, apply, context, make_store, thank_you
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from recompra.automation.consent import record_consent
 from recompra.automation.schedule import Cap, ContactPolicy, in_holdout
@@ -171,10 +171,34 @@ def test_a_cap_defers_the_second_message_to_when_the_window_frees(engine: Engine
         deferred = session.scalars(
             select(JourneyTimer).where(JourneyTimer.state == "pending")
         ).one()
-    assert (deferred.due_at, deferred.reason) == (NOON + timedelta(days=1), "deferred")
+    assert (deferred.due_at, deferred.reason) == (NOON + timedelta(days=1), "cap")
     assert decide_due(engine, context(policy), now=NOON + timedelta(hours=23)) == 0
     assert decide_due(engine, context(policy), now=NOON + timedelta(days=1)) == 1
     assert len(_outbox(engine)) == 2
+
+
+def test_a_cap_with_on_cap_skip_records_the_skip_and_moves_on(engine: Engine) -> None:
+    store = make_store(engine, customers=1)
+    journey = thank_you()
+    journey["nodes"]["send"]["on_cap"] = "skip"
+    apply(engine, store, journey)
+    policy = ContactPolicy(
+        caps={"email": Cap(1, timedelta(days=1))}, quiet_from=None, quiet_to=None
+    )
+    _order(engine, store, store.customers[0], "S-1")
+    _order(engine, store, store.customers[0], "S-2")
+    ingest_triggers(engine, now=NOON)
+    assert decide_due(engine, context(policy), now=NOON) == 2
+    rows = _outbox(engine)
+    assert [r.state for r in rows] == ["pending", "suppressed"]
+    assert rows[1].payload == {"node": "send", "reason": "cap"}
+    with unit_of_work(engine, write=False) as session:
+        pending = session.scalar(
+            select(func.count()).select_from(JourneyTimer).where(JourneyTimer.state == "pending")
+        )
+        states = sorted(session.scalars(select(JourneyRun.state)))
+    assert pending == 0
+    assert states == ["completed", "completed"]
 
 
 def test_quiet_hours_defer_a_marketing_send_to_their_end(engine: Engine) -> None:
@@ -186,8 +210,11 @@ def test_quiet_hours_defer_a_marketing_send_to_their_end(engine: Engine) -> None
     decide_due(engine, context(ContactPolicy()), now=late)
     assert _outbox(engine) == []
     with unit_of_work(engine, write=False) as session:
-        due = session.scalar(select(JourneyTimer.due_at).where(JourneyTimer.state == "pending"))
+        due, reason = session.execute(
+            select(JourneyTimer.due_at, JourneyTimer.reason).where(JourneyTimer.state == "pending")
+        ).one()
     assert due == NOON + timedelta(hours=17)  # 08:00 the next day in São Paulo (UTC-3)
+    assert reason == "quiet_hours"
 
 
 def test_a_withdrawn_consent_suppresses_and_is_recorded(engine: Engine) -> None:

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,11 @@ from webtest import ARTIFACTS, EMAIL, LIST_CUSTOMERS, PASSWORD, SEARCH_CPF, SEAR
 
 from recompra.auth.keys import create_api_key
 from recompra.auth.users import create_user
+from recompra.automation.consent import record_consent
+from recompra.automation.demo import apply_ready_made
+from recompra.automation.schedule import Cap, ContactPolicy
+from recompra.automation.steps import DecisionContext
+from recompra.automation.worker import decide_due, ingest_triggers
 from recompra.db import make_engine, unit_of_work
 from recompra.loyalty import (
     create_program,
@@ -44,6 +49,51 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+
+
+#: When the seeded journeys ran: a Wednesday, 15:00 in São Paulo (business hours).
+JOURNEYS_AT = datetime(2026, 6, 17, 18, 0, tzinfo=UTC)
+
+
+def _seed_journeys(engine: Any, brand_id: int, customers: list[int]) -> None:
+    """The ready-made journeys after six new orders: decisions of every kind on the page.
+
+    Customer 0 orders twice (a cap of one e-mail a week defers the second thank-you),
+    customer 1 withdrew consent (suppressed); no SMTP runs, so decided e-mails stay queued.
+    """
+    apply_ready_made(engine, brand_id=brand_id)
+    buyers = [customers[0], *customers[:5]]
+    with unit_of_work(engine) as session:
+        record_consent(
+            session,
+            customer_id=customers[1],
+            channel="email",
+            purpose="marketing",
+            granted=False,
+            source="test",
+            now=JOURNEYS_AT - timedelta(days=1),
+        )
+        for n, customer_id in enumerate(buyers):
+            session.add(
+                Order(
+                    brand_id=brand_id,
+                    source="journeys",
+                    external_id=f"J-{n}",
+                    customer_id=customer_id,
+                    status="approved",
+                    purchased_at=JOURNEYS_AT - timedelta(minutes=5),
+                    total_minor=15990,
+                    items_total_minor=15990,
+                    created_at=JOURNEYS_AT - timedelta(minutes=5),
+                )
+            )
+    policy = ContactPolicy(
+        caps={"email": Cap(1, timedelta(days=7))}, quiet_from=None, quiet_to=None
+    )
+    ctx = DecisionContext(policy=policy, secret="browser-test-secret")
+    ingest_triggers(engine, now=JOURNEYS_AT)
+    while decide_due(engine, ctx, now=JOURNEYS_AT):
+        pass
 
 
 def _free_port() -> int:
@@ -121,6 +171,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         _, key = create_api_key(session, scopes=["read", "loyalty"], brand_id=store.brand_a)
         _seed_loyalty(session, store.brand_a)
         slug = session.scalar(select(Brand.slug).where(Brand.id == store.brand_a))
+    _seed_journeys(engine, store.brand_a, store.customers_a)
     analyse_sample(engine, home, brand_id=store.brand_a)
     engine.dispose()
     port = _free_port()

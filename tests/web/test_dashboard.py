@@ -21,6 +21,7 @@ PAGES = {
     "/dashboard/churn": ("Clientes com maior risco de churn", "Customers most at risk of churning"),
     "/dashboard/loyalty": ("Programa de fidelidade", "Loyalty program"),
     "/dashboard/voc": ("Voz do cliente", "Voice of the customer"),
+    "/dashboard/journeys": ("Jornadas pós-venda", "Post-sale journeys"),
     "/dashboard/models": ("Back-tests dos modelos", "Model back-tests"),
     "/dashboard/glossary": ("Glossário dos indicadores", "Metrics glossary"),
 }

@@ -122,6 +122,12 @@ def unsubscribe_token(secret: str, customer_id: int, channel: str) -> str:
     return f"{body}.{base64.urlsafe_b64encode(mac).decode().rstrip('=')}"
 
 
+def unsubscribe_url(public_url: str, secret: str, customer_id: int, channel: str) -> str:
+    """The one-click unsubscribe link of a message to the customer on ``channel``."""
+    token = unsubscribe_token(secret, customer_id, channel)
+    return f"{public_url}/v1/automation/unsubscribe?token={token}"
+
+
 def read_unsubscribe_token(secret: str, token: str) -> tuple[int, str]:
     """The customer id and channel of a token signed with ``secret`` (InvalidInput if not)."""
     parts = token.split(".")

@@ -28,6 +28,7 @@ from datetime import time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from recompra.automation.trigger_types import check_trigger
 from recompra.errors import InvalidInput
 from recompra.segments.definition import (
     KEY_PATTERN,
@@ -39,8 +40,7 @@ from recompra.segments.definition import (
 
 DEFAULT_TIMEZONE = "America/Sao_Paulo"
 DEFAULT_HOLDOUT_PERCENT = 10.0
-TRIGGERS = ("order_placed", "segment_entered", "segment_exited", "event", "points_expiring")
-EXIT_TYPES = ("order_placed", "unsubscribed", "event", "segment_exited")
+EXIT_TYPES = ("order_placed", "unsubscribed", "event", "segment_exited", "review_received")
 ENTRY_KEYS = ("customer", "order")
 REENTRY = ("once_ever", "once_per_key", "cooldown")
 CHANNELS = ("email", "webhook")
@@ -180,30 +180,7 @@ class _Checker:
         return out
 
     def trigger(self, raw: Any) -> dict[str, Any]:
-        if not isinstance(raw, dict) or raw.get("type") not in TRIGGERS:
-            self.fail("trigger.type", f"required, one of {', '.join(TRIGGERS)}")
-            return {}
-        kind = raw["type"]
-        out: dict[str, Any] = {"type": kind}
-        needs = {
-            "segment_entered": "segment",
-            "segment_exited": "segment",
-            "event": "event",
-            "points_expiring": "days",
-        }.get(kind)
-        for extra in sorted(set(raw) - {"type", *([needs] if needs else [])}):
-            self.fail(f"trigger.{extra}", f"not taken by a {kind} trigger")
-        if needs == "days":
-            days = raw.get("days")
-            if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= 365:
-                self.fail("trigger.days", "required: whole days between 1 and 365")
-            out["days"] = days
-        elif needs is not None:
-            value = raw.get(needs)
-            if not isinstance(value, str) or not value:
-                self.fail(f"trigger.{needs}", f"required by a {kind} trigger")
-            out[needs] = value
-        return out
+        return check_trigger(raw, self.fail)
 
     def entry(self, raw: Any) -> dict[str, Any]:
         if not isinstance(raw, dict):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from recompra.automation.definition import parse_clock
 from recompra.automation.email import SmtpSender, smtp_settings
+from recompra.automation.schedule import ContactPolicy
 from recompra.automation.steps import DecisionContext
 from recompra.config import Settings
 from recompra.reads.recommendations import recommendations_root
@@ -23,11 +26,33 @@ class AutomationSettings(BaseSettings):
     public_url: str = "http://127.0.0.1:8000"
     #: Marketing needs an explicit grant (otherwise: allowed unless withdrawn).
     require_opt_in: bool = False
+    #: Quiet hours ``HH:MM-HH:MM`` in America/Sao_Paulo; ``off`` (or empty) disables them.
+    quiet_hours: str = "21:00-08:00"
+    #: ``recompra serve`` runs a worker thread inside the server (the demo's setup).
+    embedded_worker: bool = False
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _check_quiet_hours(cls, value: str) -> str:
+        if value.strip().lower() in ("", "off"):
+            return ""
+        start, _, end = value.partition("-")
+        parse_clock(start.strip())
+        parse_clock(end.strip())
+        return f"{start.strip()}-{end.strip()}"
+
+    def contact_policy(self) -> ContactPolicy:
+        """The default caps with these quiet hours."""
+        if not self.quiet_hours:
+            return ContactPolicy(quiet_from=None, quiet_to=None)
+        start, end = self.quiet_hours.split("-")
+        return ContactPolicy(quiet_from=start, quiet_to=end)
 
 
 def decision_context(settings: Settings, automation: AutomationSettings) -> DecisionContext:
     """The worker's decision context from the settings."""
     return DecisionContext(
+        policy=automation.contact_policy(),
         secret=settings.secret_key,
         public_url=automation.public_url.rstrip("/"),
         recommendations_root=recommendations_root(home=settings.home, configured=None),

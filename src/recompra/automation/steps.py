@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from recompra.automation.consent import may_contact, unsubscribe_token
+from recompra.automation.consent import may_contact, unsubscribe_url
 from recompra.automation.definition import parse_duration
 from recompra.automation.messages import message_context, packaged_template
 from recompra.automation.runs import execution_key, schedule
@@ -24,7 +24,7 @@ from recompra.automation.schedule import (
     split_branch,
     wait_until,
 )
-from recompra.db.dialect import insert_ignoring_conflicts
+from recompra.db.dialect import insert_ignoring_conflicts, is_postgresql
 from recompra.loyalty.operations.adjust import adjust
 from recompra.loyalty.programs import active_program_for_brand
 from recompra.models import Customer
@@ -105,9 +105,9 @@ def decide(
             _give_points(session, item, name, node, now)
             name = node["next"]
         else:
-            deferred_to = _send(session, item, name, node, ctx, now)
-            if deferred_to is not None:
-                _defer(session, timer, run, name, deferred_to)
+            deferral = _send(session, item, name, node, ctx, now)
+            if deferral is not None:
+                _defer(session, timer, run, name, *deferral)
                 return
             name = node["next"]
 
@@ -119,13 +119,17 @@ def _matches(session: Session, item: Journeyed, rule: dict[str, Any], now: datet
 
 
 def _defer(
-    session: Session, timer: JourneyTimer, run: JourneyRun, node: str, due: datetime
+    session: Session, timer: JourneyTimer, run: JourneyRun, node: str, due: datetime, reason: str
 ) -> None:
-    """Retry ``node`` at ``due``: the same timer when it is this node's, else a new one."""
+    """Retry ``node`` at ``due``: the same timer when it is this node's, else a new one.
+
+    ``reason`` (``cap`` or ``quiet_hours``) stays on the timer: the journeys page counts
+    the customers held back by each.
+    """
     if timer.node == node:
-        timer.state, timer.done_at, timer.due_at, timer.reason = "pending", None, due, "deferred"
+        timer.state, timer.done_at, timer.due_at, timer.reason = "pending", None, due, reason
     else:
-        schedule(session, run, node, due, reason="deferred")
+        schedule(session, run, node, due, reason=reason)
 
 
 def _record(
@@ -187,26 +191,29 @@ def _send(
     node: dict[str, Any],
     ctx: DecisionContext,
     now: datetime,
-) -> datetime | None:
-    """Decide a send; return when to try again if a cap or quiet hours defer it."""
+) -> tuple[datetime, str] | None:
+    """Decide a send; return when to try again, and why, if a cap or quiet hours defer it."""
     run = item.run
     channel, purpose = node["channel"], node["purpose"]
     marketing = purpose == "marketing"
     if marketing and not run.holdout:
         quiet_end = quiet_until(ctx.policy, now)
         if quiet_end is not None:
-            return quiet_end
-    # Lock the customer's contact row: two workers deciding sends for the same customer
-    # queue here, so the cap count below is never read by both before either writes.
-    session.execute(
-        insert_ignoring_conflicts(session, CONTACTS, index_elements=("customer_id",)),
-        {"customer_id": run.customer_id},
-    )
-    session.execute(
-        select(ContactLock.customer_id)
-        .where(ContactLock.customer_id == run.customer_id)
-        .with_for_update()
-    )
+            return quiet_end, "quiet_hours"
+    if is_postgresql(session):
+        # Lock the customer's contact row: two workers deciding sends for the same
+        # customer queue here, so the cap count below is never read by both before either
+        # writes. SQLite needs no lock: a decision batch holds the database's single
+        # write lock (BEGIN IMMEDIATE) from its first read, which saves two statements.
+        session.execute(
+            insert_ignoring_conflicts(session, CONTACTS, index_elements=("customer_id",)),
+            {"customer_id": run.customer_id},
+        )
+        session.execute(
+            select(ContactLock.customer_id)
+            .where(ContactLock.customer_id == run.customer_id)
+            .with_for_update()
+        )
     customer = session.get(Customer, run.customer_id)
     reachable = channel != "email" or bool(customer is not None and customer.email)
     allowed = reachable and may_contact(
@@ -217,7 +224,8 @@ def _send(
         require_opt_in=ctx.require_opt_in,
     )
     if not allowed:
-        _record(session, item, name, channel, purpose, "suppressed", {"node": name}, now)
+        payload = {"node": name, "reason": "consent"}
+        _record(session, item, name, channel, purpose, "suppressed", payload, now)
         return None
     cap = ctx.policy.caps.get(channel)
     if marketing and not run.holdout and cap is not None:
@@ -232,8 +240,12 @@ def _send(
         ).one()
         if recent[0] >= cap.limit:
             if node["on_cap"] == "skip":
+                # Recorded as suppressed (not counted by caps, never delivered), with
+                # its reason, so that the journeys page can tell skips from consent.
+                payload = {"node": name, "reason": "cap"}
+                _record(session, item, name, channel, purpose, "suppressed", payload, now)
                 return None
-            return max(recent[1] + cap.window, now)
+            return max(recent[1] + cap.window, now), "cap"
     payload = _payload(session, item, node, ctx, now, customer)
     state = "held_out" if run.holdout else "pending"
     _record(session, item, name, channel, purpose, state, payload, now)
@@ -256,9 +268,8 @@ def _payload(
         recommendations_root=ctx.recommendations_root,
         now=now,
     )
-    token = unsubscribe_token(ctx.secret, item.run.customer_id, node["channel"])
-    unsubscribe_url = f"{ctx.public_url}/v1/automation/unsubscribe?token={token}"
-    context["unsubscribe_url"] = unsubscribe_url
+    link = unsubscribe_url(ctx.public_url, ctx.secret, item.run.customer_id, node["channel"])
+    context["unsubscribe_url"] = link
     if node["channel"] == "webhook":
         return {
             "endpoint": node["endpoint"],
@@ -281,6 +292,6 @@ def _payload(
         "subject": message.subject,
         "text": message.text,
         "html": message.html,
-        "unsubscribe_url": unsubscribe_url,
+        "unsubscribe_url": link,
         "journey": item.journey_key,
     }

@@ -10,6 +10,8 @@
   ``event`` journeys, wake runs in ``wait_for_event`` and fire ``event`` exit conditions.
 * points about to expire: active loyalty lots expiring within a journey's ``days`` (no
   cursor: the run's entry key ``lot:<id>`` makes a repeated scan start nothing twice).
+* order stages, returns, reviews and milestones: :mod:`recompra.automation.lifecycle`;
+  score crossings, tier changes and dates: :mod:`recompra.automation.watchers`.
 
 Reading a feed, starting runs and moving its cursor happen in one transaction; the
 cursor row is locked so two workers never read the same slice.
@@ -17,35 +19,31 @@ cursor row is locked so two workers never read the same slice.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from recompra.automation.feeds import exit_condition, of_kind, read_by_id, start_matching
+from recompra.automation.lifecycle import milestones, order_stages, returns, reviews
 from recompra.automation.runs import ActiveJourney, exit_matching, start_run, wake_waiting
-from recompra.db.dialect import insert_ignoring_conflicts
+from recompra.automation.watchers import dates, score_crossings, tier_changes
+from recompra.db.dialect import is_postgresql
 from recompra.models import Event, LoyaltyAccount, LoyaltyLot, LoyaltyProgram, Order
-from recompra.models.automation import CURSORS, FeedCursor
+from recompra.models.automation import FeedCursor
 from recompra.models.segments import Segment, SegmentMembershipEvent
 
 FEEDS = ("orders", "segment_events", "events")
-#: Orders younger than this are left for the next poll, so that on PostgreSQL an order
-#: whose transaction committed late (holding a lower id) is still read. SQLite ids
-#: commit in order; the delay only postpones by a few seconds.
+#: On PostgreSQL, orders younger than this are left for the next poll, so that an order
+#: whose transaction committed late (holding a lower id) is still read. SQLite has one
+#: writer at a time, so its ids commit in order and its orders are read at once.
 SETTLE_SECONDS = 2.0
 
 
-def _cursor(session: Session, feed: str) -> FeedCursor | None:
-    """The feed's cursor row, locked; ``None`` when another worker holds it."""
-    session.execute(
-        insert_ignoring_conflicts(session, CURSORS, index_elements=("feed",)),
-        {"feed": feed, "position": 0},
-    )
-    return session.scalar(
-        select(FeedCursor).where(FeedCursor.feed == feed).with_for_update(skip_locked=True)
-    )
+def settle_delay(session: Session) -> timedelta:
+    """How old an order must be before the order feed reads it (see SETTLE_SECONDS)."""
+    return timedelta(seconds=SETTLE_SECONDS if is_postgresql(session) else 0)
 
 
 def read_triggers(
@@ -53,19 +51,17 @@ def read_triggers(
 ) -> int:
     """Consume up to ``limit`` rows of each feed; returns how many rows were read."""
     read = _orders(session, journeys, now=now, limit=limit)
+    settle = settle_delay(session)
+    read += order_stages(session, journeys, now=now, settle=settle, limit=limit)
+    read += returns(session, journeys, now=now, limit=limit)
+    read += reviews(session, journeys, now=now, limit=limit)
     read += _segment_events(session, journeys, now=now, limit=limit)
     read += _events(session, journeys, now=now, limit=limit)
+    read += tier_changes(session, journeys, now=now, limit=limit)
+    read += score_crossings(session, journeys, now=now)
+    read += dates(session, journeys, now=now)
     _points_expiring(session, journeys, now=now)
     return read
-
-
-def _exit_condition(kind: str, **fields: str) -> Callable[[dict[str, Any]], bool]:
-    """A test of a journey's exit condition against what just happened."""
-
-    def matches(condition: dict[str, Any]) -> bool:
-        return condition["type"] == kind and all(condition.get(k) == v for k, v in fields.items())
-
-    return matches
 
 
 def unsettled_orders(session: Session) -> bool:
@@ -74,73 +70,64 @@ def unsettled_orders(session: Session) -> bool:
     return session.scalar(select(Order.id).where(Order.id > (position or 0)).limit(1)) is not None
 
 
-def _of_brand(journeys: list[ActiveJourney], brand_id: int, kind: str) -> list[ActiveJourney]:
-    return [j for j in journeys if j.brand_id == brand_id and j.document["trigger"]["type"] == kind]
-
-
 def _orders(session: Session, journeys: list[ActiveJourney], *, now: datetime, limit: int) -> int:
-    cursor = _cursor(session, "orders")
-    if cursor is None:
-        return 0
-    rows = session.execute(
-        select(Order.id, Order.brand_id, Order.customer_id)
-        .where(
-            Order.id > cursor.position, Order.created_at <= now - timedelta(seconds=SETTLE_SECONDS)
-        )
-        .order_by(Order.id)
-        .limit(limit)
-    ).all()
+    rows = read_by_id(
+        session,
+        "orders",
+        select(Order.id, Order.brand_id, Order.customer_id).where(
+            Order.created_at <= now - settle_delay(session)
+        ),
+        Order.id,
+        limit=limit,
+    )
     for order_id, brand_id, customer_id in rows:
         exit_matching(
             session,
             customer_id=customer_id,
             reason="order_placed",
-            matches=_exit_condition("order_placed"),
+            matches=exit_condition("order_placed"),
             now=now,
         )
-        for journey in _of_brand(journeys, brand_id, "order_placed"):
-            start_run(
-                session,
-                journey,
-                customer_id=customer_id,
-                occurrence=f"order:{order_id}",
-                now=now,
-                order_id=order_id,
-            )
-    if rows:
-        cursor.position = rows[-1][0]
+        start_matching(
+            session,
+            journeys,
+            brand_id=brand_id,
+            kind="order_placed",
+            customer_id=customer_id,
+            occurrence=f"order:{order_id}",
+            now=now,
+            order_id=order_id,
+        )
+        milestones(session, journeys, brand_id=brand_id, order_id=order_id, now=now)
     return len(rows)
 
 
 def _segment_events(
     session: Session, journeys: list[ActiveJourney], *, now: datetime, limit: int
 ) -> int:
-    cursor = _cursor(session, "segment_events")
-    if cursor is None:
-        return 0
-    rows = session.execute(
+    rows = read_by_id(
+        session,
+        "segment_events",
         select(
             SegmentMembershipEvent.id,
             SegmentMembershipEvent.brand_id,
             SegmentMembershipEvent.customer_id,
             SegmentMembershipEvent.type,
             Segment.key,
-        )
-        .join(Segment, Segment.id == SegmentMembershipEvent.segment_id)
-        .where(SegmentMembershipEvent.id > cursor.position)
-        .order_by(SegmentMembershipEvent.id)
-        .limit(limit)
-    ).all()
+        ).join(Segment, Segment.id == SegmentMembershipEvent.segment_id),
+        SegmentMembershipEvent.id,
+        limit=limit,
+    )
     for event_id, brand_id, customer_id, kind, segment in rows:
         if kind == "segment_exited":
             exit_matching(
                 session,
                 customer_id=customer_id,
                 reason=f"segment_exited:{segment}",
-                matches=_exit_condition("segment_exited", segment=segment),
+                matches=exit_condition("segment_exited", segment=segment),
                 now=now,
             )
-        for journey in _of_brand(journeys, brand_id, kind):
+        for journey in of_kind(journeys, brand_id, kind):
             if journey.document["trigger"]["segment"] == segment:
                 start_run(
                     session,
@@ -149,21 +136,17 @@ def _segment_events(
                     occurrence=f"segment_event:{event_id}",
                     now=now,
                 )
-    if rows:
-        cursor.position = rows[-1][0]
     return len(rows)
 
 
 def _events(session: Session, journeys: list[ActiveJourney], *, now: datetime, limit: int) -> int:
-    cursor = _cursor(session, "events")
-    if cursor is None:
-        return 0
-    rows = session.execute(
-        select(Event.id, Event.brand_id, Event.customer_id, Event.type)
-        .where(Event.id > cursor.position)
-        .order_by(Event.id)
-        .limit(limit)
-    ).all()
+    rows = read_by_id(
+        session,
+        "events",
+        select(Event.id, Event.brand_id, Event.customer_id, Event.type),
+        Event.id,
+        limit=limit,
+    )
     for event_id, brand_id, customer_id, kind in rows:
         if customer_id is None:
             continue
@@ -171,11 +154,11 @@ def _events(session: Session, journeys: list[ActiveJourney], *, now: datetime, l
             session,
             customer_id=customer_id,
             reason=f"event:{kind}",
-            matches=_exit_condition("event", event=kind),
+            matches=exit_condition("event", event=kind),
             now=now,
         )
         wake_waiting(session, customer_id=customer_id, event=kind, now=now)
-        for journey in _of_brand(journeys, brand_id, "event"):
+        for journey in of_kind(journeys, brand_id, "event"):
             if journey.document["trigger"]["event"] == kind:
                 start_run(
                     session,
@@ -184,8 +167,6 @@ def _events(session: Session, journeys: list[ActiveJourney], *, now: datetime, l
                     occurrence=f"event:{event_id}",
                     now=now,
                 )
-    if rows:
-        cursor.position = rows[-1][0]
     return len(rows)
 
 

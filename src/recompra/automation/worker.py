@@ -9,7 +9,7 @@ the unique execution keys make a decision exactly-once.
 
 from __future__ import annotations
 
-import time
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -23,6 +23,7 @@ from recompra.automation.service import definition_at
 from recompra.automation.steps import DecisionContext, Journeyed, decide
 from recompra.automation.triggers import read_triggers, unsettled_orders
 from recompra.db import unit_of_work
+from recompra.models import Brand
 from recompra.models.automation import Journey, JourneyRun, JourneyTimer
 from recompra.models.base import utcnow
 
@@ -81,6 +82,13 @@ def decide_due(
                 select(Journey).where(Journey.id.in_({r.journey_id for r in runs.values()}))
             )
         }
+        # Held for the batch: the session's identity map keeps objects only while they are
+        # referenced, and each decision's message context gets its brand from it.
+        brands = list(
+            session.scalars(
+                select(Brand).where(Brand.id.in_({j.brand_id for j in journeys.values()}))
+            )
+        )
         definitions: dict[tuple[int, int], dict[str, object]] = {}
         for timer in timers:
             run = runs[timer.run_id]
@@ -91,6 +99,7 @@ def decide_due(
             item = Journeyed(run, journey.brand_id, journey.key, definitions[version])
             decide(session, timer, item, ctx, now)
         session.flush()
+        del brands
         return len(timers)
 
 
@@ -125,10 +134,17 @@ def run_worker(
     until_idle: bool = False,
     poll_seconds: float = 1.0,
     batch: int = 500,
+    stop: threading.Event | None = None,
+    wake: threading.Event | None = None,
 ) -> WorkerStats:
-    """Loop: triggers, due timers, deliveries; with ``until_idle`` stop when nothing is left."""
+    """Loop: triggers, due timers, deliveries; with ``until_idle`` stop when nothing is left.
+
+    Between idle passes it waits ``poll_seconds`` or until ``wake`` is set (a write that
+    may start a run, see :mod:`recompra.automation.wakeup`); it returns once ``stop`` is set.
+    """
     stats = WorkerStats()
-    while True:
+    wake = wake or threading.Event()
+    while stop is None or not stop.is_set():
         triggers = ingest_triggers(engine)
         decided = decide_due(engine, ctx, batch=batch)
         delivered = deliver_due(engine, smtp=smtp, sender=sender, require_opt_in=ctx.require_opt_in)
@@ -143,4 +159,8 @@ def run_worker(
             with unit_of_work(engine, write=False) as session:
                 if not unsettled_orders(session):
                     return stats
-        time.sleep(poll_seconds)
+        # Cleared on waking, before the next pass: a write committed during that pass
+        # sets it again, so nothing written meanwhile waits for a poll.
+        if wake.wait(poll_seconds):
+            wake.clear()
+    return stats

@@ -4,6 +4,7 @@ commands over :mod:`recompra.automation`."""
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
@@ -20,6 +21,8 @@ from recompra.automation.service import (
     set_status,
 )
 from recompra.automation.settings import AutomationSettings, decision_context, smtp_sender
+from recompra.automation.sink import SINK_FOLDER, stored_mail
+from recompra.automation.wakeup import listen_for_trigger_writes
 from recompra.automation.webhooks import add_endpoint, rotate_secret
 from recompra.automation.worker import run_worker
 from recompra.cli.options import brand_id_of, exit_with, load_documents
@@ -119,16 +122,23 @@ def worker(
     smtp = smtp_sender(automation)
     if smtp is None:
         typer.echo("RECOMPRA_SMTP_URL is not set: e-mails stay pending in the outbox", err=True)
+    engine = get_engine()
+    wake = threading.Event()
+    # On PostgreSQL, a server's committed trigger writes wake this worker at once.
+    listener = None if until_idle else listen_for_trigger_writes(engine, wake)
     try:
         stats = run_worker(
-            get_engine(),
+            engine,
             decision_context(get_settings(), automation),
             smtp=smtp,
             sender=automation.smtp_from,
             until_idle=until_idle,
             batch=batch,
+            wake=wake,
         )
     finally:
+        if listener is not None:
+            listener.close()
         if smtp is not None:
             smtp.close()
     d = stats.delivery
@@ -136,6 +146,21 @@ def worker(
         f"triggers {stats.triggers}, decided {stats.decided}, sent {d.sent}, failed {d.failed}, "
         f"suppressed {d.suppressed}, recovered {d.recovered}"
     )
+
+
+def mailbox(
+    limit: Annotated[int, typer.Option(help="How many messages, newest first")] = 20,
+    folder: Annotated[
+        Path | None, typer.Option(help="Sink folder (default: RECOMPRA_HOME/demo-mail)")
+    ] = None,
+) -> None:
+    """The e-mails the demo's local SMTP sink received, newest first."""
+    folder = folder or get_settings().home / SINK_FOLDER
+    messages = stored_mail(folder, limit=limit)
+    if not messages:
+        typer.echo(f"no messages in {folder}")
+    for mail in messages:
+        typer.echo(f"{mail.received_at:%Y-%m-%d %H:%M:%S}\t{mail.to}\t{mail.subject}\t{mail.path}")
 
 
 @webhooks_app.command("add")

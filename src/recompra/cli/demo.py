@@ -2,13 +2,17 @@
 
 Builds a demo store (generated, or the Olist dataset with ``--olist DIR``), runs the
 analytics, the predictions and the recommendations, sets up a loyalty program with points
-earned on recent orders, creates a dashboard login and an API key, and serves the API and
-the dashboard on 127.0.0.1. Every step is idempotent: running the demo again reuses what
+earned on recent orders, applies the ready-made journeys and places a few new orders for
+them, starts a local SMTP sink (unless ``RECOMPRA_SMTP_URL`` is set), creates a dashboard
+login and an API key, and serves the API and the dashboard on 127.0.0.1 with the
+automation worker embedded. Every step is idempotent: running the demo again reuses what
 is there.
 """
 
 from __future__ import annotations
 
+import os
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -30,6 +34,8 @@ DEMO_USER = "demo@recompra.local"
 DEMO_PASSWORD = "recompra-demo"
 #: Orders whose points the demo earns (the most recent ones), to keep the demo quick.
 LOYALTY_ORDERS = 400
+#: New orders the demo places after applying the journeys, so that they have work to do.
+DEMO_ORDERS = 20
 
 
 def _step(text: str) -> None:
@@ -118,6 +124,62 @@ def setup_loyalty(brand: str) -> dict[str, int]:
     return {"orders_earned": earned, **summary}
 
 
+def setup_automation(brand: str) -> None:
+    """Apply the ready-made journeys and place the demo's orders for them."""
+    from recompra.automation.demo import apply_ready_made, place_demo_orders
+
+    engine = get_engine()
+    with unit_of_work(engine, write=False) as session:
+        row = get_brand(session, brand)
+        brand_id, currency = row.id, row.default_currency
+    for result in apply_ready_made(engine, brand_id=brand_id):
+        console.print(f"journey {result.key}: {result.outcome} (version {result.version})")
+    placed = place_demo_orders(
+        engine, brand_id=brand_id, currency=currency, count=DEMO_ORDERS, now=datetime.now(UTC)
+    )
+    console.print(f"demo orders placed: {placed.placed} (demo customers: {placed.customers})")
+
+
+def _mail_relay(stack: ExitStack) -> str:
+    """``RECOMPRA_SMTP_URL`` when set; otherwise a local sink started for the demo."""
+    from recompra.automation.sink import SINK_FOLDER, running_sink
+
+    configured = os.environ.get("RECOMPRA_SMTP_URL")
+    if configured:
+        console.print(f"e-mails go to RECOMPRA_SMTP_URL ({configured.split('@')[-1]})")
+        return configured
+    folder = get_settings().home / SINK_FOLDER
+    port = stack.enter_context(running_sink(folder))
+    console.print(
+        f"[bold green]mail sink[/] smtp://127.0.0.1:{port}: messages in {folder.resolve()} "
+        "(list them with: recompra mailbox)"
+    )
+    return f"smtp://127.0.0.1:{port}"
+
+
+def _run_worker_until_idle() -> None:
+    from recompra.automation.settings import AutomationSettings, decision_context, smtp_sender
+    from recompra.automation.worker import run_worker
+
+    automation = AutomationSettings()
+    smtp = smtp_sender(automation)
+    try:
+        stats = run_worker(
+            get_engine(),
+            decision_context(get_settings(), automation),
+            smtp=smtp,
+            sender=automation.smtp_from,
+            until_idle=True,
+        )
+    finally:
+        if smtp is not None:
+            smtp.close()
+    console.print(
+        f"automation: {stats.triggers} trigger rows, {stats.decided} decisions, "
+        f"{stats.delivery.sent} e-mails sent"
+    )
+
+
 def _credentials() -> tuple[str, str]:
     """The demo login (created once) and a fresh read+loyalty API key."""
     from recompra.auth.keys import create_api_key
@@ -144,13 +206,13 @@ def demo(
     brand = DEFAULT_BRAND
     settings = get_settings()
     console.print(f"data directory: {settings.home.resolve()}")
-    _step("1/6 database")
+    _step("1/7 database")
     migrate.upgrade()
     if olist is not None:
-        _step("2/6 importing Olist")
+        _step("2/7 importing Olist")
         hub.import_olist_command(directory=olist, brand=brand)
     else:
-        _step("2/6 generating a demo store")
+        _step("2/7 generating a demo store")
         today = datetime.now(UTC).date()
         hub.generate(
             out=None,
@@ -163,9 +225,9 @@ def demo(
             brand=brand,
         )
     steps = {
-        "analytics": "3/6 analytics (RFM, segments, clusters, cohorts, KPIs)",
-        "predictions": "4/6 predictions (CLV, P(alive), churn risk, back-test)",
-        "recommendations": "5/6 recommendations (offer policy by segment and CLV) and loyalty",
+        "analytics": "3/7 analytics (RFM, segments, clusters, cohorts, KPIs)",
+        "predictions": "4/7 predictions (CLV, P(alive), churn risk, back-test)",
+        "recommendations": "5/7 recommendations (offer policy by segment and CLV) and loyalty",
     }
     # One snapshot export feeds the three steps (see recompra.pipeline.run_pipeline).
     result = flows.run_pipeline(
@@ -176,7 +238,9 @@ def demo(
         f"{result.predictions.scores.num_rows:,} scored with {result.predictions.model}"
     )
     console.print(setup_loyalty(brand))
-    _step("6/6 access")
+    _step("6/7 journeys (ready-made post-sale automation)")
+    setup_automation(brand)
+    _step("7/7 access")
     user, key = _credentials()
     url = f"http://127.0.0.1:{port}/dashboard"
     console.print(f"[bold green]dashboard[/] {url}")
@@ -184,7 +248,12 @@ def demo(
     console.print(f"[bold green]API key[/]   {key}  (header: Authorization: Bearer <key>)")
     console.print(f"[bold green]API docs[/]  http://127.0.0.1:{port}/docs")
     console.print(f"analytics report: {flows.output_dir('analytics', brand) / 'report.html'}")
-    if serve:
+    with ExitStack() as stack:
+        os.environ["RECOMPRA_SMTP_URL"] = _mail_relay(stack)
+        if not serve:
+            _run_worker_until_idle()
+            return
         from recompra.cli.serve import serve as run_server
 
-        run_server(host="127.0.0.1", port=port, workers=1)
+        console.print("the automation worker runs inside the server (Ctrl+C stops both)")
+        run_server(host="127.0.0.1", port=port, workers=1, worker=True)

@@ -54,6 +54,7 @@ app.add_typer(automation.webhooks_app, name="webhooks")
 app.command()(automation.worker)
 app.command()(voc.nps)
 app.add_typer(voc.app, name="voc")
+app.command()(automation.mailbox)
 app.command()(serve)
 
 

@@ -41,6 +41,7 @@ NAVIGATION: tuple[tuple[str, str], ...] = (
     ("clv", "/dashboard/clv"),
     ("churn", "/dashboard/churn"),
     ("loyalty", "/dashboard/loyalty"),
+    ("journeys", "/dashboard/journeys"),
     ("voc", "/dashboard/voc"),
     ("models", "/dashboard/models"),
     ("glossary", "/dashboard/glossary"),

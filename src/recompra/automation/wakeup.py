@@ -1,0 +1,148 @@
+"""Prompt wake-ups of an in-process worker: a committed write to a table journeys react to
+sets an event the worker waits on, so a new order is decided in milliseconds rather than
+at the next poll.
+
+The hub's write paths are not automation's to change (and sit below it), so the writes
+are observed on the engine instead: a statement inserting into or updating a trigger
+table marks its pooled connection, a rollback clears the mark, and the connection's
+return to the pool (after its commit) fires the wake-up. A spurious wake-up costs one
+pass of the worker; a missed one (a write from another process) waits for the poll.
+
+On PostgreSQL the same marked writes also send ``NOTIFY recompra_automation`` inside
+their transaction (delivered at commit, dropped on rollback), and a worker in another
+process (``recompra worker``) listens on its own connection: a server's writes wake it
+too. SQLite has no such channel; workers there poll.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Engine, event
+from sqlalchemy.engine import make_url
+
+from recompra.db.dialect import is_postgresql
+
+#: Tables whose writes can start, wake or end runs (see recompra.automation.triggers).
+TRIGGER_TABLES = (
+    "orders",
+    "returns",
+    "reviews",
+    "events",
+    "segment_membership_events",
+    "customer_scores",
+    "loyalty_tier_changes",
+    "loyalty_lots",
+)
+_WRITE = re.compile(
+    r"^\s*(?:INSERT\s+INTO|UPDATE)\s+\"?(" + "|".join(TRIGGER_TABLES) + r")\"?[\s(]",
+    re.IGNORECASE,
+)
+_MARK = "recompra_trigger_write"
+_NOTIFIED = "recompra_notified"
+#: The PostgreSQL channel committed trigger writes are announced on.
+CHANNEL = "recompra_automation"
+
+
+def writes_trigger_table(statement: str) -> bool:
+    """Whether ``statement`` inserts into or updates one of :data:`TRIGGER_TABLES`."""
+    return _WRITE.match(statement) is not None
+
+
+def wake_on_trigger_writes(engine: Engine, wake: threading.Event) -> Callable[[], None]:
+    """Set ``wake`` after each committed write to a trigger table; returns the remover."""
+
+    def mark(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if writes_trigger_table(statement):
+            conn.info[_MARK] = True
+
+    def forget(conn: Any) -> None:
+        conn.info.pop(_MARK, None)
+
+    def returned(dbapi_connection: Any, record: Any) -> None:
+        if record is not None and record.info.pop(_MARK, False):
+            wake.set()
+
+    listeners: list[tuple[Any, str, Callable[..., None]]] = [
+        (engine, "after_cursor_execute", mark),
+        (engine, "rollback", forget),
+        (engine.pool, "checkin", returned),
+    ]
+    for target, name, listener in listeners:
+        event.listen(target, name, listener)
+
+    def remove() -> None:
+        for target, name, listener in listeners:
+            event.remove(target, name, listener)
+
+    return remove
+
+
+def notify_on_trigger_writes(engine: Engine) -> Callable[[], None]:
+    """On PostgreSQL, ``NOTIFY`` :data:`CHANNEL` once in each transaction that writes a
+    trigger table (a no-op elsewhere); returns the remover."""
+    if not is_postgresql(engine):
+        return lambda: None
+
+    def announce(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if writes_trigger_table(statement) and not conn.info.get(_NOTIFIED):
+            conn.info[_NOTIFIED] = True
+            # On the driver's connection, in a cursor of its own: the statement's cursor
+            # still holds its result (RETURNING ids).
+            conn.connection.driver_connection.execute(f"NOTIFY {CHANNEL}")
+
+    def reset(conn: Any) -> None:
+        conn.info.pop(_NOTIFIED, None)
+
+    listeners: list[tuple[str, Callable[..., None]]] = [
+        ("after_cursor_execute", announce),
+        ("commit", reset),
+        ("rollback", reset),
+    ]
+    for name, listener in listeners:
+        event.listen(engine, name, listener)
+
+    def remove() -> None:
+        for name, listener in listeners:
+            event.remove(engine, name, listener)
+
+    return remove
+
+
+class PostgresListener:
+    """``LISTEN`` on :data:`CHANNEL` in a daemon thread that sets ``wake`` on each
+    notification (its own autocommit connection, outside the engine's pool)."""
+
+    def __init__(self, engine: Engine, wake: threading.Event) -> None:
+        import psycopg
+
+        url = make_url(engine.url).set(drivername="postgresql")
+        self._connection = psycopg.connect(
+            url.render_as_string(hide_password=False), autocommit=True
+        )
+        self._connection.execute(f"LISTEN {CHANNEL}")
+        self._wake = wake
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._listen, name="recompra-listen", daemon=True)
+        self._thread.start()
+
+    def _listen(self) -> None:
+        while not self._stop.is_set():
+            for _ in self._connection.notifies(timeout=1.0):
+                self._wake.set()
+                if self._stop.is_set():
+                    break
+
+    def close(self) -> None:
+        """Stop listening and close the connection."""
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._connection.close()
+
+
+def listen_for_trigger_writes(engine: Engine, wake: threading.Event) -> PostgresListener | None:
+    """A listener setting ``wake`` on PostgreSQL; ``None`` on SQLite."""
+    return PostgresListener(engine, wake) if is_postgresql(engine) else None

@@ -1,0 +1,84 @@
+"""Wake-ups: a committed write to a trigger table wakes an in-process worker (both
+backends) and, on PostgreSQL, a listener in another connection; rollbacks and other
+tables do not."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+
+import pytest
+from automationtest import Store, add_order, make_store
+from sqlalchemy import Engine, update
+
+from recompra.automation.wakeup import (
+    PostgresListener,
+    notify_on_trigger_writes,
+    wake_on_trigger_writes,
+    writes_trigger_table,
+)
+from recompra.db import unit_of_work
+from recompra.db.dialect import is_postgresql
+from recompra.models.automation import Journey
+
+
+@pytest.mark.parametrize(
+    ("statement", "wakes"),
+    [
+        ("INSERT INTO orders (brand_id, source) VALUES (?, ?)", True),
+        ('UPDATE "orders" SET status=%(status)s WHERE orders.id = %(id)s', True),
+        ("INSERT INTO events (brand_id) VALUES (1)", True),
+        ("insert into reviews(id) values (1)", True),
+        ("INSERT INTO order_items (order_id) VALUES (1)", False),
+        ("SELECT * FROM orders", False),
+        ("UPDATE journey_timers SET state='done'", False),
+    ],
+)
+def test_which_statements_are_trigger_writes(statement: str, wakes: bool) -> None:
+    assert writes_trigger_table(statement) is wakes
+
+
+def _order_rolled_back(engine: Engine, store: Store, external_id: str) -> None:
+    with contextlib.suppress(RuntimeError), unit_of_work(engine) as session:
+        add_order(session, store, store.customers[0], external_id)
+        raise RuntimeError("rolled back")
+
+
+def test_a_committed_order_wakes_and_a_rollback_or_other_table_does_not(engine: Engine) -> None:
+    store = make_store(engine, customers=1, points=0)
+    wake = threading.Event()
+    remove = wake_on_trigger_writes(engine, wake)
+    try:
+        _order_rolled_back(engine, store, "W-0")
+        assert not wake.is_set()
+        with unit_of_work(engine) as session:
+            session.execute(update(Journey).values(status="active"))
+        assert not wake.is_set()
+        with unit_of_work(engine) as session:
+            add_order(session, store, store.customers[0], "W-1")
+        assert wake.is_set()
+    finally:
+        remove()
+    wake.clear()
+    with unit_of_work(engine) as session:
+        add_order(session, store, store.customers[0], "W-2")
+    assert not wake.is_set()  # removed
+
+
+def test_postgresql_notifies_a_listener_in_another_connection(engine: Engine) -> None:
+    if not is_postgresql(engine):
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
+    store = make_store(engine, customers=1, points=0)
+    wake = threading.Event()
+    listener = PostgresListener(engine, wake)
+    remove = notify_on_trigger_writes(engine)
+    try:
+        _order_rolled_back(engine, store, "N-0")
+        assert not wake.wait(1.5)  # NOTIFY is transactional: nothing after a rollback
+        with unit_of_work(engine) as session:
+            add_order(session, store, store.customers[0], "N-1")
+            add_order(session, store, store.customers[0], "N-2")
+        assert wake.wait(5.0)
+    finally:
+        remove()
+        listener.close()
