@@ -246,7 +246,10 @@ def msprt(
     running = np.maximum.accumulate(log_ratio, axis=-1)
     p_value = np.minimum(1.0, np.exp(-running))
     half = np.sqrt(
-        safe_v * (safe_v + tau2) / tau2 * (2 * math.log(1 / alpha) + np.log((safe_v + tau2) / safe_v))
+        safe_v
+        * (safe_v + tau2)
+        / tau2
+        * (2 * math.log(1 / alpha) + np.log((safe_v + tau2) / safe_v))
     )
     low = np.where(known, difference - half, -np.inf)
     high = np.where(known, difference + half, np.inf)
