@@ -21,6 +21,7 @@ from recompra.api.routers import (
     ingest,
     keys,
     loyalty,
+    measurement,
     recommendations,
     segments,
 )
@@ -77,6 +78,7 @@ def create_app(
         keys,
         segments,
         automation,
+        measurement,
     ):
         app.include_router(module.router)
     install_dashboard(app)

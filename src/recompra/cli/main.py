@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import typer
 
-from recompra.cli import automation, demo, hub, keys, loyalty, pipeline, segments, users
+from recompra.cli import (
+    automation,
+    demo,
+    hub,
+    keys,
+    loyalty,
+    measurement,
+    pipeline,
+    segments,
+    users,
+)
 from recompra.cli.serve import serve
 
 app = typer.Typer(
@@ -37,6 +47,7 @@ app.add_typer(segments.app, name="segments")
 app.add_typer(automation.journeys_app, name="journeys")
 app.add_typer(automation.webhooks_app, name="webhooks")
 app.command()(automation.worker)
+app.command()(measurement.uplift)
 app.command()(serve)
 
 

@@ -82,7 +82,8 @@ class LoyaltyRoi:
     reason: str | None
 
 
-def _empty(reason: str, settings: RoiSettings, program_id: int | None = None) -> LoyaltyRoi:
+def empty_report(reason: str, settings: RoiSettings, program_id: int | None = None) -> LoyaltyRoi:
+    """A report with no figures and the reason why."""
     return LoyaltyRoi(
         program_id, METHOD, 0, 0, settings.post_days, settings.margin_rate,
         settings.point_value_minor, 0, 0, None, None, None, None, None, reason,
@@ -122,18 +123,15 @@ def _points(session: Session, program_id: int, value_minor: float) -> Points:
 
 def _features(orders: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
     """Recency (days), frequency and monetary value per customer from orders before
-    ``cutoff`` (log scale: the three are heavily skewed)."""
-    before = orders[orders["purchased_at"] < cutoff]
-    grouped = before.groupby("customer_id").agg(
-        last=("purchased_at", "max"),
-        frequency=("total_minor", "size"),
-        monetary=("total_minor", "sum"),
-    )
+    ``cutoff`` (log scale: the three are heavily skewed). ``orders`` is sorted by time."""
+    before = orders.iloc[: int(orders["purchased_at"].searchsorted(cutoff, side="left"))]
+    by_customer = before.groupby("customer_id", sort=False)
+    last = by_customer["purchased_at"].max()
     return pd.DataFrame(
         {
-            "recency": np.log1p((cutoff - grouped["last"]).dt.days.astype(float)),
-            "frequency": np.log1p(grouped["frequency"].astype(float)),
-            "monetary": np.log1p(grouped["monetary"].astype(float)),
+            "recency": np.log1p((cutoff - last).dt.days.astype(float)),
+            "frequency": np.log1p(by_customer.size().astype(float)),
+            "monetary": np.log1p(by_customer["total_minor"].sum().astype(float)),
         }
     )
 
@@ -152,7 +150,7 @@ def loyalty_roi(
     settings = settings or RoiSettings()
     program = active_program_for_brand(session, brand_id=brand_id)
     if program is None:
-        return _empty("no_program", settings)
+        return empty_report("no_program", settings)
     points = _points(session, program.id, settings.point_value_minor)
     enrolled = pd.DataFrame(
         session.execute(
@@ -164,7 +162,7 @@ def loyalty_roi(
         columns=["customer_id", "enrolled_at"],
     )
     if enrolled.empty:
-        return _empty("no_members", settings, program.id)
+        return empty_report("no_members", settings, program.id)
     orders = pd.DataFrame(
         session.execute(
             select(Order.customer_id, Order.purchased_at, Order.total_minor).where(
@@ -174,6 +172,7 @@ def loyalty_roi(
         columns=["customer_id", "purchased_at", "total_minor"],
     )
     orders["purchased_at"] = pd.to_datetime(orders["purchased_at"], utc=True)
+    orders = orders.sort_values("purchased_at", ignore_index=True)
     scores = pd.DataFrame(
         session.execute(
             select(CustomerScore.customer_id, CustomerScore.as_of, CustomerScore.clv_minor).where(
@@ -190,7 +189,7 @@ def loyalty_roi(
     enrolled["cutoff"] = enrolled["enrolled_at"].dt.floor("D") + pd.Timedelta(days=1)
     pairs = _match(enrolled, orders, scores)
     if pairs.empty:
-        return _empty("no_comparable_non_members", settings, program.id)
+        return empty_report("no_comparable_non_members", settings, program.id)
     return _report(pairs, orders, enrolled, points, settings, program.id, pd.Timestamp(now))
 
 
@@ -200,7 +199,7 @@ def _match(enrolled: pd.DataFrame, orders: pd.DataFrame, scores: pd.DataFrame) -
     for day, day_members in enrolled.groupby("cutoff"):
         cutoff = pd.Timestamp(day)  # type: ignore[arg-type]
         features = _features(orders, cutoff)
-        clv = _clv_at(scores, cutoff)
+        clv = _clv_at(scores, cutoff) if len(scores) else pd.Series(dtype=float)
         # Predicted CLV joins the match only when most customers have a score that day.
         if len(clv) and clv.reindex(features.index).notna().mean() >= 0.5:
             features["clv"] = clv.reindex(features.index)
