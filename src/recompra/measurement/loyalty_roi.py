@@ -303,5 +303,7 @@ def _report(
         roi=roi,
         incremental_margin_per_point_minor=per_point,
         churn_difference=churn,
-        reason=None if incremental is not None else "too_few_members",
+        reason=None
+        if incremental is not None
+        else ("too_few_members" if n < 2 else "no_variation"),
     )

@@ -17,6 +17,7 @@ from recompra.web.views import (
     exports,
     glossary,
     loyalty,
+    measurement,
     models,
     overview,
     scores,
@@ -24,7 +25,17 @@ from recompra.web.views import (
 from recompra.web.views.common import render
 
 router = APIRouter(include_in_schema=False)
-for module in (access, overview, scores, customers, loyalty, models, glossary, exports):
+for module in (
+    access,
+    overview,
+    scores,
+    customers,
+    loyalty,
+    measurement,
+    models,
+    glossary,
+    exports,
+):
     router.include_router(module.router)
 
 
