@@ -47,7 +47,7 @@ def test_members_are_matched_to_their_pre_enrolment_twins(engine: Engine) -> Non
             session,
             brand_id=store.brand_id,
             now=ENROLLED + timedelta(days=400),
-            settings=RoiSettings(post_days=180, margin_rate=0.3, point_value_minor=5),
+            settings=RoiSettings(post_days=180, margin_rate=0.3, point_value_minor_per_1000=5_000),
         )
     # Margins after enrolment: members 10,000 x 0.3 each; twins 4,000 x 0.3, 0, 0, 0.
     differences = [3_000 - 1_200, 3_000, 3_000, 3_000]

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from recompra.cli.options import brand_id_of, exit_with, parse_utc
+from recompra.config import get_settings
 from recompra.db import get_engine, unit_of_work
 from recompra.errors import RecompraError
 from recompra.hub.brands import DEFAULT_BRAND
@@ -95,7 +96,6 @@ def roi(
     brand: BrandOption = DEFAULT_BRAND,
     post_days: Annotated[int, typer.Option(help="Days after enrolment measured")] = 180,
     margin_rate: Annotated[float, typer.Option(help="Gross margin on revenue (0-1)")] = 0.30,
-    point_value: Annotated[float, typer.Option(help="Cost of a point in centavos")] = 5.0,
     now: Annotated[
         str | None, typer.Option(help="As of (ISO; default: end of the last purchase day)")
     ] = None,
@@ -104,7 +104,9 @@ def roi(
     points liability, redemption cost and rate, incremental margin per point."""
     brand_id = brand_id_of(brand)
     settings = RoiSettings(
-        post_days=post_days, margin_rate=margin_rate, point_value_minor=point_value
+        post_days=post_days,
+        margin_rate=margin_rate,
+        point_value_minor_per_1000=get_settings().point_value_minor_per_1000,
     )
     with unit_of_work(get_engine(), write=False) as session:
         report = roi_report(

@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from recompra.loyalty.programs import active_program_for_brand
+from recompra.loyalty.valuation import points_value_minor
 from recompra.measurement.analysis import Interval, MoneyInterval
 from recompra.measurement.stats import conversion_difference
 from recompra.models import CustomerScore, Order
@@ -37,15 +38,15 @@ METHOD = "observational_matched"
 
 @dataclass(frozen=True)
 class RoiSettings:
-    """Post-enrolment window, the gross margin on revenue and what a point costs.
+    """Post-enrolment window, the gross margin on revenue and what points cost.
 
-    The store's margin and a point's money value are not in the data: the defaults are a
-    30% gross margin and R$ 0.05 a point (the demo catalogue's R$ 20 coupon for 400).
+    The store's margin is not in the data: the default is a 30% gross margin. Points are
+    valued as the loyalty page values them (``RECOMPRA_POINT_VALUE_MINOR_PER_1000``).
     """
 
     post_days: int = 180
     margin_rate: float = 0.30
-    point_value_minor: float = 5.0
+    point_value_minor_per_1000: int = 5_000
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ class LoyaltyRoi:
     matched: int
     post_days: int
     margin_rate: float
-    point_value_minor: float
+    point_value_minor_per_1000: int
     member_margin_minor: int
     matched_margin_minor: int
     incremental_margin: MoneyInterval | None
@@ -86,11 +87,11 @@ def empty_report(reason: str, settings: RoiSettings, program_id: int | None = No
     """A report with no figures and the reason why."""
     return LoyaltyRoi(
         program_id, METHOD, 0, 0, settings.post_days, settings.margin_rate,
-        settings.point_value_minor, 0, 0, None, None, None, None, None, reason,
+        settings.point_value_minor_per_1000, 0, 0, None, None, None, None, None, reason,
     )  # fmt: skip
 
 
-def _points(session: Session, program_id: int, value_minor: float) -> Points:
+def _points(session: Session, program_id: int, per_1000_minor: int) -> Points:
     accounts = select(LoyaltyAccount.id).where(LoyaltyAccount.program_id == program_id)
     issued, reversed_, expired = session.execute(
         select(
@@ -116,8 +117,8 @@ def _points(session: Session, program_id: int, value_minor: float) -> Points:
         expired=int(expired),
         outstanding=int(outstanding or 0),
         redemption_rate=int(redeemed or 0) / net_issued if net_issued > 0 else None,
-        liability_minor=round(int(outstanding or 0) * value_minor),
-        redemption_cost_minor=round(int(redeemed or 0) * value_minor),
+        liability_minor=points_value_minor(int(outstanding or 0), per_1000_minor),
+        redemption_cost_minor=points_value_minor(int(redeemed or 0), per_1000_minor),
     )
 
 
@@ -151,7 +152,7 @@ def loyalty_roi(
     program = active_program_for_brand(session, brand_id=brand_id)
     if program is None:
         return empty_report("no_program", settings)
-    points = _points(session, program.id, settings.point_value_minor)
+    points = _points(session, program.id, settings.point_value_minor_per_1000)
     enrolled = pd.DataFrame(
         session.execute(
             select(LoyaltyAccount.customer_id, func.min(LoyaltyMovement.created_at))
@@ -295,7 +296,7 @@ def _report(
         matched=n,
         post_days=settings.post_days,
         margin_rate=settings.margin_rate,
-        point_value_minor=settings.point_value_minor,
+        point_value_minor_per_1000=settings.point_value_minor_per_1000,
         member_margin_minor=round(float(margin_m.mean())) if n else 0,
         matched_margin_minor=round(float(margin_c.mean())) if n else 0,
         incremental_margin=incremental,

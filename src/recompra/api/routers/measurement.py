@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from recompra.api.deps import ReadBrand, ReadSession
 from recompra.api.errors import AUTH_ERRORS, error_responses
@@ -47,15 +47,18 @@ def uplift(
 
 @router.get("/loyalty-roi", operation_id="measurement_loyalty_roi", responses=_ERRORS)
 def loyalty_roi(
+    request: Request,
     brand: ReadBrand,
     session: ReadSession,
     post_days: Annotated[int, Query(ge=1, le=730, description="Days after enrolment")] = 180,
     margin_rate: Annotated[float, Query(gt=0, le=1, description="Gross margin rate")] = 0.30,
-    point_value: Annotated[float, Query(ge=0, description="Cost of a point, minor units")] = 5.0,
 ) -> dict[str, Any]:
     """The loyalty program's ROI: members against matched non-members (observational),
     points liability, redemption cost and rate, incremental margin per point."""
+    # Points are valued as the dashboard values them (RECOMPRA_POINT_VALUE_MINOR_PER_1000).
     settings = RoiSettings(
-        post_days=post_days, margin_rate=margin_rate, point_value_minor=point_value
+        post_days=post_days,
+        margin_rate=margin_rate,
+        point_value_minor_per_1000=request.app.state.settings.point_value_minor_per_1000,
     )
     return roi_report(session, brand_id=brand.id, settings=settings)

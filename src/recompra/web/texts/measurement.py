@@ -96,8 +96,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "measurement.loyalty.churn": ("Diferença no churn [IC 95%]", "Churn difference [95% CI]"),
     "measurement.loyalty.assumptions": (
-        "Margem bruta de {margin} sobre a receita, {days} dias após a adesão, ponto a {value}.",
-        "Gross margin of {margin} on revenue, {days} days after joining, a point at {value}.",
+        "Margem bruta de {margin} sobre a receita, {days} dias após a adesão, "
+        "{unit} pontos valem {value}.",
+        "Gross margin of {margin} on revenue, {days} days after joining, "
+        "{unit} points are worth {value}.",
     ),
     "measurement.loyalty.reason.no_members": ("ninguém aderiu ainda", "nobody has joined yet"),
     "measurement.loyalty.reason.no_orders": (

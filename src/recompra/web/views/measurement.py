@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from recompra.measurement.loyalty_roi import RoiSettings
 from recompra.measurement.service import roi_report, uplift_report
 from recompra.web.context import build_page, read_unit
 from recompra.web.views.common import render
@@ -37,7 +38,12 @@ def measurement(request: Request) -> HTMLResponse:
     with read_unit(request) as session:
         page = build_page(request, session, "measurement")
         uplift = uplift_report(session, brand_id=page.brand.id, now=datetime.now(UTC))
-        roi = roi_report(session, brand_id=page.brand.id)
+        rate = request.app.state.settings.point_value_minor_per_1000
+        roi = roi_report(
+            session,
+            brand_id=page.brand.id,
+            settings=RoiSettings(point_value_minor_per_1000=rate),
+        )
     return render(
         page,
         "measurement.html",
