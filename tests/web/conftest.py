@@ -16,9 +16,11 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 from sqlalchemy import func, select
 from webtest import ARTIFACTS, EMAIL, LIST_CUSTOMERS, PASSWORD, SEARCH_CPF, SEARCH_PHONE, Server
 
+from recompra import automation
 from recompra.auth.keys import create_api_key
 from recompra.auth.users import create_user
 from recompra.automation.definition import parse_journey
@@ -96,34 +98,17 @@ def _seed_loyalty(session: Any, brand_id: int) -> None:
 
 
 def _seed_journey(session: Any, brand_id: int) -> None:
-    """A thank-you journey with a 50% holdout that brand A's customers entered an hour
+    """The thank-you journey with a 50% holdout that brand A's customers entered an hour
     after their first order: runs and outbox rows as the worker writes them (the worker
     itself is exercised in tests/automation and tests/measurement)."""
-    apply_journey(
-        session,
-        brand_id=brand_id,
-        definition=parse_journey(
-            {
-                "key": "thanks",
-                "name": {"pt-BR": "Agradecimento", "en": "Thank-you"},
-                "trigger": {"type": "order_placed"},
-                "entry": {"key": "customer", "reentry": "once_ever"},
-                "start": "hold",
-                "nodes": {
-                    "hold": {"type": "holdout", "percent": 50, "next": "send"},
-                    "send": {
-                        "type": "send",
-                        "channel": "email",
-                        "template": "post_purchase_thanks",
-                        "next": "done",
-                    },
-                    "done": {"type": "exit"},
-                },
-            }
-        ),
-    )
+    # The packaged post-purchase journey, with an even split so both arms are sizeable.
+    packaged = Path(automation.__file__).parent / "journeys" / "post_purchase_thanks.yaml"
+    document = yaml.safe_load(packaged.read_text(encoding="utf-8"))
+    document["nodes"]["holdout"]["percent"] = 50
+    apply_journey(session, brand_id=brand_id, definition=parse_journey(document))
+    key = document["key"]
     journey_id = session.scalar(
-        select(Journey.id).where(Journey.brand_id == brand_id, Journey.key == "thanks")
+        select(Journey.id).where(Journey.brand_id == brand_id, Journey.key == key)
     )
     firsts = session.execute(
         select(Order.customer_id, func.min(Order.purchased_at))
@@ -132,7 +117,7 @@ def _seed_journey(session: Any, brand_id: int) -> None:
     ).all()
     for customer_id, first in firsts:
         entered = first + timedelta(hours=1)
-        held = in_holdout("thanks", customer_id, 50)
+        held = in_holdout(key, customer_id, 50)
         run = JourneyRun(
             journey_id=journey_id,
             version=1,
@@ -150,7 +135,7 @@ def _seed_journey(session: Any, brand_id: int) -> None:
                 brand_id=brand_id,
                 run_id=run.id,
                 customer_id=customer_id,
-                execution_key=f"{journey_id}:1:once:send:{customer_id}",
+                execution_key=f"{journey_id}:1:once:thank:{customer_id}",
                 channel="email",
                 purpose="marketing",
                 payload={},

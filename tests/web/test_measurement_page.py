@@ -30,10 +30,10 @@ def test_the_page_shows_the_journey_uplift_and_the_program_roi(
         assert tab.locator("html").get_attribute("lang") == lang
         heading = "O que cada ação rendeu" if lang == "pt-BR" else "What each action earned"
         assert heading in tab.locator("h1").inner_text()
-        api = server.api("/v1/measurement/uplift?journey=thanks")["journeys"][0]
+        api = server.api("/v1/measurement/uplift?journey=post_purchase_thanks")["journeys"][0]
         comparison = api["comparison"]
         assert comparison is not None
-        row = tab.locator("[data-journey=thanks]")
+        row = tab.locator("[data-journey=post_purchase_thanks]")
         shown = row.locator("[data-incremental] [data-value]").get_attribute("data-value")
         assert shown == str(comparison["incremental_revenue"]["value_minor"])
         treated, control = comparison["treated"]["eligible"], comparison["control"]["eligible"]

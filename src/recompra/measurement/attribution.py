@@ -17,9 +17,9 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from recompra.models import Event, Order
+from recompra.measurement.frames import purchases, read_frame
+from recompra.models import Event
 from recompra.models.automation import Journey, JourneyRun, OutboxMessage
-from recompra.snapshot.schema import NON_PURCHASE_STATUSES
 
 CLICK_EVENT = "email_clicked"
 OPEN_EVENT = "email_opened"
@@ -73,21 +73,20 @@ def attribute(
     session: Session, *, brand_id: int, windows: AttributionWindows
 ) -> dict[Key, Response]:
     """Responses per ``(journey, None)`` and ``(journey, node)`` for the brand."""
-    sent = pd.DataFrame(
-        session.execute(
-            select(
-                Journey.key,
-                OutboxMessage.execution_key,
-                OutboxMessage.channel,
-                OutboxMessage.customer_id,
-                OutboxMessage.sent_at,
-            )
-            .join(JourneyRun, JourneyRun.id == OutboxMessage.run_id)
-            .join(Journey, Journey.id == JourneyRun.journey_id)
-            .where(OutboxMessage.brand_id == brand_id, OutboxMessage.state == "sent")
-        ).all(),
-        columns=["journey", "execution_key", "channel", "customer_id", "at"],
-    )
+    sent = read_frame(
+        session,
+        select(
+            Journey.key,
+            OutboxMessage.execution_key,
+            OutboxMessage.channel,
+            OutboxMessage.customer_id,
+            OutboxMessage.sent_at,
+        )
+        .join(JourneyRun, JourneyRun.id == OutboxMessage.run_id)
+        .join(Journey, Journey.id == JourneyRun.journey_id)
+        .where(OutboxMessage.brand_id == brand_id, OutboxMessage.state == "sent"),
+        ["journey", "execution_key", "channel", "customer_id", "sent_at"],
+    ).rename(columns={"sent_at": "at"})
     sent["node"] = sent["execution_key"].map(node_of)
     events = pd.DataFrame(
         [
@@ -103,7 +102,6 @@ def attribute(
     )
     webhooks = sent[sent["channel"] == "webhook"].assign(until=lambda f: f["at"] + windows.webhook)
     events["at"] = pd.to_datetime(events["at"], utc=True)
-    sent["at"] = pd.to_datetime(sent["at"], utc=True)
     window = pd.to_timedelta(
         events["type"].map({CLICK_EVENT: windows.email_click, OPEN_EVENT: windows.email_open})
     )
@@ -160,17 +158,7 @@ def _last_touch(session: Session, brand_id: int, touches: pd.DataFrame) -> pd.Da
     touches = touches.assign(
         at=pd.to_datetime(touches["at"], utc=True), until=pd.to_datetime(touches["until"], utc=True)
     )
-    orders = pd.DataFrame(
-        session.execute(
-            select(Order.id, Order.customer_id, Order.purchased_at, Order.total_minor).where(
-                Order.brand_id == brand_id,
-                Order.customer_id.in_(touches["customer_id"].unique().tolist()),
-                Order.status.not_in(NON_PURCHASE_STATUSES),
-            )
-        ).all(),
-        columns=["order_id", "customer_id", "purchased_at", "total_minor"],
-    )
-    orders["purchased_at"] = pd.to_datetime(orders["purchased_at"], utc=True)
+    orders = purchases(session, brand_id=brand_id)
     pairs = orders.merge(touches, on="customer_id")
     pairs = pairs[(pairs["at"] < pairs["purchased_at"]) & (pairs["purchased_at"] <= pairs["until"])]
     latest = pairs.sort_values(["order_id", "at"]).drop_duplicates("order_id", keep="last")

@@ -23,15 +23,14 @@ from sqlalchemy.orm import Session
 from recompra.loyalty.programs import active_program_for_brand
 from recompra.loyalty.valuation import points_value_minor
 from recompra.measurement.analysis import Interval, MoneyInterval
+from recompra.measurement.frames import clv_scores, purchases, read_frame
 from recompra.measurement.stats import conversion_difference
-from recompra.models import CustomerScore, Order
 from recompra.models.loyalty import (
     LoyaltyAccount,
     LoyaltyLot,
     LoyaltyMovement,
     LoyaltyRedemption,
 )
-from recompra.snapshot.schema import NON_PURCHASE_STATUSES
 
 METHOD = "observational_matched"
 
@@ -124,7 +123,8 @@ def _points(session: Session, program_id: int, per_1000_minor: int) -> Points:
 
 def _features(orders: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
     """Recency (days), frequency and monetary value per customer from orders before
-    ``cutoff`` (log scale: the three are heavily skewed). ``orders`` is sorted by time."""
+    ``cutoff`` (log scale: the three are heavily skewed). ``orders`` is sorted by time
+    (as :func:`recompra.measurement.frames.purchases` returns them)."""
     before = orders.iloc[: int(orders["purchased_at"].searchsorted(cutoff, side="left"))]
     by_customer = before.groupby("customer_id", sort=False)
     last = by_customer["purchased_at"].max()
@@ -138,8 +138,8 @@ def _features(orders: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
 
 
 def _clv_at(scores: pd.DataFrame, cutoff: pd.Timestamp) -> pd.Series:
-    dated = scores[scores["as_of"] < cutoff]
-    latest = dated.sort_values("as_of").drop_duplicates("customer_id", keep="last")
+    # Sorted by known_at: the last row per customer is the latest score known by then.
+    latest = scores[scores["known_at"] < cutoff].drop_duplicates("customer_id", keep="last")
     clv = latest.set_index("customer_id")["clv_minor"].clip(lower=0).astype(float)
     return pd.Series(np.log1p(clv.to_numpy()), index=clv.index)
 
@@ -153,38 +153,18 @@ def loyalty_roi(
     if program is None:
         return empty_report("no_program", settings)
     points = _points(session, program.id, settings.point_value_minor_per_1000)
-    enrolled = pd.DataFrame(
-        session.execute(
-            select(LoyaltyAccount.customer_id, func.min(LoyaltyMovement.created_at))
-            .join(LoyaltyMovement, LoyaltyMovement.account_id == LoyaltyAccount.id)
-            .where(LoyaltyAccount.program_id == program.id)
-            .group_by(LoyaltyAccount.customer_id)
-        ).all(),
-        columns=["customer_id", "enrolled_at"],
+    enrolled = read_frame(
+        session,
+        select(LoyaltyAccount.customer_id, func.min(LoyaltyMovement.created_at))
+        .join(LoyaltyMovement, LoyaltyMovement.account_id == LoyaltyAccount.id)
+        .where(LoyaltyAccount.program_id == program.id)
+        .group_by(LoyaltyAccount.customer_id),
+        ["customer_id", "enrolled_at"],
     )
     if enrolled.empty:
         return empty_report("no_members", settings, program.id)
-    orders = pd.DataFrame(
-        session.execute(
-            select(Order.customer_id, Order.purchased_at, Order.total_minor).where(
-                Order.brand_id == brand_id, Order.status.not_in(NON_PURCHASE_STATUSES)
-            )
-        ).all(),
-        columns=["customer_id", "purchased_at", "total_minor"],
-    )
-    orders["purchased_at"] = pd.to_datetime(orders["purchased_at"], utc=True)
-    orders = orders.sort_values("purchased_at", ignore_index=True)
-    scores = pd.DataFrame(
-        session.execute(
-            select(CustomerScore.customer_id, CustomerScore.as_of, CustomerScore.clv_minor).where(
-                CustomerScore.brand_id == brand_id, CustomerScore.clv_minor.is_not(None)
-            )
-        ).all(),
-        columns=["customer_id", "as_of", "clv_minor"],
-    )
-    # A score dated D is known from the end of day D.
-    scores["as_of"] = pd.to_datetime(scores["as_of"], utc=True) + pd.Timedelta(days=1)
-    enrolled["enrolled_at"] = pd.to_datetime(enrolled["enrolled_at"], utc=True)
+    orders = purchases(session, brand_id=brand_id)
+    scores = clv_scores(session, brand_id=brand_id)
     # Matching happens per enrolment day: a member and their match share the day, so the
     # same before and after windows.
     enrolled["cutoff"] = enrolled["enrolled_at"].dt.floor("D") + pd.Timedelta(days=1)

@@ -109,6 +109,12 @@ def srm_p_value(treated_n: int, control_n: int, holdout_share: float) -> float:
     return float(stats.chisquare([treated_n, control_n], f_exp=expected).pvalue)
 
 
+def _power(diff: float, baseline: float, treated_n: float, ratio: float, alpha: float) -> float:
+    """Power of the two-sided two-proportion z-test (control = ``ratio`` x treated)."""
+    result = power_proportions_2indep(diff, baseline, treated_n, ratio=ratio, alpha=alpha)
+    return float(result.power)
+
+
 def conversion_mde(
     baseline: float,
     treated_n: float,
@@ -126,10 +132,7 @@ def conversion_mde(
         return math.nan
 
     def shortfall(diff: float) -> float:
-        result = power_proportions_2indep(
-            diff, baseline, treated_n, ratio=control_n / treated_n, alpha=alpha
-        )
-        return float(result.power) - power
+        return _power(diff, baseline, treated_n, control_n / treated_n, alpha) - power
 
     upper = 1 - baseline - 1e-12
     if shortfall(upper) < 0:
@@ -152,8 +155,7 @@ def treated_n_for_mde(
     ratio = holdout_share / (1 - holdout_share)
 
     def shortfall(n: float) -> float:
-        result = power_proportions_2indep(mde, baseline, n, ratio=ratio, alpha=alpha)
-        return float(result.power) - power
+        return _power(mde, baseline, n, ratio, alpha) - power
 
     high = 10.0
     while shortfall(high) < 0:

@@ -22,9 +22,8 @@ from sqlalchemy.orm import Session
 from recompra.automation.schedule import in_holdout
 from recompra.measurement.analysis import TARGET_RELATIVE_MDE, Comparison, compare, entries_per_day
 from recompra.measurement.attribution import AttributionWindows, Response, attribute, node_of
-from recompra.models import CustomerScore, Order
+from recompra.measurement.frames import clv_scores, purchases, read_frame
 from recompra.models.automation import Journey, JourneyRun, JourneyVersion, OutboxMessage
-from recompra.snapshot.schema import NON_PURCHASE_STATUSES
 
 #: Orders within this many days after entry count as the journey's outcome.
 WINDOW_DAYS = 30
@@ -74,14 +73,6 @@ def _holdout_percent(document: dict[str, Any]) -> float | None:
     return float(percents[0]) if percents else None
 
 
-def _frame(rows: list[Any], columns: list[str]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=columns)
-    for column in columns:
-        if column.endswith("_at"):
-            frame[column] = pd.to_datetime(frame[column], utc=True)
-    return frame
-
-
 def _outcomes(
     entries: pd.DataFrame, orders: pd.DataFrame, *, start: str, window: timedelta
 ) -> pd.DataFrame:
@@ -105,22 +96,15 @@ def _covariate(
 ) -> tuple[str, pd.Series]:
     """The pre-entry covariate for CUPED: predicted CLV from the last scores dated before
     entry when most entrants have one, else revenue in the 365 days before entry."""
-    rows = session.execute(
-        select(CustomerScore.customer_id, CustomerScore.as_of, CustomerScore.clv_minor).where(
-            CustomerScore.brand_id == brand_id,
-            CustomerScore.customer_id.in_(entries["customer_id"].tolist()),
-            CustomerScore.clv_minor.is_not(None),
-        )
-    ).all()
-    if rows:
-        scores = pd.DataFrame(rows, columns=["customer_id", "as_of", "clv_minor"])
-        scores["as_of"] = pd.to_datetime(scores["as_of"], utc=True) + pd.Timedelta(days=1)
+    scores = clv_scores(session, brand_id=brand_id)
+    scores = scores[scores["customer_id"].isin(entries["customer_id"])]
+    if not scores.empty:
         left = entries[["customer_id", "started_at"]].sort_values("started_at")
         matched = pd.merge_asof(
             left,
-            scores.sort_values("as_of"),
+            scores,
             left_on="started_at",
-            right_on="as_of",
+            right_on="known_at",
             by="customer_id",
             allow_exact_matches=True,
         ).set_index("customer_id")["clv_minor"]
@@ -134,17 +118,6 @@ def _covariate(
     ]
     spent = before.groupby("customer_id")["total_minor"].sum()
     return "pre_period_revenue", entries["customer_id"].map(spent).fillna(0).astype(float)
-
-
-def _orders(session: Session, brand_id: int, customers: list[int]) -> pd.DataFrame:
-    rows = session.execute(
-        select(Order.customer_id, Order.purchased_at, Order.total_minor).where(
-            Order.brand_id == brand_id,
-            Order.customer_id.in_(customers),
-            Order.status.not_in(NON_PURCHASE_STATUSES),
-        )
-    ).all()
-    return _frame(list(rows), ["customer_id", "purchased_at", "total_minor"])
 
 
 def journey_uplift(
@@ -181,16 +154,11 @@ def _one(
     )
     current = documents[journey.current_version]
     percents = {version: _holdout_percent(doc) for version, doc in documents.items()}
-    runs = _frame(
-        list(
-            session.execute(
-                select(
-                    JourneyRun.id, JourneyRun.customer_id, JourneyRun.version, JourneyRun.started_at
-                )
-                .where(JourneyRun.journey_id == journey.id)
-                .order_by(JourneyRun.started_at, JourneyRun.id)
-            ).all()
-        ),
+    runs = read_frame(
+        session,
+        select(JourneyRun.id, JourneyRun.customer_id, JourneyRun.version, JourneyRun.started_at)
+        .where(JourneyRun.journey_id == journey.id)
+        .order_by(JourneyRun.started_at, JourneyRun.id),
         ["run_id", "customer_id", "version", "started_at"],
     )
     runs["percent"] = runs["version"].map(percents)
@@ -204,7 +172,7 @@ def _one(
         has_holdout = any(p is not None for p in percents.values())
         reason: str | None = "no_entries" if has_holdout else "no_holdout"
     else:
-        orders = _orders(session, journey.brand_id, entries["customer_id"].tolist())
+        orders = purchases(session, brand_id=journey.brand_id)
         rate = entries_per_day(entries["started_at"], today=now.date())
         share = float(entries["percent"].mean()) / 100
         reason = "window_not_elapsed"
@@ -255,7 +223,7 @@ def _nodes(
 ) -> list[NodeUplift]:
     """Per send node; the arms past a holdout node keep the hash's share, so the node's
     SRM check uses the journey's planned share too."""
-    rows = session.execute(
+    statement = (
         select(
             OutboxMessage.execution_key,
             OutboxMessage.channel,
@@ -270,9 +238,9 @@ def _nodes(
             OutboxMessage.channel != "points",
         )
         .order_by(OutboxMessage.decided_at, OutboxMessage.id)
-    ).all()
-    decided = _frame(
-        list(rows), ["execution_key", "channel", "customer_id", "decided_at", "holdout"]
+    )
+    decided = read_frame(
+        session, statement, ["execution_key", "channel", "customer_id", "decided_at", "holdout"]
     )
     if decided.empty:
         return []
