@@ -117,6 +117,8 @@ def test_the_report_compares_arms_over_the_window_and_holdout_gets_no_delivery(
     assert 0 <= comparison.srm_p_value <= 1
     assert comparison.mde.conversion_mde > 0
     assert comparison.decision in ("better", "worse", "inconclusive")
+    # A few dozen converters per arm: too few to fit uplift models, and the report says so.
+    assert (report.targeting, report.targeting_reason) == ([], "too_little_holdout_data")
     # Attribution sits next to it: one click, one order inside its 5 days.
     assert report.response.delivered == len(t)
     assert report.response.clicks == 1

@@ -23,6 +23,7 @@ from recompra.automation.schedule import in_holdout
 from recompra.measurement.analysis import TARGET_RELATIVE_MDE, Comparison, compare, entries_per_day
 from recompra.measurement.attribution import AttributionWindows, Response, attribute, node_of
 from recompra.measurement.frames import clv_scores, purchases, read_frame
+from recompra.measurement.targeting import TargetingResult, evaluate_targeting
 from recompra.models.automation import Journey, JourneyRun, JourneyVersion, OutboxMessage
 
 #: Orders within this many days after entry count as the journey's outcome.
@@ -66,6 +67,9 @@ class JourneyUplift:
     reason: str | None
     response: Response
     nodes: list[NodeUplift]
+    #: Uplift models judged on a held-out split; empty with ``targeting_reason`` otherwise.
+    targeting: list[TargetingResult] = field(default_factory=list)
+    targeting_reason: str | None = "too_little_holdout_data"
 
 
 def _holdout_percent(document: dict[str, Any]) -> float | None:
@@ -168,6 +172,7 @@ def _one(
     comparison: Comparison | None = None
     covariate: str | None = None
     nodes: list[NodeUplift] = []
+    targeting: list[TargetingResult] = []
     if entries.empty:
         has_holdout = any(p is not None for p in percents.values())
         reason: str | None = "no_entries" if has_holdout else "no_holdout"
@@ -195,6 +200,7 @@ def _one(
                     target_relative_mde=settings.target_relative_mde,
                 )
                 reason = None
+                targeting = _targeting(frame, orders)
         nodes = _nodes(session, journey, orders, now, settings, responses, rate, share)
     return JourneyUplift(
         key=journey.key,
@@ -208,7 +214,37 @@ def _one(
         reason=reason,
         response=responses.get((journey.key, None), Response()),
         nodes=nodes,
+        targeting=targeting,
+        targeting_reason=None if targeting else "too_little_holdout_data",
     )
+
+
+#: Converters needed in each arm before uplift models are fitted: fewer and the held-out
+#: split cannot tell a ranking from noise.
+TARGETING_MIN_CONVERTERS = 100
+
+
+def _targeting(frame: pd.DataFrame, orders: pd.DataFrame) -> list[TargetingResult]:
+    """Uplift models on pre-entry recency, frequency, monetary value and the CUPED
+    covariate, when both arms have enough converters."""
+    converted = frame["orders"] > 0
+    held = frame["holdout"].astype(bool)
+    if min((converted & held).sum(), (converted & ~held).sum()) < TARGETING_MIN_CONVERTERS:
+        return []
+    before = frame[["customer_id", "started_at"]].merge(orders, on="customer_id")
+    before = before[before["purchased_at"] <= before["started_at"]]
+    grouped = before.groupby("customer_id")
+    days = (frame.set_index("customer_id")["started_at"] - grouped["purchased_at"].max()).dt.days
+    features = pd.DataFrame(
+        {
+            "recency": frame["customer_id"].map(days).fillna(3_650),
+            "frequency": frame["customer_id"].map(grouped.size()).fillna(0),
+            "monetary": frame["customer_id"].map(grouped["total_minor"].sum()).fillna(0),
+            "covariate": frame["covariate"].clip(lower=0),
+        }
+    )
+    x = np.log1p(features.to_numpy(np.float64))
+    return evaluate_targeting(x, ~held.to_numpy(), converted.to_numpy())
 
 
 def _nodes(

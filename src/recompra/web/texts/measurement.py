@@ -120,4 +120,21 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "membros e pareados gastaram o mesmo após a adesão",
         "members and their matches spent the same after joining",
     ),
+    "measurement.targeting.t_learner": (
+        "Segmentação por uplift (T-learner)",
+        "Uplift targeting (T-learner)",
+    ),
+    "measurement.targeting.class_transformation": (
+        "Segmentação por uplift (transformação de classe)",
+        "Uplift targeting (class transformation)",
+    ),
+    "measurement.targeting.use": ("melhor que o acaso: pode segmentar", "beats random: may target"),
+    "measurement.targeting.skip": (
+        "não supera o acaso: não segmentar",
+        "no better than random: do not target",
+    ),
+    "measurement.targeting.reason.too_little_holdout_data": (
+        "Segmentação por uplift: dados do holdout ainda insuficientes (100 compradores por grupo).",
+        "Uplift targeting: not enough holdout data yet (100 buyers per arm).",
+    ),
 }
