@@ -42,3 +42,36 @@ def test_the_qini_coefficient_of_a_perfect_and_a_reversed_ranking() -> None:
     good = np.array([4.0, 4, 4, 4, 1, 1, 1, 1, 2, 2, 2, 2])
     assert qini_coefficient(good, treated, y) > 0
     assert qini_coefficient(-good, treated, y) < 0
+
+
+def test_the_report_targets_on_pre_entry_history_when_the_lift_depends_on_it() -> None:
+    """Customers with two earlier orders respond (+20 points), the others do not: the
+    report's features (recency, frequency, monetary before entry) let both models find
+    them."""
+    import pandas as pd
+
+    from recompra.measurement.uplift import journey_targeting
+
+    rng = np.random.default_rng(5)
+    n = 8_000
+    entered = pd.Timestamp("2026-03-01", tz="UTC")
+    loyal = rng.random(n) < 0.5
+    held = rng.random(n) < 0.5
+    converted = rng.random(n) < 0.15 + np.where(loyal & ~held, 0.20, 0.0)
+    prior = [
+        (c, entered - pd.Timedelta(days=int(d)), 10_000)
+        for c in range(n)
+        for d in ((30, 90) if loyal[c] else (200,))
+    ]
+    orders = pd.DataFrame(prior, columns=["customer_id", "purchased_at", "total_minor"])
+    frame = pd.DataFrame(
+        {
+            "customer_id": np.arange(n),
+            "started_at": entered,
+            "holdout": held,
+            "orders": converted.astype(int),
+            "covariate": rng.normal(size=n),
+        }
+    )
+    results = journey_targeting(frame, orders)
+    assert [r.use_for_targeting for r in results] == [True, True]

@@ -200,7 +200,7 @@ def _one(
                     target_relative_mde=settings.target_relative_mde,
                 )
                 reason = None
-                targeting = _targeting(frame, orders)
+                targeting = journey_targeting(frame, orders)
         nodes = _nodes(session, journey, orders, now, settings, responses, rate, share)
     return JourneyUplift(
         key=journey.key,
@@ -224,7 +224,7 @@ def _one(
 TARGETING_MIN_CONVERTERS = 100
 
 
-def _targeting(frame: pd.DataFrame, orders: pd.DataFrame) -> list[TargetingResult]:
+def journey_targeting(frame: pd.DataFrame, orders: pd.DataFrame) -> list[TargetingResult]:
     """Uplift models on pre-entry recency, frequency, monetary value and the CUPED
     covariate, when both arms have enough converters."""
     converted = frame["orders"] > 0
