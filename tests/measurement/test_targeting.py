@@ -4,8 +4,10 @@ feature is found (Qini CI above zero); a journey with no lift at all is not targ
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from recompra.measurement.targeting import evaluate_targeting, qini_coefficient
+from recompra.measurement.uplift import journey_targeting
 
 
 def _journey(seed: int, *, heterogeneous: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -48,10 +50,6 @@ def test_the_report_targets_on_pre_entry_history_when_the_lift_depends_on_it() -
     """Customers with two earlier orders respond (+20 points), the others do not: the
     report's features (recency, frequency, monetary before entry) let both models find
     them."""
-    import pandas as pd
-
-    from recompra.measurement.uplift import journey_targeting
-
     rng = np.random.default_rng(5)
     n = 8_000
     entered = pd.Timestamp("2026-03-01", tz="UTC")
