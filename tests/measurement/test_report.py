@@ -6,6 +6,8 @@ hash, with Welch's formula written out."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 from datetime import timedelta
 
@@ -17,6 +19,7 @@ from recompra.automation.delivery import claim
 from recompra.automation.schedule import in_holdout
 from recompra.automation.worker import decide_due, ingest_triggers
 from recompra.db import unit_of_work
+from recompra.measurement.service import uplift_report
 from recompra.measurement.uplift import journey_uplift
 from recompra.models import Event, Order
 from recompra.models.automation import JourneyRun, OutboxMessage
@@ -90,6 +93,13 @@ def test_the_report_compares_arms_over_the_window_and_holdout_gets_no_delivery(
     with unit_of_work(engine, write=False) as session:
         assert session.scalar(select(JourneyRun.id).where(JourneyRun.holdout.is_(True)).limit(1))
         (report,) = journey_uplift(session, brand_id=store.brand_id, now=LATER)
+        # What the CLI's --json and the API print: strict JSON (no NaN), the same report.
+        plain = json.loads(
+            json.dumps(uplift_report(session, brand_id=store.brand_id, now=LATER), allow_nan=False)
+        )
+    assert report.comparison is not None
+    incremental = plain["journeys"][0]["comparison"]["incremental_revenue"]
+    assert incremental == dataclasses.asdict(report.comparison.incremental_revenue)
 
     revenue = {"treated": [], "control": []}  # type: dict[str, list[float]]
     for i, customer in enumerate(store.customers):
