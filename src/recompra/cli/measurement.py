@@ -64,7 +64,7 @@ def uplift(
         "journey", "treated", "holdout", "conv. lift", "incremental revenue [95% CI]",
         "MDE", "SRM p", "decision", "attributed",
     ):  # fmt: skip
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for row in report["journeys"]:
         table.add_row(*_uplift_cells(row))
     Console().print(table)
