@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from recompra.cli.main import app
-from recompra.config import get_settings
-from recompra.db import dispose_engines, make_engine, unit_of_work
+from recompra.db import get_engine, unit_of_work
 from recompra.hub.brands import DEFAULT_BRAND
 from recompra.migrate import upgrade
 from recompra.models import Brand
@@ -21,18 +18,12 @@ PACKAGED = Path(__file__).parents[2] / "src/recompra/automation/journeys"
 
 
 @pytest.fixture
-def cli_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
-    url = f"sqlite:///{tmp_path}/cli.db"
-    monkeypatch.setenv("RECOMPRA_DATABASE_URL", url)
-    get_settings.cache_clear()
-    engine = make_engine(url)
+def store(home: Path) -> None:
+    """The default brand in the private home's migrated database."""
+    engine = get_engine()
     upgrade(engine)
     with unit_of_work(engine) as session:
         session.add(Brand(slug=DEFAULT_BRAND, name="Loja"))
-    yield engine
-    engine.dispose()
-    dispose_engines()
-    get_settings.cache_clear()
 
 
 def run(*args: str) -> tuple[int, str]:
@@ -41,7 +32,7 @@ def run(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def test_uplift_reports_each_journey_and_why_it_has_no_figures_yet(cli_engine: Engine) -> None:
+def test_uplift_reports_each_journey_and_why_it_has_no_figures_yet(store: None) -> None:
     assert run("journeys", "apply", str(PACKAGED / "post_purchase_thanks.yaml"))[0] == 0
     code, output = run("uplift", "--json")
     assert code == 0
@@ -58,7 +49,7 @@ def test_uplift_reports_each_journey_and_why_it_has_no_figures_yet(cli_engine: E
     assert "journey 'nope' not found" in output
 
 
-def test_loyalty_roi_says_why_there_is_no_estimate(cli_engine: Engine) -> None:
+def test_loyalty_roi_says_why_there_is_no_estimate(store: None) -> None:
     code, output = run("loyalty", "roi", "--json")
     assert code == 0
     report = json.loads(output)
