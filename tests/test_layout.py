@@ -27,7 +27,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("config", "errors", "db", "models", "migrate", "spreadsheets"),
     ("hub", "snapshot", "engines", "generate"),
     ("analytics", "predict", "recommend", "loyalty", "segments", "voc"),
-    ("reads", "auth", "pipeline", "automation"),
+    ("reads", "auth", "pipeline", "automation", "measurement"),
     ("api", "web"),
     ("server",),
     ("cli",),

@@ -25,6 +25,7 @@ from recompra.api.routers import (
     ingest,
     keys,
     loyalty,
+    measurement,
     recommendations,
     segments,
     voc,
@@ -113,6 +114,7 @@ def create_app(
         segments,
         automation,
         voc,
+        measurement,
     ):
         app.include_router(module.router)
     install_dashboard(app)

@@ -16,14 +16,18 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+import yaml
+from sqlalchemy import func, select
 from webtest import ARTIFACTS, EMAIL, LIST_CUSTOMERS, PASSWORD, SEARCH_CPF, SEARCH_PHONE, Server
 
+from recompra import automation
 from recompra.auth.keys import create_api_key
 from recompra.auth.users import create_user
 from recompra.automation.consent import record_consent
+from recompra.automation.definition import parse_journey
 from recompra.automation.demo import apply_ready_made
-from recompra.automation.schedule import Cap, ContactPolicy
+from recompra.automation.schedule import Cap, ContactPolicy, in_holdout
+from recompra.automation.service import apply_journey
 from recompra.automation.steps import DecisionContext
 from recompra.automation.worker import decide_due, ingest_triggers
 from recompra.db import make_engine, unit_of_work
@@ -37,6 +41,7 @@ from recompra.loyalty import (
 )
 from recompra.migrate import upgrade
 from recompra.models import Brand, Customer, CustomerScore, Order
+from recompra.models.automation import Journey, JourneyRun, OutboxMessage
 from recompra.predict.explain import explain_one
 from samplestore import analyse_sample, seed_sample
 
@@ -141,6 +146,55 @@ def _seed_loyalty(session: Any, brand_id: int) -> None:
     )
 
 
+def _seed_journey(session: Any, brand_id: int) -> None:
+    """The thank-you journey with a 50% holdout that brand A's customers entered an hour
+    after their first order: runs and outbox rows as the worker writes them (the worker
+    itself is exercised in tests/automation and tests/measurement)."""
+    # The packaged post-purchase journey, with an even split so both arms are sizeable.
+    packaged = Path(automation.__file__).parent / "journeys" / "post_purchase_thanks.yaml"
+    document = yaml.safe_load(packaged.read_text(encoding="utf-8"))
+    document["nodes"]["holdout"]["percent"] = 50
+    apply_journey(session, brand_id=brand_id, definition=parse_journey(document))
+    key = document["key"]
+    journey_id = session.scalar(
+        select(Journey.id).where(Journey.brand_id == brand_id, Journey.key == key)
+    )
+    firsts = session.execute(
+        select(Order.customer_id, func.min(Order.purchased_at))
+        .where(Order.brand_id == brand_id)
+        .group_by(Order.customer_id)
+    ).all()
+    for customer_id, first in firsts:
+        entered = first + timedelta(hours=1)
+        held = in_holdout(key, customer_id, 50)
+        run = JourneyRun(
+            journey_id=journey_id,
+            version=1,
+            customer_id=customer_id,
+            entry_key="once",
+            node="done",
+            state="completed",
+            holdout=held,
+            started_at=entered,
+        )
+        session.add(run)
+        session.flush()
+        session.add(
+            OutboxMessage(
+                brand_id=brand_id,
+                run_id=run.id,
+                customer_id=customer_id,
+                execution_key=f"{journey_id}:1:once:thank:{customer_id}",
+                channel="email",
+                purpose="marketing",
+                payload={},
+                state="held_out" if held else "sent",
+                decided_at=entered,
+                sent_at=None if held else entered,
+            )
+        )
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """uvicorn on a free 127.0.0.1 port over a seeded SQLite database."""
@@ -170,6 +224,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         create_user(session, email=EMAIL, password=PASSWORD, brand_id=store.brand_a)
         _, key = create_api_key(session, scopes=["read", "loyalty"], brand_id=store.brand_a)
         _seed_loyalty(session, store.brand_a)
+        _seed_journey(session, store.brand_a)
         slug = session.scalar(select(Brand.slug).where(Brand.id == store.brand_a))
     _seed_journeys(engine, store.brand_a, store.customers_a)
     analyse_sample(engine, home, brand_id=store.brand_a)

@@ -6,9 +6,9 @@ from datetime import date
 
 import pytest
 
+from recompra.loyalty.valuation import points_value_minor
 from recompra.reads.distributions import log_buckets, one_two_five_edges
 from recompra.reads.models import KpiPeriod
-from recompra.web.views.loyalty import points_value_minor
 from recompra.web.views.models import CHURN_REASONS, SELECTION_RULES, churn_reason_keys
 from recompra.web.views.overview import split_partial_month
 

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from recompra.cli.measurement import roi
 from recompra.cli.options import parse_utc
 from recompra.db import get_engine, unit_of_work
 from recompra.loyalty import (
@@ -22,6 +23,7 @@ from recompra.loyalty import (
 app = typer.Typer(help="Loyalty programs, balances and jobs.", no_args_is_help=True)
 program_app = typer.Typer(help="Create and configure programs.", no_args_is_help=True)
 app.add_typer(program_app, name="program")
+app.command("roi")(roi)
 
 
 def _now(value: str | None) -> datetime:

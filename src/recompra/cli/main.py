@@ -11,6 +11,7 @@ from recompra.cli import (
     hub,
     keys,
     loyalty,
+    measurement,
     pipeline,
     segments,
     users,
@@ -55,6 +56,7 @@ app.command()(automation.worker)
 app.command()(voc.nps)
 app.add_typer(voc.app, name="voc")
 app.command()(automation.mailbox)
+app.command()(measurement.uplift)
 app.command()(serve)
 
 

@@ -42,6 +42,7 @@ NAVIGATION: tuple[tuple[str, str], ...] = (
     ("churn", "/dashboard/churn"),
     ("loyalty", "/dashboard/loyalty"),
     ("journeys", "/dashboard/journeys"),
+    ("measurement", "/dashboard/measurement"),
     ("voc", "/dashboard/voc"),
     ("models", "/dashboard/models"),
     ("glossary", "/dashboard/glossary"),

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from recompra.web.texts import engagement, journeys, segments, voc
+from recompra.web.texts import engagement, journeys, measurement, segments, voc
 
 #: The domain modules whose pages add strings (append yours).
 DOMAIN_MODULES: tuple[ModuleType, ...] = (
     engagement,
     journeys,
+    measurement,
     segments,
     voc,
 )

@@ -8,6 +8,7 @@ from fastapi.responses import HTMLResponse
 
 from recompra.config import Settings
 from recompra.loyalty.programs import active_program_for_brand
+from recompra.loyalty.valuation import points_value_minor
 from recompra.reads import loyalty as lq
 from recompra.reads.engagement import engagement_overview
 from recompra.reads.loyalty_redemptions import count_redemptions, recent_redemptions
@@ -17,15 +18,6 @@ from recompra.web.views.common import render
 router = APIRouter(include_in_schema=False)
 
 REDEMPTION_ROWS = 20
-
-
-def points_value_minor(points: int, per_1000_minor: int) -> int:
-    """What ``points`` are worth at ``per_1000_minor`` per 1,000 points, rounded to the
-    nearest minor unit (half away from zero, as money is rounded for people)."""
-    numerator = points * per_1000_minor
-    quotient, remainder = divmod(abs(numerator), 1000)
-    rounded = quotient + (1 if remainder * 2 >= 1000 else 0)
-    return rounded if numerator >= 0 else -rounded
 
 
 @router.get("/dashboard/loyalty", response_class=HTMLResponse)
