@@ -26,6 +26,7 @@ from recompra.models.loyalty import (
 )
 from recompra.models.order import Order, OrderItem, Payment
 from recompra.models.scores import CustomerScore
+from recompra.models.security import DashboardSession, LoginFailure
 
 __all__ = [
     "ApiKey",
@@ -37,10 +38,12 @@ __all__ = [
     "CustomerIdentity",
     "CustomerMerge",
     "CustomerScore",
+    "DashboardSession",
     "DashboardUser",
     "Event",
     "IdempotencyRecord",
     "ImportRun",
+    "LoginFailure",
     "LoyaltyAccount",
     "LoyaltyAllocation",
     "LoyaltyDebt",
