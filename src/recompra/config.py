@@ -10,8 +10,9 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET = "recompra-development-secret-change-me"
-#: Shortest production secret: 32 characters, 256 bits when drawn from hex digits, the
-#: HMAC-SHA256 key length that RFC 2104 section 3 recommends (at least the output size).
+#: Shortest production secret: 32 characters (128 bits as hex digits, 192 as base64), past
+#: any guessing. ``openssl rand -hex 32`` gives 64 characters, the 256-bit HMAC-SHA256 key
+#: length RFC 2104 section 3 recommends.
 MIN_SECRET_KEY_LENGTH = 32
 
 
