@@ -167,9 +167,13 @@ def upsert_customers(
 
     # A profile that another brand also sees (linked before identities were scoped by
     # brand) is never merged by this brand: the record simply joins the survivor.
-    shared = shared_with_other_brands(session, brand_id, {c for m in merges for c in m[:2]})
+    seen_elsewhere = (
+        shared_with_other_brands(session, brand_id, {c for s, o, _ in merges for c in (s, o)})
+        if merges
+        else set()
+    )
     for survivor, other, reason in merges:
-        if survivor in shared or other in shared:
+        if survivor in seen_elsewhere or other in seen_elsewhere:
             continue
         merge_customers(
             session, brand_id=brand_id, survivor_id=survivor, merged_id=other, reason=reason
