@@ -30,6 +30,13 @@ def _token_hash(token: str) -> str:
 def open_session(session: Session, *, user_id: int, now: datetime, lifetime: timedelta) -> str:
     """Start a session for ``user_id``; return its token (kept only in the cookie)."""
     token = secrets.token_urlsafe(32)
+    # The user's ended sessions are of no further use: drop them so rows do not pile up.
+    session.execute(
+        delete(DashboardSession).where(
+            DashboardSession.user_id == user_id,
+            (DashboardSession.expires_at <= now) | DashboardSession.revoked_at.is_not(None),
+        )
+    )
     session.add(
         DashboardSession(
             token_hash=_token_hash(token),
@@ -93,6 +100,14 @@ def record_sign_in(
             )
         )
         return
+    # Failures older than the window no longer count: drop the pair's old rows.
+    session.execute(
+        delete(LoginFailure).where(
+            LoginFailure.account == _account(account),
+            LoginFailure.address == address[:64],
+            LoginFailure.failed_at <= now - FAILURE_WINDOW,
+        )
+    )
     session.add(LoginFailure(account=_account(account), address=address[:64], failed_at=now))
     session.flush()
 
