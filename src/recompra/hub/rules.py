@@ -58,10 +58,10 @@ LINE_FIELDS = [
     Field("product_id", required=True),
     Field("product_name"),
     Field("category"),
-    Field("quantity", "int", maximum=MAX_QUANTITY),
-    Field("unit_price", "money", required=True, maximum=MAX_MINOR),
-    Field("freight", "money", maximum=MAX_MINOR),
-    Field("discount", "money", maximum=MAX_MINOR),
+    Field("quantity", "int"),
+    Field("unit_price", "money", required=True),
+    Field("freight", "money"),
+    Field("discount", "money"),
     Field("payment_type"),
     Field("installments", "int", minimum=1),
     Field("approved_at", "timestamp"),
@@ -127,10 +127,20 @@ def line_value_problems(
     problems = []
     if quantity is not None and quantity < 1:
         problems.append(("quantity", "must be at least 1"))
+    elif quantity is not None and quantity > MAX_QUANTITY:
+        problems.append(("quantity", f"must be at most {MAX_QUANTITY}"))
     for name, value in (("unit_price", unit_price), ("freight", freight), ("discount", discount)):
         if value is not None and value < 0:
             problems.append((name, "must be at least 0"))
-    if quantity is not None and unit_price is not None:
+        elif value is not None and value > MAX_MINOR:
+            problems.append((name, f"must be at most {MAX_MINOR}"))
+    # A line whose quantity or price is already out of bounds is reported for that alone.
+    if (
+        quantity is not None
+        and unit_price is not None
+        and quantity <= MAX_QUANTITY
+        and unit_price <= MAX_MINOR
+    ):
         gross = quantity * unit_price
         if gross > MAX_MINOR:
             problems.append(("quantity", f"the line's amount is more than {MAX_MINOR}"))
