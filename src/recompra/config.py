@@ -10,6 +10,10 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET = "recompra-development-secret-change-me"
+#: Shortest production secret: 32 characters (128 bits as hex digits, 192 as base64), past
+#: any guessing. ``openssl rand -hex 32`` gives 64 characters, the 256-bit HMAC-SHA256 key
+#: length RFC 2104 section 3 recommends.
+MIN_SECRET_KEY_LENGTH = 32
 
 
 class Settings(BaseSettings):
@@ -36,9 +40,15 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_insecure_defaults(self) -> Settings:
-        # A production install with the development secret would let anyone forge sessions.
-        if self.environment == "production" and self.secret_key == DEV_SECRET:
-            raise ValueError("RECOMPRA_SECRET_KEY must be set in production")
+        # A production install with the development secret, an empty one or a guessable
+        # short one would let anyone forge session cookies and unsubscribe links.
+        if self.environment == "production" and (
+            self.secret_key == DEV_SECRET or len(self.secret_key) < MIN_SECRET_KEY_LENGTH
+        ):
+            raise ValueError(
+                "RECOMPRA_SECRET_KEY must be set in production, at least "
+                f"{MIN_SECRET_KEY_LENGTH} characters (e.g. `openssl rand -hex 32`)"
+            )
         return self
 
     @property

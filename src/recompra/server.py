@@ -13,6 +13,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
+from recompra.api.body_limit import BodyLimitMiddleware
 from recompra.api.errors import install_error_handlers
 from recompra.api.idempotency import IdempotencyMiddleware
 from recompra.api.ratelimit import RateLimitHeadersMiddleware, TokenBucketLimiter
@@ -121,4 +122,5 @@ def create_app(
     # Outermost first: headers are added to whatever the idempotency layer answers.
     app.add_middleware(IdempotencyMiddleware, engine=engine)
     app.add_middleware(RateLimitHeadersMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=api_settings.max_body_bytes)
     return app

@@ -217,6 +217,9 @@ SAME_RULES = [
     ),
     ({"Data": "31/02/2026 10:00"}, {"purchased_at": "2026-02-31T10:00:00"}, NO_SUCH_DATE),
     ({"Cliente": ""}, {"customer": {}}, NO_IDENTITY),
+    ({"Data": ""}, {"purchased_at": None}, "required value is missing"),
+    ({"Qtd": "100001"}, {"quantity": 100_001}, "must be at most 100000"),
+    ({"Preço": "10000000000,01"}, {"unit_price_minor": 10**12 + 1}, f"must be at most {10**12}"),
 ]
 
 

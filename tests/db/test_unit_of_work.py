@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from recompra.db import make_engine, unit_of_work
+from dbtest import postgres_url
+from recompra.config import Settings
+from recompra.db import dispose_engines, get_engine, make_engine, unit_of_work
 
 
 def test_a_write_unit_of_work_may_end_on_another_thread(tmp_path: Path) -> None:
@@ -45,3 +47,26 @@ def test_the_sqlite_pool_has_the_configured_size(tmp_path: Path, size: int) -> N
         connection.close()
     assert engine.pool.size() == size  # type: ignore[attr-defined]
     engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_recompra_pool_size_is_honoured_on_both_backends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    """``RECOMPRA_POOL_SIZE`` sizes the configured engine (issue 20: it was ignored)."""
+    url = f"sqlite:///{tmp_path}/env.db" if backend == "sqlite" else postgres_url()
+    if url is None:
+        pytest.skip("PostgreSQL tests need RECOMPRA_TEST_POSTGRES_URL")
+    monkeypatch.setenv("RECOMPRA_POOL_SIZE", "7")
+    monkeypatch.setenv("RECOMPRA_DATABASE_URL", url)
+    engine = get_engine(Settings())
+    try:
+        assert engine.pool.size() == 7  # type: ignore[attr-defined]
+        held = [engine.connect() for _ in range(14)]  # 7 kept + 7 in overflow
+        assert engine.pool.checkedout() == 14  # type: ignore[attr-defined]
+        for connection in held:
+            connection.close()
+    finally:
+        dispose_engines()

@@ -30,8 +30,8 @@ def test_a_record_linking_two_customers_merges_them_and_unmerge_restores(tmp_pat
             ],
             counts=counts,
         )
-        ana_email = ids[("email", "", "ana@example.com")]
-        ana_cpf = ids[("cpf", "", "52998224725")]
+        ana_email = ids[("email", f"@{brand}", "ana@example.com")]
+        ana_cpf = ids[("cpf", f"@{brand}", "52998224725")]
         assert ana_email != ana_cpf
         assert (counts.inserted, counts.duplicate) == (2, 0)
         session.add(
@@ -54,7 +54,7 @@ def test_a_record_linking_two_customers_merges_them_and_unmerge_restores(tmp_pat
         )
         assert counts.updated == 1
         survivor = min(ana_email, ana_cpf)
-        assert ids[("cpf", "", "52998224725")] == survivor
+        assert ids[("cpf", f"@{brand}", "52998224725")] == survivor
     with unit_of_work(engine, write=False) as session:
         merge = session.scalars(select(CustomerMerge)).one()
         assert (merge.survivor_id, merge.merged_id) == (survivor, max(ana_email, ana_cpf))
@@ -77,7 +77,7 @@ def test_a_record_linking_two_customers_merges_them_and_unmerge_restores(tmp_pat
         assert session.get(CustomerMerge, merge.id).undone_at is not None  # type: ignore[union-attr]
 
 
-def test_store_ids_of_two_brands_are_two_people_but_an_email_is_one(tmp_path: Path) -> None:
+def test_store_ids_and_emails_of_two_brands_are_two_profiles(tmp_path: Path) -> None:
     engine = next(create_test_engine("sqlite", tmp_path))
     with unit_of_work(engine) as session:
         brand_a = ensure_brand(session, "a").id
@@ -109,4 +109,15 @@ def test_store_ids_of_two_brands_are_two_people_but_an_email_is_one(tmp_path: Pa
             records=[{"email": "carla@example.com"}],
             counts=EntityCounts(),
         )
-        assert shared_a == shared_b
+        # Each brand keeps its own profile of the person (issue 20: brand isolation); the
+        # normalised e-mail is what links them for the installation's owner.
+        assert set(shared_a.values()) != set(shared_b.values())
+        emails = session.execute(
+            select(CustomerIdentity.source, CustomerIdentity.value).where(
+                CustomerIdentity.kind == "email"
+            )
+        ).all()
+        assert sorted(emails) == [
+            (f"@{brand_a}", "carla@example.com"),
+            (f"@{brand_b}", "carla@example.com"),
+        ]

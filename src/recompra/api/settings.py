@@ -18,6 +18,9 @@ class ApiSettings(BaseSettings):
     rate_limit_per_second: float = 50.0
     #: Largest batch accepted by the batch ingest endpoints.
     max_batch: int = 1000
+    #: Largest request body in bytes; a bigger one is 413 before it is read, so one
+    #: request cannot make a worker hold an unbounded body in memory.
+    max_body_bytes: int = 4 * 1024 * 1024
     #: Where ``recompra recommend refresh`` output is read from (by the API and the
     #: dashboard): ``<dir>/<brand slug>/``, ``<dir>/<brand_id>/``, or ``<dir>`` itself on a
     #: single-brand install; default ``<RECOMPRA_HOME>/recommendations``.

@@ -84,10 +84,26 @@ def create_api_key(
     return row, plain
 
 
-def revoke_api_key(session: Session, *, key_id: int) -> ApiKey:
-    """Mark a key revoked (idempotent: revoking twice keeps the first time)."""
+def list_api_keys(session: Session, *, brand_id: int | None) -> list[ApiKey]:
+    """The keys an administrator may see: every key, or only ``brand_id``'s keys.
+
+    A brand-restricted administrator manages its own brand's keys only; it never sees
+    installation-wide keys (which could act on every brand) nor another brand's.
+    """
+    query = select(ApiKey).order_by(ApiKey.id)
+    if brand_id is not None:
+        query = query.where(ApiKey.brand_id == brand_id)
+    return list(session.execute(query).scalars())
+
+
+def revoke_api_key(session: Session, *, key_id: int, brand_id: int | None = None) -> ApiKey:
+    """Mark a key revoked (idempotent: revoking twice keeps the first time).
+
+    With ``brand_id`` (a brand-restricted administrator) only that brand's keys can be
+    revoked; any other key answers "not found", so its existence is not disclosed.
+    """
     row = session.get(ApiKey, key_id)
-    if row is None:
+    if row is None or (brand_id is not None and row.brand_id != brand_id):
         raise NotFound(f"API key {key_id} not found")
     if row.revoked_at is None:
         row.revoked_at = datetime.now(UTC)

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from recompra.hub.identity import merge_customers
+from recompra.hub.identity import merge_customers, shared_with_other_brands
 from recompra.hub.rejects import EntityCounts
 from recompra.hub.upsert import CHUNK, insert_rows
 from recompra.models import BrandCustomer, Customer, CustomerIdentity
@@ -32,12 +32,20 @@ _BRAND_LINKS: Table = BrandCustomer.__table__  # type: ignore[assignment]
 
 
 def external_identity(brand_id: int, source: str, value: str) -> Identity:
-    """A store's own customer id, scoped by brand: two stores' ``c1`` are two people.
-
-    E-mails and documents identify a person across the brands of the installation;
-    external ids only mean something inside the store (brand) that issued them.
-    """
+    """A store's own customer id, scoped by brand: two stores' ``c1`` are two people."""
     return ("external", f"{source}@{brand_id}", value)
+
+
+def personal_identity(brand_id: int, kind: str, value: str) -> Identity:
+    """An e-mail, document or phone as one brand knows it.
+
+    Every identity is scoped by brand, so each brand has its own customer profile: a
+    brand that sends an e-mail or CPF another brand holds gets a new profile of its own
+    and can never read, overwrite or merge the other brand's customers (issue 20). The
+    same person in two brands is still linked for the installation's owner through the
+    identity's normalised ``value``, which is equal in both brands.
+    """
+    return (kind, f"@{brand_id}", value)
 
 
 def customer_record(row: Mapping[str, Any], source: str) -> dict[str, Any]:
@@ -65,11 +73,11 @@ def identities_of(record: dict[str, Any], brand_id: int) -> list[Identity]:
         found.append(external_identity(brand_id, source, value))
     if record.get("document"):
         kind, digits = str(record["document"]).split(":", 1)
-        found.append((kind, "", digits))
+        found.append(personal_identity(brand_id, kind, digits))
     if record.get("email"):
-        found.append(("email", "", str(record["email"])))
+        found.append(personal_identity(brand_id, "email", str(record["email"])))
     if record.get("phone"):
-        found.append(("phone", "", str(record["phone"])))
+        found.append(personal_identity(brand_id, "phone", str(record["phone"])))
     return found
 
 
@@ -157,8 +165,19 @@ def upsert_customers(
             )
             merges.append((survivor, other, "same " + ", ".join(shared)))
 
+    # A profile that another brand also sees (linked before identities were scoped by
+    # brand) is never merged by this brand: the record simply joins the survivor.
+    seen_elsewhere = (
+        shared_with_other_brands(session, brand_id, {c for s, o, _ in merges for c in (s, o)})
+        if merges
+        else set()
+    )
     for survivor, other, reason in merges:
-        merge_customers(session, survivor_id=survivor, merged_id=other, reason=reason)
+        if survivor in seen_elsewhere or other in seen_elsewhere:
+            continue
+        merge_customers(
+            session, brand_id=brand_id, survivor_id=survivor, merged_id=other, reason=reason
+        )
 
     if new_rows:
         now = utcnow()

@@ -47,13 +47,27 @@ def resolve(session: Session, customer_id: int) -> int:
         current = merged_into
 
 
-def merge_customers(session: Session, *, survivor_id: int, merged_id: int, reason: str) -> int:
-    """Merge ``merged_id`` into ``survivor_id``; return the id of the merge record."""
+def merge_customers(
+    session: Session, *, brand_id: int, survivor_id: int, merged_id: int, reason: str
+) -> int:
+    """Merge ``merged_id`` into ``survivor_id`` for ``brand_id``; return the merge record's id.
+
+    A merge is the brand's decision about its own profiles: both customers must belong to
+    ``brand_id`` alone, so no brand's record can ever join (or move rows of) a profile
+    another brand sees.
+    """
     if survivor_id == merged_id:
         raise Conflict("a customer cannot be merged into itself", field="merged_id")
     for cid in (survivor_id, merged_id):
         if session.get(Customer, cid) is None:
             raise NotFound(f"customer {cid} does not exist")
+    foreign = shared_with_other_brands(session, brand_id, {survivor_id, merged_id})
+    if foreign:
+        raise Conflict(
+            f"customers {sorted(foreign)} are seen by another brand; brand {brand_id} "
+            "cannot merge them",
+            field="merged_id",
+        )
     moved: dict[str, Any] = {}
     for name, table in _MOVABLE.items():
         row_ids = list(session.scalars(select(table.c.id).where(table.c.customer_id == merged_id)))
@@ -89,6 +103,17 @@ def merge_customers(session: Session, *, survivor_id: int, merged_id: int, reaso
     session.add(merge)
     session.flush()
     return merge.id
+
+
+def shared_with_other_brands(session: Session, brand_id: int, customer_ids: set[int]) -> set[int]:
+    """Those of ``customer_ids`` that a brand other than ``brand_id`` is linked to."""
+    return set(
+        session.scalars(
+            select(BrandCustomer.customer_id).where(
+                BrandCustomer.customer_id.in_(customer_ids), BrandCustomer.brand_id != brand_id
+            )
+        )
+    )
 
 
 def unmerge(session: Session, *, merge_id: int) -> None:

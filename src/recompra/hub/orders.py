@@ -20,13 +20,14 @@ from sqlalchemy.orm import Session
 
 from recompra.config import get_settings
 from recompra.db import unit_of_work
+from recompra.errors import NotFound
 from recompra.hub.canonical import CanonicalOrder, OrderLine
 from recompra.hub.catalog import slugify, upsert_categories, upsert_products
 from recompra.hub.customers import identities_of, upsert_customers
 from recompra.hub.rejects import ImportReport
 from recompra.hub.rules import Problem, order_problems
 from recompra.hub.upsert import upsert_rows
-from recompra.models import Order, OrderItem, Payment
+from recompra.models import Brand, Order, OrderItem, Payment
 from recompra.models.base import utcnow
 
 _ORDERS: Table = Order.__table__  # type: ignore[assignment]
@@ -87,8 +88,13 @@ def write_orders(
     :func:`describe_products`, computed from ``orders`` when not given).
     """
     valid: list[CanonicalOrder] = []
+    brand = session.get(Brand, brand_id)
+    if brand is None:
+        raise NotFound(f"brand {brand_id} not found", field="brand")
     for order in orders:
-        problems = order_problems(order, items_required=items_required)
+        problems = order_problems(
+            order, brand_currency=brand.default_currency, items_required=items_required
+        )
         if problems:
             on_reject(order, problems)
             report.entity("orders").rejected += 1

@@ -18,8 +18,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from babel.numbers import list_currencies
+
 from recompra.hub.canonical import STATUS_WORDS, CanonicalOrder, OrderLine, OrderStatus
 from recompra.hub.validate import Field
+
+#: Largest amount of money accepted in one field, and for one line, in minor units
+#: (R$ 10 bilhões in centavos). Sums of 9 million such amounts still fit the signed 64-bit
+#: integers that both databases and the analytics engines add them in, so one absurd
+#: value can never overflow a KPI.
+MAX_MINOR = 10**12
+#: Largest quantity on one order line.
+MAX_QUANTITY = 100_000
+#: ISO 4217 currency codes (the CLDR list Babel ships, including historic codes).
+CURRENCIES = frozenset(list_currencies())
+NOT_A_CURRENCY = "not an ISO 4217 currency code"
 
 #: Canonical customer fields (a customers file, the API's customers, order lines).
 CUSTOMER_FIELDS = [
@@ -114,14 +127,39 @@ def line_value_problems(
     problems = []
     if quantity is not None and quantity < 1:
         problems.append(("quantity", "must be at least 1"))
+    elif quantity is not None and quantity > MAX_QUANTITY:
+        problems.append(("quantity", f"must be at most {MAX_QUANTITY}"))
     for name, value in (("unit_price", unit_price), ("freight", freight), ("discount", discount)):
         if value is not None and value < 0:
             problems.append((name, "must be at least 0"))
-    if quantity is not None and unit_price is not None and discount is not None:
+        elif value is not None and value > MAX_MINOR:
+            problems.append((name, f"must be at most {MAX_MINOR}"))
+    # A line whose quantity or price is already out of bounds is reported for that alone.
+    if (
+        quantity is not None
+        and unit_price is not None
+        and quantity <= MAX_QUANTITY
+        and unit_price <= MAX_MINOR
+    ):
         gross = quantity * unit_price
-        if discount > gross >= 0:
+        if gross > MAX_MINOR:
+            problems.append(("quantity", f"the line's amount is more than {MAX_MINOR}"))
+        elif discount is not None and discount > gross >= 0:
             problems.append(("discount", f"discount is larger than the line's amount ({gross})"))
     return problems
+
+
+def currency_problem(code: str, *, brand_currency: str) -> str | None:
+    """Why an order in ``code`` cannot be stored for a brand in ``brand_currency``.
+
+    Amounts are summed per brand without conversion, so an order in another currency
+    must be converted by the sender; Recompra refuses it rather than guess a rate.
+    """
+    if code not in CURRENCIES:
+        return NOT_A_CURRENCY
+    if code != brand_currency:
+        return f"the brand's currency is {brand_currency}; convert the amounts before sending them"
+    return None
 
 
 def _line_problems(line: OrderLine) -> list[Problem]:
@@ -153,13 +191,18 @@ def status_of(word: str, extra: Mapping[str, OrderStatus] | None = None) -> Orde
     return STATUS_WORDS.get(key)
 
 
-def order_problems(order: CanonicalOrder, *, items_required: bool = True) -> list[Problem]:
+def order_problems(
+    order: CanonicalOrder, *, brand_currency: str, items_required: bool = True
+) -> list[Problem]:
     """Every rule ``order`` breaks (empty when it may be written).
 
     ``items_required=False`` is for sources whose orders and items are separate files
     that publish orders without items (Olist's unavailable orders).
     """
     problems: list[Problem] = []
+    wrong_currency = currency_problem(order.currency, brand_currency=brand_currency)
+    if wrong_currency:
+        problems.append(Problem("currency", order.currency, wrong_currency))
     if isinstance(order.customer, dict) and not has_identity(order.customer):
         problems.append(Problem("customer", "", NO_IDENTITY))
     if items_required and not order.lines:
@@ -175,6 +218,8 @@ def order_problems(order: CanonicalOrder, *, items_required: bool = True) -> lis
     ):
         if value < 0:
             problems.append(Problem(name, str(value), "must be at least 0"))
+        elif value > MAX_MINOR:
+            problems.append(Problem(name, str(value), f"must be at most {MAX_MINOR}"))
     return problems
 
 

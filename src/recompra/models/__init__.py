@@ -38,6 +38,7 @@ from recompra.models.loyalty import (
 )
 from recompra.models.order import Order, OrderItem, Payment
 from recompra.models.scores import CustomerScore
+from recompra.models.security import DashboardSession, LoginFailure
 from recompra.models.voc_settings import VocSetting
 
 __all__ = [
@@ -50,6 +51,7 @@ __all__ = [
     "CustomerIdentity",
     "CustomerMerge",
     "CustomerScore",
+    "DashboardSession",
     "DashboardUser",
     "EngagementBadge",
     "EngagementBadgeAward",
@@ -64,6 +66,7 @@ __all__ = [
     "Event",
     "IdempotencyRecord",
     "ImportRun",
+    "LoginFailure",
     "LoyaltyAccount",
     "LoyaltyAllocation",
     "LoyaltyDebt",

@@ -12,9 +12,15 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from recompra.web.context import LoginRequired
+from recompra.web.security import (
+    SecurityHeadersMiddleware,
+    content_security_policy,
+    inline_script_hashes,
+)
 from recompra.web.views import router
 
 STATIC_DIR = Path(__file__).parent / "static"
+TEMPLATES_DIR = Path(__file__).parent / "templates"
 #: Swagger UI 5, vendored (see its README.md), so /docs works with no internet.
 SWAGGER_URL = "/static/swagger-ui"
 
@@ -24,25 +30,34 @@ async def _to_login(_request: Request, exc: Exception) -> Response:
     return RedirectResponse(f"/login?next={quote(exc.next_url)}", status_code=303)
 
 
-def install_api_docs(app: FastAPI) -> None:
-    """Serve Swagger UI at ``/docs`` from the dashboard's static files."""
+def install_api_docs(app: FastAPI) -> HTMLResponse:
+    """Serve Swagger UI at ``/docs`` from the dashboard's static files; return the page."""
+    page = get_swagger_ui_html(
+        openapi_url=app.openapi_url or "/openapi.json",
+        title=f"{app.title} API",
+        swagger_js_url=f"{SWAGGER_URL}/swagger-ui-bundle.js",
+        swagger_css_url=f"{SWAGGER_URL}/swagger-ui.css",
+        swagger_favicon_url="/static/favicon.svg",
+        # Swagger UI would otherwise send the schema to validator.swagger.io.
+        swagger_ui_parameters={"validatorUrl": None},
+    )
 
     @app.get("/docs", include_in_schema=False)
     def swagger_ui() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url=app.openapi_url or "/openapi.json",
-            title=f"{app.title} API",
-            swagger_js_url=f"{SWAGGER_URL}/swagger-ui-bundle.js",
-            swagger_css_url=f"{SWAGGER_URL}/swagger-ui.css",
-            swagger_favicon_url="/static/favicon.svg",
-            # Swagger UI would otherwise send the schema to validator.swagger.io.
-            swagger_ui_parameters={"validatorUrl": None},
-        )
+        return HTMLResponse(page.body)
+
+    return page
 
 
 def install_dashboard(app: FastAPI) -> None:
-    """Add the dashboard routes, ``/static``, ``/docs`` and the sign-in redirect."""
+    """Add the dashboard routes, ``/static``, ``/docs``, the sign-in redirect and the
+    security headers (whose policy allows exactly the inline scripts served here)."""
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    install_api_docs(app)
+    docs = install_api_docs(app)
     app.include_router(router)
     app.add_exception_handler(LoginRequired, _to_login)
+    inline = [
+        *inline_script_hashes(bytes(docs.body).decode()),
+        *inline_script_hashes((TEMPLATES_DIR / "base.html").read_text(encoding="utf-8")),
+    ]
+    app.add_middleware(SecurityHeadersMiddleware, policy=content_security_policy(inline))

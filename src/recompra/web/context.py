@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -12,6 +12,7 @@ from markupsafe import Markup
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from recompra.auth.sessions import session_user
 from recompra.config import Settings
 from recompra.db import unit_of_work
 from recompra.models import Brand, DashboardUser
@@ -161,9 +162,15 @@ def signed_in_user(request: Request, session: Session, settings: Settings) -> Da
     """The user of the session cookie, or :class:`LoginRequired`."""
     payload = cookies.loads(settings.secret_key, request.cookies.get(cookies.COOKIE))
     user = None
-    if payload is not None and isinstance(payload.get("uid"), int):
-        user = session.get(DashboardUser, payload["uid"])
-    if user is None or user.disabled_at is not None:
+    if (
+        payload is not None
+        and isinstance(payload.get("uid"), int)
+        and isinstance(payload.get("sid"), str)
+    ):
+        user = session_user(
+            session, token=payload["sid"], user_id=payload["uid"], now=datetime.now(UTC)
+        )
+    if user is None:
         next_url = request.url.path + ("?" + request.url.query if request.url.query else "")
         raise LoginRequired(next_url)
     return user

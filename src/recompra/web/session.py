@@ -1,8 +1,9 @@
 """Signed session cookies and CSRF tokens with the standard library (HMAC-SHA256 over the
 settings' key).
 
-The cookie holds ``base64(json payload).signature``; the payload carries the user id and
-an expiry. Nothing secret is stored in it, only what the signature protects from change.
+The cookie holds ``base64(json payload).signature``; the payload carries the user id, the
+server-side session token (:mod:`recompra.auth.sessions`, revoked at sign-out) and an
+expiry. Nothing secret is stored in it, only what the signature protects from change.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ def dumps(secret: str, payload: dict[str, Any], *, max_age_s: int = MAX_AGE_S) -
 
 def loads(secret: str, value: str | None) -> dict[str, Any] | None:
     """The payload of a valid, unexpired cookie, else ``None``."""
-    if not value or "." not in value:
+    # A cookie is ASCII by RFC 6265; anything else is forged or garbage, not a crash.
+    if not value or "." not in value or not value.isascii():
         return None
     data, _, signature = value.rpartition(".")
     if not hmac.compare_digest(_sign(secret, data.encode()), signature):

@@ -5,18 +5,21 @@ a record with a bad value is rejected and reported, the others are written, all 
 request's unit of work: a request (one record or a batch) is one transaction. The body is
 always the same multi-status report; the status is 200 when every record was accepted and
 207 when some were rejected. 422 is only for a payload that is not the documented JSON
-shape (not an object, ``items`` not a list, an unknown key).
+shape (not an object, ``items`` not a list, an unknown key, a boolean where a number or
+text belongs, an event payload over :data:`MAX_EVENT_PAYLOAD_BYTES`); a body over
+``RECOMPRA_API_MAX_BODY_BYTES`` is 413 before it is read (:mod:`recompra.api.body_limit`).
 """
 
 # No ``from __future__ import annotations``: the endpoints built in ``_register`` annotate
 # their body with a local model class, which FastAPI must see as a class, not a string.
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, StrictFloat, StrictInt, StrictStr, field_validator
 from pydantic import Field as PydanticField
 from sqlalchemy.orm import Session
 
@@ -35,7 +38,10 @@ router = APIRouter(prefix="/v1/ingest", tags=["ingest"])
 _ERRORS = error_responses(400, *AUTH_ERRORS, 404)
 
 #: A JSON scalar as sent; the hub parses it like a file's text cell (bad values: rejects).
-Scalar = str | int | float | None
+#: Strict: ``true`` is not the number 1 nor the text "true" (a wrong type is a 422).
+Scalar = StrictStr | StrictInt | StrictFloat | None
+#: Largest event payload, as compact JSON (bytes of UTF-8): a payload is stored whole.
+MAX_EVENT_PAYLOAD_BYTES = 16_384
 
 SourceQuery = Annotated[
     str,
@@ -126,7 +132,17 @@ class EventIn(_Record):
     occurred_at: Scalar = None
     customer_id: Scalar = None
     email: Scalar = None
-    payload: dict[str, Any] = PydanticField(default_factory=dict)
+    payload: dict[str, Any] = PydanticField(
+        default_factory=dict, description=f"At most {MAX_EVENT_PAYLOAD_BYTES} bytes as JSON"
+    )
+
+    @field_validator("payload")
+    @classmethod
+    def _payload_fits(cls, payload: dict[str, Any]) -> dict[str, Any]:
+        size = len(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode())
+        if size > MAX_EVENT_PAYLOAD_BYTES:
+            raise ValueError(f"payload is {size} bytes as JSON; at most {MAX_EVENT_PAYLOAD_BYTES}")
+        return payload
 
 
 RecordT = TypeVar("RecordT", bound=_Record)

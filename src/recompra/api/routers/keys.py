@@ -11,11 +11,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Path
 from pydantic import BaseModel
-from sqlalchemy import select
 
 from recompra.api.deps import MAX_ID, AdminKey, ReadSession, WriteSession
 from recompra.api.errors import AUTH_ERRORS, error_responses
-from recompra.auth.keys import revoke_api_key
+from recompra.auth.keys import list_api_keys, revoke_api_key
 from recompra.models import ApiKey
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
@@ -62,9 +61,12 @@ def _info(row: ApiKey) -> KeyInfo:
     response_model=list[KeyInfo],
     responses=error_responses(*AUTH_ERRORS),
 )
-def list_keys(_admin: AdminKey, session: ReadSession) -> list[KeyInfo]:
-    """Every API key (prefix, scopes, brand, usage)."""
-    return [_info(r) for r in session.execute(select(ApiKey).order_by(ApiKey.id)).scalars()]
+def list_keys(admin: AdminKey, session: ReadSession) -> list[KeyInfo]:
+    """The API keys the caller administers (prefix, scopes, brand, usage).
+
+    An installation-wide admin key sees every key; a brand's admin key only its brand's.
+    """
+    return [_info(r) for r in list_api_keys(session, brand_id=admin.brand_id)]
 
 
 @router.post(
@@ -75,9 +77,12 @@ def list_keys(_admin: AdminKey, session: ReadSession) -> list[KeyInfo]:
 )
 def revoke(
     key_id: Annotated[int, Path(ge=1, le=MAX_ID)],
-    _admin: AdminKey,
+    admin: AdminKey,
     session: WriteSession,
     _idempotency_key: IdempotencyKey = None,
 ) -> KeyInfo:
-    """Revoke a key now (revoking an already revoked key changes nothing)."""
-    return _info(revoke_api_key(session, key_id=key_id))
+    """Revoke a key now (revoking an already revoked key changes nothing).
+
+    A brand's admin key revokes only its brand's keys; any other id answers 404.
+    """
+    return _info(revoke_api_key(session, key_id=key_id, brand_id=admin.brand_id))

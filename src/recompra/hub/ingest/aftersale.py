@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from recompra.hub.aftersale import EVENTS, REVIEWS, SourceKeyedTable
 from recompra.hub.canonical import CanonicalReturn
-from recompra.hub.customers import external_identity, lookup_identities
+from recompra.hub.customers import external_identity, lookup_identities, personal_identity
 from recompra.hub.ingest.batch import Batch, IngestResult, flat_batch
 from recompra.hub.rejects import EntityCounts, ImportReport
 from recompra.hub.returns import order_lookup, write_returns
@@ -96,7 +96,7 @@ def _brand_customers(
         if row.get("customer_id"):
             wanted.append(external_identity(brand_id, source, str(row["customer_id"])))
         if row.get("email"):
-            wanted.append(("email", "", str(row["email"])))
+            wanted.append(personal_identity(brand_id, "email", str(row["email"])))
     known = lookup_identities(session, wanted)
     members = set(
         session.scalars(

@@ -1,7 +1,7 @@
 """voc settings
 
 Revision ID: 0013_voc_settings
-Revises: 0009_engagement
+Revises: 0011_security
 Create Date: 2026-12-04 19:56:10.333725
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import recompra.models.base
 
 revision: str = "0013_voc_settings"
-down_revision: str | Sequence[str] | None = "0009_engagement"
+down_revision: str | Sequence[str] | None = "0011_security"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from recompra.auth.sessions import (
+    FAILURE_WINDOW,
+    open_session,
+    record_sign_in,
+    revoke_session,
+    sign_in_throttled,
+)
 from recompra.auth.users import authenticate_user
 from recompra.config import Settings
 from recompra.db import unit_of_work
@@ -51,19 +58,28 @@ def login(
     password: Annotated[str, Form(max_length=1000)],
     next: Annotated[str, Form(max_length=2000)] = "/dashboard",
 ) -> Response:
-    """Check the credentials and set the signed session cookie."""
+    """Check the credentials, open a server-side session and set its signed cookie."""
     settings: Settings = request.app.state.settings
+    address = request.client.host if request.client else ""
+    now = datetime.now(UTC)
+    token = None
     with unit_of_work(engine_of(request)) as session:
+        if sign_in_throttled(session, account=email, address=address, now=now):
+            return _throttled(request, next)
         user = authenticate_user(session, email=email, password=password)
+        record_sign_in(session, account=email, address=address, succeeded=user is not None, now=now)
         if user is not None:
-            user.last_login_at = datetime.now(UTC)
+            user.last_login_at = now
             uid = user.id
-    if user is None:
+            token = open_session(
+                session, user_id=uid, now=now, lifetime=timedelta(seconds=cookies.MAX_AGE_S)
+            )
+    if token is None:
         return login_form(request, next=next, failed=True)
     response = RedirectResponse(safe_next(next), status_code=303)
     response.set_cookie(
         cookies.COOKIE,
-        cookies.dumps(settings.secret_key, {"uid": uid}),
+        cookies.dumps(settings.secret_key, {"uid": uid, "sid": token}),
         max_age=cookies.MAX_AGE_S,
         httponly=True,
         samesite="lax",
@@ -72,9 +88,22 @@ def login(
     return response
 
 
+def _throttled(request: Request, next: str) -> Response:
+    """The sign-in form, answered 429 while the account and address are throttled."""
+    response = login_form(request, next=next, failed=True)
+    response.status_code = 429
+    response.headers["Retry-After"] = str(int(FAILURE_WINDOW.total_seconds()))
+    return response
+
+
 @router.post("/logout")
-def logout() -> RedirectResponse:
-    """Forget the session."""
+def logout(request: Request) -> RedirectResponse:
+    """Revoke the session server-side (a copied cookie stops working) and forget it."""
+    settings: Settings = request.app.state.settings
+    payload = cookies.loads(settings.secret_key, request.cookies.get(cookies.COOKIE))
+    if payload is not None and isinstance(payload.get("sid"), str):
+        with unit_of_work(engine_of(request)) as session:
+            revoke_session(session, token=payload["sid"], now=datetime.now(UTC))
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(cookies.COOKIE)
     return response
