@@ -37,7 +37,7 @@ FEEDS = ("orders", "segment_events", "events")
 SETTLE_SECONDS = 2.0
 
 
-def _cursor(session: Session, feed: str) -> FeedCursor | None:
+def feed_cursor(session: Session, feed: str) -> FeedCursor | None:
     """The feed's cursor row, locked; ``None`` when another worker holds it."""
     session.execute(
         insert_ignoring_conflicts(session, CURSORS, index_elements=("feed",)),
@@ -79,7 +79,7 @@ def _of_brand(journeys: list[ActiveJourney], brand_id: int, kind: str) -> list[A
 
 
 def _orders(session: Session, journeys: list[ActiveJourney], *, now: datetime, limit: int) -> int:
-    cursor = _cursor(session, "orders")
+    cursor = feed_cursor(session, "orders")
     if cursor is None:
         return 0
     rows = session.execute(
@@ -115,7 +115,7 @@ def _orders(session: Session, journeys: list[ActiveJourney], *, now: datetime, l
 def _segment_events(
     session: Session, journeys: list[ActiveJourney], *, now: datetime, limit: int
 ) -> int:
-    cursor = _cursor(session, "segment_events")
+    cursor = feed_cursor(session, "segment_events")
     if cursor is None:
         return 0
     rows = session.execute(
@@ -155,7 +155,7 @@ def _segment_events(
 
 
 def _events(session: Session, journeys: list[ActiveJourney], *, now: datetime, limit: int) -> int:
-    cursor = _cursor(session, "events")
+    cursor = feed_cursor(session, "events")
     if cursor is None:
         return 0
     rows = session.execute(

@@ -1,0 +1,1 @@
+"""Voice of the customer: cases with SLA clocks, surveys and the closed loop."""
