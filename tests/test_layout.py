@@ -27,7 +27,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("config", "errors", "db", "models", "migrate"),
     ("hub", "snapshot", "engines", "generate"),
     ("analytics", "predict", "recommend", "loyalty", "segments"),
-    ("reads", "auth", "pipeline", "automation"),
+    ("reads", "auth", "pipeline", "automation", "voc"),
     ("api", "web"),
     ("server",),
     ("cli",),

@@ -73,9 +73,7 @@ def test_hours_weekdays_and_optional_days_are_configurable() -> None:
     # Friday 11:00 + 120: 60 on Friday, 60 on Saturday from 08:00.
     assert add_business_minutes(saturday_mornings, local(6, 12, 11), 120) == local(6, 13, 9)
     # Friday 13 February 11:30 + 60: 30 on Friday, 30 on Saturday the 14th from 08:00.
-    assert add_business_minutes(saturday_mornings, local(2, 13, 11, 30), 60) == local(
-        2, 14, 8, 30
-    )
+    assert add_business_minutes(saturday_mornings, local(2, 13, 11, 30), 60) == local(2, 14, 8, 30)
     assert not saturday_mornings.closed_on(local(2, 16, 12).date())
     assert CAL.closed_on(local(2, 16, 12).date())
     assert BusinessCalendar.from_json(saturday_mornings.to_json()) == saturday_mornings
