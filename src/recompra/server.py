@@ -16,6 +16,7 @@ from recompra.api.ratelimit import RateLimitHeadersMiddleware, TokenBucketLimite
 from recompra.api.routers import (
     analytics,
     automation,
+    cases,
     customers,
     health,
     ingest,
@@ -23,6 +24,7 @@ from recompra.api.routers import (
     loyalty,
     recommendations,
     segments,
+    surveys,
 )
 from recompra.api.settings import ApiSettings
 from recompra.config import Settings, get_settings
@@ -77,6 +79,8 @@ def create_app(
         keys,
         segments,
         automation,
+        cases,
+        surveys,
     ):
         app.include_router(module.router)
     install_dashboard(app)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from recompra.cli import automation, demo, hub, keys, loyalty, pipeline, segments, users
+from recompra.cli import automation, cases, demo, hub, keys, loyalty, pipeline, segments, users
 from recompra.cli.serve import serve
 
 app = typer.Typer(
@@ -36,6 +36,8 @@ app.add_typer(users.app, name="users")
 app.add_typer(segments.app, name="segments")
 app.add_typer(automation.journeys_app, name="journeys")
 app.add_typer(automation.webhooks_app, name="webhooks")
+app.add_typer(cases.app, name="cases")
+app.add_typer(cases.surveys_app, name="surveys")
 app.command()(automation.worker)
 app.command()(serve)
 

@@ -23,6 +23,7 @@ from recompra.models import Review
 from recompra.models.voc import Case, SlaPolicy, SurveyAnswer, SurveySend
 from recompra.voc.cases import NewCase, insert_case
 from recompra.voc.policies import brand_policies, targets_for
+from recompra.voc.queue import share
 
 #: Review stars that open a case.
 LOW_REVIEW = 2
@@ -131,13 +132,11 @@ class DetractorQueue:
     """The closed loop: the cases still to contact first, and the 48 h contact rate."""
 
     waiting: list[Detractor]
+    #: Cases contacted, or whose 48 h are over.
     decided: int
     contacted_in_time: int
-
-    @property
-    def rate(self) -> float | None:
-        """Contacted within 48 h / cases whose 48 h are over or that were contacted."""
-        return self.contacted_in_time / self.decided if self.decided else None
+    #: ``contacted_in_time / decided``.
+    rate: float | None
 
 
 def detractor_queue(
@@ -171,4 +170,4 @@ def detractor_queue(
             in_time += within
         if contacted_at is None and status not in ("resolved", "closed") and len(waiting) < limit:
             waiting.append(Detractor(case_id, subject, status, owner, feedback_at, None, within))
-    return DetractorQueue(waiting, decided, in_time)
+    return DetractorQueue(waiting, decided, in_time, share(in_time, decided))

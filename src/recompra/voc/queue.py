@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from recompra.models import Customer
-from recompra.models.voc import Case
-from recompra.voc.cases import ACTIVE
+from recompra.models.voc import Case, CaseMessage
+from recompra.voc.cases import ACTIVE, get_case, history
 from recompra.voc.sla import clock_status
 
 #: "About to breach": a running clock due within this many minutes (wall clock).
@@ -165,27 +165,20 @@ def about_to_breach(
 
 @dataclass(frozen=True)
 class SlaMet:
-    """Clocks that ended (fulfilled or failed) and how many were met, for one group."""
+    """Clocks that ended (fulfilled or failed) and the share met, for one team or agent."""
 
     group: str | None
     first_response_met: int
     first_response_ended: int
+    first_response_rate: float | None
     resolution_met: int
     resolution_ended: int
+    resolution_rate: float | None
 
-    @property
-    def first_response_rate(self) -> float | None:
-        """Share of first responses within target."""
-        return (
-            self.first_response_met / self.first_response_ended
-            if self.first_response_ended
-            else None
-        )
 
-    @property
-    def resolution_rate(self) -> float | None:
-        """Share of resolutions within target."""
-        return self.resolution_met / self.resolution_ended if self.resolution_ended else None
+def share(part: int, whole: int) -> float | None:
+    """``part / whole``, ``None`` for an empty whole."""
+    return part / whole if whole else None
 
 
 def sla_met(session: Session, *, brand_id: int, by: str, now: datetime) -> list[SlaMet]:
@@ -202,8 +195,61 @@ def sla_met(session: Session, *, brand_id: int, by: str, now: datetime) -> list[
                 tally[index + 1] += 1
                 tally[index] += clock.status == "fulfilled"
     return [
-        SlaMet(group, *tally)
+        SlaMet(
+            group,
+            tally[0],
+            tally[1],
+            share(tally[0], tally[1]),
+            tally[2],
+            tally[3],
+            share(tally[2], tally[3]),
+        )
         for group, tally in sorted(
             counts.items(), key=lambda item: (item[0] is None, item[0] or "")
         )
     ]
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    """One status change of a case."""
+
+    from_status: str | None
+    to_status: str
+    actor: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class MessageRow:
+    """A note or a reply."""
+
+    kind: str
+    author: str
+    body: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class CaseDetail:
+    """A case with its history and messages (oldest first)."""
+
+    case: CaseRow
+    history: list[StatusRow]
+    messages: list[MessageRow]
+
+
+def case_detail(session: Session, *, brand_id: int, case_id: int, now: datetime) -> CaseDetail:
+    """The brand's case ``case_id`` in full (``NotFound`` otherwise)."""
+    case = get_case(session, brand_id=brand_id, case_id=case_id)
+    name = session.scalar(select(Customer.name).where(Customer.id == case.customer_id))
+    messages = session.scalars(
+        select(CaseMessage)
+        .where(CaseMessage.case_id == case.id)
+        .order_by(CaseMessage.created_at, CaseMessage.id)
+    )
+    return CaseDetail(
+        case_row(case, name, now),
+        [StatusRow(h.from_status, h.to_status, h.actor, h.at) for h in history(session, case.id)],
+        [MessageRow(m.kind, m.author, m.body, m.created_at) for m in messages],
+    )
