@@ -34,7 +34,8 @@ ByOption = Annotated[str, typer.Option("--by", help="Who acts (default: your log
 
 
 def _json(value: Any) -> None:
-    plain = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
+    is_row = dataclasses.is_dataclass(value) and not isinstance(value, type)
+    plain = dataclasses.asdict(value) if is_row else value
     typer.echo(json.dumps(plain, indent=2, default=str, ensure_ascii=False))
 
 

@@ -19,6 +19,7 @@ from recompra.web import session as cookies
 from recompra.web.format import (
     Locale,
     format_date,
+    format_datetime,
     format_money,
     format_money_short,
     format_number,
@@ -40,6 +41,7 @@ NAVIGATION: tuple[tuple[str, str], ...] = (
     ("clv", "/dashboard/clv"),
     ("churn", "/dashboard/churn"),
     ("loyalty", "/dashboard/loyalty"),
+    ("cases", "/dashboard/cases"),
     ("models", "/dashboard/models"),
     ("glossary", "/dashboard/glossary"),
 )
@@ -97,6 +99,10 @@ class Page:
     def date(self, value: date | datetime | None) -> str:
         """Format a date."""
         return format_date(value, self.locale)
+
+    def when(self, value: datetime | None) -> str:
+        """Format a date and time (São Paulo)."""
+        return format_datetime(value, self.locale)
 
     def period(self, value: str) -> str:
         """Format a ``YYYY-MM`` period."""

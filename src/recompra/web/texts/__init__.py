@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from types import ModuleType
 
+from recompra.web.texts import cases
+
 #: The domain modules whose pages add strings (append yours).
-DOMAIN_MODULES: tuple[ModuleType, ...] = ()
+DOMAIN_MODULES: tuple[ModuleType, ...] = (cases,)
 
 
 def domain_messages() -> dict[str, tuple[str, str]]:

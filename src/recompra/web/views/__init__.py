@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse
 from recompra.web.context import build_page, read_unit
 from recompra.web.views import (
     access,
+    cases,
     customers,
     exports,
     glossary,
@@ -24,7 +25,7 @@ from recompra.web.views import (
 from recompra.web.views.common import render
 
 router = APIRouter(include_in_schema=False)
-for module in (access, overview, scores, customers, loyalty, models, glossary, exports):
+for module in (access, overview, scores, customers, loyalty, cases, models, glossary, exports):
     router.include_router(module.router)
 
 
