@@ -21,7 +21,7 @@ from recompra.voc.cases import assign as assign_case
 from recompra.voc.cases import get_case
 from recompra.voc.cases import resolve as resolve_case
 from recompra.voc.feedback import detractor_queue
-from recompra.voc.queue import CaseFilter, CaseRow, case_detail, list_cases, sla_met
+from recompra.voc.queue import CaseDetail, CaseFilter, CaseRow, case_detail, list_cases, sla_met
 from recompra.voc.surveys import list_surveys, send_survey
 
 app = typer.Typer(help="Cases (complaints, requests) and their SLA clocks.", no_args_is_help=True)
@@ -103,6 +103,7 @@ def assign(
     owner: Annotated[str | None, typer.Option(help="Agent")] = None,
     team: Annotated[str | None, typer.Option(help="Team")] = None,
     brand: BrandOption = DEFAULT_BRAND,
+    as_json: JsonOption = False,
 ) -> None:
     """Give a case an owner and/or a team."""
     brand_id = brand_id_of(brand)
@@ -110,9 +111,19 @@ def assign(
         with unit_of_work(get_engine()) as session:
             case = get_case(session, brand_id=brand_id, case_id=case_id, lock=True)
             assign_case(session, case=case, owner=owner, team=team, now=utcnow())
-            typer.echo(f"case {case.id}: owner {case.owner or '-'}, team {case.team or '-'}")
+            detail = case_detail(session, brand_id=brand_id, case_id=case_id, now=utcnow())
     except RecompraError as error:
         raise exit_with(error) from error
+    _print_change(
+        detail, as_json, f"owner {detail.case.owner or '-'}, team {detail.case.team or '-'}"
+    )
+
+
+def _print_change(detail: CaseDetail, as_json: bool, what: str) -> None:
+    if as_json:
+        _json(detail)
+    else:
+        typer.echo(f"case {detail.case.id}: {what}")
 
 
 @app.command()
@@ -121,6 +132,7 @@ def resolve(
     reason: Annotated[str, typer.Option(help="Resolution reason")],
     by: ByOption = "",
     brand: BrandOption = DEFAULT_BRAND,
+    as_json: JsonOption = False,
 ) -> None:
     """Resolve a case with a reason."""
     brand_id = brand_id_of(brand)
@@ -130,9 +142,10 @@ def resolve(
             resolve_case(
                 session, case=case, reason=reason, actor=by or getpass.getuser(), now=utcnow()
             )
+            detail = case_detail(session, brand_id=brand_id, case_id=case_id, now=utcnow())
     except RecompraError as error:
         raise exit_with(error) from error
-    typer.echo(f"case {case_id} resolved")
+    _print_change(detail, as_json, "resolved")
 
 
 @app.command()
