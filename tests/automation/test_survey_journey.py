@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from automationtest import add_order, apply, context, make_store, received, smtp_sink
+from automationtest import add_order, apply, context, make_store, received, smtp_sink, thank_you
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
@@ -20,13 +20,12 @@ from recompra.models.voc import Case, SurveyAnswer, SurveySend
 from recompra.server import create_app
 
 SENDER = "Loja <loja@example.com>"
-JOURNEY = {
-    "key": "nps_after_delivery",
-    "name": {"pt-BR": "NPS pós-entrega", "en": "NPS after delivery"},
-    "trigger": {"type": "order_placed"},
-    "entry": {"key": "order", "reentry": "once_per_key"},
-    "start": "ask",
-    "nodes": {
+#: The thank-you journey's trigger and entry, sending an NPS survey instead.
+JOURNEY = thank_you(
+    key="nps_after_delivery",
+    name={"pt-BR": "NPS pós-entrega", "en": "NPS after delivery"},
+    start="ask",
+    nodes={
         "ask": {
             "type": "send",
             "channel": "email",
@@ -37,7 +36,7 @@ JOURNEY = {
         },
         "done": {"type": "exit"},
     },
-}
+)
 
 
 def test_a_journey_survey_is_answered_from_the_received_email(

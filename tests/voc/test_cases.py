@@ -4,7 +4,7 @@ outbox, policies, and refused actions that change nothing. Deadlines are worked 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import pytest
 from sqlalchemy import Engine, select

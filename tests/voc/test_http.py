@@ -142,10 +142,12 @@ def test_surveys_through_the_api_and_the_public_page(site: Site) -> None:
     assert (link["kind"], link["low"], link["high"], link["answered"]) == ("nps", 0, 10, False)
     page = c.get(f"/survey/{token}?score=9")
     assert page.status_code == 200
-    assert 'value="9" checked' in page.text and "De 0 a 10" in page.text
+    assert 'value="9" checked' in page.text
+    assert "De 0 a 10" in page.text
     assert c.get(f"/survey/{token}x").status_code == 400
     thanks = c.post(f"/survey/{token}", data={"score": "9", "comment": "Rápido"})
-    assert thanks.status_code == 200 and "Obrigado" in thanks.text
+    assert thanks.status_code == 200
+    assert "Obrigado" in thanks.text
     assert c.post(f"/survey/{token}", data={"score": "2"}).status_code == 409
     assert c.post("/v1/surveys/answers", json={"token": token, "score": 1}).status_code == 409
     assert (
@@ -169,7 +171,8 @@ def test_dashboard_case_pages_and_actions(site: Site) -> None:
     assert c.get("/dashboard/cases", follow_redirects=False).status_code in (302, 303)
     c.post("/login", data={"email": "ana@loja.test", "password": "senha-segura-1"})
     queue = c.get("/dashboard/cases")
-    assert queue.status_code == 200 and "Troca de tamanho" in queue.text
+    assert queue.status_code == 200
+    assert "Troca de tamanho" in queue.text
     note = c.post(
         f"/dashboard/cases/{case_id}/note", data={"body": "Cliente VIP"}, follow_redirects=False
     )
@@ -179,5 +182,6 @@ def test_dashboard_case_pages_and_actions(site: Site) -> None:
     )
     assert refused.headers["location"] == f"/dashboard/cases/{case_id}?error=1"  # no reason
     page = c.get(f"/dashboard/cases/{case_id}")
-    assert "Cliente VIP" in page.text and 'data-case-status="new"' in page.text
+    assert "Cliente VIP" in page.text
+    assert 'data-case-status="new"' in page.text
     assert c.get("/dashboard/cases/999999").status_code == 404

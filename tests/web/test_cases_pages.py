@@ -130,26 +130,6 @@ def seeded(server: Server) -> Iterator[Seeded]:
     engine.dispose()
 
 
-@pytest.fixture
-def tab_at(browser: Any) -> Iterator[Any]:
-    """``tab_at(viewport)``: a new signed-out tab at ``desktop`` or ``phone`` size."""
-    contexts = []
-
-    def open_tab(viewport: str) -> Any:
-        width, height = VIEWPORTS[viewport]
-        context = browser.new_context(
-            viewport={"width": width, "height": height}, is_mobile=viewport == "phone"
-        )
-        contexts.append(context)
-        tab = context.new_page()
-        tab.set_default_timeout(10_000)
-        return tab
-
-    yield open_tab
-    for context in contexts:
-        context.close()
-
-
 def _fits(tab: Any, viewport: str) -> None:
     assert tab.evaluate("document.documentElement.scrollWidth") <= VIEWPORTS[viewport][0]
 

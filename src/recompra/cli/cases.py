@@ -6,9 +6,11 @@ from __future__ import annotations
 import dataclasses
 import getpass
 import json
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
+from sqlalchemy.orm import Session
 
 from recompra.automation.settings import AutomationSettings, decision_context
 from recompra.cli.options import brand_id_of, exit_with
@@ -17,6 +19,7 @@ from recompra.db import get_engine, unit_of_work
 from recompra.errors import RecompraError
 from recompra.hub.brands import DEFAULT_BRAND
 from recompra.models.base import utcnow
+from recompra.models.voc import Case
 from recompra.voc.cases import assign as assign_case
 from recompra.voc.cases import get_case
 from recompra.voc.cases import resolve as resolve_case
@@ -106,17 +109,25 @@ def assign(
     as_json: JsonOption = False,
 ) -> None:
     """Give a case an owner and/or a team."""
-    brand_id = brand_id_of(brand)
-    try:
-        with unit_of_work(get_engine()) as session:
-            case = get_case(session, brand_id=brand_id, case_id=case_id, lock=True)
-            assign_case(session, case=case, owner=owner, team=team, now=utcnow())
-            detail = case_detail(session, brand_id=brand_id, case_id=case_id, now=utcnow())
-    except RecompraError as error:
-        raise exit_with(error) from error
+    detail = _change(
+        brand,
+        case_id,
+        lambda session, case: assign_case(session, case=case, owner=owner, team=team, now=utcnow()),
+    )
     _print_change(
         detail, as_json, f"owner {detail.case.owner or '-'}, team {detail.case.team or '-'}"
     )
+
+
+def _change(brand: str, case_id: int, action: Callable[[Session, Case], object]) -> CaseDetail:
+    """Run ``action`` on the locked case in one unit of work; the case afterwards."""
+    brand_id = brand_id_of(brand)
+    try:
+        with unit_of_work(get_engine()) as session:
+            action(session, get_case(session, brand_id=brand_id, case_id=case_id, lock=True))
+            return case_detail(session, brand_id=brand_id, case_id=case_id, now=utcnow())
+    except RecompraError as error:
+        raise exit_with(error) from error
 
 
 def _print_change(detail: CaseDetail, as_json: bool, what: str) -> None:
@@ -135,16 +146,14 @@ def resolve(
     as_json: JsonOption = False,
 ) -> None:
     """Resolve a case with a reason."""
-    brand_id = brand_id_of(brand)
-    try:
-        with unit_of_work(get_engine()) as session:
-            case = get_case(session, brand_id=brand_id, case_id=case_id, lock=True)
-            resolve_case(
-                session, case=case, reason=reason, actor=by or getpass.getuser(), now=utcnow()
-            )
-            detail = case_detail(session, brand_id=brand_id, case_id=case_id, now=utcnow())
-    except RecompraError as error:
-        raise exit_with(error) from error
+    actor = by or getpass.getuser()
+    detail = _change(
+        brand,
+        case_id,
+        lambda session, case: resolve_case(
+            session, case=case, reason=reason, actor=actor, now=utcnow()
+        ),
+    )
     _print_change(detail, as_json, "resolved")
 
 
