@@ -163,6 +163,8 @@ def test_queue_and_case_page(
         "cumprido" if locale == "pt-BR" else "met"
     )
     assert tab.locator("td.clock-paused").count() >= 1  # the case waiting on the customer
+    # The 1-star review's case waits for its first contact in the detractor queue.
+    assert tab.locator("#detractors [data-detractor]").count() >= 1
     _fits(tab, viewport)
     if locale == "pt-BR":
         _no_english(tab, "/dashboard/cases")

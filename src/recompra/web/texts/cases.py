@@ -24,6 +24,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Detratores aguardando o primeiro contato",
         "Detractors awaiting first contact",
     ),
+    "cases.detractors_none": (
+        "Todos os detratores já foram contatados.",
+        "Every detractor has been contacted.",
+    ),
+    "cases.received_ago": ("recebido há {left}", "received {left} ago"),
     "cases.none": ("Nenhum atendimento nesta situação.", "No cases with this status."),
     "cases.col.id": ("Nº", "#"),
     "cases.col.subject": ("Assunto", "Subject"),

@@ -74,7 +74,7 @@ def queue(request: Request, status: StatusQ = "active", page: PageQ = 1) -> HTML
         warned = about_to_breach(session, brand_id=brand_id, now=now)
         teams = sla_met(session, brand_id=brand_id, by="team", now=now)
         agents = sla_met(session, brand_id=brand_id, by="owner", now=now)
-        loop = detractor_queue(session, brand_id=brand_id, now=now, limit=0)
+        closed_loop = detractor_queue(session, brand_id=brand_id, now=now, limit=10)
     pages = max(1, math.ceil(total / PAGE_SIZE))
     return render(
         context,
@@ -85,12 +85,13 @@ def queue(request: Request, status: StatusQ = "active", page: PageQ = 1) -> HTML
         warned=warned,
         teams=teams,
         agents=agents,
-        loop=loop,
+        closed_loop=closed_loop,
         status=chosen,
         statuses=("active", *CASE_STATUSES, "all"),
         page_number=min(page, pages),
         pages=pages,
         clock=lambda c: clock_text(context, c),
+        ago=lambda at: _span(int((now - at).total_seconds() // 60)),
     )
 
 
