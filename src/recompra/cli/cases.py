@@ -20,8 +20,8 @@ from recompra.errors import RecompraError
 from recompra.hub.brands import DEFAULT_BRAND
 from recompra.models.base import utcnow
 from recompra.models.voc import Case
+from recompra.voc.cases import NewCase, get_case, open_case
 from recompra.voc.cases import assign as assign_case
-from recompra.voc.cases import get_case
 from recompra.voc.cases import resolve as resolve_case
 from recompra.voc.feedback import detractor_queue
 from recompra.voc.queue import CaseDetail, CaseFilter, CaseRow, case_detail, list_cases, sla_met
@@ -98,6 +98,45 @@ def show(case_id: CaseArg, brand: BrandOption = DEFAULT_BRAND, as_json: JsonOpti
         typer.echo(f"  {h.at:%Y-%m-%d %H:%M} {h.from_status or '-'} -> {h.to_status} ({h.actor})")
     for m in detail.messages:
         typer.echo(f"  [{m.kind}] {m.author}: {m.body}")
+
+
+@app.command("open")
+def open_(
+    subject: Annotated[str, typer.Option(help="What it is about")],
+    type_: Annotated[
+        str, typer.Option("--type", help="complaint, question, request, feedback")
+    ] = "request",
+    priority: Annotated[str, typer.Option(help="low, normal, high, urgent")] = "normal",
+    channel: Annotated[str, typer.Option(help="email, phone, chat, whatsapp, ...")] = "phone",
+    customer: Annotated[int | None, typer.Option(help="Customer id")] = None,
+    order: Annotated[int | None, typer.Option(help="Order id")] = None,
+    owner: Annotated[str | None, typer.Option(help="Agent")] = None,
+    team: Annotated[str | None, typer.Option(help="Team")] = None,
+    by: ByOption = "",
+    brand: BrandOption = DEFAULT_BRAND,
+    as_json: JsonOption = False,
+) -> None:
+    """Open a case (an agent taking a call, a chat, an e-mail)."""
+    new = NewCase(
+        type=type_,
+        priority=priority,
+        channel=channel,
+        subject=subject,
+        customer_id=customer,
+        order_id=order,
+        owner=owner,
+        team=team,
+    )
+    brand_id = brand_id_of(brand)
+    try:
+        with unit_of_work(get_engine()) as session:
+            case = open_case(
+                session, brand_id=brand_id, new=new, actor=by or getpass.getuser(), now=utcnow()
+            )
+            detail = case_detail(session, brand_id=brand_id, case_id=case.id, now=utcnow())
+    except RecompraError as error:
+        raise exit_with(error) from error
+    _print_change(detail, as_json, "opened")
 
 
 @app.command()
