@@ -176,6 +176,18 @@ def test_the_most_specific_policy_wins(engine: Engine) -> None:
                 first_response_minutes=0,
                 resolution_minutes=10,
             )
+        with pytest.raises(InvalidInput):
+            set_policy(
+                session,
+                brand_id=shop.brand_id,
+                name="ruim",
+                priority="high",
+                case_type=None,
+                channel=None,
+                first_response_minutes=10,
+                resolution_minutes=10,
+                calendar={"timezone": "Mars/Base"},
+            )
     email = _open(engine, shop.customers[0], brand_id=shop.brand_id, priority="high")
     review = _open(
         engine, shop.customers[1], brand_id=shop.brand_id, priority="high", channel="review"

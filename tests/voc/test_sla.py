@@ -102,3 +102,17 @@ def test_clock_status(
 ) -> None:
     now = local(6, 17, 10)
     assert clock_status(due_at=due, done_at=done, paused=paused, now=now) == expected
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        {"weekdays": []},
+        {"weekdays": [7]},
+        {"opens": "18:00", "closes": "09:00"},
+        {"timezone": "Mars/Base"},
+    ],
+)
+def test_a_calendar_that_cannot_open_is_refused(stored: dict[str, object]) -> None:
+    with pytest.raises((ValueError, KeyError)):
+        BusinessCalendar.from_json(stored)

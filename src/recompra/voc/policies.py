@@ -108,7 +108,7 @@ def set_policy(
         raise InvalidInput("targets are positive business minutes", field="resolution_minutes")
     try:
         stored = BusinessCalendar.from_json(calendar or {}).to_json()
-    except (ValueError, TypeError) as error:
+    except (ValueError, TypeError, KeyError) as error:
         raise InvalidInput(f"invalid calendar: {error}", field="calendar") from error
     policy = session.scalar(
         select(SlaPolicy).where(SlaPolicy.brand_id == brand_id, SlaPolicy.name == name)

@@ -49,6 +49,14 @@ class BusinessCalendar:
     #: Optional (non-national) holidays that also close, by ``holidays``' English name.
     closed_optional: tuple[str, ...] = ("Carnival",)
 
+    def __post_init__(self) -> None:
+        # A calendar that never opens would leave every deadline unreachable.
+        if not self.weekdays or not set(self.weekdays) <= set(range(7)):
+            raise ValueError("weekdays: one or more of 0 (Monday) to 6 (Sunday)")
+        if not self.opens < self.closes:
+            raise ValueError("opens must come before closes")
+        ZoneInfo(self.timezone)  # ValueError/KeyError for an unknown zone
+
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> BusinessCalendar:
         """A calendar from its stored form (missing keys take the defaults)."""
