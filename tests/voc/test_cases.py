@@ -165,29 +165,20 @@ def test_the_most_specific_policy_wins(engine: Engine) -> None:
             resolution_minutes=240,
             calendar={"opens": "08:00", "closes": "20:00"},
         )
-        with pytest.raises(InvalidInput):
-            set_policy(
-                session,
-                brand_id=shop.brand_id,
-                name="ruim",
-                priority="high",
-                case_type=None,
-                channel=None,
-                first_response_minutes=0,
-                resolution_minutes=10,
-            )
-        with pytest.raises(InvalidInput):
-            set_policy(
-                session,
-                brand_id=shop.brand_id,
-                name="ruim",
-                priority="high",
-                case_type=None,
-                channel=None,
-                first_response_minutes=10,
-                resolution_minutes=10,
-                calendar={"timezone": "Mars/Base"},
-            )
+        # Refused: a target of zero minutes, a calendar in an unknown time zone.
+        for first, calendar in ((0, None), (10, {"timezone": "Mars/Base"})):
+            with pytest.raises(InvalidInput):
+                set_policy(
+                    session,
+                    brand_id=shop.brand_id,
+                    name="ruim",
+                    priority="high",
+                    case_type=None,
+                    channel=None,
+                    first_response_minutes=first,
+                    resolution_minutes=10,
+                    calendar=calendar,
+                )
     email = _open(engine, shop.customers[0], brand_id=shop.brand_id, priority="high")
     review = _open(
         engine, shop.customers[1], brand_id=shop.brand_id, priority="high", channel="review"
