@@ -26,8 +26,8 @@ MAX_LINES = 600
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("config", "errors", "db", "models", "migrate", "spreadsheets"),
     ("hub", "snapshot", "engines", "generate"),
-    ("analytics", "predict", "recommend", "loyalty", "segments", "voc"),
-    ("reads", "auth", "pipeline", "automation", "measurement"),
+    ("analytics", "predict", "recommend", "loyalty", "segments"),
+    ("reads", "auth", "pipeline", "automation", "voc", "measurement"),
     ("api", "web"),
     ("server",),
     ("cli",),

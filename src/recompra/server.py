@@ -20,6 +20,7 @@ from recompra.api.ratelimit import RateLimitHeadersMiddleware, TokenBucketLimite
 from recompra.api.routers import (
     analytics,
     automation,
+    cases,
     customers,
     engagement,
     health,
@@ -29,6 +30,7 @@ from recompra.api.routers import (
     measurement,
     recommendations,
     segments,
+    surveys,
     voc,
 )
 from recompra.api.settings import ApiSettings
@@ -38,6 +40,7 @@ from recompra.automation.wakeup import notify_on_trigger_writes
 from recompra.config import Settings, get_settings
 from recompra.db import get_engine
 from recompra.reads.recommendations import recommendations_root
+from recompra.voc.feedback import open_cases_from_feedback
 from recompra.web.app import install_dashboard
 
 DESCRIPTION = """\
@@ -62,7 +65,7 @@ def _lifespan(
         stop_notifying = notify_on_trigger_writes(engine)
         worker = None
         if automation.embedded_worker:
-            worker = EmbeddedWorker(engine, settings, automation)
+            worker = EmbeddedWorker(engine, settings, automation, jobs=(open_cases_from_feedback,))
             worker.start()
         try:
             yield
@@ -116,6 +119,8 @@ def create_app(
         automation,
         voc,
         measurement,
+        cases,
+        surveys,
     ):
         app.include_router(module.router)
     install_dashboard(app)

@@ -1,4 +1,5 @@
-"""Voice-of-the-customer fixtures: the real Olist data imported once into SQLite."""
+"""Voice-of-the-customer fixtures: the real Olist data imported once into SQLite, and a
+migrated engine per backend."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine
 from voctest import ImportedOlist
 
-from dbtest import olist_database
+from dbtest import BACKENDS, create_test_engine, olist_database
 
 
 @pytest.fixture(scope="session")
@@ -31,3 +33,9 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket, "socket", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
+
+
+@pytest.fixture(params=BACKENDS)
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A migrated database on SQLite and on PostgreSQL."""
+    yield from create_test_engine(request.param, tmp_path)

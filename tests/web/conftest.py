@@ -18,7 +18,16 @@ import httpx
 import pytest
 import yaml
 from sqlalchemy import func, select
-from webtest import ARTIFACTS, EMAIL, LIST_CUSTOMERS, PASSWORD, SEARCH_CPF, SEARCH_PHONE, Server
+from webtest import (
+    ARTIFACTS,
+    EMAIL,
+    LIST_CUSTOMERS,
+    PASSWORD,
+    SEARCH_CPF,
+    SEARCH_PHONE,
+    VIEWPORTS,
+    Server,
+)
 
 from recompra import automation
 from recompra.auth.keys import create_api_key
@@ -349,3 +358,23 @@ def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
         ARTIFACTS.mkdir(exist_ok=True)
         tab.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
     context.close()
+
+
+@pytest.fixture
+def tab_at(browser: Any) -> Iterator[Any]:
+    """``tab_at(viewport)``: a new signed-out tab at ``desktop`` or ``phone`` size."""
+    contexts = []
+
+    def open_tab(viewport: str) -> Any:
+        width, height = VIEWPORTS[viewport]
+        context = browser.new_context(
+            viewport={"width": width, "height": height}, is_mobile=viewport == "phone"
+        )
+        contexts.append(context)
+        tab = context.new_page()
+        tab.set_default_timeout(10_000)
+        return tab
+
+    yield open_tab
+    for context in contexts:
+        context.close()

@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from recompra.automation.trigger_types import check_trigger
 from recompra.errors import InvalidInput
+from recompra.models.voc import SURVEY_KINDS
 from recompra.segments.definition import (
     KEY_PATTERN,
     InvalidDefinition,
@@ -53,7 +54,7 @@ NODE_FIELDS: dict[str, tuple[str, ...]] = {
     "condition": ("rule", "then", "else"),
     "split": ("branches",),
     "holdout": ("percent", "next"),
-    "send": ("channel", "template", "endpoint", "purpose", "on_cap", "next"),
+    "send": ("channel", "template", "endpoint", "purpose", "on_cap", "survey", "next"),
     "give_points": ("points", "next"),
     "exit": (),
 }
@@ -352,6 +353,13 @@ class _Checker:
         on_cap = raw.get("on_cap", "defer")
         if on_cap not in ("skip", "defer"):
             self.fail(f"{path}.on_cap", "skip or defer")
+        survey = raw.get("survey")
+        if survey is not None and (channel != "email" or survey not in SURVEY_KINDS):
+            self.fail(f"{path}.survey", f"an e-mail survey: one of {', '.join(SURVEY_KINDS)}")
+        if survey is not None:
+            # Only a send that carries a survey gets the survey key: older definitions
+            # keep their canonical form (and their stored versions stay equal).
+            out["survey"] = survey
         out.update(
             channel=channel,
             template=raw.get("template"),

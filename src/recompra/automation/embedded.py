@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 
 from sqlalchemy import Engine
 
 from recompra.automation.settings import AutomationSettings, decision_context, smtp_sender
 from recompra.automation.wakeup import wake_on_trigger_writes
-from recompra.automation.worker import run_worker
+from recompra.automation.worker import WorkerJob, run_worker
 from recompra.config import Settings
 
 log = logging.getLogger(__name__)
@@ -30,8 +31,12 @@ class EmbeddedWorker:
         automation: AutomationSettings,
         *,
         poll_seconds: float = 1.0,
+        jobs: Sequence[WorkerJob] = (),
     ) -> None:
         self.engine = engine
+        # Jobs of the domains above automation (voc's cases from low reviews), passed in
+        # by the app factory because automation never imports them.
+        self.jobs = tuple(jobs)
         self.settings = settings
         self.automation = automation
         self.poll_seconds = poll_seconds
@@ -67,6 +72,7 @@ class EmbeddedWorker:
                         poll_seconds=self.poll_seconds,
                         stop=self._stop,
                         wake=self.wake,
+                        jobs=self.jobs,
                     )
                 except Exception:
                     # The server keeps serving; the worker retries (e.g. after a restart

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 
 from recompra.automation.consent import may_contact, unsubscribe_url
 from recompra.automation.definition import parse_duration
-from recompra.automation.messages import message_context, packaged_template
+from recompra.automation.messages import message_context
+from recompra.automation.outbox import email_payload, record_outbox
 from recompra.automation.runs import execution_key, schedule
 from recompra.automation.schedule import (
     ContactPolicy,
@@ -24,13 +25,13 @@ from recompra.automation.schedule import (
     split_branch,
     wait_until,
 )
+from recompra.automation.surveys import survey_context
 from recompra.db.dialect import insert_ignoring_conflicts, is_postgresql
 from recompra.loyalty.operations.adjust import adjust
 from recompra.loyalty.programs import active_program_for_brand
 from recompra.models import Customer
 from recompra.models.automation import (
     CONTACTS,
-    OUTBOX,
     ContactLock,
     JourneyRun,
     JourneyTimer,
@@ -143,22 +144,17 @@ def _record(
     now: datetime,
 ) -> None:
     """One outbox row for the node's execution key (a replay inserts nothing)."""
-    run = item.run
-    session.execute(
-        insert_ignoring_conflicts(session, OUTBOX, index_elements=("execution_key",)),
-        {
-            "brand_id": item.brand_id,
-            "run_id": run.id,
-            "customer_id": run.customer_id,
-            "execution_key": execution_key(run, node),
-            "channel": channel,
-            "purpose": purpose,
-            "payload": payload,
-            "state": state,
-            "attempts": 0,
-            "decided_at": now,
-            "next_attempt_at": now,
-        },
+    record_outbox(
+        session,
+        brand_id=item.brand_id,
+        run_id=item.run.id,
+        customer_id=item.run.customer_id,
+        execution_key=execution_key(item.run, node),
+        channel=channel,
+        purpose=purpose,
+        state=state,
+        payload=payload,
+        now=now,
     )
 
 
@@ -268,8 +264,9 @@ def _payload(
         recommendations_root=ctx.recommendations_root,
         now=now,
     )
-    link = unsubscribe_url(ctx.public_url, ctx.secret, item.run.customer_id, node["channel"])
-    context["unsubscribe_url"] = link
+    context["unsubscribe_url"] = unsubscribe_url(
+        ctx.public_url, ctx.secret, item.run.customer_id, node["channel"]
+    )
     if node["channel"] == "webhook":
         return {
             "endpoint": node["endpoint"],
@@ -285,13 +282,16 @@ def _payload(
                 "recommendations": context["recommendations"],
             },
         }
-    locale = customer.locale if customer is not None and customer.locale else "pt-BR"
-    message = packaged_template(node["template"]).render(locale, context)
-    return {
-        "to": customer.email if customer is not None else None,
-        "subject": message.subject,
-        "text": message.text,
-        "html": message.html,
-        "unsubscribe_url": link,
-        "journey": item.journey_key,
-    }
+    if node.get("survey"):
+        context["survey"] = survey_context(
+            session,
+            brand_id=item.brand_id,
+            customer_id=item.run.customer_id,
+            order_id=item.run.order_id,
+            kind=node["survey"],
+            origin_key=execution_key(item.run, item.run.node),
+            secret=ctx.secret,
+            public_url=ctx.public_url,
+            now=now,
+        )
+    return {**email_payload(node["template"], customer, context), "journey": item.journey_key}

@@ -10,8 +10,10 @@ the unique execution keys make a decision exactly-once.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -34,6 +36,8 @@ class WorkerStats:
 
     triggers: int = 0
     decided: int = 0
+    #: What the extra jobs did (e.g. cases opened from feedback).
+    jobs: int = 0
     delivery: DeliveryStats = field(default_factory=DeliveryStats)
 
 
@@ -125,6 +129,23 @@ def deliver_due(
     return stats
 
 
+class WorkerJob(Protocol):
+    """A job of a domain above automation, run on every pass in its own transaction; it
+    returns how much it did (0: idle). Passed in by the caller, so automation never
+    imports the domains that build on it."""
+
+    def __call__(self, session: Session, *, now: datetime) -> int: ...
+
+
+def run_jobs(engine: Engine, jobs: Sequence[WorkerJob], *, now: datetime | None = None) -> int:
+    """Run each job once, each in one transaction; returns what they did in total."""
+    done = 0
+    for job in jobs:
+        with unit_of_work(engine) as session:
+            done += job(session, now=now or utcnow())
+    return done
+
+
 def run_worker(
     engine: Engine,
     ctx: DecisionContext,
@@ -136,8 +157,10 @@ def run_worker(
     batch: int = 500,
     stop: threading.Event | None = None,
     wake: threading.Event | None = None,
+    jobs: Sequence[WorkerJob] = (),
 ) -> WorkerStats:
-    """Loop: triggers, due timers, deliveries; with ``until_idle`` stop when nothing is left.
+    """Loop: triggers, extra jobs, due timers, deliveries; with ``until_idle`` stop when
+    nothing is left.
 
     Between idle passes it waits ``poll_seconds`` or until ``wake`` is set (a write that
     may start a run, see :mod:`recompra.automation.wakeup`); it returns once ``stop`` is set.
@@ -146,13 +169,22 @@ def run_worker(
     wake = wake or threading.Event()
     while stop is None or not stop.is_set():
         triggers = ingest_triggers(engine)
+        done = run_jobs(engine, jobs)
         decided = decide_due(engine, ctx, batch=batch)
         delivered = deliver_due(engine, smtp=smtp, sender=sender, require_opt_in=ctx.require_opt_in)
         stats.triggers += triggers
+        stats.jobs += done
         stats.decided += decided
         for name in ("sent", "failed", "suppressed", "recovered"):
             setattr(stats.delivery, name, getattr(stats.delivery, name) + getattr(delivered, name))
-        busy = triggers or decided or delivered.sent or delivered.failed or delivered.suppressed
+        busy = (
+            triggers
+            or done
+            or decided
+            or delivered.sent
+            or delivered.failed
+            or delivered.suppressed
+        )
         if busy:
             continue
         if until_idle:

@@ -30,6 +30,7 @@ from recompra.config import get_settings
 from recompra.db import get_engine, unit_of_work
 from recompra.errors import RecompraError
 from recompra.hub.brands import DEFAULT_BRAND
+from recompra.voc.feedback import open_cases_from_feedback
 
 journeys_app = typer.Typer(
     help="Post-sale journeys: apply, list, show, pause, resume.", no_args_is_help=True
@@ -117,7 +118,8 @@ def worker(
     ] = False,
     batch: Annotated[int, typer.Option(help="Timers decided per transaction")] = 500,
 ) -> None:
-    """Run the automation worker: triggers, due timers, e-mail and webhook deliveries."""
+    """Run the automation worker: triggers, cases from low reviews, due timers, e-mail
+    and webhook deliveries."""
     automation = AutomationSettings()
     smtp = smtp_sender(automation)
     if smtp is None:
@@ -135,6 +137,7 @@ def worker(
             until_idle=until_idle,
             batch=batch,
             wake=wake,
+            jobs=(open_cases_from_feedback,),
         )
     finally:
         if listener is not None:
@@ -144,7 +147,7 @@ def worker(
     d = stats.delivery
     typer.echo(
         f"triggers {stats.triggers}, decided {stats.decided}, sent {d.sent}, failed {d.failed}, "
-        f"suppressed {d.suppressed}, recovered {d.recovered}"
+        f"suppressed {d.suppressed}, recovered {d.recovered}, cases opened {stats.jobs}"
     )
 
 

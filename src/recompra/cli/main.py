@@ -6,6 +6,7 @@ import typer
 
 from recompra.cli import (
     automation,
+    cases,
     demo,
     engagement,
     hub,
@@ -52,6 +53,8 @@ app.add_typer(users.app, name="users")
 app.add_typer(segments.app, name="segments")
 app.add_typer(automation.journeys_app, name="journeys")
 app.add_typer(automation.webhooks_app, name="webhooks")
+app.add_typer(cases.app, name="cases")
+app.add_typer(cases.surveys_app, name="surveys")
 app.command()(automation.worker)
 app.command()(voc.nps)
 app.add_typer(voc.app, name="voc")

@@ -2,6 +2,7 @@
 
 from recompra.models import automation as automation  # registers the automation tables
 from recompra.models import segments as segments  # registers the segment tables
+from recompra.models import voc as voc  # registers the voice-of-the-customer tables
 from recompra.models.aftersale import Event, Return, ReturnItem, Review
 from recompra.models.auth import ApiKey, DashboardUser, IdempotencyRecord
 from recompra.models.base import Base

@@ -143,7 +143,8 @@ class OutboxMessage(Base):
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     brand_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("brands.id"))
-    run_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("journey_runs.id"))
+    #: The journey run that decided it; ``None`` for a case reply or a survey sent directly.
+    run_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("journey_runs.id"))
     customer_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("customers.id"))
     execution_key: Mapped[str] = mapped_column(String(300))
     channel: Mapped[str] = mapped_column(String(16))

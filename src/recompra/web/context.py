@@ -20,6 +20,7 @@ from recompra.web import session as cookies
 from recompra.web.format import (
     Locale,
     format_date,
+    format_datetime,
     format_money,
     format_money_short,
     format_number,
@@ -45,6 +46,7 @@ NAVIGATION: tuple[tuple[str, str], ...] = (
     ("journeys", "/dashboard/journeys"),
     ("measurement", "/dashboard/measurement"),
     ("voc", "/dashboard/voc"),
+    ("cases", "/dashboard/cases"),
     ("models", "/dashboard/models"),
     ("glossary", "/dashboard/glossary"),
 )
@@ -102,6 +104,10 @@ class Page:
     def date(self, value: date | datetime | None) -> str:
         """Format a date."""
         return format_date(value, self.locale)
+
+    def when(self, value: datetime | None) -> str:
+        """Format a date and time (São Paulo)."""
+        return format_datetime(value, self.locale)
 
     def period(self, value: str) -> str:
         """Format a ``YYYY-MM`` period."""

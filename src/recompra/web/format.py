@@ -87,6 +87,17 @@ def format_date(value: date | datetime | None, locale: Locale) -> str:
     return babel_dates.format_date(local_date(value), style, locale=_BABEL[locale])
 
 
+def format_datetime(value: datetime | None, locale: Locale) -> str:
+    """``31/12/2024 14:05`` (pt-BR) or ``Dec 31, 2024, 2:05 PM`` (en), São Paulo time."""
+    if value is None:
+        return _MISSING
+    style = "short" if locale == "pt-BR" else "medium"
+    local = value.astimezone(DISPLAY_TIME_ZONE)
+    day = babel_dates.format_date(local.date(), style, locale=_BABEL[locale])
+    clock = babel_dates.format_time(local.time(), "short", locale=_BABEL[locale])
+    return f"{day} {clock}" if locale == "pt-BR" else f"{day}, {clock}"
+
+
 def format_period(period: str, locale: Locale) -> str:
     """``2024-03`` as ``mar. de 2024`` (pt-BR) or ``Mar 2024`` (en); years unchanged."""
     year, _, month = period.partition("-")

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from recompra.web.texts import engagement, journeys, measurement, segments, voc
+from recompra.web.texts import cases, engagement, journeys, measurement, segments, voc
 
 #: The domain modules whose pages add strings (append yours).
 DOMAIN_MODULES: tuple[ModuleType, ...] = (
+    cases,
     engagement,
     journeys,
     measurement,

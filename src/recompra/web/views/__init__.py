@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse
 from recompra.web.context import build_page, read_unit
 from recompra.web.views import (
     access,
+    cases,
     customers,
     exports,
     glossary,
@@ -38,6 +39,7 @@ for module in (
     journeys,
     measurement,
     voc,
+    cases,
     models,
     glossary,
     exports,
