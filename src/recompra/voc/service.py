@@ -1,6 +1,9 @@
-"""The reports of one brand, read from the hub (the CLI's and the API's entry points)."""
+"""The reports of one brand, read from the hub (the entry points of the CLI, the API and
+the dashboard page)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
@@ -38,3 +41,25 @@ def brand_topics(session: Session, *, brand_id: int) -> TopicsReport:
 def brand_sentiment(session: Session, *, brand_id: int) -> SentimentEvaluation:
     """Lexicon and supervised sentiment AUCs on the brand's comments."""
     return sentiment_report(load_reviews(session, brand_id=brand_id))
+
+
+@dataclass(frozen=True)
+class VocOverview:
+    """The three reports of the dashboard page."""
+
+    nps: NpsReport
+    delivery: DeliveryReport
+    topics: TopicsReport
+
+
+def voc_overview(session: Session, *, brand_id: int) -> VocOverview:
+    """NPS proxy and CSAT by month, on-time vs late, and comment topics of a brand, from
+    one read of the reviews (the same numbers as ``/v1/voc/nps?by=month``,
+    ``/v1/voc/delivery`` and ``/v1/voc/topics``)."""
+    data = load_reviews(session, brand_id=brand_id)
+    mapping = star_mapping(session, brand_id=brand_id)
+    return VocOverview(
+        nps=nps_report(data, mapping, by="month"),
+        delivery=delivery_report(data, mapping),
+        topics=topics_report(data),
+    )

@@ -6,9 +6,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from recompra.reads.voc import voc_overview
 from recompra.voc.delivery import LATE, ON_TIME
 from recompra.voc.scores import NpsEstimate
+from recompra.voc.service import voc_overview
 from recompra.web import charts
 from recompra.web.context import Page, build_page, read_unit
 from recompra.web.views.common import render
