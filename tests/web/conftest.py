@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from webtest import (
     ARTIFACTS,
     EMAIL,
+    JOURNEYS_AT,
     LIST_CUSTOMERS,
     PASSWORD,
     SEARCH_CPF,
@@ -63,10 +64,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-
-
-#: When the seeded journeys ran: a Wednesday, 15:00 in São Paulo (business hours).
-JOURNEYS_AT = datetime(2026, 6, 17, 18, 0, tzinfo=UTC)
 
 
 def _seed_journeys(engine: Any, brand_id: int, customers: list[int]) -> None:

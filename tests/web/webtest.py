@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,8 @@ SEARCH_CPF, SEARCH_PHONE = "52998224725", "5511987654321"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 SCREENSHOTS = ARTIFACTS / "screenshots"
 VIEWPORTS = {"desktop": (1366, 768), "phone": (390, 844)}
+#: When the seeded journeys ran: a Wednesday, 15:00 in São Paulo (business hours).
+JOURNEYS_AT = datetime(2026, 6, 17, 18, 0, tzinfo=UTC)
 
 
 @dataclass
