@@ -7,6 +7,18 @@ from recompra.models.auth import ApiKey, DashboardUser, IdempotencyRecord
 from recompra.models.base import Base
 from recompra.models.brand import Brand
 from recompra.models.catalog import Category, Product
+from recompra.models.commercial import (
+    Activity,
+    ForecastBacktest,
+    KeyResult,
+    Lead,
+    MarketingSpend,
+    MaturityAnswer,
+    Objective,
+    Opportunity,
+    SalesStage,
+    StageChange,
+)
 from recompra.models.customer import BrandCustomer, Customer, CustomerIdentity, CustomerMerge
 from recompra.models.imports import ImportRun
 from recompra.models.loyalty import (
@@ -28,6 +40,7 @@ from recompra.models.order import Order, OrderItem, Payment
 from recompra.models.scores import CustomerScore
 
 __all__ = [
+    "Activity",
     "ApiKey",
     "Base",
     "Brand",
@@ -39,8 +52,11 @@ __all__ = [
     "CustomerScore",
     "DashboardUser",
     "Event",
+    "ForecastBacktest",
     "IdempotencyRecord",
     "ImportRun",
+    "KeyResult",
+    "Lead",
     "LoyaltyAccount",
     "LoyaltyAllocation",
     "LoyaltyDebt",
@@ -54,6 +70,10 @@ __all__ = [
     "LoyaltyRuleVersion",
     "LoyaltyTier",
     "LoyaltyTierChange",
+    "MarketingSpend",
+    "MaturityAnswer",
+    "Objective",
+    "Opportunity",
     "Order",
     "OrderItem",
     "Payment",
@@ -61,4 +81,6 @@ __all__ = [
     "Return",
     "ReturnItem",
     "Review",
+    "SalesStage",
+    "StageChange",
 ]
