@@ -109,7 +109,9 @@ def import_olist_funnel(engine: Engine, directory: Path, *, brand_id: int) -> Im
     orphan = ~deals["mql_id"].isin(leads["mql_id"])
     for line, value in zip(deals.loc[orphan, LINE], deals.loc[orphan, "mql_id"], strict=True):
         report.reject(
-            Reject("deals", deals_path.name, int(line), "mql_id", str(value), "no lead with this id")
+            Reject(
+                "deals", deals_path.name, int(line), "mql_id", str(value), "no lead with this id"
+            )
         )
     report.entity("deals").rejected += int(orphan.sum())
     deals = deals[~orphan]
