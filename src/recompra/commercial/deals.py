@@ -213,7 +213,7 @@ def kanban(session: Session, *, brand_id: int) -> list[KanbanColumn]:
         .where(Opportunity.brand_id == brand_id)
         .group_by(Opportunity.stage_id)
     ).all()
-    by_stage = {int(r[0]): (int(r[1]), int(r[2])) for r in rows}
+    by_stage = {int(stage): (int(n), int(total or 0)) for stage, n, total in rows}
     return [
         KanbanColumn(
             key=s.key,

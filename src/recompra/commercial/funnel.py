@@ -43,10 +43,10 @@ def _group_key(frame: pd.DataFrame, by: str) -> pd.Series:
         return frame["channel"].fillna("unknown").astype(str)
     if by == "page":
         return frame["landing_page"].fillna("unknown").astype(str)
-    if by == "cohort":
-        return frame["first_contact_on"].dt.strftime("%Y-%m")
-    if by == "year":
-        return frame["first_contact_on"].dt.strftime("%Y")
+    if by in ("cohort", "year"):
+        first_contact: pd.Series = frame["first_contact_on"]
+        label: pd.Series = first_contact.dt.strftime("%Y-%m" if by == "cohort" else "%Y")
+        return label
     if by == "rep":
         return frame["sdr"].fillna("unassigned").astype(str)
     raise ValueError(f"--by must be one of {', '.join(DIMENSIONS)}")

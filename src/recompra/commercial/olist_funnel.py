@@ -155,7 +155,7 @@ def import_olist_funnel(engine: Engine, directory: Path, *, brand_id: int) -> Im
                 flags["declared_revenue_missing"] = True
             for flag in flags:
                 report.note(flag, 1)
-            attributes = {name: _text(r.get(name)) for name in ATTRIBUTES}
+            attributes: dict[str, str | int | None] = {n: _text(r.get(n)) for n in ATTRIBUTES}
             attributes["declared_monthly_revenue_minor"] = (
                 None if revenue is None or pd.isna(revenue) else int(revenue)
             )

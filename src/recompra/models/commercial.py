@@ -141,16 +141,22 @@ class Activity(Base):
 
 
 class MarketingSpend(Base):
-    """Money spent on one acquisition channel in one calendar month."""
+    """Money spent on one acquisition channel in one calendar month, for one audience.
+
+    The audience (``b2c`` shoppers or ``b2b`` companies) says whose acquisition the money
+    bought, so B2C and B2B CAC never divide the same spend twice.
+    """
 
     __tablename__ = "marketing_spend"
     __table_args__ = (
-        UniqueConstraint("brand_id", "channel", "month"),
+        UniqueConstraint("brand_id", "audience", "channel", "month"),
         CheckConstraint("amount_minor >= 0", name="amount_positive"),
+        CheckConstraint("audience IN ('b2c', 'b2b')", name="audience_known"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     brand_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("brands.id"))
+    audience: Mapped[str] = mapped_column(String(3))
     channel: Mapped[str] = mapped_column(String(64))
     #: The first day of the month.
     month: Mapped[date]

@@ -2,7 +2,7 @@
 
 Revision ID: 0008_commercial
 Revises: 0006_automation
-Create Date: 2026-12-04 19:53:04.030232
+Create Date: 2026-12-04 20:00:57.225459
 """
 
 from collections.abc import Sequence
@@ -61,18 +61,26 @@ def upgrade() -> None:
         "marketing_spend",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("brand_id", sa.BigInteger(), nullable=False),
+        sa.Column("audience", sa.String(length=3), nullable=False),
         sa.Column("channel", sa.String(length=64), nullable=False),
         sa.Column("month", sa.Date(), nullable=False),
         sa.Column("amount_minor", sa.BigInteger(), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("paid", sa.Boolean(), nullable=False),
+        sa.CheckConstraint(
+            "audience IN ('b2c', 'b2b')", name=op.f("ck_marketing_spend_audience_known")
+        ),
         sa.CheckConstraint("amount_minor >= 0", name=op.f("ck_marketing_spend_amount_positive")),
         sa.ForeignKeyConstraint(
             ["brand_id"], ["brands.id"], name=op.f("fk_marketing_spend_brand_id_brands")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_marketing_spend")),
         sa.UniqueConstraint(
-            "brand_id", "channel", "month", name=op.f("uq_marketing_spend_brand_id_channel_month")
+            "brand_id",
+            "audience",
+            "channel",
+            "month",
+            name=op.f("uq_marketing_spend_brand_id_audience_channel_month"),
         ),
     )
     op.create_table(
