@@ -202,8 +202,16 @@ class KanbanColumn:
 
 
 def kanban(session: Session, *, brand_id: int) -> list[KanbanColumn]:
-    """Count and sum of amounts per stage, in stage order."""
-    stages = ensure_stages(session, brand_id=brand_id)
+    """Count and sum of amounts per stage, in stage order (reads only: the default
+    stages are shown, empty, before the brand's first opportunity creates them)."""
+    stored = session.scalars(
+        select(SalesStage).where(SalesStage.brand_id == brand_id).order_by(SalesStage.position)
+    ).all()
+    if not stored:
+        return [
+            KanbanColumn(key, name_pt, name_en, probability, 0, 0)
+            for key, name_pt, name_en, probability, _ in DEFAULT_STAGES
+        ]
     rows = session.execute(
         select(
             Opportunity.stage_id,
@@ -223,7 +231,7 @@ def kanban(session: Session, *, brand_id: int) -> list[KanbanColumn]:
             count=by_stage.get(s.id, (0, 0))[0],
             amount_minor=by_stage.get(s.id, (0, 0))[1],
         )
-        for s in sorted(stages.values(), key=lambda s: s.position)
+        for s in stored
     ]
 
 
