@@ -95,7 +95,7 @@ DebugOption = Annotated[bool, typer.Option("--debug", help="On an error, show th
 
 
 @contextmanager
-def _import_errors(debug: bool) -> Iterator[None]:
+def import_errors(debug: bool) -> Iterator[None]:
     """Bad input ends the command with one or two lines (what, where, what to do)."""
     try:
         yield
@@ -107,7 +107,7 @@ def _import_errors(debug: bool) -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
-def _run_import(importer: str, source: str, location: str, brand: str, work: object) -> None:
+def run_import(importer: str, source: str, location: str, brand: str, work: object) -> None:
     migrate.upgrade()
     engine = get_engine()
     with unit_of_work(engine) as session:
@@ -128,8 +128,8 @@ def import_olist_command(
     debug: DebugOption = False,
 ) -> None:
     """Import the public Olist dataset layout (customer_unique_id is the person)."""
-    with _import_errors(debug):
-        _run_import(
+    with import_errors(debug):
+        run_import(
             "olist",
             "olist",
             str(directory),
@@ -151,9 +151,9 @@ def import_csv_command(
     debug: DebugOption = False,
 ) -> None:
     """Import any store's orders/items/customers with a column mapping."""
-    with _import_errors(debug):
+    with import_errors(debug):
         spec = load_mapping(mapping)
-        _run_import(
+        run_import(
             "csv",
             spec.source,
             ", ".join(str(f) for f in files),
@@ -210,7 +210,7 @@ def generate(
         console.print(f"written to {out}")
         return
     tables = generate_tables(config)
-    _run_import(
+    run_import(
         "generated",
         "generated",
         f"seed={seed}",

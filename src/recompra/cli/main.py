@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import typer
 
-from recompra.cli import automation, demo, hub, keys, loyalty, pipeline, segments, users
+from recompra.cli import (
+    automation,
+    commercial,
+    demo,
+    hub,
+    keys,
+    loyalty,
+    pipeline,
+    segments,
+    users,
+)
 from recompra.cli.serve import serve
 
 app = typer.Typer(
@@ -15,6 +25,8 @@ app = typer.Typer(
 )
 app.command()(demo.demo)
 app.add_typer(hub.db_app, name="db")
+hub.import_app.command("olist-funnel")(commercial.import_olist_funnel_command)
+hub.import_app.command("spend")(commercial.import_spend_command)
 app.add_typer(hub.import_app, name="import")
 app.command()(hub.generate)
 app.command()(hub.stats)
@@ -37,6 +49,12 @@ app.add_typer(segments.app, name="segments")
 app.add_typer(automation.journeys_app, name="journeys")
 app.add_typer(automation.webhooks_app, name="webhooks")
 app.command()(automation.worker)
+app.command()(commercial.funnel)
+app.add_typer(commercial.forecast_app, name="forecast")
+app.add_typer(commercial.leads_app, name="leads")
+app.command()(commercial.cac)
+app.add_typer(commercial.okrs_app, name="okrs")
+app.command()(commercial.maturity)
 app.command()(serve)
 
 
