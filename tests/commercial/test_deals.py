@@ -48,7 +48,8 @@ def test_moves_are_recorded_and_kanban_sums_amounts(engine: Engine) -> None:
         history = session.scalars(
             select(StageChange).where(StageChange.opportunity_id == a.id).order_by(StageChange.id)
         ).all()
-        assert len(history) == 3 and history[0].from_stage_id is None
+        assert len(history) == 3
+        assert history[0].from_stage_id is None
         columns = {c.key: (c.count, c.amount_minor) for c in kanban(session, brand_id=brand_id)}
     assert columns["prospecting"] == (1, 2_500)
     assert columns["won"] == (1, 10_000)

@@ -62,7 +62,8 @@ def test_conversion_by_channel_matches_pandas(frame: pd.DataFrame, merged: pd.Da
     for channel, row in rows.items():
         assert (row.leads, row.won) == (sizes[channel], wins[channel])
         low, high = _wilson(int(wins[channel]), int(sizes[channel]))
-        assert row.ci_low == pytest.approx(low) and row.ci_high == pytest.approx(high)
+        assert row.ci_low == pytest.approx(low)
+        assert row.ci_high == pytest.approx(high)
 
 
 def test_conversion_by_cohort_year_matches_pandas(

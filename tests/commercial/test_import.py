@@ -17,8 +17,9 @@ from recompra.models import Opportunity, StageChange
 def test_import_counts_flags_and_no_stage_history(
     funnel_db: tuple[Engine, int, ImportReport], raw_leads: pd.DataFrame, raw_deals: pd.DataFrame
 ) -> None:
-    engine, brand_id, report = funnel_db
-    assert report.reconciles and not report.rejects
+    engine, _brand_id, report = funnel_db
+    assert report.reconciles
+    assert not report.rejects
     assert report.counts["leads"].inserted == len(raw_leads) == 8000
     assert report.counts["deals"].inserted == len(raw_deals) == 842
     assert report.facts["lead_origin_missing"] == int(raw_leads["origin"].isna().sum())
@@ -43,8 +44,10 @@ def test_second_import_changes_nothing(
 ) -> None:
     engine, brand_id, _ = funnel_db
     again = import_olist_funnel(engine, funnel_dir, brand_id=brand_id)
-    assert again.counts["leads"].unchanged == 8000 and again.counts["leads"].inserted == 0
-    assert again.counts["deals"].unchanged == 842 and again.counts["deals"].updated == 0
+    assert again.counts["leads"].unchanged == 8000
+    assert again.counts["leads"].inserted == 0
+    assert again.counts["deals"].unchanged == 842
+    assert again.counts["deals"].updated == 0
 
 
 def test_bad_rows_become_rejects_with_line_column_and_reason(
@@ -72,6 +75,7 @@ def test_bad_rows_become_rejects_with_line_column_and_reason(
     assert ("leads", 4, "mql_id") in found  # repeats line 2's key
     assert ("deals", 3, "declared_monthly_revenue") in found
     assert ("deals", 4, "mql_id") in found  # no such lead
-    assert report.counts["leads"].inserted == 1 and report.counts["deals"].inserted == 1
+    assert report.counts["leads"].inserted == 1
+    assert report.counts["deals"].inserted == 1
     # Won on 2018-01-01, first contact 2018-01-02: flagged, not rejected.
     assert report.facts["won_before_first_contact"] == 1
