@@ -16,6 +16,7 @@ from recompra.api.ratelimit import RateLimitHeadersMiddleware, TokenBucketLimite
 from recompra.api.routers import (
     analytics,
     automation,
+    commercial,
     customers,
     health,
     ingest,
@@ -77,6 +78,7 @@ def create_app(
         keys,
         segments,
         automation,
+        commercial,
     ):
         app.include_router(module.router)
     install_dashboard(app)
