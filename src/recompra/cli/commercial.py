@@ -14,6 +14,7 @@ from rich.table import Table
 from recompra.cli.hub import BrandOption, DebugOption, import_errors, run_import
 from recompra.cli.options import brand_id_of, exit_with, load_documents
 from recompra.commercial import okrs as okr_service
+from recompra.commercial.cac import MISSING
 from recompra.commercial.funnel import DIMENSIONS
 from recompra.commercial.maturity import DIMENSIONS as MATURITY_DIMENSIONS
 from recompra.commercial.maturity import save_answers
@@ -211,7 +212,7 @@ def cac(
                 f"{channel['new_customers']} new, CAC {money(channel['cac_minor'])}"
             )
         for missing in audience["missing"]:
-            console.print(f"  [yellow]missing: {missing}[/yellow]")
+            console.print(f"  [yellow]missing: {MISSING[missing]}[/yellow]")
 
 
 @okrs_app.command("seed")

@@ -27,6 +27,15 @@ from sqlalchemy.orm import Session
 from recompra.models import CustomerScore, MarketingSpend, Opportunity, Order
 from recompra.models.base import Base
 
+#: Why a figure is missing: code -> explanation (the dashboard translates the codes).
+MISSING = {
+    "no_spend": "no marketing spend recorded for this audience",
+    "no_new_customers": "no new customers in the months with spend",
+    "no_channel": "new customers carry no acquisition channel: paid CAC unknown",
+    "no_margin_rate": "gross-margin rate not given: payback unknown",
+    "no_revenue": "no revenue known for the new customers: payback unknown",
+    "no_clv": "no predicted CLV for the new customers (run recompra predict)",
+}
 #: Days of revenue that define a new B2C customer's monthly margin (one year / 12).
 REVENUE_DAYS = 365
 
@@ -54,6 +63,7 @@ class AudienceCac:
     payback_months: float | None = None
     ltv_to_cac: float | None = None
     channels: list[ChannelCac] = field(default_factory=list)
+    #: Codes of :data:`MISSING`.
     missing: list[str] = field(default_factory=list)
 
 
@@ -75,7 +85,7 @@ def audience_cac(
     result = AudienceCac(audience)
     spend = spend[spend["audience"] == audience]
     if spend.empty:
-        result.missing.append(f"no marketing spend recorded for {audience}")
+        result.missing.append("no_spend")
         return result
     window = set(spend["month"])
     customers = new.frame[new.frame["month"].isin(window)]
@@ -83,7 +93,7 @@ def audience_cac(
     result.new_customers = len(customers)
     result.blended_minor = _ratio(result.spend_minor, len(customers))
     if result.blended_minor is None:
-        result.missing.append("no new customers in the months with spend")
+        result.missing.append("no_new_customers")
     paid_channels = set(spend.loc[spend["paid"], "channel"])
     by_channel = customers["channel"].fillna("unknown").value_counts()
     for channel, rows in spend.groupby("channel"):
@@ -93,20 +103,20 @@ def audience_cac(
             ChannelCac(str(channel), channel in paid_channels, amount, count, _ratio(amount, count))
         )
     if customers["channel"].isna().all():
-        result.missing.append("new customers carry no acquisition channel: paid CAC unknown")
+        result.missing.append("no_channel")
     else:
         paid_spend = int(spend.loc[spend["paid"], "amount_minor"].sum())
         result.paid_minor = _ratio(paid_spend, int(customers["channel"].isin(paid_channels).sum()))
     margin = customers["monthly_revenue_minor"].dropna()
     if gross_margin is None:
-        result.missing.append("gross-margin rate not given: payback unknown")
+        result.missing.append("no_margin_rate")
     elif margin.empty or margin.mean() <= 0:
-        result.missing.append("no revenue known for the new customers: payback unknown")
+        result.missing.append("no_revenue")
     elif result.blended_minor is not None:
         result.payback_months = result.blended_minor / (float(margin.mean()) * gross_margin)
     clv = customers["clv_minor"].dropna()
     if clv.empty:
-        result.missing.append("no predicted CLV for the new customers (run recompra predict)")
+        result.missing.append("no_clv")
     elif result.blended_minor:
         result.ltv_to_cac = float(clv.mean()) / result.blended_minor
     return result

@@ -20,7 +20,13 @@ from sqlalchemy.orm import Session
 from statsmodels.stats.proportion import proportion_confint
 from statsmodels.stats.weightstats import DescrStatsW
 
-from recompra.commercial.cac import audience_cac, b2b_new_customers, b2c_new_customers, spend_frame
+from recompra.commercial.cac import (
+    MISSING,
+    audience_cac,
+    b2b_new_customers,
+    b2c_new_customers,
+    spend_frame,
+)
 from recompra.commercial.frames import funnel_frame
 from recompra.commercial.funnel import ALPHA, time_to_close
 from recompra.models import CustomerScore, Order, Review
@@ -194,7 +200,8 @@ def _cac(audience: str) -> Callable[[KpiContext], KpiValue]:
             new = b2c_new_customers(ctx.session, brand_id=ctx.brand_id)
         result = audience_cac(audience, spend, new, None)
         if result.blended_minor is None:
-            return KpiValue(None, result.new_customers, missing="; ".join(result.missing))
+            reasons = "; ".join(MISSING[code] for code in result.missing)
+            return KpiValue(None, result.new_customers, missing=reasons)
         return KpiValue(float(result.blended_minor), result.new_customers)
 
     compute.__doc__ = f"Blended {audience.upper()} CAC in minor units (``cac.audience_cac``)."
