@@ -40,6 +40,7 @@ NAVIGATION: tuple[tuple[str, str], ...] = (
     ("clv", "/dashboard/clv"),
     ("churn", "/dashboard/churn"),
     ("loyalty", "/dashboard/loyalty"),
+    ("commercial", "/dashboard/commercial"),
     ("models", "/dashboard/models"),
     ("glossary", "/dashboard/glossary"),
 )

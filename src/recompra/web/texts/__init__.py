@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from types import ModuleType
 
+from recompra.web.texts import commercial
+
 #: The domain modules whose pages add strings (append yours).
-DOMAIN_MODULES: tuple[ModuleType, ...] = ()
+DOMAIN_MODULES: tuple[ModuleType, ...] = (commercial,)
 
 
 def domain_messages() -> dict[str, tuple[str, str]]:

@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse
 from recompra.web.context import build_page, read_unit
 from recompra.web.views import (
     access,
+    commercial,
     customers,
     exports,
     glossary,
@@ -24,7 +25,17 @@ from recompra.web.views import (
 from recompra.web.views.common import render
 
 router = APIRouter(include_in_schema=False)
-for module in (access, overview, scores, customers, loyalty, models, glossary, exports):
+for module in (
+    access,
+    overview,
+    scores,
+    customers,
+    loyalty,
+    commercial,
+    models,
+    glossary,
+    exports,
+):
     router.include_router(module.router)
 
 
