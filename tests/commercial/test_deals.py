@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from dbtest import BACKENDS, create_test_engine
 from recompra.commercial.deals import (
@@ -60,28 +61,27 @@ def test_lost_needs_a_reason_in_the_service_and_the_database(engine: Engine) -> 
     brand_id = _brand(engine)
     with unit_of_work(engine) as session:
         opp_id = open_opportunity(session, brand_id=brand_id, external_id="x", at=AT).id
-    with unit_of_work(engine) as session, pytest.raises(InvalidInput, match="lost reason"):
+
+    def lose(session: Session, reason: str) -> None:
         move_stage(
             session,
             brand_id=brand_id,
             opportunity_id=opp_id,
             stage_key="lost",
             at=AT,
-            lost_reason="  ",
+            lost_reason=reason,
         )
+
+    with unit_of_work(engine) as session, pytest.raises(InvalidInput, match="lost reason"):
+        lose(session, "  ")
     with pytest.raises(IntegrityError), unit_of_work(engine) as session:
         session.execute(update(Opportunity).where(Opportunity.id == opp_id).values(status="lost"))
     with unit_of_work(engine) as session:
-        assert session.get(Opportunity, opp_id).status == "open"  # type: ignore[union-attr]
-        move_stage(
-            session,
-            brand_id=brand_id,
-            opportunity_id=opp_id,
-            stage_key="lost",
-            at=AT,
-            lost_reason="price",
-        )
-        assert session.get(Opportunity, opp_id).lost_reason == "price"  # type: ignore[union-attr]
+        opp = session.get(Opportunity, opp_id)
+        assert opp is not None
+        assert opp.status == "open"
+        lose(session, "price")
+        assert opp.lost_reason == "price"
 
 
 def test_proposal_needs_value_and_validity(engine: Engine) -> None:

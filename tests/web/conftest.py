@@ -17,7 +17,16 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select
-from webtest import ARTIFACTS, EMAIL, LIST_CUSTOMERS, PASSWORD, SEARCH_CPF, SEARCH_PHONE, Server
+from webtest import (
+    ARTIFACTS,
+    EMAIL,
+    LIST_CUSTOMERS,
+    PASSWORD,
+    SEARCH_CPF,
+    SEARCH_PHONE,
+    VIEWPORTS,
+    Server,
+)
 
 from recompra.auth.keys import create_api_key
 from recompra.auth.users import create_user
@@ -221,6 +230,26 @@ def browser(server: Server) -> Iterator[Any]:
         )
         yield chromium
         chromium.close()
+
+
+@pytest.fixture
+def tab_at(browser: Any) -> Iterator[Any]:
+    """``tab_at(viewport)``: a new signed-out tab at ``desktop`` or ``phone`` size."""
+    contexts = []
+
+    def open_tab(viewport: str) -> Any:
+        width, height = VIEWPORTS[viewport]
+        context = browser.new_context(
+            viewport={"width": width, "height": height}, is_mobile=viewport == "phone"
+        )
+        contexts.append(context)
+        tab = context.new_page()
+        tab.set_default_timeout(10_000)
+        return tab
+
+    yield open_tab
+    for context in contexts:
+        context.close()
 
 
 @pytest.hookimpl(wrapper=True)

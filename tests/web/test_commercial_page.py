@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -88,26 +87,6 @@ def funnel_seeded(server: Server) -> dict[str, int]:
             forecast_report(session, brand_id=brand_id, run_backtest=True, at=datetime.now(UTC))
     engine.dispose()
     return {"leads": 90, "won": 18}
-
-
-@pytest.fixture
-def tab_at(browser: Any) -> Iterator[Any]:
-    """``tab_at(viewport)``: a new signed-out tab at ``desktop`` or ``phone`` size."""
-    contexts = []
-
-    def open_tab(viewport: str) -> Any:
-        width, height = VIEWPORTS[viewport]
-        context = browser.new_context(
-            viewport={"width": width, "height": height}, is_mobile=viewport == "phone"
-        )
-        contexts.append(context)
-        tab = context.new_page()
-        tab.set_default_timeout(10_000)
-        return tab
-
-    yield open_tab
-    for context in contexts:
-        context.close()
 
 
 @pytest.mark.parametrize("viewport", ["desktop", "phone"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,26 +11,6 @@ from recompra.web.context import NAVIGATION
 from recompra.web.i18n import MESSAGES
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def tab_at(browser: Any) -> Iterator[Any]:
-    """``tab_at(viewport)``: a new signed-out tab at ``desktop`` or ``phone`` size."""
-    contexts = []
-
-    def open_tab(viewport: str) -> Any:
-        width, height = VIEWPORTS[viewport]
-        context = browser.new_context(
-            viewport={"width": width, "height": height}, is_mobile=viewport == "phone"
-        )
-        contexts.append(context)
-        tab = context.new_page()
-        tab.set_default_timeout(10_000)
-        return tab
-
-    yield open_tab
-    for context in contexts:
-        context.close()
 
 
 @pytest.mark.parametrize("locale", ["pt-BR", "en"])

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from recompra.cli.hub import BrandOption, DebugOption, import_errors, run_import
+from recompra.cli.hub import BrandOption, DebugOption, guarded_import
 from recompra.cli.options import brand_id_of, exit_with, load_documents
 from recompra.commercial import okrs as okr_service
 from recompra.commercial.cac import MISSING
@@ -48,16 +48,14 @@ def import_olist_funnel_command(
     debug: DebugOption = False,
 ) -> None:
     """Import Olist's marketing-qualified leads and closed deals (idempotent)."""
-    with import_errors(debug):
-        run_import(
-            "olist_funnel",
-            "olist_funnel",
-            str(directory),
-            brand,
-            lambda engine, brand_id, _tick: import_olist_funnel(
-                engine, directory, brand_id=brand_id
-            ),
-        )
+    guarded_import(
+        "olist_funnel",
+        "olist_funnel",
+        str(directory),
+        brand,
+        debug,
+        lambda engine, brand_id, _tick: import_olist_funnel(engine, directory, brand_id=brand_id),
+    )
 
 
 def import_spend_command(
@@ -66,14 +64,14 @@ def import_spend_command(
     debug: DebugOption = False,
 ) -> None:
     """Import marketing spend by channel and month (idempotent)."""
-    with import_errors(debug):
-        run_import(
-            "spend",
-            "spend_csv",
-            str(file),
-            brand,
-            lambda engine, brand_id, _tick: import_spend_csv(engine, file, brand_id=brand_id),
-        )
+    guarded_import(
+        "spend",
+        "spend_csv",
+        str(file),
+        brand,
+        debug,
+        lambda engine, brand_id, _tick: import_spend_csv(engine, file, brand_id=brand_id),
+    )
 
 
 def funnel(

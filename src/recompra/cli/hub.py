@@ -121,6 +121,14 @@ def run_import(importer: str, source: str, location: str, brand: str, work: obje
     print_report(report, path)
 
 
+def guarded_import(
+    importer: str, source: str, location: str, brand: str, debug: bool, work: object
+) -> None:
+    """:func:`run_import` with bad input reported in one or two lines (see ``--debug``)."""
+    with import_errors(debug):
+        run_import(importer, source, location, brand, work)
+
+
 @import_app.command("olist")
 def import_olist_command(
     directory: Annotated[Path, typer.Argument(help="Directory with the olist_*.csv(.gz) files.")],
@@ -128,16 +136,16 @@ def import_olist_command(
     debug: DebugOption = False,
 ) -> None:
     """Import the public Olist dataset layout (customer_unique_id is the person)."""
-    with import_errors(debug):
-        run_import(
-            "olist",
-            "olist",
-            str(directory),
-            brand,
-            lambda engine, brand_id, tick: import_olist(
-                engine, directory, brand_id=brand_id, progress=tick
-            ),
-        )
+    guarded_import(
+        "olist",
+        "olist",
+        str(directory),
+        brand,
+        debug,
+        lambda engine, brand_id, tick: import_olist(
+            engine, directory, brand_id=brand_id, progress=tick
+        ),
+    )
 
 
 @import_app.command("csv")

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from recompra.models import Lead, Opportunity
 
-COLUMNS = (
+#: What :func:`funnel_frame` reads; ``prepare_funnel`` derives the rest of ``COLUMNS``.
+QUERIED = (
     "lead_id",
     "channel",
     "landing_page",
@@ -20,10 +21,9 @@ COLUMNS = (
     "sdr",
     "owner",
     "segment",
-    "won",
-    "closed_on",
-    "days_to_close",
+    "closed_at",
 )
+COLUMNS = (*QUERIED[:-1], "won", "closed_on", "days_to_close")
 
 
 def prepare_funnel(frame: pd.DataFrame) -> pd.DataFrame:
@@ -62,19 +62,7 @@ def funnel_frame(session: Session, *, brand_id: int) -> pd.DataFrame:
         )
         .where(Lead.brand_id == brand_id)
     ).all()
-    frame = pd.DataFrame(
-        rows,
-        columns=[
-            "lead_id",
-            "channel",
-            "landing_page",
-            "first_contact_on",
-            "sdr",
-            "owner",
-            "segment",
-            "closed_at",
-        ],
-    )
+    frame = pd.DataFrame(rows, columns=list(QUERIED))
     # A lead counts once: with several won deals, the first one decides its conversion.
     frame = frame.sort_values(["lead_id", "closed_at"]).drop_duplicates("lead_id")
     return prepare_funnel(frame)

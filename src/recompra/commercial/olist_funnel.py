@@ -27,11 +27,11 @@ from sqlalchemy import Engine
 
 from recompra.commercial.deals import ensure_stages
 from recompra.db import unit_of_work
-from recompra.hub.importers.files import find_file, read_table
+from recompra.hub.importers.files import find_file, read_validated
 from recompra.hub.parsing import ParseOptions
 from recompra.hub.rejects import ImportReport, Reject
 from recompra.hub.upsert import upsert_rows
-from recompra.hub.validate import LINE, Field, first_of_key, validate_frame
+from recompra.hub.validate import LINE, Field, first_of_key
 from recompra.models import Lead, Opportunity
 
 SOURCE = "olist_funnel"
@@ -80,14 +80,7 @@ def _text(value: Any) -> str | None:
 
 
 def _read(path: Path, fields: list[Field], entity: str, report: ImportReport) -> pd.DataFrame:
-    frame = validate_frame(
-        read_table(path, OPTIONS),
-        fields,
-        entity=entity,
-        file=path.name,
-        options=OPTIONS,
-        report=report,
-    )
+    frame = read_validated(path, fields, entity=entity, options=OPTIONS, report=report)
     return first_of_key(frame, ["mql_id"], entity, path.name, report)
 
 

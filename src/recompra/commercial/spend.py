@@ -18,11 +18,11 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from recompra.db import unit_of_work
-from recompra.hub.importers.files import read_table
+from recompra.hub.importers.files import read_validated
 from recompra.hub.parsing import ParseOptions
 from recompra.hub.rejects import EntityCounts, ImportReport, Reject
 from recompra.hub.upsert import upsert_rows
-from recompra.hub.validate import LINE, Field, first_of_key, validate_frame
+from recompra.hub.validate import LINE, Field, first_of_key
 from recompra.models import MarketingSpend
 
 AUDIENCES = ("b2c", "b2b")
@@ -63,14 +63,7 @@ def import_spend_csv(
     """Import a spend CSV into ``brand_id``; return the report (not yet written)."""
     options = options or ParseOptions()
     report = ImportReport()
-    frame = validate_frame(
-        read_table(path, options),
-        FIELDS,
-        entity="spend",
-        file=path.name,
-        options=options,
-        report=report,
-    )
+    frame = read_validated(path, FIELDS, entity="spend", options=options, report=report)
     frame = frame.assign(month=frame["month"].map(parse_month))
     bad = frame["month"].isna()
     for line in frame.loc[bad, LINE]:

@@ -35,13 +35,13 @@ from recompra.hub.canonical import (
 )
 from recompra.hub.catalog import upsert_categories, upsert_products
 from recompra.hub.customers import external_identity, lookup_identities, upsert_customers
-from recompra.hub.importers.files import find_file, read_table
+from recompra.hub.importers.files import find_file, read_table, read_validated
 from recompra.hub.orders import write_orders_in_chunks
 from recompra.hub.parsing import ParseOptions
 from recompra.hub.rejects import ImportReport, Reject
 from recompra.hub.returns import write_returns
 from recompra.hub.rules import Problem
-from recompra.hub.validate import LINE, Field, first_of_key, validate_frame
+from recompra.hub.validate import LINE, Field, first_of_key
 from recompra.models import Order
 
 SOURCE = "olist"
@@ -135,14 +135,7 @@ def _locate(directory: Path) -> _Files:
 
 
 def _read(path: Path, fields: list[Field], entity: str, report: ImportReport) -> pd.DataFrame:
-    return validate_frame(
-        read_table(path, OPTIONS),
-        fields,
-        entity=entity,
-        file=path.name,
-        options=OPTIONS,
-        report=report,
-    )
+    return read_validated(path, fields, entity=entity, options=OPTIONS, report=report)
 
 
 def _humanize(slug: str) -> str:
