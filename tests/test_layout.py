@@ -26,7 +26,7 @@ MAX_LINES = 600
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("config", "errors", "db", "models", "migrate", "spreadsheets"),
     ("hub", "snapshot", "engines", "generate"),
-    ("analytics", "predict", "recommend", "loyalty", "segments"),
+    ("analytics", "predict", "recommend", "loyalty", "segments", "commercial"),
     ("reads", "auth", "pipeline", "automation", "voc", "measurement"),
     ("api", "web"),
     ("server",),

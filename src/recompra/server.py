@@ -21,6 +21,7 @@ from recompra.api.routers import (
     analytics,
     automation,
     cases,
+    commercial,
     customers,
     engagement,
     health,
@@ -121,6 +122,7 @@ def create_app(
         measurement,
         cases,
         surveys,
+        commercial,
     ):
         app.include_router(module.router)
     install_dashboard(app)

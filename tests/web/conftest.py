@@ -335,6 +335,26 @@ def browser(server: Server) -> Iterator[Any]:
         chromium.close()
 
 
+@pytest.fixture
+def tab_at(browser: Any) -> Iterator[Any]:
+    """``tab_at(viewport)``: a new signed-out tab at ``desktop`` or ``phone`` size."""
+    contexts = []
+
+    def open_tab(viewport: str) -> Any:
+        width, height = VIEWPORTS[viewport]
+        context = browser.new_context(
+            viewport={"width": width, "height": height}, is_mobile=viewport == "phone"
+        )
+        contexts.append(context)
+        tab = context.new_page()
+        tab.set_default_timeout(10_000)
+        return tab
+
+    yield open_tab
+    for context in contexts:
+        context.close()
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     """Remember each phase's report on the item so fixtures can see failures."""
@@ -355,23 +375,3 @@ def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
         ARTIFACTS.mkdir(exist_ok=True)
         tab.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
     context.close()
-
-
-@pytest.fixture
-def tab_at(browser: Any) -> Iterator[Any]:
-    """``tab_at(viewport)``: a new signed-out tab at ``desktop`` or ``phone`` size."""
-    contexts = []
-
-    def open_tab(viewport: str) -> Any:
-        width, height = VIEWPORTS[viewport]
-        context = browser.new_context(
-            viewport={"width": width, "height": height}, is_mobile=viewport == "phone"
-        )
-        contexts.append(context)
-        tab = context.new_page()
-        tab.set_default_timeout(10_000)
-        return tab
-
-    yield open_tab
-    for context in contexts:
-        context.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -65,24 +64,6 @@ def engagement(server: Server) -> dict[str, int]:
     # What was seeded: 2 attempts, 1 passed; claims: self-referral and an existing
     # customer refused, the new friend waiting for a first order.
     return {"attempts": 2, "passed": 1, "claims": 3, "waiting": 1}
-
-
-@pytest.fixture
-def tab_at(browser: Any) -> Iterator[Any]:
-    """``tab_at(viewport)``: a new signed-out tab at ``desktop`` or ``phone`` size."""
-    contexts = []
-
-    def open_tab(viewport: str) -> Any:
-        width, height = VIEWPORTS[viewport]
-        context = browser.new_context(
-            viewport={"width": width, "height": height}, is_mobile=viewport == "phone"
-        )
-        contexts.append(context)
-        return context.new_page()
-
-    yield open_tab
-    for context in contexts:
-        context.close()
 
 
 EXPECTED = {

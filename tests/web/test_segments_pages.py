@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -37,25 +36,6 @@ EXPECTED = {
 }
 
 
-@pytest.fixture
-def tab(browser: Any) -> Iterator[Any]:
-    contexts: list[Any] = []
-
-    def open_tab(viewport: str = "desktop") -> Any:
-        width, height = VIEWPORTS[viewport]
-        context = browser.new_context(
-            viewport={"width": width, "height": height}, is_mobile=viewport == "phone"
-        )
-        contexts.append(context)
-        opened = context.new_page()
-        opened.set_default_timeout(15_000)
-        return opened
-
-    yield open_tab
-    for context in contexts:
-        context.close()
-
-
 def _build(page: Any) -> None:
     """Build EXPECTED's rule with the builder's controls only."""
     page.fill("#seg-key", KEY)
@@ -73,8 +53,8 @@ def _build(page: Any) -> None:
     page.locator(f"{inner} .cond .cond-value").nth(1).fill("100")
 
 
-def test_build_preview_save_and_download(tab: Any, server: Server) -> None:
-    page = tab()
+def test_build_preview_save_and_download(tab_at: Any, server: Server) -> None:
+    page = tab_at("desktop")
     sign_in(page, server, "/dashboard/segments/new")
     _build(page)
     assert json.loads(page.input_value("#seg-json")) == EXPECTED
@@ -114,9 +94,9 @@ def test_build_preview_save_and_download(tab: Any, server: Server) -> None:
 
 
 def test_a_refused_definition_lists_its_problems_and_saves_nothing(
-    tab: Any, server: Server
+    tab_at: Any, server: Server
 ) -> None:
-    page = tab()
+    page = tab_at("desktop")
     sign_in(page, server, "/dashboard/segments/new")
     page.fill("#seg-key", "Chave Inválida")
     page.fill("#seg-name-pt", "x")
@@ -132,8 +112,8 @@ def test_a_refused_definition_lists_its_problems_and_saves_nothing(
     assert page.url.endswith("/dashboard/segments/new")
 
 
-def test_writes_without_the_csrf_token_are_refused(tab: Any, server: Server) -> None:
-    page = tab()
+def test_writes_without_the_csrf_token_are_refused(tab_at: Any, server: Server) -> None:
+    page = tab_at("desktop")
     sign_in(page, server, "/dashboard/segments")
     cookies = {c["name"]: c["value"] for c in page.context.cookies()}
     for headers in ({"Content-Type": "application/json"}, {"X-CSRF-Token": "forged"}):
@@ -150,9 +130,9 @@ def test_writes_without_the_csrf_token_are_refused(tab: Any, server: Server) -> 
 @pytest.mark.parametrize("viewport", ["desktop", "phone"])
 @pytest.mark.parametrize("lang", ["pt-BR", "en"])
 def test_pages_in_both_languages_and_sizes(
-    tab: Any, server: Server, viewport: str, lang: str
+    tab_at: Any, server: Server, viewport: str, lang: str
 ) -> None:
-    page = tab(viewport)
+    page = tab_at(viewport)
     sign_in(page, server, "/dashboard/segments")
     if lang == "en":
         page.click("#lang-switch")

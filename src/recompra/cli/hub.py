@@ -96,7 +96,7 @@ DebugOption = Annotated[bool, typer.Option("--debug", help="On an error, show th
 
 
 @contextmanager
-def _import_errors(debug: bool) -> Iterator[None]:
+def import_errors(debug: bool) -> Iterator[None]:
     """Bad input ends the command with one or two lines (what, where, what to do)."""
     try:
         yield
@@ -108,7 +108,7 @@ def _import_errors(debug: bool) -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
-def _run_import(importer: str, source: str, location: str, brand: str, work: object) -> None:
+def run_import(importer: str, source: str, location: str, brand: str, work: object) -> None:
     migrate.upgrade()
     engine = get_engine()
     with unit_of_work(engine) as session:
@@ -127,6 +127,14 @@ def _run_import(importer: str, source: str, location: str, brand: str, work: obj
         typer.echo(f"segments: {len(runs)} re-evaluated, {changed} entries and exits")
 
 
+def guarded_import(
+    importer: str, source: str, location: str, brand: str, debug: bool, work: object
+) -> None:
+    """:func:`run_import` with bad input reported in one or two lines (see ``--debug``)."""
+    with import_errors(debug):
+        run_import(importer, source, location, brand, work)
+
+
 @import_app.command("olist")
 def import_olist_command(
     directory: Annotated[Path, typer.Argument(help="Directory with the olist_*.csv(.gz) files.")],
@@ -134,16 +142,16 @@ def import_olist_command(
     debug: DebugOption = False,
 ) -> None:
     """Import the public Olist dataset layout (customer_unique_id is the person)."""
-    with _import_errors(debug):
-        _run_import(
-            "olist",
-            "olist",
-            str(directory),
-            brand,
-            lambda engine, brand_id, tick: import_olist(
-                engine, directory, brand_id=brand_id, progress=tick
-            ),
-        )
+    guarded_import(
+        "olist",
+        "olist",
+        str(directory),
+        brand,
+        debug,
+        lambda engine, brand_id, tick: import_olist(
+            engine, directory, brand_id=brand_id, progress=tick
+        ),
+    )
 
 
 @import_app.command("csv")
@@ -157,9 +165,9 @@ def import_csv_command(
     debug: DebugOption = False,
 ) -> None:
     """Import any store's orders/items/customers with a column mapping."""
-    with _import_errors(debug):
+    with import_errors(debug):
         spec = load_mapping(mapping)
-        _run_import(
+        run_import(
             "csv",
             spec.source,
             ", ".join(str(f) for f in files),
@@ -216,7 +224,7 @@ def generate(
         console.print(f"written to {out}")
         return
     tables = generate_tables(config)
-    _run_import(
+    run_import(
         "generated",
         "generated",
         f"seed={seed}",

@@ -7,6 +7,7 @@ import typer
 from recompra.cli import (
     automation,
     cases,
+    commercial,
     demo,
     engagement,
     hub,
@@ -28,6 +29,8 @@ app = typer.Typer(
 )
 app.command()(demo.demo)
 app.add_typer(hub.db_app, name="db")
+hub.import_app.command("olist-funnel")(commercial.import_olist_funnel_command)
+hub.import_app.command("spend")(commercial.import_spend_command)
 app.add_typer(hub.import_app, name="import")
 app.command()(hub.generate)
 app.command()(hub.stats)
@@ -60,6 +63,12 @@ app.command()(voc.nps)
 app.add_typer(voc.app, name="voc")
 app.command()(automation.mailbox)
 app.command()(measurement.uplift)
+app.command()(commercial.funnel)
+app.add_typer(commercial.forecast_app, name="forecast")
+app.add_typer(commercial.leads_app, name="leads")
+app.command()(commercial.cac)
+app.add_typer(commercial.okrs_app, name="okrs")
+app.command()(commercial.maturity)
 app.command()(serve)
 
 

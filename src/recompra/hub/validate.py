@@ -131,3 +131,27 @@ def _bounds(values: np.ndarray, spec: Field) -> list[tuple[int, str]]:
         elif spec.choices is not None and value not in spec.choices:
             problems.append((i, f"must be one of {', '.join(spec.choices)}"))
     return problems
+
+
+def first_of_key(
+    frame: pd.DataFrame, key: list[str], entity: str, file: str, report: ImportReport
+) -> pd.DataFrame:
+    """Reject rows repeating a key seen earlier in the file (keep the first)."""
+    dup = frame.duplicated(key, keep="first")
+    if dup.any():
+        first_line = frame.groupby(key, sort=False)[LINE].transform("first")
+        for i in frame.index[dup]:
+            value = ":".join(str(frame.at[i, k]) for k in key)
+            report.reject(
+                Reject(
+                    entity,
+                    file,
+                    int(str(frame.at[i, LINE])),
+                    "+".join(key),
+                    value,
+                    f"duplicate key (first at line {int(first_line[i])})",
+                )
+            )
+        counts = report.entity(entity)
+        counts.rejected += int(dup.sum())
+    return frame[~dup]

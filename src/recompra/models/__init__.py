@@ -8,6 +8,18 @@ from recompra.models.auth import ApiKey, DashboardUser, IdempotencyRecord
 from recompra.models.base import Base
 from recompra.models.brand import Brand
 from recompra.models.catalog import Category, Product
+from recompra.models.commercial import (
+    Activity,
+    ForecastBacktest,
+    KeyResult,
+    Lead,
+    MarketingSpend,
+    MaturityAnswer,
+    Objective,
+    Opportunity,
+    SalesStage,
+    StageChange,
+)
 from recompra.models.customer import BrandCustomer, Customer, CustomerIdentity, CustomerMerge
 from recompra.models.engagement import (
     EngagementBadge,
@@ -43,6 +55,7 @@ from recompra.models.security import DashboardSession, LoginFailure
 from recompra.models.voc_settings import VocSetting
 
 __all__ = [
+    "Activity",
     "ApiKey",
     "Base",
     "Brand",
@@ -65,8 +78,11 @@ __all__ = [
     "EngagementReferralCode",
     "EngagementReferralSettings",
     "Event",
+    "ForecastBacktest",
     "IdempotencyRecord",
     "ImportRun",
+    "KeyResult",
+    "Lead",
     "LoginFailure",
     "LoyaltyAccount",
     "LoyaltyAllocation",
@@ -81,6 +97,10 @@ __all__ = [
     "LoyaltyRuleVersion",
     "LoyaltyTier",
     "LoyaltyTierChange",
+    "MarketingSpend",
+    "MaturityAnswer",
+    "Objective",
+    "Opportunity",
     "Order",
     "OrderItem",
     "Payment",
@@ -88,5 +108,7 @@ __all__ = [
     "Return",
     "ReturnItem",
     "Review",
+    "SalesStage",
+    "StageChange",
     "VocSetting",
 ]

@@ -47,6 +47,7 @@ NAVIGATION: tuple[tuple[str, str], ...] = (
     ("measurement", "/dashboard/measurement"),
     ("voc", "/dashboard/voc"),
     ("cases", "/dashboard/cases"),
+    ("commercial", "/dashboard/commercial"),
     ("models", "/dashboard/models"),
     ("glossary", "/dashboard/glossary"),
 )

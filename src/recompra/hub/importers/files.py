@@ -11,7 +11,8 @@ from pathlib import Path
 import pandas as pd
 
 from recompra.hub.parsing import ParseOptions
-from recompra.hub.validate import LINE
+from recompra.hub.rejects import ImportReport
+from recompra.hub.validate import LINE, Field, validate_frame
 
 csv.field_size_limit(10_000_000)
 
@@ -97,3 +98,17 @@ def read_table(path: Path, options: ParseOptions) -> pd.DataFrame:
     frame[LINE] = lines
     frame["_fields_error"] = errors
     return frame
+
+
+def read_validated(
+    path: Path, fields: list[Field], *, entity: str, options: ParseOptions, report: ImportReport
+) -> pd.DataFrame:
+    """The valid typed rows of ``path`` (problems recorded in ``report`` under ``entity``)."""
+    return validate_frame(
+        read_table(path, options),
+        fields,
+        entity=entity,
+        file=path.name,
+        options=options,
+        report=report,
+    )

@@ -34,13 +34,13 @@ from recompra.hub.canonical import (
 )
 from recompra.hub.catalog import upsert_categories, upsert_products
 from recompra.hub.customers import external_identity, lookup_identities, upsert_customers
-from recompra.hub.importers.files import find_file, read_table
+from recompra.hub.importers.files import find_file, read_table, read_validated
 from recompra.hub.orders import Progress, write_orders_in_chunks
 from recompra.hub.parsing import ParseOptions
 from recompra.hub.rejects import ImportReport, Reject
 from recompra.hub.returns import write_returns
 from recompra.hub.rules import Problem
-from recompra.hub.validate import LINE, Field, validate_frame
+from recompra.hub.validate import LINE, Field, first_of_key
 from recompra.models import Order
 
 SOURCE = "olist"
@@ -132,38 +132,7 @@ def _locate(directory: Path) -> _Files:
 
 
 def _read(path: Path, fields: list[Field], entity: str, report: ImportReport) -> pd.DataFrame:
-    return validate_frame(
-        read_table(path, OPTIONS),
-        fields,
-        entity=entity,
-        file=path.name,
-        options=OPTIONS,
-        report=report,
-    )
-
-
-def _first_of_key(
-    frame: pd.DataFrame, key: list[str], entity: str, file: str, report: ImportReport
-) -> pd.DataFrame:
-    """Reject rows repeating a key seen earlier in the file (keep the first)."""
-    dup = frame.duplicated(key, keep="first")
-    if dup.any():
-        first_line = frame.groupby(key, sort=False)[LINE].transform("first")
-        for i in frame.index[dup]:
-            value = ":".join(str(frame.at[i, k]) for k in key)
-            report.reject(
-                Reject(
-                    entity,
-                    file,
-                    int(str(frame.at[i, LINE])),
-                    "+".join(key),
-                    value,
-                    f"duplicate key (first at line {int(first_line[i])})",
-                )
-            )
-        counts = report.entity(entity)
-        counts.rejected += int(dup.sum())
-    return frame[~dup]
+    return read_validated(path, fields, entity=entity, options=OPTIONS, report=report)
 
 
 def _humanize(slug: str) -> str:
@@ -216,7 +185,7 @@ def _import_catalog(session: Session, files: _Files, brand_id: int, report: Impo
     if files.products is None:
         return
     products = _read(files.products, PRODUCT_FIELDS, "products", report)
-    products = _first_of_key(products, ["product_id"], "products", files.products.name, report)
+    products = first_of_key(products, ["product_id"], "products", files.products.name, report)
     slugs = sorted({s for s in products["product_category_name"] if s})
     report.entity("categories").read += len(slugs)
     category_ids = upsert_categories(
@@ -250,9 +219,9 @@ def _import_orders(
     engine: Engine, files: _Files, brand_id: int, report: ImportReport, tick: Progress
 ) -> None:
     orders = _read(files.orders, ORDER_FIELDS, "orders", report)
-    orders = _first_of_key(orders, ["order_id"], "orders", files.orders.name, report)
+    orders = first_of_key(orders, ["order_id"], "orders", files.orders.name, report)
     items = _read(files.items, ITEM_FIELDS, "order_items", report)
-    items = _first_of_key(
+    items = first_of_key(
         items, ["order_id", "order_item_id"], "order_items", files.items.name, report
     )
     payments = (
@@ -261,7 +230,7 @@ def _import_orders(
         else pd.DataFrame(columns=[f.name for f in PAYMENT_FIELDS] + [LINE])
     )
     if files.payments is not None:
-        payments = _first_of_key(
+        payments = first_of_key(
             payments, ["order_id", "payment_sequential"], "payments", files.payments.name, report
         )
 
@@ -453,7 +422,7 @@ def _product_ids(session: Session, brand_id: int) -> dict[str, int]:
 
 def _import_reviews(session: Session, path: Path, brand_id: int, report: ImportReport) -> None:
     reviews = _read(path, REVIEW_FIELDS, "reviews", report)
-    reviews = _first_of_key(reviews, ["review_id", "order_id"], "reviews", path.name, report)
+    reviews = first_of_key(reviews, ["review_id", "order_id"], "reviews", path.name, report)
     rows = session.execute(
         select(Order.external_id, Order.id, Order.customer_id).where(
             Order.brand_id == brand_id, Order.source == SOURCE

@@ -1,7 +1,7 @@
 """engagement: badges, challenges, quizzes and referrals of loyalty programs
 
 Revision ID: 0009_engagement
-Revises: 0007_voc
+Revises: 0008_commercial
 Create Date: 2026-12-04 19:52:58.609936
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 import recompra.models.base
 
 revision: str = "0009_engagement"
-down_revision: str | Sequence[str] | None = "0007_voc"
+down_revision: str | Sequence[str] | None = "0008_commercial"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

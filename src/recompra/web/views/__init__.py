@@ -14,6 +14,7 @@ from recompra.web.context import build_page, read_unit
 from recompra.web.views import (
     access,
     cases,
+    commercial,
     customers,
     exports,
     glossary,
@@ -40,6 +41,7 @@ for module in (
     measurement,
     voc,
     cases,
+    commercial,
     models,
     glossary,
     exports,

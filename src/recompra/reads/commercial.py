@@ -1,0 +1,161 @@
+"""What the CLI, the API and the dashboard show about the commercial area, built once.
+
+Each function returns a JSON-ready dict (money in minor units, dates ISO), so the three
+surfaces show the same numbers. The analyses themselves live in ``recompra.commercial``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from recompra.commercial import forecast, funnel, leadscore, okrs
+from recompra.commercial.cac import (
+    audience_cac,
+    b2b_new_customers,
+    b2c_new_customers,
+    spend_frame,
+)
+from recompra.commercial.deals import kanban
+from recompra.commercial.frames import funnel_frame
+from recompra.commercial.maturity import LEVELS, assess
+from recompra.commercial.service import store_backtest, store_lead_scores
+from recompra.models import ForecastBacktest, Opportunity
+
+#: Dimensions whose groups are ranked with empirical-Bayes shrinkage.
+RANKED = ("channel", "page")
+
+
+def _flag_counts(session: Session, brand_id: int) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for flags in session.scalars(select(Opportunity.flags).where(Opportunity.brand_id == brand_id)):
+        for name in flags or {}:
+            counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def funnel_report(session: Session, *, brand_id: int, by: str = "channel") -> dict[str, Any]:
+    """Overall and per-``by`` conversion, time to close, ranking, rep concentration."""
+    frame = funnel_frame(session, brand_id=brand_id)
+    report: dict[str, Any] = {
+        "by": by,
+        "overall": [c.as_dict() for c in funnel.conversion(frame)],
+        "groups": [c.as_dict() for c in funnel.conversion(frame, by)],
+        "time_to_close": funnel.time_to_close(frame).as_dict(),
+        "rep_concentration": asdict(funnel.rep_concentration(frame)),
+        "data_quality": _flag_counts(session, brand_id),
+    }
+    if by in RANKED:
+        ranked, (a, b) = funnel.shrunk_ranking(frame, by)
+        report["ranking"] = {"prior": {"a": a, "b": b}, "groups": [asdict(r) for r in ranked]}
+    if by == "rep" and len(frame) and frame["sdr"].notna().any():
+        # Olist names the SDR only on won deals: conversion by rep is then 100% by
+        # construction, and the report says so instead of ranking reps on it.
+        with_rep = frame[frame["sdr"].notna()]
+        if bool(with_rep["won"].all()):
+            report["warning"] = "reps are recorded only on won deals: conversion by rep is 100%"
+    return report
+
+
+def forecast_report(
+    session: Session, *, brand_id: int, run_backtest: bool = False, at: datetime | None = None
+) -> dict[str, Any]:
+    """Weighted pipeline, next month's lag forecast and (optionally) a stored back-test."""
+    frame = funnel_frame(session, brand_id=brand_id)
+    weighted = forecast.weighted_pipeline(session, brand_id=brand_id)
+    report: dict[str, Any] = {"weighted_pipeline": asdict(weighted)}
+    if frame.empty:
+        report["missing"] = "no leads: import a funnel first"
+        return report
+    counts = forecast.monthly_counts(frame)
+    month, value = forecast.next_month_forecast(counts)
+    report["next_month"] = {"month": month.isoformat(), "won_deals": value}
+    if run_backtest:
+        result = forecast.backtest(counts)
+        if at is not None:
+            store_backtest(session, brand_id=brand_id, backtest=result, at=at)
+        report["backtest"] = result.as_dict()
+    report["history"] = backtest_history(session, brand_id=brand_id)
+    return report
+
+
+def backtest_history(session: Session, *, brand_id: int) -> list[dict[str, Any]]:
+    """Stored forecast vs actual per month and model."""
+    rows = session.scalars(
+        select(ForecastBacktest)
+        .where(ForecastBacktest.brand_id == brand_id)
+        .order_by(ForecastBacktest.month, ForecastBacktest.model)
+    )
+    return [
+        {
+            "month": r.month.isoformat(),
+            "model": r.model,
+            "forecast": r.forecast,
+            "actual": r.actual,
+        }
+        for r in rows
+    ]
+
+
+def lead_score_report(
+    session: Session, *, brand_id: int, at: datetime | None = None
+) -> dict[str, Any]:
+    """Cross-validated AUC and lift of both models; with ``at``, store the best one's scores."""
+    frame = funnel_frame(session, brand_id=brand_id)
+    if frame.empty or frame["won"].nunique() < 2:
+        return {"missing": "lead scores need leads that converted and leads that did not"}
+    reports = [leadscore.evaluate(frame, name) for name in leadscore.MODELS]
+    best = max(reports, key=lambda r: r.auc)
+    report: dict[str, Any] = {"models": [asdict(r) for r in reports], "chosen": best.model}
+    if at is not None:
+        scores = leadscore.score(frame, best.model)
+        report["scored"] = store_lead_scores(
+            session, lead_ids=frame["lead_id"], scores=scores, at=at
+        )
+    return report
+
+
+def cac_report(
+    session: Session, *, brand_id: int, gross_margin: float | None = None
+) -> dict[str, Any]:
+    """B2C and B2B CAC with what is missing for each figure."""
+    spend = spend_frame(session, brand_id=brand_id)
+    b2c = b2c_new_customers(session, brand_id=brand_id)
+    b2b = b2b_new_customers(
+        session, brand_id=brand_id, funnel=funnel_frame(session, brand_id=brand_id)
+    )
+    return {
+        "gross_margin": gross_margin,
+        "audiences": [
+            asdict(audience_cac("b2c", spend, b2c, gross_margin)),
+            asdict(audience_cac("b2b", spend, b2b, gross_margin)),
+        ],
+    }
+
+
+def okr_report(session: Session, *, brand_id: int, key: str | None = None) -> list[dict[str, Any]]:
+    """Every objective (or one) with its key results judged on their live KPIs."""
+    chosen = (
+        [okrs.objective(session, brand_id=brand_id, key=key)]
+        if key
+        else okrs.objectives(session, brand_id=brand_id)
+    )
+    return [asdict(okrs.objective_status(session, o)) for o in chosen]
+
+
+def maturity_report(session: Session, *, brand_id: int) -> dict[str, Any]:
+    """Levels per dimension (evidence-capped) with the next step of each."""
+    results = assess(session, brand_id=brand_id)
+    return {
+        "levels": {str(k): {"pt": v[0], "en": v[1]} for k, v in LEVELS.items()},
+        "dimensions": [asdict(r) for r in results],
+    }
+
+
+def kanban_report(session: Session, *, brand_id: int) -> list[dict[str, Any]]:
+    """Count and Σ amount per stage."""
+    return [asdict(c) for c in kanban(session, brand_id=brand_id)]
