@@ -7,12 +7,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from automationtest import add_order, apply, context, make_store, received, smtp_sink, thank_you
+from automationtest import add_order, apply, context, make_store, received, thank_you
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
 from recompra.api.settings import ApiSettings
 from recompra.automation.email import SmtpSender, smtp_settings
+from recompra.automation.sink import running_sink
 from recompra.automation.worker import run_worker
 from recompra.config import Settings
 from recompra.db import unit_of_work
@@ -47,7 +48,7 @@ def test_a_journey_survey_is_answered_from_the_received_email(
     with unit_of_work(engine) as session:
         add_order(session, store, store.customers[0], "NPS-1")
     ctx = context()  # secret "test-secret", links on https://loja.test
-    with smtp_sink(tmp_path / "sink") as port:
+    with running_sink(tmp_path / "sink") as port:
         smtp = SmtpSender(smtp_settings(f"smtp://127.0.0.1:{port}", SENDER))
         run_worker(engine, ctx, smtp=smtp, sender=SENDER, until_idle=True, poll_seconds=0.1)
         smtp.close()
