@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from pathlib import Path
 
 import pytest
 from automationtest import Store, add_order, make_store
 from sqlalchemy import Engine, update
 
+from dbtest import create_test_engine
 from recompra.automation.wakeup import (
     PostgresListener,
     notify_on_trigger_writes,
@@ -18,7 +20,6 @@ from recompra.automation.wakeup import (
     writes_trigger_table,
 )
 from recompra.db import unit_of_work
-from recompra.db.dialect import is_postgresql
 from recompra.models.automation import Journey
 
 
@@ -65,9 +66,14 @@ def test_a_committed_order_wakes_and_a_rollback_or_other_table_does_not(engine: 
     assert not wake.is_set()  # removed
 
 
-def test_postgresql_notifies_a_listener_in_another_connection(engine: Engine) -> None:
-    if not is_postgresql(engine):
-        pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
+@pytest.mark.postgres
+def test_postgresql_notifies_a_listener_in_another_connection(tmp_path: Path) -> None:
+    # LISTEN/NOTIFY is PostgreSQL's: this test runs on it alone.
+    for engine in create_test_engine("postgres", tmp_path):
+        _notify_and_listen(engine)
+
+
+def _notify_and_listen(engine: Engine) -> None:
     store = make_store(engine, customers=1, points=0)
     wake = threading.Event()
     listener = PostgresListener(engine, wake)

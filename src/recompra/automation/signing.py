@@ -23,4 +23,6 @@ def signed_body(secret: str, token: str) -> str | None:
     body, _, mac = token.rpartition(".")
     if not body or not mac:
         return None
-    return body if hmac.compare_digest(sign(secret, body), token) else None
+    # Bytes, not str: compare_digest refuses non-ASCII text, and a link is user input.
+    expected = sign(secret, body).encode()
+    return body if hmac.compare_digest(expected, token.encode()) else None
