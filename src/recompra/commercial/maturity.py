@@ -299,11 +299,11 @@ DIMENSIONS: dict[str, tuple[str, str, tuple[Gate, Gate, Gate, Gate]]] = {
         ),
     ),
     "feedback_complaints": (
-        "Feedback e reclamações",
+        "Opiniões e reclamações",
         "Feedback & complaints",
         (
             _gate(
-                "O feedback dos clientes é coletado?",
+                "As opiniões dos clientes são coletadas?",
                 "Is customer feedback collected?",
                 "há avaliações",
                 "reviews exist",
@@ -317,14 +317,14 @@ DIMENSIONS: dict[str, tuple[str, str, tuple[Gate, Gate, Gate, Gate]]] = {
                 _answered_reviews,
             ),
             _gate(
-                "O feedback dispara ações automáticas?",
+                "As opiniões disparam ações automáticas?",
                 "Does feedback trigger automated actions?",
                 "há avaliações e uma jornada ativa",
                 "reviews and an active journey",
                 _review_journey,
             ),
             _gate(
-                "O efeito das ações sobre o feedback é medido?",
+                "O efeito das ações sobre as opiniões é medido?",
                 "Is the effect of actions on feedback measured?",
                 "jornada com holdout",
                 "a journey with a holdout",
