@@ -16,7 +16,13 @@ from recompra.db import get_engine, unit_of_work
 from recompra.errors import RecompraError
 from recompra.hub.brands import DEFAULT_BRAND
 from recompra.voc.flows import GroupScore
-from recompra.voc.service import brand_delivery, brand_nps, brand_sentiment, brand_topics
+from recompra.voc.service import (
+    brand_delivery,
+    brand_nps,
+    brand_sentiment,
+    brand_survey_nps,
+    brand_topics,
+)
 from recompra.voc.settings import set_star_mapping, star_mapping
 
 app = typer.Typer(
@@ -89,13 +95,22 @@ def nps(
     as_json: JsonOption = False,
     brand: BrandOption = DEFAULT_BRAND,
 ) -> None:
-    """NPS (a proxy from review stars) and CSAT with 95% CIs, N and the star mapping."""
+    """NPS (a proxy from review stars) and CSAT with 95% CIs, N and the star mapping; the
+    NPS of survey answers (not a proxy) when the brand has any."""
     dimension = None if by is None else by.value
     report = _read(
         brand, lambda session, brand_id: brand_nps(session, brand_id=brand_id, by=dimension)
     )
-    if _printed_as_json(report, as_json):
+    surveys = _read(brand, lambda session, brand_id: brand_survey_nps(session, brand_id=brand_id))
+    if as_json:
+        document = {**report.as_dict(), "surveys": None if surveys is None else surveys.as_dict()}
+        typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
         return
+    if surveys is not None and surveys.score is not None:
+        typer.echo(
+            f"NPS from survey answers: {surveys.score:.1f} "
+            f"{_interval(surveys.ci_low, surveys.ci_high)} n={surveys.n}"
+        )
     typer.echo(f"NPS proxy from review stars (mapping: {_mapping_text(report.mapping)})")
     typer.echo(_line(report.overall))
     needed = report.overall.nps.responses_needed

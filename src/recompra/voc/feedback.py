@@ -24,12 +24,13 @@ from recompra.models.voc import Case, SlaPolicy, SurveyAnswer, SurveySend
 from recompra.voc.cases import NewCase, insert_case
 from recompra.voc.policies import brand_policies, targets_for
 from recompra.voc.queue import share
+from recompra.voc.scores import SURVEY_DETRACTOR_MAX
 
 #: Review stars that open a case.
 LOW_REVIEW = 2
 #: Survey answers at or below these scores are detractors / negative (NPS 0-6, CSAT 1-2,
 #: CES 1-3 on its 1-7 "it was easy" agreement scale).
-NEGATIVE_AT_MOST = {"nps": 6, "csat": 2, "ces": 3}
+NEGATIVE_AT_MOST = {"nps": SURVEY_DETRACTOR_MAX, "csat": 2, "ces": 3}
 #: Bain's closed loop: contact a detractor within 48 hours of the feedback.
 CONTACT_WITHIN = timedelta(hours=48)
 _FEED = "voc_feedback_cases"

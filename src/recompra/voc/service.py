@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from recompra.models.voc import SurveyAnswer, SurveySend
 from recompra.voc.data import load_reviews
 from recompra.voc.flows import (
     DeliveryReport,
@@ -17,6 +19,7 @@ from recompra.voc.flows import (
     sentiment_report,
     topics_report,
 )
+from recompra.voc.scores import SURVEY_MAPPING, NpsEstimate, counts_from_ratings, nps_estimate
 from recompra.voc.sentiment import SentimentEvaluation
 from recompra.voc.settings import star_mapping
 
@@ -25,6 +28,19 @@ def brand_nps(session: Session, *, brand_id: int, by: str | None = None) -> NpsR
     """The brand's NPS proxy and CSAT, overall and by ``by``."""
     mapping = star_mapping(session, brand_id=brand_id)
     return nps_report(load_reviews(session, brand_id=brand_id), mapping, by=by)
+
+
+def brand_survey_nps(session: Session, *, brand_id: int) -> NpsEstimate | None:
+    """The brand's NPS from answers to its NPS surveys (0-10, not a proxy), with its 95% CI;
+    ``None`` before the first answer."""
+    ratings = session.scalars(
+        select(SurveyAnswer.score)
+        .join(SurveySend, SurveySend.id == SurveyAnswer.send_id)
+        .where(SurveySend.brand_id == brand_id, SurveySend.kind == "nps")
+    ).all()
+    if not ratings:
+        return None
+    return nps_estimate(counts_from_ratings(ratings), proxy=False, mapping=SURVEY_MAPPING)
 
 
 def brand_delivery(session: Session, *, brand_id: int) -> DeliveryReport:

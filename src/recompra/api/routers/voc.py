@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from recompra.api.deps import AdminBrand, ReadBrand, ReadSession, WriteSession
 from recompra.api.errors import AUTH_ERRORS, error_responses
 from recompra.voc.flows import NPS_DIMENSIONS
-from recompra.voc.service import brand_delivery, brand_nps, brand_topics
+from recompra.voc.service import brand_delivery, brand_nps, brand_survey_nps, brand_topics
 from recompra.voc.settings import set_star_mapping, star_mapping
 
 router = APIRouter(prefix="/v1/voc", tags=["voice of the customer"])
@@ -49,8 +49,13 @@ def nps(
     ] = None,
 ) -> dict[str, Any]:
     """NPS proxy from review stars and CSAT, with 95% CIs, N, the star mapping, responses
-    needed for ±3/±5/±10 points and (by month) changes flagged only when significant."""
-    return brand_nps(session, brand_id=brand.id, by=by).as_dict()
+    needed for ±3/±5/±10 points and (by month) changes flagged only when significant;
+    ``surveys``: the NPS of the brand's NPS survey answers (not a proxy), or null."""
+    surveys = brand_survey_nps(session, brand_id=brand.id)
+    return {
+        **brand_nps(session, brand_id=brand.id, by=by).as_dict(),
+        "surveys": None if surveys is None else surveys.as_dict(),
+    }
 
 
 @router.get("/delivery", operation_id="voc_delivery", responses=_READ)
