@@ -52,6 +52,7 @@ from recompra.loyalty import (
 from recompra.migrate import upgrade
 from recompra.models import Brand, Customer, CustomerScore, Order
 from recompra.models.automation import Journey, JourneyRun, OutboxMessage
+from recompra.models.voc import SurveyAnswer, SurveySend
 from recompra.predict.explain import explain_one
 from samplestore import analyse_sample, seed_sample
 
@@ -152,6 +153,21 @@ def _seed_loyalty(session: Any, brand_id: int) -> None:
     )
 
 
+def _seed_survey_answers(session: Any, brand_id: int, customers: list[int]) -> None:
+    """Two answered NPS surveys (a promoter and a passive): the voc page's survey tile."""
+    for n, score in enumerate((10, 8)):
+        send = SurveySend(
+            brand_id=brand_id,
+            customer_id=customers[10 + n],
+            kind="nps",
+            origin_key=f"web-test:{n}",
+            sent_at=JOURNEYS_AT,
+        )
+        session.add(send)
+        session.flush()
+        session.add(SurveyAnswer(send_id=send.id, score=score, via="link", answered_at=JOURNEYS_AT))
+
+
 def _seed_journey(session: Any, brand_id: int) -> None:
     """The thank-you journey with a 50% holdout that brand A's customers entered an hour
     after their first order: runs and outbox rows as the worker writes them (the worker
@@ -231,6 +247,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         _, key = create_api_key(session, scopes=["read", "loyalty"], brand_id=store.brand_a)
         _seed_loyalty(session, store.brand_a)
         _seed_journey(session, store.brand_a)
+        _seed_survey_answers(session, store.brand_a, store.customers_a)
         slug = session.scalar(select(Brand.slug).where(Brand.id == store.brand_a))
     _seed_journeys(engine, store.brand_a, store.customers_a)
     analyse_sample(engine, home, brand_id=store.brand_a)

@@ -39,6 +39,12 @@ def test_voc_page_shows_the_api_numbers(
         )
         assert tab.locator("[data-voc=nps]").inner_text() == format_number(nps["score"], locale, 1)
         assert int(tab.locator("[data-voc=nps-n]").get_attribute("data-value")) == nps["n"]
+        # The seeded NPS survey answers (10 and 8): the real NPS, shown beside the proxy.
+        surveys = body["surveys"]
+        assert (surveys["proxy"], surveys["n"], surveys["score"]) == (False, 2, 50.0)
+        real = tab.locator("[data-voc=nps-surveys]")
+        assert real.inner_text() == format_number(50.0, locale, 1)
+        assert "proxy" not in tab.locator("#voc-nps-surveys").inner_text()
         for margin, needed in nps["responses_needed"].items():
             cell = tab.locator(f"[data-margin='{margin.lstrip('±')}']")
             assert cell.inner_text() == format_number(needed, locale)

@@ -66,6 +66,8 @@ class VocOverview:
     nps: NpsReport
     delivery: DeliveryReport
     topics: TopicsReport
+    #: The NPS of survey answers (not a proxy), ``None`` before the first answer.
+    surveys: NpsEstimate | None = None
 
 
 def voc_overview(session: Session, *, brand_id: int) -> VocOverview:
@@ -78,4 +80,5 @@ def voc_overview(session: Session, *, brand_id: int) -> VocOverview:
         nps=nps_report(data, mapping, by="month"),
         delivery=delivery_report(data, mapping),
         topics=topics_report(data),
+        surveys=brand_survey_nps(session, brand_id=brand_id),
     )

@@ -11,6 +11,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "voc.nps": ("NPS", "NPS"),
     "voc.proxy": ("proxy", "proxy"),
+    "voc.nps_surveys": ("NPS das pesquisas", "NPS from surveys"),
     "voc.proxy_note": (
         "NPS estimado pelas estrelas das avaliações (proxy), não por pesquisa: "
         "promotores {promoter} estrelas, neutros {passive}, detratores {detractor}. "

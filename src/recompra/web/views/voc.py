@@ -61,6 +61,8 @@ def voc(request: Request) -> HTMLResponse:
         "voc.html",
         report=report,
         overall=nps_text(page, report.overall.nps),
+        surveys=overview.surveys,
+        surveys_text=None if overview.surveys is None else nps_text(page, overview.surveys),
         mapping={kind: _stars(stars) for kind, stars in report.mapping.items()},
         months=[(g, page.period(g.key), nps_text(page, g.nps)) for g in months],
         labels=labels,
