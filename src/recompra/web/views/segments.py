@@ -21,7 +21,12 @@ from recompra.db import unit_of_work
 from recompra.errors import NotFound
 from recompra.models.segments import Segment
 from recompra.segments import queries as q
-from recompra.segments.definition import InvalidDefinition, definition_to_json, parse_definition
+from recompra.segments.definition import (
+    InvalidDefinition,
+    SegmentDefinition,
+    definition_to_json,
+    parse_definition,
+)
 from recompra.segments.fields import FIELDS
 from recompra.segments.flows import members_file
 from recompra.segments.goals import goals_of
@@ -193,7 +198,7 @@ def segment_page(request: Request, key: str) -> HTMLResponse:
     )
 
 
-def _definition_or_problems(request: Request, body: Any) -> Any:
+def _definition_or_problems(body: Any) -> SegmentDefinition | JSONResponse:
     """The parsed definition, or a 400 JSON answer listing every problem with its path."""
     try:
         return parse_definition(body)
@@ -219,8 +224,8 @@ async def segment_preview(request: Request) -> Response:
     body = await _json_body(request)
     with read_unit(request) as session:
         page = build_page(request, session, "segments")
-        definition = _definition_or_problems(request, body)
-        if isinstance(definition, Response):
+        definition = _definition_or_problems(body)
+        if isinstance(definition, JSONResponse):
             return definition
         result = q.preview(
             session, brand_id=page.brand.id, rule=definition.rule, sample=SAMPLE_ROWS
@@ -244,8 +249,8 @@ async def segment_save(request: Request) -> Response:
     body = await _json_body(request)
     with unit_of_work(engine_of(request)) as session:
         page = build_page(request, session, "segments")
-        definition = _definition_or_problems(request, body)
-        if isinstance(definition, Response):
+        definition = _definition_or_problems(body)
+        if isinstance(definition, JSONResponse):
             return definition
         result = apply_definition(session, brand_id=page.brand.id, definition=definition)
         members = result.diff.members if result.diff else result.segment.member_count
