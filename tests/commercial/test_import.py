@@ -17,7 +17,7 @@ from recompra.models import Opportunity, StageChange
 def test_import_counts_flags_and_no_stage_history(
     funnel_db: tuple[Engine, int, ImportReport], raw_leads: pd.DataFrame, raw_deals: pd.DataFrame
 ) -> None:
-    engine, _brand_id, report = funnel_db
+    engine, brand_id, report = funnel_db
     assert report.reconciles
     assert not report.rejects
     assert report.counts["leads"].inserted == len(raw_leads) == 8000
@@ -33,10 +33,19 @@ def test_import_counts_flags_and_no_stage_history(
     first = raw_deals["mql_id"].map(raw_leads.set_index("mql_id")["first_contact_date"])
     assert report.facts["won_before_first_contact"] == int((won_utc < pd.to_datetime(first)).sum())
     with unit_of_work(engine) as session:
-        flagged = session.scalars(select(Opportunity.flags)).all()
+        # Other tests share this database with other brands: count the imported brand's.
+        flagged = session.scalars(
+            select(Opportunity.flags).where(Opportunity.brand_id == brand_id)
+        ).all()
         assert sum("won_before_first_contact" in f for f in flagged) == 1
         # Olist records no stage moves: none are invented on import.
-        assert session.scalar(select(func.count()).select_from(StageChange)) == 0
+        moves = (
+            select(func.count())
+            .select_from(StageChange)
+            .join(Opportunity, Opportunity.id == StageChange.opportunity_id)
+            .where(Opportunity.brand_id == brand_id)
+        )
+        assert session.scalar(moves) == 0
 
 
 def test_second_import_changes_nothing(
