@@ -17,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from recompra.models.base import Base, BigIntPK, SourceKeyed, utcnow
+from recompra.models.base import Base, BigIntPK, BrandOwned, SourceKeyed, utcnow
 
 
 class Return(SourceKeyed, Base):
@@ -72,7 +72,7 @@ class Review(SourceKeyed, Base):
     answered_at: Mapped[datetime | None]
 
 
-class Event(Base):
+class Event(BrandOwned, Base):
     """A generic customer event (page view, cart, e-mail click...) with a JSON payload.
 
     ``external_id`` (optional) makes ingestion idempotent per source.
@@ -84,8 +84,6 @@ class Event(Base):
         Index("ix_events_customer_occurred", "customer_id", "occurred_at"),
     )
 
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    brand_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("brands.id"))
     customer_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("customers.id"))
     type: Mapped[str] = mapped_column(String(64))
     occurred_at: Mapped[datetime]

@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from recompra.models.base import Base, BigIntPK, utcnow
+from recompra.models.base import Base, BigIntPK, BrandOwned, Timestamped, utcnow
 
 JOURNEY_STATUSES = ("active", "paused")
 RUN_STATES = ("active", "completed", "exited")
@@ -29,7 +29,7 @@ TIMER_STATES = ("pending", "done", "canceled")
 OUTBOX_STATES = ("pending", "sending", "sent", "failed", "unknown", "suppressed", "held_out")
 
 
-class Journey(Base):
+class Journey(BrandOwned, Timestamped, Base):
     """A brand's journey, identified by ``key``; its graph lives in its versions."""
 
     __tablename__ = "journeys"
@@ -38,13 +38,9 @@ class Journey(Base):
         CheckConstraint("status IN ('active', 'paused')", name="status_known"),
     )
 
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    brand_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("brands.id"))
     key: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default="active")
     current_version: Mapped[int] = mapped_column(Integer, default=1)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class JourneyVersion(Base):
@@ -121,7 +117,7 @@ class JourneyTimer(Base):
     done_at: Mapped[datetime | None]
 
 
-class OutboxMessage(Base):
+class OutboxMessage(BrandOwned, Base):
     """A decided message (or "would have sent" record for a holdout member).
 
     One row per execution key: the decision to send is exactly-once. Delivery moves it
@@ -141,8 +137,6 @@ class OutboxMessage(Base):
         ),
     )
 
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    brand_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("brands.id"))
     #: The journey run that decided it; ``None`` for a case reply or a survey sent directly.
     run_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("journey_runs.id"))
     customer_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("customers.id"))
@@ -189,7 +183,7 @@ class ContactLock(Base):
     )
 
 
-class WebhookEndpoint(Base):
+class WebhookEndpoint(BrandOwned, Base):
     """A brand's webhook receiver (WhatsApp/SMS gateway, the store's own systems).
 
     ``secrets`` lists the signing secrets in force (``whsec_<base64>``); during a
@@ -203,8 +197,6 @@ class WebhookEndpoint(Base):
         CheckConstraint("status IN ('active', 'paused')", name="status_known"),
     )
 
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    brand_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("brands.id"))
     name: Mapped[str] = mapped_column(String(64))
     url: Mapped[str] = mapped_column(String(500))
     secrets: Mapped[dict[str, Any]]

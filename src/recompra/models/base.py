@@ -94,3 +94,28 @@ class SourceKeyed:
     brand_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("brands.id"), sort_order=-1)
     source: Mapped[str] = mapped_column(String(64), sort_order=-1)
     external_id: Mapped[str] = mapped_column(String(128), sort_order=-1)
+
+
+class BrandOwned:
+    """The surrogate key and the brand of a row that belongs to one brand."""
+
+    # Leading, as in the migrations that created these tables (mixin columns would
+    # otherwise follow the table's own).
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, sort_order=-1)
+    brand_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("brands.id"), sort_order=-1)
+
+
+class ProgramOwned:
+    """The surrogate key and the loyalty program of a row that belongs to one program."""
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, sort_order=-1)
+    program_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("loyalty_programs.id"), sort_order=-1
+    )
+
+
+class Timestamped:
+    """When a row was created and last changed (both UTC, set by the ORM)."""
+
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

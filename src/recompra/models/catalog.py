@@ -2,28 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from sqlalchemy import BigInteger, Boolean, ForeignKey, String, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column
 
-from recompra.models.base import Base, BigIntPK, SourceKeyed, utcnow
+from recompra.models.base import Base, BrandOwned, SourceKeyed, Timestamped
 
 
-class Category(Base):
+class Category(BrandOwned, Base):
     """A product category of a brand, identified by a slug (e.g. ``beleza_saude``)."""
 
     __tablename__ = "categories"
     __table_args__ = (UniqueConstraint("brand_id", "slug"),)
 
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    brand_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("brands.id"))
     slug: Mapped[str] = mapped_column(String(120))
     name_pt: Mapped[str | None] = mapped_column(String(200))
     name_en: Mapped[str | None] = mapped_column(String(200))
 
 
-class Product(SourceKeyed, Base):
+class Product(SourceKeyed, Timestamped, Base):
     """A product of a brand, keyed by the source system's id."""
 
     __tablename__ = "products"
@@ -38,5 +34,3 @@ class Product(SourceKeyed, Base):
     #: False for postage, fees, vouchers, adjustments: they count in order totals but are
     #: never recommended, up-sold or "bought together" (see docs/importing.md).
     is_merchandise: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from recompra.models.base import Base, BigIntPK, SourceKeyed, utcnow
+from recompra.models.base import Base, BigIntPK, BrandOwned, SourceKeyed, utcnow
 
 OPPORTUNITY_STATUSES = ("open", "won", "lost")
 ACTIVITY_KINDS = ("call", "meeting", "email", "note", "proposal")
@@ -43,7 +43,7 @@ class Lead(SourceKeyed, Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class SalesStage(Base):
+class SalesStage(BrandOwned, Base):
     """A column of a brand's kanban, with the win probability the weighted forecast uses."""
 
     __tablename__ = "sales_stages"
@@ -53,8 +53,6 @@ class SalesStage(Base):
         CheckConstraint("outcome IN ('open', 'won', 'lost')", name="outcome_known"),
     )
 
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    brand_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("brands.id"))
     key: Mapped[str] = mapped_column(String(32))
     name_pt: Mapped[str] = mapped_column(String(80))
     name_en: Mapped[str] = mapped_column(String(80))
@@ -140,7 +138,7 @@ class Activity(Base):
     proposal_valid_until: Mapped[date | None]
 
 
-class MarketingSpend(Base):
+class MarketingSpend(BrandOwned, Base):
     """Money spent on one acquisition channel in one calendar month, for one audience.
 
     The audience (``b2c`` shoppers or ``b2b`` companies) says whose acquisition the money
@@ -154,8 +152,6 @@ class MarketingSpend(Base):
         CheckConstraint("audience IN ('b2c', 'b2b')", name="audience_known"),
     )
 
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    brand_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("brands.id"))
     audience: Mapped[str] = mapped_column(String(3))
     channel: Mapped[str] = mapped_column(String(64))
     #: The first day of the month.
@@ -166,14 +162,12 @@ class MarketingSpend(Base):
     paid: Mapped[bool] = mapped_column(default=True)
 
 
-class ForecastBacktest(Base):
+class ForecastBacktest(BrandOwned, Base):
     """One month of a rolling one-step back-test: what a model said and what happened."""
 
     __tablename__ = "forecast_backtests"
     __table_args__ = (UniqueConstraint("brand_id", "model", "month"),)
 
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    brand_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("brands.id"))
     model: Mapped[str] = mapped_column(String(32))
     month: Mapped[date]
     forecast: Mapped[float] = mapped_column(Float)
@@ -181,14 +175,12 @@ class ForecastBacktest(Base):
     computed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class Objective(Base):
+class Objective(BrandOwned, Base):
     """An objective of a period; its progress is the weighted progress of its key results."""
 
     __tablename__ = "okr_objectives"
     __table_args__ = (UniqueConstraint("brand_id", "key"),)
 
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    brand_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("brands.id"))
     key: Mapped[str] = mapped_column(String(64))
     title_pt: Mapped[str] = mapped_column(String(300))
     title_en: Mapped[str] = mapped_column(String(300))
@@ -220,7 +212,7 @@ class KeyResult(Base):
     weight: Mapped[float] = mapped_column(Float, default=1.0)
 
 
-class MaturityAnswer(Base):
+class MaturityAnswer(BrandOwned, Base):
     """A self-assessed level of one maturity dimension (capped by evidence when reported)."""
 
     __tablename__ = "maturity_answers"
@@ -229,8 +221,6 @@ class MaturityAnswer(Base):
         CheckConstraint("level >= 1 AND level <= 5", name="level_range"),
     )
 
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    brand_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("brands.id"))
     dimension: Mapped[str] = mapped_column(String(32))
     level: Mapped[int] = mapped_column(Integer)
     answered_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -8,13 +8,13 @@ from typing import Any
 from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from recompra.models.base import Base, BigIntPK, utcnow
+from recompra.models.base import Base, BigIntPK, Timestamped, utcnow
 
 #: Identity kinds. ``external`` identities are scoped by ``source`` (e.g. ``olist``).
 IDENTITY_KINDS = ("email", "cpf", "cnpj", "phone", "external")
 
 
-class Customer(Base):
+class Customer(Timestamped, Base):
     """A person (or company) who buys from one or more brands of the installation.
 
     A merged customer keeps its row with ``merged_into_id`` set, so that a merge can be
@@ -36,8 +36,6 @@ class Customer(Base):
     merged_into_id: Mapped[int | None] = mapped_column(
         BigInteger, ForeignKey("customers.id"), index=True
     )
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class CustomerIdentity(Base):

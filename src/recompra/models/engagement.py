@@ -22,28 +22,26 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from recompra.models.base import Base, BigIntPK, utcnow
+from recompra.models.base import Base, BigIntPK, ProgramOwned, utcnow
 
 CHALLENGE_METRICS = ("orders", "category_orders", "reviews", "event", "quiz_passes", "referrals")
 PERIODS = ("once", "month", "quarter", "year")
 REFERRAL_STATUSES = ("claimed", "pending", "released", "void", "rejected")
 
 
-class EngagementBadge(Base):
+class EngagementBadge(ProgramOwned, Base):
     """A badge a program awards (on completing a challenge)."""
 
     __tablename__ = "engagement_badges"
     __table_args__ = (UniqueConstraint("program_id", "code"),)
 
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    program_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("loyalty_programs.id"))
     code: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class EngagementChallenge(Base):
+class EngagementChallenge(ProgramOwned, Base):
     """A challenge: reach ``target`` of ``metric`` within a period, or a monthly streak.
 
     ``kind='count'`` counts the metric inside the period (or inside ``starts_at`` ..
@@ -59,8 +57,6 @@ class EngagementChallenge(Base):
         CheckConstraint("reward_points >= 0", name="reward_non_negative"),
     )
 
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    program_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("loyalty_programs.id"))
     code: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(16))
@@ -113,7 +109,7 @@ class EngagementBadgeAward(Base):
     awarded_at: Mapped[datetime]
 
 
-class EngagementQuiz(Base):
+class EngagementQuiz(ProgramOwned, Base):
     """A product-knowledge quiz: ``questions`` holds ``{"items": [{text, options, answer}]}``."""
 
     __tablename__ = "engagement_quizzes"
@@ -123,8 +119,6 @@ class EngagementQuiz(Base):
         CheckConstraint("reward_points >= 0", name="reward_non_negative"),
     )
 
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    program_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("loyalty_programs.id"))
     code: Mapped[str] = mapped_column(String(64))
     title: Mapped[str] = mapped_column(String(200))
     questions: Mapped[dict[str, Any]]
@@ -168,20 +162,18 @@ class EngagementReferralSettings(Base):
     burst_window_hours: Mapped[int] = mapped_column(Integer, default=24)
 
 
-class EngagementReferralCode(Base):
+class EngagementReferralCode(ProgramOwned, Base):
     """A customer's referral code in a program (one each)."""
 
     __tablename__ = "engagement_referral_codes"
     __table_args__ = (UniqueConstraint("program_id", "customer_id"), UniqueConstraint("code"))
 
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    program_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("loyalty_programs.id"))
     customer_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("customers.id"))
     code: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime]
 
 
-class EngagementReferral(Base):
+class EngagementReferral(ProgramOwned, Base):
     """A friend's claim of a referral code and what became of it.
 
     ``claimed`` (no qualifying order yet) -> ``pending`` (first order placed, both rewards
@@ -200,8 +192,6 @@ class EngagementReferral(Base):
         Index("ix_engagement_referrals_friend", "program_id", "friend_id"),
     )
 
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    program_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("loyalty_programs.id"))
     referrer_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("customers.id"))
     friend_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("customers.id"))
     code: Mapped[str] = mapped_column(String(32))

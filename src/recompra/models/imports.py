@@ -5,19 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, String
+from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from recompra.models.base import Base, BigIntPK, utcnow
+from recompra.models.base import Base, BrandOwned, utcnow
 
 
-class ImportRun(Base):
+class ImportRun(BrandOwned, Base):
     """One run of an importer. ``counts`` holds read/inserted/updated/unchanged/rejected."""
 
     __tablename__ = "import_runs"
 
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    brand_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("brands.id"))
     source: Mapped[str] = mapped_column(String(64))
     importer: Mapped[str] = mapped_column(String(32))
     location: Mapped[str] = mapped_column(String(1000))

@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from recompra.models.base import Base, BigIntPK, utcnow
+from recompra.models.base import Base, BigIntPK, BrandOwned, ProgramOwned, Timestamped, utcnow
 
 LOT_STATES = ("pending", "active", "expired", "reversed")
 MOVEMENT_KINDS = (
@@ -40,7 +40,7 @@ MOVEMENT_KINDS = (
 )
 
 
-class LoyaltyProgram(Base):
+class LoyaltyProgram(BrandOwned, Base):
     """A brand's points program. A brand runs at most one active program."""
 
     __tablename__ = "loyalty_programs"
@@ -58,8 +58,6 @@ class LoyaltyProgram(Base):
         CheckConstraint("expiry_days > 0", name="expiry_days_positive"),
     )
 
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    brand_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("brands.id"))
     name: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16), default="active")
     currency: Mapped[str] = mapped_column(String(3), default="BRL")
@@ -79,7 +77,7 @@ class LoyaltyProgram(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class LoyaltyTier(Base):
+class LoyaltyTier(ProgramOwned, Base):
     """A tier of a program: reached when ``metric`` over the window meets ``threshold``."""
 
     __tablename__ = "loyalty_tiers"
@@ -91,8 +89,6 @@ class LoyaltyTier(Base):
         CheckConstraint("earn_multiplier_pct >= 100", name="multiplier_at_least_one"),
     )
 
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    program_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("loyalty_programs.id"))
     code: Mapped[str] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(String(100))
     rank: Mapped[int] = mapped_column(Integer)
@@ -103,7 +99,7 @@ class LoyaltyTier(Base):
     benefits: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
-class LoyaltyAccount(Base):
+class LoyaltyAccount(ProgramOwned, Timestamped, Base):
     """A customer's account in one program, with cached balances (verified vs the ledger)."""
 
     __tablename__ = "loyalty_accounts"
@@ -114,8 +110,6 @@ class LoyaltyAccount(Base):
         CheckConstraint("debt >= 0", name="debt_non_negative"),
     )
 
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    program_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("loyalty_programs.id"))
     customer_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("customers.id"), index=True)
     #: Spendable points: the sum of ``remaining`` over active lots.
     balance: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -129,8 +123,6 @@ class LoyaltyAccount(Base):
     tier_grace_until: Mapped[datetime | None]
     override_tier_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("loyalty_tiers.id"))
     override_until: Mapped[datetime | None]
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class LoyaltyMovement(Base):
@@ -241,7 +233,7 @@ class LoyaltyAllocation(Base):
     points: Mapped[int] = mapped_column(BigInteger)
 
 
-class LoyaltyRuleVersion(Base):
+class LoyaltyRuleVersion(ProgramOwned, Base):
     """An immutable set of earning rules, in force from ``effective_from``."""
 
     __tablename__ = "loyalty_rule_versions"
@@ -250,8 +242,6 @@ class LoyaltyRuleVersion(Base):
         Index("ix_loyalty_rule_versions_effective", "program_id", "effective_from"),
     )
 
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    program_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("loyalty_programs.id"))
     version: Mapped[int] = mapped_column(Integer)
     effective_from: Mapped[datetime]
     rules: Mapped[dict[str, Any]]
@@ -275,7 +265,7 @@ class LoyaltyTierChange(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class LoyaltyReward(Base):
+class LoyaltyReward(ProgramOwned, Base):
     """A catalog reward: points cost, stock, validity, per-customer limit, minimum tier."""
 
     __tablename__ = "loyalty_rewards"
@@ -285,8 +275,6 @@ class LoyaltyReward(Base):
         CheckConstraint("stock IS NULL OR stock >= 0", name="stock_non_negative"),
     )
 
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    program_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("loyalty_programs.id"))
     code: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200))
     cost_points: Mapped[int] = mapped_column(BigInteger)
@@ -326,7 +314,7 @@ class LoyaltyRedemption(Base):
     cancelled_at: Mapped[datetime | None]
 
 
-class LoyaltyEvent(Base):
+class LoyaltyEvent(ProgramOwned, Base):
     """The audit trail and the automations feed (outbox): one row per balance change."""
 
     __tablename__ = "loyalty_events"
@@ -335,8 +323,6 @@ class LoyaltyEvent(Base):
         Index("ix_loyalty_events_unpublished", "published_at", "id"),
     )
 
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    program_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("loyalty_programs.id"))
     account_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("loyalty_accounts.id"))
     type: Mapped[str] = mapped_column(String(32))
     movement_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("loyalty_movements.id"))
@@ -346,14 +332,12 @@ class LoyaltyEvent(Base):
     published_at: Mapped[datetime | None]
 
 
-class LoyaltyIdempotencyKey(Base):
+class LoyaltyIdempotencyKey(ProgramOwned, Base):
     """A write already done: ``(program_id, scope, key)`` is unique; ``result`` replays it."""
 
     __tablename__ = "loyalty_idempotency_keys"
     __table_args__ = (UniqueConstraint("program_id", "scope", "key"),)
 
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    program_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("loyalty_programs.id"))
     scope: Mapped[str] = mapped_column(String(32))
     key: Mapped[str] = mapped_column(String(128))
     result: Mapped[dict[str, Any]] = mapped_column(default=dict)

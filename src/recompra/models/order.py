@@ -15,10 +15,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from recompra.models.base import Base, BigIntPK, SourceKeyed, utcnow
+from recompra.models.base import Base, BigIntPK, SourceKeyed, Timestamped, utcnow
 
 
-class Order(SourceKeyed, Base):
+class Order(SourceKeyed, Timestamped, Base):
     """An order of a brand, keyed by ``(brand_id, source, external_id)``.
 
     ``status`` is normalised (see ``recompra.snapshot.schema.ORDER_STATUSES``);
@@ -47,8 +47,6 @@ class Order(SourceKeyed, Base):
     freight_total_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     discount_total_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     total_minor: Mapped[int] = mapped_column(BigInteger, default=0)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class OrderItem(Base):

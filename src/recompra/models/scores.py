@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from recompra.models.base import Base, BigIntPK, utcnow
+from recompra.models.base import Base, BrandOwned, utcnow
 
 
-class CustomerScore(Base):
+class CustomerScore(BrandOwned, Base):
     """A customer's scores as of a date. One row per (brand, customer, as_of).
 
     Rows are never overwritten by a later as-of date, so movements between segments can
@@ -25,8 +25,6 @@ class CustomerScore(Base):
         Index("ix_customer_scores_asof_segment", "brand_id", "as_of", "segment"),
     )
 
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    brand_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("brands.id"))
     customer_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("customers.id"))
     as_of: Mapped[date]
     recency_days: Mapped[int | None] = mapped_column(Integer)

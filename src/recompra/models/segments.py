@@ -19,13 +19,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from recompra.models.base import Base, BigIntPK, utcnow
+from recompra.models.base import Base, BigIntPK, BrandOwned, Timestamped, utcnow
 
 SEGMENT_STATUSES = ("active", "archived")
 MEMBERSHIP_EVENT_TYPES = ("segment_entered", "segment_exited")
 
 
-class Segment(Base):
+class Segment(BrandOwned, Timestamped, Base):
     """A brand's segment, identified by a stable ``key``; its rule lives in its versions."""
 
     __tablename__ = "segments"
@@ -34,8 +34,6 @@ class Segment(Base):
         CheckConstraint("status IN ('active', 'archived')", name="status_known"),
     )
 
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    brand_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("brands.id"))
     key: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default="active")
     #: The version in force (the highest one); members are evaluated with it.
@@ -43,8 +41,6 @@ class Segment(Base):
     #: Cached size after the last evaluation (full or incremental).
     member_count: Mapped[int] = mapped_column(BigInteger, default=0)
     evaluated_at: Mapped[datetime | None]
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class SegmentVersion(Base):
@@ -82,7 +78,7 @@ class SegmentMember(Base):
     entered_at: Mapped[datetime]
 
 
-class SegmentMembershipEvent(Base):
+class SegmentMembershipEvent(BrandOwned, Base):
     """One entry into or exit from a segment. Append-only: never updated or deleted.
 
     Consumers (journeys) read it with a cursor on ``id`` (monotonic) or on
@@ -97,8 +93,6 @@ class SegmentMembershipEvent(Base):
         Index("ix_segment_membership_events_segment", "segment_id", "occurred_at"),
     )
 
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    brand_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("brands.id"))
     segment_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("segments.id"))
     customer_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("customers.id"))
     type: Mapped[str] = mapped_column(String(16))

@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from recompra.models.base import Base, BigIntPK, utcnow
+from recompra.models.base import Base, BigIntPK, BrandOwned, utcnow
 
 CASE_STATUSES = ("new", "open", "waiting_on_customer", "resolved", "closed")
 CASE_TYPES = ("complaint", "question", "request", "feedback")
@@ -33,7 +33,7 @@ def _one_of(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
-class SlaPolicy(Base):
+class SlaPolicy(BrandOwned, Base):
     """First-response and resolution targets, in business minutes, for the cases it matches.
 
     ``priority``, ``case_type`` and ``channel`` left empty match any value; the policy
@@ -48,8 +48,6 @@ class SlaPolicy(Base):
         CheckConstraint("resolution_minutes > 0", name="resolution_positive"),
     )
 
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    brand_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("brands.id"))
     name: Mapped[str] = mapped_column(String(64))
     priority: Mapped[str | None] = mapped_column(String(16))
     case_type: Mapped[str | None] = mapped_column(String(16))
@@ -60,7 +58,7 @@ class SlaPolicy(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class Case(Base):
+class Case(BrandOwned, Base):
     """A complaint or request, with its owner, status, links and SLA deadlines.
 
     ``review_id`` and ``survey_answer_id`` are unique: a low review or a detractor answer
@@ -79,8 +77,6 @@ class Case(Base):
         CheckConstraint(_one_of("channel", CASE_CHANNELS), name="channel_known"),
     )
 
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    brand_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("brands.id"))
     type: Mapped[str] = mapped_column(String(16))
     priority: Mapped[str] = mapped_column(String(16))
     channel: Mapped[str] = mapped_column(String(16))
@@ -144,7 +140,7 @@ class CaseMessage(Base):
     created_at: Mapped[datetime]
 
 
-class SurveySend(Base):
+class SurveySend(BrandOwned, Base):
     """A survey sent to a customer: the signed link names it; ``origin_key`` (the journey
     decision or the API request) is unique, so a replayed send issues no second link."""
 
@@ -155,8 +151,6 @@ class SurveySend(Base):
         CheckConstraint(_one_of("kind", SURVEY_KINDS), name="kind_known"),
     )
 
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    brand_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("brands.id"))
     customer_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("customers.id"))
     order_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("orders.id"))
     kind: Mapped[str] = mapped_column(String(8))
