@@ -25,7 +25,7 @@ MAX_LINES = 600
 #: import its own layer and the layers below it, never one above.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("config", "errors", "db", "models", "migrate", "spreadsheets"),
-    ("hub", "snapshot", "engines", "generate"),
+    ("hub", "snapshot", "engines", "generate", "ops"),
     ("analytics", "predict", "recommend", "loyalty", "segments", "commercial"),
     ("reads", "auth", "pipeline", "automation", "voc", "measurement"),
     ("api", "web"),

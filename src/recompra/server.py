@@ -29,6 +29,7 @@ from recompra.api.routers import (
     keys,
     loyalty,
     measurement,
+    metrics,
     recommendations,
     segments,
     surveys,
@@ -40,6 +41,7 @@ from recompra.automation.settings import AutomationSettings
 from recompra.automation.wakeup import notify_on_trigger_writes
 from recompra.config import Settings, get_settings
 from recompra.db import get_engine
+from recompra.ops.metrics import MetricsMiddleware
 from recompra.reads.recommendations import recommendations_root
 from recompra.voc.feedback import open_cases_from_feedback
 from recompra.web.app import install_dashboard
@@ -123,6 +125,7 @@ def create_app(
         cases,
         surveys,
         commercial,
+        metrics,
     ):
         app.include_router(module.router)
     install_dashboard(app)
@@ -130,4 +133,7 @@ def create_app(
     app.add_middleware(IdempotencyMiddleware, engine=engine)
     app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=api_settings.max_body_bytes)
+    # Outermost of all, so that every answer (a 413, a 429, a replayed idempotent one)
+    # is counted and timed.
+    app.add_middleware(MetricsMiddleware)
     return app

@@ -6,6 +6,7 @@ import typer
 
 from recompra.cli import (
     automation,
+    backup,
     cases,
     commercial,
     demo,
@@ -69,6 +70,7 @@ app.add_typer(commercial.leads_app, name="leads")
 app.command()(commercial.cac)
 app.add_typer(commercial.okrs_app, name="okrs")
 app.command()(commercial.maturity)
+app.add_typer(backup.app, name="backup")
 app.command()(serve)
 
 

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated
+import shutil
+import tempfile
+from typing import Annotated, Literal
 
 import typer
+
+from recompra.ops.logs import logging_config
+from recompra.ops.metrics import MULTIPROCESS_ENV
+
+#: Seconds a worker process may take to start before the supervisor gives up on it.
+WORKER_STARTUP_S = 120
 
 
 def serve(
@@ -15,6 +23,11 @@ def serve(
     worker: Annotated[
         bool, typer.Option("--worker", help="Also run the automation worker in the server")
     ] = False,
+    log_format: Annotated[
+        Literal["json", "text"],
+        typer.Option(help="json: one JSON object a line, personal data masked; text: uvicorn's"),
+    ] = "json",
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info",
 ) -> None:
     """Serve the API and the dashboard (configured by ``RECOMPRA_*`` variables)."""
     import uvicorn
@@ -25,13 +38,32 @@ def serve(
         # The app is built by uvicorn from its import string, so the choice travels in
         # the setting the app's lifespan reads (recompra.automation.settings).
         os.environ["RECOMPRA_EMBEDDED_WORKER"] = "true"
+    # Each run gets a fresh folder for the worker processes' metric samples (stale files
+    # of an earlier run would be added in); an operator's own folder is respected.
+    own_metrics_dir = None
+    if workers > 1 and not os.environ.get(MULTIPROCESS_ENV):
+        own_metrics_dir = tempfile.mkdtemp(prefix="recompra-metrics-")
+        os.environ[MULTIPROCESS_ENV] = own_metrics_dir
 
     typer.echo(f"Recompra on http://{host}:{port}/dashboard (API docs at /docs)")
-    uvicorn.run(
-        "recompra.server:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="info",
-    )
+    try:
+        uvicorn.run(
+            "recompra.server:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            # A worker process imports the whole application before it answers the
+            # supervisor's first ping; on a busy 2-core host that takes longer than
+            # uvicorn's 5 s default, and the worker would be killed as hung in a loop.
+            timeout_worker_healthcheck=WORKER_STARTUP_S,
+            log_level=log_level,
+            log_config=(
+                logging_config(log_level.upper())
+                if log_format == "json"
+                else uvicorn.config.LOGGING_CONFIG
+            ),
+        )
+    finally:
+        if own_metrics_dir is not None:
+            shutil.rmtree(own_metrics_dir, ignore_errors=True)

@@ -1,0 +1,1 @@
+"""Operations: backups and restores, metrics, structured logs without personal data."""
