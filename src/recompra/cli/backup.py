@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
@@ -29,7 +30,12 @@ def main() -> None:
     """Back up and restore the installation."""
 
 
-def _summary(manifest: Manifest, as_json: bool) -> None:
+def _run(action: Callable[[], Manifest], as_json: bool) -> None:
+    """Run a backup action; print its manifest's summary, or the error and exit 1."""
+    try:
+        manifest = action()
+    except RecompraError as error:
+        raise exit_with(error) from None
     if as_json:
         typer.echo(json.dumps(asdict(manifest), sort_keys=True))
         return
@@ -53,11 +59,7 @@ def create(
     destination = to or settings.home / BACKUPS_DIR
     if to is None:
         destination.mkdir(parents=True, exist_ok=True)
-    try:
-        manifest = create_backup(settings, get_engine(settings), destination)
-    except RecompraError as error:
-        raise exit_with(error) from None
-    _summary(manifest, as_json)
+    _run(lambda: create_backup(settings, get_engine(settings), destination), as_json)
 
 
 @app.command("restore")
@@ -72,11 +74,7 @@ def restore(
     if not yes:
         typer.confirm("Replace this installation's data with the archive's?", abort=True)
     settings = get_settings()
-    try:
-        manifest = restore_backup(settings, get_engine(settings), archive)
-    except RecompraError as error:
-        raise exit_with(error) from None
-    _summary(manifest, as_json)
+    _run(lambda: restore_backup(settings, get_engine(settings), archive), as_json)
 
 
 @app.command("drill")
@@ -91,8 +89,4 @@ def drill(
     as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
 ) -> None:
     """Restore ARCHIVE into a scratch database and check it against its manifest."""
-    try:
-        manifest = restore_drill(archive, postgres_admin_url=postgres_admin_url)
-    except RecompraError as error:
-        raise exit_with(error) from None
-    _summary(manifest, as_json)
+    _run(lambda: restore_drill(archive, postgres_admin_url=postgres_admin_url), as_json)

@@ -178,18 +178,7 @@ def restore_drill(archive: Path, *, postgres_admin_url: str | None = None) -> Ma
     with tempfile.TemporaryDirectory(prefix="recompra-drill-") as work:
         staging = Path(work)
         manifest = read_verified(archive, staging / "archive")
-        if manifest.backend == "sqlite":
-            url = make_url(f"sqlite:///{staging / 'drill.db'}")
-            _load_database(manifest, staging / "archive", url)
-            engine = make_engine(url.render_as_string(hide_password=False), pool_size=1)
-            try:
-                _check_counts(manifest, engine)
-            finally:
-                engine.dispose()
-            return manifest
-        if postgres_admin_url is None:
-            raise BackupError("a PostgreSQL archive needs a server to drill on (admin URL)")
-        with _scratch_postgres(postgres_admin_url) as url:
+        with _scratch_database(manifest.backend, staging, postgres_admin_url) as url:
             _load_database(manifest, staging / "archive", url)
             engine = make_engine(url.render_as_string(hide_password=False), pool_size=1)
             try:
@@ -293,13 +282,20 @@ def _pg_dump(url: URL, target: Path) -> tuple[dict[str, int], str | None]:
 
 
 @contextmanager
-def _scratch_postgres(admin_url: str) -> Iterator[URL]:
-    admin = make_engine(admin_url, pool_size=1)
+def _scratch_database(backend: str, folder: Path, postgres_admin_url: str | None) -> Iterator[URL]:
+    """A throw-away database of ``backend``: a file in ``folder``, or a new database on the
+    admin URL's server, dropped afterwards."""
+    if backend == "sqlite":
+        yield make_url(f"sqlite:///{folder / 'drill.db'}")
+        return
+    if postgres_admin_url is None:
+        raise BackupError("a PostgreSQL archive needs a server to drill on (admin URL)")
+    admin = make_engine(postgres_admin_url, pool_size=1)
     name = f"recompra_drill_{os.getpid()}_{utcnow():%H%M%S%f}"
     try:
         with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.execute(text(f'CREATE DATABASE "{name}"'))
-        yield make_url(admin_url).set(database=name)
+        yield make_url(postgres_admin_url).set(database=name)
     finally:
         with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
