@@ -58,6 +58,8 @@ class Review(SourceKeyed, Base):
     __table_args__ = (
         UniqueConstraint("brand_id", "source", "external_id"),
         CheckConstraint("score BETWEEN 1 AND 5", name="score_range"),
+        # The low-review case job reads 1-2-star reviews in id order on every pass.
+        Index("ix_reviews_score_id", "score", "id"),
     )
 
     order_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("orders.id"), index=True)
