@@ -67,7 +67,7 @@ def live_server(
         log.close()
 
 
-def _wait_until_healthy(url: str, server: subprocess.Popen[bytes], timeout: float = 60) -> None:
+def _wait_until_healthy(url: str, server: subprocess.Popen[bytes], timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:
