@@ -24,6 +24,7 @@ from recompra.analytics.flows import AnalyticsResult
 from recompra.engines.registry import ENGINES
 from recompra.hub.brands import DEFAULT_BRAND
 from recompra.predict.flows import MODEL_CHOICES, PredictionResult
+from recompra.recommend.evaluate import evaluation_markdown
 from recompra.recommend.flows import LEVELS, RefreshConfig, evaluate_snapshot
 from recompra.snapshot.as_of import parse_as_of
 
@@ -329,6 +330,9 @@ def evaluate_recommendations(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print JSON (split, served plan, every row).")
     ] = False,
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="Print a Markdown table (as pasted in the docs).")
+    ] = False,
     brand: BrandOption = DEFAULT_BRAND,
 ) -> None:
     """Offline evaluation on a time split: the served lists next to every baseline."""
@@ -349,6 +353,9 @@ def evaluate_recommendations(
     )
     if as_json:
         typer.echo(json.dumps(evaluation_json(frame, test_fraction), indent=2))
+        return
+    if markdown:
+        typer.echo(evaluation_markdown(frame))
         return
     title = (
         f"Recommendations, {level} level, {population} customers "

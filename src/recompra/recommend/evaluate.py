@@ -157,3 +157,47 @@ def served_beats_baselines(table: pd.DataFrame) -> dict[str, bool]:
         if len(served) and len(baselines):
             out[str(items)] = bool(served.iloc[0] > baselines.max())
     return out
+
+
+def evaluation_markdown(table: pd.DataFrame) -> str:
+    """Return an evaluation as a Markdown table, the plan's reasons and the verdict per list.
+
+    This is what ``docs/recommend.md`` pastes, so the published numbers are the command's
+    output rather than typed by hand.
+    """
+    k = table.attrs.get("k", "k")
+    header = ["items", "model", "role", "customers", *(f"{m}@{k}" for m in METRICS), "coverage"]
+    lines = [
+        f"Split: train < {str(table.attrs.get('cutoff', ''))[:10]} "
+        f"({table.attrs.get('train_lines', 0):,} lines), test {table.attrs.get('test_lines', 0):,}"
+        f" lines; {table.attrs.get('population', '')} customers.",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---" if i < 3 else "---:" for i in range(len(header))) + "|",
+    ]
+    for row in table.itertuples(index=False):
+        model = f"**{row.model}**" if row.model == "served" else str(row.model)
+        values = [f"{getattr(row, m):.4f}" for m in (*METRICS, "coverage")]
+        lines.append(
+            f"| {row.items} | {model} | {row.role} | {row.customers:,} | "
+            + " | ".join(values)
+            + " |"
+        )
+    lines.append("")
+    verdicts = served_beats_baselines(table)
+    for kind, choice in table.attrs.get("plan", {}).get("choices", {}).items():
+        label = ITEMS_LABEL[kind]
+        verdict = verdicts.get(label)
+        said = (
+            ""
+            if verdict is None
+            else (
+                "served beats every baseline on the test period"
+                if verdict
+                else "**served does not beat every baseline on the test period**"
+            )
+        )
+        weights = ", ".join(f"{name} {w:g}" for name, w in choice["weights"].items())
+        reason = choice["reason"] + (f" (weights: {weights})" if weights else "")
+        lines.append(f"* `{label}`: {reason}" + (f"; {said}." if said else "."))
+    return "\n".join(lines) + "\n"
