@@ -125,6 +125,7 @@ def _print_backtest(report: dict[str, Any]) -> None:
             "",
         )
     console.print(table)
+    console.print(_by_frequency_table(report.get("models", {}), list(baselines)))
     selection = report.get("selection") or {}
     if selection.get("reason_en"):
         console.print(f"served: {report['chosen_model']}. {selection['reason_en']}")
@@ -134,6 +135,25 @@ def _print_backtest(report: dict[str, Any]) -> None:
             if warning["message_en"] not in seen:
                 seen.add(warning["message_en"])
                 console.print(f"[yellow]warning: {warning['message_en']}[/yellow]")
+
+
+def _by_frequency_table(models: dict[str, Any], baselines: list[str]) -> Table:
+    """Holdout MAE per calibration-frequency bucket: every model next to every baseline."""
+    fitted = {
+        name: model["by_frequency"]
+        for name, model in models.items()
+        if isinstance(model, dict) and model.get("by_frequency")
+    }
+    table = Table(title="Holdout MAE by repeat orders in the calibration period")
+    for column in ("repeat orders", "customers", "actual mean", *fitted, *baselines):
+        table.add_column(column, justify="right")
+    first = next(iter(fitted.values()), [])
+    for i, row in enumerate(first):
+        label = f"{row['frequency']:.0f}" + ("+" if row["pooled_above"] else "")
+        errors = [f"{rows[i]['mae']:.3f}" for rows in fitted.values()]
+        errors += [f"{row.get(f'{name}_mae', float('nan')):.3f}" for name in baselines]
+        table.add_row(label, f"{row['customers']:,.0f}", f"{row['actual_mean']:.3f}", *errors)
+    return table
 
 
 def _print_refresh(manifest: dict[str, Any], out: Path, policy: bool) -> None:
