@@ -147,7 +147,7 @@ def _by_frequency_table(models: dict[str, Any], baselines: list[str]) -> Table:
     table = Table(title="Holdout MAE by repeat orders in the calibration period")
     for column in ("repeat orders", "customers", "actual mean", *fitted, *baselines):
         table.add_column(column, justify="right")
-    first = next(iter(fitted.values()), [])
+    first: list[dict[str, float]] = next(iter(fitted.values()), [])
     for i, row in enumerate(first):
         label = f"{row['frequency']:.0f}" + ("+" if row["pooled_above"] else "")
         errors = [f"{rows[i]['mae']:.3f}" for rows in fitted.values()]

@@ -175,14 +175,12 @@ def evaluation_markdown(table: pd.DataFrame) -> str:
         "| " + " | ".join(header) + " |",
         "|" + "|".join("---" if i < 3 else "---:" for i in range(len(header))) + "|",
     ]
-    for row in table.itertuples(index=False):
-        model = f"**{row.model}**" if row.model == "served" else str(row.model)
-        values = [f"{getattr(row, m):.4f}" for m in (*METRICS, "coverage")]
-        lines.append(
-            f"| {row.items} | {model} | {row.role} | {row.customers:,} | "
-            + " | ".join(values)
-            + " |"
-        )
+    records = table.to_dict(orient="records")
+    for row in records:
+        model = f"**{row['model']}**" if row["model"] == "served" else str(row["model"])
+        values = [f"{float(row[m]):.4f}" for m in (*METRICS, "coverage")]
+        cells = [str(row["items"]), model, str(row["role"]), f"{int(row['customers']):,}", *values]
+        lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     verdicts = served_beats_baselines(table)
     for kind, choice in table.attrs.get("plan", {}).get("choices", {}).items():
