@@ -186,15 +186,14 @@ def evaluation_markdown(table: pd.DataFrame) -> str:
     for kind, choice in table.attrs.get("plan", {}).get("choices", {}).items():
         label = ITEMS_LABEL[kind]
         verdict = verdicts.get(label)
-        said = (
-            ""
-            if verdict is None
-            else (
-                "served beats every baseline on the test period"
-                if verdict
-                else "**served does not beat every baseline on the test period**"
-            )
-        )
+        if choice["method"] in BASELINES:
+            said = f"the served list is the baseline {choice['method']} itself (a tie, not a win)"
+        elif verdict is None:
+            said = ""
+        elif verdict:
+            said = "served beats every baseline on the test period"
+        else:
+            said = "**served does not beat every baseline on the test period**"
         weights = ", ".join(f"{name} {w:g}" for name, w in choice["weights"].items())
         reason = choice["reason"] + (f" (weights: {weights})" if weights else "")
         lines.append(f"* `{label}`: {reason}" + (f"; {said}." if said else "."))
