@@ -62,37 +62,31 @@ def losing_backtest(server: Server) -> Iterator[dict[str, Any]]:
 @pytest.mark.parametrize("viewport", list(VIEWPORTS))
 @pytest.mark.parametrize("locale", list(WORDS))
 def test_models_page_says_the_chosen_model_loses_to_the_naive_baseline(
-    browser: Any, server: Server, losing_backtest: dict[str, Any], viewport: str, locale: str
+    tab_at: Any, server: Server, losing_backtest: dict[str, Any], viewport: str, locale: str
 ) -> None:
-    width, height = VIEWPORTS[viewport]
-    context = browser.new_context(
-        viewport={"width": width, "height": height}, is_mobile=viewport == "phone"
-    )
-    tab = context.new_page()
-    try:
-        sign_in(tab, server)
-        tab.goto(f"{server.url}/dashboard/lang?to={locale}&next=/dashboard/models")
-        tab.wait_for_url("**/dashboard/models")
-        attention, naive, degenerate, parameter = WORDS[locale]
-        # Every baseline is a row next to the model, with its own MAE.
-        for name, metrics in BASELINES.items():
-            cell = tab.locator(f"#backtests tr[data-baseline={name}] [data-metric=mae]")
-            assert cell.inner_text() == format_number(metrics["mae"], locale, 3)
-        assert naive in tab.locator("#backtests tr[data-baseline=same_rate]").inner_text()
-        # The verdict: 1.124 > 1.109, so the page says the chosen model loses, and to whom.
-        verdict = tab.locator("[data-verdict]")
-        assert verdict.get_attribute("data-verdict") == "loses"
-        text = verdict.inner_text()
-        assert attention in text
-        assert naive in text
-        assert format_number(1.124, locale, 3) in text
-        assert format_number(1.109, locale, 3) in text
-        # The degenerate fit in plain words, one sentence per warning.
-        items = tab.locator("#fit-warnings li")
-        assert items.count() == 2
-        assert degenerate in items.nth(0).inner_text()
-        assert parameter in items.nth(1).inner_text()
-        assert tab.evaluate("document.documentElement.scrollWidth") <= width + 1
-        screenshot(tab, f"{viewport}-{locale}-models-baselines")
-    finally:
-        context.close()
+    tab = tab_at(viewport)
+    sign_in(tab, server)
+    tab.goto(f"{server.url}/dashboard/lang?to={locale}&next=/dashboard/models")
+    tab.wait_for_url("**/dashboard/models")
+    attention, naive, degenerate, parameter = WORDS[locale]
+    # Every baseline is a row next to the model, with its own MAE.
+    for name, metrics in BASELINES.items():
+        cell = tab.locator(f"#backtests tr[data-baseline={name}] [data-metric=mae]")
+        assert cell.inner_text() == format_number(metrics["mae"], locale, 3)
+    assert naive in tab.locator("#backtests tr[data-baseline=same_rate]").inner_text()
+    # The verdict: 1.124 > 1.109, so the page says the chosen model loses, and to whom.
+    verdict = tab.locator("[data-verdict]")
+    assert verdict.get_attribute("data-verdict") == "loses"
+    text = verdict.inner_text()
+    assert attention in text
+    assert naive in text
+    assert format_number(1.124, locale, 3) in text
+    assert format_number(1.109, locale, 3) in text
+    # The degenerate fit in plain words, one sentence per warning.
+    items = tab.locator("#fit-warnings li")
+    assert items.count() == 2
+    assert degenerate in items.nth(0).inner_text()
+    assert parameter in items.nth(1).inner_text()
+    width = VIEWPORTS[viewport][0]
+    assert tab.evaluate("document.documentElement.scrollWidth") <= width + 1
+    screenshot(tab, f"{viewport}-{locale}-models-baselines")
