@@ -33,6 +33,11 @@ def test_predict_writes_scores_and_backtest(
     assert report["models"]["bgnbd"]["metrics"]["mae"] > 0
     assert (out / "backtest_tracking.svg").read_text().startswith("<svg")
     assert (out / "scores.csv").exists()
+    # The frequency buckets are printed with the model's and each baseline's holdout MAE.
+    assert "Holdout MAE by repeat orders" in result.output
+    first = report["models"]["bgnbd"]["by_frequency"][0]
+    assert f"{first['mae']:.3f}" in result.output
+    assert f"{first['same_rate_mae']:.3f}" in result.output
 
 
 def test_predict_rejects_unknown_model_and_bad_dates(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from recompra.analytics.flows import AnalyticsResult
 from recompra.engines.registry import ENGINES
 from recompra.hub.brands import DEFAULT_BRAND
 from recompra.predict.flows import MODEL_CHOICES, PredictionResult
+from recompra.recommend.evaluate import evaluation_markdown
 from recompra.recommend.flows import LEVELS, RefreshConfig, evaluate_snapshot
 from recompra.snapshot.as_of import parse_as_of
 
@@ -124,6 +125,7 @@ def _print_backtest(report: dict[str, Any]) -> None:
             "",
         )
     console.print(table)
+    console.print(_by_frequency_table(report.get("models", {}), list(baselines)))
     selection = report.get("selection") or {}
     if selection.get("reason_en"):
         console.print(f"served: {report['chosen_model']}. {selection['reason_en']}")
@@ -133,6 +135,25 @@ def _print_backtest(report: dict[str, Any]) -> None:
             if warning["message_en"] not in seen:
                 seen.add(warning["message_en"])
                 console.print(f"[yellow]warning: {warning['message_en']}[/yellow]")
+
+
+def _by_frequency_table(models: dict[str, Any], baselines: list[str]) -> Table:
+    """Holdout MAE per calibration-frequency bucket: every model next to every baseline."""
+    fitted = {
+        name: model["by_frequency"]
+        for name, model in models.items()
+        if isinstance(model, dict) and model.get("by_frequency")
+    }
+    table = Table(title="Holdout MAE by repeat orders in the calibration period")
+    for column in ("repeat orders", "customers", "actual mean", *fitted, *baselines):
+        table.add_column(column, justify="right")
+    first: list[dict[str, float]] = next(iter(fitted.values()), [])
+    for i, row in enumerate(first):
+        label = f"{row['frequency']:.0f}" + ("+" if row["pooled_above"] else "")
+        errors = [f"{rows[i]['mae']:.3f}" for rows in fitted.values()]
+        errors += [f"{row.get(f'{name}_mae', float('nan')):.3f}" for name in baselines]
+        table.add_row(label, f"{row['customers']:,.0f}", f"{row['actual_mean']:.3f}", *errors)
+    return table
 
 
 def _print_refresh(manifest: dict[str, Any], out: Path, policy: bool) -> None:
@@ -329,6 +350,9 @@ def evaluate_recommendations(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print JSON (split, served plan, every row).")
     ] = False,
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="Print a Markdown table (as pasted in the docs).")
+    ] = False,
     brand: BrandOption = DEFAULT_BRAND,
 ) -> None:
     """Offline evaluation on a time split: the served lists next to every baseline."""
@@ -349,6 +373,9 @@ def evaluate_recommendations(
     )
     if as_json:
         typer.echo(json.dumps(evaluation_json(frame, test_fraction), indent=2))
+        return
+    if markdown:
+        typer.echo(evaluation_markdown(frame))
         return
     title = (
         f"Recommendations, {level} level, {population} customers "

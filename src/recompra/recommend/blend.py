@@ -12,12 +12,13 @@ weight and a store of one-off purchases a heavy co-occurrence weight.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recompra.recommend.metrics import Relevant, ranking_metrics
+from recompra.recommend.metrics import Relevant, hit_matrix, hit_metrics
 from recompra.recommend.recommenders import BaseRecommender, Exclude
 from recompra.recommend.sql import Level
 
@@ -69,36 +70,142 @@ def fuse(
     return fused
 
 
-def top_of(fused: sp.csr_matrix, k: int, tie_break: np.ndarray) -> np.ndarray:
-    """Return the ``k`` best positions per row of a sparse score matrix (``-1`` pads)."""
-    coo = fused.tocoo()
-    score = coo.data + 1e-9 * tie_break[coo.col]
-    order = np.lexsort((coo.col, -score, coo.row))
-    row, col = coo.row[order], coo.col[order]
-    rank = np.arange(len(row)) - np.searchsorted(row, row)
-    top = rank < k
-    out = np.full((fused.shape[0], k), -1, dtype=np.int64)
-    out[row[top], rank[top]] = col[top]
-    return out
+@dataclass(frozen=True)
+class ValidationLists:
+    """Members' validation lists on each customer's own, compact candidate set.
 
+    Learning weights scores a few hundred blends of the same lists. Fusing each trial over
+    the whole catalogue (a sparse matrix built, summed and sorted per trial) made that the
+    slowest step of a refresh; yet only items some member listed can enter a blend. So the
+    candidates of each customer are numbered once, in item-position order (ties go to the
+    lower position, as in serving), and a trial is a weighted sum over small dense rows.
 
-def blended_lists(
-    ranked: Mapping[str, np.ndarray],
-    weights: Mapping[str, float],
-    ids: np.ndarray,
-    k: int,
-    pad_with: str = "popularity",
-) -> np.ndarray:
-    """Return the blended top ``k`` item ids of validation lists (``-1`` pads).
-
-    Short lists are padded by the ``pad_with`` member, as serving pads them with the
-    best sellers: a tiny weight ranks its items below every blended one.
+    Attributes
+    ----------
+    members
+        Member names, in the order of ``slots``.
+    slots
+        ``(members, customers, depth)`` candidate slot of each member's ranked item (``-1``
+        pads).
+    hits
+        ``(customers, width)`` whether each candidate slot holds a relevant item.
+    counts
+        Relevant items per customer.
     """
-    padded = dict(weights)
-    if pad_with in ranked:
-        padded[pad_with] = max(padded.get(pad_with, 0.0), _PAD_WEIGHT)
-    positions = top_of(fuse(ranked, padded, len(ids)), k, np.zeros(len(ids)))
-    return np.where(positions >= 0, ids[np.maximum(positions, 0)], -1)
+
+    members: tuple[str, ...]
+    slots: np.ndarray
+    hits: np.ndarray
+    counts: np.ndarray
+
+    @classmethod
+    def build(
+        cls, ranked: Mapping[str, np.ndarray], relevant: Relevant, ids: np.ndarray
+    ) -> ValidationLists:
+        """Index members' ``(customers, depth)`` positions (``-1`` pads) by candidate slot."""
+        members = tuple(ranked)
+        n = len(relevant.customers)
+        depth = max((p.shape[1] for p in ranked.values()), default=0)
+        rows_of, cols_of, cells_of = [], [], []
+        for m, positions in enumerate(ranked.values()):
+            row, rank = np.nonzero(positions >= 0)
+            rows_of.append(row)
+            cols_of.append(positions[row, rank])
+            cells_of.append((m * n + row) * depth + rank)
+        row = np.concatenate(rows_of) if rows_of else np.zeros(0, np.int64)
+        col = np.concatenate(cols_of) if cols_of else np.zeros(0, np.int64)
+        cell = np.concatenate(cells_of) if cells_of else np.zeros(0, np.int64)
+        order = np.lexsort((col, row))
+        row, col, cell = row[order], col[order], cell[order]
+        first_seen = np.ones(len(row), dtype=bool)
+        first_seen[1:] = (row[1:] != row[:-1]) | (col[1:] != col[:-1])
+        candidate = np.cumsum(first_seen) - 1
+        cand_row, cand_col = row[first_seen], col[first_seen]
+        cand_slot = np.arange(len(cand_row)) - np.searchsorted(cand_row, cand_row)
+        width = int(cand_slot.max()) + 1 if len(cand_slot) else 0
+        slots = np.full(len(members) * n * depth, -1, dtype=np.int64)
+        slots[cell] = cand_slot[candidate]
+        items = np.full((n, width), -1, dtype=np.int64)
+        items[cand_row, cand_slot] = ids[cand_col]
+        return cls(
+            members=members,
+            slots=slots.reshape(len(members), n, depth),
+            hits=hit_matrix(items, relevant),
+            counts=relevant.counts,
+        )
+
+    def take(self, rows: np.ndarray) -> ValidationLists:
+        """Return the lists of the customers at ``rows``."""
+        return ValidationLists(
+            self.members, self.slots[:, rows], self.hits[rows], self.counts[rows]
+        )
+
+    def metrics(self, weights: Mapping[str, float], k: int) -> dict[str, float]:
+        """Return the metrics @k of the blend with ``weights``."""
+        return hit_metrics(self.top_hits(weights, k), self.counts, k)
+
+    def top_hits(
+        self, weights: Mapping[str, float], k: int, pad_with: str = "popularity"
+    ) -> np.ndarray:
+        """Return ``(customers, k)`` flags: is the blend's item at each rank relevant?
+
+        Short lists are padded by the ``pad_with`` member, as serving pads them with the
+        best sellers: a tiny weight ranks its items below every blended one.
+        """
+        padded = dict(weights)
+        if pad_with in self.members:
+            padded[pad_with] = max(padded.get(pad_with, 0.0), _PAD_WEIGHT)
+        n, width = self.hits.shape
+        depth = self.slots.shape[2]
+        gain = 1.0 / (RANK_OFFSET + np.arange(1, depth + 1))
+        cell_base = (np.arange(n, dtype=np.int64) * width)[:, None]
+        total = np.zeros(n * width)
+        for m, name in enumerate(self.members):
+            weight = float(padded.get(name, 0.0))
+            if weight <= 0.0:
+                continue
+            listed = self.slots[m] >= 0
+            total += np.bincount(
+                (cell_base + self.slots[m])[listed],
+                weights=np.broadcast_to(weight * gain, listed.shape)[listed],
+                minlength=n * width,
+            )
+        scores = total.reshape(n, width)
+        # Stable: among equal scores the lower slot (item position) comes first.
+        best = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        chosen = np.take_along_axis(scores, best, axis=1) > 0.0
+        hits = np.zeros((n, k), dtype=bool)
+        hits[:, : best.shape[1]] = np.take_along_axis(self.hits, best, axis=1) & chosen
+        return hits
+
+
+def _coordinate_ascent(
+    lists: ValidationLists, k: int, passes: int
+) -> tuple[dict[str, float], dict[str, float]]:
+    def measure(weights: Mapping[str, float]) -> tuple[float, float, dict[str, float]]:
+        metrics = lists.metrics(weights, k)
+        return metrics["hit_rate"], metrics["ndcg"], metrics
+
+    singles = {name: measure({name: 1.0}) for name in lists.members}
+    best_name = max(singles, key=lambda name: singles[name][:2])
+    weights = dict.fromkeys(lists.members, 0.0)
+    weights[best_name] = 1.0
+    best = singles[best_name]
+    for _ in range(passes):
+        improved = False
+        for name in lists.members:
+            for value in WEIGHT_GRID:
+                if value == weights[name]:
+                    continue
+                trial = {**weights, name: value}
+                if not any(trial.values()):
+                    continue
+                result = measure(trial)
+                if result[:2] > best[:2]:
+                    weights, best, improved = trial, result, True
+        if not improved:
+            break
+    return weights, best[2]
 
 
 def learn_weights(
@@ -134,31 +241,7 @@ def learn_weights(
     tuple[dict, dict]
         The weights per member and the (in-sample) validation metrics of the blend.
     """
-
-    def measure(weights: Mapping[str, float]) -> tuple[float, float, dict[str, float]]:
-        metrics = ranking_metrics(blended_lists(ranked, weights, ids, k), relevant, k)
-        return metrics["hit_rate"], metrics["ndcg"], metrics
-
-    singles = {name: measure({name: 1.0}) for name in ranked}
-    best_name = max(singles, key=lambda name: singles[name][:2])
-    weights = dict.fromkeys(ranked, 0.0)
-    weights[best_name] = 1.0
-    best = singles[best_name]
-    for _ in range(passes):
-        improved = False
-        for name in ranked:
-            for value in WEIGHT_GRID:
-                if value == weights[name]:
-                    continue
-                trial = {**weights, name: value}
-                if not any(trial.values()):
-                    continue
-                result = measure(trial)
-                if result[:2] > best[:2]:
-                    weights, best, improved = trial, result, True
-        if not improved:
-            break
-    return weights, best[2]
+    return _coordinate_ascent(ValidationLists.build(ranked, relevant, ids), k, passes)
 
 
 def cross_fitted_metrics(
@@ -171,19 +254,16 @@ def cross_fitted_metrics(
     this can lose to the best single member, which is the point: a blend is served only
     when it wins this way.
     """
+    lists = ValidationLists.build(ranked, relevant, ids)
     n = len(relevant.customers)
     halves = (np.arange(0, n, 2), np.arange(1, n, 2))
-    recs = np.full((n, k), -1, dtype=np.int64)
+    hits = np.zeros((n, k), dtype=bool)
     for scored, learned in (halves, halves[::-1]):
         if len(scored) == 0 or len(learned) == 0:
             continue
-        weights, _ = learn_weights(
-            {name: p[learned] for name, p in ranked.items()}, relevant.take(learned), ids, k
-        )
-        recs[scored] = blended_lists(
-            {name: p[scored] for name, p in ranked.items()}, weights, ids, k
-        )
-    return ranking_metrics(recs, relevant, k)
+        weights, _ = _coordinate_ascent(lists.take(learned), k, passes=2)
+        hits[scored] = lists.take(scored).top_hits(weights, k)
+    return hit_metrics(hits, relevant.counts, k)
 
 
 class Blend(BaseRecommender):

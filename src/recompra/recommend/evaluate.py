@@ -157,3 +157,44 @@ def served_beats_baselines(table: pd.DataFrame) -> dict[str, bool]:
         if len(served) and len(baselines):
             out[str(items)] = bool(served.iloc[0] > baselines.max())
     return out
+
+
+def evaluation_markdown(table: pd.DataFrame) -> str:
+    """Return an evaluation as a Markdown table, the plan's reasons and the verdict per list.
+
+    This is what ``docs/recommend.md`` pastes, so the published numbers are the command's
+    output rather than typed by hand.
+    """
+    k = table.attrs.get("k", "k")
+    header = ["items", "model", "role", "customers", *(f"{m}@{k}" for m in METRICS), "coverage"]
+    lines = [
+        f"Split: train < {str(table.attrs.get('cutoff', ''))[:10]} "
+        f"({table.attrs.get('train_lines', 0):,} lines), test {table.attrs.get('test_lines', 0):,}"
+        f" lines; {table.attrs.get('population', '')} customers.",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---" if i < 3 else "---:" for i in range(len(header))) + "|",
+    ]
+    records = table.to_dict(orient="records")
+    for row in records:
+        model = f"**{row['model']}**" if row["model"] == "served" else str(row["model"])
+        values = [f"{float(row[m]):.4f}" for m in (*METRICS, "coverage")]
+        cells = [str(row["items"]), model, str(row["role"]), f"{int(row['customers']):,}", *values]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    verdicts = served_beats_baselines(table)
+    for kind, choice in table.attrs.get("plan", {}).get("choices", {}).items():
+        label = ITEMS_LABEL[kind]
+        verdict = verdicts.get(label)
+        if choice["method"] in BASELINES:
+            said = f"the served list is the baseline {choice['method']} itself (a tie, not a win)"
+        elif verdict is None:
+            said = ""
+        elif verdict:
+            said = "served beats every baseline on the test period"
+        else:
+            said = "**served does not beat every baseline on the test period**"
+        weights = ", ".join(f"{name} {w:g}" for name, w in choice["weights"].items())
+        reason = choice["reason"] + (f" (weights: {weights})" if weights else "")
+        lines.append(f"* `{label}`: {reason}" + (f"; {said}." if said else "."))
+    return "\n".join(lines) + "\n"

@@ -86,15 +86,21 @@ def ranking_metrics(recs: np.ndarray, relevant: Relevant, k: int) -> dict[str, f
     >>> round(m["hit_rate"], 3), round(m["recall"], 3), round(m["ndcg"], 3)
     (0.5, 0.25, 0.193)
     """
-    n = len(relevant.customers)
+    if len(relevant.customers) == 0:
+        return {name: float("nan") for name in METRICS}
+    return hit_metrics(hit_matrix(recs[:, :k], relevant), relevant.counts, k)
+
+
+def hit_metrics(hits: np.ndarray, counts: np.ndarray, k: int) -> dict[str, float]:
+    """Return :data:`METRICS` from ``(customers, <= k)`` hit flags and relevant counts."""
+    n = hits.shape[0]
     if n == 0:
         return {name: float("nan") for name in METRICS}
-    hits = hit_matrix(recs[:, :k], relevant)
     found = hits.sum(axis=1).astype(np.float64)
-    wanted = relevant.counts.astype(np.float64)
+    wanted = counts.astype(np.float64)
     discount = 1.0 / np.log2(np.arange(2, k + 2))
     dcg = hits @ discount[: hits.shape[1]]
-    ideal = np.cumsum(discount)[np.clip(relevant.counts, 1, k) - 1]
+    ideal = np.cumsum(discount)[np.clip(counts, 1, k) - 1]
     return {
         "hit_rate": float(np.mean(found > 0)),
         "precision": float(np.mean(found / k)),

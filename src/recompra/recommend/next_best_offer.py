@@ -300,6 +300,15 @@ def _policy_top(
     return row[top], col[top], score[top]
 
 
+def _history_pairs(rows: sp.csr_matrix, r_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(suggestion, history item)`` pairs: every history item of each row ``r_idx``."""
+    starts, ends = rows.indptr[r_idx], rows.indptr[r_idx + 1]
+    sizes = ends - starts
+    slot = np.repeat(np.arange(len(r_idx)), sizes)
+    offsets = np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    return slot, rows.indices[np.repeat(starts, sizes) + offsets].astype(np.int64)
+
+
 def _evidence(
     model: NextBestOffer,
     values: Mapping[str, np.ndarray],
@@ -334,14 +343,12 @@ def _evidence(
 
     cooc = np.flatnonzero(reason == "item")
     if len(cooc):
-        best = np.empty(len(cooc), dtype=np.int64)
-        for t, (r, j) in enumerate(zip(r_idx[cooc].tolist(), j_idx[cooc].tolist(), strict=True)):
-            history = rows.indices[rows.indptr[r] : rows.indptr[r + 1]]
-            if len(history) == 1:
-                best[t] = history[0]
-            else:
-                strength = model.item_conditional_[history, j].toarray().ravel()
-                best[t] = history[int(np.argmax(strength))]
+        # The strongest history anchor per suggestion (first in history order on ties).
+        slot, history = _history_pairs(rows, r_idx[cooc])
+        strength = np.asarray(model.item_conditional_[history, j_idx[cooc][slot]]).ravel()
+        first = np.lexsort((np.arange(len(slot)), -strength, slot))
+        starts = np.searchsorted(slot[first], np.arange(len(cooc)))
+        best = history[first[starts]]
         j = j_idx[cooc]
         order, cust = model.order_cooc_, model.customer_cooc_
         n_order = np.asarray(order.counts[best, j]).ravel()
@@ -359,10 +366,10 @@ def _evidence(
     affinity = np.flatnonzero(reason == "category")
     if len(affinity):
         cat_pos = model.item_category_pos_
-        for t in affinity.tolist():
-            r, j = int(r_idx[t]), int(j_idx[t])
-            history = rows.indices[rows.indptr[r] : rows.indptr[r + 1]]
-            share[t] = float(np.mean(cat_pos[history] == cat_pos[j]))
+        slot, history = _history_pairs(rows, r_idx[affinity])
+        same = cat_pos[history] == cat_pos[j_idx[affinity][slot]]
+        sizes = np.bincount(slot, minlength=len(affinity))
+        share[affinity] = np.bincount(slot, weights=same, minlength=len(affinity)) / sizes
         anchor[affinity] = model.index_.category[j_idx[affinity]]
         reason[affinity] = "category_affinity"
     return {

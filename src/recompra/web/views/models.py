@@ -15,9 +15,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from recompra.config import Settings
+from recompra.predict.backtest import compare_with_baselines
 from recompra.reads import outputs
 from recompra.web import charts
 from recompra.web.context import Page, build_page, read_unit
+from recompra.web.texts.predict import MESSAGES as PREDICT_MESSAGES
 from recompra.web.views.common import render
 
 router = APIRouter(include_in_schema=False)
@@ -90,7 +92,8 @@ def backtest_view(report: dict[str, Any], page: Page) -> dict[str, Any]:
         for method, values in (churn.get("metrics") or {}).items()
     ]
     rule = SELECTION_RULES.get(str((report.get("selection") or {}).get("rule")))
-    best = next((r for r in rows if r["chosen"]), None)
+    baseline_rows = _baseline_rows(models, chosen, page)
+    best = next((r for r in rows + baseline_rows if r["chosen"]), None)
     return {
         "chosen": chosen,
         "chosen_name": MODEL_NAMES.get(str(chosen), str(chosen)),
@@ -99,6 +102,9 @@ def backtest_view(report: dict[str, Any], page: Page) -> dict[str, Any]:
         "holdout_days": _days_between(report.get("calibration_end"), report.get("observation_end")),
         "rule_key": rule,
         "rows": rows,
+        "baseline_rows": baseline_rows,
+        "verdict": _verdict(models, chosen, page),
+        "warnings": _warnings(models, page),
         "best": best,
         "improvement": _improvement(best),
         "churn": churn or None,
@@ -107,6 +113,73 @@ def backtest_view(report: dict[str, Any], page: Page) -> dict[str, Any]:
         "churn_rows": churn_rows,
         "tracking": _tracking_chart(models.get(chosen) if isinstance(models, dict) else None, page),
     }
+
+
+def _baselines(models: Any) -> dict[str, dict[str, float]]:
+    """The baselines' metrics (every model is compared on the same customers and holdout)."""
+    for model in models.values() if isinstance(models, dict) else []:
+        found = (model or {}).get("baselines") if isinstance(model, dict) else None
+        if found:
+            return {str(name): metrics for name, metrics in found.items()}
+    return {}
+
+
+def _baseline_rows(models: Any, chosen: Any, page: Page) -> list[dict[str, Any]]:
+    """One row per baseline; a time-split baseline can be the chosen model."""
+    return [
+        {
+            "model": name,
+            "name": page.t(f"predict.baseline.{name}"),
+            "chosen": name == chosen,
+            "mae": outputs.clean(metrics.get("mae")),
+            "rmse": outputs.clean(metrics.get("rmse")),
+            "mae_naive": None,
+            "total_error_pct": outputs.clean(metrics.get("total_error_pct")),
+        }
+        for name, metrics in _baselines(models).items()
+        if f"predict.baseline.{name}" in PREDICT_MESSAGES
+    ]
+
+
+def _verdict(models: Any, chosen: Any, page: Page) -> dict[str, Any] | None:
+    """Whether the chosen model beats the best *other* baseline, as a sentence key."""
+    baselines = _baselines(models)
+    model = models.get(chosen) if isinstance(models, dict) else None
+    metrics = (model or {}).get("metrics") if isinstance(model, dict) else None
+    metrics = metrics or baselines.get(str(chosen))
+    if not metrics or metrics.get("mae") is None:
+        return None
+    comparison = compare_with_baselines(str(chosen), metrics, baselines)
+    if not comparison:
+        return None
+    key = "predict.verdict.wins" if comparison["beats_baselines"] else "predict.verdict.loses"
+    return {
+        "key": key,
+        "wins": bool(comparison["beats_baselines"]),
+        "params": {
+            "mae": page.number(float(metrics["mae"]), 3),
+            "best_mae": page.number(float(comparison["best_baseline_mae"]), 3),
+            "baseline": page.t(f"predict.baseline.{comparison['best_baseline']}"),
+        },
+    }
+
+
+def _warnings(models: Any, page: Page) -> list[dict[str, Any]]:
+    """Every fit's degenerate-fit warnings, as sentence keys in the page's language."""
+    found = []
+    for name, model in models.items() if isinstance(models, dict) else []:
+        warnings = model.get("warnings") if isinstance(model, dict) else None
+        for warning in warnings or []:
+            code = str(warning.get("code", ""))
+            params = {"model": MODEL_NAMES.get(str(name), str(name))}
+            if code.startswith("boundary_"):
+                key = "predict.warning.boundary"
+                params["parameter"] = code.removeprefix("boundary_")
+            else:
+                key = f"predict.warning.{code}"
+            if key in PREDICT_MESSAGES:
+                found.append({"code": code, "model": str(name), "key": key, "params": params})
+    return found
 
 
 def _date(value: Any) -> date | None:
