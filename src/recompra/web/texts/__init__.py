@@ -1,36 +1,21 @@
 """Dashboard strings of the domain pages, one module per domain.
 
 Each ``texts/<domain>.py`` defines ``MESSAGES: dict[str, tuple[str, str]]`` (key →
-(pt-BR, en)) with keys prefixed by the domain's name, and is listed in
+(pt-BR, en)) with keys prefixed by the domain's name; being in this package puts it in
 :data:`DOMAIN_MODULES`. :mod:`recompra.web.i18n` merges them with the core strings, so a
 new domain's pages never edit one shared, ever-growing dictionary.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from types import ModuleType
 
-from recompra.web.texts import (
-    cases,
-    commercial,
-    engagement,
-    journeys,
-    measurement,
-    predict,
-    segments,
-    voc,
-)
-
-#: The domain modules whose pages add strings (append yours).
-DOMAIN_MODULES: tuple[ModuleType, ...] = (
-    cases,
-    commercial,
-    engagement,
-    journeys,
-    measurement,
-    predict,
-    segments,
-    voc,
+#: Every module of this package is a domain's strings: adding a file is all it takes.
+DOMAIN_MODULES: tuple[ModuleType, ...] = tuple(
+    importlib.import_module(f"{__name__}.{module.name}")
+    for module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name)
 )
 
 
