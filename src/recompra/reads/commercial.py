@@ -22,6 +22,7 @@ from recompra.commercial.cac import (
 )
 from recompra.commercial.deals import kanban
 from recompra.commercial.frames import funnel_frame
+from recompra.commercial.funnel_sql import DIMENSIONS
 from recompra.commercial.maturity import LEVELS, assess
 from recompra.commercial.service import store_backtest, store_lead_scores
 from recompra.models import ForecastBacktest, Opportunity
@@ -38,20 +39,31 @@ def _flag_counts(session: Session, brand_id: int) -> dict[str, int]:
     return counts
 
 
-def funnel_report(session: Session, *, brand_id: int, by: str = "channel") -> dict[str, Any]:
-    """Overall and per-``by`` conversion, time to close, ranking, rep concentration."""
+def funnel_report(
+    session: Session, *, brand_id: int, by: str = "channel", engine: str = "duckdb"
+) -> dict[str, Any]:
+    """Overall and per-``by`` conversion, time to close, ranking, rep concentration.
+
+    The metrics run on ``engine`` (``duckdb`` embedded, or ``spark``), the same SQL texts.
+    """
+    if by not in DIMENSIONS:
+        raise ValueError(f"--by must be one of {', '.join(DIMENSIONS)}")
     frame = funnel_frame(session, brand_id=brand_id)
-    report: dict[str, Any] = {
-        "by": by,
-        "overall": [c.as_dict() for c in funnel.conversion(frame)],
-        "groups": [c.as_dict() for c in funnel.conversion(frame, by)],
-        "time_to_close": funnel.time_to_close(frame).as_dict(),
-        "rep_concentration": asdict(funnel.rep_concentration(frame)),
-        "data_quality": _flag_counts(session, brand_id),
-    }
-    if by in RANKED:
-        ranked, (a, b) = funnel.shrunk_ranking(frame, by)
-        report["ranking"] = {"prior": {"a": a, "b": b}, "groups": [asdict(r) for r in ranked]}
+    with funnel.funnel_engine(frame, engine=engine) as metrics:
+        report: dict[str, Any] = {
+            "by": by,
+            "overall": [c.as_dict() for c in funnel.conversion(metrics)],
+            "groups": [c.as_dict() for c in funnel.conversion(metrics, by)],
+            "time_to_close": funnel.time_to_close(metrics).as_dict(),
+            "rep_concentration": asdict(funnel.rep_concentration(metrics)),
+            "data_quality": _flag_counts(session, brand_id),
+        }
+        if by in RANKED:
+            ranked, (a, b) = funnel.shrunk_ranking(metrics, by)
+            report["ranking"] = {
+                "prior": {"a": a, "b": b},
+                "groups": [asdict(r) for r in ranked],
+            }
     if by == "rep" and len(frame) and frame["sdr"].notna().any():
         # Olist names the SDR only on won deals: conversion by rep is then 100% by
         # construction, and the report says so instead of ranking reps on it.
