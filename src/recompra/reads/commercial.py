@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from recompra.commercial import forecast, funnel, leadscore, okrs
+from recompra.commercial import forecast, funnel, okrs, refit
 from recompra.commercial.cac import (
     audience_cac,
     b2b_new_customers,
@@ -24,8 +24,8 @@ from recompra.commercial.deals import kanban
 from recompra.commercial.frames import funnel_frame
 from recompra.commercial.funnel_sql import DIMENSIONS
 from recompra.commercial.maturity import LEVELS, assess
-from recompra.commercial.service import store_backtest, store_lead_scores
-from recompra.models import ForecastBacktest, Opportunity
+from recompra.commercial.service import store_backtest
+from recompra.models import ForecastBacktest, LeadScoreFit, Opportunity
 
 #: Dimensions whose groups are ranked with empirical-Bayes shrinkage.
 RANKED = ("channel", "page")
@@ -113,22 +113,41 @@ def backtest_history(session: Session, *, brand_id: int) -> list[dict[str, Any]]
     ]
 
 
-def lead_score_report(
-    session: Session, *, brand_id: int, at: datetime | None = None
-) -> dict[str, Any]:
-    """Cross-validated AUC and lift of both models; with ``at``, store the best one's scores."""
-    frame = funnel_frame(session, brand_id=brand_id)
-    if frame.empty or frame["won"].nunique() < 2:
+def lead_score_report(session: Session, *, brand_id: int, at: datetime) -> dict[str, Any]:
+    """Fit the lead score now (``commercial.refit``): both models' CV AUC and lift, the
+    stored fit's version and how many leads it scored."""
+    outcome = refit.fit_lead_scores(session, brand_id=brand_id, at=at)
+    if outcome is None:
         return {"missing": "lead scores need leads that converted and leads that did not"}
-    reports = [leadscore.evaluate(frame, name) for name in leadscore.MODELS]
-    best = max(reports, key=lambda r: r.auc)
-    report: dict[str, Any] = {"models": [asdict(r) for r in reports], "chosen": best.model}
-    if at is not None:
-        scores = leadscore.score(frame, best.model)
-        report["scored"] = store_lead_scores(
-            session, lead_ids=frame["lead_id"], scores=scores, at=at
-        )
-    return report
+    return {
+        "models": [asdict(r) for r in outcome.reports],
+        "chosen": outcome.fit.model,
+        "version": outcome.fit.version,
+        "scored": outcome.scored,
+    }
+
+
+def lead_fits_report(session: Session, *, brand_id: int) -> dict[str, Any]:
+    """Every stored fit (newest first) and the current scores' spread by decile."""
+    fits = session.scalars(
+        select(LeadScoreFit)
+        .where(LeadScoreFit.brand_id == brand_id)
+        .order_by(LeadScoreFit.version.desc())
+    ).all()
+    return {
+        "fits": [
+            {
+                "version": f.version,
+                "model": f.model,
+                "auc": f.auc,
+                "top_decile_lift": f.top_decile_lift,
+                "leads": f.leads,
+                "converted": f.converted,
+                "fitted_at": f.fitted_at.isoformat(),
+            }
+            for f in fits
+        ],
+    }
 
 
 def cac_report(
