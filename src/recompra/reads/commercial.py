@@ -10,7 +10,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from recompra.commercial import forecast, funnel, okrs, refit
@@ -25,7 +25,7 @@ from recompra.commercial.frames import funnel_frame
 from recompra.commercial.funnel_sql import DIMENSIONS
 from recompra.commercial.maturity import LEVELS, assess
 from recompra.commercial.service import store_backtest
-from recompra.models import ForecastBacktest, LeadScoreFit, Opportunity
+from recompra.models import ForecastBacktest, Lead, LeadScoreFit, Opportunity, SalesStage
 
 #: Dimensions whose groups are ranked with empirical-Bayes shrinkage.
 RANKED = ("channel", "page")
@@ -127,8 +127,9 @@ def lead_score_report(session: Session, *, brand_id: int, at: datetime) -> dict[
     }
 
 
-def lead_fits_report(session: Session, *, brand_id: int) -> dict[str, Any]:
-    """Every stored fit (newest first) and the current scores' spread by decile."""
+def lead_fits_report(session: Session, *, brand_id: int, top: int = 20) -> dict[str, Any]:
+    """Every stored fit (newest first), how many leads carry a score and the ``top``
+    best-scored leads that have not converted yet (the ones worth a call)."""
     fits = session.scalars(
         select(LeadScoreFit)
         .where(LeadScoreFit.brand_id == brand_id)
@@ -146,6 +147,30 @@ def lead_fits_report(session: Session, *, brand_id: int) -> dict[str, Any]:
                 "fitted_at": f.fitted_at.isoformat(),
             }
             for f in fits
+        ],
+        "scored": session.scalar(
+            select(func.count()).where(Lead.brand_id == brand_id, Lead.score.is_not(None))
+        ),
+        "top_leads": [
+            {
+                "external_id": lead.external_id,
+                "channel": lead.channel,
+                "landing_page": lead.landing_page,
+                "first_contact_on": lead.first_contact_on.isoformat(),
+                "score": lead.score,
+            }
+            for lead in session.scalars(
+                select(Lead)
+                .where(
+                    Lead.brand_id == brand_id,
+                    Lead.score.is_not(None),
+                    ~select(Opportunity.id)
+                    .where(Opportunity.lead_id == Lead.id, Opportunity.status == "won")
+                    .exists(),
+                )
+                .order_by(Lead.score.desc(), Lead.id)
+                .limit(top)
+            )
         ],
     }
 
@@ -190,3 +215,39 @@ def maturity_report(session: Session, *, brand_id: int) -> dict[str, Any]:
 def kanban_report(session: Session, *, brand_id: int) -> list[dict[str, Any]]:
     """Count and Σ amount per stage."""
     return [asdict(c) for c in kanban(session, brand_id=brand_id)]
+
+
+def deal_cards(
+    session: Session, *, brand_id: int, per_stage: int = 6
+) -> dict[str, list[dict[str, Any]]]:
+    """The ``per_stage`` most recent deals of each stage (stage key -> cards), for the kanban."""
+    # Newest first per stage with a window, so a stage with 800 won deals costs no more
+    # than one with six.
+    recency = (
+        func.row_number()
+        .over(partition_by=Opportunity.stage_id, order_by=Opportunity.id.desc())
+        .label("recency")
+    )
+    ranked = select(Opportunity.id, recency).where(Opportunity.brand_id == brand_id).subquery()
+    rows = session.execute(
+        select(Opportunity, SalesStage.key)
+        .join(ranked, ranked.c.id == Opportunity.id)
+        .join(SalesStage, SalesStage.id == Opportunity.stage_id)
+        .where(ranked.c.recency <= per_stage)
+        .order_by(SalesStage.position, Opportunity.id.desc())
+    ).all()
+    cards: dict[str, list[dict[str, Any]]] = {}
+    for opp, stage in rows:
+        cards.setdefault(stage, []).append(
+            {
+                "external_id": opp.external_id,
+                "company": opp.company,
+                "amount_minor": opp.amount_minor,
+                "owner": opp.owner,
+                "expected_close_on": (
+                    opp.expected_close_on.isoformat() if opp.expected_close_on else None
+                ),
+                "lost_reason": opp.lost_reason,
+            }
+        )
+    return cards
