@@ -39,6 +39,7 @@ from recompra.api.settings import ApiSettings
 from recompra.automation.embedded import EmbeddedWorker
 from recompra.automation.settings import AutomationSettings
 from recompra.automation.wakeup import notify_on_trigger_writes
+from recompra.commercial.refit import LeadScoreRefit
 from recompra.config import Settings, get_settings
 from recompra.db import get_engine
 from recompra.ops.metrics import MetricsMiddleware
@@ -68,7 +69,8 @@ def _lifespan(
         stop_notifying = notify_on_trigger_writes(engine)
         worker = None
         if automation.embedded_worker:
-            worker = EmbeddedWorker(engine, settings, automation, jobs=(open_cases_from_feedback,))
+            jobs = (open_cases_from_feedback, LeadScoreRefit.from_settings())
+            worker = EmbeddedWorker(engine, settings, automation, jobs=jobs)
             worker.start()
         try:
             yield

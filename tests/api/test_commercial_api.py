@@ -1,10 +1,17 @@
-"""Commercial endpoints: scopes, the pipeline round trip, spend and CAC, maturity."""
+"""Commercial endpoints: scopes, the pipeline round trip, spend and CAC, maturity, lead
+scores."""
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
+
 from apitest import Keys, auth
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
 
+from recompra.commercial.deals import ensure_stages
+from recompra.db import unit_of_work
+from recompra.models import Lead, Opportunity
 from samplestore import SampleStore
 
 
@@ -110,3 +117,54 @@ def test_maturity_answers_are_capped(client: TestClient, keys: Keys, store: Samp
         headers=admin,
     )
     assert bad.status_code == 400
+
+
+def test_lead_score_fit_is_stored_and_listed(
+    client: TestClient, keys: Keys, store: SampleStore, engine: Engine
+) -> None:
+    # 40 leads on two channels, 12 converting: enough for the 5-fold cross-validation.
+    with unit_of_work(engine) as session:
+        won = ensure_stages(session, brand_id=store.brand_b)["won"]
+        for n in range(40):
+            lead = Lead(
+                brand_id=store.brand_b,
+                source="api-test",
+                external_id=f"fit-{n}",
+                channel="partner" if n < 20 else "display",
+                first_contact_on=date(2026, 1, 5),
+            )
+            session.add(lead)
+            session.flush()
+            if n % 20 < 6:
+                session.add(
+                    Opportunity(
+                        brand_id=store.brand_b,
+                        source="api-test",
+                        external_id=f"fit-deal-{n}",
+                        lead_id=lead.id,
+                        stage_id=won.id,
+                        status="won",
+                        closed_at=datetime(2026, 2, 1, tzinfo=UTC),
+                    )
+                )
+    assert client.get("/v1/commercial/leads/fits").status_code == 401
+    fitted = client.post(
+        "/v1/commercial/leads/score",
+        params={"brand_id": store.brand_b},
+        headers=auth(keys.admin),
+    )
+    assert fitted.status_code == 200, fitted.text
+    body = fitted.json()
+    assert body["scored"] == 40
+    listed = client.get("/v1/commercial/leads/fits", headers=auth(keys.read_b)).json()
+    newest = listed["fits"][0]
+    chosen = next(m for m in body["models"] if m["model"] == body["chosen"])
+    assert (newest["version"], newest["model"], newest["leads"]) == (
+        body["version"],
+        body["chosen"],
+        40,
+    )
+    assert newest["auc"] == chosen["auc"]
+    assert listed["scored"] == 40
+    # The best-scored unconverted leads: never a lead with a won deal.
+    assert all(int(lead["external_id"].split("-")[1]) % 20 >= 6 for lead in listed["top_leads"])

@@ -1,4 +1,5 @@
-"""The commercial page in real Chromium at 1366 and 390 px, in pt-BR and en."""
+"""The six commercial pages in real Chromium at 1366 and 390 px, in pt-BR and en, with
+their figures checked against the database."""
 
 from __future__ import annotations
 
@@ -11,10 +12,18 @@ from webtest import VIEWPORTS, Server, screenshot, sign_in
 
 from recompra.commercial.deals import move_stage, open_opportunity
 from recompra.commercial.okrs import install_templates
+from recompra.commercial.refit import fit_lead_scores
 from recompra.commercial.spend import write_spend
 from recompra.db import make_engine, unit_of_work
 from recompra.hub.rejects import EntityCounts
-from recompra.models import Brand, Lead
+from recompra.models import (
+    Brand,
+    ForecastBacktest,
+    Lead,
+    LeadScoreFit,
+    MarketingSpend,
+    Opportunity,
+)
 from recompra.reads.commercial import forecast_report
 from recompra.web.i18n import MESSAGES
 
@@ -85,13 +94,69 @@ def funnel_seeded(server: Server) -> dict[str, int]:
             )
             install_templates(session, brand_id=brand_id)
             forecast_report(session, brand_id=brand_id, run_backtest=True, at=datetime.now(UTC))
+            fit_lead_scores(session, brand_id=brand_id, at=datetime.now(UTC))
     engine.dispose()
     return {"leads": 90, "won": 18}
 
 
+def _db_figures(server: Server) -> dict[str, Any]:
+    """What the pages must show, read straight from the database with plain SQL counts."""
+    engine = make_engine(server.database_url)
+    with unit_of_work(engine, write=False) as session:
+        brand_id = session.scalar(select(Brand.id).where(Brand.slug == server.slug))
+        won_leads = (
+            select(Opportunity.lead_id)
+            .where(Opportunity.brand_id == brand_id, Opportunity.status == "won")
+            .scalar_subquery()
+        )
+        figures = {
+            "leads": session.scalar(select(func.count()).where(Lead.brand_id == brand_id)),
+            "won": session.scalar(
+                select(func.count()).where(Lead.brand_id == brand_id, Lead.id.in_(won_leads))
+            ),
+            "paid_search_leads": session.scalar(
+                select(func.count()).where(Lead.brand_id == brand_id, Lead.channel == "paid_search")
+            ),
+            "b2b_spend": session.scalar(
+                select(func.sum(MarketingSpend.amount_minor)).where(
+                    MarketingSpend.brand_id == brand_id, MarketingSpend.audience == "b2b"
+                )
+            ),
+            "months": session.scalar(
+                select(func.count(func.distinct(ForecastBacktest.month))).where(
+                    ForecastBacktest.brand_id == brand_id
+                )
+            ),
+            "fit": session.scalars(
+                select(LeadScoreFit)
+                .where(LeadScoreFit.brand_id == brand_id)
+                .order_by(LeadScoreFit.version.desc())
+            ).first(),
+        }
+    engine.dispose()
+    return figures
+
+
+def _open(tab: Any, server: Server, path: str) -> None:
+    tab.goto(server.url + path)
+    tab.wait_for_url(f"**{path}")
+
+
+def _fits_the_screen(tab: Any, viewport: str) -> None:
+    width = VIEWPORTS[viewport][0]
+    assert tab.evaluate("document.documentElement.scrollWidth") <= width + 1
+
+
+def _number(text: str, locale: str) -> str:
+    """A figure written the locale's way, with "." as the decimal point and no grouping."""
+    if locale == "pt-BR":
+        return text.replace(".", "").replace(",", ".")
+    return text.replace(",", "")
+
+
 @pytest.mark.parametrize("viewport", ["desktop", "phone"])
 @pytest.mark.parametrize("locale", ["pt-BR", "en"])
-def test_commercial_page_shows_every_section(
+def test_commercial_pages(
     tab_at: Any, server: Server, funnel_seeded: dict[str, int], viewport: str, locale: str
 ) -> None:
     tab = tab_at(viewport)
@@ -100,26 +165,64 @@ def test_commercial_page_shows_every_section(
         tab.goto(server.url + "/dashboard/lang?to=en&next=/dashboard/commercial")
         tab.wait_for_url("**/dashboard/commercial")
     column = 0 if locale == "pt-BR" else 1
-    assert tab.locator("h1").first.inner_text() == MESSAGES["commercial.title"][column]
-    assert tab.locator("[data-funnel=leads]").inner_text() == str(funnel_seeded["leads"])
-    assert tab.locator("[data-funnel=won]").inner_text() == str(funnel_seeded["won"])
-    # 18 of 90 leads converted: 20%, written the locale's way.
-    assert tab.locator("[data-funnel=rate]").inner_text().replace(",", ".") == "20.0%"
-    assert tab.locator("[data-channel=paid_search]").count() == 1
-    won_stage = tab.locator("[data-stage=won] td").nth(1).inner_text()
-    assert won_stage == str(funnel_seeded["won"])
-    assert tab.locator("#forecast table tbody tr").count() > 0
-    # B2C has no spend: the tile says so instead of a zero CAC.
+    db = _db_figures(server)
+    assert (db["leads"], db["won"]) == (funnel_seeded["leads"], funnel_seeded["won"])
+
+    # Pipeline: the kanban's won column counts the won deals; the open deal is a card.
+    assert tab.locator("h1").first.inner_text() == MESSAGES["commercial.pipeline.title"][column]
+    won = tab.locator("[data-stage=won]")
+    assert won.locator("[data-stage-count]").inner_text() == str(db["won"])
+    assert tab.locator("[data-deal=open-1]").count() == 1
+    _fits_the_screen(tab, viewport)
+    screenshot(tab, f"{viewport}-{locale}-commercial-pipeline")
+
+    # Funnel: totals and the paid-search row against the database's counts.
+    _open(tab, server, "/dashboard/commercial/funnel")
+    assert tab.locator("[data-funnel=leads]").inner_text() == str(db["leads"])
+    assert tab.locator("[data-funnel=won]").inner_text() == str(db["won"])
+    rate = 100 * db["won"] / db["leads"]
+    assert _number(tab.locator("[data-funnel=rate]").inner_text(), locale) == f"{rate:.1f}%"
+    paid = tab.locator("[data-group=paid_search]")
+    assert paid.locator("[data-leads]").inner_text() == str(db["paid_search_leads"])
+    tab.locator("[data-by=year]").click()
+    tab.wait_for_url("**by=year")
+    assert tab.locator("[data-group='2024'] [data-leads]").inner_text() == str(db["leads"])
+    _fits_the_screen(tab, viewport)
+    screenshot(tab, f"{viewport}-{locale}-commercial-funnel")
+
+    # Forecast: one history row per stored back-test month.
+    _open(tab, server, "/dashboard/commercial/forecast")
+    assert tab.locator("#history tbody tr").count() == db["months"] > 0
+    _fits_the_screen(tab, viewport)
+    screenshot(tab, f"{viewport}-{locale}-commercial-forecast")
+
+    # Lead scores: the newest stored fit's version and AUC.
+    _open(tab, server, "/dashboard/commercial/leads")
+    fit = db["fit"]
+    assert fit is not None
+    assert _number(tab.locator("[data-fit=auc]").inner_text(), locale) == f"{fit.auc:.3f}"
+    assert tab.locator(f"[data-version='{fit.version}']").count() == 1
+    assert tab.locator("#top-leads tbody tr").count() > 0
+    _fits_the_screen(tab, viewport)
+    screenshot(tab, f"{viewport}-{locale}-commercial-leads")
+
+    # CAC: B2B spend is the sum of the stored rows; B2C has none and says so.
+    _open(tab, server, "/dashboard/commercial/cac")
+    b2b_spend = tab.locator("[data-audience=b2b] [data-cac=spend]").inner_text()
+    assert _number(b2b_spend, locale).endswith(f"{db['b2b_spend'] / 100:.2f}")
     b2c = tab.locator("[data-audience=b2c]")
     assert (
         b2c.locator("[data-missing=no_spend]").inner_text()
-        == (MESSAGES["commercial.missing.no_spend"][column])
+        == MESSAGES["commercial.missing.no_spend"][column]
     )
     assert b2c.locator("[data-cac=blended]").inner_text() == "—"
+    _fits_the_screen(tab, viewport)
+    screenshot(tab, f"{viewport}-{locale}-commercial-cac")
+
+    # OKRs and maturity: stage history on every deal but no lost deal: pipeline level 2.
+    _open(tab, server, "/dashboard/commercial/okrs")
     assert tab.locator("[data-objective=funil]").count() == 1
-    # Stage history on every deal but no lost deal with a reason: level 2, and why.
     pipeline = tab.locator("[data-dimension=pipeline_forecast]")
     assert pipeline.locator("[data-level]").get_attribute("data-level") == "2"
-    width = VIEWPORTS[viewport][0]
-    assert tab.evaluate("document.documentElement.scrollWidth") <= width + 1
-    screenshot(tab, f"{viewport}-{locale}-commercial")
+    _fits_the_screen(tab, viewport)
+    screenshot(tab, f"{viewport}-{locale}-commercial-okrs")

@@ -26,6 +26,7 @@ from recompra.automation.wakeup import listen_for_trigger_writes
 from recompra.automation.webhooks import add_endpoint, rotate_secret
 from recompra.automation.worker import run_worker
 from recompra.cli.options import brand_id_of, exit_with, load_documents
+from recompra.commercial.refit import LeadScoreRefit
 from recompra.config import get_settings
 from recompra.db import get_engine, unit_of_work
 from recompra.errors import RecompraError
@@ -137,7 +138,7 @@ def worker(
             until_idle=until_idle,
             batch=batch,
             wake=wake,
-            jobs=(open_cases_from_feedback,),
+            jobs=(open_cases_from_feedback, LeadScoreRefit.from_settings()),
         )
     finally:
         if listener is not None:

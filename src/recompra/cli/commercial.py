@@ -15,12 +15,13 @@ from recompra.cli.hub import BrandOption, DebugOption, guarded_import
 from recompra.cli.options import brand_id_of, exit_with, load_documents
 from recompra.commercial import okrs as okr_service
 from recompra.commercial.cac import MISSING
-from recompra.commercial.funnel import DIMENSIONS
+from recompra.commercial.funnel_sql import DIMENSIONS
 from recompra.commercial.maturity import DIMENSIONS as MATURITY_DIMENSIONS
 from recompra.commercial.maturity import save_answers
 from recompra.commercial.olist_funnel import import_olist_funnel
 from recompra.commercial.spend import import_spend_csv
 from recompra.db import get_engine, unit_of_work
+from recompra.engines.registry import ENGINES
 from recompra.errors import RecompraError
 from recompra.hub.brands import DEFAULT_BRAND
 from recompra.models.base import utcnow
@@ -76,15 +77,18 @@ def import_spend_command(
 
 def funnel(
     by: Annotated[str, typer.Option(help=f"Group by: {', '.join(DIMENSIONS)}.")] = "channel",
+    engine: Annotated[str, typer.Option(help="duckdb (embedded) or spark.")] = "duckdb",
     brand: BrandOption = DEFAULT_BRAND,
     as_json: JsonOption = False,
 ) -> None:
     """Lead conversion (Wilson 95% CI), time to close, shrunk ranking, rep concentration."""
     if by not in DIMENSIONS:
         raise typer.BadParameter(f"--by must be one of {', '.join(DIMENSIONS)}")
+    if engine not in ENGINES:
+        raise typer.BadParameter(f"--engine must be one of {', '.join(ENGINES)}")
     brand_id = brand_id_of(brand)
     with unit_of_work(get_engine(), write=False) as session:
-        report = reads.funnel_report(session, brand_id=brand_id, by=by)
+        report = reads.funnel_report(session, brand_id=brand_id, by=by, engine=engine)
     if as_json:
         _print_json(report)
         return

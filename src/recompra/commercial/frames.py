@@ -23,23 +23,21 @@ QUERIED = (
     "segment",
     "closed_at",
 )
-COLUMNS = (*QUERIED[:-1], "won", "closed_on", "days_to_close")
+COLUMNS = (*QUERIED[:-1], "won", "closed_on")
 
 
 def prepare_funnel(frame: pd.DataFrame) -> pd.DataFrame:
-    """Derive ``won``, ``closed_on`` (UTC date) and ``days_to_close`` from raw columns.
+    """Derive ``won`` and ``closed_on`` (the UTC date the deal was won) from raw columns.
 
     ``frame`` has ``first_contact_on`` (date) and ``closed_at`` (aware timestamp of a won
-    deal, missing otherwise). The time to close is whole days between the first-contact
-    date and the UTC date the deal was won; negative values (won before first contact)
-    stay in the frame so data-quality checks can see them.
+    deal, missing otherwise). The time to close is defined once, in the funnel SQL
+    (``funnel_sql.time_to_close_sql``), from these two dates.
     """
     out = frame.copy()
     out["first_contact_on"] = pd.to_datetime(out["first_contact_on"])
     closed = pd.to_datetime(out["closed_at"], utc=True)
     out["won"] = closed.notna()
     out["closed_on"] = closed.dt.tz_localize(None).dt.normalize()
-    out["days_to_close"] = (out["closed_on"] - out["first_contact_on"]).dt.days
     return out[list(COLUMNS)]
 
 

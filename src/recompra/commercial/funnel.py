@@ -1,25 +1,80 @@
 """Funnel analytics: conversion with Wilson intervals, time to close, shrunk rankings
-and rep concentration, each defined once over the funnel frame (``frames.py``).
+and rep concentration.
 
-Definitions and references are in docs/commercial.md.
+Each metric is one SQL text (:mod:`recompra.commercial.funnel_sql`) that DuckDB and Spark
+run over the funnel frame (``frames.py``) registered as a view by :func:`funnel_engine`;
+this module turns the rows into typed results and adds the statistics on top of the
+counts (Wilson intervals, the beta-binomial prior). Definitions and references are in
+docs/commercial.md.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from scipy import optimize, stats
 from statsmodels.stats.proportion import proportion_confint
 
-#: ``--by`` dimensions and the frame column (or derived key) each groups on.
-DIMENSIONS = ("channel", "page", "cohort", "year", "rep")
+from recompra.commercial.funnel_sql import (
+    CLOSE_HORIZONS,
+    FUNNEL_VIEW,
+    conversion_sql,
+    rep_concentration_sql,
+    rep_deals_sql,
+    time_to_close_sql,
+)
+from recompra.engines.base import Engine
+from recompra.engines.registry import open_engine
+
 #: Confidence level of every interval reported.
 ALPHA = 0.05
-#: Horizons (days) of the "closed within" shares.
-CLOSE_HORIZONS = (7, 30, 90)
+
+#: Column types of the funnel view, so an all-missing column keeps its type.
+FUNNEL_SCHEMA = pa.schema(
+    [
+        ("lead_id", pa.int64()),
+        ("channel", pa.string()),
+        ("landing_page", pa.string()),
+        ("sdr", pa.string()),
+        ("owner", pa.string()),
+        ("first_contact_on", pa.date32()),
+        ("closed_on", pa.date32()),
+        ("won", pa.bool_()),
+    ]
+)
+
+
+def funnel_table(frame: pd.DataFrame) -> pa.Table:
+    """The columns of a funnel frame (``frames.funnel_frame``) that the funnel SQL reads."""
+    columns = {
+        "first_contact_on": pd.to_datetime(frame["first_contact_on"]).dt.date,
+        "closed_on": pd.to_datetime(frame["closed_on"]).dt.date,
+    }
+    data = frame.assign(**columns)[FUNNEL_SCHEMA.names]
+    # Missing dates arrive as NaT; Arrow wants None.
+    data = data.astype(object).where(data.notna(), None)
+    return pa.Table.from_pandas(data, schema=FUNNEL_SCHEMA, preserve_index=False)
+
+
+@contextmanager
+def funnel_engine(
+    frame: pd.DataFrame, *, engine: str = "duckdb", spark: Any = None
+) -> Iterator[Engine]:
+    """Yield engine ``engine`` with ``frame`` registered as the funnel view."""
+    with open_engine(engine, spark=spark) as opened:
+        opened.register_tables({FUNNEL_VIEW: funnel_table(frame)})
+        yield opened
+
+
+def _rows(engine: Engine, sql: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = engine.query(sql).to_pylist()
+    return rows
 
 
 @dataclass(frozen=True)
@@ -38,36 +93,14 @@ class Conversion:
         return asdict(self)
 
 
-def _group_key(frame: pd.DataFrame, by: str) -> pd.Series:
-    if by == "channel":
-        return frame["channel"].fillna("unknown").astype(str)
-    if by == "page":
-        return frame["landing_page"].fillna("unknown").astype(str)
-    if by in ("cohort", "year"):
-        first_contact: pd.Series = frame["first_contact_on"]
-        label: pd.Series = first_contact.dt.strftime("%Y-%m" if by == "cohort" else "%Y")
-        return label
-    if by == "rep":
-        return frame["sdr"].fillna("unassigned").astype(str)
-    raise ValueError(f"--by must be one of {', '.join(DIMENSIONS)}")
-
-
 def _conversion(group: str, leads: int, won: int) -> Conversion:
     low, high = proportion_confint(won, leads, alpha=ALPHA, method="wilson")
     return Conversion(group, leads, won, won / leads, float(low), float(high))
 
 
-def conversion(frame: pd.DataFrame, by: str | None = None) -> list[Conversion]:
-    """Share of leads with a won deal, overall (``by=None``) or per group, largest first."""
-    if frame.empty:
-        return []
-    if by is None:
-        return [_conversion("all", len(frame), int(frame["won"].sum()))]
-    grouped = frame.groupby(_group_key(frame, by))["won"].agg(["size", "sum"])
-    rows = [_conversion(str(g), int(r["size"]), int(r["sum"])) for g, r in grouped.iterrows()]
-    if by in ("cohort", "year"):
-        return sorted(rows, key=lambda r: r.group)
-    return sorted(rows, key=lambda r: (-r.leads, r.group))
+def conversion(engine: Engine, by: str | None = None) -> list[Conversion]:
+    """Share of leads with a won deal, overall (``by=None``) or per group of ``by``."""
+    return [_conversion(r["grp"], r["leads"], r["won"]) for r in _rows(engine, conversion_sql(by))]
 
 
 @dataclass(frozen=True)
@@ -88,16 +121,11 @@ class CloseTimes:
         return asdict(self)
 
 
-def time_to_close(frame: pd.DataFrame) -> CloseTimes:
+def time_to_close(engine: Engine) -> CloseTimes:
     """Median and quartiles (linear interpolation) of days to close and shares within."""
-    days = frame.loc[frame["won"], "days_to_close"]
-    valid = days[days >= 0].to_numpy(dtype=float)
-    excluded = int((days < 0).sum())
-    if len(valid) == 0:
-        return CloseTimes(0, excluded, None, None, None, {h: 0.0 for h in CLOSE_HORIZONS})
-    q1, median, q3 = np.percentile(valid, [25, 50, 75])
-    within = {h: float((valid <= h).mean()) for h in CLOSE_HORIZONS}
-    return CloseTimes(len(valid), excluded, float(median), float(q1), float(q3), within)
+    (row,) = _rows(engine, time_to_close_sql(engine.dialect))
+    within = {h: float(row[f"within_{h}"]) for h in CLOSE_HORIZONS}
+    return CloseTimes(row["deals"], row["excluded"], row["median"], row["q1"], row["q3"], within)
 
 
 @dataclass(frozen=True)
@@ -126,24 +154,24 @@ def _beta_binomial_prior(won: np.ndarray, leads: np.ndarray) -> tuple[float, flo
     return float(a), float(b)
 
 
-def shrunk_ranking(frame: pd.DataFrame, by: str) -> tuple[list[RankedGroup], tuple[float, float]]:
+def shrunk_ranking(engine: Engine, by: str) -> tuple[list[RankedGroup], tuple[float, float]]:
     """Groups ranked by their empirical-Bayes (beta-binomial) posterior mean rate.
 
     The prior Beta(a, b) is fitted to all groups by maximum likelihood; each group's rate
     is shrunk to (won + a) / (leads + a + b), so a page with 3 leads and 1 deal stays
     near the overall rate instead of ranking first. Returns the rows and (a, b).
     """
-    grouped = frame.groupby(_group_key(frame, by))["won"].agg(["size", "sum"])
-    if grouped.empty:
+    groups = conversion(engine, by)
+    if not groups:
         return [], (0.0, 0.0)
-    leads = grouped["size"].to_numpy(dtype=int)
-    won = grouped["sum"].to_numpy(dtype=int)
+    leads = np.array([g.leads for g in groups], dtype=int)
+    won = np.array([g.won for g in groups], dtype=int)
     a, b = _beta_binomial_prior(won, leads)
     shrunk = (won + a) / (leads + a + b)
     order = np.lexsort((-leads, -shrunk))
     rows = [
         RankedGroup(
-            group=str(grouped.index[i]),
+            group=groups[i].group,
             leads=int(leads[i]),
             won=int(won[i]),
             raw_rate=float(won[i] / leads[i]),
@@ -169,19 +197,15 @@ class RepConcentration:
     deals_by_rep: dict[str, int]
 
 
-def rep_concentration(frame: pd.DataFrame) -> RepConcentration:
+def rep_concentration(engine: Engine) -> RepConcentration:
     """Deal shares of the owners of won deals: top share, HHI and reps for 80%."""
-    owners = frame.loc[frame["won"], "owner"].fillna("unassigned")
-    counts = owners.value_counts()
-    if counts.empty:
-        return RepConcentration(0, 0, 0.0, 0.0, 0, {})
-    shares = counts.to_numpy(dtype=float) / counts.sum()
-    cumulative = np.cumsum(shares)
+    (row,) = _rows(engine, rep_concentration_sql())
+    deals_by_rep = {r["rep"]: r["deals"] for r in _rows(engine, rep_deals_sql())}
     return RepConcentration(
-        reps=len(counts),
-        deals=int(counts.sum()),
-        top_rep_share=float(shares[0]),
-        hhi=float((shares**2).sum()),
-        reps_for_80_percent=int(np.searchsorted(cumulative, 0.8 - 1e-12) + 1),
-        deals_by_rep={str(k): int(v) for k, v in counts.items()},
+        reps=row["reps"],
+        deals=row["deals"],
+        top_rep_share=float(row["top_rep_share"]),
+        hhi=float(row["hhi"]),
+        reps_for_80_percent=row["reps_for_80_percent"],
+        deals_by_rep=deals_by_rep,
     )

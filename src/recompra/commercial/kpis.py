@@ -28,7 +28,7 @@ from recompra.commercial.cac import (
     spend_frame,
 )
 from recompra.commercial.frames import funnel_frame
-from recompra.commercial.funnel import ALPHA, time_to_close
+from recompra.commercial.funnel import ALPHA, funnel_engine, time_to_close
 from recompra.models import CustomerScore, Order, Review
 
 
@@ -140,7 +140,8 @@ def won_deals(ctx: KpiContext) -> KpiValue:
 
 def median_days_to_close(ctx: KpiContext) -> KpiValue:
     """Median days from first contact to won (``funnel.time_to_close``)."""
-    times = time_to_close(_funnel(ctx))
+    with funnel_engine(_funnel(ctx)) as engine:
+        times = time_to_close(engine)
     if times.median is None:
         return KpiValue(None, 0, missing="no won deals in the period")
     return KpiValue(times.median, times.deals)

@@ -5,8 +5,9 @@ subset of SQL that DuckDB and Spark SQL both accept (window functions, ``CASE``,
 ``COALESCE``, ``GREATEST``, ``make_date``, ``year``/``month``/``quarter``, integer
 arithmetic). The only constructs that differ between the two engines, converting a UTC
 timestamp or date to a day number, a day number to a date and a timestamp to UTC
-wall-clock time, are the :class:`Dialect` hooks below; the analytics SQL calls them while
-it is being built, so the query text each engine runs differs only there.
+wall-clock time, and the interpolated quantile aggregate, are the :class:`Dialect` hooks
+below; the analytics SQL calls them while it is being built, so the query text each
+engine runs differs only there.
 """
 
 from __future__ import annotations
@@ -33,6 +34,14 @@ class Dialect(Protocol):
 
     def date_from_day(self, day_sql: str) -> str:
         """Return SQL for the ``DATE`` that is ``day_sql`` days after 1970-01-01."""
+        ...
+
+    def quantile(self, value_sql: str, fraction: float) -> str:
+        """Return the aggregate SQL for the ``fraction`` quantile of ``value_sql``.
+
+        Linear interpolation between the closest ranks (Hyndman & Fan 1996, type 7, as
+        ``numpy.percentile``'s default); ``NULL`` values are ignored.
+        """
         ...
 
 

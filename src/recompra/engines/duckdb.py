@@ -34,6 +34,11 @@ class DuckDBDialect:
         """Return SQL for the date ``day_sql`` days after 1970-01-01."""
         return f"CAST(DATE '1970-01-01' + CAST({day_sql} AS INTEGER) AS DATE)"
 
+    def quantile(self, value_sql: str, fraction: float) -> str:
+        """Return the interpolated (type 7) ``fraction`` quantile of ``value_sql``."""
+        # quantile_cont keeps an integer input's type; the cast keeps the interpolation.
+        return f"quantile_cont(CAST({value_sql} AS DOUBLE), {float(fraction)!r})"
+
 
 class DuckDBEngine:
     """Run analytics SQL on an in-process DuckDB connection.

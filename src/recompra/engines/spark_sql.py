@@ -40,6 +40,11 @@ class SparkDialect:
         """Return SQL for the date ``day_sql`` days after 1970-01-01."""
         return f"date_from_unix_date(CAST({day_sql} AS INT))"
 
+    def quantile(self, value_sql: str, fraction: float) -> str:
+        """Return the interpolated (type 7) ``fraction`` quantile of ``value_sql``."""
+        # percentile is exact (percentile_approx is not): it collects the group's values.
+        return f"percentile(CAST({value_sql} AS DOUBLE), {float(fraction)!r})"
+
 
 class SparkEngine:
     """Run analytics SQL on a SparkSession.

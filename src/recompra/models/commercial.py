@@ -175,6 +175,24 @@ class ForecastBacktest(BrandOwned, Base):
     computed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class LeadScoreFit(BrandOwned, Base):
+    """One fit of a brand's lead score: the model chosen, its cross-validated quality and
+    the data it saw, so a refit can tell how old the scores are and what changed."""
+
+    __tablename__ = "lead_score_fits"
+    __table_args__ = (UniqueConstraint("brand_id", "version"),)
+
+    #: 1, 2, ... per brand: the scores on ``leads`` come from the highest version.
+    version: Mapped[int] = mapped_column(Integer)
+    model: Mapped[str] = mapped_column(String(32))
+    auc: Mapped[float] = mapped_column(Float)
+    top_decile_lift: Mapped[float] = mapped_column(Float)
+    #: Leads and converted leads the model was fitted on.
+    leads: Mapped[int] = mapped_column(Integer)
+    converted: Mapped[int] = mapped_column(Integer)
+    fitted_at: Mapped[datetime]
+
+
 class Objective(BrandOwned, Base):
     """An objective of a period; its progress is the weighted progress of its key results."""
 

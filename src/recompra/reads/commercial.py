@@ -10,10 +10,10 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from recompra.commercial import forecast, funnel, leadscore, okrs
+from recompra.commercial import forecast, funnel, okrs, refit
 from recompra.commercial.cac import (
     audience_cac,
     b2b_new_customers,
@@ -22,9 +22,10 @@ from recompra.commercial.cac import (
 )
 from recompra.commercial.deals import kanban
 from recompra.commercial.frames import funnel_frame
+from recompra.commercial.funnel_sql import DIMENSIONS
 from recompra.commercial.maturity import LEVELS, assess
-from recompra.commercial.service import store_backtest, store_lead_scores
-from recompra.models import ForecastBacktest, Opportunity
+from recompra.commercial.service import store_backtest
+from recompra.models import ForecastBacktest, Lead, LeadScoreFit, Opportunity, SalesStage
 
 #: Dimensions whose groups are ranked with empirical-Bayes shrinkage.
 RANKED = ("channel", "page")
@@ -38,20 +39,31 @@ def _flag_counts(session: Session, brand_id: int) -> dict[str, int]:
     return counts
 
 
-def funnel_report(session: Session, *, brand_id: int, by: str = "channel") -> dict[str, Any]:
-    """Overall and per-``by`` conversion, time to close, ranking, rep concentration."""
+def funnel_report(
+    session: Session, *, brand_id: int, by: str = "channel", engine: str = "duckdb"
+) -> dict[str, Any]:
+    """Overall and per-``by`` conversion, time to close, ranking, rep concentration.
+
+    The metrics run on ``engine`` (``duckdb`` embedded, or ``spark``), the same SQL texts.
+    """
+    if by not in DIMENSIONS:
+        raise ValueError(f"--by must be one of {', '.join(DIMENSIONS)}")
     frame = funnel_frame(session, brand_id=brand_id)
-    report: dict[str, Any] = {
-        "by": by,
-        "overall": [c.as_dict() for c in funnel.conversion(frame)],
-        "groups": [c.as_dict() for c in funnel.conversion(frame, by)],
-        "time_to_close": funnel.time_to_close(frame).as_dict(),
-        "rep_concentration": asdict(funnel.rep_concentration(frame)),
-        "data_quality": _flag_counts(session, brand_id),
-    }
-    if by in RANKED:
-        ranked, (a, b) = funnel.shrunk_ranking(frame, by)
-        report["ranking"] = {"prior": {"a": a, "b": b}, "groups": [asdict(r) for r in ranked]}
+    with funnel.funnel_engine(frame, engine=engine) as metrics:
+        report: dict[str, Any] = {
+            "by": by,
+            "overall": [c.as_dict() for c in funnel.conversion(metrics)],
+            "groups": [c.as_dict() for c in funnel.conversion(metrics, by)],
+            "time_to_close": funnel.time_to_close(metrics).as_dict(),
+            "rep_concentration": asdict(funnel.rep_concentration(metrics)),
+            "data_quality": _flag_counts(session, brand_id),
+        }
+        if by in RANKED:
+            ranked, (a, b) = funnel.shrunk_ranking(metrics, by)
+            report["ranking"] = {
+                "prior": {"a": a, "b": b},
+                "groups": [asdict(r) for r in ranked],
+            }
     if by == "rep" and len(frame) and frame["sdr"].notna().any():
         # Olist names the SDR only on won deals: conversion by rep is then 100% by
         # construction, and the report says so instead of ranking reps on it.
@@ -101,22 +113,66 @@ def backtest_history(session: Session, *, brand_id: int) -> list[dict[str, Any]]
     ]
 
 
-def lead_score_report(
-    session: Session, *, brand_id: int, at: datetime | None = None
-) -> dict[str, Any]:
-    """Cross-validated AUC and lift of both models; with ``at``, store the best one's scores."""
-    frame = funnel_frame(session, brand_id=brand_id)
-    if frame.empty or frame["won"].nunique() < 2:
+def lead_score_report(session: Session, *, brand_id: int, at: datetime) -> dict[str, Any]:
+    """Fit the lead score now (``commercial.refit``): both models' CV AUC and lift, the
+    stored fit's version and how many leads it scored."""
+    outcome = refit.fit_lead_scores(session, brand_id=brand_id, at=at)
+    if outcome is None:
         return {"missing": "lead scores need leads that converted and leads that did not"}
-    reports = [leadscore.evaluate(frame, name) for name in leadscore.MODELS]
-    best = max(reports, key=lambda r: r.auc)
-    report: dict[str, Any] = {"models": [asdict(r) for r in reports], "chosen": best.model}
-    if at is not None:
-        scores = leadscore.score(frame, best.model)
-        report["scored"] = store_lead_scores(
-            session, lead_ids=frame["lead_id"], scores=scores, at=at
-        )
-    return report
+    return {
+        "models": [asdict(r) for r in outcome.reports],
+        "chosen": outcome.fit.model,
+        "version": outcome.fit.version,
+        "scored": outcome.scored,
+    }
+
+
+def lead_fits_report(session: Session, *, brand_id: int, top: int = 20) -> dict[str, Any]:
+    """Every stored fit (newest first), how many leads carry a score and the ``top``
+    best-scored leads that have not converted yet (the ones worth a call)."""
+    fits = session.scalars(
+        select(LeadScoreFit)
+        .where(LeadScoreFit.brand_id == brand_id)
+        .order_by(LeadScoreFit.version.desc())
+    ).all()
+    return {
+        "fits": [
+            {
+                "version": f.version,
+                "model": f.model,
+                "auc": f.auc,
+                "top_decile_lift": f.top_decile_lift,
+                "leads": f.leads,
+                "converted": f.converted,
+                "fitted_at": f.fitted_at.isoformat(),
+            }
+            for f in fits
+        ],
+        "scored": session.scalar(
+            select(func.count()).where(Lead.brand_id == brand_id, Lead.score.is_not(None))
+        ),
+        "top_leads": [
+            {
+                "external_id": lead.external_id,
+                "channel": lead.channel,
+                "landing_page": lead.landing_page,
+                "first_contact_on": lead.first_contact_on.isoformat(),
+                "score": lead.score,
+            }
+            for lead in session.scalars(
+                select(Lead)
+                .where(
+                    Lead.brand_id == brand_id,
+                    Lead.score.is_not(None),
+                    ~select(Opportunity.id)
+                    .where(Opportunity.lead_id == Lead.id, Opportunity.status == "won")
+                    .exists(),
+                )
+                .order_by(Lead.score.desc(), Lead.id)
+                .limit(top)
+            )
+        ],
+    }
 
 
 def cac_report(
@@ -159,3 +215,39 @@ def maturity_report(session: Session, *, brand_id: int) -> dict[str, Any]:
 def kanban_report(session: Session, *, brand_id: int) -> list[dict[str, Any]]:
     """Count and Σ amount per stage."""
     return [asdict(c) for c in kanban(session, brand_id=brand_id)]
+
+
+def deal_cards(
+    session: Session, *, brand_id: int, per_stage: int = 6
+) -> dict[str, list[dict[str, Any]]]:
+    """The ``per_stage`` most recent deals of each stage (stage key -> cards), for the kanban."""
+    # Newest first per stage with a window, so a stage with 800 won deals costs no more
+    # than one with six.
+    recency = (
+        func.row_number()
+        .over(partition_by=Opportunity.stage_id, order_by=Opportunity.id.desc())
+        .label("recency")
+    )
+    ranked = select(Opportunity.id, recency).where(Opportunity.brand_id == brand_id).subquery()
+    rows = session.execute(
+        select(Opportunity, SalesStage.key)
+        .join(ranked, ranked.c.id == Opportunity.id)
+        .join(SalesStage, SalesStage.id == Opportunity.stage_id)
+        .where(ranked.c.recency <= per_stage)
+        .order_by(SalesStage.position, Opportunity.id.desc())
+    ).all()
+    cards: dict[str, list[dict[str, Any]]] = {}
+    for opp, stage in rows:
+        cards.setdefault(stage, []).append(
+            {
+                "external_id": opp.external_id,
+                "company": opp.company,
+                "amount_minor": opp.amount_minor,
+                "owner": opp.owner,
+                "expected_close_on": (
+                    opp.expected_close_on.isoformat() if opp.expected_close_on else None
+                ),
+                "lost_reason": opp.lost_reason,
+            }
+        )
+    return cards

@@ -59,10 +59,12 @@ from recompra.models import (
     Customer,
     CustomerScore,
     Event,
+    Lead,
     LoyaltyAccount,
     LoyaltyLot,
     LoyaltyProgram,
     LoyaltyTier,
+    Opportunity,
     Order,
     OrderItem,
     Product,
@@ -264,7 +266,18 @@ class _Compiler:
             return compare(column, c.op, c.value)
         if name in LOYALTY_FIELDS:
             return self.loyalty_condition(c)
+        if name == "lead_score":
+            return compare(self.lead_score(), c.op, c.value)
         return self.profile_or_activity(c)
+
+    def lead_score(self) -> Any:
+        """The best score of the leads whose deals name the customer (won deal -> customer)."""
+        return (
+            select(func.max(Lead.score))
+            .join(Opportunity, Opportunity.lead_id == Lead.id)
+            .where(Opportunity.customer_id == self.customer_id, Lead.brand_id == self.brand)
+            .scalar_subquery()
+        )
 
     @staticmethod
     def window_label(c: Condition) -> str:

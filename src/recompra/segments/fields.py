@@ -228,6 +228,14 @@ FIELDS: dict[str, FieldSpec] = {
             "Predicted day of the next order.",
             future=True,
         ),
+        _f(
+            "lead_score",
+            "analytics",
+            "number",
+            "Best conversion probability of the leads behind the customer's deals "
+            "(null without a scored lead).",
+            **_PROBABILITY,
+        ),
         # Loyalty: the account in the brand's active program.
         _f(
             "points_balance",

@@ -48,6 +48,11 @@ NAVIGATION: tuple[tuple[str, str], ...] = (
     ("voc", "/dashboard/voc"),
     ("cases", "/dashboard/cases"),
     ("commercial", "/dashboard/commercial"),
+    ("commercial_funnel", "/dashboard/commercial/funnel"),
+    ("commercial_forecast", "/dashboard/commercial/forecast"),
+    ("commercial_leads", "/dashboard/commercial/leads"),
+    ("commercial_cac", "/dashboard/commercial/cac"),
+    ("commercial_okrs", "/dashboard/commercial/okrs"),
     ("models", "/dashboard/models"),
     ("glossary", "/dashboard/glossary"),
 )

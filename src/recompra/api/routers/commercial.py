@@ -208,6 +208,13 @@ def leads_score(brand: AdminBrand, session: WriteSession) -> Report:
     return reads.lead_score_report(session, brand_id=brand.id, at=utcnow())
 
 
+@router.get("/leads/fits", operation_id="commercial_leads_fits", responses=_READ)
+def leads_fits(brand: ReadBrand, session: ReadSession) -> Report:
+    """Stored lead-score fits (version, model, CV AUC, lift), newest first, and the
+    best-scored leads not converted yet."""
+    return reads.lead_fits_report(session, brand_id=brand.id)
+
+
 @router.get("/cac", operation_id="commercial_cac", responses=_READ)
 def cac(
     brand: ReadBrand,
