@@ -39,3 +39,9 @@ class InvalidRule(InvalidInput):
     """An earning rule definition is malformed or has unacceptable values."""
 
     code = "invalid_rule"
+
+
+class RoleCannotRedeem(Forbidden):
+    """The buyer's role in the company account does not allow spending the pool."""
+
+    code = "role_cannot_redeem"

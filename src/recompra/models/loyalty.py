@@ -107,14 +107,22 @@ class LoyaltyAccount(Base):
     """A customer's account in one program, with cached balances (verified vs the ledger).
 
     A B2B company account's buyers share ONE pooled account instead: ``company_account_id``
-    is set and ``customer_id`` is empty; the movements say which buyer earned or spent.
+    is set and ``customer_id`` names the company's contact (its owner, or the first buyer
+    when it had none), to whom the program's messages about the pool go; the movements
+    say which buyer earned or spent.
     """
 
     __tablename__ = "loyalty_accounts"
     __table_args__ = (
-        UniqueConstraint("program_id", "customer_id"),
+        Index(
+            "uq_loyalty_accounts_own",
+            "program_id",
+            "customer_id",
+            unique=True,
+            sqlite_where=text("company_account_id IS NULL"),
+            postgresql_where=text("company_account_id IS NULL"),
+        ),
         UniqueConstraint("program_id", "company_account_id"),
-        CheckConstraint("(customer_id IS NULL) <> (company_account_id IS NULL)", name="one_holder"),
         CheckConstraint("balance >= 0", name="balance_non_negative"),
         CheckConstraint("pending >= 0", name="pending_non_negative"),
         CheckConstraint("debt >= 0", name="debt_non_negative"),
@@ -122,9 +130,7 @@ class LoyaltyAccount(Base):
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     program_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("loyalty_programs.id"))
-    customer_id: Mapped[int | None] = mapped_column(
-        BigInteger, ForeignKey("customers.id"), index=True
-    )
+    customer_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("customers.id"), index=True)
     company_account_id: Mapped[int | None] = mapped_column(
         BigInteger, ForeignKey("company_accounts.id")
     )
@@ -326,6 +332,8 @@ class LoyaltyRedemption(Base):
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     account_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("loyalty_accounts.id"))
     reward_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("loyalty_rewards.id"))
+    #: The brand the reward was redeemed at (a coalition member); empty = the program's.
+    brand_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("brands.id"))
     points: Mapped[int] = mapped_column(BigInteger)
     coupon_code: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16), default="issued")
