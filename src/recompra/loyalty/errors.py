@@ -41,7 +41,8 @@ class InvalidRule(InvalidInput):
     code = "invalid_rule"
 
 
-class RoleCannotRedeem(Forbidden):
-    """The buyer's role in the company account does not allow spending the pool."""
+class RoleCannotRedeem(Conflict):
+    """The buyer's role in the company account does not allow spending the pool (a
+    business refusal, not a missing API scope: 409)."""
 
     code = "role_cannot_redeem"

@@ -366,6 +366,7 @@ def redeem_reward(
                 customer_id=customer.id,
                 reward_code=body.reward_code,
                 request_key=key,
+                brand_id=brand.id,
             )
         except TierRequired as exc:
             raise TierRequiredConflict(exc.message, field="reward_code") from exc

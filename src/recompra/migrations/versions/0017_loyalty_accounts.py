@@ -12,7 +12,6 @@ from alembic import op
 
 import recompra.models.base
 
-
 revision: str = "0017_loyalty_accounts"
 down_revision: str | Sequence[str] | None = "0013_voc_settings"
 branch_labels: str | Sequence[str] | None = None
