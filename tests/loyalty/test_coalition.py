@@ -58,7 +58,7 @@ def test_earn_in_a_redeem_in_b_and_a_pays_for_its_points(world: World, state: ob
     assert reports[brand_a].cost_minor == 100 * 5_000 // 1_000
     assert reports[brand_b].points_redeemed_here == 120
     assert reports[brand_b].points_earned == 50
-    # A pays R$ 5.00 for points B honoured: A owes, B is owed the same.
+    # A pays R$ 5.00 (100 points at 5 centavos) for points B honoured: A owes, B is owed the same.
     assert reports[brand_a].net_settlement_minor == points_value_minor(100, 5_000)
     assert reports[brand_b].net_settlement_minor == -points_value_minor(100, 5_000)
     state(from_a.account_id)  # type: ignore[operator]
