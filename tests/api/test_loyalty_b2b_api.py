@@ -117,6 +117,21 @@ def test_two_buyers_pool_points_and_the_company_reaches_a_tier(
     balance = client.get(f"/v1/loyalty/customers/{buyer}", headers=headers).json()
     assert balance["account_id"] == pool["account_id"]
     assert balance["balance"] == sum(points.values())
+    figures = client.get("/v1/loyalty/analytics", headers=headers).json()
+    assert (figures["members"], figures["issued"]) == (1, sum(points.values()))
+    assert figures["liability_points"] == sum(points.values())
+    with unit_of_work(engine, write=False) as s:
+        revenue = s.scalar(
+            select(func.sum(Order.total_minor)).where(
+                Order.brand_id == store.brand_a,
+                Order.customer_id.in_((owner, buyer)),
+                Order.status.not_in(("canceled", "unavailable")),
+            )
+        )
+    # The pool is one member: its CLTV is both buyers' revenue at the brand.
+    assert figures["cltv_by_tier"] == [
+        {"tier_code": "empresa", "members": 1, "revenue_minor": revenue, "cltv_minor": revenue}
+    ]
     # Another brand's key does not find the company.
     other = client.get(f"/v1/loyalty/companies/{company}", headers=auth(keys.read_b))
     assert other.status_code in (403, 404)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -52,3 +53,31 @@ def test_program_create_balance_and_expire(cli_world: World) -> None:
     expired = runner.invoke(app, ["expire", "--now", "2100-01-01T00:00:00+00:00"])
     assert expired.exit_code == 0, expired.output
     assert "expired 25 points in 1 lot(s)" in expired.output
+
+
+def test_analytics_and_coalition_commands(cli_world: World) -> None:
+    runner = CliRunner()
+    brand, other = cli_world.brand(), cli_world.brand()
+    customer = cli_world.customer()
+    created = runner.invoke(app, ["program", "create", "--brand-id", str(brand)])
+    program = int(created.output.split()[1])
+    with unit_of_work(cli_world.engine) as s:
+        adjust(
+            s,
+            program_id=program,
+            customer_id=customer,
+            points=25,
+            request_key="k",
+            reason="cli test",
+        )
+    shown = runner.invoke(app, ["analytics", str(program), "--json"])
+    assert shown.exit_code == 0, shown.output
+    figures = json.loads(shown.output)
+    assert (figures["members"], figures["liability_points"]) == (1, 25)
+    # The default point value is R$ 50.00 per 1,000 points: 25 points are R$ 1.25.
+    assert figures["liability_minor"] == 125
+    joined = runner.invoke(
+        app, ["coalition", str(program), "--join-brand", str(other), "--earn-rate-pct", "50"]
+    )
+    assert joined.exit_code == 0, joined.output
+    assert f"brand {other} (50%)" in joined.output

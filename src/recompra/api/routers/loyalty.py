@@ -12,7 +12,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path
+from fastapi import APIRouter, Header, Path, Request
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydanticField
 from sqlalchemy.orm import Session
@@ -29,6 +29,7 @@ from recompra.api.deps import (
 from recompra.api.errors import AUTH_ERRORS, error_responses
 from recompra.errors import Conflict, InvalidInput, NotFound
 from recompra.loyalty import cancel_redemption, earn_for_order, redeem, simulate
+from recompra.loyalty.analytics import program_analytics
 from recompra.loyalty.errors import TierRequired
 from recompra.loyalty.rules.calculation import OrderLine, OrderSnapshot
 from recompra.models import Order
@@ -253,6 +254,51 @@ def rewards(brand: LoyaltyBrand, session: ReadSession) -> list[Reward]:
     """The reward catalogue (cheapest first)."""
     program = q.brand_program(session, brand_id=brand.id)
     return [Reward(**r) for r in q.rewards(session, program=program)]
+
+
+class TierValueOut(BaseModel):
+    """Members of a tier (``null``: no tier) and their mean revenue to date."""
+
+    tier_code: str | None
+    members: int
+    revenue_minor: int
+    cltv_minor: int
+
+
+class AnalyticsOut(BaseModel):
+    """The program's figures as of now (definitions in docs/loyalty-engagement.md)."""
+
+    as_of: datetime
+    members: int
+    issued: int
+    redeemed: int
+    expired: int = PydanticField(description="Written off, or past expiry not yet processed")
+    redemption_rate: float | None
+    breakage: float | None
+    liability_points: int
+    liability_minor: int
+    challenge_completion: float | None
+    quiz_pass_rate: float | None
+    referral_conversion: float | None
+    cltv_by_tier: list[TierValueOut]
+
+
+@router.get(
+    "/analytics",
+    operation_id="loyalty_analytics",
+    response_model=AnalyticsOut,
+    responses=_READ,
+)
+def analytics(brand: LoyaltyBrand, session: ReadSession, request: Request) -> AnalyticsOut:
+    """Redemption rate, breakage, liability, engagement per mechanic, CLTV by tier."""
+    program = q.brand_program(session, brand_id=brand.id)
+    figures = program_analytics(
+        session,
+        program_id=program.id,
+        now=utcnow(),
+        point_value_minor_per_1000=request.app.state.settings.point_value_minor_per_1000,
+    )
+    return AnalyticsOut(**asdict(figures))
 
 
 @router.get(
