@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from recompra.web.texts import cases, commercial, engagement, journeys, measurement, segments, voc
+from recompra.web.texts import (
+    cases,
+    commercial,
+    engagement,
+    journeys,
+    loyalty_analytics,
+    measurement,
+    segments,
+    voc,
+)
 
 #: The domain modules whose pages add strings (append yours).
 DOMAIN_MODULES: tuple[ModuleType, ...] = (
@@ -18,6 +27,7 @@ DOMAIN_MODULES: tuple[ModuleType, ...] = (
     commercial,
     engagement,
     journeys,
+    loyalty_analytics,
     measurement,
     segments,
     voc,
