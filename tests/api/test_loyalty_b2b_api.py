@@ -117,6 +117,8 @@ def test_two_buyers_pool_points_and_the_company_reaches_a_tier(
     balance = client.get(f"/v1/loyalty/customers/{buyer}", headers=headers).json()
     assert balance["account_id"] == pool["account_id"]
     assert balance["balance"] == sum(points.values())
+    as_of = client.get(f"/v1/loyalty/customers/{owner}/points", headers=headers).json()
+    assert (as_of["available"], as_of["pending"]) == (sum(points.values()), 0)
     figures = client.get("/v1/loyalty/analytics", headers=headers).json()
     assert (figures["members"], figures["issued"]) == (1, sum(points.values()))
     assert figures["liability_points"] == sum(points.values())

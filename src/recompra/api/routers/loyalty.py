@@ -30,6 +30,7 @@ from recompra.api.errors import AUTH_ERRORS, error_responses
 from recompra.errors import Conflict, InvalidInput, NotFound
 from recompra.loyalty import cancel_redemption, earn_for_order, redeem, simulate
 from recompra.loyalty.analytics import program_analytics
+from recompra.loyalty.balances import points_as_of
 from recompra.loyalty.errors import TierRequired
 from recompra.loyalty.rules.calculation import OrderLine, OrderSnapshot
 from recompra.models import Order
@@ -313,6 +314,39 @@ def balance(customer_id: CustomerId, brand: LoyaltyBrand, session: ReadSession) 
     customer = visible_customer(session, brand_id=brand.id, customer_id=customer_id)
     view = q.account_view(session, program=program, customer_id=customer.id, now=utcnow())
     return Balance(**view)
+
+
+class DatedPointsOut(BaseModel):
+    """Points of one lot and its release (pending) or expiry (expiring soon) date."""
+
+    points: int
+    on: datetime | None
+
+
+class PointsOut(BaseModel):
+    """A customer's points as of now, from the lots: expired points never count."""
+
+    as_of: datetime
+    account_id: int | None
+    available: int
+    pending: int
+    pending_lots: list[DatedPointsOut]
+    expiring_soon: int = PydanticField(description="Within the program's warning window")
+    expiring_lots: list[DatedPointsOut]
+
+
+@router.get(
+    "/customers/{customer_id}/points",
+    operation_id="loyalty_points_as_of",
+    response_model=PointsOut,
+    responses=_READ,
+)
+def points(customer_id: CustomerId, brand: LoyaltyBrand, session: ReadSession) -> PointsOut:
+    """Available, pending (with release dates) and expiring-soon points, as of now."""
+    program = q.brand_program(session, brand_id=brand.id)
+    customer = visible_customer(session, brand_id=brand.id, customer_id=customer_id)
+    view = points_as_of(session, program_id=program.id, customer_id=customer.id, now=utcnow())
+    return PointsOut(**asdict(view))
 
 
 @router.get(
