@@ -31,14 +31,13 @@ def cli_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World
     get_settings.cache_clear()
 
 
-def test_program_create_balance_and_expire(cli_world: World) -> None:
-    runner = CliRunner()
-    brand = cli_world.brand()
-    customer = cli_world.customer()
+def _program_with_25_points(runner: CliRunner, world: World, brand: int) -> tuple[int, int]:
+    """A program created through the CLI and a customer credited 25 points: both ids."""
+    customer = world.customer()
     created = runner.invoke(app, ["program", "create", "--brand-id", str(brand)])
     assert created.exit_code == 0, created.output
     program = int(created.output.split()[1])
-    with unit_of_work(cli_world.engine) as s:
+    with unit_of_work(world.engine) as s:
         adjust(
             s,
             program_id=program,
@@ -47,6 +46,12 @@ def test_program_create_balance_and_expire(cli_world: World) -> None:
             request_key="k",
             reason="cli test",
         )
+    return program, customer
+
+
+def test_program_create_balance_and_expire(cli_world: World) -> None:
+    runner = CliRunner()
+    program, customer = _program_with_25_points(runner, cli_world, cli_world.brand())
     shown = runner.invoke(app, ["balance", str(program), str(customer)])
     assert shown.exit_code == 0, shown.output
     assert shown.output.strip() == "balance 25  pending 0  debt 0  ledger ok"
@@ -58,18 +63,7 @@ def test_program_create_balance_and_expire(cli_world: World) -> None:
 def test_analytics_and_coalition_commands(cli_world: World) -> None:
     runner = CliRunner()
     brand, other = cli_world.brand(), cli_world.brand()
-    customer = cli_world.customer()
-    created = runner.invoke(app, ["program", "create", "--brand-id", str(brand)])
-    program = int(created.output.split()[1])
-    with unit_of_work(cli_world.engine) as s:
-        adjust(
-            s,
-            program_id=program,
-            customer_id=customer,
-            points=25,
-            request_key="k",
-            reason="cli test",
-        )
+    program, _ = _program_with_25_points(runner, cli_world, brand)
     shown = runner.invoke(app, ["analytics", str(program), "--json"])
     assert shown.exit_code == 0, shown.output
     figures = json.loads(shown.output)

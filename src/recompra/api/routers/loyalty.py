@@ -29,8 +29,8 @@ from recompra.api.deps import (
 from recompra.api.errors import AUTH_ERRORS, error_responses
 from recompra.errors import Conflict, InvalidInput, NotFound
 from recompra.loyalty import cancel_redemption, earn_for_order, redeem, simulate
-from recompra.loyalty.analytics import program_analytics
-from recompra.loyalty.balances import points_as_of
+from recompra.loyalty.analytics import ProgramAnalytics, program_analytics
+from recompra.loyalty.balances import PointsAsOf, points_as_of
 from recompra.loyalty.errors import TierRequired
 from recompra.loyalty.rules.calculation import OrderLine, OrderSnapshot
 from recompra.models import Order
@@ -257,49 +257,21 @@ def rewards(brand: LoyaltyBrand, session: ReadSession) -> list[Reward]:
     return [Reward(**r) for r in q.rewards(session, program=program)]
 
 
-class TierValueOut(BaseModel):
-    """Members of a tier (``null``: no tier) and their mean revenue to date."""
-
-    tier_code: str | None
-    members: int
-    revenue_minor: int
-    cltv_minor: int
-
-
-class AnalyticsOut(BaseModel):
-    """The program's figures as of now (definitions in docs/loyalty-engagement.md)."""
-
-    as_of: datetime
-    members: int
-    issued: int
-    redeemed: int
-    expired: int = PydanticField(description="Written off, or past expiry not yet processed")
-    redemption_rate: float | None
-    breakage: float | None
-    liability_points: int
-    liability_minor: int
-    challenge_completion: float | None
-    quiz_pass_rate: float | None
-    referral_conversion: float | None
-    cltv_by_tier: list[TierValueOut]
-
-
 @router.get(
     "/analytics",
     operation_id="loyalty_analytics",
-    response_model=AnalyticsOut,
+    response_model=ProgramAnalytics,
     responses=_READ,
 )
-def analytics(brand: LoyaltyBrand, session: ReadSession, request: Request) -> AnalyticsOut:
+def analytics(brand: LoyaltyBrand, session: ReadSession, request: Request) -> ProgramAnalytics:
     """Redemption rate, breakage, liability, engagement per mechanic, CLTV by tier."""
     program = q.brand_program(session, brand_id=brand.id)
-    figures = program_analytics(
+    return program_analytics(
         session,
         program_id=program.id,
         now=utcnow(),
         point_value_minor_per_1000=request.app.state.settings.point_value_minor_per_1000,
     )
-    return AnalyticsOut(**asdict(figures))
 
 
 @router.get(
@@ -316,37 +288,17 @@ def balance(customer_id: CustomerId, brand: LoyaltyBrand, session: ReadSession) 
     return Balance(**view)
 
 
-class DatedPointsOut(BaseModel):
-    """Points of one lot and its release (pending) or expiry (expiring soon) date."""
-
-    points: int
-    on: datetime | None
-
-
-class PointsOut(BaseModel):
-    """A customer's points as of now, from the lots: expired points never count."""
-
-    as_of: datetime
-    account_id: int | None
-    available: int
-    pending: int
-    pending_lots: list[DatedPointsOut]
-    expiring_soon: int = PydanticField(description="Within the program's warning window")
-    expiring_lots: list[DatedPointsOut]
-
-
 @router.get(
     "/customers/{customer_id}/points",
     operation_id="loyalty_points_as_of",
-    response_model=PointsOut,
+    response_model=PointsAsOf,
     responses=_READ,
 )
-def points(customer_id: CustomerId, brand: LoyaltyBrand, session: ReadSession) -> PointsOut:
+def points(customer_id: CustomerId, brand: LoyaltyBrand, session: ReadSession) -> PointsAsOf:
     """Available, pending (with release dates) and expiring-soon points, as of now."""
     program = q.brand_program(session, brand_id=brand.id)
     customer = visible_customer(session, brand_id=brand.id, customer_id=customer_id)
-    view = points_as_of(session, program_id=program.id, customer_id=customer.id, now=utcnow())
-    return PointsOut(**asdict(view))
+    return points_as_of(session, program_id=program.id, customer_id=customer.id, now=utcnow())
 
 
 @router.get(

@@ -28,8 +28,8 @@ from recompra.api.errors import AUTH_ERRORS, error_responses
 from recompra.api.routers.loyalty import EarnOut
 from recompra.hub.accounts import add_buyer, create_account, get_account, remove_buyer
 from recompra.loyalty import award_bonus
-from recompra.loyalty.coalition import brand_reports, join_coalition
-from recompra.loyalty.pools import pool_summary
+from recompra.loyalty.coalition import BrandReport, brand_reports, join_coalition
+from recompra.loyalty.pools import PoolSummary, pool_summary
 from recompra.models.base import utcnow
 from recompra.reads import loyalty as q
 from recompra.reads.customers import visible_customer
@@ -79,29 +79,6 @@ class MemberOut(BaseModel):
     role: str
 
 
-class ContributionOut(BaseModel):
-    """What one buyer put into the pool and took out of it, in points."""
-
-    customer_id: int
-    name: str | None
-    role: str | None
-    earned: int
-    redeemed: int
-
-
-class PoolOut(BaseModel):
-    """The company account's pooled balance, its tier, benefits and contributions."""
-
-    company_account_id: int
-    name: str
-    account_id: int | None
-    balance: int
-    pending: int
-    tier_code: str | None
-    benefits: dict[str, Any]
-    contributions: list[ContributionOut]
-
-
 class SurveyBonusIn(BaseModel):
     """A survey answer that earns the ``survey_bonus`` rule's points (once per key)."""
 
@@ -121,18 +98,6 @@ class CoalitionMemberOut(BaseModel):
     program_id: int
     brand_id: int
     earn_rate_pct: int
-
-
-class BrandReportOut(BaseModel):
-    """One brand of a coalition: points issued, redeemed there, paid for, in R$."""
-
-    brand_id: int
-    earn_rate_pct: int
-    points_earned: int
-    points_redeemed_here: int
-    points_paid_for: int
-    cost_minor: int = PydanticField(description="Value of the points it pays for")
-    net_settlement_minor: int = PydanticField(description="Positive: it owes the others")
 
 
 def _company_out(company: Any) -> CompanyOut:
@@ -199,17 +164,14 @@ def delete_member(
 @router.get(
     "/companies/{company_id}",
     operation_id="loyalty_company_pool",
-    response_model=PoolOut,
+    response_model=PoolSummary,
     responses=_READ,
 )
-def company_pool(company_id: CompanyId, brand: LoyaltyBrand, session: ReadSession) -> PoolOut:
+def company_pool(company_id: CompanyId, brand: LoyaltyBrand, session: ReadSession) -> PoolSummary:
     """The pooled balance, account tier, benefits and each buyer's contribution."""
     program = q.brand_program(session, brand_id=brand.id)
     company = get_account(session, brand_id=brand.id, account_id=company_id)
-    summary = pool_summary(
-        session, program_id=program.id, company_account_id=company.id, now=utcnow()
-    )
-    return PoolOut(**asdict(summary))
+    return pool_summary(session, program_id=program.id, company_account_id=company.id, now=utcnow())
 
 
 @router.post(
@@ -259,14 +221,13 @@ def coalition_join(
 @router.get(
     "/coalition",
     operation_id="loyalty_coalition_report",
-    response_model=list[BrandReportOut],
+    response_model=list[BrandReport],
     responses=_READ,
 )
 def coalition_report(
     brand: LoyaltyBrand, session: ReadSession, request: Request
-) -> list[BrandReportOut]:
+) -> list[BrandReport]:
     """Per-brand figures of the brand's program: points, redemptions and who pays."""
     program = q.brand_program(session, brand_id=brand.id)
     rate = request.app.state.settings.point_value_minor_per_1000
-    reports = brand_reports(session, program_id=program.id, point_value_minor_per_1000=rate)
-    return [BrandReportOut(**asdict(report)) for report in reports]
+    return brand_reports(session, program_id=program.id, point_value_minor_per_1000=rate)
