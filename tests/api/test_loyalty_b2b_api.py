@@ -190,5 +190,12 @@ def test_coalition_earns_in_a_and_b_redeems_in_b_and_a_pays(
     only_a = next(c for c in store.customers_a if c != shared)
     assert client.get(f"/v1/customers/{only_a}", headers=auth(loyalty_b)).status_code == 404
     assert client.get(f"/v1/loyalty/customers/{only_a}", headers=auth(loyalty_b)).status_code == 404
+    # B sees the points A's order earned, never that order's id.
+    seen_by_b = client.get(f"/v1/loyalty/customers/{shared}/history", headers=auth(loyalty_b))
+    order_ids = {m["order_id"] for m in seen_by_b.json()["items"]}
+    assert in_a not in order_ids
+    assert in_b in order_ids
+    seen_by_a = client.get(f"/v1/loyalty/customers/{shared}/history", headers=auth(keys.loyalty_a))
+    assert in_a in {m["order_id"] for m in seen_by_a.json()["items"]}
     balance = client.get(f"/v1/loyalty/customers/{shared}", headers=auth(loyalty_b)).json()
     assert balance["balance"] == a_points + earned_b.json()["points"] - a_points

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Path, Request
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydanticField
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from recompra.api.deps import (
@@ -318,6 +319,15 @@ def history(
     program = q.brand_program(session, brand_id=brand.id)
     customer = visible_customer(session, brand_id=brand.id, customer_id=customer_id)
     items = q.history(session, program=program, customer_id=customer.id, limit=limit, offset=offset)
+    # In a coalition the ledger holds other brands' orders: their ids are not this brand's
+    # to see (the points are, as part of the shared balance).
+    order_ids = {m["order_id"] for m in items if m["order_id"] is not None}
+    own = set(
+        session.scalars(select(Order.id).where(Order.id.in_(order_ids), Order.brand_id == brand.id))
+    )
+    for m in items:
+        if m["order_id"] not in own:
+            m["order_id"] = None
     return History(items=[Movement(**m) for m in items], limit=limit, offset=offset)
 
 
