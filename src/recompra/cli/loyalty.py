@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -10,6 +11,7 @@ import typer
 
 from recompra.cli.measurement import roi
 from recompra.cli.options import parse_utc
+from recompra.config import get_settings
 from recompra.db import get_engine, unit_of_work
 from recompra.loyalty import (
     create_program,
@@ -19,6 +21,8 @@ from recompra.loyalty import (
     simulate,
     verify_account,
 )
+from recompra.loyalty.analytics import program_analytics
+from recompra.loyalty.coalition import brand_reports, join_coalition
 
 app = typer.Typer(help="Loyalty programs, balances and jobs.", no_args_is_help=True)
 program_app = typer.Typer(help="Create and configure programs.", no_args_is_help=True)
@@ -116,3 +120,65 @@ def expire(
         f"{summary['expired_points']} points in {summary['expired_lots']} lot(s); "
         f"warned {summary['warned']} account(s)"
     )
+
+
+def _rate(ratio: float | None) -> str:
+    """A ratio as a percentage with one decimal, or '-' when undefined."""
+    return "-" if ratio is None else f"{ratio:.1%}"
+
+
+@app.command("analytics")
+def analytics(
+    program_id: Annotated[int, typer.Argument(help="Program id")],
+    now: Annotated[str | None, typer.Option(help="As of this ISO time (default now)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Redemption rate, breakage, liability, engagement per mechanic and CLTV by tier."""
+    rate = get_settings().point_value_minor_per_1000
+    with unit_of_work(get_engine(), write=False) as session:
+        figures = program_analytics(
+            session, program_id=program_id, now=_now(now), point_value_minor_per_1000=rate
+        )
+    if as_json:
+        typer.echo(json.dumps(asdict(figures), default=str, indent=2))
+        return
+    typer.echo(
+        f"members {figures.members}  issued {figures.issued}  redeemed {figures.redeemed}  "
+        f"expired {figures.expired}"
+    )
+    typer.echo(
+        f"redemption rate {_rate(figures.redemption_rate)}  breakage {_rate(figures.breakage)}  "
+        f"liability {figures.liability_points} points = {figures.liability_minor / 100:.2f}"
+    )
+    typer.echo(
+        f"challenge completion {_rate(figures.challenge_completion)}  quiz pass "
+        f"{_rate(figures.quiz_pass_rate)}  referral conversion "
+        f"{_rate(figures.referral_conversion)}"
+    )
+    for tier in figures.cltv_by_tier:
+        typer.echo(
+            f"tier {tier.tier_code or '-'}: {tier.members} member(s), "
+            f"CLTV {tier.cltv_minor / 100:.2f}"
+        )
+
+
+@app.command("coalition")
+def coalition(
+    program_id: Annotated[int, typer.Argument(help="Program id")],
+    join_brand: Annotated[int | None, typer.Option(help="Brand id joining the program")] = None,
+    earn_rate_pct: Annotated[int, typer.Option(help="The joining brand's earn rate, %")] = 100,
+) -> None:
+    """Per-brand report of a coalition program (points and who pays); --join-brand adds one."""
+    rate = get_settings().point_value_minor_per_1000
+    with unit_of_work(get_engine(), write=join_brand is not None) as session:
+        if join_brand is not None:
+            join_coalition(
+                session, program_id=program_id, brand_id=join_brand, earn_rate_pct=earn_rate_pct
+            )
+        reports = brand_reports(session, program_id=program_id, point_value_minor_per_1000=rate)
+    for r in reports:
+        typer.echo(
+            f"brand {r.brand_id} ({r.earn_rate_pct}%): earned {r.points_earned}, redeemed here "
+            f"{r.points_redeemed_here}, pays for {r.points_paid_for} "
+            f"({r.cost_minor / 100:.2f}), settlement {r.net_settlement_minor / 100:+.2f}"
+        )

@@ -39,3 +39,10 @@ class InvalidRule(InvalidInput):
     """An earning rule definition is malformed or has unacceptable values."""
 
     code = "invalid_rule"
+
+
+class RoleCannotRedeem(Conflict):
+    """The buyer's role in the company account does not allow spending the pool (a
+    business refusal, not a missing API scope: 409)."""
+
+    code = "role_cannot_redeem"

@@ -3,6 +3,7 @@
 from recompra.models import automation as automation  # registers the automation tables
 from recompra.models import segments as segments  # registers the segment tables
 from recompra.models import voc as voc  # registers the voice-of-the-customer tables
+from recompra.models.accounts import CompanyAccount, CompanyAccountMember
 from recompra.models.aftersale import Event, Return, ReturnItem, Review
 from recompra.models.auth import ApiKey, DashboardUser, IdempotencyRecord
 from recompra.models.base import Base
@@ -38,6 +39,7 @@ from recompra.models.imports import ImportRun
 from recompra.models.loyalty import (
     LoyaltyAccount,
     LoyaltyAllocation,
+    LoyaltyCoalitionMember,
     LoyaltyDebt,
     LoyaltyEvent,
     LoyaltyIdempotencyKey,
@@ -62,6 +64,8 @@ __all__ = [
     "Brand",
     "BrandCustomer",
     "Category",
+    "CompanyAccount",
+    "CompanyAccountMember",
     "Customer",
     "CustomerIdentity",
     "CustomerMerge",
@@ -88,6 +92,7 @@ __all__ = [
     "LoginFailure",
     "LoyaltyAccount",
     "LoyaltyAllocation",
+    "LoyaltyCoalitionMember",
     "LoyaltyDebt",
     "LoyaltyEvent",
     "LoyaltyIdempotencyKey",

@@ -100,17 +100,34 @@ class LoyaltyTier(ProgramOwned, Base):
 
 
 class LoyaltyAccount(ProgramOwned, Timestamped, Base):
-    """A customer's account in one program, with cached balances (verified vs the ledger)."""
+    """A customer's account in one program, with cached balances (verified vs the ledger).
+
+    A B2B company account's buyers share ONE pooled account instead: ``company_account_id``
+    is set and ``customer_id`` names the company's contact (its owner, or the first buyer
+    when it had none), to whom the program's messages about the pool go; the movements
+    say which buyer earned or spent.
+    """
 
     __tablename__ = "loyalty_accounts"
     __table_args__ = (
-        UniqueConstraint("program_id", "customer_id"),
+        Index(
+            "uq_loyalty_accounts_own",
+            "program_id",
+            "customer_id",
+            unique=True,
+            sqlite_where=text("company_account_id IS NULL"),
+            postgresql_where=text("company_account_id IS NULL"),
+        ),
+        UniqueConstraint("program_id", "company_account_id"),
         CheckConstraint("balance >= 0", name="balance_non_negative"),
         CheckConstraint("pending >= 0", name="pending_non_negative"),
         CheckConstraint("debt >= 0", name="debt_non_negative"),
     )
 
     customer_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("customers.id"), index=True)
+    company_account_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("company_accounts.id")
+    )
     #: Spendable points: the sum of ``remaining`` over active lots.
     balance: Mapped[int] = mapped_column(BigInteger, default=0)
     #: Points earned but not yet released: the sum of ``remaining`` over pending lots.
@@ -140,6 +157,8 @@ class LoyaltyMovement(Base):
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     account_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("loyalty_accounts.id"))
+    #: The customer who caused the movement (earned, redeemed): a pooled account's buyer.
+    customer_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("customers.id"))
     kind: Mapped[str] = mapped_column(String(16))
     points: Mapped[int] = mapped_column(BigInteger, default=0)
     pending_delta: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -301,6 +320,8 @@ class LoyaltyRedemption(Base):
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     account_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("loyalty_accounts.id"))
     reward_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("loyalty_rewards.id"))
+    #: The brand the reward was redeemed at (a coalition member); empty = the program's.
+    brand_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("brands.id"))
     points: Mapped[int] = mapped_column(BigInteger)
     coupon_code: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16), default="issued")
@@ -342,3 +363,26 @@ class LoyaltyIdempotencyKey(ProgramOwned, Base):
     key: Mapped[str] = mapped_column(String(128))
     result: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LoyaltyCoalitionMember(Base):
+    """A brand that joined another brand's program: it earns at its own rate, redeems in any.
+
+    The program's own brand is the coalition's host; it is not listed here. The cost of a
+    redemption falls on the brands where the consumed lots were earned.
+    """
+
+    __tablename__ = "loyalty_coalition_members"
+    __table_args__ = (
+        UniqueConstraint("brand_id"),
+        CheckConstraint("earn_rate_pct > 0", name="earn_rate_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    program_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("loyalty_programs.id"), index=True
+    )
+    brand_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("brands.id"))
+    #: Points earned on this brand's orders, in percent of the program's rules (50 = half).
+    earn_rate_pct: Mapped[int] = mapped_column(Integer, default=100)
+    joined_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -12,9 +12,10 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path
+from fastapi import APIRouter, Header, Path, Request
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydanticField
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from recompra.api.deps import (
@@ -29,6 +30,8 @@ from recompra.api.deps import (
 from recompra.api.errors import AUTH_ERRORS, error_responses
 from recompra.errors import Conflict, InvalidInput, NotFound
 from recompra.loyalty import cancel_redemption, earn_for_order, redeem, simulate
+from recompra.loyalty.analytics import ProgramAnalytics, program_analytics
+from recompra.loyalty.balances import PointsAsOf, points_as_of
 from recompra.loyalty.errors import TierRequired
 from recompra.loyalty.rules.calculation import OrderLine, OrderSnapshot
 from recompra.models import Order
@@ -256,6 +259,23 @@ def rewards(brand: LoyaltyBrand, session: ReadSession) -> list[Reward]:
 
 
 @router.get(
+    "/analytics",
+    operation_id="loyalty_analytics",
+    response_model=ProgramAnalytics,
+    responses=_READ,
+)
+def analytics(brand: LoyaltyBrand, session: ReadSession, request: Request) -> ProgramAnalytics:
+    """Redemption rate, breakage, liability, engagement per mechanic, CLTV by tier."""
+    program = q.brand_program(session, brand_id=brand.id)
+    return program_analytics(
+        session,
+        program_id=program.id,
+        now=utcnow(),
+        point_value_minor_per_1000=request.app.state.settings.point_value_minor_per_1000,
+    )
+
+
+@router.get(
     "/customers/{customer_id}",
     operation_id="loyalty_balance",
     response_model=Balance,
@@ -267,6 +287,19 @@ def balance(customer_id: CustomerId, brand: LoyaltyBrand, session: ReadSession) 
     customer = visible_customer(session, brand_id=brand.id, customer_id=customer_id)
     view = q.account_view(session, program=program, customer_id=customer.id, now=utcnow())
     return Balance(**view)
+
+
+@router.get(
+    "/customers/{customer_id}/points",
+    operation_id="loyalty_points_as_of",
+    response_model=PointsAsOf,
+    responses=_READ,
+)
+def points(customer_id: CustomerId, brand: LoyaltyBrand, session: ReadSession) -> PointsAsOf:
+    """Available, pending (with release dates) and expiring-soon points, as of now."""
+    program = q.brand_program(session, brand_id=brand.id)
+    customer = visible_customer(session, brand_id=brand.id, customer_id=customer_id)
+    return points_as_of(session, program_id=program.id, customer_id=customer.id, now=utcnow())
 
 
 @router.get(
@@ -286,6 +319,15 @@ def history(
     program = q.brand_program(session, brand_id=brand.id)
     customer = visible_customer(session, brand_id=brand.id, customer_id=customer_id)
     items = q.history(session, program=program, customer_id=customer.id, limit=limit, offset=offset)
+    # In a coalition the ledger holds other brands' orders: their ids are not this brand's
+    # to see (the points are, as part of the shared balance).
+    order_ids = {m["order_id"] for m in items if m["order_id"] is not None}
+    own = set(
+        session.scalars(select(Order.id).where(Order.id.in_(order_ids), Order.brand_id == brand.id))
+    )
+    for m in items:
+        if m["order_id"] not in own:
+            m["order_id"] = None
     return History(items=[Movement(**m) for m in items], limit=limit, offset=offset)
 
 
@@ -366,6 +408,7 @@ def redeem_reward(
                 customer_id=customer.id,
                 reward_code=body.reward_code,
                 request_key=key,
+                brand_id=brand.id,
             )
         except TierRequired as exc:
             raise TierRequiredConflict(exc.message, field="reward_code") from exc

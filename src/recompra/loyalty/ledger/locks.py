@@ -15,7 +15,7 @@ from sqlalchemy import Row, Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from recompra.errors import NotFound
-from recompra.loyalty.programs import ensure_account
+from recompra.loyalty.programs import ensure_account, holder_condition
 from recompra.models.loyalty import LoyaltyAccount, LoyaltyReward
 
 
@@ -55,19 +55,13 @@ def lock_reward(session: Session, *, reward_id: int) -> LoyaltyReward:
 
 
 _ACCOUNTS = cast(Table, LoyaltyAccount.__table__)
-LOCK_ACCOUNT_ROW = (
-    select(_ACCOUNTS)
-    .where(
-        _ACCOUNTS.c.program_id == bindparam("program_id"),
-        _ACCOUNTS.c.customer_id == bindparam("customer_id"),
-    )
-    .with_for_update()
-)
+#: The account holding the customer's points (their company's pool, if any), locked.
+LOCK_ACCOUNT_ROW = select(_ACCOUNTS).where(holder_condition()).with_for_update()
 READ_ACCOUNT_ROW = select(_ACCOUNTS).where(_ACCOUNTS.c.id == bindparam("account_id"))
 
 
 def lock_account_row(session: Session, *, program_id: int, customer_id: int) -> Row[Any] | None:
-    """Lock the customer's account by its natural key (one round trip); ``None`` if absent."""
+    """Lock the account holding the customer's points (one round trip); ``None`` if absent."""
     return (
         session.connection()
         .execute(LOCK_ACCOUNT_ROW, {"program_id": program_id, "customer_id": customer_id})

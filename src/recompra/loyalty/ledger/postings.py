@@ -150,8 +150,13 @@ def post(
     rule_version_id: int | None = None,
     note: str | None = None,
     payload: dict[str, Any] | None = None,
+    customer_id: int | None = None,
 ) -> Posting:
-    """Apply one movement to the account's cached balances and write it with its event."""
+    """Apply one movement to the account's cached balances and write it with its event.
+
+    ``customer_id`` names who caused it (the buyer of a pooled B2B account who earned or
+    redeemed), so that each buyer's contribution to a shared balance stays visible.
+    """
     conn = flushed_connection(session)
     balances = conn.execute(
         APPLY_TO_ACCOUNT,
@@ -176,6 +181,7 @@ def post(
         INSERT_MOVEMENT,
         {
             "account_id": account.id,
+            "customer_id": customer_id,
             "kind": kind,
             "points": points,
             "pending_delta": pending_delta,

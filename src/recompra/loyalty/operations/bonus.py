@@ -17,7 +17,7 @@ from recompra.loyalty.rules.engine import calculate
 from recompra.loyalty.rules.versions import rules_in_force
 from recompra.models.base import utcnow
 
-BONUS_TRIGGERS = ("review", "birthday")
+BONUS_TRIGGERS = ("review", "birthday", "survey")
 
 
 def award_bonus(
@@ -30,9 +30,9 @@ def award_bonus(
     at: datetime | None = None,
     review_length: int = 0,
 ) -> EarnResult:
-    """Award a ``review`` or ``birthday`` bonus once per key (spendable at once)."""
+    """Award a ``review``, ``birthday`` or ``survey`` bonus once per key (spendable at once)."""
     if trigger not in BONUS_TRIGGERS:
-        raise InvalidInput("trigger must be 'review' or 'birthday'", field="trigger")
+        raise InvalidInput("trigger must be 'review', 'birthday' or 'survey'", field="trigger")
     now = at or utcnow()
     program = get_program(session, program_id=program_id, active=True)
     account = locked_account(session, program_id=program.id, customer_id=customer_id)
@@ -58,6 +58,7 @@ def award_bonus(
             rule_version_id=version.id if version else None,
             note=f"{trigger} bonus",
             payload={"state": "active", "trigger": trigger, "key": key},
+            customer_id=customer_id,
         )
         lot_id = insert_lot(
             session,

@@ -38,7 +38,7 @@ from recompra.loyalty.rules.versions import (
 )
 from recompra.loyalty.tiers.service import apply_upgrade, effective_tier
 from recompra.models.base import utcnow
-from recompra.models.loyalty import LoyaltyProgram, LoyaltyTier
+from recompra.models.loyalty import LoyaltyCoalitionMember, LoyaltyProgram, LoyaltyTier
 from recompra.models.order import Order
 
 _P = cast(Table, LoyaltyProgram.__table__)
@@ -67,6 +67,13 @@ EARN_HEAD = (
         .where(LoyaltyTier.program_id == _P.c.id)
         .scalar_subquery()
         .label("tiers"),
+        select(LoyaltyCoalitionMember.earn_rate_pct)
+        .where(
+            LoyaltyCoalitionMember.program_id == _P.c.id,
+            LoyaltyCoalitionMember.brand_id == _O.c.brand_id,
+        )
+        .scalar_subquery()
+        .label("coalition_rate_pct"),
     )
     .select_from(_P.outerjoin(_O, _O.c.id == bindparam("order_id")))
     .where(_P.c.id == bindparam("program_id"))
@@ -90,7 +97,7 @@ def earn_for_order(
     version, calc = _calculate(session, head=head, account=account, now=now)
     rule_version = version.version if version else None
     result = EarnResult.nothing(account_id=account.id, rule_version=rule_version)
-    if calc.total > 0:
+    if _points_of(head, calc) > 0:
         result = _credit(session, head=head, account=account, version=version, calc=calc, now=now)
     store_key(
         session,
@@ -117,7 +124,7 @@ def _earn_head(session: Session, *, program_id: int, order_id: int) -> Row[Any]:
         raise ProgramInactive(f"loyalty program {program_id} is archived")
     if head.order_id is None:
         raise NotFound(f"order {order_id} not found", field="order_id")
-    if head.brand_id != head.program_brand_id:
+    if head.brand_id != head.program_brand_id and head.coalition_rate_pct is None:
         raise InvalidInput("the order belongs to another brand", field="order_id")
     return head
 
@@ -152,6 +159,13 @@ def _calculate(
     return version, calculate(rules, order=order, ctx=ctx, rule_version=rule_version)
 
 
+def _points_of(head: Row[Any], calc: Calculation) -> int:
+    """The order's points: a coalition member brand earns at its own rate (rounded down)."""
+    if head.coalition_rate_pct is None:
+        return calc.total
+    return calc.total * int(head.coalition_rate_pct) // 100
+
+
 def _credit(
     session: Session,
     *,
@@ -162,7 +176,7 @@ def _credit(
     now: datetime,
 ) -> EarnResult:
     """Post the order's points as a pending (or, past its window, active) lot."""
-    points = calc.total
+    points = _points_of(head, calc)
     if head.release_on == "delivery":
         release_at = None
         pending = head.delivered_at is None
@@ -181,6 +195,7 @@ def _credit(
         order_id=head.order_id,
         rule_version_id=version.id if version else None,
         payload={"state": state},
+        customer_id=head.customer_id,
     )
     lot_id = insert_lot(
         session,

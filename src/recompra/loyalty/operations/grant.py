@@ -58,6 +58,7 @@ def grant_points(
             session,
             account=account,
             program=program,
+            customer_id=customer_id,
             source=source,
             key=key,
             points=points,
@@ -90,6 +91,7 @@ def _credit(
     *,
     account: LoyaltyAccount,
     program: LoyaltyProgram,
+    customer_id: int,
     source: str,
     key: str,
     points: int,
@@ -107,6 +109,7 @@ def _credit(
         pending_delta=points if held else 0,
         note=f"{source} bonus",
         payload={"state": state, "trigger": source, "key": key},
+        customer_id=customer_id,
     )
     lot_id = insert_lot(
         session,

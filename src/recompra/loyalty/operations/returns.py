@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from recompra.errors import InvalidInput, NotFound
 from recompra.loyalty.ledger.idempotency import check_owner, find_stored, store_key
+from recompra.loyalty.ledger.locks import lock_account
 from recompra.loyalty.ledger.postings import post, take_from_lots
 from recompra.loyalty.ledger.results import ReverseResult
 from recompra.loyalty.ledger.settlement import settle_account
@@ -42,7 +43,21 @@ def reverse_order(
         raise NotFound(f"order {order_id} not found", field="order_id")
     if returned_minor is not None and returned_minor < 0:
         raise InvalidInput("returned amount must be non-negative", field="returned_minor")
-    account = locked_account(session, program_id=program.id, customer_id=order.customer_id)
+    # The order's points are clawed back where they were earned: a buyer who joined a
+    # company account later still has their earlier orders' lots in their own account.
+    earned_in = session.scalar(
+        select(LoyaltyLot.account_id)
+        .join(LoyaltyAccount, LoyaltyAccount.id == LoyaltyLot.account_id)
+        .where(
+            LoyaltyAccount.program_id == program.id,
+            LoyaltyLot.order_id == order_id,
+            LoyaltyLot.source == "order",
+        )
+    )
+    if earned_in is not None:
+        account = lock_account(session, account_id=earned_in)
+    else:
+        account = locked_account(session, program_id=program.id, customer_id=order.customer_id)
     stored = find_stored(session, program_id=program.id, scope="return", key=return_key)
     if stored is not None:
         check_owner(stored, account_id=account.id, key=return_key)

@@ -25,6 +25,7 @@ from recompra.loyalty.ledger.locks import lock_account, lock_account_row, lock_r
 from recompra.loyalty.ledger.postings import insert_lot, post, repay_debt, take_from_lots
 from recompra.loyalty.ledger.results import RedemptionResult
 from recompra.loyalty.ledger.settlement import settle_account, settle_row_if_due
+from recompra.loyalty.pools import check_may_redeem
 from recompra.loyalty.programs import get_program
 from recompra.loyalty.rewards.catalog import new_coupon_code
 from recompra.loyalty.tiers.service import effective_tier
@@ -64,8 +65,13 @@ def redeem(
     reward_code: str,
     request_key: str,
     now: datetime | None = None,
+    brand_id: int | None = None,
 ) -> RedemptionResult:
-    """Spend points on a reward: checks, points spend, stock and coupon in one transaction."""
+    """Spend points on a reward: checks, points spend, stock and coupon in one transaction.
+
+    ``brand_id`` is the coalition member brand where the customer redeems (default: the
+    program's own brand); the cost still falls on the brands the spent lots were earned in.
+    """
     now = now or utcnow()
     account = lock_account_row(session, program_id=program_id, customer_id=customer_id)
     reward = _locked_reward(session, program_id=program_id, reward_code=reward_code)
@@ -76,10 +82,16 @@ def redeem(
         if stored.get("account_id") != account.id or stored.get("reward_id") != reward.id:
             raise IdempotencyKeyReused(f"request key {request_key!r} was used for another redeem")
         return RedemptionResult.from_json(stored)
+    check_may_redeem(session, account=account, customer_id=customer_id)
     account = settle_row_if_due(session, program_id=program_id, account=account, now=now)
     _check_redeemable(session, reward=reward, account=account, now=now)
     redemption_id, coupon = _insert_redemption(
-        session, account_id=account.id, reward=reward, request_key=request_key, now=now
+        session,
+        account_id=account.id,
+        reward=reward,
+        request_key=request_key,
+        now=now,
+        brand_id=brand_id,
     )
     posting = post(
         session,
@@ -89,6 +101,7 @@ def redeem(
         points=-reward.cost_points,
         redemption_id=redemption_id,
         payload={"redemption_id": redemption_id, "reward": reward.code, "coupon_code": coupon},
+        customer_id=customer_id,
     )
     take_from_lots(
         session,
@@ -174,7 +187,13 @@ def _check_redeemable(
 
 
 def _insert_redemption(
-    session: Session, *, account_id: int, reward: Row[Any], request_key: str, now: datetime
+    session: Session,
+    *,
+    account_id: int,
+    reward: Row[Any],
+    request_key: str,
+    now: datetime,
+    brand_id: int | None,
 ) -> tuple[int, str]:
     """Insert the redemption with a fresh coupon code; (redemption id, coupon)."""
     stmt = insert_ignoring_conflicts(session, _RD, index_elements=("coupon_code",), returning="id")
@@ -187,6 +206,7 @@ def _insert_redemption(
                 {
                     "account_id": account_id,
                     "reward_id": reward.id,
+                    "brand_id": brand_id,
                     "points": reward.cost_points,
                     "coupon_code": coupon,
                     "status": "issued",

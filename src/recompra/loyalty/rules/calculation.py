@@ -23,6 +23,8 @@ class OrderLine:
     product_id: int | None = None
     product_ref: str | None = None
     category: str | None = None
+    #: When the product entered the catalogue (early-adoption bonuses look at it).
+    launched_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ class OrderSnapshot:
 class EarnContext:
     """Everything besides the order that a rule may look at."""
 
-    trigger: str  # "order", "review" or "birthday"
+    trigger: str  # "order", "review", "birthday" or "survey"
     at: datetime
     tier_code: str | None = None
     tier_multiplier_pct: int = 100

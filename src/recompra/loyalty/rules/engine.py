@@ -51,6 +51,7 @@ LINES = (
         OrderItem.product_id,
         Product.external_id,
         Category.slug,
+        Product.created_at.label("launched_at"),
     )
     .outerjoin(Product, Product.id == OrderItem.product_id)
     .outerjoin(Category, Category.id == Product.category_id)
@@ -97,6 +98,7 @@ def snapshot_from(
             product_id=row.product_id,
             product_ref=row.external_id,
             category=row.slug,
+            launched_at=row.launched_at,
         )
         for row in session.connection().execute(LINES, {"order_id": order_id})
     )

@@ -230,6 +230,77 @@ class ReviewBonus(Rule):
             calc.steps.append(f"review shorter than {self.min_chars} characters: no bonus")
 
 
+class SurveyBonus(Rule):
+    """Bonus points for answering a feedback survey (a B2B buyer's opinion is worth asking)."""
+
+    type = "survey_bonus"
+    default_priority = 63
+    triggers = frozenset({"survey"})
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        super().__init__(spec)
+        self.points = _non_negative_int(spec, "points")
+
+    def apply(self, order: OrderSnapshot | None, ctx: EarnContext, calc: Calculation) -> None:
+        """Add the survey bonus."""
+        calc.bonuses.append((self.type, self.points))
+        calc.steps.append(f"survey answered: +{self.points}")
+
+
+class VolumeBonus(Rule):
+    """Bonus points for a large order: the highest ``steps`` threshold the amount reaches.
+
+    ``steps`` is a list of ``{"min_amount_minor": ..., "points": ...}`` (B2B volume tiers).
+    """
+
+    type = "volume_bonus"
+    default_priority = 64
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        super().__init__(spec)
+        steps = spec.get("steps")
+        if not isinstance(steps, list) or not steps:
+            raise InvalidRule("volume_bonus needs a non-empty list 'steps'", field="steps")
+        self.steps = sorted(
+            (_non_negative_int(step, "min_amount_minor"), _non_negative_int(step, "points"))
+            for step in steps
+        )
+
+    def apply(self, order: OrderSnapshot | None, ctx: EarnContext, calc: Calculation) -> None:
+        """Add the bonus of the highest threshold the order's amount reaches."""
+        if order is None or calc.blocked_reason is not None:
+            return
+        reached = [points for minimum, points in self.steps if order.amount_minor >= minimum]
+        if reached:
+            calc.bonuses.append((self.type, reached[-1]))
+            calc.steps.append(f"volume bonus: +{reached[-1]}")
+
+
+class NewProductBonus(Rule):
+    """Bonus points, once per order, for buying a product launched less than ``days`` ago."""
+
+    type = "new_product_bonus"
+    default_priority = 65
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        super().__init__(spec)
+        self.points = _non_negative_int(spec, "points")
+        self.days = _non_negative_int(spec, "days")
+
+    def apply(self, order: OrderSnapshot | None, ctx: EarnContext, calc: Calculation) -> None:
+        """Add the bonus when a line's product is still new at purchase time."""
+        if order is None or calc.blocked_reason is not None:
+            return
+        window = timedelta(days=self.days)
+        if any(
+            line.launched_at is not None
+            and line.launched_at <= order.purchased_at < line.launched_at + window
+            for line in order.lines
+        ):
+            calc.bonuses.append((self.type, self.points))
+            calc.steps.append(f"early adoption of a new product: +{self.points}")
+
+
 @dataclass(frozen=True)
 class _Period:
     start: datetime
@@ -288,6 +359,9 @@ RULE_TYPES: dict[str, type[Rule]] = {
         FirstOrderBonus,
         BirthdayBonus,
         ReviewBonus,
+        SurveyBonus,
+        VolumeBonus,
+        NewProductBonus,
         CapPerPeriod,
     )
 }

@@ -1,5 +1,6 @@
 """The loyalty page: points issued, redeemed and owed (in points and in money), tiers,
-rewards, the latest redemptions and engagement (challenges, quizzes, referrals)."""
+rewards, the latest redemptions, program analytics (rates, liability as of now, CLTV by
+tier) and engagement (challenges, quizzes, referrals)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from recompra.config import Settings
+from recompra.loyalty.analytics import program_analytics
 from recompra.loyalty.programs import active_program_for_brand
 from recompra.loyalty.valuation import points_value_minor
+from recompra.models.base import utcnow
 from recompra.reads import loyalty as lq
 from recompra.reads.engagement import engagement_overview
 from recompra.reads.loyalty_redemptions import count_redemptions, recent_redemptions
@@ -35,6 +38,12 @@ def loyalty(request: Request) -> HTMLResponse:
         redemptions = recent_redemptions(session, program=program, limit=REDEMPTION_ROWS)
         redemptions_total = count_redemptions(session, program=program)
         engagement = engagement_overview(session, program_id=program.id)
+        analytics = program_analytics(
+            session,
+            program_id=program.id,
+            now=utcnow(),
+            point_value_minor_per_1000=settings.point_value_minor_per_1000,
+        )
     in_tiers = sum(t["accounts"] for t in tiers)
     tiers.append(
         {"code": "", "name": page.t("loyalty.no_tier"), "accounts": totals["accounts"] - in_tiers}
@@ -54,4 +63,6 @@ def loyalty(request: Request) -> HTMLResponse:
         redemptions=redemptions,
         redemptions_total=redemptions_total,
         engagement=engagement,
+        analytics=analytics,
+        tier_names={t["code"]: t["name"] for t in tiers if t["code"]},
     )
