@@ -83,7 +83,8 @@ def test_the_history_runs_through_the_worker_with_the_effect_on_the_treated_only
     summary = write_journey_history(
         engine, brand_id=brand_id, currency="BRL", as_of=AS_OF, ctx=context()
     )
-    assert summary.entries["win_back"] > 0 and summary.entries["post_purchase_thanks"] > 0
+    assert summary.entries["win_back"] > 0
+    assert summary.entries["post_purchase_thanks"] > 0
     assert summary.extra_orders["post_purchase_thanks"] == 0
     assert summary.extra_orders["win_back"] > 0
     with unit_of_work(engine, write=False) as session:
@@ -105,7 +106,8 @@ def test_the_history_runs_through_the_worker_with_the_effect_on_the_treated_only
     assert "sent" in {state for run, state in states if run not in held_runs}
     # The known effect goes to treated win-back entrants only.
     treated = {c for key, _, c, held in runs if key == "win_back" and not held}
-    assert extra_buyers and extra_buyers <= treated
+    assert extra_buyers
+    assert extra_buyers <= treated
     # Running it again writes nothing more.
     again = write_journey_history(
         engine, brand_id=brand_id, currency="BRL", as_of=AS_OF, ctx=context()

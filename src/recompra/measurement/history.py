@@ -162,8 +162,10 @@ def _order_documents(
     return documents
 
 
-def _decide_until(engine: Engine, ctx: DecisionContext, as_of: datetime) -> int:
-    """Decide every timer due before the as-of, on the :data:`DECISION_STEP` grid."""
+def settle_history(engine: Engine, ctx: DecisionContext, as_of: datetime) -> tuple[int, int]:
+    """Decide every timer due before the as-of at its time (on the :data:`DECISION_STEP`
+    grid), then deliver the messages decided to a sender that keeps nothing: they belong
+    to the past. Returns (decisions, messages delivered)."""
     decided = 0
     while True:
         with unit_of_work(engine, write=False) as session:
@@ -171,11 +173,19 @@ def _decide_until(engine: Engine, ctx: DecisionContext, as_of: datetime) -> int:
                 select(func.min(JourneyTimer.due_at)).where(JourneyTimer.state == "pending")
             )
         if due is None:
-            return decided
+            break
         due = due if due.tzinfo else due.replace(tzinfo=UTC)
         if due > as_of:
-            return decided
+            break
         decided += decide_due(engine, ctx, now=due + DECISION_STEP)
+    delivered = deliver(
+        engine,
+        claim(engine, now=as_of, limit=1_000_000),
+        smtp=_PastSender(),
+        sender="history@recompra.invalid",
+        require_opt_in=ctx.require_opt_in,
+    )
+    return decided, delivered.sent
 
 
 def write_journey_history(
@@ -245,16 +255,9 @@ def write_journey_history(
                 is not None
                 for customer_id, moment, order_id in entries[effect.journey]
             )
-    decisions = _decide_until(engine, ctx, as_of)
+    decisions, delivered = settle_history(engine, ctx, as_of)
     _check_arms(engine, brand_id, effects)
-    delivered = deliver(
-        engine,
-        claim(engine, now=as_of, limit=1_000_000),
-        smtp=_PastSender(),
-        sender="history@recompra.invalid",
-        require_opt_in=ctx.require_opt_in,
-    )
-    return HistorySummary(started, placed, decisions, delivered.sent)
+    return HistorySummary(started, placed, decisions, delivered)
 
 
 def _check_arms(engine: Engine, brand_id: int, effects: tuple[TreatmentEffect, ...]) -> None:
