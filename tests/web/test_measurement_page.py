@@ -13,12 +13,12 @@ import pandas as pd
 import pytest
 from scipy import optimize
 from scipy import stats as scipy_stats
-from sqlalchemy import select
+from sqlalchemy import func, select
 from webtest import VIEWPORTS, Server, screenshot, sign_in
 
 from recompra.db import make_engine, unit_of_work
 from recompra.models import Order
-from recompra.models.automation import Journey, JourneyRun
+from recompra.models.automation import Journey, JourneyRun, OutboxMessage
 
 pytestmark = pytest.mark.browser
 
@@ -26,10 +26,10 @@ WINDOW = timedelta(days=30)
 HOLDOUT_SHARE = 0.5  # the fixture's thank-you journey holds out half its entrants
 
 
-def _arms(server: Server) -> tuple[list[float], list[float], float]:
+def _arms(server: Server) -> tuple[list[float], list[float], float, int]:
     """Revenue in each first run's 30-day window (the brand's purchases), treated and
     held out (the worker's record of the arm), and the holdout's conversion, from the
-    server's database."""
+    server's database; and how many of its messages were delivered."""
     engine = make_engine(server.database_url)
     try:
         with unit_of_work(engine, write=False) as session:
@@ -45,6 +45,13 @@ def _arms(server: Server) -> tuple[list[float], list[float], float]:
                 ).all(),
                 columns=["customer_id", "started_at", "holdout"],
             ).drop_duplicates("customer_id")
+            delivered = session.scalar(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .join(JourneyRun, JourneyRun.id == OutboxMessage.run_id)
+                .join(Journey, Journey.id == JourneyRun.journey_id)
+                .where(Journey.key == "post_purchase_thanks", OutboxMessage.state == "sent")
+            )
             orders = pd.DataFrame(
                 session.execute(
                     select(Order.customer_id, Order.purchased_at, Order.total_minor).where(
@@ -64,11 +71,16 @@ def _arms(server: Server) -> tuple[list[float], list[float], float]:
     revenue = runs["customer_id"].map(inside.groupby("customer_id")["total_minor"].sum())
     runs = runs.assign(revenue=revenue.fillna(0.0), converted=revenue.notna())
     treated, held = runs[~runs["holdout"]], runs[runs["holdout"]]
-    return list(treated["revenue"]), list(held["revenue"]), float(held["converted"].mean())
+    return (
+        list(treated["revenue"]),
+        list(held["revenue"]),
+        float(held["converted"].mean()),
+        int(delivered or 0),
+    )
 
 
 def _expected(server: Server) -> dict[str, Any]:
-    t, c, p_c = _arms(server)
+    t, c, p_c, delivered = _arms(server)
     n_t, n_c = len(t), len(c)
     mean_t, mean_c = sum(t) / n_t, sum(c) / n_c
     var_t = sum((x - mean_t) ** 2 for x in t) / (n_t - 1) / n_t
@@ -99,6 +111,7 @@ def _expected(server: Server) -> dict[str, Any]:
         "srm": float(scipy_stats.chi2.sf(chi2, 1)),
         "mde": mde,
         "arms": f"{n_t} / {n_c}",
+        "delivered": delivered,
     }
 
 
@@ -135,6 +148,12 @@ def test_the_page_shows_the_journey_uplift_and_the_program_roi(
         assert math.isclose(srm, expected["srm"], rel_tol=1e-6)
         mde = float(row.locator("[data-mde]").get_attribute("data-mde") or "nan")
         assert math.isclose(mde, expected["mde"], rel_tol=0.01)
+        # The response KPI per segment covers every delivered message once.
+        by_segment = tab.locator("[data-segment^='post_purchase_thanks:'] td:nth-child(3)")
+        shown_delivered = [
+            int(x.replace(".", "").replace(",", "")) for x in by_segment.all_inner_texts()
+        ]
+        assert sum(shown_delivered) == expected["delivered"] > 0
         note = "observacional" if lang == "pt-BR" else "Observational"
         assert note in tab.locator("#loyalty-roi").inner_text()
         screenshot(tab, f"measurement-{lang}-{viewport}")

@@ -21,7 +21,13 @@ from sqlalchemy.orm import Session
 
 from recompra.automation.schedule import in_holdout
 from recompra.measurement.analysis import TARGET_RELATIVE_MDE, Comparison, compare, entries_per_day
-from recompra.measurement.attribution import AttributionWindows, Response, attribute, node_of
+from recompra.measurement.attribution import (
+    AttributionWindows,
+    Response,
+    Responses,
+    attribute,
+    node_of,
+)
 from recompra.measurement.frames import clv_scores, purchases, read_frame
 from recompra.measurement.targeting import TargetingResult, evaluate_targeting
 from recompra.models.automation import Journey, JourneyRun, JourneyVersion, OutboxMessage
@@ -67,6 +73,8 @@ class JourneyUplift:
     reason: str | None
     response: Response
     nodes: list[NodeUplift]
+    #: The campaign response KPI per customer segment (current RFM segment).
+    segments: dict[str, Response] = field(default_factory=dict)
     #: Uplift models judged on a held-out split; empty with ``targeting_reason`` otherwise.
     targeting: list[TargetingResult] = field(default_factory=list)
     targeting_reason: str | None = "too_little_holdout_data"
@@ -147,7 +155,7 @@ def _one(
     journey: Journey,
     now: datetime,
     settings: Settings,
-    responses: dict[tuple[str, str | None], Response],
+    responses: Responses,
 ) -> JourneyUplift:
     documents: dict[int, dict[str, Any]] = dict(
         session.execute(
@@ -201,7 +209,7 @@ def _one(
                 )
                 reason = None
                 targeting = journey_targeting(frame, orders)
-        nodes = _nodes(session, journey, orders, now, settings, responses, rate, share)
+        nodes = _nodes(session, journey, orders, now, settings, responses.by_node, rate, share)
     return JourneyUplift(
         key=journey.key,
         name=current.get("name", {}),
@@ -212,7 +220,12 @@ def _one(
         covariate=covariate,
         comparison=comparison,
         reason=reason,
-        response=responses.get((journey.key, None), Response()),
+        response=responses.by_node.get((journey.key, None), Response()),
+        segments={
+            segment: response
+            for (key, segment), response in responses.by_segment.items()
+            if key == journey.key
+        },
         nodes=nodes,
         targeting=targeting,
         targeting_reason=None if targeting else "too_little_holdout_data",
