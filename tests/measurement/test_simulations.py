@@ -89,7 +89,8 @@ def _daily(lift: float, seed: int, simulations: int = 4_000) -> tuple[np.ndarray
 def test_a_a_with_daily_peeking_keeps_the_msprt_false_positive_rate_at_5_percent() -> None:
     """20,000 A/A experiments looked at daily for 30 days: the share the always-valid
     test ever calls significant is at most 6.5% with the upper end of its exact
-    (Clopper-Pearson) 95% CI, not just its point estimate (1.48% when written: 296 of 20,000, CI 1.32%-1.66%)."""
+    (Clopper-Pearson) 95% CI, not just its point estimate (1.48% when written: 296 of
+    20,000, CI 1.32%-1.66%)."""
     always_valid, naive = _daily(0.0, seed=7, simulations=20_000)
     _, upper = proportion_confint(int(always_valid.sum()), len(always_valid), method="beta")
     assert upper <= 0.05 + 0.015

@@ -49,6 +49,7 @@ from recompra.models.loyalty import (
     LoyaltyTier,
     LoyaltyTierChange,
 )
+from recompra.models.measurement import JourneyTargeting, UpliftPrediction
 from recompra.models.order import Order, OrderItem, Payment
 from recompra.models.scores import CustomerScore
 from recompra.models.security import DashboardSession, LoginFailure
@@ -81,6 +82,7 @@ __all__ = [
     "ForecastBacktest",
     "IdempotencyRecord",
     "ImportRun",
+    "JourneyTargeting",
     "KeyResult",
     "Lead",
     "LoginFailure",
@@ -110,5 +112,6 @@ __all__ = [
     "Review",
     "SalesStage",
     "StageChange",
+    "UpliftPrediction",
     "VocSetting",
 ]
