@@ -51,6 +51,7 @@ from recompra.generate.treatment import (
 )
 from recompra.hub.ingest.orders import ingest_orders
 from recompra.measurement.frames import purchases, read_frame
+from recompra.measurement.uplift import holdout_percent
 from recompra.models import Customer, Order, OrderItem, Product
 from recompra.models.automation import Journey, JourneyRun, JourneyTimer
 
@@ -87,13 +88,9 @@ class _PastSender(SmtpSender):
 
 
 def _holdout_percents() -> dict[str, float]:
-    percents = {}
-    for document in ready_made_documents():
-        nodes = document["nodes"]
-        held = [n["percent"] for n in nodes.values() if n["type"] == "holdout"]
-        if held:
-            percents[document["key"]] = float(held[0])
-    return percents
+    """The packaged journeys' holdout percentages (those with a holdout node)."""
+    percents = {d["key"]: holdout_percent(d) for d in ready_made_documents()}
+    return {key: percent for key, percent in percents.items() if percent is not None}
 
 
 def _entries(

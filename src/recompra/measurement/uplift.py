@@ -80,7 +80,7 @@ class JourneyUplift:
     targeting_reason: str | None = "too_little_holdout_data"
 
 
-def _holdout_percent(document: dict[str, Any]) -> float | None:
+def holdout_percent(document: dict[str, Any]) -> float | None:
     percents = [n["percent"] for n in document["nodes"].values() if n["type"] == "holdout"]
     return float(percents[0]) if percents else None
 
@@ -160,7 +160,7 @@ def _entries(session: Session, journey: Journey) -> tuple[dict[int, Any], pd.Dat
             )
         ).all()
     )
-    percents = {version: _holdout_percent(doc) for version, doc in documents.items()}
+    percents = {version: holdout_percent(doc) for version, doc in documents.items()}
     runs = read_frame(
         session,
         select(JourneyRun.id, JourneyRun.customer_id, JourneyRun.version, JourneyRun.started_at)
@@ -212,7 +212,7 @@ def _one(
 ) -> JourneyUplift:
     documents, entries = _entries(session, journey)
     current = documents[journey.current_version]
-    percents = {version: _holdout_percent(doc) for version, doc in documents.items()}
+    percents = {version: holdout_percent(doc) for version, doc in documents.items()}
     window = timedelta(days=settings.window_days)
     matured = entries[entries["started_at"] + window <= pd.Timestamp(now)].copy()
     comparison: Comparison | None = None
@@ -247,7 +247,7 @@ def _one(
         key=journey.key,
         name=current.get("name", {}),
         status=journey.status,
-        holdout_percent=_holdout_percent(current),
+        holdout_percent=holdout_percent(current),
         entered=len(entries),
         matured=len(matured),
         covariate=covariate,
