@@ -19,9 +19,10 @@ from recompra.automation.delivery import claim
 from recompra.automation.schedule import in_holdout
 from recompra.automation.worker import decide_due, ingest_triggers
 from recompra.db import unit_of_work
+from recompra.measurement.attribution import Response
 from recompra.measurement.service import uplift_report
 from recompra.measurement.uplift import journey_uplift
-from recompra.models import Event, Order
+from recompra.models import CustomerScore, Event, Order
 from recompra.models.automation import JourneyRun, OutboxMessage
 
 CUSTOMERS = 120
@@ -90,6 +91,19 @@ def test_the_report_compares_arms_over_the_window_and_holdout_gets_no_delivery(
                 payload={"journey": "thanks", "node": "send"},
             )
         )
+        # Two customers with a stored segment: the response KPI per segment.
+        for customer, segment in (
+            (store.customers[3], "champions"),
+            (store.customers[4], "at_risk"),
+        ):
+            session.add(
+                CustomerScore(
+                    brand_id=store.brand_id,
+                    customer_id=customer,
+                    as_of=NOON.date(),
+                    segment=segment,
+                )
+            )
     with unit_of_work(engine, write=False) as session:
         assert session.scalar(select(JourneyRun.id).where(JourneyRun.holdout.is_(True)).limit(1))
         (report,) = journey_uplift(session, brand_id=store.brand_id, now=LATER)
@@ -134,8 +148,27 @@ def test_the_report_compares_arms_over_the_window_and_holdout_gets_no_delivery(
     assert report.response.clicks == 1
     assert report.response.attributed_orders == 1
     assert report.response.attributed_revenue_minor == _follow_up(3)
+    assert report.response.response_rate == 1 / len(t)
+    assert report.response.click_rate == 1 / len(t)
+    # Per segment: the two scored customers' own deliveries; the rest are unsegmented.
+    sent = {c: int(c not in held) for c in store.customers[3:5]}
+    # A segment with neither a delivery nor a response has no row.
+    champions = report.segments["champions"]
+    at_risk = report.segments.get("at_risk", Response())
+    assert (champions.delivered, champions.clicks, champions.attributed_orders) == (
+        sent[store.customers[3]],
+        1,
+        1,
+    )
+    assert champions.response_rate == (
+        1 / sent[store.customers[3]] if sent[store.customers[3]] else None
+    )
+    assert (at_risk.delivered, at_risk.attributed_orders) == (sent[store.customers[4]], 0)
+    assert report.segments["unsegmented"].delivered == len(t) - sum(sent.values())
+    assert report.segments["unsegmented"].attributed_orders == 0
     (node,) = report.nodes
     assert node.node == "send"
+    assert node.response.attributed_orders == 1
     assert node.comparison is not None
     assert node.comparison.treated.eligible == len(t)
 

@@ -36,7 +36,8 @@ from recompra.auth.users import create_user
 from recompra.automation.consent import record_consent
 from recompra.automation.definition import parse_journey
 from recompra.automation.demo import apply_ready_made
-from recompra.automation.schedule import Cap, ContactPolicy, in_holdout
+from recompra.automation.runs import active_journeys, start_run
+from recompra.automation.schedule import Cap, ContactPolicy
 from recompra.automation.service import apply_journey
 from recompra.automation.steps import DecisionContext
 from recompra.automation.worker import decide_due, ingest_triggers
@@ -49,9 +50,9 @@ from recompra.loyalty import (
     publish_rules,
     redeem,
 )
+from recompra.measurement.history import settle_history
 from recompra.migrate import upgrade
 from recompra.models import Brand, Customer, CustomerScore, Order
-from recompra.models.automation import Journey, JourneyRun, OutboxMessage
 from recompra.models.voc import SurveyAnswer, SurveySend
 from recompra.predict.explain import explain_one
 from samplestore import analyse_sample, seed_sample
@@ -168,53 +169,38 @@ def _seed_survey_answers(session: Any, brand_id: int, customers: list[int]) -> N
         session.add(SurveyAnswer(send_id=send.id, score=score, via="link", answered_at=JOURNEYS_AT))
 
 
-def _seed_journey(session: Any, brand_id: int) -> None:
+def _seed_journey(engine: Any, brand_id: int) -> None:
     """The thank-you journey with a 50% holdout that brand A's customers entered an hour
-    after their first order: runs and outbox rows as the worker writes them (the worker
-    itself is exercised in tests/automation and tests/measurement)."""
+    after their first order, run as the demo's history is: each run started at its past
+    moment and decided by the real worker then, the treated arm's e-mails delivered."""
     # The packaged post-purchase journey, with an even split so both arms are sizeable.
     packaged = Path(automation.__file__).parent / "journeys" / "post_purchase_thanks.yaml"
     document = yaml.safe_load(packaged.read_text(encoding="utf-8"))
     document["nodes"]["holdout"]["percent"] = 50
-    apply_journey(session, brand_id=brand_id, definition=parse_journey(document))
-    key = document["key"]
-    journey_id = session.scalar(
-        select(Journey.id).where(Journey.brand_id == brand_id, Journey.key == key)
-    )
-    firsts = session.execute(
-        select(Order.customer_id, func.min(Order.purchased_at))
-        .where(Order.brand_id == brand_id)
-        .group_by(Order.customer_id)
-    ).all()
-    for customer_id, first in firsts:
-        entered = first + timedelta(hours=1)
-        held = in_holdout(key, customer_id, 50)
-        run = JourneyRun(
-            journey_id=journey_id,
-            version=1,
-            customer_id=customer_id,
-            entry_key="once",
-            node="done",
-            state="completed",
-            holdout=held,
-            started_at=entered,
+    with unit_of_work(engine) as session:
+        apply_journey(session, brand_id=brand_id, definition=parse_journey(document))
+        journey = next(
+            j
+            for j in active_journeys(session)
+            if j.brand_id == brand_id and j.key == document["key"]
         )
-        session.add(run)
-        session.flush()
-        session.add(
-            OutboxMessage(
-                brand_id=brand_id,
-                run_id=run.id,
+        firsts = session.execute(
+            select(Order.customer_id, func.min(Order.id), func.min(Order.purchased_at))
+            .where(Order.brand_id == brand_id)
+            .group_by(Order.customer_id)
+        ).all()
+        for customer_id, order_id, first in firsts:
+            entered = first.replace(tzinfo=UTC) + timedelta(hours=1)
+            start_run(
+                session,
+                journey,
                 customer_id=customer_id,
-                execution_key=f"{journey_id}:1:once:thank:{customer_id}",
-                channel="email",
-                purpose="marketing",
-                payload={},
-                state="held_out" if held else "sent",
-                decided_at=entered,
-                sent_at=None if held else entered,
+                occurrence="history",
+                now=entered,
+                order_id=order_id,
             )
-        )
+    policy = ContactPolicy(quiet_from=None, quiet_to=None)
+    settle_history(engine, DecisionContext(policy=policy), JOURNEYS_AT - timedelta(days=1))
 
 
 @pytest.fixture(scope="session")
@@ -246,9 +232,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         create_user(session, email=EMAIL, password=PASSWORD, brand_id=store.brand_a)
         _, key = create_api_key(session, scopes=["read", "loyalty"], brand_id=store.brand_a)
         _seed_loyalty(session, store.brand_a)
-        _seed_journey(session, store.brand_a)
         _seed_survey_answers(session, store.brand_a, store.customers_a)
         slug = session.scalar(select(Brand.slug).where(Brand.id == store.brand_a))
+    _seed_journey(engine, store.brand_a)
     _seed_journeys(engine, store.brand_a, store.customers_a)
     analyse_sample(engine, home, brand_id=store.brand_a)
     engine.dispose()

@@ -1,14 +1,118 @@
 """The "What each action earned" page in Chromium: both languages, desktop and phone,
-the same figures as the API, and no page wider than the phone."""
+and no page wider than the phone. The thank-you journey's figures (incremental revenue
+and its CI, the MDE, the SRM p-value) must equal what this test computes itself from the
+stored runs and orders, with the formulas written here."""
 
 from __future__ import annotations
 
+import math
+from datetime import timedelta
 from typing import Any
 
+import pandas as pd
 import pytest
+from scipy import optimize
+from scipy import stats as scipy_stats
+from sqlalchemy import func, select
 from webtest import VIEWPORTS, Server, screenshot, sign_in
 
+from recompra.db import make_engine, unit_of_work
+from recompra.models import Order
+from recompra.models.automation import Journey, JourneyRun, OutboxMessage
+
 pytestmark = pytest.mark.browser
+
+WINDOW = timedelta(days=30)
+HOLDOUT_SHARE = 0.5  # the fixture's thank-you journey holds out half its entrants
+
+
+def _arms(server: Server) -> tuple[list[float], list[float], float, int]:
+    """Revenue in each first run's 30-day window (the brand's purchases), treated and
+    held out (the worker's record of the arm), and the holdout's conversion, from the
+    server's database; and how many of its messages were delivered."""
+    engine = make_engine(server.database_url)
+    try:
+        with unit_of_work(engine, write=False) as session:
+            brand_id = session.scalar(
+                select(Journey.brand_id).where(Journey.key == "post_purchase_thanks")
+            )
+            runs = pd.DataFrame(
+                session.execute(
+                    select(JourneyRun.customer_id, JourneyRun.started_at, JourneyRun.holdout)
+                    .join(Journey, Journey.id == JourneyRun.journey_id)
+                    .where(Journey.key == "post_purchase_thanks")
+                    .order_by(JourneyRun.started_at, JourneyRun.id)
+                ).all(),
+                columns=["customer_id", "started_at", "holdout"],
+            ).drop_duplicates("customer_id")
+            delivered = session.scalar(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .join(JourneyRun, JourneyRun.id == OutboxMessage.run_id)
+                .join(Journey, Journey.id == JourneyRun.journey_id)
+                .where(Journey.key == "post_purchase_thanks", OutboxMessage.state == "sent")
+            )
+            orders = pd.DataFrame(
+                session.execute(
+                    select(Order.customer_id, Order.purchased_at, Order.total_minor).where(
+                        Order.brand_id == brand_id,
+                        Order.status.not_in(("canceled", "unavailable")),
+                    )
+                ).all(),
+                columns=["customer_id", "purchased_at", "total_minor"],
+            )
+    finally:
+        engine.dispose()
+    joined = runs.merge(orders, on="customer_id")
+    inside = joined[
+        (joined["purchased_at"] > joined["started_at"])
+        & (joined["purchased_at"] <= joined["started_at"] + WINDOW)
+    ]
+    revenue = runs["customer_id"].map(inside.groupby("customer_id")["total_minor"].sum())
+    runs = runs.assign(revenue=revenue.fillna(0.0), converted=revenue.notna())
+    treated, held = runs[~runs["holdout"]], runs[runs["holdout"]]
+    return (
+        list(treated["revenue"]),
+        list(held["revenue"]),
+        float(held["converted"].mean()),
+        int(delivered or 0),
+    )
+
+
+def _expected(server: Server) -> dict[str, Any]:
+    t, c, p_c, delivered = _arms(server)
+    n_t, n_c = len(t), len(c)
+    mean_t, mean_c = sum(t) / n_t, sum(c) / n_c
+    var_t = sum((x - mean_t) ** 2 for x in t) / (n_t - 1) / n_t
+    var_c = sum((x - mean_c) ** 2 for x in c) / (n_c - 1) / n_c
+    # Welch (1947): Satterthwaite's degrees of freedom, t quantile, times the treated.
+    df = (var_t + var_c) ** 2 / (var_t**2 / (n_t - 1) + var_c**2 / (n_c - 1))
+    half = scipy_stats.t.ppf(0.975, df) * math.sqrt(var_t + var_c)
+    diff = mean_t - mean_c
+    # SRM: Pearson's chi-square of the arm sizes against the planned split, 1 df.
+    expected_t = (n_t + n_c) * (1 - HOLDOUT_SHARE)
+    expected_c = (n_t + n_c) * HOLDOUT_SHARE
+    chi2 = (n_t - expected_t) ** 2 / expected_t + (n_c - expected_c) ** 2 / expected_c
+    # MDE (Fleiss, Levin & Paik 2003, 4.2): the lift d with 80% power at alpha 5%.
+    z = scipy_stats.norm.ppf(0.975)
+
+    def power_gap(d: float) -> float:
+        p_t = p_c + d
+        pooled = (n_t * p_t + n_c * p_c) / (n_t + n_c)
+        s0 = math.sqrt(pooled * (1 - pooled) * (1 / n_t + 1 / n_c))
+        s1 = math.sqrt(p_t * (1 - p_t) / n_t + p_c * (1 - p_c) / n_c)
+        return float(scipy_stats.norm.cdf((d - z * s0) / s1)) - 0.8
+
+    mde = optimize.brentq(power_gap, 1e-9, 1 - p_c - 1e-9)
+    return {
+        "value": diff * n_t,
+        "low": (diff - half) * n_t,
+        "high": (diff + half) * n_t,
+        "srm": float(scipy_stats.chi2.sf(chi2, 1)),
+        "mde": mde,
+        "arms": f"{n_t} / {n_c}",
+        "delivered": delivered,
+    }
 
 
 @pytest.mark.parametrize("viewport", sorted(VIEWPORTS))
@@ -16,6 +120,7 @@ pytestmark = pytest.mark.browser
 def test_the_page_shows_the_journey_uplift_and_the_program_roi(
     browser: Any, server: Server, viewport: str, lang: str
 ) -> None:
+    expected = _expected(server)
     width, height = VIEWPORTS[viewport]
     context = browser.new_context(
         viewport={"width": width, "height": height}, is_mobile=viewport == "phone"
@@ -30,14 +135,25 @@ def test_the_page_shows_the_journey_uplift_and_the_program_roi(
         assert tab.locator("html").get_attribute("lang") == lang
         heading = "O que cada ação rendeu" if lang == "pt-BR" else "What each action earned"
         assert heading in tab.locator("h1").inner_text()
-        api = server.api("/v1/measurement/uplift?journey=post_purchase_thanks")["journeys"][0]
-        comparison = api["comparison"]
-        assert comparison is not None
         row = tab.locator("[data-journey=post_purchase_thanks]")
-        shown = row.locator("[data-incremental] [data-value]").get_attribute("data-value")
-        assert shown == str(comparison["incremental_revenue"]["value_minor"])
-        treated, control = comparison["treated"]["eligible"], comparison["control"]["eligible"]
-        assert f"{treated} / {control}" in row.inner_text()
+        shown = row.locator("[data-incremental] [data-value]")
+        for attribute, key in (
+            ("data-value", "value"),
+            ("data-ci-low", "low"),
+            ("data-ci-high", "high"),
+        ):
+            assert abs(int(shown.get_attribute(attribute) or "") - expected[key]) <= 1
+        assert f"{expected['arms']}" in row.inner_text()
+        srm = float(row.locator("[data-srm]").get_attribute("data-srm") or "nan")
+        assert math.isclose(srm, expected["srm"], rel_tol=1e-6)
+        mde = float(row.locator("[data-mde]").get_attribute("data-mde") or "nan")
+        assert math.isclose(mde, expected["mde"], rel_tol=0.01)
+        # The response KPI per segment covers every delivered message once.
+        by_segment = tab.locator("[data-segment^='post_purchase_thanks:'] td:nth-child(3)")
+        shown_delivered = [
+            int(x.replace(".", "").replace(",", "")) for x in by_segment.all_inner_texts()
+        ]
+        assert sum(shown_delivered) == expected["delivered"] > 0
         note = "observacional" if lang == "pt-BR" else "Observational"
         assert note in tab.locator("#loyalty-roi").inner_text()
         screenshot(tab, f"measurement-{lang}-{viewport}")

@@ -26,6 +26,7 @@ from recompra.automation.schedule import (
     wait_until,
 )
 from recompra.automation.surveys import survey_context
+from recompra.automation.targeting_gate import skipped_by_targeting
 from recompra.db.dialect import insert_ignoring_conflicts, is_postgresql
 from recompra.loyalty.operations.adjust import adjust
 from recompra.loyalty.programs import active_program_for_brand
@@ -221,6 +222,12 @@ def _send(
     )
     if not allowed:
         payload = {"node": name, "reason": "consent"}
+        _record(session, item, name, channel, purpose, "suppressed", payload, now)
+        return None
+    if marketing and skipped_by_targeting(
+        session, journey_id=run.journey_id, customer_id=run.customer_id
+    ):
+        payload = {"node": name, "reason": "targeting"}
         _record(session, item, name, channel, purpose, "suppressed", payload, now)
         return None
     cap = ctx.policy.caps.get(channel)

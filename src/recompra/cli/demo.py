@@ -19,7 +19,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from recompra import migrate
 from recompra import pipeline as flows
@@ -120,18 +120,49 @@ def setup_loyalty(brand: str) -> dict[str, int]:
                 session, program_id=program_id, order_id=order_id, now=purchased_at
             )
             earned += 0 if result.duplicate else 1
-    summary = run_jobs(engine, now=datetime.now(UTC))
+    # The store lives at its as-of (the Olist data ends in 2018): expiring at the wall
+    # clock would expire every lot, leaving the program with no liability to weigh.
+    summary = run_jobs(engine, now=store_as_of(brand))
     return {"orders_earned": earned, **summary}
 
 
+def store_as_of(brand: str) -> datetime:
+    """The demo store's present: its last order (the generated store ends today)."""
+    from recompra.models import Order
+
+    with unit_of_work(get_engine(), write=False) as session:
+        brand_id = get_brand(session, brand).id
+        last = session.scalar(
+            select(func.max(Order.purchased_at)).where(Order.brand_id == brand_id)
+        )
+    if last is None:
+        return datetime.now(UTC)
+    return last if last.tzinfo else last.replace(tzinfo=UTC)
+
+
 def setup_automation(brand: str) -> None:
-    """Apply the ready-made journeys and place the demo's orders for them."""
+    """Write the journeys' past (entries with a known effect, see
+    :mod:`recompra.measurement.history`), apply the ready-made journeys and place the
+    demo's orders for them."""
     from recompra.automation.demo import apply_ready_made, place_demo_orders
+    from recompra.automation.settings import AutomationSettings, decision_context
+    from recompra.measurement.history import write_journey_history
 
     engine = get_engine()
     with unit_of_work(engine, write=False) as session:
         row = get_brand(session, brand)
         brand_id, currency = row.id, row.default_currency
+    history = write_journey_history(
+        engine,
+        brand_id=brand_id,
+        currency=currency,
+        as_of=store_as_of(brand),
+        ctx=decision_context(get_settings(), AutomationSettings()),
+    )
+    console.print(
+        f"journey history: entries {history.entries}, extra orders {history.extra_orders}, "
+        f"{history.decisions} decisions"
+    )
     for result in apply_ready_made(engine, brand_id=brand_id):
         console.print(f"journey {result.key}: {result.outcome} (version {result.version})")
     placed = place_demo_orders(

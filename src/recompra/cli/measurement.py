@@ -3,6 +3,7 @@ or as the JSON the API returns (logic in :mod:`recompra.measurement.service`).""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -18,6 +19,7 @@ from recompra.errors import RecompraError
 from recompra.hub.brands import DEFAULT_BRAND
 from recompra.measurement.loyalty_roi import RoiSettings
 from recompra.measurement.service import roi_report, uplift_report
+from recompra.measurement.targeting_flow import fit_targeting
 from recompra.measurement.uplift import WINDOW_DAYS, Settings
 
 BrandOption = Annotated[str, typer.Option(help="Brand (store) slug")]
@@ -133,3 +135,32 @@ def roi(
     if report["roi"] is not None:
         r = report["roi"]
         typer.echo(f"ROI {_pct(r['value'])} [{_pct(r['ci_low'])}, {_pct(r['ci_high'])}]")
+
+
+def uplift_target(
+    journey: Annotated[str, typer.Option(help="The journey (key) to target")],
+    as_json: JsonOption = False,
+    brand: BrandOption = DEFAULT_BRAND,
+    now: Annotated[str | None, typer.Option(help="Fit time (ISO; default: now)")] = None,
+) -> None:
+    """Fit the uplift models on the journey's holdout data; from then on the journey
+    sends marketing messages only to customers with a positive predicted uplift, if and
+    only if a model's Qini 95% CI lies above zero (otherwise it says why not)."""
+    brand_id = brand_id_of(brand)
+    at = parse_utc(now) if now else datetime.now(UTC)
+    try:
+        with unit_of_work(get_engine()) as session:
+            decision = fit_targeting(session, brand_id=brand_id, journey_key=journey, now=at)
+    except RecompraError as error:
+        raise exit_with(error) from error
+    if as_json:
+        typer.echo(json.dumps(dataclasses.asdict(decision), indent=2))
+        return
+    if not decision.enabled:
+        typer.echo(f"{journey}: targeting off ({decision.reason})")
+        return
+    typer.echo(
+        f"{journey}: targeting on with {decision.model}, Qini {decision.qini:.4f} "
+        f"[{decision.ci_low:.4f}, {decision.ci_high:.4f}]; "
+        f"{decision.positive} of {decision.predicted} customers predicted to respond"
+    )

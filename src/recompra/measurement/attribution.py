@@ -12,11 +12,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from recompra.analytics.campaign import (
+    COLUMNS,
+    DELIVERIES_VIEW,
+    LEVELS,
+    RESPONSES_VIEW,
+    campaign_response_sql,
+)
+from recompra.engines.registry import open_engine
+from recompra.hub.scores import latest_segments
 from recompra.measurement.frames import purchases, read_frame
 from recompra.models import Event
 from recompra.models.automation import Journey, JourneyRun, OutboxMessage
@@ -36,11 +47,9 @@ class AttributionWindows:
 
 @dataclass(frozen=True)
 class Response:
-    """Delivered messages, their clicks and the orders credited to them by last touch.
-
-    ``response_rate`` is attributed orders / delivered messages (the campaign response
-    rate KPI); ``click_rate`` is clicks / delivered e-mails.
-    """
+    """Delivered messages, their clicks and the orders credited to them by last touch,
+    with the campaign response KPI (:mod:`recompra.analytics.campaign`: attributed
+    orders / delivered messages; clicks / delivered e-mails; ``None`` before any)."""
 
     delivered: int = 0
     delivered_email: int = 0
@@ -48,17 +57,21 @@ class Response:
     opens: int = 0
     attributed_orders: int = 0
     attributed_revenue_minor: int = 0
+    response_rate: float | None = None
+    click_rate: float | None = None
 
-    @property
-    def response_rate(self) -> float | None:
-        """Attributed orders per delivered message (``None`` before any delivery)."""
-        return self.attributed_orders / self.delivered if self.delivered else None
 
-    @property
-    def click_rate(self) -> float | None:
-        """Clicks per delivered e-mail (``None`` before any e-mail)."""
-        return self.clicks / self.delivered_email if self.delivered_email else None
+@dataclass(frozen=True)
+class Responses:
+    """The KPI per ``(journey, None)`` and ``(journey, node)``, and per
+    ``(journey, segment)``."""
 
+    by_node: dict[tuple[str, str | None], Response]
+    by_segment: dict[tuple[str, str], Response]
+
+
+#: The segment of a customer without stored analytics.
+NO_SEGMENT = "unsegmented"
 
 Key = tuple[str, str | None]
 
@@ -69,10 +82,8 @@ def node_of(execution_key: str) -> str:
     return execution_key.rsplit(":", 2)[-2]
 
 
-def attribute(
-    session: Session, *, brand_id: int, windows: AttributionWindows
-) -> dict[Key, Response]:
-    """Responses per ``(journey, None)`` and ``(journey, node)`` for the brand."""
+def attribute(session: Session, *, brand_id: int, windows: AttributionWindows) -> Responses:
+    """The campaign response KPI of the brand's journeys, by node and by segment."""
     sent = read_frame(
         session,
         select(
@@ -115,46 +126,65 @@ def attribute(
         ignore_index=True,
     )
     credited = _last_touch(session, brand_id, touches)
-    responses: dict[Key, Response] = {}
-    for keys in (["journey"], ["journey", "node"]):
-        for key, group in sent.groupby(keys):
-            name = _key(key)
-            responses[name] = Response(
-                delivered=len(group), delivered_email=int((group["channel"] == "email").sum())
-            )
-        for key, group in events.groupby(keys):
-            name = _key(key)
-            current = responses.get(name, Response())
-            responses[name] = _with(
-                current,
-                clicks=int((group["type"] == CLICK_EVENT).sum()),
-                opens=int((group["type"] == OPEN_EVENT).sum()),
-            )
-        for key, group in credited.groupby(keys):
-            name = _key(key)
-            current = responses.get(name, Response())
-            responses[name] = _with(
-                current,
-                attributed_orders=len(group),
-                attributed_revenue_minor=int(group["total_minor"].sum()),
-            )
-    return responses
+    segments = latest_segments(session, brand_id=brand_id).set_index("customer_id")["segment"]
+    deliveries = sent[["journey", "node", "customer_id", "channel"]]
+    responses = pd.concat(
+        [
+            events.assign(
+                kind=events["type"].map({CLICK_EVENT: "click", OPEN_EVENT: "open"}),
+                revenue_minor=0,
+            )[["journey", "node", "customer_id", "kind", "revenue_minor"]],
+            credited.assign(kind="order").rename(columns={"total_minor": "revenue_minor"})[
+                ["journey", "node", "customer_id", "kind", "revenue_minor"]
+            ],
+        ],
+        ignore_index=True,
+    )
+    return _kpi(
+        deliveries.assign(segment=_segment_of(deliveries, segments)),
+        responses.assign(segment=_segment_of(responses, segments)),
+    )
 
 
-def _key(key: object) -> Key:
-    parts = key if isinstance(key, tuple) else (key,)
-    return (str(parts[0]), str(parts[1]) if len(parts) > 1 and parts[1] is not None else None)
+def _segment_of(frame: pd.DataFrame, segments: pd.Series) -> pd.Series:
+    return frame["customer_id"].map(segments).fillna(NO_SEGMENT).astype(str)
 
 
-def _with(current: Response, **changes: int) -> Response:
-    fields = {**current.__dict__, **changes}
-    return Response(**fields)
+def _kpi(deliveries: pd.DataFrame, responses: pd.DataFrame) -> Responses:
+    """Run the analytics' campaign response SQL over the two frames."""
+    tables = {
+        DELIVERIES_VIEW: deliveries.astype(
+            {"journey": str, "node": str, "segment": str, "channel": str}
+        ),
+        RESPONSES_VIEW: responses.astype(
+            {"journey": str, "node": str, "segment": str, "kind": str, "revenue_minor": "int64"}
+        ),
+    }
+    with open_engine("duckdb") as engine:
+        engine.register_tables(
+            {
+                name: pa.Table.from_pandas(frame, preserve_index=False)
+                for name, frame in tables.items()
+            }
+        )
+        levels = {level: engine.query(campaign_response_sql(level)).to_pylist() for level in LEVELS}
+    by_node: dict[tuple[str, str | None], Response] = {}
+    for row in levels["journey"]:
+        by_node[(row["journey"], None)] = _response(row)
+    for row in levels["node"]:
+        by_node[(row["journey"], row["node"])] = _response(row)
+    by_segment = {(row["journey"], row["segment"]): _response(row) for row in levels["segment"]}
+    return Responses(by_node, by_segment)
+
+
+def _response(row: dict[str, Any]) -> Response:
+    return Response(**{column: row[column] for column in COLUMNS})
 
 
 def _last_touch(session: Session, brand_id: int, touches: pd.DataFrame) -> pd.DataFrame:
     """Each order with a touch before it and inside its window, credited to the latest."""
     if touches.empty:
-        return pd.DataFrame(columns=["journey", "node", "total_minor"])
+        return pd.DataFrame(columns=["journey", "node", "customer_id", "total_minor"])
     touches = touches.assign(
         at=pd.to_datetime(touches["at"], utc=True), until=pd.to_datetime(touches["until"], utc=True)
     )
@@ -162,4 +192,4 @@ def _last_touch(session: Session, brand_id: int, touches: pd.DataFrame) -> pd.Da
     pairs = orders.merge(touches, on="customer_id")
     pairs = pairs[(pairs["at"] < pairs["purchased_at"]) & (pairs["purchased_at"] <= pairs["until"])]
     latest = pairs.sort_values(["order_id", "at"]).drop_duplicates("order_id", keep="last")
-    return latest[["journey", "node", "total_minor"]]
+    return latest[["journey", "node", "customer_id", "total_minor"]]

@@ -15,7 +15,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from recompra.errors import NotFound
-from recompra.measurement.attribution import Response
 from recompra.measurement.loyalty_roi import RoiSettings, empty_report, loyalty_roi
 from recompra.measurement.uplift import Settings, journey_uplift
 from recompra.models import Order
@@ -26,9 +25,6 @@ from recompra.snapshot.schema import NON_PURCHASE_STATUSES
 
 def to_plain(value: Any) -> Any:
     """Dataclasses, lists and dicts as JSON values; NaN and infinities become ``None``."""
-    if isinstance(value, Response):
-        plain = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
-        return {**plain, "response_rate": value.response_rate, "click_rate": value.click_rate}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, dict):

@@ -21,9 +21,15 @@ from sqlalchemy.orm import Session
 
 from recompra.automation.schedule import in_holdout
 from recompra.measurement.analysis import TARGET_RELATIVE_MDE, Comparison, compare, entries_per_day
-from recompra.measurement.attribution import AttributionWindows, Response, attribute, node_of
+from recompra.measurement.attribution import (
+    AttributionWindows,
+    Response,
+    Responses,
+    attribute,
+    node_of,
+)
 from recompra.measurement.frames import clv_scores, purchases, read_frame
-from recompra.measurement.targeting import TargetingResult, evaluate_targeting
+from recompra.measurement.targeting import FloatArray, TargetingResult, evaluate_targeting
 from recompra.models.automation import Journey, JourneyRun, JourneyVersion, OutboxMessage
 
 #: Orders within this many days after entry count as the journey's outcome.
@@ -67,12 +73,14 @@ class JourneyUplift:
     reason: str | None
     response: Response
     nodes: list[NodeUplift]
+    #: The campaign response KPI per customer segment (current RFM segment).
+    segments: dict[str, Response] = field(default_factory=dict)
     #: Uplift models judged on a held-out split; empty with ``targeting_reason`` otherwise.
     targeting: list[TargetingResult] = field(default_factory=list)
     targeting_reason: str | None = "too_little_holdout_data"
 
 
-def _holdout_percent(document: dict[str, Any]) -> float | None:
+def holdout_percent(document: dict[str, Any]) -> float | None:
     percents = [n["percent"] for n in document["nodes"].values() if n["type"] == "holdout"]
     return float(percents[0]) if percents else None
 
@@ -95,7 +103,7 @@ def _outcomes(
     return out
 
 
-def _covariate(
+def cuped_covariate(
     session: Session, brand_id: int, entries: pd.DataFrame, orders: pd.DataFrame
 ) -> tuple[str, pd.Series]:
     """The pre-entry covariate for CUPED: predicted CLV from the last scores dated before
@@ -142,13 +150,9 @@ def journey_uplift(
     return [_one(session, journey, now, settings, responses) for journey in journeys]
 
 
-def _one(
-    session: Session,
-    journey: Journey,
-    now: datetime,
-    settings: Settings,
-    responses: dict[tuple[str, str | None], Response],
-) -> JourneyUplift:
+def _entries(session: Session, journey: Journey) -> tuple[dict[int, Any], pd.DataFrame]:
+    """The journey's versions' documents, and each customer's first run of a version
+    with a holdout (with that version's ``percent``)."""
     documents: dict[int, dict[str, Any]] = dict(
         session.execute(
             select(JourneyVersion.version, JourneyVersion.definition).where(
@@ -156,8 +160,7 @@ def _one(
             )
         ).all()
     )
-    current = documents[journey.current_version]
-    percents = {version: _holdout_percent(doc) for version, doc in documents.items()}
+    percents = {version: holdout_percent(doc) for version, doc in documents.items()}
     runs = read_frame(
         session,
         select(JourneyRun.id, JourneyRun.customer_id, JourneyRun.version, JourneyRun.started_at)
@@ -166,7 +169,50 @@ def _one(
         ["run_id", "customer_id", "version", "started_at"],
     )
     runs["percent"] = runs["version"].map(percents)
-    entries = runs[runs["percent"].notna()].drop_duplicates("customer_id")
+    return documents, runs[runs["percent"].notna()].drop_duplicates("customer_id")
+
+
+def _frame(
+    session: Session,
+    journey: Journey,
+    matured: pd.DataFrame,
+    orders: pd.DataFrame,
+    window: timedelta,
+) -> tuple[str, pd.DataFrame]:
+    """Matured entrants with their arm (the stable hash), outcomes and CUPED covariate."""
+    matured = matured.assign(
+        holdout=[
+            in_holdout(journey.key, int(c), float(p))
+            for c, p in zip(matured["customer_id"], matured["percent"], strict=True)
+        ]
+    )
+    frame = _outcomes(matured, orders, start="started_at", window=window)
+    covariate, frame["covariate"] = cuped_covariate(session, journey.brand_id, frame, orders)
+    return covariate, frame
+
+
+def journey_frame(
+    session: Session, journey: Journey, *, now: datetime, window_days: int = WINDOW_DAYS
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The entrants whose window has closed (arm, outcomes, covariate) and the brand's
+    purchases: what the uplift models are fitted on."""
+    _, entries = _entries(session, journey)
+    window = timedelta(days=window_days)
+    matured = entries[entries["started_at"] + window <= pd.Timestamp(now)]
+    orders = purchases(session, brand_id=journey.brand_id)
+    return _frame(session, journey, matured, orders, window)[1], orders
+
+
+def _one(
+    session: Session,
+    journey: Journey,
+    now: datetime,
+    settings: Settings,
+    responses: Responses,
+) -> JourneyUplift:
+    documents, entries = _entries(session, journey)
+    current = documents[journey.current_version]
+    percents = {version: holdout_percent(doc) for version, doc in documents.items()}
     window = timedelta(days=settings.window_days)
     matured = entries[entries["started_at"] + window <= pd.Timestamp(now)].copy()
     comparison: Comparison | None = None
@@ -182,12 +228,7 @@ def _one(
         share = float(entries["percent"].mean()) / 100
         reason = "window_not_elapsed"
         if not matured.empty:
-            matured["holdout"] = [
-                in_holdout(journey.key, int(c), float(p))
-                for c, p in zip(matured["customer_id"], matured["percent"], strict=True)
-            ]
-            frame = _outcomes(matured, orders, start="started_at", window=window)
-            covariate, frame["covariate"] = _covariate(session, journey.brand_id, frame, orders)
+            covariate, frame = _frame(session, journey, matured, orders, window)
             if frame["holdout"].all() or not frame["holdout"].any():
                 reason = "one_arm_empty"
             else:
@@ -201,18 +242,23 @@ def _one(
                 )
                 reason = None
                 targeting = journey_targeting(frame, orders)
-        nodes = _nodes(session, journey, orders, now, settings, responses, rate, share)
+        nodes = _nodes(session, journey, orders, now, settings, responses.by_node, rate, share)
     return JourneyUplift(
         key=journey.key,
         name=current.get("name", {}),
         status=journey.status,
-        holdout_percent=_holdout_percent(current),
+        holdout_percent=holdout_percent(current),
         entered=len(entries),
         matured=len(matured),
         covariate=covariate,
         comparison=comparison,
         reason=reason,
-        response=responses.get((journey.key, None), Response()),
+        response=responses.by_node.get((journey.key, None), Response()),
+        segments={
+            segment: response
+            for (key, segment), response in responses.by_segment.items()
+            if key == journey.key
+        },
         nodes=nodes,
         targeting=targeting,
         targeting_reason=None if targeting else "too_little_holdout_data",
@@ -225,12 +271,18 @@ TARGETING_MIN_CONVERTERS = 100
 
 
 def journey_targeting(frame: pd.DataFrame, orders: pd.DataFrame) -> list[TargetingResult]:
-    """Uplift models on pre-entry recency, frequency, monetary value and the CUPED
-    covariate, when both arms have enough converters."""
+    """Uplift models judged on a held-out split, when both arms have enough converters."""
     converted = frame["orders"] > 0
     held = frame["holdout"].astype(bool)
     if min((converted & held).sum(), (converted & ~held).sum()) < TARGETING_MIN_CONVERTERS:
         return []
+    x = targeting_features(frame, orders)
+    return evaluate_targeting(x, ~held.to_numpy(), converted.to_numpy())
+
+
+def targeting_features(frame: pd.DataFrame, orders: pd.DataFrame) -> FloatArray:
+    """log1p of recency, frequency and monetary value before ``started_at``, and the
+    CUPED ``covariate``, per row of ``frame``."""
     before = frame[["customer_id", "started_at"]].merge(orders, on="customer_id")
     before = before[before["purchased_at"] <= before["started_at"]]
     grouped = before.groupby("customer_id")
@@ -243,8 +295,7 @@ def journey_targeting(frame: pd.DataFrame, orders: pd.DataFrame) -> list[Targeti
             "covariate": frame["covariate"].clip(lower=0),
         }
     )
-    x = np.log1p(features.to_numpy(np.float64))
-    return evaluate_targeting(x, ~held.to_numpy(), converted.to_numpy())
+    return np.asarray(np.log1p(features.to_numpy(np.float64)), dtype=np.float64)
 
 
 def _nodes(

@@ -52,6 +52,7 @@ from recompra.models.loyalty import (
     LoyaltyTier,
     LoyaltyTierChange,
 )
+from recompra.models.measurement import JourneyTargeting, UpliftPrediction
 from recompra.models.order import Order, OrderItem, Payment
 from recompra.models.scores import CustomerScore
 from recompra.models.security import DashboardSession, LoginFailure
@@ -86,6 +87,7 @@ __all__ = [
     "ForecastBacktest",
     "IdempotencyRecord",
     "ImportRun",
+    "JourneyTargeting",
     "KeyResult",
     "Lead",
     "LeadScoreFit",
@@ -117,5 +119,6 @@ __all__ = [
     "Review",
     "SalesStage",
     "StageChange",
+    "UpliftPrediction",
     "VocSetting",
 ]

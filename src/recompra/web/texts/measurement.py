@@ -40,6 +40,17 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "measurement.col.node": ("Mensagem", "Message"),
     "measurement.col.channel": ("Canal", "Channel"),
     "measurement.nodes": ("Por mensagem", "Per message"),
+    "measurement.segments": ("Resposta por segmento", "Response by segment"),
+    "measurement.segments.note": (
+        "Taxa de resposta = pedidos atribuídos (último toque) / mensagens entregues, pelo "
+        "segmento RFM atual do cliente. Atribuição, não efeito causal.",
+        "Response rate = attributed orders (last touch) / delivered messages, by the "
+        "customer's current RFM segment. Attribution, not a causal effect.",
+    ),
+    "measurement.col.segment": ("Segmento", "Segment"),
+    "measurement.col.delivered": ("Entregues", "Delivered"),
+    "measurement.col.clicks": ("Cliques", "Clicks"),
+    "measurement.col.attributed_orders": ("Pedidos atribuídos", "Attributed orders"),
     "measurement.mde_days": ("meta em {days} dias", "target in {days} days"),
     "measurement.mde_reached": ("meta atingida", "target reached"),
     "measurement.srm_alert": (

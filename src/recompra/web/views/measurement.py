@@ -32,6 +32,15 @@ def _nodes(journeys: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+def _segments(journeys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The campaign response KPI per journey and customer segment, for the table."""
+    return [
+        {"journey": journey, "segment": segment, "response": response}
+        for journey in journeys
+        for segment, response in sorted(journey["segments"].items())
+    ]
+
+
 @router.get("/dashboard/measurement", response_class=HTMLResponse)
 def measurement(request: Request) -> HTMLResponse:
     """Incremental revenue per journey and message, and the loyalty program's ROI."""
@@ -49,6 +58,7 @@ def measurement(request: Request) -> HTMLResponse:
         "measurement.html",
         uplift=uplift,
         nodes=_nodes(uplift["journeys"]),
+        segments=_segments(uplift["journeys"]),
         roi=roi,
         srm_alarm=SRM_ALARM,
     )
