@@ -1,7 +1,7 @@
 """commercial refit
 
 Revision ID: 0016_commercial_refit
-Revises: 0013_voc_settings
+Revises: 0015_measurement
 Create Date: 2026-12-04 22:59:04.071693
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import recompra.models.base
 
 revision: str = "0016_commercial_refit"
-down_revision: str | Sequence[str] | None = "0013_voc_settings"
+down_revision: str | Sequence[str] | None = "0015_measurement"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
