@@ -21,6 +21,7 @@ from recompra.commercial.deals import (
 )
 from recompra.db import unit_of_work
 from recompra.errors import InvalidInput
+from recompra.hub.accounts import account_of_customer, members
 from recompra.hub.brands import ensure_brand
 from recompra.models import Customer, Opportunity, StageChange
 
@@ -113,3 +114,18 @@ def test_won_deal_becomes_one_customer_account(engine: Engine) -> None:
         again = customer_from_won_deal(session, brand_id=brand_id, opportunity_id=opp.id)
         assert first == again
         assert session.get(Customer, first).name == "ACME"  # type: ignore[union-attr]
+        # The company account the buyers join: the deal's customer owns it.
+        membership = account_of_customer(session, brand_id=brand_id, customer_id=first)
+        assert membership is not None
+        assert membership.role == "owner"
+        assert membership.account.name == "ACME"
+        # A second won deal with the same company joins the same account.
+        other = open_opportunity(
+            session, brand_id=brand_id, external_id="w2", company="ACME", at=AT
+        )
+        move_stage(session, brand_id=brand_id, opportunity_id=other.id, stage_key="won", at=AT)
+        second = customer_from_won_deal(session, brand_id=brand_id, opportunity_id=other.id)
+        again_membership = account_of_customer(session, brand_id=brand_id, customer_id=second)
+        assert again_membership is not None
+        assert again_membership.account.id == membership.account.id
+        assert len(members(session, account_id=membership.account.id)) == 2

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from recompra.errors import InvalidInput, NotFound
+from recompra.hub.accounts import add_buyer, create_account, find_account_by_name
 from recompra.hub.customers import upsert_customers
 from recompra.hub.rejects import EntityCounts
 from recompra.models import Activity, Lead, Opportunity, SalesStage, StageChange
@@ -140,8 +141,10 @@ def move_stage(
 def customer_from_won_deal(session: Session, *, brand_id: int, opportunity_id: int) -> int:
     """Make a won deal's company a hub customer account (once) and return its id.
 
-    The account is a customer keyed by the opportunity (source ``b2b_deal``), so buyers
-    of the company can later be linked to it as identities of the same customer.
+    The deal becomes a customer keyed by the opportunity (source ``b2b_deal``) and the
+    owner of the brand's company account of that name (created on the first won deal,
+    shared by later ones), to which the company's buyers are added: one company, many
+    buyers, one pooled loyalty balance (``hub.accounts``).
     """
     opp = _opportunity(session, brand_id, opportunity_id)
     if opp.status != "won":
@@ -156,6 +159,17 @@ def customer_from_won_deal(session: Session, *, brand_id: int, opportunity_id: i
     ids = upsert_customers(session, brand_id=brand_id, records=[record], counts=EntityCounts())
     opp.customer_id = next(iter(ids.values()))
     session.flush()
+    name = opp.company or f"{opp.source}:{opp.external_id}"
+    account = find_account_by_name(session, brand_id=brand_id, name=name) or create_account(
+        session, brand_id=brand_id, name=name
+    )
+    add_buyer(
+        session,
+        brand_id=brand_id,
+        account_id=account.id,
+        customer_id=opp.customer_id,
+        role="owner",
+    )
     return opp.customer_id
 
 

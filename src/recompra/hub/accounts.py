@@ -67,6 +67,15 @@ def create_account(
     return account
 
 
+def find_account_by_name(session: Session, *, brand_id: int, name: str) -> CompanyAccount | None:
+    """The brand's company account called ``name`` (names are unique per brand), if any."""
+    return session.scalar(
+        select(CompanyAccount).where(
+            CompanyAccount.brand_id == brand_id, CompanyAccount.name == name.strip()
+        )
+    )
+
+
 def get_account(session: Session, *, brand_id: int, account_id: int) -> CompanyAccount:
     """The brand's company account, or ``NotFound`` (another brand's account is not found)."""
     account = session.get(CompanyAccount, account_id)
