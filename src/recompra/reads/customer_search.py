@@ -11,10 +11,10 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from recompra.models import BrandCustomer, Customer
+from recompra.models import BrandCustomer, Customer, Order
 from recompra.reads.models import CustomerSummary
 
 CustomerSort = Literal["name", "-name", "id", "-id", "city"]
@@ -52,6 +52,51 @@ def search_condition(term: str) -> ColumnElement[bool] | None:
     return or_(*conditions)
 
 
+@dataclass(frozen=True)
+class FilterOptions:
+    """The values the dashboard's filters offer for a brand."""
+
+    states: list[str]
+    channels: list[str]
+
+
+def filter_options(session: Session, *, brand_id: int) -> FilterOptions:
+    """The brand's customers' states and its orders' sales channels, sorted."""
+    states = session.scalars(
+        select(Customer.state)
+        .join(BrandCustomer, BrandCustomer.customer_id == Customer.id)
+        .where(BrandCustomer.brand_id == brand_id, Customer.state.is_not(None))
+        .distinct()
+        .order_by(Customer.state)
+    )
+    channels = session.scalars(
+        select(Order.channel)
+        .where(Order.brand_id == brand_id, Order.channel.is_not(None))
+        .distinct()
+        .order_by(Order.channel)
+    )
+    return FilterOptions(states=[s for s in states if s], channels=[c for c in channels if c])
+
+
+def place_and_channel(
+    brand_id: int, *, state: str | None, channel: str | None
+) -> list[ColumnElement[bool]]:
+    """Conditions on ``Customer``: lives in ``state`` (UF), bought from the brand through
+    ``channel`` (any of their orders); none for ``None``."""
+    conditions: list[ColumnElement[bool]] = []
+    if state is not None:
+        conditions.append(Customer.state == state)
+    if channel is not None:
+        conditions.append(
+            exists().where(
+                Order.customer_id == Customer.id,
+                Order.brand_id == brand_id,
+                Order.channel == channel,
+            )
+        )
+    return conditions
+
+
 def _brand_customers(brand_id: int) -> Select[Customer]:
     return (
         select(Customer)
@@ -68,9 +113,14 @@ def find_customers(
     sort: CustomerSort = "name",
     limit: int,
     offset: int,
+    state: str | None = None,
+    channel: str | None = None,
 ) -> CustomerPage:
-    """A page of the brand's customers matching ``q`` in ``sort`` order, with the total."""
-    stmt = _brand_customers(brand_id)
+    """A page of the brand's customers matching ``q`` (and living in ``state``, having
+    bought through ``channel``) in ``sort`` order, with the total."""
+    stmt = _brand_customers(brand_id).where(
+        *place_and_channel(brand_id, state=state, channel=channel)
+    )
     condition = search_condition(q or "")
     if condition is not None:
         stmt = stmt.where(condition)

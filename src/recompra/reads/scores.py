@@ -15,6 +15,7 @@ from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
 from recompra.models import Customer, CustomerScore
+from recompra.reads.customer_search import place_and_channel
 from recompra.reads.models import Bucket, RfmCell, ScoredCustomer
 
 UNSEGMENTED = "unsegmented"
@@ -104,6 +105,8 @@ class ScoreFilter:
     r: int | None = None
     f: int | None = None
     min_churn_risk: float | None = None
+    state: str | None = None
+    channel: str | None = None
 
 
 def _scored_statement(
@@ -122,6 +125,7 @@ def _scored_statement(
             stmt = stmt.where(CustomerScore.segment.is_(None))
         else:
             stmt = stmt.where(CustomerScore.segment == where.segment)
+    stmt = stmt.where(*place_and_channel(brand_id, state=where.state, channel=where.channel))
     if where.r is not None:
         stmt = stmt.where(CustomerScore.r_score == where.r)
     if where.f is not None:

@@ -55,6 +55,20 @@ TERMS: tuple[Term, ...] = (
         "Distinct people who made at least one purchase.",
     ),
     Term(
+        "new_customers",
+        "Clientes novos",
+        "New customers",
+        "Clientes cuja primeira compra foi no período.",
+        "Customers whose first purchase was in the period.",
+    ),
+    Term(
+        "purchase_frequency",
+        "Frequência de compra",
+        "Purchase frequency",
+        "Pedidos do período divididos pelos clientes que compraram nele.",
+        "Orders in the period divided by the customers who bought in it.",
+    ),
+    Term(
         "repurchase_rate",
         "Taxa de recompra",
         "Repurchase rate",

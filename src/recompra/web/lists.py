@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from recompra.reads import scores as sq
 from recompra.reads.customer_search import SORTS, CustomerSort, find_customers
 from recompra.reads.models import CustomerSummary, ScoredCustomer
+from recompra.web.filters import Filters
 
 ListName = Literal["customers", "churn", "clv", "recommendations"]
 LIST_NAMES: tuple[ListName, ...] = get_args(ListName)
@@ -30,6 +31,8 @@ class ListFilter:
     segment: str | None = None
     r: int | None = None
     f: int | None = None
+    state: str | None = None
+    channel: str | None = None
 
     @property
     def scored(self) -> bool:
@@ -44,9 +47,26 @@ class ListFilter:
             "segment": self.segment,
             "r": self.r,
             "f": self.f,
+            "state": self.state,
+            "channel": self.channel,
             **changes,
         }
         return urlencode({k: v for k, v in values.items() if v not in (None, "")})
+
+
+def list_filter(
+    filters: Filters, *, q: str | None, sort: str | None, r: int | None, f: int | None
+) -> ListFilter:
+    """A list's filter: the page's search, sort and R/F cell plus the shared filters."""
+    return ListFilter(
+        q=(q or "").strip(),
+        sort=parse_sort(sort),
+        segment=filters.segment,
+        r=r,
+        f=f,
+        state=filters.state,
+        channel=filters.channel,
+    )
 
 
 def parse_sort(value: str | None) -> CustomerSort:
@@ -77,14 +97,26 @@ def list_rows(
     ranking = _RANKING.get(name)
     if ranking is None and not where.scored:
         found = find_customers(
-            session, brand_id=brand_id, q=where.q, sort=where.sort, limit=limit, offset=offset
+            session,
+            brand_id=brand_id,
+            q=where.q,
+            sort=where.sort,
+            limit=limit,
+            offset=offset,
+            state=where.state,
+            channel=where.channel,
         )
         return ListPage(total=found.total, customers=found.items)
     as_of = sq.latest_as_of(session, brand_id=brand_id)
     if as_of is None:
         return ListPage(total=0, scored=[])
     score_filter = sq.ScoreFilter(
-        order_by=ranking or "monetary", segment=where.segment, r=where.r, f=where.f
+        order_by=ranking or "monetary",
+        segment=where.segment,
+        r=where.r,
+        f=where.f,
+        state=where.state,
+        channel=where.channel,
     )
     total = sq.count_scored(session, brand_id=brand_id, as_of=as_of, where=score_filter)
     items = sq.scored_customers(

@@ -10,12 +10,22 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from recompra.web.texts import cases, commercial, engagement, journeys, measurement, segments, voc
+from recompra.web.texts import (
+    cases,
+    commercial,
+    dashboard,
+    engagement,
+    journeys,
+    measurement,
+    segments,
+    voc,
+)
 
 #: The domain modules whose pages add strings (append yours).
 DOMAIN_MODULES: tuple[ModuleType, ...] = (
     cases,
     commercial,
+    dashboard,
     engagement,
     journeys,
     measurement,
