@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 from webtest import LIST_CUSTOMERS, SEARCH_CPF, Server, screenshot, sign_in
 
 from recompra.db import make_engine, unit_of_work
+from recompra.formatting import format_money, format_number
 from recompra.models import Brand, BrandCustomer, Customer
 from recompra.models.loyalty import LoyaltyAccount
-from recompra.web.format import format_money, format_number
 
 pytestmark = pytest.mark.browser
 

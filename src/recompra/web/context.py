@@ -16,11 +16,7 @@ from recompra.analytics import SEGMENTS
 from recompra.auth.sessions import session_user
 from recompra.config import Settings
 from recompra.db import unit_of_work
-from recompra.models import Brand, DashboardUser
-from recompra.reads.customer_search import FilterOptions, filter_options
-from recompra.web import session as cookies
-from recompra.web.filters import FilterName, Filters, carried_query
-from recompra.web.format import (
+from recompra.formatting import (
     Locale,
     format_date,
     format_datetime,
@@ -31,6 +27,10 @@ from recompra.web.format import (
     format_period,
     normalise_locale,
 )
+from recompra.models import Brand, DashboardUser
+from recompra.reads.customer_search import FilterOptions, filter_options
+from recompra.web import session as cookies
+from recompra.web.filters import FilterName, Filters, carried_query
 from recompra.web.glossary import BY_KEY
 from recompra.web.i18n import segment_name, translate
 

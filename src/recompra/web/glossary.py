@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from recompra.web.format import Locale
+from recompra.formatting import Locale
 
 
 @dataclass(frozen=True)

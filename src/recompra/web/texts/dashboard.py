@@ -77,4 +77,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "clusters.group": ("Grupo", "Cluster"),
     "clusters.review": ("Nota média", "Average review score"),
     "clusters.days": ("{days} dias", "{days} days"),
+    "clusters.recency_days": ("Dias desde a última compra", "Days since the last purchase"),
+    "clusters.orders": ("Compras por cliente", "Purchases per customer"),
 }
