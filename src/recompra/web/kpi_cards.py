@@ -27,6 +27,7 @@ class KpiCard:
     value: float | int | None
     text: str
     previous: str | None = None
+    previous_value: float | int | None = None
     change: str | None = None
     direction: Literal["up", "down", "flat", ""] = ""
 
@@ -89,7 +90,7 @@ def period_cards(
         value = getattr(current, attribute) if current is not None else None
         before = getattr(previous, attribute) if previous is not None else None
         change, direction = _change(page, kind, value, before)
-        cards.append(KpiCard(key, term, value, fmt(value), fmt(before), change, direction))
+        cards.append(KpiCard(key, term, value, fmt(value), fmt(before), before, change, direction))
     return cards
 
 
