@@ -9,6 +9,7 @@ function raises :class:`NotAnalysed` (the API answers 409, the dashboard an empt
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from datetime import date, timedelta
 from pathlib import Path
@@ -17,7 +18,12 @@ from typing import Any, Literal
 from sqlalchemy.orm import Session
 
 from recompra.analytics.prepare import RunParams, day_of
-from recompra.analytics.ranges import PERIOD_INPUTS_DIR, has_period_inputs, kpis_for_ranges
+from recompra.analytics.ranges import (
+    PERIOD_INPUTS,
+    PERIOD_INPUTS_DIR,
+    has_period_inputs,
+    kpis_for_ranges,
+)
 from recompra.errors import Conflict
 from recompra.reads.models import (
     ClusterRow,
@@ -35,6 +41,7 @@ from recompra.reads.outputs import (
     clean,
 )
 from recompra.reads.scores import UNSEGMENTED, latest_as_of, mean_predicted_clv, segment_averages
+from recompra.snapshot.io import table_path
 
 Granularity = Literal["month", "year"]
 
@@ -140,6 +147,16 @@ def _kpi_period(period: str, r: dict[str, Any]) -> KpiPeriod:
     )
 
 
+@functools.lru_cache(maxsize=256)
+def _range_rows(
+    inputs: Path, version: int, params: RunParams, bounds: tuple[int, ...]
+) -> dict[date, dict[str, Any]]:
+    """The range KPIs by range start, kept while the inputs' ``version`` (mtime) holds: the
+    presets are asked again and again between two analytics runs."""
+    frame = kpis_for_ranges(inputs, params, bounds)
+    return {r["period_start"]: {str(k): v for k, v in r.items()} for r in frame.to_dict("records")}
+
+
 def kpis_for_range(
     session: Session, *, home: Path, brand_id: int, start: date, end: date
 ) -> KpiRangeComparison:
@@ -167,10 +184,8 @@ def kpis_for_range(
     params = RunParams(
         as_of_day=day_of(as_of), churn_days=_int(outputs.summary.get("churn_days")) or 180
     )
-    frame = kpis_for_ranges(inputs, params, bounds)
-    rows: dict[date, dict[str, Any]] = {
-        r["period_start"]: {str(k): v for k, v in r.items()} for r in frame.to_dict("records")
-    }
+    version = max(table_path(inputs, name).stat().st_mtime_ns for name in PERIOD_INPUTS)
+    rows = _range_rows(inputs, version, params, tuple(bounds))
     first_purchase = outputs.summary.get("first_purchase_date")
 
     def period(first: date) -> KpiPeriod | None:
