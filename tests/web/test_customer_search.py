@@ -12,8 +12,8 @@ from dbtest import BACKENDS, create_test_engine
 from recompra.db import unit_of_work
 from recompra.generate import GeneratorConfig, generate_tables
 from recompra.hub.importers.generated import load_generated
-from recompra.models import Brand, Customer
-from recompra.reads.customer_search import find_customers
+from recompra.models import Brand, Customer, Order
+from recompra.reads.customer_search import filter_options, find_customers
 from samplestore import SampleStore, seed_sample
 
 CPF = "52998224725"  # valid check digits (Receita Federal's algorithm)
@@ -116,3 +116,33 @@ def test_a_generated_demo_customer_is_found_by_each_identity(tmp_path: Path) -> 
             for term in terms:
                 found = find_customers(session, brand_id=brand_id, q=term, limit=50, offset=0)
                 assert person.id in [c.id for c in found.items], term
+
+
+def test_state_and_channel_filters(seeded: tuple[Engine, SampleStore]) -> None:
+    engine, store = seeded
+    with unit_of_work(engine) as session:
+        # Two of the brand's customers bought through the app; one of them lives in AC
+        # (a state the sample never draws), so each filter and both together are countable.
+        app_buyers = store.customers_a[:2]
+        for order in session.scalars(select(Order).where(Order.customer_id.in_(app_buyers))):
+            if order.brand_id == store.brand_a:
+                order.channel = "app"
+        target = session.get(Customer, app_buyers[0])
+        assert target is not None
+        target.state = "AC"
+    with unit_of_work(engine, write=False) as session:
+
+        def ids(**where: str) -> list[int]:
+            found = find_customers(
+                session, brand_id=store.brand_a, q=None, sort="id", limit=50, offset=0, **where
+            )
+            assert found.total == len(found.items)
+            return [c.id for c in found.items]
+
+        assert ids(channel="app") == sorted(app_buyers)
+        assert ids(state="AC") == [app_buyers[0]]
+        assert ids(state="AC", channel="app") == [app_buyers[0]]
+        assert ids(state="AC", channel="web") == []
+        options = filter_options(session, brand_id=store.brand_a)
+        assert "app" in options.channels
+        assert "AC" in options.states
