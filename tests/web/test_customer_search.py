@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from recompra.db import unit_of_work
 from recompra.generate import GeneratorConfig, generate_tables
 from recompra.hub.importers.generated import load_generated
 from recompra.models import Brand, Customer, Order
+from recompra.models.segments import Segment, SegmentMember, SegmentVersion
 from recompra.reads.customer_search import filter_options, find_customers
 from samplestore import SampleStore, seed_sample
 
@@ -146,3 +148,47 @@ def test_state_and_channel_filters(seeded: tuple[Engine, SampleStore]) -> None:
         options = filter_options(session, brand_id=store.brand_a)
         assert "app" in options.channels
         assert "AC" in options.states
+
+
+def test_live_segment_filter(seeded: tuple[Engine, SampleStore]) -> None:
+    engine, store = seeded
+    members = sorted(store.customers_a[3:6])
+    with unit_of_work(engine) as session:
+        segment = Segment(brand_id=store.brand_a, key="vip-test")
+        session.add(segment)
+        session.flush()
+        session.add(
+            SegmentVersion(
+                segment_id=segment.id,
+                version=1,
+                name_pt="VIP de teste",
+                name_en="Test VIPs",
+                rule={},
+                rule_hash="0" * 64,
+            )
+        )
+        now = datetime.now(UTC)
+        session.add_all(
+            SegmentMember(segment_id=segment.id, customer_id=c, version=1, entered_at=now)
+            for c in members
+        )
+        segment_id = segment.id
+    with unit_of_work(engine, write=False) as session:
+        found = find_customers(
+            session,
+            brand_id=store.brand_a,
+            q=None,
+            sort="id",
+            limit=50,
+            offset=0,
+            live_segment=segment_id,
+        )
+        assert [c.id for c in found.items] == members
+        assert found.total == len(members)
+        # Another brand's view of the same segment id finds no one.
+        other = find_customers(
+            session, brand_id=store.brand_b, q=None, limit=50, offset=0, live_segment=segment_id
+        )
+        assert other.total == 0
+        options = filter_options(session, brand_id=store.brand_a)
+        assert [(s.id, s.name_pt) for s in options.live_segments] == [(segment_id, "VIP de teste")]

@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, Select, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from recompra.models import BrandCustomer, Customer, Order
+from recompra.models.segments import Segment, SegmentMember, SegmentVersion
 from recompra.reads.models import CustomerSummary
 
 CustomerSort = Literal["name", "-name", "id", "-id", "city"]
@@ -53,11 +54,21 @@ def search_condition(term: str) -> ColumnElement[bool] | None:
 
 
 @dataclass(frozen=True)
+class LiveSegmentOption:
+    """An active live segment of the brand, by id, with its current names."""
+
+    id: int
+    name_pt: str
+    name_en: str
+
+
+@dataclass(frozen=True)
 class FilterOptions:
     """The values the dashboard's filters offer for a brand."""
 
     states: list[str]
     channels: list[str]
+    live_segments: list[LiveSegmentOption]
 
 
 def filter_options(session: Session, *, brand_id: int) -> FilterOptions:
@@ -75,15 +86,39 @@ def filter_options(session: Session, *, brand_id: int) -> FilterOptions:
         .distinct()
         .order_by(Order.channel)
     )
-    return FilterOptions(states=[s for s in states if s], channels=[c for c in channels if c])
+    live = session.execute(
+        select(Segment.id, SegmentVersion.name_pt, SegmentVersion.name_en)
+        .join(
+            SegmentVersion,
+            (SegmentVersion.segment_id == Segment.id)
+            & (SegmentVersion.version == Segment.current_version),
+        )
+        .where(Segment.brand_id == brand_id, Segment.status == "active")
+        .order_by(SegmentVersion.name_pt, Segment.id)
+    )
+    return FilterOptions(
+        states=[s for s in states if s],
+        channels=[c for c in channels if c],
+        live_segments=[LiveSegmentOption(i, pt, en) for i, pt, en in live],
+    )
 
 
-def place_and_channel(
-    brand_id: int, *, state: str | None, channel: str | None
+def customer_conditions(
+    brand_id: int, *, state: str | None, channel: str | None, live_segment: int | None = None
 ) -> list[ColumnElement[bool]]:
     """Conditions on ``Customer``: lives in ``state`` (UF), bought from the brand through
-    ``channel`` (any of their orders); none for ``None``."""
+    ``channel`` (any of their orders), is a member of the brand's live segment
+    ``live_segment`` now; none for ``None``."""
     conditions: list[ColumnElement[bool]] = []
+    if live_segment is not None:
+        conditions.append(
+            exists().where(
+                SegmentMember.customer_id == Customer.id,
+                SegmentMember.segment_id == live_segment,
+                Segment.id == SegmentMember.segment_id,
+                Segment.brand_id == brand_id,
+            )
+        )
     if state is not None:
         conditions.append(Customer.state == state)
     if channel is not None:
@@ -115,11 +150,12 @@ def find_customers(
     offset: int,
     state: str | None = None,
     channel: str | None = None,
+    live_segment: int | None = None,
 ) -> CustomerPage:
-    """A page of the brand's customers matching ``q`` (and living in ``state``, having
-    bought through ``channel``) in ``sort`` order, with the total."""
+    """A page of the brand's customers matching ``q`` (and the conditions of
+    :func:`customer_conditions`) in ``sort`` order, with the total."""
     stmt = _brand_customers(brand_id).where(
-        *place_and_channel(brand_id, state=state, channel=channel)
+        *customer_conditions(brand_id, state=state, channel=channel, live_segment=live_segment)
     )
     condition = search_condition(q or "")
     if condition is not None:

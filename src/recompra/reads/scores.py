@@ -15,7 +15,7 @@ from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
 from recompra.models import Customer, CustomerScore
-from recompra.reads.customer_search import place_and_channel
+from recompra.reads.customer_search import customer_conditions
 from recompra.reads.models import Bucket, RfmCell, ScoredCustomer
 
 UNSEGMENTED = "unsegmented"
@@ -107,6 +107,7 @@ class ScoreFilter:
     min_churn_risk: float | None = None
     state: str | None = None
     channel: str | None = None
+    live_segment: int | None = None
 
 
 def _scored_statement(
@@ -125,7 +126,11 @@ def _scored_statement(
             stmt = stmt.where(CustomerScore.segment.is_(None))
         else:
             stmt = stmt.where(CustomerScore.segment == where.segment)
-    stmt = stmt.where(*place_and_channel(brand_id, state=where.state, channel=where.channel))
+    stmt = stmt.where(
+        *customer_conditions(
+            brand_id, state=where.state, channel=where.channel, live_segment=where.live_segment
+        )
+    )
     if where.r is not None:
         stmt = stmt.where(CustomerScore.r_score == where.r)
     if where.f is not None:

@@ -1,10 +1,10 @@
 """The filters every dashboard page shares, kept in the URL's query string.
 
-``brand``, ``state`` (UF), ``channel`` (sales channel of an order) and ``segment`` (an RFM
-segment key) travel with the navigation links and the exports (:func:`carried_query`),
-so a manager who narrows the view keeps it from page to page. ``range``, ``from`` and
-``to`` choose the date range of the KPI cards (:func:`date_range`). Each page says which
-of the filters it applies (``Page.applies``).
+``brand``, ``state`` (UF), ``channel`` (sales channel of an order), ``segment`` (an RFM
+segment key) and ``live`` (a live segment's id) travel with the navigation links and the
+exports (:func:`carried_query`), so a manager who narrows the view keeps it from page to
+page. ``range``, ``from`` and ``to`` choose the date range of the KPI cards
+(:func:`date_range`). Each page says which of the filters it applies (``Page.applies``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 from starlette.datastructures import QueryParams
 
-FilterName = Literal["state", "channel", "segment"]
+FilterName = Literal["state", "channel", "segment", "live"]
 FILTER_NAMES: tuple[FilterName, ...] = get_args(FilterName)
 #: The query parameters carried from page to page.
 CARRIED = ("brand", *FILTER_NAMES, "range", "from", "to")
@@ -42,6 +42,7 @@ class Filters:
     state: str | None = None
     channel: str | None = None
     segment: str | None = None
+    live: int | None = None
 
     @classmethod
     def from_query(cls, params: QueryParams) -> Filters:
@@ -49,16 +50,17 @@ class Filters:
         values = {
             name: (params.get(name) or "").strip()[:_MAX_VALUE] or None for name in FILTER_NAMES
         }
-        state = values["state"]
+        state, live = values["state"], values["live"]
         return cls(
             state=state.upper() if state else None,
             channel=values["channel"],
             segment=values["segment"],
+            live=int(live) if live and live.isdigit() and len(live) < 19 else None,
         )
 
     def active(self) -> dict[FilterName, str]:
         """The filters that are set, by name."""
-        return {n: v for n in FILTER_NAMES if (v := getattr(self, n)) is not None}
+        return {n: str(v) for n in FILTER_NAMES if (v := getattr(self, n)) is not None}
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ class ListFilter:
     f: int | None = None
     state: str | None = None
     channel: str | None = None
+    live: int | None = None
 
     @property
     def scored(self) -> bool:
@@ -49,6 +50,7 @@ class ListFilter:
             "f": self.f,
             "state": self.state,
             "channel": self.channel,
+            "live": self.live,
             **changes,
         }
         return urlencode({k: v for k, v in values.items() if v not in (None, "")})
@@ -66,6 +68,7 @@ def list_filter(
         f=f,
         state=filters.state,
         channel=filters.channel,
+        live=filters.live,
     )
 
 
@@ -105,6 +108,7 @@ def list_rows(
             offset=offset,
             state=where.state,
             channel=where.channel,
+            live_segment=where.live,
         )
         return ListPage(total=found.total, customers=found.items)
     as_of = sq.latest_as_of(session, brand_id=brand_id)
@@ -117,6 +121,7 @@ def list_rows(
         f=where.f,
         state=where.state,
         channel=where.channel,
+        live_segment=where.live,
     )
     total = sq.count_scored(session, brand_id=brand_id, as_of=as_of, where=score_filter)
     items = sq.scored_customers(

@@ -11,6 +11,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "filter.state": ("Estado", "State"),
     "filter.channel": ("Canal", "Channel"),
     "filter.segment": ("Segmento RFV", "RFM segment"),
+    "filter.live": ("Segmento dinâmico", "Live segment"),
     "filter.all": ("Todos", "All"),
     "filter.apply": ("Filtrar", "Filter"),
     "filter.clear": ("Limpar filtros", "Clear filters"),
