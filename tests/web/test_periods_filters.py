@@ -18,6 +18,7 @@ from recompra.db import make_engine, unit_of_work
 from recompra.formatting import format_number, format_percent
 from recompra.models import Brand, BrandCustomer, Customer
 from recompra.snapshot.schema import NON_PURCHASE_STATUSES
+from recompra.web.i18n import SEGMENT_ACTIONS
 
 pytestmark = pytest.mark.browser
 
@@ -181,3 +182,15 @@ def test_the_range_and_the_filters_fit_a_phone(tab_at: Any, server: Server, loca
     tab.goto(server.url + "/dashboard/clusters")
     assert tab.evaluate("document.documentElement.scrollWidth") <= 391
     screenshot(tab, f"phone-{locale}-clusters-page")
+
+
+def test_every_rfm_segment_shows_its_suggested_action(page: Any, server: Server) -> None:
+    segments = server.api("/v1/segments")["items"]
+    sign_in(page, server, "/dashboard/rfm")
+    with_action = [s["segment"] for s in segments if s["segment"] in SEGMENT_ACTIONS]
+    assert with_action
+    for key in with_action:
+        row = page.locator(f"tr[data-segment='{key}'] .action")
+        assert row.inner_text() == SEGMENT_ACTIONS[key][0]
+    page.goto(server.url + f"/dashboard/customers?segment={with_action[0]}")
+    assert page.locator("[data-action]").inner_text() == SEGMENT_ACTIONS[with_action[0]][0]
