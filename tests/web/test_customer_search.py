@@ -15,7 +15,7 @@ from recompra.generate import GeneratorConfig, generate_tables
 from recompra.hub.importers.generated import load_generated
 from recompra.models import Brand, Customer, Order
 from recompra.models.segments import Segment, SegmentMember, SegmentVersion
-from recompra.reads.customer_search import filter_options, find_customers
+from recompra.reads.customer_search import CustomerFilter, filter_options, find_customers
 from samplestore import SampleStore, seed_sample
 
 CPF = "52998224725"  # valid check digits (Receita Federal's algorithm)
@@ -136,7 +136,13 @@ def test_state_and_channel_filters(seeded: tuple[Engine, SampleStore]) -> None:
 
         def ids(**where: str) -> list[int]:
             found = find_customers(
-                session, brand_id=store.brand_a, q=None, sort="id", limit=50, offset=0, **where
+                session,
+                brand_id=store.brand_a,
+                q=None,
+                sort="id",
+                limit=50,
+                offset=0,
+                who=CustomerFilter(**where),
             )
             assert found.total == len(found.items)
             return [c.id for c in found.items]
@@ -181,13 +187,18 @@ def test_live_segment_filter(seeded: tuple[Engine, SampleStore]) -> None:
             sort="id",
             limit=50,
             offset=0,
-            live_segment=segment_id,
+            who=CustomerFilter(live_segment=segment_id),
         )
         assert [c.id for c in found.items] == members
         assert found.total == len(members)
         # Another brand's view of the same segment id finds no one.
         other = find_customers(
-            session, brand_id=store.brand_b, q=None, limit=50, offset=0, live_segment=segment_id
+            session,
+            brand_id=store.brand_b,
+            q=None,
+            limit=50,
+            offset=0,
+            who=CustomerFilter(live_segment=segment_id),
         )
         assert other.total == 0
         options = filter_options(session, brand_id=store.brand_a)

@@ -103,33 +103,40 @@ def filter_options(session: Session, *, brand_id: int) -> FilterOptions:
     )
 
 
-def customer_conditions(
-    brand_id: int, *, state: str | None, channel: str | None, live_segment: int | None = None
-) -> list[ColumnElement[bool]]:
-    """Conditions on ``Customer``: lives in ``state`` (UF), bought from the brand through
-    ``channel`` (any of their orders), is a member of the brand's live segment
-    ``live_segment`` now; none for ``None``."""
-    conditions: list[ColumnElement[bool]] = []
-    if live_segment is not None:
-        conditions.append(
-            exists().where(
-                SegmentMember.customer_id == Customer.id,
-                SegmentMember.segment_id == live_segment,
-                Segment.id == SegmentMember.segment_id,
-                Segment.brand_id == brand_id,
+@dataclass(frozen=True)
+class CustomerFilter:
+    """Which of the brand's customers a list keeps (``None``: no condition)."""
+
+    #: Lives in this state (UF).
+    state: str | None = None
+    #: Bought from the brand through this sales channel (any of their orders).
+    channel: str | None = None
+    #: Is a member of this live segment of the brand now.
+    live_segment: int | None = None
+
+    def conditions(self, brand_id: int) -> list[ColumnElement[bool]]:
+        """The conditions on ``Customer``."""
+        conditions: list[ColumnElement[bool]] = []
+        if self.state is not None:
+            conditions.append(Customer.state == self.state)
+        if self.channel is not None:
+            conditions.append(
+                exists().where(
+                    Order.customer_id == Customer.id,
+                    Order.brand_id == brand_id,
+                    Order.channel == self.channel,
+                )
             )
-        )
-    if state is not None:
-        conditions.append(Customer.state == state)
-    if channel is not None:
-        conditions.append(
-            exists().where(
-                Order.customer_id == Customer.id,
-                Order.brand_id == brand_id,
-                Order.channel == channel,
+        if self.live_segment is not None:
+            conditions.append(
+                exists().where(
+                    SegmentMember.customer_id == Customer.id,
+                    SegmentMember.segment_id == self.live_segment,
+                    Segment.id == SegmentMember.segment_id,
+                    Segment.brand_id == brand_id,
+                )
             )
-        )
-    return conditions
+        return conditions
 
 
 def _brand_customers(brand_id: int) -> Select[Customer]:
@@ -148,15 +155,11 @@ def find_customers(
     sort: CustomerSort = "name",
     limit: int,
     offset: int,
-    state: str | None = None,
-    channel: str | None = None,
-    live_segment: int | None = None,
+    who: CustomerFilter = CustomerFilter(),
 ) -> CustomerPage:
-    """A page of the brand's customers matching ``q`` (and the conditions of
-    :func:`customer_conditions`) in ``sort`` order, with the total."""
-    stmt = _brand_customers(brand_id).where(
-        *customer_conditions(brand_id, state=state, channel=channel, live_segment=live_segment)
-    )
+    """A page of the brand's customers matching ``q`` and ``who`` in ``sort`` order, with
+    the total."""
+    stmt = _brand_customers(brand_id).where(*who.conditions(brand_id))
     condition = search_condition(q or "")
     if condition is not None:
         stmt = stmt.where(condition)

@@ -6,14 +6,14 @@ string), so an export downloads exactly the rows the page shows, on every page o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, get_args
 from urllib.parse import urlencode
 
 from sqlalchemy.orm import Session
 
 from recompra.reads import scores as sq
-from recompra.reads.customer_search import SORTS, CustomerSort, find_customers
+from recompra.reads.customer_search import SORTS, CustomerFilter, CustomerSort, find_customers
 from recompra.reads.models import CustomerSummary, ScoredCustomer
 from recompra.web.filters import Filters
 
@@ -31,9 +31,7 @@ class ListFilter:
     segment: str | None = None
     r: int | None = None
     f: int | None = None
-    state: str | None = None
-    channel: str | None = None
-    live: int | None = None
+    who: CustomerFilter = field(default_factory=CustomerFilter)
 
     @property
     def scored(self) -> bool:
@@ -48,9 +46,9 @@ class ListFilter:
             "segment": self.segment,
             "r": self.r,
             "f": self.f,
-            "state": self.state,
-            "channel": self.channel,
-            "live": self.live,
+            "state": self.who.state,
+            "channel": self.who.channel,
+            "live": self.who.live_segment,
             **changes,
         }
         return urlencode({k: v for k, v in values.items() if v not in (None, "")})
@@ -66,9 +64,7 @@ def list_filter(
         segment=filters.segment,
         r=r,
         f=f,
-        state=filters.state,
-        channel=filters.channel,
-        live=filters.live,
+        who=CustomerFilter(filters.state, filters.channel, filters.live),
     )
 
 
@@ -106,9 +102,7 @@ def list_rows(
             sort=where.sort,
             limit=limit,
             offset=offset,
-            state=where.state,
-            channel=where.channel,
-            live_segment=where.live,
+            who=where.who,
         )
         return ListPage(total=found.total, customers=found.items)
     as_of = sq.latest_as_of(session, brand_id=brand_id)
@@ -119,9 +113,7 @@ def list_rows(
         segment=where.segment,
         r=where.r,
         f=where.f,
-        state=where.state,
-        channel=where.channel,
-        live_segment=where.live,
+        who=where.who,
     )
     total = sq.count_scored(session, brand_id=brand_id, as_of=as_of, where=score_filter)
     items = sq.scored_customers(
