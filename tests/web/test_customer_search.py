@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 from dbtest import BACKENDS, create_test_engine
 from recompra.db import unit_of_work
@@ -120,6 +121,15 @@ def test_a_generated_demo_customer_is_found_by_each_identity(tmp_path: Path) -> 
                 assert person.id in [c.id for c in found.items], term
 
 
+def _filtered(session: Session, brand_id: int, who: CustomerFilter) -> list[int]:
+    """The ids of the brand's customers ``who`` keeps, checking the total against them."""
+    found = find_customers(
+        session, brand_id=brand_id, q=None, sort="id", limit=50, offset=0, who=who
+    )
+    assert found.total == len(found.items)
+    return [c.id for c in found.items]
+
+
 def test_state_and_channel_filters(seeded: tuple[Engine, SampleStore]) -> None:
     engine, store = seeded
     with unit_of_work(engine) as session:
@@ -133,24 +143,12 @@ def test_state_and_channel_filters(seeded: tuple[Engine, SampleStore]) -> None:
         assert target is not None
         target.state = "AC"
     with unit_of_work(engine, write=False) as session:
-
-        def ids(**where: str) -> list[int]:
-            found = find_customers(
-                session,
-                brand_id=store.brand_a,
-                q=None,
-                sort="id",
-                limit=50,
-                offset=0,
-                who=CustomerFilter(**where),
-            )
-            assert found.total == len(found.items)
-            return [c.id for c in found.items]
-
-        assert ids(channel="app") == sorted(app_buyers)
-        assert ids(state="AC") == [app_buyers[0]]
-        assert ids(state="AC", channel="app") == [app_buyers[0]]
-        assert ids(state="AC", channel="web") == []
+        a = store.brand_a
+        assert _filtered(session, a, CustomerFilter(channel="app")) == sorted(app_buyers)
+        assert _filtered(session, a, CustomerFilter(state="AC")) == [app_buyers[0]]
+        both = CustomerFilter(state="AC", channel="app")
+        assert _filtered(session, a, both) == [app_buyers[0]]
+        assert _filtered(session, a, CustomerFilter(state="AC", channel="web")) == []
         options = filter_options(session, brand_id=store.brand_a)
         assert "app" in options.channels
         assert "AC" in options.states
@@ -180,26 +178,9 @@ def test_live_segment_filter(seeded: tuple[Engine, SampleStore]) -> None:
         )
         segment_id = segment.id
     with unit_of_work(engine, write=False) as session:
-        found = find_customers(
-            session,
-            brand_id=store.brand_a,
-            q=None,
-            sort="id",
-            limit=50,
-            offset=0,
-            who=CustomerFilter(live_segment=segment_id),
-        )
-        assert [c.id for c in found.items] == members
-        assert found.total == len(members)
+        who = CustomerFilter(live_segment=segment_id)
+        assert _filtered(session, store.brand_a, who) == members
         # Another brand's view of the same segment id finds no one.
-        other = find_customers(
-            session,
-            brand_id=store.brand_b,
-            q=None,
-            limit=50,
-            offset=0,
-            who=CustomerFilter(live_segment=segment_id),
-        )
-        assert other.total == 0
+        assert _filtered(session, store.brand_b, who) == []
         options = filter_options(session, brand_id=store.brand_a)
         assert [(s.id, s.name_pt) for s in options.live_segments] == [(segment_id, "VIP de teste")]

@@ -11,12 +11,10 @@ from typing import Any
 import httpx
 import pandas as pd
 import pytest
-from sqlalchemy import func, select
-from webtest import Server, screenshot, sign_in
+from webtest import Server, brand_customers, screenshot, sign_in
 
-from recompra.db import make_engine, unit_of_work
 from recompra.formatting import format_number, format_percent
-from recompra.models import Brand, BrandCustomer, Customer
+from recompra.models import Customer
 from recompra.snapshot.schema import NON_PURCHASE_STATUSES
 from recompra.web.i18n import SEGMENT_ACTIONS
 
@@ -99,35 +97,13 @@ def test_this_year_is_marked_partial_and_ends_on_the_last_day_with_data(
     assert page.locator("[data-previous]").count() == 0
 
 
-def _customers_in(server: Server, state: str) -> int:
-    engine = make_engine(server.database_url)
-    try:
-        with unit_of_work(engine, write=False) as session:
-            brand = session.scalar(select(Brand.id).where(Brand.slug == server.slug))
-            return int(
-                session.scalar(
-                    select(func.count())
-                    .select_from(BrandCustomer)
-                    .join(Customer, Customer.id == BrandCustomer.customer_id)
-                    .where(
-                        BrandCustomer.brand_id == brand,
-                        Customer.merged_into_id.is_(None),
-                        Customer.state == state,
-                    )
-                )
-                or 0
-            )
-    finally:
-        engine.dispose()
-
-
 def test_filters_travel_with_the_navigation_and_the_exports(page: Any, server: Server) -> None:
     sign_in(page, server, "/dashboard/customers")
     page.select_option("#filter-state", "SP")
     page.click("#filter-apply")
     page.wait_for_url("**/dashboard/customers?*state=SP*")
     total = int(page.locator("[data-total]").get_attribute("data-total"))
-    assert total == _customers_in(server, "SP") > 0
+    assert total == brand_customers(server, Customer.state == "SP") > 0
     assert page.locator("#filters-ignored").count() == 0  # the list applies every filter
     cities = page.locator("tr[data-customer] td:nth-child(4)").all_inner_texts()
     assert cities
