@@ -257,6 +257,7 @@ def analyse_sample(engine: Engine, home: Path, *, brand_id: int) -> Path:
     """
     from recompra.analytics import run_analytics
     from recompra.analytics.outputs import write_outputs
+    from recompra.analytics.ranges import PERIOD_INPUTS_DIR
     from recompra.snapshot.export import export_snapshot
 
     with unit_of_work(engine, write=False) as session:
@@ -265,5 +266,6 @@ def analyse_sample(engine: Engine, home: Path, *, brand_id: int) -> Path:
     snapshot = home / "snapshots" / slug
     export_snapshot(engine, snapshot, brand_id=brand_id)
     target = home / "analytics" / slug
-    write_outputs(run_analytics(snapshot, "duckdb"), target, report=False)
+    result = run_analytics(snapshot, "duckdb", period_inputs_dir=target / PERIOD_INPUTS_DIR)
+    write_outputs(result, target, report=False)
     return target

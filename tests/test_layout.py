@@ -24,7 +24,7 @@ MAX_LINES = 600
 #: Top-level packages (and modules) of ``recompra``, lowest layer first. A module may
 #: import its own layer and the layers below it, never one above.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("config", "errors", "db", "models", "migrate", "spreadsheets"),
+    ("config", "errors", "db", "models", "migrate", "spreadsheets", "formatting"),
     ("hub", "snapshot", "engines", "generate", "ops"),
     ("analytics", "predict", "recommend", "loyalty", "segments", "commercial"),
     ("reads", "auth", "pipeline", "automation", "voc", "measurement"),

@@ -26,6 +26,7 @@ import pandas as pd
 from recompra import migrate
 from recompra.analytics.flows import AnalyticsResult, run_analytics
 from recompra.analytics.outputs import write_outputs
+from recompra.analytics.ranges import PERIOD_INPUTS_DIR
 from recompra.config import get_settings
 from recompra.db import get_engine, unit_of_work
 from recompra.engines.registry import open_engine
@@ -122,10 +123,16 @@ def run_analyze(
 ) -> AnalyticsResult:
     """Run the analytics, write tables/summary/report and store the segments and RFM scores
     (then re-evaluate the live segments unless ``refresh_segments`` is false)."""
+    out_dir = out or output_dir("analytics", source.brand)
     result = run_analytics(
-        source.snapshot, engine, as_of=as_of, churn_days=churn_days, spark_master=spark_master
+        source.snapshot,
+        engine,
+        as_of=as_of,
+        churn_days=churn_days,
+        spark_master=spark_master,
+        period_inputs_dir=out_dir / PERIOD_INPUTS_DIR,
     )
-    write_outputs(result, out or output_dir("analytics", source.brand))
+    write_outputs(result, out_dir)
     _store(
         source,
         store_analytics_scores,

@@ -12,6 +12,7 @@ from recompra.analytics import run_analytics
 from recompra.analytics.outputs import write_outputs
 from recompra.analytics.report import render_report
 from recompra.cli.main import app
+from recompra.formatting import format_money
 
 from ._handmade import write_handmade
 
@@ -34,7 +35,17 @@ def test_write_outputs_tables_summary_and_report(tmp_path: Path) -> None:
     assert "<script" not in html
     assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert "https://" not in html
-    assert "Precisam de atenção" in render_report(result, lang="pt")
+    # The report is in pt-BR with R$ amounts (Babel's pt-BR rules); report.en.html in English.
+    assert '<html lang="pt-BR">' in html
+    assert "Precisam de atenção" in html
+    assert "Receita líquida" in html
+    assert f"<b>{format_money(summary['revenue_minor'], 'pt-BR')}</b>" in html
+    assert "R$\u00a0" in format_money(summary["revenue_minor"], "pt-BR")
+    english = (out / "report.en.html").read_text()
+    assert '<html lang="en">' in english
+    assert "Net revenue" in english
+    assert f"<b>{format_money(summary['revenue_minor'], 'en')}</b>" in english
+    assert english == render_report(result, locale="en")
 
 
 def test_analyze_command(tmp_path: Path) -> None:

@@ -7,8 +7,8 @@ import re
 import pytest
 
 from recompra.analytics import SEGMENTS, SegmentKey
+from recompra.formatting import format_money_short
 from recompra.web import charts
-from recompra.web.format import format_money_short
 from recompra.web.i18n import segment_name
 
 

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 from dbtest import BACKENDS, create_test_engine
 from recompra.db import unit_of_work
 from recompra.generate import GeneratorConfig, generate_tables
 from recompra.hub.importers.generated import load_generated
-from recompra.models import Brand, Customer
-from recompra.reads.customer_search import find_customers
+from recompra.models import Brand, Customer, Order
+from recompra.models.segments import Segment, SegmentMember, SegmentVersion
+from recompra.reads.customer_search import CustomerFilter, filter_options, find_customers
 from samplestore import SampleStore, seed_sample
 
 CPF = "52998224725"  # valid check digits (Receita Federal's algorithm)
@@ -116,3 +119,68 @@ def test_a_generated_demo_customer_is_found_by_each_identity(tmp_path: Path) -> 
             for term in terms:
                 found = find_customers(session, brand_id=brand_id, q=term, limit=50, offset=0)
                 assert person.id in [c.id for c in found.items], term
+
+
+def _filtered(session: Session, brand_id: int, who: CustomerFilter) -> list[int]:
+    """The ids of the brand's customers ``who`` keeps, checking the total against them."""
+    found = find_customers(
+        session, brand_id=brand_id, q=None, sort="id", limit=50, offset=0, who=who
+    )
+    assert found.total == len(found.items)
+    return [c.id for c in found.items]
+
+
+def test_state_and_channel_filters(seeded: tuple[Engine, SampleStore]) -> None:
+    engine, store = seeded
+    with unit_of_work(engine) as session:
+        # Two of the brand's customers bought through the app; one of them lives in AC
+        # (a state the sample never draws), so each filter and both together are countable.
+        app_buyers = store.customers_a[:2]
+        for order in session.scalars(select(Order).where(Order.customer_id.in_(app_buyers))):
+            if order.brand_id == store.brand_a:
+                order.channel = "app"
+        target = session.get(Customer, app_buyers[0])
+        assert target is not None
+        target.state = "AC"
+    with unit_of_work(engine, write=False) as session:
+        a = store.brand_a
+        assert _filtered(session, a, CustomerFilter(channel="app")) == sorted(app_buyers)
+        assert _filtered(session, a, CustomerFilter(state="AC")) == [app_buyers[0]]
+        both = CustomerFilter(state="AC", channel="app")
+        assert _filtered(session, a, both) == [app_buyers[0]]
+        assert _filtered(session, a, CustomerFilter(state="AC", channel="web")) == []
+        options = filter_options(session, brand_id=store.brand_a)
+        assert "app" in options.channels
+        assert "AC" in options.states
+
+
+def test_live_segment_filter(seeded: tuple[Engine, SampleStore]) -> None:
+    engine, store = seeded
+    members = sorted(store.customers_a[3:6])
+    with unit_of_work(engine) as session:
+        segment = Segment(brand_id=store.brand_a, key="vip-test")
+        session.add(segment)
+        session.flush()
+        session.add(
+            SegmentVersion(
+                segment_id=segment.id,
+                version=1,
+                name_pt="VIP de teste",
+                name_en="Test VIPs",
+                rule={},
+                rule_hash="0" * 64,
+            )
+        )
+        now = datetime.now(UTC)
+        session.add_all(
+            SegmentMember(segment_id=segment.id, customer_id=c, version=1, entered_at=now)
+            for c in members
+        )
+        segment_id = segment.id
+    with unit_of_work(engine, write=False) as session:
+        who = CustomerFilter(live_segment=segment_id)
+        assert _filtered(session, store.brand_a, who) == members
+        # Another brand's view of the same segment id finds no one.
+        assert _filtered(session, store.brand_b, who) == []
+        options = filter_options(session, brand_id=store.brand_a)
+        assert [(s.id, s.name_pt) for s in options.live_segments] == [(segment_id, "VIP de teste")]

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from webtest import Server, screenshot, sign_in
 
-from recompra.web.format import format_money, format_number
+from recompra.formatting import format_money, format_number
 
 pytestmark = pytest.mark.browser
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from recompra.web.format import (
+from recompra.formatting import (
     format_date,
     format_money,
     format_number,

@@ -9,37 +9,18 @@ from typing import Any
 import httpx
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import func, select
-from webtest import LIST_CUSTOMERS, SEARCH_CPF, Server, screenshot, sign_in
+from sqlalchemy import select
+from webtest import LIST_CUSTOMERS, SEARCH_CPF, Server, brand_customers, screenshot, sign_in
 
 from recompra.db import make_engine, unit_of_work
-from recompra.models import Brand, BrandCustomer, Customer
+from recompra.formatting import format_money, format_number
 from recompra.models.loyalty import LoyaltyAccount
-from recompra.web.format import format_money, format_number
 
 pytestmark = pytest.mark.browser
 
 
-def _brand_a_customers(server: Server) -> int:
-    engine = make_engine(server.database_url)
-    try:
-        with unit_of_work(engine, write=False) as session:
-            brand = session.scalar(select(Brand.id).where(Brand.slug == server.slug))
-            return int(
-                session.scalar(
-                    select(func.count())
-                    .select_from(BrandCustomer)
-                    .join(Customer, Customer.id == BrandCustomer.customer_id)
-                    .where(BrandCustomer.brand_id == brand, Customer.merged_into_id.is_(None))
-                )
-                or 0
-            )
-    finally:
-        engine.dispose()
-
-
 def test_the_customers_list_paginates_with_a_total(page: Any, server: Server) -> None:
-    total = _brand_a_customers(server)
+    total = brand_customers(server)
     assert total >= LIST_CUSTOMERS > 2 * 50  # three pages of 50
     sign_in(page, server, "/dashboard/customers")
     assert int(page.locator("[data-total]").get_attribute("data-total")) == total

@@ -5,12 +5,25 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from webtest import VIEWPORTS, Server, screenshot, sign_in
+from webtest import SCREENSHOTS, VIEWPORTS, Server, screenshot, sign_in
 
-from recompra.web.context import NAVIGATION
+from recompra.web.context import NAVIGATION, NAVIGATION_GROUPS
 from recompra.web.i18n import MESSAGES
 
 pytestmark = pytest.mark.browser
+
+
+def _assert_header_on_one_row(tab: Any) -> None:
+    """The logo, every top-level navigation item and the tools share one row."""
+    boxes = tab.evaluate(
+        """() => [document.querySelector('.logo'), document.querySelector('.tools'),
+                  ...document.querySelectorAll('.nav-groups > li')]
+                 .map((e) => { const r = e.getBoundingClientRect();
+                               return [r.top + r.height / 2, r.height]; })"""
+    )
+    centres = [centre for centre, _ in boxes]
+    tallest = max(height for _, height in boxes)
+    assert max(centres) - min(centres) < tallest / 2, boxes
 
 
 @pytest.mark.parametrize("locale", ["pt-BR", "en"])
@@ -23,17 +36,31 @@ def test_every_page_is_reached_through_the_visible_desktop_navigation(
         tab.click("#lang-switch")
         tab.wait_for_url("**/dashboard")
     column = 0 if locale == "pt-BR" else 1
-    for key, path in NAVIGATION:
-        link = tab.locator(f"#site-nav [data-nav={key}]")
-        assert link.is_visible(), key
-        assert link.inner_text() == MESSAGES[f"nav.{key}"][column]
-        link.click()
-        tab.wait_for_url(f"**{path}")
-        assert tab.locator(f"[data-nav={key}]").get_attribute("aria-current") == "page"
-        # The navigation stays inside the viewport's width (no horizontal scrolling).
-        assert tab.evaluate("document.documentElement.scrollWidth") <= VIEWPORTS["desktop"][0]
-        screenshot(tab, f"desktop-{locale}-{key}")
+    for group, entries in NAVIGATION_GROUPS.items():
+        for key, path in entries:
+            _assert_header_on_one_row(tab)
+            link = tab.locator(f"#site-nav [data-nav={key}]")
+            if len(entries) > 1:
+                # A group's pages sit in a closed drop-down until its button opens it.
+                toggle = tab.locator(f"#nav-toggle-{group}")
+                assert toggle.inner_text().startswith(MESSAGES[f"navgroup.{group}"][column])
+                assert toggle.get_attribute("aria-expanded") == "false"
+                assert not link.is_visible(), key
+                toggle.click()
+                assert toggle.get_attribute("aria-expanded") == "true"
+            assert link.is_visible(), key
+            assert link.inner_text() == MESSAGES[f"nav.{key}"][column]
+            link.click()
+            tab.wait_for_url(f"**{path}")
+            assert tab.locator(f"[data-nav={key}]").get_attribute("aria-current") == "page"
+            # The navigation stays inside the viewport's width (no horizontal scrolling).
+            assert tab.evaluate("document.documentElement.scrollWidth") <= VIEWPORTS["desktop"][0]
+            screenshot(tab, f"desktop-{locale}-{key}")
     assert not tab.locator("#menu-toggle").is_visible()
+    tab.click("#nav-toggle-customers")
+    # The viewport only: a full-page capture resizes the page, which closes the drop-down.
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    tab.screenshot(path=str(SCREENSHOTS / f"desktop-{locale}-menu-customers-open.png"))
 
 
 @pytest.mark.parametrize("locale", ["pt-BR", "en"])
@@ -71,13 +98,27 @@ def test_keyboard_alone_skips_to_content_and_follows_the_navigation(
     assert skip.is_visible()  # shown when focused
     tab.keyboard.press("Enter")
     assert tab.evaluate("document.activeElement.id") == "content"
-    # From the top again: logo, then the navigation links in order.
+    # From the top again: logo, the overview link, then the first group's button.
     tab.goto(server.url + "/dashboard")
     focused = []
     for _ in range(4):
         tab.keyboard.press("Tab")
-        focused.append(tab.evaluate("document.activeElement.dataset.nav || ''"))
-    assert focused[2:] == ["overview", "rfm"]
+        focused.append(
+            tab.evaluate("document.activeElement.dataset.nav || document.activeElement.id")
+        )
+    assert focused[2:] == ["overview", "nav-toggle-customers"]
+    toggle = tab.locator("#nav-toggle-customers")
+    tab.keyboard.press("Enter")
+    assert toggle.get_attribute("aria-expanded") == "true"
+    tab.keyboard.press("Tab")
+    assert tab.evaluate("document.activeElement.dataset.nav") == "rfm"
+    # Escape closes the drop-down and gives the focus back to its button.
+    tab.keyboard.press("Escape")
+    assert toggle.get_attribute("aria-expanded") == "false"
+    assert not tab.locator("[data-nav=rfm]").is_visible()
+    assert tab.evaluate("document.activeElement.id") == "nav-toggle-customers"
+    tab.keyboard.press("Enter")
+    tab.keyboard.press("Tab")
     tab.keyboard.press("Enter")
     tab.wait_for_url("**/dashboard/rfm")
     # The focus ring is visible (an outline, not "none").

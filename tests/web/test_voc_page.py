@@ -10,9 +10,9 @@ from sqlalchemy import select
 from webtest import VIEWPORTS, Server, screenshot, sign_in
 
 from recompra.db import make_engine, unit_of_work
+from recompra.formatting import format_number
 from recompra.models import Brand
 from recompra.models.voc import SurveyAnswer, SurveySend
-from recompra.web.format import format_number
 
 pytestmark = pytest.mark.browser
 

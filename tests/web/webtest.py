@@ -8,6 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import func, select
+
+from recompra.db import make_engine, unit_of_work
+from recompra.models import Brand, BrandCustomer, Customer
 
 EMAIL, PASSWORD = "gerente@example.com", "senha-segura-1"
 LIST_CUSTOMERS = 120
@@ -57,3 +61,26 @@ def sign_in(tab: Any, server: Server, next_path: str = "/dashboard") -> None:
     tab.fill("input[name=password]", server.password)
     tab.click("#sign-in")
     tab.wait_for_url(f"**{next_path}")
+
+
+def brand_customers(server: Server, *conditions: Any) -> int:
+    """How many (unmerged) customers of the server's brand meet ``conditions`` now."""
+    engine = make_engine(server.database_url)
+    try:
+        with unit_of_work(engine, write=False) as session:
+            brand = session.scalar(select(Brand.id).where(Brand.slug == server.slug))
+            return int(
+                session.scalar(
+                    select(func.count())
+                    .select_from(BrandCustomer)
+                    .join(Customer, Customer.id == BrandCustomer.customer_id)
+                    .where(
+                        BrandCustomer.brand_id == brand,
+                        Customer.merged_into_id.is_(None),
+                        *conditions,
+                    )
+                )
+                or 0
+            )
+    finally:
+        engine.dispose()

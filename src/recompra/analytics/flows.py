@@ -33,6 +33,7 @@ from recompra.analytics.prepare import (
     lapses_sql,
     orders_sql,
 )
+from recompra.analytics.ranges import write_period_inputs
 from recompra.analytics.rfm import (
     DEFAULT_F_THRESHOLDS,
     SCORES_VIEW,
@@ -217,6 +218,9 @@ def _summary(result: AnalyticsResult, currency: str | None) -> dict[str, Any]:
         "customers_total": customers,
         "repeat_customers": int(row["repeat_customers"]),
         "one_time_buyer_share": one_time / customers if customers else None,
+        "first_purchase_date": (
+            min(result.rfm["first_purchase_date"]).isoformat() if customers else None
+        ),
     }
     summary.update({f"{k}_total" if k == "orders" else k: _none_if_nan(row[k]) for k in keys})
     summary["segments"] = {
@@ -249,8 +253,13 @@ def analyze_engine(
     clusters: bool = True,
     k_range: tuple[int, int] = (2, 8),
     random_state: int = 0,
+    period_inputs_dir: Path | None = None,
 ) -> AnalyticsResult:
-    """Run every metric on an engine whose snapshot views are already registered."""
+    """Run every metric on an engine whose snapshot views are already registered.
+
+    With ``period_inputs_dir``, also keep the tables the KPIs of any date range are
+    computed from later (:mod:`recompra.analytics.ranges`).
+    """
     if churn_days < 1:
         raise ValueError("churn_days must be at least 1")
     timer = _Timer()
@@ -274,6 +283,8 @@ def analyze_engine(
             frames.append(frame)
         kpis_by_period = pd.concat(frames, ignore_index=True)
         kpis_by_segment = to_frame(engine.query(kpis_by_segment_sql(d, params)))
+        if period_inputs_dir is not None:
+            write_period_inputs(engine, params, period_inputs_dir)
     with timer("clusters"):
         features = to_frame(engine.query(features_sql(d, params)))
         result_clusters = cluster_customers(
@@ -331,6 +342,7 @@ def run_analytics(
     clusters: bool = True,
     k_range: tuple[int, int] = (2, 8),
     random_state: int = 0,
+    period_inputs_dir: Path | None = None,
 ) -> AnalyticsResult:
     """Run RFM, segments, clusters, cohorts and KPIs on a snapshot.
 
@@ -354,6 +366,9 @@ def run_analytics(
         ``False`` puts every customer in cluster 0 (skips k-means).
     k_range, random_state
         Range of ``k`` tried and the seed for clustering.
+    period_inputs_dir
+        Where to keep the inputs of later date-range KPIs (see
+        :mod:`recompra.analytics.ranges`); not kept when ``None``.
 
     Returns
     -------
@@ -376,6 +391,7 @@ def run_analytics(
             clusters=clusters,
             k_range=k_range,
             random_state=random_state,
+            period_inputs_dir=period_inputs_dir,
         )
     finally:
         if owned:

@@ -58,7 +58,9 @@ that the commercial module will provide; :func:`acquisition_cost` and
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 
 import pandas as pd
@@ -93,14 +95,17 @@ def _review_sums(score: str = "score") -> str:
         CAST(SUM(CASE WHEN {score} <= 3 THEN 1 ELSE 0 END) AS BIGINT) AS detractors"""
 
 
-def _order_sums(active_flag: str | None = None) -> str:
-    """Order sums over ``rc_facts``; with ``active_flag`` also ``active_customers``.
+def _order_sums(active_customers: str | None = None) -> str:
+    """Order sums over ``rc_facts``; with ``active_customers`` also that column.
 
-    ``active_flag`` is a 0/1 column marking each customer's first purchase of the group's
-    period, so its sum counts distinct customers without a ``COUNT(DISTINCT)``.
+    ``active_customers`` is the aggregate counting each group's distinct customers: the sum
+    of a 0/1 column marking each customer's first purchase of a calendar period (no
+    ``COUNT(DISTINCT)`` on the big tables), or ``COUNT(DISTINCT customer_id)`` for ranges.
     """
     active = (
-        f"CAST(SUM({active_flag}) AS BIGINT) AS active_customers,\n        " if active_flag else ""
+        f"CAST({active_customers} AS BIGINT) AS active_customers,\n        "
+        if active_customers
+        else ""
     )
     return f"""CAST(COUNT(*) AS BIGINT) AS orders,
         {active}CAST(SUM(gross_minor) AS BIGINT) AS gross_revenue_minor,
@@ -147,23 +152,90 @@ def _shared_columns() -> str:
     {_ratio("cross_sell_orders", "repeat_orders")} AS cross_sell_rate"""
 
 
+@dataclass(frozen=True)
+class _Periods:
+    """How rows fall into periods: SQL for each source's period index and start.
+
+    ``orders``, ``reviews`` and ``lapses`` are (index, start date) over ``rc_facts``,
+    ``reviews`` and the lapses (``lapse_date``, ``lapse_day``); ``lapse_start_day`` is the
+    day number of the lapse's period start; ``active_customers`` counts a group's distinct
+    customers; ``keep`` filters the final rows.
+    """
+
+    orders: tuple[str, str]
+    reviews: tuple[str, str]
+    lapses: tuple[str, str]
+    lapse_start_day: str
+    active_customers: str
+    keep: str = "TRUE"
+
+
 def kpis_by_period_sql(d: Dialect, p: RunParams, granularity: str) -> str:
     """SQL for the KPI table of one granularity (``month``, ``quarter`` or ``year``)."""
-    o_idx, o_start = _period(granularity, "y", "m", "q")
     created = d.utc_timestamp("created_at")
-    r_idx, r_start = _period(
-        granularity, f"year({created})", f"month({created})", f"quarter({created})"
+    lapses = _period(granularity, "year(lapse_date)", "month(lapse_date)", "quarter(lapse_date)")
+    periods = _Periods(
+        orders=_period(granularity, "y", "m", "q"),
+        reviews=_period(
+            granularity, f"year({created})", f"month({created})", f"quarter({created})"
+        ),
+        lapses=lapses,
+        lapse_start_day=d.day_number(lapses[1]),
+        active_customers=f"SUM(first_in_{granularity})",
     )
-    l_idx, l_start = _period(
-        granularity, "year(lapse_date)", "month(lapse_date)", "quarter(lapse_date)"
+    return _kpis_sql(d, p, periods)
+
+
+def kpis_by_range_sql(d: Dialect, p: RunParams, bounds: Sequence[int]) -> str:
+    """SQL for the KPIs of consecutive day ranges, with the same definitions as by period.
+
+    ``bounds`` are increasing day numbers ``b0 < b1 < ... < bk``; range ``i`` (1-based, the
+    ``period_index`` column) covers the days ``b(i-1)`` to ``b(i) - 1``, and
+    ``period_start`` is its first day. Days before ``b0`` form period 0, which is not
+    returned but feeds the cumulative columns (active customers at the start, customers
+    and revenue to date) exactly as earlier months do by period.
+    """
+    if len(bounds) < 2 or any(b >= c for b, c in itertools.pairwise(bounds)):
+        raise ValueError("bounds must be at least two increasing day numbers")
+
+    def index(day_sql: str) -> str:
+        whens = " ".join(f"WHEN {day_sql} < {b} THEN {i}" for i, b in enumerate(bounds))
+        return f"CASE {whens} ELSE {len(bounds)} END"
+
+    def start_day(day_sql: str) -> str:
+        whens = " ".join(f"WHEN {day_sql} < {b} THEN {a}" for a, b in itertools.pairwise(bounds))
+        return f"CASE WHEN {day_sql} < {bounds[0]} THEN 0 {whens} ELSE {bounds[-1]} END"
+
+    def bucket(day_sql: str) -> tuple[str, str]:
+        return index(day_sql), d.date_from_day(start_day(day_sql))
+
+    review_day = d.day_number("created_at")
+    return _kpis_sql(
+        d,
+        p,
+        _Periods(
+            orders=bucket("order_day"),
+            reviews=bucket(review_day),
+            lapses=bucket("lapse_day"),
+            lapse_start_day=start_day("lapse_day"),
+            active_customers="COUNT(DISTINCT customer_id)",
+            keep=f"period_index BETWEEN 1 AND {len(bounds) - 1}",
+        ),
     )
+
+
+def _kpis_sql(d: Dialect, p: RunParams, periods: _Periods) -> str:
+    """The KPI table over the periods described by ``periods``."""
+    o_idx, o_start = periods.orders
+    r_idx, r_start = periods.reviews
+    l_idx, l_start = periods.lapses
     window = "ORDER BY period_index ROWS BETWEEN UNBOUNDED PRECEDING AND"
     return f"""
 WITH ord AS (
     SELECT
         {o_idx} AS period_index,
         MIN({o_start}) AS period_start,
-        {_order_sums(f"first_in_{granularity}")},
+        {_order_sums(periods.active_customers)},
         CAST(SUM(CASE WHEN seq = 1 THEN 1 ELSE 0 END) AS BIGINT) AS new_customers,
         CAST(SUM(CASE WHEN seq = 2 THEN 1 ELSE 0 END) AS BIGINT) AS second_purchases,
         CAST(SUM(activation) AS BIGINT) AS activations
@@ -180,14 +252,15 @@ rev AS (
     GROUP BY {r_idx}
 ),
 lapse_dates AS (
-    SELECT {d.date_from_day("lapse_day")} AS lapse_date, run_start_day FROM {LAPSES_VIEW}
+    SELECT {d.date_from_day("lapse_day")} AS lapse_date, lapse_day, run_start_day
+    FROM {LAPSES_VIEW}
 ),
 lap AS (
     SELECT
         {l_idx} AS period_index,
         MIN({l_start}) AS period_start,
         CAST(COUNT(*) AS BIGINT) AS lapses,
-        CAST(SUM(CASE WHEN run_start_day < {d.day_number(l_start)} THEN 1 ELSE 0 END)
+        CAST(SUM(CASE WHEN run_start_day < {periods.lapse_start_day} THEN 1 ELSE 0 END)
             AS BIGINT) AS churned_customers
     FROM lapse_dates
     GROUP BY {l_idx}
@@ -246,6 +319,7 @@ SELECT
     1.0 - {_ratio("churned_customers", "customers_active_at_start")} AS retention_rate,
     {_shared_columns()}
 FROM cumulative
+WHERE {periods.keep}
 ORDER BY period_start
 """
 

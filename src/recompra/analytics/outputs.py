@@ -44,7 +44,8 @@ def write_outputs(result: AnalyticsResult, out_dir: Path | str, *, report: bool 
     out_dir
         Output directory (created if missing).
     report
-        Also write the offline HTML report ``report.html``.
+        Also write the offline HTML report: ``report.html`` in pt-BR and
+        ``report.en.html`` in English.
 
     Returns
     -------
@@ -64,4 +65,5 @@ def write_outputs(result: AnalyticsResult, out_dir: Path | str, *, report: bool 
     )
     if report:
         (out / "report.html").write_text(render_report(result), encoding="utf-8")
+        (out / "report.en.html").write_text(render_report(result, locale="en"), encoding="utf-8")
     return out

@@ -11,10 +11,11 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from recompra.models import BrandCustomer, Customer
+from recompra.models import BrandCustomer, Customer, Order
+from recompra.models.segments import Segment, SegmentMember, SegmentVersion
 from recompra.reads.models import CustomerSummary
 
 CustomerSort = Literal["name", "-name", "id", "-id", "city"]
@@ -52,6 +53,92 @@ def search_condition(term: str) -> ColumnElement[bool] | None:
     return or_(*conditions)
 
 
+@dataclass(frozen=True)
+class LiveSegmentOption:
+    """An active live segment of the brand, by id, with its current names."""
+
+    id: int
+    name_pt: str
+    name_en: str
+
+
+@dataclass(frozen=True)
+class FilterOptions:
+    """The values the dashboard's filters offer for a brand."""
+
+    states: list[str]
+    channels: list[str]
+    live_segments: list[LiveSegmentOption]
+
+
+def filter_options(session: Session, *, brand_id: int) -> FilterOptions:
+    """The brand's customers' states and its orders' sales channels, sorted."""
+    states = session.scalars(
+        select(Customer.state)
+        .join(BrandCustomer, BrandCustomer.customer_id == Customer.id)
+        .where(BrandCustomer.brand_id == brand_id, Customer.state.is_not(None))
+        .distinct()
+        .order_by(Customer.state)
+    )
+    channels = session.scalars(
+        select(Order.channel)
+        .where(Order.brand_id == brand_id, Order.channel.is_not(None))
+        .distinct()
+        .order_by(Order.channel)
+    )
+    live = session.execute(
+        select(Segment.id, SegmentVersion.name_pt, SegmentVersion.name_en)
+        .join(
+            SegmentVersion,
+            (SegmentVersion.segment_id == Segment.id)
+            & (SegmentVersion.version == Segment.current_version),
+        )
+        .where(Segment.brand_id == brand_id, Segment.status == "active")
+        .order_by(SegmentVersion.name_pt, Segment.id)
+    )
+    return FilterOptions(
+        states=[s for s in states if s],
+        channels=[c for c in channels if c],
+        live_segments=[LiveSegmentOption(i, pt, en) for i, pt, en in live],
+    )
+
+
+@dataclass(frozen=True)
+class CustomerFilter:
+    """Which of the brand's customers a list keeps (``None``: no condition)."""
+
+    #: Lives in this state (UF).
+    state: str | None = None
+    #: Bought from the brand through this sales channel (any of their orders).
+    channel: str | None = None
+    #: Is a member of this live segment of the brand now.
+    live_segment: int | None = None
+
+    def conditions(self, brand_id: int) -> list[ColumnElement[bool]]:
+        """The conditions on ``Customer``."""
+        conditions: list[ColumnElement[bool]] = []
+        if self.state is not None:
+            conditions.append(Customer.state == self.state)
+        if self.channel is not None:
+            conditions.append(
+                exists().where(
+                    Order.customer_id == Customer.id,
+                    Order.brand_id == brand_id,
+                    Order.channel == self.channel,
+                )
+            )
+        if self.live_segment is not None:
+            conditions.append(
+                exists().where(
+                    SegmentMember.customer_id == Customer.id,
+                    SegmentMember.segment_id == self.live_segment,
+                    Segment.id == SegmentMember.segment_id,
+                    Segment.brand_id == brand_id,
+                )
+            )
+        return conditions
+
+
 def _brand_customers(brand_id: int) -> Select[Customer]:
     return (
         select(Customer)
@@ -68,9 +155,11 @@ def find_customers(
     sort: CustomerSort = "name",
     limit: int,
     offset: int,
+    who: CustomerFilter = CustomerFilter(),
 ) -> CustomerPage:
-    """A page of the brand's customers matching ``q`` in ``sort`` order, with the total."""
-    stmt = _brand_customers(brand_id)
+    """A page of the brand's customers matching ``q`` and ``who`` in ``sort`` order, with
+    the total."""
+    stmt = _brand_customers(brand_id).where(*who.conditions(brand_id))
     condition = search_condition(q or "")
     if condition is not None:
         stmt = stmt.where(condition)

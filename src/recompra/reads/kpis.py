@@ -9,17 +9,39 @@ function raises :class:`NotAnalysed` (the API answers 409, the dashboard an empt
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 
+from recompra.analytics.prepare import RunParams, day_of
+from recompra.analytics.ranges import (
+    PERIOD_INPUTS,
+    PERIOD_INPUTS_DIR,
+    has_period_inputs,
+    kpis_for_ranges,
+)
 from recompra.errors import Conflict
-from recompra.reads.models import CohortRow, KpiPeriod, KpiSummary, SegmentRow
-from recompra.reads.outputs import AnalyticsOutputs, analytics_outputs, brand_slug, clean
+from recompra.reads.models import (
+    ClusterRow,
+    CohortRow,
+    KpiPeriod,
+    KpiRangeComparison,
+    KpiSummary,
+    SegmentRow,
+)
+from recompra.reads.outputs import (
+    AnalyticsOutputs,
+    analytics_outputs,
+    brand_output_dir,
+    brand_slug,
+    clean,
+)
 from recompra.reads.scores import UNSEGMENTED, latest_as_of, mean_predicted_clv, segment_averages
+from recompra.snapshot.io import table_path
 
 Granularity = Literal["month", "year"]
 
@@ -105,32 +127,91 @@ def kpi_summary(session: Session, *, home: Path, brand_id: int, currency: str) -
     )
 
 
+def _kpi_period(period: str, r: dict[str, Any]) -> KpiPeriod:
+    """A row of the analytics KPI table as the read model."""
+    return KpiPeriod(
+        period=period,
+        revenue_minor=_int(r.get("revenue_minor")),
+        returns_minor=_int(r.get("refunds_minor")),
+        orders=_int(r.get("orders")),
+        customers=_int(r.get("active_customers")),
+        new_customers=_int(r.get("new_customers")),
+        returning_customers=_int(r.get("returning_customers")),
+        aov_minor=_round(r.get("average_order_value_minor")),
+        purchase_frequency=_float(r.get("purchase_frequency")),
+        retention_rate=_float(r.get("retention_rate")),
+        churn_rate=_float(r.get("churn_rate")),
+        repurchase_rate=_float(r.get("repurchase_rate")),
+        nps=_float(r.get("nps")),
+        reviews=_int(r.get("reviews")),
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _range_rows(
+    inputs: Path, version: int, params: RunParams, bounds: tuple[int, ...]
+) -> dict[date, dict[str, Any]]:
+    """The range KPIs by range start, kept while the inputs' ``version`` (mtime) holds: the
+    presets are asked again and again between two analytics runs."""
+    frame = kpis_for_ranges(inputs, params, bounds)
+    return {r["period_start"]: {str(k): v for k, v in r.items()} for r in frame.to_dict("records")}
+
+
+def kpis_for_range(
+    session: Session, *, home: Path, brand_id: int, start: date, end: date
+) -> KpiRangeComparison:
+    """KPIs of ``start``..``end`` (inclusive, cut at the as-of date) and the range before.
+
+    Computed by :func:`recompra.analytics.ranges.kpis_for_ranges` from the inputs the
+    last analytics run kept; :class:`NotAnalysed` when that run predates them.
+    """
+    outputs = _outputs(session, home, brand_id)
+    directory = brand_output_dir(home, "analytics", brand_slug(session, brand_id))
+    inputs = directory / PERIOD_INPUTS_DIR if directory is not None else None
+    if inputs is None or not has_period_inputs(inputs):
+        raise NotAnalysed(
+            "the analytics outputs of this brand cannot answer date ranges yet: run "
+            f"`{_analyze_command(session, brand_id)}` again",
+            field="brand_id",
+        )
+    as_of = outputs.as_of
+    last = min(end, as_of)
+    if start > last:
+        raise ValueError("the range starts after its end or after the as-of date")
+    length = (last - start).days + 1
+    previous_start = start - timedelta(days=length)
+    bounds = [day_of(previous_start), day_of(start), day_of(last) + 1]
+    params = RunParams(
+        as_of_day=day_of(as_of), churn_days=_int(outputs.summary.get("churn_days")) or 180
+    )
+    version = max(table_path(inputs, name).stat().st_mtime_ns for name in PERIOD_INPUTS)
+    rows = _range_rows(inputs, version, params, tuple(bounds))
+    first_purchase = outputs.summary.get("first_purchase_date")
+
+    def period(first: date) -> KpiPeriod | None:
+        row = rows.get(first)
+        return _kpi_period(first.isoformat(), row) if row is not None else None
+
+    return KpiRangeComparison(
+        start=start,
+        end=last,
+        previous_start=previous_start,
+        previous_end=start - timedelta(days=1),
+        partial=end > as_of,
+        previous_partial=first_purchase is not None
+        and previous_start < date.fromisoformat(str(first_purchase)),
+        current=period(start),
+        previous=period(previous_start),
+    )
+
+
 def kpis_by_period(
     session: Session, *, home: Path, brand_id: int, granularity: Granularity = "month"
 ) -> list[KpiPeriod]:
     """KPIs per period (``month`` or ``year``) from ``kpis_by_period.parquet``."""
     outputs = _outputs(session, home, brand_id)
     rows = _table(session, brand_id, outputs.kpis_by_period, "kpis_by_period")
-    items = [
-        KpiPeriod(
-            period=str(r["period"]),
-            revenue_minor=_int(r.get("revenue_minor")),
-            returns_minor=_int(r.get("refunds_minor")),
-            orders=_int(r.get("orders")),
-            customers=_int(r.get("active_customers")),
-            new_customers=_int(r.get("new_customers")),
-            returning_customers=_int(r.get("returning_customers")),
-            aov_minor=_round(r.get("average_order_value_minor")),
-            purchase_frequency=_float(r.get("purchase_frequency")),
-            retention_rate=_float(r.get("retention_rate")),
-            churn_rate=_float(r.get("churn_rate")),
-            repurchase_rate=_float(r.get("repurchase_rate")),
-            nps=_float(r.get("nps")),
-            reviews=_int(r.get("reviews")),
-        )
-        for r in rows
-        if r.get("granularity") == granularity
-    ]
+    items = [_kpi_period(str(r["period"]), r) for r in rows if r.get("granularity") == granularity]
     items.sort(key=lambda k: k.period)
     return items
 
@@ -196,4 +277,26 @@ def cohorts(
                 retention=[by_month.get(m, 0.0) for m in range(width)],
             )
         )
+    return items
+
+
+def clusters(session: Session, *, home: Path, brand_id: int) -> list[ClusterRow]:
+    """The customer clusters from ``clusters.parquet``, largest first."""
+    outputs = _outputs(session, home, brand_id)
+    rows = _table(session, brand_id, outputs.clusters, "clusters")
+    items = [
+        ClusterRow(
+            cluster=_int(r.get("cluster")),
+            customers=_int(r.get("customers")),
+            share=_float(r.get("customer_share")) or 0.0,
+            mean_recency_days=_float(r.get("mean_recency_days")),
+            mean_frequency=_float(r.get("mean_frequency")),
+            mean_monetary_minor=_round(r.get("mean_monetary_minor")),
+            mean_review_score=_float(r.get("mean_review_score")),
+            description_pt=str(r.get("description_pt") or ""),
+            description_en=str(r.get("description_en") or ""),
+        )
+        for r in rows
+    ]
+    items.sort(key=lambda c: (-c.customers, c.cluster))
     return items

@@ -156,6 +156,24 @@ class KpiPeriod(BaseModel):
     reviews: int
 
 
+class KpiRangeComparison(BaseModel):
+    """KPIs of a date range and of the equal-length range just before it.
+
+    The range ends on the analytics as-of date at the latest (``partial`` when the range
+    asked for runs past it); ``previous_partial`` when the previous range starts before
+    the brand's first purchase. A range without any purchase, review or lapse is ``None``.
+    """
+
+    start: date
+    end: date
+    previous_start: date
+    previous_end: date
+    partial: bool
+    previous_partial: bool
+    current: KpiPeriod | None
+    previous: KpiPeriod | None
+
+
 class KpiSummary(BaseModel):
     """Headline KPIs up to the analytics as-of date (the dashboard overview)."""
 
@@ -175,6 +193,20 @@ class KpiSummary(BaseModel):
     nps: float | None
     scores_as_of: date | None
     analytics_as_of: date = Field(description="As-of date of the brand's analytics outputs")
+
+
+class ClusterRow(BaseModel):
+    """A customer cluster of the analytics run, described in words (pt-BR and en)."""
+
+    cluster: int
+    customers: int
+    share: float
+    mean_recency_days: float | None
+    mean_frequency: float | None
+    mean_monetary_minor: int | None
+    mean_review_score: float | None
+    description_pt: str
+    description_en: str
 
 
 class CohortRow(BaseModel):

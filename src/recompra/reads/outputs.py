@@ -132,6 +132,7 @@ class AnalyticsOutputs:
     kpis_by_period: list[dict[str, Any]] | None
     segments: list[dict[str, Any]] | None
     cohorts: list[dict[str, Any]] | None
+    clusters: list[dict[str, Any]] | None
 
 
 def analytics_outputs(session: Session, home: Path, brand_id: int) -> AnalyticsOutputs | None:
@@ -145,7 +146,7 @@ def analytics_outputs(session: Session, home: Path, brand_id: int) -> AnalyticsO
     directory, summary = found
     try:
         tables: dict[str, list[dict[str, Any]] | None] = {}
-        for name in ("kpis_by_period", "segments", "cohorts"):
+        for name in ("kpis_by_period", "segments", "cohorts", "clusters"):
             path = _file(directory, f"{name}.parquet")
             tables[name] = _cached(path, "rows", _read_rows) if path else None
     except (OSError, ValueError):

@@ -8,13 +8,14 @@ outputs, read by :mod:`recompra.reads.kpis`.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
 from recompra.models import Customer, CustomerScore
+from recompra.reads.customer_search import CustomerFilter
 from recompra.reads.models import Bucket, RfmCell, ScoredCustomer
 
 UNSEGMENTED = "unsegmented"
@@ -104,6 +105,7 @@ class ScoreFilter:
     r: int | None = None
     f: int | None = None
     min_churn_risk: float | None = None
+    who: CustomerFilter = field(default_factory=CustomerFilter)
 
 
 def _scored_statement(
@@ -122,6 +124,7 @@ def _scored_statement(
             stmt = stmt.where(CustomerScore.segment.is_(None))
         else:
             stmt = stmt.where(CustomerScore.segment == where.segment)
+    stmt = stmt.where(*where.who.conditions(brand_id))
     if where.r is not None:
         stmt = stmt.where(CustomerScore.r_score == where.r)
     if where.f is not None:

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 from fastapi import Request
 from markupsafe import Markup
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from recompra.analytics import SEGMENTS
 from recompra.auth.sessions import session_user
 from recompra.config import Settings
 from recompra.db import unit_of_work
-from recompra.models import Brand, DashboardUser
-from recompra.web import session as cookies
-from recompra.web.format import (
+from recompra.formatting import (
     Locale,
     format_date,
     format_datetime,
@@ -28,33 +27,55 @@ from recompra.web.format import (
     format_period,
     normalise_locale,
 )
+from recompra.models import Brand, DashboardUser
+from recompra.reads.customer_search import FilterOptions, filter_options
+from recompra.web import session as cookies
+from recompra.web.filters import FilterName, Filters, carried_query
 from recompra.web.glossary import BY_KEY
 from recompra.web.i18n import segment_name, translate
 
 BRAND_COOKIE = "recompra_brand"
 
-#: The pages of the navigation, in order: (key of ``nav.<key>`` and of ``Page.active``, path).
-NAVIGATION: tuple[tuple[str, str], ...] = (
-    ("overview", "/dashboard"),
-    ("rfm", "/dashboard/rfm"),
-    ("segments", "/dashboard/segments"),
-    ("customers", "/dashboard/customers"),
-    ("cohorts", "/dashboard/cohorts"),
-    ("clv", "/dashboard/clv"),
-    ("churn", "/dashboard/churn"),
-    ("loyalty", "/dashboard/loyalty"),
-    ("journeys", "/dashboard/journeys"),
-    ("measurement", "/dashboard/measurement"),
-    ("voc", "/dashboard/voc"),
-    ("cases", "/dashboard/cases"),
-    ("commercial", "/dashboard/commercial"),
-    ("commercial_funnel", "/dashboard/commercial/funnel"),
-    ("commercial_forecast", "/dashboard/commercial/forecast"),
-    ("commercial_leads", "/dashboard/commercial/leads"),
-    ("commercial_cac", "/dashboard/commercial/cac"),
-    ("commercial_okrs", "/dashboard/commercial/okrs"),
-    ("models", "/dashboard/models"),
-    ("glossary", "/dashboard/glossary"),
+#: The navigation: group key (``navgroup.<key>``) → its pages, in order, each
+#: (key of ``nav.<key>`` and of ``Page.active``, path). A group of one page is a plain link;
+#: a larger group is a drop-down on wide screens. Adding a page is one line in its group.
+NAVIGATION_GROUPS: dict[str, tuple[tuple[str, str], ...]] = {
+    "overview": (("overview", "/dashboard"),),
+    "customers": (
+        ("rfm", "/dashboard/rfm"),
+        ("segments", "/dashboard/segments"),
+        ("customers", "/dashboard/customers"),
+        ("cohorts", "/dashboard/cohorts"),
+        ("clv", "/dashboard/clv"),
+        ("churn", "/dashboard/churn"),
+        ("clusters", "/dashboard/clusters"),
+    ),
+    "actions": (
+        ("journeys", "/dashboard/journeys"),
+        ("measurement", "/dashboard/measurement"),
+        ("loyalty", "/dashboard/loyalty"),
+    ),
+    "relationship": (
+        ("voc", "/dashboard/voc"),
+        ("cases", "/dashboard/cases"),
+    ),
+    "commercial": (
+        ("commercial", "/dashboard/commercial"),
+        ("commercial_funnel", "/dashboard/commercial/funnel"),
+        ("commercial_forecast", "/dashboard/commercial/forecast"),
+        ("commercial_leads", "/dashboard/commercial/leads"),
+        ("commercial_cac", "/dashboard/commercial/cac"),
+        ("commercial_okrs", "/dashboard/commercial/okrs"),
+    ),
+    "reference": (
+        ("models", "/dashboard/models"),
+        ("glossary", "/dashboard/glossary"),
+    ),
+}
+
+#: Every page of the navigation, in order: (page key, path).
+NAVIGATION: tuple[tuple[str, str], ...] = tuple(
+    entry for entries in NAVIGATION_GROUPS.values() for entry in entries
 )
 
 
@@ -86,6 +107,11 @@ class Page:
     brand: BrandInfo
     brands: list[BrandInfo]
     active: str
+    filters: Filters = field(default_factory=Filters)
+    #: The shared filters this page applies (views set it; the frame names the others).
+    applies: tuple[FilterName, ...] = ()
+    #: The values the filter bar offers: brand's customer states and order channels.
+    filter_options: FilterOptions | None = None
 
     def t(self, key: str, **values: object) -> str:
         """Translate ``key``."""
@@ -139,9 +165,49 @@ class Page:
         ).format(name=name, key=key, definition=definition)
 
     @property
-    def nav(self) -> tuple[tuple[str, str], ...]:
-        """The navigation links."""
-        return NAVIGATION
+    def nav(self) -> dict[str, tuple[tuple[str, str], ...]]:
+        """The navigation groups and their links."""
+        return NAVIGATION_GROUPS
+
+    def group_of(self, key: str) -> str | None:
+        """The navigation group holding page ``key`` (``None`` for a page outside it)."""
+        return next((g for g, entries in NAVIGATION_GROUPS.items() if key in dict(entries)), None)
+
+    def keep(self, href: str, **changes: str | None) -> str:
+        """``href`` with this request's shared filters and date range carried over (those
+        ``href`` sets itself win; ``changes`` replace or, with ``None``, drop one)."""
+        parts = urlsplit(href)
+        own = dict(parse_qsl(parts.query, keep_blank_values=True))
+        carried = carried_query(
+            self.request.query_params, **{**{name: None for name in own}, **changes}
+        )
+        query = "&".join(q for q in (parts.query, carried) if q)
+        return urlunsplit(parts._replace(query=query))
+
+    @property
+    def carried_items(self) -> list[tuple[str, str]]:
+        """The carried parameters of this request, for a form's hidden fields."""
+        return parse_qsl(carried_query(self.request.query_params))
+
+    @property
+    def ignored_filters(self) -> list[FilterName]:
+        """The filters asked for that this page does not apply (it says so)."""
+        return [name for name in self.filters.active() if name not in self.applies]
+
+    @property
+    def ignored_filter_labels(self) -> str:
+        """The names of :attr:`ignored_filters` in this page's language."""
+        return ", ".join(self.t(f"filter.{name}") for name in self.ignored_filters)
+
+    @property
+    def segment_keys(self) -> list[str]:
+        """The RFM segment keys, in the analytics' order (the segment filter's values)."""
+        return [s.key for s in SEGMENTS]
+
+    def apply(self, *names: FilterName) -> Filters:
+        """Record that this page applies ``names`` and return the filters."""
+        self.applies = names
+        return self.filters
 
     @property
     def here(self) -> str:
@@ -205,7 +271,9 @@ def build_page(request: Request, session: Session, active: str) -> Page:
     brands = visible_brands(session, user)
     if not brands:
         brands = [BrandInfo(0, "", "—", settings.default_currency)]
-    chosen = request.cookies.get(BRAND_COOKIE, "")
+    # The brand in the address wins over the remembered one, so a shared link shows what
+    # its sender saw (among the brands this user may see).
+    chosen = request.query_params.get("brand") or request.cookies.get(BRAND_COOKIE, "")
     brand = next((b for b in brands if str(b.id) == chosen), brands[0])
     return Page(
         request=request,
@@ -214,6 +282,8 @@ def build_page(request: Request, session: Session, active: str) -> Page:
         brand=brand,
         brands=brands,
         active=active,
+        filters=Filters.from_query(request.query_params),
+        filter_options=filter_options(session, brand_id=brand.id),
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from recompra.web.format import Locale
+from recompra.formatting import Locale
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,20 @@ TERMS: tuple[Term, ...] = (
         "Customers",
         "Pessoas distintas que fizeram ao menos uma compra.",
         "Distinct people who made at least one purchase.",
+    ),
+    Term(
+        "new_customers",
+        "Clientes novos",
+        "New customers",
+        "Clientes cuja primeira compra foi no período.",
+        "Customers whose first purchase was in the period.",
+    ),
+    Term(
+        "purchase_frequency",
+        "Frequência de compra",
+        "Purchase frequency",
+        "Pedidos do período divididos pelos clientes que compraram nele.",
+        "Orders in the period divided by the customers who bought in it.",
     ),
     Term(
         "repurchase_rate",

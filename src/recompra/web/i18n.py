@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from recompra.analytics import SEGMENTS
-from recompra.web.format import Locale
+from recompra.formatting import Locale
 from recompra.web.texts import domain_messages
 
 #: A suggested action per RFM segment (shown on the segment's list and the profile).

@@ -6,15 +6,16 @@ string), so an export downloads exactly the rows the page shows, on every page o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, get_args
 from urllib.parse import urlencode
 
 from sqlalchemy.orm import Session
 
 from recompra.reads import scores as sq
-from recompra.reads.customer_search import SORTS, CustomerSort, find_customers
+from recompra.reads.customer_search import SORTS, CustomerFilter, CustomerSort, find_customers
 from recompra.reads.models import CustomerSummary, ScoredCustomer
+from recompra.web.filters import Filters
 
 ListName = Literal["customers", "churn", "clv", "recommendations"]
 LIST_NAMES: tuple[ListName, ...] = get_args(ListName)
@@ -30,6 +31,7 @@ class ListFilter:
     segment: str | None = None
     r: int | None = None
     f: int | None = None
+    who: CustomerFilter = field(default_factory=CustomerFilter)
 
     @property
     def scored(self) -> bool:
@@ -44,9 +46,26 @@ class ListFilter:
             "segment": self.segment,
             "r": self.r,
             "f": self.f,
+            "state": self.who.state,
+            "channel": self.who.channel,
+            "live": self.who.live_segment,
             **changes,
         }
         return urlencode({k: v for k, v in values.items() if v not in (None, "")})
+
+
+def list_filter(
+    filters: Filters, *, q: str | None, sort: str | None, r: int | None, f: int | None
+) -> ListFilter:
+    """A list's filter: the page's search, sort and R/F cell plus the shared filters."""
+    return ListFilter(
+        q=(q or "").strip(),
+        sort=parse_sort(sort),
+        segment=filters.segment,
+        r=r,
+        f=f,
+        who=CustomerFilter(filters.state, filters.channel, filters.live),
+    )
 
 
 def parse_sort(value: str | None) -> CustomerSort:
@@ -77,14 +96,24 @@ def list_rows(
     ranking = _RANKING.get(name)
     if ranking is None and not where.scored:
         found = find_customers(
-            session, brand_id=brand_id, q=where.q, sort=where.sort, limit=limit, offset=offset
+            session,
+            brand_id=brand_id,
+            q=where.q,
+            sort=where.sort,
+            limit=limit,
+            offset=offset,
+            who=where.who,
         )
         return ListPage(total=found.total, customers=found.items)
     as_of = sq.latest_as_of(session, brand_id=brand_id)
     if as_of is None:
         return ListPage(total=0, scored=[])
     score_filter = sq.ScoreFilter(
-        order_by=ranking or "monetary", segment=where.segment, r=where.r, f=where.f
+        order_by=ranking or "monetary",
+        segment=where.segment,
+        r=where.r,
+        f=where.f,
+        who=where.who,
     )
     total = sq.count_scored(session, brand_id=brand_id, as_of=as_of, where=score_filter)
     items = sq.scored_customers(

@@ -14,6 +14,7 @@ from recompra.web.context import build_page, read_unit
 from recompra.web.views import (
     access,
     cases,
+    clusters,
     commercial,
     customers,
     exports,
@@ -34,6 +35,7 @@ for module in (
     access,
     overview,
     scores,
+    clusters,
     segments,
     customers,
     loyalty,

@@ -18,9 +18,9 @@ from recompra.auth.sessions import (
 from recompra.auth.users import authenticate_user
 from recompra.config import Settings
 from recompra.db import unit_of_work
+from recompra.formatting import LOCALES, normalise_locale
 from recompra.web import session as cookies
 from recompra.web.context import BRAND_COOKIE, engine_of, request_locale
-from recompra.web.format import LOCALES, normalise_locale
 from recompra.web.i18n import translate
 from recompra.web.views.common import TEMPLATES, safe_next
 

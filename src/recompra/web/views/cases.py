@@ -13,6 +13,7 @@ from recompra.automation.settings import AutomationSettings, decision_context
 from recompra.config import Settings
 from recompra.db import unit_of_work
 from recompra.errors import Conflict, InvalidInput, NotFound, RecompraError
+from recompra.formatting import Locale, normalise_locale
 from recompra.models.base import utcnow
 from recompra.models.voc import CASE_STATUSES
 from recompra.voc.cases import add_note, assign, change_status, get_case, reply
@@ -20,7 +21,6 @@ from recompra.voc.feedback import detractor_queue
 from recompra.voc.queue import CaseFilter, Clock, about_to_breach, case_detail, list_cases, sla_met
 from recompra.voc.surveys import SurveyLink, answer_survey, open_link
 from recompra.web.context import Page, build_page, engine_of, read_unit, request_locale
-from recompra.web.format import Locale, normalise_locale
 from recompra.web.i18n import translate
 from recompra.web.views.common import TEMPLATES, render
 

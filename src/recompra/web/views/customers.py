@@ -16,14 +16,14 @@ from recompra.reads import customers as cq
 from recompra.reads import loyalty as lq
 from recompra.reads.recommendations import brand_index
 from recompra.web.context import Page, build_page, read_unit
-from recompra.web.lists import PAGE_SIZE, ListFilter, list_rows, parse_sort
+from recompra.web.filters import FILTER_NAMES
+from recompra.web.lists import PAGE_SIZE, list_filter, list_rows
 from recompra.web.views.common import render
 
 router = APIRouter(include_in_schema=False)
 
 ScoreQ = Annotated[int | None, Query(ge=1, le=5)]
 SearchQ = Annotated[str | None, Query(max_length=200)]
-SegmentQ = Annotated[str | None, Query(max_length=64)]
 SortQ = Annotated[str | None, Query(max_length=8)]
 PageQ = Annotated[int, Query(ge=1, le=100_000)]
 
@@ -32,16 +32,15 @@ PageQ = Annotated[int, Query(ge=1, le=100_000)]
 def customers(
     request: Request,
     q: SearchQ = None,
-    segment: SegmentQ = None,
     r: ScoreQ = None,
     f: ScoreQ = None,
     sort: SortQ = None,
     page: PageQ = 1,
 ) -> HTMLResponse:
     """Customer search, or the customers of an RFM cell or a segment, a page at a time."""
-    where = ListFilter(q=(q or "").strip(), sort=parse_sort(sort), segment=segment, r=r, f=f)
     with read_unit(request) as session:
         context = build_page(request, session, "customers")
+        where = list_filter(context.apply(*FILTER_NAMES), q=q, sort=sort, r=r, f=f)
         rows = list_rows(
             session,
             brand_id=context.brand.id,

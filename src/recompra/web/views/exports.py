@@ -29,7 +29,8 @@ from recompra.spreadsheets import (
     xlsx_bytes,
 )
 from recompra.web.context import Page, build_page, read_unit
-from recompra.web.lists import LIST_NAMES, ListFilter, ListName, list_rows, parse_sort
+from recompra.web.filters import FILTER_NAMES
+from recompra.web.lists import LIST_NAMES, ListFilter, ListName, list_filter, list_rows
 
 router = APIRouter(include_in_schema=False)
 
@@ -141,7 +142,6 @@ def export(
     name: str,
     fmt: str,
     q: Annotated[str | None, Query(max_length=200)] = None,
-    segment: Annotated[str | None, Query(max_length=64)] = None,
     r: Annotated[int | None, Query(ge=1, le=5)] = None,
     f: Annotated[int | None, Query(ge=1, le=5)] = None,
     sort: Annotated[str | None, Query(max_length=8)] = None,
@@ -151,9 +151,9 @@ def export(
     list_name = next((n for n in LIST_NAMES if n == name), None)
     if list_name is None or fmt not in ("csv", "xlsx"):
         raise HTTPException(404, "unknown export")
-    where = ListFilter(q=(q or "").strip(), sort=parse_sort(sort), segment=segment, r=r, f=f)
     with read_unit(request) as session:
         page = build_page(request, session, "customers")
+        where = list_filter(page.apply(*FILTER_NAMES), q=q, sort=sort, r=r, f=f)
         columns, rows = _table(request, session, page, list_name, where)
         title = page.t(f"export.{list_name}")
         body = csv_bytes(columns, rows) if fmt == "csv" else xlsx_bytes(title, columns, rows)

@@ -1,4 +1,5 @@
-"""The overview: headline KPIs and monthly trends, from the brand's analytics outputs."""
+"""The overview: headline KPIs (over a date range, against the range before) and monthly
+trends, from the brand's analytics outputs."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from recompra.reads.kpis import NotAnalysed
 from recompra.reads.models import KpiPeriod
 from recompra.web import charts
 from recompra.web.context import build_page, read_unit
+from recompra.web.filters import RANGE_PRESETS, date_range
+from recompra.web.kpi_cards import history_cards, period_cards
 from recompra.web.views.common import render
 
 router = APIRouter(include_in_schema=False)
@@ -38,7 +41,7 @@ def split_partial_month(
 
 @router.get("/dashboard", response_class=HTMLResponse)
 def overview(request: Request) -> HTMLResponse:
-    """Headline KPIs and monthly trends (complete months only)."""
+    """Headline KPIs (all history, or a range against the one before) and monthly trends."""
     with read_unit(request) as session:
         page = build_page(request, session, "overview")
         home = request.app.state.settings.home
@@ -51,6 +54,21 @@ def overview(request: Request) -> HTMLResponse:
             )
         except NotAnalysed:
             return render(page, "overview.html", summary=None)
+        chosen = date_range(request.query_params, summary.analytics_as_of)
+        comparison, range_problem = None, None
+        if chosen.start is not None and chosen.end is not None:
+            try:
+                comparison = kq.kpis_for_range(
+                    session, home=home, brand_id=page.brand.id, start=chosen.start, end=chosen.end
+                )
+            except NotAnalysed:
+                range_problem = "range.not_available"
+            except ValueError:
+                range_problem = "range.after_as_of"
+    if comparison is not None:
+        cards = period_cards(page, comparison.current, comparison.previous)
+    else:
+        cards = history_cards(page, summary)
     complete, partial = split_partial_month(monthly, summary.analytics_as_of)
     labels = [page.period(k.period) for k in complete]
     trends = [
@@ -94,4 +112,9 @@ def overview(request: Request) -> HTMLResponse:
         labels=labels,
         trends=trends,
         partial=partial,
+        cards=cards,
+        chosen=chosen,
+        comparison=comparison,
+        range_problem=range_problem,
+        presets=RANGE_PRESETS,
     )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
@@ -14,7 +12,9 @@ from recompra.reads.distributions import clv_log_histogram
 from recompra.reads.kpis import NotAnalysed
 from recompra.reads.models import ScoredCustomer
 from recompra.web import charts
-from recompra.web.context import build_page, read_unit
+from recompra.web.context import Page, build_page, read_unit
+from recompra.web.filters import FILTER_NAMES
+from recompra.web.lists import ListName, list_filter, list_rows
 from recompra.web.views.common import render
 
 router = APIRouter(include_in_schema=False)
@@ -23,19 +23,14 @@ router = APIRouter(include_in_schema=False)
 RANKED_ROWS = 50
 
 
-def _ranked(
-    session: Session, *, brand_id: int, as_of: date | None, order_by: str
-) -> list[ScoredCustomer]:
-    """The first :data:`RANKED_ROWS` customers by ``order_by`` (none before any scoring)."""
-    if as_of is None:
-        return []
-    return sq.scored_customers(
-        session,
-        brand_id=brand_id,
-        as_of=as_of,
-        where=sq.ScoreFilter(order_by=order_by),
-        limit=RANKED_ROWS,
+def _ranked(session: Session, page: Page, name: ListName) -> list[ScoredCustomer]:
+    """The first :data:`RANKED_ROWS` rows of the ranked list ``name`` under the shared
+    filters, as its export has them (none before any scoring)."""
+    where = list_filter(page.apply(*FILTER_NAMES), q=None, sort=None, r=None, f=None)
+    rows = list_rows(
+        session, brand_id=page.brand.id, name=name, where=where, limit=RANKED_ROWS, offset=0
     )
+    return rows.scored or []
 
 
 @router.get("/dashboard/rfm", response_class=HTMLResponse)
@@ -86,7 +81,7 @@ def clv(request: Request) -> HTMLResponse:
         page = build_page(request, session, "clv")
         as_of = sq.latest_as_of(session, brand_id=page.brand.id)
         buckets = clv_log_histogram(session, brand_id=page.brand.id, as_of=as_of) if as_of else []
-        top = _ranked(session, brand_id=page.brand.id, as_of=as_of, order_by="clv")
+        top = _ranked(session, page, "clv")
     labels = [
         page.t("clv.bin", low=page.money_short(b.low_minor), high=page.money_short(b.high_minor))
         for b in buckets
@@ -117,5 +112,5 @@ def churn(request: Request) -> HTMLResponse:
     with read_unit(request) as session:
         page = build_page(request, session, "churn")
         as_of = sq.latest_as_of(session, brand_id=page.brand.id)
-        items = _ranked(session, brand_id=page.brand.id, as_of=as_of, order_by="churn")
+        items = _ranked(session, page, "churn")
     return render(page, "churn.html", as_of=as_of, items=items)
