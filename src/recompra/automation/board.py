@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from recompra.automation.consent import unsubscribe_url
 from recompra.automation.definition import successors
+from recompra.automation.caps import CAP_REASONS
 from recompra.automation.messages import Rendered, message_context, packaged_template
 from recompra.automation.service import (
     JourneySummary,
@@ -187,12 +188,15 @@ def _count_runs(
         .where(
             JourneyRun.journey_id == journey_id,
             JourneyTimer.state == "pending",
-            JourneyTimer.reason.in_(("cap", "quiet_hours")),
+            JourneyTimer.reason.in_((*CAP_REASONS, "quiet_hours")),
         )
         .group_by(JourneyTimer.node, JourneyTimer.reason)
     ):
         if node in nodes and reason is not None:
-            nodes[node].held_back[reason] = count
+            # Every kind of cap (rolling, calendar day, the journey's own) is one column.
+            column = "cap" if reason in CAP_REASONS else reason
+            held = nodes[node].held_back
+            held[column] = held.get(column, 0) + count
 
 
 def _count_outbox(session: Session, journey_id: int, nodes: dict[str, NodeCounts]) -> None:

@@ -8,14 +8,23 @@ and retry rules. The execution key is unique: writing the same decision twice ad
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
 from recompra.automation.messages import packaged_template
 from recompra.db.dialect import insert_ignoring_conflicts
-from recompra.models import Customer
 from recompra.models.automation import OUTBOX
+
+
+class Addressee(Protocol):
+    """Whom an e-mail goes to: a customer row, or the fields a decision batch read."""
+
+    @property
+    def email(self) -> str | None: ...
+
+    @property
+    def locale(self) -> str | None: ...
 
 
 def record_outbox(
@@ -54,7 +63,7 @@ def record_outbox(
 
 
 def email_payload(
-    template: str, customer: Customer | None, context: dict[str, Any]
+    template: str, customer: Addressee | None, context: dict[str, Any]
 ) -> dict[str, Any]:
     """An e-mail outbox payload: ``template`` rendered in the customer's language.
 

@@ -10,13 +10,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from recompra.automation.consent import may_contact, unsubscribe_url
+from recompra.automation.batch import DecisionBatch, Recipient
+from recompra.automation.caps import capped
+from recompra.automation.consent import unsubscribe_url
 from recompra.automation.definition import parse_duration
-from recompra.automation.messages import message_context
-from recompra.automation.outbox import email_payload, record_outbox
+from recompra.automation.outbox import email_payload
 from recompra.automation.runs import execution_key, schedule
 from recompra.automation.schedule import (
     ContactPolicy,
@@ -26,21 +26,10 @@ from recompra.automation.schedule import (
     wait_until,
 )
 from recompra.automation.surveys import survey_context
-from recompra.db.dialect import insert_ignoring_conflicts, is_postgresql
 from recompra.loyalty.operations.adjust import adjust
 from recompra.loyalty.programs import active_program_for_brand
-from recompra.models import Customer
-from recompra.models.automation import (
-    CONTACTS,
-    ContactLock,
-    JourneyRun,
-    JourneyTimer,
-    OutboxMessage,
-)
+from recompra.models.automation import JourneyRun, JourneyTimer
 from recompra.segments.compile import compiled
-
-#: Outbox states that count against a frequency cap (decided to be delivered).
-COUNTED = ("pending", "sending", "sent", "unknown")
 
 
 @dataclass
@@ -65,7 +54,12 @@ class Journeyed:
 
 
 def decide(
-    session: Session, timer: JourneyTimer, item: Journeyed, ctx: DecisionContext, now: datetime
+    session: Session,
+    timer: JourneyTimer,
+    item: Journeyed,
+    ctx: DecisionContext,
+    now: datetime,
+    batch: DecisionBatch,
 ) -> None:
     """Decide ``timer``'s node and every instant node after it."""
     run = item.run
@@ -103,10 +97,10 @@ def decide(
             run.holdout = in_holdout(item.journey_key, run.customer_id, node["percent"])
             name = node["next"]
         elif kind == "give_points":
-            _give_points(session, item, name, node, now)
+            _give_points(session, item, name, node, now, batch)
             name = node["next"]
         else:
-            deferral = _send(session, item, name, node, ctx, now)
+            deferral = _send(session, item, name, node, ctx, now, batch)
             if deferral is not None:
                 _defer(session, timer, run, name, *deferral)
                 return
@@ -134,7 +128,7 @@ def _defer(
 
 
 def _record(
-    session: Session,
+    batch: DecisionBatch,
     item: Journeyed,
     node: str,
     channel: str,
@@ -143,28 +137,37 @@ def _record(
     payload: dict[str, Any],
     now: datetime,
 ) -> None:
-    """One outbox row for the node's execution key (a replay inserts nothing)."""
-    record_outbox(
-        session,
-        brand_id=item.brand_id,
-        run_id=item.run.id,
-        customer_id=item.run.customer_id,
-        execution_key=execution_key(item.run, node),
-        channel=channel,
-        purpose=purpose,
-        state=state,
-        payload=payload,
-        now=now,
+    """One outbox row for the node's execution key, written with the batch's."""
+    batch.record(
+        {
+            "brand_id": item.brand_id,
+            "run_id": item.run.id,
+            "customer_id": item.run.customer_id,
+            "execution_key": execution_key(item.run, node),
+            "channel": channel,
+            "purpose": purpose,
+            "payload": payload,
+            "state": state,
+            "attempts": 0,
+            "decided_at": now,
+            "next_attempt_at": now,
+        },
+        journey_id=item.run.journey_id,
     )
 
 
 def _give_points(
-    session: Session, item: Journeyed, name: str, node: dict[str, Any], now: datetime
+    session: Session,
+    item: Journeyed,
+    name: str,
+    node: dict[str, Any],
+    now: datetime,
+    batch: DecisionBatch,
 ) -> None:
     run = item.run
     if run.holdout:
         payload = {"points": node["points"], "would_have_sent": True}
-        _record(session, item, name, "points", "marketing", "held_out", payload, now)
+        _record(batch, item, name, "points", "marketing", "held_out", payload, now)
         return
     program = active_program_for_brand(session, brand_id=item.brand_id)
     if program is None:
@@ -187,6 +190,7 @@ def _send(
     node: dict[str, Any],
     ctx: DecisionContext,
     now: datetime,
+    batch: DecisionBatch,
 ) -> tuple[datetime, str] | None:
     """Decide a send; return when to try again, and why, if a cap or quiet hours defer it."""
     run = item.run
@@ -196,55 +200,36 @@ def _send(
         quiet_end = quiet_until(ctx.policy, now)
         if quiet_end is not None:
             return quiet_end, "quiet_hours"
-    if is_postgresql(session):
-        # Lock the customer's contact row: two workers deciding sends for the same
-        # customer queue here, so the cap count below is never read by both before either
-        # writes. SQLite needs no lock: a decision batch holds the database's single
-        # write lock (BEGIN IMMEDIATE) from its first read, which saves two statements.
-        session.execute(
-            insert_ignoring_conflicts(session, CONTACTS, index_elements=("customer_id",)),
-            {"customer_id": run.customer_id},
-        )
-        session.execute(
-            select(ContactLock.customer_id)
-            .where(ContactLock.customer_id == run.customer_id)
-            .with_for_update()
-        )
-    customer = session.get(Customer, run.customer_id)
+    customer = batch.recipient(run.customer_id)
     reachable = channel != "email" or bool(customer is not None and customer.email)
-    allowed = reachable and may_contact(
-        session,
-        customer_id=run.customer_id,
-        channel=channel,
-        purpose=purpose,
-        require_opt_in=ctx.require_opt_in,
+    allowed = reachable and batch.may_contact(
+        run.customer_id, channel, purpose, require_opt_in=ctx.require_opt_in
     )
     if not allowed:
         payload = {"node": name, "reason": "consent"}
-        _record(session, item, name, channel, purpose, "suppressed", payload, now)
+        _record(batch, item, name, channel, purpose, "suppressed", payload, now)
         return None
-    cap = ctx.policy.caps.get(channel)
-    if marketing and not run.holdout and cap is not None:
-        recent = session.execute(
-            select(func.count(), func.min(OutboxMessage.decided_at)).where(
-                OutboxMessage.customer_id == run.customer_id,
-                OutboxMessage.channel == channel,
-                OutboxMessage.purpose == "marketing",
-                OutboxMessage.state.in_(COUNTED),
-                OutboxMessage.decided_at > now - cap.window,
-            )
-        ).one()
-        if recent[0] >= cap.limit:
+    if marketing and not run.holdout:
+        held = capped(
+            ctx.policy,
+            item.document,
+            run.journey_id,
+            channel,
+            batch.sent(run.customer_id, channel),
+            now,
+        )
+        if held is not None:
             if node["on_cap"] == "skip":
                 # Recorded as suppressed (not counted by caps, never delivered), with
                 # its reason, so that the journeys page can tell skips from consent.
-                payload = {"node": name, "reason": "cap"}
-                _record(session, item, name, channel, purpose, "suppressed", payload, now)
+                payload = {"node": name, "reason": "cap", "cap": held.kind}
+                _record(batch, item, name, channel, purpose, "suppressed", payload, now)
                 return None
-            return max(recent[1] + cap.window, now), "cap"
-    payload = _payload(session, item, node, ctx, now, customer)
+            # The next allowed slot: once the caps allow it, outside quiet hours.
+            return quiet_until(ctx.policy, held.until) or held.until, held.reason
+    payload = _payload(session, item, node, ctx, now, customer, batch)
     state = "held_out" if run.holdout else "pending"
-    _record(session, item, name, channel, purpose, state, payload, now)
+    _record(batch, item, name, channel, purpose, state, payload, now)
     return None
 
 
@@ -254,16 +239,10 @@ def _payload(
     node: dict[str, Any],
     ctx: DecisionContext,
     now: datetime,
-    customer: Customer | None,
+    customer: Recipient | None,
+    batch: DecisionBatch,
 ) -> dict[str, Any]:
-    context = message_context(
-        session,
-        brand_id=item.brand_id,
-        customer_id=item.run.customer_id,
-        order_id=item.run.order_id,
-        recommendations_root=ctx.recommendations_root,
-        now=now,
-    )
+    context = batch.context(item.brand_id, item.run.customer_id, item.run.order_id)
     context["unsubscribe_url"] = unsubscribe_url(
         ctx.public_url, ctx.secret, item.run.customer_id, node["channel"]
     )
