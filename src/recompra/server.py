@@ -32,6 +32,7 @@ from recompra.api.routers import (
     recommendations,
     segments,
     surveys,
+    tracking,
     voc,
 )
 from recompra.api.settings import ApiSettings
@@ -123,6 +124,7 @@ def create_app(
         cases,
         surveys,
         commercial,
+        tracking,
     ):
         app.include_router(module.router)
     install_dashboard(app)

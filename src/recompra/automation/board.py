@@ -21,9 +21,9 @@ from typing import Any
 from sqlalchemy import String, case, cast, func, literal, select
 from sqlalchemy.orm import Session
 
+from recompra.automation.caps import CAP_REASONS
 from recompra.automation.consent import unsubscribe_url
 from recompra.automation.definition import successors
-from recompra.automation.caps import CAP_REASONS
 from recompra.automation.messages import Rendered, message_context, packaged_template
 from recompra.automation.service import (
     JourneySummary,

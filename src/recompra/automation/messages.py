@@ -216,7 +216,7 @@ def _accounts(
         .order_by(LoyaltyAccount.id)
     ):
         accounts[account.customer_id] = (account, tier)  # the newest id wins
-    expiring: dict[int, tuple[datetime, int]] = {}
+    expiring: dict[int, tuple[datetime | None, int]] = {}
     if accounts:
         for account_id, expires_at, remaining in session.execute(
             select(LoyaltyLot.account_id, LoyaltyLot.expires_at, func.sum(LoyaltyLot.remaining))
@@ -231,7 +231,7 @@ def _accounts(
         ):
             expiring[account_id] = (expires_at, int(remaining))  # the soonest date wins
     points: dict[int, tuple[dict[str, Any], str | None]] = {}
-    for customer_id, (account, tier) in accounts.items():
+    for customer_id, (account, tier_name) in accounts.items():
         soonest = expiring.get(account.id)
         points[customer_id] = (
             {
@@ -239,7 +239,7 @@ def _accounts(
                 "expiring": soonest[1] if soonest else 0,
                 "expires_at": soonest[0] if soonest else None,
             },
-            tier,
+            tier_name,
         )
     return points
 

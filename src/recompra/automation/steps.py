@@ -10,12 +10,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from recompra.automation.actions import give_coupon, run_coupon, set_property, until_date
 from recompra.automation.batch import DecisionBatch, Recipient
 from recompra.automation.caps import capped
 from recompra.automation.consent import unsubscribe_url
-from recompra.automation.definition import parse_duration
+from recompra.automation.definition import ORDER_STAGE_EXITS, parse_duration
+from recompra.automation.lifecycle import stages_of
 from recompra.automation.outbox import email_payload
 from recompra.automation.runs import execution_key, schedule
 from recompra.automation.schedule import (
@@ -26,8 +29,10 @@ from recompra.automation.schedule import (
     wait_until,
 )
 from recompra.automation.surveys import survey_context
+from recompra.automation.tracking import track_html
 from recompra.loyalty.operations.adjust import adjust
 from recompra.loyalty.programs import active_program_for_brand
+from recompra.models import Order
 from recompra.models.automation import JourneyRun, JourneyTimer
 from recompra.segments.compile import compiled
 
@@ -76,7 +81,7 @@ def decide(
         run.node = name
         kind = node["type"]
         if kind == "wait":
-            schedule(session, run, node["next"], wait_until(node, now, item.document["timezone"]))
+            schedule(session, run, node["next"], _wait_end(session, item, node, now))
             return
         if kind == "wait_for_event":
             run.waiting_for = node["event"]
@@ -99,12 +104,94 @@ def decide(
         elif kind == "give_points":
             _give_points(session, item, name, node, now, batch)
             name = node["next"]
+        elif kind == "coupon":
+            _coupon(session, item, name, node, now, batch)
+            name = node["next"]
+        elif kind == "update_property":
+            _update_property(session, item, node, now)
+            name = node["next"]
+        elif stage := _order_left(session, item):
+            # Checked before every send: the run's order reached a stage the journey
+            # exits on (canceled, returned...) after the stage feed was last read.
+            run.state, run.exit_reason, run.finished_at = "exited", stage, now
+            return
         else:
             deferral = _send(session, item, name, node, ctx, now, batch)
             if deferral is not None:
                 _defer(session, timer, run, name, *deferral)
                 return
             name = node["next"]
+
+
+def _wait_end(session: Session, item: Journeyed, node: dict[str, Any], now: datetime) -> datetime:
+    """When a wait ends: its duration and window, and not before its date property."""
+    timezone = item.document["timezone"]
+    due = wait_until(node, now, timezone) if "duration" in node else now
+    if "until" not in node:
+        return due
+    until = until_date(
+        session,
+        brand_id=item.brand_id,
+        customer_id=item.run.customer_id,
+        order_id=item.run.order_id,
+        until=node["until"],
+        timezone=timezone,
+        now=now,
+    )
+    return max(due, until)
+
+
+def _order_left(session: Session, item: Journeyed) -> str | None:
+    """The order stage the run's order reached that the journey exits on, if any (runs
+    keyed by order only; one statement, for journeys with such exit conditions only)."""
+    exits = {c["type"] for c in item.document["exit_when"]} & set(ORDER_STAGE_EXITS)
+    if not exits or item.run.order_id is None:
+        return None
+    order = session.execute(
+        select(Order.status, Order.approved_at, Order.shipped_at, Order.delivered_at).where(
+            Order.id == item.run.order_id
+        )
+    ).first()
+    reached = [s for s in stages_of(*order) if s in exits] if order is not None else []
+    return reached[0] if reached else None
+
+
+def _coupon(
+    session: Session,
+    item: Journeyed,
+    name: str,
+    node: dict[str, Any],
+    now: datetime,
+    batch: DecisionBatch,
+) -> None:
+    run = item.run
+    if run.holdout:
+        payload = {"pool": node["pool"], "would_have_sent": True}
+        _record(batch, item, name, "coupon", "marketing", "held_out", payload, now)
+        return
+    give_coupon(
+        session,
+        brand_id=item.brand_id,
+        run_id=run.id,
+        customer_id=run.customer_id,
+        execution_key=execution_key(run, name),
+        node=node,
+        now=now,
+    )
+
+
+def _update_property(
+    session: Session, item: Journeyed, node: dict[str, Any], now: datetime
+) -> None:
+    set_property(
+        session,
+        brand_id=item.brand_id,
+        customer_id=item.run.customer_id,
+        name=node["property"],
+        value=node.get("set"),
+        increment=node.get("increment"),
+        now=now,
+    )
 
 
 def _matches(session: Session, item: Journeyed, rule: dict[str, Any], now: datetime) -> bool:
@@ -246,6 +333,8 @@ def _payload(
     context["unsubscribe_url"] = unsubscribe_url(
         ctx.public_url, ctx.secret, item.run.customer_id, node["channel"]
     )
+    gives_coupons = any(n["type"] == "coupon" for n in item.document["nodes"].values())
+    context["coupon"] = run_coupon(session, item.run.id) if gives_coupons else None
     if node["channel"] == "webhook":
         return {
             "endpoint": node["endpoint"],
@@ -273,4 +362,12 @@ def _payload(
             public_url=ctx.public_url,
             now=now,
         )
-    return {**email_payload(node["template"], customer, context), "journey": item.journey_key}
+    payload = email_payload(node["template"], customer, context)
+    payload["html"] = track_html(
+        payload["html"],
+        public_url=ctx.public_url,
+        secret=ctx.secret,
+        execution_key=execution_key(item.run, item.run.node),
+        keep=context["unsubscribe_url"],
+    )
+    return {**payload, "journey": item.journey_key}
