@@ -64,7 +64,7 @@ def give_coupon(
     session: Session,
     *,
     brand_id: int,
-    run_id: int,
+    run_id: int | None,
     customer_id: int,
     execution_key: str,
     node: dict[str, Any],
@@ -172,7 +172,7 @@ def customer_properties(session: Session, *, brand_id: int, customer_id: int) ->
             select(CustomerProperty.name, CustomerProperty.value).where(
                 CustomerProperty.brand_id == brand_id, CustomerProperty.customer_id == customer_id
             )
-        ).tuples()
+        )
     }
 
 
@@ -197,20 +197,20 @@ def _property_date(
     today: date,
 ) -> date | None:
     """The date a ``wait`` aims at, before its offset (``None``: the customer has none)."""
-    zone_free: date | datetime | None
+    order_moment: date | datetime | None
     if name == "birth_date":
         born = session.scalar(select(Customer.birth_date).where(Customer.id == customer_id))
         return None if born is None else _next_anniversary(born, today)
     if name.startswith("order.") and name[len("order.") :] in ORDER_DATES:
         column = getattr(Order, name[len("order.") :])
         which = Order.id == order_id if order_id is not None else Order.customer_id == customer_id
-        zone_free = session.scalar(
+        order_moment = session.scalar(
             select(column)
             .where(which, Order.brand_id == brand_id)
             .order_by(Order.purchased_at.desc())
             .limit(1)
         )
-        return zone_free.date() if isinstance(zone_free, datetime) else zone_free
+        return order_moment.date() if isinstance(order_moment, datetime) else order_moment
     text = customer_properties(session, brand_id=brand_id, customer_id=customer_id).get(name)
     try:
         return date.fromisoformat(str(text)[:10]) if text else None
@@ -237,7 +237,9 @@ def until_date(
         customer_id=customer_id,
         order_id=order_id,
         name=until["property"],
-        today=now.astimezone(zone).date(),
+        # A yearly date (a birthday) is taken on or after today minus the offset, so
+        # that "the day after the birthday" still finds today's birthday.
+        today=now.astimezone(zone).date() - timedelta(days=until["offset_days"]),
     )
     if target is None:
         return now

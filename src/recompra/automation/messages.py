@@ -168,6 +168,8 @@ def message_contexts(
             "points": None if account is None else account[0],
             "tier": account[1] if account is not None else None,
             "recommendations": _recommended(session, brand_id, customer_id, recommendations_root),
+            # A journey with a coupon node sets the run's (automation.actions.run_coupon).
+            "coupon": None,
         }
     return contexts
 

@@ -368,6 +368,5 @@ def _payload(
         public_url=ctx.public_url,
         secret=ctx.secret,
         execution_key=execution_key(item.run, item.run.node),
-        keep=context["unsubscribe_url"],
     )
     return {**payload, "journey": item.journey_key}

@@ -1,7 +1,7 @@
 """Opens, clicks, bounces and complaints of journey e-mails.
 
 * **Tracked links and the open pixel.** When a journey e-mail is decided, every
-  ``http(s)`` link of its HTML (but the unsubscribe link) becomes a signed redirect,
+  ``http(s)`` link of its HTML to another site becomes a signed redirect,
   ``/v1/automation/t/click?token=``, and a 1x1 image, ``/v1/automation/t/open?token=``,
   is appended. The token signs the kind, the outbox row's execution key and the target
   (:mod:`recompra.automation.signing`), so the redirect cannot be pointed elsewhere.
@@ -88,13 +88,14 @@ def read_token(secret: str, token: str) -> tuple[str, str, str]:
     raise InvalidInput("invalid tracking link", field="token")
 
 
-def track_html(markup: str, *, public_url: str, secret: str, execution_key: str, keep: str) -> str:
-    """``markup`` with its links through the signed redirect (``keep`` excepted: the
-    unsubscribe link) and the open pixel appended."""
+def track_html(markup: str, *, public_url: str, secret: str, execution_key: str) -> str:
+    """``markup`` with its links to other sites through the signed redirect and the open
+    pixel appended. Links to Recompra itself (unsubscribe, survey answers) are left:
+    they record what they do themselves."""
 
     def redirect(match: re.Match[str]) -> str:
         target = html.unescape(match.group(1))
-        if target == keep:
+        if target.startswith(f"{public_url}/"):
             return match.group(0)
         token = _token(secret, "click", execution_key, target)
         return f'href="{public_url}/v1/automation/t/click?token={token}"'
