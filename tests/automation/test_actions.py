@@ -3,7 +3,7 @@ backends)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from automationtest import NOON, Store, add_order, apply, context, make_store, thank_you
@@ -90,7 +90,8 @@ def test_a_retried_coupon_decision_gives_the_same_code(engine: Engine) -> None:
             node=node,
             now=NOON,
         )
-        assert first is not None and again is not None
+        assert first is not None
+        assert again is not None
         assert (first.id, first.code) == (again.id, again.code)
 
 
@@ -216,7 +217,7 @@ def test_a_birthday_wait_aims_at_the_next_anniversary(engine: Engine) -> None:
 
         customer = session.get(Customer, store.customers[0])
         assert customer is not None
-        customer.birth_date = datetime(1990, 3, 5).date()  # this year's has passed
+        customer.birth_date = date(1990, 3, 5)  # this year's has passed
     document = thank_you(start="before")
     document["nodes"]["before"] = {
         "type": "wait",
