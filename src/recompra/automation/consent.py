@@ -108,14 +108,20 @@ def unsubscribe(session: Session, *, secret: str, token: str, source: str, now: 
         source=source,
         now=now,
     )
-    exit_matching(
+    end_unsubscribed_runs(session, customer_id=customer_id, reason="unsubscribed", now=now)
+    return customer_id
+
+
+def end_unsubscribed_runs(session: Session, *, customer_id: int, reason: str, now: datetime) -> int:
+    """End the customer's runs that exit on ``unsubscribed`` (an unsubscribe, a hard
+    bounce, a complaint), cancelling their pending timers."""
+    return exit_matching(
         session,
         customer_id=customer_id,
-        reason="unsubscribed",
+        reason=reason,
         matches=lambda condition: condition["type"] == "unsubscribed",
         now=now,
     )
-    return customer_id
 
 
 def unsubscribe_token(secret: str, customer_id: int, channel: str) -> str:

@@ -8,7 +8,7 @@ and retry rules. The execution key is unique: writing the same decision twice ad
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict, Unpack
 
 from sqlalchemy.orm import Session
 
@@ -27,37 +27,34 @@ class Addressee(Protocol):
     def locale(self) -> str | None: ...
 
 
-def record_outbox(
-    session: Session,
-    *,
-    brand_id: int,
-    run_id: int | None,
-    customer_id: int,
-    execution_key: str,
-    channel: str,
-    purpose: str,
-    state: str,
-    payload: dict[str, Any],
-    now: datetime,
-) -> bool:
+class OutboxFields(TypedDict):
+    """What a decided message's outbox row is made of."""
+
+    brand_id: int
+    run_id: int | None
+    customer_id: int
+    execution_key: str
+    channel: str
+    purpose: str
+    state: str
+    payload: dict[str, Any]
+    now: datetime
+
+
+def outbox_row(**fields: Unpack[OutboxFields]) -> dict[str, Any]:
+    """The values of a new outbox row (due for delivery at once)."""
+    now = fields["now"]
+    values: dict[str, Any] = {k: v for k, v in fields.items() if k != "now"}
+    return {**values, "attempts": 0, "decided_at": now, "next_attempt_at": now}
+
+
+def record_outbox(session: Session, **fields: Unpack[OutboxFields]) -> bool:
     """One outbox row for ``execution_key``; ``False`` when it was already written."""
     inserted = session.execute(
         insert_ignoring_conflicts(
             session, OUTBOX, index_elements=("execution_key",), returning="id"
         ),
-        {
-            "brand_id": brand_id,
-            "run_id": run_id,
-            "customer_id": customer_id,
-            "execution_key": execution_key,
-            "channel": channel,
-            "purpose": purpose,
-            "payload": payload,
-            "state": state,
-            "attempts": 0,
-            "decided_at": now,
-            "next_attempt_at": now,
-        },
+        outbox_row(**fields),
     ).scalar()
     return inserted is not None
 

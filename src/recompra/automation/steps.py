@@ -19,7 +19,7 @@ from recompra.automation.caps import capped
 from recompra.automation.consent import unsubscribe_url
 from recompra.automation.definition import ORDER_STAGE_EXITS, parse_duration
 from recompra.automation.lifecycle import stages_of
-from recompra.automation.outbox import email_payload
+from recompra.automation.outbox import email_payload, outbox_row
 from recompra.automation.runs import execution_key, schedule
 from recompra.automation.schedule import (
     ContactPolicy,
@@ -102,10 +102,12 @@ def decide(
             run.holdout = in_holdout(item.journey_key, run.customer_id, node["percent"])
             name = node["next"]
         elif kind == "give_points":
-            _give_points(session, item, name, node, now, batch)
+            if not _held_out(batch, item, name, "points", {"points": node["points"]}, now):
+                _give_points(session, item, name, node, now)
             name = node["next"]
         elif kind == "coupon":
-            _coupon(session, item, name, node, now, batch)
+            if not _held_out(batch, item, name, "coupon", {"pool": node["pool"]}, now):
+                _coupon(session, item, name, node, now)
             name = node["next"]
         elif kind == "update_property":
             _update_property(session, item, node, now)
@@ -156,19 +158,27 @@ def _order_left(session: Session, item: Journeyed) -> str | None:
     return reached[0] if reached else None
 
 
-def _coupon(
-    session: Session,
+def _held_out(
+    batch: DecisionBatch,
     item: Journeyed,
     name: str,
-    node: dict[str, Any],
+    channel: str,
+    detail: dict[str, Any],
     now: datetime,
-    batch: DecisionBatch,
+) -> bool:
+    """For a holdout member, record what the node would have given instead of giving it
+    (the "would have sent" record); ``False`` for everyone else."""
+    if not item.run.holdout:
+        return False
+    payload = {**detail, "would_have_sent": True}
+    _record(batch, item, name, channel, "marketing", "held_out", payload, now)
+    return True
+
+
+def _coupon(
+    session: Session, item: Journeyed, name: str, node: dict[str, Any], now: datetime
 ) -> None:
     run = item.run
-    if run.holdout:
-        payload = {"pool": node["pool"], "would_have_sent": True}
-        _record(batch, item, name, "coupon", "marketing", "held_out", payload, now)
-        return
     give_coupon(
         session,
         brand_id=item.brand_id,
@@ -226,36 +236,25 @@ def _record(
 ) -> None:
     """One outbox row for the node's execution key, written with the batch's."""
     batch.record(
-        {
-            "brand_id": item.brand_id,
-            "run_id": item.run.id,
-            "customer_id": item.run.customer_id,
-            "execution_key": execution_key(item.run, node),
-            "channel": channel,
-            "purpose": purpose,
-            "payload": payload,
-            "state": state,
-            "attempts": 0,
-            "decided_at": now,
-            "next_attempt_at": now,
-        },
+        outbox_row(
+            brand_id=item.brand_id,
+            run_id=item.run.id,
+            customer_id=item.run.customer_id,
+            execution_key=execution_key(item.run, node),
+            channel=channel,
+            purpose=purpose,
+            state=state,
+            payload=payload,
+            now=now,
+        ),
         journey_id=item.run.journey_id,
     )
 
 
 def _give_points(
-    session: Session,
-    item: Journeyed,
-    name: str,
-    node: dict[str, Any],
-    now: datetime,
-    batch: DecisionBatch,
+    session: Session, item: Journeyed, name: str, node: dict[str, Any], now: datetime
 ) -> None:
     run = item.run
-    if run.holdout:
-        payload = {"points": node["points"], "would_have_sent": True}
-        _record(batch, item, name, "points", "marketing", "held_out", payload, now)
-        return
     program = active_program_for_brand(session, brand_id=item.brand_id)
     if program is None:
         return

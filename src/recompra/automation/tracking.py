@@ -36,9 +36,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from recompra.automation.consent import ALL_PURPOSES, record_consent
+from recompra.automation.consent import ALL_PURPOSES, end_unsubscribed_runs, record_consent
 from recompra.automation.email import message_id
-from recompra.automation.runs import exit_matching
 from recompra.automation.signing import sign, signed_body
 from recompra.automation.webhooks import SECRET_PREFIX, verify
 from recompra.errors import InvalidInput
@@ -266,11 +265,5 @@ def record_bounce(session: Session, document: dict[str, Any], *, now: datetime) 
                 source=source,
                 now=now,
             )
-            exit_matching(
-                session,
-                customer_id=customer_id,
-                reason=source,
-                matches=lambda condition: condition["type"] == "unsubscribed",
-                now=now,
-            )
+            end_unsubscribed_runs(session, customer_id=customer_id, reason=source, now=now)
     return len(customers) if hard else 0
