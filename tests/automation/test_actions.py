@@ -10,6 +10,7 @@ from automationtest import NOON, Store, add_order, apply, context, make_store, t
 from sqlalchemy import Engine, select, update
 
 from recompra.automation.actions import give_coupon, load_pool, set_property
+from recompra.automation.board import journey_board
 from recompra.automation.worker import decide_due, ingest_triggers
 from recompra.db import unit_of_work
 from recompra.models import Order
@@ -66,6 +67,12 @@ def test_generated_coupons_are_unique_one_per_run_and_shown_in_the_message(
     ingest_triggers(engine, now=NOON)
     decide_due(engine, context(), now=NOON)
     assert len(_coupons(engine)) == 3
+    with unit_of_work(engine, write=False) as session:
+        (board,) = journey_board(session, brand_id=store.brand_id)
+    assert [(n.name, n.type, n.detail) for n in board.nodes][:2] == [
+        ("coupon", "coupon", "generated"),
+        ("send", "send", "win_back"),
+    ]
 
 
 def test_a_retried_coupon_decision_gives_the_same_code(engine: Engine) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 from automationtest import NOON, Store, add_order, apply, context, make_store, thank_you
 from sqlalchemy import Engine, select
 
+from recompra.automation.board import journey_board
 from recompra.automation.schedule import ContactPolicy
 from recompra.automation.worker import decide_due, ingest_triggers
 from recompra.db import unit_of_work
@@ -44,6 +45,11 @@ def test_a_journey_cap_per_day_defers_to_the_next_local_midnight(engine: Engine)
     _two_orders(engine, store, thank_you(caps=[{"limit": 1, "per": "day"}]))
     assert decide_due(engine, context(BARE), now=NOON) == 2
     assert _state(engine) == (["pending"], [(NEXT_MIDNIGHT, "cap_journey_day")])
+    # The journeys page counts it among the sends a cap holds back.
+    with unit_of_work(engine, write=False) as session:
+        (board,) = journey_board(session, brand_id=store.brand_id)
+    send = next(n for n in board.nodes if n.name == "send")
+    assert (send.count("cap_deferred"), send.count("pending")) == (1, 1)
     # At midnight the deferred send goes out.
     assert decide_due(engine, context(BARE), now=NEXT_MIDNIGHT) == 1
     assert _state(engine) == (["pending", "pending"], [])

@@ -35,7 +35,7 @@ from recompra.models import BrandCustomer, Customer
 from recompra.models.automation import Journey, JourneyRun, JourneyTimer, OutboxMessage
 
 #: Nodes that write outbox rows.
-DECIDING = ("send", "give_points")
+DECIDING = ("send", "give_points", "coupon")
 #: The page's columns per node and what each adds up (outbox states, or held-back reasons).
 COLUMNS: dict[str, tuple[str, ...]] = {
     "here": (),
@@ -77,9 +77,11 @@ class NodeCounts:
         """The node's main setting, shown next to its type (a template, a wait, a share)."""
         if "percent" in self.definition:
             return f"{self.definition['percent']:g}%"
-        for name in ("template", "endpoint", "event", "duration", "points"):
+        for name in ("template", "endpoint", "event", "duration", "points", "pool", "property"):
             if name in self.definition:
                 return str(self.definition[name])
+        if "until" in self.definition:
+            return str(self.definition["until"]["property"])
         return ""
 
 
