@@ -16,6 +16,7 @@ from sqlalchemy import Engine, select, update
 
 from recompra.api.settings import ApiSettings
 from recompra.automation.consent import may_contact
+from recompra.automation.email import message_id
 from recompra.automation.tracking import bounce_secret, read_token, track_html
 from recompra.automation.webhooks import sign
 from recompra.automation.worker import decide_due, ingest_triggers
@@ -150,7 +151,12 @@ def test_a_hard_bounce_or_complaint_suppresses_e_mail_a_soft_bounce_does_not(
     message = _sent_message(engine, store)
     secret = bounce_secret(SECRET)
     forged = bounce_secret("another-installation")
-    hard = {"type": "bounce", "bounce": "hard", "email": "C0@example.com"}
+    hard = {
+        "type": "bounce",
+        "bounce": "hard",
+        "email": "C0@example.com",
+        "message_id": message_id(message.execution_key, "Loja <loja@loja.test>"),
+    }
     assert _bounce(client, hard, secret=forged) == 400
     assert (
         _bounce(

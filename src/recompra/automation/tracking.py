@@ -43,7 +43,7 @@ from recompra.automation.webhooks import SECRET_PREFIX, verify
 from recompra.errors import InvalidInput
 from recompra.hub.aftersale import EVENTS
 from recompra.hub.rejects import EntityCounts
-from recompra.models import Customer
+from recompra.models import Customer, Event
 from recompra.models.automation import Journey, JourneyRun, OutboxMessage
 
 SOURCE = "email_tracking"
@@ -144,6 +144,17 @@ def _record_event(
     session: Session, message: _Message, kind: str, distinct: str, now: datetime, **extra: Any
 ) -> None:
     digest = hashlib.sha256(f"{message.id}:{distinct}".encode()).hexdigest()[:40]
+    external_id = f"{kind}:{digest}"
+    seen = session.scalar(
+        select(Event.id).where(
+            Event.brand_id == message.brand_id,
+            Event.source == SOURCE,
+            Event.external_id == external_id,
+        )
+    )
+    if seen is not None:
+        # The first open or click is kept: an upsert would move it to the latest.
+        return
     payload = {"journey": message.journey, "node": message.node, "outbox_id": message.id}
     EVENTS.upsert(
         session,
@@ -151,7 +162,7 @@ def _record_event(
         source=SOURCE,
         rows=[
             {
-                "external_id": f"{kind}:{digest}",
+                "external_id": external_id,
                 "customer_id": message.customer_id,
                 "type": kind,
                 "occurred_at": now,
@@ -219,6 +230,16 @@ def verify_bounce(
     return document
 
 
+def _local_part(header: str) -> str:
+    return header.strip().strip("<>").split("@")[0]
+
+
+def _message_digest(execution_key: str) -> str:
+    """The local part of the Message-ID derived from an execution key
+    (:func:`recompra.automation.email.message_id`; only its domain is the sender's)."""
+    return _local_part(message_id(execution_key, "x@x"))
+
+
 def record_bounce(session: Session, document: dict[str, Any], *, now: datetime) -> int:
     """Apply a bounce or complaint ``{type: bounce|complaint, bounce: hard|soft, email,
     message_id}``; returns how many customers had their e-mail consent withdrawn."""
@@ -243,11 +264,7 @@ def record_bounce(session: Session, document: dict[str, Any], *, now: datetime) 
             .limit(50)
         ).scalars()
         for key in sent:
-            # The Message-ID is derived from the key (automation.email.message_id).
-            if (
-                wanted is None
-                or message_id(key, "x@x").split("@")[0] == wanted.strip("<> ").split("@")[0]
-            ):
+            if wanted is None or _message_digest(key) == _local_part(str(wanted)):
                 message = _message(session, key)
                 if message is not None:
                     event = COMPLAINED if kind == "complaint" else BOUNCED
