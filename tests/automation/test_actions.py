@@ -280,3 +280,26 @@ def test_the_order_stage_is_checked_again_before_the_send(engine: Engine) -> Non
     with unit_of_work(engine, write=False) as session:
         run = session.scalars(select(JourneyRun)).one()
     assert (run.state, run.exit_reason) == ("exited", "order_canceled")
+
+
+def test_a_wait_until_an_order_date_takes_its_local_day(engine: Engine) -> None:
+    store = make_store(engine, customers=1)
+    document = thank_you(start="week_after")
+    document["nodes"]["week_after"] = {
+        "type": "wait",
+        "until": {"property": "order.purchased_at", "offset_days": 7, "at": "10:00"},
+        "next": "send",
+    }
+    apply(engine, store, document)
+    with unit_of_work(engine) as session:
+        # 02:30 UTC on the 18th is still the 17th (23:30) in São Paulo.
+        add_order(
+            session, store, store.customers[0], "L-1", at=datetime(2026, 6, 18, 2, 30, tzinfo=UTC)
+        )
+    later = datetime(2026, 6, 18, 3, 0, tzinfo=UTC)
+    ingest_triggers(engine, now=later)
+    decide_due(engine, context(), now=later)
+    with unit_of_work(engine, write=False) as session:
+        due = session.scalar(select(JourneyTimer.due_at).where(JourneyTimer.state == "pending"))
+    # 17 + 7 = 24 June, 10:00 in São Paulo = 13:00 UTC.
+    assert due == datetime(2026, 6, 24, 13, 0, tzinfo=UTC)

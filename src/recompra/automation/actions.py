@@ -195,22 +195,23 @@ def _property_date(
     order_id: int | None,
     name: str,
     today: date,
+    zone: ZoneInfo,
 ) -> date | None:
-    """The date a ``wait`` aims at, before its offset (``None``: the customer has none)."""
-    order_moment: date | datetime | None
+    """The date a ``wait`` aims at, before its offset (``None``: the customer has none);
+    an order's timestamps are taken on their local day in ``zone``."""
     if name == "birth_date":
         born = session.scalar(select(Customer.birth_date).where(Customer.id == customer_id))
         return None if born is None else _next_anniversary(born, today)
     if name.startswith("order.") and name[len("order.") :] in ORDER_DATES:
         column = getattr(Order, name[len("order.") :])
         which = Order.id == order_id if order_id is not None else Order.customer_id == customer_id
-        order_moment = session.scalar(
+        moment: datetime | None = session.scalar(
             select(column)
             .where(which, Order.brand_id == brand_id)
             .order_by(Order.purchased_at.desc())
             .limit(1)
         )
-        return order_moment.date() if isinstance(order_moment, datetime) else order_moment
+        return None if moment is None else moment.astimezone(zone).date()
     text = customer_properties(session, brand_id=brand_id, customer_id=customer_id).get(name)
     try:
         return date.fromisoformat(str(text)[:10]) if text else None
@@ -240,6 +241,7 @@ def until_date(
         # A yearly date (a birthday) is taken on or after today minus the offset, so
         # that "the day after the birthday" still finds today's birthday.
         today=now.astimezone(zone).date() - timedelta(days=until["offset_days"]),
+        zone=zone,
     )
     if target is None:
         return now
