@@ -34,6 +34,7 @@ from recompra.api.routers import (
     recommendations,
     segments,
     surveys,
+    tracking,
     voc,
 )
 from recompra.api.settings import ApiSettings
@@ -130,6 +131,7 @@ def create_app(
         surveys,
         commercial,
         metrics,
+        tracking,
     ):
         app.include_router(module.router)
     install_dashboard(app)

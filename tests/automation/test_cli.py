@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,13 +15,14 @@ from typer.testing import CliRunner
 
 from recompra.automation.email import SmtpSender, build_message, smtp_settings
 from recompra.automation.sink import running_sink
+from recompra.automation.tracking import bounce_secret
 from recompra.cli.main import app
 from recompra.config import get_settings
 from recompra.db import dispose_engines, make_engine, unit_of_work
 from recompra.hub.brands import DEFAULT_BRAND
 from recompra.migrate import upgrade
 from recompra.models import Brand
-from recompra.models.automation import JourneyVersion
+from recompra.models.automation import Coupon, JourneyVersion
 
 PACKAGED = Path(__file__).parents[2] / "src/recompra/automation/journeys"
 BROKEN = """\
@@ -128,3 +130,23 @@ def test_mailbox_lists_what_the_sink_received(
         ["ana@example.com", "Olá, Ana 2"],
         ["ana@example.com", "Olá, Ana 1"],
     ]
+
+
+def test_coupon_codes_load_into_a_pool_once_and_the_bounce_secret_is_printed(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    codes = tmp_path / "codes.txt"
+    codes.write_text("VIP-1\nVIP-2\n\nVIP-1\n", encoding="utf-8")
+    assert run("journeys", "coupons", "vip", str(codes), "--expires", "2026-12-31") == (
+        0,
+        "2 code(s) added to pool vip\n",
+    )
+    assert run("journeys", "coupons", "vip", str(codes))[1] == "0 code(s) added to pool vip\n"
+    with unit_of_work(engine, write=False) as session:
+        expiry = set(session.scalars(select(Coupon.expires_at)))
+    assert expiry == {datetime(2026, 12, 31, tzinfo=UTC)}
+    monkeypatch.setenv("RECOMPRA_SECRET_KEY", "cli-secret")
+    get_settings.cache_clear()
+    code, out = run("webhooks", "bounce-secret")
+    assert (code, out.strip()) == (0, bounce_secret("cli-secret"))
+    assert out.startswith("whsec_")

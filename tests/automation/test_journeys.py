@@ -191,7 +191,7 @@ def test_a_cap_with_on_cap_skip_records_the_skip_and_moves_on(engine: Engine) ->
     assert decide_due(engine, context(policy), now=NOON) == 2
     rows = _outbox(engine)
     assert [r.state for r in rows] == ["pending", "suppressed"]
-    assert rows[1].payload == {"node": "send", "reason": "cap"}
+    assert rows[1].payload == {"node": "send", "reason": "cap", "cap": "rolling"}
     with unit_of_work(engine, write=False) as session:
         pending = session.scalar(
             select(func.count()).select_from(JourneyTimer).where(JourneyTimer.state == "pending")

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import String, case, cast, func, literal, select
 from sqlalchemy.orm import Session
 
+from recompra.automation.caps import CAP_REASONS
 from recompra.automation.consent import unsubscribe_url
 from recompra.automation.definition import successors
 from recompra.automation.messages import Rendered, message_context, packaged_template
@@ -34,7 +35,7 @@ from recompra.models import BrandCustomer, Customer
 from recompra.models.automation import Journey, JourneyRun, JourneyTimer, OutboxMessage
 
 #: Nodes that write outbox rows.
-DECIDING = ("send", "give_points")
+DECIDING = ("send", "give_points", "coupon")
 #: The page's columns per node and what each adds up (outbox states, or held-back reasons).
 COLUMNS: dict[str, tuple[str, ...]] = {
     "here": (),
@@ -76,9 +77,11 @@ class NodeCounts:
         """The node's main setting, shown next to its type (a template, a wait, a share)."""
         if "percent" in self.definition:
             return f"{self.definition['percent']:g}%"
-        for name in ("template", "endpoint", "event", "duration", "points"):
+        for name in ("template", "endpoint", "event", "duration", "points", "pool", "property"):
             if name in self.definition:
                 return str(self.definition[name])
+        if "until" in self.definition:
+            return str(self.definition["until"]["property"])
         return ""
 
 
@@ -187,12 +190,15 @@ def _count_runs(
         .where(
             JourneyRun.journey_id == journey_id,
             JourneyTimer.state == "pending",
-            JourneyTimer.reason.in_(("cap", "quiet_hours")),
+            JourneyTimer.reason.in_((*CAP_REASONS, "quiet_hours")),
         )
         .group_by(JourneyTimer.node, JourneyTimer.reason)
     ):
         if node in nodes and reason is not None:
-            nodes[node].held_back[reason] = count
+            # Every kind of cap (rolling, calendar day, the journey's own) is one column.
+            column = "cap" if reason in CAP_REASONS else reason
+            held = nodes[node].held_back
+            held[column] = held.get(column, 0) + count
 
 
 def _count_outbox(session: Session, journey_id: int, nodes: dict[str, NodeCounts]) -> None:

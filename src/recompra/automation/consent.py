@@ -85,9 +85,14 @@ def may_contact(
             )
         ).all()
     )
-    if rows.get(ALL_PURPOSES) is False or rows.get(purpose) is False:
+    return consent_allows(rows, purpose, require_opt_in=require_opt_in)
+
+
+def consent_allows(statements: dict[str, bool], purpose: str, *, require_opt_in: bool) -> bool:
+    """Whether a channel's consent statements (``{purpose: granted}``) allow ``purpose``."""
+    if statements.get(ALL_PURPOSES) is False or statements.get(purpose) is False:
         return False
-    return not (require_opt_in and purpose == "marketing" and rows.get(purpose) is not True)
+    return not (require_opt_in and purpose == "marketing" and statements.get(purpose) is not True)
 
 
 def unsubscribe(session: Session, *, secret: str, token: str, source: str, now: datetime) -> int:
@@ -103,14 +108,20 @@ def unsubscribe(session: Session, *, secret: str, token: str, source: str, now: 
         source=source,
         now=now,
     )
-    exit_matching(
+    end_unsubscribed_runs(session, customer_id=customer_id, reason="unsubscribed", now=now)
+    return customer_id
+
+
+def end_unsubscribed_runs(session: Session, *, customer_id: int, reason: str, now: datetime) -> int:
+    """End the customer's runs that exit on ``unsubscribed`` (an unsubscribe, a hard
+    bounce, a complaint), cancelling their pending timers."""
+    return exit_matching(
         session,
         customer_id=customer_id,
-        reason="unsubscribed",
+        reason=reason,
         matches=lambda condition: condition["type"] == "unsubscribed",
         now=now,
     )
-    return customer_id
 
 
 def unsubscribe_token(secret: str, customer_id: int, channel: str) -> str:

@@ -41,7 +41,22 @@ from recompra.segments.definition import (
 
 DEFAULT_TIMEZONE = "America/Sao_Paulo"
 DEFAULT_HOLDOUT_PERCENT = 10.0
-EXIT_TYPES = ("order_placed", "unsubscribed", "event", "segment_exited", "review_received")
+#: Order stages a run leaves on (its own order for runs keyed by order).
+ORDER_STAGE_EXITS = (
+    "order_paid",
+    "order_shipped",
+    "order_delivered",
+    "order_canceled",
+    "order_returned",
+)
+EXIT_TYPES = (
+    "order_placed",
+    "unsubscribed",
+    "event",
+    "segment_exited",
+    "review_received",
+    *ORDER_STAGE_EXITS,
+)
 ENTRY_KEYS = ("customer", "order")
 REENTRY = ("once_ever", "once_per_key", "cooldown")
 CHANNELS = ("email", "webhook")
@@ -49,18 +64,28 @@ PURPOSES = ("marketing", "transactional")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 #: Fields each node type takes besides ``type``; those ending in ``next`` name nodes.
 NODE_FIELDS: dict[str, tuple[str, ...]] = {
-    "wait": ("duration", "window", "next"),
+    "wait": ("duration", "window", "until", "next"),
     "wait_for_event": ("event", "timeout", "next", "timeout_next"),
     "condition": ("rule", "then", "else"),
     "split": ("branches",),
     "holdout": ("percent", "next"),
     "send": ("channel", "template", "endpoint", "purpose", "on_cap", "survey", "next"),
     "give_points": ("points", "next"),
+    "coupon": ("pool", "prefix", "valid_for", "next"),
+    "update_property": ("property", "set", "increment", "next"),
     "exit": (),
 }
 _DURATION = re.compile(r"^(\d{1,6})([smhd])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+#: Properties a ``wait`` can wait until besides custom ones (see automation.actions).
+BUILT_IN_DATES = (
+    "birth_date",
+    "order.purchased_at",
+    "order.estimated_delivery_at",
+    "order.delivered_at",
+    "order.shipped_at",
+)
 
 
 class InvalidJourney(InvalidInput):
@@ -144,7 +169,17 @@ class _Checker:
         if not isinstance(raw, dict):
             self.fail("$", "a journey is a mapping with key, name, trigger, start and nodes")
             return None
-        allowed = {"key", "name", "trigger", "entry", "exit_when", "timezone", "start", "nodes"}
+        allowed = {
+            "key",
+            "name",
+            "trigger",
+            "entry",
+            "exit_when",
+            "caps",
+            "timezone",
+            "start",
+            "nodes",
+        }
         for extra in sorted(set(raw) - allowed):
             self.fail(str(extra), f"unknown key (expected {', '.join(sorted(allowed))})")
         key = raw.get("key")
@@ -170,6 +205,10 @@ class _Checker:
             "entry": self.entry(raw.get("entry", {})),
             "exit_when": self.exits(raw.get("exit_when", [])),
         }
+        if "caps" in raw:
+            # Only a journey with caps gets the key: older definitions keep their
+            # canonical form (and their stored versions stay equal).
+            out["caps"] = self.caps(raw["caps"])
         nodes = self.nodes(raw.get("nodes"))
         start = raw.get("start")
         if not isinstance(start, str) or start not in nodes:
@@ -215,6 +254,27 @@ class _Checker:
             if needs and not isinstance(item.get(needs), str):
                 self.fail(f"{path}.{needs}", f"required by {item['type']}")
             out.append({"type": item["type"], **({needs: item.get(needs)} if needs else {})})
+        return out
+
+    def caps(self, raw: Any) -> list[dict[str, Any]]:
+        if not isinstance(raw, list):
+            self.fail("caps", "a list of {limit, window} or {limit, per: day}")
+            return []
+        out = []
+        for i, cap in enumerate(raw):
+            path = f"caps[{i}]"
+            if not isinstance(cap, dict):
+                self.fail(path, "a mapping {limit, window} or {limit, per: day}")
+                continue
+            limit = cap.get("limit")
+            if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+                self.fail(f"{path}.limit", "a whole number of messages, at least 1")
+            if cap.get("per") == "day" and "window" not in cap:
+                out.append({"limit": limit, "per": "day"})
+            elif "per" not in cap:
+                out.append({"limit": limit, "window": self.duration(cap, "window", path)})
+            else:
+                self.fail(path, "either window (a duration) or per: day")
         return out
 
     def nodes(self, raw: Any) -> dict[str, dict[str, Any]]:
@@ -275,6 +335,10 @@ class _Checker:
         return str(raw[field])
 
     def wait(self, raw: dict[str, Any], path: str, out: dict[str, Any]) -> None:
+        if "until" in raw:
+            out["until"] = self.until(raw["until"], f"{path}.until")
+            if "duration" not in raw and "window" not in raw:
+                return
         out["duration"] = self.duration(raw, "duration", path)
         window = raw.get("window")
         if window is None:
@@ -295,6 +359,24 @@ class _Checker:
         ):
             self.fail(f"{path}.window.weekdays", f"a non-empty list of {', '.join(WEEKDAYS)}")
         out["window"] = {"from": window.get("from"), "to": window.get("to"), "weekdays": weekdays}
+
+    def until(self, raw: Any, path: str) -> dict[str, Any]:
+        if not isinstance(raw, dict):
+            self.fail(path, "a mapping with property, offset_days and at")
+            return {}
+        prop = raw.get("property")
+        if not isinstance(prop, str) or not (prop in BUILT_IN_DATES or KEY_PATTERN.match(prop)):
+            known = ", ".join(BUILT_IN_DATES)
+            self.fail(f"{path}.property", f"{known} or a custom property name")
+        offset = raw.get("offset_days", 0)
+        if not isinstance(offset, int) or isinstance(offset, bool) or not -365 <= offset <= 365:
+            self.fail(f"{path}.offset_days", "whole days between -365 and 365")
+        at = raw.get("at", "09:00")
+        try:
+            parse_clock(at)
+        except ValueError as error:
+            self.fail(f"{path}.at", str(error))
+        return {"property": prop, "offset_days": offset, "at": at}
 
     def wait_for_event(self, raw: dict[str, Any], path: str, out: dict[str, Any]) -> None:
         if not isinstance(raw.get("event"), str) or not raw["event"]:
@@ -373,6 +455,37 @@ class _Checker:
         if not isinstance(points, int) or isinstance(points, bool) or not 1 <= points <= 1_000_000:
             self.fail(f"{path}.points", "whole points between 1 and 1,000,000")
         out["points"] = points
+
+    def coupon(self, raw: dict[str, Any], path: str, out: dict[str, Any]) -> None:
+        pool = raw.get("pool")
+        if not isinstance(pool, str) or not KEY_PATTERN.match(pool):
+            self.fail(f"{path}.pool", "required: a pool's name, or generated")
+        out["pool"] = pool
+        prefix = raw.get("prefix", "")
+        if not isinstance(prefix, str) or not re.fullmatch(r"[A-Z0-9-]{0,16}", prefix):
+            self.fail(f"{path}.prefix", "up to 16 capital letters, digits or -")
+        if prefix and pool != "generated":
+            self.fail(f"{path}.prefix", "only taken by generated codes")
+        out["prefix"] = prefix
+        out["valid_for"] = self.duration(raw, "valid_for", path) if "valid_for" in raw else None
+
+    def update_property(self, raw: dict[str, Any], path: str, out: dict[str, Any]) -> None:
+        prop = raw.get("property")
+        if not isinstance(prop, str) or not KEY_PATTERN.match(prop):
+            self.fail(f"{path}.property", "required: lower-case letters, digits, _ or -")
+        out["property"] = prop
+        if ("set" in raw) == ("increment" in raw):
+            self.fail(path, "either set (a value) or increment (a whole number)")
+        elif "increment" in raw:
+            step = raw["increment"]
+            if not isinstance(step, int) or isinstance(step, bool):
+                self.fail(f"{path}.increment", "a whole number (negative to decrease)")
+            out["increment"] = step
+        else:
+            value = raw["set"]
+            if not isinstance(value, str | int | bool) or isinstance(value, float):
+                self.fail(f"{path}.set", "text, a whole number or true/false")
+            out["set"] = value
 
     def exit(self, raw: dict[str, Any], path: str, out: dict[str, Any]) -> None:
         return None

@@ -67,6 +67,14 @@ def _stage_reached(
     order_id: int,
     now: datetime,
 ) -> None:
+    exit_matching(
+        session,
+        customer_id=customer_id,
+        reason=stage,
+        matches=exit_condition(stage),
+        now=now,
+        order_id=order_id,
+    )
     wake_waiting(session, customer_id=customer_id, event=stage, now=now)
     start_matching(
         session,

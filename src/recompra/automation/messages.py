@@ -107,70 +107,143 @@ def message_context(
     now: datetime,
 ) -> dict[str, Any]:
     """What templates may use: customer, brand, last order, points, tier, recommendations."""
-    customer = session.get(Customer, customer_id)
-    brand = session.get(Brand, brand_id)
-    if customer is None or brand is None:
+    contexts = message_contexts(
+        session,
+        brand_id=brand_id,
+        wanted=[(customer_id, order_id)],
+        recommendations_root=recommendations_root,
+        now=now,
+    )
+    if (customer_id, order_id) not in contexts:
         raise NotFound(f"customer {customer_id} of brand {brand_id} not found")
-    order_filter = (
-        Order.id == order_id if order_id is not None else Order.customer_id == customer_id
-    )
-    order = session.scalar(
-        select(Order)
-        .where(order_filter, Order.brand_id == brand_id)
-        .order_by(Order.purchased_at.desc())
-        .limit(1)
-    )
-    account = session.execute(
+    return contexts[(customer_id, order_id)]
+
+
+Wanted = tuple[int, int | None]
+
+
+def message_contexts(
+    session: Session,
+    *,
+    brand_id: int,
+    wanted: list[Wanted],
+    recommendations_root: Path | None,
+    now: datetime,
+) -> dict[Wanted, dict[str, Any]]:
+    """:func:`message_context` for many ``(customer, order or None)`` pairs of one brand
+    in five statements, whatever their number (a decision batch builds its messages
+    from them; per message they cost five round trips each)."""
+    brand = session.get(Brand, brand_id)
+    customer_ids = sorted({c for c, _ in wanted})
+    customers = {
+        c.id: c for c in session.scalars(select(Customer).where(Customer.id.in_(customer_ids)))
+    }
+    if brand is None or not customers:
+        return {}
+    orders = _orders(session, brand_id, wanted)
+    accounts = _accounts(session, customer_ids, now)
+    contexts: dict[Wanted, dict[str, Any]] = {}
+    for customer_id, order_id in wanted:
+        customer = customers.get(customer_id)
+        if customer is None:
+            continue
+        order = orders.get(("order", order_id) if order_id is not None else ("last", customer_id))
+        account = accounts.get(customer_id)
+        name = (customer.name or "").strip()
+        contexts[(customer_id, order_id)] = {
+            "customer": {
+                "id": customer.id,
+                "name": name,
+                "first_name": name.split(" ")[0] if name else "",
+                "email": customer.email,
+            },
+            "brand": {"name": brand.name, "slug": brand.slug},
+            "order": None
+            if order is None
+            else {
+                "number": order.external_id,
+                "total_minor": order.total_minor,
+                "purchased_at": order.purchased_at,
+            },
+            "points": None if account is None else account[0],
+            "tier": account[1] if account is not None else None,
+            "recommendations": _recommended(session, brand_id, customer_id, recommendations_root),
+            # A journey with a coupon node sets the run's (automation.actions.run_coupon).
+            "coupon": None,
+        }
+    return contexts
+
+
+def _orders(session: Session, brand_id: int, wanted: list[Wanted]) -> dict[tuple[str, int], Any]:
+    """The runs' own orders by id and, for runs without one, each customer's latest."""
+    found: dict[tuple[str, int], Any] = {}
+    keyed = {o for _, o in wanted if o is not None}
+    if keyed:
+        for order in session.scalars(
+            select(Order).where(Order.id.in_(keyed), Order.brand_id == brand_id)
+        ):
+            found[("order", order.id)] = order
+    unkeyed = {c for c, o in wanted if o is None}
+    if unkeyed:
+        latest = (
+            select(
+                Order.id,
+                func.row_number()
+                .over(partition_by=Order.customer_id, order_by=Order.purchased_at.desc())
+                .label("position"),
+            )
+            .where(Order.customer_id.in_(unkeyed), Order.brand_id == brand_id)
+            .subquery()
+        )
+        for order in session.scalars(
+            select(Order).join(latest, latest.c.id == Order.id).where(latest.c.position == 1)
+        ):
+            found[("last", order.customer_id)] = order
+    return found
+
+
+def _accounts(
+    session: Session, customer_ids: list[int], now: datetime
+) -> dict[int, tuple[dict[str, Any], str | None]]:
+    """Each customer's newest loyalty account: points (balance, what expires next) and tier."""
+    accounts: dict[int, tuple[LoyaltyAccount, str | None]] = {}
+    for account, tier in session.execute(
         select(LoyaltyAccount, LoyaltyTier.name)
         .outerjoin(
             LoyaltyTier,
             LoyaltyTier.id
             == func.coalesce(LoyaltyAccount.override_tier_id, LoyaltyAccount.tier_id),
         )
-        .where(LoyaltyAccount.customer_id == customer_id)
-        .order_by(LoyaltyAccount.id.desc())
-        .limit(1)
-    ).first()
-    expiring = None
-    if account is not None:
-        expiring = session.execute(
-            select(LoyaltyLot.expires_at, func.sum(LoyaltyLot.remaining))
+        .where(LoyaltyAccount.customer_id.in_(customer_ids))
+        .order_by(LoyaltyAccount.id)
+    ):
+        accounts[account.customer_id] = (account, tier)  # the newest id wins
+    expiring: dict[int, tuple[datetime | None, int]] = {}
+    if accounts:
+        for account_id, expires_at, remaining in session.execute(
+            select(LoyaltyLot.account_id, LoyaltyLot.expires_at, func.sum(LoyaltyLot.remaining))
             .where(
-                LoyaltyLot.account_id == account[0].id,
+                LoyaltyLot.account_id.in_([a.id for a, _ in accounts.values()]),
                 LoyaltyLot.state == "active",
                 LoyaltyLot.remaining > 0,
                 LoyaltyLot.expires_at > now,
             )
-            .group_by(LoyaltyLot.expires_at)
-            .order_by(LoyaltyLot.expires_at)
-            .limit(1)
-        ).first()
-    name = (customer.name or "").strip()
-    return {
-        "customer": {
-            "id": customer.id,
-            "name": name,
-            "first_name": name.split(" ")[0] if name else "",
-            "email": customer.email,
-        },
-        "brand": {"name": brand.name, "slug": brand.slug},
-        "order": None
-        if order is None
-        else {
-            "number": order.external_id,
-            "total_minor": order.total_minor,
-            "purchased_at": order.purchased_at,
-        },
-        "points": None
-        if account is None
-        else {
-            "balance": account[0].balance,
-            "expiring": int(expiring[1]) if expiring else 0,
-            "expires_at": expiring[0] if expiring else None,
-        },
-        "tier": account[1] if account is not None else None,
-        "recommendations": _recommended(session, brand_id, customer_id, recommendations_root),
-    }
+            .group_by(LoyaltyLot.account_id, LoyaltyLot.expires_at)
+            .order_by(LoyaltyLot.account_id, LoyaltyLot.expires_at.desc())
+        ):
+            expiring[account_id] = (expires_at, int(remaining))  # the soonest date wins
+    points: dict[int, tuple[dict[str, Any], str | None]] = {}
+    for customer_id, (account, tier_name) in accounts.items():
+        soonest = expiring.get(account.id)
+        points[customer_id] = (
+            {
+                "balance": account.balance,
+                "expiring": soonest[1] if soonest else 0,
+                "expires_at": soonest[0] if soonest else None,
+            },
+            tier_name,
+        )
+    return points
 
 
 def _recommended(

@@ -167,13 +167,16 @@ def exit_matching(
     reason: str,
     matches: Callable[[dict[str, Any]], bool],
     now: datetime,
+    order_id: int | None = None,
 ) -> int:
-    """End the customer's active runs whose version lists an exit condition ``matches``."""
-    runs = session.execute(
-        select(JourneyRun.id, JourneyRun.journey_id, JourneyRun.version).where(
-            JourneyRun.customer_id == customer_id, JourneyRun.state == "active"
-        )
-    ).all()
+    """End the customer's active runs whose version lists an exit condition ``matches``
+    (with ``order_id``: only runs of that order and runs not keyed by an order)."""
+    query = select(JourneyRun.id, JourneyRun.journey_id, JourneyRun.version).where(
+        JourneyRun.customer_id == customer_id, JourneyRun.state == "active"
+    )
+    if order_id is not None:
+        query = query.where((JourneyRun.order_id == order_id) | JourneyRun.order_id.is_(None))
+    runs = session.execute(query).all()
     leaving = [
         run_id
         for run_id, journey_id, version in runs

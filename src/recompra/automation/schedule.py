@@ -25,8 +25,9 @@ class Cap:
 class ContactPolicy:
     """Rules that hold across every journey: caps per channel and quiet hours.
 
-    Quiet hours are local to ``timezone``: a marketing send decided inside them is
-    deferred to their end. Transactional messages are exempt from both.
+    Calendar-day caps and quiet hours are local to ``timezone``; a marketing send
+    decided inside quiet hours is deferred to their end. Transactional messages are
+    exempt from caps and quiet hours.
     """
 
     caps: dict[str, Cap] = field(
@@ -35,6 +36,9 @@ class ContactPolicy:
             "webhook": Cap(limit=2, window=timedelta(days=1)),
         }
     )
+    #: At most this many marketing messages per channel per local day (calendar day in
+    #: ``timezone``), besides the rolling caps; none by default.
+    daily_caps: dict[str, int] = field(default_factory=dict)
     quiet_from: str | None = "21:00"
     quiet_to: str | None = "08:00"
     timezone: str = "America/Sao_Paulo"

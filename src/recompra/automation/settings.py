@@ -28,6 +28,10 @@ class AutomationSettings(BaseSettings):
     require_opt_in: bool = False
     #: Quiet hours ``HH:MM-HH:MM`` in America/Sao_Paulo; ``off`` (or empty) disables them.
     quiet_hours: str = "21:00-08:00"
+    #: At most this many marketing e-mails / webhooks per customer and calendar day
+    #: (America/Sao_Paulo), besides the rolling caps; 0: no calendar-day cap.
+    daily_email_cap: int = 0
+    daily_webhook_cap: int = 0
     #: ``recompra serve`` runs a worker thread inside the server (the demo's setup).
     embedded_worker: bool = False
 
@@ -42,11 +46,19 @@ class AutomationSettings(BaseSettings):
         return f"{start.strip()}-{end.strip()}"
 
     def contact_policy(self) -> ContactPolicy:
-        """The default caps with these quiet hours."""
+        """The default rolling caps with these calendar-day caps and quiet hours."""
+        daily = {
+            channel: limit
+            for channel, limit in (
+                ("email", self.daily_email_cap),
+                ("webhook", self.daily_webhook_cap),
+            )
+            if limit > 0
+        }
         if not self.quiet_hours:
-            return ContactPolicy(quiet_from=None, quiet_to=None)
+            return ContactPolicy(daily_caps=daily, quiet_from=None, quiet_to=None)
         start, end = self.quiet_hours.split("-")
-        return ContactPolicy(quiet_from=start, quiet_to=end)
+        return ContactPolicy(daily_caps=daily, quiet_from=start, quiet_to=end)
 
 
 def decision_context(settings: Settings, automation: AutomationSettings) -> DecisionContext:

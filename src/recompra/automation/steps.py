@@ -10,13 +10,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from recompra.automation.consent import may_contact, unsubscribe_url
-from recompra.automation.definition import parse_duration
-from recompra.automation.messages import message_context
-from recompra.automation.outbox import email_payload, record_outbox
+from recompra.automation.actions import give_coupon, run_coupon, set_property, until_date
+from recompra.automation.batch import DecisionBatch, Recipient
+from recompra.automation.caps import capped
+from recompra.automation.consent import unsubscribe_url
+from recompra.automation.definition import ORDER_STAGE_EXITS, parse_duration
+from recompra.automation.lifecycle import stages_of
+from recompra.automation.outbox import email_payload, outbox_row
 from recompra.automation.runs import execution_key, schedule
 from recompra.automation.schedule import (
     ContactPolicy,
@@ -27,21 +30,12 @@ from recompra.automation.schedule import (
 )
 from recompra.automation.surveys import survey_context
 from recompra.automation.targeting_gate import skipped_by_targeting
-from recompra.db.dialect import insert_ignoring_conflicts, is_postgresql
+from recompra.automation.tracking import track_html
 from recompra.loyalty.operations.adjust import adjust
 from recompra.loyalty.programs import active_program_for_brand
-from recompra.models import Customer
-from recompra.models.automation import (
-    CONTACTS,
-    ContactLock,
-    JourneyRun,
-    JourneyTimer,
-    OutboxMessage,
-)
+from recompra.models import Order
+from recompra.models.automation import JourneyRun, JourneyTimer
 from recompra.segments.compile import compiled
-
-#: Outbox states that count against a frequency cap (decided to be delivered).
-COUNTED = ("pending", "sending", "sent", "unknown")
 
 
 @dataclass
@@ -66,7 +60,12 @@ class Journeyed:
 
 
 def decide(
-    session: Session, timer: JourneyTimer, item: Journeyed, ctx: DecisionContext, now: datetime
+    session: Session,
+    timer: JourneyTimer,
+    item: Journeyed,
+    ctx: DecisionContext,
+    now: datetime,
+    batch: DecisionBatch,
 ) -> None:
     """Decide ``timer``'s node and every instant node after it."""
     run = item.run
@@ -83,7 +82,7 @@ def decide(
         run.node = name
         kind = node["type"]
         if kind == "wait":
-            schedule(session, run, node["next"], wait_until(node, now, item.document["timezone"]))
+            schedule(session, run, node["next"], _wait_end(session, item, node, now))
             return
         if kind == "wait_for_event":
             run.waiting_for = node["event"]
@@ -104,14 +103,106 @@ def decide(
             run.holdout = in_holdout(item.journey_key, run.customer_id, node["percent"])
             name = node["next"]
         elif kind == "give_points":
-            _give_points(session, item, name, node, now)
+            if not _held_out(batch, item, name, "points", {"points": node["points"]}, now):
+                _give_points(session, item, name, node, now)
             name = node["next"]
+        elif kind == "coupon":
+            if not _held_out(batch, item, name, "coupon", {"pool": node["pool"]}, now):
+                _coupon(session, item, name, node, now)
+            name = node["next"]
+        elif kind == "update_property":
+            _update_property(session, item, node, now)
+            name = node["next"]
+        elif stage := _order_left(session, item):
+            # Checked before every send: the run's order reached a stage the journey
+            # exits on (canceled, returned...) after the stage feed was last read.
+            run.state, run.exit_reason, run.finished_at = "exited", stage, now
+            return
         else:
-            deferral = _send(session, item, name, node, ctx, now)
+            deferral = _send(session, item, name, node, ctx, now, batch)
             if deferral is not None:
                 _defer(session, timer, run, name, *deferral)
                 return
             name = node["next"]
+
+
+def _wait_end(session: Session, item: Journeyed, node: dict[str, Any], now: datetime) -> datetime:
+    """When a wait ends: its duration and window, and not before its date property."""
+    timezone = item.document["timezone"]
+    due = wait_until(node, now, timezone) if "duration" in node else now
+    if "until" not in node:
+        return due
+    until = until_date(
+        session,
+        brand_id=item.brand_id,
+        customer_id=item.run.customer_id,
+        order_id=item.run.order_id,
+        until=node["until"],
+        timezone=timezone,
+        now=now,
+    )
+    return max(due, until)
+
+
+def _order_left(session: Session, item: Journeyed) -> str | None:
+    """The order stage the run's order reached that the journey exits on, if any (runs
+    keyed by order only; one statement, for journeys with such exit conditions only)."""
+    exits = {c["type"] for c in item.document["exit_when"]} & set(ORDER_STAGE_EXITS)
+    if not exits or item.run.order_id is None:
+        return None
+    order = session.execute(
+        select(Order.status, Order.approved_at, Order.shipped_at, Order.delivered_at).where(
+            Order.id == item.run.order_id
+        )
+    ).first()
+    reached = [s for s in stages_of(*order) if s in exits] if order is not None else []
+    return reached[0] if reached else None
+
+
+def _held_out(
+    batch: DecisionBatch,
+    item: Journeyed,
+    name: str,
+    channel: str,
+    detail: dict[str, Any],
+    now: datetime,
+) -> bool:
+    """For a holdout member, record what the node would have given instead of giving it
+    (the "would have sent" record); ``False`` for everyone else."""
+    if not item.run.holdout:
+        return False
+    payload = {**detail, "would_have_sent": True}
+    _record(batch, item, name, channel, "marketing", "held_out", payload, now)
+    return True
+
+
+def _coupon(
+    session: Session, item: Journeyed, name: str, node: dict[str, Any], now: datetime
+) -> None:
+    run = item.run
+    give_coupon(
+        session,
+        brand_id=item.brand_id,
+        run_id=run.id,
+        customer_id=run.customer_id,
+        execution_key=execution_key(run, name),
+        node=node,
+        now=now,
+    )
+
+
+def _update_property(
+    session: Session, item: Journeyed, node: dict[str, Any], now: datetime
+) -> None:
+    set_property(
+        session,
+        brand_id=item.brand_id,
+        customer_id=item.run.customer_id,
+        name=node["property"],
+        value=node.get("set"),
+        increment=node.get("increment"),
+        now=now,
+    )
 
 
 def _matches(session: Session, item: Journeyed, rule: dict[str, Any], now: datetime) -> bool:
@@ -135,7 +226,7 @@ def _defer(
 
 
 def _record(
-    session: Session,
+    batch: DecisionBatch,
     item: Journeyed,
     node: str,
     channel: str,
@@ -144,18 +235,20 @@ def _record(
     payload: dict[str, Any],
     now: datetime,
 ) -> None:
-    """One outbox row for the node's execution key (a replay inserts nothing)."""
-    record_outbox(
-        session,
-        brand_id=item.brand_id,
-        run_id=item.run.id,
-        customer_id=item.run.customer_id,
-        execution_key=execution_key(item.run, node),
-        channel=channel,
-        purpose=purpose,
-        state=state,
-        payload=payload,
-        now=now,
+    """One outbox row for the node's execution key, written with the batch's."""
+    batch.record(
+        outbox_row(
+            brand_id=item.brand_id,
+            run_id=item.run.id,
+            customer_id=item.run.customer_id,
+            execution_key=execution_key(item.run, node),
+            channel=channel,
+            purpose=purpose,
+            state=state,
+            payload=payload,
+            now=now,
+        ),
+        journey_id=item.run.journey_id,
     )
 
 
@@ -163,10 +256,6 @@ def _give_points(
     session: Session, item: Journeyed, name: str, node: dict[str, Any], now: datetime
 ) -> None:
     run = item.run
-    if run.holdout:
-        payload = {"points": node["points"], "would_have_sent": True}
-        _record(session, item, name, "points", "marketing", "held_out", payload, now)
-        return
     program = active_program_for_brand(session, brand_id=item.brand_id)
     if program is None:
         return
@@ -188,6 +277,7 @@ def _send(
     node: dict[str, Any],
     ctx: DecisionContext,
     now: datetime,
+    batch: DecisionBatch,
 ) -> tuple[datetime, str] | None:
     """Decide a send; return when to try again, and why, if a cap or quiet hours defer it."""
     run = item.run
@@ -197,61 +287,42 @@ def _send(
         quiet_end = quiet_until(ctx.policy, now)
         if quiet_end is not None:
             return quiet_end, "quiet_hours"
-    if is_postgresql(session):
-        # Lock the customer's contact row: two workers deciding sends for the same
-        # customer queue here, so the cap count below is never read by both before either
-        # writes. SQLite needs no lock: a decision batch holds the database's single
-        # write lock (BEGIN IMMEDIATE) from its first read, which saves two statements.
-        session.execute(
-            insert_ignoring_conflicts(session, CONTACTS, index_elements=("customer_id",)),
-            {"customer_id": run.customer_id},
-        )
-        session.execute(
-            select(ContactLock.customer_id)
-            .where(ContactLock.customer_id == run.customer_id)
-            .with_for_update()
-        )
-    customer = session.get(Customer, run.customer_id)
+    customer = batch.recipient(run.customer_id)
     reachable = channel != "email" or bool(customer is not None and customer.email)
-    allowed = reachable and may_contact(
-        session,
-        customer_id=run.customer_id,
-        channel=channel,
-        purpose=purpose,
-        require_opt_in=ctx.require_opt_in,
+    allowed = reachable and batch.may_contact(
+        run.customer_id, channel, purpose, require_opt_in=ctx.require_opt_in
     )
     if not allowed:
         payload = {"node": name, "reason": "consent"}
-        _record(session, item, name, channel, purpose, "suppressed", payload, now)
+        _record(batch, item, name, channel, purpose, "suppressed", payload, now)
         return None
     if marketing and skipped_by_targeting(
         session, journey_id=run.journey_id, customer_id=run.customer_id
     ):
         payload = {"node": name, "reason": "targeting"}
-        _record(session, item, name, channel, purpose, "suppressed", payload, now)
+        _record(batch, item, name, channel, purpose, "suppressed", payload, now)
         return None
-    cap = ctx.policy.caps.get(channel)
-    if marketing and not run.holdout and cap is not None:
-        recent = session.execute(
-            select(func.count(), func.min(OutboxMessage.decided_at)).where(
-                OutboxMessage.customer_id == run.customer_id,
-                OutboxMessage.channel == channel,
-                OutboxMessage.purpose == "marketing",
-                OutboxMessage.state.in_(COUNTED),
-                OutboxMessage.decided_at > now - cap.window,
-            )
-        ).one()
-        if recent[0] >= cap.limit:
+    if marketing and not run.holdout:
+        held = capped(
+            ctx.policy,
+            item.document,
+            run.journey_id,
+            channel,
+            batch.sent(run.customer_id, channel),
+            now,
+        )
+        if held is not None:
             if node["on_cap"] == "skip":
                 # Recorded as suppressed (not counted by caps, never delivered), with
                 # its reason, so that the journeys page can tell skips from consent.
-                payload = {"node": name, "reason": "cap"}
-                _record(session, item, name, channel, purpose, "suppressed", payload, now)
+                payload = {"node": name, "reason": "cap", "cap": held.kind}
+                _record(batch, item, name, channel, purpose, "suppressed", payload, now)
                 return None
-            return max(recent[1] + cap.window, now), "cap"
-    payload = _payload(session, item, node, ctx, now, customer)
+            # The next allowed slot: once the caps allow it, outside quiet hours.
+            return quiet_until(ctx.policy, held.until) or held.until, held.reason
+    payload = _payload(session, item, node, ctx, now, customer, batch)
     state = "held_out" if run.holdout else "pending"
-    _record(session, item, name, channel, purpose, state, payload, now)
+    _record(batch, item, name, channel, purpose, state, payload, now)
     return None
 
 
@@ -261,19 +332,15 @@ def _payload(
     node: dict[str, Any],
     ctx: DecisionContext,
     now: datetime,
-    customer: Customer | None,
+    customer: Recipient | None,
+    batch: DecisionBatch,
 ) -> dict[str, Any]:
-    context = message_context(
-        session,
-        brand_id=item.brand_id,
-        customer_id=item.run.customer_id,
-        order_id=item.run.order_id,
-        recommendations_root=ctx.recommendations_root,
-        now=now,
-    )
+    context = batch.context(item.brand_id, item.run.customer_id, item.run.order_id)
     context["unsubscribe_url"] = unsubscribe_url(
         ctx.public_url, ctx.secret, item.run.customer_id, node["channel"]
     )
+    gives_coupons = any(n["type"] == "coupon" for n in item.document["nodes"].values())
+    context["coupon"] = run_coupon(session, item.run.id) if gives_coupons else None
     if node["channel"] == "webhook":
         return {
             "endpoint": node["endpoint"],
@@ -301,4 +368,11 @@ def _payload(
             public_url=ctx.public_url,
             now=now,
         )
-    return {**email_payload(node["template"], customer, context), "journey": item.journey_key}
+    payload = email_payload(node["template"], customer, context)
+    payload["html"] = track_html(
+        payload["html"],
+        public_url=ctx.public_url,
+        secret=ctx.secret,
+        execution_key=execution_key(item.run, item.run.node),
+    )
+    return {**payload, "journey": item.journey_key}

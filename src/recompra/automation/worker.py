@@ -13,13 +13,16 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from recompra.automation.batch import DecisionBatch
+from recompra.automation.caps import lookback
 from recompra.automation.delivery import DeliveryStats, claim, deliver, recover_stale
 from recompra.automation.email import SmtpSender
+from recompra.automation.messages import Wanted
 from recompra.automation.runs import active_journeys
 from recompra.automation.service import definition_at
 from recompra.automation.steps import DecisionContext, Journeyed, decide
@@ -93,15 +96,28 @@ def decide_due(
                 select(Brand).where(Brand.id.in_({j.brand_id for j in journeys.values()}))
             )
         )
-        definitions: dict[tuple[int, int], dict[str, object]] = {}
+        definitions: dict[tuple[int, int], dict[str, Any]] = {
+            version: definition_at(session, *version)
+            for version in sorted({(r.journey_id, r.version) for r in runs.values()})
+        }
+        wanted: dict[int, list[Wanted]] = {}
+        for run in runs.values():
+            brand_id = journeys[run.journey_id].brand_id
+            wanted.setdefault(brand_id, []).append((run.customer_id, run.order_id))
+        facts = DecisionBatch(
+            session,
+            runs=wanted,
+            lookback=lookback(ctx.policy, list(definitions.values())),
+            now=now,
+            recommendations_root=ctx.recommendations_root,
+        )
         for timer in timers:
             run = runs[timer.run_id]
             journey = journeys[run.journey_id]
-            version = (run.journey_id, run.version)
-            if version not in definitions:
-                definitions[version] = definition_at(session, *version)
-            item = Journeyed(run, journey.brand_id, journey.key, definitions[version])
-            decide(session, timer, item, ctx, now)
+            document = definitions[(run.journey_id, run.version)]
+            item = Journeyed(run, journey.brand_id, journey.key, document)
+            decide(session, timer, item, ctx, now, facts)
+        facts.flush()
         session.flush()
         del brands
         return len(timers)

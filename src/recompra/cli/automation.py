@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import asdict
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 import yaml
 
+from recompra.automation.actions import load_pool
 from recompra.automation.definition import parse_journey, to_display
 from recompra.automation.service import (
     apply_journey,
@@ -22,6 +24,7 @@ from recompra.automation.service import (
 )
 from recompra.automation.settings import AutomationSettings, decision_context, smtp_sender
 from recompra.automation.sink import SINK_FOLDER, stored_mail
+from recompra.automation.tracking import bounce_secret
 from recompra.automation.wakeup import listen_for_trigger_writes
 from recompra.automation.webhooks import add_endpoint, rotate_secret
 from recompra.automation.worker import run_worker
@@ -31,6 +34,7 @@ from recompra.config import get_settings
 from recompra.db import get_engine, unit_of_work
 from recompra.errors import RecompraError
 from recompra.hub.brands import DEFAULT_BRAND
+from recompra.models.base import utcnow
 from recompra.voc.feedback import open_cases_from_feedback
 
 journeys_app = typer.Typer(
@@ -187,3 +191,40 @@ def webhooks_rotate(name: str, brand: BrandOption = DEFAULT_BRAND) -> None:
     except RecompraError as error:
         raise exit_with(error) from None
     typer.echo(secret)
+
+
+@webhooks_app.command("bounce-secret")
+def webhooks_bounce_secret() -> None:
+    """The secret the mail provider signs bounce/complaint webhooks with
+    (POST /v1/automation/bounces, Standard Webhooks)."""
+    typer.echo(bounce_secret(get_settings().secret_key))
+
+
+@journeys_app.command("coupons")
+def coupons(
+    pool: Annotated[str, typer.Argument(help="Pool name (a coupon node's pool)")],
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="One code a line")],
+    expires: Annotated[
+        str | None, typer.Option(help="Expiry of these codes, YYYY-MM-DD (UTC midnight)")
+    ] = None,
+    brand: BrandOption = DEFAULT_BRAND,
+) -> None:
+    """Load coupon codes into a pool that coupon nodes give out, one per run."""
+    try:
+        expires_at = datetime.combine(date.fromisoformat(expires), time(), UTC) if expires else None
+    except ValueError:
+        raise typer.BadParameter("--expires takes a date YYYY-MM-DD") from None
+    codes = file.read_text(encoding="utf-8").splitlines()
+    try:
+        with unit_of_work(get_engine()) as session:
+            added = load_pool(
+                session,
+                brand_id=brand_id_of(brand),
+                pool=pool,
+                codes=codes,
+                expires_at=expires_at,
+                now=utcnow(),
+            )
+    except RecompraError as error:
+        raise exit_with(error) from None
+    typer.echo(f"{added} code(s) added to pool {pool}")

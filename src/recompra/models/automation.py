@@ -215,6 +215,50 @@ class FeedCursor(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class Coupon(Base):
+    """A coupon code of a brand's pool, or generated, given to one run by a coupon node.
+
+    Pool codes are loaded unassigned (``execution_key`` empty); a coupon node takes one
+    and writes its execution key, which is unique, so a node gives one code per run and
+    a replayed decision gives none twice. Generated codes are inserted already assigned.
+    """
+
+    __tablename__ = "automation_coupons"
+    __table_args__ = (
+        UniqueConstraint("brand_id", "code"),
+        UniqueConstraint("execution_key"),
+        Index("ix_automation_coupons_pool_free", "brand_id", "pool", "execution_key"),
+        Index("ix_automation_coupons_run", "run_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    brand_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("brands.id"))
+    #: The pool's name; generated codes are in the pool ``generated``.
+    pool: Mapped[str] = mapped_column(String(64))
+    code: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime | None]
+    execution_key: Mapped[str | None] = mapped_column(String(300))
+    run_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("journey_runs.id"))
+    customer_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("customers.id"))
+    assigned_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CustomerProperty(Base):
+    """A custom property of a customer for one brand (set or incremented by journeys):
+    text, a whole number, true/false or a date (ISO text), as JSON."""
+
+    __tablename__ = "customer_properties"
+    __table_args__ = (UniqueConstraint("brand_id", "customer_id", "name"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    brand_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("brands.id"))
+    customer_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("customers.id"))
+    name: Mapped[str] = mapped_column(String(64))
+    value: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 # Core tables of the models written with INSERT ... ON CONFLICT DO NOTHING (typed as Table).
 RUNS = cast(Table, JourneyRun.__table__)
 TIMERS = cast(Table, JourneyTimer.__table__)
@@ -222,3 +266,5 @@ OUTBOX = cast(Table, OutboxMessage.__table__)
 CONSENTS = cast(Table, ContactConsent.__table__)
 CONTACTS = cast(Table, ContactLock.__table__)
 CURSORS = cast(Table, FeedCursor.__table__)
+COUPONS = cast(Table, Coupon.__table__)
+PROPERTIES = cast(Table, CustomerProperty.__table__)

@@ -1,7 +1,7 @@
 """measurement: journey targeting and uplift predictions
 
 Revision ID: 0015_measurement
-Revises: 0013_voc_settings
+Revises: 0014_automation_tracking
 Create Date: 2026-12-04 23:25:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import recompra.models.base
 
 revision: str = "0015_measurement"
-down_revision: str | Sequence[str] | None = "0013_voc_settings"
+down_revision: str | Sequence[str] | None = "0014_automation_tracking"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

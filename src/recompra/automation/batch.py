@@ -1,0 +1,199 @@
+"""What a decision batch reads once for all its customers, and the outbox rows it writes
+at once.
+
+Deciding sends one timer at a time cost five to eight SQL statements per decision
+(consent, cap count, customer, order, loyalty account, lots, the outbox insert and, on
+PostgreSQL, the contact lock): most of a "send now" decision's CPU time went into
+building and running them. A batch instead reads, on its first send, the facts of every
+customer it holds — consents, the counted messages of the longest cap window, customers
+— locks their contact rows on PostgreSQL (in id order: two workers never wait on each
+other in a cycle), and writes its outbox rows in one statement when it ends. Messages
+decided in the batch are added to the counted ones as they are decided, so a cap holds
+inside the batch as across batches. Message contexts (orders, points, tier) are read for
+the whole batch when its first message is built.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from recompra.automation.consent import consent_allows
+from recompra.automation.messages import Wanted, message_contexts
+from recompra.db.dialect import insert_ignoring_conflicts, is_postgresql
+from recompra.models import Customer
+from recompra.models.automation import CONSENTS, CONTACTS, OUTBOX, ContactLock, OutboxMessage
+
+#: Outbox states that count against a frequency cap (decided to be delivered).
+COUNTED = ("pending", "sending", "sent", "unknown")
+
+
+@dataclass(frozen=True)
+class Counted:
+    """A marketing message that counts against caps: when it was decided, by which journey
+    (``None`` for messages outside journeys)."""
+
+    decided_at: datetime
+    journey_id: int | None
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """The customer fields a send decision reads."""
+
+    id: int
+    email: str | None
+    locale: str | None
+
+
+class DecisionBatch:
+    """Facts shared by the decisions of one batch (see the module's docstring).
+
+    ``customers`` are the (customer, order) pairs of the batch's runs by brand;
+    ``lookback`` is how far back counted messages are read (the longest cap window).
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        *,
+        runs: dict[int, list[Wanted]],
+        lookback: timedelta,
+        now: datetime,
+        recommendations_root: Path | None,
+    ) -> None:
+        self.session = session
+        self.runs = runs
+        self.lookback = lookback
+        self.now = now
+        self.recommendations_root = recommendations_root
+        self.loaded = False
+        self.recipients: dict[int, Recipient] = {}
+        self.consents: dict[tuple[int, str], dict[str, bool]] = defaultdict(dict)
+        self.counted: dict[tuple[int, str], list[Counted]] = defaultdict(list)
+        self.contexts: dict[int, dict[Wanted, dict[str, Any]]] = {}
+        self.outbox: list[dict[str, Any]] = []
+
+    def customer_ids(self) -> list[int]:
+        """Every customer of the batch, in id order."""
+        return sorted({c for pairs in self.runs.values() for c, _ in pairs})
+
+    def load(self) -> None:
+        """Lock (PostgreSQL) and read the batch's customers' contact facts, once."""
+        if self.loaded:
+            return
+        self.loaded = True
+        session, ids = self.session, self.customer_ids()
+        if is_postgresql(session):
+            # Two workers deciding sends for the same customer queue on this lock, so the
+            # counts read below are never read by both before either writes. SQLite needs
+            # none: a batch holds the database's single write lock from its first read.
+            session.execute(
+                insert_ignoring_conflicts(session, CONTACTS, index_elements=("customer_id",)),
+                [{"customer_id": c} for c in ids],
+            )
+            session.execute(
+                select(ContactLock.customer_id)
+                .where(ContactLock.customer_id.in_(ids))
+                .order_by(ContactLock.customer_id)
+                .with_for_update()
+            )
+        for cid, email, locale in session.execute(
+            select(Customer.id, Customer.email, Customer.locale).where(Customer.id.in_(ids))
+        ):
+            self.recipients[cid] = Recipient(cid, email, locale)
+        for cid, channel, purpose, granted in session.execute(
+            select(
+                CONSENTS.c.customer_id, CONSENTS.c.channel, CONSENTS.c.purpose, CONSENTS.c.granted
+            ).where(CONSENTS.c.customer_id.in_(ids))
+        ):
+            self.consents[(cid, channel)][purpose] = granted
+        for cid, channel, decided_at, run_id, execution_key in session.execute(
+            select(
+                OutboxMessage.customer_id,
+                OutboxMessage.channel,
+                OutboxMessage.decided_at,
+                OutboxMessage.run_id,
+                OutboxMessage.execution_key,
+            ).where(
+                OutboxMessage.customer_id.in_(ids),
+                OutboxMessage.purpose == "marketing",
+                OutboxMessage.state.in_(COUNTED),
+                OutboxMessage.decided_at > self.now - self.lookback,
+            )
+        ):
+            # A journey's execution key starts with its journey id (runs.execution_key).
+            journey = int(execution_key.split(":", 1)[0]) if run_id is not None else None
+            self.counted[(cid, channel)].append(Counted(decided_at, journey))
+
+    def recipient(self, customer_id: int) -> Recipient | None:
+        """The customer's contact fields (``None``: no such customer)."""
+        self.load()
+        return self.recipients.get(customer_id)
+
+    def may_contact(
+        self, customer_id: int, channel: str, purpose: str, *, require_opt_in: bool
+    ) -> bool:
+        """:func:`recompra.automation.consent.may_contact` from the batch's reading."""
+        self.load()
+        return consent_allows(
+            self.consents.get((customer_id, channel), {}), purpose, require_opt_in=require_opt_in
+        )
+
+    def sent(self, customer_id: int, channel: str) -> list[Counted]:
+        """The customer's counted marketing messages on ``channel`` (this batch's too)."""
+        self.load()
+        return self.counted.get((customer_id, channel), [])
+
+    def context(self, brand_id: int, customer_id: int, order_id: int | None) -> dict[str, Any]:
+        """The message context of one run (the batch's are read together, once)."""
+        if brand_id not in self.contexts:
+            self.contexts[brand_id] = message_contexts(
+                self.session,
+                brand_id=brand_id,
+                wanted=self.runs.get(brand_id, [(customer_id, order_id)]),
+                recommendations_root=self.recommendations_root,
+                now=self.now,
+            )
+        found = self.contexts[brand_id].get((customer_id, order_id))
+        if found is None:  # not among the batch's runs (cannot happen: read it alone)
+            found = message_contexts(
+                self.session,
+                brand_id=brand_id,
+                wanted=[(customer_id, order_id)],
+                recommendations_root=self.recommendations_root,
+                now=self.now,
+            )[(customer_id, order_id)]
+        # A copy: a decision adds its own links to it.
+        return dict(found)
+
+    def record(self, row: dict[str, Any], *, journey_id: int | None) -> None:
+        """Queue an outbox row; a counted one counts against caps at once."""
+        self.outbox.append(row)
+        if row["purpose"] == "marketing" and row["state"] in COUNTED:
+            key = (row["customer_id"], row["channel"])
+            self.counted[key].append(Counted(row["decided_at"], journey_id))
+
+    def flush(self) -> None:
+        """Write the queued outbox rows (one per execution key: a replay adds nothing)."""
+        if self.outbox:
+            self.session.execute(
+                insert_ignoring_conflicts(self.session, OUTBOX, index_elements=("execution_key",)),
+                self.outbox,
+            )
+            self.outbox = []
+
+
+def count_since(counted: list[Counted], since: datetime, journey_id: int | None = None) -> int:
+    """How many of ``counted`` were decided after ``since`` (by ``journey_id`` if given)."""
+    return sum(
+        1
+        for c in counted
+        if c.decided_at > since and (journey_id is None or c.journey_id == journey_id)
+    )
