@@ -50,6 +50,8 @@ from sqlalchemy import (
     or_,
     select,
 )
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.sql.compiler import Compiled
 from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.expression import bindparam
 
@@ -118,6 +120,7 @@ class CompiledSegment:
 
     statement: Select[Any]
     clock: dict[str, Callable[[datetime], Any]] = field(default_factory=dict)
+    _duckdb: Compiled | None = field(default=None, repr=False)
 
     def params(
         self, *, brand_id: int, now: datetime, customer_ids: Sequence[int] | None = None
@@ -128,6 +131,25 @@ class CompiledSegment:
         if customer_ids is not None:
             values[CUSTOMER_IDS] = list(customer_ids)
         return values
+
+    def duckdb_sql(self, values: dict[str, Any]) -> tuple[str, list[Any]]:
+        """The statement as DuckDB SQL with ``$n`` parameters, and their values.
+
+        The same tree, rendered by SQLAlchemy's PostgreSQL compiler: DuckDB reads
+        PostgreSQL's SQL for everything the compiler emits (EXTRACT, COALESCE, CASE,
+        correlated EXISTS, boolean literals), so both engines run one compiled tree and
+        cannot drift. Rendered once per statement; list parameters (birthdays) are
+        expanded per execution.
+        """
+        if self._duckdb is None:
+            self._duckdb = self.statement.compile(dialect=_DUCKDB_RENDERING)
+        expanded = self._duckdb.construct_expanded_state(values)
+        return expanded.statement, list(expanded.positional_parameters)
+
+
+#: PostgreSQL SQL with ``$1`` parameters (DuckDB's positional style), without the
+#: driver-specific casts the psycopg (3) dialect adds to parameters.
+_DUCKDB_RENDERING = postgresql.psycopg2.dialect(paramstyle="numeric_dollar")
 
 
 class _Compiler:

@@ -37,6 +37,7 @@ from recompra.segments.definition import (
     parse_rule,
     rule_to_json,
 )
+from recompra.segments.full import HubCopy
 
 CHUNK = 5_000
 _MEMBERS: Table = SegmentMember.__table__  # type: ignore[assignment]
@@ -160,10 +161,20 @@ def evaluate_segment(session: Session, *, segment: Segment, now: datetime | None
 
 
 def evaluate_segments(
-    session: Session, *, segments: Sequence[Segment], now: datetime | None = None
+    session: Session,
+    *,
+    segments: Sequence[Segment],
+    now: datetime | None = None,
+    copy: HubCopy | None = None,
+    settled: Sequence[int] = (),
 ) -> dict[str, Diff]:
-    """Full evaluation of several segments of one brand with one query: who entered and
-    who exited since the last evaluation, recorded; the diffs by segment key."""
+    """Full evaluation of several segments of one brand with one DuckDB query: who
+    entered and who exited since the last evaluation, recorded; the diffs by segment key.
+
+    The rows are read into ``copy`` (a fresh one, read in this unit of work, unless the
+    caller passes one it filled for several batches); customers in ``settled`` keep their
+    memberships (see :func:`recompra.segments.flows.evaluate_all`).
+    """
     now = now or utcnow()
     if not segments:
         return {}
@@ -182,22 +193,25 @@ def evaluate_segments(
     query = compiled_many(
         [v.rule_hash for v in versions], lambda: [v.rule for v in versions], subset=False
     )
-    matched: list[set[int]] = [set() for _ in ordered]
-    for row in session.execute(query.statement, query.params(brand_id=brand_id, now=now)):
-        for position, flag in enumerate(row[1:]):
-            if flag:
-                matched[position].add(row[0])
-    changes, diffs = [], {}
-    for segment, inside in zip(ordered, matched, strict=True):
-        members = set(
-            session.execute(
-                select(SegmentMember.customer_id).where(SegmentMember.segment_id == segment.id)
-            ).scalars()
+    session.flush()  # the copy reads through the connection: pending rows first
+    owned = copy is None
+    copy = copy if copy is not None else HubCopy(brand_id)
+    try:
+        results = copy.diffs(
+            session.connection(),
+            query,
+            query.params(brand_id=brand_id, now=now),
+            [s.id for s in ordered],
+            settled=settled,
         )
-        diff = Diff(sorted(inside - members), sorted(members - inside), len(inside))
-        changes.append(Change.of(segment, diff.entered, diff.exited))
-        diffs[segment.key] = diff
-        segment.member_count = diff.members
+    finally:
+        if owned:
+            copy.close()
+    changes, diffs = [], {}
+    for segment, result in zip(ordered, results, strict=True):
+        changes.append(Change.of(segment, result.entered, result.exited))
+        diffs[segment.key] = Diff(result.entered, result.exited, result.members)
+        segment.member_count = result.members
         segment.evaluated_at = now
     _record(session, changes, now)
     session.flush()
