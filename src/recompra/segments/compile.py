@@ -51,7 +51,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.sql.compiler import Compiled
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.expression import bindparam
 
@@ -120,7 +120,7 @@ class CompiledSegment:
 
     statement: Select[Any]
     clock: dict[str, Callable[[datetime], Any]] = field(default_factory=dict)
-    _duckdb: Compiled | None = field(default=None, repr=False)
+    _duckdb: SQLCompiler | None = field(default=None, repr=False)
 
     def params(
         self, *, brand_id: int, now: datetime, customer_ids: Sequence[int] | None = None
@@ -142,14 +142,16 @@ class CompiledSegment:
         expanded per execution.
         """
         if self._duckdb is None:
-            self._duckdb = self.statement.compile(dialect=_DUCKDB_RENDERING)
+            compiled = self.statement.compile(dialect=_DUCKDB_RENDERING)
+            assert isinstance(compiled, SQLCompiler)
+            self._duckdb = compiled
         expanded = self._duckdb.construct_expanded_state(values)
         return expanded.statement, list(expanded.positional_parameters)
 
 
 #: PostgreSQL SQL with ``$1`` parameters (DuckDB's positional style), without the
 #: driver-specific casts the psycopg (3) dialect adds to parameters.
-_DUCKDB_RENDERING = postgresql.psycopg2.dialect(paramstyle="numeric_dollar")
+_DUCKDB_RENDERING = postgresql.psycopg2.dialect(paramstyle="numeric_dollar")  # type: ignore[no-untyped-call]
 
 
 class _Compiler:

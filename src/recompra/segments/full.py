@@ -139,9 +139,7 @@ class HubCopy:
             columns |= self.copied.get(name, set())
             table = metadata.tables[name]
             selected = [table.c[column] for column in sorted(columns)]
-            raw = read_raw(
-                connection, select(*selected).where(*_scope(table, self.brand_id))
-            )
+            raw = read_raw(connection, select(*selected).where(*_scope(table, self.brand_id)))
             casts = ", ".join(_cast(c.name, _duckdb_type(c)) for c in selected)
             self.duck.register("raw_rows", raw)
             self.duck.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT {casts} FROM raw_rows')
@@ -246,9 +244,7 @@ class MembershipDiff:
     members: int
 
 
-def _split(
-    changes: dict[str, Any], segments: int, sizes: dict[int, int]
-) -> list[MembershipDiff]:
+def _split(changes: dict[str, Any], segments: int, sizes: dict[int, int]) -> list[MembershipDiff]:
     """Per-position lists from the sorted ``(position, customer_id, entered)`` arrays."""
     position = np.asarray(changes["position"])
     customer = np.asarray(changes["customer_id"])
@@ -258,7 +254,5 @@ def _split(
     for i in range(segments):
         chunk = slice(bounds[i], bounds[i + 1])
         who, flag = customer[chunk], entered[chunk]
-        result.append(
-            MembershipDiff(who[flag].tolist(), who[~flag].tolist(), int(sizes.get(i, 0)))
-        )
+        result.append(MembershipDiff(who[flag].tolist(), who[~flag].tolist(), int(sizes.get(i, 0))))
     return result
