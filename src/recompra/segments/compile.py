@@ -162,6 +162,7 @@ class _Compiler:
         self.customer = Customer.__table__.alias("c")
         self.clock: dict[str, Callable[[datetime], Any]] = {}
         self.fact_windows: dict[str, ColumnElement[Any]] = {}
+        self.score_columns: set[str] = set()
         self._facts: Any = None
         self._scores: Any = None
         self._loyalty: Any = None
@@ -222,8 +223,8 @@ class _Compiler:
                 .group_by(cs.c.customer_id)
                 .subquery("latest")
             )
-            # Only the columns rules can test (not the explanations JSON).
-            columns = [cs.c.customer_id, *(cs.c[c] for c in sorted(set(SCORE_COLUMNS.values())))]
+            # Only the columns the rules test (a full evaluation copies what it reads).
+            columns = [cs.c.customer_id, *(cs.c[c] for c in sorted(self.score_columns))]
             self._scores = (
                 select(*columns)
                 .join(
@@ -487,9 +488,11 @@ class _Compiler:
         return compare(count.scalar_subquery(), c.op, c.value)
 
     def prepare(self, rules: Sequence[Node]) -> None:
-        """Register every window column first: the facts subquery is built once."""
+        """Register every window and score column first: each subquery is built once."""
         for rule in rules:
             for c in conditions_of(rule):
+                if c.field in SCORE_COLUMNS:
+                    self.score_columns.add(SCORE_COLUMNS[c.field])
                 if c.field in FACT_FIELDS and c.days is not None:
                     start = self.window(c.days)
                     assert start is not None

@@ -37,7 +37,11 @@ from sqlalchemy import (
     Numeric,
     Select,
     Table,
+    Text,
+    cast,
+    func,
     select,
+    type_coerce,
 )
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.selectable import Alias
@@ -66,8 +70,8 @@ def _duckdb_type(column: Any) -> str:
     """The DuckDB type a hub column is cast to once copied (raw driver values in)."""
     kind = column.type
     if isinstance(kind, DateTime) or isinstance(getattr(kind, "impl", None), DateTime):
-        # SQLite stores naive UTC text, PostgreSQL returns aware values: through a plain
-        # TIMESTAMP both become the same instant (the copy's time zone is UTC).
+        # SQLite stores naive UTC text, PostgreSQL's JSON has the offset: with the copy's
+        # time zone UTC both read as the same instant.
         return "TIMESTAMPTZ"
     if isinstance(kind, Date):
         return "DATE"
@@ -81,8 +85,9 @@ def _duckdb_type(column: Any) -> str:
 
 
 def _cast(name: str, duck_type: str) -> str:
-    if duck_type == "TIMESTAMPTZ":
-        return f'CAST(CAST("{name}" AS TIMESTAMP) AS TIMESTAMPTZ) AS "{name}"'
+    """``name`` (text from the JSON array) as ``duck_type``."""
+    if duck_type == "BOOLEAN":  # SQLite says 1/0, PostgreSQL true/false
+        return f"\"{name}\" IN ('1', 'true') AS \"{name}\""
     return f'CAST("{name}" AS {duck_type}) AS "{name}"'
 
 
@@ -98,18 +103,41 @@ def _scope(table: Table, brand_id: int) -> list[Any]:
     return []  # loyalty tables: small, joined to the brand's program by the query
 
 
-def read_raw(connection: Connection, statement: Select[Any]) -> pa.Table:
-    """Rows of ``statement`` as an Arrow table of the driver's raw values.
+def _json_array(connection: Connection, column: Any) -> Any:
+    """The column aggregated into one JSON array, as text (nulls kept in place)."""
+    if connection.dialect.name == "postgresql":
+        return cast(func.json_agg(column), Text)
+    return type_coerce(func.json_group_array(column), Text)
 
-    Raw, not through SQLAlchemy's result processing: parsing a million timestamps one
-    Python object at a time would cost more than the evaluation; DuckDB casts the
-    column at once instead.
+
+def copy_rows(
+    connection: Connection,
+    duck: duckdb.DuckDBPyConnection,
+    name: str,
+    statement: Select[Any],
+    types: Sequence[str],
+) -> None:
+    """Create table ``name`` in ``duck`` from the rows of ``statement`` on the hub.
+
+    Each column comes across as one JSON array, built by the database and parsed by
+    DuckDB, both in C: fetching a million rows as Python tuples costs several times
+    more. One statement aggregates every column, so they all see the same rows in the
+    same order (one scan, one snapshot) and are zipped back by ``unnest``.
     """
-    sql = statement.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True})
-    rows = connection.exec_driver_sql(str(sql)).fetchall()
-    names = [column.name for column in statement.selected_columns]
-    columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
-    return pa.table({name: pa.array(values) for name, values in zip(names, columns, strict=True)})
+    rows = statement.subquery("rows")
+    arrays = connection.execute(
+        select(*(_json_array(connection, column) for column in rows.c))
+    ).one()
+    names = [column.name for column in rows.c]
+    unnested = ", ".join(
+        f'unnest(CAST(CAST(${i + 1} AS JSON) AS VARCHAR[])) AS "{column}"'
+        for i, column in enumerate(names)
+    )
+    casts = ", ".join(_cast(column, kind) for column, kind in zip(names, types, strict=True))
+    duck.execute(
+        f'CREATE OR REPLACE TABLE "{name}" AS SELECT {casts} FROM (SELECT {unnested})',
+        list(arrays),
+    )
 
 
 class HubCopy:
@@ -139,11 +167,13 @@ class HubCopy:
             columns |= self.copied.get(name, set())
             table = metadata.tables[name]
             selected = [table.c[column] for column in sorted(columns)]
-            raw = read_raw(connection, select(*selected).where(*_scope(table, self.brand_id)))
-            casts = ", ".join(_cast(c.name, _duckdb_type(c)) for c in selected)
-            self.duck.register("raw_rows", raw)
-            self.duck.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT {casts} FROM raw_rows')
-            self.duck.unregister("raw_rows")
+            copy_rows(
+                connection,
+                self.duck,
+                name,
+                select(*selected).where(*_scope(table, self.brand_id)),
+                [_duckdb_type(column) for column in selected],
+            )
             self.copied[name] = columns
 
     def members_of(
@@ -178,11 +208,14 @@ class HubCopy:
             f"FROM ({sql}) UNPIVOT (flag FOR flag_name IN ({flags})) WHERE flag = 1",
             params,
         )
-        current = read_raw(
+        copy_rows(
             connection,
+            self.duck,
+            "current_rows",
             select(_MEMBERS.c.segment_id, _MEMBERS.c.customer_id).where(
                 _MEMBERS.c.segment_id.in_(list(segment_ids))
             ),
+            ["BIGINT", "BIGINT"],
         )
         positions = pa.table(
             {
@@ -191,16 +224,15 @@ class HubCopy:
             }
         )
         keep = pa.table({"customer_id": pa.array(list(settled), pa.int64())})
-        self.duck.register("current_rows", current)
         self.duck.register("positions", positions)
         self.duck.register("settled", keep)
         try:
             changes = self.duck.execute(
                 """
                 WITH was_in AS (
-                    SELECT p.position, CAST(m.customer_id AS BIGINT) AS customer_id
+                    SELECT p.position, m.customer_id AS customer_id
                     FROM current_rows m JOIN positions p
-                      ON p.segment_id = CAST(m.segment_id AS BIGINT)
+                      ON p.segment_id = m.segment_id
                 ),
                 moved AS (
                     SELECT position, customer_id, true AS entered
@@ -221,16 +253,16 @@ class HubCopy:
                         SELECT position, customer_id FROM now_in
                         WHERE customer_id NOT IN (SELECT customer_id FROM settled)
                         UNION ALL
-                        SELECT w.position, CAST(m.customer_id AS BIGINT)
+                        SELECT w.position, m.customer_id
                         FROM current_rows m JOIN positions w
-                          ON w.segment_id = CAST(m.segment_id AS BIGINT)
-                        WHERE CAST(m.customer_id AS BIGINT) IN (SELECT customer_id FROM settled)
+                          ON w.segment_id = m.segment_id
+                        WHERE m.customer_id IN (SELECT customer_id FROM settled)
                     ) GROUP BY position
                     """
                 ).fetchall()
             )
         finally:
-            for name in ("current_rows", "positions", "settled"):
+            for name in ("positions", "settled"):
                 self.duck.unregister(name)
         return _split(changes, len(segment_ids), sizes)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Table, bindparam, delete, insert, select, update
@@ -352,35 +353,70 @@ def _record(session: Session, changes: Sequence[Change], now: datetime) -> None:
     """Write member rows and the append-only events of several segments' changes.
 
     One batched statement per kind of write (delete, member insert, event insert), so
-    that an incremental re-evaluation across many segments costs a few round trips.
+    that an incremental re-evaluation across many segments costs a few round trips and a
+    nightly run's millions of rows go to the driver as plain tuples.
     """
-    exits = [{"b_segment": c.segment_id, "b_customer": x} for c in changes for x in c.exited]
-    members = [
-        {"segment_id": c.segment_id, "customer_id": x, "version": c.version, "entered_at": now}
-        for c in changes
-        for x in c.entered
-    ]
+    at = _stored(session, _EVENTS.c.occurred_at, now)
+    exits = [(c.segment_id, x) for c in changes for x in c.exited]
+    members = [(c.segment_id, x, c.version, at) for c in changes for x in c.entered]
     events = [
-        {
-            "brand_id": c.brand_id,
-            "segment_id": c.segment_id,
-            "customer_id": x,
-            "type": kind,
-            "version": c.version,
-            "occurred_at": now,
-        }
+        (c.brand_id, c.segment_id, x, kind, c.version, at)
         for c in changes
         for kind, who in (("segment_entered", c.entered), ("segment_exited", c.exited))
         for x in who
     ]
     remove = delete(_MEMBERS).where(
-        _MEMBERS.c.segment_id == bindparam("b_segment"),
-        _MEMBERS.c.customer_id == bindparam("b_customer"),
+        _MEMBERS.c.segment_id == bindparam("segment_id"),
+        _MEMBERS.c.customer_id == bindparam("customer_id"),
     )
-    for statement, rows in (
-        (remove, exits),
-        (insert(_MEMBERS), members),
-        (insert(_EVENTS), events),
+    add = insert(_MEMBERS).values(
+        segment_id=bindparam("segment_id"),
+        customer_id=bindparam("customer_id"),
+        version=bindparam("version"),
+        entered_at=bindparam("at"),
+    )
+    log = insert(_EVENTS).values(
+        brand_id=bindparam("brand_id"),
+        segment_id=bindparam("segment_id"),
+        customer_id=bindparam("customer_id"),
+        type=bindparam("type"),
+        version=bindparam("version"),
+        occurred_at=bindparam("at"),
+    )
+    for statement, names, rows in (
+        (remove, ("segment_id", "customer_id"), exits),
+        (add, ("segment_id", "customer_id", "version", "at"), members),
+        (log, ("brand_id", "segment_id", "customer_id", "type", "version", "at"), events),
     ):
-        for start in range(0, len(rows), CHUNK):
-            session.execute(statement, rows[start : start + CHUNK])
+        if rows:
+            _executemany(session, statement, names, rows)
+
+
+def _stored(session: Session, column: Any, value: Any) -> Any:
+    """``value`` as the driver stores it in ``column`` (SQLite: naive UTC text)."""
+    process = column.type.bind_processor(session.connection().dialect)
+    return process(value) if process is not None else value
+
+
+def _executemany(
+    session: Session, statement: Any, names: Sequence[str], rows: list[tuple[Any, ...]]
+) -> None:
+    """Run ``statement`` once per row of plain values, straight through the driver.
+
+    SQLAlchemy's executemany builds and processes a dictionary per row; at a million
+    rows that costs more than the database's own work. The statement is compiled once
+    (the shared time rendered in it by the dialect), and the driver gets tuples.
+    """
+    connection = session.connection()
+    compiled = statement.compile(dialect=connection.dialect)
+    sql = str(compiled)
+    order = compiled.positiontup
+    # A positional driver (SQLite) takes the values in the rendered order.
+    pick = itemgetter(*(names.index(name) for name in order)) if order is not None else None
+    for start in range(0, len(rows), CHUNK):
+        chunk = rows[start : start + CHUNK]
+        if pick is not None:
+            params: Any = [pick(row) for row in chunk]
+        else:
+            params = [dict(zip(names, row, strict=True)) for row in chunk]
+        connection.exec_driver_sql(sql, params)
