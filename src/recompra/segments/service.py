@@ -16,10 +16,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from recompra.db.dialect import is_sqlite
@@ -349,6 +351,26 @@ class Change:
         )
 
 
+_REMOVE = delete(_MEMBERS).where(
+    _MEMBERS.c.segment_id == bindparam("segment_id"),
+    _MEMBERS.c.customer_id == bindparam("customer_id"),
+)
+_ADD = insert(_MEMBERS).values(
+    segment_id=bindparam("segment_id"),
+    customer_id=bindparam("customer_id"),
+    version=bindparam("version"),
+    entered_at=bindparam("at"),
+)
+_LOG = insert(_EVENTS).values(
+    brand_id=bindparam("brand_id"),
+    segment_id=bindparam("segment_id"),
+    customer_id=bindparam("customer_id"),
+    type=bindparam("type"),
+    version=bindparam("version"),
+    occurred_at=bindparam("at"),
+)
+
+
 def _record(session: Session, changes: Sequence[Change], now: datetime) -> None:
     """Write member rows and the append-only events of several segments' changes.
 
@@ -356,6 +378,8 @@ def _record(session: Session, changes: Sequence[Change], now: datetime) -> None:
     that an incremental re-evaluation across many segments costs a few round trips and a
     nightly run's millions of rows go to the driver as plain tuples.
     """
+    if not any(c.entered or c.exited for c in changes):
+        return
     at = _stored(session, _EVENTS.c.occurred_at, now)
     exits = [(c.segment_id, x) for c in changes for x in c.exited]
     members = [(c.segment_id, x, c.version, at) for c in changes for x in c.entered]
@@ -365,28 +389,10 @@ def _record(session: Session, changes: Sequence[Change], now: datetime) -> None:
         for kind, who in (("segment_entered", c.entered), ("segment_exited", c.exited))
         for x in who
     ]
-    remove = delete(_MEMBERS).where(
-        _MEMBERS.c.segment_id == bindparam("segment_id"),
-        _MEMBERS.c.customer_id == bindparam("customer_id"),
-    )
-    add = insert(_MEMBERS).values(
-        segment_id=bindparam("segment_id"),
-        customer_id=bindparam("customer_id"),
-        version=bindparam("version"),
-        entered_at=bindparam("at"),
-    )
-    log = insert(_EVENTS).values(
-        brand_id=bindparam("brand_id"),
-        segment_id=bindparam("segment_id"),
-        customer_id=bindparam("customer_id"),
-        type=bindparam("type"),
-        version=bindparam("version"),
-        occurred_at=bindparam("at"),
-    )
     for statement, names, rows in (
-        (remove, ("segment_id", "customer_id"), exits),
-        (add, ("segment_id", "customer_id", "version", "at"), members),
-        (log, ("brand_id", "segment_id", "customer_id", "type", "version", "at"), events),
+        (_REMOVE, ("segment_id", "customer_id"), exits),
+        (_ADD, ("segment_id", "customer_id", "version", "at"), members),
+        (_LOG, ("brand_id", "segment_id", "customer_id", "type", "version", "at"), events),
     ):
         if rows:
             _executemany(session, statement, names, rows)
@@ -396,6 +402,14 @@ def _stored(session: Session, column: Any, value: Any) -> Any:
     """``value`` as the driver stores it in ``column`` (SQLite: naive UTC text)."""
     process = column.type.bind_processor(session.connection().dialect)
     return process(value) if process is not None else value
+
+
+@lru_cache(maxsize=16)
+def _driver_sql(statement: Any, dialect: Dialect) -> tuple[str, tuple[str, ...] | None]:
+    """The driver's SQL of one of the module's fixed statements, and its parameter order."""
+    compiled = statement.compile(dialect=dialect)
+    order = compiled.positiontup
+    return str(compiled), tuple(order) if order is not None else None
 
 
 def _executemany(
@@ -408,9 +422,7 @@ def _executemany(
     (the shared time rendered in it by the dialect), and the driver gets tuples.
     """
     connection = session.connection()
-    compiled = statement.compile(dialect=connection.dialect)
-    sql = str(compiled)
-    order = compiled.positiontup
+    sql, order = _driver_sql(statement, connection.dialect)
     # A positional driver (SQLite) takes the values in the rendered order.
     pick = itemgetter(*(names.index(name) for name in order)) if order is not None else None
     for start in range(0, len(rows), CHUNK):
