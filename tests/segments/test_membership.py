@@ -14,6 +14,7 @@ from sqlalchemy import Engine, select
 
 from dbtest import BACKENDS, create_test_engine
 from recompra.db import unit_of_work
+from recompra.models import Customer
 from recompra.models.segments import SegmentMember, SegmentMembershipEvent
 from recompra.segments.definition import parse_definition
 from recompra.segments.service import apply_definition, reevaluate_customers
@@ -147,3 +148,26 @@ def test_the_nightly_run_evaluates_segments_together(engine: Engine) -> None:
     ]
     assert members(engine) == {rich: 1, carioca: 1, newcomer: 1}
     assert events(engine)[-1] == (newcomer, "segment_entered", 1)
+
+
+def test_a_full_evaluation_leaves_customers_a_fresher_evaluation_settled(engine: Engine) -> None:
+    """The nightly run evaluates a copy taken at its start; customers whose membership a
+    write re-evaluated since (``settled``) keep it rather than get the copy's verdict."""
+    from recompra.segments.service import evaluate_segments, get_segment
+
+    with unit_of_work(engine) as session:
+        b = brand(session)
+        rich = customer(session, b)
+        other = customer(session, b)
+        for person in (rich, other):
+            order(session, b, person, total_minor=60_000, at=NOW - timedelta(days=10))
+        apply_definition(session, brand_id=b, definition=parse_definition(VALUABLE_SP), now=NOW)
+        # Both move to RJ without a re-evaluation: a full one would make both exit.
+        for person in (rich, other):
+            session.get(Customer, person).state = "RJ"  # type: ignore[union-attr]
+    with unit_of_work(engine) as session:
+        segment = get_segment(session, brand_id=b, key="valuable_sp")
+        diffs = evaluate_segments(session, segments=[segment], now=NOW, settled=[rich])
+        assert segment.member_count == 1
+    assert (diffs["valuable_sp"].exited, diffs["valuable_sp"].members) == ([other], 1)
+    assert members(engine) == {rich: 1}
