@@ -1,8 +1,8 @@
-"""Rule tree -> one SQL query over the operational database (SQLite and PostgreSQL).
+"""Rule tree -> one SQL query: SQLite and PostgreSQL (the hub), and DuckDB (full runs).
 
 The query selects the ids of the brand's customers (``brand_customers``, merged persons
 left out) for which the tree holds. It is built with SQLAlchemy Core, so one tree runs
-on both dialects, and only joins what the tree uses:
+on every engine (:meth:`CompiledSegment.duckdb_sql`), and only joins what the tree uses:
 
 * ``facts``: one row per customer with purchase aggregates (orders, net and gross
   revenue, first and last purchase, and one column per ``days`` window in use). A
