@@ -16,13 +16,14 @@ from typing import Any
 
 import numpy as np
 import pytest
+from segmenttest import brand
 from sqlalchemy import Engine, func, select
 
 from dbtest import BACKENDS, create_test_engine
 from recompra.db import unit_of_work
 from recompra.generate import GeneratorConfig, generate_tables
 from recompra.hub.importers.generated import load_generated
-from recompra.models import Brand, BrandCustomer, Category, CustomerScore, Order
+from recompra.models import BrandCustomer, Category, CustomerScore, Order
 from recompra.segments.compile import compile_many, compile_rule
 from recompra.segments.definition import parse_rule
 from recompra.segments.full import HubCopy
@@ -42,48 +43,48 @@ def generated(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Generated]:
     for engine in create_test_engine(request.param, tmp_path_factory.mktemp("paths")):
-        with unit_of_work(engine) as session:
-            row = Brand(slug="gerada", name="Gerada")
-            session.add(row)
-            session.flush()
-            brand_id = row.id
-        load_generated(
-            engine, generate_tables(GeneratorConfig(seed=11, n_customers=1500)), brand_id=brand_id
+        yield _load(engine)
+
+
+def _load(engine: Engine) -> Generated:
+    """A generated store of 1,500 customers, with two scores rows per customer."""
+    with unit_of_work(engine) as session:
+        brand_id = brand(session, "gerada")
+    load_generated(
+        engine, generate_tables(GeneratorConfig(seed=11, n_customers=1500)), brand_id=brand_id
+    )
+    with unit_of_work(engine) as session:
+        last = session.scalar(select(func.max(Order.purchased_at)))
+        assert last is not None
+        ids = list(
+            session.scalars(
+                select(BrandCustomer.customer_id).where(BrandCustomer.brand_id == brand_id)
+            )
         )
-        with unit_of_work(engine) as session:
-            last = session.scalar(select(func.max(Order.purchased_at)))
-            assert last is not None
-            ids = list(
-                session.scalars(
-                    select(BrandCustomer.customer_id).where(BrandCustomer.brand_id == brand_id)
-                )
-            )
-            # Two scores rows per customer: rules must read the latest one.
-            rng = np.random.default_rng(5)
-            segments = ["champions", "loyal", "at_risk", "lost", "new_customers"]
-            for as_of, weight in ((date(2020, 1, 1), 0.0), (last.date(), 1.0)):
-                for customer_id in ids:
-                    session.add(
-                        CustomerScore(
-                            brand_id=brand_id,
-                            customer_id=customer_id,
-                            as_of=as_of,
-                            segment=segments[int(rng.integers(len(segments)))],
-                            r_score=int(rng.integers(1, 6)),
-                            churn_risk=float(rng.random()) * weight,
-                            p_alive=float(rng.random()),
-                            clv_minor=int(rng.integers(0, 200_000)),
-                            expected_next_order_at=datetime.combine(
-                                last.date() + timedelta(int(rng.integers(0, 60))), time(), UTC
-                            ),
-                            explanations={},
-                            computed_at=last,
-                        )
+        # Two scores rows per customer: rules must read the latest one.
+        rng = np.random.default_rng(5)
+        segments = ["champions", "loyal", "at_risk", "lost", "new_customers"]
+        for as_of, weight in ((date(2020, 1, 1), 0.0), (last.date(), 1.0)):
+            for customer_id in ids:
+                session.add(
+                    CustomerScore(
+                        brand_id=brand_id,
+                        customer_id=customer_id,
+                        as_of=as_of,
+                        segment=segments[int(rng.integers(len(segments)))],
+                        r_score=int(rng.integers(1, 6)),
+                        churn_risk=float(rng.random()) * weight,
+                        p_alive=float(rng.random()),
+                        clv_minor=int(rng.integers(0, 200_000)),
+                        expected_next_order_at=datetime.combine(
+                            last.date() + timedelta(int(rng.integers(0, 60))), time(), UTC
+                        ),
+                        explanations={},
+                        computed_at=last,
                     )
-            slugs = list(
-                session.scalars(select(Category.slug).where(Category.brand_id == brand_id))
-            )
-        yield Generated(engine, brand_id, last + timedelta(days=1), len(ids), slugs)
+                )
+        slugs = list(session.scalars(select(Category.slug).where(Category.brand_id == brand_id)))
+    return Generated(engine, brand_id, last + timedelta(days=1), len(ids), slugs)
 
 
 def rules(slugs: list[str]) -> list[dict[str, Any]]:
@@ -91,16 +92,16 @@ def rules(slugs: list[str]) -> list[dict[str, Any]]:
     return [
         {
             "all": [
+                {"field": "days_since_last_order", "op": "gte", "value": 30},
+                {"not": {"field": "orders", "op": "gte", "value": 4}},
                 {"field": "state", "op": "in", "value": ["SP", "RJ", "MG"]},
+                {"field": "net_revenue", "op": "gte", "value": 100.00},
                 {
                     "any": [
-                        {"field": "rfm_segment", "op": "in", "value": ["at_risk", "lost"]},
                         {"field": "churn_risk", "op": "gte", "value": 0.6},
+                        {"field": "rfm_segment", "op": "in", "value": ["at_risk", "lost"]},
                     ]
                 },
-                {"field": "net_revenue", "op": "gte", "value": 100.00},
-                {"not": {"field": "orders", "op": "gte", "value": 4}},
-                {"field": "days_since_last_order", "op": "gte", "value": 30},
             ]
         },
         {

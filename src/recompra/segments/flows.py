@@ -20,7 +20,7 @@ from recompra.models.segments import Segment, SegmentMembershipEvent, SegmentVer
 from recompra.segments.compile import compiled_many
 from recompra.segments.full import HubCopy
 from recompra.segments.queries import MemberRow, iter_members
-from recompra.segments.service import evaluate_segments
+from recompra.segments.service import active_versions, evaluate_segments
 from recompra.spreadsheets import (
     DATETIME,
     INTEGER,
@@ -81,14 +81,9 @@ def evaluate_all(
     now = now or utcnow()
     with unit_of_work(engine, write=False) as session:
         active = session.execute(
-            select(Segment.id, SegmentVersion.rule_hash, SegmentVersion.rule)
-            .join(
-                SegmentVersion,
-                (SegmentVersion.segment_id == Segment.id)
-                & (SegmentVersion.version == Segment.current_version),
-            )
-            .where(Segment.brand_id == brand_id, Segment.status == "active")
-            .order_by(Segment.key)
+            active_versions(
+                brand_id, Segment.id, SegmentVersion.rule_hash, SegmentVersion.rule
+            ).order_by(Segment.key)
         ).all()
         batches = [
             sorted(active[start : start + batch], key=lambda row: row.id)

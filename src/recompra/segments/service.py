@@ -20,7 +20,7 @@ from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import Select, Table, bindparam, delete, insert, select, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
@@ -244,14 +244,9 @@ def reevaluate_customers(
         )
     # Plain rows, not ORM objects: nothing for the session to track or synchronise.
     active = session.execute(
-        select(Segment.id, Segment.key, Segment.current_version, SegmentVersion.rule_hash)
-        .join(
-            SegmentVersion,
-            (SegmentVersion.segment_id == Segment.id)
-            & (SegmentVersion.version == Segment.current_version),
-        )
-        .where(Segment.brand_id == brand_id, Segment.status == "active")
-        .order_by(Segment.id)
+        active_versions(
+            brand_id, Segment.id, Segment.key, Segment.current_version, SegmentVersion.rule_hash
+        ).order_by(Segment.id)
     ).all()
     if not active:
         return {}
@@ -296,6 +291,19 @@ def reevaluate_customers(
             [{"b_id": c.segment_id, "b_delta": len(c.entered) - len(c.exited)} for c in changes],
         )
     return {c.key: Diff(c.entered, c.exited) for c in changes}
+
+
+def active_versions(brand_id: int, *columns: Any) -> Select[Any]:
+    """``columns`` of the brand's active segments joined to their versions in force."""
+    return (
+        select(*columns)
+        .join(
+            SegmentVersion,
+            (SegmentVersion.segment_id == Segment.id)
+            & (SegmentVersion.version == Segment.current_version),
+        )
+        .where(Segment.brand_id == brand_id, Segment.status == "active")
+    )
 
 
 def _rules(session: Session, segment_ids: list[int]) -> list[dict[str, Any]]:
