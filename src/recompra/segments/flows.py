@@ -74,9 +74,9 @@ def evaluate_all(
     (:class:`~recompra.segments.full.HubCopy`); each batch then costs one DuckDB query
     and the bulk writes of its entries and exits, in a short transaction of its own (a
     failure leaves the other batches evaluated). Writes that arrive while the run goes
-    on are re-evaluated by their own unit of work (:mod:`recompra.segments.live`): the
-    customers with a membership event newer than the copy keep what that fresher
-    evaluation decided, so the run never reverts it with older data.
+    on are re-evaluated by their own unit of work (:mod:`recompra.segments.live`): a
+    customer with a membership event in a segment newer than the copy keeps what that
+    fresher evaluation decided there, so the run never reverts it with older data.
     """
     now = now or utcnow()
     with unit_of_work(engine, write=False) as session:
@@ -114,14 +114,21 @@ def evaluate_all(
                         )
                     )
                 )
-                settled = session.scalars(
-                    select(SegmentMembershipEvent.customer_id)
-                    .where(
-                        SegmentMembershipEvent.brand_id == brand_id,
-                        SegmentMembershipEvent.id > watermark,
+                # Only this batch's segments: the run's own events of earlier batches are
+                # newer than the copy too, and must not settle anything here.
+                settled = [
+                    (segment_id, customer_id)
+                    for segment_id, customer_id in session.execute(
+                        select(
+                            SegmentMembershipEvent.segment_id, SegmentMembershipEvent.customer_id
+                        )
+                        .where(
+                            SegmentMembershipEvent.id > watermark,
+                            SegmentMembershipEvent.segment_id.in_([row.id for row in rows]),
+                        )
+                        .distinct()
                     )
-                    .distinct()
-                ).all()
+                ]
                 diffs = evaluate_segments(
                     session, segments=segments, now=now, copy=copy, settled=settled
                 )

@@ -191,13 +191,13 @@ class HubCopy:
         values: dict[str, Any],
         segment_ids: Sequence[int],
         *,
-        settled: Sequence[int] = (),
+        settled: Sequence[tuple[int, int]] = (),
     ) -> list[MembershipDiff]:
         """Entries, exits and sizes of the segments of a :func:`compile_many` statement.
 
         ``segment_ids`` are the rules' segments in the statement's order; their current
-        members are read through ``connection`` (the writer's). Customers in ``settled`` keep
-        their memberships (a fresher evaluation already decided them).
+        members are read through ``connection`` (the writer's). The ``(segment id, customer
+        id)`` pairs in ``settled`` keep their membership (a fresher evaluation decided it).
         """
         self.ensure(connection, [query.statement])
         sql, params = query.duckdb_sql(values)
@@ -223,26 +223,36 @@ class HubCopy:
                 "position": pa.array(range(len(segment_ids)), pa.int32()),
             }
         )
-        keep = pa.table({"customer_id": pa.array(list(settled), pa.int64())})
+        keep = pa.table(
+            {
+                "segment_id": pa.array([pair[0] for pair in settled], pa.int64()),
+                "customer_id": pa.array([pair[1] for pair in settled], pa.int64()),
+            }
+        )
         self.duck.register("positions", positions)
         self.duck.register("settled", keep)
         try:
+            self.duck.execute(
+                """
+                CREATE OR REPLACE TEMP TABLE was_in AS
+                SELECT p.position, m.customer_id
+                FROM current_rows m JOIN positions p USING (segment_id);
+                CREATE OR REPLACE TEMP TABLE kept AS
+                SELECT p.position, s.customer_id
+                FROM settled s JOIN positions p USING (segment_id);
+                """
+            )
             changes = self.duck.execute(
                 """
-                WITH was_in AS (
-                    SELECT p.position, m.customer_id AS customer_id
-                    FROM current_rows m JOIN positions p
-                      ON p.segment_id = m.segment_id
-                ),
-                moved AS (
+                WITH moved AS (
                     SELECT position, customer_id, true AS entered
                     FROM (SELECT * FROM now_in EXCEPT SELECT * FROM was_in)
                     UNION ALL
                     SELECT position, customer_id, false
                     FROM (SELECT * FROM was_in EXCEPT SELECT * FROM now_in)
                 )
-                SELECT position, customer_id, entered FROM moved
-                WHERE customer_id NOT IN (SELECT customer_id FROM settled)
+                SELECT position, customer_id, entered
+                FROM moved ANTI JOIN kept USING (position, customer_id)
                 ORDER BY position, customer_id
                 """
             ).fetchnumpy()
@@ -250,13 +260,9 @@ class HubCopy:
                 self.duck.execute(
                     """
                     SELECT position, count(*) FROM (
-                        SELECT position, customer_id FROM now_in
-                        WHERE customer_id NOT IN (SELECT customer_id FROM settled)
+                        SELECT * FROM now_in ANTI JOIN kept USING (position, customer_id)
                         UNION ALL
-                        SELECT w.position, m.customer_id
-                        FROM current_rows m JOIN positions w
-                          ON w.segment_id = m.segment_id
-                        WHERE m.customer_id IN (SELECT customer_id FROM settled)
+                        SELECT * FROM was_in SEMI JOIN kept USING (position, customer_id)
                     ) GROUP BY position
                     """
                 ).fetchall()

@@ -169,14 +169,14 @@ def evaluate_segments(
     segments: Sequence[Segment],
     now: datetime | None = None,
     copy: HubCopy | None = None,
-    settled: Sequence[int] = (),
+    settled: Sequence[tuple[int, int]] = (),
 ) -> dict[str, Diff]:
     """Full evaluation of several segments of one brand with one DuckDB query: who
     entered and who exited since the last evaluation, recorded; the diffs by segment key.
 
     The rows are read into ``copy`` (a fresh one, read in this unit of work, unless the
-    caller passes one it filled for several batches); customers in ``settled`` keep their
-    memberships (see :func:`recompra.segments.flows.evaluate_all`).
+    caller passes one it filled for several batches); the ``(segment id, customer id)``
+    pairs in ``settled`` keep their membership (see :func:`recompra.segments.flows.evaluate_all`).
     """
     now = now or utcnow()
     if not segments:
