@@ -14,6 +14,7 @@ from sqlalchemy import Engine, select
 
 from dbtest import BACKENDS, create_test_engine
 from recompra.db import unit_of_work
+from recompra.models import Customer
 from recompra.models.segments import SegmentMember, SegmentMembershipEvent
 from recompra.segments.definition import parse_definition
 from recompra.segments.service import apply_definition, reevaluate_customers
@@ -147,3 +148,47 @@ def test_the_nightly_run_evaluates_segments_together(engine: Engine) -> None:
     ]
     assert members(engine) == {rich: 1, carioca: 1, newcomer: 1}
     assert events(engine)[-1] == (newcomer, "segment_entered", 1)
+
+
+def test_a_full_evaluation_leaves_customers_a_fresher_evaluation_settled(engine: Engine) -> None:
+    """The nightly run evaluates a copy taken at its start; a customer whose membership in
+    a segment a write re-evaluated since (``settled``) keeps it rather than get the copy's
+    verdict."""
+    from recompra.segments.service import evaluate_segments, get_segment
+
+    with unit_of_work(engine) as session:
+        b = brand(session)
+        rich = customer(session, b)
+        other = customer(session, b)
+        for person in (rich, other):
+            order(session, b, person, total_minor=60_000, at=NOW - timedelta(days=10))
+        apply_definition(session, brand_id=b, definition=parse_definition(VALUABLE_SP), now=NOW)
+        # Both move to RJ without a re-evaluation: a full one would make both exit.
+        for person in (rich, other):
+            session.get(Customer, person).state = "RJ"  # type: ignore[union-attr]
+    with unit_of_work(engine) as session:
+        segment = get_segment(session, brand_id=b, key="valuable_sp")
+        diffs = evaluate_segments(
+            session, segments=[segment], now=NOW, settled=[(segment.id, rich)]
+        )
+        assert segment.member_count == 1
+    assert (diffs["valuable_sp"].exited, diffs["valuable_sp"].members) == ([other], 1)
+    assert members(engine) == {rich: 1}
+
+
+def test_each_batch_of_the_nightly_run_sees_its_own_segments_whole(engine: Engine) -> None:
+    """The run's own entries in an earlier batch are newer than its copy too: they must
+    not keep the same customers out of later batches' segments."""
+    from recompra.segments.flows import evaluate_all
+
+    with unit_of_work(engine) as session:
+        b = brand(session)
+        rich = customer(session, b)
+        order(session, b, rich, total_minor=60_000, at=NOW - timedelta(days=1))
+        for key in ("first", "second"):
+            document = {**VALUABLE_SP, "key": key}
+            apply_definition(
+                session, brand_id=b, definition=parse_definition(document), evaluate=False
+            )
+    runs = evaluate_all(engine, brand_id=b, now=NOW, batch=1)
+    assert [(r.key, r.members, r.entered) for r in runs] == [("first", 1, 1), ("second", 1, 1)]

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from typer.testing import CliRunner
@@ -21,6 +22,10 @@ from recompra.auth.keys import create_api_key
 from recompra.cli.segments import app as segments_cli
 from recompra.config import Settings, get_settings
 from recompra.db import dispose_engines, unit_of_work
+from recompra.models.base import utcnow
+from recompra.segments.compile import compile_rule
+from recompra.segments.definition import parse_definition
+from recompra.segments.full import HubCopy
 from recompra.server import create_app
 
 pytestmark = pytest.mark.slow
@@ -199,3 +204,24 @@ def test_member_counts_equal_an_independent_pandas_computation(
         get_settings.cache_clear()
     counts = {line.split("\t")[0]: int(line.split("\t")[2]) for line in listed.output.splitlines()}
     assert counts == expected
+
+
+def test_full_and_incremental_paths_agree_on_olist(
+    olist_db: tuple[str, Engine, int], people: pd.DataFrame
+) -> None:
+    """Member sets of the three segments: the compiled tree on the hub database (the
+    incremental path) and in DuckDB over the hub copy (full evaluation) are the same,
+    and their sizes are the pandas counts."""
+    _, engine, brand_id = olist_db
+    expected = expected_counts(people)
+    documents = [VIA_API, *yaml.safe_load_all(VIA_YAML)]
+    copy = HubCopy(brand_id)
+    with unit_of_work(engine, write=False) as session:
+        for document in documents:
+            query = compile_rule(parse_definition(document).rule)
+            values = query.params(brand_id=brand_id, now=utcnow())
+            on_hub = set(session.execute(query.statement, values).scalars())
+            in_duckdb = copy.members_of(session.connection(), query, values)
+            assert in_duckdb == on_hub
+            assert len(on_hub) == expected[document["key"]]
+    copy.close()

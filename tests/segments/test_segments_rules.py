@@ -33,6 +33,7 @@ from recompra.models import (
 )
 from recompra.segments.compile import compile_rule
 from recompra.segments.definition import parse_rule
+from recompra.segments.full import HubCopy
 
 DAY = timedelta(days=1)
 
@@ -385,13 +386,21 @@ CASES: list[tuple[str, dict[str, Any], set[str]]] = [
 ]
 
 
+@pytest.mark.parametrize("path", ["hub", "duckdb"])
 @pytest.mark.parametrize(("name", "rule", "expected"), CASES, ids=[c[0] for c in CASES])
-def test_rule_selects(store: Store, name: str, rule: dict[str, Any], expected: set[str]) -> None:
+def test_rule_selects(
+    store: Store, name: str, rule: dict[str, Any], expected: set[str], path: str
+) -> None:
+    """On the hub database (incremental path) and on the DuckDB copy (full evaluation)."""
     query = compile_rule(parse_rule(rule, money="units"))
+    values = query.params(brand_id=store.brand, now=NOW)
     with unit_of_work(store.engine, write=False) as session:
-        found = set(
-            session.execute(query.statement, query.params(brand_id=store.brand, now=NOW)).scalars()
-        )
+        if path == "hub":
+            found = set(session.execute(query.statement, values).scalars())
+        else:
+            copy = HubCopy(store.brand)
+            found = copy.members_of(session.connection(), query, values)
+            copy.close()
     names = {v: k for k, v in store.ids.items()}
     assert {names[i] for i in found} == expected
 

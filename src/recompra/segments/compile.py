@@ -1,8 +1,8 @@
-"""Rule tree -> one SQL query over the operational database (SQLite and PostgreSQL).
+"""Rule tree -> one SQL query: SQLite and PostgreSQL (the hub), and DuckDB (full runs).
 
 The query selects the ids of the brand's customers (``brand_customers``, merged persons
 left out) for which the tree holds. It is built with SQLAlchemy Core, so one tree runs
-on both dialects, and only joins what the tree uses:
+on every engine (:meth:`CompiledSegment.duckdb_sql`), and only joins what the tree uses:
 
 * ``facts``: one row per customer with purchase aggregates (orders, net and gross
   revenue, first and last purchase, and one column per ``days`` window in use). A
@@ -50,6 +50,8 @@ from sqlalchemy import (
     or_,
     select,
 )
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.expression import bindparam
 
@@ -120,6 +122,7 @@ class CompiledSegment:
 
     statement: Select[Any]
     clock: dict[str, Callable[[datetime], Any]] = field(default_factory=dict)
+    _duckdb: SQLCompiler | None = field(default=None, repr=False)
 
     def params(
         self, *, brand_id: int, now: datetime, customer_ids: Sequence[int] | None = None
@@ -131,6 +134,27 @@ class CompiledSegment:
             values[CUSTOMER_IDS] = list(customer_ids)
         return values
 
+    def duckdb_sql(self, values: dict[str, Any]) -> tuple[str, list[Any]]:
+        """The statement as DuckDB SQL with ``$n`` parameters, and their values.
+
+        The same tree, rendered by SQLAlchemy's PostgreSQL compiler: DuckDB reads
+        PostgreSQL's SQL for everything the compiler emits (EXTRACT, COALESCE, CASE,
+        correlated EXISTS, boolean literals), so both engines run one compiled tree and
+        cannot drift. Rendered once per statement; list parameters (birthdays) are
+        expanded per execution.
+        """
+        if self._duckdb is None:
+            compiled = self.statement.compile(dialect=_DUCKDB_RENDERING)
+            assert isinstance(compiled, SQLCompiler)
+            self._duckdb = compiled
+        expanded = self._duckdb.construct_expanded_state(values)
+        return expanded.statement, list(expanded.positional_parameters)
+
+
+#: PostgreSQL SQL with ``$1`` parameters (DuckDB's positional style), without the
+#: driver-specific casts the psycopg (3) dialect adds to parameters.
+_DUCKDB_RENDERING = postgresql.psycopg2.dialect(paramstyle="numeric_dollar")  # type: ignore[no-untyped-call]
+
 
 class _Compiler:
     def __init__(self, *, subset: bool) -> None:
@@ -140,6 +164,7 @@ class _Compiler:
         self.customer = Customer.__table__.alias("c")
         self.clock: dict[str, Callable[[datetime], Any]] = {}
         self.fact_windows: dict[str, ColumnElement[Any]] = {}
+        self.score_columns: set[str] = set()
         self._facts: Any = None
         self._scores: Any = None
         self._loyalty: Any = None
@@ -200,8 +225,8 @@ class _Compiler:
                 .group_by(cs.c.customer_id)
                 .subquery("latest")
             )
-            # Only the columns rules can test (not the explanations JSON).
-            columns = [cs.c.customer_id, *(cs.c[c] for c in sorted(set(SCORE_COLUMNS.values())))]
+            # Only the columns the rules test (a full evaluation copies what it reads).
+            columns = [cs.c.customer_id, *(cs.c[c] for c in sorted(self.score_columns))]
             self._scores = (
                 select(*columns)
                 .join(
@@ -476,9 +501,11 @@ class _Compiler:
         return compare(count.scalar_subquery(), c.op, c.value)
 
     def prepare(self, rules: Sequence[Node]) -> None:
-        """Register every window column first: the facts subquery is built once."""
+        """Register every window and score column first: each subquery is built once."""
         for rule in rules:
             for c in conditions_of(rule):
+                if c.field in SCORE_COLUMNS:
+                    self.score_columns.add(SCORE_COLUMNS[c.field])
                 if c.field in FACT_FIELDS and c.days is not None:
                     start = self.window(c.days)
                     assert start is not None

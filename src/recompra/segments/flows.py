@@ -11,13 +11,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
 
 from recompra.db import unit_of_work
 from recompra.models.base import utcnow
-from recompra.models.segments import Segment
+from recompra.models.segments import Segment, SegmentMembershipEvent, SegmentVersion
+from recompra.segments.compile import compiled_many
+from recompra.segments.full import HubCopy
 from recompra.segments.queries import MemberRow, iter_members
-from recompra.segments.service import evaluate_segments
+from recompra.segments.service import active_versions, evaluate_segments
 from recompra.spreadsheets import (
     DATETIME,
     INTEGER,
@@ -44,8 +47,10 @@ EXPORT_COLUMNS: tuple[Column, ...] = (
     ("net_revenue", MONEY),
 )
 EXPORT_FORMATS = ("csv", "xlsx")
-#: Segments evaluated by one query in the nightly run.
-NIGHTLY_BATCH = 16
+#: Segments evaluated by one DuckDB query (and written in one transaction) in the nightly
+#: run: the per-customer aggregates are computed once per batch; a larger batch keeps the
+#: write lock longer.
+NIGHTLY_BATCH = 25
 
 
 @dataclass(frozen=True)
@@ -62,39 +67,89 @@ class EvaluationRun:
 def evaluate_all(
     engine: Engine, *, brand_id: int, now: datetime | None = None, batch: int = NIGHTLY_BATCH
 ) -> list[EvaluationRun]:
-    """Fully re-evaluate every active segment of the brand, ``batch`` segments per query
-    and per unit of work.
+    """Fully re-evaluate every active segment of the brand in DuckDB, ``batch`` segments
+    per query and per unit of work.
 
-    Batches read the orders once for several segments; one transaction per batch keeps
-    the write lock short and lets a failure leave the other batches evaluated.
+    The hub rows every active rule reads are copied once, at the start of the run
+    (:class:`~recompra.segments.full.HubCopy`); each batch then costs one DuckDB query
+    and the bulk writes of its entries and exits, in a short transaction of its own (a
+    failure leaves the other batches evaluated). Writes that arrive while the run goes
+    on are re-evaluated by their own unit of work (:mod:`recompra.segments.live`): a
+    customer with a membership event in a segment newer than the copy keeps what that
+    fresher evaluation decided there, so the run never reverts it with older data.
     """
     now = now or utcnow()
     with unit_of_work(engine, write=False) as session:
-        ids = list(
-            session.scalars(
-                select(Segment.id)
-                .where(Segment.brand_id == brand_id, Segment.status == "active")
-                .order_by(Segment.key)
-            )
+        active = session.execute(
+            active_versions(
+                brand_id, Segment.id, SegmentVersion.rule_hash, SegmentVersion.rule
+            ).order_by(Segment.key)
+        ).all()
+        batches = [
+            sorted(active[start : start + batch], key=lambda row: row.id)
+            for start in range(0, len(active), batch)
+        ]
+        watermark = _last_event_id(session, brand_id)
+        copy = HubCopy(brand_id)
+        copy.ensure(
+            session.connection(),
+            [
+                compiled_many(
+                    [row.rule_hash for row in rows],
+                    lambda rows=rows: [row.rule for row in rows],  # type: ignore[misc]
+                    subset=False,
+                ).statement
+                for rows in batches
+            ],
         )
     runs: list[EvaluationRun] = []
-    for start in range(0, len(ids), batch):
-        started = time.perf_counter()
-        with unit_of_work(engine) as session:
-            segments = list(
-                session.scalars(
-                    select(Segment).where(
-                        Segment.id.in_(ids[start : start + batch]), Segment.status == "active"
+    try:
+        for rows in batches:
+            started = time.perf_counter()
+            with unit_of_work(engine) as session:
+                segments = list(
+                    session.scalars(
+                        select(Segment).where(
+                            Segment.id.in_([row.id for row in rows]), Segment.status == "active"
+                        )
                     )
                 )
+                # Only this batch's segments: the run's own events of earlier batches are
+                # newer than the copy too, and must not settle anything here.
+                settled = [
+                    (segment_id, customer_id)
+                    for segment_id, customer_id in session.execute(
+                        select(
+                            SegmentMembershipEvent.segment_id, SegmentMembershipEvent.customer_id
+                        )
+                        .where(
+                            SegmentMembershipEvent.id > watermark,
+                            SegmentMembershipEvent.segment_id.in_([row.id for row in rows]),
+                        )
+                        .distinct()
+                    )
+                ]
+                diffs = evaluate_segments(
+                    session, segments=segments, now=now, copy=copy, settled=settled
+                )
+            seconds = (time.perf_counter() - started) / max(len(diffs), 1)
+            runs.extend(
+                EvaluationRun(key, d.members, len(d.entered), len(d.exited), seconds)
+                for key, d in sorted(diffs.items())
             )
-            diffs = evaluate_segments(session, segments=segments, now=now)
-        seconds = (time.perf_counter() - started) / max(len(diffs), 1)
-        runs.extend(
-            EvaluationRun(key, d.members, len(d.entered), len(d.exited), seconds)
-            for key, d in sorted(diffs.items())
+    finally:
+        copy.close()
+    return sorted(runs, key=lambda run: run.key)
+
+
+def _last_event_id(session: Session, brand_id: int) -> int:
+    """Id of the brand's latest membership event (0 when there is none)."""
+    last = session.scalar(
+        select(func.max(SegmentMembershipEvent.id)).where(
+            SegmentMembershipEvent.brand_id == brand_id
         )
-    return runs
+    )
+    return int(last or 0)
 
 
 def export_row(row: MemberRow) -> list[Cell]:

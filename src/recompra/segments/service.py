@@ -16,9 +16,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import Select, Table, bindparam, delete, insert, select, update
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from recompra.db.dialect import is_sqlite
@@ -37,6 +40,7 @@ from recompra.segments.definition import (
     parse_rule,
     rule_to_json,
 )
+from recompra.segments.full import HubCopy
 
 CHUNK = 5_000
 _MEMBERS: Table = SegmentMember.__table__  # type: ignore[assignment]
@@ -160,10 +164,20 @@ def evaluate_segment(session: Session, *, segment: Segment, now: datetime | None
 
 
 def evaluate_segments(
-    session: Session, *, segments: Sequence[Segment], now: datetime | None = None
+    session: Session,
+    *,
+    segments: Sequence[Segment],
+    now: datetime | None = None,
+    copy: HubCopy | None = None,
+    settled: Sequence[tuple[int, int]] = (),
 ) -> dict[str, Diff]:
-    """Full evaluation of several segments of one brand with one query: who entered and
-    who exited since the last evaluation, recorded; the diffs by segment key."""
+    """Full evaluation of several segments of one brand with one DuckDB query: who
+    entered and who exited since the last evaluation, recorded; the diffs by segment key.
+
+    The rows are read into ``copy`` (a fresh one, read in this unit of work, unless the
+    caller passes one it filled for several batches); the ``(segment id, customer id)``
+    pairs in ``settled`` keep their membership (see :func:`recompra.segments.flows.evaluate_all`).
+    """
     now = now or utcnow()
     if not segments:
         return {}
@@ -182,22 +196,25 @@ def evaluate_segments(
     query = compiled_many(
         [v.rule_hash for v in versions], lambda: [v.rule for v in versions], subset=False
     )
-    matched: list[set[int]] = [set() for _ in ordered]
-    for row in session.execute(query.statement, query.params(brand_id=brand_id, now=now)):
-        for position, flag in enumerate(row[1:]):
-            if flag:
-                matched[position].add(row[0])
-    changes, diffs = [], {}
-    for segment, inside in zip(ordered, matched, strict=True):
-        members = set(
-            session.execute(
-                select(SegmentMember.customer_id).where(SegmentMember.segment_id == segment.id)
-            ).scalars()
+    session.flush()  # the copy reads through the connection: pending rows first
+    owned = copy is None
+    copy = copy if copy is not None else HubCopy(brand_id)
+    try:
+        results = copy.diffs(
+            session.connection(),
+            query,
+            query.params(brand_id=brand_id, now=now),
+            [s.id for s in ordered],
+            settled=settled,
         )
-        diff = Diff(sorted(inside - members), sorted(members - inside), len(inside))
-        changes.append(Change.of(segment, diff.entered, diff.exited))
-        diffs[segment.key] = diff
-        segment.member_count = diff.members
+    finally:
+        if owned:
+            copy.close()
+    changes, diffs = [], {}
+    for segment, result in zip(ordered, results, strict=True):
+        changes.append(Change.of(segment, result.entered, result.exited))
+        diffs[segment.key] = Diff(result.entered, result.exited, result.members)
+        segment.member_count = result.members
         segment.evaluated_at = now
     _record(session, changes, now)
     session.flush()
@@ -227,14 +244,9 @@ def reevaluate_customers(
         )
     # Plain rows, not ORM objects: nothing for the session to track or synchronise.
     active = session.execute(
-        select(Segment.id, Segment.key, Segment.current_version, SegmentVersion.rule_hash)
-        .join(
-            SegmentVersion,
-            (SegmentVersion.segment_id == Segment.id)
-            & (SegmentVersion.version == Segment.current_version),
-        )
-        .where(Segment.brand_id == brand_id, Segment.status == "active")
-        .order_by(Segment.id)
+        active_versions(
+            brand_id, Segment.id, Segment.key, Segment.current_version, SegmentVersion.rule_hash
+        ).order_by(Segment.id)
     ).all()
     if not active:
         return {}
@@ -279,6 +291,19 @@ def reevaluate_customers(
             [{"b_id": c.segment_id, "b_delta": len(c.entered) - len(c.exited)} for c in changes],
         )
     return {c.key: Diff(c.entered, c.exited) for c in changes}
+
+
+def active_versions(brand_id: int, *columns: Any) -> Select[Any]:
+    """``columns`` of the brand's active segments joined to their versions in force."""
+    return (
+        select(*columns)
+        .join(
+            SegmentVersion,
+            (SegmentVersion.segment_id == Segment.id)
+            & (SegmentVersion.version == Segment.current_version),
+        )
+        .where(Segment.brand_id == brand_id, Segment.status == "active")
+    )
 
 
 def _rules(session: Session, segment_ids: list[int]) -> list[dict[str, Any]]:
@@ -334,39 +359,84 @@ class Change:
         )
 
 
+_REMOVE = delete(_MEMBERS).where(
+    _MEMBERS.c.segment_id == bindparam("segment_id"),
+    _MEMBERS.c.customer_id == bindparam("customer_id"),
+)
+_ADD = insert(_MEMBERS).values(
+    segment_id=bindparam("segment_id"),
+    customer_id=bindparam("customer_id"),
+    version=bindparam("version"),
+    entered_at=bindparam("at"),
+)
+_LOG = insert(_EVENTS).values(
+    brand_id=bindparam("brand_id"),
+    segment_id=bindparam("segment_id"),
+    customer_id=bindparam("customer_id"),
+    type=bindparam("type"),
+    version=bindparam("version"),
+    occurred_at=bindparam("at"),
+)
+
+
 def _record(session: Session, changes: Sequence[Change], now: datetime) -> None:
     """Write member rows and the append-only events of several segments' changes.
 
     One batched statement per kind of write (delete, member insert, event insert), so
-    that an incremental re-evaluation across many segments costs a few round trips.
+    that an incremental re-evaluation across many segments costs a few round trips and a
+    nightly run's millions of rows go to the driver as plain tuples.
     """
-    exits = [{"b_segment": c.segment_id, "b_customer": x} for c in changes for x in c.exited]
-    members = [
-        {"segment_id": c.segment_id, "customer_id": x, "version": c.version, "entered_at": now}
-        for c in changes
-        for x in c.entered
-    ]
+    if not any(c.entered or c.exited for c in changes):
+        return
+    at = _stored(session, _EVENTS.c.occurred_at, now)
+    exits = [(c.segment_id, x) for c in changes for x in c.exited]
+    members = [(c.segment_id, x, c.version, at) for c in changes for x in c.entered]
     events = [
-        {
-            "brand_id": c.brand_id,
-            "segment_id": c.segment_id,
-            "customer_id": x,
-            "type": kind,
-            "version": c.version,
-            "occurred_at": now,
-        }
+        (c.brand_id, c.segment_id, x, kind, c.version, at)
         for c in changes
         for kind, who in (("segment_entered", c.entered), ("segment_exited", c.exited))
         for x in who
     ]
-    remove = delete(_MEMBERS).where(
-        _MEMBERS.c.segment_id == bindparam("b_segment"),
-        _MEMBERS.c.customer_id == bindparam("b_customer"),
-    )
-    for statement, rows in (
-        (remove, exits),
-        (insert(_MEMBERS), members),
-        (insert(_EVENTS), events),
+    for statement, names, rows in (
+        (_REMOVE, ("segment_id", "customer_id"), exits),
+        (_ADD, ("segment_id", "customer_id", "version", "at"), members),
+        (_LOG, ("brand_id", "segment_id", "customer_id", "type", "version", "at"), events),
     ):
-        for start in range(0, len(rows), CHUNK):
-            session.execute(statement, rows[start : start + CHUNK])
+        if rows:
+            _executemany(session, statement, names, rows)
+
+
+def _stored(session: Session, column: Any, value: Any) -> Any:
+    """``value`` as the driver stores it in ``column`` (SQLite: naive UTC text)."""
+    process = column.type.bind_processor(session.connection().dialect)
+    return process(value) if process is not None else value
+
+
+@lru_cache(maxsize=16)
+def _driver_sql(statement: Any, dialect: Dialect) -> tuple[str, tuple[str, ...] | None]:
+    """The driver's SQL of one of the module's fixed statements, and its parameter order."""
+    compiled = statement.compile(dialect=dialect)
+    order = compiled.positiontup
+    return str(compiled), tuple(order) if order is not None else None
+
+
+def _executemany(
+    session: Session, statement: Any, names: Sequence[str], rows: list[tuple[Any, ...]]
+) -> None:
+    """Run ``statement`` once per row of plain values, straight through the driver.
+
+    SQLAlchemy's executemany builds and processes a dictionary per row; at a million
+    rows that costs more than the database's own work. The statement is compiled once
+    (the shared time rendered in it by the dialect), and the driver gets tuples.
+    """
+    connection = session.connection()
+    sql, order = _driver_sql(statement, connection.dialect)
+    # A positional driver (SQLite) takes the values in the rendered order.
+    pick = itemgetter(*(names.index(name) for name in order)) if order is not None else None
+    for start in range(0, len(rows), CHUNK):
+        chunk = rows[start : start + CHUNK]
+        if pick is not None:
+            params: Any = [pick(row) for row in chunk]
+        else:
+            params = [dict(zip(names, row, strict=True)) for row in chunk]
+        connection.exec_driver_sql(sql, params)
