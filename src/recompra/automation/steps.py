@@ -35,7 +35,7 @@ from recompra.loyalty.operations.adjust import adjust
 from recompra.loyalty.programs import active_program_for_brand
 from recompra.models import Order
 from recompra.models.automation import JourneyRun, JourneyTimer
-from recompra.segments.compile import compiled
+from recompra.segments.compiled import compiled
 
 
 @dataclass

@@ -26,13 +26,9 @@ every aggregate to the ``customer_ids`` parameter.
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -79,7 +75,6 @@ from recompra.segments.definition import (
     Group,
     Node,
     conditions_of,
-    parse_rule,
 )
 from recompra.segments.fields import FIELDS
 from recompra.segments.purchases import (
@@ -557,48 +552,3 @@ def compile_many(rules: Sequence[Node], *, subset: bool = True) -> CompiledSegme
     compiler = _Compiler(subset=subset)
     statement = compiler.matrix(rules)
     return CompiledSegment(statement, compiler.clock)
-
-
-def rule_hash(rule: dict[str, Any]) -> str:
-    """SHA-256 of a canonical rule (stored with each version)."""
-    return hashlib.sha256(json.dumps(rule, sort_keys=True).encode()).hexdigest()
-
-
-#: Compiled multi-rule statements by (rule hashes, subset); bounded, oldest out first.
-_MANY: OrderedDict[tuple[tuple[str, ...], bool], CompiledSegment] = OrderedDict()
-_MANY_SIZE = 64
-
-
-def compiled_many(
-    hashes: Sequence[str],
-    rules: Callable[[], Sequence[dict[str, Any]]],
-    *,
-    subset: bool = True,
-) -> CompiledSegment:
-    """:func:`compile_many` of stored rules, cached by their hashes.
-
-    ``rules`` loads the rules (in the order of ``hashes``) and is only called when the
-    statement is not cached yet, so an incremental re-evaluation reads short hashes
-    instead of every rule.
-    """
-    key = (tuple(hashes), subset)
-    found = _MANY.get(key)
-    if found is None:
-        found = compile_many([parse_rule(rule) for rule in rules()], subset=subset)
-        _MANY[key] = found
-        if len(_MANY) > _MANY_SIZE:
-            _MANY.popitem(last=False)
-    else:
-        _MANY.move_to_end(key)
-    return found
-
-
-@lru_cache(maxsize=1024)
-def _compiled(rule_text: str, subset: bool) -> CompiledSegment:
-    return compile_rule(parse_rule(json.loads(rule_text)), subset=subset)
-
-
-def compiled(rule: dict[str, Any], *, subset: bool = False) -> CompiledSegment:
-    """:func:`compile_rule` of one stored canonical rule, cached (a stored rule never
-    changes): journeys' condition nodes test a customer against a rule this way."""
-    return _compiled(json.dumps(rule, sort_keys=True), subset)

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from recompra.db import unit_of_work
 from recompra.models.base import utcnow
 from recompra.models.segments import Segment, SegmentMembershipEvent, SegmentVersion
-from recompra.segments.compile import compiled_many
+from recompra.segments.compiled import compiled_many
 from recompra.segments.full import HubCopy
 from recompra.segments.queries import MemberRow, iter_members
 from recompra.segments.service import active_versions, evaluate_segments

@@ -34,7 +34,7 @@ from recompra.models.segments import (
     SegmentMembershipEvent,
     SegmentVersion,
 )
-from recompra.segments.compile import compiled_many, rule_hash
+from recompra.segments.compiled import compiled_many, rule_hash
 from recompra.segments.definition import (
     SegmentDefinition,
     parse_rule,
