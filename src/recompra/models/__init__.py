@@ -50,6 +50,7 @@ from recompra.models.loyalty import (
     LoyaltyTierChange,
 )
 from recompra.models.order import Order, OrderItem, Payment
+from recompra.models.privacy import AuditEntry, DashboardUserRole, PrivacyRequest, RateBucket
 from recompra.models.scores import CustomerScore
 from recompra.models.security import DashboardSession, LoginFailure
 from recompra.models.voc_settings import VocSetting
@@ -57,6 +58,7 @@ from recompra.models.voc_settings import VocSetting
 __all__ = [
     "Activity",
     "ApiKey",
+    "AuditEntry",
     "Base",
     "Brand",
     "BrandCustomer",
@@ -67,6 +69,7 @@ __all__ = [
     "CustomerScore",
     "DashboardSession",
     "DashboardUser",
+    "DashboardUserRole",
     "EngagementBadge",
     "EngagementBadgeAward",
     "EngagementChallenge",
@@ -104,7 +107,9 @@ __all__ = [
     "Order",
     "OrderItem",
     "Payment",
+    "PrivacyRequest",
     "Product",
+    "RateBucket",
     "Return",
     "ReturnItem",
     "Review",
