@@ -1,0 +1,110 @@
+"""Everything the operational database holds about one customer, found from the schema.
+
+The tables are not listed by hand: starting from the customer's rows in ``customers``
+(and the customers merged into it), every table with a foreign key to a table already
+collected contributes the rows that point at collected rows, following the foreign keys
+downwards (orders -> order lines -> return lines, loyalty account -> movements, case ->
+messages ...). A table added later with a ``customer_id`` (or a foreign key to any
+customer-linked table) is therefore exported and erased without anyone remembering to.
+Foreign keys are only followed from child to parent row, so shared reference tables
+(brands, products) are never pulled in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Column, Table, select
+from sqlalchemy.orm import Session
+
+from recompra.models import Base, Customer
+
+#: Rows per ``IN (...)`` list (SQLite allows 32,766 parameters; PostgreSQL 65,535).
+_IN_CHUNK = 5_000
+
+
+@dataclass
+class Holdings:
+    """The rows held about a customer, per table (table name -> rows as dicts)."""
+
+    customer_id: int
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def counts(self) -> dict[str, int]:
+        """Rows per table (tables with no row left out)."""
+        return {name: len(rows) for name, rows in self.rows.items() if rows}
+
+
+def _links(
+    table: Table, collected: Mapping[str, list[dict[str, Any]]]
+) -> list[tuple[Column[Any], str, str]]:
+    """``(column of table, parent table, parent column)`` for each foreign key of ``table``
+    to a table that has collected rows."""
+    found = []
+    for column in table.columns:
+        for key in column.foreign_keys:
+            parent = key.column.table.name
+            if parent in collected and parent != table.name:
+                found.append((column, parent, key.column.name))
+    return found
+
+
+def customer_linked_tables() -> list[Table]:
+    """Every table reachable from ``customers`` by following foreign keys downwards."""
+    linked = {Customer.__tablename__}
+    tables = [Customer.__table__]
+    for table in Base.metadata.sorted_tables:
+        if table.name in linked:
+            continue
+        parents = {key.column.table.name for c in table.columns for key in c.foreign_keys}
+        if parents & linked:
+            linked.add(table.name)
+            tables.append(table)
+    return tables
+
+
+def _chunks(values: list[Any]) -> Iterable[list[Any]]:
+    for start in range(0, len(values), _IN_CHUNK):
+        yield values[start : start + _IN_CHUNK]
+
+
+def _customer_rows(session: Session, customer_id: int) -> list[dict[str, Any]]:
+    """The customer and, transitively, the customer rows merged into it (the same person)."""
+    table = Customer.__table__
+    ids = {customer_id}
+    frontier = [customer_id]
+    rows: list[dict[str, Any]] = []
+    first = session.execute(select(table).where(table.c.id == customer_id)).mappings().first()
+    if first is None:
+        return []
+    rows.append(dict(first))
+    while frontier:
+        merged = session.execute(select(table).where(table.c.merged_into_id.in_(frontier)))
+        frontier = []
+        for row in merged.mappings():
+            if row["id"] not in ids:
+                ids.add(row["id"])
+                frontier.append(row["id"])
+                rows.append(dict(row))
+    return rows
+
+
+def collect(session: Session, customer_id: int) -> Holdings:
+    """Every row held about ``customer_id`` (empty when there is no such customer)."""
+    holdings = Holdings(customer_id)
+    customers = _customer_rows(session, customer_id)
+    if not customers:
+        return holdings
+    holdings.rows[Customer.__tablename__] = customers
+    for table in customer_linked_tables()[1:]:
+        seen: dict[tuple[Any, ...], dict[str, Any]] = {}
+        primary = [c.name for c in table.primary_key.columns]
+        for column, parent, parent_column in _links(table, holdings.rows):
+            values = sorted({r[parent_column] for r in holdings.rows[parent]} - {None})
+            for chunk in _chunks(values):
+                for row in session.execute(select(table).where(column.in_(chunk))).mappings():
+                    seen[tuple(row[p] for p in primary)] = dict(row)
+        holdings.rows[table.name] = list(seen.values())
+    return holdings
