@@ -104,18 +104,23 @@ def test_erasure_leaves_no_trace_and_keeps_the_totals(identified: Identified) ->
         for r in pq.read_table(customers_file).to_pylist()
         if r["customer_id"] == identified.customer_id
     ]
-    assert snapshot_row and snapshot_row[0]["city"] is None
+    assert snapshot_row
+    assert snapshot_row[0]["city"] is None
     assert _totals(engine, identified.brand_a) == before
     analyse_sample(engine, home, brand_id=identified.brand_a)
     assert _kpis(home) == kpis_before
 
     with unit_of_work(engine, write=False) as session:
         customer = session.get(Customer, identified.customer_id)
-        assert customer is not None and customer.email is None and customer.document is None
+        assert customer is not None
+        assert customer.email is None
+        assert customer.document is None
         identities = session.execute(
             select(CustomerIdentity).where(CustomerIdentity.customer_id == identified.customer_id)
         ).all()
         assert identities == []
         request = session.get(PrivacyRequest, done.request_id)
-        assert request is not None and request.kind == "erase"
-        assert request.fulfilled_at is not None and request.fulfilled_at >= request.requested_at
+        assert request is not None
+        assert request.kind == "erase"
+        assert request.fulfilled_at is not None
+        assert request.fulfilled_at >= request.requested_at

@@ -54,7 +54,7 @@ def _links(
 def customer_linked_tables() -> list[Table]:
     """Every table reachable from ``customers`` by following foreign keys downwards."""
     linked = {Customer.__tablename__}
-    tables = [Customer.__table__]
+    tables = [Base.metadata.tables[Customer.__tablename__]]
     for table in Base.metadata.sorted_tables:
         if table.name in linked:
             continue
@@ -72,7 +72,7 @@ def _chunks(values: list[Any]) -> Iterable[list[Any]]:
 
 def _customer_rows(session: Session, customer_id: int) -> list[dict[str, Any]]:
     """The customer and, transitively, the customer rows merged into it (the same person)."""
-    table = Customer.__table__
+    table = Base.metadata.tables[Customer.__tablename__]
     ids = {customer_id}
     frontier = [customer_id]
     rows: list[dict[str, Any]] = []

@@ -24,7 +24,8 @@ from typing import Any
 from sqlalchemy import Engine, exists, func, select
 from sqlalchemy.orm import Session
 
-from recompra.db import is_sqlite, unit_of_work
+from recompra.db import unit_of_work
+from recompra.db.dialect import is_sqlite
 from recompra.errors import Forbidden, NotFound
 from recompra.models import BrandCustomer, Customer, Event, Order, PrivacyRequest
 from recompra.privacy import audit
