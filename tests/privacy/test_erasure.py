@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from privacytest import CPF, CPF_PRINTED, EMAIL, NAME, PHONE, Identified
 from sqlalchemy import Engine, inspect, select, text
 
-from conftest import CPF, CPF_PRINTED, EMAIL, NAME, PHONE, Identified
-from recompra.db import is_sqlite, unit_of_work
+from recompra.db import unit_of_work
+from recompra.db.dialect import is_sqlite
 from recompra.models import Customer, CustomerIdentity, PrivacyRequest
 from recompra.privacy.service import erase_customer
 from samplestore import analyse_sample

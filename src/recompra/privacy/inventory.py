@@ -12,7 +12,7 @@ Foreign keys are only followed from child to parent row, so shared reference tab
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,18 +37,23 @@ class Holdings:
         return {name: len(rows) for name, rows in self.rows.items() if rows}
 
 
-def _links(
-    table: Table, collected: Mapping[str, list[dict[str, Any]]]
-) -> list[tuple[Column[Any], str, str]]:
-    """``(column of table, parent table, parent column)`` for each foreign key of ``table``
-    to a table that has collected rows."""
+#: Tables whose ``customer_id`` is a reference kept on purpose after erasure, not data
+#: about the person (the record of the request itself).
+UNLINKED_TABLES = frozenset({"privacy_requests"})
+
+
+def _parents(table: Table) -> list[tuple[Column[Any], str, str]]:
+    """``(column, parent table, parent column)`` per reference of ``table``: its foreign
+    keys, and a ``customer_id`` column without one (still the customer's id)."""
+    if table.name in UNLINKED_TABLES:
+        return []
     found = []
     for column in table.columns:
         for key in column.foreign_keys:
-            parent = key.column.table.name
-            if parent in collected and parent != table.name:
-                found.append((column, parent, key.column.name))
-    return found
+            found.append((column, key.column.table.name, key.column.name))
+        if column.name == "customer_id" and not column.foreign_keys:
+            found.append((column, Customer.__tablename__, "id"))
+    return [link for link in found if link[1] != table.name]
 
 
 def customer_linked_tables() -> list[Table]:
@@ -58,8 +63,7 @@ def customer_linked_tables() -> list[Table]:
     for table in Base.metadata.sorted_tables:
         if table.name in linked:
             continue
-        parents = {key.column.table.name for c in table.columns for key in c.foreign_keys}
-        if parents & linked:
+        if {parent for _, parent, _ in _parents(table)} & linked:
             linked.add(table.name)
             tables.append(table)
     return tables
@@ -101,7 +105,9 @@ def collect(session: Session, customer_id: int) -> Holdings:
     for table in customer_linked_tables()[1:]:
         seen: dict[tuple[Any, ...], dict[str, Any]] = {}
         primary = [c.name for c in table.primary_key.columns]
-        for column, parent, parent_column in _links(table, holdings.rows):
+        for column, parent, parent_column in _parents(table):
+            if parent not in holdings.rows:
+                continue
             values = sorted({r[parent_column] for r in holdings.rows[parent]} - {None})
             for chunk in _chunks(values):
                 for row in session.execute(select(table).where(column.in_(chunk))).mappings():
