@@ -59,3 +59,32 @@ def _cells(entry: AuditEntry) -> Sequence[Cell]:
 def audit_csv(rows: Sequence[AuditEntry]) -> bytes:
     """The entries as a CSV file."""
     return csv_bytes(AUDIT_COLUMNS, (_cells(r) for r in rows))
+
+
+#: Routes that read personal data, by template -> the audited action. A read through any
+#: of them is logged with the customer id of the path (when there is one).
+PERSONAL_READS: dict[str, str] = {
+    "/v1/customers/{customer_id}": "customer.read",
+    "/v1/customers": "customer.search",
+    "/dashboard/customers/{customer_id}": "customer.read",
+    "/dashboard/customers": "customer.search",
+    "/dashboard/segments/{key}/members.{fmt}": "segment.members_download",
+    "/dashboard/export/{name}.{fmt}": "list.download",
+}
+
+
+def record_personal_read(
+    session: Session,
+    *,
+    route: str,
+    path_params: dict[str, str],
+    actor: str,
+    brand_id: int | None,
+) -> bool:
+    """Log the read when ``route`` reads personal data; return whether it did."""
+    action = PERSONAL_READS.get(route)
+    if action is None:
+        return False
+    target = ",".join(f"{k}:{v}" for k, v in sorted(path_params.items()))
+    record(session, actor=actor, action=action, target=target, brand_id=brand_id)
+    return True

@@ -9,13 +9,14 @@ from urllib.parse import quote
 
 from fastapi import Request
 from markupsafe import Markup
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from recompra.auth.roles import brands_of, may_open, role_on
 from recompra.auth.sessions import session_user
 from recompra.config import Settings
 from recompra.db import unit_of_work
-from recompra.models import Brand, DashboardUser
+from recompra.models import DashboardUser
 from recompra.web import session as cookies
 from recompra.web.format import (
     Locale,
@@ -50,6 +51,7 @@ NAVIGATION: tuple[tuple[str, str], ...] = (
     ("commercial", "/dashboard/commercial"),
     ("models", "/dashboard/models"),
     ("glossary", "/dashboard/glossary"),
+    ("admin", "/dashboard/admin"),
 )
 
 
@@ -81,6 +83,8 @@ class Page:
     brand: BrandInfo
     brands: list[BrandInfo]
     active: str
+    #: The user's role on :attr:`brand` (``None``: no role there, nothing opens).
+    role: str | None = None
 
     def t(self, key: str, **values: object) -> str:
         """Translate ``key``."""
@@ -135,8 +139,8 @@ class Page:
 
     @property
     def nav(self) -> tuple[tuple[str, str], ...]:
-        """The navigation links."""
-        return NAVIGATION
+        """The navigation links the user's role may open."""
+        return tuple((key, path) for key, path in NAVIGATION if may_open(self.role, path))
 
     @property
     def here(self) -> str:
@@ -184,13 +188,11 @@ def signed_in_user(request: Request, session: Session, settings: Settings) -> Da
 
 
 def visible_brands(session: Session, user: DashboardUser) -> list[BrandInfo]:
-    """The brands the user may see (one, when the user is restricted)."""
-    stmt = select(Brand).order_by(Brand.id)
+    """The brands the user holds a role on (one, when the user is restricted)."""
+    brands = brands_of(session, user)
     if user.brand_id is not None:
-        stmt = stmt.where(Brand.id == user.brand_id)
-    return [
-        BrandInfo(b.id, b.slug, b.name, b.default_currency) for b in session.execute(stmt).scalars()
-    ]
+        brands = [b for b in brands if b.id == user.brand_id]
+    return [BrandInfo(b.id, b.slug, b.name, b.default_currency) for b in brands]
 
 
 def build_page(request: Request, session: Session, active: str) -> Page:
@@ -203,6 +205,7 @@ def build_page(request: Request, session: Session, active: str) -> Page:
     chosen = request.cookies.get(BRAND_COOKIE, "")
     brand = next((b for b in brands if str(b.id) == chosen), brands[0])
     return Page(
+        role=role_on(session, user_id=user.id, brand_id=brand.id),
         request=request,
         user=user,
         locale=request_locale(request, settings, user),

@@ -10,10 +10,20 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from recompra.web.texts import cases, commercial, engagement, journeys, measurement, segments, voc
+from recompra.web.texts import (
+    admin,
+    cases,
+    commercial,
+    engagement,
+    journeys,
+    measurement,
+    segments,
+    voc,
+)
 
 #: The domain modules whose pages add strings (append yours).
 DOMAIN_MODULES: tuple[ModuleType, ...] = (
+    admin,
     cases,
     commercial,
     engagement,
