@@ -50,7 +50,7 @@ from recompra.models.loyalty import (
     LoyaltyTierChange,
 )
 from recompra.models.order import Order, OrderItem, Payment
-from recompra.models.privacy import AuditEntry, DashboardUserRole, PrivacyRequest, RateBucket
+from recompra.models.privacy import AuditEntry, DashboardUserRole, PrivacyRequest
 from recompra.models.scores import CustomerScore
 from recompra.models.security import DashboardSession, LoginFailure
 from recompra.models.voc_settings import VocSetting
@@ -109,7 +109,6 @@ __all__ = [
     "Payment",
     "PrivacyRequest",
     "Product",
-    "RateBucket",
     "Return",
     "ReturnItem",
     "Review",

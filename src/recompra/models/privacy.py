@@ -1,10 +1,8 @@
-"""Privacy (LGPD) and access records: data-subject requests, the audit log, dashboard
-roles per brand and the shared rate-limit buckets.
+"""Privacy (LGPD) and access records: data-subject requests, the audit log and
+dashboard roles per brand.
 
 Each lives in the operational database so that every API and dashboard worker process
-sees the same rows: a request recorded by one worker is fulfilled by another, a role
-changed on one is enforced on all, and a key's rate is one budget however many workers
-serve it.
+sees the same rows: a role changed through one worker is enforced by all.
 """
 
 from __future__ import annotations
@@ -12,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, Float, ForeignKey, Index, String
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from recompra.models.base import Base, BigIntPK, utcnow
@@ -74,14 +72,3 @@ class DashboardUserRole(Base):
     user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("dashboard_users.id"))
     brand_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("brands.id"))
     role: Mapped[str] = mapped_column(String(16))
-
-
-class RateBucket(Base):
-    """A token bucket shared by every worker process (one row per API key)."""
-
-    __tablename__ = "rate_buckets"
-
-    key_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    tokens: Mapped[float] = mapped_column(Float)
-    #: Seconds since the epoch of the last refill (wall clock: workers share no monotonic one).
-    updated: Mapped[float] = mapped_column(Float)

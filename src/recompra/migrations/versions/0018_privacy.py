@@ -1,4 +1,4 @@
-"""privacy: data-subject requests, audit log, dashboard roles per brand, shared rate buckets
+"""privacy: data-subject requests, audit log, dashboard roles per brand
 
 Revision ID: 0018_privacy
 Revises: 0013_voc_settings
@@ -46,13 +46,6 @@ def upgrade() -> None:
             batch_op.f("ix_privacy_requests_customer_id"), ["customer_id"], unique=False
         )
 
-    op.create_table(
-        "rate_buckets",
-        sa.Column("key_id", sa.BigInteger(), nullable=False),
-        sa.Column("tokens", sa.Float(), nullable=False),
-        sa.Column("updated", sa.Float(), nullable=False),
-        sa.PrimaryKeyConstraint("key_id", name=op.f("pk_rate_buckets")),
-    )
     op.create_table(
         "audit_log",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -113,7 +106,6 @@ def downgrade() -> None:
         batch_op.drop_index("ix_audit_log_at")
 
     op.drop_table("audit_log")
-    op.drop_table("rate_buckets")
     with op.batch_alter_table("privacy_requests", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_privacy_requests_customer_id"))
 
