@@ -31,8 +31,8 @@ CUSTOMER_FACING = frozenset({"admin", "marketing", "support"})
 ADMINS = frozenset({"admin"})
 MARKETING = frozenset({"admin", "marketing"})
 
-#: Routes open without signing in (each checks what it needs itself: the survey link
-#: carries a signed token, sign-in has its throttle).
+#: Routes open without signing in or an API key (each checks what it needs itself: the
+#: survey and unsubscribe links carry a signed token, sign-in has its throttle).
 PUBLIC_ROUTES = frozenset(
     {
         "/",
@@ -43,6 +43,9 @@ PUBLIC_ROUTES = frozenset(
         "/openapi.json",
         "/static",
         "/survey/{token}",
+        "/v1/automation/unsubscribe",
+        "/v1/surveys/links/{token}",
+        "/v1/surveys/answers",
         # Only set a cookie: the language, and a brand that every page checks again.
         "/dashboard/lang",
         "/dashboard/brand",
