@@ -33,6 +33,7 @@ from recompra.api.routers import (
     keys,
     loyalty,
     measurement,
+    privacy,
     recommendations,
     segments,
     surveys,
@@ -129,6 +130,7 @@ def create_app(
         cases,
         surveys,
         commercial,
+        privacy,
     ):
         app.include_router(module.router)
     install_dashboard(app)

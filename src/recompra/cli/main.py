@@ -15,6 +15,7 @@ from recompra.cli import (
     loyalty,
     measurement,
     pipeline,
+    privacy,
     segments,
     users,
     voc,
@@ -53,6 +54,7 @@ loyalty.app.add_typer(engagement.referrals_app, name="referrals")
 app.add_typer(loyalty.app, name="loyalty")
 app.add_typer(keys.app, name="keys")
 app.add_typer(users.app, name="users")
+app.add_typer(privacy.app, name="privacy")
 app.add_typer(segments.app, name="segments")
 app.add_typer(automation.journeys_app, name="journeys")
 app.add_typer(automation.webhooks_app, name="webhooks")

@@ -237,11 +237,14 @@ def erase_customer(
 
 
 def inactive_customers(session: Session, *, days: int, now: datetime) -> list[int]:
-    """Customers with no order and no event in the last ``days`` days, created before that,
-    not merged into another and not already anonymised."""
+    """Customers with no order and no event in the last ``days`` days, not merged into
+    another and not already anonymised. A customer with no order or event at all counts
+    from its creation (a customer imported yesterday with orders of 2019 is inactive)."""
     cutoff = now - timedelta(days=days)
-    recent_order = exists().where(Order.customer_id == Customer.id, Order.purchased_at >= cutoff)
-    recent_event = exists().where(Event.customer_id == Customer.id, Event.occurred_at >= cutoff)
+    order = exists().where(Order.customer_id == Customer.id)
+    event = exists().where(Event.customer_id == Customer.id)
+    recent_order = order.where(Order.purchased_at >= cutoff)
+    recent_event = event.where(Event.occurred_at >= cutoff)
     anonymised = exists().where(
         PrivacyRequest.customer_id == Customer.id,
         PrivacyRequest.kind.in_(("erase", "retention")),
@@ -251,9 +254,9 @@ def inactive_customers(session: Session, *, days: int, now: datetime) -> list[in
         select(Customer.id)
         .where(
             Customer.merged_into_id.is_(None),
-            Customer.created_at < cutoff,
             ~recent_order,
             ~recent_event,
+            order | event | (Customer.created_at < cutoff),
             ~anonymised,
         )
         .order_by(Customer.id)
