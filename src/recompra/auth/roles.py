@@ -10,7 +10,7 @@ two tables, so that a new page needs one line:
   narrower than the area (downloading a segment's members, writes).
 
 A dashboard route with no rule is refused at run time (fail closed) and fails
-``tests/auth/test_route_rules.py``, which walks every registered route. API routes are
+``tests/auth/test_roles.py``, which walks every registered route. API routes are
 governed by their key's scopes (:mod:`recompra.api.deps`), not by roles.
 """
 
