@@ -31,46 +31,40 @@ ENGLISH = ("Users", "Revoke", "Invite", "Create a key", "Erase", "Download", "Ro
 
 @pytest.mark.parametrize("viewport", list(VIEWPORTS))
 @pytest.mark.parametrize("locale", list(HEADINGS))
-def test_admin_pages(browser: Any, server: Server, viewport: str, locale: str) -> None:
-    width, height = VIEWPORTS[viewport]
-    context = browser.new_context(
-        viewport={"width": width, "height": height}, is_mobile=viewport == "phone"
-    )
-    tab = context.new_page()
-    try:
-        sign_in(tab, server)
-        tab.goto(f"{server.url}/dashboard/lang?to={locale}&next=/dashboard/admin")
-        tab.wait_for_url("**/dashboard/admin")
-        for path, heading in HEADINGS[locale].items():
-            tab.goto(server.url + path)
-            assert tab.locator("h1").inner_text() == heading
-            text = tab.locator("main").inner_text()
-            if locale == "pt-BR":
-                assert [w for w in ENGLISH if w in text] == []
-            assert tab.evaluate("document.documentElement.scrollWidth") <= width + 1
-            screenshot(tab, f"{viewport}-{locale}-admin-{path.rsplit('/', 1)[-1]}")
-        # Create a key through the form: the page shows it once, it works, the list hides it.
-        tab.goto(server.url + "/dashboard/admin/keys")
-        tab.fill("form[data-create-key] input[name=name]", f"teste {viewport} {locale}")
-        tab.check("form[data-create-key] input[value=read]")
-        tab.click("form[data-create-key] button[type=submit]")
-        secret = tab.locator("[data-secret]").inner_text()
+def test_admin_pages(tab_at: Any, server: Server, viewport: str, locale: str) -> None:
+    width = VIEWPORTS[viewport][0]
+    tab = tab_at(viewport)
+    sign_in(tab, server)
+    tab.goto(f"{server.url}/dashboard/lang?to={locale}&next=/dashboard/admin")
+    tab.wait_for_url("**/dashboard/admin")
+    for path, heading in HEADINGS[locale].items():
+        tab.goto(server.url + path)
+        assert tab.locator("h1").inner_text() == heading
+        text = tab.locator("main").inner_text()
+        if locale == "pt-BR":
+            assert [w for w in ENGLISH if w in text] == []
         assert tab.evaluate("document.documentElement.scrollWidth") <= width + 1
-        screenshot(tab, f"{viewport}-{locale}-admin-key-created")
-        engine = make_engine(server.database_url)
-        try:
-            with unit_of_work(engine, write=False) as session:
-                principal = verify_api_key(session, secret)
-        finally:
-            engine.dispose()
-        assert principal is not None
-        assert principal.scopes == {"read"}
-        tab.goto(server.url + "/dashboard/admin/keys")
-        assert secret not in tab.content()
-        # The navigation reaches the area.
-        if viewport == "phone":
-            tab.click("#menu-toggle")
-        tab.click("nav#site-nav a[data-nav=admin]")
-        tab.wait_for_url("**/dashboard/admin")
+        screenshot(tab, f"{viewport}-{locale}-admin-{path.rsplit('/', 1)[-1]}")
+    # Create a key through the form: the page shows it once, it works, the list hides it.
+    tab.goto(server.url + "/dashboard/admin/keys")
+    tab.fill("form[data-create-key] input[name=name]", f"teste {viewport} {locale}")
+    tab.check("form[data-create-key] input[value=read]")
+    tab.click("form[data-create-key] button[type=submit]")
+    secret = tab.locator("[data-secret]").inner_text()
+    assert tab.evaluate("document.documentElement.scrollWidth") <= width + 1
+    screenshot(tab, f"{viewport}-{locale}-admin-key-created")
+    engine = make_engine(server.database_url)
+    try:
+        with unit_of_work(engine, write=False) as session:
+            principal = verify_api_key(session, secret)
     finally:
-        context.close()
+        engine.dispose()
+    assert principal is not None
+    assert principal.scopes == {"read"}
+    tab.goto(server.url + "/dashboard/admin/keys")
+    assert secret not in tab.content()
+    # The navigation reaches the area.
+    if viewport == "phone":
+        tab.click("#menu-toggle")
+    tab.click("nav#site-nav a[data-nav=admin]")
+    tab.wait_for_url("**/dashboard/admin")

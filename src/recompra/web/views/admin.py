@@ -42,6 +42,13 @@ def _scope(page: Page) -> int | None:
     return page.user.brand_id
 
 
+def _new_brand(page: Page, chosen: int) -> int | None:
+    """The brand of a new user or key: the administrator's own when it is restricted,
+    else the chosen one (0: every brand)."""
+    restricted = _scope(page)
+    return restricted if restricted is not None else (chosen or None)
+
+
 def _page(request: Request, csrf: str | None = None) -> Page:
     with read_unit(request) as session:
         page = build_page(request, session, "admin")
@@ -51,20 +58,24 @@ def _page(request: Request, csrf: str | None = None) -> Page:
     return page
 
 
-def _users_page(request: Request, page: Page, **extra: object) -> HTMLResponse:
+def _form_page(request: Request, page: Page, template: str, **values: object) -> HTMLResponse:
+    """An administration page with its forms' CSRF token (400 when showing an error)."""
     settings: Settings = request.app.state.settings
+    return render(
+        page,
+        template,
+        status_code=400 if "error" in values else 200,
+        csrf=csrf_token(settings.secret_key, request),
+        **values,
+    )
+
+
+def _users_page(request: Request, page: Page, **extra: object) -> HTMLResponse:
     with read_unit(request) as session:
         users = users_of(session, brand_id=_scope(page))
         roles = {u.id: roles_of(session, user_id=u.id) for u in users}
-    return render(
-        page,
-        "admin_users.html",
-        status_code=400 if "error" in extra else 200,
-        users=users,
-        roles=roles,
-        role_names=ROLES,
-        csrf=csrf_token(settings.secret_key, request),
-        **extra,
+    return _form_page(
+        request, page, "admin_users.html", users=users, roles=roles, role_names=ROLES, **extra
     )
 
 
@@ -85,8 +96,7 @@ def invite(
 ) -> HTMLResponse:
     """Invite a user: created with a random first password, shown once on this page."""
     page = _page(request, csrf)
-    restricted = _scope(page)
-    brand_id = restricted if restricted is not None else (brand or None)
+    brand_id = _new_brand(page, brand)
     try:
         with unit_of_work(engine_of(request)) as session:
             user, password = invite_user(
@@ -158,18 +168,9 @@ def disable(
 
 
 def _keys_page(request: Request, page: Page, **extra: object) -> HTMLResponse:
-    settings: Settings = request.app.state.settings
     with read_unit(request) as session:
         keys = list_api_keys(session, brand_id=_scope(page))
-    return render(
-        page,
-        "admin_keys.html",
-        status_code=400 if "error" in extra else 200,
-        keys=keys,
-        scopes=API_SCOPES,
-        csrf=csrf_token(settings.secret_key, request),
-        **extra,
-    )
+    return _form_page(request, page, "admin_keys.html", keys=keys, scopes=API_SCOPES, **extra)
 
 
 @router.get("/dashboard/admin/keys", response_class=HTMLResponse)
@@ -188,8 +189,7 @@ def create_key(
 ) -> HTMLResponse:
     """Create a key and show it once (only its hash is stored)."""
     page = _page(request, csrf)
-    restricted = _scope(page)
-    brand_id = restricted if restricted is not None else (brand or None)
+    brand_id = _new_brand(page, brand)
     try:
         with unit_of_work(engine_of(request)) as session:
             row, plain = create_api_key(session, scopes=scope, brand_id=brand_id, name=name)
@@ -225,21 +225,13 @@ def revoke_key(request: Request, key_id: int, csrf: CsrfField) -> Response:
 
 
 def _privacy_page(request: Request, page: Page, **extra: object) -> HTMLResponse:
-    settings: Settings = request.app.state.settings
     with read_unit(request) as session:
         query = select(PrivacyRequest).order_by(PrivacyRequest.id.desc()).limit(RECENT_REQUESTS)
         if _scope(page) is not None:
             # A brand's administrator sees the requests it made, not other brands'.
             query = query.where(PrivacyRequest.requested_by == user_actor(page))
         requests = list(session.execute(query).scalars())
-    return render(
-        page,
-        "admin_privacy.html",
-        status_code=400 if "error" in extra else 200,
-        requests=requests,
-        csrf=csrf_token(settings.secret_key, request),
-        **extra,
-    )
+    return _form_page(request, page, "admin_privacy.html", requests=requests, **extra)
 
 
 @router.get("/dashboard/admin/privacy", response_class=HTMLResponse)
