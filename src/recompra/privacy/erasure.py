@@ -123,14 +123,12 @@ class Erasure:
 
     emptied: dict[str, int] = field(default_factory=dict)
     identities_deleted: int = 0
-    replaced: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """Counts for the request record."""
         return {
             "emptied": self.emptied,
             "identities_deleted": self.identities_deleted,
-            "replaced": self.replaced,
         }
 
 
@@ -193,7 +191,8 @@ def _empty(column: Column[Any]) -> Any:
 
 
 def erase_rows(session: Session, holdings: Holdings) -> Erasure:
-    """Steps 1 and 2 for the collected rows; then step 3 database-wide."""
+    """Steps 1 and 2 for the collected rows (the caller runs step 3,
+    :func:`replace_everywhere`, once for every customer of a request)."""
     result = Erasure()
     tables = Base.metadata.tables
     values = identifiers(holdings)
@@ -217,28 +216,33 @@ def erase_rows(session: Session, holdings: Holdings) -> Erasure:
     if identity_ids:
         session.execute(delete(CustomerIdentity).where(CustomerIdentity.id.in_(identity_ids)))
         result.identities_deleted = len(identity_ids)
-    linked = set(holdings.rows)
-    result.replaced = replace_everywhere(session, values, skip=linked | UNTOUCHED_TABLES)
     return result
 
 
-def replace_everywhere(session: Session, values: list[str], *, skip: set[str]) -> dict[str, int]:
-    """Step 3: replace ``values`` in every text or JSON cell of the other tables."""
+#: Identifiers searched for per statement (one ``LIKE`` each) in step 3.
+_VALUES_PER_SCAN = 50
+
+
+def replace_everywhere(session: Session, values: list[str]) -> dict[str, int]:
+    """Step 3: replace ``values`` in every text or JSON cell of the database (but the
+    :data:`UNTOUCHED_TABLES`); one scan per column for up to 50 identifiers, so a
+    retention run over many customers reads each table a few times, not once each."""
     replaced: dict[str, int] = {}
-    if not values:
-        return replaced
-    for table in Base.metadata.sorted_tables:
-        if table.name in skip:
-            continue
-        primary = list(table.primary_key.columns)
-        for column in text_columns(table):
-            as_text = cast(column, Text) if isinstance(column.type, JSON) else column
-            matches = or_(*(as_text.contains(v, autoescape=True) for v in values))
-            rows = session.execute(select(*primary, column).where(matches)).all()
-            for row in rows:
-                where = [p == row[i] for i, p in enumerate(primary)]
-                scrubbed = scrub_value(row[-1], values)
-                session.execute(update(table).where(*where).values({column.name: scrubbed}))
-            if rows:
-                replaced[f"{table.name}.{column.name}"] = len(rows)
+    for start in range(0, len(values), _VALUES_PER_SCAN):
+        chunk = values[start : start + _VALUES_PER_SCAN]
+        for table in Base.metadata.sorted_tables:
+            if table.name in UNTOUCHED_TABLES:
+                continue
+            primary = list(table.primary_key.columns)
+            for column in text_columns(table):
+                as_text = cast(column, Text) if isinstance(column.type, JSON) else column
+                matches = or_(*(as_text.contains(v, autoescape=True) for v in chunk))
+                rows = session.execute(select(*primary, column).where(matches)).all()
+                for row in rows:
+                    where = [p == row[i] for i, p in enumerate(primary)]
+                    scrubbed = scrub_value(row[-1], values)
+                    session.execute(update(table).where(*where).values({column.name: scrubbed}))
+                if rows:
+                    name = f"{table.name}.{column.name}"
+                    replaced[name] = replaced.get(name, 0) + len(rows)
     return replaced

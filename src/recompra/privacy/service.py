@@ -29,7 +29,7 @@ from recompra.db.dialect import is_sqlite
 from recompra.errors import Forbidden, NotFound
 from recompra.models import BrandCustomer, Customer, Event, Order, PrivacyRequest
 from recompra.privacy import audit
-from recompra.privacy.erasure import erase_rows, identifiers
+from recompra.privacy.erasure import erase_rows, identifiers, replace_everywhere
 from recompra.privacy.files import erase_in_files
 from recompra.privacy.inventory import Holdings, collect
 from recompra.spreadsheets import TEXT, csv_bytes
@@ -201,29 +201,28 @@ def erase_customers(
 ) -> list[Fulfilled]:
     """Erase each customer's personal data (``kind``: ``erase`` or ``retention``)."""
     done: list[Fulfilled] = []
-    pending: list[tuple[int, int, dict[str, Any]]] = []
+    pending: list[tuple[int, dict[str, Any]]] = []
+    request_ids = [
+        _open_request(engine, kind, customer_id, actor, brand_id) for customer_id in customer_ids
+    ]
     all_values: set[str] = set()
-    for customer_id in customer_ids:
-        request_id = _open_request(engine, kind, customer_id, actor, brand_id)
-        with unit_of_work(engine) as session:
-            holdings = collect(session, customer_id)
-            values = identifiers(holdings)
-            erased = erase_rows(session, holdings)
-        all_values.update(values)
-        pending.append((request_id, customer_id, erased.summary()))
-    ids = {c for _, c, _ in pending}
-    files = erase_in_files(
-        home, ids, sorted(all_values, key=len, reverse=True), database=_database_file(engine)
-    )
-    compact_sqlite(engine)
     with unit_of_work(engine) as session:
-        for request_id, _, summary in pending:
-            summary = {
-                **summary,
-                "files_rewritten": files.rewritten,
-                "files_deleted": files.deleted,
-            }
-            done.append(_close_request(session, request_id, summary, actor, brand_id))
+        for request_id, customer_id in zip(request_ids, customer_ids, strict=True):
+            holdings = collect(session, customer_id)
+            all_values.update(identifiers(holdings))
+            pending.append((request_id, erase_rows(session, holdings).summary()))
+        values = sorted(all_values, key=len, reverse=True)
+        replaced = replace_everywhere(session, values)
+    files = erase_in_files(home, set(customer_ids), values, database=_database_file(engine))
+    compact_sqlite(engine)
+    shared = {
+        "replaced": replaced,
+        "files_rewritten": files.rewritten,
+        "files_deleted": files.deleted,
+    }
+    with unit_of_work(engine) as session:
+        for request_id, summary in pending:
+            done.append(_close_request(session, request_id, {**summary, **shared}, actor, brand_id))
     return done
 
 

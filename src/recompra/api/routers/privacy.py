@@ -2,7 +2,9 @@
 
 A brand's admin key acts only on customers of its brand who buy from no other brand
 (others answer 404, or 403 for a person shared with another brand); an installation-wide
-admin key acts on anyone and alone may run the retention policy.
+admin key acts on anyone. The retention policy is a scheduled job
+(``recompra privacy retention``), not an HTTP call: anonymising many customers and
+compacting the database takes longer than a request should.
 """
 
 from __future__ import annotations
@@ -18,11 +20,9 @@ from recompra.api.deps import AdminKey, CustomerId, EngineDep
 from recompra.api.errors import AUTH_ERRORS, error_responses
 from recompra.auth.keys import Principal
 from recompra.db import unit_of_work
-from recompra.errors import Forbidden
 from recompra.privacy import audit
 from recompra.privacy.service import (
     Fulfilled,
-    apply_retention,
     erase_customer,
     export_customer,
     export_json,
@@ -102,25 +102,6 @@ def erase(
     return _done(
         erase_customer(engine, customer_id, actor=_actor(admin), home=home, brand_id=admin.brand_id)
     )
-
-
-@router.post(
-    "/retention",
-    operation_id="privacy_retention",
-    response_model=list[RequestDone],
-    responses=error_responses(*AUTH_ERRORS, 400),
-)
-def retention(
-    request: Request,
-    admin: AdminKey,
-    engine: EngineDep,
-    days: Annotated[int, Query(ge=1, le=36_500, description="Inactivity in days")],
-) -> list[RequestDone]:
-    """Anonymise every customer with no order or event in the last ``days`` days."""
-    if admin.brand_id is not None:
-        raise Forbidden("the retention policy covers every brand: use an installation-wide key")
-    home = request.app.state.settings.home
-    return [_done(d) for d in apply_retention(engine, days=days, actor=_actor(admin), home=home)]
 
 
 @router.get(
