@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     #: points liability in money (programs do not store a point's value). The default is
     #: the demo's rate: an R$ 20 coupon for 400 points is R$ 50 per 1,000 points.
     point_value_minor_per_1000: int = Field(default=5_000, ge=0)
+    #: The retention policy: customers inactive this many days are anonymised by
+    #: ``recompra privacy retention`` (unset: only when asked with ``--days``).
+    retention_days: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
     def _refuse_insecure_defaults(self) -> Settings:

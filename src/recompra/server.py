@@ -16,7 +16,11 @@ from sqlalchemy import Engine
 from recompra.api.body_limit import BodyLimitMiddleware
 from recompra.api.errors import install_error_handlers
 from recompra.api.idempotency import IdempotencyMiddleware
-from recompra.api.ratelimit import RateLimitHeadersMiddleware, TokenBucketLimiter
+from recompra.api.ratelimit import (
+    RateLimitHeadersMiddleware,
+    TokenBucketLimiter,
+    bucket_directory,
+)
 from recompra.api.routers import (
     analytics,
     automation,
@@ -31,6 +35,7 @@ from recompra.api.routers import (
     loyalty_accounts,
     measurement,
     metrics,
+    privacy,
     recommendations,
     segments,
     surveys,
@@ -110,7 +115,9 @@ def create_app(
         home=settings.home, configured=api_settings.recommendations_dir
     )
     app.state.limiter = TokenBucketLimiter(
-        capacity=api_settings.rate_limit_burst, per_second=api_settings.rate_limit_per_second
+        capacity=api_settings.rate_limit_burst,
+        per_second=api_settings.rate_limit_per_second,
+        directory=bucket_directory(engine.url.render_as_string(False), settings.home),
     )
     install_error_handlers(app)
     for module in (
@@ -132,6 +139,7 @@ def create_app(
         commercial,
         metrics,
         tracking,
+        privacy,
     ):
         app.include_router(module.router)
     install_dashboard(app)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from apitest import Keys, auth
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
@@ -12,9 +14,11 @@ from recompra.config import Settings
 from recompra.server import create_app
 
 
-def test_bucket_refills_at_the_configured_rate() -> None:
+def test_bucket_refills_at_the_configured_rate(tmp_path: Path) -> None:
     now = [0.0]
-    limiter = TokenBucketLimiter(capacity=2, per_second=1.0, clock=lambda: now[0])
+    limiter = TokenBucketLimiter(
+        capacity=2, per_second=1.0, directory=tmp_path, clock=lambda: now[0]
+    )
     assert [limiter.take(1).allowed for _ in range(3)] == [True, True, False]
     assert limiter.take(2).allowed  # buckets are per key
     denied = limiter.take(1)

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from webtest import VIEWPORTS, Server, screenshot, sign_in
 
-from recompra.web.format import format_number
+from recompra.formatting import format_number
 
 pytestmark = pytest.mark.browser
 

@@ -31,6 +31,7 @@ from recompra.auth.keys import (
 from recompra.db import unit_of_work
 from recompra.errors import Forbidden, InvalidInput, NotFound
 from recompra.models import Brand
+from recompra.privacy.audit import PERSONAL_READS, record_personal_read
 
 #: Largest id accepted in paths and queries (a BIGINT): larger values are malformed.
 MAX_ID = 2**63 - 1
@@ -92,9 +93,22 @@ def authenticate(
         error = RateLimited(f"rate limit exceeded; retry in {decision.reset_s} s")
         error.headers = {"Retry-After": str(decision.reset_s)}  # type: ignore[attr-defined]
         raise error
-    if last_used_is_stale(principal):
+    route = getattr(request.scope.get("route"), "path", "")
+    audited = route in PERSONAL_READS
+    if audited or last_used_is_stale(principal):
+        # One write for both: the key's last use and, for reads of personal data, the
+        # audit entry (LGPD: who read which customer, when).
         with unit_of_work(engine, write=True) as session:
-            touch_api_key(session, principal)
+            if last_used_is_stale(principal):
+                touch_api_key(session, principal)
+            if audited:
+                record_personal_read(
+                    session,
+                    route=route,
+                    path_params=dict(request.path_params),
+                    actor=f"key:{principal.key_id}",
+                    brand_id=principal.brand_id,
+                )
     return principal
 
 

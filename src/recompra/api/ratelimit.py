@@ -1,18 +1,27 @@
-"""Per-key rate limit: an in-process token bucket with ``RateLimit-*`` headers.
+"""Per-key rate limit: a token bucket shared by every worker process, with
+``RateLimit-*`` headers.
 
-In-process means each worker process has its own buckets, so with N workers a key can
-make up to N times the configured rate; a shared store (Redis) would be needed for an
-exact cluster-wide limit. The headers follow the IETF ``RateLimit`` header fields draft:
+Each key's bucket is 16 bytes (tokens, last refill) in its own file, read and rewritten
+under an exclusive ``flock``: every uvicorn worker on the host spends from the same
+bucket, so N workers allow the configured rate, not N times it (issue 20). A lock and two
+small ``pread``/``pwrite`` calls cost microseconds, where a database row would put a
+write transaction (SQLite's single writer) in front of every read request. Workers on
+*several hosts* need the directory on storage they share with working ``flock`` (see
+docs/operations.md). The headers follow the IETF ``RateLimit`` header fields draft:
 limit (bucket capacity), remaining (whole tokens left), reset (seconds until full).
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import math
-import threading
+import os
+import struct
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -20,10 +29,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 STATE_KEY = "ratelimit_headers"
 
 
-@dataclass
-class _Bucket:
-    tokens: float
-    updated: float
+#: A bucket on disk: tokens left and the wall-clock time of the last refill (the workers
+#: share no monotonic clock).
+_BUCKET = struct.Struct("<dd")
 
 
 @dataclass
@@ -45,31 +53,45 @@ class Decision:
         }
 
 
+def bucket_directory(database_url: str, home: Path) -> Path:
+    """Where the buckets of one database live: beside a SQLite file, else under ``home``
+    (named after the URL, so two databases never share buckets of equal key ids)."""
+    if database_url.startswith("sqlite:///"):
+        database = Path(database_url.removeprefix("sqlite:///"))
+        return database.with_name(database.name + ".ratelimit")
+    digest = hashlib.sha256(database_url.encode()).hexdigest()[:16]
+    return home / "ratelimit" / digest
+
+
 @dataclass
 class TokenBucketLimiter:
-    """``capacity`` requests in a burst, refilled at ``per_second`` tokens a second."""
+    """``capacity`` requests in a burst, refilled at ``per_second`` tokens a second, with
+    the buckets in ``directory`` (shared by every process that uses it)."""
 
     capacity: int
     per_second: float
-    clock: Callable[[], float] = time.monotonic
-    _buckets: dict[int, _Bucket] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    directory: Path
+    clock: Callable[[], float] = time.time
 
     def take(self, key: int) -> Decision:
         """Spend one token of ``key``'s bucket if there is one."""
-        now = self.clock()
-        with self._lock:
-            bucket = self._buckets.get(key)
-            if bucket is None:
-                bucket = self._buckets[key] = _Bucket(float(self.capacity), now)
-            bucket.tokens = min(
-                float(self.capacity), bucket.tokens + (now - bucket.updated) * self.per_second
+        self.directory.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(self.directory / f"{key}.bucket", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            # Closing the descriptor releases the lock, whatever happens in between.
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            now = self.clock()
+            stored = os.pread(descriptor, _BUCKET.size, 0)
+            tokens, updated = (
+                _BUCKET.unpack(stored) if len(stored) == _BUCKET.size else (self.capacity, now)
             )
-            bucket.updated = now
-            allowed = bucket.tokens >= 1.0
+            tokens = min(float(self.capacity), tokens + max(now - updated, 0.0) * self.per_second)
+            allowed = tokens >= 1.0
             if allowed:
-                bucket.tokens -= 1.0
-            tokens = bucket.tokens
+                tokens -= 1.0
+            os.pwrite(descriptor, _BUCKET.pack(tokens, now), 0)
+        finally:
+            os.close(descriptor)
         missing = self.capacity - tokens
         if allowed:
             reset = math.ceil(missing / self.per_second) if self.per_second > 0 else 0

@@ -1,14 +1,18 @@
-"""Dashboard users: argon2 password hashing, creation and sign-in."""
+"""Dashboard users: argon2 password hashing, creation, invitation, disabling and sign-in."""
 
 from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from recompra.errors import Conflict, InvalidInput
-from recompra.models import DashboardUser
+from recompra.auth.roles import set_role
+from recompra.errors import Conflict, InvalidInput, NotFound
+from recompra.models import DashboardUser, DashboardUserRole
 
 _hasher = PasswordHasher()
 
@@ -33,8 +37,10 @@ def create_user(
     password: str,
     name: str | None = None,
     brand_id: int | None = None,
+    role: str = "admin",
 ) -> DashboardUser:
-    """Create a dashboard user with an argon2-hashed password."""
+    """Create a dashboard user with an argon2-hashed password and ``role`` on ``brand_id``
+    (on every brand when ``None``)."""
     email = email.strip().lower()
     if "@" not in email:
         raise InvalidInput("not an e-mail address", field="email")
@@ -47,7 +53,46 @@ def create_user(
     )
     session.add(user)
     session.flush()
+    set_role(session, user_id=user.id, brand_id=brand_id, role=role)
     return user
+
+
+def invite_user(
+    session: Session, *, email: str, name: str | None, brand_id: int | None, role: str
+) -> tuple[DashboardUser, str]:
+    """Create a user with a random first password; return it (shown once, never stored)."""
+    password = secrets.token_urlsafe(12)
+    user = create_user(
+        session, email=email, password=password, name=name, brand_id=brand_id, role=role
+    )
+    return user, password
+
+
+def users_of(session: Session, *, brand_id: int | None) -> list[DashboardUser]:
+    """The users an administrator manages: all, or those with a role on ``brand_id``."""
+    query = select(DashboardUser).order_by(DashboardUser.email)
+    if brand_id is not None:
+        query = query.where(
+            DashboardUser.id.in_(
+                select(DashboardUserRole.user_id).where(DashboardUserRole.brand_id == brand_id)
+            ),
+            DashboardUser.brand_id == brand_id,
+        )
+    return list(session.execute(query).scalars())
+
+
+def managed_user(session: Session, *, user_id: int, brand_id: int | None) -> DashboardUser:
+    """A user the administrator may change (else "not found", disclosing nothing)."""
+    user = session.get(DashboardUser, user_id)
+    if user is None or user not in users_of(session, brand_id=brand_id):
+        raise NotFound(f"user {user_id} not found")
+    return user
+
+
+def set_disabled(session: Session, *, user: DashboardUser, disabled: bool) -> None:
+    """Disable the user (sign-in and live sessions stop working) or enable it again."""
+    user.disabled_at = datetime.now(UTC) if disabled else None
+    session.flush()
 
 
 def authenticate_user(session: Session, *, email: str, password: str) -> DashboardUser | None:

@@ -16,6 +16,7 @@ from recompra.cli import (
     loyalty,
     measurement,
     pipeline,
+    privacy,
     segments,
     users,
     voc,
@@ -54,6 +55,7 @@ loyalty.app.add_typer(engagement.referrals_app, name="referrals")
 app.add_typer(loyalty.app, name="loyalty")
 app.add_typer(keys.app, name="keys")
 app.add_typer(users.app, name="users")
+app.add_typer(privacy.app, name="privacy")
 app.add_typer(segments.app, name="segments")
 app.add_typer(automation.journeys_app, name="journeys")
 app.add_typer(automation.webhooks_app, name="webhooks")

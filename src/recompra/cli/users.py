@@ -10,6 +10,7 @@ from rich.console import Console
 from recompra.auth.users import create_user
 from recompra.db import unit_of_work
 from recompra.errors import RecompraError
+from recompra.models.privacy import ROLES
 
 app = typer.Typer(help="Manage dashboard users.")
 console = Console()
@@ -29,11 +30,16 @@ def create(
     ],
     name: Annotated[str | None, typer.Option(help="Display name")] = None,
     brand: Annotated[int | None, typer.Option(help="Restrict the user to this brand id")] = None,
+    role: Annotated[
+        str, typer.Option(help=f"Role on the brand (or every brand): {', '.join(ROLES)}")
+    ] = "admin",
 ) -> None:
     """Create a dashboard user."""
     try:
         with unit_of_work() as session:
-            user = create_user(session, email=email, password=password, name=name, brand_id=brand)
+            user = create_user(
+                session, email=email, password=password, name=name, brand_id=brand, role=role
+            )
             user_id = user.id
     except RecompraError as error:
         console.print(f"[red]{error.message}[/red]")

@@ -54,6 +54,7 @@ from recompra.models.loyalty import (
 )
 from recompra.models.measurement import JourneyTargeting, UpliftPrediction
 from recompra.models.order import Order, OrderItem, Payment
+from recompra.models.privacy import AuditEntry, DashboardUserRole, PrivacyRequest
 from recompra.models.scores import CustomerScore
 from recompra.models.security import DashboardSession, LoginFailure
 from recompra.models.voc_settings import VocSetting
@@ -61,6 +62,7 @@ from recompra.models.voc_settings import VocSetting
 __all__ = [
     "Activity",
     "ApiKey",
+    "AuditEntry",
     "Base",
     "Brand",
     "BrandCustomer",
@@ -73,6 +75,7 @@ __all__ = [
     "CustomerScore",
     "DashboardSession",
     "DashboardUser",
+    "DashboardUserRole",
     "EngagementBadge",
     "EngagementBadgeAward",
     "EngagementChallenge",
@@ -113,6 +116,7 @@ __all__ = [
     "Order",
     "OrderItem",
     "Payment",
+    "PrivacyRequest",
     "Product",
     "Return",
     "ReturnItem",

@@ -18,6 +18,7 @@ from recompra.web.security import (
     inline_script_hashes,
 )
 from recompra.web.views import router
+from recompra.web.views.admin_access import AccessDenied, forbidden_page
 
 STATIC_DIR = Path(__file__).parent / "static"
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -56,6 +57,7 @@ def install_dashboard(app: FastAPI) -> None:
     docs = install_api_docs(app)
     app.include_router(router)
     app.add_exception_handler(LoginRequired, _to_login)
+    app.add_exception_handler(AccessDenied, forbidden_page)
     inline = [
         *inline_script_hashes(bytes(docs.body).decode()),
         *inline_script_hashes((TEMPLATES_DIR / "base.html").read_text(encoding="utf-8")),

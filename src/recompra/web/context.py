@@ -9,10 +9,11 @@ from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 from fastapi import Request
 from markupsafe import Markup
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from recompra.analytics import SEGMENTS
+from recompra.auth.roles import brands_of, may_open, role_on
 from recompra.auth.sessions import session_user
 from recompra.config import Settings
 from recompra.db import unit_of_work
@@ -27,7 +28,7 @@ from recompra.formatting import (
     format_period,
     normalise_locale,
 )
-from recompra.models import Brand, DashboardUser
+from recompra.models import DashboardUser
 from recompra.reads.customer_search import FilterOptions, filter_options
 from recompra.web import session as cookies
 from recompra.web.filters import FilterName, Filters, carried_query
@@ -71,6 +72,7 @@ NAVIGATION_GROUPS: dict[str, tuple[tuple[str, str], ...]] = {
         ("models", "/dashboard/models"),
         ("glossary", "/dashboard/glossary"),
     ),
+    "admin": (("admin", "/dashboard/admin"),),
 }
 
 #: Every page of the navigation, in order: (page key, path).
@@ -112,6 +114,8 @@ class Page:
     applies: tuple[FilterName, ...] = ()
     #: The values the filter bar offers: brand's customer states and order channels.
     filter_options: FilterOptions | None = None
+    #: The user's role on :attr:`brand` (``None``: no role there, nothing opens).
+    role: str | None = None
 
     def t(self, key: str, **values: object) -> str:
         """Translate ``key``."""
@@ -166,8 +170,12 @@ class Page:
 
     @property
     def nav(self) -> dict[str, tuple[tuple[str, str], ...]]:
-        """The navigation groups and their links."""
-        return NAVIGATION_GROUPS
+        """The navigation groups and the links in them that the user's role may open."""
+        groups = {
+            group: tuple((key, path) for key, path in entries if may_open(self.role, path))
+            for group, entries in NAVIGATION_GROUPS.items()
+        }
+        return {group: entries for group, entries in groups.items() if entries}
 
     def group_of(self, key: str) -> str | None:
         """The navigation group holding page ``key`` (``None`` for a page outside it)."""
@@ -255,13 +263,11 @@ def signed_in_user(request: Request, session: Session, settings: Settings) -> Da
 
 
 def visible_brands(session: Session, user: DashboardUser) -> list[BrandInfo]:
-    """The brands the user may see (one, when the user is restricted)."""
-    stmt = select(Brand).order_by(Brand.id)
+    """The brands the user holds a role on (one, when the user is restricted)."""
+    brands = brands_of(session, user)
     if user.brand_id is not None:
-        stmt = stmt.where(Brand.id == user.brand_id)
-    return [
-        BrandInfo(b.id, b.slug, b.name, b.default_currency) for b in session.execute(stmt).scalars()
-    ]
+        brands = [b for b in brands if b.id == user.brand_id]
+    return [BrandInfo(b.id, b.slug, b.name, b.default_currency) for b in brands]
 
 
 def build_page(request: Request, session: Session, active: str) -> Page:
@@ -276,6 +282,7 @@ def build_page(request: Request, session: Session, active: str) -> Page:
     chosen = request.query_params.get("brand") or request.cookies.get(BRAND_COOKIE, "")
     brand = next((b for b in brands if str(b.id) == chosen), brands[0])
     return Page(
+        role=role_on(session, user_id=user.id, brand_id=brand.id),
         request=request,
         user=user,
         locale=request_locale(request, settings, user),

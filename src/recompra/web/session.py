@@ -69,5 +69,16 @@ def check_csrf(secret: str, request: Request) -> None:
     """
     sent = request.headers.get(CSRF_HEADER, "")
     is_json = request.headers.get("content-type", "").startswith("application/json")
-    if not is_json or not hmac.compare_digest(sent, csrf_token(secret, request)):
+    if not is_json:
+        raise HTTPException(403, "missing or wrong CSRF token")
+    check_form_csrf(secret, request, sent)
+
+
+def check_form_csrf(secret: str, request: Request, sent: str) -> None:
+    """Refuse an HTML form post whose hidden ``csrf`` field is not the session's token.
+
+    Another site can post a form to us but cannot read the token from our page; the
+    session cookie is ``SameSite=Lax`` besides, so a cross-site POST arrives without it.
+    """
+    if not sent or not hmac.compare_digest(sent, csrf_token(secret, request)):
         raise HTTPException(403, "missing or wrong CSRF token")

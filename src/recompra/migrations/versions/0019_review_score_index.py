@@ -1,7 +1,7 @@
 """reviews: index on (score, id) for the low-review case job
 
 Revision ID: 0019_review_score_index
-Revises: 0017_loyalty_accounts
+Revises: 0018_privacy
 """
 
 from collections.abc import Sequence
@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0019_review_score_index"
-down_revision: str | Sequence[str] | None = "0017_loyalty_accounts"
+down_revision: str | Sequence[str] | None = "0018_privacy"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -7,12 +7,13 @@ empty state, as the API answers 409 ``not_analysed``.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
 from recompra.web.context import build_page, read_unit
 from recompra.web.views import (
     access,
+    admin,
     cases,
     clusters,
     commercial,
@@ -28,11 +29,14 @@ from recompra.web.views import (
     segments,
     voc,
 )
+from recompra.web.views.admin_access import require_role
 from recompra.web.views.common import render
 
-router = APIRouter(include_in_schema=False)
+# Every dashboard route passes the role check (recompra.auth.roles): none can forget it.
+router = APIRouter(include_in_schema=False, dependencies=[Depends(require_role)])
 for module in (
     access,
+    admin,
     overview,
     scores,
     clusters,
