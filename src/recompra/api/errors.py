@@ -72,6 +72,10 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 #: Errors any authenticated endpoint can return.
 AUTH_ERRORS = (401, 403, 429)
+#: What a brand-scoped read can answer besides 200: bad input, the key's errors, not found.
+READ_ERRORS = error_responses(400, *AUTH_ERRORS, 404)
+#: What a brand-scoped write can answer: a read's errors and a conflict.
+WRITE_ERRORS = error_responses(400, *AUTH_ERRORS, 404, 409)
 
 
 def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from recompra.api.deps import (
     ReadSession,
     WriteSession,
 )
-from recompra.api.errors import AUTH_ERRORS, error_responses
+from recompra.api.errors import READ_ERRORS, WRITE_ERRORS, error_responses
 from recompra.automation.consent import read_unsubscribe_token, record_consent, unsubscribe
 from recompra.automation.definition import parse_journey, to_display
 from recompra.automation.service import (
@@ -42,9 +42,6 @@ from recompra.models.automation import WebhookEndpoint
 from recompra.models.base import utcnow
 
 router = APIRouter(prefix="/v1/automation", tags=["automation"])
-
-_READ = error_responses(400, *AUTH_ERRORS, 404)
-_WRITE = error_responses(400, *AUTH_ERRORS, 404, 409)
 
 
 class JourneyDetail(BaseModel):
@@ -80,13 +77,13 @@ class ConsentIn(BaseModel):
     source: str = Field(min_length=1, max_length=64)
 
 
-@router.get("/journeys", operation_id="journeys_list", responses=_READ)
+@router.get("/journeys", operation_id="journeys_list", responses=READ_ERRORS)
 def journeys_list(brand: ReadBrand, session: ReadSession) -> list[JourneySummary]:
     """The brand's journeys with status, version and how many customers are at each node."""
     return list_journeys(session, brand_id=brand.id)
 
 
-@router.post("/journeys", operation_id="journeys_apply", responses=_WRITE)
+@router.post("/journeys", operation_id="journeys_apply", responses=WRITE_ERRORS)
 def journeys_apply(
     brand: AdminBrand, session: WriteSession, document: Annotated[dict[str, Any], Body()]
 ) -> ApplyResult:
@@ -94,7 +91,7 @@ def journeys_apply(
     return apply_journey(session, brand_id=brand.id, definition=parse_journey(document))
 
 
-@router.get("/journeys/{key}", operation_id="journeys_get", responses=_READ)
+@router.get("/journeys/{key}", operation_id="journeys_get", responses=READ_ERRORS)
 def journeys_get(key: str, brand: ReadBrand, session: ReadSession) -> JourneyDetail:
     """The definition in force."""
     journey = get_journey(session, brand_id=brand.id, key=key)
@@ -104,21 +101,21 @@ def journeys_get(key: str, brand: ReadBrand, session: ReadSession) -> JourneyDet
     )
 
 
-@router.post("/journeys/{key}/pause", operation_id="journeys_pause", responses=_WRITE)
+@router.post("/journeys/{key}/pause", operation_id="journeys_pause", responses=WRITE_ERRORS)
 def journeys_pause(key: str, brand: AdminBrand, session: WriteSession) -> dict[str, str]:
     """No new entries; due timers wait until resumed."""
     set_status(session, brand_id=brand.id, key=key, status="paused")
     return {"key": key, "status": "paused"}
 
 
-@router.post("/journeys/{key}/resume", operation_id="journeys_resume", responses=_WRITE)
+@router.post("/journeys/{key}/resume", operation_id="journeys_resume", responses=WRITE_ERRORS)
 def journeys_resume(key: str, brand: AdminBrand, session: WriteSession) -> dict[str, str]:
     """Accept entries again."""
     set_status(session, brand_id=brand.id, key=key, status="active")
     return {"key": key, "status": "active"}
 
 
-@router.post("/webhooks", operation_id="webhooks_add", responses=_WRITE, status_code=201)
+@router.post("/webhooks", operation_id="webhooks_add", responses=WRITE_ERRORS, status_code=201)
 def webhooks_add(body: EndpointIn, brand: AdminBrand, session: WriteSession) -> SecretOut:
     """Register a webhook endpoint; the answer carries its signing secret (shown once)."""
     if session.scalar(
@@ -131,13 +128,13 @@ def webhooks_add(body: EndpointIn, brand: AdminBrand, session: WriteSession) -> 
     return SecretOut(name=body.name, secret=secret)
 
 
-@router.post("/webhooks/{name}/rotate", operation_id="webhooks_rotate", responses=_WRITE)
+@router.post("/webhooks/{name}/rotate", operation_id="webhooks_rotate", responses=WRITE_ERRORS)
 def webhooks_rotate(name: str, brand: AdminBrand, session: WriteSession) -> SecretOut:
     """A new secret; the previous one keeps signing until the next rotation."""
     return SecretOut(name=name, secret=rotate_secret(session, brand_id=brand.id, name=name))
 
 
-@router.put("/consents", operation_id="consents_record", responses=_WRITE)
+@router.put("/consents", operation_id="consents_record", responses=WRITE_ERRORS)
 def consents_record(body: ConsentIn, brand: AdminBrand, session: WriteSession) -> dict[str, bool]:
     """Record a consent statement for a customer of the brand."""
     known = session.scalar(

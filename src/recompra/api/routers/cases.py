@@ -21,7 +21,7 @@ from recompra.api.deps import (
     ReadSession,
     WriteSession,
 )
-from recompra.api.errors import AUTH_ERRORS, error_responses
+from recompra.api.errors import READ_ERRORS, WRITE_ERRORS
 from recompra.automation.settings import AutomationSettings, decision_context
 from recompra.automation.steps import DecisionContext
 from recompra.models.base import utcnow
@@ -51,8 +51,6 @@ from recompra.voc.queue import (
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
 
-_READ = error_responses(400, *AUTH_ERRORS, 404)
-_WRITE = error_responses(400, *AUTH_ERRORS, 404, 409)
 CaseId = Annotated[int, Path(ge=1, le=MAX_ID, description="Case id")]
 Author = Field(default=None, max_length=320, description="Agent (default: the API key)")
 
@@ -126,7 +124,7 @@ def _links(request: Request) -> DecisionContext:
     return decision_context(request.app.state.settings, AutomationSettings())
 
 
-@router.get("", operation_id="cases_list", responses=_READ)
+@router.get("", operation_id="cases_list", responses=READ_ERRORS)
 def cases_list(
     brand: ReadBrand,
     session: ReadSession,
@@ -147,7 +145,7 @@ def cases_list(
     return CasePage(total=total, items=rows)
 
 
-@router.post("", operation_id="cases_open", responses=_WRITE, status_code=201)
+@router.post("", operation_id="cases_open", responses=WRITE_ERRORS, status_code=201)
 def cases_open(body: CaseIn, brand: AdminBrand, session: WriteSession) -> CaseDetail:
     """Open a case (status ``new``) with its SLA deadlines."""
     fields = body.model_dump(exclude={"author"})
@@ -161,7 +159,7 @@ def cases_open(body: CaseIn, brand: AdminBrand, session: WriteSession) -> CaseDe
     return case_detail(session, brand_id=brand.id, case_id=case.id, now=utcnow())
 
 
-@router.get("/breaching", operation_id="cases_breaching", responses=_READ)
+@router.get("/breaching", operation_id="cases_breaching", responses=READ_ERRORS)
 def cases_breaching(
     brand: ReadBrand,
     session: ReadSession,
@@ -171,7 +169,7 @@ def cases_breaching(
     return about_to_breach(session, brand_id=brand.id, now=utcnow(), within_minutes=within_minutes)
 
 
-@router.get("/sla", operation_id="cases_sla_met", responses=_READ)
+@router.get("/sla", operation_id="cases_sla_met", responses=READ_ERRORS)
 def cases_sla_met(
     brand: ReadBrand, session: ReadSession, by: Literal["team", "owner"] = "team"
 ) -> list[SlaMet]:
@@ -179,13 +177,13 @@ def cases_sla_met(
     return sla_met(session, brand_id=brand.id, by=by, now=utcnow())
 
 
-@router.get("/detractors", operation_id="cases_detractors", responses=_READ)
+@router.get("/detractors", operation_id="cases_detractors", responses=READ_ERRORS)
 def cases_detractors(brand: ReadBrand, session: ReadSession) -> DetractorQueue:
     """Feedback cases not contacted yet, and the share contacted within 48 h."""
     return detractor_queue(session, brand_id=brand.id, now=utcnow())
 
 
-@router.put("/sla/policies/{name}", operation_id="sla_policy_set", responses=_WRITE)
+@router.put("/sla/policies/{name}", operation_id="sla_policy_set", responses=WRITE_ERRORS)
 def sla_policy_set(
     name: Annotated[str, Path(min_length=1, max_length=64)],
     body: PolicyIn,
@@ -197,13 +195,13 @@ def sla_policy_set(
     return {"name": policy.name, "id": policy.id, "calendar": policy.calendar}
 
 
-@router.get("/{case_id}", operation_id="cases_get", responses=_READ)
+@router.get("/{case_id}", operation_id="cases_get", responses=READ_ERRORS)
 def cases_get(case_id: CaseId, brand: ReadBrand, session: ReadSession) -> CaseDetail:
     """A case with its status history, notes and replies."""
     return case_detail(session, brand_id=brand.id, case_id=case_id, now=utcnow())
 
 
-@router.post("/{case_id}/assign", operation_id="cases_assign", responses=_WRITE)
+@router.post("/{case_id}/assign", operation_id="cases_assign", responses=WRITE_ERRORS)
 def cases_assign(
     case_id: CaseId, body: AssignIn, brand: AdminBrand, session: WriteSession
 ) -> CaseDetail:
@@ -213,7 +211,7 @@ def cases_assign(
     return case_detail(session, brand_id=brand.id, case_id=case_id, now=utcnow())
 
 
-@router.post("/{case_id}/status", operation_id="cases_status", responses=_WRITE)
+@router.post("/{case_id}/status", operation_id="cases_status", responses=WRITE_ERRORS)
 def cases_status(
     case_id: CaseId, body: StatusIn, brand: AdminBrand, session: WriteSession
 ) -> CaseDetail:
@@ -230,7 +228,7 @@ def cases_status(
     return case_detail(session, brand_id=brand.id, case_id=case_id, now=utcnow())
 
 
-@router.post("/{case_id}/resolve", operation_id="cases_resolve", responses=_WRITE)
+@router.post("/{case_id}/resolve", operation_id="cases_resolve", responses=WRITE_ERRORS)
 def cases_resolve(
     case_id: CaseId, body: ResolveIn, brand: AdminBrand, session: WriteSession
 ) -> CaseDetail:
@@ -240,7 +238,7 @@ def cases_resolve(
     return case_detail(session, brand_id=brand.id, case_id=case_id, now=utcnow())
 
 
-@router.post("/{case_id}/notes", operation_id="cases_note", responses=_WRITE, status_code=201)
+@router.post("/{case_id}/notes", operation_id="cases_note", responses=WRITE_ERRORS, status_code=201)
 def cases_note(
     case_id: CaseId, body: MessageIn, brand: AdminBrand, session: WriteSession
 ) -> CaseDetail:
@@ -250,7 +248,9 @@ def cases_note(
     return case_detail(session, brand_id=brand.id, case_id=case_id, now=utcnow())
 
 
-@router.post("/{case_id}/replies", operation_id="cases_reply", responses=_WRITE, status_code=201)
+@router.post(
+    "/{case_id}/replies", operation_id="cases_reply", responses=WRITE_ERRORS, status_code=201
+)
 def cases_reply(
     case_id: CaseId, body: MessageIn, request: Request, brand: AdminBrand, session: WriteSession
 ) -> CaseDetail:

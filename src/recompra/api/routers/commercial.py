@@ -16,7 +16,7 @@ from fastapi import APIRouter, Path, Query, status
 from pydantic import BaseModel, Field
 
 from recompra.api.deps import AdminBrand, ReadBrand, ReadSession, WriteSession
-from recompra.api.errors import AUTH_ERRORS, error_responses
+from recompra.api.errors import READ_ERRORS, WRITE_ERRORS
 from recompra.commercial import deals
 from recompra.commercial.maturity import DIMENSIONS, save_answers
 from recompra.commercial.okrs import install_templates
@@ -28,8 +28,6 @@ from recompra.reads import commercial as reads
 
 router = APIRouter(prefix="/v1/commercial", tags=["commercial"])
 
-_READ = error_responses(400, *AUTH_ERRORS, 404)
-_WRITE = error_responses(400, *AUTH_ERRORS, 404, 409)
 
 OpportunityId = Annotated[int, Path(ge=1, description="Opportunity id")]
 Report = dict[str, Any]
@@ -99,7 +97,7 @@ def _opportunity_out(opp: Any) -> OpportunityOut:
     )
 
 
-@router.get("/funnel", operation_id="commercial_funnel", responses=_READ)
+@router.get("/funnel", operation_id="commercial_funnel", responses=READ_ERRORS)
 def funnel(
     brand: ReadBrand,
     session: ReadSession,
@@ -111,7 +109,7 @@ def funnel(
     return reads.funnel_report(session, brand_id=brand.id, by=by)
 
 
-@router.get("/kanban", operation_id="commercial_kanban", responses=_READ)
+@router.get("/kanban", operation_id="commercial_kanban", responses=READ_ERRORS)
 def kanban(brand: ReadBrand, session: ReadSession) -> list[Report]:
     """Count and Σ amount (minor units) per stage."""
     return reads.kanban_report(session, brand_id=brand.id)
@@ -122,7 +120,7 @@ def kanban(brand: ReadBrand, session: ReadSession) -> list[Report]:
     operation_id="commercial_opportunity_create",
     status_code=status.HTTP_201_CREATED,
     response_model=OpportunityOut,
-    responses=_WRITE,
+    responses=WRITE_ERRORS,
 )
 def create_opportunity(
     body: OpportunityIn, brand: AdminBrand, session: WriteSession
@@ -146,7 +144,7 @@ def create_opportunity(
     "/opportunities/{opportunity_id}/stage",
     operation_id="commercial_opportunity_move",
     response_model=OpportunityOut,
-    responses=_WRITE,
+    responses=WRITE_ERRORS,
 )
 def move(
     opportunity_id: OpportunityId, body: StageMoveIn, brand: AdminBrand, session: WriteSession
@@ -169,7 +167,7 @@ def move(
     "/opportunities/{opportunity_id}/activities",
     operation_id="commercial_activity_add",
     status_code=status.HTTP_201_CREATED,
-    responses=_WRITE,
+    responses=WRITE_ERRORS,
 )
 def add_activity(
     opportunity_id: OpportunityId, body: ActivityIn, brand: AdminBrand, session: WriteSession
@@ -188,34 +186,34 @@ def add_activity(
     return {"id": activity.id}
 
 
-@router.get("/forecast/deals", operation_id="commercial_forecast_deals", responses=_READ)
+@router.get("/forecast/deals", operation_id="commercial_forecast_deals", responses=READ_ERRORS)
 def forecast_deals(brand: ReadBrand, session: ReadSession) -> Report:
     """Weighted pipeline, next month's won deals and the stored forecast-vs-actual history."""
     return reads.forecast_report(session, brand_id=brand.id)
 
 
 @router.post(
-    "/forecast/deals/backtest", operation_id="commercial_forecast_backtest", responses=_WRITE
+    "/forecast/deals/backtest", operation_id="commercial_forecast_backtest", responses=WRITE_ERRORS
 )
 def forecast_backtest(brand: AdminBrand, session: WriteSession) -> Report:
     """Run the rolling one-step back-test, store it and answer it with the WAPEs."""
     return reads.forecast_report(session, brand_id=brand.id, run_backtest=True, at=utcnow())
 
 
-@router.post("/leads/score", operation_id="commercial_leads_score", responses=_WRITE)
+@router.post("/leads/score", operation_id="commercial_leads_score", responses=WRITE_ERRORS)
 def leads_score(brand: AdminBrand, session: WriteSession) -> Report:
     """Refit the lead score (CV AUC, top-decile lift) and store every lead's probability."""
     return reads.lead_score_report(session, brand_id=brand.id, at=utcnow())
 
 
-@router.get("/leads/fits", operation_id="commercial_leads_fits", responses=_READ)
+@router.get("/leads/fits", operation_id="commercial_leads_fits", responses=READ_ERRORS)
 def leads_fits(brand: ReadBrand, session: ReadSession) -> Report:
     """Stored lead-score fits (version, model, CV AUC, lift), newest first, and the
     best-scored leads not converted yet."""
     return reads.lead_fits_report(session, brand_id=brand.id)
 
 
-@router.get("/cac", operation_id="commercial_cac", responses=_READ)
+@router.get("/cac", operation_id="commercial_cac", responses=READ_ERRORS)
 def cac(
     brand: ReadBrand,
     session: ReadSession,
@@ -225,7 +223,7 @@ def cac(
     return reads.cac_report(session, brand_id=brand.id, gross_margin=gross_margin)
 
 
-@router.put("/spend", operation_id="commercial_spend_put", responses=_WRITE)
+@router.put("/spend", operation_id="commercial_spend_put", responses=WRITE_ERRORS)
 def put_spend(rows: list[SpendIn], brand: AdminBrand, session: WriteSession) -> dict[str, int]:
     """Create or update spend rows by (audience, channel, month); answers the counts."""
     counts = EntityCounts(read=len(rows))
@@ -248,13 +246,13 @@ def put_spend(rows: list[SpendIn], brand: AdminBrand, session: WriteSession) -> 
     return {"inserted": counts.inserted, "updated": counts.updated, "unchanged": counts.unchanged}
 
 
-@router.get("/okrs", operation_id="commercial_okrs_list", responses=_READ)
+@router.get("/okrs", operation_id="commercial_okrs_list", responses=READ_ERRORS)
 def okrs_list(brand: ReadBrand, session: ReadSession) -> list[Report]:
     """Every objective with its key results judged on live KPIs."""
     return reads.okr_report(session, brand_id=brand.id)
 
 
-@router.get("/okrs/{key}", operation_id="commercial_okrs_show", responses=_READ)
+@router.get("/okrs/{key}", operation_id="commercial_okrs_show", responses=READ_ERRORS)
 def okrs_show(
     key: Annotated[str, Path(min_length=1, max_length=64)], brand: ReadBrand, session: ReadSession
 ) -> Report:
@@ -262,19 +260,19 @@ def okrs_show(
     return reads.okr_report(session, brand_id=brand.id, key=key)[0]
 
 
-@router.post("/okrs/templates", operation_id="commercial_okrs_templates", responses=_WRITE)
+@router.post("/okrs/templates", operation_id="commercial_okrs_templates", responses=WRITE_ERRORS)
 def okrs_templates(brand: AdminBrand, session: WriteSession) -> dict[str, list[str]]:
     """Install seed 003's OKRs; answers the key results skipped for lack of data."""
     return {"skipped": install_templates(session, brand_id=brand.id)}
 
 
-@router.get("/maturity", operation_id="commercial_maturity", responses=_READ)
+@router.get("/maturity", operation_id="commercial_maturity", responses=READ_ERRORS)
 def maturity(brand: ReadBrand, session: ReadSession) -> Report:
     """Levels per dimension, capped by evidence, with the next step of each."""
     return reads.maturity_report(session, brand_id=brand.id)
 
 
-@router.put("/maturity/answers", operation_id="commercial_maturity_answers", responses=_WRITE)
+@router.put("/maturity/answers", operation_id="commercial_maturity_answers", responses=WRITE_ERRORS)
 def maturity_answers(body: AnswersIn, brand: AdminBrand, session: WriteSession) -> Report:
     """Store the questionnaire and answer the capped assessment."""
     unknown = set(body.answers) - set(DIMENSIONS)

@@ -25,7 +25,7 @@ from recompra.api.deps import (
     ReadSession,
     WriteSession,
 )
-from recompra.api.errors import AUTH_ERRORS, error_responses
+from recompra.api.errors import READ_ERRORS, WRITE_ERRORS
 from recompra.loyalty.challenges.definitions import (
     define_badge,
     define_challenge,
@@ -72,8 +72,6 @@ from recompra.reads.customers import visible_customer
 
 router = APIRouter(prefix="/v1/loyalty", tags=["loyalty engagement"])
 
-_READ = error_responses(400, *AUTH_ERRORS, 404)
-_WRITE = error_responses(400, *AUTH_ERRORS, 404, 409)
 
 Code = Annotated[str, PydanticField(min_length=1, max_length=64)]
 QuizCode = Annotated[str, Path(min_length=1, max_length=64, description="Quiz code")]
@@ -225,7 +223,9 @@ class ClaimIn(BaseModel):
     friend_id: int = PydanticField(ge=1, le=MAX_ID)
 
 
-@router.post("/badges", operation_id="loyalty_define_badge", status_code=201, responses=_WRITE)
+@router.post(
+    "/badges", operation_id="loyalty_define_badge", status_code=201, responses=WRITE_ERRORS
+)
 def post_badge(body: BadgeIn, brand: AdminBrand, session: WriteSession) -> dict[str, int]:
     """Add a badge to the program."""
     program = q.brand_program(session, brand_id=brand.id)
@@ -238,7 +238,7 @@ def post_badge(body: BadgeIn, brand: AdminBrand, session: WriteSession) -> dict[
     operation_id="loyalty_define_challenge",
     response_model=ChallengeOut,
     status_code=201,
-    responses=_WRITE,
+    responses=WRITE_ERRORS,
 )
 def post_challenge(body: ChallengeIn, brand: AdminBrand, session: WriteSession) -> ChallengeOut:
     """Add a challenge to the program."""
@@ -251,7 +251,7 @@ def post_challenge(body: ChallengeIn, brand: AdminBrand, session: WriteSession) 
     "/challenges",
     operation_id="loyalty_challenges",
     response_model=list[ChallengeOut],
-    responses=_READ,
+    responses=READ_ERRORS,
 )
 def challenges(brand: LoyaltyBrand, session: ReadSession) -> list[ChallengeOut]:
     """The challenges open now."""
@@ -266,7 +266,7 @@ def challenges(brand: LoyaltyBrand, session: ReadSession) -> list[ChallengeOut]:
     "/customers/{customer_id}/challenges",
     operation_id="loyalty_customer_challenges",
     response_model=CustomerChallenges,
-    responses=_READ,
+    responses=READ_ERRORS,
 )
 def progress(
     customer_id: CustomerId, brand: LoyaltyBrand, session: ReadSession
@@ -286,7 +286,7 @@ def progress(
     "/customers/{customer_id}/challenges/evaluate",
     operation_id="loyalty_evaluate_customer",
     response_model=list[Completion],
-    responses=_WRITE,
+    responses=WRITE_ERRORS,
 )
 def evaluate_one(customer_id: CustomerId, writer: LoyaltyWriter) -> list[Completion]:
     """Complete what the customer has reached (after an order or a custom event)."""
@@ -303,7 +303,7 @@ def evaluate_one(customer_id: CustomerId, writer: LoyaltyWriter) -> list[Complet
     "/challenges/evaluate",
     operation_id="loyalty_evaluate_program",
     response_model=list[Completion],
-    responses=_WRITE,
+    responses=WRITE_ERRORS,
 )
 def evaluate_all(brand: AdminBrand, session: WriteSession) -> list[Completion]:
     """The challenge job for every member (what ``recompra loyalty challenges evaluate`` runs)."""
@@ -316,7 +316,7 @@ def evaluate_all(brand: AdminBrand, session: WriteSession) -> list[Completion]:
     operation_id="loyalty_define_quiz",
     response_model=QuizOut,
     status_code=201,
-    responses=_WRITE,
+    responses=WRITE_ERRORS,
 )
 def post_quiz(body: QuizIn, brand: AdminBrand, session: WriteSession) -> QuizOut:
     """Add a quiz to the program."""
@@ -346,7 +346,10 @@ def _quiz_view(quiz: EngagementQuiz) -> QuizOut:
 
 
 @router.get(
-    "/quizzes/{quiz_code}", operation_id="loyalty_quiz", response_model=QuizOut, responses=_READ
+    "/quizzes/{quiz_code}",
+    operation_id="loyalty_quiz",
+    response_model=QuizOut,
+    responses=READ_ERRORS,
 )
 def quiz(quiz_code: QuizCode, brand: LoyaltyBrand, session: ReadSession) -> QuizOut:
     """A quiz's questions and options (never the answers)."""
@@ -359,7 +362,7 @@ def quiz(quiz_code: QuizCode, brand: LoyaltyBrand, session: ReadSession) -> Quiz
     operation_id="loyalty_quiz_attempt",
     response_model=AttemptResult,
     status_code=201,
-    responses=_WRITE,
+    responses=WRITE_ERRORS,
 )
 def attempt(quiz_code: QuizCode, body: AttemptIn, writer: LoyaltyWriter) -> AttemptResult:
     """Score the customer's one attempt of the period; 409 if already taken."""
@@ -381,7 +384,7 @@ def attempt(quiz_code: QuizCode, body: AttemptIn, writer: LoyaltyWriter) -> Atte
     "/referrals/terms",
     operation_id="loyalty_referral_terms",
     response_model=ReferralTermsIn,
-    responses=_WRITE,
+    responses=WRITE_ERRORS,
 )
 def put_terms(body: ReferralTermsIn, brand: AdminBrand, session: WriteSession) -> ReferralTermsIn:
     """Set the program's referral terms (rewards, limit per referrer, burst guard)."""
@@ -394,7 +397,7 @@ def put_terms(body: ReferralTermsIn, brand: AdminBrand, session: WriteSession) -
     "/customers/{customer_id}/referral-code",
     operation_id="loyalty_referral_code",
     response_model=ReferralCodeOut,
-    responses=_WRITE,
+    responses=WRITE_ERRORS,
 )
 def code(customer_id: CustomerId, writer: LoyaltyWriter) -> ReferralCodeOut:
     """The customer's referral code (created on first ask, then always the same)."""
@@ -410,7 +413,7 @@ def code(customer_id: CustomerId, writer: LoyaltyWriter) -> ReferralCodeOut:
     operation_id="loyalty_referral_claim",
     response_model=ClaimResult,
     status_code=201,
-    responses=_WRITE,
+    responses=WRITE_ERRORS,
 )
 def claim(body: ClaimIn, writer: LoyaltyWriter) -> ClaimResult:
     """Record a friend's claim; the fraud guards' refusal is stored with its reason."""
@@ -427,7 +430,7 @@ def claim(body: ClaimIn, writer: LoyaltyWriter) -> ClaimResult:
     "/referrals/settle",
     operation_id="loyalty_referral_settle",
     response_model=SettleReport,
-    responses=_WRITE,
+    responses=WRITE_ERRORS,
 )
 def settle(brand: AdminBrand, session: WriteSession) -> SettleReport:
     """The referral job: hold rewards on first orders, release or void those past the window."""
@@ -439,7 +442,7 @@ def settle(brand: AdminBrand, session: WriteSession) -> SettleReport:
     "/referrals/stats",
     operation_id="loyalty_referral_stats",
     response_model=ReferralStats,
-    responses=_READ,
+    responses=READ_ERRORS,
 )
 def stats(brand: LoyaltyBrand, session: ReadSession) -> ReferralStats:
     """Claims by outcome and the referral conversion."""
@@ -448,7 +451,10 @@ def stats(brand: LoyaltyBrand, session: ReadSession) -> ReferralStats:
 
 
 @router.post(
-    "/experiences", operation_id="loyalty_define_experience", status_code=201, responses=_WRITE
+    "/experiences",
+    operation_id="loyalty_define_experience",
+    status_code=201,
+    responses=WRITE_ERRORS,
 )
 def post_experience(body: ExperienceIn, brand: AdminBrand, session: WriteSession) -> dict[str, int]:
     """Add an experiential reward (early access, an event seat with capacity)."""
@@ -461,7 +467,7 @@ def post_experience(body: ExperienceIn, brand: AdminBrand, session: WriteSession
     "/customers/{customer_id}/experiences",
     operation_id="loyalty_customer_experiences",
     response_model=list[ExperienceView],
-    responses=_READ,
+    responses=READ_ERRORS,
 )
 def experiences(
     customer_id: CustomerId, brand: LoyaltyBrand, session: ReadSession
@@ -479,7 +485,7 @@ def experiences(
     operation_id="loyalty_redeem_experience",
     response_model=RedemptionResult,
     status_code=201,
-    responses=_WRITE,
+    responses=WRITE_ERRORS,
 )
 def redeem_one(
     code: Annotated[str, Path(min_length=1, max_length=64, description="Experience code")],

@@ -27,7 +27,7 @@ from recompra.api.deps import (
     Offset,
     ReadSession,
 )
-from recompra.api.errors import AUTH_ERRORS, error_responses
+from recompra.api.errors import READ_ERRORS, WRITE_ERRORS
 from recompra.errors import Conflict, InvalidInput, NotFound
 from recompra.loyalty import cancel_redemption, earn_for_order, redeem, simulate
 from recompra.loyalty.analytics import ProgramAnalytics, program_analytics
@@ -43,8 +43,6 @@ from recompra.segments.service import reevaluate_customers
 
 router = APIRouter(prefix="/v1/loyalty", tags=["loyalty"])
 
-_READ = error_responses(400, *AUTH_ERRORS, 404)
-_WRITE = error_responses(400, *AUTH_ERRORS, 404, 409)
 
 OrderId = Annotated[int, Path(ge=1, le=MAX_ID, description="Order id (Recompra's)")]
 CouponCode = Annotated[str, Path(min_length=1, max_length=32, description="Coupon code")]
@@ -228,21 +226,27 @@ def _brand_order(session: Session, *, brand_id: int, order_id: int) -> Order:
     return order
 
 
-@router.get("/program", operation_id="loyalty_program", response_model=Program, responses=_READ)
+@router.get(
+    "/program", operation_id="loyalty_program", response_model=Program, responses=READ_ERRORS
+)
 def get_program(brand: LoyaltyBrand, session: ReadSession) -> Program:
     """The brand's active program and its rules in force now."""
     program = q.brand_program(session, brand_id=brand.id)
     return Program(**q.program_config(session, program=program, now=utcnow()))
 
 
-@router.get("/summary", operation_id="loyalty_summary", response_model=Totals, responses=_READ)
+@router.get(
+    "/summary", operation_id="loyalty_summary", response_model=Totals, responses=READ_ERRORS
+)
 def summary(brand: LoyaltyBrand, session: ReadSession) -> Totals:
     """Points issued, redeemed, expired and outstanding (the dashboard's loyalty page)."""
     program = q.brand_program(session, brand_id=brand.id)
     return Totals(**q.program_totals(session, program=program))
 
 
-@router.get("/tiers", operation_id="loyalty_tiers", response_model=list[Tier], responses=_READ)
+@router.get(
+    "/tiers", operation_id="loyalty_tiers", response_model=list[Tier], responses=READ_ERRORS
+)
 def tiers(brand: LoyaltyBrand, session: ReadSession) -> list[Tier]:
     """Tiers, best first, with the number of accounts in each."""
     program = q.brand_program(session, brand_id=brand.id)
@@ -250,7 +254,7 @@ def tiers(brand: LoyaltyBrand, session: ReadSession) -> list[Tier]:
 
 
 @router.get(
-    "/rewards", operation_id="loyalty_rewards", response_model=list[Reward], responses=_READ
+    "/rewards", operation_id="loyalty_rewards", response_model=list[Reward], responses=READ_ERRORS
 )
 def rewards(brand: LoyaltyBrand, session: ReadSession) -> list[Reward]:
     """The reward catalogue (cheapest first)."""
@@ -262,7 +266,7 @@ def rewards(brand: LoyaltyBrand, session: ReadSession) -> list[Reward]:
     "/analytics",
     operation_id="loyalty_analytics",
     response_model=ProgramAnalytics,
-    responses=_READ,
+    responses=READ_ERRORS,
 )
 def analytics(brand: LoyaltyBrand, session: ReadSession, request: Request) -> ProgramAnalytics:
     """Redemption rate, breakage, liability, engagement per mechanic, CLTV by tier."""
@@ -279,7 +283,7 @@ def analytics(brand: LoyaltyBrand, session: ReadSession, request: Request) -> Pr
     "/customers/{customer_id}",
     operation_id="loyalty_balance",
     response_model=Balance,
-    responses=_READ,
+    responses=READ_ERRORS,
 )
 def balance(customer_id: CustomerId, brand: LoyaltyBrand, session: ReadSession) -> Balance:
     """The customer's balance, pending points, debt and tier."""
@@ -293,7 +297,7 @@ def balance(customer_id: CustomerId, brand: LoyaltyBrand, session: ReadSession) 
     "/customers/{customer_id}/points",
     operation_id="loyalty_points_as_of",
     response_model=PointsAsOf,
-    responses=_READ,
+    responses=READ_ERRORS,
 )
 def points(customer_id: CustomerId, brand: LoyaltyBrand, session: ReadSession) -> PointsAsOf:
     """Available, pending (with release dates) and expiring-soon points, as of now."""
@@ -306,7 +310,7 @@ def points(customer_id: CustomerId, brand: LoyaltyBrand, session: ReadSession) -
     "/customers/{customer_id}/history",
     operation_id="loyalty_history",
     response_model=History,
-    responses=_READ,
+    responses=READ_ERRORS,
 )
 def history(
     customer_id: CustomerId,
@@ -335,7 +339,7 @@ def history(
     "/simulate",
     operation_id="loyalty_simulate",
     response_model=SimulationOut,
-    responses=_WRITE,
+    responses=WRITE_ERRORS,
 )
 def simulate_order(body: SimulateIn, brand: LoyaltyBrand, session: ReadSession) -> SimulationOut:
     """What a stored or hypothetical order would earn, line by line (writes nothing)."""
@@ -372,7 +376,7 @@ def simulate_order(body: SimulateIn, brand: LoyaltyBrand, session: ReadSession) 
     "/orders/{order_id}/earn",
     operation_id="loyalty_earn_order",
     response_model=EarnOut,
-    responses=_WRITE,
+    responses=WRITE_ERRORS,
 )
 def earn(order_id: OrderId, writer: LoyaltyWriter) -> EarnOut:
     """Earn the order's points once (a repeat returns the first result, ``duplicate``)."""
@@ -389,7 +393,7 @@ def earn(order_id: OrderId, writer: LoyaltyWriter) -> EarnOut:
     operation_id="loyalty_redeem",
     response_model=RedemptionOut,
     status_code=201,
-    responses=_WRITE,
+    responses=WRITE_ERRORS,
 )
 def redeem_reward(
     body: RedeemIn,
@@ -420,7 +424,7 @@ def redeem_reward(
     "/redemptions/{coupon_code}/cancel",
     operation_id="loyalty_cancel_redemption",
     response_model=RedemptionOut,
-    responses=_WRITE,
+    responses=WRITE_ERRORS,
 )
 def cancel(coupon_code: CouponCode, writer: LoyaltyWriter) -> RedemptionOut:
     """Cancel a redemption: points and stock come back (a repeat is ``duplicate``)."""

@@ -24,7 +24,7 @@ from recompra.api.deps import (
     ReadSession,
     WriteSession,
 )
-from recompra.api.errors import AUTH_ERRORS, error_responses
+from recompra.api.errors import READ_ERRORS, WRITE_ERRORS
 from recompra.api.routers.loyalty import EarnOut
 from recompra.hub.accounts import add_buyer, create_account, get_account, remove_buyer
 from recompra.loyalty import award_bonus
@@ -36,8 +36,6 @@ from recompra.reads.customers import visible_customer
 
 router = APIRouter(prefix="/v1/loyalty", tags=["loyalty"])
 
-_READ = error_responses(400, *AUTH_ERRORS, 404)
-_WRITE = error_responses(400, *AUTH_ERRORS, 404, 409)
 
 CompanyId = Annotated[int, Path(ge=1, le=MAX_ID, description="Company account id")]
 
@@ -116,7 +114,7 @@ def _company_out(company: Any) -> CompanyOut:
     operation_id="loyalty_create_company",
     response_model=CompanyOut,
     status_code=201,
-    responses=_WRITE,
+    responses=WRITE_ERRORS,
 )
 def create_company(body: CompanyIn, writer: LoyaltyWriter) -> CompanyOut:
     """Create a B2B company account of the brand."""
@@ -129,7 +127,7 @@ def create_company(body: CompanyIn, writer: LoyaltyWriter) -> CompanyOut:
     "/companies/{company_id}/members/{customer_id}",
     operation_id="loyalty_set_company_member",
     response_model=MemberOut,
-    responses=_WRITE,
+    responses=WRITE_ERRORS,
 )
 def set_member(
     company_id: CompanyId, customer_id: CustomerId, body: MemberIn, writer: LoyaltyWriter
@@ -150,7 +148,7 @@ def set_member(
     "/companies/{company_id}/members/{customer_id}",
     operation_id="loyalty_remove_company_member",
     status_code=204,
-    responses=_WRITE,
+    responses=WRITE_ERRORS,
 )
 def delete_member(
     company_id: CompanyId, customer_id: CustomerId, writer: LoyaltyWriter
@@ -165,7 +163,7 @@ def delete_member(
     "/companies/{company_id}",
     operation_id="loyalty_company_pool",
     response_model=PoolSummary,
-    responses=_READ,
+    responses=READ_ERRORS,
 )
 def company_pool(company_id: CompanyId, brand: LoyaltyBrand, session: ReadSession) -> PoolSummary:
     """The pooled balance, account tier, benefits and each buyer's contribution."""
@@ -178,7 +176,7 @@ def company_pool(company_id: CompanyId, brand: LoyaltyBrand, session: ReadSessio
     "/customers/{customer_id}/survey-bonus",
     operation_id="loyalty_survey_bonus",
     response_model=EarnOut,
-    responses=_WRITE,
+    responses=WRITE_ERRORS,
 )
 def survey_bonus(customer_id: CustomerId, body: SurveyBonusIn, writer: LoyaltyWriter) -> EarnOut:
     """Credit the survey bonus for an answered feedback survey (once per answer key)."""
@@ -200,7 +198,7 @@ def survey_bonus(customer_id: CustomerId, body: SurveyBonusIn, writer: LoyaltyWr
     operation_id="loyalty_join_coalition",
     response_model=CoalitionMemberOut,
     status_code=201,
-    responses=_WRITE,
+    responses=WRITE_ERRORS,
 )
 def coalition_join(
     body: CoalitionJoinIn, brand: AdminBrand, session: WriteSession
@@ -222,7 +220,7 @@ def coalition_join(
     "/coalition",
     operation_id="loyalty_coalition_report",
     response_model=list[BrandReport],
-    responses=_READ,
+    responses=READ_ERRORS,
 )
 def coalition_report(
     brand: LoyaltyBrand, session: ReadSession, request: Request

@@ -28,7 +28,7 @@ from recompra.api.deps import (
     ReadSession,
     WriteSession,
 )
-from recompra.api.errors import AUTH_ERRORS, error_responses
+from recompra.api.errors import READ_ERRORS, WRITE_ERRORS
 from recompra.db import unit_of_work
 from recompra.errors import NotFound
 from recompra.models import BrandCustomer
@@ -48,8 +48,6 @@ from recompra.spreadsheets import XLSX_MEDIA_TYPE, csv_chunks, file_chunks
 
 router = APIRouter(prefix="/v1/live-segments", tags=["live segments"])
 
-_READ = error_responses(400, *AUTH_ERRORS, 404)
-_WRITE = error_responses(400, *AUTH_ERRORS, 404, 409)
 
 SegmentKey = Annotated[str, Path(min_length=1, max_length=64, description="Segment key")]
 Definition = Annotated[
@@ -123,7 +121,10 @@ class GoalIn(BaseModel):
 
 
 @router.get(
-    "", operation_id="live_segments_list", response_model=list[q.SegmentSummary], responses=_READ
+    "",
+    operation_id="live_segments_list",
+    response_model=list[q.SegmentSummary],
+    responses=READ_ERRORS,
 )
 def list_segments(
     brand: ReadBrand, session: ReadSession, archived: bool = False
@@ -132,7 +133,9 @@ def list_segments(
     return q.list_segments(session, brand_id=brand.id, include_archived=archived)
 
 
-@router.post("", operation_id="live_segments_apply", response_model=ApplyOut, responses=_WRITE)
+@router.post(
+    "", operation_id="live_segments_apply", response_model=ApplyOut, responses=WRITE_ERRORS
+)
 def apply(
     document: Definition, brand: AdminBrand, session: WriteSession, response: Response
 ) -> ApplyOut:
@@ -152,7 +155,10 @@ def apply(
 
 
 @router.post(
-    "/preview", operation_id="live_segments_preview", response_model=q.Preview, responses=_READ
+    "/preview",
+    operation_id="live_segments_preview",
+    response_model=q.Preview,
+    responses=READ_ERRORS,
 )
 def preview(
     document: Definition,
@@ -169,7 +175,7 @@ def preview(
     "/events",
     operation_id="live_segments_events",
     response_model=list[q.MembershipEventRow],
-    responses=_READ,
+    responses=READ_ERRORS,
 )
 def events(
     brand: ReadBrand,
@@ -185,7 +191,7 @@ def events(
     "/customers/{customer_id}",
     operation_id="live_segments_customer_history",
     response_model=list[q.MembershipEventRow],
-    responses=_READ,
+    responses=READ_ERRORS,
 )
 def customer_history(
     customer_id: CustomerId, brand: ReadBrand, session: ReadSession
@@ -202,7 +208,7 @@ def customer_history(
 
 
 @router.get(
-    "/{key}", operation_id="live_segments_get", response_model=SegmentDetail, responses=_READ
+    "/{key}", operation_id="live_segments_get", response_model=SegmentDetail, responses=READ_ERRORS
 )
 def get(key: SegmentKey, brand: ReadBrand, session: ReadSession) -> SegmentDetail:
     """A segment, its definition in force and every version."""
@@ -229,7 +235,7 @@ def get(key: SegmentKey, brand: ReadBrand, session: ReadSession) -> SegmentDetai
     "/{key}/members",
     operation_id="live_segments_members",
     response_model=MemberPage,
-    responses=_READ,
+    responses=READ_ERRORS,
 )
 def members(
     key: SegmentKey,
@@ -257,7 +263,7 @@ def members(
     "/{key}/members.csv",
     operation_id="live_segments_members_csv",
     response_class=StreamingResponse,
-    responses={**_READ, 200: {"content": {"text/csv": {}}}},
+    responses={**READ_ERRORS, 200: {"content": {"text/csv": {}}}},
 )
 def members_csv(key: SegmentKey, brand: ReadBrand, engine: EngineDep) -> StreamingResponse:
     """Every member as CSV (streamed; money in currency units)."""
@@ -280,7 +286,7 @@ def members_csv(key: SegmentKey, brand: ReadBrand, engine: EngineDep) -> Streami
     "/{key}/members.xlsx",
     operation_id="live_segments_members_xlsx",
     response_class=StreamingResponse,
-    responses={**_READ, 200: {"content": {XLSX_MEDIA_TYPE: {}}}},
+    responses={**READ_ERRORS, 200: {"content": {XLSX_MEDIA_TYPE: {}}}},
 )
 def members_xlsx(key: SegmentKey, brand: ReadBrand, engine: EngineDep) -> StreamingResponse:
     """Every member as an Excel sheet (money and dates formatted; dates in São Paulo time).
@@ -300,7 +306,7 @@ def members_xlsx(key: SegmentKey, brand: ReadBrand, engine: EngineDep) -> Stream
     "/{key}/evaluate",
     operation_id="live_segments_evaluate",
     response_model=ApplyOut,
-    responses=_WRITE,
+    responses=WRITE_ERRORS,
 )
 def evaluate(key: SegmentKey, brand: AdminBrand, session: WriteSession) -> ApplyOut:
     """Fully re-evaluate a segment now."""
@@ -318,7 +324,7 @@ def evaluate(key: SegmentKey, brand: AdminBrand, session: WriteSession) -> Apply
 
 
 @router.delete(
-    "/{key}", operation_id="live_segments_archive", response_model=ApplyOut, responses=_WRITE
+    "/{key}", operation_id="live_segments_archive", response_model=ApplyOut, responses=WRITE_ERRORS
 )
 def archive(key: SegmentKey, brand: AdminBrand, session: WriteSession) -> ApplyOut:
     """Archive a segment: every member exits (with an event) and evaluation stops."""
@@ -339,7 +345,7 @@ def archive(key: SegmentKey, brand: AdminBrand, session: WriteSession) -> ApplyO
     "/{key}/goals",
     operation_id="live_segments_goal_set",
     response_model=GoalProgress,
-    responses=_WRITE,
+    responses=WRITE_ERRORS,
 )
 def put_goal(key: SegmentKey, goal: GoalIn, brand: AdminBrand, engine: EngineDep) -> GoalProgress:
     """Set (or replace) the goal for a KPI in a period, and show its progress."""
@@ -361,7 +367,7 @@ def put_goal(key: SegmentKey, goal: GoalIn, brand: AdminBrand, engine: EngineDep
     "/{key}/goals",
     operation_id="live_segments_goals",
     response_model=list[GoalProgress],
-    responses=_READ,
+    responses=READ_ERRORS,
 )
 def list_goals(key: SegmentKey, brand: ReadBrand, engine: EngineDep) -> list[GoalProgress]:
     """The segment's goals with progress, CI and forecast."""

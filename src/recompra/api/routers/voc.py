@@ -9,15 +9,12 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from recompra.api.deps import AdminBrand, ReadBrand, ReadSession, WriteSession
-from recompra.api.errors import AUTH_ERRORS, error_responses
+from recompra.api.errors import READ_ERRORS
 from recompra.voc.flows import NPS_DIMENSIONS
 from recompra.voc.service import brand_delivery, brand_nps, brand_survey_nps, brand_topics
 from recompra.voc.settings import set_star_mapping, star_mapping
 
 router = APIRouter(prefix="/v1/voc", tags=["voice of the customer"])
-
-_READ = error_responses(400, *AUTH_ERRORS, 404)
-_WRITE = error_responses(400, *AUTH_ERRORS, 404)
 
 
 class StarMappingIn(BaseModel):
@@ -35,7 +32,7 @@ class StarMappingOut(BaseModel):
     detractor: list[int]
 
 
-@router.get("/nps", operation_id="voc_nps", responses=_READ)
+@router.get("/nps", operation_id="voc_nps", responses=READ_ERRORS)
 def nps(
     brand: ReadBrand,
     session: ReadSession,
@@ -58,20 +55,20 @@ def nps(
     }
 
 
-@router.get("/delivery", operation_id="voc_delivery", responses=_READ)
+@router.get("/delivery", operation_id="voc_delivery", responses=READ_ERRORS)
 def delivery(brand: ReadBrand, session: ReadSession) -> dict[str, Any]:
     """NPS proxy and CSAT of on-time vs late deliveries, by state and by seller."""
     return brand_delivery(session, brand_id=brand.id).as_dict()
 
 
-@router.get("/topics", operation_id="voc_topics", responses=_READ)
+@router.get("/topics", operation_id="voc_topics", responses=READ_ERRORS)
 def topics(brand: ReadBrand, session: ReadSession) -> dict[str, Any]:
     """Topic tags of the comments, their share of negative comments and monthly counts."""
     return brand_topics(session, brand_id=brand.id).as_dict()
 
 
 @router.get(
-    "/mapping", operation_id="voc_mapping_get", response_model=StarMappingOut, responses=_READ
+    "/mapping", operation_id="voc_mapping_get", response_model=StarMappingOut, responses=READ_ERRORS
 )
 def mapping(brand: ReadBrand, session: ReadSession) -> StarMappingOut:
     """The brand's star -> NPS category mapping of the proxy."""
@@ -79,7 +76,7 @@ def mapping(brand: ReadBrand, session: ReadSession) -> StarMappingOut:
 
 
 @router.put(
-    "/mapping", operation_id="voc_mapping_set", response_model=StarMappingOut, responses=_WRITE
+    "/mapping", operation_id="voc_mapping_set", response_model=StarMappingOut, responses=READ_ERRORS
 )
 def set_mapping(body: StarMappingIn, brand: AdminBrand, session: WriteSession) -> StarMappingOut:
     """Store the brand's mapping (admin scope); refused unless detractor < promoter stars."""
