@@ -128,7 +128,7 @@ def test_opens_and_clicks_are_events_measurement_attributes(
     ]
     with unit_of_work(engine, write=False) as session:
         response = attribute(session, brand_id=store.brand_id, windows=AttributionWindows())
-    thanks = response[("thanks", None)]
+    thanks = response.by_node[("thanks", None)]
     assert (thanks.delivered, thanks.clicks, thanks.opens) == (1, 1, 2)
 
 

@@ -47,6 +47,8 @@ ERASED_COLUMNS: dict[str, tuple[str, ...]] = {
     "sales_activities": ("note",),
     "loyalty_movements": ("note",),
     "engagement_quiz_attempts": ("answers",),
+    # A journey may store anything in a customer property (a preference, a note).
+    "customer_properties": ("value",),
 }
 
 #: Text columns of customer-linked tables that are kept, and why: codes, states and
@@ -105,6 +107,12 @@ KEPT_COLUMNS: dict[str, tuple[str, ...]] = {
     "loyalty_lots": ("source", "state"),
     "loyalty_redemptions": ("coupon_code", "status", "request_key"),
     "engagement_referrals": ("code", "status", "reason"),
+    # The property's key (its value is erased).
+    "customer_properties": ("name",),
+    # Store-issued coupon codes and their pool: no personal content.
+    "automation_coupons": ("pool", "code", "execution_key"),
+    # owner / buyer / viewer.
+    "company_account_members": ("role",),
 }
 
 #: Tables never rewritten by the database-wide search: staff accounts are not the
