@@ -221,13 +221,21 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         # Stored as the hub stores them: digits only (hub.normalize).
         searchable.document, searchable.phone = SEARCH_CPF, SEARCH_PHONE
         # Explanations in the shape the prediction run stores (hub.scores): one text per
-        # language, written by predict.explain.
+        # language, written by predict.explain from the row's own figures, so the page
+        # never shows a P(alive) beside an explanation that quotes another one.
         for score in session.scalars(
             select(CustomerScore).where(CustomerScore.customer_id == searchable.id)
         ):
+            figures = (
+                float(score.p_alive or 0.0),
+                float(score.recency_days or 0),
+                30.0,
+                float(score.expected_purchases or 0.0),
+                365.0,
+            )
             score.explanations = {
-                "pt-BR": explain_one(0.12, 210, 30, 0.4, 365, lang="pt"),
-                "en": explain_one(0.12, 210, 30, 0.4, 365, lang="en"),
+                "pt-BR": explain_one(*figures, lang="pt"),
+                "en": explain_one(*figures, lang="en"),
             }
         create_user(session, email=EMAIL, password=PASSWORD, brand_id=store.brand_a)
         _, key = create_api_key(session, scopes=["read", "loyalty"], brand_id=store.brand_a)
