@@ -3,20 +3,22 @@ funnel (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from dbtest import BACKENDS, create_test_engine
+from dbtest import BACKENDS, create_test_engine, postgres_url
 from recompra.commercial.deals import ensure_stages
 from recompra.commercial.leadscore import MODELS
 from recompra.commercial.refit import LeadScoreRefit, RefitSettings
 from recompra.db import unit_of_work
 from recompra.hub.brands import ensure_brand
-from recompra.models import BrandCustomer, Customer, Lead, LeadScoreFit, Opportunity
+from recompra.models import Brand, BrandCustomer, Customer, Lead, LeadScoreFit, Opportunity
 from recompra.segments.compile import compile_rule
 from recompra.segments.definition import parse_rule
 
@@ -175,3 +177,46 @@ def test_lead_score_segment_field_reads_the_leads_behind_the_deals(engine: Engin
             query = compile_rule(parse_rule(rule, money="units"))
             found = session.execute(query.statement, query.params(brand_id=brand_id, now=NOW))
             assert {labels[i] for i in found.scalars()} == expected, rule
+
+
+@pytest.fixture
+def pg_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    if postgres_url() is None:
+        pytest.skip("needs RECOMPRA_TEST_POSTGRES_URL")
+    yield from create_test_engine("postgres", tmp_path_factory.mktemp("refit-pg"))
+
+
+@pytest.mark.postgres
+def test_a_brand_another_worker_is_fitting_is_left_to_it(pg_engine: Engine) -> None:
+    with unit_of_work(pg_engine) as session:
+        brand_id = ensure_brand(session, "dois-workers").id
+        _add_leads(session, brand_id, CHANNELS, prefix="w")
+    # Another worker's refit holds the brand's row lock while it fits.
+    with unit_of_work(pg_engine) as other:
+        other.execute(
+            select(Brand.id).where(Brand.id == brand_id).with_for_update(key_share=True)
+        )
+        with unit_of_work(pg_engine) as session:
+            assert JOB(session, now=NOW) == 0
+    with unit_of_work(pg_engine) as session:
+        assert _fits(session, brand_id) == []
+        assert JOB(session, now=NOW) == 1
+
+
+@pytest.mark.postgres
+def test_two_workers_refitting_at_once_store_one_fit(pg_engine: Engine) -> None:
+    with unit_of_work(pg_engine) as session:
+        brand_id = ensure_brand(session, "corrida").id
+        _add_leads(session, brand_id, CHANNELS, prefix="r")
+    start = threading.Barrier(2)
+
+    def worker() -> int:
+        start.wait()
+        with unit_of_work(pg_engine) as session:
+            return JOB(session, now=NOW)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        done = [f.result() for f in [pool.submit(worker) for _ in range(2)]]
+    assert sorted(done) == [0, 1]
+    with unit_of_work(pg_engine) as session:
+        assert [f.version for f in _fits(session, brand_id)] == [1]

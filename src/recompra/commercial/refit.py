@@ -6,6 +6,14 @@ records the fit (``lead_score_fits``: version, model, AUC, lift, the leads it sa
 worker runs :class:`LeadScoreRefit` on every pass: a brand is refitted when it has never
 been fitted, when its last fit is older than ``RECOMPRA_LEAD_SCORE_REFIT_DAYS`` or when
 ``RECOMPRA_LEAD_SCORE_REFIT_LEADS`` leads arrived since (docs/commercial.md).
+
+Several workers may run the job at once (PostgreSQL). Each brand's fit holds the brand's
+row lock (``FOR NO KEY UPDATE``), taken with ``SKIP LOCKED``: a worker that finds the
+brand locked leaves it to the one fitting it, and the due check runs again under the
+lock, so a fit another worker has just committed is seen. Without it two workers running
+at once both fitted the brand (two versions, twice the work), or the second died on the
+``(brand_id, version)`` unique key when their reads interleaved. SQLite runs one writer
+at a time, and the check inside the write transaction sees the earlier fit.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ from sqlalchemy.orm import Session
 from recompra.commercial.frames import funnel_frame
 from recompra.commercial.leadscore import MODELS, ModelReport, evaluate, score
 from recompra.commercial.service import store_lead_scores
-from recompra.models import Lead, LeadScoreFit, Opportunity
+from recompra.models import Brand, Lead, LeadScoreFit, Opportunity
 
 
 class RefitSettings(BaseSettings):
@@ -142,10 +150,30 @@ class LeadScoreRefit:
         for brand_id, count in sorted(leads.items()):
             if not can_fit(count, converted.get(brand_id, 0)):
                 continue
-            fit = latest_fit(session, brand_id=brand_id)
-            due = refit_due(
-                fit, leads=count, now=now, max_age=self.max_age, new_leads=self.new_leads
-            )
-            if due and fit_lead_scores(session, brand_id=brand_id, at=now) is not None:
+            if not self._due(session, brand_id=brand_id, leads=count, now=now):
+                continue
+            if not _lock_brand(session, brand_id) or not self._due(
+                session, brand_id=brand_id, leads=count, now=now
+            ):
+                continue  # another worker is fitting it, or has just fitted it
+            if fit_lead_scores(session, brand_id=brand_id, at=now) is not None:
                 refitted += 1
         return refitted
+
+    def _due(self, session: Session, *, brand_id: int, leads: int, now: datetime) -> bool:
+        fit = latest_fit(session, brand_id=brand_id)
+        return refit_due(fit, leads=leads, now=now, max_age=self.max_age, new_leads=self.new_leads)
+
+
+def _lock_brand(session: Session, brand_id: int) -> bool:
+    """Lock the brand's row for this transaction; ``False`` when another one holds it.
+
+    ``FOR NO KEY UPDATE``: rows that merely reference the brand (orders, events, ...) take
+    a key-share lock, which this one does not block, so ingest goes on during a fit.
+    """
+    locked = session.scalar(
+        select(Brand.id)
+        .where(Brand.id == brand_id)
+        .with_for_update(skip_locked=True, key_share=True)
+    )
+    return locked is not None
