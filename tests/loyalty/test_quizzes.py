@@ -148,3 +148,47 @@ def test_malformed_quiz_is_refused(world: World) -> None:
             pass_mark=4,
             reward_points=1,
         )
+
+
+def test_a_quiz_can_reward_a_coupon_issued_once_per_pass(world: World) -> None:
+    _brand, program = world.program()
+    with unit_of_work(world.engine) as s:
+        define_quiz(
+            s,
+            program_id=program,
+            code="q1",
+            title="Conheça a marca",
+            questions=QUESTIONS,
+            pass_mark=2,
+            reward_points=0,
+            reward_coupon="10% na próxima compra",
+        )
+    passing, failing = world.customer(), world.customer()
+    passed = _attempt(world, program, passing, [0, 1, 0])
+    failed = _attempt(world, program, failing, [1, 0, 0])
+    assert passed.passed and passed.coupon_code is not None and passed.points == 0
+    assert not failed.passed and failed.coupon_code is None
+    with pytest.raises(QuizAlreadyAttempted):
+        _attempt(world, program, passing, [0, 1, 1])
+    with unit_of_work(world.engine, write=False) as s:
+        coupons = s.scalars(
+            select(EngagementQuizAttempt.coupon_code).where(
+                EngagementQuizAttempt.customer_id.in_((passing, failing))
+            )
+        ).all()
+    assert sorted(coupons, key=str) == sorted([passed.coupon_code, None], key=str)
+
+
+def test_a_coupon_description_is_bounded(world: World) -> None:
+    _brand, program = world.program()
+    with unit_of_work(world.engine) as s, pytest.raises(InvalidInput):
+        define_quiz(
+            s,
+            program_id=program,
+            code="q1",
+            title="t",
+            questions=QUESTIONS,
+            pass_mark=2,
+            reward_points=0,
+            reward_coupon="x" * 121,
+        )

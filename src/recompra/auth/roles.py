@@ -50,6 +50,16 @@ PUBLIC_ROUTES = frozenset(
         "/v1/automation/bounces",
         "/v1/surveys/links/{token}",
         "/v1/surveys/answers",
+        # The shopper's page and API: a shopper session (never a dashboard one) scopes
+        # every read and action to its customer and brand (recompra.shopper).
+        "/v1/shopper/sign-in",
+        "/v1/shopper/sessions",
+        "/v1/shopper/session",
+        "/v1/shopper/me",
+        "/v1/shopper/quizzes/{code}/attempts",
+        "/v1/shopper/redemptions",
+        "/v1/shopper/referral-code",
+        "/v1/shopper/referral-claims",
         # Only set a cookie: the language, and a brand that every page checks again.
         "/dashboard/lang",
         "/dashboard/brand",
