@@ -52,6 +52,14 @@ PUBLIC_ROUTES = frozenset(
         "/v1/surveys/answers",
         # The shopper's page and API: a shopper session (never a dashboard one) scopes
         # every read and action to its customer and brand (recompra.shopper).
+        "/shop/{brand}",
+        "/shop/{brand}/sign-in",
+        "/shop/{brand}/sign-in/{token}",
+        "/shop/{brand}/sign-out",
+        "/shop/{brand}/quizzes/{code}",
+        "/shop/{brand}/redeem/{code}",
+        "/shop/{brand}/referral-code",
+        "/shop/{brand}/referral-claim",
         "/v1/shopper/sign-in",
         "/v1/shopper/sessions",
         "/v1/shopper/session",
