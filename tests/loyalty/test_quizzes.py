@@ -30,7 +30,7 @@ QUESTIONS = [
 ]
 
 
-def _quiz(world: World) -> int:
+def _quiz(world: World, *, reward_points: int = 50, reward_coupon: str | None = None) -> int:
     _brand, program = world.program()
     with unit_of_work(world.engine) as s:
         define_quiz(
@@ -40,7 +40,8 @@ def _quiz(world: World) -> int:
             title="Conheça a marca",
             questions=QUESTIONS,
             pass_mark=2,
-            reward_points=50,
+            reward_points=reward_points,
+            reward_coupon=reward_coupon,
         )
     return program
 
@@ -151,23 +152,15 @@ def test_malformed_quiz_is_refused(world: World) -> None:
 
 
 def test_a_quiz_can_reward_a_coupon_issued_once_per_pass(world: World) -> None:
-    _brand, program = world.program()
-    with unit_of_work(world.engine) as s:
-        define_quiz(
-            s,
-            program_id=program,
-            code="q1",
-            title="Conheça a marca",
-            questions=QUESTIONS,
-            pass_mark=2,
-            reward_points=0,
-            reward_coupon="10% na próxima compra",
-        )
+    program = _quiz(world, reward_points=0, reward_coupon="10% na próxima compra")
     passing, failing = world.customer(), world.customer()
     passed = _attempt(world, program, passing, [0, 1, 0])
     failed = _attempt(world, program, failing, [1, 0, 0])
-    assert passed.passed and passed.coupon_code is not None and passed.points == 0
-    assert not failed.passed and failed.coupon_code is None
+    assert passed.passed
+    assert passed.coupon_code is not None
+    assert passed.points == 0
+    assert not failed.passed
+    assert failed.coupon_code is None
     with pytest.raises(QuizAlreadyAttempted):
         _attempt(world, program, passing, [0, 1, 1])
     with unit_of_work(world.engine, write=False) as s:
@@ -180,15 +173,5 @@ def test_a_quiz_can_reward_a_coupon_issued_once_per_pass(world: World) -> None:
 
 
 def test_a_coupon_description_is_bounded(world: World) -> None:
-    _brand, program = world.program()
-    with unit_of_work(world.engine) as s, pytest.raises(InvalidInput):
-        define_quiz(
-            s,
-            program_id=program,
-            code="q1",
-            title="t",
-            questions=QUESTIONS,
-            pass_mark=2,
-            reward_points=0,
-            reward_coupon="x" * 121,
-        )
+    with pytest.raises(InvalidInput):
+        _quiz(world, reward_coupon="x" * 121)

@@ -3,11 +3,9 @@ no account enumeration, and sessions scoped to one customer and one brand."""
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 
 from fastapi.testclient import TestClient
-from shopworld import Shop, new_shop
 from sqlalchemy import Engine, select
 
 from recompra.db import unit_of_work
@@ -15,25 +13,7 @@ from recompra.models.automation import OutboxMessage
 from recompra.models.base import utcnow
 from recompra.models.shopper import ShopperSession, ShopperSignInLink
 from recompra.shopper.signin import MAX_LINKS, token_hash
-
-LINK = re.compile(r"/shop/[^/]+/sign-in/([A-Za-z0-9_\-:.]+)")
-
-
-def _mailed_token(engine: Engine, customer_id: int) -> str:
-    """The token in the newest sign-in e-mail of the customer's outbox."""
-    with unit_of_work(engine, write=False) as s:
-        payload = s.scalars(
-            select(OutboxMessage.payload)
-            .where(
-                OutboxMessage.customer_id == customer_id,
-                OutboxMessage.execution_key.like("shopper:sign-in:%"),
-            )
-            .order_by(OutboxMessage.id.desc())
-        ).first()
-    assert payload is not None
-    found = LINK.search(payload["text"])
-    assert found is not None
-    return found.group(1)
+from shopworld import Shop, mailed_link, new_shop
 
 
 def sign_in(client: TestClient, engine: Engine, shop: Shop, customer: int, email: str) -> str:
@@ -42,7 +22,7 @@ def sign_in(client: TestClient, engine: Engine, shop: Shop, customer: int, email
     assert asked.status_code == 202, asked.text
     opened = client.post(
         "/v1/shopper/sessions",
-        json={"brand": shop.slug, "token": _mailed_token(engine, customer)},
+        json={"brand": shop.slug, "token": mailed_link(engine, customer).rsplit("/", 1)[1]},
     )
     assert opened.status_code == 201, opened.text
     token: str = opened.json()["token"]
@@ -68,7 +48,7 @@ def test_the_link_is_mailed_through_the_outbox_and_opens_one_session(
         "pending",
     )
     assert message.payload["to"] == email
-    token = _mailed_token(engine, customer)
+    token = mailed_link(engine, customer).rsplit("/", 1)[1]
     # Stored hashed: the table never holds the token itself.
     assert link.token_hash == token_hash(token)
     assert token not in str(link.__dict__)
@@ -123,7 +103,7 @@ def test_an_expired_forged_or_other_brands_link_is_refused(
 ) -> None:
     customer, email = shop.customer()
     client.post("/v1/shopper/sign-in", json={"brand": shop.slug, "email": email})
-    token = _mailed_token(engine, customer)
+    token = mailed_link(engine, customer).rsplit("/", 1)[1]
     other = new_shop(engine)
     wrong_brand = client.post("/v1/shopper/sessions", json={"brand": other.slug, "token": token})
     forged = client.post(

@@ -13,14 +13,13 @@ the amounts it wrote (1 point per R$ 1, brand B at 50 %).
 from __future__ import annotations
 
 import itertools
-import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from webtest import VIEWPORTS, Server, screenshot
 
 from recompra.auth.keys import create_api_key
@@ -34,13 +33,12 @@ from recompra.loyalty.experiences.service import define_experience
 from recompra.loyalty.quizzes.service import Question, define_quiz
 from recompra.loyalty.referrals.service import configure_referrals
 from recompra.models import Brand, BrandCustomer, Customer, CustomerIdentity, Order, OrderItem
-from recompra.models.automation import OutboxMessage
 from recompra.models.engagement import EngagementReferral
+from shopworld import mailed_link
 
 _seq = itertools.count(1)
 WINDOW_DAYS = 7
 ORDER_MINOR = 10_000  # R$ 100.00 -> 100 points at brand A, 50 at brand B
-LINK = re.compile(r"(/shop/[^/\s]+/sign-in/[A-Za-z0-9_\-:.]+)")
 
 
 @dataclass
@@ -187,28 +185,13 @@ def _api(server: Server, method: str, path: str, key: str | None = None, **kw: A
     return response.json() if response.content else None
 
 
-def _link(engine: Engine, customer: int) -> str:
-    with unit_of_work(engine, write=False) as s:
-        payloads = s.scalars(
-            select(OutboxMessage.payload)
-            .where(
-                OutboxMessage.customer_id == customer,
-                OutboxMessage.execution_key.like("shopper:sign-in:%"),
-            )
-            .order_by(OutboxMessage.id)
-        ).all()
-    found = LINK.search(payloads[-1]["text"])
-    assert found is not None
-    return found.group(1)
-
-
 def _sign_in(tab: Any, server: Server, story: Story, slug: str, who: str) -> None:
     customer, email = story.people[who]
     tab.goto(f"{server.url}/shop/{slug}")
     tab.fill("input[name=email]", email)
     tab.click("#shopper-send")
     tab.wait_for_selector('[data-shopper="sent"]')
-    tab.goto(server.url + _link(story.engine, customer))
+    tab.goto(server.url + mailed_link(story.engine, customer))
     tab.click("#shopper-enter")
     tab.wait_for_selector('[data-section="points"]')
 
@@ -220,7 +203,7 @@ def _api_session(server: Server, story: Story, slug: str, who: str) -> str:
         server,
         "POST",
         "/v1/shopper/sessions",
-        json={"brand": slug, "token": _link(story.engine, customer).rsplit("/", 1)[1]},
+        json={"brand": slug, "token": mailed_link(story.engine, customer).rsplit("/", 1)[1]},
     )
     return str(opened["token"])
 

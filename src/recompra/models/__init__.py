@@ -61,8 +61,6 @@ from recompra.models.shopper import ShopperSession, ShopperSignInLink
 from recompra.models.voc_settings import VocSetting
 
 __all__ = [
-    "ShopperSession",
-    "ShopperSignInLink",
     "Activity",
     "ApiKey",
     "AuditEntry",
@@ -125,6 +123,8 @@ __all__ = [
     "ReturnItem",
     "Review",
     "SalesStage",
+    "ShopperSession",
+    "ShopperSignInLink",
     "StageChange",
     "UpliftPrediction",
     "VocSetting",

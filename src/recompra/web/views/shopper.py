@@ -12,10 +12,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 
 from recompra.automation.settings import AutomationSettings, decision_context
 from recompra.config import Settings
@@ -224,7 +226,19 @@ def _act(request: Request, slug: str, csrf: str) -> tuple[Brand, str, Shopper]:
     return shop, token, shopper
 
 
-def _back(shop: Brand, notice: str) -> RedirectResponse:
+def _run(
+    request: Request,
+    shop: Brand,
+    action: Callable[[Session], str],
+    refused: Callable[[RecompraError], str],
+) -> RedirectResponse:
+    """Do ``action`` in one unit of work and go back to the page with its notice (or the
+    notice of why it was refused): a reload never repeats a post."""
+    try:
+        with unit_of_work(engine_of(request)) as session:
+            notice = action(session)
+    except RecompraError as error:
+        notice = refused(error)
     return RedirectResponse(f"/shop/{shop.slug}?notice={notice}", status_code=303)
 
 
@@ -248,15 +262,13 @@ async def answer_quiz(request: Request, brand: str, code: str) -> RedirectRespon
     try:
         answers = [int(str(form.get(f"q{i}", "-1"))) for i in range(count)]
     except ValueError:
-        return _back(shop, "quiz_invalid")
-    try:
-        with unit_of_work(engine_of(request)) as session:
-            result = take_quiz(
-                session, shopper=shopper, quiz_code=code, answers=answers, now=utcnow()
-            )
-    except RecompraError as error:
-        return _back(shop, f"quiz_{error.code}")
-    return _back(shop, "quiz_passed" if result.passed else "quiz_failed")
+        answers = []
+
+    def answer(session: Session) -> str:
+        result = take_quiz(session, shopper=shopper, quiz_code=code, answers=answers, now=utcnow())
+        return "quiz_passed" if result.passed else "quiz_failed"
+
+    return _run(request, shop, answer, lambda error: f"quiz_{error.code}")
 
 
 @router.post("/shop/{brand}/redeem/{code}")
@@ -269,18 +281,15 @@ def redeem_reward(
 ) -> RedirectResponse:
     """Redeem a reward or an experience; a refused one says why."""
     shop, _, shopper = _act(request, brand, csrf)
-    try:
-        with unit_of_work(engine_of(request)) as session:
-            redeem_for_shopper(
-                session,
-                shopper=shopper,
-                reward_code=code,
-                request_key=request_key or secrets.token_urlsafe(12),
-                now=utcnow(),
-            )
-    except RecompraError as error:
-        return _back(shop, f"redeem_{error.field or error.code}")
-    return _back(shop, "redeemed")
+    key = request_key or secrets.token_urlsafe(12)
+
+    def spend(session: Session) -> str:
+        redeem_for_shopper(
+            session, shopper=shopper, reward_code=code, request_key=key, now=utcnow()
+        )
+        return "redeemed"
+
+    return _run(request, shop, spend, lambda error: f"redeem_{error.field or error.code}")
 
 
 @router.post("/shop/{brand}/referral-code")
@@ -289,12 +298,12 @@ def referral_code(
 ) -> RedirectResponse:
     """Create the shopper's referral code (their link shows on the page)."""
     shop, _, shopper = _act(request, brand, csrf)
-    try:
-        with unit_of_work(engine_of(request)) as session:
-            my_referral_code(session, shopper=shopper, now=utcnow())
-    except RecompraError:
-        return _back(shop, "referral_unavailable")
-    return _back(shop, "referral_ready")
+
+    def create(session: Session) -> str:
+        my_referral_code(session, shopper=shopper, now=utcnow())
+        return "referral_ready"
+
+    return _run(request, shop, create, lambda _: "referral_unavailable")
 
 
 @router.post("/shop/{brand}/referral-claim")
@@ -306,9 +315,9 @@ def referral_claim(
 ) -> RedirectResponse:
     """Claim a friend's code; the fraud guards may refuse it (the reason is shown)."""
     shop, _, shopper = _act(request, brand, csrf)
-    try:
-        with unit_of_work(engine_of(request)) as session:
-            claim = claim_code(session, shopper=shopper, code=code, now=utcnow())
-    except RecompraError:
-        return _back(shop, "claim_unknown")
-    return _back(shop, "claimed" if claim.status == "claimed" else "claim_rejected")
+
+    def claim(session: Session) -> str:
+        result = claim_code(session, shopper=shopper, code=code, now=utcnow())
+        return "claimed" if result.status == "claimed" else "claim_rejected"
+
+    return _run(request, shop, claim, lambda _: "claim_unknown")

@@ -1,21 +1,42 @@
-"""A brand with a loyalty program and customers who have an e-mail identity (the shopper
-tests' factory)."""
+"""The shopper tests' helpers: a brand with a loyalty program and customers who have an
+e-mail identity, and the sign-in link a shopper was mailed (read from the outbox)."""
 
 from __future__ import annotations
 
 import itertools
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from recompra.db import unit_of_work
 from recompra.hub.customers import personal_identity
 from recompra.loyalty import create_program, publish_rules
 from recompra.models import Brand, BrandCustomer, Customer, CustomerIdentity
+from recompra.models.automation import OutboxMessage
 
 _seq = itertools.count(1)
+#: The page path of a sign-in link in an e-mail's text.
+LINK = re.compile(r"(/shop/[^/\s]+/sign-in/[A-Za-z0-9_\-:.]+)")
+
+
+def mailed_link(engine: Engine, customer_id: int) -> str:
+    """The path of the newest sign-in link in the customer's outbox e-mails."""
+    with unit_of_work(engine, write=False) as s:
+        payload = s.scalars(
+            select(OutboxMessage.payload)
+            .where(
+                OutboxMessage.customer_id == customer_id,
+                OutboxMessage.execution_key.like("shopper:sign-in:%"),
+            )
+            .order_by(OutboxMessage.id.desc())
+        ).first()
+    assert payload is not None
+    found = LINK.search(payload["text"])
+    assert found is not None
+    return found.group(1)
 
 
 @dataclass
