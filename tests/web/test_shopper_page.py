@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import Engine
+from test_portuguese_pages import ISO_DATE, KNOWN_LEAKS, MESSAGE_ID, english_fragments, visible_text
 from webtest import VIEWPORTS, Server, screenshot
 
 from recompra.auth.keys import create_api_key
@@ -280,6 +281,11 @@ def test_the_shopper_page_shows_the_whole_loyalty_story(server: Server, tab_at: 
     phone.wait_for_selector('[data-notice="redeemed"]')
     assert "Pré-estreia da coleção" in phone.locator('[data-section="redeemed"]').inner_text()
     assert phone.locator('[data-points="available"]').inner_text() == "500"
+    text = visible_text(phone)
+    assert MESSAGE_ID.findall(text) == []
+    assert [leak for leak in KNOWN_LEAKS if leak in text] == []
+    assert sorted(f for f in english_fragments() if f in text) == []
+    assert ISO_DATE.findall(text) == []
     screenshot(phone, "shopper-ana-phone-pt-BR")
     # 6. Coalition: at brand B's page Ana redeems a R$ 10 voucher (100 points).
     _sign_in(phone, server, story, story.slug_b, "ana")
