@@ -27,7 +27,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("config", "errors", "db", "models", "migrate", "spreadsheets", "formatting"),
     ("hub", "snapshot", "engines", "generate", "ops"),
     ("analytics", "predict", "recommend", "loyalty", "segments", "commercial"),
-    ("reads", "auth", "pipeline", "automation", "voc", "measurement", "privacy"),
+    ("reads", "auth", "pipeline", "automation", "voc", "measurement", "privacy", "shopper"),
     ("api", "web"),
     ("server",),
     ("cli",),

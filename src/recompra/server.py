@@ -38,6 +38,7 @@ from recompra.api.routers import (
     privacy,
     recommendations,
     segments,
+    shopper,
     surveys,
     tracking,
     voc,
@@ -140,6 +141,7 @@ def create_app(
         metrics,
         tracking,
         privacy,
+        shopper,
     ):
         app.include_router(module.router)
     install_dashboard(app)

@@ -84,6 +84,18 @@ BAD_ORDERS = [
         "the brand's currency is BRL; convert the amounts before sending them",
         id="foreign-currency",
     ),
+    pytest.param(
+        {**_order("bad"), "payment_fingerprint": "4111 1111 1111 1111"},
+        "payment_fingerprint",
+        "this looks like a card number: send the provider's fingerprint",
+        id="card-number-as-fingerprint",
+    ),
+    pytest.param(
+        {**_order("bad"), "payment_fingerprint": "short"},
+        "payment_fingerprint",
+        "a payment fingerprint is 8-128 letters, digits or . _ : / + = -",
+        id="malformed-fingerprint",
+    ),
 ]
 
 
@@ -169,3 +181,16 @@ def test_an_oversized_body_is_413_before_it_is_parsed(client: TestClient, keys: 
     )
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "payload_too_large"
+
+
+def test_a_payment_fingerprint_is_stored_with_its_order(
+    client: TestClient, keys: Keys, engine: Engine
+) -> None:
+    body = {**_order("paid"), "payment_fingerprint": "pm_fp:1a2B3c4D"}
+    response = client.post("/v1/ingest/orders", json=body, headers=auth(keys.ingest_a))
+    assert response.status_code in (200, 201), response.text
+    with unit_of_work(engine, write=False) as session:
+        stored = session.scalar(
+            select(Order.payment_fingerprint).where(Order.external_id == "paid")
+        )
+    assert stored == "pm_fp:1a2B3c4D"

@@ -14,7 +14,8 @@ from sqlalchemy import Engine, func, select
 from recompra.auth.keys import create_api_key
 from recompra.db import unit_of_work
 from recompra.loyalty import create_program, create_reward, define_tier, publish_rules
-from recompra.models import Order, OrderItem
+from recompra.models import LoyaltyProgram, Order, OrderItem
+from recompra.reads.loyalty_redemptions import recent_redemptions
 from samplestore import SampleStore
 
 
@@ -199,3 +200,39 @@ def test_coalition_earns_in_a_and_b_redeems_in_b_and_a_pays(
     assert in_a in {m["order_id"] for m in seen_by_a.json()["items"]}
     balance = client.get(f"/v1/loyalty/customers/{shared}", headers=auth(loyalty_b)).json()
     assert balance["balance"] == a_points + earned_b.json()["points"] - a_points
+
+
+def test_a_buyers_profile_shows_the_pool_and_a_pooled_redemption_names_the_buyer(
+    client: TestClient, keys: Keys, store: SampleStore, engine: Engine, program: int
+) -> None:
+    headers = auth(keys.loyalty_a)
+    orders = _orders_of(engine, store.brand_a, store.customers_a[:40])
+    (owner, first), (buyer, second) = list(orders.items())[:2]
+    company = client.post("/v1/loyalty/companies", headers=headers, json={"name": "Beta SA"})
+    company_id = company.json()["id"]
+    for customer, role in ((owner, "owner"), (buyer, "buyer")):
+        client.put(
+            f"/v1/loyalty/companies/{company_id}/members/{customer}",
+            headers=headers,
+            json={"role": role},
+        )
+    for order in (first, second):
+        assert client.post(f"/v1/loyalty/orders/{order}/earn", headers=headers).status_code == 200
+    pooled = _points_of(engine, first) + _points_of(engine, second)
+    # The buyer's API profile reads the pool (before: None, since the pool's row carries
+    # the owner's customer id).
+    profile = client.get(f"/v1/customers/{buyer}", headers=auth(keys.read_a)).json()
+    assert profile["points"]["balance"] == pooled
+    assert profile["points"]["company_account_id"] == company_id
+    with unit_of_work(engine) as s:
+        create_reward(s, program_id=program, code="caneca", name="Caneca", cost_points=1)
+    redeemed = client.post(
+        "/v1/loyalty/redemptions",
+        headers=headers,
+        json={"customer_id": buyer, "reward_code": "caneca"},
+    )
+    assert redeemed.status_code == 201, redeemed.text
+    with unit_of_work(engine, write=False) as s:
+        rows = recent_redemptions(s, program=s.get_one(LoyaltyProgram, program), limit=5)
+    mine = [r for r in rows if r.coupon_code == redeemed.json()["coupon_code"]]
+    assert [r.customer_id for r in mine] == [buyer]

@@ -30,7 +30,7 @@ QUESTIONS = [
 ]
 
 
-def _quiz(world: World) -> int:
+def _quiz(world: World, *, reward_points: int = 50, reward_coupon: str | None = None) -> int:
     _brand, program = world.program()
     with unit_of_work(world.engine) as s:
         define_quiz(
@@ -40,7 +40,8 @@ def _quiz(world: World) -> int:
             title="Conheça a marca",
             questions=QUESTIONS,
             pass_mark=2,
-            reward_points=50,
+            reward_points=reward_points,
+            reward_coupon=reward_coupon,
         )
     return program
 
@@ -148,3 +149,29 @@ def test_malformed_quiz_is_refused(world: World) -> None:
             pass_mark=4,
             reward_points=1,
         )
+
+
+def test_a_quiz_can_reward_a_coupon_issued_once_per_pass(world: World) -> None:
+    program = _quiz(world, reward_points=0, reward_coupon="10% na próxima compra")
+    passing, failing = world.customer(), world.customer()
+    passed = _attempt(world, program, passing, [0, 1, 0])
+    failed = _attempt(world, program, failing, [1, 0, 0])
+    assert passed.passed
+    assert passed.coupon_code is not None
+    assert passed.points == 0
+    assert not failed.passed
+    assert failed.coupon_code is None
+    with pytest.raises(QuizAlreadyAttempted):
+        _attempt(world, program, passing, [0, 1, 1])
+    with unit_of_work(world.engine, write=False) as s:
+        coupons = s.scalars(
+            select(EngagementQuizAttempt.coupon_code).where(
+                EngagementQuizAttempt.customer_id.in_((passing, failing))
+            )
+        ).all()
+    assert sorted(coupons, key=str) == sorted([passed.coupon_code, None], key=str)
+
+
+def test_a_coupon_description_is_bounded(world: World) -> None:
+    with pytest.raises(InvalidInput):
+        _quiz(world, reward_coupon="x" * 121)

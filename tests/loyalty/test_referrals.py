@@ -21,7 +21,7 @@ from recompra.loyalty.referrals.service import (
     referral_stats,
     settle_referrals,
 )
-from recompra.models import Customer, Return
+from recompra.models import Customer, Order, Return
 from recompra.models.engagement import EngagementReferral
 
 from .conftest import World
@@ -192,3 +192,34 @@ def test_self_existing_repeat_limit_and_burst_guards(world: World) -> None:
     with unit_of_work(world.engine, write=False) as s:
         stats = referral_stats(s, program_id=program)
     assert (stats.claims, stats.rejected, stats.waiting, stats.conversion) == (8, 5, 3, 0.0)
+
+
+def _pay_with(world: World, order_id: int, fingerprint: str) -> None:
+    with unit_of_work(world.engine) as s:
+        s.get_one(Order, order_id).payment_fingerprint = fingerprint
+
+
+def test_a_friend_paying_with_the_referrers_card_is_rejected_at_settlement(
+    world: World,
+) -> None:
+    brand, program = _program(world)
+    ana, bia, caio = world.customer(), world.customer(), world.customer()
+    code = _code(world, program, ana)
+    _pay_with(world, world.order(brand, ana, at=T - timedelta(days=40)), "pm_fp_ana_visa_01")
+    assert _claim(world, program, code, bia).status == "claimed"
+    assert _claim(world, program, code, caio).status == "claimed"
+    _pay_with(world, world.order(brand, bia, at=T + timedelta(days=1)), "pm_fp_ana_visa_01")
+    _pay_with(world, world.order(brand, caio, at=T + timedelta(days=1)), "pm_fp_caio_master")
+    # Only Caio's referral is held; Bia's is refused with the reason stored.
+    assert _settle(world, program, T + timedelta(days=2)) == SettleReport(1, 0, 0)
+    with unit_of_work(world.engine, write=False) as s:
+        decided = dict(
+            s.execute(
+                select(EngagementReferral.friend_id, EngagementReferral.reason).where(
+                    EngagementReferral.program_id == program
+                )
+            ).all()
+        )
+    assert decided == {bia: "same_payment", caio: None}
+    assert _points(world, program, ana) == (0, 100)  # Caio's referral only
+    assert _points(world, program, bia) == (0, 0)

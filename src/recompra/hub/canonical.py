@@ -124,6 +124,8 @@ class CanonicalOrder:
     lines: list[OrderLine] = field(default_factory=list)
     payments: list[OrderPayment] = field(default_factory=list)
     origin: int = 0
+    #: The payment provider's token for the card or wallet (the referral guards use it).
+    payment_fingerprint: str | None = None
 
     @property
     def total_minor(self) -> int:
@@ -200,6 +202,7 @@ def order_from_rows(
         purchased_at=first["purchased_at"],
         approved_at=first.get("approved_at"),
         delivered_at=first.get("delivered_at"),
+        payment_fingerprint=first.get("payment_fingerprint"),
         lines=[
             OrderLine(
                 line_number=row.get("line_number") or number,

@@ -1,4 +1,5 @@
-"""Normalisation and validation of identifiers: e-mail, CPF, CNPJ, phone.
+"""Normalisation and validation of identifiers: e-mail, CPF, CNPJ, phone, payment
+fingerprint.
 
 Each ``normalize_*`` function returns the canonical form or raises ``ValueError`` with a
 reason a person can act on; importers turn that reason into a reject row.
@@ -82,3 +83,21 @@ def normalize_phone(value: str, *, default_country: str = "55") -> str:
     if not 12 <= len(digits) <= 15:
         raise ValueError(f"phone number has {len(digits)} digits: {value!r}")
     return digits
+
+
+_FINGERPRINT = re.compile(r"^[A-Za-z0-9._:/+=-]{8,128}$")
+
+
+def normalize_payment_fingerprint(value: str) -> str:
+    """Check a payment provider's fingerprint of a card or wallet (an opaque token).
+
+    A bare card number is refused: it must never reach the hub (PCI DSS), and a store
+    that sends one means to send the provider's fingerprint instead.
+    """
+    token = value.strip()
+    # Digits with the usual separators only, as long as a card number (PAN) is.
+    if re.fullmatch(r"[\d .-]+", token) and 12 <= len(_NON_DIGITS.sub("", token)) <= 19:
+        raise ValueError("this looks like a card number: send the provider's fingerprint")
+    if not _FINGERPRINT.match(token):
+        raise ValueError("a payment fingerprint is 8-128 letters, digits or . _ : / + = -")
+    return token

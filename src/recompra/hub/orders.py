@@ -49,6 +49,7 @@ ORDER_COMPARE = (
     "freight_total_minor",
     "discount_total_minor",
     "total_minor",
+    "payment_fingerprint",
 )
 ITEM_COMPARE = (
     "product_id",
@@ -275,6 +276,7 @@ def _upsert(
                 "freight_total_minor": freight,
                 "discount_total_minor": line_discount + o.order_discount_minor,
                 "total_minor": gross - line_discount - o.order_discount_minor + freight,
+                "payment_fingerprint": o.payment_fingerprint,
                 "created_at": now,
                 "updated_at": now,
             }

@@ -64,6 +64,7 @@ LINE_FIELDS = [
     Field("discount", "money"),
     Field("payment_type"),
     Field("installments", "int", minimum=1),
+    Field("payment_fingerprint", "payment_fingerprint"),
     Field("approved_at", "timestamp"),
     Field("delivered_at", "timestamp"),
     # The order a return line gives back (a store's reference column), when it says so.
@@ -82,6 +83,7 @@ MAX_LENGTH = {
     "channel": 32,
     "currency": 3,
     "payment_type": 32,
+    "payment_fingerprint": 128,
     "product_id": 128,
     "product_name": 300,
     "category": 100,

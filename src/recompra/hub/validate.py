@@ -38,6 +38,9 @@ PARSERS: dict[str, Parser] = {
     "cpf": parse_with(normalize.normalize_cpf, "not a valid CPF"),
     "document": parse_with(lambda v: ":".join(normalize.normalize_document(v)), "bad document"),
     "phone": parse_with(normalize.normalize_phone, "not a phone number"),
+    "payment_fingerprint": parse_with(
+        normalize.normalize_payment_fingerprint, "not a payment fingerprint"
+    ),
 }
 
 LINE = "_line"

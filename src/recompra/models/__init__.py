@@ -57,6 +57,7 @@ from recompra.models.order import Order, OrderItem, Payment
 from recompra.models.privacy import AuditEntry, DashboardUserRole, PrivacyRequest
 from recompra.models.scores import CustomerScore
 from recompra.models.security import DashboardSession, LoginFailure
+from recompra.models.shopper import ShopperSession, ShopperSignInLink
 from recompra.models.voc_settings import VocSetting
 
 __all__ = [
@@ -122,6 +123,8 @@ __all__ = [
     "ReturnItem",
     "Review",
     "SalesStage",
+    "ShopperSession",
+    "ShopperSignInLink",
     "StageChange",
     "UpliftPrediction",
     "VocSetting",

@@ -125,6 +125,8 @@ class EngagementQuiz(ProgramOwned, Base):
     #: Correct answers needed to pass.
     pass_mark: Mapped[int] = mapped_column(Integer)
     reward_points: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: What a coupon won by passing gives (e.g. "10% off the next order"); empty = none.
+    reward_coupon: Mapped[str | None] = mapped_column(String(120))
     period: Mapped[str] = mapped_column(String(16), default="month")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -134,7 +136,10 @@ class EngagementQuizAttempt(Base):
     """A customer's one attempt at a quiz in a period, with the answers given."""
 
     __tablename__ = "engagement_quiz_attempts"
-    __table_args__ = (UniqueConstraint("quiz_id", "customer_id", "period_key"),)
+    __table_args__ = (
+        UniqueConstraint("quiz_id", "customer_id", "period_key"),
+        UniqueConstraint("coupon_code"),
+    )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     quiz_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("engagement_quizzes.id"))
@@ -144,6 +149,8 @@ class EngagementQuizAttempt(Base):
     correct: Mapped[int] = mapped_column(Integer)
     passed: Mapped[bool] = mapped_column(Boolean)
     points: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: The coupon a pass issued when the quiz rewards one.
+    coupon_code: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime]
 
 

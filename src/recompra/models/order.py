@@ -47,6 +47,9 @@ class Order(SourceKeyed, Timestamped, Base):
     freight_total_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     discount_total_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     total_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: The payment provider's token for the card or wallet used (never a card number):
+    #: the referral guards compare it between referrer and friend.
+    payment_fingerprint: Mapped[str | None] = mapped_column(String(128))
 
 
 class OrderItem(Base):

@@ -47,6 +47,8 @@ ERASED_COLUMNS: dict[str, tuple[str, ...]] = {
     "sales_activities": ("note",),
     "loyalty_movements": ("note",),
     "engagement_quiz_attempts": ("answers",),
+    # The payment provider's token for a card or wallet: it identifies the payer.
+    "orders": ("payment_fingerprint",),
     # A journey may store anything in a customer property (a preference, a note).
     "customer_properties": ("value",),
 }
@@ -81,7 +83,11 @@ KEPT_COLUMNS: dict[str, tuple[str, ...]] = {
     "segment_membership_events": ("type",),
     "survey_sends": ("kind", "origin_key"),
     "automation_outbox": ("execution_key", "channel", "purpose", "state"),
-    "engagement_quiz_attempts": ("period_key",),
+    "engagement_quiz_attempts": ("period_key", "coupon_code"),
+    # Hashes of random tokens and a keyed hash of an address: no personal content, and
+    # the address cannot be read back from it.
+    "shopper_sign_in_links": ("email_hash", "token_hash"),
+    "shopper_sessions": ("token_hash",),
     "journey_timers": ("node", "execution_key", "state", "reason"),
     "order_items": ("seller_ref",),
     "reviews": ("source", "external_id"),

@@ -226,24 +226,21 @@ def history(
 
 
 def customer_points(session: Session, *, brand_id: int, customer_id: int) -> dict[str, Any] | None:
-    """The customer's balance in the brand's active program (``None``: no program or account)."""
-    row = session.execute(
-        select(LoyaltyProgram.id, LoyaltyProgram.name, LoyaltyAccount)
-        .join(LoyaltyAccount, LoyaltyAccount.program_id == LoyaltyProgram.id)
-        .where(
-            LoyaltyProgram.brand_id == brand_id,
-            LoyaltyProgram.status == "active",
-            LoyaltyAccount.customer_id == customer_id,
-        )
-    ).first()
-    if row is None:
+    """The balance holding the customer's points in the brand's active program (their
+    company's pool when they buy for one; a coalition's when the brand joined one), or
+    ``None``: no program or no account."""
+    program = active_program_for_brand(session, brand_id=brand_id)
+    if program is None:
         return None
-    program_id, program_name, account = row
+    account = find_account(session, program_id=program.id, customer_id=customer_id)
+    if account is None:
+        return None
     return {
-        "program_id": program_id,
-        "program": program_name,
+        "program_id": program.id,
+        "program": program.name,
         "balance": account.balance,
         "pending": account.pending,
         "debt": account.debt,
         "tier_id": account.override_tier_id or account.tier_id,
+        "company_account_id": account.company_account_id,
     }

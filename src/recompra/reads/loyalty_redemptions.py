@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from recompra.models import Customer
 from recompra.models.loyalty import (
     LoyaltyAccount,
+    LoyaltyMovement,
     LoyaltyProgram,
     LoyaltyRedemption,
     LoyaltyReward,
@@ -48,11 +49,15 @@ def recent_redemptions(
     session: Session, *, program: LoyaltyProgram, limit: int
 ) -> list[RedemptionRow]:
     """The program's latest ``limit`` redemptions, newest first."""
+    # The redeemer is whoever the spend movement names: on a pooled B2B account that is
+    # the buyer, not the account's contact (the company's owner).
+    redeemer = func.coalesce(LoyaltyMovement.customer_id, LoyaltyAccount.customer_id)
     rows = session.execute(
-        select(LoyaltyRedemption, LoyaltyAccount.customer_id, Customer.name, LoyaltyReward.name)
+        select(LoyaltyRedemption, redeemer, Customer.name, LoyaltyReward.name)
         .join(LoyaltyAccount, LoyaltyAccount.id == LoyaltyRedemption.account_id)
+        .outerjoin(LoyaltyMovement, LoyaltyMovement.id == LoyaltyRedemption.movement_id)
         .join(LoyaltyReward, LoyaltyReward.id == LoyaltyRedemption.reward_id)
-        .join(Customer, Customer.id == LoyaltyAccount.customer_id)
+        .join(Customer, Customer.id == redeemer)
         .where(LoyaltyAccount.program_id == program.id)
         .order_by(LoyaltyRedemption.created_at.desc(), LoyaltyRedemption.id.desc())
         .limit(limit)

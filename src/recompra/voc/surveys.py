@@ -22,6 +22,7 @@ from recompra.automation.steps import DecisionContext
 from recompra.automation.surveys import SCALES, read_survey_token, survey_context
 from recompra.db.dialect import insert_ignoring_conflicts
 from recompra.errors import Conflict, InvalidInput, NotFound
+from recompra.loyalty.survey_bonus import award_for_answer
 from recompra.models import Brand, BrandCustomer, Customer
 from recompra.models.voc import SURVEY_ANSWERS, SURVEY_KINDS, SurveyAnswer, SurveySend
 from recompra.voc.cases import insert_case
@@ -132,7 +133,8 @@ def answer_survey(
     via: str,
     now: datetime,
 ) -> SurveyAnswer:
-    """Store the one answer of the link's send; a negative one opens its case."""
+    """Store the one answer of the link's send; a negative one opens its case; a loyalty
+    member earns the program's survey bonus (once per answer)."""
     link = open_link(session, secret=secret, token=token)
     if not link.low <= score <= link.high:
         raise InvalidInput(f"score must be between {link.low} and {link.high}", field="score")
@@ -154,6 +156,9 @@ def answer_survey(
         insert_case(
             session, brand_id=send.brand_id, new=answer_case(answer, send), actor="system", now=now
         )
+    award_for_answer(
+        session, brand_id=send.brand_id, customer_id=send.customer_id, answer_id=answer.id, at=now
+    )
     return answer
 
 

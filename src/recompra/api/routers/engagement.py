@@ -146,6 +146,9 @@ class QuizIn(BaseModel):
     pass_mark: int = PydanticField(ge=1)
     reward_points: int = PydanticField(ge=0, le=10**9)
     period: str = "month"
+    reward_coupon: str | None = PydanticField(
+        default=None, max_length=120, description="What the coupon issued on passing gives"
+    )
 
 
 class QuizOut(BaseModel):
@@ -156,6 +159,7 @@ class QuizOut(BaseModel):
     period: str
     pass_mark: int
     reward_points: int
+    reward_coupon: str | None
     questions: list[dict[str, object]]
 
 
@@ -330,6 +334,7 @@ def post_quiz(body: QuizIn, brand: AdminBrand, session: WriteSession) -> QuizOut
         pass_mark=body.pass_mark,
         reward_points=body.reward_points,
         period=body.period,
+        reward_coupon=body.reward_coupon,
     )
     return _quiz_view(quiz)
 
@@ -341,6 +346,7 @@ def _quiz_view(quiz: EngagementQuiz) -> QuizOut:
         period=quiz.period,
         pass_mark=quiz.pass_mark,
         reward_points=quiz.reward_points,
+        reward_coupon=quiz.reward_coupon,
         questions=public_questions(quiz),
     )
 

@@ -93,6 +93,9 @@ class OrderIn(_Record):
     currency: Scalar = None
     payment_type: Scalar = None
     installments: Scalar = None
+    payment_fingerprint: Scalar = PydanticField(
+        default=None, description="The payment provider's card/wallet token, never a card number"
+    )
     approved_at: Scalar = None
     delivered_at: Scalar = None
     customer: CustomerIn = PydanticField(default_factory=CustomerIn)

@@ -39,6 +39,7 @@ ORDER_KEYS = (
     "installments",
     "approved_at",
     "delivered_at",
+    "payment_fingerprint",
 )
 #: API item field -> canonical line field.
 ITEM_KEYS = {

@@ -1,4 +1,5 @@
-"""Quizzes: define one, take it once per period, get its bonus points on passing.
+"""Quizzes: define one, take it once per period, get its bonus points (and, if the quiz
+offers one, a coupon) on passing.
 
 Farming is impossible by construction: the attempt is checked and stored under the
 customer's account lock (``BEGIN IMMEDIATE`` on SQLite, ``FOR UPDATE`` on PostgreSQL),
@@ -23,6 +24,7 @@ from recompra.loyalty.challenges.periods import check_period, period_key
 from recompra.loyalty.operations.context import locked_account
 from recompra.loyalty.operations.grant import grant_points
 from recompra.loyalty.programs import get_program
+from recompra.loyalty.rewards.catalog import new_coupon_code
 from recompra.models.base import utcnow
 from recompra.models.engagement import EngagementQuiz, EngagementQuizAttempt
 
@@ -57,6 +59,12 @@ class AttemptResult:
     pass_mark: int
     passed: bool
     points: int
+    #: The coupon the pass issued (``None``: the quiz offers none, or no pass).
+    coupon_code: str | None = None
+
+
+#: Longest description of a quiz's coupon (what it gives).
+MAX_COUPON_TEXT = 120
 
 
 def define_quiz(
@@ -69,8 +77,10 @@ def define_quiz(
     pass_mark: int,
     reward_points: int,
     period: str = "month",
+    reward_coupon: str | None = None,
 ) -> EngagementQuiz:
-    """Add a quiz; ``pass_mark`` is the number of right answers needed."""
+    """Add a quiz; ``pass_mark`` is the number of right answers needed; ``reward_coupon``
+    says what the coupon issued on passing gives (none when empty)."""
     program = get_program(session, program_id=program_id, active=True)
     check_period(period)
     if not 1 <= len(questions) <= MAX_QUESTIONS:
@@ -87,6 +97,11 @@ def define_quiz(
         )
     if reward_points < 0:
         raise InvalidInput("reward_points cannot be negative", field="reward_points")
+    coupon = (reward_coupon or "").strip() or None
+    if coupon is not None and len(coupon) > MAX_COUPON_TEXT:
+        raise InvalidInput(
+            f"reward_coupon has at most {MAX_COUPON_TEXT} characters", field="reward_coupon"
+        )
     quiz = EngagementQuiz(
         program_id=program.id,
         code=code,
@@ -98,6 +113,7 @@ def define_quiz(
         },
         pass_mark=pass_mark,
         reward_points=reward_points,
+        reward_coupon=coupon,
         period=period,
         active=True,
         created_at=utcnow(),
@@ -164,6 +180,8 @@ def attempt_quiz(
             points=quiz.reward_points,
             now=now,
         ).points
+    # Issued under the same lock and unique key as the attempt: one coupon per pass.
+    coupon_code = new_coupon_code() if passed and quiz.reward_coupon else None
     attempt = EngagementQuizAttempt(
         quiz_id=quiz.id,
         customer_id=customer_id,
@@ -172,6 +190,7 @@ def attempt_quiz(
         correct=correct,
         passed=passed,
         points=points,
+        coupon_code=coupon_code,
         created_at=now,
     )
     try:
@@ -190,6 +209,7 @@ def attempt_quiz(
         pass_mark=quiz.pass_mark,
         passed=passed,
         points=points,
+        coupon_code=coupon_code,
     )
 
 
@@ -213,6 +233,7 @@ def define_from_document(session: Session, *, program_id: int, document: dict[st
                 pass_mark=int(item["pass_mark"]),
                 reward_points=int(item.get("reward_points", 0)),
                 period=str(item.get("period", "month")),
+                reward_coupon=item.get("reward_coupon"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidInput(f"malformed quiz: {exc!s}", field="quizzes") from exc

@@ -5,7 +5,9 @@ Checked in this order (the first that applies is the reason): ``self_referral``,
 already bought from the brand), ``same_email`` (the same mailbox), ``same_document``
 (CPF/CNPJ), ``same_phone``, ``same_address`` (same ZIP prefix, city and state, accents
 ignored), ``referrer_limit`` and ``burst`` (too many claims of one code within the burst
-window).
+window). ``same_payment`` is decided later, by the referral job, when the friend's first
+order exists: it refuses the referral when that order was paid with a card or wallet (the
+payment provider's fingerprint) the referrer has paid with at the brand.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ REJECTION_REASONS = (
     "same_address",
     "referrer_limit",
     "burst",
+    "same_payment",
 )
 
 
@@ -138,3 +141,20 @@ def rejection_reason(
     if int(recent or 0) >= settings.burst_limit:
         return "burst"
     return None
+
+
+def same_payment(session: Session, *, brand_id: int, referrer_id: int, order_id: int) -> bool:
+    """Whether the friend's order was paid with a fingerprint of one of the referrer's orders."""
+    fingerprint = session.scalar(select(Order.payment_fingerprint).where(Order.id == order_id))
+    if not fingerprint:
+        return False
+    found = session.scalar(
+        select(Order.id)
+        .where(
+            Order.brand_id == brand_id,
+            Order.customer_id == referrer_id,
+            Order.payment_fingerprint == fingerprint,
+        )
+        .limit(1)
+    )
+    return found is not None

@@ -21,7 +21,7 @@ from recompra.loyalty.ledger.locks import lock_accounts
 from recompra.loyalty.operations.context import locked_account
 from recompra.loyalty.operations.grant import grant_points, release_held, void_held
 from recompra.loyalty.programs import ensure_account, get_program
-from recompra.loyalty.referrals.guards import rejection_reason
+from recompra.loyalty.referrals.guards import rejection_reason, same_payment
 from recompra.loyalty.rules.engine import NON_EARNING_STATUSES
 from recompra.models.aftersale import Return
 from recompra.models.customer import Customer
@@ -225,6 +225,15 @@ def _hold(
         .limit(1)
     ).first()
     if order is None:
+        return 0
+    if same_payment(
+        session, brand_id=program.brand_id, referrer_id=referral.referrer_id, order_id=order.id
+    ):
+        # The friend paid with the referrer's card or wallet: nothing is granted.
+        referral.status = "rejected"
+        referral.reason = "same_payment"
+        referral.order_id = order.id
+        referral.decided_at = now
         return 0
     lots = {}
     for side, customer_id, points in (

@@ -27,6 +27,7 @@ from recompra.web.views import (
     overview,
     scores,
     segments,
+    shopper,
     voc,
 )
 from recompra.web.views.admin_access import require_role
@@ -51,6 +52,7 @@ for module in (
     models,
     glossary,
     exports,
+    shopper,
 ):
     router.include_router(module.router)
 
