@@ -193,9 +193,7 @@ def test_a_brand_another_worker_is_fitting_is_left_to_it(pg_engine: Engine) -> N
         _add_leads(session, brand_id, CHANNELS, prefix="w")
     # Another worker's refit holds the brand's row lock while it fits.
     with unit_of_work(pg_engine) as other:
-        other.execute(
-            select(Brand.id).where(Brand.id == brand_id).with_for_update(key_share=True)
-        )
+        other.execute(select(Brand.id).where(Brand.id == brand_id).with_for_update(key_share=True))
         with unit_of_work(pg_engine) as session:
             assert JOB(session, now=NOW) == 0
     with unit_of_work(pg_engine) as session:

@@ -8,13 +8,13 @@ from collections.abc import Iterator
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from shopworld import Shop, new_shop
 from sqlalchemy import Engine
 
 from dbtest import create_test_engine
 from recompra.api.settings import ApiSettings
 from recompra.config import Settings
 from recompra.server import create_app
+from shopworld import Shop, new_shop
 
 
 @pytest.fixture(scope="module")
