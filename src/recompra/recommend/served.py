@@ -4,9 +4,10 @@
 ServingPlan` chose (each candidate once, shared by the lists that use it) and returns
 the three lists. The non-intrusive offer rules apply to every served list:
 
-* never a product the customer bought in the last ``just_bought_days`` days (default 7):
-  restocking waits until the item can be due again (product lists only: at category
-  level re-offering the category just bought is category affinity, not an intrusion);
+* never a product the customer *just* bought, "just" read from the product's own
+  re-purchase gaps (:class:`~recompra.recommend.repeat.JustBoughtRule`): restocking waits
+  until the item can be due again (product lists only: at category level re-offering the
+  category just bought is category affinity, not an intrusion);
 * never an item of ``never_offer`` (non-merchandise lines such as postage or gift wrap,
   inactive or out-of-stock products, when the snapshot says so: see
   :func:`~recompra.recommend.purchases.never_offered`).
@@ -26,7 +27,7 @@ import scipy.sparse as sp
 from recompra.recommend.backtest import ListKind
 from recompra.recommend.blend import BLEND_DEPTH, Blend
 from recompra.recommend.recommenders import BaseRecommender, Exclude
-from recompra.recommend.repeat import customer_item_stats
+from recompra.recommend.repeat import JustBoughtRule, customer_item_stats
 from recompra.recommend.selection import ServingPlan, candidates, list_exclude
 
 #: Extra depth fetched so that the offer rules can drop items and still fill ``k``.
@@ -42,8 +43,9 @@ class ServedRecommender:
         The per-store choice (:func:`~recompra.recommend.selection.choose_plan`).
     never_offer
         Item ids never offered.
-    just_bought_days
-        Items bought this recently are not offered.
+    just_bought
+        When a bought product may be offered again; ``None`` switches the rule off (the
+        methods' own lists, as the back-test scores them).
     """
 
     def __init__(
@@ -51,11 +53,11 @@ class ServedRecommender:
         plan: ServingPlan,
         *,
         never_offer: Iterable[int] = (),
-        just_bought_days: int = 7,
+        just_bought: JustBoughtRule | None = JustBoughtRule(),
     ) -> None:
         self.plan = plan
         self.never_offer = np.unique(np.fromiter(never_offer, dtype=np.int64))
-        self.just_bought_days = just_bought_days
+        self.just_bought = just_bought
 
     def fit(self, lines: pd.DataFrame) -> Self:
         """Fit the chosen methods on ``lines`` (the whole history when serving)."""
@@ -88,12 +90,18 @@ class ServedRecommender:
         reference = next(iter(fitted.values()))
         self.customers_: np.ndarray = reference.customers_
         stats = customer_item_stats(lines, reference.index_, reference.customers_, level)
-        recent = stats.since_days.copy()
-        days = self.just_bought_days if level == "product" else 0
-        recent.data = (recent.data <= days).astype(np.float64)
-        recent.eliminate_zeros()
-        self.just_bought_: sp.csr_matrix = recent
         self.ids_: np.ndarray = reference.index_.ids
+        recent = stats.since_days.tocoo()
+        if self.just_bought is None or level != "product":
+            window = np.zeros(len(self.ids_))
+        else:
+            window = self.just_bought.window_days(lines, level, self.ids_)
+        # since_days stores the days since the last purchase plus one (see repeat.py).
+        inside = (recent.data - 1.0) < window[recent.col]
+        self.just_bought_: sp.csr_matrix = sp.csr_matrix(
+            (np.ones(int(inside.sum())), (recent.row[inside], recent.col[inside])),
+            shape=recent.shape,
+        )
         return self
 
     def top_k(self, customer_ids: np.ndarray, k: int, kind: ListKind) -> np.ndarray:
