@@ -325,3 +325,48 @@ class Blend(BaseRecommender):
             )
             ranked[name] = np.where(positions >= 0, mapped, -1)
         return np.asarray(fuse(ranked, self.weights, self.index_.size).toarray())
+
+
+class HistoryThenNew(BaseRecommender):
+    """What the customer bought (own-history order), then a discovery list fills the rest.
+
+    The "any item" list of a store whose customers re-buy: the own-history baseline
+    already leads with the history, but pads a short history with the best sellers;
+    here the padding is the list the store's back-test chose for items new to the
+    customer, so wherever that list beats the best sellers on new items this list beats
+    own history on any item. Both members must be fitted on the same lines as this one.
+
+    Parameters
+    ----------
+    history
+        Ranks the history (e.g. :class:`~recompra.recommend.replenishment.OwnHistory`).
+    discovery
+        Ranks items new to the customer (scored with ``exclude="all"``).
+    level
+        ``"product"`` or ``"category"``.
+    """
+
+    default_exclude: Exclude = "none"
+
+    def __init__(
+        self, history: BaseRecommender, discovery: BaseRecommender, *, level: Level = "product"
+    ) -> None:
+        super().__init__(level)
+        self.history = history
+        self.discovery = discovery
+
+    def _top_k_positions(
+        self, customer_ids: np.ndarray, k: int, exclude: Exclude, *, evidence_only: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        self._check_fitted()
+        own_ids, own_pos = self.history._top_k_positions(
+            customer_ids, k, "none", evidence_only=True
+        )
+        new_ids, new_pos = self.discovery._top_k_positions(
+            customer_ids, k, "all", evidence_only=evidence_only
+        )
+        # The history first, in its order; the discovery items after it (disjoint sets).
+        order = np.argsort(np.concatenate([own_ids, new_ids], axis=1) < 0, axis=1, kind="stable")
+        ids = np.take_along_axis(np.concatenate([own_ids, new_ids], axis=1), order, axis=1)
+        pos = np.take_along_axis(np.concatenate([own_pos, new_pos], axis=1), order, axis=1)
+        return ids[:, :k], pos[:, :k]

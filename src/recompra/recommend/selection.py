@@ -23,7 +23,7 @@ installed (``implicit`` is not in the environment).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -31,7 +31,13 @@ import numpy as np
 import pandas as pd
 
 from recompra.recommend.backtest import LIST_KINDS, ListKind, Targets, time_split
-from recompra.recommend.blend import BLEND_DEPTH, cross_fitted_metrics, learn_weights
+from recompra.recommend.blend import (
+    BLEND_DEPTH,
+    Blend,
+    HistoryThenNew,
+    cross_fitted_metrics,
+    learn_weights,
+)
 from recompra.recommend.ease import Ease
 from recompra.recommend.metrics import Relevant, ranking_metrics
 from recompra.recommend.recommenders import (
@@ -81,6 +87,8 @@ def candidates(level: Level, ease_l2: float = 100.0) -> dict[str, Callable[[], B
 
 #: Candidate names, in display order.
 CANDIDATES: tuple[str, ...] = tuple(candidates("product"))
+#: The ``any`` candidate built from the ``new`` list's choice (:class:`HistoryThenNew`).
+HISTORY_THEN_NEW = "own_history_then_new"
 
 
 def list_exclude(kind: ListKind, model: BaseRecommender) -> Exclude:
@@ -129,6 +137,52 @@ class ServingPlan:
     def to_dict(self) -> dict[str, Any]:
         """Return the plan as JSON-ready values (written to the refresh manifest)."""
         return asdict(self)
+
+
+def serving_model(
+    kind: ListKind,
+    choices: Mapping[ListKind, ListChoice],
+    fitted: Mapping[str, BaseRecommender],
+    lines: pd.DataFrame,
+) -> tuple[BaseRecommender, Exclude]:
+    """Return the model serving ``kind`` as ``choices`` say, and its history exclusion.
+
+    ``fitted`` holds every method the choice needs (:func:`methods_needed`), fitted on
+    ``lines``; a blend or :data:`HISTORY_THEN_NEW` is assembled from them.
+    """
+    choice = choices[kind]
+    level = next(iter(fitted.values())).level
+    if choice.method == HISTORY_THEN_NEW:
+        discovery, _ = serving_model("new", choices, fitted, lines)
+        history = fitted["own_history"]
+        return HistoryThenNew(history, discovery, level=level).fit(lines), "none"
+    if choice.method == "blend":
+        members = {name: fitted[name] for name in choice.weights}
+        excludes = {name: list_exclude(kind, m) for name, m in members.items()}
+        blend = Blend(
+            members,
+            choice.weights,
+            exclude=excludes,
+            depth=BLEND_DEPTH,
+            level=level,
+            fit_members=False,
+        )
+        return blend.fit(lines), "all" if kind == "new" else "none"
+    model = fitted[choice.method]
+    return model, list_exclude(kind, model)
+
+
+def methods_needed(choices: Mapping[ListKind, ListChoice]) -> set[str]:
+    """Return the candidates :func:`serving_model` needs fitted for ``choices``."""
+    needed: set[str] = set()
+    for choice in choices.values():
+        if choice.method == "blend":
+            needed |= set(choice.weights)
+        elif choice.method == HISTORY_THEN_NEW:
+            needed |= {"own_history"} | methods_needed({"new": choices["new"]})
+        else:
+            needed.add(choice.method)
+    return needed
 
 
 def _lists(
@@ -204,6 +258,10 @@ def _choose(
     return ListChoice(kind, method, used, n, scores, reason)
 
 
+#: A placeholder choice: assembles :data:`HISTORY_THEN_NEW` for its validation lists.
+_HISTORY_FIRST = ListChoice("any", HISTORY_THEN_NEW, {}, 0, {}, "")
+
+
 def choose_plan(
     lines: pd.DataFrame,
     *,
@@ -246,16 +304,18 @@ def choose_plan(
             ease_l2, best, fitted["ease"] = l2, (metrics["hit_rate"], metrics["ndcg"]), model
     if "ease" not in fitted:  # no validation customer to choose l2 on
         fitted["ease"] = Ease(level, l2=ease_l2).fit(split.train)
-    choices = {}
+    choices: dict[ListKind, ListChoice] = {}
     for kind in LIST_KINDS:
         relevant = targets.relevant[kind]
+        padded = _lists(fitted, kind, relevant, k)
+        if kind == "any":
+            # Needs the new list's choice, made first (LIST_KINDS order).
+            composite, _ = serving_model(
+                "any", {**choices, "any": _HISTORY_FIRST}, fitted, split.train
+            )
+            _, padded[HISTORY_THEN_NEW] = composite._top_k_positions(relevant.customers, k, "none")
         choices[kind] = _choose(
-            kind,
-            _lists(fitted, kind, relevant, k),
-            _evidence_lists(fitted, kind, relevant),
-            relevant,
-            ids,
-            k,
+            kind, padded, _evidence_lists(fitted, kind, relevant), relevant, ids, k
         )
     return ServingPlan(
         level=level,

@@ -25,10 +25,14 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recompra.recommend.backtest import ListKind
-from recompra.recommend.blend import BLEND_DEPTH, Blend
 from recompra.recommend.recommenders import BaseRecommender, Exclude
 from recompra.recommend.repeat import JustBoughtRule, customer_item_stats
-from recompra.recommend.selection import ServingPlan, candidates, list_exclude
+from recompra.recommend.selection import (
+    ServingPlan,
+    candidates,
+    methods_needed,
+    serving_model,
+)
 
 #: Extra depth fetched so that the offer rules can drop items and still fill ``k``.
 _SPARE = 20
@@ -63,30 +67,13 @@ class ServedRecommender:
         """Fit the chosen methods on ``lines`` (the whole history when serving)."""
         level = self.plan.level
         factories = candidates(level, self.plan.ease_l2)
-        needed: set[str] = set()
-        for choice in self.plan.choices.values():
-            needed |= set(choice.weights) if choice.method == "blend" else {choice.method}
+        needed = methods_needed(self.plan.choices)
         fitted = {name: factories[name]().fit(lines) for name in sorted(needed)}
         self.models_: dict[ListKind, BaseRecommender] = {}
         self.excludes_: dict[ListKind, Exclude] = {}
-        for kind, choice in self.plan.choices.items():
-            if choice.method == "blend":
-                members = {name: fitted[name] for name in choice.weights}
-                excludes = {name: list_exclude(kind, m) for name, m in members.items()}
-                blend = Blend(
-                    members,
-                    choice.weights,
-                    exclude=excludes,
-                    depth=BLEND_DEPTH,
-                    level=level,
-                    fit_members=False,
-                )
-                self.models_[kind] = blend.fit(lines)
-                self.excludes_[kind] = "all" if kind == "new" else "none"
-            else:
-                model = fitted[choice.method]
-                self.models_[kind] = model
-                self.excludes_[kind] = list_exclude(kind, model)
+        for kind in self.plan.choices:
+            model, mode = serving_model(kind, self.plan.choices, fitted, lines)
+            self.models_[kind], self.excludes_[kind] = model, mode
         reference = next(iter(fitted.values()))
         self.customers_: np.ndarray = reference.customers_
         stats = customer_item_stats(lines, reference.index_, reference.customers_, level)
