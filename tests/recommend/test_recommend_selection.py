@@ -20,7 +20,7 @@ from recompra.recommend.purchases import never_offered, purchase_lines
 from recompra.recommend.recommenders import NextBestOffer
 from recompra.recommend.repeat import JustBoughtRule
 from recompra.recommend.replenishment import OwnHistory, Replenishment
-from recompra.recommend.selection import ListChoice, ServingPlan, choose_plan
+from recompra.recommend.selection import ListChoice, ServingPlan, choose_list, choose_plan
 from recompra.recommend.served import ServedRecommender
 
 ONE_CATEGORY = 1
@@ -202,3 +202,30 @@ def test_learned_blend_keeps_the_informative_member() -> None:
     assert weights["good"] > 0
     assert weights["noise"] < weights["good"]
     assert metrics["hit_rate"] == pytest.approx(1.0)
+
+
+def _lists_hitting(hit_rows: dict[str, int], n: int) -> tuple[dict[str, np.ndarray], Relevant]:
+    """One-item lists: ``name`` hits customers ``0 .. hit_rows[name] - 1`` (item = row)."""
+    relevant = Relevant.build(
+        np.arange(n) + 1000,
+        pd.DataFrame({"customer_id": np.arange(n) + 1000, "item_id": np.arange(n)}),
+    )
+    lists = {}
+    for name, hits in hit_rows.items():
+        rows = np.arange(n)
+        lists[name] = np.where(rows < hits, rows, (rows + 1) % n)[:, None]
+    return lists, relevant
+
+
+@pytest.mark.parametrize(
+    ("challenger_hits", "served"), [(102, "next_best_offer"), (160, "cooccurrence")]
+)
+def test_new_list_keeps_its_default_unless_beaten_beyond_the_noise(
+    challenger_hits: int, served: str
+) -> None:
+    n = 200
+    lists, relevant = _lists_hitting({"next_best_offer": 100, "cooccurrence": challenger_hits}, n)
+    ids = np.arange(n, dtype=np.int64)
+    choice = choose_list("new", lists, lists, relevant, ids, k=1)
+    assert choice.method == served, choice.reason
+    assert choice.validation["cooccurrence"]["hit_rate"] == challenger_hits / n

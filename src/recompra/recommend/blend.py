@@ -244,10 +244,10 @@ def learn_weights(
     return _coordinate_ascent(ValidationLists.build(ranked, relevant, ids), k, passes)
 
 
-def cross_fitted_metrics(
+def cross_fitted_hits(
     ranked: Mapping[str, np.ndarray], relevant: Relevant, ids: np.ndarray, k: int
-) -> dict[str, float]:
-    """Return the blend's validation metrics with weights learned on the *other* half.
+) -> np.ndarray:
+    """Return the blend's ``(customers, k)`` validation hits, weights learned on the *other* half.
 
     The customers are split in two (alternate rows); each half is scored with the
     weights :func:`learn_weights` finds on the other half. Unlike the in-sample score,
@@ -263,7 +263,14 @@ def cross_fitted_metrics(
             continue
         weights, _ = _coordinate_ascent(lists.take(learned), k, passes=2)
         hits[scored] = lists.take(scored).top_hits(weights, k)
-    return hit_metrics(hits, relevant.counts, k)
+    return hits
+
+
+def cross_fitted_metrics(
+    ranked: Mapping[str, np.ndarray], relevant: Relevant, ids: np.ndarray, k: int
+) -> dict[str, float]:
+    """Return the metrics @k of :func:`cross_fitted_hits`."""
+    return hit_metrics(cross_fitted_hits(ranked, relevant, ids, k), relevant.counts, k)
 
 
 class Blend(BaseRecommender):

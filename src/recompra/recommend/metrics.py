@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from scipy import stats
 
@@ -110,6 +111,10 @@ def hit_metrics(hits: np.ndarray, counts: np.ndarray, k: int) -> dict[str, float
     }
 
 
+#: Resamples drawn at once: bounds the bootstrap's memory to batch x customers floats.
+_BOOTSTRAP_BATCH = 200
+
+
 @dataclass(frozen=True)
 class PairedDifference:
     """Mean per-customer difference of two lists' hits, with a bootstrap interval.
@@ -131,8 +136,8 @@ class PairedDifference:
 
 
 def paired_difference(
-    first: np.ndarray,
-    second: np.ndarray,
+    first: npt.ArrayLike,
+    second: npt.ArrayLike,
     *,
     confidence: float = 0.95,
     resamples: int = 2000,
@@ -167,6 +172,7 @@ def paired_difference(
         n_resamples=resamples,
         confidence_level=confidence,
         method="percentile",
+        batch=_BOOTSTRAP_BATCH,
         random_state=np.random.default_rng(seed),
     )
     interval = result.confidence_interval

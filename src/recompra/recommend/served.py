@@ -71,8 +71,8 @@ class ServedRecommender:
         fitted = {name: factories[name]().fit(lines) for name in sorted(needed)}
         self.models_: dict[ListKind, BaseRecommender] = {}
         self.excludes_: dict[ListKind, Exclude] = {}
-        for kind in self.plan.choices:
-            model, mode = serving_model(kind, self.plan.choices, fitted, lines)
+        for kind, choice in self.plan.choices.items():
+            model, mode = serving_model(choice, fitted, lines)
             self.models_[kind], self.excludes_[kind] = model, mode
         reference = next(iter(fitted.values()))
         self.customers_: np.ndarray = reference.customers_
