@@ -331,6 +331,8 @@ class Blend(BaseRecommender):
                 np.where(positions >= 0, member.index_.ids[np.maximum(positions, 0)], -1)
             )
             ranked[name] = np.where(positions >= 0, mapped, -1)
+        if not ranked:  # no weighted member (nothing learned): only the tie-breaker ranks
+            return np.zeros((history.shape[0], self.index_.size))
         return np.asarray(fuse(ranked, self.weights, self.index_.size).toarray())
 
 
