@@ -1,4 +1,5 @@
-"""The blend's validation scoring against a per-customer computation written here."""
+"""The blend's validation scoring against a per-customer computation written here; the
+history-then-new list; the paired bootstrap of served minus a baseline."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recompra.recommend.blend import ValidationLists, cross_fitted_metrics
-from recompra.recommend.metrics import Relevant
+from recompra.recommend.blend import HistoryThenNew, ValidationLists, cross_fitted_metrics
+from recompra.recommend.metrics import Relevant, paired_difference
+from recompra.recommend.recommenders import Popularity
+from recompra.recommend.replenishment import OwnHistory
 
 
 def _random_lists(seed: int) -> tuple[dict[str, np.ndarray], Relevant, np.ndarray]:
@@ -85,3 +88,49 @@ def test_cross_fitted_blend_finds_the_member_that_knows_on_both_halves() -> None
     knows[:, 0] = first
     metrics = cross_fitted_metrics({**ranked, "knows": knows}, relevant, ids, k=1)
     assert metrics["hit_rate"] == pytest.approx(float(np.mean(relevant.counts > 0)))
+
+
+def test_paired_difference_interval_matches_the_normal_approximation() -> None:
+    rng = np.random.default_rng(7)
+    n = 4000
+    first = rng.random(n) < 0.35
+    second = np.where(rng.random(n) < 0.8, first, rng.random(n) < 0.3)
+    diff = paired_difference(first, second)
+    d = first.astype(float) - second.astype(float)
+    assert diff.difference == pytest.approx(d.mean())
+    # For a mean over 4,000 customers the bootstrap interval is close to mean +- 1.96 SE.
+    half = 1.96 * d.std(ddof=1) / math.sqrt(n)
+    assert diff.low == pytest.approx(d.mean() - half, abs=0.15 * half)
+    assert diff.high == pytest.approx(d.mean() + half, abs=0.15 * half)
+    same = paired_difference(first, first)
+    assert (same.difference, same.low, same.high) == (0.0, 0.0, 0.0)
+
+
+def test_history_then_new_pads_the_history_with_the_discovery_list() -> None:
+    # Customer 1 bought item 5 twice and item 6 once; item 7 is the best seller.
+    orders = pd.DataFrame(
+        {
+            "customer_id": [1, 1, 1, 2, 3, 4, 2, 3],
+            "product_id": [5, 5, 6, 7, 7, 7, 8, 8],
+            "day": [1, 3, 2, 1, 1, 1, 2, 2],
+        }
+    )
+    lines = pd.DataFrame(
+        {
+            "order_id": np.arange(len(orders)) + 1,
+            "customer_id": orders["customer_id"],
+            "purchased_at": pd.Timestamp("2024-01-01", tz="UTC")
+            + pd.to_timedelta(orders["day"], unit="D"),
+            "product_id": orders["product_id"],
+            "category_id": 1,
+            "quantity": 1,
+            "unit_price_minor": 1000,
+        }
+    )
+    history = OwnHistory("product").fit(lines)
+    discovery = Popularity("product").fit(lines)
+    model = HistoryThenNew(history, discovery, level="product").fit(lines)
+    # The history by times bought, then the best sellers the customer has not bought.
+    assert model.top_k(np.array([1]), 4).tolist() == [[5, 6, 7, 8]]
+    # Without history (an unknown customer): the discovery list alone.
+    assert model.top_k(np.array([99]), 2).tolist() == [[7, 8]]

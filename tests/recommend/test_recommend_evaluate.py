@@ -8,7 +8,11 @@ import pytest
 
 from recompra.generate import GeneratorConfig, generate_tables
 from recompra.recommend.backtest import time_split
-from recompra.recommend.evaluate import EVALUATION_COLUMNS, evaluate_recommenders
+from recompra.recommend.evaluate import (
+    EVALUATION_COLUMNS,
+    evaluate_recommenders,
+    evaluation_markdown,
+)
 from recompra.recommend.metrics import Relevant, ranking_metrics
 from recompra.recommend.purchases import purchase_lines
 from recompra.recommend.recommenders import BaseRecommender, NextBestOffer
@@ -114,3 +118,17 @@ def test_served_next_to_every_baseline_on_the_same_customers(lines: pd.DataFrame
     assert set(served["role"].str.removeprefix("served: ")) == {
         choice["method"] for choice in plan.values()
     }
+
+
+def test_served_minus_best_baseline_is_stated_with_its_interval(lines: pd.DataFrame) -> None:
+    table = evaluate_recommenders(lines, level="category", k=5)
+    differences = table.attrs["differences"]
+    assert set(differences) == {"all", "new", "cold_start"}
+    for items, diff in differences.items():
+        rows = table.loc[table["items"] == items].set_index("model")
+        baselines = rows.loc[rows["role"] == "baseline", "hit_rate"]
+        assert diff["best_baseline"] == baselines.idxmax()
+        served = rows.loc["served", "hit_rate"]
+        assert diff["difference"] == pytest.approx(served - baselines.max())
+        assert diff["low"] <= diff["difference"] <= diff["high"]
+    assert "bootstrap CI" in evaluation_markdown(table)

@@ -11,14 +11,16 @@ import pyarrow.parquet as pq
 import pytest
 from _recommend_fixtures import snapshot_tables
 
+from recompra.recommend.backtest import LIST_KINDS
 from recompra.recommend.blend import learn_weights
 from recompra.recommend.ease import Ease
 from recompra.recommend.flows import refresh
 from recompra.recommend.metrics import Relevant
 from recompra.recommend.purchases import never_offered, purchase_lines
 from recompra.recommend.recommenders import NextBestOffer
+from recompra.recommend.repeat import JustBoughtRule
 from recompra.recommend.replenishment import OwnHistory, Replenishment
-from recompra.recommend.selection import choose_plan
+from recompra.recommend.selection import ListChoice, ServingPlan, choose_list, choose_plan
 from recompra.recommend.served import ServedRecommender
 
 ONE_CATEGORY = 1
@@ -71,16 +73,60 @@ def test_served_any_list_restocks_on_a_repeat_store() -> None:
     # Every validation customer re-buys their staple: the winner finds (nearly) all.
     any_list = plan.choices["any"]
     assert any_list.validation[any_list.method]["hit_rate"] >= 0.95
-    served = ServedRecommender(plan, just_bought_days=0).fit(lines)
+    served = ServedRecommender(plan, just_bought=None).fit(lines)
     customers = np.arange(1, 61)
     top = served.top_k(customers, 3, "any")
     assert all(c % 10 + 1 in row for c, row in zip(customers, top.tolist(), strict=True))
-    # Last orders fall on days 140..159 (c % 20 + 140); the last day is 159. With the
-    # just-bought rule of 7 days, customers whose last order was on day 153 or later
-    # (c % 20 >= 13, since 159 - day + 1 <= 7) do not get their staple offered yet.
-    ruled = ServedRecommender(plan, just_bought_days=7).fit(lines).top_k(customers, 3, "any")
-    for c, row in zip(customers.tolist(), ruled.tolist(), strict=True):
-        assert (c % 10 + 1 in row) == (c % 20 < 13), c
+    # Every staple is re-bought every 20 days, so its just-bought window is 20 days: at
+    # the end (day 159) nobody's staple is due yet (last orders on days 140..159).
+    ruled = ServedRecommender(plan).fit(lines).top_k(customers, 3, "any")
+    assert not any(c % 10 + 1 in row for c, row in zip(customers, ruled.tolist(), strict=True))
+
+
+def _gap_store() -> pd.DataFrame:
+    """Six customers re-buy product 1 every 2 days and product 2 every 30 days.
+
+    Both were last bought 5 days before the end of the history (day 200, set by customer
+    7's order of product 3); product 3 has no re-purchase of its own.
+    """
+    orders, lines = [], []
+    oid = 0
+    for c in range(1, 7):
+        for product, gap in ((1, 2), (2, 30)):
+            for i in range(4):
+                oid += 1
+                orders.append((oid, c, "delivered", 195 - gap * i))
+                lines.append((oid, product, ONE_CATEGORY, 1000))
+    orders.append((oid + 1, 7, "delivered", 200))
+    lines.append((oid + 1, 3, ONE_CATEGORY, 1000))
+    return purchase_lines(snapshot_tables(orders, lines))
+
+
+def _own_history_plan() -> ServingPlan:
+    choices = {kind: ListChoice(kind, "own_history", {}, 0, {}, "test") for kind in LIST_KINDS}
+    return ServingPlan(level="product", k=3, ease_l2=100.0, validation_cutoff="", choices=choices)
+
+
+def test_just_bought_window_comes_from_each_products_own_gaps() -> None:
+    lines = _gap_store()
+    rule = JustBoughtRule(quantile=0.1, min_gaps=5, floor_days=1.0)
+    own, store = rule.windows(lines, "product")
+    # 18 gaps each (6 customers x 3); the store pools all 36.
+    assert own.to_dict() == {1: pytest.approx(2.0), 2: pytest.approx(30.0)}
+    assert store == pytest.approx(float(np.quantile([2.0] * 18 + [30.0] * 18, 0.1)))
+    assert rule.window_days(lines, "product", np.array([3])).tolist() == [pytest.approx(store)]
+    served = ServedRecommender(_own_history_plan(), just_bought=rule).fit(lines)
+    top = served.top_k(np.arange(1, 7), 3, "any").tolist()
+    # 5 days after the last purchase: past product 1's 2-day window, inside product 2's.
+    assert all(1 in row and 2 not in row for row in top), top
+    unruled = ServedRecommender(_own_history_plan(), just_bought=None).fit(lines)
+    assert all({1, 2} <= set(row) for row in unruled.top_k(np.arange(1, 7), 3, "any").tolist())
+    # Re-bought the same day: the window never falls below the floor.
+    same_day = JustBoughtRule(quantile=0.0, min_gaps=1, floor_days=1.0)
+    first = lines.head(1)
+    later = first.assign(order_id=-1, purchased_at=first["purchased_at"] + pd.Timedelta(hours=3))
+    twice = pd.concat([first, later])
+    assert same_day.windows(twice, "product")[1] == 1.0
 
 
 def test_non_merchandise_is_never_offered(tmp_path: Path) -> None:
@@ -156,3 +202,30 @@ def test_learned_blend_keeps_the_informative_member() -> None:
     assert weights["good"] > 0
     assert weights["noise"] < weights["good"]
     assert metrics["hit_rate"] == pytest.approx(1.0)
+
+
+def _lists_hitting(hit_rows: dict[str, int], n: int) -> tuple[dict[str, np.ndarray], Relevant]:
+    """One-item lists: ``name`` hits customers ``0 .. hit_rows[name] - 1`` (item = row)."""
+    relevant = Relevant.build(
+        np.arange(n) + 1000,
+        pd.DataFrame({"customer_id": np.arange(n) + 1000, "item_id": np.arange(n)}),
+    )
+    lists = {}
+    for name, hits in hit_rows.items():
+        rows = np.arange(n)
+        lists[name] = np.where(rows < hits, rows, (rows + 1) % n)[:, None]
+    return lists, relevant
+
+
+@pytest.mark.parametrize(
+    ("challenger_hits", "served"), [(102, "next_best_offer"), (160, "cooccurrence")]
+)
+def test_new_list_keeps_its_default_unless_beaten_beyond_the_noise(
+    challenger_hits: int, served: str
+) -> None:
+    n = 200
+    lists, relevant = _lists_hitting({"next_best_offer": 100, "cooccurrence": challenger_hits}, n)
+    ids = np.arange(n, dtype=np.int64)
+    choice = choose_list("new", lists, lists, relevant, ids, k=1)
+    assert choice.method == served, choice.reason
+    assert choice.validation["cooccurrence"]["hit_rate"] == challenger_hits / n

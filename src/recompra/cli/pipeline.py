@@ -333,6 +333,7 @@ def evaluation_json(frame: pd.DataFrame, test_fraction: float) -> dict[str, Any]
             "population": frame.attrs["population"],
         },
         "plan": frame.attrs["plan"],
+        "differences": frame.attrs["differences"],
         "rows": rows,
     }
 

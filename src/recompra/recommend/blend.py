@@ -244,10 +244,10 @@ def learn_weights(
     return _coordinate_ascent(ValidationLists.build(ranked, relevant, ids), k, passes)
 
 
-def cross_fitted_metrics(
+def cross_fitted_hits(
     ranked: Mapping[str, np.ndarray], relevant: Relevant, ids: np.ndarray, k: int
-) -> dict[str, float]:
-    """Return the blend's validation metrics with weights learned on the *other* half.
+) -> np.ndarray:
+    """Return the blend's ``(customers, k)`` validation hits, weights learned on the *other* half.
 
     The customers are split in two (alternate rows); each half is scored with the
     weights :func:`learn_weights` finds on the other half. Unlike the in-sample score,
@@ -263,7 +263,14 @@ def cross_fitted_metrics(
             continue
         weights, _ = _coordinate_ascent(lists.take(learned), k, passes=2)
         hits[scored] = lists.take(scored).top_hits(weights, k)
-    return hit_metrics(hits, relevant.counts, k)
+    return hits
+
+
+def cross_fitted_metrics(
+    ranked: Mapping[str, np.ndarray], relevant: Relevant, ids: np.ndarray, k: int
+) -> dict[str, float]:
+    """Return the metrics @k of :func:`cross_fitted_hits`."""
+    return hit_metrics(cross_fitted_hits(ranked, relevant, ids, k), relevant.counts, k)
 
 
 class Blend(BaseRecommender):
@@ -324,4 +331,51 @@ class Blend(BaseRecommender):
                 np.where(positions >= 0, member.index_.ids[np.maximum(positions, 0)], -1)
             )
             ranked[name] = np.where(positions >= 0, mapped, -1)
+        if not ranked:  # no weighted member (nothing learned): only the tie-breaker ranks
+            return np.zeros((history.shape[0], self.index_.size))
         return np.asarray(fuse(ranked, self.weights, self.index_.size).toarray())
+
+
+class HistoryThenNew(BaseRecommender):
+    """What the customer bought (own-history order), then a discovery list fills the rest.
+
+    The "any item" list of a store whose customers re-buy: the own-history baseline
+    already leads with the history, but pads a short history with the best sellers;
+    here the padding is the list the store's back-test chose for items new to the
+    customer, so wherever that list beats the best sellers on new items this list beats
+    own history on any item. Both members must be fitted on the same lines as this one.
+
+    Parameters
+    ----------
+    history
+        Ranks the history (e.g. :class:`~recompra.recommend.replenishment.OwnHistory`).
+    discovery
+        Ranks items new to the customer (scored with ``exclude="all"``).
+    level
+        ``"product"`` or ``"category"``.
+    """
+
+    default_exclude: Exclude = "none"
+
+    def __init__(
+        self, history: BaseRecommender, discovery: BaseRecommender, *, level: Level = "product"
+    ) -> None:
+        super().__init__(level)
+        self.history = history
+        self.discovery = discovery
+
+    def _top_k_positions(
+        self, customer_ids: np.ndarray, k: int, exclude: Exclude, *, evidence_only: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        self._check_fitted()
+        own_ids, own_pos = self.history._top_k_positions(
+            customer_ids, k, "none", evidence_only=True
+        )
+        new_ids, new_pos = self.discovery._top_k_positions(
+            customer_ids, k, "all", evidence_only=evidence_only
+        )
+        # The history first, in its order; the discovery items after it (disjoint sets).
+        order = np.argsort(np.concatenate([own_ids, new_ids], axis=1) < 0, axis=1, kind="stable")
+        ids = np.take_along_axis(np.concatenate([own_ids, new_ids], axis=1), order, axis=1)
+        pos = np.take_along_axis(np.concatenate([own_pos, new_pos], axis=1), order, axis=1)
+        return ids[:, :k], pos[:, :k]

@@ -27,13 +27,14 @@ recommended / items in the training catalogue).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from recompra.recommend.backtest import LIST_KINDS, ListKind, Population, Targets, time_split
-from recompra.recommend.metrics import METRICS, ranking_metrics
+from recompra.recommend.metrics import METRICS, hit_matrix, paired_difference, ranking_metrics
 from recompra.recommend.recommenders import BaseRecommender
 from recompra.recommend.selection import (
     BASELINES,
@@ -106,9 +107,11 @@ def evaluate_recommenders(
     catalogue = max(len(served.ids_), 1)
     factories = models if models is not None else candidates(level, plan.ease_l2)
     rows: list[dict[str, Any]] = []
+    hits: dict[tuple[ListKind, str], np.ndarray] = {}
 
     def add(kind: ListKind, name: str, role: str, recs: np.ndarray) -> None:
         relevant = targets.relevant[kind]
+        hits[kind, name] = np.asarray(hit_matrix(recs[:, :k], relevant).any(axis=1))
         rows.append(
             {
                 "level": level,
@@ -143,9 +146,25 @@ def evaluate_recommenders(
             "k": k,
             "population": population,
             "plan": plan.to_dict(),
+            "differences": _differences(table, hits),
         }
     )
     return table
+
+
+def _differences(
+    table: pd.DataFrame, hits: Mapping[tuple[ListKind, str], np.ndarray]
+) -> dict[str, dict[str, Any]]:
+    """Return, per list, served minus the best baseline's hit-rate with its bootstrap CI."""
+    out: dict[str, dict[str, Any]] = {}
+    for kind, label in ITEMS_LABEL.items():
+        rows = table.loc[(table["items"] == label) & (table["role"] == "baseline")]
+        if rows.empty or (kind, "served") not in hits:
+            continue
+        best = str(rows["model"].iloc[int(np.argmax(rows["hit_rate"].to_numpy()))])
+        diff = paired_difference(hits[kind, "served"], hits[kind, best])
+        out[label] = {"best_baseline": best, **asdict(diff)}
+    return out
 
 
 def served_beats_baselines(table: pd.DataFrame) -> dict[str, bool]:
@@ -196,5 +215,25 @@ def evaluation_markdown(table: pd.DataFrame) -> str:
             said = "**served does not beat every baseline on the test period**"
         weights = ", ".join(f"{name} {w:g}" for name, w in choice["weights"].items())
         reason = choice["reason"] + (f" (weights: {weights})" if weights else "")
-        lines.append(f"* `{label}`: {reason}" + (f"; {said}." if said else "."))
+        uncertainty = _uncertainty(table.attrs.get("differences", {}).get(label), k)
+        lines.append(f"* `{label}`: {reason}" + (f"; {said}" if said else "") + uncertainty + ".")
     return "\n".join(lines) + "\n"
+
+
+def _uncertainty(diff: Mapping[str, Any] | None, k: object) -> str:
+    """Return the served-minus-best-baseline difference as a clause of the verdict."""
+    if not diff or diff["difference"] != diff["difference"]:  # missing or NaN
+        return ""
+    low, high = diff["low"], diff["high"]
+    if low > 0:
+        meaning = "above zero: a win beyond the noise"
+    elif high < 0:
+        meaning = "below zero: a loss beyond the noise"
+    elif low == high == 0:
+        meaning = "the same lists"
+    else:
+        meaning = "it includes zero: within the noise"
+    return (
+        f"; served - {diff['best_baseline']} hit-rate@{k} {diff['difference']:+.4f}, "
+        f"{diff['confidence']:.0%} bootstrap CI [{low:+.4f}, {high:+.4f}] ({meaning})"
+    )

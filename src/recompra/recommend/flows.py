@@ -28,9 +28,9 @@ The refresh's output directory (read back by
 ==============================  ===========================================================
 
 Every served list follows the offer rules of :mod:`recompra.recommend.served` (nothing
-bought in the last ``just_bought_days``; never a product :func:`~recompra.recommend.
-purchases.never_offered` rules out); bought-together and upsell tables drop those
-products too.
+the customer just bought, by the product's own re-purchase gaps; never a product
+:func:`~recompra.recommend.purchases.never_offered` rules out); bought-together and
+upsell tables drop those products too.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,7 @@ from recompra.recommend.evaluate import evaluate_recommenders
 from recompra.recommend.next_best_offer import next_best_offers
 from recompra.recommend.purchases import Catalogue, load_tables, never_offered, purchase_lines
 from recompra.recommend.recommenders import NextBestOffer
+from recompra.recommend.repeat import JustBoughtRule
 from recompra.recommend.selection import choose_plan
 from recompra.recommend.served import ServedRecommender
 from recompra.recommend.sql import Level
@@ -81,8 +82,9 @@ class RefreshConfig:
         Upsell price band, multiples of the anchor's price.
     validation_fraction
         Share of the history's time span the model selection back-tests on.
-    just_bought_days
-        Items a customer bought this recently are not offered to them.
+    just_bought
+        When a product a customer bought may be offered to them again (from the
+        product's own re-purchase gaps, :class:`~recompra.recommend.repeat.JustBoughtRule`).
     """
 
     k: int = 10
@@ -91,7 +93,7 @@ class RefreshConfig:
     min_confidence: float = 0.0
     price_band: tuple[float, float] = (1.1, 2.0)
     validation_fraction: float = 0.2
-    just_bought_days: int = 7
+    just_bought: JustBoughtRule = field(default_factory=JustBoughtRule)
 
 
 _FBT_SQL = """
@@ -247,7 +249,7 @@ def refresh(
 
     started = time.perf_counter()
     served = ServedRecommender(
-        plan, never_offer=never.tolist(), just_bought_days=config.just_bought_days
+        plan, never_offer=never.tolist(), just_bought=config.just_bought
     ).fit(lines)
     explainer = NextBestOffer("product").fit(lines)
     customers = explainer.customers_
@@ -286,7 +288,7 @@ def refresh(
             "catalogue_flags_missing": [
                 c for c in ("non_merchandise", "active", "in_stock") if c not in flags
             ],
-            "just_bought_days": config.just_bought_days,
+            "just_bought": asdict(config.just_bought),
         },
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))

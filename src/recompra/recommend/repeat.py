@@ -138,3 +138,47 @@ def customer_item_stats(
         since_days=matrix(since.astype(np.float64)),
         own_gap_days=matrix(gap),
     )
+
+
+@dataclass(frozen=True)
+class JustBoughtRule:
+    """When an already-bought product is "just bought" and must not be offered again.
+
+    A fixed week is wrong both ways: it re-offers a monthly staple after eight days and
+    blocks the re-orders a store's own customers place within days. So the window is
+    read from the product's own re-purchase gaps (:func:`_gaps`): a product is just bought
+    while less time has passed since the customer's last purchase of it than the
+    ``quantile`` of the product's gaps, i.e. sooner than all but that share of its
+    re-buyers actually re-bought it. A product with fewer than ``min_gaps`` gaps borrows
+    the store's pooled gaps; with no gap anywhere the window is ``fallback_days``. Never
+    less than ``floor_days``: whatever the gaps say, an item bought today is not offered.
+
+    Attributes
+    ----------
+    quantile
+        Share of the re-purchases allowed to come sooner than the window.
+    min_gaps
+        Gaps a product needs for a window of its own.
+    floor_days
+        Shortest window.
+    fallback_days
+        Window when the history has no re-purchase at all.
+    """
+
+    quantile: float = 0.1
+    min_gaps: int = 5
+    floor_days: float = 1.0
+    fallback_days: float = 7.0
+
+    def windows(self, lines: pd.DataFrame, level: Level) -> tuple[pd.Series, float]:
+        """Return the window in days per item with its own gaps, and the store's window."""
+        gaps = _gaps(lines, item_column(level))
+        store = float(gaps.quantile(self.quantile)) if len(gaps) else self.fallback_days
+        by_item = gaps.groupby(level=0)
+        own = by_item.quantile(self.quantile)[by_item.size() >= self.min_gaps]
+        return own.clip(lower=self.floor_days), max(store, self.floor_days)
+
+    def window_days(self, lines: pd.DataFrame, level: Level, ids: np.ndarray) -> np.ndarray:
+        """Return the window in days of each item id of ``ids``."""
+        own, store = self.windows(lines, level)
+        return own.reindex(ids).fillna(store).to_numpy(dtype=np.float64)

@@ -23,17 +23,29 @@ installed (``implicit`` is not in the environment).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from recompra.recommend.backtest import LIST_KINDS, ListKind, Targets, time_split
-from recompra.recommend.blend import BLEND_DEPTH, cross_fitted_metrics, learn_weights
+from recompra.recommend.blend import (
+    BLEND_DEPTH,
+    Blend,
+    HistoryThenNew,
+    cross_fitted_hits,
+    learn_weights,
+)
 from recompra.recommend.ease import Ease
-from recompra.recommend.metrics import Relevant, ranking_metrics
+from recompra.recommend.metrics import (
+    Relevant,
+    hit_matrix,
+    hit_metrics,
+    paired_difference,
+    ranking_metrics,
+)
 from recompra.recommend.recommenders import (
     BaseRecommender,
     Exclude,
@@ -81,6 +93,17 @@ def candidates(level: Level, ease_l2: float = 100.0) -> dict[str, Callable[[], B
 
 #: Candidate names, in display order.
 CANDIDATES: tuple[str, ...] = tuple(candidates("product"))
+#: The method a list serves unless a challenger wins the validation slice beyond the noise:
+#: next-best-offer is the model built for new items (customer-level co-occurrence shrunk
+#: towards popularity, the two new-item baselines in one score). Near-ties on a few
+#: hundred validation customers were decided by a customer or two, i.e. by luck.
+DEFAULTS: dict[ListKind, str] = {"new": "next_best_offer"}
+#: Confidence of the one-sided test a challenger must pass against the default (the lower
+#: bound of the paired bootstrap interval of its hit-rate minus the default's above 0).
+CHALLENGE_CONFIDENCE = 0.9
+
+#: The ``any`` candidate built from the ``new`` list's choice (:class:`HistoryThenNew`).
+HISTORY_THEN_NEW = "own_history_then_new"
 
 
 def list_exclude(kind: ListKind, model: BaseRecommender) -> Exclude:
@@ -99,13 +122,16 @@ class ListChoice:
     method
         A candidate name or ``"blend"``.
     weights
-        Blend weights per candidate (empty unless ``method == "blend"``).
+        Blend weights per candidate: of the served blend, or of the new-items blend that
+        pads :data:`HISTORY_THEN_NEW` (empty for a single method).
     customers
         Validation customers the choice was made on.
     validation
         Validation metrics @k per method (every candidate, and ``blend`` when learned).
     reason
         The choice in one sentence, with the numbers.
+    learned
+        The blend weights learned on this list's validation slice, served or not.
     """
 
     kind: ListKind
@@ -114,6 +140,7 @@ class ListChoice:
     customers: int
     validation: dict[str, dict[str, float]]
     reason: str
+    learned: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -129,6 +156,49 @@ class ServingPlan:
     def to_dict(self) -> dict[str, Any]:
         """Return the plan as JSON-ready values (written to the refresh manifest)."""
         return asdict(self)
+
+
+def serving_model(
+    choice: ListChoice, fitted: Mapping[str, BaseRecommender], lines: pd.DataFrame
+) -> tuple[BaseRecommender, Exclude]:
+    """Return the model serving a list as ``choice`` says, and its history exclusion.
+
+    ``fitted`` holds every method the choice needs (:func:`methods_needed`), fitted on
+    ``lines``; a blend or :data:`HISTORY_THEN_NEW` (own history, then the new-items blend
+    of ``choice.weights``) is assembled from them.
+    """
+    level = next(iter(fitted.values())).level
+    kind: ListKind = "new" if choice.method == HISTORY_THEN_NEW else choice.kind
+    if choice.method in ("blend", HISTORY_THEN_NEW):
+        members = {name: fitted[name] for name in choice.weights}
+        excludes = {name: list_exclude(kind, m) for name, m in members.items()}
+        blend = Blend(
+            members,
+            choice.weights,
+            exclude=excludes,
+            depth=BLEND_DEPTH,
+            level=level,
+            fit_members=False,
+        ).fit(lines)
+        if choice.method == HISTORY_THEN_NEW:
+            history = fitted["own_history"]
+            return HistoryThenNew(history, blend, level=level).fit(lines), "none"
+        return blend, "all" if kind == "new" else "none"
+    model = fitted[choice.method]
+    return model, list_exclude(kind, model)
+
+
+def methods_needed(choices: Mapping[ListKind, ListChoice]) -> set[str]:
+    """Return the candidates :func:`serving_model` needs fitted for ``choices``."""
+    needed: set[str] = set()
+    for choice in choices.values():
+        if choice.method == HISTORY_THEN_NEW:
+            needed |= {"own_history"} | set(choice.weights)
+        elif choice.method == "blend":
+            needed |= set(choice.weights)
+        else:
+            needed.add(choice.method)
+    return needed
 
 
 def _lists(
@@ -160,7 +230,7 @@ def _ids(positions: np.ndarray, ids: np.ndarray) -> np.ndarray:
     return np.where(positions >= 0, ids[np.maximum(positions, 0)], -1)
 
 
-def _choose(
+def choose_list(
     kind: ListKind,
     padded: dict[str, np.ndarray],
     ranked: dict[str, np.ndarray],
@@ -168,17 +238,25 @@ def _choose(
     ids: np.ndarray,
     k: int,
 ) -> ListChoice:
+    """Choose what serves one list from its members' validation lists (positions).
+
+    ``padded`` holds each candidate's top ``k`` as served alone, ``ranked`` the blend
+    members' evidence lists; the winner is the best single candidate or, if its
+    cross-fitted score is strictly better, the blend; a list with a default
+    (:data:`DEFAULTS`) keeps it unless the winner beats it beyond the noise.
+    """
     n = len(relevant.customers)
-    scores = {name: ranking_metrics(_ids(p, ids), relevant, k) for name, p in padded.items()}
+    hits = {name: hit_matrix(_ids(p, ids)[:, :k], relevant) for name, p in padded.items()}
+    weights: dict[str, float] = {}
+    if n and kind != "cold_start":
+        # Weights from every validation customer; the score that decides is cross-fitted.
+        weights, _ = learn_weights(ranked, relevant, ids, k)
+        hits["blend"] = cross_fitted_hits(ranked, relevant, ids, k)
+    scores = {name: hit_metrics(h, relevant.counts, k) for name, h in hits.items()}
     if n == 0:
         return ListChoice(
             kind, "popularity", {}, 0, scores, "no validation customers: best sellers served"
         )
-    weights: dict[str, float] = {}
-    if kind != "cold_start":
-        # Weights from every validation customer; the score that decides is cross-fitted.
-        weights, _ = learn_weights(ranked, relevant, ids, k)
-        scores["blend"] = cross_fitted_metrics(ranked, relevant, ids, k)
     singles = [name for name in scores if name != "blend"]
     best_single = max(singles, key=lambda name: (scores[name]["hit_rate"], scores[name]["ndcg"]))
     method = best_single
@@ -187,6 +265,21 @@ def _choose(
         # The blend must beat the best single method, not tie it: a tie serves the simpler.
         if (blend["hit_rate"], blend["ndcg"]) > (single["hit_rate"], single["ndcg"]):
             method = "blend"
+    leader, default = method, DEFAULTS.get(kind)
+    challenge = ""
+    if default in scores and leader != default:
+        diff = paired_difference(
+            hits[leader].any(axis=1),
+            hits[default].any(axis=1),
+            confidence=2 * CHALLENGE_CONFIDENCE - 1,
+        )
+        if not diff.low > 0:
+            method = default
+            challenge = (
+                f"; {leader} led it ({scores[leader]['hit_rate']:.3f}) but not beyond the "
+                f"noise (difference {diff.difference:+.3f}, {CHALLENGE_CONFIDENCE:.0%} lower "
+                f"bound {diff.low:+.3f}), so the default {default} is served"
+            )
     baselines = [b for b in BASELINES if b in scores and b != method]
     best_baseline = max(baselines, key=lambda b: scores[b]["hit_rate"]) if baselines else method
     won = scores[method]["hit_rate"]
@@ -195,13 +288,24 @@ def _choose(
         f"{method} wins the validation slice: hit-rate@{k} {won:.3f} vs best baseline "
         f"{best_baseline} {base:.3f} on {n:,} customers"
     )
-    if method in BASELINES:
+    if challenge:
+        reason = (
+            f"{method} serves: hit-rate@{k} {won:.3f} on the validation slice vs best "
+            f"baseline {best_baseline} {base:.3f} on {n:,} customers{challenge}"
+        )
+    elif method in BASELINES:
         reason = (
             f"nothing beats the baseline {method} on the validation slice "
             f"(hit-rate@{k} {won:.3f}, {n:,} customers): the baseline is served"
         )
-    used = {name: w for name, w in weights.items() if w > 0} if method == "blend" else {}
-    return ListChoice(kind, method, used, n, scores, reason)
+    learned = {name: w for name, w in weights.items() if w > 0}
+    return ListChoice(
+        kind, method, learned if method == "blend" else {}, n, scores, reason, learned
+    )
+
+
+#: A template choice: assembles :data:`HISTORY_THEN_NEW` for its validation lists.
+_HISTORY_FIRST = ListChoice("any", HISTORY_THEN_NEW, {}, 0, {}, "")
 
 
 def choose_plan(
@@ -246,17 +350,21 @@ def choose_plan(
             ease_l2, best, fitted["ease"] = l2, (metrics["hit_rate"], metrics["ndcg"]), model
     if "ease" not in fitted:  # no validation customer to choose l2 on
         fitted["ease"] = Ease(level, l2=ease_l2).fit(split.train)
-    choices = {}
+    choices: dict[ListKind, ListChoice] = {}
     for kind in LIST_KINDS:
         relevant = targets.relevant[kind]
-        choices[kind] = _choose(
-            kind,
-            _lists(fitted, kind, relevant, k),
-            _evidence_lists(fitted, kind, relevant),
-            relevant,
-            ids,
-            k,
+        padded = _lists(fitted, kind, relevant, k)
+        if kind == "any":
+            # Own history padded by the new-items blend (learned first: LIST_KINDS order).
+            padding = replace(_HISTORY_FIRST, weights=choices["new"].learned)
+            composite, _ = serving_model(padding, fitted, split.train)
+            _, padded[HISTORY_THEN_NEW] = composite._top_k_positions(relevant.customers, k, "none")
+        choice = choose_list(
+            kind, padded, _evidence_lists(fitted, kind, relevant), relevant, ids, k
         )
+        if choice.method == HISTORY_THEN_NEW:
+            choice = replace(choice, weights=padding.weights)
+        choices[kind] = choice
     return ServingPlan(
         level=level,
         k=k,

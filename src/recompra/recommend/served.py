@@ -4,9 +4,10 @@
 ServingPlan` chose (each candidate once, shared by the lists that use it) and returns
 the three lists. The non-intrusive offer rules apply to every served list:
 
-* never a product the customer bought in the last ``just_bought_days`` days (default 7):
-  restocking waits until the item can be due again (product lists only: at category
-  level re-offering the category just bought is category affinity, not an intrusion);
+* never a product the customer *just* bought, "just" read from the product's own
+  re-purchase gaps (:class:`~recompra.recommend.repeat.JustBoughtRule`): restocking waits
+  until the item can be due again (product lists only: at category level re-offering the
+  category just bought is category affinity, not an intrusion);
 * never an item of ``never_offer`` (non-merchandise lines such as postage or gift wrap,
   inactive or out-of-stock products, when the snapshot says so: see
   :func:`~recompra.recommend.purchases.never_offered`).
@@ -24,10 +25,14 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recompra.recommend.backtest import ListKind
-from recompra.recommend.blend import BLEND_DEPTH, Blend
 from recompra.recommend.recommenders import BaseRecommender, Exclude
-from recompra.recommend.repeat import customer_item_stats
-from recompra.recommend.selection import ServingPlan, candidates, list_exclude
+from recompra.recommend.repeat import JustBoughtRule, customer_item_stats
+from recompra.recommend.selection import (
+    ServingPlan,
+    candidates,
+    methods_needed,
+    serving_model,
+)
 
 #: Extra depth fetched so that the offer rules can drop items and still fill ``k``.
 _SPARE = 20
@@ -42,8 +47,9 @@ class ServedRecommender:
         The per-store choice (:func:`~recompra.recommend.selection.choose_plan`).
     never_offer
         Item ids never offered.
-    just_bought_days
-        Items bought this recently are not offered.
+    just_bought
+        When a bought product may be offered again; ``None`` switches the rule off (the
+        methods' own lists, as the back-test scores them).
     """
 
     def __init__(
@@ -51,49 +57,38 @@ class ServedRecommender:
         plan: ServingPlan,
         *,
         never_offer: Iterable[int] = (),
-        just_bought_days: int = 7,
+        just_bought: JustBoughtRule | None = JustBoughtRule(),
     ) -> None:
         self.plan = plan
         self.never_offer = np.unique(np.fromiter(never_offer, dtype=np.int64))
-        self.just_bought_days = just_bought_days
+        self.just_bought = just_bought
 
     def fit(self, lines: pd.DataFrame) -> Self:
         """Fit the chosen methods on ``lines`` (the whole history when serving)."""
         level = self.plan.level
         factories = candidates(level, self.plan.ease_l2)
-        needed: set[str] = set()
-        for choice in self.plan.choices.values():
-            needed |= set(choice.weights) if choice.method == "blend" else {choice.method}
+        needed = methods_needed(self.plan.choices)
         fitted = {name: factories[name]().fit(lines) for name in sorted(needed)}
         self.models_: dict[ListKind, BaseRecommender] = {}
         self.excludes_: dict[ListKind, Exclude] = {}
         for kind, choice in self.plan.choices.items():
-            if choice.method == "blend":
-                members = {name: fitted[name] for name in choice.weights}
-                excludes = {name: list_exclude(kind, m) for name, m in members.items()}
-                blend = Blend(
-                    members,
-                    choice.weights,
-                    exclude=excludes,
-                    depth=BLEND_DEPTH,
-                    level=level,
-                    fit_members=False,
-                )
-                self.models_[kind] = blend.fit(lines)
-                self.excludes_[kind] = "all" if kind == "new" else "none"
-            else:
-                model = fitted[choice.method]
-                self.models_[kind] = model
-                self.excludes_[kind] = list_exclude(kind, model)
+            model, mode = serving_model(choice, fitted, lines)
+            self.models_[kind], self.excludes_[kind] = model, mode
         reference = next(iter(fitted.values()))
         self.customers_: np.ndarray = reference.customers_
         stats = customer_item_stats(lines, reference.index_, reference.customers_, level)
-        recent = stats.since_days.copy()
-        days = self.just_bought_days if level == "product" else 0
-        recent.data = (recent.data <= days).astype(np.float64)
-        recent.eliminate_zeros()
-        self.just_bought_: sp.csr_matrix = recent
         self.ids_: np.ndarray = reference.index_.ids
+        recent = stats.since_days.tocoo()
+        if self.just_bought is None or level != "product":
+            window = np.zeros(len(self.ids_))
+        else:
+            window = self.just_bought.window_days(lines, level, self.ids_)
+        # since_days stores the days since the last purchase plus one (see repeat.py).
+        inside = (recent.data - 1.0) < window[recent.col]
+        self.just_bought_: sp.csr_matrix = sp.csr_matrix(
+            (np.ones(int(inside.sum())), (recent.row[inside], recent.col[inside])),
+            shape=recent.shape,
+        )
         return self
 
     def top_k(self, customer_ids: np.ndarray, k: int, kind: ListKind) -> np.ndarray:
