@@ -159,17 +159,33 @@ def _frame(
     slot = (W - PAD_L - PAD_R) / (n if bars else max(n - 1, 1))
     # Label every k-th slot so that the widest label (about 0.6 em per character) plus a
     # gap fits: overlapping ticks are unreadable.
-    widest = max((len(text) for text in labels), default=0) * AXIS_FONT_PX * 0.6 + 8
+    widest = _text_width(max(labels, key=len, default="")) + 8
     every = max(1, math.ceil(widest / slot))
     for i, text in enumerate(labels):
         if i % every:
             continue
         x = PAD_L + i * slot + (slot / 2 if bars else 0)
         parts.append(
-            f'<text class="axis" x="{x:.1f}" y="{H - PAD_B + 16}" text-anchor="middle">'
-            f"{escape(text)}</text>"
+            f'<text class="axis" x="{x:.1f}" y="{H - PAD_B + 16}" '
+            f'text-anchor="{_anchor(x, _text_width(text))}">{escape(text)}</text>'
         )
     return "".join(parts)
+
+
+def _text_width(text: str) -> float:
+    """About how wide an axis label is drawn (0.6 em per character)."""
+    return len(text) * AXIS_FONT_PX * 0.6
+
+
+def _anchor(x: float, width: float) -> str:
+    """Centre a label under its point unless that runs it past the chart's edge: the last
+    month of a line chart ends at the right padding, narrower than half a label
+    ("jan. de 2025" was cut to "jan. de 202")."""
+    if x + width / 2 > W:
+        return "end"
+    if x - width / 2 < 0:
+        return "start"
+    return "middle"
 
 
 def heat_color(fraction: float | None) -> str:
