@@ -12,7 +12,6 @@ inside its ``<svg>`` (an SVG clips what overflows it, as the overview's last mon
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -62,7 +61,7 @@ SEGMENT = {
 
 
 @pytest.fixture(scope="module")
-def case_id(server: Server) -> Iterator[int]:
+def case_id(server: Server) -> int:
     """One case and one live segment of the server's brand, so the case and segment pages
     have something to show; the case's id."""
     engine = make_engine(server.database_url)
@@ -85,7 +84,7 @@ def case_id(server: Server) -> Iterator[int]:
         )
         created = case.id
     engine.dispose()
-    yield created
+    return created
 
 
 def _nav_pages(tab: Any) -> dict[str, str]:

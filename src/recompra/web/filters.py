@@ -10,7 +10,7 @@ page. ``range``, ``from`` and ``to`` choose the date range of the KPI cards
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Literal, get_args
 from urllib.parse import urlencode
 
@@ -89,7 +89,8 @@ def _parse_date(value: str | None) -> date | None:
     """A typed date in either :data:`DATE_INPUT_FORMATS` form, else ``None``."""
     for form in DATE_INPUT_FORMATS.values():
         try:
-            return datetime.strptime((value or "").strip(), form).date()
+            # A calendar day: the zone only keeps the parsed value from being naive.
+            return datetime.strptime((value or "").strip(), form).replace(tzinfo=UTC).date()
         except ValueError:
             continue
     return None
