@@ -36,6 +36,8 @@ from recompra.web.glossary import BY_KEY
 from recompra.web.i18n import segment_name, translate
 
 BRAND_COOKIE = "recompra_brand"
+#: ``date`` under a name that :meth:`Page.date` does not hide inside the class.
+Day = date
 
 #: The navigation: group key (``navgroup.<key>``) → its pages, in order, each
 #: (key of ``nav.<key>`` and of ``Page.active``, path). A group of one page is a plain link;
@@ -141,7 +143,7 @@ class Page:
         """Format a date."""
         return format_date(value, self.locale)
 
-    def date_input(self, value: date | None) -> str:
+    def date_input(self, value: Day | None) -> str:
         """A date as the page's date inputs take it (``31/12/2024`` in pt-BR)."""
         return date_input_value(value, self.locale)
 
