@@ -173,15 +173,34 @@ def test_dashboard_case_pages_and_actions(site: Site) -> None:
     queue = c.get("/dashboard/cases")
     assert queue.status_code == 200
     assert "Troca de tamanho" in queue.text
+    found = re.search(r'name="csrf" value="([^"]+)"', c.get(f"/dashboard/cases/{case_id}").text)
+    assert found is not None
+    token = found.group(1)
+    # A form posted from another site has no token (422, as on the admin forms) or a wrong
+    # one (403): refused either way, and nothing is written.
+    note_path, assign_path = (
+        f"/dashboard/cases/{case_id}/note",
+        f"/dashboard/cases/{case_id}/assign",
+    )
+    assert c.post(note_path, data={"body": "Forjada"}).status_code == 422
+    assert c.post(note_path, data={"body": "Forjada", "csrf": "x"}).status_code == 403
+    assert c.post(assign_path, data={"owner": "intruso", "csrf": "x"}).status_code == 403
+    assert c.post(assign_path, data={"owner": "intruso"}).status_code == 422
     note = c.post(
-        f"/dashboard/cases/{case_id}/note", data={"body": "Cliente VIP"}, follow_redirects=False
+        f"/dashboard/cases/{case_id}/note",
+        data={"body": "Cliente VIP", "csrf": token},
+        follow_redirects=False,
     )
     assert note.headers["location"] == f"/dashboard/cases/{case_id}?done=1"
     refused = c.post(
-        f"/dashboard/cases/{case_id}/status", data={"status": "resolved"}, follow_redirects=False
+        f"/dashboard/cases/{case_id}/status",
+        data={"status": "resolved", "csrf": token},
+        follow_redirects=False,
     )
     assert refused.headers["location"] == f"/dashboard/cases/{case_id}?error=1"  # no reason
     page = c.get(f"/dashboard/cases/{case_id}")
     assert "Cliente VIP" in page.text
+    assert "Forjada" not in page.text
+    assert "intruso" not in page.text
     assert 'data-case-status="new"' in page.text
     assert c.get("/dashboard/cases/999999").status_code == 404

@@ -348,13 +348,16 @@ def browser(server: Server) -> Iterator[Any]:
 
 @pytest.fixture
 def tab_at(browser: Any) -> Iterator[Any]:
-    """``tab_at(viewport)``: a new signed-out tab at ``desktop`` or ``phone`` size."""
+    """``tab_at(viewport, locale)``: a new signed-out tab at ``desktop`` or ``phone`` size,
+    the browser itself in ``locale`` (pt-BR by default, as the dashboard's users are)."""
     contexts = []
 
-    def open_tab(viewport: str) -> Any:
+    def open_tab(viewport: str, locale: str = "pt-BR") -> Any:
         width, height = VIEWPORTS[viewport]
         context = browser.new_context(
-            viewport={"width": width, "height": height}, is_mobile=viewport == "phone"
+            viewport={"width": width, "height": height},
+            is_mobile=viewport == "phone",
+            locale=locale,
         )
         contexts.append(context)
         tab = context.new_page()

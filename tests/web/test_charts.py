@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import pytest
@@ -84,3 +85,24 @@ def test_every_segment_key_has_the_analytics_names() -> None:
     assert segment_name("new_customers", "pt-BR") == "Novos clientes"
     assert segment_name(SegmentKey.CANT_LOSE_THEM, "en") == "Can't Lose Them"
     assert segment_name(None, "en") == "Unsegmented"
+
+
+def test_the_last_month_keeps_its_label_inside_the_chart_without_overlap() -> None:
+    """Nineteen months end at the right padding (28 units), narrower than half a label:
+    the last month is anchored at its end, and the label before it gives way."""
+    months = [f"m{i:02d}. de 2024" for i in range(19)]
+    svg = charts.line_chart(months, [1.0] * 19, label="receita", fmt=str)
+    axis = re.findall(
+        rf'<text class="axis" x="([\d.]+)" y="{charts.H - charts.PAD_B + 16}" '
+        r'text-anchor="(\w+)">([^<]+)</text>',
+        svg,
+    )
+    assert axis[0][2] == "m00. de 2024"
+    assert axis[-1][1:] == ("end", "m18. de 2024")
+    extents = []
+    for x, anchor, text in axis:
+        width = len(text) * charts.AXIS_FONT_PX * 0.6
+        left = float(x) - {"start": 0, "middle": width / 2, "end": width}[anchor]
+        extents.append((left, left + width))
+    assert all(left >= 0 and right <= charts.W for left, right in extents)
+    assert all(a[1] < b[0] for a, b in itertools.pairwise(extents))

@@ -51,13 +51,15 @@ def test_the_cards_compare_a_range_with_the_previous_equal_length_period(
     previous = _counts(purchases, PREVIOUS_FROM, FROM - timedelta(days=1))
     assert current["orders"] > 0
     assert previous["orders"] > 0
-    tab = tab_at("desktop")
+    tab = tab_at("desktop", "pt-BR" if locale == "pt-BR" else "en-US")
     sign_in(tab, server)
     if locale == "en":
         tab.click("#lang-switch")
         tab.wait_for_url("**/dashboard")
-    tab.fill("#range-from", FROM.isoformat())
-    tab.fill("#range-to", TO.isoformat())
+    # Typed as each language writes a date (dd/mm/aaaa in pt-BR, ISO in en).
+    typed = "%d/%m/%Y" if locale == "pt-BR" else "%Y-%m-%d"
+    tab.fill("#range-from", FROM.strftime(typed))
+    tab.fill("#range-to", TO.strftime(typed))
     tab.click("#range-apply")
     tab.wait_for_url("**/dashboard?*range=custom*")
     summary = tab.locator("#range-summary")
@@ -76,7 +78,40 @@ def test_the_cards_compare_a_range_with_the_previous_equal_length_period(
         .endswith(format_number(previous["orders"], locale))
     )
     assert tab.locator("#range-partial").count() == 0
+    assert tab.locator("#range-from").input_value() == FROM.strftime(typed)
     screenshot(tab, f"desktop-{locale}-overview-range")
+
+
+@pytest.mark.parametrize("viewport", ["desktop", "phone"])
+def test_a_portuguese_page_shows_dates_as_dd_mm_aaaa_in_an_english_browser(
+    tab_at: Any, server: Server, viewport: str
+) -> None:
+    """A native date input follows the browser's locale (mm/dd/yyyy in en-US Chromium);
+    the range's inputs follow the page's language instead."""
+    tab = tab_at(viewport, "en-US")
+    sign_in(tab, server)
+    start = tab.locator("#range-from")
+    assert start.get_attribute("type") == "text"
+    assert start.get_attribute("placeholder") == "dd/mm/aaaa"
+    start.fill("01/10/2023")
+    tab.fill("#range-to", "31/12/2023")
+    assert tab.evaluate("document.querySelector('#range-from').checkValidity()")
+    tab.click("#range-apply")
+    tab.wait_for_url("**/dashboard?*range=custom*")
+    summary = tab.locator("#range-summary")
+    assert summary.get_attribute("data-start") == FROM.isoformat()
+    assert summary.get_attribute("data-end") == TO.isoformat()
+    assert (start.input_value(), tab.locator("#range-to").input_value()) == (
+        "01/10/2023",
+        "31/12/2023",
+    )
+    assert "01/10/2023" in summary.inner_text()
+    screenshot(tab, f"{viewport}-pt-BR-overview-typed-range")
+    # The month first (the en-US habit) is no day of the calendar as dd/mm: not a range.
+    start.fill("10/31/2023")
+    tab.click("#range-apply")
+    tab.wait_for_url("**from=10%2F31%2F2023*")
+    assert tab.locator("#range-summary").get_attribute("data-start") is None
 
 
 def test_this_year_is_marked_partial_and_ends_on_the_last_day_with_data(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import String, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from recompra.models import Category, Customer, CustomerScore, Order, OrderItem, Product, Review
@@ -48,7 +48,14 @@ def _frame(session: Session, statement: Any, columns: list[str]) -> pd.DataFrame
 
 
 def _utc(column: pd.Series) -> pd.Series:
-    return pd.to_datetime(column, utc=True)
+    return pd.to_datetime(column, utc=True, format="ISO8601")
+
+
+def _raw(column: Any) -> Any:
+    """A timestamp column as the driver returns it (SQLite: naive UTC text; PostgreSQL: an
+    aware datetime): pandas parses the whole column at once in :func:`_utc`, where the ORM
+    type would build and convert one Python datetime per value first."""
+    return type_coerce(column, String)
 
 
 def load_reviews(session: Session, *, brand_id: int) -> ReviewData:
@@ -70,12 +77,12 @@ def load_reviews(session: Session, *, brand_id: int) -> ReviewData:
             func.coalesce(Order.customer_id, Review.customer_id),
             Review.score,
             Review.comment,
-            Review.created_at,
+            _raw(Review.created_at),
             Order.status,
             Order.channel,
-            Order.purchased_at,
-            Order.delivered_at,
-            Order.estimated_delivery_at,
+            _raw(Order.purchased_at),
+            _raw(Order.delivered_at),
+            _raw(Order.estimated_delivery_at),
             Customer.state,
             segment.c.segment,
         )

@@ -81,7 +81,9 @@ def keyed_reviews(data: ReviewData, by: str) -> pd.DataFrame:
     are left out; a review is in each of its order's categories or sellers)."""
     reviews = data.reviews
     if by == "month":
-        keys = reviews.created_at.dt.strftime("%Y-%m")
+        # ``YYYY-MM`` of the UTC month (a review's time is never empty); a period is built
+        # per column where strftime formats each value in Python.
+        keys = reviews.created_at.dt.tz_convert(None).dt.to_period("M").astype(str)
     elif by in ("state", "segment", "channel"):
         keys = reviews[by]
     elif by == "delivery":

@@ -16,6 +16,8 @@ from markupsafe import Markup
 W, H = 640, 220
 PAD_L, PAD_R, PAD_T, PAD_B = 84, 28, 12, 36
 AXIS_FONT_PX = 11
+#: Space between two axis labels, in SVG units.
+LABEL_GAP = 8
 
 
 def nice_ticks(top: float, count: int = 4, *, integer: bool = False) -> list[float]:
@@ -159,17 +161,45 @@ def _frame(
     slot = (W - PAD_L - PAD_R) / (n if bars else max(n - 1, 1))
     # Label every k-th slot so that the widest label (about 0.6 em per character) plus a
     # gap fits: overlapping ticks are unreadable.
-    widest = max((len(text) for text in labels), default=0) * AXIS_FONT_PX * 0.6 + 8
+    widest = _text_width(max(labels, key=len, default="")) + LABEL_GAP
     every = max(1, math.ceil(widest / slot))
-    for i, text in enumerate(labels):
-        if i % every:
+    shown = [
+        (PAD_L + i * slot + (slot / 2 if bars else 0), text)
+        for i, text in enumerate(labels)
+        if i % every == 0
+    ]
+    kept: list[str] = []
+    left_of_kept = math.inf
+    # From the right, so the latest period keeps its label: a label moved inside the chart
+    # at the edge may now reach its neighbour, which then gives way.
+    for x, text in reversed(shown):
+        width = _text_width(text)
+        anchor = _anchor(x, width)
+        left = {"end": x - width, "start": x}.get(anchor, x - width / 2)
+        if left + width + LABEL_GAP > left_of_kept:
             continue
-        x = PAD_L + i * slot + (slot / 2 if bars else 0)
-        parts.append(
-            f'<text class="axis" x="{x:.1f}" y="{H - PAD_B + 16}" text-anchor="middle">'
-            f"{escape(text)}</text>"
+        left_of_kept = left
+        kept.append(
+            f'<text class="axis" x="{x:.1f}" y="{H - PAD_B + 16}" '
+            f'text-anchor="{anchor}">{escape(text)}</text>'
         )
-    return "".join(parts)
+    return "".join(parts + kept[::-1])
+
+
+def _text_width(text: str) -> float:
+    """About how wide an axis label is drawn (0.6 em per character)."""
+    return len(text) * AXIS_FONT_PX * 0.6
+
+
+def _anchor(x: float, width: float) -> str:
+    """Centre a label under its point unless that runs it past the chart's edge: the last
+    month of a line chart ends at the right padding, narrower than half a label
+    ("jan. de 2025" was cut to "jan. de 202")."""
+    if x + width / 2 > W:
+        return "end"
+    if x - width / 2 < 0:
+        return "start"
+    return "middle"
 
 
 def heat_color(fraction: float | None) -> str:

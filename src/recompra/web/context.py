@@ -31,11 +31,13 @@ from recompra.formatting import (
 from recompra.models import DashboardUser
 from recompra.reads.customer_search import FilterOptions, filter_options
 from recompra.web import session as cookies
-from recompra.web.filters import FilterName, Filters, carried_query
+from recompra.web.filters import FilterName, Filters, carried_query, date_input_value
 from recompra.web.glossary import BY_KEY
 from recompra.web.i18n import segment_name, translate
 
 BRAND_COOKIE = "recompra_brand"
+#: ``date`` under a name that :meth:`Page.date` does not hide inside the class.
+Day = date
 
 #: The navigation: group key (``navgroup.<key>``) → its pages, in order, each
 #: (key of ``nav.<key>`` and of ``Page.active``, path). A group of one page is a plain link;
@@ -140,6 +142,10 @@ class Page:
     def date(self, value: date | datetime | None) -> str:
         """Format a date."""
         return format_date(value, self.locale)
+
+    def date_input(self, value: Day | None) -> str:
+        """A date as the page's date inputs take it (``31/12/2024`` in pt-BR)."""
+        return date_input_value(value, self.locale)
 
     def when(self, value: datetime | None) -> str:
         """Format a date and time (São Paulo)."""

@@ -10,11 +10,13 @@ page. ``range``, ``from`` and ``to`` choose the date range of the KPI cards
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Literal, get_args
 from urllib.parse import urlencode
 
 from starlette.datastructures import QueryParams
+
+from recompra.formatting import Locale
 
 FilterName = Literal["state", "channel", "segment", "live"]
 FILTER_NAMES: tuple[FilterName, ...] = get_args(FilterName)
@@ -26,6 +28,12 @@ RANGE_PRESETS: tuple[RangePreset, ...] = get_args(RangePreset)
 _PRESET_DAYS = {"30d": 30, "90d": 90, "365d": 365}
 #: Longest value kept from a filter parameter (UFs, channel and segment keys are short).
 _MAX_VALUE = 64
+#: How the range's dates are written in each language. The page's own text inputs, not
+#: ``<input type=date>``, whose format follows the browser's locale (mm/dd/yyyy on an
+#: en-US browser showing a pt-BR page).
+DATE_INPUT_FORMATS: dict[Locale, str] = {"pt-BR": "%d/%m/%Y", "en": "%Y-%m-%d"}
+#: Either form is read whatever the page's language (a link keeps what was typed).
+DATE_INPUT_PATTERN = r"\d{2}/\d{2}/\d{4}|\d{4}-\d{2}-\d{2}"
 
 
 def carried_query(params: QueryParams, **changes: str | None) -> str:
@@ -72,11 +80,20 @@ class DateRange:
     end: date | None
 
 
+def date_input_value(value: date | None, locale: Locale) -> str:
+    """``value`` as the range's date inputs show it (empty when there is none)."""
+    return "" if value is None else value.strftime(DATE_INPUT_FORMATS[locale])
+
+
 def _parse_date(value: str | None) -> date | None:
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
+    """A typed date in either :data:`DATE_INPUT_FORMATS` form, else ``None``."""
+    for form in DATE_INPUT_FORMATS.values():
+        try:
+            # A calendar day: the zone only keeps the parsed value from being naive.
+            return datetime.strptime((value or "").strip(), form).replace(tzinfo=UTC).date()
+        except ValueError:
+            continue
+    return None
 
 
 def date_range(params: QueryParams, as_of: date) -> DateRange:

@@ -13,15 +13,17 @@ import hashlib
 import hmac
 import json
 import time
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import HTTPException, Request
+from fastapi import Form, HTTPException, Request
 
 COOKIE = "recompra_session"
 LANG_COOKIE = "recompra_lang"
 #: The header dashboard writes carry their CSRF token in.
 CSRF_HEADER = "X-CSRF-Token"
 MAX_AGE_S = 12 * 3600
+#: The hidden ``csrf`` field of a dashboard HTML form (checked by :func:`check_form_csrf`).
+CsrfField = Annotated[str, Form(max_length=200)]
 
 
 def _sign(secret: str, data: bytes) -> str:

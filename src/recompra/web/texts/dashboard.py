@@ -30,6 +30,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "range.from": ("De", "From"),
     "range.to": ("Até", "To"),
     "range.apply": ("Ver período", "Show period"),
+    "range.date_hint": ("dd/mm/aaaa", "yyyy-mm-dd"),
     "range.summary": (
         "De {start} a {end}, comparado com o período anterior de mesma duração ({pstart} a "
         "{pend}).",

@@ -26,13 +26,12 @@ from recompra.models.privacy import ROLES
 from recompra.privacy import audit
 from recompra.privacy.service import erase_customer, export_customer, export_zip
 from recompra.web.context import Page, build_page, engine_of, read_unit
-from recompra.web.session import check_form_csrf, csrf_token
+from recompra.web.session import CsrfField, check_form_csrf, csrf_token
 from recompra.web.views.admin_access import user_actor
 from recompra.web.views.common import render
 
 router = APIRouter()
 
-CsrfField = Annotated[str, Form(max_length=200)]
 #: Recent privacy requests listed on the privacy page.
 RECENT_REQUESTS = 20
 

@@ -1,5 +1,10 @@
 """The case queue with SLA clocks, a case's page with its actions, and the public
-survey page (no sign-in: the signed link is the authority)."""
+survey page (no sign-in: the signed link is the authority).
+
+A case's forms carry the session's CSRF token, as the administration forms do
+(:func:`recompra.web.session.check_form_csrf`): another site could otherwise make a
+signed-in agent's browser reply to a customer.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ from recompra.voc.queue import CaseFilter, Clock, about_to_breach, case_detail, 
 from recompra.voc.surveys import SurveyLink, answer_survey, open_link
 from recompra.web.context import Page, build_page, engine_of, read_unit, request_locale
 from recompra.web.i18n import translate
+from recompra.web.session import CsrfField, check_form_csrf, csrf_token
 from recompra.web.views.common import TEMPLATES, render
 
 router = APIRouter(include_in_schema=False)
@@ -112,16 +118,20 @@ def case_page(
         detail=detail,
         c=detail.case,
         statuses=CASE_STATUSES,
+        csrf=csrf_token(request.app.state.settings.secret_key, request),
         done=done,
         error=error,
         clock=lambda c: clock_text(page, c),
     )
 
 
-def _act(request: Request, case_id: int, action: str, values: dict[str, str]) -> Response:
+def _act(
+    request: Request, case_id: int, action: str, values: dict[str, str], csrf: str
+) -> Response:
     """Run one action on the case as the signed-in user; back to the case page."""
     with unit_of_work(engine_of(request)) as session:
         page = build_page(request, session, "cases")
+        check_form_csrf(request.app.state.settings.secret_key, request, csrf)
         actor = page.user.email
         now = utcnow()
         try:
@@ -151,27 +161,31 @@ def _act(request: Request, case_id: int, action: str, values: dict[str, str]) ->
 
 
 @router.post("/dashboard/cases/{case_id}/assign")
-def case_assign(request: Request, case_id: int, owner: Short = "", team: Short = "") -> Response:
+def case_assign(
+    request: Request, case_id: int, csrf: CsrfField, owner: Short = "", team: Short = ""
+) -> Response:
     """Set the owner and team (empty clears)."""
-    return _act(request, case_id, "assign", {"owner": owner, "team": team})
+    return _act(request, case_id, "assign", {"owner": owner, "team": team}, csrf)
 
 
 @router.post("/dashboard/cases/{case_id}/status")
-def case_status(request: Request, case_id: int, status: Short, reason: Short = "") -> Response:
+def case_status(
+    request: Request, case_id: int, csrf: CsrfField, status: Short, reason: Short = ""
+) -> Response:
     """Change the status (resolving needs a reason)."""
-    return _act(request, case_id, "status", {"status": status, "reason": reason})
+    return _act(request, case_id, "status", {"status": status, "reason": reason}, csrf)
 
 
 @router.post("/dashboard/cases/{case_id}/note")
-def case_note(request: Request, case_id: int, body: Text) -> Response:
+def case_note(request: Request, case_id: int, csrf: CsrfField, body: Text) -> Response:
     """Add an internal note."""
-    return _act(request, case_id, "note", {"body": body})
+    return _act(request, case_id, "note", {"body": body}, csrf)
 
 
 @router.post("/dashboard/cases/{case_id}/reply")
-def case_reply(request: Request, case_id: int, body: Text) -> Response:
+def case_reply(request: Request, case_id: int, csrf: CsrfField, body: Text) -> Response:
     """Reply to the customer by e-mail (through the automation outbox)."""
-    return _act(request, case_id, "reply", {"body": body})
+    return _act(request, case_id, "reply", {"body": body}, csrf)
 
 
 def _survey_locale(request: Request, lang: str | None) -> Locale:

@@ -14,7 +14,7 @@ from recompra.reads.kpis import NotAnalysed
 from recompra.reads.models import KpiPeriod
 from recompra.web import charts
 from recompra.web.context import build_page, read_unit
-from recompra.web.filters import RANGE_PRESETS, date_range
+from recompra.web.filters import DATE_INPUT_PATTERN, RANGE_PRESETS, date_range
 from recompra.web.kpi_cards import history_cards, period_cards
 from recompra.web.views.common import render
 
@@ -117,4 +117,5 @@ def overview(request: Request) -> HTMLResponse:
         comparison=comparison,
         range_problem=range_problem,
         presets=RANGE_PRESETS,
+        date_pattern=DATE_INPUT_PATTERN,
     )
