@@ -18,7 +18,7 @@ The profiles are written with bulk ``INSERT ... SELECT`` over a recursive sequen
 (deterministic multiplicative hashing, no Python loop), so generation takes seconds.
 
 Usage: ``python benchmarks/bench_segments.py [--customers 1000000] [--repeats 5]
-[--segments 200] [--orders 200] [--nightly]``.
+[--segments 200] [--orders 200] [--nightly | --nightly-only | --incremental-only]``.
 """
 
 from __future__ import annotations
@@ -361,8 +361,22 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000
 
 
+def _rows(engine: Engine, table: str) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar_one())
+
+
+def _db_megabytes(engine: Engine) -> float:
+    """Size of the SQLite file (pages in use times page size), in MB."""
+    with engine.connect() as conn:
+        pages = conn.exec_driver_sql("PRAGMA page_count").scalar_one()
+        size = conn.exec_driver_sql("PRAGMA page_size").scalar_one()
+    return float(pages * size) / 1e6
+
+
 def nightly(engine: Engine, segments: int, active: int) -> None:
     add_segments(engine, active, segments)
+    print(f"\n3. before the first night: database {_db_megabytes(engine):.0f} MB")
     # Night 1 builds the memberships (the segments were applied without evaluation: every
     # member is an entry); night 2, a day later, writes only what the day changed.
     for label, now in (("first night", NOW), ("next night", NOW + timedelta(days=1))):
@@ -376,6 +390,11 @@ def nightly(engine: Engine, segments: int, active: int) -> None:
             f" {moved} entries/exits written: {total:.1f} s wall, {cpu:.1f} s CPU"
             f" ({total / max(len(runs), 1):.2f} s per segment)"
         )
+        print(
+            f"   after it: {_rows(engine, 'segment_members')} membership rows,"
+            f" {_rows(engine, 'segment_membership_events')} membership events,"
+            f" database {_db_megabytes(engine):.0f} MB"
+        )
 
 
 def main() -> None:
@@ -387,6 +406,14 @@ def main() -> None:
     )
     parser.add_argument("--orders", type=int, default=200)
     parser.add_argument("--nightly", action="store_true", help="also the nightly full run")
+    parser.add_argument(
+        "--nightly-only",
+        action="store_true",
+        help="only the nightly run (skips the full and incremental comparisons)",
+    )
+    parser.add_argument(
+        "--incremental-only", action="store_true", help="only the incremental re-evaluation"
+    )
     args = parser.parse_args()
     print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory(prefix="bench-segments-") as tmp:
@@ -400,6 +427,14 @@ def main() -> None:
             f"generated {args.customers} customers, {n_orders} orders, "
             f"{args.customers} scores rows in {time.perf_counter() - started:.1f} s"
         )
+        if args.nightly_only:
+            nightly(engine, args.segments, 0)
+            engine.dispose()
+            return
+        if args.incremental_only:
+            incremental(engine, args.customers, INCREMENTAL_SEGMENTS, args.orders)
+            engine.dispose()
+            return
         full_evaluation(engine, args.repeats)
         incremental(engine, args.customers, INCREMENTAL_SEGMENTS, args.orders)
         if args.nightly:

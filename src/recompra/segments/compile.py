@@ -117,6 +117,8 @@ class CompiledSegment:
 
     statement: Select[Any]
     clock: dict[str, Callable[[datetime], Any]] = field(default_factory=dict)
+    #: The fields the rules test: a write that can change none of them changes no member.
+    fields: frozenset[str] = frozenset()
     _duckdb: SQLCompiler | None = field(default=None, repr=False)
 
     def params(
@@ -538,7 +540,7 @@ def compile_rule(rule: Node, *, subset: bool = False) -> CompiledSegment:
     """Compile a rule tree into its member query (``subset``: only ``customer_ids``)."""
     compiler = _Compiler(subset=subset)
     statement = compiler.statement(rule)
-    return CompiledSegment(statement, compiler.clock)
+    return CompiledSegment(statement, compiler.clock, _fields_of([rule]))
 
 
 def compile_many(rules: Sequence[Node], *, subset: bool = True) -> CompiledSegment:
@@ -551,4 +553,8 @@ def compile_many(rules: Sequence[Node], *, subset: bool = True) -> CompiledSegme
     """
     compiler = _Compiler(subset=subset)
     statement = compiler.matrix(rules)
-    return CompiledSegment(statement, compiler.clock)
+    return CompiledSegment(statement, compiler.clock, _fields_of(rules))
+
+
+def _fields_of(rules: Sequence[Node]) -> frozenset[str]:
+    return frozenset(c.field for rule in rules for c in conditions_of(rule))

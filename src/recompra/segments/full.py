@@ -7,9 +7,10 @@ million customers; DuckDB runs the same query in a fraction of it. So a full eva
 1. compiles the rules with the one compiler (:mod:`recompra.segments.compile`) and
    renders the statement as DuckDB SQL (:meth:`CompiledSegment.duckdb_sql`);
 2. copies into an in-process DuckDB the brand's rows of exactly the hub tables and
-   columns that statement reads (:class:`HubCopy`), read raw through the caller's
-   connection, so the copy is the hub *at evaluation time*, inside the caller's
-   transaction when there is one (no snapshot to go stale, no extension needed);
+   columns that statement reads (:class:`HubCopy`, moved as Arrow columns by
+   :mod:`recompra.segments.hubrows`) through the caller's connection, so the copy is
+   the hub *at evaluation time*, inside the caller's transaction when there is one (no
+   snapshot to go stale, no extension needed);
 3. runs the statement there, unpivots the 0/1 column of each rule into
    ``(position, customer_id)`` pairs and diffs them against the current members in
    DuckDB, so only entries and exits come back to Python.
@@ -27,117 +28,13 @@ from typing import Any
 import duckdb
 import numpy as np
 import pyarrow as pa
-from sqlalchemy import (
-    Boolean,
-    Connection,
-    Date,
-    DateTime,
-    Float,
-    Integer,
-    Numeric,
-    Select,
-    Table,
-    Text,
-    cast,
-    func,
-    select,
-    type_coerce,
-)
-from sqlalchemy.sql import visitors
-from sqlalchemy.sql.selectable import Alias
+from sqlalchemy import Connection, Select, Table
 
-from recompra.models import BrandCustomer, Order
 from recompra.models.segments import SegmentMember
 from recompra.segments.compile import CompiledSegment
+from recompra.segments.hubrows import brand_scope, copy_rows, tables_read
 
 _MEMBERS: Table = SegmentMember.__table__  # type: ignore[assignment]
-
-
-def tables_read(statement: Select[Any]) -> dict[str, set[str]]:
-    """The hub tables a statement reads (through any alias or subquery) and their columns."""
-    needed: dict[str, set[str]] = {}
-    for element in visitors.iterate(statement):
-        table = getattr(element, "table", None)
-        name = getattr(element, "name", None)
-        while isinstance(table, Alias):
-            table = table.element
-        if isinstance(table, Table) and isinstance(name, str):
-            needed.setdefault(table.name, set()).add(name)
-    return needed
-
-
-def _duckdb_type(column: Any) -> str:
-    """The DuckDB type a hub column is cast to once copied (raw driver values in)."""
-    kind = column.type
-    if isinstance(kind, DateTime) or isinstance(getattr(kind, "impl", None), DateTime):
-        # SQLite stores naive UTC text, PostgreSQL's JSON has the offset: with the copy's
-        # time zone UTC both read as the same instant.
-        return "TIMESTAMPTZ"
-    if isinstance(kind, Date):
-        return "DATE"
-    if isinstance(kind, Boolean):
-        return "BOOLEAN"
-    if isinstance(kind, Integer):
-        return "BIGINT"
-    if isinstance(kind, Float | Numeric):
-        return "DOUBLE"
-    return "VARCHAR"
-
-
-def _cast(name: str, duck_type: str) -> str:
-    """``name`` (text from the JSON array) as ``duck_type``."""
-    if duck_type == "BOOLEAN":  # SQLite says 1/0, PostgreSQL true/false
-        return f"\"{name}\" IN ('1', 'true') AS \"{name}\""
-    return f'CAST("{name}" AS {duck_type}) AS "{name}"'
-
-
-def _scope(table: Table, brand_id: int) -> list[Any]:
-    """Only the brand's rows where the table says whose they are (directly or by one hop)."""
-    if "brand_id" in table.c:
-        return [table.c.brand_id == brand_id]
-    if table.name == "customers":
-        mine = select(BrandCustomer.customer_id).where(BrandCustomer.brand_id == brand_id)
-        return [table.c.id.in_(mine)]
-    if table.name == "order_items":
-        return [table.c.order_id.in_(select(Order.id).where(Order.brand_id == brand_id))]
-    return []  # loyalty tables: small, joined to the brand's program by the query
-
-
-def _json_array(connection: Connection, column: Any) -> Any:
-    """The column aggregated into one JSON array, as text (nulls kept in place)."""
-    if connection.dialect.name == "postgresql":
-        return cast(func.json_agg(column), Text)
-    return type_coerce(func.json_group_array(column), Text)
-
-
-def copy_rows(
-    connection: Connection,
-    duck: duckdb.DuckDBPyConnection,
-    name: str,
-    statement: Select[Any],
-    types: Sequence[str],
-) -> None:
-    """Create table ``name`` in ``duck`` from the rows of ``statement`` on the hub.
-
-    Each column comes across as one JSON array, built by the database and parsed by
-    DuckDB, both in C: fetching a million rows as Python tuples costs several times
-    more. One statement aggregates every column, so they all see the same rows in the
-    same order (one scan, one snapshot) and are zipped back by ``unnest``.
-    """
-    rows = statement.subquery("rows")
-    arrays = connection.execute(
-        select(*(_json_array(connection, column) for column in rows.c))
-    ).one()
-    names = [column.name for column in rows.c]
-    unnested = ", ".join(
-        f'unnest(CAST(CAST(${i + 1} AS JSON) AS VARCHAR[])) AS "{column}"'
-        for i, column in enumerate(names)
-    )
-    casts = ", ".join(_cast(column, kind) for column, kind in zip(names, types, strict=True))
-    duck.execute(
-        f'CREATE OR REPLACE TABLE "{name}" AS SELECT {casts} FROM (SELECT {unnested})',
-        list(arrays),
-    )
 
 
 class HubCopy:
@@ -166,13 +63,17 @@ class HubCopy:
                 continue
             columns |= self.copied.get(name, set())
             table = metadata.tables[name]
-            selected = [table.c[column] for column in sorted(columns)]
+            # Filtered by brand, every row's brand_id is the brand's: sent as a constant
+            # (unless it is the only column read: the rows must still be counted).
+            constant = "brand_id" in columns and len(columns) > 1
             copy_rows(
                 connection,
                 self.duck,
                 name,
-                select(*selected).where(*_scope(table, self.brand_id)),
-                [_duckdb_type(column) for column in selected],
+                table,
+                sorted(columns),
+                brand_scope(table, self.brand_id),
+                {"brand_id": self.brand_id} if constant else None,
             )
             self.copied[name] = columns
 
@@ -212,10 +113,9 @@ class HubCopy:
             connection,
             self.duck,
             "current_rows",
-            select(_MEMBERS.c.segment_id, _MEMBERS.c.customer_id).where(
-                _MEMBERS.c.segment_id.in_(list(segment_ids))
-            ),
-            ["BIGINT", "BIGINT"],
+            _MEMBERS,
+            ["segment_id", "customer_id"],
+            [_MEMBERS.c.segment_id.in_(list(segment_ids))],
         )
         positions = pa.table(
             {

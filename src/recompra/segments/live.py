@@ -19,7 +19,19 @@ from sqlalchemy.orm import Session
 
 from recompra.models import Order
 from recompra.models.aftersale import Event, Return, Review
+from recompra.segments.compile import LOYALTY_FIELDS
 from recompra.segments.service import Diff, reevaluate_customers
+
+#: The only fields a write of these kinds can change. A review or an event names an
+#: existing customer and touches nothing else; loyalty movements change the account and
+#: its lots. Customers and orders are absent: they can create the customer, or link it to
+#: the brand, which can change any segment (``not`` conditions hold for a newcomer), and
+#: returns can change an order's net value, purchases and more; those always re-evaluate.
+WRITE_FIELDS: dict[str, frozenset[str]] = {
+    "reviews": frozenset({"review_score"}),
+    "events": frozenset({"event_count"}),
+    "loyalty": frozenset(LOYALTY_FIELDS),
+}
 
 
 def customers_touched(session: Session, entity: str, ids: Sequence[int | None]) -> list[int]:
@@ -61,5 +73,22 @@ def reevaluate_written(
     *,
     now: datetime | None = None,
 ) -> dict[str, Diff]:
-    """Re-evaluate the active segments of the brand for the customers the write touched."""
-    return reevaluate_customers(session, brand_id, customers_touched(session, entity, ids), now=now)
+    """Re-evaluate the active segments of the brand for the customers the write touched
+    (nothing to do when no active segment tests a field the write can change)."""
+    return reevaluate_customers(
+        session,
+        brand_id,
+        customers_touched(session, entity, ids),
+        now=now,
+        changed=WRITE_FIELDS.get(entity),
+    )
+
+
+def reevaluate_loyalty(
+    session: Session, brand_id: int, customer_ids: Sequence[int], *, now: datetime | None = None
+) -> dict[str, Diff]:
+    """Re-evaluate the customers a loyalty movement touched, when an active segment of the
+    brand tests a loyalty field (a points balance, a tier...); otherwise nothing moves."""
+    return reevaluate_customers(
+        session, brand_id, customer_ids, now=now, changed=WRITE_FIELDS["loyalty"]
+    )

@@ -13,7 +13,7 @@ of one customer arriving together apply their membership changes one after the o
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -227,21 +227,20 @@ def reevaluate_customers(
     customer_ids: Iterable[int],
     *,
     now: datetime | None = None,
+    changed: Collection[str] | None = None,
 ) -> dict[str, Diff]:
     """Re-evaluate ``customer_ids`` in every active segment of the brand.
 
     Call it, in the same unit of work, after an order, return, review, event, score or
-    loyalty movement of these customers. Returns the changes per segment key (only the
-    segments where someone entered or exited).
+    loyalty movement of these customers. ``changed`` names the fields the write can have
+    changed (``None``: any); when no active segment tests one of them, nobody can have
+    entered or exited and nothing is evaluated. Returns the changes per segment key
+    (only the segments where someone entered or exited).
     """
     ids = sorted(set(customer_ids))
     if not ids:
         return {}
     now = now or utcnow()
-    if not is_sqlite(session):  # SQLite writers are serialised at BEGIN
-        session.execute(
-            select(Customer.id).where(Customer.id.in_(ids)).order_by(Customer.id).with_for_update()
-        )
     # Plain rows, not ORM objects: nothing for the session to track or synchronise.
     active = session.execute(
         active_versions(
@@ -250,6 +249,15 @@ def reevaluate_customers(
     ).all()
     if not active:
         return {}
+    query = compiled_many(
+        [row.rule_hash for row in active], lambda: _rules(session, [row.id for row in active])
+    )
+    if changed is not None and query.fields.isdisjoint(changed):
+        return {}
+    if not is_sqlite(session):  # SQLite writers are serialised at BEGIN
+        session.execute(
+            select(Customer.id).where(Customer.id.in_(ids)).order_by(Customer.id).with_for_update()
+        )
     current: dict[int, set[int]] = {}
     for segment_id, customer_id in session.execute(
         select(SegmentMember.segment_id, SegmentMember.customer_id).where(
@@ -258,9 +266,6 @@ def reevaluate_customers(
     ):
         # Archived segments have no members; other brands' segments are never matched.
         current.setdefault(segment_id, set()).add(customer_id)
-    query = compiled_many(
-        [row.rule_hash for row in active], lambda: _rules(session, [row.id for row in active])
-    )
     matched: list[set[int]] = [set() for _ in active]
     for result in session.execute(
         query.statement, query.params(brand_id=brand_id, now=now, customer_ids=ids)

@@ -39,7 +39,7 @@ from recompra.models.base import utcnow
 from recompra.models.loyalty import LoyaltyAccount
 from recompra.reads import loyalty as q
 from recompra.reads.customers import visible_customer
-from recompra.segments.service import reevaluate_customers
+from recompra.segments.live import reevaluate_loyalty
 
 router = APIRouter(prefix="/v1/loyalty", tags=["loyalty"])
 
@@ -384,7 +384,7 @@ def earn(order_id: OrderId, writer: LoyaltyWriter) -> EarnOut:
         program = q.brand_program(session, brand_id=brand.id)
         order = _brand_order(session, brand_id=brand.id, order_id=order_id)
         result = earn_for_order(session, program_id=program.id, order_id=order.id)
-        reevaluate_customers(session, brand.id, [order.customer_id])
+        reevaluate_loyalty(session, brand.id, [order.customer_id])
     return EarnOut(**asdict(result))
 
 
@@ -416,7 +416,7 @@ def redeem_reward(
             )
         except TierRequired as exc:
             raise TierRequiredConflict(exc.message, field="reward_code") from exc
-        reevaluate_customers(session, brand.id, [customer.id])
+        reevaluate_loyalty(session, brand.id, [customer.id])
     return RedemptionOut(**asdict(result))
 
 
@@ -432,5 +432,5 @@ def cancel(coupon_code: CouponCode, writer: LoyaltyWriter) -> RedemptionOut:
         program = q.brand_program(session, brand_id=brand.id)
         result = cancel_redemption(session, program_id=program.id, coupon_code=coupon_code)
         holder = session.get_one(LoyaltyAccount, result.account_id).customer_id
-        reevaluate_customers(session, brand.id, [holder])
+        reevaluate_loyalty(session, brand.id, [holder])
     return RedemptionOut(**asdict(result))
