@@ -107,7 +107,7 @@ def _last_started(
             )
             .group_by(JourneyRun.customer_id)
         )
-        latest.update(dict(rows.tuples().all()))
+        latest.update({customer: started for customer, started in rows})
     return latest
 
 
@@ -134,14 +134,14 @@ def start_runs(
     admitted: dict[tuple[int, str], int] = {}
     rows: list[dict[str, Any]] = []
     for index, entrant in enumerate(entrants):
+        key = entry_key_for(document, order_id=entrant.order_id, occurrence=entrant.occurrence)
+        if (entrant.customer_id, key) in admitted:
+            continue  # the unique entry key admits the first only
         if cooldown is not None:
             last = latest.get(entrant.customer_id)
             if last is not None and last > entrant.now - cooldown:
                 continue
             latest[entrant.customer_id] = max(entrant.now, last or entrant.now)
-        key = entry_key_for(document, order_id=entrant.order_id, occurrence=entrant.occurrence)
-        if (entrant.customer_id, key) in admitted:
-            continue  # the unique entry key admits the first only
         admitted[(entrant.customer_id, key)] = index
         rows.append(
             {
