@@ -5,7 +5,11 @@ stored runs and orders, with the formulas written here."""
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import subprocess
+import sys
 from datetime import timedelta
 from typing import Any
 
@@ -160,3 +164,71 @@ def test_the_page_shows_the_journey_uplift_and_the_program_roi(
         assert tab.evaluate("document.documentElement.scrollWidth") <= width + 1
     finally:
         context.close()
+
+
+def _cli_uplift(server: Server) -> dict[str, Any]:
+    """``recompra uplift --json`` on the server's database, in its own process."""
+    env = {
+        **os.environ,
+        "RECOMPRA_DATABASE_URL": server.database_url,
+        "RECOMPRA_HOME": str(server.home),
+    }
+    command = [sys.executable, "-c", "from recompra.cli.main import app; app()"]
+    done = subprocess.run(
+        [*command, "uplift", "--json", "--brand", server.slug],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    report: dict[str, Any] = json.loads(done.stdout)
+    return report
+
+
+def _shown(tab: Any) -> dict[str, tuple[str | None, ...]]:
+    """Each journey's incremental revenue and CI, SRM p-value and MDE as the page has them."""
+    shown = {}
+    for row in tab.locator("article[data-journey]").all():
+        money = row.locator("[data-incremental] [data-value]")
+        if not money.count():
+            continue
+        shown[row.get_attribute("data-journey") or ""] = (
+            money.get_attribute("data-value"),
+            money.get_attribute("data-ci-low"),
+            money.get_attribute("data-ci-high"),
+            row.locator("[data-srm]").get_attribute("data-srm"),
+            row.locator("[data-mde]").get_attribute("data-mde"),
+        )
+    return shown
+
+
+def test_the_page_shows_the_cli_report_also_when_it_reuses_it(browser: Any, server: Server) -> None:
+    width, height = VIEWPORTS["desktop"]
+    context = browser.new_context(viewport={"width": width, "height": height})
+    tab = context.new_page()
+    tab.set_default_timeout(15_000)
+    try:
+        sign_in(tab, server, "/dashboard/measurement")
+        first = _shown(tab)
+        tab.reload()  # the second view reuses the report computed for this data version
+        second = _shown(tab)
+    finally:
+        context.close()
+    report = _cli_uplift(server)
+    expected = {
+        j["key"]: tuple(
+            str(value)
+            for value in (
+                j["comparison"]["incremental_revenue"]["value_minor"],
+                j["comparison"]["incremental_revenue"]["ci_low_minor"],
+                j["comparison"]["incremental_revenue"]["ci_high_minor"],
+                j["comparison"]["srm_p_value"],
+                j["comparison"]["mde"]["conversion_mde"],
+            )
+        )
+        for j in report["journeys"]
+        if j["comparison"] is not None
+    }
+    assert "post_purchase_thanks" in expected
+    assert first == second == expected

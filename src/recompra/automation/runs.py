@@ -6,12 +6,12 @@ Transactional: these functions never commit; the caller's unit of work does.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from recompra.automation.service import definition_at
@@ -62,6 +62,20 @@ def entry_key_for(document: dict[str, Any], *, order_id: int | None, occurrence:
     return "customer"
 
 
+@dataclass(frozen=True)
+class Entrant:
+    """A customer entering a journey at ``now`` (see :func:`start_runs`)."""
+
+    customer_id: int
+    occurrence: str
+    now: datetime
+    order_id: int | None = None
+
+
+#: Customers per ``IN`` list of the cooldown read (under SQLite's bound-parameter limit).
+_CHUNK = 5_000
+
+
 def start_run(
     session: Session,
     journey: ActiveJourney,
@@ -75,49 +89,112 @@ def start_run(
 
     Returns the run id, or ``None`` when the customer may not enter (again).
     """
-    document = journey.document
-    entry = document["entry"]
-    if entry["reentry"] == "cooldown":
-        since = now - timedelta(days=int(entry["cooldown_days"]))
-        recent = session.scalar(
-            select(JourneyRun.id)
+    (run_id,) = start_runs(session, journey, [Entrant(customer_id, occurrence, now, order_id)])
+    return run_id
+
+
+def _last_started(
+    session: Session, journey: ActiveJourney, customers: list[int]
+) -> dict[int, datetime]:
+    """Each customer's latest run start in ``journey`` (absent: never entered)."""
+    latest: dict[int, datetime] = {}
+    for first in range(0, len(customers), _CHUNK):
+        rows = session.execute(
+            select(JourneyRun.customer_id, func.max(JourneyRun.started_at))
             .where(
                 JourneyRun.journey_id == journey.id,
-                JourneyRun.customer_id == customer_id,
-                JourneyRun.started_at > since,
+                JourneyRun.customer_id.in_(customers[first : first + _CHUNK]),
             )
-            .limit(1)
+            .group_by(JourneyRun.customer_id)
         )
-        if recent is not None:
-            return None
-    key = entry_key_for(document, order_id=order_id, occurrence=occurrence)
-    run_id = session.scalar(
+        latest.update({customer: started for customer, started in rows})
+    return latest
+
+
+def start_runs(
+    session: Session, journey: ActiveJourney, entrants: Sequence[Entrant]
+) -> list[int | None]:
+    """Start a run for each entrant the re-entry rules admit, in order (a later entrant
+    is judged with the earlier ones already in), each with its start node due at its
+    ``now``: one read of the cooldowns, one insert of the runs and one of their timers
+    whatever the number of entrants (a batch entry, the demo's history, a simulation).
+
+    Returns each entrant's run id, ``None`` where the customer may not enter (again).
+    """
+    document = journey.document
+    entry = document["entry"]
+    cooldown = (
+        timedelta(days=int(entry["cooldown_days"])) if entry["reentry"] == "cooldown" else None
+    )
+    latest = (
+        _last_started(session, journey, sorted({e.customer_id for e in entrants}))
+        if cooldown is not None
+        else {}
+    )
+    admitted: dict[tuple[int, str], int] = {}
+    rows: list[dict[str, Any]] = []
+    for index, entrant in enumerate(entrants):
+        key = entry_key_for(document, order_id=entrant.order_id, occurrence=entrant.occurrence)
+        if (entrant.customer_id, key) in admitted:
+            continue  # the unique entry key admits the first only
+        if cooldown is not None:
+            last = latest.get(entrant.customer_id)
+            if last is not None and last > entrant.now - cooldown:
+                continue
+            latest[entrant.customer_id] = max(entrant.now, last or entrant.now)
+        admitted[(entrant.customer_id, key)] = index
+        rows.append(
+            {
+                "journey_id": journey.id,
+                "version": journey.version,
+                "customer_id": entrant.customer_id,
+                "entry_key": key,
+                "node": document["start"],
+                "state": "active",
+                "holdout": False,
+                "order_id": entrant.order_id if entry["key"] == "order" else None,
+                "started_at": entrant.now,
+            }
+        )
+    run_ids: list[int | None] = [None] * len(entrants)
+    if not rows:
+        return run_ids
+    inserted = session.execute(
         insert_ignoring_conflicts(
-            session, RUNS, index_elements=("journey_id", "customer_id", "entry_key"), returning="id"
-        ),
-        {
-            "journey_id": journey.id,
-            "version": journey.version,
-            "customer_id": customer_id,
-            "entry_key": key,
-            "node": document["start"],
-            "state": "active",
-            "holdout": False,
-            "order_id": order_id if entry["key"] == "order" else None,
-            "started_at": now,
-        },
-    )
-    if run_id is None:
-        return None
-    run = JourneyRun(
-        id=run_id,
-        journey_id=journey.id,
-        version=journey.version,
-        customer_id=customer_id,
-        entry_key=key,
-    )
-    schedule(session, run, document["start"], now)
-    return int(run_id)
+            session, RUNS, index_elements=("journey_id", "customer_id", "entry_key")
+        ).returning(RUNS.c.id, RUNS.c.customer_id, RUNS.c.entry_key),
+        rows,
+    ).all()
+    timers = []
+    for run_id, customer_id, key in inserted:
+        index = admitted[(customer_id, key)]
+        run_ids[index] = int(run_id)
+        run = JourneyRun(
+            id=run_id,
+            journey_id=journey.id,
+            version=journey.version,
+            customer_id=customer_id,
+            entry_key=key,
+        )
+        timers.append(_timer(run, document["start"], entrants[index].now, reason=None))
+    if timers:
+        session.execute(
+            insert_ignoring_conflicts(session, TIMERS, index_elements=("execution_key",)), timers
+        )
+    return run_ids
+
+
+def _timer(run: JourneyRun, node: str, due: datetime, *, reason: str | None) -> dict[str, Any]:
+    """The row of ``run``'s pending timer for ``node``."""
+    return {
+        "run_id": run.id,
+        "node": node,
+        "execution_key": execution_key(run, node),
+        "due_at": due,
+        "state": "pending",
+        "reason": reason,
+        "created_at": due,
+    }
 
 
 def schedule(
@@ -126,15 +203,7 @@ def schedule(
     """A pending timer for ``node`` of ``run`` (once: its execution key is unique)."""
     session.execute(
         insert_ignoring_conflicts(session, TIMERS, index_elements=("execution_key",)),
-        {
-            "run_id": run.id,
-            "node": node,
-            "execution_key": execution_key(run, node),
-            "due_at": due,
-            "state": "pending",
-            "reason": reason,
-            "created_at": due,
-        },
+        _timer(run, node, due, reason=reason),
     )
 
 

@@ -4,7 +4,10 @@ A touch is a delivered webhook message (window from its delivery) or an e-mail c
 open recorded as an event (``email_clicked``/``email_opened`` with ``journey`` and
 ``node`` in its payload; window from the event). An order is credited to the latest
 touch whose window holds it. An e-mail delivered without a click or open is no touch:
-delivery alone is not a response. Attribution credits orders that would have happened
+delivery alone is not a response. Nor is an open the tracking flagged as a machine's
+(``machine: true``: a privacy proxy or scanner fetched the pixel, see
+:mod:`recompra.automation.tracking`): nobody read the message, so it neither credits
+orders nor counts as an open. Attribution credits orders that would have happened
 anyway; the holdout comparison is the causal figure.
 """
 
@@ -82,6 +85,11 @@ def node_of(execution_key: str) -> str:
     return execution_key.rsplit(":", 2)[-2]
 
 
+def _is_machine_open(event_type: str, payload: dict[str, Any]) -> bool:
+    """An open the tracking flagged as a machine's (no reader behind it)."""
+    return event_type == OPEN_EVENT and payload.get("machine") is True
+
+
 def attribute(session: Session, *, brand_id: int, windows: AttributionWindows) -> Responses:
     """The campaign response KPI of the brand's journeys, by node and by segment."""
     sent = read_frame(
@@ -107,7 +115,7 @@ def attribute(session: Session, *, brand_id: int, windows: AttributionWindows) -
                     Event.brand_id == brand_id, Event.type.in_((CLICK_EVENT, OPEN_EVENT))
                 )
             )
-            if e.payload.get("journey")
+            if e.payload.get("journey") and not _is_machine_open(e.type, e.payload)
         ],
         columns=["type", "customer_id", "at", "journey", "node"],
     )

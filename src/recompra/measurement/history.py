@@ -10,10 +10,11 @@ to compare on day one.
    :data:`recompra.generate.treatment.DEMO_EFFECTS`, ingested through the hub's order
    path before the journeys are applied (the order feed then starts after them, so no
    thank-you greets an order of the past).
-3. The journeys are applied, each entry starts a run at its past moment
-   (``automation.runs.start_run``) and the worker decides the runs' timers at their due
-   times (``automation.worker.decide_due``): holdout members get "would have sent"
-   rows, the treated pending messages and points, exactly as live.
+3. The journeys are applied, each entry starts a run at its past moment (the batch
+   entry, ``automation.runs.start_runs``) and the worker decides the runs' timers
+   (``automation.worker.decide_due``), each day's together the next
+   :data:`DECISION_TIME`: holdout members get "would have sent" rows, the treated
+   pending messages and points, exactly as live.
 4. The pending messages are claimed and delivered by ``automation.delivery`` to a
    sender that keeps nothing: they belong to the simulated past, nobody should receive
    them today.
@@ -25,7 +26,7 @@ are unique.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from email.mime.multipart import MIMEMultipart
 from typing import Any
 
@@ -36,7 +37,7 @@ from sqlalchemy import Engine, func, select
 from recompra.automation.delivery import claim, deliver
 from recompra.automation.demo import apply_ready_made, ready_made_documents
 from recompra.automation.email import SmtpSender, SmtpSettings
-from recompra.automation.runs import active_journeys, start_run
+from recompra.automation.runs import Entrant, active_journeys, start_runs
 from recompra.automation.schedule import in_holdout
 from recompra.automation.steps import DecisionContext
 from recompra.automation.worker import decide_due
@@ -61,8 +62,14 @@ HISTORY_START = 95
 HISTORY_END = 35
 #: The source of the extra orders (ids ``history-<journey>-<n>``).
 HISTORY_SOURCE = "demo-history"
-#: Decisions are taken on this grid (a timer due inside a step is decided at its end).
-DECISION_STEP = timedelta(hours=1)
+#: A day's due timers are decided together at this time of the next day's (UTC): 12:00
+#: in São Paulo, inside the thank-you's business-hours window and outside the quiet
+#: hours, so no decision is deferred. One worker batch per day of history instead of
+#: one per hour: a batch reads its customers' facts once, and ~3 decisions per hourly
+#: batch paid that reading for almost nothing.
+DECISION_TIME = time(15, 0)
+#: Timers per worker batch (a day of the demo's history is a few dozen).
+DECISION_BATCH = 2_000
 
 
 @dataclass(frozen=True)
@@ -159,22 +166,28 @@ def _order_documents(
     return documents
 
 
+def decision_moment(due: datetime) -> datetime:
+    """The first :data:`DECISION_TIME` (UTC) at or after ``due``."""
+    moment = datetime.combine(due.astimezone(UTC).date(), DECISION_TIME, tzinfo=UTC)
+    return moment if moment >= due else moment + timedelta(days=1)
+
+
 def settle_history(engine: Engine, ctx: DecisionContext, as_of: datetime) -> tuple[int, int]:
-    """Decide every timer due before the as-of at its time (on the :data:`DECISION_STEP`
-    grid), then deliver the messages decided to a sender that keeps nothing: they belong
-    to the past. Returns (decisions, messages delivered)."""
+    """Decide every timer due before the as-of, a day's timers together at the day's
+    :data:`DECISION_TIME` (no later than the as-of), then deliver the messages decided
+    to a sender that keeps nothing: they belong to the past. Returns (decisions,
+    messages delivered)."""
     decided = 0
     while True:
         with unit_of_work(engine, write=False) as session:
             due = session.scalar(
                 select(func.min(JourneyTimer.due_at)).where(JourneyTimer.state == "pending")
             )
-        if due is None:
+        if due is None or due > as_of:
             break
-        due = due if due.tzinfo else due.replace(tzinfo=UTC)
-        if due > as_of:
-            break
-        decided += decide_due(engine, ctx, now=due + DECISION_STEP)
+        moment = min(decision_moment(due), as_of)
+        while done := decide_due(engine, ctx, now=moment, batch=DECISION_BATCH):
+            decided += done
     delivered = deliver(
         engine,
         claim(engine, now=as_of, limit=1_000_000),
@@ -239,19 +252,20 @@ def write_journey_history(
     with unit_of_work(engine) as session:
         journeys = {j.key: j for j in active_journeys(session) if j.brand_id == brand_id}
         for effect in effects:
-            journey = journeys[effect.journey]
-            started[effect.journey] = sum(
-                start_run(
-                    session,
-                    journey,
-                    customer_id=customer_id,
-                    occurrence=f"history:{moment.date().isoformat()}",
-                    now=moment,
-                    order_id=order_id,
-                )
-                is not None
-                for customer_id, moment, order_id in entries[effect.journey]
+            runs = start_runs(
+                session,
+                journeys[effect.journey],
+                [
+                    Entrant(
+                        customer_id,
+                        f"history:{moment.date().isoformat()}",
+                        moment,
+                        order_id,
+                    )
+                    for customer_id, moment, order_id in entries[effect.journey]
+                ],
             )
+            started[effect.journey] = sum(run is not None for run in runs)
     decisions, delivered = settle_history(engine, ctx, as_of)
     _check_arms(engine, brand_id, effects)
     return HistorySummary(started, placed, decisions, delivered)

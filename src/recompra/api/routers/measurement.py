@@ -13,8 +13,8 @@ from fastapi import APIRouter, Query, Request
 
 from recompra.api.deps import ReadBrand, ReadSession
 from recompra.api.errors import AUTH_ERRORS, error_responses
+from recompra.measurement.cache import cached_roi_report, cached_uplift_report
 from recompra.measurement.loyalty_roi import RoiSettings
-from recompra.measurement.service import roi_report, uplift_report
 from recompra.measurement.uplift import WINDOW_DAYS, Settings
 
 router = APIRouter(prefix="/v1/measurement", tags=["measurement"])
@@ -36,7 +36,7 @@ def uplift(
     """Per journey and send node: eligible per arm, conversion, revenue per eligible,
     incremental orders and revenue with 95% CIs, MDE, SRM p-value, decision, and the
     last-touch attribution and response rate next to them."""
-    return uplift_report(
+    return cached_uplift_report(
         session,
         brand_id=brand.id,
         now=datetime.now(UTC),
@@ -61,4 +61,4 @@ def loyalty_roi(
         margin_rate=margin_rate,
         point_value_minor_per_1000=request.app.state.settings.point_value_minor_per_1000,
     )
-    return roi_report(session, brand_id=brand.id, settings=settings)
+    return cached_roi_report(session, brand_id=brand.id, settings=settings)

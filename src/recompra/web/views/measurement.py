@@ -1,6 +1,7 @@
 """The "What each action earned" page: per journey, the holdout comparison (incremental
 revenue with its CI, MDE, SRM, decision) with attribution next to it, per message, and
-the loyalty program's ROI. The numbers are the API's (:mod:`recompra.measurement.service`).
+the loyalty program's ROI. The numbers are the API's (:mod:`recompra.measurement.service`),
+computed once per data version (:mod:`recompra.measurement.cache`).
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from recompra.measurement.cache import cached_roi_report, cached_uplift_report
 from recompra.measurement.loyalty_roi import RoiSettings
-from recompra.measurement.service import roi_report, uplift_report
 from recompra.web.context import build_page, read_unit
 from recompra.web.views.common import render
 
@@ -46,9 +47,9 @@ def measurement(request: Request) -> HTMLResponse:
     """Incremental revenue per journey and message, and the loyalty program's ROI."""
     with read_unit(request) as session:
         page = build_page(request, session, "measurement")
-        uplift = uplift_report(session, brand_id=page.brand.id, now=datetime.now(UTC))
+        uplift = cached_uplift_report(session, brand_id=page.brand.id, now=datetime.now(UTC))
         rate = request.app.state.settings.point_value_minor_per_1000
-        roi = roi_report(
+        roi = cached_roi_report(
             session,
             brand_id=page.brand.id,
             settings=RoiSettings(point_value_minor_per_1000=rate),
