@@ -69,20 +69,16 @@ def case_id(server: Server) -> int:
         brand_id = session.scalar(select(Brand.id).where(Brand.slug == server.slug))
         assert brand_id is not None
         apply_definition(session, brand_id=brand_id, definition=parse_definition(SEGMENT))
-        case = open_case(
-            session,
-            brand_id=brand_id,
-            new=NewCase(
-                type="complaint",
-                priority="normal",
-                channel="email",
-                subject="Galeria: pedido atrasado",
-                customer_id=server.searchable_id,
-            ),
-            actor="galeria@loja.test",
-            now=utcnow(),
+        # type, priority, channel, subject
+        late = NewCase(
+            "complaint",
+            "normal",
+            "email",
+            "Galeria: pedido atrasado",
+            customer_id=server.searchable_id,
         )
-        created = case.id
+        new = open_case(session, brand_id=brand_id, new=late, actor="gal@loja.test", now=utcnow())
+        created = new.id
     engine.dispose()
     return created
 
