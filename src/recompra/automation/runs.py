@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -45,7 +45,26 @@ def active_journeys(session: Session) -> list[ActiveJourney]:
     ]
 
 
-def execution_key(run: JourneyRun, node: str) -> str:
+class RunKey(Protocol):
+    """What names a run's decisions: a run row, or a run a decision batch claimed."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def journey_id(self) -> int: ...
+
+    @property
+    def version(self) -> int: ...
+
+    @property
+    def entry_key(self) -> str: ...
+
+    @property
+    def customer_id(self) -> int: ...
+
+
+def execution_key(run: RunKey, node: str) -> str:
     """The unique key of deciding ``node`` in ``run``: version, entry key, node, customer."""
     return f"{run.journey_id}:{run.version}:{run.entry_key}:{node}:{run.customer_id}"
 
@@ -120,22 +139,34 @@ def start_run(
     return int(run_id)
 
 
+def timer_row(
+    run: RunKey, node: str, due: datetime, *, reason: str | None = None
+) -> dict[str, Any]:
+    """The values of a pending timer for ``node`` of ``run``."""
+    return {
+        "run_id": run.id,
+        "node": node,
+        "execution_key": execution_key(run, node),
+        "due_at": due,
+        "state": "pending",
+        "reason": reason,
+        "created_at": due,
+    }
+
+
+def insert_timers(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Write pending timers (once each: a timer's execution key is unique)."""
+    if rows:
+        session.execute(
+            insert_ignoring_conflicts(session, TIMERS, index_elements=("execution_key",)), rows
+        )
+
+
 def schedule(
-    session: Session, run: JourneyRun, node: str, due: datetime, *, reason: str | None = None
+    session: Session, run: RunKey, node: str, due: datetime, *, reason: str | None = None
 ) -> None:
     """A pending timer for ``node`` of ``run`` (once: its execution key is unique)."""
-    session.execute(
-        insert_ignoring_conflicts(session, TIMERS, index_elements=("execution_key",)),
-        {
-            "run_id": run.id,
-            "node": node,
-            "execution_key": execution_key(run, node),
-            "due_at": due,
-            "state": "pending",
-            "reason": reason,
-            "created_at": due,
-        },
-    )
+    insert_timers(session, [timer_row(run, node, due, reason=reason)])
 
 
 def end_runs(
