@@ -1,26 +1,40 @@
-"""Benchmark: post-sale automation.
+"""Benchmark: post-sale automation, the issue's whole "Speed and safety" table in one run.
 
-1. Due timers processed (wake -> decide -> outbox), on SQLite (and PostgreSQL with
+1. Events evaluated against 20 active journeys (``--events``): custom events, one per
+   customer, read from the feed by the worker's trigger pass, each matched against 20
+   event-triggered journeys, starting one run and its first timer.
+2. Due timers processed (wake -> decide -> outbox), on SQLite (and PostgreSQL with
    ``--postgres URL``): ``--timers`` runs of a journey whose start node sends the
    post-purchase e-mail at once, so every timer does the full decision: contact lock,
-   consent, frequency cap, message context from the database (customer, last order,
-   points, tier), rendering and the outbox row. A second figure uses a journey whose
-   start node is a wait (wake -> schedule the next timer), the lightest decision.
-   Beside them, the **floor**: the same timers claimed (``FOR UPDATE SKIP LOCKED``) and
-   marked done in batches of the same size with nothing else, i.e. what the database
-   alone costs per decision; and the SQL statements a decision issues (a batch reads
-   its customers' facts once, so a "send now" decision costs a fraction of one).
-2. Messages rendered + MIME-built per second (in memory, one core): the packaged
+   consent, uplift targeting, frequency cap, message context from the database
+   (customer, last order, points, tier, properties), rendering, tracked links and the
+   outbox row. A second figure uses a journey whose start node is a wait (wake ->
+   schedule the next timer), the lightest decision. Beside them, the **floor**: the
+   same timers claimed (``FOR UPDATE SKIP LOCKED``) and marked done in batches of the
+   same size with nothing else, i.e. what the database alone costs per decision; and
+   the SQL statements a decision issues (a batch reads its customers' facts once).
+3. Caps under concurrency: 4 threads, each with its own connection, deciding at once
+   two "send now" timers per customer (``--cap-customers``) under a cap of one e-mail
+   per 7 days; the customers who got more than one message are violations.
+4. Messages rendered + MIME-built per second (in memory, one process): the packaged
    post-purchase template in pt-BR, multipart text+HTML with the RFC 8058 headers,
    serialised to bytes.
-3. Sends per second to the project's SMTP sink in another process (aiosmtpd): the
+5. Sends per second to the project's SMTP sink in another process (aiosmtpd): the
    worker's delivery (claim, consent check, MIME build, SMTP, mark sent) beside the
-   floor of ``smtplib`` sending one prebuilt message over one connection.
+   floor of ``smtplib`` sending one prebuilt message over one connection; and the
+   achieved rate with ``--rate`` configured (pick one below the unpaced figure).
+
+Every rate is given per second of wall-clock time and per second of this process's CPU
+time (the database server's is not counted): on a shared, loaded machine the CPU
+figure is the one that says what the code costs. The run ends with the table in
+Markdown. The trigger -> SMTP latency, exit -> cancel and crash rows are covered by the
+tests (``tests/automation``), not here.
 
 Rows are bulk-inserted (customers, orders, runs, timers) so setup takes seconds.
 
 Usage: ``python benchmarks/bench_automation.py [--timers 20000] [--batch 500]
-[--messages 20000] [--sends 2000] [--postgres postgresql+psycopg://...]``.
+[--events 20000] [--cap-customers 5000] [--messages 20000] [--sends 2000] [--rate 200]
+[--postgres postgresql+psycopg://...]``.
 """
 
 from __future__ import annotations

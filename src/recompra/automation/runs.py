@@ -109,34 +109,108 @@ def start_run(
         )
         if recent is not None:
             return None
-    key = entry_key_for(document, order_id=order_id, occurrence=occurrence)
+    row = _run_row(
+        journey, customer_id=customer_id, occurrence=occurrence, order_id=order_id, now=now
+    )
     run_id = session.scalar(
         insert_ignoring_conflicts(
             session, RUNS, index_elements=("journey_id", "customer_id", "entry_key"), returning="id"
         ),
-        {
-            "journey_id": journey.id,
-            "version": journey.version,
-            "customer_id": customer_id,
-            "entry_key": key,
-            "node": document["start"],
-            "state": "active",
-            "holdout": False,
-            "order_id": order_id if entry["key"] == "order" else None,
-            "started_at": now,
-        },
+        row,
     )
     if run_id is None:
         return None
-    run = JourneyRun(
-        id=run_id,
-        journey_id=journey.id,
-        version=journey.version,
-        customer_id=customer_id,
-        entry_key=key,
-    )
+    run = StartedRun(run_id, journey.id, journey.version, row["entry_key"], customer_id)
     schedule(session, run, document["start"], now)
     return int(run_id)
+
+
+def _run_row(
+    journey: ActiveJourney,
+    *,
+    customer_id: int,
+    occurrence: str,
+    order_id: int | None,
+    now: datetime,
+) -> dict[str, Any]:
+    document = journey.document
+    keyed = document["entry"]["key"] == "order"
+    return {
+        "journey_id": journey.id,
+        "version": journey.version,
+        "customer_id": customer_id,
+        "entry_key": entry_key_for(document, order_id=order_id, occurrence=occurrence),
+        "node": document["start"],
+        "state": "active",
+        "holdout": False,
+        "order_id": order_id if keyed else None,
+        "started_at": now,
+    }
+
+
+@dataclass(frozen=True)
+class StartedRun:
+    """A run just started (what names its first timer)."""
+
+    id: int
+    journey_id: int
+    version: int
+    entry_key: str
+    customer_id: int
+
+
+class RunStarts:
+    """Runs a trigger slice starts, written together: the runs in one statement, their
+    first timers in another (per event they cost two round trips). A journey with a
+    cooldown starts its run at once: its check reads the runs started before. Call
+    :meth:`flush` before anything reads the runs (an exit condition, a wake-up)."""
+
+    def __init__(self, session: Session, *, now: datetime) -> None:
+        self.session = session
+        self.now = now
+        self.rows: list[dict[str, Any]] = []
+        self.starts: dict[int, str] = {}
+
+    def add(
+        self,
+        journey: ActiveJourney,
+        *,
+        customer_id: int,
+        occurrence: str,
+        order_id: int | None = None,
+    ) -> None:
+        """Start a run (unless the re-entry rules refuse it), now or at :meth:`flush`."""
+        if journey.document["entry"]["reentry"] == "cooldown":
+            start_run(
+                self.session,
+                journey,
+                customer_id=customer_id,
+                occurrence=occurrence,
+                order_id=order_id,
+                now=self.now,
+            )
+            return
+        row = _run_row(
+            journey, customer_id=customer_id, occurrence=occurrence, order_id=order_id, now=self.now
+        )
+        self.rows.append(row)
+        self.starts[journey.id] = journey.document["start"]
+
+    def flush(self) -> None:
+        """Write the queued runs (one per journey, customer and entry key: a replayed
+        trigger adds none) and the first timers of those that started."""
+        if not self.rows:
+            return
+        insert = insert_ignoring_conflicts(
+            self.session, RUNS, index_elements=("journey_id", "customer_id", "entry_key")
+        ).returning(
+            RUNS.c.id, RUNS.c.journey_id, RUNS.c.version, RUNS.c.entry_key, RUNS.c.customer_id
+        )
+        started = [StartedRun(*row) for row in self.session.execute(insert, self.rows)]
+        insert_timers(
+            self.session, [timer_row(run, self.starts[run.journey_id], self.now) for run in started]
+        )
+        self.rows = []
 
 
 def timer_row(
