@@ -47,6 +47,7 @@ from recompra.api.settings import ApiSettings
 from recompra.automation.embedded import EmbeddedWorker
 from recompra.automation.settings import AutomationSettings
 from recompra.automation.wakeup import notify_on_trigger_writes
+from recompra.automation.worker import WorkerJob
 from recompra.commercial.refit import LeadScoreRefit
 from recompra.config import Settings, get_settings
 from recompra.db import get_engine
@@ -64,6 +65,13 @@ header. Responses carry `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-
 """
 
 
+def worker_jobs() -> tuple[WorkerJob, ...]:
+    """The jobs of the domains above automation that a worker runs on every pass, the
+    server's embedded one and ``recompra worker`` alike: cases opened from low reviews,
+    the lead-score refit."""
+    return (open_cases_from_feedback, LeadScoreRefit.from_settings())
+
+
 def _lifespan(
     engine: Engine, settings: Settings
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
@@ -77,8 +85,7 @@ def _lifespan(
         stop_notifying = notify_on_trigger_writes(engine)
         worker = None
         if automation.embedded_worker:
-            jobs = (open_cases_from_feedback, LeadScoreRefit.from_settings())
-            worker = EmbeddedWorker(engine, settings, automation, jobs=jobs)
+            worker = EmbeddedWorker(engine, settings, automation, jobs=worker_jobs())
             worker.start()
         try:
             yield

@@ -9,18 +9,13 @@ from typing import Any
 from automationtest import NOON, Store, add_order, apply, context, make_store, thank_you
 from sqlalchemy import Engine, select, update
 
-from recompra.automation.actions import give_coupon, load_pool, set_property
+from recompra.automation.actions import give_coupon, load_pool
 from recompra.automation.board import journey_board
 from recompra.automation.worker import decide_due, ingest_triggers
 from recompra.db import unit_of_work
-from recompra.models import Order
-from recompra.models.automation import (
-    Coupon,
-    CustomerProperty,
-    JourneyRun,
-    JourneyTimer,
-    OutboxMessage,
-)
+from recompra.hub.properties import set_property
+from recompra.models import CustomerProperty, Order
+from recompra.models.automation import Coupon, JourneyRun, JourneyTimer, OutboxMessage
 
 
 def _with_coupon(pool: str = "generated", **fields: Any) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, select, update
 from recompra.api.settings import ApiSettings
 from recompra.automation.consent import may_contact
 from recompra.automation.email import message_id
-from recompra.automation.tracking import bounce_secret, read_token, track_html
+from recompra.automation.tracking import bounce_secret, read_token, track_html, track_text
 from recompra.automation.webhooks import sign
 from recompra.automation.worker import decide_due, ingest_triggers
 from recompra.config import Settings
@@ -131,6 +131,36 @@ def test_opens_and_clicks_are_events_measurement_attributes(
     thanks = response.by_node[("thanks", None)]
     # The proxy's open is flagged a machine's: no open, no touch for attribution.
     assert (thanks.delivered, thanks.clicks, thanks.opens) == (1, 1, 1)
+
+
+def test_links_in_the_plain_text_part_are_signed_redirects_too(
+    engine: Engine, client: TestClient
+) -> None:
+    store = make_store(engine, customers=1)
+    message = _sent_message(engine, store)
+    text = (
+        "Veja https://shop.example/p/2?c=azul. Ou (https://shop.example/p/3)\n"
+        "Sair: https://loja.test/v1/automation/unsubscribe?token=x\n"
+    )
+    tracked = track_text(
+        text, public_url="https://loja.test", secret=SECRET, execution_key=message.execution_key
+    )
+    assert "shop.example" not in tracked
+    # Recompra's own links are left alone, and so is the punctuation around a link.
+    assert tracked.endswith("Sair: https://loja.test/v1/automation/unsubscribe?token=x\n")
+    first, second = (w for w in tracked.split() if "/t/click?token=" in w)
+    assert first.endswith(".")
+    assert (second[0], second[-1]) == ("(", ")")
+    for link, target in ((first[:-1], "https://shop.example/p/2?c=azul"), (second[1:-1], None)):
+        followed = client.get(_path(link), follow_redirects=False)
+        assert followed.status_code == 302
+        assert target is None or followed.headers["location"] == target
+    clicks = _events(engine, "email_clicked")
+    assert sorted(c.payload["url"] for c in clicks) == [
+        "https://shop.example/p/2?c=azul",
+        "https://shop.example/p/3",
+    ]
+    assert {c.payload["outbox_id"] for c in clicks} == {message.id}
 
 
 def _bounce(client: TestClient, document: dict[str, object], *, secret: str) -> int:

@@ -1,5 +1,5 @@
 """Journey nodes that change what a brand knows of a customer: a coupon given to the run,
-a custom property set or incremented, and a wait until a date property.
+and a wait until a date property.
 
 * **Coupons.** A ``coupon`` node takes one free code of a pool the brand loaded
   (:func:`load_pool`; ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so concurrent workers
@@ -7,9 +7,8 @@ a custom property set or incremented, and a wait until a date property.
   The key is unique: one code per run and node, and a decision replayed after a crash
   (its batch rolled back) gives none twice. The message of a later ``send`` shows the
   run's latest coupon (``coupon.code``, ``coupon.expires_at``).
-* **Properties.** ``customer_properties`` holds a brand's custom properties of a
-  customer (text, whole numbers, true/false, ISO dates); :func:`set_property` is their
-  one write path (the node, the API and the CLI use it).
+* **Properties** are the hub's (:mod:`recompra.hub.properties`, their one write path):
+  the ``update_property`` node sets or increments one, a wait reads a date property.
 * **Waiting until a date**: the customer's ``birth_date`` (its next anniversary), the
   run's order dates, or a custom date property, moved by ``offset_days`` and taken at
   ``at`` local time in the journey's time zone.
@@ -22,15 +21,16 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from recompra.automation.definition import parse_clock, parse_duration
 from recompra.db.dialect import insert_ignoring_conflicts
 from recompra.errors import Conflict
+from recompra.hub.properties import customer_properties
 from recompra.loyalty.rewards.catalog import new_coupon_code
 from recompra.models import Customer, Order
-from recompra.models.automation import COUPONS, PROPERTIES, Coupon, CustomerProperty
+from recompra.models.automation import COUPONS, Coupon
 
 GENERATED_POOL = "generated"
 #: Order dates a wait may aim at (keyed runs: the run's order; else the latest order).
@@ -126,54 +126,6 @@ def run_coupon(session: Session, run_id: int) -> dict[str, Any] | None:
         .limit(1)
     ).first()
     return None if coupon is None else {"code": coupon[0], "expires_at": coupon[1]}
-
-
-def set_property(
-    session: Session,
-    *,
-    brand_id: int,
-    customer_id: int,
-    name: str,
-    now: datetime,
-    value: Any = None,
-    increment: int | None = None,
-) -> Any:
-    """Set ``name`` to ``value``, or add ``increment`` to it (a missing or non-numeric
-    value counts as 0); returns the new value. The row is locked while it changes."""
-    statement = insert_ignoring_conflicts(
-        session, PROPERTIES, index_elements=("brand_id", "customer_id", "name")
-    )
-    initial = value if increment is None else 0
-    key = {"brand_id": brand_id, "customer_id": customer_id, "name": name}
-    session.execute(statement, {**key, "value": {"value": initial}, "updated_at": now})
-    current = session.scalar(
-        select(CustomerProperty.value)
-        .where(*(getattr(CustomerProperty, k) == v for k, v in key.items()))
-        .with_for_update()
-    )
-    if increment is not None:
-        before = (current or {}).get("value")
-        numeric = before if isinstance(before, int) and not isinstance(before, bool) else 0
-        value = numeric + increment
-    session.execute(
-        update(CustomerProperty)
-        .where(*(getattr(CustomerProperty, k) == v for k, v in key.items()))
-        .values(value={"value": value}, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    return value
-
-
-def customer_properties(session: Session, *, brand_id: int, customer_id: int) -> dict[str, Any]:
-    """The customer's custom properties for the brand."""
-    return {
-        name: value.get("value")
-        for name, value in session.execute(
-            select(CustomerProperty.name, CustomerProperty.value).where(
-                CustomerProperty.brand_id == brand_id, CustomerProperty.customer_id == customer_id
-            )
-        )
-    }
 
 
 def _next_anniversary(born: date, today: date) -> date:

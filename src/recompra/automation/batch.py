@@ -26,7 +26,9 @@ from sqlalchemy.orm import Session
 
 from recompra.automation.consent import consent_allows
 from recompra.automation.messages import Wanted, message_contexts
-from recompra.db.dialect import insert_ignoring_conflicts, is_postgresql
+from recompra.automation.runs import RunKey, insert_timers, timer_row
+from recompra.automation.targeting_gate import targeted_uplifts
+from recompra.db.dialect import in_values, insert_ignoring_conflicts, is_postgresql
 from recompra.models import Customer
 from recompra.models.automation import CONSENTS, CONTACTS, OUTBOX, ContactLock, OutboxMessage
 
@@ -79,6 +81,8 @@ class DecisionBatch:
         self.counted: dict[tuple[int, str], list[Counted]] = defaultdict(list)
         self.contexts: dict[int, dict[Wanted, dict[str, Any]]] = {}
         self.outbox: list[dict[str, Any]] = []
+        self.timers: list[dict[str, Any]] = []
+        self.uplifts: dict[tuple[int, int], float] = {}
 
     def customer_ids(self) -> list[int]:
         """Every customer of the batch, in id order."""
@@ -95,23 +99,28 @@ class DecisionBatch:
             # counts read below are never read by both before either writes. SQLite needs
             # none: a batch holds the database's single write lock from its first read.
             session.execute(
-                insert_ignoring_conflicts(session, CONTACTS, index_elements=("customer_id",)),
-                [{"customer_id": c} for c in ids],
+                insert_ignoring_conflicts(
+                    session, CONTACTS, index_elements=("customer_id",)
+                ).from_select(
+                    ["customer_id"], select(Customer.id).where(in_values(session, Customer.id, ids))
+                )
             )
             session.execute(
                 select(ContactLock.customer_id)
-                .where(ContactLock.customer_id.in_(ids))
+                .where(in_values(session, ContactLock.customer_id, ids))
                 .order_by(ContactLock.customer_id)
                 .with_for_update()
             )
         for cid, email, locale in session.execute(
-            select(Customer.id, Customer.email, Customer.locale).where(Customer.id.in_(ids))
+            select(Customer.id, Customer.email, Customer.locale).where(
+                in_values(session, Customer.id, ids)
+            )
         ):
             self.recipients[cid] = Recipient(cid, email, locale)
         for cid, channel, purpose, granted in session.execute(
             select(
                 CONSENTS.c.customer_id, CONSENTS.c.channel, CONSENTS.c.purpose, CONSENTS.c.granted
-            ).where(CONSENTS.c.customer_id.in_(ids))
+            ).where(in_values(session, CONSENTS.c.customer_id, ids))
         ):
             self.consents[(cid, channel)][purpose] = granted
         for cid, channel, decided_at, run_id, execution_key in session.execute(
@@ -122,7 +131,7 @@ class DecisionBatch:
                 OutboxMessage.run_id,
                 OutboxMessage.execution_key,
             ).where(
-                OutboxMessage.customer_id.in_(ids),
+                in_values(session, OutboxMessage.customer_id, ids),
                 OutboxMessage.purpose == "marketing",
                 OutboxMessage.state.in_(COUNTED),
                 OutboxMessage.decided_at > self.now - self.lookback,
@@ -131,6 +140,7 @@ class DecisionBatch:
             # A journey's execution key starts with its journey id (runs.execution_key).
             journey = int(execution_key.split(":", 1)[0]) if run_id is not None else None
             self.counted[(cid, channel)].append(Counted(decided_at, journey))
+        self.uplifts = targeted_uplifts(session, customer_ids=ids)
 
     def recipient(self, customer_id: int) -> Recipient | None:
         """The customer's contact fields (``None``: no such customer)."""
@@ -145,6 +155,11 @@ class DecisionBatch:
         return consent_allows(
             self.consents.get((customer_id, channel), {}), purpose, require_opt_in=require_opt_in
         )
+
+    def uplift(self, journey_id: int, customer_id: int) -> float | None:
+        """The customer's predicted uplift when the journey targets by it (else ``None``)."""
+        self.load()
+        return self.uplifts.get((journey_id, customer_id))
 
     def sent(self, customer_id: int, channel: str) -> list[Counted]:
         """The customer's counted marketing messages on ``channel`` (this batch's too)."""
@@ -180,8 +195,16 @@ class DecisionBatch:
             key = (row["customer_id"], row["channel"])
             self.counted[key].append(Counted(row["decided_at"], journey_id))
 
+    def schedule(self, run: RunKey, node: str, due: datetime, *, reason: str | None = None) -> None:
+        """Queue the run's timer for ``node`` (written with the batch's, at its end: nothing
+        the batch decides reads timers)."""
+        self.timers.append(timer_row(run, node, due, reason=reason))
+
     def flush(self) -> None:
-        """Write the queued outbox rows (one per execution key: a replay adds nothing)."""
+        """Write the queued timers and outbox rows (one per execution key: a replay adds
+        nothing)."""
+        insert_timers(self.session, self.timers)
+        self.timers = []
         if self.outbox:
             self.session.execute(
                 insert_ignoring_conflicts(self.session, OUTBOX, index_elements=("execution_key",)),

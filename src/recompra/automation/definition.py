@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from recompra.automation.trigger_types import check_trigger
 from recompra.errors import InvalidInput
+from recompra.hub.properties import valid_name
 from recompra.models.voc import SURVEY_KINDS
 from recompra.segments.definition import (
     KEY_PATTERN,
@@ -365,7 +366,7 @@ class _Checker:
             self.fail(path, "a mapping with property, offset_days and at")
             return {}
         prop = raw.get("property")
-        if not isinstance(prop, str) or not (prop in BUILT_IN_DATES or KEY_PATTERN.match(prop)):
+        if not isinstance(prop, str) or not (prop in BUILT_IN_DATES or valid_name(prop)):
             known = ", ".join(BUILT_IN_DATES)
             self.fail(f"{path}.property", f"{known} or a custom property name")
         offset = raw.get("offset_days", 0)
@@ -471,7 +472,7 @@ class _Checker:
 
     def update_property(self, raw: dict[str, Any], path: str, out: dict[str, Any]) -> None:
         prop = raw.get("property")
-        if not isinstance(prop, str) or not KEY_PATTERN.match(prop):
+        if not valid_name(prop):
             self.fail(f"{path}.property", "required: lower-case letters, digits, _ or -")
         out["property"] = prop
         if ("set" in raw) == ("increment" in raw):

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
-from email.policy import compat32
+from email.policy import Compat32
 from email.utils import formatdate
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -81,15 +81,41 @@ def encode_header_text(text: str) -> str:
     return " ".join(f"=?utf-8?b?{base64.b64encode(w.encode()).decode()}?=" for w in words)
 
 
-#: Headers are written on one line each (well under RFC 5322's 998 characters), which
-#: also spares the folding work of the default policy.
-_POLICY = compat32.clone(max_line_length=None)
+class _OneLineHeaders(Compat32):
+    """Headers written on one line each (well under RFC 5322's 998 characters).
+
+    An ASCII value without line breaks is written as it is: ``compat32`` would run it
+    through ``email.header.Header``, whose splitting was half of a message's build
+    time and changes nothing on one line. Anything else (a non-ASCII display name)
+    still goes through ``Header``, which encodes it.
+    """
+
+    @staticmethod
+    def _one_line(value: Any) -> bool:
+        return isinstance(value, str) and value.isascii() and not ("\r" in value or "\n" in value)
+
+    def fold(self, name: str, value: Any) -> str:
+        if self._one_line(value):
+            return f"{name}: {value}{self.linesep}"
+        return super().fold(name, value)
+
+    def fold_binary(self, name: str, value: Any) -> bytes:
+        if self._one_line(value):
+            return f"{name}: {value}{self.linesep}".encode("ascii")
+        return super().fold_binary(name, value)
+
+
+_POLICY = _OneLineHeaders(max_line_length=None)
 
 
 def build_message(payload: dict[str, Any], *, execution_key: str, sender: str) -> MIMEMultipart:
     """The MIME message of an outbox e-mail payload (``compat32`` classes: measured ~4x
     faster to build than ``EmailMessage`` with the default policy)."""
-    message = MIMEMultipart("alternative", policy=_POLICY)
+    # A boundary of our own: the generator would otherwise draw one and compile a regular
+    # expression for it to search the parts (a third of the build time). Both parts are
+    # base64 (``utf-8``), whose alphabet has no "-" or "_": the boundary cannot occur.
+    digest = hashlib.sha256(execution_key.encode()).hexdigest()[:24]
+    message = MIMEMultipart("alternative", boundary=f"--_recompra_{digest}", policy=_POLICY)
     message["From"] = sender
     message["To"] = payload["to"]
     message["Subject"] = encode_header_text(payload["subject"])

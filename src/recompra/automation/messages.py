@@ -23,7 +23,9 @@ from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from recompra.db.dialect import in_values
 from recompra.errors import NotFound
+from recompra.hub.properties import properties_of
 from recompra.models import Brand, Customer, LoyaltyAccount, LoyaltyLot, LoyaltyTier, Order
 from recompra.reads.recommendations import brand_index
 
@@ -131,17 +133,25 @@ def message_contexts(
     now: datetime,
 ) -> dict[Wanted, dict[str, Any]]:
     """:func:`message_context` for many ``(customer, order or None)`` pairs of one brand
-    in five statements, whatever their number (a decision batch builds its messages
+    in six statements, whatever their number (a decision batch builds its messages
     from them; per message they cost five round trips each)."""
     brand = session.get(Brand, brand_id)
     customer_ids = sorted({c for c, _ in wanted})
+    # Columns rather than ORM objects: a batch builds hundreds of contexts, and loading
+    # full rows into the session was a large share of their cost.
     customers = {
-        c.id: c for c in session.scalars(select(Customer).where(Customer.id.in_(customer_ids)))
+        c.id: c
+        for c in session.execute(
+            select(Customer.id, Customer.name, Customer.email).where(
+                in_values(session, Customer.id, customer_ids)
+            )
+        )
     }
     if brand is None or not customers:
         return {}
     orders = _orders(session, brand_id, wanted)
     accounts = _accounts(session, customer_ids, now)
+    properties = properties_of(session, brand_id=brand_id, customer_ids=customer_ids)
     contexts: dict[Wanted, dict[str, Any]] = {}
     for customer_id, order_id in wanted:
         customer = customers.get(customer_id)
@@ -167,6 +177,8 @@ def message_contexts(
             },
             "points": None if account is None else account[0],
             "tier": account[1] if account is not None else None,
+            # The brand's custom properties ({{ properties.plan }}); {} when none.
+            "properties": properties.get(customer_id, {}),
             "recommendations": _recommended(session, brand_id, customer_id, recommendations_root),
             # A journey with a coupon node sets the run's (automation.actions.run_coupon).
             "coupon": None,
@@ -174,13 +186,24 @@ def message_contexts(
     return contexts
 
 
+_ORDER_FIELDS = (
+    Order.id,
+    Order.customer_id,
+    Order.external_id,
+    Order.total_minor,
+    Order.purchased_at,
+)
+
+
 def _orders(session: Session, brand_id: int, wanted: list[Wanted]) -> dict[tuple[str, int], Any]:
     """The runs' own orders by id and, for runs without one, each customer's latest."""
     found: dict[tuple[str, int], Any] = {}
     keyed = {o for _, o in wanted if o is not None}
     if keyed:
-        for order in session.scalars(
-            select(Order).where(Order.id.in_(keyed), Order.brand_id == brand_id)
+        for order in session.execute(
+            select(*_ORDER_FIELDS).where(
+                in_values(session, Order.id, keyed), Order.brand_id == brand_id
+            )
         ):
             found[("order", order.id)] = order
     unkeyed = {c for c, o in wanted if o is None}
@@ -192,11 +215,13 @@ def _orders(session: Session, brand_id: int, wanted: list[Wanted]) -> dict[tuple
                 .over(partition_by=Order.customer_id, order_by=Order.purchased_at.desc())
                 .label("position"),
             )
-            .where(Order.customer_id.in_(unkeyed), Order.brand_id == brand_id)
+            .where(in_values(session, Order.customer_id, unkeyed), Order.brand_id == brand_id)
             .subquery()
         )
-        for order in session.scalars(
-            select(Order).join(latest, latest.c.id == Order.id).where(latest.c.position == 1)
+        for order in session.execute(
+            select(*_ORDER_FIELDS)
+            .join(latest, latest.c.id == Order.id)
+            .where(latest.c.position == 1)
         ):
             found[("last", order.customer_id)] = order
     return found
@@ -206,24 +231,29 @@ def _accounts(
     session: Session, customer_ids: list[int], now: datetime
 ) -> dict[int, tuple[dict[str, Any], str | None]]:
     """Each customer's newest loyalty account: points (balance, what expires next) and tier."""
-    accounts: dict[int, tuple[LoyaltyAccount, str | None]] = {}
-    for account, tier in session.execute(
-        select(LoyaltyAccount, LoyaltyTier.name)
+    accounts: dict[int, tuple[Any, str | None]] = {}
+    for account in session.execute(
+        select(
+            LoyaltyAccount.id,
+            LoyaltyAccount.customer_id,
+            LoyaltyAccount.balance,
+            LoyaltyTier.name.label("tier"),
+        )
         .outerjoin(
             LoyaltyTier,
             LoyaltyTier.id
             == func.coalesce(LoyaltyAccount.override_tier_id, LoyaltyAccount.tier_id),
         )
-        .where(LoyaltyAccount.customer_id.in_(customer_ids))
+        .where(in_values(session, LoyaltyAccount.customer_id, customer_ids))
         .order_by(LoyaltyAccount.id)
     ):
-        accounts[account.customer_id] = (account, tier)  # the newest id wins
+        accounts[account.customer_id] = (account, account.tier)  # the newest id wins
     expiring: dict[int, tuple[datetime | None, int]] = {}
     if accounts:
         for account_id, expires_at, remaining in session.execute(
             select(LoyaltyLot.account_id, LoyaltyLot.expires_at, func.sum(LoyaltyLot.remaining))
             .where(
-                LoyaltyLot.account_id.in_([a.id for a, _ in accounts.values()]),
+                in_values(session, LoyaltyLot.account_id, [a.id for a, _ in accounts.values()]),
                 LoyaltyLot.state == "active",
                 LoyaltyLot.remaining > 0,
                 LoyaltyLot.expires_at > now,

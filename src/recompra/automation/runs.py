@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from recompra.automation.service import definition_at
-from recompra.db.dialect import insert_ignoring_conflicts
+from recompra.db.dialect import in_values, insert_ignoring_conflicts
 from recompra.models.automation import RUNS, TIMERS, Journey, JourneyRun, JourneyTimer
 
 
@@ -45,7 +45,26 @@ def active_journeys(session: Session) -> list[ActiveJourney]:
     ]
 
 
-def execution_key(run: JourneyRun, node: str) -> str:
+class RunKey(Protocol):
+    """What names a run's decisions: a run row, or a run a decision batch claimed."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def journey_id(self) -> int: ...
+
+    @property
+    def version(self) -> int: ...
+
+    @property
+    def entry_key(self) -> str: ...
+
+    @property
+    def customer_id(self) -> int: ...
+
+
+def execution_key(run: RunKey, node: str) -> str:
     """The unique key of deciding ``node`` in ``run``: version, entry key, node, customer."""
     return f"{run.journey_id}:{run.version}:{run.entry_key}:{node}:{run.customer_id}"
 
@@ -111,13 +130,24 @@ def _last_started(
     return latest
 
 
+@dataclass(frozen=True)
+class StartedRun:
+    """A run just started (what names its first timer)."""
+
+    id: int
+    journey_id: int
+    version: int
+    entry_key: str
+    customer_id: int
+
+
 def start_runs(
     session: Session, journey: ActiveJourney, entrants: Sequence[Entrant]
 ) -> list[int | None]:
     """Start a run for each entrant the re-entry rules admit, in order (a later entrant
     is judged with the earlier ones already in), each with its start node due at its
     ``now``: one read of the cooldowns, one insert of the runs and one of their timers
-    whatever the number of entrants (a batch entry, the demo's history, a simulation).
+    whatever the number of entrants (a trigger slice, a batch entry, the demo's history).
 
     Returns each entrant's run id, ``None`` where the customer may not enter (again).
     """
@@ -169,23 +199,47 @@ def start_runs(
     for run_id, customer_id, key in inserted:
         index = admitted[(customer_id, key)]
         run_ids[index] = int(run_id)
-        run = JourneyRun(
-            id=run_id,
-            journey_id=journey.id,
-            version=journey.version,
-            customer_id=customer_id,
-            entry_key=key,
-        )
-        timers.append(_timer(run, document["start"], entrants[index].now, reason=None))
-    if timers:
-        session.execute(
-            insert_ignoring_conflicts(session, TIMERS, index_elements=("execution_key",)), timers
-        )
+        run = StartedRun(int(run_id), journey.id, journey.version, key, customer_id)
+        timers.append(timer_row(run, document["start"], entrants[index].now))
+    insert_timers(session, timers)
     return run_ids
 
 
-def _timer(run: JourneyRun, node: str, due: datetime, *, reason: str | None) -> dict[str, Any]:
-    """The row of ``run``'s pending timer for ``node``."""
+class RunStarts:
+    """Runs a trigger slice starts, written together at :meth:`flush`: per journey, one
+    insert of the runs and one of their first timers (per event they cost two round
+    trips). Call :meth:`flush` before anything reads the runs (an exit condition, a
+    wake-up)."""
+
+    def __init__(self, session: Session, *, now: datetime) -> None:
+        self.session = session
+        self.now = now
+        self.queued: dict[int, tuple[ActiveJourney, list[Entrant]]] = {}
+
+    def add(
+        self,
+        journey: ActiveJourney,
+        *,
+        customer_id: int,
+        occurrence: str,
+        order_id: int | None = None,
+    ) -> None:
+        """Start a run (unless the re-entry rules refuse it) at :meth:`flush`."""
+        _, entrants = self.queued.setdefault(journey.id, (journey, []))
+        entrants.append(Entrant(customer_id, occurrence, self.now, order_id))
+
+    def flush(self) -> None:
+        """Write the queued runs (one per journey, customer and entry key: a replayed
+        trigger adds none) and the first timers of those that started."""
+        for journey, entrants in self.queued.values():
+            start_runs(self.session, journey, entrants)
+        self.queued = {}
+
+
+def timer_row(
+    run: RunKey, node: str, due: datetime, *, reason: str | None = None
+) -> dict[str, Any]:
+    """The values of a pending timer for ``node`` of ``run``."""
     return {
         "run_id": run.id,
         "node": node,
@@ -197,14 +251,19 @@ def _timer(run: JourneyRun, node: str, due: datetime, *, reason: str | None) -> 
     }
 
 
+def insert_timers(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Write pending timers (once each: a timer's execution key is unique)."""
+    if rows:
+        session.execute(
+            insert_ignoring_conflicts(session, TIMERS, index_elements=("execution_key",)), rows
+        )
+
+
 def schedule(
-    session: Session, run: JourneyRun, node: str, due: datetime, *, reason: str | None = None
+    session: Session, run: RunKey, node: str, due: datetime, *, reason: str | None = None
 ) -> None:
     """A pending timer for ``node`` of ``run`` (once: its execution key is unique)."""
-    session.execute(
-        insert_ignoring_conflicts(session, TIMERS, index_elements=("execution_key",)),
-        _timer(run, node, due, reason=reason),
-    )
+    insert_timers(session, [timer_row(run, node, due, reason=reason)])
 
 
 def end_runs(
@@ -252,6 +311,22 @@ def exit_matching(
         if any(matches(c) for c in definition_at(session, journey_id, version)["exit_when"])
     ]
     return end_runs(session, leaving, state="exited", reason=reason, now=now)
+
+
+def customers_in_journeys(session: Session, customer_ids: list[int]) -> set[int]:
+    """Those of ``customer_ids`` with an active run (one statement)."""
+    if not customer_ids:
+        return set()
+    return set(
+        session.scalars(
+            select(JourneyRun.customer_id)
+            .where(
+                in_values(session, JourneyRun.customer_id, customer_ids),
+                JourneyRun.state == "active",
+            )
+            .distinct()
+        )
+    )
 
 
 def wake_waiting(session: Session, *, customer_id: int, event: str, now: datetime) -> int:

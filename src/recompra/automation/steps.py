@@ -13,14 +13,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from recompra.automation.actions import give_coupon, run_coupon, set_property, until_date
+from recompra.automation.actions import give_coupon, run_coupon, until_date
 from recompra.automation.batch import DecisionBatch, Recipient
 from recompra.automation.caps import capped
+from recompra.automation.claim import ClaimedRun, DueTimer
 from recompra.automation.consent import unsubscribe_url
 from recompra.automation.definition import ORDER_STAGE_EXITS, parse_duration
 from recompra.automation.lifecycle import stages_of
 from recompra.automation.outbox import email_payload, outbox_row
-from recompra.automation.runs import execution_key, schedule
+from recompra.automation.runs import execution_key
 from recompra.automation.schedule import (
     ContactPolicy,
     in_holdout,
@@ -30,11 +31,11 @@ from recompra.automation.schedule import (
 )
 from recompra.automation.surveys import survey_context
 from recompra.automation.targeting_gate import skipped_by_targeting
-from recompra.automation.tracking import track_html
+from recompra.automation.tracking import track_html, track_text
+from recompra.hub.properties import set_property
 from recompra.loyalty.operations.adjust import adjust
 from recompra.loyalty.programs import active_program_for_brand
 from recompra.models import Order
-from recompra.models.automation import JourneyRun, JourneyTimer
 from recompra.segments.compiled import compiled
 
 
@@ -53,7 +54,7 @@ class DecisionContext:
 class Journeyed:
     """A run with its journey's brand, key and the definition of its version."""
 
-    run: JourneyRun
+    run: ClaimedRun
     brand_id: int
     journey_key: str
     document: dict[str, Any]
@@ -61,7 +62,7 @@ class Journeyed:
 
 def decide(
     session: Session,
-    timer: JourneyTimer,
+    timer: DueTimer,
     item: Journeyed,
     ctx: DecisionContext,
     now: datetime,
@@ -82,12 +83,12 @@ def decide(
         run.node = name
         kind = node["type"]
         if kind == "wait":
-            schedule(session, run, node["next"], _wait_end(session, item, node, now))
+            batch.schedule(run, node["next"], _wait_end(session, item, node, now))
             return
         if kind == "wait_for_event":
             run.waiting_for = node["event"]
             due = now + parse_duration(node["timeout"])
-            schedule(session, run, node["timeout_next"], due, reason="timeout")
+            batch.schedule(run, node["timeout_next"], due, reason="timeout")
             return
         if kind == "exit":
             # The path is acyclic and single: the run has no other pending timer.
@@ -121,7 +122,7 @@ def decide(
         else:
             deferral = _send(session, item, name, node, ctx, now, batch)
             if deferral is not None:
-                _defer(session, timer, run, name, *deferral)
+                _defer(batch, timer, run, name, *deferral)
                 return
             name = node["next"]
 
@@ -212,7 +213,7 @@ def _matches(session: Session, item: Journeyed, rule: dict[str, Any], now: datet
 
 
 def _defer(
-    session: Session, timer: JourneyTimer, run: JourneyRun, node: str, due: datetime, reason: str
+    batch: DecisionBatch, timer: DueTimer, run: ClaimedRun, node: str, due: datetime, reason: str
 ) -> None:
     """Retry ``node`` at ``due``: the same timer when it is this node's, else a new one.
 
@@ -222,7 +223,7 @@ def _defer(
     if timer.node == node:
         timer.state, timer.done_at, timer.due_at, timer.reason = "pending", None, due, reason
     else:
-        schedule(session, run, node, due, reason=reason)
+        batch.schedule(run, node, due, reason=reason)
 
 
 def _record(
@@ -296,9 +297,7 @@ def _send(
         payload = {"node": name, "reason": "consent"}
         _record(batch, item, name, channel, purpose, "suppressed", payload, now)
         return None
-    if marketing and skipped_by_targeting(
-        session, journey_id=run.journey_id, customer_id=run.customer_id
-    ):
+    if marketing and skipped_by_targeting(batch.uplift(run.journey_id, run.customer_id)):
         payload = {"node": name, "reason": "targeting"}
         _record(batch, item, name, channel, purpose, "suppressed", payload, now)
         return None
@@ -353,6 +352,7 @@ def _payload(
                 "points": context["points"]
                 and {**context["points"], "expires_at": str(context["points"]["expires_at"])},
                 "tier": context["tier"],
+                "properties": context["properties"],
                 "recommendations": context["recommendations"],
             },
         }
@@ -369,10 +369,11 @@ def _payload(
             now=now,
         )
     payload = email_payload(node["template"], customer, context)
-    payload["html"] = track_html(
-        payload["html"],
-        public_url=ctx.public_url,
-        secret=ctx.secret,
-        execution_key=execution_key(item.run, item.run.node),
-    )
+    links = {
+        "public_url": ctx.public_url,
+        "secret": ctx.secret,
+        "execution_key": execution_key(item.run, item.run.node),
+    }
+    payload["html"] = track_html(payload["html"], **links)
+    payload["text"] = track_text(payload["text"], **links)
     return {**payload, "journey": item.journey_key}

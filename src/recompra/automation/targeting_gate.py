@@ -14,18 +14,30 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from recompra.db.dialect import in_values
 from recompra.models.measurement import JourneyTargeting, UpliftPrediction
 
 
-def skipped_by_targeting(session: Session, *, journey_id: int, customer_id: int) -> bool:
-    """Whether the journey targets by uplift and predicts none (or less) for the customer."""
-    uplift = session.scalar(
-        select(UpliftPrediction.uplift)
-        .join(JourneyTargeting, JourneyTargeting.journey_id == UpliftPrediction.journey_id)
-        .where(
-            JourneyTargeting.journey_id == journey_id,
-            JourneyTargeting.enabled.is_(True),
-            UpliftPrediction.customer_id == customer_id,
+def targeted_uplifts(session: Session, *, customer_ids: list[int]) -> dict[tuple[int, int], float]:
+    """The predicted uplift of each (journey, customer) pair whose journey targets by
+    uplift, for ``customer_ids``: one statement for a whole decision batch (it cost one
+    per marketing decision)."""
+    return {
+        (journey_id, customer_id): uplift
+        for journey_id, customer_id, uplift in session.execute(
+            select(
+                UpliftPrediction.journey_id, UpliftPrediction.customer_id, UpliftPrediction.uplift
+            )
+            .join(JourneyTargeting, JourneyTargeting.journey_id == UpliftPrediction.journey_id)
+            .where(
+                JourneyTargeting.enabled.is_(True),
+                in_values(session, UpliftPrediction.customer_id, customer_ids),
+            )
         )
-    )
+    }
+
+
+def skipped_by_targeting(uplift: float | None) -> bool:
+    """Whether a customer with this predicted uplift (``None``: the journey does not target,
+    or has no prediction for them) is skipped: predicted none, or less."""
     return uplift is not None and uplift <= 0

@@ -1,7 +1,7 @@
 """Opens, clicks, bounces and complaints of journey e-mails.
 
 * **Tracked links and the open pixel.** When a journey e-mail is decided, every
-  ``http(s)`` link of its HTML to another site becomes a signed redirect,
+  ``http(s)`` link to another site, in its HTML and its plain text, becomes a signed redirect,
   ``/v1/automation/t/click?token=``, and a 1x1 image, ``/v1/automation/t/open?token=``,
   is appended. The token signs the kind, the outbox row's execution key and the target
   (:mod:`recompra.automation.signing`), so the redirect cannot be pointed elsewhere.
@@ -64,6 +64,8 @@ MACHINE_AGENTS = re.compile(
 #: Standard Webhooks: a signed request older (or newer) than this is refused (replays).
 TOLERANCE = timedelta(minutes=5)
 _HREF = re.compile(r'href="(https?://[^"]+)"')
+#: A link in plain text: up to white space, without a closing sentence punctuation.
+_TEXT_LINK = re.compile(r"https?://\S+?(?=[.,;:!?)\]]*(?:\s|$))")
 _TOKEN_PREFIX = "trk."
 
 
@@ -87,17 +89,25 @@ def read_token(secret: str, token: str) -> tuple[str, str, str]:
     raise InvalidInput("invalid tracking link", field="token")
 
 
+def _click_url(target: str, *, public_url: str, secret: str, execution_key: str) -> str:
+    """``target`` through the signed redirect; a link to Recompra itself is kept as it is
+    (unsubscribe, survey answers: they record what they do themselves)."""
+    if target.startswith(f"{public_url}/"):
+        return target
+    token = _token(secret, "click", execution_key, target)
+    return f"{public_url}/v1/automation/t/click?token={token}"
+
+
 def track_html(markup: str, *, public_url: str, secret: str, execution_key: str) -> str:
     """``markup`` with its links to other sites through the signed redirect and the open
-    pixel appended. Links to Recompra itself (unsubscribe, survey answers) are left:
-    they record what they do themselves."""
+    pixel appended."""
 
     def redirect(match: re.Match[str]) -> str:
         target = html.unescape(match.group(1))
-        if target.startswith(f"{public_url}/"):
-            return match.group(0)
-        token = _token(secret, "click", execution_key, target)
-        return f'href="{public_url}/v1/automation/t/click?token={token}"'
+        tracked = _click_url(
+            target, public_url=public_url, secret=secret, execution_key=execution_key
+        )
+        return match.group(0) if tracked == target else f'href="{tracked}"'
 
     pixel = (
         f'<img src="{public_url}/v1/automation/t/open?token='
@@ -108,6 +118,19 @@ def track_html(markup: str, *, public_url: str, secret: str, execution_key: str)
     if closing < 0:
         return tracked + pixel
     return tracked[:closing] + pixel + tracked[closing:]
+
+
+def track_text(text: str, *, public_url: str, secret: str, execution_key: str) -> str:
+    """The plain-text part with its links to other sites through the signed redirect
+    (a reader who clicks in a text-only client counts like one in HTML). Punctuation
+    that ends a sentence after a link is not taken as part of it."""
+
+    def redirect(match: re.Match[str]) -> str:
+        return _click_url(
+            match.group(0), public_url=public_url, secret=secret, execution_key=execution_key
+        )
+
+    return _TEXT_LINK.sub(redirect, text)
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,14 @@ from sqlalchemy.orm import Session
 
 from recompra.automation.feeds import exit_condition, of_kind, read_by_id, start_matching
 from recompra.automation.lifecycle import milestones, order_stages, returns, reviews
-from recompra.automation.runs import ActiveJourney, exit_matching, start_run, wake_waiting
+from recompra.automation.runs import (
+    ActiveJourney,
+    RunStarts,
+    customers_in_journeys,
+    exit_matching,
+    start_run,
+    wake_waiting,
+)
 from recompra.automation.watchers import dates, score_crossings, tier_changes
 from recompra.db.dialect import is_postgresql
 from recompra.models import Event, LoyaltyAccount, LoyaltyLot, LoyaltyProgram, Order
@@ -147,26 +154,30 @@ def _events(session: Session, journeys: list[ActiveJourney], *, now: datetime, l
         Event.id,
         limit=limit,
     )
+    # Only a customer with an active run can have one to end or wake: read who has, once
+    # for the slice (two statements per event saved for everyone else), and add those
+    # an earlier event of the slice may have started one for. New runs are written
+    # together, before anything reads runs again.
+    in_journeys = customers_in_journeys(session, [r[2] for r in rows if r[2] is not None])
+    starts = RunStarts(session, now=now)
     for event_id, brand_id, customer_id, kind in rows:
         if customer_id is None:
             continue
-        exit_matching(
-            session,
-            customer_id=customer_id,
-            reason=f"event:{kind}",
-            matches=exit_condition("event", event=kind),
-            now=now,
-        )
-        wake_waiting(session, customer_id=customer_id, event=kind, now=now)
+        if customer_id in in_journeys:
+            starts.flush()
+            exit_matching(
+                session,
+                customer_id=customer_id,
+                reason=f"event:{kind}",
+                matches=exit_condition("event", event=kind),
+                now=now,
+            )
+            wake_waiting(session, customer_id=customer_id, event=kind, now=now)
         for journey in of_kind(journeys, brand_id, "event"):
             if journey.document["trigger"]["event"] == kind:
-                start_run(
-                    session,
-                    journey,
-                    customer_id=customer_id,
-                    occurrence=f"event:{event_id}",
-                    now=now,
-                )
+                starts.add(journey, customer_id=customer_id, occurrence=f"event:{event_id}")
+                in_journeys.add(customer_id)
+    starts.flush()
     return len(rows)
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from recompra.automation.batch import DecisionBatch
 from recompra.automation.caps import lookback
+from recompra.automation.claim import claim_due, write_back
 from recompra.automation.delivery import DeliveryStats, claim, deliver, recover_stale
 from recompra.automation.email import SmtpSender
 from recompra.automation.messages import Wanted
@@ -29,7 +30,6 @@ from recompra.automation.steps import DecisionContext, Journeyed, decide
 from recompra.automation.triggers import read_triggers, unsettled_orders
 from recompra.db import unit_of_work
 from recompra.models import Brand
-from recompra.models.automation import Journey, JourneyRun, JourneyTimer
 from recompra.models.base import utcnow
 
 
@@ -50,59 +50,30 @@ def ingest_triggers(engine: Engine, *, now: datetime | None = None, limit: int =
         return read_triggers(session, active_journeys(session), now=now or utcnow(), limit=limit)
 
 
-def _due(session: Session, now: datetime, batch: int) -> list[JourneyTimer]:
-    return list(
-        session.scalars(
-            select(JourneyTimer)
-            .join(JourneyRun, JourneyRun.id == JourneyTimer.run_id)
-            .join(Journey, Journey.id == JourneyRun.journey_id)
-            .where(
-                JourneyTimer.state == "pending",
-                JourneyTimer.due_at <= now,
-                Journey.status == "active",
-            )
-            .order_by(JourneyTimer.due_at, JourneyTimer.id)
-            .limit(batch)
-            .with_for_update(skip_locked=True, of=JourneyTimer)
-        ).all()
-    )
-
-
 def decide_due(
     engine: Engine, ctx: DecisionContext, *, now: datetime | None = None, batch: int = 500
 ) -> int:
     """Decide up to ``batch`` due timers in one transaction; returns how many."""
     now = now or utcnow()
     with unit_of_work(engine) as session:
-        timers = _due(session, now, batch)
-        if not timers:
+        claimed = claim_due(session, now=now, limit=batch)
+        if not claimed.timers:
             return 0
-        runs = {
-            r.id: r
-            for r in session.scalars(
-                select(JourneyRun).where(JourneyRun.id.in_({t.run_id for t in timers}))
-            )
-        }
-        journeys = {
-            j.id: j
-            for j in session.scalars(
-                select(Journey).where(Journey.id.in_({r.journey_id for r in runs.values()}))
-            )
-        }
         # Held for the batch: the session's identity map keeps objects only while they are
         # referenced, and each decision's message context gets its brand from it.
         brands = list(
             session.scalars(
-                select(Brand).where(Brand.id.in_({j.brand_id for j in journeys.values()}))
+                select(Brand).where(Brand.id.in_({b for b, _ in claimed.journeys.values()}))
             )
         )
+        runs = claimed.runs.values()
         definitions: dict[tuple[int, int], dict[str, Any]] = {
             version: definition_at(session, *version)
-            for version in sorted({(r.journey_id, r.version) for r in runs.values()})
+            for version in sorted({(r.journey_id, r.version) for r in runs})
         }
         wanted: dict[int, list[Wanted]] = {}
-        for run in runs.values():
-            brand_id = journeys[run.journey_id].brand_id
+        for run in runs:
+            brand_id = claimed.journeys[run.journey_id][0]
             wanted.setdefault(brand_id, []).append((run.customer_id, run.order_id))
         facts = DecisionBatch(
             session,
@@ -111,16 +82,16 @@ def decide_due(
             now=now,
             recommendations_root=ctx.recommendations_root,
         )
-        for timer in timers:
-            run = runs[timer.run_id]
-            journey = journeys[run.journey_id]
-            document = definitions[(run.journey_id, run.version)]
-            item = Journeyed(run, journey.brand_id, journey.key, document)
+        for timer in claimed.timers:
+            run = claimed.runs[timer.run_id]
+            brand_id, key = claimed.journeys[run.journey_id]
+            item = Journeyed(run, brand_id, key, definitions[(run.journey_id, run.version)])
             decide(session, timer, item, ctx, now, facts)
         facts.flush()
+        write_back(session, claimed)
         session.flush()
         del brands
-        return len(timers)
+        return len(claimed.timers)
 
 
 def deliver_due(

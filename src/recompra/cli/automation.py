@@ -29,13 +29,12 @@ from recompra.automation.wakeup import listen_for_trigger_writes
 from recompra.automation.webhooks import add_endpoint, rotate_secret
 from recompra.automation.worker import run_worker
 from recompra.cli.options import brand_id_of, exit_with, load_documents
-from recompra.commercial.refit import LeadScoreRefit
 from recompra.config import get_settings
 from recompra.db import get_engine, unit_of_work
 from recompra.errors import RecompraError
 from recompra.hub.brands import DEFAULT_BRAND
 from recompra.models.base import utcnow
-from recompra.voc.feedback import open_cases_from_feedback
+from recompra.server import worker_jobs
 
 journeys_app = typer.Typer(
     help="Post-sale journeys: apply, list, show, pause, resume.", no_args_is_help=True
@@ -142,7 +141,7 @@ def worker(
             until_idle=until_idle,
             batch=batch,
             wake=wake,
-            jobs=(open_cases_from_feedback, LeadScoreRefit.from_settings()),
+            jobs=worker_jobs(),
         )
     finally:
         if listener is not None:

@@ -8,13 +8,14 @@ Migrations keep their own checks (they are frozen history).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, Insert, Table, func
+from sqlalchemy import ColumnElement, Connection, Engine, Insert, Table, any_, bindparam, func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import QueryableAttribute, Session
 
 Bind = Session | Connection | Engine | Dialect
 
@@ -69,3 +70,20 @@ def json_object(bind: Bind, *pairs: Any) -> ColumnElement[Any]:
     """A SQL JSON object built from ``key, value, key, value...`` in the bind's dialect."""
     build = func.jsonb_build_object if is_postgresql(bind) else func.json_object
     return build(*pairs)
+
+
+def in_values(
+    bind: Bind, column: ColumnElement[Any] | QueryableAttribute[Any], values: Collection[Any]
+) -> ColumnElement[bool]:
+    """``column IN (values)``; on PostgreSQL ``column = ANY(:array)``, one parameter.
+
+    An ``IN`` list is expanded into one placeholder per value, which SQLAlchemy renders
+    and psycopg parses again for every statement (neither caches a query that long): for
+    a decision batch's 500 ids that was a third of its CPU time on PostgreSQL. SQLite
+    has no arrays and keeps ``IN``.
+    """
+    element = column.expression if isinstance(column, QueryableAttribute) else column
+    if is_postgresql(bind):
+        array = bindparam(None, list(values), type_=postgresql.ARRAY(element.type))
+        return element == any_(array)
+    return element.in_(values)

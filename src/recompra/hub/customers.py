@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
+from recompra.errors import NotFound
 from recompra.hub.identity import merge_customers, shared_with_other_brands
 from recompra.hub.rejects import EntityCounts
 from recompra.hub.upsert import CHUNK, insert_rows
@@ -29,6 +30,18 @@ ATTRIBUTES = ("name", "email", "document", "phone", "birth_date", "city", "state
 _CUSTOMERS: Table = Customer.__table__  # type: ignore[assignment]
 _IDENTITIES: Table = CustomerIdentity.__table__  # type: ignore[assignment]
 _BRAND_LINKS: Table = BrandCustomer.__table__  # type: ignore[assignment]
+
+
+def require_brand_customer(session: Session, *, brand_id: int, customer_id: int) -> None:
+    """Refuse (:class:`NotFound`) a customer who is not the brand's: a brand only ever
+    reaches its own customers."""
+    known = session.scalar(
+        select(BrandCustomer.customer_id).where(
+            BrandCustomer.brand_id == brand_id, BrandCustomer.customer_id == customer_id
+        )
+    )
+    if known is None:
+        raise NotFound(f"customer {customer_id} not found", field="customer_id")
 
 
 def external_identity(brand_id: int, source: str, value: str) -> Identity:

@@ -22,7 +22,13 @@ from recompra.models.commercial import (
     SalesStage,
     StageChange,
 )
-from recompra.models.customer import BrandCustomer, Customer, CustomerIdentity, CustomerMerge
+from recompra.models.customer import (
+    BrandCustomer,
+    Customer,
+    CustomerIdentity,
+    CustomerMerge,
+    CustomerProperty,
+)
 from recompra.models.engagement import (
     EngagementBadge,
     EngagementBadgeAward,
@@ -73,6 +79,7 @@ __all__ = [
     "Customer",
     "CustomerIdentity",
     "CustomerMerge",
+    "CustomerProperty",
     "CustomerScore",
     "DashboardSession",
     "DashboardUser",

@@ -244,21 +244,6 @@ class Coupon(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class CustomerProperty(Base):
-    """A custom property of a customer for one brand (set or incremented by journeys):
-    text, a whole number, true/false or a date (ISO text), as JSON."""
-
-    __tablename__ = "customer_properties"
-    __table_args__ = (UniqueConstraint("brand_id", "customer_id", "name"),)
-
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    brand_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("brands.id"))
-    customer_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("customers.id"))
-    name: Mapped[str] = mapped_column(String(64))
-    value: Mapped[dict[str, Any]]
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
 # Core tables of the models written with INSERT ... ON CONFLICT DO NOTHING (typed as Table).
 RUNS = cast(Table, JourneyRun.__table__)
 TIMERS = cast(Table, JourneyTimer.__table__)
@@ -267,4 +252,3 @@ CONSENTS = cast(Table, ContactConsent.__table__)
 CONTACTS = cast(Table, ContactLock.__table__)
 CURSORS = cast(Table, FeedCursor.__table__)
 COUPONS = cast(Table, Coupon.__table__)
-PROPERTIES = cast(Table, CustomerProperty.__table__)

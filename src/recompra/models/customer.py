@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Table, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from recompra.models.base import Base, BigIntPK, Timestamped, utcnow
@@ -87,3 +87,23 @@ class CustomerMerge(Base):
     moved: Mapped[dict[str, Any]]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     undone_at: Mapped[datetime | None]
+
+
+class CustomerProperty(Base):
+    """A custom property of a customer for one brand (written through
+    :mod:`recompra.hub.properties`: the API and journeys): text, a whole number,
+    true/false or a date (ISO text), as JSON."""
+
+    __tablename__ = "customer_properties"
+    __table_args__ = (UniqueConstraint("brand_id", "customer_id", "name"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    brand_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("brands.id"))
+    customer_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("customers.id"))
+    name: Mapped[str] = mapped_column(String(64))
+    value: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+#: The table, for INSERT ... ON CONFLICT DO NOTHING (typed as Table).
+PROPERTIES = cast(Table, CustomerProperty.__table__)

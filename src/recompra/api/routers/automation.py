@@ -36,8 +36,8 @@ from recompra.automation.service import (
     set_status,
 )
 from recompra.automation.webhooks import add_endpoint, rotate_secret
-from recompra.errors import Conflict, InvalidInput, NotFound
-from recompra.models import BrandCustomer
+from recompra.errors import Conflict, InvalidInput
+from recompra.hub.customers import require_brand_customer
 from recompra.models.automation import WebhookEndpoint
 from recompra.models.base import utcnow
 
@@ -137,13 +137,7 @@ def webhooks_rotate(name: str, brand: AdminBrand, session: WriteSession) -> Secr
 @router.put("/consents", operation_id="consents_record", responses=WRITE_ERRORS)
 def consents_record(body: ConsentIn, brand: AdminBrand, session: WriteSession) -> dict[str, bool]:
     """Record a consent statement for a customer of the brand."""
-    known = session.scalar(
-        select(BrandCustomer.customer_id).where(
-            BrandCustomer.brand_id == brand.id, BrandCustomer.customer_id == body.customer_id
-        )
-    )
-    if known is None:
-        raise NotFound(f"customer {body.customer_id} not found", field="customer_id")
+    require_brand_customer(session, brand_id=brand.id, customer_id=body.customer_id)
     record_consent(
         session,
         customer_id=body.customer_id,

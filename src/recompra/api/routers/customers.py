@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
-from recompra.api.deps import CustomerId, Limit, Offset, ReadBrand, ReadSession
-from recompra.api.errors import AUTH_ERRORS, error_responses
+from recompra.api.deps import (
+    BrandScope,
+    CustomerId,
+    IngestBrand,
+    Limit,
+    Offset,
+    ReadBrand,
+    ReadSession,
+    WriteSession,
+)
+from recompra.api.errors import AUTH_ERRORS, WRITE_ERRORS, error_responses
 from recompra.api.schemas import CustomerPage, Timeline
+from recompra.hub.customers import require_brand_customer
+from recompra.hub.properties import MAX_PROPERTIES, customer_properties, write_properties
+from recompra.models.base import utcnow
+from recompra.privacy import audit
 from recompra.reads import customers as q
 from recompra.reads.loyalty import customer_points
 from recompra.reads.models import CustomerProfile, SegmentPoint
@@ -74,3 +89,72 @@ def timeline(
     return Timeline(
         items=q.timeline(session, brand_id=brand.id, customer_id=customer_id, limit=limit)
     )
+
+
+class Properties(BaseModel):
+    """A customer's custom properties for the brand: name -> text, whole number or
+    true/false (a date as ISO text). In a PATCH, ``null`` removes one."""
+
+    properties: dict[str, Any] = Field(max_length=MAX_PROPERTIES)
+
+
+@router.get(
+    "/{customer_id}/properties",
+    operation_id="customers_properties_get",
+    response_model=Properties,
+    responses=_ERRORS,
+)
+def properties_get(customer_id: CustomerId, brand: ReadBrand, session: ReadSession) -> Properties:
+    """The customer's custom properties (what templates and journey waits read)."""
+    require_brand_customer(session, brand_id=brand.id, customer_id=customer_id)
+    return Properties(
+        properties=customer_properties(session, brand_id=brand.id, customer_id=customer_id)
+    )
+
+
+def _write(
+    customer_id: int, body: Properties, brand: BrandScope, session: Session, *, replace: bool
+) -> Properties:
+    after = write_properties(
+        session,
+        brand_id=brand.id,
+        customer_id=customer_id,
+        values=body.properties,
+        replace=replace,
+        now=utcnow(),
+    )
+    # In the write's unit of work: a write that rolls back leaves no entry.
+    audit.record(
+        session,
+        actor=f"key:{brand.principal.key_id}",
+        action="customer.properties_replace" if replace else "customer.properties_update",
+        target=f"customer_id:{customer_id} " + ",".join(sorted(body.properties)),
+        brand_id=brand.id,
+    )
+    return Properties(properties=after)
+
+
+@router.put(
+    "/{customer_id}/properties",
+    operation_id="customers_properties_replace",
+    response_model=Properties,
+    responses=WRITE_ERRORS,
+)
+def properties_replace(
+    customer_id: CustomerId, body: Properties, brand: IngestBrand, session: WriteSession
+) -> Properties:
+    """Replace the customer's custom properties with these (the others are removed)."""
+    return _write(customer_id, body, brand, session, replace=True)
+
+
+@router.patch(
+    "/{customer_id}/properties",
+    operation_id="customers_properties_update",
+    response_model=Properties,
+    responses=WRITE_ERRORS,
+)
+def properties_update(
+    customer_id: CustomerId, body: Properties, brand: IngestBrand, session: WriteSession
+) -> Properties:
+    """Set the named properties (``null`` removes one); the others stay."""
+    return _write(customer_id, body, brand, session, replace=False)
