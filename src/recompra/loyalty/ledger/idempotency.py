@@ -19,14 +19,23 @@ from sqlalchemy.orm import Session
 from recompra.db.dialect import insert_ignoring_conflicts
 from recompra.errors import Conflict, InvalidInput
 from recompra.loyalty.errors import IdempotencyKeyReused
+from recompra.loyalty.prepared import Prepared, run
 from recompra.models.loyalty import LoyaltyIdempotencyKey
 
 MAX_KEY_LENGTH = 128
 KEYS = cast(Table, LoyaltyIdempotencyKey.__table__)
-FIND_KEY = select(KEYS.c.result).where(
-    KEYS.c.program_id == bindparam("program_id"),
-    KEYS.c.scope == bindparam("scope"),
-    KEYS.c.key == bindparam("key"),
+FIND_KEY = Prepared(
+    select(KEYS.c.result).where(
+        KEYS.c.program_id == bindparam("program_id"),
+        KEYS.c.scope == bindparam("scope"),
+        KEYS.c.key == bindparam("key"),
+    )
+)
+STORE_KEY = Prepared(
+    lambda dialect: insert_ignoring_conflicts(
+        dialect, KEYS, index_elements=("program_id", "scope", "key"), returning="id"
+    ),
+    columns=("program_id", "scope", "key", "result", "created_at"),
 )
 
 
@@ -43,11 +52,7 @@ def find_stored(
 ) -> dict[str, Any] | None:
     """The stored result of an earlier write with this key, or ``None``."""
     check_key(key)
-    row = (
-        session.connection()
-        .execute(FIND_KEY, {"program_id": program_id, "scope": scope, "key": key})
-        .first()
-    )
+    row = run(session, FIND_KEY, {"program_id": program_id, "scope": scope, "key": key}).first()
     return None if row is None else dict(row[0])
 
 
@@ -73,22 +78,10 @@ def store_key(
     Raises ``Conflict(busy)`` when another transaction stored the key first: the unit of
     work rolls back and the client's retry replays the stored result.
     """
-    stmt = insert_ignoring_conflicts(
-        session, KEYS, index_elements=("program_id", "scope", "key"), returning="id"
-    )
-    row = (
-        session.connection()
-        .execute(
-            stmt,
-            {
-                "program_id": program_id,
-                "scope": scope,
-                "key": key,
-                "result": result,
-                "created_at": now,
-            },
-        )
-        .first()
-    )
+    row = run(
+        session,
+        STORE_KEY,
+        {"program_id": program_id, "scope": scope, "key": key, "result": result, "created_at": now},
+    ).first()
     if row is None:
         raise Conflict(busy, field=field)

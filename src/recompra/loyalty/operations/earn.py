@@ -9,9 +9,9 @@ tier upgrade) load ORM objects afresh.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import cast
 
-from sqlalchemy import Row, Table, bindparam, func, select
+from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from recompra.errors import Conflict, InvalidInput, NotFound
@@ -22,6 +22,7 @@ from recompra.loyalty.ledger.postings import Posting, insert_lot, post, repay_de
 from recompra.loyalty.ledger.results import EarnResult
 from recompra.loyalty.ledger.settlement import settle_row_if_due
 from recompra.loyalty.operations.context import context_for
+from recompra.loyalty.prepared import Prepared, Record, run
 from recompra.loyalty.programs import get_program
 from recompra.loyalty.rules.calculation import Calculation
 from recompra.loyalty.rules.engine import (
@@ -45,7 +46,7 @@ _P = cast(Table, LoyaltyProgram.__table__)
 _O = cast(Table, Order.__table__)
 #: Program, order, the customer's earlier orders, the rules fingerprint and whether the
 #: program has tiers: one round trip before the account lock.
-EARN_HEAD = (
+EARN_HEAD = Prepared(
     select(
         _P.c.id.label("program_id"),
         _P.c.status.label("program_status"),
@@ -112,12 +113,9 @@ def earn_for_order(
     return result
 
 
-def _earn_head(session: Session, *, program_id: int, order_id: int) -> Row[Any]:
+def _earn_head(session: Session, *, program_id: int, order_id: int) -> Record:
     """The program and order facts the earn needs, validated."""
-    found = session.connection().execute(
-        EARN_HEAD, {"program_id": program_id, "order_id": order_id}
-    )
-    head = cast("Row[Any] | None", found.first())
+    head = run(session, EARN_HEAD, {"program_id": program_id, "order_id": order_id}).first()
     if head is None:
         raise NotFound(f"loyalty program {program_id} not found", field="program_id")
     if head.program_status != "active":
@@ -130,7 +128,7 @@ def _earn_head(session: Session, *, program_id: int, order_id: int) -> Row[Any]:
 
 
 def _calculate(
-    session: Session, *, head: Row[Any], account: Row[Any], now: datetime
+    session: Session, *, head: Record, account: Record, now: datetime
 ) -> tuple[CachedVersion | None, Calculation]:
     """The rule version in force at purchase time and the order's points under it."""
     version = cached_rules_in_force(
@@ -159,7 +157,7 @@ def _calculate(
     return version, calculate(rules, order=order, ctx=ctx, rule_version=rule_version)
 
 
-def _points_of(head: Row[Any], calc: Calculation) -> int:
+def _points_of(head: Record, calc: Calculation) -> int:
     """The order's points: a coalition member brand earns at its own rate (rounded down)."""
     if head.coalition_rate_pct is None:
         return calc.total
@@ -169,8 +167,8 @@ def _points_of(head: Row[Any], calc: Calculation) -> int:
 def _credit(
     session: Session,
     *,
-    head: Row[Any],
-    account: Row[Any],
+    head: Record,
+    account: Record,
     version: CachedVersion | None,
     calc: Calculation,
     now: datetime,
@@ -224,7 +222,7 @@ def _credit(
 
 
 def _after_credit(
-    session: Session, *, head: Row[Any], account_id: int, posting: Posting, now: datetime
+    session: Session, *, head: Record, account_id: int, posting: Posting, now: datetime
 ) -> None:
     """Repay debt from spendable new points, then upgrade the tier if the program has any."""
     needs_repay = posting.debt > 0 and posting.balance > 0

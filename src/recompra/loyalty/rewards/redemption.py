@@ -6,9 +6,9 @@ Lock order: the account, then the reward (ADR 0003).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import cast
 
-from sqlalchemy import Row, Table, bindparam, func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from recompra.db.dialect import insert_ignoring_conflicts
@@ -26,6 +26,7 @@ from recompra.loyalty.ledger.postings import insert_lot, post, repay_debt, take_
 from recompra.loyalty.ledger.results import RedemptionResult
 from recompra.loyalty.ledger.settlement import settle_account, settle_row_if_due
 from recompra.loyalty.pools import check_may_redeem
+from recompra.loyalty.prepared import Prepared, Record, run
 from recompra.loyalty.programs import get_program
 from recompra.loyalty.rewards.catalog import new_coupon_code
 from recompra.loyalty.tiers.service import effective_tier
@@ -45,16 +46,36 @@ _P = cast(Table, LoyaltyProgram.__table__)
 _R = cast(Table, LoyaltyReward.__table__)
 _RD = cast(Table, LoyaltyRedemption.__table__)
 #: The reward by code with its program, the reward row locked (after the account lock).
-LOCK_REWARD_BY_CODE = (
+LOCK_REWARD_BY_CODE = Prepared(
     select(_R, _P.c.status.label("program_status"))
     .join(_P, _P.c.id == _R.c.program_id)
     .where(_R.c.program_id == bindparam("program_id"), _R.c.code == bindparam("code"))
     .with_for_update(of=_R)
 )
-SET_MOVEMENT = (
+SET_MOVEMENT = Prepared(
     update(_RD).where(_RD.c.id == bindparam("redemption_id")).values(movement_id=bindparam("mid"))
 )
-TAKE_STOCK = update(_R).where(_R.c.id == bindparam("reward_id")).values(stock=_R.c.stock - 1)
+TAKE_STOCK = Prepared(
+    update(_R).where(_R.c.id == bindparam("reward_id")).values(stock=_R.c.stock - 1)
+)
+INSERT_REDEMPTION = Prepared(
+    lambda dialect: insert_ignoring_conflicts(
+        dialect, _RD, index_elements=("coupon_code",), returning="id"
+    ),
+    columns=(
+        "account_id",
+        "reward_id",
+        "brand_id",
+        "points",
+        "coupon_code",
+        "status",
+        "request_key",
+        "movement_id",
+        "cancel_movement_id",
+        "created_at",
+        "cancelled_at",
+    ),
+)
 
 
 def redeem(
@@ -110,10 +131,9 @@ def redeem(
         points=reward.cost_points,
         now=now,
     )
-    conn = session.connection()
-    conn.execute(SET_MOVEMENT, {"redemption_id": redemption_id, "mid": posting.movement_id})
+    run(session, SET_MOVEMENT, {"redemption_id": redemption_id, "mid": posting.movement_id})
     if reward.stock is not None:
-        conn.execute(TAKE_STOCK, {"reward_id": reward.id})
+        run(session, TAKE_STOCK, {"reward_id": reward.id})
     result = RedemptionResult(
         duplicate=False,
         account_id=account.id,
@@ -135,13 +155,10 @@ def redeem(
     return result
 
 
-def _locked_reward(session: Session, *, program_id: int, reward_code: str) -> Row[Any]:
+def _locked_reward(session: Session, *, program_id: int, reward_code: str) -> Record:
     """The reward row, locked, in an active program."""
-    reward = (
-        session.connection()
-        .execute(LOCK_REWARD_BY_CODE, {"program_id": program_id, "code": reward_code})
-        .first()
-    )
+    params = {"program_id": program_id, "code": reward_code}
+    reward = run(session, LOCK_REWARD_BY_CODE, params).first()
     if reward is None:
         get_program(session, program_id=program_id, active=True)
         raise NotFound(f"reward {reward_code!r} not found", field="reward")
@@ -150,9 +167,7 @@ def _locked_reward(session: Session, *, program_id: int, reward_code: str) -> Ro
     return reward
 
 
-def _check_redeemable(
-    session: Session, *, reward: Row[Any], account: Row[Any], now: datetime
-) -> None:
+def _check_redeemable(session: Session, *, reward: Record, account: Record, now: datetime) -> None:
     """Validity, stock, per-customer limit, tier and balance; raise on the first failure."""
     if not reward.active:
         raise RewardUnavailable(f"reward {reward.code!r} is not active")
@@ -190,35 +205,31 @@ def _insert_redemption(
     session: Session,
     *,
     account_id: int,
-    reward: Row[Any],
+    reward: Record,
     request_key: str,
     now: datetime,
     brand_id: int | None,
 ) -> tuple[int, str]:
     """Insert the redemption with a fresh coupon code; (redemption id, coupon)."""
-    stmt = insert_ignoring_conflicts(session, _RD, index_elements=("coupon_code",), returning="id")
     for _ in range(COUPON_ATTEMPTS):
         coupon = new_coupon_code()
-        redemption_id = (
-            session.connection()
-            .execute(
-                stmt,
-                {
-                    "account_id": account_id,
-                    "reward_id": reward.id,
-                    "brand_id": brand_id,
-                    "points": reward.cost_points,
-                    "coupon_code": coupon,
-                    "status": "issued",
-                    "request_key": request_key,
-                    "movement_id": None,
-                    "cancel_movement_id": None,
-                    "created_at": now,
-                    "cancelled_at": None,
-                },
-            )
-            .scalar()
-        )
+        redemption_id = run(
+            session,
+            INSERT_REDEMPTION,
+            {
+                "account_id": account_id,
+                "reward_id": reward.id,
+                "brand_id": brand_id,
+                "points": reward.cost_points,
+                "coupon_code": coupon,
+                "status": "issued",
+                "request_key": request_key,
+                "movement_id": None,
+                "cancel_movement_id": None,
+                "created_at": now,
+                "cancelled_at": None,
+            },
+        ).scalar()
         if redemption_id is not None:
             return int(redemption_id), coupon
     raise Conflict("could not draw a unique coupon code")
