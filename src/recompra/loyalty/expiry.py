@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -28,8 +29,9 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql import Insert, Update
 
 from recompra.db import unit_of_work
 from recompra.db.dialect import json_object
@@ -53,7 +55,6 @@ EXPIRY_BATCH_ACCOUNTS = 5_000
 _A = cast(Table, LoyaltyAccount.__table__)
 _L = cast(Table, LoyaltyLot.__table__)
 _M = cast(Table, LoyaltyMovement.__table__)
-_IDS: BindParameter[int] = bindparam("ids", expanding=True)
 
 
 @dataclass(frozen=True)
@@ -75,18 +76,49 @@ class ExpiryReport:
         )
 
 
-def _due(lots: Any = _L) -> ColumnElement[bool]:
-    """Active lots of the batch's accounts whose expiry date has passed."""
+def _in_batch(account_id: Any, *, scoped: bool) -> ColumnElement[bool]:
+    """Accounts with ids in ``(:after, :last]`` (of ``:program_id`` when ``scoped``).
+
+    The batch's locked accounts are exactly those of this range that held a due lot when
+    locked; the others hold none: a lot only comes due when ``:now`` passes its date, and
+    ``:now`` is fixed for the run. A range, not a list of ids, keeps the statements small
+    and lets both databases read the (account, state, expiry) index in order.
+    """
+    in_range = and_(account_id > bindparam("after"), account_id <= bindparam("last"))
+    if not scoped:
+        return in_range
     return and_(
-        lots.c.account_id.in_(_IDS),
-        lots.c.state == "active",
-        lots.c.expires_at <= bindparam("now"),
+        in_range,
+        account_id.in_(
+            select(_A.c.id).where(
+                _A.c.program_id == bindparam("scope_program_id"),
+                _A.c.id > bindparam("after"),
+                _A.c.id <= bindparam("last"),
+            )
+        ),
     )
 
 
-def _lock_due_accounts(program_id: int | None) -> Select[int]:
-    """The next accounts (by id, after ``:after``) that hold a due lot, locked."""
-    stmt = select(_A.c.id).where(
+@dataclass(frozen=True)
+class _Statements:
+    """The expiry job's statements for one dialect and scope (one program, or all)."""
+
+    lock: Select[Any]
+    movements: Insert
+    allocations: Insert
+    balances: Update
+    events: Insert
+    lots: Update
+
+
+@cache
+def _statements(scoped: bool, dialect: Dialect) -> _Statements:
+    due = and_(
+        _in_batch(_L.c.account_id, scoped=scoped),
+        _L.c.state == "active",
+        _L.c.expires_at <= bindparam("now"),
+    )
+    lock = select(_A.c.id).where(
         _A.c.id > bindparam("after"),
         exists().where(
             _L.c.account_id == _A.c.id,
@@ -94,68 +126,80 @@ def _lock_due_accounts(program_id: int | None) -> Select[int]:
             _L.c.expires_at <= bindparam("now"),
         ),
     )
-    if program_id is not None:
-        stmt = stmt.where(_A.c.program_id == program_id)
-    return stmt.order_by(_A.c.id).limit(bindparam("limit")).with_for_update()
-
-
-#: One ``expire`` movement per account of the batch: minus what its due lots still hold.
-INSERT_EXPIRE_MOVEMENTS = (
-    insert(_M)
-    .from_select(
-        [
-            "account_id",
-            "kind",
-            "points",
-            "pending_delta",
-            "debt_delta",
-            "batch_id",
-            "note",
-            "created_at",
-        ],
-        select(
-            _L.c.account_id,
-            literal("expire"),
-            -func.sum(_L.c.remaining),
-            literal(0),
-            literal(0),
-            bindparam("batch_id", type_=_M.c.batch_id.type),
-            literal("expiry job"),
-            bindparam("now", type_=_M.c.created_at.type),
+    if scoped:
+        lock = lock.where(_A.c.program_id == bindparam("scope_program_id"))
+    moves = (
+        select(_M.c.id, _M.c.account_id, _M.c.points)
+        .where(
+            _M.c.account_id > bindparam("after"),
+            _M.c.account_id <= bindparam("last"),
+            _M.c.batch_id == bindparam("batch_id"),
         )
-        .where(_due(), _L.c.remaining > 0)
-        .group_by(_L.c.account_id),
+        .subquery("moves")
     )
-    .returning(_M.c.points)
-)
-_moves = (
-    select(_M.c.id, _M.c.account_id, _M.c.points)
-    .where(_M.c.account_id.in_(_IDS), _M.c.batch_id == bindparam("batch_id"))
-    .subquery("moves")
-)
-#: One allocation per lot: which movement took how many of its points. Its row count is
-#: the number of lots expired (``preserve_rowcount``: SQLAlchemy keeps an INSERT's count
-#: only when asked).
-INSERT_EXPIRE_ALLOCATIONS = (
-    insert(LoyaltyAllocation)
-    .from_select(
-        ["movement_id", "lot_id", "points"],
-        select(_moves.c.id, _L.c.id, _L.c.remaining)
-        .join(_moves, _moves.c.account_id == _L.c.account_id)
-        .where(_due(), _L.c.remaining > 0),
+    now = bindparam("now", type_=_M.c.created_at.type)
+    batch_id = bindparam("batch_id", type_=_M.c.batch_id.type)
+    return _Statements(
+        # Accounts first, in id order, like every other ledger write: no deadlock with
+        # online writers.
+        lock=lock.order_by(_A.c.id).limit(bindparam("limit")).with_for_update(),
+        # One ``expire`` movement per account: minus what its due lots still hold.
+        movements=insert(_M)
+        .from_select(
+            [
+                "account_id",
+                "kind",
+                "points",
+                "pending_delta",
+                "debt_delta",
+                "batch_id",
+                "note",
+                "created_at",
+            ],
+            select(
+                _L.c.account_id,
+                literal("expire"),
+                -func.sum(_L.c.remaining),
+                literal(0),
+                literal(0),
+                batch_id,
+                literal("expiry job"),
+                now,
+            )
+            .where(due, _L.c.remaining > 0)
+            .group_by(_L.c.account_id),
+        )
+        .returning(_M.c.points),
+        # One allocation per lot: which movement took how many of its points. Its row
+        # count is the number of lots expired (SQLAlchemy keeps an INSERT's count only
+        # when asked: ``preserve_rowcount``).
+        allocations=insert(LoyaltyAllocation)
+        .from_select(
+            ["movement_id", "lot_id", "points"],
+            select(moves.c.id, _L.c.id, _L.c.remaining)
+            .join(moves, moves.c.account_id == _L.c.account_id)
+            .where(due, _L.c.remaining > 0),
+        )
+        .execution_options(preserve_rowcount=True),
+        balances=update(_A)
+        .where(_A.c.id == moves.c.account_id)
+        .values(balance=_A.c.balance + moves.c.points, updated_at=now),
+        events=insert(LoyaltyEvent).from_select(
+            ["program_id", "account_id", "type", "movement_id", "points", "payload", "created_at"],
+            select(
+                _A.c.program_id,
+                moves.c.account_id,
+                literal("points_expired"),
+                moves.c.id,
+                moves.c.points,
+                json_object(dialect, "balance", _A.c.balance, "batch_id", batch_id),
+                now,
+            ).join(_A, _A.c.id == moves.c.account_id),
+        ),
+        lots=update(_L)
+        .where(due)
+        .values(state="expired", expired_points=_L.c.expired_points + _L.c.remaining, remaining=0),
     )
-    .execution_options(preserve_rowcount=True)
-)
-APPLY_EXPIRE_MOVEMENTS = (
-    update(_A)
-    .where(_A.c.id == _moves.c.account_id)
-    .values(balance=_A.c.balance + _moves.c.points, updated_at=bindparam("now"))
-)
-MARK_EXPIRED = (
-    update(_L)
-    .where(_due())
-    .values(state="expired", expired_points=_L.c.expired_points + _L.c.remaining, remaining=0)
-)
 
 
 def _expire_batch(
@@ -169,38 +213,20 @@ def _expire_batch(
     the movements, allocations, balances, events and lot states, whatever the lot count.
     """
     conn = session.connection()
-    ids = (
-        conn.execute(
-            _lock_due_accounts(program_id),
-            {"after": after, "now": now, "limit": EXPIRY_BATCH_ACCOUNTS},
-        )
-        .scalars()
-        .all()
-    )
+    statements = _statements(program_id is not None, conn.dialect)
+    # Not "program_id": an UPDATE would take a parameter named like a column as its SET.
+    params: dict[str, Any] = {"after": after, "now": now, "scope_program_id": program_id}
+    ids = conn.execute(statements.lock, {**params, "limit": EXPIRY_BATCH_ACCOUNTS}).all()
     if not ids:
         return None
-    params = {"ids": ids, "now": now, "batch_id": batch_id}
-    points = conn.execute(INSERT_EXPIRE_MOVEMENTS, params).scalars().all()
-    lots = conn.execute(INSERT_EXPIRE_ALLOCATIONS, params).rowcount
-    conn.execute(APPLY_EXPIRE_MOVEMENTS, params)
-    conn.execute(
-        insert(LoyaltyEvent).from_select(
-            ["program_id", "account_id", "type", "movement_id", "points", "payload", "created_at"],
-            select(
-                _A.c.program_id,
-                _moves.c.account_id,
-                literal("points_expired"),
-                _moves.c.id,
-                _moves.c.points,
-                json_object(session, "balance", _A.c.balance, "batch_id", batch_id),
-                bindparam("now", type_=LoyaltyEvent.created_at.type),
-            ).join(_A, _A.c.id == _moves.c.account_id),
-        ),
-        params,
-    )
-    conn.execute(MARK_EXPIRED, params)
+    params.update(last=ids[-1][0], batch_id=batch_id)
+    points = conn.execute(statements.movements, params).scalars().all()
+    lots = conn.execute(statements.allocations, params).rowcount
+    conn.execute(statements.balances, params)
+    conn.execute(statements.events, params)
+    conn.execute(statements.lots, params)
     report = ExpiryReport(batch_id=batch_id, accounts=len(points), lots=lots, points=-sum(points))
-    return report, int(ids[-1])
+    return report, int(ids[-1][0])
 
 
 def expire_lots(session: Session, *, now: datetime, program_id: int | None = None) -> ExpiryReport:

@@ -32,6 +32,7 @@ Processor = Callable[[Any], Any]
 #: A row a prepared statement returned: a named tuple, read by attribute or index like a
 #: ``sqlalchemy.Row``.
 Record: TypeAlias = Any
+_CONNECTION = "recompra_prepared_connection"
 
 
 @dataclass(frozen=True)
@@ -39,13 +40,15 @@ class _Compiled:
     """One statement's SQL for one dialect, and how to convert values in and out."""
 
     sql: str
-    #: Parameter names in placeholder order (positional drivers such as sqlite3).
-    positions: tuple[str, ...] | None
+    #: Whether the driver takes a tuple (sqlite3's ``?``) rather than a dict (psycopg).
+    positional: bool
+    #: Each parameter (in placeholder order when positional) and its bind processor.
+    plan: tuple[tuple[str, Processor | None], ...]
     #: Values the statement carries itself (``literal()``), merged under the caller's.
     fixed: dict[str, Any]
-    binds: dict[str, Processor]
     row: Callable[..., Any] | None
-    results: tuple[Processor | None, ...]
+    #: The returned columns' result processors; ``None`` when no column needs one.
+    results: tuple[Processor | None, ...] | None
 
 
 class Prepared:
@@ -89,6 +92,7 @@ class Prepared:
         positions = list(compiled.positiontup) if compiled.positiontup else None
         fixed: dict[str, Any] = {}
         binds: dict[str, Processor] = {}
+        binds_seen: dict[str, None] = {}
         for bind, name in compiled.bind_names.items():
             if bind.callable is not None:
                 raise ValueError(f"{name}: a callable parameter cannot be prepared")
@@ -110,18 +114,21 @@ class Prepared:
                 fixed[name] = bind.value
             if processor is not None:
                 binds.update(dict.fromkeys(names, processor))
+            binds_seen.update(dict.fromkeys(names))
         columns = list(getattr(statement, "exported_columns", ()))
         keys = [c.key for c in columns]
         row = namedtuple("Row", keys, rename=True) if keys else None  # type: ignore[misc]
+        results = tuple(
+            c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns
+        )
+        order = positions if positions is not None else list(binds_seen)
         return _Compiled(
             sql=sql,
-            positions=tuple(positions) if positions is not None else None,
+            positional=positions is not None,
+            plan=tuple((name, binds.get(name)) for name in order),
             fixed=fixed,
-            binds=binds,
             row=row,
-            results=tuple(
-                c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns
-            ),
+            results=results if any(results) else None,
         )
 
 
@@ -154,27 +161,52 @@ class Rows:
 
 
 def _driver_params(compiled: _Compiled, params: Mapping[str, Any]) -> Any:
-    values = {**compiled.fixed, **params} if compiled.fixed else dict(params)
-    for name, processor in compiled.binds.items():
-        if name in values:
-            values[name] = processor(values[name])
-    if compiled.positions is None:
-        return values
-    return tuple(values[name] for name in compiled.positions)
+    values = {**compiled.fixed, **params} if compiled.fixed else params
+    if compiled.positional:
+        return tuple(
+            values[name] if processor is None else processor(values[name])
+            for name, processor in compiled.plan
+        )
+    return {
+        name: values[name] if processor is None else processor(values[name])
+        for name, processor in compiled.plan
+    }
 
 
-def _execute(
-    conn: Connection, compiled: _Compiled, parameters: Any, *, many: bool
-) -> tuple[Any, int]:
+def _connection(session: Session) -> tuple[Connection, Any]:
+    """The session's connection and its DBAPI connection, in the session's transaction.
+
+    Kept in ``session.info`` for as long as the session's transaction lives: asking the
+    session each time cost more than running the statement.
+    """
+    transaction = session.get_transaction()
+    cached = session.info.get(_CONNECTION)
+    if cached is not None and transaction is not None and cached[0] is transaction:
+        return cached[1], cached[2]
+    conn = session.connection()
+    dbapi = conn.connection.dbapi_connection
+    session.info[_CONNECTION] = (session.get_transaction(), conn, dbapi)
+    return conn, dbapi
+
+
+def _execute(session: Session, prepared: Prepared, params: Any, *, many: bool) -> Any:
+    conn, dbapi = _connection(session)
+    compiled = prepared.for_dialect(conn.dialect)
+    if many:
+        parameters: Any = [_driver_params(compiled, p) for p in params]
+    else:
+        parameters = _driver_params(compiled, params)
     dispatch: Any = conn.dispatch
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    dispatch.before_cursor_execute(conn, cursor, compiled.sql, parameters, None, many)
+    cursor = dbapi.cursor()
+    if dispatch.before_cursor_execute:
+        dispatch.before_cursor_execute(conn, cursor, compiled.sql, parameters, None, many)
     if many:
         cursor.executemany(compiled.sql, parameters)
     else:
         cursor.execute(compiled.sql, parameters)
-    dispatch.after_cursor_execute(conn, cursor, compiled.sql, parameters, None, many)
-    return cursor, cursor.rowcount
+    if dispatch.after_cursor_execute:
+        dispatch.after_cursor_execute(conn, cursor, compiled.sql, parameters, None, many)
+    return compiled, cursor
 
 
 def run(session: Session, prepared: Prepared, params: Mapping[str, Any] | None = None) -> Rows:
@@ -183,16 +215,18 @@ def run(session: Session, prepared: Prepared, params: Mapping[str, Any] | None =
     The session's pending ORM changes are not flushed: call
     :func:`recompra.loyalty.ledger.postings.flushed_connection` first where they matter.
     """
-    conn = session.connection()
-    compiled = prepared.for_dialect(conn.dialect)
-    cursor, rowcount = _execute(conn, compiled, _driver_params(compiled, params or {}), many=False)
+    compiled, cursor = _execute(session, prepared, params or {}, many=False)
     rows: list[Any] = []
     if compiled.row is not None and cursor.description is not None:
         make, processors = compiled.row, compiled.results
-        rows = [
-            make(*(p(v) if p is not None else v for p, v in zip(processors, raw, strict=True)))
-            for raw in cursor.fetchall()
-        ]
+        if processors is None:
+            rows = [make(*raw) for raw in cursor.fetchall()]
+        else:
+            rows = [
+                make(*(p(v) if p is not None else v for p, v in zip(processors, raw, strict=True)))
+                for raw in cursor.fetchall()
+            ]
+    rowcount = cursor.rowcount
     cursor.close()
     return Rows(rows, rowcount)
 
@@ -201,8 +235,5 @@ def run_many(session: Session, prepared: Prepared, params: Sequence[Mapping[str,
     """Execute a DML ``prepared`` once per parameter set, in one driver call."""
     if not params:
         return
-    conn = session.connection()
-    compiled = prepared.for_dialect(conn.dialect)
-    batch = [_driver_params(compiled, p) for p in params]
-    cursor, _ = _execute(conn, compiled, batch, many=True)
+    _compiled, cursor = _execute(session, prepared, params, many=True)
     cursor.close()
