@@ -26,6 +26,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
+    exists,
     func,
     insert,
     null,
@@ -126,16 +127,14 @@ INSERT_LOT = Prepared(insert(LOTS).returning(LOTS.c.id), columns=LOT_COLUMNS)
 INSERT_ALLOCATION = Prepared(
     insert(ALLOCATIONS), columns=("movement_id", "lot_id", "debt_id", "points")
 )
-DUE_LOT = Prepared(
-    select(LOTS.c.id)
-    .where(
-        LOTS.c.account_id == bindparam("account_id"),
-        or_(
-            and_(LOTS.c.state == "pending", LOTS.c.release_at <= bindparam("now")),
-            and_(LOTS.c.state == "active", LOTS.c.expires_at <= bindparam("now")),
-        ),
-    )
-    .limit(1)
+#: The account holds lots to settle: a pending lot due for release, an active lot past
+#: its expiry.
+HAS_DUE_LOTS = exists().where(
+    LOTS.c.account_id == bindparam("account_id"),
+    or_(
+        and_(LOTS.c.state == "pending", LOTS.c.release_at <= bindparam("now")),
+        and_(LOTS.c.state == "active", LOTS.c.expires_at <= bindparam("now")),
+    ),
 )
 _upto = (
     func.sum(LOTS.c.remaining)
@@ -326,11 +325,6 @@ def record_event(
             created_at=now,
         )
     )
-
-
-def has_due_lots(session: Session, *, account_id: int, now: datetime) -> bool:
-    """Whether a pending lot is due for release or an active lot past its expiry."""
-    return run(session, DUE_LOT, {"account_id": account_id, "now": now}).first() is not None
 
 
 def take_from_lots(

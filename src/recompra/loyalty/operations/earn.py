@@ -16,11 +16,11 @@ from sqlalchemy.orm import Session
 
 from recompra.errors import Conflict, InvalidInput, NotFound
 from recompra.loyalty.errors import ProgramInactive
-from recompra.loyalty.ledger.idempotency import find_stored, store_key
+from recompra.loyalty.ledger.idempotency import find_stored_and_due, store_key
 from recompra.loyalty.ledger.locks import lock_or_open_account_row, locked_account_object
 from recompra.loyalty.ledger.postings import Posting, insert_lot, post, repay_debt
 from recompra.loyalty.ledger.results import EarnResult
-from recompra.loyalty.ledger.settlement import settle_row_if_due
+from recompra.loyalty.ledger.settlement import settle_row
 from recompra.loyalty.operations.context import context_for
 from recompra.loyalty.prepared import Prepared, Record, run
 from recompra.loyalty.programs import get_program
@@ -89,12 +89,15 @@ def earn_for_order(
     head = _earn_head(session, program_id=program_id, order_id=order_id)
     account = lock_or_open_account_row(session, program_id=program_id, customer_id=head.customer_id)
     key = str(order_id)
-    stored = find_stored(session, program_id=program_id, scope="earn", key=key)
+    stored, due = find_stored_and_due(
+        session, program_id=program_id, scope="earn", key=key, account_id=account.id, now=now
+    )
     if stored is not None:
         return EarnResult.from_json(stored)
     if head.status in NON_EARNING_STATUSES:
         raise Conflict(f"order {order_id} is {head.status}: it earns no points", field="order_id")
-    account = settle_row_if_due(session, program_id=program_id, account=account, now=now)
+    if due:
+        account = settle_row(session, program_id=program_id, account=account, now=now)
     version, calc = _calculate(session, head=head, account=account, now=now)
     rule_version = version.version if version else None
     result = EarnResult.nothing(account_id=account.id, rule_version=rule_version)

@@ -1,6 +1,9 @@
 """Redemption (points spend + stock + coupon, atomically) and its cancellation.
 
-Lock order: the account, then the reward (ADR 0003).
+Lock order: the account, then the reward (ADR 0003). A redemption locks the reward row
+only through its stock decrement (a conditional ``UPDATE``, late in the transaction):
+rewards without stock are never locked, so redemptions of one popular reward by many
+customers do not queue behind each other.
 """
 
 from __future__ import annotations
@@ -20,11 +23,11 @@ from recompra.loyalty.errors import (
     RewardUnavailable,
     TierRequired,
 )
-from recompra.loyalty.ledger.idempotency import find_stored, store_key
+from recompra.loyalty.ledger.idempotency import find_stored_and_due, store_key
 from recompra.loyalty.ledger.locks import lock_account, lock_account_row, lock_reward
 from recompra.loyalty.ledger.postings import insert_lot, post, repay_debt, take_from_lots
 from recompra.loyalty.ledger.results import RedemptionResult
-from recompra.loyalty.ledger.settlement import settle_account, settle_row_if_due
+from recompra.loyalty.ledger.settlement import settle_account, settle_row
 from recompra.loyalty.pools import check_may_redeem
 from recompra.loyalty.prepared import Prepared, Record, run
 from recompra.loyalty.programs import get_program
@@ -45,18 +48,21 @@ COUPON_ATTEMPTS = 5
 _P = cast(Table, LoyaltyProgram.__table__)
 _R = cast(Table, LoyaltyReward.__table__)
 _RD = cast(Table, LoyaltyRedemption.__table__)
-#: The reward by code with its program, the reward row locked (after the account lock).
-LOCK_REWARD_BY_CODE = Prepared(
+#: The reward by code with its program (not locked: see the module's docstring).
+READ_REWARD_BY_CODE = Prepared(
     select(_R, _P.c.status.label("program_status"))
     .join(_P, _P.c.id == _R.c.program_id)
     .where(_R.c.program_id == bindparam("program_id"), _R.c.code == bindparam("code"))
-    .with_for_update(of=_R)
 )
 SET_MOVEMENT = Prepared(
     update(_RD).where(_RD.c.id == bindparam("redemption_id")).values(movement_id=bindparam("mid"))
 )
+#: One unit of stock, if any is left: the decrement decides, under the row lock it takes.
 TAKE_STOCK = Prepared(
-    update(_R).where(_R.c.id == bindparam("reward_id")).values(stock=_R.c.stock - 1)
+    update(_R)
+    .where(_R.c.id == bindparam("reward_id"), _R.c.stock > 0)
+    .values(stock=_R.c.stock - 1)
+    .returning(_R.c.stock)
 )
 INSERT_REDEMPTION = Prepared(
     lambda dialect: insert_ignoring_conflicts(
@@ -95,16 +101,24 @@ def redeem(
     """
     now = now or utcnow()
     account = lock_account_row(session, program_id=program_id, customer_id=customer_id)
-    reward = _locked_reward(session, program_id=program_id, reward_code=reward_code)
+    reward = _reward(session, program_id=program_id, reward_code=reward_code)
     if account is None:
         raise InsufficientBalance(f"customer {customer_id} has no points in this program")
-    stored = find_stored(session, program_id=program_id, scope="redeem", key=request_key)
+    stored, due = find_stored_and_due(
+        session,
+        program_id=program_id,
+        scope="redeem",
+        key=request_key,
+        account_id=account.id,
+        now=now,
+    )
     if stored is not None:
         if stored.get("account_id") != account.id or stored.get("reward_id") != reward.id:
             raise IdempotencyKeyReused(f"request key {request_key!r} was used for another redeem")
         return RedemptionResult.from_json(stored)
     check_may_redeem(session, account=account, customer_id=customer_id)
-    account = settle_row_if_due(session, program_id=program_id, account=account, now=now)
+    if due:
+        account = settle_row(session, program_id=program_id, account=account, now=now)
     _check_redeemable(session, reward=reward, account=account, now=now)
     redemption_id, coupon = _insert_redemption(
         session,
@@ -132,8 +146,8 @@ def redeem(
         now=now,
     )
     run(session, SET_MOVEMENT, {"redemption_id": redemption_id, "mid": posting.movement_id})
-    if reward.stock is not None:
-        run(session, TAKE_STOCK, {"reward_id": reward.id})
+    if reward.stock is not None and not run(session, TAKE_STOCK, {"reward_id": reward.id}).rows:
+        raise RewardUnavailable(f"reward {reward.code!r} is out of stock")
     result = RedemptionResult(
         duplicate=False,
         account_id=account.id,
@@ -155,10 +169,10 @@ def redeem(
     return result
 
 
-def _locked_reward(session: Session, *, program_id: int, reward_code: str) -> Record:
-    """The reward row, locked, in an active program."""
+def _reward(session: Session, *, program_id: int, reward_code: str) -> Record:
+    """The reward row, in an active program."""
     params = {"program_id": program_id, "code": reward_code}
-    reward = run(session, LOCK_REWARD_BY_CODE, params).first()
+    reward = run(session, READ_REWARD_BY_CODE, params).first()
     if reward is None:
         get_program(session, program_id=program_id, active=True)
         raise NotFound(f"reward {reward_code!r} not found", field="reward")
