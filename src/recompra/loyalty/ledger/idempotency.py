@@ -20,7 +20,7 @@ from recompra.db.dialect import insert_ignoring_conflicts
 from recompra.errors import Conflict, InvalidInput
 from recompra.loyalty.errors import IdempotencyKeyReused
 from recompra.loyalty.ledger.postings import HAS_DUE_LOTS
-from recompra.loyalty.prepared import Prepared, run
+from recompra.loyalty.prepared import Prepared, run, written_columns
 from recompra.models.loyalty import LoyaltyIdempotencyKey
 
 MAX_KEY_LENGTH = 128
@@ -40,7 +40,7 @@ STORE_KEY = Prepared(
     lambda dialect: insert_ignoring_conflicts(
         dialect, KEYS, index_elements=("program_id", "scope", "key"), returning="id"
     ),
-    columns=("program_id", "scope", "key", "result", "created_at"),
+    columns=written_columns(KEYS),
 )
 
 

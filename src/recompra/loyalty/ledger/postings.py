@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from recompra.errors import InsufficientBalance
-from recompra.loyalty.prepared import Prepared, Record, run, run_many
+from recompra.loyalty.prepared import Prepared, Record, run, run_many, written_columns
 from recompra.models.loyalty import (
     LoyaltyAccount,
     LoyaltyAllocation,
@@ -76,57 +76,11 @@ APPLY_TO_ACCOUNT = Prepared(
     )
     .returning(ACCOUNTS.c.balance, ACCOUNTS.c.pending, ACCOUNTS.c.debt)
 )
-MOVEMENT_COLUMNS = (
-    "account_id",
-    "customer_id",
-    "kind",
-    "points",
-    "pending_delta",
-    "debt_delta",
-    "order_id",
-    "redemption_id",
-    "rule_version_id",
-    "batch_id",
-    "note",
-    "created_at",
+INSERT_MOVEMENT = Prepared(
+    insert(MOVEMENTS).returning(MOVEMENTS.c.id), columns=written_columns(MOVEMENTS)
 )
-INSERT_MOVEMENT = Prepared(insert(MOVEMENTS).returning(MOVEMENTS.c.id), columns=MOVEMENT_COLUMNS)
-INSERT_EVENT = Prepared(
-    insert(EVENTS),
-    columns=(
-        "program_id",
-        "account_id",
-        "type",
-        "movement_id",
-        "points",
-        "payload",
-        "created_at",
-        "published_at",
-    ),
-)
-LOT_COLUMNS = (
-    "account_id",
-    "movement_id",
-    "source",
-    "order_id",
-    "state",
-    "points",
-    "remaining",
-    "reversed_points",
-    "expired_points",
-    "forgiven_points",
-    "basis_minor",
-    "returned_minor",
-    "earned_at",
-    "release_at",
-    "released_at",
-    "expires_at",
-    "warned_at",
-)
-INSERT_LOT = Prepared(insert(LOTS).returning(LOTS.c.id), columns=LOT_COLUMNS)
-INSERT_ALLOCATION = Prepared(
-    insert(ALLOCATIONS), columns=("movement_id", "lot_id", "debt_id", "points")
-)
+INSERT_EVENT = Prepared(insert(EVENTS), columns=written_columns(EVENTS))
+INSERT_LOT = Prepared(insert(LOTS).returning(LOTS.c.id), columns=written_columns(LOTS))
 #: The account holds lots to settle: a pending lot due for release, an active lot past
 #: its expiry.
 HAS_DUE_LOTS = exists().where(

@@ -29,7 +29,7 @@ from recompra.loyalty.ledger.postings import insert_lot, post, repay_debt, take_
 from recompra.loyalty.ledger.results import RedemptionResult
 from recompra.loyalty.ledger.settlement import settle_account, settle_row
 from recompra.loyalty.pools import check_may_redeem
-from recompra.loyalty.prepared import Prepared, Record, run
+from recompra.loyalty.prepared import Prepared, Record, run, written_columns
 from recompra.loyalty.programs import get_program
 from recompra.loyalty.rewards.catalog import new_coupon_code
 from recompra.loyalty.tiers.service import effective_tier
@@ -68,19 +68,7 @@ INSERT_REDEMPTION = Prepared(
     lambda dialect: insert_ignoring_conflicts(
         dialect, _RD, index_elements=("coupon_code",), returning="id"
     ),
-    columns=(
-        "account_id",
-        "reward_id",
-        "brand_id",
-        "points",
-        "coupon_code",
-        "status",
-        "request_key",
-        "movement_id",
-        "cancel_movement_id",
-        "created_at",
-        "cancelled_at",
-    ),
+    columns=written_columns(_RD),
 )
 
 
