@@ -10,7 +10,14 @@ commits)::
         earn_for_order(session, program_id=program.id, order_id=42)
 """
 
-from recompra.loyalty.expiry import ExpiryReport, expire_lots, release_due, run_jobs, warn_expiring
+from recompra.loyalty.expiry import (
+    ExpiryReport,
+    expire_in_batches,
+    expire_lots,
+    release_due,
+    run_jobs,
+    warn_expiring,
+)
 from recompra.loyalty.ledger.results import (
     AdjustResult,
     EarnResult,
@@ -62,6 +69,7 @@ __all__ = [
     "earn_for_order",
     "effective_tier",
     "ensure_account",
+    "expire_in_batches",
     "expire_lots",
     "find_account",
     "get_account",

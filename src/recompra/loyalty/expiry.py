@@ -1,28 +1,37 @@
 """Scheduled jobs: release due pending points, expire lots in bulk, warn before expiry.
 
-Expiry is set-based SQL (a handful of statements whatever the number of lots): one
-``expire`` movement and one event per account, one allocation per lot, the account
-balances decremented in one ``UPDATE ... FROM``. Accounts are locked first, in id order,
-like every other ledger write, so the job and online writers cannot deadlock.
+Expiry is set-based SQL in bounded batches of accounts (six statements per batch whatever
+the number of lots): one ``expire`` movement and one event per account, one allocation
+per lot, the account balances decremented in one ``UPDATE ... FROM``, the lots marked in
+one ``UPDATE``. Accounts are locked first, in id order, like every other ledger write, so
+the job and online writers cannot deadlock.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import cache
+from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
     Engine,
+    Select,
+    Table,
     and_,
+    bindparam,
+    exists,
     func,
     insert,
     literal,
     select,
     update,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Insert, Update
 
 from recompra.db import unit_of_work
 from recompra.db.dialect import json_object
@@ -38,6 +47,15 @@ from recompra.models.loyalty import (
     LoyaltyProgram,
 )
 
+#: Accounts per expiry batch: bounds the rows one batch writes and, in
+#: :func:`expire_in_batches`, how long its account locks are held (online writers of a
+#: locked account wait for the batch's commit).
+EXPIRY_BATCH_ACCOUNTS = 5_000
+
+_A = cast(Table, LoyaltyAccount.__table__)
+_L = cast(Table, LoyaltyLot.__table__)
+_M = cast(Table, LoyaltyMovement.__table__)
+
 
 @dataclass(frozen=True)
 class ExpiryReport:
@@ -48,48 +66,86 @@ class ExpiryReport:
     lots: int
     points: int
 
+    def plus(self, other: ExpiryReport) -> ExpiryReport:
+        """Both runs' totals (under this run's batch id)."""
+        return replace(
+            self,
+            accounts=self.accounts + other.accounts,
+            lots=self.lots + other.lots,
+            points=self.points + other.points,
+        )
 
-def _due_lots(now: datetime, program_id: int | None) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = [
-        LoyaltyLot.state == "active",
-        LoyaltyLot.expires_at <= now,
-    ]
-    if program_id is not None:
-        conditions.append(
-            LoyaltyLot.account_id.in_(
-                select(LoyaltyAccount.id).where(LoyaltyAccount.program_id == program_id)
+
+def _in_batch(account_id: Any, *, scoped: bool) -> ColumnElement[bool]:
+    """Accounts with ids in ``(:after, :last]`` (of ``:program_id`` when ``scoped``).
+
+    The batch's locked accounts are exactly those of this range that held a due lot when
+    locked; the others hold none: a lot only comes due when ``:now`` passes its date, and
+    ``:now`` is fixed for the run. A range, not a list of ids, keeps the statements small
+    and lets both databases read the (account, state, expiry) index in order.
+    """
+    in_range = and_(account_id > bindparam("after"), account_id <= bindparam("last"))
+    if not scoped:
+        return in_range
+    return and_(
+        in_range,
+        account_id.in_(
+            select(_A.c.id).where(
+                _A.c.program_id == bindparam("scope_program_id"),
+                _A.c.id > bindparam("after"),
+                _A.c.id <= bindparam("last"),
             )
-        )
-    return conditions
-
-
-def expire_lots(session: Session, *, now: datetime, program_id: int | None = None) -> ExpiryReport:
-    """Expire every active lot whose expiry date has passed (bulk SQL, one transaction)."""
-    batch = uuid.uuid4().hex
-    due = _due_lots(now, program_id)
-    # Lock order: accounts by id (PostgreSQL); SQLite is already serialised.
-    session.execute(
-        select(LoyaltyAccount.id)
-        .where(LoyaltyAccount.id.in_(select(LoyaltyLot.account_id).where(*due).distinct()))
-        .order_by(LoyaltyAccount.id)
-        .with_for_update()
-    ).all()
-    per_account = (
-        select(
-            LoyaltyLot.account_id,
-            literal("expire"),
-            -func.sum(LoyaltyLot.remaining),
-            literal(0),
-            literal(0),
-            literal(batch),
-            literal("expiry job"),
-            literal(now, LoyaltyMovement.created_at.type),
-        )
-        .where(*due, LoyaltyLot.remaining > 0)
-        .group_by(LoyaltyLot.account_id)
+        ),
     )
-    session.execute(
-        insert(LoyaltyMovement).from_select(
+
+
+@dataclass(frozen=True)
+class _Statements:
+    """The expiry job's statements for one dialect and scope (one program, or all)."""
+
+    lock: Select[Any]
+    movements: Insert
+    allocations: Insert
+    balances: Update
+    events: Insert
+    lots: Update
+
+
+@cache
+def _statements(scoped: bool, dialect: Dialect) -> _Statements:
+    due = and_(
+        _in_batch(_L.c.account_id, scoped=scoped),
+        _L.c.state == "active",
+        _L.c.expires_at <= bindparam("now"),
+    )
+    lock = select(_A.c.id).where(
+        _A.c.id > bindparam("after"),
+        exists().where(
+            _L.c.account_id == _A.c.id,
+            _L.c.state == "active",
+            _L.c.expires_at <= bindparam("now"),
+        ),
+    )
+    if scoped:
+        lock = lock.where(_A.c.program_id == bindparam("scope_program_id"))
+    moves = (
+        select(_M.c.id, _M.c.account_id, _M.c.points)
+        .where(
+            _M.c.account_id > bindparam("after"),
+            _M.c.account_id <= bindparam("last"),
+            _M.c.batch_id == bindparam("batch_id"),
+        )
+        .subquery("moves")
+    )
+    now = bindparam("now", type_=_M.c.created_at.type)
+    batch_id = bindparam("batch_id", type_=_M.c.batch_id.type)
+    return _Statements(
+        # Accounts first, in id order, like every other ledger write: no deadlock with
+        # online writers.
+        lock=lock.order_by(_A.c.id).limit(bindparam("limit")).with_for_update(),
+        # One ``expire`` movement per account: minus what its due lots still hold.
+        movements=insert(_M)
+        .from_select(
             [
                 "account_id",
                 "kind",
@@ -100,65 +156,115 @@ def expire_lots(session: Session, *, now: datetime, program_id: int | None = Non
                 "note",
                 "created_at",
             ],
-            per_account,
+            select(
+                _L.c.account_id,
+                literal("expire"),
+                -func.sum(_L.c.remaining),
+                literal(0),
+                literal(0),
+                batch_id,
+                literal("expiry job"),
+                now,
+            )
+            .where(due, _L.c.remaining > 0)
+            .group_by(_L.c.account_id),
         )
-    )
-    moves = select(LoyaltyMovement).where(LoyaltyMovement.batch_id == batch).subquery()
-    session.execute(
-        insert(LoyaltyAllocation).from_select(
+        .returning(_M.c.points),
+        # One allocation per lot: which movement took how many of its points. Its row
+        # count is the number of lots expired (SQLAlchemy keeps an INSERT's count only
+        # when asked: ``preserve_rowcount``).
+        allocations=insert(LoyaltyAllocation)
+        .from_select(
             ["movement_id", "lot_id", "points"],
-            select(moves.c.id, LoyaltyLot.id, LoyaltyLot.remaining)
-            .join(moves, moves.c.account_id == LoyaltyLot.account_id)
-            .where(*due, LoyaltyLot.remaining > 0),
-        ),
-    )
-    session.execute(
-        update(LoyaltyAccount)
-        .where(LoyaltyAccount.id == moves.c.account_id)
-        .values(
-            balance=LoyaltyAccount.balance + moves.c.points,
-            updated_at=literal(now, LoyaltyAccount.updated_at.type),
+            select(moves.c.id, _L.c.id, _L.c.remaining)
+            .join(moves, moves.c.account_id == _L.c.account_id)
+            .where(due, _L.c.remaining > 0),
         )
-    )
-    session.execute(
-        insert(LoyaltyEvent).from_select(
+        .execution_options(preserve_rowcount=True),
+        balances=update(_A)
+        .where(_A.c.id == moves.c.account_id)
+        .values(balance=_A.c.balance + moves.c.points, updated_at=now),
+        events=insert(LoyaltyEvent).from_select(
             ["program_id", "account_id", "type", "movement_id", "points", "payload", "created_at"],
             select(
-                LoyaltyAccount.program_id,
+                _A.c.program_id,
                 moves.c.account_id,
                 literal("points_expired"),
                 moves.c.id,
                 moves.c.points,
-                json_object(session, "balance", LoyaltyAccount.balance, "batch_id", batch),
-                literal(now, LoyaltyEvent.created_at.type),
-            ).join(LoyaltyAccount, LoyaltyAccount.id == moves.c.account_id),
-        )
+                json_object(dialect, "balance", _A.c.balance, "batch_id", batch_id),
+                now,
+            ).join(_A, _A.c.id == moves.c.account_id),
+        ),
+        lots=update(_L)
+        .where(due)
+        .values(state="expired", expired_points=_L.c.expired_points + _L.c.remaining, remaining=0),
     )
-    session.execute(
-        update(LoyaltyLot)
-        .where(*due)
-        .values(
-            state="expired",
-            expired_points=LoyaltyLot.expired_points + LoyaltyLot.remaining,
-            remaining=0,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    totals = session.execute(
-        select(func.count(), func.coalesce(func.sum(-LoyaltyMovement.points), 0)).where(
-            LoyaltyMovement.batch_id == batch
-        )
-    ).one()
-    lot_rows = session.scalar(
-        select(func.count())
-        .select_from(LoyaltyAllocation)
-        .join(LoyaltyMovement, LoyaltyMovement.id == LoyaltyAllocation.movement_id)
-        .where(LoyaltyMovement.batch_id == batch)
-    )
+
+
+def _expire_batch(
+    session: Session, *, now: datetime, program_id: int | None, batch_id: str, after: int
+) -> tuple[ExpiryReport, int] | None:
+    """Expire the due lots of the next :data:`EXPIRY_BATCH_ACCOUNTS` accounts after
+    ``after``; ``None`` when none is left, else the batch's report and its last account.
+
+    Accounts are locked first, in id order, like every other ledger write, so the job and
+    online writers cannot deadlock; then a fixed handful of set-based statements write
+    the movements, allocations, balances, events and lot states, whatever the lot count.
+    """
+    conn = session.connection()
+    statements = _statements(program_id is not None, conn.dialect)
+    # Not "program_id": an UPDATE would take a parameter named like a column as its SET.
+    params: dict[str, Any] = {"after": after, "now": now, "scope_program_id": program_id}
+    ids = conn.execute(statements.lock, {**params, "limit": EXPIRY_BATCH_ACCOUNTS}).all()
+    if not ids:
+        return None
+    params.update(last=ids[-1][0], batch_id=batch_id)
+    points = conn.execute(statements.movements, params).scalars().all()
+    lots = conn.execute(statements.allocations, params).rowcount
+    conn.execute(statements.balances, params)
+    conn.execute(statements.events, params)
+    conn.execute(statements.lots, params)
+    report = ExpiryReport(batch_id=batch_id, accounts=len(points), lots=lots, points=-sum(points))
+    return report, int(ids[-1][0])
+
+
+def expire_lots(session: Session, *, now: datetime, program_id: int | None = None) -> ExpiryReport:
+    """Expire every active lot whose expiry date has passed, in the caller's transaction.
+
+    The work runs in batches of accounts (bounded statements); :func:`expire_in_batches`
+    also commits each batch, which the daily job uses so that no lock is held long.
+    """
+    total = ExpiryReport(batch_id=uuid.uuid4().hex, accounts=0, lots=0, points=0)
+    after = 0
+    while done := _expire_batch(
+        session, now=now, program_id=program_id, batch_id=total.batch_id, after=after
+    ):
+        report, after = done
+        total = total.plus(report)
     session.expire_all()
-    return ExpiryReport(
-        batch_id=batch, accounts=int(totals[0]), lots=int(lot_rows or 0), points=int(totals[1])
-    )
+    return total
+
+
+def expire_in_batches(
+    engine: Engine, *, now: datetime, program_id: int | None = None
+) -> ExpiryReport:
+    """:func:`expire_lots` with one unit of work (transaction) per batch of accounts.
+
+    A crash loses at most the batch in flight; a rerun carries on, since expired lots are
+    no longer due.
+    """
+    total = ExpiryReport(batch_id=uuid.uuid4().hex, accounts=0, lots=0, points=0)
+    after = 0
+    while True:
+        with unit_of_work(engine) as session:
+            done = _expire_batch(
+                session, now=now, program_id=program_id, batch_id=total.batch_id, after=after
+            )
+        if done is None:
+            return total
+        report, after = done
+        total = total.plus(report)
 
 
 def warn_expiring(session: Session, *, now: datetime, program_id: int) -> int:
@@ -237,10 +343,9 @@ def run_jobs(engine: Engine, *, now: datetime) -> dict[str, int]:
     for program_id in program_ids:
         with unit_of_work(engine) as session:
             summary["released_accounts"] += release_due(session, now=now, program_id=program_id)
-        with unit_of_work(engine) as session:
-            report = expire_lots(session, now=now, program_id=program_id)
-            summary["expired_lots"] += report.lots
-            summary["expired_points"] += report.points
+        report = expire_in_batches(engine, now=now, program_id=program_id)
+        summary["expired_lots"] += report.lots
+        summary["expired_points"] += report.points
         with unit_of_work(engine) as session:
             summary["warned"] += warn_expiring(session, now=now, program_id=program_id)
     return summary

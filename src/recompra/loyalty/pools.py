@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, case, func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from recompra.errors import NotFound
 from recompra.loyalty.errors import RoleCannotRedeem
+from recompra.loyalty.prepared import Record
 from recompra.loyalty.tiers.service import effective_tier
 from recompra.models.accounts import CompanyAccount, CompanyAccountMember
 from recompra.models.customer import Customer
@@ -25,7 +26,7 @@ from recompra.models.loyalty import LoyaltyAccount, LoyaltyMovement
 REDEEMING_ROLES = frozenset({"owner", "buyer"})
 
 
-def check_may_redeem(session: Session, *, account: Row[Any], customer_id: int) -> None:
+def check_may_redeem(session: Session, *, account: Record, customer_id: int) -> None:
     """Refuse a pooled account's redemption by a member whose role may not spend."""
     if account.company_account_id is None:
         return

@@ -19,14 +19,28 @@ from sqlalchemy.orm import Session
 from recompra.db.dialect import insert_ignoring_conflicts
 from recompra.errors import Conflict, InvalidInput
 from recompra.loyalty.errors import IdempotencyKeyReused
+from recompra.loyalty.ledger.postings import HAS_DUE_LOTS
+from recompra.loyalty.prepared import Prepared, run, written_columns
 from recompra.models.loyalty import LoyaltyIdempotencyKey
 
 MAX_KEY_LENGTH = 128
 KEYS = cast(Table, LoyaltyIdempotencyKey.__table__)
-FIND_KEY = select(KEYS.c.result).where(
+_STORED = select(KEYS.c.result).where(
     KEYS.c.program_id == bindparam("program_id"),
     KEYS.c.scope == bindparam("scope"),
     KEYS.c.key == bindparam("key"),
+)
+FIND_KEY = Prepared(_STORED)
+#: The key's stored result and whether the account has lots to settle: the two questions
+#: every hot-path write asks under the account lock, in one round trip.
+FIND_KEY_AND_DUE = Prepared(
+    select(_STORED.scalar_subquery().label("stored"), HAS_DUE_LOTS.label("due"))
+)
+STORE_KEY = Prepared(
+    lambda dialect: insert_ignoring_conflicts(
+        dialect, KEYS, index_elements=("program_id", "scope", "key"), returning="id"
+    ),
+    columns=written_columns(KEYS),
 )
 
 
@@ -43,12 +57,24 @@ def find_stored(
 ) -> dict[str, Any] | None:
     """The stored result of an earlier write with this key, or ``None``."""
     check_key(key)
-    row = (
-        session.connection()
-        .execute(FIND_KEY, {"program_id": program_id, "scope": scope, "key": key})
-        .first()
-    )
+    row = run(session, FIND_KEY, {"program_id": program_id, "scope": scope, "key": key}).first()
     return None if row is None else dict(row[0])
+
+
+def find_stored_and_due(
+    session: Session, *, program_id: int, scope: str, key: str, account_id: int, now: datetime
+) -> tuple[dict[str, Any] | None, bool]:
+    """:func:`find_stored`, and whether the (locked) account has lots due to settle."""
+    check_key(key)
+    params = {
+        "program_id": program_id,
+        "scope": scope,
+        "key": key,
+        "account_id": account_id,
+        "now": now,
+    }
+    row = run(session, FIND_KEY_AND_DUE, params).one()
+    return (None if row.stored is None else dict(row.stored)), bool(row.due)
 
 
 def check_owner(stored: dict[str, Any], *, account_id: int, key: str) -> None:
@@ -73,22 +99,10 @@ def store_key(
     Raises ``Conflict(busy)`` when another transaction stored the key first: the unit of
     work rolls back and the client's retry replays the stored result.
     """
-    stmt = insert_ignoring_conflicts(
-        session, KEYS, index_elements=("program_id", "scope", "key"), returning="id"
-    )
-    row = (
-        session.connection()
-        .execute(
-            stmt,
-            {
-                "program_id": program_id,
-                "scope": scope,
-                "key": key,
-                "result": result,
-                "created_at": now,
-            },
-        )
-        .first()
-    )
+    row = run(
+        session,
+        STORE_KEY,
+        {"program_id": program_id, "scope": scope, "key": key, "result": result, "created_at": now},
+    ).first()
     if row is None:
         raise Conflict(busy, field=field)

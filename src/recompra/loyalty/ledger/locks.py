@@ -9,12 +9,13 @@ IMMEDIATE``) and SQLAlchemy leaves ``FOR UPDATE`` out.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, cast
+from typing import cast
 
-from sqlalchemy import Row, Table, bindparam, select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from recompra.errors import NotFound
+from recompra.loyalty.prepared import Prepared, Record, run
 from recompra.loyalty.programs import ensure_account, holder_condition
 from recompra.models.loyalty import LoyaltyAccount, LoyaltyReward
 
@@ -56,20 +57,17 @@ def lock_reward(session: Session, *, reward_id: int) -> LoyaltyReward:
 
 _ACCOUNTS = cast(Table, LoyaltyAccount.__table__)
 #: The account holding the customer's points (their company's pool, if any), locked.
-LOCK_ACCOUNT_ROW = select(_ACCOUNTS).where(holder_condition()).with_for_update()
-READ_ACCOUNT_ROW = select(_ACCOUNTS).where(_ACCOUNTS.c.id == bindparam("account_id"))
+LOCK_ACCOUNT_ROW = Prepared(select(_ACCOUNTS).where(holder_condition()).with_for_update())
+READ_ACCOUNT_ROW = Prepared(select(_ACCOUNTS).where(_ACCOUNTS.c.id == bindparam("account_id")))
 
 
-def lock_account_row(session: Session, *, program_id: int, customer_id: int) -> Row[Any] | None:
+def lock_account_row(session: Session, *, program_id: int, customer_id: int) -> Record | None:
     """Lock the account holding the customer's points (one round trip); ``None`` if absent."""
-    return (
-        session.connection()
-        .execute(LOCK_ACCOUNT_ROW, {"program_id": program_id, "customer_id": customer_id})
-        .first()
-    )
+    params = {"program_id": program_id, "customer_id": customer_id}
+    return run(session, LOCK_ACCOUNT_ROW, params).first()
 
 
-def lock_or_open_account_row(session: Session, *, program_id: int, customer_id: int) -> Row[Any]:
+def lock_or_open_account_row(session: Session, *, program_id: int, customer_id: int) -> Record:
     """The customer's account row, locked; the account is created on first use."""
     row = lock_account_row(session, program_id=program_id, customer_id=customer_id)
     if row is None:
@@ -79,9 +77,9 @@ def lock_or_open_account_row(session: Session, *, program_id: int, customer_id: 
     return row
 
 
-def read_account_row(session: Session, *, account_id: int) -> Row[Any]:
+def read_account_row(session: Session, *, account_id: int) -> Record:
     """Re-read an account this transaction holds locked."""
-    return session.connection().execute(READ_ACCOUNT_ROW, {"account_id": account_id}).one()
+    return run(session, READ_ACCOUNT_ROW, {"account_id": account_id}).one()
 
 
 def locked_account_object(session: Session, *, account_id: int) -> LoyaltyAccount:

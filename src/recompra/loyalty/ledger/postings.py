@@ -5,8 +5,10 @@ and ``debt``: one ``UPDATE ... RETURNING`` of the caches, then the movement and 
 so every balance change has exactly one movement and one event and the caches equal the
 ledger sums (ADR 0001). :func:`take_from_lots` is the only code that consumes lots.
 
-Both run prebuilt SQLAlchemy Core statements on the session's connection (ADR 0003's
-amendment: the ORM rebuilt and flushed far more per write). Services that hold ORM
+Both run prebuilt SQLAlchemy Core statements, compiled once per dialect and executed on
+the driver's cursor (:mod:`recompra.loyalty.prepared`; ADR 0003's amendment: the
+ORM rebuilt and flushed far more per write, and Core execution itself cost more than the
+database work). Services that hold ORM
 objects may call them too: pending ORM changes are flushed first, and the rows these
 functions change are refreshed in the session's identity map, so no ORM object is left
 holding a stale balance or lot.
@@ -18,11 +20,25 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Row, Table, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Table,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    insert,
+    null,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from recompra.errors import InsufficientBalance
+from recompra.loyalty.prepared import Prepared, Record, run, run_many, written_columns
 from recompra.models.loyalty import (
     LoyaltyAccount,
     LoyaltyAllocation,
@@ -49,7 +65,7 @@ EVENTS = cast(Table, LoyaltyEvent.__table__)
 LOTS = cast(Table, LoyaltyLot.__table__)
 ALLOCATIONS = cast(Table, LoyaltyAllocation.__table__)
 
-APPLY_TO_ACCOUNT = (
+APPLY_TO_ACCOUNT = Prepared(
     update(ACCOUNTS)
     .where(ACCOUNTS.c.id == bindparam("account_id"))
     .values(
@@ -60,20 +76,19 @@ APPLY_TO_ACCOUNT = (
     )
     .returning(ACCOUNTS.c.balance, ACCOUNTS.c.pending, ACCOUNTS.c.debt)
 )
-INSERT_MOVEMENT = insert(MOVEMENTS).returning(MOVEMENTS.c.id)
-INSERT_EVENT = insert(EVENTS)
-INSERT_LOT = insert(LOTS).returning(LOTS.c.id)
-INSERT_ALLOCATION = insert(ALLOCATIONS)
-DUE_LOT = (
-    select(LOTS.c.id)
-    .where(
-        LOTS.c.account_id == bindparam("account_id"),
-        or_(
-            and_(LOTS.c.state == "pending", LOTS.c.release_at <= bindparam("now")),
-            and_(LOTS.c.state == "active", LOTS.c.expires_at <= bindparam("now")),
-        ),
-    )
-    .limit(1)
+INSERT_MOVEMENT = Prepared(
+    insert(MOVEMENTS).returning(MOVEMENTS.c.id), columns=written_columns(MOVEMENTS)
+)
+INSERT_EVENT = Prepared(insert(EVENTS), columns=written_columns(EVENTS))
+INSERT_LOT = Prepared(insert(LOTS).returning(LOTS.c.id), columns=written_columns(LOTS))
+#: The account holds lots to settle: a pending lot due for release, an active lot past
+#: its expiry.
+HAS_DUE_LOTS = exists().where(
+    LOTS.c.account_id == bindparam("account_id"),
+    or_(
+        and_(LOTS.c.state == "pending", LOTS.c.release_at <= bindparam("now")),
+        and_(LOTS.c.state == "active", LOTS.c.expires_at <= bindparam("now")),
+    ),
 )
 _upto = (
     func.sum(LOTS.c.remaining)
@@ -91,13 +106,29 @@ _spendable = (
     )
     .subquery()
 )
-#: Spendable lots first-to-expire first (= oldest first), only as many as ``points`` needs.
-SPENDABLE_LOTS = (
-    select(_spendable.c.id, _spendable.c.remaining)
-    .where(_spendable.c.upto - _spendable.c.remaining < bindparam("points"))
-    .order_by(_spendable.c.expires_at, _spendable.c.id)
+_needed = _spendable.c.upto - _spendable.c.remaining < bindparam("points")
+#: Allocations from the spendable lots, first-to-expire (= oldest) first, only as many as
+#: ``points`` needs: the last lot gives what is left to take. One statement whatever the
+#: number of lots; the rows come back to update the lots in one batch.
+ALLOCATE_FROM_LOTS = Prepared(
+    insert(ALLOCATIONS)
+    .from_select(
+        ["movement_id", "lot_id", "debt_id", "points"],
+        select(
+            bindparam("movement_id", type_=ALLOCATIONS.c.movement_id.type),
+            _spendable.c.id,
+            null(),
+            case(
+                (_spendable.c.upto <= bindparam("points"), _spendable.c.remaining),
+                else_=bindparam("points") - (_spendable.c.upto - _spendable.c.remaining),
+            ),
+        )
+        .where(_needed)
+        .order_by(_spendable.c.expires_at, _spendable.c.id),
+    )
+    .returning(ALLOCATIONS.c.lot_id, ALLOCATIONS.c.points)
 )
-TAKE_FROM_LOT = (
+TAKE_FROM_LOT = Prepared(
     update(LOTS)
     .where(LOTS.c.id == bindparam("lot_id"))
     .values(remaining=LOTS.c.remaining - bindparam("used"))
@@ -115,7 +146,7 @@ class Posting:
 
 
 #: An account as the caller holds it: the ORM object or a Core row of ``loyalty_accounts``.
-AccountRef = LoyaltyAccount | Row[Any]
+AccountRef = LoyaltyAccount | Record
 
 
 def flushed_connection(session: Session) -> Connection:
@@ -157,8 +188,9 @@ def post(
     ``customer_id`` names who caused it (the buyer of a pooled B2B account who earned or
     redeemed), so that each buyer's contribution to a shared balance stays visible.
     """
-    conn = flushed_connection(session)
-    balances = conn.execute(
+    flushed_connection(session)
+    balances = run(
+        session,
         APPLY_TO_ACCOUNT,
         {
             "account_id": account.id,
@@ -177,7 +209,8 @@ def post(
         debt=balances.debt,
         updated_at=now,
     )
-    movement_id = conn.execute(
+    movement_id = run(
+        session,
         INSERT_MOVEMENT,
         {
             "account_id": account.id,
@@ -204,7 +237,8 @@ def post(
     if order_id is not None:
         event_payload["order_id"] = order_id
     event_payload.update(payload or {})
-    conn.execute(
+    run(
+        session,
         INSERT_EVENT,
         {
             "program_id": account.program_id,
@@ -247,12 +281,6 @@ def record_event(
     )
 
 
-def has_due_lots(session: Session, *, account_id: int, now: datetime) -> bool:
-    """Whether a pending lot is due for release or an active lot past its expiry."""
-    found = session.connection().execute(DUE_LOT, {"account_id": account_id, "now": now})
-    return found.first() is not None
-
-
 def take_from_lots(
     session: Session,
     *,
@@ -262,38 +290,33 @@ def take_from_lots(
     now: datetime,
     exclude_lot_id: int = 0,
 ) -> None:
-    """Consume ``points`` from spendable lots oldest-first, writing allocation rows."""
-    conn = flushed_connection(session)
-    lots = conn.execute(
-        SPENDABLE_LOTS,
-        {"account_id": account_id, "now": now, "exclude_lot_id": exclude_lot_id, "points": points},
+    """Consume ``points`` from spendable lots oldest-first, writing allocation rows.
+
+    Two statements whatever the number of lots: the allocations (``INSERT ... SELECT ...
+    RETURNING``) and the lots' ``remaining`` (one batch of updates).
+    """
+    flushed_connection(session)
+    taken = run(
+        session,
+        ALLOCATE_FROM_LOTS,
+        {
+            "account_id": account_id,
+            "movement_id": movement_id,
+            "now": now,
+            "exclude_lot_id": exclude_lot_id,
+            "points": points,
+        },
     ).all()
-    left = points
-    taken: list[dict[str, Any]] = []
-    for lot_id, remaining in lots:
-        if left == 0:
-            break
-        used = min(left, int(remaining))
-        left -= used
-        taken.append({"lot_id": lot_id, "used": used, "remaining": int(remaining) - used})
-    if left:
+    found = sum(int(used) for _lot, used in taken)
+    if found != points:
         # The cached balance said there was enough: the caches and the lots disagree.
-        raise InsufficientBalance(f"lots hold {points - left} of the {points} points needed")
-    conn.execute(TAKE_FROM_LOT, taken)
-    conn.execute(
-        INSERT_ALLOCATION,
-        [
-            {
-                "movement_id": movement_id,
-                "lot_id": t["lot_id"],
-                "debt_id": None,
-                "points": t["used"],
-            }
-            for t in taken
-        ],
-    )
-    for t in taken:
-        _refresh_loaded(session, LoyaltyLot, t["lot_id"], remaining=t["remaining"])
+        raise InsufficientBalance(f"lots hold {found} of the {points} points needed")
+    run_many(session, TAKE_FROM_LOT, [{"lot_id": lot, "used": used} for lot, used in taken])
+    for lot_id, _used in taken:
+        loaded = session.identity_map.get(session.identity_key(LoyaltyLot, lot_id))
+        if loaded is not None:
+            # Reloaded on next access: the lot's new ``remaining`` is only in the database.
+            session.expire(loaded, ["remaining"])
 
 
 def insert_lot(
@@ -312,32 +335,29 @@ def insert_lot(
     expires_at: datetime | None = None,
 ) -> int:
     """Create a lot (pending or active) for a credit movement; returns its id."""
-    lot_id = (
-        session.connection()
-        .execute(
-            INSERT_LOT,
-            {
-                "account_id": account_id,
-                "movement_id": movement_id,
-                "source": source,
-                "order_id": order_id,
-                "state": state,
-                "points": points,
-                "remaining": points,
-                "reversed_points": 0,
-                "expired_points": 0,
-                "forgiven_points": 0,
-                "basis_minor": basis_minor,
-                "returned_minor": 0,
-                "earned_at": earned_at or now,
-                "release_at": release_at,
-                "released_at": now if state == "active" else None,
-                "expires_at": expires_at,
-                "warned_at": None,
-            },
-        )
-        .scalar_one()
-    )
+    lot_id = run(
+        session,
+        INSERT_LOT,
+        {
+            "account_id": account_id,
+            "movement_id": movement_id,
+            "source": source,
+            "order_id": order_id,
+            "state": state,
+            "points": points,
+            "remaining": points,
+            "reversed_points": 0,
+            "expired_points": 0,
+            "forgiven_points": 0,
+            "basis_minor": basis_minor,
+            "returned_minor": 0,
+            "earned_at": earned_at or now,
+            "release_at": release_at,
+            "released_at": now if state == "active" else None,
+            "expires_at": expires_at,
+            "warned_at": None,
+        },
+    ).scalar_one()
     return int(lot_id)
 
 

@@ -7,13 +7,13 @@ date is never spent even when the daily job is late (ADR 0001).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import Row, and_, or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from recompra.loyalty.ledger.locks import locked_account_object, read_account_row
-from recompra.loyalty.ledger.postings import has_due_lots, post, repay_debt
+from recompra.loyalty.ledger.postings import post, repay_debt
+from recompra.loyalty.prepared import Record
 from recompra.loyalty.programs import get_program
 from recompra.models.loyalty import LoyaltyAccount, LoyaltyAllocation, LoyaltyLot, LoyaltyProgram
 
@@ -105,15 +105,12 @@ def settle_account(
     session.flush()
 
 
-def settle_row_if_due(
-    session: Session, *, program_id: int, account: Row[Any], now: datetime
-) -> Row[Any]:
-    """:func:`settle_account` for a Core hot path: probe first, settle only when due.
+def settle_row(session: Session, *, program_id: int, account: Record, now: datetime) -> Record:
+    """:func:`settle_account` for a Core hot path that found lots due
+    (:func:`recompra.loyalty.ledger.idempotency.find_stored_and_due`).
 
-    Returns the account row re-read when something was settled (balances changed).
+    Returns the account row re-read (its balances changed).
     """
-    if not has_due_lots(session, account_id=account.id, now=now):
-        return account
     settle_account(
         session,
         account=locked_account_object(session, account_id=account.id),

@@ -9,19 +9,20 @@ tier upgrade) load ORM objects afresh.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import cast
 
-from sqlalchemy import Row, Table, bindparam, func, select
+from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from recompra.errors import Conflict, InvalidInput, NotFound
 from recompra.loyalty.errors import ProgramInactive
-from recompra.loyalty.ledger.idempotency import find_stored, store_key
+from recompra.loyalty.ledger.idempotency import find_stored_and_due, store_key
 from recompra.loyalty.ledger.locks import lock_or_open_account_row, locked_account_object
 from recompra.loyalty.ledger.postings import Posting, insert_lot, post, repay_debt
 from recompra.loyalty.ledger.results import EarnResult
-from recompra.loyalty.ledger.settlement import settle_row_if_due
+from recompra.loyalty.ledger.settlement import settle_row
 from recompra.loyalty.operations.context import context_for
+from recompra.loyalty.prepared import Prepared, Record, run
 from recompra.loyalty.programs import get_program
 from recompra.loyalty.rules.calculation import Calculation
 from recompra.loyalty.rules.engine import (
@@ -45,7 +46,7 @@ _P = cast(Table, LoyaltyProgram.__table__)
 _O = cast(Table, Order.__table__)
 #: Program, order, the customer's earlier orders, the rules fingerprint and whether the
 #: program has tiers: one round trip before the account lock.
-EARN_HEAD = (
+EARN_HEAD = Prepared(
     select(
         _P.c.id.label("program_id"),
         _P.c.status.label("program_status"),
@@ -88,12 +89,15 @@ def earn_for_order(
     head = _earn_head(session, program_id=program_id, order_id=order_id)
     account = lock_or_open_account_row(session, program_id=program_id, customer_id=head.customer_id)
     key = str(order_id)
-    stored = find_stored(session, program_id=program_id, scope="earn", key=key)
+    stored, due = find_stored_and_due(
+        session, program_id=program_id, scope="earn", key=key, account_id=account.id, now=now
+    )
     if stored is not None:
         return EarnResult.from_json(stored)
     if head.status in NON_EARNING_STATUSES:
         raise Conflict(f"order {order_id} is {head.status}: it earns no points", field="order_id")
-    account = settle_row_if_due(session, program_id=program_id, account=account, now=now)
+    if due:
+        account = settle_row(session, program_id=program_id, account=account, now=now)
     version, calc = _calculate(session, head=head, account=account, now=now)
     rule_version = version.version if version else None
     result = EarnResult.nothing(account_id=account.id, rule_version=rule_version)
@@ -112,12 +116,9 @@ def earn_for_order(
     return result
 
 
-def _earn_head(session: Session, *, program_id: int, order_id: int) -> Row[Any]:
+def _earn_head(session: Session, *, program_id: int, order_id: int) -> Record:
     """The program and order facts the earn needs, validated."""
-    found = session.connection().execute(
-        EARN_HEAD, {"program_id": program_id, "order_id": order_id}
-    )
-    head = cast("Row[Any] | None", found.first())
+    head = run(session, EARN_HEAD, {"program_id": program_id, "order_id": order_id}).first()
     if head is None:
         raise NotFound(f"loyalty program {program_id} not found", field="program_id")
     if head.program_status != "active":
@@ -130,7 +131,7 @@ def _earn_head(session: Session, *, program_id: int, order_id: int) -> Row[Any]:
 
 
 def _calculate(
-    session: Session, *, head: Row[Any], account: Row[Any], now: datetime
+    session: Session, *, head: Record, account: Record, now: datetime
 ) -> tuple[CachedVersion | None, Calculation]:
     """The rule version in force at purchase time and the order's points under it."""
     version = cached_rules_in_force(
@@ -159,7 +160,7 @@ def _calculate(
     return version, calculate(rules, order=order, ctx=ctx, rule_version=rule_version)
 
 
-def _points_of(head: Row[Any], calc: Calculation) -> int:
+def _points_of(head: Record, calc: Calculation) -> int:
     """The order's points: a coalition member brand earns at its own rate (rounded down)."""
     if head.coalition_rate_pct is None:
         return calc.total
@@ -169,8 +170,8 @@ def _points_of(head: Row[Any], calc: Calculation) -> int:
 def _credit(
     session: Session,
     *,
-    head: Row[Any],
-    account: Row[Any],
+    head: Record,
+    account: Record,
     version: CachedVersion | None,
     calc: Calculation,
     now: datetime,
@@ -224,7 +225,7 @@ def _credit(
 
 
 def _after_credit(
-    session: Session, *, head: Row[Any], account_id: int, posting: Posting, now: datetime
+    session: Session, *, head: Record, account_id: int, posting: Posting, now: datetime
 ) -> None:
     """Repay debt from spendable new points, then upgrade the tier if the program has any."""
     needs_repay = posting.debt > 0 and posting.balance > 0

@@ -1,14 +1,17 @@
 """Redemption (points spend + stock + coupon, atomically) and its cancellation.
 
-Lock order: the account, then the reward (ADR 0003).
+Lock order: the account, then the reward (ADR 0003). A redemption locks the reward row
+only through its stock decrement (a conditional ``UPDATE``, late in the transaction):
+rewards without stock are never locked, so redemptions of one popular reward by many
+customers do not queue behind each other.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import cast
 
-from sqlalchemy import Row, Table, bindparam, func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from recompra.db.dialect import insert_ignoring_conflicts
@@ -20,12 +23,13 @@ from recompra.loyalty.errors import (
     RewardUnavailable,
     TierRequired,
 )
-from recompra.loyalty.ledger.idempotency import find_stored, store_key
+from recompra.loyalty.ledger.idempotency import find_stored_and_due, store_key
 from recompra.loyalty.ledger.locks import lock_account, lock_account_row, lock_reward
 from recompra.loyalty.ledger.postings import insert_lot, post, repay_debt, take_from_lots
 from recompra.loyalty.ledger.results import RedemptionResult
-from recompra.loyalty.ledger.settlement import settle_account, settle_row_if_due
+from recompra.loyalty.ledger.settlement import settle_account, settle_row
 from recompra.loyalty.pools import check_may_redeem
+from recompra.loyalty.prepared import Prepared, Record, run, written_columns
 from recompra.loyalty.programs import get_program
 from recompra.loyalty.rewards.catalog import new_coupon_code
 from recompra.loyalty.tiers.service import effective_tier
@@ -44,17 +48,28 @@ COUPON_ATTEMPTS = 5
 _P = cast(Table, LoyaltyProgram.__table__)
 _R = cast(Table, LoyaltyReward.__table__)
 _RD = cast(Table, LoyaltyRedemption.__table__)
-#: The reward by code with its program, the reward row locked (after the account lock).
-LOCK_REWARD_BY_CODE = (
+#: The reward by code with its program (not locked: see the module's docstring).
+READ_REWARD_BY_CODE = Prepared(
     select(_R, _P.c.status.label("program_status"))
     .join(_P, _P.c.id == _R.c.program_id)
     .where(_R.c.program_id == bindparam("program_id"), _R.c.code == bindparam("code"))
-    .with_for_update(of=_R)
 )
-SET_MOVEMENT = (
+SET_MOVEMENT = Prepared(
     update(_RD).where(_RD.c.id == bindparam("redemption_id")).values(movement_id=bindparam("mid"))
 )
-TAKE_STOCK = update(_R).where(_R.c.id == bindparam("reward_id")).values(stock=_R.c.stock - 1)
+#: One unit of stock, if any is left: the decrement decides, under the row lock it takes.
+TAKE_STOCK = Prepared(
+    update(_R)
+    .where(_R.c.id == bindparam("reward_id"), _R.c.stock > 0)
+    .values(stock=_R.c.stock - 1)
+    .returning(_R.c.stock)
+)
+INSERT_REDEMPTION = Prepared(
+    lambda dialect: insert_ignoring_conflicts(
+        dialect, _RD, index_elements=("coupon_code",), returning="id"
+    ),
+    columns=written_columns(_RD),
+)
 
 
 def redeem(
@@ -74,16 +89,24 @@ def redeem(
     """
     now = now or utcnow()
     account = lock_account_row(session, program_id=program_id, customer_id=customer_id)
-    reward = _locked_reward(session, program_id=program_id, reward_code=reward_code)
+    reward = _reward(session, program_id=program_id, reward_code=reward_code)
     if account is None:
         raise InsufficientBalance(f"customer {customer_id} has no points in this program")
-    stored = find_stored(session, program_id=program_id, scope="redeem", key=request_key)
+    stored, due = find_stored_and_due(
+        session,
+        program_id=program_id,
+        scope="redeem",
+        key=request_key,
+        account_id=account.id,
+        now=now,
+    )
     if stored is not None:
         if stored.get("account_id") != account.id or stored.get("reward_id") != reward.id:
             raise IdempotencyKeyReused(f"request key {request_key!r} was used for another redeem")
         return RedemptionResult.from_json(stored)
     check_may_redeem(session, account=account, customer_id=customer_id)
-    account = settle_row_if_due(session, program_id=program_id, account=account, now=now)
+    if due:
+        account = settle_row(session, program_id=program_id, account=account, now=now)
     _check_redeemable(session, reward=reward, account=account, now=now)
     redemption_id, coupon = _insert_redemption(
         session,
@@ -110,10 +133,9 @@ def redeem(
         points=reward.cost_points,
         now=now,
     )
-    conn = session.connection()
-    conn.execute(SET_MOVEMENT, {"redemption_id": redemption_id, "mid": posting.movement_id})
-    if reward.stock is not None:
-        conn.execute(TAKE_STOCK, {"reward_id": reward.id})
+    run(session, SET_MOVEMENT, {"redemption_id": redemption_id, "mid": posting.movement_id})
+    if reward.stock is not None and not run(session, TAKE_STOCK, {"reward_id": reward.id}).rows:
+        raise RewardUnavailable(f"reward {reward.code!r} is out of stock")
     result = RedemptionResult(
         duplicate=False,
         account_id=account.id,
@@ -135,13 +157,10 @@ def redeem(
     return result
 
 
-def _locked_reward(session: Session, *, program_id: int, reward_code: str) -> Row[Any]:
-    """The reward row, locked, in an active program."""
-    reward = (
-        session.connection()
-        .execute(LOCK_REWARD_BY_CODE, {"program_id": program_id, "code": reward_code})
-        .first()
-    )
+def _reward(session: Session, *, program_id: int, reward_code: str) -> Record:
+    """The reward row, in an active program."""
+    params = {"program_id": program_id, "code": reward_code}
+    reward = run(session, READ_REWARD_BY_CODE, params).first()
     if reward is None:
         get_program(session, program_id=program_id, active=True)
         raise NotFound(f"reward {reward_code!r} not found", field="reward")
@@ -150,9 +169,7 @@ def _locked_reward(session: Session, *, program_id: int, reward_code: str) -> Ro
     return reward
 
 
-def _check_redeemable(
-    session: Session, *, reward: Row[Any], account: Row[Any], now: datetime
-) -> None:
+def _check_redeemable(session: Session, *, reward: Record, account: Record, now: datetime) -> None:
     """Validity, stock, per-customer limit, tier and balance; raise on the first failure."""
     if not reward.active:
         raise RewardUnavailable(f"reward {reward.code!r} is not active")
@@ -190,35 +207,31 @@ def _insert_redemption(
     session: Session,
     *,
     account_id: int,
-    reward: Row[Any],
+    reward: Record,
     request_key: str,
     now: datetime,
     brand_id: int | None,
 ) -> tuple[int, str]:
     """Insert the redemption with a fresh coupon code; (redemption id, coupon)."""
-    stmt = insert_ignoring_conflicts(session, _RD, index_elements=("coupon_code",), returning="id")
     for _ in range(COUPON_ATTEMPTS):
         coupon = new_coupon_code()
-        redemption_id = (
-            session.connection()
-            .execute(
-                stmt,
-                {
-                    "account_id": account_id,
-                    "reward_id": reward.id,
-                    "brand_id": brand_id,
-                    "points": reward.cost_points,
-                    "coupon_code": coupon,
-                    "status": "issued",
-                    "request_key": request_key,
-                    "movement_id": None,
-                    "cancel_movement_id": None,
-                    "created_at": now,
-                    "cancelled_at": None,
-                },
-            )
-            .scalar()
-        )
+        redemption_id = run(
+            session,
+            INSERT_REDEMPTION,
+            {
+                "account_id": account_id,
+                "reward_id": reward.id,
+                "brand_id": brand_id,
+                "points": reward.cost_points,
+                "coupon_code": coupon,
+                "status": "issued",
+                "request_key": request_key,
+                "movement_id": None,
+                "cancel_movement_id": None,
+                "created_at": now,
+                "cancelled_at": None,
+            },
+        ).scalar()
         if redemption_id is not None:
             return int(redemption_id), coupon
     raise Conflict("could not draw a unique coupon code")

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session, aliased
 
+from recompra.loyalty.prepared import Prepared, run
 from recompra.loyalty.rules.calculation import (
     Calculation,
     EarnContext,
@@ -42,7 +43,7 @@ def calculate(
     return calc
 
 
-LINES = (
+LINES = Prepared(
     select(
         OrderItem.line_number,
         OrderItem.quantity,
@@ -100,7 +101,7 @@ def snapshot_from(
             category=row.slug,
             launched_at=row.launched_at,
         )
-        for row in session.connection().execute(LINES, {"order_id": order_id})
+        for row in run(session, LINES, {"order_id": order_id}).all()
     )
     if not lines:
         # An order imported without items earns on its item total, net of discounts.
