@@ -14,9 +14,9 @@ at first use and the deployments we target are offline, so the rows travel this 
 3. DuckDB creates the table from the Arrow columns (timestamps and dates already typed
    by pyarrow; only SQLite's 1/0 booleans are cast).
 
-Measured at 1M customers on SQLite (docs/segments.md), this is about three times less
-CPU than fetching Python tuples through the driver or than DuckDB's own JSON parser (the
-previous way): the database and pyarrow do the work in C, Python never sees a row.
+Measured at 1M customers on SQLite (docs/segments.md), this is about half the CPU of
+fetching Python tuples through the driver or of DuckDB's own JSON parsing and text casts
+(the previous way): the database and pyarrow do the work in C, Python never sees a row.
 
 What is not copied: columns the statement does not read; ``brand_id`` where the copy is
 filtered by brand (it is the brand's id on every row: DuckDB gets it as a constant); rows
