@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from recompra.api.errors import error_body
-from recompra.auth.keys import Principal, verify_api_key
+from recompra.auth.keys import VerifiedKeys
 from recompra.db import unit_of_work
 from recompra.models import IdempotencyRecord
 from recompra.models.base import utcnow
@@ -79,9 +79,10 @@ async def _send_json(send: Send, status: int, content: Any, extra: list[Any]) ->
 class IdempotencyMiddleware:
     """Stores and replays POST responses keyed by API key + ``Idempotency-Key``."""
 
-    def __init__(self, app: ASGIApp, *, engine: Engine) -> None:
+    def __init__(self, app: ASGIApp, *, engine: Engine, keys: VerifiedKeys) -> None:
         self.app = app
         self.engine = engine
+        self.keys = keys
         self._next_purge = 0.0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -120,7 +121,9 @@ class IdempotencyMiddleware:
                 return {"type": "http.request", "body": body_bytes, "more_body": False}
             return await receive()
 
-        principal = await anyio.to_thread.run_sync(self._verify, api_key)
+        principal = self.keys.cached(api_key) or await anyio.to_thread.run_sync(
+            self.keys.verify, api_key
+        )
         if principal is None:
             await self.app(scope, replay_receive, send)
             return
@@ -158,10 +161,6 @@ class IdempotencyMiddleware:
         except ValueError:
             content = {"raw": raw.decode("utf-8", "replace")}
         await anyio.to_thread.run_sync(self._store, principal.key_id, idem_key, status, content)
-
-    def _verify(self, api_key: str) -> Principal | None:
-        with unit_of_work(self.engine, write=False) as session:
-            return verify_api_key(session, api_key)
 
     def _claim(
         self, key_id: int, idem_key: str, request_hash: str

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.orm import Session
 
 from recompra.errors import NotFound
@@ -225,16 +225,22 @@ def history(
     ]
 
 
+# Built once: it runs on every customer profile read (see reads/customers.py).
+_CUSTOMER_POINTS = (
+    select(LoyaltyProgram.id, LoyaltyProgram.name, LoyaltyAccount)
+    .join(LoyaltyAccount, LoyaltyAccount.program_id == LoyaltyProgram.id)
+    .where(
+        LoyaltyProgram.brand_id == bindparam("brand_id"),
+        LoyaltyProgram.status == "active",
+        LoyaltyAccount.customer_id == bindparam("customer_id"),
+    )
+)
+
+
 def customer_points(session: Session, *, brand_id: int, customer_id: int) -> dict[str, Any] | None:
     """The customer's balance in the brand's active program (``None``: no program or account)."""
     row = session.execute(
-        select(LoyaltyProgram.id, LoyaltyProgram.name, LoyaltyAccount)
-        .join(LoyaltyAccount, LoyaltyAccount.program_id == LoyaltyProgram.id)
-        .where(
-            LoyaltyProgram.brand_id == brand_id,
-            LoyaltyProgram.status == "active",
-            LoyaltyAccount.customer_id == customer_id,
-        )
+        _CUSTOMER_POINTS, {"brand_id": brand_id, "customer_id": customer_id}
     ).first()
     if row is None:
         return None
