@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from recompra.api.body_limit import BodyLimitMiddleware
 from recompra.api.deps import KnownBrands
 from recompra.api.errors import install_error_handlers
-from recompra.api.idempotency import IdempotencyMiddleware
+from recompra.api.idempotency import IdempotencyMiddleware, purge_job
 from recompra.api.ratelimit import (
     RateLimitHeadersMiddleware,
     TokenBucketLimiter,
@@ -79,7 +79,7 @@ def _lifespan(
         stop_notifying = notify_on_trigger_writes(engine)
         worker = None
         if automation.embedded_worker:
-            jobs = (open_cases_from_feedback, LeadScoreRefit.from_settings())
+            jobs = (open_cases_from_feedback, LeadScoreRefit.from_settings(), purge_job)
             worker = EmbeddedWorker(engine, settings, automation, jobs=jobs)
             worker.start()
         try:

@@ -16,8 +16,10 @@ placeholder. A placeholder is therefore a **lease**: it answers 409
 ``idempotency_in_progress`` for :data:`IN_PROGRESS_LEASE` only; after that a retry with the
 same key takes the lease over and runs (the crashed attempt committed nothing, or its
 domain write is itself idempotent, like every loyalty write). Stored responses are kept for
-:data:`RETENTION`; expired records are deleted by the claims themselves, at most once per
-:data:`PURGE_INTERVAL` per process, so the table stays bounded without a scheduled job.
+:data:`RETENTION`. Expired records are deleted by :func:`purge_expired_records`: on a
+schedule by the automation worker (``recompra worker``, or the server's embedded one) and
+on demand by ``recompra keys purge-idempotency``; the claims also run it, at most once
+per :data:`PURGE_INTERVAL` per process, so the table stays bounded without a worker.
 """
 
 from __future__ import annotations
@@ -219,7 +221,7 @@ class IdempotencyMiddleware:
         if time.monotonic() < self._next_purge:
             return
         self._next_purge = time.monotonic() + PURGE_INTERVAL
-        session.execute(delete(IdempotencyRecord).where(_expired_clause(now)))
+        purge_expired_records(session, now=now)
 
     def _store(self, key_id: int, idem_key: str, status: int, content: Any) -> None:
         with unit_of_work(self.engine) as session:
@@ -240,6 +242,23 @@ class IdempotencyMiddleware:
                     IdempotencyRecord.idempotency_key == idem_key,
                 )
             )
+
+
+def purge_expired_records(session: Session, *, now: datetime) -> int:
+    """Delete the records past their lease (placeholders) or retention (responses);
+    returns how many."""
+    result = session.execute(delete(IdempotencyRecord).where(_expired_clause(now)))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def purge_job(session: Session, *, now: datetime) -> int:
+    """:func:`purge_expired_records` as a worker job (``WorkerJob``).
+
+    Returns 0: the worker counts what may call for another pass (and reports it as cases
+    opened); one DELETE removes every expired record, so none is left for a next pass.
+    """
+    purge_expired_records(session, now=now)
+    return 0
 
 
 def _expired(record: IdempotencyRecord, now: datetime) -> bool:

@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 import yaml
 
+from recompra.api.idempotency import purge_job
 from recompra.automation.actions import load_pool
 from recompra.automation.definition import parse_journey, to_display
 from recompra.automation.service import (
@@ -142,7 +143,7 @@ def worker(
             until_idle=until_idle,
             batch=batch,
             wake=wake,
-            jobs=(open_cases_from_feedback, LeadScoreRefit.from_settings()),
+            jobs=(open_cases_from_feedback, LeadScoreRefit.from_settings(), purge_job),
         )
     finally:
         if listener is not None:
