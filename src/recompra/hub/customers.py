@@ -138,20 +138,17 @@ def upsert_customers(
 
     def attempt() -> dict[Identity, int]:
         tallies.append(EntityCounts())
-        return _upsert_customers(session, brand_id=brand_id, records=records, counts=tallies[-1])
+        return _upsert_once(session, brand_id, records, tallies[-1])
 
     identity_map = retrying_unique_races(session, attempt)
     counts.add(tallies[-1])
     return identity_map
 
 
-def _upsert_customers(
-    session: Session,
-    *,
-    brand_id: int,
-    records: Sequence[dict[str, Any]],
-    counts: EntityCounts,
+def _upsert_once(
+    session: Session, brand_id: int, records: Sequence[dict[str, Any]], counts: EntityCounts
 ) -> dict[Identity, int]:
+    """One attempt of :func:`upsert_customers`."""
     record_ids = [identities_of(r, brand_id) for r in records]
     groups = _UnionFind(len(records))
     first_holder: dict[Identity, int] = {}
