@@ -194,7 +194,7 @@ def _serve(app: list[str], env: dict[str, str], port: int, workers: int) -> subp
     return subprocess.Popen(command, env={**os.environ, **env}, cwd=HERE)
 
 
-def _wait(url: str, path: str, timeout: float = 60) -> None:
+def _wait(url: str, path: str, timeout: float = 240) -> None:
     import httpx
 
     deadline = time.monotonic() + timeout

@@ -14,8 +14,9 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from recompra.api.body_limit import BodyLimitMiddleware
+from recompra.api.deps import KnownBrands
 from recompra.api.errors import install_error_handlers
-from recompra.api.idempotency import IdempotencyMiddleware
+from recompra.api.idempotency import IdempotencyMiddleware, purge_job
 from recompra.api.ratelimit import (
     RateLimitHeadersMiddleware,
     TokenBucketLimiter,
@@ -44,6 +45,7 @@ from recompra.api.routers import (
     voc,
 )
 from recompra.api.settings import ApiSettings
+from recompra.auth.keys import VerifiedKeys
 from recompra.automation.embedded import EmbeddedWorker
 from recompra.automation.settings import AutomationSettings
 from recompra.automation.wakeup import notify_on_trigger_writes
@@ -52,6 +54,7 @@ from recompra.commercial.refit import LeadScoreRefit
 from recompra.config import Settings, get_settings
 from recompra.db import get_engine
 from recompra.ops.metrics import MetricsMiddleware
+from recompra.privacy.audit_writer import PersonalReadLog
 from recompra.reads.recommendations import recommendations_root
 from recompra.voc.feedback import open_cases_from_feedback
 from recompra.web.app import install_dashboard
@@ -68,8 +71,8 @@ header. Responses carry `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-
 def worker_jobs() -> tuple[WorkerJob, ...]:
     """The jobs of the domains above automation that a worker runs on every pass, the
     server's embedded one and ``recompra worker`` alike: cases opened from low reviews,
-    the lead-score refit."""
-    return (open_cases_from_feedback, LeadScoreRefit.from_settings())
+    the lead-score refit, the purge of expired idempotency records."""
+    return (open_cases_from_feedback, LeadScoreRefit.from_settings(), purge_job)
 
 
 def _lifespan(
@@ -127,6 +130,11 @@ def create_app(
         per_second=api_settings.rate_limit_per_second,
         directory=bucket_directory(engine.url.render_as_string(False), settings.home),
     )
+    # Per app (one per worker process): what a request would otherwise read or write in
+    # a unit of work of its own (issue 20).
+    app.state.keys = VerifiedKeys(engine)
+    app.state.brands = KnownBrands(engine)
+    app.state.personal_reads = PersonalReadLog(engine)
     install_error_handlers(app)
     for module in (
         health,
@@ -153,7 +161,7 @@ def create_app(
         app.include_router(module.router)
     install_dashboard(app)
     # Outermost first: headers are added to whatever the idempotency layer answers.
-    app.add_middleware(IdempotencyMiddleware, engine=engine)
+    app.add_middleware(IdempotencyMiddleware, engine=engine, keys=app.state.keys)
     app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=api_settings.max_body_bytes)
     # Outermost of all, so that every answer (a 413, a 429, a replayed idempotent one)

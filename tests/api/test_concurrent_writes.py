@@ -229,17 +229,7 @@ def test_sixteen_kept_alive_connections_of_mixed_writes(served: Served) -> None:
     "served",
     [
         "sqlite",
-        pytest.param(
-            "postgres",
-            marks=[
-                pytest.mark.postgres,
-                pytest.mark.xfail(
-                    reason="hub ingest write path (issue 20): two first ingests of one customer "
-                    "identity race on PostgreSQL, the second gets UniqueViolation -> 500",
-                    strict=False,
-                ),
-            ],
-        ),
+        pytest.param("postgres", marks=pytest.mark.postgres),
     ],
     indirect=True,
 )

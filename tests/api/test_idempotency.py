@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from apitest import Keys, auth
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select, update
+from typer.testing import CliRunner
 
-from recompra.api.idempotency import IN_PROGRESS_LEASE, RETENTION, request_hash
-from recompra.db import unit_of_work
+from recompra.api.idempotency import IN_PROGRESS_LEASE, RETENTION, purge_job, request_hash
+from recompra.automation.worker import run_jobs
+from recompra.cli.main import app as cli
+from recompra.config import get_settings
+from recompra.db import dispose_engines, unit_of_work
 from recompra.models import ApiKey, IdempotencyRecord
 from recompra.models.base import utcnow
 
@@ -154,3 +159,46 @@ def test_expired_records_are_purged_by_later_requests(
             .order_by(IdempotencyRecord.idempotency_key)
         ).all()
     assert left == ["new", "recent-crash", "recent-done"]
+
+
+def _purged_leaves(engine: Engine) -> list[str]:
+    _leave_record(engine, idem_key="old-done", status_code=200, age=RETENTION)
+    _leave_record(engine, idem_key="old-crash", status_code=0, age=IN_PROGRESS_LEASE)
+    _leave_record(engine, idem_key="recent-done", status_code=200, age=timedelta(hours=1))
+    _leave_record(engine, idem_key="recent-crash", status_code=0, age=timedelta(seconds=5))
+    return ["recent-crash", "recent-done"]
+
+
+def _left(engine: Engine) -> list[str]:
+    with unit_of_work(engine, write=False) as session:
+        return list(
+            session.scalars(
+                select(IdempotencyRecord.idempotency_key).order_by(
+                    IdempotencyRecord.idempotency_key
+                )
+            )
+        )
+
+
+def test_the_worker_job_purges_expired_records_without_any_request(
+    engine: Engine, keys: Keys
+) -> None:
+    kept = _purged_leaves(engine)
+    run_jobs(engine, [purge_job])
+    assert _left(engine) == kept
+
+
+def test_the_cli_purges_expired_records(
+    engine: Engine, keys: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kept = _purged_leaves(engine)
+    monkeypatch.setenv("RECOMPRA_DATABASE_URL", engine.url.render_as_string(False))
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(cli, ["keys", "purge-idempotency"])
+    finally:
+        dispose_engines()
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert "2 expired idempotency records removed" in result.output
+    assert _left(engine) == kept

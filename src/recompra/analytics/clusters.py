@@ -19,16 +19,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from sklearn.cluster import KMeans
-from sklearn.metrics import silhouette_score
-from sklearn.preprocessing import StandardScaler
 
 from recompra.analytics.prepare import FACTS_VIEW, RunParams
 from recompra.analytics.rfm import SCORES_VIEW
 from recompra.engines.base import Dialect
+
+if TYPE_CHECKING:
+    from sklearn.cluster import KMeans
 
 FEATURES = (
     "recency_days",
@@ -136,6 +137,10 @@ def feature_matrix(features: pd.DataFrame) -> np.ndarray:
             values = np.log1p(np.clip(values, 0, None))
         columns.append(values)
     matrix = np.column_stack(columns)
+    # Imported here: scikit-learn takes seconds to import and the API server, which
+    # imports this package for its types, never clusters (issue 20).
+    from sklearn.preprocessing import StandardScaler
+
     result: np.ndarray = StandardScaler().fit_transform(matrix)
     return result
 
@@ -175,6 +180,9 @@ def cluster_customers(
         labels = np.zeros(n, dtype="int64")
         summary = describe_clusters(features, labels, category_names or {})
         return ClusterResult(pd.DataFrame({"customer_id": ids, "cluster": labels}), summary, 1, {})
+    from sklearn.cluster import KMeans  # lazy, see feature_matrix
+    from sklearn.metrics import silhouette_score
+
     x = feature_matrix(features)
     rng = np.random.default_rng(random_state)
     fit_rows = np.sort(rng.choice(n, size=fit_sample, replace=False)) if n > fit_sample else None

@@ -10,6 +10,7 @@ Hot write endpoints take a writer instead (``LoyaltyWriter``) and open its unit 
 their body, so that it begins and commits inside one thread-pool call (ADR 0003).
 """
 
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,22 +20,20 @@ from fastapi import Depends, Path, Query, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from recompra.api.errors import RateLimited, Unauthorized
 from recompra.api.ratelimit import STATE_KEY, TokenBucketLimiter
-from recompra.auth.keys import (
-    Principal,
-    last_used_is_stale,
-    touch_api_key,
-    verify_api_key,
-)
+from recompra.auth.keys import Principal, VerifiedKeys, last_used_is_stale
 from recompra.db import unit_of_work
 from recompra.errors import Forbidden, InvalidInput, NotFound
 from recompra.models import Brand
-from recompra.privacy.audit import PERSONAL_READS, record_personal_read
+from recompra.privacy.audit_writer import PersonalReadLog
 
 #: Largest id accepted in paths and queries (a BIGINT): larger values are malformed.
 MAX_ID = 2**63 - 1
+#: How long a resolved brand is remembered (see :class:`KnownBrands`).
+BRAND_CACHE_TTL_S = 5.0
 
 _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer rk_...`")
 _header_key = APIKeyHeader(
@@ -72,18 +71,22 @@ ReadSession = Annotated[Session, Depends(read_session, scope="function")]
 WriteSession = Annotated[Session, Depends(write_session, scope="function")]
 
 
-def authenticate(
+async def authenticate(
     request: Request,
-    engine: EngineDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     header_key: Annotated[str | None, Depends(_header_key)],
 ) -> Principal:
-    """The caller's key, verified and rate limited."""
+    """The caller's key, verified and rate limited; reads of personal data are logged.
+
+    ``async`` and mostly free of I/O: the key comes from :class:`VerifiedKeys` (its row is
+    read once per :data:`~recompra.auth.keys.KEY_CACHE_TTL_S`), and the audit entry is
+    committed in a batch with the other requests' entries before the read runs.
+    """
     key = bearer.credentials if bearer is not None else header_key
     if not key:
         raise Unauthorized("missing API key: send `Authorization: Bearer <key>`")
-    with unit_of_work(engine, write=False) as session:
-        principal = verify_api_key(session, key)
+    keys: VerifiedKeys = request.app.state.keys
+    principal = keys.cached(key) or await run_in_threadpool(keys.verify, key)
     if principal is None:
         raise Unauthorized("unknown or revoked API key")
     limiter: TokenBucketLimiter = request.app.state.limiter
@@ -93,22 +96,16 @@ def authenticate(
         error = RateLimited(f"rate limit exceeded; retry in {decision.reset_s} s")
         error.headers = {"Retry-After": str(decision.reset_s)}  # type: ignore[attr-defined]
         raise error
-    route = getattr(request.scope.get("route"), "path", "")
-    audited = route in PERSONAL_READS
-    if audited or last_used_is_stale(principal):
-        # One write for both: the key's last use and, for reads of personal data, the
-        # audit entry (LGPD: who read which customer, when).
-        with unit_of_work(engine, write=True) as session:
-            if last_used_is_stale(principal):
-                touch_api_key(session, principal)
-            if audited:
-                record_personal_read(
-                    session,
-                    route=route,
-                    path_params=dict(request.path_params),
-                    actor=f"key:{principal.key_id}",
-                    brand_id=principal.brand_id,
-                )
+    if last_used_is_stale(principal):
+        principal = await run_in_threadpool(keys.touch, key, principal)
+    personal_reads: PersonalReadLog = request.app.state.personal_reads
+    # LGPD: who read which customer, when.
+    await personal_reads.record(
+        route=getattr(request.scope.get("route"), "path", ""),
+        path_params=dict(request.path_params),
+        actor=f"key:{principal.key_id}",
+        brand_id=principal.brand_id,
+    )
     return principal
 
 
@@ -176,15 +173,57 @@ def resolve_brand(session: Session, principal: Principal, brand_id: int | None) 
     return BrandScope(row[0], row[1], principal)
 
 
-def _brand_for(scope: str) -> Callable[..., BrandScope]:
+class KnownBrands:
+    """Brands resolved in the last :data:`BRAND_CACHE_TTL_S` seconds, per requested id.
+
+    A read request resolves its brand without a database session (and its thread-pool
+    hop): brands are created rarely and never change currency. A brand created or
+    deleted shows up within the TTL.
+    """
+
+    def __init__(self, engine: Engine, *, ttl_s: float = BRAND_CACHE_TTL_S) -> None:
+        self.engine = engine
+        self.ttl_s = ttl_s
+        self._entries: dict[int | None, tuple[float, int, str]] = {}
+
+    @staticmethod
+    def _requested(principal: Principal, brand_id: int | None) -> int | None:
+        return principal.brand_id if principal.brand_id is not None else brand_id
+
+    def cached(self, principal: Principal, brand_id: int | None) -> BrandScope | None:
+        """The remembered brand, if fresh and visible to ``principal`` (no I/O)."""
+        if principal.brand_id is not None and brand_id not in (None, principal.brand_id):
+            return None  # resolve_brand answers the 404
+        entry = self._entries.get(self._requested(principal, brand_id))
+        if entry is None or entry[0] <= time.monotonic():
+            return None
+        return BrandScope(entry[1], entry[2], principal)
+
+    def resolve(self, principal: Principal, brand_id: int | None) -> BrandScope:
+        """Read the brand (blocking) and remember it."""
+        with unit_of_work(self.engine, write=False) as session:
+            brand = resolve_brand(session, principal, brand_id)
+        self._entries[self._requested(principal, brand_id)] = (
+            time.monotonic() + self.ttl_s,
+            brand.id,
+            brand.currency,
+        )
+        return brand
+
+
+def _brand_for(scope: str) -> Callable[..., Awaitable[BrandScope]]:
     checker = require(scope)
 
-    def dependency(
+    async def dependency(
+        request: Request,
         principal: Annotated[Principal, Depends(checker)],
-        session: ReadSession,
         brand_id: BrandIdQuery = None,
     ) -> BrandScope:
-        return resolve_brand(session, principal, brand_id)
+        brands: KnownBrands = request.app.state.brands
+        brand = brands.cached(principal, brand_id)
+        if brand is None:
+            brand = await run_in_threadpool(brands.resolve, principal, brand_id)
+        return brand
 
     dependency.__name__ = f"{scope}_brand"
     return dependency

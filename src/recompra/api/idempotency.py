@@ -16,8 +16,10 @@ placeholder. A placeholder is therefore a **lease**: it answers 409
 ``idempotency_in_progress`` for :data:`IN_PROGRESS_LEASE` only; after that a retry with the
 same key takes the lease over and runs (the crashed attempt committed nothing, or its
 domain write is itself idempotent, like every loyalty write). Stored responses are kept for
-:data:`RETENTION`; expired records are deleted by the claims themselves, at most once per
-:data:`PURGE_INTERVAL` per process, so the table stays bounded without a scheduled job.
+:data:`RETENTION`. Expired records are deleted by :func:`purge_expired_records`: on a
+schedule by the automation worker (``recompra worker``, or the server's embedded one) and
+on demand by ``recompra keys purge-idempotency``; the claims also run it, at most once
+per :data:`PURGE_INTERVAL` per process, so the table stays bounded without a worker.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from recompra.api.errors import error_body
-from recompra.auth.keys import Principal, verify_api_key
+from recompra.auth.keys import VerifiedKeys
 from recompra.db import unit_of_work
 from recompra.models import IdempotencyRecord
 from recompra.models.base import utcnow
@@ -79,9 +81,10 @@ async def _send_json(send: Send, status: int, content: Any, extra: list[Any]) ->
 class IdempotencyMiddleware:
     """Stores and replays POST responses keyed by API key + ``Idempotency-Key``."""
 
-    def __init__(self, app: ASGIApp, *, engine: Engine) -> None:
+    def __init__(self, app: ASGIApp, *, engine: Engine, keys: VerifiedKeys) -> None:
         self.app = app
         self.engine = engine
+        self.keys = keys
         self._next_purge = 0.0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -120,7 +123,9 @@ class IdempotencyMiddleware:
                 return {"type": "http.request", "body": body_bytes, "more_body": False}
             return await receive()
 
-        principal = await anyio.to_thread.run_sync(self._verify, api_key)
+        principal = self.keys.cached(api_key) or await anyio.to_thread.run_sync(
+            self.keys.verify, api_key
+        )
         if principal is None:
             await self.app(scope, replay_receive, send)
             return
@@ -158,10 +163,6 @@ class IdempotencyMiddleware:
         except ValueError:
             content = {"raw": raw.decode("utf-8", "replace")}
         await anyio.to_thread.run_sync(self._store, principal.key_id, idem_key, status, content)
-
-    def _verify(self, api_key: str) -> Principal | None:
-        with unit_of_work(self.engine, write=False) as session:
-            return verify_api_key(session, api_key)
 
     def _claim(
         self, key_id: int, idem_key: str, request_hash: str
@@ -220,7 +221,7 @@ class IdempotencyMiddleware:
         if time.monotonic() < self._next_purge:
             return
         self._next_purge = time.monotonic() + PURGE_INTERVAL
-        session.execute(delete(IdempotencyRecord).where(_expired_clause(now)))
+        purge_expired_records(session, now=now)
 
     def _store(self, key_id: int, idem_key: str, status: int, content: Any) -> None:
         with unit_of_work(self.engine) as session:
@@ -241,6 +242,23 @@ class IdempotencyMiddleware:
                     IdempotencyRecord.idempotency_key == idem_key,
                 )
             )
+
+
+def purge_expired_records(session: Session, *, now: datetime) -> int:
+    """Delete the records past their lease (placeholders) or retention (responses);
+    returns how many."""
+    result = session.execute(delete(IdempotencyRecord).where(_expired_clause(now)))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def purge_job(session: Session, *, now: datetime) -> int:
+    """:func:`purge_expired_records` as a worker job (``WorkerJob``).
+
+    Returns 0: the worker counts what may call for another pass (and reports it as cases
+    opened); one DELETE removes every expired record, so none is left for a next pass.
+    """
+    purge_expired_records(session, now=now)
+    return 0
 
 
 def _expired(record: IdempotencyRecord, now: datetime) -> bool:

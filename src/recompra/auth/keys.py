@@ -3,6 +3,10 @@
 A key looks like ``rk_<prefix>_<secret>``: the prefix (public, unique) finds the row, the
 SHA-256 of the whole key is compared in constant time. Keys carry 256 bits of entropy,
 so a fast hash is enough (passwords, in :mod:`recompra.auth.users`, use argon2).
+
+:class:`VerifiedKeys` remembers verified keys for a few seconds, so a request does not
+read its key's row (issue 20: a read unit of work per request); revocations committed in
+the process drop the key at once.
 """
 
 from __future__ import annotations
@@ -10,12 +14,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import Engine, event, select, update
 from sqlalchemy.orm import Session
 
+from recompra.db import unit_of_work
 from recompra.errors import InvalidInput, NotFound
 from recompra.models import ApiKey, Brand
 from recompra.models.auth import API_SCOPES
@@ -24,6 +33,12 @@ KEY_PREFIX = "rk_"
 #: ``last_used_at`` is written at most this often per key (a write per request would
 #: serialise every read behind SQLite's write lock).
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+#: How long a verified key is trusted without reading its row again. A revocation
+#: committed in this process takes effect at its commit; one committed by another process
+#: (the CLI, another API worker) within this many seconds.
+KEY_CACHE_TTL_S = 5.0
+#: ``Session.info`` entry listing the keys revoked in the session's transaction.
+_REVOKED = "recompra_revoked_key_ids"
 
 
 @dataclass(frozen=True)
@@ -108,6 +123,7 @@ def revoke_api_key(session: Session, *, key_id: int, brand_id: int | None = None
     if row.revoked_at is None:
         row.revoked_at = datetime.now(UTC)
         session.flush()
+        session.info.setdefault(_REVOKED, set()).add(row.id)
     return row
 
 
@@ -136,3 +152,79 @@ def touch_api_key(session: Session, principal: Principal) -> None:
     """Record use of the key now."""
     now = datetime.now(UTC)
     session.execute(update(ApiKey).where(ApiKey.id == principal.key_id).values(last_used_at=now))
+
+
+class VerifiedKeys:
+    """Keys verified in the last :data:`KEY_CACHE_TTL_S` seconds, by their SHA-256.
+
+    Only valid keys are remembered (unknown ones cannot grow the cache). Every instance
+    forgets a key when a transaction that revoked it commits in this process.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        ttl_s: float = KEY_CACHE_TTL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.engine = engine
+        self.ttl_s = ttl_s
+        self.clock = clock
+        self._entries: dict[str, tuple[float, Principal]] = {}
+        self._lock = threading.Lock()
+        #: Bumped by every revocation: a lookup that began before it stores nothing.
+        self._generation = 0
+        _caches.add(self)
+
+    def cached(self, key: str) -> Principal | None:
+        """The remembered principal of ``key`` if still fresh (no database access)."""
+        entry = self._entries.get(hash_key(key))
+        if entry is None or entry[0] <= self.clock():
+            return None
+        return entry[1]
+
+    def verify(self, key: str) -> Principal | None:
+        """Read and check ``key``'s row, and remember it when valid (blocking)."""
+        generation = self._generation
+        with unit_of_work(self.engine, write=False) as session:
+            principal = verify_api_key(session, key)
+        if principal is not None:
+            with self._lock:
+                if generation == self._generation:
+                    self._entries[hash_key(key)] = (self.clock() + self.ttl_s, principal)
+        return principal
+
+    def touch(self, key: str, principal: Principal) -> Principal:
+        """Record the key's use now (blocking); the remembered principal follows."""
+        with unit_of_work(self.engine) as session:
+            touch_api_key(session, principal)
+        touched = replace(principal, last_used_at=datetime.now(UTC))
+        with self._lock:
+            digest = hash_key(key)
+            entry = self._entries.get(digest)
+            if entry is not None and entry[1].key_id == principal.key_id:
+                self._entries[digest] = (entry[0], touched)
+        return touched
+
+    def forget(self, key_ids: Iterable[int]) -> None:
+        """Drop the remembered entries of ``key_ids``."""
+        ids = set(key_ids)
+        with self._lock:
+            self._generation += 1
+            for digest, (_, principal) in list(self._entries.items()):
+                if principal.key_id in ids:
+                    del self._entries[digest]
+
+
+_caches: weakref.WeakSet[VerifiedKeys] = weakref.WeakSet()
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_revoked_keys(session: Session) -> None:
+    # After the commit, not at revoke time: a lookup between the two would read the
+    # still-valid row and remember it again.
+    revoked: set[int] | None = session.info.pop(_REVOKED, None)
+    if revoked:
+        for cache in list(_caches):
+            cache.forget(revoked)

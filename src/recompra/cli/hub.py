@@ -26,6 +26,7 @@ from recompra.hub.importers.generated import load_generated
 from recompra.hub.importers.olist import import_olist
 from recompra.hub.rejects import ImportReport
 from recompra.hub.runs import finish_run, start_run
+from recompra.hub.split import split_shared_customers
 from recompra.hub.stats import table_counts
 from recompra.segments.flows import evaluate_all
 from recompra.snapshot.export import export_snapshot
@@ -34,6 +35,7 @@ from recompra.snapshot.io import write_snapshot
 console = Console()
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 import_app = typer.Typer(help="Import store data (idempotent: re-running changes nothing).")
+hub_app = typer.Typer(help="Customer hub maintenance.", no_args_is_help=True)
 
 BrandOption = Annotated[str, typer.Option(help="Brand (store) slug; created if missing.")]
 
@@ -43,6 +45,20 @@ def db_upgrade() -> None:
     """Apply every pending migration to the configured database."""
     migrate.upgrade()
     console.print(f"database at head: {get_engine().url.render_as_string(hide_password=True)}")
+
+
+@hub_app.command("split-shared-customers")
+def hub_split_shared_customers() -> None:
+    """Give each brand its own profile of the customers several brands share (rows made
+    before identities were scoped by brand); their orders, identities, loyalty and the
+    rest follow their brand. Re-running changes nothing."""
+    with unit_of_work() as session:
+        report = split_shared_customers(session)
+    moved = ", ".join(f"{table} {n}" for table, n in sorted(report.moved.items())) or "none"
+    console.print(
+        f"{report.shared} shared customers, {report.created} per-brand profiles created; "
+        f"rows moved: {moved}"
+    )
 
 
 @db_app.command("check")

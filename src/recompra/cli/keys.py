@@ -10,11 +10,13 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from recompra.api.idempotency import purge_expired_records
 from recompra.auth.keys import create_api_key, revoke_api_key
 from recompra.db import unit_of_work
 from recompra.errors import RecompraError
 from recompra.models import ApiKey, Brand
 from recompra.models.auth import API_SCOPES
+from recompra.models.base import utcnow
 
 app = typer.Typer(help="Manage API keys (stored hashed; the key is shown once).")
 console = Console()
@@ -82,7 +84,8 @@ def list_keys() -> None:
 
 @app.command("revoke")
 def revoke(key_id: Annotated[int, typer.Argument(help="The key's id (see `keys list`)")]) -> None:
-    """Revoke a key; requests with it get 401 from now on."""
+    """Revoke a key; requests with it get 401 from now on (a running server remembers a
+    verified key for up to 5 seconds)."""
     try:
         with unit_of_work() as session:
             revoke_api_key(session, key_id=key_id)
@@ -90,3 +93,12 @@ def revoke(key_id: Annotated[int, typer.Argument(help="The key's id (see `keys l
         console.print(f"[red]{error.message}[/red]")
         raise typer.Exit(1) from error
     console.print(f"key {key_id} revoked")
+
+
+@app.command("purge-idempotency")
+def purge_idempotency() -> None:
+    """Delete Idempotency-Key records past their lease or retention (the worker does it
+    on every pass; this is for installations without one)."""
+    with unit_of_work() as session:
+        removed = purge_expired_records(session, now=utcnow())
+    console.print(f"{removed} expired idempotency records removed")

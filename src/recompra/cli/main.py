@@ -31,6 +31,7 @@ app = typer.Typer(
 )
 app.command()(demo.demo)
 app.add_typer(hub.db_app, name="db")
+app.add_typer(hub.hub_app, name="hub")
 hub.import_app.command("olist-funnel")(commercial.import_olist_funnel_command)
 hub.import_app.command("spend")(commercial.import_spend_command)
 app.add_typer(hub.import_app, name="import")

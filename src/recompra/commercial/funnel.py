@@ -18,8 +18,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from scipy import optimize, stats
-from statsmodels.stats.proportion import proportion_confint
 
 from recompra.commercial.funnel_sql import (
     CLOSE_HORIZONS,
@@ -94,6 +92,10 @@ class Conversion:
 
 
 def _conversion(group: str, leads: int, won: int) -> Conversion:
+    # statsmodels and scipy are imported where used: the API server imports this
+    # module and must start without them (issue 20).
+    from statsmodels.stats.proportion import proportion_confint
+
     low, high = proportion_confint(won, leads, alpha=ALPHA, method="wilson")
     return Conversion(group, leads, won, won / leads, float(low), float(high))
 
@@ -142,6 +144,7 @@ class RankedGroup:
 
 def _beta_binomial_prior(won: np.ndarray, leads: np.ndarray) -> tuple[float, float]:
     """Maximum-likelihood Beta(a, b) prior of the groups' rates (beta-binomial model)."""
+    from scipy import optimize, stats  # lazy, see _conversion
 
     def negative_log_likelihood(params: np.ndarray) -> float:
         a, b = np.exp(params)

@@ -17,8 +17,6 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
-from statsmodels.stats.proportion import proportion_confint
-from statsmodels.stats.weightstats import DescrStatsW
 
 from recompra.commercial.cac import (
     MISSING,
@@ -65,6 +63,10 @@ class KpiContext:
 def _proportion(hits: int, n: int) -> KpiValue:
     if n == 0:
         return KpiValue(None, 0, missing="no data in the period")
+    # statsmodels is imported where used: the API server imports this module and must
+    # start without it (issue 20).
+    from statsmodels.stats.proportion import proportion_confint
+
     low, high = proportion_confint(hits, n, alpha=ALPHA, method="wilson")
     return KpiValue(hits / n, n, float(low), float(high))
 
@@ -74,6 +76,8 @@ def _mean(values: np.ndarray) -> KpiValue:
         return KpiValue(None, 0, missing="no data in the period")
     if len(values) < 2:
         return KpiValue(float(values.mean()), len(values))
+    from statsmodels.stats.weightstats import DescrStatsW  # lazy, see _proportion
+
     low, high = DescrStatsW(values).tconfint_mean(alpha=ALPHA)
     return KpiValue(float(values.mean()), len(values), float(low), float(high))
 

@@ -12,15 +12,13 @@ of the 10% best-scored leads over the overall conversion). Probabilities are cli
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
-from sklearn.naive_bayes import CategoricalNB
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 MODELS = ("naive_bayes", "logistic_l2")
 CLIP = 0.01
@@ -50,6 +48,13 @@ def _shift_codes(codes: np.ndarray) -> np.ndarray:
 
 def make_model(name: str, x: pd.DataFrame) -> Pipeline:
     """An unfitted scikit-learn pipeline for ``name`` (one of ``MODELS``) over ``x``."""
+    # scikit-learn is imported where used: it takes seconds, and the API server and the
+    # CLI import this module without fitting (issue 20).
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.naive_bayes import CategoricalNB
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder
+
     if name == "naive_bayes":
         # Categories seen by the whole frame, plus the code of unseen ones: a fold that
         # lacks a page must still accept it at prediction time.
@@ -88,6 +93,9 @@ def evaluate(frame: pd.DataFrame, name: str) -> ModelReport:
     """Out-of-fold AUC and top-decile lift of ``name`` on the funnel frame."""
     x = features(frame)
     y = frame["won"].to_numpy(dtype=int)
+    from sklearn.metrics import roc_auc_score  # lazy, see make_model
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
     folds = StratifiedKFold(n_splits=FOLDS, shuffle=True, random_state=SEED)
     proba = cross_val_predict(make_model(name, x), x, y, cv=folds, method="predict_proba")[:, 1]
     proba = np.clip(proba, CLIP, 1 - CLIP)

@@ -8,13 +8,14 @@ Migrations keep their own checks (they are frozen history).
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Connection, Engine, Insert, Table, any_, bindparam, func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import QueryableAttribute, Session
 
 Bind = Session | Connection | Engine | Dialect
@@ -87,3 +88,32 @@ def in_values(
         array = bindparam(None, list(values), type_=postgresql.ARRAY(element.type))
         return element == any_(array)
     return element.in_(values)
+
+
+T = TypeVar("T")
+#: Tries of :func:`retrying_unique_races` before the conflict is the caller's error.
+UNIQUE_RACE_ATTEMPTS = 3
+
+
+def retrying_unique_races(session: Session, work: Callable[[], T]) -> T:
+    """Run ``work`` (a find-or-insert) again when a concurrent transaction inserted the
+    same unique key first.
+
+    On PostgreSQL two transactions may both look a key up, both miss it and both insert
+    it: the second insert waits for the first transaction, then fails with a unique
+    violation. ``work`` therefore runs in a savepoint; on a violation the savepoint is
+    rolled back and ``work`` runs again, and its lookup (a new statement under READ
+    COMMITTED) now finds the other transaction's row. SQLite write units of work are
+    serialised from their first statement (``BEGIN IMMEDIATE``), so no such race exists
+    and ``work`` runs once, without a savepoint.
+    """
+    if not is_postgresql(session):
+        return work()
+    for attempt in range(1, UNIQUE_RACE_ATTEMPTS + 1):
+        try:
+            with session.begin_nested():
+                return work()
+        except IntegrityError:
+            if attempt == UNIQUE_RACE_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
+from recompra.db.dialect import retrying_unique_races
 from recompra.errors import NotFound
 from recompra.hub.identity import merge_customers, shared_with_other_brands
 from recompra.hub.rejects import EntityCounts
@@ -142,7 +143,25 @@ def upsert_customers(
 
     Counts one outcome per record: the first record of each person is inserted, updated
     or unchanged; further records of the same person in the batch are ``duplicate``.
+    Two transactions creating the same new identity at once both succeed: the one that
+    loses the race finds the other's customer (see ``retrying_unique_races``).
     """
+    # Each attempt counts afresh: a rolled-back one must not count its records.
+    tallies: list[EntityCounts] = []
+
+    def attempt() -> dict[Identity, int]:
+        tallies.append(EntityCounts())
+        return _upsert_once(session, brand_id, records, tallies[-1])
+
+    identity_map = retrying_unique_races(session, attempt)
+    counts.add(tallies[-1])
+    return identity_map
+
+
+def _upsert_once(
+    session: Session, brand_id: int, records: Sequence[dict[str, Any]], counts: EntityCounts
+) -> dict[Identity, int]:
+    """One attempt of :func:`upsert_customers`."""
     record_ids = [identities_of(r, brand_id) for r in records]
     groups = _UnionFind(len(records))
     first_holder: dict[Identity, int] = {}

@@ -15,8 +15,6 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
-from scipy import stats as scipy_stats
-from sklearn.neighbors import NearestNeighbors
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -193,6 +191,10 @@ def _match(enrolled: pd.DataFrame, orders: pd.DataFrame, scores: pd.DataFrame) -
         if candidates.empty:
             continue
         mean, sd = candidates.mean(), candidates.std(ddof=0).replace(0, 1.0)
+        # Imported where used: the API server imports this module and must start
+        # without scikit-learn (issue 20).
+        from sklearn.neighbors import NearestNeighbors
+
         nearest = NearestNeighbors(n_neighbors=1).fit(((candidates - mean) / sd).to_numpy())
         _, index = nearest.kneighbors(((mine - mean) / sd).to_numpy())
         found.append(
@@ -245,6 +247,8 @@ def _report(
     per_point: float | None = None
     n = len(pairs)
     if n >= 2 and np.var(difference) > 0:
+        from scipy import stats as scipy_stats  # lazy, see _match
+
         test = scipy_stats.ttest_1samp(difference, 0.0)
         interval = test.confidence_interval(0.95)
         total = float(difference.mean()) * n

@@ -15,15 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
-from scipy.optimize import brentq
-from statsmodels.stats.proportion import (
-    confint_proportions_2indep,
-    power_proportions_2indep,
-    test_proportions_2indep,
-)
 
 FloatArray = npt.NDArray[np.float64]
+# scipy and statsmodels are imported inside the functions that use them: the API server
+# imports this module (through the measurement service) and must start without them
+# (issue 20: seconds of start-up for every process).
 
 ALPHA = 0.05
 POWER = 0.80
@@ -52,6 +48,8 @@ def conversion_difference(
     Newcomb (1998) keeps its coverage near nominal for small rates and small arms, where
     the Wald interval under-covers; the score test is its matching p-value.
     """
+    from statsmodels.stats.proportion import confint_proportions_2indep, test_proportions_2indep
+
     if min(treated_n, control_n) == 0:
         return Estimate(math.nan, math.nan, math.nan, math.nan)
     low, high = confint_proportions_2indep(
@@ -81,6 +79,8 @@ def mean_difference(treated: FloatArray, control: FloatArray, *, alpha: float = 
     Used for revenue per eligible customer: heavy tails make the two arms' variances
     differ, which Student's pooled test would ignore.
     """
+    from scipy import stats
+
     if len(treated) < 2 or len(control) < 2:
         return Estimate(math.nan, math.nan, math.nan, math.nan)
     value = float(np.mean(treated) - np.mean(control))
@@ -102,6 +102,8 @@ def srm_p_value(treated_n: int, control_n: int, holdout_share: float) -> float:
     A small p-value (below 0.001 by convention) means the assignment or the logging is
     broken and the report's comparison cannot be trusted.
     """
+    from scipy import stats
+
     total = treated_n + control_n
     if total == 0 or not 0 < holdout_share < 1:
         return math.nan
@@ -111,6 +113,8 @@ def srm_p_value(treated_n: int, control_n: int, holdout_share: float) -> float:
 
 def _power(diff: float, baseline: float, treated_n: float, ratio: float, alpha: float) -> float:
     """Power of the two-sided two-proportion z-test (control = ``ratio`` x treated)."""
+    from statsmodels.stats.proportion import power_proportions_2indep
+
     result = power_proportions_2indep(diff, baseline, treated_n, ratio=ratio, alpha=alpha)
     return float(result.power)
 
@@ -128,6 +132,8 @@ def conversion_mde(
     Solves statsmodels' two-proportion power (normal approximation, pooled variance under
     the null, unpooled under the alternative) for the difference.
     """
+    from scipy.optimize import brentq
+
     if min(treated_n, control_n) <= 0 or not 0 <= baseline < 1:
         return math.nan
 
@@ -150,6 +156,8 @@ def treated_n_for_mde(
 ) -> float:
     """The treated-arm size at which ``conversion_mde`` falls to ``mde`` (the holdout is
     ``holdout_share`` of entries)."""
+    from scipy.optimize import brentq
+
     if not 0 < holdout_share < 1 or mde <= 0 or baseline + mde >= 1:
         return math.nan
     ratio = holdout_share / (1 - holdout_share)
@@ -167,6 +175,8 @@ def mean_mde(
     sd: float, treated_n: float, control_n: float, *, alpha: float = ALPHA, power: float = POWER
 ) -> float:
     """The smallest difference of means detectable with ``power`` (normal approximation)."""
+    from scipy import stats
+
     if min(treated_n, control_n) <= 0:
         return math.nan
     z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -29,8 +29,12 @@ from recompra.measurement.attribution import (
     node_of,
 )
 from recompra.measurement.frames import clv_scores, purchases, read_frame
-from recompra.measurement.targeting import FloatArray, TargetingResult, evaluate_targeting
 from recompra.models.automation import Journey, JourneyRun, JourneyVersion, OutboxMessage
+
+if TYPE_CHECKING:
+    # Types only: targeting imports scikit-learn, which the API server must not load
+    # at start-up (issue 20); journey_targeting imports it when it runs.
+    from recompra.measurement.targeting import FloatArray, TargetingResult
 
 #: Orders within this many days after entry count as the journey's outcome.
 WINDOW_DAYS = 30
@@ -277,6 +281,8 @@ def journey_targeting(frame: pd.DataFrame, orders: pd.DataFrame) -> list[Targeti
     if min((converted & held).sum(), (converted & ~held).sum()) < TARGETING_MIN_CONVERTERS:
         return []
     x = targeting_features(frame, orders)
+    from recompra.measurement.targeting import evaluate_targeting
+
     return evaluate_targeting(x, ~held.to_numpy(), converted.to_numpy())
 
 

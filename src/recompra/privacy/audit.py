@@ -1,8 +1,10 @@
 """The audit log: administrative actions and reads of personal data (who, what, when).
 
-Entries are written in the same unit of work as the action they record, so an action
-that rolls back leaves no entry and a committed one always has its entry. The export is
-a CSV through the one spreadsheets writer.
+Entries of administrative actions are written in the same unit of work as the action
+they record, so an action that rolls back leaves no entry and a committed one always has
+its entry. The API's reads of personal data are logged in batches, each committed before
+its read answers (:mod:`recompra.privacy.audit_writer`). The export is a CSV through the
+one spreadsheets writer.
 """
 
 from __future__ import annotations
@@ -85,6 +87,10 @@ def record_personal_read(
     action = PERSONAL_READS.get(route)
     if action is None:
         return False
-    target = ",".join(f"{k}:{v}" for k, v in sorted(path_params.items()))
-    record(session, actor=actor, action=action, target=target, brand_id=brand_id)
+    record(session, actor=actor, action=action, target=read_target(path_params), brand_id=brand_id)
     return True
+
+
+def read_target(path_params: dict[str, str]) -> str:
+    """What an audited read was about: its path parameters, e.g. ``customer_id:42``."""
+    return ",".join(f"{k}:{v}" for k, v in sorted(path_params.items()))[:200]

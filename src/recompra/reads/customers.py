@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from recompra.errors import NotFound
@@ -72,37 +72,50 @@ def _score(row: CustomerScore) -> Score:
     )
 
 
+# The profile's statements are built once (with bind parameters) rather than per call:
+# building a SELECT costs more CPU than running it on a one-customer read (issue 20).
+_LATEST_SCORE = (
+    select(CustomerScore)
+    .where(
+        CustomerScore.brand_id == bindparam("brand_id"),
+        CustomerScore.customer_id == bindparam("customer_id"),
+    )
+    .order_by(CustomerScore.as_of.desc())
+    .limit(1)
+)
+# MIN/MAX keep the column's UTCDateTime type, so both backends return aware UTC.
+_ORDER_STATS = select(
+    func.count(Order.id),
+    func.coalesce(func.sum(Order.total_minor), 0),
+    func.min(Order.purchased_at),
+    func.max(Order.purchased_at),
+    select(func.coalesce(func.sum(Return.amount_minor), 0))
+    .join(Order, Order.id == Return.order_id)
+    .where(
+        Return.brand_id == bindparam("brand_id"),
+        Order.customer_id == bindparam("customer_id"),
+    )
+    .scalar_subquery(),
+).where(
+    Order.brand_id == bindparam("brand_id"),
+    Order.customer_id == bindparam("customer_id"),
+    Order.status.not_in(NON_PURCHASE_STATUSES),
+)
+
+
 def latest_score(session: Session, *, brand_id: int, customer_id: int) -> Score | None:
     """The customer's most recent score row for the brand."""
     row = session.execute(
-        select(CustomerScore)
-        .where(CustomerScore.brand_id == brand_id, CustomerScore.customer_id == customer_id)
-        .order_by(CustomerScore.as_of.desc())
-        .limit(1)
+        _LATEST_SCORE, {"brand_id": brand_id, "customer_id": customer_id}
     ).scalar_one_or_none()
     return _score(row) if row is not None else None
 
 
 def order_stats(session: Session, *, brand_id: int, customer_id: int) -> OrderStats:
     """Orders, spend, returns and first/last purchase of the customer with the brand."""
-    # MIN/MAX keep the column's UTCDateTime type, so both backends return aware UTC.
-    orders, spent, first, last = session.execute(
-        select(
-            func.count(Order.id),
-            func.coalesce(func.sum(Order.total_minor), 0),
-            func.min(Order.purchased_at),
-            func.max(Order.purchased_at),
-        ).where(
-            Order.brand_id == brand_id,
-            Order.customer_id == customer_id,
-            Order.status.not_in(NON_PURCHASE_STATUSES),
-        )
+    orders, spent, first, last, returned = session.execute(
+        _ORDER_STATS, {"brand_id": brand_id, "customer_id": customer_id}
     ).one()
-    returned = session.execute(
-        select(func.coalesce(func.sum(Return.amount_minor), 0))
-        .join(Order, Order.id == Return.order_id)
-        .where(Return.brand_id == brand_id, Order.customer_id == customer_id)
-    ).scalar_one()
     return OrderStats(
         orders=int(orders),
         spent_minor=int(spent),

@@ -15,31 +15,83 @@ Typical use::
 
 from __future__ import annotations
 
-from recompra.recommend.backtest import TimeSplit, time_split
-from recompra.recommend.cooccurrence import (
-    CoPurchase,
-    CoPurchaseSpec,
-    cooccurrence,
-    cooccurrence_pandas,
-)
-from recompra.recommend.ease import Ease
-from recompra.recommend.evaluate import evaluate_recommenders
-from recompra.recommend.explain import Evidence, explain
-from recompra.recommend.flows import RefreshConfig, evaluate_snapshot, policy_segments, refresh
-from recompra.recommend.next_best_offer import (
-    Suggestion,
-    frequently_bought_together,
-    next_best_offers,
-)
-from recompra.recommend.policy import OfferPolicy, policy_for
-from recompra.recommend.purchases import Catalogue, load_tables, purchase_lines
-from recompra.recommend.recommenders import ItemCooccurrence, NextBestOffer, Popularity
-from recompra.recommend.repeat import rebuy_table
-from recompra.recommend.replenishment import OwnHistory, Replenishment
-from recompra.recommend.selection import ServingPlan, choose_plan
-from recompra.recommend.served import ServedRecommender
-from recompra.recommend.serving import RecommendationIndex
-from recompra.recommend.upsell import product_stats, upsell_candidates
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from recompra.recommend.backtest import TimeSplit, time_split
+    from recompra.recommend.cooccurrence import (
+        CoPurchase,
+        CoPurchaseSpec,
+        cooccurrence,
+        cooccurrence_pandas,
+    )
+    from recompra.recommend.ease import Ease
+    from recompra.recommend.evaluate import evaluate_recommenders
+    from recompra.recommend.explain import Evidence, explain
+    from recompra.recommend.flows import RefreshConfig, evaluate_snapshot, policy_segments, refresh
+    from recompra.recommend.next_best_offer import (
+        Suggestion,
+        frequently_bought_together,
+        next_best_offers,
+    )
+    from recompra.recommend.policy import OfferPolicy, policy_for
+    from recompra.recommend.purchases import Catalogue, load_tables, purchase_lines
+    from recompra.recommend.recommenders import ItemCooccurrence, NextBestOffer, Popularity
+    from recompra.recommend.repeat import rebuy_table
+    from recompra.recommend.replenishment import OwnHistory, Replenishment
+    from recompra.recommend.selection import ServingPlan, choose_plan
+    from recompra.recommend.served import ServedRecommender
+    from recompra.recommend.serving import RecommendationIndex
+    from recompra.recommend.upsell import product_stats, upsell_candidates
+
+# The names load on first use (PEP 562): importing one light module of the package,
+# like the API server does for ``serving``, must not import scipy through the
+# recommenders (issue 20: seconds of start-up for every process).
+_EXPORTS: dict[str, str] = {
+    "Catalogue": "recompra.recommend.purchases",
+    "CoPurchase": "recompra.recommend.cooccurrence",
+    "CoPurchaseSpec": "recompra.recommend.cooccurrence",
+    "Ease": "recompra.recommend.ease",
+    "Evidence": "recompra.recommend.explain",
+    "ItemCooccurrence": "recompra.recommend.recommenders",
+    "NextBestOffer": "recompra.recommend.recommenders",
+    "OfferPolicy": "recompra.recommend.policy",
+    "OwnHistory": "recompra.recommend.replenishment",
+    "Popularity": "recompra.recommend.recommenders",
+    "RecommendationIndex": "recompra.recommend.serving",
+    "RefreshConfig": "recompra.recommend.flows",
+    "Replenishment": "recompra.recommend.replenishment",
+    "ServedRecommender": "recompra.recommend.served",
+    "ServingPlan": "recompra.recommend.selection",
+    "Suggestion": "recompra.recommend.next_best_offer",
+    "TimeSplit": "recompra.recommend.backtest",
+    "choose_plan": "recompra.recommend.selection",
+    "cooccurrence": "recompra.recommend.cooccurrence",
+    "cooccurrence_pandas": "recompra.recommend.cooccurrence",
+    "evaluate_recommenders": "recompra.recommend.evaluate",
+    "evaluate_snapshot": "recompra.recommend.flows",
+    "explain": "recompra.recommend.explain",
+    "frequently_bought_together": "recompra.recommend.next_best_offer",
+    "load_tables": "recompra.recommend.purchases",
+    "next_best_offers": "recompra.recommend.next_best_offer",
+    "policy_for": "recompra.recommend.policy",
+    "policy_segments": "recompra.recommend.flows",
+    "product_stats": "recompra.recommend.upsell",
+    "purchase_lines": "recompra.recommend.purchases",
+    "rebuy_table": "recompra.recommend.repeat",
+    "refresh": "recompra.recommend.flows",
+    "time_split": "recompra.recommend.backtest",
+    "upsell_candidates": "recompra.recommend.upsell",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
 
 __all__ = [
     "Catalogue",

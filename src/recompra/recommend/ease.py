@@ -17,13 +17,16 @@ slice (:mod:`recompra.recommend.selection`).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
-import scipy.linalg as la
-import scipy.sparse as sp
 
 from recompra.recommend.recommenders import BaseRecommender, Exclude
 from recompra.recommend.sql import Level
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 
 class Ease(BaseRecommender):
@@ -47,6 +50,10 @@ class Ease(BaseRecommender):
         self.max_items = max_items
 
     def _fit_model(self, lines: pd.DataFrame) -> None:
+        # Imported here: scipy is slow to import and the API server imports this package
+        # (for its read model) without ever fitting (issue 20).
+        import scipy.linalg as la
+
         order = np.argsort(-self.popularity_, kind="stable")
         modelled = np.sort(order[: self.max_items])
         self.modelled_: np.ndarray = modelled

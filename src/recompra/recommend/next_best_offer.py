@@ -13,15 +13,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from recompra.recommend.explain import Evidence, Language, explain
 from recompra.recommend.policy import OfferPolicy, policy_for
-from recompra.recommend.recommenders import NextBestOffer, SparseTerms
+
+if TYPE_CHECKING:
+    # Types only: the serving side (the API's reads) imports this module for its
+    # suggestions and must not import scipy (issue 20).
+    import scipy.sparse as sp
+
+    from recompra.recommend.recommenders import NextBestOffer, SparseTerms
 
 OFFER_COLUMNS = (
     "customer_id",
@@ -216,6 +221,8 @@ def _top_candidates(
     evidence = (terms.item + terms.category + terms.repeat).tocsr()
     longest = int(np.diff(rows.indptr).max()) if n else 0
     popular = popular_order[: min(n_items, k + longest)]
+    import scipy.sparse as sp  # lazy, see the TYPE_CHECKING imports
+
     fill = sp.csr_matrix(
         (np.ones(n * len(popular)), (np.repeat(np.arange(n), len(popular)), np.tile(popular, n))),
         shape=(n, n_items),

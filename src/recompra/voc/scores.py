@@ -23,9 +23,6 @@ import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
-from scipy.stats import norm
-from statsmodels.stats.proportion import proportion_confint
-
 from recompra.errors import InvalidInput
 
 CONFIDENCE = 0.95
@@ -123,6 +120,10 @@ def counts_from_ratings(ratings: Iterable[int]) -> NpsCounts:
 
 
 def _z(confidence: float = CONFIDENCE) -> float:
+    # scipy and statsmodels are imported where used: the API server imports this module
+    # for its constants and must start without them (issue 20).
+    from scipy.stats import norm
+
     return float(norm.ppf(1 - (1 - confidence) / 2))
 
 
@@ -222,6 +223,8 @@ def nps_change(
         # change is claimed (such groups are tiny in practice).
         return NpsChange(difference, None, None, False)
     z = (difference / 100) / spread
+    from scipy.stats import norm  # lazy, see _z
+
     p_value = float(2 * norm.sf(abs(z)))
     enough = min(before.n, after.n) >= MIN_TEST_RESPONSES
     return NpsChange(difference, z, p_value, enough and p_value < alpha)
@@ -246,5 +249,7 @@ def csat_estimate(satisfied: int, n: int) -> CsatEstimate:
     """CSAT from the number of satisfied responses out of ``n``."""
     if n == 0:
         return CsatEstimate(None, None, None, 0, 0)
+    from statsmodels.stats.proportion import proportion_confint  # lazy, see _z
+
     low, high = proportion_confint(satisfied, n, alpha=ALPHA, method="wilson")
     return CsatEstimate(satisfied / n, float(low), float(high), n, satisfied)

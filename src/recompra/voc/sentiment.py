@@ -13,15 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedKFold, cross_val_score
-from sklearn.pipeline import Pipeline, make_pipeline
 
 from recompra.voc.text import lexicon_analyzer
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 #: Stars of a review whose comment counts as negative / positive for training and AUC.
 NEGATIVE_MAX_STARS = 2
@@ -51,6 +50,12 @@ def polarity(compound: float) -> str:
 
 def supervised_model(seed: int = 0) -> Pipeline:
     """TF-IDF (words, uni- and bigrams, sub-linear tf) + L2 logistic regression."""
+    # scikit-learn is imported where used: the API server imports this module (through
+    # the voc flows) and must start without it (issue 20).
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
     return make_pipeline(
         TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True),
         LogisticRegression(max_iter=1000, class_weight="balanced", random_state=seed),
@@ -94,6 +99,9 @@ def evaluate(
     normalised: Sequence[str], stars: Sequence[int], *, seed: int = 0
 ) -> SentimentEvaluation:
     """Lexicon AUC and the supervised model's cross-validated AUC on the store's comments."""
+    from sklearn.metrics import roc_auc_score  # lazy, see supervised_model
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+
     texts, y = labelled(normalised, stars)
     negatives = int(y.sum())
     positives = len(y) - negatives

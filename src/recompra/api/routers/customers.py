@@ -1,4 +1,9 @@
-"""Customers: search, profile with latest scores, segment history, timeline."""
+"""Customers: search, profile with latest scores, segment history, timeline.
+
+The hottest reads of the API: each endpoint opens its read unit of work in its body, so
+a request makes one thread-pool call (a ``ReadSession`` dependency would add two: its
+entry and its exit; issue 20).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from sqlalchemy.orm import Session
 from recompra.api.deps import (
     BrandScope,
     CustomerId,
+    EngineDep,
     IngestBrand,
     Limit,
     Offset,
@@ -20,6 +26,7 @@ from recompra.api.deps import (
 )
 from recompra.api.errors import AUTH_ERRORS, WRITE_ERRORS, error_responses
 from recompra.api.schemas import CustomerPage, Timeline
+from recompra.db import unit_of_work
 from recompra.hub.customers import require_brand_customer
 from recompra.hub.properties import MAX_PROPERTIES, customer_properties, write_properties
 from recompra.models.base import utcnow
@@ -36,7 +43,7 @@ _ERRORS = error_responses(400, *AUTH_ERRORS, 404)
 @router.get("", operation_id="customers_search", response_model=CustomerPage, responses=_ERRORS)
 def search(
     brand: ReadBrand,
-    session: ReadSession,
+    engine: EngineDep,
     q_: Annotated[
         str | None, Query(alias="q", max_length=200, description="Name, e-mail or id")
     ] = None,
@@ -44,7 +51,8 @@ def search(
     offset: Offset = 0,
 ) -> CustomerPage:
     """Find the brand's customers by name, e-mail or id."""
-    items = q.search_customers(session, brand_id=brand.id, q=q_, limit=limit, offset=offset)
+    with unit_of_work(engine, write=False) as session:
+        items = q.search_customers(session, brand_id=brand.id, q=q_, limit=limit, offset=offset)
     return CustomerPage(items=items, limit=limit, offset=offset)
 
 
@@ -54,12 +62,13 @@ def search(
     response_model=CustomerProfile,
     responses=_ERRORS,
 )
-def get_profile(customer_id: CustomerId, brand: ReadBrand, session: ReadSession) -> CustomerProfile:
+def get_profile(customer_id: CustomerId, brand: ReadBrand, engine: EngineDep) -> CustomerProfile:
     """A customer's profile: purchase stats, latest scores with explanations, points."""
-    profile = q.customer_profile(
-        session, brand_id=brand.id, currency=brand.currency, customer_id=customer_id
-    )
-    profile.points = customer_points(session, brand_id=brand.id, customer_id=profile.id)
+    with unit_of_work(engine, write=False) as session:
+        profile = q.customer_profile(
+            session, brand_id=brand.id, currency=brand.currency, customer_id=customer_id
+        )
+        profile.points = customer_points(session, brand_id=brand.id, customer_id=profile.id)
     return profile
 
 
@@ -70,10 +79,11 @@ def get_profile(customer_id: CustomerId, brand: ReadBrand, session: ReadSession)
     responses=_ERRORS,
 )
 def segment_history(
-    customer_id: CustomerId, brand: ReadBrand, session: ReadSession
+    customer_id: CustomerId, brand: ReadBrand, engine: EngineDep
 ) -> list[SegmentPoint]:
     """The customer's segment and scores on every as-of date, oldest first."""
-    return q.segment_history(session, brand_id=brand.id, customer_id=customer_id)
+    with unit_of_work(engine, write=False) as session:
+        return q.segment_history(session, brand_id=brand.id, customer_id=customer_id)
 
 
 @router.get(
@@ -83,12 +93,12 @@ def segment_history(
     responses=_ERRORS,
 )
 def timeline(
-    customer_id: CustomerId, brand: ReadBrand, session: ReadSession, limit: Limit = 100
+    customer_id: CustomerId, brand: ReadBrand, engine: EngineDep, limit: Limit = 100
 ) -> Timeline:
     """Orders, returns, reviews and events of the customer, newest first."""
-    return Timeline(
-        items=q.timeline(session, brand_id=brand.id, customer_id=customer_id, limit=limit)
-    )
+    with unit_of_work(engine, write=False) as session:
+        items = q.timeline(session, brand_id=brand.id, customer_id=customer_id, limit=limit)
+    return Timeline(items=items)
 
 
 class Properties(BaseModel):

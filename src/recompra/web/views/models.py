@@ -15,7 +15,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from recompra.config import Settings
-from recompra.predict.backtest import compare_with_baselines
 from recompra.reads import outputs
 from recompra.web import charts
 from recompra.web.context import Page, build_page, read_unit
@@ -149,6 +148,10 @@ def _verdict(models: Any, chosen: Any, page: Page) -> dict[str, Any] | None:
     metrics = metrics or baselines.get(str(chosen))
     if not metrics or metrics.get("mae") is None:
         return None
+    # Imported here: the predict package imports scipy and scikit-learn, which the
+    # server must not load at start-up for one page (issue 20).
+    from recompra.predict.backtest import compare_with_baselines
+
     comparison = compare_with_baselines(str(chosen), metrics, baselines)
     if not comparison:
         return None

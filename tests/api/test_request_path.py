@@ -1,0 +1,84 @@
+"""What a request costs besides its endpoint: key lookups and audit writes (issue 20)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from apitest import Keys, auth
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, event, select
+
+from recompra.auth.keys import revoke_api_key
+from recompra.db import unit_of_work
+from recompra.models import ApiKey, AuditEntry
+from samplestore import SampleStore
+
+
+@pytest.fixture
+def statements(engine: Engine) -> Iterator[list[str]]:
+    """Every SQL statement the engine runs while the test does."""
+    seen: list[str] = []
+
+    def record(*args: Any) -> None:
+        seen.append(args[2])
+
+    event.listen(engine, "before_cursor_execute", record)
+    yield seen
+    event.remove(engine, "before_cursor_execute", record)
+
+
+def _key_reads(statements: list[str]) -> int:
+    return sum(1 for s in statements if "FROM api_keys" in s)
+
+
+def test_a_key_is_read_once_then_remembered(
+    client: TestClient, keys: Keys, store: SampleStore, statements: list[str]
+) -> None:
+    path = f"/v1/customers/{store.customers_a[1]}"
+    assert client.get(path, headers=auth(keys.read_a)).status_code == 200
+    assert _key_reads(statements) == 1
+    for _ in range(3):
+        assert client.get(path, headers=auth(keys.read_a)).status_code == 200
+    assert _key_reads(statements) == 1
+
+
+def test_a_remembered_key_revoked_in_the_process_is_refused_at_once(
+    client: TestClient, keys: Keys, store: SampleStore, engine: Engine
+) -> None:
+    path = f"/v1/customers/{store.customers_a[1]}"
+    assert client.get(path, headers=auth(keys.read_a)).status_code == 200
+    prefix = keys.read_a.split("_")[1]
+    with unit_of_work(engine) as session:
+        key_id = session.scalars(select(ApiKey.id).where(ApiKey.prefix == prefix)).one()
+        revoke_api_key(session, key_id=key_id)
+    assert client.get(path, headers=auth(keys.read_a)).status_code == 401
+
+
+def test_concurrent_personal_reads_are_each_audited_in_fewer_transactions(
+    app: FastAPI, keys: Keys, store: SampleStore, engine: Engine, statements: list[str]
+) -> None:
+    customers = store.customers_a[:16]
+
+    async def read_all() -> list[int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            responses = await asyncio.gather(
+                *(client.get(f"/v1/customers/{c}", headers=auth(keys.read_a)) for c in customers)
+            )
+        return [r.status_code for r in responses]
+
+    assert asyncio.run(read_all()) == [200] * len(customers)
+    with unit_of_work(engine, write=False) as session:
+        targets = session.scalars(
+            select(AuditEntry.target).where(AuditEntry.action == "customer.read")
+        ).all()
+    # Every read has its entry (who read what) ...
+    assert sorted(targets) == sorted(f"customer_id:{c}" for c in customers)
+    # ... written in batches: fewer inserts than reads.
+    inserts = [s for s in statements if s.startswith("INSERT INTO audit_log")]
+    assert 1 <= len(inserts) < len(customers)
