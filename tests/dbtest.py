@@ -6,7 +6,10 @@ gets its own database with a random name, dropped afterwards.
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -60,11 +63,41 @@ def create_test_engine(backend: str, tmp: Path, *, pool_size: int = 12) -> Itera
 
 def olist_database(olist_dir: Path, directory: Path) -> tuple[str, Engine, int]:
     """Olist imported (as ``recompra import olist`` does) into a migrated SQLite file in
-    ``directory``: its URL, engine and brand id. The caller disposes of the engine."""
-    url = f"sqlite:///{directory}/olist.db"
+    ``directory``: its URL, engine and brand id. The caller disposes of the engine.
+
+    The import takes about 40 s of CPU and several test modules need it, so it runs once
+    per test run (shared by the xdist workers under a file lock) into a template file;
+    each caller gets a copy of its own to change as it likes.
+    """
+    target = directory / "olist.db"
+    shutil.copyfile(_olist_template(olist_dir), target)
+    url = f"sqlite:///{target}"
     engine = make_engine(url)
-    upgrade(engine)
     with unit_of_work(engine) as session:
         brand_id = ensure_brand(session, "olist").id
-    import_olist(engine, olist_dir, brand_id=brand_id)
     return url, engine, brand_id
+
+
+def _olist_template(olist_dir: Path) -> Path:
+    """The run's one imported Olist database, built by whichever worker asks first."""
+    # Every xdist worker of one run sees the same PYTEST_XDIST_TESTRUNUID; without xdist
+    # the process id is the run.
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID") or f"pid{os.getpid()}"
+    folder = Path(tempfile.gettempdir()) / f"recompra-olist-{run}"
+    folder.mkdir(exist_ok=True)
+    template, done = folder / "olist.db", folder / "complete"
+    with (folder / "lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            template.unlink(missing_ok=True)
+            engine = make_engine(f"sqlite:///{template}")
+            upgrade(engine)
+            with unit_of_work(engine) as session:
+                brand_id = ensure_brand(session, "olist").id
+            import_olist(engine, olist_dir, brand_id=brand_id)
+            with engine.connect() as conn:
+                # Everything into the main file, so copying that one file is the database.
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            engine.dispose()
+            done.touch()
+    return template

@@ -11,10 +11,8 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, func, select
 
-from recompra.db import make_engine, unit_of_work
-from recompra.hub.brands import ensure_brand
-from recompra.hub.importers.olist import import_olist
-from recompra.migrate import upgrade
+from dbtest import olist_database
+from recompra.db import unit_of_work
 from recompra.models.voc import Case
 from recompra.voc.feedback import open_cases_from_feedback
 
@@ -24,12 +22,8 @@ NOW = datetime(2026, 6, 17, 13, 0, tzinfo=UTC)
 
 @pytest.fixture(scope="module")
 def olist_engine(olist_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    """Olist imported once into a migrated SQLite file."""
-    engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('olist')}/olist.db")
-    upgrade(engine)
-    with unit_of_work(engine) as session:
-        brand_id = ensure_brand(session, "olist").id
-    import_olist(engine, olist_dir, brand_id=brand_id)
+    """Olist imported into a migrated SQLite file (a copy of the run's one import)."""
+    _, engine, _ = olist_database(olist_dir, tmp_path_factory.mktemp("olist"))
     yield engine
     engine.dispose()
 
