@@ -9,7 +9,6 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
-import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -63,14 +62,15 @@ def create_test_engine(backend: str, tmp: Path, *, pool_size: int = 12) -> Itera
 
 def olist_database(olist_dir: Path, directory: Path) -> tuple[str, Engine, int]:
     """Olist imported (as ``recompra import olist`` does) into a migrated SQLite file in
-    ``directory``: its URL, engine and brand id. The caller disposes of the engine.
+    ``directory`` (made by ``tmp_path_factory.mktemp``): its URL, engine and brand id. The
+    caller disposes of the engine.
 
     The import takes about 40 s of CPU and several test modules need it, so it runs once
     per test run (shared by the xdist workers under a file lock) into a template file;
     each caller gets a copy of its own to change as it likes.
     """
     target = directory / "olist.db"
-    shutil.copyfile(_olist_template(olist_dir), target)
+    shutil.copyfile(_olist_template(olist_dir, directory), target)
     url = f"sqlite:///{target}"
     engine = make_engine(url)
     with unit_of_work(engine) as session:
@@ -78,12 +78,13 @@ def olist_database(olist_dir: Path, directory: Path) -> tuple[str, Engine, int]:
     return url, engine, brand_id
 
 
-def _olist_template(olist_dir: Path) -> Path:
+def _olist_template(olist_dir: Path, directory: Path) -> Path:
     """The run's one imported Olist database, built by whichever worker asks first."""
-    # Every xdist worker of one run sees the same PYTEST_XDIST_TESTRUNUID; without xdist
-    # the process id is the run.
-    run = os.environ.get("PYTEST_XDIST_TESTRUNUID") or f"pid{os.getpid()}"
-    folder = Path(tempfile.gettempdir()) / f"recompra-olist-{run}"
+    # ``directory`` is <basetemp>/<name>N; an xdist worker's basetemp is <run>/popen-gwK,
+    # so the run's folder (shared by the workers, cleaned by pytest's own retention) is
+    # two levels up under xdist and one level up without it.
+    under_xdist = "PYTEST_XDIST_WORKER" in os.environ
+    folder = (directory.parent.parent if under_xdist else directory.parent) / "olist-template"
     folder.mkdir(exist_ok=True)
     template, done = folder / "olist.db", folder / "complete"
     with (folder / "lock").open("w") as lock:
