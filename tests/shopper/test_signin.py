@@ -4,6 +4,7 @@ no account enumeration, and sessions scoped to one customer and one brand."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
@@ -12,6 +13,7 @@ from recompra.db import unit_of_work
 from recompra.models.automation import OutboxMessage
 from recompra.models.base import utcnow
 from recompra.models.shopper import ShopperSession, ShopperSignInLink
+from recompra.privacy.service import erase_customer
 from recompra.shopper.signin import MAX_LINKS, token_hash
 from shopworld import Shop, mailed_link, new_shop
 
@@ -145,3 +147,22 @@ def test_a_session_reads_only_its_customer_and_ends_at_sign_out(
     assert client.delete("/v1/shopper/session", headers=headers).status_code == 204
     assert client.get("/v1/shopper/me", headers=headers).status_code == 401
     assert bia_email  # Bia's own sign-in is a separate session
+
+
+def test_erasing_the_customer_ends_their_sessions_and_unspent_links(
+    client: TestClient, engine: Engine, shop: Shop, tmp_path: Path
+) -> None:
+    customer, email = shop.customer("Caio Prado")
+    phone = sign_in(client, engine, shop, customer, email)
+    laptop = sign_in(client, engine, shop, customer, email)
+    client.post("/v1/shopper/sign-in", json={"brand": shop.slug, "email": email})
+    unspent = mailed_link(engine, customer).rsplit("/", 1)[1]
+    for token in (phone, laptop):
+        me = client.get("/v1/shopper/me", headers={"Authorization": f"Bearer {token}"})
+        assert me.status_code == 200
+    erase_customer(engine, customer, actor="cli:test", home=tmp_path)
+    for token in (phone, laptop):
+        me = client.get("/v1/shopper/me", headers={"Authorization": f"Bearer {token}"})
+        assert me.status_code == 401
+    late = client.post("/v1/shopper/sessions", json={"brand": shop.slug, "token": unspent})
+    assert late.status_code == 401

@@ -9,6 +9,8 @@ analytics total are unchanged; what identifies the person is removed:
    the customer's rows, found by :func:`recompra.privacy.inventory.collect`;
 2. the customer's identities (normalised e-mails, documents, phones, external ids) are
    deleted: a new purchase with the same e-mail later starts a new, unrelated customer;
+   the shopper's page sessions are revoked and unspent sign-in links expire, so a phone
+   still signed in stops showing the anonymised record at once;
 3. every other text or JSON cell of the whole database that still contains one of the
    person's identifiers (an idempotency record's stored response, a sign-in failure, a
    loyalty event payload...) has that identifier replaced by :data:`ERASED_MARK`.
@@ -29,6 +31,8 @@ from sqlalchemy import JSON, Column, String, Table, Text, cast, delete, or_, sel
 from sqlalchemy.orm import Session
 
 from recompra.models import Base, CustomerIdentity
+from recompra.models.base import utcnow
+from recompra.models.shopper import ShopperSession, ShopperSignInLink
 from recompra.privacy.inventory import Holdings
 
 #: What an identifier found inside other text is replaced with.
@@ -230,7 +234,27 @@ def erase_rows(session: Session, holdings: Holdings) -> Erasure:
     if identity_ids:
         session.execute(delete(CustomerIdentity).where(CustomerIdentity.id.in_(identity_ids)))
         result.identities_deleted = len(identity_ids)
+    _end_shopper_access(session, holdings.customer_id)
     return result
+
+
+def _end_shopper_access(session: Session, customer_id: int) -> None:
+    """Revoke the customer's shopper-page sessions and expire their unspent links."""
+    now = utcnow()
+    session.execute(
+        update(ShopperSession)
+        .where(ShopperSession.customer_id == customer_id, ShopperSession.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    session.execute(
+        update(ShopperSignInLink)
+        .where(
+            ShopperSignInLink.customer_id == customer_id,
+            ShopperSignInLink.used_at.is_(None),
+            ShopperSignInLink.expires_at > now,
+        )
+        .values(expires_at=now)
+    )
 
 
 #: Identifiers searched for per statement (one ``LIKE`` each) in step 3.
