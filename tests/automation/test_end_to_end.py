@@ -140,7 +140,7 @@ def test_an_ingested_order_gets_its_personalised_email_within_5_seconds(
             assert message["To"] == "marina@example.com"
             assert message["Subject"] == "Marina, obrigado pela sua compra na Loja Exemplo!"
             text = message.get_body(("plain",)).get_content()
-            assert "pedido API-1, R$ 89,90" in text
+            assert "pedido API-1, R$\xa089,90" in text
             assert "Você tem 320 pontos" in text
             for name in best_sellers:
                 assert f"- {name}" in text

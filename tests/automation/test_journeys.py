@@ -40,7 +40,7 @@ def test_an_order_decides_one_personalised_email_per_order(engine: Engine) -> No
     message = rows[0].payload
     assert message["to"] == "c0@example.com"
     assert message["subject"] == "Cliente0, obrigado pela sua compra na Loja Exemplo!"
-    assert "pedido A-1, R$ 129,90" in message["text"]
+    assert "pedido A-1, R$\xa0129,90" in message["text"]
     assert "<strong>150 pontos</strong>" in message["html"]
     with unit_of_work(engine, write=False) as session:
         runs = session.scalars(select(JourneyRun).order_by(JourneyRun.id)).all()

@@ -11,20 +11,22 @@ from the recommendations read model when it has been computed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
-from jinja2 import StrictUndefined, Template
+from jinja2 import StrictUndefined, Template, pass_context
+from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from recompra.db.dialect import in_values
 from recompra.errors import NotFound
+from recompra.formatting import format_date, format_money, normalise_locale
 from recompra.hub.properties import properties_of
 from recompra.models import Brand, Customer, LoyaltyAccount, LoyaltyLot, LoyaltyTier, Order
 from recompra.reads.recommendations import brand_index
@@ -37,14 +39,22 @@ _html = SandboxedEnvironment(autoescape=True, undefined=StrictUndefined)
 _text = SandboxedEnvironment(autoescape=False, undefined=StrictUndefined)
 
 
-def _money(minor: int, locale: str = "pt-BR") -> str:
-    units, cents = divmod(int(minor), 100)
-    grouped = f"{units:,}".replace(",", "." if locale == "pt-BR" else ",")
-    return f"R$ {grouped},{cents:02d}" if locale == "pt-BR" else f"R$ {grouped}.{cents:02d}"
+@pass_context
+def _money(context: Context, minor: int, locale: str | None = None) -> str:
+    """``R$ 129,90`` in the message's locale (Babel), from minor units."""
+    return format_money(int(minor), normalise_locale(locale or context.get("locale")))
+
+
+@pass_context
+def _date(context: Context, value: date | datetime) -> str:
+    """``31/05/2026`` or ``May 31, 2026``: the day on the São Paulo calendar (an expiry at
+    01:00 UTC is still the evening before for the customer)."""
+    return format_date(value, normalise_locale(context.get("locale")))
 
 
 for _env in (_html, _text):
     _env.filters["money"] = _money
+    _env.filters["date"] = _date
 
 
 @dataclass(frozen=True)
