@@ -17,11 +17,12 @@ validation metrics of the winner next to every candidate and baseline.
 Candidates (:data:`CANDIDATES`): ``popularity`` (distinct buyers), ``recent_popularity``
 (buyers of the last quarter of the period), ``cooccurrence`` (same-order cosine) and
 ``cooccurrence_lift``, ``ease`` (closed-form linear item-item, its ``l2`` chosen here),
-``als`` (implicit-feedback matrix factorisation, :mod:`recompra.recommend.
-factorisation`), ``next_best_offer`` (smoothed customer-level co-purchase with category
-affinity and restocking), ``replenishment`` (learned per-item rebuy rates timed per
-customer) and ``own_history``. The *baselines* the served lists must beat are
-:data:`BASELINES`.
+``next_best_offer`` (smoothed customer-level co-purchase with category affinity and
+restocking), ``replenishment`` (learned per-item rebuy rates timed per customer) and
+``own_history``. The *baselines* the served lists must beat are :data:`BASELINES`.
+Implicit-feedback matrix factorisation (ALS, ``implicit``) was measured as a candidate
+and is not one: it never won a list and moved no served blend beyond the noise
+(``docs/recommend.md``).
 """
 
 from __future__ import annotations
@@ -43,7 +44,6 @@ from recompra.recommend.blend import (
     learn_weights,
 )
 from recompra.recommend.ease import Ease
-from recompra.recommend.factorisation import ImplicitAls
 from recompra.recommend.metrics import Relevant, hit_matrix, hit_metrics, ranking_metrics
 from recompra.recommend.recommenders import (
     BaseRecommender,
@@ -66,7 +66,6 @@ _DISCOVERY = (
     "cooccurrence",
     "cooccurrence_lift",
     "ease",
-    "als",
     "next_best_offer",
 )
 #: Candidates competing (and blended) for each list; "any" may also suggest a repurchase.
@@ -85,7 +84,6 @@ def candidates(level: Level, ease_l2: float = 100.0) -> dict[str, Callable[[], B
         "cooccurrence": lambda: ItemCooccurrence(level),
         "cooccurrence_lift": lambda: ItemCooccurrence(level, measure="lift"),
         "ease": lambda: Ease(level, l2=ease_l2),
-        "als": lambda: ImplicitAls(level),
         "next_best_offer": lambda: NextBestOffer(level),
         "replenishment": lambda: Replenishment(level),
         "own_history": lambda: OwnHistory(level),
@@ -109,7 +107,6 @@ SIMPLICITY: tuple[str, ...] = (
     "replenishment",
     "next_best_offer",
     "ease",
-    "als",
     HISTORY_THEN_NEW,
     "blend",
 )
@@ -297,11 +294,15 @@ def choose_list(
     base = scores[best_baseline]["hit_rate"]
     if method != leader:
         lead = scores[leader]["hit_rate"]
-        against = "" if method in BASELINES else f"; best baseline {best_baseline} {base:.3f}"
+        against = (
+            ": the baseline is served"
+            if method in BASELINES
+            else f"; best baseline {best_baseline} {base:.3f}"
+        )
         reason = (
             f"{method} serves: the simplest method within one standard error of the "
             f"validation leader {leader} (hit-rate@{k} {won:.3f} vs {lead:.3f} on {n:,} "
-            f"customers{against})"
+            f"customers){against}"
         )
     elif method in BASELINES:
         reason = (
