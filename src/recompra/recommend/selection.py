@@ -95,8 +95,8 @@ CANDIDATES: tuple[str, ...] = tuple(candidates("product"))
 #: The ``any`` candidate built from the ``new`` list's choice (:class:`HistoryThenNew`).
 HISTORY_THEN_NEW = "own_history_then_new"
 #: Every method a list may serve, simplest first (declared before any back-test: counts
-#: per item, then per customer, then item x item statistics, then learned item x item
-#: or latent models, then composites and blends). The one-standard-error rule of
+#: per item, then per customer, then item x item statistics and per-item rates, then the
+#: shrunk and the learned item x item models, then composites and blends). The rule of
 #: :func:`choose_list` serves the first of them that is within the noise of the leader.
 SIMPLICITY: tuple[str, ...] = (
     "popularity",
@@ -270,7 +270,7 @@ def choose_list(
     members' evidence lists. The *leader* is the method with the best validation
     hit-rate (NDCG, then simplicity, break ties), the blend scored cross-fitted; the list
     serves the simplest method (:data:`SIMPLICITY`) within one standard error of the
-    leader (:func:`within_noise`), the leader itself when none is.
+    leader (:func:`within_noise`), the leader itself when no simpler one is.
     """
     n = len(relevant.customers)
     hits = {name: hit_matrix(_ids(p, ids)[:, :k], relevant) for name, p in padded.items()}
