@@ -7,8 +7,11 @@ the ``new`` and ``any`` lists a blend of the candidates is learned on the same s
 (:func:`~recompra.recommend.blend.learn_weights`), and scored cross-fitted (weights
 learned on one half of the validation customers, scored on the other) so that it is
 not favoured by having been tuned on the same customers; for ``cold_start`` customers, who
-have no history, only the popularity rankings compete. Each list is then served by
-whatever scored best, a single candidate or the blend, and the plan records why: the
+have no history, only the popularity rankings compete. Each list is then served by the
+*simplest* method (:data:`SIMPLICITY`, declared before any back-test) whose validation
+hit-rate is within one standard error of the best one's (the one-standard-error rule,
+:func:`within_noise`): a more complex method must earn its place beyond the noise of
+the validation slice, and a tie serves the simpler. The plan records why: the
 validation metrics of the winner next to every candidate and baseline.
 
 Candidates (:data:`CANDIDATES`): ``popularity`` (distinct buyers), ``recent_popularity``
@@ -17,8 +20,9 @@ Candidates (:data:`CANDIDATES`): ``popularity`` (distinct buyers), ``recent_popu
 ``next_best_offer`` (smoothed customer-level co-purchase with category affinity and
 restocking), ``replenishment`` (learned per-item rebuy rates timed per customer) and
 ``own_history``. The *baselines* the served lists must beat are :data:`BASELINES`.
-Implicit matrix factorisation is not a candidate: no maintained library for it is
-installed (``implicit`` is not in the environment).
+Implicit-feedback matrix factorisation (ALS, ``implicit``) was measured as a candidate
+and is not one: it never won a list and moved no served blend beyond the noise
+(``docs/recommend.md``).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from recompra.recommend.backtest import LIST_KINDS, ListKind, Targets, time_split
 from recompra.recommend.blend import (
@@ -39,13 +44,7 @@ from recompra.recommend.blend import (
     learn_weights,
 )
 from recompra.recommend.ease import Ease
-from recompra.recommend.metrics import (
-    Relevant,
-    hit_matrix,
-    hit_metrics,
-    paired_difference,
-    ranking_metrics,
-)
+from recompra.recommend.metrics import Relevant, hit_matrix, hit_metrics, ranking_metrics
 from recompra.recommend.recommenders import (
     BaseRecommender,
     Exclude,
@@ -93,17 +92,24 @@ def candidates(level: Level, ease_l2: float = 100.0) -> dict[str, Callable[[], B
 
 #: Candidate names, in display order.
 CANDIDATES: tuple[str, ...] = tuple(candidates("product"))
-#: The method a list serves unless a challenger wins the validation slice beyond the noise:
-#: next-best-offer is the model built for new items (customer-level co-occurrence shrunk
-#: towards popularity, the two new-item baselines in one score). Near-ties on a few
-#: hundred validation customers were decided by a customer or two, i.e. by luck.
-DEFAULTS: dict[ListKind, str] = {"new": "next_best_offer"}
-#: Confidence of the one-sided test a challenger must pass against the default (the lower
-#: bound of the paired bootstrap interval of its hit-rate minus the default's above 0).
-CHALLENGE_CONFIDENCE = 0.9
-
 #: The ``any`` candidate built from the ``new`` list's choice (:class:`HistoryThenNew`).
 HISTORY_THEN_NEW = "own_history_then_new"
+#: Every method a list may serve, simplest first (declared before any back-test: counts
+#: per item, then per customer, then item x item statistics and per-item rates, then the
+#: shrunk and the learned item x item models, then composites and blends). The rule of
+#: :func:`choose_list` serves the first of them that is within the noise of the leader.
+SIMPLICITY: tuple[str, ...] = (
+    "popularity",
+    "recent_popularity",
+    "own_history",
+    "cooccurrence",
+    "cooccurrence_lift",
+    "replenishment",
+    "next_best_offer",
+    "ease",
+    HISTORY_THEN_NEW,
+    "blend",
+)
 
 
 def list_exclude(kind: ListKind, model: BaseRecommender) -> Exclude:
@@ -230,6 +236,26 @@ def _ids(positions: np.ndarray, ids: np.ndarray) -> np.ndarray:
     return np.where(positions >= 0, ids[np.maximum(positions, 0)], -1)
 
 
+def _simplicity(name: str) -> int:
+    return SIMPLICITY.index(name) if name in SIMPLICITY else len(SIMPLICITY)
+
+
+def within_noise(leader: np.ndarray, other: np.ndarray) -> bool:
+    """Return whether ``other``'s hit-rate is within one standard error of ``leader``'s.
+
+    The one-standard-error rule (Breiman et al. 1984, *Classification and Regression
+    Trees* 3.4.3; Hastie, Tibshirani and Friedman, *The Elements of Statistical
+    Learning* 7.10), paired: both lists are scored on the same validation customers,
+    so the error is that of the per-customer difference, ``d = hit_leader - hit_other``,
+    and ``other`` is within the noise when ``mean(d) <= sem(d)``
+    (:func:`scipy.stats.sem`).
+    """
+    difference = np.asarray(leader, dtype=np.float64) - np.asarray(other, dtype=np.float64)
+    if len(difference) < 2 or not difference.any():
+        return bool(difference.sum() <= 0)
+    return bool(difference.mean() <= stats.sem(difference))
+
+
 def choose_list(
     kind: ListKind,
     padded: dict[str, np.ndarray],
@@ -241,9 +267,10 @@ def choose_list(
     """Choose what serves one list from its members' validation lists (positions).
 
     ``padded`` holds each candidate's top ``k`` as served alone, ``ranked`` the blend
-    members' evidence lists; the winner is the best single candidate or, if its
-    cross-fitted score is strictly better, the blend; a list with a default
-    (:data:`DEFAULTS`) keeps it unless the winner beats it beyond the noise.
+    members' evidence lists. The *leader* is the method with the best validation
+    hit-rate (NDCG, then simplicity, break ties), the blend scored cross-fitted; the list
+    serves the simplest method (:data:`SIMPLICITY`) within one standard error of the
+    leader (:func:`within_noise`), the leader itself when no simpler one is.
     """
     n = len(relevant.customers)
     hits = {name: hit_matrix(_ids(p, ids)[:, :k], relevant) for name, p in padded.items()}
@@ -257,46 +284,36 @@ def choose_list(
         return ListChoice(
             kind, "popularity", {}, 0, scores, "no validation customers: best sellers served"
         )
-    singles = [name for name in scores if name != "blend"]
-    best_single = max(singles, key=lambda name: (scores[name]["hit_rate"], scores[name]["ndcg"]))
-    method = best_single
-    if "blend" in scores:
-        blend, single = scores["blend"], scores[best_single]
-        # The blend must beat the best single method, not tie it: a tie serves the simpler.
-        if (blend["hit_rate"], blend["ndcg"]) > (single["hit_rate"], single["ndcg"]):
-            method = "blend"
-    leader, default = method, DEFAULTS.get(kind)
-    challenge = ""
-    if default in scores and leader != default:
-        diff = paired_difference(
-            hits[leader].any(axis=1),
-            hits[default].any(axis=1),
-            confidence=2 * CHALLENGE_CONFIDENCE - 1,
-        )
-        if not diff.low > 0:
-            method = default
-            challenge = (
-                f"; {leader} led it ({scores[leader]['hit_rate']:.3f}) but not beyond the "
-                f"noise (difference {diff.difference:+.3f}, {CHALLENGE_CONFIDENCE:.0%} lower "
-                f"bound {diff.low:+.3f}), so the default {default} is served"
-            )
+    simplest_first = sorted(scores, key=_simplicity)
+    leader = max(simplest_first, key=lambda name: (scores[name]["hit_rate"], scores[name]["ndcg"]))
+    hit_any = {name: np.asarray(h.any(axis=1)) for name, h in hits.items()}
+    method = next(m for m in simplest_first if within_noise(hit_any[leader], hit_any[m]))
     baselines = [b for b in BASELINES if b in scores and b != method]
     best_baseline = max(baselines, key=lambda b: scores[b]["hit_rate"]) if baselines else method
     won = scores[method]["hit_rate"]
     base = scores[best_baseline]["hit_rate"]
-    reason = (
-        f"{method} wins the validation slice: hit-rate@{k} {won:.3f} vs best baseline "
-        f"{best_baseline} {base:.3f} on {n:,} customers"
-    )
-    if challenge:
+    if method != leader:
+        lead = scores[leader]["hit_rate"]
+        against = (
+            ": the baseline is served"
+            if method in BASELINES
+            else f"; best baseline {best_baseline} {base:.3f}"
+        )
         reason = (
-            f"{method} serves: hit-rate@{k} {won:.3f} on the validation slice vs best "
-            f"baseline {best_baseline} {base:.3f} on {n:,} customers{challenge}"
+            f"{method} serves: the simplest method within one standard error of the "
+            f"validation leader {leader} (hit-rate@{k} {won:.3f} vs {lead:.3f} on {n:,} "
+            f"customers){against}"
         )
     elif method in BASELINES:
         reason = (
             f"nothing beats the baseline {method} on the validation slice "
             f"(hit-rate@{k} {won:.3f}, {n:,} customers): the baseline is served"
+        )
+    else:
+        reason = (
+            f"{method} wins the validation slice: hit-rate@{k} {won:.3f} vs best baseline "
+            f"{best_baseline} {base:.3f} on {n:,} customers, beyond one standard error of "
+            "every simpler method"
         )
     learned = {name: w for name, w in weights.items() if w > 0}
     return ListChoice(
