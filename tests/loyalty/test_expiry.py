@@ -68,10 +68,17 @@ def test_expiry_job_expires_each_lot_past_its_date(world: World, state: Any) -> 
             select(LoyaltyMovement).where(LoyaltyMovement.batch_id == report.batch_id)
         ).one()
         assert (move.kind, move.points) == ("expire", -30)
+        # The job writes no allocation row: the lot's expiry time links it to the movement.
         alloc = s.scalars(
             select(LoyaltyAllocation.points).where(LoyaltyAllocation.movement_id == move.id)
         ).all()
-        assert alloc == [30]
+        assert alloc == []
+        expired_at = s.scalars(
+            select(LoyaltyLot.expired_at).where(
+                LoyaltyLot.state == "expired", LoyaltyLot.account_id == account
+            )
+        ).one()
+        assert expired_at == move.created_at == T0 + timedelta(11)
         event = s.scalars(select(LoyaltyEvent).where(LoyaltyEvent.movement_id == move.id)).one()
         assert (event.type, event.points, event.payload["balance"]) == ("points_expired", -30, 70)
     with unit_of_work(world.engine) as s:  # a second run finds nothing

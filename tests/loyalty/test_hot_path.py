@@ -172,9 +172,14 @@ def test_expiry_in_small_batches_expires_exactly_the_programs_due_lots(
             .select_from(LoyaltyMovement)
             .where(LoyaltyMovement.batch_id == report.batch_id)
         )
+        # Each expired lot points to its account's movement by (account, expired_at).
         allocated = s.scalar(
-            select(func.sum(LoyaltyAllocation.points))
-            .join(LoyaltyMovement, LoyaltyMovement.id == LoyaltyAllocation.movement_id)
+            select(func.sum(LoyaltyLot.expired_points))
+            .join(
+                LoyaltyMovement,
+                (LoyaltyMovement.account_id == LoyaltyLot.account_id)
+                & (LoyaltyMovement.created_at == LoyaltyLot.expired_at),
+            )
             .where(LoyaltyMovement.batch_id == report.batch_id)
         )
         expired = s.scalar(
