@@ -18,6 +18,13 @@ depends_on: str | Sequence[str] | None = None
 
 ACTIVE = sa.text("state = 'active'")
 PENDING = sa.text("state = 'pending'")
+#: Name, columns and condition of the partial indexes on the open states.
+PARTIAL_INDEXES = (
+    ("ix_loyalty_lots_account_active", ["account_id", "expires_at", "id"], ACTIVE),
+    ("ix_loyalty_lots_account_pending", ["account_id", "release_at", "id"], PENDING),
+    ("ix_loyalty_lots_active_expires", ["expires_at"], ACTIVE),
+    ("ix_loyalty_lots_pending_release", ["release_at"], PENDING),
+)
 
 
 def upgrade() -> None:
@@ -34,45 +41,16 @@ def upgrade() -> None:
     op.drop_index("ix_loyalty_lots_state_expires", table_name="loyalty_lots")
     op.drop_index("ix_loyalty_lots_state_release", table_name="loyalty_lots")
     op.create_index("ix_loyalty_lots_account", "loyalty_lots", ["account_id", "id"])
-    op.create_index(
-        "ix_loyalty_lots_account_active",
-        "loyalty_lots",
-        ["account_id", "expires_at", "id"],
-        sqlite_where=ACTIVE,
-        postgresql_where=ACTIVE,
-    )
-    op.create_index(
-        "ix_loyalty_lots_account_pending",
-        "loyalty_lots",
-        ["account_id", "release_at", "id"],
-        sqlite_where=PENDING,
-        postgresql_where=PENDING,
-    )
-    op.create_index(
-        "ix_loyalty_lots_active_expires",
-        "loyalty_lots",
-        ["expires_at"],
-        sqlite_where=ACTIVE,
-        postgresql_where=ACTIVE,
-    )
-    op.create_index(
-        "ix_loyalty_lots_pending_release",
-        "loyalty_lots",
-        ["release_at"],
-        sqlite_where=PENDING,
-        postgresql_where=PENDING,
-    )
+    for name, columns, condition in PARTIAL_INDEXES:
+        op.create_index(
+            name, "loyalty_lots", columns, sqlite_where=condition, postgresql_where=condition
+        )
 
 
 def downgrade() -> None:
-    for name in (
-        "ix_loyalty_lots_pending_release",
-        "ix_loyalty_lots_active_expires",
-        "ix_loyalty_lots_account_pending",
-        "ix_loyalty_lots_account_active",
-        "ix_loyalty_lots_account",
-    ):
+    for name, _columns, _condition in PARTIAL_INDEXES:
         op.drop_index(name, table_name="loyalty_lots")
+    op.drop_index("ix_loyalty_lots_account", table_name="loyalty_lots")
     op.create_index("ix_loyalty_lots_state_release", "loyalty_lots", ["state", "release_at"])
     op.create_index("ix_loyalty_lots_state_expires", "loyalty_lots", ["state", "expires_at"])
     op.create_index(
