@@ -1,4 +1,5 @@
-"""Expiry per lot (bulk job and lazily on write), warnings before expiry, release job."""
+"""Expiry per lot (bulk job in batches and lazily on write), the job run twice and a crash
+mid-run, warnings before expiry, release job."""
 
 from __future__ import annotations
 
@@ -6,19 +7,22 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from recompra.db import unit_of_work
 from recompra.errors import InsufficientBalance
 from recompra.loyalty import (
     adjust,
     earn_for_order,
+    expire_in_batches,
     expire_lots,
     get_account,
     release_due,
     run_jobs,
     warn_expiring,
 )
+from recompra.loyalty import expiry as expiry_module
 from recompra.models import LoyaltyAllocation, LoyaltyEvent, LoyaltyLot, LoyaltyMovement
 
 from .conftest import T0, World
@@ -68,10 +72,17 @@ def test_expiry_job_expires_each_lot_past_its_date(world: World, state: Any) -> 
             select(LoyaltyMovement).where(LoyaltyMovement.batch_id == report.batch_id)
         ).one()
         assert (move.kind, move.points) == ("expire", -30)
+        # The job writes no allocation row: the lot's expiry time links it to the movement.
         alloc = s.scalars(
             select(LoyaltyAllocation.points).where(LoyaltyAllocation.movement_id == move.id)
         ).all()
-        assert alloc == [30]
+        assert alloc == []
+        expired_at = s.scalars(
+            select(LoyaltyLot.expired_at).where(
+                LoyaltyLot.state == "expired", LoyaltyLot.account_id == account
+            )
+        ).one()
+        assert expired_at == move.created_at == T0 + timedelta(11)
         event = s.scalars(select(LoyaltyEvent).where(LoyaltyEvent.movement_id == move.id)).one()
         assert (event.type, event.points, event.payload["balance"]) == ("points_expired", -30, 70)
     with unit_of_work(world.engine) as s:  # a second run finds nothing
@@ -136,3 +147,150 @@ def test_release_job_and_daily_run(world: World, state: Any) -> None:
     summary = run_jobs(world.engine, now=T0 + timedelta(18))
     assert summary["expired_points"] >= 25
     assert state(earned.account_id)["balance"] == 0
+
+
+def _accounts_with_lots(world: World, program: int, points: list[int]) -> list[int]:
+    """One customer per entry, each with lots of 10 and ``entry`` points (due at T0+10)."""
+    accounts = []
+    for n, extra in enumerate(points):
+        customer = world.customer()
+        with unit_of_work(world.engine) as s:
+            for key, amount in (("a", 10), ("b", extra)):
+                adjust(
+                    s,
+                    program_id=program,
+                    customer_id=customer,
+                    points=amount,
+                    request_key=f"{key}{n}",
+                    reason="t",
+                    now=T0,
+                )
+            accounts.append(get_account(s, program_id=program, customer_id=customer).id)
+    return accounts
+
+
+@pytest.mark.parametrize("committed_per_batch", [False, True])
+def test_expiry_in_small_batches_expires_exactly_the_programs_due_lots(
+    world: World, state: Any, monkeypatch: pytest.MonkeyPatch, committed_per_batch: bool
+) -> None:
+    _brand, program = world.program(expiry_days=10)
+    _other_brand, other = world.program(expiry_days=10)
+    points = [5, 7, 11, 13, 17]
+    mine = _accounts_with_lots(world, program, points)
+    theirs = _accounts_with_lots(world, other, [19])
+    monkeypatch.setattr(expiry_module, "EXPIRY_BATCH_ACCOUNTS", 2)
+    now = T0 + timedelta(11)
+    if committed_per_batch:
+        report = expire_in_batches(world.engine, now=now, program_id=program)
+    else:
+        with unit_of_work(world.engine) as s:
+            report = expire_lots(s, now=now, program_id=program)
+    assert (report.accounts, report.lots, report.points) == (5, 10, 5 * 10 + sum(points))
+    for account in mine:
+        assert state(account)["balance"] == 0
+    assert state(theirs[0])["balance"] == 10 + 19
+    with unit_of_work(world.engine, write=False) as s:
+        movements = s.scalar(
+            select(func.count())
+            .select_from(LoyaltyMovement)
+            .where(LoyaltyMovement.batch_id == report.batch_id)
+        )
+        # Each expired lot points to its account's movement by (account, expired_at).
+        allocated = s.scalar(
+            select(func.sum(LoyaltyLot.expired_points))
+            .join(
+                LoyaltyMovement,
+                (LoyaltyMovement.account_id == LoyaltyLot.account_id)
+                & (LoyaltyMovement.created_at == LoyaltyLot.expired_at),
+            )
+            .where(LoyaltyMovement.batch_id == report.batch_id)
+        )
+        expired = s.scalar(
+            select(func.count())
+            .select_from(LoyaltyLot)
+            .where(LoyaltyLot.account_id.in_(mine), LoyaltyLot.state == "expired")
+        )
+    assert (movements, allocated, expired) == (5, 5 * 10 + sum(points), 10)
+
+
+def _ledger_rows(world: World, accounts: list[int]) -> tuple[int, int, int]:
+    """Movements, events and allocations of these accounts (what a run may write)."""
+    with unit_of_work(world.engine, write=False) as s:
+        movements = s.scalar(
+            select(func.count())
+            .select_from(LoyaltyMovement)
+            .where(LoyaltyMovement.account_id.in_(accounts))
+        )
+        events = s.scalar(
+            select(func.count())
+            .select_from(LoyaltyEvent)
+            .where(LoyaltyEvent.account_id.in_(accounts))
+        )
+        allocations = s.scalar(
+            select(func.count())
+            .select_from(LoyaltyAllocation)
+            .join(LoyaltyMovement, LoyaltyMovement.id == LoyaltyAllocation.movement_id)
+            .where(LoyaltyMovement.account_id.in_(accounts))
+        )
+    return int(movements or 0), int(events or 0), int(allocations or 0)
+
+
+def test_expiry_run_twice_writes_nothing_the_second_time(world: World, state: Any) -> None:
+    _brand, program = world.program(expiry_days=10)
+    mine = _accounts_with_lots(world, program, [3, 4, 6])
+    now = T0 + timedelta(11)
+    first = expire_in_batches(world.engine, now=now, program_id=program)
+    written = _ledger_rows(world, mine)
+    second = expire_in_batches(world.engine, now=now, program_id=program)
+    assert (first.accounts, first.lots, first.points) == (3, 6, 30 + 13)
+    assert (second.accounts, second.lots, second.points) == (0, 0, 0)
+    assert _ledger_rows(world, mine) == written
+    for account in mine:
+        assert state(account)["balance"] == 0
+
+
+class _Crash(Exception):
+    """Stands for the process dying between a batch's statements and its commit."""
+
+
+def test_crash_mid_expiry_leaves_whole_batches_and_a_rerun_finishes(
+    world: World, state: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _brand, program = world.program(expiry_days=10)
+    mine = _accounts_with_lots(world, program, [1, 2, 3, 4, 5])
+    monkeypatch.setattr(expiry_module, "EXPIRY_BATCH_ACCOUNTS", 2)
+    real_batch = expiry_module._expire_batch
+    batches = 0
+
+    def crash_in_second_batch(session: Session, **kwargs: Any) -> Any:
+        # The second batch runs all its statements, then dies before its commit.
+        nonlocal batches
+        batches += 1
+        done = real_batch(session, **kwargs)
+        if batches == 2:
+            raise _Crash
+        return done
+
+    monkeypatch.setattr(expiry_module, "_expire_batch", crash_in_second_batch)
+    now = T0 + timedelta(11)
+    with pytest.raises(_Crash):
+        expire_in_batches(world.engine, now=now, program_id=program)
+    # The first batch (two accounts) is applied in full, the rest not at all.
+    balances = [state(account)["balance"] for account in mine]
+    assert balances == [0, 0, 10 + 3, 10 + 4, 10 + 5]
+    with unit_of_work(world.engine, write=False) as s:
+        open_lots = s.scalar(
+            select(func.count())
+            .select_from(LoyaltyLot)
+            .where(LoyaltyLot.account_id.in_(mine[2:]), LoyaltyLot.state == "active")
+        )
+        expire_moves = s.scalar(
+            select(func.count())
+            .select_from(LoyaltyMovement)
+            .where(LoyaltyMovement.account_id.in_(mine), LoyaltyMovement.kind == "expire")
+        )
+    assert (open_lots, expire_moves) == (6, 2)
+    monkeypatch.setattr(expiry_module, "_expire_batch", real_batch)
+    rerun = expire_in_batches(world.engine, now=now, program_id=program)
+    assert (rerun.accounts, rerun.lots, rerun.points) == (3, 6, 30 + 12)
+    assert [state(account)["balance"] for account in mine] == [0] * 5

@@ -1,5 +1,5 @@
-"""The hot path's statement budget, its prepared statements' events, the stock decrement
-under concurrent redemptions, and the expiry job's batches."""
+"""The hot path's statement budget, its prepared statements' events and the stock
+decrement under concurrent redemptions."""
 
 from __future__ import annotations
 
@@ -9,22 +9,18 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
-import pytest
-from sqlalchemy import Engine, event, func, select
+from sqlalchemy import Engine, event, select
 
 from recompra.db import unit_of_work
 from recompra.loyalty import (
     adjust,
     create_reward,
     earn_for_order,
-    expire_in_batches,
-    expire_lots,
     get_account,
     redeem,
 )
-from recompra.loyalty import expiry as expiry_module
 from recompra.loyalty.errors import RewardUnavailable
-from recompra.models import LoyaltyAllocation, LoyaltyLot, LoyaltyMovement, LoyaltyReward
+from recompra.models import LoyaltyReward
 
 from .conftest import T0, World
 
@@ -124,62 +120,3 @@ def test_concurrent_redemptions_never_take_more_than_the_stock(world: World) -> 
         spent = [get_account(s, program_id=program, customer_id=b).balance for b in buyers]
     assert stock == 0
     assert sorted(spent) == [40, 40, 50, 50, 50, 50]
-
-
-def _accounts_with_lots(world: World, program: int, points: list[int]) -> list[int]:
-    """One customer per entry, each with lots of 10 and ``entry`` points (due at T0+10)."""
-    accounts = []
-    for n, extra in enumerate(points):
-        customer = world.customer()
-        with unit_of_work(world.engine) as s:
-            for key, amount in (("a", 10), ("b", extra)):
-                adjust(
-                    s,
-                    program_id=program,
-                    customer_id=customer,
-                    points=amount,
-                    request_key=f"{key}{n}",
-                    reason="t",
-                    now=T0,
-                )
-            accounts.append(get_account(s, program_id=program, customer_id=customer).id)
-    return accounts
-
-
-@pytest.mark.parametrize("committed_per_batch", [False, True])
-def test_expiry_in_small_batches_expires_exactly_the_programs_due_lots(
-    world: World, state: Any, monkeypatch: pytest.MonkeyPatch, committed_per_batch: bool
-) -> None:
-    _brand, program = world.program(expiry_days=10)
-    _other_brand, other = world.program(expiry_days=10)
-    points = [5, 7, 11, 13, 17]
-    mine = _accounts_with_lots(world, program, points)
-    theirs = _accounts_with_lots(world, other, [19])
-    monkeypatch.setattr(expiry_module, "EXPIRY_BATCH_ACCOUNTS", 2)
-    now = T0 + timedelta(11)
-    if committed_per_batch:
-        report = expire_in_batches(world.engine, now=now, program_id=program)
-    else:
-        with unit_of_work(world.engine) as s:
-            report = expire_lots(s, now=now, program_id=program)
-    assert (report.accounts, report.lots, report.points) == (5, 10, 5 * 10 + sum(points))
-    for account in mine:
-        assert state(account)["balance"] == 0
-    assert state(theirs[0])["balance"] == 10 + 19
-    with unit_of_work(world.engine, write=False) as s:
-        movements = s.scalar(
-            select(func.count())
-            .select_from(LoyaltyMovement)
-            .where(LoyaltyMovement.batch_id == report.batch_id)
-        )
-        allocated = s.scalar(
-            select(func.sum(LoyaltyAllocation.points))
-            .join(LoyaltyMovement, LoyaltyMovement.id == LoyaltyAllocation.movement_id)
-            .where(LoyaltyMovement.batch_id == report.batch_id)
-        )
-        expired = s.scalar(
-            select(func.count())
-            .select_from(LoyaltyLot)
-            .where(LoyaltyLot.account_id.in_(mine), LoyaltyLot.state == "expired")
-        )
-    assert (movements, allocated, expired) == (5, 5 * 10 + sum(points), 10)

@@ -179,9 +179,37 @@ class LoyaltyLot(Base):
 
     __tablename__ = "loyalty_lots"
     __table_args__ = (
-        Index("ix_loyalty_lots_account_state", "account_id", "state", "expires_at", "id"),
-        Index("ix_loyalty_lots_state_expires", "state", "expires_at"),
-        Index("ix_loyalty_lots_state_release", "state", "release_at"),
+        # No index holds ``state`` as a column: expiring a lot would rewrite each of them.
+        # The open lots are found through partial indexes an expired lot simply leaves.
+        Index("ix_loyalty_lots_account", "account_id", "id"),
+        Index(
+            "ix_loyalty_lots_account_active",
+            "account_id",
+            "expires_at",
+            "id",
+            sqlite_where=text("state = 'active'"),
+            postgresql_where=text("state = 'active'"),
+        ),
+        Index(
+            "ix_loyalty_lots_account_pending",
+            "account_id",
+            "release_at",
+            "id",
+            sqlite_where=text("state = 'pending'"),
+            postgresql_where=text("state = 'pending'"),
+        ),
+        Index(
+            "ix_loyalty_lots_active_expires",
+            "expires_at",
+            sqlite_where=text("state = 'active'"),
+            postgresql_where=text("state = 'active'"),
+        ),
+        Index(
+            "ix_loyalty_lots_pending_release",
+            "release_at",
+            sqlite_where=text("state = 'pending'"),
+            postgresql_where=text("state = 'pending'"),
+        ),
         Index("ix_loyalty_lots_order", "order_id"),
         CheckConstraint(
             "state IN ('pending', 'active', 'expired', 'reversed')", name="state_known"
@@ -212,6 +240,9 @@ class LoyaltyLot(Base):
     release_at: Mapped[datetime | None]
     released_at: Mapped[datetime | None]
     expires_at: Mapped[datetime | None]
+    #: When the lot expired: the ``created_at`` of the account's ``expire`` movement that
+    #: took its points (the bulk job writes no allocation per lot; this is the link).
+    expired_at: Mapped[datetime | None]
     warned_at: Mapped[datetime | None]
 
 

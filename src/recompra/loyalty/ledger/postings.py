@@ -355,6 +355,7 @@ def insert_lot(
             "release_at": release_at,
             "released_at": now if state == "active" else None,
             "expires_at": expires_at,
+            "expired_at": None,
             "warned_at": None,
         },
     ).scalar_one()

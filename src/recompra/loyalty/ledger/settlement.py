@@ -68,6 +68,7 @@ def expire_lots_of_account(
         lot.expired_points += lot.remaining
         lot.remaining = 0
         lot.state = "expired"
+        lot.expired_at = now
     return total
 
 
