@@ -149,7 +149,7 @@ def test_property_nodes_set_and_increment_through_one_write_path(engine: Engine)
     decide_due(engine, context(), now=NOON)
     with unit_of_work(engine) as session:
         values = {
-            p.name: p.value["value"]
+            p.name: p.text_value if p.number_value is None else p.number_value
             for p in session.scalars(
                 select(CustomerProperty).where(CustomerProperty.customer_id == store.customers[0])
             )

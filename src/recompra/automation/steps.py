@@ -32,11 +32,11 @@ from recompra.automation.schedule import (
 from recompra.automation.surveys import survey_context
 from recompra.automation.targeting_gate import skipped_by_targeting
 from recompra.automation.tracking import track_html, track_text
-from recompra.hub.properties import set_property
 from recompra.loyalty.operations.adjust import adjust
 from recompra.loyalty.programs import active_program_for_brand
 from recompra.models import Order
 from recompra.segments.compiled import compiled
+from recompra.segments.live import set_customer_property
 
 
 @dataclass
@@ -195,7 +195,7 @@ def _coupon(
 def _update_property(
     session: Session, item: Journeyed, node: dict[str, Any], now: datetime
 ) -> None:
-    set_property(
+    set_customer_property(
         session,
         brand_id=item.brand_id,
         customer_id=item.run.customer_id,

@@ -28,12 +28,13 @@ from recompra.api.errors import AUTH_ERRORS, WRITE_ERRORS, error_responses
 from recompra.api.schemas import CustomerPage, Timeline
 from recompra.db import unit_of_work
 from recompra.hub.customers import require_brand_customer
-from recompra.hub.properties import MAX_PROPERTIES, customer_properties, write_properties
+from recompra.hub.properties import MAX_PROPERTIES, customer_properties
 from recompra.models.base import utcnow
 from recompra.privacy import audit
 from recompra.reads import customers as q
 from recompra.reads.loyalty import customer_points
 from recompra.reads.models import CustomerProfile, SegmentPoint
+from recompra.segments.live import write_customer_properties
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
 
@@ -125,7 +126,7 @@ def properties_get(customer_id: CustomerId, brand: ReadBrand, session: ReadSessi
 def _write(
     customer_id: int, body: Properties, brand: BrandScope, session: Session, *, replace: bool
 ) -> Properties:
-    after = write_properties(
+    after = write_customer_properties(
         session,
         brand_id=brand.id,
         customer_id=customer_id,
