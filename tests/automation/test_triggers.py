@@ -14,6 +14,7 @@ from sqlalchemy import Engine, select, update
 from recompra.automation.definition import InvalidJourney, parse_journey
 from recompra.automation.worker import ingest_triggers
 from recompra.db import unit_of_work
+from recompra.hub.properties import set_property
 from recompra.loyalty.tiers.service import define_tier
 from recompra.models import (
     Customer,
@@ -275,6 +276,27 @@ def test_birthdays_start_on_the_local_day_once_a_year(engine: Engine) -> None:
     assert local_today.isoformat() == "2026-06-17"
 
 
+def test_a_custom_date_property_starts_on_its_anniversary(engine: Engine) -> None:
+    store = make_store(engine, customers=4)
+    # 17 June is the local day at NOON; a text that is not a date never matches.
+    values = ["2019-06-17", "2019-06-18", "17/06/2019", None]
+    with unit_of_work(engine) as session:
+        for customer_id, value in zip(store.customers, values, strict=True):
+            if value is not None:
+                set_property(
+                    session,
+                    brand_id=store.brand_id,
+                    customer_id=customer_id,
+                    name="anniversary",
+                    value=value,
+                    now=NOON,
+                )
+    trigger = {"type": "date_property", "property": "property.anniversary", "offset_days": 0}
+    apply(engine, store, _journey(trigger, reentry="cooldown", cooldown_days=300))
+    ingest_triggers(engine, now=NOON)
+    assert _runs(engine) == [(store.customers[0], "property.anniversary:2026", None)]
+
+
 @pytest.mark.parametrize(
     ("trigger", "problem"),
     [
@@ -283,6 +305,7 @@ def test_birthdays_start_on_the_local_day_once_a_year(engine: Engine) -> None:
         ({"type": "score_crossed", "threshold": 0.3}, "trigger.score"),
         ({"type": "milestone", "orders": 2, "spend_minor": 100}, "trigger.orders"),
         ({"type": "date_property", "property": "phone"}, "trigger.property"),
+        ({"type": "date_property", "property": "property.Bad Name"}, "trigger.property"),
         ({"type": "birthday", "offset_days": 400}, "trigger.offset_days"),
         ({"type": "order_paid", "days": 3}, "trigger.days"),
     ],
