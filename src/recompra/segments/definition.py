@@ -334,11 +334,9 @@ class _RuleChecker:
                 ok = False
         op = raw.get("op")
         try:
-            value = check_property_value(
-                name, op, raw.get("value"), max_days=MAX_DAYS, max_list=MAX_LIST
-            )
+            value = check_property_value(op, raw.get("value"), max_days=MAX_DAYS, max_list=MAX_LIST)
         except PropertyRuleError as error:
-            self.fail(f"{path}.{'op' if op not in PROPERTY_OPS else 'value'}", str(error))
+            self.fail(f"{path}.{'op' if op not in PROPERTY_OPS else 'value'}", f"{name}: {error}")
             return None
         return Condition(name, str(op), value) if ok else None
 

@@ -73,13 +73,13 @@ def field_of(name: str) -> str:
     return PREFIX + name
 
 
-def check_property_value(field: str, op: Any, value: Any, *, max_days: int, max_list: int) -> Any:
-    """The canonical value of ``field op value`` (dates as :class:`date`, lists as tuples);
-    :class:`PropertyRuleError` when the operator is unknown or does not fit the value."""
+def check_property_value(op: Any, value: Any, *, max_days: int, max_list: int) -> Any:
+    """The canonical value of a property condition ``op value`` (dates as :class:`date`,
+    lists as tuples); the caller names the field in the message of
+    :class:`PropertyRuleError`, raised when the operator is unknown or does not fit the
+    value."""
     if op not in PROPERTY_OPS:
-        raise PropertyRuleError(
-            f"unknown operator {op!r} for {field} (use {', '.join(PROPERTY_OPS)})"
-        )
+        raise PropertyRuleError(f"unknown operator {op!r} (use {', '.join(PROPERTY_OPS)})")
     if op in NULL_OPS:
         if value is not None:
             raise PropertyRuleError(f"{op} takes no value")
@@ -91,7 +91,7 @@ def check_property_value(field: str, op: Any, value: Any, *, max_days: int, max_
             raise PropertyRuleError(f"{op} needs a whole number of days from 0 to {max_days}")
         return int(value)
     if op in ("in", "not_in", "between"):
-        return _list_value(field, op, value, max_list)
+        return _list_value(op, value, max_list)
     if isinstance(value, list):
         raise PropertyRuleError(f"{op} takes one value, not a list")
     kind = _scalar_kind(value)
@@ -114,7 +114,7 @@ def check_property_value(field: str, op: Any, value: Any, *, max_days: int, max_
     return value
 
 
-def _list_value(field: str, op: str, value: Any, max_list: int) -> tuple[Any, ...]:
+def _list_value(op: str, value: Any, max_list: int) -> tuple[Any, ...]:
     if not isinstance(value, list) or not value or len(value) > max_list:
         size = "[low, high]" if op == "between" else f"of at most {max_list} values"
         raise PropertyRuleError(f"{op} needs a non-empty list {size}")
@@ -127,15 +127,13 @@ def _list_value(field: str, op: str, value: Any, max_list: int) -> tuple[Any, ..
         elif kinds == {"number"}:
             low, high = value
         else:
-            raise PropertyRuleError(
-                f"type mismatch: between on {field} needs two numbers or two ISO dates"
-            )
+            raise PropertyRuleError("type mismatch: between needs two numbers or two ISO dates")
         if low > high:
             raise PropertyRuleError(f"empty range: {value[0]} is above {value[1]}")
         return (low, high)
     if kinds not in ({"text"}, {"number"}):
         raise PropertyRuleError(
-            f"type mismatch: the values of {op} on {field} must be all texts or all numbers"
+            f"type mismatch: the values of {op} must be all texts or all numbers"
         )
     if any(isinstance(v, str) and (not v.strip() or len(v) > MAX_TEXT) for v in value):
         raise PropertyRuleError(f"expected non-empty texts of at most {MAX_TEXT} characters")
