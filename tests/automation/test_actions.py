@@ -16,6 +16,9 @@ from recompra.db import unit_of_work
 from recompra.hub.properties import set_property
 from recompra.models import CustomerProperty, Order
 from recompra.models.automation import Coupon, JourneyRun, JourneyTimer, OutboxMessage
+from recompra.models.segments import SegmentMembershipEvent
+from recompra.segments.definition import parse_definition
+from recompra.segments.service import apply_definition
 
 
 def _with_coupon(pool: str = "generated", **fields: Any) -> dict[str, Any]:
@@ -298,3 +301,58 @@ def test_a_wait_until_an_order_date_takes_its_local_day(engine: Engine) -> None:
         due = session.scalar(select(JourneyTimer.due_at).where(JourneyTimer.state == "pending"))
     # 17 + 7 = 24 June, 10:00 in São Paulo = 13:00 UTC.
     assert due == datetime(2026, 6, 24, 13, 0, tzinfo=UTC)
+
+
+def test_a_condition_branches_on_a_property_and_the_property_node_moves_segments(
+    engine: Engine,
+) -> None:
+    store = make_store(engine, customers=3)
+    gold, silver, unset = store.customers
+    with unit_of_work(engine) as session:
+        for customer, plan in ((gold, "gold"), (silver, "silver")):
+            set_property(
+                session,
+                brand_id=store.brand_id,
+                customer_id=customer,
+                name="plan",
+                value=plan,
+                now=NOON,
+            )
+        tagged = {"field": "property.segment_tag", "op": "eq", "value": "not_gold"}
+        apply_definition(
+            session,
+            brand_id=store.brand_id,
+            definition=parse_definition(
+                {"key": "tagged", "name": {"pt-BR": "Marcados", "en": "Tagged"}, "rule": tagged}
+            ),
+            now=NOON,
+        )
+    document = thank_you(start="check")
+    document["nodes"]["check"] = {
+        "type": "condition",
+        "rule": {"field": "property.plan", "op": "eq", "value": "gold"},
+        "then": "send",
+        "else": "tag",
+    }
+    document["nodes"]["tag"] = {
+        "type": "update_property",
+        "property": "segment_tag",
+        "set": "not_gold",
+        "next": "done",
+    }
+    apply(engine, store, document)
+    _orders(engine, store, gold, silver, unset)
+    ingest_triggers(engine, now=NOON)
+    decide_due(engine, context(), now=NOON)
+    assert [row.customer_id for row in _outbox(engine)] == [gold]
+    with unit_of_work(engine, write=False) as session:
+        entered = session.execute(
+            select(SegmentMembershipEvent.customer_id, SegmentMembershipEvent.type).order_by(
+                SegmentMembershipEvent.customer_id
+            )
+        ).all()
+    # The update_property node wrote the tag and the live segment took it in at once.
+    assert [tuple(row) for row in entered] == [
+        (silver, "segment_entered"),
+        (unset, "segment_entered"),
+    ]
