@@ -30,7 +30,7 @@ from recompra.automation.feeds import cursor, read_by_id, start_matching
 from recompra.automation.runs import ActiveJourney
 from recompra.models import BrandCustomer, Customer, CustomerProperty, CustomerScore
 from recompra.models.loyalty import LoyaltyAccount, LoyaltyProgram, LoyaltyTier, LoyaltyTierChange
-from recompra.segments.property_rules import property_name
+from recompra.segments.property_rules import date_shaped, property_name
 
 #: At most this many missed days are caught up after a pause (a worker down for a week
 #: greets a week of birthdays late, not a year of them).
@@ -185,8 +185,7 @@ def _born_on(brand_id: int, prop: str, pairs: list[tuple[int, int]]) -> Select[A
             CustomerProperty.name == name,
         ),
     ).where(
-        func.substr(text, 5, 1) == "-",
-        func.substr(text, 8, 1) == "-",
+        date_shaped(text),
         or_(
             *[
                 and_(

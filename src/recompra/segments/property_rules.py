@@ -30,8 +30,9 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, and_, exists, func, literal, not_, select
+from sqlalchemy import ColumnElement, Integer, and_, case, exists, func, literal, not_, select
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import BindParameter
 from sqlalchemy.sql.functions import FunctionElement
@@ -181,6 +182,45 @@ def value_json(value: Any) -> Any:
     return value.isoformat() if isinstance(value, date) else value
 
 
+def date_shaped(text: Any) -> ColumnElement[bool]:
+    """Whether a text column holds a date property: ``YYYY-MM-DD`` first, digits where the
+    year starts (anything else would compare as text and match date ranges by accident)."""
+    day = func.substr(text, 1, 10)
+    return and_(
+        func.length(text) >= 10,
+        func.substr(text, 5, 1) == "-",
+        func.substr(text, 8, 1) == "-",
+        day >= "0001-01-01",
+        day <= "9999-12-31",
+    )
+
+
+def property_types(session: Session, brand_id: int, *, limit: int = 200) -> dict[str, str]:
+    """The brand's property names and the type most of their values have (text whose
+    every value is a date: ``date``), for the rule builder; at most ``limit`` names."""
+    cp = CustomerProperty.__table__
+    dated = func.sum(case((date_shaped(cp.c.text_value), 1), else_=0))
+    rows = session.execute(
+        select(
+            cp.c.name,
+            func.count(cp.c.text_value),
+            func.count(cp.c.number_value),
+            func.count(cp.c.flag_value),
+            dated,
+        )
+        .where(cp.c.brand_id == brand_id)
+        .group_by(cp.c.name)
+        .order_by(cp.c.name)
+        .limit(limit)
+    )
+    found = {}
+    for name, texts, numbers, flags, dates in rows:
+        counts = {"text": texts, "number": numbers, "boolean": flags}
+        kind = max(counts, key=lambda k: counts[k])
+        found[name] = "date" if kind == "text" and texts and dates == texts else kind
+    return found
+
+
 def property_sql(
     field: str,
     op: str,
@@ -215,15 +255,7 @@ def property_sql(
         # A null (another type's row) satisfies no comparison, ne and not_in included.
         return exists(row.where(compare(text, op, value)))
     day = func.substr(text, 1, 10)
-    # Text shaped like a date: YYYY-MM-DD with digits where the year starts (anything
-    # else compares as text and would match date ranges by accident).
-    shaped = and_(
-        func.length(text) >= 10,
-        func.substr(text, 5, 1) == "-",
-        func.substr(text, 8, 1) == "-",
-        day >= "0001-01-01",
-        day <= "9999-12-31",
-    )
+    shaped = date_shaped(text)
     if op == "within_days":
         window = and_(day >= iso_day(-value), day <= iso_day(0))
     elif op == "within_next_days":
