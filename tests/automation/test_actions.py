@@ -6,7 +6,16 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from automationtest import NOON, Store, add_order, apply, context, make_store, thank_you
+from automationtest import (
+    NOON,
+    Store,
+    add_order,
+    apply,
+    context,
+    make_store,
+    set_properties,
+    thank_you,
+)
 from sqlalchemy import Engine, select, update
 
 from recompra.automation.actions import give_coupon, load_pool
@@ -308,16 +317,8 @@ def test_a_condition_branches_on_a_property_and_the_property_node_moves_segments
 ) -> None:
     store = make_store(engine, customers=3)
     gold, silver, unset = store.customers
+    set_properties(engine, store, "plan", {gold: "gold", silver: "silver"})
     with unit_of_work(engine) as session:
-        for customer, plan in ((gold, "gold"), (silver, "silver")):
-            set_property(
-                session,
-                brand_id=store.brand_id,
-                customer_id=customer,
-                name="plan",
-                value=plan,
-                now=NOON,
-            )
         tagged = {"field": "property.segment_tag", "op": "eq", "value": "not_gold"}
         apply_definition(
             session,

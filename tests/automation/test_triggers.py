@@ -8,13 +8,12 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from automationtest import NOON, Store, add_order, apply, make_store, thank_you
+from automationtest import NOON, Store, add_order, apply, make_store, set_properties, thank_you
 from sqlalchemy import Engine, select, update
 
 from recompra.automation.definition import InvalidJourney, parse_journey
 from recompra.automation.worker import ingest_triggers
 from recompra.db import unit_of_work
-from recompra.hub.properties import set_property
 from recompra.loyalty.tiers.service import define_tier
 from recompra.models import (
     Customer,
@@ -280,17 +279,12 @@ def test_a_custom_date_property_starts_on_its_anniversary(engine: Engine) -> Non
     store = make_store(engine, customers=4)
     # 17 June is the local day at NOON; a text that is not a date never matches.
     values = ["2019-06-17", "2019-06-18", "17/06/2019", None]
-    with unit_of_work(engine) as session:
-        for customer_id, value in zip(store.customers, values, strict=True):
-            if value is not None:
-                set_property(
-                    session,
-                    brand_id=store.brand_id,
-                    customer_id=customer_id,
-                    name="anniversary",
-                    value=value,
-                    now=NOON,
-                )
+    set_properties(
+        engine,
+        store,
+        "anniversary",
+        {c: v for c, v in zip(store.customers, values, strict=True) if v is not None},
+    )
     trigger = {"type": "date_property", "property": "property.anniversary", "offset_days": 0}
     apply(engine, store, _journey(trigger, reentry="cooldown", cooldown_days=300))
     ingest_triggers(engine, now=NOON)

@@ -56,6 +56,16 @@ class Store:
         assert response.status_code in (200, 207), response.text
         return response.json()
 
+    def members(self, key: str) -> int:
+        """How many members segment ``key`` has now."""
+        return int(
+            self.client.get(
+                f"/v1/live-segments/{key}/members",
+                params={"brand_id": self.brand_id},
+                headers=self.headers["read"],
+            ).json()["total"]
+        )
+
     def events(self) -> list[tuple[str, str]]:
         """(event type, segment key) of the whole membership feed, oldest first."""
         feed = self.client.get(
@@ -139,12 +149,7 @@ def test_an_order_enters_and_a_return_exits(store: Store) -> None:
         ("segment_entered", "big_spenders"),
         ("segment_exited", "big_spenders"),
     ]
-    members = store.client.get(
-        "/v1/live-segments/big_spenders/members",
-        params={"brand_id": store.brand_id},
-        headers=store.headers["read"],
-    ).json()
-    assert members["total"] == 0
+    assert store.members("big_spenders") == 0
 
 
 def test_earning_enters_and_redeeming_exits(store: Store) -> None:
@@ -226,12 +231,7 @@ def test_property_writes_enter_and_exit(store: Store) -> None:
     write("PATCH", {"plan": None})  # removed
     events.append(("segment_exited", "gold_with_pets"))
     assert store.events() == events
-    members = store.client.get(
-        "/v1/live-segments/gold_with_pets/members",
-        params={"brand_id": store.brand_id},
-        headers=store.headers["read"],
-    ).json()
-    assert members["total"] == 0
+    assert store.members("gold_with_pets") == 0
 
 
 def test_a_mistyped_property_rule_is_refused_with_its_path(store: Store) -> None:

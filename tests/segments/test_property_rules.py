@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from segmenttest import NOW, brand, customer
+from segmenttest import NOW, brand, customer, members_on
 from sqlalchemy import Engine
 
 from dbtest import BACKENDS, create_test_engine
@@ -20,7 +20,6 @@ from recompra.db import unit_of_work
 from recompra.hub.properties import write_properties
 from recompra.segments.compile import compile_rule
 from recompra.segments.definition import InvalidDefinition, parse_definition, parse_rule
-from recompra.segments.full import HubCopy
 
 TODAY = NOW.date()
 CUSTOMERS = 60
@@ -198,14 +197,7 @@ def test_property_rule_selects_what_python_does(
     path: str,
 ) -> None:
     query = compile_rule(parse_rule({"field": _field(case), **condition}))
-    values = query.params(brand_id=store.brand, now=NOW)
-    with unit_of_work(store.engine, write=False) as session:
-        if path == "hub":
-            found = set(session.execute(query.statement, values).scalars())
-        else:
-            copy = HubCopy(store.brand)
-            found = copy.members_of(session.connection(), query, values)
-            copy.close()
+    found = members_on(store.engine, store.brand, query, path)
     wanted = {c for c, props in store.values.items() if expected(props)}
     assert wanted, f"{case}: the seeded store must hold a match (else the test proves nothing)"
     assert found == wanted
@@ -218,11 +210,7 @@ def test_a_combined_rule_with_not_matches_python(store: Store) -> None:
             {"not": {"field": "property.vip", "op": "eq", "value": True}},
         ]
     }
-    query = compile_rule(parse_rule(rule))
-    with unit_of_work(store.engine, write=False) as session:
-        found = set(
-            session.execute(query.statement, query.params(brand_id=store.brand, now=NOW)).scalars()
-        )
+    found = members_on(store.engine, store.brand, compile_rule(parse_rule(rule)), "hub")
     wanted = {
         c
         for c, props in store.values.items()

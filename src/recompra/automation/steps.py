@@ -32,11 +32,12 @@ from recompra.automation.schedule import (
 from recompra.automation.surveys import survey_context
 from recompra.automation.targeting_gate import skipped_by_targeting
 from recompra.automation.tracking import track_html, track_text
+from recompra.hub.properties import set_property
 from recompra.loyalty.operations.adjust import adjust
 from recompra.loyalty.programs import active_program_for_brand
 from recompra.models import Order
 from recompra.segments.compiled import compiled
-from recompra.segments.live import set_customer_property
+from recompra.segments.live import reevaluate_properties
 
 
 @dataclass
@@ -195,7 +196,7 @@ def _coupon(
 def _update_property(
     session: Session, item: Journeyed, node: dict[str, Any], now: datetime
 ) -> None:
-    set_customer_property(
+    set_property(
         session,
         brand_id=item.brand_id,
         customer_id=item.run.customer_id,
@@ -204,6 +205,8 @@ def _update_property(
         increment=node.get("increment"),
         now=now,
     )
+    # Live segments testing the property move in the decision's transaction.
+    reevaluate_properties(session, item.brand_id, item.run.customer_id, [node["property"]], now=now)
 
 
 def _matches(session: Session, item: Journeyed, rule: dict[str, Any], now: datetime) -> bool:

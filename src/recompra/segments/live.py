@@ -10,14 +10,13 @@ query per batch of segments beats one per customer.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from recompra.hub.properties import set_property, write_properties
 from recompra.models import Order
 from recompra.models.aftersale import Event, Return, Review
 from recompra.segments.compile import LOYALTY_FIELDS
@@ -100,55 +99,11 @@ def reevaluate_properties(
     session: Session, brand_id: int, customer_id: int, names: Collection[str], *, now: datetime
 ) -> dict[str, Diff]:
     """Re-evaluate a customer whose properties ``names`` changed, when an active segment of
-    the brand tests one of them (``property.<name>``); otherwise nothing moves."""
+    the brand tests one of them (``property.<name>``); otherwise nothing moves.
+
+    Every property write calls it after :mod:`recompra.hub.properties` (which lies below
+    segments) in the same unit of work: the API's PUT and PATCH, a journey's
+    ``update_property`` node."""
     return reevaluate_customers(
         session, brand_id, [customer_id], now=now, changed=frozenset(map(field_of, names))
     )
-
-
-def write_customer_properties(
-    session: Session,
-    *,
-    brand_id: int,
-    customer_id: int,
-    values: Mapping[str, Any],
-    replace: bool,
-    now: datetime,
-) -> dict[str, Any]:
-    """:func:`recompra.hub.properties.write_properties` (the API's PUT and PATCH), and the
-    segment entries and exits it causes, in the caller's unit of work."""
-    written = write_properties(
-        session,
-        brand_id=brand_id,
-        customer_id=customer_id,
-        values=values,
-        replace=replace,
-        now=now,
-    )
-    reevaluate_properties(session, brand_id, customer_id, written.changed, now=now)
-    return written.properties
-
-
-def set_customer_property(
-    session: Session,
-    *,
-    brand_id: int,
-    customer_id: int,
-    name: str,
-    now: datetime,
-    value: Any = None,
-    increment: int | None = None,
-) -> Any:
-    """:func:`recompra.hub.properties.set_property` (a journey's ``update_property``
-    node), and the segment entries and exits it causes; returns the new value."""
-    new = set_property(
-        session,
-        brand_id=brand_id,
-        customer_id=customer_id,
-        name=name,
-        value=value,
-        increment=increment,
-        now=now,
-    )
-    reevaluate_properties(session, brand_id, customer_id, [name], now=now)
-    return new

@@ -32,18 +32,23 @@ def _typed(value: Any) -> dict[str, Any]:
     return row
 
 
+def _properties() -> sa.TableClause:
+    """The table's value columns, old and new, for the data copy."""
+    return sa.table(
+        "customer_properties",
+        sa.column("id", sa.BigInteger()),
+        sa.column("value", sa.JSON()),
+        *(sa.column(name) for name in TYPED),
+    )
+
+
 def upgrade() -> None:
     with op.batch_alter_table("customer_properties", schema=None) as batch_op:
         batch_op.add_column(sa.Column("text_value", sa.String(length=500), nullable=True))
         batch_op.add_column(sa.Column("number_value", sa.BigInteger(), nullable=True))
         batch_op.add_column(sa.Column("flag_value", sa.Boolean(), nullable=True))
     connection = op.get_bind()
-    table = sa.table(
-        "customer_properties",
-        sa.column("id", sa.BigInteger()),
-        sa.column("value", sa.JSON()),
-        *(sa.column(name) for name in TYPED),
-    )
+    table = _properties()
     rows = connection.execute(sa.select(table.c.id, table.c.value)).all()
     for row_id, stored in rows:
         document = json.loads(stored) if isinstance(stored, str) else stored
@@ -58,12 +63,7 @@ def downgrade() -> None:
     with op.batch_alter_table("customer_properties", schema=None) as batch_op:
         batch_op.add_column(sa.Column("value", sa.JSON(), nullable=True))
     connection = op.get_bind()
-    table = sa.table(
-        "customer_properties",
-        sa.column("id", sa.BigInteger()),
-        sa.column("value", sa.JSON()),
-        *(sa.column(name) for name in TYPED),
-    )
+    table = _properties()
     rows = connection.execute(
         sa.select(table.c.id, table.c.text_value, table.c.number_value, table.c.flag_value)
     ).all()
