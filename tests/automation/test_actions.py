@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import pytest
 from automationtest import (
     NOON,
     Store,
@@ -181,8 +182,9 @@ def test_property_nodes_set_and_increment_through_one_write_path(engine: Engine)
         )
 
 
+@pytest.mark.parametrize("named", ["renews_on", "property.renews_on"])
 def test_a_wait_until_a_date_property_ends_at_its_local_time_with_the_offset(
-    engine: Engine,
+    engine: Engine, named: str
 ) -> None:
     store = make_store(engine, customers=2)
     with unit_of_work(engine) as session:
@@ -197,7 +199,7 @@ def test_a_wait_until_a_date_property_ends_at_its_local_time_with_the_offset(
     document = thank_you(start="before")
     document["nodes"]["before"] = {
         "type": "wait",
-        "until": {"property": "renews_on", "offset_days": -2, "at": "10:30"},
+        "until": {"property": named, "offset_days": -2, "at": "10:30"},
         "next": "send",
     }
     apply(engine, store, document)
