@@ -17,12 +17,24 @@ from recompra.db import make_engine, unit_of_work
 from recompra.hub.properties import write_properties
 from recompra.models import Brand, BrandCustomer
 from recompra.models.base import utcnow
+from recompra.segments.definition import parse_definition
+from recompra.segments.service import apply_definition
 
 pytestmark = pytest.mark.browser
 
 PLAN = "plano_teste"
 KEY = "plano_ouro"
 GOLD = 4  # the first customers of the brand get "ouro", the next three "prata"
+SILVER = {
+    "key": "plano_prata",
+    "name": {"pt-BR": "Plano prata", "en": "Silver plan"},
+    "rule": {
+        "any": [
+            {"field": f"property.{PLAN}", "op": "in", "value": ["prata"]},
+            {"field": f"property.{PLAN}", "op": "contains", "value": "rat"},
+        ]
+    },
+}
 
 
 def _seed_properties(server: Server) -> None:
@@ -46,6 +58,8 @@ def _seed_properties(server: Server) -> None:
                 replace=False,
                 now=utcnow(),
             )
+        # A saved segment over the property (applying it again changes nothing).
+        apply_definition(session, brand_id=brand_id, definition=parse_definition(SILVER))
     engine.dispose()
 
 
@@ -97,11 +111,25 @@ def test_the_builder_with_a_property_in_both_languages_and_sizes(
     _choose_property(page, "contains", "our")
     group = page.locator("#rule-root .cond .cond-field optgroup").last.get_attribute("label")
     assert group == ("Propriedades do cliente" if lang == "pt-BR" else "Customer properties")
-    screenshot(page, f"segment-property-builder-{lang}-{viewport}")
+    _check(page, f"segment-property-builder-{lang}-{viewport}", viewport, lang)
+    page.goto(server.url + f"/dashboard/segments/{SILVER['key']}")
+    words = page.locator("#rule").inner_text()
+    assert (
+        f"Propriedade {PLAN} contém rat" if lang == "pt-BR" else f"Property {PLAN} contains rat"
+    ) in words
+    _check(page, f"segment-property-page-{lang}-{viewport}", viewport, lang)
+    page.goto(server.url + f"/dashboard/segments/{SILVER['key']}/edit")
+    assert page.locator("#rule-root .cond .cond-field").first.input_value() == f"property.{PLAN}"
+    _check(page, f"segment-property-edit-{lang}-{viewport}", viewport, lang)
+
+
+def _check(page: Any, name: str, viewport: str, lang: str) -> None:
+    """Screenshot; nothing wider than the viewport; no English in pt-BR."""
+    screenshot(page, name)
     width = page.evaluate("document.documentElement.scrollWidth")
-    assert width <= VIEWPORTS[viewport][0] + 1, width
+    assert width <= VIEWPORTS[viewport][0] + 1, (name, width)
     if lang == "pt-BR":
         leaks = sorted(f for f in english_fragments() if f in visible_text(page))
-        assert not leaks, leaks
+        assert not leaks, (name, leaks)
     else:
         assert page.locator("html").get_attribute("lang") == "en"
