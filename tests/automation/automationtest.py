@@ -28,6 +28,7 @@ from recompra.automation.sink import read_message
 from recompra.automation.steps import DecisionContext
 from recompra.automation.webhooks import verify
 from recompra.db import unit_of_work
+from recompra.hub.properties import set_property
 from recompra.loyalty.operations.adjust import adjust
 from recompra.loyalty.programs import create_program
 from recompra.models import Brand, BrandCustomer, Customer, Order
@@ -188,3 +189,17 @@ def webhook_receiver(secret: str) -> Iterator[Receiver]:
 def json_body(raw: bytes) -> Any:
     """A request body as JSON."""
     return json.loads(raw)
+
+
+def set_properties(engine: Engine, store: Store, name: str, values: dict[int, Any]) -> None:
+    """Property ``name`` of the customers in ``values`` (customer id -> value), at NOON."""
+    with unit_of_work(engine) as session:
+        for customer_id, value in values.items():
+            set_property(
+                session,
+                brand_id=store.brand_id,
+                customer_id=customer_id,
+                name=name,
+                value=value,
+                now=NOON,
+            )

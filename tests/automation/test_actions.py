@@ -6,7 +6,17 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from automationtest import NOON, Store, add_order, apply, context, make_store, thank_you
+import pytest
+from automationtest import (
+    NOON,
+    Store,
+    add_order,
+    apply,
+    context,
+    make_store,
+    set_properties,
+    thank_you,
+)
 from sqlalchemy import Engine, select, update
 
 from recompra.automation.actions import give_coupon, load_pool
@@ -16,6 +26,9 @@ from recompra.db import unit_of_work
 from recompra.hub.properties import set_property
 from recompra.models import CustomerProperty, Order
 from recompra.models.automation import Coupon, JourneyRun, JourneyTimer, OutboxMessage
+from recompra.models.segments import SegmentMembershipEvent
+from recompra.segments.definition import parse_definition
+from recompra.segments.service import apply_definition
 
 
 def _with_coupon(pool: str = "generated", **fields: Any) -> dict[str, Any]:
@@ -149,7 +162,7 @@ def test_property_nodes_set_and_increment_through_one_write_path(engine: Engine)
     decide_due(engine, context(), now=NOON)
     with unit_of_work(engine) as session:
         values = {
-            p.name: p.value["value"]
+            p.name: p.text_value if p.number_value is None else p.number_value
             for p in session.scalars(
                 select(CustomerProperty).where(CustomerProperty.customer_id == store.customers[0])
             )
@@ -169,8 +182,9 @@ def test_property_nodes_set_and_increment_through_one_write_path(engine: Engine)
         )
 
 
+@pytest.mark.parametrize("named", ["renews_on", "property.renews_on"])
 def test_a_wait_until_a_date_property_ends_at_its_local_time_with_the_offset(
-    engine: Engine,
+    engine: Engine, named: str
 ) -> None:
     store = make_store(engine, customers=2)
     with unit_of_work(engine) as session:
@@ -185,7 +199,7 @@ def test_a_wait_until_a_date_property_ends_at_its_local_time_with_the_offset(
     document = thank_you(start="before")
     document["nodes"]["before"] = {
         "type": "wait",
-        "until": {"property": "renews_on", "offset_days": -2, "at": "10:30"},
+        "until": {"property": named, "offset_days": -2, "at": "10:30"},
         "next": "send",
     }
     apply(engine, store, document)
@@ -298,3 +312,50 @@ def test_a_wait_until_an_order_date_takes_its_local_day(engine: Engine) -> None:
         due = session.scalar(select(JourneyTimer.due_at).where(JourneyTimer.state == "pending"))
     # 17 + 7 = 24 June, 10:00 in São Paulo = 13:00 UTC.
     assert due == datetime(2026, 6, 24, 13, 0, tzinfo=UTC)
+
+
+def test_a_condition_branches_on_a_property_and_the_property_node_moves_segments(
+    engine: Engine,
+) -> None:
+    store = make_store(engine, customers=3)
+    gold, silver, unset = store.customers
+    set_properties(engine, store, "plan", {gold: "gold", silver: "silver"})
+    with unit_of_work(engine) as session:
+        tagged = {"field": "property.segment_tag", "op": "eq", "value": "not_gold"}
+        apply_definition(
+            session,
+            brand_id=store.brand_id,
+            definition=parse_definition(
+                {"key": "tagged", "name": {"pt-BR": "Marcados", "en": "Tagged"}, "rule": tagged}
+            ),
+            now=NOON,
+        )
+    document = thank_you(start="check")
+    document["nodes"]["check"] = {
+        "type": "condition",
+        "rule": {"field": "property.plan", "op": "eq", "value": "gold"},
+        "then": "send",
+        "else": "tag",
+    }
+    document["nodes"]["tag"] = {
+        "type": "update_property",
+        "property": "segment_tag",
+        "set": "not_gold",
+        "next": "done",
+    }
+    apply(engine, store, document)
+    _orders(engine, store, gold, silver, unset)
+    ingest_triggers(engine, now=NOON)
+    decide_due(engine, context(), now=NOON)
+    assert [row.customer_id for row in _outbox(engine)] == [gold]
+    with unit_of_work(engine, write=False) as session:
+        entered = session.execute(
+            select(SegmentMembershipEvent.customer_id, SegmentMembershipEvent.type).order_by(
+                SegmentMembershipEvent.customer_id
+            )
+        ).all()
+    # The update_property node wrote the tag and the live segment took it in at once.
+    assert [tuple(row) for row in entered] == [
+        (silver, "segment_entered"),
+        (unset, "segment_entered"),
+    ]

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from automationtest import NOON, Store, add_order, apply, make_store, thank_you
+from automationtest import NOON, Store, add_order, apply, make_store, set_properties, thank_you
 from sqlalchemy import Engine, select, update
 
 from recompra.automation.definition import InvalidJourney, parse_journey
@@ -275,6 +275,22 @@ def test_birthdays_start_on_the_local_day_once_a_year(engine: Engine) -> None:
     assert local_today.isoformat() == "2026-06-17"
 
 
+def test_a_custom_date_property_starts_on_its_anniversary(engine: Engine) -> None:
+    store = make_store(engine, customers=4)
+    # 17 June is the local day at NOON; a text that is not a date never matches.
+    values = ["2019-06-17", "2019-06-18", "17/06/2019", None]
+    set_properties(
+        engine,
+        store,
+        "anniversary",
+        {c: v for c, v in zip(store.customers, values, strict=True) if v is not None},
+    )
+    trigger = {"type": "date_property", "property": "property.anniversary", "offset_days": 0}
+    apply(engine, store, _journey(trigger, reentry="cooldown", cooldown_days=300))
+    ingest_triggers(engine, now=NOON)
+    assert _runs(engine) == [(store.customers[0], "property.anniversary:2026", None)]
+
+
 @pytest.mark.parametrize(
     ("trigger", "problem"),
     [
@@ -283,6 +299,7 @@ def test_birthdays_start_on_the_local_day_once_a_year(engine: Engine) -> None:
         ({"type": "score_crossed", "threshold": 0.3}, "trigger.score"),
         ({"type": "milestone", "orders": 2, "spend_minor": 100}, "trigger.orders"),
         ({"type": "date_property", "property": "phone"}, "trigger.property"),
+        ({"type": "date_property", "property": "property.Bad Name"}, "trigger.property"),
         ({"type": "birthday", "offset_days": 400}, "trigger.offset_days"),
         ({"type": "order_paid", "days": 3}, "trigger.days"),
     ],

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from recompra.db import unit_of_work
 from recompra.models import Brand, BrandCustomer, Customer, Order, Return
+from recompra.segments.compile import CompiledSegment
+from recompra.segments.full import HubCopy
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 
@@ -84,3 +88,17 @@ def refund(
         )
     )
     session.flush()
+
+
+def members_on(engine: Engine, brand_id: int, query: CompiledSegment, path: str) -> set[int]:
+    """Who a single-rule statement selects at :data:`NOW`, on the hub database (``hub``:
+    the incremental path's engine) or on the DuckDB copy (``duckdb``: full evaluation)."""
+    values = query.params(brand_id=brand_id, now=NOW)
+    with unit_of_work(engine, write=False) as session:
+        if path == "hub":
+            return set(session.execute(query.statement, values).scalars())
+        copy = HubCopy(brand_id)
+        try:
+            return copy.members_of(session.connection(), query, values)
+        finally:
+            copy.close()

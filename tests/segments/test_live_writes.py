@@ -56,6 +56,16 @@ class Store:
         assert response.status_code in (200, 207), response.text
         return response.json()
 
+    def members(self, key: str) -> int:
+        """How many members segment ``key`` has now."""
+        return int(
+            self.client.get(
+                f"/v1/live-segments/{key}/members",
+                params={"brand_id": self.brand_id},
+                headers=self.headers["read"],
+            ).json()["total"]
+        )
+
     def events(self) -> list[tuple[str, str]]:
         """(event type, segment key) of the whole membership feed, oldest first."""
         feed = self.client.get(
@@ -139,12 +149,7 @@ def test_an_order_enters_and_a_return_exits(store: Store) -> None:
         ("segment_entered", "big_spenders"),
         ("segment_exited", "big_spenders"),
     ]
-    members = store.client.get(
-        "/v1/live-segments/big_spenders/members",
-        params={"brand_id": store.brand_id},
-        headers=store.headers["read"],
-    ).json()
-    assert members["total"] == 0
+    assert store.members("big_spenders") == 0
 
 
 def test_earning_enters_and_redeeming_exits(store: Store) -> None:
@@ -180,3 +185,66 @@ def test_earning_enters_and_redeeming_exits(store: Store) -> None:
     assert cancelled.status_code == 200, cancelled.text  # the 100 points come back
     events.append(("segment_entered", "points_rich"))
     assert store.events() == events
+
+
+GOLD_WITH_PETS = {
+    "key": "gold_with_pets",
+    "name": {"pt-BR": "Ouro com 2+ pets", "en": "Gold with 2+ pets"},
+    "rule": {
+        "all": [
+            {"field": "property.plan", "op": "eq", "value": "gold"},
+            {"field": "property.pets", "op": "gte", "value": 2},
+        ]
+    },
+}
+
+
+def test_property_writes_enter_and_exit(store: Store) -> None:
+    admin, ingest = store.headers["admin"], store.headers["ingest"]
+    applied = store.client.post(
+        f"/v1/live-segments?brand_id={store.brand_id}", json=GOLD_WITH_PETS, headers=admin
+    )
+    assert applied.status_code == 201, applied.text
+    customer = store.ingest("customers", {"id": "c-props", "email": "props@example.com"})
+    url = f"/v1/customers/{customer['ids'][0]}/properties?brand_id={store.brand_id}"
+
+    def write(method: str, properties: dict[str, Any]) -> None:
+        response = store.client.request(
+            method, url, json={"properties": properties}, headers=ingest
+        )
+        assert response.status_code == 200, response.text
+
+    events: list[tuple[str, str]] = []
+    write("PATCH", {"plan": "gold"})  # no pets yet
+    assert store.events() == events
+    write("PATCH", {"pets": 2})
+    events.append(("segment_entered", "gold_with_pets"))
+    assert store.events() == events
+    write("PATCH", {"nickname": "Lu"})  # a property no segment tests moves nobody
+    assert store.events() == events
+    write("PATCH", {"pets": "two"})  # a text is not a number: the condition fails
+    events.append(("segment_exited", "gold_with_pets"))
+    assert store.events() == events
+    write("PUT", {"plan": "gold", "pets": 3})
+    events.append(("segment_entered", "gold_with_pets"))
+    assert store.events() == events
+    write("PATCH", {"plan": None})  # removed
+    events.append(("segment_exited", "gold_with_pets"))
+    assert store.events() == events
+    assert store.members("gold_with_pets") == 0
+
+
+def test_a_mistyped_property_rule_is_refused_with_its_path(store: Store) -> None:
+    document = {
+        **GOLD_WITH_PETS,
+        "rule": {"any": [{"field": "property.pets", "op": "gt", "value": "many"}]},
+    }
+    refused = store.client.post(
+        f"/v1/live-segments?brand_id={store.brand_id}",
+        json=document,
+        headers=store.headers["admin"],
+    )
+    assert refused.status_code == 400, refused.text
+    error = refused.json()["error"]
+    assert error["field"] == "rule.any[0].value"
+    assert "rule.any[0].value: property.pets: type mismatch" in error["message"]

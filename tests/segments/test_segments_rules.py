@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from segmenttest import NOW, brand, customer, order, refund
+from segmenttest import NOW, brand, customer, members_on, order, refund
 from sqlalchemy import Engine
 
 from dbtest import BACKENDS, create_test_engine
@@ -33,7 +33,6 @@ from recompra.models import (
 )
 from recompra.segments.compile import compile_rule
 from recompra.segments.definition import parse_rule
-from recompra.segments.full import HubCopy
 
 DAY = timedelta(days=1)
 
@@ -393,14 +392,7 @@ def test_rule_selects(
 ) -> None:
     """On the hub database (incremental path) and on the DuckDB copy (full evaluation)."""
     query = compile_rule(parse_rule(rule, money="units"))
-    values = query.params(brand_id=store.brand, now=NOW)
-    with unit_of_work(store.engine, write=False) as session:
-        if path == "hub":
-            found = set(session.execute(query.statement, values).scalars())
-        else:
-            copy = HubCopy(store.brand)
-            found = copy.members_of(session.connection(), query, values)
-            copy.close()
+    found = members_on(store.engine, store.brand, query, path)
     names = {v: k for k, v in store.ids.items()}
     assert {names[i] for i in found} == expected
 

@@ -22,7 +22,7 @@ from recompra.db import unit_of_work
 from recompra.models.aftersale import Event
 from recompra.models.segments import SegmentMember, SegmentMembershipEvent
 from recompra.segments.definition import parse_definition
-from recompra.segments.live import reevaluate_loyalty, reevaluate_written
+from recompra.segments.live import reevaluate_loyalty, reevaluate_properties, reevaluate_written
 from recompra.segments.service import apply_definition
 
 LAPSED = {
@@ -86,3 +86,24 @@ def test_a_loyalty_write_evaluates_every_segment_when_one_reads_loyalty(engine: 
         assert list(changes) == ["lapsed"]
         assert changes["lapsed"].entered == [c]
         assert list(session.scalars(select(SegmentMember.customer_id))) == [c]
+
+
+PLAN = {
+    "key": "gold",
+    "name": {"pt-BR": "Plano ouro", "en": "Gold plan"},
+    "rule": {"field": "property.plan", "op": "eq", "value": "gold"},
+}
+
+
+def test_a_property_write_evaluates_only_when_a_segment_tests_that_property(
+    engine: Engine,
+) -> None:
+    b, c = _store(engine, LAPSED, PLAN)
+    with unit_of_work(engine) as session:
+        # Nothing tests "pets": the lapsed customer is not looked at.
+        assert reevaluate_properties(session, b, c, ["pets"], now=LATER) == {}
+        assert _entries(session) == 0
+        # "plan" is tested: the customer is re-evaluated in every segment.
+        changes = reevaluate_properties(session, b, c, ["plan"], now=LATER)
+        assert list(changes) == ["lapsed"]
+        assert changes["lapsed"].entered == [c]

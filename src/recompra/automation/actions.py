@@ -31,6 +31,7 @@ from recompra.hub.properties import customer_properties
 from recompra.loyalty.rewards.catalog import new_coupon_code
 from recompra.models import Customer, Order
 from recompra.models.automation import COUPONS, Coupon
+from recompra.segments.property_rules import property_name
 
 GENERATED_POOL = "generated"
 #: Order dates a wait may aim at (keyed runs: the run's order; else the latest order).
@@ -164,7 +165,9 @@ def _property_date(
             .limit(1)
         )
         return None if moment is None else moment.astimezone(zone).date()
-    text = customer_properties(session, brand_id=brand_id, customer_id=customer_id).get(name)
+    # A custom property, named bare or as segment rules name it (property.<name>).
+    custom = property_name(name) or name
+    text = customer_properties(session, brand_id=brand_id, customer_id=customer_id).get(custom)
     try:
         return date.fromisoformat(str(text)[:10]) if text else None
     except ValueError:

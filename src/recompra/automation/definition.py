@@ -39,6 +39,7 @@ from recompra.segments.definition import (
     parse_rule,
     rule_to_json,
 )
+from recompra.segments.property_rules import property_name
 
 DEFAULT_TIMEZONE = "America/Sao_Paulo"
 DEFAULT_HOLDOUT_PERCENT = 10.0
@@ -366,9 +367,10 @@ class _Checker:
             self.fail(path, "a mapping with property, offset_days and at")
             return {}
         prop = raw.get("property")
-        if not isinstance(prop, str) or not (prop in BUILT_IN_DATES or valid_name(prop)):
+        custom = isinstance(prop, str) and (valid_name(prop) or property_name(prop) is not None)
+        if not isinstance(prop, str) or not (prop in BUILT_IN_DATES or custom):
             known = ", ".join(BUILT_IN_DATES)
-            self.fail(f"{path}.property", f"{known} or a custom property name")
+            self.fail(f"{path}.property", f"{known} or a custom property (name or property.<name>)")
         offset = raw.get("offset_days", 0)
         if not isinstance(offset, int) or isinstance(offset, bool) or not -365 <= offset <= 365:
             self.fail(f"{path}.offset_days", "whole days between -365 and 365")

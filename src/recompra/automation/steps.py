@@ -37,6 +37,7 @@ from recompra.loyalty.operations.adjust import adjust
 from recompra.loyalty.programs import active_program_for_brand
 from recompra.models import Order
 from recompra.segments.compiled import compiled
+from recompra.segments.live import reevaluate_properties
 
 
 @dataclass
@@ -204,6 +205,8 @@ def _update_property(
         increment=node.get("increment"),
         now=now,
     )
+    # Live segments testing the property move in the decision's transaction.
+    reevaluate_properties(session, item.brand_id, item.run.customer_id, [node["property"]], now=now)
 
 
 def _matches(session: Session, item: Journeyed, rule: dict[str, Any], now: datetime) -> bool:

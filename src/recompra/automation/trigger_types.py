@@ -20,7 +20,8 @@ score_crossed       ``score`` (p_alive, churn_risk), ``threshold`` (0-1),       
 tier_changed        ``to`` (a tier code, optional), ``direction`` (up, down,    customer
                     any; default any)
 birthday            ``offset_days`` (-365..365, default 0)                      customer
-date_property       ``property`` (birth_date, created_at), ``offset_days``      customer
+date_property       ``property`` (birth_date, created_at, or a custom date       customer
+                    property ``property.<name>``), ``offset_days``
 milestone           ``orders`` (the nth purchase) or ``spend_minor`` (lifetime  order
                     spend crossed, minor units)
 ==================  ==========================================================  =========
@@ -30,6 +31,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+
+from recompra.segments.property_rules import property_name
 
 ORDER_STAGES = (
     "order_paid",
@@ -117,7 +120,9 @@ def check_trigger(raw: Any, fail: Fail) -> dict[str, Any]:
     elif kind in ("birthday", "date_property"):
         if kind == "date_property":
             field(
-                "property", lambda v: v in DATE_PROPERTIES, f"one of {', '.join(DATE_PROPERTIES)}"
+                "property",
+                lambda v: v in DATE_PROPERTIES or (_text(v) and property_name(v) is not None),
+                f"one of {', '.join(DATE_PROPERTIES)} or property.<name> (a custom date property)",
             )
         field("offset_days", lambda v: _whole(v, -365, 365), "whole days from -365 to 365", 0)
     elif kind == "milestone":

@@ -10,7 +10,8 @@ property ± an offset).
   ``<score>:<as_of>``). A journey's first look only records the latest scoring: it
   reacts to scorings made after it was applied.
 * dates: per journey, a cursor on the last local day (the journey's time zone) it
-  looked at; each new day starts the customers whose date property's anniversary,
+  looked at; each new day starts the customers whose date (``birth_date``,
+  ``created_at`` or a custom property ``property.<name>``) has its anniversary,
   moved by ``offset_days``, is that day (occurrence ``<property>:<year>``; 29 February
   is celebrated on the 28th in other years). A journey's first look covers today.
 """
@@ -22,13 +23,14 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, extract, or_, select
+from sqlalchemy import Select, and_, extract, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from recompra.automation.feeds import cursor, read_by_id, start_matching
 from recompra.automation.runs import ActiveJourney
-from recompra.models import BrandCustomer, Customer, CustomerScore
+from recompra.models import BrandCustomer, Customer, CustomerProperty, CustomerScore
 from recompra.models.loyalty import LoyaltyAccount, LoyaltyProgram, LoyaltyTier, LoyaltyTierChange
+from recompra.segments.property_rules import date_shaped, property_name
 
 #: At most this many missed days are caught up after a pause (a worker down for a week
 #: greets a week of birthdays late, not a year of them).
@@ -153,6 +155,49 @@ def _anniversaries(day: date, offset_days: int) -> list[tuple[int, int]]:
     return pairs
 
 
+def _born_on(brand_id: int, prop: str, pairs: list[tuple[int, int]]) -> Select[Any]:
+    """The brand's customers whose date ``prop`` falls on one of the (month, day) pairs:
+    a customer column, or a custom property ``property.<name>`` (ISO text ``YYYY-MM-DD...``,
+    so its month and day are read from the text on every engine)."""
+    name = property_name(prop)
+    query = (
+        select(Customer.id)
+        .join(BrandCustomer, BrandCustomer.customer_id == Customer.id)
+        .where(BrandCustomer.brand_id == brand_id, Customer.merged_into_id.is_(None))
+    )
+    if name is None:
+        column = getattr(Customer, prop)
+        return query.where(
+            column.is_not(None),
+            or_(
+                *[
+                    and_(extract("month", column) == month, extract("day", column) == dom)
+                    for month, dom in pairs
+                ]
+            ),
+        )
+    text = CustomerProperty.text_value
+    return query.join(
+        CustomerProperty,
+        and_(
+            CustomerProperty.customer_id == Customer.id,
+            CustomerProperty.brand_id == brand_id,
+            CustomerProperty.name == name,
+        ),
+    ).where(
+        date_shaped(text),
+        or_(
+            *[
+                and_(
+                    func.substr(text, 6, 2) == f"{month:02d}",
+                    func.substr(text, 9, 2) == f"{dom:02d}",
+                )
+                for month, dom in pairs
+            ]
+        ),
+    )
+
+
 def dates(session: Session, journeys: list[ActiveJourney], *, now: datetime) -> int:
     """Start ``birthday`` and ``date_property`` journeys for each new local day."""
     started = 0
@@ -165,26 +210,12 @@ def dates(session: Session, journeys: list[ActiveJourney], *, now: datetime) -> 
         if feed is None or feed.position >= today.toordinal():
             continue
         prop = trigger.get("property", "birth_date")
-        column = getattr(Customer, prop)
         first = max(feed.position + 1, today.toordinal() - CATCH_UP_DAYS + 1)
         for ordinal in range(first, today.toordinal() + 1):
             day = date.fromordinal(ordinal)
-            same_day = or_(
-                *[
-                    and_(extract("month", column) == month, extract("day", column) == dom)
-                    for month, dom in _anniversaries(day, trigger["offset_days"])
-                ]
-            )
+            pairs = _anniversaries(day, trigger["offset_days"])
             customers = session.scalars(
-                select(Customer.id)
-                .join(BrandCustomer, BrandCustomer.customer_id == Customer.id)
-                .where(
-                    BrandCustomer.brand_id == journey.brand_id,
-                    Customer.merged_into_id.is_(None),
-                    column.is_not(None),
-                    same_day,
-                )
-                .order_by(Customer.id)
+                _born_on(journey.brand_id, prop, pairs).order_by(Customer.id)
             ).all()
             year = (day - timedelta(days=trigger["offset_days"])).year
             for customer_id in customers:

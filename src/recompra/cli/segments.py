@@ -19,6 +19,7 @@ from recompra.segments.definition import definition_to_json, parse_definition
 from recompra.segments.fields import FIELDS
 from recompra.segments.flows import evaluate_all, export_members
 from recompra.segments.goals import goal_progress, goals_of, set_goal
+from recompra.segments.property_rules import OPS_BY_TYPE, PREFIX
 from recompra.segments.service import (
     apply_definition,
     current_version,
@@ -178,6 +179,11 @@ def fields() -> None:
         typer.echo(
             f"{spec.name}\t{spec.group}\t{spec.kind}\t{','.join(spec.allowed_ops)}\t"
             f"{spec.description}"
+        )
+    for kind, ops in OPS_BY_TYPE.items():
+        typer.echo(
+            f"{PREFIX}<name>\tproperty\t{kind}\t{','.join(ops)}\t"
+            f"A custom customer property holding {kind} values."
         )
 
 

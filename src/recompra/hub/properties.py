@@ -5,13 +5,15 @@ They are customer data like orders and events, written by the store (the API) an
 journeys (the ``update_property`` node), and read by message templates, journey waits
 and conditions: so they live in the hub, below every domain that reads them, and this
 module is their one write path. A value is text (at most :data:`MAX_TEXT` characters;
-a date is ISO text), a whole number or true/false; one row per brand, customer and name.
+a date is ISO text), a whole number or true/false; one row per brand, customer and name,
+the value in the column of its type (:func:`typed_columns`).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +31,15 @@ NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 MAX_TEXT = 500
 #: Properties one customer may have for a brand (a request cannot grow a row set unbounded).
 MAX_PROPERTIES = 100
+
+
+@dataclass(frozen=True)
+class PropertiesWritten:
+    """A write's outcome: the customer's properties after it, the names it changed (what
+    live segments re-evaluate on)."""
+
+    properties: dict[str, Any]
+    changed: frozenset[str]
 
 
 def valid_name(name: object) -> bool:
@@ -53,6 +64,22 @@ def check_value(name: str, value: object) -> None:
     )
 
 
+def typed_columns(value: Any) -> dict[str, Any]:
+    """The row's value columns for ``value``: the one of its type set, the others null."""
+    return {
+        "text_value": value if isinstance(value, str) else None,
+        "number_value": value if isinstance(value, int) and not isinstance(value, bool) else None,
+        "flag_value": value if isinstance(value, bool) else None,
+    }
+
+
+def stored_value(text: str | None, number: int | None, flag: bool | None) -> Any:
+    """The value held by a row's typed columns (``None`` when erased)."""
+    if flag is not None:
+        return flag
+    return number if number is not None else text
+
+
 def set_property(
     session: Session,
     *,
@@ -70,20 +97,19 @@ def set_property(
     )
     initial = value if increment is None else 0
     key = {"brand_id": brand_id, "customer_id": customer_id, "name": name}
-    session.execute(statement, {**key, "value": {"value": initial}, "updated_at": now})
+    session.execute(statement, {**key, **typed_columns(initial), "updated_at": now})
+    # Locks the row: two increments of one property apply one after the other.
     current = session.scalar(
-        select(CustomerProperty.value)
+        select(CustomerProperty.number_value)
         .where(*(getattr(CustomerProperty, k) == v for k, v in key.items()))
         .with_for_update()
     )
     if increment is not None:
-        before = (current or {}).get("value")
-        numeric = before if isinstance(before, int) and not isinstance(before, bool) else 0
-        value = numeric + increment
+        value = (current or 0) + increment
     session.execute(
         update(CustomerProperty)
         .where(*(getattr(CustomerProperty, k) == v for k, v in key.items()))
-        .values(value={"value": value}, updated_at=now)
+        .values(**typed_columns(value), updated_at=now)
         .execution_options(synchronize_session=False)
     )
     return value
@@ -97,8 +123,9 @@ def write_properties(
     values: Mapping[str, Any],
     replace: bool,
     now: datetime,
-) -> dict[str, Any]:
-    """Validate and write ``values`` (all or nothing); returns the customer's properties.
+) -> PropertiesWritten:
+    """Validate and write ``values`` (all or nothing): the customer's properties after,
+    and the names whose value changed.
 
     ``replace`` (HTTP PUT): the customer's properties become exactly ``values``. Otherwise
     (PATCH) the named ones change and a ``None`` value removes one; the rest stay.
@@ -107,9 +134,8 @@ def write_properties(
     for name, value in values.items():
         if not (value is None and not replace):
             check_value(name, value)
-    kept = (
-        {} if replace else customer_properties(session, brand_id=brand_id, customer_id=customer_id)
-    )
+    before = customer_properties(session, brand_id=brand_id, customer_id=customer_id)
+    kept = {} if replace else before
     after = {k: v for k, v in {**kept, **values}.items() if v is not None}
     if len(after) > MAX_PROPERTIES:
         raise InvalidInput(f"at most {MAX_PROPERTIES} properties per customer", field="properties")
@@ -126,7 +152,13 @@ def write_properties(
             set_property(
                 session, brand_id=brand_id, customer_id=customer_id, name=name, value=value, now=now
             )
-    return after
+    changed = {n for n in {*before, *after} if not _same(before.get(n), after.get(n))}
+    return PropertiesWritten(after, frozenset(changed))
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal values of the same type (``1`` and ``True`` are different properties)."""
+    return type(a) is type(b) and a == b
 
 
 def customer_properties(session: Session, *, brand_id: int, customer_id: int) -> dict[str, Any]:
@@ -141,11 +173,17 @@ def properties_of(
 ) -> dict[int, dict[str, Any]]:
     """The custom properties of many customers of the brand (one statement), by customer."""
     found: dict[int, dict[str, Any]] = {}
-    for customer_id, name, value in session.execute(
-        select(CustomerProperty.customer_id, CustomerProperty.name, CustomerProperty.value).where(
+    for customer_id, name, text, number, flag in session.execute(
+        select(
+            CustomerProperty.customer_id,
+            CustomerProperty.name,
+            CustomerProperty.text_value,
+            CustomerProperty.number_value,
+            CustomerProperty.flag_value,
+        ).where(
             CustomerProperty.brand_id == brand_id,
             in_values(session, CustomerProperty.customer_id, customer_ids),
         )
     ):
-        found.setdefault(customer_id, {})[name] = value.get("value")
+        found.setdefault(customer_id, {})[name] = stored_value(text, number, flag)
     return found

@@ -91,8 +91,9 @@ class CustomerMerge(Base):
 
 class CustomerProperty(Base):
     """A custom property of a customer for one brand (written through
-    :mod:`recompra.hub.properties`: the API and journeys): text, a whole number,
-    true/false or a date (ISO text), as JSON."""
+    :mod:`recompra.hub.properties`: the API and journeys): text (a date is ISO text),
+    a whole number or true/false, in the one column of its type (the others null), so
+    segment rules compare it with plain SQL on every engine (no dialect JSON functions)."""
 
     __tablename__ = "customer_properties"
     __table_args__ = (UniqueConstraint("brand_id", "customer_id", "name"),)
@@ -101,7 +102,9 @@ class CustomerProperty(Base):
     brand_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("brands.id"))
     customer_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("customers.id"))
     name: Mapped[str] = mapped_column(String(64))
-    value: Mapped[dict[str, Any]]
+    text_value: Mapped[str | None] = mapped_column(String(500))
+    number_value: Mapped[int | None] = mapped_column(BigInteger)
+    flag_value: Mapped[bool | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

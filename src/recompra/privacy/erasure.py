@@ -54,7 +54,7 @@ ERASED_COLUMNS: dict[str, tuple[str, ...]] = {
     # The payment provider's token for a card or wallet: it identifies the payer.
     "orders": ("payment_fingerprint",),
     # A journey may store anything in a customer property (a preference, a note).
-    "customer_properties": ("value",),
+    "customer_properties": ("text_value", "number_value", "flag_value"),
 }
 
 #: Text columns of customer-linked tables that are kept, and why: codes, states and

@@ -35,6 +35,7 @@ from sqlalchemy import (
     ColumnElement,
     Date,
     Select,
+    String,
     and_,
     case,
     exists,
@@ -77,6 +78,7 @@ from recompra.segments.definition import (
     conditions_of,
 )
 from recompra.segments.fields import FIELDS
+from recompra.segments.property_rules import property_name, property_sql
 from recompra.segments.purchases import (
     BRAND,
     CUSTOMER_IDS,
@@ -179,6 +181,12 @@ class _Compiler:
         self.clock[name] = lambda now: day_start(now.astimezone(UTC).date() + timedelta(offset))
         return bindparam(name, type_=UTCDateTime())
 
+    def iso_day(self, offset: int) -> BindParameter[str]:
+        """Today + ``offset`` days (UTC) as ISO text (bound at execution)."""
+        name = f"iso_{'p' if offset >= 0 else 'm'}{abs(offset)}"
+        self.clock[name] = lambda now: (now.astimezone(UTC).date() + timedelta(offset)).isoformat()
+        return bindparam(name, type_=String())
+
     def window(self, days: int | None) -> BindParameter[datetime] | None:
         """Start of a ``days`` window ending today (today counts as one of the days)."""
         return None if days is None else self.day(-(days - 1))
@@ -279,6 +287,15 @@ class _Compiler:
 
     def condition(self, c: Condition) -> Any:
         name = c.field
+        if property_name(name) is not None:
+            return property_sql(
+                name,
+                c.op,
+                c.value,
+                customer_id=self.customer_id,
+                brand=self.brand,
+                iso_day=self.iso_day,
+            )
         if name in FACT_FIELDS:
             return self.fact_condition(c)
         if name in SCORE_COLUMNS:

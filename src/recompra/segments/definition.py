@@ -29,6 +29,14 @@ from typing import Any, Literal
 
 from recompra.errors import InvalidInput
 from recompra.segments.fields import FIELDS, NULL_OPS, FieldSpec
+from recompra.segments.property_rules import (
+    PREFIX,
+    PROPERTY_OPS,
+    PropertyRuleError,
+    check_property_value,
+    property_name,
+    value_json,
+)
 
 KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 LOCALES = ("pt-BR", "en")
@@ -155,8 +163,12 @@ def rule_to_json(node: Node, *, money: str = "minor") -> dict[str, Any]:
         if node.kind == "not":
             return {"not": rule_to_json(node.children[0], money=money)}
         return {node.kind: [rule_to_json(child, money=money) for child in node.children]}
-    spec = FIELDS[node.field]
     out: dict[str, Any] = {"field": node.field, "op": node.op}
+    if property_name(node.field) is not None:
+        if node.op not in NULL_OPS:
+            out["value"] = value_json(node.value)
+        return out
+    spec = FIELDS[node.field]
     if node.op not in NULL_OPS:
         out["value"] = _value_json(node.value, spec, node.op, money)
     if node.days is not None:
@@ -278,6 +290,8 @@ class _RuleChecker:
         for extra in sorted(set(raw) - {"field", "op", "value", "days", "event"}):
             self.fail(f"{path}.{extra}", "unknown key (expected field, op, value, days, event)")
         name = raw.get("field")
+        if isinstance(name, str) and name.startswith(PREFIX):
+            return self.property_condition(raw, name, path)
         spec = FIELDS.get(name) if isinstance(name, str) else None
         if spec is None:
             close = difflib.get_close_matches(str(name), list(FIELDS), n=1)
@@ -304,6 +318,27 @@ class _RuleChecker:
         return Condition(
             spec.name, str(op), value, days, event.strip() if isinstance(event, str) else None
         )
+
+    def property_condition(self, raw: dict[str, Any], name: str, path: str) -> Condition | None:
+        """A condition on a customer property (:mod:`recompra.segments.property_rules`)."""
+        ok = True
+        if property_name(name) is None:
+            self.fail(
+                f"{path}.field",
+                f"{name!r}: a property name is lower-case letters, digits, _ or -, at most 64",
+            )
+            ok = False
+        for key in ("days", "event"):
+            if raw.get(key) is not None:
+                self.fail(f"{path}.{key}", f"{name} takes no {key}")
+                ok = False
+        op = raw.get("op")
+        try:
+            value = check_property_value(op, raw.get("value"), max_days=MAX_DAYS, max_list=MAX_LIST)
+        except PropertyRuleError as error:
+            self.fail(f"{path}.{'op' if op not in PROPERTY_OPS else 'value'}", f"{name}: {error}")
+            return None
+        return Condition(name, str(op), value) if ok else None
 
     def days(self, raw: Any, spec: FieldSpec, path: str) -> Any:
         if raw is None:

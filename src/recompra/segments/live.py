@@ -1,7 +1,7 @@
 """Keeping memberships live: after a write, re-evaluate the customers it touched.
 
 Every way in that writes one customer's data in a request (API ingest, loyalty
-movements) calls :func:`reevaluate_written` in the same unit of work, so the
+movements, custom properties) calls :func:`reevaluate_written` in the same unit of work, so the
 ``segment_entered``/``segment_exited`` events commit with the write that caused them
 or not at all. Bulk ways in (file imports, analytics and prediction runs) re-evaluate
 every segment afterwards instead (:func:`recompra.segments.flows.evaluate_all`): one
@@ -10,7 +10,7 @@ query per batch of segments beats one per customer.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from recompra.models import Order
 from recompra.models.aftersale import Event, Return, Review
 from recompra.segments.compile import LOYALTY_FIELDS
+from recompra.segments.property_rules import field_of
 from recompra.segments.service import Diff, reevaluate_customers
 
 #: The only fields a write of these kinds can change. A review or an event names an
@@ -91,4 +92,18 @@ def reevaluate_loyalty(
     brand tests a loyalty field (a points balance, a tier...); otherwise nothing moves."""
     return reevaluate_customers(
         session, brand_id, customer_ids, now=now, changed=WRITE_FIELDS["loyalty"]
+    )
+
+
+def reevaluate_properties(
+    session: Session, brand_id: int, customer_id: int, names: Collection[str], *, now: datetime
+) -> dict[str, Diff]:
+    """Re-evaluate a customer whose properties ``names`` changed, when an active segment of
+    the brand tests one of them (``property.<name>``); otherwise nothing moves.
+
+    Every property write calls it after :mod:`recompra.hub.properties` (which lies below
+    segments) in the same unit of work: the API's PUT and PATCH, a journey's
+    ``update_property`` node."""
+    return reevaluate_customers(
+        session, brand_id, [customer_id], now=now, changed=frozenset(map(field_of, names))
     )

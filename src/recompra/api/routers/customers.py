@@ -34,6 +34,7 @@ from recompra.privacy import audit
 from recompra.reads import customers as q
 from recompra.reads.loyalty import customer_points
 from recompra.reads.models import CustomerProfile, SegmentPoint
+from recompra.segments.live import reevaluate_properties
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
 
@@ -125,14 +126,17 @@ def properties_get(customer_id: CustomerId, brand: ReadBrand, session: ReadSessi
 def _write(
     customer_id: int, body: Properties, brand: BrandScope, session: Session, *, replace: bool
 ) -> Properties:
-    after = write_properties(
+    now = utcnow()
+    written = write_properties(
         session,
         brand_id=brand.id,
         customer_id=customer_id,
         values=body.properties,
         replace=replace,
-        now=utcnow(),
+        now=now,
     )
+    # Live segments testing a changed property move with the write (or not at all).
+    reevaluate_properties(session, brand.id, customer_id, written.changed, now=now)
     # In the write's unit of work: a write that rolls back leaves no entry.
     audit.record(
         session,
@@ -141,7 +145,7 @@ def _write(
         target=f"customer_id:{customer_id} " + ",".join(sorted(body.properties)),
         brand_id=brand.id,
     )
-    return Properties(properties=after)
+    return Properties(properties=written.properties)
 
 
 @router.put(

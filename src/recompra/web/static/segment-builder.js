@@ -48,7 +48,7 @@
   function scalar(spec, text, op) {
     const raw = String(text).trim();
     if (spec.kind === "boolean") return raw === "true";
-    const numeric = ["number", "money"].includes(spec.kind) || op === "within_days" || spec.kind === "birthday";
+    const numeric = ["number", "money"].includes(spec.kind) || op.startsWith("within") || spec.kind === "birthday";
     if (numeric && raw !== "" && !isNaN(Number(raw.replace(",", ".")))) return Number(raw.replace(",", "."));
     return raw;
   }
@@ -129,7 +129,7 @@
         }));
       return select;
     }
-    const type = spec.kind === "date" && !["between", "within_days"].includes(item.op) ? "date" : "text";
+    const type = spec.kind === "date" && !["between", "within_days", "within_next_days"].includes(item.op) ? "date" : "text";
     return el("input", { class: "cond-value", type, value: item.value, "aria-label": label, oninput: update });
   }
 

@@ -51,6 +51,8 @@ OP_LABELS: dict[str, tuple[str, str]] = {
     "in": ("é um de", "is one of"),
     "not_in": ("não é nenhum de", "is none of"),
     "within_days": ("nos próximos/últimos N dias", "within N days"),
+    "within_next_days": ("nos próximos N dias", "within the next N days"),
+    "contains": ("contém", "contains"),
     "is_null": ("não informado", "is empty"),
     "is_not_null": ("informado", "is present"),
 }
@@ -60,6 +62,7 @@ GROUP_LABELS: dict[str, tuple[str, str]] = {
     "behaviour": ("Comportamento", "Behaviour"),
     "analytics": ("Análises e modelos", "Analytics and models"),
     "loyalty": ("Fidelidade", "Loyalty"),
+    "property": ("Propriedades do cliente", "Customer properties"),
 }
 
 MESSAGES: dict[str, tuple[str, str]] = {
@@ -74,6 +77,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "journeys use these records.",
     ),
     "segments.new": ("Novo segmento", "New segment"),
+    "segments.property": ("Propriedade {name}", "Property {name}"),
+    # A property's within_days looks back only (a field's may look ahead).
+    "segments.property_within_days": ("nos últimos N dias", "within the last N days"),
     "segments.none": (
         "Nenhum segmento ainda. Crie o primeiro com o botão Novo segmento.",
         "No segments yet. Create the first one with the New segment button.",

@@ -24,12 +24,22 @@ from recompra.segments import queries as q
 from recompra.segments.definition import (
     InvalidDefinition,
     SegmentDefinition,
+    conditions_of,
     definition_to_json,
     parse_definition,
+    parse_rule,
 )
 from recompra.segments.fields import FIELDS
 from recompra.segments.flows import members_file
 from recompra.segments.goals import goals_of
+from recompra.segments.property_rules import (
+    OPS_BY_TYPE,
+    PREFIX,
+    condition_type,
+    field_of,
+    property_name,
+    property_types,
+)
 from recompra.segments.service import apply_definition, current_version, definition_of, get_segment
 from recompra.spreadsheets import XLSX_MEDIA_TYPE, file_chunks
 from recompra.web.context import Page, build_page, engine_of, read_unit
@@ -70,10 +80,11 @@ def describe(page: Page, node: dict[str, Any]) -> dict[str, Any]:
     if "not" in node:
         return {"label": page.t("segments.not"), "children": [describe(page, node["not"])]}
     field, op = node["field"], node["op"]
-    parts = [page.t(f"segments.field.{field}")]
+    name = property_name(field)
+    parts = [page.t(f"segments.field.{field}") if name is None else _property_label(page, name)]
     if node.get("event"):
         parts.append(page.t("segments.event", event=node["event"]))
-    parts.append(page.t(f"segments.op.{op}"))
+    parts.append(page.t(f"segments.op.{op}") if name is None else _property_op(page, op))
     if op not in ("is_null", "is_not_null"):
         parts.append(_value_text(page, field, node.get("value")))
     if node.get("days") is not None:
@@ -81,8 +92,29 @@ def describe(page: Page, node: dict[str, Any]) -> dict[str, Any]:
     return {"text": " ".join(parts)}
 
 
-def builder_fields(page: Page) -> list[dict[str, Any]]:
-    """What the builder's script needs to know about each field, in the page's language."""
+def _property_label(page: Page, name: str) -> str:
+    return page.t("segments.property", name=name)
+
+
+def _property_op(page: Page, op: str) -> str:
+    key = "segments.property_within_days" if op == "within_days" else f"segments.op.{op}"
+    return page.t(key)
+
+
+def property_fields(session: Any, brand_id: int, document: dict[str, Any] | None) -> dict[str, str]:
+    """The brand's properties with their type, and those the loaded rule tests (a rule may
+    name a property no customer has yet), by rule field."""
+    found = {field_of(n): kind for n, kind in property_types(session, brand_id).items()}
+    if document is not None:
+        for c in conditions_of(parse_rule(document["rule"], money="units")):
+            if property_name(c.field) is not None and c.field not in found:
+                found[c.field] = condition_type(c.op, c.value) or "text"
+    return found
+
+
+def builder_fields(page: Page, properties: dict[str, str]) -> list[dict[str, Any]]:
+    """What the builder's script needs to know about each field, in the page's language:
+    the rule language's fields, then the brand's customer properties."""
     out = []
     for name, spec in FIELDS.items():
         choices = spec.choices() if spec.choices is not None else ()
@@ -99,6 +131,20 @@ def builder_fields(page: Page) -> list[dict[str, Any]]:
                 "choices": [[c, page.segment(c) if name == "rfm_segment" else c] for c in choices],
             }
         )
+    for field, kind in properties.items():
+        out.append(
+            {
+                "name": field,
+                "label": _property_label(page, field[len(PREFIX) :]),
+                "group": page.t("segments.group.property"),
+                "kind": kind,
+                "ops": [[op, _property_op(page, op)] for op in OPS_BY_TYPE[kind]],
+                "days": None,
+                "event": False,
+                "integer": kind == "number",
+                "choices": [],
+            }
+        )
     return out
 
 
@@ -111,13 +157,15 @@ def segments_list(request: Request) -> HTMLResponse:
     return render(page, "segments.html", segments=rows)
 
 
-def _builder(request: Request, page: Page, document: dict[str, Any] | None) -> HTMLResponse:
+def _builder(
+    request: Request, page: Page, document: dict[str, Any] | None, properties: dict[str, str]
+) -> HTMLResponse:
     settings = request.app.state.settings
     return render(
         page,
         "segment_edit.html",
         document=document,
-        fields=builder_fields(page),
+        fields=builder_fields(page, properties),
         csrf=csrf_token(settings.secret_key, request),
         texts={
             key: page.t(f"segments.{key}")
@@ -148,7 +196,8 @@ def segment_new(request: Request) -> HTMLResponse:
     """The builder with an empty rule."""
     with read_unit(request) as session:
         page = build_page(request, session, "segments")
-    return _builder(request, page, None)
+        properties = property_fields(session, page.brand.id, None)
+    return _builder(request, page, None, properties)
 
 
 @router.get("/dashboard/segments/{key}/edit", response_class=HTMLResponse)
@@ -160,7 +209,8 @@ def segment_edit(request: Request, key: str) -> HTMLResponse:
         if segment is None:
             return render(page, "notfound.html", status_code=404)
         document = definition_to_json(definition_of(current_version(session, segment), key))
-    return _builder(request, page, document)
+        properties = property_fields(session, page.brand.id, document)
+    return _builder(request, page, document, properties)
 
 
 def _find(session: Any, page: Page, key: str) -> Segment | None:
