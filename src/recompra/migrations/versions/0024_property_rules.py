@@ -2,7 +2,7 @@
 so segment rules compare them with plain SQL on SQLite, PostgreSQL and DuckDB
 
 Revision ID: 0024_property_rules
-Revises: 0020_shopper
+Revises: 0022_lot_expiry
 """
 
 import json
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0024_property_rules"
-down_revision: str | Sequence[str] | None = "0020_shopper"
+down_revision: str | Sequence[str] | None = "0022_lot_expiry"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
