@@ -21,7 +21,6 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
-    Connection,
     Table,
     and_,
     bindparam,
@@ -149,14 +148,14 @@ class Posting:
 AccountRef = LoyaltyAccount | Record
 
 
-def flushed_connection(session: Session) -> Connection:
-    """The session's connection with the ORM's pending changes written first.
+def flush_pending(session: Session) -> None:
+    """Write the ORM's pending changes before a Core statement reads or changes rows.
 
     Core statements do not autoflush; without this a lot added through the ORM would be
-    invisible to :func:`take_from_lots` in the same transaction.
+    invisible to :func:`take_from_lots` in the same transaction. (A clean session returns
+    at once: the hot path holds no ORM object.)
     """
     session.flush()
-    return session.connection()
 
 
 def _refresh_loaded(session: Session, entity: type[Any], row_id: int, **values: Any) -> None:
@@ -188,7 +187,7 @@ def post(
     ``customer_id`` names who caused it (the buyer of a pooled B2B account who earned or
     redeemed), so that each buyer's contribution to a shared balance stays visible.
     """
-    flushed_connection(session)
+    flush_pending(session)
     balances = run(
         session,
         APPLY_TO_ACCOUNT,
@@ -295,7 +294,7 @@ def take_from_lots(
     Two statements whatever the number of lots: the allocations (``INSERT ... SELECT ...
     RETURNING``) and the lots' ``remaining`` (one batch of updates).
     """
-    flushed_connection(session)
+    flush_pending(session)
     taken = run(
         session,
         ALLOCATE_FROM_LOTS,
