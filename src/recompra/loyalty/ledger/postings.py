@@ -21,6 +21,9 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Select,
     Table,
     and_,
     bindparam,
@@ -28,14 +31,17 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    literal_column,
     null,
     or_,
     select,
+    true,
     update,
 )
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from recompra.db.dialect import chains_writes
 from recompra.errors import InsufficientBalance
 from recompra.loyalty.prepared import Prepared, Record, run, run_many, written_columns
 from recompra.models.loyalty import (
@@ -64,21 +70,113 @@ EVENTS = cast(Table, LoyaltyEvent.__table__)
 LOTS = cast(Table, LoyaltyLot.__table__)
 ALLOCATIONS = cast(Table, LoyaltyAllocation.__table__)
 
-APPLY_TO_ACCOUNT = Prepared(
+_APPLY = (
     update(ACCOUNTS)
     .where(ACCOUNTS.c.id == bindparam("account_id"))
     .values(
-        balance=ACCOUNTS.c.balance + bindparam("d_points"),
-        pending=ACCOUNTS.c.pending + bindparam("d_pending"),
-        debt=ACCOUNTS.c.debt + bindparam("d_debt"),
+        balance=ACCOUNTS.c.balance + bindparam("points"),
+        pending=ACCOUNTS.c.pending + bindparam("pending_delta"),
+        debt=ACCOUNTS.c.debt + bindparam("debt_delta"),
         updated_at=bindparam("now"),
     )
     .returning(ACCOUNTS.c.balance, ACCOUNTS.c.pending, ACCOUNTS.c.debt)
 )
+APPLY_TO_ACCOUNT = Prepared(_APPLY)
+#: A movement's columns and the :func:`post` parameter each one takes.
+_MOVEMENT_VALUES = {
+    "account_id": "account_id",
+    "customer_id": "customer_id",
+    "kind": "kind",
+    "points": "points",
+    "pending_delta": "pending_delta",
+    "debt_delta": "debt_delta",
+    "order_id": "order_id",
+    "redemption_id": "redemption_id",
+    "rule_version_id": "rule_version_id",
+    "note": "note",
+    "created_at": "now",
+}
+_MOVEMENT = insert(MOVEMENTS).returning(MOVEMENTS.c.id)
 INSERT_MOVEMENT = Prepared(
-    insert(MOVEMENTS).returning(MOVEMENTS.c.id), columns=written_columns(MOVEMENTS)
+    _MOVEMENT.values(
+        {
+            **{column: bindparam(param) for column, param in _MOVEMENT_VALUES.items()},
+            "batch_id": null(),
+        }
+    )
 )
-INSERT_EVENT = Prepared(insert(EVENTS), columns=written_columns(EVENTS))
+INSERT_EVENT = Prepared(
+    insert(EVENTS).values(
+        program_id=bindparam("program_id"),
+        account_id=bindparam("account_id"),
+        type=bindparam("type"),
+        movement_id=bindparam("movement_id"),
+        points=bindparam("points"),
+        payload=bindparam("payload", type_=EVENTS.c.payload.type),
+        created_at=bindparam("now"),
+        published_at=null(),
+    )
+)
+
+
+def _typed(name: str, column: Column[Any]) -> ColumnElement[Any]:
+    """A parameter cast to ``column``'s type: in ``INSERT ... SELECT`` the database cannot
+    infer it from the target column (a ``NULL`` would be text)."""
+    return bindparam(name, type_=column.type).cast(column.type)
+
+
+def _post_chained() -> Select[Any]:
+    """:func:`post`'s three writes in one statement: the account's balances (``UPDATE ...
+    RETURNING``), the movement and its event, chained by data-modifying CTEs."""
+    applied = _APPLY.cte("applied")
+    movement = (
+        insert(MOVEMENTS)
+        .from_select(
+            [*_MOVEMENT_VALUES, "batch_id"],
+            select(
+                *(_typed(p, MOVEMENTS.c[c]) for c, p in _MOVEMENT_VALUES.items()),
+                null(),
+            ).select_from(applied),
+        )
+        .returning(MOVEMENTS.c.id)
+        .cte("movement")
+    )
+    balances = func.jsonb_build_object(
+        literal_column("'balance'"),
+        applied.c.balance,
+        literal_column("'pending'"),
+        applied.c.pending,
+        literal_column("'debt'"),
+        applied.c.debt,
+    )
+    event = insert(EVENTS).from_select(
+        ["program_id", "account_id", "type", "movement_id", "points", "payload", "created_at"],
+        select(
+            _typed("program_id", EVENTS.c.program_id),
+            _typed("account_id", EVENTS.c.account_id),
+            _typed("type", EVENTS.c.type),
+            movement.c.id,
+            _typed("points", EVENTS.c.points),
+            balances.op("||", return_type=EVENTS.c.payload.type)(
+                _typed("details", EVENTS.c.payload)
+            ),
+            _typed("now", EVENTS.c.created_at),
+        ).select_from(applied.join(movement, true())),
+    )
+    return (
+        select(
+            applied.c.balance,
+            applied.c.pending,
+            applied.c.debt,
+            movement.c.id.label("movement_id"),
+        )
+        .select_from(applied.join(movement, true()))
+        .add_cte(event.cte("event"))
+    )
+
+
+#: :func:`post` in one round trip, where the database chains writes (PostgreSQL).
+POST_CHAINED = Prepared(_post_chained())
 INSERT_LOT = Prepared(insert(LOTS).returning(LOTS.c.id), columns=written_columns(LOTS))
 #: The account holds lots to settle: a pending lot due for release, an active lot past
 #: its expiry.
@@ -185,20 +283,45 @@ def post(
     """Apply one movement to the account's cached balances and write it with its event.
 
     ``customer_id`` names who caused it (the buyer of a pooled B2B account who earned or
-    redeemed), so that each buyer's contribution to a shared balance stays visible.
+    redeemed), so that each buyer's contribution to a shared balance stays visible. One
+    statement where the database chains writes (:data:`POST_CHAINED`), else three.
     """
     flush_pending(session)
-    balances = run(
-        session,
-        APPLY_TO_ACCOUNT,
-        {
-            "account_id": account.id,
-            "d_points": points,
-            "d_pending": pending_delta,
-            "d_debt": debt_delta,
-            "now": now,
-        },
-    ).one()
+    # The event's payload: the balances after the movement, then these (which win).
+    details: dict[str, Any] = {"pending_delta": pending_delta, "debt_delta": debt_delta}
+    if order_id is not None:
+        details["order_id"] = order_id
+    details.update(payload or {})
+    params = {
+        "account_id": account.id,
+        "program_id": account.program_id,
+        "customer_id": customer_id,
+        "kind": kind,
+        "type": EVENT_TYPES[kind],
+        "points": points,
+        "pending_delta": pending_delta,
+        "debt_delta": debt_delta,
+        "order_id": order_id,
+        "redemption_id": redemption_id,
+        "rule_version_id": rule_version_id,
+        "note": note,
+        "details": details,
+        "now": now,
+    }
+    if chains_writes(session):
+        posted = run(session, POST_CHAINED, params).one()
+        balances, movement_id = posted, posted.movement_id
+    else:
+        balances = run(session, APPLY_TO_ACCOUNT, params).one()
+        movement_id = run(session, INSERT_MOVEMENT, params).scalar_one()
+        params["movement_id"] = movement_id
+        params["payload"] = {
+            "balance": balances.balance,
+            "pending": balances.pending,
+            "debt": balances.debt,
+            **details,
+        }
+        run(session, INSERT_EVENT, params)
     _refresh_loaded(
         session,
         LoyaltyAccount,
@@ -207,48 +330,6 @@ def post(
         pending=balances.pending,
         debt=balances.debt,
         updated_at=now,
-    )
-    movement_id = run(
-        session,
-        INSERT_MOVEMENT,
-        {
-            "account_id": account.id,
-            "customer_id": customer_id,
-            "kind": kind,
-            "points": points,
-            "pending_delta": pending_delta,
-            "debt_delta": debt_delta,
-            "order_id": order_id,
-            "redemption_id": redemption_id,
-            "rule_version_id": rule_version_id,
-            "batch_id": None,
-            "note": note,
-            "created_at": now,
-        },
-    ).scalar_one()
-    event_payload: dict[str, Any] = {
-        "balance": balances.balance,
-        "pending": balances.pending,
-        "debt": balances.debt,
-        "pending_delta": pending_delta,
-        "debt_delta": debt_delta,
-    }
-    if order_id is not None:
-        event_payload["order_id"] = order_id
-    event_payload.update(payload or {})
-    run(
-        session,
-        INSERT_EVENT,
-        {
-            "program_id": account.program_id,
-            "account_id": account.id,
-            "type": EVENT_TYPES[kind],
-            "movement_id": movement_id,
-            "points": points,
-            "payload": event_payload,
-            "created_at": now,
-            "published_at": None,
-        },
     )
     return Posting(
         movement_id=movement_id,
