@@ -207,7 +207,7 @@ _needed = _spendable.c.upto - _spendable.c.remaining < bindparam("points")
 #: Allocations from the spendable lots, first-to-expire (= oldest) first, only as many as
 #: ``points`` needs: the last lot gives what is left to take. One statement whatever the
 #: number of lots; the rows come back to update the lots in one batch.
-ALLOCATE_FROM_LOTS = Prepared(
+_ALLOCATE = (
     insert(ALLOCATIONS)
     .from_select(
         ["movement_id", "lot_id", "debt_id", "points"],
@@ -225,11 +225,29 @@ ALLOCATE_FROM_LOTS = Prepared(
     )
     .returning(ALLOCATIONS.c.lot_id, ALLOCATIONS.c.points)
 )
+ALLOCATE_FROM_LOTS = Prepared(_ALLOCATE)
 TAKE_FROM_LOT = Prepared(
     update(LOTS)
     .where(LOTS.c.id == bindparam("lot_id"))
     .values(remaining=LOTS.c.remaining - bindparam("used"))
 )
+
+
+def _allocate_and_take() -> Select[Any]:
+    """:data:`ALLOCATE_FROM_LOTS` and the lots' ``remaining`` in one statement (chained
+    data-modifying CTEs): each allocation returned takes its points off its lot."""
+    taken = _ALLOCATE.cte("taken")
+    lots = (
+        update(LOTS)
+        .where(LOTS.c.id == taken.c.lot_id)
+        .values(remaining=LOTS.c.remaining - taken.c.points)
+        .cte("lots")
+    )
+    return select(taken.c.lot_id, taken.c.points).add_cte(lots)
+
+
+#: :func:`take_from_lots` in one round trip, where the database chains writes.
+ALLOCATE_AND_TAKE_CHAINED = Prepared(_allocate_and_take())
 
 
 @dataclass(frozen=True)
@@ -373,25 +391,26 @@ def take_from_lots(
     """Consume ``points`` from spendable lots oldest-first, writing allocation rows.
 
     Two statements whatever the number of lots: the allocations (``INSERT ... SELECT ...
-    RETURNING``) and the lots' ``remaining`` (one batch of updates).
+    RETURNING``) and the lots' ``remaining`` (one batch of updates); one where the
+    database chains writes (:data:`ALLOCATE_AND_TAKE_CHAINED`).
     """
     flush_pending(session)
-    taken = run(
-        session,
-        ALLOCATE_FROM_LOTS,
-        {
-            "account_id": account_id,
-            "movement_id": movement_id,
-            "now": now,
-            "exclude_lot_id": exclude_lot_id,
-            "points": points,
-        },
-    ).all()
+    chained = chains_writes(session)
+    params = {
+        "account_id": account_id,
+        "movement_id": movement_id,
+        "now": now,
+        "exclude_lot_id": exclude_lot_id,
+        "points": points,
+    }
+    taken = run(session, ALLOCATE_AND_TAKE_CHAINED if chained else ALLOCATE_FROM_LOTS, params).all()
     found = sum(int(used) for _lot, used in taken)
     if found != points:
-        # The cached balance said there was enough: the caches and the lots disagree.
+        # The cached balance said there was enough: the caches and the lots disagree (the
+        # unit of work rolls back whatever was taken).
         raise InsufficientBalance(f"lots hold {found} of the {points} points needed")
-    run_many(session, TAKE_FROM_LOT, [{"lot_id": lot, "used": used} for lot, used in taken])
+    if not chained:
+        run_many(session, TAKE_FROM_LOT, [{"lot_id": lot, "used": used} for lot, used in taken])
     for lot_id, _used in taken:
         loaded = session.identity_map.get(session.identity_key(LoyaltyLot, lot_id))
         if loaded is not None:
