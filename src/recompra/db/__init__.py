@@ -64,7 +64,18 @@ def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         mode = "IMMEDIATE" if conn.get_execution_options().get(IMMEDIATE) else "DEFERRED"
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        # Straight on the driver's cursor: ``exec_driver_sql`` built a whole execution
+        # context for it (~40 µs, a twentieth of a loyalty write). The cursor listeners
+        # are still called, so statement counters and tracers see the BEGIN.
+        statement = f"BEGIN {mode}"
+        cursor = conn.connection.dbapi_connection.cursor()
+        dispatch = conn.dispatch
+        if dispatch.before_cursor_execute:
+            dispatch.before_cursor_execute(conn, cursor, statement, (), None, False)
+        cursor.execute(statement)
+        if dispatch.after_cursor_execute:
+            dispatch.after_cursor_execute(conn, cursor, statement, (), None, False)
+        cursor.close()
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:

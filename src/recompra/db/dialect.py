@@ -40,6 +40,13 @@ def is_postgresql(bind: Bind) -> bool:
     return dialect_name(bind) == "postgresql"
 
 
+def chains_writes(bind: Bind) -> bool:
+    """Whether one statement may chain several writes (``INSERT``/``UPDATE ... RETURNING``
+    in its ``WITH``), so that a multi-table write is one round trip (PostgreSQL; SQLite
+    accepts only ``SELECT`` in a ``WITH``)."""
+    return is_postgresql(bind)
+
+
 def stores_naive_utc(dialect: Dialect) -> bool:
     """Whether timestamps are stored without a zone (as UTC) rather than ``timestamptz``."""
     return is_sqlite(dialect)

@@ -17,12 +17,13 @@ list all the columns it writes, since no Python-side column default runs here.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-from sqlalchemy import Connection, DateTime, Table, TypeDecorator
+from sqlalchemy import Connection, DateTime, Engine, Table, TypeDecorator
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement
@@ -33,6 +34,8 @@ Processor = Callable[[Any], Any]
 #: ``sqlalchemy.Row``.
 Record: TypeAlias = Any
 _CONNECTION = "recompra_prepared_connection"
+#: Rendering an engine's URL cost more than the rule lookup it keys.
+_database_keys: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -223,6 +226,18 @@ def _connection(session: Session) -> tuple[Connection, Any]:
     return conn, dbapi
 
 
+def database_key(session: Session) -> str:
+    """A key naming the session's database (its URL without the password), for caches
+    that must not mix two databases of one process (tests, benchmarks)."""
+    conn, _dbapi = _connection(session)
+    engine = conn.engine
+    key = _database_keys.get(engine)
+    if key is None:
+        key = engine.url.render_as_string(hide_password=True)
+        _database_keys[engine] = key
+    return key
+
+
 def _execute(session: Session, prepared: Prepared, params: Any, *, many: bool) -> Any:
     conn, dbapi = _connection(session)
     compiled = prepared.for_dialect(conn.dialect)
@@ -247,7 +262,7 @@ def run(session: Session, prepared: Prepared, params: Mapping[str, Any] | None =
     """Execute ``prepared`` once in the session's transaction; every row is fetched.
 
     The session's pending ORM changes are not flushed: call
-    :func:`recompra.loyalty.ledger.postings.flushed_connection` first where they matter.
+    :func:`recompra.loyalty.ledger.postings.flush_pending` first where they matter.
     """
     compiled, cursor = _execute(session, prepared, params or {}, many=False)
     rows: list[Any] = []

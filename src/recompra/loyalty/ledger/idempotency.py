@@ -20,21 +20,22 @@ from recompra.db.dialect import insert_ignoring_conflicts
 from recompra.errors import Conflict, InvalidInput
 from recompra.loyalty.errors import IdempotencyKeyReused
 from recompra.loyalty.ledger.postings import HAS_DUE_LOTS
-from recompra.loyalty.prepared import Prepared, run, written_columns
+from recompra.loyalty.prepared import Prepared, Record, run, written_columns
 from recompra.models.loyalty import LoyaltyIdempotencyKey
 
 MAX_KEY_LENGTH = 128
 KEYS = cast(Table, LoyaltyIdempotencyKey.__table__)
-_STORED = select(KEYS.c.result).where(
+#: The stored result of ``(:program_id, :scope, :key)``, to select with other facts.
+STORED_RESULT = select(KEYS.c.result).where(
     KEYS.c.program_id == bindparam("program_id"),
     KEYS.c.scope == bindparam("scope"),
     KEYS.c.key == bindparam("key"),
 )
-FIND_KEY = Prepared(_STORED)
+FIND_KEY = Prepared(STORED_RESULT)
 #: The key's stored result and whether the account has lots to settle: the two questions
 #: every hot-path write asks under the account lock, in one round trip.
 FIND_KEY_AND_DUE = Prepared(
-    select(_STORED.scalar_subquery().label("stored"), HAS_DUE_LOTS.label("due"))
+    select(STORED_RESULT.scalar_subquery().label("stored"), HAS_DUE_LOTS.label("due"))
 )
 STORE_KEY = Prepared(
     lambda dialect: insert_ignoring_conflicts(
@@ -73,7 +74,11 @@ def find_stored_and_due(
         "account_id": account_id,
         "now": now,
     }
-    row = run(session, FIND_KEY_AND_DUE, params).one()
+    return stored_and_due(run(session, FIND_KEY_AND_DUE, params).one())
+
+
+def stored_and_due(row: Record) -> tuple[dict[str, Any] | None, bool]:
+    """The ``stored`` and ``due`` columns of a row that selected :data:`FIND_KEY_AND_DUE`'s."""
     return (None if row.stored is None else dict(row.stored)), bool(row.due)
 
 

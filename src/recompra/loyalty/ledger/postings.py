@@ -21,7 +21,9 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
-    Connection,
+    Column,
+    ColumnElement,
+    Select,
     Table,
     and_,
     bindparam,
@@ -29,14 +31,17 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    literal_column,
     null,
     or_,
     select,
+    true,
     update,
 )
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from recompra.db.dialect import chains_writes
 from recompra.errors import InsufficientBalance
 from recompra.loyalty.prepared import Prepared, Record, run, run_many, written_columns
 from recompra.models.loyalty import (
@@ -65,21 +70,113 @@ EVENTS = cast(Table, LoyaltyEvent.__table__)
 LOTS = cast(Table, LoyaltyLot.__table__)
 ALLOCATIONS = cast(Table, LoyaltyAllocation.__table__)
 
-APPLY_TO_ACCOUNT = Prepared(
+_APPLY = (
     update(ACCOUNTS)
     .where(ACCOUNTS.c.id == bindparam("account_id"))
     .values(
-        balance=ACCOUNTS.c.balance + bindparam("d_points"),
-        pending=ACCOUNTS.c.pending + bindparam("d_pending"),
-        debt=ACCOUNTS.c.debt + bindparam("d_debt"),
+        balance=ACCOUNTS.c.balance + bindparam("points"),
+        pending=ACCOUNTS.c.pending + bindparam("pending_delta"),
+        debt=ACCOUNTS.c.debt + bindparam("debt_delta"),
         updated_at=bindparam("now"),
     )
     .returning(ACCOUNTS.c.balance, ACCOUNTS.c.pending, ACCOUNTS.c.debt)
 )
+APPLY_TO_ACCOUNT = Prepared(_APPLY)
+#: A movement's columns and the :func:`post` parameter each one takes.
+_MOVEMENT_VALUES = {
+    "account_id": "account_id",
+    "customer_id": "customer_id",
+    "kind": "kind",
+    "points": "points",
+    "pending_delta": "pending_delta",
+    "debt_delta": "debt_delta",
+    "order_id": "order_id",
+    "redemption_id": "redemption_id",
+    "rule_version_id": "rule_version_id",
+    "note": "note",
+    "created_at": "now",
+}
+_MOVEMENT = insert(MOVEMENTS).returning(MOVEMENTS.c.id)
 INSERT_MOVEMENT = Prepared(
-    insert(MOVEMENTS).returning(MOVEMENTS.c.id), columns=written_columns(MOVEMENTS)
+    _MOVEMENT.values(
+        {
+            **{column: bindparam(param) for column, param in _MOVEMENT_VALUES.items()},
+            "batch_id": null(),
+        }
+    )
 )
-INSERT_EVENT = Prepared(insert(EVENTS), columns=written_columns(EVENTS))
+INSERT_EVENT = Prepared(
+    insert(EVENTS).values(
+        program_id=bindparam("program_id"),
+        account_id=bindparam("account_id"),
+        type=bindparam("type"),
+        movement_id=bindparam("movement_id"),
+        points=bindparam("points"),
+        payload=bindparam("payload", type_=EVENTS.c.payload.type),
+        created_at=bindparam("now"),
+        published_at=null(),
+    )
+)
+
+
+def _typed(name: str, column: Column[Any]) -> ColumnElement[Any]:
+    """A parameter cast to ``column``'s type: in ``INSERT ... SELECT`` the database cannot
+    infer it from the target column (a ``NULL`` would be text)."""
+    return bindparam(name, type_=column.type).cast(column.type)
+
+
+def _post_chained() -> Select[Any]:
+    """:func:`post`'s three writes in one statement: the account's balances (``UPDATE ...
+    RETURNING``), the movement and its event, chained by data-modifying CTEs."""
+    applied = _APPLY.cte("applied")
+    movement = (
+        insert(MOVEMENTS)
+        .from_select(
+            [*_MOVEMENT_VALUES, "batch_id"],
+            select(
+                *(_typed(p, MOVEMENTS.c[c]) for c, p in _MOVEMENT_VALUES.items()),
+                null(),
+            ).select_from(applied),
+        )
+        .returning(MOVEMENTS.c.id)
+        .cte("movement")
+    )
+    balances = func.jsonb_build_object(
+        literal_column("'balance'"),
+        applied.c.balance,
+        literal_column("'pending'"),
+        applied.c.pending,
+        literal_column("'debt'"),
+        applied.c.debt,
+    )
+    event = insert(EVENTS).from_select(
+        ["program_id", "account_id", "type", "movement_id", "points", "payload", "created_at"],
+        select(
+            _typed("program_id", EVENTS.c.program_id),
+            _typed("account_id", EVENTS.c.account_id),
+            _typed("type", EVENTS.c.type),
+            movement.c.id,
+            _typed("points", EVENTS.c.points),
+            balances.op("||", return_type=EVENTS.c.payload.type)(
+                _typed("details", EVENTS.c.payload)
+            ),
+            _typed("now", EVENTS.c.created_at),
+        ).select_from(applied.join(movement, true())),
+    )
+    return (
+        select(
+            applied.c.balance,
+            applied.c.pending,
+            applied.c.debt,
+            movement.c.id.label("movement_id"),
+        )
+        .select_from(applied.join(movement, true()))
+        .add_cte(event.cte("event"))
+    )
+
+
+#: :func:`post` in one round trip, where the database chains writes (PostgreSQL).
+POST_CHAINED = Prepared(_post_chained())
 INSERT_LOT = Prepared(insert(LOTS).returning(LOTS.c.id), columns=written_columns(LOTS))
 #: The account holds lots to settle: a pending lot due for release, an active lot past
 #: its expiry.
@@ -110,7 +207,7 @@ _needed = _spendable.c.upto - _spendable.c.remaining < bindparam("points")
 #: Allocations from the spendable lots, first-to-expire (= oldest) first, only as many as
 #: ``points`` needs: the last lot gives what is left to take. One statement whatever the
 #: number of lots; the rows come back to update the lots in one batch.
-ALLOCATE_FROM_LOTS = Prepared(
+_ALLOCATE = (
     insert(ALLOCATIONS)
     .from_select(
         ["movement_id", "lot_id", "debt_id", "points"],
@@ -128,11 +225,29 @@ ALLOCATE_FROM_LOTS = Prepared(
     )
     .returning(ALLOCATIONS.c.lot_id, ALLOCATIONS.c.points)
 )
+ALLOCATE_FROM_LOTS = Prepared(_ALLOCATE)
 TAKE_FROM_LOT = Prepared(
     update(LOTS)
     .where(LOTS.c.id == bindparam("lot_id"))
     .values(remaining=LOTS.c.remaining - bindparam("used"))
 )
+
+
+def _allocate_and_take() -> Select[Any]:
+    """:data:`ALLOCATE_FROM_LOTS` and the lots' ``remaining`` in one statement (chained
+    data-modifying CTEs): each allocation returned takes its points off its lot."""
+    taken = _ALLOCATE.cte("taken")
+    lots = (
+        update(LOTS)
+        .where(LOTS.c.id == taken.c.lot_id)
+        .values(remaining=LOTS.c.remaining - taken.c.points)
+        .cte("lots")
+    )
+    return select(taken.c.lot_id, taken.c.points).add_cte(lots)
+
+
+#: :func:`take_from_lots` in one round trip, where the database chains writes.
+ALLOCATE_AND_TAKE_CHAINED = Prepared(_allocate_and_take())
 
 
 @dataclass(frozen=True)
@@ -149,14 +264,14 @@ class Posting:
 AccountRef = LoyaltyAccount | Record
 
 
-def flushed_connection(session: Session) -> Connection:
-    """The session's connection with the ORM's pending changes written first.
+def flush_pending(session: Session) -> None:
+    """Write the ORM's pending changes before a Core statement reads or changes rows.
 
     Core statements do not autoflush; without this a lot added through the ORM would be
-    invisible to :func:`take_from_lots` in the same transaction.
+    invisible to :func:`take_from_lots` in the same transaction. (A clean session returns
+    at once: the hot path holds no ORM object.)
     """
     session.flush()
-    return session.connection()
 
 
 def _refresh_loaded(session: Session, entity: type[Any], row_id: int, **values: Any) -> None:
@@ -186,20 +301,45 @@ def post(
     """Apply one movement to the account's cached balances and write it with its event.
 
     ``customer_id`` names who caused it (the buyer of a pooled B2B account who earned or
-    redeemed), so that each buyer's contribution to a shared balance stays visible.
+    redeemed), so that each buyer's contribution to a shared balance stays visible. One
+    statement where the database chains writes (:data:`POST_CHAINED`), else three.
     """
-    flushed_connection(session)
-    balances = run(
-        session,
-        APPLY_TO_ACCOUNT,
-        {
-            "account_id": account.id,
-            "d_points": points,
-            "d_pending": pending_delta,
-            "d_debt": debt_delta,
-            "now": now,
-        },
-    ).one()
+    flush_pending(session)
+    # The event's payload: the balances after the movement, then these (which win).
+    details: dict[str, Any] = {"pending_delta": pending_delta, "debt_delta": debt_delta}
+    if order_id is not None:
+        details["order_id"] = order_id
+    details.update(payload or {})
+    params = {
+        "account_id": account.id,
+        "program_id": account.program_id,
+        "customer_id": customer_id,
+        "kind": kind,
+        "type": EVENT_TYPES[kind],
+        "points": points,
+        "pending_delta": pending_delta,
+        "debt_delta": debt_delta,
+        "order_id": order_id,
+        "redemption_id": redemption_id,
+        "rule_version_id": rule_version_id,
+        "note": note,
+        "details": details,
+        "now": now,
+    }
+    if chains_writes(session):
+        posted = run(session, POST_CHAINED, params).one()
+        balances, movement_id = posted, posted.movement_id
+    else:
+        balances = run(session, APPLY_TO_ACCOUNT, params).one()
+        movement_id = run(session, INSERT_MOVEMENT, params).scalar_one()
+        params["movement_id"] = movement_id
+        params["payload"] = {
+            "balance": balances.balance,
+            "pending": balances.pending,
+            "debt": balances.debt,
+            **details,
+        }
+        run(session, INSERT_EVENT, params)
     _refresh_loaded(
         session,
         LoyaltyAccount,
@@ -208,48 +348,6 @@ def post(
         pending=balances.pending,
         debt=balances.debt,
         updated_at=now,
-    )
-    movement_id = run(
-        session,
-        INSERT_MOVEMENT,
-        {
-            "account_id": account.id,
-            "customer_id": customer_id,
-            "kind": kind,
-            "points": points,
-            "pending_delta": pending_delta,
-            "debt_delta": debt_delta,
-            "order_id": order_id,
-            "redemption_id": redemption_id,
-            "rule_version_id": rule_version_id,
-            "batch_id": None,
-            "note": note,
-            "created_at": now,
-        },
-    ).scalar_one()
-    event_payload: dict[str, Any] = {
-        "balance": balances.balance,
-        "pending": balances.pending,
-        "debt": balances.debt,
-        "pending_delta": pending_delta,
-        "debt_delta": debt_delta,
-    }
-    if order_id is not None:
-        event_payload["order_id"] = order_id
-    event_payload.update(payload or {})
-    run(
-        session,
-        INSERT_EVENT,
-        {
-            "program_id": account.program_id,
-            "account_id": account.id,
-            "type": EVENT_TYPES[kind],
-            "movement_id": movement_id,
-            "points": points,
-            "payload": event_payload,
-            "created_at": now,
-            "published_at": None,
-        },
     )
     return Posting(
         movement_id=movement_id,
@@ -293,25 +391,26 @@ def take_from_lots(
     """Consume ``points`` from spendable lots oldest-first, writing allocation rows.
 
     Two statements whatever the number of lots: the allocations (``INSERT ... SELECT ...
-    RETURNING``) and the lots' ``remaining`` (one batch of updates).
+    RETURNING``) and the lots' ``remaining`` (one batch of updates); one where the
+    database chains writes (:data:`ALLOCATE_AND_TAKE_CHAINED`).
     """
-    flushed_connection(session)
-    taken = run(
-        session,
-        ALLOCATE_FROM_LOTS,
-        {
-            "account_id": account_id,
-            "movement_id": movement_id,
-            "now": now,
-            "exclude_lot_id": exclude_lot_id,
-            "points": points,
-        },
-    ).all()
+    flush_pending(session)
+    chained = chains_writes(session)
+    params = {
+        "account_id": account_id,
+        "movement_id": movement_id,
+        "now": now,
+        "exclude_lot_id": exclude_lot_id,
+        "points": points,
+    }
+    taken = run(session, ALLOCATE_AND_TAKE_CHAINED if chained else ALLOCATE_FROM_LOTS, params).all()
     found = sum(int(used) for _lot, used in taken)
     if found != points:
-        # The cached balance said there was enough: the caches and the lots disagree.
+        # The cached balance said there was enough: the caches and the lots disagree (the
+        # unit of work rolls back whatever was taken).
         raise InsufficientBalance(f"lots hold {found} of the {points} points needed")
-    run_many(session, TAKE_FROM_LOT, [{"lot_id": lot, "used": used} for lot, used in taken])
+    if not chained:
+        run_many(session, TAKE_FROM_LOT, [{"lot_id": lot, "used": used} for lot, used in taken])
     for lot_id, _used in taken:
         loaded = session.identity_map.get(session.identity_key(LoyaltyLot, lot_id))
         if loaded is not None:

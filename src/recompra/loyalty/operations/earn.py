@@ -101,8 +101,11 @@ def earn_for_order(
     version, calc = _calculate(session, head=head, account=account, now=now)
     rule_version = version.version if version else None
     result = EarnResult.nothing(account_id=account.id, rule_version=rule_version)
-    if _points_of(head, calc) > 0:
-        result = _credit(session, head=head, account=account, version=version, calc=calc, now=now)
+    points = _points_of(head, calc)
+    if points > 0:
+        result = _credit(
+            session, head=head, account=account, version=version, calc=calc, points=points, now=now
+        )
     store_key(
         session,
         program_id=program_id,
@@ -174,10 +177,10 @@ def _credit(
     account: Record,
     version: CachedVersion | None,
     calc: Calculation,
+    points: int,
     now: datetime,
 ) -> EarnResult:
-    """Post the order's points as a pending (or, past its window, active) lot."""
-    points = _points_of(head, calc)
+    """Post the order's ``points`` as a pending (or, past its window, active) lot."""
     if head.release_on == "delivery":
         release_at = None
         pending = head.delivered_at is None

@@ -9,7 +9,7 @@ customers do not queue behind each other.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
@@ -23,9 +23,20 @@ from recompra.loyalty.errors import (
     RewardUnavailable,
     TierRequired,
 )
-from recompra.loyalty.ledger.idempotency import find_stored_and_due, store_key
+from recompra.loyalty.ledger.idempotency import (
+    STORED_RESULT,
+    check_key,
+    store_key,
+    stored_and_due,
+)
 from recompra.loyalty.ledger.locks import lock_account, lock_account_row, lock_reward
-from recompra.loyalty.ledger.postings import insert_lot, post, repay_debt, take_from_lots
+from recompra.loyalty.ledger.postings import (
+    HAS_DUE_LOTS,
+    insert_lot,
+    post,
+    repay_debt,
+    take_from_lots,
+)
 from recompra.loyalty.ledger.results import RedemptionResult
 from recompra.loyalty.ledger.settlement import settle_account, settle_row
 from recompra.loyalty.pools import check_may_redeem
@@ -48,11 +59,19 @@ COUPON_ATTEMPTS = 5
 _P = cast(Table, LoyaltyProgram.__table__)
 _R = cast(Table, LoyaltyReward.__table__)
 _RD = cast(Table, LoyaltyRedemption.__table__)
-#: The reward by code with its program (not locked: see the module's docstring).
-READ_REWARD_BY_CODE = Prepared(
+_REWARD_BY_CODE = (
     select(_R, _P.c.status.label("program_status"))
     .join(_P, _P.c.id == _R.c.program_id)
     .where(_R.c.program_id == bindparam("program_id"), _R.c.code == bindparam("code"))
+)
+#: The reward by code with its program (not locked: see the module's docstring).
+READ_REWARD_BY_CODE = Prepared(_REWARD_BY_CODE)
+#: Under the account lock, in one round trip: the reward, the request key's stored result
+#: and whether the account has lots to settle. No row when the reward does not exist.
+REDEEM_HEAD = Prepared(
+    _REWARD_BY_CODE.add_columns(
+        STORED_RESULT.scalar_subquery().label("stored"), HAS_DUE_LOTS.label("due")
+    )
 )
 SET_MOVEMENT = Prepared(
     update(_RD).where(_RD.c.id == bindparam("redemption_id")).values(movement_id=bindparam("mid"))
@@ -88,18 +107,22 @@ def redeem(
     program's own brand); the cost still falls on the brands the spent lots were earned in.
     """
     now = now or utcnow()
+    check_key(request_key)
     account = lock_account_row(session, program_id=program_id, customer_id=customer_id)
-    reward = _reward(session, program_id=program_id, reward_code=reward_code)
     if account is None:
+        params = {"program_id": program_id, "code": reward_code}
+        _found(session, run(session, READ_REWARD_BY_CODE, params).first(), params)
         raise InsufficientBalance(f"customer {customer_id} has no points in this program")
-    stored, due = find_stored_and_due(
-        session,
-        program_id=program_id,
-        scope="redeem",
-        key=request_key,
-        account_id=account.id,
-        now=now,
-    )
+    params = {
+        "program_id": program_id,
+        "code": reward_code,
+        "scope": "redeem",
+        "key": request_key,
+        "account_id": account.id,
+        "now": now,
+    }
+    reward = _found(session, run(session, REDEEM_HEAD, params).first(), params)
+    stored, due = stored_and_due(reward)
     if stored is not None:
         if stored.get("account_id") != account.id or stored.get("reward_id") != reward.id:
             raise IdempotencyKeyReused(f"request key {request_key!r} was used for another redeem")
@@ -157,15 +180,13 @@ def redeem(
     return result
 
 
-def _reward(session: Session, *, program_id: int, reward_code: str) -> Record:
-    """The reward row, in an active program."""
-    params = {"program_id": program_id, "code": reward_code}
-    reward = run(session, READ_REWARD_BY_CODE, params).first()
+def _found(session: Session, reward: Record | None, params: dict[str, Any]) -> Record:
+    """The reward row read with ``params``, in an active program; else the reason why not."""
     if reward is None:
-        get_program(session, program_id=program_id, active=True)
-        raise NotFound(f"reward {reward_code!r} not found", field="reward")
+        get_program(session, program_id=params["program_id"], active=True)
+        raise NotFound(f"reward {params['code']!r} not found", field="reward")
     if reward.program_status != "active":
-        raise ProgramInactive(f"loyalty program {program_id} is archived")
+        raise ProgramInactive(f"loyalty program {params['program_id']} is archived")
     return reward
 
 

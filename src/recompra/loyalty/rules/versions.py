@@ -10,6 +10,7 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, Table, func, select
 from sqlalchemy.orm import Session
 
+from recompra.loyalty.prepared import database_key
 from recompra.loyalty.programs import get_program
 from recompra.loyalty.rules.strategies import Rule, build_rules
 from recompra.models.base import utcnow
@@ -114,7 +115,7 @@ def cached_rules_in_force(
     session: Session, *, program_id: int, at: datetime, fingerprint: tuple[Any, ...]
 ) -> CachedVersion | None:
     """:func:`rules_in_force` from a per-program cache, reloaded when the fingerprint moves."""
-    key = (session.connection().engine.url.render_as_string(hide_password=True), program_id)
+    key = (database_key(session), program_id)
     entry = _cache.get(key)
     if entry is None or entry[0] != fingerprint:
         rows = session.execute(
