@@ -340,7 +340,7 @@ def measure(label: str, url: str, args: argparse.Namespace) -> list[Row]:
         rows.append(
             (
                 f"{label}: capacity, order -> e-mail accepted ({args.burst:,} orders at once)",
-                f"{per_second:,.0f} orders/s",
+                f"{per_second:,.1f} orders/s",
                 "(reference)",
                 "",
             )
