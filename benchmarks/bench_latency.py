@@ -191,15 +191,14 @@ def running_stack(url: str, home: Path) -> Iterator[Stack]:
 
 
 def _wait_healthy(url: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def healthy() -> bool:
         try:
-            if httpx.get(url + "/health", timeout=1).status_code == 200:
-                return
+            return httpx.get(url + "/health", timeout=1).status_code == 200
         except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"the API at {url} did not start")
+            return False
+
+    if not _wait_for(healthy, timeout):
+        raise RuntimeError(f"the API at {url} did not start")
 
 
 def accepted(folder: Path, prefix: str) -> dict[str, int]:
