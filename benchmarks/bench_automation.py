@@ -20,20 +20,22 @@
    post-purchase template in pt-BR, multipart text+HTML with the RFC 8058 headers,
    serialised to bytes.
 5. Sends per second to the project's SMTP sink in another process (aiosmtpd): the
-   worker's delivery (claim, consent check, MIME build, SMTP, mark sent) beside the
-   floor of ``smtplib`` sending one prebuilt message over one connection; and the
-   achieved rate with ``--rate`` configured (pick one below the unpaced figure).
+   worker's delivery (claim, consent check, MIME build, SMTP, mark sent) over 1 and
+   ``--connections`` connections, each beside the floor of bare ``smtplib`` sending one
+   prebuilt message over as many connections; and the achieved rate with ``--rate``
+   configured (pick one below the unpaced figure).
 
 Every rate is given per second of wall-clock time and per second of this process's CPU
 time (the database server's is not counted): on a shared, loaded machine the CPU
 figure is the one that says what the code costs. The run ends with the table in
-Markdown. The trigger -> SMTP latency, exit -> cancel and crash rows are covered by the
-tests (``tests/automation``), not here.
+Markdown. The trigger -> SMTP latency and exit -> cancel rows are measured through real
+processes by ``bench_latency.py``; the crash rows by the tests (``tests/automation``).
 
 Rows are bulk-inserted (customers, orders, runs, timers) so setup takes seconds.
 
 Usage: ``python benchmarks/bench_automation.py [--timers 20000] [--batch 500]
 [--events 20000] [--cap-customers 5000] [--messages 20000] [--sends 2000] [--rate 200]
+[--connections 2]
 [--postgres postgresql+psycopg://...]``.
 """
 
@@ -46,6 +48,8 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -326,37 +330,53 @@ def statements_per_decision(engine: Engine, n: int, start: dict[str, Any]) -> fl
 
 
 def sends_per_second(
-    engine: Engine, n: int, folder: Path, *, rate: float | None = None
+    engine: Engine, n: int, folder: Path, *, connections: int, rate: float | None = None
 ) -> tuple[float, float]:
-    """Decide ``n`` e-mails, then deliver them to the SMTP sink in another process: the
-    worker's sends per second (paced to ``rate`` when given), and ``smtplib`` alone
-    sending one prebuilt message ``n`` times over one connection (the floor)."""
+    """Decide ``n`` e-mails, then deliver them to the SMTP sink in another process over
+    ``connections`` connections (paced to ``rate`` when given): sends per second of wall
+    time and of this process's CPU time."""
     _seed(engine, n, SEND)
     ctx = DecisionContext(policy=ContactPolicy(quiet_from=None, quiet_to=None))
     while decide_due(engine, ctx, now=NOW, batch=500):
         pass
-    with running_sink(folder / f"worker{rate}") as port:
+    with running_sink(folder / f"worker{rate}-{connections}") as port:
         settings = smtp_settings(f"smtp://127.0.0.1:{port}", "Loja <l@x.com>", rate_per_second=rate)
-        smtp = SmtpSender(settings)
-        began = time.perf_counter()
+        smtp = SmtpSender(settings, connections=connections)
+        began, cpu = time.perf_counter(), time.process_time()
         sent = 0
         while delivered := deliver_due(engine, smtp=smtp, sender="Loja <l@x.com>").sent:
             sent += delivered
-        worker = sent / (time.perf_counter() - began)
+        wall, cpu = time.perf_counter() - began, time.process_time() - cpu
         smtp.close()
+    assert sent == n, sent
+    return n / wall, n / cpu
+
+
+def smtplib_floor(engine: Engine, n: int, folder: Path, *, connections: int) -> float:
+    """The floor: bare ``smtplib`` sending one prebuilt message ``n`` times to the sink
+    over ``connections`` connections (a thread each); sends per second of wall time."""
     with unit_of_work(engine, write=False) as session:
         payload = session.scalar(select(OutboxMessage.payload).limit(1))
-    assert sent == n, sent
     assert payload is not None
     message = build_message(payload, execution_key="1:1:x:send:1", sender="Loja <l@x.com>")
-    with running_sink(folder / f"floor{rate}") as port:
+    data = message.as_bytes().replace(b"\n", b"\r\n")
+
+    def lane(count: int) -> None:
         client = smtplib.SMTP("127.0.0.1", port)
-        began = time.perf_counter()
-        for _ in range(n):
-            client.send_message(message)
-        floor = n / (time.perf_counter() - began)
+        for _ in range(count):
+            client.sendmail("l@x.com", [str(message["To"])], data)
         client.quit()
-    return worker, floor
+
+    with running_sink(folder / f"floor{connections}") as port:
+        threads = [
+            threading.Thread(target=lane, args=(n // connections,)) for _ in range(connections)
+        ]
+        began = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return (n // connections) * connections / (time.perf_counter() - began)
 
 
 def messages_per_second(n: int) -> tuple[float, float]:
@@ -390,17 +410,38 @@ def messages_per_second(n: int) -> tuple[float, float]:
     return n / (time.perf_counter() - began), n / (time.process_time() - cpu)
 
 
-def _postgres_engine(admin_url: str) -> tuple[Engine, Engine, str]:
-    admin = make_engine(admin_url, pool_size=1)
-    name = f"recompra_bench_{uuid.uuid4().hex[:8]}"
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    return admin, make_engine(url, pool_size=2), name
+def _sqlite_engine(path: Path) -> Engine:
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    return engine
 
 
 #: The issue's "Speed and safety" table: one row per measure, filled by the run.
 Row = tuple[str, str, str, str]
+
+
+@contextmanager
+def postgres_database(admin_url: str) -> Iterator[str]:
+    """A database of its own on the server of ``admin_url``, dropped afterwards; its URL."""
+    admin = make_engine(admin_url, pool_size=1)
+    name = f"recompra_bench_{uuid.uuid4().hex[:8]}"
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def print_table(rows: list[Row]) -> None:
+    """The load average after the run, then ``rows`` as a Markdown table."""
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print("| measure | measured | target | |")
+    print("|---|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
 
 
 def _met(ok: bool) -> str:
@@ -474,6 +515,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--cap-customers", type=int, default=5_000)
     parser.add_argument("--rate", type=float, default=200.0)
+    parser.add_argument("--connections", type=int, default=2)
     parser.add_argument("--postgres", default="")
     args = parser.parse_args()
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
@@ -488,27 +530,30 @@ def main() -> None:
         )
     )
     with tempfile.TemporaryDirectory() as tmp:
-        engine = make_engine(f"sqlite:///{tmp}/bench.db")
-        upgrade(engine)
+        engine = _sqlite_engine(Path(tmp) / "bench.db")
         rows += _database_rows("SQLite", engine, args)
         engine.dispose()
-        # Databases of their own: delivery takes every pending row, and the figures
+        # A database per delivery run: delivery takes every pending row, and the figures
         # above left thousands.
-        engine = make_engine(f"sqlite:///{tmp}/sends.db")
-        upgrade(engine)
-        wall, floor = sends_per_second(engine, args.sends, Path(tmp))
-        rows.append(
-            (
-                f"SMTP to the sink in another process ({args.sends:,}, unpaced)",
-                f"{wall:,.0f}/s (smtplib alone: {floor:,.0f}/s)",
-                ">= 400 msg/s",
-                _met(wall >= 400),
+        for connections in sorted({1, args.connections}):
+            engine = _sqlite_engine(Path(tmp) / f"sends{connections}.db")
+            wall, cpu = sends_per_second(engine, args.sends, Path(tmp), connections=connections)
+            floor = smtplib_floor(engine, args.sends, Path(tmp), connections=connections)
+            engine.dispose()
+            rows.append(
+                (
+                    f"SMTP to the sink in another process ({args.sends:,}, unpaced, "
+                    f"{connections} connection{'s' if connections > 1 else ''})",
+                    f"{wall:,.0f}/s wall, {cpu:,.0f}/CPU-s (bare smtplib: {floor:,.0f}/s)",
+                    ">= 400 msg/s",
+                    _met(wall >= 400),
+                )
             )
+        engine = _sqlite_engine(Path(tmp) / "paced.db")
+        paced, _ = sends_per_second(
+            engine, args.sends, Path(tmp), connections=args.connections, rate=args.rate
         )
         engine.dispose()
-        engine = make_engine(f"sqlite:///{tmp}/paced.db")
-        upgrade(engine)
-        paced, _ = sends_per_second(engine, args.sends, Path(tmp), rate=args.rate)
         error = paced / args.rate - 1
         rows.append(
             (
@@ -518,22 +563,15 @@ def main() -> None:
                 _met(abs(error) <= 0.05),
             )
         )
-        engine.dispose()
     if args.postgres:
-        admin, engine, name = _postgres_engine(args.postgres)
-        try:
-            upgrade(engine)
-            rows += _database_rows("PostgreSQL", engine, args)
-        finally:
-            engine.dispose()
-            with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
-    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print("| measure | measured | target | |")
-    print("|---|---|---|---|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+        with postgres_database(args.postgres) as url:
+            engine = make_engine(url, pool_size=2)
+            try:
+                upgrade(engine)
+                rows += _database_rows("PostgreSQL", engine, args)
+            finally:
+                engine.dispose()
+    print_table(rows)
 
 
 if __name__ == "__main__":

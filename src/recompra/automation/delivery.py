@@ -12,17 +12,20 @@ the messages not yet handed over.
 from __future__ import annotations
 
 import urllib.error
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, bindparam, select, update
+from sqlalchemy.orm import Session
 
 from recompra.automation.consent import may_contact
-from recompra.automation.email import SmtpSender, build_message
+from recompra.automation.email import SmtpSender, build_message, permanent_failure
 from recompra.automation.webhooks import MAX_ATTEMPTS, PAUSE_AFTER_FAILURES, backoff, post
 from recompra.db import unit_of_work
-from recompra.models.automation import OutboxMessage, WebhookEndpoint
+from recompra.models.automation import OUTBOX, OutboxMessage, WebhookEndpoint
 from recompra.models.base import utcnow
 
 #: How long a claimed row may stay ``sending`` before it is taken for crashed.
@@ -51,6 +54,11 @@ class DeliveryStats:
     failed: int = 0
     suppressed: int = 0
     recovered: int = 0
+
+    def add(self, other: DeliveryStats) -> None:
+        """Add ``other``'s counts to these."""
+        for name in ("sent", "failed", "suppressed", "recovered"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
 def recover_stale(engine: Engine, *, now: datetime) -> int:
@@ -106,10 +114,76 @@ def deliver(
     sender: str,
     require_opt_in: bool = False,
 ) -> DeliveryStats:
-    """Send claimed rows one by one, recording each outcome in its own short transaction."""
+    """Send claimed rows, recording each outcome in its own short transaction.
+
+    E-mails are spread over the sender's connections, one thread per connection, each
+    sending its share one message at a time; webhooks go one by one afterwards.
+    """
+    emails = [m for m in claimed if m.channel == "email"]
+    lanes = min(smtp.connections, len(emails)) if smtp is not None else 1
+    if lanes <= 1:
+        return _deliver_each(
+            engine, claimed, smtp=smtp, sender=sender, require_opt_in=require_opt_in
+        )
     stats = DeliveryStats()
+    send_share = partial(
+        _deliver_each, engine, smtp=smtp, sender=sender, require_opt_in=require_opt_in
+    )
+    with ThreadPoolExecutor(lanes, thread_name_prefix="recompra-smtp") as pool:
+        # Round-robin shares keep the claim's order (oldest first) roughly across lanes.
+        for share in pool.map(send_share, [emails[i::lanes] for i in range(lanes)]):
+            stats.add(share)
+    stats.add(
+        _deliver_each(
+            engine,
+            [m for m in claimed if m.channel != "email"],
+            smtp=smtp,
+            sender=sender,
+            require_opt_in=require_opt_in,
+        )
+    )
+    return stats
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What became of a handed-over row, written with the next row's consent read."""
+
+    outbox_id: int
+    state: str
+    error: str | None
+    endpoint_id: int | None = None
+
+
+#: Built once: constructing the statement per message cost more than running it.
+_RECORD = (
+    update(OUTBOX)
+    .where(OUTBOX.c.id == bindparam("outbox_id"))
+    .values(state=bindparam("state"), last_error=bindparam("error"), sent_at=bindparam("sent_at"))
+)
+
+
+def _deliver_each(
+    engine: Engine,
+    claimed: list[Claimed],
+    *,
+    smtp: SmtpSender | None,
+    sender: str,
+    require_opt_in: bool,
+) -> DeliveryStats:
+    """Send ``claimed`` one by one, consent read just before each send.
+
+    One short transaction per message records the previous message's outcome and reads
+    this one's consent (half the transactions of doing each apart): an unsubscribe
+    committed before a message's turn stops it, and a crash leaves at most one message
+    of this thread sent but unrecorded.
+    """
+    stats = DeliveryStats()
+    previous: _Outcome | None = None
     for message in claimed:
-        with unit_of_work(engine, write=False) as session:
+        with unit_of_work(engine) as session:
+            if previous is not None:
+                _record(session, previous)
             allowed = may_contact(
                 session,
                 customer_id=message.customer_id,
@@ -127,67 +201,80 @@ def deliver(
                 if message.channel == "webhook"
                 else None
             )
+        previous = None
         if not allowed:
-            _finish(engine, message.id, state="suppressed", error="consent withdrawn before send")
+            previous = _Outcome(message.id, "suppressed", "consent withdrawn before send")
             stats.suppressed += 1
             continue
         try:
-            if message.channel == "email":
-                if smtp is None:
-                    raise OSError("no SMTP server configured (RECOMPRA_SMTP_URL)")
-                smtp.send(
-                    build_message(
-                        message.payload, execution_key=message.execution_key, sender=sender
-                    )
-                )
-            else:
-                if endpoint is None or endpoint.status != "active":
-                    raise OSError(
-                        f"webhook endpoint {message.payload['endpoint']!r} missing or paused"
-                    )
-                post(
-                    endpoint.url,
-                    list(endpoint.secrets["active"]),
-                    message.execution_key,
-                    message.payload["body"],
-                    now=utcnow(),
-                )
+            _hand_over(message, smtp=smtp, sender=sender, endpoint=endpoint)
         except (OSError, urllib.error.HTTPError) as error:
             _failed(
-                engine, message, endpoint_id=endpoint.id if endpoint else None, error=str(error)
+                engine,
+                message,
+                endpoint_id=endpoint.id if endpoint else None,
+                error=str(error),
+                permanent=permanent_failure(error),
             )
             stats.failed += 1
             continue
-        _finish(
-            engine,
-            message.id,
-            state="sent",
-            error=None,
-            endpoint_id=endpoint.id if endpoint else None,
-        )
+        previous = _Outcome(message.id, "sent", None, endpoint.id if endpoint else None)
         stats.sent += 1
+    if previous is not None:
+        with unit_of_work(engine) as session:
+            _record(session, previous)
     return stats
 
 
-def _finish(
-    engine: Engine, outbox_id: int, *, state: str, error: str | None, endpoint_id: int | None = None
+def _hand_over(
+    message: Claimed, *, smtp: SmtpSender | None, sender: str, endpoint: WebhookEndpoint | None
 ) -> None:
-    with unit_of_work(engine) as session:
-        values: dict[str, Any] = {"state": state, "last_error": error}
-        if state == "sent":
-            values["sent_at"] = utcnow()
-        session.execute(update(OutboxMessage).where(OutboxMessage.id == outbox_id).values(**values))
-        if endpoint_id is not None:
-            session.execute(
-                update(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id).values(failures=0)
-            )
+    """Send one message on its channel; raises what the SMTP server or endpoint did."""
+    if message.channel == "email":
+        if smtp is None:
+            raise OSError("no SMTP server configured (RECOMPRA_SMTP_URL)")
+        smtp.send(
+            build_message(message.payload, execution_key=message.execution_key, sender=sender)
+        )
+        return
+    if endpoint is None or endpoint.status != "active":
+        raise OSError(f"webhook endpoint {message.payload['endpoint']!r} missing or paused")
+    post(
+        endpoint.url,
+        list(endpoint.secrets["active"]),
+        message.execution_key,
+        message.payload["body"],
+        now=utcnow(),
+    )
 
 
-def _failed(engine: Engine, message: Claimed, *, endpoint_id: int | None, error: str) -> None:
-    """Retry later with backoff, or give up after :data:`MAX_ATTEMPTS`; count endpoint failures."""
+def _record(session: Session, outcome: _Outcome) -> None:
+    sent_at = utcnow() if outcome.state == "sent" else None
+    session.execute(
+        _RECORD,
+        {
+            "outbox_id": outcome.outbox_id,
+            "state": outcome.state,
+            "error": outcome.error,
+            "sent_at": sent_at,
+        },
+    )
+    if outcome.endpoint_id is not None:
+        session.execute(
+            update(WebhookEndpoint)
+            .where(WebhookEndpoint.id == outcome.endpoint_id)
+            .values(failures=0)
+        )
+
+
+def _failed(
+    engine: Engine, message: Claimed, *, endpoint_id: int | None, error: str, permanent: bool
+) -> None:
+    """Retry later with backoff, or give up on a permanent refusal or after
+    :data:`MAX_ATTEMPTS`; count endpoint failures."""
     now = utcnow()
     with unit_of_work(engine) as session:
-        final = message.attempts >= MAX_ATTEMPTS
+        final = permanent or message.attempts >= MAX_ATTEMPTS
         session.execute(
             update(OutboxMessage)
             .where(OutboxMessage.id == message.id)

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import hashlib
+import queue
 import smtplib
 import ssl
+import threading
 import time
 from dataclasses import dataclass
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.policy import Compat32
-from email.utils import formatdate
+from email.utils import formatdate, parseaddr
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -106,6 +109,14 @@ class _OneLineHeaders(Compat32):
 
 
 _POLICY = _OneLineHeaders(max_line_length=None)
+#: The same, with the CRLF line ends SMTP requires.
+_SMTP_POLICY = _POLICY.clone(linesep="\r\n")
+
+
+@functools.lru_cache(maxsize=16)
+def _address(header: str) -> str:
+    """The address of a ``From`` header (the sender is one of a few: parsed once)."""
+    return parseaddr(header)[1]
 
 
 def build_message(payload: dict[str, Any], *, execution_key: str, sender: str) -> MIMEMultipart:
@@ -129,14 +140,83 @@ def build_message(payload: dict[str, Any], *, execution_key: str, sender: str) -
     return message
 
 
-class SmtpSender:
-    """One SMTP connection reused across messages, paced to ``rate_per_second``."""
+class TokenBucket:
+    """Paces sends to ``rate`` per second, shared by every connection of a sender.
 
-    def __init__(self, settings: SmtpSettings, *, timeout: float = 30.0) -> None:
+    A bucket of ``burst`` tokens refilled at ``rate``: a send takes a token or waits for
+    the next one. Unlike spacing each send ``1/rate`` after the previous one, time lost
+    to a slow send (a late wake-up, a database write) is credited up to ``burst``
+    tokens, so the achieved rate stays at the configured one instead of drifting below
+    it by the average lateness; ``burst`` bounds how far it may run ahead after a pause.
+    """
+
+    def __init__(self, rate: float, *, burst: float | None = None) -> None:
+        if rate <= 0:
+            raise ValueError("a send rate is a positive number of messages per second")
+        self.rate = rate
+        #: A tenth of a second of sends (at least one): enough to absorb scheduling
+        #: jitter, too little to be noticed as a burst by the receiving server.
+        self.burst = burst if burst is not None else max(1.0, rate / 10)
+        self._tokens = 1.0
+        self._stamp = time.monotonic()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> None:
+        """Take one token, sleeping until one is available."""
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+            self._stamp = now
+            # Taken now even when not yet there: the debt makes the next caller (another
+            # connection) wait behind this one, so waits queue in order.
+            self._tokens -= 1.0
+            wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
+        if wait > 0:
+            time.sleep(wait)
+
+
+def permanent_failure(error: BaseException) -> bool:
+    """Whether the SMTP server refused for good (a 5xx reply): retrying cannot help.
+
+    A 4xx reply, a dropped connection or a network error is transient (retried with
+    backoff); a refused recipient counts as permanent only when every recipient got a
+    5xx.
+    """
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _ in error.recipients.values()]
+        return bool(codes) and all(code >= 500 for code in codes)
+    if isinstance(error, smtplib.SMTPResponseException):
+        return error.smtp_code >= 500
+    return False
+
+
+class SmtpSender:
+    """Up to ``connections`` SMTP connections, each reused across messages, shared by the
+    threads that call :meth:`send` and paced together to ``rate_per_second``.
+
+    One connection is a round trip per command (MAIL, RCPT, DATA, the message); a
+    second one lets the server accept a message while the first waits for its reply.
+    Each connection carries one message at a time, so a crash leaves at most one
+    message per connection sent but not yet recorded (see
+    :mod:`recompra.automation.delivery`).
+    """
+
+    def __init__(
+        self, settings: SmtpSettings, *, connections: int = 1, timeout: float = 30.0
+    ) -> None:
+        if connections < 1:
+            raise ValueError("an SMTP sender needs at least one connection")
         self.settings = settings
+        self.connections = connections
         self.timeout = timeout
-        self._client: smtplib.SMTP | None = None
-        self._next_slot = 0.0
+        #: Idle connections (``None``: a slot not connected yet); a caller takes one for
+        #: the length of a send, so at most ``connections`` are ever open.
+        self._idle: queue.LifoQueue[smtplib.SMTP | None] = queue.LifoQueue()
+        for _ in range(connections):
+            self._idle.put(None)
+        self._bucket = TokenBucket(settings.rate_per_second) if settings.rate_per_second else None
+        #: Connections opened so far (reconnections included): what reuse saves.
+        self.opened = 0
 
     def _connect(self) -> smtplib.SMTP:
         s = self.settings
@@ -151,34 +231,54 @@ class SmtpSender:
                 client.starttls(context=ssl.create_default_context())
         if s.username:
             client.login(s.username, s.password or "")
+        self.opened += 1
         return client
 
-    def _pace(self) -> None:
-        rate = self.settings.rate_per_second
-        if not rate:
-            return
-        now = time.monotonic()
-        if self._next_slot > now:
-            time.sleep(self._next_slot - now)
-        self._next_slot = max(now, self._next_slot) + 1.0 / rate
-
     def send(self, message: MIMEMultipart) -> None:
-        """Send one message; reconnects once if the server dropped the connection."""
-        self._pace()
-        for attempt in (1, 2):
-            if self._client is None:
-                self._client = self._connect()
-            try:
-                self._client.send_message(message)
-                return
-            except smtplib.SMTPServerDisconnected:
-                self._client = None
-                if attempt == 2:
+        """Send one message over an idle connection; reconnects once if the server had
+        dropped it. Safe to call from ``connections`` threads at once."""
+        # What ``send_message`` would do, without parsing every address header of every
+        # message (Cc, Bcc, Resent-*): ours carry one sender and one recipient.
+        envelope_from = _address(str(message["From"]))
+        recipient = parseaddr(str(message["To"]))[1]
+        data = message.as_bytes(policy=_SMTP_POLICY)
+        if self._bucket is not None:
+            self._bucket.acquire()
+        client = self._idle.get()
+        try:
+            for attempt in (1, 2):
+                if client is None:
+                    client = self._connect()
+                try:
+                    client.sendmail(envelope_from, [recipient], data)
+                    return
+                except smtplib.SMTPServerDisconnected:
+                    client = None
+                    if attempt == 2:
+                        raise
+                except smtplib.SMTPException:
+                    # A refused command (smtplib has sent RSET after it): the connection
+                    # is clean for the next message.
                     raise
+                except OSError:
+                    # A broken socket mid-message: never reuse it.
+                    _quit(client)
+                    client = None
+                    raise
+        finally:
+            self._idle.put(client)
 
     def close(self) -> None:
-        """Quit the connection (if open)."""
-        if self._client is not None:
-            with contextlib.suppress(smtplib.SMTPException, OSError):
-                self._client.quit()
-            self._client = None
+        """Quit every open connection."""
+        clients = []
+        while not self._idle.empty():
+            clients.append(self._idle.get_nowait())
+        for client in clients:
+            _quit(client)
+            self._idle.put(None)
+
+
+def _quit(client: smtplib.SMTP | None) -> None:
+    if client is not None:
+        with contextlib.suppress(smtplib.SMTPException, OSError):
+            client.quit()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from recompra.automation.definition import parse_clock
@@ -22,6 +22,10 @@ class AutomationSettings(BaseSettings):
     smtp_from: str = "Recompra <no-reply@recompra.local>"
     #: Messages per second handed to the SMTP server (0: as fast as it accepts).
     smtp_rate: float = 0.0
+    #: SMTP connections used at once (one sending thread each). Two keep a local relay
+    #: busy while the other waits for a reply; a crash may leave one transactional
+    #: message per connection sent but unrecorded (resent once after the lease).
+    smtp_connections: int = Field(default=2, ge=1, le=16)
     #: Base of links in messages (unsubscribe); the address the API is reachable at.
     public_url: str = "http://127.0.0.1:8000"
     #: Marketing needs an explicit grant (otherwise: allowed unless withdrawn).
@@ -79,5 +83,6 @@ def smtp_sender(automation: AutomationSettings) -> SmtpSender | None:
     return SmtpSender(
         smtp_settings(
             automation.smtp_url, automation.smtp_from, rate_per_second=automation.smtp_rate or None
-        )
+        ),
+        connections=automation.smtp_connections,
     )

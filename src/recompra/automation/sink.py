@@ -99,12 +99,17 @@ def running_sink(folder: Path) -> Iterator[int]:
             raise RuntimeError("the SMTP sink did not start (is aiosmtpd installed?)")
         yield int(line)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, timeout=10)
+
+
+def stop_process(process: subprocess.Popen[Any], *, timeout: float) -> None:
+    """Ask ``process`` to end (SIGTERM); kill it if it has not within ``timeout`` s."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def read_message(path: Path) -> EmailMessage:

@@ -112,7 +112,7 @@ def deliver_due(
         sender=sender,
         require_opt_in=require_opt_in,
     )
-    stats.sent, stats.failed, stats.suppressed = sent.sent, sent.failed, sent.suppressed
+    stats.add(sent)
     return stats
 
 
@@ -162,8 +162,7 @@ def run_worker(
         stats.triggers += triggers
         stats.jobs += done
         stats.decided += decided
-        for name in ("sent", "failed", "suppressed", "recovered"):
-            setattr(stats.delivery, name, getattr(stats.delivery, name) + getattr(delivered, name))
+        stats.delivery.add(delivered)
         busy = (
             triggers
             or done

@@ -1,0 +1,170 @@
+"""The SMTP sender and the delivery loop around it: connections reused (one per lane),
+the token bucket's rate, an unsubscribe recorded while a batch is being sent, and the
+retry after a refused message (4xx: later, with backoff; 5xx: failed at once)."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from email.mime.multipart import MIMEMultipart
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from automationtest import add_order, apply, context, make_store, received, thank_you
+from sqlalchemy import Engine, select, update
+
+from recompra.automation.consent import record_consent
+from recompra.automation.email import SmtpSender, TokenBucket, smtp_settings
+from recompra.automation.sink import free_port, running_sink
+from recompra.automation.worker import decide_due, deliver_due, ingest_triggers
+from recompra.db import unit_of_work
+from recompra.models.automation import OutboxMessage
+from recompra.models.base import utcnow
+
+SENDER = "Loja <loja@example.com>"
+
+
+def _decided(engine: Engine, customers: int) -> list[int]:
+    """``customers`` thank-you e-mails decided and waiting in the outbox (in order)."""
+    store = make_store(engine, customers=customers)
+    apply(engine, store, thank_you())
+    with unit_of_work(engine) as session:
+        for i, customer in enumerate(store.customers):
+            add_order(session, store, customer, f"S-{i}")
+    now = utcnow()
+    ingest_triggers(engine, now=now)
+    decide_due(engine, context(), now=now)
+    return store.customers
+
+
+def _rows(engine: Engine) -> list[tuple[int, str, int]]:
+    with unit_of_work(engine, write=False) as session:
+        rows = session.execute(
+            select(OutboxMessage.customer_id, OutboxMessage.state, OutboxMessage.attempts).order_by(
+                OutboxMessage.id
+            )
+        ).all()
+    return [tuple(row) for row in rows]  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("connections", [1, 2])
+def test_each_lane_reuses_one_connection_for_its_whole_share(
+    engine: Engine, tmp_path: Path, connections: int
+) -> None:
+    _decided(engine, customers=5)
+    with running_sink(tmp_path / "sink") as port:
+        smtp = SmtpSender(
+            smtp_settings(f"smtp://127.0.0.1:{port}", SENDER), connections=connections
+        )
+        stats = deliver_due(engine, smtp=smtp, sender=SENDER)
+        smtp.close()
+        messages = received(tmp_path / "sink")
+    assert (stats.sent, stats.failed) == (5, 0)
+    assert smtp.opened == connections  # not one per message
+    assert sorted(m["To"] for m in messages) == [f"c{i}@example.com" for i in range(5)]
+    assert [state for _, state, _ in _rows(engine)] == ["sent"] * 5
+
+
+def test_the_token_bucket_keeps_the_configured_rate() -> None:
+    rate, n = 200.0, 60
+    bucket = TokenBucket(rate)
+    started = time.monotonic()
+    for _ in range(n):
+        bucket.acquire()
+    elapsed = time.monotonic() - started
+    # One token at the start, then one per 1/rate: never faster than the rate; slower
+    # only by the last sleep's oversleep (the bucket credits earlier ones), so a loaded
+    # machine stays well inside the upper bound.
+    expected = (n - 1) / rate
+    assert expected * 0.99 <= elapsed <= expected * 1.25
+
+
+def test_an_unsubscribe_recorded_during_a_batch_stops_the_messages_not_yet_sent(
+    engine: Engine, tmp_path: Path
+) -> None:
+    customers = _decided(engine, customers=4)
+
+    class UnsubscribingAfterFirst(SmtpSender):
+        """Records the last customer's unsubscribe once the first message is out."""
+
+        def send(self, message: MIMEMultipart) -> None:
+            super().send(message)
+            if self.opened == 1 and not getattr(self, "done", False):
+                self.done = True
+                with unit_of_work(engine) as session:
+                    record_consent(
+                        session,
+                        customer_id=customers[-1],
+                        channel="email",
+                        purpose="marketing",
+                        granted=False,
+                        source="test",
+                        now=utcnow(),
+                    )
+
+    with running_sink(tmp_path / "sink") as port:
+        smtp = UnsubscribingAfterFirst(smtp_settings(f"smtp://127.0.0.1:{port}", SENDER))
+        stats = deliver_due(engine, smtp=smtp, sender=SENDER)
+        smtp.close()
+        messages = received(tmp_path / "sink")
+    assert (stats.sent, stats.suppressed) == (3, 1)
+    assert "c3@example.com" not in {m["To"] for m in messages}
+    assert [state for _, state, _ in _rows(engine)] == ["sent", "sent", "sent", "suppressed"]
+
+
+class _Refusing:
+    """aiosmtpd handler answering the first ``refusals`` messages with ``reply``."""
+
+    def __init__(self, refusals: int, reply: str) -> None:
+        self.refusals, self.reply, self.accepted = refusals, reply, 0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.refusals:
+            self.refusals -= 1
+            return self.reply
+        self.accepted += 1
+        return "250 OK"
+
+
+@pytest.mark.parametrize(
+    ("reply", "state_after_refusal"),
+    [("451 try again later", "pending"), ("550 no such mailbox", "failed")],
+)
+def test_a_refused_message_is_retried_with_backoff_unless_the_refusal_is_permanent(
+    engine: Engine, reply: str, state_after_refusal: str
+) -> None:
+    _decided(engine, customers=2)
+    handler = _Refusing(1, reply)
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        smtp = SmtpSender(smtp_settings(f"smtp://127.0.0.1:{controller.port}", SENDER))
+        first = deliver_due(engine, smtp=smtp, sender=SENDER)
+        assert (first.sent, first.failed) == (1, 1)
+        assert smtp.opened == 1  # the refusal left the connection usable
+        refused = [row for row in _rows(engine) if row[1] != "sent"]
+        assert [(state, attempts) for _, state, attempts in refused] == [(state_after_refusal, 1)]
+        with unit_of_work(engine, write=False) as session:
+            retry_at, error = session.execute(
+                select(OutboxMessage.next_attempt_at, OutboxMessage.last_error).where(
+                    OutboxMessage.customer_id == refused[0][0]
+                )
+            ).one()
+        assert reply.split()[0] in str(error)
+        # Not due again at once: the backoff pushed it out.
+        assert deliver_due(engine, smtp=smtp, sender=SENDER).sent == 0
+        # Once its backoff has passed, a transient refusal is sent; a permanent one never.
+        with unit_of_work(engine) as session:
+            session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.customer_id == refused[0][0])
+                .values(next_attempt_at=retry_at - timedelta(hours=7))
+            )
+        again = deliver_due(engine, smtp=smtp, sender=SENDER)
+        smtp.close()
+    finally:
+        controller.stop()
+    assert again.sent == (1 if state_after_refusal == "pending" else 0)
+    assert handler.accepted == 1 + again.sent
