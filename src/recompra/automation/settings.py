@@ -22,10 +22,11 @@ class AutomationSettings(BaseSettings):
     smtp_from: str = "Recompra <no-reply@recompra.local>"
     #: Messages per second handed to the SMTP server (0: as fast as it accepts).
     smtp_rate: float = 0.0
-    #: SMTP connections used at once (one sending thread each). Two keep a local relay
-    #: busy while the other waits for a reply; a crash may leave one transactional
-    #: message per connection sent but unrecorded (resent once after the lease).
-    smtp_connections: int = Field(default=2, ge=1, le=16)
+    #: SMTP connections used at once (one sending thread each). A crash may leave one
+    #: transactional message per connection sent but unrecorded (resent once after the
+    #: lease), so the default of one keeps the promise of at most one duplicate per
+    #: crash; more connections keep a relay busy while another waits for its reply.
+    smtp_connections: int = Field(default=1, ge=1, le=16)
     #: Base of links in messages (unsubscribe); the address the API is reachable at.
     public_url: str = "http://127.0.0.1:8000"
     #: Marketing needs an explicit grant (otherwise: allowed unless withdrawn).
