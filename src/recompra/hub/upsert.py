@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Date, Table, bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from recompra.db.dialect import is_postgresql, is_sqlite
+from recompra.db.dialect import is_postgresql, is_sqlite, retrying_unique_races
 from recompra.hub.rejects import EntityCounts
 from recompra.models.base import UTCDateTime
 
@@ -187,8 +187,31 @@ def upsert_rows(
     ``rows`` must be unique by key (importers fold duplicates first). ``compare`` lists the
     columns whose change makes a row "updated"; other columns are written on insert only.
     Returns the id of every row's key. Never commits (the unit of work does).
+
+    Two requests may bring the same new key at once (two orders of a product the catalog
+    does not have yet): on PostgreSQL the later insert then fails with a unique
+    violation, so the lookup and the writes run again, once they see the other
+    transaction's row (:func:`retrying_unique_races`). Counts are added only for the
+    attempt that succeeded.
     """
-    counts = counts if counts is not None else EntityCounts()
+    result = retrying_unique_races(
+        session, lambda: _upsert_once(session, table, rows, key=key, compare=compare)
+    )
+    if counts is not None:
+        counts.add(result.counts)
+        result = UpsertResult(result.ids, counts, result.inserted_keys, result.updated_keys)
+    return result
+
+
+def _upsert_once(
+    session: Session,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    *,
+    key: Sequence[str],
+    compare: Sequence[str],
+) -> UpsertResult:
+    counts = EntityCounts()
     keys = [tuple(r[k] for k in key) for r in rows]
     current = existing_rows(session, table, key, keys, compare)
     to_insert: list[dict[str, Any]] = []
