@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from recompra.engines.base import Engine
 from recompra.engines.registry import open_engine
@@ -34,8 +35,8 @@ from recompra.recommend.sql import (
     BasketKind,
     Level,
     baskets_sql,
+    check_rule_thresholds,
     pairs_sql,
-    rules_sql,
 )
 from recompra.snapshot.schema import NON_PURCHASE_STATUSES
 
@@ -50,6 +51,21 @@ PAIRS_SCHEMA = pa.schema(
 )
 RULES_SCHEMA = pa.schema(
     [(c, pa.int64()) for c in RULE_COLUMNS[:6]] + [(c, pa.float64()) for c in RULE_COLUMNS[6:]]
+)
+#: The pairs columns that hold each rule column, for ``a -> b`` and for ``b -> a``.
+_FORWARD_RULE_SOURCES = PAIR_COLUMNS
+_BACKWARD_RULE_SOURCES = (
+    "item_b",
+    "item_a",
+    "n_ab",
+    "n_b",
+    "n_a",
+    "n_baskets",
+    "support",
+    "confidence_ba",
+    "confidence_ab",
+    "lift",
+    "cosine",
 )
 _INPUT_COLUMNS = {
     "orders": ("order_id", "customer_id", "status"),
@@ -125,23 +141,56 @@ def copurchase_views(
 ) -> None:
     """Materialise ``baskets`` and ``pairs`` on an engine whose sources are registered.
 
-    Callers then read ``pairs`` and :func:`~recompra.recommend.sql.rules_sql` (collected by
-    :func:`copurchase_on`, or written to Parquet at scale with ``engine.write_parquet``).
+    For writing the tables to Parquet at scale with ``engine.write_parquet`` (``pairs``
+    and :func:`~recompra.recommend.sql.rules_sql`); :func:`copurchase_on` collects them.
     """
     engine.materialize("baskets", baskets_sql(level, basket))
     engine.materialize("pairs", pairs_sql(min_pair_count))
 
 
-def copurchase_on(engine: Engine, spec: CoPurchaseSpec = CoPurchaseSpec()) -> CoPurchase:
-    """Compute co-purchase pairs and rules on an engine whose sources are registered."""
-    copurchase_views(
-        engine, level=spec.level, basket=spec.basket, min_pair_count=spec.min_pair_count
+def rules_from_pairs(
+    pairs: pa.Table, min_support: float = 0.0, min_confidence: float = 0.0
+) -> pa.Table:
+    """Return the directed rules of :data:`~recompra.recommend.sql.RULES_SQL` from its pairs.
+
+    Each undirected pair gives two rules whose every value is already a column of
+    ``pairs`` (swapped for ``b -> a``), so the rules are the pair columns relabelled,
+    without copying them or sending a second, twice as long result from the engine.
+
+    Parameters
+    ----------
+    pairs
+        A pairs table of :data:`PAIRS_SCHEMA`.
+    min_support, min_confidence
+        Keep rules with support and confidence at least these.
+    """
+    check_rule_thresholds(min_support, min_confidence)
+    rules = pa.concat_tables(
+        pa.Table.from_arrays([pairs.column(c) for c in columns], schema=RULES_SCHEMA)
+        for columns in (_FORWARD_RULE_SOURCES, _BACKWARD_RULE_SOURCES)
     )
-    pairs = engine.query("SELECT * FROM pairs")
-    rules = engine.query(rules_sql(spec.min_support, spec.min_confidence))
+    if min_support <= 0.0 and min_confidence <= 0.0:
+        # Support and confidence are counts over positive counts, never negative: a zero
+        # threshold keeps every rule, and filtering would copy millions of rows for nothing.
+        return rules
+    keep = pc.and_(
+        pc.greater_equal(rules.column("support"), min_support),
+        pc.greater_equal(rules.column("confidence"), min_confidence),
+    )
+    return rules.filter(keep)
+
+
+def copurchase_on(engine: Engine, spec: CoPurchaseSpec = CoPurchaseSpec()) -> CoPurchase:
+    """Compute co-purchase pairs and rules on an engine whose sources are registered.
+
+    The pairs are collected straight from their statement (nothing reads them twice on
+    the engine) and the rules derived from them by :func:`rules_from_pairs`.
+    """
+    engine.materialize("baskets", baskets_sql(spec.level, spec.basket))
+    pairs = _conformed(engine.query(pairs_sql(spec.min_pair_count)), PAIRS_SCHEMA)
     return CoPurchase(
-        pairs=_conformed(pairs, PAIRS_SCHEMA),
-        rules=_conformed(rules, RULES_SCHEMA),
+        pairs=pairs,
+        rules=rules_from_pairs(pairs, spec.min_support, spec.min_confidence),
         level=spec.level,
         basket=spec.basket,
     )
