@@ -87,7 +87,8 @@ def test_the_stored_report_is_the_fresh_one_after_writes_and_as_windows_close(
     with unit_of_work(engine) as session:
         add_order(session, store, store.customers[1], "G-1", at=NOON + timedelta(days=3))
     stale = _stored(engine, store.brand_id, day_31)
-    assert not stale[UPLIFT].current and not stale[ROI].current
+    assert not stale[UPLIFT].current
+    assert not stale[ROI].current
     assert stale[UPLIFT].payload["journeys"] == late
     assert _refresh(engine, day_31) == 2
     after, fresh = stored_and_fresh(day_31)
@@ -155,9 +156,7 @@ def no_request() -> Iterator[None]:
 
 
 @pytest.mark.usefixtures("no_request")
-def test_the_job_checks_every_interval_or_when_a_reader_asks(
-    engine: Engine, store: Store
-) -> None:
+def test_the_job_checks_every_interval_or_when_a_reader_asks(engine: Engine, store: Store) -> None:
     job = MeasurementRefresh(SPECS, interval=timedelta(minutes=1))
 
     def run(now: datetime) -> int:
