@@ -122,23 +122,30 @@ def _expected(server: Server) -> dict[str, Any]:
     }
 
 
-@pytest.mark.parametrize("viewport", sorted(VIEWPORTS))
-@pytest.mark.parametrize("lang", ["pt-BR", "en"])
-def test_the_page_shows_the_journey_uplift_and_the_program_roi(
-    browser: Any, server: Server, viewport: str, lang: str
-) -> None:
-    expected = _expected(server)
+def _signed_in_page(browser: Any, server: Server, viewport: str, lang: str) -> tuple[Any, Any]:
+    """A new browser context at ``viewport`` signed in on the page in ``lang``."""
     width, height = VIEWPORTS[viewport]
     context = browser.new_context(
         viewport={"width": width, "height": height}, is_mobile=viewport == "phone"
     )
     tab = context.new_page()
     tab.set_default_timeout(15_000)
+    sign_in(tab, server, "/dashboard/measurement")
+    if lang == "en":
+        tab.goto(server.url + "/dashboard/lang?to=en&next=/dashboard/measurement")
+        tab.wait_for_url("**/dashboard/measurement")
+    return context, tab
+
+
+@pytest.mark.parametrize("viewport", sorted(VIEWPORTS))
+@pytest.mark.parametrize("lang", ["pt-BR", "en"])
+def test_the_page_shows_the_journey_uplift_and_the_program_roi(
+    browser: Any, server: Server, viewport: str, lang: str
+) -> None:
+    expected = _expected(server)
+    width, _ = VIEWPORTS[viewport]
+    context, tab = _signed_in_page(browser, server, viewport, lang)
     try:
-        sign_in(tab, server, "/dashboard/measurement")
-        if lang == "en":
-            tab.goto(server.url + "/dashboard/lang?to=en&next=/dashboard/measurement")
-            tab.wait_for_url("**/dashboard/measurement")
         assert tab.locator("html").get_attribute("lang") == lang
         heading = "O que cada ação rendeu" if lang == "pt-BR" else "What each action earned"
         assert heading in tab.locator("h1").inner_text()
@@ -268,17 +275,9 @@ def no_stored_reports(server: Server) -> Iterator[None]:
 def test_before_the_first_report_the_page_says_it_is_being_computed(
     browser: Any, server: Server, viewport: str, lang: str
 ) -> None:
-    width, height = VIEWPORTS[viewport]
-    context = browser.new_context(
-        viewport={"width": width, "height": height}, is_mobile=viewport == "phone"
-    )
-    tab = context.new_page()
-    tab.set_default_timeout(15_000)
+    width, _ = VIEWPORTS[viewport]
+    context, tab = _signed_in_page(browser, server, viewport, lang)
     try:
-        sign_in(tab, server, "/dashboard/measurement")
-        if lang == "en":
-            tab.goto(server.url + "/dashboard/lang?to=en&next=/dashboard/measurement")
-            tab.wait_for_url("**/dashboard/measurement")
         status = tab.locator("[data-report-status]")
         assert status.get_attribute("data-report-status") == "pending"
         expected = (
