@@ -53,6 +53,7 @@ from recompra.automation.worker import WorkerJob
 from recompra.commercial.refit import LeadScoreRefit
 from recompra.config import Settings, get_settings
 from recompra.db import get_engine
+from recompra.measurement.reports import MeasurementRefresh
 from recompra.ops.metrics import MetricsMiddleware
 from recompra.privacy.audit_writer import PersonalReadLog
 from recompra.reads.recommendations import recommendations_root
@@ -71,8 +72,14 @@ header. Responses carry `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-
 def worker_jobs() -> tuple[WorkerJob, ...]:
     """The jobs of the domains above automation that a worker runs on every pass, the
     server's embedded one and ``recompra worker`` alike: cases opened from low reviews,
-    the lead-score refit, the purge of expired idempotency records."""
-    return (open_cases_from_feedback, LeadScoreRefit.from_settings(), purge_job)
+    the lead-score refit, the purge of expired idempotency records, the measurement
+    reports the dashboard and the API read."""
+    return (
+        open_cases_from_feedback,
+        LeadScoreRefit.from_settings(),
+        purge_job,
+        MeasurementRefresh.from_settings(),
+    )
 
 
 def _lifespan(

@@ -41,6 +41,7 @@ from recompra.automation.schedule import Cap, ContactPolicy
 from recompra.automation.service import apply_journey
 from recompra.automation.steps import DecisionContext
 from recompra.automation.worker import decide_due, ingest_triggers
+from recompra.config import Settings
 from recompra.db import make_engine, unit_of_work
 from recompra.loyalty import (
     create_program,
@@ -51,6 +52,7 @@ from recompra.loyalty import (
     redeem,
 )
 from recompra.measurement.history import settle_history
+from recompra.measurement.reports import page_specs, refresh_reports
 from recompra.migrate import upgrade
 from recompra.models import Brand, Customer, CustomerScore, Order
 from recompra.models.voc import SurveyAnswer, SurveySend
@@ -245,6 +247,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     _seed_journey(engine, store.brand_a)
     _seed_journeys(engine, store.brand_a, store.customers_a)
     analyse_sample(engine, home, brand_id=store.brand_a)
+    # The worker's pass over the measurement reports (the server runs no worker).
+    with unit_of_work(engine) as session:
+        refresh_reports(
+            session,
+            specs=page_specs(point_value_minor_per_1000=Settings().point_value_minor_per_1000),
+            now=datetime.now(UTC),
+        )
     engine.dispose()
     port = _free_port()
     env = {

@@ -1,7 +1,9 @@
 """The "What each action earned" page in Chromium: both languages, desktop and phone,
 and no page wider than the phone. The thank-you journey's figures (incremental revenue
 and its CI, the MDE, the SRM p-value) must equal what this test computes itself from the
-stored runs and orders, with the formulas written here."""
+stored runs and orders, with the formulas written here. The page shows the reports the
+worker stored (the server fixture runs its pass) with their time, and a clear state
+before the first one exists."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import math
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -21,7 +24,7 @@ from sqlalchemy import func, select
 from webtest import VIEWPORTS, Server, screenshot, sign_in
 
 from recompra.db import make_engine, unit_of_work
-from recompra.models import Order
+from recompra.models import MeasurementReport, Order
 from recompra.models.automation import Journey, JourneyRun, OutboxMessage
 
 pytestmark = pytest.mark.browser
@@ -119,26 +122,37 @@ def _expected(server: Server) -> dict[str, Any]:
     }
 
 
-@pytest.mark.parametrize("viewport", sorted(VIEWPORTS))
-@pytest.mark.parametrize("lang", ["pt-BR", "en"])
-def test_the_page_shows_the_journey_uplift_and_the_program_roi(
-    browser: Any, server: Server, viewport: str, lang: str
-) -> None:
-    expected = _expected(server)
+def _signed_in_page(browser: Any, server: Server, viewport: str, lang: str) -> tuple[Any, Any]:
+    """A new browser context at ``viewport`` signed in on the page in ``lang``."""
     width, height = VIEWPORTS[viewport]
     context = browser.new_context(
         viewport={"width": width, "height": height}, is_mobile=viewport == "phone"
     )
     tab = context.new_page()
     tab.set_default_timeout(15_000)
+    sign_in(tab, server, "/dashboard/measurement")
+    if lang == "en":
+        tab.goto(server.url + "/dashboard/lang?to=en&next=/dashboard/measurement")
+        tab.wait_for_url("**/dashboard/measurement")
+    return context, tab
+
+
+@pytest.mark.parametrize("viewport", sorted(VIEWPORTS))
+@pytest.mark.parametrize("lang", ["pt-BR", "en"])
+def test_the_page_shows_the_journey_uplift_and_the_program_roi(
+    browser: Any, server: Server, viewport: str, lang: str
+) -> None:
+    expected = _expected(server)
+    width, _ = VIEWPORTS[viewport]
+    context, tab = _signed_in_page(browser, server, viewport, lang)
     try:
-        sign_in(tab, server, "/dashboard/measurement")
-        if lang == "en":
-            tab.goto(server.url + "/dashboard/lang?to=en&next=/dashboard/measurement")
-            tab.wait_for_url("**/dashboard/measurement")
         assert tab.locator("html").get_attribute("lang") == lang
         heading = "O que cada ação rendeu" if lang == "pt-BR" else "What each action earned"
         assert heading in tab.locator("h1").inner_text()
+        # Current, or updating when an earlier test of the session wrote new data.
+        status = tab.locator("[data-report-status]")
+        assert status.get_attribute("data-report-status") in ("current", "updating")
+        assert ("Calculado em" if lang == "pt-BR" else "Computed at") in status.inner_text()
         row = tab.locator("[data-journey=post_purchase_thanks]")
         shown = row.locator("[data-incremental] [data-value]")
         for attribute, key in (
@@ -203,7 +217,7 @@ def _shown(tab: Any) -> dict[str, tuple[str | None, ...]]:
     return shown
 
 
-def test_the_page_shows_the_cli_report_also_when_it_reuses_it(browser: Any, server: Server) -> None:
+def test_the_stored_report_is_the_cli_report(browser: Any, server: Server) -> None:
     width, height = VIEWPORTS["desktop"]
     context = browser.new_context(viewport={"width": width, "height": height})
     tab = context.new_page()
@@ -211,7 +225,7 @@ def test_the_page_shows_the_cli_report_also_when_it_reuses_it(browser: Any, serv
     try:
         sign_in(tab, server, "/dashboard/measurement")
         first = _shown(tab)
-        tab.reload()  # the second view reuses the report computed for this data version
+        tab.reload()  # the second view reads the same stored report
         second = _shown(tab)
     finally:
         context.close()
@@ -232,3 +246,50 @@ def test_the_page_shows_the_cli_report_also_when_it_reuses_it(browser: Any, serv
     }
     assert "post_purchase_thanks" in expected
     assert first == second == expected
+
+
+@pytest.fixture
+def no_stored_reports(server: Server) -> Iterator[None]:
+    """The server's database as before the worker's first pass; restored afterwards."""
+    engine = make_engine(server.database_url)
+    columns = ("brand_id", "kind", "settings_key", "data_version", "computed_at")
+    try:
+        with unit_of_work(engine) as session:
+            rows = session.scalars(select(MeasurementReport)).all()
+            kept = [
+                {name: getattr(row, name) for name in (*columns, "valid_until", "payload")}
+                for row in rows
+            ]
+            for row in rows:
+                session.delete(row)
+        yield
+        with unit_of_work(engine) as session:
+            session.add_all(MeasurementReport(**values) for values in kept)
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.usefixtures("no_stored_reports")
+@pytest.mark.parametrize("viewport", sorted(VIEWPORTS))
+@pytest.mark.parametrize("lang", ["pt-BR", "en"])
+def test_before_the_first_report_the_page_says_it_is_being_computed(
+    browser: Any, server: Server, viewport: str, lang: str
+) -> None:
+    width, _ = VIEWPORTS[viewport]
+    context, tab = _signed_in_page(browser, server, viewport, lang)
+    try:
+        status = tab.locator("[data-report-status]")
+        assert status.get_attribute("data-report-status") == "pending"
+        expected = (
+            "Estamos calculando estes números"
+            if lang == "pt-BR"
+            else "These figures are being computed"
+        )
+        assert expected in status.inner_text()
+        assert tab.locator("[data-pending=uplift]").is_visible()
+        assert tab.locator("[data-pending=roi]").is_visible()
+        assert not tab.locator("article[data-journey]").count()
+        screenshot(tab, f"measurement-pending-{lang}-{viewport}")
+        assert tab.evaluate("document.documentElement.scrollWidth") <= width + 1
+    finally:
+        context.close()

@@ -13,8 +13,14 @@ from typing import Any
 import httpx
 import pytest
 from openpyxl import load_workbook
+from sqlalchemy import select
 from test_portuguese_pages import english_fragments, visible_text
 from webtest import VIEWPORTS, Server, screenshot, sign_in
+
+from recompra.db import make_engine, unit_of_work
+from recompra.models import Brand, Customer
+from recompra.segments.definition import parse_definition
+from recompra.segments.service import apply_definition
 
 pytestmark = pytest.mark.browser
 
@@ -154,3 +160,32 @@ def test_pages_in_both_languages_and_sizes(
             assert not leaks, (path, leaks)
         else:
             assert page.locator("html").get_attribute("lang") == "en"
+
+
+def test_recent_entries_name_the_customers(tab_at: Any, server: Server) -> None:
+    key = "entradas_recentes_rj"
+    engine = make_engine(server.database_url)
+    try:
+        with unit_of_work(engine) as session:
+            brand_id = session.scalar(select(Brand.id).where(Brand.slug == server.slug))
+            definition = parse_definition(
+                {
+                    "key": key,
+                    "name": {"pt-BR": "Clientes do RJ", "en": "RJ customers"},
+                    "rule": {"field": "state", "op": "eq", "value": "RJ"},
+                }
+            )
+            apply_definition(session, brand_id=brand_id, definition=definition)
+        with unit_of_work(engine, write=False) as session:
+            names = dict(session.execute(select(Customer.id, Customer.name)).all())
+    finally:
+        engine.dispose()
+    page = tab_at("desktop")
+    sign_in(page, server, f"/dashboard/segments/{key}")
+    links = page.locator("#history [data-history-customer]")
+    shown = {
+        int(link.get_attribute("data-history-customer") or 0): link.inner_text()
+        for link in links.all()
+    }
+    assert shown
+    assert shown == {customer: names[customer] for customer in shown}

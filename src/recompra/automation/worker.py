@@ -39,7 +39,7 @@ class WorkerStats:
 
     triggers: int = 0
     decided: int = 0
-    #: What the extra jobs did (e.g. cases opened from feedback).
+    #: What the extra jobs did (cases opened from feedback, reports computed...).
     jobs: int = 0
     delivery: DeliveryStats = field(default_factory=DeliveryStats)
 

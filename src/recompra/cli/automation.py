@@ -123,7 +123,7 @@ def worker(
     batch: Annotated[int, typer.Option(help="Timers decided per transaction")] = 500,
 ) -> None:
     """Run the automation worker: triggers, cases from low reviews, due timers, e-mail
-    and webhook deliveries."""
+    and webhook deliveries, and the other jobs (lead-score refits, measurement reports)."""
     automation = AutomationSettings()
     smtp = smtp_sender(automation)
     if smtp is None:
@@ -151,7 +151,9 @@ def worker(
     d = stats.delivery
     typer.echo(
         f"triggers {stats.triggers}, decided {stats.decided}, sent {d.sent}, failed {d.failed}, "
-        f"suppressed {d.suppressed}, recovered {d.recovered}, cases opened {stats.jobs}"
+        # The other jobs' work together: cases opened, lead-score refits, idempotency
+        # records purged, measurement reports computed (one total, not cases alone).
+        f"suppressed {d.suppressed}, recovered {d.recovered}, jobs done {stats.jobs}"
     )
 
 

@@ -36,6 +36,17 @@ def to_plain(value: Any) -> Any:
     return value
 
 
+def require_journey(session: Session, *, brand_id: int, journey_key: str) -> None:
+    """Raise :class:`NotFound` unless the brand has a journey ``journey_key``."""
+    if (
+        session.scalar(
+            select(Journey.id).where(Journey.brand_id == brand_id, Journey.key == journey_key)
+        )
+        is None
+    ):
+        raise NotFound(f"journey {journey_key!r} not found", field="journey")
+
+
 def uplift_report(
     session: Session,
     *,
@@ -45,13 +56,8 @@ def uplift_report(
     settings: Settings | None = None,
 ) -> dict[str, Any]:
     """The uplift report of the brand's journeys (or one), as JSON-ready data."""
-    if journey_key is not None and (
-        session.scalar(
-            select(Journey.id).where(Journey.brand_id == brand_id, Journey.key == journey_key)
-        )
-        is None
-    ):
-        raise NotFound(f"journey {journey_key!r} not found", field="journey")
+    if journey_key is not None:
+        require_journey(session, brand_id=brand_id, journey_key=journey_key)
     settings = settings or Settings()
     journeys = journey_uplift(
         session, brand_id=brand_id, now=now, journey_key=journey_key, settings=settings

@@ -58,7 +58,7 @@ from recompra.models.loyalty import (
     LoyaltyTier,
     LoyaltyTierChange,
 )
-from recompra.models.measurement import JourneyTargeting, UpliftPrediction
+from recompra.models.measurement import JourneyTargeting, MeasurementReport, UpliftPrediction
 from recompra.models.order import Order, OrderItem, Payment
 from recompra.models.privacy import AuditEntry, DashboardUserRole, PrivacyRequest
 from recompra.models.scores import CustomerScore
@@ -119,6 +119,7 @@ __all__ = [
     "LoyaltyTierChange",
     "MarketingSpend",
     "MaturityAnswer",
+    "MeasurementReport",
     "Objective",
     "Opportunity",
     "Order",

@@ -1,14 +1,16 @@
-"""Uplift targeting of a journey: the model judged on a held-out split and, when its
-Qini CI excluded zero, the customers' predicted uplift the send decision reads."""
+"""Uplift targeting of a journey (the model judged on a held-out split and, when its
+Qini CI excluded zero, the customers' predicted uplift the send decision reads), and the
+measurement reports the worker stores for the dashboard and the API."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, String
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from recompra.models.base import Base, utcnow
+from recompra.models.base import Base, BrandOwned, utcnow
 
 
 class JourneyTargeting(Base):
@@ -39,3 +41,26 @@ class UpliftPrediction(Base):
         BigInteger, ForeignKey("customers.id"), primary_key=True
     )
     uplift: Mapped[float] = mapped_column(Float)
+
+
+class MeasurementReport(BrandOwned, Base):
+    """The latest report of one kind (``uplift`` or ``roi``) and settings for a brand, as
+    the worker computed it, and the data version it was computed from.
+
+    One row per ``(brand, kind, settings)``, replaced in place when the worker recomputes
+    it, so a reader finds it with one indexed lookup.
+    """
+
+    __tablename__ = "measurement_reports"
+    __table_args__ = (UniqueConstraint("brand_id", "kind", "settings_key"),)
+
+    kind: Mapped[str] = mapped_column(String(16))
+    #: The report's settings, canonical JSON (``measurement.reports.settings_key``).
+    settings_key: Mapped[str] = mapped_column(String(400))
+    #: SHA-256 of the data version the report was computed from.
+    data_version: Mapped[str] = mapped_column(String(64))
+    computed_at: Mapped[datetime] = mapped_column()
+    #: When the report would change with no write (an outcome window closing); null for
+    #: a report that depends on the data only.
+    valid_until: Mapped[datetime | None] = mapped_column()
+    payload: Mapped[dict[str, Any]] = mapped_column()

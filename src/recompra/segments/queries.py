@@ -265,6 +265,18 @@ def recent_events(
     return rows[::-1]
 
 
+def customer_names(session: Session, ids: set[int]) -> dict[int, str | None]:
+    """The names of ``ids`` (``None`` for a customer without one, or erased)."""
+    if not ids:
+        return {}
+    return {
+        int(customer_id): name
+        for customer_id, name in session.execute(
+            select(Customer.id, Customer.name).where(Customer.id.in_(ids))
+        )
+    }
+
+
 def _events(session: Session, *filters: Any, limit: int | None = None) -> list[MembershipEventRow]:
     query = (
         select(SegmentMembershipEvent, Segment.key)

@@ -19,6 +19,17 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Orders within {days} days after entry; 95% confidence intervals.",
     ),
     "measurement.journeys": ("Jornadas", "Journeys"),
+    "measurement.status.current": ("Calculado em {when}.", "Computed at {when}."),
+    "measurement.status.updating": (
+        "Calculado em {when}; atualizando com os dados novos.",
+        "Computed at {when}; updating with the new data.",
+    ),
+    "measurement.status.section": ("Em cálculo…", "Being computed…"),
+    "measurement.status.pending": (
+        "Estamos calculando estes números. Eles aparecem aqui em alguns minutos; "
+        "recarregue a página.",
+        "These figures are being computed. They appear here within a few minutes; reload the page.",
+    ),
     "measurement.no_journeys": (
         "Nenhuma jornada ainda. Crie uma com holdout para medir o que ela rende.",
         "No journeys yet. Create one with a holdout to measure what it earns.",

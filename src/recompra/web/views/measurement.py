@@ -1,7 +1,8 @@
 """The "What each action earned" page: per journey, the holdout comparison (incremental
 revenue with its CI, MDE, SRM, decision) with attribution next to it, per message, and
-the loyalty program's ROI. The numbers are the API's (:mod:`recompra.measurement.service`),
-computed once per data version (:mod:`recompra.measurement.cache`).
+the loyalty program's ROI. The numbers are the API's: the reports the worker computed
+and stored (:mod:`recompra.measurement.reports`); the view only reads them, and shows
+an out-of-date one with its age while the worker catches up.
 """
 
 from __future__ import annotations
@@ -12,8 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from recompra.measurement.cache import cached_roi_report, cached_uplift_report
-from recompra.measurement.loyalty_roi import RoiSettings
+from recompra.measurement.reports import ROI, UPLIFT, StoredReport, page_specs, read_reports
 from recompra.web.context import build_page, read_unit
 from recompra.web.views.common import render
 
@@ -42,24 +42,40 @@ def _segments(journeys: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+def _status(reports: list[StoredReport | None]) -> tuple[str, datetime | None]:
+    """``pending`` while a report was never computed, else ``updating`` while one is out
+    of date, else ``current``; and the oldest report's time."""
+    stored = [report for report in reports if report is not None]
+    oldest = min((report.computed_at for report in stored), default=None)
+    if len(stored) < len(reports):
+        return "pending", oldest
+    return ("current" if all(report.current for report in stored) else "updating"), oldest
+
+
 @router.get("/dashboard/measurement", response_class=HTMLResponse)
 def measurement(request: Request) -> HTMLResponse:
     """Incremental revenue per journey and message, and the loyalty program's ROI."""
+    rate = request.app.state.settings.point_value_minor_per_1000
     with read_unit(request) as session:
         page = build_page(request, session, "measurement")
-        uplift = cached_uplift_report(session, brand_id=page.brand.id, now=datetime.now(UTC))
-        rate = request.app.state.settings.point_value_minor_per_1000
-        roi = cached_roi_report(
+        reports = read_reports(
             session,
             brand_id=page.brand.id,
-            settings=RoiSettings(point_value_minor_per_1000=rate),
+            specs=page_specs(point_value_minor_per_1000=rate),
+            now=datetime.now(UTC),
         )
+    uplift, roi = reports[UPLIFT], reports[ROI]
+    journeys = uplift.payload["journeys"] if uplift else []
+    status, computed_at = _status([uplift, roi])
     return render(
         page,
         "measurement.html",
-        uplift=uplift,
-        nodes=_nodes(uplift["journeys"]),
-        segments=_segments(uplift["journeys"]),
-        roi=roi,
+        uplift=uplift.payload if uplift else None,
+        journeys=journeys,
+        nodes=_nodes(journeys),
+        segments=_segments(journeys),
+        roi=roi.payload if roi else None,
+        status=status,
+        computed_at=computed_at,
         srm_alarm=SRM_ALARM,
     )

@@ -234,6 +234,9 @@ def segment_page(request: Request, key: str) -> HTMLResponse:
             session, brand_id=page.brand.id, key=key, limit=MEMBER_ROWS, offset=0
         )
         history = q.recent_events(session, brand_id=page.brand.id, key=key, limit=HISTORY_ROWS)
+        # Who entered or left, by name as in the members table (the number alone told a
+        # manager nothing).
+        names = q.customer_names(session, {event.customer_id for event in history})
         goals = goals_of(session, brand_id=page.brand.id, key=key)
     return render(
         page,
@@ -244,6 +247,7 @@ def segment_page(request: Request, key: str) -> HTMLResponse:
         total=total,
         members=members,
         history=history,
+        names=names,
         goals=goals,
     )
 
