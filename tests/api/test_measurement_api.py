@@ -27,8 +27,7 @@ METADATA = ("computed_at", "updating")
 
 def _refresh(app: FastAPI) -> int:
     specs = page_specs(point_value_minor_per_1000=app.state.settings.point_value_minor_per_1000)
-    with unit_of_work(app.state.engine) as session:
-        return refresh_reports(session, specs=specs, now=datetime.now(UTC))
+    return refresh_reports(app.state.engine, specs=specs, now=datetime.now(UTC))
 
 
 def test_uplift_is_pending_then_lists_the_brands_journeys_and_refuses_an_unknown_one(

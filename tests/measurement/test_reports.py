@@ -54,8 +54,7 @@ def store(engine: Engine) -> Store:
 
 
 def _refresh(engine: Engine, now: datetime) -> int:
-    with unit_of_work(engine) as session:
-        return refresh_reports(session, specs=SPECS, now=now)
+    return refresh_reports(engine, specs=SPECS, now=now)
 
 
 def _stored(engine: Engine, brand_id: int, now: datetime) -> dict[str, Any]:
@@ -160,8 +159,7 @@ def test_the_job_checks_every_interval_or_when_a_reader_asks(engine: Engine, sto
     job = MeasurementRefresh(SPECS, interval=timedelta(minutes=1))
 
     def run(now: datetime) -> int:
-        with unit_of_work(engine) as session:
-            return job(session, now=now)
+        return job.run(engine, now=now)
 
     assert run(NOON) == 2
     with unit_of_work(engine) as session:
@@ -175,3 +173,28 @@ def test_the_job_checks_every_interval_or_when_a_reader_asks(engine: Engine, sto
         add_order(session, store, store.customers[5], "K-2", at=NOON + timedelta(hours=2))
     assert not _stored(engine, store.brand_id, NOON + timedelta(seconds=13))[UPLIFT].current
     assert run(NOON + timedelta(seconds=14)) == 2
+
+
+def test_writers_are_not_held_while_a_report_is_computed(
+    engine: Engine, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    compute = ReportSpec.compute
+    written: list[bool] = []
+
+    def with_a_write_meanwhile(self: ReportSpec, session: Session, **kwargs: Any) -> Any:
+        # Another request writes while the report is being computed: it must not wait
+        # for the computation (SQLite has one write lock for the whole database).
+        def write() -> None:
+            with unit_of_work(engine) as other:
+                add_order(other, store, store.customers[3], f"W-{self.kind}", at=NOON)
+            written.append(True)
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        writer.join(10)
+        assert not writer.is_alive(), "a write waited for the report's computation"
+        return compute(self, session, **kwargs)
+
+    monkeypatch.setattr(ReportSpec, "compute", with_a_write_meanwhile)
+    assert _refresh(engine, NOON) == 2
+    assert written == [True, True]

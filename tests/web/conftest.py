@@ -248,12 +248,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     _seed_journeys(engine, store.brand_a, store.customers_a)
     analyse_sample(engine, home, brand_id=store.brand_a)
     # The worker's pass over the measurement reports (the server runs no worker).
-    with unit_of_work(engine) as session:
-        refresh_reports(
-            session,
-            specs=page_specs(point_value_minor_per_1000=Settings().point_value_minor_per_1000),
-            now=datetime.now(UTC),
-        )
+    refresh_reports(
+        engine,
+        specs=page_specs(point_value_minor_per_1000=Settings().point_value_minor_per_1000),
+        now=datetime.now(UTC),
+    )
     engine.dispose()
     port = _free_port()
     env = {

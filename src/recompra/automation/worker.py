@@ -13,7 +13,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -116,7 +116,7 @@ def deliver_due(
     return stats
 
 
-class WorkerJob(Protocol):
+class TransactionJob(Protocol):
     """A job of a domain above automation, run on every pass in its own transaction; it
     returns how much it did (0: idle). Passed in by the caller, so automation never
     imports the domains that build on it."""
@@ -124,10 +124,27 @@ class WorkerJob(Protocol):
     def __call__(self, session: Session, *, now: datetime) -> int: ...
 
 
+@runtime_checkable
+class EngineJob(Protocol):
+    """A job that opens its own transactions: it computes for seconds, and a write
+    transaction held meanwhile would hold SQLite's one write lock against every other
+    writer (the measurement reports)."""
+
+    def run(self, engine: Engine, *, now: datetime) -> int: ...
+
+
+#: What a worker runs on every pass besides automation's own steps.
+WorkerJob = TransactionJob | EngineJob
+
+
 def run_jobs(engine: Engine, jobs: Sequence[WorkerJob], *, now: datetime | None = None) -> int:
-    """Run each job once, each in one transaction; returns what they did in total."""
+    """Run each job once, each in one transaction (or its own); returns what they did in
+    total."""
     done = 0
     for job in jobs:
+        if isinstance(job, EngineJob):
+            done += job.run(engine, now=now or utcnow())
+            continue
         with unit_of_work(engine) as session:
             done += job(session, now=now or utcnow())
     return done

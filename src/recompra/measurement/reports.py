@@ -14,10 +14,13 @@ out-of-date report with its age while the worker catches up.
 Several workers may run the job at once. On PostgreSQL each report is claimed with a
 transaction-scoped advisory lock taken without waiting: a worker that finds it taken
 leaves the report to the one computing it, and the freshness check runs again under the
-lock, so a report another worker has just committed is not computed again. SQLite runs
-one writer at a time (the job's unit of work holds the write lock), and the check inside
-it sees the earlier write. The report is written in the job's transaction, so a worker
-that dies while computing leaves the previous report as it was.
+lock, so a report another worker has just committed is not computed again. Within one
+process the refreshes take turns. On SQLite two worker processes could compute the same
+report at once (the same result is stored twice; a waste, not an error): a deployment
+that runs several workers runs PostgreSQL (docs/operations.md). A report is computed in
+a read transaction and stored in a short write transaction of its own, so SQLite's write
+lock is not held while it computes, and a worker that dies while computing leaves the
+previous report as it was.
 """
 
 from __future__ import annotations
@@ -32,10 +35,11 @@ from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Engine, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from recompra.config import get_settings
+from recompra.db import unit_of_work
 from recompra.db.dialect import is_postgresql
 from recompra.errors import Conflict
 from recompra.measurement.loyalty_roi import RoiSettings
@@ -176,28 +180,41 @@ def _stored_row(session: Session, brand_id: int, spec: ReportSpec) -> Measuremen
     ).first()
 
 
-def refresh_reports(session: Session, *, specs: tuple[ReportSpec, ...], now: datetime) -> int:
+#: One refresh at a time in this process: a second worker thread (the embedded worker
+#: beside a test's or a CLI's pass) waits, then finds the report the first one stored.
+_COMPUTING = threading.Lock()
+
+
+def refresh_reports(engine: Engine, *, specs: tuple[ReportSpec, ...], now: datetime) -> int:
     """Compute and store every brand's report of ``specs`` that is missing or out of
-    date; returns how many were computed. The one write path of ``measurement_reports``."""
-    version = version_key(session)
+    date; returns how many were computed. The one write path of ``measurement_reports``.
+
+    The reports are computed in a read transaction and each is stored in a short write
+    transaction of its own: on SQLite a write transaction holds the database's one write
+    lock, and a computation of seconds would make every ingest, earn and decision wait.
+    """
     computed = 0
-    for brand_id in session.scalars(select(Brand.id).order_by(Brand.id)).all():
-        for spec in specs:
-            if _is_current(_stored_row(session, brand_id, spec), version, now):
-                continue
-            if not _claim(session, brand_id, spec):
-                continue  # another worker is computing it
-            row = _stored_row(session, brand_id, spec)
-            if _is_current(row, version, now):
-                continue  # another worker has just stored it
-            payload, valid_until = spec.compute(session, brand_id=brand_id, now=now)
-            if row is None:
-                row = MeasurementReport(brand_id=brand_id, kind=spec.kind, settings_key=spec.key)
-                session.add(row)
-            row.data_version, row.computed_at = version, now
-            row.valid_until, row.payload = valid_until, payload
-            session.flush()
-            computed += 1
+    with _COMPUTING, unit_of_work(engine, write=False) as reading:
+        version = version_key(reading)
+        for brand_id in reading.scalars(select(Brand.id).order_by(Brand.id)).all():
+            for spec in specs:
+                if _is_current(_stored_row(reading, brand_id, spec), version, now):
+                    continue
+                if not _claim(reading, brand_id, spec):
+                    continue  # another worker is computing it
+                if _is_current(_stored_row(reading, brand_id, spec), version, now):
+                    continue  # another worker has just stored it
+                payload, valid_until = spec.compute(reading, brand_id=brand_id, now=now)
+                with unit_of_work(engine) as writing:
+                    row = _stored_row(writing, brand_id, spec)
+                    if row is None:
+                        row = MeasurementReport(
+                            brand_id=brand_id, kind=spec.kind, settings_key=spec.key
+                        )
+                        writing.add(row)
+                    row.data_version, row.computed_at = version, now
+                    row.valid_until, row.payload = valid_until, payload
+                computed += 1
     return computed
 
 
@@ -234,7 +251,7 @@ class MeasurementRefresh:
             interval=timedelta(seconds=chosen.measurement_refresh_seconds),
         )
 
-    def __call__(self, session: Session, *, now: datetime) -> int:
+    def run(self, engine: Engine, *, now: datetime) -> int:
         """Refresh what is out of date when a check is due; return how many reports were
         computed."""
         checked = self._checked_at
@@ -242,4 +259,4 @@ class MeasurementRefresh:
             return 0
         _REQUESTED.clear()
         self._checked_at = now
-        return refresh_reports(session, specs=self.specs, now=now)
+        return refresh_reports(engine, specs=self.specs, now=now)

@@ -1,7 +1,7 @@
 """loyalty lots: indexes that expiry does not rewrite, and the lot's expiry time
 
 Revision ID: 0022_lot_expiry
-Revises: 0020_shopper
+Revises: 0021_measurement_reports
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 import recompra.models.base
 
 revision: str = "0022_lot_expiry"
-down_revision: str | Sequence[str] | None = "0020_shopper"
+down_revision: str | Sequence[str] | None = "0021_measurement_reports"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
