@@ -11,13 +11,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from recompra.api.deps import ReadBrand, ReadSession
+from recompra.api.deps import OneHopRoute, ReadBrand, ReadSession
 from recompra.api.errors import AUTH_ERRORS, error_responses
 from recompra.measurement.cache import cached_roi_report, cached_uplift_report
 from recompra.measurement.loyalty_roi import RoiSettings
 from recompra.measurement.uplift import WINDOW_DAYS, Settings
 
-router = APIRouter(prefix="/v1/measurement", tags=["measurement"])
+router = APIRouter(prefix="/v1/measurement", tags=["measurement"], route_class=OneHopRoute)
 
 _ERRORS = error_responses(400, *AUTH_ERRORS, 404)
 
