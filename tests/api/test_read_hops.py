@@ -27,8 +27,8 @@ from samplestore import SampleStore
 ENDPOINT_HOPS = 1
 AUDIT_BATCH_HOPS = 1
 #: ``GET /v1/customers/{id}``: identity + brand link, order stats, latest score, the
-#: brand's loyalty program, the customer's account; BEGIN and COMMIT around them.
-PROFILE_STATEMENTS = 7
+#: brand's loyalty program, the customer's account, after the BEGIN.
+PROFILE_STATEMENTS = 6
 #: Answers given before the endpoint runs (no shopper session, a missing query value):
 #: the walk cannot fill every operation's inputs.
 REFUSED_BEFORE_THE_ENDPOINT = {401, 422}
