@@ -24,7 +24,7 @@ from fastapi.datastructures import DefaultPlaceholder
 from fastapi.exceptions import ResponseValidationError
 from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, bindparam, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -259,6 +259,11 @@ BrandIdQuery = Annotated[
 ]
 
 
+#: Built once (issue 20): the single brand of an install, and a brand by id.
+_ONLY_BRANDS = select(Brand.id, Brand.default_currency).limit(2)
+_BRAND_BY_ID = select(Brand.id, Brand.default_currency).where(Brand.id == bindparam("brand_id"))
+
+
 def resolve_brand(session: Session, principal: Principal, brand_id: int | None) -> BrandScope:
     """The brand named by ``brand_id`` (or implied), as visible to ``principal``."""
     if principal.brand_id is not None:
@@ -266,17 +271,16 @@ def resolve_brand(session: Session, principal: Principal, brand_id: int | None) 
             # Not 403: a restricted key must not learn which other brands exist.
             raise NotFound(f"brand {brand_id} not found", field="brand_id")
         brand_id = principal.brand_id
+    connection = session.connection()
     if brand_id is None:
-        rows = session.execute(select(Brand.id, Brand.default_currency).limit(2)).all()
+        rows = connection.execute(_ONLY_BRANDS).all()
         if len(rows) != 1:
             raise InvalidInput(
                 "brand_id is required (this key is not restricted to one brand)",
                 field="brand_id",
             )
         return BrandScope(rows[0][0], rows[0][1], principal)
-    row = session.execute(
-        select(Brand.id, Brand.default_currency).where(Brand.id == brand_id)
-    ).first()
+    row = connection.execute(_BRAND_BY_ID, {"brand_id": brand_id}).first()
     if row is None:
         raise NotFound(f"brand {brand_id} not found", field="brand_id")
     return BrandScope(row[0], row[1], principal)
@@ -344,31 +348,34 @@ class BrandWriter:
 
     The endpoint opens :meth:`unit_of_work` in its body: the transaction (and SQLite's
     in-process writer lock) begins and ends inside one thread-pool call, the brand is
-    resolved in the same session (one pooled connection per write request), and the
-    commit happens before the response is built, so a failed commit is a 500, never a
-    200 (issue 20, ADR 0003).
+    resolved in the same session unless :class:`KnownBrands` remembers it (one pooled
+    connection per write request), and the commit happens before the response is
+    built, so a failed commit is a 500, never a 200 (issue 20, ADR 0003).
     """
 
     engine: Engine
     principal: Principal
     brand_id: int | None
+    brands: KnownBrands
 
     @contextmanager
     def unit_of_work(self) -> Iterator[tuple[Session, BrandScope]]:
         """A write unit of work and the brand the request is about."""
+        remembered = self.brands.cached(self.principal, self.brand_id)
         with unit_of_work(self.engine) as session:
-            yield session, resolve_brand(session, self.principal, self.brand_id)
+            yield session, remembered or resolve_brand(session, self.principal, self.brand_id)
 
 
 def _writer_for(scope: str) -> Callable[..., Awaitable[BrandWriter]]:
-    checker = require(scope)
-
     async def dependency(
-        principal: Annotated[Principal, Depends(checker)],
-        engine: EngineDep,
+        request: Request,
+        bearer: BearerKey,
+        header_key: HeaderKey,
         brand_id: BrandIdQuery = None,
     ) -> BrandWriter:
-        return BrandWriter(engine, principal, brand_id)
+        principal = await authenticate(request, _presented(bearer, header_key), scope)
+        engine: Engine = request.app.state.engine
+        return BrandWriter(engine, principal, brand_id, request.app.state.brands)
 
     dependency.__name__ = f"{scope}_writer"
     return dependency
