@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, TypeVar, Unpack
+from typing import Any, TypeVar
 
 from sqlalchemy import Row, Select, bindparam, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
@@ -56,9 +56,7 @@ _VISIBLE = (
 )
 
 
-def _visible_row(
-    session: Session, *, brand_id: int, customer_id: int
-) -> Row[Unpack[tuple[Any, ...]]]:
+def _visible_row(session: Session, *, brand_id: int, customer_id: int) -> Row[*tuple[Any, ...]]:
     """The customer's identity row (following merges to the survivor) if the brand can
     see them: one statement, and one more per merge hop."""
     connection = session.connection()
@@ -90,7 +88,7 @@ def search_customers(
     return found.items
 
 
-def _score(row: CustomerScore | Row[Unpack[tuple[Any, ...]]]) -> Score:
+def _score(row: CustomerScore | Row[*tuple[Any, ...]]) -> Score:
     return Score(
         as_of=row.as_of,
         recency_days=row.recency_days,
