@@ -338,7 +338,7 @@ def _brand_for(scope: str) -> Callable[..., Awaitable[BrandScope]]:
             brand = await run_in_threadpool(brands.resolve, principal, brand_id)
         return brand
 
-    dependency.__name__ = f"{scope}_brand"
+    dependency.__name__ = f"require_{scope}_brand"  # it checks the scope (see require)
     return dependency
 
 
@@ -377,7 +377,7 @@ def _writer_for(scope: str) -> Callable[..., Awaitable[BrandWriter]]:
         engine: Engine = request.app.state.engine
         return BrandWriter(engine, principal, brand_id, request.app.state.brands)
 
-    dependency.__name__ = f"{scope}_writer"
+    dependency.__name__ = f"require_{scope}_writer"  # it checks the scope (see require)
     return dependency
 
 
