@@ -9,7 +9,7 @@ how the app is built, so a sync dependency or an extra query added later is caug
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import anyio.to_thread
@@ -17,7 +17,6 @@ import pytest
 from apitest import Keys, auth
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, event
 
 from recompra.privacy.audit import PERSONAL_READS
 from samplestore import SampleStore
@@ -46,19 +45,6 @@ def hops(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(anyio.to_thread, "run_sync", counting)
     return sent
-
-
-@pytest.fixture
-def statements(engine: Engine) -> Iterator[list[str]]:
-    """Every SQL statement the engine runs while the test does."""
-    seen: list[str] = []
-
-    def record(*args: Any) -> None:
-        seen.append(args[2])
-
-    event.listen(engine, "before_cursor_execute", record)
-    yield seen
-    event.remove(engine, "before_cursor_execute", record)
 
 
 def _read_paths(app: FastAPI, store: SampleStore) -> list[tuple[str, str]]:
