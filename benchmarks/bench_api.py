@@ -15,7 +15,12 @@ Prints throughput, p50/p99 latency, the server's CPU time per request (stable on
 machine, unlike wall-clock figures) and the ratios to the floor. Bounded in time; the
 rate limit is lifted for the run.
 
-    .venv/bin/python benchmarks/bench_api.py --workers 1 2 --seconds 8 [--postgres]
+``--before REV`` serves the project's source at git revision ``REV`` as well (same
+database, same load, same run), so that a change is measured before and after under
+the same conditions; the two servers earn disjoint halves of the orders.
+
+    .venv/bin/python benchmarks/bench_api.py --workers 1 2 --seconds 8 [--postgres] \
+        [--before 2646425]
 """
 
 from __future__ import annotations
@@ -39,6 +44,15 @@ WARMUP_S = 2.0
 
 # The sample store is test fixture code: it lives in tests/, not in the package.
 sys.path.insert(0, str(HERE.parent / "tests"))
+
+
+def _checkout(revision: str, into: Path) -> Path:
+    """The ``src`` folder of the repository at ``revision``, extracted under ``into``."""
+    archive = subprocess.run(
+        ["git", "archive", revision, "src"], cwd=HERE.parent, check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into / "src"
 
 
 def _free_port() -> int:
@@ -275,6 +289,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument(
+        "--before",
+        metavar="REV",
+        help="also serve the project's source at this git revision (before/after)",
+    )
+    parser.add_argument(
         "--postgres",
         action="store_true",
         help="use a fresh database on RECOMPRA_TEST_POSTGRES_URL (source scripts/pg.sh)",
@@ -310,14 +329,20 @@ def _compare(args: argparse.Namespace, home: Path, db_url: str) -> None:
         "RECOMPRA_API_RATE_LIMIT_PER_SECOND": "100000000",
     }
     base = {"seconds": args.seconds, "concurrency": args.concurrency}
+    servers = [("project", ["recompra.server:create_app", "--factory"], project_env, "/v1")]
+    if args.before:
+        before_src = _checkout(args.before, home)
+        before_env = {**project_env, "PYTHONPATH": str(before_src)}
+        servers.append(("before", servers[0][1], before_env, "/v1"))
+    servers.append(("floor", ["floor_app:app"], {"FLOOR_DATABASE": floor_db}, ""))
+    # Disjoint orders per project server: each meets as many first earns as the other.
+    project_servers = [name for name, *_ in servers if name != "floor"]
     for workers in args.workers:
         print(f"workers={workers}")
         results: dict[str, dict[str, Any]] = {}
-        servers = (
-            ("project", ["recompra.server:create_app", "--factory"], project_env, "/v1"),
-            ("floor", ["floor_app:app"], {"FLOOR_DATABASE": floor_db}, ""),
-        )
         for name, app, env, prefix in servers:
+            share = project_servers.index(name) if name in project_servers else 0
+            earnable = orders[share :: len(project_servers)] if prefix else orders
             port = _free_port()
             server = _serve(app, env, port, workers)
             url = f"http://127.0.0.1:{port}"
@@ -332,7 +357,7 @@ def _compare(args: argparse.Namespace, home: Path, db_url: str) -> None:
                 write_prefix = f"{prefix}/loyalty" if prefix else ""
                 results[f"{name} write"] = _run(
                     {**run, "method": "POST", "sequential": True,
-                     "paths": [f"{write_prefix}/orders/{o}/earn" for o in orders]},
+                     "paths": [f"{write_prefix}/orders/{o}/earn" for o in earnable]},
                     server.pid,
                 )  # fmt: skip
             finally:
@@ -342,16 +367,20 @@ def _compare(args: argparse.Namespace, home: Path, db_url: str) -> None:
                 except subprocess.TimeoutExpired:  # a wedged server (the old lock bug)
                     server.kill()
                     server.wait()
-        print(_line("GET /v1/customers/{id}", results["project read"], results["floor read"]))
-        print(_line("  floor: FastAPI + driver, 1 row", results["floor read"]))
-        print(
-            _line(
-                "POST /v1/loyalty/orders/{id}/earn",
-                results["project write"],
-                results["floor write"],
-            )
-        )
-        print(_line("  floor: FastAPI + driver, 1 insert", results["floor write"]))
+        _report(results, args.before)
+
+
+def _report(results: dict[str, dict[str, Any]], before: str | None) -> None:
+    """Each path: the project, the project before (``--before``), then the floor."""
+    for path, kind, floor_label in (
+        ("GET /v1/customers/{id}", "read", "  floor: FastAPI + driver, 1 row"),
+        ("POST /v1/loyalty/orders/{id}/earn", "write", "  floor: FastAPI + driver, 1 insert"),
+    ):
+        floor = results[f"floor {kind}"]
+        print(_line(path, results[f"project {kind}"], floor))
+        if before:
+            print(_line(f"  before ({before[:10]})", results[f"before {kind}"], floor))
+        print(_line(floor_label, floor))
 
 
 if __name__ == "__main__":

@@ -10,22 +10,28 @@ Hot write endpoints take a writer instead (``LoyaltyWriter``) and open its unit 
 their body, so that it begins and commits inside one thread-pool call (ADR 0003).
 """
 
+import functools
+import inspect
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Path, Query, Request
+from fastapi import Depends, Path, Query, Request, Response
+from fastapi.datastructures import DefaultPlaceholder
+from fastapi.exceptions import ResponseValidationError
+from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, bindparam, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from recompra.api.errors import RateLimited, Unauthorized
 from recompra.api.ratelimit import STATE_KEY, TokenBucketLimiter
 from recompra.auth.keys import Principal, VerifiedKeys, last_used_is_stale
-from recompra.db import unit_of_work
+from recompra.db import session_factory, unit_of_work
 from recompra.errors import Forbidden, InvalidInput, NotFound
 from recompra.models import Brand
 from recompra.privacy.audit_writer import PersonalReadLog
@@ -50,10 +56,48 @@ async def get_engine_dep(request: Request) -> Engine:
 EngineDep = Annotated[Engine, Depends(get_engine_dep)]
 
 
-def read_session(engine: EngineDep) -> Iterator[Session]:
-    """A read-only unit of work for the request."""
-    with unit_of_work(engine, write=False) as session:
+#: ``Session.info`` flag of a request's read session still to be ended.
+_READ_UNIT = "recompra_read_unit"
+#: The request's read session, for :class:`OneHopRoute` to end in the endpoint's call
+#: (the endpoint may hold it inside another dependency's value). Set in the request's
+#: task; the thread pool runs the endpoint in a copy of that context.
+_request_read_unit: ContextVar[Session | None] = ContextVar("request_read_unit", default=None)
+
+
+def _end_read_unit(session: Session, *, failed: bool) -> None:
+    """Commit (or roll back) and close a read session, blocking: what the exit of
+    :func:`~recompra.db.unit_of_work` does for a read."""
+    try:
+        if failed:
+            session.rollback()
+        else:
+            session.commit()
+    finally:
+        session.close()
+
+
+async def read_session(engine: EngineDep) -> AsyncIterator[Session]:
+    """A read-only unit of work for the request, with no thread-pool hop of its own.
+
+    ``async``: creating a session does no I/O (it connects at its first statement, in
+    the endpoint's thread). A sync endpoint's route (:class:`OneHopRoute`) ends the unit
+    in the endpoint's own thread-pool call; only when that did not happen (an ``async``
+    endpoint, a session used by a sub-dependency alone) does the exit take a hop to
+    end it. A sync generator dependency cost two more hops per request: its entry and
+    its exit (issue 20).
+    """
+    session = session_factory(engine)()
+    session.info[_READ_UNIT] = True
+    _request_read_unit.set(session)
+    failed = False
+    try:
         yield session
+    except BaseException:
+        failed = True
+        raise
+    finally:
+        if session.info.get(_READ_UNIT) and session.get_transaction() is not None:
+            await run_in_threadpool(_end_read_unit, session, failed=failed)
 
 
 def write_session(engine: EngineDep) -> Iterator[Session]:
@@ -71,18 +115,78 @@ ReadSession = Annotated[Session, Depends(read_session, scope="function")]
 WriteSession = Annotated[Session, Depends(write_session, scope="function")]
 
 
-async def authenticate(
-    request: Request,
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    header_key: Annotated[str | None, Depends(_header_key)],
-) -> Principal:
-    """The caller's key, verified and rate limited; reads of personal data are logged.
+class OneHopRoute(APIRoute):
+    """An API route whose sync endpoint runs in one thread-pool call with what FastAPI
+    would otherwise do in more: the end of its ``ReadSession`` (a generator dependency's
+    exit was a hop) and, where the response model is fixed, the response's validation
+    and JSON encoding (FastAPI validates a sync endpoint's return value in a hop of its
+    own). A read request thus takes one hop in all (issue 20).
+
+    Every API router is built with ``route_class=OneHopRoute``.
+    """
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        if inspect.iscoroutinefunction(endpoint):
+            super().__init__(path, endpoint, **kwargs)
+            return
+        # The route's response settings exist only once the route is built: the wrapper
+        # reads them at call time.
+        original = endpoint
+
+        @functools.wraps(original)
+        def run(*args: Any, **kw: Any) -> Any:
+            unit = _request_read_unit.get()
+            failed = True
+            try:
+                result = original(*args, **kw)
+                failed = False
+            finally:
+                if unit is not None and unit.info.get(_READ_UNIT):
+                    unit.info[_READ_UNIT] = False  # ended: the dependency's exit skips it
+                    _end_read_unit(unit, failed=failed)
+            return self._encoded(result)
+
+        super().__init__(path, run, **kwargs)
+        # A ``Response`` parameter's headers and status are merged into the response by
+        # FastAPI only when the endpoint returns plain data: leave those routes alone.
+        self._encodes = (
+            self.response_field is not None
+            # FastAPI's own fast path (``dump_json``) is taken for the default class only.
+            and isinstance(self.response_class, DefaultPlaceholder)
+            and self.dependant.response_param_name is None
+        )
+
+    def _encoded(self, result: Any) -> Any:
+        """``result`` validated against the response model and encoded as FastAPI would
+        (``response_model_*`` options included), in the caller's thread."""
+        field = self.response_field
+        if not self._encodes or field is None or isinstance(result, Response):
+            return result
+        value, errors = field.validate(result, {}, loc=("response",))
+        if errors:
+            raise ResponseValidationError(errors=errors, body=result)
+        body = field.serialize_json(
+            value,
+            include=self.response_model_include,
+            exclude=self.response_model_exclude,
+            by_alias=self.response_model_by_alias,
+            exclude_unset=self.response_model_exclude_unset,
+            exclude_defaults=self.response_model_exclude_defaults,
+            exclude_none=self.response_model_exclude_none,
+        )
+        return Response(body, status_code=self.status_code or 200, media_type="application/json")
+
+
+async def authenticate(request: Request, key: str | None, scope: str) -> Principal:
+    """The caller's key, verified, rate limited and holding ``scope`` (or ``admin``);
+    reads of personal data are logged.
 
     ``async`` and mostly free of I/O: the key comes from :class:`VerifiedKeys` (its row is
     read once per :data:`~recompra.auth.keys.KEY_CACHE_TTL_S`), and the audit entry is
-    committed in a batch with the other requests' entries before the read runs.
+    committed in a batch with the other requests' entries before the read runs. A plain
+    call, not a dependency of its own: each level of dependencies costs FastAPI a
+    resolution pass per request.
     """
-    key = bearer.credentials if bearer is not None else header_key
     if not key:
         raise Unauthorized("missing API key: send `Authorization: Bearer <key>`")
     keys: VerifiedKeys = request.app.state.keys
@@ -96,6 +200,8 @@ async def authenticate(
         error = RateLimited(f"rate limit exceeded; retry in {decision.reset_s} s")
         error.headers = {"Retry-After": str(decision.reset_s)}  # type: ignore[attr-defined]
         raise error
+    if not principal.has_scope(scope):
+        raise Forbidden(f"this key lacks the `{scope}` scope")
     if last_used_is_stale(principal):
         principal = await run_in_threadpool(keys.touch, key, principal)
     personal_reads: PersonalReadLog = request.app.state.personal_reads
@@ -109,17 +215,20 @@ async def authenticate(
     return principal
 
 
-Caller = Annotated[Principal, Depends(authenticate)]
+BearerKey = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+HeaderKey = Annotated[str | None, Depends(_header_key)]
 
 
-def require(scope: str) -> Callable[[Principal], Awaitable[Principal]]:
+def _presented(bearer: HTTPAuthorizationCredentials | None, header_key: str | None) -> str | None:
+    return bearer.credentials if bearer is not None else header_key
+
+
+def require(scope: str) -> Callable[..., Awaitable[Principal]]:
     """A dependency that lets through callers holding ``scope`` (or ``admin``)."""
 
-    async def check(principal: Caller) -> Principal:
+    async def check(request: Request, bearer: BearerKey, header_key: HeaderKey) -> Principal:
         # async: a scope check needs no thread-pool hop (each sync dependency is one).
-        if not principal.has_scope(scope):
-            raise Forbidden(f"this key lacks the `{scope}` scope")
-        return principal
+        return await authenticate(request, _presented(bearer, header_key), scope)
 
     check.__name__ = f"require_{scope}"
     return check
@@ -150,6 +259,11 @@ BrandIdQuery = Annotated[
 ]
 
 
+#: Built once (issue 20): the single brand of an install, and a brand by id.
+_ONLY_BRANDS = select(Brand.id, Brand.default_currency).limit(2)
+_BRAND_BY_ID = select(Brand.id, Brand.default_currency).where(Brand.id == bindparam("brand_id"))
+
+
 def resolve_brand(session: Session, principal: Principal, brand_id: int | None) -> BrandScope:
     """The brand named by ``brand_id`` (or implied), as visible to ``principal``."""
     if principal.brand_id is not None:
@@ -157,17 +271,16 @@ def resolve_brand(session: Session, principal: Principal, brand_id: int | None) 
             # Not 403: a restricted key must not learn which other brands exist.
             raise NotFound(f"brand {brand_id} not found", field="brand_id")
         brand_id = principal.brand_id
+    connection = session.connection()
     if brand_id is None:
-        rows = session.execute(select(Brand.id, Brand.default_currency).limit(2)).all()
+        rows = connection.execute(_ONLY_BRANDS).all()
         if len(rows) != 1:
             raise InvalidInput(
                 "brand_id is required (this key is not restricted to one brand)",
                 field="brand_id",
             )
         return BrandScope(rows[0][0], rows[0][1], principal)
-    row = session.execute(
-        select(Brand.id, Brand.default_currency).where(Brand.id == brand_id)
-    ).first()
+    row = connection.execute(_BRAND_BY_ID, {"brand_id": brand_id}).first()
     if row is None:
         raise NotFound(f"brand {brand_id} not found", field="brand_id")
     return BrandScope(row[0], row[1], principal)
@@ -212,20 +325,20 @@ class KnownBrands:
 
 
 def _brand_for(scope: str) -> Callable[..., Awaitable[BrandScope]]:
-    checker = require(scope)
-
     async def dependency(
         request: Request,
-        principal: Annotated[Principal, Depends(checker)],
+        bearer: BearerKey,
+        header_key: HeaderKey,
         brand_id: BrandIdQuery = None,
     ) -> BrandScope:
+        principal = await authenticate(request, _presented(bearer, header_key), scope)
         brands: KnownBrands = request.app.state.brands
         brand = brands.cached(principal, brand_id)
         if brand is None:
             brand = await run_in_threadpool(brands.resolve, principal, brand_id)
         return brand
 
-    dependency.__name__ = f"{scope}_brand"
+    dependency.__name__ = f"require_{scope}_brand"  # it checks the scope (see require)
     return dependency
 
 
@@ -235,33 +348,36 @@ class BrandWriter:
 
     The endpoint opens :meth:`unit_of_work` in its body: the transaction (and SQLite's
     in-process writer lock) begins and ends inside one thread-pool call, the brand is
-    resolved in the same session (one pooled connection per write request), and the
-    commit happens before the response is built, so a failed commit is a 500, never a
-    200 (issue 20, ADR 0003).
+    resolved in the same session unless :class:`KnownBrands` remembers it (one pooled
+    connection per write request), and the commit happens before the response is
+    built, so a failed commit is a 500, never a 200 (issue 20, ADR 0003).
     """
 
     engine: Engine
     principal: Principal
     brand_id: int | None
+    brands: KnownBrands
 
     @contextmanager
     def unit_of_work(self) -> Iterator[tuple[Session, BrandScope]]:
         """A write unit of work and the brand the request is about."""
+        remembered = self.brands.cached(self.principal, self.brand_id)
         with unit_of_work(self.engine) as session:
-            yield session, resolve_brand(session, self.principal, self.brand_id)
+            yield session, remembered or resolve_brand(session, self.principal, self.brand_id)
 
 
 def _writer_for(scope: str) -> Callable[..., Awaitable[BrandWriter]]:
-    checker = require(scope)
-
     async def dependency(
-        principal: Annotated[Principal, Depends(checker)],
-        engine: EngineDep,
+        request: Request,
+        bearer: BearerKey,
+        header_key: HeaderKey,
         brand_id: BrandIdQuery = None,
     ) -> BrandWriter:
-        return BrandWriter(engine, principal, brand_id)
+        principal = await authenticate(request, _presented(bearer, header_key), scope)
+        engine: Engine = request.app.state.engine
+        return BrandWriter(engine, principal, brand_id, request.app.state.brands)
 
-    dependency.__name__ = f"{scope}_writer"
+    dependency.__name__ = f"require_{scope}_writer"  # it checks the scope (see require)
     return dependency
 
 

@@ -64,6 +64,28 @@ def holder_condition() -> ColumnElement[bool]:
 FIND_HOLDER = select(LoyaltyAccount).where(holder_condition())
 
 
+def active_program_condition() -> ColumnElement[bool]:
+    """``loyalty_programs`` rows active for ``:brand_id``: its own, or the coalition
+    program it joined (the lowest id is *the* active program)."""
+    return and_(
+        LoyaltyProgram.status == "active",
+        or_(
+            LoyaltyProgram.brand_id == bindparam("brand_id"),
+            LoyaltyProgram.id.in_(
+                select(LoyaltyCoalitionMember.program_id).where(
+                    LoyaltyCoalitionMember.brand_id == bindparam("brand_id")
+                )
+            ),
+        ),
+    )
+
+
+#: Built once: the brand's active program (see :func:`active_program_condition`).
+ACTIVE_PROGRAM = (
+    select(LoyaltyProgram).where(active_program_condition()).order_by(LoyaltyProgram.id).limit(1)
+)
+
+
 def create_program(
     session: Session,
     *,
@@ -134,18 +156,7 @@ def get_program(session: Session, *, program_id: int, active: bool = False) -> L
 
 def active_program_for_brand(session: Session, *, brand_id: int) -> LoyaltyProgram | None:
     """The brand's active program, if any: its own, or the coalition program it joined."""
-    stmt = select(LoyaltyProgram).where(
-        LoyaltyProgram.status == "active",
-        or_(
-            LoyaltyProgram.brand_id == brand_id,
-            LoyaltyProgram.id.in_(
-                select(LoyaltyCoalitionMember.program_id).where(
-                    LoyaltyCoalitionMember.brand_id == brand_id
-                )
-            ),
-        ),
-    )
-    return session.scalars(stmt.order_by(LoyaltyProgram.id)).first()
+    return session.scalars(ACTIVE_PROGRAM, {"brand_id": brand_id}).first()
 
 
 def find_account(session: Session, *, program_id: int, customer_id: int) -> LoyaltyAccount | None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy import Row, Select, bindparam, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from recompra.errors import NotFound
@@ -31,14 +31,51 @@ MAX_MERGE_HOPS = 10
 T = TypeVar("T")
 
 
+# The profile's statements are built once (with bind parameters) rather than per call,
+# and run as Core statements on the session's connection: building a SELECT, or loading
+# ORM objects, costs more CPU than running it on a one-customer read (issue 20).
+#: The customer's identity, the merge to follow, and whether ``:brand_id`` sees them.
+_VISIBLE = (
+    select(
+        Customer.id,
+        Customer.name,
+        Customer.email,
+        Customer.phone,
+        Customer.city,
+        Customer.state,
+        Customer.birth_date,
+        Customer.merged_into_id,
+        BrandCustomer.customer_id.is_not(None).label("linked"),
+    )
+    .outerjoin(
+        BrandCustomer,
+        (BrandCustomer.customer_id == Customer.id)
+        & (BrandCustomer.brand_id == bindparam("brand_id")),
+    )
+    .where(Customer.id == bindparam("customer_id"))
+)
+
+
+def _visible_row(session: Session, *, brand_id: int, customer_id: int) -> Row[*tuple[Any, ...]]:
+    """The customer's identity row (following merges to the survivor) if the brand can
+    see them: one statement, and one more per merge hop."""
+    connection = session.connection()
+    row = connection.execute(_VISIBLE, {"brand_id": brand_id, "customer_id": customer_id}).first()
+    hops = 0
+    while row is not None and row.merged_into_id is not None and hops < MAX_MERGE_HOPS:
+        params = {"brand_id": brand_id, "customer_id": row.merged_into_id}
+        row = connection.execute(_VISIBLE, params).first()
+        hops += 1
+    if row is None or not row.linked:
+        raise NotFound(f"customer {customer_id} not found", field="customer_id")
+    return row
+
+
 def visible_customer(session: Session, *, brand_id: int, customer_id: int) -> Customer:
     """The customer (following merges to the survivor) if the brand can see them."""
-    customer = session.get(Customer, customer_id)
-    hops = 0
-    while customer is not None and customer.merged_into_id is not None and hops < MAX_MERGE_HOPS:
-        customer = session.get(Customer, customer.merged_into_id)
-        hops += 1
-    if customer is None or session.get(BrandCustomer, (brand_id, customer.id)) is None:
+    row = _visible_row(session, brand_id=brand_id, customer_id=customer_id)
+    customer = session.get(Customer, row.id)
+    if customer is None:  # removed between the two statements
         raise NotFound(f"customer {customer_id} not found", field="customer_id")
     return customer
 
@@ -51,7 +88,7 @@ def search_customers(
     return found.items
 
 
-def _score(row: CustomerScore) -> Score:
+def _score(row: CustomerScore | Row[*tuple[Any, ...]]) -> Score:
     return Score(
         as_of=row.as_of,
         recency_days=row.recency_days,
@@ -72,10 +109,8 @@ def _score(row: CustomerScore) -> Score:
     )
 
 
-# The profile's statements are built once (with bind parameters) rather than per call:
-# building a SELECT costs more CPU than running it on a one-customer read (issue 20).
 _LATEST_SCORE = (
-    select(CustomerScore)
+    select(CustomerScore.__table__)
     .where(
         CustomerScore.brand_id == bindparam("brand_id"),
         CustomerScore.customer_id == bindparam("customer_id"),
@@ -105,17 +140,15 @@ _ORDER_STATS = select(
 
 def latest_score(session: Session, *, brand_id: int, customer_id: int) -> Score | None:
     """The customer's most recent score row for the brand."""
-    row = session.execute(
-        _LATEST_SCORE, {"brand_id": brand_id, "customer_id": customer_id}
-    ).scalar_one_or_none()
+    params = {"brand_id": brand_id, "customer_id": customer_id}
+    row = session.connection().execute(_LATEST_SCORE, params).first()
     return _score(row) if row is not None else None
 
 
 def order_stats(session: Session, *, brand_id: int, customer_id: int) -> OrderStats:
     """Orders, spend, returns and first/last purchase of the customer with the brand."""
-    orders, spent, first, last, returned = session.execute(
-        _ORDER_STATS, {"brand_id": brand_id, "customer_id": customer_id}
-    ).one()
+    params = {"brand_id": brand_id, "customer_id": customer_id}
+    orders, spent, first, last, returned = session.connection().execute(_ORDER_STATS, params).one()
     return OrderStats(
         orders=int(orders),
         spent_minor=int(spent),
@@ -129,7 +162,7 @@ def customer_profile(
     session: Session, *, brand_id: int, currency: str, customer_id: int
 ) -> CustomerProfile:
     """Identity, purchase stats and latest scores of a customer visible to the brand."""
-    customer = visible_customer(session, brand_id=brand_id, customer_id=customer_id)
+    customer = _visible_row(session, brand_id=brand_id, customer_id=customer_id)
     return CustomerProfile(
         id=customer.id,
         name=customer.name,
@@ -146,7 +179,7 @@ def customer_profile(
 
 def segment_history(session: Session, *, brand_id: int, customer_id: int) -> list[SegmentPoint]:
     """The customer's segment per as-of date, oldest first."""
-    customer = visible_customer(session, brand_id=brand_id, customer_id=customer_id)
+    customer = _visible_row(session, brand_id=brand_id, customer_id=customer_id)
     rows = session.execute(
         select(CustomerScore)
         .where(CustomerScore.brand_id == brand_id, CustomerScore.customer_id == customer.id)
@@ -178,7 +211,7 @@ def timeline(
     session: Session, *, brand_id: int, customer_id: int, limit: int
 ) -> list[TimelineEntry]:
     """Orders, returns, reviews and events of the customer with the brand, newest first."""
-    cid = visible_customer(session, brand_id=brand_id, customer_id=customer_id).id
+    cid = _visible_row(session, brand_id=brand_id, customer_id=customer_id).id
     orders = select(Order).where(Order.brand_id == brand_id, Order.customer_id == cid)
     returns = (
         select(Return)

@@ -13,7 +13,12 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from recompra.errors import NotFound
-from recompra.loyalty.programs import active_program_for_brand, find_account
+from recompra.loyalty.programs import (
+    active_program_condition,
+    active_program_for_brand,
+    find_account,
+    holder_condition,
+)
 from recompra.loyalty.rules.versions import rules_in_force
 from recompra.loyalty.tiers.service import effective_tier, program_tiers
 from recompra.models.loyalty import (
@@ -225,14 +230,33 @@ def history(
     ]
 
 
+#: The profile's points: built once, run as Core on the session's connection (issue 20).
+_PROFILE_PROGRAM = (
+    select(LoyaltyProgram.id, LoyaltyProgram.name)
+    .where(active_program_condition())
+    .order_by(LoyaltyProgram.id)
+    .limit(1)
+)
+_PROFILE_HOLDER = select(
+    LoyaltyAccount.balance,
+    LoyaltyAccount.pending,
+    LoyaltyAccount.debt,
+    LoyaltyAccount.tier_id,
+    LoyaltyAccount.override_tier_id,
+    LoyaltyAccount.company_account_id,
+).where(holder_condition())
+
+
 def customer_points(session: Session, *, brand_id: int, customer_id: int) -> dict[str, Any] | None:
     """The balance holding the customer's points in the brand's active program (their
     company's pool when they buy for one; a coalition's when the brand joined one), or
     ``None``: no program or no account."""
-    program = active_program_for_brand(session, brand_id=brand_id)
+    connection = session.connection()
+    program = connection.execute(_PROFILE_PROGRAM, {"brand_id": brand_id}).first()
     if program is None:
         return None
-    account = find_account(session, program_id=program.id, customer_id=customer_id)
+    params = {"program_id": program.id, "customer_id": customer_id}
+    account = connection.execute(_PROFILE_HOLDER, params).first()
     if account is None:
         return None
     return {

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from sqlalchemy.orm import Session
 
 from recompra.analytics import SegmentKey
-from recompra.api.deps import BrandScope, Limit, Offset, ReadBrand, ReadSession
+from recompra.api.deps import BrandScope, Limit, Offset, OneHopRoute, ReadBrand, ReadSession
 from recompra.api.errors import AUTH_ERRORS, error_responses
 from recompra.api.schemas import (
     ClvDistribution,
@@ -24,7 +24,7 @@ from recompra.reads import kpis as k
 from recompra.reads import scores as sq
 from recompra.reads.models import KpiSummary
 
-router = APIRouter(prefix="/v1", tags=["analytics"])
+router = APIRouter(prefix="/v1", tags=["analytics"], route_class=OneHopRoute)
 
 _ERRORS = error_responses(400, *AUTH_ERRORS, 404)
 #: KPIs, segments and cohorts answer 409 ``not_analysed`` until ``recompra analyze`` ran.

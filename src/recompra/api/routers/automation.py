@@ -19,6 +19,7 @@ from sqlalchemy import select
 from recompra.api.deps import (
     MAX_ID,
     AdminBrand,
+    OneHopRoute,
     ReadBrand,
     ReadSession,
     WriteSession,
@@ -41,7 +42,7 @@ from recompra.hub.customers import require_brand_customer
 from recompra.models.automation import WebhookEndpoint
 from recompra.models.base import utcnow
 
-router = APIRouter(prefix="/v1/automation", tags=["automation"])
+router = APIRouter(prefix="/v1/automation", tags=["automation"], route_class=OneHopRoute)
 
 
 class JourneyDetail(BaseModel):

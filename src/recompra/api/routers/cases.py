@@ -17,6 +17,7 @@ from recompra.api.deps import (
     AdminBrand,
     Limit,
     Offset,
+    OneHopRoute,
     ReadBrand,
     ReadSession,
     WriteSession,
@@ -49,7 +50,7 @@ from recompra.voc.queue import (
     sla_met,
 )
 
-router = APIRouter(prefix="/v1/cases", tags=["cases"])
+router = APIRouter(prefix="/v1/cases", tags=["cases"], route_class=OneHopRoute)
 
 CaseId = Annotated[int, Path(ge=1, le=MAX_ID, description="Case id")]
 Author = Field(default=None, max_length=320, description="Agent (default: the API key)")

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, status
 from pydantic import BaseModel, Field
 
-from recompra.api.deps import AdminBrand, ReadBrand, ReadSession, WriteSession
+from recompra.api.deps import AdminBrand, OneHopRoute, ReadBrand, ReadSession, WriteSession
 from recompra.api.errors import READ_ERRORS, WRITE_ERRORS
 from recompra.commercial import deals
 from recompra.commercial.maturity import DIMENSIONS, save_answers
@@ -26,7 +26,7 @@ from recompra.hub.rejects import EntityCounts
 from recompra.models.base import utcnow
 from recompra.reads import commercial as reads
 
-router = APIRouter(prefix="/v1/commercial", tags=["commercial"])
+router = APIRouter(prefix="/v1/commercial", tags=["commercial"], route_class=OneHopRoute)
 
 
 OpportunityId = Annotated[int, Path(ge=1, description="Opportunity id")]

@@ -20,6 +20,7 @@ from recompra.api.deps import (
     IngestBrand,
     Limit,
     Offset,
+    OneHopRoute,
     ReadBrand,
     ReadSession,
     WriteSession,
@@ -36,7 +37,7 @@ from recompra.reads.loyalty import customer_points
 from recompra.reads.models import CustomerProfile, SegmentPoint
 from recompra.segments.live import reevaluate_properties
 
-router = APIRouter(prefix="/v1/customers", tags=["customers"])
+router = APIRouter(prefix="/v1/customers", tags=["customers"], route_class=OneHopRoute)
 
 _ERRORS = error_responses(400, *AUTH_ERRORS, 404)
 

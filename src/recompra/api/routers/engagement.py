@@ -22,6 +22,7 @@ from recompra.api.deps import (
     CustomerId,
     LoyaltyBrand,
     LoyaltyWriter,
+    OneHopRoute,
     ReadSession,
     WriteSession,
 )
@@ -70,7 +71,7 @@ from recompra.models.engagement import EngagementQuiz
 from recompra.reads import loyalty as q
 from recompra.reads.customers import visible_customer
 
-router = APIRouter(prefix="/v1/loyalty", tags=["loyalty engagement"])
+router = APIRouter(prefix="/v1/loyalty", tags=["loyalty engagement"], route_class=OneHopRoute)
 
 
 Code = Annotated[str, PydanticField(min_length=1, max_length=64)]

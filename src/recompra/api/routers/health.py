@@ -7,10 +7,10 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import APIRouter
 from sqlalchemy import text
 
-from recompra.api.deps import ReadSession
+from recompra.api.deps import OneHopRoute, ReadSession
 from recompra.api.schemas import Health
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=OneHopRoute)
 
 
 def _version() -> str:

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, StrictFloat, StrictInt, StrictStr, f
 from pydantic import Field as PydanticField
 from sqlalchemy.orm import Session
 
-from recompra.api.deps import IngestBrand, WriteSession
+from recompra.api.deps import IngestBrand, OneHopRoute, WriteSession
 from recompra.api.errors import AUTH_ERRORS, error_responses
 from recompra.api.settings import ApiSettings
 from recompra.errors import InvalidInput
@@ -33,7 +33,7 @@ from recompra.hub.ingest.customers import ingest_customers
 from recompra.hub.ingest.orders import ingest_orders
 from recompra.segments.live import reevaluate_written
 
-router = APIRouter(prefix="/v1/ingest", tags=["ingest"])
+router = APIRouter(prefix="/v1/ingest", tags=["ingest"], route_class=OneHopRoute)
 
 _ERRORS = error_responses(400, *AUTH_ERRORS, 404)
 

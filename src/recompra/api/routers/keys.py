@@ -12,12 +12,12 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path
 from pydantic import BaseModel
 
-from recompra.api.deps import MAX_ID, AdminKey, ReadSession, WriteSession
+from recompra.api.deps import MAX_ID, AdminKey, OneHopRoute, ReadSession, WriteSession
 from recompra.api.errors import AUTH_ERRORS, error_responses
 from recompra.auth.keys import list_api_keys, revoke_api_key
 from recompra.models import ApiKey
 
-router = APIRouter(prefix="/v1/keys", tags=["keys"])
+router = APIRouter(prefix="/v1/keys", tags=["keys"], route_class=OneHopRoute)
 
 IdempotencyKey = Annotated[
     str | None,

@@ -25,6 +25,7 @@ from recompra.api.deps import (
     LoyaltyBrand,
     LoyaltyWriter,
     Offset,
+    OneHopRoute,
     ReadSession,
 )
 from recompra.api.errors import READ_ERRORS, WRITE_ERRORS
@@ -41,7 +42,7 @@ from recompra.reads import loyalty as q
 from recompra.reads.customers import visible_customer
 from recompra.segments.live import reevaluate_loyalty
 
-router = APIRouter(prefix="/v1/loyalty", tags=["loyalty"])
+router = APIRouter(prefix="/v1/loyalty", tags=["loyalty"], route_class=OneHopRoute)
 
 
 OrderId = Annotated[int, Path(ge=1, le=MAX_ID, description="Order id (Recompra's)")]

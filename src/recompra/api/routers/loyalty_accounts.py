@@ -21,6 +21,7 @@ from recompra.api.deps import (
     CustomerId,
     LoyaltyBrand,
     LoyaltyWriter,
+    OneHopRoute,
     ReadSession,
     WriteSession,
 )
@@ -34,7 +35,7 @@ from recompra.models.base import utcnow
 from recompra.reads import loyalty as q
 from recompra.reads.customers import visible_customer
 
-router = APIRouter(prefix="/v1/loyalty", tags=["loyalty"])
+router = APIRouter(prefix="/v1/loyalty", tags=["loyalty"], route_class=OneHopRoute)
 
 
 CompanyId = Annotated[int, Path(ge=1, le=MAX_ID, description="Company account id")]

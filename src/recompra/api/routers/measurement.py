@@ -18,7 +18,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from sqlalchemy.orm import Session
 
-from recompra.api.deps import ReadBrand, ReadSession
+from recompra.api.deps import OneHopRoute, ReadBrand, ReadSession
 from recompra.api.errors import AUTH_ERRORS, error_responses
 from recompra.measurement.loyalty_roi import RoiSettings
 from recompra.measurement.reports import (
@@ -31,7 +31,7 @@ from recompra.measurement.reports import (
 from recompra.measurement.service import require_journey, roi_report, uplift_report
 from recompra.measurement.uplift import WINDOW_DAYS, Settings
 
-router = APIRouter(prefix="/v1/measurement", tags=["measurement"])
+router = APIRouter(prefix="/v1/measurement", tags=["measurement"], route_class=OneHopRoute)
 
 _ERRORS = error_responses(400, *AUTH_ERRORS, 404, 409)
 

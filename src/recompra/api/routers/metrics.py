@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from recompra.api.deps import AdminKey
+from recompra.api.deps import AdminKey, OneHopRoute
 from recompra.api.errors import AUTH_ERRORS, error_responses
 from recompra.errors import Forbidden
 from recompra.ops.metrics import scrape
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], route_class=OneHopRoute)
 
 
 @router.get(

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from recompra.api.deps import AdminKey, CustomerId, EngineDep
+from recompra.api.deps import AdminKey, CustomerId, EngineDep, OneHopRoute
 from recompra.api.errors import AUTH_ERRORS, error_responses
 from recompra.auth.keys import Principal
 from recompra.db import unit_of_work
@@ -29,7 +29,7 @@ from recompra.privacy.service import (
     export_zip,
 )
 
-router = APIRouter(prefix="/v1/privacy", tags=["privacy"])
+router = APIRouter(prefix="/v1/privacy", tags=["privacy"], route_class=OneHopRoute)
 
 
 class RequestDone(BaseModel):

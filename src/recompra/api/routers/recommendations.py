@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from recompra.api.deps import CustomerId, ProductId, ReadBrand, ReadSession
+from recompra.api.deps import CustomerId, OneHopRoute, ProductId, ReadBrand, ReadSession
 from recompra.api.errors import AUTH_ERRORS, error_responses
 from recompra.errors import NotFound
 from recompra.models import Product
@@ -22,7 +22,7 @@ from recompra.reads.customers import visible_customer
 from recompra.reads.recommendations import brand_index
 from recompra.recommend import RecommendationIndex, Suggestion
 
-router = APIRouter(prefix="/v1", tags=["recommendations"])
+router = APIRouter(prefix="/v1", tags=["recommendations"], route_class=OneHopRoute)
 
 _ERRORS = error_responses(400, *AUTH_ERRORS, 404)
 NOT_COMPUTED = "recommendations not computed yet: run recompra recommend refresh"
@@ -96,7 +96,7 @@ class _Asked:
         )
 
 
-def _asked(
+async def _asked(  # async: no I/O, so no thread-pool hop
     request: Request, brand: ReadBrand, session: ReadSession, k: K = 10, lang: Lang = "pt-BR"
 ) -> _Asked:
     return _Asked(request=request, session=session, brand_id=brand.id, k=k, lang=lang)

@@ -24,6 +24,7 @@ from recompra.api.deps import (
     EngineDep,
     Limit,
     Offset,
+    OneHopRoute,
     ReadBrand,
     ReadSession,
     WriteSession,
@@ -46,7 +47,7 @@ from recompra.segments.service import (
 )
 from recompra.spreadsheets import XLSX_MEDIA_TYPE, csv_chunks, file_chunks
 
-router = APIRouter(prefix="/v1/live-segments", tags=["live segments"])
+router = APIRouter(prefix="/v1/live-segments", tags=["live segments"], route_class=OneHopRoute)
 
 
 SegmentKey = Annotated[str, Path(min_length=1, max_length=64, description="Segment key")]

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
-from recompra.api.deps import ReadSession, WriteSession
+from recompra.api.deps import OneHopRoute, ReadSession, WriteSession
 from recompra.api.errors import error_responses
 from recompra.automation.settings import AutomationSettings, decision_context
 from recompra.loyalty.ledger.results import RedemptionResult
@@ -32,7 +32,7 @@ from recompra.shopper.signin import (
 )
 from recompra.shopper.summary import ShopperPage, shopper_page
 
-router = APIRouter(prefix="/v1/shopper", tags=["shopper"])
+router = APIRouter(prefix="/v1/shopper", tags=["shopper"], route_class=OneHopRoute)
 
 _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <shopper token>`")
 Token = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]

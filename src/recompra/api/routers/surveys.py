@@ -16,6 +16,7 @@ from recompra.api.deps import (
     AdminBrand,
     Limit,
     Offset,
+    OneHopRoute,
     ReadBrand,
     ReadSession,
     WriteSession,
@@ -32,7 +33,7 @@ from recompra.voc.surveys import (
     send_survey,
 )
 
-router = APIRouter(prefix="/v1/surveys", tags=["surveys"])
+router = APIRouter(prefix="/v1/surveys", tags=["surveys"], route_class=OneHopRoute)
 
 Kind = Literal["nps", "csat", "ces"]
 

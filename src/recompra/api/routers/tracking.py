@@ -16,13 +16,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from recompra.api.deps import WriteSession
+from recompra.api.deps import OneHopRoute, WriteSession
 from recompra.api.errors import error_responses
 from recompra.automation.tracking import record_bounce, record_click, record_open, verify_bounce
 from recompra.errors import InvalidInput
 from recompra.models.base import utcnow
 
-router = APIRouter(prefix="/v1/automation", tags=["automation"])
+router = APIRouter(prefix="/v1/automation", tags=["automation"], route_class=OneHopRoute)
 
 #: A transparent 1x1 GIF.
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")

@@ -8,13 +8,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from recompra.api.deps import AdminBrand, ReadBrand, ReadSession, WriteSession
+from recompra.api.deps import AdminBrand, OneHopRoute, ReadBrand, ReadSession, WriteSession
 from recompra.api.errors import READ_ERRORS
 from recompra.voc.flows import NPS_DIMENSIONS
 from recompra.voc.service import brand_delivery, brand_nps, brand_survey_nps, brand_topics
 from recompra.voc.settings import set_star_mapping, star_mapping
 
-router = APIRouter(prefix="/v1/voc", tags=["voice of the customer"])
+router = APIRouter(prefix="/v1/voc", tags=["voice of the customer"], route_class=OneHopRoute)
 
 
 class StarMappingIn(BaseModel):
