@@ -51,13 +51,17 @@ def received_message_ids(folder: Path, *, remove: bool = True) -> Counter[str]:
     execution key, so a resend after a crash carries the same one)."""
     counts: Counter[str] = Counter()
     for path in folder.glob("*.eml"):
-        with path.open("rb") as stored:
-            head = stored.read(8192)
-        found = _MESSAGE_ID.search(head)
-        counts[found.group(1).decode() if found else "?"] += 1
+        counts[stored_message_id(path)] += 1
         if remove:
             path.unlink()
     return counts
+
+
+def stored_message_id(path: Path) -> str:
+    """The Message-ID of a message the sink stored (read from its head only)."""
+    with path.open("rb") as stored:
+        found = _MESSAGE_ID.search(stored.read(8192))
+    return found.group(1).decode() if found else "?"
 
 
 def scratch_postgres(admin_url: str) -> tuple[Engine, str]:

@@ -262,7 +262,7 @@ class CapCheck:
     cpu: float
 
 
-def cap_violations(engine: Engine, customers: int, workers: int) -> CapCheck:
+def cap_violations(engine: Engine, customers: int, workers: int, batch: int) -> CapCheck:
     """``workers`` processes (forked, each with its own connections) deciding at once the
     "send now" timers of ``customers`` customers with two runs each, under a cap of one
     e-mail per 7 days, checked with plain SQL (see :class:`CapCheck`)."""
@@ -273,7 +273,7 @@ def cap_violations(engine: Engine, customers: int, workers: int) -> CapCheck:
     ctx = DecisionContext(policy=policy)
 
     def work() -> None:
-        while decide_due(engine, ctx, now=NOW, batch=500):
+        while decide_due(engine, ctx, now=NOW, batch=batch):
             pass
 
     engine.dispose()  # the workers open their own connections
@@ -438,10 +438,10 @@ def _met(ok: bool) -> str:
 
 
 def _cap_row(label: str, engine: Engine, args: argparse.Namespace) -> Row:
-    cap = cap_violations(engine, args.cap_customers, workers=4)
+    cap = cap_violations(engine, args.cap_customers, workers=4, batch=args.batch)
     return (
         f"{label}: 4 worker processes, {2 * args.cap_customers:,} timers, 2 per customer, "
-        "cap 1 per 7 days",
+        f"cap 1 per 7 days, batches of {args.batch}",
         f"{cap.violations} cap violations ({cap.messages:,} messages decided, "
         f"{cap.deferred:,} deferred, {cap.customers_without} customers without; "
         f"{cap.seconds:.1f} s wall, {cap.cpu:.1f} s CPU with the workers)",
