@@ -3,10 +3,10 @@ message may leave after the unsubscribe is committed.
 
 ``--customers`` marketing e-mails are decided (one per customer), then ``--workers``
 worker processes (forked) deliver them to the project's SMTP sink (aiosmtpd in another
-process). Meanwhile this process unsubscribes, one after the other, customers whose
-message is in a batch a worker has claimed (``sending``, i.e. in flight), through the
-unsubscribe link's own code (:func:`recompra.automation.consent.unsubscribe`), and
-notes the time each commit returned.
+process). Meanwhile this process unsubscribes, one after the other, customers (a random
+``--share`` of them may be chosen) whose message is in a batch a worker has claimed
+(``sending``, i.e. in flight), through the unsubscribe link's own code
+(:func:`recompra.automation.consent.unsubscribe`), and notes when each commit returned.
 
 Counted per unsubscribed customer, from the sink's files (each named by the time it was
 received) and the workers' log of when each consent check began:
@@ -18,7 +18,7 @@ received) and the workers' log of when each consent check began:
   at most one message per worker at a time);
 * stopped: messages of unsubscribed customers recorded ``suppressed``.
 
-Usage: ``python benchmarks/bench_unsubscribe.py [--customers 5000] [--workers 2]
+Usage: ``python benchmarks/bench_unsubscribe.py [--customers 5000] [--workers 2] [--share 0.2]
 [--postgres postgresql+psycopg://...]``.
 """
 
@@ -78,14 +78,20 @@ def _deliver(engine: Engine, port: int, log: Path) -> None:
     log.write_text(json.dumps(checks))
 
 
-def measure(engine: Engine, customers: int, workers: int, folder: Path) -> dict[str, Any]:
+def measure(
+    engine: Engine, customers: int, workers: int, share: float, folder: Path
+) -> dict[str, Any]:
     """Decide the messages, deliver them with ``workers`` processes while unsubscribing
-    customers whose message is in flight; the counts of the module's docstring."""
+    customers whose message is in flight (a random ``share`` of all customers may be
+    chosen); the counts of the module's docstring."""
     _seed(engine, customers, SEND)
     ctx = DecisionContext(policy=ContactPolicy(quiet_from=None, quiet_to=None))
     while decide_due(engine, ctx, now=NOW, batch=500):
         pass
     rng = random.Random(15)
+    with engine.connect() as conn:
+        everyone = conn.scalars(text("SELECT customer_id FROM automation_outbox")).all()
+    eligible = set(rng.sample(list(everyone), round(share * len(everyone))))
     committed: dict[int, int] = {}
     mail = folder / "mail"
     with running_sink(mail) as port:
@@ -106,7 +112,7 @@ def measure(engine: Engine, customers: int, workers: int, folder: Path) -> dict[
                 )
             if not left:
                 break
-            chosen = [c for c in in_flight if c not in committed]
+            chosen = [c for c in in_flight if c in eligible and c not in committed]
             if not chosen:
                 time.sleep(0.001)  # no batch in flight yet: look again in a moment
                 continue
@@ -154,6 +160,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=5000)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--share", type=float, default=0.2, help="customers who may unsubscribe")
     parser.add_argument("--postgres", default=os.environ.get("RECOMPRA_TEST_POSTGRES_URL", ""))
     args = parser.parse_args()
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
@@ -161,7 +168,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         engine = make_engine(f"sqlite:///{tmp}/unsubscribe.db")
         upgrade(engine)
-        results["SQLite"] = measure(engine, args.customers, args.workers, Path(tmp) / "sqlite")
+        results["SQLite"] = measure(
+            engine, args.customers, args.workers, args.share, Path(tmp) / "sqlite"
+        )
         engine.dispose()
         if args.postgres:
             admin, url = scratch_postgres(args.postgres)
@@ -169,7 +178,7 @@ def main() -> None:
             try:
                 upgrade(engine)
                 results["PostgreSQL"] = measure(
-                    engine, args.customers, args.workers, Path(tmp) / "postgres"
+                    engine, args.customers, args.workers, args.share, Path(tmp) / "postgres"
                 )
             finally:
                 engine.dispose()
