@@ -1,4 +1,5 @@
-"""Worker processes killed with SIGKILL mid-batch, and two workers racing under a cap."""
+"""Worker processes killed with SIGKILL mid-batch or mid-delivery, and two workers racing
+under a cap."""
 
 from __future__ import annotations
 
@@ -7,12 +8,18 @@ import random
 import signal
 import subprocess
 import sys
+from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 
-from automationtest import NOON, add_order, apply, make_store, thank_you
+from automationtest import NOON, add_order, apply, context, make_store, received, thank_you
 from sqlalchemy import Engine, func, select
+from workerprocess import SENDER
 
-from recompra.automation.worker import ingest_triggers
+from recompra.automation.delivery import LEASE
+from recompra.automation.email import SmtpSender, smtp_settings
+from recompra.automation.sink import running_sink
+from recompra.automation.worker import decide_due, deliver_due, ingest_triggers
 from recompra.db import unit_of_work
 from recompra.models.automation import JourneyRun, JourneyTimer, OutboxMessage
 
@@ -77,3 +84,35 @@ def test_two_concurrent_workers_never_break_a_cap(engine: Engine) -> None:
     assert len(per_customer) == 30
     assert max(count for _, count in per_customer) == 1  # 0 violations
     assert deferred == 30  # the second message of each customer waits for the window
+
+
+def test_sigkill_after_the_sink_accepted_a_message_resends_that_one_only(
+    engine: Engine, tmp_path: Path
+) -> None:
+    store = make_store(engine, customers=6, points=0)
+    journey = thank_you()
+    journey["nodes"]["send"]["purpose"] = "transactional"  # resent after a crash
+    apply(engine, store, journey)
+    with unit_of_work(engine) as session:
+        for customer in store.customers:
+            add_order(session, store, customer, f"T-{customer}")
+    ingest_triggers(engine, now=NOON)
+    assert decide_due(engine, context(), now=NOON) == 6
+    with running_sink(tmp_path / "sink") as port:
+        process = _worker(engine, "deliver", str(port), "3")
+        assert process.wait(timeout=120) == -signal.SIGKILL
+        with unit_of_work(engine) as session:  # the dead worker's lease has passed
+            for row in session.scalars(
+                select(OutboxMessage).where(OutboxMessage.state == "sending")
+            ):
+                row.next_attempt_at -= LEASE + timedelta(seconds=1)
+        smtp = SmtpSender(smtp_settings(f"smtp://127.0.0.1:{port}", SENDER))
+        while deliver_due(engine, smtp=smtp, sender=SENDER).sent:
+            pass
+        smtp.close()
+        ids = Counter(str(m["Message-ID"]) for m in received(tmp_path / "sink"))
+    with unit_of_work(engine, write=False) as session:
+        states = Counter(session.scalars(select(OutboxMessage.state)))
+    assert states == {"sent": 6}
+    assert len(ids) == 6  # every message arrived
+    assert sorted(ids.values()) == [1, 1, 1, 1, 1, 2]  # one duplicate for the one crash
