@@ -430,6 +430,14 @@ def run_backend(backend: Backend, trials: int, seed: int, folder: Path) -> Total
         received_message_ids(mail)
         for trial in range(trials):
             run_trial(backend, port, mail, seed, trial, totals, typical)
+            if (trial + 1) % 50 == 0:  # a long run can be followed (and cut short)
+                print(
+                    f"  {backend.label}: {trial + 1} trials, {totals.crashes} kills, "
+                    f"{len(totals.failures)} failed, {totals.duplicate_sends} duplicate sends "
+                    f"(max {totals.max_duplicates_in_a_trial} per crash), "
+                    f"{totals.unknown_never_sent} marketing rows given up unsent",
+                    flush=True,
+                )
     return totals
 
 
