@@ -55,6 +55,7 @@ from typing import Any
 
 from _worker_harness import drop_postgres, fork_worker, scratch_postgres, wait_status
 from sqlalchemy import Engine, event, func, insert, select, text, update
+from sqlalchemy.exc import OperationalError
 
 from recompra.automation.definition import parse_journey
 from recompra.automation.email import SmtpSender, build_message, smtp_settings
@@ -65,7 +66,7 @@ from recompra.automation.sink import running_sink
 from recompra.automation.steps import DecisionContext
 from recompra.automation.worker import decide_due, deliver_due, ingest_triggers
 from recompra.db import make_engine, unit_of_work
-from recompra.db.dialect import is_postgresql
+from recompra.db.dialect import is_lock_timeout, is_postgresql
 from recompra.migrate import upgrade
 from recompra.models import Brand, BrandCustomer, Customer, Event, Order
 from recompra.models.automation import Journey, JourneyRun, JourneyTimer, OutboxMessage
@@ -273,8 +274,13 @@ def cap_violations(engine: Engine, customers: int, workers: int, batch: int) -> 
     ctx = DecisionContext(policy=policy)
 
     def work() -> None:
-        while decide_due(engine, ctx, now=NOW, batch=batch):
-            pass
+        while True:
+            try:
+                if not decide_due(engine, ctx, now=NOW, batch=batch):
+                    return
+            except OperationalError as error:  # as run_worker: SQLite's lock outwaited
+                if not is_lock_timeout(error):
+                    raise
 
     engine.dispose()  # the workers open their own connections
     began, cpu = time.perf_counter(), _cpu_with_children()

@@ -6,16 +6,21 @@ from __future__ import annotations
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
+import pytest
 from automationtest import NOON, add_order, apply, context, make_store, received, thank_you
 from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import OperationalError
 from workerprocess import SENDER
 
+from recompra.automation import worker
 from recompra.automation.delivery import LEASE
 from recompra.automation.email import SmtpSender, smtp_settings
 from recompra.automation.sink import running_sink
@@ -116,3 +121,37 @@ def test_sigkill_after_the_sink_accepted_a_message_resends_that_one_only(
     assert states == {"sent": 6}
     assert len(ids) == 6  # every message arrived
     assert sorted(ids.values()) == [1, 1, 1, 1, 1, 2]  # one duplicate for the one crash
+
+
+def test_a_worker_outwaited_for_sqlites_write_lock_tries_again_instead_of_dying(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Seen with 4 worker processes on one SQLite file under load: SQLite's busy handler
+    # keeps no queue, one process lost every retry for 30 s and the worker died.
+    _orders(engine, customers=3, per_customer=1)
+    real = worker.decide_due
+    calls = [0]
+
+    def locked_once(*args: Any, **kwargs: Any) -> int:
+        calls[0] += 1
+        if calls[0] == 1:
+            raise OperationalError(
+                "BEGIN IMMEDIATE", {}, sqlite3.OperationalError("database is locked")
+            )
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(worker, "decide_due", locked_once)
+    stats = worker.run_worker(engine, context(), smtp=None, sender=SENDER, until_idle=True)
+    assert stats.decided == 3
+    assert calls[0] >= 2
+
+
+def test_a_worker_still_stops_on_other_database_errors(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> int:
+        raise OperationalError("SELECT 1", {}, sqlite3.OperationalError("disk I/O error"))
+
+    monkeypatch.setattr(worker, "decide_due", broken)
+    with pytest.raises(OperationalError):
+        worker.run_worker(engine, context(), smtp=None, sender=SENDER, until_idle=True)
