@@ -14,7 +14,7 @@ import re
 import traceback
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from sqlalchemy import Engine, text
@@ -79,3 +79,18 @@ def drop_postgres(admin: Engine, url: str) -> None:
     with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+def load_average() -> str:
+    """The 1, 5 and 15-minute load averages (the machine is shared: quote them)."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def print_table(rows: Sequence[Sequence[str]]) -> None:
+    """The load average after the run, then ``rows`` as the Markdown table the docs quote
+    (measure, measured, target, met)."""
+    print(f"load average after: {load_average()}")
+    print("| measure | measured | target | |")
+    print("|---|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")

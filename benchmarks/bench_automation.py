@@ -42,7 +42,6 @@ Usage: ``python benchmarks/bench_automation.py [--timers 20000] [--batch 500]
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import smtplib
 import tempfile
@@ -53,7 +52,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from _worker_harness import drop_postgres, fork_worker, scratch_postgres, wait_status
+from _worker_harness import (
+    drop_postgres,
+    fork_worker,
+    load_average,
+    print_table,
+    scratch_postgres,
+    wait_status,
+)
 from sqlalchemy import Engine, event, func, insert, select, text, update
 from sqlalchemy.exc import OperationalError
 
@@ -566,7 +572,7 @@ def main() -> None:
     parser.add_argument("--postgres", default="")
     parser.add_argument("--cap-only", action="store_true", help="only the cap measure")
     args = parser.parse_args()
-    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"load average before: {load_average()}")
     rows = [] if args.cap_only else [_messages_row(args)]
     with tempfile.TemporaryDirectory() as tmp:
         engine = make_engine(f"sqlite:///{tmp}/bench.db")
@@ -584,11 +590,7 @@ def main() -> None:
         finally:
             engine.dispose()
             drop_postgres(admin, url)
-    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print("| measure | measured | target | |")
-    print("|---|---|---|---|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+    print_table(rows)
 
 
 if __name__ == "__main__":

@@ -49,6 +49,8 @@ from typing import Any
 from _worker_harness import (
     drop_postgres,
     fork_worker,
+    load_average,
+    print_table,
     received_message_ids,
     scratch_postgres,
     wait_status,
@@ -492,7 +494,7 @@ def main() -> None:
     parser.add_argument("--postgres", default=os.environ.get("RECOMPRA_TEST_POSTGRES_URL", ""))
     parser.add_argument("--sqlite", action=argparse.BooleanOptionalAction, default=True)
     args = parser.parse_args()
-    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; seed {args.seed}")
+    print(f"load average before: {load_average()}; seed {args.seed}")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -510,11 +512,7 @@ def main() -> None:
                 print(f"  total {time.perf_counter() - began:.0f} s wall")
             finally:
                 drop_postgres(admin, url)
-    print(f"\nload average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print("| measure | measured | target | |")
-    print("|---|---|---|---|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+    print_table(rows)
 
 
 if __name__ == "__main__":

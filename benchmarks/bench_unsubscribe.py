@@ -36,6 +36,8 @@ from typing import Any
 from _worker_harness import (
     drop_postgres,
     fork_worker,
+    load_average,
+    print_table,
     scratch_postgres,
     stored_message_id,
     wait_status,
@@ -163,7 +165,7 @@ def main() -> None:
     parser.add_argument("--share", type=float, default=0.2, help="customers who may unsubscribe")
     parser.add_argument("--postgres", default=os.environ.get("RECOMPRA_TEST_POSTGRES_URL", ""))
     args = parser.parse_args()
-    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"load average before: {load_average()}")
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         engine = make_engine(f"sqlite:///{tmp}/unsubscribe.db")
@@ -183,19 +185,21 @@ def main() -> None:
             finally:
                 engine.dispose()
                 drop_postgres(admin, url)
-    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print("| measure | measured | target | |")
-    print("|---|---|---|---|")
-    for label, r in results.items():
-        print(
-            f"| {label}: unsubscribe during in-flight batches ({r['messages']:,} e-mails, "
-            f"{args.workers} worker processes, {r['unsubscribed']:,} unsubscribes of customers "
-            f"whose message was in flight) | {r['after']} sends after the commit; "
-            f"{r['in_flight']} already past the consent check at the commit; "
-            f"{r['stopped']:,} stopped; {r['sent']:,} sent in {r['seconds']:.1f} s wall, "
-            f"{r['cpu']:.1f} s CPU (this process) | 0 sends after it is recorded | "
-            f"{'met' if r['after'] == 0 else 'NOT met'} |"
-        )
+    print_table(
+        [
+            (
+                f"{label}: unsubscribe during in-flight batches ({r['messages']:,} e-mails, "
+                f"{args.workers} worker processes, {r['unsubscribed']:,} unsubscribes of "
+                "customers whose message was in flight)",
+                f"{r['after']} sends after the commit; {r['in_flight']} already past the "
+                f"consent check at the commit; {r['stopped']:,} stopped; {r['sent']:,} sent "
+                f"in {r['seconds']:.1f} s wall, {r['cpu']:.1f} s CPU (this process)",
+                "0 sends after it is recorded",
+                "met" if r["after"] == 0 else "NOT met",
+            )
+            for label, r in results.items()
+        ]
+    )
 
 
 if __name__ == "__main__":
