@@ -41,7 +41,8 @@ from typing import Any
 
 import httpx
 import numpy as np
-from bench_automation import Row, postgres_database, print_table
+from _worker_harness import postgres_database, print_table
+from bench_automation import Row
 from sqlalchemy import Engine, func, select
 
 from recompra.auth.keys import create_api_key

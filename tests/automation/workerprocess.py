@@ -2,7 +2,9 @@
 
 ``python workerprocess.py URL decide`` decides due timers (cap: 1 e-mail per day) until
 none is left; ``... crash N`` does the same but SIGKILLs itself in the middle of the
-first batch, after N sends were decided and before the commit.
+first batch, after N sends were decided and before the commit; ``... deliver PORT N``
+delivers the outbox to the SMTP sink on PORT and SIGKILLs itself once the sink accepted
+the N-th message, before that message is marked sent.
 """
 
 from __future__ import annotations
@@ -15,16 +17,39 @@ from typing import Any
 
 from automationtest import NOON, context
 
-from recompra.automation import steps
+from recompra.automation import delivery, steps
+from recompra.automation.email import SmtpSender, smtp_settings
 from recompra.automation.schedule import Cap, ContactPolicy
-from recompra.automation.worker import decide_due
+from recompra.automation.worker import decide_due, deliver_due
 from recompra.db import make_engine
 
 POLICY = ContactPolicy(caps={"email": Cap(1, timedelta(days=1))}, quiet_from=None, quiet_to=None)
+SENDER = "Loja <loja@example.com>"
+
+
+def _kill_on_sent(kill_after: int) -> None:
+    real_finish = delivery._finish
+    count = 0
+
+    def dying_finish(*args: Any, **kwargs: Any) -> Any:
+        nonlocal count
+        if kwargs.get("state") == "sent":  # the sink has said 250 for this message
+            count += 1
+            if count == kill_after:
+                os.kill(os.getpid(), signal.SIGKILL)
+        return real_finish(*args, **kwargs)
+
+    delivery._finish = dying_finish  # type: ignore[assignment]
 
 
 def main() -> None:
     url, mode = sys.argv[1], sys.argv[2]
+    if mode == "deliver":
+        _kill_on_sent(int(sys.argv[4]))
+        smtp = SmtpSender(smtp_settings(f"smtp://127.0.0.1:{sys.argv[3]}", SENDER))
+        while deliver_due(make_engine(url, pool_size=1), smtp=smtp, sender=SENDER).sent:
+            pass
+        return
     if mode == "crash":
         kill_after = int(sys.argv[3])
         real_send = steps._send

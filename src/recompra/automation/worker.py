@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from recompra.automation.batch import DecisionBatch
@@ -29,6 +30,7 @@ from recompra.automation.service import definition_at
 from recompra.automation.steps import DecisionContext, Journeyed, decide
 from recompra.automation.triggers import read_triggers, unsettled_orders
 from recompra.db import unit_of_work
+from recompra.db.dialect import is_lock_timeout
 from recompra.models import Brand
 from recompra.models.base import utcnow
 
@@ -172,10 +174,20 @@ def run_worker(
     stats = WorkerStats()
     wake = wake or threading.Event()
     while stop is None or not stop.is_set():
-        triggers = ingest_triggers(engine)
-        done = run_jobs(engine, jobs)
-        decided = decide_due(engine, ctx, batch=batch)
-        delivered = deliver_due(engine, smtp=smtp, sender=sender, require_opt_in=ctx.require_opt_in)
+        try:
+            triggers = ingest_triggers(engine)
+            done = run_jobs(engine, jobs)
+            decided = decide_due(engine, ctx, batch=batch)
+            delivered = deliver_due(
+                engine, smtp=smtp, sender=sender, require_opt_in=ctx.require_opt_in
+            )
+        except OperationalError as error:
+            # Several worker processes on one SQLite file: the busy handler keeps no
+            # queue, so one may lose every retry until busy_timeout. Its transaction
+            # rolled back with nothing half-done; the next pass takes the work again.
+            if not is_lock_timeout(error):
+                raise
+            continue
         stats.triggers += triggers
         stats.jobs += done
         stats.decided += decided

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from sqlalchemy import ColumnElement, Connection, Engine, Insert, Table, any_, bindparam, func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import QueryableAttribute, Session
 
 Bind = Session | Connection | Engine | Dialect
@@ -45,6 +45,12 @@ def chains_writes(bind: Bind) -> bool:
     in its ``WITH``), so that a multi-table write is one round trip (PostgreSQL; SQLite
     accepts only ``SELECT`` in a ``WITH``)."""
     return is_postgresql(bind)
+
+
+def is_lock_timeout(error: OperationalError) -> bool:
+    """Whether SQLite gave up waiting for another process's write lock (``busy_timeout``):
+    the transaction was rolled back and may be tried again as it was."""
+    return "database is locked" in str(error.orig)
 
 
 def stores_naive_utc(dialect: Dialect) -> bool:
