@@ -16,6 +16,7 @@ from automationtest import add_order, apply, context, make_store, received, than
 from sqlalchemy import Engine, select, update
 
 from recompra.automation.consent import record_consent
+from recompra.automation.delivery import LEASE
 from recompra.automation.email import SmtpSender, TokenBucket, smtp_settings
 from recompra.automation.sink import free_port, running_sink
 from recompra.automation.worker import decide_due, deliver_due, ingest_triggers
@@ -168,3 +169,57 @@ def test_a_refused_message_is_retried_with_backoff_unless_the_refusal_is_permane
         controller.stop()
     assert again.sent == (1 if state_after_refusal == "pending" else 0)
     assert handler.accepted == 1 + again.sent
+
+
+class _WorkerDied(BaseException):
+    """Stands for the process dying mid-send (not an error the delivery handles)."""
+
+
+def test_after_a_crash_only_the_marketing_message_in_flight_is_given_up(
+    engine: Engine, tmp_path: Path
+) -> None:
+    _decided(engine, customers=5)
+    with unit_of_work(engine) as session:
+        session.execute(update(OutboxMessage).values(purpose="marketing"))
+
+    class DyingOnThird(SmtpSender):
+        """Sends two messages, then dies while handing over the third."""
+
+        calls = 0
+
+        def send(self, message: MIMEMultipart) -> None:
+            self.calls += 1
+            if self.calls == 3:
+                raise _WorkerDied
+            super().send(message)
+
+    with running_sink(tmp_path / "sink") as port:
+        settings = smtp_settings(f"smtp://127.0.0.1:{port}", SENDER)
+        dying = DyingOnThird(settings)
+        with pytest.raises(_WorkerDied):
+            deliver_due(engine, smtp=dying, sender=SENDER)
+        dying.close()
+        # The next worker, once the dead one's lease has passed (the claims are moved
+        # back by the lease rather than the test waiting ten minutes).
+        with unit_of_work(engine) as session:
+            session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.state == "sending")
+                .values(next_attempt_at=utcnow() - LEASE - timedelta(minutes=1))
+            )
+        smtp = SmtpSender(settings)
+        stats = deliver_due(engine, smtp=smtp, sender=SENDER)
+        smtp.close()
+        messages = received(tmp_path / "sink")
+    # c0 and c1 were sent and recorded (c1's outcome with c2's consent read); c2 was in
+    # flight: marketing, its outcome unknown, so not resent; c3 and c4 never left and
+    # are sent by the next worker instead of being given up with the crashed claim.
+    states = [state for _, state, _ in _rows(engine)]
+    assert states == ["sent", "sent", "unknown", "sent", "sent"]
+    assert stats.sent == 2
+    assert sorted(m["To"] for m in messages) == [
+        "c0@example.com",
+        "c1@example.com",
+        "c3@example.com",
+        "c4@example.com",
+    ]

@@ -1,10 +1,14 @@
 """Delivering the outbox: claim due rows, send, record the outcome.
 
 At-least-once with idempotency: a claim marks rows ``sending`` and commits *before*
-anything leaves, so a crash afterwards leaves them ``sending``. When their lease has
-passed, transactional messages go back to ``pending`` (resent, with the same Message-ID
-or ``webhook-id`` so receivers can deduplicate) and marketing messages become ``unknown``
-and are not resent: a missing thank-you is better than a duplicate one. Consent is read
+anything leaves, so a crash afterwards leaves them ``sending``. Each row is marked
+handed over (``sent_at``) in the transaction that reads its consent, just before it
+leaves. When the lease of a crashed worker's rows has passed, rows never handed over go
+back to ``pending`` (nothing of them left: no duplicate, no loss); a row handed over
+whose outcome was not recorded is resent when transactional (with the same Message-ID
+or ``webhook-id`` so receivers can deduplicate) and becomes ``unknown`` when marketing:
+a missing offer is better than a duplicate one. So a crash loses at most the one
+marketing message per connection that was in flight. Consent is read
 again just before each send, so an unsubscribe recorded while a batch is in flight stops
 the messages not yet handed over.
 """
@@ -62,18 +66,21 @@ class DeliveryStats:
 
 
 def recover_stale(engine: Engine, *, now: datetime) -> int:
-    """Rows left ``sending`` by a crashed worker: resend transactional, not marketing."""
+    """Rows left ``sending`` by a crashed worker: those never handed over go back to
+    ``pending``; of those handed over, transactional ones are resent, marketing ones
+    become ``unknown``."""
     stale = (OutboxMessage.state == "sending", OutboxMessage.next_attempt_at < now - LEASE)
+    handed_over = OutboxMessage.sent_at.is_not(None)
     with unit_of_work(engine) as session:
         unknown = session.execute(
             update(OutboxMessage)
-            .where(*stale, OutboxMessage.purpose == "marketing")
+            .where(*stale, handed_over, OutboxMessage.purpose == "marketing")
             .values(state="unknown", last_error="outcome unknown after a crash; not resent")
         )
         retried = session.execute(
             update(OutboxMessage)
-            .where(*stale, OutboxMessage.purpose != "marketing")
-            .values(state="pending", next_attempt_at=now)
+            .where(*stale)
+            .values(state="pending", next_attempt_at=now, sent_at=None)
         )
     return int(unknown.rowcount or 0) + int(retried.rowcount or 0)  # type: ignore[attr-defined]
 
@@ -156,6 +163,9 @@ class _Outcome:
 
 
 #: Built once: constructing the statement per message cost more than running it.
+_HANDING_OVER = (
+    update(OUTBOX).where(OUTBOX.c.id == bindparam("outbox_id")).values(sent_at=bindparam("at"))
+)
 _RECORD = (
     update(OUTBOX)
     .where(OUTBOX.c.id == bindparam("outbox_id"))
@@ -201,6 +211,10 @@ def _deliver_each(
                 if message.channel == "webhook"
                 else None
             )
+            if allowed:
+                # Committed before the message leaves: after a crash, only a row marked
+                # here can have been delivered (see recover_stale).
+                session.execute(_HANDING_OVER, {"outbox_id": message.id, "at": utcnow()})
         previous = None
         if not allowed:
             previous = _Outcome(message.id, "suppressed", "consent withdrawn before send")
@@ -282,6 +296,7 @@ def _failed(
                 state="failed" if final else "pending",
                 next_attempt_at=now + backoff(message.attempts),
                 last_error=error[:1000],
+                sent_at=None,
             )
         )
         if endpoint_id is not None:
