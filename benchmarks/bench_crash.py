@@ -318,8 +318,9 @@ def _arm(plan: str, nth: int) -> None:
     elif plan == "before_smtp":
         _die_at(SmtpSender, "send", nth, lambda *a, **k: True)
     elif plan == "after_smtp":
-        # delivery._finish(engine, id, state="sent") runs once the sink said 250.
-        _die_at(delivery, "_finish", nth, lambda *a, **k: k.get("state") == "sent")
+        # delivery._record(session, outcome) writes a "sent" outcome once the sink said
+        # 250 (with the next message's consent read, or after the last one).
+        _die_at(delivery, "_record", nth, lambda *a, **k: a[1].state == "sent")
 
 
 def run_trial(

@@ -114,7 +114,7 @@ def test_consent_withdrawn_after_the_decision_stops_the_send(
     assert [m["To"] for m in messages] == ["c1@example.com"]
 
 
-def test_a_crashed_claim_is_not_resent_for_marketing_but_is_for_transactional(
+def test_a_crashed_hand_over_is_not_resent_for_marketing_but_is_for_transactional(
     engine: Engine,
 ) -> None:
     _decided(engine)
@@ -124,7 +124,10 @@ def test_a_crashed_claim_is_not_resent_for_marketing_but_is_for_transactional(
             update(OutboxMessage).where(OutboxMessage.id == first).values(purpose="transactional")
         )
     now = utcnow()
-    assert len(claim(engine, now=now, limit=10)) == 2  # then the worker "dies"
+    assert len(claim(engine, now=now, limit=10)) == 2
+    with unit_of_work(engine) as session:
+        # Both marked handed over, as just before their sends; then the worker "dies".
+        session.execute(update(OutboxMessage).values(sent_at=now))
     assert recover_stale(engine, now=now + LEASE / 2) == 0
     assert recover_stale(engine, now=now + LEASE + timedelta(seconds=1)) == 2
     assert _states(engine) == ["pending", "unknown"]

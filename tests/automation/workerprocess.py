@@ -28,18 +28,18 @@ SENDER = "Loja <loja@example.com>"
 
 
 def _kill_on_sent(kill_after: int) -> None:
-    real_finish = delivery._finish
+    real_record = delivery._record
     count = 0
 
-    def dying_finish(*args: Any, **kwargs: Any) -> Any:
+    def dying_record(session: Any, outcome: Any) -> None:
         nonlocal count
-        if kwargs.get("state") == "sent":  # the sink has said 250 for this message
+        if outcome.state == "sent":  # the sink has said 250 for this message
             count += 1
             if count == kill_after:
                 os.kill(os.getpid(), signal.SIGKILL)
-        return real_finish(*args, **kwargs)
+        real_record(session, outcome)
 
-    delivery._finish = dying_finish  # type: ignore[assignment]
+    delivery._record = dying_record
 
 
 def main() -> None:
