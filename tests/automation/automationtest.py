@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from recompra.automation.consent import record_consent
 from recompra.automation.definition import parse_journey
 from recompra.automation.schedule import ContactPolicy
 from recompra.automation.service import apply_journey
@@ -103,6 +104,20 @@ def add_order(
     session.add(order)
     session.flush()
     return order.id
+
+
+def withdraw_marketing(engine: Engine, customer_id: int, *, now: datetime | None = None) -> None:
+    """Record that ``customer_id`` withdrew marketing e-mail consent (its own transaction)."""
+    with unit_of_work(engine) as session:
+        record_consent(
+            session,
+            customer_id=customer_id,
+            channel="email",
+            purpose="marketing",
+            granted=False,
+            source="test",
+            now=now or datetime.now(UTC),
+        )
 
 
 def apply(engine: Engine, store: Store, document: dict[str, Any]) -> None:

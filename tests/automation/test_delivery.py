@@ -19,10 +19,10 @@ from automationtest import (
     received,
     thank_you,
     webhook_receiver,
+    withdraw_marketing,
 )
 from sqlalchemy import Engine, select, update
 
-from recompra.automation.consent import record_consent
 from recompra.automation.delivery import LEASE, claim, recover_stale
 from recompra.automation.email import SmtpSender, message_id, smtp_settings
 from recompra.automation.sink import running_sink
@@ -95,16 +95,7 @@ def test_consent_withdrawn_after_the_decision_stops_the_send(
     engine: Engine, tmp_path: Path
 ) -> None:
     customers = _decided(engine)
-    with unit_of_work(engine) as session:
-        record_consent(
-            session,
-            customer_id=customers[0],
-            channel="email",
-            purpose="marketing",
-            granted=False,
-            source="test",
-            now=utcnow(),
-        )
+    withdraw_marketing(engine, customers[0])
     with running_sink(tmp_path / "sink") as port:
         smtp = SmtpSender(smtp_settings(f"smtp://127.0.0.1:{port}", SENDER))
         stats = deliver_due(engine, smtp=smtp, sender=SENDER)

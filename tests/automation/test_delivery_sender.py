@@ -12,10 +12,17 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from automationtest import add_order, apply, context, make_store, received, thank_you
+from automationtest import (
+    add_order,
+    apply,
+    context,
+    make_store,
+    received,
+    thank_you,
+    withdraw_marketing,
+)
 from sqlalchemy import Engine, select, update
 
-from recompra.automation.consent import record_consent
 from recompra.automation.delivery import LEASE
 from recompra.automation.email import SmtpSender, TokenBucket, smtp_settings
 from recompra.automation.sink import free_port, running_sink
@@ -94,16 +101,7 @@ def test_an_unsubscribe_recorded_during_a_batch_stops_the_messages_not_yet_sent(
             super().send(message)
             if self.opened == 1 and not getattr(self, "done", False):
                 self.done = True
-                with unit_of_work(engine) as session:
-                    record_consent(
-                        session,
-                        customer_id=customers[-1],
-                        channel="email",
-                        purpose="marketing",
-                        granted=False,
-                        source="test",
-                        now=utcnow(),
-                    )
+                withdraw_marketing(engine, customers[-1])
 
     with running_sink(tmp_path / "sink") as port:
         smtp = UnsubscribingAfterFirst(smtp_settings(f"smtp://127.0.0.1:{port}", SENDER))

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from automationtest import NOON, Store, add_order, apply, context, make_store, thank_you
+from automationtest import (
+    NOON,
+    Store,
+    add_order,
+    apply,
+    context,
+    make_store,
+    thank_you,
+    withdraw_marketing,
+)
 from sqlalchemy import Engine, func, select
 
-from recompra.automation.consent import record_consent
 from recompra.automation.schedule import Cap, ContactPolicy, in_holdout
 from recompra.automation.worker import decide_due, ingest_triggers
 from recompra.db import unit_of_work
@@ -219,16 +227,7 @@ def test_quiet_hours_defer_a_marketing_send_to_their_end(engine: Engine) -> None
 
 def test_a_withdrawn_consent_suppresses_and_is_recorded(engine: Engine) -> None:
     store = make_store(engine, customers=2)
-    with unit_of_work(engine) as session:
-        record_consent(
-            session,
-            customer_id=store.customers[0],
-            channel="email",
-            purpose="marketing",
-            granted=False,
-            source="test",
-            now=NOON,
-        )
+    withdraw_marketing(engine, store.customers[0], now=NOON)
     apply(engine, store, thank_you())
     for i, customer in enumerate(store.customers):
         _order(engine, store, customer, f"S-{i}")
