@@ -169,9 +169,9 @@ def _accounts_with_lots(world: World, program: int, points: list[int]) -> list[i
     return accounts
 
 
-@pytest.mark.parametrize("committed_per_batch", [False, True])
+@pytest.mark.parametrize("run", ["one_transaction", "per_batch", "two_workers"])
 def test_expiry_in_small_batches_expires_exactly_the_programs_due_lots(
-    world: World, state: Any, monkeypatch: pytest.MonkeyPatch, committed_per_batch: bool
+    world: World, state: Any, monkeypatch: pytest.MonkeyPatch, run: str
 ) -> None:
     _brand, program = world.program(expiry_days=10)
     _other_brand, other = world.program(expiry_days=10)
@@ -180,8 +180,10 @@ def test_expiry_in_small_batches_expires_exactly_the_programs_due_lots(
     theirs = _accounts_with_lots(world, other, [19])
     monkeypatch.setattr(expiry_module, "EXPIRY_BATCH_ACCOUNTS", 2)
     now = T0 + timedelta(11)
-    if committed_per_batch:
-        report = expire_in_batches(world.engine, now=now, program_id=program)
+    if run != "one_transaction":
+        # Two workers: two account ranges (three accounts and two), expired at once.
+        workers = 2 if run == "two_workers" else 1
+        report = expire_in_batches(world.engine, now=now, program_id=program, workers=workers)
     else:
         with unit_of_work(world.engine) as s:
             report = expire_lots(s, now=now, program_id=program)
