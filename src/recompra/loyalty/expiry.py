@@ -280,7 +280,7 @@ def expire_in_batches(
     never wait for each other and online writers still cannot deadlock with them.
     """
     batch_id = uuid.uuid4().hex
-    ranges = _account_ranges(engine, program_id=program_id, parts=workers)
+    ranges = account_ranges(engine, program_id=program_id, parts=workers)
     if len(ranges) == 1:
         return _expire_range(
             engine, now=now, program_id=program_id, batch_id=batch_id, ids=ranges[0]
@@ -303,7 +303,7 @@ def expiry_workers(engine: Engine) -> int:
     return 1 if is_sqlite(engine) else EXPIRY_WORKERS
 
 
-def _account_ranges(engine: Engine, *, program_id: int | None, parts: int) -> list[tuple[int, int]]:
+def account_ranges(engine: Engine, *, program_id: int | None, parts: int) -> list[tuple[int, int]]:
     """``parts`` id ranges ``(after, until]`` of equal width covering the accounts (of
     ``program_id``); the last one open-ended, so an account added meanwhile is covered."""
     if parts <= 1:
