@@ -16,8 +16,9 @@ is one unit of work (one transaction): an earn of a new order, or a redemption; 
 are spread over many accounts, as in a real store, except with ``--hot`` (all on one
 account). The expiry run (SQLite, then PostgreSQL when ``--url`` is given) generates its
 lots in SQL, then times the expiry job (``expire_in_batches``: account locks, batches of
-one transaction each) beside a floor of bare SQL that writes the same rows (movements,
-events, balances, lot states) in four statements and one transaction, without locks or
+one transaction each, on ``expiry_workers`` connections: two on PostgreSQL) beside a floor
+of bare SQL that writes the same rows (movements, events, balances, lot states) in four
+statements, one transaction per connection on as many connections, without locks or
 batches; on PostgreSQL it also reports the server's CPU time. The loyalty services
 re-evaluate no segment (the API routers do), so these figures do not depend on live
 segments.
