@@ -5,7 +5,10 @@ the number of lots): one ``expire`` movement and one event per account, the acco
 balances decremented in one ``UPDATE ... FROM``, the lots marked (state, points, time) in
 one ``UPDATE``. Accounts are locked first, in id order, like every other ledger write, so
 the job and online writers cannot deadlock. Each batch is one transaction in
-:func:`expire_in_batches`: a crash leaves every batch either applied or not at all.
+:func:`expire_in_batches`: a crash leaves every batch either applied or not at all. On
+PostgreSQL the daily job expires two disjoint account ranges at once, on two connections
+(:func:`expiry_workers`): the work is the server's, per lot, and one connection keeps it
+on one core.
 """
 
 from __future__ import annotations
@@ -315,11 +318,9 @@ def account_ranges(engine: Engine, *, program_id: int | None, parts: int) -> lis
         first, last = session.execute(query).one()
     if first is None:
         return [(0, LAST_ACCOUNT_ID)]
-    width = max(1, -(-(last - first + 1) // parts))
-    bounds = [first - 1 + width * part for part in range(parts) if first - 1 + width * part < last]
-    return [
-        (after, until) for after, until in zip(bounds, [*bounds[1:], LAST_ACCOUNT_ID], strict=True)
-    ]
+    width = -(-(last - first + 1) // parts)  # rounded up: ``parts`` ranges cover them all
+    afters = list(range(first - 1, last, width))
+    return list(zip(afters, [*afters[1:], LAST_ACCOUNT_ID], strict=True))
 
 
 def _expire_range(
