@@ -11,9 +11,16 @@ from dbtest import create_test_engine
 from recompra.db import unit_of_work
 from recompra.hub.brands import ensure_brand
 from recompra.hub.customers import upsert_customers
-from recompra.hub.identity import unmerge
+from recompra.hub.identity import merge_customers, unmerge
 from recompra.hub.rejects import EntityCounts
-from recompra.models import Customer, CustomerIdentity, CustomerMerge, Order
+from recompra.models import (
+    BrandCustomer,
+    Customer,
+    CustomerIdentity,
+    CustomerMerge,
+    CustomerProperty,
+    Order,
+)
 
 
 def test_a_record_linking_two_customers_merges_them_and_unmerge_restores(tmp_path: Path) -> None:
@@ -121,3 +128,60 @@ def test_store_ids_and_emails_of_two_brands_are_two_profiles(tmp_path: Path) -> 
             (f"@{brand_a}", "carla@example.com"),
             (f"@{brand_b}", "carla@example.com"),
         ]
+
+
+def test_a_merge_gives_the_survivor_the_merged_customers_properties(tmp_path: Path) -> None:
+    """Only-merged properties move; a clash keeps the newer value; unmerge restores both."""
+    engine = next(create_test_engine("sqlite", tmp_path))
+    older, newer = datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 6, 1, tzinfo=UTC)
+    with unit_of_work(engine) as session:
+        brand = ensure_brand(session).id
+        survivor, merged = Customer(name="Ana"), Customer(name="Ana S.")
+        session.add_all([survivor, merged])
+        session.flush()
+        session.add_all(
+            [
+                BrandCustomer(brand_id=brand, customer_id=c.id, first_seen_at=older)
+                for c in (survivor, merged)
+            ]
+        )
+        values = [
+            # (customer, name, text value, updated at)
+            (merged, "plan", "gold", older),  # only the merged customer has it
+            (survivor, "city", "Recife", older),  # both: the merged value is newer
+            (merged, "city", "Olinda", newer),
+            (survivor, "pet", "cat", newer),  # both: the survivor's value is newer
+            (merged, "pet", "dog", older),
+        ]
+        session.add_all(
+            CustomerProperty(
+                brand_id=brand, customer_id=c.id, name=name, text_value=value, updated_at=at
+            )
+            for c, name, value, at in values
+        )
+        session.flush()
+        survivor_id, merged_id = survivor.id, merged.id
+        merge_id = merge_customers(
+            session, brand_id=brand, survivor_id=survivor_id, merged_id=merged_id, reason="t"
+        )
+
+    def properties(customer_id: int) -> dict[str, tuple[str | None, datetime]]:
+        with unit_of_work(engine, write=False) as session:
+            rows = session.scalars(
+                select(CustomerProperty).where(CustomerProperty.customer_id == customer_id)
+            )
+            return {row.name: (row.text_value, row.updated_at) for row in rows}
+
+    assert properties(survivor_id) == {
+        "plan": ("gold", older),
+        "city": ("Olinda", newer),
+        "pet": ("cat", newer),
+    }
+    with unit_of_work(engine) as session:
+        unmerge(session, merge_id=merge_id)
+    assert properties(survivor_id) == {"city": ("Recife", older), "pet": ("cat", newer)}
+    assert properties(merged_id) == {
+        "plan": ("gold", older),
+        "city": ("Olinda", newer),
+        "pet": ("dog", older),
+    }

@@ -3,6 +3,7 @@ mid-run, warnings before expiry, release job."""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -20,6 +21,7 @@ from recompra.loyalty import (
     get_account,
     release_due,
     run_jobs,
+    verify_account,
     warn_expiring,
 )
 from recompra.loyalty import expiry as expiry_module
@@ -169,9 +171,9 @@ def _accounts_with_lots(world: World, program: int, points: list[int]) -> list[i
     return accounts
 
 
-@pytest.mark.parametrize("committed_per_batch", [False, True])
+@pytest.mark.parametrize("run", ["one_transaction", "per_batch", "two_workers"])
 def test_expiry_in_small_batches_expires_exactly_the_programs_due_lots(
-    world: World, state: Any, monkeypatch: pytest.MonkeyPatch, committed_per_batch: bool
+    world: World, state: Any, monkeypatch: pytest.MonkeyPatch, run: str
 ) -> None:
     _brand, program = world.program(expiry_days=10)
     _other_brand, other = world.program(expiry_days=10)
@@ -180,8 +182,10 @@ def test_expiry_in_small_batches_expires_exactly_the_programs_due_lots(
     theirs = _accounts_with_lots(world, other, [19])
     monkeypatch.setattr(expiry_module, "EXPIRY_BATCH_ACCOUNTS", 2)
     now = T0 + timedelta(11)
-    if committed_per_batch:
-        report = expire_in_batches(world.engine, now=now, program_id=program)
+    if run != "one_transaction":
+        # Two workers: two account ranges (three accounts and two), expired at once.
+        workers = 2 if run == "two_workers" else 1
+        report = expire_in_batches(world.engine, now=now, program_id=program, workers=workers)
     else:
         with unit_of_work(world.engine) as s:
             report = expire_lots(s, now=now, program_id=program)
@@ -294,3 +298,61 @@ def test_crash_mid_expiry_leaves_whole_batches_and_a_rerun_finishes(
     rerun = expire_in_batches(world.engine, now=now, program_id=program)
     assert (rerun.accounts, rerun.lots, rerun.points) == (3, 6, 30 + 12)
     assert [state(account)["balance"] for account in mine] == [0] * 5
+
+
+def test_two_expiry_workers_beside_an_online_writer_expire_each_lot_once(
+    world: World, state: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The job's two connections and a writer crediting the same accounts (in the opposite
+    order) at the same time: no deadlock, every due lot expired once, by one of them."""
+    _brand, program = world.program(expiry_days=10)
+    customers = [world.customer() for _ in range(6)]
+    with unit_of_work(world.engine) as s:
+        for n, customer in enumerate(customers):
+            adjust(
+                s,
+                program_id=program,
+                customer_id=customer,
+                points=10 + n,
+                request_key=f"old{n}",
+                reason="t",
+                now=T0,
+            )
+        accounts = [get_account(s, program_id=program, customer_id=c).id for c in customers]
+    monkeypatch.setattr(expiry_module, "EXPIRY_BATCH_ACCOUNTS", 1)
+    now = T0 + timedelta(11)
+    errors: list[BaseException] = []
+
+    def credit_in_reverse() -> None:
+        # A write settles the account's due lots first: it races the job for them.
+        try:
+            for n, customer in reversed(list(enumerate(customers))):
+                with unit_of_work(world.engine) as s:
+                    adjust(
+                        s,
+                        program_id=program,
+                        customer_id=customer,
+                        points=5,
+                        request_key=f"new{n}",
+                        reason="t",
+                        now=now,
+                    )
+        except BaseException as error:  # reported below, on the test's thread
+            errors.append(error)
+
+    writer = threading.Thread(target=credit_in_reverse)
+    writer.start()
+    expire_in_batches(world.engine, now=now, program_id=program, workers=2)
+    writer.join()
+    assert not errors, errors
+    with unit_of_work(world.engine, write=False) as s:
+        for account in accounts:
+            assert verify_account(s, account_id=account)["ok"]
+        expired = s.scalars(
+            select(func.sum(LoyaltyMovement.points))
+            .where(LoyaltyMovement.account_id.in_(accounts), LoyaltyMovement.kind == "expire")
+            .group_by(LoyaltyMovement.account_id)
+            .order_by(LoyaltyMovement.account_id)
+        ).all()
+    assert expired == [-(10 + n) for n in range(6)]
+    assert [state(account)["balance"] for account in accounts] == [5] * 6

@@ -5,15 +5,19 @@ the number of lots): one ``expire`` movement and one event per account, the acco
 balances decremented in one ``UPDATE ... FROM``, the lots marked (state, points, time) in
 one ``UPDATE``. Accounts are locked first, in id order, like every other ledger write, so
 the job and online writers cannot deadlock. Each batch is one transaction in
-:func:`expire_in_batches`: a crash leaves every batch either applied or not at all.
+:func:`expire_in_batches`: a crash leaves every batch either applied or not at all. On
+PostgreSQL the daily job expires two disjoint account ranges at once, on two connections
+(:func:`expiry_workers`): the work is the server's, per lot, and one connection keeps it
+on one core.
 """
 
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from functools import cache
+from functools import cache, reduce
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -36,7 +40,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import Insert, Update
 
 from recompra.db import unit_of_work
-from recompra.db.dialect import json_object
+from recompra.db.dialect import is_sqlite, json_object
 from recompra.loyalty.ledger.locks import lock_account
 from recompra.loyalty.ledger.settlement import settle_account
 from recompra.loyalty.programs import get_program
@@ -52,6 +56,11 @@ from recompra.models.loyalty import (
 #: :func:`expire_in_batches`, how long its account locks are held (online writers of a
 #: locked account wait for the batch's commit).
 EXPIRY_BATCH_ACCOUNTS = 5_000
+#: Connections the daily job expires with on PostgreSQL (:func:`expiry_workers`): the
+#: job's cost is the server's work per lot, which one connection keeps on one core.
+EXPIRY_WORKERS = 2
+#: Above every account id (a bigint): the open end of the last account range.
+LAST_ACCOUNT_ID = 2**63 - 1
 
 _A = cast(Table, LoyaltyAccount.__table__)
 _L = cast(Table, LoyaltyLot.__table__)
@@ -125,6 +134,7 @@ def _statements(scoped: bool, dialect: Dialect) -> _Statements:
     )
     lock = select(_A.c.id).where(
         _A.c.id > bindparam("after"),
+        _A.c.id <= bindparam("until"),
         exists().where(
             _L.c.account_id == _A.c.id,
             _ACTIVE,
@@ -207,10 +217,17 @@ def _statements(scoped: bool, dialect: Dialect) -> _Statements:
 
 
 def _expire_batch(
-    session: Session, *, now: datetime, program_id: int | None, batch_id: str, after: int
+    session: Session,
+    *,
+    now: datetime,
+    program_id: int | None,
+    batch_id: str,
+    after: int,
+    until: int = LAST_ACCOUNT_ID,
 ) -> tuple[ExpiryReport, int] | None:
-    """Expire the due lots of the next :data:`EXPIRY_BATCH_ACCOUNTS` accounts after
-    ``after``; ``None`` when none is left, else the batch's report and its last account.
+    """Expire the due lots of the next :data:`EXPIRY_BATCH_ACCOUNTS` accounts in
+    ``(after, until]``; ``None`` when none is left, else the batch's report and its last
+    account.
 
     Accounts are locked first, in id order, like every other ledger write, so the job and
     online writers cannot deadlock; then a fixed handful of set-based statements write
@@ -219,7 +236,12 @@ def _expire_batch(
     conn = session.connection()
     statements = _statements(program_id is not None, conn.dialect)
     # Not "program_id": an UPDATE would take a parameter named like a column as its SET.
-    params: dict[str, Any] = {"after": after, "now": now, "scope_program_id": program_id}
+    params: dict[str, Any] = {
+        "after": after,
+        "until": until,
+        "now": now,
+        "scope_program_id": program_id,
+    }
     ids = conn.execute(statements.lock, {**params, "limit": EXPIRY_BATCH_ACCOUNTS}).all()
     if not ids:
         return None
@@ -250,19 +272,73 @@ def expire_lots(session: Session, *, now: datetime, program_id: int | None = Non
 
 
 def expire_in_batches(
-    engine: Engine, *, now: datetime, program_id: int | None = None
+    engine: Engine, *, now: datetime, program_id: int | None = None, workers: int = 1
 ) -> ExpiryReport:
     """:func:`expire_lots` with one unit of work (transaction) per batch of accounts.
 
     A crash loses at most the batch in flight; a rerun carries on, since expired lots are
-    no longer due.
+    no longer due. With ``workers`` > 1 the accounts are split into as many id ranges,
+    each expired by its own connection at the same time (:func:`expiry_workers`): the
+    ranges are disjoint and each batch locks its accounts in id order, so the workers
+    never wait for each other and online writers still cannot deadlock with them.
     """
-    total = ExpiryReport(batch_id=uuid.uuid4().hex, accounts=0, lots=0, points=0)
-    after = 0
+    batch_id = uuid.uuid4().hex
+    ranges = account_ranges(engine, program_id=program_id, parts=workers)
+    if len(ranges) == 1:
+        return _expire_range(
+            engine, now=now, program_id=program_id, batch_id=batch_id, ids=ranges[0]
+        )
+    with ThreadPoolExecutor(max_workers=len(ranges)) as pool:
+        reports = list(
+            pool.map(
+                lambda ids: _expire_range(
+                    engine, now=now, program_id=program_id, batch_id=batch_id, ids=ids
+                ),
+                ranges,
+            )
+        )
+    return reduce(ExpiryReport.plus, reports)
+
+
+def expiry_workers(engine: Engine) -> int:
+    """Connections the daily job expires with: :data:`EXPIRY_WORKERS` on PostgreSQL, one
+    on SQLite (one writer at a time: a second connection would only wait)."""
+    return 1 if is_sqlite(engine) else EXPIRY_WORKERS
+
+
+def account_ranges(engine: Engine, *, program_id: int | None, parts: int) -> list[tuple[int, int]]:
+    """``parts`` id ranges ``(after, until]`` of equal width covering the accounts (of
+    ``program_id``); the last one open-ended, so an account added meanwhile is covered."""
+    if parts <= 1:
+        return [(0, LAST_ACCOUNT_ID)]
+    with unit_of_work(engine, write=False) as session:
+        query = select(func.min(_A.c.id), func.max(_A.c.id))
+        if program_id is not None:
+            query = query.where(_A.c.program_id == program_id)
+        first, last = session.execute(query).one()
+    if first is None:
+        return [(0, LAST_ACCOUNT_ID)]
+    width = -(-(last - first + 1) // parts)  # rounded up: ``parts`` ranges cover them all
+    afters = list(range(first - 1, last, width))
+    return list(zip(afters, [*afters[1:], LAST_ACCOUNT_ID], strict=True))
+
+
+def _expire_range(
+    engine: Engine, *, now: datetime, program_id: int | None, batch_id: str, ids: tuple[int, int]
+) -> ExpiryReport:
+    """Expire the due lots of the accounts in ``ids`` (``(after, until]``), one unit of
+    work per batch."""
+    total = ExpiryReport(batch_id=batch_id, accounts=0, lots=0, points=0)
+    after, until = ids
     while True:
         with unit_of_work(engine) as session:
             done = _expire_batch(
-                session, now=now, program_id=program_id, batch_id=total.batch_id, after=after
+                session,
+                now=now,
+                program_id=program_id,
+                batch_id=batch_id,
+                after=after,
+                until=until,
             )
         if done is None:
             return total
@@ -346,7 +422,9 @@ def run_jobs(engine: Engine, *, now: datetime) -> dict[str, int]:
     for program_id in program_ids:
         with unit_of_work(engine) as session:
             summary["released_accounts"] += release_due(session, now=now, program_id=program_id)
-        report = expire_in_batches(engine, now=now, program_id=program_id)
+        report = expire_in_batches(
+            engine, now=now, program_id=program_id, workers=expiry_workers(engine)
+        )
         summary["expired_lots"] += report.lots
         summary["expired_points"] += report.points
         with unit_of_work(engine) as session:
