@@ -57,7 +57,6 @@ def tier_changes(
         .join(LoyaltyProgram, LoyaltyProgram.id == LoyaltyAccount.program_id)
         .outerjoin(before, before.id == LoyaltyTierChange.from_tier_id)
         .outerjoin(after, after.id == LoyaltyTierChange.to_tier_id),
-        LoyaltyTierChange.id,
         limit=limit,
     )
     for change_id, brand_id, customer_id, from_rank, to_rank, to_code in rows:

@@ -12,11 +12,24 @@ from collections.abc import Callable, Collection
 from functools import cache
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Connection, Engine, Insert, Table, any_, bindparam, func
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Connection,
+    Engine,
+    Insert,
+    Table,
+    any_,
+    bindparam,
+    func,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import QueryableAttribute, Session
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 Bind = Session | Connection | Engine | Dialect
 
@@ -130,3 +143,48 @@ def retrying_unique_races(session: Session, work: Callable[[], T]) -> T:
             if attempt == UNIQUE_RACE_ATTEMPTS:
                 raise
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+class current_transaction(FunctionElement[int]):
+    """The 64-bit id of the transaction evaluating it (``pg_current_xact_id()``, an
+    ``xid8``, as a ``bigint``: its epoch fits in 31 bits for the next billions of years);
+    ``NULL`` on SQLite. The default of the ``xact_id`` column of the tables that trigger
+    feeds read (see :mod:`recompra.automation.feeds`)."""
+
+    type = BigInteger()
+    inherit_cache = True
+
+
+class finished_transactions_horizon(FunctionElement[int]):
+    """The oldest transaction id still running when the statement's snapshot was taken
+    (``pg_snapshot_xmin(pg_current_snapshot())``, as a ``bigint``): every transaction
+    with a lower id has committed or aborted, and its rows are visible to the statement
+    or never will be. ``NULL`` on SQLite."""
+
+    type = BigInteger()
+    inherit_cache = True
+
+
+@compiles(current_transaction, "postgresql")
+def _current_transaction_postgresql(element: Any, compiler: SQLCompiler, **kw: Any) -> str:
+    return "(pg_current_xact_id()::text::bigint)"
+
+
+@compiles(finished_transactions_horizon, "postgresql")
+def _horizon_postgresql(element: Any, compiler: SQLCompiler, **kw: Any) -> str:
+    return "(pg_snapshot_xmin(pg_current_snapshot())::text::bigint)"
+
+
+@compiles(current_transaction)
+@compiles(finished_transactions_horizon)
+def _no_transaction_ids(element: Any, compiler: SQLCompiler, **kw: Any) -> str:
+    # SQLite has no transaction ids; its feeds read by id (one writer, ids commit in order).
+    return "NULL"
+
+
+def commits_in_id_order(bind: Bind) -> bool:
+    """Whether rows commit in the order of their ids, so that a feed may read up to the
+    highest id it sees: SQLite (one writer at a time, ``BEGIN IMMEDIATE``). On PostgreSQL
+    a transaction holding a lower id may commit after a higher id was read, so feeds
+    read in the order of ``xact_id`` below :class:`finished_transactions_horizon`."""
+    return is_sqlite(bind)
