@@ -8,20 +8,22 @@ transactions are serialised from their first statement (``BEGIN IMMEDIATE``), so
 commit in order and a feed reads on by id at once. On PostgreSQL a transaction may take
 a lower id and commit after a higher one was read. There, each feed table carries
 ``xact_id``, the id of the transaction that inserted the row
-(:class:`~recompra.models.base.FeedOrdered`), and a feed reads only rows with
-``xact_id < pg_snapshot_xmin(pg_current_snapshot())``, in ``(xact_id, id)`` order, its
-cursor on ``(xact_id, id)``. Why that is complete and prompt:
+(:class:`~recompra.models.base.FeedOrdered`), and a feed reads only rows whose
+``xact_id`` lies below the horizon of
+:class:`~recompra.db.dialect.finished_transactions_horizon` (the oldest transaction of
+this database still running in the read's snapshot, from ``pg_snapshot_xip``), in
+``(xact_id, id)`` order, its cursor on ``(xact_id, id)``. Why that is complete and prompt:
 
-* every transaction below the snapshot's ``xmin`` has finished, so the rows read are
-  all the rows those transactions will ever have (an aborted one has none);
-* a transaction still running, or not yet holding an id, gets or has an id at or above
-  ``xmin``, so its rows sort after the cursor and are read once it finishes;
+* every transaction of this database below the horizon has finished, so the rows read
+  are all the rows those transactions will ever have (an aborted one has none);
+* a transaction still running, or not yet holding an id, has or gets an id at or above
+  the horizon, so its rows sort after the cursor and are read once it finishes;
 * rows of one transaction share an ``xact_id`` and are read in id order; a slice cut by
   ``limit`` resumes at the next ``(xact_id, id)``, so no row is read twice;
-* a row waits only while an older transaction that holds an id is still running: as
-  soon as those are done (milliseconds for the hub's writes), not after a fixed delay.
-  The horizon is the whole server's, so a long writer anywhere on it holds feeds back
-  for as long as it runs (:func:`held_back` tells the worker to look again shortly).
+* a row waits only while an older transaction of this database that holds an id is
+  still running: as soon as those are done (milliseconds for the hub's writes), not
+  after a fixed delay. A long writer holds the feeds back for as long as it runs
+  (:func:`held_back` tells the worker to look again shortly).
 
 ``xact_id`` is the 64-bit ``xid8`` (as a ``bigint``), not the 32-bit system column
 ``xmin``, which wraps around and changes when a row is updated.
@@ -33,7 +35,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVarTuple, cast
 
-from sqlalchemy import Row, Select, select, tuple_
+from sqlalchemy import BigInteger, Row, Select, literal, select, tuple_
 from sqlalchemy.orm import Session
 
 from recompra.automation.runs import ActiveJourney, start_run
@@ -76,7 +78,11 @@ def _past(session: Session, model: Any, position: FeedCursor) -> Any:
     """The condition of ``model``'s rows past the cursor ``position``, in feed order."""
     if commits_in_id_order(session):
         return model.id > position.position
-    return tuple_(model.xact_id, model.id) > tuple_(position.xact_position, position.position)
+    # Bound as bigints: a transaction id passes 2^31 (an int's bound) as the server ages.
+    after = tuple_(
+        literal(position.xact_position, BigInteger()), literal(position.position, BigInteger())
+    )
+    return tuple_(model.xact_id, model.id) > after
 
 
 def read_by_id(

@@ -156,10 +156,20 @@ class current_transaction(FunctionElement[int]):
 
 
 class finished_transactions_horizon(FunctionElement[int]):
-    """The oldest transaction id still running when the statement's snapshot was taken
-    (``pg_snapshot_xmin(pg_current_snapshot())``, as a ``bigint``): every transaction
-    with a lower id has committed or aborted, and its rows are visible to the statement
-    or never will be. ``NULL`` on SQLite."""
+    """A transaction id below which every transaction that may have written to this
+    database has finished, as of the statement's snapshot: its rows are visible to the
+    statement, or never will be (it aborted). ``NULL`` on SQLite.
+
+    On PostgreSQL: the oldest transaction the snapshot sees running
+    (``pg_snapshot_xip``), leaving out those ``pg_stat_activity`` shows running in
+    another database (a transaction writes to one database only), or the snapshot's
+    ``xmax`` when none is left. Transaction ids are server-wide: with the plain
+    ``pg_snapshot_xmin`` a long writer in any other database of the server would hold
+    this one back. A running transaction not found there (a prepared transaction, a
+    view of the activity taken earlier in this transaction, a role not allowed to see
+    the other's session) counts as this database's: it can delay, never skip.
+    ``pg_stat_activity`` shows the 32-bit ``xid``, compared modulo 2^32.
+    """
 
     type = BigInteger()
     inherit_cache = True
@@ -172,7 +182,16 @@ def _current_transaction_postgresql(element: Any, compiler: SQLCompiler, **kw: A
 
 @compiles(finished_transactions_horizon, "postgresql")
 def _horizon_postgresql(element: Any, compiler: SQLCompiler, **kw: Any) -> str:
-    return "(pg_snapshot_xmin(pg_current_snapshot())::text::bigint)"
+    # pg_current_snapshot() is the statement's snapshot: the rows it reads and the
+    # running transactions it lists are seen at the same instant.
+    return (
+        "(SELECT coalesce(min(running.xid::text::bigint),"
+        " pg_snapshot_xmax(pg_current_snapshot())::text::bigint)"
+        " FROM pg_snapshot_xip(pg_current_snapshot()) AS running(xid)"
+        " WHERE NOT EXISTS (SELECT FROM pg_stat_activity AS other"
+        " WHERE other.backend_xid::text::bigint = mod(running.xid::text::bigint, 4294967296)"
+        " AND other.datname <> current_database()))"
+    )
 
 
 @compiles(current_transaction)
