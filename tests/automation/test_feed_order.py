@@ -141,3 +141,14 @@ def test_a_feed_read_in_small_slices_reads_every_row_once(engine: Engine) -> Non
         written.append(_event(session, store))
     assert _read_events(engine, limit=2) == written[-1:]
     assert not _is_held_back(engine)
+
+
+def test_a_journey_applied_after_rows_were_written_reads_only_later_rows(engine: Engine) -> None:
+    store = make_store(engine, customers=1, points=0)
+    with unit_of_work(engine) as session:
+        _event(session, store)
+    apply(engine, store, thank_you(trigger={"type": "event", "event": "late"}))
+    with unit_of_work(engine) as session:
+        later = _event(session, store)
+    ingest_triggers(engine, now=NOON)
+    assert _entry_keys(engine) == [f"event:{later}"]

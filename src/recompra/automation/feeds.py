@@ -1,6 +1,6 @@
 """What every trigger feed shares: its cursor row (locked, so two workers never read the
-same slice), reading a table in commit-safe order, and starting the brand's journeys of
-one trigger type.
+same slice) and reading a table in commit-safe order. (Starting the journeys a feed's
+rows trigger: :mod:`recompra.automation.runs`.)
 
 Reading by id (:data:`ID_FEEDS`). A feed must never move its cursor past a row whose
 transaction has not committed yet: that row would be skipped for ever. On SQLite, write
@@ -31,14 +31,12 @@ this database still running in the read's snapshot, from ``pg_snapshot_xip``), i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from datetime import datetime
+from collections.abc import Sequence
 from typing import Any, TypeVarTuple, cast
 
-from sqlalchemy import BigInteger, Row, Select, literal, select, tuple_
+from sqlalchemy import BigInteger, Row, Select, func, literal, select, tuple_
 from sqlalchemy.orm import Session
 
-from recompra.automation.runs import ActiveJourney, start_run
 from recompra.db.dialect import (
     commits_in_id_order,
     finished_transactions_horizon,
@@ -127,43 +125,21 @@ def held_back(session: Session) -> bool:
     return False
 
 
-def exit_condition(kind: str, **fields: str) -> Callable[[dict[str, Any]], bool]:
-    """A test of a journey's exit condition against what just happened."""
-
-    def matches(condition: dict[str, Any]) -> bool:
-        return condition["type"] == kind and all(condition.get(k) == v for k, v in fields.items())
-
-    return matches
-
-
-def of_kind(journeys: list[ActiveJourney], brand_id: int, kind: str) -> list[ActiveJourney]:
-    """The brand's journeys started by ``kind`` triggers."""
-    return [j for j in journeys if j.brand_id == brand_id and j.document["trigger"]["type"] == kind]
-
-
-def start_matching(
-    session: Session,
-    journeys: list[ActiveJourney],
-    *,
-    brand_id: int,
-    kind: str,
-    customer_id: int,
-    occurrence: str,
-    now: datetime,
-    order_id: int | None = None,
-    accepts: Callable[[dict[str, Any]], bool] = lambda trigger: True,
-) -> int:
-    """Start a run of each of the brand's ``kind`` journeys whose trigger ``accepts``."""
-    started = 0
-    for journey in of_kind(journeys, brand_id, kind):
-        if accepts(journey.document["trigger"]):
-            run = start_run(
-                session,
-                journey,
-                customer_id=customer_id,
-                occurrence=occurrence,
-                now=now,
-                order_id=order_id,
-            )
-            started += run is not None
-    return started
+def create_cursors_at_end(session: Session) -> None:
+    """Create the cursor of each feed of :data:`ID_FEEDS` that has none at the feed's
+    current last row (in feed order), so that it reads only rows written afterwards."""
+    for feed, model in ID_FEEDS.items():
+        table: Any = model
+        if commits_in_id_order(session):
+            end = (0, session.scalar(select(func.max(table.id))) or 0)
+        else:
+            last = session.execute(
+                select(table.xact_id, table.id)
+                .order_by(table.xact_id.desc(), table.id.desc())
+                .limit(1)
+            ).first()
+            end = (last[0], last[1]) if last is not None else (0, 0)
+        session.execute(
+            insert_ignoring_conflicts(session, CURSORS, index_elements=("feed",)),
+            {"feed": feed, "xact_position": end[0], "position": end[1]},
+        )

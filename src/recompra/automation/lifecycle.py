@@ -25,14 +25,15 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from recompra.automation.feeds import (
-    cursor,
+from recompra.automation.feeds import cursor, read_by_id
+from recompra.automation.runs import (
+    ActiveJourney,
     exit_condition,
+    exit_matching,
     of_kind,
-    read_by_id,
     start_matching,
+    wake_waiting,
 )
-from recompra.automation.runs import ActiveJourney, exit_matching, wake_waiting
 from recompra.automation.schedule import as_position, from_position
 from recompra.db.dialect import commits_in_id_order
 from recompra.models import Order, Return, Review

@@ -27,13 +27,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from recompra.automation.feeds import exit_condition, of_kind, read_by_id, start_matching
+from recompra.automation.feeds import read_by_id
 from recompra.automation.lifecycle import milestones, order_stages, returns, reviews
 from recompra.automation.runs import (
     ActiveJourney,
     RunStarts,
     customers_in_journeys,
+    exit_condition,
     exit_matching,
+    of_kind,
+    start_matching,
     start_run,
     wake_waiting,
 )

@@ -26,8 +26,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, and_, extract, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from recompra.automation.feeds import cursor, read_by_id, start_matching
-from recompra.automation.runs import ActiveJourney
+from recompra.automation.feeds import cursor, read_by_id
+from recompra.automation.runs import ActiveJourney, start_matching
 from recompra.models import BrandCustomer, Customer, CustomerProperty, CustomerScore
 from recompra.models.loyalty import LoyaltyAccount, LoyaltyProgram, LoyaltyTier, LoyaltyTierChange
 from recompra.segments.property_rules import date_shaped, property_name
