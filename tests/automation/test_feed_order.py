@@ -85,7 +85,7 @@ def test_a_lower_id_committed_after_a_higher_one_was_read_is_still_read(
 
 
 @pytest.mark.postgres
-def test_rows_of_interleaved_and_aborted_transactions_are_read_once_each(
+def test_rows_of_interleaved_aborted_and_foreign_transactions_are_read_once_each(
     postgres: Engine,
 ) -> None:
     store = make_store(postgres, customers=1, points=0)
@@ -109,13 +109,7 @@ def test_rows_of_interleaved_and_aborted_transactions_are_read_once_each(
     # The older transaction's rows first (in id order), then the other's: each once.
     assert read == [early, later, *middle]
     assert _read_events(postgres, limit=10) == []
-
-
-@pytest.mark.postgres
-def test_a_writer_open_in_another_database_of_the_server_holds_nothing_back(
-    postgres: Engine,
-) -> None:
-    store = make_store(postgres, customers=1, points=0)
+    # A writer open in another database of the server holds nothing back here.
     elsewhere = make_engine(str(postgres_url()), pool_size=1)
     try:
         with elsewhere.connect() as other:
@@ -127,8 +121,13 @@ def test_a_writer_open_in_another_database_of_the_server_holds_nothing_back(
         elsewhere.dispose()
 
 
-def test_a_feed_read_in_small_slices_reads_every_row_once(engine: Engine) -> None:
+def test_a_feed_starts_at_its_end_and_read_in_small_slices_reads_every_row_once(
+    engine: Engine,
+) -> None:
     store = make_store(engine, customers=1, points=0)
+    with unit_of_work(engine) as session:
+        _event(session, store)  # before the journey: never read
+    apply(engine, store, thank_you(trigger={"type": "event", "event": "late"}))
     written: list[int] = []
     for _ in range(3):
         with unit_of_work(engine) as session:
@@ -141,14 +140,3 @@ def test_a_feed_read_in_small_slices_reads_every_row_once(engine: Engine) -> Non
         written.append(_event(session, store))
     assert _read_events(engine, limit=2) == written[-1:]
     assert not _is_held_back(engine)
-
-
-def test_a_journey_applied_after_rows_were_written_reads_only_later_rows(engine: Engine) -> None:
-    store = make_store(engine, customers=1, points=0)
-    with unit_of_work(engine) as session:
-        _event(session, store)
-    apply(engine, store, thank_you(trigger={"type": "event", "event": "late"}))
-    with unit_of_work(engine) as session:
-        later = _event(session, store)
-    ingest_triggers(engine, now=NOON)
-    assert _entry_keys(engine) == [f"event:{later}"]

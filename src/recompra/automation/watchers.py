@@ -2,8 +2,9 @@
 churn risk crossing a threshold between two scorings, and dates (birthdays, a date
 property ± an offset).
 
-* ``tier_changes``: ``loyalty_tier_changes`` (cursor on ``id``), with the journey's
-  ``to`` tier and direction (by tier rank).
+* ``tier_changes``: ``loyalty_tier_changes`` (read by id, see
+  :mod:`recompra.automation.feeds`), with the journey's ``to`` tier and direction (by
+  tier rank).
 * score crossings: per journey, a cursor on the last scoring date (``as_of``) it looked
   at. When the brand has a newer scoring with predictions, customers whose score
   crossed the threshold since the previous scoring start a run (occurrence
