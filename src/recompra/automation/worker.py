@@ -37,7 +37,7 @@ from recompra.models.base import utcnow
 
 #: The wait before another pass while a feed has rows held back (see
 #: :func:`recompra.automation.feeds.held_back`).
-HELD_BACK_POLL_SECONDS = 0.05
+HELD_BACK_POLL_SECONDS = 0.1
 
 
 @dataclass
