@@ -96,6 +96,12 @@ class Stack:
     key: str
     folder: Path
     engine: Engine
+    #: Process ids of the API server and the worker, for their CPU time.
+    pids: dict[str, int]
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time (user + system) each process has used so far."""
+        return {name: _cpu_seconds(pid) for name, pid in self.pids.items()}
 
     def client(self) -> httpx.Client:
         return httpx.Client(
@@ -130,6 +136,13 @@ def _event(email: str, kind: str) -> dict[str, Any]:
         "email": email,
         "occurred_at": datetime.now(UTC).isoformat(),
     }
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # After the command name: state is field 3, utime and stime fields 14 and 15.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @contextmanager
@@ -170,10 +183,11 @@ def running_stack(url: str, home: Path) -> Iterator[Stack]:
         ]  # fmt: skip
         worker = [str(Path(sys.executable).with_name("recompra")), "worker"]
         with (
-            _process(server, env, home / "server.log"),
-            _process(worker, env, home / "worker.log"),
+            _process(server, env, home / "server.log") as server_process,
+            _process(worker, env, home / "worker.log") as worker_process,
         ):
-            stack = Stack(f"http://127.0.0.1:{port}", key, folder, engine)
+            pids = {"server": server_process.pid, "worker": worker_process.pid}
+            stack = Stack(f"http://127.0.0.1:{port}", key, folder, engine, pids)
             _wait_healthy(stack.url)
             with stack.client() as client:
                 for journey in (SEND_NOW, WAIT_EXIT):
@@ -346,7 +360,9 @@ def measure(label: str, url: str, args: argparse.Namespace) -> list[Row]:
             )
         )
         rate = per_second / 2
+        before, wall = stack.cpu_seconds(), time.monotonic()
         seconds, lost = send_now_latency(stack, args.orders, rate, tag="lat")
+        after, wall = stack.cpu_seconds(), time.monotonic() - wall
         q = _percentiles(seconds, (50, 95, 99))
         ok = lost == 0 and q[95] <= 2 and q[99] <= 5
         rows.append(
@@ -356,6 +372,18 @@ def measure(label: str, url: str, args: argparse.Namespace) -> list[Row]:
                 f"max {seconds.max():.2f} s; {lost} missing",
                 "p95 <= 2 s, p99 <= 5 s",
                 "met" if ok else "NOT met",
+            )
+        )
+        spent = {name: after[name] - before[name] for name in after}
+        rows.append(
+            (
+                f"{label}: CPU of that run ({wall:.1f} s wall)",
+                ", ".join(
+                    f"{name} {cpu:.1f} s ({cpu / args.orders * 1000:.1f} ms/order)"
+                    for name, cpu in spent.items()
+                ),
+                "(reference)",
+                "",
             )
         )
         emails = [f"lat-{i}@example.com" for i in range(min(args.exits, args.orders))]

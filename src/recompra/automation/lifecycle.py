@@ -5,11 +5,15 @@ their score; milestones (the nth purchase, lifetime spend crossed).
   is read from its timestamps and status each time it changes, and each stage starts a
   run under the occurrence ``<stage>:<order id>``, so reading an order again (a later
   change, a re-import) starts nothing twice. A stage also wakes runs waiting for the
-  event of that name (``wait_for_event: order_delivered``). On PostgreSQL only changes
-  older than the settling delay are read (see ``recompra.automation.triggers``).
-* ``returns``: returns and cancellations recorded by the hub (cursor on ``id``).
-* ``reviews``: reviews (cursor on ``id``), with the journey's score range; they also
-  fire ``review_received`` exit conditions.
+  event of that name (``wait_for_event: order_delivered``). An update is not an
+  insert, so the orders' ``xact_id`` (the inserting transaction) cannot order it: on
+  PostgreSQL only changes older than :data:`ORDER_UPDATES_SETTLE_SECONDS` are read, so
+  an update whose transaction commits late is still read (a mitigation, not a proof:
+  a writer open longer than that can still be skipped).
+* ``returns``: returns and cancellations recorded by the hub (read by id, see
+  :func:`recompra.automation.feeds.read_by_id`).
+* ``reviews``: reviews (read by id), with the journey's score range; they also fire
+  ``review_received`` exit conditions.
 * milestones are decided on each new order (from the ``orders`` feed).
 """
 
@@ -21,18 +25,22 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from recompra.automation.feeds import (
-    cursor,
+from recompra.automation.feeds import cursor, read_by_id
+from recompra.automation.runs import (
+    ActiveJourney,
     exit_condition,
+    exit_matching,
     of_kind,
-    read_by_id,
     start_matching,
+    wake_waiting,
 )
-from recompra.automation.runs import ActiveJourney, exit_matching, wake_waiting
 from recompra.automation.schedule import as_position, from_position
+from recompra.db.dialect import commits_in_id_order
 from recompra.models import Order, Return, Review
 from recompra.snapshot.schema import NON_PURCHASE_STATUSES
 
+#: How old an order change must be before ``order_updates`` reads it on PostgreSQL.
+ORDER_UPDATES_SETTLE_SECONDS = 2.0
 PAID_STATUSES = ("approved", "invoiced", "processing", "shipped", "delivered", "returned")
 
 
@@ -93,10 +101,10 @@ def order_stages(
     journeys: list[ActiveJourney],
     *,
     now: datetime,
-    settle: timedelta,
     limit: int,
 ) -> int:
     """Read changed orders; start the journeys of each stage they reached."""
+    settle = timedelta(seconds=0 if commits_in_id_order(session) else ORDER_UPDATES_SETTLE_SECONDS)
     feed = cursor(session, "order_updates", start=as_position(now))
     if feed is None:
         return 0
@@ -143,7 +151,6 @@ def returns(session: Session, journeys: list[ActiveJourney], *, now: datetime, l
         select(Return.id, Return.kind, Order.id, Order.brand_id, Order.customer_id).join(
             Order, Order.id == Return.order_id
         ),
-        Return.id,
         limit=limit,
     )
     for _, kind, order_id, brand_id, customer_id in rows:
@@ -173,7 +180,6 @@ def reviews(session: Session, journeys: list[ActiveJourney], *, now: datetime, l
             Review.order_id,
             Review.score,
         ).outerjoin(Order, Order.id == Review.order_id),
-        Review.id,
         limit=limit,
     )
     for review_id, brand_id, customer_id, order_id, score in rows:

@@ -358,3 +358,45 @@ def wake_waiting(session: Session, *, customer_id: int, event: str, now: datetim
         run.waiting_for = None
     session.flush()
     return len(waiting)
+
+
+def exit_condition(kind: str, **fields: str) -> Callable[[dict[str, Any]], bool]:
+    """A test of a journey's exit condition against what just happened."""
+
+    def matches(condition: dict[str, Any]) -> bool:
+        return condition["type"] == kind and all(condition.get(k) == v for k, v in fields.items())
+
+    return matches
+
+
+def of_kind(journeys: list[ActiveJourney], brand_id: int, kind: str) -> list[ActiveJourney]:
+    """The brand's journeys started by ``kind`` triggers."""
+    return [j for j in journeys if j.brand_id == brand_id and j.document["trigger"]["type"] == kind]
+
+
+def start_matching(
+    session: Session,
+    journeys: list[ActiveJourney],
+    *,
+    brand_id: int,
+    kind: str,
+    customer_id: int,
+    occurrence: str,
+    now: datetime,
+    order_id: int | None = None,
+    accepts: Callable[[dict[str, Any]], bool] = lambda trigger: True,
+) -> int:
+    """Start a run of each of the brand's ``kind`` journeys whose trigger ``accepts``."""
+    started = 0
+    for journey in of_kind(journeys, brand_id, kind):
+        if accepts(journey.document["trigger"]):
+            run = start_run(
+                session,
+                journey,
+                customer_id=customer_id,
+                occurrence=occurrence,
+                now=now,
+                order_id=order_id,
+            )
+            started += run is not None
+    return started

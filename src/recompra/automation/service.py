@@ -12,14 +12,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from recompra.automation.definition import JourneyDefinition
+from recompra.automation.feeds import create_cursors_at_end
 from recompra.automation.schedule import as_position
 from recompra.db.dialect import insert_ignoring_conflicts
 from recompra.errors import NotFound
-from recompra.models import Event, Order, Return, Review
+from recompra.models import Order
 from recompra.models.automation import CURSORS, Journey, JourneyRun, JourneyVersion
 from recompra.models.base import utcnow
-from recompra.models.loyalty import LoyaltyTierChange
-from recompra.models.segments import SegmentMembershipEvent
 
 
 @dataclass(frozen=True)
@@ -83,24 +82,12 @@ def start_feeds_here(session: Session) -> None:
     Journeys react to what happens after they are applied: without this, the first
     journey of an installation with years of orders would greet every past order.
     """
+    create_cursors_at_end(session)
     last_change = session.scalar(select(func.max(Order.updated_at)))
-    positions = {
-        feed: session.scalar(select(func.max(table.id))) or 0
-        for feed, table in (
-            ("orders", Order),
-            ("returns", Return),
-            ("reviews", Review),
-            ("segment_events", SegmentMembershipEvent),
-            ("events", Event),
-            ("tier_changes", LoyaltyTierChange),
-        )
-    }
-    positions["order_updates"] = as_position(last_change) if last_change else 0
-    for feed, position in positions.items():
-        session.execute(
-            insert_ignoring_conflicts(session, CURSORS, index_elements=("feed",)),
-            {"feed": feed, "position": position},
-        )
+    session.execute(
+        insert_ignoring_conflicts(session, CURSORS, index_elements=("feed",)),
+        {"feed": "order_updates", "position": as_position(last_change) if last_change else 0},
+    )
 
 
 def get_journey(session: Session, *, brand_id: int, key: str) -> Journey:

@@ -1,13 +1,15 @@
 """Triggers: read the feeds journeys react to, each with a cursor kept in the database.
 
-* ``orders``: new rows of the hub's ``orders`` table (cursor on ``id``). The hub's write
-  path is not ours to change, so orders are polled rather than pushed. On SQLite ids
-  commit in order; on PostgreSQL a transaction that took a lower id may commit after a
-  higher one was read, so only orders older than :data:`SETTLE_SECONDS` are read (a
-  mitigation, not a proof: a writer that stays open longer can still be skipped).
-* ``segment_events``: the append-only ``segment_membership_events`` (cursor on ``id``).
-* ``events``: custom events posted to the API (``events``; cursor on ``id``). They start
-  ``event`` journeys, wake runs in ``wait_for_event`` and fire ``event`` exit conditions.
+* ``orders``: new rows of the hub's ``orders`` table. The hub's write path is not ours
+  to change, so orders are polled rather than pushed (a committed write wakes the
+  worker at once: :mod:`recompra.automation.wakeup`).
+* ``segment_events``: the append-only ``segment_membership_events``.
+* ``events``: custom events posted to the API (``events``). They start ``event``
+  journeys, wake runs in ``wait_for_event`` and fire ``event`` exit conditions.
+
+These three, returns, reviews and tier changes are read by id, in commit-safe order
+(:func:`recompra.automation.feeds.read_by_id`): on PostgreSQL a row whose transaction
+commits late, behind a higher id already read, is still read, and read once.
 * points about to expire: active loyalty lots expiring within a journey's ``days`` (no
   cursor: the run's entry key ``lot:<id>`` makes a repeated scan start nothing twice).
 * order stages, returns, reviews and milestones: :mod:`recompra.automation.lifecycle`;
@@ -25,32 +27,22 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from recompra.automation.feeds import exit_condition, of_kind, read_by_id, start_matching
+from recompra.automation.feeds import read_by_id
 from recompra.automation.lifecycle import milestones, order_stages, returns, reviews
 from recompra.automation.runs import (
     ActiveJourney,
     RunStarts,
     customers_in_journeys,
+    exit_condition,
     exit_matching,
+    of_kind,
+    start_matching,
     start_run,
     wake_waiting,
 )
 from recompra.automation.watchers import dates, score_crossings, tier_changes
-from recompra.db.dialect import is_postgresql
 from recompra.models import Event, LoyaltyAccount, LoyaltyLot, LoyaltyProgram, Order
-from recompra.models.automation import FeedCursor
 from recompra.models.segments import Segment, SegmentMembershipEvent
-
-FEEDS = ("orders", "segment_events", "events")
-#: On PostgreSQL, orders younger than this are left for the next poll, so that an order
-#: whose transaction committed late (holding a lower id) is still read. SQLite has one
-#: writer at a time, so its ids commit in order and its orders are read at once.
-SETTLE_SECONDS = 2.0
-
-
-def settle_delay(session: Session) -> timedelta:
-    """How old an order must be before the order feed reads it (see SETTLE_SECONDS)."""
-    return timedelta(seconds=SETTLE_SECONDS if is_postgresql(session) else 0)
 
 
 def read_triggers(
@@ -58,8 +50,7 @@ def read_triggers(
 ) -> int:
     """Consume up to ``limit`` rows of each feed; returns how many rows were read."""
     read = _orders(session, journeys, now=now, limit=limit)
-    settle = settle_delay(session)
-    read += order_stages(session, journeys, now=now, settle=settle, limit=limit)
+    read += order_stages(session, journeys, now=now, limit=limit)
     read += returns(session, journeys, now=now, limit=limit)
     read += reviews(session, journeys, now=now, limit=limit)
     read += _segment_events(session, journeys, now=now, limit=limit)
@@ -71,20 +62,11 @@ def read_triggers(
     return read
 
 
-def unsettled_orders(session: Session) -> bool:
-    """Whether orders past the cursor wait for :data:`SETTLE_SECONDS` to be read."""
-    position = session.scalar(select(FeedCursor.position).where(FeedCursor.feed == "orders"))
-    return session.scalar(select(Order.id).where(Order.id > (position or 0)).limit(1)) is not None
-
-
 def _orders(session: Session, journeys: list[ActiveJourney], *, now: datetime, limit: int) -> int:
     rows = read_by_id(
         session,
         "orders",
-        select(Order.id, Order.brand_id, Order.customer_id).where(
-            Order.created_at <= now - settle_delay(session)
-        ),
-        Order.id,
+        select(Order.id, Order.brand_id, Order.customer_id),
         limit=limit,
     )
     for order_id, brand_id, customer_id in rows:
@@ -122,7 +104,6 @@ def _segment_events(
             SegmentMembershipEvent.type,
             Segment.key,
         ).join(Segment, Segment.id == SegmentMembershipEvent.segment_id),
-        SegmentMembershipEvent.id,
         limit=limit,
     )
     for event_id, brand_id, customer_id, kind, segment in rows:
@@ -151,7 +132,6 @@ def _events(session: Session, journeys: list[ActiveJourney], *, now: datetime, l
         session,
         "events",
         select(Event.id, Event.brand_id, Event.customer_id, Event.type),
-        Event.id,
         limit=limit,
     )
     # Only a customer with an active run can have one to end or wake: read who has, once

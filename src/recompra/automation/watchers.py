@@ -2,8 +2,9 @@
 churn risk crossing a threshold between two scorings, and dates (birthdays, a date
 property ± an offset).
 
-* ``tier_changes``: ``loyalty_tier_changes`` (cursor on ``id``), with the journey's
-  ``to`` tier and direction (by tier rank).
+* ``tier_changes``: ``loyalty_tier_changes`` (read by id, see
+  :mod:`recompra.automation.feeds`), with the journey's ``to`` tier and direction (by
+  tier rank).
 * score crossings: per journey, a cursor on the last scoring date (``as_of``) it looked
   at. When the brand has a newer scoring with predictions, customers whose score
   crossed the threshold since the previous scoring start a run (occurrence
@@ -26,8 +27,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, and_, extract, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from recompra.automation.feeds import cursor, read_by_id, start_matching
-from recompra.automation.runs import ActiveJourney
+from recompra.automation.feeds import cursor, read_by_id
+from recompra.automation.runs import ActiveJourney, start_matching
 from recompra.models import BrandCustomer, Customer, CustomerProperty, CustomerScore
 from recompra.models.loyalty import LoyaltyAccount, LoyaltyProgram, LoyaltyTier, LoyaltyTierChange
 from recompra.segments.property_rules import date_shaped, property_name
@@ -57,7 +58,6 @@ def tier_changes(
         .join(LoyaltyProgram, LoyaltyProgram.id == LoyaltyAccount.program_id)
         .outerjoin(before, before.id == LoyaltyTierChange.from_tier_id)
         .outerjoin(after, after.id == LoyaltyTierChange.to_tier_id),
-        LoyaltyTierChange.id,
         limit=limit,
     )
     for change_id, brand_id, customer_id, from_rank, to_rank, to_code in rows:

@@ -24,15 +24,20 @@ from recompra.automation.caps import lookback
 from recompra.automation.claim import claim_due, write_back
 from recompra.automation.delivery import DeliveryStats, claim, deliver, recover_stale
 from recompra.automation.email import SmtpSender
+from recompra.automation.feeds import held_back
 from recompra.automation.messages import Wanted
 from recompra.automation.runs import active_journeys
 from recompra.automation.service import definition_at
 from recompra.automation.steps import DecisionContext, Journeyed, decide
-from recompra.automation.triggers import read_triggers, unsettled_orders
+from recompra.automation.triggers import read_triggers
 from recompra.db import unit_of_work
 from recompra.db.dialect import is_lock_timeout
 from recompra.models import Brand
 from recompra.models.base import utcnow
+
+#: The wait before another pass while a feed has rows held back (see
+#: :func:`recompra.automation.feeds.held_back`).
+HELD_BACK_POLL_SECONDS = 0.1
 
 
 @dataclass
@@ -202,12 +207,14 @@ def run_worker(
         )
         if busy:
             continue
-        if until_idle:
-            with unit_of_work(engine, write=False) as session:
-                if not unsettled_orders(session):
-                    return stats
+        with unit_of_work(engine, write=False) as session:
+            waiting = held_back(session)
+        if until_idle and not waiting:
+            return stats
         # Cleared on waking, before the next pass: a write committed during that pass
-        # sets it again, so nothing written meanwhile waits for a poll.
-        if wake.wait(poll_seconds):
+        # sets it again, so nothing written meanwhile waits for a poll. A row held back
+        # behind an older running transaction is looked at again shortly: that
+        # transaction's commit may announce nothing (it need not write a trigger table).
+        if wake.wait(HELD_BACK_POLL_SECONDS if waiting else poll_seconds):
             wake.clear()
     return stats

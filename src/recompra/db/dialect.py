@@ -12,11 +12,24 @@ from collections.abc import Callable, Collection
 from functools import cache
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Connection, Engine, Insert, Table, any_, bindparam, func
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Connection,
+    Engine,
+    Insert,
+    Table,
+    any_,
+    bindparam,
+    func,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import QueryableAttribute, Session
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 Bind = Session | Connection | Engine | Dialect
 
@@ -130,3 +143,67 @@ def retrying_unique_races(session: Session, work: Callable[[], T]) -> T:
             if attempt == UNIQUE_RACE_ATTEMPTS:
                 raise
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+class current_transaction(FunctionElement[int]):
+    """The 64-bit id of the transaction evaluating it (``pg_current_xact_id()``, an
+    ``xid8``, as a ``bigint``: its epoch fits in 31 bits for the next billions of years);
+    ``NULL`` on SQLite. The default of the ``xact_id`` column of the tables that trigger
+    feeds read (see :mod:`recompra.automation.feeds`)."""
+
+    type = BigInteger()
+    inherit_cache = True
+
+
+class finished_transactions_horizon(FunctionElement[int]):
+    """A transaction id below which every transaction that may have written to this
+    database has finished, as of the statement's snapshot: its rows are visible to the
+    statement, or never will be (it aborted). ``NULL`` on SQLite.
+
+    On PostgreSQL: the oldest transaction the snapshot sees running
+    (``pg_snapshot_xip``), leaving out those ``pg_stat_activity`` shows running in
+    another database (a transaction writes to one database only), or the snapshot's
+    ``xmax`` when none is left. Transaction ids are server-wide: with the plain
+    ``pg_snapshot_xmin`` a long writer in any other database of the server would hold
+    this one back. A running transaction not found there (a prepared transaction, a
+    view of the activity taken earlier in this transaction, a role not allowed to see
+    the other's session) counts as this database's: it can delay, never skip.
+    ``pg_stat_activity`` shows the 32-bit ``xid``, compared modulo 2^32.
+    """
+
+    type = BigInteger()
+    inherit_cache = True
+
+
+@compiles(current_transaction, "postgresql")
+def _current_transaction_postgresql(element: Any, compiler: SQLCompiler, **kw: Any) -> str:
+    return "(pg_current_xact_id()::text::bigint)"
+
+
+@compiles(finished_transactions_horizon, "postgresql")
+def _horizon_postgresql(element: Any, compiler: SQLCompiler, **kw: Any) -> str:
+    # pg_current_snapshot() is the statement's snapshot: the rows it reads and the
+    # running transactions it lists are seen at the same instant.
+    return (
+        "(SELECT coalesce(min(running.xid::text::bigint),"
+        " pg_snapshot_xmax(pg_current_snapshot())::text::bigint)"
+        " FROM pg_snapshot_xip(pg_current_snapshot()) AS running(xid)"
+        " WHERE NOT EXISTS (SELECT FROM pg_stat_activity AS other"
+        " WHERE other.backend_xid::text::bigint = mod(running.xid::text::bigint, 4294967296)"
+        " AND other.datname <> current_database()))"
+    )
+
+
+@compiles(current_transaction)
+@compiles(finished_transactions_horizon)
+def _no_transaction_ids(element: Any, compiler: SQLCompiler, **kw: Any) -> str:
+    # SQLite has no transaction ids; its feeds read by id (one writer, ids commit in order).
+    return "NULL"
+
+
+def commits_in_id_order(bind: Bind) -> bool:
+    """Whether rows commit in the order of their ids, so that a feed may read up to the
+    highest id it sees: SQLite (one writer at a time, ``BEGIN IMMEDIATE``). On PostgreSQL
+    a transaction holding a lower id may commit after a higher id was read, so feeds
+    read in the order of ``xact_id`` below :class:`finished_transactions_horizon`."""
+    return is_sqlite(bind)

@@ -17,10 +17,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from recompra.models.base import Base, BigIntPK, BrandOwned, SourceKeyed, utcnow
+from recompra.models.base import Base, BigIntPK, BrandOwned, FeedOrdered, SourceKeyed, utcnow
 
 
-class Return(SourceKeyed, Base):
+class Return(SourceKeyed, FeedOrdered, Base):
     """A return or a cancellation, linked to the original order (and items, if partial)."""
 
     __tablename__ = "returns"
@@ -28,6 +28,7 @@ class Return(SourceKeyed, Base):
         UniqueConstraint("brand_id", "source", "external_id"),
         CheckConstraint("kind IN ('return', 'cancellation')", name="kind_known"),
         CheckConstraint("amount_minor >= 0", name="amount_non_negative"),
+        Index("ix_returns_xact", "xact_id", "id"),
     )
 
     order_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("orders.id"), index=True)
@@ -51,7 +52,7 @@ class ReturnItem(Base):
     amount_minor: Mapped[int] = mapped_column(BigInteger)
 
 
-class Review(SourceKeyed, Base):
+class Review(SourceKeyed, FeedOrdered, Base):
     """A product/order review with a 1-5 score."""
 
     __tablename__ = "reviews"
@@ -60,6 +61,7 @@ class Review(SourceKeyed, Base):
         CheckConstraint("score BETWEEN 1 AND 5", name="score_range"),
         # The low-review case job reads 1-2-star reviews in id order on every pass.
         Index("ix_reviews_score_id", "score", "id"),
+        Index("ix_reviews_xact", "xact_id", "id"),
     )
 
     order_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("orders.id"), index=True)
@@ -74,7 +76,7 @@ class Review(SourceKeyed, Base):
     answered_at: Mapped[datetime | None]
 
 
-class Event(BrandOwned, Base):
+class Event(BrandOwned, FeedOrdered, Base):
     """A generic customer event (page view, cart, e-mail click...) with a JSON payload.
 
     ``external_id`` (optional) makes ingestion idempotent per source.
@@ -84,6 +86,7 @@ class Event(BrandOwned, Base):
     __table_args__ = (
         UniqueConstraint("brand_id", "source", "external_id"),
         Index("ix_events_customer_occurred", "customer_id", "occurred_at"),
+        Index("ix_events_xact", "xact_id", "id"),
     )
 
     customer_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("customers.id"))

@@ -206,12 +206,18 @@ class WebhookEndpoint(BrandOwned, Base):
 
 
 class FeedCursor(Base):
-    """How far the trigger reader has consumed one feed (orders, segment events, events)."""
+    """How far the trigger reader has consumed one feed (orders, segment events, events...).
+
+    A feed read by id on PostgreSQL is ordered by ``(xact_id, id)``: ``xact_position`` is
+    the transaction id of the last row read, ``position`` its id (see
+    :mod:`recompra.automation.feeds`). Other feeds keep a time or a day in ``position``.
+    """
 
     __tablename__ = "automation_cursors"
 
     feed: Mapped[str] = mapped_column(String(32), primary_key=True)
     position: Mapped[int] = mapped_column(BigInteger, default=0)
+    xact_position: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

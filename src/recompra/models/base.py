@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from recompra.db.dialect import stores_naive_utc
+from recompra.db.dialect import current_transaction, stores_naive_utc
 
 # Named constraints: Alembic's SQLite batch migrations need names to drop or alter them.
 NAMING_CONVENTION = {
@@ -119,3 +119,18 @@ class Timestamped:
 
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class FeedOrdered:
+    """A row of a table that a trigger feed reads (``recompra.automation.feeds``).
+
+    ``xact_id`` is the id of the transaction that inserted the row, set by the database
+    (PostgreSQL: ``pg_current_xact_id()``; NULL on SQLite, whose feeds read by id). A
+    feed reads rows in ``(xact_id, id)`` order and only those whose transaction has
+    finished, so a transaction that took a lower id and commits late is still read.
+    Each table indexes ``(xact_id, id)`` for that read.
+    """
+
+    xact_id: Mapped[int | None] = mapped_column(
+        BigInteger, server_default=current_transaction(), sort_order=1
+    )

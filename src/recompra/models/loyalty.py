@@ -25,7 +25,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from recompra.models.base import Base, BigIntPK, BrandOwned, ProgramOwned, Timestamped, utcnow
+from recompra.models.base import (
+    Base,
+    BigIntPK,
+    BrandOwned,
+    FeedOrdered,
+    ProgramOwned,
+    Timestamped,
+    utcnow,
+)
 
 LOT_STATES = ("pending", "active", "expired", "reversed")
 MOVEMENT_KINDS = (
@@ -299,10 +307,11 @@ class LoyaltyRuleVersion(ProgramOwned, Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class LoyaltyTierChange(Base):
+class LoyaltyTierChange(FeedOrdered, Base):
     """Tier history: every upgrade, downgrade, grace start and manual override."""
 
     __tablename__ = "loyalty_tier_changes"
+    __table_args__ = (Index("ix_loyalty_tier_changes_xact", "xact_id", "id"),)
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     account_id: Mapped[int] = mapped_column(

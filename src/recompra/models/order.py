@@ -15,10 +15,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from recompra.models.base import Base, BigIntPK, SourceKeyed, Timestamped, utcnow
+from recompra.models.base import Base, BigIntPK, FeedOrdered, SourceKeyed, Timestamped, utcnow
 
 
-class Order(SourceKeyed, Timestamped, Base):
+class Order(SourceKeyed, Timestamped, FeedOrdered, Base):
     """An order of a brand, keyed by ``(brand_id, source, external_id)``.
 
     ``status`` is normalised (see ``recompra.snapshot.schema.ORDER_STATUSES``);
@@ -30,6 +30,7 @@ class Order(SourceKeyed, Timestamped, Base):
         UniqueConstraint("brand_id", "source", "external_id"),
         Index("ix_orders_customer_purchased", "customer_id", "purchased_at"),
         Index("ix_orders_brand_purchased", "brand_id", "purchased_at"),
+        Index("ix_orders_xact", "xact_id", "id"),
         CheckConstraint("total_minor >= 0", name="total_non_negative"),
     )
 

@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from recompra.models.base import Base, BigIntPK, BrandOwned, Timestamped, utcnow
+from recompra.models.base import Base, BigIntPK, BrandOwned, FeedOrdered, Timestamped, utcnow
 
 SEGMENT_STATUSES = ("active", "archived")
 MEMBERSHIP_EVENT_TYPES = ("segment_entered", "segment_exited")
@@ -78,11 +78,11 @@ class SegmentMember(Base):
     entered_at: Mapped[datetime]
 
 
-class SegmentMembershipEvent(BrandOwned, Base):
+class SegmentMembershipEvent(BrandOwned, FeedOrdered, Base):
     """One entry into or exit from a segment. Append-only: never updated or deleted.
 
-    Consumers (journeys) read it with a cursor on ``id`` (monotonic) or on
-    ``occurred_at``; both are indexed.
+    Consumers (journeys) read it with a cursor on ``(xact_id, id)`` (see
+    :class:`~recompra.models.base.FeedOrdered`) or on ``occurred_at``; both are indexed.
     """
 
     __tablename__ = "segment_membership_events"
@@ -91,6 +91,7 @@ class SegmentMembershipEvent(BrandOwned, Base):
         Index("ix_segment_membership_events_occurred", "occurred_at", "id"),
         Index("ix_segment_membership_events_customer", "customer_id", "occurred_at"),
         Index("ix_segment_membership_events_segment", "segment_id", "occurred_at"),
+        Index("ix_segment_membership_events_xact", "xact_id", "id"),
     )
 
     segment_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("segments.id"))
