@@ -113,16 +113,22 @@ def active_program_condition() -> ColumnElement[bool]:
 ACTIVE_PROGRAM = (
     select(LoyaltyProgram).where(active_program_condition()).order_by(LoyaltyProgram.id).limit(1)
 )
+#: The id of the brand's active program (see :func:`active_program_condition`).
+_ACTIVE_PROGRAM_ID = (
+    select(LoyaltyProgram.id)
+    .where(active_program_condition())
+    .order_by(LoyaltyProgram.id)
+    .limit(1)
+    .scalar_subquery()
+    .label("program_id")
+)
+#: Without an ORM object: what a loyalty write needs of the program.
+ACTIVE_PROGRAM_ID = Prepared(select(_ACTIVE_PROGRAM_ID))
 #: The brand's active program and the customer of one of the brand's own orders, in one
-#: round trip and without ORM objects: what an earn request checks before the ledger.
+#: round trip: what an earn request checks before the ledger.
 EARN_TARGET = Prepared(
     select(
-        select(LoyaltyProgram.id)
-        .where(active_program_condition())
-        .order_by(LoyaltyProgram.id)
-        .limit(1)
-        .scalar_subquery()
-        .label("program_id"),
+        _ACTIVE_PROGRAM_ID,
         select(Order.customer_id)
         .where(Order.id == bindparam("order_id"), Order.brand_id == bindparam("brand_id"))
         .scalar_subquery()
@@ -209,6 +215,14 @@ def get_program(session: Session, *, program_id: int, active: bool = False) -> L
 def active_program_for_brand(session: Session, *, brand_id: int) -> LoyaltyProgram | None:
     """The brand's active program, if any: its own, or the coalition program it joined."""
     return session.scalars(ACTIVE_PROGRAM, {"brand_id": brand_id}).first()
+
+
+def active_program_id(session: Session, *, brand_id: int) -> int:
+    """The id of the brand's active program, or :class:`NoActiveProgram`."""
+    program_id = run(session, ACTIVE_PROGRAM_ID, {"brand_id": brand_id}).scalar()
+    if program_id is None:
+        raise NoActiveProgram()
+    return int(program_id)
 
 
 def earn_target(session: Session, *, brand_id: int, order_id: int) -> tuple[int, int]:
