@@ -5,13 +5,22 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from dbtest import postgres_url
 from recompra.config import Settings
-from recompra.db import dispose_engines, get_engine, make_engine, unit_of_work
+from recompra.db import (
+    LAST_USED,
+    PING_AFTER_IDLE_S,
+    dispose_engines,
+    get_engine,
+    make_engine,
+    unit_of_work,
+)
 
 
 def test_a_write_unit_of_work_may_end_on_another_thread(tmp_path: Path) -> None:
@@ -70,3 +79,49 @@ def test_recompra_pool_size_is_honoured_on_both_backends(
             connection.close()
     finally:
         dispose_engines()
+
+
+@pytest.mark.postgres
+def test_an_idle_postgres_connection_killed_by_the_server_is_replaced_at_checkout() -> None:
+    """The pool pings a connection idle past ``PING_AFTER_IDLE_S`` and replaces a dead one;
+    a connection returned moments ago is used without a ping (one round trip less)."""
+    url = postgres_url()
+    if url is None:
+        pytest.skip("PostgreSQL tests need RECOMPRA_TEST_POSTGRES_URL")
+    engine = make_engine(url, pool_size=1)
+    admin = make_engine(url, pool_size=1)
+    pings: list[object] = []
+    do_ping = engine.dialect.do_ping
+
+    def counted_ping(dbapi_connection: Any) -> bool:
+        pings.append(dbapi_connection)
+        return do_ping(dbapi_connection)
+
+    # The dialect pings on the driver's cursor, unseen by the engine's statement events.
+    engine.dialect.do_ping = counted_ping  # type: ignore[method-assign]
+    try:
+        with engine.connect() as connection:
+            first_pid = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        with engine.connect() as connection:  # just returned: no ping
+            assert connection.execute(text("SELECT pg_backend_pid()")).scalar_one() == first_pid
+        assert pings == []
+
+        with admin.connect() as connection:
+            connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first_pid})
+            connection.commit()
+        # Returned moments ago, so not pinged: its first statement finds it dead.
+        with engine.connect() as connection, pytest.raises(DBAPIError):
+            connection.execute(text("SELECT 1"))
+        with engine.connect() as connection:
+            first_pid = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        with admin.connect() as connection:
+            connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first_pid})
+            connection.commit()
+        idle = engine.pool._pool.queue[0]  # type: ignore[attr-defined]
+        idle.info[LAST_USED] -= PING_AFTER_IDLE_S + 1  # as if idle that long
+        with engine.connect() as connection:  # pinged, found dead, replaced
+            assert connection.execute(text("SELECT pg_backend_pid()")).scalar_one() != first_pid
+        assert len(pings) == 1
+    finally:
+        engine.dispose()
+        admin.dispose()

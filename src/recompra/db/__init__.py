@@ -13,6 +13,7 @@ Every SQLite/PostgreSQL difference that services need is in :mod:`recompra.db.di
 from __future__ import annotations
 
 import threading
+import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from recompra.config import Settings, get_settings
@@ -38,6 +40,10 @@ _session_makers: weakref.WeakKeyDictionary[Engine, sessionmaker[Session]] = (
 #: How long a writer waits for the in-process lock before falling back to SQLite's own
 #: busy handler (same as ``busy_timeout``).
 WRITE_LOCK_TIMEOUT_S = 30.0
+#: PostgreSQL: a pooled connection idle longer than this is pinged before it is used.
+PING_AFTER_IDLE_S = 5.0
+#: ``ConnectionRecord.info`` key: when the connection was opened or last returned.
+LAST_USED = "recompra_last_used"
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -104,14 +110,42 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     # prepared one after five runs, and PostgreSQL's generic plan for the hub's
     # ``value IN (...)`` lookups scans the whole index range: 6.6 s per lookup instead of
     # milliseconds (measured on the Olist import).
-    return create_engine(
+    engine = create_engine(
         url,
         connect_args={"prepare_threshold": None},
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
         hide_parameters=True,
     )
+    _ping_idle_connections(engine)
+    return engine
+
+
+def _ping_idle_connections(engine: Engine, *, idle_s: float = PING_AFTER_IDLE_S) -> None:
+    """Ping a pooled connection at checkout only when it sat idle over ``idle_s``.
+
+    ``pool_pre_ping`` pinged at every checkout: one more round trip per unit of work, a
+    tenth of a loyalty earn's. A connection returned moments ago was alive then; one
+    idle longer may have been closed by a server restart, an idle timeout or the
+    network, and is replaced (SQLAlchemy's pessimistic disconnect handling).
+    """
+
+    @event.listens_for(engine, "connect")
+    @event.listens_for(engine, "checkin")
+    def _note_use(_dbapi_connection: Any, record: Any) -> None:
+        record.info[LAST_USED] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _check(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        last_used = record.info.get(LAST_USED)
+        if last_used is not None and time.monotonic() - last_used <= idle_s:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            # The pool discards this connection and checks out another (a new one if
+            # every pooled one is dead).
+            raise DisconnectionError("the pooled connection is gone") from exc
 
 
 def get_engine(settings: Settings | None = None) -> Engine:

@@ -76,7 +76,9 @@ def _insert_ignoring_conflicts(
     dialect: str, table: Table, index_elements: tuple[str, ...], returning: str | None
 ) -> Insert:
     module: Any = postgresql if dialect == "postgresql" else sqlite
-    stmt: Insert = module.insert(table).on_conflict_do_nothing(index_elements=index_elements)
+    stmt: Insert = module.insert(table).on_conflict_do_nothing(
+        index_elements=index_elements or None
+    )
     if returning is not None:
         stmt = stmt.returning(table.c[returning])
     return stmt
@@ -86,6 +88,9 @@ def insert_ignoring_conflicts(
     bind: Bind, table: Table, *, index_elements: tuple[str, ...], returning: str | None = None
 ) -> Insert:
     """``INSERT ... ON CONFLICT (index_elements) DO NOTHING`` for the bind's dialect.
+
+    Empty ``index_elements``: ``ON CONFLICT DO NOTHING``, for a table whose rows are
+    unique by one of several (partial) indexes.
 
     Built once per dialect and table (SQLAlchemy then reuses the compiled form), so hot
     paths can call it per write. With ``returning``, a skipped row returns nothing.

@@ -12,8 +12,8 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from recompra.errors import NotFound
 from recompra.loyalty.programs import (
+    NoActiveProgram,
     active_program_condition,
     active_program_for_brand,
     find_account,
@@ -35,7 +35,7 @@ def brand_program(session: Session, *, brand_id: int) -> LoyaltyProgram:
     """The brand's active program, or 404."""
     program = active_program_for_brand(session, brand_id=brand_id)
     if program is None:
-        raise NotFound("this brand runs no active loyalty program", field="brand_id")
+        raise NoActiveProgram()
     return program
 
 

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import Select, Table, bindparam, delete, insert, select, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import BindParameter
 
 from recompra.db.dialect import is_sqlite
 from recompra.errors import Conflict, NotFound
@@ -242,11 +243,7 @@ def reevaluate_customers(
         return {}
     now = now or utcnow()
     # Plain rows, not ORM objects: nothing for the session to track or synchronise.
-    active = session.execute(
-        active_versions(
-            brand_id, Segment.id, Segment.key, Segment.current_version, SegmentVersion.rule_hash
-        ).order_by(Segment.id)
-    ).all()
+    active = session.execute(_ACTIVE_RULE_HASHES, {"brand_id": brand_id}).all()
     if not active:
         return {}
     query = compiled_many(
@@ -298,8 +295,9 @@ def reevaluate_customers(
     return {c.key: Diff(c.entered, c.exited) for c in changes}
 
 
-def active_versions(brand_id: int, *columns: Any) -> Select[Any]:
-    """``columns`` of the brand's active segments joined to their versions in force."""
+def active_versions(brand_id: int | BindParameter[int], *columns: Any) -> Select[Any]:
+    """``columns`` of the brand's active segments joined to their versions in force
+    (``brand_id`` a value, or a parameter of a statement built once)."""
     return (
         select(*columns)
         .join(
@@ -309,6 +307,17 @@ def active_versions(brand_id: int, *columns: Any) -> Select[Any]:
         )
         .where(Segment.brand_id == brand_id, Segment.status == "active")
     )
+
+
+#: Built once: every loyalty earn and redemption runs it (building it per call cost more
+#: than running it, issue 20).
+_ACTIVE_RULE_HASHES = active_versions(
+    bindparam("brand_id"),
+    Segment.id,
+    Segment.key,
+    Segment.current_version,
+    SegmentVersion.rule_hash,
+).order_by(Segment.id)
 
 
 def _rules(session: Session, segment_ids: list[int]) -> list[dict[str, Any]]:

@@ -34,6 +34,7 @@ from recompra.loyalty import cancel_redemption, earn_for_order, redeem, simulate
 from recompra.loyalty.analytics import ProgramAnalytics, program_analytics
 from recompra.loyalty.balances import PointsAsOf, points_as_of
 from recompra.loyalty.errors import TierRequired
+from recompra.loyalty.programs import active_program_id, earn_target
 from recompra.loyalty.rules.calculation import OrderLine, OrderSnapshot
 from recompra.models import Order
 from recompra.models.base import utcnow
@@ -382,10 +383,9 @@ def simulate_order(body: SimulateIn, brand: LoyaltyBrand, session: ReadSession) 
 def earn(order_id: OrderId, writer: LoyaltyWriter) -> EarnOut:
     """Earn the order's points once (a repeat returns the first result, ``duplicate``)."""
     with writer.unit_of_work() as (session, brand):
-        program = q.brand_program(session, brand_id=brand.id)
-        order = _brand_order(session, brand_id=brand.id, order_id=order_id)
-        result = earn_for_order(session, program_id=program.id, order_id=order.id)
-        reevaluate_loyalty(session, brand.id, [order.customer_id])
+        program_id, customer_id = earn_target(session, brand_id=brand.id, order_id=order_id)
+        result = earn_for_order(session, program_id=program_id, order_id=order_id)
+        reevaluate_loyalty(session, brand.id, [customer_id])
     return EarnOut(**asdict(result))
 
 
@@ -404,12 +404,12 @@ def redeem_reward(
     """Spend points on a reward; answers the coupon code."""
     key = body.request_key or idempotency_key or f"api-{uuid.uuid4()}"
     with writer.unit_of_work() as (session, brand):
-        program = q.brand_program(session, brand_id=brand.id)
+        program_id = active_program_id(session, brand_id=brand.id)
         customer = visible_customer(session, brand_id=brand.id, customer_id=body.customer_id)
         try:
             result = redeem(
                 session,
-                program_id=program.id,
+                program_id=program_id,
                 customer_id=customer.id,
                 reward_code=body.reward_code,
                 request_key=key,
@@ -430,8 +430,8 @@ def redeem_reward(
 def cancel(coupon_code: CouponCode, writer: LoyaltyWriter) -> RedemptionOut:
     """Cancel a redemption: points and stock come back (a repeat is ``duplicate``)."""
     with writer.unit_of_work() as (session, brand):
-        program = q.brand_program(session, brand_id=brand.id)
-        result = cancel_redemption(session, program_id=program.id, coupon_code=coupon_code)
+        program_id = active_program_id(session, brand_id=brand.id)
+        result = cancel_redemption(session, program_id=program_id, coupon_code=coupon_code)
         holder = session.get_one(LoyaltyAccount, result.account_id).customer_id
         reevaluate_loyalty(session, brand.id, [holder])
     return RedemptionOut(**asdict(result))
