@@ -24,7 +24,13 @@ from sqlalchemy import Engine, select, update
 
 from recompra.automation import delivery
 from recompra.automation.delivery import LEASE, hand_over_batches
-from recompra.automation.email import OutgoingMail, SmtpSender, TokenBucket, smtp_settings
+from recompra.automation.email import (
+    OutgoingMail,
+    SmtpSender,
+    TokenBucket,
+    message_id,
+    smtp_settings,
+)
 from recompra.automation.sink import free_port, running_sink
 from recompra.automation.worker import decide_due, deliver_due, ingest_triggers
 from recompra.db import unit_of_work
@@ -325,3 +331,40 @@ def test_a_crash_after_a_transactional_message_left_resends_that_one_only(
         "sent",
     ]
     assert sorted(m["To"] for m in messages) == [f"c{i}@example.com" for i in (0, 1, 2, 2, 3, 4)]
+
+
+def test_two_lanes_never_hold_two_transactional_messages_unrecorded(
+    engine: Engine, tmp_path: Path
+) -> None:
+    _decided(engine, customers=6)
+    with unit_of_work(engine) as session:
+        session.execute(update(OutboxMessage).values(purpose="transactional"))
+    accepted: set[str] = set()
+    unrecorded: list[int] = []
+
+    class Watching(SmtpSender):
+        """Counts, as each message is accepted, the accepted messages whose outcome is
+        not written yet: a crash at that moment would resend them all."""
+
+        def send(self, message: OutgoingMail) -> None:
+            super().send(message)
+            accepted.add(_message_id(message))
+            with unit_of_work(engine, write=False) as session:
+                keys = session.scalars(
+                    select(OutboxMessage.execution_key).where(OutboxMessage.state == "sending")
+                ).all()
+            unrecorded.append(sum(message_id(k, SENDER) in accepted for k in keys))
+
+    with running_sink(tmp_path / "sink") as port:
+        smtp = Watching(smtp_settings(f"smtp://127.0.0.1:{port}", SENDER), connections=2)
+        stats = deliver_due(engine, smtp=smtp, sender=SENDER)
+        smtp.close()
+    assert stats.sent == 6
+    assert unrecorded == [1] * 6  # this one only
+
+
+def _message_id(message: OutgoingMail) -> str:
+    head = message.data.split(b"\r\n\r\n", 1)[0].decode()
+    return next(
+        line.split(": ", 1)[1] for line in head.split("\r\n") if line.startswith("Message-ID")
+    )
