@@ -98,30 +98,39 @@ def recover_stale(engine: Engine, *, now: datetime) -> int:
     return int(unknown.rowcount or 0) + int(retried.rowcount or 0)  # type: ignore[attr-defined]
 
 
+#: The columns of a claimed row, in :class:`Claimed`'s order (``attempts`` as it was).
+_CLAIMED_COLUMNS = (
+    OUTBOX.c.id,
+    OUTBOX.c.brand_id,
+    OUTBOX.c.customer_id,
+    OUTBOX.c.execution_key,
+    OUTBOX.c.channel,
+    OUTBOX.c.purpose,
+    OUTBOX.c.payload,
+    OUTBOX.c.attempts,
+)
+_CLAIMING = (
+    update(OUTBOX)
+    .where(OUTBOX.c.id == bindparam("outbox_id"))
+    .values(state="sending", attempts=bindparam("attempts"), next_attempt_at=bindparam("now"))
+)
+
+
 def claim(engine: Engine, *, now: datetime, limit: int) -> list[Claimed]:
     """Mark up to ``limit`` due rows ``sending`` (committed) and return them."""
     with unit_of_work(engine) as session:
-        rows = session.scalars(
-            select(OutboxMessage)
-            .where(OutboxMessage.state == "pending", OutboxMessage.next_attempt_at <= now)
-            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        rows = session.execute(
+            select(*_CLAIMED_COLUMNS)
+            .where(OUTBOX.c.state == "pending", OUTBOX.c.next_attempt_at <= now)
+            .order_by(OUTBOX.c.next_attempt_at, OUTBOX.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
         ).all()
-        claimed = []
-        for row in rows:
-            row.state, row.attempts, row.next_attempt_at = "sending", row.attempts + 1, now
-            claimed.append(
-                Claimed(
-                    row.id,
-                    row.brand_id,
-                    row.customer_id,
-                    row.execution_key,
-                    row.channel,
-                    row.purpose,
-                    dict(row.payload),
-                    row.attempts,
-                )
+        claimed = [Claimed(*row[:-1], attempts=row.attempts + 1) for row in rows]
+        if claimed:
+            session.execute(
+                _CLAIMING,
+                [{"outbox_id": c.id, "attempts": c.attempts, "now": now} for c in claimed],
             )
     return claimed
 
