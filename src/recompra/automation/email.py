@@ -217,9 +217,8 @@ class SmtpSender:
 
     One connection is a round trip per command (MAIL, RCPT, DATA, the message); a
     second one lets the server accept a message while the first waits for its reply.
-    Each connection carries one message at a time, so a crash leaves at most one
-    message per connection sent but not yet recorded (see
-    :mod:`recompra.automation.delivery`).
+    Each connection carries one message at a time; what a crash leaves sent but not
+    yet recorded is bounded by :mod:`recompra.automation.delivery`'s hand-over batches.
     """
 
     def __init__(
