@@ -129,28 +129,6 @@ def test_an_unsubscribe_recorded_during_a_delivery_stops_the_later_hand_over_bat
     assert [state for _, state, _ in _rows(engine)] == ["sent", "sent", "sent", "suppressed"]
 
 
-def test_a_batch_with_one_unsubscribed_recipient_sends_all_the_others(
-    engine: Engine, tmp_path: Path
-) -> None:
-    customers = _decided(engine, customers=5)
-    withdraw_marketing(engine, customers[2])
-    with running_sink(tmp_path / "sink") as port:
-        smtp = SmtpSender(smtp_settings(f"smtp://127.0.0.1:{port}", SENDER))
-        stats = deliver_due(engine, smtp=smtp, sender=SENDER)
-        smtp.close()
-        messages = received(tmp_path / "sink")
-    assert delivery.HAND_OVER_BATCH >= 5  # all five were handed over together
-    assert (stats.sent, stats.suppressed, stats.failed) == (4, 1, 0)
-    assert sorted(m["To"] for m in messages) == [f"c{i}@example.com" for i in (0, 1, 3, 4)]
-    assert [state for _, state, _ in _rows(engine)] == [
-        "sent",
-        "sent",
-        "suppressed",
-        "sent",
-        "sent",
-    ]
-
-
 class _Refusing:
     """aiosmtpd handler answering the first ``refusals`` messages with ``reply``."""
 
