@@ -18,14 +18,10 @@
    the issue's 100k timers) under a cap of one e-mail per 7 days; counted with plain
    SQL: the customers with more than one message in the window are violations, those
    with none lost decisions, and each customer's second timer must be deferred.
-4. Messages rendered + MIME-built per second (in memory, one process): the packaged
-   post-purchase template in pt-BR, multipart text+HTML with the RFC 8058 headers,
-   serialised to bytes.
-5. Sends per second to the project's SMTP sink in another process (aiosmtpd): the
-   worker's delivery (claim, consent check, MIME build, SMTP, mark sent) over 1 and
-   ``--connections`` connections, each beside the floor of bare ``smtplib`` sending one
-   prebuilt message over as many connections; and the achieved rate with ``--rate``
-   configured (pick one below the unpaced figure).
+4. Messages rendered + MIME-built per second and 5. sends per second to the project's
+   SMTP sink in another process beside bare ``smtplib``, and the paced send rate: the
+   rows of ``bench_smtp.py`` (its options ``--messages``, ``--sends``, ``--rate``,
+   ``--connections``, ``--repeat`` are taken here too).
 
 Every rate is given per second of wall-clock time and per second of this process's CPU
 time (the database server's is not counted): on a shared, loaded machine the CPU
@@ -37,17 +33,14 @@ Rows are bulk-inserted (customers, orders, runs, timers) so setup takes seconds.
 
 Usage: ``python benchmarks/bench_automation.py [--timers 20000] [--batch 500]
 [--events 20000] [--cap-customers 5000] [--messages 20000] [--sends 2000] [--rate 200]
-[--connections 2]
-[--postgres postgresql+psycopg://...]``.
+[--connections 2] [--repeat 3] [--postgres postgresql+psycopg://...]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import resource
-import smtplib
 import tempfile
-import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -63,22 +56,20 @@ from _worker_harness import (
     scratch_postgres,
     wait_status,
 )
+from bench_smtp import Row, add_arguments, smtp_rows
 from sqlalchemy import Engine, event, func, insert, select, text, update
 from sqlalchemy.exc import OperationalError
 
 from recompra.automation.definition import parse_journey
-from recompra.automation.email import SmtpSender, build_message, smtp_settings
-from recompra.automation.messages import packaged_template
 from recompra.automation.schedule import Cap, ContactPolicy
 from recompra.automation.service import apply_journey
-from recompra.automation.sink import running_sink
 from recompra.automation.steps import DecisionContext
-from recompra.automation.worker import decide_due, deliver_due, ingest_triggers
+from recompra.automation.worker import decide_due, ingest_triggers
 from recompra.db import make_engine, unit_of_work
 from recompra.db.dialect import is_lock_timeout, is_postgresql
 from recompra.migrate import upgrade
 from recompra.models import Brand, BrandCustomer, Customer, Event, Order
-from recompra.models.automation import Journey, JourneyRun, JourneyTimer, OutboxMessage
+from recompra.models.automation import Journey, JourneyRun, JourneyTimer
 
 NOW = datetime(2026, 6, 17, 18, 0, tzinfo=UTC)
 
@@ -379,95 +370,10 @@ def statements_per_decision(engine: Engine, n: int, start: dict[str, Any]) -> fl
     return counted[0] / n
 
 
-def sends_per_second(
-    engine: Engine, n: int, folder: Path, *, connections: int, rate: float | None = None
-) -> tuple[float, float]:
-    """Decide ``n`` e-mails, then deliver them to the SMTP sink in another process over
-    ``connections`` connections (paced to ``rate`` when given): sends per second of wall
-    time and of this process's CPU time."""
-    _seed(engine, n, SEND)
-    ctx = DecisionContext(policy=ContactPolicy(quiet_from=None, quiet_to=None))
-    while decide_due(engine, ctx, now=NOW, batch=500):
-        pass
-    with running_sink(folder / f"worker{rate}-{connections}") as port:
-        settings = smtp_settings(f"smtp://127.0.0.1:{port}", "Loja <l@x.com>", rate_per_second=rate)
-        smtp = SmtpSender(settings, connections=connections)
-        began, cpu = time.perf_counter(), time.process_time()
-        sent = 0
-        while delivered := deliver_due(engine, smtp=smtp, sender="Loja <l@x.com>").sent:
-            sent += delivered
-        wall, cpu = time.perf_counter() - began, time.process_time() - cpu
-        smtp.close()
-    assert sent == n, sent
-    return n / wall, n / cpu
-
-
-def smtplib_floor(engine: Engine, n: int, folder: Path, *, connections: int) -> float:
-    """The floor: bare ``smtplib`` sending one prebuilt message ``n`` times to the sink
-    over ``connections`` connections (a thread each); sends per second of wall time."""
-    with unit_of_work(engine, write=False) as session:
-        payload = session.scalar(select(OutboxMessage.payload).limit(1))
-    assert payload is not None
-    message = build_message(payload, execution_key="1:1:x:send:1", sender="Loja <l@x.com>")
-    data = message.as_bytes().replace(b"\n", b"\r\n")
-
-    def lane(count: int) -> None:
-        client = smtplib.SMTP("127.0.0.1", port)
-        for _ in range(count):
-            client.sendmail("l@x.com", [str(message["To"])], data)
-        client.quit()
-
-    with running_sink(folder / f"floor{connections}") as port:
-        threads = [
-            threading.Thread(target=lane, args=(n // connections,)) for _ in range(connections)
-        ]
-        began = time.perf_counter()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        return (n // connections) * connections / (time.perf_counter() - began)
-
-
-def messages_per_second(n: int) -> tuple[float, float]:
-    """Render the post-purchase template and build its MIME bytes ``n`` times: per second
-    of wall-clock time and per second of this process's CPU time (the machine is shared)."""
-    template = packaged_template("post_purchase_thanks")
-    began, cpu = time.perf_counter(), time.process_time()
-    for i in range(n):
-        context = {
-            "customer": {"id": i, "name": f"Cliente {i}", "first_name": "Cliente", "email": "x"},
-            "brand": {"name": "Loja", "slug": "loja"},
-            "order": {"number": f"P-{i}", "total_minor": 12990 + i, "purchased_at": NOW},
-            "points": {"balance": i % 900, "expiring": 0, "expires_at": None},
-            "tier": "Ouro",
-            "recommendations": [
-                {"id": k, "name": f"Produto {k}", "name_en": f"Product {k}"} for k in range(4)
-            ],
-            "unsubscribe_url": f"https://loja.test/v1/automation/unsubscribe?token={i}.email.x",
-        }
-        rendered = template.render("pt-BR", context)
-        payload = {
-            "to": f"c{i}@example.com",
-            "subject": rendered.subject,
-            "text": rendered.text,
-            "html": rendered.html,
-            "unsubscribe_url": context["unsubscribe_url"],
-        }
-        build_message(
-            payload, execution_key=f"1:1:order:{i}:send:{i}", sender="Loja <l@x.com>"
-        ).as_bytes()
-    return n / (time.perf_counter() - began), n / (time.process_time() - cpu)
-
-
 def _sqlite_engine(path: Path) -> Engine:
     engine = make_engine(f"sqlite:///{path}")
     upgrade(engine)
     return engine
-
-
-#: The issue's "Speed and safety" table: one row per measure, filled by the run.
-Row = tuple[str, str, str, str]
 
 
 def _met(ok: bool) -> str:
@@ -543,72 +449,24 @@ def _database_rows(label: str, engine: Engine, args: argparse.Namespace) -> list
     return rows
 
 
-def _messages_row(args: argparse.Namespace) -> Row:
-    wall, cpu = messages_per_second(args.messages)
-    return (
-        f"messages rendered + MIME-built ({args.messages:,}, one process)",
-        f"{wall:,.0f}/s wall, {cpu:,.0f}/CPU-s",
-        ">= 1,500/s",
-        _met(cpu >= 1_500),
-    )
-
-
-def _smtp_rows(args: argparse.Namespace, folder: Path) -> list[Row]:
-    rows: list[Row] = []
-    # A database per delivery run: delivery takes every pending row, and the figures
-    # above left thousands.
-    for connections in sorted({1, args.connections}):
-        engine = _sqlite_engine(folder / f"sends{connections}.db")
-        wall, cpu = sends_per_second(engine, args.sends, folder, connections=connections)
-        floor = smtplib_floor(engine, args.sends, folder, connections=connections)
-        engine.dispose()
-        rows.append(
-            (
-                f"SMTP to the sink in another process ({args.sends:,}, unpaced, "
-                f"{connections} connection{'s' if connections > 1 else ''})",
-                f"{wall:,.0f}/s wall, {cpu:,.0f}/CPU-s (bare smtplib: {floor:,.0f}/s)",
-                ">= 400 msg/s",
-                _met(wall >= 400),
-            )
-        )
-    engine = _sqlite_engine(folder / "paced.db")
-    paced, _ = sends_per_second(
-        engine, args.sends, folder, connections=args.connections, rate=args.rate
-    )
-    engine.dispose()
-    error = paced / args.rate - 1
-    rows.append(
-        (
-            f"SMTP send rate, configured {args.rate:,.0f}/s",
-            f"{paced:,.1f}/s ({error:+.1%})",
-            "within +-5%",
-            _met(abs(error) <= 0.05),
-        )
-    )
-    return rows
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--timers", type=int, default=20_000)
     parser.add_argument("--batch", type=int, default=500)
-    parser.add_argument("--messages", type=int, default=20_000)
-    parser.add_argument("--sends", type=int, default=2_000)
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--cap-customers", type=int, default=5_000)
-    parser.add_argument("--rate", type=float, default=200.0)
-    parser.add_argument("--connections", type=int, default=2)
+    add_arguments(parser)
     parser.add_argument("--postgres", default="")
     parser.add_argument("--cap-only", action="store_true", help="only the cap measure")
     args = parser.parse_args()
     print(f"load average before: {load_average()}")
-    rows = [] if args.cap_only else [_messages_row(args)]
+    rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
         engine = _sqlite_engine(Path(tmp) / "bench.db")
         rows += _database_rows("SQLite", engine, args)
         engine.dispose()
         if not args.cap_only:
-            rows += _smtp_rows(args, Path(tmp))
+            rows += smtp_rows(args, Path(tmp))
     if args.postgres:
         admin, url = scratch_postgres(args.postgres)
         engine = make_engine(url, pool_size=2)

@@ -57,7 +57,7 @@ from _worker_harness import (
 )
 from sqlalchemy import Engine, insert, select, text, update
 
-from recompra.automation import delivery, steps
+from recompra.automation import steps
 from recompra.automation.definition import parse_journey
 from recompra.automation.delivery import LEASE
 from recompra.automation.email import SmtpSender, message_id, smtp_settings
@@ -311,6 +311,22 @@ def _die_at(target: Any, name: str, nth: int, when: Callable[..., bool]) -> None
     setattr(target, name, dying)
 
 
+def _die_after(target: Any, name: str, nth: int) -> None:
+    """Replace ``target.name`` by a wrapper that SIGKILLs this process once its ``nth``
+    call has returned."""
+    original = getattr(target, name)
+    seen = [0]
+
+    def dying(*args: Any, **kwargs: Any) -> Any:
+        result = original(*args, **kwargs)
+        seen[0] += 1
+        if seen[0] == nth:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return result
+
+    setattr(target, name, dying)
+
+
 def _arm(plan: str, nth: int) -> None:
     """Install the injection point of ``plan`` in this (child) process."""
     if plan == "deciding":
@@ -318,9 +334,9 @@ def _arm(plan: str, nth: int) -> None:
     elif plan == "before_smtp":
         _die_at(SmtpSender, "send", nth, lambda *a, **k: True)
     elif plan == "after_smtp":
-        # delivery._record(session, outcome) writes a "sent" outcome once the sink said
-        # 250 (with the next message's consent read, or after the last one).
-        _die_at(delivery, "_record", nth, lambda *a, **k: a[1].state == "sent")
+        # Once the sink said 250 for the n-th message, before its outcome is recorded
+        # (with the next hand-over batch, or after the last one).
+        _die_after(SmtpSender, "send", nth)
 
 
 def run_trial(

@@ -42,7 +42,7 @@ from typing import Any
 import httpx
 import numpy as np
 from _worker_harness import postgres_database, print_table
-from bench_automation import Row
+from bench_smtp import Row
 from sqlalchemy import Engine, func, select
 
 from recompra.auth.keys import create_api_key

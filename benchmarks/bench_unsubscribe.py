@@ -15,7 +15,7 @@ received) and the workers' log of when each consent check began:
   began after it too: a send the recorded unsubscribe did not stop (target 0);
 * **in flight at the commit**: a message whose consent check had passed before the
   commit and which the sink received after it (the check-then-send window of a worker:
-  at most one message per worker at a time);
+  at most one hand-over batch, ``delivery.HAND_OVER_BATCH`` messages, per worker);
 * stopped: messages of unsubscribed customers recorded ``suppressed``.
 
 Usage: ``python benchmarks/bench_unsubscribe.py [--customers 5000] [--workers 2] [--share 0.2]
@@ -64,13 +64,14 @@ def _deliver(engine: Engine, port: int, log: Path) -> None:
     """A worker's delivery passes until nothing is due; each consent check's start time
     (ns) per customer is written to ``log``."""
     checks: list[tuple[int, int]] = []
-    original = delivery.may_contact
+    original = delivery.consent_statements
 
-    def timed(*args: Any, **kwargs: Any) -> bool:
-        checks.append((kwargs["customer_id"], time.time_ns()))
-        return original(*args, **kwargs)
+    def timed(session: Any, customer_ids: Any) -> Any:
+        began = time.time_ns()
+        checks.extend((customer, began) for customer in customer_ids)
+        return original(session, customer_ids)
 
-    delivery.may_contact = timed
+    delivery.consent_statements = timed
     smtp = SmtpSender(smtp_settings(f"smtp://127.0.0.1:{port}", SENDER))
     while True:
         done = deliver_due(engine, smtp=smtp, sender=SENDER)

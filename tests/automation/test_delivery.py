@@ -23,6 +23,7 @@ from automationtest import (
 )
 from sqlalchemy import Engine, select, update
 
+from recompra.automation import delivery
 from recompra.automation.delivery import LEASE, claim, recover_stale
 from recompra.automation.email import SmtpSender, message_id, smtp_settings
 from recompra.automation.sink import running_sink
@@ -91,18 +92,20 @@ def test_a_send_rate_spaces_messages(engine: Engine, tmp_path: Path) -> None:
     assert elapsed >= 0.2
 
 
-def test_consent_withdrawn_after_the_decision_stops_the_send(
+def test_a_batch_with_one_unsubscribed_recipient_sends_all_the_others(
     engine: Engine, tmp_path: Path
 ) -> None:
-    customers = _decided(engine)
-    withdraw_marketing(engine, customers[0])
+    customers = _decided(engine, customers=5)
+    withdraw_marketing(engine, customers[2])  # after the decision, before the send
     with running_sink(tmp_path / "sink") as port:
         smtp = SmtpSender(smtp_settings(f"smtp://127.0.0.1:{port}", SENDER))
         stats = deliver_due(engine, smtp=smtp, sender=SENDER)
         smtp.close()
         messages = received(tmp_path / "sink")
-    assert (stats.sent, stats.suppressed) == (1, 1)
-    assert [m["To"] for m in messages] == ["c1@example.com"]
+    assert delivery.HAND_OVER_BATCH >= 5  # the five are handed over together
+    assert (stats.sent, stats.suppressed, stats.failed) == (4, 1, 0)
+    assert sorted(m["To"] for m in messages) == [f"c{i}@example.com" for i in (0, 1, 3, 4)]
+    assert _states(engine) == ["sent", "sent", "suppressed", "sent", "sent"]
 
 
 def test_a_crashed_hand_over_is_not_resent_for_marketing_but_is_for_transactional(

@@ -4,7 +4,7 @@
 none is left; ``... crash N`` does the same but SIGKILLs itself in the middle of the
 first batch, after N sends were decided and before the commit; ``... deliver PORT N``
 delivers the outbox to the SMTP sink on PORT and SIGKILLs itself once the sink accepted
-the N-th message, before that message is marked sent.
+the N-th message, before that message is recorded sent.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 from automationtest import NOON, context
 
-from recompra.automation import delivery, steps
+from recompra.automation import steps
 from recompra.automation.email import SmtpSender, smtp_settings
 from recompra.automation.schedule import Cap, ContactPolicy
 from recompra.automation.worker import decide_due, deliver_due
@@ -28,18 +28,17 @@ SENDER = "Loja <loja@example.com>"
 
 
 def _kill_on_sent(kill_after: int) -> None:
-    real_record = delivery._record
+    real_send = SmtpSender.send
     count = 0
 
-    def dying_record(session: Any, outcome: Any) -> None:
+    def dying_send(self: SmtpSender, message: Any) -> None:
         nonlocal count
-        if outcome.state == "sent":  # the sink has said 250 for this message
-            count += 1
-            if count == kill_after:
-                os.kill(os.getpid(), signal.SIGKILL)
-        real_record(session, outcome)
+        real_send(self, message)  # the sink has said 250 for this message
+        count += 1
+        if count == kill_after:
+            os.kill(os.getpid(), signal.SIGKILL)
 
-    delivery._record = dying_record
+    SmtpSender.send = dying_send  # type: ignore[method-assign]
 
 
 def main() -> None:

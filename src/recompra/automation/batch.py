@@ -24,13 +24,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from recompra.automation.consent import consent_allows
+from recompra.automation.consent import consent_allows, consent_statements
 from recompra.automation.messages import Wanted, message_contexts
 from recompra.automation.runs import RunKey, insert_timers, timer_row
 from recompra.automation.targeting_gate import targeted_uplifts
 from recompra.db.dialect import in_values, insert_ignoring_conflicts, is_postgresql
 from recompra.models import Customer
-from recompra.models.automation import CONSENTS, CONTACTS, OUTBOX, ContactLock, OutboxMessage
+from recompra.models.automation import CONTACTS, OUTBOX, ContactLock, OutboxMessage
 
 #: Outbox states that count against a frequency cap (decided to be delivered).
 COUNTED = ("pending", "sending", "sent", "unknown")
@@ -117,12 +117,7 @@ class DecisionBatch:
             )
         ):
             self.recipients[cid] = Recipient(cid, email, locale)
-        for cid, channel, purpose, granted in session.execute(
-            select(
-                CONSENTS.c.customer_id, CONSENTS.c.channel, CONSENTS.c.purpose, CONSENTS.c.granted
-            ).where(in_values(session, CONSENTS.c.customer_id, ids))
-        ):
-            self.consents[(cid, channel)][purpose] = granted
+        self.consents = consent_statements(session, ids)
         for cid, channel, decided_at, run_id, execution_key in session.execute(
             select(
                 OutboxMessage.customer_id,

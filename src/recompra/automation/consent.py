@@ -9,14 +9,16 @@ marketing also needs an explicit grant.
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from recompra.automation.runs import exit_matching
 from recompra.automation.signing import sign, signed_body
-from recompra.db.dialect import insert_ignoring_conflicts
+from recompra.db.dialect import in_values, insert_ignoring_conflicts
 from recompra.errors import InvalidInput
 from recompra.models.automation import CONSENTS, ContactConsent
 
@@ -76,20 +78,23 @@ def may_contact(
     session: Session, *, customer_id: int, channel: str, purpose: str, require_opt_in: bool
 ) -> bool:
     """Whether nothing suppresses ``channel`` for ``purpose`` (and, if required, opted in)."""
-    rows = session.execute(
-        _STATEMENTS,
-        {"customer_id": customer_id, "channel": channel, "purposes": [purpose, ALL_PURPOSES]},
-    ).all()
-    return consent_allows(dict(rows), purpose, require_opt_in=require_opt_in)
+    statements = consent_statements(session, [customer_id]).get((customer_id, channel), {})
+    return consent_allows(statements, purpose, require_opt_in=require_opt_in)
 
 
-#: A customer's statements on a channel for some purposes; built once, because the
-#: delivery reads it before every send and building it cost more than running it.
-_STATEMENTS = select(CONSENTS.c.purpose, CONSENTS.c.granted).where(
-    CONSENTS.c.customer_id == bindparam("customer_id"),
-    CONSENTS.c.channel == bindparam("channel"),
-    CONSENTS.c.purpose.in_(bindparam("purposes", expanding=True)),
-)
+def consent_statements(
+    session: Session, customer_ids: Collection[int]
+) -> dict[tuple[int, str], dict[str, bool]]:
+    """The customers' consent statements, ``{(customer, channel): {purpose: granted}}``,
+    read with one statement (a decision batch, a delivery's hand-over batch)."""
+    statements: dict[tuple[int, str], dict[str, bool]] = defaultdict(dict)
+    for customer_id, channel, purpose, granted in session.execute(
+        select(
+            CONSENTS.c.customer_id, CONSENTS.c.channel, CONSENTS.c.purpose, CONSENTS.c.granted
+        ).where(in_values(session, CONSENTS.c.customer_id, customer_ids))
+    ):
+        statements[(customer_id, channel)][purpose] = granted
+    return statements
 
 
 def consent_allows(statements: dict[str, bool], purpose: str, *, require_opt_in: bool) -> bool:

@@ -22,10 +22,10 @@ class AutomationSettings(BaseSettings):
     smtp_from: str = "Recompra <no-reply@recompra.local>"
     #: Messages per second handed to the SMTP server (0: as fast as it accepts).
     smtp_rate: float = 0.0
-    #: SMTP connections used at once (one sending thread each). A crash may leave one
-    #: transactional message per connection sent but unrecorded (resent once after the
-    #: lease), so the default of one keeps the promise of at most one duplicate per
-    #: crash; more connections keep a relay busy while another waits for its reply.
+    #: SMTP connections used at once (one sending thread each): more keep a relay busy
+    #: while another waits for its reply. A crash still duplicates at most one message
+    #: (the delivery's resend gate) but may give up one hand-over batch of marketing
+    #: messages per connection, so the default stays at one.
     smtp_connections: int = Field(default=1, ge=1, le=16)
     #: Base of links in messages (unsubscribe); the address the API is reachable at.
     public_url: str = "http://127.0.0.1:8000"

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from email.mime.multipart import MIMEMultipart
 from typing import Any
 
 import numpy as np
@@ -36,7 +35,7 @@ from sqlalchemy import Engine, func, select
 
 from recompra.automation.delivery import claim, deliver
 from recompra.automation.demo import apply_ready_made, ready_made_documents
-from recompra.automation.email import SmtpSender, SmtpSettings
+from recompra.automation.email import OutgoingMail, SmtpSender, SmtpSettings
 from recompra.automation.runs import Entrant, active_journeys, start_runs
 from recompra.automation.schedule import in_holdout
 from recompra.automation.steps import DecisionContext
@@ -90,7 +89,7 @@ class _PastSender(SmtpSender):
             SmtpSettings(host="history.invalid", port=25, sender="history@recompra.invalid")
         )
 
-    def send(self, message: MIMEMultipart) -> None:
+    def send(self, message: OutgoingMail) -> None:
         return None
 
 
