@@ -62,13 +62,18 @@ def message_id(execution_key: str, sender: str) -> str:
     return f"<{digest}@{domain}>"
 
 
+#: Longer plain-ASCII values are written as folded encoded-words too (RFC 5322 2.1.1).
+MAX_ASCII_HEADER = 900
+
+
 def encode_header_text(text: str) -> str:
-    """``text`` as RFC 2047 base64 encoded-words (ASCII text is kept as it is).
+    """``text`` as RFC 2047 base64 encoded-words (ASCII text up to
+    :data:`MAX_ASCII_HEADER` characters is kept as it is).
 
     Done here rather than with ``email.header.Header``, whose search for the shortest
     encoding dominated the cost of building a message.
     """
-    if text.isascii():
+    if text.isascii() and len(text) <= MAX_ASCII_HEADER:
         return text
     words, chunk = [], ""
     for char in text:
@@ -78,7 +83,9 @@ def encode_header_text(text: str) -> str:
             chunk = ""
         chunk += char
     words.append(chunk)
-    return " ".join(f"=?utf-8?b?{base64.b64encode(w.encode()).decode()}?=" for w in words)
+    # Folded (CRLF + space between words) so that no line of a long header passes the
+    # 78 characters RFC 5322 asks for, nor the 998 it requires.
+    return "\r\n ".join(f"=?utf-8?b?{base64.b64encode(w.encode()).decode()}?=" for w in words)
 
 
 @dataclass(frozen=True)
@@ -103,8 +110,7 @@ def _from_header(sender: str) -> tuple[str, str]:
 def _header(name: str, value: str) -> bytes:
     """One header line; a value that is not plain one-line ASCII is encoded (RFC 2047),
     so no header can break the message's structure."""
-    if not value.isascii() or "\r" in value or "\n" in value:
-        value = encode_header_text(" ".join(value.splitlines()))
+    value = encode_header_text(" ".join(value.splitlines()))
     return f"{name}: {value}\r\n".encode("ascii")
 
 
