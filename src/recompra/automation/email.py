@@ -77,8 +77,9 @@ def encode_header_text(text: str) -> str:
         return text
     words, chunk = [], ""
     for char in text:
-        # 45 bytes of UTF-8 -> 60 base64 characters: each word stays under 75 (RFC 2047).
-        if len((chunk + char).encode()) > 45:
+        # 39 bytes of UTF-8 -> 52 base64 characters, a word of 64: under RFC 2047's 75,
+        # and a first line "Subject: <word>" stays within 78.
+        if len((chunk + char).encode()) > 39:
             words.append(chunk)
             chunk = ""
         chunk += char
