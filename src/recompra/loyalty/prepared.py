@@ -164,11 +164,11 @@ def _constants_inlined(statement: ClauseElement, dialect: Dialect) -> ClauseElem
         if render is None:
             return None
         if element.expanding:
-            return literal_column("(" + ", ".join(render(v) for v in element.value) + ")")
+            values: list[Any] = list(element.value or ())
+            return literal_column("(" + ", ".join(render(v) for v in values) + ")")
         return literal_column(render(element.value), type_=element.type)
 
-    inlined: ClauseElement = replacement_traverse(statement, {}, literal_of)
-    return inlined
+    return cast(ClauseElement, replacement_traverse(cast(Any, statement), {}, literal_of))
 
 
 def _is_timestamp(type_: Any) -> bool:
