@@ -157,7 +157,7 @@ def _constants_inlined(statement: ClauseElement, dialect: Dialect) -> ClauseElem
     caller's parameter.
     """
 
-    def literal_of(element: Any) -> ClauseElement | None:
+    def literal_of(element: Any, **_kw: Any) -> Any:
         if not isinstance(element, BindParameter) or element.required or element.callable:
             return None
         render = element.type.literal_processor(dialect)
