@@ -37,6 +37,8 @@ Processor = Callable[[Any], Any]
 #: ``sqlalchemy.Row``.
 Record: TypeAlias = Any
 _CONNECTION = "recompra_prepared_connection"
+#: Timestamp bind processors shared by all statements (:func:`_shared_timestamp_processor`).
+_timestamp_processors: dict[tuple[str, type, bool], _LastTimestamp] = {}
 #: Rendering an engine's URL cost more than the rule lookup it keys.
 _database_keys: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
 
@@ -109,9 +111,9 @@ class Prepared:
                 raise ValueError(f"{name}: only plain and constant parameters are prepared")
             if not bind.required:
                 fixed[name] = bind.value  # a constant the dialect cannot write as a literal
-            processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            processor: Processor | None = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if processor is not None and _is_timestamp(bind.type):
-                processor = _LastTimestamp(processor)
+                processor = _shared_timestamp_processor(dialect, bind.type, processor)
             if processor is not None:
                 binds[name] = processor
             binds_seen[name] = None
@@ -173,6 +175,18 @@ def _constants_inlined(statement: ClauseElement, dialect: Dialect) -> ClauseElem
 
 def _is_timestamp(type_: Any) -> bool:
     return isinstance(type_.impl if isinstance(type_, TypeDecorator) else type_, DateTime)
+
+
+def _shared_timestamp_processor(dialect: Dialect, type_: Any, processor: Processor) -> Processor:
+    """One remembering processor per dialect and timestamp type, shared by every prepared
+    statement: a write passes the same ``now`` to most of its statements, and converting
+    it once per write rather than once per statement is what the memory is for."""
+    impl: Any = type_.impl if isinstance(type_, TypeDecorator) else type_
+    key = (dialect.name, type(type_), bool(impl.timezone))
+    shared = _timestamp_processors.get(key)
+    if shared is None:
+        shared = _timestamp_processors.setdefault(key, _LastTimestamp(processor))
+    return shared
 
 
 class _LastTimestamp:

@@ -16,11 +16,13 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
-from recompra.db.dialect import insert_ignoring_conflicts
+from recompra.db.dialect import insert_ignoring_conflicts, serialises_writes
 from recompra.errors import Conflict, InvalidInput
 from recompra.loyalty.errors import IdempotencyKeyReused
-from recompra.loyalty.ledger.postings import HAS_DUE_LOTS
+from recompra.loyalty.ledger.locks import ACCOUNTS, lock_account_row
+from recompra.loyalty.ledger.postings import HAS_DUE_LOTS, has_due_lots
 from recompra.loyalty.prepared import Prepared, Record, run, written_columns
+from recompra.loyalty.programs import ensure_account, holder_condition
 from recompra.models.loyalty import LoyaltyIdempotencyKey
 
 MAX_KEY_LENGTH = 128
@@ -36,6 +38,15 @@ FIND_KEY = Prepared(STORED_RESULT)
 #: every hot-path write asks under the account lock, in one round trip.
 FIND_KEY_AND_DUE = Prepared(
     select(STORED_RESULT.scalar_subquery().label("stored"), HAS_DUE_LOTS.label("due"))
+)
+#: Where the write lock is the database's (:func:`serialises_writes`: SQLite), the
+#: customer's account row with :data:`FIND_KEY_AND_DUE`'s two answers, in one statement.
+ACCOUNT_WITH_KEY_AND_DUE = Prepared(
+    select(
+        ACCOUNTS,
+        STORED_RESULT.scalar_subquery().label("stored"),
+        has_due_lots(ACCOUNTS.c.id).label("due"),
+    ).where(holder_condition())
 )
 STORE_KEY = Prepared(
     lambda dialect: insert_ignoring_conflicts(
@@ -75,6 +86,52 @@ def find_stored_and_due(
         "now": now,
     }
     return stored_and_due(run(session, FIND_KEY_AND_DUE, params).one())
+
+
+def lock_account_and_find_stored(
+    session: Session,
+    *,
+    program_id: int,
+    customer_id: int,
+    scope: str,
+    key: str,
+    now: datetime,
+    create: bool = False,
+) -> tuple[Record | None, dict[str, Any] | None, bool]:
+    """Lock the account holding the customer's points, then :func:`find_stored_and_due`.
+
+    Returns (the account row or ``None`` when there is none, the key's stored result,
+    whether the account has lots due). With ``create`` a missing account is opened first.
+    One statement where the database serialises writers (SQLite), else two: the lock,
+    then the questions in a statement of their own (see :func:`serialises_writes`).
+    """
+    check_key(key)
+    params = {
+        "program_id": program_id,
+        "customer_id": customer_id,
+        "scope": scope,
+        "key": key,
+        "now": now,
+    }
+    for _attempt in range(2):
+        if serialises_writes(session):
+            row = run(session, ACCOUNT_WITH_KEY_AND_DUE, params).first()
+            if row is not None:
+                stored, due = stored_and_due(row)
+                return row, stored, due
+        else:
+            row = lock_account_row(session, program_id=program_id, customer_id=customer_id)
+            if row is not None:
+                stored, due = find_stored_and_due(
+                    session, program_id=program_id, scope=scope, key=key, account_id=row.id, now=now
+                )
+                return row, stored, due
+        if not create:
+            break
+        ensure_account(session, program_id=program_id, customer_id=customer_id)
+    if create:
+        raise AssertionError("the account was opened in this transaction")
+    return None, None, False
 
 
 def stored_and_due(row: Record) -> tuple[dict[str, Any] | None, bool]:
