@@ -73,21 +73,6 @@ def find_stored(
     return None if row is None else dict(row[0])
 
 
-def find_stored_and_due(
-    session: Session, *, program_id: int, scope: str, key: str, account_id: int, now: datetime
-) -> tuple[dict[str, Any] | None, bool]:
-    """:func:`find_stored`, and whether the (locked) account has lots due to settle."""
-    check_key(key)
-    params = {
-        "program_id": program_id,
-        "scope": scope,
-        "key": key,
-        "account_id": account_id,
-        "now": now,
-    }
-    return stored_and_due(run(session, FIND_KEY_AND_DUE, params).one())
-
-
 def lock_account_and_find_stored(
     session: Session,
     *,
@@ -98,7 +83,7 @@ def lock_account_and_find_stored(
     now: datetime,
     create: bool = False,
 ) -> tuple[Record | None, dict[str, Any] | None, bool]:
-    """Lock the account holding the customer's points, then :func:`find_stored_and_due`.
+    """Lock the account holding the customer's points, then ask :data:`FIND_KEY_AND_DUE`.
 
     Returns (the account row or ``None`` when there is none, the key's stored result,
     whether the account has lots due). With ``create`` a missing account is opened first.
@@ -113,25 +98,30 @@ def lock_account_and_find_stored(
         "key": key,
         "now": now,
     }
-    for _attempt in range(2):
-        if serialises_writes(session):
-            row = run(session, ACCOUNT_WITH_KEY_AND_DUE, params).first()
-            if row is not None:
-                stored, due = stored_and_due(row)
-                return row, stored, due
-        else:
-            row = lock_account_row(session, program_id=program_id, customer_id=customer_id)
-            if row is not None:
-                stored, due = find_stored_and_due(
-                    session, program_id=program_id, scope=scope, key=key, account_id=row.id, now=now
-                )
-                return row, stored, due
-        if not create:
-            break
+    found = _lock_and_ask(session, params)
+    if found[0] is None and create:
         ensure_account(session, program_id=program_id, customer_id=customer_id)
-    if create:
-        raise AssertionError("the account was opened in this transaction")
-    return None, None, False
+        found = _lock_and_ask(session, params)
+        assert found[0] is not None, "the account was opened in this transaction"
+    return found
+
+
+def _lock_and_ask(
+    session: Session, params: dict[str, Any]
+) -> tuple[Record | None, dict[str, Any] | None, bool]:
+    """:func:`lock_account_and_find_stored` for an account that exists (else ``None``)."""
+    if serialises_writes(session):
+        row = run(session, ACCOUNT_WITH_KEY_AND_DUE, params).first()
+        if row is None:
+            return None, None, False
+        return (row, *stored_and_due(row))
+    row = lock_account_row(
+        session, program_id=params["program_id"], customer_id=params["customer_id"]
+    )
+    if row is None:
+        return None, None, False
+    params = {**params, "account_id": row.id}
+    return (row, *stored_and_due(run(session, FIND_KEY_AND_DUE, params).one()))
 
 
 def stored_and_due(row: Record) -> tuple[dict[str, Any] | None, bool]:
