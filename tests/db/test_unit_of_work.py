@@ -20,7 +20,9 @@ from recompra.db import (
     get_engine,
     make_engine,
     unit_of_work,
+    wal_checkpoints,
 )
+from recompra.db.checkpoint import BACKSTOP_PAGES, WRITES_PER_CHECKPOINT
 
 
 def test_a_write_unit_of_work_may_end_on_another_thread(tmp_path: Path) -> None:
@@ -125,3 +127,31 @@ def test_an_idle_postgres_connection_killed_by_the_server_is_replaced_at_checkou
     finally:
         engine.dispose()
         admin.dispose()
+
+
+def test_wal_checkpoints_run_in_their_own_thread_not_in_a_writers_commit(tmp_path: Path) -> None:
+    """A writer's commit no longer runs SQLite's checkpoint (it drove the ledger's p99):
+    the writers' automatic checkpoint is only a backstop, and the checkpointer thread
+    copies the WAL back after every WRITES_PER_CHECKPOINT write units of work."""
+    engine = make_engine(f"sqlite:///{tmp_path}/wal.db")
+    with engine.connect() as conn:
+        backstop = conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one()
+    assert backstop == BACKSTOP_PAGES
+    with unit_of_work(engine) as session:
+        session.execute(text("CREATE TABLE t (x INTEGER)"))
+    for n in range(WRITES_PER_CHECKPOINT - 1):
+        with unit_of_work(engine) as session:
+            session.execute(text("INSERT INTO t VALUES (:n)"), {"n": n})
+    assert wal_checkpoints(engine) == 0
+    # Reads never count: only write units of work add to the WAL.
+    with unit_of_work(engine, write=False) as session:
+        session.execute(text("SELECT count(*) FROM t"))
+    with unit_of_work(engine) as session:
+        session.execute(text("INSERT INTO t VALUES (-1)"))
+    deadline = time.monotonic() + 10
+    while wal_checkpoints(engine) == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert wal_checkpoints(engine) == 1
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar_one() == WRITES_PER_CHECKPOINT
+    engine.dispose()

@@ -25,6 +25,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from recompra.config import Settings, get_settings
+from recompra.db.checkpoint import BACKSTOP_PAGES, WalCheckpointer
 from recompra.db.dialect import is_sqlite
 
 _engines: dict[str, Engine] = {}
@@ -32,6 +33,8 @@ IMMEDIATE = "recompra_sqlite_immediate"
 #: SQLite only: one in-process writer lock per engine, held from before ``BEGIN
 #: IMMEDIATE`` to the end of the write unit of work (see :func:`unit_of_work`).
 _sqlite_write_locks: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+#: SQLite files only: the thread that checkpoints the engine's WAL (db/checkpoint.py).
+_checkpointers: weakref.WeakKeyDictionary[Engine, WalCheckpointer] = weakref.WeakKeyDictionary()
 #: One sessionmaker per engine: building one per unit of work cost ~100 µs (event
 #: registration) against a few µs for a cached one.
 _session_makers: weakref.WeakKeyDictionary[Engine, sessionmaker[Session]] = (
@@ -46,7 +49,9 @@ PING_AFTER_IDLE_S = 5.0
 LAST_USED = "recompra_last_used"
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, path: str | None) -> None:
+    """``path`` is the database file (``None`` in memory: no WAL, no checkpoints)."""
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Hand transaction control to SQLAlchemy so that we can choose the BEGIN mode.
@@ -56,7 +61,14 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
+        if path is not None:
+            # Checkpoints run in the checkpointer's thread; a writer's commit runs one
+            # only if that thread falls far behind.
+            cursor.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
         cursor.close()
+
+    if path is not None:
+        _checkpointers[engine] = WalCheckpointer(engine, path)
 
     # A plain Lock, not an RLock: a lock owned by a thread cannot be released by another,
     # and a unit of work may end on another thread than the one it began on (FastAPI
@@ -103,7 +115,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             hide_parameters=True,
             **sizing,
         )
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, None if in_memory else path.split("?", 1)[0])
         return engine
     # hide_parameters: errors must not echo customer data (e-mails, documents) into logs.
     # prepare_threshold=None: psycopg would otherwise switch a statement to a server-side
@@ -164,6 +176,13 @@ def dispose_engines() -> None:
     _engines.clear()
 
 
+def wal_checkpoints(engine: Engine) -> int:
+    """How many WAL checkpoints the engine's checkpointer thread has run (SQLite files;
+    0 elsewhere)."""
+    checkpointer = _checkpointers.get(engine)
+    return checkpointer.checkpoints if checkpointer is not None else 0
+
+
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     """The engine's sessionmaker (cached); its objects stay usable after commit."""
     maker = _session_makers.get(engine)
@@ -200,6 +219,10 @@ def unit_of_work(engine: Engine | None = None, *, write: bool = True) -> Iterato
                 session.connection(execution_options={IMMEDIATE: True})
             yield session
             session.commit()
+            if sqlite_write and locked:
+                checkpointer = _checkpointers.get(engine)
+                if checkpointer is not None:
+                    checkpointer.wrote()
         except BaseException:
             session.rollback()
             raise

@@ -39,7 +39,9 @@ def dialect_name(bind: Bind) -> str:
     if isinstance(bind, Dialect):
         return str(bind.name)
     if isinstance(bind, Session):
-        return str(bind.get_bind().dialect.name)
+        # ``get_bind()`` without a mapper answers the session's own bind when it has one,
+        # after a detour that cost more than the hot path's statements.
+        return str((bind.bind or bind.get_bind()).dialect.name)
     return str(bind.dialect.name)
 
 
@@ -58,6 +60,18 @@ def chains_writes(bind: Bind) -> bool:
     in its ``WITH``), so that a multi-table write is one round trip (PostgreSQL; SQLite
     accepts only ``SELECT`` in a ``WITH``)."""
     return is_postgresql(bind)
+
+
+def serialises_writes(bind: Bind) -> bool:
+    """Whether a write unit of work holds the whole database's write lock from its BEGIN
+    (SQLite's ``BEGIN IMMEDIATE``), so that no other writer can interleave with it.
+
+    There, a row lock adds nothing and the reads a write makes after its lock may share
+    the locking statement. On PostgreSQL they may not: under read committed a statement
+    that waited for a row lock keeps the snapshot it started with, and would miss what
+    the previous holder of the lock had just committed.
+    """
+    return is_sqlite(bind)
 
 
 def is_lock_timeout(error: OperationalError) -> bool:

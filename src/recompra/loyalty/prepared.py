@@ -21,19 +21,24 @@ import weakref
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from operator import itemgetter
+from typing import Any, TypeAlias, cast
 
-from sqlalchemy import Connection, DateTime, Engine, Table, TypeDecorator
+from sqlalchemy import Connection, DateTime, Engine, Table, TypeDecorator, literal_column
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.visitors import replacement_traverse
 
 Processor = Callable[[Any], Any]
 #: A row a prepared statement returned: a named tuple, read by attribute or index like a
 #: ``sqlalchemy.Row``.
 Record: TypeAlias = Any
 _CONNECTION = "recompra_prepared_connection"
+#: Timestamp bind processors shared by all statements (:func:`_shared_timestamp_processor`).
+_timestamp_processors: dict[tuple[str, type, bool], _LastTimestamp] = {}
 #: Rendering an engine's URL cost more than the rule lookup it keys.
 _database_keys: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
 
@@ -45,13 +50,18 @@ class _Compiled:
     sql: str
     #: Whether the driver takes a tuple (sqlite3's ``?``) rather than a dict (psycopg).
     positional: bool
-    #: Each parameter (in placeholder order when positional) and its bind processor.
-    plan: tuple[tuple[str, Processor | None], ...]
-    #: Values the statement carries itself (``literal()``), merged under the caller's.
+    #: The parameters' names, in placeholder order when positional.
+    names: tuple[str, ...]
+    #: The caller's values of ``names``, as a tuple (one C call: ``itemgetter``).
+    values: Callable[[Mapping[str, Any]], tuple[Any, ...]]
+    #: The positions in ``names`` whose value needs its bind processor, and that processor.
+    converts: tuple[tuple[int, Processor], ...]
+    #: Values the statement carries itself that the dialect cannot write as literals,
+    #: merged under the caller's.
     fixed: dict[str, Any]
     row: Callable[..., Any] | None
-    #: The returned columns' result processors; ``None`` when no column needs one.
-    results: tuple[Processor | None, ...] | None
+    #: The returned columns that need their result processor, by position.
+    results: tuple[tuple[int, Processor], ...]
 
 
 class Prepared:
@@ -87,58 +97,96 @@ class Prepared:
             if isinstance(self._statement, ClauseElement)
             else self._statement(dialect)
         )
+        statement = _constants_inlined(statement, dialect)
         compiled = statement.compile(dialect=dialect, column_keys=self._columns)
         assert isinstance(compiled, SQLCompiler)
         if compiled.insert_prefetch or compiled.update_prefetch:
             raise ValueError("a column default cannot run in a prepared statement: pass it")
-        sql = compiled.string
         positions = list(compiled.positiontup) if compiled.positiontup else None
         fixed: dict[str, Any] = {}
         binds: dict[str, Processor] = {}
         binds_seen: dict[str, None] = {}
         for bind, name in compiled.bind_names.items():
-            if bind.callable is not None:
-                raise ValueError(f"{name}: a callable parameter cannot be prepared")
-            processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
-            names = [name]
-            if bind.expanding:
-                # ``IN`` over a constant list: expand it here, once, as SQLAlchemy would
-                # at each execution.
-                if bind.required or not bind.value:
-                    raise ValueError(f"{name}: only a constant, non-empty IN list is prepared")
-                names = [f"{name}_{n}" for n in range(1, len(bind.value) + 1)]
-                marks = ", ".join(compiled.bindtemplate % {"name": n} for n in names)
-                sql = sql.replace(f"__[POSTCOMPILE_{name}]", marks)
-                if positions is not None:
-                    at = positions.index(name)
-                    positions[at : at + 1] = names
-                fixed.update(zip(names, bind.value, strict=True))
-            elif not bind.required:
-                fixed[name] = bind.value
+            if bind.callable is not None or bind.expanding:
+                raise ValueError(f"{name}: only plain and constant parameters are prepared")
+            if not bind.required:
+                fixed[name] = bind.value  # a constant the dialect cannot write as a literal
+            processor: Processor | None = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if processor is not None and _is_timestamp(bind.type):
-                processor = _LastTimestamp(processor)
+                processor = _shared_timestamp_processor(dialect, bind.type, processor)
             if processor is not None:
-                binds.update(dict.fromkeys(names, processor))
-            binds_seen.update(dict.fromkeys(names))
+                binds[name] = processor
+            binds_seen[name] = None
+        sql = compiled.string
         columns = list(getattr(statement, "exported_columns", ()))
         keys = [c.key for c in columns]
         row = namedtuple("Row", keys, rename=True) if keys else None  # type: ignore[misc]
         results = tuple(
             c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns
         )
-        order = positions if positions is not None else list(binds_seen)
+        names = tuple(positions if positions is not None else binds_seen)
         return _Compiled(
             sql=sql,
             positional=positions is not None,
-            plan=tuple((name, binds.get(name)) for name in order),
+            names=names,
+            values=_values_getter(names),
+            converts=tuple((at, binds[name]) for at, name in enumerate(names) if name in binds),
             fixed=fixed,
             row=row,
-            results=results if any(results) else None,
+            results=tuple((at, p) for at, p in enumerate(results) if p is not None),
         )
+
+
+def _values_getter(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """A function picking ``names``' values out of a mapping, as a tuple."""
+    if not names:
+        return lambda _params: ()
+    if len(names) == 1:
+        only = names[0]
+        return lambda params: (params[only],)
+    return itemgetter(*names)
+
+
+def _constants_inlined(statement: ClauseElement, dialect: Dialect) -> ClauseElement:
+    """``statement`` with its constant parameters (``state == "active"``, a constant ``IN``
+    list, ``LIMIT 1``) written into the SQL as literals.
+
+    SQLite re-prepares a statement at every execution when a bound value may change its
+    plan, and a value compared with a partial index's condition does (the lots' indexes
+    are partial on ``state``): the lots' lookups cost ten times their work in re-parsing
+    and planning. A literal is also what lets PostgreSQL's planner match a partial index
+    to a generic plan. Only values written in the statement itself are inlined, never a
+    caller's parameter.
+    """
+
+    def literal_of(element: Any, **_kw: Any) -> Any:
+        if not isinstance(element, BindParameter) or element.required or element.callable:
+            return None
+        render = element.type.literal_processor(dialect)
+        if render is None:
+            return None
+        if element.expanding:
+            values: list[Any] = list(element.value or ())
+            return literal_column("(" + ", ".join(render(v) for v in values) + ")")
+        return literal_column(render(element.value), type_=element.type)
+
+    return cast(ClauseElement, replacement_traverse(cast(Any, statement), {}, literal_of))
 
 
 def _is_timestamp(type_: Any) -> bool:
     return isinstance(type_.impl if isinstance(type_, TypeDecorator) else type_, DateTime)
+
+
+def _shared_timestamp_processor(dialect: Dialect, type_: Any, processor: Processor) -> Processor:
+    """One remembering processor per dialect and timestamp type, shared by every prepared
+    statement: a write passes the same ``now`` to most of its statements, and converting
+    it once per write rather than once per statement is what the memory is for."""
+    impl: Any = type_.impl if isinstance(type_, TypeDecorator) else type_
+    key = (dialect.name, type(type_), bool(impl.timezone))
+    shared = _timestamp_processors.get(key)
+    if shared is None:
+        shared = _timestamp_processors.setdefault(key, _LastTimestamp(processor))
+    return shared
 
 
 class _LastTimestamp:
@@ -198,39 +246,56 @@ class Rows:
 
 
 def _driver_params(compiled: _Compiled, params: Mapping[str, Any]) -> Any:
-    values = {**compiled.fixed, **params} if compiled.fixed else params
-    if compiled.positional:
-        return tuple(
-            values[name] if processor is None else processor(values[name])
-            for name, processor in compiled.plan
-        )
-    return {
-        name: values[name] if processor is None else processor(values[name])
-        for name, processor in compiled.plan
-    }
+    picked = compiled.values({**compiled.fixed, **params} if compiled.fixed else params)
+    if compiled.converts:
+        values = list(picked)
+        for at, processor in compiled.converts:
+            values[at] = processor(values[at])
+        picked = tuple(values)
+    return picked if compiled.positional else dict(zip(compiled.names, picked, strict=True))
 
 
-def _connection(session: Session) -> tuple[Connection, Any]:
-    """The session's connection and its DBAPI connection, in the session's transaction.
+@dataclass(frozen=True)
+class _Bound:
+    """A session's transaction as :func:`run` uses it: its connection, the DBAPI
+    connection and the engine's cursor listeners (``None`` when there are none)."""
+
+    transaction: Any
+    conn: Connection
+    dbapi: Any
+    before: Any
+    after: Any
+
+
+def _bound(session: Session) -> _Bound:
+    """The session's connection in the session's transaction, with its listeners.
 
     Kept in ``session.info`` for as long as the session's transaction lives: asking the
-    session each time cost more than running the statement.
+    session (and the event system, whether anyone listens) each time cost more than
+    running the statement. A listener added in the middle of a transaction is therefore
+    called from the next transaction on.
     """
     transaction = session.get_transaction()
     cached = session.info.get(_CONNECTION)
-    if cached is not None and transaction is not None and cached[0] is transaction:
-        return cached[1], cached[2]
+    if cached is not None and transaction is not None and cached.transaction is transaction:
+        return cast(_Bound, cached)
     conn = session.connection()
-    dbapi = conn.connection.dbapi_connection
-    session.info[_CONNECTION] = (session.get_transaction(), conn, dbapi)
-    return conn, dbapi
+    dispatch: Any = conn.dispatch
+    bound = _Bound(
+        transaction=session.get_transaction(),
+        conn=conn,
+        dbapi=conn.connection.dbapi_connection,
+        before=dispatch.before_cursor_execute if dispatch.before_cursor_execute else None,
+        after=dispatch.after_cursor_execute if dispatch.after_cursor_execute else None,
+    )
+    session.info[_CONNECTION] = bound
+    return bound
 
 
 def database_key(session: Session) -> str:
     """A key naming the session's database (its URL without the password), for caches
     that must not mix two databases of one process (tests, benchmarks)."""
-    conn, _dbapi = _connection(session)
-    engine = conn.engine
+    engine = _bound(session).conn.engine
     key = _database_keys.get(engine)
     if key is None:
         key = engine.url.render_as_string(hide_password=True)
@@ -239,22 +304,22 @@ def database_key(session: Session) -> str:
 
 
 def _execute(session: Session, prepared: Prepared, params: Any, *, many: bool) -> Any:
-    conn, dbapi = _connection(session)
+    bound = _bound(session)
+    conn = bound.conn
     compiled = prepared.for_dialect(conn.dialect)
     if many:
         parameters: Any = [_driver_params(compiled, p) for p in params]
     else:
         parameters = _driver_params(compiled, params)
-    dispatch: Any = conn.dispatch
-    cursor = dbapi.cursor()
-    if dispatch.before_cursor_execute:
-        dispatch.before_cursor_execute(conn, cursor, compiled.sql, parameters, None, many)
+    cursor = bound.dbapi.cursor()
+    if bound.before is not None:
+        bound.before(conn, cursor, compiled.sql, parameters, None, many)
     if many:
         cursor.executemany(compiled.sql, parameters)
     else:
         cursor.execute(compiled.sql, parameters)
-    if dispatch.after_cursor_execute:
-        dispatch.after_cursor_execute(conn, cursor, compiled.sql, parameters, None, many)
+    if bound.after is not None:
+        bound.after(conn, cursor, compiled.sql, parameters, None, many)
     return compiled, cursor
 
 
@@ -268,13 +333,14 @@ def run(session: Session, prepared: Prepared, params: Mapping[str, Any] | None =
     rows: list[Any] = []
     if compiled.row is not None and cursor.description is not None:
         make, processors = compiled.row, compiled.results
-        if processors is None:
+        if not processors:
             rows = [make(*raw) for raw in cursor.fetchall()]
         else:
-            rows = [
-                make(*(p(v) if p is not None else v for p, v in zip(processors, raw, strict=True)))
-                for raw in cursor.fetchall()
-            ]
+            for raw in cursor.fetchall():
+                values = list(raw)
+                for at, processor in processors:
+                    values[at] = processor(values[at])
+                rows.append(make(*values))
     rowcount = cursor.rowcount
     cursor.close()
     return Rows(rows, rowcount)

@@ -16,11 +16,13 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
-from recompra.db.dialect import insert_ignoring_conflicts
+from recompra.db.dialect import insert_ignoring_conflicts, serialises_writes
 from recompra.errors import Conflict, InvalidInput
 from recompra.loyalty.errors import IdempotencyKeyReused
-from recompra.loyalty.ledger.postings import HAS_DUE_LOTS
+from recompra.loyalty.ledger.locks import ACCOUNTS, lock_account_row
+from recompra.loyalty.ledger.postings import HAS_DUE_LOTS, has_due_lots
 from recompra.loyalty.prepared import Prepared, Record, run, written_columns
+from recompra.loyalty.programs import ensure_account, holder_condition
 from recompra.models.loyalty import LoyaltyIdempotencyKey
 
 MAX_KEY_LENGTH = 128
@@ -36,6 +38,15 @@ FIND_KEY = Prepared(STORED_RESULT)
 #: every hot-path write asks under the account lock, in one round trip.
 FIND_KEY_AND_DUE = Prepared(
     select(STORED_RESULT.scalar_subquery().label("stored"), HAS_DUE_LOTS.label("due"))
+)
+#: Where the write lock is the database's (:func:`serialises_writes`: SQLite), the
+#: customer's account row with :data:`FIND_KEY_AND_DUE`'s two answers, in one statement.
+ACCOUNT_WITH_KEY_AND_DUE = Prepared(
+    select(
+        ACCOUNTS,
+        STORED_RESULT.scalar_subquery().label("stored"),
+        has_due_lots(ACCOUNTS.c.id).label("due"),
+    ).where(holder_condition())
 )
 STORE_KEY = Prepared(
     lambda dialect: insert_ignoring_conflicts(
@@ -62,19 +73,55 @@ def find_stored(
     return None if row is None else dict(row[0])
 
 
-def find_stored_and_due(
-    session: Session, *, program_id: int, scope: str, key: str, account_id: int, now: datetime
-) -> tuple[dict[str, Any] | None, bool]:
-    """:func:`find_stored`, and whether the (locked) account has lots due to settle."""
+def lock_account_and_find_stored(
+    session: Session,
+    *,
+    program_id: int,
+    customer_id: int,
+    scope: str,
+    key: str,
+    now: datetime,
+    create: bool = False,
+) -> tuple[Record | None, dict[str, Any] | None, bool]:
+    """Lock the account holding the customer's points, then ask :data:`FIND_KEY_AND_DUE`.
+
+    Returns (the account row or ``None`` when there is none, the key's stored result,
+    whether the account has lots due). With ``create`` a missing account is opened first.
+    One statement where the database serialises writers (SQLite), else two: the lock,
+    then the questions in a statement of their own (see :func:`serialises_writes`).
+    """
     check_key(key)
     params = {
         "program_id": program_id,
+        "customer_id": customer_id,
         "scope": scope,
         "key": key,
-        "account_id": account_id,
         "now": now,
     }
-    return stored_and_due(run(session, FIND_KEY_AND_DUE, params).one())
+    found = _lock_and_ask(session, params)
+    if found[0] is None and create:
+        ensure_account(session, program_id=program_id, customer_id=customer_id)
+        found = _lock_and_ask(session, params)
+        assert found[0] is not None, "the account was opened in this transaction"
+    return found
+
+
+def _lock_and_ask(
+    session: Session, params: dict[str, Any]
+) -> tuple[Record | None, dict[str, Any] | None, bool]:
+    """:func:`lock_account_and_find_stored` for an account that exists (else ``None``)."""
+    if serialises_writes(session):
+        row = run(session, ACCOUNT_WITH_KEY_AND_DUE, params).first()
+        if row is None:
+            return None, None, False
+        return (row, *stored_and_due(row))
+    row = lock_account_row(
+        session, program_id=params["program_id"], customer_id=params["customer_id"]
+    )
+    if row is None:
+        return None, None, False
+    params = {**params, "account_id": row.id}
+    return (row, *stored_and_due(run(session, FIND_KEY_AND_DUE, params).one()))
 
 
 def stored_and_due(row: Record) -> tuple[dict[str, Any] | None, bool]:

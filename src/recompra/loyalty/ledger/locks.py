@@ -55,10 +55,10 @@ def lock_reward(session: Session, *, reward_id: int) -> LoyaltyReward:
     return reward
 
 
-_ACCOUNTS = cast(Table, LoyaltyAccount.__table__)
+ACCOUNTS = cast(Table, LoyaltyAccount.__table__)
 #: The account holding the customer's points (their company's pool, if any), locked.
-LOCK_ACCOUNT_ROW = Prepared(select(_ACCOUNTS).where(holder_condition()).with_for_update())
-READ_ACCOUNT_ROW = Prepared(select(_ACCOUNTS).where(_ACCOUNTS.c.id == bindparam("account_id")))
+LOCK_ACCOUNT_ROW = Prepared(select(ACCOUNTS).where(holder_condition()).with_for_update())
+READ_ACCOUNT_ROW = Prepared(select(ACCOUNTS).where(ACCOUNTS.c.id == bindparam("account_id")))
 
 
 def lock_account_row(session: Session, *, program_id: int, customer_id: int) -> Record | None:

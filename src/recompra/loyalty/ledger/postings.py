@@ -23,6 +23,7 @@ from typing import Any, cast
 from sqlalchemy import (
     Column,
     ColumnElement,
+    Exists,
     Select,
     Table,
     and_,
@@ -178,15 +179,22 @@ def _post_chained() -> Select[Any]:
 #: :func:`post` in one round trip, where the database chains writes (PostgreSQL).
 POST_CHAINED = Prepared(_post_chained())
 INSERT_LOT = Prepared(insert(LOTS).returning(LOTS.c.id), columns=written_columns(LOTS))
-#: The account holds lots to settle: a pending lot due for release, an active lot past
-#: its expiry.
-HAS_DUE_LOTS = exists().where(
-    LOTS.c.account_id == bindparam("account_id"),
-    or_(
-        and_(LOTS.c.state == "pending", LOTS.c.release_at <= bindparam("now")),
-        and_(LOTS.c.state == "active", LOTS.c.expires_at <= bindparam("now")),
-    ),
-)
+
+
+def has_due_lots(account_id: ColumnElement[Any]) -> Exists:
+    """The account ``account_id`` holds lots to settle at ``:now``: a pending lot due for
+    release, an active lot past its expiry."""
+    return exists().where(
+        LOTS.c.account_id == account_id,
+        or_(
+            and_(LOTS.c.state == "pending", LOTS.c.release_at <= bindparam("now")),
+            and_(LOTS.c.state == "active", LOTS.c.expires_at <= bindparam("now")),
+        ),
+    )
+
+
+#: :func:`has_due_lots` of the account ``:account_id``.
+HAS_DUE_LOTS = has_due_lots(bindparam("account_id"))
 _upto = (
     func.sum(LOTS.c.remaining)
     .over(order_by=(LOTS.c.expires_at, LOTS.c.id), rows=(None, 0))
@@ -276,6 +284,8 @@ def flush_pending(session: Session) -> None:
 
 def _refresh_loaded(session: Session, entity: type[Any], row_id: int, **values: Any) -> None:
     """Set the new column values on a loaded ORM object, without marking it changed."""
+    if not session.identity_map:
+        return  # the hot path holds no ORM object: building the key cost more than the rest
     loaded = session.identity_map.get(session.identity_key(entity, row_id))
     if loaded is not None:
         for name, value in values.items():
@@ -411,7 +421,7 @@ def take_from_lots(
         raise InsufficientBalance(f"lots hold {found} of the {points} points needed")
     if not chained:
         run_many(session, TAKE_FROM_LOT, [{"lot_id": lot, "used": used} for lot, used in taken])
-    for lot_id, _used in taken:
+    for lot_id, _used in taken if session.identity_map else ():
         loaded = session.identity_map.get(session.identity_key(LoyaltyLot, lot_id))
         if loaded is not None:
             # Reloaded on next access: the lot's new ``remaining`` is only in the database.

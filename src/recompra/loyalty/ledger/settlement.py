@@ -108,7 +108,7 @@ def settle_account(
 
 def settle_row(session: Session, *, program_id: int, account: Record, now: datetime) -> Record:
     """:func:`settle_account` for a Core hot path that found lots due
-    (:func:`recompra.loyalty.ledger.idempotency.find_stored_and_due`).
+    (:func:`recompra.loyalty.ledger.idempotency.lock_account_and_find_stored`).
 
     Returns the account row re-read (its balances changed).
     """

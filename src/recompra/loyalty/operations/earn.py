@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from recompra.errors import Conflict, InvalidInput, NotFound
 from recompra.loyalty.errors import ProgramInactive
-from recompra.loyalty.ledger.idempotency import find_stored_and_due, store_key
-from recompra.loyalty.ledger.locks import lock_or_open_account_row, locked_account_object
+from recompra.loyalty.ledger.idempotency import lock_account_and_find_stored, store_key
+from recompra.loyalty.ledger.locks import locked_account_object
 from recompra.loyalty.ledger.postings import Posting, insert_lot, post, repay_debt
 from recompra.loyalty.ledger.results import EarnResult
 from recompra.loyalty.ledger.settlement import settle_row
@@ -87,11 +87,17 @@ def earn_for_order(
     """Earn an order's points once (idempotent by order id), pending until released."""
     now = now or utcnow()
     head = _earn_head(session, program_id=program_id, order_id=order_id)
-    account = lock_or_open_account_row(session, program_id=program_id, customer_id=head.customer_id)
     key = str(order_id)
-    stored, due = find_stored_and_due(
-        session, program_id=program_id, scope="earn", key=key, account_id=account.id, now=now
+    account, stored, due = lock_account_and_find_stored(
+        session,
+        program_id=program_id,
+        customer_id=head.customer_id,
+        scope="earn",
+        key=key,
+        now=now,
+        create=True,
     )
+    assert account is not None, "create=True opens a missing account"
     if stored is not None:
         return EarnResult.from_json(stored)
     if head.status in NON_EARNING_STATUSES:

@@ -8,13 +8,14 @@ customers do not queue behind each other.
 
 from __future__ import annotations
 
+from collections import namedtuple
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import Table, and_, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from recompra.db.dialect import insert_ignoring_conflicts
+from recompra.db.dialect import insert_ignoring_conflicts, serialises_writes
 from recompra.errors import Conflict, InsufficientBalance, NotFound
 from recompra.loyalty.errors import (
     IdempotencyKeyReused,
@@ -29,9 +30,10 @@ from recompra.loyalty.ledger.idempotency import (
     store_key,
     stored_and_due,
 )
-from recompra.loyalty.ledger.locks import lock_account, lock_account_row, lock_reward
+from recompra.loyalty.ledger.locks import ACCOUNTS, lock_account, lock_account_row, lock_reward
 from recompra.loyalty.ledger.postings import (
     HAS_DUE_LOTS,
+    has_due_lots,
     insert_lot,
     post,
     repay_debt,
@@ -41,7 +43,7 @@ from recompra.loyalty.ledger.results import RedemptionResult
 from recompra.loyalty.ledger.settlement import settle_account, settle_row
 from recompra.loyalty.pools import check_may_redeem
 from recompra.loyalty.prepared import Prepared, Record, run, written_columns
-from recompra.loyalty.programs import get_program
+from recompra.loyalty.programs import get_program, holder_condition
 from recompra.loyalty.rewards.catalog import new_coupon_code
 from recompra.loyalty.tiers.service import effective_tier
 from recompra.models.base import utcnow
@@ -72,6 +74,31 @@ REDEEM_HEAD = Prepared(
     _REWARD_BY_CODE.add_columns(
         STORED_RESULT.scalar_subquery().label("stored"), HAS_DUE_LOTS.label("due")
     )
+)
+_ACCOUNT_WIDTH = len(ACCOUNTS.c)
+#: :data:`ACCOUNT_AND_REDEEM_HEAD`'s row, cut in two: the account's columns, then
+#: :data:`REDEEM_HEAD`'s.
+_ACCOUNT_ROW = namedtuple("_ACCOUNT_ROW", [c.key for c in ACCOUNTS.c])  # type: ignore[misc]
+_REDEEM_HEAD_ROW = namedtuple(  # type: ignore[misc]
+    "_REDEEM_HEAD_ROW", [*(c.key for c in _R.c), "program_status", "stored", "due"]
+)
+#: Where the database serialises writers (SQLite), the account and :data:`REDEEM_HEAD`
+#: in one statement (the reward's columns renamed apart from the account's). No row when
+#: the account or the reward is missing.
+ACCOUNT_AND_REDEEM_HEAD = Prepared(
+    select(
+        *ACCOUNTS.c,
+        *(c.label(f"reward_{c.key}") for c in _R.c),
+        _P.c.status.label("program_status"),
+        STORED_RESULT.scalar_subquery().label("stored"),
+        has_due_lots(ACCOUNTS.c.id).label("due"),
+    )
+    .select_from(
+        ACCOUNTS.join(
+            _R, and_(_R.c.program_id == bindparam("program_id"), _R.c.code == bindparam("code"))
+        ).join(_P, _P.c.id == _R.c.program_id)
+    )
+    .where(holder_condition())
 )
 SET_MOVEMENT = Prepared(
     update(_RD).where(_RD.c.id == bindparam("redemption_id")).values(movement_id=bindparam("mid"))
@@ -108,20 +135,17 @@ def redeem(
     """
     now = now or utcnow()
     check_key(request_key)
-    account = lock_account_row(session, program_id=program_id, customer_id=customer_id)
-    if account is None:
-        params = {"program_id": program_id, "code": reward_code}
-        _found(session, run(session, READ_REWARD_BY_CODE, params).first(), params)
-        raise InsufficientBalance(f"customer {customer_id} has no points in this program")
-    params = {
-        "program_id": program_id,
-        "code": reward_code,
-        "scope": "redeem",
-        "key": request_key,
-        "account_id": account.id,
-        "now": now,
-    }
-    reward = _found(session, run(session, REDEEM_HEAD, params).first(), params)
+    account, reward = _lock_and_read_head(
+        session,
+        {
+            "program_id": program_id,
+            "customer_id": customer_id,
+            "code": reward_code,
+            "scope": "redeem",
+            "key": request_key,
+            "now": now,
+        },
+    )
     stored, due = stored_and_due(reward)
     if stored is not None:
         if stored.get("account_id") != account.id or stored.get("reward_id") != reward.id:
@@ -178,6 +202,29 @@ def redeem(
         busy=f"request {request_key!r} is being processed concurrently; retry",
     )
     return result
+
+
+def _lock_and_read_head(session: Session, params: dict[str, Any]) -> tuple[Record, Record]:
+    """The customer's account, locked, and :data:`REDEEM_HEAD`'s row (the reward, the
+    request key's stored result, whether the account has lots due).
+
+    One statement where the database serialises writers (SQLite:
+    :data:`ACCOUNT_AND_REDEEM_HEAD`), else the lock and then the head; the two-step path
+    also says which of the account or the reward is missing.
+    """
+    if serialises_writes(session):
+        row = run(session, ACCOUNT_AND_REDEEM_HEAD, params).first()
+        if row is not None:
+            head = _REDEEM_HEAD_ROW(*row[_ACCOUNT_WIDTH:])
+            return _ACCOUNT_ROW(*row[:_ACCOUNT_WIDTH]), _found(session, head, params)
+    account = lock_account_row(
+        session, program_id=params["program_id"], customer_id=params["customer_id"]
+    )
+    if account is None:
+        _found(session, run(session, READ_REWARD_BY_CODE, params).first(), params)
+        raise InsufficientBalance(f"customer {params['customer_id']} has no points in this program")
+    reward = run(session, REDEEM_HEAD, {**params, "account_id": account.id}).first()
+    return account, _found(session, reward, params)
 
 
 def _found(session: Session, reward: Record | None, params: dict[str, Any]) -> Record:
