@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Row, Select, bindparam, func, select
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy import Row, Select, bindparam, func, literal_column, select
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from recompra.errors import NotFound
 from recompra.models import BrandCustomer, Customer, CustomerScore, Event, Order, Return, Review
@@ -119,22 +119,29 @@ _LATEST_SCORE = (
     .limit(1)
 )
 # MIN/MAX keep the column's UTCDateTime type, so both backends return aware UTC.
+# The statuses are inlined as constants: a Python list would be an "expanding" parameter,
+# whose SQL is re-rendered on every execution. The returns are reached through the
+# customer's orders of the brand (a return always carries its order's brand,
+# hub/returns.py): a condition on ``returns.brand_id`` made SQLite scan every return of
+# the brand through that index, a cost growing with the brand's history (issue 20).
+_RETURNED_ORDER = aliased(Order, name="returned_order")
 _ORDER_STATS = select(
     func.count(Order.id),
     func.coalesce(func.sum(Order.total_minor), 0),
     func.min(Order.purchased_at),
     func.max(Order.purchased_at),
     select(func.coalesce(func.sum(Return.amount_minor), 0))
-    .join(Order, Order.id == Return.order_id)
+    .select_from(_RETURNED_ORDER)
+    .join(Return, Return.order_id == _RETURNED_ORDER.id)
     .where(
-        Return.brand_id == bindparam("brand_id"),
-        Order.customer_id == bindparam("customer_id"),
+        _RETURNED_ORDER.brand_id == bindparam("brand_id"),
+        _RETURNED_ORDER.customer_id == bindparam("customer_id"),
     )
     .scalar_subquery(),
 ).where(
     Order.brand_id == bindparam("brand_id"),
     Order.customer_id == bindparam("customer_id"),
-    Order.status.not_in(NON_PURCHASE_STATUSES),
+    Order.status.not_in([literal_column(f"'{status}'") for status in NON_PURCHASE_STATUSES]),
 )
 
 
