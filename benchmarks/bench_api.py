@@ -26,7 +26,6 @@ the same conditions; the two servers earn disjoint halves of the orders.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import random
@@ -59,60 +58,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-async def _load(spec: dict[str, Any]) -> dict[str, Any]:
-    import httpx
-
-    latencies: list[float] = []
-    errors = 0
-    paths: list[str] = spec["paths"]
-    deadline = time.perf_counter() + spec["seconds"]
-    headers = {"Authorization": f"Bearer {spec['key']}"} if spec["key"] else {}
-    next_path = 0
-
-    async def connection(seed: int) -> None:
-        nonlocal errors, next_path
-        rng = random.Random(seed)
-        # One kept-alive connection per coroutine: every request reuses it.
-        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-        async with httpx.AsyncClient(
-            base_url=spec["url"], headers=headers, limits=limits, timeout=30
-        ) as client:
-            while time.perf_counter() < deadline:
-                if spec["sequential"]:
-                    path = paths[next_path % len(paths)]
-                    next_path += 1
-                else:
-                    path = rng.choice(paths)
-                start = time.perf_counter()
-                try:
-                    response = await client.request(spec["method"], path)
-                    failed = response.status_code >= 300
-                except httpx.HTTPError:  # a timeout or dropped connection counts, too
-                    failed = True
-                latencies.append(time.perf_counter() - start)
-                errors += failed
-
-    started = time.perf_counter()
-    await asyncio.gather(*(connection(i) for i in range(spec["concurrency"])))
-    elapsed = time.perf_counter() - started
-    if spec.get("warmup"):
-        return {}
-    latencies.sort()
-    n = len(latencies)
-    return {
-        "requests": n,
-        "errors": errors,
-        "rps": n / elapsed,
-        "p50_ms": 1000 * latencies[n // 2] if n else 0.0,
-        "p99_ms": 1000 * latencies[min(n - 1, int(n * 0.99))] if n else 0.0,
-    }
-
-
-def _loadgen_main() -> None:
-    """Entry point of the load-generator subprocess (the spec as JSON on stdin)."""
-    print(json.dumps(asyncio.run(_load(json.loads(sys.stdin.read())))))
 
 
 def _database_url(home: Path, postgres: bool) -> str:
@@ -199,13 +144,13 @@ def _prepare(url: str, customers: int) -> tuple[str, list[int], list[int]]:
     return key, store.customers_a, orders
 
 
-def _serve(app: list[str], env: dict[str, str], port: int, workers: int) -> subprocess.Popen[bytes]:
-    """uvicorn serving ``app`` (its import string and flags); run from this folder."""
-    command = [
-        sys.executable, "-m", "uvicorn", *app, "--host", "127.0.0.1", "--port", str(port),
-        "--workers", str(workers), "--log-level", "warning", "--no-access-log",
-    ]  # fmt: skip
-    return subprocess.Popen(command, env={**os.environ, **env}, cwd=HERE)
+def _serve(
+    command: list[str], env: dict[str, str], port: int, workers: int
+) -> subprocess.Popen[bytes]:
+    """``command`` (a server taking ``--port`` and ``--workers``) on 127.0.0.1, run from
+    this folder."""
+    options = ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    return subprocess.Popen([*command, *options], env={**os.environ, **env}, cwd=HERE)
 
 
 def _wait(url: str, path: str, timeout: float = 240) -> None:
@@ -248,8 +193,9 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def _loadgen(spec: dict[str, Any]) -> dict[str, Any]:
+    """One run of the load generator (``http_load.py``) in a process of its own."""
     out = subprocess.run(
-        [sys.executable, __file__, "--loadgen"], input=json.dumps(spec),
+        [sys.executable, str(HERE / "http_load.py")], input=json.dumps(spec),
         check=True, capture_output=True, text=True, timeout=spec["seconds"] + 120,
     )  # fmt: skip
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
@@ -259,7 +205,7 @@ def _loadgen(spec: dict[str, Any]) -> dict[str, Any]:
 def _run(spec: dict[str, Any], server_pid: int) -> dict[str, Any]:
     # Warm-up (imports, first statements compiled, pool filled) is not measured.
     # Reversed: sequential (earn) runs then warm up on orders the measured run reaches last.
-    _loadgen({**spec, "seconds": WARMUP_S, "warmup": True, "paths": spec["paths"][::-1]})
+    _loadgen({**spec, "seconds": WARMUP_S, "paths": spec["paths"][::-1]})
     cpu_before = _cpu_seconds(server_pid)
     result = _loadgen(spec)
     cpu = _cpu_seconds(server_pid) - cpu_before
@@ -277,6 +223,7 @@ def _line(label: str, r: dict[str, Any], floor: dict[str, Any] | None = None) ->
     return (
         f"  {label:<34} {r['rps']:7.0f} req/s  p50 {r['p50_ms']:6.1f} ms  "
         f"p99 {r['p99_ms']:6.1f} ms  server CPU {r['cpu_ms']:5.2f} ms/req  "
+        f"load generator CPU {r['client_cpu_ms']:5.3f} ms/req  "
         f"({r['requests']} requests, {r['errors']} errors{ratio})"
     )
 
@@ -329,12 +276,16 @@ def _compare(args: argparse.Namespace, home: Path, db_url: str) -> None:
         "RECOMPRA_API_RATE_LIMIT_PER_SECOND": "100000000",
     }
     base = {"seconds": args.seconds, "concurrency": args.concurrency}
-    servers = [("project", ["recompra.server:create_app", "--factory"], project_env, "/v1")]
+    # The project as users run it (``recompra serve``); the floor through the same
+    # uvicorn launcher, so both get the same sockets (recompra.server.run_uvicorn).
+    serve = [sys.executable, "-m", "recompra.cli.main", "serve", "--log-level", "warning",
+             "--log-format", "text"]  # fmt: skip
+    servers = [("project", serve, project_env, "/v1")]
     if args.before:
         before_src = _checkout(args.before, home)
         before_env = {**project_env, "PYTHONPATH": str(before_src)}
         servers.append(("before", servers[0][1], before_env, "/v1"))
-    servers.append(("floor", ["floor_app:app"], {"FLOOR_DATABASE": floor_db}, ""))
+    servers.append(("floor", [sys.executable, "floor_app.py"], {"FLOOR_DATABASE": floor_db}, ""))
     # Disjoint orders per project server: each meets as many first earns as the other.
     project_servers = [name for name, *_ in servers if name != "floor"]
     for workers in args.workers:
@@ -348,7 +299,7 @@ def _compare(args: argparse.Namespace, home: Path, db_url: str) -> None:
             url = f"http://127.0.0.1:{port}"
             try:
                 _wait(url, f"{prefix}/customers/{customers[0]}")
-                run = {**base, "url": url, "key": key if prefix else ""}
+                run = {**base, "host": "127.0.0.1", "port": port, "key": key if prefix else ""}
                 results[f"{name} read"] = _run(
                     {**run, "method": "GET", "sequential": False,
                      "paths": [f"{prefix}/customers/{c}" for c in customers]},
@@ -384,7 +335,4 @@ def _report(results: dict[str, dict[str, Any]], before: str | None) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "--loadgen":
-        _loadgen_main()
-    else:
-        main()
+    main()

@@ -8,6 +8,7 @@ this machine pays at least. Configured by ``FLOOR_DATABASE`` (a SQLite file path
 
 from __future__ import annotations
 
+import argparse
 import os
 import sqlite3
 import threading
@@ -72,3 +73,23 @@ def earn(order_id: int) -> dict[str, Any]:
         )
         conn.execute("COMMIT")
     return {"order_id": order_id}
+
+
+if __name__ == "__main__":
+    # Served like ``recompra serve`` serves the project (the same socket options).
+    from recompra.server import run_uvicorn
+
+    parser = argparse.ArgumentParser(description="Serve the bare floor app.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+    run_uvicorn(
+        "floor_app:app",
+        factory=False,
+        workers=args.workers,
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        access_log=False,
+    )

@@ -25,9 +25,9 @@ from samplestore import SampleStore
 #: entry's batch, one more hop shared by the requests of the batch.
 ENDPOINT_HOPS = 1
 AUDIT_BATCH_HOPS = 1
-#: ``GET /v1/customers/{id}``: identity + brand link, order stats, latest score, the
-#: brand's loyalty program, the customer's account, after the BEGIN.
-PROFILE_STATEMENTS = 6
+#: ``GET /v1/customers/{id}``: identity, brand link, order stats and latest score in one
+#: statement, then the brand's loyalty program and the customer's account, after the BEGIN.
+PROFILE_STATEMENTS = 4
 #: Answers given before the endpoint runs (no shopper session, a missing query value):
 #: the walk cannot fill every operation's inputs.
 REFUSED_BEFORE_THE_ENDPOINT = {401, 422}

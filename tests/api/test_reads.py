@@ -12,7 +12,7 @@ from pathlib import Path
 
 from apitest import Keys, auth
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 
 from recompra.analytics import SegmentKey
 from recompra.db import unit_of_work
@@ -111,6 +111,36 @@ def test_profile_has_latest_scores_and_history(
     assert profile["score"]["explanations"] == latest.explanations
     assert [h["as_of"] for h in history] == ["2024-03-31", "2024-06-30"]
     assert profile["points"] is None
+
+
+def test_profile_stats_match_the_rows(
+    client: TestClient, keys: Keys, store: SampleStore, engine: Engine
+) -> None:
+    """Orders, spend and returns of the brand-A customer with the most returned, summed
+    here in plain SQL from the rows (the profile's statement is written differently)."""
+    with engine.connect() as connection:
+        cid, returned = connection.execute(
+            text(
+                "SELECT o.customer_id, SUM(r.amount_minor) FROM returns r "
+                "JOIN orders o ON o.id = r.order_id WHERE o.brand_id = :brand "
+                "GROUP BY o.customer_id ORDER BY 2 DESC, 1 LIMIT 1"
+            ),
+            {"brand": store.brand_a},
+        ).one()
+        orders, spent = connection.execute(
+            text(
+                "SELECT COUNT(*), SUM(total_minor) FROM orders WHERE brand_id = :brand "
+                "AND customer_id = :customer AND status NOT IN ('canceled', 'unavailable')"
+            ),
+            {"brand": store.brand_a, "customer": cid},
+        ).one()
+    assert returned > 0
+    stats = client.get(f"/v1/customers/{cid}", headers=auth(keys.read_a)).json()["stats"]
+    assert (stats["orders"], stats["spent_minor"], stats["returned_minor"]) == (
+        orders,
+        spent,
+        returned,
+    )
 
 
 def test_churn_list_is_ranked(client: TestClient, keys: Keys) -> None:

@@ -32,6 +32,8 @@ def serve(
     """Serve the API and the dashboard (configured by ``RECOMPRA_*`` variables)."""
     import uvicorn
 
+    from recompra.server import run_uvicorn
+
     if worker:
         if workers != 1:
             raise typer.BadParameter("--worker runs in a single server process (--workers 1)")
@@ -47,12 +49,11 @@ def serve(
 
     typer.echo(f"Recompra on http://{host}:{port}/dashboard (API docs at /docs)")
     try:
-        uvicorn.run(
+        run_uvicorn(
             "recompra.server:create_app",
-            factory=True,
+            workers=workers,
             host=host,
             port=port,
-            workers=workers,
             # A worker process imports the whole application before it answers the
             # supervisor's first ping; on a busy 2-core host that takes longer than
             # uvicorn's 5 s default, and the worker would be killed as hung in a loop.

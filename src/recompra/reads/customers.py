@@ -11,7 +11,16 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Row, Select, bindparam, func, select
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    ScalarSelect,
+    Select,
+    bindparam,
+    func,
+    literal_column,
+    select,
+)
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from recompra.errors import NotFound
@@ -56,15 +65,22 @@ _VISIBLE = (
 )
 
 
-def _visible_row(session: Session, *, brand_id: int, customer_id: int) -> Row[*tuple[Any, ...]]:
-    """The customer's identity row (following merges to the survivor) if the brand can
-    see them: one statement, and one more per merge hop."""
+def _visible_row(
+    session: Session,
+    *,
+    brand_id: int,
+    customer_id: int,
+    statement: Select[*tuple[Any, ...]] = _VISIBLE,
+) -> Row[*tuple[Any, ...]]:
+    """The customer's row of ``statement`` (keyed by ``:customer_id``, following merges
+    to the survivor) if the brand can see them: one statement, and one more per merge
+    hop."""
     connection = session.connection()
-    row = connection.execute(_VISIBLE, {"brand_id": brand_id, "customer_id": customer_id}).first()
+    row = connection.execute(statement, {"brand_id": brand_id, "customer_id": customer_id}).first()
     hops = 0
     while row is not None and row.merged_into_id is not None and hops < MAX_MERGE_HOPS:
         params = {"brand_id": brand_id, "customer_id": row.merged_into_id}
-        row = connection.execute(_VISIBLE, params).first()
+        row = connection.execute(statement, params).first()
         hops += 1
     if row is None or not row.linked:
         raise NotFound(f"customer {customer_id} not found", field="customer_id")
@@ -109,71 +125,78 @@ def _score(row: CustomerScore | Row[*tuple[Any, ...]]) -> Score:
     )
 
 
-_LATEST_SCORE = (
-    select(CustomerScore.__table__)
+# MIN/MAX keep the column's UTCDateTime type, so both backends return aware UTC.
+# The statuses are inlined as constants: a Python list would be an "expanding" parameter,
+# whose SQL is re-rendered on every execution.
+_PURCHASES = (
+    (Order.brand_id == bindparam("brand_id"))
+    & (Order.customer_id == Customer.id)
+    & Order.status.not_in([literal_column(f"'{status}'") for status in NON_PURCHASE_STATUSES])
+)
+
+
+def _of_purchases(aggregate: ColumnElement[T]) -> ScalarSelect[T]:
+    return select(aggregate).where(_PURCHASES).correlate(Customer).scalar_subquery()
+
+
+#: The newest score row of the customer for the brand.
+_LATEST_SCORE_ID = (
+    select(CustomerScore.id)
     .where(
-        CustomerScore.brand_id == bindparam("brand_id"),
-        CustomerScore.customer_id == bindparam("customer_id"),
+        CustomerScore.brand_id == bindparam("brand_id"), CustomerScore.customer_id == Customer.id
     )
     .order_by(CustomerScore.as_of.desc())
     .limit(1)
+    .correlate(Customer)
+    .scalar_subquery()
 )
-# MIN/MAX keep the column's UTCDateTime type, so both backends return aware UTC.
-_ORDER_STATS = select(
-    func.count(Order.id),
-    func.coalesce(func.sum(Order.total_minor), 0),
-    func.min(Order.purchased_at),
-    func.max(Order.purchased_at),
+_SCORE_FIELDS = [
+    column for column in CustomerScore.__table__.c if column.name in Score.model_fields
+]
+#: The whole profile in one statement (identity and brand link, purchase stats, latest
+#: score): each statement costs more CPU to run through the driver than these indexed
+#: subqueries cost SQLite or PostgreSQL (issue 20). The returns are reached through the
+#: customer's orders of the brand (a return carries its order's brand, hub/returns.py):
+#: a condition on ``returns.brand_id`` made SQLite scan every return of the brand.
+_PROFILE = _VISIBLE.add_columns(
+    _of_purchases(func.count(Order.id)).label("orders"),
+    _of_purchases(func.coalesce(func.sum(Order.total_minor), 0)).label("spent_minor"),
+    _of_purchases(func.min(Order.purchased_at)).label("first_order_at"),
+    _of_purchases(func.max(Order.purchased_at)).label("last_order_at"),
     select(func.coalesce(func.sum(Return.amount_minor), 0))
-    .join(Order, Order.id == Return.order_id)
-    .where(
-        Return.brand_id == bindparam("brand_id"),
-        Order.customer_id == bindparam("customer_id"),
-    )
-    .scalar_subquery(),
-).where(
-    Order.brand_id == bindparam("brand_id"),
-    Order.customer_id == bindparam("customer_id"),
-    Order.status.not_in(NON_PURCHASE_STATUSES),
-)
-
-
-def latest_score(session: Session, *, brand_id: int, customer_id: int) -> Score | None:
-    """The customer's most recent score row for the brand."""
-    params = {"brand_id": brand_id, "customer_id": customer_id}
-    row = session.connection().execute(_LATEST_SCORE, params).first()
-    return _score(row) if row is not None else None
-
-
-def order_stats(session: Session, *, brand_id: int, customer_id: int) -> OrderStats:
-    """Orders, spend, returns and first/last purchase of the customer with the brand."""
-    params = {"brand_id": brand_id, "customer_id": customer_id}
-    orders, spent, first, last, returned = session.connection().execute(_ORDER_STATS, params).one()
-    return OrderStats(
-        orders=int(orders),
-        spent_minor=int(spent),
-        returned_minor=int(returned),
-        first_order_at=first,
-        last_order_at=last,
-    )
+    .select_from(Order)
+    .join(Return, Return.order_id == Order.id)
+    .where(Order.brand_id == bindparam("brand_id"), Order.customer_id == Customer.id)
+    .correlate(Customer)
+    .scalar_subquery()
+    .label("returned_minor"),
+    CustomerScore.id.label("score_id"),
+    *_SCORE_FIELDS,
+).outerjoin(CustomerScore, CustomerScore.id == _LATEST_SCORE_ID)
 
 
 def customer_profile(
     session: Session, *, brand_id: int, currency: str, customer_id: int
 ) -> CustomerProfile:
     """Identity, purchase stats and latest scores of a customer visible to the brand."""
-    customer = _visible_row(session, brand_id=brand_id, customer_id=customer_id)
+    row = _visible_row(session, brand_id=brand_id, customer_id=customer_id, statement=_PROFILE)
     return CustomerProfile(
-        id=customer.id,
-        name=customer.name,
-        email=customer.email,
-        phone=customer.phone,
-        city=customer.city,
-        state=customer.state,
-        birth_date=customer.birth_date,
+        id=row.id,
+        name=row.name,
+        email=row.email,
+        phone=row.phone,
+        city=row.city,
+        state=row.state,
+        birth_date=row.birth_date,
         currency=currency,
-        stats=order_stats(session, brand_id=brand_id, customer_id=customer.id),
-        score=latest_score(session, brand_id=brand_id, customer_id=customer.id),
+        stats=OrderStats(
+            orders=int(row.orders),
+            spent_minor=int(row.spent_minor),
+            returned_minor=int(row.returned_minor),
+            first_order_at=row.first_order_at,
+            last_order_at=row.last_order_at,
+        ),
+        score=_score(row) if row.score_id is not None else None,
     )
 
 
