@@ -68,6 +68,23 @@ def _order_of_a(engine: Engine, store: SampleStore) -> tuple[int, int, int]:
     return int(row[0]), int(row[1]), int(row[2])
 
 
+def test_a_write_resolves_its_brand_once_then_remembers_it(
+    client: TestClient,
+    keys: Keys,
+    store: SampleStore,
+    engine: Engine,
+    program: int,
+    statements: list[str],
+) -> None:
+    """A loyalty write with no brand remembered reads it in its own session and
+    remembers it: the next writes within the TTL do not read the brands table."""
+    headers = auth(keys.loyalty_a)
+    order_id, _, _ = _order_of_a(engine, store)
+    for _ in range(3):
+        assert client.post(f"/v1/loyalty/orders/{order_id}/earn", headers=headers).is_success
+    assert sum(1 for sql in statements if "FROM brands" in sql) == 1
+
+
 def test_no_program_is_404(client: TestClient, keys: Keys) -> None:
     response = client.get("/v1/loyalty/program", headers=auth(keys.loyalty_a))
     assert response.status_code == 404

@@ -316,6 +316,10 @@ class KnownBrands:
         """Read the brand (blocking) and remember it."""
         with unit_of_work(self.engine, write=False) as session:
             brand = resolve_brand(session, principal, brand_id)
+        return self.remember(principal, brand_id, brand)
+
+    def remember(self, principal: Principal, brand_id: int | None, brand: BrandScope) -> BrandScope:
+        """Remember ``brand`` as the answer for this principal's requested id."""
         self._entries[self._requested(principal, brand_id)] = (
             time.monotonic() + self.ttl_s,
             brand.id,
@@ -363,7 +367,12 @@ class BrandWriter:
         """A write unit of work and the brand the request is about."""
         remembered = self.brands.cached(self.principal, self.brand_id)
         with unit_of_work(self.engine) as session:
-            yield session, remembered or resolve_brand(session, self.principal, self.brand_id)
+            if remembered is None:
+                # Resolved in the write's own session, then remembered: the next writes
+                # of this brand within the TTL skip the lookup.
+                resolved = resolve_brand(session, self.principal, self.brand_id)
+                remembered = self.brands.remember(self.principal, self.brand_id, resolved)
+            yield session, remembered
 
 
 def _writer_for(scope: str) -> Callable[..., Awaitable[BrandWriter]]:
