@@ -36,12 +36,13 @@ def free_port() -> int:
 def live_server(
     database_url: str, home: Path, *, workers: int = 1, env: dict[str, str] | None = None
 ) -> Iterator[str]:
-    """Serve ``recompra.server:create_app`` with uvicorn; yield its base URL."""
+    """Serve the app the way users do (``recompra serve``: uvicorn, with Nagle's
+    algorithm off on a multi-worker socket); yield its base URL."""
     port = free_port()
     command = [
-        sys.executable, "-m", "uvicorn", "recompra.server:create_app", "--factory",
+        sys.executable, "-m", "recompra.cli.main", "serve",
         "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-        "--log-level", "warning", "--no-access-log",
+        "--log-level", "warning",
     ]  # fmt: skip
     server_env = {
         **os.environ,
