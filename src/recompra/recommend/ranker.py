@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from sklearn.ensemble import HistGradientBoostingClassifier
+from threadpoolctl import threadpool_limits
 
 from recompra.recommend.blend import BLEND_DEPTH, RANK_OFFSET
 from recompra.recommend.metrics import Relevant
@@ -62,7 +63,11 @@ _RECENT_FRACTION = 0.25
 
 
 def new_classifier() -> HistGradientBoostingClassifier:
-    """Return the unfitted pair classifier (small, regularised, deterministic)."""
+    """Return the unfitted pair classifier (small, regularised, deterministic).
+
+    Fitted and applied on one OpenMP thread (``threadpool_limits``): the fits are small,
+    and on a loaded machine idle OpenMP workers spinning cost more CPU than they save.
+    """
     return HistGradientBoostingClassifier(
         max_iter=60,
         learning_rate=0.1,
@@ -124,7 +129,8 @@ def fit_classifier(
     keep = _fit_rows(pairs.rows, customers)
     if len(np.unique(labels[keep])) < 2:
         return None
-    return new_classifier().fit(pairs.features[keep], labels[keep])
+    with threadpool_limits(limits=1, user_api="openmp"):
+        return new_classifier().fit(pairs.features[keep], labels[keep])
 
 
 def cross_fitted_ranker_hits(
@@ -144,7 +150,8 @@ def cross_fitted_ranker_hits(
         if model is None or not mine.any():
             continue
         part = pairs.subset(mine)
-        scores = model.predict_proba(part.features)[:, 1]
+        with threadpool_limits(limits=1, user_api="openmp"):
+            scores = model.predict_proba(part.features)[:, 1]
         hits |= top_hits(part.rows, scores, labels[mine], n, k)
     return hits
 
@@ -281,7 +288,8 @@ class LearnedRanker(BaseRecommender):
         pairs = self.pairs(customer_ids, self.member_lists(customer_ids))
         scores = np.zeros((len(customer_ids), self.index_.size))
         if len(pairs.rows):
-            probability = self.classifier.predict_proba(pairs.features)[:, 1]
+            with threadpool_limits(limits=1, user_api="openmp"):
+                probability = self.classifier.predict_proba(pairs.features)[:, 1]
             # Strictly positive: a listed pair is evidence even when the model doubts it.
             scores[pairs.rows, pairs.positions] = np.maximum(probability, 1e-9)
         return scores
