@@ -19,7 +19,9 @@ Candidates (:data:`CANDIDATES`): ``popularity`` (distinct buyers), ``recent_popu
 ``cooccurrence_lift``, ``ease`` (closed-form linear item-item, its ``l2`` chosen here),
 ``next_best_offer`` (smoothed customer-level co-purchase with category affinity and
 restocking), ``replenishment`` (learned per-item rebuy rates timed per customer) and
-``own_history``. The *baselines* the served lists must beat are :data:`BASELINES`.
+``own_history``; for ``new`` and ``any`` also the blend and :data:`RANKER`, a pair
+classifier over the members' lists (:mod:`recompra.recommend.ranker`), cross-fitted too.
+The *baselines* the served lists must beat are :data:`BASELINES`.
 Implicit-feedback matrix factorisation (ALS, ``implicit``) was measured as a candidate
 and is not one: it never won a list and moved no served blend beyond the noise
 (``docs/recommend.md``).
@@ -45,6 +47,7 @@ from recompra.recommend.blend import (
 )
 from recompra.recommend.ease import Ease
 from recompra.recommend.metrics import Relevant, hit_matrix, hit_metrics, ranking_metrics
+from recompra.recommend.ranker import LearnedRanker, cross_fitted_ranker_hits, fit_classifier
 from recompra.recommend.recommenders import (
     BaseRecommender,
     Exclude,
@@ -94,6 +97,8 @@ def candidates(level: Level, ease_l2: float = 100.0) -> dict[str, Callable[[], B
 CANDIDATES: tuple[str, ...] = tuple(candidates("product"))
 #: The ``any`` candidate built from the ``new`` list's choice (:class:`HistoryThenNew`).
 HISTORY_THEN_NEW = "own_history_then_new"
+#: The learning-to-rank candidate of the ``new`` and ``any`` lists (:mod:`.ranker`).
+RANKER = "learned_ranker"
 #: Every method a list may serve, simplest first (declared before any back-test: counts
 #: per item, then per customer, then item x item statistics and per-item rates, then the
 #: shrunk and the learned item x item models, then composites and blends). The rule of
@@ -109,6 +114,7 @@ SIMPLICITY: tuple[str, ...] = (
     "ease",
     HISTORY_THEN_NEW,
     "blend",
+    RANKER,
 )
 
 
@@ -138,6 +144,8 @@ class ListChoice:
         The choice in one sentence, with the numbers.
     learned
         The blend weights learned on this list's validation slice, served or not.
+    ranker
+        The fitted pair classifier when :data:`RANKER` serves (not written to the manifest).
     """
 
     kind: ListKind
@@ -147,6 +155,7 @@ class ListChoice:
     validation: dict[str, dict[str, float]]
     reason: str
     learned: dict[str, float] = field(default_factory=dict)
+    ranker: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -161,7 +170,12 @@ class ServingPlan:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the plan as JSON-ready values (written to the refresh manifest)."""
-        return asdict(self)
+        # The fitted classifier is not JSON; the manifest names the method that serves.
+        plain = {kind: replace(choice, ranker=None) for kind, choice in self.choices.items()}
+        out = asdict(replace(self, choices=plain))
+        for choice in out["choices"].values():
+            del choice["ranker"]
+        return out
 
 
 def serving_model(
@@ -175,6 +189,9 @@ def serving_model(
     """
     level = next(iter(fitted.values())).level
     kind: ListKind = "new" if choice.method == HISTORY_THEN_NEW else choice.kind
+    if choice.method == RANKER:
+        ranker = learned_ranker(fitted, kind, choice.ranker).fit(lines)
+        return ranker, "all" if kind == "new" else "none"
     if choice.method in ("blend", HISTORY_THEN_NEW):
         members = {name: fitted[name] for name in choice.weights}
         excludes = {name: list_exclude(kind, m) for name, m in members.items()}
@@ -202,9 +219,21 @@ def methods_needed(choices: Mapping[ListKind, ListChoice]) -> set[str]:
             needed |= {"own_history"} | set(choice.weights)
         elif choice.method == "blend":
             needed |= set(choice.weights)
+        elif choice.method == RANKER:
+            needed |= set(MEMBERS[choice.kind])
         else:
             needed.add(choice.method)
     return needed
+
+
+def learned_ranker(
+    fitted: Mapping[str, BaseRecommender], kind: ListKind, classifier: Any = None
+) -> LearnedRanker:
+    """Return the (unfitted) :data:`RANKER` of a list over its fitted members."""
+    members = {name: fitted[name] for name in MEMBERS[kind]}
+    excludes = {name: list_exclude(kind, m) for name, m in members.items()}
+    level = next(iter(members.values())).level
+    return LearnedRanker(members, excludes, classifier, level=level)
 
 
 def _lists(
@@ -263,12 +292,15 @@ def choose_list(
     relevant: Relevant,
     ids: np.ndarray,
     k: int,
+    scored: Mapping[str, np.ndarray] | None = None,
 ) -> ListChoice:
     """Choose what serves one list from its members' validation lists (positions).
 
     ``padded`` holds each candidate's top ``k`` as served alone, ``ranked`` the blend
-    members' evidence lists. The *leader* is the method with the best validation
-    hit-rate (NDCG, then simplicity, break ties), the blend scored cross-fitted; the list
+    members' evidence lists, ``scored`` the ``(customers, k)`` cross-fitted validation
+    hits of further candidates (the learned ranker). The *leader* is the method with the
+    best validation hit-rate (NDCG, then simplicity, break ties), the blend and the ranker
+    scored cross-fitted; the list
     serves the simplest method (:data:`SIMPLICITY`) within one standard error of the
     leader (:func:`within_noise`), the leader itself when no simpler one is.
     """
@@ -279,6 +311,7 @@ def choose_list(
         # Weights from every validation customer; the score that decides is cross-fitted.
         weights, _ = learn_weights(ranked, relevant, ids, k)
         hits["blend"] = cross_fitted_hits(ranked, relevant, ids, k)
+    hits.update(scored or {})
     scores = {name: hit_metrics(h, relevant.counts, k) for name, h in hits.items()}
     if n == 0:
         return ListChoice(
@@ -319,6 +352,31 @@ def choose_list(
     return ListChoice(
         kind, method, learned if method == "blend" else {}, n, scores, reason, learned
     )
+
+
+def _ranker_validation(
+    fitted: Mapping[str, BaseRecommender],
+    kind: ListKind,
+    ranked: Mapping[str, np.ndarray],
+    relevant: Relevant,
+    lines: pd.DataFrame,
+    k: int,
+) -> tuple[dict[str, np.ndarray], Any]:
+    """Return the ranker's cross-fitted validation hits and its classifier on every customer.
+
+    Nothing when the list has no learned ranker (``cold_start``) or the slice has no hit
+    to learn from.
+    """
+    n = len(relevant.customers)
+    if kind == "cold_start" or n < 2:
+        return {}, None
+    ranker = learned_ranker(fitted, kind).fit(lines)
+    pairs = ranker.pairs(relevant.customers, ranked)
+    labels = pairs.labels(relevant, ranker.index_.ids)
+    classifier = fit_classifier(pairs, labels, np.arange(n))
+    if classifier is None:
+        return {}, None
+    return {RANKER: cross_fitted_ranker_hits(pairs, labels, n, k)}, classifier
 
 
 #: A template choice: assembles :data:`HISTORY_THEN_NEW` for its validation lists.
@@ -376,11 +434,13 @@ def choose_plan(
             padding = replace(_HISTORY_FIRST, weights=choices["new"].learned)
             composite, _ = serving_model(padding, fitted, split.train)
             _, padded[HISTORY_THEN_NEW] = composite._top_k_positions(relevant.customers, k, "none")
-        choice = choose_list(
-            kind, padded, _evidence_lists(fitted, kind, relevant), relevant, ids, k
-        )
+        ranked = _evidence_lists(fitted, kind, relevant)
+        scored, classifier = _ranker_validation(fitted, kind, ranked, relevant, split.train, k)
+        choice = choose_list(kind, padded, ranked, relevant, ids, k, scored)
         if choice.method == HISTORY_THEN_NEW:
             choice = replace(choice, weights=padding.weights)
+        elif choice.method == RANKER:
+            choice = replace(choice, ranker=classifier)
         choices[kind] = choice
     return ServingPlan(
         level=level,
