@@ -35,14 +35,8 @@ columns:
 """
 
 
-#: About 7,000 orders: 24 chunks of ``RECOMPRA_IMPORT_CHUNK_ORDERS`` (300), so the kill lands
-#: after some chunks committed and before the last (14,500 orders doubled the three imports'
-#: time for no more proof).
-CUSTOMERS = 3_000
-
-
 def _lines_csv(path: Path) -> int:
-    tables = generate_tables(GeneratorConfig(seed=3, n_customers=CUSTOMERS))
+    tables = generate_tables(GeneratorConfig(seed=3, n_customers=6_000))
     orders = tables["orders"].select(["order_id", "customer_id", "purchased_at"])
     items = tables["order_items"].join(orders, "order_id")
     price = pc.divide(pc.cast(items["unit_price_minor"], pa.float64()), 100.0)
