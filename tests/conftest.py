@@ -36,6 +36,18 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         pytest.exit(f"strict test run, but missing: {', '.join(missing)}", returncode=3)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the files that hold a ``slow`` test first (otherwise in collection order).
+
+    ``scripts/test`` hands whole files to the xdist workers in this order
+    (``--dist loadfile --no-loadscope-reorder``): starting the long files first leaves the
+    many short ones to even out the end, instead of one worker finishing a long import
+    alone while the other is idle.
+    """
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)
+
+
 @pytest.fixture(scope="session")
 def olist_dir() -> Path:
     """The Olist dataset directory from ../shared/data/olist."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import pickle
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from sqlalchemy.engine import make_url
 from recompra.db import make_engine, unit_of_work
 from recompra.hub.brands import ensure_brand
 from recompra.hub.importers.olist import import_olist
+from recompra.hub.rejects import ImportReport
 from recompra.migrate import upgrade
 
 PG_ENV = "RECOMPRA_TEST_POSTGRES_URL"
@@ -78,6 +80,15 @@ def olist_database(olist_dir: Path, directory: Path) -> tuple[str, Engine, int]:
     return url, engine, brand_id
 
 
+def olist_first_import_report(olist_dir: Path, directory: Path) -> ImportReport:
+    """The report of the import that built the run's Olist template (see ``olist_database``):
+    the first import of Olist into an empty migrated SQLite database."""
+    folder = _olist_template(olist_dir, directory).parent
+    with (folder / "report.pickle").open("rb") as handle:
+        report: ImportReport = pickle.load(handle)
+    return report
+
+
 def _olist_template(olist_dir: Path, directory: Path) -> Path:
     """The run's one imported Olist database, built by whichever worker asks first."""
     # ``directory`` is <basetemp>/<name>N; an xdist worker's basetemp is <run>/popen-gwK,
@@ -95,10 +106,14 @@ def _olist_template(olist_dir: Path, directory: Path) -> Path:
             upgrade(engine)
             with unit_of_work(engine) as session:
                 brand_id = ensure_brand(session, "olist").id
-            import_olist(engine, olist_dir, brand_id=brand_id)
+            report = import_olist(engine, olist_dir, brand_id=brand_id)
             with engine.connect() as conn:
                 # Everything into the main file, so copying that one file is the database.
                 conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
             engine.dispose()
+            # Kept so that the import test checks this import's report instead of paying
+            # for another full import of its own.
+            with (folder / "report.pickle").open("wb") as handle:
+                pickle.dump(report, handle)
             done.touch()
     return template

@@ -22,6 +22,9 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from recompra.api.settings import ApiSettings
 
+#: About 30 s per parameter set in CI: slow, so scripts/test hands this file out early.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def api_settings() -> ApiSettings:

@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from automationtest import NOON, add_order, apply, context, make_store, thank_you
 from scipy import stats as scipy_stats
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, func, select, update
 
 from recompra.automation.delivery import claim
 from recompra.automation.schedule import in_holdout
@@ -127,17 +127,9 @@ def test_the_report_compares_arms_over_the_window_and_holdout_gets_no_delivery(
     assert comparison.control.revenue_minor == sum(c)
     rate = sum(1 for x in t if x) / len(t) - sum(1 for x in c if x) / len(c)
     assert math.isclose(comparison.conversion_lift.value, rate)
-    # Welch: difference of means, SE from each arm's variance, Satterthwaite's df.
-    mt, mc = sum(t) / len(t), sum(c) / len(c)
-    vt = sum((x - mt) ** 2 for x in t) / (len(t) - 1) / len(t)
-    vc = sum((x - mc) ** 2 for x in c) / (len(c) - 1) / len(c)
-    df = (vt + vc) ** 2 / (vt**2 / (len(t) - 1) + vc**2 / (len(c) - 1))
-    half = scipy_stats.t.ppf(0.975, df) * math.sqrt(vt + vc)
     money = comparison.incremental_revenue
-    assert money.value_minor == round((mt - mc) * len(t))
-    assert money.ci_low_minor == round((mt - mc - half) * len(t))
-    assert money.ci_high_minor == round((mt - mc + half) * len(t))
-    assert comparison.revenue_per_eligible.value_minor == round(mt - mc)
+    assert (money.value_minor, money.ci_low_minor, money.ci_high_minor) == _welch_incremental(t, c)
+    assert comparison.revenue_per_eligible.value_minor == round(sum(t) / len(t) - sum(c) / len(c))
     assert 0 <= comparison.srm_p_value <= 1
     assert comparison.mde.conversion_mde > 0
     assert comparison.decision in ("better", "worse", "inconclusive")
@@ -182,3 +174,60 @@ def test_a_journey_without_a_holdout_says_why_there_is_no_comparison(engine: Eng
     with unit_of_work(engine, write=False) as session:
         (report,) = journey_uplift(session, brand_id=store.brand_id, now=LATER)
     assert (report.comparison, report.reason) == (None, "no_holdout")
+
+
+def _welch_incremental(treated: list[float], control: list[float]) -> tuple[int, int, int]:
+    """Incremental revenue and its 95% CI: Welch's difference of means (SE from each arm's
+    variance, Satterthwaite's df) times ``n_t``."""
+    mt, mc = sum(treated) / len(treated), sum(control) / len(control)
+    vt = sum((x - mt) ** 2 for x in treated) / (len(treated) - 1) / len(treated)
+    vc = sum((x - mc) ** 2 for x in control) / (len(control) - 1) / len(control)
+    df = (vt + vc) ** 2 / (vt**2 / (len(treated) - 1) + vc**2 / (len(control) - 1))
+    half = scipy_stats.t.ppf(0.975, df) * math.sqrt(vt + vc)
+    n = len(treated)
+    return round((mt - mc) * n), round((mt - mc - half) * n), round((mt - mc + half) * n)
+
+
+def test_a_message_after_a_wait_reports_the_journeys_incremental_revenue(
+    engine: Engine,
+) -> None:
+    # Every entrant reaches the one message, two days after entering: the message's row
+    # and the journey must show one figure, outcomes counted from entry (an order
+    # between entry and send counts; one 31 days after entry does not).
+    store = make_store(engine, customers=40, points=0)
+    journey = _journey()
+    journey["nodes"]["hold"]["next"] = "later"  # type: ignore[index]
+    journey["nodes"]["later"] = {"type": "wait", "duration": "2d", "next": "send"}  # type: ignore[index]
+    apply(engine, store, journey)
+    with unit_of_work(engine) as session:
+        for i, customer in enumerate(store.customers):
+            add_order(session, store, customer, f"E-{i}")
+    ingest_triggers(engine, now=NOON)
+    decide_due(engine, context(), now=NOON)
+    decide_due(engine, context(), now=NOON + timedelta(days=2, minutes=1))
+    revenue: dict[str, list[float]] = {"treated": [], "control": []}
+    with unit_of_work(engine) as session:
+        entered = session.scalars(select(JourneyRun.started_at)).all()
+        decided = session.scalar(select(func.min(OutboxMessage.decided_at)))
+        for i, customer in enumerate(store.customers):
+            amount = 5_000 + 101 * i
+            before_send = i % 3 == 0
+            at = NOON + timedelta(days=1) if before_send else NOON + timedelta(days=31)
+            add_order(session, store, customer, f"F-{i}", at=at, total_minor=amount)
+            arm = "control" if in_holdout("thanks", customer, 50) else "treated"
+            revenue[arm].append(float(amount if before_send else 0))
+    assert decided is not None
+    assert decided > max(entered)
+    with unit_of_work(engine, write=False) as session:
+        (report,) = journey_uplift(session, brand_id=store.brand_id, now=LATER)
+    (node,) = report.nodes
+    assert report.comparison is not None
+    assert node.comparison is not None
+    expected = _welch_incremental(revenue["treated"], revenue["control"])
+    for comparison in (report.comparison, node.comparison):
+        money = comparison.incremental_revenue
+        assert (money.value_minor, money.ci_low_minor, money.ci_high_minor) == expected
+        assert (comparison.treated.eligible, comparison.control.eligible) == (
+            len(revenue["treated"]),
+            len(revenue["control"]),
+        )

@@ -4,8 +4,10 @@ arm (the journey's stable-hash holdout), and their orders within the window afte
 Intention to treat at journey level: every customer who entered a version with a
 holdout node counts in the arm the hash assigns them, whether or not they reached a
 message (a condition may route them past it); the first run per customer is the entry.
-Per node: the customers whose run decided that send node (an outbox row, "would have
-sent" for the holdout), compared from the decision on.
+Per node: the same comparison (arm, outcome window from entry) restricted to the entrants
+whose first run decided that send node (an outbox row, "would have sent" for the
+holdout). One definition of incremental revenue, so a journey whose every entrant reaches
+its one message shows the same figure for the journey and for the message.
 """
 
 from __future__ import annotations
@@ -89,14 +91,13 @@ def holdout_percent(document: dict[str, Any]) -> float | None:
     return float(percents[0]) if percents else None
 
 
-def _outcomes(
-    entries: pd.DataFrame, orders: pd.DataFrame, *, start: str, window: timedelta
-) -> pd.DataFrame:
-    """``entries`` with ``orders`` and ``revenue_minor`` placed in ``(start, start+window]``."""
-    joined = entries[["customer_id", start]].merge(orders, on="customer_id")
+def _outcomes(entries: pd.DataFrame, orders: pd.DataFrame, *, window: timedelta) -> pd.DataFrame:
+    """``entries`` with ``orders`` and ``revenue_minor`` placed in
+    ``(started_at, started_at + window]``."""
+    joined = entries[["customer_id", "started_at"]].merge(orders, on="customer_id")
     inside = joined[
-        (joined["purchased_at"] > joined[start])
-        & (joined["purchased_at"] <= joined[start] + window)
+        (joined["purchased_at"] > joined["started_at"])
+        & (joined["purchased_at"] <= joined["started_at"] + window)
     ]
     totals = inside.groupby("customer_id").agg(
         orders=("total_minor", "size"), revenue_minor=("total_minor", "sum")
@@ -190,7 +191,7 @@ def _frame(
             for c, p in zip(matured["customer_id"], matured["percent"], strict=True)
         ]
     )
-    frame = _outcomes(matured, orders, start="started_at", window=window)
+    frame = _outcomes(matured, orders, window=window)
     covariate, frame["covariate"] = cuped_covariate(session, journey.brand_id, frame, orders)
     return covariate, frame
 
@@ -231,6 +232,7 @@ def _one(
         rate = entries_per_day(entries["started_at"], today=now.date())
         share = float(entries["percent"].mean()) / 100
         reason = "window_not_elapsed"
+        frame: pd.DataFrame | None = None
         if not matured.empty:
             covariate, frame = _frame(session, journey, matured, orders, window)
             if frame["holdout"].all() or not frame["holdout"].any():
@@ -246,7 +248,7 @@ def _one(
                 )
                 reason = None
                 targeting = journey_targeting(frame, orders)
-        nodes = _nodes(session, journey, orders, now, settings, responses.by_node, rate, share)
+        nodes = _nodes(session, journey, entries, frame, settings, responses.by_node, rate, share)
     return JourneyUplift(
         key=journey.key,
         name=current.get("name", {}),
@@ -307,23 +309,19 @@ def targeting_features(frame: pd.DataFrame, orders: pd.DataFrame) -> FloatArray:
 def _nodes(
     session: Session,
     journey: Journey,
-    orders: pd.DataFrame,
-    now: datetime,
+    entries: pd.DataFrame,
+    frame: pd.DataFrame | None,
     settings: Settings,
     responses: dict[tuple[str, str | None], Response],
     rate: float,
     holdout_share: float,
 ) -> list[NodeUplift]:
-    """Per send node; the arms past a holdout node keep the hash's share, so the node's
-    SRM check uses the journey's planned share too."""
+    """Per send node: the journey's comparison restricted to the ``entries`` (first runs)
+    that decided the node; ``frame`` is the journey's matured entrants with their arm and
+    outcomes (``None`` before any window closed). Past a holdout node the arms keep the
+    hash's share, so the node's SRM check uses the journey's planned share too."""
     statement = (
-        select(
-            OutboxMessage.execution_key,
-            OutboxMessage.channel,
-            OutboxMessage.customer_id,
-            OutboxMessage.decided_at,
-            JourneyRun.holdout,
-        )
+        select(OutboxMessage.run_id, OutboxMessage.execution_key, OutboxMessage.channel)
         .join(JourneyRun, JourneyRun.id == OutboxMessage.run_id)
         .where(
             JourneyRun.journey_id == journey.id,
@@ -332,29 +330,25 @@ def _nodes(
         )
         .order_by(OutboxMessage.decided_at, OutboxMessage.id)
     )
-    decided = read_frame(
-        session, statement, ["execution_key", "channel", "customer_id", "decided_at", "holdout"]
-    )
+    decided = read_frame(session, statement, ["run_id", "execution_key", "channel"])
     if decided.empty:
         return []
     decided["node"] = decided["execution_key"].map(node_of)
-    window = timedelta(days=settings.window_days)
     result = []
     for (node, channel), group in decided.groupby(["node", "channel"], sort=True):
-        first = group.drop_duplicates("customer_id")
-        matured = first[first["decided_at"] + window <= pd.Timestamp(now)]
+        runs = group["run_id"]
         comparison = None
-        held = matured["holdout"].astype(bool)
-        if held.any() and not held.all():
-            frame = _outcomes(matured, orders, start="decided_at", window=window)
-            frame["started_at"] = frame["decided_at"]
-            comparison = compare(
-                frame,
-                holdout_share=holdout_share,
-                entries_per_day=rate,
-                entered=len(first),
-                target_relative_mde=settings.target_relative_mde,
-            )
+        if frame is not None:
+            reached = frame[frame["run_id"].isin(runs)]
+            held = reached["holdout"].astype(bool)
+            if held.any() and not held.all():
+                comparison = compare(
+                    reached,
+                    holdout_share=holdout_share,
+                    entries_per_day=rate,
+                    entered=int(entries["run_id"].isin(runs).sum()),
+                    target_relative_mde=settings.target_relative_mde,
+                )
         key = (journey.key, str(node))
         result.append(
             NodeUplift(str(node), str(channel), comparison, responses.get(key, Response()))

@@ -82,13 +82,15 @@ def data_version(session: Session) -> tuple[Any, ...]:
 
 def next_change(session: Session, now: datetime, window_days: int) -> datetime:
     """The first moment after ``now`` at which the uplift report would change with no
-    write: a run's or a decided message's window closing, or the next UTC day."""
+    write: a run's outcome window closing (journeys and their messages both count from
+    entry), or the next UTC day."""
     window = timedelta(days=window_days)
     moments = [datetime.combine(now.date() + timedelta(days=1), time(0), tzinfo=UTC)]
-    for column in (JourneyRun.started_at, OutboxMessage.decided_at):
-        first = session.scalar(select(func.min(column)).where(column > now - window))
-        if first is not None:
-            moments.append(first + window)
+    first = session.scalar(
+        select(func.min(JourneyRun.started_at)).where(JourneyRun.started_at > now - window)
+    )
+    if first is not None:
+        moments.append(first + window)
     return min(moments)
 
 
