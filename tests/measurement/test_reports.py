@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from recompra.automation.worker import decide_due, ingest_triggers
 from recompra.db import unit_of_work
-from recompra.measurement import reports
+from recompra.measurement import reports, version
 from recompra.measurement.reports import (
     ROI,
     UPLIFT,
@@ -95,6 +95,20 @@ def test_the_stored_report_is_the_fresh_one_after_writes_and_as_windows_close(
     with unit_of_work(engine, write=False) as session:
         expected_roi = roi_report(session, brand_id=store.brand_id)
     assert _stored(engine, store.brand_id, day_31)[ROI].payload == expected_roi
+
+
+def test_a_new_report_definition_recomputes_reports_stored_under_the_old_one(
+    engine: Engine, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A release that changes how a figure is counted must not keep showing the old
+    figure until the store's data happens to change."""
+    assert _refresh(engine, NOON) == 2
+    assert _stored(engine, store.brand_id, NOON)[UPLIFT].current
+    monkeypatch.setattr(version, "REPORT_DEFINITION", version.REPORT_DEFINITION + 1)
+    stored = _stored(engine, store.brand_id, NOON)
+    assert not stored[UPLIFT].current
+    assert not stored[ROI].current
+    assert _refresh(engine, NOON) == 2
 
 
 def test_a_failed_compute_leaves_the_previous_report(

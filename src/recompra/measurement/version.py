@@ -94,6 +94,15 @@ def next_change(session: Session, now: datetime, window_days: int) -> datetime:
     return min(moments)
 
 
+#: The version of the reports' definitions. Bump it with any change that moves a stored
+#: figure (e.g. how a message's incremental revenue is counted): reports stored under
+#: another definition stop being current and the worker computes them again, instead of
+#: showing the old figure until the data changes.
+REPORT_DEFINITION = 2
+
+
 def version_key(session: Session) -> str:
-    """The data version as a fixed-size key (SHA-256 of its figures) for storage."""
-    return hashlib.sha256(repr(data_version(session)).encode()).hexdigest()
+    """The data version, with the reports' definition, as a fixed-size key (SHA-256 of
+    its figures) for storage."""
+    key = (REPORT_DEFINITION, data_version(session))
+    return hashlib.sha256(repr(key).encode()).hexdigest()
