@@ -232,7 +232,7 @@ def delivery_rows(
     rows.append(
         (
             f"{label}: SMTP send rate, configured {args.rate:,.0f}/s "
-            f"({default_connections} connection, the default)",
+            f"({default_connections} connection(s), the default)",
             f"{paced:,.1f}/s ({error:+.1%})",
             "within +-5%",
             "met" if abs(error) <= 0.05 else "NOT met",
