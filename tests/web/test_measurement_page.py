@@ -169,6 +169,11 @@ def test_the_page_shows_the_journey_uplift_and_the_program_roi(
                 assert abs(int(shown.get_attribute(attribute) or "") - expected[key]) <= 1
         assert f"{expected['arms']}" in row.inner_text()
         assert f"{expected['arms']}" in message.inner_text()
+        # Every figure of the message's row is on screen, without a sideways scroll
+        # (on phones the table stacks each row, every cell labelled by its column).
+        revenue = message.locator("[data-value]").bounding_box()
+        assert revenue is not None
+        assert revenue["x"] + revenue["width"] <= width
         srm = float(row.locator("[data-srm]").get_attribute("data-srm") or "nan")
         assert math.isclose(srm, expected["srm"], rel_tol=1e-6)
         mde = float(row.locator("[data-mde]").get_attribute("data-mde") or "nan")
