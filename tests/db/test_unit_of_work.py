@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -16,6 +18,7 @@ from recompra.config import Settings
 from recompra.db import (
     LAST_USED,
     PING_AFTER_IDLE_S,
+    checkpoint,
     dispose_engines,
     get_engine,
     make_engine,
@@ -154,4 +157,71 @@ def test_wal_checkpoints_run_in_their_own_thread_not_in_a_writers_commit(tmp_pat
     assert wal_checkpoints(engine) == 1
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar_one() == WRITES_PER_CHECKPOINT
+    engine.dispose()
+
+
+def _writes(engine: Any, count: int) -> None:
+    for n in range(count):
+        with unit_of_work(engine) as session:
+            session.execute(text("INSERT INTO t VALUES (:n)"), {"n": n})
+
+
+def _checkpointed(engine: Any, more_than: int, timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while wal_checkpoints(engine) <= more_than and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return wal_checkpoints(engine) > more_than
+
+
+def test_a_fork_waits_for_the_checkpointer_to_leave_sqlite_and_the_child_checkpoints_alone(
+    tmp_path: Path,
+) -> None:
+    """A child forked while the checkpointer thread was inside SQLite inherited SQLite's
+    allocator mutex locked and hung at its first connection (the crash benchmark's forked
+    workers did). The fork now waits for the thread to leave SQLite, and the child, which
+    has none of the parent's threads, starts a checkpointer of its own."""
+    engine = make_engine(f"sqlite:///{tmp_path}/fork.db")
+    with unit_of_work(engine) as session:
+        session.execute(text("CREATE TABLE t (x INTEGER)"))
+    _writes(engine, WRITES_PER_CHECKPOINT)
+    assert _checkpointed(engine, 0)
+    forked = threading.Event()
+    children: list[int] = []
+
+    def fork() -> None:
+        pid = os.fork()
+        if pid == 0:  # the child: its own writes, its own checkpointer thread
+            try:
+                engine.dispose(close=False)
+                before = wal_checkpoints(engine)
+                _writes(engine, WRITES_PER_CHECKPOINT)
+                os._exit(0 if _checkpointed(engine, before) else 1)
+            except BaseException:
+                os._exit(2)
+        children.append(pid)
+        forked.set()
+
+    # The checkpointer is "inside SQLite" while this test holds its lock.
+    checkpoint._in_sqlite.acquire()
+    try:
+        forking = threading.Thread(target=fork)
+        forking.start()
+        assert not forked.wait(0.3), "forked while the checkpointer was inside SQLite"
+    finally:
+        checkpoint._in_sqlite.release()
+    forking.join(10)
+    assert forked.is_set()
+    deadline = time.monotonic() + 30
+    status = None
+    while time.monotonic() < deadline:
+        pid, status = os.waitpid(children[0], os.WNOHANG)
+        if pid:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(children[0], signal.SIGKILL)
+        os.waitpid(children[0], 0)
+    assert status is not None
+    assert os.WIFEXITED(status)
+    assert os.WEXITSTATUS(status) == 0
     engine.dispose()

@@ -20,6 +20,7 @@ checkpoints still come about every 1,000 pages of small writes.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import weakref
@@ -36,6 +37,34 @@ BACKSTOP_PAGES = 10_000
 IDLE_WAIT_S = 5.0
 
 
+#: Held by a checkpointer thread while it is inside SQLite, and by :func:`os.fork`'s
+#: caller around the fork: a child forked while the thread held one of SQLite's global
+#: mutexes (its allocator's) would inherit it locked and hang at its first connection.
+_in_sqlite = threading.Lock()
+#: Every checkpointer of the process: a forked child has none of their threads.
+_checkpointers: weakref.WeakSet[WalCheckpointer] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    global _in_sqlite
+    _in_sqlite = threading.Lock()
+    for checkpointer in list(_checkpointers):
+        checkpointer.forget_thread()
+
+
+def _before_fork() -> None:
+    _in_sqlite.acquire()
+
+
+def _after_fork_in_parent() -> None:
+    _in_sqlite.release()
+
+
+os.register_at_fork(
+    before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child
+)
+
+
 class WalCheckpointer:
     """Counts an engine's write units of work and checkpoints its WAL every
     :data:`WRITES_PER_CHECKPOINT` of them, in a daemon thread started on first use."""
@@ -48,6 +77,14 @@ class WalCheckpointer:
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self.checkpoints = 0
+        _checkpointers.add(self)
+
+    def forget_thread(self) -> None:
+        """In a forked child: the parent's thread does not exist here; the next due
+        checkpoint starts one of the child's own."""
+        self._thread = None
+        self._due = threading.Event()
+        self._start_lock = threading.Lock()
 
     def wrote(self) -> None:
         """One write unit of work committed (the caller holds the in-process write lock,
@@ -74,7 +111,7 @@ class WalCheckpointer:
             # A connection per checkpoint, not one kept open: a file replaced meanwhile
             # (a restored backup) is never written through a stale connection.
             try:
-                with closing(sqlite3.connect(self._path, timeout=30)) as connection:
+                with _in_sqlite, closing(sqlite3.connect(self._path, timeout=30)) as connection:
                     connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
             except sqlite3.Error:
                 continue  # the next turn (or the writers' backstop) checkpoints
