@@ -67,6 +67,7 @@ from recompra.automation.sink import running_sink
 from recompra.automation.steps import DecisionContext
 from recompra.automation.worker import decide_due, deliver_due
 from recompra.db import make_engine, unit_of_work
+from recompra.db.checkpoint import checkpoints_paused
 from recompra.migrate import upgrade
 from recompra.models import Brand, BrandCustomer, Customer
 from recompra.models.automation import Journey, JourneyRun, JourneyTimer, OutboxMessage
@@ -194,10 +195,11 @@ def sqlite_backend(folder: Path) -> Backend:
     engine = make_engine(f"sqlite:///{path}", pool_size=1)
 
     def reset() -> None:
-        engine.dispose()
-        for old in folder.glob("trial.db*"):  # a killed worker may leave -wal and -shm
-            old.unlink()
-        shutil.copyfile(template, path)
+        with checkpoints_paused():  # this process's checkpointer must not see a half copy
+            engine.dispose()
+            for old in folder.glob("trial.db*"):  # a killed worker may leave -wal and -shm
+                old.unlink()
+            shutil.copyfile(template, path)
 
     return Backend("SQLite", engine, reset, ids, customers)
 

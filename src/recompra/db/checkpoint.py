@@ -24,7 +24,8 @@ import os
 import sqlite3
 import threading
 import weakref
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 
 from sqlalchemy import Engine
 
@@ -43,6 +44,15 @@ IDLE_WAIT_S = 5.0
 _in_sqlite = threading.Lock()
 #: Every checkpointer of the process: a forked child has none of their threads.
 _checkpointers: weakref.WeakSet[WalCheckpointer] = weakref.WeakSet()
+
+
+@contextmanager
+def checkpoints_paused() -> Iterator[None]:
+    """No checkpoint runs in this process while the block runs: for replacing a database
+    file under a live engine (a restore, a benchmark's fresh copy), where a checkpoint
+    connection opened on a half-written file would write its own WAL beside it."""
+    with _in_sqlite:
+        yield
 
 
 def _after_fork_in_child() -> None:

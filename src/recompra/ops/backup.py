@@ -42,6 +42,7 @@ from sqlalchemy.engine import URL, make_url
 
 from recompra.config import Settings
 from recompra.db import make_engine
+from recompra.db.checkpoint import checkpoints_paused
 from recompra.errors import RecompraError
 from recompra.migrate import upgrade
 from recompra.models.base import utcnow
@@ -163,8 +164,9 @@ def restore_backup(settings: Settings, engine: Engine, archive: Path) -> Manifes
         staging = Path(work)
         manifest = read_verified(archive, staging)
         _check_backend(manifest, engine)
-        engine.dispose()
-        _load_database(manifest, staging, engine.url)
+        with checkpoints_paused():
+            engine.dispose()
+            _load_database(manifest, staging, engine.url)
         _check_counts(manifest, engine)
         _replace_home(settings.home, staging / HOME_PREFIX, engine.url)
     upgrade(engine)
