@@ -25,7 +25,9 @@
 
 Every rate is given per second of wall-clock time and per second of this process's CPU
 time (the database server's is not counted): on a shared, loaded machine the CPU
-figure is the one that says what the code costs. The run ends with the table in
+figure is the one that says what the code costs, but the verdict against a target is
+taken on wall time (the server's work counts), so it needs a quiet machine. The run
+ends with the table in
 Markdown. The trigger -> SMTP latency and exit -> cancel rows are measured through real
 processes by ``bench_latency.py``; the crash rows by the tests (``tests/automation``).
 
@@ -414,7 +416,9 @@ def _database_rows(label: str, engine: Engine, args: argparse.Namespace) -> list
                 f"{wall:,.0f}/s wall, {cpu:,.0f}/CPU-s; 1M in {1e6 / wall / 60:.1f} min wall, "
                 f"{1e6 / cpu / 60:.1f} min CPU",
                 f"1M <= {minutes_target} min",
-                _met(1e6 / cpu / 60 <= minutes_target),
+                # Judged on wall time: this process's CPU leaves out the database
+                # server's (all of PostgreSQL's work); run it on a quiet machine.
+                _met(1e6 / wall / 60 <= minutes_target),
             )
         )
     floor, floor_cpu = floor_per_second(engine, args.timers, args.batch)
@@ -447,7 +451,7 @@ def _database_rows(label: str, engine: Engine, args: argparse.Namespace) -> list
             f"{label}: events evaluated against 20 active journeys ({args.events:,} events)",
             f"{wall:,.0f}/s wall, {cpu:,.0f}/CPU-s",
             f">= {events_target:,}/s (sustained 10 min: not run)",
-            _met(cpu >= events_target),
+            _met(wall >= events_target),
         ),
     )
     return rows
