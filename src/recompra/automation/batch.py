@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from recompra.automation.bulk import insert_rows
 from recompra.automation.consent import consent_allows, consent_statements
 from recompra.automation.messages import Wanted, message_contexts
 from recompra.automation.runs import RunKey, insert_timers, timer_row
@@ -200,12 +201,8 @@ class DecisionBatch:
         nothing)."""
         insert_timers(self.session, self.timers)
         self.timers = []
-        if self.outbox:
-            self.session.execute(
-                insert_ignoring_conflicts(self.session, OUTBOX, index_elements=("execution_key",)),
-                self.outbox,
-            )
-            self.outbox = []
+        insert_rows(self.session, OUTBOX, self.outbox, unique=("execution_key",))
+        self.outbox = []
 
 
 def count_since(counted: list[Counted], since: datetime, journey_id: int | None = None) -> int:
