@@ -83,12 +83,20 @@ class CompiledTemplate:
     def render(self, locale: str, context: dict[str, Any]) -> Rendered:
         """Render in ``locale`` (pt-BR when the template has no such locale)."""
         parts = self.parts.get(locale) or self.parts["pt-BR"]
-        values = {**context, "locale": locale}
-        return Rendered(
-            subject=parts["subject"].render(values).strip(),
-            text=parts["text"].render(values),
-            html=parts["html"].render(values),
-        )
+        # The three parts share one dict of the globals and the context: ``render``
+        # merged them again for each part, walking the globals' ChainMap, which was
+        # half the cost of rendering a short message (a worker renders one per send).
+        values = {**parts["subject"].globals, **context, "locale": locale}
+        subject, text, html = (_rendered(parts[part], values) for part in PARTS)
+        return Rendered(subject=subject.strip(), text=text, html=html)
+
+
+def _rendered(template: Template, values: dict[str, Any]) -> str:
+    """What ``template.render(values)`` returns, for ``values`` that already hold the
+    environment's globals."""
+    return template.environment.concat(  # type: ignore[attr-defined]
+        template.root_render_func(template.new_context(values, shared=True))
+    )
 
 
 def compile_template(name: str, document: dict[str, Any]) -> CompiledTemplate:
