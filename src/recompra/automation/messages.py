@@ -86,6 +86,7 @@ class CompiledTemplate:
         # The three parts share one dict of the globals and the context: ``render``
         # merged them again for each part, walking the globals' ChainMap, which was
         # half the cost of rendering a short message (a worker renders one per send).
+        # Both environments hold Jinja's default globals only, so one part's serve all.
         values = {**parts["subject"].globals, **context, "locale": locale}
         subject, text, html = (_rendered(parts[part], values) for part in PARTS)
         return Rendered(subject=subject.strip(), text=text, html=html)
