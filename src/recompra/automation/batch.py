@@ -24,12 +24,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from recompra.automation.bulk import insert_rows
 from recompra.automation.consent import consent_allows, consent_statements
+from recompra.automation.lifecycle import stages_of
 from recompra.automation.messages import Wanted, message_contexts
 from recompra.automation.runs import RunKey, insert_timers, timer_row
 from recompra.automation.targeting_gate import targeted_uplifts
 from recompra.db.dialect import in_values, insert_ignoring_conflicts, is_postgresql
-from recompra.models import Customer
+from recompra.models import Customer, Order
 from recompra.models.automation import CONTACTS, OUTBOX, ContactLock, OutboxMessage
 
 #: Outbox states that count against a frequency cap (decided to be delivered).
@@ -83,6 +85,7 @@ class DecisionBatch:
         self.outbox: list[dict[str, Any]] = []
         self.timers: list[dict[str, Any]] = []
         self.uplifts: dict[tuple[int, int], float] = {}
+        self.stages: dict[int, list[str]] | None = None
 
     def customer_ids(self) -> list[int]:
         """Every customer of the batch, in id order."""
@@ -183,6 +186,25 @@ class DecisionBatch:
         # A copy: a decision adds its own links to it.
         return dict(found)
 
+    def order_stages(self, order_id: int) -> list[str]:
+        """The lifecycle stages the order reached: the orders of all the batch's runs are
+        read together on the first call (one statement per decision before)."""
+        if self.stages is None:
+            ids = {o for pairs in self.runs.values() for _, o in pairs if o is not None}
+            self.stages = {
+                row.id: stages_of(row.status, row.approved_at, row.shipped_at, row.delivered_at)
+                for row in self.session.execute(
+                    select(
+                        Order.id,
+                        Order.status,
+                        Order.approved_at,
+                        Order.shipped_at,
+                        Order.delivered_at,
+                    ).where(in_values(self.session, Order.id, ids))
+                )
+            }
+        return self.stages.get(order_id, [])
+
     def record(self, row: dict[str, Any], *, journey_id: int | None) -> None:
         """Queue an outbox row; a counted one counts against caps at once."""
         self.outbox.append(row)
@@ -200,12 +222,8 @@ class DecisionBatch:
         nothing)."""
         insert_timers(self.session, self.timers)
         self.timers = []
-        if self.outbox:
-            self.session.execute(
-                insert_ignoring_conflicts(self.session, OUTBOX, index_elements=("execution_key",)),
-                self.outbox,
-            )
-            self.outbox = []
+        insert_rows(self.session, OUTBOX, self.outbox, unique=("execution_key",))
+        self.outbox = []
 
 
 def count_since(counted: list[Counted], since: datetime, journey_id: int | None = None) -> int:

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from recompra.automation.bulk import insert_rows
 from recompra.automation.service import definition_at
 from recompra.db.dialect import in_values, insert_ignoring_conflicts
 from recompra.models.automation import RUNS, TIMERS, Journey, JourneyRun, JourneyTimer
@@ -253,10 +254,7 @@ def timer_row(
 
 def insert_timers(session: Session, rows: list[dict[str, Any]]) -> None:
     """Write pending timers (once each: a timer's execution key is unique)."""
-    if rows:
-        session.execute(
-            insert_ignoring_conflicts(session, TIMERS, index_elements=("execution_key",)), rows
-        )
+    insert_rows(session, TIMERS, rows, unique=("execution_key",))
 
 
 def schedule(

@@ -10,7 +10,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from recompra.automation.actions import give_coupon, run_coupon, until_date
@@ -19,7 +18,6 @@ from recompra.automation.caps import capped
 from recompra.automation.claim import ClaimedRun, DueTimer
 from recompra.automation.consent import unsubscribe_url
 from recompra.automation.definition import ORDER_STAGE_EXITS, parse_duration
-from recompra.automation.lifecycle import stages_of
 from recompra.automation.outbox import email_payload, outbox_row
 from recompra.automation.runs import execution_key
 from recompra.automation.schedule import (
@@ -35,7 +33,6 @@ from recompra.automation.tracking import track_html, track_text
 from recompra.hub.properties import set_property
 from recompra.loyalty.operations.adjust import adjust
 from recompra.loyalty.programs import active_program_for_brand
-from recompra.models import Order
 from recompra.segments.compiled import compiled
 from recompra.segments.live import reevaluate_properties
 
@@ -115,7 +112,7 @@ def decide(
         elif kind == "update_property":
             _update_property(session, item, node, now)
             name = node["next"]
-        elif stage := _order_left(session, item):
+        elif stage := _order_left(item, batch):
             # Checked before every send: the run's order reached a stage the journey
             # exits on (canceled, returned...) after the stage feed was last read.
             run.state, run.exit_reason, run.finished_at = "exited", stage, now
@@ -146,18 +143,13 @@ def _wait_end(session: Session, item: Journeyed, node: dict[str, Any], now: date
     return max(due, until)
 
 
-def _order_left(session: Session, item: Journeyed) -> str | None:
+def _order_left(item: Journeyed, batch: DecisionBatch) -> str | None:
     """The order stage the run's order reached that the journey exits on, if any (runs
-    keyed by order only; one statement, for journeys with such exit conditions only)."""
+    keyed by order only, of journeys with such exit conditions only)."""
     exits = {c["type"] for c in item.document["exit_when"]} & set(ORDER_STAGE_EXITS)
     if not exits or item.run.order_id is None:
         return None
-    order = session.execute(
-        select(Order.status, Order.approved_at, Order.shipped_at, Order.delivered_at).where(
-            Order.id == item.run.order_id
-        )
-    ).first()
-    reached = [s for s in stages_of(*order) if s in exits] if order is not None else []
+    reached = [s for s in batch.order_stages(item.run.order_id) if s in exits]
     return reached[0] if reached else None
 
 

@@ -1,0 +1,69 @@
+"""Writing a decision batch's new rows (outbox messages, next timers) in one statement.
+
+An ``executemany`` of 500 outbox rows is 500 executions of the ``INSERT`` on the server
+(pipelined, but each bound and planned again): it was half of a "send now" batch's
+database time on PostgreSQL. There the rows go instead as one JSON array, expanded by
+a single ``INSERT ... SELECT ... FROM jsonb_to_recordset(...)``: the client encodes the
+whole batch with one ``json.dumps`` (500 separate JSONB parameters, or one array per
+column, cost a fifth of a decision's client CPU in adaptation and escaping) and the
+server parses it once. SQLite runs in-process, where an ``executemany`` costs no round
+trip, and keeps it.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Insert, String, Table, bindparam, cast, column, func, select
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Session
+
+from recompra.db.dialect import insert_ignoring_conflicts, is_postgresql
+from recompra.models.base import UTCDateTime
+
+
+@cache
+def _recordset_insert(table: Table, columns: tuple[str, ...], unique: tuple[str, ...]) -> Insert:
+    records = (
+        func.jsonb_to_recordset(cast(bindparam("rows", type_=String), postgresql.JSONB))
+        .table_valued(*(column(name, table.c[name].type) for name in columns))
+        .render_derived(name="batch", with_types=True)
+    )
+    return (
+        postgresql.insert(table)
+        .from_select(list(columns), select(*(records.c[name] for name in columns)))
+        .on_conflict_do_nothing(index_elements=unique)
+    )
+
+
+def insert_rows(
+    session: Session, table: Table, rows: list[dict[str, Any]], *, unique: tuple[str, ...]
+) -> None:
+    """Insert ``rows`` (all with the same keys), skipping those whose ``unique`` columns
+    conflict with a row already there (a replayed decision adds nothing)."""
+    if not rows:
+        return
+    if not is_postgresql(session):
+        session.execute(insert_ignoring_conflicts(session, table, index_elements=unique), rows)
+        return
+    columns = tuple(rows[0])
+    dialect = session.get_bind().dialect
+    document = json.dumps([{k: _json_value(dialect, v) for k, v in row.items()} for row in rows])
+    session.execute(_recordset_insert(table, columns, unique), {"rows": document})
+
+
+_TIMESTAMP = UTCDateTime()
+
+
+def _json_value(dialect: Dialect, value: Any) -> Any:
+    """A column value as JSON: a timestamp as ISO 8601 in UTC (refused when naive, as
+    :class:`~recompra.models.base.UTCDateTime` refuses it), anything else as it is."""
+    if isinstance(value, datetime):
+        utc = _TIMESTAMP.process_bind_param(value, dialect)
+        assert utc is not None
+        return utc.isoformat()
+    return value
