@@ -30,7 +30,13 @@ from recompra.auth.keys import create_api_key
 from recompra.db import unit_of_work
 from recompra.loyalty import adjust, create_program, create_reward, publish_rules, verify_account
 from recompra.loyalty.rules.engine import NON_EARNING_STATUSES
-from recompra.models import LoyaltyAccount, LoyaltyLot, LoyaltyRedemption, Order
+from recompra.models import (
+    IdempotencyRecord,
+    LoyaltyAccount,
+    LoyaltyLot,
+    LoyaltyRedemption,
+    Order,
+)
 from samplestore import seed_sample
 
 CONNECTIONS = 16
@@ -233,10 +239,13 @@ def test_sixteen_kept_alive_connections_of_mixed_writes(served: Served) -> None:
     ],
     indirect=True,
 )
-def test_one_new_order_sent_by_two_connections_at_once_is_stored_once(served: Served) -> None:
+def test_one_write_sent_by_two_connections_at_once_is_done_once(served: Served) -> None:
+    """The same new order ingested, and the same earn under one Idempotency-Key (which
+    the earn records in its own transaction), by two connections at once."""
     rounds = 10
     barrier = threading.Barrier(CONNECTIONS)
     statuses: list[int] = []
+    earns: dict[str, list[tuple[int, Any, str | None]]] = {}
     failures: list[BaseException] = []
     lock = threading.Lock()
 
@@ -248,8 +257,20 @@ def test_one_new_order_sent_by_two_connections_at_once_is_stored_once(served: Se
                     # Connections 2k and 2k+1 send the same new order and customer.
                     order = _order(f"twice-{conn // 2}-{r}", customer=f"twice-{conn // 2}-{r}")
                     status = client.post("/v1/ingest/orders", json=order).status_code
+                    key = f"pair-{conn // 2}-{r}"
+                    order_id = served.orders[((conn // 2) * rounds + r) % len(served.orders)]
+                    earned = client.post(
+                        f"/v1/loyalty/orders/{order_id}/earn", headers={"Idempotency-Key": key}
+                    )
                     with lock:
                         statuses.append(status)
+                        earns.setdefault(key, []).append(
+                            (
+                                earned.status_code,
+                                earned.json(),
+                                earned.headers.get("idempotent-replayed"),
+                            )
+                        )
         except Exception as exc:
             with lock:
                 failures.append(exc)
@@ -268,3 +289,16 @@ def test_one_new_order_sent_by_two_connections_at_once_is_stored_once(served: Se
             select(Order.external_id).where(Order.external_id.like("twice-%"))
         ).all()
     assert sorted(stored) == sorted({f"twice-{p}-{r}" for p in range(8) for r in range(rounds)})
+    # Each keyed earn ran once: the other connection got the first one's answer, replayed.
+    assert len(earns) == 8 * rounds
+    for answers in earns.values():
+        assert [a[0] for a in answers] == [200, 200]
+        assert answers[0][1] == answers[1][1]
+        assert sorted(str(a[2]) for a in answers) == ["None", "true"]
+    with unit_of_work(served.engine, write=False) as session:
+        records = session.execute(
+            select(IdempotencyRecord.status_code, func.count())
+            .where(IdempotencyRecord.idempotency_key.like("pair-%"))
+            .group_by(IdempotencyRecord.status_code)
+        ).all()
+    assert [tuple(r) for r in records] == [(200, 8 * rounds)]

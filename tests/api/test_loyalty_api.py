@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from apitest import Keys, auth
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
+from recompra.api.routers import loyalty as loyalty_router
 from recompra.db import unit_of_work
 from recompra.loyalty import create_program, create_reward, define_tier, publish_rules
-from recompra.models import Order
+from recompra.models import IdempotencyRecord, Order
 from samplestore import SampleStore
 
 READ_PATHS = (
@@ -217,3 +219,100 @@ def test_other_brands_orders_and_customers_cannot_earn_or_redeem(
         headers=headers,
     )
     assert redeem.status_code == 404
+
+
+def _idempotency_records(engine: Engine) -> list[tuple[str, int, Any]]:
+    with unit_of_work(engine, write=False) as session:
+        rows = session.execute(
+            select(
+                IdempotencyRecord.idempotency_key,
+                IdempotencyRecord.status_code,
+                IdempotencyRecord.body,
+            ).order_by(IdempotencyRecord.idempotency_key)
+        ).all()
+    return [(key, status, body["content"]) for key, status, body in rows]
+
+
+def test_a_keyed_earn_is_one_transaction_that_records_its_key(
+    client: TestClient,
+    keys: Keys,
+    store: SampleStore,
+    engine: Engine,
+    program: int,
+    statements: list[str],
+) -> None:
+    """The earn, redeem and cancel endpoints record their Idempotency-Key in their own
+    write unit of work: no placeholder transaction before, no store transaction after."""
+    order_id, customer_id, _ = _order_of_a(engine, store)
+    headers = auth(keys.loyalty_a)
+    # Warm-up: the key's and the brand's per-process caches.
+    client.post(f"/v1/loyalty/orders/{order_id}/earn", headers=headers)
+    statements.clear()
+    keyed = {**headers, "Idempotency-Key": "earn-1"}
+    first = client.post(f"/v1/loyalty/orders/{order_id}/earn", headers=keyed)
+    assert first.status_code == 200
+    assert first.json()["duplicate"] is True  # earned by the warm-up
+    assert sum(s.startswith("BEGIN IMMEDIATE") for s in statements) == 1
+    assert _idempotency_records(engine) == [("earn-1", 200, first.json())]
+
+    replayed = client.post(f"/v1/loyalty/orders/{order_id}/earn", headers=keyed)
+    assert replayed.headers["idempotent-replayed"] == "true"
+    assert replayed.json() == first.json()
+    other = client.post("/v1/loyalty/orders/1/earn", headers=keyed)
+    assert other.status_code == 409
+    assert other.json()["error"]["code"] == "idempotency_conflict"
+
+    redeem = {"customer_id": customer_id, "reward_code": "cupom5"}
+    redeem_headers = {**headers, "Idempotency-Key": "redeem-1"}
+    redeemed = client.post("/v1/loyalty/redemptions", json=redeem, headers=redeem_headers)
+    assert redeemed.status_code == 201
+    again = client.post("/v1/loyalty/redemptions", json=redeem, headers=redeem_headers)
+    assert (again.status_code, again.json()) == (201, redeemed.json())
+    coupon = redeemed.json()["coupon_code"]
+    cancel_headers = {**headers, "Idempotency-Key": "cancel-1"}
+    cancelled = client.post(f"/v1/loyalty/redemptions/{coupon}/cancel", headers=cancel_headers)
+    assert cancelled.json()["status"] == "cancelled"
+    assert _idempotency_records(engine) == [
+        ("cancel-1", 200, cancelled.json()),
+        ("earn-1", 200, first.json()),
+        ("redeem-1", 201, redeemed.json()),
+    ]
+    balance = client.get(f"/v1/loyalty/customers/{customer_id}", headers=headers).json()
+    history = client.get(f"/v1/loyalty/customers/{customer_id}/history", headers=headers).json()
+    assert [m["kind"] for m in history["items"]] == ["refund", "spend", "earn"]  # spent once
+    assert balance["balance"] == history["items"][-1]["points"]
+
+
+def test_a_keyed_earn_that_fails_leaves_no_record_and_an_error_answer_is_replayed(
+    client: TestClient,
+    keys: Keys,
+    store: SampleStore,
+    engine: Engine,
+    program: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    order_id, _, _ = _order_of_a(engine, store)
+    keyed = {**auth(keys.loyalty_a), "Idempotency-Key": "crash-1"}
+
+    def crash(*_args: Any, **_kwargs: Any) -> None:
+        raise RuntimeError("the process died mid-write")
+
+    monkeypatch.setattr(loyalty_router, "reevaluate_loyalty", crash)
+    with TestClient(client.app, raise_server_exceptions=False) as crashing:
+        assert (
+            crashing.post(f"/v1/loyalty/orders/{order_id}/earn", headers=keyed).status_code == 500
+        )
+    assert _idempotency_records(engine) == []  # rolled back with the write: no lease to wait
+    monkeypatch.undo()
+    retried = client.post(f"/v1/loyalty/orders/{order_id}/earn", headers=keyed)
+    assert (retried.status_code, retried.json()["duplicate"]) == (200, False)
+
+    missing = {**auth(keys.loyalty_a), "Idempotency-Key": "missing-1"}
+    unknown = client.post(f"/v1/loyalty/orders/{store.orders_b[0]}/earn", headers=missing)
+    assert unknown.status_code == 404
+    replayed = client.post(f"/v1/loyalty/orders/{store.orders_b[0]}/earn", headers=missing)
+    assert (replayed.status_code, replayed.headers["idempotent-replayed"]) == (404, "true")
+    assert [(k, s) for k, s, _ in _idempotency_records(engine)] == [
+        ("crash-1", 200),
+        ("missing-1", 404),
+    ]

@@ -11,8 +11,19 @@ An ASGI middleware (it must see the response body, which a dependency cannot):
    client can retry them.
 
 The same key with a different method, path, query or body is a 409 ``idempotency_conflict``.
-The record and the endpoint's write are two transactions: a crash between them leaves a
-placeholder. A placeholder is therefore a **lease**: it answers 409
+
+The hot write endpoints (the loyalty earn, redemption and cancellation) record the key in
+their own write unit of work instead (:func:`records_in_unit_of_work`): the middleware
+claims nothing; the endpoint looks the key up first thing in its transaction
+(:func:`replay_in`) and inserts the finished record, response included, before it
+commits (:func:`record_in`). One transaction per request instead of three, and no
+placeholder at all: a crash rolls the record back with the write. Writers are serialised
+(SQLite's ``BEGIN IMMEDIATE``; on PostgreSQL the record's unique key), so a concurrent
+request with the same key waits and then gets the replay instead of a 409. An error
+answer rolls the endpoint's transaction back; the middleware then stores it on its own.
+
+Elsewhere the record and the endpoint's write are two transactions: a crash between them
+leaves a placeholder. A placeholder is therefore a **lease**: it answers 409
 ``idempotency_in_progress`` for :data:`IN_PROGRESS_LEASE` only; after that a retry with the
 same key takes the lease over and runs (the crashed attempt committed nothing, or its
 domain write is itself idempotent, like every loyalty write). Stored responses are kept for
@@ -26,19 +37,25 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import anyio.to_thread
-from sqlalchemy import Engine, delete, or_, select, update
+from pydantic import BaseModel
+from sqlalchemy import Engine, Table, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from recompra.api.errors import error_body
 from recompra.auth.keys import VerifiedKeys
 from recompra.db import unit_of_work
+from recompra.db.dialect import insert_ignoring_conflicts
 from recompra.models import IdempotencyRecord
 from recompra.models.base import utcnow
 
@@ -51,6 +68,113 @@ IN_PROGRESS_LEASE = timedelta(minutes=5)
 RETENTION = timedelta(hours=24)
 #: Seconds between two purges of expired records by one process.
 PURGE_INTERVAL = 60.0
+_RECORDS = cast(Table, IdempotencyRecord.__table__)
+#: The paths whose endpoints record their key in their own unit of work.
+_RECORDED_IN_UNIT_OF_WORK: list[re.Pattern[str]] = []
+
+
+@dataclass
+class _Claim:
+    """A request's key, for its endpoint to look up and record in its unit of work."""
+
+    key_id: int
+    idem_key: str
+    fingerprint: str
+    #: Whether expired records are due for their purge (once per interval per process).
+    purge: bool
+    #: Set once the endpoint recorded its response, or answered a replay or a conflict.
+    settled: bool = False
+
+
+_CLAIM: ContextVar[_Claim | None] = ContextVar("recompra_idempotency_claim", default=None)
+
+
+def records_in_unit_of_work(path_regex: re.Pattern[str]) -> None:
+    """Declare that the endpoint of the route matching ``path_regex`` calls
+    :func:`replay_in` and :func:`record_in` in its write unit of work."""
+    _RECORDED_IN_UNIT_OF_WORK.append(path_regex)
+
+
+def replay_in(session: Session) -> Response | None:
+    """First thing in the endpoint's write unit of work: the stored answer to send
+    instead (a replay, or a 409 for another request under the same key), or ``None``
+    when the endpoint runs (always ``None`` without an ``Idempotency-Key``)."""
+    claim = _CLAIM.get()
+    if claim is None:
+        return None
+    now = utcnow()
+    if claim.purge:
+        purge_expired_records(session, now=now)
+    outcome = _stored_outcome(session, claim.key_id, claim.idem_key, claim.fingerprint, now)
+    if outcome is None:
+        return None
+    claim.settled = True
+    return _response(*outcome)
+
+
+def record_in(session: Session, answer: BaseModel, *, status: int = 200) -> BaseModel | Response:
+    """Last thing in the endpoint's write unit of work: store ``answer`` under the
+    request's key, committed with the write; returns what to send (``answer``, or the
+    replay of a concurrent request with the same key that recorded first)."""
+    claim = _CLAIM.get()
+    if claim is None:
+        return answer
+    inserted = session.execute(
+        insert_ignoring_conflicts(
+            session, _RECORDS, index_elements=("api_key_id", "idempotency_key"), returning="id"
+        ).values(
+            api_key_id=claim.key_id,
+            idempotency_key=claim.idem_key,
+            request_hash=claim.fingerprint,
+            status_code=status,
+            body={"content": answer.model_dump(mode="json")},
+            created_at=utcnow(),
+        )
+    ).first()
+    claim.settled = True
+    if inserted is not None:
+        return answer
+    # PostgreSQL: a request with the same key committed its record after our lookup.
+    outcome = _stored_outcome(session, claim.key_id, claim.idem_key, claim.fingerprint, utcnow())
+    return answer if outcome is None else _response(*outcome)
+
+
+def _stored_outcome(
+    session: Session, key_id: int, idem_key: str, fingerprint: str, now: datetime
+) -> tuple[int, Any, list[Any]] | None:
+    """What a request must answer instead of running, given the record under its key
+    (an expired one is deleted: the request runs)."""
+    record = session.execute(
+        select(IdempotencyRecord).where(
+            IdempotencyRecord.api_key_id == key_id,
+            IdempotencyRecord.idempotency_key == idem_key,
+        )
+    ).scalar_one_or_none()
+    if record is not None and _expired(record, now):
+        # A crashed attempt's lease, or a response past its retention.
+        session.delete(record)
+        session.flush()
+        return None
+    if record is None:
+        return None
+    if record.request_hash != fingerprint:
+        return (
+            409,
+            error_body(
+                "idempotency_conflict",
+                "this Idempotency-Key was used with a different request",
+                "Idempotency-Key",
+            ),
+            [],
+        )
+    if record.status_code == 0:
+        return (409, _in_progress(), [])
+    return (record.status_code, record.body.get("content"), [(b"idempotent-replayed", b"true")])
+
+
+def _response(status: int, content: Any, extra: list[tuple[bytes, bytes]]) -> Response:
+    headers = {name.decode(): value.decode() for name, value in extra}
+    return Response(json.dumps(content), status, headers, media_type="application/json")
 
 
 def api_key_from_headers(headers: dict[bytes, bytes]) -> str | None:
@@ -76,6 +200,34 @@ async def _send_json(send: Send, status: int, content: Any, extra: list[Any]) ->
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers + extra})
     await send({"type": "http.response.body", "body": body})
+
+
+class _Captured:
+    """The status and body of a response on their way to ``send``."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.status = 500
+        self._parts: list[bytes] = []
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        elif message["type"] == "http.response.body":
+            self._parts.append(message.get("body", b""))
+        await self._send(message)
+
+    @property
+    def stored(self) -> bool:
+        """Whether the answer is kept for replays (5xx and auth refusals are not)."""
+        return self.status < 500 and self.status not in _NOT_STORED
+
+    def content(self) -> Any:
+        raw = b"".join(self._parts)
+        try:
+            return json.loads(raw) if raw else None
+        except ValueError:
+            return {"raw": raw.decode("utf-8", "replace")}
 
 
 class IdempotencyMiddleware:
@@ -131,6 +283,14 @@ class IdempotencyMiddleware:
             return
 
         fingerprint = request_hash(scope, body_bytes)
+        if any(path.match(scope["path"]) for path in _RECORDED_IN_UNIT_OF_WORK):
+            await self._recorded_by_endpoint(
+                scope,
+                replay_receive,
+                send,
+                _Claim(principal.key_id, idem_key, fingerprint, purge=self._purge_due()),
+            )
+            return
         outcome = await anyio.to_thread.run_sync(
             self._claim, principal.key_id, idem_key, fingerprint
         )
@@ -138,31 +298,39 @@ class IdempotencyMiddleware:
             await _send_json(send, *outcome)
             return
 
-        status_holder: dict[str, int] = {}
-        body_parts: list[bytes] = []
-
-        async def capture(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status_holder["status"] = message["status"]
-            elif message["type"] == "http.response.body":
-                body_parts.append(message.get("body", b""))
-            await send(message)
-
+        captured = _Captured(send)
         try:
-            await self.app(scope, replay_receive, capture)
+            await self.app(scope, replay_receive, captured.send)
         except BaseException:
             await anyio.to_thread.run_sync(self._release, principal.key_id, idem_key)
             raise
-        status = status_holder.get("status", 500)
-        if status >= 500 or status in _NOT_STORED:
+        if not captured.stored:
             await anyio.to_thread.run_sync(self._release, principal.key_id, idem_key)
             return
-        raw = b"".join(body_parts)
+        await anyio.to_thread.run_sync(
+            self._store, principal.key_id, idem_key, captured.status, captured.content()
+        )
+
+    async def _recorded_by_endpoint(
+        self, scope: Scope, receive: Receive, send: Send, claim: _Claim
+    ) -> None:
+        """Run an endpoint that records its key itself; store its error answer, if any."""
+        captured = _Captured(send)
+        token = _CLAIM.set(claim)  # copied into the endpoint's thread-pool call
         try:
-            content: Any = json.loads(raw) if raw else None
-        except ValueError:
-            content = {"raw": raw.decode("utf-8", "replace")}
-        await anyio.to_thread.run_sync(self._store, principal.key_id, idem_key, status, content)
+            await self.app(scope, receive, captured.send)
+        finally:
+            _CLAIM.reset(token)
+        if claim.settled or not captured.stored:
+            return
+        await anyio.to_thread.run_sync(
+            self._store_error,
+            claim.key_id,
+            claim.idem_key,
+            claim.fingerprint,
+            captured.status,
+            captured.content(),
+        )
 
     def _claim(
         self, key_id: int, idem_key: str, request_hash: str
@@ -171,19 +339,10 @@ class IdempotencyMiddleware:
         now = utcnow()
         try:
             with unit_of_work(self.engine) as session:
-                self._purge_if_due(session, now)
-                record = session.execute(
-                    select(IdempotencyRecord).where(
-                        IdempotencyRecord.api_key_id == key_id,
-                        IdempotencyRecord.idempotency_key == idem_key,
-                    )
-                ).scalar_one_or_none()
-                if record is not None and _expired(record, now):
-                    # A crashed attempt's lease, or a response past its retention.
-                    session.delete(record)
-                    session.flush()
-                    record = None
-                if record is None:
+                if self._purge_due():
+                    purge_expired_records(session, now=now)
+                outcome = _stored_outcome(session, key_id, idem_key, request_hash, now)
+                if outcome is None:
                     session.add(
                         IdempotencyRecord(
                             api_key_id=key_id,
@@ -194,34 +353,18 @@ class IdempotencyMiddleware:
                             created_at=now,
                         )
                     )
-                    return None
-                if record.request_hash != request_hash:
-                    return (
-                        409,
-                        error_body(
-                            "idempotency_conflict",
-                            "this Idempotency-Key was used with a different request",
-                            "Idempotency-Key",
-                        ),
-                        [],
-                    )
-                if record.status_code == 0:
-                    return (409, _in_progress(), [])
-                return (
-                    record.status_code,
-                    record.body.get("content"),
-                    [(b"idempotent-replayed", b"true")],
-                )
+                return outcome
         except IntegrityError:
             # A concurrent request claimed the key between our read and insert.
             return (409, _in_progress(), [])
 
-    def _purge_if_due(self, session: Session, now: datetime) -> None:
-        """Delete expired records, at most once per ``PURGE_INTERVAL`` in this process."""
+    def _purge_due(self) -> bool:
+        """Whether this request purges the expired records: at most once per
+        ``PURGE_INTERVAL`` in this process."""
         if time.monotonic() < self._next_purge:
-            return
+            return False
         self._next_purge = time.monotonic() + PURGE_INTERVAL
-        purge_expired_records(session, now=now)
+        return True
 
     def _store(self, key_id: int, idem_key: str, status: int, content: Any) -> None:
         with unit_of_work(self.engine) as session:
@@ -232,6 +375,25 @@ class IdempotencyMiddleware:
                     IdempotencyRecord.idempotency_key == idem_key,
                 )
                 .values(status_code=status, body={"content": content})
+            )
+
+    def _store_error(
+        self, key_id: int, idem_key: str, request_hash: str, status: int, content: Any
+    ) -> None:
+        """Record the error answer of an endpoint that records in its unit of work (its
+        transaction was rolled back); a record stored meanwhile under the key stays."""
+        with unit_of_work(self.engine) as session:
+            session.execute(
+                insert_ignoring_conflicts(
+                    session, _RECORDS, index_elements=("api_key_id", "idempotency_key")
+                ).values(
+                    api_key_id=key_id,
+                    idempotency_key=idem_key,
+                    request_hash=request_hash,
+                    status_code=status,
+                    body={"content": content},
+                    created_at=utcnow(),
+                )
             )
 
     def _release(self, key_id: int, idem_key: str) -> None:

@@ -12,7 +12,6 @@ Every SQLite/PostgreSQL difference that services need is in :mod:`recompra.db.di
 
 from __future__ import annotations
 
-import threading
 import time
 import weakref
 from collections.abc import Iterator
@@ -27,12 +26,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from recompra.config import Settings, get_settings
 from recompra.db.checkpoint import BACKSTOP_PAGES, WalCheckpointer
 from recompra.db.dialect import is_sqlite
+from recompra.db.writers import WriterQueue
 
 _engines: dict[str, Engine] = {}
 IMMEDIATE = "recompra_sqlite_immediate"
-#: SQLite only: one in-process writer lock per engine, held from before ``BEGIN
-#: IMMEDIATE`` to the end of the write unit of work (see :func:`unit_of_work`).
-_sqlite_write_locks: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+#: SQLite only: one writer queue per engine (threads, then processes), held from before
+#: ``BEGIN IMMEDIATE`` to the end of the write unit of work (see :func:`unit_of_work`).
+_sqlite_write_locks: weakref.WeakKeyDictionary[Engine, WriterQueue] = weakref.WeakKeyDictionary()
 #: SQLite files only: the thread that checkpoints the engine's WAL (db/checkpoint.py).
 _checkpointers: weakref.WeakKeyDictionary[Engine, WalCheckpointer] = weakref.WeakKeyDictionary()
 #: One sessionmaker per engine: building one per unit of work cost ~100 µs (event
@@ -40,8 +40,8 @@ _checkpointers: weakref.WeakKeyDictionary[Engine, WalCheckpointer] = weakref.Wea
 _session_makers: weakref.WeakKeyDictionary[Engine, sessionmaker[Session]] = (
     weakref.WeakKeyDictionary()
 )
-#: How long a writer waits for the in-process lock before falling back to SQLite's own
-#: busy handler (same as ``busy_timeout``).
+#: How long a writer waits for the writer queue before falling back to SQLite's own busy
+#: handler (same as ``busy_timeout``).
 WRITE_LOCK_TIMEOUT_S = 30.0
 #: PostgreSQL: a pooled connection idle longer than this is pinged before it is used.
 PING_AFTER_IDLE_S = 5.0
@@ -70,14 +70,13 @@ def _configure_sqlite(engine: Engine, path: str | None) -> None:
     if path is not None:
         _checkpointers[engine] = WalCheckpointer(engine, path)
 
-    # A plain Lock, not an RLock: a lock owned by a thread cannot be released by another,
-    # and a unit of work may end on another thread than the one it began on (FastAPI
-    # runs a generator dependency's entry and exit as two thread-pool calls). The old
-    # RLock then failed to release and stayed held: every later writer waited 30 s
-    # (issue 20, ADR 0003). Nesting a write unit of work inside another never worked on
-    # SQLite (the inner BEGIN IMMEDIATE waits for the outer one), so re-entrancy is not
-    # lost.
-    _sqlite_write_locks[engine] = threading.Lock()
+    # Not re-entrant and owned by no thread: a unit of work may end on another thread
+    # than the one it began on (FastAPI runs a generator dependency's entry and exit as
+    # two thread-pool calls). The old RLock then failed to release and stayed held:
+    # every later writer waited 30 s (issue 20, ADR 0003). Nesting a write unit of work
+    # inside another never worked on SQLite (the inner BEGIN IMMEDIATE waits for the
+    # outer one), so re-entrancy is not lost.
+    _sqlite_write_locks[engine] = WriterQueue(path)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
@@ -205,10 +204,9 @@ def unit_of_work(engine: Engine | None = None, *, write: bool = True) -> Iterato
     # handler sleeps (1, 2, 5 ... 100 ms steps) and retries; it keeps no queue, so under
     # load a waiting writer can lose every retry and fail after busy_timeout with
     # "database is locked" (seen with 8 threads x 1,000 loyalty writes), and p99 latency
-    # is made of those sleeps. Threads of this process therefore queue on an in-process
-    # lock taken before BEGIN IMMEDIATE and released after commit/rollback, so SQLite's
-    # lock is normally free when they ask for it. Other processes still meet the busy
-    # handler.
+    # is made of those sleeps. Writers therefore queue before BEGIN IMMEDIATE and leave
+    # the queue after commit/rollback, so SQLite's lock is normally free when they ask
+    # for it: threads of this process on a lock, processes on a file lock (db/writers.py).
     sqlite_write = write and is_sqlite(engine)
     lock = _sqlite_write_locks.get(engine) if sqlite_write else None
     locked = lock.acquire(timeout=WRITE_LOCK_TIMEOUT_S) if lock is not None else False

@@ -43,6 +43,7 @@ from sqlalchemy.engine import URL, make_url
 from recompra.config import Settings
 from recompra.db import make_engine
 from recompra.db.checkpoint import checkpoints_paused
+from recompra.db.writers import LOCK_SUFFIX
 from recompra.errors import RecompraError
 from recompra.migrate import upgrade
 from recompra.models.base import utcnow
@@ -53,6 +54,9 @@ POSTGRES_MEMBER = "database.sql"
 HOME_PREFIX = "home"
 #: The data directory's folder for archives: never archived, never replaced by a restore.
 BACKUPS_DIR = "backups"
+#: The database file and its side files (journals, the writers' lock): never archived as
+#: home files, never removed by a restore (a live process may hold the lock file).
+_SQLITE_FILE_SUFFIXES = ("", "-wal", "-shm", "-journal", LOCK_SUFFIX)
 
 
 class BackupError(RecompraError):
@@ -310,7 +314,7 @@ def _home_files(home: Path, database_url: URL) -> Iterator[tuple[Path, str]]:
     excluded = {home.resolve() / BACKUPS_DIR}
     if database_url.get_backend_name() == "sqlite" and database_url.database:
         db = Path(database_url.database).resolve()
-        excluded |= {Path(f"{db}{suffix}") for suffix in ("", "-wal", "-shm", "-journal")}
+        excluded |= {Path(f"{db}{suffix}") for suffix in _SQLITE_FILE_SUFFIXES}
     for path in sorted(home.resolve().rglob("*")):
         if not path.is_file() or any(path == e or e in path.parents for e in excluded):
             continue
@@ -322,7 +326,7 @@ def _replace_home(home: Path, archived: Path, database_url: URL) -> None:
     kept = {BACKUPS_DIR}
     if database_url.get_backend_name() == "sqlite" and database_url.database:
         db = Path(database_url.database).resolve()
-        kept |= {f"{db.name}{suffix}" for suffix in ("", "-wal", "-shm", "-journal")}
+        kept |= {f"{db.name}{suffix}" for suffix in _SQLITE_FILE_SUFFIXES}
     for entry in home.iterdir():
         if entry.name in kept:
             continue

@@ -12,7 +12,8 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Request
+from fastapi import APIRouter, Header, Path, Request, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydanticField
 from sqlalchemy import select
@@ -29,6 +30,7 @@ from recompra.api.deps import (
     ReadSession,
 )
 from recompra.api.errors import READ_ERRORS, WRITE_ERRORS
+from recompra.api.idempotency import record_in, records_in_unit_of_work, replay_in
 from recompra.errors import Conflict, InvalidInput, NotFound
 from recompra.loyalty import cancel_redemption, earn_for_order, redeem, simulate
 from recompra.loyalty.analytics import ProgramAnalytics, program_analytics
@@ -380,13 +382,15 @@ def simulate_order(body: SimulateIn, brand: LoyaltyBrand, session: ReadSession) 
     response_model=EarnOut,
     responses=WRITE_ERRORS,
 )
-def earn(order_id: OrderId, writer: LoyaltyWriter) -> EarnOut:
+def earn(order_id: OrderId, writer: LoyaltyWriter) -> BaseModel | Response:
     """Earn the order's points once (a repeat returns the first result, ``duplicate``)."""
     with writer.unit_of_work() as (session, brand):
+        if (stored := replay_in(session)) is not None:
+            return stored
         program_id, customer_id = earn_target(session, brand_id=brand.id, order_id=order_id)
         result = earn_for_order(session, program_id=program_id, order_id=order_id)
         reevaluate_loyalty(session, brand.id, [customer_id])
-    return EarnOut(**asdict(result))
+        return record_in(session, EarnOut(**asdict(result)))
 
 
 @router.post(
@@ -400,10 +404,12 @@ def redeem_reward(
     body: RedeemIn,
     writer: LoyaltyWriter,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
-) -> RedemptionOut:
+) -> BaseModel | Response:
     """Spend points on a reward; answers the coupon code."""
     key = body.request_key or idempotency_key or f"api-{uuid.uuid4()}"
     with writer.unit_of_work() as (session, brand):
+        if (stored := replay_in(session)) is not None:
+            return stored
         program_id = active_program_id(session, brand_id=brand.id)
         customer = visible_customer(session, brand_id=brand.id, customer_id=body.customer_id)
         try:
@@ -418,7 +424,7 @@ def redeem_reward(
         except TierRequired as exc:
             raise TierRequiredConflict(exc.message, field="reward_code") from exc
         reevaluate_loyalty(session, brand.id, [customer.id])
-    return RedemptionOut(**asdict(result))
+        return record_in(session, RedemptionOut(**asdict(result)), status=201)
 
 
 @router.post(
@@ -427,11 +433,20 @@ def redeem_reward(
     response_model=RedemptionOut,
     responses=WRITE_ERRORS,
 )
-def cancel(coupon_code: CouponCode, writer: LoyaltyWriter) -> RedemptionOut:
+def cancel(coupon_code: CouponCode, writer: LoyaltyWriter) -> BaseModel | Response:
     """Cancel a redemption: points and stock come back (a repeat is ``duplicate``)."""
     with writer.unit_of_work() as (session, brand):
+        if (stored := replay_in(session)) is not None:
+            return stored
         program_id = active_program_id(session, brand_id=brand.id)
         result = cancel_redemption(session, program_id=program_id, coupon_code=coupon_code)
         holder = session.get_one(LoyaltyAccount, result.account_id).customer_id
         reevaluate_loyalty(session, brand.id, [holder])
-    return RedemptionOut(**asdict(result))
+        return record_in(session, RedemptionOut(**asdict(result)))
+
+
+# One transaction per keyed write: these endpoints record their Idempotency-Key in their
+# own unit of work (api/idempotency.py).
+for _route in router.routes:
+    if isinstance(_route, APIRoute) and _route.name in {"earn", "redeem_reward", "cancel"}:
+        records_in_unit_of_work(_route.path_regex)
