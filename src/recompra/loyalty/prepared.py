@@ -257,9 +257,10 @@ def _driver_params(compiled: _Compiled, params: Mapping[str, Any]) -> Any:
 
 @dataclass(frozen=True)
 class _Bound:
-    """A session's transaction as :func:`run` uses it: its connection, one driver cursor for all its statements (each statement's rows are
-    fetched before the next runs; a new psycopg cursor per statement was a tenth of a
-    write's client CPU) and the engine's cursor listeners (``None`` when there are none)."""
+    """A session's transaction as :func:`run` uses it: its connection, one driver cursor
+    for all its statements (each statement's rows are fetched before the next runs; a new
+    psycopg cursor per statement was a tenth of a write's client CPU) and the engine's
+    cursor listeners (``None`` when there are none)."""
 
     transaction: Any
     conn: Connection
