@@ -286,7 +286,7 @@ def _bound(session: Session) -> _Bound:
     bound = _Bound(
         transaction=session.get_transaction(),
         conn=conn,
-        cursor=conn.connection.dbapi_connection.cursor(),
+        cursor=conn.connection.cursor(),
         before=dispatch.before_cursor_execute if dispatch.before_cursor_execute else None,
         after=dispatch.after_cursor_execute if dispatch.after_cursor_execute else None,
     )
