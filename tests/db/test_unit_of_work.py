@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
 
 from dbtest import postgres_url
@@ -224,4 +224,42 @@ def test_a_fork_waits_for_the_checkpointer_to_leave_sqlite_and_the_child_checkpo
     assert status is not None
     assert os.WIFEXITED(status)
     assert os.WEXITSTATUS(status) == 0
+    engine.dispose()
+
+
+def test_the_unit_of_work_ends_its_transaction_through_the_session(tmp_path: Path) -> None:
+    """The unit of work begins the connection's transaction itself and hands it to the
+    session: the session's commit, rollback, savepoints and events still hold, and the
+    connection goes back to the pool either way."""
+    engine = make_engine(f"sqlite:///{tmp_path}/uow.db")
+    ended: list[str] = []
+    with unit_of_work(engine) as session:
+        event.listen(session, "after_commit", lambda _s: ended.append("commit"))
+        session.execute(text("CREATE TABLE t (x INTEGER)"))
+    assert ended == ["commit"]
+
+    def failing_savepoint(session: Any) -> None:
+        with session.begin_nested():
+            session.execute(text("INSERT INTO t VALUES (3)"))
+            raise RuntimeError("the savepoint rolls back alone")
+
+    with unit_of_work(engine) as session:
+        with session.begin_nested():
+            session.execute(text("INSERT INTO t VALUES (1)"))
+        with pytest.raises(RuntimeError):
+            failing_savepoint(session)
+    assert engine.pool.checkedout() == 0
+
+    def failing_write() -> None:
+        with unit_of_work(engine) as session:
+            event.listen(session, "after_rollback", lambda _s: ended.append("rollback"))
+            session.execute(text("INSERT INTO t VALUES (2)"))
+            raise RuntimeError("the write fails")
+
+    with pytest.raises(RuntimeError):
+        failing_write()
+    assert ended == ["commit", "rollback"]
+    assert engine.pool.checkedout() == 0
+    with unit_of_work(engine, write=False) as session:
+        assert list(session.scalars(text("SELECT x FROM t"))) == [1]
     engine.dispose()

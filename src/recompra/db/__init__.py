@@ -30,6 +30,7 @@ from recompra.db.writers import WriterQueue
 
 _engines: dict[str, Engine] = {}
 IMMEDIATE = "recompra_sqlite_immediate"
+_IMMEDIATE_BEGIN = {IMMEDIATE: True}
 #: SQLite only: one writer queue per engine (threads, then processes), held from before
 #: ``BEGIN IMMEDIATE`` to the end of the write unit of work (see :func:`unit_of_work`).
 _sqlite_write_locks: weakref.WeakKeyDictionary[Engine, WriterQueue] = weakref.WeakKeyDictionary()
@@ -211,21 +212,37 @@ def unit_of_work(engine: Engine | None = None, *, write: bool = True) -> Iterato
     lock = _sqlite_write_locks.get(engine) if sqlite_write else None
     locked = lock.acquire(timeout=WRITE_LOCK_TIMEOUT_S) if lock is not None else False
     try:
-        session = session_factory(engine)()
+        # The unit of work begins the connection's transaction itself and hands it to the
+        # session ("control_fully": the session's commit and rollback end it, and the
+        # session's events still fire). Letting the session check out, branch and begin
+        # its own connection cost ~70 µs more per unit of work (measured on SQLite: a
+        # tenth of a loyalty write); the transaction, the pool's check-in and every
+        # engine event (BEGIN IMMEDIATE, the automation wake-ups) are the same.
+        conn = engine.connect()
         try:
             if sqlite_write:
-                session.connection(execution_options={IMMEDIATE: True})
-            yield session
-            session.commit()
-            if sqlite_write and locked:
-                checkpointer = _checkpointers.get(engine)
-                if checkpointer is not None:
-                    checkpointer.wrote()
-        except BaseException:
-            session.rollback()
-            raise
+                conn.execution_options(**_IMMEDIATE_BEGIN)
+            conn.begin()
+            session = Session(
+                bind=conn,
+                join_transaction_mode="control_fully",
+                expire_on_commit=False,
+                autoflush=False,
+            )
+            try:
+                yield session
+                session.commit()
+                if sqlite_write and locked:
+                    checkpointer = _checkpointers.get(engine)
+                    if checkpointer is not None:
+                        checkpointer.wrote()
+            except BaseException:
+                session.rollback()
+                raise
+            finally:
+                session.close()
         finally:
-            session.close()
+            conn.close()
     finally:
         if locked and lock is not None:
             lock.release()
