@@ -92,6 +92,37 @@ def postgres_database(admin_url: str) -> Iterator[str]:
         drop_postgres(admin, url)
 
 
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of process ``pid`` so far (from ``/proc``); ``None`` when
+    it is not on this machine (or gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def postgres_backends_cpu(engine: Engine) -> float | None:
+    """CPU seconds so far of the PostgreSQL backends connected to ``engine``'s database
+    (the server runs on this machine: on a loaded machine CPU time is the steadier
+    figure); 0 on SQLite, whose work is its process's; ``None`` when the server runs
+    elsewhere."""
+    if engine.dialect.name != "postgresql":
+        return 0.0
+    with engine.connect() as conn:
+        pids = conn.execute(
+            text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        ).scalars()
+        seconds = 0.0
+        for pid in pids:
+            cpu = process_cpu_seconds(pid)
+            if cpu is None:
+                return None
+            seconds += cpu
+    return seconds
+
+
 def load_average() -> str:
     """The 1, 5 and 15-minute load averages (the machine is shared: quote them)."""
     return " ".join(f"{x:.2f}" for x in os.getloadavg())

@@ -1,0 +1,372 @@
+"""Benchmark: events ingested and evaluated against 20 active journeys, sustained.
+
+Issue 15's first speed row asks for >= 1,000 events/s on SQLite and >= 2,000/s on
+PostgreSQL, **sustained for 10 minutes**. Per backend (SQLite, then PostgreSQL when
+``--postgres`` is given), for ``--seconds`` (600 by default):
+
+* setup: 20 active journeys triggered by the custom events ``e0`` ... ``e19`` (one run
+  per journey and customer; their start node waits a day, so the run's first timer is
+  not due during the run) and enough customers for every event to be a new (customer,
+  journey) pair: event ``n`` goes to customer ``n % customers`` with type
+  ``e{n // customers % 20}``; after the first pass over the population every event's
+  customer is already in journeys (the trigger pass's slower path: exit conditions and
+  ``wait_for_event`` wake-ups are looked up for them);
+* a **producer process** offers events at a fixed rate (``--rate``; 1,200/s SQLite and
+  2,200/s PostgreSQL by default) in batches of ``--batch`` (100) through the product's
+  ingest path, the one ``POST /v1/ingest/events/batch`` runs (``ingest_events`` with its
+  validation, then the live-segment re-evaluation, in one unit of work; on PostgreSQL
+  each commit sends the worker's ``NOTIFY``, as the API server's engine does);
+* the **real worker**, ``recompra worker``, in its own process, evaluates them.
+
+Every second of the run the bench reads the worker's ``events`` feed cursor: a batch is
+evaluated once the cursor (moved in the same transaction that writes its runs) reaches
+its last event, so its lag (event committed -> run row exists) is that moment minus the
+producer's commit, to within the 0.1 s poll. Per interval (``--interval``, a minute by
+default) it prints the events ingested and evaluated, the runs started, the lag p50, p95
+and max, the backlog (ingested - evaluated) at the interval's end and the CPU seconds of
+the producer, the worker and (PostgreSQL) the database server's backends.
+
+The verdict: evaluated events per second >= the target in every interval, the backlog
+bounded (at every interval's end at most 5 seconds of offered events), and, counted with
+plain SQL at the end, every event started exactly one run (each event's customer has a
+run of the event's journey, and there are as many runs as events and as distinct
+(customer, type) pairs).
+
+Usage: ``python benchmarks/bench_events_sustained.py [--seconds 600] [--interval 60]
+[--rate N] [--batch 100] [--postgres postgresql+psycopg://...] [--skip-sqlite]``;
+a short check: ``--seconds 60 --interval 20``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from _worker_harness import (
+    fork_worker,
+    load_average,
+    postgres_backends_cpu,
+    postgres_database,
+    process_cpu_seconds,
+    wait_status,
+)
+from bench_automation import seed_event_journeys
+from sqlalchemy import Engine, insert, text
+
+from recompra.automation.wakeup import notify_on_trigger_writes
+from recompra.db import make_engine, unit_of_work
+from recompra.hub.customers import external_identity
+from recompra.hub.ingest.aftersale import ingest_events
+from recompra.migrate import upgrade
+from recompra.models import CustomerIdentity
+from recompra.segments.live import reevaluate_written
+
+JOURNEYS = 20
+SOURCE = "bench"
+#: Worst backlog allowed at an interval's end, in seconds of offered events.
+BACKLOG_SECONDS = 5
+#: How long the run may take to evaluate what is left once the producer stops.
+DRAIN_SECONDS = 60
+
+
+def seed(engine: Engine, customers: int) -> int:
+    """The journeys and customers of :func:`seed_event_journeys`, each with the store's
+    external id (its own id as text) the producer's events name; the brand's id."""
+    brand_id, ids = seed_event_journeys(engine, customers, JOURNEYS)
+    with unit_of_work(engine) as session:
+        _, source, _ = external_identity(brand_id, SOURCE, "")
+        session.execute(
+            insert(CustomerIdentity),
+            [{"customer_id": c, "kind": "external", "source": source, "value": str(c)} for c in ids],
+        )
+    return brand_id
+
+
+def produce(url: str, brand_id: int, *, rate: float, batch: int, seconds: float, log: Path) -> None:
+    """The producer (a forked process): batch ``k`` is due ``k * batch / rate`` seconds
+    after the start; each is ingested and committed, then logged as a JSON line
+    (commit time, first and last event id, count). Behind schedule it sends at once."""
+    engine = make_engine(url, pool_size=1)
+    notify_on_trigger_writes(engine)  # as the API server's engine: wakes the PG worker
+    with engine.connect() as conn:
+        customers = conn.execute(
+            text("SELECT customer_id FROM brand_customers WHERE brand_id = :b ORDER BY 1"),
+            {"b": brand_id},
+        ).scalars().all()
+    began = time.perf_counter()
+    sent = 0
+    with log.open("a") as out:
+        for k in range(math.ceil(seconds * rate / batch)):
+            delay = began + k * batch / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            events = []
+            for n in range(sent, sent + batch):
+                customer, round_ = customers[n % len(customers)], n // len(customers)
+                events.append(
+                    {
+                        "event_id": f"ev-{n}",
+                        "type": f"e{round_ % JOURNEYS}",
+                        "occurred_at": datetime.now(UTC).isoformat(),
+                        "customer_id": str(customer),
+                        "payload": {"n": n},
+                    }
+                )
+            with unit_of_work(engine) as session:
+                result = ingest_events(session, brand_id=brand_id, source=SOURCE, events=events)
+                reevaluate_written(session, brand_id, "events", result.ids)
+            ids = [i for i in result.ids if i is not None]
+            assert len(ids) == batch, result  # a rejected event would never start a run
+            sent += batch
+            record = {"at": time.time(), "first": min(ids), "last": max(ids), "count": len(ids)}
+            out.write(json.dumps(record) + "\n")
+            out.flush()
+    engine.dispose()
+
+
+@dataclass
+class Interval:
+    """What one interval of the run measured."""
+
+    ingested: int = 0
+    evaluated: int = 0
+    runs: int = 0
+    lags: list[float] = field(default_factory=list)
+    backlog: int = 0
+    producer_cpu: float = 0.0
+    worker_cpu: float = 0.0
+    server_cpu: float | None = None
+
+
+class Monitor:
+    """Follows the producer's log and the worker's cursor; cuts the run into intervals."""
+
+    def __init__(self, engine: Engine, log: Path, pids: dict[str, int]) -> None:
+        self.engine, self.log, self.pids = engine, log, pids
+        self.pending: list[dict[str, Any]] = []
+        self.lines = log.open()
+        self.partial = ""
+        self.ingested = self.evaluated = 0
+        self.intervals: list[Interval] = []
+        self.current = Interval()
+        self.cpu = self._cpu()
+        self.runs = self._runs()
+
+    def _cpu(self) -> dict[str, float | None]:
+        figures: dict[str, float | None] = {
+            name: process_cpu_seconds(pid) for name, pid in self.pids.items()
+        }
+        figures["server"] = postgres_backends_cpu(self.engine)
+        return figures
+
+    def _runs(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(text("SELECT count(*) FROM journey_runs")).scalar_one())
+
+    def poll(self) -> None:
+        """Take the producer's new batches; mark those the worker's cursor has passed."""
+        self.partial += self.lines.read()
+        *lines, self.partial = self.partial.split("\n")  # the last may be half-written
+        for line in lines:
+            batch = json.loads(line)
+            self.pending.append(batch)
+            self.ingested += batch["count"]
+            self.current.ingested += batch["count"]
+        with self.engine.connect() as conn:
+            position = conn.execute(
+                text("SELECT position FROM automation_cursors WHERE feed = 'events'")
+            ).scalar()
+        now = time.time()
+        while self.pending and position is not None and self.pending[0]["last"] <= position:
+            batch = self.pending.pop(0)
+            self.current.lags.append(now - batch["at"])
+            self.evaluated += batch["count"]
+            self.current.evaluated += batch["count"]
+
+    def close_interval(self) -> Interval:
+        """End the current interval: its runs, backlog and CPU; start the next."""
+        runs, cpu = self._runs(), self._cpu()
+        done = self.current
+        done.runs, self.runs = runs - self.runs, runs
+        done.backlog = self.ingested - self.evaluated
+        done.producer_cpu = (cpu["producer"] or 0.0) - (self.cpu["producer"] or 0.0)
+        done.worker_cpu = (cpu["worker"] or 0.0) - (self.cpu["worker"] or 0.0)
+        if cpu["server"] is not None and self.cpu["server"] is not None:
+            done.server_cpu = cpu["server"] - self.cpu["server"]
+        self.cpu = cpu
+        self.intervals.append(done)
+        self.current = Interval()
+        return done
+
+
+def _quantile(values: list[float], q: float) -> float:
+    if len(values) < 2:
+        return values[0] if values else float("nan")
+    return statistics.quantiles(values, n=100, method="inclusive")[round(q * 100) - 1]
+
+
+def _print_interval(index: int, seconds: float, row: Interval) -> None:
+    server = "" if row.server_cpu is None else f"  server CPU {row.server_cpu:5.1f} s"
+    print(
+        f"  {index:>3}  ingested {row.ingested:>7,} ({row.ingested / seconds:6,.0f}/s)"
+        f"  evaluated {row.evaluated:>7,} ({row.evaluated / seconds:6,.0f}/s)"
+        f"  runs {row.runs:>7,}  lag p50 {_quantile(row.lags, 0.5):5.2f} s"
+        f" p95 {_quantile(row.lags, 0.95):5.2f} s max {max(row.lags, default=float('nan')):5.2f} s"
+        f"  backlog {row.backlog:>6,}  CPU producer {row.producer_cpu:5.1f} s"
+        f" worker {row.worker_cpu:5.1f} s{server}",
+        flush=True,
+    )
+
+
+def exactly_one_run_each(engine: Engine, brand_id: int) -> dict[str, int]:
+    """Counted with plain SQL: the brand's events, their distinct (customer, type) pairs,
+    the events whose customer has a run of the event's journey (``e7`` -> ``ev7``), and
+    the runs of the brand's journeys. Every event started exactly one run when all four
+    are equal (the unique (journey, customer, entry key) allows one run per pair)."""
+    with engine.connect() as conn:
+        params = {"brand": brand_id}
+        events, pairs = conn.execute(
+            text(
+                "SELECT count(*), count(DISTINCT customer_id || ':' || type) FROM events"
+                " WHERE brand_id = :brand"
+            ),
+            params,
+        ).one()
+        matched = conn.execute(
+            text(
+                "SELECT count(*) FROM events e JOIN journeys j ON j.brand_id = e.brand_id"
+                " AND j.key = 'ev' || substr(e.type, 2) JOIN journey_runs r"
+                " ON r.journey_id = j.id AND r.customer_id = e.customer_id"
+                " WHERE e.brand_id = :brand"
+            ),
+            params,
+        ).scalar_one()
+        runs = conn.execute(
+            text(
+                "SELECT count(*) FROM journey_runs r JOIN journeys j ON j.id = r.journey_id"
+                " WHERE j.brand_id = :brand"
+            ),
+            params,
+        ).scalar_one()
+    return {"events": events, "pairs": pairs, "matched": matched, "runs": runs}
+
+
+def run_backend(label: str, url: str, args: argparse.Namespace, home: Path) -> bool:
+    """One backend's sustained run; prints its intervals and verdict; whether it was met."""
+    target = 1_000 if label == "SQLite" else 2_000
+    rate = args.rate or (1_200 if label == "SQLite" else 2_200)
+    engine = make_engine(url, pool_size=2)
+    upgrade(engine)
+    total = math.ceil(args.seconds * rate / args.batch) * args.batch
+    brand_id = seed(engine, customers=math.ceil(total / JOURNEYS))
+    log = home / f"producer-{label}.jsonl"
+    log.write_text("")
+    env = {**os.environ, "RECOMPRA_DATABASE_URL": url, "RECOMPRA_HOME": str(home)}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "recompra.cli.main", "worker"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    engine.dispose()  # the producer forks: no pooled connection may cross the fork
+    producer = fork_worker(
+        lambda: produce(
+            url, brand_id, rate=rate, batch=args.batch, seconds=args.seconds, log=log
+        )
+    )
+    print(
+        f"{label}: {rate:,.0f} events/s offered for {args.seconds} s in batches of {args.batch},"
+        f" {JOURNEYS} journeys, {math.ceil(total / JOURNEYS):,} customers (target {target:,}/s)",
+        flush=True,
+    )
+    monitor = Monitor(engine, log, {"producer": producer, "worker": worker.pid})
+    began = time.perf_counter()
+    boundary = began + args.interval
+    producing = True
+    while True:
+        time.sleep(0.1)
+        monitor.poll()
+        if producing:
+            finished, status = os.waitpid(producer, os.WNOHANG)
+            producing = finished == 0
+            if not producing:
+                assert os.waitstatus_to_exitcode(status) == 0, "the producer failed"
+        if time.perf_counter() >= boundary:
+            _print_interval(len(monitor.intervals) + 1, args.interval, monitor.close_interval())
+            boundary += args.interval
+        drained = not producing and monitor.evaluated == monitor.ingested
+        if drained or time.perf_counter() > began + args.seconds + DRAIN_SECONDS:
+            break
+    if producing:
+        wait_status(producer)
+    worker.send_signal(signal.SIGINT)
+    try:
+        _, errors = worker.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        _, errors = worker.communicate()
+    if worker.returncode not in (0, -signal.SIGINT, 130):
+        print(errors.decode(errors="replace"), file=sys.stderr)
+    counts = exactly_one_run_each(engine, brand_id)
+    engine.dispose()
+    # Intervals wholly inside the offered period: the drain after it offers nothing.
+    full = monitor.intervals[: int(args.seconds // args.interval)]
+    throughput_ok = bool(full) and all(r.evaluated / args.interval >= target for r in full)
+    bounded = all(r.backlog <= BACKLOG_SECONDS * rate for r in full)
+    exact = len(set(counts.values())) == 1 and counts["events"] == monitor.ingested
+    lags = [lag for r in monitor.intervals for lag in r.lags]
+    print(
+        f"  whole run: {monitor.ingested:,} events ingested, {monitor.evaluated:,} evaluated;"
+        f" lag p50 {_quantile(lags, 0.5):.2f} s p95 {_quantile(lags, 0.95):.2f} s"
+        f" max {max(lags, default=float('nan')):.2f} s; plain SQL: {counts}"
+    )
+    print(
+        f"  verdict: evaluated >= {target:,}/s in every interval: {_yes(throughput_ok)};"
+        f" backlog <= {BACKLOG_SECONDS} s of events at every interval's end: {_yes(bounded)};"
+        f" every event started exactly one run: {_yes(exact)}"
+        f" -> {'met' if throughput_ok and bounded and exact else 'NOT met'}",
+        flush=True,
+    )
+    return throughput_ok and bounded and exact
+
+
+def _yes(ok: bool) -> str:
+    return "yes" if ok else "NO"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=600)
+    parser.add_argument("--interval", type=int, default=60, help="seconds per printed row")
+    parser.add_argument("--rate", type=float, default=0, help="offered events/s")
+    parser.add_argument("--batch", type=int, default=100, help="events per ingest call")
+    parser.add_argument("--postgres", default="", help="admin URL: also run on PostgreSQL")
+    parser.add_argument("--skip-sqlite", action="store_true")
+    args = parser.parse_args()
+    print(f"load average before: {load_average()}")
+    met = []
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        if not args.skip_sqlite:
+            met.append(run_backend("SQLite", f"sqlite:///{home / 'bench.db'}", args, home))
+        if args.postgres:
+            with postgres_database(args.postgres) as url:
+                met.append(run_backend("PostgreSQL", url, args, home))
+    print(f"load average after: {load_average()}")
+    sys.exit(0 if all(met) else 1)
+
+
+if __name__ == "__main__":
+    main()
