@@ -198,7 +198,9 @@ def timers_per_second(
     return n / elapsed, n / cpu
 
 
-def seed_event_journeys(engine: Engine, customers: int, journeys: int = 20) -> tuple[int, list[int]]:
+def seed_event_journeys(
+    engine: Engine, customers: int, journeys: int = 20
+) -> tuple[int, list[int]]:
     """A brand with ``journeys`` active journeys ``ev0`` ... triggered by the custom
     events ``e0`` ... (one run per journey and customer, whose start node waits a day)
     and ``customers`` customers: (the brand's id, the customers' ids)."""

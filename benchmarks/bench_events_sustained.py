@@ -89,7 +89,10 @@ def seed(engine: Engine, customers: int) -> int:
         _, source, _ = external_identity(brand_id, SOURCE, "")
         session.execute(
             insert(CustomerIdentity),
-            [{"customer_id": c, "kind": "external", "source": source, "value": str(c)} for c in ids],
+            [
+                {"customer_id": c, "kind": "external", "source": source, "value": str(c)}
+                for c in ids
+            ],
         )
     return brand_id
 
@@ -97,14 +100,19 @@ def seed(engine: Engine, customers: int) -> int:
 def produce(url: str, brand_id: int, *, rate: float, batch: int, seconds: float, log: Path) -> None:
     """The producer (a forked process): batch ``k`` is due ``k * batch / rate`` seconds
     after the start; each is ingested and committed, then logged as a JSON line
-    (commit time, first and last event id, count). Behind schedule it sends at once."""
+    (commit time, first and last event id, count). Behind schedule it sends at once, and
+    it stops after ``seconds`` whatever it sent."""
     engine = make_engine(url, pool_size=1)
     notify_on_trigger_writes(engine)  # as the API server's engine: wakes the PG worker
     with engine.connect() as conn:
-        customers = conn.execute(
-            text("SELECT customer_id FROM brand_customers WHERE brand_id = :b ORDER BY 1"),
-            {"b": brand_id},
-        ).scalars().all()
+        customers = (
+            conn.execute(
+                text("SELECT customer_id FROM brand_customers WHERE brand_id = :b ORDER BY 1"),
+                {"b": brand_id},
+            )
+            .scalars()
+            .all()
+        )
     began = time.perf_counter()
     sent = 0
     with log.open("a") as out:
@@ -112,6 +120,8 @@ def produce(url: str, brand_id: int, *, rate: float, batch: int, seconds: float,
             delay = began + k * batch / rate - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
+            elif time.perf_counter() > began + seconds:
+                break  # behind schedule at the end: the intervals show the rate reached
             events = []
             for n in range(sent, sent + batch):
                 customer, round_ = customers[n % len(customers)], n // len(customers)
@@ -165,9 +175,10 @@ class Monitor:
         self.runs = self._runs()
 
     def _cpu(self) -> dict[str, float | None]:
-        figures: dict[str, float | None] = {
-            name: process_cpu_seconds(pid) for name, pid in self.pids.items()
-        }
+        figures: dict[str, float | None] = {}
+        for name, pid in self.pids.items():
+            # A process that has ended (the producer) keeps its last reading.
+            figures[name] = process_cpu_seconds(pid) or getattr(self, "cpu", {}).get(name)
         figures["server"] = postgres_backends_cpu(self.engine)
         return figures
 
@@ -282,9 +293,7 @@ def run_backend(label: str, url: str, args: argparse.Namespace, home: Path) -> b
     )
     engine.dispose()  # the producer forks: no pooled connection may cross the fork
     producer = fork_worker(
-        lambda: produce(
-            url, brand_id, rate=rate, batch=args.batch, seconds=args.seconds, log=log
-        )
+        lambda: produce(url, brand_id, rate=rate, batch=args.batch, seconds=args.seconds, log=log)
     )
     print(
         f"{label}: {rate:,.0f} events/s offered for {args.seconds} s in batches of {args.batch},"
@@ -328,7 +337,9 @@ def run_backend(label: str, url: str, args: argparse.Namespace, home: Path) -> b
     exact = len(set(counts.values())) == 1 and counts["events"] == monitor.ingested
     lags = [lag for r in monitor.intervals for lag in r.lags]
     print(
-        f"  whole run: {monitor.ingested:,} events ingested, {monitor.evaluated:,} evaluated;"
+        f"  whole run: {monitor.ingested:,} events ingested"
+        f" ({monitor.ingested / args.seconds:,.0f}/s of {rate:,.0f}/s offered),"
+        f" {monitor.evaluated:,} evaluated;"
         f" lag p50 {_quantile(lags, 0.5):.2f} s p95 {_quantile(lags, 0.95):.2f} s"
         f" max {max(lags, default=float('nan')):.2f} s; plain SQL: {counts}"
     )
