@@ -27,7 +27,6 @@ segments.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
 import tempfile
