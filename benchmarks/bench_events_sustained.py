@@ -16,7 +16,9 @@ PostgreSQL, **sustained for 10 minutes**. Per backend (SQLite, then PostgreSQL w
   ingest path, the one ``POST /v1/ingest/events/batch`` runs (``ingest_events`` with its
   validation, then the live-segment re-evaluation, in one unit of work; on PostgreSQL
   each commit sends the worker's ``NOTIFY``, as the API server's engine does);
-* the **real worker**, ``recompra worker``, in its own process, evaluates them.
+* the **real worker**, ``recompra worker``, in its own process, evaluates them; it is
+  started first, and the producer once the worker has evaluated a warm-up event (the
+  worker's start-up is printed, not counted).
 
 Every second of the run the bench reads the worker's ``events`` feed cursor: a batch is
 evaluated once the cursor (moved in the same transaction that writes its runs) reaches
@@ -99,6 +101,41 @@ def seed(engine: Engine, customers: int) -> int:
     return brand_id
 
 
+def _customer_ids(conn: Any, brand_id: int) -> list[int]:
+    query = text("SELECT customer_id FROM brand_customers WHERE brand_id = :b ORDER BY 1")
+    return list(conn.execute(query, {"b": brand_id}).scalars())
+
+
+def warm_up(engine: Engine, brand_id: int, worker: subprocess.Popen[bytes]) -> float:
+    """One event of the last customer, through the producer's path; wait until the
+    worker has evaluated it: the seconds it took the worker to start (importing, its
+    first pass and jobs), which the sustained figures leave out."""
+    began = time.perf_counter()
+    with engine.connect() as conn:
+        customer = _customer_ids(conn, brand_id)[-1]
+    event = {"event_id": "warm-up", "type": "e0", "occurred_at": datetime.now(UTC).isoformat()}
+    with unit_of_work(engine) as session:
+        result = ingest_events(
+            session,
+            brand_id=brand_id,
+            source=SOURCE,
+            events=[{**event, "customer_id": str(customer)}],
+        )
+        reevaluate_written(session, brand_id, "events", result.ids)
+    (event_id,) = result.ids
+    while True:
+        with engine.connect() as conn:
+            position = conn.execute(
+                text("SELECT position FROM automation_cursors WHERE feed = 'events'")
+            ).scalar()
+        if position is not None and event_id is not None and position >= event_id:
+            return time.perf_counter() - began
+        if worker.poll() is not None:
+            _, errors = worker.communicate()
+            raise RuntimeError(f"the worker stopped: {errors.decode(errors='replace')}")
+        time.sleep(0.1)
+
+
 def produce(url: str, brand_id: int, *, rate: float, batch: int, seconds: float, log: Path) -> None:
     """The producer (a forked process): batch ``k`` is due ``k * batch / rate`` seconds
     after the start; each is ingested and committed, then logged as a JSON line
@@ -107,14 +144,8 @@ def produce(url: str, brand_id: int, *, rate: float, batch: int, seconds: float,
     engine = make_engine(url, pool_size=1)
     notify_on_trigger_writes(engine)  # as the API server's engine: wakes the PG worker
     with engine.connect() as conn:
-        customers = (
-            conn.execute(
-                text("SELECT customer_id FROM brand_customers WHERE brand_id = :b ORDER BY 1"),
-                {"b": brand_id},
-            )
-            .scalars()
-            .all()
-        )
+        # The last customer is the warm-up's (:func:`warm_up`).
+        customers = _customer_ids(conn, brand_id)[:-1]
     began = time.perf_counter()
     sent = 0
     with log.open("a") as out:
@@ -283,7 +314,8 @@ def run_backend(label: str, url: str, args: argparse.Namespace, home: Path) -> b
     engine = make_engine(url, pool_size=2)
     upgrade(engine)
     total = math.ceil(args.seconds * rate / args.batch) * args.batch
-    brand_id = seed(engine, customers=math.ceil(total / JOURNEYS))
+    customers = math.ceil(total / JOURNEYS)
+    brand_id = seed(engine, customers=customers + 1)  # and the warm-up's customer
     log = home / f"producer-{label}.jsonl"
     log.write_text("")
     env = {**os.environ, "RECOMPRA_DATABASE_URL": url, "RECOMPRA_HOME": str(home)}
@@ -293,13 +325,14 @@ def run_backend(label: str, url: str, args: argparse.Namespace, home: Path) -> b
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
+    print(f"{label}: worker ready after {warm_up(engine, brand_id, worker):.1f} s", flush=True)
     engine.dispose()  # the producer forks: no pooled connection may cross the fork
     producer = fork_worker(
         lambda: produce(url, brand_id, rate=rate, batch=args.batch, seconds=args.seconds, log=log)
     )
     print(
         f"{label}: {rate:,.0f} events/s offered for {args.seconds} s in batches of {args.batch},"
-        f" {JOURNEYS} journeys, {math.ceil(total / JOURNEYS):,} customers (target {target:,}/s)",
+        f" {JOURNEYS} journeys, {customers:,} customers (target {target:,}/s)",
         flush=True,
     )
     monitor = Monitor(engine, log, {"producer": producer, "worker": worker.pid})
@@ -339,7 +372,8 @@ def run_backend(label: str, url: str, args: argparse.Namespace, home: Path) -> b
     bounded = all(b <= BACKLOG_SECONDS * rate for b in backlogs) and all(
         later <= earlier + rate for earlier, later in pairwise(backlogs)
     )
-    exact = len(set(counts.values())) == 1 and counts["events"] == monitor.ingested
+    # The warm-up's event is one more, with its run.
+    exact = len(set(counts.values())) == 1 and counts["events"] == monitor.ingested + 1
     lags = [lag for r in monitor.intervals for lag in r.lags]
     print(
         f"  whole run: {monitor.ingested:,} events ingested"

@@ -8,8 +8,17 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from automationtest import NOON, Store, add_order, apply, make_store, set_properties, thank_you
-from sqlalchemy import Engine, event, select, update
+from automationtest import (
+    NOON,
+    Store,
+    add_order,
+    apply,
+    counted_statements,
+    make_store,
+    set_properties,
+    thank_you,
+)
+from sqlalchemy import Engine, select, update
 
 from recompra.automation.definition import InvalidJourney, parse_journey
 from recompra.automation.worker import ingest_triggers
@@ -365,16 +374,8 @@ def test_events_of_customers_no_event_can_reach_cost_no_statement_each(engine: E
 
     def statements_for(specs: list[tuple[int, str]]) -> int:
         _events(engine, store, specs)
-        counted = [0]
-
-        def count(*_: Any) -> None:
-            counted[0] += 1
-
-        event.listen(engine, "before_cursor_execute", count)
-        try:
+        with counted_statements(engine) as counted:
             assert ingest_triggers(engine, now=NOON) == len(specs)
-        finally:
-            event.remove(engine, "before_cursor_execute", count)
         return counted[0]
 
     statements_for([(c, "visited") for c in range(3)])  # now all three are in a journey
