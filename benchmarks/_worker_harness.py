@@ -103,23 +103,26 @@ def process_cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
+def postgres_backend_pids(engine: Engine) -> list[int]:
+    """The PostgreSQL backends connected to ``engine``'s database (none on SQLite, whose
+    work is its process's)."""
+    if engine.dialect.name != "postgresql":
+        return []
+    with engine.connect() as conn:
+        query = text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        return list(conn.execute(query).scalars())
+
+
 def postgres_backends_cpu(engine: Engine) -> float | None:
     """CPU seconds so far of the PostgreSQL backends connected to ``engine``'s database
     (the server runs on this machine: on a loaded machine CPU time is the steadier
-    figure); 0 on SQLite, whose work is its process's; ``None`` when the server runs
-    elsewhere."""
-    if engine.dialect.name != "postgresql":
-        return 0.0
-    with engine.connect() as conn:
-        pids = conn.execute(
-            text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
-        ).scalars()
-        seconds = 0.0
-        for pid in pids:
-            cpu = process_cpu_seconds(pid)
-            if cpu is None:
-                return None
-            seconds += cpu
+    figure); 0 on SQLite; ``None`` when the server runs elsewhere."""
+    seconds = 0.0
+    for pid in postgres_backend_pids(engine):
+        cpu = process_cpu_seconds(pid)
+        if cpu is None:
+            return None
+        seconds += cpu
     return seconds
 
 

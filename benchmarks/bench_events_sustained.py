@@ -61,6 +61,7 @@ from typing import Any
 from _worker_harness import (
     fork_worker,
     load_average,
+    postgres_backend_pids,
     postgres_backends_cpu,
     postgres_database,
     process_cpu_seconds,
@@ -74,7 +75,8 @@ from recompra.db import make_engine, unit_of_work
 from recompra.hub.customers import external_identity
 from recompra.hub.ingest.aftersale import ingest_events
 from recompra.migrate import upgrade
-from recompra.models import CustomerIdentity
+from recompra.models import CustomerIdentity, Event
+from recompra.models.automation import JourneyRun, JourneyTimer
 from recompra.segments.live import reevaluate_written
 
 JOURNEYS = 20
@@ -204,7 +206,8 @@ class Monitor:
         self.ingested = self.evaluated = 0
         self.intervals: list[Interval] = []
         self.current = Interval()
-        self.cpu = self._cpu()
+        self.backends: dict[int, float] = {}
+        self.cpu = self.first_cpu = self._cpu()
         self.runs = self._runs()
 
     def _cpu(self) -> dict[str, float | None]:
@@ -212,7 +215,12 @@ class Monitor:
         for name, pid in self.pids.items():
             # A process that has ended (the producer) keeps its last reading.
             figures[name] = process_cpu_seconds(pid) or getattr(self, "cpu", {}).get(name)
-        figures["server"] = postgres_backends_cpu(self.engine)
+        # Per backend, each keeping its last reading once its connection closes (a sum of
+        # the live ones would drop).
+        for pid in postgres_backend_pids(self.engine):
+            self.backends[pid] = process_cpu_seconds(pid) or self.backends.get(pid, 0.0)
+        postgres = self.engine.dialect.name == "postgresql"
+        figures["server"] = sum(self.backends.values()) if postgres else None
         return figures
 
     def _runs(self) -> int:
@@ -238,6 +246,11 @@ class Monitor:
             self.current.lags.append(now - batch["at"])
             self.evaluated += batch["count"]
             self.current.evaluated += batch["count"]
+
+    def cpu_spent(self) -> float:
+        """CPU seconds of the producer, the worker and the server since the start."""
+        now = self._cpu()
+        return sum((now[k] or 0.0) - (self.first_cpu[k] or 0.0) for k in now)
 
     def close_interval(self) -> Interval:
         """End the current interval: its runs, backlog and CPU; start the next."""
@@ -307,6 +320,78 @@ def exactly_one_run_each(engine: Engine, brand_id: int) -> dict[str, int]:
     return {"events": events, "pairs": pairs, "matched": matched, "runs": runs}
 
 
+#: Events the floor writes (enough for a steady rate, short beside the run).
+FLOOR_EVENTS = 20_000
+
+
+def floor_cpu(engine: Engine, brand_id: int, n: int, batch: int) -> dict[str, float]:
+    """The floor: the rows the run writes per event (the event, its run, the run's first
+    timer) written in bare SQL, three statements per batch of ``batch`` and one
+    transaction each, in this process, with no producer, worker or pacing: events per
+    second and CPU milliseconds per event (this process's and PostgreSQL's)."""
+    with engine.connect() as conn:
+        customers = _customer_ids(conn, brand_id)
+        journey_id = conn.execute(
+            text("SELECT id FROM journeys WHERE brand_id = :b AND key = 'ev0'"), {"b": brand_id}
+        ).scalar_one()
+    now = datetime.now(UTC)
+    server = postgres_backends_cpu(engine)
+    began, cpu = time.perf_counter(), time.process_time()
+    for first in range(0, n, batch):
+        numbers = range(first, min(first + batch, n))
+        with engine.begin() as conn:
+            conn.execute(
+                insert(Event),
+                [
+                    {
+                        "brand_id": brand_id,
+                        "customer_id": customers[k % len(customers)],
+                        "type": "floor",
+                        "occurred_at": now,
+                        "source": SOURCE,
+                        "external_id": f"floor-{k}",
+                        "payload": {"n": k},
+                        "created_at": now,
+                    }
+                    for k in numbers
+                ],
+            )
+            runs = conn.execute(
+                insert(JourneyRun).returning(JourneyRun.id, JourneyRun.entry_key),
+                [
+                    {
+                        "journey_id": journey_id,
+                        "version": 1,
+                        "customer_id": customers[k % len(customers)],
+                        "entry_key": f"floor:{k}",
+                        "node": "first",
+                        "state": "active",
+                        "holdout": False,
+                        "started_at": now,
+                    }
+                    for k in numbers
+                ],
+            ).all()
+            conn.execute(
+                insert(JourneyTimer),
+                [
+                    {
+                        "run_id": run_id,
+                        "node": "first",
+                        "execution_key": key,
+                        "due_at": now,
+                        "state": "pending",
+                        "created_at": now,
+                    }
+                    for run_id, key in runs
+                ],
+            )
+    seconds, cpu = time.perf_counter() - began, time.process_time() - cpu
+    after = postgres_backends_cpu(engine)
+    server_ms = 0.0 if server is None or after is None else (after - server) / n * 1e3
+    return {"per_second": n / seconds, "client_ms": cpu / n * 1e3, "server_ms": server_ms}
+
+
 def run_backend(label: str, url: str, args: argparse.Namespace, home: Path) -> bool:
     """One backend's sustained run; prints its intervals and verdict; whether it was met."""
     target = 1_000 if label == "SQLite" else 2_000
@@ -355,6 +440,7 @@ def run_backend(label: str, url: str, args: argparse.Namespace, home: Path) -> b
             break
     if producing:
         wait_status(producer)
+    spent = monitor.cpu_spent()
     worker.send_signal(signal.SIGINT)
     try:
         _, errors = worker.communicate(timeout=30)
@@ -364,6 +450,7 @@ def run_backend(label: str, url: str, args: argparse.Namespace, home: Path) -> b
     if worker.returncode not in (0, -signal.SIGINT, 130):
         print(errors.decode(errors="replace"), file=sys.stderr)
     counts = exactly_one_run_each(engine, brand_id)
+    floor = floor_cpu(engine, brand_id, min(FLOOR_EVENTS, monitor.ingested), args.batch)
     engine.dispose()
     # Intervals wholly inside the offered period: the drain after it offers nothing.
     full = monitor.intervals[: int(args.seconds // args.interval)]
@@ -381,6 +468,13 @@ def run_backend(label: str, url: str, args: argparse.Namespace, home: Path) -> b
         f" {monitor.evaluated:,} evaluated;"
         f" lag p50 {_quantile(lags, 0.5):.2f} s p95 {_quantile(lags, 0.95):.2f} s"
         f" max {max(lags, default=float('nan')):.2f} s; plain SQL: {counts}"
+    )
+    print(
+        f"  project: {spent / max(monitor.evaluated, 1) * 1e3:.2f} ms CPU per event"
+        " (producer, worker and server); floor, bare SQL writing the same rows (event, run,"
+        f" first timer) in batches of {args.batch}, one process: {floor['per_second']:,.0f}"
+        f" events/s, {floor['client_ms'] + floor['server_ms']:.2f} ms CPU per event"
+        f" ({floor['client_ms']:.2f} client, {floor['server_ms']:.2f} server)"
     )
     print(
         f"  verdict: evaluated >= {target:,}/s in every interval: {_yes(throughput_ok)};"
