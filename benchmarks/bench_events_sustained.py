@@ -207,14 +207,15 @@ class Monitor:
         self.intervals: list[Interval] = []
         self.current = Interval()
         self.backends: dict[int, float] = {}
+        self.ended: dict[str, float] = {}
         self.cpu = self.first_cpu = self._cpu()
         self.runs = self._runs()
 
     def _cpu(self) -> dict[str, float | None]:
         figures: dict[str, float | None] = {}
         for name, pid in self.pids.items():
-            # A process that has ended (the producer) keeps its last reading.
-            figures[name] = process_cpu_seconds(pid) or getattr(self, "cpu", {}).get(name)
+            # A process reaped (the producer) has its total from ``wait4``.
+            figures[name] = self.ended.get(name) or process_cpu_seconds(pid)
         # Per backend, each keeping its last reading once its connection closes (a sum of
         # the live ones would drop).
         for pid in postgres_backend_pids(self.engine):
@@ -428,10 +429,11 @@ def run_backend(label: str, url: str, args: argparse.Namespace, home: Path) -> b
         time.sleep(0.1)
         monitor.poll()
         if producing:
-            finished, status = os.waitpid(producer, os.WNOHANG)
+            finished, status, usage = os.wait4(producer, os.WNOHANG)
             producing = finished == 0
             if not producing:
                 assert os.waitstatus_to_exitcode(status) == 0, "the producer failed"
+                monitor.ended["producer"] = usage.ru_utime + usage.ru_stime
         if time.perf_counter() >= boundary:
             _print_interval(len(monitor.intervals) + 1, args.interval, monitor.close_interval())
             boundary += args.interval
