@@ -92,6 +92,40 @@ def postgres_database(admin_url: str) -> Iterator[str]:
         drop_postgres(admin, url)
 
 
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of process ``pid`` so far (from ``/proc``); ``None`` when
+    it is not on this machine (or gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def postgres_backend_pids(engine: Engine) -> list[int]:
+    """The PostgreSQL backends connected to ``engine``'s database (none on SQLite, whose
+    work is its process's)."""
+    if engine.dialect.name != "postgresql":
+        return []
+    with engine.connect() as conn:
+        query = text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        return list(conn.execute(query).scalars())
+
+
+def postgres_backends_cpu(engine: Engine) -> float | None:
+    """CPU seconds so far of the PostgreSQL backends connected to ``engine``'s database
+    (the server runs on this machine: on a loaded machine CPU time is the steadier
+    figure); 0 on SQLite; ``None`` when the server runs elsewhere."""
+    seconds = 0.0
+    for pid in postgres_backend_pids(engine):
+        cpu = process_cpu_seconds(pid)
+        if cpu is None:
+            return None
+        seconds += cpu
+    return seconds
+
+
 def load_average() -> str:
     """The 1, 5 and 15-minute load averages (the machine is shared: quote them)."""
     return " ".join(f"{x:.2f}" for x in os.getloadavg())

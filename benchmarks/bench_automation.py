@@ -275,11 +275,12 @@ def timers_per_second(
     return Throughput(n / elapsed, n / cpu, n / server_cpu if server_cpu else None)
 
 
-def events_per_second(engine: Engine, n: int, journeys: int = 20) -> tuple[float, float]:
-    """``journeys`` active journeys triggered by custom events (``e0`` ... ``e19``), then
-    ``n`` events of ``n`` customers, types in turn: the worker's trigger pass reads the
-    feed and evaluates each event against every journey, starting one run (and its first
-    timer) per event. Per wall-clock and per CPU second."""
+def seed_event_journeys(
+    engine: Engine, customers: int, journeys: int = 20
+) -> tuple[int, list[int]]:
+    """A brand with ``journeys`` active journeys ``ev0`` ... triggered by the custom
+    events ``e0`` ... (one run per journey and customer, whose start node waits a day)
+    and ``customers`` customers: (the brand's id, the customers' ids)."""
     with unit_of_work(engine) as session:
         brand = Brand(slug=f"e{uuid.uuid4().hex[:6]}", name="Loja Eventos")
         session.add(brand)
@@ -290,13 +291,21 @@ def events_per_second(engine: Engine, n: int, journeys: int = 20) -> tuple[float
             document["entry"] = {"key": "customer", "reentry": "once_per_key"}
             apply_journey(session, brand_id=brand.id, definition=parse_journey(document))
         first = _next_id(session, Customer)
-        ids = list(range(first, first + n))
+        ids = list(range(first, first + customers))
         session.execute(insert(Customer), [{"id": c, "name": f"C{c}"} for c in ids])
         session.execute(
             insert(BrandCustomer), [{"brand_id": brand.id, "customer_id": c} for c in ids]
         )
         _advance_sequences(session)
-        brand_id = brand.id
+        return brand.id, ids
+
+
+def events_per_second(engine: Engine, n: int, journeys: int = 20) -> tuple[float, float]:
+    """``journeys`` active journeys triggered by custom events (``e0`` ... ``e19``), then
+    ``n`` events of ``n`` customers, types in turn: the worker's trigger pass reads the
+    feed and evaluates each event against every journey, starting one run (and its first
+    timer) per event. Per wall-clock and per CPU second."""
+    brand_id, ids = seed_event_journeys(engine, n, journeys)
     # The rows earlier measures left in the other feeds (their orders) are read first,
     # outside the timing: this row measures the events alone.
     while ingest_triggers(engine, now=NOW, limit=1000):

@@ -29,7 +29,6 @@ segments.
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
 import uuid
@@ -37,6 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from _loyalty_ops import NOW, run_floor, run_ops
+from _worker_harness import postgres_backends_cpu
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
@@ -158,33 +158,16 @@ class _Clock:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def _server_cpu(self) -> float | None:
-        if self._engine.dialect.name != "postgresql":
-            return 0.0  # SQLite runs inside this process: its CPU is ours
-        with self._engine.connect() as conn:
-            pids = conn.execute(
-                text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
-            ).scalars()
-            ticks = 0
-            for pid in pids:
-                try:
-                    with open(f"/proc/{pid}/stat") as stat:
-                        fields = stat.read().rsplit(")", 1)[1].split()
-                except OSError:
-                    return None  # the server runs elsewhere: no server CPU figure
-                ticks += int(fields[11]) + int(fields[12])  # utime + stime
-        return ticks / os.sysconf("SC_CLK_TCK")
-
     def __enter__(self) -> dict[str, float]:
         self.figures: dict[str, float] = {}
-        self._server = self._server_cpu()
+        self._server = postgres_backends_cpu(self._engine)
         self._wall, self._cpu = time.perf_counter(), time.process_time()
         return self.figures
 
     def __exit__(self, *_: object) -> None:
         self.figures["seconds"] = time.perf_counter() - self._wall
         self.figures["cpu_seconds"] = time.process_time() - self._cpu
-        server = self._server_cpu()
+        server = postgres_backends_cpu(self._engine)
         if server is not None and self._server is not None:
             self.figures["server_cpu_seconds"] = server - self._server
 

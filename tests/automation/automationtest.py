@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session
 
 from recompra.automation.consent import record_consent
@@ -51,6 +51,21 @@ class Store:
     brand_id: int
     program_id: int
     customers: list[int] = field(default_factory=list)
+
+
+@contextmanager
+def counted_statements(engine: Engine) -> Iterator[list[int]]:
+    """Count the SQL statements ``engine`` runs inside the block (in ``counter[0]``)."""
+    counter = [0]
+
+    def count(*_: Any) -> None:
+        counter[0] += 1
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield counter
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
 
 
 def make_store(engine: Engine, *, customers: int = 3, points: int = 150) -> Store:

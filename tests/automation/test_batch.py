@@ -6,11 +6,19 @@ statement) skip those already written."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 import pytest
-from automationtest import NOON, Store, add_order, apply, context, make_store, thank_you
-from sqlalchemy import Engine, event, func, select
+from automationtest import (
+    NOON,
+    Store,
+    add_order,
+    apply,
+    context,
+    counted_statements,
+    make_store,
+    thank_you,
+)
+from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import StatementError
 
 from recompra.automation.bulk import insert_rows
@@ -25,16 +33,8 @@ def _statements_of_one_batch(engine: Engine, store: Store, customers: list[int])
         for customer in customers:
             add_order(session, store, customer, f"B-{customer}")
     ingest_triggers(engine, now=NOON)
-    counted = [0]
-
-    def count(*_: Any) -> None:
-        counted[0] += 1
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with counted_statements(engine) as counted:
         assert decide_due(engine, context(), now=NOON, batch=500) == len(customers)
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
     return counted[0]
 
 

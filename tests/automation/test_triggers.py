@@ -8,7 +8,16 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from automationtest import NOON, Store, add_order, apply, make_store, set_properties, thank_you
+from automationtest import (
+    NOON,
+    Store,
+    add_order,
+    apply,
+    counted_statements,
+    make_store,
+    set_properties,
+    thank_you,
+)
 from sqlalchemy import Engine, select, update
 
 from recompra.automation.definition import InvalidJourney, parse_journey
@@ -18,6 +27,7 @@ from recompra.loyalty.tiers.service import define_tier
 from recompra.models import (
     Customer,
     CustomerScore,
+    Event,
     LoyaltyAccount,
     Order,
     Return,
@@ -321,3 +331,55 @@ def test_defaults_are_written_into_the_stored_trigger() -> None:
         "threshold": 0.7,
         "direction": "above",
     }
+
+
+def _events(engine: Engine, store: Store, specs: list[tuple[int, str]]) -> None:
+    """Custom events (customer index, type), in this order, in one transaction."""
+    with unit_of_work(engine) as session:
+        session.add_all(
+            Event(
+                brand_id=store.brand_id, customer_id=store.customers[c], type=kind, occurred_at=NOON
+            )
+            for c, kind in specs
+        )
+
+
+def test_an_event_ends_a_run_an_earlier_event_of_the_same_slice_started(engine: Engine) -> None:
+    store = make_store(engine, customers=2)
+    journey = _journey({"type": "event", "event": "visited"})
+    journey["exit_when"] = [{"type": "event", "event": "complained"}]
+    apply(engine, store, journey)
+    _events(engine, store, [(0, "visited"), (0, "complained"), (1, "visited")])
+    assert ingest_triggers(engine, now=NOON) == 3  # one slice
+    with unit_of_work(engine, write=False) as session:
+        runs = session.execute(
+            select(JourneyRun.customer_id, JourneyRun.state, JourneyRun.exit_reason).order_by(
+                JourneyRun.customer_id
+            )
+        ).all()
+    assert runs == [
+        (store.customers[0], "exited", "event:complained"),
+        (store.customers[1], "active", None),
+    ]
+
+
+def test_events_of_customers_no_event_can_reach_cost_no_statement_each(engine: Engine) -> None:
+    # Customers inside a journey that neither exits on an event nor waits for one: their
+    # events start runs elsewhere, and no exit or wake-up is looked up per event.
+    store = make_store(engine, customers=3)
+    apply(engine, store, _journey({"type": "event", "event": "visited"}))
+    second = _journey({"type": "event", "event": "clicked"})
+    second["key"] = "clicks"
+    apply(engine, store, second)
+
+    def statements_for(specs: list[tuple[int, str]]) -> int:
+        _events(engine, store, specs)
+        with counted_statements(engine) as counted:
+            assert ingest_triggers(engine, now=NOON) == len(specs)
+        return counted[0]
+
+    statements_for([(c, "visited") for c in range(3)])  # now all three are in a journey
+    one = statements_for([(0, "clicked")])
+    five = statements_for([(1, "other"), (2, "other"), (1, "clicked"), (2, "clicked"), (2, "x")])
+    assert one == five
+    assert len(_runs(engine)) == 6

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from recompra.automation.bulk import insert_rows
 from recompra.automation.service import definition_at
-from recompra.db.dialect import in_values, insert_ignoring_conflicts
+from recompra.db.dialect import insert_ignoring_conflicts
 from recompra.models.automation import RUNS, TIMERS, Journey, JourneyRun, JourneyTimer
 
 
@@ -309,22 +309,6 @@ def exit_matching(
         if any(matches(c) for c in definition_at(session, journey_id, version)["exit_when"])
     ]
     return end_runs(session, leaving, state="exited", reason=reason, now=now)
-
-
-def customers_in_journeys(session: Session, customer_ids: list[int]) -> set[int]:
-    """Those of ``customer_ids`` with an active run (one statement)."""
-    if not customer_ids:
-        return set()
-    return set(
-        session.scalars(
-            select(JourneyRun.customer_id)
-            .where(
-                in_values(session, JourneyRun.customer_id, customer_ids),
-                JourneyRun.state == "active",
-            )
-            .distinct()
-        )
-    )
 
 
 def wake_waiting(session: Session, *, customer_id: int, event: str, now: datetime) -> int:

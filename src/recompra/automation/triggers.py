@@ -24,7 +24,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from recompra.automation.feeds import read_by_id
@@ -32,7 +32,6 @@ from recompra.automation.lifecycle import milestones, order_stages, returns, rev
 from recompra.automation.runs import (
     ActiveJourney,
     RunStarts,
-    customers_in_journeys,
     exit_condition,
     exit_matching,
     of_kind,
@@ -40,8 +39,11 @@ from recompra.automation.runs import (
     start_run,
     wake_waiting,
 )
+from recompra.automation.service import definition_at
 from recompra.automation.watchers import dates, score_crossings, tier_changes
+from recompra.db.dialect import in_values
 from recompra.models import Event, LoyaltyAccount, LoyaltyLot, LoyaltyProgram, Order
+from recompra.models.automation import JourneyRun
 from recompra.models.segments import Segment, SegmentMembershipEvent
 
 
@@ -134,16 +136,17 @@ def _events(session: Session, journeys: list[ActiveJourney], *, now: datetime, l
         select(Event.id, Event.brand_id, Event.customer_id, Event.type),
         limit=limit,
     )
-    # Only a customer with an active run can have one to end or wake: read who has, once
-    # for the slice (two statements per event saved for everyone else), and add those
-    # an earlier event of the slice may have started one for. New runs are written
-    # together, before anything reads runs again.
-    in_journeys = customers_in_journeys(session, [r[2] for r in rows if r[2] is not None])
+    # Only a customer with an active run an event can end (its version exits on an event)
+    # or wake (it waits for one) needs those looked up: read who has, once for the slice
+    # (two statements per event saved for everyone else, such as customers merely inside
+    # other journeys), and add those an earlier event of the slice started such a run
+    # for. New runs are written together, before anything reads runs again.
+    reachable = _reachable_by_events(session, [r[2] for r in rows if r[2] is not None])
     starts = RunStarts(session, now=now)
     for event_id, brand_id, customer_id, kind in rows:
         if customer_id is None:
             continue
-        if customer_id in in_journeys:
+        if customer_id in reachable:
             starts.flush()
             exit_matching(
                 session,
@@ -156,9 +159,42 @@ def _events(session: Session, journeys: list[ActiveJourney], *, now: datetime, l
         for journey in of_kind(journeys, brand_id, "event"):
             if journey.document["trigger"]["event"] == kind:
                 starts.add(journey, customer_id=customer_id, occurrence=f"event:{event_id}")
-                in_journeys.add(customer_id)
+                # A new run waits for no event yet: its start node is decided later.
+                if _exits_on_events(journey.document):
+                    reachable.add(customer_id)
     starts.flush()
     return len(rows)
+
+
+def _exits_on_events(document: dict[str, Any]) -> bool:
+    """Whether a journey version's runs end on some custom event."""
+    return any(condition["type"] == "event" for condition in document["exit_when"])
+
+
+def _reachable_by_events(session: Session, customer_ids: list[int]) -> set[int]:
+    """Those of ``customer_ids`` with an active run a custom event can end or wake: one
+    waiting for an event, or of a version that exits on an event (two statements: the
+    versions their active runs are on, then the customers)."""
+    if not customer_ids:
+        return set()
+    active = and_(
+        in_values(session, JourneyRun.customer_id, customer_ids), JourneyRun.state == "active"
+    )
+    versions = session.execute(
+        select(JourneyRun.journey_id, JourneyRun.version).where(active).distinct()
+    ).all()
+    exiting = [
+        and_(JourneyRun.journey_id == journey_id, JourneyRun.version == version)
+        for journey_id, version in versions
+        if _exits_on_events(definition_at(session, journey_id, version))
+    ]
+    return set(
+        session.scalars(
+            select(JourneyRun.customer_id)
+            .where(active, or_(JourneyRun.waiting_for.is_not(None), *exiting))
+            .distinct()
+        )
+    )
 
 
 def _points_expiring(session: Session, journeys: list[ActiveJourney], *, now: datetime) -> None:
