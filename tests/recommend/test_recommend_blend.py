@@ -78,6 +78,23 @@ def test_validation_lists_score_the_fusion_computed_by_hand(
     assert metrics["ndcg"] == pytest.approx(ndcg)
 
 
+def test_stacked_windows_score_each_window_as_computed_by_hand() -> None:
+    # Two validation windows (different lists, customers and purchases) pooled row-wise:
+    # the pooled hit-rate is the customer-weighted mean of each window's own fusion.
+    weights = {"popularity": 0.5, "cooccurrence": 2.0, "own_history": 0.1}
+    parts, by_hand = [], []
+    for seed in (5, 6):
+        ranked, relevant, ids = _random_lists(seed)
+        bought: dict[int, set[int]] = {}
+        for key in relevant.keys:
+            bought.setdefault(int(key // relevant.stride), set()).add(int(key % relevant.stride))
+        parts.append(ValidationLists.build(ranked, relevant, ids))
+        by_hand.append(_by_hand(ranked, bought, ids, weights, k=4))
+    pooled = ValidationLists.stack(parts).metrics(weights, k=4)
+    assert pooled["hit_rate"] == pytest.approx(np.mean([hit for hit, _ in by_hand]))
+    assert pooled["ndcg"] == pytest.approx(np.mean([ndcg for _, ndcg in by_hand]))
+
+
 def test_cross_fitted_blend_finds_the_member_that_knows_on_both_halves() -> None:
     ranked, relevant, ids = _random_lists(4)
     first = np.full(len(relevant.customers), -1, dtype=np.int64)

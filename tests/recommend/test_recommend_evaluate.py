@@ -92,8 +92,10 @@ def test_models_only_see_training_lines(lines: pd.DataFrame) -> None:
     cutoff = pd.Timestamp(table.attrs["cutoff"])
     assert seen
     assert max(seen) < cutoff
-    # The plan was chosen on a validation slice that ends before the test period.
-    assert pd.Timestamp(table.attrs["plan"]["validation_cutoff"]) < cutoff
+    # The plan was chosen on validation windows that all start before the test period.
+    origins = [pd.Timestamp(c) for c in table.attrs["plan"]["validation_cutoffs"]]
+    assert len(origins) == 3
+    assert max(origins) < cutoff
 
 
 def test_served_next_to_every_baseline_on_the_same_customers(lines: pd.DataFrame) -> None:
@@ -107,6 +109,10 @@ def test_served_next_to_every_baseline_on_the_same_customers(lines: pd.DataFrame
         rows = table.loc[table["items"] == items]
         assert set(BASELINES) - {"own_history"} <= set(rows["model"])
     assert "own_history" in set(table.loc[table["items"] == "all", "model"])
+    # The learned candidates are scored on the test period too, whether they serve or not.
+    for items in ("all", "new"):
+        assert {"blend", "learned_ranker"} <= set(table.loc[table["items"] == items, "model"])
+    assert "own_history_then_new" in set(table.loc[table["items"] == "all", "model"])
     for column in ("hit_rate", "precision", "recall", "ndcg", "coverage"):
         assert table[column].between(0.0, 1.0).all()
     assert (table["precision"] <= table["hit_rate"]).all()

@@ -10,6 +10,7 @@ from _recommend_fixtures import snapshot_tables
 from threadpoolctl import threadpool_limits
 
 from recompra.recommend.backtest import LIST_KINDS
+from recompra.recommend.blend import customer_halves
 from recompra.recommend.purchases import purchase_lines
 from recompra.recommend.ranker import (
     FEATURES,
@@ -46,7 +47,7 @@ def test_each_half_is_ranked_by_the_model_fitted_on_the_other_half() -> None:
     pairs, labels = _pairs(seed=3)
     labels |= pairs.features[:, 0] > 1.0  # some signal to learn
     k = 3
-    hits = cross_fitted_ranker_hits(pairs, labels, CUSTOMERS, k)
+    hits = cross_fitted_ranker_hits(pairs, labels, customer_halves(np.arange(CUSTOMERS)), k)
     # By hand: fit on odd customers, rank even ones (and vice versa), top k per customer.
     expected = np.zeros((CUSTOMERS, k), dtype=bool)
     for scored_parity in (0, 1):
@@ -75,7 +76,7 @@ def test_a_pattern_seen_only_in_the_scored_half_does_not_help_it() -> None:
     pairs, labels = _pairs(seed=5)
     even = pairs.rows % 2 == 0
     labels = np.where(even, pairs.features[:, 0] > 0, labels)
-    hits = cross_fitted_ranker_hits(pairs, labels, CUSTOMERS, k=1)
+    hits = cross_fitted_ranker_hits(pairs, labels, customer_halves(np.arange(CUSTOMERS)), k=1)
     even_hit_rate = hits[::2, 0].mean()
     assert even_hit_rate < 0.7
     in_sample = new_classifier().fit(pairs.features[even], labels[even])
@@ -139,7 +140,7 @@ def test_a_served_ranker_lists_offers_and_leaves_the_manifest_json() -> None:
     classifier = new_classifier().set_params(min_samples_leaf=1).fit(pairs.features, labels)
     choices = {kind: ListChoice(kind, "popularity", {}, 0, {}, "test") for kind in LIST_KINDS}
     choices["any"] = ListChoice("any", RANKER, {}, 2, {}, "test", ranker=classifier)
-    plan = ServingPlan("product", 3, 100.0, "", choices)
+    plan = ServingPlan("product", 3, 100.0, (), choices)
     served = ServedRecommender(plan, just_bought=None).fit(lines)
     top = served.top_k(customers, 3, "any")
     assert top[0, 0] == 1  # the classifier learned that product 1 is the one bought

@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 from _recommend_fixtures import snapshot_tables
 
-from recompra.recommend.backtest import LIST_KINDS
-from recompra.recommend.blend import learn_weights
+from recompra.recommend.backtest import LIST_KINDS, rolling_origin_splits, time_split
+from recompra.recommend.blend import customer_halves, learn_weights
 from recompra.recommend.ease import Ease
 from recompra.recommend.flows import refresh
 from recompra.recommend.metrics import Relevant
@@ -20,7 +20,13 @@ from recompra.recommend.purchases import never_offered, purchase_lines
 from recompra.recommend.recommenders import NextBestOffer
 from recompra.recommend.repeat import JustBoughtRule
 from recompra.recommend.replenishment import OwnHistory, Replenishment
-from recompra.recommend.selection import ListChoice, ServingPlan, choose_list, choose_plan
+from recompra.recommend.selection import (
+    ListChoice,
+    PooledEvidence,
+    ServingPlan,
+    choose_list,
+    choose_plan,
+)
 from recompra.recommend.served import ServedRecommender
 
 ONE_CATEGORY = 1
@@ -104,7 +110,7 @@ def _gap_store() -> pd.DataFrame:
 
 def _own_history_plan() -> ServingPlan:
     choices = {kind: ListChoice(kind, "own_history", {}, 0, {}, "test") for kind in LIST_KINDS}
-    return ServingPlan(level="product", k=3, ease_l2=100.0, validation_cutoff="", choices=choices)
+    return ServingPlan(level="product", k=3, ease_l2=100.0, validation_cutoffs=(), choices=choices)
 
 
 def test_just_bought_window_comes_from_each_products_own_gaps() -> None:
@@ -204,20 +210,6 @@ def test_learned_blend_keeps_the_informative_member() -> None:
     assert metrics["hit_rate"] == pytest.approx(1.0)
 
 
-def _lists_hitting(hit_rows: dict[str, range], n: int) -> tuple[dict[str, np.ndarray], Relevant]:
-    """One-item lists: ``name`` hits the customers at ``hit_rows[name]`` (item = row)."""
-    relevant = Relevant.build(
-        np.arange(n) + 1000,
-        pd.DataFrame({"customer_id": np.arange(n) + 1000, "item_id": np.arange(n)}),
-    )
-    lists = {}
-    rows = np.arange(n)
-    for name, hit in hit_rows.items():
-        hits = np.isin(rows, np.asarray(hit))
-        lists[name] = np.where(hits, rows, (rows + 1) % n)[:, None]
-    return lists, relevant
-
-
 @pytest.mark.parametrize("challenger", [range(10, 120), range(40, 143)])
 def test_the_simplest_method_within_one_standard_error_of_the_leader_serves(
     challenger: range,
@@ -227,11 +219,60 @@ def test_the_simplest_method_within_one_standard_error_of_the_leader_serves(
     # hand: d = challenger hit - popularity hit per customer; the challenger serves only
     # when mean(d) > sd(d) / sqrt(n) (sample sd), else the simpler popularity does.
     n = 200
-    lists, relevant = _lists_hitting({"popularity": range(100), "cooccurrence": challenger}, n)
-    d = np.isin(np.arange(n), challenger).astype(float) - (np.arange(n) < 100)
+    rows = np.arange(n)
+    popular, challenging = rows < 100, np.isin(rows, challenger)
+    d = challenging.astype(float) - popular
     expected = "cooccurrence" if d.mean() > d.std(ddof=1) / np.sqrt(n) else "popularity"
-    ids = np.arange(n, dtype=np.int64)
-    # The cold-start list learns no blend, so only the rule decides between the two.
-    choice = choose_list("cold_start", lists, lists, relevant, ids, k=1)
+    evidence = PooledEvidence(
+        customers=rows + 1000,
+        counts=np.ones(n, dtype=np.int64),
+        hits={"popularity": popular[:, None], "cooccurrence": challenging[:, None]},
+    )
+    # No blend lists (as for cold start), so only the rule decides between the two.
+    choice = choose_list("cold_start", evidence, k=1)
     assert choice.method == expected, choice.reason
     assert choice.validation["cooccurrence"]["hit_rate"] == len(challenger) / n
+
+
+def test_rolling_origin_windows_are_fitted_strictly_before_each_window() -> None:
+    # Lines every day from day 0 to day 100: span 100 days, windows of 20 days.
+    days = np.arange(101)
+    lines = pd.DataFrame(
+        {
+            "customer_id": days % 7,
+            "purchased_at": pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(days, "D"),
+        }
+    )
+    splits = rolling_origin_splits(lines, 0.2, origins=3)
+    start = pd.Timestamp("2024-01-01", tz="UTC")
+    expected = [(40, 60), (60, 80), (80, 101)]  # [cutoff, end) in days, the last one closed
+    assert [s.cutoff for s in splits] == [start + pd.Timedelta(days=a) for a, _ in expected]
+    for split, (first, stop) in zip(splits, expected, strict=True):
+        seen = (split.test["purchased_at"] - start).dt.days.tolist()
+        assert seen == list(range(first, stop))
+        assert split.train["purchased_at"].max() < split.cutoff
+        assert len(split.train) == first
+    # The latest window is the single split of time_split; too many origins are dropped.
+    assert splits[-1].cutoff == time_split(lines, 0.2).cutoff
+    assert len(rolling_origin_splits(lines, 0.4, origins=5)) == 2
+
+
+def test_cross_fitting_keeps_every_window_of_a_customer_in_one_half() -> None:
+    customers = np.array([7, 3, 9, 3, 7, 11, 9])
+    first, second = customer_halves(customers)
+    assert sorted([*first, *second]) == list(range(len(customers)))
+    assert not set(customers[first]) & set(customers[second])
+    # One sorted window: alternate rows, as before the windows were pooled.
+    assert customer_halves(np.array([2, 5, 8, 9]))[0].tolist() == [0, 2]
+
+
+def test_plan_pools_the_validation_windows() -> None:
+    lines = purchase_lines(_repeat_store())
+    plan = choose_plan(lines, level="product", k=3, validation_fraction=0.2, origins=3)
+    assert len(plan.validation_cutoffs) == 3
+    # Orders span days 0..159, so the windows are 31.8 days long from day 63.6; each
+    # customer orders every 20 days, so every window holds an order of each of the 60
+    # customers, all returning (first orders by day 19): 3 windows x 60 rows.
+    assert plan.choices["any"].customers == 180
+    single = choose_plan(lines, level="product", k=3, validation_fraction=0.2, origins=1)
+    assert single.choices["any"].customers == 60

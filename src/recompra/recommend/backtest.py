@@ -4,7 +4,8 @@ The last ``test_fraction`` of the time span (first to last purchase) is held out
 Everything is fitted on the purchase lines *before* the cutoff only, so nothing about the
 held-out period (orders, popularity, co-occurrence, repeat behaviour) leaks into
 training. The model selection (:mod:`recompra.recommend.selection`) splits the training
-period again the same way: its held-out part is the *validation slice*, before the test.
+period again into rolling validation windows (:func:`rolling_origin_splits`), all before
+the test.
 
 Who is scored (:class:`Targets`):
 
@@ -78,6 +79,50 @@ def time_split(lines: pd.DataFrame, test_fraction: float = 0.2) -> TimeSplit:
         start=start,
         end=end,
     )
+
+
+#: Validation windows of the model selection (rolling origin, :func:`rolling_origin_splits`).
+VALIDATION_ORIGINS = 3
+
+
+def rolling_origin_splits(
+    lines: pd.DataFrame, window_fraction: float, origins: int = VALIDATION_ORIGINS
+) -> list[TimeSplit]:
+    """Split purchase lines at several origins: time-series cross-validation.
+
+    The span (first to last purchase) ends in ``origins`` consecutive windows, each
+    ``window_fraction`` of the span long; window ``j`` (oldest first) holds the lines of
+    ``[cutoff_j, cutoff_j + length)`` (the last one also its end) and is fitted on the
+    lines strictly before ``cutoff_j``, never on anything after its own start
+    (Hyndman and Athanasopoulos, *Forecasting: Principles and Practice*, 3rd ed., 5.10;
+    Tashman 2000). With ``origins=1`` it is :func:`time_split`. Origins that would leave
+    no line to fit on are dropped, so at least the latest window remains.
+
+    Returns
+    -------
+    list[TimeSplit]
+        One split per origin, oldest first; ``test`` holds the window's lines.
+    """
+    if origins < 1:
+        raise ValueError("origins must be at least 1")
+    latest = time_split(lines, window_fraction)
+    length = latest.end - latest.cutoff
+    splits = []
+    for back in range(origins - 1, 0, -1):
+        cutoff = latest.cutoff - length * back
+        before = lines["purchased_at"] < cutoff
+        inside = ~before & (lines["purchased_at"] < cutoff + length)
+        if before.any() and inside.any():
+            splits.append(
+                TimeSplit(
+                    train=lines.loc[before].reset_index(drop=True),
+                    test=lines.loc[inside].reset_index(drop=True),
+                    cutoff=cutoff,
+                    start=latest.start,
+                    end=cutoff + length,
+                )
+            )
+    return [*splits, latest]
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ weight and a store of one-off purchases a heavy co-occurrence weight.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -134,6 +134,22 @@ class ValidationLists:
             counts=relevant.counts,
         )
 
+    @classmethod
+    def stack(cls, parts: Sequence[ValidationLists]) -> ValidationLists:
+        """Return the lists of several validation windows, one row per (customer, window).
+
+        Slots are numbered per row, so the parts only need the same members and depth;
+        the narrower candidate sets are padded with slots that never hit.
+        """
+        width = max(part.hits.shape[1] for part in parts)
+        hits = [np.pad(part.hits, ((0, 0), (0, width - part.hits.shape[1]))) for part in parts]
+        return cls(
+            members=parts[0].members,
+            slots=np.concatenate([part.slots for part in parts], axis=1),
+            hits=np.concatenate(hits),
+            counts=np.concatenate([part.counts for part in parts]),
+        )
+
     def take(self, rows: np.ndarray) -> ValidationLists:
         """Return the lists of the customers at ``rows``."""
         return ValidationLists(
@@ -179,9 +195,11 @@ class ValidationLists:
         return hits
 
 
-def _coordinate_ascent(
-    lists: ValidationLists, k: int, passes: int
+def fit_weights(
+    lists: ValidationLists, k: int, passes: int = 2
 ) -> tuple[dict[str, float], dict[str, float]]:
+    """Return the weights :func:`learn_weights` learns on ``lists``, and their metrics."""
+
     def measure(weights: Mapping[str, float]) -> tuple[float, float, dict[str, float]]:
         metrics = lists.metrics(weights, k)
         return metrics["hit_rate"], metrics["ndcg"], metrics
@@ -241,27 +259,36 @@ def learn_weights(
     tuple[dict, dict]
         The weights per member and the (in-sample) validation metrics of the blend.
     """
-    return _coordinate_ascent(ValidationLists.build(ranked, relevant, ids), k, passes)
+    return fit_weights(ValidationLists.build(ranked, relevant, ids), k, passes)
+
+
+def customer_halves(customers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the rows of the two cross-fitting halves, split by customer.
+
+    Customers alternate between the halves in id order (alternate rows of one sorted
+    validation window); with several windows every row of a customer falls in the same
+    half, so no customer is scored by a model fitted on any of their windows.
+    """
+    _, rank = np.unique(np.asarray(customers), return_inverse=True)
+    half = rank.ravel() % 2
+    return np.flatnonzero(half == 0), np.flatnonzero(half == 1)
 
 
 def cross_fitted_hits(
-    ranked: Mapping[str, np.ndarray], relevant: Relevant, ids: np.ndarray, k: int
+    lists: ValidationLists, k: int, halves: tuple[np.ndarray, np.ndarray]
 ) -> np.ndarray:
-    """Return the blend's ``(customers, k)`` validation hits, weights learned on the *other* half.
+    """Return the blend's ``(rows, k)`` validation hits, weights learned on the *other* half.
 
-    The customers are split in two (alternate rows); each half is scored with the
-    weights :func:`learn_weights` finds on the other half. Unlike the in-sample score,
-    this can lose to the best single member, which is the point: a blend is served only
-    when it wins this way.
+    Each half of the rows (:func:`customer_halves`) is scored with the weights
+    :func:`learn_weights` finds on the other half. Unlike the in-sample score, this can
+    lose to the best single member, which is the point: a blend is served only when it
+    wins this way.
     """
-    lists = ValidationLists.build(ranked, relevant, ids)
-    n = len(relevant.customers)
-    halves = (np.arange(0, n, 2), np.arange(1, n, 2))
-    hits = np.zeros((n, k), dtype=bool)
+    hits = np.zeros((len(lists.counts), k), dtype=bool)
     for scored, learned in (halves, halves[::-1]):
         if len(scored) == 0 or len(learned) == 0:
             continue
-        weights, _ = _coordinate_ascent(lists.take(learned), k, passes=2)
+        weights, _ = fit_weights(lists.take(learned), k)
         hits[scored] = lists.take(scored).top_hits(weights, k)
     return hits
 
@@ -269,8 +296,10 @@ def cross_fitted_hits(
 def cross_fitted_metrics(
     ranked: Mapping[str, np.ndarray], relevant: Relevant, ids: np.ndarray, k: int
 ) -> dict[str, float]:
-    """Return the metrics @k of :func:`cross_fitted_hits`."""
-    return hit_metrics(cross_fitted_hits(ranked, relevant, ids, k), relevant.counts, k)
+    """Return the metrics @k of :func:`cross_fitted_hits` on one validation window."""
+    lists = ValidationLists.build(ranked, relevant, ids)
+    hits = cross_fitted_hits(lists, k, customer_halves(relevant.customers))
+    return hit_metrics(hits, relevant.counts, k)
 
 
 class Blend(BaseRecommender):

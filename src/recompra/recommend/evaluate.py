@@ -3,7 +3,7 @@
 The lines are split in time (:mod:`recompra.recommend.backtest`: the last
 ``test_fraction`` of the span is the test period). On the training period alone the
 store's own model selection runs (:func:`~recompra.recommend.selection.choose_plan`,
-whose validation slice is the last ``test_fraction`` of the *training* span), the
+whose validation windows are each ``test_fraction`` of the *training* span), the
 served recommender is fitted, and so is every candidate; all are then scored on the
 same test customers, per list:
 
@@ -27,7 +27,7 @@ recommended / items in the training catalogue).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 import numpy as np
@@ -38,10 +38,15 @@ from recompra.recommend.metrics import METRICS, hit_matrix, paired_difference, r
 from recompra.recommend.recommenders import BaseRecommender
 from recompra.recommend.selection import (
     BASELINES,
+    HISTORY_THEN_NEW,
     MEMBERS,
+    RANKER,
+    ListChoice,
+    ServingPlan,
     candidates,
     choose_plan,
     list_exclude,
+    serving_model,
 )
 from recompra.recommend.served import ServedRecommender
 from recompra.recommend.sql import Level
@@ -86,7 +91,7 @@ def evaluate_recommenders(
         List length.
     test_fraction
         Share of the time span held out as the test period (and, inside the training
-        period, as the validation slice of the model selection).
+        period, and the length of each validation window of the model selection).
     population
         ``"returning"`` or ``"all"`` (see :mod:`recompra.recommend.backtest`).
     models
@@ -127,13 +132,22 @@ def evaluate_recommenders(
     for kind in LIST_KINDS:
         who = targets.relevant[kind].customers
         add(kind, "served", f"served: {plan.choices[kind].method}", served.top_k(who, k, kind))
-    for name, factory in factories.items():
-        model = factory().fit(split.train)
+    fitted = {name: factory().fit(split.train) for name, factory in factories.items()}
+    for name, model in fitted.items():
         for kind in LIST_KINDS:
             if models is None and name not in MEMBERS[kind]:
                 continue  # e.g. own history has nothing new to offer, nor for newcomers
             who = targets.relevant[kind].customers
             add(kind, name, _role(name), model.top_k(who, k, exclude=list_exclude(kind, model)))
+    if models is None:
+        for kind, name, composite in _composites(plan):
+            model, mode = serving_model(composite, fitted, split.train)
+            add(
+                kind,
+                name,
+                "candidate",
+                model.top_k(targets.relevant[kind].customers, k, exclude=mode),
+            )
     table = pd.DataFrame(rows, columns=list(EVALUATION_COLUMNS))
     order = {label: i for i, label in enumerate(ITEMS_LABEL.values())}
     table = table.sort_values("items", key=lambda c: c.map(order), kind="stable")
@@ -150,6 +164,26 @@ def evaluate_recommenders(
         }
     )
     return table
+
+
+def _composites(plan: ServingPlan) -> list[tuple[ListKind, str, ListChoice]]:
+    """Return the learned candidates of each list as choices that would serve them.
+
+    The blend (weights learned on the validation windows), the learned ranker and, for
+    ``any``, own history padded by the new-items blend, whether or not they serve, so
+    the table shows every candidate on the same test customers.
+    """
+    out = []
+    for kind, choice in plan.choices.items():
+        if choice.learned:
+            out.append((kind, "blend", replace(choice, method="blend", weights=choice.learned)))
+        if choice.ranker is not None:
+            out.append((kind, RANKER, replace(choice, method=RANKER)))
+    new_weights = plan.choices["new"].learned if "new" in plan.choices else {}
+    if "any" in plan.choices and new_weights:
+        padded = replace(plan.choices["any"], method=HISTORY_THEN_NEW, weights=new_weights)
+        out.append(("any", HISTORY_THEN_NEW, padded))
+    return out
 
 
 def _differences(

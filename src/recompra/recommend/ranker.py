@@ -18,7 +18,7 @@ the customer buys the item, from :data:`FEATURES`:
   any real ratio, so a tree split separates it);
 * whether the customer has bought in the item's category (product level).
 
-The label is "bought in the validation slice". :func:`cross_fitted_ranker_hits` scores
+The label is "bought in the validation window". :func:`cross_fitted_ranker_hits` scores
 the validation customers the way :func:`~recompra.recommend.blend.cross_fitted_hits`
 scores the blend: the classifier fitted on one half of the customers ranks the other
 half, so that a model is never judged on the customers it was fitted on.
@@ -26,7 +26,7 @@ half, so that a model is never judged on the customers it was fitted on.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,6 +98,21 @@ class CandidatePairs:
         """Return the pairs where ``keep`` holds."""
         return CandidatePairs(self.rows[keep], self.positions[keep], self.features[keep])
 
+    @classmethod
+    def stack(cls, parts: Sequence[CandidatePairs], sizes: Sequence[int]) -> CandidatePairs:
+        """Return the pairs of several validation windows of ``sizes`` rows, rows renumbered.
+
+        Window ``j``'s rows follow those of the windows before it (as
+        :meth:`~recompra.recommend.blend.ValidationLists.stack` stacks them); positions
+        stay those of each window's own item index (labels are taken per window).
+        """
+        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        return cls(
+            rows=np.concatenate([p.rows + o for p, o in zip(parts, offsets, strict=True)]),
+            positions=np.concatenate([p.positions for p in parts]),
+            features=np.concatenate([p.features for p in parts]),
+        )
+
 
 def top_hits(
     rows: np.ndarray, scores: np.ndarray, labels: np.ndarray, n: int, k: int
@@ -134,15 +149,15 @@ def fit_classifier(
 
 
 def cross_fitted_ranker_hits(
-    pairs: CandidatePairs, labels: np.ndarray, n: int, k: int
+    pairs: CandidatePairs, labels: np.ndarray, halves: tuple[np.ndarray, np.ndarray], k: int
 ) -> np.ndarray:
-    """Return the ranker's ``(n, k)`` validation hits, each half ranked by the other's model.
+    """Return the ranker's ``(rows, k)`` validation hits, each half ranked by the other's model.
 
-    The customers are split as the blend's cross-fitting splits them (alternate rows); a
-    half whose other half has no positive label gets no list (no hit), which only makes
-    the ranker look worse.
+    ``halves`` splits the rows as the blend's cross-fitting does
+    (:func:`~recompra.recommend.blend.customer_halves`); a half whose other half has no
+    positive label gets no list (no hit), which only makes the ranker look worse.
     """
-    halves = (np.arange(0, n, 2), np.arange(1, n, 2))
+    n = len(halves[0]) + len(halves[1])
     hits = np.zeros((n, k), dtype=bool)
     for scored, learned in (halves, halves[::-1]):
         model = fit_classifier(pairs, labels, learned)

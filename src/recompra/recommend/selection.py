@@ -1,18 +1,23 @@
 """Per-store model selection: the method (or blend) that wins the store's own back-test.
 
-:func:`choose_plan` splits the lines it is given in time (:mod:`recompra.recommend.
-backtest`): the candidates are fitted before the *validation slice* and scored on it,
-separately for the three lists (:data:`~recompra.recommend.backtest.LIST_KINDS`). For
-the ``new`` and ``any`` lists a blend of the candidates is learned on the same slice
-(:func:`~recompra.recommend.blend.learn_weights`), and scored cross-fitted (weights
+:func:`choose_plan` evaluates the candidates by **rolling-origin validation**
+(time-series cross-validation, :func:`~recompra.recommend.backtest.
+rolling_origin_splits`): the last :data:`~recompra.recommend.backtest.
+VALIDATION_ORIGINS` windows of the lines it is given, each as long as the validation
+fraction of the span, each scored by the candidates fitted strictly before it. The
+scores of every window are pooled, one row per (customer, window), separately for the
+three lists (:data:`~recompra.recommend.backtest.LIST_KINDS`). For the ``new`` and
+``any`` lists a blend of the candidates is learned on the pooled rows
+(:func:`~recompra.recommend.blend.fit_weights`), and scored cross-fitted (weights
 learned on one half of the validation customers, scored on the other) so that it is
-not favoured by having been tuned on the same customers; for ``cold_start`` customers, who
-have no history, only the popularity rankings compete. Each list is then served by the
-*simplest* method (:data:`SIMPLICITY`, declared before any back-test) whose validation
+not favoured by having been tuned on the same customers; for ``cold_start`` customers,
+who have no history, only the popularity rankings compete. Each list is then served by
+the *simplest* method (:data:`SIMPLICITY`, declared before any back-test) whose pooled
 hit-rate is within one standard error of the best one's (the one-standard-error rule,
-:func:`within_noise`): a more complex method must earn its place beyond the noise of
-the validation slice, and a tie serves the simpler. The plan records why: the
-validation metrics of the winner next to every candidate and baseline.
+:func:`within_noise`, on the per-(customer, window) differences): a more complex method
+must earn its place beyond the noise of the validation evidence, and a tie serves the
+simpler. The plan records why: the validation metrics of the winner next to every
+candidate and baseline.
 
 Candidates (:data:`CANDIDATES`): ``popularity`` (distinct buyers), ``recent_popularity``
 (buyers of the last quarter of the period), ``cooccurrence`` (same-order cosine) and
@@ -37,17 +42,31 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from recompra.recommend.backtest import LIST_KINDS, ListKind, Targets, time_split
+from recompra.recommend.backtest import (
+    LIST_KINDS,
+    VALIDATION_ORIGINS,
+    ListKind,
+    Targets,
+    TimeSplit,
+    rolling_origin_splits,
+)
 from recompra.recommend.blend import (
     BLEND_DEPTH,
     Blend,
     HistoryThenNew,
+    ValidationLists,
     cross_fitted_hits,
-    learn_weights,
+    customer_halves,
+    fit_weights,
 )
 from recompra.recommend.ease import Ease
-from recompra.recommend.metrics import Relevant, hit_matrix, hit_metrics, ranking_metrics
-from recompra.recommend.ranker import LearnedRanker, cross_fitted_ranker_hits, fit_classifier
+from recompra.recommend.metrics import Relevant, hit_matrix, hit_metrics
+from recompra.recommend.ranker import (
+    CandidatePairs,
+    LearnedRanker,
+    cross_fitted_ranker_hits,
+    fit_classifier,
+)
 from recompra.recommend.recommenders import (
     BaseRecommender,
     Exclude,
@@ -60,7 +79,7 @@ from recompra.recommend.sql import Level
 
 #: The baselines every served list is compared with (the issue's reference methods).
 BASELINES = ("popularity", "cooccurrence", "own_history")
-#: EASE penalties tried on the validation slice.
+#: EASE penalties tried on the validation windows.
 EASE_L2_GRID = (10.0, 100.0, 500.0)
 #: Candidates that suggest products the customer has not bought yet.
 _DISCOVERY = (
@@ -137,15 +156,16 @@ class ListChoice:
         Blend weights per candidate: of the served blend, or of the new-items blend that
         pads :data:`HISTORY_THEN_NEW` (empty for a single method).
     customers
-        Validation customers the choice was made on.
+        Validation rows the choice was made on, one per (customer, window).
     validation
         Validation metrics @k per method (every candidate, and ``blend`` when learned).
     reason
         The choice in one sentence, with the numbers.
     learned
-        The blend weights learned on this list's validation slice, served or not.
+        The blend weights learned on this list's validation windows, served or not.
     ranker
-        The fitted pair classifier when :data:`RANKER` serves (not written to the manifest).
+        The pair classifier learned on the validation windows, served or not (``None``
+        when there was nothing to learn; not written to the manifest).
     """
 
     kind: ListKind
@@ -165,7 +185,7 @@ class ServingPlan:
     level: Level
     k: int
     ease_l2: float
-    validation_cutoff: str
+    validation_cutoffs: tuple[str, ...]
     choices: dict[ListKind, ListChoice] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -285,34 +305,56 @@ def within_noise(leader: np.ndarray, other: np.ndarray) -> bool:
     return bool(difference.mean() <= stats.sem(difference))
 
 
+@dataclass(frozen=True)
+class PooledEvidence:
+    """One list's validation evidence, pooled over the rolling-origin windows.
+
+    One row per (customer, window): a customer who bought in two windows counts twice,
+    each time scored by the candidates fitted before that window.
+
+    Attributes
+    ----------
+    customers
+        Customer id of each row (the cross-fitting halves split by customer).
+    counts
+        Relevant items of each row.
+    hits
+        Per method, ``(rows, k)`` flags: is its item at each rank relevant?
+    lists
+        The blend members' evidence lists (``None`` for ``cold_start``: no blend).
+    """
+
+    customers: np.ndarray
+    counts: np.ndarray
+    hits: dict[str, np.ndarray]
+    lists: ValidationLists | None = None
+
+
 def choose_list(
     kind: ListKind,
-    padded: dict[str, np.ndarray],
-    ranked: dict[str, np.ndarray],
-    relevant: Relevant,
-    ids: np.ndarray,
+    evidence: PooledEvidence,
     k: int,
     scored: Mapping[str, np.ndarray] | None = None,
 ) -> ListChoice:
-    """Choose what serves one list from its members' validation lists (positions).
+    """Choose what serves one list from its pooled validation evidence.
 
-    ``padded`` holds each candidate's top ``k`` as served alone, ``ranked`` the blend
-    members' evidence lists, ``scored`` the ``(customers, k)`` cross-fitted validation
-    hits of further candidates (the learned ranker). The *leader* is the method with the
-    best validation hit-rate (NDCG, then simplicity, break ties), the blend and the ranker
-    scored cross-fitted; the list
-    serves the simplest method (:data:`SIMPLICITY`) within one standard error of the
-    leader (:func:`within_noise`), the leader itself when no simpler one is.
+    ``scored`` holds the ``(rows, k)`` cross-fitted validation hits of further candidates
+    (the learned ranker). The *leader* is the method with the best validation hit-rate
+    (NDCG, then simplicity, break ties), the blend and the ranker scored cross-fitted;
+    the list serves the simplest method (:data:`SIMPLICITY`) within one standard error
+    of the leader (:func:`within_noise`, on the per-(customer, window) differences), the
+    leader itself when no simpler one is.
     """
-    n = len(relevant.customers)
-    hits = {name: hit_matrix(_ids(p, ids)[:, :k], relevant) for name, p in padded.items()}
+    n = len(evidence.customers)
+    hits = dict(evidence.hits)
     weights: dict[str, float] = {}
-    if n and kind != "cold_start":
-        # Weights from every validation customer; the score that decides is cross-fitted.
-        weights, _ = learn_weights(ranked, relevant, ids, k)
-        hits["blend"] = cross_fitted_hits(ranked, relevant, ids, k)
+    if n and evidence.lists is not None:
+        # Weights from every validation row; the score that decides is cross-fitted.
+        weights, _ = fit_weights(evidence.lists, k)
+        halves = customer_halves(evidence.customers)
+        hits["blend"] = cross_fitted_hits(evidence.lists, k, halves)
     hits.update(scored or {})
-    scores = {name: hit_metrics(h, relevant.counts, k) for name, h in hits.items()}
+    scores = {name: hit_metrics(h, evidence.counts, k) for name, h in hits.items()}
     if n == 0:
         return ListChoice(
             kind, "popularity", {}, 0, scores, "no validation customers: best sellers served"
@@ -325,6 +367,7 @@ def choose_list(
     best_baseline = max(baselines, key=lambda b: scores[b]["hit_rate"]) if baselines else method
     won = scores[method]["hit_rate"]
     base = scores[best_baseline]["hit_rate"]
+    rows = f"{n:,} customer-windows"
     if method != leader:
         lead = scores[leader]["hit_rate"]
         against = (
@@ -334,18 +377,18 @@ def choose_list(
         )
         reason = (
             f"{method} serves: the simplest method within one standard error of the "
-            f"validation leader {leader} (hit-rate@{k} {won:.3f} vs {lead:.3f} on {n:,} "
-            f"customers){against}"
+            f"validation leader {leader} (hit-rate@{k} {won:.3f} vs {lead:.3f} on {rows})"
+            f"{against}"
         )
     elif method in BASELINES:
         reason = (
-            f"nothing beats the baseline {method} on the validation slice "
-            f"(hit-rate@{k} {won:.3f}, {n:,} customers): the baseline is served"
+            f"nothing beats the baseline {method} on the validation windows "
+            f"(hit-rate@{k} {won:.3f}, {rows}): the baseline is served"
         )
     else:
         reason = (
-            f"{method} wins the validation slice: hit-rate@{k} {won:.3f} vs best baseline "
-            f"{best_baseline} {base:.3f} on {n:,} customers, beyond one standard error of "
+            f"{method} wins the validation windows: hit-rate@{k} {won:.3f} vs best baseline "
+            f"{best_baseline} {base:.3f} on {rows}, beyond one standard error of "
             "every simpler method"
         )
     learned = {name: w for name, w in weights.items() if w > 0}
@@ -354,29 +397,97 @@ def choose_list(
     )
 
 
-def _ranker_validation(
-    fitted: Mapping[str, BaseRecommender],
-    kind: ListKind,
-    ranked: Mapping[str, np.ndarray],
-    relevant: Relevant,
-    lines: pd.DataFrame,
-    k: int,
-) -> tuple[dict[str, np.ndarray], Any]:
-    """Return the ranker's cross-fitted validation hits and its classifier on every customer.
+@dataclass(frozen=True)
+class _Window:
+    """One validation window: the candidates fitted before it, and whom it scores."""
 
-    Nothing when the list has no learned ranker (``cold_start``) or the slice has no hit
-    to learn from.
+    split: TimeSplit
+    relevant: dict[ListKind, Relevant]
+    fitted: dict[str, BaseRecommender]
+    eases: dict[float, Ease]
+
+    @classmethod
+    def fit(cls, split: TimeSplit, level: Level) -> _Window:
+        """Fit every candidate (EASE at each grid penalty) on the lines before the window."""
+        fitted = {
+            name: factory().fit(split.train)
+            for name, factory in candidates(level).items()
+            if name != "ease"
+        }
+        eases = {l2: Ease(level, l2=l2).fit(split.train) for l2 in EASE_L2_GRID}
+        return cls(split, Targets.build(split, level).relevant, fitted, eases)
+
+    @property
+    def ids(self) -> np.ndarray:
+        """Item id of each position of the window's fitted models."""
+        ids: np.ndarray = self.fitted["popularity"].index_.ids
+        return ids
+
+
+def _choose_ease_l2(windows: list[_Window], k: int) -> float:
+    """Return the EASE penalty with the best pooled new-items hit-rate (NDCG breaks ties)."""
+    best, chosen = (-1.0, -1.0), EASE_L2_GRID[0]
+    for l2 in EASE_L2_GRID:
+        hits, counts = [], []
+        for window in windows:
+            new = window.relevant["new"]
+            recs = window.eases[l2].top_k(new.customers, k, exclude="all")
+            hits.append(hit_matrix(recs[:, :k], new))
+            counts.append(new.counts)
+        metrics = hit_metrics(np.concatenate(hits), np.concatenate(counts), k)
+        if (metrics["hit_rate"], metrics["ndcg"]) > best:
+            best, chosen = (metrics["hit_rate"], metrics["ndcg"]), l2
+    return chosen
+
+
+def _pooled_list(
+    windows: list[_Window], kind: ListKind, k: int, padding: ListChoice | None
+) -> tuple[PooledEvidence, dict[str, np.ndarray], Any]:
+    """Return a list's pooled evidence, and the learned ranker's (cross-fitted hits, classifier).
+
+    ``padding`` assembles :data:`HISTORY_THEN_NEW` (``any`` list) from each window's
+    fitted candidates.
     """
-    n = len(relevant.customers)
-    if kind == "cold_start" or n < 2:
-        return {}, None
-    ranker = learned_ranker(fitted, kind).fit(lines)
-    pairs = ranker.pairs(relevant.customers, ranked)
-    labels = pairs.labels(relevant, ranker.index_.ids)
-    classifier = fit_classifier(pairs, labels, np.arange(n))
+    hits: dict[str, list[np.ndarray]] = {}
+    lists, pairs, labels, customers = [], [], [], []
+    for window in windows:
+        relevant, fitted = window.relevant[kind], window.fitted
+        padded = _lists(fitted, kind, relevant, k)
+        if padding is not None:
+            composite, _ = serving_model(padding, fitted, window.split.train)
+            _, padded[HISTORY_THEN_NEW] = composite._top_k_positions(relevant.customers, k, "none")
+        for name, positions in padded.items():
+            hits.setdefault(name, []).append(
+                hit_matrix(_ids(positions, window.ids)[:, :k], relevant)
+            )
+        customers.append(relevant.customers)
+        if kind == "cold_start":
+            continue
+        ranked = _evidence_lists(fitted, kind, relevant)
+        lists.append(ValidationLists.build(ranked, relevant, window.ids))
+        ranker = learned_ranker(fitted, kind).fit(window.split.train)
+        pairs.append(ranker.pairs(relevant.customers, ranked))
+        labels.append(pairs[-1].labels(relevant, ranker.index_.ids))
+    evidence = PooledEvidence(
+        customers=np.concatenate(customers),
+        counts=np.concatenate([w.relevant[kind].counts for w in windows]),
+        hits={name: np.concatenate(parts) for name, parts in hits.items()},
+        lists=ValidationLists.stack(lists) if lists else None,
+    )
+    n = len(evidence.customers)
+    if not pairs or n < 2:
+        return evidence, {}, None
+    pooled = CandidatePairs.stack(pairs, [len(c) for c in customers])
+    pooled_labels = np.concatenate(labels)
+    classifier = fit_classifier(pooled, pooled_labels, np.arange(n))
     if classifier is None:
-        return {}, None
-    return {RANKER: cross_fitted_ranker_hits(pairs, labels, n, k)}, classifier
+        return evidence, {}, None
+    halves = customer_halves(evidence.customers)
+    return (
+        evidence,
+        {RANKER: cross_fitted_ranker_hits(pooled, pooled_labels, halves, k)},
+        classifier,
+    )
 
 
 #: A template choice: assembles :data:`HISTORY_THEN_NEW` for its validation lists.
@@ -389,8 +500,9 @@ def choose_plan(
     level: Level = "product",
     k: int = 10,
     validation_fraction: float = 0.2,
+    origins: int = VALIDATION_ORIGINS,
 ) -> ServingPlan:
-    """Back-test every candidate on the last ``validation_fraction`` of ``lines``' span.
+    """Back-test every candidate on ``origins`` rolling validation windows of ``lines``.
 
     Parameters
     ----------
@@ -401,51 +513,34 @@ def choose_plan(
     k
         List length.
     validation_fraction
-        Share of the time span held out as the validation slice.
+        Length of each validation window, as a share of ``lines``' time span.
+    origins
+        Validation windows (:func:`~recompra.recommend.backtest.rolling_origin_splits`):
+        the last ``origins`` windows of the span, each fitted strictly before it.
 
     Returns
     -------
     ServingPlan
         The method (or blend weights) serving each list, with the validation evidence.
     """
-    split = time_split(lines, validation_fraction)
-    targets = Targets.build(split, level)
-    fitted: dict[str, BaseRecommender] = {}
-    for name, factory in candidates(level).items():
-        if name != "ease":
-            fitted[name] = factory().fit(split.train)
-    ids = fitted["popularity"].index_.ids
-    ease_l2, best = EASE_L2_GRID[0], (-1.0, -1.0)
-    new = targets.relevant["new"]
-    for l2 in EASE_L2_GRID:
-        model = Ease(level, l2=l2).fit(split.train)
-        recs = model.top_k(new.customers, k, exclude="all")
-        metrics = ranking_metrics(recs, new, k)
-        if (metrics["hit_rate"], metrics["ndcg"]) > best:
-            ease_l2, best, fitted["ease"] = l2, (metrics["hit_rate"], metrics["ndcg"]), model
-    if "ease" not in fitted:  # no validation customer to choose l2 on
-        fitted["ease"] = Ease(level, l2=ease_l2).fit(split.train)
+    splits = rolling_origin_splits(lines, validation_fraction, origins)
+    windows = [_Window.fit(split, level) for split in splits]
+    ease_l2 = _choose_ease_l2(windows, k)
+    for window in windows:
+        window.fitted["ease"] = window.eases[ease_l2]
     choices: dict[ListKind, ListChoice] = {}
     for kind in LIST_KINDS:
-        relevant = targets.relevant[kind]
-        padded = _lists(fitted, kind, relevant, k)
-        if kind == "any":
-            # Own history padded by the new-items blend (learned first: LIST_KINDS order).
-            padding = replace(_HISTORY_FIRST, weights=choices["new"].learned)
-            composite, _ = serving_model(padding, fitted, split.train)
-            _, padded[HISTORY_THEN_NEW] = composite._top_k_positions(relevant.customers, k, "none")
-        ranked = _evidence_lists(fitted, kind, relevant)
-        scored, classifier = _ranker_validation(fitted, kind, ranked, relevant, split.train, k)
-        choice = choose_list(kind, padded, ranked, relevant, ids, k, scored)
-        if choice.method == HISTORY_THEN_NEW:
+        # Own history padded by the new-items blend (learned first: LIST_KINDS order).
+        padding = replace(_HISTORY_FIRST, weights=choices["new"].learned) if kind == "any" else None
+        evidence, scored, classifier = _pooled_list(windows, kind, k, padding)
+        choice = replace(choose_list(kind, evidence, k, scored), ranker=classifier)
+        if choice.method == HISTORY_THEN_NEW and padding is not None:
             choice = replace(choice, weights=padding.weights)
-        elif choice.method == RANKER:
-            choice = replace(choice, ranker=classifier)
         choices[kind] = choice
     return ServingPlan(
         level=level,
         k=k,
         ease_l2=ease_l2,
-        validation_cutoff=split.cutoff.isoformat(),
+        validation_cutoffs=tuple(split.cutoff.isoformat() for split in splits),
         choices=choices,
     )
