@@ -5,16 +5,20 @@ database triggers (migration 0026), so Core bulk updates count too."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from typing import cast
+
 import pytest
 from automationtest import Store, add_order, apply, make_store, thank_you
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from recompra.automation.feeds import create_cursors_at_end, held_back, read_changes
 from recompra.automation.worker import ingest_triggers
 from recompra.db import unit_of_work
+from recompra.migrate import downgrade, upgrade
 from recompra.models import Order
-from recompra.models.automation import JourneyRun
+from recompra.models.automation import FeedCursor, JourneyRun
 from recompra.models.base import utcnow
 
 
@@ -132,3 +136,24 @@ def test_a_status_trigger_starts_its_run_at_the_first_read_after_the_commit(
     ingest_triggers(engine, now=utcnow())
     with unit_of_work(engine, write=False) as session:
         assert list(session.scalars(select(JourneyRun.entry_key))) == [f"order:{order_id}"]
+
+
+def test_the_migration_keeps_what_the_former_time_cursor_had_not_read(engine: Engine) -> None:
+    _, (read_before, changed_after) = _orders_at_feed_end(engine, 2)
+    downgrade(engine, "0025_feed_transactions")
+    cursor_at = datetime(2026, 6, 17, 18, 0, tzinfo=UTC)
+    orders = cast(Table, Order.__table__)
+    with unit_of_work(engine) as session:
+        # The feed as the former code left it: a time cursor, one order on each side.
+        for order_id, minutes in ((read_before, -1), (changed_after, 1)):
+            session.execute(
+                orders.update()
+                .where(orders.c.id == order_id)
+                .values(updated_at=cursor_at + timedelta(minutes=minutes))
+            )
+        microseconds = (cursor_at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+        session.execute(insert(FeedCursor).values(feed="order_updates", position=microseconds))
+    upgrade(engine)
+    assert _read(engine) == [(changed_after, "delivered")]
+    _changed(engine, read_before, "returned")
+    assert _read(engine) == [(read_before, "returned")]
