@@ -115,9 +115,10 @@ def read_changes(
     session: Session, feed: str, statement: Select[*_Ts], *, limit: int
 ) -> Sequence[tuple[*_Ts]]:
     """The next ``limit`` committed changes of the table of ``feed`` (see
-    :data:`CHANGE_FEEDS`) past its cursor: each row as it is now, once per committed
-    transaction that changed it since the last read; the cursor moved past them; none
-    when another worker holds the feed. The statement's first column is the table's id."""
+    :data:`CHANGE_FEEDS`) past its cursor, with the cursor moved past them: each row
+    changed since the last read once, as it stands now (however many transactions
+    changed it in between); none when another worker holds the feed. The statement's
+    first column is the table's id."""
     return _read(session, feed, statement, limit=limit)
 
 
