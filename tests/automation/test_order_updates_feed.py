@@ -157,3 +157,12 @@ def test_the_migration_keeps_what_the_former_time_cursor_had_not_read(engine: En
     assert _read(engine) == [(changed_after, "delivered")]
     _changed(engine, read_before, "returned")
     assert _read(engine) == [(read_before, "returned")]
+
+
+def test_without_a_cursor_the_feed_starts_at_its_end(engine: Engine) -> None:
+    store = make_store(engine, customers=1, points=0)
+    with unit_of_work(engine) as session:
+        old = add_order(session, store, store.customers[0], "U-old")
+    assert _read(engine) == []  # the orders written before the feed was first read
+    _changed(engine, old, "returned")
+    assert _read(engine) == [(old, "returned")]

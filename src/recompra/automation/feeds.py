@@ -61,12 +61,14 @@ ID_FEEDS: dict[str, type[FeedOrdered]] = {
 CHANGE_FEEDS: dict[str, type[Order]] = {"order_updates": Order}
 
 
-def cursor(session: Session, feed: str, *, start: int = 0) -> FeedCursor | None:
-    """The feed's cursor row (created at ``start``), locked; ``None`` when another worker
-    holds it."""
+def cursor(
+    session: Session, feed: str, *, start: int = 0, start_stamp: int = 0
+) -> FeedCursor | None:
+    """The feed's cursor row (created at ``(start_stamp, start)``), locked; ``None`` when
+    another worker holds it."""
     session.execute(
         insert_ignoring_conflicts(session, CURSORS, index_elements=("feed",)),
-        {"feed": feed, "position": start},
+        {"feed": feed, "position": start, "xact_position": start_stamp},
     )
     return session.scalar(
         select(FeedCursor).where(FeedCursor.feed == feed).with_for_update(skip_locked=True)
@@ -86,7 +88,10 @@ def _read(
     session: Session, feed: str, statement: Select[*_Ts], *, limit: int
 ) -> Sequence[tuple[*_Ts]]:
     table, stamp = _table_and_stamp(session, feed)
-    position = cursor(session, feed)
+    # A change feed without a cursor starts at its end: from the start it would read
+    # every order ever written (and their stages) before any journey asked for them.
+    start = _end(session, table, stamp) if feed in CHANGE_FEEDS else Position()
+    position = cursor(session, feed, start=start.id, start_stamp=start.stamp)
     if position is None:
         return []
     rows, last = read_after(
@@ -139,22 +144,23 @@ def held_back(session: Session) -> bool:
     return False
 
 
+def _end(session: Session, table: Any, stamp: Any) -> Position:
+    """The position of the feed's last row (in feed order), as this transaction sees it."""
+    if stamp is None:
+        return Position(0, session.scalar(select(func.max(table.id))) or 0)
+    last = session.execute(
+        select(stamp, table.id).order_by(stamp.desc().nulls_last(), table.id.desc()).limit(1)
+    ).first()
+    return Position(last[0], last[1]) if last is not None else Position()
+
+
 def create_cursors_at_end(session: Session) -> None:
     """Create the cursor of each feed that has none at the feed's current last row (in
     feed order), so that it reads only rows written (or, for a change feed, changed)
     afterwards."""
     for feed in _feeds():
-        table, stamp = _table_and_stamp(session, feed)
-        if stamp is None:
-            end = (0, session.scalar(select(func.max(table.id))) or 0)
-        else:
-            last = session.execute(
-                select(stamp, table.id)
-                .order_by(stamp.desc().nulls_last(), table.id.desc())
-                .limit(1)
-            ).first()
-            end = (last[0], last[1]) if last is not None else (0, 0)
+        end = _end(session, *_table_and_stamp(session, feed))
         session.execute(
             insert_ignoring_conflicts(session, CURSORS, index_elements=("feed",)),
-            {"feed": feed, "xact_position": end[0], "position": end[1]},
+            {"feed": feed, "xact_position": end.stamp, "position": end.id},
         )
