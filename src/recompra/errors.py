@@ -48,3 +48,10 @@ class Forbidden(RecompraError):
 
     status_code = 403
     code = "forbidden"
+
+
+class MalformedCursor(RecompraError):
+    """A paging cursor that this API did not hand out (cursors are opaque: echo them back)."""
+
+    status_code = 422
+    code = "malformed_cursor"

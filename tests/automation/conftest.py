@@ -1,4 +1,4 @@
-"""Fixtures of the automation tests: a migrated engine per backend."""
+"""Fixtures of the automation tests: a migrated engine per backend, or on PostgreSQL only."""
 
 from __future__ import annotations
 
@@ -15,3 +15,9 @@ from dbtest import BACKENDS, create_test_engine
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """A migrated database on SQLite and on PostgreSQL."""
     yield from create_test_engine(request.param, tmp_path)
+
+
+@pytest.fixture
+def postgres(tmp_path: Path) -> Iterator[Engine]:
+    """A migrated database on the test PostgreSQL (skipped without one)."""
+    yield from create_test_engine("postgres", tmp_path)

@@ -4,26 +4,17 @@ commit after a higher id was read; SQLite serialises its writers."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from automationtest import NOON, Store, add_order, apply, make_store, thank_you
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from dbtest import create_test_engine, postgres_url
+from dbtest import postgres_url
 from recompra.automation.feeds import held_back, read_by_id
 from recompra.automation.worker import ingest_triggers
 from recompra.db import make_engine, unit_of_work
 from recompra.models import Event
 from recompra.models.automation import JourneyRun
-
-
-@pytest.fixture
-def postgres(tmp_path: Path) -> Iterator[Engine]:
-    """A migrated database on the test PostgreSQL (skipped without one)."""
-    yield from create_test_engine("postgres", tmp_path)
 
 
 def _event(session: Session, store: Store, name: str = "late") -> int:

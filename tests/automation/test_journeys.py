@@ -38,7 +38,8 @@ def test_an_order_decides_one_personalised_email_per_order(engine: Engine) -> No
     apply(engine, store, thank_you())
     first = _order(engine, store, store.customers[0], "A-1")
     _order(engine, store, store.customers[0], "A-2")
-    assert ingest_triggers(engine, now=NOON) == 2
+    # Each order is read twice: placed (the orders feed) and changed (order_updates).
+    assert ingest_triggers(engine, now=NOON) == 4
     assert decide_due(engine, context(), now=NOON) == 2
     # Replaying the feed and the worker decides nothing again.
     assert ingest_triggers(engine, now=NOON) == 0
@@ -268,7 +269,8 @@ def test_a_journey_ignores_orders_placed_before_it_was_applied(engine: Engine) -
     _order(engine, store, store.customers[0], "OLD")
     apply(engine, store, thank_you())
     new = _order(engine, store, store.customers[0], "NEW")
-    assert ingest_triggers(engine, now=NOON) == 1
+    # Only the new order, read as placed (orders) and as changed (order_updates).
+    assert ingest_triggers(engine, now=NOON) == 2
     with unit_of_work(engine, write=False) as session:
         started = session.scalars(select(JourneyRun.order_id)).all()
     assert started == [new]

@@ -72,7 +72,7 @@ class Store:
             "/v1/live-segments/events",
             params={"brand_id": self.brand_id, "limit": 100},
             headers=self.headers["read"],
-        ).json()
+        ).json()["events"]
         return [(e["type"], e["segment_key"]) for e in feed]
 
 

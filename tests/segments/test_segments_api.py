@@ -195,12 +195,16 @@ def test_members_pages_filters_and_csv(api: Api) -> None:
 def test_event_feed_cursor_history_and_archive(api: Api) -> None:
     api.post("", SP_BUYERS)
     first = api.get("/events", limit=2).json()
-    assert [(e["customer_id"], e["type"]) for e in first] == [
+    assert [(e["customer_id"], e["type"]) for e in first["events"]] == [
         (api.customers[0], "segment_entered"),
         (api.customers[1], "segment_entered"),
     ]
-    rest = api.get("/events", after=first[-1]["id"]).json()
-    assert [e["customer_id"] for e in rest] == api.customers[2:4]
+    rest = api.get("/events", cursor=first["cursor"]).json()
+    assert [e["customer_id"] for e in rest["events"]] == api.customers[2:4]
+    assert api.get("/events", cursor=rest["cursor"]).json() == {
+        "events": [],
+        "cursor": rest["cursor"],
+    }
     archived = api.client.delete(
         f"/v1/live-segments/sp_buyers?brand_id={api.brand_id}", headers=api.admin
     )

@@ -1,15 +1,14 @@
 """Order lifecycle triggers: paid, shipped, delivered, canceled, returned; reviews with
 their score; milestones (the nth purchase, lifetime spend crossed).
 
-* ``order_updates``: orders by ``updated_at`` (a time cursor). The stage an order is in
-  is read from its timestamps and status each time it changes, and each stage starts a
-  run under the occurrence ``<stage>:<order id>``, so reading an order again (a later
-  change, a re-import) starts nothing twice. A stage also wakes runs waiting for the
-  event of that name (``wait_for_event: order_delivered``). An update is not an
-  insert, so the orders' ``xact_id`` (the inserting transaction) cannot order it: on
-  PostgreSQL only changes older than :data:`ORDER_UPDATES_SETTLE_SECONDS` are read, so
-  an update whose transaction commits late is still read (a mitigation, not a proof:
-  a writer open longer than that can still be skipped).
+* ``order_updates``: orders as they change (a change feed, see
+  :func:`recompra.automation.feeds.read_changes`: each committed transaction that
+  inserts or updates an order makes it read once more, none is skipped however late it
+  commits). The stage an order is in is read from its timestamps and status each time
+  it changes, and each stage starts a run under the occurrence ``<stage>:<order id>``,
+  so reading an order again (a later change, a re-import) starts nothing twice. A stage
+  also wakes runs waiting for the event of that name (``wait_for_event:
+  order_delivered``).
 * ``returns``: returns and cancellations recorded by the hub (read by id, see
   :func:`recompra.automation.feeds.read_by_id`).
 * ``reviews``: reviews (read by id), with the journey's score range; they also fire
@@ -19,13 +18,13 @@ their score; milestones (the nth purchase, lifetime spend crossed).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from recompra.automation.feeds import cursor, read_by_id
+from recompra.automation.feeds import read_by_id, read_changes
 from recompra.automation.runs import (
     ActiveJourney,
     exit_condition,
@@ -34,13 +33,9 @@ from recompra.automation.runs import (
     start_matching,
     wake_waiting,
 )
-from recompra.automation.schedule import as_position, from_position
-from recompra.db.dialect import commits_in_id_order
 from recompra.models import Order, Return, Review
 from recompra.snapshot.schema import NON_PURCHASE_STATUSES
 
-#: How old an order change must be before ``order_updates`` reads it on PostgreSQL.
-ORDER_UPDATES_SETTLE_SECONDS = 2.0
 PAID_STATUSES = ("approved", "invoiced", "processing", "shipped", "delivered", "returned")
 
 
@@ -104,11 +99,9 @@ def order_stages(
     limit: int,
 ) -> int:
     """Read changed orders; start the journeys of each stage they reached."""
-    settle = timedelta(seconds=0 if commits_in_id_order(session) else ORDER_UPDATES_SETTLE_SECONDS)
-    feed = cursor(session, "order_updates", start=as_position(now))
-    if feed is None:
-        return 0
-    rows = session.execute(
+    rows = read_changes(
+        session,
+        "order_updates",
         select(
             Order.id,
             Order.brand_id,
@@ -117,29 +110,20 @@ def order_stages(
             Order.approved_at,
             Order.shipped_at,
             Order.delivered_at,
-            Order.updated_at,
-        )
-        .where(Order.updated_at > from_position(feed.position), Order.updated_at <= now - settle)
-        .order_by(Order.updated_at, Order.id)
-        .limit(limit)
-    ).all()
-    if len(rows) == limit and rows[0].updated_at != rows[-1].updated_at:
-        # The cursor is a time: orders sharing the last one may lie past the limit, so
-        # they are left, whole, for the next read.
-        rows = [r for r in rows if r.updated_at != rows[-1].updated_at]
-    for row in rows:
-        for stage in stages_of(row.status, row.approved_at, row.shipped_at, row.delivered_at):
+        ),
+        limit=limit,
+    )
+    for order_id, brand_id, customer_id, status, approved_at, shipped_at, delivered_at in rows:
+        for stage in stages_of(status, approved_at, shipped_at, delivered_at):
             _stage_reached(
                 session,
                 journeys,
                 stage=stage,
-                brand_id=row.brand_id,
-                customer_id=row.customer_id,
-                order_id=row.id,
+                brand_id=brand_id,
+                customer_id=customer_id,
+                order_id=order_id,
                 now=now,
             )
-    if rows:
-        feed.position = as_position(rows[-1].updated_at)
     return len(rows)
 
 

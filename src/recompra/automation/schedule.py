@@ -44,19 +44,6 @@ class ContactPolicy:
     timezone: str = "America/Sao_Paulo"
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def as_position(moment: datetime) -> int:
-    """A timestamp as a cursor position (microseconds since the epoch)."""
-    return (moment - _EPOCH) // timedelta(microseconds=1)
-
-
-def from_position(position: int) -> datetime:
-    """The timestamp a time cursor's position stands for."""
-    return _EPOCH + timedelta(microseconds=position)
-
-
 def unit_interval(*parts: object) -> float:
     """A stable number in [0, 1) from ``parts`` (SHA-256; the same across processes)."""
     digest = hashlib.sha256(":".join(str(p) for p in parts).encode()).digest()

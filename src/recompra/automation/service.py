@@ -13,11 +13,8 @@ from sqlalchemy.orm import Session
 
 from recompra.automation.definition import JourneyDefinition
 from recompra.automation.feeds import create_cursors_at_end
-from recompra.automation.schedule import as_position
-from recompra.db.dialect import insert_ignoring_conflicts
 from recompra.errors import NotFound
-from recompra.models import Order
-from recompra.models.automation import CURSORS, Journey, JourneyRun, JourneyVersion
+from recompra.models.automation import Journey, JourneyRun, JourneyVersion
 from recompra.models.base import utcnow
 
 
@@ -71,23 +68,12 @@ def apply_journey(session: Session, *, brand_id: int, definition: JourneyDefinit
         )
     )
     journey.updated_at = utcnow()
-    start_feeds_here(session)
+    # Journeys react to what happens after they are applied: without cursors at the
+    # feeds' current ends, the first journey of an installation with years of orders
+    # would greet every past order.
+    create_cursors_at_end(session)
     session.flush()
     return ApplyResult(definition.key, journey.current_version, outcome)
-
-
-def start_feeds_here(session: Session) -> None:
-    """Create the trigger feeds' cursors at the current end of each feed, if missing.
-
-    Journeys react to what happens after they are applied: without this, the first
-    journey of an installation with years of orders would greet every past order.
-    """
-    create_cursors_at_end(session)
-    last_change = session.scalar(select(func.max(Order.updated_at)))
-    session.execute(
-        insert_ignoring_conflicts(session, CURSORS, index_elements=("feed",)),
-        {"feed": "order_updates", "position": as_position(last_change) if last_change else 0},
-    )
 
 
 def get_journey(session: Session, *, brand_id: int, key: str) -> Journey:

@@ -168,7 +168,7 @@ class current_transaction(FunctionElement[int]):
     """The 64-bit id of the transaction evaluating it (``pg_current_xact_id()``, an
     ``xid8``, as a ``bigint``: its epoch fits in 31 bits for the next billions of years);
     ``NULL`` on SQLite. The default of the ``xact_id`` column of the tables that trigger
-    feeds read (see :mod:`recompra.automation.feeds`)."""
+    feeds read and of ``orders.update_xact_id`` (see :mod:`recompra.db.commit_order`)."""
 
     type = BigInteger()
     inherit_cache = True

@@ -208,9 +208,10 @@ class WebhookEndpoint(BrandOwned, Base):
 class FeedCursor(Base):
     """How far the trigger reader has consumed one feed (orders, segment events, events...).
 
-    A feed read by id on PostgreSQL is ordered by ``(xact_id, id)``: ``xact_position`` is
-    the transaction id of the last row read, ``position`` its id (see
-    :mod:`recompra.automation.feeds`). Other feeds keep a time or a day in ``position``.
+    A feed read in commit-safe order keeps the :class:`~recompra.db.commit_order.Position`
+    of the last row read: ``xact_position`` its stamp (``xact_id``, or ``update_xact_id``
+    for ``order_updates``; 0 for an id feed on SQLite), ``position`` its id (see
+    :mod:`recompra.automation.feeds`). Other feeds keep a day in ``position``.
     """
 
     __tablename__ = "automation_cursors"

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
+    FetchedValue,
     ForeignKey,
     Index,
     Integer,
@@ -15,6 +16,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from recompra.db.dialect import current_transaction
 from recompra.models.base import Base, BigIntPK, FeedOrdered, SourceKeyed, Timestamped, utcnow
 
 
@@ -31,6 +33,7 @@ class Order(SourceKeyed, Timestamped, FeedOrdered, Base):
         Index("ix_orders_customer_purchased", "customer_id", "purchased_at"),
         Index("ix_orders_brand_purchased", "brand_id", "purchased_at"),
         Index("ix_orders_xact", "xact_id", "id"),
+        Index("ix_orders_update_xact", "update_xact_id", "id"),
         CheckConstraint("total_minor >= 0", name="total_non_negative"),
     )
 
@@ -51,6 +54,15 @@ class Order(SourceKeyed, Timestamped, FeedOrdered, Base):
     #: The payment provider's token for the card or wallet used (never a card number):
     #: the referral guards compare it between referrer and friend.
     payment_fingerprint: Mapped[str | None] = mapped_column(String(128))
+    #: Stamped by the database on every insert and update (migration
+    #: ``0026_order_update_xact``): on PostgreSQL the writing transaction's id
+    #: (``pg_current_xact_id()``, a ``BEFORE UPDATE`` trigger), on SQLite a change number
+    #: one above the table's highest (triggers; one writer, so in commit order). The
+    #: ``order_updates`` feed reads orders again in ``(update_xact_id, id)`` order
+    #: (:mod:`recompra.automation.feeds`); rows the feed had read before it existed hold 0.
+    update_xact_id: Mapped[int | None] = mapped_column(
+        BigInteger, server_default=current_transaction(), server_onupdate=FetchedValue()
+    )
 
 
 class OrderItem(Base):

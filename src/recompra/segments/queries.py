@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
+from recompra.db.commit_order import Position, insertion_stamp, read_after
 from recompra.models import BrandCustomer, Customer, Order
 from recompra.models.base import utcnow
 from recompra.models.segments import (
@@ -238,16 +239,35 @@ def customer_history(
     )
 
 
+@dataclass(frozen=True)
+class MembershipEventPage:
+    """A page of the brand's entry/exit feed, oldest first, and the opaque cursor to ask
+    for the next page with (the same cursor when the page is empty: ask again later)."""
+
+    events: list[MembershipEventRow]
+    cursor: str
+
+
 def events_since(
-    session: Session, *, brand_id: int, after_id: int = 0, limit: int = 500
-) -> list[MembershipEventRow]:
-    """The brand's membership events after the cursor ``after_id`` (the consumer feed)."""
-    return _events(
+    session: Session, *, brand_id: int, after: Position, limit: int = 500
+) -> MembershipEventPage:
+    """The brand's membership events past ``after`` in commit-safe order (see
+    :mod:`recompra.db.commit_order`: on PostgreSQL an event whose transaction commits
+    late is still returned, after the ones already read, and none twice)."""
+    event = SegmentMembershipEvent
+    rows, last = read_after(
         session,
-        SegmentMembershipEvent.brand_id == brand_id,
-        SegmentMembershipEvent.id > after_id,
+        select(
+            event.id, Segment.key, event.customer_id, event.type, event.version, event.occurred_at
+        )
+        .join(Segment, Segment.id == event.segment_id)
+        .where(event.brand_id == brand_id),
+        id_column=event.id,
+        stamp=insertion_stamp(session, event.xact_id),
+        position=after,
         limit=limit,
     )
+    return MembershipEventPage([MembershipEventRow(*row) for row in rows], last.encode())
 
 
 def recent_events(

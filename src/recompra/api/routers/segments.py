@@ -29,9 +29,10 @@ from recompra.api.deps import (
     ReadSession,
     WriteSession,
 )
-from recompra.api.errors import READ_ERRORS, WRITE_ERRORS
+from recompra.api.errors import READ_ERRORS, WRITE_ERRORS, error_responses
 from recompra.db import unit_of_work
-from recompra.errors import NotFound
+from recompra.db.commit_order import Position
+from recompra.errors import MalformedCursor, NotFound
 from recompra.models import BrandCustomer
 from recompra.segments import queries as q
 from recompra.segments.definition import definition_to_json, parse_definition
@@ -175,17 +176,31 @@ def preview(
 @router.get(
     "/events",
     operation_id="live_segments_events",
-    response_model=list[q.MembershipEventRow],
-    responses=READ_ERRORS,
+    response_model=q.MembershipEventPage,
+    responses=READ_ERRORS | error_responses(422),
 )
 def events(
     brand: ReadBrand,
     session: ReadSession,
-    after: Annotated[int, Query(ge=0, description="Cursor: the last event id seen")] = 0,
+    cursor: Annotated[
+        str | None,
+        Query(description="The `cursor` of the previous page, unchanged; none: the oldest"),
+    ] = None,
     limit: Limit = 500,
-) -> list[q.MembershipEventRow]:
-    """Entry and exit events after the cursor, oldest first (the journeys' feed)."""
-    return q.events_since(session, brand_id=brand.id, after_id=after, limit=limit)
+    after: Annotated[int | None, Query(include_in_schema=False)] = None,
+) -> q.MembershipEventPage:
+    """Entry and exit events past the cursor, oldest first (the journeys' feed), and the
+    cursor of the next page."""
+    if after is not None:
+        # The integer cursor could skip an event committed late; refused rather than
+        # ignored, so an old client does not silently restart from the oldest event.
+        raise MalformedCursor(
+            "`after` is no longer accepted: page with the opaque `cursor` each page returns "
+            "(start without one to read from the oldest event)",
+            field="after",
+        )
+    position = Position.decode(cursor) if cursor is not None else Position()
+    return q.events_since(session, brand_id=brand.id, after=position, limit=limit)
 
 
 @router.get(
