@@ -135,28 +135,18 @@ def set_property(
     ).all()
     if name in fit_new_properties(held, {name: now}).left_out:
         return None
-    return _write_value(
-        session,
-        brand_id=brand_id,
-        customer_id=customer_id,
-        name=name,
-        now=now,
-        value=value,
-        increment=increment,
-    )
+    return _write_value(session, (brand_id, customer_id, name), now, value, increment)
 
 
 def _write_value(
     session: Session,
-    *,
-    brand_id: int,
-    customer_id: int,
-    name: str,
+    row: tuple[int, int, str],
     now: datetime,
     value: Any,
     increment: int | None,
 ) -> Any:
-    """:func:`set_property` once the limit is checked."""
+    """:func:`set_property` once the limit is checked; ``row`` is (brand, customer, name)."""
+    brand_id, customer_id, name = row
     statement = insert_ignoring_conflicts(
         session, PROPERTIES, index_elements=("brand_id", "customer_id", "name")
     )
@@ -215,15 +205,7 @@ def write_properties(
     )
     for name, value in values.items():
         if value is not None:
-            _write_value(
-                session,
-                brand_id=brand_id,
-                customer_id=customer_id,
-                name=name,
-                now=now,
-                value=value,
-                increment=None,
-            )
+            _write_value(session, (brand_id, customer_id, name), now, value, None)
     changed = {n for n in {*before, *after} if not _same(before.get(n), after.get(n))}
     return PropertiesWritten(after, frozenset(changed))
 
