@@ -68,11 +68,13 @@ class Layout:
 
 #: Narrowest first. ``min_px`` of each must match ``style.css``'s ``@container`` rules
 #: (tests/web/test_charts.py checks it). A 390 px phone gives a chart about 330 px; the
-#: dashboard's two-column grid gives at least 416 px.
+#: dashboard's two-column grid gives at least 416 px; a chart alone on a row up to 1,200.
 LAYOUTS = (
     Layout("phone", min_px=0, design_px=300, width=300, height=210),
     Layout("medium", min_px=400, design_px=400, width=400, height=210),
     Layout("wide", min_px=560, design_px=560, width=640, height=220),
+    # A chart alone on a desktop row: the wide drawing scaled up drew 20 px labels.
+    Layout("full", min_px=900, design_px=900, width=1000, height=260),
 )
 
 
