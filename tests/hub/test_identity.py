@@ -163,7 +163,7 @@ def test_a_merge_gives_the_survivor_the_merged_customers_properties(tmp_path: Pa
         survivor_id, merged_id = survivor.id, merged.id
         merge_id = merge_customers(
             session, brand_id=brand, survivor_id=survivor_id, merged_id=merged_id, reason="t"
-        )
+        ).merge_id
 
     def properties(customer_id: int) -> dict[str, tuple[str | None, datetime]]:
         with unit_of_work(engine, write=False) as session:

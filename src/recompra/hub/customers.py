@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 
 from recompra.db.dialect import retrying_unique_races
 from recompra.errors import NotFound
-from recompra.hub.identity import merge_customers, shared_with_other_brands
-from recompra.hub.rejects import EntityCounts
+from recompra.hub.identity import MERGED_PROPERTIES, merge_customers, shared_with_other_brands
+from recompra.hub.rejects import EntityCounts, ImportReport
 from recompra.hub.upsert import CHUNK, insert_rows
 from recompra.models import BrandCustomer, Customer, CustomerIdentity
 from recompra.models.base import utcnow
@@ -138,28 +138,39 @@ def upsert_customers(
     brand_id: int,
     records: Sequence[dict[str, Any]],
     counts: EntityCounts,
+    report: ImportReport | None = None,
 ) -> dict[Identity, int]:
     """Create or update the customers of ``records``; return the customer of each identity.
 
     Counts one outcome per record: the first record of each person is inserted, updated
     or unchanged; further records of the same person in the batch are ``duplicate``.
+    When records merge customers, what happened to the merged customers' properties is
+    counted in ``report``'s :data:`MERGED_PROPERTIES` entity (``rejected``: left out by
+    the property limit, kept on the merged customer).
     Two transactions creating the same new identity at once both succeed: the one that
     loses the race finds the other's customer (see ``retrying_unique_races``).
     """
     # Each attempt counts afresh: a rolled-back one must not count its records.
-    tallies: list[EntityCounts] = []
+    tallies: list[tuple[EntityCounts, ImportReport]] = []
 
     def attempt() -> dict[Identity, int]:
-        tallies.append(EntityCounts())
-        return _upsert_once(session, brand_id, records, tallies[-1])
+        tallies.append((EntityCounts(), ImportReport()))
+        return _upsert_once(session, brand_id, records, *tallies[-1])
 
     identity_map = retrying_unique_races(session, attempt)
-    counts.add(tallies[-1])
+    counted, merged = tallies[-1]
+    counts.add(counted)
+    if report is not None:
+        report.merge(merged)
     return identity_map
 
 
 def _upsert_once(
-    session: Session, brand_id: int, records: Sequence[dict[str, Any]], counts: EntityCounts
+    session: Session,
+    brand_id: int,
+    records: Sequence[dict[str, Any]],
+    counts: EntityCounts,
+    report: ImportReport,
 ) -> dict[Identity, int]:
     """One attempt of :func:`upsert_customers`."""
     record_ids = [identities_of(r, brand_id) for r in records]
@@ -207,9 +218,11 @@ def _upsert_once(
     for survivor, other, reason in merges:
         if survivor in seen_elsewhere or other in seen_elsewhere:
             continue
-        merge_customers(
+        merged = merge_customers(
             session, brand_id=brand_id, survivor_id=survivor, merged_id=other, reason=reason
         )
+        if merged.properties.read:
+            report.entity(MERGED_PROPERTIES).add(merged.properties)
 
     if new_rows:
         now = utcnow()

@@ -6,26 +6,29 @@ is merged into the older one. A merge re-points the customer's identities, order
 reviews, events, custom properties and brand links, records exactly which rows moved and
 why, and can be undone with :func:`unmerge`.
 
-Custom properties (one row per brand, customer and name) can clash: when both customers
+Custom properties (one row per brand, customer and name) move through
+:func:`recompra.hub.properties.merge_properties`, their one write path: when both customers
 have the same property, the survivor keeps the most recently updated value (on a tie, its
-own); the other value stays on the merged customer, and an unmerge restores both.
+own); the other value stays on the merged customer, and an unmerge restores both. The
+survivor never passes the brand's property limit: the merged customer's properties that do
+not fit stay on it and are listed in the merge record (``customer_properties_left_out``).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
 from recompra.errors import Conflict, NotFound
+from recompra.hub.rejects import EntityCounts
 from recompra.models import (
     BrandCustomer,
     Customer,
     CustomerIdentity,
     CustomerMerge,
-    CustomerProperty,
     Event,
     Order,
     Review,
@@ -53,10 +56,24 @@ def resolve(session: Session, customer_id: int) -> int:
         current = merged_into
 
 
+#: The import report's entity that counts what merges did with the merged customers'
+#: custom properties (:func:`recompra.hub.properties.merged_property_counts`).
+MERGED_PROPERTIES = "merged_properties"
+
+
+@dataclass(frozen=True)
+class Merged:
+    """A merge's record id and what it did with the merged customer's properties."""
+
+    merge_id: int
+    properties: EntityCounts
+
+
 def merge_customers(
     session: Session, *, brand_id: int, survivor_id: int, merged_id: int, reason: str
-) -> int:
-    """Merge ``merged_id`` into ``survivor_id`` for ``brand_id``; return the merge record's id.
+) -> Merged:
+    """Merge ``merged_id`` into ``survivor_id`` for ``brand_id``: the merge record's id, and
+    the counts of the merged customer's properties (``rejected``: left out by the limit).
 
     A merge is the brand's decision about its own profiles: both customers must belong to
     ``brand_id`` alone, so no brand's record can ever join (or move rows of) a profile
@@ -102,71 +119,18 @@ def merge_customers(
             )
             added_brands.append(link.brand_id)
     moved["brand_links_added"] = added_brands
-    moved.update(_merge_properties(session, survivor_id=survivor_id, merged_id=merged_id))
+    # Imported here: properties checks brand links through hub.customers, which merges
+    # through this module, so a module-level import would be a cycle.
+    from recompra.hub.properties import merge_properties, merged_property_counts
+
+    moved.update(merge_properties(session, survivor_id=survivor_id, merged_id=merged_id))
     session.execute(
         update(Customer).where(Customer.id == merged_id).values(merged_into_id=survivor_id)
     )
     merge = CustomerMerge(survivor_id=survivor_id, merged_id=merged_id, reason=reason, moved=moved)
     session.add(merge)
     session.flush()
-    return merge.id
-
-
-#: The columns that hold a property's value (what a clash replaces, with ``updated_at``).
-_PROPERTY_VALUE = ("text_value", "number_value", "flag_value")
-
-
-def _merge_properties(session: Session, *, survivor_id: int, merged_id: int) -> dict[str, Any]:
-    """Give the survivor the merged customer's custom properties; what moved, for unmerge.
-
-    A property only the merged customer has moves (its row re-pointed). One both have
-    keeps the most recently updated value in the survivor's row (the unique brand,
-    customer and name allows one row): the survivor's previous value is recorded so that
-    :func:`unmerge` can put it back; the merged customer's row stays where it is.
-    """
-    survivor_rows = {
-        (row.brand_id, row.name): row
-        for row in session.scalars(
-            select(CustomerProperty).where(CustomerProperty.customer_id == survivor_id)
-        )
-    }
-    moved_ids: list[int] = []
-    replaced: list[dict[str, Any]] = []
-    for row in session.scalars(
-        select(CustomerProperty)
-        .where(CustomerProperty.customer_id == merged_id)
-        .order_by(CustomerProperty.id)
-    ):
-        kept = survivor_rows.get((row.brand_id, row.name))
-        if kept is None:
-            row.customer_id = survivor_id
-            moved_ids.append(row.id)
-        elif row.updated_at > kept.updated_at:
-            # The merge record is JSON: the time goes in as ISO text.
-            previous = {column: getattr(kept, column) for column in _PROPERTY_VALUE}
-            replaced.append({"id": kept.id, "updated_at": kept.updated_at.isoformat(), **previous})
-            for column in (*_PROPERTY_VALUE, "updated_at"):
-                setattr(kept, column, getattr(row, column))
-    session.flush()
-    return {"customer_properties": moved_ids, "customer_properties_replaced": replaced}
-
-
-def _unmerge_properties(session: Session, *, merge: CustomerMerge) -> None:
-    """Undo :func:`_merge_properties`: move the moved rows back, restore replaced values."""
-    moved_ids = merge.moved.get("customer_properties", [])
-    if moved_ids:
-        session.execute(
-            update(CustomerProperty)
-            .where(CustomerProperty.id.in_(moved_ids))
-            .values(customer_id=merge.merged_id)
-        )
-    for previous in merge.moved.get("customer_properties_replaced", []):
-        row = session.get(CustomerProperty, previous["id"])
-        if row is None:
-            continue  # deleted since the merge: nothing to restore
-        for column in _PROPERTY_VALUE:
-            setattr(row, column, previous[column])
-        row.updated_at = datetime.fromisoformat(previous["updated_at"])
+    return Merged(merge.id, merged_property_counts(moved))
 
 
 def shared_with_other_brands(session: Session, brand_id: int, customer_ids: set[int]) -> set[int]:
@@ -197,7 +161,9 @@ def unmerge(session: Session, *, merge_id: int) -> None:
         link = session.get(BrandCustomer, (brand_id, merge.survivor_id))
         if link is not None:
             session.delete(link)
-    _unmerge_properties(session, merge=merge)
+    from recompra.hub.properties import unmerge_properties  # a cycle at module level
+
+    unmerge_properties(session, merge=merge)
     session.execute(
         update(Customer).where(Customer.id == merge.merged_id).values(merged_into_id=None)
     )

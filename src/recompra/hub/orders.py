@@ -169,7 +169,11 @@ def _resolve_customers(
         counts = report.entity("customers")
         counts.read += len(people)
         identity_map = upsert_customers(
-            session, brand_id=brand_id, records=list(people.values()), counts=counts
+            session,
+            brand_id=brand_id,
+            records=list(people.values()),
+            counts=counts,
+            report=report,
         )
     out: dict[str, int] = {}
     for order in orders:

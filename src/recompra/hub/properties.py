@@ -7,6 +7,13 @@ and conditions: so they live in the hub, below every domain that reads them, and
 module is their one write path. A value is text (at most :data:`MAX_TEXT` characters;
 a date is ISO text), a whole number or true/false; one row per brand, customer and name,
 the value in the column of its type (:func:`typed_columns`).
+
+A customer holds at most :data:`MAX_PROPERTIES` properties for a brand, whichever way they
+arrive (the API, a journey, a merge of two customers): :func:`fit_new_properties` is the one
+rule. Names the customer already holds always fit (only their value changes); new names
+fill the free places, the most recently updated first. An API request that does not fit
+is refused whole; a journey's new property that does not fit is not written; a merge leaves
+the merged customer's properties that do not fit where they are and records them.
 """
 
 from __future__ import annotations
@@ -23,7 +30,8 @@ from sqlalchemy.orm import Session
 from recompra.db.dialect import in_values, insert_ignoring_conflicts
 from recompra.errors import InvalidInput
 from recompra.hub.customers import require_brand_customer
-from recompra.models import CustomerProperty
+from recompra.hub.rejects import EntityCounts
+from recompra.models import CustomerMerge, CustomerProperty
 from recompra.models.customer import PROPERTIES
 
 #: A property name: lower-case letters, digits, ``_`` or ``-``, at most 64.
@@ -40,6 +48,32 @@ class PropertiesWritten:
 
     properties: dict[str, Any]
     changed: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """Which offered property names a customer can take (``kept``) and which not."""
+
+    kept: frozenset[str]
+    left_out: frozenset[str]
+
+
+def fit_new_properties(held: Collection[str], offered: Mapping[str, datetime]) -> Fitted:
+    """The names of ``offered`` (name -> when its value was set) that a customer holding
+    ``held`` can take within :data:`MAX_PROPERTIES`.
+
+    A held name always fits; new names fill the free places, the most recently updated
+    first (by name on a tie, so the outcome does not depend on the order given).
+    """
+    held_names = set(held)
+    new = sorted(
+        (n for n in offered if n not in held_names), key=lambda n: (-offered[n].timestamp(), n)
+    )
+    free = max(MAX_PROPERTIES - len(held_names), 0)
+    return Fitted(
+        kept=frozenset(n for n in offered if n in held_names) | frozenset(new[:free]),
+        left_out=frozenset(new[free:]),
+    )
 
 
 def valid_name(name: object) -> bool:
@@ -91,7 +125,28 @@ def set_property(
     increment: int | None = None,
 ) -> Any:
     """Set ``name`` to ``value``, or add ``increment`` to it (a missing or non-numeric
-    value counts as 0); returns the new value. The row is locked while it changes."""
+    value counts as 0); returns the new value, or ``None`` when ``name`` is new and the
+    customer already holds :data:`MAX_PROPERTIES` (nothing is written: a journey never
+    pushes a customer past the limit). The row is locked while it changes."""
+    held = session.scalars(
+        select(CustomerProperty.name).where(
+            CustomerProperty.brand_id == brand_id, CustomerProperty.customer_id == customer_id
+        )
+    ).all()
+    if name in fit_new_properties(held, {name: now}).left_out:
+        return None
+    return _write_value(session, (brand_id, customer_id, name), now, value, increment)
+
+
+def _write_value(
+    session: Session,
+    row: tuple[int, int, str],
+    now: datetime,
+    value: Any,
+    increment: int | None,
+) -> Any:
+    """:func:`set_property` once the limit is checked; ``row`` is (brand, customer, name)."""
+    brand_id, customer_id, name = row
     statement = insert_ignoring_conflicts(
         session, PROPERTIES, index_elements=("brand_id", "customer_id", "name")
     )
@@ -135,10 +190,11 @@ def write_properties(
         if not (value is None and not replace):
             check_value(name, value)
     before = customer_properties(session, brand_id=brand_id, customer_id=customer_id)
-    kept = {} if replace else before
-    after = {k: v for k, v in {**kept, **values}.items() if v is not None}
-    if len(after) > MAX_PROPERTIES:
+    kept = {} if replace else {k: v for k, v in before.items() if values.get(k, v) is not None}
+    offered = {name: now for name, value in values.items() if value is not None}
+    if fit_new_properties(kept, offered).left_out:
         raise InvalidInput(f"at most {MAX_PROPERTIES} properties per customer", field="properties")
+    after = {k: v for k, v in {**kept, **values}.items() if v is not None}
     scope = (CustomerProperty.brand_id == brand_id, CustomerProperty.customer_id == customer_id)
     if replace:
         stale = CustomerProperty.name.not_in(list(values))
@@ -149,9 +205,7 @@ def write_properties(
     )
     for name, value in values.items():
         if value is not None:
-            set_property(
-                session, brand_id=brand_id, customer_id=customer_id, name=name, value=value, now=now
-            )
+            _write_value(session, (brand_id, customer_id, name), now, value, None)
     changed = {n for n in {*before, *after} if not _same(before.get(n), after.get(n))}
     return PropertiesWritten(after, frozenset(changed))
 
@@ -187,3 +241,99 @@ def properties_of(
     ):
         found.setdefault(customer_id, {})[name] = stored_value(text, number, flag)
     return found
+
+
+#: The columns that hold a property's value (what a clash replaces, with ``updated_at``).
+_PROPERTY_VALUE = ("text_value", "number_value", "flag_value")
+
+
+def merge_properties(session: Session, *, survivor_id: int, merged_id: int) -> dict[str, Any]:
+    """Give the survivor the merged customer's custom properties; what moved, for unmerge.
+
+    A property both have keeps the most recently updated value in the survivor's row (the
+    unique brand, customer and name allows one row): the survivor's previous value is
+    recorded so that :func:`unmerge_properties` can put it back; the merged customer's row
+    stays where it is. A property only the merged customer has moves (its row re-pointed)
+    if it fits the survivor's limit (:func:`fit_new_properties`); one that does not stays
+    on the merged customer and is recorded under ``customer_properties_left_out``.
+    """
+    survivor_rows = {
+        (row.brand_id, row.name): row
+        for row in session.scalars(
+            select(CustomerProperty).where(CustomerProperty.customer_id == survivor_id)
+        )
+    }
+    merged_rows = session.scalars(
+        select(CustomerProperty)
+        .where(CustomerProperty.customer_id == merged_id)
+        .order_by(CustomerProperty.id)
+    ).all()
+    left_out: set[int] = set()
+    for brand_id in {row.brand_id for row in merged_rows}:
+        of_brand = [row for row in merged_rows if row.brand_id == brand_id]
+        held = [name for brand, name in survivor_rows if brand == brand_id]
+        fitted = fit_new_properties(held, {row.name: row.updated_at for row in of_brand})
+        left_out.update(row.id for row in of_brand if row.name in fitted.left_out)
+    moved_ids: list[int] = []
+    replaced: list[dict[str, Any]] = []
+    outvoted: list[int] = []
+    for row in merged_rows:
+        kept = survivor_rows.get((row.brand_id, row.name))
+        if row.id in left_out:
+            continue
+        if kept is None:
+            row.customer_id = survivor_id
+            moved_ids.append(row.id)
+        elif row.updated_at > kept.updated_at:
+            # The merge record is JSON: the time goes in as ISO text.
+            previous = {column: getattr(kept, column) for column in _PROPERTY_VALUE}
+            replaced.append({"id": kept.id, "updated_at": kept.updated_at.isoformat(), **previous})
+            for column in (*_PROPERTY_VALUE, "updated_at"):
+                setattr(kept, column, getattr(row, column))
+        else:
+            outvoted.append(row.id)
+    session.flush()
+    return {
+        "customer_properties": moved_ids,
+        "customer_properties_replaced": replaced,
+        "customer_properties_outvoted": outvoted,
+        "customer_properties_left_out": sorted(left_out),
+    }
+
+
+def merged_property_counts(moved: Mapping[str, Any]) -> EntityCounts:
+    """What a merge (its record's ``moved``) did with the merged customer's properties:
+    ``inserted`` moved to the survivor, ``updated`` replaced the survivor's older value,
+    ``unchanged`` lost to the survivor's newer value, ``rejected`` left out by the limit."""
+    inserted = len(moved.get("customer_properties", []))
+    updated = len(moved.get("customer_properties_replaced", []))
+    unchanged = len(moved.get("customer_properties_outvoted", []))
+    rejected = len(moved.get("customer_properties_left_out", []))
+    return EntityCounts(
+        read=inserted + updated + unchanged + rejected,
+        inserted=inserted,
+        updated=updated,
+        unchanged=unchanged,
+        rejected=rejected,
+    )
+
+
+def unmerge_properties(session: Session, *, merge: CustomerMerge) -> None:
+    """Undo :func:`merge_properties`: move the moved rows back, restore replaced values.
+
+    The rows left out never moved: the revived merged customer has them already.
+    """
+    moved_ids = merge.moved.get("customer_properties", [])
+    if moved_ids:
+        session.execute(
+            update(CustomerProperty)
+            .where(CustomerProperty.id.in_(moved_ids))
+            .values(customer_id=merge.merged_id)
+        )
+    for previous in merge.moved.get("customer_properties_replaced", []):
+        row = session.get(CustomerProperty, previous["id"])
+        if row is None:
+            continue  # deleted since the merge: nothing to restore
+        for column in _PROPERTY_VALUE:
+            setattr(row, column, previous[column])
+        row.updated_at = datetime.fromisoformat(previous["updated_at"])

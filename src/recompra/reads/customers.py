@@ -236,10 +236,13 @@ def timeline(
     """Orders, returns, reviews and events of the customer with the brand, newest first."""
     cid = _visible_row(session, brand_id=brand_id, customer_id=customer_id).id
     orders = select(Order).where(Order.brand_id == brand_id, Order.customer_id == cid)
+    # Reached through the customer's orders of the brand, as the profile does (a return
+    # carries its order's brand): a condition on ``returns.brand_id`` walks every return
+    # of the brand.
     returns = (
         select(Return)
         .join(Order, Order.id == Return.order_id)
-        .where(Return.brand_id == brand_id, Order.customer_id == cid)
+        .where(Order.brand_id == brand_id, Order.customer_id == cid)
     )
     reviews = select(Review).where(Review.brand_id == brand_id, Review.customer_id == cid)
     events = select(Event).where(Event.brand_id == brand_id, Event.customer_id == cid)

@@ -1,23 +1,81 @@
 """Server-rendered inline SVG charts (no JavaScript, no CDN).
 
-Each function returns markup that scales with its container (``viewBox`` +
-``width: 100%``), with a ``<title>`` per mark so values show on hover and reach screen
-readers.
+Each function returns a box holding one drawing per :data:`LAYOUTS` entry; a container
+query in ``style.css`` shows the one made for the box's width, and each drawing scales
+with it (``viewBox`` + ``width: 100%``), with a ``<title>`` per mark so values show on
+hover and reach screen readers (the hidden drawings are ``display: none``, so they are
+read once).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from html import escape
 
 from markupsafe import Markup
 
-W, H = 640, 220
-PAD_L, PAD_R, PAD_T, PAD_B = 84, 28, 12, 36
-AXIS_FONT_PX = 11
-#: Space between two axis labels, in SVG units.
-LABEL_GAP = 8
+#: The smallest an axis label may be drawn on screen, in CSS pixels.
+AXIS_MIN_PX = 11.0
+#: Space between two axis labels, in ems of the axis font.
+LABEL_GAP_EM = 0.75
+#: About how wide a character of the axis font is, in ems (DejaVu Sans, Chromium's
+#: default sans-serif on Debian: digits 0.64, lower-case letters about 0.6), and the
+#: wide ones ("100%" is almost 3 em).
+CHAR_EM = 0.64
+WIDE_CHARS, WIDE_CHAR_EM = frozenset("%mwMW@"), 1.0
+
+
+def text_ems(text: str) -> float:
+    """About how wide ``text`` is drawn, in ems of its font."""
+    return sum(WIDE_CHAR_EM if char in WIDE_CHARS else CHAR_EM for char in text)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """One drawing of a chart, shown while the chart's box is ``min_px`` wide or more.
+
+    An SVG scales its text with its ``viewBox``: one drawing for every width would draw a
+    640-unit chart's 11-unit labels at 6 px on a phone. Each layout is shown only down
+    to ``design_px`` CSS pixels wide, so its font (in SVG units) is chosen to be drawn at
+    :data:`AXIS_MIN_PX` there and larger above; fewer labels fit a narrower drawing, so
+    a phone gets fewer ticks instead of overlapping ones.
+    """
+
+    name: str
+    min_px: int
+    design_px: int
+    width: int
+    height: int
+
+    @property
+    def font(self) -> float:
+        """The axis font size in SVG units."""
+        return math.ceil(AXIS_MIN_PX * self.width / self.design_px * 10) / 10
+
+    @property
+    def pad_t(self) -> float:
+        """Room above the top grid line for the top tick's label: its box reaches about
+        0.9 em above the line (the font's ascent less the third of an em it is lowered)."""
+        return round(self.font * 1.2, 1)
+
+    @property
+    def pad_b(self) -> float:
+        """Room under the plot for the x labels, below the bottom y label (no overlap)."""
+        return round(self.font * 2.1 + 2, 1)
+
+
+#: Narrowest first. ``min_px`` of each must match ``style.css``'s ``@container`` rules
+#: (tests/web/test_charts.py checks it). A 390 px phone gives a chart about 330 px; the
+#: dashboard's two-column grid gives at least 416 px; a chart alone on a row up to 1,200.
+LAYOUTS = (
+    Layout("phone", min_px=0, design_px=300, width=300, height=210),
+    Layout("medium", min_px=400, design_px=400, width=400, height=210),
+    Layout("wide", min_px=560, design_px=560, width=640, height=220),
+    # A chart alone on a desktop row: the wide drawing scaled up drew 20 px labels.
+    Layout("full", min_px=900, design_px=900, width=1000, height=260),
+)
 
 
 def nice_ticks(top: float, count: int = 4, *, integer: bool = False) -> list[float]:
@@ -67,35 +125,35 @@ def lines_chart(
         return Markup("")
     present = [v for _, values in series for v in values if v is not None]
     ticks = nice_ticks(max(present, default=0.0))
-    top = ticks[-1]
-    n = len(labels)
-    step = (W - PAD_L - PAD_R) / max(n - 1, 1)
+    axis = axis_fmt or fmt
 
-    def xy(i: int, v: float) -> tuple[float, float]:
-        return PAD_L + i * step, PAD_T + (H - PAD_T - PAD_B) * (1 - v / top)
+    def draw(layout: Layout) -> str:
+        frame = _Frame(layout, ticks, axis)
+        step = frame.plot_width / max(len(labels) - 1, 1)
+        marks: list[str] = []
+        for position, (name, values) in enumerate(series):
+            path: list[str] = []
+            dots: list[str] = []
+            pen_up = True
+            prefix = f"{escape(name)} · " if len(series) > 1 else ""
+            for i, v in enumerate(values):
+                if v is None:
+                    pen_up = True
+                    continue
+                x, y = frame.left + i * step, frame.y(v)
+                path.append(f"{'M' if pen_up else 'L'}{x:.1f},{y:.1f}")
+                pen_up = False
+                dots.append(
+                    f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3"><title>{prefix}'
+                    f"{escape(labels[i])}: {escape(fmt(v))}</title></circle>"
+                )
+            css = "line" if position == 0 else "line dashed"
+            marks.append(f'<path class="{css}" d="{" ".join(path)}"/>')
+            if len(values) <= 60:  # dots on long weekly series would hide the line
+                marks.extend(dots)
+        return frame.svg(label, labels, marks, bars=False)
 
-    marks: list[str] = []
-    for position, (name, values) in enumerate(series):
-        path: list[str] = []
-        dots: list[str] = []
-        pen_up = True
-        prefix = f"{escape(name)} · " if len(series) > 1 else ""
-        for i, v in enumerate(values):
-            if v is None:
-                pen_up = True
-                continue
-            x, y = xy(i, v)
-            path.append(f"{'M' if pen_up else 'L'}{x:.1f},{y:.1f}")
-            pen_up = False
-            dots.append(
-                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3"><title>{prefix}{escape(labels[i])}: '
-                f"{escape(fmt(v))}</title></circle>"
-            )
-        css = "line" if position == 0 else "line dashed"
-        marks.append(f'<path class="{css}" d="{" ".join(path)}"/>')
-        if len(values) <= 60:  # dots on long weekly series would hide the line
-            marks.extend(dots)
-    return Markup(_frame(label, labels, ticks, axis_fmt or fmt) + "".join(marks) + "</svg>")
+    return _drawings(draw)
 
 
 def bar_chart(
@@ -116,86 +174,113 @@ def bar_chart(
     if not values:
         return Markup("")
     ticks = nice_ticks(max(values, default=0.0), integer=integer)
-    top = ticks[-1]
-    n = len(values)
-    slot = (W - PAD_L - PAD_R) / n
-    bars = []
-    for i, v in enumerate(values):
-        height = (H - PAD_T - PAD_B) * (v / top)
-        x = PAD_L + i * slot + slot * 0.1
-        y = H - PAD_B - height
-        bars.append(
-            f'<rect x="{x:.1f}" y="{y:.1f}" width="{slot * 0.8:.1f}" height="{height:.1f}">'
-            f"<title>{escape(labels[i])}: {escape(fmt(v))}</title></rect>"
-        )
-    return Markup(
-        _frame(label, tick_labels or labels, ticks, axis_fmt or fmt, bars=True)
-        + "".join(bars)
-        + "</svg>"
-    )
+    axis = axis_fmt or fmt
+
+    def draw(layout: Layout) -> str:
+        frame = _Frame(layout, ticks, axis)
+        slot = frame.plot_width / len(values)
+        bars = []
+        for i, v in enumerate(values):
+            y = frame.y(v)
+            bars.append(
+                f'<rect x="{frame.left + i * slot + slot * 0.1:.1f}" y="{y:.1f}" '
+                f'width="{slot * 0.8:.1f}" height="{frame.bottom - y:.1f}">'
+                f"<title>{escape(labels[i])}: {escape(fmt(v))}</title></rect>"
+            )
+        return frame.svg(label, tick_labels or labels, bars, bars=True)
+
+    return _drawings(draw)
 
 
-def _frame(
-    label: str,
-    labels: Sequence[str],
-    ticks: Sequence[float],
-    fmt: Callable[[float], str],
-    *,
-    bars: bool = False,
-) -> str:
-    n = len(labels)
-    parts = [
-        f'<svg class="chart" viewBox="0 0 {W} {H}" role="img" aria-label="{escape(label)}" '
-        'preserveAspectRatio="xMidYMid meet">'
-    ]
-    top = ticks[-1] or 1.0
-    for tick in ticks:  # ascending: the first tick (0) is the bottom line
-        y = PAD_T + (H - PAD_T - PAD_B) * (1 - tick / top)
-        parts.append(
-            f'<line class="grid" x1="{PAD_L}" x2="{W - PAD_R}" y1="{y:.1f}" y2="{y:.1f}"/>'
-        )
-        parts.append(
-            f'<text class="axis" x="{PAD_L - 6}" y="{y + 4:.1f}" text-anchor="end" '
-            f'data-tick="{tick:g}">{escape(fmt(tick))}</text>'
-        )
-    slot = (W - PAD_L - PAD_R) / (n if bars else max(n - 1, 1))
-    # Label every k-th slot so that the widest label (about 0.6 em per character) plus a
-    # gap fits: overlapping ticks are unreadable.
-    widest = _text_width(max(labels, key=len, default="")) + LABEL_GAP
-    every = max(1, math.ceil(widest / slot))
-    shown = [
-        (PAD_L + i * slot + (slot / 2 if bars else 0), text)
-        for i, text in enumerate(labels)
-        if i % every == 0
-    ]
-    kept: list[str] = []
-    left_of_kept = math.inf
-    # From the right, so the latest period keeps its label: a label moved inside the chart
-    # at the edge may now reach its neighbour, which then gives way.
-    for x, text in reversed(shown):
-        width = _text_width(text)
-        anchor = _anchor(x, width)
-        left = {"end": x - width, "start": x}.get(anchor, x - width / 2)
-        if left + width + LABEL_GAP > left_of_kept:
-            continue
-        left_of_kept = left
-        kept.append(
-            f'<text class="axis" x="{x:.1f}" y="{H - PAD_B + 16}" '
-            f'text-anchor="{anchor}">{escape(text)}</text>'
-        )
-    return "".join(parts + kept[::-1])
+def _drawings(draw: Callable[[Layout], str]) -> Markup:
+    """One drawing per layout in the box whose width picks one (``style.css``)."""
+    return Markup('<div class="chart-box">' + "".join(map(draw, LAYOUTS)) + "</div>")
 
 
-def _text_width(text: str) -> float:
-    """About how wide an axis label is drawn (0.6 em per character)."""
-    return len(text) * AXIS_FONT_PX * 0.6
+class _Frame:
+    """A layout's plot area for a value axis ``ticks`` (ascending, from 0): the grid, the
+    y labels (their width sets the left margin) and the x labels."""
+
+    def __init__(self, layout: Layout, ticks: Sequence[float], fmt: Callable[[float], str]) -> None:
+        self.layout = layout
+        self.ticks = [(tick, fmt(tick)) for tick in ticks]
+        widest = max((self.text_width(text) for _, text in self.ticks), default=0.0)
+        self.left = math.ceil(widest + layout.font * 0.75)
+        self.right = layout.width - math.ceil(layout.font)
+        self.top = layout.pad_t
+        self.bottom = layout.height - layout.pad_b
+        self.plot_width = self.right - self.left
+
+    def text_width(self, text: str) -> float:
+        """About how wide an axis label is drawn, in SVG units."""
+        return text_ems(text) * self.layout.font
+
+    def y(self, value: float) -> float:
+        """The SVG y of ``value`` on the axis."""
+        top = self.ticks[-1][0] or 1.0
+        return self.top + (self.bottom - self.top) * (1 - value / top)
+
+    def svg(self, label: str, labels: Sequence[str], marks: Sequence[str], *, bars: bool) -> str:
+        """The whole drawing: frame, axis labels and ``marks``."""
+        layout, font = self.layout, self.layout.font
+        parts = [
+            f'<svg class="chart fit-{layout.name}" viewBox="0 0 {layout.width} '
+            f'{layout.height}" role="img" aria-label="{escape(label)}" '
+            f'preserveAspectRatio="xMidYMid meet" font-size="{font:g}">'
+        ]
+        for tick, text in self.ticks:  # ascending: the first tick (0) is the bottom line
+            y = self.y(tick)
+            parts.append(
+                f'<line class="grid" x1="{self.left}" x2="{self.right}" y1="{y:.1f}" y2="{y:.1f}"/>'
+            )
+            # Baseline a third of an em under the line: the label's middle on it.
+            parts.append(
+                f'<text class="axis" x="{self.left - font * 0.5:.1f}" '
+                f'y="{y + font * 0.35:.1f}" text-anchor="end" data-tick="{tick:g}">'
+                f"{escape(text)}</text>"
+            )
+        parts.extend(self._x_labels(labels, bars=bars))
+        return "".join(parts) + "".join(marks) + "</svg>"
+
+    def _x_labels(self, labels: Sequence[str], *, bars: bool) -> list[str]:
+        font, width = self.layout.font, self.layout.width
+        slot = self.plot_width / (len(labels) if bars else max(len(labels) - 1, 1))
+        gap = font * LABEL_GAP_EM
+        # Label every k-th slot, counted back from the latest period (the one a reader
+        # looks for), so that the widest label plus a gap fits: overlapping ticks are
+        # unreadable.
+        widest = self.text_width(max(labels, key=len, default="")) + gap
+        every = max(1, math.ceil(widest / slot))
+        shown = [
+            (self.left + i * slot + (slot / 2 if bars else 0), text)
+            for i, text in enumerate(labels)
+            if (len(labels) - 1 - i) % every == 0
+        ]
+        # Under the bottom y label's descent: the first x label sits where it ends.
+        baseline = self.bottom + font * 1.7
+        kept: list[str] = []
+        left_of_kept = math.inf
+        # From the right, so the latest period keeps its label: a label moved inside the
+        # chart at the edge may now reach its neighbour, which then gives way.
+        for x, text in reversed(shown):
+            text_width = self.text_width(text)
+            anchor = _anchor(x, text_width, width)
+            left = {"end": x - text_width, "start": x}.get(anchor, x - text_width / 2)
+            if left + text_width + gap > left_of_kept:
+                continue
+            left_of_kept = left
+            kept.append(
+                f'<text class="axis" x="{x:.1f}" y="{baseline:.1f}" '
+                f'text-anchor="{anchor}">{escape(text)}</text>'
+            )
+        return kept[::-1]
 
 
-def _anchor(x: float, width: float) -> str:
+def _anchor(x: float, width: float, chart_width: float) -> str:
     """Centre a label under its point unless that runs it past the chart's edge: the last
     month of a line chart ends at the right padding, narrower than half a label
     ("jan. de 2025" was cut to "jan. de 202")."""
-    if x + width / 2 > W:
+    if x + width / 2 > chart_width:
         return "end"
     if x - width / 2 < 0:
         return "start"

@@ -309,6 +309,7 @@ def _import_customers_file(
                 for r in valid.to_dict("records")
             ],
             counts=report.entity("customers"),
+            report=report,
         )
 
 

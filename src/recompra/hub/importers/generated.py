@@ -96,6 +96,7 @@ def load_generated(
                 for c, person in zip(customers, people, strict=True)
             ],
             counts=report.entity("customers"),
+            report=report,
         )
         # The map also holds the e-mail, CPF and phone identities; orders use the ids.
         customer_ids = {

@@ -164,7 +164,11 @@ def import_olist(
             for r in frame.itertuples(index=False)
         ]
         upsert_customers(
-            session, brand_id=brand_id, records=records, counts=report.entity("customers")
+            session,
+            brand_id=brand_id,
+            records=records,
+            counts=report.entity("customers"),
+            report=report,
         )
         tick("customers", 1, 1)
     _import_orders(engine, files, brand_id, report, tick)

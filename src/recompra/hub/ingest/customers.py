@@ -40,7 +40,11 @@ def ingest_customers(
     records = [r for r in records if has_identity(r)]
     payload = [customer_record(r, source) for r in records]
     identity_map = upsert_customers(
-        session, brand_id=brand_id, records=payload, counts=report.entity("customers")
+        session,
+        brand_id=brand_id,
+        records=payload,
+        counts=report.entity("customers"),
+        report=report,
     )
     ids: list[int | None] = [None] * len(customers)
     for row, record in zip(records, payload, strict=True):
