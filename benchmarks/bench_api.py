@@ -153,7 +153,7 @@ def _serve(
     return subprocess.Popen([*command, *options], env={**os.environ, **env}, cwd=HERE)
 
 
-def _wait(url: str, path: str, timeout: float = 240) -> None:
+def _wait(url: str, path: str, timeout: float = 600) -> None:
     import httpx
 
     deadline = time.monotonic() + timeout

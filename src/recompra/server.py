@@ -219,7 +219,7 @@ def run_uvicorn(app: str, *, workers: int, factory: bool = True, **options: Any)
             # no connection is ever queued on it.
             reservation = held.enter_context(reserve_port(config.host, config.port))
             address = reservation.getsockname()
-            sockets = [PerWorkerListener(address, config.backlog)]
+            sockets = [PerWorkerListener(address)]
             logging.getLogger("uvicorn.error").info(
                 "Uvicorn running on %s:%d, one SO_REUSEPORT socket per worker", *address[:2]
             )
@@ -258,24 +258,26 @@ def reserve_port(host: str, port: int) -> socket.socket:
     return _reuse_port_socket((host, port))
 
 
-def listen_reuse_port(address: tuple[Any, ...], backlog: int) -> socket.socket:
-    """A listening socket of its own on ``address``, in the port's ``SO_REUSEPORT``
-    group (run in a worker process)."""
-    sock = _reuse_port_socket(address)
-    sock.listen(backlog)
-    return sock
+def worker_socket(address: tuple[Any, ...]) -> socket.socket:
+    """A socket of the worker's own on ``address``, in the port's ``SO_REUSEPORT`` group.
+
+    Bound, not yet listening: asyncio listens on it when the worker's server starts
+    serving, after the application is loaded. Until then the kernel hands the port's
+    connections to the workers already serving (a listening socket would queue its
+    share for the import's duration: a minute on a busy host).
+    """
+    return _reuse_port_socket(address)
 
 
 class PerWorkerListener:
     """What uvicorn's supervisor hands each worker process instead of a shared socket:
-    unpickled in the worker (uvicorn spawns its workers), it becomes a new listening
-    socket of that worker's own (:func:`listen_reuse_port`). A worker started later (a
-    restart, ``SIGTTIN``) gets its own too; a worker's socket closes with it, and the
-    kernel spreads new connections over the sockets left."""
+    unpickled in the worker (uvicorn spawns its workers), it becomes a socket of that
+    worker's own (:func:`worker_socket`). A worker started later (a restart,
+    ``SIGTTIN``) gets its own too; a worker's socket closes with it, and the kernel
+    spreads new connections over the sockets left."""
 
-    def __init__(self, address: tuple[Any, ...], backlog: int) -> None:
+    def __init__(self, address: tuple[Any, ...]) -> None:
         self.address = address
-        self.backlog = backlog
 
     def __reduce__(self) -> tuple[Callable[..., socket.socket], tuple[Any, ...]]:
-        return listen_reuse_port, (self.address, self.backlog)
+        return worker_socket, (self.address,)

@@ -65,16 +65,16 @@ def _worker_socket(handed: Any) -> socket.socket:
 
 
 @pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT"), reason="Linux/BSD option")
-def test_each_worker_listens_on_a_no_delay_socket_of_its_own(
-    supervised: dict[str, Any],
-) -> None:
+def test_each_worker_gets_a_no_delay_socket_of_its_own(supervised: dict[str, Any]) -> None:
     [handed] = supervised["sockets"]
     with _worker_socket(handed) as first, _worker_socket(handed) as second:
         assert first.fileno() != second.fileno()
         assert first.getsockname() == second.getsockname()  # one port
-        for listener in (first, second):
-            assert listener.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
-            assert listener.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN) != 0
+        for sock in (first, second):
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+            # Not listening yet: a worker still importing the app must not be handed
+            # connections (asyncio listens when the worker starts serving).
+            assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN) == 0
 
 
 @pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT"), reason="Linux/BSD option")
@@ -85,6 +85,7 @@ def test_the_kernel_spreads_connections_over_the_workers_sockets(
     with ExitStack() as stack:
         listeners = [stack.enter_context(_worker_socket(handed)) for _ in range(2)]
         for listener in listeners:
+            listener.listen()  # as asyncio does when the worker serves
             listener.setblocking(False)
         address = listeners[0].getsockname()
         # 32 connections from distinct source ports: the chance that a 4-tuple hash
