@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -28,6 +28,14 @@ def serve(
         typer.Option(help="json: one JSON object a line, personal data masked; text: uvicorn's"),
     ] = "json",
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info",
+    keep_alive: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Seconds an idle kept-alive connection stays open (default 75: longer "
+            "than a proxy keeps its upstream connections)",
+        ),
+    ] = None,
 ) -> None:
     """Serve the API and the dashboard (configured by ``RECOMPRA_*`` variables)."""
     import uvicorn
@@ -48,6 +56,7 @@ def serve(
         os.environ[MULTIPROCESS_ENV] = own_metrics_dir
 
     typer.echo(f"Recompra on http://{host}:{port}/dashboard (API docs at /docs)")
+    options: dict[str, Any] = {} if keep_alive is None else {"timeout_keep_alive": keep_alive}
     try:
         run_uvicorn(
             "recompra.server:create_app",
@@ -64,6 +73,7 @@ def serve(
                 if log_format == "json"
                 else uvicorn.config.LOGGING_CONFIG
             ),
+            **options,
         )
     finally:
         if own_metrics_dir is not None:
