@@ -69,6 +69,12 @@ from recompra.web.app import install_dashboard
 #: closed answers its client 502. The server must outlast the proxy (docs/operations.md).
 KEEP_ALIVE_S = 75
 
+#: Seconds a worker process may take to start before the supervisor gives up on it. A
+#: worker imports the whole application before it answers the supervisor's first ping;
+#: on a busy 2-core host that takes longer than uvicorn's 5 s default, and the worker
+#: was killed as hung, in a loop (the benchmark's floor app never started).
+WORKER_STARTUP_S = 120
+
 DESCRIPTION = """\
 Recompra's REST API. Authenticate with an API key (`recompra keys create`) sent as
 `Authorization: Bearer rk_...` (or `X-API-Key`). Keys carry scopes (`admin`, `ingest`,
@@ -190,7 +196,8 @@ def run_uvicorn(app: str, *, workers: int, factory: bool = True, **options: Any)
     """Serve ``app`` (an import string) with uvicorn in ``workers`` processes: each
     worker with a listening socket of its own (``SO_REUSEPORT``), Nagle's algorithm off
     on every connection, idle kept-alive connections closed after
-    ``timeout_keep_alive`` seconds (default :data:`KEEP_ALIVE_S`).
+    ``timeout_keep_alive`` seconds (default :data:`KEEP_ALIVE_S`), and
+    :data:`WORKER_STARTUP_S` for a worker to start (``timeout_worker_healthcheck``).
 
     uvicorn's workers share one listening socket and each keeps the connections it
     accepted: under kept-alive load the first worker to wake takes most of them and the
@@ -202,6 +209,7 @@ def run_uvicorn(app: str, *, workers: int, factory: bool = True, **options: Any)
     from uvicorn.supervisors import Multiprocess
 
     options.setdefault("timeout_keep_alive", KEEP_ALIVE_S)
+    options.setdefault("timeout_worker_healthcheck", WORKER_STARTUP_S)
     if workers <= 1:
         uvicorn.run(app, factory=factory, **options)
         return

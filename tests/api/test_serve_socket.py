@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import uvicorn.supervisors
 
-from recompra.server import KEEP_ALIVE_S, no_delay, run_uvicorn
+from recompra.server import KEEP_ALIVE_S, WORKER_STARTUP_S, no_delay, run_uvicorn
 
 
 def _accepted_no_delay(listener: socket.socket) -> int:
@@ -108,3 +108,11 @@ def test_the_kernel_spreads_connections_over_the_workers_sockets(
 def test_idle_kept_alive_connections_outlast_a_proxys(supervised: dict[str, Any]) -> None:
     # uvicorn's default is 5 s; nginx and AWS load balancers keep upstream links 60 s.
     assert supervised["config"].timeout_keep_alive == KEEP_ALIVE_S > 60
+
+
+def test_a_worker_slow_to_import_the_app_is_not_killed_as_hung(
+    supervised: dict[str, Any],
+) -> None:
+    # uvicorn's default (5 s) killed every worker of the benchmark's floor app, in a
+    # loop, on a loaded 2-core host: every server the launcher starts gets the margin.
+    assert supervised["config"].timeout_worker_healthcheck == WORKER_STARTUP_S >= 60

@@ -12,9 +12,6 @@ import typer
 from recompra.ops.logs import logging_config
 from recompra.ops.metrics import MULTIPROCESS_ENV
 
-#: Seconds a worker process may take to start before the supervisor gives up on it.
-WORKER_STARTUP_S = 120
-
 
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
@@ -63,10 +60,6 @@ def serve(
             workers=workers,
             host=host,
             port=port,
-            # A worker process imports the whole application before it answers the
-            # supervisor's first ping; on a busy 2-core host that takes longer than
-            # uvicorn's 5 s default, and the worker would be killed as hung in a loop.
-            timeout_worker_healthcheck=WORKER_STARTUP_S,
             log_level=log_level,
             log_config=(
                 logging_config(log_level.upper())
