@@ -336,19 +336,17 @@ def _compare(args: argparse.Namespace, home: Path, db_url: str) -> None:
             try:
                 _wait(url, f"{prefix}/customers/{customers[0]}")
                 run = {**base, "host": "127.0.0.1", "port": port, "key": key if prefix else ""}
-                if "read" in args.paths:
-                    results[f"{name} read"] = _run(
-                        {**run, "method": "GET", "sequential": False,
-                         "paths": [f"{prefix}/customers/{c}" for c in customers]},
-                        server.pid,
-                    )  # fmt: skip
                 write_prefix = f"{prefix}/loyalty" if prefix else ""
-                if "write" in args.paths:
-                    results[f"{name} write"] = _run(
-                        {**run, "method": "POST", "sequential": True,
-                         "paths": [f"{write_prefix}/orders/{o}/earn" for o in earnable]},
+                loads = {  # kind: method, in order (first earns) or at random, paths
+                    "read": ("GET", False, [f"{prefix}/customers/{c}" for c in customers]),
+                    "write": ("POST", True, [f"{write_prefix}/orders/{o}/earn" for o in earnable]),
+                }
+                for kind in args.paths:
+                    method, sequential, paths = loads[kind]
+                    results[f"{name} {kind}"] = _run(
+                        {**run, "method": method, "sequential": sequential, "paths": paths},
                         server.pid,
-                    )  # fmt: skip
+                    )
             finally:
                 server.terminate()
                 try:
