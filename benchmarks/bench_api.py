@@ -153,7 +153,7 @@ def _serve(
     return subprocess.Popen([*command, *options], env={**os.environ, **env}, cwd=HERE)
 
 
-def _wait(url: str, path: str, timeout: float = 240) -> None:
+def _wait(url: str, path: str, timeout: float = 600) -> None:
     import httpx
 
     deadline = time.monotonic() + timeout
@@ -166,11 +166,12 @@ def _wait(url: str, path: str, timeout: float = 240) -> None:
     raise RuntimeError("server did not start")
 
 
-def _cpu_seconds(pid: int) -> float:
-    """CPU time used so far by ``pid`` and its descendants (Linux ``/proc``).
+def _cpu_by_process(pid: int) -> dict[int, float]:
+    """CPU seconds used so far by ``pid`` and each of its descendants (Linux ``/proc``).
 
     On a shared machine wall-clock throughput moves with the neighbours' load; the
-    server's CPU time per request does not, so both are printed.
+    server's CPU time per request does not, so both are printed. Per process, so that
+    the share of each worker shows whether the connections were spread over them.
     """
     tick = os.sysconf("SC_CLK_TCK")
     stats: dict[int, tuple[int, float]] = {}
@@ -189,7 +190,26 @@ def _cpu_seconds(pid: int) -> float:
         children = {p for p, (parent, _) in stats.items() if parent in family} - family
         family |= children
         grew = bool(children)
-    return sum(stats[p][1] for p in family if p in stats)
+    return {p: stats[p][1] for p in family if p in stats}
+
+
+def _settle(pid: int, timeout: float = 600) -> None:
+    """Wait until the server ``pid`` is idle: its first answer comes from the first
+    worker ready, while the others may still be importing the app (a minute on a loaded
+    host), whose CPU would be counted in the measured run."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        before = sum(_cpu_by_process(pid).values())
+        time.sleep(1.0)
+        if sum(_cpu_by_process(pid).values()) - before < 0.05:
+            return
+
+
+def _is_resource_tracker(pid: int) -> bool:
+    try:
+        return b"resource_tracker" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
 
 
 def _loadgen(spec: dict[str, Any]) -> dict[str, Any]:
@@ -206,10 +226,22 @@ def _run(spec: dict[str, Any], server_pid: int) -> dict[str, Any]:
     # Warm-up (imports, first statements compiled, pool filled) is not measured.
     # Reversed: sequential (earn) runs then warm up on orders the measured run reaches last.
     _loadgen({**spec, "seconds": WARMUP_S, "paths": spec["paths"][::-1]})
-    cpu_before = _cpu_seconds(server_pid)
+    cpu_before = _cpu_by_process(server_pid)
     result = _loadgen(spec)
-    cpu = _cpu_seconds(server_pid) - cpu_before
+    used = {
+        process: seconds - cpu_before.get(process, 0.0)
+        for process, seconds in _cpu_by_process(server_pid).items()
+    }
+    cpu = sum(used.values())
     result["cpu_ms"] = 1000 * cpu / result["requests"] if result["requests"] else 0.0
+    # The worker processes (not the supervisor, which only pings them, nor
+    # multiprocessing's resource tracker): each one's share of the server's CPU.
+    workers = [
+        seconds
+        for process, seconds in used.items()
+        if process != server_pid and not _is_resource_tracker(process)
+    ]
+    result["worker_shares"] = sorted((s / cpu for s in workers if cpu), reverse=True)
     return result
 
 
@@ -224,8 +256,17 @@ def _line(label: str, r: dict[str, Any], floor: dict[str, Any] | None = None) ->
         f"  {label:<34} {r['rps']:7.0f} req/s  p50 {r['p50_ms']:6.1f} ms  "
         f"p99 {r['p99_ms']:6.1f} ms  server CPU {r['cpu_ms']:5.2f} ms/req  "
         f"load generator CPU {r['client_cpu_ms']:5.3f} ms/req  "
-        f"({r['requests']} requests, {r['errors']} errors{ratio})"
+        f"({r['requests']} requests, {r['errors']} errors{ratio}){_shares(r)}"
     )
+
+
+def _shares(r: dict[str, Any]) -> str:
+    """Each worker's share of the server CPU (several workers only): an idle worker
+    means the connections were not spread."""
+    shares = r.get("worker_shares", [])
+    if len(shares) < 2:
+        return ""
+    return "  workers' CPU shares " + "/".join(f"{100 * s:.0f}%" for s in shares)
 
 
 def main() -> None:
@@ -235,6 +276,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument(
+        "--paths",
+        nargs="+",
+        choices=["read", "write"],
+        default=["read", "write"],
+        help="which requests to measure: profile reads, loyalty earns (default both)",
+    )
     parser.add_argument(
         "--before",
         metavar="REV",
@@ -299,18 +347,19 @@ def _compare(args: argparse.Namespace, home: Path, db_url: str) -> None:
             url = f"http://127.0.0.1:{port}"
             try:
                 _wait(url, f"{prefix}/customers/{customers[0]}")
+                _settle(server.pid)
                 run = {**base, "host": "127.0.0.1", "port": port, "key": key if prefix else ""}
-                results[f"{name} read"] = _run(
-                    {**run, "method": "GET", "sequential": False,
-                     "paths": [f"{prefix}/customers/{c}" for c in customers]},
-                    server.pid,
-                )  # fmt: skip
                 write_prefix = f"{prefix}/loyalty" if prefix else ""
-                results[f"{name} write"] = _run(
-                    {**run, "method": "POST", "sequential": True,
-                     "paths": [f"{write_prefix}/orders/{o}/earn" for o in earnable]},
-                    server.pid,
-                )  # fmt: skip
+                loads = {  # kind: method, in order (first earns) or at random, paths
+                    "read": ("GET", False, [f"{prefix}/customers/{c}" for c in customers]),
+                    "write": ("POST", True, [f"{write_prefix}/orders/{o}/earn" for o in earnable]),
+                }
+                for kind in args.paths:
+                    method, sequential, paths = loads[kind]
+                    results[f"{name} {kind}"] = _run(
+                        {**run, "method": method, "sequential": sequential, "paths": paths},
+                        server.pid,
+                    )
             finally:
                 server.terminate()
                 try:
@@ -327,6 +376,8 @@ def _report(results: dict[str, dict[str, Any]], before: str | None) -> None:
         ("GET /v1/customers/{id}", "read", "  floor: FastAPI + driver, 1 row"),
         ("POST /v1/loyalty/orders/{id}/earn", "write", "  floor: FastAPI + driver, 1 insert"),
     ):
+        if f"floor {kind}" not in results:
+            continue  # not measured (--paths)
         floor = results[f"floor {kind}"]
         print(_line(path, results[f"project {kind}"], floor))
         if before:

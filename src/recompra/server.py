@@ -7,9 +7,10 @@ both read through :mod:`recompra.reads`). ``recompra serve`` runs it with
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
+from contextlib import AbstractAsyncContextManager, ExitStack, asynccontextmanager, suppress
 from typing import Any
 
 from fastapi import FastAPI
@@ -61,6 +62,18 @@ from recompra.privacy.audit_writer import PersonalReadLog
 from recompra.reads.recommendations import recommendations_root
 from recompra.voc.feedback import open_cases_from_feedback
 from recompra.web.app import install_dashboard
+
+#: Seconds an idle kept-alive connection stays open. uvicorn's default (5 s) is below the
+#: idle timeout of the proxies usually in front (nginx's upstream ``keepalive_timeout``
+#: and AWS load balancers: 60 s): a proxy reusing a connection the server has just
+#: closed answers its client 502. The server must outlast the proxy (docs/operations.md).
+KEEP_ALIVE_S = 75
+
+#: Seconds a worker process may take to start before the supervisor gives up on it. A
+#: worker imports the whole application before it answers the supervisor's first ping;
+#: on a busy 2-core host that takes longer than uvicorn's 5 s default, and the worker
+#: was killed as hung, in a loop (the benchmark's floor app never started).
+WORKER_STARTUP_S = 120
 
 DESCRIPTION = """\
 Recompra's REST API. Authenticate with an API key (`recompra keys create`) sent as
@@ -180,30 +193,99 @@ def create_app(
 
 
 def run_uvicorn(app: str, *, workers: int, factory: bool = True, **options: Any) -> None:
-    """Serve ``app`` (an import string) with uvicorn in ``workers`` processes, with
-    Nagle's algorithm off on every connection.
+    """Serve ``app`` (an import string) with uvicorn in ``workers`` processes: each
+    worker with a listening socket of its own (``SO_REUSEPORT``), Nagle's algorithm off
+    on every connection, idle kept-alive connections closed after
+    ``timeout_keep_alive`` seconds (default :data:`KEEP_ALIVE_S`), and
+    :data:`WORKER_STARTUP_S` for a worker to start (``timeout_worker_healthcheck``).
 
-    With several workers uvicorn binds the listening socket itself, without a protocol
-    number, and asyncio then leaves ``TCP_NODELAY`` off on the accepted connections (it
-    sets it for one worker). uvicorn writes a response's headers and body separately, so
-    the body waited for the client's delayed ACK: about 40 ms on every kept-alive
-    request (issue 20). Linux copies the option from the listening socket to each
-    connection it accepts, so it is set there.
+    uvicorn's workers share one listening socket and each keeps the connections it
+    accepted: under kept-alive load the first worker to wake takes most of them and the
+    others idle (16 connections, 2 workers: 100 % / 0 % of the CPU, no faster than one
+    worker; issue 20). With a socket per worker in one ``SO_REUSEPORT`` group the kernel
+    spreads new connections over the workers by a hash of their addresses.
     """
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
+    options.setdefault("timeout_keep_alive", KEEP_ALIVE_S)
+    options.setdefault("timeout_worker_healthcheck", WORKER_STARTUP_S)
     if workers <= 1:
         uvicorn.run(app, factory=factory, **options)
         return
     config = uvicorn.Config(app, factory=factory, workers=workers, **options)
-    listener = config.bind_socket()
-    no_delay(listener)
-    with suppress(KeyboardInterrupt):  # Ctrl+C stops the server, as uvicorn.run does
-        Multiprocess(config, sockets=[listener]).run()
+    # A PerWorkerListener stands in for a socket: uvicorn only hands it to the workers.
+    sockets: list[Any]
+    with ExitStack() as held, suppress(KeyboardInterrupt):  # Ctrl+C stops, as uvicorn.run
+        if config.uds or config.fd is not None or not hasattr(socket, "SO_REUSEPORT"):
+            listener = held.enter_context(config.bind_socket())
+            no_delay(listener)
+            sockets = [listener]
+        else:
+            # Held by the supervisor, bound but never listening: the port stays this
+            # server's while workers come and go (a taken port fails here, once), and
+            # no connection is ever queued on it.
+            reservation = held.enter_context(reserve_port(config.host, config.port))
+            address = reservation.getsockname()
+            sockets = [PerWorkerListener(address)]
+            logging.getLogger("uvicorn.error").info(
+                "Uvicorn running on %s:%d, one SO_REUSEPORT socket per worker", *address[:2]
+            )
+        Multiprocess(config, sockets=sockets).run()
 
 
 def no_delay(listener: socket.socket) -> None:
-    """Turn Nagle's algorithm off on ``listener`` (and so on what it accepts), if TCP."""
+    """Turn Nagle's algorithm off on ``listener`` (and so on what it accepts), if TCP.
+
+    Linux copies the option from the listening socket to each connection it accepts:
+    without it asyncio leaves Nagle on for a socket it did not create, and a response's
+    body (uvicorn writes it after the headers) waited ~40 ms for the client's delayed
+    ACK on every kept-alive request (issue 20).
+    """
     if listener.family in (socket.AF_INET, socket.AF_INET6):
         listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def _reuse_port_socket(address: tuple[Any, ...]) -> socket.socket:
+    """A TCP socket bound to ``address`` in its ``SO_REUSEPORT`` group, Nagle off."""
+    family = socket.AF_INET6 if ":" in str(address[0]) else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        no_delay(sock)
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def reserve_port(host: str, port: int) -> socket.socket:
+    """``host:port`` bound (not listening) with ``SO_REUSEPORT``; port 0 picks one."""
+    return _reuse_port_socket((host, port))
+
+
+def worker_socket(address: tuple[Any, ...]) -> socket.socket:
+    """A socket of the worker's own on ``address``, in the port's ``SO_REUSEPORT`` group.
+
+    Bound, not yet listening: asyncio listens on it when the worker's server starts
+    serving, after the application is loaded. Until then the kernel hands the port's
+    connections to the workers already serving (a listening socket would queue its
+    share for the import's duration: a minute on a busy host).
+    """
+    return _reuse_port_socket(address)
+
+
+class PerWorkerListener:
+    """What uvicorn's supervisor hands each worker process instead of a shared socket:
+    unpickled in the worker (uvicorn spawns its workers), it becomes a socket of that
+    worker's own (:func:`worker_socket`). A worker started later (a restart,
+    ``SIGTTIN``) gets its own too; a worker's socket closes with it, and the kernel
+    spreads new connections over the sockets left."""
+
+    def __init__(self, address: tuple[Any, ...]) -> None:
+        self.address = address
+
+    def __reduce__(self) -> tuple[Callable[..., socket.socket], tuple[Any, ...]]:
+        return worker_socket, (self.address,)

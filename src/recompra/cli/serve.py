@@ -5,15 +5,12 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import typer
 
 from recompra.ops.logs import logging_config
 from recompra.ops.metrics import MULTIPROCESS_ENV
-
-#: Seconds a worker process may take to start before the supervisor gives up on it.
-WORKER_STARTUP_S = 120
 
 
 def serve(
@@ -28,6 +25,14 @@ def serve(
         typer.Option(help="json: one JSON object a line, personal data masked; text: uvicorn's"),
     ] = "json",
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info",
+    keep_alive: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Seconds an idle kept-alive connection stays open (default 75: longer "
+            "than a proxy keeps its upstream connections)",
+        ),
+    ] = None,
 ) -> None:
     """Serve the API and the dashboard (configured by ``RECOMPRA_*`` variables)."""
     import uvicorn
@@ -48,22 +53,20 @@ def serve(
         os.environ[MULTIPROCESS_ENV] = own_metrics_dir
 
     typer.echo(f"Recompra on http://{host}:{port}/dashboard (API docs at /docs)")
+    options: dict[str, Any] = {} if keep_alive is None else {"timeout_keep_alive": keep_alive}
     try:
         run_uvicorn(
             "recompra.server:create_app",
             workers=workers,
             host=host,
             port=port,
-            # A worker process imports the whole application before it answers the
-            # supervisor's first ping; on a busy 2-core host that takes longer than
-            # uvicorn's 5 s default, and the worker would be killed as hung in a loop.
-            timeout_worker_healthcheck=WORKER_STARTUP_S,
             log_level=log_level,
             log_config=(
                 logging_config(log_level.upper())
                 if log_format == "json"
                 else uvicorn.config.LOGGING_CONFIG
             ),
+            **options,
         )
     finally:
         if own_metrics_dir is not None:
