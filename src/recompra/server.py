@@ -262,8 +262,20 @@ def _reuse_port_socket(address: tuple[Any, ...]) -> socket.socket:
 
 
 def reserve_port(host: str, port: int) -> socket.socket:
-    """``host:port`` bound (not listening) with ``SO_REUSEPORT``; port 0 picks one."""
-    return _reuse_port_socket((host, port))
+    """``host:port`` bound (not listening) with ``SO_REUSEPORT``; port 0 picks one.
+
+    ``SO_REUSEPORT`` would let a second server of the same user join the port's group
+    and silently take half its connections (an old version left running during an
+    upgrade, say), where a plain bind fails "address already in use". So the port is
+    first bound *without* it, which fails while any server listens on it.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # SO_REUSEADDR only lets connections in TIME_WAIT from an earlier run pass.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
+        address = probe.getsockname()
+    return _reuse_port_socket(address)
 
 
 def worker_socket(address: tuple[Any, ...]) -> socket.socket:

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import errno
 import pickle
 import socket
 from contextlib import ExitStack
@@ -20,7 +21,14 @@ from typing import Any
 import pytest
 import uvicorn.supervisors
 
-from recompra.server import KEEP_ALIVE_S, WORKER_STARTUP_S, no_delay, run_uvicorn
+from recompra.server import (
+    KEEP_ALIVE_S,
+    WORKER_STARTUP_S,
+    no_delay,
+    reserve_port,
+    run_uvicorn,
+    worker_socket,
+)
 
 
 def _accepted_no_delay(listener: socket.socket) -> int:
@@ -116,3 +124,16 @@ def test_a_worker_slow_to_import_the_app_is_not_killed_as_hung(
     # uvicorn's default (5 s) killed every worker of the benchmark's floor app, in a
     # loop, on a loaded 2-core host: every server the launcher starts gets the margin.
     assert supervised["config"].timeout_worker_healthcheck == WORKER_STARTUP_S >= 60
+
+
+@pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT"), reason="Linux/BSD option")
+def test_a_second_server_on_a_port_being_served_fails_instead_of_sharing_it() -> None:
+    with reserve_port("127.0.0.1", 0) as reservation:
+        address = reservation.getsockname()
+        with worker_socket(address) as serving:
+            serving.listen()  # the first server's worker is serving
+            # Another ``recompra serve`` on the same port: with SO_REUSEPORT alone it
+            # joined the group and took a share of the connections.
+            with pytest.raises(OSError, match="in use") as refused:
+                reserve_port("127.0.0.1", address[1])
+            assert refused.value.errno == errno.EADDRINUSE
