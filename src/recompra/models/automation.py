@@ -100,7 +100,8 @@ class JourneyTimer(Base):
     __tablename__ = "journey_timers"
     __table_args__ = (
         UniqueConstraint("execution_key"),
-        Index("ix_journey_timers_state_due", "state", "due_at"),
+        # id too: the claim orders by (due_at, id), see migration 0027.
+        Index("ix_journey_timers_state_due", "state", "due_at", "id"),
         Index("ix_journey_timers_run", "run_id"),
         CheckConstraint("state IN ('pending', 'done', 'canceled')", name="state_known"),
     )
