@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
+from sqlalchemy import event as sqlalchemy_event
 
-from dbtest import create_test_engine
+from dbtest import BACKENDS, create_test_engine
 from recompra.db import unit_of_work
 from recompra.hub.brands import ensure_brand
 from recompra.hub.ingest.aftersale import ingest_events, ingest_returns, ingest_reviews
@@ -17,6 +18,7 @@ from recompra.hub.ingest.batch import IngestReject, IngestResult
 from recompra.hub.ingest.customers import ingest_customers
 from recompra.hub.ingest.orders import ingest_orders
 from recompra.models import Customer, Event, Order, OrderItem, Return, Review
+from recompra.segments.live import reevaluate_written
 
 
 @pytest.fixture
@@ -292,3 +294,50 @@ def test_events_with_and_without_ids(engine: Engine, brand: int) -> None:
     assert rows == [("e1", customer, {"url": "/p/1"}), (None, customer, {}), (None, None, {})]
     again = _ingest(engine, ingest_events, brand_id=brand, source="api", events=events[:1])
     assert again.counts["events"].unchanged == 1
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_events_batch_costs_the_same_statements_whatever_its_size(
+    backend: str, tmp_path: Path
+) -> None:
+    # The API's events batch, re-evaluation included: as many statements for 50 events
+    # as for 5, and on PostgreSQL the same texts (a list of ids is one array parameter:
+    # an expanded IN list was rendered by SQLAlchemy and parsed by psycopg every batch).
+    engines = create_test_engine(backend, tmp_path)
+    engine = next(engines)
+    with unit_of_work(engine) as session:
+        brand = ensure_brand(session).id
+    people = [{"id": f"c{n}", "email": f"c{n}@example.com"} for n in range(50)]
+    _ingest(engine, ingest_customers, brand_id=brand, source="api", customers=people)
+
+    def statements(first: int, size: int) -> list[str]:
+        texts: list[str] = []
+
+        def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            texts.append(statement)
+
+        events = [
+            {
+                "event_id": f"e{n}",
+                "type": "visit",
+                "occurred_at": "2024-03-06 10:00:00",
+                "customer_id": f"c{n % 50}",
+            }
+            for n in range(first, first + size)
+        ]
+        sqlalchemy_event.listen(engine, "before_cursor_execute", record)
+        try:
+            with unit_of_work(engine) as session:
+                result = ingest_events(session, brand_id=brand, source="api", events=events)
+                reevaluate_written(session, brand, "events", result.ids)
+        finally:
+            sqlalchemy_event.remove(engine, "before_cursor_execute", record)
+        assert None not in result.ids
+        return texts
+
+    statements(0, 5)  # the first batch of a connection may read the catalog once
+    five, fifty = statements(5, 5), statements(10, 50)
+    assert len(five) == len(fifty)
+    if backend != "sqlite":
+        assert five == fifty
+    next(engines, None)  # drops the database

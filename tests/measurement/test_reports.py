@@ -189,6 +189,24 @@ def test_the_job_checks_every_interval_or_when_a_reader_asks(engine: Engine, sto
     assert run(NOON + timedelta(seconds=14)) == 2
 
 
+@pytest.mark.usefixtures("no_request")
+def test_a_costly_refresh_rests_in_proportion_before_the_next(engine: Engine, store: Store) -> None:
+    # Under a steady stream of writes every check finds the data moved: a refresh that
+    # took 3 s (this clock's) is followed by 20 x 3 = 60 s without one, not by the
+    # 10 s interval, so the job's share of the worker does not grow with the tables.
+    ticks = iter(range(0, 1_000, 3))
+    job = MeasurementRefresh(
+        SPECS, interval=timedelta(seconds=10), clock=lambda: float(next(ticks))
+    )
+    assert job.run(engine, now=NOON) == 2
+    with unit_of_work(engine) as session:
+        add_order(session, store, store.customers[4], "K-1", at=NOON + timedelta(hours=1))
+    assert job.run(engine, now=NOON + timedelta(seconds=59)) == 0
+    assert job.run(engine, now=NOON + timedelta(seconds=60)) == 2
+    request_refresh()  # a reader asking still gets a check at once
+    assert job.run(engine, now=NOON + timedelta(seconds=61)) == 0  # nothing moved
+
+
 def test_writers_are_not_held_while_a_report_is_computed(
     engine: Engine, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -17,7 +17,14 @@ from sqlalchemy.orm import Session
 from recompra.automation.bulk import insert_rows
 from recompra.automation.service import definition_at
 from recompra.db.dialect import insert_ignoring_conflicts
-from recompra.models.automation import RUNS, TIMERS, Journey, JourneyRun, JourneyTimer
+from recompra.models.automation import (
+    RUNS,
+    TIMERS,
+    Journey,
+    JourneyRun,
+    JourneyTimer,
+    JourneyVersion,
+)
 
 
 @dataclass(frozen=True)
@@ -32,17 +39,27 @@ class ActiveJourney:
 
 
 def active_journeys(session: Session) -> list[ActiveJourney]:
-    """Every active journey with its current definition."""
-    rows = session.scalars(select(Journey).where(Journey.status == "active")).all()
-    return [
-        ActiveJourney(
-            j.id,
-            j.brand_id,
-            j.key,
-            j.current_version,
-            definition_at(session, j.id, j.current_version),
+    """Every active journey with its current definition (one statement: the worker reads
+    them on every pass, and a statement per journey was a third of an idle pass's)."""
+    rows = session.execute(
+        select(
+            Journey.id,
+            Journey.brand_id,
+            Journey.key,
+            Journey.current_version,
+            JourneyVersion.definition,
         )
-        for j in rows
+        .join(
+            JourneyVersion,
+            (JourneyVersion.journey_id == Journey.id)
+            & (JourneyVersion.version == Journey.current_version),
+        )
+        .where(Journey.status == "active")
+        .order_by(Journey.id)
+    ).all()
+    return [
+        ActiveJourney(journey_id, brand_id, key, version, dict(document))
+        for journey_id, brand_id, key, version, document in rows
     ]
 
 

@@ -141,7 +141,7 @@ def _events(session: Session, journeys: list[ActiveJourney], *, now: datetime, l
     # (two statements per event saved for everyone else, such as customers merely inside
     # other journeys), and add those an earlier event of the slice started such a run
     # for. New runs are written together, before anything reads runs again.
-    reachable = _reachable_by_events(session, [r[2] for r in rows if r[2] is not None])
+    reachable = _reachable_by_events(session, journeys, [r[2] for r in rows if r[2] is not None])
     starts = RunStarts(session, now=now)
     for event_id, brand_id, customer_id, kind in rows:
         if customer_id is None:
@@ -171,10 +171,13 @@ def _exits_on_events(document: dict[str, Any]) -> bool:
     return any(condition["type"] == "event" for condition in document["exit_when"])
 
 
-def _reachable_by_events(session: Session, customer_ids: list[int]) -> set[int]:
+def _reachable_by_events(
+    session: Session, journeys: list[ActiveJourney], customer_ids: list[int]
+) -> set[int]:
     """Those of ``customer_ids`` with an active run a custom event can end or wake: one
     waiting for an event, or of a version that exits on an event (two statements: the
-    versions their active runs are on, then the customers)."""
+    versions their active runs are on, then the customers; the definitions of versions
+    in force come from ``journeys``, older ones are read)."""
     if not customer_ids:
         return set()
     active = and_(
@@ -183,10 +186,13 @@ def _reachable_by_events(session: Session, customer_ids: list[int]) -> set[int]:
     versions = session.execute(
         select(JourneyRun.journey_id, JourneyRun.version).where(active).distinct()
     ).all()
+    known = {(j.id, j.version): j.document for j in journeys}
     exiting = [
         and_(JourneyRun.journey_id == journey_id, JourneyRun.version == version)
         for journey_id, version in versions
-        if _exits_on_events(definition_at(session, journey_id, version))
+        if _exits_on_events(
+            known.get((journey_id, version)) or definition_at(session, journey_id, version)
+        )
     ]
     return set(
         session.scalars(

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from recompra.db.dialect import retrying_unique_races
+from recompra.db.dialect import in_values, retrying_unique_races
 from recompra.errors import NotFound
 from recompra.hub.identity import MERGED_PROPERTIES, merge_customers, shared_with_other_brands
 from recompra.hub.rejects import EntityCounts, ImportReport
@@ -124,7 +124,7 @@ def lookup_identities(session: Session, identities: Sequence[Identity]) -> dict[
                 select(_IDENTITIES.c.value, _IDENTITIES.c.customer_id).where(
                     _IDENTITIES.c.kind == kind,
                     _IDENTITIES.c.source == source,
-                    _IDENTITIES.c.value.in_(values[start : start + CHUNK]),
+                    in_values(session, _IDENTITIES.c.value, values[start : start + CHUNK]),
                 )
             )
             for value, customer_id in rows:

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Date, Table, bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from recompra.db.dialect import is_postgresql, is_sqlite, retrying_unique_races
+from recompra.db.dialect import in_values, is_postgresql, is_sqlite, retrying_unique_races
 from recompra.hub.rejects import EntityCounts
 from recompra.models.base import UTCDateTime
 
@@ -165,7 +165,7 @@ def existing_rows(
     ]
     probe_values = list(dict.fromkeys(k[probe] for k in keys))
     for chunk in _chunks(probe_values):
-        statement = select(*wanted).where(*filters, table.c[key[probe]].in_(chunk))
+        statement = select(*wanted).where(*filters, in_values(session, table.c[key[probe]], chunk))
         for row in session.execute(statement).mappings():
             row_key = tuple(row[k] for k in key)
             if row_key in wanted_keys:

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from recompra.db.dialect import in_values
 from recompra.models import Order
 from recompra.models.aftersale import Event, Return, Review
 from recompra.segments.compile import LOYALTY_FIELDS
@@ -60,7 +61,7 @@ def customers_touched(session: Session, entity: str, ids: Sequence[int | None]) 
             .where(Review.id.in_(stored))
         )
     elif entity == "events":
-        query = select(Event.customer_id).where(Event.id.in_(stored))
+        query = select(Event.customer_id).where(in_values(session, Event.id, stored))
     else:
         raise ValueError(f"unknown ingest entity {entity!r}")
     return sorted({c for c in session.scalars(query) if c is not None})

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from recompra.db.dialect import in_values
 from recompra.hub.aftersale import EVENTS, REVIEWS, SourceKeyedTable
 from recompra.hub.canonical import CanonicalReturn
 from recompra.hub.customers import external_identity, lookup_identities, personal_identity
@@ -102,7 +103,7 @@ def _brand_customers(
         session.scalars(
             select(BrandCustomer.customer_id).where(
                 BrandCustomer.brand_id == brand_id,
-                BrandCustomer.customer_id.in_(set(known.values()) or {-1}),
+                in_values(session, BrandCustomer.customer_id, set(known.values()) or {-1}),
             )
         )
     )
