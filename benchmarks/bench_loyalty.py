@@ -153,6 +153,10 @@ def generate_due_lots(engine: Engine, *, lots: int, accounts: int) -> int:
             ),
             {"program": program_id, "old": old},
         )
+        if engine.dialect.name == "postgresql":
+            # Statistics of the rows this transaction just wrote (autovacuum cannot see
+            # them yet): without them the planner joins a million orders by nested loops.
+            conn.exec_driver_sql("ANALYZE orders, loyalty_accounts, loyalty_movements")
         # One lot per order, inserted in the orders' (time) order.
         conn.execute(
             text(
