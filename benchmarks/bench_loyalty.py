@@ -17,7 +17,8 @@ workers >= 1,200 ops/s (>= 2,000 in issue 19); expiring 1M lots <= 10 s on both.
 is one unit of work (one transaction): an earn of a new order, or a redemption; customers
 are spread over many accounts, as in a real store, except with ``--hot`` (all on one
 account). The expiry run (SQLite, then PostgreSQL when ``--url`` is given) generates its
-lots in SQL, then times the expiry job (``expire_in_batches``: account locks, batches of
+lots in SQL (each earned on an order, in the orders' time order), vacuums, analyses and
+checkpoints, then times the expiry job (``expire_in_batches``: account locks, batches of
 one transaction each, on ``expiry_workers`` connections: two on PostgreSQL) beside a floor
 of bare SQL that writes the same rows (movements, events, balances, lot states) in four
 statements, one transaction per connection on as many connections, without locks or
