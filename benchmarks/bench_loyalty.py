@@ -17,7 +17,8 @@ workers >= 1,200 ops/s (>= 2,000 in issue 19); expiring 1M lots <= 10 s on both.
 is one unit of work (one transaction): an earn of a new order, or a redemption; customers
 are spread over many accounts, as in a real store, except with ``--hot`` (all on one
 account). The expiry run (SQLite, then PostgreSQL when ``--url`` is given) generates its
-lots in SQL, then times the expiry job (``expire_in_batches``: account locks, batches of
+lots in SQL (each earned on an order, in the orders' time order), vacuums, analyses and
+checkpoints, then times the expiry job (``expire_in_batches``: account locks, batches of
 one transaction each, on ``expiry_workers`` connections: two on PostgreSQL) beside a floor
 of bare SQL that writes the same rows (movements, events, balances, lot states) in four
 statements, one transaction per connection on as many connections, without locks or
@@ -93,14 +94,19 @@ def _stamp(engine: Engine, moment: datetime) -> datetime:
 def generate_due_lots(engine: Engine, *, lots: int, accounts: int) -> int:
     """A program with ``accounts`` funded accounts holding ``lots`` lots, all past expiry.
 
-    Generated in SQL (INSERT ... SELECT over a number series): a million lots in seconds,
-    without a million parameter rows through the driver. Returns the program id.
+    Each lot was earned on an order of its own, as real lots are: the orders (and so the
+    lots, inserted as they were earned) come in rounds, one order per customer per round,
+    so an account's lots lie spread over the table and the job's lots over the orders'
+    index, not in one run at its end. Generated in SQL (INSERT ... SELECT over a number
+    series): a million lots in seconds, without a million parameter rows through the
+    driver. Returns the program id.
     """
     with unit_of_work(engine) as s:
         brand = Brand(slug=f"exp-{uuid.uuid4().hex[:6]}", name="Expiry")
         s.add(brand)
         s.flush()
-        program_id = create_program(s, brand_id=brand.id, name="Expiry").id
+        brand_id = brand.id
+        program_id = create_program(s, brand_id=brand_id, name="Expiry").id
     per_account = lots // accounts
     now, old = _stamp(engine, NOW), _stamp(engine, NOW - timedelta(days=400))
     due = _stamp(engine, NOW - timedelta(days=35))
@@ -112,6 +118,25 @@ def generate_due_lots(engine: Engine, *, lots: int, accounts: int) -> int:
                 f"SELECT 'e' || n, :now, :now FROM {_numbers(engine)}"
             ),
             {"count": accounts, "now": now},
+        )
+        # Round r (0-based) holds order n = r * accounts + i of customer i: the orders'
+        # ids interleave the customers, as orders arrive over time.
+        conn.execute(
+            text(
+                "INSERT INTO orders (brand_id, source, external_id, customer_id, status,"
+                " currency, purchased_at, items_total_minor, freight_total_minor,"
+                " discount_total_minor, total_minor, created_at, updated_at)"
+                " SELECT :brand, 'bench', 'o' || n, :first + 1 + (n - 1) % :accounts,"
+                " 'delivered', 'BRL', :old, 1000, 0, 0, 1000, :old, :old"
+                f" FROM {_numbers(engine)}"
+            ),
+            {
+                "brand": brand_id,
+                "first": first,
+                "accounts": accounts,
+                "count": per_account * accounts,
+                "old": old,
+            },
         )
         conn.execute(
             text(
@@ -129,25 +154,47 @@ def generate_due_lots(engine: Engine, *, lots: int, accounts: int) -> int:
             ),
             {"program": program_id, "old": old},
         )
+        if engine.dialect.name == "postgresql":
+            # Statistics of the rows this transaction just wrote (autovacuum cannot see
+            # them yet): without them the planner joins a million orders by nested loops.
+            conn.exec_driver_sql("ANALYZE orders, loyalty_accounts, loyalty_movements")
+        # One lot per order, inserted in the orders' (time) order.
         conn.execute(
             text(
-                "INSERT INTO loyalty_lots (account_id, movement_id, source, state, points,"
-                " remaining, reversed_points, expired_points, forgiven_points, basis_minor,"
-                " returned_minor, earned_at, released_at, expires_at)"
-                " SELECT m.account_id, m.id, 'adjust', 'active', 10, 10, 0, 0, 0, 0, 0,"
-                f" :old, :old, :due FROM loyalty_movements m CROSS JOIN {_numbers(engine)}"
-                " WHERE m.account_id IN (SELECT id FROM loyalty_accounts"
-                " WHERE program_id = :program)"
+                "INSERT INTO loyalty_lots (account_id, movement_id, source, order_id, state,"
+                " points, remaining, reversed_points, expired_points, forgiven_points,"
+                " basis_minor, returned_minor, earned_at, released_at, expires_at)"
+                " SELECT a.id, m.id, 'order', o.id, 'active', 10, 10, 0, 0, 0, 1000, 0,"
+                " :old, :old, :due FROM orders o"
+                " JOIN loyalty_accounts a ON a.customer_id = o.customer_id"
+                " AND a.program_id = :program"
+                " JOIN loyalty_movements m ON m.account_id = a.id"
+                " WHERE o.brand_id = :brand ORDER BY o.id"
             ),
-            {"program": program_id, "count": per_account, "old": old, "due": due},
+            {"program": program_id, "brand": brand_id, "old": old, "due": due},
         )
-    if engine.dialect.name == "postgresql":
-        # Lots past their expiry are months old: autovacuum has long since visited them
-        # (hint bits set, pages all-visible). Without this the timed run would pay for
-        # that first visit of a million fresh rows, which no real expiry run does.
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql("VACUUM ANALYZE")
     return program_id
+
+
+def settle_storage(engine: Engine) -> None:
+    """Before each timed run: statistics fresh and no write of the set-up left pending.
+
+    PostgreSQL: ``VACUUM ANALYZE`` (lots past their expiry are months old: autovacuum has
+    long since visited them, hint bits set and pages all-visible; without it the timed
+    run would pay for that first visit, and for the dead rows a previous run left), then
+    ``CHECKPOINT``, so that the run starts a checkpoint cycle of its own: where the
+    set-up's WAL put the next checkpoint no longer decides how many full-page images the
+    run writes. SQLite: ``ANALYZE`` and a truncating WAL checkpoint, for the same reasons.
+    """
+    postgres = engine.dialect.name == "postgresql"
+    statements = (
+        ("VACUUM ANALYZE", "CHECKPOINT")
+        if postgres
+        else ("ANALYZE", "PRAGMA wal_checkpoint(TRUNCATE)")
+    )
+    for statement in statements:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql(statement).close()
 
 
 class _Clock:
@@ -161,6 +208,7 @@ class _Clock:
     def __enter__(self) -> dict[str, float]:
         self.figures: dict[str, float] = {}
         self._server = postgres_backends_cpu(self._engine)
+        self._wal = _wal_position(self._engine)
         self._wall, self._cpu = time.perf_counter(), time.process_time()
         return self.figures
 
@@ -170,6 +218,20 @@ class _Clock:
         server = postgres_backends_cpu(self._engine)
         if server is not None and self._server is not None:
             self.figures["server_cpu_seconds"] = server - self._server
+        wal = _wal_position(self._engine)
+        if wal is not None and self._wal is not None:
+            self.figures["wal_mb"] = (wal - self._wal) / 1e6
+
+
+def _wal_position(engine: Engine) -> int | None:
+    """PostgreSQL's WAL insert position in bytes (``None`` on SQLite): the difference
+    over a run is the WAL it wrote, the whole server's (this benchmark runs alone on
+    its server)."""
+    if engine.dialect.name != "postgresql":
+        return None
+    with engine.connect() as conn:
+        query = text("SELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn")
+        return int(conn.execute(query).scalar_one())
 
 
 def expire_bare(engine: Engine, *, program_id: int, workers: int) -> None:
@@ -252,10 +314,12 @@ def bench_expiry(
 ) -> dict[str, dict[str, float]]:
     """Generate ``lots`` due lots, time one expiry run; again for the bare floor."""
     program_id = generate_due_lots(engine, lots=lots, accounts=accounts)
+    settle_storage(engine)
     with _Clock(engine) as project:
         report = expire_in_batches(engine, now=NOW, program_id=program_id, workers=workers)
     assert (report.lots, report.accounts) == (lots - lots % accounts, accounts), report
     floor_program = generate_due_lots(engine, lots=lots, accounts=accounts)
+    settle_storage(engine)
     with _Clock(engine) as floor:
         expire_bare(engine, program_id=floor_program, workers=workers)
     return {"project": project, "floor": floor}
@@ -274,6 +338,8 @@ def run_expiry(backend: str, engine: Engine, *, lots: int, accounts: int) -> Non
         server_text = (
             "" if backend == "sqlite" or server is None else f"  server CPU {server:6.2f} s"
         )
+        if "wal_mb" in f:
+            server_text += f"  WAL {f['wal_mb']:6.0f} MB"
         print(f"  {label}  wall {f['seconds']:6.2f} s  CPU {f['cpu_seconds']:6.2f} s{server_text}")
     ratio = figures["project"]["seconds"] / figures["floor"]["seconds"]
     print(f"  project / floor (wall)  {ratio:.2f}")
