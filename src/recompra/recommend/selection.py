@@ -44,11 +44,13 @@ from scipy import stats
 
 from recompra.recommend.backtest import (
     LIST_KINDS,
+    VALIDATION_CUSTOMERS,
     VALIDATION_ORIGINS,
     ListKind,
     Targets,
     TimeSplit,
     rolling_origin_splits,
+    sample_customers,
 )
 from recompra.recommend.blend import (
     BLEND_DEPTH,
@@ -407,15 +409,23 @@ class _Window:
     eases: dict[float, Ease]
 
     @classmethod
-    def fit(cls, split: TimeSplit, level: Level) -> _Window:
-        """Fit every candidate (EASE at each grid penalty) on the lines before the window."""
+    def fit(cls, split: TimeSplit, level: Level, cap: int | None) -> _Window:
+        """Fit every candidate (EASE at each grid penalty) on the lines before the window.
+
+        Each list scores at most ``cap`` of the window's customers
+        (:func:`~recompra.recommend.backtest.sample_customers`).
+        """
         fitted = {
             name: factory().fit(split.train)
             for name, factory in candidates(level).items()
             if name != "ease"
         }
         eases = {l2: Ease(level, l2=l2).fit(split.train) for l2 in EASE_L2_GRID}
-        return cls(split, Targets.build(split, level).relevant, fitted, eases)
+        relevant = {
+            kind: sample_customers(scored, cap)
+            for kind, scored in Targets.build(split, level).relevant.items()
+        }
+        return cls(split, relevant, fitted, eases)
 
     @property
     def ids(self) -> np.ndarray:
@@ -501,6 +511,7 @@ def choose_plan(
     k: int = 10,
     validation_fraction: float = 0.2,
     origins: int = VALIDATION_ORIGINS,
+    max_customers: int | None = VALIDATION_CUSTOMERS,
 ) -> ServingPlan:
     """Back-test every candidate on ``origins`` rolling validation windows of ``lines``.
 
@@ -517,6 +528,9 @@ def choose_plan(
     origins
         Validation windows (:func:`~recompra.recommend.backtest.rolling_origin_splits`):
         the last ``origins`` windows of the span, each fitted strictly before it.
+    max_customers
+        Customers scored per list and window, at most: a fixed seeded sample
+        (:func:`~recompra.recommend.backtest.sample_customers`); ``None`` scores all.
 
     Returns
     -------
@@ -524,7 +538,7 @@ def choose_plan(
         The method (or blend weights) serving each list, with the validation evidence.
     """
     splits = rolling_origin_splits(lines, validation_fraction, origins)
-    windows = [_Window.fit(split, level) for split in splits]
+    windows = [_Window.fit(split, level, max_customers) for split in splits]
     ease_l2 = _choose_ease_l2(windows, k)
     for window in windows:
         window.fitted["ease"] = window.eases[ease_l2]
