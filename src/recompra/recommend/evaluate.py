@@ -132,7 +132,9 @@ def evaluate_recommenders(
     for kind in LIST_KINDS:
         who = targets.relevant[kind].customers
         add(kind, "served", f"served: {plan.choices[kind].method}", served.top_k(who, k, kind))
-    fitted = {name: factory().fit(split.train) for name, factory in factories.items()}
+    # The default candidates share the served lists' history of the same training lines.
+    shared = served.history_ if models is None else None
+    fitted = {name: factory().fit(split.train, shared) for name, factory in factories.items()}
     for name, model in fitted.items():
         for kind in LIST_KINDS:
             if models is None and name not in MEMBERS[kind]:

@@ -62,6 +62,7 @@ from recompra.recommend.blend import (
     fit_weights,
 )
 from recompra.recommend.ease import Ease
+from recompra.recommend.matrices import History
 from recompra.recommend.metrics import Relevant, hit_matrix, hit_metrics
 from recompra.recommend.ranker import (
     CandidatePairs,
@@ -209,10 +210,11 @@ def serving_model(
     ``lines``; a blend or :data:`HISTORY_THEN_NEW` (own history, then the new-items blend
     of ``choice.weights``) is assembled from them.
     """
-    level = next(iter(fitted.values())).level
+    shared = next(iter(fitted.values())).shared_history()
+    level = shared.level
     kind: ListKind = "new" if choice.method == HISTORY_THEN_NEW else choice.kind
     if choice.method == RANKER:
-        ranker = learned_ranker(fitted, kind, choice.ranker).fit(lines)
+        ranker = learned_ranker(fitted, kind, choice.ranker).fit(lines, shared)
         return ranker, "all" if kind == "new" else "none"
     if choice.method in ("blend", HISTORY_THEN_NEW):
         members = {name: fitted[name] for name in choice.weights}
@@ -224,10 +226,10 @@ def serving_model(
             depth=BLEND_DEPTH,
             level=level,
             fit_members=False,
-        ).fit(lines)
+        ).fit(lines, shared)
         if choice.method == HISTORY_THEN_NEW:
             history = fitted["own_history"]
-            return HistoryThenNew(history, blend, level=level).fit(lines), "none"
+            return HistoryThenNew(history, blend, level=level).fit(lines, shared), "none"
         return blend, "all" if kind == "new" else "none"
     model = fitted[choice.method]
     return model, list_exclude(kind, model)
@@ -407,6 +409,7 @@ class _Window:
     relevant: dict[ListKind, Relevant]
     fitted: dict[str, BaseRecommender]
     eases: dict[float, Ease]
+    history: History
 
     @classmethod
     def fit(cls, split: TimeSplit, level: Level, cap: int | None) -> _Window:
@@ -415,17 +418,18 @@ class _Window:
         Each list scores at most ``cap`` of the window's customers
         (:func:`~recompra.recommend.backtest.sample_customers`).
         """
+        shared = History.of(split.train, level)
         fitted = {
-            name: factory().fit(split.train)
+            name: factory().fit(split.train, shared)
             for name, factory in candidates(level).items()
             if name != "ease"
         }
-        eases = {l2: Ease(level, l2=l2).fit(split.train) for l2 in EASE_L2_GRID}
+        eases = {l2: Ease(level, l2=l2).fit(split.train, shared) for l2 in EASE_L2_GRID}
         relevant = {
             kind: sample_customers(scored, cap)
             for kind, scored in Targets.build(split, level).relevant.items()
         }
-        return cls(split, relevant, fitted, eases)
+        return cls(split, relevant, fitted, eases, shared)
 
     @property
     def ids(self) -> np.ndarray:
@@ -475,7 +479,7 @@ def _pooled_list(
             continue
         ranked = _evidence_lists(fitted, kind, relevant)
         lists.append(ValidationLists.build(ranked, relevant, window.ids))
-        ranker = learned_ranker(fitted, kind).fit(window.split.train)
+        ranker = learned_ranker(fitted, kind).fit(window.split.train, window.history)
         pairs.append(ranker.pairs(relevant.customers, ranked))
         labels.append(pairs[-1].labels(relevant, ranker.index_.ids))
     evidence = PooledEvidence(
