@@ -20,15 +20,17 @@ from recompra.recommend.backtest import (
 from recompra.recommend.blend import customer_halves, learn_weights
 from recompra.recommend.ease import Ease
 from recompra.recommend.flows import refresh
+from recompra.recommend.matrices import History
 from recompra.recommend.metrics import Relevant
 from recompra.recommend.purchases import never_offered, purchase_lines
-from recompra.recommend.recommenders import NextBestOffer
+from recompra.recommend.recommenders import NextBestOffer, Popularity
 from recompra.recommend.repeat import JustBoughtRule
 from recompra.recommend.replenishment import OwnHistory, Replenishment
 from recompra.recommend.selection import (
     ListChoice,
     PooledEvidence,
     ServingPlan,
+    candidates,
     choose_list,
     choose_plan,
 )
@@ -316,3 +318,15 @@ def test_plan_scores_at_most_the_cap_of_customers_per_window() -> None:
     assert plan.choices["any"].customers == 75
     uncapped = choose_plan(lines, level="product", k=3, validation_fraction=0.2, max_customers=60)
     assert uncapped.choices["any"].customers == 180
+
+
+def test_models_fitted_on_a_shared_history_rank_as_when_fitted_alone() -> None:
+    lines = purchase_lines(_repeat_store())
+    shared = History.of(lines, "product")
+    customers = np.unique(lines["customer_id"].to_numpy())
+    for name, factory in candidates("product").items():
+        alone = factory().fit(lines).top_k(customers, 5, exclude="none")
+        together = factory().fit(lines, shared).top_k(customers, 5, exclude="none")
+        assert np.array_equal(alone, together), name
+    with pytest.raises(ValueError, match="category history given to a product model"):
+        Popularity("product").fit(lines, History.of(lines, "category"))
