@@ -11,19 +11,26 @@ import pyarrow.parquet as pq
 import pytest
 from _recommend_fixtures import snapshot_tables
 
-from recompra.recommend.backtest import LIST_KINDS, rolling_origin_splits, time_split
+from recompra.recommend.backtest import (
+    LIST_KINDS,
+    rolling_origin_splits,
+    sample_customers,
+    time_split,
+)
 from recompra.recommend.blend import customer_halves, learn_weights
 from recompra.recommend.ease import Ease
 from recompra.recommend.flows import refresh
+from recompra.recommend.matrices import History
 from recompra.recommend.metrics import Relevant
 from recompra.recommend.purchases import never_offered, purchase_lines
-from recompra.recommend.recommenders import NextBestOffer
+from recompra.recommend.recommenders import NextBestOffer, Popularity
 from recompra.recommend.repeat import JustBoughtRule
 from recompra.recommend.replenishment import OwnHistory, Replenishment
 from recompra.recommend.selection import (
     ListChoice,
     PooledEvidence,
     ServingPlan,
+    candidates,
     choose_list,
     choose_plan,
 )
@@ -276,3 +283,50 @@ def test_plan_pools_the_validation_windows() -> None:
     assert plan.choices["any"].customers == 180
     single = choose_plan(lines, level="product", k=3, validation_fraction=0.2, origins=1)
     assert single.choices["any"].customers == 60
+
+
+def _splitmix64(value: int, seed: int) -> int:
+    """SplitMix64's finaliser of ``value + seed * golden``, in Python integers (mod 2**64)."""
+    mask = 2**64 - 1
+    x = (value + seed * 0x9E3779B97F4A7C15) & mask
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & mask
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & mask
+    return x ^ (x >> 31)
+
+
+def test_validation_sample_keeps_the_customers_with_the_smallest_seeded_hash() -> None:
+    customers = np.array([-3, *range(1, 100)], dtype=np.int64)
+    pairs = pd.DataFrame({"customer_id": customers, "item_id": customers % 7 + 1})
+    shuffled = np.random.default_rng(0).permutation(customers)
+    for seed in (1, 20261205):
+        expected = sorted(customers.tolist(), key=lambda c: _splitmix64(c % 2**64, seed))[:10]
+        for order in (customers, shuffled):
+            sample = sample_customers(Relevant.build(order, pairs), 10, seed)
+            assert sorted(sample.customers.tolist()) == sorted(expected)
+            # Each sampled customer keeps their own relevant item.
+            rows, items = sample.keys // sample.stride, sample.keys % sample.stride
+            assert (items == sample.customers[rows] % 7 + 1).all()
+    everyone = Relevant.build(customers, pairs)
+    assert sample_customers(everyone, None) is everyone
+    assert sample_customers(everyone, len(customers)) is everyone
+
+
+def test_plan_scores_at_most_the_cap_of_customers_per_window() -> None:
+    lines = purchase_lines(_repeat_store())
+    # 60 returning customers in each of the 3 windows (test_plan_pools_the_validation_windows).
+    plan = choose_plan(lines, level="product", k=3, validation_fraction=0.2, max_customers=25)
+    assert plan.choices["any"].customers == 75
+    uncapped = choose_plan(lines, level="product", k=3, validation_fraction=0.2, max_customers=60)
+    assert uncapped.choices["any"].customers == 180
+
+
+def test_models_fitted_on_a_shared_history_rank_as_when_fitted_alone() -> None:
+    lines = purchase_lines(_repeat_store())
+    shared = History.of(lines, "product")
+    customers = np.unique(lines["customer_id"].to_numpy())
+    for name, factory in candidates("product").items():
+        alone = factory().fit(lines).top_k(customers, 5, exclude="none")
+        together = factory().fit(lines, shared).top_k(customers, 5, exclude="none")
+        assert np.array_equal(alone, together), name
+    with pytest.raises(ValueError, match="category history given to a product model"):
+        Popularity("product").fit(lines, History.of(lines, "category"))

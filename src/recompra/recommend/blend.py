@@ -344,7 +344,7 @@ class Blend(BaseRecommender):
             return
         for name, member in self.members.items():
             if self.weights.get(name, 0.0) > 0.0:
-                member.fit(lines)
+                member.fit(lines, self.shared_history())
 
     def _scores(self, history: sp.csr_matrix, customer_ids: np.ndarray) -> np.ndarray:
         ranked = {}

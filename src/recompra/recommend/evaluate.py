@@ -132,7 +132,10 @@ def evaluate_recommenders(
     for kind in LIST_KINDS:
         who = targets.relevant[kind].customers
         add(kind, "served", f"served: {plan.choices[kind].method}", served.top_k(who, k, kind))
-    fitted = {name: factory().fit(split.train) for name, factory in factories.items()}
+    if models is None:  # the candidates share the served lists' history of the same lines
+        fitted = {name: f().fit(split.train, served.history_) for name, f in factories.items()}
+    else:
+        fitted = {name: factory().fit(split.train) for name, factory in factories.items()}
     for name, model in fitted.items():
         for kind in LIST_KINDS:
             if models is None and name not in MEMBERS[kind]:

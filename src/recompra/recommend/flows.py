@@ -251,7 +251,7 @@ def refresh(
     served = ServedRecommender(
         plan, never_offer=never.tolist(), just_bought=config.just_bought
     ).fit(lines)
-    explainer = NextBestOffer("product").fit(lines)
+    explainer = NextBestOffer("product").fit(lines, served.history_)
     customers = explainer.customers_
     cold = served.models_["cold_start"]
     popularity = pd.DataFrame(

@@ -153,3 +153,35 @@ def customer_history(
     )
     matrix.sum_duplicates()
     return customers, matrix
+
+
+@dataclass(frozen=True)
+class History:
+    """The item index and customer x item history of some purchase lines at one level.
+
+    Every model fitted on the same lines computes the same two (the costliest part of
+    fitting a simple model at scale): the model selection and the served lists compute
+    them once and pass them to each ``fit`` (:meth:`~recompra.recommend.recommenders.
+    BaseRecommender.fit`). Shared, so read only.
+
+    Attributes
+    ----------
+    level
+        Item level.
+    index
+        The item index (:func:`build_item_index`).
+    customers, matrix
+        Customer ids and their history (:func:`customer_history`).
+    """
+
+    level: Level
+    index: ItemIndex
+    customers: np.ndarray
+    matrix: sp.csr_matrix
+
+    @classmethod
+    def of(cls, lines: pd.DataFrame, level: Level) -> History:
+        """Index the items of ``lines`` and build their customers' history."""
+        index = build_item_index(lines, level)
+        customers, matrix = customer_history(lines, index, level)
+        return cls(level=level, index=index, customers=customers, matrix=matrix)

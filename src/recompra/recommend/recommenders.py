@@ -28,10 +28,9 @@ import scipy.sparse as sp
 
 from recompra.recommend.matrices import (
     Cooccurrence,
+    History,
     ItemIndex,
-    build_item_index,
     cooccurrence_matrix,
-    customer_history,
 )
 from recompra.recommend.purchases import item_column
 from recompra.recommend.repeat import rebuy_table
@@ -90,10 +89,19 @@ class BaseRecommender:
 
     # -- fitting ---------------------------------------------------------------------
 
-    def fit(self, lines: pd.DataFrame) -> Self:
-        """Learn from purchase lines (training period only when evaluating)."""
-        self.index_: ItemIndex = build_item_index(lines, self.level)
-        self.customers_, self.history_ = customer_history(lines, self.index_, self.level)
+    def fit(self, lines: pd.DataFrame, history: History | None = None) -> Self:
+        """Learn from purchase lines (training period only when evaluating).
+
+        ``history`` is the :class:`~recompra.recommend.matrices.History` of these same
+        ``lines`` when the caller already has it (computed here otherwise).
+        """
+        if history is None:
+            history = History.of(lines, self.level)
+        elif history.level != self.level:
+            raise ValueError(f"a {history.level} history given to a {self.level} model")
+        self.index_: ItemIndex = history.index
+        self.customers_: np.ndarray = history.customers
+        self.history_: sp.csr_matrix = history.matrix
         buyers = np.asarray((self.history_ > 0).sum(axis=0)).ravel().astype(np.float64)
         self.popularity_: np.ndarray = buyers
         top = buyers.max() if buyers.size else 1.0
@@ -104,6 +112,11 @@ class BaseRecommender:
 
     def _fit_model(self, lines: pd.DataFrame) -> None:
         """Fit the model-specific state (subclasses)."""
+
+    def shared_history(self) -> History:
+        """Return the history this model was fitted with (to fit others on the same lines)."""
+        self._check_fitted()
+        return History(self.level, self.index_, self.customers_, self.history_)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "index_"):

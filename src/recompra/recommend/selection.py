@@ -44,11 +44,13 @@ from scipy import stats
 
 from recompra.recommend.backtest import (
     LIST_KINDS,
+    VALIDATION_CUSTOMERS,
     VALIDATION_ORIGINS,
     ListKind,
     Targets,
     TimeSplit,
     rolling_origin_splits,
+    sample_customers,
 )
 from recompra.recommend.blend import (
     BLEND_DEPTH,
@@ -60,6 +62,7 @@ from recompra.recommend.blend import (
     fit_weights,
 )
 from recompra.recommend.ease import Ease
+from recompra.recommend.matrices import History
 from recompra.recommend.metrics import Relevant, hit_matrix, hit_metrics
 from recompra.recommend.ranker import (
     CandidatePairs,
@@ -207,10 +210,11 @@ def serving_model(
     ``lines``; a blend or :data:`HISTORY_THEN_NEW` (own history, then the new-items blend
     of ``choice.weights``) is assembled from them.
     """
-    level = next(iter(fitted.values())).level
+    shared = next(iter(fitted.values())).shared_history()
+    level = shared.level
     kind: ListKind = "new" if choice.method == HISTORY_THEN_NEW else choice.kind
     if choice.method == RANKER:
-        ranker = learned_ranker(fitted, kind, choice.ranker).fit(lines)
+        ranker = learned_ranker(fitted, kind, choice.ranker).fit(lines, shared)
         return ranker, "all" if kind == "new" else "none"
     if choice.method in ("blend", HISTORY_THEN_NEW):
         members = {name: fitted[name] for name in choice.weights}
@@ -222,10 +226,10 @@ def serving_model(
             depth=BLEND_DEPTH,
             level=level,
             fit_members=False,
-        ).fit(lines)
+        ).fit(lines, shared)
         if choice.method == HISTORY_THEN_NEW:
             history = fitted["own_history"]
-            return HistoryThenNew(history, blend, level=level).fit(lines), "none"
+            return HistoryThenNew(history, blend, level=level).fit(lines, shared), "none"
         return blend, "all" if kind == "new" else "none"
     model = fitted[choice.method]
     return model, list_exclude(kind, model)
@@ -405,17 +409,27 @@ class _Window:
     relevant: dict[ListKind, Relevant]
     fitted: dict[str, BaseRecommender]
     eases: dict[float, Ease]
+    history: History
 
     @classmethod
-    def fit(cls, split: TimeSplit, level: Level) -> _Window:
-        """Fit every candidate (EASE at each grid penalty) on the lines before the window."""
+    def fit(cls, split: TimeSplit, level: Level, cap: int | None) -> _Window:
+        """Fit every candidate (EASE at each grid penalty) on the lines before the window.
+
+        Each list scores at most ``cap`` of the window's customers
+        (:func:`~recompra.recommend.backtest.sample_customers`).
+        """
+        shared = History.of(split.train, level)
         fitted = {
-            name: factory().fit(split.train)
+            name: factory().fit(split.train, shared)
             for name, factory in candidates(level).items()
             if name != "ease"
         }
-        eases = {l2: Ease(level, l2=l2).fit(split.train) for l2 in EASE_L2_GRID}
-        return cls(split, Targets.build(split, level).relevant, fitted, eases)
+        eases = {l2: Ease(level, l2=l2).fit(split.train, shared) for l2 in EASE_L2_GRID}
+        relevant = {
+            kind: sample_customers(scored, cap)
+            for kind, scored in Targets.build(split, level).relevant.items()
+        }
+        return cls(split, relevant, fitted, eases, shared)
 
     @property
     def ids(self) -> np.ndarray:
@@ -465,7 +479,7 @@ def _pooled_list(
             continue
         ranked = _evidence_lists(fitted, kind, relevant)
         lists.append(ValidationLists.build(ranked, relevant, window.ids))
-        ranker = learned_ranker(fitted, kind).fit(window.split.train)
+        ranker = learned_ranker(fitted, kind).fit(window.split.train, window.history)
         pairs.append(ranker.pairs(relevant.customers, ranked))
         labels.append(pairs[-1].labels(relevant, ranker.index_.ids))
     evidence = PooledEvidence(
@@ -501,6 +515,7 @@ def choose_plan(
     k: int = 10,
     validation_fraction: float = 0.2,
     origins: int = VALIDATION_ORIGINS,
+    max_customers: int | None = VALIDATION_CUSTOMERS,
 ) -> ServingPlan:
     """Back-test every candidate on ``origins`` rolling validation windows of ``lines``.
 
@@ -517,6 +532,9 @@ def choose_plan(
     origins
         Validation windows (:func:`~recompra.recommend.backtest.rolling_origin_splits`):
         the last ``origins`` windows of the span, each fitted strictly before it.
+    max_customers
+        Customers scored per list and window, at most: a fixed seeded sample
+        (:func:`~recompra.recommend.backtest.sample_customers`); ``None`` scores all.
 
     Returns
     -------
@@ -524,7 +542,7 @@ def choose_plan(
         The method (or blend weights) serving each list, with the validation evidence.
     """
     splits = rolling_origin_splits(lines, validation_fraction, origins)
-    windows = [_Window.fit(split, level) for split in splits]
+    windows = [_Window.fit(split, level, max_customers) for split in splits]
     ease_l2 = _choose_ease_l2(windows, k)
     for window in windows:
         window.fitted["ease"] = window.eases[ease_l2]

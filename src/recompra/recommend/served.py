@@ -25,6 +25,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recompra.recommend.backtest import ListKind
+from recompra.recommend.matrices import History
 from recompra.recommend.recommenders import BaseRecommender, Exclude
 from recompra.recommend.repeat import JustBoughtRule, customer_item_stats
 from recompra.recommend.selection import (
@@ -68,7 +69,9 @@ class ServedRecommender:
         level = self.plan.level
         factories = candidates(level, self.plan.ease_l2)
         needed = methods_needed(self.plan.choices)
-        fitted = {name: factories[name]().fit(lines) for name in sorted(needed)}
+        shared = History.of(lines, level)
+        self.history_: History = shared
+        fitted = {name: factories[name]().fit(lines, shared) for name in sorted(needed)}
         self.models_: dict[ListKind, BaseRecommender] = {}
         self.excludes_: dict[ListKind, Exclude] = {}
         for kind, choice in self.plan.choices.items():
