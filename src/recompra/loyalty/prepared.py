@@ -32,6 +32,8 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.visitors import replacement_traverse
 
+from recompra.db import UNIT_CONNECTION
+
 Processor = Callable[[Any], Any]
 #: A row a prepared statement returned: a named tuple, read by attribute or index like a
 #: ``sqlalchemy.Row``.
@@ -272,25 +274,33 @@ class _Bound:
 def _bound(session: Session) -> _Bound:
     """The session's connection in the session's transaction, with its listeners.
 
-    Kept in ``session.info`` for as long as the session's transaction lives: asking the
-    session (and the event system, whether anyone listens) each time cost more than
-    running the statement. A listener added in the middle of a transaction is therefore
-    called from the next transaction on.
+    Kept in ``session.info`` for as long as the transaction lives: asking the session
+    (and the event system, whether anyone listens) each time cost more than running the
+    statement. A listener added in the middle of a transaction is therefore called from
+    the next transaction on. In a :func:`~recompra.db.unit_of_work` the statements run on
+    the connection whose transaction the unit of work began, without starting the
+    session's own (see ``db._commit``); elsewhere, in the session's transaction.
     """
-    transaction = session.get_transaction()
-    cached = session.info.get(_CONNECTION)
+    info = session.info
+    cached = info.get(_CONNECTION)
+    unit: Connection | None = info.get(UNIT_CONNECTION)
+    if unit is not None and unit.in_transaction() and not session.in_transaction():
+        transaction: Any = unit.get_transaction()
+    else:
+        transaction = session.get_transaction()
+        unit = None
     if cached is not None and transaction is not None and cached.transaction is transaction:
         return cast(_Bound, cached)
-    conn = session.connection()
+    conn = unit if unit is not None else session.connection()
     dispatch: Any = conn.dispatch
     bound = _Bound(
-        transaction=session.get_transaction(),
+        transaction=transaction if unit is not None else session.get_transaction(),
         conn=conn,
         cursor=conn.connection.cursor(),
         before=dispatch.before_cursor_execute if dispatch.before_cursor_execute else None,
         after=dispatch.after_cursor_execute if dispatch.after_cursor_execute else None,
     )
-    session.info[_CONNECTION] = bound
+    info[_CONNECTION] = bound
     return bound
 
 
