@@ -11,7 +11,8 @@ from datetime import timedelta
 from typing import Any
 
 from psycopg.pq import Trace
-from sqlalchemy import Engine, event, select
+import pytest
+from sqlalchemy import Column, Engine, Integer, MetaData, Table, event, insert, select
 
 from recompra.db import unit_of_work
 from recompra.loyalty import (
@@ -22,6 +23,7 @@ from recompra.loyalty import (
     redeem,
 )
 from recompra.loyalty.errors import RewardUnavailable
+from recompra.loyalty.prepared import Prepared, run
 from recompra.models import LoyaltyReward
 
 from .conftest import T0, World
@@ -162,3 +164,52 @@ def test_concurrent_redemptions_never_take_more_than_the_stock(world: World) -> 
         spent = [get_account(s, program_id=program, customer_id=b).balance for b in buyers]
     assert stock == 0
     assert sorted(spent) == [40, 40, 50, 50, 50, 50]
+
+
+_PROBE = Table(
+    "hot_path_probe",
+    MetaData(),
+    Column("id", Integer, primary_key=True),
+    Column("x", Integer, nullable=False),
+)
+_INSERT_PROBE = Prepared(insert(_PROBE), columns=["x"])
+
+
+def test_a_unit_of_work_of_prepared_statements_only_ends_on_its_connection(world: World) -> None:
+    """The hot path's unit of work never begins the session's transaction: it commits or
+    rolls back the connection's own, the engine's and the session's commit listeners
+    still run, and a statement after a caller's ``session.commit()`` runs in a new
+    transaction that the unit of work rolls back, not in the driver's autocommit."""
+    engine = world.engine
+    _PROBE.create(engine, checkfirst=True)
+    ended: list[str] = []
+    engine_ends: list[str] = []
+    listeners = [
+        (name, lambda _conn, name=name: engine_ends.append(name)) for name in ("commit", "rollback")
+    ]
+    for name, listener in listeners:
+        event.listen(engine, name, listener)
+    try:
+        with unit_of_work(engine) as session:
+            event.listen(session, "after_commit", lambda _s: ended.append("commit"))
+            run(session, _INSERT_PROBE, {"x": 1})
+            assert not session.in_transaction()  # the ORM's transaction never began
+        assert ended == ["commit"]
+        assert engine_ends == ["commit"]
+
+        with pytest.raises(RuntimeError), unit_of_work(engine) as session:
+            run(session, _INSERT_PROBE, {"x": 2})
+            raise RuntimeError("the write fails")
+        assert engine_ends == ["commit", "rollback"]
+
+        with pytest.raises(RuntimeError), unit_of_work(engine) as session:
+            run(session, _INSERT_PROBE, {"x": 3})
+            session.commit()
+            run(session, _INSERT_PROBE, {"x": 4})
+            raise RuntimeError("the second transaction fails")
+    finally:
+        for name, listener in listeners:
+            event.remove(engine, name, listener)
+    with unit_of_work(engine, write=False) as session:
+        assert sorted(session.scalars(select(_PROBE.c.x))) == [1, 3]
+    assert engine.pool.checkedout() == 0

@@ -228,7 +228,7 @@ def unit_of_work(engine: Engine | None = None, *, write: bool = True) -> Iterato
             if sqlite_write:
                 conn.execution_options(**_IMMEDIATE_BEGIN)
             transaction = conn.begin()
-            session = Session(
+            session = _UnitSession(
                 bind=conn,
                 join_transaction_mode="control_fully",
                 expire_on_commit=False,
@@ -253,6 +253,30 @@ def unit_of_work(engine: Engine | None = None, *, write: bool = True) -> Iterato
     finally:
         if locked and lock is not None:
             lock.release()
+
+
+class _UnitSession(Session):
+    """A unit of work's session. Statements run on the unit's connection
+    (:data:`UNIT_CONNECTION`) may leave the session's own transaction unbegun: a caller's
+    ``commit``, ``rollback`` or ``close`` first joins the connection's transaction, so
+    that it ends it as it would have had the session begun it."""
+
+    def _join_unit(self) -> None:
+        conn = self.info.get(UNIT_CONNECTION)
+        if conn is not None and conn.in_transaction() and not self.in_transaction():
+            self.connection()
+
+    def commit(self) -> None:
+        self._join_unit()
+        super().commit()
+
+    def rollback(self) -> None:
+        self._join_unit()
+        super().rollback()
+
+    def close(self) -> None:
+        self._join_unit()
+        super().close()
 
 
 def _commit(session: Session, transaction: RootTransaction) -> None:
