@@ -284,8 +284,9 @@ def _commit(session: Session, transaction: RootTransaction) -> None:
     (the loyalty hot path's Core statements only) the connection's transaction itself.
 
     The session's own transaction machinery (begin, prepare, commit and close events,
-    snapshots) was a sixth of a loyalty write's CPU where no ORM object was touched. Its
-    ``after_commit`` listeners (``auth.keys`` forgets revoked keys there) still run.
+    snapshots) cost about 30 µs of a loyalty write's 520 (SQLite, idle machine) where no
+    ORM object was touched. Its ``after_commit`` listeners (``auth.keys`` forgets revoked
+    keys there) still run.
     """
     if session.in_transaction():
         session.commit()
