@@ -7,11 +7,12 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from psycopg.pq import Trace
-from sqlalchemy import Engine, event, select
+from sqlalchemy import Column, Engine, Integer, MetaData, Table, event, insert, select
 
 from recompra.db import unit_of_work
 from recompra.loyalty import (
@@ -22,6 +23,7 @@ from recompra.loyalty import (
     redeem,
 )
 from recompra.loyalty.errors import RewardUnavailable
+from recompra.loyalty.prepared import Prepared, _LastTimestamp, run
 from recompra.models import LoyaltyReward
 
 from .conftest import T0, World
@@ -162,3 +164,80 @@ def test_concurrent_redemptions_never_take_more_than_the_stock(world: World) -> 
         spent = [get_account(s, program_id=program, customer_id=b).balance for b in buyers]
     assert stock == 0
     assert sorted(spent) == [40, 40, 50, 50, 50, 50]
+
+
+_PROBE = Table(
+    "hot_path_probe",
+    MetaData(),
+    Column("id", Integer, primary_key=True),
+    Column("x", Integer, nullable=False),
+)
+_INSERT_PROBE = Prepared(insert(_PROBE), columns=["x"])
+
+
+def _failing_unit(engine: Engine, *, commit_first: bool) -> None:
+    """A unit of work that inserts 2 and fails; or inserts 3, commits, inserts 4 and fails."""
+    with unit_of_work(engine) as session:
+        if commit_first:
+            run(session, _INSERT_PROBE, {"x": 3})
+            session.commit()
+            run(session, _INSERT_PROBE, {"x": 4})
+        else:
+            run(session, _INSERT_PROBE, {"x": 2})
+        raise RuntimeError("the write fails")
+
+
+def test_a_unit_of_work_of_prepared_statements_only_ends_on_its_connection(world: World) -> None:
+    """The hot path's unit of work never begins the session's transaction: it commits or
+    rolls back the connection's own, the engine's and the session's commit listeners
+    still run, and a statement after a caller's ``session.commit()`` runs in a new
+    transaction that the unit of work rolls back, not in the driver's autocommit."""
+    engine = world.engine
+    _PROBE.create(engine, checkfirst=True)
+    ended: list[str] = []
+    engine_ends: list[str] = []
+    listeners = [
+        (name, lambda _conn, name=name: engine_ends.append(name)) for name in ("commit", "rollback")
+    ]
+    for name, listener in listeners:
+        event.listen(engine, name, listener)
+    try:
+        with unit_of_work(engine) as session:
+            event.listen(session, "after_commit", lambda _s: ended.append("commit"))
+            run(session, _INSERT_PROBE, {"x": 1})
+            assert not session.in_transaction()  # the ORM's transaction never began
+        assert ended == ["commit"]
+        assert engine_ends == ["commit"]
+
+        with pytest.raises(RuntimeError):
+            _failing_unit(engine, commit_first=False)
+        assert engine_ends == ["commit", "rollback"]
+
+        with pytest.raises(RuntimeError):
+            _failing_unit(engine, commit_first=True)
+    finally:
+        for name, listener in listeners:
+            event.remove(engine, name, listener)
+    with unit_of_work(engine, write=False) as session:
+        assert sorted(session.scalars(select(_PROBE.c.x))) == [1, 3]
+    assert engine.pool.checkedout() == 0
+
+
+def test_the_shared_timestamp_processor_converts_as_its_processor_does() -> None:
+    """Interleaved timestamps (more of them than it remembers), repeated and ``None``:
+    each conversion equals the wrapped processor's own, called afresh."""
+    calls: list[datetime] = []
+
+    def processor(value: datetime) -> str:
+        calls.append(value)
+        return value.astimezone(UTC).isoformat()
+
+    shared = _LastTimestamp(processor)
+    stamps = [datetime(2025, 1, 1, hour, tzinfo=UTC) for hour in range(6)]
+    order = [0, 1, 0, 2, 3, 4, 0, 5, 1, 5, 5, 2]
+    converted = [shared(stamps[i]) for i in order]
+    assert converted == [stamps[i].isoformat() for i in order]
+    assert shared(None) is None
+    # The last four conversions are remembered (first in, first out; a hit changes
+    # nothing): 0 1 (0 hit) 2 3 4 0 5 1 (5 5 hits) 2 are converted, 9 calls.
+    assert len(calls) == 9

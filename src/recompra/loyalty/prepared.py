@@ -32,6 +32,8 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.visitors import replacement_traverse
 
+from recompra.db import UNIT_CONNECTION
+
 Processor = Callable[[Any], Any]
 #: A row a prepared statement returned: a named tuple, read by attribute or index like a
 #: ``sqlalchemy.Row``.
@@ -190,24 +192,33 @@ def _shared_timestamp_processor(dialect: Dialect, type_: Any, processor: Process
 
 
 class _LastTimestamp:
-    """A timestamp's bind processor that remembers its last conversion.
+    """A timestamp's bind processor that remembers its last few conversions.
 
-    One write passes the same ``now`` to most of its statements; converting it (to naive
-    UTC text on SQLite) each time was a visible share of a write's CPU. Timestamps are
-    immutable, so the identity check is enough; the (value, result) pair is replaced as
-    one object, so threads sharing the processor never pair a value with another's result.
+    One write passes the same ``now`` to most of its statements, and an earn's lot a few
+    more timestamps (earned, released, expires) between them; converting each (to naive
+    UTC text on SQLite) every time was a visible share of a write's CPU, and remembering
+    one value only missed on every other timestamp. Timestamps are immutable, so the
+    identity check is enough; the remembered pairs are replaced as one tuple, so threads
+    sharing the processor never pair a value with another's result. ``None`` stays
+    ``None`` (every timestamp type's processor returns it unchanged).
     """
+
+    #: Conversions remembered.
+    SIZE = 4
 
     def __init__(self, processor: Processor) -> None:
         self._processor = processor
-        self._last: tuple[Any, Any] = (object(), None)
+        self._last: tuple[tuple[Any, Any], ...] = ()
 
     def __call__(self, value: Any) -> Any:
+        if value is None:
+            return None
         last = self._last
-        if last[0] is value:
-            return last[1]
+        for pair in last:
+            if pair[0] is value:
+                return pair[1]
         converted = self._processor(value)
-        self._last = (value, converted)
+        self._last = ((value, converted), *last[: self.SIZE - 1])
         return converted
 
 
@@ -272,25 +283,35 @@ class _Bound:
 def _bound(session: Session) -> _Bound:
     """The session's connection in the session's transaction, with its listeners.
 
-    Kept in ``session.info`` for as long as the session's transaction lives: asking the
-    session (and the event system, whether anyone listens) each time cost more than
-    running the statement. A listener added in the middle of a transaction is therefore
-    called from the next transaction on.
+    Kept in ``session.info`` for as long as the transaction lives: asking the session
+    (and the event system, whether anyone listens) each time cost more than running the
+    statement. A listener added in the middle of a transaction is therefore called from
+    the next transaction on. In a :func:`~recompra.db.unit_of_work` the statements run on
+    the connection whose transaction the unit of work began, without starting the
+    session's own (see ``db._commit``); elsewhere, in the session's transaction.
     """
-    transaction = session.get_transaction()
-    cached = session.info.get(_CONNECTION)
-    if cached is not None and transaction is not None and cached.transaction is transaction:
+    info = session.info
+    cached = info.get(_CONNECTION)
+    # A transaction (the connection's or the session's) is the current one for as long as
+    # it is active: a session starts a new one only after ending the last.
+    if cached is not None and cached.transaction.is_active:
         return cast(_Bound, cached)
-    conn = session.connection()
+    unit: Connection | None = info.get(UNIT_CONNECTION)
+    if unit is not None and unit.in_transaction() and not session.in_transaction():
+        conn = unit
+        transaction: Any = unit.get_transaction()
+    else:
+        conn = session.connection()
+        transaction = session.get_transaction()
     dispatch: Any = conn.dispatch
     bound = _Bound(
-        transaction=session.get_transaction(),
+        transaction=transaction,
         conn=conn,
         cursor=conn.connection.cursor(),
         before=dispatch.before_cursor_execute if dispatch.before_cursor_execute else None,
         after=dispatch.after_cursor_execute if dispatch.after_cursor_execute else None,
     )
-    session.info[_CONNECTION] = bound
+    info[_CONNECTION] = bound
     return bound
 
 
