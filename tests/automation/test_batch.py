@@ -17,15 +17,18 @@ from automationtest import (
     counted_statements,
     make_store,
     thank_you,
+    wait_for,
 )
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import StatementError
 
 from recompra.automation.bulk import insert_rows
+from recompra.automation.claim import STALE_ROWS
 from recompra.automation.runs import StartedRun, timer_row
+from recompra.automation.service import set_status
 from recompra.automation.worker import decide_due, ingest_triggers
 from recompra.db import unit_of_work
-from recompra.models.automation import TIMERS, JourneyRun, JourneyTimer, OutboxMessage
+from recompra.models.automation import TIMERS, Journey, JourneyRun, JourneyTimer, OutboxMessage
 
 
 def _statements_of_one_batch(engine: Engine, store: Store, customers: list[int]) -> int:
@@ -89,3 +92,72 @@ def test_a_batch_write_skips_the_rows_already_there_and_keeps_each_value(engine:
     refused = pytest.raises((ValueError, StatementError), match="naive")
     with refused, unit_of_work(engine) as session:
         insert_rows(session, TIMERS, [naive], unique=("execution_key",))
+
+
+def test_a_paused_journeys_due_timers_wait_without_holding_back_the_others(
+    engine: Engine,
+) -> None:
+    store = make_store(engine, customers=1)
+    apply(engine, store, thank_you())
+    apply(engine, store, thank_you(key="thanks_again"))
+    with unit_of_work(engine) as session:
+        add_order(session, store, store.customers[0], "P-1")
+    ingest_triggers(engine, now=NOON)
+    with unit_of_work(engine) as session:
+        set_status(session, brand_id=store.brand_id, key="thanks", status="paused")
+
+    def states() -> dict[str, str]:
+        with unit_of_work(engine, write=False) as session:
+            rows = session.execute(
+                select(Journey.key, JourneyTimer.state)
+                .join(JourneyRun, JourneyRun.id == JourneyTimer.run_id)
+                .join(Journey, Journey.id == JourneyRun.journey_id)
+            )
+            return dict(rows.all())
+
+    # Batches of one: the paused journey's timer, the earlier one, is not claimed in
+    # the place of the other.
+    assert decide_due(engine, context(), now=NOON, batch=1) == 1
+    assert decide_due(engine, context(), now=NOON, batch=1) == 0
+    assert states() == {"thanks": "pending", "thanks_again": "done"}
+    with unit_of_work(engine) as session:
+        set_status(session, brand_id=store.brand_id, key="thanks", status="active")
+    assert decide_due(engine, context(), now=NOON, batch=1) == 1
+    assert states() == {"thanks": "done", "thanks_again": "done"}
+
+
+def _timer_statistics(engine: Engine) -> tuple[int, int]:
+    """(manual analyses of journey_timers, its rows changed since the last analysis)."""
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_stat_clear_snapshot()"))
+        row = conn.execute(
+            text(
+                "SELECT analyze_count, n_mod_since_analyze FROM pg_stat_user_tables "
+                "WHERE relname = 'journey_timers'"
+            )
+        ).one()
+        return int(row[0]), int(row[1])
+
+
+def test_a_claim_analyses_the_timers_table_once_it_grew(postgres: Engine) -> None:
+    with postgres.begin() as conn:  # autovacuum's own analysis would race the claim's
+        conn.execute(text("ALTER TABLE journey_timers SET (autovacuum_enabled = false)"))
+    store = make_store(postgres, customers=1)
+    apply(postgres, store, thank_you())
+    with unit_of_work(postgres) as session:
+        add_order(session, store, store.customers[0], "G-1")
+    ingest_triggers(postgres, now=NOON)
+    with unit_of_work(postgres) as session:
+        row = session.scalars(select(JourneyRun)).one()
+        run = StartedRun(row.id, row.journey_id, row.version, row.entry_key, row.customer_id)
+        later = NOON + timedelta(days=30)
+        many = [timer_row(run, f"n{i}", later) for i in range(STALE_ROWS + 200)]
+        insert_rows(session, TIMERS, many, unique=("execution_key",))
+    postgres.dispose()  # a backend's counts reach the statistics when it ends
+    assert wait_for(lambda: _timer_statistics(postgres)[1] >= STALE_ROWS + 200)
+    assert _timer_statistics(postgres)[0] == 0
+    decide_due(postgres, context(), now=NOON)
+    assert _timer_statistics(postgres)[0] == 1
+    # Analysed: the next claims find it fresh and analyse it no more.
+    decide_due(postgres, context(), now=NOON)
+    assert _timer_statistics(postgres)[0] == 1

@@ -10,6 +10,22 @@ set of changes as one ``UPDATE ... WHERE id IN (...)``: 500 "send now" decisions
 all end their runs write them in one statement. As the ORM did, only the columns a
 decision changed are written, so a run that an exit condition ended meanwhile keeps its
 state when the decision only moved its node.
+
+On PostgreSQL the claim's cost depends on the planner seeing that many timers are due:
+it then walks the ``(state, due_at, id)`` index in order, joins each timer's run by its
+key and stops at ``limit`` rows (about 2,000 buffer reads for 500 timers, whatever the
+backlog). When it believes few are due, it joins *every* due timer (or every run) and
+sorts them to keep 500: each claim then costs in proportion to the backlog and the
+whole backlog in its square (at 100,000 due timers, 0.3-0.5 million buffer reads and
+half a second a claim). Two estimates made it believe so, both from statistics:
+``journeys``, a table of a few rows that autovacuum never analyses (it waits for 50
+changed rows), so that ``status = 'active'`` kept a default selectivity of a fraction of
+a percent; and ``journey_timers`` right after a burst of new timers, until autovacuum's
+next pass. So the paused journeys are read first (usually none) and excluded by id, and
+the journeys of the claimed runs are read after; and a claim first analyses
+``journey_timers`` when it has changed by more than :data:`STALE_SHARE` of its rows
+since its last analysis (:func:`refresh_statistics`: a look at two counters a batch, an
+``ANALYZE`` of a sample every few thousand decisions).
 """
 
 from __future__ import annotations
@@ -19,15 +35,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, not_, select, text, update
 from sqlalchemy.orm import Session
 
-from recompra.db.dialect import in_values
+from recompra.db.dialect import in_values, is_postgresql
 from recompra.models.automation import RUNS, TIMERS, Journey
 
 #: What a decision may change on a run, and on a timer.
 RUN_FIELDS = ("node", "state", "holdout", "waiting_for", "exit_reason", "finished_at")
 TIMER_FIELDS = ("state", "done_at", "due_at", "reason")
+
+#: ``journey_timers`` is analysed before a claim once this share of its rows (and at
+#: least :data:`STALE_ROWS` rows) changed since its last analysis (see
+#: :func:`refresh_statistics`).
+STALE_SHARE = 0.05
+STALE_ROWS = 1000
 
 
 @dataclass
@@ -75,7 +97,11 @@ class Claimed:
 
 def claim_due(session: Session, *, now: datetime, limit: int) -> Claimed:
     """Lock and read up to ``limit`` due timers of active journeys, earliest first."""
-    rows = session.execute(
+    if is_postgresql(session):
+        refresh_statistics(session)
+    # The paused journeys are read apart, not joined: see the module's docstring.
+    paused = list(session.scalars(select(Journey.id).where(Journey.status != "active")))
+    query = (
         select(
             TIMERS.c.id,
             TIMERS.c.run_id,
@@ -90,26 +116,32 @@ def claim_due(session: Session, *, now: datetime, limit: int) -> Claimed:
             RUNS.c.entry_key,
             RUNS.c.order_id,
             *(RUNS.c[name].label(f"run_{name}") for name in RUN_FIELDS),
-            Journey.brand_id,
-            Journey.key,
         )
         .join(RUNS, RUNS.c.id == TIMERS.c.run_id)
-        .join(Journey, Journey.id == RUNS.c.journey_id)
-        .where(TIMERS.c.state == "pending", TIMERS.c.due_at <= now, Journey.status == "active")
+        .where(TIMERS.c.state == "pending", TIMERS.c.due_at <= now)
         .order_by(TIMERS.c.due_at, TIMERS.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True, of=TIMERS)
-    ).all()
+    )
+    if paused:
+        query = query.where(not_(in_values(session, RUNS.c.journey_id, paused)))
+    rows = session.execute(query).all()
+    journeys: dict[int, tuple[int, str]] = {
+        journey_id: (brand_id, key)
+        for journey_id, brand_id, key in session.execute(
+            select(Journey.id, Journey.brand_id, Journey.key).where(
+                in_values(session, Journey.id, {row.journey_id for row in rows})
+            )
+        )
+    }
     timers: list[DueTimer] = []
     runs: dict[int, ClaimedRun] = {}
-    journeys: dict[int, tuple[int, str]] = {}
     for row in rows:
         timer = DueTimer(
             row.id, row.run_id, row.node, row.due_at, row.state, row.done_at, row.reason
         )
         timer.loaded = {name: getattr(timer, name) for name in TIMER_FIELDS}
         timers.append(timer)
-        journeys[row.journey_id] = (row.brand_id, row.key)
         if row.run_id in runs:  # two due timers of one run share it, as they did in the ORM
             continue
         values = {name: getattr(row, f"run_{name}") for name in RUN_FIELDS}
@@ -125,6 +157,23 @@ def claim_due(session: Session, *, now: datetime, limit: int) -> Claimed:
         run.loaded = values
         runs[run.id] = run
     return Claimed(timers, runs, journeys)
+
+
+def refresh_statistics(session: Session) -> None:
+    """Analyse ``journey_timers`` (PostgreSQL) when it changed by more than
+    :data:`STALE_SHARE` of its rows (at least :data:`STALE_ROWS`) since it was last
+    analysed: see the module's docstring."""
+    stale = session.scalar(
+        text(
+            "SELECT pg_stat_get_mod_since_analyze(c.oid) > "
+            "greatest(c.reltuples, 0) * :share + :rows "
+            "FROM pg_class c WHERE c.oid = CAST(:table AS regclass)"
+        ),
+        {"share": STALE_SHARE, "rows": STALE_ROWS, "table": TIMERS.name},
+    )
+    if stale:
+        # SKIP_LOCKED: another worker (or autovacuum) analysing it already is enough.
+        session.execute(text(f"ANALYZE (SKIP_LOCKED) {TIMERS.name}"))
 
 
 def write_back(session: Session, claimed: Claimed) -> None:
