@@ -52,12 +52,12 @@ import os
 import resource
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from _automation_seed import NOW, SEND, WAIT, seed_event_journeys, seed_timers
 from _worker_harness import (
     drop_postgres,
     fork_worker,
@@ -70,124 +70,14 @@ from bench_smtp import Row, add_arguments, smtp_rows
 from sqlalchemy import Engine, event, func, insert, select, text, update
 from sqlalchemy.exc import OperationalError
 
-from recompra.automation.definition import parse_journey
 from recompra.automation.schedule import Cap, ContactPolicy
-from recompra.automation.service import apply_journey
 from recompra.automation.steps import DecisionContext
 from recompra.automation.worker import decide_due, ingest_triggers
 from recompra.db import make_engine, unit_of_work
 from recompra.db.dialect import is_lock_timeout, is_postgresql
 from recompra.migrate import upgrade
-from recompra.models import Brand, BrandCustomer, Customer, Event, Order
+from recompra.models import Event
 from recompra.models.automation import Journey, JourneyRun, JourneyTimer
-
-NOW = datetime(2026, 6, 17, 18, 0, tzinfo=UTC)
-
-
-def _journey(key: str, start: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "key": key,
-        "name": {"pt-BR": key, "en": key},
-        "trigger": {"type": "order_placed"},
-        "entry": {"key": "order", "reentry": "once_per_key"},
-        "start": "first",
-        "nodes": {"first": start, "done": {"type": "exit"}},
-    }
-
-
-SEND = {"type": "send", "channel": "email", "template": "post_purchase_thanks", "next": "done"}
-WAIT = {"type": "wait", "duration": "1d", "next": "done"}
-
-
-def _seed(engine: Engine, n: int, start: dict[str, Any], *, per_customer: int = 1) -> int:
-    """``n`` runs (one order each; ``per_customer`` runs per customer) with a due timer at
-    the journey's start node; returns the brand's id."""
-    with unit_of_work(engine) as session:
-        brand = Brand(slug=f"b{uuid.uuid4().hex[:6]}", name="Loja Bench")
-        session.add(brand)
-        session.flush()
-        apply_journey(
-            session, brand_id=brand.id, definition=parse_journey(_journey("bench", start))
-        )
-        journey_id = session.scalar(select(Journey.id).where(Journey.brand_id == brand.id))
-        first = _next_id(session, Customer)
-        runs = _next_id(session, JourneyRun)
-        ids = list(range(first, first + n // per_customer))
-        session.execute(
-            insert(Customer),
-            [{"id": c, "name": f"Cliente {c}", "email": f"c{c}@example.com"} for c in ids],
-        )
-        session.execute(
-            insert(BrandCustomer), [{"brand_id": brand.id, "customer_id": c} for c in ids]
-        )
-        # Run r belongs to customer ids[r // per_customer] and has its own order r.
-        owner = {r: ids[(r - runs) // per_customer] for r in range(runs, runs + n)}
-        session.execute(
-            insert(Order),
-            [
-                {
-                    "id": r,
-                    "brand_id": brand.id,
-                    "source": "bench",
-                    "external_id": str(r),
-                    "customer_id": c,
-                    "status": "delivered",
-                    "purchased_at": NOW - timedelta(hours=1),
-                    "total_minor": 10_000 + r % 5000,
-                }
-                for r, c in owner.items()
-            ],
-        )
-        session.execute(
-            insert(JourneyRun),
-            [
-                {
-                    "id": r,
-                    "journey_id": journey_id,
-                    "version": 1,
-                    "customer_id": c,
-                    "entry_key": f"order:{r}",
-                    "node": "first",
-                    "order_id": r,
-                    "started_at": NOW,
-                }
-                for r, c in owner.items()
-            ],
-        )
-        session.execute(
-            insert(JourneyTimer),
-            [
-                {
-                    "run_id": r,
-                    "node": "first",
-                    "execution_key": f"{journey_id}:1:order:{r}:first:{c}",
-                    "due_at": NOW,
-                }
-                for r, c in owner.items()
-            ],
-        )
-        _advance_sequences(session)
-        return brand.id
-
-
-def _advance_sequences(session: Any) -> None:
-    """Rows inserted with their own ids leave PostgreSQL's sequences behind: move them
-    past, so that later writes (a trigger starting runs) get fresh ids."""
-    if not is_postgresql(session):
-        return
-    for table in ("customers", "orders", "journey_runs"):
-        session.execute(
-            text(
-                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                f"(SELECT max(id) FROM {table}))"
-            )
-        )
-
-
-def _next_id(session: Any, model: Any) -> int:
-    # Orders share ids with runs: both start past the largest id either table has.
-    largest = [session.scalar(select(text("max(id)")).select_from(m)) or 0 for m in (model, Order)]
-    return max(largest) + 1
 
 
 @dataclass(frozen=True)
@@ -241,7 +131,7 @@ def timers_per_second(
     """Seed ``n`` due timers and decide them all with ``workers`` worker processes (one:
     this process; more: forked, each with its own connections, as ``recompra worker``
     processes would be)."""
-    _seed(engine, n, start)
+    seed_timers(engine, n, start)
     ctx = DecisionContext(policy=ContactPolicy(quiet_from=None, quiet_to=None))
     backends = BackendCpu(engine)
     engine.dispose()  # every worker (this process too) opens its own connections
@@ -273,31 +163,6 @@ def timers_per_second(
                 server_cpu = server_cpu + float(spent) if spent != "None" else None
     assert done == n, (done, n)
     return Throughput(n / elapsed, n / cpu, n / server_cpu if server_cpu else None)
-
-
-def seed_event_journeys(
-    engine: Engine, customers: int, journeys: int = 20
-) -> tuple[int, list[int]]:
-    """A brand with ``journeys`` active journeys ``ev0`` ... triggered by the custom
-    events ``e0`` ... (one run per journey and customer, whose start node waits a day)
-    and ``customers`` customers: (the brand's id, the customers' ids)."""
-    with unit_of_work(engine) as session:
-        brand = Brand(slug=f"e{uuid.uuid4().hex[:6]}", name="Loja Eventos")
-        session.add(brand)
-        session.flush()
-        for k in range(journeys):
-            document = _journey(f"ev{k}", WAIT)
-            document["trigger"] = {"type": "event", "event": f"e{k}"}
-            document["entry"] = {"key": "customer", "reentry": "once_per_key"}
-            apply_journey(session, brand_id=brand.id, definition=parse_journey(document))
-        first = _next_id(session, Customer)
-        ids = list(range(first, first + customers))
-        session.execute(insert(Customer), [{"id": c, "name": f"C{c}"} for c in ids])
-        session.execute(
-            insert(BrandCustomer), [{"brand_id": brand.id, "customer_id": c} for c in ids]
-        )
-        _advance_sequences(session)
-        return brand.id, ids
 
 
 def events_per_second(engine: Engine, n: int, journeys: int = 20) -> tuple[float, float]:
@@ -359,7 +224,7 @@ def cap_violations(engine: Engine, customers: int, workers: int, batch: int) -> 
     """``workers`` processes (forked, each with its own connections) deciding at once the
     "send now" timers of ``customers`` customers with two runs each, under a cap of one
     e-mail per 7 days, checked with plain SQL (see :class:`CapCheck`)."""
-    brand_id = _seed(engine, 2 * customers, SEND, per_customer=2)
+    brand_id = seed_timers(engine, 2 * customers, SEND, per_customer=2)
     policy = ContactPolicy(
         caps={"email": Cap(limit=1, window=timedelta(days=7))}, quiet_from=None, quiet_to=None
     )
@@ -420,7 +285,7 @@ def floor_per_second(engine: Engine, n: int, batch: int) -> tuple[float, float]:
     """Seed ``n`` due timers and only claim them and mark them done with one statement per
     batch of ``batch``, one transaction each: the database's share of a decision, with no
     graph, consent, cap or message (per wall-clock and per CPU second)."""
-    _seed(engine, n, WAIT)
+    seed_timers(engine, n, WAIT)
     began, cpu = time.perf_counter(), time.process_time()
     done = 0
     while True:
@@ -447,7 +312,7 @@ def floor_per_second(engine: Engine, n: int, batch: int) -> tuple[float, float]:
 
 def statements_per_decision(engine: Engine, n: int, start: dict[str, Any]) -> float:
     """SQL statements issued per decided timer (one batch of ``n``)."""
-    _seed(engine, n, start)
+    seed_timers(engine, n, start)
     counted = [0]
 
     def count(*_: Any) -> None:

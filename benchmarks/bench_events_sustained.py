@@ -60,6 +60,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+from _automation_seed import seed_event_journeys
 from _worker_harness import (
     fork_worker,
     load_average,
@@ -69,7 +70,6 @@ from _worker_harness import (
     process_cpu_seconds,
     wait_status,
 )
-from bench_automation import seed_event_journeys
 from sqlalchemy import Engine, insert, text
 
 from recompra.automation.wakeup import notify_on_trigger_writes

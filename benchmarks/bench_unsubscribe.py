@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _automation_seed import NOW, SEND, seed_timers
 from _worker_harness import (
     drop_postgres,
     fork_worker,
@@ -42,7 +43,6 @@ from _worker_harness import (
     stored_message_id,
     wait_status,
 )
-from bench_automation import NOW, SEND, _seed
 from sqlalchemy import Engine, text
 
 from recompra.automation import delivery
@@ -87,7 +87,7 @@ def measure(
     """Decide the messages, deliver them with ``workers`` processes while unsubscribing
     customers whose message is in flight (a random ``share`` of all customers may be
     chosen); the counts of the module's docstring."""
-    _seed(engine, customers, SEND)
+    seed_timers(engine, customers, SEND)
     ctx = DecisionContext(policy=ContactPolicy(quiet_from=None, quiet_to=None))
     while decide_due(engine, ctx, now=NOW, batch=500):
         pass
