@@ -59,7 +59,7 @@ def _call(function: str, params: list[str], returns: dict[str, Any]) -> Prepared
     statement = text(f"SELECT * FROM {function}({args})").bindparams(
         *(bindparam(name, type_=type_) for name, (_sql, type_) in types.items() if type_)
     )
-    return Prepared(statement.columns(**returns))
+    return Prepared(statement.columns(**returns), server_prepared=True)
 
 
 #: One earn (migration 0028's ``recompra_loyalty_earn``; parameters in its order).

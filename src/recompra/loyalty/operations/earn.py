@@ -86,7 +86,8 @@ EARN_HEAD = Prepared(
         .label("coalition_rate_pct"),
     )
     .select_from(_P.outerjoin(_O, _O.c.id == bindparam("order_id")))
-    .where(_P.c.id == bindparam("program_id"))
+    .where(_P.c.id == bindparam("program_id")),
+    server_prepared=True,
 )
 
 
