@@ -13,6 +13,7 @@ function, inside that transaction.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -50,28 +51,19 @@ def redeem_reward(
     brand_id: int | None = None,
 ) -> RedemptionResult:
     """:func:`redeem` as a transaction of its own."""
-    now = now or utcnow()
     check_key(request_key)
+    args: dict[str, Any] = {
+        "program_id": program_id,
+        "customer_id": customer_id,
+        "reward_code": reward_code,
+        "request_key": request_key,
+        "now": now or utcnow(),
+        "brand_id": brand_id,
+    }
     if server_side.applies_to(engine):
         with server_side.autocommit_session(engine) as session:
-            done = redeem_in_one_call(
-                session,
-                program_id=program_id,
-                customer_id=customer_id,
-                reward_code=reward_code,
-                request_key=request_key,
-                now=now,
-                brand_id=brand_id,
-            )
+            done = redeem_in_one_call(session, **args)
         if done is not None:
             return done
     with server_side.python_path(), unit_of_work(engine) as session:
-        return redeem(
-            session,
-            program_id=program_id,
-            customer_id=customer_id,
-            reward_code=reward_code,
-            request_key=request_key,
-            now=now,
-            brand_id=brand_id,
-        )
+        return redeem(session, **args)

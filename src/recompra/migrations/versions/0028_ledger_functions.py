@@ -51,6 +51,23 @@ _HAS_DUE_LOTS = """
                OR (l.state = 'active' AND l.expires_at <= p_now))
     )"""
 
+#: The customer's own account, locked (a pooled one takes the Python path).
+_LOCK_OWN_ACCOUNT = """SELECT * INTO v_account FROM loyalty_accounts a
+    WHERE a.program_id = p_program_id AND a.customer_id = p_customer_id
+      AND a.company_account_id IS NULL
+    FOR UPDATE;"""
+
+
+def _store_key(scope: str) -> str:
+    """Store the key with ``out_result`` last; another transaction's key undoes it all."""
+    return f"""INSERT INTO loyalty_idempotency_keys (program_id, scope, key, result, created_at)
+    VALUES (p_program_id, '{scope}', p_key, out_result, p_now)
+    ON CONFLICT (program_id, scope, key) DO NOTHING;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'idempotency key stored concurrently' USING ERRCODE = 'RK409';
+    END IF;"""
+
+
 EARN = f"""
 CREATE FUNCTION recompra_loyalty_earn(
     p_program_id bigint, p_customer_id bigint, p_order_id bigint, p_key text,
@@ -73,10 +90,7 @@ BEGIN
     IF {_IN_A_POOL} THEN
         RETURN;
     END IF;
-    SELECT * INTO v_account FROM loyalty_accounts a
-    WHERE a.program_id = p_program_id AND a.customer_id = p_customer_id
-      AND a.company_account_id IS NULL
-    FOR UPDATE;
+    {_LOCK_OWN_ACCOUNT}
     IF NOT FOUND THEN
         RETURN;  -- the Python path opens the account
     END IF;
@@ -128,12 +142,7 @@ BEGIN
     ELSE
         out_result := out_result || jsonb_build_object('account_id', v_account.id);
     END IF;
-    INSERT INTO loyalty_idempotency_keys (program_id, scope, key, result, created_at)
-    VALUES (p_program_id, 'earn', p_key, out_result, p_now)
-    ON CONFLICT (program_id, scope, key) DO NOTHING;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'idempotency key stored concurrently' USING ERRCODE = 'RK409';
-    END IF;
+    {_store_key("earn")}
     out_status := 'done';
 END
 $fn$
@@ -160,10 +169,7 @@ BEGIN
     IF {_IN_A_POOL} THEN
         RETURN;
     END IF;
-    SELECT * INTO v_account FROM loyalty_accounts a
-    WHERE a.program_id = p_program_id AND a.customer_id = p_customer_id
-      AND a.company_account_id IS NULL
-    FOR UPDATE;
+    {_LOCK_OWN_ACCOUNT}
     IF NOT FOUND THEN
         RETURN;
     END IF;
@@ -267,12 +273,7 @@ BEGIN
     out_result := jsonb_build_object(
         'account_id', v_account.id, 'redemption_id', v_redemption, 'reward_id', v_reward.id,
         'points', v_reward.cost_points, 'coupon_code', p_coupon, 'status', 'issued');
-    INSERT INTO loyalty_idempotency_keys (program_id, scope, key, result, created_at)
-    VALUES (p_program_id, 'redeem', p_key, out_result, p_now)
-    ON CONFLICT (program_id, scope, key) DO NOTHING;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'idempotency key stored concurrently' USING ERRCODE = 'RK409';
-    END IF;
+    {_store_key("redeem")}
     out_status := 'done';
 END
 $fn$
