@@ -13,6 +13,7 @@ they are counted on a short run in threads of this process either way.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import random
 import statistics
@@ -23,6 +24,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from _worker_harness import postgres_backends_cpu
 from sqlalchemy import Engine, event, insert, text
 
 from recompra.db import make_engine, unit_of_work
@@ -104,10 +106,35 @@ def setup(engine: Engine, *, customers: int, orders: int) -> tuple[int, list[int
 
 
 def project_op(
-    engine: Engine, *, program: int, customer_ids: list[int], next_order: Callable[[], int]
+    engine: Engine,
+    *,
+    program: int,
+    customer_ids: list[int],
+    next_order: Callable[[], int],
+    unit_of_work_mode: bool = False,
 ) -> Op:
-    """One project op, as the API runs it: one unit of work, an earn of a new order (even
-    ``n``) or a redemption (odd ``n``) for a random customer."""
+    """One project op: an earn of a new order (even ``n``) or a redemption (odd ``n``)
+    for a random customer, as a transaction of its own (``earn_order``/``redeem_reward``:
+    on PostgreSQL one server-side function call in autocommit), or with
+    ``unit_of_work_mode`` as the API runs it, in a unit of work (``earn_for_order``/
+    ``redeem``: the same function inside the transaction; the only mode the code before
+    migration 0029 has, for before/after runs)."""
+    if not unit_of_work_mode:
+        from recompra.loyalty import earn_order, redeem_reward
+
+        def own_transaction(index: int, n: int, rng: random.Random) -> None:
+            if n % 2 == 0:
+                earn_order(engine, program_id=program, order_id=next_order())
+            else:
+                redeem_reward(
+                    engine,
+                    program_id=program,
+                    customer_id=rng.choice(customer_ids),
+                    reward_code="coffee",
+                    request_key=f"w{index}-{n}",
+                )
+
+        return own_transaction
 
     def one_op(index: int, n: int, rng: random.Random) -> None:
         if n % 2 == 0:
@@ -138,7 +165,14 @@ def orders_needed(*, workers: int, ops: int) -> int:
 
 
 def run_ops(
-    engine: Engine, *, workers: int, ops: int, customers: int, hot: bool, processes: bool
+    engine: Engine,
+    *,
+    workers: int,
+    ops: int,
+    customers: int,
+    hot: bool,
+    processes: bool,
+    unit_of_work_mode: bool = False,
 ) -> dict[str, float]:
     """Half earns, half redemptions, over ``workers`` threads (or worker processes)."""
     program, customer_ids, order_ids = setup(
@@ -149,7 +183,13 @@ def run_ops(
         shares = [order_ids[i * per_worker : (i + 1) * per_worker] for i in range(workers)]
         del order_ids[: workers * per_worker]
         payloads = [
-            {"kind": "project", "program": program, "customers": customer_ids, "orders": share}
+            {
+                "kind": "project",
+                "program": program,
+                "customers": customer_ids,
+                "orders": share,
+                "unit_of_work_mode": unit_of_work_mode,
+            }
             for share in shares
         ]
         figures = _in_processes(engine, workers, ops, payloads)
@@ -160,9 +200,15 @@ def run_ops(
         with lock:
             return queue.pop()
 
-    one_op = project_op(engine, program=program, customer_ids=customer_ids, next_order=next_order)
+    one_op = project_op(
+        engine,
+        program=program,
+        customer_ids=customer_ids,
+        next_order=next_order,
+        unit_of_work_mode=unit_of_work_mode,
+    )
     if not processes:
-        figures = _in_threads(workers, ops, one_op)
+        figures = _in_threads(workers, ops, one_op, engine=engine)
     counter = _RoundTrips(engine)
     counted = _in_threads(workers, COUNTED_OPS, lambda i, n, rng: one_op(i, ops + n, rng))
     counter.remove()
@@ -171,8 +217,11 @@ def run_ops(
     return figures
 
 
-def _in_threads(workers: int, ops: int, op: Op) -> dict[str, float]:
-    """Run ``ops`` operations over ``workers`` threads; wall and CPU time, latencies."""
+def _in_threads(
+    workers: int, ops: int, op: Op, *, engine: Engine | None = None
+) -> dict[str, float]:
+    """Run ``ops`` operations over ``workers`` threads; wall and CPU time, latencies (and
+    with ``engine`` on PostgreSQL, the server's CPU time)."""
     latencies: list[list[float]] = [[] for _ in range(workers)]
     barrier = threading.Barrier(workers + 1)
 
@@ -184,11 +233,26 @@ def _in_threads(workers: int, ops: int, op: Op) -> dict[str, float]:
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(workers)]
     for thread in threads:
         thread.start()
+    server = postgres_backends_cpu(engine) if engine is not None else None
     barrier.wait()
     began, cpu = time.perf_counter(), time.process_time()
     for thread in threads:
         thread.join()
-    return _figures(latencies, time.perf_counter() - began, time.process_time() - cpu)
+    figures = _figures(latencies, time.perf_counter() - began, time.process_time() - cpu)
+    return _with_server_cpu(figures, engine, server)
+
+
+def _with_server_cpu(
+    figures: dict[str, float], engine: Engine | None, server_before: float | None
+) -> dict[str, float]:
+    """``figures`` with the database backends' CPU per op since ``server_before``, when
+    the server runs on this machine (PostgreSQL)."""
+    if engine is None or engine.dialect.name != "postgresql":
+        return figures
+    server_after = postgres_backends_cpu(engine)
+    if server_before is not None and server_after is not None:
+        figures["server_cpu_ms_per_op"] = (server_after - server_before) / figures["ops"] * 1000
+    return figures
 
 
 def _timed_loop(op: Op, index: int, count: int, rng: random.Random) -> list[float]:
@@ -208,32 +272,49 @@ def _in_processes(
     ``i``'s work); wall time from the common start, the workers' summed CPU time."""
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(workers + 1)
+    # The workers keep their connections (their server backends) until the server's CPU
+    # time has been read after the run.
+    finished = context.Barrier(workers + 1)
     results = context.Queue()
     url = engine.url.render_as_string(hide_password=False)
     children = [
         context.Process(
-            target=_process_worker, args=(url, i, ops // workers, payloads[i], barrier, results)
+            target=_process_worker,
+            args=(url, i, ops // workers, payloads[i], barrier, finished, results),
         )
         for i in range(workers)
     ]
     for child in children:
         child.start()
     barrier.wait()
+    server = postgres_backends_cpu(engine)
     began = time.perf_counter()
     outcomes = [results.get() for _ in children]
+    server_after = postgres_backends_cpu(engine)
+    with contextlib.suppress(threading.BrokenBarrierError):  # a worker failed: see below
+        finished.wait()
     for child in children:
         child.join()
     failures = [o["error"] for o in outcomes if "error" in o]
     if failures:
         raise RuntimeError(f"worker process failed: {failures[0]}")
     ended = max(o["ended"] for o in outcomes)
-    return _figures(
+    figures = _figures(
         [o["latencies"] for o in outcomes], ended - began, sum(o["cpu"] for o in outcomes)
     )
+    if engine.dialect.name == "postgresql" and server is not None and server_after is not None:
+        figures["server_cpu_ms_per_op"] = (server_after - server) / figures["ops"] * 1000
+    return figures
 
 
 def _process_worker(
-    url: str, index: int, count: int, payload: dict[str, Any], barrier: Any, results: Any
+    url: str,
+    index: int,
+    count: int,
+    payload: dict[str, Any],
+    barrier: Any,
+    finished: Any,
+    results: Any,
 ) -> None:
     """One worker process: its own engine, a warm-up, the common start, the timed loop."""
     engine = make_engine(url, pool_size=PROCESS_POOL_SIZE)
@@ -246,6 +327,7 @@ def _process_worker(
                 program=payload["program"],
                 customer_ids=payload["customers"],
                 next_order=lambda: next(orders),
+                unit_of_work_mode=payload["unit_of_work_mode"],
             )
             op(index, 0, rng)  # warm-up: an earn and a redemption, untimed
             op(index, 1, rng)
@@ -259,6 +341,7 @@ def _process_worker(
             offset = 1
     except BaseException as exc:
         barrier.abort()
+        finished.abort()
         results.put({"error": repr(exc)})
         raise
     barrier.wait()
@@ -267,6 +350,8 @@ def _process_worker(
     results.put(
         {"latencies": latencies, "cpu": time.process_time() - cpu, "ended": time.perf_counter()}
     )
+    with contextlib.suppress(threading.BrokenBarrierError):
+        finished.wait()
     engine.dispose()
 
 
@@ -289,8 +374,10 @@ class _RoundTrips:
             self.statements += 1
             self.round_trips += 1
 
-    def _begin(self, *_: object) -> None:
-        if self._separate_begin:
+    def _begin(self, conn: Any) -> None:
+        # A connection in autocommit (the server-side functions' calls) sends no BEGIN.
+        autocommit = conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+        if self._separate_begin and not autocommit:
             with self._lock:
                 self.round_trips += 1
 
@@ -390,7 +477,7 @@ def run_floor(
             ops_of[index](index, n, rng)
 
     try:
-        return _in_threads(workers, ops, one_op)
+        return _in_threads(workers, ops, one_op, engine=engine)
     finally:
         for raw in raws:
             raw.close()

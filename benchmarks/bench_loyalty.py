@@ -37,7 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from _loyalty_ops import NOW, run_floor, run_ops
-from _worker_harness import postgres_backends_cpu
+from _worker_harness import load_average, postgres_backends_cpu
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
@@ -359,6 +359,12 @@ def main() -> None:
         action="store_true",
         help="PostgreSQL: the workers are processes with an engine each (default: threads)",
     )
+    parser.add_argument(
+        "--unit-of-work",
+        action="store_true",
+        help="each op in a unit of work, as the API runs it (default: a transaction of its "
+        "own, earn_order/redeem_reward; the code before migration 0029 has only this mode)",
+    )
     parser.add_argument("--lots", type=int, default=1_000_000)
     parser.add_argument("--accounts", type=int, default=100_000)
     args = parser.parse_args()
@@ -378,17 +384,27 @@ def main() -> None:
         else:
             workers = args.workers or (1 if backend == "sqlite" else 8)
             sizes = {"workers": workers, "ops": args.ops, "customers": args.customers}
-            figures = run_ops(engine, **sizes, hot=args.hot, processes=args.processes)
+            figures = run_ops(
+                engine,
+                **sizes,
+                hot=args.hot,
+                processes=args.processes,
+                unit_of_work_mode=args.unit_of_work,
+            )
             floor = run_floor(engine, **sizes, processes=args.processes)
             target = "2,500 ops/s, p99 <= 5 ms" if backend == "sqlite" else "1,200 ops/s"
             mode = "process(es)" if args.processes else "thread(s)"
+            each = "in a unit of work" if args.unit_of_work else "a transaction of its own"
             print(
-                f"{backend}, {workers} worker {mode}, {figures['ops']:.0f} ops (target {target}):"
+                f"{backend}, {workers} worker {mode}, {figures['ops']:.0f} ops, each op "
+                f"{each} (target {target}):"
             )
             for label, f in (("project earn+redeem", figures), ("floor: bare driver ", floor)):
+                server = f.get("server_cpu_ms_per_op")
+                server_text = "" if server is None else f"  server CPU {server:5.2f} ms/op"
                 print(
                     f"  {label}  {f['ops_per_s']:8,.0f} ops/s  p50 {f['p50_ms']:6.2f} ms  "
-                    f"p99 {f['p99_ms']:6.2f} ms  CPU {f['cpu_ms_per_op']:5.2f} ms/op"
+                    f"p99 {f['p99_ms']:6.2f} ms  CPU {f['cpu_ms_per_op']:5.2f} ms/op{server_text}"
                 )
             print(
                 f"  project: {figures['statements_per_op']:.1f} statements/op, "
@@ -396,6 +412,7 @@ def main() -> None:
                 "insert, commit)"
             )
             print(f"  project / floor      {figures['ops_per_s'] / floor['ops_per_s']:.2f}")
+            print(f"  load average after: {load_average()}")
     finally:
         engine.dispose()
         if name and args.url:

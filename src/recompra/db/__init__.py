@@ -101,6 +101,11 @@ def _configure_sqlite(engine: Engine, path: str | None) -> None:
         cursor.close()
 
 
+#: psycopg's ``prepare_threshold``: more executions than any process makes, so that only
+#: a statement executed with ``prepare=True`` is prepared on the server.
+PREPARE_ONLY_WHEN_ASKED = 2**62
+
+
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     """Create an engine for ``url`` with Recompra's connection settings.
 
@@ -123,13 +128,15 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         _configure_sqlite(engine, None if in_memory else path.split("?", 1)[0])
         return engine
     # hide_parameters: errors must not echo customer data (e-mails, documents) into logs.
-    # prepare_threshold=None: psycopg would otherwise switch a statement to a server-side
-    # prepared one after five runs, and PostgreSQL's generic plan for the hub's
+    # prepare_threshold out of reach: psycopg would otherwise switch a statement to a
+    # server-side prepared one after five runs, and PostgreSQL's generic plan for the hub's
     # ``value IN (...)`` lookups scans the whole index range: 6.6 s per lookup instead of
-    # milliseconds (measured on the Olist import).
+    # milliseconds (measured on the Olist import). Not ``None``, which would also refuse
+    # the few statements that ask to be prepared (``execute(..., prepare=True)``: the
+    # loyalty hot path's lookups by key, ``loyalty.prepared.Prepared(server_prepared=)``).
     engine = create_engine(
         url,
-        connect_args={"prepare_threshold": None},
+        connect_args={"prepare_threshold": PREPARE_ONLY_WHEN_ASKED},
         pool_size=pool_size,
         max_overflow=pool_size,
         hide_parameters=True,

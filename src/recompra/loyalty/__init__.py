@@ -25,6 +25,7 @@ from recompra.loyalty.ledger.results import (
     ReverseResult,
 )
 from recompra.loyalty.ledger.verify import verify_account
+from recompra.loyalty.one_call import earn_order, redeem_reward
 from recompra.loyalty.operations.adjust import adjust
 from recompra.loyalty.operations.bonus import award_bonus
 from recompra.loyalty.operations.earn import earn_for_order
@@ -67,6 +68,7 @@ __all__ = [
     "create_reward",
     "define_tier",
     "earn_for_order",
+    "earn_order",
     "effective_tier",
     "ensure_account",
     "expire_in_batches",
@@ -76,6 +78,7 @@ __all__ = [
     "get_program",
     "publish_rules",
     "redeem",
+    "redeem_reward",
     "release_due",
     "release_order",
     "reverse_order",

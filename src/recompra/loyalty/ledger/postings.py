@@ -292,6 +292,19 @@ def _refresh_loaded(session: Session, entity: type[Any], row_id: int, **values: 
             set_committed_value(loaded, name, value)
 
 
+def event_details(
+    *, pending_delta: int, debt_delta: int, order_id: int | None, payload: dict[str, Any] | None
+) -> dict[str, Any]:
+    """A posting's event payload but the balances: the event's payload is the account's
+    balances after the movement, then these (which win). The server-side functions take
+    it as their ``p_details`` (:mod:`recompra.loyalty.ledger.server_side`)."""
+    details: dict[str, Any] = {"pending_delta": pending_delta, "debt_delta": debt_delta}
+    if order_id is not None:
+        details["order_id"] = order_id
+    details.update(payload or {})
+    return details
+
+
 def post(
     session: Session,
     *,
@@ -315,11 +328,9 @@ def post(
     statement where the database chains writes (:data:`POST_CHAINED`), else three.
     """
     flush_pending(session)
-    # The event's payload: the balances after the movement, then these (which win).
-    details: dict[str, Any] = {"pending_delta": pending_delta, "debt_delta": debt_delta}
-    if order_id is not None:
-        details["order_id"] = order_id
-    details.update(payload or {})
+    details = event_details(
+        pending_delta=pending_delta, debt_delta=debt_delta, order_id=order_id, payload=payload
+    )
     params = {
         "account_id": account.id,
         "program_id": account.program_id,

@@ -8,17 +8,25 @@ tier upgrade) load ORM objects afresh.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import cast
+from typing import NamedTuple, cast
 
 from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from recompra.errors import Conflict, InvalidInput, NotFound
 from recompra.loyalty.errors import ProgramInactive
+from recompra.loyalty.ledger import server_side
 from recompra.loyalty.ledger.idempotency import lock_account_and_find_stored, store_key
 from recompra.loyalty.ledger.locks import locked_account_object
-from recompra.loyalty.ledger.postings import Posting, insert_lot, post, repay_debt
+from recompra.loyalty.ledger.postings import (
+    Posting,
+    event_details,
+    insert_lot,
+    post,
+    repay_debt,
+)
 from recompra.loyalty.ledger.results import EarnResult
 from recompra.loyalty.ledger.settlement import settle_row
 from recompra.loyalty.operations.context import context_for
@@ -31,6 +39,7 @@ from recompra.loyalty.rules.engine import (
     previous_orders_count,
     snapshot_from,
 )
+from recompra.loyalty.rules.strategies import CapPerPeriod
 from recompra.loyalty.rules.versions import (
     CachedVersion,
     cached_rules_in_force,
@@ -77,7 +86,8 @@ EARN_HEAD = Prepared(
         .label("coalition_rate_pct"),
     )
     .select_from(_P.outerjoin(_O, _O.c.id == bindparam("order_id")))
-    .where(_P.c.id == bindparam("program_id"))
+    .where(_P.c.id == bindparam("program_id")),
+    server_prepared=True,
 )
 
 
@@ -86,6 +96,10 @@ def earn_for_order(
 ) -> EarnResult:
     """Earn an order's points once (idempotent by order id), pending until released."""
     now = now or utcnow()
+    if server_side.applies(session):
+        done = earn_in_one_call(session, program_id=program_id, order_id=order_id, now=now)
+        if done is not None:
+            return done
     head = _earn_head(session, program_id=program_id, order_id=order_id)
     key = str(order_id)
     account, stored, due = lock_account_and_find_stored(
@@ -119,7 +133,7 @@ def earn_for_order(
         key=key,
         result=result.to_json(),
         now=now,
-        busy=f"order {order_id} is being earned concurrently; retry",
+        busy=_busy(order_id),
         field="order_id",
     )
     return result
@@ -187,14 +201,8 @@ def _credit(
     now: datetime,
 ) -> EarnResult:
     """Post the order's ``points`` as a pending (or, past its window, active) lot."""
-    if head.release_on == "delivery":
-        release_at = None
-        pending = head.delivered_at is None
-    else:
-        release_at = head.purchased_at + timedelta(days=head.return_window_days)
-        pending = release_at > now
-    start = release_at if release_at is not None and release_at <= now else now
-    state = "pending" if pending else "active"
+    terms = _lot_terms(head, calc, now=now)
+    state, release_at, pending = terms.state, terms.release_at, terms.state == "pending"
     posting = post(
         session,
         account=account,
@@ -217,9 +225,9 @@ def _credit(
         points=points,
         now=now,
         earned_at=head.purchased_at,
-        basis_minor=sum(line.eligible_minor for line in calc.lines),
+        basis_minor=terms.basis_minor,
         release_at=release_at,
-        expires_at=None if pending else start + timedelta(days=head.expiry_days),
+        expires_at=terms.expires_at,
     )
     _after_credit(session, head=head, account_id=account.id, posting=posting, now=now)
     return EarnResult(
@@ -230,6 +238,31 @@ def _credit(
         lot_id=lot_id,
         movement_id=posting.movement_id,
         rule_version=version.version if version else None,
+    )
+
+
+class _LotTerms(NamedTuple):
+    state: str
+    release_at: datetime | None
+    expires_at: datetime | None
+    basis_minor: int
+
+
+def _lot_terms(head: Record, calc: Calculation, *, now: datetime) -> _LotTerms:
+    """The order's lot: pending until delivery or the return window's end (active if
+    already past it, its expiry clock started when it was due), and its money basis."""
+    if head.release_on == "delivery":
+        release_at = None
+        pending = head.delivered_at is None
+    else:
+        release_at = head.purchased_at + timedelta(days=head.return_window_days)
+        pending = release_at > now
+    start = release_at if release_at is not None and release_at <= now else now
+    return _LotTerms(
+        state="pending" if pending else "active",
+        release_at=release_at,
+        expires_at=None if pending else start + timedelta(days=head.expiry_days),
+        basis_minor=sum(line.eligible_minor for line in calc.lines),
     )
 
 
@@ -247,3 +280,81 @@ def _after_credit(
         program = get_program(session, program_id=head.program_id)
         apply_upgrade(session, account=account, program=program, now=now)
     session.flush()
+
+
+#: What :func:`_calculate` needs of an account whose program has no tiers: its id only
+#: feeds ``earned_between``, which no rule the server-side path accepts calls.
+class _AccountWithoutTier(NamedTuple):
+    id: int = 0
+    tier_id: None = None
+    override_tier_id: None = None
+    override_until: None = None
+
+
+_ACCOUNT_WITHOUT_TIER = _AccountWithoutTier()
+
+
+def earn_in_one_call(
+    session: Session, *, program_id: int, order_id: int, now: datetime
+) -> EarnResult | None:
+    """PostgreSQL: the earn as one call of ``recompra_loyalty_earn`` after one unlocked
+    read (the head; and the order's lines), on the session's connection.
+
+    ``None`` (nothing changed) when the Python path must run: a program with tiers (an
+    upgrade may follow), a cap per period (it reads the account's earnings, exact only
+    under the lock), an order that earns nothing by its status; and whatever the function
+    declines (``ledger.server_side``).
+    """
+    head = _earn_head(session, program_id=program_id, order_id=order_id)
+    if head.tiers or head.status in NON_EARNING_STATUSES:
+        return None
+    version = cached_rules_in_force(
+        session, program_id=head.program_id, at=head.purchased_at, fingerprint=fingerprint_of(head)
+    )
+    if version is not None and any(isinstance(rule, CapPerPeriod) for rule in version.rules):
+        return None
+    version, calc = _calculate(session, head=head, account=_ACCOUNT_WITHOUT_TIER, now=now)
+    points = _points_of(head, calc)
+    terms = _lot_terms(head, calc, now=now)
+    rule_version = version.version if version else None
+    # The function fills in the account, the lot and the movement.
+    result = EarnResult.nothing(account_id=0, rule_version=rule_version)
+    if points > 0:
+        result = replace(result, points=points, state=terms.state)
+    pending = terms.state == "pending"
+    row = server_side.call(
+        session,
+        server_side.EARN_CALL,
+        {
+            "program_id": program_id,
+            "customer_id": head.customer_id,
+            "order_id": head.order_id,
+            "key": str(order_id),
+            "now": now,
+            "points": points,
+            "state": terms.state,
+            "rule_version_id": version.id if version else None,
+            "earned_at": head.purchased_at,
+            "basis_minor": terms.basis_minor,
+            "release_at": terms.release_at,
+            "expires_at": terms.expires_at,
+            "details": event_details(
+                pending_delta=points if pending else 0,
+                debt_delta=0,
+                order_id=head.order_id,
+                payload={"state": terms.state},
+            ),
+            "result": result.to_json(),
+        },
+        busy=_busy(order_id),
+        field="order_id",
+    )
+    if row.out_status == "done":
+        return EarnResult(duplicate=False, **row.out_result)
+    if row.out_status == "stored":
+        return EarnResult.from_json(dict(row.out_result))
+    return None
+
+
+def _busy(order_id: int) -> str:
+    return f"order {order_id} is being earned concurrently; retry"

@@ -24,6 +24,7 @@ from recompra.loyalty.errors import (
     RewardUnavailable,
     TierRequired,
 )
+from recompra.loyalty.ledger import server_side
 from recompra.loyalty.ledger.idempotency import (
     STORED_RESULT,
     check_key,
@@ -33,6 +34,7 @@ from recompra.loyalty.ledger.idempotency import (
 from recompra.loyalty.ledger.locks import ACCOUNTS, lock_account, lock_account_row, lock_reward
 from recompra.loyalty.ledger.postings import (
     HAS_DUE_LOTS,
+    event_details,
     has_due_lots,
     insert_lot,
     post,
@@ -135,6 +137,18 @@ def redeem(
     """
     now = now or utcnow()
     check_key(request_key)
+    if server_side.applies(session):
+        done = redeem_in_one_call(
+            session,
+            program_id=program_id,
+            customer_id=customer_id,
+            reward_code=reward_code,
+            request_key=request_key,
+            now=now,
+            brand_id=brand_id,
+        )
+        if done is not None:
+            return done
     account, reward = _lock_and_read_head(
         session,
         {
@@ -148,9 +162,7 @@ def redeem(
     )
     stored, due = stored_and_due(reward)
     if stored is not None:
-        if stored.get("account_id") != account.id or stored.get("reward_id") != reward.id:
-            raise IdempotencyKeyReused(f"request key {request_key!r} was used for another redeem")
-        return RedemptionResult.from_json(stored)
+        return _replayed(stored, account_id=account.id, reward_id=reward.id, key=request_key)
     check_may_redeem(session, account=account, customer_id=customer_id)
     if due:
         account = settle_row(session, program_id=program_id, account=account, now=now)
@@ -199,7 +211,7 @@ def redeem(
         key=request_key,
         result=result.to_json(),
         now=now,
-        busy=f"request {request_key!r} is being processed concurrently; retry",
+        busy=_busy(request_key),
     )
     return result
 
@@ -266,9 +278,7 @@ def _check_redeemable(session: Session, *, reward: Record, account: Record, now:
         if tier is None or tier.rank < reward.min_tier_rank:
             raise TierRequired(f"reward {reward.code!r} needs tier rank {reward.min_tier_rank}")
     if account.balance < reward.cost_points:
-        raise InsufficientBalance(
-            f"balance {account.balance} is less than the reward's {reward.cost_points} points"
-        )
+        raise _short(account.balance, reward.cost_points)
 
 
 def _insert_redemption(
@@ -393,3 +403,76 @@ def _result(redemption: LoyaltyRedemption, *, duplicate: bool = False) -> Redemp
         coupon_code=redemption.coupon_code,
         status=redemption.status,
     )
+
+
+def redeem_in_one_call(
+    session: Session,
+    *,
+    program_id: int,
+    customer_id: int,
+    reward_code: str,
+    request_key: str,
+    now: datetime,
+    brand_id: int | None,
+) -> RedemptionResult | None:
+    """PostgreSQL: the redemption as one call of ``recompra_loyalty_redeem`` on the
+    session's connection (the coupon drawn first; drawn again if it was taken).
+
+    ``None`` (nothing changed) when the function declines: the Python path runs, and
+    raises every refusal but the balance's (``ledger.server_side``).
+    """
+    for _ in range(COUPON_ATTEMPTS):
+        coupon = new_coupon_code()
+        row = server_side.call(
+            session,
+            server_side.REDEEM_CALL,
+            {
+                "program_id": program_id,
+                "customer_id": customer_id,
+                "reward_code": reward_code,
+                "key": request_key,
+                "coupon": coupon,
+                "now": now,
+                "brand_id": brand_id,
+                # The function adds the redemption's id.
+                "details": event_details(
+                    pending_delta=0,
+                    debt_delta=0,
+                    order_id=None,
+                    payload={"reward": reward_code, "coupon_code": coupon},
+                ),
+            },
+            busy=_busy(request_key),
+        )
+        status = row.out_status
+        if status == "done":
+            return RedemptionResult(duplicate=False, **row.out_result)
+        if status == "stored":
+            return _replayed(
+                dict(row.out_result),
+                account_id=row.out_account_id,
+                reward_id=row.out_reward_id,
+                key=request_key,
+            )
+        if status == "insufficient":
+            raise _short(row.out_balance, row.out_cost)
+        if status != "coupon_taken":
+            return None
+    raise Conflict("could not draw a unique coupon code")
+
+
+def _replayed(
+    stored: dict[str, Any], *, account_id: int, reward_id: int, key: str
+) -> RedemptionResult:
+    """The stored result of the key's redemption; refused if it redeemed something else."""
+    if stored.get("account_id") != account_id or stored.get("reward_id") != reward_id:
+        raise IdempotencyKeyReused(f"request key {key!r} was used for another redeem")
+    return RedemptionResult.from_json(stored)
+
+
+def _short(balance: int, cost: int) -> InsufficientBalance:
+    return InsufficientBalance(f"balance {balance} is less than the reward's {cost} points")
+
+
+def _busy(request_key: str) -> str:
+    return f"request {request_key!r} is being processed concurrently; retry"

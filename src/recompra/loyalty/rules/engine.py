@@ -57,7 +57,8 @@ LINES = Prepared(
     .outerjoin(Product, Product.id == OrderItem.product_id)
     .outerjoin(Category, Category.id == Product.category_id)
     .where(OrderItem.order_id == bindparam("order_id"))
-    .order_by(OrderItem.line_number)
+    .order_by(OrderItem.line_number),
+    server_prepared=True,
 )
 
 
