@@ -36,11 +36,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, TypeVarTuple
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from recompra.db.commit_order import Position, insertion_stamp, past, read_after
-from recompra.db.dialect import insert_ignoring_conflicts
+from recompra.db.commit_order import Position, insertion_stamp, past, read_after, unseen_from
+from recompra.db.dialect import commits_in_id_order, insert_ignoring_conflicts
 from recompra.models import Event, LoyaltyTierChange, Order, Return, Review
 from recompra.models.automation import CURSORS, FeedCursor
 from recompra.models.base import FeedOrdered
@@ -88,9 +88,12 @@ def _read(
     session: Session, feed: str, statement: Select[*_Ts], *, limit: int
 ) -> Sequence[tuple[*_Ts]]:
     table, stamp = _table_and_stamp(session, feed)
-    # A change feed without a cursor starts at its end: from the start it would read
-    # every order ever written (and their stages) before any journey asked for them.
-    start = _end(session, table, stamp) if feed in CHANGE_FEEDS else Position()
+    # A feed without a cursor (added on an installation with history, or its row deleted)
+    # starts at its end, as `create_cursors_at_end` does: from the start it would replay
+    # every order, event... ever written (and send their journeys' messages) before any
+    # journey asked for them. The end is read only then, not on every read.
+    exists = session.scalar(select(FeedCursor.feed).where(FeedCursor.feed == feed))
+    start = Position() if exists is not None else _end(session, table, stamp)
     position = cursor(session, feed, start=start.id, start_stamp=start.stamp)
     if position is None:
         return []
@@ -145,9 +148,14 @@ def held_back(session: Session) -> bool:
 
 
 def _end(session: Session, table: Any, stamp: Any) -> Position:
-    """The position of the feed's last row (in feed order), as this transaction sees it."""
-    if stamp is None:
-        return Position(0, session.scalar(select(func.max(table.id))) or 0)
+    """Where a new cursor of the feed starts: past every row committed so far, before
+    every row still to commit. On SQLite the feed's last row (in feed order: writers are
+    serialised); on PostgreSQL the horizon of finished transactions
+    (:func:`~recompra.db.commit_order.unseen_from`), so the rows of a transaction still
+    running, even one holding lower ids or stamps than rows already committed, are read
+    when it commits (and a few committed rows at or above the horizon are read too)."""
+    if stamp is None or not commits_in_id_order(session):
+        return unseen_from(session, table.id)
     last = session.execute(
         select(stamp, table.id).order_by(stamp.desc().nulls_last(), table.id.desc()).limit(1)
     ).first()
@@ -155,8 +163,8 @@ def _end(session: Session, table: Any, stamp: Any) -> Position:
 
 
 def create_cursors_at_end(session: Session) -> None:
-    """Create the cursor of each feed that has none at the feed's current last row (in
-    feed order), so that it reads only rows written (or, for a change feed, changed)
+    """Create the cursor of each feed that has none at the feed's current end
+    (:func:`_end`), so that it reads only rows written (or, for a change feed, changed)
     afterwards."""
     for feed in _feeds():
         end = _end(session, *_table_and_stamp(session, feed))
