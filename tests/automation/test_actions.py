@@ -33,6 +33,9 @@ from recompra.models.segments import SegmentMembershipEvent
 from recompra.segments.definition import parse_definition
 from recompra.segments.service import apply_definition
 
+#: A property node that tags the customer, then the e-mail.
+TAG_NODE = {"type": "update_property", "property": "segment_tag", "set": "thanked", "next": "send"}
+
 
 def _with_coupon(pool: str = "generated", **fields: Any) -> dict[str, Any]:
     """Order placed -> coupon -> the win-back e-mail (which shows the coupon)."""
@@ -153,12 +156,7 @@ def test_property_nodes_set_and_increment_through_one_write_path(engine: Engine)
         "increment": 1,
         "next": "tag",
     }
-    document["nodes"]["tag"] = {
-        "type": "update_property",
-        "property": "segment_tag",
-        "set": "thanked",
-        "next": "send",
-    }
+    document["nodes"]["tag"] = dict(TAG_NODE)
     apply(engine, store, document)
     _orders(engine, store, store.customers[0], store.customers[0])
     ingest_triggers(engine, now=NOON)
@@ -189,8 +187,8 @@ def test_a_property_node_past_the_limit_is_recorded_and_the_run_goes_on(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A customer holding MAX_PROPERTIES: the node's new property is not written, the
-    run records why (a suppressed outbox row the journeys page counts) and goes on to
-    its e-mail; a held name still changes."""
+    run records why (a suppressed outbox row the journeys page and ``journeys show``
+    count) and goes on to its e-mail; the other customer gets the property."""
     store = make_store(engine, customers=2)
     full, other = store.customers
     with unit_of_work(engine) as session:
@@ -201,12 +199,7 @@ def test_a_property_node_past_the_limit_is_recorded_and_the_run_goes_on(
             for i in range(MAX_PROPERTIES)
         )
     document = thank_you(start="tag")
-    document["nodes"]["tag"] = {
-        "type": "update_property",
-        "property": "segment_tag",
-        "set": "thanked",
-        "next": "send",
-    }
+    document["nodes"]["tag"] = dict(TAG_NODE)
     apply(engine, store, document)
     _orders(engine, store, full, other)
     ingest_triggers(engine, now=NOON)

@@ -15,12 +15,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from dbtest import BACKENDS, create_test_engine
+from dbtest import BACKENDS, create_test_engine, wait_until_blocked_or_done
 from recompra.db import unit_of_work
-from recompra.db.dialect import is_postgresql
 from recompra.errors import InvalidInput
 from recompra.hub.brands import ensure_brand
 from recompra.hub.properties import MAX_PROPERTIES, set_property, write_properties
@@ -69,25 +68,6 @@ def _customer_at_99(engine: Engine) -> tuple[int, int]:
         return brand, customer.id
 
 
-def _wait_until_blocked_or_done(engine: Engine, thread: threading.Thread) -> None:
-    """Return once ``thread`` finished or (PostgreSQL) a backend waits on a lock."""
-    if not is_postgresql(engine):
-        thread.join(1.0)
-        return
-    with engine.connect() as watcher:
-        while thread.is_alive():
-            waiting = watcher.execute(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity"
-                    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-                )
-            ).scalar()
-            watcher.rollback()
-            if waiting:
-                return
-            thread.join(0.05)
-
-
 @pytest.mark.parametrize(
     ("first", "second"),
     [(_journey, _journey), (_patch, _journey), (_journey, _patch)],
@@ -107,7 +87,7 @@ def test_two_writers_at_99_properties_end_at_100(
         first(session, brand, customer, "from_a")
         b = threading.Thread(target=writer_b)
         b.start()
-        _wait_until_blocked_or_done(engine, b)
+        wait_until_blocked_or_done(engine, b)
     b.join()
 
     with unit_of_work(engine, write=False) as session:

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 from segmenttest import NOW, brand, customer
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, select, update
+from sqlalchemy.orm import Session
 
-from dbtest import create_test_engine
+from dbtest import create_test_engine, wait_until_blocked_or_done
 from recompra.db import unit_of_work
 from recompra.models import Customer
 from recompra.models.segments import SegmentMember, SegmentMembershipEvent
@@ -41,27 +42,10 @@ def _in_state(state: str) -> dict[str, object]:
     }
 
 
-def _move(engine_session: object, brand_id: int, customer_id: int, state: str) -> None:
-    session = engine_session
-    session.get(Customer, customer_id).state = state  # type: ignore[attr-defined,union-attr]
-    session.flush()  # type: ignore[attr-defined]
-    reevaluate_customers(session, brand_id, [customer_id], now=NOW)  # type: ignore[arg-type]
-
-
-def _wait_until_blocked(engine: Engine, thread: threading.Thread) -> None:
-    """Return once ``thread`` finished or a backend of this database waits on a lock."""
-    with engine.connect() as watcher:
-        while thread.is_alive():
-            waiting = watcher.execute(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity"
-                    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-                )
-            ).scalar()
-            watcher.rollback()
-            if waiting:
-                return
-            thread.join(0.05)
+def _move(session: Session, brand_id: int, customer_id: int, state: str) -> None:
+    """The customer moves to ``state``, re-evaluated live in the caller's transaction."""
+    session.execute(update(Customer).where(Customer.id == customer_id).values(state=state))
+    reevaluate_customers(session, brand_id, [customer_id], now=NOW)
 
 
 @pytest.mark.postgres
@@ -89,7 +73,7 @@ def test_a_live_evaluation_committed_after_the_copy_is_kept(postgres: Engine) ->
         run = threading.Thread(target=nightly)
         run.start()
         # The run copied the hub without T1's write and now waits for T1 (or finished).
-        _wait_until_blocked(engine, run)
+        wait_until_blocked_or_done(engine, run)
     run.join()
     assert not errors, errors
 
