@@ -33,7 +33,7 @@ the worker to look again shortly).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVarTuple
 
 from sqlalchemy import Select, select
@@ -62,17 +62,28 @@ CHANGE_FEEDS: dict[str, type[Order]] = {"order_updates": Order}
 
 
 def cursor(
-    session: Session, feed: str, *, start: int = 0, start_stamp: int = 0
+    session: Session,
+    feed: str,
+    *,
+    start: int = 0,
+    start_stamp: int = 0,
+    begin: Callable[[], Position] | None = None,
 ) -> FeedCursor | None:
-    """The feed's cursor row (created at ``(start_stamp, start)``), locked; ``None`` when
-    another worker holds it."""
+    """The feed's cursor row, locked; ``None`` when another worker holds it. A missing
+    row is created at ``begin()`` when given (read only then), else at
+    ``(start_stamp, start)``. One statement when the row exists and is free."""
+    locked = select(FeedCursor).where(FeedCursor.feed == feed).with_for_update(skip_locked=True)
+    row = session.scalar(locked)
+    if row is not None:
+        return row
+    if session.scalar(select(FeedCursor.feed).where(FeedCursor.feed == feed)) is not None:
+        return None  # there, and locked by another worker
+    at = begin() if begin is not None else Position(start_stamp, start)
     session.execute(
         insert_ignoring_conflicts(session, CURSORS, index_elements=("feed",)),
-        {"feed": feed, "position": start, "xact_position": start_stamp},
+        {"feed": feed, "position": at.id, "xact_position": at.stamp},
     )
-    return session.scalar(
-        select(FeedCursor).where(FeedCursor.feed == feed).with_for_update(skip_locked=True)
-    )
+    return session.scalar(locked)
 
 
 def _table_and_stamp(session: Session, feed: str) -> tuple[Any, Any]:
@@ -91,10 +102,8 @@ def _read(
     # A feed without a cursor (added on an installation with history, or its row deleted)
     # starts at its end, as `create_cursors_at_end` does: from the start it would replay
     # every order, event... ever written (and send their journeys' messages) before any
-    # journey asked for them. The end is read only then, not on every read.
-    exists = session.scalar(select(FeedCursor.feed).where(FeedCursor.feed == feed))
-    start = Position() if exists is not None else _end(session, table, stamp)
-    position = cursor(session, feed, start=start.id, start_stamp=start.stamp)
+    # journey asked for them.
+    position = cursor(session, feed, begin=lambda: _end(session, table, stamp))
     if position is None:
         return []
     rows, last = read_after(

@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from recompra.db.dialect import in_values, insert_ignoring_conflicts
+from recompra.db.dialect import in_values, insert_ignoring_conflicts, is_sqlite
 from recompra.errors import InvalidInput
 from recompra.hub.customers import require_brand_customer
 from recompra.hub.rejects import EntityCounts
@@ -120,8 +120,10 @@ def lock_customer(session: Session, customer_id: int) -> None:
     """Lock the customer's row until the transaction ends: every writer of a customer's
     properties takes it before counting them, so two writers that would each add one to
     99 run one after the other and the second sees 100 (PostgreSQL; SQLite's writers are
-    serialised from ``BEGIN IMMEDIATE``, where ``FOR UPDATE`` renders as nothing). The
-    same row lock as a live segment re-evaluation's (``segments.service``), taken first."""
+    serialised from ``BEGIN IMMEDIATE``: no statement there). The same row lock as a live
+    segment re-evaluation's (``segments.service``), taken first."""
+    if is_sqlite(session):
+        return  # serialised already: the statement would lock nothing
     session.execute(select(Customer.id).where(Customer.id == customer_id).with_for_update())
 
 
