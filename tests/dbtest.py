@@ -10,6 +10,7 @@ import fcntl
 import os
 import pickle
 import shutil
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from recompra.db import make_engine, unit_of_work
+from recompra.db.dialect import is_postgresql
 from recompra.hub.brands import ensure_brand
 from recompra.hub.importers.olist import import_olist
 from recompra.hub.rejects import ImportReport
@@ -117,3 +119,25 @@ def _olist_template(olist_dir: Path, directory: Path) -> Path:
                 pickle.dump(report, handle)
             done.touch()
     return template
+
+
+def wait_until_blocked_or_done(engine: Engine, thread: threading.Thread) -> None:
+    """Return once ``thread`` finished or a backend of ``engine``'s database waits on a
+    lock (PostgreSQL); on SQLite, once it finished or after a second (a writer there waits
+    at ``BEGIN IMMEDIATE``, out of sight). For race tests: a writer held open, a second
+    one started in ``thread``, then the first commits."""
+    if not is_postgresql(engine):
+        thread.join(1.0)
+        return
+    with engine.connect() as watcher:
+        while thread.is_alive():
+            waiting = watcher.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            ).scalar()
+            watcher.rollback()
+            if waiting:
+                return
+            thread.join(0.05)

@@ -7,8 +7,13 @@ both read through :mod:`recompra.reads`). ``recompra serve`` runs it with
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
+import signal
 import socket
+import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, ExitStack, asynccontextmanager, suppress
 from typing import Any
@@ -278,15 +283,50 @@ def reserve_port(host: str, port: int) -> socket.socket:
     return _reuse_port_socket(address)
 
 
-def worker_socket(address: tuple[Any, ...]) -> socket.socket:
+def worker_socket(address: tuple[Any, ...], supervisor: int | None = None) -> socket.socket:
     """A socket of the worker's own on ``address``, in the port's ``SO_REUSEPORT`` group.
 
     Bound, not yet listening: asyncio listens on it when the worker's server starts
     serving, after the application is loaded. Until then the kernel hands the port's
     connections to the workers already serving (a listening socket would queue its
-    share for the import's duration: a minute on a busy host).
+    share for the import's duration: a minute on a busy host). In a worker process
+    started by ``supervisor`` (its pid), the worker first ties its life to it
+    (:func:`exit_with_supervisor`).
     """
+    if supervisor is not None and supervisor != os.getpid():
+        exit_with_supervisor(supervisor)
     return _reuse_port_socket(address)
+
+
+#: ``prctl`` option: the signal the kernel sends this process when its parent dies.
+_PR_SET_PDEATHSIG = 1
+
+
+def exit_with_supervisor(supervisor: int) -> None:
+    """Make this worker process stop (SIGTERM: uvicorn's graceful shutdown) when
+    ``supervisor``, its parent, dies, even by SIGKILL: without it the workers of a killed
+    ``recompra serve --workers N`` went on serving, restarted or stopped by nobody.
+
+    Linux: ``prctl(PR_SET_PDEATHSIG)``, then a check that the parent is still the
+    supervisor (it may have died before the call). Elsewhere: a thread that watches the
+    parent's pid once a second.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        armed = libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        armed = False
+    if armed:
+        if os.getppid() != supervisor:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return
+
+    def watch() -> None:
+        while os.getppid() == supervisor:
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="supervisor-watch", daemon=True).start()
 
 
 class PerWorkerListener:
@@ -298,6 +338,7 @@ class PerWorkerListener:
 
     def __init__(self, address: tuple[Any, ...]) -> None:
         self.address = address
+        self.supervisor = os.getpid()
 
     def __reduce__(self) -> tuple[Callable[..., socket.socket], tuple[Any, ...]]:
-        return worker_socket, (self.address,)
+        return worker_socket, (self.address, self.supervisor)

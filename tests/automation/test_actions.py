@@ -18,17 +18,23 @@ from automationtest import (
     thank_you,
 )
 from sqlalchemy import Engine, select, update
+from typer.testing import CliRunner
 
 from recompra.automation.actions import give_coupon, load_pool
 from recompra.automation.board import journey_board
 from recompra.automation.worker import decide_due, ingest_triggers
-from recompra.db import unit_of_work
-from recompra.hub.properties import set_property
+from recompra.cli.main import app
+from recompra.config import get_settings
+from recompra.db import dispose_engines, unit_of_work
+from recompra.hub.properties import MAX_PROPERTIES, set_property
 from recompra.models import CustomerProperty, Order
 from recompra.models.automation import Coupon, JourneyRun, JourneyTimer, OutboxMessage
 from recompra.models.segments import SegmentMembershipEvent
 from recompra.segments.definition import parse_definition
 from recompra.segments.service import apply_definition
+
+#: A property node that tags the customer, then the e-mail.
+TAG_NODE = {"type": "update_property", "property": "segment_tag", "set": "thanked", "next": "send"}
 
 
 def _with_coupon(pool: str = "generated", **fields: Any) -> dict[str, Any]:
@@ -150,12 +156,7 @@ def test_property_nodes_set_and_increment_through_one_write_path(engine: Engine)
         "increment": 1,
         "next": "tag",
     }
-    document["nodes"]["tag"] = {
-        "type": "update_property",
-        "property": "segment_tag",
-        "set": "thanked",
-        "next": "send",
-    }
+    document["nodes"]["tag"] = dict(TAG_NODE)
     apply(engine, store, document)
     _orders(engine, store, store.customers[0], store.customers[0])
     ingest_triggers(engine, now=NOON)
@@ -180,6 +181,59 @@ def test_property_nodes_set_and_increment_through_one_write_path(engine: Engine)
             )
             == 5
         )
+
+
+def test_a_property_node_past_the_limit_is_recorded_and_the_run_goes_on(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A customer holding MAX_PROPERTIES: the node's new property is not written, the
+    run records why (a suppressed outbox row the journeys page and ``journeys show``
+    count) and goes on to its e-mail; the other customer gets the property."""
+    store = make_store(engine, customers=2)
+    full, other = store.customers
+    with unit_of_work(engine) as session:
+        session.add_all(
+            CustomerProperty(
+                brand_id=store.brand_id, customer_id=full, name=f"p{i}", number_value=i
+            )
+            for i in range(MAX_PROPERTIES)
+        )
+    document = thank_you(start="tag")
+    document["nodes"]["tag"] = dict(TAG_NODE)
+    apply(engine, store, document)
+    _orders(engine, store, full, other)
+    ingest_triggers(engine, now=NOON)
+    assert decide_due(engine, context(), now=NOON) == 2
+    rows = [(r.customer_id, r.channel, r.state, r.payload) for r in _outbox(engine)]
+    left_out = {"node": "tag", "reason": "property_limit", "property": "segment_tag"}
+    assert sorted((c, ch, st) for c, ch, st, _ in rows) == sorted(
+        [(full, "property", "suppressed"), (full, "email", "pending"), (other, "email", "pending")]
+    )
+    assert [p for c, ch, _, p in rows if ch == "property"] == [left_out]
+    with unit_of_work(engine, write=False) as session:
+        held = {
+            p.customer_id: p.name
+            for p in session.scalars(
+                select(CustomerProperty).where(CustomerProperty.name == "segment_tag")
+            )
+        }
+        runs = {r.customer_id: r.state for r in session.scalars(select(JourneyRun))}
+        (board,) = journey_board(session, brand_id=store.brand_id)
+    assert held == {other: "segment_tag"}
+    assert runs == {full: "completed", other: "completed"}
+    (tag,) = [n for n in board.nodes if n.name == "tag"]
+    assert tag.count("property_limit") == 1
+    monkeypatch.setenv("RECOMPRA_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    get_settings.cache_clear()
+    shown = CliRunner().invoke(app, ["journeys", "show", "thanks", "--brand", "loja"])
+    dispose_engines()
+    get_settings.cache_clear()
+    assert shown.exit_code == 0, shown.output
+    assert "# tag: property_limit 1\n" in shown.output
+    # Replaying decides nothing twice: one record per run and node.
+    ingest_triggers(engine, now=NOON)
+    decide_due(engine, context(), now=NOON)
+    assert len(_outbox(engine)) == 3
 
 
 @pytest.mark.parametrize("named", ["renews_on", "property.renews_on"])

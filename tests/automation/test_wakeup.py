@@ -88,3 +88,27 @@ def _notify_and_listen(engine: Engine) -> None:
     finally:
         remove()
         listener.close()
+
+
+@pytest.mark.postgres
+def test_a_notify_rolled_back_with_a_savepoint_does_not_silence_the_commit(
+    tmp_path: Path,
+) -> None:
+    """PostgreSQL drops the NOTIFY of a savepoint rolled back (a unique-race retry,
+    ``db.dialect.retrying_unique_races``, is one); the transaction's later trigger writes
+    must announce themselves again (issue 20)."""
+    for engine in create_test_engine("postgres", tmp_path):
+        store = make_store(engine, customers=1, points=0)
+        wake = threading.Event()
+        listener = PostgresListener(engine, wake)
+        remove = notify_on_trigger_writes(engine)
+        try:
+            with unit_of_work(engine) as session:
+                with contextlib.suppress(RuntimeError), session.begin_nested():
+                    add_order(session, store, store.customers[0], "lost-race")
+                    raise RuntimeError("rolled back to the savepoint")
+                add_order(session, store, store.customers[0], "retried")
+            assert wake.wait(10.0)  # a liveness bound: it comes in milliseconds
+        finally:
+            remove()
+            listener.close()

@@ -223,7 +223,10 @@ _caches: weakref.WeakSet[VerifiedKeys] = weakref.WeakSet()
 @event.listens_for(Session, "after_commit")
 def _forget_revoked_keys(session: Session) -> None:
     # After the commit, not at revoke time: a lookup between the two would read the
-    # still-valid row and remember it again.
+    # still-valid row and remember it again. SQLAlchemy fires this when a savepoint
+    # (begin_nested) is released too: only the real commit counts, for the same reason.
+    if session.in_nested_transaction():
+        return
     revoked: set[int] | None = session.info.pop(_REVOKED, None)
     if revoked:
         for cache in list(_caches):

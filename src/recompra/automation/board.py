@@ -2,7 +2,8 @@
 decided messages, and a message rendered for a sample customer.
 
 Per node: customers there now (active runs), decisions written to the outbox by state
-(sent, pending, suppressed by consent, skipped by a cap, held out, failed...), and
+(sent, pending, suppressed by consent, skipped by a cap, held out, failed, a property
+not written past the customer's limit...), and
 customers held back by a cap or quiet hours (pending timers with that reason). An
 outbox row's node is the fourth part of its execution key
 (``journey:version:entry key:node:customer``, see :func:`~recompra.automation.runs.execution_key`).
@@ -35,7 +36,7 @@ from recompra.models import BrandCustomer, Customer
 from recompra.models.automation import Journey, JourneyRun, JourneyTimer, OutboxMessage
 
 #: Nodes that write outbox rows.
-DECIDING = ("send", "give_points", "coupon")
+DECIDING = ("send", "give_points", "coupon", "update_property")
 #: The page's columns per node and what each adds up (outbox states, or held-back reasons).
 COLUMNS: dict[str, tuple[str, ...]] = {
     "here": (),
@@ -47,6 +48,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "cap_deferred": ("cap",),
     "quiet_deferred": ("quiet_hours",),
     "failed": ("failed", "unknown"),
+    "property_limit": ("suppressed_property_limit",),
 }
 
 
@@ -164,6 +166,16 @@ def journey_board(session: Session, *, brand_id: int) -> list[JourneyBoard]:
         board.nodes = list(nodes.values())
         boards.append(board)
     return boards
+
+
+def node_outcomes(session: Session, *, brand_id: int, key: str) -> dict[str, dict[str, int]]:
+    """The journey's nodes that decided something, with their non-zero :data:`COLUMNS`
+    (what ``recompra journeys show`` prints under the definition)."""
+    (board,) = [b for b in journey_board(session, brand_id=brand_id) if b.summary.key == key]
+    counts = {n.name: {c: n.count(c) for c in COLUMNS if c != "here"} for n in board.nodes}
+    return {
+        name: {c: k for c, k in cs.items() if k} for name, cs in counts.items() if any(cs.values())
+    }
 
 
 def _count_runs(

@@ -33,14 +33,14 @@ the worker to look again shortly).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVarTuple
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from recompra.db.commit_order import Position, insertion_stamp, past, read_after
-from recompra.db.dialect import insert_ignoring_conflicts
+from recompra.db.commit_order import Position, insertion_stamp, past, read_after, unseen_from
+from recompra.db.dialect import commits_in_id_order, insert_ignoring_conflicts
 from recompra.models import Event, LoyaltyTierChange, Order, Return, Review
 from recompra.models.automation import CURSORS, FeedCursor
 from recompra.models.base import FeedOrdered
@@ -62,17 +62,28 @@ CHANGE_FEEDS: dict[str, type[Order]] = {"order_updates": Order}
 
 
 def cursor(
-    session: Session, feed: str, *, start: int = 0, start_stamp: int = 0
+    session: Session,
+    feed: str,
+    *,
+    start: int = 0,
+    start_stamp: int = 0,
+    begin: Callable[[], Position] | None = None,
 ) -> FeedCursor | None:
-    """The feed's cursor row (created at ``(start_stamp, start)``), locked; ``None`` when
-    another worker holds it."""
+    """The feed's cursor row, locked; ``None`` when another worker holds it. A missing
+    row is created at ``begin()`` when given (read only then), else at
+    ``(start_stamp, start)``. One statement when the row exists and is free."""
+    locked = select(FeedCursor).where(FeedCursor.feed == feed).with_for_update(skip_locked=True)
+    row = session.scalar(locked)
+    if row is not None:
+        return row
+    if session.scalar(select(FeedCursor.feed).where(FeedCursor.feed == feed)) is not None:
+        return None  # there, and locked by another worker
+    at = begin() if begin is not None else Position(start_stamp, start)
     session.execute(
         insert_ignoring_conflicts(session, CURSORS, index_elements=("feed",)),
-        {"feed": feed, "position": start, "xact_position": start_stamp},
+        {"feed": feed, "position": at.id, "xact_position": at.stamp},
     )
-    return session.scalar(
-        select(FeedCursor).where(FeedCursor.feed == feed).with_for_update(skip_locked=True)
-    )
+    return session.scalar(locked)
 
 
 def _table_and_stamp(session: Session, feed: str) -> tuple[Any, Any]:
@@ -88,10 +99,11 @@ def _read(
     session: Session, feed: str, statement: Select[*_Ts], *, limit: int
 ) -> Sequence[tuple[*_Ts]]:
     table, stamp = _table_and_stamp(session, feed)
-    # A change feed without a cursor starts at its end: from the start it would read
-    # every order ever written (and their stages) before any journey asked for them.
-    start = _end(session, table, stamp) if feed in CHANGE_FEEDS else Position()
-    position = cursor(session, feed, start=start.id, start_stamp=start.stamp)
+    # A feed without a cursor (added on an installation with history, or its row deleted)
+    # starts at its end, as `create_cursors_at_end` does: from the start it would replay
+    # every order, event... ever written (and send their journeys' messages) before any
+    # journey asked for them.
+    position = cursor(session, feed, begin=lambda: _end(session, table, stamp))
     if position is None:
         return []
     rows, last = read_after(
@@ -145,9 +157,14 @@ def held_back(session: Session) -> bool:
 
 
 def _end(session: Session, table: Any, stamp: Any) -> Position:
-    """The position of the feed's last row (in feed order), as this transaction sees it."""
-    if stamp is None:
-        return Position(0, session.scalar(select(func.max(table.id))) or 0)
+    """Where a new cursor of the feed starts: past every row committed so far, before
+    every row still to commit. On SQLite the feed's last row (in feed order: writers are
+    serialised); on PostgreSQL the horizon of finished transactions
+    (:func:`~recompra.db.commit_order.unseen_from`), so the rows of a transaction still
+    running, even one holding lower ids or stamps than rows already committed, are read
+    when it commits (and a few committed rows at or above the horizon are read too)."""
+    if stamp is None or not commits_in_id_order(session):
+        return unseen_from(session, table.id)
     last = session.execute(
         select(stamp, table.id).order_by(stamp.desc().nulls_last(), table.id.desc()).limit(1)
     ).first()
@@ -155,8 +172,8 @@ def _end(session: Session, table: Any, stamp: Any) -> Position:
 
 
 def create_cursors_at_end(session: Session) -> None:
-    """Create the cursor of each feed that has none at the feed's current last row (in
-    feed order), so that it reads only rows written (or, for a change feed, changed)
+    """Create the cursor of each feed that has none at the feed's current end
+    (:func:`_end`), so that it reads only rows written (or, for a change feed, changed)
     afterwards."""
     for feed in _feeds():
         end = _end(session, *_table_and_stamp(session, feed))

@@ -110,7 +110,7 @@ def decide(
                 _coupon(session, item, name, node, now)
             name = node["next"]
         elif kind == "update_property":
-            _update_property(session, item, node, now)
+            _update_property(session, item, name, node, now, batch)
             name = node["next"]
         elif stage := _order_left(item, batch):
             # Checked before every send: the run's order reached a stage the journey
@@ -186,19 +186,31 @@ def _coupon(
 
 
 def _update_property(
-    session: Session, item: Journeyed, node: dict[str, Any], now: datetime
+    session: Session,
+    item: Journeyed,
+    name: str,
+    node: dict[str, Any],
+    now: datetime,
+    batch: DecisionBatch,
 ) -> None:
-    set_property(
+    prop = node["property"]
+    written = set_property(
         session,
         brand_id=item.brand_id,
         customer_id=item.run.customer_id,
-        name=node["property"],
+        name=prop,
         value=node.get("set"),
         increment=node.get("increment"),
         now=now,
     )
+    if written is None:
+        # A new name past the customer's property limit is not written; the run goes on,
+        # and the journeys page counts why (a suppressed record, never delivered).
+        payload = {"node": name, "reason": "property_limit", "property": prop}
+        _record(batch, item, name, "property", "marketing", "suppressed", payload, now)
+        return
     # Live segments testing the property move in the decision's transaction.
-    reevaluate_properties(session, item.brand_id, item.run.customer_id, [node["property"]], now=now)
+    reevaluate_properties(session, item.brand_id, item.run.customer_id, [prop], now=now)
 
 
 def _matches(session: Session, item: Journeyed, rule: dict[str, Any], now: datetime) -> bool:

@@ -97,13 +97,16 @@ def notify_on_trigger_writes(engine: Engine) -> Callable[[], None]:
             # still holds its result (RETURNING ids).
             conn.connection.driver_connection.execute(f"NOTIFY {CHANNEL}")
 
-    def reset(conn: Any) -> None:
+    def reset(conn: Any, *_: Any) -> None:
         conn.info.pop(_NOTIFIED, None)
 
+    # A savepoint rolled back drops its NOTIFY (a unique-race retry is one): the next
+    # trigger write announces again (a second NOTIFY of a transaction is folded into one).
     listeners: list[tuple[str, Callable[..., None]]] = [
         ("after_cursor_execute", announce),
         ("commit", reset),
         ("rollback", reset),
+        ("rollback_savepoint", reset),
     ]
     for name, listener in listeners:
         event.listen(engine, name, listener)

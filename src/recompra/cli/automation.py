@@ -14,6 +14,7 @@ import typer
 import yaml
 
 from recompra.automation.actions import load_pool
+from recompra.automation.board import node_outcomes
 from recompra.automation.definition import parse_journey, to_display
 from recompra.automation.service import (
     apply_journey,
@@ -84,15 +85,19 @@ def list_(
 
 @journeys_app.command("show")
 def show(key: KeyArg, brand: BrandOption = DEFAULT_BRAND) -> None:
-    """The definition in force, as YAML."""
+    """The definition in force, as YAML, and what each node decided so far."""
     try:
         with unit_of_work(get_engine(), write=False) as session:
             journey = get_journey(session, brand_id=brand_id_of(brand), key=key)
             document = to_display(current_definition(session, journey))
+            outcomes = node_outcomes(session, brand_id=brand_id_of(brand), key=key)
     except RecompraError as error:
         raise exit_with(error) from None
     typer.echo(f"# version {journey.current_version}, {journey.status}")
     typer.echo(yaml.safe_dump(document, allow_unicode=True, sort_keys=False), nl=False)
+    for node, counts in outcomes.items():
+        # What each node decided: sent, skipped by a cap, a property past the limit...
+        typer.echo(f"# {node}: " + ", ".join(f"{column} {n}" for column, n in counts.items()))
 
 
 def _set_status(key: str, brand: str, status: str) -> None:

@@ -17,8 +17,9 @@ this database still running) are read. Why that is complete:
 * rows of one transaction share a stamp and are read in id order; a page cut by ``limit``
   resumes at the next ``(stamp, id)``, so no row is read twice.
 
-Used by the automation's trigger feeds (``recompra.automation.feeds``) and the public
-segment-events API (``recompra.segments.queries.events_since``).
+Used by the automation's trigger feeds (``recompra.automation.feeds``), the public
+segment-events API (``recompra.segments.queries.events_since``) and the nightly segment
+run's fresher-than-the-copy test (``recompra.segments.flows``, :func:`unseen_from`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVarTuple, cast
 
-from sqlalchemy import BigInteger, ColumnElement, Select, literal, tuple_
+from sqlalchemy import BigInteger, ColumnElement, Select, func, literal, select, tuple_
 from sqlalchemy.orm import Session
 
 from recompra.db.dialect import Bind, commits_in_id_order, finished_transactions_horizon
@@ -70,6 +71,22 @@ class Position:
                 field=field,
             )
         return cls(int(match[1]), int(match[2]))
+
+
+def unseen_from(session: Session, id_column: Any, *where: ColumnElement[bool]) -> Position:
+    """A position every row not committed yet lies past (rows of ``id_column``'s
+    append-only table, its stamp :func:`insertion_stamp`, ``where`` narrowing it): what a
+    reader that copies the table next, in this transaction, may not have seen.
+
+    On SQLite the highest id (ids commit in order); on PostgreSQL ``(horizon, 0)`` with
+    the horizon of :class:`~recompra.db.dialect.finished_transactions_horizon`: a row
+    whose transaction runs now or starts later has a stamp at or above it, even when its
+    id is lower than one already committed. Rows of finished transactions at or above the
+    horizon are past it too (a superset: never a row missed)."""
+    if commits_in_id_order(session):
+        last = session.scalar(select(func.max(id_column)).where(*where))
+        return Position(0, int(last or 0))
+    return Position(int(session.scalar(select(finished_transactions_horizon())) or 0), 0)
 
 
 def insertion_stamp(bind: Bind, xact_id: Any) -> Any:

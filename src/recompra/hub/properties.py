@@ -10,10 +10,12 @@ the value in the column of its type (:func:`typed_columns`).
 
 A customer holds at most :data:`MAX_PROPERTIES` properties for a brand, whichever way they
 arrive (the API, a journey, a merge of two customers): :func:`fit_new_properties` is the one
-rule. Names the customer already holds always fit (only their value changes); new names
-fill the free places, the most recently updated first. An API request that does not fit
-is refused whole; a journey's new property that does not fit is not written; a merge leaves
-the merged customer's properties that do not fit where they are and records them.
+rule, and every writer first locks the customer's row (:func:`lock_customer`), so the limit
+holds when two writers race. Names the customer already holds always fit (only their value
+changes); new names fill the free places, the most recently updated first. An API request
+that does not fit is refused whole; a journey's new property that does not fit is not
+written (the journey records why); a merge leaves the merged customer's properties that do
+not fit where they are and records them.
 """
 
 from __future__ import annotations
@@ -27,11 +29,11 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from recompra.db.dialect import in_values, insert_ignoring_conflicts
+from recompra.db.dialect import in_values, insert_ignoring_conflicts, is_sqlite
 from recompra.errors import InvalidInput
 from recompra.hub.customers import require_brand_customer
 from recompra.hub.rejects import EntityCounts
-from recompra.models import CustomerMerge, CustomerProperty
+from recompra.models import Customer, CustomerMerge, CustomerProperty
 from recompra.models.customer import PROPERTIES
 
 #: A property name: lower-case letters, digits, ``_`` or ``-``, at most 64.
@@ -114,6 +116,17 @@ def stored_value(text: str | None, number: int | None, flag: bool | None) -> Any
     return number if number is not None else text
 
 
+def lock_customer(session: Session, customer_id: int) -> None:
+    """Lock the customer's row until the transaction ends: every writer of a customer's
+    properties takes it before counting them, so two writers that would each add one to
+    99 run one after the other and the second sees 100 (PostgreSQL; SQLite's writers are
+    serialised from ``BEGIN IMMEDIATE``: no statement there). The same row lock as a live
+    segment re-evaluation's (``segments.service``), taken first."""
+    if is_sqlite(session):
+        return  # serialised already: the statement would lock nothing
+    session.execute(select(Customer.id).where(Customer.id == customer_id).with_for_update())
+
+
 def set_property(
     session: Session,
     *,
@@ -128,6 +141,7 @@ def set_property(
     value counts as 0); returns the new value, or ``None`` when ``name`` is new and the
     customer already holds :data:`MAX_PROPERTIES` (nothing is written: a journey never
     pushes a customer past the limit). The row is locked while it changes."""
+    lock_customer(session, customer_id)
     held = session.scalars(
         select(CustomerProperty.name).where(
             CustomerProperty.brand_id == brand_id, CustomerProperty.customer_id == customer_id
@@ -186,6 +200,7 @@ def write_properties(
     (PATCH) the named ones change and a ``None`` value removes one; the rest stay.
     """
     require_brand_customer(session, brand_id=brand_id, customer_id=customer_id)
+    lock_customer(session, customer_id)
     for name, value in values.items():
         if not (value is None and not replace):
             check_value(name, value)
@@ -257,6 +272,7 @@ def merge_properties(session: Session, *, survivor_id: int, merged_id: int) -> d
     if it fits the survivor's limit (:func:`fit_new_properties`); one that does not stays
     on the merged customer and is recorded under ``customer_properties_left_out``.
     """
+    lock_customer(session, survivor_id)
     survivor_rows = {
         (row.brand_id, row.name): row
         for row in session.scalars(

@@ -11,10 +11,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO
 
-from sqlalchemy import Engine, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, select
 
 from recompra.db import unit_of_work
+from recompra.db.commit_order import insertion_stamp, past, unseen_from
 from recompra.models.base import utcnow
 from recompra.models.segments import Segment, SegmentMembershipEvent, SegmentVersion
 from recompra.segments.compiled import compiled_many
@@ -89,7 +89,10 @@ def evaluate_all(
             sorted(active[start : start + batch], key=lambda row: row.id)
             for start in range(0, len(active), batch)
         ]
-        watermark = _last_event_id(session, brand_id)
+        # Read before the copy: every event the copy may miss lies past it.
+        watermark = unseen_from(
+            session, SegmentMembershipEvent.id, SegmentMembershipEvent.brand_id == brand_id
+        )
         copy = HubCopy(brand_id)
         copy.ensure(
             session.connection(),
@@ -107,15 +110,20 @@ def evaluate_all(
         for rows in batches:
             started = time.perf_counter()
             with unit_of_work(engine) as session:
+                # Locked (as evaluate_segments does) before the settled pairs are read: a
+                # live evaluation holding a segment's row has committed its events by then.
                 segments = list(
                     session.scalars(
-                        select(Segment).where(
-                            Segment.id.in_([row.id for row in rows]), Segment.status == "active"
-                        )
+                        select(Segment)
+                        .where(Segment.id.in_([row.id for row in rows]), Segment.status == "active")
+                        .order_by(Segment.id)
+                        .with_for_update()
                     )
                 )
                 # Only this batch's segments: the run's own events of earlier batches are
-                # newer than the copy too, and must not settle anything here.
+                # newer than the copy too, and must not settle anything here. Past the
+                # watermark in commit order, not by id: a lower id may commit late.
+                stamp = insertion_stamp(session, SegmentMembershipEvent.xact_id)
                 settled = [
                     (segment_id, customer_id)
                     for segment_id, customer_id in session.execute(
@@ -123,7 +131,7 @@ def evaluate_all(
                             SegmentMembershipEvent.segment_id, SegmentMembershipEvent.customer_id
                         )
                         .where(
-                            SegmentMembershipEvent.id > watermark,
+                            past(SegmentMembershipEvent.id, stamp, watermark),
                             SegmentMembershipEvent.segment_id.in_([row.id for row in rows]),
                         )
                         .distinct()
@@ -140,16 +148,6 @@ def evaluate_all(
     finally:
         copy.close()
     return sorted(runs, key=lambda run: run.key)
-
-
-def _last_event_id(session: Session, brand_id: int) -> int:
-    """Id of the brand's latest membership event (0 when there is none)."""
-    last = session.scalar(
-        select(func.max(SegmentMembershipEvent.id)).where(
-            SegmentMembershipEvent.brand_id == brand_id
-        )
-    )
-    return int(last or 0)
 
 
 def export_row(row: MemberRow) -> list[Cell]:

@@ -67,6 +67,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "journeys.col.cap_deferred": ("Adiadas pelo limite", "Deferred by cap"),
     "journeys.col.quiet_deferred": ("Adiadas pelo horário", "Deferred by quiet hours"),
     "journeys.col.failed": ("Falharam", "Failed"),
+    "journeys.col.property_limit": (
+        "Propriedade não gravada (limite)",
+        "Property not written (limit)",
+    ),
     "journeys.col.journey": ("Jornada", "Journey"),
     "journeys.col.channel": ("Canal", "Channel"),
     "journeys.col.state": ("Situação", "Status"),
