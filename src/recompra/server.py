@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from recompra.api.body_limit import BodyLimitMiddleware
-from recompra.api.deps import KnownBrands
+from recompra.api.deps import KnownBrands, document_security
 from recompra.api.errors import install_error_handlers
 from recompra.api.idempotency import IdempotencyMiddleware, purge_job
 from recompra.api.ratelimit import (
@@ -182,6 +182,7 @@ def create_app(
     ):
         app.include_router(module.router)
     install_dashboard(app)
+    document_security(app)
     # Outermost first: headers are added to whatever the idempotency layer answers.
     app.add_middleware(IdempotencyMiddleware, engine=engine, keys=app.state.keys)
     app.add_middleware(RateLimitHeadersMiddleware)
