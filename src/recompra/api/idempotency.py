@@ -247,7 +247,8 @@ class IdempotencyMiddleware:
             return
         headers = dict(scope["headers"])
         idem_raw = headers.get(HEADER)
-        api_key = api_key_from_headers(headers)
+        # Most POSTs carry no Idempotency-Key: nothing more to read for them.
+        api_key = None if idem_raw is None else api_key_from_headers(headers)
         if idem_raw is None or api_key is None:
             await self.app(scope, receive, send)
             return
