@@ -316,6 +316,9 @@ def _compare(args: argparse.Namespace, home: Path, db_url: str) -> None:
     print(f"{backend}, {args.concurrency} kept-alive connections, {args.seconds:.0f} s "
           f"per run, {len(customers)} customers, {len(orders)} earnable orders")  # fmt: skip
     project_env = {
+        # This checkout's source, not whichever one the environment installed (a git
+        # worktree shares its main checkout's editable install).
+        "PYTHONPATH": str(HERE.parent / "src"),
         "RECOMPRA_HOME": str(home),
         "RECOMPRA_DATABASE_URL": db_url,
         "RECOMPRA_ENVIRONMENT": "test",

@@ -22,7 +22,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from recompra.api.body_limit import BodyLimitMiddleware
-from recompra.api.deps import KnownBrands
+from recompra.api.deps import KnownBrands, document_security
 from recompra.api.errors import install_error_handlers
 from recompra.api.idempotency import IdempotencyMiddleware, purge_job
 from recompra.api.ratelimit import (
@@ -163,14 +163,17 @@ def create_app(
     app.state.brands = KnownBrands(engine)
     app.state.personal_reads = PersonalReadLog(engine)
     install_error_handlers(app)
+    # Routers are matched in this order, route by route (a few microseconds each): the
+    # hot paths (the profile read, the loyalty writes) come first. No path matches
+    # routes of two routers, so the order changes no answer (issue 20).
     for module in (
         health,
         customers,
-        analytics,
-        ingest,
         loyalty,
         loyalty_accounts,
         engagement,
+        analytics,
+        ingest,
         recommendations,
         keys,
         segments,
@@ -187,6 +190,7 @@ def create_app(
     ):
         app.include_router(module.router)
     install_dashboard(app)
+    document_security(app)
     # Outermost first: headers are added to whatever the idempotency layer answers.
     app.add_middleware(IdempotencyMiddleware, engine=engine, keys=app.state.keys)
     app.add_middleware(RateLimitHeadersMiddleware)

@@ -19,18 +19,19 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Path, Query, Request, Response
+from fastapi import Depends, FastAPI, Path, Query, Request, Response
 from fastapi.datastructures import DefaultPlaceholder
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import ResponseValidationError
-from fastapi.routing import APIRoute
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.security import APIKeyHeader, HTTPBearer
 from sqlalchemy import Engine, bindparam, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from recompra.api.errors import RateLimited, Unauthorized
 from recompra.api.ratelimit import STATE_KEY, TokenBucketLimiter
-from recompra.auth.keys import Principal, VerifiedKeys, last_used_is_stale
+from recompra.auth.keys import Principal, VerifiedKeys, last_used_is_stale, presented_key
 from recompra.db import session_factory, unit_of_work
 from recompra.errors import Forbidden, InvalidInput, NotFound
 from recompra.models import Brand
@@ -41,10 +42,14 @@ MAX_ID = 2**63 - 1
 #: How long a resolved brand is remembered (see :class:`KnownBrands`).
 BRAND_CACHE_TTL_S = 5.0
 
+#: How a key is presented, for the OpenAPI document only (:func:`document_security`):
+#: as dependencies they cost every request a resolution pass each (issue 20).
 _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer rk_...`")
 _header_key = APIKeyHeader(
     name="X-API-Key", auto_error=False, description="The API key in `X-API-Key`"
 )
+#: The dependencies that authenticate a key: their operations document both schemes.
+_AUTHENTICATING: set[Callable[..., Any]] = set()
 
 
 async def get_engine_dep(request: Request) -> Engine:
@@ -215,23 +220,66 @@ async def authenticate(request: Request, key: str | None, scope: str) -> Princip
     return principal
 
 
-BearerKey = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-HeaderKey = Annotated[str | None, Depends(_header_key)]
+def _key_of(request: Request) -> str | None:
+    headers = request.headers
+    return presented_key(headers.get("authorization"), headers.get("x-api-key"))
 
 
-def _presented(bearer: HTTPAuthorizationCredentials | None, header_key: str | None) -> str | None:
-    return bearer.credentials if bearer is not None else header_key
+def _authenticating(dependency: Callable[..., Any], name: str) -> None:
+    dependency.__name__ = name
+    _AUTHENTICATING.add(dependency)
 
 
 def require(scope: str) -> Callable[..., Awaitable[Principal]]:
     """A dependency that lets through callers holding ``scope`` (or ``admin``)."""
 
-    async def check(request: Request, bearer: BearerKey, header_key: HeaderKey) -> Principal:
+    async def check(request: Request) -> Principal:
         # async: a scope check needs no thread-pool hop (each sync dependency is one).
-        return await authenticate(request, _presented(bearer, header_key), scope)
+        return await authenticate(request, _key_of(request), scope)
 
-    check.__name__ = f"require_{scope}"
+    _authenticating(check, f"require_{scope}")
     return check
+
+
+def document_security(app: FastAPI) -> None:
+    """Document the key's two schemes (``Authorization: Bearer``, ``X-API-Key``) on
+    every operation that authenticates one, as FastAPI would for ``HTTPBearer`` and
+    ``APIKeyHeader`` dependencies.
+
+    The key is read from the headers by the dependency itself (:func:`require`): the
+    two scheme dependencies cost each request a resolution pass of their own, only to
+    parse two headers (issue 20).
+    """
+    generate = app.openapi
+    documented: list[dict[str, Any]] = []
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()  # cached by FastAPI until the routes change
+        if documented and documented[0] is schema:
+            return schema
+        schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+        requirement: list[dict[str, list[str]]] = []
+        for scheme in (_bearer, _header_key):
+            name = scheme.scheme_name
+            # Another scheme of the same name documented by FastAPI stays (the shopper
+            # token's ``HTTPBearer``), as FastAPI keeps the last one it meets.
+            body = scheme.model.model_dump(mode="json", by_alias=True, exclude_none=True)
+            schemes.setdefault(name, body)
+            requirement.append({name: []})
+        for context in iter_route_contexts(app.routes):
+            route = context.original_route
+            if isinstance(route, APIRoute) and _authenticates(route.dependant):
+                operations = schema["paths"][context.path_format]
+                for method in context.methods or ():
+                    operations[method.lower()].setdefault("security", requirement)
+        documented[:] = [schema]
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _authenticates(dependant: Dependant) -> bool:
+    return any(sub.call in _AUTHENTICATING or _authenticates(sub) for sub in dependant.dependencies)
 
 
 ReadKey = Annotated[Principal, Depends(require("read"))]
@@ -329,20 +377,15 @@ class KnownBrands:
 
 
 def _brand_for(scope: str) -> Callable[..., Awaitable[BrandScope]]:
-    async def dependency(
-        request: Request,
-        bearer: BearerKey,
-        header_key: HeaderKey,
-        brand_id: BrandIdQuery = None,
-    ) -> BrandScope:
-        principal = await authenticate(request, _presented(bearer, header_key), scope)
+    async def dependency(request: Request, brand_id: BrandIdQuery = None) -> BrandScope:
+        principal = await authenticate(request, _key_of(request), scope)
         brands: KnownBrands = request.app.state.brands
         brand = brands.cached(principal, brand_id)
         if brand is None:
             brand = await run_in_threadpool(brands.resolve, principal, brand_id)
         return brand
 
-    dependency.__name__ = f"require_{scope}_brand"  # it checks the scope (see require)
+    _authenticating(dependency, f"require_{scope}_brand")  # it checks the scope (see require)
     return dependency
 
 
@@ -376,17 +419,12 @@ class BrandWriter:
 
 
 def _writer_for(scope: str) -> Callable[..., Awaitable[BrandWriter]]:
-    async def dependency(
-        request: Request,
-        bearer: BearerKey,
-        header_key: HeaderKey,
-        brand_id: BrandIdQuery = None,
-    ) -> BrandWriter:
-        principal = await authenticate(request, _presented(bearer, header_key), scope)
+    async def dependency(request: Request, brand_id: BrandIdQuery = None) -> BrandWriter:
+        principal = await authenticate(request, _key_of(request), scope)
         engine: Engine = request.app.state.engine
         return BrandWriter(engine, principal, brand_id, request.app.state.brands)
 
-    dependency.__name__ = f"require_{scope}_writer"  # it checks the scope (see require)
+    _authenticating(dependency, f"require_{scope}_writer")  # it checks the scope (see require)
     return dependency
 
 

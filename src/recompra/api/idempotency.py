@@ -53,7 +53,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from recompra.api.errors import error_body
-from recompra.auth.keys import VerifiedKeys
+from recompra.auth.keys import VerifiedKeys, presented_key
 from recompra.db import unit_of_work
 from recompra.db.dialect import insert_ignoring_conflicts
 from recompra.models import IdempotencyRecord
@@ -178,12 +178,14 @@ def _response(status: int, content: Any, extra: list[tuple[bytes, bytes]]) -> Re
 
 
 def api_key_from_headers(headers: dict[bytes, bytes]) -> str | None:
-    """The API key from ``Authorization: Bearer ...`` or ``X-API-Key``."""
-    auth = headers.get(b"authorization", b"").decode("latin-1")
-    if auth[:7].lower() == "bearer ":
-        return auth[7:].strip() or None
-    key = headers.get(b"x-api-key", b"").decode("latin-1").strip()
-    return key or None
+    """The API key the request presents, read as the endpoint's authentication reads it
+    (:func:`~recompra.auth.keys.presented_key`)."""
+    authorization = headers.get(b"authorization")
+    x_api_key = headers.get(b"x-api-key")
+    return presented_key(
+        None if authorization is None else authorization.decode("latin-1"),
+        None if x_api_key is None else x_api_key.decode("latin-1"),
+    )
 
 
 def request_hash(scope: Scope, body: bytes) -> str:
@@ -245,7 +247,8 @@ class IdempotencyMiddleware:
             return
         headers = dict(scope["headers"])
         idem_raw = headers.get(HEADER)
-        api_key = api_key_from_headers(headers)
+        # Most POSTs carry no Idempotency-Key: nothing more to read for them.
+        api_key = None if idem_raw is None else api_key_from_headers(headers)
         if idem_raw is None or api_key is None:
             await self.app(scope, receive, send)
             return

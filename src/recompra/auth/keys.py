@@ -142,6 +142,16 @@ def verify_api_key(session: Session, key: str) -> Principal | None:
     )
 
 
+def presented_key(authorization: str | None, x_api_key: str | None) -> str | None:
+    """The API key a request presents: ``Authorization: Bearer <key>``, else the
+    ``X-API-Key`` header (what the API documents; the scheme is case-insensitive)."""
+    scheme, _, credentials = (authorization or "").partition(" ")
+    credentials = credentials.strip()
+    if credentials and scheme.lower() == "bearer":
+        return credentials
+    return x_api_key or None
+
+
 def last_used_is_stale(principal: Principal) -> bool:
     """Whether ``last_used_at`` is older than :data:`LAST_USED_RESOLUTION` (or unset)."""
     last = principal.last_used_at
