@@ -370,3 +370,25 @@ def test_a_program_with_tiers_earns_through_the_python_path(pg: Engine) -> None:
         result = earn_order(pg, program_id=program, order_id=order, now=NOW)
     assert not [s for s in seen if EARN_FUNCTION in s]
     assert (result.points, result.state) == (100, "active")
+
+
+def test_a_first_earn_in_a_unit_of_work_opens_the_account_without_calling_the_function(
+    pg: Engine,
+) -> None:
+    # The API's way in (a unit of work): a customer with no account yet takes the Python
+    # path, which opens it; the function is not called, and the order's head is read once
+    # (the HTTP earn of a first-time customer paid both before).
+    world = World(pg)
+    brand, program = world.program()
+    customer = world.customer()
+    first, second = world.order(brand, customer), world.order(brand, customer)
+    with _statements(pg) as seen, unit_of_work(pg) as session:
+        opened = earn_for_order(session, program_id=program, order_id=first, now=NOW)
+    assert not [s for s in seen if EARN_FUNCTION in s], seen
+    heads = [s for s in seen if "previous_orders" in s]
+    assert len(heads) == 1, heads
+    with _statements(pg) as seen, unit_of_work(pg) as session:
+        again = earn_for_order(session, program_id=program, order_id=second, now=NOW)
+    assert len([s for s in seen if EARN_FUNCTION in s]) == 1
+    assert len([s for s in seen if "previous_orders" in s]) == 1
+    assert (opened.points, again.points, again.account_id) == (100, 100, opened.account_id)

@@ -48,7 +48,12 @@ from recompra.loyalty.rules.versions import (
 )
 from recompra.loyalty.tiers.service import apply_upgrade, effective_tier
 from recompra.models.base import utcnow
-from recompra.models.loyalty import LoyaltyCoalitionMember, LoyaltyProgram, LoyaltyTier
+from recompra.models.loyalty import (
+    LoyaltyAccount,
+    LoyaltyCoalitionMember,
+    LoyaltyProgram,
+    LoyaltyTier,
+)
 from recompra.models.order import Order
 
 _P = cast(Table, LoyaltyProgram.__table__)
@@ -77,6 +82,16 @@ EARN_HEAD = Prepared(
         .where(LoyaltyTier.program_id == _P.c.id)
         .scalar_subquery()
         .label("tiers"),
+        # Whether the customer has an account of their own yet: a first earn opens it in
+        # the Python path, so the server-side call is not even prepared for it.
+        select(LoyaltyAccount.id)
+        .where(
+            LoyaltyAccount.program_id == _P.c.id,
+            LoyaltyAccount.customer_id == _O.c.customer_id,
+            LoyaltyAccount.company_account_id.is_(None),
+        )
+        .exists()
+        .label("own_account"),
         select(LoyaltyCoalitionMember.earn_rate_pct)
         .where(
             LoyaltyCoalitionMember.program_id == _P.c.id,
@@ -96,11 +111,13 @@ def earn_for_order(
 ) -> EarnResult:
     """Earn an order's points once (idempotent by order id), pending until released."""
     now = now or utcnow()
+    head = _earn_head(session, program_id=program_id, order_id=order_id)
     if server_side.applies(session):
-        done = earn_in_one_call(session, program_id=program_id, order_id=order_id, now=now)
+        done = earn_in_one_call(
+            session, program_id=program_id, order_id=order_id, now=now, head=head
+        )
         if done is not None:
             return done
-    head = _earn_head(session, program_id=program_id, order_id=order_id)
     key = str(order_id)
     account, stored, due = lock_account_and_find_stored(
         session,
@@ -295,7 +312,12 @@ _ACCOUNT_WITHOUT_TIER = _AccountWithoutTier()
 
 
 def earn_in_one_call(
-    session: Session, *, program_id: int, order_id: int, now: datetime
+    session: Session,
+    *,
+    program_id: int,
+    order_id: int,
+    now: datetime,
+    head: Record | None = None,
 ) -> EarnResult | None:
     """PostgreSQL: the earn as one call of ``recompra_loyalty_earn`` after one unlocked
     read (the head; and the order's lines), on the session's connection.
@@ -303,10 +325,13 @@ def earn_in_one_call(
     ``None`` (nothing changed) when the Python path must run: a program with tiers (an
     upgrade may follow), a cap per period (it reads the account's earnings, exact only
     under the lock), an order that earns nothing by its status; and whatever the function
-    declines (``ledger.server_side``).
+    declines (``ledger.server_side``). Also ``None``, before any work, for a customer
+    without an account of their own (a first earn: the Python path opens it). ``head``:
+    the caller's read of :data:`EARN_HEAD` in the same transaction, if it has one.
     """
-    head = _earn_head(session, program_id=program_id, order_id=order_id)
-    if head.tiers or head.status in NON_EARNING_STATUSES:
+    if head is None:
+        head = _earn_head(session, program_id=program_id, order_id=order_id)
+    if head.tiers or not head.own_account or head.status in NON_EARNING_STATUSES:
         return None
     version = cached_rules_in_force(
         session, program_id=head.program_id, at=head.purchased_at, fingerprint=fingerprint_of(head)
