@@ -35,7 +35,7 @@ _KEY_BITS = 62
 _DENSE_SPAN_FACTOR = 4
 #: Pair occurrences buffered before they are reduced to (key, count): bounds the memory
 #: of customer baskets, whose pairs grow with the square of a customer's distinct items.
-_PAIR_BUFFER = 1 << 25
+PAIR_BUFFER = 1 << 25
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ def _reduce(keys: np.ndarray, counts: np.ndarray | None = None) -> tuple[np.ndar
 
 
 def _pair_keys(
-    same: np.ndarray, cols: np.ndarray, bits: int
+    same: np.ndarray, cols: np.ndarray, bits: int, buffer_size: int
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Return the pair keys of every basket as reduced ``(keys, counts)`` chunks.
 
@@ -108,7 +108,7 @@ def _pair_keys(
         keys = (cols[starts] << bits) | cols[starts + distance]
         buffer.append(keys)
         buffered += len(keys)
-        if buffered >= _PAIR_BUFFER:
+        if buffered >= buffer_size:
             chunks.append(_reduce(np.concatenate(buffer)))
             buffer, buffered = [], 0
         # p and p + d + 1 share a basket when p and p + d do and p + d and p + d + 1 do.
@@ -121,7 +121,11 @@ def _pair_keys(
 
 
 def count_pairs(
-    basket_ids: np.ndarray, item_ids: np.ndarray, min_pair_count: int = 1
+    basket_ids: np.ndarray,
+    item_ids: np.ndarray,
+    min_pair_count: int = 1,
+    *,
+    buffer: int = PAIR_BUFFER,
 ) -> PairCounts:
     """Count the item pairs of (basket, item) lines, repeated lines counted once.
 
@@ -131,6 +135,9 @@ def count_pairs(
         One entry per line, integers without nulls (a line may repeat).
     min_pair_count
         Keep pairs seen together in at least this many baskets.
+    buffer
+        Pair occurrences held before they are reduced to distinct pairs and counts
+        (``8 * buffer`` bytes and the sort's copy).
 
     Returns
     -------
@@ -157,7 +164,7 @@ def count_pairs(
     same = rows[1:] == rows[:-1]
     n_baskets = len(rows) - int(np.count_nonzero(same))
     del rows
-    chunks = _pair_keys(same, cols, bits)
+    chunks = _pair_keys(same, cols, bits, buffer)
     del same, cols
     if not chunks:
         keys, n_ab = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
