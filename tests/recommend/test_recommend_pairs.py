@@ -62,14 +62,9 @@ def _hand_tables() -> dict[str, pa.Table]:
     2 (c1): A B                                         5 (c3): B C, canceled (excluded)
     3 (c2): B C + postage, C's category unknown         6 (c3): D alone, unavailable
     """
-    orders = [
-        (1, 1, "delivered", 0),
-        (2, 1, "delivered", 1),
-        (3, 2, "shipped", 2),
-        (4, 2, "delivered", 3),
-        (5, 3, "canceled", 4),
-        (6, 3, "unavailable", 5),
-    ]
+    customers = {1: 1, 2: 1, 3: 2, 4: 2, 5: 3, 6: 3}
+    statuses = {3: "shipped", 5: "canceled", 6: "unavailable"}
+    orders = [(o, c, statuses.get(o, "delivered"), o) for o, c in customers.items()]
     lines = [
         (1, 1, 10, 100),
         (1, 1, 10, 100),

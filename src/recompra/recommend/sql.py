@@ -4,7 +4,9 @@ The statements only use what both dialects share (CTEs, ``COUNT``, ``CAST(... AS
 DOUBLE)``, ``SQRT``, inner joins, ``UNION ALL``), so the two engines compute the very
 same numbers from the same definition; the runners in
 :mod:`recompra.recommend.cooccurrence` only register the input relations and fill the
-``{placeholders}`` below with literals.
+``{placeholders}`` below with literals. On DuckDB the product counts the pairs of the
+basket lines with :mod:`recompra.recommend.pairs` (same values, half the CPU); there
+:data:`PAIRS_SQL` is the reference the tests compare it with.
 
 Relations the statements expect
 -------------------------------
@@ -33,7 +35,8 @@ BasketKind = Literal["order", "customer"]
 LEVEL_COLUMNS: dict[str, str] = {"product": "product_id", "category": "category_id"}
 BASKET_COLUMNS: dict[str, str] = {"order": "o.order_id", "customer": "o.customer_id"}
 
-#: Distinct (basket, item) rows of real purchases: canceled/unavailable orders excluded.
+#: (basket, item) rows of real purchases: canceled/unavailable orders excluded; distinct
+#: unless ``{distinct}`` is empty (:func:`baskets_sql`).
 #: Customer baskets need the customer of each order (an inner join with ``orders``).
 BASKETS_SQL = """
 SELECT {distinct}{basket_column} AS basket_id, i.{item_column} AS item_id
