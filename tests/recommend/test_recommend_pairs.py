@@ -182,3 +182,10 @@ def test_count_pairs_edge_cases() -> None:
     assert (len(alone.item_a), alone.n_baskets) == (0, 2)  # single-item baskets only
     with pytest.raises(ValueError, match="min_pair_count"):
         count_pairs(np.array([1]), np.array([1]), 0)
+
+
+def test_store_without_purchases_gives_empty_tables() -> None:
+    tables = snapshot_tables([(1, 1, "canceled", 0)], [(1, 2, 3, 100), (1, 4, 3, 100)])
+    for basket in BASKETS:
+        counted = _assert_identical(tables, CoPurchaseSpec(basket=basket))
+        assert (counted.pairs.num_rows, counted.rules.num_rows) == (0, 0)
