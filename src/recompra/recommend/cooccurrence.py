@@ -1,9 +1,13 @@
 """Co-purchase statistics and association rules on an engine and (for reference) pandas.
 
-Any engine of :mod:`recompra.engines` (DuckDB, Spark) runs the same statements from
-:mod:`recompra.recommend.sql`; pandas is an independent re-implementation used by the
-benchmark (side by side) and by the tests (as a second opinion). All return the same
-:class:`CoPurchase` tables.
+Every engine of :mod:`recompra.engines` selects the basket lines with the same statement
+of :mod:`recompra.recommend.sql`. Spark (distributed) then runs the pairs statement; DuckDB
+(in-process) returns the lines and :mod:`recompra.recommend.pairs` counts the pairs by
+sorting integer keys, about half the CPU of the statement at 10M orders
+(``docs/recommend.md``). The pairs statement on DuckDB stays the reference the tests
+compare it with row by row (:func:`copurchase_sql_on`); pandas is an independent
+re-implementation used by the benchmark (side by side) and by the tests (as a second
+opinion). All return the same :class:`CoPurchase` tables.
 
 Two kinds of basket are supported (see ``docs/recommend.md``):
 
@@ -28,6 +32,7 @@ import pyarrow.compute as pc
 
 from recompra.engines.base import Engine
 from recompra.engines.registry import open_engine
+from recompra.recommend.pairs import count_pairs, pairs_table
 from recompra.recommend.sql import (
     LEVEL_COLUMNS,
     PAIR_COLUMNS,
@@ -180,14 +185,44 @@ def rules_from_pairs(
     return rules.filter(keep)
 
 
+#: Engines that run in this process: collecting every basket line costs them no more than
+#: a copy, so they count the pairs with :func:`~recompra.recommend.pairs.count_pairs`.
+_IN_PROCESS_ENGINES = frozenset({"duckdb"})
+
+
 def copurchase_on(engine: Engine, spec: CoPurchaseSpec = CoPurchaseSpec()) -> CoPurchase:
     """Compute co-purchase pairs and rules on an engine whose sources are registered.
 
-    The pairs are collected straight from their statement (nothing reads them twice on
-    the engine) and the rules derived from them by :func:`rules_from_pairs`.
+    In-process engines (DuckDB) return the basket lines and the pairs are counted by
+    :func:`~recompra.recommend.pairs.count_pairs`; the others run the pairs statement
+    (:func:`copurchase_sql_on`). The rules derive from the pairs by
+    :func:`rules_from_pairs`.
+    """
+    if engine.name not in _IN_PROCESS_ENGINES:
+        return copurchase_sql_on(engine, spec)
+    lines = engine.query(baskets_sql(spec.level, spec.basket, distinct=False))
+    counts = count_pairs(
+        lines.column("basket_id").to_numpy(),
+        lines.column("item_id").to_numpy(),
+        spec.min_pair_count,
+    )
+    del lines
+    return _copurchase(pairs_table(counts, PAIRS_SCHEMA), spec)
+
+
+def copurchase_sql_on(engine: Engine, spec: CoPurchaseSpec = CoPurchaseSpec()) -> CoPurchase:
+    """Compute co-purchase pairs and rules with the pairs statement on any engine.
+
+    Spark's path, and on DuckDB the reference of :func:`copurchase_on`'s counts. The
+    pairs are collected straight from their statement (nothing reads them twice on the
+    engine).
     """
     engine.materialize("baskets", baskets_sql(spec.level, spec.basket))
     pairs = _conformed(engine.query(pairs_sql(spec.min_pair_count)), PAIRS_SCHEMA)
+    return _copurchase(pairs, spec)
+
+
+def _copurchase(pairs: pa.Table, spec: CoPurchaseSpec) -> CoPurchase:
     return CoPurchase(
         pairs=pairs,
         rules=rules_from_pairs(pairs, spec.min_support, spec.min_confidence),
@@ -203,7 +238,7 @@ def cooccurrence(
     engine: str = "duckdb",
     spark: SparkSession | None = None,
 ) -> CoPurchase:
-    """Compute co-purchase pairs and association rules on DuckDB or Spark (same SQL).
+    """Compute co-purchase pairs and association rules on DuckDB or Spark.
 
     Parameters
     ----------

@@ -4,7 +4,9 @@ The statements only use what both dialects share (CTEs, ``COUNT``, ``CAST(... AS
 DOUBLE)``, ``SQRT``, inner joins, ``UNION ALL``), so the two engines compute the very
 same numbers from the same definition; the runners in
 :mod:`recompra.recommend.cooccurrence` only register the input relations and fill the
-``{placeholders}`` below with literals.
+``{placeholders}`` below with literals. On DuckDB the product counts the pairs of the
+basket lines with :mod:`recompra.recommend.pairs` (same values, half the CPU); there
+:data:`PAIRS_SQL` is the reference the tests compare it with.
 
 Relations the statements expect
 -------------------------------
@@ -33,10 +35,11 @@ BasketKind = Literal["order", "customer"]
 LEVEL_COLUMNS: dict[str, str] = {"product": "product_id", "category": "category_id"}
 BASKET_COLUMNS: dict[str, str] = {"order": "o.order_id", "customer": "o.customer_id"}
 
-#: Distinct (basket, item) rows of real purchases: canceled/unavailable orders excluded.
+#: (basket, item) rows of real purchases: canceled/unavailable orders excluded; distinct
+#: unless ``{distinct}`` is empty (:func:`baskets_sql`).
 #: Customer baskets need the customer of each order (an inner join with ``orders``).
 BASKETS_SQL = """
-SELECT DISTINCT {basket_column} AS basket_id, i.{item_column} AS item_id
+SELECT {distinct}{basket_column} AS basket_id, i.{item_column} AS item_id
 FROM order_items i
 JOIN orders o ON o.order_id = i.order_id
 WHERE o.status NOT IN ({excluded_statuses})
@@ -52,7 +55,7 @@ WHERE o.status NOT IN ({excluded_statuses})
 #: hash table of excluded ids. ``o.order_id IS NOT NULL`` keeps ``NOT IN``'s NULL rule (one
 #: NULL in the list would reject every line) from ever applying.
 ORDER_BASKETS_SQL = """
-SELECT DISTINCT i.order_id AS basket_id, i.{item_column} AS item_id
+SELECT {distinct}i.order_id AS basket_id, i.{item_column} AS item_id
 FROM order_items i
 WHERE i.{item_column} IS NOT NULL
   AND i.order_id IS NOT NULL
@@ -154,7 +157,7 @@ RULE_COLUMNS = (
 )
 
 
-def baskets_sql(level: Level, basket: BasketKind = "order") -> str:
+def baskets_sql(level: Level, basket: BasketKind = "order", *, distinct: bool = True) -> str:
     """Return :data:`BASKETS_SQL` for an item level and a basket kind.
 
     Parameters
@@ -164,6 +167,9 @@ def baskets_sql(level: Level, basket: BasketKind = "order") -> str:
     basket
         ``"order"`` (items bought in the same order) or ``"customer"`` (items bought by
         the same customer, across orders).
+    distinct
+        ``False`` keeps a basket's repeated items (one row per line): for
+        :func:`recompra.recommend.pairs.count_pairs`, which drops them while it sorts.
 
     Returns
     -------
@@ -175,11 +181,13 @@ def baskets_sql(level: Level, basket: BasketKind = "order") -> str:
     if basket not in BASKET_COLUMNS:
         raise ValueError(f"unknown basket {basket!r}; expected one of {sorted(BASKET_COLUMNS)}")
     excluded = ", ".join(f"'{s}'" for s in NON_PURCHASE_STATUSES)
+    keyword = "DISTINCT " if distinct else ""
     if basket == "order":
         return ORDER_BASKETS_SQL.format(
-            item_column=LEVEL_COLUMNS[level], excluded_statuses=excluded
+            distinct=keyword, item_column=LEVEL_COLUMNS[level], excluded_statuses=excluded
         )
     return BASKETS_SQL.format(
+        distinct=keyword,
         basket_column=BASKET_COLUMNS[basket],
         item_column=LEVEL_COLUMNS[level],
         excluded_statuses=excluded,
