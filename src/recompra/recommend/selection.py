@@ -2,9 +2,11 @@
 
 :func:`choose_plan` evaluates the candidates by **rolling-origin validation**
 (time-series cross-validation, :func:`~recompra.recommend.backtest.
-rolling_origin_splits`): the last :data:`~recompra.recommend.backtest.
+validation_splits`): the last :data:`~recompra.recommend.backtest.
 VALIDATION_ORIGINS` windows of the lines it is given, each as long as the validation
-fraction of the span, each scored by the candidates fitted strictly before it. The
+fraction of the span, each scored by the candidates fitted strictly before it, and
+older windows while the pooled rows are fewer than :data:`~recompra.recommend.backtest.
+VALIDATION_ROWS` and the history allows. The
 scores of every window are pooled, one row per (customer, window), separately for the
 three lists (:data:`~recompra.recommend.backtest.LIST_KINDS`). For the ``new`` and
 ``any`` lists a blend of the candidates is learned on the pooled rows
@@ -20,7 +22,9 @@ simpler. The plan records why: the validation metrics of the winner next to ever
 candidate and baseline.
 
 Candidates (:data:`CANDIDATES`): ``popularity`` (distinct buyers), ``recent_popularity``
-(buyers of the last quarter of the period), ``cooccurrence`` (same-order cosine) and
+(buyers of the last quarter of the period), ``category_popularity`` (product level only:
+the best sellers of the customer's categories, :mod:`recompra.recommend.
+category_popularity`), ``cooccurrence`` (same-order cosine) and
 ``cooccurrence_lift``, ``ease`` (closed-form linear item-item, its ``l2`` chosen here),
 ``next_best_offer`` (smoothed customer-level co-purchase with category affinity and
 restocking), ``replenishment`` (learned per-item rebuy rates timed per customer) and
@@ -153,12 +157,8 @@ SIMPLICITY: tuple[str, ...] = (
 
 
 def members(kind: ListKind, available: Iterable[str]) -> tuple[str, ...]:
-    """Return the candidates of :data:`MEMBERS` ``[kind]`` that are ``available`` (fitted).
-
-    ``available`` is what :func:`candidates` offers at the level (or the fitted models).
-    """
-    offered = set(available)
-    return tuple(name for name in MEMBERS[kind] if name in offered)
+    """Return the :data:`MEMBERS` of ``kind`` ``available`` at the level (or fitted)."""
+    return tuple(name for name in MEMBERS[kind] if name in set(available))
 
 
 def list_exclude(kind: ListKind, model: BaseRecommender) -> Exclude:
@@ -259,8 +259,8 @@ def serving_model(
 def methods_needed(choices: Mapping[ListKind, ListChoice]) -> set[str]:
     """Return the candidates :func:`serving_model` needs fitted for ``choices``.
 
-    The ranker's members are those its list scored on the validation windows (the
-    candidates of the plan's level).
+    The ranker's are every :data:`MEMBERS` of its list; keep those :func:`candidates`
+    offers at the plan's level.
     """
     needed: set[str] = set()
     for choice in choices.values():
@@ -269,7 +269,7 @@ def methods_needed(choices: Mapping[ListKind, ListChoice]) -> set[str]:
         elif choice.method == "blend":
             needed |= set(choice.weights)
         elif choice.method == RANKER:
-            needed |= set(members(choice.kind, choice.validation))
+            needed |= set(MEMBERS[choice.kind])
         else:
             needed.add(choice.method)
     return needed
