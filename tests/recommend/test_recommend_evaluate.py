@@ -94,7 +94,7 @@ def test_models_only_see_training_lines(lines: pd.DataFrame) -> None:
     assert max(seen) < cutoff
     # The plan was chosen on validation windows that all start before the test period.
     origins = [pd.Timestamp(c) for c in table.attrs["plan"]["validation_cutoffs"]]
-    assert len(origins) == 3
+    assert len(origins) >= 3
     assert max(origins) < cutoff
 
 

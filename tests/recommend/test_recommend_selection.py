@@ -16,6 +16,7 @@ from recompra.recommend.backtest import (
     rolling_origin_splits,
     sample_customers,
     time_split,
+    validation_splits,
 )
 from recompra.recommend.blend import customer_halves, learn_weights
 from recompra.recommend.ease import Ease
@@ -275,14 +276,34 @@ def test_cross_fitting_keeps_every_window_of_a_customer_in_one_half() -> None:
 
 def test_plan_pools_the_validation_windows() -> None:
     lines = purchase_lines(_repeat_store())
-    plan = choose_plan(lines, level="product", k=3, validation_fraction=0.2, origins=3)
+    plan = choose_plan(lines, level="product", k=3, validation_fraction=0.2, origins=3, rows=None)
     assert len(plan.validation_cutoffs) == 3
     # Orders span days 0..159, so the windows are 31.8 days long from day 63.6; each
     # customer orders every 20 days, so every window holds an order of each of the 60
     # customers, all returning (first orders by day 19): 3 windows x 60 rows.
     assert plan.choices["any"].customers == 180
-    single = choose_plan(lines, level="product", k=3, validation_fraction=0.2, origins=1)
+    single = choose_plan(lines, level="product", k=3, validation_fraction=0.2, origins=1, rows=None)
     assert single.choices["any"].customers == 60
+
+
+def test_older_windows_are_added_until_the_rows_or_the_history_run_out() -> None:
+    lines = purchase_lines(_repeat_store())
+    # 60 rows a window (above). 180 rows < 30,000 asked for: a fourth window from day
+    # 31.8, fitted on days 0..31.8 (one window's length); a fifth would have none.
+    plan = choose_plan(lines, level="product", k=3, validation_fraction=0.2, origins=3)
+    assert len(plan.validation_cutoffs) == 4
+    assert plan.choices["any"].customers == 240
+    windows = validation_splits(lines, 0.2, "product", origins=3)
+    assert [w.cutoff for w in windows[1:]] == [
+        w.cutoff for w in rolling_origin_splits(lines, 0.2, origins=3)
+    ]
+    assert windows[0].train["purchased_at"].max() < windows[0].cutoff
+    # Enough rows: the minimum of windows only; fewer asked: stops as soon as reached.
+    assert len(validation_splits(lines, 0.2, "product", origins=3, rows=120)) == 3
+    assert len(validation_splits(lines, 0.2, "product", origins=1, rows=100)) == 2
+    assert len(validation_splits(lines, 0.2, "product", origins=1, rows=60)) == 1
+    # Every customer sampled counts once per window: a cap of 25 needs 4 windows for 100.
+    assert len(validation_splits(lines, 0.2, "product", origins=1, rows=100, cap=25)) == 4
 
 
 def _splitmix64(value: int, seed: int) -> int:
@@ -313,11 +334,12 @@ def test_validation_sample_keeps_the_customers_with_the_smallest_seeded_hash() -
 
 def test_plan_scores_at_most_the_cap_of_customers_per_window() -> None:
     lines = purchase_lines(_repeat_store())
-    # 60 returning customers in each of the 3 windows (test_plan_pools_the_validation_windows).
+    # 60 returning customers in each of the 4 windows the history allows
+    # (test_older_windows_are_added_until_the_rows_or_the_history_run_out).
     plan = choose_plan(lines, level="product", k=3, validation_fraction=0.2, max_customers=25)
-    assert plan.choices["any"].customers == 75
+    assert plan.choices["any"].customers == 100
     uncapped = choose_plan(lines, level="product", k=3, validation_fraction=0.2, max_customers=60)
-    assert uncapped.choices["any"].customers == 180
+    assert uncapped.choices["any"].customers == 240
 
 
 def test_models_fitted_on_a_shared_history_rank_as_when_fitted_alone() -> None:

@@ -81,7 +81,9 @@ def time_split(lines: pd.DataFrame, test_fraction: float = 0.2) -> TimeSplit:
     )
 
 
-#: Validation windows of the model selection (rolling origin, :func:`rolling_origin_splits`).
+#: Validation windows of the model selection, at least (rolling origin,
+#: :func:`rolling_origin_splits`); :func:`validation_splits` adds older ones while the
+#: pooled rows are fewer than :data:`VALIDATION_ROWS`.
 VALIDATION_ORIGINS = 3
 #: Customers the model selection scores per list and validation window, at most
 #: (:func:`sample_customers`). Fixed on 2026-12-05 before any test figure was looked at:
@@ -89,6 +91,10 @@ VALIDATION_ORIGINS = 3
 #: hit-rate difference is about 0.003; the cost of every candidate's validation lists,
 #: the blend weights and the ranker then stops growing with the store.
 VALIDATION_CUSTOMERS = 10_000
+#: Pooled ``any`` rows (customer, window) the model selection asks for before it stops
+#: adding older windows: three full windows of :data:`VALIDATION_CUSTOMERS`. Fixed on
+#: 2026-12-06 before the test periods were evaluated with it.
+VALIDATION_ROWS = 3 * VALIDATION_CUSTOMERS
 #: Seed of the hash that picks the sampled validation customers.
 VALIDATION_SEED = 20261205
 
@@ -194,3 +200,35 @@ class Targets:
                 "cold_start": Relevant.build(buyers[~known], test_pairs),
             }
         )
+
+
+def validation_splits(
+    lines: pd.DataFrame,
+    window_fraction: float,
+    level: Level,
+    *,
+    origins: int = VALIDATION_ORIGINS,
+    rows: int | None = VALIDATION_ROWS,
+    cap: int | None = VALIDATION_CUSTOMERS,
+) -> list[TimeSplit]:
+    """Return the rolling-origin windows of the model selection, oldest first.
+
+    The latest ``origins`` windows (:func:`rolling_origin_splits`), then older ones, one
+    at a time, while the pooled rows of the ``any`` list (its returning customers per
+    window, at most ``cap`` each: :func:`sample_customers`) are fewer than ``rows`` and
+    the history allows: every window is fitted on at least one window's length of
+    history, so with windows of a fifth of the span there are at most four. ``rows=None``
+    keeps exactly ``origins`` windows. The rule looks at the customers of the windows
+    only, never at a score.
+    """
+    most = origins if rows is None else max(origins, int(1.0 / window_fraction + 1e-9) - 1)
+    splits = rolling_origin_splits(lines, window_fraction, most)
+    chosen: list[TimeSplit] = []
+    pooled = 0
+    for split in reversed(splits):
+        if len(chosen) >= origins and (rows is None or pooled >= rows):
+            break
+        chosen.append(split)
+        relevant = Targets.build(split, level).relevant["any"]
+        pooled += len(sample_customers(relevant, cap).customers)
+    return chosen[::-1]

@@ -39,13 +39,13 @@ from recompra.recommend.recommenders import BaseRecommender
 from recompra.recommend.selection import (
     BASELINES,
     HISTORY_THEN_NEW,
-    MEMBERS,
     RANKER,
     ListChoice,
     ServingPlan,
     candidates,
     choose_plan,
     list_exclude,
+    members,
     serving_model,
 )
 from recompra.recommend.served import ServedRecommender
@@ -138,7 +138,7 @@ def evaluate_recommenders(
         fitted = {name: factory().fit(split.train) for name, factory in factories.items()}
     for name, model in fitted.items():
         for kind in LIST_KINDS:
-            if models is None and name not in MEMBERS[kind]:
+            if models is None and name not in members(kind, fitted):
                 continue  # e.g. own history has nothing new to offer, nor for newcomers
             who = targets.relevant[kind].customers
             add(kind, name, _role(name), model.top_k(who, k, exclude=list_exclude(kind, model)))

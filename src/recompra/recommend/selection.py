@@ -2,9 +2,11 @@
 
 :func:`choose_plan` evaluates the candidates by **rolling-origin validation**
 (time-series cross-validation, :func:`~recompra.recommend.backtest.
-rolling_origin_splits`): the last :data:`~recompra.recommend.backtest.
+validation_splits`): the last :data:`~recompra.recommend.backtest.
 VALIDATION_ORIGINS` windows of the lines it is given, each as long as the validation
-fraction of the span, each scored by the candidates fitted strictly before it. The
+fraction of the span, each scored by the candidates fitted strictly before it, and
+older windows while the pooled rows are fewer than :data:`~recompra.recommend.backtest.
+VALIDATION_ROWS` and the history allows. The
 scores of every window are pooled, one row per (customer, window), separately for the
 three lists (:data:`~recompra.recommend.backtest.LIST_KINDS`). For the ``new`` and
 ``any`` lists a blend of the candidates is learned on the pooled rows
@@ -20,7 +22,9 @@ simpler. The plan records why: the validation metrics of the winner next to ever
 candidate and baseline.
 
 Candidates (:data:`CANDIDATES`): ``popularity`` (distinct buyers), ``recent_popularity``
-(buyers of the last quarter of the period), ``cooccurrence`` (same-order cosine) and
+(buyers of the last quarter of the period), ``category_popularity`` (product level only:
+the best sellers of the customer's categories, :mod:`recompra.recommend.
+category_popularity`), ``cooccurrence`` (same-order cosine) and
 ``cooccurrence_lift``, ``ease`` (closed-form linear item-item, its ``l2`` chosen here),
 ``next_best_offer`` (smoothed customer-level co-purchase with category affinity and
 restocking), ``replenishment`` (learned per-item rebuy rates timed per customer) and
@@ -34,7 +38,7 @@ and is not one: it never won a list and moved no served blend beyond the noise
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -46,11 +50,12 @@ from recompra.recommend.backtest import (
     LIST_KINDS,
     VALIDATION_CUSTOMERS,
     VALIDATION_ORIGINS,
+    VALIDATION_ROWS,
     ListKind,
     Targets,
     TimeSplit,
-    rolling_origin_splits,
     sample_customers,
+    validation_splits,
 )
 from recompra.recommend.blend import (
     BLEND_DEPTH,
@@ -61,6 +66,7 @@ from recompra.recommend.blend import (
     customer_halves,
     fit_weights,
 )
+from recompra.recommend.category_popularity import CategoryPopularity
 from recompra.recommend.ease import Ease
 from recompra.recommend.matrices import History
 from recompra.recommend.metrics import Relevant, hit_matrix, hit_metrics
@@ -88,6 +94,7 @@ EASE_L2_GRID = (10.0, 100.0, 500.0)
 _DISCOVERY = (
     "popularity",
     "recent_popularity",
+    "category_popularity",
     "cooccurrence",
     "cooccurrence_lift",
     "ease",
@@ -102,10 +109,18 @@ MEMBERS: dict[ListKind, tuple[str, ...]] = {
 
 
 def candidates(level: Level, ease_l2: float = 100.0) -> dict[str, Callable[[], BaseRecommender]]:
-    """Return fresh-model factories of every candidate by name."""
+    """Return fresh-model factories of every candidate of ``level`` by name.
+
+    ``category_popularity`` is a product-level candidate only (at category level it is
+    own history: :mod:`recompra.recommend.category_popularity`).
+    """
+    by_category: dict[str, Callable[[], BaseRecommender]] = (
+        {"category_popularity": lambda: CategoryPopularity(level)} if level == "product" else {}
+    )
     return {
         "popularity": lambda: Popularity(level),
         "recent_popularity": lambda: Popularity(level, recent_fraction=0.25),
+        **by_category,
         "cooccurrence": lambda: ItemCooccurrence(level),
         "cooccurrence_lift": lambda: ItemCooccurrence(level, measure="lift"),
         "ease": lambda: Ease(level, l2=ease_l2),
@@ -129,6 +144,7 @@ SIMPLICITY: tuple[str, ...] = (
     "popularity",
     "recent_popularity",
     "own_history",
+    "category_popularity",
     "cooccurrence",
     "cooccurrence_lift",
     "replenishment",
@@ -138,6 +154,11 @@ SIMPLICITY: tuple[str, ...] = (
     "blend",
     RANKER,
 )
+
+
+def members(kind: ListKind, available: Iterable[str]) -> tuple[str, ...]:
+    """Return the :data:`MEMBERS` of ``kind`` ``available`` at the level (or fitted)."""
+    return tuple(name for name in MEMBERS[kind] if name in set(available))
 
 
 def list_exclude(kind: ListKind, model: BaseRecommender) -> Exclude:
@@ -236,7 +257,11 @@ def serving_model(
 
 
 def methods_needed(choices: Mapping[ListKind, ListChoice]) -> set[str]:
-    """Return the candidates :func:`serving_model` needs fitted for ``choices``."""
+    """Return the candidates :func:`serving_model` needs fitted for ``choices``.
+
+    The ranker's are every :data:`MEMBERS` of its list; keep those :func:`candidates`
+    offers at the plan's level.
+    """
     needed: set[str] = set()
     for choice in choices.values():
         if choice.method == HISTORY_THEN_NEW:
@@ -254,10 +279,10 @@ def learned_ranker(
     fitted: Mapping[str, BaseRecommender], kind: ListKind, classifier: Any = None
 ) -> LearnedRanker:
     """Return the (unfitted) :data:`RANKER` of a list over its fitted members."""
-    members = {name: fitted[name] for name in MEMBERS[kind]}
-    excludes = {name: list_exclude(kind, m) for name, m in members.items()}
-    level = next(iter(members.values())).level
-    return LearnedRanker(members, excludes, classifier, level=level)
+    ranked = {name: fitted[name] for name in members(kind, fitted)}
+    excludes = {name: list_exclude(kind, m) for name, m in ranked.items()}
+    level = next(iter(ranked.values())).level
+    return LearnedRanker(ranked, excludes, classifier, level=level)
 
 
 def _lists(
@@ -265,7 +290,7 @@ def _lists(
 ) -> dict[str, np.ndarray]:
     """Return each member's validation top ``k``, as it would be served alone."""
     out = {}
-    for name in MEMBERS[kind]:
+    for name in members(kind, models):
         model = models[name]
         _, out[name] = model._top_k_positions(relevant.customers, k, list_exclude(kind, model))
     return out
@@ -276,7 +301,7 @@ def _evidence_lists(
 ) -> dict[str, np.ndarray]:
     """Return each member's validation ranking for the blend (``BLEND_DEPTH`` deep)."""
     out = {}
-    for name in MEMBERS[kind]:
+    for name in members(kind, models):
         model = models[name]
         _, positions = model._top_k_positions(
             relevant.customers, BLEND_DEPTH, list_exclude(kind, model), evidence_only=True
@@ -516,6 +541,7 @@ def choose_plan(
     validation_fraction: float = 0.2,
     origins: int = VALIDATION_ORIGINS,
     max_customers: int | None = VALIDATION_CUSTOMERS,
+    rows: int | None = VALIDATION_ROWS,
 ) -> ServingPlan:
     """Back-test every candidate on ``origins`` rolling validation windows of ``lines``.
 
@@ -530,18 +556,25 @@ def choose_plan(
     validation_fraction
         Length of each validation window, as a share of ``lines``' time span.
     origins
-        Validation windows (:func:`~recompra.recommend.backtest.rolling_origin_splits`):
-        the last ``origins`` windows of the span, each fitted strictly before it.
+        Validation windows, at least (:func:`~recompra.recommend.backtest.
+        validation_splits`): the last ``origins`` windows of the span, each fitted
+        strictly before it, and older ones while the pooled ``any`` rows are fewer than
+        ``rows`` and the history allows.
     max_customers
         Customers scored per list and window, at most: a fixed seeded sample
         (:func:`~recompra.recommend.backtest.sample_customers`); ``None`` scores all.
+    rows
+        Pooled ``any`` rows asked for before older windows stop being added; ``None``
+        keeps exactly ``origins`` windows.
 
     Returns
     -------
     ServingPlan
         The method (or blend weights) serving each list, with the validation evidence.
     """
-    splits = rolling_origin_splits(lines, validation_fraction, origins)
+    splits = validation_splits(
+        lines, validation_fraction, level, origins=origins, rows=rows, cap=max_customers
+    )
     windows = [_Window.fit(split, level, max_customers) for split in splits]
     ease_l2 = _choose_ease_l2(windows, k)
     for window in windows:

@@ -68,7 +68,7 @@ class ServedRecommender:
         """Fit the chosen methods on ``lines`` (the whole history when serving)."""
         level = self.plan.level
         factories = candidates(level, self.plan.ease_l2)
-        needed = methods_needed(self.plan.choices)
+        needed = methods_needed(self.plan.choices) & set(factories)
         shared = History.of(lines, level)
         self.history_: History = shared
         fitted = {name: factories[name]().fit(lines, shared) for name in sorted(needed)}
