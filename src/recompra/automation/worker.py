@@ -290,10 +290,11 @@ class JobThread:
         except BaseException as error:  # handed to the worker's loop, which raises it
             self.error = error
 
-    def stop(self, timeout: float = JOB_STOP_SECONDS) -> bool:
-        """Ask the loop to end after its current job and wait up to ``timeout`` seconds;
-        whether it ended (a job still running is abandoned: see
-        :data:`JOB_STOP_SECONDS`)."""
+    def stop(self, timeout: float | None = None) -> bool:
+        """Ask the loop to end after its current job and wait up to ``timeout`` seconds
+        (:data:`JOB_STOP_SECONDS` by default); whether it ended (a job still running is
+        abandoned)."""
+        timeout = JOB_STOP_SECONDS if timeout is None else timeout
         self._stop.set()
         self._thread.join(timeout)
         if self._thread.is_alive():
