@@ -37,6 +37,12 @@ plain SQL at the end, every event started exactly one run (each event's customer
 run of the event's journey, and there are as many runs as events and as distinct
 (customer, type) pairs).
 
+At the end the worker (``recompra worker --timings``) prints each step's and job's count,
+wall and CPU seconds and longest run: the trigger pass, the decisions, the deliveries,
+the pass (the event path's longest pause) and each job on its own thread.
+``--worker-src DIR`` runs another checkout's worker instead (the base, beside the same
+producer: it prints no timings).
+
 Usage: ``python benchmarks/bench_events_sustained.py [--seconds 600] [--interval 60]
 [--rate N] [--batch 100] [--postgres postgresql+psycopg://...] [--skip-sqlite]
 [--worker-src /path/to/base/src]``;
