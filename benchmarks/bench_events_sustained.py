@@ -37,8 +37,15 @@ plain SQL at the end, every event started exactly one run (each event's customer
 run of the event's journey, and there are as many runs as events and as distinct
 (customer, type) pairs).
 
+At the end the worker (``recompra worker --timings``) prints each step's and job's count,
+wall and CPU seconds and longest run: the trigger pass, the decisions, the deliveries,
+the pass (the event path's longest pause) and each job on its own thread.
+``--worker-src DIR`` runs another checkout's worker instead (the base, beside the same
+producer: it prints no timings).
+
 Usage: ``python benchmarks/bench_events_sustained.py [--seconds 600] [--interval 60]
-[--rate N] [--batch 100] [--postgres postgresql+psycopg://...] [--skip-sqlite]``;
+[--rate N] [--batch 100] [--postgres postgresql+psycopg://...] [--skip-sqlite]
+[--worker-src /path/to/base/src]``;
 a short check: ``--seconds 60 --interval 20``.
 """
 
@@ -411,12 +418,12 @@ def run_backend(label: str, url: str, args: argparse.Namespace, home: Path) -> b
     log = home / f"producer-{label}.jsonl"
     log.write_text("")
     env = {**os.environ, "RECOMPRA_DATABASE_URL": url, "RECOMPRA_HOME": str(home)}
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "recompra.cli.main", "worker"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    command = [sys.executable, "-m", "recompra.cli.main", "worker"]
+    if args.worker_src:  # another checkout's worker (the code before a change)
+        env["PYTHONPATH"] = args.worker_src
+    else:
+        command.append("--timings")
+    worker = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     print(f"{label}: worker ready after {warm_up(engine, brand_id, worker):.1f} s", flush=True)
     engine.dispose()  # the producer forks: no pooled connection may cross the fork
     producer = fork_worker(
@@ -451,12 +458,16 @@ def run_backend(label: str, url: str, args: argparse.Namespace, home: Path) -> b
     spent = monitor.cpu_spent()
     worker.send_signal(signal.SIGINT)
     try:
-        _, errors = worker.communicate(timeout=30)
+        output, errors = worker.communicate(timeout=30)
     except subprocess.TimeoutExpired:
         worker.kill()
-        _, errors = worker.communicate()
+        output, errors = worker.communicate()
     if worker.returncode not in (0, -signal.SIGINT, 130):
         print(errors.decode(errors="replace"), file=sys.stderr)
+    # With ``--timings`` the worker's totals end with each step's and job's count, total
+    # and longest run: the event path's steps and ``pass`` (its longest pause), the jobs.
+    for line in output.decode(errors="replace").splitlines():
+        print(f"  worker: {line}")
     counts = exactly_one_run_each(engine, brand_id)
     floor = floor_cpu(engine, brand_id, min(FLOOR_EVENTS, monitor.ingested), args.batch)
     engine.dispose()
@@ -507,6 +518,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100, help="events per ingest call")
     parser.add_argument("--postgres", default="", help="admin URL: also run on PostgreSQL")
     parser.add_argument("--skip-sqlite", action="store_true")
+    parser.add_argument(
+        "--worker-src", default="", help="run the worker of this src folder (a base checkout)"
+    )
     args = parser.parse_args()
     print(f"load average before: {load_average()}")
     met = []

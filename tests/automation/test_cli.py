@@ -5,6 +5,7 @@ sink's messages."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -98,6 +99,14 @@ def test_worker_until_idle_exits_and_says_smtp_is_missing(engine: Engine) -> Non
     assert code == 0
     assert "RECOMPRA_SMTP_URL is not set" in out
     assert "triggers 0, decided 0, sent 0" in out
+
+
+def test_worker_timings_name_each_step_and_job(engine: Engine) -> None:
+    code, out = run("worker", "--until-idle", "--timings")
+    assert code == 0
+    lines = out.splitlines()
+    for step in ("triggers", "decide", "deliver", "pass", "MeasurementRefresh", "purge_job"):
+        assert any(re.match(rf"{step}: [1-9]\d* times, ", line) for line in lines), (step, out)
 
 
 def test_mailbox_lists_what_the_sink_received(

@@ -7,11 +7,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from automationtest import NOON, apply, make_store, thank_you
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, event, select
 
 from recompra.automation.runs import Entrant, active_journeys, start_runs
 from recompra.db import unit_of_work
-from recompra.models.automation import JourneyTimer
+from recompra.models.automation import JourneyRun, JourneyTimer
 
 
 def test_a_batch_keeps_the_cooldown_and_the_unique_entry_key(engine: Engine) -> None:
@@ -49,3 +49,42 @@ def test_a_batch_keeps_the_cooldown_and_the_unique_entry_key(engine: Engine) -> 
         started[2]: NOON,
         started[4]: NOON + 11 * day,
     }
+
+
+def test_a_replayed_batch_starts_nothing_and_the_insert_text_is_one_for_any_size(
+    engine: Engine,
+) -> None:
+    store = make_store(engine, customers=3, points=0)
+    apply(engine, store, thank_you(entry={"key": "customer", "reentry": "once_per_key"}))
+    statements: list[str] = []
+
+    def keep(conn: object, cursor: object, statement: str, *_: object) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO JOURNEY_RUNS"):
+            statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", keep)
+    try:
+        with unit_of_work(engine) as session:
+            (journey,) = active_journeys(session)
+            one = start_runs(session, journey, [Entrant(store.customers[0], "a", NOON)])
+            three = start_runs(session, journey, [Entrant(c, "a", NOON) for c in store.customers])
+    finally:
+        event.remove(engine, "before_cursor_execute", keep)
+    # The first customer's run exists: the second batch starts the two others only, and
+    # returns their ids in the entrants' order.
+    assert one[0] is not None
+    assert three[0] is None
+    assert None not in three[1:]
+    assert len({one[0], *three[1:]}) == 3
+    with unit_of_work(engine) as session:
+        runs = dict(session.execute(select(JourneyRun.id, JourneyRun.customer_id)).all())
+    assert runs == {
+        one[0]: store.customers[0],
+        three[1]: store.customers[1],
+        three[2]: store.customers[2],
+    }
+    if engine.dialect.name == "postgresql":
+        # One text for a batch of one and of three (rows sent as one JSON document):
+        # an INSERT ... VALUES grew with the batch, rendered and converted each time.
+        assert len(statements) == 2
+        assert statements[0] == statements[1]

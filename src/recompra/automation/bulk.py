@@ -51,9 +51,42 @@ def insert_rows(
         session.execute(insert_ignoring_conflicts(session, table, index_elements=unique), rows)
         return
     columns = tuple(rows[0])
+    session.execute(_recordset_insert(table, columns, unique), {"rows": _document(session, rows)})
+
+
+def insert_rows_returning(
+    session: Session,
+    table: Table,
+    rows: list[dict[str, Any]],
+    *,
+    unique: tuple[str, ...],
+    returning: tuple[str, ...],
+) -> list[Any]:
+    """:func:`insert_rows`, and the ``returning`` columns of the rows inserted (a row
+    skipped on a conflict returns nothing). On PostgreSQL the statement's text is the
+    same whatever the number of rows: an ``INSERT ... VALUES`` of 100 rows was rendered
+    by SQLAlchemy and converted by psycopg again for every call (a trigger slice's runs:
+    a fifth of the worker's client CPU)."""
+    if not rows:
+        return []
+    if not is_postgresql(session):
+        plain = insert_ignoring_conflicts(session, table, index_elements=unique)
+        return list(session.execute(plain.returning(*(table.c[n] for n in returning)), rows))
+    statement = _recordset_insert_returning(table, tuple(rows[0]), unique, returning)
+    return list(session.execute(statement, {"rows": _document(session, rows)}))
+
+
+@cache
+def _recordset_insert_returning(
+    table: Table, columns: tuple[str, ...], unique: tuple[str, ...], returning: tuple[str, ...]
+) -> Insert:
+    return _recordset_insert(table, columns, unique).returning(*(table.c[n] for n in returning))
+
+
+def _document(session: Session, rows: list[dict[str, Any]]) -> str:
+    """``rows`` as one JSON array (all with the same keys)."""
     dialect = session.get_bind().dialect
-    document = json.dumps([{k: _json_value(dialect, v) for k, v in row.items()} for row in rows])
-    session.execute(_recordset_insert(table, columns, unique), {"rows": document})
+    return json.dumps([{k: _json_value(dialect, v) for k, v in row.items()} for row in rows])
 
 
 _TIMESTAMP = UTCDateTime()

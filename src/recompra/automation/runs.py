@@ -14,9 +14,8 @@ from typing import Any, Protocol
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from recompra.automation.bulk import insert_rows
+from recompra.automation.bulk import insert_rows, insert_rows_returning
 from recompra.automation.service import definition_at
-from recompra.db.dialect import insert_ignoring_conflicts
 from recompra.models.automation import (
     RUNS,
     TIMERS,
@@ -207,12 +206,13 @@ def start_runs(
     run_ids: list[int | None] = [None] * len(entrants)
     if not rows:
         return run_ids
-    inserted = session.execute(
-        insert_ignoring_conflicts(
-            session, RUNS, index_elements=("journey_id", "customer_id", "entry_key")
-        ).returning(RUNS.c.id, RUNS.c.customer_id, RUNS.c.entry_key),
+    inserted = insert_rows_returning(
+        session,
+        RUNS,
         rows,
-    ).all()
+        unique=("journey_id", "customer_id", "entry_key"),
+        returning=("id", "customer_id", "entry_key"),
+    )
     timers = []
     for run_id, customer_id, key in inserted:
         index = admitted[(customer_id, key)]

@@ -4,7 +4,9 @@ commands over :mod:`recompra.automation`."""
 from __future__ import annotations
 
 import json
+import signal
 import threading
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -126,9 +128,17 @@ def worker(
         bool, typer.Option("--until-idle", help="Process what is due, then exit")
     ] = False,
     batch: Annotated[int, typer.Option(help="Timers decided per transaction")] = 500,
+    timings: Annotated[
+        bool,
+        typer.Option(
+            "--timings", help="At the end, print each step's and job's count, total and max"
+        ),
+    ] = False,
 ) -> None:
-    """Run the automation worker: triggers, cases from low reviews, due timers, e-mail
-    and webhook deliveries, and the other jobs (lead-score refits, measurement reports)."""
+    """Run the automation worker: triggers, due timers, e-mail and webhook deliveries,
+    and on a thread of their own the other jobs (cases from low reviews, lead-score
+    refits, idempotency purges, measurement reports). Ctrl-C (or SIGTERM) stops it after
+    its current pass."""
     automation = AutomationSettings()
     smtp = smtp_sender(automation)
     if smtp is None:
@@ -137,6 +147,8 @@ def worker(
     wake = threading.Event()
     # On PostgreSQL, a server's committed trigger writes wake this worker at once.
     listener = None if until_idle else listen_for_trigger_writes(engine, wake)
+    stop = threading.Event()
+    restore = _stop_on_signals(stop, wake)
     try:
         stats = run_worker(
             engine,
@@ -146,9 +158,11 @@ def worker(
             until_idle=until_idle,
             batch=batch,
             wake=wake,
+            stop=stop,
             jobs=worker_jobs(),
         )
     finally:
+        restore()
         if listener is not None:
             listener.close()
         if smtp is not None:
@@ -160,6 +174,37 @@ def worker(
         # records purged, measurement reports computed (one total, not cases alone).
         f"suppressed {d.suppressed}, recovered {d.recovered}, jobs done {stats.jobs}"
     )
+    if timings:
+        for step, spent in sorted(stats.times.items()):
+            typer.echo(
+                f"{step}: {spent.count} times, {spent.total:.3f} s in all (CPU"
+                f" {spent.cpu:.3f} s), max {spent.longest:.3f} s (CPU {spent.longest_cpu:.3f} s)"
+            )
+
+
+def _stop_on_signals(stop: threading.Event, wake: threading.Event) -> Callable[[], None]:
+    """Until the returned function is called, SIGINT and SIGTERM set ``stop`` (the worker
+    ends after its current pass and prints its totals); a second one acts as usual."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None  # signal handlers belong to the main thread (a test's runner)
+    # A handler installed outside Python reads as None: the default is put back then.
+    previous = {
+        sig: signal.getsignal(sig) or signal.SIG_DFL for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+
+    def handle(signum: int, _frame: object) -> None:
+        stop.set()
+        wake.set()
+        signal.signal(signum, previous[signal.Signals(signum)])
+
+    for sig in previous:
+        signal.signal(sig, handle)
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    return restore
 
 
 def mailbox(
