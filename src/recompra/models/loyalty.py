@@ -156,6 +156,19 @@ class LoyaltyMovement(Base):
     __tablename__ = "loyalty_movements"
     __table_args__ = (
         Index("ix_loyalty_movements_account", "account_id", "id"),
+        # Partial: the hot path's movements leave both NULL (migration 0032).
+        Index(
+            "ix_loyalty_movements_order_id",
+            "order_id",
+            sqlite_where=text("order_id IS NOT NULL"),
+            postgresql_where=text("order_id IS NOT NULL"),
+        ),
+        Index(
+            "ix_loyalty_movements_batch_id",
+            "batch_id",
+            sqlite_where=text("batch_id IS NOT NULL"),
+            postgresql_where=text("batch_id IS NOT NULL"),
+        ),
         CheckConstraint(
             "kind IN ('earn', 'release', 'spend', 'expire', 'reverse', 'adjust', 'refund', "
             "'debt_repay')",
@@ -171,13 +184,13 @@ class LoyaltyMovement(Base):
     points: Mapped[int] = mapped_column(BigInteger, default=0)
     pending_delta: Mapped[int] = mapped_column(BigInteger, default=0)
     debt_delta: Mapped[int] = mapped_column(BigInteger, default=0)
-    order_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("orders.id"), index=True)
+    order_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("orders.id"))
     redemption_id: Mapped[int | None] = mapped_column(BigInteger)
     rule_version_id: Mapped[int | None] = mapped_column(
         BigInteger, ForeignKey("loyalty_rule_versions.id")
     )
     #: Groups the movements written by one run of a bulk job (the expiry job).
-    batch_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    batch_id: Mapped[str | None] = mapped_column(String(36))
     note: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -376,13 +389,14 @@ class LoyaltyRedemption(Base):
 
 
 class LoyaltyEvent(ProgramOwned, Base):
-    """The audit trail and the automations feed (outbox): one row per balance change."""
+    """The audit trail and the automations feed (outbox): one row per balance change.
+
+    No index on ``published_at``: nothing publishes or reads it yet, and an entry per
+    event was a page written per ledger write (migration 0032).
+    """
 
     __tablename__ = "loyalty_events"
-    __table_args__ = (
-        Index("ix_loyalty_events_account", "account_id", "id"),
-        Index("ix_loyalty_events_unpublished", "published_at", "id"),
-    )
+    __table_args__ = (Index("ix_loyalty_events_account", "account_id", "id"),)
 
     account_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("loyalty_accounts.id"))
     type: Mapped[str] = mapped_column(String(32))
