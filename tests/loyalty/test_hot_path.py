@@ -25,6 +25,7 @@ from recompra.loyalty import (
     redeem,
 )
 from recompra.loyalty.errors import RewardUnavailable
+from recompra.loyalty.ledger.server_side import autocommit_session
 from recompra.loyalty.prepared import Prepared, _LastTimestamp, run
 from recompra.models import LoyaltyReward
 
@@ -238,6 +239,25 @@ def test_a_unit_of_work_of_prepared_statements_only_ends_on_its_connection(world
     with unit_of_work(engine, write=False) as session:
         assert sorted(session.scalars(select(_PROBE.c.x))) == [1, 3]
     assert engine.pool.checkedout() == 0
+
+
+def test_prepared_statements_in_autocommit_run_on_the_connection_alone(world: World) -> None:
+    """In an autocommit session (the one-call writes') a prepared statement runs on the
+    connection, its own transaction: committed at once, and the session's ORM
+    transaction never begun (nothing to end when the session closes)."""
+    engine = world.engine
+    _PROBE.create(engine, checkfirst=True)
+    with autocommit_session(engine) as session:
+        run(session, _INSERT_PROBE, {"x": 10})
+        assert not session.in_transaction()
+        run(session, _INSERT_PROBE, {"x": 11})  # the connection kept for the session
+        assert not session.in_transaction()
+        with engine.connect() as other:  # committed already, seen from elsewhere
+            seen = other.scalars(select(_PROBE.c.x).where(_PROBE.c.x >= 10)).all()
+            assert sorted(seen) == [10, 11]
+    assert engine.pool.checkedout() == 0
+    with engine.begin() as conn:
+        conn.execute(_PROBE.delete().where(_PROBE.c.x >= 10))
 
 
 def test_the_shared_timestamp_processor_converts_as_its_processor_does() -> None:

@@ -22,7 +22,7 @@ from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import Any, TypeAlias, cast
+from typing import Any, TypeAlias, TypeGuard, cast
 
 from sqlalchemy import Connection, DateTime, Engine, Table, TypeDecorator, literal_column
 from sqlalchemy.engine import Dialect
@@ -301,7 +301,9 @@ def _bound(session: Session) -> _Bound:
     statement. A listener added in the middle of a transaction is therefore called from
     the next transaction on. In a :func:`~recompra.db.unit_of_work` the statements run on
     the connection whose transaction the unit of work began, without starting the
-    session's own (see ``db._commit``); elsewhere, in the session's transaction.
+    session's own (see ``db._commit``); on a connection in autocommit (the one-call
+    writes' session, ``loyalty.one_call``), on the connection itself, each statement its
+    own transaction; elsewhere, in the session's transaction.
     """
     info = session.info
     cached = info.get(_CONNECTION)
@@ -310,9 +312,16 @@ def _bound(session: Session) -> _Bound:
     if cached is not None and cached.transaction.is_active:
         return cast(_Bound, cached)
     unit: Connection | None = info.get(UNIT_CONNECTION)
+    bind = session.bind
     if unit is not None and unit.in_transaction() and not session.in_transaction():
         conn = unit
         transaction: Any = unit.get_transaction()
+    elif _in_autocommit(bind) and not session.in_transaction():
+        # Each statement is its own transaction: the session's (an ORM transaction
+        # begun on the connection, closed with the session) would add nothing but its
+        # cost, a tenth of a PostgreSQL one-call write's client CPU.
+        conn = bind
+        transaction = _Autocommit(bind)
     else:
         conn = session.connection()
         transaction = session.get_transaction()
@@ -326,6 +335,27 @@ def _bound(session: Session) -> _Bound:
     )
     info[_CONNECTION] = bound
     return bound
+
+
+def _in_autocommit(bind: Any) -> TypeGuard[Connection]:
+    """Whether ``bind`` is a connection in autocommit (a session's bind may also be an
+    engine, or nothing)."""
+    return (
+        isinstance(bind, Connection)
+        and bind.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+    )
+
+
+class _Autocommit:
+    """What :class:`_Bound` keeps as the transaction of a connection in autocommit: it
+    lasts as long as the connection is open."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    @property
+    def is_active(self) -> bool:
+        return not self._conn.closed
 
 
 def database_key(session: Session) -> str:

@@ -48,17 +48,22 @@ MOVEMENT_KINDS = (
 )
 
 
+def partial_index(name: str, *columns: str, where: str, unique: bool = False) -> Index:
+    """An index of the rows matching ``where`` only, on both backends."""
+    condition = text(where)
+    return Index(name, *columns, unique=unique, sqlite_where=condition, postgresql_where=condition)
+
+
 class LoyaltyProgram(BrandOwned, Base):
     """A brand's points program. A brand runs at most one active program."""
 
     __tablename__ = "loyalty_programs"
     __table_args__ = (
-        Index(
+        partial_index(
             "uq_loyalty_programs_active_brand",
             "brand_id",
+            where="status = 'active'",
             unique=True,
-            sqlite_where=text("status = 'active'"),
-            postgresql_where=text("status = 'active'"),
         ),
         CheckConstraint("status IN ('active', 'archived')", name="status_known"),
         CheckConstraint("release_on IN ('window', 'delivery')", name="release_on_known"),
@@ -118,13 +123,12 @@ class LoyaltyAccount(ProgramOwned, Timestamped, Base):
 
     __tablename__ = "loyalty_accounts"
     __table_args__ = (
-        Index(
+        partial_index(
             "uq_loyalty_accounts_own",
             "program_id",
             "customer_id",
+            where="company_account_id IS NULL",
             unique=True,
-            sqlite_where=text("company_account_id IS NULL"),
-            postgresql_where=text("company_account_id IS NULL"),
         ),
         UniqueConstraint("program_id", "company_account_id"),
         CheckConstraint("balance >= 0", name="balance_non_negative"),
@@ -156,6 +160,18 @@ class LoyaltyMovement(Base):
     __tablename__ = "loyalty_movements"
     __table_args__ = (
         Index("ix_loyalty_movements_account", "account_id", "id"),
+        # Partial (migration 0032): no hot-path movement has a batch, and a redemption's
+        # has no order; a NULL there was a B-tree page written per write.
+        partial_index(
+            "ix_loyalty_movements_order_id",
+            "order_id",
+            where="order_id IS NOT NULL",
+        ),
+        partial_index(
+            "ix_loyalty_movements_batch_id",
+            "batch_id",
+            where="batch_id IS NOT NULL",
+        ),
         CheckConstraint(
             "kind IN ('earn', 'release', 'spend', 'expire', 'reverse', 'adjust', 'refund', "
             "'debt_repay')",
@@ -171,13 +187,13 @@ class LoyaltyMovement(Base):
     points: Mapped[int] = mapped_column(BigInteger, default=0)
     pending_delta: Mapped[int] = mapped_column(BigInteger, default=0)
     debt_delta: Mapped[int] = mapped_column(BigInteger, default=0)
-    order_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("orders.id"), index=True)
+    order_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("orders.id"))
     redemption_id: Mapped[int | None] = mapped_column(BigInteger)
     rule_version_id: Mapped[int | None] = mapped_column(
         BigInteger, ForeignKey("loyalty_rule_versions.id")
     )
     #: Groups the movements written by one run of a bulk job (the expiry job).
-    batch_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    batch_id: Mapped[str | None] = mapped_column(String(36))
     note: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -190,33 +206,29 @@ class LoyaltyLot(Base):
         # No index holds ``state`` as a column: expiring a lot would rewrite each of them.
         # The open lots are found through partial indexes an expired lot simply leaves.
         Index("ix_loyalty_lots_account", "account_id", "id"),
-        Index(
+        partial_index(
             "ix_loyalty_lots_account_active",
             "account_id",
             "expires_at",
             "id",
-            sqlite_where=text("state = 'active'"),
-            postgresql_where=text("state = 'active'"),
+            where="state = 'active'",
         ),
-        Index(
+        partial_index(
             "ix_loyalty_lots_account_pending",
             "account_id",
             "release_at",
             "id",
-            sqlite_where=text("state = 'pending'"),
-            postgresql_where=text("state = 'pending'"),
+            where="state = 'pending'",
         ),
-        Index(
+        partial_index(
             "ix_loyalty_lots_active_expires",
             "expires_at",
-            sqlite_where=text("state = 'active'"),
-            postgresql_where=text("state = 'active'"),
+            where="state = 'active'",
         ),
-        Index(
+        partial_index(
             "ix_loyalty_lots_pending_release",
             "release_at",
-            sqlite_where=text("state = 'pending'"),
-            postgresql_where=text("state = 'pending'"),
+            where="state = 'pending'",
         ),
         Index("ix_loyalty_lots_order", "order_id"),
         CheckConstraint(
@@ -376,13 +388,14 @@ class LoyaltyRedemption(Base):
 
 
 class LoyaltyEvent(ProgramOwned, Base):
-    """The audit trail and the automations feed (outbox): one row per balance change."""
+    """The audit trail and the automations feed (outbox): one row per balance change.
+
+    No index on ``published_at``: nothing publishes or reads it yet, and an entry per
+    event was a page written per ledger write (migration 0032).
+    """
 
     __tablename__ = "loyalty_events"
-    __table_args__ = (
-        Index("ix_loyalty_events_account", "account_id", "id"),
-        Index("ix_loyalty_events_unpublished", "published_at", "id"),
-    )
+    __table_args__ = (Index("ix_loyalty_events_account", "account_id", "id"),)
 
     account_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("loyalty_accounts.id"))
     type: Mapped[str] = mapped_column(String(32))
