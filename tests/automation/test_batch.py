@@ -6,6 +6,7 @@ statement) skip those already written."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from automationtest import (
@@ -19,7 +20,7 @@ from automationtest import (
     thank_you,
     wait_for,
 )
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, event, func, select, text
 from sqlalchemy.exc import StatementError
 
 from recompra.automation.bulk import insert_rows
@@ -161,3 +162,29 @@ def test_a_claim_analyses_the_timers_table_once_it_grew(postgres: Engine) -> Non
     # Analysed: the next claims find it fresh and analyse it no more.
     decide_due(postgres, context(), now=NOON)
     assert _timer_statistics(postgres)[0] == 1
+
+
+def test_the_cap_counts_read_the_outbox_by_customer(engine: Engine) -> None:
+    """The batch's read of its customers' counted messages looks them up by customer, not
+    by state: by state it read every message ever decided (all are in a counted state),
+    and a batch's cost grew with the outbox. The plan is the database's own."""
+    store = make_store(engine, customers=20)
+    apply(engine, store, thank_you())
+    with unit_of_work(engine) as session:
+        for customer in store.customers:
+            add_order(session, store, customer, f"P-{customer}")
+    ingest_triggers(engine, now=NOON)
+    plans: list[str] = []
+
+    def explain(conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        if statement.lstrip().startswith("SELECT") and "FROM automation_outbox" in statement:
+            prefix = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN "
+            plans.append(str(conn.exec_driver_sql(prefix + statement, params).all()))
+
+    event.listen(engine, "before_cursor_execute", explain)
+    try:
+        assert decide_due(engine, context(), now=NOON, batch=500) == 20
+    finally:
+        event.remove(engine, "before_cursor_execute", explain)
+    assert plans
+    assert all("ix_automation_outbox_state_next" not in plan for plan in plans), plans

@@ -25,11 +25,15 @@ next pass. So the paused journeys are read first (usually none) and excluded by 
 the journeys of the claimed runs are read after; and a claim first analyses
 ``journey_timers`` when it has changed by more than :data:`STALE_SHARE` of its rows
 since its last analysis (:func:`refresh_statistics`: a look at two counters a batch, an
-``ANALYZE`` of a sample every few thousand decisions).
+``ANALYZE`` of a sample every few thousand decisions). Only a user who may analyse the
+table does (its owner, mostly): the same look says whether it may, and a refusal is
+remembered for the process and logged once, since PostgreSQL would skip each attempt with
+a warning and leave the statistics stale for the next claim to try again.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -40,6 +44,8 @@ from sqlalchemy.orm import Session
 
 from recompra.db.dialect import in_values, is_postgresql
 from recompra.models.automation import RUNS, TIMERS, Journey
+
+log = logging.getLogger(__name__)
 
 #: What a decision may change on a run, and on a timer.
 RUN_FIELDS = ("node", "state", "holdout", "waiting_for", "exit_reason", "finished_at")
@@ -159,18 +165,46 @@ def claim_due(session: Session, *, now: datetime, limit: int) -> Claimed:
     return Claimed(timers, runs, journeys)
 
 
+#: The databases (rendered URLs, with their users) whose user may not analyse
+#: ``journey_timers``: see :func:`refresh_statistics`.
+_MAY_NOT_ANALYZE: set[str] = set()
+
+
 def refresh_statistics(session: Session) -> None:
     """Analyse ``journey_timers`` (PostgreSQL) when it changed by more than
     :data:`STALE_SHARE` of its rows (at least :data:`STALE_ROWS`) since it was last
-    analysed: see the module's docstring."""
-    stale = session.scalar(
+    analysed: see the module's docstring.
+
+    Only a user who may analyse it does: its owner (or a member of the owning role), the
+    database's owner, a superuser, or (PostgreSQL 17) a holder of ``MAINTAIN``. Anyone
+    else's ``ANALYZE`` is skipped with a warning and the statistics stay stale, so every
+    claim would try (and warn) again: the same statement that reads the counters says
+    whether the user may, and a refusal is remembered for the process and logged once."""
+    bind = session.get_bind()
+    key = bind.engine.url.render_as_string(hide_password=True)
+    if key in _MAY_NOT_ANALYZE:
+        return
+    maintain = ""
+    if (bind.dialect.server_version_info or (0,)) >= (17,):
+        maintain = " OR has_table_privilege(c.oid, 'MAINTAIN')"
+    stale, allowed = session.execute(
         text(
             "SELECT pg_stat_get_mod_since_analyze(c.oid) > "
-            "greatest(c.reltuples, 0) * :share + :rows "
-            "FROM pg_class c WHERE c.oid = CAST(:table AS regclass)"
+            "greatest(c.reltuples, 0) * :share + :rows, "
+            f"pg_has_role(c.relowner, 'USAGE') OR pg_has_role(d.datdba, 'USAGE'){maintain} "
+            "FROM pg_class c, pg_database d "
+            "WHERE c.oid = CAST(:table AS regclass) AND d.datname = current_database()"
         ),
         {"share": STALE_SHARE, "rows": STALE_ROWS, "table": TIMERS.name},
-    )
+    ).one()
+    if not allowed:
+        _MAY_NOT_ANALYZE.add(key)
+        log.warning(
+            "the database user may not ANALYZE %s (not its owner): the due-timer claim "
+            "relies on autovacuum's statistics, which may lag behind a burst of timers",
+            TIMERS.name,
+        )
+        return
     if stale:
         # SKIP_LOCKED: another worker (or autovacuum) analysing it already is enough.
         session.execute(text(f"ANALYZE (SKIP_LOCKED) {TIMERS.name}"))

@@ -91,6 +91,14 @@ def merge_customers(
             "cannot merge them",
             field="merged_id",
         )
+    # Imported here: properties checks brand links through hub.customers, which merges
+    # through this module, so a module-level import would be a cycle.
+    from recompra.hub.properties import lock_customers, merge_properties, merged_property_counts
+
+    # Both customers first, lower id first, as every writer of their properties locks
+    # them before their rows: a journey writing the merged customer's properties now
+    # finishes first (or waits), instead of one of the two being aborted as a deadlock.
+    lock_customers(session, [survivor_id, merged_id])
     moved: dict[str, Any] = {}
     for name, table in _MOVABLE.items():
         row_ids = list(session.scalars(select(table.c.id).where(table.c.customer_id == merged_id)))
@@ -119,10 +127,6 @@ def merge_customers(
             )
             added_brands.append(link.brand_id)
     moved["brand_links_added"] = added_brands
-    # Imported here: properties checks brand links through hub.customers, which merges
-    # through this module, so a module-level import would be a cycle.
-    from recompra.hub.properties import merge_properties, merged_property_counts
-
     moved.update(merge_properties(session, survivor_id=survivor_id, merged_id=merged_id))
     session.execute(
         update(Customer).where(Customer.id == merged_id).values(merged_into_id=survivor_id)
@@ -151,6 +155,9 @@ def unmerge(session: Session, *, merge_id: int) -> None:
         raise NotFound(f"merge {merge_id} does not exist")
     if merge.undone_at is not None:
         raise Conflict(f"merge {merge_id} was already undone")
+    from recompra.hub.properties import lock_customers, unmerge_properties  # a cycle
+
+    lock_customers(session, [merge.survivor_id, merge.merged_id])  # as merge_customers
     for name, table in _MOVABLE.items():
         row_ids = merge.moved.get(name, [])
         if row_ids:
@@ -161,8 +168,6 @@ def unmerge(session: Session, *, merge_id: int) -> None:
         link = session.get(BrandCustomer, (brand_id, merge.survivor_id))
         if link is not None:
             session.delete(link)
-    from recompra.hub.properties import unmerge_properties  # a cycle at module level
-
     unmerge_properties(session, merge=merge)
     session.execute(
         update(Customer).where(Customer.id == merge.merged_id).values(merged_into_id=None)

@@ -122,9 +122,17 @@ def lock_customer(session: Session, customer_id: int) -> None:
     99 run one after the other and the second sees 100 (PostgreSQL; SQLite's writers are
     serialised from ``BEGIN IMMEDIATE``: no statement there). The same row lock as a live
     segment re-evaluation's (``segments.service``), taken first."""
+    lock_customers(session, [customer_id])
+
+
+def lock_customers(session: Session, customer_ids: Collection[int]) -> None:
+    """:func:`lock_customer` for several customers, the lower id first: a writer of two
+    customers' properties (a merge) and another of either take the rows in one order, so
+    neither holds one while waiting for the other's (PostgreSQL aborted one of them)."""
     if is_sqlite(session):
         return  # serialised already: the statement would lock nothing
-    session.execute(select(Customer.id).where(Customer.id == customer_id).with_for_update())
+    for customer_id in sorted(set(customer_ids)):
+        session.execute(select(Customer.id).where(Customer.id == customer_id).with_for_update())
 
 
 def set_property(
@@ -272,7 +280,7 @@ def merge_properties(session: Session, *, survivor_id: int, merged_id: int) -> d
     if it fits the survivor's limit (:func:`fit_new_properties`); one that does not stays
     on the merged customer and is recorded under ``customer_properties_left_out``.
     """
-    lock_customer(session, survivor_id)
+    lock_customers(session, [survivor_id, merged_id])
     survivor_rows = {
         (row.brand_id, row.name): row
         for row in session.scalars(
@@ -339,6 +347,7 @@ def unmerge_properties(session: Session, *, merge: CustomerMerge) -> None:
 
     The rows left out never moved: the revived merged customer has them already.
     """
+    lock_customers(session, [merge.survivor_id, merge.merged_id])
     moved_ids = merge.moved.get("customer_properties", [])
     if moved_ids:
         session.execute(
