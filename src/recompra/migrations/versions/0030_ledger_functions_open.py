@@ -63,7 +63,7 @@ _LOCK_OR_OPEN_OWN_ACCOUNT = f"""{_0029._LOCK_OWN_ACCOUNT}
             created_at, updated_at
         ) VALUES (
             p_program_id, p_customer_id, NULL, 0, 0, 0,
-            clock_timestamp(), clock_timestamp()
+            statement_timestamp(), statement_timestamp()
         ) ON CONFLICT (program_id, customer_id) WHERE company_account_id IS NULL
           DO NOTHING;
         {_0029._LOCK_OWN_ACCOUNT}
