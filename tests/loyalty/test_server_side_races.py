@@ -85,7 +85,8 @@ def _wait_for_a_lock_wait(engine: Engine) -> None:
     """Return once a backend of this database waits on a lock (a synchronisation, not a
     timed assertion: the deadline only stops a broken test from hanging)."""
     deadline = time.monotonic() + 60
-    with engine.connect() as conn:
+    # Autocommit: a transaction reads pg_stat_activity once and keeps that snapshot.
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         while time.monotonic() < deadline:
             waiting = conn.execute(
                 text(
