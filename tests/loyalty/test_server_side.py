@@ -1,4 +1,4 @@
-"""PostgreSQL's server-side earn and redemption (migration 0028, ``ledger/server_side``):
+"""PostgreSQL's server-side earn and redemption (migration 0030, ``ledger/server_side``):
 the same writes and results as the Python path, and the round trips they save."""
 
 from __future__ import annotations
@@ -292,9 +292,17 @@ def test_the_functions_write_and_answer_exactly_what_the_python_path_does(
 ) -> None:
     functions, python = (_Ledger(engine) for engine in two_databases)
     ops = _sequence(seed=20261205)
-    by_function = _run(functions, ops, modes=["autocommit", "unit_of_work"])
-    with python_path():
+    with _statements(functions.engine) as by_function_sent:
+        by_function = _run(functions, ops, modes=["autocommit", "unit_of_work"])
+    with python_path(), _statements(python.engine) as by_python_sent:
         by_python = _run(python, ops, modes=["unit_of_work"])
+    # Customer 3's first earn opened their account in the function (migration 0030); the
+    # Python path still opens one for an order that earns nothing (it raises, undone).
+    openings = [
+        len([s for s in sent if "INSERT INTO loyalty_accounts" in s])
+        for sent in (by_function_sent, by_python_sent)
+    ]
+    assert openings[0] < openings[1], openings
     rows_f, plain_f = _tables(functions.engine)
     rows_p, plain_p = _tables(python.engine)
 
@@ -372,23 +380,38 @@ def test_a_program_with_tiers_earns_through_the_python_path(pg: Engine) -> None:
     assert (result.points, result.state) == (100, "active")
 
 
-def test_a_first_earn_in_a_unit_of_work_opens_the_account_without_calling_the_function(
-    pg: Engine,
-) -> None:
-    # The API's way in (a unit of work): a customer with no account yet takes the Python
-    # path, which opens it; the function is not called, and the order's head is read once
-    # (the HTTP earn of a first-time customer paid both before).
+@pytest.mark.parametrize("mode", ["unit_of_work", "autocommit"])
+def test_a_first_earn_opens_the_account_in_the_function(pg: Engine, mode: str) -> None:
+    # The API's way in (a unit of work) and a transaction of its own: a customer with no
+    # account yet is one function call, which opens the account (migration 0030); the
+    # Python path's opening (its lookups and its insert) never runs, the head is read once.
     world = World(pg)
     brand, program = world.program()
     customer = world.customer()
     first, second = world.order(brand, customer), world.order(brand, customer)
-    with _statements(pg) as seen, unit_of_work(pg) as session:
-        opened = earn_for_order(session, program_id=program, order_id=first, now=NOW)
-    assert not [s for s in seen if EARN_FUNCTION in s], seen
-    heads = [s for s in seen if "previous_orders" in s]
-    assert len(heads) == 1, heads
-    with _statements(pg) as seen, unit_of_work(pg) as session:
-        again = earn_for_order(session, program_id=program, order_id=second, now=NOW)
-    assert len([s for s in seen if EARN_FUNCTION in s]) == 1
+    with _statements(pg) as seen:
+        opened = _earn_one(pg, program, first, mode=mode)
+    assert len([s for s in seen if EARN_FUNCTION in s]) == 1, seen
+    assert not [s for s in seen if "INSERT INTO loyalty_accounts" in s], seen
     assert len([s for s in seen if "previous_orders" in s]) == 1
+    with _statements(pg) as seen:
+        again = _earn_one(pg, program, second, mode=mode)
+    assert len([s for s in seen if EARN_FUNCTION in s]) == 1
+    # 100 points for each 100.00 order (conftest's BASE_RULES), on one account.
     assert (opened.points, again.points, again.account_id) == (100, 100, opened.account_id)
+    with pg.connect() as conn:
+        account = conn.execute(
+            text(
+                "SELECT customer_id, company_account_id, balance, pending, debt, tier_id"
+                " FROM loyalty_accounts WHERE id = :id"
+            ),
+            {"id": opened.account_id},
+        ).one()
+    assert tuple(account) == (customer, None, 200, 0, 0, None)
+
+
+def _earn_one(engine: Engine, program: int, order: int, *, mode: str) -> Any:
+    if mode == "autocommit":
+        return earn_order(engine, program_id=program, order_id=order, now=NOW)
+    with unit_of_work(engine) as session:
+        return earn_for_order(session, program_id=program, order_id=order, now=NOW)

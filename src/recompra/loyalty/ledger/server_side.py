@@ -1,12 +1,13 @@
 """PostgreSQL: an earn or a redemption as one call of a server-side function.
 
-Migration ``0029_ledger_functions`` installs ``recompra_loyalty_earn`` and
-``recompra_loyalty_redeem``. What only Python knows (the rules' points for the order,
-the coupon code) is computed before the call and passed in; what the account lock
-protects (the key's stored result, the balance, the lots, the stock) is checked inside
-the function, under ``SELECT ... FOR UPDATE``. A case the function does not handle
-changes nothing and answers ``python``: the caller runs the Python path (the one path on
-SQLite and for the rare branches; docs/loyalty.md, "One call per write on PostgreSQL").
+Migration ``0030_ledger_functions_open`` installs ``recompra_loyalty_earn`` and
+``recompra_loyalty_redeem`` (replacing 0029's: the earn now opens a customer's first
+account itself). What only Python knows (the rules' points for the order, the coupon
+code) is computed before the call and passed in; what the account lock protects (the
+key's stored result, the balance, the lots, the stock) is checked inside the function,
+under ``SELECT ... FOR UPDATE``. A case the function does not handle changes nothing and
+answers ``python``: the caller runs the Python path (the one path on SQLite and for the
+rare branches; docs/loyalty.md, "One call per write on PostgreSQL").
 
 The call runs on the session's connection, in its transaction: inside a caller's unit of
 work it joins that transaction (an API write's ``Idempotency-Key`` record stays atomic
@@ -62,7 +63,7 @@ def _call(function: str, params: list[str], returns: dict[str, Any]) -> Prepared
     return Prepared(statement.columns(**returns), server_prepared=True)
 
 
-#: One earn (migration 0029's ``recompra_loyalty_earn``; parameters in its order).
+#: One earn (migration 0030's ``recompra_loyalty_earn``; parameters in its order).
 EARN_CALL = _call(
     EARN_FUNCTION,
     [

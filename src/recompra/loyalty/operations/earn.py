@@ -49,7 +49,6 @@ from recompra.loyalty.rules.versions import (
 from recompra.loyalty.tiers.service import apply_upgrade, effective_tier
 from recompra.models.base import utcnow
 from recompra.models.loyalty import (
-    LoyaltyAccount,
     LoyaltyCoalitionMember,
     LoyaltyProgram,
     LoyaltyTier,
@@ -82,16 +81,6 @@ EARN_HEAD = Prepared(
         .where(LoyaltyTier.program_id == _P.c.id)
         .scalar_subquery()
         .label("tiers"),
-        # Whether the customer has an account of their own yet: a first earn opens it in
-        # the Python path, so the server-side call is not even prepared for it.
-        select(LoyaltyAccount.id)
-        .where(
-            LoyaltyAccount.program_id == _P.c.id,
-            LoyaltyAccount.customer_id == _O.c.customer_id,
-            LoyaltyAccount.company_account_id.is_(None),
-        )
-        .exists()
-        .label("own_account"),
         select(LoyaltyCoalitionMember.earn_rate_pct)
         .where(
             LoyaltyCoalitionMember.program_id == _P.c.id,
@@ -325,13 +314,13 @@ def earn_in_one_call(
     ``None`` (nothing changed) when the Python path must run: a program with tiers (an
     upgrade may follow), a cap per period (it reads the account's earnings, exact only
     under the lock), an order that earns nothing by its status; and whatever the function
-    declines (``ledger.server_side``). Also ``None``, before any work, for a customer
-    without an account of their own (a first earn: the Python path opens it). ``head``:
-    the caller's read of :data:`EARN_HEAD` in the same transaction, if it has one.
+    declines (``ledger.server_side``). A customer's first earn opens their account in the
+    function (migration 0030). ``head``: the caller's read of :data:`EARN_HEAD` in the
+    same transaction, if it has one.
     """
     if head is None:
         head = _earn_head(session, program_id=program_id, order_id=order_id)
-    if head.tiers or not head.own_account or head.status in NON_EARNING_STATUSES:
+    if head.tiers or head.status in NON_EARNING_STATUSES:
         return None
     version = cached_rules_in_force(
         session, program_id=head.program_id, at=head.purchased_at, fingerprint=fingerprint_of(head)
