@@ -1,4 +1,4 @@
-"""The ledger's hot-path indexes (migration 0032): a movement without a batch or an order
+"""The ledger's hot-path indexes (migration 0031): a movement without a batch or an order
 adds no entry to those indexes, and the lookups by batch or by order still use them."""
 
 from __future__ import annotations

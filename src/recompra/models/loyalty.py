@@ -160,7 +160,7 @@ class LoyaltyMovement(Base):
     __tablename__ = "loyalty_movements"
     __table_args__ = (
         Index("ix_loyalty_movements_account", "account_id", "id"),
-        # Partial (migration 0032): no hot-path movement has a batch, and a redemption's
+        # Partial (migration 0031): no hot-path movement has a batch, and a redemption's
         # has no order; a NULL there was a B-tree page written per write.
         partial_index(
             "ix_loyalty_movements_order_id",
@@ -391,7 +391,7 @@ class LoyaltyEvent(ProgramOwned, Base):
     """The audit trail and the automations feed (outbox): one row per balance change.
 
     No index on ``published_at``: nothing publishes or reads it yet, and an entry per
-    event was a page written per ledger write (migration 0032).
+    event was a page written per ledger write (migration 0031).
     """
 
     __tablename__ = "loyalty_events"

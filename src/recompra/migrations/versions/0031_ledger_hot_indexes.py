@@ -11,8 +11,8 @@ earn's pages. The two movement indexes become partial (``IS NOT NULL``): every q
 uses them says ``batch_id = :x`` or ``order_id = :x``, which implies the condition on
 both backends, so they keep using them. The events' index is dropped.
 
-Revision ID: 0032_ledger_hot_indexes
-Revises: 0029_ledger_functions
+Revision ID: 0031_ledger_hot_indexes
+Revises: 0030_ledger_functions_open
 """
 
 from collections.abc import Sequence
@@ -20,8 +20,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0032_ledger_hot_indexes"
-down_revision: str | Sequence[str] | None = "0029_ledger_functions"
+revision: str = "0031_ledger_hot_indexes"
+down_revision: str | Sequence[str] | None = "0030_ledger_functions_open"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
