@@ -1,0 +1,59 @@
+"""PostgreSQL: only the statements that ask to be prepared are, and the driver keeps no
+count of the others (its ``prepare_threshold`` is ``None``; docs/api.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from dbtest import postgres_url
+from recompra.db import make_engine
+
+pytestmark = pytest.mark.postgres
+
+_ASKS = "SELECT %s::int + 1 AS asks_to_be_prepared"
+_PLAIN = "SELECT %s::int + 2 AS plain_statement"
+
+
+def _server_prepared(cursor: Any, fragment: str) -> list[tuple[str, int]]:
+    """This session's prepared statements whose text holds ``fragment``, with their runs."""
+    cursor.execute(
+        "SELECT statement, generic_plans + custom_plans FROM pg_prepared_statements"
+        " WHERE strpos(statement, %s) > 0",
+        (fragment,),
+    )
+    return [(row[0], row[1]) for row in cursor.fetchall()]
+
+
+def test_only_a_statement_executed_with_prepare_is_prepared() -> None:
+    url = postgres_url()
+    if url is None:
+        pytest.skip("needs RECOMPRA_TEST_POSTGRES_URL")
+    engine = make_engine(url, pool_size=1)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+            driver = conn.connection.driver_connection
+            assert driver is not None
+            # No count kept per statement: psycopg's bookkeeping is off...
+            assert driver.prepare_threshold is None
+            cursor = driver.cursor()
+            for value in range(10):
+                cursor.execute(_PLAIN, (value,))
+                assert cursor.fetchone() == (value + 2,)
+            for value in range(3):
+                cursor.execute(_ASKS, (value,), prepare=True)
+                assert cursor.fetchone() == (value + 1,)
+            # ...and stays off after a statement asked to be prepared,
+            assert driver.prepare_threshold is None
+            # which was prepared once and then run prepared (3 runs of one statement);
+            assert _server_prepared(cursor, "asks_to_be_prepared") == [
+                ("SELECT $1::int + 1 AS asks_to_be_prepared", 3)
+            ]
+            # the plain one, run 10 times, never was.
+            assert _server_prepared(cursor, "plain_statement") == []
+            cursor.close()
+    finally:
+        engine.dispose()
