@@ -3,15 +3,14 @@ count of the others (its ``prepare_threshold`` is ``None``; docs/api.md)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Integer, bindparam, literal_column, select, text
 
 from dbtest import postgres_url
-from recompra.db import make_engine
-
-pytestmark = pytest.mark.postgres
+from recompra.db import PREPARED, make_engine
 
 _ASKS = "SELECT %s::int + 1 AS asks_to_be_prepared"
 _PLAIN = "SELECT %s::int + 2 AS plain_statement"
@@ -27,6 +26,7 @@ def _server_prepared(cursor: Any, fragment: str) -> list[tuple[str, int]]:
     return [(row[0], row[1]) for row in cursor.fetchall()]
 
 
+@pytest.mark.postgres
 def test_only_a_statement_executed_with_prepare_is_prepared() -> None:
     url = postgres_url()
     if url is None:
@@ -57,3 +57,37 @@ def test_only_a_statement_executed_with_prepare_is_prepared() -> None:
             cursor.close()
     finally:
         engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_statement_carrying_the_prepared_option_is_prepared_on_the_server() -> None:
+    url = postgres_url()
+    if url is None:
+        pytest.skip("needs RECOMPRA_TEST_POSTGRES_URL")
+    engine = make_engine(url, pool_size=1)
+    asks = select(literal_column("1").label("core_asks")).where(bindparam("x", type_=Integer) > 0)
+    try:
+        with engine.connect() as conn:
+            for value in (1, 2, 3):
+                assert conn.execute(asks.execution_options(**PREPARED), {"x": value}).all() == [
+                    (1,)
+                ]
+                assert conn.execute(
+                    asks.add_columns(literal_column("2").label("core_plain")), {"x": value}
+                ).all()
+            cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            prepared = _server_prepared(cursor, "core_asks")
+            # The one with the option: prepared once, run three times; the other never.
+            assert [runs for _, runs in prepared] == [3]
+            assert "core_plain" not in prepared[0][0]
+            cursor.close()
+    finally:
+        engine.dispose()
+
+
+def test_the_prepared_option_changes_nothing_on_sqlite(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path}/prepared.db")
+    statement = select(bindparam("x", type_=Integer) + 1).execution_options(**PREPARED)
+    with engine.connect() as conn:
+        assert conn.execute(statement, {"x": 41}).scalar_one() == 42
+    engine.dispose()

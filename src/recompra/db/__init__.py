@@ -102,6 +102,28 @@ def _configure_sqlite(engine: Engine, path: str | None) -> None:
         cursor.close()
 
 
+#: Execution option asking PostgreSQL to prepare the statement on the server, once per
+#: pooled connection: ``select(...).execution_options(**PREPARED)``. For a hot statement
+#: run with scalar parameters (lookups by key): it then costs the backend its execution
+#: alone, not its planning (a customer profile read: 0.8 ms of backend CPU planned each
+#: time, 0.13 ms prepared). Not for a statement whose best plan depends on its values
+#: (an ``IN`` list, a range): PostgreSQL may settle on a generic plan after five runs
+#: (see :func:`make_engine`). Ignored on SQLite, which plans in microseconds.
+PREPARE_OPTION = "recompra_prepare"
+PREPARED = {PREPARE_OPTION: True}
+
+
+def _execute_prepared_when_asked(
+    cursor: Any, statement: str, parameters: Any, context: Any
+) -> bool | None:
+    """The engine's ``do_execute``: a statement carrying :data:`PREPARED` runs as a
+    server-side prepared statement; any other as SQLAlchemy runs it."""
+    if context.execution_options.get(PREPARE_OPTION):
+        cursor.execute(statement, parameters, prepare=True)
+        return True
+    return None
+
+
 #: psycopg's ``prepare_threshold`` while a statement asked to be prepared runs (see
 #: :func:`_prepare_on_request`): more executions than any process makes.
 PREPARE_ONLY_WHEN_ASKED = 2**62
@@ -179,6 +201,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         max_overflow=pool_size,
         hide_parameters=True,
     )
+    event.listen(engine, "do_execute", _execute_prepared_when_asked)
     _ping_idle_connections(engine)
     return engine
 
