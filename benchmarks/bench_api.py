@@ -202,8 +202,10 @@ def _postmaster_pid(url: str) -> int:
     engine = make_engine(url, pool_size=1)
     with engine.connect() as conn:
         backend = int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
+        # Read while the backend lives: it exits with its connection.
+        stat = (Path("/proc") / str(backend) / "stat").read_text()
     engine.dispose()
-    return int((Path("/proc") / str(backend) / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    return int(stat.rsplit(")", 1)[1].split()[1])
 
 
 def _database_cpu(postmaster: int) -> float:
