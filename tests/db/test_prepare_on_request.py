@@ -61,6 +61,9 @@ def test_only_a_statement_executed_with_prepare_is_prepared(engine: Engine) -> N
         ]
         # the plain one, run 10 times, never was.
         assert _server_prepared(cursor, "plain_statement") == []
+        # An executemany's statement is prepared, as psycopg does by itself.
+        cursor.executemany("SELECT %s::int AS many_rows", [(1,), (2,), (3,), (4,)])
+        assert _server_prepared(cursor, "many_rows") == [("SELECT $1::int AS many_rows", 4)]
         cursor.close()
 
 

@@ -129,6 +129,16 @@ def _execute_prepared_when_asked(
 PREPARE_ONLY_WHEN_ASKED = 2**62
 
 
+@contextmanager
+def _threshold_raised(connection: Any) -> Iterator[None]:
+    """psycopg prepares what asks to be prepared while this lasts (see below)."""
+    connection.prepare_threshold = PREPARE_ONLY_WHEN_ASKED
+    try:
+        yield
+    finally:
+        connection.prepare_threshold = None
+
+
 @functools.cache
 def _prepare_on_request() -> type[Any]:
     """A psycopg cursor class for connections whose ``prepare_threshold`` is ``None``
@@ -155,13 +165,15 @@ def _prepare_on_request() -> type[Any]:
             if not prepare:
                 super().execute(query, params, prepare=prepare, binary=binary)
                 return self
-            connection = self.connection
-            connection.prepare_threshold = PREPARE_ONLY_WHEN_ASKED
-            try:
+            with _threshold_raised(self.connection):
                 super().execute(query, params, prepare=True, binary=binary)
-            finally:
-                connection.prepare_threshold = None
             return self
+
+        def executemany(self, query: Any, params_seq: Any, *, returning: bool = False) -> None:
+            # psycopg prepares an executemany's statement itself (it runs it once per
+            # row): refused with the threshold at None, each row was planned again.
+            with _threshold_raised(self.connection):
+                super().executemany(query, params_seq, returning=returning)
 
     return PreparingOnRequest
 
