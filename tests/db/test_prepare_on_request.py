@@ -1,5 +1,5 @@
-"""PostgreSQL: only the statements that ask to be prepared are, and the driver keeps no
-count of the others (its ``prepare_threshold`` is ``None``; docs/api.md)."""
+"""PostgreSQL: a statement carrying ``db.PREPARED`` is prepared on the server, the others
+are not (docs/api.md)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, Integer, bindparam, literal_column, select, text
+from sqlalchemy import Engine, Integer, bindparam, literal_column, select
 
 from dbtest import postgres_url
 from recompra.db import PREPARED, make_engine
@@ -36,35 +36,6 @@ def engine() -> Iterator[Engine]:
     engine = make_engine(url, pool_size=1)
     yield engine
     engine.dispose()
-
-
-@pytest.mark.postgres
-def test_only_a_statement_executed_with_prepare_is_prepared(engine: Engine) -> None:
-    with engine.connect() as conn:
-        conn.execute(text("SELECT 1"))
-        driver = conn.connection.driver_connection
-        assert driver is not None
-        # No count kept per statement: psycopg's bookkeeping is off...
-        assert driver.prepare_threshold is None
-        cursor = driver.cursor()
-        for value in range(10):
-            cursor.execute(_PLAIN, (value,))
-            assert cursor.fetchone() == (value + 2,)
-        for value in range(3):
-            cursor.execute(_ASKS, (value,), prepare=True)
-            assert cursor.fetchone() == (value + 1,)
-        # ...and stays off after a statement asked to be prepared,
-        assert driver.prepare_threshold is None
-        # which was prepared once and then run prepared (3 runs of one statement);
-        assert _server_prepared(cursor, "asks_to_be_prepared") == [
-            ("SELECT $1::int + 1 AS asks_to_be_prepared", 3)
-        ]
-        # the plain one, run 10 times, never was.
-        assert _server_prepared(cursor, "plain_statement") == []
-        # An executemany's statement is prepared, as psycopg does by itself.
-        cursor.executemany("SELECT %s::int AS many_rows", [(1,), (2,), (3,), (4,)])
-        assert _server_prepared(cursor, "many_rows") == [("SELECT $1::int AS many_rows", 4)]
-        cursor.close()
 
 
 @pytest.mark.postgres

@@ -12,7 +12,6 @@ Every SQLite/PostgreSQL difference that services need is in :mod:`recompra.db.di
 
 from __future__ import annotations
 
-import functools
 import time
 import weakref
 from collections.abc import Iterator
@@ -124,58 +123,9 @@ def _execute_prepared_when_asked(
     return None
 
 
-#: psycopg's ``prepare_threshold`` while a statement asked to be prepared runs (see
-#: :func:`_prepare_on_request`): more executions than any process makes.
+#: psycopg's ``prepare_threshold``: more executions than any process makes, so that only
+#: a statement executed with ``prepare=True`` is prepared on the server.
 PREPARE_ONLY_WHEN_ASKED = 2**62
-
-
-@contextmanager
-def _threshold_raised(connection: Any) -> Iterator[None]:
-    """psycopg prepares what asks to be prepared while this lasts (see below)."""
-    connection.prepare_threshold = PREPARE_ONLY_WHEN_ASKED
-    try:
-        yield
-    finally:
-        connection.prepare_threshold = None
-
-
-@functools.cache
-def _prepare_on_request() -> type[Any]:
-    """A psycopg cursor class for connections whose ``prepare_threshold`` is ``None``
-    that still prepares a statement executed with ``prepare=True``.
-
-    A number as the threshold (even one never reached) makes psycopg count the runs of
-    every statement in its cache: 6-9 µs a statement in the driver (same query, one
-    connection, process CPU), paid by every hub, read and audit statement although only
-    the loyalty hot path's lookups by key ask to be prepared. ``None`` skips that
-    bookkeeping, but psycopg then refuses ``prepare=True`` too, so the cursor raises the
-    threshold for that one call only.
-    """
-    import psycopg
-
-    class PreparingOnRequest(psycopg.Cursor[Any]):
-        def execute(  # type: ignore[override]
-            self,
-            query: Any,
-            params: Any = None,
-            *,
-            prepare: bool | None = None,
-            binary: bool | None = None,
-        ) -> PreparingOnRequest:
-            if not prepare:
-                super().execute(query, params, prepare=prepare, binary=binary)
-                return self
-            with _threshold_raised(self.connection):
-                super().execute(query, params, prepare=True, binary=binary)
-            return self
-
-        def executemany(self, query: Any, params_seq: Any, *, returning: bool = False) -> None:
-            # psycopg prepares an executemany's statement itself (it runs it once per
-            # row): refused with the threshold at None, each row was planned again.
-            with _threshold_raised(self.connection):
-                super().executemany(query, params_seq, returning=returning)
-
-    return PreparingOnRequest
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
@@ -200,15 +150,16 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         _configure_sqlite(engine, None if in_memory else path.split("?", 1)[0])
         return engine
     # hide_parameters: errors must not echo customer data (e-mails, documents) into logs.
-    # prepare_threshold=None: psycopg would otherwise switch a statement to a server-side
-    # prepared one after five runs, and PostgreSQL's generic plan for the hub's
+    # prepare_threshold out of reach: psycopg would otherwise switch a statement to a
+    # server-side prepared one after five runs, and PostgreSQL's generic plan for the hub's
     # ``value IN (...)`` lookups scans the whole index range: 6.6 s per lookup instead of
-    # milliseconds (measured on the Olist import). The few statements that ask to be
-    # prepared (``execute(..., prepare=True)``: the loyalty hot path's lookups by key,
-    # ``loyalty.prepared.Prepared(server_prepared=)``) still are: see the cursor class.
+    # milliseconds (measured on the Olist import). Not ``None``, which would also refuse
+    # the few statements that ask to be prepared (``execute(..., prepare=True)``: the
+    # loyalty hot path's lookups by key, ``loyalty.prepared.Prepared(server_prepared=)``,
+    # a statement carrying :data:`PREPARED`).
     engine = create_engine(
         url,
-        connect_args={"prepare_threshold": None, "cursor_factory": _prepare_on_request()},
+        connect_args={"prepare_threshold": PREPARE_ONLY_WHEN_ASKED},
         pool_size=pool_size,
         max_overflow=pool_size,
         hide_parameters=True,

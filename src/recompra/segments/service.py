@@ -25,7 +25,6 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter
 
-from recompra.db import PREPARED
 from recompra.db.dialect import is_sqlite
 from recompra.errors import Conflict, NotFound
 from recompra.models import Customer
@@ -320,9 +319,6 @@ _ACTIVE_RULE_HASHES = active_versions(
     Segment.current_version,
     SegmentVersion.rule_hash,
 ).order_by(Segment.id)
-# Asked by every loyalty write and most hub writes: prepared on PostgreSQL's side (its
-# planning cost the backend 0.17 ms of CPU a write, docs/api.md).
-_ACTIVE_RULE_HASHES = _ACTIVE_RULE_HASHES.execution_options(**PREPARED)
 
 
 def _rules(session: Session, segment_ids: list[int]) -> list[dict[str, Any]]:
