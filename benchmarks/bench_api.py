@@ -139,6 +139,11 @@ def _prepare(url: str, customers: int) -> tuple[str, list[int], list[int]]:
                 "order_id BIGINT NOT NULL, created_at TEXT NOT NULL)"
             )
         )
+    if url.startswith("postgresql"):
+        # The seeded tables vacuumed and analysed now: autovacuum would otherwise do it
+        # during the first measured run, counted in that server's PostgreSQL CPU.
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE"))
     engine.dispose()
     random.Random(1).shuffle(orders)
     return key, store.customers_a, orders
@@ -193,6 +198,32 @@ def _cpu_by_process(pid: int) -> dict[int, float]:
     return {p: stats[p][1] for p in family if p in stats}
 
 
+def _postmaster_pid(url: str) -> int:
+    """The PostgreSQL server process behind ``url`` (the parent of every backend)."""
+    from sqlalchemy import text
+
+    from recompra.db import make_engine
+
+    engine = make_engine(url, pool_size=1)
+    with engine.connect() as conn:
+        backend = int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
+        # Read while the backend lives: it exits with its connection.
+        stat = (Path("/proc") / str(backend) / "stat").read_text()
+    engine.dispose()
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def _database_cpu(postmaster: int) -> float:
+    """CPU seconds used so far by the PostgreSQL server: its live processes (the
+    backends serving the run's connections among them) and the children it has reaped
+    (a backend whose connection closed), so that a backend ending mid-run still counts.
+    Only meaningful on a server no one else uses during the run (the test server)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    fields = (Path("/proc") / str(postmaster) / "stat").read_text().rsplit(")", 1)[1].split()
+    reaped = (int(fields[13]) + int(fields[14])) / tick  # cutime, cstime
+    return reaped + sum(_cpu_by_process(postmaster).values())
+
+
 def _settle(pid: int, timeout: float = 600) -> None:
     """Wait until the server ``pid`` is idle: its first answer comes from the first
     worker ready, while the others may still be importing the app (a minute on a loaded
@@ -222,12 +253,16 @@ def _loadgen(spec: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _run(spec: dict[str, Any], server_pid: int) -> dict[str, Any]:
+def _run(spec: dict[str, Any], server_pid: int, postmaster: int | None) -> dict[str, Any]:
     # Warm-up (imports, first statements compiled, pool filled) is not measured.
     # Reversed: sequential (earn) runs then warm up on orders the measured run reaches last.
     _loadgen({**spec, "seconds": WARMUP_S, "paths": spec["paths"][::-1]})
     cpu_before = _cpu_by_process(server_pid)
+    database_before = _database_cpu(postmaster) if postmaster else 0.0
     result = _loadgen(spec)
+    if postmaster and result["requests"]:
+        database = _database_cpu(postmaster) - database_before
+        result["db_cpu_ms"] = 1000 * database / result["requests"]
     used = {
         process: seconds - cpu_before.get(process, 0.0)
         for process, seconds in _cpu_by_process(server_pid).items()
@@ -255,9 +290,15 @@ def _line(label: str, r: dict[str, Any], floor: dict[str, Any] | None = None) ->
     return (
         f"  {label:<34} {r['rps']:7.0f} req/s  p50 {r['p50_ms']:6.1f} ms  "
         f"p99 {r['p99_ms']:6.1f} ms  server CPU {r['cpu_ms']:5.2f} ms/req  "
+        f"{_database_part(r)}"
         f"load generator CPU {r['client_cpu_ms']:5.3f} ms/req  "
         f"({r['requests']} requests, {r['errors']} errors{ratio}){_shares(r)}"
     )
+
+
+def _database_part(r: dict[str, Any]) -> str:
+    """PostgreSQL's CPU per request (its backends), when measured (``--postgres``)."""
+    return f"PostgreSQL CPU {r['db_cpu_ms']:5.2f} ms/req  " if "db_cpu_ms" in r else ""
 
 
 def _shares(r: dict[str, Any]) -> str:
@@ -293,6 +334,14 @@ def main() -> None:
         action="store_true",
         help="use a fresh database on RECOMPRA_TEST_POSTGRES_URL (source scripts/pg.sh)",
     )
+    parser.add_argument(
+        "--site",
+        metavar="DIR",
+        nargs="+",
+        default=[],
+        help="folders put on every server's PYTHONPATH, the floor's too (e.g. packages "
+        "installed with pip --target to try another HTTP stack)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
@@ -313,12 +362,16 @@ def _compare(args: argparse.Namespace, home: Path, db_url: str) -> None:
         else str(home / "recompra.db")
     )
     backend = "PostgreSQL" if args.postgres else "SQLite"
+    postmaster = _postmaster_pid(db_url) if args.postgres else None
     print(f"{backend}, {args.concurrency} kept-alive connections, {args.seconds:.0f} s "
           f"per run, {len(customers)} customers, {len(orders)} earnable orders")  # fmt: skip
+    # --site: more packages (e.g. another HTTP stack) for every server, the floor too,
+    # so that both sides of a ratio run on the same stack.
+    site = [str(Path(folder).resolve()) for folder in args.site]
     project_env = {
         # This checkout's source, not whichever one the environment installed (a git
         # worktree shares its main checkout's editable install).
-        "PYTHONPATH": str(HERE.parent / "src"),
+        "PYTHONPATH": os.pathsep.join([str(HERE.parent / "src"), *site]),
         "RECOMPRA_HOME": str(home),
         "RECOMPRA_DATABASE_URL": db_url,
         "RECOMPRA_ENVIRONMENT": "test",
@@ -334,9 +387,10 @@ def _compare(args: argparse.Namespace, home: Path, db_url: str) -> None:
     servers = [("project", serve, project_env, "/v1")]
     if args.before:
         before_src = _checkout(args.before, home)
-        before_env = {**project_env, "PYTHONPATH": str(before_src)}
+        before_env = {**project_env, "PYTHONPATH": os.pathsep.join([str(before_src), *site])}
         servers.append(("before", servers[0][1], before_env, "/v1"))
-    servers.append(("floor", [sys.executable, "floor_app.py"], {"FLOOR_DATABASE": floor_db}, ""))
+    floor_env = {"FLOOR_DATABASE": floor_db, "PYTHONPATH": project_env["PYTHONPATH"]}
+    servers.append(("floor", [sys.executable, "floor_app.py"], floor_env, ""))
     # Disjoint orders per project server: each meets as many first earns as the other.
     project_servers = [name for name, *_ in servers if name != "floor"]
     for workers in args.workers:
@@ -362,6 +416,7 @@ def _compare(args: argparse.Namespace, home: Path, db_url: str) -> None:
                     results[f"{name} {kind}"] = _run(
                         {**run, "method": method, "sequential": sequential, "paths": paths},
                         server.pid,
+                        postmaster,
                     )
             finally:
                 server.terminate()

@@ -23,6 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from recompra.db import PREPARED
 from recompra.errors import NotFound
 from recompra.models import BrandCustomer, Customer, CustomerScore, Event, Order, Return, Review
 from recompra.reads.customer_search import find_customers
@@ -173,6 +174,9 @@ _PROFILE = _VISIBLE.add_columns(
     CustomerScore.id.label("score_id"),
     *_SCORE_FIELDS,
 ).outerjoin(CustomerScore, CustomerScore.id == _LATEST_SCORE_ID)
+# Prepared on PostgreSQL's side: planning it cost the backend 0.8 ms a read, running it
+# 0.13 ms (docs/api.md, "Request path cost").
+_PROFILE = _PROFILE.execution_options(**PREPARED)
 
 
 def customer_profile(

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from recompra.db import PREPARED
 from recompra.loyalty.programs import (
     NoActiveProgram,
     active_program_condition,
@@ -236,15 +237,20 @@ _PROFILE_PROGRAM = (
     .where(active_program_condition())
     .order_by(LoyaltyProgram.id)
     .limit(1)
+    .execution_options(**PREPARED)  # prepared on PostgreSQL's side, as the profile's
 )
-_PROFILE_HOLDER = select(
-    LoyaltyAccount.balance,
-    LoyaltyAccount.pending,
-    LoyaltyAccount.debt,
-    LoyaltyAccount.tier_id,
-    LoyaltyAccount.override_tier_id,
-    LoyaltyAccount.company_account_id,
-).where(holder_condition())
+_PROFILE_HOLDER = (
+    select(
+        LoyaltyAccount.balance,
+        LoyaltyAccount.pending,
+        LoyaltyAccount.debt,
+        LoyaltyAccount.tier_id,
+        LoyaltyAccount.override_tier_id,
+        LoyaltyAccount.company_account_id,
+    )
+    .where(holder_condition())
+    .execution_options(**PREPARED)
+)
 
 
 def customer_points(session: Session, *, brand_id: int, customer_id: int) -> dict[str, Any] | None:
