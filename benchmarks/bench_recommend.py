@@ -18,9 +18,10 @@ Usage::
    The pandas and Spark outputs are checked against DuckDB's.
 2. Training and full refresh on the same snapshot, next to the co-occurrence SQL alone
    (DuckDB): reading the purchase lines, the per-store model selection (every candidate
-   fitted and back-tested, blends learned), fitting the served lists, and the whole
-   ``refresh`` (co-purchase tables, upsell, selection, served and explained offers for
-   every customer).
+   fitted and back-tested, blends learned), fitting the served lists, ranking every
+   customer's served lists (top 30, each list apart), the peak resident memory, and the
+   whole ``refresh`` (co-purchase tables, upsell, selection, served and explained offers
+   for every customer).
 3. Serving latency: refresh on a generated store, load ``RecommendationIndex``, then time
    top-10 per customer and per product, explanation sentence included: p50 / p99.
 4. Evaluation tables (served next to every candidate and baseline: hit-rate, precision,
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -74,6 +76,11 @@ sys.path.insert(0, str(ROOT / "tests" / "recommend"))
 def load() -> str:
     """Return the 1-minute load average and the core count, for context."""
     return f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+
+
+def peak_rss_gb() -> float:
+    """Return this process's peak resident memory in GB (Linux reports kilobytes)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
 
 
 def section(title: str) -> None:
@@ -234,7 +241,12 @@ def bench_training(args: argparse.Namespace) -> None:
     plan = timed("training: model selection (back-test, blends)", choose_plan, lines)
     for kind, choice in plan.choices.items():
         print(f"  {kind}: {choice.reason}")
-    timed("training: fit the served lists", ServedRecommender(plan).fit, lines)
+    served = timed("training: fit the served lists", ServedRecommender(plan).fit, lines)
+    # The refresh's costliest step at scale: every customer's served lists (depth 3k).
+    for kind in ("new", "any", "cold_start"):
+        timed(f"served top-30 of every customer: {kind}", served.top_k, served.customers_, 30, kind)
+    del served
+    print(f"peak resident memory so far: {peak_rss_gb():.2f} GB")
     out = Path(tempfile.mkdtemp(prefix="reco-refresh-"))
     manifest = timed("full refresh (DuckDB) to Parquet", refresh, data, out)
     print("refresh steps (s):", manifest["seconds"])
