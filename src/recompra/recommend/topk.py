@@ -17,9 +17,9 @@ the history, EASE's modelled items, the history itself), ``mass * prior`` a rank
 prior (next-best-offer's shrinkage, or the popularity list itself) and ``tie`` the
 popularity tie-breaker. An item without evidence scores ``mass[u] * prior[j] + tie[j]``,
 so only the evidence items and a prefix of the shared fallback order can reach a row's
-top ``k``: the prefix holds ``k`` items plus as many as the row's evidence and excluded
-items, of the order by ``prior + tie`` (rows with a positive mass) and of the order by
-``tie`` alone (rows without), both then by the lower position. It equals the dense top
+top ``k``: the row's first ``k`` items outside its evidence and excluded items, in the
+order by ``prior + tie`` (rows with a positive mass) and in the order by ``tie`` alone
+(rows without), both then by the lower position. It equals the dense top
 ``k`` whenever the prior orders the items the same way for every positive mass (a
 popularity-shaped prior, or a mass of one): ``tests/recommend/test_recommend_topk.py``
 checks both paths against a sort done in the test.
@@ -99,6 +99,27 @@ def fallback_orders(tie: np.ndarray, prior: np.ndarray | None) -> list[np.ndarra
     return orders
 
 
+def _fallback(order: np.ndarray, skip: np.ndarray, n: int, k: int) -> np.ndarray:
+    """Return the keys of each row's first ``k`` items of ``order`` outside ``skip``.
+
+    ``skip`` holds sorted ``row * m + item`` keys. A skipped item of fallback rank ``s``,
+    the ``i``-th skipped one of its row by rank, comes before the row's ``k``-th kept
+    item exactly when ``s - i < k``; the row's prefix is ``k`` plus their count.
+    """
+    m = len(order)
+    rank_of = np.empty(m, dtype=np.int64)
+    rank_of[order] = np.arange(m)
+    skip_row, rank = skip // m, rank_of[skip % m]
+    by_rank = np.lexsort((rank, skip_row))
+    skip_row, rank = skip_row[by_rank], rank[by_rank]
+    before = rank - _first_per_row(skip_row, n) < k
+    length = np.minimum(k + np.bincount(skip_row[before], minlength=n), m)
+    row = np.repeat(np.arange(n, dtype=np.int64), length)
+    offset = np.arange(int(length.sum())) - np.repeat(np.cumsum(length) - length, length)
+    keys: np.ndarray = row * m + order[offset]
+    return keys
+
+
 def sparse_top(
     scores: SparseScores,
     tie: np.ndarray,
@@ -135,15 +156,11 @@ def sparse_top(
     ex = excluded.tocsr()
     ex_keys = np.unique(_keys(ex))
     e_keys = _keys(evidence)
+    skip = np.union1d(e_keys, ex_keys)  # scored as evidence, or excluded
     e_keep = ~np.isin(e_keys, ex_keys)
     e_keys, e_val = e_keys[e_keep], evidence.data[e_keep]
-    # Prefix of the fallback order(s): k plus the row's evidence and excluded items.
-    per_row = k + np.diff(evidence.indptr) + np.diff(ex.indptr)
-    per_row = np.minimum(per_row, m).astype(np.int64)
-    row = np.repeat(np.arange(n, dtype=np.int64), per_row)
-    offset = np.arange(int(per_row.sum())) - np.repeat(np.cumsum(per_row) - per_row, per_row)
-    fill = np.unique(np.concatenate([row * m + order[offset] for order in orders]))
-    fill = fill[~np.isin(fill, ex_keys) & ~np.isin(fill, e_keys)]
+    fill = np.unique(np.concatenate([_fallback(order, skip, n, k) for order in orders]))
+    fill = fill[~np.isin(fill, skip)]
     keys = np.concatenate([e_keys, fill])
     value = np.concatenate([e_val, np.zeros(len(fill))])
     row, col = keys // m, keys % m
