@@ -9,6 +9,7 @@ import pytest
 import scipy.sparse as sp
 
 from recompra.generate import GeneratorConfig, generate_tables
+from recompra.recommend import recommenders
 from recompra.recommend.ease import Ease
 from recompra.recommend.purchases import purchase_lines
 from recompra.recommend.recommenders import (
@@ -89,7 +90,12 @@ MODELS = {
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 @pytest.mark.parametrize("level", ["product", "category"])
-def test_sparse_lists_equal_the_dense_lists(lines: pd.DataFrame, name: str, level: str) -> None:
+@pytest.mark.parametrize("dense_share", [1.0, recommenders.DENSE_SHARE])
+def test_sparse_lists_equal_the_dense_lists(
+    lines: pd.DataFrame, name: str, level: str, dense_share: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # dense_share 1.0: every block through sparse_top, however dense its evidence.
+    monkeypatch.setattr(recommenders, "DENSE_SHARE", dense_share)
     model: BaseRecommender = MODELS[name]()
     model.level = "product" if level == "product" else "category"
     model.fit(lines)

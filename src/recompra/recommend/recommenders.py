@@ -42,6 +42,8 @@ Exclude = Literal["none", "all", "non_repeat"]
 CHUNK_CELLS = 4_000_000
 #: Customers ranked at once on the sparse path (memory grows with their evidence).
 SPARSE_CHUNK = 2_000
+#: Evidence share of a block's cells above which the sparse path ranks it densely.
+DENSE_SHARE = 0.05
 _TIE_BREAK = 1e-6
 
 
@@ -234,18 +236,24 @@ class BaseRecommender:
         for start in range(0, len(customer_ids), chunk):
             block_ids = customer_ids[start : start + chunk]
             rows = self.history_rows(block_ids)
-            scores = self._scores(rows, block_ids)
-            evidence = scores > 0 if evidence_only else None
-            scores += tie
-            self._mask(scores, rows, exclude)
-            best = dense_top(scores, kk)
-            valid = np.isfinite(np.take_along_axis(scores, best, axis=1))
-            if evidence is not None:
-                valid &= np.take_along_axis(evidence, best, axis=1)
-            block = slice(start, start + len(best))
-            out_pos[block, :kk] = np.where(valid, best, -1)
+            top = self._rank_dense(self._scores(rows, block_ids), rows, exclude, evidence_only, kk)
+            out_pos[start : start + len(block_ids), :kk] = top
         out_ids[:, :kk] = np.where(out_pos[:, :kk] >= 0, self.index_.ids[out_pos[:, :kk]], -1)
         return out_ids, out_pos
+
+    def _rank_dense(
+        self, scores: np.ndarray, rows: sp.csr_matrix, exclude: Exclude, evidence_only: bool, k: int
+    ) -> np.ndarray:
+        """Return the top-``k`` positions of dense block scores (``-1``: none or no evidence)."""
+        evidence = scores > 0 if evidence_only else None
+        scores += _TIE_BREAK * self.popularity_norm_
+        self._mask(scores, rows, exclude)
+        best = dense_top(scores, k)
+        valid = np.isfinite(np.take_along_axis(scores, best, axis=1))
+        if evidence is not None:
+            valid &= np.take_along_axis(evidence, best, axis=1)
+        top: np.ndarray = np.where(valid, best, -1)
+        return top
 
     def _excluded(self, history: sp.csr_matrix, exclude: Exclude) -> sp.csr_matrix:
         """Return the history entries ``exclude`` rules out (the sparse path's mask)."""
@@ -276,6 +284,16 @@ class BaseRecommender:
             rows = self.history_rows(block_ids)
             scores = self._sparse_scores(rows, block_ids)
             assert scores is not None  # checked by the caller
+            n_items = self.index_.size
+            if scores.evidence.nnz > DENSE_SHARE * len(block_ids) * n_items:
+                # Evidence on a large share of the catalogue (co-occurrence of a store
+                # whose items all co-occur): sorting it costs more than the dense path.
+                step = max(1, CHUNK_CELLS // n_items)
+                for at in range(0, len(block_ids), step):
+                    part = scores.rows(at, at + step).dense()
+                    top = self._rank_dense(part, rows[at : at + step], exclude, evidence_only, kk)
+                    out_pos[start + at : start + at + len(top), :kk] = top
+                continue
             if orders is None:
                 orders = fallback_orders(tie, scores.prior)
             top = sparse_top(

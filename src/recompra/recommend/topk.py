@@ -73,6 +73,11 @@ class SparseScores:
     mass: np.ndarray | None = None
     prior: np.ndarray | None = None
 
+    def rows(self, start: int, stop: int) -> SparseScores:
+        """Return the scores of rows ``start:stop``."""
+        mass = None if self.mass is None else self.mass[start:stop]
+        return SparseScores(self.evidence[start:stop], mass, self.prior)
+
     def dense(self) -> np.ndarray:
         """Return the block's scores as a dense array (the dense path's input)."""
         scores = np.asarray(self.evidence.toarray(), dtype=np.float64)
