@@ -42,8 +42,11 @@ Exclude = Literal["none", "all", "non_repeat"]
 CHUNK_CELLS = 4_000_000
 #: Customers ranked at once on the sparse path (memory grows with their evidence).
 SPARSE_CHUNK = 2_000
-#: Evidence share of a block's cells above which the sparse path ranks it densely.
-DENSE_SHARE = 0.05
+#: Evidence share of a block's cells above which the sparse path ranks it densely. Measured
+#: at 1M generated orders (20,000 products): the dense path costs about 16 ns of CPU per
+#: cell, the sparse one about 800 ns per evidence entry (its sorts), so dense wins above
+#: about 2 %; next-best-offer's evidence there is 3.5 %, co-occurrence's 14.5 %.
+DENSE_SHARE = 0.01
 _TIE_BREAK = 1e-6
 
 
@@ -286,8 +289,8 @@ class BaseRecommender:
             assert scores is not None  # checked by the caller
             n_items = self.index_.size
             if scores.evidence.nnz > DENSE_SHARE * len(block_ids) * n_items:
-                # Evidence on a large share of the catalogue (co-occurrence of a store
-                # whose items all co-occur): sorting it costs more than the dense path.
+                # Evidence on a large share of the catalogue (see DENSE_SHARE): sorting
+                # it costs more than scoring the block densely.
                 step = max(1, CHUNK_CELLS // n_items)
                 for at in range(0, len(block_ids), step):
                     part = scores.rows(at, at + step).dense()
