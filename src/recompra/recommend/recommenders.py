@@ -118,6 +118,8 @@ class BaseRecommender:
         top = buyers.max() if buyers.size else 1.0
         self.popularity_norm_: np.ndarray = buyers / (top or 1.0)
         self.repeatable_: np.ndarray = np.zeros(self.index_.size, dtype=bool)
+        #: Set when a block's evidence proves too dense to rank sparsely (DENSE_SHARE).
+        self.dense_evidence_ = False
         self._fit_model(lines)
         return self
 
@@ -221,7 +223,7 @@ class BaseRecommender:
             return out_ids, out_pos
         kk = min(k, n_items)
         tie = _TIE_BREAK * self.popularity_norm_
-        if self.scoring == "sparse" and self._has_sparse_scores():
+        if self.scoring == "sparse" and self._has_sparse_scores() and not self.dense_evidence_:
             return self._top_k_sparse(customer_ids, k, exclude, evidence_only, tie)
         chunk = max(1, CHUNK_CELLS // n_items)
         # Customers without history all get the same list: score one, copy it to all.
@@ -287,16 +289,15 @@ class BaseRecommender:
             rows = self.history_rows(block_ids)
             scores = self._sparse_scores(rows, block_ids)
             assert scores is not None  # checked by the caller
-            n_items = self.index_.size
-            if scores.evidence.nnz > DENSE_SHARE * len(block_ids) * n_items:
+            if scores.evidence.nnz > DENSE_SHARE * len(block_ids) * self.index_.size:
                 # Evidence on a large share of the catalogue (see DENSE_SHARE): sorting
-                # it costs more than scoring the block densely.
-                step = max(1, CHUNK_CELLS // n_items)
-                for at in range(0, len(block_ids), step):
-                    part = scores.rows(at, at + step).dense()
-                    top = self._rank_dense(part, rows[at : at + step], exclude, evidence_only, kk)
-                    out_pos[start + at : start + at + len(top), :kk] = top
-                continue
+                # it costs more than scoring densely, for this model from now on.
+                self.dense_evidence_ = True
+                _, pos = self._top_k_positions(
+                    customer_ids[start:], k, exclude, evidence_only=evidence_only
+                )
+                out_pos[start:] = pos
+                break
             if orders is None:
                 orders = fallback_orders(tie, scores.prior)
             top = sparse_top(
