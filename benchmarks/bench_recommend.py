@@ -20,11 +20,12 @@ Usage::
    pandas side by side (same machine, same run; Parquet load timed apart), Spark
    ``local[2]`` (writes pairs and rules to Parquet). The pandas and Spark outputs are
    checked against DuckDB's.
-2. Training and full refresh on the same snapshot, next to the co-occurrence SQL alone
-   (DuckDB): reading the purchase lines, the per-store model selection (every candidate
-   fitted and back-tested, blends learned), fitting the served lists, and the whole
-   ``refresh`` (co-purchase tables, upsell, selection, served and explained offers for
-   every customer).
+2. Training and full refresh on the same snapshot, next to the co-occurrence alone
+   (DuckDB: the served pair counts and rules): reading the purchase lines, the per-store model selection (every candidate
+   fitted and back-tested, blends learned), fitting the served lists, ranking every
+   customer's served lists (top 30, each list apart), the peak resident memory, and the
+   whole ``refresh`` (co-purchase tables, upsell, selection, served and explained offers
+   for every customer).
 3. Serving latency: refresh on a generated store, load ``RecommendationIndex``, then time
    top-10 per customer and per product, explanation sentence included: p50 / p99.
 4. Evaluation tables (served next to every candidate and baseline: hit-rate, precision,
@@ -85,6 +86,11 @@ sys.path.insert(0, str(ROOT / "tests" / "recommend"))
 def load() -> str:
     """Return the 1-minute load average and the core count, for context."""
     return f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+
+
+def peak_rss_gb() -> float:
+    """Return this process's peak resident memory in GB (Linux reports kilobytes)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
 
 
 def section(title: str) -> None:
@@ -295,10 +301,10 @@ def ensure_snapshot(args: argparse.Namespace) -> Path:
 
 
 def bench_training(args: argparse.Namespace) -> None:
-    """Training and full refresh time next to the co-occurrence SQL alone."""
+    """Training and full refresh time next to the co-occurrence alone (the served DuckDB path)."""
     section(f"training and refresh, {args.orders:,} generated orders, {args.products:,} products")
     data = ensure_snapshot(args)
-    timed("co-occurrence SQL alone (DuckDB pairs + rules)", cooccurrence, data)
+    timed("co-occurrence alone (DuckDB pair counts + rules)", cooccurrence, data)
     floor = dict(LAST)
     lines = timed(
         "read purchase lines", lambda: purchase_lines(load_tables(data, ("orders", "order_items")))
@@ -307,12 +313,17 @@ def bench_training(args: argparse.Namespace) -> None:
     plan = timed("training: model selection (back-test, blends)", choose_plan, lines)
     for kind, choice in plan.choices.items():
         print(f"  {kind}: {choice.reason}")
-    timed("training: fit the served lists", ServedRecommender(plan).fit, lines)
+    served = timed("training: fit the served lists", ServedRecommender(plan).fit, lines)
+    # The refresh's costliest step at scale: every customer's served lists (depth 3k).
+    for kind in ("new", "any", "cold_start"):
+        timed(f"served top-30 of every customer: {kind}", served.top_k, served.customers_, 30, kind)
+    del served
+    print(f"peak resident memory so far: {peak_rss_gb():.2f} GB")
     out = Path(tempfile.mkdtemp(prefix="reco-refresh-"))
     manifest = timed("full refresh (DuckDB) to Parquet", refresh, data, out)
     print("refresh steps (s):", manifest["seconds"])
     print(
-        f"full refresh / co-occurrence SQL alone: {LAST['wall'] / floor['wall']:.1f}x wall, "
+        f"full refresh / co-occurrence alone: {LAST['wall'] / floor['wall']:.1f}x wall, "
         f"{LAST['cpu'] / max(floor['cpu'], 1e-9):.1f}x CPU"
     )
     shutil.rmtree(out, ignore_errors=True)

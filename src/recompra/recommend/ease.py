@@ -24,6 +24,7 @@ import pandas as pd
 
 from recompra.recommend.recommenders import BaseRecommender, Exclude
 from recompra.recommend.sql import Level
+from recompra.recommend.topk import SparseScores
 
 if TYPE_CHECKING:
     import scipy.sparse as sp
@@ -67,8 +68,22 @@ class Ease(BaseRecommender):
         self.weights_: np.ndarray = weights
 
     def _scores(self, history: sp.csr_matrix, customer_ids: np.ndarray) -> np.ndarray:
+        # The dense path (a dense model): the same values as _sparse_scores, no CSR detour.
         binary = history[:, self.modelled_].tocsr()
         binary.data[:] = 1.0
         scores = np.zeros(history.shape, dtype=np.float64)
         scores[:, self.modelled_] = np.asarray(binary @ self.weights_)
         return scores
+
+    def _sparse_scores(self, history: sp.csr_matrix, customer_ids: np.ndarray) -> SparseScores:
+        # Only the modelled items score; a zero score is no evidence (ranked as one).
+        import scipy.sparse as sp
+
+        binary = history[:, self.modelled_].tocsr()
+        binary.data[:] = 1.0
+        modelled = sp.csr_matrix(np.asarray(binary @ self.weights_))
+        evidence = sp.csr_matrix(
+            (modelled.data, self.modelled_[modelled.indices], modelled.indptr),
+            shape=history.shape,
+        )
+        return SparseScores(evidence)

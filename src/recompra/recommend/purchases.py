@@ -42,9 +42,9 @@ CATALOGUE_FLAGS: dict[str, bool] = {"non_merchandise": True, "active": False, "i
 
 _LINES_SQL = """
 SELECT i.order_id, o.customer_id, o.purchased_at, i.product_id,
-       MIN(i.category_id) AS category_id,
-       CAST(SUM(i.quantity) AS BIGINT) AS quantity,
-       CAST(MIN(i.unit_price_minor) AS BIGINT) AS unit_price_minor
+       CAST(COALESCE(MIN(i.category_id), -1) AS BIGINT) AS category_id,
+       CAST(COALESCE(SUM(i.quantity), 1) AS BIGINT) AS quantity,
+       CAST(COALESCE(MIN(i.unit_price_minor), 0) AS BIGINT) AS unit_price_minor
 FROM order_items i
 JOIN orders o ON o.order_id = i.order_id
 WHERE o.status NOT IN ({excluded}) AND i.product_id IS NOT NULL
@@ -91,7 +91,8 @@ def purchase_lines(tables: Mapping[str, pa.Table]) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns :data:`LINE_COLUMNS`; ``purchased_at`` is a UTC timestamp.
+        Columns :data:`LINE_COLUMNS` (int64; a missing category is -1, a missing
+        quantity 1, a missing price 0); ``purchased_at`` is a UTC timestamp.
     """
     excluded = ", ".join(f"'{s}'" for s in NON_PURCHASE_STATUSES)
     with open_engine("duckdb") as engine:
@@ -106,16 +107,16 @@ def purchase_lines(tables: Mapping[str, pa.Table]) -> pd.DataFrame:
             }
         )
         result = engine.query(_LINES_SQL.format(excluded=excluded))
-    frame = result.to_pandas()
+    # Plain int64 and timestamp columns (the defaults are filled in SQL), converted
+    # column by column with the Arrow buffers released as they go: at 10M orders the
+    # lines are 15.7M rows, and every extra copy is another gigabyte.
+    frame: pd.DataFrame = result.to_pandas(self_destruct=True, split_blocks=True)
+    del result
     non_merchandise = _flagged(tables, "non_merchandise")
     if len(non_merchandise):
         # Postage, gift wrap and fees say nothing about taste and are never offered.
         frame = frame.loc[~frame["product_id"].isin(non_merchandise)]
-    frame["category_id"] = frame["category_id"].fillna(-1).astype("int64")
-    frame["quantity"] = frame["quantity"].fillna(1).astype("int64")
-    frame["unit_price_minor"] = frame["unit_price_minor"].fillna(0).astype("int64")
-    out: pd.DataFrame = frame[list(LINE_COLUMNS)]
-    return out
+    return frame
 
 
 def _flagged(tables: Mapping[str, pa.Table], column: str) -> np.ndarray:

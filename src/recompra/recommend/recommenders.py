@@ -35,10 +35,18 @@ from recompra.recommend.matrices import (
 from recompra.recommend.purchases import item_column
 from recompra.recommend.repeat import rebuy_table
 from recompra.recommend.sql import Level
+from recompra.recommend.topk import SparseScores, dense_top, fallback_orders, sparse_top
 
 Exclude = Literal["none", "all", "non_repeat"]
 #: Dense score cells processed at once (customers x items); bounds memory per chunk.
 CHUNK_CELLS = 4_000_000
+#: Customers ranked at once on the sparse path (memory grows with their evidence).
+SPARSE_CHUNK = 2_000
+#: Evidence share of a block's cells above which the sparse path ranks it densely. Measured
+#: at 1M generated orders (20,000 products): the dense path costs about 16 ns of CPU per
+#: cell, the sparse one about 800 ns per evidence entry (its sorts), so dense wins above
+#: about 2 %; next-best-offer's evidence there is 3.5 %, co-occurrence's 14.5 %.
+DENSE_SHARE = 0.01
 _TIE_BREAK = 1e-6
 
 
@@ -83,6 +91,9 @@ class BaseRecommender:
     """
 
     default_exclude: Exclude = "all"
+    #: ``"sparse"`` ranks through :meth:`_sparse_scores` where the model has it (exact,
+    #: see :mod:`recompra.recommend.topk`); ``"dense"`` always scores the whole catalogue.
+    scoring: Literal["sparse", "dense"] = "sparse"
 
     def __init__(self, level: Level = "product") -> None:
         self.level: Level = level
@@ -107,6 +118,8 @@ class BaseRecommender:
         top = buyers.max() if buyers.size else 1.0
         self.popularity_norm_: np.ndarray = buyers / (top or 1.0)
         self.repeatable_: np.ndarray = np.zeros(self.index_.size, dtype=bool)
+        #: Set when a block's evidence proves too dense to rank sparsely (DENSE_SHARE).
+        self.dense_evidence_ = False
         self._fit_model(lines)
         return self
 
@@ -124,9 +137,24 @@ class BaseRecommender:
 
     # -- scoring ---------------------------------------------------------------------
 
+    def _sparse_scores(
+        self, history: sp.csr_matrix, customer_ids: np.ndarray
+    ) -> SparseScores | None:
+        """Return the scores of a chunk of customers as sparse evidence plus a rank-one prior.
+
+        ``None`` (the default) when the model only scores densely (:meth:`_scores`).
+        """
+        return None
+
+    def _has_sparse_scores(self) -> bool:
+        return type(self)._sparse_scores is not BaseRecommender._sparse_scores
+
     def _scores(self, history: sp.csr_matrix, customer_ids: np.ndarray) -> np.ndarray:
         """Return dense scores (customers x items) for a chunk of customers and their history."""
-        raise NotImplementedError
+        sparse = self._sparse_scores(history, customer_ids)
+        if sparse is None:
+            raise NotImplementedError
+        return sparse.dense()
 
     def history_rows(self, customer_ids: np.ndarray) -> sp.csr_matrix:
         """Return the history rows of ``customer_ids`` (empty rows for unknown customers)."""
@@ -193,8 +221,11 @@ class BaseRecommender:
         out_pos = np.full((len(customer_ids), k), -1, dtype=np.int64)
         if n_items == 0 or len(customer_ids) == 0:
             return out_ids, out_pos
-        chunk = max(1, CHUNK_CELLS // n_items)
         kk = min(k, n_items)
+        tie = _TIE_BREAK * self.popularity_norm_
+        if self.scoring == "sparse" and self._has_sparse_scores() and not self.dense_evidence_:
+            return self._top_k_sparse(customer_ids, k, exclude, evidence_only, tie)
+        chunk = max(1, CHUNK_CELLS // n_items)
         # Customers without history all get the same list: score one, copy it to all.
         empty = np.diff(self.history_rows(customer_ids).indptr) == 0
         if empty.sum() > 1:
@@ -210,20 +241,70 @@ class BaseRecommender:
         for start in range(0, len(customer_ids), chunk):
             block_ids = customer_ids[start : start + chunk]
             rows = self.history_rows(block_ids)
-            scores = self._scores(rows, block_ids)
-            evidence = scores > 0 if evidence_only else None
-            scores += _TIE_BREAK * self.popularity_norm_
-            self._mask(scores, rows, exclude)
-            part = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
-            part_scores = np.take_along_axis(scores, part, axis=1)
-            order = np.argsort(-part_scores, axis=1, kind="stable")
-            best = np.take_along_axis(part, order, axis=1)
-            valid = np.isfinite(np.take_along_axis(scores, best, axis=1))
-            if evidence is not None:
-                valid &= np.take_along_axis(evidence, best, axis=1)
-            block = slice(start, start + len(best))
-            out_pos[block, :kk] = np.where(valid, best, -1)
-            out_ids[block, :kk] = np.where(valid, self.index_.ids[best], -1)
+            top = self._rank_dense(self._scores(rows, block_ids), rows, exclude, evidence_only, kk)
+            out_pos[start : start + len(block_ids), :kk] = top
+        out_ids[:, :kk] = np.where(out_pos[:, :kk] >= 0, self.index_.ids[out_pos[:, :kk]], -1)
+        return out_ids, out_pos
+
+    def _rank_dense(
+        self, scores: np.ndarray, rows: sp.csr_matrix, exclude: Exclude, evidence_only: bool, k: int
+    ) -> np.ndarray:
+        """Return the top-``k`` positions of dense block scores (``-1``: none or no evidence)."""
+        evidence = scores > 0 if evidence_only else None
+        scores += _TIE_BREAK * self.popularity_norm_
+        self._mask(scores, rows, exclude)
+        best = dense_top(scores, k)
+        valid = np.isfinite(np.take_along_axis(scores, best, axis=1))
+        if evidence is not None:
+            valid &= np.take_along_axis(evidence, best, axis=1)
+        top: np.ndarray = np.where(valid, best, -1)
+        return top
+
+    def _excluded(self, history: sp.csr_matrix, exclude: Exclude) -> sp.csr_matrix:
+        """Return the history entries ``exclude`` rules out (the sparse path's mask)."""
+        if exclude == "none":
+            return sp.csr_matrix(history.shape)
+        if exclude == "all":
+            return history
+        coo = history.tocoo()
+        drop = ~self.repeatable_[coo.col]
+        return sp.csr_matrix(
+            (np.ones(int(drop.sum())), (coo.row[drop], coo.col[drop])), shape=history.shape
+        )
+
+    def _top_k_sparse(
+        self,
+        customer_ids: np.ndarray,
+        k: int,
+        exclude: Exclude,
+        evidence_only: bool,
+        tie: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The sparse path of :meth:`_top_k_positions` (see :mod:`recompra.recommend.topk`)."""
+        out_pos = np.full((len(customer_ids), k), -1, dtype=np.int64)
+        kk = min(k, self.index_.size)
+        orders: list[np.ndarray] | None = None
+        for start in range(0, len(customer_ids), SPARSE_CHUNK):
+            block_ids = customer_ids[start : start + SPARSE_CHUNK]
+            rows = self.history_rows(block_ids)
+            scores = self._sparse_scores(rows, block_ids)
+            assert scores is not None  # checked by the caller
+            if scores.evidence.nnz > DENSE_SHARE * len(block_ids) * self.index_.size:
+                # Evidence on a large share of the catalogue (see DENSE_SHARE): sorting
+                # it costs more than scoring densely, for this model from now on.
+                self.dense_evidence_ = True
+                _, pos = self._top_k_positions(
+                    customer_ids[start:], k, exclude, evidence_only=evidence_only
+                )
+                out_pos[start:] = pos
+                break
+            if orders is None:
+                orders = fallback_orders(tie, scores.prior)
+            top = sparse_top(
+                scores, tie, self._excluded(rows, exclude), kk, orders, evidence_only=evidence_only
+            )
+            out_pos[start : start + len(block_ids), :kk] = top
+        out_ids = np.where(out_pos >= 0, self.index_.ids[np.maximum(out_pos, 0)], -1)
         return out_ids, out_pos
 
 
@@ -260,8 +341,10 @@ class Popularity(BaseRecommender):
             self.popularity_ = counts
         self.ranking_: np.ndarray = score / (score.max(initial=0.0) or 1.0)
 
-    def _scores(self, history: sp.csr_matrix, customer_ids: np.ndarray) -> np.ndarray:
-        return np.tile(self.ranking_, (history.shape[0], 1))
+    def _sparse_scores(self, history: sp.csr_matrix, customer_ids: np.ndarray) -> SparseScores:
+        # One shared list: no evidence, the ranking as the prior of every row.
+        n = history.shape[0]
+        return SparseScores(sp.csr_matrix(history.shape), np.ones(n), self.ranking_)
 
 
 class ItemCooccurrence(BaseRecommender):
@@ -310,10 +393,10 @@ class ItemCooccurrence(BaseRecommender):
         else:
             raise ValueError(f"unknown measure {self.measure!r}; expected cosine or lift")
 
-    def _scores(self, history: sp.csr_matrix, customer_ids: np.ndarray) -> np.ndarray:
+    def _sparse_scores(self, history: sp.csr_matrix, customer_ids: np.ndarray) -> SparseScores:
         binary = history.copy()
         binary.data[:] = 1.0
-        return np.asarray((binary @ self.similarity_).toarray())
+        return SparseScores((binary @ self.similarity_).tocsr())
 
 
 class NextBestOffer(BaseRecommender):
@@ -472,6 +555,7 @@ class NextBestOffer(BaseRecommender):
             "repeat": np.asarray(terms.repeat.toarray()),
         }
 
-    def _scores(self, history: sp.csr_matrix, customer_ids: np.ndarray) -> np.ndarray:
-        parts = self.components(history)
-        return np.asarray(parts["item"] + parts["category"] + parts["prior"] + parts["repeat"])
+    def _sparse_scores(self, history: sp.csr_matrix, customer_ids: np.ndarray) -> SparseScores:
+        terms = self.sparse_terms(history)
+        evidence = (terms.item + terms.category + terms.repeat).tocsr()
+        return SparseScores(evidence, terms.prior_mass, self.base_rate_)

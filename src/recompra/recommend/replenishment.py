@@ -13,6 +13,7 @@ import scipy.sparse as sp
 from recompra.recommend.recommenders import BaseRecommender, Exclude
 from recompra.recommend.repeat import customer_item_stats, rebuy_table
 from recompra.recommend.sql import Level
+from recompra.recommend.topk import SparseScores
 
 #: Lowest weight of the timing factor: an overdue or early item is demoted, never dropped.
 _DUE_FLOOR = 0.25
@@ -63,8 +64,8 @@ class Replenishment(BaseRecommender):
             (likely * np.maximum(_DUE_FLOOR, due), (times.row, times.col)), shape=times.shape
         )
 
-    def _scores(self, history: sp.csr_matrix, customer_ids: np.ndarray) -> np.ndarray:
-        return np.asarray(self.rows_of(self.restock_, customer_ids).toarray())
+    def _sparse_scores(self, history: sp.csr_matrix, customer_ids: np.ndarray) -> SparseScores:
+        return SparseScores(self.rows_of(self.restock_, customer_ids))
 
 
 class OwnHistory(BaseRecommender):
@@ -82,5 +83,5 @@ class OwnHistory(BaseRecommender):
             (times.data + recency, (times.row, times.col)), shape=times.shape
         )
 
-    def _scores(self, history: sp.csr_matrix, customer_ids: np.ndarray) -> np.ndarray:
-        return np.asarray(self.rows_of(self.own_, customer_ids).toarray())
+    def _sparse_scores(self, history: sp.csr_matrix, customer_ids: np.ndarray) -> SparseScores:
+        return SparseScores(self.rows_of(self.own_, customer_ids))

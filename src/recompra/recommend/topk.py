@@ -1,0 +1,181 @@
+"""Exact top-``k`` selection for the recommenders, dense and sparse, with one tie rule.
+
+**Tie rule.** Every served list orders items by score, best first, and equal scores by
+the lower item position (the item index is sorted by id, so: the lower item id). The
+recommenders add ``1e-6 * popularity`` to their scores before ranking
+(:class:`~recompra.recommend.recommenders.BaseRecommender`), so in practice the order is
+"score, then popularity, then lower id"; both paths below apply the rule the same way.
+
+**Dense** (:func:`dense_top`): a block of customers x the whole catalogue.
+
+**Sparse** (:func:`sparse_top`): the scores of a block of customers written as::
+
+    score[u, j] = (evidence[u, j] + mass[u] * prior[j]) + tie[j]
+
+with ``evidence`` sparse (the items a customer can reach: co-occurrence neighbours of
+the history, EASE's modelled items, the history itself), ``mass * prior`` a rank-one
+prior (next-best-offer's shrinkage, or the popularity list itself) and ``tie`` the
+popularity tie-breaker. An item without evidence scores ``mass[u] * prior[j] + tie[j]``,
+so only the evidence items and a prefix of the shared fallback order can reach a row's
+top ``k``: the row's first ``k`` items outside its evidence and excluded items, in the
+order by ``prior + tie`` (rows with a positive mass) and in the order by ``tie`` alone
+(rows without), both then by the lower position. It equals the dense top
+``k`` whenever the prior orders the items the same way for every positive mass (a
+popularity-shaped prior, or a mass of one): ``tests/recommend/test_recommend_topk.py``
+checks both paths against a sort done in the test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+
+def _first_per_row(row: np.ndarray, n_rows: int) -> np.ndarray:
+    """Return each entry's rank inside its row (``row`` sorted ascending)."""
+    starts = np.searchsorted(row, np.arange(n_rows))
+    rank: np.ndarray = np.arange(len(row)) - starts[row]
+    return rank
+
+
+def dense_top(scores: np.ndarray, k: int) -> np.ndarray:
+    """Return the positions of the ``k`` best scores of each row (ties: lower position).
+
+    ``scores`` may hold ``-inf`` (excluded items); they come last. ``k`` must not exceed
+    the number of columns.
+    """
+    n, m = scores.shape
+    if k >= m:
+        ranked: np.ndarray = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        return ranked
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    kth = np.take_along_axis(scores, part, axis=1).min(axis=1)
+    # Every item tied with the k-th score competes: the rule, not argpartition, decides.
+    row, col = np.nonzero(scores >= kth[:, None])
+    value = scores[row, col]
+    order = np.lexsort((col, -value, row))
+    row, col = row[order], col[order]
+    keep = _first_per_row(row, n) < k
+    top: np.ndarray = col[keep].reshape(n, k)
+    return top
+
+
+@dataclass(frozen=True)
+class SparseScores:
+    """A block's scores as ``evidence + mass[:, None] * prior[None, :]`` (see the module).
+
+    ``mass`` and ``prior`` are ``None`` together when there is no prior term.
+    """
+
+    evidence: sp.csr_matrix
+    mass: np.ndarray | None = None
+    prior: np.ndarray | None = None
+
+    def rows(self, start: int, stop: int) -> SparseScores:
+        """Return the scores of rows ``start:stop``."""
+        mass = None if self.mass is None else self.mass[start:stop]
+        return SparseScores(self.evidence[start:stop], mass, self.prior)
+
+    def dense(self) -> np.ndarray:
+        """Return the block's scores as a dense array (the dense path's input)."""
+        scores = np.asarray(self.evidence.toarray(), dtype=np.float64)
+        if self.mass is not None and self.prior is not None:
+            scores = scores + np.outer(self.mass, self.prior)
+        return scores
+
+
+def _keys(matrix: sp.csr_matrix) -> np.ndarray:
+    """Return ``row * n_cols + col`` of the stored entries (row-major order)."""
+    row = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
+    keys: np.ndarray = row * matrix.shape[1] + matrix.indices.astype(np.int64)
+    return keys
+
+
+def fallback_orders(tie: np.ndarray, prior: np.ndarray | None) -> list[np.ndarray]:
+    """Return the item orders a row without evidence follows (see the module docstring)."""
+    positions = np.arange(len(tie))
+    orders = [np.lexsort((positions, -tie))]
+    if prior is not None:
+        with_prior = np.lexsort((positions, -(prior + tie)))
+        if not np.array_equal(with_prior, orders[0]):
+            orders.append(with_prior)
+    return orders
+
+
+def _fallback(order: np.ndarray, skip: np.ndarray, n: int, k: int) -> np.ndarray:
+    """Return the keys of each row's first ``k`` items of ``order`` outside ``skip``.
+
+    ``skip`` holds sorted ``row * m + item`` keys. A skipped item of fallback rank ``s``,
+    the ``i``-th skipped one of its row by rank, comes before the row's ``k``-th kept
+    item exactly when ``s - i < k``; the row's prefix is ``k`` plus their count.
+    """
+    m = len(order)
+    rank_of = np.empty(m, dtype=np.int64)
+    rank_of[order] = np.arange(m)
+    skip_row, rank = skip // m, rank_of[skip % m]
+    by_rank = np.lexsort((rank, skip_row))
+    skip_row, rank = skip_row[by_rank], rank[by_rank]
+    before = rank - _first_per_row(skip_row, n) < k
+    length = np.minimum(k + np.bincount(skip_row[before], minlength=n), m)
+    row = np.repeat(np.arange(n, dtype=np.int64), length)
+    offset = np.arange(int(length.sum())) - np.repeat(np.cumsum(length) - length, length)
+    keys: np.ndarray = row * m + order[offset]
+    return keys
+
+
+def sparse_top(
+    scores: SparseScores,
+    tie: np.ndarray,
+    excluded: sp.csr_matrix,
+    k: int,
+    orders: list[np.ndarray],
+    *,
+    evidence_only: bool = False,
+) -> np.ndarray:
+    """Return the top-``k`` positions per row (``-1`` pads), as :func:`dense_top` would.
+
+    Parameters
+    ----------
+    scores
+        The block's scores (sparse evidence plus a rank-one prior).
+    tie
+        The tie-breaker added to every score (``1e-6 * popularity``).
+    excluded
+        Items each row may not get (same shape; any stored entry excludes).
+    k
+        List length.
+    orders
+        :func:`fallback_orders` of ``tie`` and ``scores.prior``.
+    evidence_only
+        Positions whose score without the tie-breaker is not positive become ``-1`` (the
+        list is not refilled, as in the dense path).
+    """
+    evidence = scores.evidence.tocsr()
+    evidence.sum_duplicates()
+    n, m = evidence.shape
+    out = np.full((n, k), -1, dtype=np.int64)
+    if n == 0 or m == 0:
+        return out
+    ex = excluded.tocsr()
+    ex_keys = np.unique(_keys(ex))
+    e_keys = _keys(evidence)
+    skip = np.union1d(e_keys, ex_keys)  # scored as evidence, or excluded
+    e_keep = ~np.isin(e_keys, ex_keys)
+    e_keys, e_val = e_keys[e_keep], evidence.data[e_keep]
+    fill = np.unique(np.concatenate([_fallback(order, skip, n, k) for order in orders]))
+    fill = fill[~np.isin(fill, skip)]
+    keys = np.concatenate([e_keys, fill])
+    value = np.concatenate([e_val, np.zeros(len(fill))])
+    row, col = keys // m, keys % m
+    if scores.mass is not None and scores.prior is not None:
+        value = value + scores.mass[row] * scores.prior[col]
+    valid = value > 0 if evidence_only else np.ones(len(value), dtype=bool)
+    value = value + tie[col]
+    order = np.lexsort((col, -value, row))
+    row, col, valid = row[order], col[order], valid[order]
+    rank = _first_per_row(row, n)
+    top = rank < k
+    out[row[top], rank[top]] = np.where(valid[top], col[top], -1)
+    return out
