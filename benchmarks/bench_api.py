@@ -93,8 +93,9 @@ def _drop_database(url: str) -> None:
     admin.dispose()
 
 
-def _prepare(url: str, customers: int) -> tuple[str, list[int], list[int]]:
-    """Seed the store and a program; the key, brand A's customers and earnable orders."""
+def _prepare(url: str, customers: int) -> tuple[str, list[int], list[tuple[int, int | None]]]:
+    """Seed the store and a program; the key, brand A's customers and earnable orders
+    (order id, customer id)."""
     from datetime import UTC, datetime
 
     from sqlalchemy import select, text
@@ -125,13 +126,14 @@ def _prepare(url: str, customers: int) -> tuple[str, list[int], list[int]]:
             effective_from=datetime(2000, 1, 1, tzinfo=UTC),
         )
         _, key = create_api_key(session, scopes=["read", "loyalty"], brand_id=store.brand_a)
-        orders = list(
-            session.scalars(
-                select(Order.id).where(
+        orders = [
+            (order_id, customer_id)
+            for order_id, customer_id in session.execute(
+                select(Order.id, Order.customer_id).where(
                     Order.brand_id == store.brand_a, Order.status.not_in(NON_EARNING_STATUSES)
                 )
             )
-        )
+        ]
         session.execute(
             text(
                 "CREATE TABLE floor_writes (id INTEGER PRIMARY KEY"
@@ -391,14 +393,21 @@ def _compare(args: argparse.Namespace, home: Path, db_url: str) -> None:
         servers.append(("before", servers[0][1], before_env, "/v1"))
     floor_env = {"FLOOR_DATABASE": floor_db, "PYTHONPATH": project_env["PYTHONPATH"]}
     servers.append(("floor", [sys.executable, "floor_app.py"], floor_env, ""))
-    # Disjoint orders per project server: each meets as many first earns as the other.
+    # Disjoint customers per project server: each meets as many first earns as the other.
+    # (Split by order, the server measured second would meet the accounts the first one
+    # opened, and its earns would skip opening them.)
     project_servers = [name for name, *_ in servers if name != "floor"]
     for workers in args.workers:
         print(f"workers={workers}")
         results: dict[str, dict[str, Any]] = {}
         for name, app, env, prefix in servers:
             share = project_servers.index(name) if name in project_servers else 0
-            earnable = orders[share :: len(project_servers)] if prefix else orders
+            earnable = [
+                order
+                for order, customer in orders
+                if not prefix
+                or (order if customer is None else customer) % len(project_servers) == share
+            ]
             port = _free_port()
             server = _serve(app, env, port, workers)
             url = f"http://127.0.0.1:{port}"
