@@ -50,7 +50,16 @@ def screenshot(tab: Any, name: str) -> Path:
     """Save a full-page screenshot under ``test-artifacts/screenshots/`` (CI keeps them)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    tab.screenshot(path=str(path), full_page=True)
+    try:
+        tab.screenshot(path=str(path), full_page=True)
+    except Exception as error:
+        # Chromium's capture of a long page can fail once when its compositor is starved
+        # (seen once in CI at 2 cores, the page itself loaded fine): one more try, after
+        # a frame; any other error, or a second failure, is the test's.
+        if "Unable to capture screenshot" not in str(error):
+            raise
+        tab.evaluate("() => new Promise(done => requestAnimationFrame(() => done(null)))")
+        tab.screenshot(path=str(path), full_page=True)
     return path
 
 
