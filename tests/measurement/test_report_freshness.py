@@ -2,8 +2,9 @@
 moved away from: after random sequences of orders, runs, messages, events, in-place
 updates and (PostgreSQL) a transaction that commits after the check, every report the
 store calls current is the report computed afresh, on both backends; the remembered
-data version is the one the aggregates compute; and a customer merge that moves an
-e-mail open to the survivor makes the reports out of date."""
+data version is the one the aggregates compute; a customer merge that moves an e-mail
+open to the survivor makes the reports out of date; and the version counts the e-mail
+clicks and opens through their partial index."""
 
 from __future__ import annotations
 
@@ -13,15 +14,17 @@ from typing import Any
 
 import pytest
 from automationtest import NOON, Store, add_order, apply, context, make_store, thank_you
-from sqlalchemy import Engine, event, select, update
+from sqlalchemy import Engine, event, select, text, update
 
 from recompra.automation.worker import decide_due, ingest_triggers
 from recompra.db import unit_of_work
 from recompra.db.dialect import is_postgresql
 from recompra.hub.identity import merge_customers
 from recompra.measurement import version
+from recompra.measurement.attribution import CLICK_EVENT, OPEN_EVENT
 from recompra.measurement.reports import UPLIFT, page_specs, read_reports, refresh_reports
 from recompra.models import Event, Order
+from recompra.models.aftersale import EMAIL_RESPONSES
 from recompra.models.automation import OutboxMessage
 
 SPECS = page_specs(point_value_minor_per_1000=5_000)
@@ -210,3 +213,16 @@ def test_a_merge_that_moves_an_email_open_makes_the_reports_stale(engine: Engine
     # open is credited to it; before the merge the open was nobody's with an order.
     assert (before["attributed_orders"], after["attributed_orders"]) == (0, 1)
     assert _assert_current_means_fresh(engine, store) == 0
+
+
+def test_the_version_reads_only_the_email_responses_index(engine: Engine) -> None:
+    """Not every event ingested: the partial index of the clicks and opens (migration
+    0034), whose condition names the types the attribution reads."""
+    condition = str(EMAIL_RESPONSES)
+    assert f"'{CLICK_EVENT}'" in condition
+    assert f"'{OPEN_EVENT}'" in condition
+    explain = "EXPLAIN" if is_postgresql(engine) else "EXPLAIN QUERY PLAN"
+    with engine.connect() as connection:
+        sql = str(version.EMAIL_RESPONSES_VERSION.compile(engine))
+        plan = " ".join(str(row) for row in connection.execute(text(f"{explain} {sql}")))
+    assert "ix_events_email_responses" in plan, plan

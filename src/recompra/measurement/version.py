@@ -33,8 +33,8 @@ from sqlalchemy import ColumnElement, String, case, cast, func, select
 from sqlalchemy.orm import Session
 
 from recompra.db.dialect import is_postgresql
-from recompra.measurement.attribution import CLICK_EVENT, OPEN_EVENT
 from recompra.models import CustomerScore, Event, Order
+from recompra.models.aftersale import EMAIL_RESPONSES
 from recompra.models.automation import Journey, JourneyRun, JourneyVersion, OutboxMessage
 from recompra.models.loyalty import (
     LoyaltyAccount,
@@ -47,6 +47,15 @@ from recompra.snapshot.schema import NON_PURCHASE_STATUSES
 
 def _count(condition: ColumnElement[bool]) -> ColumnElement[Any]:
     return func.sum(case((condition, 1), else_=0))
+
+
+#: The reports read only the e-mail clicks and opens (attribution), and a customer merge
+#: moves an event to the survivor (hence its customer ids): a sustained stream of other
+#: events leaves the reports as they are. The condition is the text of the partial index
+#: that holds those rows alone (models/aftersale.py), so the count reads them only.
+EMAIL_RESPONSES_VERSION = select(
+    func.count(Event.id), func.max(Event.id), func.sum(Event.customer_id)
+).where(EMAIL_RESPONSES)
 
 
 def data_version(session: Session) -> tuple[Any, ...]:
@@ -72,12 +81,7 @@ def data_version(session: Session) -> tuple[Any, ...]:
                 for state in ("pending", "sending", "sent", "held_out", "suppressed")
             ),
         ),
-        # The reports read only the e-mail clicks and opens (attribution), and a customer
-        # merge moves an event to the survivor (hence its customer ids): a sustained
-        # stream of other events leaves the reports as they are.
-        select(func.count(Event.id), func.max(Event.id), func.sum(Event.customer_id)).where(
-            Event.type.in_((CLICK_EVENT, OPEN_EVENT))
-        ),
+        EMAIL_RESPONSES_VERSION,
         select(
             func.count(CustomerScore.id),
             func.max(CustomerScore.id),
