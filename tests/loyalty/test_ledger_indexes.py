@@ -1,19 +1,20 @@
-"""The ledger's hot-path indexes (migration 0031): a movement without a batch or an order
-adds no entry to those indexes, and the lookups by batch or by order still use them."""
+"""The ledger's hot-path indexes: a movement without a batch adds no entry to the batch
+index, and the lookup by batch still uses it (migration 0031); the indexes no query reads
+(movements by order, events by account) are gone (migration 0033)."""
 
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect
 
 from recompra.db import unit_of_work
 from recompra.db.dialect import is_sqlite
 
 #: The partial indexes of ``loyalty_movements`` and their column.
-PARTIAL = (
-    ("ix_loyalty_movements_batch_id", "batch_id"),
-    ("ix_loyalty_movements_order_id", "order_id"),
-)
+PARTIAL = (("ix_loyalty_movements_batch_id", "batch_id"),)
+#: Columns of the tables every ledger write inserts into that no query looks rows up by:
+#: an index leading with one would be a page written per write and read by nothing.
+UNREAD = (("loyalty_movements", "order_id"), ("loyalty_events", "account_id"))
 
 
 def _plan(engine: Engine, statement: str, value: str | None = None) -> str:
@@ -48,3 +49,13 @@ def test_the_index_holds_no_null(engine: Engine, index: str, column: str) -> Non
     # since it has no entry for them: the hot path's movements write none.
     plan = _plan(engine, f"SELECT id FROM loyalty_movements WHERE {column} IS NULL")
     assert index not in plan
+
+
+@pytest.mark.parametrize(("table", "column"), UNREAD)
+def test_no_index_leads_with_a_column_no_query_reads(
+    engine: Engine, table: str, column: str
+) -> None:
+    with unit_of_work(engine, write=False) as session:
+        indexes = inspect(session.connection()).get_indexes(table)
+    leading = {index["name"]: index["column_names"][0] for index in indexes}
+    assert column not in leading.values(), leading

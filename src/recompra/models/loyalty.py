@@ -160,13 +160,9 @@ class LoyaltyMovement(Base):
     __tablename__ = "loyalty_movements"
     __table_args__ = (
         Index("ix_loyalty_movements_account", "account_id", "id"),
-        # Partial (migration 0031): no hot-path movement has a batch, and a redemption's
-        # has no order; a NULL there was a B-tree page written per write.
-        partial_index(
-            "ix_loyalty_movements_order_id",
-            "order_id",
-            where="order_id IS NOT NULL",
-        ),
+        # Partial (migration 0031): no hot-path movement has a batch; a NULL there was a
+        # B-tree page written per write. No index on ``order_id``: no query looks
+        # movements up by order, and its entry was a page per earn (migration 0033).
         partial_index(
             "ix_loyalty_movements_batch_id",
             "batch_id",
@@ -390,12 +386,12 @@ class LoyaltyRedemption(Base):
 class LoyaltyEvent(ProgramOwned, Base):
     """The audit trail and the automations feed (outbox): one row per balance change.
 
-    No index on ``published_at``: nothing publishes or reads it yet, and an entry per
-    event was a page written per ledger write (migration 0031).
+    No index on ``published_at`` nor ``account_id``: nothing publishes or reads the rows
+    yet (the automations and reads follow the movements), and an entry per event in each
+    was a page written per ledger write (migrations 0031 and 0033).
     """
 
     __tablename__ = "loyalty_events"
-    __table_args__ = (Index("ix_loyalty_events_account", "account_id", "id"),)
 
     account_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("loyalty_accounts.id"))
     type: Mapped[str] = mapped_column(String(32))
