@@ -28,7 +28,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from recompra.automation.batch import DecisionBatch
+from recompra.automation.batch import DecisionBatch, MergedMeanwhile
 from recompra.automation.caps import lookback
 from recompra.automation.claim import claim_due, write_back
 from recompra.automation.delivery import DeliveryStats, claim, deliver, recover_stale
@@ -136,11 +136,27 @@ def ingest_triggers(engine: Engine, *, now: datetime | None = None, limit: int =
         return read_triggers(session, active_journeys(session), now=now or utcnow(), limit=limit)
 
 
+#: Times a batch is claimed again when merges keep moving its runs (see
+#: :class:`recompra.automation.batch.MergedMeanwhile`) before the pass gives up.
+MERGE_RETRIES = 5
+
+
 def decide_due(
     engine: Engine, ctx: DecisionContext, *, now: datetime | None = None, batch: int = 500
 ) -> int:
-    """Decide up to ``batch`` due timers in one transaction; returns how many."""
-    now = now or utcnow()
+    """Decide up to ``batch`` due timers in one transaction; returns how many.
+
+    A batch whose customers were merged while it waited for their rows rolls back and is
+    claimed again: the claim then reads the runs where the merge moved them."""
+    for _ in range(MERGE_RETRIES):
+        try:
+            return _decide_batch(engine, ctx, now or utcnow(), batch)
+        except MergedMeanwhile:
+            continue
+    return 0  # merged under it every time: the next pass takes the timers again
+
+
+def _decide_batch(engine: Engine, ctx: DecisionContext, now: datetime, batch: int) -> int:
     with unit_of_work(engine) as session:
         claimed = claim_due(session, now=now, limit=batch)
         if not claimed.timers:
@@ -167,6 +183,7 @@ def decide_due(
             lookback=lookback(ctx.policy, list(definitions.values())),
             now=now,
             recommendations_root=ctx.recommendations_root,
+            claimed={r.id: (r.customer_id, r.state) for r in runs},
         )
         for timer in claimed.timers:
             run = claimed.runs[timer.run_id]
