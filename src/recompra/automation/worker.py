@@ -236,12 +236,44 @@ class EngineJob(Protocol):
     def run(self, engine: Engine, *, now: datetime) -> int: ...
 
 
+@runtime_checkable
+class CheckedJob(Protocol):
+    """A transaction job that tells from a read whether it has anything to do: the worker
+    asks first, in a read transaction, and opens the job's write transaction only then.
+
+    On SQLite a write transaction takes the database's one write lock at its start
+    (``BEGIN IMMEDIATE``): an idle job held it on every pass of every worker, and every
+    other writer (the API's, the worker's own trigger pass) queued behind it for
+    nothing."""
+
+    def pending(self, session: Session, *, now: datetime) -> bool: ...
+
+    def __call__(self, session: Session, *, now: datetime) -> int: ...
+
+
+@dataclass(frozen=True)
+class ReadFirst:
+    """A job function with its read check (a :class:`CheckedJob`)."""
+
+    job: TransactionJob
+    check: Callable[[Session, datetime], bool]
+
+    def pending(self, session: Session, *, now: datetime) -> bool:
+        """Whether the job has anything to do (a read)."""
+        return self.check(session, now)
+
+    def __call__(self, session: Session, *, now: datetime) -> int:
+        return self.job(session, now=now)
+
+
 #: What a worker runs on every pass besides automation's own steps.
 WorkerJob = TransactionJob | EngineJob
 
 
 def job_name(job: WorkerJob) -> str:
     """A job's name in the step times: its function's name, or its class's."""
+    if isinstance(job, ReadFirst):
+        return job_name(job.job)
     name = getattr(job, "__name__", None)
     return name if isinstance(name, str) else type(job).__name__
 
@@ -249,8 +281,13 @@ def job_name(job: WorkerJob) -> str:
 def _run_job(engine: Engine, job: WorkerJob, now: datetime | None) -> int:
     if isinstance(job, EngineJob):
         return job.run(engine, now=now or utcnow())
+    now = now or utcnow()
+    if isinstance(job, CheckedJob):
+        with unit_of_work(engine, write=False) as session:
+            if not job.pending(session, now=now):
+                return 0
     with unit_of_work(engine) as session:
-        return job(session, now=now or utcnow())
+        return job(session, now=now)
 
 
 def run_jobs(
