@@ -6,11 +6,12 @@ Deciding sends one timer at a time cost five to eight SQL statements per decisio
 PostgreSQL, the contact lock): most of a "send now" decision's CPU time went into
 building and running them. A batch instead reads, on its first send, the facts of every
 customer it holds — consents, the counted messages of the longest cap window, customers
-— locks their contact rows on PostgreSQL (in id order: two workers never wait on each
-other in a cycle), and writes its outbox rows in one statement when it ends. Messages
-decided in the batch are added to the counted ones as they are decided, so a cap holds
-inside the batch as across batches. Message contexts (orders, points, tier) are read for
-the whole batch when its first message is built.
+— locks their rows on PostgreSQL (in id order, as a merge does: two writers never wait
+on each other in a cycle; :meth:`DecisionBatch.hold_customers`), and writes its outbox
+rows in one statement when it ends. Messages decided in the batch are added to the
+counted ones as they are decided, so a cap holds inside the batch as across batches.
+Message contexts (orders, points, tier) are read for the whole batch when its first
+message is built.
 """
 
 from __future__ import annotations
@@ -30,10 +31,10 @@ from recompra.automation.lifecycle import stages_of
 from recompra.automation.messages import Wanted, message_contexts
 from recompra.automation.runs import RunKey, insert_timers, timer_row
 from recompra.automation.targeting_gate import targeted_uplifts
-from recompra.db.dialect import in_values, insert_ignoring_conflicts, is_postgresql, is_sqlite
+from recompra.db.dialect import in_values, is_sqlite
 from recompra.hub.properties import lock_customers
 from recompra.models import Customer, Order
-from recompra.models.automation import CONTACTS, OUTBOX, RUNS, ContactLock, OutboxMessage
+from recompra.models.automation import OUTBOX, RUNS, OutboxMessage
 
 #: Outbox states that count against a frequency cap (decided to be delivered).
 COUNTED = ("pending", "sending", "sent", "unknown")
@@ -114,7 +115,8 @@ class DecisionBatch:
         merge of its customers run one after the other: a merge that committed while the
         batch waited has moved the runs the batch claimed (``hub.merge_runs``), and the
         batch is decided again (:class:`MergedMeanwhile`) rather than write for the
-        merged customer. The contact locks of :meth:`load` come after these, always.
+        merged customer. They are also what serialises two workers' sends to one
+        customer (:meth:`load`).
         """
         if self.held:
             return
@@ -140,23 +142,11 @@ class DecisionBatch:
         self.loaded = True
         self.hold_customers()
         session, ids = self.session, self.customer_ids()
-        if is_postgresql(session):
-            # Two workers deciding sends for the same customer queue on this lock, so the
-            # counts read below are never read by both before either writes. SQLite needs
-            # none: a batch holds the database's single write lock from its first read.
-            session.execute(
-                insert_ignoring_conflicts(
-                    session, CONTACTS, index_elements=("customer_id",)
-                ).from_select(
-                    ["customer_id"], select(Customer.id).where(in_values(session, Customer.id, ids))
-                )
-            )
-            session.execute(
-                select(ContactLock.customer_id)
-                .where(in_values(session, ContactLock.customer_id, ids))
-                .order_by(ContactLock.customer_id)
-                .with_for_update()
-            )
+        # Held by hold_customers (PostgreSQL): two workers deciding sends for the same
+        # customer queue on the customer's row, so the counts read below are never read
+        # by both before either writes (a lock on a row of automation_contacts did it,
+        # two statements more a batch). SQLite needs none: a batch holds the database's
+        # single write lock from its first read.
         for cid, email, locale in session.execute(
             select(Customer.id, Customer.email, Customer.locale).where(
                 in_values(session, Customer.id, ids)

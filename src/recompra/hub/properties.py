@@ -131,6 +131,10 @@ def lock_customers(session: Session, customer_ids: Collection[int]) -> set[int]:
     neither holds one while waiting for the other's (PostgreSQL aborted one of them).
 
     One statement: PostgreSQL locks the rows as the sort hands them over, in id order.
+    ``FOR NO KEY UPDATE``: it excludes every other writer of the customer (this lock, a
+    segment re-evaluation's ``FOR UPDATE``, an update of the row) but not an insert of a
+    row that merely references the customer (an order, a message: a key-share lock),
+    which need not wait for a decision batch holding the customer.
     Returns those of them merged into another customer, as read once locked (a merge that
     committed while this waited is seen); SQLite: none, nothing changes under its
     serialised writer, and no statement is sent.
@@ -143,7 +147,7 @@ def lock_customers(session: Session, customer_ids: Collection[int]) -> set[int]:
             select(Customer.id, Customer.merged_into_id)
             .where(in_values(session, Customer.id, set(customer_ids)))
             .order_by(Customer.id)
-            .with_for_update()
+            .with_for_update(key_share=True)
         )
         if merged_into is not None
     }
