@@ -157,12 +157,14 @@ def test_an_unmerge_gives_back_the_runs_and_revives_the_one_the_merge_ended(
     assert sorted(_messages(engine)) == [(survivor, "pending"), (merged, "pending")]
 
 
-def _lock_in_due_order(postgres: Engine) -> tuple[Store, int, int]:
-    """Two customers in a journey that writes their property at once, the higher id's
-    timer due first: (store, lower, higher)."""
+def _lock_in_due_order(
+    postgres: Engine, document: dict[str, Any] | None = None
+) -> tuple[Store, int, int]:
+    """Two customers in a journey that writes their property at once (or ``document``),
+    the higher id's timer due first: (store, lower, higher)."""
     store = make_store(postgres, customers=2, points=0)
     lower, higher = store.customers
-    apply(postgres, store, _counting(wait=None))
+    apply(postgres, store, document or _counting(wait=None))
     for customer, at in ((higher, NOON - timedelta(minutes=2)), (lower, NOON)):
         with unit_of_work(postgres) as session:
             add_order(session, store, customer, f"O-{customer}", at=at)
@@ -220,3 +222,36 @@ def test_a_batch_writing_two_customers_and_a_merge_of_them_both_finish(
         (lower, "completed", "exit"),
         (higher, "exited", "merged"),
     ]
+
+
+@pytest.mark.postgres
+def test_a_send_batch_waiting_for_a_merge_of_its_customer_sends_to_the_survivor(
+    postgres: Engine,
+) -> None:
+    """Only sends: the batch claimed the merged customer's run, then waits for the
+    customers' rows while the merge holds them; once the merge commits the batch decides
+    again and the one message (the journey both were in) is the survivor's."""
+    document = thank_you(entry={"key": "customer", "reentry": "once_per_key"})
+    store, lower, higher = _lock_in_due_order(postgres, document)
+    errors: list[BaseException] = []
+
+    def batch() -> None:
+        try:
+            decide_due(postgres, context(BARE), now=NOON + timedelta(minutes=1))
+        except BaseException as error:  # the thread's outcome is the test's
+            errors.append(error)
+
+    with unit_of_work(postgres) as session:
+        set_property(
+            session, brand_id=store.brand_id, customer_id=lower, name="vip", value=True, now=NOON
+        )
+        thread = threading.Thread(target=batch)
+        thread.start()
+        wait_until_blocked_or_done(postgres, thread)
+        merge_customers(
+            session, brand_id=store.brand_id, survivor_id=lower, merged_id=higher, reason="t"
+        )
+    thread.join()
+
+    assert errors == []
+    assert _messages(postgres) == [(lower, "pending")]
