@@ -24,7 +24,7 @@ from sqlalchemy import Engine
 from recompra.api.body_limit import BodyLimitMiddleware
 from recompra.api.deps import KnownBrands, document_security
 from recompra.api.errors import install_error_handlers
-from recompra.api.idempotency import IdempotencyMiddleware, purge_job
+from recompra.api.idempotency import IdempotencyMiddleware, purge_job, purge_pending
 from recompra.api.ratelimit import (
     RateLimitHeadersMiddleware,
     TokenBucketLimiter,
@@ -57,7 +57,7 @@ from recompra.auth.keys import VerifiedKeys
 from recompra.automation.embedded import EmbeddedWorker
 from recompra.automation.settings import AutomationSettings
 from recompra.automation.wakeup import notify_on_trigger_writes
-from recompra.automation.worker import WorkerJob
+from recompra.automation.worker import ReadFirst, WorkerJob
 from recompra.commercial.refit import LeadScoreRefit
 from recompra.config import Settings, get_settings
 from recompra.db import get_engine
@@ -65,7 +65,7 @@ from recompra.measurement.reports import MeasurementRefresh
 from recompra.ops.metrics import MetricsMiddleware
 from recompra.privacy.audit_writer import PersonalReadLog
 from recompra.reads.recommendations import recommendations_root
-from recompra.voc.feedback import open_cases_from_feedback
+from recompra.voc.feedback import feedback_pending, open_cases_from_feedback
 from recompra.web.app import install_dashboard
 
 #: Seconds an idle kept-alive connection stays open. uvicorn's default (5 s) is below the
@@ -93,11 +93,13 @@ def worker_jobs() -> tuple[WorkerJob, ...]:
     """The jobs of the domains above automation that a worker runs on every pass, the
     server's embedded one and ``recompra worker`` alike: cases opened from low reviews,
     the lead-score refit, the purge of expired idempotency records, the measurement
-    reports the dashboard and the API read."""
+    reports the dashboard and the API read. Each transaction job reads first whether it
+    has anything to do (``ReadFirst``, ``LeadScoreRefit.pending``): an idle one opens no
+    write transaction (on SQLite, the one write lock)."""
     return (
-        open_cases_from_feedback,
+        ReadFirst(open_cases_from_feedback, feedback_pending),
         LeadScoreRefit.from_settings(),
-        purge_job,
+        ReadFirst(purge_job, purge_pending),
         MeasurementRefresh.from_settings(),
     )
 

@@ -46,7 +46,7 @@ from typing import Any, cast
 
 import anyio.to_thread
 from pydantic import BaseModel
-from sqlalchemy import Engine, Table, delete, or_, select, update
+from sqlalchemy import Engine, Table, delete, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.responses import Response
@@ -424,6 +424,12 @@ def purge_job(session: Session, *, now: datetime) -> int:
     """
     purge_expired_records(session, now=now)
     return 0
+
+
+def purge_pending(session: Session, now: datetime) -> bool:
+    """Whether a record has expired (one read): the worker opens :func:`purge_job`'s
+    write transaction only then (``automation.worker.ReadFirst``)."""
+    return bool(session.scalar(select(exists().where(_expired_clause(now)))))
 
 
 def _expired(record: IdempotencyRecord, now: datetime) -> bool:

@@ -6,11 +6,12 @@ Deciding sends one timer at a time cost five to eight SQL statements per decisio
 PostgreSQL, the contact lock): most of a "send now" decision's CPU time went into
 building and running them. A batch instead reads, on its first send, the facts of every
 customer it holds — consents, the counted messages of the longest cap window, customers
-— locks their contact rows on PostgreSQL (in id order: two workers never wait on each
-other in a cycle), and writes its outbox rows in one statement when it ends. Messages
-decided in the batch are added to the counted ones as they are decided, so a cap holds
-inside the batch as across batches. Message contexts (orders, points, tier) are read for
-the whole batch when its first message is built.
+— locks their rows on PostgreSQL (in id order, as a merge does: two writers never wait
+on each other in a cycle; :meth:`DecisionBatch.hold_customers`), and writes its outbox
+rows in one statement when it ends. Messages decided in the batch are added to the
+counted ones as they are decided, so a cap holds inside the batch as across batches.
+Message contexts (orders, points, tier) are read for the whole batch when its first
+message is built.
 """
 
 from __future__ import annotations
@@ -30,12 +31,19 @@ from recompra.automation.lifecycle import stages_of
 from recompra.automation.messages import Wanted, message_contexts
 from recompra.automation.runs import RunKey, insert_timers, timer_row
 from recompra.automation.targeting_gate import targeted_uplifts
-from recompra.db.dialect import in_values, insert_ignoring_conflicts, is_postgresql, is_sqlite
+from recompra.db.dialect import in_values, is_sqlite
+from recompra.hub.properties import lock_customers
 from recompra.models import Customer, Order
-from recompra.models.automation import CONTACTS, OUTBOX, ContactLock, OutboxMessage
+from recompra.models.automation import OUTBOX, RUNS, OutboxMessage
 
 #: Outbox states that count against a frequency cap (decided to be delivered).
 COUNTED = ("pending", "sending", "sent", "unknown")
+
+
+class MergedMeanwhile(Exception):
+    """A customer of the batch was merged into another after the batch claimed its runs,
+    and the merge moved them: decided now, the batch would write for the merged customer
+    what is the survivor's. The batch rolls back and is claimed again."""
 
 
 @dataclass(frozen=True)
@@ -59,8 +67,9 @@ class Recipient:
 class DecisionBatch:
     """Facts shared by the decisions of one batch (see the module's docstring).
 
-    ``customers`` are the (customer, order) pairs of the batch's runs by brand;
-    ``lookback`` is how far back counted messages are read (the longest cap window).
+    ``runs`` are the (customer, order) pairs of the batch's runs by brand; ``lookback``
+    is how far back counted messages are read (the longest cap window); ``claimed``, the
+    claimed runs' (customer, state) by id (see :meth:`hold_customers`).
     """
 
     def __init__(
@@ -71,9 +80,13 @@ class DecisionBatch:
         lookback: timedelta,
         now: datetime,
         recommendations_root: Path | None,
+        claimed: dict[int, tuple[int, str]] | None = None,
     ) -> None:
         self.session = session
         self.runs = runs
+        #: The claimed runs' (customer, state) by run id, as the claim read them.
+        self.claimed = claimed or {}
+        self.held = False
         self.lookback = lookback
         self.now = now
         self.recommendations_root = recommendations_root
@@ -91,29 +104,49 @@ class DecisionBatch:
         """Every customer of the batch, in id order."""
         return sorted({c for pairs in self.runs.values() for c, _ in pairs})
 
+    def hold_customers(self) -> None:
+        """Lock the batch's customers' rows (PostgreSQL), lower id first, once: before its
+        first write keyed by a customer (a message, points, a property, a coupon).
+
+        Every writer of a customer locks its row first, and a merge locks both customers
+        lower id first (``hub.properties.lock_customers``); a batch that locked one
+        customer per property write, in due order, could hold the higher while a merge of
+        the two held the lower (PostgreSQL aborted one). Holding them, the batch and a
+        merge of its customers run one after the other: a merge that committed while the
+        batch waited has moved the runs the batch claimed (``hub.merge_runs``), and the
+        batch is decided again (:class:`MergedMeanwhile`) rather than write for the
+        merged customer. They are also what serialises two workers' sends to one
+        customer (:meth:`load`).
+        """
+        if self.held:
+            return
+        self.held = True
+        merged = lock_customers(self.session, self.customer_ids())
+        # Runs of a customer merged before the claim were moved before it (or, merged
+        # before merges moved runs, never will be): only a change since the claim counts.
+        claimed = {run: read for run, read in self.claimed.items() if read[0] in merged}
+        if claimed and any(
+            claimed[run] != (customer, state)
+            for run, customer, state in self.session.execute(
+                select(RUNS.c.id, RUNS.c.customer_id, RUNS.c.state).where(
+                    in_values(self.session, RUNS.c.id, claimed)
+                )
+            )
+        ):
+            raise MergedMeanwhile
+
     def load(self) -> None:
         """Lock (PostgreSQL) and read the batch's customers' contact facts, once."""
         if self.loaded:
             return
         self.loaded = True
+        self.hold_customers()
         session, ids = self.session, self.customer_ids()
-        if is_postgresql(session):
-            # Two workers deciding sends for the same customer queue on this lock, so the
-            # counts read below are never read by both before either writes. SQLite needs
-            # none: a batch holds the database's single write lock from its first read.
-            session.execute(
-                insert_ignoring_conflicts(
-                    session, CONTACTS, index_elements=("customer_id",)
-                ).from_select(
-                    ["customer_id"], select(Customer.id).where(in_values(session, Customer.id, ids))
-                )
-            )
-            session.execute(
-                select(ContactLock.customer_id)
-                .where(in_values(session, ContactLock.customer_id, ids))
-                .order_by(ContactLock.customer_id)
-                .with_for_update()
-            )
+        # Held by hold_customers (PostgreSQL): two workers deciding sends for the same
+        # customer queue on the customer's row, so the counts read below are never read
+        # by both before either writes (a lock on a row of automation_contacts did it,
+        # two statements more a batch). SQLite needs none: a batch holds the database's
+        # single write lock from its first read.
         for cid, email, locale in session.execute(
             select(Customer.id, Customer.email, Customer.locale).where(
                 in_values(session, Customer.id, ids)
@@ -220,6 +253,8 @@ class DecisionBatch:
     def flush(self) -> None:
         """Write the queued timers and outbox rows (one per execution key: a replay adds
         nothing)."""
+        if self.outbox:
+            self.hold_customers()
         insert_timers(self.session, self.timers)
         self.timers = []
         insert_rows(self.session, OUTBOX, self.outbox, unique=("execution_key",))

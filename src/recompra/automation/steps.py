@@ -103,13 +103,16 @@ def decide(
             name = node["next"]
         elif kind == "give_points":
             if not _held_out(batch, item, name, "points", {"points": node["points"]}, now):
+                batch.hold_customers()  # every customer of the batch, lower id first
                 _give_points(session, item, name, node, now)
             name = node["next"]
         elif kind == "coupon":
             if not _held_out(batch, item, name, "coupon", {"pool": node["pool"]}, now):
+                batch.hold_customers()
                 _coupon(session, item, name, node, now)
             name = node["next"]
         elif kind == "update_property":
+            batch.hold_customers()
             _update_property(session, item, name, node, now, batch)
             name = node["next"]
         elif stage := _order_left(item, batch):

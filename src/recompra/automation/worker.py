@@ -28,7 +28,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from recompra.automation.batch import DecisionBatch
+from recompra.automation.batch import DecisionBatch, MergedMeanwhile
 from recompra.automation.caps import lookback
 from recompra.automation.claim import claim_due, write_back
 from recompra.automation.delivery import DeliveryStats, claim, deliver, recover_stale
@@ -136,11 +136,27 @@ def ingest_triggers(engine: Engine, *, now: datetime | None = None, limit: int =
         return read_triggers(session, active_journeys(session), now=now or utcnow(), limit=limit)
 
 
+#: Times a batch is claimed again when merges keep moving its runs (see
+#: :class:`recompra.automation.batch.MergedMeanwhile`) before the pass gives up.
+MERGE_RETRIES = 5
+
+
 def decide_due(
     engine: Engine, ctx: DecisionContext, *, now: datetime | None = None, batch: int = 500
 ) -> int:
-    """Decide up to ``batch`` due timers in one transaction; returns how many."""
-    now = now or utcnow()
+    """Decide up to ``batch`` due timers in one transaction; returns how many.
+
+    A batch whose customers were merged while it waited for their rows rolls back and is
+    claimed again: the claim then reads the runs where the merge moved them."""
+    for _ in range(MERGE_RETRIES):
+        try:
+            return _decide_batch(engine, ctx, now or utcnow(), batch)
+        except MergedMeanwhile:
+            continue
+    return 0  # merged under it every time: the next pass takes the timers again
+
+
+def _decide_batch(engine: Engine, ctx: DecisionContext, now: datetime, batch: int) -> int:
     with unit_of_work(engine) as session:
         claimed = claim_due(session, now=now, limit=batch)
         if not claimed.timers:
@@ -167,6 +183,7 @@ def decide_due(
             lookback=lookback(ctx.policy, list(definitions.values())),
             now=now,
             recommendations_root=ctx.recommendations_root,
+            claimed={r.id: (r.customer_id, r.state) for r in runs},
         )
         for timer in claimed.timers:
             run = claimed.runs[timer.run_id]
@@ -219,12 +236,44 @@ class EngineJob(Protocol):
     def run(self, engine: Engine, *, now: datetime) -> int: ...
 
 
+@runtime_checkable
+class CheckedJob(Protocol):
+    """A transaction job that tells from a read whether it has anything to do: the worker
+    asks first, in a read transaction, and opens the job's write transaction only then.
+
+    On SQLite a write transaction takes the database's one write lock at its start
+    (``BEGIN IMMEDIATE``): an idle job held it on every pass of every worker, and every
+    other writer (the API's, the worker's own trigger pass) queued behind it for
+    nothing."""
+
+    def pending(self, session: Session, *, now: datetime) -> bool: ...
+
+    def __call__(self, session: Session, *, now: datetime) -> int: ...
+
+
+@dataclass(frozen=True)
+class ReadFirst:
+    """A job function with its read check (a :class:`CheckedJob`)."""
+
+    job: TransactionJob
+    check: Callable[[Session, datetime], bool]
+
+    def pending(self, session: Session, *, now: datetime) -> bool:
+        """Whether the job has anything to do (a read)."""
+        return self.check(session, now)
+
+    def __call__(self, session: Session, *, now: datetime) -> int:
+        return self.job(session, now=now)
+
+
 #: What a worker runs on every pass besides automation's own steps.
 WorkerJob = TransactionJob | EngineJob
 
 
 def job_name(job: WorkerJob) -> str:
     """A job's name in the step times: its function's name, or its class's."""
+    if isinstance(job, ReadFirst):
+        return job_name(job.job)
     name = getattr(job, "__name__", None)
     return name if isinstance(name, str) else type(job).__name__
 
@@ -232,8 +281,13 @@ def job_name(job: WorkerJob) -> str:
 def _run_job(engine: Engine, job: WorkerJob, now: datetime | None) -> int:
     if isinstance(job, EngineJob):
         return job.run(engine, now=now or utcnow())
+    now = now or utcnow()
+    if isinstance(job, CheckedJob):
+        with unit_of_work(engine, write=False) as session:
+            if not job.pending(session, now=now):
+                return 0
     with unit_of_work(engine) as session:
-        return job(session, now=now or utcnow())
+        return job(session, now=now)
 
 
 def run_jobs(

@@ -132,6 +132,23 @@ class LeadScoreRefit:
 
     def __call__(self, session: Session, *, now: datetime) -> int:
         """Refit every brand that is due; return how many were refitted."""
+        refitted = 0
+        for brand_id, count in self._candidates(session, now=now):
+            if not _lock_brand(session, brand_id) or not self._due(
+                session, brand_id=brand_id, leads=count, now=now
+            ):
+                continue  # another worker is fitting it, or has just fitted it
+            if fit_lead_scores(session, brand_id=brand_id, at=now) is not None:
+                refitted += 1
+        return refitted
+
+    def pending(self, session: Session, *, now: datetime) -> bool:
+        """Whether a brand is due (reads only): the worker opens the job's write
+        transaction only then (``automation.worker.CheckedJob``)."""
+        return bool(self._candidates(session, now=now))
+
+    def _candidates(self, session: Session, *, now: datetime) -> list[tuple[int, int]]:
+        """The brands that can train a model and are due, with their lead counts."""
         leads = {
             int(brand): int(n)
             for brand, n in session.execute(
@@ -146,19 +163,12 @@ class LeadScoreRefit:
                 .group_by(Opportunity.brand_id)
             )
         }
-        refitted = 0
-        for brand_id, count in sorted(leads.items()):
-            if not can_fit(count, converted.get(brand_id, 0)):
-                continue
-            if not self._due(session, brand_id=brand_id, leads=count, now=now):
-                continue
-            if not _lock_brand(session, brand_id) or not self._due(
-                session, brand_id=brand_id, leads=count, now=now
-            ):
-                continue  # another worker is fitting it, or has just fitted it
-            if fit_lead_scores(session, brand_id=brand_id, at=now) is not None:
-                refitted += 1
-        return refitted
+        return [
+            (brand_id, count)
+            for brand_id, count in sorted(leads.items())
+            if can_fit(count, converted.get(brand_id, 0))
+            and self._due(session, brand_id=brand_id, leads=count, now=now)
+        ]
 
     def _due(self, session: Session, *, brand_id: int, leads: int, now: datetime) -> bool:
         fit = latest_fit(session, brand_id=brand_id)

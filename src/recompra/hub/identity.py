@@ -3,7 +3,8 @@
 When one incoming record carries identities that today belong to two customers (the
 e-mail of one and the CPF of another), the two are the same person: the newer customer
 is merged into the older one. A merge re-points the customer's identities, orders,
-reviews, events, custom properties and brand links, records exactly which rows moved and
+reviews, events, custom properties, brand links, journey runs, messages and coupons
+(:mod:`recompra.hub.merge_runs`), records exactly which rows moved and
 why, and can be undone with :func:`unmerge`.
 
 Custom properties (one row per brand, customer and name) move through
@@ -23,6 +24,7 @@ from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
 from recompra.errors import Conflict, NotFound
+from recompra.hub.merge_runs import merge_runs, unmerge_runs
 from recompra.hub.rejects import EntityCounts
 from recompra.models import (
     BrandCustomer,
@@ -33,6 +35,7 @@ from recompra.models import (
     Order,
     Review,
 )
+from recompra.models.automation import COUPONS, OUTBOX
 from recompra.models.base import utcnow
 
 #: Tables whose ``customer_id`` moves with a merge (name -> table).
@@ -41,6 +44,10 @@ _MOVABLE: dict[str, Table] = {
     "orders": Order.__table__,  # type: ignore[dict-item]
     "reviews": Review.__table__,  # type: ignore[dict-item]
     "events": Event.__table__,  # type: ignore[dict-item]
+    # Journeys' messages and coupons: the survivor's caps count the person's messages
+    # from both profiles (runs: merge_runs, which has the unique key to mind).
+    "automation_outbox": OUTBOX,
+    "automation_coupons": COUPONS,
 }
 
 
@@ -127,6 +134,7 @@ def merge_customers(
             )
             added_brands.append(link.brand_id)
     moved["brand_links_added"] = added_brands
+    moved.update(merge_runs(session, survivor_id=survivor_id, merged_id=merged_id, now=utcnow()))
     moved.update(merge_properties(session, survivor_id=survivor_id, merged_id=merged_id))
     session.execute(
         update(Customer).where(Customer.id == merged_id).values(merged_into_id=survivor_id)
@@ -169,6 +177,7 @@ def unmerge(session: Session, *, merge_id: int) -> None:
         if link is not None:
             session.delete(link)
     unmerge_properties(session, merge=merge)
+    unmerge_runs(session, merge=merge)
     session.execute(
         update(Customer).where(Customer.id == merge.merged_id).values(merged_into_id=None)
     )

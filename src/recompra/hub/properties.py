@@ -125,14 +125,32 @@ def lock_customer(session: Session, customer_id: int) -> None:
     lock_customers(session, [customer_id])
 
 
-def lock_customers(session: Session, customer_ids: Collection[int]) -> None:
+def lock_customers(session: Session, customer_ids: Collection[int]) -> set[int]:
     """:func:`lock_customer` for several customers, the lower id first: a writer of two
     customers' properties (a merge) and another of either take the rows in one order, so
-    neither holds one while waiting for the other's (PostgreSQL aborted one of them)."""
-    if is_sqlite(session):
-        return  # serialised already: the statement would lock nothing
-    for customer_id in sorted(set(customer_ids)):
-        session.execute(select(Customer.id).where(Customer.id == customer_id).with_for_update())
+    neither holds one while waiting for the other's (PostgreSQL aborted one of them).
+
+    One statement: PostgreSQL locks the rows as the sort hands them over, in id order.
+    ``FOR NO KEY UPDATE``: it excludes every other writer of the customer (this lock, a
+    segment re-evaluation's ``FOR UPDATE``, an update of the row) but not an insert of a
+    row that merely references the customer (an order, a message: a key-share lock),
+    which need not wait for a decision batch holding the customer.
+    Returns those of them merged into another customer, as read once locked (a merge that
+    committed while this waited is seen); SQLite: none, nothing changes under its
+    serialised writer, and no statement is sent.
+    """
+    if is_sqlite(session) or not customer_ids:
+        return set()  # serialised already: the statement would lock nothing
+    return {
+        customer_id
+        for customer_id, merged_into in session.execute(
+            select(Customer.id, Customer.merged_into_id)
+            .where(in_values(session, Customer.id, set(customer_ids)))
+            .order_by(Customer.id)
+            .with_for_update(key_share=True)
+        )
+        if merged_into is not None
+    }
 
 
 def set_property(

@@ -183,8 +183,10 @@ class ContactConsent(Base):
 
 
 class ContactLock(Base):
-    """One row per customer contacted: send decisions lock it so caps hold under
-    concurrent workers (PostgreSQL); SQLite's single writer already serialises them."""
+    """One row per customer contacted: send decisions locked it so caps held under
+    concurrent workers (PostgreSQL). No longer written: a decision batch locks its
+    customers' rows instead (``automation.batch.DecisionBatch.hold_customers``), which
+    also orders it with a merge of them; the table stays for the rows it holds."""
 
     __tablename__ = "automation_contacts"
 

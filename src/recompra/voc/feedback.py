@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.orm import Session
 
 from recompra.automation.feeds import cursor as feed_cursor
@@ -43,6 +43,29 @@ def is_negative(kind: str, score: int) -> bool:
 
 def _subject(prefix: str, text: str | None) -> str:
     return f"{prefix}: {text.strip()[:200]}" if text and text.strip() else prefix
+
+
+def feedback_pending(session: Session, now: datetime) -> bool:
+    """Whether a low review or a negative answer has no case yet (one read): the worker
+    opens the job's write transaction only then (``automation.worker.ReadFirst``)."""
+    negative = or_(
+        *(
+            and_(SurveySend.kind == kind, SurveyAnswer.score <= most)
+            for kind, most in NEGATIVE_AT_MOST.items()
+        )
+    )
+    reviews = (
+        select(Review.id)
+        .outerjoin(Case, Case.review_id == Review.id)
+        .where(Review.score <= LOW_REVIEW, Case.id.is_(None))
+    )
+    answers = (
+        select(SurveyAnswer.id)
+        .join(SurveySend, SurveySend.id == SurveyAnswer.send_id)
+        .outerjoin(Case, Case.survey_answer_id == SurveyAnswer.id)
+        .where(Case.id.is_(None), negative)
+    )
+    return bool(session.scalar(select(exists(reviews) | exists(answers))))
 
 
 def open_cases_from_feedback(session: Session, *, now: datetime, limit: int = 2000) -> int:
