@@ -8,7 +8,7 @@ merge moves them); this index holds just those rows, so the count reads them alo
 (an index-only scan on PostgreSQL) instead of every event.
 
 Revision ID: 0034_events_email_index
-Revises: 0031_ledger_hot_indexes
+Revises: 0033_ledger_unread_indexes
 """
 
 from collections.abc import Sequence
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0034_events_email_index"
-down_revision: str | Sequence[str] | None = "0031_ledger_hot_indexes"
+down_revision: str | Sequence[str] | None = "0033_ledger_unread_indexes"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
