@@ -121,6 +121,8 @@ def test_the_best_baseline_serves_when_nothing_beats_it(tied: bool) -> None:
     assert choice.method == "cooccurrence", choice.reason
     assert choice.reason.startswith("nothing beats the baseline cooccurrence")
     assert "the baseline is served" in choice.reason
+    # On the tie, category popularity leads (equal hit-rate and NDCG, simpler) and is named.
+    assert ("the leader category_popularity ties it" in choice.reason) == tied
 
 
 def test_served_hit_rate_is_never_below_the_best_baselines() -> None:

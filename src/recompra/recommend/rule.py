@@ -200,9 +200,10 @@ def _rule(
     within = [m for m in simplest_first if within_noise(hit_any[leader], hit_any[m])]
     if best is not None and rate[leader] <= floor:
         # Nothing is above the best baseline (at most tied with it): the baseline serves.
+        tie = f"; the leader {leader} ties it on hit-rate" if leader != best else ""
         return best, (
             f"nothing beats the baseline {best} on the validation windows "
-            f"(hit-rate@{{k}} {floor:.3f}, {{rows}}): the baseline is served"
+            f"(hit-rate@{{k}} {floor:.3f}, {{rows}}{tie}): the baseline is served"
         )
     # The leader is above the floor, so the search always ends (at the leader at last).
     method = next(m for m in within if rate[m] >= floor)
