@@ -16,7 +16,7 @@ from recompra.recommend.evaluate import (
 from recompra.recommend.metrics import Relevant, ranking_metrics
 from recompra.recommend.purchases import purchase_lines
 from recompra.recommend.recommenders import BaseRecommender, NextBestOffer
-from recompra.recommend.selection import BASELINES
+from recompra.recommend.rule import BASELINES
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from _recommend_olist import olist_tables
 
 from recompra.recommend.evaluate import evaluate_recommenders, served_beats_baselines
 from recompra.recommend.purchases import purchase_lines
-from recompra.recommend.selection import BASELINES
+from recompra.recommend.rule import BASELINES
 
 
 @pytest.mark.slow

@@ -19,10 +19,9 @@ from recompra.recommend.ranker import (
     cross_fitted_ranker_hits,
     new_classifier,
 )
+from recompra.recommend.rule import RANKER, ListChoice
 from recompra.recommend.selection import (
     MEMBERS,
-    RANKER,
-    ListChoice,
     ServingPlan,
     candidates,
     learned_ranker,

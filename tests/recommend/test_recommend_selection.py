@@ -27,14 +27,8 @@ from recompra.recommend.purchases import never_offered, purchase_lines
 from recompra.recommend.recommenders import NextBestOffer, Popularity
 from recompra.recommend.repeat import JustBoughtRule
 from recompra.recommend.replenishment import OwnHistory, Replenishment
-from recompra.recommend.selection import (
-    ListChoice,
-    PooledEvidence,
-    ServingPlan,
-    candidates,
-    choose_list,
-    choose_plan,
-)
+from recompra.recommend.rule import ListChoice
+from recompra.recommend.selection import ServingPlan, candidates, choose_plan
 from recompra.recommend.served import ServedRecommender
 
 ONE_CATEGORY = 1
@@ -216,30 +210,6 @@ def test_learned_blend_keeps_the_informative_member() -> None:
     assert weights["good"] > 0
     assert weights["noise"] < weights["good"]
     assert metrics["hit_rate"] == pytest.approx(1.0)
-
-
-@pytest.mark.parametrize("challenger", [range(10, 120), range(40, 143)])
-def test_the_simplest_method_within_one_standard_error_of_the_leader_serves(
-    challenger: range,
-) -> None:
-    # Popularity hits customers 0..99 of 200; the challenger hits another range, so it
-    # wins some customers and loses others. One-standard-error rule, computed here by
-    # hand: d = challenger hit - popularity hit per customer; the challenger serves only
-    # when mean(d) > sd(d) / sqrt(n) (sample sd), else the simpler popularity does.
-    n = 200
-    rows = np.arange(n)
-    popular, challenging = rows < 100, np.isin(rows, challenger)
-    d = challenging.astype(float) - popular
-    expected = "cooccurrence" if d.mean() > d.std(ddof=1) / np.sqrt(n) else "popularity"
-    evidence = PooledEvidence(
-        customers=rows + 1000,
-        counts=np.ones(n, dtype=np.int64),
-        hits={"popularity": popular[:, None], "cooccurrence": challenging[:, None]},
-    )
-    # No blend lists (as for cold start), so only the rule decides between the two.
-    choice = choose_list("cold_start", evidence, k=1)
-    assert choice.method == expected, choice.reason
-    assert choice.validation["cooccurrence"]["hit_rate"] == len(challenger) / n
 
 
 def test_rolling_origin_windows_are_fitted_strictly_before_each_window() -> None:

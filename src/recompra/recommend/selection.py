@@ -13,13 +13,12 @@ three lists (:data:`~recompra.recommend.backtest.LIST_KINDS`). For the ``new`` a
 (:func:`~recompra.recommend.blend.fit_weights`), and scored cross-fitted (weights
 learned on one half of the validation customers, scored on the other) so that it is
 not favoured by having been tuned on the same customers; for ``cold_start`` customers,
-who have no history, only the popularity rankings compete. Each list is then served by
-the *simplest* method (:data:`SIMPLICITY`, declared before any back-test) whose pooled
-hit-rate is within one standard error of the best one's (the one-standard-error rule,
-:func:`within_noise`, on the per-(customer, window) differences): a more complex method
-must earn its place beyond the noise of the validation evidence, and a tie serves the
-simpler. The plan records why: the validation metrics of the winner next to every
-candidate and baseline.
+who have no history, only the popularity rankings compete. Each list is then served as
+:func:`~recompra.recommend.rule.choose_list` decides: the *simplest* method (:data:`~recompra.
+recommend.rule.SIMPLICITY`) within one standard error of the leader whose validation
+hit-rate is not below the best baseline's, or that baseline when nothing is above it. The
+plan records why: the validation metrics of the winner next to every candidate and
+baseline.
 
 Candidates (:data:`CANDIDATES`): ``popularity`` (distinct buyers), ``recent_popularity``
 (buyers of the last quarter of the period), ``category_popularity`` (product level only:
@@ -30,7 +29,7 @@ category_popularity`), ``cooccurrence`` (same-order cosine) and
 restocking), ``replenishment`` (learned per-item rebuy rates timed per customer) and
 ``own_history``; for ``new`` and ``any`` also the blend and :data:`RANKER`, a pair
 classifier over the members' lists (:mod:`recompra.recommend.ranker`), cross-fitted too.
-The *baselines* the served lists must beat are :data:`BASELINES`.
+The *baselines* the served lists must beat are :data:`~recompra.recommend.rule.BASELINES`.
 Implicit-feedback matrix factorisation (ALS, ``implicit``) was measured as a candidate
 and is not one: it never won a list and moved no served blend beyond the noise
 (``docs/recommend.md``).
@@ -44,7 +43,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from recompra.recommend.backtest import (
     LIST_KINDS,
@@ -62,9 +60,7 @@ from recompra.recommend.blend import (
     Blend,
     HistoryThenNew,
     ValidationLists,
-    cross_fitted_hits,
     customer_halves,
-    fit_weights,
 )
 from recompra.recommend.category_popularity import CategoryPopularity
 from recompra.recommend.ease import Ease
@@ -84,10 +80,15 @@ from recompra.recommend.recommenders import (
     Popularity,
 )
 from recompra.recommend.replenishment import OwnHistory, Replenishment
+from recompra.recommend.rule import (
+    HISTORY_THEN_NEW,
+    RANKER,
+    ListChoice,
+    PooledEvidence,
+    choose_list,
+)
 from recompra.recommend.sql import Level
 
-#: The baselines every served list is compared with (the issue's reference methods).
-BASELINES = ("popularity", "cooccurrence", "own_history")
 #: EASE penalties tried on the validation windows.
 EASE_L2_GRID = (10.0, 100.0, 500.0)
 #: Candidates that suggest products the customer has not bought yet.
@@ -132,28 +133,6 @@ def candidates(level: Level, ease_l2: float = 100.0) -> dict[str, Callable[[], B
 
 #: Candidate names, in display order.
 CANDIDATES: tuple[str, ...] = tuple(candidates("product"))
-#: The ``any`` candidate built from the ``new`` list's choice (:class:`HistoryThenNew`).
-HISTORY_THEN_NEW = "own_history_then_new"
-#: The learning-to-rank candidate of the ``new`` and ``any`` lists (:mod:`.ranker`).
-RANKER = "learned_ranker"
-#: Every method a list may serve, simplest first (declared before any back-test: counts
-#: per item, then per customer, then item x item statistics and per-item rates, then the
-#: shrunk and the learned item x item models, then composites and blends). The rule of
-#: :func:`choose_list` serves the first of them that is within the noise of the leader.
-SIMPLICITY: tuple[str, ...] = (
-    "popularity",
-    "recent_popularity",
-    "own_history",
-    "category_popularity",
-    "cooccurrence",
-    "cooccurrence_lift",
-    "replenishment",
-    "next_best_offer",
-    "ease",
-    HISTORY_THEN_NEW,
-    "blend",
-    RANKER,
-)
 
 
 def members(kind: ListKind, available: Iterable[str]) -> tuple[str, ...]:
@@ -164,42 +143,6 @@ def members(kind: ListKind, available: Iterable[str]) -> tuple[str, ...]:
 def list_exclude(kind: ListKind, model: BaseRecommender) -> Exclude:
     """Return the history exclusion of ``model`` for a list: ``new`` excludes the history."""
     return "all" if kind == "new" else model.default_exclude
-
-
-@dataclass(frozen=True)
-class ListChoice:
-    """What serves one list and why.
-
-    Attributes
-    ----------
-    kind
-        ``new``, ``any`` or ``cold_start``.
-    method
-        A candidate name or ``"blend"``.
-    weights
-        Blend weights per candidate: of the served blend, or of the new-items blend that
-        pads :data:`HISTORY_THEN_NEW` (empty for a single method).
-    customers
-        Validation rows the choice was made on, one per (customer, window).
-    validation
-        Validation metrics @k per method (every candidate, and ``blend`` when learned).
-    reason
-        The choice in one sentence, with the numbers.
-    learned
-        The blend weights learned on this list's validation windows, served or not.
-    ranker
-        The pair classifier learned on the validation windows, served or not (``None``
-        when there was nothing to learn; not written to the manifest).
-    """
-
-    kind: ListKind
-    method: str
-    weights: dict[str, float]
-    customers: int
-    validation: dict[str, dict[str, float]]
-    reason: str
-    learned: dict[str, float] = field(default_factory=dict)
-    ranker: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -312,118 +255,6 @@ def _evidence_lists(
 
 def _ids(positions: np.ndarray, ids: np.ndarray) -> np.ndarray:
     return np.where(positions >= 0, ids[np.maximum(positions, 0)], -1)
-
-
-def _simplicity(name: str) -> int:
-    return SIMPLICITY.index(name) if name in SIMPLICITY else len(SIMPLICITY)
-
-
-def within_noise(leader: np.ndarray, other: np.ndarray) -> bool:
-    """Return whether ``other``'s hit-rate is within one standard error of ``leader``'s.
-
-    The one-standard-error rule (Breiman et al. 1984, *Classification and Regression
-    Trees* 3.4.3; Hastie, Tibshirani and Friedman, *The Elements of Statistical
-    Learning* 7.10), paired: both lists are scored on the same validation customers,
-    so the error is that of the per-customer difference, ``d = hit_leader - hit_other``,
-    and ``other`` is within the noise when ``mean(d) <= sem(d)``
-    (:func:`scipy.stats.sem`).
-    """
-    difference = np.asarray(leader, dtype=np.float64) - np.asarray(other, dtype=np.float64)
-    if len(difference) < 2 or not difference.any():
-        return bool(difference.sum() <= 0)
-    return bool(difference.mean() <= stats.sem(difference))
-
-
-@dataclass(frozen=True)
-class PooledEvidence:
-    """One list's validation evidence, pooled over the rolling-origin windows.
-
-    One row per (customer, window): a customer who bought in two windows counts twice,
-    each time scored by the candidates fitted before that window.
-
-    Attributes
-    ----------
-    customers
-        Customer id of each row (the cross-fitting halves split by customer).
-    counts
-        Relevant items of each row.
-    hits
-        Per method, ``(rows, k)`` flags: is its item at each rank relevant?
-    lists
-        The blend members' evidence lists (``None`` for ``cold_start``: no blend).
-    """
-
-    customers: np.ndarray
-    counts: np.ndarray
-    hits: dict[str, np.ndarray]
-    lists: ValidationLists | None = None
-
-
-def choose_list(
-    kind: ListKind,
-    evidence: PooledEvidence,
-    k: int,
-    scored: Mapping[str, np.ndarray] | None = None,
-) -> ListChoice:
-    """Choose what serves one list from its pooled validation evidence.
-
-    ``scored`` holds the ``(rows, k)`` cross-fitted validation hits of further candidates
-    (the learned ranker). The *leader* is the method with the best validation hit-rate
-    (NDCG, then simplicity, break ties), the blend and the ranker scored cross-fitted;
-    the list serves the simplest method (:data:`SIMPLICITY`) within one standard error
-    of the leader (:func:`within_noise`, on the per-(customer, window) differences), the
-    leader itself when no simpler one is.
-    """
-    n = len(evidence.customers)
-    hits = dict(evidence.hits)
-    weights: dict[str, float] = {}
-    if n and evidence.lists is not None:
-        # Weights from every validation row; the score that decides is cross-fitted.
-        weights, _ = fit_weights(evidence.lists, k)
-        halves = customer_halves(evidence.customers)
-        hits["blend"] = cross_fitted_hits(evidence.lists, k, halves)
-    hits.update(scored or {})
-    scores = {name: hit_metrics(h, evidence.counts, k) for name, h in hits.items()}
-    if n == 0:
-        return ListChoice(
-            kind, "popularity", {}, 0, scores, "no validation customers: best sellers served"
-        )
-    simplest_first = sorted(scores, key=_simplicity)
-    leader = max(simplest_first, key=lambda name: (scores[name]["hit_rate"], scores[name]["ndcg"]))
-    hit_any = {name: np.asarray(h.any(axis=1)) for name, h in hits.items()}
-    method = next(m for m in simplest_first if within_noise(hit_any[leader], hit_any[m]))
-    baselines = [b for b in BASELINES if b in scores and b != method]
-    best_baseline = max(baselines, key=lambda b: scores[b]["hit_rate"]) if baselines else method
-    won = scores[method]["hit_rate"]
-    base = scores[best_baseline]["hit_rate"]
-    rows = f"{n:,} customer-windows"
-    if method != leader:
-        lead = scores[leader]["hit_rate"]
-        against = (
-            ": the baseline is served"
-            if method in BASELINES
-            else f"; best baseline {best_baseline} {base:.3f}"
-        )
-        reason = (
-            f"{method} serves: the simplest method within one standard error of the "
-            f"validation leader {leader} (hit-rate@{k} {won:.3f} vs {lead:.3f} on {rows})"
-            f"{against}"
-        )
-    elif method in BASELINES:
-        reason = (
-            f"nothing beats the baseline {method} on the validation windows "
-            f"(hit-rate@{k} {won:.3f}, {rows}): the baseline is served"
-        )
-    else:
-        reason = (
-            f"{method} wins the validation windows: hit-rate@{k} {won:.3f} vs best baseline "
-            f"{best_baseline} {base:.3f} on {rows}, beyond one standard error of "
-            "every simpler method"
-        )
-    learned = {name: w for name, w in weights.items() if w > 0}
-    return ListChoice(
-        kind, method, learned if method == "blend" else {}, n, scores, reason, learned
-    )
 
 
 @dataclass(frozen=True)
