@@ -125,6 +125,76 @@ def _fallback(order: np.ndarray, skip: np.ndarray, n: int, k: int) -> np.ndarray
     return keys
 
 
+def _row_kth(values: np.ndarray, indptr: np.ndarray, k: int) -> np.ndarray:
+    """Return each CSR row's ``k``-th largest value (``-inf`` for rows shorter than ``k``).
+
+    Rows are padded with ``-inf`` to the longest row of their power-of-two length bucket
+    (at most twice the entries) and partitioned: linear in the entries, no sort.
+    """
+    lengths = np.diff(indptr)
+    kth = np.full(len(lengths), -np.inf)
+    long_rows = np.flatnonzero(lengths >= k)
+    bucket = np.ceil(np.log2(lengths[long_rows])).astype(np.int64)
+    for b in np.unique(bucket):
+        rows = long_rows[bucket == b]
+        size = lengths[rows]
+        width = int(size.max())
+        pad = np.full((len(rows), width), -np.inf)
+        offset = np.arange(int(size.sum())) - np.repeat(np.cumsum(size) - size, size)
+        pad[np.repeat(np.arange(len(rows)), size), offset] = values[
+            np.repeat(indptr[rows], size) + offset
+        ]
+        kth[rows] = np.partition(pad, width - k, axis=1)[:, width - k]
+    return kth
+
+
+def _threshold_top(
+    scores: SparseScores,
+    tie: np.ndarray,
+    excluded: sp.csr_matrix,
+    k: int,
+    out: np.ndarray,
+    evidence_only: bool,
+) -> np.ndarray:
+    """Rank the rows whose top ``k`` is decided by their evidence alone; return which.
+
+    A row's ``k``-th best score among its non-excluded evidence is a lower bound of its
+    ``k``-th best score overall. Where it is above the best score an item without evidence
+    can reach (``mass * prior + tie`` at its maximum), no such item enters the row's top
+    ``k`` and only the evidence at or above that bound competes: those entries are ranked
+    by the rule, without building the row's fallback. The other rows are left to
+    :func:`sparse_top`'s general path.
+    """
+    evidence = scores.evidence
+    n, m = evidence.shape
+    row = np.repeat(np.arange(n, dtype=np.int64), np.diff(evidence.indptr))
+    col = evidence.indices.astype(np.int64)
+    value = np.asarray(evidence.data, dtype=np.float64)
+    reach = np.full(n, tie.max())
+    if scores.mass is not None and scores.prior is not None:
+        value = value + scores.mass[row] * scores.prior[col]
+        reach = reach + np.maximum(
+            scores.mass * scores.prior.max(), scores.mass * scores.prior.min()
+        )
+    full = value + tie[col]
+    ex_keys = np.unique(_keys(excluded))
+    if len(ex_keys):
+        keys = row * m + col
+        at = np.minimum(np.searchsorted(ex_keys, keys), len(ex_keys) - 1)
+        full[ex_keys[at] == keys] = -np.inf
+    kth = _row_kth(full, evidence.indptr, k)
+    resolved: np.ndarray = kth > reach
+    keep = np.flatnonzero(resolved[row] & (full >= kth[row]))
+    row, col, value, full = row[keep], col[keep], value[keep], full[keep]
+    order = np.lexsort((col, -full, row))
+    row, col, value = row[order], col[order], value[order]
+    rank = _first_per_row(row, n)
+    top = rank < k
+    position = np.where(value[top] > 0, col[top], -1) if evidence_only else col[top]
+    out[row[top], rank[top]] = position
+    return resolved
+
+
 def sparse_top(
     scores: SparseScores,
     tie: np.ndarray,
@@ -159,6 +229,24 @@ def sparse_top(
     if n == 0 or m == 0:
         return out
     ex = excluded.tocsr()
+    resolved = _threshold_top(
+        SparseScores(evidence, scores.mass, scores.prior), tie, ex, k, out, evidence_only
+    )
+    if resolved.all():
+        return out
+    if resolved.any():
+        # The rows the threshold did not decide go through the general path below.
+        rest = np.flatnonzero(~resolved)
+        mass = None if scores.mass is None else scores.mass[rest]
+        out[rest] = sparse_top(
+            SparseScores(evidence[rest], mass, scores.prior),
+            tie,
+            ex[rest],
+            k,
+            orders,
+            evidence_only=evidence_only,
+        )
+        return out
     ex_keys = np.unique(_keys(ex))
     e_keys = _keys(evidence)
     skip = np.union1d(e_keys, ex_keys)  # scored as evidence, or excluded
