@@ -23,6 +23,14 @@ order by ``prior + tie`` (rows with a positive mass) and in the order by ``tie``
 ``k`` whenever the prior orders the items the same way for every positive mass (a
 popularity-shaped prior, or a mass of one): ``tests/recommend/test_recommend_topk.py``
 checks both paths against a sort done in the test.
+
+**Threshold pass.** Most rows of a model with wide evidence (co-occurrence, EASE) never
+reach their fallback: the ``(k + e)``-th best of their own evidence (``e`` the row's
+excluded items) beats the best score an item without evidence can get
+(``mass * max(prior) + max(tie)``). Such a row is ranked from its evidence at or above
+that score alone (a linear partition per row, then a sort of about ``k`` entries)
+instead of sorting all its evidence and building its fallback; the others take the
+general path above (``tests/recommend/test_recommend_topk_threshold.py``).
 """
 
 from __future__ import annotations
@@ -125,11 +133,13 @@ def _fallback(order: np.ndarray, skip: np.ndarray, n: int, k: int) -> np.ndarray
     return keys
 
 
-def _row_kth(values: np.ndarray, indptr: np.ndarray, k: int) -> np.ndarray:
-    """Return each CSR row's ``k``-th largest value (``-inf`` for rows shorter than ``k``).
+def _row_kth(values: np.ndarray, indptr: np.ndarray, k: int, spare: np.ndarray) -> np.ndarray:
+    """Return a lower bound of each CSR row's ``k``-th largest value once ``spare[row]``
+    of its entries are dropped: its ``(k + spare)``-th largest (``-inf`` if it is shorter).
 
     Rows are padded with ``-inf`` to the longest row of their power-of-two length bucket
-    (at most twice the entries) and partitioned: linear in the entries, no sort.
+    (at most twice the entries) and partitioned: linear in the entries, no sort. A bucket
+    uses its largest ``spare`` (a lower rank: a lower, still valid, bound).
     """
     lengths = np.diff(indptr)
     kth = np.full(len(lengths), -np.inf)
@@ -139,12 +149,15 @@ def _row_kth(values: np.ndarray, indptr: np.ndarray, k: int) -> np.ndarray:
         rows = long_rows[bucket == b]
         size = lengths[rows]
         width = int(size.max())
+        rank = k + int(spare[rows].max())
+        if rank > width:  # no row of the bucket has that many entries: left -inf
+            continue
         pad = np.full((len(rows), width), -np.inf)
         offset = np.arange(int(size.sum())) - np.repeat(np.cumsum(size) - size, size)
         pad[np.repeat(np.arange(len(rows)), size), offset] = values[
             np.repeat(indptr[rows], size) + offset
         ]
-        kth[rows] = np.partition(pad, width - k, axis=1)[:, width - k]
+        kth[rows] = np.partition(pad, width - rank, axis=1)[:, width - rank]
     return kth
 
 
@@ -158,39 +171,40 @@ def _threshold_top(
 ) -> np.ndarray:
     """Rank the rows whose top ``k`` is decided by their evidence alone; return which.
 
-    A row's ``k``-th best score among its non-excluded evidence is a lower bound of its
-    ``k``-th best score overall. Where it is above the best score an item without evidence
-    can reach (``mass * prior + tie`` at its maximum), no such item enters the row's top
-    ``k`` and only the evidence at or above that bound competes: those entries are ranked
-    by the rule, without building the row's fallback. The other rows are left to
+    A row's ``(k + e)``-th best evidence score, ``e`` its excluded items, is a lower bound
+    of its ``k``-th best score overall (at most ``e`` of the entries above it are
+    excluded). Where it is above the best score an item without evidence can reach
+    (``mass * prior + tie`` at its maximum), no such item enters the row's top ``k`` and
+    only the evidence at or above that bound competes: those few entries are ranked by
+    the rule, without building the row's fallback. The other rows are left to
     :func:`sparse_top`'s general path.
     """
     evidence = scores.evidence
     n, m = evidence.shape
-    row = np.repeat(np.arange(n, dtype=np.int64), np.diff(evidence.indptr))
-    col = evidence.indices.astype(np.int64)
-    value = np.asarray(evidence.data, dtype=np.float64)
+    lengths = np.diff(evidence.indptr)
+    col = evidence.indices
+    full = np.asarray(evidence.data, dtype=np.float64)
     reach = np.full(n, tie.max())
-    if scores.mass is not None and scores.prior is not None:
-        value = value + scores.mass[row] * scores.prior[col]
-        reach = reach + np.maximum(
-            scores.mass * scores.prior.max(), scores.mass * scores.prior.min()
-        )
-    full = value + tie[col]
-    ex_keys = np.unique(_keys(excluded))
-    if len(ex_keys):
-        keys = row * m + col
-        at = np.minimum(np.searchsorted(ex_keys, keys), len(ex_keys) - 1)
-        full[ex_keys[at] == keys] = -np.inf
-    kth = _row_kth(full, evidence.indptr, k)
+    mass, prior = scores.mass, scores.prior
+    if mass is not None and prior is not None:
+        full = full + np.repeat(mass, lengths) * prior[col]
+        reach = reach + np.maximum(mass * prior.max(), mass * prior.min())
+    full = full + tie[col]
+    kth = _row_kth(full, evidence.indptr, k, np.diff(excluded.indptr))
     resolved: np.ndarray = kth > reach
-    keep = np.flatnonzero(resolved[row] & (full >= kth[row]))
-    row, col, value, full = row[keep], col[keep], value[keep], full[keep]
-    order = np.lexsort((col, -full, row))
-    row, col, value = row[order], col[order], value[order]
+    keep = np.flatnonzero(full >= np.repeat(np.where(resolved, kth, np.inf), lengths))
+    row = np.searchsorted(evidence.indptr, keep, side="right").astype(np.int64) - 1
+    col_kept = col[keep].astype(np.int64)
+    allowed = ~np.isin(row * m + col_kept, _keys(excluded))
+    keep, row, col_kept = keep[allowed], row[allowed], col_kept[allowed]
+    value = np.asarray(evidence.data[keep], dtype=np.float64)
+    if mass is not None and prior is not None:
+        value = value + mass[row] * prior[col_kept]
+    order = np.lexsort((col_kept, -full[keep], row))
+    row, col_kept, value = row[order], col_kept[order], value[order]
     rank = _first_per_row(row, n)
     top = rank < k
-    position = np.where(value[top] > 0, col[top], -1) if evidence_only else col[top]
+    position = np.where(value[top] > 0, col_kept[top], -1) if evidence_only else col_kept[top]
     out[row[top], rank[top]] = position
     return resolved
 
