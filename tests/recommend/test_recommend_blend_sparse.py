@@ -79,7 +79,7 @@ def test_blend_sparse_lists_equal_the_dense_lists_and_a_sort(
     blend.scoring = "sparse"
     sparse = blend._top_k_positions(who, 12, exclude, evidence_only=evidence_only)
     assert blend._has_sparse_scores()  # ranked sparsely
-    assert not blend.dense_evidence_
+    assert blend.blocks_ranked_["dense"] == 0
     blend.scoring = "dense"
     dense = blend._top_k_positions(who, 12, exclude, evidence_only=evidence_only)
     np.testing.assert_array_equal(sparse[0], dense[0])
