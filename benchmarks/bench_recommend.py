@@ -23,9 +23,9 @@ Usage::
 2. Training and full refresh on the same snapshot, next to the co-occurrence alone
    (DuckDB: the served pair counts and rules): reading the purchase lines, the per-store
    model selection (every candidate fitted and back-tested, blends learned), fitting the
-   served lists, ranking every customer's served lists (top 30, each list apart), the peak
-   resident memory, and the whole ``refresh`` (co-purchase tables, upsell, selection,
-   served and explained offers for every customer).
+   served lists, ranking every customer's served lists (top 30, each list apart), each
+   stage's own peak resident memory and CPU per customer, and the whole ``refresh``
+   (co-purchase tables, upsell, selection, served and explained offers for every customer).
 3. Serving latency: refresh on a generated store, load ``RecommendationIndex``, then time
    top-10 per customer and per product, explanation sentence included: p50 / p99.
 4. Evaluation tables (served next to every candidate and baseline: hit-rate, precision,
