@@ -46,9 +46,10 @@ SPARSE_CHUNK = 2_000
 #: at 1M consumables orders (20,000 products, top-50 of 10,000 customers, process CPU,
 #: docs/recommend.md): the dense path costs about 20 ns per cell, the sparse path with
 #: its threshold pass (topk.py) about 90 ns per evidence entry for co-occurrence (14 %
-#: of the cells: 0.26 ms a customer against 0.39 ms dense), 105 for EASE and 175 for
-#: next-best-offer (whose evidence is three products summed), so dense wins above about
-#: a fifth of the cells.
+#: of the cells: 0.26 ms a customer against 0.39 ms dense), 130 for EASE and 180 for
+#: next-best-offer (whose evidence is three products summed), so dense wins above 11 %
+#: (next-best-offer) to 22 % (co-occurrence) of the cells; co-occurrence is the member
+#: whose blocks come near the threshold.
 DENSE_SHARE = 0.2
 _TIE_BREAK = 1e-6
 
