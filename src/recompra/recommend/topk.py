@@ -240,7 +240,7 @@ def sparse_top(
     evidence.sum_duplicates()
     n, m = evidence.shape
     out = np.full((n, k), -1, dtype=np.int64)
-    if n == 0 or m == 0:
+    if n == 0 or m == 0 or k <= 0:
         return out
     ex = excluded.tocsr()
     resolved = _threshold_top(
