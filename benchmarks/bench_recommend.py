@@ -23,9 +23,9 @@ Usage::
 2. Training and full refresh on the same snapshot, next to the co-occurrence alone
    (DuckDB: the served pair counts and rules): reading the purchase lines, the per-store
    model selection (every candidate fitted and back-tested, blends learned), fitting the
-   served lists, ranking every customer's served lists (top 30, each list apart), the peak
-   resident memory, and the whole ``refresh`` (co-purchase tables, upsell, selection,
-   served and explained offers for every customer).
+   served lists, ranking every customer's served lists (top 30, each list apart), each
+   stage's own peak resident memory and CPU per customer, and the whole ``refresh``
+   (co-purchase tables, upsell, selection, served and explained offers for every customer).
 3. Serving latency: refresh on a generated store, load ``RecommendationIndex``, then time
    top-10 per customer and per product, explanation sentence included: p50 / p99.
 4. Evaluation tables (served next to every candidate and baseline: hit-rate, precision,
@@ -300,27 +300,73 @@ def ensure_snapshot(args: argparse.Namespace) -> Path:
     return data
 
 
+def reset_peak() -> None:
+    """Start a new peak-RSS window (Linux: ``clear_refs`` 5 resets ``VmHWM``)."""
+    clear = Path("/proc/self/clear_refs")
+    if clear.exists():
+        clear.write_text("5")
+
+
+def window_peak_gb() -> float:
+    """Return the peak resident GB since :func:`reset_peak` (the whole run's elsewhere)."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1e6
+    return peak_rss_gb()
+
+
+def stage(label: str, per: int, fn: Callable[..., T], *args: Any) -> T:
+    """Run one training stage with :func:`timed`; print its peak RSS and CPU per customer."""
+    reset_peak()
+    result = timed(label, fn, *args)
+    print(
+        f"{'':<44} peak RSS {window_peak_gb():6.2f} GB   "
+        f"{LAST['cpu'] / max(per, 1) * 1e3:8.4f} ms CPU per customer",
+        flush=True,
+    )
+    return result
+
+
 def bench_training(args: argparse.Namespace) -> None:
-    """Training and full refresh time next to the co-occurrence alone (the served DuckDB path)."""
+    """Training and full refresh time next to the co-occurrence alone (the served DuckDB path).
+
+    Each stage prints its CPU (user + system, all threads), its own peak resident memory
+    and its CPU per customer of the store, the figure to scale from 1M to 10M orders.
+    """
     section(f"training and refresh, {args.orders:,} generated orders, {args.products:,} products")
     data = ensure_snapshot(args)
+    reset_peak()
     timed("co-occurrence alone (DuckDB pair counts + rules)", cooccurrence, data)
     floor = dict(LAST)
+    print(f"{'':<44} peak RSS {window_peak_gb():6.2f} GB", flush=True)
+    reset_peak()
     lines = timed(
         "read purchase lines", lambda: purchase_lines(load_tables(data, ("orders", "order_items")))
     )
-    print(f"purchase lines {len(lines):,}   customers {lines['customer_id'].nunique():,}")
-    plan = timed("training: model selection (back-test, blends)", choose_plan, lines)
+    n = int(lines["customer_id"].nunique())
+    print(f"{'':<44} peak RSS {window_peak_gb():6.2f} GB", flush=True)
+    print(f"purchase lines {len(lines):,}   customers {n:,}")
+    plan = stage("training: model selection (back-test, blends)", n, choose_plan, lines)
     for kind, choice in plan.choices.items():
         print(f"  {kind}: {choice.reason}")
-    served = timed("training: fit the served lists", ServedRecommender(plan).fit, lines)
-    # The refresh's costliest step at scale: every customer's served lists (depth 3k).
+    served = stage("training: fit the served lists", n, ServedRecommender(plan).fit, lines)
+    # The refresh's costliest step at scale: every customer's served lists (depth 30).
     for kind in ("new", "any", "cold_start"):
-        timed(f"served top-30 of every customer: {kind}", served.top_k, served.customers_, 30, kind)
-    del served
+        method = served.plan.choices[kind].method
+        stage(
+            f"top-30 of every customer: {kind} ({method})"[:44],
+            n,
+            served.top_k,
+            served.customers_,
+            30,
+            kind,
+        )
+    del served, lines
     print(f"peak resident memory so far: {peak_rss_gb():.2f} GB")
     out = Path(tempfile.mkdtemp(prefix="reco-refresh-"))
-    manifest = timed("full refresh (DuckDB) to Parquet", refresh, data, out)
+    manifest = stage("full refresh (DuckDB) to Parquet", n, refresh, data, out)
     print("refresh steps (s):", manifest["seconds"])
     print(
         f"full refresh / co-occurrence alone: {LAST['wall'] / floor['wall']:.1f}x wall, "

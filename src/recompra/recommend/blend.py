@@ -21,6 +21,7 @@ import scipy.sparse as sp
 from recompra.recommend.metrics import Relevant, hit_matrix, hit_metrics
 from recompra.recommend.recommenders import BaseRecommender, Exclude
 from recompra.recommend.sql import Level
+from recompra.recommend.topk import SparseScores
 
 #: Added to every rank: a smaller offset makes the blend trust each member's first items more.
 RANK_OFFSET = 5.0
@@ -346,7 +347,10 @@ class Blend(BaseRecommender):
             if self.weights.get(name, 0.0) > 0.0:
                 member.fit(lines, self.shared_history())
 
-    def _scores(self, history: sp.csr_matrix, customer_ids: np.ndarray) -> np.ndarray:
+    def _sparse_scores(self, history: sp.csr_matrix, customer_ids: np.ndarray) -> SparseScores:
+        # The fused scores are sparse by construction (at most depth items per member and
+        # customer), so they are ranked as sparse evidence with no prior: the items no
+        # member listed score 0 and follow the tie-breaker, as on the dense path.
         ranked = {}
         for name, member in self.members.items():
             if self.weights.get(name, 0.0) <= 0.0:
@@ -361,8 +365,8 @@ class Blend(BaseRecommender):
             )
             ranked[name] = np.where(positions >= 0, mapped, -1)
         if not ranked:  # no weighted member (nothing learned): only the tie-breaker ranks
-            return np.zeros((history.shape[0], self.index_.size))
-        return np.asarray(fuse(ranked, self.weights, self.index_.size).toarray())
+            return SparseScores(sp.csr_matrix((history.shape[0], self.index_.size)))
+        return SparseScores(fuse(ranked, self.weights, self.index_.size))
 
 
 class HistoryThenNew(BaseRecommender):

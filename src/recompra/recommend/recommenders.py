@@ -42,11 +42,15 @@ Exclude = Literal["none", "all", "non_repeat"]
 CHUNK_CELLS = 4_000_000
 #: Customers ranked at once on the sparse path (memory grows with their evidence).
 SPARSE_CHUNK = 2_000
-#: Evidence share of a block's cells above which the sparse path ranks it densely. Measured
-#: at 1M generated orders (20,000 products): the dense path costs about 16 ns of CPU per
-#: cell, the sparse one about 800 ns per evidence entry (its sorts), so dense wins above
-#: about 2 %; next-best-offer's evidence there is 3.5 %, co-occurrence's 14.5 %.
-DENSE_SHARE = 0.01
+#: Evidence share of a block's cells above which the block is ranked densely. Measured
+#: at 1M consumables orders (20,000 products, top-50 of 10,000 customers, process CPU,
+#: docs/recommend.md): the dense path costs about 20 ns per cell, the sparse path with
+#: its threshold pass (topk.py) about 90 ns per evidence entry for co-occurrence (14 %
+#: of the cells: 0.26 ms a customer against 0.39 ms dense), 130 for EASE and 180 for
+#: next-best-offer (whose evidence is three products summed), so dense wins above 11 %
+#: (next-best-offer) to 22 % (co-occurrence) of the cells; co-occurrence is the member
+#: whose blocks come near the threshold.
+DENSE_SHARE = 0.2
 _TIE_BREAK = 1e-6
 
 
@@ -118,8 +122,8 @@ class BaseRecommender:
         top = buyers.max() if buyers.size else 1.0
         self.popularity_norm_: np.ndarray = buyers / (top or 1.0)
         self.repeatable_: np.ndarray = np.zeros(self.index_.size, dtype=bool)
-        #: Set when a block's evidence proves too dense to rank sparsely (DENSE_SHARE).
-        self.dense_evidence_ = False
+        #: Blocks of customers ranked by each path of :meth:`_top_k_sparse` (DENSE_SHARE).
+        self.blocks_ranked_: dict[str, int] = {"sparse": 0, "dense": 0}
         self._fit_model(lines)
         return self
 
@@ -223,7 +227,7 @@ class BaseRecommender:
             return out_ids, out_pos
         kk = min(k, n_items)
         tie = _TIE_BREAK * self.popularity_norm_
-        if self.scoring == "sparse" and self._has_sparse_scores() and not self.dense_evidence_:
+        if self.scoring == "sparse" and self._has_sparse_scores():
             return self._top_k_sparse(customer_ids, k, exclude, evidence_only, tie)
         chunk = max(1, CHUNK_CELLS // n_items)
         # Customers without history all get the same list: score one, copy it to all.
@@ -289,17 +293,21 @@ class BaseRecommender:
             rows = self.history_rows(block_ids)
             scores = self._sparse_scores(rows, block_ids)
             assert scores is not None  # checked by the caller
-            if scores.evidence.nnz > DENSE_SHARE * len(block_ids) * self.index_.size:
-                # Evidence on a large share of the catalogue (see DENSE_SHARE): sorting
-                # it costs more than scoring densely, for this model from now on.
-                self.dense_evidence_ = True
-                _, pos = self._top_k_positions(
-                    customer_ids[start:], k, exclude, evidence_only=evidence_only
-                )
-                out_pos[start:] = pos
-                break
             if orders is None:
                 orders = fallback_orders(tie, scores.prior)
+            if scores.evidence.nnz > DENSE_SHARE * len(block_ids) * self.index_.size:
+                # Evidence on a large share of the catalogue (see DENSE_SHARE): scoring the
+                # block densely costs less than sorting it. Same scores, same rule.
+                self.blocks_ranked_["dense"] += 1
+                chunk = max(1, CHUNK_CELLS // self.index_.size)
+                for sub in range(0, len(block_ids), chunk):
+                    part = scores.rows(sub, sub + chunk)
+                    top = self._rank_dense(
+                        part.dense(), rows[sub : sub + chunk], exclude, evidence_only, kk
+                    )
+                    out_pos[start + sub : start + sub + len(top), :kk] = top
+                continue
+            self.blocks_ranked_["sparse"] += 1
             top = sparse_top(
                 scores, tie, self._excluded(rows, exclude), kk, orders, evidence_only=evidence_only
             )

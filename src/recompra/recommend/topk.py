@@ -23,6 +23,14 @@ order by ``prior + tie`` (rows with a positive mass) and in the order by ``tie``
 ``k`` whenever the prior orders the items the same way for every positive mass (a
 popularity-shaped prior, or a mass of one): ``tests/recommend/test_recommend_topk.py``
 checks both paths against a sort done in the test.
+
+**Threshold pass.** Most rows of a model with wide evidence (co-occurrence, EASE) never
+reach their fallback: the ``(k + e)``-th best of their own evidence (``e`` the row's
+excluded items) beats the best score an item without evidence can get
+(``mass * max(prior) + max(tie)``). Such a row is ranked from its evidence at or above
+that score alone (a linear partition per row, then a sort of about ``k`` entries)
+instead of sorting all its evidence and building its fallback; the others take the
+general path above (``tests/recommend/test_recommend_topk_threshold.py``).
 """
 
 from __future__ import annotations
@@ -125,6 +133,82 @@ def _fallback(order: np.ndarray, skip: np.ndarray, n: int, k: int) -> np.ndarray
     return keys
 
 
+def _row_kth(values: np.ndarray, indptr: np.ndarray, k: int, spare: np.ndarray) -> np.ndarray:
+    """Return a lower bound of each CSR row's ``k``-th largest value once ``spare[row]``
+    of its entries are dropped: its ``(k + spare)``-th largest (``-inf`` if it is shorter).
+
+    Rows are padded with ``-inf`` to the longest row of their power-of-two length bucket
+    (at most twice the entries) and partitioned: linear in the entries, no sort. A bucket
+    uses its largest ``spare`` (a lower rank: a lower, still valid, bound).
+    """
+    lengths = np.diff(indptr)
+    kth = np.full(len(lengths), -np.inf)
+    long_rows = np.flatnonzero(lengths >= k)
+    bucket = np.ceil(np.log2(lengths[long_rows])).astype(np.int64)
+    for b in np.unique(bucket):
+        rows = long_rows[bucket == b]
+        size = lengths[rows]
+        width = int(size.max())
+        rank = k + int(spare[rows].max())
+        if rank > width:  # no row of the bucket has that many entries: left -inf
+            continue
+        pad = np.full((len(rows), width), -np.inf)
+        offset = np.arange(int(size.sum())) - np.repeat(np.cumsum(size) - size, size)
+        pad[np.repeat(np.arange(len(rows)), size), offset] = values[
+            np.repeat(indptr[rows], size) + offset
+        ]
+        kth[rows] = np.partition(pad, width - rank, axis=1)[:, width - rank]
+    return kth
+
+
+def _threshold_top(
+    scores: SparseScores,
+    tie: np.ndarray,
+    excluded: sp.csr_matrix,
+    k: int,
+    out: np.ndarray,
+    evidence_only: bool,
+) -> np.ndarray:
+    """Rank the rows whose top ``k`` is decided by their evidence alone; return which.
+
+    A row's ``(k + e)``-th best evidence score, ``e`` its excluded items, is a lower bound
+    of its ``k``-th best score overall (at most ``e`` of the entries above it are
+    excluded). Where it is above the best score an item without evidence can reach
+    (``mass * prior + tie`` at its maximum), no such item enters the row's top ``k`` and
+    only the evidence at or above that bound competes: those few entries are ranked by
+    the rule, without building the row's fallback. The other rows are left to
+    :func:`sparse_top`'s general path.
+    """
+    evidence = scores.evidence
+    n, m = evidence.shape
+    lengths = np.diff(evidence.indptr)
+    col = evidence.indices
+    full = np.asarray(evidence.data, dtype=np.float64)
+    reach = np.full(n, tie.max())
+    mass, prior = scores.mass, scores.prior
+    if mass is not None and prior is not None:
+        full = full + np.repeat(mass, lengths) * prior[col]
+        reach = reach + np.maximum(mass * prior.max(), mass * prior.min())
+    full = full + tie[col]
+    kth = _row_kth(full, evidence.indptr, k, np.diff(excluded.indptr))
+    resolved: np.ndarray = kth > reach
+    keep = np.flatnonzero(full >= np.repeat(np.where(resolved, kth, np.inf), lengths))
+    row = np.searchsorted(evidence.indptr, keep, side="right").astype(np.int64) - 1
+    col_kept = col[keep].astype(np.int64)
+    allowed = ~np.isin(row * m + col_kept, _keys(excluded))
+    keep, row, col_kept = keep[allowed], row[allowed], col_kept[allowed]
+    value = np.asarray(evidence.data[keep], dtype=np.float64)
+    if mass is not None and prior is not None:
+        value = value + mass[row] * prior[col_kept]
+    order = np.lexsort((col_kept, -full[keep], row))
+    row, col_kept, value = row[order], col_kept[order], value[order]
+    rank = _first_per_row(row, n)
+    top = rank < k
+    position = np.where(value[top] > 0, col_kept[top], -1) if evidence_only else col_kept[top]
+    out[row[top], rank[top]] = position
+    return resolved
+
+
 def sparse_top(
     scores: SparseScores,
     tie: np.ndarray,
@@ -156,9 +240,27 @@ def sparse_top(
     evidence.sum_duplicates()
     n, m = evidence.shape
     out = np.full((n, k), -1, dtype=np.int64)
-    if n == 0 or m == 0:
+    if n == 0 or m == 0 or k <= 0:
         return out
     ex = excluded.tocsr()
+    resolved = _threshold_top(
+        SparseScores(evidence, scores.mass, scores.prior), tie, ex, k, out, evidence_only
+    )
+    if resolved.all():
+        return out
+    if resolved.any():
+        # The rows the threshold did not decide go through the general path below.
+        rest = np.flatnonzero(~resolved)
+        mass = None if scores.mass is None else scores.mass[rest]
+        out[rest] = sparse_top(
+            SparseScores(evidence[rest], mass, scores.prior),
+            tie,
+            ex[rest],
+            k,
+            orders,
+            evidence_only=evidence_only,
+        )
+        return out
     ex_keys = np.unique(_keys(ex))
     e_keys = _keys(evidence)
     skip = np.union1d(e_keys, ex_keys)  # scored as evidence, or excluded
