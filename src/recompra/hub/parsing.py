@@ -126,11 +126,11 @@ def parse_money(raw: pd.Series, opts: ParseOptions) -> Parsed:
 NO_SUCH_DATE = "no such date: the format is right but the day does not exist"
 
 
-def _date_reasons(text: pd.Series, bad: np.ndarray, formats: Sequence[str]) -> dict[int, str]:
+def _date_reasons(text: Sequence[str], bad: np.ndarray, formats: Sequence[str]) -> dict[int, str]:
     """Say "no such date" for values in a right format whose day does not exist (31/02)."""
     reasons: dict[int, str] = {}
     for i in np.flatnonzero(bad):
-        value = str(text.iat[int(i)])
+        value = str(text[int(i)])
         for fmt in formats:
             try:
                 datetime.strptime(value, fmt).replace(tzinfo=UTC)
@@ -141,43 +141,38 @@ def _date_reasons(text: pd.Series, bad: np.ndarray, formats: Sequence[str]) -> d
     return reasons
 
 
-def _to_utc(parsed: pd.Series, opts: ParseOptions) -> pd.Series:
-    if parsed.dt.tz is None:
+def _to_utc(parsed: pd.DatetimeIndex, opts: ParseOptions) -> pd.DatetimeIndex:
+    if parsed.tz is None:
         ambiguous = np.ones(len(parsed), dtype=bool)
-        parsed = parsed.dt.tz_localize(
-            opts.timezone, ambiguous=ambiguous, nonexistent="shift_forward"
-        )
-    converted: pd.Series = parsed.dt.tz_convert("UTC")
-    return converted
+        parsed = parsed.tz_localize(opts.timezone, ambiguous=ambiguous, nonexistent="shift_forward")
+    return parsed.tz_convert("UTC")
 
 
 def parse_timestamp(raw: pd.Series, opts: ParseOptions) -> Parsed:
-    """Timestamps in any of ``opts.date_formats`` (or ISO 8601 with offset), to UTC."""
+    """Timestamps in any of ``opts.date_formats`` (or ISO 8601 with offset), to UTC.
+
+    Each attempt parses the values still unparsed, as an array, and its hits go straight
+    into the result (a tz-aware Series filled by label, then read back value by value,
+    cost more than the parsing for an API batch)."""
     stripped = _stripped(raw)
     missing = _missing(raw, stripped)
-    text = pd.Series(stripped, index=raw.index, dtype=object)
-    result = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns, UTC]")
+    text = np.empty(len(stripped), dtype=object)
+    text[:] = stripped
+    out = np.full(len(raw), None, dtype=object)
     todo = ~missing
-    for fmt in opts.date_formats:
+    for fmt in (*opts.date_formats, "ISO8601"):
+        # ISO 8601 (with fractional seconds or an offset) is always accepted as well.
         if not todo.any():
             break
-        attempt = pd.to_datetime(text[todo], format=fmt, errors="coerce")
-        hit = attempt.notna()
+        pending = np.flatnonzero(todo)
+        attempt = pd.to_datetime(text[pending], format=fmt, errors="coerce")
+        if not isinstance(attempt, pd.DatetimeIndex):
+            continue  # mixed offsets under ISO 8601: nothing parsed as one column
+        hit = ~np.asarray(attempt.isna())
         if hit.any():
-            result.loc[hit[hit].index] = _to_utc(attempt[hit], opts)
-            todo[np.flatnonzero(todo)[hit.to_numpy()]] = False
-    if todo.any():
-        # ISO 8601 (with fractional seconds or an offset) is always accepted as well.
-        attempt = pd.to_datetime(text[todo], format="ISO8601", errors="coerce")
-        if pd.api.types.is_datetime64_any_dtype(attempt.dtype):
-            hit = attempt.notna()
-            if hit.any():
-                result.loc[hit[hit].index] = _to_utc(attempt[hit], opts)
-                todo[np.flatnonzero(todo)[hit.to_numpy()]] = False
-    out = np.full(len(raw), None, dtype=object)
-    ok = ~missing & ~todo
-    out[ok] = [t.to_pydatetime() for t in result[ok]]
-    reasons = _date_reasons(text, todo, opts.date_formats)
+            out[pending[hit]] = list(_to_utc(attempt[hit], opts).to_pydatetime())
+            todo[pending[hit]] = False
+    reasons = _date_reasons(stripped, todo, opts.date_formats)
     reason = f"not a date/time in the format {' or '.join(opts.date_formats)}"
     return Parsed(out, todo, reason, missing, reasons)
 
@@ -199,7 +194,7 @@ def parse_date(raw: pd.Series, opts: ParseOptions) -> Parsed:
     out = np.full(len(raw), None, dtype=object)
     ok = ~missing & ~todo
     out[ok] = [date(t.year, t.month, t.day) for t in result[ok]]
-    reasons = _date_reasons(text, todo, ("%Y-%m-%d", "%d/%m/%Y", *opts.date_formats))
+    reasons = _date_reasons(stripped, todo, ("%Y-%m-%d", "%d/%m/%Y", *opts.date_formats))
     return Parsed(out, todo, "not a date (YYYY-MM-DD or DD/MM/YYYY)", missing, reasons)
 
 
