@@ -8,9 +8,11 @@ the importer can reject exactly those rows with the field and the reason.
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -148,6 +150,23 @@ def _to_utc(parsed: pd.DatetimeIndex, opts: ParseOptions) -> pd.DatetimeIndex:
     return parsed.tz_convert("UTC")
 
 
+def _one(value: str, fmt: str) -> Any:
+    """One value parsed by ``fmt``: a ``Timestamp``, ``NaT`` when it does not match."""
+    return pd.to_datetime(value, format=fmt, errors="coerce")
+
+
+def _column(values: np.ndarray, fmt: str) -> pd.DatetimeIndex | None:
+    """``values`` parsed by ``fmt`` (``NaT`` where one does not match); ``None`` when they
+    hold different UTC offsets, which no one column holds (pandas warns, and will raise)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            parsed = pd.to_datetime(values, format=fmt, errors="coerce")
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, pd.DatetimeIndex) else None
+
+
 def parse_timestamp(raw: pd.Series, opts: ParseOptions) -> Parsed:
     """Timestamps in any of ``opts.date_formats`` (or ISO 8601 with offset), to UTC.
 
@@ -165,9 +184,14 @@ def parse_timestamp(raw: pd.Series, opts: ParseOptions) -> Parsed:
         if not todo.any():
             break
         pending = np.flatnonzero(todo)
-        attempt = pd.to_datetime(text[pending], format=fmt, errors="coerce")
-        if not isinstance(attempt, pd.DatetimeIndex):
-            continue  # mixed offsets under ISO 8601: nothing parsed as one column
+        attempt = _column(text[pending], fmt)
+        if attempt is None:
+            # Values with different UTC offsets (or naive beside offsets) make no column
+            # of one time zone: each is parsed on its own, by the same format (they were
+            # all rejected before, whatever their format).
+            attempt = pd.DatetimeIndex(
+                [_to_utc(pd.DatetimeIndex([_one(v, fmt)]), opts)[0] for v in text[pending]]
+            )
         hit = ~np.asarray(attempt.isna())
         if hit.any():
             out[pending[hit]] = list(_to_utc(attempt[hit], opts).to_pydatetime())
