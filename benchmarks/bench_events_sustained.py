@@ -160,6 +160,10 @@ def produce(url: str, brand_id: int, *, rate: float, batch: int, seconds: float,
     began = time.perf_counter()
     sent = 0
     with log.open("a") as out:
+        # The schedule's origin: the intervals are counted from here, not from the fork
+        # (the connection and the customer list before it are set-up, not sending).
+        out.write(json.dumps({"start": time.time()}) + "\n")
+        out.flush()
         for k in range(math.ceil(seconds * rate / batch)):
             delay = began + k * batch / rate - time.perf_counter()
             if delay > 0:
@@ -219,6 +223,14 @@ class Monitor:
         self.ended: dict[str, float] = {}
         self.cpu = self.first_cpu = self._cpu()
         self.runs = self._runs()
+        #: When the producer began sending (``time.time()``), once its log says so.
+        self.started: float | None = None
+
+    def restart(self) -> None:
+        """Count CPU and runs from now (the producer's first send): what the processes
+        spent before it (the producer's connection, the worker's idle passes) is set-up."""
+        self.cpu = self.first_cpu = self._cpu()
+        self.runs = self._runs()
 
     def _cpu(self) -> dict[str, float | None]:
         figures: dict[str, float | None] = {}
@@ -243,6 +255,9 @@ class Monitor:
         *lines, self.partial = self.partial.split("\n")  # the last may be half-written
         for line in lines:
             batch = json.loads(line)
+            if "start" in batch:
+                self.started = batch["start"]
+                continue
             self.pending.append(batch)
             self.ingested += batch["count"]
             self.current.ingested += batch["count"]
@@ -435,7 +450,21 @@ def run_backend(label: str, url: str, args: argparse.Namespace, home: Path) -> b
         flush=True,
     )
     monitor = Monitor(engine, log, {"producer": producer, "worker": worker.pid})
-    began = time.perf_counter()
+    forked = time.perf_counter()
+    while monitor.started is None:  # the producer's set-up: not part of any interval
+        time.sleep(0.01)
+        monitor.poll()
+        if os.waitpid(producer, os.WNOHANG)[0] != 0:
+            raise RuntimeError("the producer stopped before sending")
+    # Interval 1 starts when the producer's schedule does (its first batch is due then),
+    # so that no interval is short of offered events by construction.
+    began = time.perf_counter() - (time.time() - monitor.started)
+    monitor.restart()
+    print(
+        f"{label}: intervals counted from the producer's first send,"
+        f" {began - forked:.2f} s after its fork (its connection and customer list)",
+        flush=True,
+    )
     boundary = began + args.interval
     producing = True
     while True:

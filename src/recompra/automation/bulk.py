@@ -84,9 +84,23 @@ def _recordset_insert_returning(
 
 
 def _document(session: Session, rows: list[dict[str, Any]]) -> str:
-    """``rows`` as one JSON array (all with the same keys)."""
+    """``rows`` as one JSON array (all with the same keys).
+
+    A batch's rows mostly share their timestamps (a trigger slice's runs start, and their
+    first timers are due, at the slice's ``now``): each distinct one is converted once
+    (converting it per row was two thirds of this function's CPU)."""
     dialect = session.get_bind().dialect
-    return json.dumps([{k: _json_value(dialect, v) for k, v in row.items()} for row in rows])
+    converted: dict[Any, Any] = {}
+
+    def value(v: Any) -> Any:
+        if not isinstance(v, datetime):
+            return v
+        text = converted.get(v)
+        if text is None:
+            text = converted[v] = _json_value(dialect, v)
+        return text
+
+    return json.dumps([{k: value(v) for k, v in row.items()} for row in rows])
 
 
 _TIMESTAMP = UTCDateTime()

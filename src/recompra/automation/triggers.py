@@ -142,6 +142,13 @@ def _events(session: Session, journeys: list[ActiveJourney], *, now: datetime, l
     # other journeys), and add those an earlier event of the slice started such a run
     # for. New runs are written together, before anything reads runs again.
     reachable = _reachable_by_events(session, journeys, [r[2] for r in rows if r[2] is not None])
+    # The journeys each (brand, event type) starts, found once for the slice rather than
+    # by scanning every active journey per event (a tenth of the pass's client CPU).
+    started_by: dict[tuple[int, str], list[ActiveJourney]] = {}
+    for journey in journeys:
+        trigger = journey.document["trigger"]
+        if trigger["type"] == "event":
+            started_by.setdefault((journey.brand_id, trigger["event"]), []).append(journey)
     starts = RunStarts(session, now=now)
     for event_id, brand_id, customer_id, kind in rows:
         if customer_id is None:
@@ -156,12 +163,11 @@ def _events(session: Session, journeys: list[ActiveJourney], *, now: datetime, l
                 now=now,
             )
             wake_waiting(session, customer_id=customer_id, event=kind, now=now)
-        for journey in of_kind(journeys, brand_id, "event"):
-            if journey.document["trigger"]["event"] == kind:
-                starts.add(journey, customer_id=customer_id, occurrence=f"event:{event_id}")
-                # A new run waits for no event yet: its start node is decided later.
-                if _exits_on_events(journey.document):
-                    reachable.add(customer_id)
+        for journey in started_by.get((brand_id, kind), ()):
+            starts.add(journey, customer_id=customer_id, occurrence=f"event:{event_id}")
+            # A new run waits for no event yet: its start node is decided later.
+            if _exits_on_events(journey.document):
+                reachable.add(customer_id)
     starts.flush()
     return len(rows)
 

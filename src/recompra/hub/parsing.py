@@ -8,9 +8,11 @@ the importer can reject exactly those rows with the field and the reason.
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -47,27 +49,34 @@ class Parsed:
     row_reasons: dict[int, str] = field(default_factory=dict)
 
 
-def _missing(raw: pd.Series) -> np.ndarray:
-    return (raw.isna() | (raw.astype(str).str.strip() == "")).to_numpy()
+def _stripped(raw: pd.Series) -> list[str]:
+    """Each value as trimmed text (a plain loop: pandas' ``.str.strip()`` on object
+    columns is a Python loop too, behind a fixed cost that dominated an API batch's)."""
+    return [str(v).strip() for v in raw.to_numpy()]
 
 
-def _object(values: pd.Series, missing: np.ndarray) -> np.ndarray:
-    out = values.astype(object).to_numpy(copy=True)
-    out[missing] = None
-    return out
+def _missing(raw: pd.Series, stripped: list[str] | None = None) -> np.ndarray:
+    text = _stripped(raw) if stripped is None else stripped
+    empty = np.fromiter((not v for v in text), bool, len(text))
+    missing: np.ndarray = raw.isna().to_numpy() | empty
+    return missing
 
 
 def parse_text(raw: pd.Series, _opts: ParseOptions) -> Parsed:
     """Trimmed text; empty means missing."""
-    missing = _missing(raw)
-    values = _object(raw.astype(str).str.strip(), missing)
+    stripped = _stripped(raw)
+    missing = _missing(raw, stripped)
+    values = np.empty(len(stripped), dtype=object)
+    values[:] = stripped
+    values[missing] = None
     return Parsed(values, np.zeros(len(raw), dtype=bool), "", missing)
 
 
 def parse_int(raw: pd.Series, _opts: ParseOptions) -> Parsed:
     """Integers (a trailing ``.0`` written by spreadsheets is accepted)."""
-    missing = _missing(raw)
-    numbers = pd.to_numeric(raw.astype(str).str.strip(), errors="coerce")
+    stripped = _stripped(raw)
+    missing = _missing(raw, stripped)
+    numbers = pd.to_numeric(pd.Series(stripped, index=raw.index, dtype=object), errors="coerce")
     integral = numbers.notna() & (numbers == np.floor(numbers.fillna(0)))
     bad = ~missing & ~integral.to_numpy()
     out = np.full(len(raw), None, dtype=object)
@@ -119,11 +128,11 @@ def parse_money(raw: pd.Series, opts: ParseOptions) -> Parsed:
 NO_SUCH_DATE = "no such date: the format is right but the day does not exist"
 
 
-def _date_reasons(text: pd.Series, bad: np.ndarray, formats: Sequence[str]) -> dict[int, str]:
+def _date_reasons(text: Sequence[str], bad: np.ndarray, formats: Sequence[str]) -> dict[int, str]:
     """Say "no such date" for values in a right format whose day does not exist (31/02)."""
     reasons: dict[int, str] = {}
     for i in np.flatnonzero(bad):
-        value = str(text.iat[int(i)])
+        value = str(text[int(i)])
         for fmt in formats:
             try:
                 datetime.strptime(value, fmt).replace(tzinfo=UTC)
@@ -134,50 +143,69 @@ def _date_reasons(text: pd.Series, bad: np.ndarray, formats: Sequence[str]) -> d
     return reasons
 
 
-def _to_utc(parsed: pd.Series, opts: ParseOptions) -> pd.Series:
-    if parsed.dt.tz is None:
+def _to_utc(parsed: pd.DatetimeIndex, opts: ParseOptions) -> pd.DatetimeIndex:
+    if parsed.tz is None:
         ambiguous = np.ones(len(parsed), dtype=bool)
-        parsed = parsed.dt.tz_localize(
-            opts.timezone, ambiguous=ambiguous, nonexistent="shift_forward"
-        )
-    converted: pd.Series = parsed.dt.tz_convert("UTC")
-    return converted
+        parsed = parsed.tz_localize(opts.timezone, ambiguous=ambiguous, nonexistent="shift_forward")
+    return parsed.tz_convert("UTC")
+
+
+def _one(value: str, fmt: str) -> Any:
+    """One value parsed by ``fmt``: a ``Timestamp``, ``NaT`` when it does not match."""
+    return pd.to_datetime(value, format=fmt, errors="coerce")
+
+
+def _column(values: np.ndarray, fmt: str) -> pd.DatetimeIndex | None:
+    """``values`` parsed by ``fmt`` (``NaT`` where one does not match); ``None`` when they
+    hold different UTC offsets, which no one column holds (pandas warns, and will raise)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            parsed = pd.to_datetime(values, format=fmt, errors="coerce")
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, pd.DatetimeIndex) else None
 
 
 def parse_timestamp(raw: pd.Series, opts: ParseOptions) -> Parsed:
-    """Timestamps in any of ``opts.date_formats`` (or ISO 8601 with offset), to UTC."""
-    missing = _missing(raw)
-    text = raw.astype(str).str.strip()
-    result = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns, UTC]")
+    """Timestamps in any of ``opts.date_formats`` (or ISO 8601 with offset), to UTC.
+
+    Each attempt parses the values still unparsed, as an array, and its hits go straight
+    into the result (a tz-aware Series filled by label, then read back value by value,
+    cost more than the parsing for an API batch)."""
+    stripped = _stripped(raw)
+    missing = _missing(raw, stripped)
+    text = np.empty(len(stripped), dtype=object)
+    text[:] = stripped
+    out = np.full(len(raw), None, dtype=object)
     todo = ~missing
-    for fmt in opts.date_formats:
+    for fmt in (*opts.date_formats, "ISO8601"):
+        # ISO 8601 (with fractional seconds or an offset) is always accepted as well.
         if not todo.any():
             break
-        attempt = pd.to_datetime(text[todo], format=fmt, errors="coerce")
-        hit = attempt.notna()
+        pending = np.flatnonzero(todo)
+        attempt = _column(text[pending], fmt)
+        if attempt is None:
+            # Values with different UTC offsets (or naive beside offsets) make no column
+            # of one time zone: each is parsed on its own, by the same format (they were
+            # all rejected before, whatever their format).
+            attempt = pd.DatetimeIndex(
+                [_to_utc(pd.DatetimeIndex([_one(v, fmt)]), opts)[0] for v in text[pending]]
+            )
+        hit = ~np.asarray(attempt.isna())
         if hit.any():
-            result.loc[hit[hit].index] = _to_utc(attempt[hit], opts)
-            todo[np.flatnonzero(todo)[hit.to_numpy()]] = False
-    if todo.any():
-        # ISO 8601 (with fractional seconds or an offset) is always accepted as well.
-        attempt = pd.to_datetime(text[todo], format="ISO8601", errors="coerce")
-        if pd.api.types.is_datetime64_any_dtype(attempt.dtype):
-            hit = attempt.notna()
-            if hit.any():
-                result.loc[hit[hit].index] = _to_utc(attempt[hit], opts)
-                todo[np.flatnonzero(todo)[hit.to_numpy()]] = False
-    out = np.full(len(raw), None, dtype=object)
-    ok = ~missing & ~todo
-    out[ok] = [t.to_pydatetime() for t in result[ok]]
-    reasons = _date_reasons(text, todo, opts.date_formats)
+            out[pending[hit]] = list(_to_utc(attempt[hit], opts).to_pydatetime())
+            todo[pending[hit]] = False
+    reasons = _date_reasons(stripped, todo, opts.date_formats)
     reason = f"not a date/time in the format {' or '.join(opts.date_formats)}"
     return Parsed(out, todo, reason, missing, reasons)
 
 
 def parse_date(raw: pd.Series, opts: ParseOptions) -> Parsed:
     """Calendar dates (no time zone conversion)."""
-    missing = _missing(raw)
-    text = raw.astype(str).str.strip()
+    stripped = _stripped(raw)
+    missing = _missing(raw, stripped)
+    text = pd.Series(stripped, index=raw.index, dtype=object)
     result = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns]")
     todo = ~missing
     for fmt in ("%Y-%m-%d", "%d/%m/%Y", *opts.date_formats):
@@ -190,7 +218,7 @@ def parse_date(raw: pd.Series, opts: ParseOptions) -> Parsed:
     out = np.full(len(raw), None, dtype=object)
     ok = ~missing & ~todo
     out[ok] = [date(t.year, t.month, t.day) for t in result[ok]]
-    reasons = _date_reasons(text, todo, ("%Y-%m-%d", "%d/%m/%Y", *opts.date_formats))
+    reasons = _date_reasons(stripped, todo, ("%Y-%m-%d", "%d/%m/%Y", *opts.date_formats))
     return Parsed(out, todo, "not a date (YYYY-MM-DD or DD/MM/YYYY)", missing, reasons)
 
 
