@@ -53,11 +53,12 @@ def _statements(engine: Engine) -> Iterator[list[str]]:
 #: movement, event, lot, key, COMMIT; redeem = BEGIN, the account with the reward, key
 #: and due lots (one statement, for the same reason), redemption, balances, movement,
 #: event, allocations, the lot, the redemption's movement, key, COMMIT. PostgreSQL calls
-#: one server-side function per write (migration 0028): earn = BEGIN, head, order lines,
-#: the function, COMMIT; redeem = BEGIN, the function, COMMIT.
+#: one server-side function per write (migrations 0029 and 0032: the earn's function reads
+#: the order and computes the points): earn = BEGIN, the function, COMMIT; redeem = BEGIN,
+#: the function, COMMIT.
 ROUND_TRIPS = {
     "sqlite": {"earn": 10, "redeem": 11},
-    "postgresql": {"earn": 5, "redeem": 3},
+    "postgresql": {"earn": 3, "redeem": 3},
 }
 
 

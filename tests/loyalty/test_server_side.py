@@ -27,7 +27,12 @@ from recompra.loyalty import (
     redeem_reward,
     verify_account,
 )
-from recompra.loyalty.ledger.server_side import EARN_FUNCTION, REDEEM_FUNCTION, python_path
+from recompra.loyalty.ledger.server_side import (
+    EARN_FUNCTION,
+    EARN_ORDER_FUNCTION,
+    REDEEM_FUNCTION,
+    python_path,
+)
 
 from .conftest import T0, World
 from .test_hot_path import _driver_round_trips, _statements, round_trips
@@ -354,10 +359,11 @@ def test_a_common_earn_and_redemption_are_one_function_call_each(pg: Engine) -> 
             request_key="r1",
             now=NOW,
         )
-    # Autocommit, no BEGIN/COMMIT: the earn's head, its order lines and the function; the
-    # redemption's function alone.
-    assert (round_trips(earned), round_trips(redeemed)) == (3, 1), (earned, redeemed)
-    assert [s for s in earn_statements if EARN_FUNCTION in s] == earn_statements[-1:]
+    # Autocommit, no BEGIN/COMMIT: the earn's function alone (migration 0032: it reads the
+    # order and computes the points), the redemption's function alone.
+    assert (round_trips(earned), round_trips(redeemed)) == (1, 1), (earned, redeemed)
+    assert len(earn_statements) == 1
+    assert EARN_ORDER_FUNCTION in earn_statements[0]
     assert len(redeem_statements) == 1
     assert REDEEM_FUNCTION in redeem_statements[0]
     # 1 point per unit of the default 100.00 order (conftest's BASE_RULES).
@@ -376,7 +382,9 @@ def test_a_program_with_tiers_earns_through_the_python_path(pg: Engine) -> None:
     order = world.order(brand, customer)
     with _statements(pg) as seen:
         result = earn_order(pg, program_id=program, order_id=order, now=NOW)
-    assert not [s for s in seen if EARN_FUNCTION in s]
+    # The order's function declines (it changed nothing); the ledger's is never called.
+    assert [s for s in seen if EARN_FUNCTION in s] == [seen[0]]
+    assert EARN_ORDER_FUNCTION in seen[0]
     assert (result.points, result.state) == (100, "active")
 
 
@@ -384,7 +392,8 @@ def test_a_program_with_tiers_earns_through_the_python_path(pg: Engine) -> None:
 def test_a_first_earn_opens_the_account_in_the_function(pg: Engine, mode: str) -> None:
     # The API's way in (a unit of work) and a transaction of its own: a customer with no
     # account yet is one function call, which opens the account (migration 0030); the
-    # Python path's opening (its lookups and its insert) never runs, the head is read once.
+    # Python path's opening (its lookups and its insert) never runs, the head is never read
+    # (migration 0032's function reads the order).
     world = World(pg)
     brand, program = world.program()
     customer = world.customer()
@@ -393,7 +402,7 @@ def test_a_first_earn_opens_the_account_in_the_function(pg: Engine, mode: str) -
         opened = _earn_one(pg, program, first, mode=mode)
     assert len([s for s in seen if EARN_FUNCTION in s]) == 1, seen
     assert not [s for s in seen if "INSERT INTO loyalty_accounts" in s], seen
-    assert len([s for s in seen if "previous_orders" in s]) == 1
+    assert [s for s in seen if EARN_ORDER_FUNCTION in s] == seen, seen
     with _statements(pg) as seen:
         again = _earn_one(pg, program, second, mode=mode)
     assert len([s for s in seen if EARN_FUNCTION in s]) == 1

@@ -25,7 +25,7 @@ from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 
 from recompra.db.dialect import is_postgresql
-from recompra.loyalty.ledger.server_side import EARN_FUNCTION
+from recompra.loyalty.ledger.server_side import EARN_FUNCTION, EARN_ORDER_FUNCTION
 
 #: Tables whose writes can start, wake or end runs (see recompra.automation.triggers).
 TRIGGER_TABLES = (
@@ -38,10 +38,11 @@ TRIGGER_TABLES = (
     "loyalty_tier_changes",
     "loyalty_lots",
 )
-#: ...and the server-side earn (PostgreSQL), which inserts into ``loyalty_lots``.
+#: ...and the server-side earns (PostgreSQL), which insert into ``loyalty_lots`` (the
+#: order's function through the ledger's).
 _WRITE = re.compile(
     r"^\s*(?:(?:INSERT\s+INTO|UPDATE)\s+\"?(" + "|".join(TRIGGER_TABLES) + r")\"?[\s(]"
-    rf"|SELECT \* FROM {EARN_FUNCTION}\()",
+    rf"|SELECT \* FROM (?:{EARN_FUNCTION}|{EARN_ORDER_FUNCTION})\()",
     re.IGNORECASE,
 )
 _MARK = "recompra_trigger_write"

@@ -34,6 +34,7 @@ from recompra.models.base import JSONType, UTCDateTime
 from recompra.models.loyalty import LoyaltyIdempotencyKey
 
 EARN_FUNCTION = "recompra_loyalty_earn"
+EARN_ORDER_FUNCTION = "recompra_loyalty_earn_order"
 REDEEM_FUNCTION = "recompra_loyalty_redeem"
 _JSON = cast(Table, LoyaltyIdempotencyKey.__table__).c.result.type
 #: The functions' parameter types: PostgreSQL's (cast to, so that a ``NULL`` or a small
@@ -82,6 +83,13 @@ EARN_CALL = _call(
         "details",
         "result",
     ],
+    {"out_status": String(), "out_result": JSONType},
+)
+#: An order's earn, its points computed in the function for the common rule set
+#: (migration 0032's ``recompra_loyalty_earn_order``: it calls ``recompra_loyalty_earn``).
+EARN_ORDER_CALL = _call(
+    EARN_ORDER_FUNCTION,
+    ["program_id", "order_id", "now"],
     {"out_status": String(), "out_result": JSONType},
 )
 #: One redemption (``recompra_loyalty_redeem``).

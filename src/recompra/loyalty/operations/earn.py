@@ -100,13 +100,11 @@ def earn_for_order(
 ) -> EarnResult:
     """Earn an order's points once (idempotent by order id), pending until released."""
     now = now or utcnow()
-    head = _earn_head(session, program_id=program_id, order_id=order_id)
     if server_side.applies(session):
-        done = earn_in_one_call(
-            session, program_id=program_id, order_id=order_id, now=now, head=head
-        )
+        done = earn_in_one_call(session, program_id=program_id, order_id=order_id, now=now)
         if done is not None:
             return done
+    head = _earn_head(session, program_id=program_id, order_id=order_id)
     key = str(order_id)
     account, stored, due = lock_account_and_find_stored(
         session,
@@ -301,25 +299,47 @@ _ACCOUNT_WITHOUT_TIER = _AccountWithoutTier()
 
 
 def earn_in_one_call(
-    session: Session,
-    *,
-    program_id: int,
-    order_id: int,
-    now: datetime,
-    head: Record | None = None,
+    session: Session, *, program_id: int, order_id: int, now: datetime
 ) -> EarnResult | None:
-    """PostgreSQL: the earn as one call of ``recompra_loyalty_earn`` after one unlocked
-    read (the head; and the order's lines), on the session's connection.
+    """PostgreSQL: the earn as one call of ``recompra_loyalty_earn_order`` (migration
+    0032: the function reads the order and computes the points for the common rule set),
+    on the session's connection.
 
-    ``None`` (nothing changed) when the Python path must run: a program with tiers (an
+    When that function leaves the points to Python (another rule type, a coalition
+    brand...), one unlocked read (the head; and the order's lines) and one call of
+    ``recompra_loyalty_earn`` with the points computed here. ``None`` (nothing changed)
+    when the Python path must run: whatever ``recompra_loyalty_earn`` declines
+    (``ledger.server_side``; the first function's ``ledger``), a program with tiers (an
     upgrade may follow), a cap per period (it reads the account's earnings, exact only
-    under the lock), an order that earns nothing by its status; and whatever the function
-    declines (``ledger.server_side``). A customer's first earn opens their account in the
-    function (migration 0030). ``head``: the caller's read of :data:`EARN_HEAD` in the
-    same transaction, if it has one.
+    under the lock), an order that earns nothing by its status.
     """
-    if head is None:
-        head = _earn_head(session, program_id=program_id, order_id=order_id)
+    row = server_side.call(
+        session,
+        server_side.EARN_ORDER_CALL,
+        {"program_id": program_id, "order_id": order_id, "now": now},
+        busy=_busy(order_id),
+        field="order_id",
+    )
+    if row.out_status == "python":
+        return _earn_with_head(session, program_id=program_id, order_id=order_id, now=now)
+    return _answer(row)
+
+
+def _answer(row: Record) -> EarnResult | None:
+    """An earn function's answer: its result, or ``None`` for the Python path."""
+    if row.out_status == "done":
+        return EarnResult(duplicate=False, **row.out_result)
+    if row.out_status == "stored":
+        return EarnResult.from_json(dict(row.out_result))
+    return None
+
+
+def _earn_with_head(
+    session: Session, *, program_id: int, order_id: int, now: datetime
+) -> EarnResult | None:
+    """:func:`earn_in_one_call` with the points computed here (``recompra_loyalty_earn``,
+    migration 0030); ``None`` for the Python path."""
+    head = _earn_head(session, program_id=program_id, order_id=order_id)
     if head.tiers or head.status in NON_EARNING_STATUSES:
         return None
     version = cached_rules_in_force(
@@ -363,11 +383,7 @@ def earn_in_one_call(
         busy=_busy(order_id),
         field="order_id",
     )
-    if row.out_status == "done":
-        return EarnResult(duplicate=False, **row.out_result)
-    if row.out_status == "stored":
-        return EarnResult.from_json(dict(row.out_result))
-    return None
+    return _answer(row)
 
 
 def _busy(order_id: int) -> str:
