@@ -15,7 +15,7 @@ the cost of such a request grows by a second scan, not in kind. Orders and loyal
 accounts are never deleted, so no foreign-key check looks the children up either.
 
 Revision ID: 0033_ledger_unread_indexes
-Revises: 0031_ledger_hot_indexes
+Revises: 0032_ledger_earn_order
 """
 
 from collections.abc import Sequence
@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0033_ledger_unread_indexes"
-down_revision: str | Sequence[str] | None = "0031_ledger_hot_indexes"
+down_revision: str | Sequence[str] | None = "0032_ledger_earn_order"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
