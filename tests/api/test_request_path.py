@@ -11,9 +11,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
+from recompra.api.idempotency import IdempotencyMiddleware
 from recompra.auth.keys import revoke_api_key
 from recompra.db import unit_of_work
 from recompra.models import ApiKey, AuditEntry
+from recompra.server import EdgeMiddleware
 from samplestore import SampleStore
 
 
@@ -72,3 +74,21 @@ def test_concurrent_personal_reads_are_each_audited_in_fewer_transactions(
     # ... written in batches: fewer inserts than reads.
     inserts = [s for s in statements if s.startswith("INSERT INTO audit_log")]
     assert 1 <= len(inserts) < len(customers)
+
+
+def test_one_edge_layer_gives_every_response_its_headers(
+    client: TestClient, keys: Keys, store: SampleStore
+) -> None:
+    """The body limit, the security and rate-limit headers and the request metrics are
+    one ASGI layer around the idempotency one (they were four layers, each a call and a
+    send wrapper per request; issue 20)."""
+    app = client.app
+    assert isinstance(app, FastAPI)
+    assert [m.cls for m in app.user_middleware] == [EdgeMiddleware, IdempotencyMiddleware]
+    answer = client.get(f"/v1/customers/{store.customers_a[1]}", headers=auth(keys.read_a))
+    assert answer.status_code == 200
+    assert answer.headers["x-frame-options"] == "DENY"
+    assert answer.headers["content-security-policy"].startswith("default-src 'self'")
+    assert int(answer.headers["ratelimit-remaining"]) >= 0
+    # Each header once: the layer adds what the response does not set itself.
+    assert [name for name, _ in answer.headers.raw].count(b"x-frame-options") == 1

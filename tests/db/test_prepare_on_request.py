@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, Integer, bindparam, literal_column, select
+from sqlalchemy import Engine, Integer, bindparam, literal_column, select, text
 
-from dbtest import postgres_url
-from recompra.db import PREPARED, make_engine
+from dbtest import create_test_engine, postgres_url
+from recompra.db import PREPARED, make_engine, unit_of_work
+from recompra.segments.service import reevaluate_customers
 
 _ASKS = "SELECT %s::int + 1 AS asks_to_be_prepared"
 _PLAIN = "SELECT %s::int + 2 AS plain_statement"
@@ -63,3 +64,22 @@ def test_the_prepared_option_changes_nothing_on_sqlite(tmp_path: Path) -> None:
     with engine.connect() as conn:
         assert conn.execute(statement, {"x": 41}).scalar_one() == 42
     engine.dispose()
+
+
+@pytest.mark.postgres
+def test_the_segments_lookup_of_every_loyalty_write_is_prepared(tmp_path: Path) -> None:
+    """Every earn and redemption asks the brand's active segments (their rule hashes);
+    planned on each call it cost PostgreSQL more CPU than running it (docs/api.md)."""
+    for engine in create_test_engine("postgres", tmp_path, pool_size=1):
+        with unit_of_work(engine) as session:
+            for _ in range(3):
+                # No active segment: the lookup is all an incremental re-evaluation runs.
+                assert reevaluate_customers(session, 1, [1]) == {}
+            prepared = session.execute(
+                text(
+                    "SELECT generic_plans + custom_plans FROM pg_prepared_statements"
+                    " WHERE strpos(statement, 'segment_versions.rule_hash') > 0"
+                )
+            ).all()
+        # Prepared once on the unit's connection, run prepared three times.
+        assert [runs for (runs,) in prepared] == [3]

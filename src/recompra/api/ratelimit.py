@@ -25,8 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from typing import Any
 
 #: Key under ``request.state`` where the decision's headers wait for the response.
 STATE_KEY = "ratelimit_headers"
@@ -133,29 +132,15 @@ class TokenBucketLimiter:
         return Decision(allowed, self.capacity, math.floor(tokens), max(reset, 0))
 
 
-class RateLimitHeadersMiddleware:
-    """Copies the rate-limit headers a dependency left in the request state to the response.
+def rate_limit_headers(state: dict[str, Any]) -> list[tuple[bytes, bytes]]:
+    """The rate-limit headers the key's dependency left in the request ``state``, as raw
+    ASGI headers (none before it ran: a 413, a 404).
 
-    A dependency cannot add headers to error responses built by exception handlers; this
-    ASGI middleware adds them to whatever response goes out (including 429 and 4xx).
+    A dependency cannot add headers to error responses built by exception handlers; the
+    server's outermost middleware (``recompra.server.EdgeMiddleware``) adds these to
+    whatever response goes out (including 429 and 4xx).
     """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        state = scope.setdefault("state", {})
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers: dict[str, str] | None = state.get(STATE_KEY)
-                if headers:
-                    raw = list(message.get("headers", []))
-                    raw.extend((k.lower().encode(), v.encode()) for k, v in headers.items())
-                    message = {**message, "headers": raw}
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+    headers: dict[str, str] | None = state.get(STATE_KEY)
+    if not headers:
+        return []
+    return [(name.lower().encode(), value.encode()) for name, value in headers.items()]

@@ -1,6 +1,6 @@
 """Prometheus metrics: HTTP requests by route and status, and the depth of the work queues.
 
-Request metrics are counted by a pure ASGI middleware and labelled with the matched
+Request metrics are counted by the server's outermost ASGI middleware and labelled with the matched
 route's *template* (``/v1/customers/{customer_id}``), never the raw path, so an id or an
 e-mail in a URL neither leaks into the metrics nor multiplies their series.
 
@@ -30,7 +30,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from recompra.models.automation import JourneyTimer, OutboxMessage
 from recompra.models.base import utcnow
@@ -63,32 +63,15 @@ def route_template(scope: Scope) -> str:
     return path if isinstance(path, str) else UNMATCHED_ROUTE
 
 
-class MetricsMiddleware:
-    """Counts every HTTP request and times it, labelled by its route template."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500  # an exception before the response starts is answered as a 500
-
-        async def send_counting(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_counting)
-        finally:
-            method = str(scope.get("method", ""))
-            route = route_template(scope)
-            REQUESTS.labels(method, route, str(status)).inc()
-            LATENCY.labels(method, route).observe(time.perf_counter() - started)
+def observe_request(scope: Scope, status: int, started: float) -> None:
+    """Count an answered HTTP request and time it (``started``: its ``perf_counter``),
+    labelled by its route template. Called by the server's outermost middleware
+    (``recompra.server.EdgeMiddleware``), so every answer is counted: a 413, a 429, a
+    replayed idempotent one, and a 500 for an exception before the response started."""
+    method = str(scope.get("method", ""))
+    route = route_template(scope)
+    REQUESTS.labels(method, route, str(status)).inc()
+    LATENCY.labels(method, route).observe(time.perf_counter() - started)
 
 
 class QueueCollector(Collector):

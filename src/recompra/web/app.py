@@ -13,9 +13,10 @@ from fastapi.staticfiles import StaticFiles
 
 from recompra.web.context import LoginRequired
 from recompra.web.security import (
-    SecurityHeadersMiddleware,
+    RawHeaders,
     content_security_policy,
     inline_script_hashes,
+    security_headers,
 )
 from recompra.web.views import router
 from recompra.web.views.admin_access import AccessDenied, forbidden_page
@@ -50,9 +51,10 @@ def install_api_docs(app: FastAPI) -> HTMLResponse:
     return page
 
 
-def install_dashboard(app: FastAPI) -> None:
-    """Add the dashboard routes, ``/static``, ``/docs``, the sign-in redirect and the
-    security headers (whose policy allows exactly the inline scripts served here)."""
+def install_dashboard(app: FastAPI) -> RawHeaders:
+    """Add the dashboard routes, ``/static``, ``/docs`` and the sign-in redirect; returns
+    the security headers of every response (whose policy allows exactly the inline
+    scripts served here), which the server's outermost middleware adds."""
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     docs = install_api_docs(app)
     app.include_router(router)
@@ -62,4 +64,4 @@ def install_dashboard(app: FastAPI) -> None:
         *inline_script_hashes(bytes(docs.body).decode()),
         *inline_script_hashes((TEMPLATES_DIR / "base.html").read_text(encoding="utf-8")),
     ]
-    app.add_middleware(SecurityHeadersMiddleware, policy=content_security_policy(inline))
+    return security_headers(content_security_policy(inline))

@@ -15,9 +15,6 @@ import hashlib
 import re
 from collections.abc import Iterable
 
-from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
 _INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
 
 
@@ -46,28 +43,23 @@ def content_security_policy(script_hashes: Iterable[str]) -> str:
     )
 
 
-class SecurityHeadersMiddleware:
-    """Adds the security headers to each HTTP response that does not set them itself."""
+#: Raw ASGI response headers (lower-case names).
+RawHeaders = list[tuple[bytes, bytes]]
 
-    def __init__(self, app: ASGIApp, *, policy: str) -> None:
-        self.app = app
-        self.headers = {
-            "Content-Security-Policy": policy,
-            "X-Frame-Options": "DENY",
-            "X-Content-Type-Options": "nosniff",
-            "Referrer-Policy": "same-origin",
-        }
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+def security_headers(policy: str) -> RawHeaders:
+    """The security headers of every response, with the Content-Security-Policy
+    ``policy``."""
+    return [
+        (b"content-security-policy", policy.encode("latin-1")),
+        (b"x-frame-options", b"DENY"),
+        (b"x-content-type-options", b"nosniff"),
+        (b"referrer-policy", b"same-origin"),
+    ]
 
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in self.headers.items():
-                    headers.setdefault(name, value)
-            await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+def with_defaults(headers: RawHeaders, defaults: RawHeaders) -> RawHeaders:
+    """``headers`` plus each of ``defaults`` the response does not set itself (a page
+    may set its own policy)."""
+    present = {name.lower() for name, _ in headers}
+    return [*headers, *(pair for pair in defaults if pair[0] not in present)]
