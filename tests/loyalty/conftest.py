@@ -172,3 +172,16 @@ def state(engine: Engine) -> Any:
         return report
 
     return check
+
+
+@pytest.fixture
+def two_databases(tmp_path: Path) -> Iterator[tuple[Engine, Engine]]:
+    """Two fresh migrated PostgreSQL databases (the differential tests: the server-side
+    functions in one, the Python path in the other)."""
+    first, second = (
+        create_test_engine("postgres", tmp_path),
+        create_test_engine("postgres", tmp_path),
+    )
+    yield next(first), next(second)
+    for generator in (first, second):
+        next(generator, None)

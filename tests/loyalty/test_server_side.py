@@ -8,7 +8,6 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -76,18 +75,6 @@ JSON_IDS = {
 def pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     """A migrated PostgreSQL database for this module."""
     yield from create_test_engine("postgres", tmp_path_factory.mktemp("server-side"))
-
-
-@pytest.fixture
-def two_databases(tmp_path: Path) -> Iterator[tuple[Engine, Engine]]:
-    """Two fresh migrated PostgreSQL databases."""
-    first, second = (
-        create_test_engine("postgres", tmp_path),
-        create_test_engine("postgres", tmp_path),
-    )
-    yield next(first), next(second)
-    for generator in (first, second):
-        next(generator, None)
 
 
 class _Ledger:

@@ -7,16 +7,13 @@ compared row by row (``test_server_side._tables``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
 
-from dbtest import create_test_engine
 from recompra.db import unit_of_work
 from recompra.loyalty import adjust, archive_program, earn_for_order, earn_order
 from recompra.loyalty.coalition import join_coalition
@@ -169,18 +166,6 @@ def _earn(engine: Engine, program: int, order: int, *, mode: str, now: datetime)
         return earn_order(engine, program_id=program, order_id=order, now=now)
     with unit_of_work(engine) as s:
         return earn_for_order(s, program_id=program, order_id=order, now=now)
-
-
-@pytest.fixture
-def two_databases(tmp_path: Path) -> Iterator[tuple[Engine, Engine]]:
-    """Two fresh migrated PostgreSQL databases."""
-    first, second = (
-        create_test_engine("postgres", tmp_path),
-        create_test_engine("postgres", tmp_path),
-    )
-    yield next(first), next(second)
-    for generator in (first, second):
-        next(generator, None)
 
 
 def _path(statements: list[str]) -> str:
