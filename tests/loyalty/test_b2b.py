@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 
 from recompra.db import unit_of_work
+from recompra.hub.accounts import add_buyer
 from recompra.loyalty import (
     award_bonus,
     create_reward,
@@ -18,9 +19,10 @@ from recompra.loyalty import (
     redeem,
     reverse_order,
 )
+from recompra.loyalty.coalition import join_coalition
 from recompra.loyalty.errors import RoleCannotRedeem
 from recompra.loyalty.pools import pool_summary
-from recompra.models import LoyaltyAccount, Product
+from recompra.models import BrandCustomer, LoyaltyAccount, Product
 
 from .b2b_world import NOW, brand_customer, company
 from .conftest import T0, World
@@ -161,3 +163,29 @@ def test_b2b_earning_rules_volume_early_adoption_and_survey(world: World) -> Non
     assert survey.points == 25
     assert again.duplicate or again.points == 25
     assert first.account_id == second.account_id == survey.account_id
+
+
+def test_a_buyer_for_two_pools_of_one_program_uses_the_lower_account(
+    world: World, state: object
+) -> None:
+    """A customer may buy for a company at each brand of a coalition program: the pool
+    with the lowest company account id holds their points, whichever they joined first."""
+    brand_a, program = world.program()
+    brand_b = world.brand()
+    with unit_of_work(world.engine) as s:
+        join_coalition(s, program_id=program, brand_id=brand_b, earn_rate_pct=100)
+    lower, _ = company(world, brand_a, ["owner"])
+    higher, _ = company(world, brand_b, ["owner"])
+    assert lower < higher
+    customer = brand_customer(world, brand_b)
+    with unit_of_work(world.engine) as s:
+        s.add(BrandCustomer(brand_id=brand_a, customer_id=customer, first_seen_at=T0))
+    with unit_of_work(world.engine) as s:
+        add_buyer(s, brand_id=brand_b, account_id=higher, customer_id=customer)
+        add_buyer(s, brand_id=brand_a, account_id=lower, customer_id=customer)
+    order = world.order(brand_b, customer, amount=10_000, at=T0)
+    with unit_of_work(world.engine) as s:
+        earned = earn_for_order(s, program_id=program, order_id=order, now=NOW)
+        holder = s.get(LoyaltyAccount, earned.account_id)
+        assert holder is not None
+        assert holder.company_account_id == lower

@@ -9,6 +9,10 @@ from sqlalchemy import Engine, inspect
 
 from recompra.db import unit_of_work
 from recompra.db.dialect import is_sqlite
+from recompra.loyalty.ledger.idempotency import ACCOUNT_WITH_KEY_AND_DUE
+from recompra.loyalty.ledger.locks import LOCK_ACCOUNT_ROW
+from recompra.loyalty.prepared import Prepared
+from recompra.loyalty.rewards.redemption import ACCOUNT_AND_REDEEM_HEAD
 
 #: The partial indexes of ``loyalty_movements`` and their column.
 PARTIAL = (("ix_loyalty_movements_batch_id", "batch_id"),)
@@ -59,3 +63,26 @@ def test_no_index_leads_with_a_column_no_query_reads(
         indexes = inspect(session.connection()).get_indexes(table)
     leading = {index["name"]: index["column_names"][0] for index in indexes}
     assert column not in leading.values(), leading
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [ACCOUNT_WITH_KEY_AND_DUE, ACCOUNT_AND_REDEEM_HEAD, LOCK_ACCOUNT_ROW],
+    ids=["earn", "redemption", "lock"],
+)
+def test_the_lock_statements_build_no_temporary_btree(engine: Engine, statement: Prepared) -> None:
+    """Every ledger write's first statement finds the account holding the customer's
+    points (their company's pool, if any) and evaluates the pool lookup twice: its
+    ``UNION`` of the program's brands and its ``ORDER BY ... LIMIT 1`` built four
+    temporary B-trees a write on SQLite (issue 20); ``UNION ALL`` and ``min()`` give the
+    same answer without them."""
+    if not is_sqlite(engine):
+        pytest.skip("SQLite's plan")
+    compiled = statement.for_dialect(engine.dialect)
+    with unit_of_work(engine, write=False) as session:
+        rows = session.connection().exec_driver_sql(
+            f"EXPLAIN QUERY PLAN {compiled.sql}", tuple(1 for _ in compiled.names)
+        )
+        plan = "\n".join(str(row[-1]) for row in rows)
+    assert "company_account_members" in plan
+    assert "TEMP B-TREE" not in plan, plan

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import cast
 
-from sqlalchemy import ColumnElement, Table, and_, bindparam, or_, select, union
+from sqlalchemy import ColumnElement, Table, and_, bindparam, func, or_, select, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -26,22 +26,23 @@ from recompra.models.order import Order
 
 _ACCOUNTS = cast(Table, LoyaltyAccount.__table__)
 _MEMBERS = cast(Table, CompanyAccountMember.__table__)
-#: The brands a program runs in: its own and the coalition members'.
-PROGRAM_BRANDS = union(
+#: The brands a program runs in: its own and the coalition members'. ``UNION ALL``: it is
+#: only ever an ``IN`` list, where a repeated brand changes nothing, and SQLite built a
+#: temporary B-tree per evaluation to drop repeats.
+PROGRAM_BRANDS = union_all(
     select(LoyaltyProgram.brand_id).where(LoyaltyProgram.id == bindparam("program_id")),
     select(LoyaltyCoalitionMember.brand_id).where(
         LoyaltyCoalitionMember.program_id == bindparam("program_id")
     ),
 )
-#: The company account the customer buys for at one of the program's brands, if any.
-POOL_OF_CUSTOMER = (
-    select(_MEMBERS.c.account_id)
-    .where(
-        _MEMBERS.c.customer_id == bindparam("customer_id"),
-        _MEMBERS.c.brand_id.in_(PROGRAM_BRANDS),
-    )
-    .order_by(_MEMBERS.c.account_id)
-    .limit(1)
+#: The company account the customer buys for at one of the program's brands, if any (the
+#: lowest id if several). ``min()`` rather than ``ORDER BY ... LIMIT 1``: the same row, or
+#: ``NULL`` when there is none, without SQLite's sorter. Every ledger write evaluates this
+#: twice in its lock statement (:func:`holder_condition`): with the ``UNION`` above, four
+#: temporary B-trees a write, 5.6 µs of the 17.5 the statement took (SQLite, hot cache).
+POOL_OF_CUSTOMER = select(func.min(_MEMBERS.c.account_id)).where(
+    _MEMBERS.c.customer_id == bindparam("customer_id"),
+    _MEMBERS.c.brand_id.in_(PROGRAM_BRANDS),
 )
 
 
