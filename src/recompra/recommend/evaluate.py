@@ -212,6 +212,39 @@ def served_beats_baselines(table: pd.DataFrame) -> dict[str, bool]:
     return out
 
 
+def period_verdict(rows: pd.DataFrame, method: str) -> str:
+    """Return what the test period says of one list's served row against every baseline.
+
+    ``rows`` are the list's rows of an evaluation table, ``method`` what serves it. The
+    served list is compared with *every* baseline on the same customers, by hit count:
+    when a baseline serves it ties itself at best, but another baseline may beat it on
+    the test period, and the verdict must then say that it lost rather than tied.
+    Returns ``""`` when the rows hold no served row or no baseline.
+    """
+    served_rows = rows.loc[rows["model"] == "served"]
+    baselines = rows.loc[rows["role"] == "baseline"]
+    if served_rows.empty or baselines.empty:
+        return ""
+    # Hit counts, not rates: every row of a list is scored on the same customers, so
+    # equal counts are a tie whatever the rounding of the rates.
+    served_hits = int(np.rint((served_rows["hit_rate"] * served_rows["customers"]).to_numpy()[0]))
+    baseline_hits = np.rint((baselines["hit_rate"] * baselines["customers"]).to_numpy())
+    counts = dict(zip(baselines["model"].astype(str), baseline_hits, strict=True))
+    rates = dict(zip(baselines["model"].astype(str), baselines["hit_rate"], strict=True))
+    itself = f"; the baseline {method} serves" if method in BASELINES else ""
+    above = [name for name, hits in counts.items() if hits > served_hits]
+    if above:
+        named = ", ".join(f"{name} {rates[name]:.4f}" for name in above)
+        return (
+            f"**served does not beat every baseline on the test period** ({named} above it{itself})"
+        )
+    tied = [name for name, hits in counts.items() if hits == served_hits]
+    if tied:
+        ties = ", ".join(tied)
+        return f"served ties the baseline {ties} on the test period{itself} (a tie, not a win)"
+    return "served beats every baseline on the test period" + itself
+
+
 def evaluation_markdown(table: pd.DataFrame) -> str:
     """Return an evaluation as a Markdown table, the plan's reasons and the verdict per list.
 
@@ -235,18 +268,9 @@ def evaluation_markdown(table: pd.DataFrame) -> str:
         cells = [str(row["items"]), model, str(row["role"]), f"{int(row['customers']):,}", *values]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
-    verdicts = served_beats_baselines(table)
     for kind, choice in table.attrs.get("plan", {}).get("choices", {}).items():
         label = ITEMS_LABEL[kind]
-        verdict = verdicts.get(label)
-        if choice["method"] in BASELINES:
-            said = f"the served list is the baseline {choice['method']} itself (a tie, not a win)"
-        elif verdict is None:
-            said = ""
-        elif verdict:
-            said = "served beats every baseline on the test period"
-        else:
-            said = "**served does not beat every baseline on the test period**"
+        said = period_verdict(table.loc[table["items"] == label], choice["method"])
         weights = ", ".join(f"{name} {w:g}" for name, w in choice["weights"].items())
         reason = choice["reason"] + (f" (weights: {weights})" if weights else "")
         uncertainty = _uncertainty(table.attrs.get("differences", {}).get(label), k)
