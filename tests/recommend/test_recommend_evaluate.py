@@ -12,6 +12,8 @@ from recompra.recommend.evaluate import (
     EVALUATION_COLUMNS,
     evaluate_recommenders,
     evaluation_markdown,
+    validate_recommenders,
+    validation_markdown,
 )
 from recompra.recommend.metrics import Relevant, ranking_metrics
 from recompra.recommend.purchases import purchase_lines
@@ -204,3 +206,29 @@ def test_verdict_names_a_tie_of_a_candidate_with_a_baseline() -> None:
     line = _verdict_line(markdown, "new")
     assert "ties the baseline popularity on the test period (a tie, not a win)" in line
     assert "does not beat" not in line
+
+
+def test_validation_only_reads_nothing_of_the_test_period(lines: pd.DataFrame) -> None:
+    split = time_split(lines, 0.2)
+    before = validate_recommenders(lines, level="category", k=5)
+    # Wipe the test period's items and customers (its time range kept, so the cutoff is
+    # the same): the validation evidence must not move.
+    tampered = lines.copy()
+    in_test = tampered["purchased_at"] >= split.cutoff
+    tampered.loc[in_test, "category_id"] = 999_999
+    tampered.loc[in_test, "customer_id"] = 888_888
+    assert time_split(tampered, 0.2).cutoff == split.cutoff
+    after = validate_recommenders(tampered, level="category", k=5)
+    pd.testing.assert_frame_equal(before, after)
+    assert before.attrs["plan"] == after.attrs["plan"]
+    origins = [pd.Timestamp(c) for c in before.attrs["validation_cutoffs"]]
+    assert max(origins) < split.cutoff
+    # One served row per list, the method the plan chose, on the plan's pooled rows.
+    for kind, choice in before.attrs["plan"]["choices"].items():
+        label = {"any": "all"}.get(kind, kind)
+        rows = before.loc[before["items"] == label]
+        assert list(rows.loc[rows["role"] == "served", "model"]) == [choice["method"]]
+        assert (rows["rows"] == choice["customers"]).all()
+        assert set(rows["model"]) == set(choice["validation"])
+    markdown = validation_markdown(before)
+    assert "nothing is scored on the test period" in markdown

@@ -166,6 +166,81 @@ def evaluate_recommenders(
     return table
 
 
+def validate_recommenders(
+    lines: pd.DataFrame,
+    *,
+    level: Level = "product",
+    k: int = 10,
+    test_fraction: float = 0.2,
+) -> pd.DataFrame:
+    """Return the store's validation evidence alone: nothing is scored on the test period.
+
+    The same time split and model selection as :func:`evaluate_recommenders` (the
+    rolling-origin windows of the training period), but only the validation metrics of
+    every method per list are returned, one row per (list, method), so a change to the
+    selection can be judged without looking at the test period (whose figures, once
+    published, must not steer it).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``items, model, role, rows, hits`` and the metrics @k, ``role`` being
+        ``served`` for the method the rule chose; ``attrs`` hold ``cutoff``,
+        ``train_lines``, ``k``, ``validation_cutoffs`` and the ``plan``.
+    """
+    split = time_split(lines, test_fraction)
+    plan = choose_plan(split.train, level=level, k=k, validation_fraction=test_fraction)
+    rows: list[dict[str, Any]] = []
+    for kind, choice in plan.choices.items():
+        for name, scores in choice.validation.items():
+            role = "served" if name == choice.method else _role(name)
+            rows.append(
+                {
+                    "items": ITEMS_LABEL[kind],
+                    "model": name,
+                    "role": role,
+                    "rows": choice.customers,
+                    "hits": round(scores["hit_rate"] * choice.customers),
+                    **{metric: scores[metric] for metric in METRICS},
+                }
+            )
+    table = pd.DataFrame(rows, columns=["items", "model", "role", "rows", "hits", *METRICS])
+    table.attrs.update(
+        {
+            "cutoff": split.cutoff.isoformat(),
+            "train_lines": len(split.train),
+            "k": k,
+            "validation_cutoffs": list(plan.validation_cutoffs),
+            "plan": plan.to_dict(),
+        }
+    )
+    return table
+
+
+def validation_markdown(table: pd.DataFrame) -> str:
+    """Return :func:`validate_recommenders`' table as Markdown, with each list's reason."""
+    k = table.attrs.get("k", "k")
+    header = ["items", "model", "role", "rows", "hits", *(f"{m}@{k}" for m in METRICS)]
+    cutoffs = ", ".join(str(c)[:10] for c in table.attrs.get("validation_cutoffs", []))
+    lines = [
+        f"Validation only: train < {str(table.attrs.get('cutoff', ''))[:10]} "
+        f"({table.attrs.get('train_lines', 0):,} lines); window origins {cutoffs}; "
+        "rows are (customer, window) pairs; nothing is scored on the test period.",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---" if i < 3 else "---:" for i in range(len(header))) + "|",
+    ]
+    for row in table.to_dict(orient="records"):
+        model = f"**{row['model']}**" if row["role"] == "served" else str(row["model"])
+        values = [f"{float(row[m]):.4f}" for m in METRICS]
+        cells = [str(row["items"]), model, str(row["role"]), f"{int(row['rows']):,}"]
+        lines.append("| " + " | ".join([*cells, f"{int(row['hits']):,}", *values]) + " |")
+    lines.append("")
+    for kind, choice in table.attrs.get("plan", {}).get("choices", {}).items():
+        lines.append(f"* `{ITEMS_LABEL[kind]}`: {choice['reason']}.")
+    return "\n".join(lines) + "\n"
+
+
 def _composites(plan: ServingPlan) -> list[tuple[ListKind, str, ListChoice]]:
     """Return the learned candidates of each list as choices that would serve them.
 
