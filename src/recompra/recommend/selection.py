@@ -373,6 +373,7 @@ def choose_plan(
     origins: int = VALIDATION_ORIGINS,
     max_customers: int | None = VALIDATION_CUSTOMERS,
     rows: int | None = VALIDATION_ROWS,
+    shorter: bool = True,
 ) -> ServingPlan:
     """Back-test every candidate on ``origins`` rolling validation windows of ``lines``.
 
@@ -397,6 +398,9 @@ def choose_plan(
     rows
         Pooled ``any`` rows asked for before older windows stop being added; ``None``
         keeps exactly ``origins`` windows.
+    shorter
+        Halve the windows, once, when the history runs out before ``rows`` (a small
+        store; :func:`~recompra.recommend.backtest.validation_splits`).
 
     Returns
     -------
@@ -404,7 +408,13 @@ def choose_plan(
         The method (or blend weights) serving each list, with the validation evidence.
     """
     splits = validation_splits(
-        lines, validation_fraction, level, origins=origins, rows=rows, cap=max_customers
+        lines,
+        validation_fraction,
+        level,
+        origins=origins,
+        rows=rows,
+        cap=max_customers,
+        shorter=shorter,
     )
     windows = [_Window.fit(split, level, max_customers) for split in splits]
     ease_l2 = _choose_ease_l2(windows, k)
