@@ -6,7 +6,8 @@ validation_splits`): the last :data:`~recompra.recommend.backtest.
 VALIDATION_ORIGINS` windows of the lines it is given, each as long as the validation
 fraction of the span, each scored by the candidates fitted strictly before it, and
 older windows while the pooled rows are fewer than :data:`~recompra.recommend.backtest.
-VALIDATION_ROWS` and the history allows. The
+VALIDATION_ROWS` and the history allows (a small store, whose history runs out first, is
+validated on windows half as long: more rows). The
 scores of every window are pooled, one row per (customer, window), separately for the
 three lists (:data:`~recompra.recommend.backtest.LIST_KINDS`). For the ``new`` and
 ``any`` lists a blend of the candidates is learned on the pooled rows
