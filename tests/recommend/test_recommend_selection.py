@@ -13,7 +13,6 @@ from _recommend_fixtures import snapshot_tables
 
 from recompra.recommend.backtest import (
     LIST_KINDS,
-    Targets,
     rolling_origin_splits,
     sample_customers,
     time_split,
@@ -261,9 +260,10 @@ def test_older_windows_are_added_until_the_rows_or_the_history_run_out() -> None
     lines = purchase_lines(_repeat_store())
     # 60 rows a window (above). 180 rows < 30,000 asked for: a fourth window from day
     # 31.8, fitted on days 0..31.8 (one window's length); a fifth would have none.
-    windows = validation_splits(lines, 0.2, "product", origins=3, shorter=False)
-    assert len(windows) == 4
-    assert sum(len(Targets.build(w, "product").relevant["any"].customers) for w in windows) == 240
+    plan = choose_plan(lines, level="product", k=3, validation_fraction=0.2, origins=3)
+    assert len(plan.validation_cutoffs) == 4
+    assert plan.choices["any"].customers == 240
+    windows = validation_splits(lines, 0.2, "product", origins=3)
     assert [w.cutoff for w in windows[1:]] == [
         w.cutoff for w in rolling_origin_splits(lines, 0.2, origins=3)
     ]
@@ -305,10 +305,10 @@ def test_validation_sample_keeps_the_customers_with_the_smallest_seeded_hash() -
 def test_plan_scores_at_most_the_cap_of_customers_per_window() -> None:
     lines = purchase_lines(_repeat_store())
     # 60 returning customers in each of the 4 windows the history allows
-    # (test_older_windows_are_added_until_the_rows_or_the_history_run_out), long windows.
-    plan = choose_plan(lines, level="product", k=3, max_customers=25, shorter=False)
+    # (test_older_windows_are_added_until_the_rows_or_the_history_run_out).
+    plan = choose_plan(lines, level="product", k=3, validation_fraction=0.2, max_customers=25)
     assert plan.choices["any"].customers == 100
-    uncapped = choose_plan(lines, level="product", k=3, max_customers=60, shorter=False)
+    uncapped = choose_plan(lines, level="product", k=3, validation_fraction=0.2, max_customers=60)
     assert uncapped.choices["any"].customers == 240
 
 
@@ -322,29 +322,3 @@ def test_models_fitted_on_a_shared_history_rank_as_when_fitted_alone() -> None:
         assert np.array_equal(alone, together), name
     with pytest.raises(ValueError, match="category history given to a product model"):
         Popularity("product").fit(lines, History.of(lines, "category"))
-
-
-def test_a_small_store_is_validated_on_windows_half_as_long() -> None:
-    lines = purchase_lines(_repeat_store())
-    # The long windows pool 240 rows (above), fewer than the 30,000 asked for, so the
-    # windows are halved: 15.9 days each (a tenth of days 0..159), the oldest fitted on
-    # one such length of history, i.e. origins 159 - 15.9 j for j = 9..1. A row is a
-    # customer with an order in the window and one before its origin; customer c orders
-    # on days c % 20 + 20 i (i = 0..7), and the latest window includes the last day.
-    length = 159 * 0.1
-    origins = [159 - length * j for j in range(9, 0, -1)]
-    expected = 0
-    for c in range(1, 61):
-        days = [c % 20 + 20 * i for i in range(8)]
-        for j, origin in enumerate(origins):
-            last = j == len(origins) - 1
-            inside = any(origin <= d < origin + length or (last and d == 159) for d in days)
-            expected += inside and min(days) < origin
-    assert expected > 240
-    plan = choose_plan(lines, level="product", k=3, validation_fraction=0.2, origins=3)
-    start = pd.Timestamp(lines["purchased_at"].min())
-    cutoffs = [(pd.Timestamp(c) - start) / pd.Timedelta(days=1) for c in plan.validation_cutoffs]
-    assert cutoffs == pytest.approx(origins)
-    assert plan.choices["any"].customers == expected
-    # A store whose long windows reach the rows asked for keeps them.
-    assert len(validation_splits(lines, 0.2, "product", origins=3, rows=240)) == 4

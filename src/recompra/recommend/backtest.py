@@ -95,12 +95,6 @@ VALIDATION_CUSTOMERS = 10_000
 #: adding older windows: three full windows of :data:`VALIDATION_CUSTOMERS`. Fixed on
 #: 2026-12-06 before the test periods were evaluated with it.
 VALIDATION_ROWS = 3 * VALIDATION_CUSTOMERS
-#: Length of a small store's validation windows, as a share of the usual ones: where the
-#: history runs out before :data:`VALIDATION_ROWS`, :func:`validation_splits` halves them
-#: once. Fixed on 2026-12-06 on validation evidence only (Olist's products: 615 rows of
-#: new items with the usual windows, 792 with halved ones), before the test periods were
-#: evaluated with it.
-SHORTER_WINDOWS = 0.5
 #: Seed of the hash that picks the sampled validation customers.
 VALIDATION_SEED = 20261205
 
@@ -216,7 +210,6 @@ def validation_splits(
     origins: int = VALIDATION_ORIGINS,
     rows: int | None = VALIDATION_ROWS,
     cap: int | None = VALIDATION_CUSTOMERS,
-    shorter: bool = True,
 ) -> list[TimeSplit]:
     """Return the rolling-origin windows of the model selection, oldest first.
 
@@ -227,32 +220,7 @@ def validation_splits(
     history, so with windows of a fifth of the span there are at most four. ``rows=None``
     keeps exactly ``origins`` windows. The rule looks at the customers of the windows
     only, never at a score.
-
-    When the history runs out before ``rows`` (a small store) and ``shorter`` is set,
-    the windows are made **half as long** (:data:`SHORTER_WINDOWS`), once, by the same
-    rule, and kept if they pool more rows: a returning customer whose two purchases fell
-    in one long window, before any of its origins, is then scored at the origin between
-    them, and each window's models are fitted closer to what they are scored on, as a
-    daily refresh serves them. Half, not shorter still, so that the validation horizon
-    stays within a factor of two of the evaluation's test period.
     """
-    chosen, pooled = _windows(lines, window_fraction, level, origins, rows, cap)
-    if shorter and rows is not None and pooled < rows:
-        halved, more = _windows(lines, window_fraction * SHORTER_WINDOWS, level, origins, rows, cap)
-        if more > pooled:
-            return halved
-    return chosen
-
-
-def _windows(
-    lines: pd.DataFrame,
-    window_fraction: float,
-    level: Level,
-    origins: int,
-    rows: int | None,
-    cap: int | None,
-) -> tuple[list[TimeSplit], int]:
-    """Return the windows of :func:`validation_splits` at one length, and their ``any`` rows."""
     most = origins if rows is None else max(origins, int(1.0 / window_fraction + 1e-9) - 1)
     splits = rolling_origin_splits(lines, window_fraction, most)
     chosen: list[TimeSplit] = []
@@ -263,4 +231,4 @@ def _windows(
         chosen.append(split)
         relevant = Targets.build(split, level).relevant["any"]
         pooled += len(sample_customers(relevant, cap).customers)
-    return chosen[::-1], pooled
+    return chosen[::-1]

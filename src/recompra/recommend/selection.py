@@ -6,8 +6,7 @@ validation_splits`): the last :data:`~recompra.recommend.backtest.
 VALIDATION_ORIGINS` windows of the lines it is given, each as long as the validation
 fraction of the span, each scored by the candidates fitted strictly before it, and
 older windows while the pooled rows are fewer than :data:`~recompra.recommend.backtest.
-VALIDATION_ROWS` and the history allows (a small store, whose history runs out first, is
-validated on windows half as long: more rows). The
+VALIDATION_ROWS` and the history allows. The
 scores of every window are pooled, one row per (customer, window), separately for the
 three lists (:data:`~recompra.recommend.backtest.LIST_KINDS`). For the ``new`` and
 ``any`` lists a blend of the candidates is learned on the pooled rows
@@ -374,7 +373,6 @@ def choose_plan(
     origins: int = VALIDATION_ORIGINS,
     max_customers: int | None = VALIDATION_CUSTOMERS,
     rows: int | None = VALIDATION_ROWS,
-    shorter: bool = True,
 ) -> ServingPlan:
     """Back-test every candidate on ``origins`` rolling validation windows of ``lines``.
 
@@ -399,9 +397,6 @@ def choose_plan(
     rows
         Pooled ``any`` rows asked for before older windows stop being added; ``None``
         keeps exactly ``origins`` windows.
-    shorter
-        Halve the windows, once, when the history runs out before ``rows`` (a small
-        store; :func:`~recompra.recommend.backtest.validation_splits`).
 
     Returns
     -------
@@ -409,13 +404,7 @@ def choose_plan(
         The method (or blend weights) serving each list, with the validation evidence.
     """
     splits = validation_splits(
-        lines,
-        validation_fraction,
-        level,
-        origins=origins,
-        rows=rows,
-        cap=max_customers,
-        shorter=shorter,
+        lines, validation_fraction, level, origins=origins, rows=rows, cap=max_customers
     )
     windows = [_Window.fit(split, level, max_customers) for split in splits]
     ease_l2 = _choose_ease_l2(windows, k)
