@@ -12,6 +12,8 @@ from recompra.recommend.evaluate import (
     EVALUATION_COLUMNS,
     evaluate_recommenders,
     evaluation_markdown,
+    validate_recommenders,
+    validation_markdown,
 )
 from recompra.recommend.metrics import Relevant, ranking_metrics
 from recompra.recommend.purchases import purchase_lines
@@ -138,3 +140,95 @@ def test_served_minus_best_baseline_is_stated_with_its_interval(lines: pd.DataFr
         assert diff["difference"] == pytest.approx(served - baselines.max())
         assert diff["low"] <= diff["difference"] <= diff["high"]
     assert "bootstrap CI" in evaluation_markdown(table)
+
+
+def _hand_made_table(hits: dict[str, dict[str, int]], methods: dict[str, str]) -> pd.DataFrame:
+    """An evaluation table from hit counts per list and model, 200 customers each."""
+    customers = 200
+    labels = {"any": "all", "new": "new", "cold_start": "cold_start"}
+    rows = []
+    for kind, counts in hits.items():
+        for model, count in counts.items():
+            role = "baseline" if model in BASELINES else "candidate"
+            rate = count / customers
+            rows.append(
+                {
+                    "level": "product",
+                    "items": labels[kind],
+                    "model": model,
+                    "role": "served" if model == "served" else role,
+                    "customers": customers,
+                    **dict.fromkeys(("hit_rate", "precision", "recall", "ndcg"), rate),
+                    "coverage": 0.1,
+                }
+            )
+    table = pd.DataFrame(rows, columns=list(EVALUATION_COLUMNS))
+    choices = {
+        kind: {"method": method, "weights": {}, "reason": f"{method} chosen"}
+        for kind, method in methods.items()
+    }
+    table.attrs.update({"k": 10, "plan": {"choices": choices}, "differences": {}})
+    return table
+
+
+def _verdict_line(markdown: str, label: str) -> str:
+    return next(line for line in markdown.splitlines() if line.startswith(f"* `{label}`"))
+
+
+def test_verdict_checks_a_served_baseline_against_every_other_baseline() -> None:
+    # new: the popularity baseline serves (6 hits) and ties itself, but the co-occurrence
+    # baseline hits 9 of the same 200 customers: a loss, not a tie.
+    # all: the co-occurrence baseline serves and no other baseline reaches its 12 hits: a tie.
+    # cold_start: a candidate serves with 8 hits, above popularity's 7: a win.
+    hits = {
+        "new": {"served": 6, "popularity": 6, "cooccurrence": 9, "next_best_offer": 11},
+        "any": {"served": 12, "popularity": 7, "cooccurrence": 12, "own_history": 11},
+        "cold_start": {"served": 8, "popularity": 7, "recent_popularity": 8},
+    }
+    methods = {"new": "popularity", "any": "cooccurrence", "cold_start": "recent_popularity"}
+    markdown = evaluation_markdown(_hand_made_table(hits, methods))
+    new = _verdict_line(markdown, "new")
+    assert "does not beat every baseline" in new
+    assert f"cooccurrence {9 / 200:.4f} above it" in new
+    assert "tie" not in new
+    every = _verdict_line(markdown, "all")
+    assert "ties the baseline cooccurrence on the test period" in every
+    assert "a tie, not a win" in every
+    assert "does not beat" not in every
+    cold = _verdict_line(markdown, "cold_start")
+    assert "served beats every baseline on the test period" in cold
+
+
+def test_verdict_names_a_tie_of_a_candidate_with_a_baseline() -> None:
+    # A candidate serves and hits exactly as many customers as the best baseline.
+    hits = {"new": {"served": 10, "popularity": 10, "cooccurrence": 4}}
+    markdown = evaluation_markdown(_hand_made_table(hits, {"new": "blend"}))
+    line = _verdict_line(markdown, "new")
+    assert "ties the baseline popularity on the test period (a tie, not a win)" in line
+    assert "does not beat" not in line
+
+
+def test_validation_only_reads_nothing_of_the_test_period(lines: pd.DataFrame) -> None:
+    split = time_split(lines, 0.2)
+    before = validate_recommenders(lines, level="category", k=5)
+    # Wipe the test period's items and customers (its time range kept, so the cutoff is
+    # the same): the validation evidence must not move.
+    tampered = lines.copy()
+    in_test = tampered["purchased_at"] >= split.cutoff
+    tampered.loc[in_test, "category_id"] = 999_999
+    tampered.loc[in_test, "customer_id"] = 888_888
+    assert time_split(tampered, 0.2).cutoff == split.cutoff
+    after = validate_recommenders(tampered, level="category", k=5)
+    pd.testing.assert_frame_equal(before, after)
+    assert before.attrs["plan"] == after.attrs["plan"]
+    origins = [pd.Timestamp(c) for c in before.attrs["validation_cutoffs"]]
+    assert max(origins) < split.cutoff
+    # One served row per list, the method the plan chose, on the plan's pooled rows.
+    for kind, choice in before.attrs["plan"]["choices"].items():
+        label = {"any": "all"}.get(kind, kind)
+        rows = before.loc[before["items"] == label]
+        assert list(rows.loc[rows["role"] == "served", "model"]) == [choice["method"]]
+        assert (rows["rows"] == choice["customers"]).all()
+        assert set(rows["model"]) == set(choice["validation"])
+    markdown = validation_markdown(before)
+    assert "nothing is scored on the test period" in markdown

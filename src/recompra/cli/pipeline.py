@@ -24,7 +24,7 @@ from recompra.analytics.flows import AnalyticsResult
 from recompra.engines.registry import ENGINES
 from recompra.hub.brands import DEFAULT_BRAND
 from recompra.predict.flows import MODEL_CHOICES, PredictionResult
-from recompra.recommend.evaluate import evaluation_markdown
+from recompra.recommend.evaluate import evaluation_markdown, validation_markdown
 from recompra.recommend.flows import LEVELS, RefreshConfig, evaluate_snapshot
 from recompra.snapshot.as_of import parse_as_of
 
@@ -354,6 +354,14 @@ def evaluate_recommendations(
     markdown: Annotated[
         bool, typer.Option("--markdown", help="Print a Markdown table (as pasted in the docs).")
     ] = False,
+    validation_only: Annotated[
+        bool,
+        typer.Option(
+            "--validation-only",
+            help="Print the model selection's validation windows alone (Markdown, or the "
+            "plan with --json); nothing is scored on the test period.",
+        ),
+    ] = False,
     brand: BrandOption = DEFAULT_BRAND,
 ) -> None:
     """Offline evaluation on a time split: the served lists next to every baseline."""
@@ -371,7 +379,14 @@ def evaluate_recommendations(
         k=k,
         test_fraction=test_fraction,
         population="all" if population == "all" else "returning",
+        validation_only=validation_only,
     )
+    if validation_only:
+        if as_json:
+            typer.echo(json.dumps({"cutoff": frame.attrs["cutoff"], "plan": frame.attrs["plan"]}))
+        else:
+            typer.echo(validation_markdown(frame))
+        return
     if as_json:
         typer.echo(json.dumps(evaluation_json(frame, test_fraction), indent=2))
         return

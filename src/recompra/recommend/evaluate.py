@@ -166,6 +166,81 @@ def evaluate_recommenders(
     return table
 
 
+def validate_recommenders(
+    lines: pd.DataFrame,
+    *,
+    level: Level = "product",
+    k: int = 10,
+    test_fraction: float = 0.2,
+) -> pd.DataFrame:
+    """Return the store's validation evidence alone: nothing is scored on the test period.
+
+    The same time split and model selection as :func:`evaluate_recommenders` (the
+    rolling-origin windows of the training period), but only the validation metrics of
+    every method per list are returned, one row per (list, method), so a change to the
+    selection can be judged without looking at the test period (whose figures, once
+    published, must not steer it).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``items, model, role, rows, hits`` and the metrics @k, ``role`` being
+        ``served`` for the method the rule chose; ``attrs`` hold ``cutoff``,
+        ``train_lines``, ``k``, ``validation_cutoffs`` and the ``plan``.
+    """
+    split = time_split(lines, test_fraction)
+    plan = choose_plan(split.train, level=level, k=k, validation_fraction=test_fraction)
+    rows: list[dict[str, Any]] = []
+    for kind, choice in plan.choices.items():
+        for name, scores in choice.validation.items():
+            role = "served" if name == choice.method else _role(name)
+            rows.append(
+                {
+                    "items": ITEMS_LABEL[kind],
+                    "model": name,
+                    "role": role,
+                    "rows": choice.customers,
+                    "hits": round(scores["hit_rate"] * choice.customers),
+                    **{metric: scores[metric] for metric in METRICS},
+                }
+            )
+    table = pd.DataFrame(rows, columns=["items", "model", "role", "rows", "hits", *METRICS])
+    table.attrs.update(
+        {
+            "cutoff": split.cutoff.isoformat(),
+            "train_lines": len(split.train),
+            "k": k,
+            "validation_cutoffs": list(plan.validation_cutoffs),
+            "plan": plan.to_dict(),
+        }
+    )
+    return table
+
+
+def validation_markdown(table: pd.DataFrame) -> str:
+    """Return :func:`validate_recommenders`' table as Markdown, with each list's reason."""
+    k = table.attrs.get("k", "k")
+    header = ["items", "model", "role", "rows", "hits", *(f"{m}@{k}" for m in METRICS)]
+    cutoffs = ", ".join(str(c)[:10] for c in table.attrs.get("validation_cutoffs", []))
+    lines = [
+        f"Validation only: train < {str(table.attrs.get('cutoff', ''))[:10]} "
+        f"({table.attrs.get('train_lines', 0):,} lines); window origins {cutoffs}; "
+        "rows are (customer, window) pairs; nothing is scored on the test period.",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---" if i < 3 else "---:" for i in range(len(header))) + "|",
+    ]
+    for row in table.to_dict(orient="records"):
+        model = f"**{row['model']}**" if row["role"] == "served" else str(row["model"])
+        values = [f"{float(row[m]):.4f}" for m in METRICS]
+        cells = [str(row["items"]), model, str(row["role"]), f"{int(row['rows']):,}"]
+        lines.append("| " + " | ".join([*cells, f"{int(row['hits']):,}", *values]) + " |")
+    lines.append("")
+    for kind, choice in table.attrs.get("plan", {}).get("choices", {}).items():
+        lines.append(f"* `{ITEMS_LABEL[kind]}`: {choice['reason']}.")
+    return "\n".join(lines) + "\n"
+
+
 def _composites(plan: ServingPlan) -> list[tuple[ListKind, str, ListChoice]]:
     """Return the learned candidates of each list as choices that would serve them.
 
@@ -212,6 +287,39 @@ def served_beats_baselines(table: pd.DataFrame) -> dict[str, bool]:
     return out
 
 
+def period_verdict(rows: pd.DataFrame, method: str) -> str:
+    """Return what the test period says of one list's served row against every baseline.
+
+    ``rows`` are the list's rows of an evaluation table, ``method`` what serves it. The
+    served list is compared with *every* baseline on the same customers, by hit count:
+    when a baseline serves it ties itself at best, but another baseline may beat it on
+    the test period, and the verdict must then say that it lost rather than tied.
+    Returns ``""`` when the rows hold no served row or no baseline.
+    """
+    served_rows = rows.loc[rows["model"] == "served"]
+    baselines = rows.loc[rows["role"] == "baseline"]
+    if served_rows.empty or baselines.empty:
+        return ""
+    # Hit counts, not rates: every row of a list is scored on the same customers, so
+    # equal counts are a tie whatever the rounding of the rates.
+    served_hits = int(np.rint((served_rows["hit_rate"] * served_rows["customers"]).to_numpy()[0]))
+    baseline_hits = np.rint((baselines["hit_rate"] * baselines["customers"]).to_numpy())
+    counts = dict(zip(baselines["model"].astype(str), baseline_hits, strict=True))
+    rates = dict(zip(baselines["model"].astype(str), baselines["hit_rate"], strict=True))
+    itself = f"; the baseline {method} serves" if method in BASELINES else ""
+    above = [name for name, hits in counts.items() if hits > served_hits]
+    if above:
+        named = ", ".join(f"{name} {rates[name]:.4f}" for name in above)
+        return (
+            f"**served does not beat every baseline on the test period** ({named} above it{itself})"
+        )
+    tied = [name for name, hits in counts.items() if hits == served_hits]
+    if tied:
+        ties = ", ".join(tied)
+        return f"served ties the baseline {ties} on the test period{itself} (a tie, not a win)"
+    return "served beats every baseline on the test period" + itself
+
+
 def evaluation_markdown(table: pd.DataFrame) -> str:
     """Return an evaluation as a Markdown table, the plan's reasons and the verdict per list.
 
@@ -235,18 +343,9 @@ def evaluation_markdown(table: pd.DataFrame) -> str:
         cells = [str(row["items"]), model, str(row["role"]), f"{int(row['customers']):,}", *values]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
-    verdicts = served_beats_baselines(table)
     for kind, choice in table.attrs.get("plan", {}).get("choices", {}).items():
         label = ITEMS_LABEL[kind]
-        verdict = verdicts.get(label)
-        if choice["method"] in BASELINES:
-            said = f"the served list is the baseline {choice['method']} itself (a tie, not a win)"
-        elif verdict is None:
-            said = ""
-        elif verdict:
-            said = "served beats every baseline on the test period"
-        else:
-            said = "**served does not beat every baseline on the test period**"
+        said = period_verdict(table.loc[table["items"] == label], choice["method"])
         weights = ", ".join(f"{name} {w:g}" for name, w in choice["weights"].items())
         reason = choice["reason"] + (f" (weights: {weights})" if weights else "")
         uncertainty = _uncertainty(table.attrs.get("differences", {}).get(label), k)

@@ -51,7 +51,7 @@ import pyarrow.parquet as pq
 from recompra.engines.registry import open_engine
 from recompra.recommend.backtest import ListKind, Population
 from recompra.recommend.cooccurrence import CoPurchaseSpec, copurchase_on, register_sources
-from recompra.recommend.evaluate import evaluate_recommenders
+from recompra.recommend.evaluate import evaluate_recommenders, validate_recommenders
 from recompra.recommend.next_best_offer import next_best_offers
 from recompra.recommend.purchases import Catalogue, load_tables, never_offered, purchase_lines
 from recompra.recommend.recommenders import NextBestOffer
@@ -323,13 +323,16 @@ def evaluate_snapshot(
     k: int = 10,
     test_fraction: float = 0.2,
     population: Population = "returning",
+    validation_only: bool = False,
 ) -> pd.DataFrame:
     """Evaluate the served lists next to every candidate and baseline on a snapshot.
 
     Reads the purchase lines and delegates to
     :func:`~recompra.recommend.evaluate.evaluate_recommenders` (time split, per-store
     selection on the training period, hit-rate, precision, recall, NDCG and coverage at
-    ``k``; see its documentation for the columns).
+    ``k``; see its documentation for the columns). ``validation_only`` returns the
+    selection's validation evidence instead, and scores nothing on the test period
+    (:func:`~recompra.recommend.evaluate.validate_recommenders`).
 
     Raises
     ------
@@ -343,6 +346,8 @@ def evaluate_snapshot(
     if k < 1:
         raise ValueError("k must be >= 1")
     lines = purchase_lines(load_tables(snapshot, ("orders", "order_items", "products")))
+    if validation_only:
+        return validate_recommenders(lines, level=level, k=k, test_fraction=test_fraction)
     return evaluate_recommenders(
         lines, level=level, k=k, test_fraction=test_fraction, population=population
     )
