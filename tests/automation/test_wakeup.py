@@ -20,6 +20,7 @@ from recompra.automation.wakeup import (
     writes_trigger_table,
 )
 from recompra.db import unit_of_work
+from recompra.loyalty import earn_order
 from recompra.models.automation import Journey
 
 
@@ -111,4 +112,31 @@ def test_a_notify_rolled_back_with_a_savepoint_does_not_silence_the_commit(
             assert wake.wait(10.0)  # a liveness bound: it comes in milliseconds
         finally:
             remove()
+            listener.close()
+
+
+@pytest.mark.postgres
+def test_each_one_call_earn_wakes_and_notifies(tmp_path: Path) -> None:
+    """An earn as a transaction of its own (``loyalty.earn_order``: one function call on
+    a connection in autocommit, held open across calls) is committed when the call
+    returns: each one wakes an in-process worker and notifies a listener, the second on
+    the same connection as the first."""
+    for engine in create_test_engine("postgres", tmp_path):
+        store = make_store(engine, customers=1, points=0)
+        with unit_of_work(engine) as session:
+            orders = [add_order(session, store, store.customers[0], f"E-{n}") for n in range(3)]
+        wake, notified = threading.Event(), threading.Event()
+        stop_waking = wake_on_trigger_writes(engine, wake)
+        listener = PostgresListener(engine, notified)
+        stop_notifying = notify_on_trigger_writes(engine)
+        try:
+            for order_id in orders:
+                wake.clear()
+                notified.clear()
+                earn_order(engine, program_id=store.program_id, order_id=order_id)
+                assert wake.is_set(), order_id
+                assert notified.wait(10.0), order_id  # a liveness bound: milliseconds
+        finally:
+            stop_notifying()
+            stop_waking()
             listener.close()

@@ -74,13 +74,17 @@ def round_trips(sent: list[str]) -> int:
 
 @contextmanager
 def _driver_round_trips(engine: Engine) -> Iterator[list[str]]:
-    """What the driver sends on the connections checked out meanwhile: SQLite's own
-    statement trace, or libpq's protocol trace (one ``ReadyForQuery`` per round trip) on
-    PostgreSQL. Neither goes through SQLAlchemy or the project's statement wrapper."""
+    """What the driver sends on the connections checked out meanwhile, and on the
+    connections held open for the one-call writes (``ledger.held``: traced from their
+    first statement on): SQLite's own statement trace, or libpq's protocol trace (one
+    ``ReadyForQuery`` per round trip) on PostgreSQL. Neither goes through SQLAlchemy or
+    the project's statement wrapper."""
     sent: list[str] = []
+    traced: dict[int, Any] = {}
     with tempfile.TemporaryFile("w+") as trace_file:
 
         def checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+            traced[id(dbapi_connection)] = dbapi_connection
             if engine.dialect.name == "sqlite":
                 dbapi_connection.set_trace_callback(sent.append)
             else:
@@ -88,18 +92,28 @@ def _driver_round_trips(engine: Engine) -> Iterator[list[str]]:
                 dbapi_connection.pgconn.set_trace_flags(Trace.SUPPRESS_TIMESTAMPS)
 
         def checkin(dbapi_connection: Any, _record: Any) -> None:
+            traced.pop(id(dbapi_connection), None)
             if engine.dialect.name == "sqlite":
                 dbapi_connection.set_trace_callback(None)
             else:
                 dbapi_connection.pgconn.untrace()
 
+        def statement(conn: Any, *_: Any) -> None:
+            dbapi_connection = conn.connection.dbapi_connection
+            if id(dbapi_connection) not in traced:  # a connection held outside the pool
+                checkout(dbapi_connection, None, None)
+
         event.listen(engine, "checkout", checkout)
         event.listen(engine, "checkin", checkin)
+        event.listen(engine, "before_cursor_execute", statement)
         try:
             yield sent
         finally:
             event.remove(engine, "checkout", checkout)
             event.remove(engine, "checkin", checkin)
+            event.remove(engine, "before_cursor_execute", statement)
+            for dbapi_connection in list(traced.values()):
+                checkin(dbapi_connection, None)
             trace_file.seek(0)
             sent.extend(line for line in trace_file if "\tReadyForQuery" in line)
             trace_file.seek(0)

@@ -56,12 +56,21 @@ def writes_trigger_table(statement: str) -> bool:
     return _WRITE.match(statement) is not None
 
 
+def _in_autocommit(conn: Any) -> bool:
+    """Whether ``conn`` runs each statement as its own transaction (the ledger's one-call
+    writes, ``loyalty.one_call``): a write is committed when its statement returns."""
+    return bool(conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT")
+
+
 def wake_on_trigger_writes(engine: Engine, wake: threading.Event) -> Callable[[], None]:
     """Set ``wake`` after each committed write to a trigger table; returns the remover."""
 
     def mark(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         if writes_trigger_table(statement):
-            conn.info[_MARK] = True
+            if _in_autocommit(conn):
+                wake.set()  # committed already; a held connection is never checked in
+            else:
+                conn.info[_MARK] = True
 
     def forget(conn: Any) -> None:
         conn.info.pop(_MARK, None)
@@ -93,7 +102,10 @@ def notify_on_trigger_writes(engine: Engine) -> Callable[[], None]:
 
     def announce(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         if writes_trigger_table(statement) and not conn.info.get(_NOTIFIED):
-            conn.info[_NOTIFIED] = True
+            # In autocommit the statement was its own transaction: no commit event
+            # would clear the flag, and the next one must announce itself too.
+            if not _in_autocommit(conn):
+                conn.info[_NOTIFIED] = True
             # On the driver's connection, in a cursor of its own: the statement's cursor
             # still holds its result (RETURNING ids).
             conn.connection.driver_connection.execute(f"NOTIFY {CHANNEL}")

@@ -284,7 +284,9 @@ class _Bound:
     """A session's transaction as :func:`run` uses it: its connection, one driver cursor
     for all its statements (each statement's rows are fetched before the next runs; a new
     psycopg cursor per statement was a tenth of a write's client CPU) and the engine's
-    cursor listeners (``None`` when there are none)."""
+    cursor listener collections (false while empty; they follow listeners added or
+    removed later, which matters on a connection held open across calls:
+    ``ledger.held``)."""
 
     transaction: Any
     conn: Connection
@@ -297,9 +299,8 @@ def _bound(session: Session) -> _Bound:
     """The session's connection in the session's transaction, with its listeners.
 
     Kept in ``session.info`` for as long as the transaction lives: asking the session
-    (and the event system, whether anyone listens) each time cost more than running the
-    statement. A listener added in the middle of a transaction is therefore called from
-    the next transaction on. In a :func:`~recompra.db.unit_of_work` the statements run on
+    (and the event system for its listener collections) each time cost more than running
+    the statement. In a :func:`~recompra.db.unit_of_work` the statements run on
     the connection whose transaction the unit of work began, without starting the
     session's own (see ``db._commit``); on a connection in autocommit (the one-call
     writes' session, ``loyalty.one_call``), on the connection itself, each statement its
@@ -330,8 +331,8 @@ def _bound(session: Session) -> _Bound:
         transaction=transaction,
         conn=conn,
         cursor=conn.connection.cursor(),
-        before=dispatch.before_cursor_execute if dispatch.before_cursor_execute else None,
-        after=dispatch.after_cursor_execute if dispatch.after_cursor_execute else None,
+        before=dispatch.before_cursor_execute,
+        after=dispatch.after_cursor_execute,
     )
     info[_CONNECTION] = bound
     return bound
@@ -378,7 +379,7 @@ def _execute(session: Session, prepared: Prepared, params: Any, *, many: bool) -
     else:
         parameters = _driver_params(compiled, params)
     cursor = bound.cursor
-    if bound.before is not None:
+    if bound.before:
         bound.before(conn, cursor, compiled.sql, parameters, None, many)
     if many:
         cursor.executemany(compiled.sql, parameters)
@@ -386,7 +387,7 @@ def _execute(session: Session, prepared: Prepared, params: Any, *, many: bool) -
         cursor.execute(compiled.sql, parameters, prepare=True)
     else:
         cursor.execute(compiled.sql, parameters)
-    if bound.after is not None:
+    if bound.after:
         bound.after(conn, cursor, compiled.sql, parameters, None, many)
     return compiled, cursor
 

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from recompra.db.dialect import is_postgresql
 from recompra.errors import Conflict, InsufficientBalance
 from recompra.loyalty.errors import RewardUnavailable
+from recompra.loyalty.ledger.held import held_session
 from recompra.loyalty.prepared import Prepared, Record, run
 from recompra.models.base import JSONType, UTCDateTime
 from recompra.models.loyalty import LoyaltyIdempotencyKey
@@ -132,9 +133,18 @@ def applies_to(bind: Session | Engine) -> bool:
 
 @contextmanager
 def autocommit_session(engine: Engine) -> Iterator[Session]:
-    """A session on a pooled connection in autocommit: each statement (each function
-    call) is its own transaction. Only for reads and the functions' calls: a Python-path
-    write needs a unit of work (``db.unit_of_work``)."""
+    """A session on a connection in autocommit: each statement (each function call) is
+    its own transaction. Only for reads and the functions' calls: a Python-path write
+    needs a unit of work (``db.unit_of_work``).
+
+    On PostgreSQL the connection is held open for these calls (:mod:`.held`: no pool
+    checkout, isolation change or new session per call); a pooled one when all the held
+    ones are busy, and on SQLite."""
+    if is_postgresql(engine):
+        with held_session(engine) as session:
+            if session is not None:
+                yield session
+                return
     with engine.connect() as conn:
         session = Session(bind=conn.execution_options(isolation_level="AUTOCOMMIT"))
         try:
