@@ -4,9 +4,14 @@ first, issue 20): no path is matched by routes of two routers."""
 from __future__ import annotations
 
 import re
+from collections import Counter
 
+import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.testclient import TestClient
+from starlette.routing import Match
+from starlette.types import Scope
 
 
 def test_no_path_is_matched_by_routes_of_two_routers(app: FastAPI) -> None:
@@ -28,3 +33,26 @@ def test_no_path_is_matched_by_routes_of_two_routers(app: FastAPI) -> None:
                 if re.fullmatch(re.sub(r"\{\w+\}", "[^/]+", other), path)
             }
             assert len(modules) == 1, (path, modules)
+
+
+def test_a_request_tests_each_route_once(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Routing cost (issue 20): an included router was asked as a whole, then matched its
+    routes again to handle the request; served as the app's own routes, each route's
+    path is tested at most once, and the answers stay the same (405 with ``Allow``)."""
+    tried: Counter[str] = Counter()
+    matches = APIRoute.matches
+
+    def counting(route: APIRoute, scope: Scope) -> tuple[Match, Scope]:
+        tried[f"{sorted(route.methods)} {route.path}"] += 1
+        return matches(route, scope)
+
+    monkeypatch.setattr(APIRoute, "matches", counting)
+    response = client.post("/v1/loyalty/orders/1/earn")  # routed, then refused: no key
+    assert response.status_code == 401
+    assert tried["['POST'] /v1/loyalty/orders/{order_id}/earn"] == 1
+    assert max(tried.values()) == 1, tried.most_common(3)
+    tried.clear()
+    refused = client.get("/v1/loyalty/orders/1/earn")
+    assert (refused.status_code, refused.headers["allow"]) == (405, "POST")

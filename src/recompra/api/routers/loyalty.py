@@ -8,7 +8,6 @@ unavailable, limit reached, tier required, archived program, order that earns no
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -390,7 +389,7 @@ def earn(order_id: OrderId, writer: LoyaltyWriter) -> BaseModel | Response:
         program_id, customer_id = earn_target(session, brand_id=brand.id, order_id=order_id)
         result = earn_for_order(session, program_id=program_id, order_id=order_id)
         reevaluate_loyalty(session, brand.id, [customer_id])
-        return record_in(session, EarnOut(**asdict(result)))
+        return record_in(session, EarnOut.model_validate(result, from_attributes=True))
 
 
 @router.post(
@@ -424,7 +423,8 @@ def redeem_reward(
         except TierRequired as exc:
             raise TierRequiredConflict(exc.message, field="reward_code") from exc
         reevaluate_loyalty(session, brand.id, [customer.id])
-        return record_in(session, RedemptionOut(**asdict(result)), status=201)
+        answer = RedemptionOut.model_validate(result, from_attributes=True)
+        return record_in(session, answer, status=201)
 
 
 @router.post(
@@ -442,7 +442,7 @@ def cancel(coupon_code: CouponCode, writer: LoyaltyWriter) -> BaseModel | Respon
         result = cancel_redemption(session, program_id=program_id, coupon_code=coupon_code)
         holder = session.get_one(LoyaltyAccount, result.account_id).customer_id
         reevaluate_loyalty(session, brand.id, [holder])
-        return record_in(session, RedemptionOut(**asdict(result)))
+        return record_in(session, RedemptionOut.model_validate(result, from_attributes=True))
 
 
 # One transaction per keyed write: these endpoints record their Idempotency-Key in their

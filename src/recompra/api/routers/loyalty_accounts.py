@@ -8,7 +8,6 @@ key; every brand of a coalition reads the per-brand report (points and who pays)
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
@@ -191,7 +190,7 @@ def survey_bonus(customer_id: CustomerId, body: SurveyBonusIn, writer: LoyaltyWr
             trigger="survey",
             key=body.answer_key,
         )
-    return EarnOut(**asdict(result))
+    return EarnOut.model_validate(result, from_attributes=True)
 
 
 @router.post(
