@@ -45,6 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +108,7 @@ def _copy_database(prepared: str, suffix: str) -> str:
         path = prepared.removeprefix("sqlite:///")
         copy = path.removesuffix(".db") + f"_{suffix}.db"
         # The backup API copies a consistent image, whatever the WAL holds.
-        with sqlite3.connect(path) as source, sqlite3.connect(copy) as target:
+        with closing(sqlite3.connect(path)) as source, closing(sqlite3.connect(copy)) as target:
             source.backup(target)
         return f"sqlite:///{copy}"
     url = make_url(prepared)
