@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from _cpu import process_cpu_seconds
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
@@ -90,17 +91,6 @@ def postgres_database(admin_url: str) -> Iterator[str]:
         yield url
     finally:
         drop_postgres(admin, url)
-
-
-def process_cpu_seconds(pid: int) -> float | None:
-    """User + system CPU seconds of process ``pid`` so far (from ``/proc``); ``None`` when
-    it is not on this machine (or gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
 def postgres_backend_pids(engine: Engine) -> list[int]:

@@ -16,11 +16,20 @@ machine, unlike wall-clock figures) and the ratios to the floor. Bounded in time
 rate limit is lifted for the run.
 
 ``--before REV`` serves the project's source at git revision ``REV`` as well (same
-database, same load, same run), so that a change is measured before and after under
-the same conditions; the two servers earn disjoint halves of the orders.
+prepared database, same load, same run), so that a change is measured before and after
+under the same conditions. The order is alternated, now/before then before/now (A B B A
+with the default two ``--rounds``), and each figure is the median of its rounds.
+
+Every server run starts on its own copy of the prepared database (a SQLite file copy, a
+PostgreSQL ``CREATE DATABASE ... TEMPLATE``), so that none meets what an earlier one left
+(its earns, its reads' audit rows, the accounts it opened, SQLite's WAL, PostgreSQL's
+dead rows and autovacuum), and each earns the same orders; then a warm-up that is not
+measured. ``--shared-database`` serves every run from the one prepared database instead
+(the runs earn disjoint slices of the orders): the method before, kept to show the bias
+it had.
 
     .venv/bin/python benchmarks/bench_api.py --workers 1 2 --seconds 8 [--postgres] \
-        [--before 2646425]
+        [--before 2646425] [--rounds 2]
 """
 
 from __future__ import annotations
@@ -30,12 +39,17 @@ import json
 import os
 import random
 import socket
+import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any
+
+from _cpu import cpu_by_process, postmaster_pid, server_cpu_seconds
 
 HERE = Path(__file__).resolve().parent
 #: Seconds of unmeasured load before each run.
@@ -60,6 +74,13 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _admin() -> Any:
+    """An engine on the test PostgreSQL server's maintenance database."""
+    from recompra.db import make_engine
+
+    return make_engine(os.environ["RECOMPRA_TEST_POSTGRES_URL"], pool_size=1)
+
+
 def _database_url(home: Path, postgres: bool) -> str:
     """SQLite under ``home``, or a fresh database on the test PostgreSQL server."""
     if not postgres:
@@ -67,11 +88,9 @@ def _database_url(home: Path, postgres: bool) -> str:
     from sqlalchemy import text
     from sqlalchemy.engine import make_url
 
-    from recompra.db import make_engine
-
     admin_url = os.environ["RECOMPRA_TEST_POSTGRES_URL"]
     name = f"bench_api_{os.getpid()}"
-    admin = make_engine(admin_url, pool_size=1)
+    admin = _admin()
     with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
         conn.execute(text(f'CREATE DATABASE "{name}"'))
@@ -79,17 +98,42 @@ def _database_url(home: Path, postgres: bool) -> str:
     return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
 
 
-def _drop_database(url: str) -> None:
-    """Drop the PostgreSQL database :func:`_database_url` created."""
+def _copy_database(prepared: str, suffix: str) -> str:
+    """A copy of the prepared database for one server run (its name ``suffix``ed); its
+    URL. The copies of a run are alike: none holds what another run wrote."""
     from sqlalchemy import text
     from sqlalchemy.engine import make_url
 
-    from recompra.db import make_engine
-
-    admin = make_engine(os.environ["RECOMPRA_TEST_POSTGRES_URL"], pool_size=1)
-    name = make_url(url).database
+    if not prepared.startswith("postgresql"):
+        path = prepared.removeprefix("sqlite:///")
+        copy = path.removesuffix(".db") + f"_{suffix}.db"
+        # The backup API copies a consistent image, whatever the WAL holds.
+        with closing(sqlite3.connect(path)) as source, closing(sqlite3.connect(copy)) as target:
+            source.backup(target)
+        return f"sqlite:///{copy}"
+    url = make_url(prepared)
+    name = f"{url.database}_{suffix}"
+    admin = _admin()
     with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{url.database}"'))
+        # The previous run's dirty pages written now, not by the checkpointer during the
+        # next measured run (its CPU counts as PostgreSQL's).
+        conn.execute(text("CHECKPOINT"))
+    admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_database(url: str) -> None:
+    """Drop a database :func:`_database_url` or :func:`_copy_database` made."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    if not url.startswith("postgresql"):
+        Path(url.removeprefix("sqlite:///")).unlink(missing_ok=True)
+        return
+    admin = _admin()
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
     admin.dispose()
 
 
@@ -173,68 +217,15 @@ def _wait(url: str, path: str, timeout: float = 600) -> None:
     raise RuntimeError("server did not start")
 
 
-def _cpu_by_process(pid: int) -> dict[int, float]:
-    """CPU seconds used so far by ``pid`` and each of its descendants (Linux ``/proc``).
-
-    On a shared machine wall-clock throughput moves with the neighbours' load; the
-    server's CPU time per request does not, so both are printed. Per process, so that
-    the share of each worker shows whether the connections were spread over them.
-    """
-    tick = os.sysconf("SC_CLK_TCK")
-    stats: dict[int, tuple[int, float]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        # After the command: state, ppid, ... utime (12th), stime (13th).
-        stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
-    family = {pid}
-    grew = True
-    while grew:
-        children = {p for p, (parent, _) in stats.items() if parent in family} - family
-        family |= children
-        grew = bool(children)
-    return {p: stats[p][1] for p in family if p in stats}
-
-
-def _postmaster_pid(url: str) -> int:
-    """The PostgreSQL server process behind ``url`` (the parent of every backend)."""
-    from sqlalchemy import text
-
-    from recompra.db import make_engine
-
-    engine = make_engine(url, pool_size=1)
-    with engine.connect() as conn:
-        backend = int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
-        # Read while the backend lives: it exits with its connection.
-        stat = (Path("/proc") / str(backend) / "stat").read_text()
-    engine.dispose()
-    return int(stat.rsplit(")", 1)[1].split()[1])
-
-
-def _database_cpu(postmaster: int) -> float:
-    """CPU seconds used so far by the PostgreSQL server: its live processes (the
-    backends serving the run's connections among them) and the children it has reaped
-    (a backend whose connection closed), so that a backend ending mid-run still counts.
-    Only meaningful on a server no one else uses during the run (the test server)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    fields = (Path("/proc") / str(postmaster) / "stat").read_text().rsplit(")", 1)[1].split()
-    reaped = (int(fields[13]) + int(fields[14])) / tick  # cutime, cstime
-    return reaped + sum(_cpu_by_process(postmaster).values())
-
-
 def _settle(pid: int, timeout: float = 600) -> None:
     """Wait until the server ``pid`` is idle: its first answer comes from the first
     worker ready, while the others may still be importing the app (a minute on a loaded
     host), whose CPU would be counted in the measured run."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        before = sum(_cpu_by_process(pid).values())
+        before = sum(cpu_by_process(pid).values())
         time.sleep(1.0)
-        if sum(_cpu_by_process(pid).values()) - before < 0.05:
+        if sum(cpu_by_process(pid).values()) - before < 0.05:
             return
 
 
@@ -259,15 +250,15 @@ def _run(spec: dict[str, Any], server_pid: int, postmaster: int | None) -> dict[
     # Warm-up (imports, first statements compiled, pool filled) is not measured.
     # Reversed: sequential (earn) runs then warm up on orders the measured run reaches last.
     _loadgen({**spec, "seconds": WARMUP_S, "paths": spec["paths"][::-1]})
-    cpu_before = _cpu_by_process(server_pid)
-    database_before = _database_cpu(postmaster) if postmaster else 0.0
+    cpu_before = cpu_by_process(server_pid)
+    database_before = server_cpu_seconds(postmaster)
     result = _loadgen(spec)
     if postmaster and result["requests"]:
-        database = _database_cpu(postmaster) - database_before
+        database = server_cpu_seconds(postmaster) - database_before
         result["db_cpu_ms"] = 1000 * database / result["requests"]
     used = {
         process: seconds - cpu_before.get(process, 0.0)
-        for process, seconds in _cpu_by_process(server_pid).items()
+        for process, seconds in cpu_by_process(server_pid).items()
     }
     cpu = sum(used.values())
     result["cpu_ms"] = 1000 * cpu / result["requests"] if result["requests"] else 0.0
@@ -313,7 +304,7 @@ def _shares(r: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    """Run both servers per worker count and print project vs floor."""
+    """Run the servers per worker count and print project vs floor."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--customers", type=int, default=2000)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
@@ -332,6 +323,19 @@ def main() -> None:
         help="also serve the project's source at this git revision (before/after)",
     )
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help="runs of each project server, the order alternated (now, before, before, "
+        "now, ...); medians printed (default 2 with --before, else 1)",
+    )
+    parser.add_argument(
+        "--shared-database",
+        action="store_true",
+        help="serve every run from the one prepared database, not a copy each (the "
+        "method that favoured the server measured second; for comparison)",
+    )
+    parser.add_argument(
         "--postgres",
         action="store_true",
         help="use a fresh database on RECOMPRA_TEST_POSTGRES_URL (source scripts/pg.sh)",
@@ -345,6 +349,8 @@ def main() -> None:
         "installed with pip --target to try another HTTP stack)",
     )
     args = parser.parse_args()
+    if args.rounds is None:
+        args.rounds = 2 if args.before else 1
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         db_url = _database_url(home, args.postgres)
@@ -355,18 +361,28 @@ def main() -> None:
                 _drop_database(db_url)
 
 
+def _schedule(servers: list[str], rounds: int) -> list[str]:
+    """The project servers' runs in order: each round reverses the previous one (A B,
+    B A, A B, ...), so that no server is always measured first; the floor last."""
+    order: list[str] = []
+    for round_ in range(rounds):
+        order += servers if round_ % 2 == 0 else servers[::-1]
+    return [*order, "floor"]
+
+
 def _compare(args: argparse.Namespace, home: Path, db_url: str) -> None:
     """Serve the project and the floor per worker count; print them side by side."""
     key, customers, orders = _prepare(db_url, args.customers)
-    floor_db = (
-        db_url.replace("postgresql+psycopg://", "postgresql://")
-        if args.postgres
-        else str(home / "recompra.db")
-    )
     backend = "PostgreSQL" if args.postgres else "SQLite"
-    postmaster = _postmaster_pid(db_url) if args.postgres else None
+    from recompra.db import make_engine
+
+    engine = make_engine(db_url, pool_size=1)
+    postmaster = postmaster_pid(engine)
+    engine.dispose()  # a PostgreSQL template must have no connections
+    databases = "one shared database" if args.shared_database else "a database copy a run"
     print(f"{backend}, {args.concurrency} kept-alive connections, {args.seconds:.0f} s "
-          f"per run, {len(customers)} customers, {len(orders)} earnable orders")  # fmt: skip
+          f"per run, {len(customers)} customers, {len(orders)} earnable orders, "
+          f"{databases}")  # fmt: skip
     # --site: more packages (e.g. another HTTP stack) for every server, the floor too,
     # so that both sides of a ratio run on the same stack.
     site = [str(Path(folder).resolve()) for folder in args.site]
@@ -375,7 +391,6 @@ def _compare(args: argparse.Namespace, home: Path, db_url: str) -> None:
         # worktree shares its main checkout's editable install).
         "PYTHONPATH": os.pathsep.join([str(HERE.parent / "src"), *site]),
         "RECOMPRA_HOME": str(home),
-        "RECOMPRA_DATABASE_URL": db_url,
         "RECOMPRA_ENVIRONMENT": "test",
         "RECOMPRA_POOL_SIZE": str(args.concurrency),
         "RECOMPRA_API_RATE_LIMIT_BURST": "100000000",
@@ -386,70 +401,135 @@ def _compare(args: argparse.Namespace, home: Path, db_url: str) -> None:
     # uvicorn launcher, so both get the same sockets (recompra.server.run_uvicorn).
     serve = [sys.executable, "-m", "recompra.cli.main", "serve", "--log-level", "warning",
              "--log-format", "text"]  # fmt: skip
-    servers = [("project", serve, project_env, "/v1")]
+    servers = {"project": (serve, project_env, "/v1")}
     if args.before:
         before_src = _checkout(args.before, home)
         before_env = {**project_env, "PYTHONPATH": os.pathsep.join([str(before_src), *site])}
-        servers.append(("before", servers[0][1], before_env, "/v1"))
-    floor_env = {"FLOOR_DATABASE": floor_db, "PYTHONPATH": project_env["PYTHONPATH"]}
-    servers.append(("floor", [sys.executable, "floor_app.py"], floor_env, ""))
-    # Disjoint customers per project server: each meets as many first earns as the other.
-    # (Split by order, the server measured second would meet the accounts the first one
-    # opened, and its earns would skip opening them.)
-    project_servers = [name for name, *_ in servers if name != "floor"]
+        servers["before"] = (serve, before_env, "/v1")
+    floor_env = {"PYTHONPATH": project_env["PYTHONPATH"]}
+    servers["floor"] = ([sys.executable, "floor_app.py"], floor_env, "")
+    schedule = _schedule([name for name in servers if name != "floor"], args.rounds)
     for workers in args.workers:
         print(f"workers={workers}")
-        results: dict[str, dict[str, Any]] = {}
-        for name, app, env, prefix in servers:
-            share = project_servers.index(name) if name in project_servers else 0
+        results: dict[str, list[dict[str, Any]]] = {}
+        for index, name in enumerate(schedule):
+            app, env, prefix = servers[name]
+            # A copy each: every run earns the same orders (new ones first, as users
+            # do). On the one shared database the runs earn disjoint slices of the
+            # customers, so that each meets as many first earns (accounts to open).
             earnable = [
                 order
                 for order, customer in orders
-                if not prefix
-                or (order if customer is None else customer) % len(project_servers) == share
+                if not args.shared_database
+                or (order if customer is None else customer) % len(schedule) == index
             ]
-            port = _free_port()
-            server = _serve(app, env, port, workers)
-            url = f"http://127.0.0.1:{port}"
+            url = db_url if args.shared_database else _copy_database(db_url, f"run{index}")
             try:
-                _wait(url, f"{prefix}/customers/{customers[0]}")
-                _settle(server.pid)
-                run = {**base, "host": "127.0.0.1", "port": port, "key": key if prefix else ""}
-                write_prefix = f"{prefix}/loyalty" if prefix else ""
-                loads = {  # kind: method, in order (first earns) or at random, paths
-                    "read": ("GET", False, [f"{prefix}/customers/{c}" for c in customers]),
-                    "write": ("POST", True, [f"{write_prefix}/orders/{o}/earn" for o in earnable]),
-                }
-                for kind in args.paths:
-                    method, sequential, paths = loads[kind]
-                    results[f"{name} {kind}"] = _run(
-                        {**run, "method": method, "sequential": sequential, "paths": paths},
-                        server.pid,
-                        postmaster,
-                    )
+                measured = _serve_and_measure(
+                    (app, {**env, **_database_env(url, prefix)}, prefix),
+                    workers,
+                    {**base, "key": key if prefix else ""},
+                    (customers, earnable, args.paths),
+                    postmaster,
+                )
+                for kind, result in measured:
+                    results.setdefault(f"{name} {kind}", []).append(result)
             finally:
-                server.terminate()
-                try:
-                    server.wait(timeout=20)
-                except subprocess.TimeoutExpired:  # a wedged server (the old lock bug)
-                    server.kill()
-                    server.wait()
-        _report(results, args.before)
+                if url != db_url:
+                    _drop_database(url)
+        _report(results, args.before, schedule)
 
 
-def _report(results: dict[str, dict[str, Any]], before: str | None) -> None:
-    """Each path: the project, the project before (``--before``), then the floor."""
+def _database_env(url: str, prefix: str) -> dict[str, str]:
+    """The environment that points a server at ``url``: the project's (``prefix``
+    ``/v1``) takes a SQLAlchemy URL, the floor a SQLite path or a libpq DSN."""
+    if prefix:
+        return {"RECOMPRA_DATABASE_URL": url}
+    floor = url.replace("postgresql+psycopg://", "postgresql://")
+    return {"FLOOR_DATABASE": floor.removeprefix("sqlite:///")}
+
+
+def _serve_and_measure(
+    server_spec: tuple[list[str], dict[str, str], str],
+    workers: int,
+    run: dict[str, Any],
+    load: tuple[list[int], list[int], list[str]],
+    postmaster: int | None,
+) -> list[tuple[str, dict[str, Any]]]:
+    """Start one server (command, environment, path prefix), measure each kind of
+    request of ``load`` (customers, earnable orders, kinds) on it, stop it."""
+    app, env, prefix = server_spec
+    customers, earnable, kinds = load
+    port = _free_port()
+    server = _serve(app, env, port, workers)
+    url = f"http://127.0.0.1:{port}"
+    measured = []
+    try:
+        _wait(url, f"{prefix}/customers/{customers[0]}")
+        _settle(server.pid)
+        run = {**run, "host": "127.0.0.1", "port": port}
+        write_prefix = f"{prefix}/loyalty" if prefix else ""
+        loads = {  # kind: method, in order (first earns) or at random, paths
+            "read": ("GET", False, [f"{prefix}/customers/{c}" for c in customers]),
+            "write": ("POST", True, [f"{write_prefix}/orders/{o}/earn" for o in earnable]),
+        }
+        for kind in kinds:
+            method, sequential, paths = loads[kind]
+            spec = {**run, "method": method, "sequential": sequential, "paths": paths}
+            measured.append((kind, _run(spec, server.pid, postmaster)))
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:  # a wedged server (the old lock bug)
+            server.kill()
+            server.wait()
+    return measured
+
+
+def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One server's figures over its rounds: the median of each, the requests summed."""
+    figures: dict[str, Any] = {}
+    for field, value in runs[0].items():
+        if field in ("requests", "errors"):
+            figures[field] = sum(run[field] for run in runs)
+        elif field == "worker_shares":
+            figures[field] = value  # a spread, not a level: the first round's shows it
+        elif isinstance(value, int | float):
+            figures[field] = statistics.median(run[field] for run in runs)
+    return figures
+
+
+def _order_line(runs: dict[str, list[dict[str, Any]]], schedule: list[str], kind: str) -> str:
+    """Each project run's CPU per request in the order measured (its position bias)."""
+    seen: dict[str, int] = {}
+    cells = []
+    for name in schedule[:-1]:
+        r = runs[f"{name} {kind}"][seen.setdefault(name, 0)]
+        seen[name] += 1
+        database = f" + {r['db_cpu_ms']:.2f}" if "db_cpu_ms" in r else ""
+        cells.append(f"{'now' if name == 'project' else name} {r['cpu_ms']:.2f}{database}")
+    return "    runs in order measured, CPU ms/req: " + ", ".join(cells)
+
+
+def _report(
+    results: dict[str, list[dict[str, Any]]], before: str | None, schedule: list[str]
+) -> None:
+    """Each path: the project, the project before (``--before``), then the floor;
+    medians over the rounds, then each run's CPU in the order measured."""
     for path, kind, floor_label in (
         ("GET /v1/customers/{id}", "read", "  floor: FastAPI + driver, 1 row"),
         ("POST /v1/loyalty/orders/{id}/earn", "write", "  floor: FastAPI + driver, 1 insert"),
     ):
         if f"floor {kind}" not in results:
             continue  # not measured (--paths)
-        floor = results[f"floor {kind}"]
-        print(_line(path, results[f"project {kind}"], floor))
+        floor = _median(results[f"floor {kind}"])
+        print(_line(path, _median(results[f"project {kind}"]), floor))
         if before:
-            print(_line(f"  before ({before[:10]})", results[f"before {kind}"], floor))
+            print(_line(f"  before ({before[:10]})", _median(results[f"before {kind}"]), floor))
         print(_line(floor_label, floor))
+        if len(schedule) > 2:
+            print(_order_line(results, schedule, kind))
 
 
 if __name__ == "__main__":

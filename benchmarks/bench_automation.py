@@ -60,6 +60,7 @@ from pathlib import Path
 from typing import Any
 
 from _automation_seed import NOW, SEND, WAIT, seed_event_journeys, seed_timers
+from _cpu import process_cpu_seconds
 from _worker_harness import (
     drop_postgres,
     fork_worker,
@@ -119,11 +120,10 @@ class BackendCpu:
         """Their CPU so far (user + system); ``None`` when one cannot be read."""
         total = 0.0
         for pid in self.pids:
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
+            cpu = process_cpu_seconds(pid)
+            if cpu is None:
                 return None
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            total += cpu
         return total
 
 

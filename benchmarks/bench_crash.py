@@ -213,7 +213,7 @@ def postgres_backend(url: str) -> Backend:
         with engine.begin() as conn:
             conn.execute(
                 text(
-                    "TRUNCATE journey_timers, automation_outbox, automation_contacts, "
+                    "TRUNCATE journey_timers, automation_outbox, "
                     "journey_runs RESTART IDENTITY CASCADE"
                 )
             )

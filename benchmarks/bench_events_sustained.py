@@ -68,13 +68,13 @@ from pathlib import Path
 from typing import Any
 
 from _automation_seed import seed_event_journeys
+from _cpu import process_cpu_seconds
 from _worker_harness import (
     fork_worker,
     load_average,
     postgres_backend_pids,
     postgres_backends_cpu,
     postgres_database,
-    process_cpu_seconds,
     wait_status,
 )
 from sqlalchemy import Engine, insert, text

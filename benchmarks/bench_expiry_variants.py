@@ -23,8 +23,9 @@ from __future__ import annotations
 import argparse
 import time
 
+from _cpu import process_cpu_seconds
 from _loyalty_ops import NOW
-from _worker_harness import load_average, process_cpu_seconds
+from _worker_harness import load_average
 from bench_loyalty import drop_database, fresh_database, generate_due_lots, settle_storage
 from sqlalchemy import Engine, text
 

@@ -48,6 +48,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+from _cpu import process_cpu_seconds
 from _worker_harness import postgres_database, print_table
 from bench_smtp import Row
 from sqlalchemy import Engine, func, select
@@ -119,7 +120,11 @@ class Stack:
 
     def cpu_seconds(self) -> dict[str, float]:
         """CPU time (user + system) each process has used so far."""
-        return {name: _cpu_seconds(pid) for name, pid in self.pids.items()}
+        seconds = {name: process_cpu_seconds(pid) for name, pid in self.pids.items()}
+        gone = [name for name, cpu in seconds.items() if cpu is None]
+        if gone:
+            raise RuntimeError(f"exited during the run: {', '.join(gone)}")
+        return {name: cpu or 0.0 for name, cpu in seconds.items()}
 
     def client(self) -> httpx.Client:
         return httpx.Client(
@@ -154,13 +159,6 @@ def _event(email: str, kind: str) -> dict[str, Any]:
         "email": email,
         "occurred_at": datetime.now(UTC).isoformat(),
     }
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` (Linux ``/proc``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    # After the command name: state is field 3, utime and stime fields 14 and 15.
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @contextmanager

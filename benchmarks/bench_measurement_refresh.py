@@ -37,6 +37,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from _automation_seed import NOW, _series_insert, seed_timers
+from _cpu import postmaster_pid, server_cpu_seconds
 from _worker_harness import load_average, postgres_database
 from sqlalchemy import Engine, func, select, text
 
@@ -91,17 +92,17 @@ def measure(url: str, rounds: int) -> dict[str, list[float]]:
     from recompra.measurement.reports import page_specs, refresh_reports
 
     engine = make_engine(url)
-    postmaster = _postmaster(engine)
+    postmaster = postmaster_pid(engine)
     specs = page_specs(point_value_minor_per_1000=10)
     now = NOW + timedelta(days=40)
     refresh_reports(engine, specs=specs, now=now)  # the other code's reports: not timed
     figures: dict[str, list[float]] = {}
 
     def timed(name: str) -> int:
-        cpu, server = time.process_time(), _server_cpu(postmaster)
+        cpu, server = time.process_time(), server_cpu_seconds(postmaster)
         computed = refresh_reports(engine, specs=specs, now=now)
         figures.setdefault(f"{name} client", []).append(time.process_time() - cpu)
-        figures.setdefault(f"{name} server", []).append(_server_cpu(postmaster) - server)
+        figures.setdefault(f"{name} server", []).append(server_cpu_seconds(postmaster) - server)
         return computed
 
     for _ in range(rounds):
@@ -115,37 +116,6 @@ def measure(url: str, rounds: int) -> dict[str, list[float]]:
             raise RuntimeError("a change left the reports current")
     engine.dispose()
     return figures
-
-
-def _postmaster(engine: Engine) -> int | None:
-    """The PostgreSQL server's process (the parent of the backends), ``None`` on SQLite."""
-    if engine.dialect.name != "postgresql":
-        return None
-    with engine.connect() as connection:
-        backend = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
-        stat = Path(f"/proc/{backend}/stat").read_text()
-    return int(stat.rsplit(")", 1)[1].split()[1])
-
-
-def _server_cpu(postmaster: int | None) -> float:
-    """CPU seconds of the server so far: its live processes and those it reaped."""
-    if postmaster is None:
-        return 0.0
-    tick = os.sysconf("SC_CLK_TCK")
-    seconds = 0.0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        pid, parent = int(entry.name), int(fields[1])
-        if pid == postmaster:
-            seconds += sum(int(f) for f in fields[11:15]) / tick  # own and reaped children
-        elif parent == postmaster:
-            seconds += (int(fields[11]) + int(fields[12])) / tick
-    return seconds
 
 
 def main() -> None:

@@ -39,7 +39,7 @@ _CONSENTS: Table = ContactConsent.__table__  # type: ignore[assignment]
 _IDENTITIES: Table = CustomerIdentity.__table__  # type: ignore[assignment]
 #: Handled on their own (see the module doc) or history that stays with the kept row.
 _SPECIAL = {"customers", "brand_customers", "customer_identities", "contact_consents"}
-_SPECIAL |= {"customer_merges", "automation_contacts"}
+_SPECIAL |= {"customer_merges"}
 
 
 @dataclass(frozen=True)

@@ -182,19 +182,6 @@ class ContactConsent(Base):
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class ContactLock(Base):
-    """One row per customer contacted: send decisions locked it so caps held under
-    concurrent workers (PostgreSQL). No longer written: a decision batch locks its
-    customers' rows instead (``automation.batch.DecisionBatch.hold_customers``), which
-    also orders it with a merge of them; the table stays for the rows it holds."""
-
-    __tablename__ = "automation_contacts"
-
-    customer_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("customers.id"), primary_key=True
-    )
-
-
 class WebhookEndpoint(BrandOwned, Base):
     """A brand's webhook receiver (WhatsApp/SMS gateway, the store's own systems).
 
@@ -268,6 +255,5 @@ RUNS = cast(Table, JourneyRun.__table__)
 TIMERS = cast(Table, JourneyTimer.__table__)
 OUTBOX = cast(Table, OutboxMessage.__table__)
 CONSENTS = cast(Table, ContactConsent.__table__)
-CONTACTS = cast(Table, ContactLock.__table__)
 CURSORS = cast(Table, FeedCursor.__table__)
 COUPONS = cast(Table, Coupon.__table__)
