@@ -15,7 +15,7 @@ PostgreSQL, **sustained for 10 minutes**. Per backend (SQLite, then PostgreSQL w
   2,200/s PostgreSQL by default) in batches of ``--batch`` (100) through the product's
   ingest path, the one ``POST /v1/ingest/events/batch`` runs (``ingest_events`` with its
   validation, then the live-segment re-evaluation, in one unit of work; on PostgreSQL
-  each commit sends the worker's ``NOTIFY``, as the API server's engine does);
+  each commit wakes the worker: the events table's trigger sends the ``NOTIFY``);
 * the **real worker**, ``recompra worker``, in its own process, evaluates them; it is
   started first, and the producer once the worker has evaluated a warm-up event (the
   worker's start-up is printed, not counted).
@@ -79,7 +79,6 @@ from _worker_harness import (
 )
 from sqlalchemy import Engine, insert, text
 
-from recompra.automation.wakeup import notify_on_trigger_writes
 from recompra.db import make_engine, unit_of_work
 from recompra.hub.customers import external_identity
 from recompra.hub.ingest.aftersale import ingest_events
@@ -153,7 +152,6 @@ def produce(url: str, brand_id: int, *, rate: float, batch: int, seconds: float,
     (commit time, first and last event id, count). Behind schedule it sends at once, and
     it stops after ``seconds`` whatever it sent."""
     engine = make_engine(url, pool_size=1)
-    notify_on_trigger_writes(engine)  # as the API server's engine: wakes the PG worker
     with engine.connect() as conn:
         # The last customer is the warm-up's (:func:`warm_up`).
         customers = _customer_ids(conn, brand_id)[:-1]

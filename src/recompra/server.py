@@ -53,7 +53,6 @@ from recompra.api.settings import ApiSettings
 from recompra.auth.keys import VerifiedKeys
 from recompra.automation.embedded import EmbeddedWorker
 from recompra.automation.settings import AutomationSettings
-from recompra.automation.wakeup import notify_on_trigger_writes
 from recompra.automation.worker import ReadFirst, WorkerJob
 from recompra.commercial.refit import LeadScoreRefit
 from recompra.config import Settings, get_settings
@@ -105,14 +104,13 @@ def worker_jobs() -> tuple[WorkerJob, ...]:
 def _lifespan(
     engine: Engine, settings: Settings
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
-    """While the server runs: announce trigger writes to workers in other processes
-    (PostgreSQL ``NOTIFY``), and run the embedded automation worker when it is configured
-    (``RECOMPRA_EMBEDDED_WORKER``), stopped before the server exits."""
+    """While the server runs: the embedded automation worker when it is configured
+    (``RECOMPRA_EMBEDDED_WORKER``), stopped before the server exits. (Workers in other
+    processes are woken by PostgreSQL itself: ``automation.wakeup``.)"""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         automation = AutomationSettings()
-        stop_notifying = notify_on_trigger_writes(engine)
         worker = None
         if automation.embedded_worker:
             worker = EmbeddedWorker(engine, settings, automation, jobs=worker_jobs())
@@ -122,7 +120,6 @@ def _lifespan(
         finally:
             if worker is not None:
                 worker.stop()
-            stop_notifying()
 
     return lifespan
 

@@ -34,6 +34,7 @@ from recompra.api.ratelimit import STATE_KEY, TokenBucketLimiter
 from recompra.auth.keys import Principal, VerifiedKeys, last_used_is_stale, presented_key
 from recompra.db import session_factory, unit_of_work
 from recompra.errors import Forbidden, InvalidInput, NotFound
+from recompra.loyalty.ledger.server_side import autocommit_session
 from recompra.models import Brand
 from recompra.privacy.audit_writer import PersonalReadLog
 
@@ -408,14 +409,25 @@ class BrandWriter:
     @contextmanager
     def unit_of_work(self) -> Iterator[tuple[Session, BrandScope]]:
         """A write unit of work and the brand the request is about."""
-        remembered = self.brands.cached(self.principal, self.brand_id)
         with unit_of_work(self.engine) as session:
-            if remembered is None:
-                # Resolved in the write's own session, then remembered: the next writes
-                # of this brand within the TTL skip the lookup.
-                resolved = resolve_brand(session, self.principal, self.brand_id)
-                remembered = self.brands.remember(self.principal, self.brand_id, resolved)
-            yield session, remembered
+            yield session, self._brand(session)
+
+    @contextmanager
+    def autocommit(self) -> Iterator[tuple[Session, BrandScope]]:
+        """PostgreSQL: a session in autocommit (each statement its own transaction) and
+        the brand, for a write that is one statement and the reads before it (the
+        loyalty earn's one call): no ``BEGIN`` and no ``COMMIT`` round trip."""
+        with autocommit_session(self.engine) as session:
+            yield session, self._brand(session)
+
+    def _brand(self, session: Session) -> BrandScope:
+        remembered = self.brands.cached(self.principal, self.brand_id)
+        if remembered is None:
+            # Resolved in the write's own session, then remembered: the next writes of
+            # this brand within the TTL skip the lookup.
+            resolved = resolve_brand(session, self.principal, self.brand_id)
+            remembered = self.brands.remember(self.principal, self.brand_id, resolved)
+        return remembered
 
 
 def _writer_for(scope: str) -> Callable[..., Awaitable[BrandWriter]]:

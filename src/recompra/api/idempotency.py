@@ -54,7 +54,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from recompra.api.errors import error_body
 from recompra.auth.keys import VerifiedKeys, presented_key
-from recompra.db import unit_of_work
+from recompra.db import PREPARED, unit_of_work
 from recompra.db.dialect import insert_ignoring_conflicts
 from recompra.models import IdempotencyRecord
 from recompra.models.base import utcnow
@@ -95,6 +95,13 @@ def records_in_unit_of_work(path_regex: re.Pattern[str]) -> None:
     _RECORDED_IN_UNIT_OF_WORK.append(path_regex)
 
 
+def claimed() -> bool:
+    """Whether the request carries an ``Idempotency-Key`` its endpoint must record in its
+    unit of work (:func:`replay_in`, :func:`record_in`): without one, the endpoint may
+    commit its write as one statement."""
+    return _CLAIM.get() is not None
+
+
 def replay_in(session: Session) -> Response | None:
     """First thing in the endpoint's write unit of work: the stored answer to send
     instead (a replay, or a 409 for another request under the same key), or ``None``
@@ -122,7 +129,8 @@ def record_in(session: Session, answer: BaseModel, *, status: int = 200) -> Base
     inserted = session.execute(
         insert_ignoring_conflicts(
             session, _RECORDS, index_elements=("api_key_id", "idempotency_key"), returning="id"
-        ).values(
+        )
+        .values(
             api_key_id=claim.key_id,
             idempotency_key=claim.idem_key,
             request_hash=claim.fingerprint,
@@ -130,6 +138,7 @@ def record_in(session: Session, answer: BaseModel, *, status: int = 200) -> Base
             body={"content": answer.model_dump(mode="json")},
             created_at=utcnow(),
         )
+        .execution_options(**PREPARED)  # PostgreSQL parses it once per connection
     ).first()
     claim.settled = True
     if inserted is not None:
@@ -145,10 +154,13 @@ def _stored_outcome(
     """What a request must answer instead of running, given the record under its key
     (an expired one is deleted: the request runs)."""
     record = session.execute(
-        select(IdempotencyRecord).where(
+        select(IdempotencyRecord)
+        .where(
             IdempotencyRecord.api_key_id == key_id,
             IdempotencyRecord.idempotency_key == idem_key,
         )
+        # A lookup by the unique key, in every keyed write: planned once per connection.
+        .execution_options(**PREPARED)
     ).scalar_one_or_none()
     if record is not None and _expired(record, now):
         # A crashed attempt's lease, or a response past its retention.

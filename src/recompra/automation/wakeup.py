@@ -8,10 +8,13 @@ table marks its pooled connection, a rollback clears the mark, and the connectio
 return to the pool (after its commit) fires the wake-up. A spurious wake-up costs one
 pass of the worker; a missed one (a write from another process) waits for the poll.
 
-On PostgreSQL the same marked writes also send ``NOTIFY recompra_automation`` inside
-their transaction (delivered at commit, dropped on rollback), and a worker in another
-process (``recompra worker``) listens on its own connection: a server's writes wake it
-too. SQLite has no such channel; workers there poll.
+On PostgreSQL the database announces those writes itself: a statement-level trigger on
+each trigger table calls ``pg_notify`` on :data:`CHANNEL` (migration 0035; delivered at
+commit, dropped on rollback, folded into one per transaction), whatever process wrote,
+and a worker in another process (``recompra worker``) listens on its own connection.
+The server sent that ``NOTIFY`` itself before: a round trip more in each of its write
+transactions, and the writes of other processes (imports, jobs) went unannounced.
+SQLite has no such channel; workers there poll.
 """
 
 from __future__ import annotations
@@ -46,8 +49,8 @@ _WRITE = re.compile(
     re.IGNORECASE,
 )
 _MARK = "recompra_trigger_write"
-_NOTIFIED = "recompra_notified"
-#: The PostgreSQL channel committed trigger writes are announced on.
+#: The PostgreSQL channel committed trigger writes are announced on (by the trigger of
+#: migration 0035_trigger_table_notify, which names it too).
 CHANNEL = "recompra_automation"
 
 
@@ -90,43 +93,6 @@ def wake_on_trigger_writes(engine: Engine, wake: threading.Event) -> Callable[[]
     def remove() -> None:
         for target, name, listener in listeners:
             event.remove(target, name, listener)
-
-    return remove
-
-
-def notify_on_trigger_writes(engine: Engine) -> Callable[[], None]:
-    """On PostgreSQL, ``NOTIFY`` :data:`CHANNEL` once in each transaction that writes a
-    trigger table (a no-op elsewhere); returns the remover."""
-    if not is_postgresql(engine):
-        return lambda: None
-
-    def announce(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if writes_trigger_table(statement) and not conn.info.get(_NOTIFIED):
-            # In autocommit the statement was its own transaction: no commit event
-            # would clear the flag, and the next one must announce itself too.
-            if not _in_autocommit(conn):
-                conn.info[_NOTIFIED] = True
-            # On the driver's connection, in a cursor of its own: the statement's cursor
-            # still holds its result (RETURNING ids).
-            conn.connection.driver_connection.execute(f"NOTIFY {CHANNEL}")
-
-    def reset(conn: Any, *_: Any) -> None:
-        conn.info.pop(_NOTIFIED, None)
-
-    # A savepoint rolled back drops its NOTIFY (a unique-race retry is one): the next
-    # trigger write announces again (a second NOTIFY of a transaction is folded into one).
-    listeners: list[tuple[str, Callable[..., None]]] = [
-        ("after_cursor_execute", announce),
-        ("commit", reset),
-        ("rollback", reset),
-        ("rollback_savepoint", reset),
-    ]
-    for name, listener in listeners:
-        event.listen(engine, name, listener)
-
-    def remove() -> None:
-        for name, listener in listeners:
-            event.remove(engine, name, listener)
 
     return remove
 

@@ -22,7 +22,7 @@ from recompra.models import Order
 from recompra.models.aftersale import Event, Return, Review
 from recompra.segments.compile import LOYALTY_FIELDS
 from recompra.segments.property_rules import field_of
-from recompra.segments.service import Diff, reevaluate_customers
+from recompra.segments.service import Diff, reevaluate_customers, reevaluation_due
 
 #: The only fields a write of these kinds can change. A review or an event names an
 #: existing customer and touches nothing else; loyalty movements change the account and
@@ -94,6 +94,13 @@ def reevaluate_loyalty(
     return reevaluate_customers(
         session, brand_id, customer_ids, now=now, changed=WRITE_FIELDS["loyalty"]
     )
+
+
+def loyalty_reevaluation_due(session: Session, brand_id: int) -> bool:
+    """Whether :func:`reevaluate_loyalty` would evaluate anyone for the brand now: an
+    active segment tests a loyalty field. A write that finds none may commit its loyalty
+    movement alone (the API's earn does, in one call: docs/api.md)."""
+    return reevaluation_due(session, brand_id, WRITE_FIELDS["loyalty"])
 
 
 def reevaluate_properties(

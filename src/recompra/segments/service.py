@@ -36,6 +36,7 @@ from recompra.models.segments import (
     SegmentMembershipEvent,
     SegmentVersion,
 )
+from recompra.segments.compile import CompiledSegment
 from recompra.segments.compiled import compiled_many, rule_hash
 from recompra.segments.definition import (
     SegmentDefinition,
@@ -243,16 +244,10 @@ def reevaluate_customers(
     if not ids:
         return {}
     now = now or utcnow()
-    # Compiled once and run on the driver's cursor (loyalty.prepared): no ORM objects to
-    # track, and none of SQLAlchemy's execution path (issue 20).
-    active = run(session, _ACTIVE_RULE_HASHES, {"brand_id": brand_id}).all()
-    if not active:
+    due = _due(session, brand_id, changed)
+    if due is None:
         return {}
-    query = compiled_many(
-        [row.rule_hash for row in active], lambda: _rules(session, [row.id for row in active])
-    )
-    if changed is not None and query.fields.isdisjoint(changed):
-        return {}
+    active, query = due
     if not is_sqlite(session):  # SQLite writers are serialised at BEGIN
         session.execute(
             select(Customer.id).where(Customer.id.in_(ids)).order_by(Customer.id).with_for_update()
@@ -295,6 +290,31 @@ def reevaluate_customers(
             [{"b_id": c.segment_id, "b_delta": len(c.entered) - len(c.exited)} for c in changes],
         )
     return {c.key: Diff(c.entered, c.exited) for c in changes}
+
+
+def reevaluation_due(session: Session, brand_id: int, changed: Collection[str]) -> bool:
+    """Whether :func:`reevaluate_customers` after a write that can change only the fields
+    ``changed`` would evaluate anyone: an active segment of the brand tests one of them
+    (one prepared read; the compiled statement is cached per process)."""
+    return _due(session, brand_id, changed) is not None
+
+
+def _due(
+    session: Session, brand_id: int, changed: Collection[str] | None
+) -> tuple[Sequence[Any], CompiledSegment] | None:
+    """The brand's active segments and their compiled statement, or ``None`` when no
+    active segment tests a field of ``changed`` (``None``: any field)."""
+    # Compiled once and run on the driver's cursor (loyalty.prepared): no ORM objects to
+    # track, and none of SQLAlchemy's execution path (issue 20).
+    active = run(session, _ACTIVE_RULE_HASHES, {"brand_id": brand_id}).all()
+    if not active:
+        return None
+    query = compiled_many(
+        [row.rule_hash for row in active], lambda: _rules(session, [row.id for row in active])
+    )
+    if changed is not None and query.fields.isdisjoint(changed):
+        return None
+    return active, query
 
 
 def active_versions(brand_id: int | BindParameter[int], *columns: Any) -> Select[Any]:

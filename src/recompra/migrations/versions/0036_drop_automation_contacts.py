@@ -6,8 +6,8 @@ under concurrent workers; a decision batch now locks its customers' own rows
 Nothing has read or written the table since, so it goes; the downgrade re-creates it
 as ``0006_automation`` did (empty: its rows were locks, not data).
 
-Revision ID: 0038_drop_automation_contacts
-Revises: 0034_events_email_index
+Revision ID: 0036_drop_automation_contacts
+Revises: 0035_trigger_table_notify
 """
 
 from collections.abc import Sequence
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0038_drop_automation_contacts"
-down_revision: str | Sequence[str] | None = "0034_events_email_index"
+revision: str = "0036_drop_automation_contacts"
+down_revision: str | Sequence[str] | None = "0035_trigger_table_notify"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
