@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from datetime import timedelta
 
 import pytest
-from automationtest import Store, add_order, make_store
+from automationtest import NOON, Store, add_order, make_store
 from sqlalchemy import Engine, text, update
 
 from recompra.automation.wakeup import (
@@ -19,7 +20,7 @@ from recompra.automation.wakeup import (
     writes_trigger_table,
 )
 from recompra.db import unit_of_work
-from recompra.loyalty import earn_order
+from recompra.loyalty import earn_order, publish_rules
 from recompra.models.automation import Journey
 
 
@@ -156,9 +157,16 @@ def test_each_one_call_earn_wakes_and_notifies(postgres: Engine) -> None:
     """An earn as a transaction of its own (``loyalty.earn_order``: one function call on
     a connection in autocommit, held open across calls) is committed when the call
     returns: each one wakes an in-process worker and notifies a listener, the second on
-    the same connection as the first."""
+    the same connection as the first. Each earns points (a base rule), so each writes a
+    lot: the database announces writes, not calls."""
     store = make_store(postgres, customers=1, points=0)
     with unit_of_work(postgres) as session:
+        publish_rules(
+            session,
+            program_id=store.program_id,
+            rules=[{"type": "base", "points_per_unit": 1}],
+            effective_from=NOON - timedelta(days=365),
+        )
         orders = [add_order(session, store, store.customers[0], f"E-{n}") for n in range(3)]
     wake, notified = threading.Event(), threading.Event()
     stop_waking = wake_on_trigger_writes(postgres, wake)
