@@ -95,55 +95,10 @@ class SparseScores:
 
 
 def _keys(matrix: sp.csr_matrix) -> np.ndarray:
-    """Return ``row * n_cols + col`` of the stored entries (row by row, columns as stored)."""
+    """Return ``row * n_cols + col`` of the stored entries (row-major order)."""
     row = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
     keys: np.ndarray = row * matrix.shape[1] + matrix.indices.astype(np.int64)
     return keys
-
-
-def _contains(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """Return whether each of ``keys`` is in ``sorted_keys`` (sorted, unique).
-
-    ``np.isin`` builds a hash table of both arrays (numpy 2); a binary search into the
-    sorted one costs a fraction of it when ``keys`` holds a block's millions of evidence
-    entries.
-    """
-    found = np.zeros(len(keys), dtype=bool)
-    if len(sorted_keys) == 0 or len(keys) == 0:
-        return found
-    at = np.searchsorted(sorted_keys, keys)
-    inside = at < len(sorted_keys)
-    found[inside] = sorted_keys[at[inside]] == keys[inside]
-    return found
-
-
-def _sorted_unique(keys: np.ndarray) -> np.ndarray:
-    """Return the distinct ``keys``, sorted (a sort, not ``np.unique``'s hash table)."""
-    ordered = np.sort(keys)
-    if len(ordered) < 2:
-        return ordered
-    keep = np.ones(len(ordered), dtype=bool)
-    keep[1:] = ordered[1:] != ordered[:-1]
-    distinct: np.ndarray = ordered[keep]
-    return distinct
-
-
-def _without_duplicates(matrix: sp.spmatrix) -> sp.csr_matrix:
-    """Return ``matrix`` as CSR holding each ``(row, column)`` once.
-
-    ``sum_duplicates`` first sorts the indices of every row, a sixth of a blend's sparse
-    ranking; nothing here needs sorted rows, and the evidence the recommenders build
-    (sparse products and sums, COO conversions) has no duplicates, so one sort of the
-    row-major keys only checks for them and sums them where there are.
-    """
-    evidence = matrix.tocsr()
-    if evidence.has_canonical_format:
-        return evidence
-    keys = np.sort(_keys(evidence))
-    if len(keys) > 1 and bool((keys[1:] == keys[:-1]).any()):
-        evidence = evidence.copy()
-        evidence.sum_duplicates()
-    return evidence
 
 
 def fallback_orders(tie: np.ndarray, prior: np.ndarray | None) -> list[np.ndarray]:
@@ -240,7 +195,7 @@ def _threshold_top(
     keep = np.flatnonzero(full >= np.repeat(np.where(resolved, kth, np.inf), lengths))
     row = np.searchsorted(evidence.indptr, keep, side="right").astype(np.int64) - 1
     col_kept = col[keep].astype(np.int64)
-    allowed = ~_contains(_sorted_unique(_keys(excluded)), row * m + col_kept)
+    allowed = ~np.isin(row * m + col_kept, _keys(excluded))
     keep, row, col_kept = keep[allowed], row[allowed], col_kept[allowed]
     value = np.asarray(evidence.data[keep], dtype=np.float64)
     if mass is not None and prior is not None:
@@ -281,7 +236,8 @@ def sparse_top(
         Positions whose score without the tie-breaker is not positive become ``-1`` (the
         list is not refilled, as in the dense path).
     """
-    evidence = _without_duplicates(scores.evidence)
+    evidence = scores.evidence.tocsr()
+    evidence.sum_duplicates()
     n, m = evidence.shape
     out = np.full((n, k), -1, dtype=np.int64)
     if n == 0 or m == 0 or k <= 0:
@@ -305,13 +261,13 @@ def sparse_top(
             evidence_only=evidence_only,
         )
         return out
-    ex_keys = _sorted_unique(_keys(ex))
+    ex_keys = np.unique(_keys(ex))
     e_keys = _keys(evidence)
-    skip = _sorted_unique(np.concatenate([e_keys, ex_keys]))  # scored as evidence, or excluded
-    e_keep = ~_contains(ex_keys, e_keys)
+    skip = np.union1d(e_keys, ex_keys)  # scored as evidence, or excluded
+    e_keep = ~np.isin(e_keys, ex_keys)
     e_keys, e_val = e_keys[e_keep], evidence.data[e_keep]
-    fill = _sorted_unique(np.concatenate([_fallback(order, skip, n, k) for order in orders]))
-    fill = fill[~_contains(skip, fill)]
+    fill = np.unique(np.concatenate([_fallback(order, skip, n, k) for order in orders]))
+    fill = fill[~np.isin(fill, skip)]
     keys = np.concatenate([e_keys, fill])
     value = np.concatenate([e_val, np.zeros(len(fill))])
     row, col = keys // m, keys % m
