@@ -29,6 +29,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recompra.recommend.recommenders import BaseRecommender, Exclude
+from recompra.recommend.topk import SparseScores
 
 
 class CategoryPopularity(BaseRecommender):
@@ -58,11 +59,23 @@ class CategoryPopularity(BaseRecommender):
             category_buyers[cat_pos], 1.0
         )
         self.category_of_: np.ndarray = cat_pos
+        #: Category x product: ``P(j | c)`` where ``j`` lies in ``c`` (one entry a column).
+        self.category_items_: sp.csr_matrix = sp.csr_matrix(
+            (self.within_category_, (cat_pos, np.arange(index.size))),
+            shape=(len(self.categories_), index.size),
+        )
 
-    def _scores(self, history: sp.csr_matrix, customer_ids: np.ndarray) -> np.ndarray:
+    def _sparse_scores(self, history: sp.csr_matrix, customer_ids: np.ndarray) -> SparseScores:
+        # A customer's evidence is the products of the categories they bought in, a small
+        # share of the catalogue: ranked by topk.sparse_top, the same lists as the dense
+        # scores. Each cell is one product share[u, c] * within[j] (one category per
+        # product), so the sparse product computes exactly the dense cell's value.
         binary = history.copy()
         binary.data[:] = 1.0
-        per_category = np.asarray((binary @ self.item_to_category_).toarray())
-        totals = per_category.sum(axis=1, keepdims=True)
-        share = per_category / np.maximum(totals, 1.0)  # P(c | u)
-        return np.asarray(share[:, self.category_of_] * self.within_category_[None, :])
+        per_category = (binary @ self.item_to_category_).tocsr()
+        totals = np.asarray(per_category.sum(axis=1)).ravel()
+        lengths = np.diff(per_category.indptr)
+        per_category.data = per_category.data / np.maximum(np.repeat(totals, lengths), 1.0)
+        evidence = (per_category @ self.category_items_).tocsr()
+        evidence.eliminate_zeros()  # unbought products score 0 on both paths
+        return SparseScores(evidence)

@@ -8,7 +8,8 @@ recommenders need it as a matrix in memory. A test checks that both agree.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -85,14 +86,26 @@ class Cooccurrence:
         ``n_a``: baskets holding each item.
     n_baskets
         Number of baskets.
-    cosine
-        ``n_ab / sqrt(n_a n_b)`` (CSR, zero diagonal).
     """
 
     counts: sp.csr_matrix
     item_counts: np.ndarray
     n_baskets: int
-    cosine: sp.csr_matrix
+
+    @cached_property
+    def cosine(self) -> sp.csr_matrix:
+        """``n_ab / sqrt(n_a n_b)`` (CSR, zero diagonal), computed on first use.
+
+        Only the plain co-occurrence candidate ranks by it; next-best-offer and the lift
+        candidate keep two or one co-occurrence without ever reading it, and a cosine as
+        large as the counts, kept for every fitted model of every validation window,
+        was a third of the model selection's memory (docs/recommend.md).
+        """
+        inv = np.zeros_like(self.item_counts)
+        np.divide(1.0, np.sqrt(self.item_counts), out=inv, where=self.item_counts > 0)
+        diag = sp.diags(inv)
+        cosine: sp.csr_matrix = (diag @ self.counts @ diag).tocsr()
+        return cosine
 
     def lift(self, a: int, b: int) -> float:
         """Return the lift of the item positions ``a`` and ``b`` (0 when never together)."""
@@ -128,11 +141,7 @@ def cooccurrence_matrix(
     counts.data[counts.data < min_pair_count] = 0.0
     counts.eliminate_zeros()
     item_counts = np.asarray(b.sum(axis=0)).ravel()
-    inv = np.zeros_like(item_counts)
-    np.divide(1.0, np.sqrt(item_counts), out=inv, where=item_counts > 0)
-    diag = sp.diags(inv)
-    cosine = (diag @ counts @ diag).tocsr()
-    return Cooccurrence(counts=counts, item_counts=item_counts, n_baskets=b.shape[0], cosine=cosine)
+    return Cooccurrence(counts=counts, item_counts=item_counts, n_baskets=b.shape[0])
 
 
 def customer_history(
@@ -178,6 +187,27 @@ class History:
     index: ItemIndex
     customers: np.ndarray
     matrix: sp.csr_matrix
+    _cooccurrences: dict[tuple[BasketKind, int], Cooccurrence] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def cooccurrence(
+        self, lines: pd.DataFrame, basket: BasketKind, *, min_pair_count: int = 1
+    ) -> Cooccurrence:
+        """Return :func:`cooccurrence_matrix` of these lines, computed once per history.
+
+        Plain co-occurrence, its lift variant and next-best-offer each count the same
+        order baskets (``B.T @ B``, the costliest part of their fit at scale, and its
+        result as large as the pairs): shared, each window of the model selection
+        computes and holds it once. ``lines`` must be those of this history, as for
+        :meth:`~recompra.recommend.recommenders.BaseRecommender.fit`.
+        """
+        key = (basket, min_pair_count)
+        if key not in self._cooccurrences:
+            self._cooccurrences[key] = cooccurrence_matrix(
+                lines, self.index, self.level, basket, min_pair_count=min_pair_count
+            )
+        return self._cooccurrences[key]
 
     @classmethod
     def of(cls, lines: pd.DataFrame, level: Level) -> History:

@@ -42,6 +42,7 @@ from recompra.recommend.purchases import item_column
 from recompra.recommend.recommenders import BaseRecommender, Exclude
 from recompra.recommend.repeat import customer_item_stats, rebuy_table
 from recompra.recommend.sql import Level
+from recompra.recommend.topk import SparseScores
 
 #: Pair features after the members' reciprocal ranks (see the module docstring).
 FEATURES = (
@@ -297,14 +298,20 @@ class LearnedRanker(BaseRecommender):
             ]
         )
 
-    def _scores(self, history: sp.csr_matrix, customer_ids: np.ndarray) -> np.ndarray:
+    def _sparse_scores(self, history: sp.csr_matrix, customer_ids: np.ndarray) -> SparseScores:
+        # Only the members' listed pairs score (the rest of the catalogue scores 0 and
+        # follows the tie-breaker), so the probabilities are sparse evidence with no prior:
+        # ranked by topk.sparse_top, the same lists as the dense catalogue-wide scores.
         if self.classifier is None:
             raise RuntimeError("the learned ranker has no fitted classifier")
         pairs = self.pairs(customer_ids, self.member_lists(customer_ids))
-        scores = np.zeros((len(customer_ids), self.index_.size))
+        probability = np.zeros(len(pairs.rows))
         if len(pairs.rows):
             with threadpool_limits(limits=1, user_api="openmp"):
                 probability = self.classifier.predict_proba(pairs.features)[:, 1]
-            # Strictly positive: a listed pair is evidence even when the model doubts it.
-            scores[pairs.rows, pairs.positions] = np.maximum(probability, 1e-9)
-        return scores
+        # Strictly positive: a listed pair is evidence even when the model doubts it.
+        evidence = sp.csr_matrix(
+            (np.maximum(probability, 1e-9), (pairs.rows, pairs.positions)),
+            shape=(len(customer_ids), self.index_.size),
+        )
+        return SparseScores(evidence)

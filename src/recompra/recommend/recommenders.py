@@ -30,7 +30,6 @@ from recompra.recommend.matrices import (
     Cooccurrence,
     History,
     ItemIndex,
-    cooccurrence_matrix,
 )
 from recompra.recommend.purchases import item_column
 from recompra.recommend.repeat import rebuy_table
@@ -114,6 +113,8 @@ class BaseRecommender:
             history = History.of(lines, self.level)
         elif history.level != self.level:
             raise ValueError(f"a {history.level} history given to a {self.level} model")
+        #: The history fitted with, shared with the models fitted on the same lines.
+        self.shared_: History = history
         self.index_: ItemIndex = history.index
         self.customers_: np.ndarray = history.customers
         self.history_: sp.csr_matrix = history.matrix
@@ -133,7 +134,7 @@ class BaseRecommender:
     def shared_history(self) -> History:
         """Return the history this model was fitted with (to fit others on the same lines)."""
         self._check_fitted()
-        return History(self.level, self.index_, self.customers_, self.history_)
+        return self.shared_
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "index_"):
@@ -386,8 +387,8 @@ class ItemCooccurrence(BaseRecommender):
         self.measure = measure
 
     def _fit_model(self, lines: pd.DataFrame) -> None:
-        self.order_cooc_: Cooccurrence = cooccurrence_matrix(
-            lines, self.index_, self.level, "order", min_pair_count=self.min_pair_count
+        self.order_cooc_: Cooccurrence = self.shared_.cooccurrence(
+            lines, "order", min_pair_count=self.min_pair_count
         )
         if self.measure == "cosine":
             self.similarity_: sp.csr_matrix = self.order_cooc_.cosine
@@ -475,10 +476,8 @@ class NextBestOffer(BaseRecommender):
         index = self.index_
         n_customers = max(len(self.customers_), 1)
         self.base_rate_: np.ndarray = self.popularity_ / n_customers
-        self.order_cooc_: Cooccurrence = cooccurrence_matrix(lines, index, self.level, "order")
-        self.customer_cooc_: Cooccurrence = cooccurrence_matrix(
-            lines, index, self.level, "customer"
-        )
+        self.order_cooc_: Cooccurrence = self.shared_.cooccurrence(lines, "order")
+        self.customer_cooc_: Cooccurrence = self.shared_.cooccurrence(lines, "customer")
         n_i = self.customer_cooc_.item_counts
         # P(j | i) = n_ij / (n_i + alpha) + p_j * alpha / (n_i + alpha): a sparse part and
         # a rank-one prior part, summed over the history at scoring time.
