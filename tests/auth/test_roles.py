@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
@@ -20,11 +21,15 @@ from samplestore import SampleStore
 def _routes(app: FastAPI) -> Iterator[tuple[str, str, Any]]:
     """``(method, path template, dependant or None)`` of every registered route."""
     for route in app.routes:
+        if isinstance(route, APIRoute):  # served as the app's own (``server.add_routes``)
+            for method in sorted(route.methods or {"GET"}):
+                yield method, route.path, route.dependant
+            continue
         contexts = getattr(route, "effective_route_contexts", None)
         if contexts is None:
             yield "GET", str(getattr(route, "path", "")), None
             continue
-        for context in contexts():
+        for context in contexts():  # an included router (the dashboard's)
             for method in sorted(context.methods or {"GET"}):
                 yield method, context.path, context.dependant
 
