@@ -70,14 +70,13 @@ def test_no_index_leads_with_a_column_no_query_reads(
     [ACCOUNT_WITH_KEY_AND_DUE, ACCOUNT_AND_REDEEM_HEAD, LOCK_ACCOUNT_ROW],
     ids=["earn", "redemption", "lock"],
 )
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)  # SQLite's query plan
 def test_the_lock_statements_build_no_temporary_btree(engine: Engine, statement: Prepared) -> None:
     """Every ledger write's first statement finds the account holding the customer's
     points (their company's pool, if any) and evaluates the pool lookup twice: its
     ``UNION`` of the program's brands and its ``ORDER BY ... LIMIT 1`` built four
     temporary B-trees a write on SQLite (issue 20); ``UNION ALL`` and ``min()`` give the
     same answer without them."""
-    if not is_sqlite(engine):
-        pytest.skip("SQLite's plan")
     compiled = statement.for_dialect(engine.dialect)
     with unit_of_work(engine, write=False) as session:
         rows = session.connection().exec_driver_sql(
