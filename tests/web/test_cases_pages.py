@@ -204,7 +204,9 @@ def test_public_survey_page(
     tab.click("label.score:has(input[value='9'])")  # changes their mind
     tab.fill("textarea[name=comment]", "Chegou rápido")
     tab.click("#survey-submit")
-    assert tab.locator("[data-survey=thanks]").is_visible()
+    # The submit navigates; is_visible() would not wait for the answer page (it failed
+    # once in CI on a loaded machine). wait_for raises if it never shows.
+    tab.locator("[data-survey=thanks]").wait_for(state="visible")
     _fits(tab, viewport)
     screenshot(tab, f"{viewport}-{locale}-survey-thanks")
     tab.goto(f"{server.url}{path}?lang={locale}")
