@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
-from recompra.db import make_engine, unit_of_work
+from recompra.db import held_writer, make_engine, unit_of_work
 from recompra.db.dialect import is_postgresql
 from recompra.hub.brands import ensure_brand
 from recompra.hub.importers.olist import import_olist
@@ -27,6 +27,15 @@ from recompra.hub.rejects import ImportReport
 from recompra.migrate import upgrade
 
 PG_ENV = "RECOMPRA_TEST_POSTGRES_URL"
+
+
+def connections_in_use(engine: Engine) -> int:
+    """Connections checked out of ``engine``'s pool, but the SQLite writer's connection
+    held idle between write units of work (``db/held_writer.py``)."""
+    keeper = held_writer(engine)
+    return engine.pool.checkedout() - (1 if keeper is not None and keeper.idle else 0)
+
+
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import DBAPIError
 
 from dbtest import postgres_url
@@ -21,6 +21,7 @@ from recompra.db import (
     checkpoint,
     dispose_engines,
     get_engine,
+    held_writer,
     make_engine,
     unit_of_work,
     wal_checkpoints,
@@ -269,7 +270,8 @@ def test_a_fork_waits_for_the_checkpointer_to_leave_sqlite_and_the_child_checkpo
 def test_the_unit_of_work_ends_its_transaction_through_the_session(tmp_path: Path) -> None:
     """The unit of work begins the connection's transaction itself and hands it to the
     session: the session's commit, rollback, savepoints and events still hold, and the
-    connection goes back to the pool either way."""
+    connection leaves no transaction open either way (the write units' connection is held
+    for the next one: ``db/held_writer.py``)."""
     engine = make_engine(f"sqlite:///{tmp_path}/uow.db")
     ended: list[str] = []
     with unit_of_work(engine) as session:
@@ -287,7 +289,7 @@ def test_the_unit_of_work_ends_its_transaction_through_the_session(tmp_path: Pat
             session.execute(text("INSERT INTO t VALUES (1)"))
         with pytest.raises(RuntimeError):
             failing_savepoint(session)
-    assert engine.pool.checkedout() == 0
+    _only_the_writer_is_out(engine)
 
     def failing_write() -> None:
         with unit_of_work(engine) as session:
@@ -298,7 +300,18 @@ def test_the_unit_of_work_ends_its_transaction_through_the_session(tmp_path: Pat
     with pytest.raises(RuntimeError):
         failing_write()
     assert ended == ["commit", "rollback"]
-    assert engine.pool.checkedout() == 0
+    _only_the_writer_is_out(engine)
     with unit_of_work(engine, write=False) as session:
         assert list(session.scalars(text("SELECT x FROM t"))) == [1]
     engine.dispose()
+
+
+def _only_the_writer_is_out(engine: Engine) -> None:
+    """No connection is out of the pool but the writer's, held outside any transaction."""
+    keeper = held_writer(engine)
+    assert keeper is not None
+    held = keeper.idle
+    assert held is not None
+    assert not held.in_transaction()
+    assert not held.connection.dbapi_connection.in_transaction  # type: ignore[union-attr]
+    assert engine.pool.checkedout() == 1

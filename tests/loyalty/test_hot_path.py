@@ -15,6 +15,7 @@ import pytest
 from psycopg.pq import Trace
 from sqlalchemy import Column, Engine, Integer, MetaData, Table, event, insert, select
 
+from dbtest import connections_in_use
 from recompra.automation.wakeup import writes_trigger_table
 from recompra.db import unit_of_work
 from recompra.loyalty import (
@@ -253,7 +254,7 @@ def test_a_unit_of_work_of_prepared_statements_only_ends_on_its_connection(world
             event.remove(engine, name, listener)
     with unit_of_work(engine, write=False) as session:
         assert sorted(session.scalars(select(_PROBE.c.x))) == [1, 3]
-    assert engine.pool.checkedout() == 0
+    assert connections_in_use(engine) == 0
 
 
 def test_prepared_statements_in_autocommit_run_on_the_connection_alone(world: World) -> None:
@@ -270,7 +271,7 @@ def test_prepared_statements_in_autocommit_run_on_the_connection_alone(world: Wo
         with engine.connect() as other:  # committed already, seen from elsewhere
             seen = other.scalars(select(_PROBE.c.x).where(_PROBE.c.x >= 10)).all()
             assert sorted(seen) == [10, 11]
-    assert engine.pool.checkedout() == 0
+    assert connections_in_use(engine) == 0
     with engine.begin() as conn:
         conn.execute(_PROBE.delete().where(_PROBE.c.x >= 10))
 

@@ -5,7 +5,9 @@ at the next poll.
 The hub's write paths are not automation's to change (and sit below it), so the writes
 are observed on the engine instead: a statement inserting into or updating a trigger
 table marks its pooled connection, a rollback clears the mark, and the connection's
-return to the pool (after its commit) fires the wake-up. A spurious wake-up costs one
+return to the pool (after its commit) fires the wake-up; the SQLite writer's connection,
+held across write units of work, calls the pool's check-in listeners when each unit gives
+it back (``db/held_writer.py``). A spurious wake-up costs one
 pass of the worker; a missed one (a write from another process) waits for the poll.
 
 On PostgreSQL the database announces those writes itself: a statement-level trigger on

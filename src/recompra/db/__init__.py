@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from recompra.config import Settings, get_settings
 from recompra.db.checkpoint import BACKSTOP_PAGES, WalCheckpointer
 from recompra.db.dialect import is_sqlite
+from recompra.db.held_writer import HeldWriter
 from recompra.db.writers import WriterQueue
 
 _engines: dict[str, Engine] = {}
@@ -37,6 +38,9 @@ _IMMEDIATE_BEGIN = {IMMEDIATE: True}
 _sqlite_write_locks: weakref.WeakKeyDictionary[Engine, WriterQueue] = weakref.WeakKeyDictionary()
 #: SQLite files only: the thread that checkpoints the engine's WAL (db/checkpoint.py).
 _checkpointers: weakref.WeakKeyDictionary[Engine, WalCheckpointer] = weakref.WeakKeyDictionary()
+#: SQLite files only: the engine attribute holding its writer's connection between write
+#: units of work (db/held_writer.py).
+_HELD_WRITER = "_recompra_held_writer"
 #: One sessionmaker per engine: building one per unit of work cost ~100 µs (event
 #: registration) against a few µs for a cached one.
 _session_makers: weakref.WeakKeyDictionary[Engine, sessionmaker[Session]] = (
@@ -75,6 +79,8 @@ def _configure_sqlite(engine: Engine, path: str | None) -> None:
 
     if path is not None:
         _checkpointers[engine] = WalCheckpointer(engine, path)
+        # An attribute, not a weak dictionary's value: the holder refers to its engine.
+        setattr(engine, _HELD_WRITER, HeldWriter(engine, _IMMEDIATE_BEGIN))
 
     # Not re-entrant and owned by no thread: a unit of work may end on another thread
     # than the one it began on (FastAPI runs a generator dependency's entry and exit as
@@ -219,6 +225,12 @@ def wal_checkpoints(engine: Engine) -> int:
     return checkpointer.checkpoints if checkpointer is not None else 0
 
 
+def held_writer(engine: Engine) -> HeldWriter | None:
+    """The engine's held write connection's keeper (SQLite files; ``None`` elsewhere)."""
+    found: HeldWriter | None = getattr(engine, _HELD_WRITER, None)
+    return found
+
+
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     """The engine's sessionmaker (cached); its objects stay usable after commit."""
     maker = _session_makers.get(engine)
@@ -254,9 +266,13 @@ def unit_of_work(engine: Engine | None = None, *, write: bool = True) -> Iterato
         # its own connection cost ~70 µs more per unit of work (measured on SQLite: a
         # tenth of a loyalty write); the transaction, the pool's check-in and every
         # engine event (BEGIN IMMEDIATE, the automation wake-ups) are the same.
-        conn = engine.connect()
+        # The queue's holder reuses the writer's connection of the last write unit of
+        # work (db/held_writer.py); others (reads, in memory, the queue's wait timed out)
+        # check one out of the pool.
+        held: HeldWriter | None = getattr(engine, _HELD_WRITER, None) if locked else None
+        conn = held.take() if held is not None else engine.connect()
         try:
-            if sqlite_write:
+            if sqlite_write and held is None:
                 conn.execution_options(**_IMMEDIATE_BEGIN)
             transaction = conn.begin()
             session = _UnitSession(
@@ -280,7 +296,10 @@ def unit_of_work(engine: Engine | None = None, *, write: bool = True) -> Iterato
                 if session.in_transaction() or session.identity_map or session.new:
                     session.close()
         finally:
-            conn.close()
+            if held is not None:
+                held.give_back(conn)
+            else:
+                conn.close()
     finally:
         if locked and lock is not None:
             lock.release()

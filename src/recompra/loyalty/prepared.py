@@ -284,9 +284,10 @@ class _Bound:
     """A session's transaction as :func:`run` uses it: its connection, one driver cursor
     for all its statements (each statement's rows are fetched before the next runs; a new
     psycopg cursor per statement was a tenth of a write's client CPU) and the engine's
-    cursor listener collections (false while empty; they follow listeners added or
-    removed later, which matters on a connection held open across calls:
-    ``ledger.held``)."""
+    cursor listener collections: in a transaction, as they were when it began (``None``
+    when empty); on a connection held open in autocommit across calls (``ledger.held``),
+    the collections themselves, false while empty, which follow listeners added or
+    removed later."""
 
     transaction: Any
     conn: Connection
@@ -327,12 +328,19 @@ def _bound(session: Session) -> _Bound:
         conn = session.connection()
         transaction = session.get_transaction()
     dispatch: Any = conn.dispatch
+    before, after = dispatch.before_cursor_execute, dispatch.after_cursor_execute
+    if not isinstance(transaction, _Autocommit):
+        # Read once per transaction (``None`` when empty): asking a listener collection
+        # whether it is empty cost ~0.4 µs, twice per statement. A listener added in the
+        # middle of a transaction is called from the next one. A connection held open
+        # in autocommit (``ledger.held``) keeps the collections, which follow changes.
+        before, after = before or None, after or None
     bound = _Bound(
         transaction=transaction,
         conn=conn,
         cursor=conn.connection.cursor(),
-        before=dispatch.before_cursor_execute,
-        after=dispatch.after_cursor_execute,
+        before=before,
+        after=after,
     )
     info[_CONNECTION] = bound
     return bound
