@@ -30,6 +30,7 @@ from recompra.recommend.matrices import (
     Cooccurrence,
     History,
     ItemIndex,
+    cooccurrence_matrix,
 )
 from recompra.recommend.purchases import item_column
 from recompra.recommend.repeat import rebuy_table
@@ -53,20 +54,40 @@ DENSE_SHARE = 0.2
 _TIE_BREAK = 1e-6
 
 
-def top_per_row(matrix: sp.csr_matrix, m: int) -> sp.csr_matrix:
-    """Keep the ``m`` largest entries of each row of a CSR matrix (ties: lower column)."""
+#: Entries of a matrix :func:`top_per_row` sorts at once. Sorting every entry together
+#: took several index arrays as long as the matrix (about 40 bytes an entry): at 10M
+#: orders the customer-level co-occurrence has some 10^8 of them.
+TOP_ROW_ENTRIES = 4_000_000
+
+
+def top_per_row(matrix: sp.csr_matrix, m: int, *, entries: int = TOP_ROW_ENTRIES) -> sp.csr_matrix:
+    """Keep the ``m`` largest entries of each row of a CSR matrix (ties: lower column).
+
+    Rows are sorted in blocks of about ``entries`` entries (a row is never split): the
+    row is the first sort key, so the blocks keep exactly what one sort would.
+    """
     matrix = matrix.tocsr()
     matrix.sum_duplicates()
     lengths = np.diff(matrix.indptr)
     if m <= 0 or lengths.max(initial=0) <= m:
         return matrix
-    row = np.repeat(np.arange(matrix.shape[0]), lengths)
-    order = np.lexsort((matrix.indices, -matrix.data, row))
-    rank = np.arange(len(order)) - matrix.indptr[row[order]]
-    keep = order[rank < m]
-    pruned = sp.csr_matrix(
-        (matrix.data[keep], (row[keep], matrix.indices[keep])), shape=matrix.shape
-    )
+    indptr = matrix.indptr
+    kept: list[np.ndarray] = []
+    start = 0
+    while start < matrix.shape[0]:
+        # The last row whose end stays within the budget (at least one row).
+        stop = int(np.searchsorted(indptr, indptr[start] + entries, side="right")) - 1
+        stop = min(max(stop, start + 1), matrix.shape[0])
+        first = int(indptr[start])
+        row = np.repeat(np.arange(start, stop), lengths[start:stop])
+        span = slice(first, int(indptr[stop]))
+        order = np.lexsort((matrix.indices[span], -matrix.data[span], row))
+        rank = np.arange(len(order)) - (indptr[row[order]] - first)
+        kept.append(order[rank < m] + first)
+        start = stop
+    keep = np.concatenate(kept)
+    row = np.searchsorted(indptr, keep, side="right") - 1
+    pruned = sp.csr_matrix((matrix.data[keep], (row, matrix.indices[keep])), shape=matrix.shape)
     return pruned
 
 
@@ -447,6 +468,13 @@ class NextBestOffer(BaseRecommender):
         Evidence kept per conditioning item or category: its ``top_neighbours`` strongest
         ``P(j | i)``; weaker ones fall back to the prior. Bounds the cost of scoring
         (a customer's evidence has at most ``top_neighbours`` items per purchase).
+    explained
+        Keep the pair counts the offer explanations read (``order_cooc_`` and
+        ``customer_cooc_``, :mod:`recompra.recommend.next_best_offer`). ``False`` for
+        models that only rank (the model selection's windows): the customer-level
+        counts are then dropped after the fit, since they are the largest thing such a
+        model would hold (every pair of items one customer bought, ever: about 190 MB
+        at 1M orders). The scores are the same either way.
     """
 
     default_exclude: Exclude = "non_repeat"
@@ -462,9 +490,11 @@ class NextBestOffer(BaseRecommender):
         repeat_min_rate: float = 0.1,
         repeat_prior: float = 1.0,
         top_neighbours: int = 100,
+        explained: bool = True,
     ) -> None:
         super().__init__(level)
         self.top_neighbours = top_neighbours
+        self.explained = explained
         self.alpha = alpha
         self.w_item = w_item
         self.w_category = w_category
@@ -476,15 +506,21 @@ class NextBestOffer(BaseRecommender):
         index = self.index_
         n_customers = max(len(self.customers_), 1)
         self.base_rate_: np.ndarray = self.popularity_ / n_customers
-        self.order_cooc_: Cooccurrence = self.shared_.cooccurrence(lines, "order")
-        self.customer_cooc_: Cooccurrence = self.shared_.cooccurrence(lines, "customer")
-        n_i = self.customer_cooc_.item_counts
+        if self.explained:
+            self.order_cooc_: Cooccurrence = self.shared_.cooccurrence(lines, "order")
+            self.customer_cooc_: Cooccurrence = self.shared_.cooccurrence(lines, "customer")
+            customer_cooc = self.customer_cooc_
+        else:
+            # Not cached on the shared history either, so it is freed when the fit ends.
+            customer_cooc = cooccurrence_matrix(lines, index, self.level, "customer")
+        n_i = customer_cooc.item_counts
         # P(j | i) = n_ij / (n_i + alpha) + p_j * alpha / (n_i + alpha): a sparse part and
         # a rank-one prior part, summed over the history at scoring time.
         inv = sp.diags(1.0 / (n_i + self.alpha))
         self.item_conditional_: sp.csr_matrix = top_per_row(
-            (inv @ self.customer_cooc_.counts).tocsr(), self.top_neighbours
+            (inv @ customer_cooc.counts).tocsr(), self.top_neighbours
         )
+        del customer_cooc
         self.item_prior_weight_: np.ndarray = self.alpha / (n_i + self.alpha)
         # Same with categories as conditions.
         self.categories_, cat_pos = np.unique(index.category, return_inverse=True)
