@@ -13,9 +13,9 @@ import pytest
 import scipy.sparse as sp
 
 from recompra.generate import GeneratorConfig, generate_tables
-from recompra.recommend.matrices import History
+from recompra.recommend.matrices import History, top_per_row
 from recompra.recommend.purchases import purchase_lines
-from recompra.recommend.recommenders import NextBestOffer, top_per_row
+from recompra.recommend.recommenders import NextBestOffer
 from recompra.recommend.selection import candidates, learned_ranker
 
 

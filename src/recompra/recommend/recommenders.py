@@ -31,11 +31,18 @@ from recompra.recommend.matrices import (
     History,
     ItemIndex,
     cooccurrence_matrix,
+    top_per_row,
 )
 from recompra.recommend.purchases import item_column
 from recompra.recommend.repeat import rebuy_table
 from recompra.recommend.sql import Level
-from recompra.recommend.topk import SparseScores, dense_top, fallback_orders, sparse_top
+from recompra.recommend.topk import (
+    BlockMemo,
+    SparseScores,
+    dense_top,
+    fallback_orders,
+    sparse_top,
+)
 
 Exclude = Literal["none", "all", "non_repeat"]
 #: Dense score cells processed at once (customers x items); bounds memory per chunk.
@@ -52,43 +59,6 @@ SPARSE_CHUNK = 2_000
 #: whose blocks come near the threshold.
 DENSE_SHARE = 0.2
 _TIE_BREAK = 1e-6
-
-
-#: Entries of a matrix :func:`top_per_row` sorts at once. Sorting every entry together
-#: took several index arrays as long as the matrix (about 40 bytes an entry): at 10M
-#: orders the customer-level co-occurrence has some 10^8 of them.
-TOP_ROW_ENTRIES = 4_000_000
-
-
-def top_per_row(matrix: sp.csr_matrix, m: int, *, entries: int = TOP_ROW_ENTRIES) -> sp.csr_matrix:
-    """Keep the ``m`` largest entries of each row of a CSR matrix (ties: lower column).
-
-    Rows are sorted in blocks of about ``entries`` entries (a row is never split): the
-    row is the first sort key, so the blocks keep exactly what one sort would.
-    """
-    matrix = matrix.tocsr()
-    matrix.sum_duplicates()
-    lengths = np.diff(matrix.indptr)
-    if m <= 0 or lengths.max(initial=0) <= m:
-        return matrix
-    indptr = matrix.indptr
-    kept: list[np.ndarray] = []
-    start = 0
-    while start < matrix.shape[0]:
-        # The last row whose end stays within the budget (at least one row).
-        stop = int(np.searchsorted(indptr, indptr[start] + entries, side="right")) - 1
-        stop = min(max(stop, start + 1), matrix.shape[0])
-        first = int(indptr[start])
-        row = np.repeat(np.arange(start, stop), lengths[start:stop])
-        span = slice(first, int(indptr[stop]))
-        order = np.lexsort((matrix.indices[span], -matrix.data[span], row))
-        rank = np.arange(len(order)) - (indptr[row[order]] - first)
-        kept.append(order[rank < m] + first)
-        start = stop
-    keep = np.concatenate(kept)
-    row = np.searchsorted(indptr, keep, side="right") - 1
-    pruned = sp.csr_matrix((matrix.data[keep], (row, matrix.indices[keep])), shape=matrix.shape)
-    return pruned
 
 
 @dataclass(frozen=True)
@@ -118,6 +88,9 @@ class BaseRecommender:
     #: ``"sparse"`` ranks through :meth:`_sparse_scores` where the model has it (exact,
     #: see :mod:`recompra.recommend.topk`); ``"dense"`` always scores the whole catalogue.
     scoring: Literal["sparse", "dense"] = "sparse"
+    #: Set while several lists rank the same blocks (:class:`~recompra.recommend.topk.
+    #: BlockMemo`): the block's sparse scores are computed once for all of them.
+    block_memo_: BlockMemo | None = None
 
     def __init__(self, level: Level = "product") -> None:
         self.level: Level = level
@@ -313,8 +286,13 @@ class BaseRecommender:
         for start in range(0, len(customer_ids), SPARSE_CHUNK):
             block_ids = customer_ids[start : start + SPARSE_CHUNK]
             rows = self.history_rows(block_ids)
-            scores = self._sparse_scores(rows, block_ids)
-            assert scores is not None  # checked by the caller
+            memo = self.block_memo_
+            scores = memo.get(block_ids) if memo is not None else None
+            if scores is None:
+                scores = self._sparse_scores(rows, block_ids)
+                assert scores is not None  # checked by the caller
+                if memo is not None:
+                    memo.keep(block_ids, scores)
             if orders is None:
                 orders = fallback_orders(tie, scores.prior)
             if scores.evidence.nnz > DENSE_SHARE * len(block_ids) * self.index_.size:
