@@ -58,6 +58,15 @@ def test_next_best_offer_without_explanation_counts_ranks_the_same(lines: pd.Dat
     np.testing.assert_array_equal(
         ranking.item_conditional_.toarray(), explained.item_conditional_.toarray()
     )
+    # Pruned after the division by n_i + alpha (as a product with its reciprocal, as the
+    # model always computed it: the same floats as before the pruning moved first).
+    counts = explained.customer_cooc_.counts
+    n_i = explained.customer_cooc_.item_counts
+    divided = sp.csr_matrix(counts.toarray() * (1.0 / (n_i + explained.alpha))[:, None])
+    want = _sorted_top(divided, explained.top_neighbours)
+    np.testing.assert_array_equal(explained.item_conditional_.toarray(), want)
+    pruned = NextBestOffer(top_neighbours=3).fit(lines, shared)
+    np.testing.assert_array_equal(pruned.item_conditional_.toarray(), _sorted_top(divided, 3))
     who = shared.customers[::3]
     for mode in ("all", "non_repeat", "none"):
         np.testing.assert_array_equal(
