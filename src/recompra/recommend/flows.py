@@ -267,8 +267,10 @@ def refresh(
         ("next_best_offer", "any"),
         ("new_item_offers", "new"),
     )
+    # Both lists at once: they share their members' scores block by block.
+    served_lists = served.top_k_lists(customers, depth, [kind for _, kind in served_tables])
     for name, kind in served_tables:
-        lists = served.top_k(customers, depth, kind)
+        lists = served_lists.pop(kind)
         offers = next_best_offers(explainer, customers, config.k, segments=segments, lists=lists)
         counts[name] = _write(out, name, offers)
     counts["item_names"] = _write(out, "item_names", _names(catalogue))

@@ -26,6 +26,7 @@ half, so that a model is never judged on the customers it was fitted on.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -230,6 +231,24 @@ class LearnedRanker(BaseRecommender):
         self.customer_categories_ = sp.csr_matrix(
             (np.ones(int(ok.sum())), (row[ok], col[ok])), shape=(len(self.customers_), len(codes))
         )
+
+    def with_members(
+        self,
+        members: Mapping[str, BaseRecommender],
+        exclude: Mapping[str, Exclude],
+        classifier: Any = None,
+    ) -> LearnedRanker:
+        """Return this fitted ranker over other ``members`` (fitted on the same lines).
+
+        What :meth:`fit` learns (item rates, the customers' item statistics) does not
+        depend on the members, so the rankers of the ``new`` and ``any`` lists share one
+        fit (read only: the copy shares its arrays).
+        """
+        self._check_fitted()
+        ranker = copy.copy(self)
+        ranker.members, ranker.exclude = dict(members), dict(exclude)
+        ranker.classifier = classifier
+        return ranker
 
     def member_lists(self, customer_ids: np.ndarray) -> dict[str, np.ndarray]:
         """Return each member's evidence list (item positions, ``-1`` pads)."""

@@ -30,11 +30,19 @@ from recompra.recommend.matrices import (
     Cooccurrence,
     History,
     ItemIndex,
+    cooccurrence_matrix,
+    top_per_row,
 )
 from recompra.recommend.purchases import item_column
 from recompra.recommend.repeat import rebuy_table
 from recompra.recommend.sql import Level
-from recompra.recommend.topk import SparseScores, dense_top, fallback_orders, sparse_top
+from recompra.recommend.topk import (
+    BlockMemo,
+    SparseScores,
+    dense_top,
+    fallback_orders,
+    sparse_top,
+)
 
 Exclude = Literal["none", "all", "non_repeat"]
 #: Dense score cells processed at once (customers x items); bounds memory per chunk.
@@ -51,23 +59,6 @@ SPARSE_CHUNK = 2_000
 #: whose blocks come near the threshold.
 DENSE_SHARE = 0.2
 _TIE_BREAK = 1e-6
-
-
-def top_per_row(matrix: sp.csr_matrix, m: int) -> sp.csr_matrix:
-    """Keep the ``m`` largest entries of each row of a CSR matrix (ties: lower column)."""
-    matrix = matrix.tocsr()
-    matrix.sum_duplicates()
-    lengths = np.diff(matrix.indptr)
-    if m <= 0 or lengths.max(initial=0) <= m:
-        return matrix
-    row = np.repeat(np.arange(matrix.shape[0]), lengths)
-    order = np.lexsort((matrix.indices, -matrix.data, row))
-    rank = np.arange(len(order)) - matrix.indptr[row[order]]
-    keep = order[rank < m]
-    pruned = sp.csr_matrix(
-        (matrix.data[keep], (row[keep], matrix.indices[keep])), shape=matrix.shape
-    )
-    return pruned
 
 
 @dataclass(frozen=True)
@@ -97,6 +88,9 @@ class BaseRecommender:
     #: ``"sparse"`` ranks through :meth:`_sparse_scores` where the model has it (exact,
     #: see :mod:`recompra.recommend.topk`); ``"dense"`` always scores the whole catalogue.
     scoring: Literal["sparse", "dense"] = "sparse"
+    #: Set while several lists rank the same blocks (:class:`~recompra.recommend.topk.
+    #: BlockMemo`): the block's sparse scores are computed once for all of them.
+    block_memo_: BlockMemo | None = None
 
     def __init__(self, level: Level = "product") -> None:
         self.level: Level = level
@@ -292,8 +286,13 @@ class BaseRecommender:
         for start in range(0, len(customer_ids), SPARSE_CHUNK):
             block_ids = customer_ids[start : start + SPARSE_CHUNK]
             rows = self.history_rows(block_ids)
-            scores = self._sparse_scores(rows, block_ids)
-            assert scores is not None  # checked by the caller
+            memo = self.block_memo_
+            scores = memo.get(block_ids) if memo is not None else None
+            if scores is None:
+                scores = self._sparse_scores(rows, block_ids)
+                assert scores is not None  # checked by the caller
+                if memo is not None:
+                    memo.keep(block_ids, scores)
             if orders is None:
                 orders = fallback_orders(tie, scores.prior)
             if scores.evidence.nnz > DENSE_SHARE * len(block_ids) * self.index_.size:
@@ -447,6 +446,13 @@ class NextBestOffer(BaseRecommender):
         Evidence kept per conditioning item or category: its ``top_neighbours`` strongest
         ``P(j | i)``; weaker ones fall back to the prior. Bounds the cost of scoring
         (a customer's evidence has at most ``top_neighbours`` items per purchase).
+    explained
+        Keep the pair counts the offer explanations read (``order_cooc_`` and
+        ``customer_cooc_``, :mod:`recompra.recommend.next_best_offer`). ``False`` for
+        models that only rank (the model selection's windows): the customer-level
+        counts are then dropped after the fit, since they are the largest thing such a
+        model would hold (every pair of items one customer bought, ever: about 190 MB
+        at 1M orders). The scores are the same either way.
     """
 
     default_exclude: Exclude = "non_repeat"
@@ -462,9 +468,11 @@ class NextBestOffer(BaseRecommender):
         repeat_min_rate: float = 0.1,
         repeat_prior: float = 1.0,
         top_neighbours: int = 100,
+        explained: bool = True,
     ) -> None:
         super().__init__(level)
         self.top_neighbours = top_neighbours
+        self.explained = explained
         self.alpha = alpha
         self.w_item = w_item
         self.w_category = w_category
@@ -476,15 +484,23 @@ class NextBestOffer(BaseRecommender):
         index = self.index_
         n_customers = max(len(self.customers_), 1)
         self.base_rate_: np.ndarray = self.popularity_ / n_customers
-        self.order_cooc_: Cooccurrence = self.shared_.cooccurrence(lines, "order")
-        self.customer_cooc_: Cooccurrence = self.shared_.cooccurrence(lines, "customer")
-        n_i = self.customer_cooc_.item_counts
+        if self.explained:
+            self.order_cooc_: Cooccurrence = self.shared_.cooccurrence(lines, "order")
+            self.customer_cooc_: Cooccurrence = self.shared_.cooccurrence(lines, "customer")
+            customer_cooc = self.customer_cooc_
+        else:
+            # Not cached on the shared history either, so it is freed when the fit ends.
+            customer_cooc = cooccurrence_matrix(lines, index, self.level, "customer")
+        n_i = customer_cooc.item_counts
         # P(j | i) = n_ij / (n_i + alpha) + p_j * alpha / (n_i + alpha): a sparse part and
         # a rank-one prior part, summed over the history at scoring time.
         inv = sp.diags(1.0 / (n_i + self.alpha))
-        self.item_conditional_: sp.csr_matrix = top_per_row(
-            (inv @ self.customer_cooc_.counts).tocsr(), self.top_neighbours
-        )
+        # Pruned before the division: a positive factor per row keeps the row's order (equal
+        # counts stay equal), so the same entries survive with the same values, without a
+        # divided copy as large as the counts (1-2 GB at 10M orders).
+        kept = top_per_row(customer_cooc.counts, self.top_neighbours)
+        self.item_conditional_: sp.csr_matrix = (inv @ kept).tocsr()
+        del customer_cooc, kept
         self.item_prior_weight_: np.ndarray = self.alpha / (n_i + self.alpha)
         # Same with categories as conditions.
         self.categories_, cat_pos = np.unique(index.category, return_inverse=True)

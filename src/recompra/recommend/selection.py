@@ -39,6 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -109,11 +110,15 @@ MEMBERS: dict[ListKind, tuple[str, ...]] = {
 }
 
 
-def candidates(level: Level, ease_l2: float = 100.0) -> dict[str, Callable[[], BaseRecommender]]:
+def candidates(
+    level: Level, ease_l2: float = 100.0, *, explained: bool = True
+) -> dict[str, Callable[[], BaseRecommender]]:
     """Return fresh-model factories of every candidate of ``level`` by name.
 
     ``category_popularity`` is a product-level candidate only (at category level it is
-    own history: :mod:`recompra.recommend.category_popularity`).
+    own history: :mod:`recompra.recommend.category_popularity`). ``explained=False``
+    fits next-best-offer without the pair counts only the offer explanations read
+    (:class:`~recompra.recommend.recommenders.NextBestOffer`; the same scores).
     """
     by_category: dict[str, Callable[[], BaseRecommender]] = (
         {"category_popularity": lambda: CategoryPopularity(level)} if level == "product" else {}
@@ -125,7 +130,7 @@ def candidates(level: Level, ease_l2: float = 100.0) -> dict[str, Callable[[], B
         "cooccurrence": lambda: ItemCooccurrence(level),
         "cooccurrence_lift": lambda: ItemCooccurrence(level, measure="lift"),
         "ease": lambda: Ease(level, l2=ease_l2),
-        "next_best_offer": lambda: NextBestOffer(level),
+        "next_best_offer": lambda: NextBestOffer(level, explained=explained),
         "replenishment": lambda: Replenishment(level),
         "own_history": lambda: OwnHistory(level),
     }
@@ -277,7 +282,7 @@ class _Window:
         shared = History.of(split.train, level)
         fitted = {
             name: factory().fit(split.train, shared)
-            for name, factory in candidates(level).items()
+            for name, factory in candidates(level, explained=False).items()
             if name != "ease"
         }
         eases = {l2: Ease(level, l2=l2).fit(split.train, shared) for l2 in EASE_L2_GRID}
@@ -286,6 +291,17 @@ class _Window:
             for kind, scored in Targets.build(split, level).relevant.items()
         }
         return cls(split, relevant, fitted, eases, shared)
+
+    @cached_property
+    def _ranker_fit(self) -> LearnedRanker:
+        # Fitted once per window and shared by the new and any lists (with_members):
+        # the fit does not depend on the members, and it reads every line of the window.
+        return learned_ranker(self.fitted, "any").fit(self.split.train, self.history)
+
+    def ranker(self, kind: ListKind) -> LearnedRanker:
+        """Return the :data:`RANKER` of a list over this window's candidates (no classifier)."""
+        template = learned_ranker(self.fitted, kind)
+        return self._ranker_fit.with_members(template.members, template.exclude)
 
     @property
     def ids(self) -> np.ndarray:
@@ -335,7 +351,7 @@ def _pooled_list(
             continue
         ranked = _evidence_lists(fitted, kind, relevant)
         lists.append(ValidationLists.build(ranked, relevant, window.ids))
-        ranker = learned_ranker(fitted, kind).fit(window.split.train, window.history)
+        ranker = window.ranker(kind)
         pairs.append(ranker.pairs(relevant.customers, ranked))
         labels.append(pairs[-1].labels(relevant, ranker.index_.ids))
     evidence = PooledEvidence(

@@ -17,7 +17,7 @@ Customers unknown to the fitted period get the ``cold_start`` list in every list
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Self
 
 import numpy as np
@@ -26,7 +26,7 @@ import scipy.sparse as sp
 
 from recompra.recommend.backtest import ListKind
 from recompra.recommend.matrices import History
-from recompra.recommend.recommenders import BaseRecommender, Exclude
+from recompra.recommend.recommenders import SPARSE_CHUNK, BaseRecommender, Exclude
 from recompra.recommend.repeat import JustBoughtRule, customer_item_stats
 from recompra.recommend.selection import (
     ServingPlan,
@@ -34,6 +34,7 @@ from recompra.recommend.selection import (
     methods_needed,
     serving_model,
 )
+from recompra.recommend.topk import BlockMemo
 
 #: Extra depth fetched so that the offer rules can drop items and still fill ``k``.
 _SPARE = 20
@@ -72,6 +73,8 @@ class ServedRecommender:
         shared = History.of(lines, level)
         self.history_: History = shared
         fitted = {name: factories[name]().fit(lines, shared) for name in sorted(needed)}
+        #: The fitted candidates, by name (members of the blends and rankers).
+        self.fitted_: dict[str, BaseRecommender] = fitted
         self.models_: dict[ListKind, BaseRecommender] = {}
         self.excludes_: dict[ListKind, Exclude] = {}
         for kind, choice in self.plan.choices.items():
@@ -112,6 +115,30 @@ class ServedRecommender:
             if which.any():
                 deep = model.top_k(ids[which], k + _SPARE, exclude=mode)
                 out[which] = self._apply_rules(deep, pos[which], known[which], k)
+        return out
+
+    def top_k_lists(
+        self, customer_ids: np.ndarray, k: int, kinds: Sequence[ListKind]
+    ) -> dict[ListKind, np.ndarray]:
+        """Return :meth:`top_k` of every kind in ``kinds``, ranked block by block.
+
+        The lists of one block are ranked one after the other while each fitted candidate
+        keeps its last block's scores (:class:`~recompra.recommend.topk.BlockMemo`), so
+        the members the lists share score each block once. The same lists as
+        :meth:`top_k` per kind: every row is ranked on its own.
+        """
+        ids = np.asarray(customer_ids, dtype=np.int64)
+        out = {kind: np.full((len(ids), k), -1, dtype=np.int64) for kind in kinds}
+        for model in self.fitted_.values():
+            model.block_memo_ = BlockMemo()
+        try:
+            for start in range(0, len(ids), SPARSE_CHUNK):
+                block = ids[start : start + SPARSE_CHUNK]
+                for kind in kinds:
+                    out[kind][start : start + len(block)] = self.top_k(block, k, kind)
+        finally:
+            for model in self.fitted_.values():
+                model.block_memo_ = None
         return out
 
     def _apply_rules(

@@ -94,6 +94,32 @@ class SparseScores:
         return scores
 
 
+@dataclass
+class BlockMemo:
+    """The sparse scores of the last block of customers a model scored.
+
+    The refresh ranks the ``new`` and ``any`` lists block by block
+    (:meth:`~recompra.recommend.served.ServedRecommender.top_k_lists`): their blend and
+    ranker rank the same members under different history exclusions, so a member's
+    scores of a block (the product of its history and the item-item matrix) are
+    computed for the first list and reused by the next. Only for the same customers,
+    in the same order: the scores are then the same by construction.
+    """
+
+    customers: np.ndarray | None = None
+    scores: SparseScores | None = None
+
+    def get(self, customers: np.ndarray) -> SparseScores | None:
+        """Return the scores kept for exactly ``customers`` (``None`` otherwise)."""
+        if self.customers is None or not np.array_equal(self.customers, customers):
+            return None
+        return self.scores
+
+    def keep(self, customers: np.ndarray, scores: SparseScores) -> None:
+        """Keep ``scores`` as those of ``customers`` (a copy of the ids)."""
+        self.customers, self.scores = np.array(customers, copy=True), scores
+
+
 def _keys(matrix: sp.csr_matrix) -> np.ndarray:
     """Return ``row * n_cols + col`` of the stored entries (row-major order)."""
     row = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
