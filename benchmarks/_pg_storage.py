@@ -127,14 +127,8 @@ class HorizonWatch:
         return f"oldest snapshot seen: {age} transactions old{held}, {self.samples} samples"
 
 
-def settle_storage(engine: Engine) -> None:
+def settle_storage(engine: Engine, *, skip_empty: bool = False) -> None:
     """Before each timed run: statistics fresh and no write of the set-up left pending.
-
-    As a store's tables are in steady state: analysed, their dead rows vacuumed. A timed
-    run that starts right after its set-up met autovacuum's first visit of the new
-    tables at a moment that changed from run to run (its ANALYZE holds a snapshot:
-    no row version newer can be pruned meanwhile, and the updates stopped being HOT),
-    and workers that planned their statements on tables without statistics.
 
     PostgreSQL: ``VACUUM ANALYZE`` (lots past their expiry are months old: autovacuum has
     long since visited them, hint bits set and pages all-visible; without it the timed
@@ -142,12 +136,31 @@ def settle_storage(engine: Engine) -> None:
     ``CHECKPOINT``, so that the run starts a checkpoint cycle of its own: where the
     set-up's WAL put the next checkpoint no longer decides how many full-page images the
     run writes. SQLite: ``ANALYZE`` and a truncating WAL checkpoint, for the same reasons.
+
+    ``skip_empty`` (the earn+redeem runs, PostgreSQL): only the tables holding rows are
+    vacuumed and analysed. A table analysed empty tells the planner it has no pages, and
+    the functions' cached plans then scan it whole at every call as it grows during the
+    run (``loyalty_redemptions``: a sequential scan per redemption); left as a new table
+    is, the planner assumes ten pages and looks rows up by key, as on a store's tables.
+    Without this settling, autovacuum's first visit of the new tables (its ``ANALYZE``
+    holds a snapshot, so no row version may be pruned meanwhile) fell inside some timed
+    runs and not others, and the workers planned on tables without statistics.
     """
     postgres = engine.dialect.name == "postgresql"
+    vacuum = "VACUUM ANALYZE"
+    if postgres and skip_empty:
+        with engine.connect() as conn:
+            names = conn.execute(
+                text("SELECT relname FROM pg_stat_user_tables ORDER BY relname")
+            ).scalars()
+            full = [
+                f'"{name}"'
+                for name in names
+                if conn.execute(text(f'SELECT EXISTS (SELECT FROM "{name}")')).scalar()
+            ]
+        vacuum = f"VACUUM ANALYZE {', '.join(full)}"
     statements = (
-        ("VACUUM ANALYZE", "CHECKPOINT")
-        if postgres
-        else ("ANALYZE", "PRAGMA wal_checkpoint(TRUNCATE)")
+        (vacuum, "CHECKPOINT") if postgres else ("ANALYZE", "PRAGMA wal_checkpoint(TRUNCATE)")
     )
     for statement in statements:
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:

@@ -7,11 +7,11 @@ pruned only once no running transaction may still see them. Packed pages (fillfa
 100) left room for a handful of versions: while one transaction was slow to finish (a
 loaded machine, an autovacuum ANALYZE holding its snapshot), the pages of the accounts
 and lots being written filled up, the updates went elsewhere with new entries in every
-index, and the tables and indexes grew in the middle of the run. The same benchmark code
-ran with 100 % HOT account updates or with 41 %, 96 % HOT lot updates or 11 %, and
-1.3 times the WAL and server CPU per write (issue 19; docs/loyalty.md). Accounts now
-leave half of each page free and lots a third; the other ledger tables are append-only
-and stay packed.
+index, and the tables and indexes grew in the middle of the run. Four runs of the same
+benchmark code (issue 19; docs/loyalty.md, "Why the same code ran at two speeds"): 100 %
+or 41 % of the account updates HOT, 96 % or 11 % of the lot updates, and the 41 % runs
+wrote 1.2-1.7 times the WAL per write. Accounts now leave half of each page free and lots
+30 %; the other ledger tables are append-only and stay packed.
 
 The setting applies to the pages written from now on; an existing installation's
 tables get it as their rows are rewritten (or at once with ``VACUUM FULL``, which locks
