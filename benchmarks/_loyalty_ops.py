@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from _pg_storage import HorizonWatch, difference, settle_storage, snapshot
 from _worker_harness import postgres_backends_cpu
 from sqlalchemy import Engine, event, insert, text
 
@@ -46,6 +47,8 @@ COUNTED_OPS = 200
 PROCESS_POOL_SIZE = 2
 #: Floor movement ids of worker process ``i`` start at ``i * FLOOR_IDS_PER_PROCESS``.
 FLOOR_IDS_PER_PROCESS = 10**8
+#: How long the workers' backends are given to report their counters after they exit.
+STATS_FLUSH_SECONDS = 1.0
 
 Op = Callable[[int, int, random.Random], None]
 
@@ -173,11 +176,13 @@ def run_ops(
     hot: bool,
     processes: bool,
     unit_of_work_mode: bool = False,
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """Half earns, half redemptions, over ``workers`` threads (or worker processes)."""
     program, customer_ids, order_ids = setup(
         engine, customers=1 if hot else customers, orders=orders_needed(workers=workers, ops=ops)
     )
+    if engine.dialect.name == "postgresql":
+        settle_storage(engine, skip_empty=True)  # tables in steady state (_pg_storage)
     if processes:
         per_worker = _orders_per_process(workers=workers, ops=ops)
         shares = [order_ids[i * per_worker : (i + 1) * per_worker] for i in range(workers)]
@@ -267,7 +272,7 @@ def _timed_loop(op: Op, index: int, count: int, rng: random.Random) -> list[floa
 
 def _in_processes(
     engine: Engine, workers: int, ops: int, payloads: list[dict[str, Any]]
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """Run ``ops`` operations over ``workers`` processes (``payloads[i]`` says process
     ``i``'s work); wall time from the common start, the workers' summed CPU time."""
     context = multiprocessing.get_context("spawn")
@@ -286,10 +291,12 @@ def _in_processes(
     ]
     for child in children:
         child.start()
+    storage = snapshot(engine)
     barrier.wait()
     server = postgres_backends_cpu(engine)
     began = time.perf_counter()
-    outcomes = [results.get() for _ in children]
+    with HorizonWatch(engine) as horizon:
+        outcomes = [results.get() for _ in children]
     server_after = postgres_backends_cpu(engine)
     with contextlib.suppress(threading.BrokenBarrierError):  # a worker failed: see below
         finished.wait()
@@ -299,11 +306,17 @@ def _in_processes(
     if failures:
         raise RuntimeError(f"worker process failed: {failures[0]}")
     ended = max(o["ended"] for o in outcomes)
-    figures = _figures(
+    figures: dict[str, Any] = _figures(
         [o["latencies"] for o in outcomes], ended - began, sum(o["cpu"] for o in outcomes)
     )
     if engine.dialect.name == "postgresql" and server is not None and server_after is not None:
         figures["server_cpu_ms_per_op"] = (server_after - server) / figures["ops"] * 1000
+    if storage is not None:
+        # The workers' backends flush their table counters as they exit, just after
+        # their clients disconnect: wait for it (untimed).
+        time.sleep(STATS_FLUSH_SECONDS)
+        figures["storage"] = difference(storage, snapshot(engine) or storage)
+        figures["horizon"] = horizon.describe()
     return figures
 
 
@@ -444,7 +457,7 @@ def floor_op(raw: Any, *, customers: int, first_id: int) -> Op:
 
 def run_floor(
     engine: Engine, *, workers: int, ops: int, customers: int, processes: bool
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """The bare-transaction floor: what one ledger write costs at least on this database.
 
     Each op is one transaction on the raw driver connection (:func:`floor_op`). Same
@@ -458,6 +471,8 @@ def run_floor(
             text("INSERT INTO floor_accounts (id, balance) VALUES (:id, 0)"),
             [{"id": n} for n in range(customers)],
         )
+    if engine.dialect.name == "postgresql":
+        settle_storage(engine, skip_empty=True)
     if processes:
         payloads = [{"kind": "floor", "customers": customers}] * workers
         return _in_processes(engine, workers, ops, payloads)

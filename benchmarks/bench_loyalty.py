@@ -37,6 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from _loyalty_ops import NOW, run_floor, run_ops
+from _pg_storage import describe, settle_storage
 from _worker_harness import load_average, postgres_backends_cpu
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
@@ -174,27 +175,6 @@ def generate_due_lots(engine: Engine, *, lots: int, accounts: int) -> int:
             {"program": program_id, "brand": brand_id, "old": old, "due": due},
         )
     return program_id
-
-
-def settle_storage(engine: Engine) -> None:
-    """Before each timed run: statistics fresh and no write of the set-up left pending.
-
-    PostgreSQL: ``VACUUM ANALYZE`` (lots past their expiry are months old: autovacuum has
-    long since visited them, hint bits set and pages all-visible; without it the timed
-    run would pay for that first visit, and for the dead rows a previous run left), then
-    ``CHECKPOINT``, so that the run starts a checkpoint cycle of its own: where the
-    set-up's WAL put the next checkpoint no longer decides how many full-page images the
-    run writes. SQLite: ``ANALYZE`` and a truncating WAL checkpoint, for the same reasons.
-    """
-    postgres = engine.dialect.name == "postgresql"
-    statements = (
-        ("VACUUM ANALYZE", "CHECKPOINT")
-        if postgres
-        else ("ANALYZE", "PRAGMA wal_checkpoint(TRUNCATE)")
-    )
-    for statement in statements:
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql(statement).close()
 
 
 class _Clock:
@@ -412,6 +392,11 @@ def main() -> None:
                 "insert, commit)"
             )
             print(f"  project / floor      {figures['ops_per_s'] / floor['ops_per_s']:.2f}")
+            if "storage" in figures:
+                print("  during the project's timed run (storage; --processes only):")
+                for line in describe(figures["storage"], figures["ops"]):
+                    print(f"    {line}")
+                print(f"    {figures['horizon']}")
             print(f"  load average after: {load_average()}")
     finally:
         engine.dispose()
