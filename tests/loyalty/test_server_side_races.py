@@ -216,3 +216,49 @@ def test_lots_holding_less_than_the_balance_refuse_the_redemption(pg: Engine, pa
     assert _count(pg, "SELECT sum(remaining) FROM loyalty_lots") == 60
     assert _count(pg, "SELECT balance FROM loyalty_accounts") == 110
     assert _count(pg, "SELECT count(*) FROM loyalty_idempotency_keys WHERE scope = 'redeem'") == 0
+
+
+def test_a_coupon_already_taken_writes_nothing_and_is_drawn_again(
+    pg: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The second redemption first draws the first one's coupon: the function's insert
+    # of the redemption does nothing (ON CONFLICT on the coupon), so neither may any
+    # other write of its statement (migration 0037); the caller draws another coupon.
+    world = World(pg)
+    _brand, program = world.program()
+    ana = world.customer()
+    _funded(world, program, [ana], 100)
+    with unit_of_work(pg) as s:
+        create_reward(s, program_id=program, code="mug", name="Mug", cost_points=30)
+    first = redeem_reward(
+        pg, program_id=program, customer_id=ana, reward_code="mug", request_key="r1", now=NOW
+    )
+    draws = iter([first.coupon_code, "FRESH-0001"])
+    monkeypatch.setattr("recompra.loyalty.rewards.redemption.new_coupon_code", lambda: next(draws))
+    with _statements(pg) as seen:
+        second = redeem_reward(
+            pg, program_id=program, customer_id=ana, reward_code="mug", request_key="r2", now=NOW
+        )
+    assert len([s for s in seen if REDEEM_FUNCTION in s]) == 2
+    assert second.coupon_code == "FRESH-0001"
+    assert second.redemption_id != first.redemption_id
+    assert _count(pg, "SELECT count(*) FROM loyalty_redemptions") == 2
+    assert _count(pg, "SELECT count(*) FROM loyalty_movements WHERE kind = 'spend'") == 2
+    assert _count(pg, "SELECT count(*) FROM loyalty_events WHERE type = 'points_spent'") == 2
+    assert _count(pg, "SELECT count(*) FROM loyalty_idempotency_keys WHERE scope = 'redeem'") == 2
+    assert _count(pg, "SELECT sum(points) FROM loyalty_allocations") == 60
+    assert _count(pg, "SELECT balance FROM loyalty_accounts") == 100 - 2 * 30
+    assert _count(pg, "SELECT sum(remaining) FROM loyalty_lots") == 100 - 2 * 30
+    # Each redemption names its own spend movement, which names it back.
+    assert (
+        _count(
+            pg,
+            "SELECT count(*) FROM loyalty_redemptions r JOIN loyalty_movements m"
+            " ON m.id = r.movement_id AND m.redemption_id = r.id AND m.kind = 'spend'"
+            " AND m.points = -r.points",
+        )
+        == 2
+    )
+    with unit_of_work(pg) as s:
+        ids = s.scalars(text("SELECT id FROM loyalty_accounts")).all()
+        assert all(verify_account(s, account_id=i)["ok"] for i in ids)
