@@ -49,7 +49,7 @@ def test_journeys_are_analyzed_after_any_change_on_postgresql(fresh_engine: Engi
 def test_rows_every_ledger_write_updates_keep_room_in_their_pages(fresh_engine: Engine) -> None:
     # Each earn and redemption updates its account's row and a redemption the lots it
     # takes from: free room in their pages keeps those updates HOT while a slow
-    # transaction delays pruning (migration 0039, issue 19).
+    # transaction delays pruning (migration 0038, issue 19).
     if fresh_engine.dialect.name != "postgresql":
         pytest.skip("storage parameters are PostgreSQL's")
     with fresh_engine.connect() as conn:

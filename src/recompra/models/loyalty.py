@@ -112,7 +112,7 @@ class LoyaltyTier(ProgramOwned, Base):
     benefits: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
-#: PostgreSQL storage of the rows every write updates (migration 0039): free room in each
+#: PostgreSQL storage of the rows every write updates (migration 0038): free room in each
 #: page for their new versions, so that the updates stay HOT (no new index entries) while
 #: a slow transaction keeps the old versions from being pruned.
 ACCOUNTS_STORAGE = {"fillfactor": "50"}
@@ -142,7 +142,7 @@ class LoyaltyAccount(ProgramOwned, Timestamped, Base):
         CheckConstraint("pending >= 0", name="pending_non_negative"),
         CheckConstraint("debt >= 0", name="debt_non_negative"),
         # Every write updates its account's row: room for its new versions in the same
-        # page keeps the updates HOT (migration 0039).
+        # page keeps the updates HOT (migration 0038).
         {"postgresql_with": ACCOUNTS_STORAGE},
     )
 
@@ -244,7 +244,7 @@ class LoyaltyLot(Base):
         CheckConstraint("remaining >= 0 AND remaining <= points", name="remaining_in_range"),
         CheckConstraint("reversed_points >= 0", name="reversed_non_negative"),
         CheckConstraint("expired_points >= 0", name="expired_non_negative"),
-        # A redemption updates the lots it takes from (migration 0039).
+        # A redemption updates the lots it takes from (migration 0038).
         {"postgresql_with": LOTS_STORAGE},
     )
 

@@ -17,16 +17,16 @@ The setting applies to the pages written from now on; an existing installation's
 tables get it as their rows are rewritten (or at once with ``VACUUM FULL``, which locks
 the table: docs/operations.md).
 
-Revision ID: 0039_ledger_hot_rows_storage
-Revises: 0036_drop_automation_contacts
+Revision ID: 0038_ledger_hot_rows_storage
+Revises: 0037_ledger_one_statement
 """
 
 from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0039_ledger_hot_rows_storage"
-down_revision: str | Sequence[str] | None = "0036_drop_automation_contacts"
+revision: str = "0038_ledger_hot_rows_storage"
+down_revision: str | Sequence[str] | None = "0037_ledger_one_statement"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
