@@ -260,8 +260,10 @@ def test_older_windows_are_added_until_the_rows_or_the_history_run_out() -> None
     lines = purchase_lines(_repeat_store())
     # 60 rows a window (above). 180 rows < 30,000 asked for: a fourth window from day
     # 31.8, fitted on days 0..31.8 (one window's length); a fifth would have none.
-    windows = validation_splits(lines, 0.2, "product", origins=3, rows=240)
-    assert len(windows) == 4
+    plan = choose_plan(lines, level="product", k=3, validation_fraction=0.2, origins=3)
+    assert len(plan.validation_cutoffs) == 4
+    assert plan.choices["any"].customers == 240
+    windows = validation_splits(lines, 0.2, "product", origins=3)
     assert [w.cutoff for w in windows[1:]] == [
         w.cutoff for w in rolling_origin_splits(lines, 0.2, origins=3)
     ]
@@ -272,40 +274,6 @@ def test_older_windows_are_added_until_the_rows_or_the_history_run_out() -> None
     assert len(validation_splits(lines, 0.2, "product", origins=1, rows=60)) == 1
     # Every customer sampled counts once per window: a cap of 25 needs 4 windows for 100.
     assert len(validation_splits(lines, 0.2, "product", origins=1, rows=100, cap=25)) == 4
-
-
-def test_half_step_windows_keep_the_length_and_are_added_newest_first() -> None:
-    lines = purchase_lines(_repeat_store())
-    start = lines["purchased_at"].min()
-    span = lines["purchased_at"].max() - start  # days 0..159
-    length = span * 0.2  # 31.8 days
-    day = pd.Timedelta(days=1)
-    # The four long windows (240 rows) are fewer than 300: the half-step window whose
-    # origin lies half a window before the latest one's (day 111.3) is added first.
-    windows = validation_splits(lines, 0.2, "product", origins=3, rows=300)
-    origins = [(w.cutoff - start) / day for w in windows]
-    assert origins == pytest.approx([31.8, 63.6, 95.4, 111.3, 127.2])
-    # Asked for more than the history allows: every half step with a window's length of
-    # history before it (days 47.7, 79.5, 111.3; day 15.9 has only 15.9 days): 7 windows.
-    windows = validation_splits(lines, 0.2, "product", origins=3)
-    origins = [(w.cutoff - start) / day for w in windows]
-    assert origins == pytest.approx([31.8, 47.7, 63.6, 79.5, 95.4, 111.3, 127.2])
-    for window in windows:
-        assert window.train["purchased_at"].max() < window.cutoff
-        assert window.end - window.cutoff == length  # the test period's horizon, every one
-        inside = window.test["purchased_at"]
-        assert inside.min() >= window.cutoff
-        # The latest window is closed at the span's end; the others end before theirs.
-        assert (
-            (inside <= window.end).all() if window is windows[-1] else (inside < window.end).all()
-        )
-    # Each window of 31.8 days holds an order of each of the 60 customers (every 20 days),
-    # all returning (first orders by day 19): 7 x 60 rows, the overlapping ones too.
-    plan = choose_plan(lines, level="product", k=3, validation_fraction=0.2, origins=3)
-    assert len(plan.validation_cutoffs) == 7
-    assert plan.choices["any"].customers == 420
-    # Without a row target, exactly ``origins`` long windows and no half step.
-    assert len(validation_splits(lines, 0.2, "product", origins=3, rows=None)) == 3
 
 
 def _splitmix64(value: int, seed: int) -> int:
@@ -336,12 +304,12 @@ def test_validation_sample_keeps_the_customers_with_the_smallest_seeded_hash() -
 
 def test_plan_scores_at_most_the_cap_of_customers_per_window() -> None:
     lines = purchase_lines(_repeat_store())
-    # 60 returning customers in each of the 7 windows the history allows
-    # (test_half_step_windows_keep_the_length_and_are_added_newest_first).
+    # 60 returning customers in each of the 4 windows the history allows
+    # (test_older_windows_are_added_until_the_rows_or_the_history_run_out).
     plan = choose_plan(lines, level="product", k=3, validation_fraction=0.2, max_customers=25)
-    assert plan.choices["any"].customers == 175
+    assert plan.choices["any"].customers == 100
     uncapped = choose_plan(lines, level="product", k=3, validation_fraction=0.2, max_customers=60)
-    assert uncapped.choices["any"].customers == 420
+    assert uncapped.choices["any"].customers == 240
 
 
 def test_models_fitted_on_a_shared_history_rank_as_when_fitted_alone() -> None:

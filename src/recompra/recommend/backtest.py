@@ -130,21 +130,6 @@ def sample_customers(
     return relevant.take(np.sort(order[:cap]))
 
 
-def _window(
-    lines: pd.DataFrame, cutoff: pd.Timestamp, length: pd.Timedelta, start: pd.Timestamp
-) -> TimeSplit:
-    """Return the window ``[cutoff, cutoff + length)`` fitted on the lines before ``cutoff``."""
-    before = lines["purchased_at"] < cutoff
-    inside = ~before & (lines["purchased_at"] < cutoff + length)
-    return TimeSplit(
-        train=lines.loc[before].reset_index(drop=True),
-        test=lines.loc[inside].reset_index(drop=True),
-        cutoff=cutoff,
-        start=start,
-        end=cutoff + length,
-    )
-
-
 def rolling_origin_splits(
     lines: pd.DataFrame, window_fraction: float, origins: int = VALIDATION_ORIGINS
 ) -> list[TimeSplit]:
@@ -169,9 +154,19 @@ def rolling_origin_splits(
     length = latest.end - latest.cutoff
     splits = []
     for back in range(origins - 1, 0, -1):
-        split = _window(lines, latest.cutoff - length * back, length, latest.start)
-        if not (split.train.empty or split.test.empty):
-            splits.append(split)
+        cutoff = latest.cutoff - length * back
+        before = lines["purchased_at"] < cutoff
+        inside = ~before & (lines["purchased_at"] < cutoff + length)
+        if before.any() and inside.any():
+            splits.append(
+                TimeSplit(
+                    train=lines.loc[before].reset_index(drop=True),
+                    test=lines.loc[inside].reset_index(drop=True),
+                    cutoff=cutoff,
+                    start=latest.start,
+                    end=cutoff + length,
+                )
+            )
     return [*splits, latest]
 
 
@@ -216,20 +211,13 @@ def validation_splits(
     rows: int | None = VALIDATION_ROWS,
     cap: int | None = VALIDATION_CUSTOMERS,
 ) -> list[TimeSplit]:
-    """Return the rolling-origin windows of the model selection, sorted by origin.
+    """Return the rolling-origin windows of the model selection, oldest first.
 
     The latest ``origins`` windows (:func:`rolling_origin_splits`), then older ones, one
     at a time, while the pooled rows of the ``any`` list (its returning customers per
     window, at most ``cap`` each: :func:`sample_customers`) are fewer than ``rows`` and
     the history allows: every window is fitted on at least one window's length of
-    history, so with windows of a fifth of the span there are at most four. When those
-    still pool fewer than ``rows``, **windows of the same length whose origins lie half a
-    window after** each of them (between two consecutive origins, and half a window
-    before the oldest) are added, newest first, while the rows are fewer than ``rows``
-    and each keeps a window's length of history: more origins at the same horizon
-    (Hyndman and Athanasopoulos, 5.10, step the origin by less than the horizon), not
-    shorter windows, which score a nearer horizon than the test period's. Such windows
-    overlap: a purchase in the overlap is scored twice, from two origins. ``rows=None``
+    history, so with windows of a fifth of the span there are at most four. ``rows=None``
     keeps exactly ``origins`` windows. The rule looks at the customers of the windows
     only, never at a score.
     """
@@ -237,31 +225,10 @@ def validation_splits(
     splits = rolling_origin_splits(lines, window_fraction, most)
     chosen: list[TimeSplit] = []
     pooled = 0
-
-    def enough() -> bool:
-        return rows is None or pooled >= rows
-
-    def count(split: TimeSplit) -> int:
-        return len(sample_customers(Targets.build(split, level).relevant["any"], cap).customers)
-
     for split in reversed(splits):
-        if len(chosen) >= origins and enough():
+        if len(chosen) >= origins and (rows is None or pooled >= rows):
             break
         chosen.append(split)
-        pooled += count(split)
-    latest = chosen[0]
-    length = latest.end - latest.cutoff
-    # The long windows' origins, newest first: each half-step origin lies half a window
-    # before one of them (so after the next older one).
-    for long in list(chosen):
-        if enough():
-            break
-        cutoff = long.cutoff - length / 2
-        if cutoff - latest.start < length:
-            break  # less than one window's length of history to fit on
-        half = _window(lines, cutoff, length, latest.start)
-        if half.train.empty or half.test.empty:
-            continue
-        chosen.append(half)
-        pooled += count(half)
-    return sorted(chosen, key=lambda split: split.cutoff)
+        relevant = Targets.build(split, level).relevant["any"]
+        pooled += len(sample_customers(relevant, cap).customers)
+    return chosen[::-1]
