@@ -18,6 +18,12 @@ def fresh_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Eng
     yield from create_test_engine(request.param, tmp_path)
 
 
+@pytest.fixture(params=[p for p in BACKENDS if p != "sqlite"])
+def postgres_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A migrated PostgreSQL engine only: storage parameters exist there alone."""
+    yield from create_test_engine(request.param, tmp_path)
+
+
 def test_models_and_migrations_agree(fresh_engine: Engine) -> None:
     assert pending_differences(fresh_engine) == []
     tables = set(inspect(fresh_engine).get_table_names())
@@ -31,12 +37,10 @@ def test_downgrade_to_base_and_back(fresh_engine: Engine) -> None:
     assert pending_differences(fresh_engine) == []
 
 
-def test_journeys_are_analyzed_after_any_change_on_postgresql(fresh_engine: Engine) -> None:
+def test_journeys_are_analyzed_after_any_change_on_postgresql(postgres_engine: Engine) -> None:
     # A brand's few dozen journeys never reach PostgreSQL's default analyze threshold (50
     # changed rows): without statistics the due-timer claim joined every run first.
-    if fresh_engine.dialect.name != "postgresql":
-        pytest.skip("storage parameters are PostgreSQL's")
-    with fresh_engine.connect() as conn:
+    with postgres_engine.connect() as conn:
         options = conn.execute(
             text("SELECT reloptions FROM pg_class WHERE relname = 'journeys'")
         ).scalar_one()
@@ -46,13 +50,11 @@ def test_journeys_are_analyzed_after_any_change_on_postgresql(fresh_engine: Engi
     ]
 
 
-def test_rows_every_ledger_write_updates_keep_room_in_their_pages(fresh_engine: Engine) -> None:
+def test_rows_every_ledger_write_updates_keep_room_in_their_pages(postgres_engine: Engine) -> None:
     # Each earn and redemption updates its account's row and a redemption the lots it
     # takes from: free room in their pages keeps those updates HOT while a slow
     # transaction delays pruning (migration 0038, issue 19).
-    if fresh_engine.dialect.name != "postgresql":
-        pytest.skip("storage parameters are PostgreSQL's")
-    with fresh_engine.connect() as conn:
+    with postgres_engine.connect() as conn:
         options = dict(
             conn.execute(
                 text(
