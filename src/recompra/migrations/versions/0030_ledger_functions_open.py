@@ -26,12 +26,11 @@ Revision ID: 0030_ledger_functions_open
 Revises: 0029_ledger_functions
 """
 
-import importlib.util
 from collections.abc import Sequence
-from pathlib import Path
-from types import ModuleType
 
 from alembic import op
+
+from recompra.migrations.earlier import earlier_migration
 
 revision: str = "0030_ledger_functions_open"
 down_revision: str | Sequence[str] | None = "0029_ledger_functions"
@@ -39,19 +38,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-def _previous() -> ModuleType:
-    """Migration 0029's module: its functions, which this one rewrites and its downgrade
-    restores (a migration's text never changes once released)."""
-    path = Path(__file__).with_name("0029_ledger_functions.py")
-    spec = importlib.util.spec_from_file_location("recompra_migration_0029", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_0029 = _previous()
+_0029 = earlier_migration("0029_ledger_functions.py")
 
 #: The customer's own account opened if missing (the row ``programs.ensure_account``
 #: writes), then locked. A concurrent opening of the same account makes the insert wait

@@ -29,12 +29,11 @@ Revision ID: 0037_ledger_one_statement
 Revises: 0036_drop_automation_contacts
 """
 
-import importlib.util
 from collections.abc import Sequence
-from pathlib import Path
-from types import ModuleType
 
 from alembic import op
+
+from recompra.migrations.earlier import earlier_migration
 
 revision: str = "0037_ledger_one_statement"
 down_revision: str | Sequence[str] | None = "0036_drop_automation_contacts"
@@ -42,19 +41,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-def _previous() -> ModuleType:
-    """Migration 0030's module: its functions, which this one rewrites and its downgrade
-    restores (a migration's text never changes once released)."""
-    path = Path(__file__).with_name("0030_ledger_functions_open.py")
-    spec = importlib.util.spec_from_file_location("recompra_migration_0030", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_0030 = _previous()
+_0030 = earlier_migration("0030_ledger_functions_open.py")
 
 _RK409 = """IF NOT v_stored THEN
         RAISE EXCEPTION 'idempotency key stored concurrently' USING ERRCODE = 'RK409';
