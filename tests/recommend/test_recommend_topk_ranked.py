@@ -6,6 +6,9 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from recompra.generate import GeneratorConfig, generate_tables
+from recompra.recommend.purchases import purchase_lines
+from recompra.recommend.recommenders import ItemCooccurrence
 from recompra.recommend.topk import SparseScores, fallback_orders, rank_evidence, sparse_top
 
 
@@ -72,3 +75,24 @@ def test_a_ranking_with_too_little_spare_is_not_used() -> None:
     assert not ranked.serves(excluded, k)
     got = sparse_top(scores, tie, excluded, k, fallback_orders(tie, None), ranked=ranked)
     np.testing.assert_array_equal(got, [[3, 4]])
+
+
+def test_evidence_not_marked_summed_has_its_duplicates_summed() -> None:
+    # Item 1 holds 2 + 2 = 4 in two entries, above item 0's 3: the sum ranks, not a part.
+    m, k = 5, 2
+    evidence = sp.csr_matrix((np.array([3.0, 2.0, 2.0]), np.array([0, 1, 1]), [0, 3]), (1, m))
+    tie = np.zeros(m)
+    got = sparse_top(SparseScores(evidence.copy()), tie, sp.csr_matrix((1, m)), k, [np.arange(m)])
+    np.testing.assert_array_equal(got, [[1, 0]])
+
+
+def test_co_occurrence_evidence_marked_summed_holds_each_item_once() -> None:
+    lines = purchase_lines(generate_tables(GeneratorConfig(seed=3, n_orders=800, n_products=60)))
+    model = ItemCooccurrence().fit(lines)
+    who = model.customers_[:200]
+    scores = model._sparse_scores(model.history_rows(who), who)
+    assert scores.summed
+    assert scores.evidence.nnz > 0
+    merged = scores.evidence.copy()
+    merged.sum_duplicates()
+    assert merged.nnz == scores.evidence.nnz

@@ -418,7 +418,8 @@ class ItemCooccurrence(BaseRecommender):
     def _sparse_scores(self, history: sp.csr_matrix, customer_ids: np.ndarray) -> SparseScores:
         binary = history.copy()
         binary.data[:] = 1.0
-        return SparseScores((binary @ self.similarity_).tocsr())
+        # A sparse product holds each (row, column) once: summed (see SparseScores).
+        return SparseScores((binary @ self.similarity_).tocsr(), summed=True)
 
 
 class NextBestOffer(BaseRecommender):

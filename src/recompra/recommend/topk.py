@@ -74,17 +74,21 @@ def dense_top(scores: np.ndarray, k: int) -> np.ndarray:
 class SparseScores:
     """A block's scores as ``evidence + mass[:, None] * prior[None, :]`` (see the module).
 
-    ``mass`` and ``prior`` are ``None`` together when there is no prior term.
+    ``mass`` and ``prior`` are ``None`` together when there is no prior term. ``summed``
+    says the evidence is a CSR matrix without duplicate entries (a sparse product's
+    output): ranking it then need not sort each row's entries to sum duplicates, about a
+    tenth of the refresh's ranking at 1M orders.
     """
 
     evidence: sp.csr_matrix
     mass: np.ndarray | None = None
     prior: np.ndarray | None = None
+    summed: bool = False
 
     def rows(self, start: int, stop: int) -> SparseScores:
         """Return the scores of rows ``start:stop``."""
         mass = None if self.mass is None else self.mass[start:stop]
-        return SparseScores(self.evidence[start:stop], mass, self.prior)
+        return SparseScores(self.evidence[start:stop], mass, self.prior, self.summed)
 
     def dense(self) -> np.ndarray:
         """Return the block's scores as a dense array (the dense path's input)."""
@@ -217,10 +221,11 @@ class RankedEvidence:
         return self.k == k and bool(np.all(np.diff(excluded.indptr) <= self.spare))
 
 
-def _canonical(evidence: sp.csr_matrix) -> sp.csr_matrix:
-    """Return ``evidence`` as CSR with its duplicate entries summed (in place if CSR)."""
-    matrix = evidence.tocsr()
-    matrix.sum_duplicates()
+def _canonical(scores: SparseScores) -> sp.csr_matrix:
+    """Return the evidence as CSR with its duplicate entries summed (in place if CSR)."""
+    matrix = scores.evidence.tocsr()
+    if not scores.summed:
+        matrix.sum_duplicates()
     return matrix
 
 
@@ -236,7 +241,7 @@ def rank_evidence(
     competes: those few entries are sorted by the rule, without building the row's
     fallback. The other rows are left to :func:`sparse_top`'s general path.
     """
-    evidence = _canonical(scores.evidence)
+    evidence = _canonical(scores)
     n = evidence.shape[0]
     lengths = np.diff(evidence.indptr)
     col = evidence.indices
@@ -275,7 +280,8 @@ def _take_ranked(
     """
     n, m = excluded.shape
     row, col, positive = ranked.row, ranked.col, ranked.positive
-    allowed = ~np.isin(row * m + col, _keys(excluded))
+    # Both sides unique (the evidence is summed): one merge, no np.unique of the entries.
+    allowed = ~np.isin(row * m + col, np.unique(_keys(excluded)), assume_unique=True)
     row, col, positive = row[allowed], col[allowed], positive[allowed]
     rank = _first_per_row(row, n)
     top = rank < k
@@ -333,7 +339,7 @@ def sparse_top(
         of at least each row's excluded items (else it is not used): the threshold pass
         is then taken from it instead of being computed.
     """
-    evidence = _canonical(scores.evidence)
+    evidence = _canonical(scores)
     n, m = evidence.shape
     out = np.full((n, k), -1, dtype=np.int64)
     if n == 0 or m == 0 or k <= 0:
@@ -344,7 +350,7 @@ def sparse_top(
         resolved = ranked.resolved
     else:
         resolved = _threshold_top(
-            SparseScores(evidence, scores.mass, scores.prior), tie, ex, k, out, evidence_only
+            SparseScores(evidence, scores.mass, scores.prior, True), tie, ex, k, out, evidence_only
         )
     if resolved.all():
         return out
@@ -353,7 +359,7 @@ def sparse_top(
         rest = np.flatnonzero(~resolved)
         mass = None if scores.mass is None else scores.mass[rest]
         out[rest] = sparse_top(
-            SparseScores(evidence[rest], mass, scores.prior),
+            SparseScores(evidence[rest], mass, scores.prior, True),
             tie,
             ex[rest],
             k,
