@@ -8,6 +8,7 @@ import pytest
 
 import recompra.recommend.recommenders as recommenders
 import recompra.recommend.served as served_module
+import recompra.recommend.topk as topk
 from recompra.generate import GeneratorConfig, generate_tables
 from recompra.recommend.backtest import LIST_KINDS
 from recompra.recommend.purchases import purchase_lines
@@ -59,9 +60,19 @@ def test_lists_ranked_together_equal_each_list_ranked_alone(
         return original(history, customer_ids)
 
     monkeypatch.setattr(member, "_sparse_scores", counting)
+    # Every threshold pass partitions a block's evidence once (topk._row_kth).
+    partitions: list[int] = []
+    row_kth = topk._row_kth
+
+    def partition_counting(*args):  # type: ignore[no-untyped-def]
+        partitions.append(1)
+        return row_kth(*args)
+
+    monkeypatch.setattr(topk, "_row_kth", partition_counting)
     alone = {kind: served.top_k(who, 15, kind) for kind in LIST_KINDS}
-    alone_calls = len(scored)
+    alone_calls, alone_partitions = len(scored), len(partitions)
     scored.clear()
+    partitions.clear()
     together = served.top_k_lists(who, 15, LIST_KINDS)
     for kind in LIST_KINDS:
         np.testing.assert_array_equal(together[kind], alone[kind])
@@ -70,4 +81,7 @@ def test_lists_ranked_together_equal_each_list_ranked_alone(
     blocks = -(-len(who) // BLOCK)
     assert alone_calls == 2 * blocks
     assert len(scored) == blocks
+    # And the shared members' evidence is ranked once per block for both lists: fewer
+    # threshold passes than ranking each list alone (topk.RankedEvidence).
+    assert len(partitions) < alone_partitions
     assert all(model.block_memo_ is None for model in served.fitted_.values())

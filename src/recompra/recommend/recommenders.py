@@ -41,6 +41,7 @@ from recompra.recommend.topk import (
     SparseScores,
     dense_top,
     fallback_orders,
+    rank_evidence,
     sparse_top,
 )
 
@@ -308,8 +309,21 @@ class BaseRecommender:
                     out_pos[start + sub : start + sub + len(top), :kk] = top
                 continue
             self.blocks_ranked_["sparse"] += 1
+            ranked = None
+            if memo is not None:
+                # Rank for any exclusion within the history: the block's next list reuses it.
+                ranked = memo.ranked
+                if ranked is None or ranked.k != kk:
+                    ranked = rank_evidence(scores, tie, np.diff(rows.indptr), kk)
+                    memo.ranked = ranked
             top = sparse_top(
-                scores, tie, self._excluded(rows, exclude), kk, orders, evidence_only=evidence_only
+                scores,
+                tie,
+                self._excluded(rows, exclude),
+                kk,
+                orders,
+                evidence_only=evidence_only,
+                ranked=ranked,
             )
             out_pos[start : start + len(block_ids), :kk] = top
         out_ids = np.where(out_pos >= 0, self.index_.ids[np.maximum(out_pos, 0)], -1)
@@ -404,7 +418,8 @@ class ItemCooccurrence(BaseRecommender):
     def _sparse_scores(self, history: sp.csr_matrix, customer_ids: np.ndarray) -> SparseScores:
         binary = history.copy()
         binary.data[:] = 1.0
-        return SparseScores((binary @ self.similarity_).tocsr())
+        # A sparse product holds each (row, column) once: summed (see SparseScores).
+        return SparseScores((binary @ self.similarity_).tocsr(), summed=True)
 
 
 class NextBestOffer(BaseRecommender):
