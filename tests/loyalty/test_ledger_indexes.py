@@ -1,11 +1,12 @@
 """The ledger's hot-path indexes: a movement without a batch adds no entry to the batch
 index, and the lookup by batch still uses it (migration 0031); the indexes no query reads
-(movements by order, events by account) are gone (migration 0033)."""
+(movements by order, events by account) are gone (migration 0033); an idempotency key is
+one B-tree, its primary key (migration 0039)."""
 
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, inspect, text
 
 from recompra.db import unit_of_work
 from recompra.db.dialect import is_sqlite
@@ -85,3 +86,40 @@ def test_the_lock_statements_build_no_temporary_btree(engine: Engine, statement:
         plan = "\n".join(str(row[-1]) for row in rows)
     assert "company_account_members" in plan
     assert "TEMP B-TREE" not in plan, plan
+
+
+def test_an_idempotency_key_is_written_to_one_btree(engine: Engine) -> None:
+    """Every ledger write stores a key: one B-tree for it, not a table and an index
+    (migration 0039). On SQLite a rowid table is a B-tree of its own besides its
+    indexes', so only ``WITHOUT ROWID`` with the key as primary key is one; on PostgreSQL
+    the heap is not a B-tree and the primary key's index is the one."""
+    with unit_of_work(engine, write=False) as session:
+        connection = session.connection()
+        if is_sqlite(connection):
+            btrees = connection.execute(
+                text(
+                    "SELECT name FROM sqlite_master WHERE tbl_name = 'loyalty_idempotency_keys'"
+                    " AND rootpage > 0"
+                )
+            ).all()
+        else:
+            btrees = connection.execute(
+                text(
+                    "SELECT indexname FROM pg_indexes WHERE tablename = 'loyalty_idempotency_keys'"
+                )
+            ).all()
+        key = inspect(connection).get_pk_constraint("loyalty_idempotency_keys")
+    assert len(btrees) == 1, btrees
+    assert key["constrained_columns"] == ["program_id", "scope", "key"]
+
+
+def test_the_key_lookup_uses_the_primary_key(engine: Engine) -> None:
+    x = "?" if engine.dialect.name == "sqlite" else "%(x)s"
+    plan = _plan(
+        engine,
+        "SELECT result FROM loyalty_idempotency_keys"
+        f" WHERE program_id = 1 AND scope = 'earn' AND key = {x}",
+        "k",
+    )
+    index = "PRIMARY KEY" if engine.dialect.name == "sqlite" else "pk_loyalty_idempotency_keys"
+    assert index in plan, plan
