@@ -5,15 +5,20 @@ one B-tree, its primary key (migration 0039)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from sqlalchemy import Engine, inspect, text
 
 from recompra.db import unit_of_work
 from recompra.db.dialect import is_sqlite
-from recompra.loyalty.ledger.idempotency import ACCOUNT_WITH_KEY_AND_DUE
+from recompra.errors import Conflict
+from recompra.loyalty.ledger.idempotency import ACCOUNT_WITH_KEY_AND_DUE, find_stored, store_key
 from recompra.loyalty.ledger.locks import LOCK_ACCOUNT_ROW
 from recompra.loyalty.prepared import Prepared
 from recompra.loyalty.rewards.redemption import ACCOUNT_AND_REDEEM_HEAD
+
+from .conftest import World
 
 #: The partial indexes of ``loyalty_movements`` and their column.
 PARTIAL = (("ix_loyalty_movements_batch_id", "batch_id"),)
@@ -123,3 +128,20 @@ def test_the_key_lookup_uses_the_primary_key(engine: Engine) -> None:
     )
     index = "PRIMARY KEY" if engine.dialect.name == "sqlite" else "pk_loyalty_idempotency_keys"
     assert index in plan, plan
+
+
+def test_a_key_stored_twice_is_a_conflict_and_keeps_its_first_result(world: World) -> None:
+    # The primary key is the uniqueness the protocol relies on (ADR 0003): the second
+    # insert of a key inserts nothing and says so (no row returned), whatever its result.
+    _, program_id = world.program()
+    now = datetime(2026, 12, 6, tzinfo=UTC)
+    key = {"program_id": program_id, "scope": "earn", "key": "order-1"}
+    with unit_of_work(world.engine) as session:
+        store_key(session, **key, result={"n": 1}, now=now, busy="busy")
+    with pytest.raises(Conflict), unit_of_work(world.engine) as session:
+        store_key(session, **key, result={"n": 2}, now=now, busy="busy")
+    with unit_of_work(world.engine) as session:
+        store_key(session, **{**key, "scope": "redeem"}, result={"n": 3}, now=now, busy="busy")
+    with unit_of_work(world.engine, write=False) as session:
+        assert find_stored(session, **key) == {"n": 1}
+        assert find_stored(session, **{**key, "scope": "redeem"}) == {"n": 3}

@@ -10,8 +10,8 @@ relies on (ADR 0003) is the primary key's now: the same columns, the same confli
 target (the server-side functions' ``ON CONFLICT (program_id, scope, key)`` included).
 
 SQLite rebuilds the table (batch mode); PostgreSQL builds the primary key's index
-while the table is locked, once: a large table makes that a maintenance-window step
-(docs/operations.md). The downgrade gives every row a new ``id`` in no particular order.
+while the table is locked, once (on a large table, minutes without ledger writes). The
+downgrade gives every row a new ``id`` in no particular order.
 
 Revision ID: 0039_idempotency_natural_key
 Revises: 0038_ledger_hot_rows_storage
