@@ -1,18 +1,24 @@
 """The ledger's hot-path indexes: a movement without a batch adds no entry to the batch
 index, and the lookup by batch still uses it (migration 0031); the indexes no query reads
-(movements by order, events by account) are gone (migration 0033)."""
+(movements by order, events by account) are gone (migration 0033); an idempotency key is
+one B-tree, its primary key (migration 0039)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, inspect, text
 
 from recompra.db import unit_of_work
 from recompra.db.dialect import is_sqlite
-from recompra.loyalty.ledger.idempotency import ACCOUNT_WITH_KEY_AND_DUE
+from recompra.errors import Conflict
+from recompra.loyalty.ledger.idempotency import ACCOUNT_WITH_KEY_AND_DUE, find_stored, store_key
 from recompra.loyalty.ledger.locks import LOCK_ACCOUNT_ROW
 from recompra.loyalty.prepared import Prepared
 from recompra.loyalty.rewards.redemption import ACCOUNT_AND_REDEEM_HEAD
+
+from .conftest import World
 
 #: The partial indexes of ``loyalty_movements`` and their column.
 PARTIAL = (("ix_loyalty_movements_batch_id", "batch_id"),)
@@ -85,3 +91,57 @@ def test_the_lock_statements_build_no_temporary_btree(engine: Engine, statement:
         plan = "\n".join(str(row[-1]) for row in rows)
     assert "company_account_members" in plan
     assert "TEMP B-TREE" not in plan, plan
+
+
+def test_an_idempotency_key_is_written_to_one_btree(engine: Engine) -> None:
+    """Every ledger write stores a key: one B-tree for it, not a table and an index
+    (migration 0039). On SQLite a rowid table is a B-tree of its own besides its
+    indexes', so only ``WITHOUT ROWID`` with the key as primary key is one; on PostgreSQL
+    the heap is not a B-tree and the primary key's index is the one."""
+    with unit_of_work(engine, write=False) as session:
+        connection = session.connection()
+        if is_sqlite(connection):
+            btrees = connection.execute(
+                text(
+                    "SELECT name FROM sqlite_master WHERE tbl_name = 'loyalty_idempotency_keys'"
+                    " AND rootpage > 0"
+                )
+            ).all()
+        else:
+            btrees = connection.execute(
+                text(
+                    "SELECT indexname FROM pg_indexes WHERE tablename = 'loyalty_idempotency_keys'"
+                )
+            ).all()
+        key = inspect(connection).get_pk_constraint("loyalty_idempotency_keys")
+    assert len(btrees) == 1, btrees
+    assert key["constrained_columns"] == ["program_id", "scope", "key"]
+
+
+def test_the_key_lookup_uses_the_primary_key(engine: Engine) -> None:
+    x = "?" if engine.dialect.name == "sqlite" else "%(x)s"
+    plan = _plan(
+        engine,
+        "SELECT result FROM loyalty_idempotency_keys"
+        f" WHERE program_id = 1 AND scope = 'earn' AND key = {x}",
+        "k",
+    )
+    index = "PRIMARY KEY" if engine.dialect.name == "sqlite" else "pk_loyalty_idempotency_keys"
+    assert index in plan, plan
+
+
+def test_a_key_stored_twice_is_a_conflict_and_keeps_its_first_result(world: World) -> None:
+    # The primary key is the uniqueness the protocol relies on (ADR 0003): the second
+    # insert of a key inserts nothing and says so (no row returned), whatever its result.
+    _, program_id = world.program()
+    now = datetime(2026, 12, 6, tzinfo=UTC)
+    key = {"program_id": program_id, "scope": "earn", "key": "order-1"}
+    with unit_of_work(world.engine) as session:
+        store_key(session, **key, result={"n": 1}, now=now, busy="busy")
+    with pytest.raises(Conflict), unit_of_work(world.engine) as session:
+        store_key(session, **key, result={"n": 2}, now=now, busy="busy")
+    with unit_of_work(world.engine) as session:
+        store_key(session, **{**key, "scope": "redeem"}, result={"n": 3}, now=now, busy="busy")
+    with unit_of_work(world.engine, write=False) as session:
+        assert find_stored(session, **key) == {"n": 1}
+        assert find_stored(session, **{**key, "scope": "redeem"}) == {"n": 3}

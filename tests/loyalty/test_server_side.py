@@ -59,6 +59,8 @@ TABLES = {
     "loyalty_idempotency_keys": {},
     "loyalty_debts": {"account_id": "loyalty_accounts", "movement_id": "loyalty_movements"},
 }
+#: The tables without an ``id``, and the order their rows are compared in (their key).
+ORDER = {"loyalty_idempotency_keys": "program_id, scope, key"}
 #: Columns set from the wall clock when the world is built (not by the writes compared).
 WALL_CLOCK = {("loyalty_accounts", "created_at"), ("loyalty_rewards", "created_at")}
 #: Ids inside the events' payloads and the keys' stored results.
@@ -232,11 +234,17 @@ def _tables(engine: Engine) -> tuple[dict[str, list[dict[str, Any]]], dict[str, 
         raw = {
             table: [
                 dict(row._mapping)
-                for row in conn.execute(text(f"SELECT * FROM {table} ORDER BY id"))
+                for row in conn.execute(
+                    text(f"SELECT * FROM {table} ORDER BY {ORDER.get(table, 'id')}")
+                )
             ]
             for table in TABLES
         }
-    ranks = {table: {row["id"]: n for n, row in enumerate(rows)} for table, rows in raw.items()}
+    ranks = {
+        table: {row["id"]: n for n, row in enumerate(rows)}
+        for table, rows in raw.items()
+        if table not in ORDER
+    }
     coupons = {row["coupon_code"]: n for n, row in enumerate(raw["loyalty_redemptions"])}
 
     def plain(value: Any) -> Any:

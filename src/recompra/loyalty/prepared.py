@@ -237,8 +237,10 @@ class _LastTimestamp:
 
 def written_columns(table: Table) -> tuple[str, ...]:
     """Every column of ``table`` but its generated primary key: what a prepared ``INSERT``
-    of a whole row lists (and every call passes)."""
-    return tuple(column.key for column in table.columns if not column.primary_key)
+    of a whole row lists (and every call passes). A natural primary key (the idempotency
+    keys') is written like any other column."""
+    generated = table.autoincrement_column
+    return tuple(column.key for column in table.columns if column is not generated)
 
 
 class Rows:

@@ -414,14 +414,24 @@ class LoyaltyEvent(ProgramOwned, Base):
     published_at: Mapped[datetime | None]
 
 
-class LoyaltyIdempotencyKey(ProgramOwned, Base):
-    """A write already done: ``(program_id, scope, key)`` is unique; ``result`` replays it."""
+class LoyaltyIdempotencyKey(Base):
+    """A write already done: ``(program_id, scope, key)`` is its key; ``result`` replays it.
+
+    No surrogate id (migration 0039): nothing looks a key up but by those three columns,
+    and a surrogate key beside their unique constraint was a second B-tree written per
+    ledger write. On SQLite the table is ``WITHOUT ROWID``: the rows are stored in the
+    primary key's own B-tree (a rowid table keeps a second, hidden one for them), so a
+    key costs one page a write instead of two; on PostgreSQL one index instead of two.
+    """
 
     __tablename__ = "loyalty_idempotency_keys"
-    __table_args__ = (UniqueConstraint("program_id", "scope", "key"),)
+    __table_args__ = ({"sqlite_with_rowid": False},)
 
-    scope: Mapped[str] = mapped_column(String(32))
-    key: Mapped[str] = mapped_column(String(128))
+    program_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("loyalty_programs.id"), primary_key=True
+    )
+    scope: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
     result: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -50,7 +50,7 @@ ACCOUNT_WITH_KEY_AND_DUE = Prepared(
 )
 STORE_KEY = Prepared(
     lambda dialect: insert_ignoring_conflicts(
-        dialect, KEYS, index_elements=("program_id", "scope", "key"), returning="id"
+        dialect, KEYS, index_elements=("program_id", "scope", "key"), returning="program_id"
     ),
     columns=written_columns(KEYS),
 )
