@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from _plain_sort import plain_sorted_top
 
 from recompra.generate import GeneratorConfig, generate_tables
 from recompra.recommend import recommenders
@@ -23,17 +24,6 @@ from recompra.recommend.replenishment import OwnHistory, Replenishment
 from recompra.recommend.topk import SparseScores, dense_top, fallback_orders, sparse_top
 
 
-def _expected(scores: np.ndarray, k: int) -> np.ndarray:
-    """The rule by plain sorting: score descending, then the lower position; -inf is out."""
-    out = np.full((scores.shape[0], k), -1, dtype=np.int64)
-    for r, row in enumerate(scores.tolist()):
-        ranked = sorted(
-            (j for j in range(len(row)) if row[j] != -np.inf), key=lambda j: (-row[j], j)
-        )
-        out[r, : min(k, len(ranked))] = ranked[:k]
-    return out
-
-
 def test_dense_top_breaks_ties_by_lower_position() -> None:
     # 15 items tied at 1.0 (every 7th position): argpartition alone returns them out of
     # position order (0, 7, 14, 21, 28, 56, 42, ...).
@@ -42,7 +32,7 @@ def test_dense_top_breaks_ties_by_lower_position() -> None:
     scores[1, ::3] = 2.0
     scores[1, 50:] = -np.inf
     for k in (1, 10, 40, 100):
-        want = _expected(scores, k)
+        want = plain_sorted_top(scores, k)
         # Excluded (-inf) positions come last; the caller turns them into -1.
         np.testing.assert_array_equal(np.where(want >= 0, dense_top(scores, k), -1), want)
 
@@ -60,7 +50,7 @@ def test_sparse_top_equals_the_sorted_order_on_tied_scores() -> None:
     scores = SparseScores(evidence, mass, prior)
     dense = scores.dense() + tie
     dense[excluded.toarray() != 0] = -np.inf
-    want = _expected(dense, k)
+    want = plain_sorted_top(dense, k)
     got = sparse_top(scores, tie, excluded, k, fallback_orders(tie, prior))
     np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(np.where(want >= 0, dense_top(dense, k), -1), want)

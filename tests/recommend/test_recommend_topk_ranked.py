@@ -5,22 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from _plain_sort import plain_sorted_top
 
 from recompra.generate import GeneratorConfig, generate_tables
 from recompra.recommend.purchases import purchase_lines
 from recompra.recommend.recommenders import ItemCooccurrence
 from recompra.recommend.topk import SparseScores, fallback_orders, rank_evidence, sparse_top
-
-
-def _sorted_top(scores: np.ndarray, k: int) -> np.ndarray:
-    """Score descending, then the lower position; ``-inf`` (excluded) is left out."""
-    out = np.full((scores.shape[0], k), -1, dtype=np.int64)
-    for r, row in enumerate(scores.tolist()):
-        ranked = sorted(
-            (j for j in range(len(row)) if row[j] != -np.inf), key=lambda j: (-row[j], j)
-        )
-        out[r, : min(k, len(ranked))] = ranked[:k]
-    return out
 
 
 @pytest.mark.parametrize("with_prior", [False, True])
@@ -52,7 +42,7 @@ def test_one_ranking_serves_every_exclusion_within_the_history(
     for excluded in (history, part, np.zeros((n, m), dtype=bool)):
         dense = scores.dense() + tie
         dense[excluded] = -np.inf
-        want = _sorted_top(dense, k)
+        want = plain_sorted_top(dense, k)
         got = sparse_top(scores, tie, sp.csr_matrix(excluded), k, orders, ranked=ranked)
         np.testing.assert_array_equal(got, want)
         positive = np.take_along_axis(scores.dense(), np.maximum(want, 0), axis=1) > 0

@@ -5,19 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from _plain_sort import plain_sorted_top
 
 from recompra.recommend.topk import SparseScores, _threshold_top, fallback_orders, sparse_top
-
-
-def _sorted_top(scores: np.ndarray, k: int) -> np.ndarray:
-    """Score descending, then the lower position; ``-inf`` (excluded) is left out."""
-    out = np.full((scores.shape[0], k), -1, dtype=np.int64)
-    for r, row in enumerate(scores.tolist()):
-        ranked = sorted(
-            (j for j in range(len(row)) if row[j] != -np.inf), key=lambda j: (-row[j], j)
-        )
-        out[r, : min(k, len(ranked))] = ranked[:k]
-    return out
 
 
 @pytest.mark.parametrize("with_prior", [False, True])
@@ -40,7 +30,7 @@ def test_threshold_rows_equal_the_sorted_order(with_prior: bool, seed: int, k: i
     scores = SparseScores(evidence, mass, prior)
     dense = scores.dense() + tie
     dense[excluded.toarray()] = -np.inf
-    want = _sorted_top(dense, k)
+    want = plain_sorted_top(dense, k)
     orders = fallback_orders(tie, prior)
     np.testing.assert_array_equal(sparse_top(scores, tie, excluded, k, orders), want)
     positive = np.take_along_axis(scores.dense(), np.maximum(want, 0), axis=1) > 0
@@ -66,7 +56,7 @@ def test_a_row_short_of_k_once_its_excluded_items_are_dropped_is_refilled() -> N
     tie = 1e-6 * np.arange(m, dtype=np.float64)  # item 39 sells best
     dense = evidence.toarray() + tie
     dense[0, :2] = -np.inf
-    want = _sorted_top(dense, k)
+    want = plain_sorted_top(dense, k)
     assert want[0, -1] == m - 1
     got = sparse_top(SparseScores(evidence), tie, excluded, k, fallback_orders(tie, None))
     np.testing.assert_array_equal(got, want)
