@@ -86,7 +86,9 @@ class HeldWriter:
         """Swap SQLAlchemy's garbage-collection hook of ``conn`` (it keeps the engine
         alive) for one that closes the driver connection when this keeper is collected."""
         fairy: Any = conn.connection
-        fairy._finalizer.detach()
+        hook = getattr(fairy, "_finalizer", None)  # SQLAlchemy's (a ``weakref.finalize``)
+        if hook is not None:
+            hook.detach()
         if self._closer is not None:
             self._closer.detach()
         # Not at exit (SQLAlchemy's hook does nothing then either), and never in a forked
