@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/bench_loyalty.py postgres --url postgresql+psycopg://... \
         [--workers 8] [--processes]
     .venv/bin/python benchmarks/bench_loyalty.py expiry [--lots 1000000] [--accounts 100000] \
-        [--url postgresql+psycopg://...]
+        [--url postgresql+psycopg://...] [--lots-fillfactor 100]
 
 Each run prints the project beside a bare-transaction floor (the raw driver: lock, update,
 insert, commit per op, same workers and database), wall and CPU time (the machine may be
@@ -17,14 +17,15 @@ workers >= 1,200 ops/s (>= 2,000 in issue 19); expiring 1M lots <= 10 s on both.
 is one unit of work (one transaction): an earn of a new order, or a redemption; customers
 are spread over many accounts, as in a real store, except with ``--hot`` (all on one
 account). The expiry run (SQLite, then PostgreSQL when ``--url`` is given) generates its
-lots in SQL (each earned on an order, in the orders' time order), vacuums, analyses and
-checkpoints, then times the expiry job (``expire_in_batches``: account locks, batches of
-one transaction each, on ``expiry_workers`` connections: two on PostgreSQL) beside a floor
-of bare SQL that writes the same rows (movements, events, balances, lot states) in four
-statements, one transaction per connection on as many connections, without locks or
-batches; on PostgreSQL it also reports the server's CPU time. The loyalty services
-re-evaluate no segment (the API routers do), so these figures do not depend on live
-segments.
+lots in SQL (each earned on an order, in the orders' time order; ``--lots-fillfactor``: on
+PostgreSQL into a lots table of that fillfactor instead of the migrations' 70), vacuums,
+analyses and checkpoints, then times the expiry job (``expire_in_batches``: account locks,
+batches of one transaction each, on ``expiry_workers`` connections: two on PostgreSQL)
+beside a floor of bare SQL that writes the same rows (movements, events, balances, lot
+states) in four statements, one transaction per connection on as many connections,
+without locks or batches; on PostgreSQL it also reports the server's CPU time. The
+loyalty services re-evaluate no segment (the API routers do), so these figures do not
+depend on live segments.
 """
 
 from __future__ import annotations
@@ -305,11 +306,29 @@ def bench_expiry(
     return {"project": project, "floor": floor}
 
 
-def run_expiry(backend: str, engine: Engine, *, lots: int, accounts: int) -> None:
+def lots_fillfactor(engine: Engine, fillfactor: int | None) -> str:
+    """PostgreSQL: set the lots' table to ``fillfactor`` (when given; before any lot is
+    written, so every page has it); the fillfactor the run's lots have, as printed."""
+    if engine.dialect.name != "postgresql":
+        return ""
+    with engine.begin() as conn:
+        if fillfactor is not None:
+            conn.exec_driver_sql(f"ALTER TABLE loyalty_lots SET (fillfactor = {int(fillfactor)})")
+        options = conn.execute(
+            text("SELECT reloptions FROM pg_class WHERE relname = 'loyalty_lots'")
+        ).scalar_one()
+    found = [o.split("=")[1] for o in options or () if o.startswith("fillfactor=")]
+    return f", lots fillfactor {found[0] if found else 100}"
+
+
+def run_expiry(
+    backend: str, engine: Engine, *, lots: int, accounts: int, fillfactor: int | None = None
+) -> None:
     """One backend's expiry figures: project beside floor, wall and CPU, the target."""
     workers = expiry_workers(engine)
+    storage = lots_fillfactor(engine, fillfactor)
     figures = bench_expiry(engine, lots=lots, accounts=accounts, workers=workers)
-    print(f"expiry on {backend}: {lots:,} lots, {workers} connection(s) (target <= 10 s)")
+    print(f"expiry on {backend}: {lots:,} lots{storage}, {workers} connection(s) (target <= 10 s)")
     for label, f in (
         ("project expiry job", figures["project"]),
         ("floor: bare SQL   ", figures["floor"]),
@@ -347,9 +366,17 @@ def main() -> None:
     )
     parser.add_argument("--lots", type=int, default=1_000_000)
     parser.add_argument("--accounts", type=int, default=100_000)
+    parser.add_argument(
+        "--lots-fillfactor",
+        type=int,
+        default=None,
+        help="expiry on PostgreSQL: the lots' table fillfactor (default: the migrations', 70)",
+    )
     args = parser.parse_args()
     if args.processes and args.kind != "postgres":
         parser.error("--processes applies to the postgres benchmark")
+    if args.lots_fillfactor is not None and (args.kind != "expiry" or not args.url):
+        parser.error("--lots-fillfactor applies to the expiry benchmark on PostgreSQL")
     backend = "sqlite" if args.kind == "sqlite" or not args.url else "postgres"
     engine, name = fresh_database(backend, args.url)
     try:
@@ -360,7 +387,13 @@ def main() -> None:
                 sqlite_engine, _ = fresh_database("sqlite", None)
                 run_expiry("sqlite", sqlite_engine, lots=args.lots, accounts=args.accounts)
                 sqlite_engine.dispose()
-            run_expiry(backend, engine, lots=args.lots, accounts=args.accounts)
+            run_expiry(
+                backend,
+                engine,
+                lots=args.lots,
+                accounts=args.accounts,
+                fillfactor=args.lots_fillfactor,
+            )
         else:
             workers = args.workers or (1 if backend == "sqlite" else 8)
             sizes = {"workers": workers, "ops": args.ops, "customers": args.customers}

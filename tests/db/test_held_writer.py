@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import sqlite3
 import threading
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -125,3 +127,30 @@ def test_writer_threads_share_the_held_connection_one_at_a_time(engine: Engine) 
     with unit_of_work(engine, write=False) as session:
         values = list(session.scalars(text("SELECT x FROM t ORDER BY x")))
     assert values == list(range(1, 201))
+
+
+@pytest.mark.filterwarnings("error")
+def test_an_engine_dropped_without_dispose_is_collected_and_closes_its_held_connection(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The held connection stays checked out between units of work; SQLAlchemy's
+    garbage-collection hook of a checked-out connection refers to the engine (through its
+    pool), which kept an engine dropped without ``dispose()`` alive with its SQLite
+    connection open. Now the engine is collected and its held connection closed, with no
+    warning nor pool error logged."""
+    engine = make_engine(f"sqlite:///{tmp_path}/dropped.db")
+    with unit_of_work(engine) as session:
+        session.execute(text("CREATE TABLE t (x INTEGER)"))
+    with unit_of_work(engine) as session:
+        session.execute(text("INSERT INTO t VALUES (1)"))
+    driver = _driver(engine)
+    gone = weakref.ref(engine)
+    del engine, session
+    gc.collect()
+    assert gone() is None
+    with pytest.raises(sqlite3.ProgrammingError):  # closed
+        driver.execute("SELECT 1")
+    assert [r.getMessage() for r in caplog.records if r.levelname in ("WARNING", "ERROR")] == []
+    reader = sqlite3.connect(tmp_path / "dropped.db")
+    assert reader.execute("SELECT x FROM t").fetchall() == [(1,)]  # the commits stayed
+    reader.close()

@@ -21,6 +21,13 @@ and the next unit of work opens another from the pool:
   it is given back;
 - in a forked child, which never uses nor closes its parent's.
 
+An engine dropped without ``dispose()`` closes its held connection when it is collected.
+A checked-out connection's garbage-collection hook (SQLAlchemy's finalizer of the pooled
+connection) refers to its pool, and the pool's listeners to the engine: that hook kept
+every such engine alive for good, with its SQLite connection (three open files) and its
+checkpointer thread. The held connection's hook is therefore replaced by one that refers
+to the driver connection alone, called when the keeper (so the engine) is collected.
+
 An in-memory database (one connection per thread, ``SingletonThreadPool``) holds none.
 """
 
@@ -28,6 +35,7 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from typing import Any
 
 from sqlalchemy import Connection, Engine, event
@@ -48,6 +56,8 @@ class HeldWriter:
         #: A forked child's references to its parent's connection: kept, so that the
         #: child's garbage collector never closes the parent's SQLite connection.
         self._parents: list[Connection] = []
+        #: Closes the held connection's driver connection when this keeper is collected.
+        self._closer: weakref.finalize[Any, Any] | None = None
         #: Guards ``_conn`` against ``engine.dispose()`` on another thread.
         self._swap = threading.Lock()
         event.listen(engine, "engine_disposed", self._disposed)
@@ -69,7 +79,22 @@ class HeldWriter:
         self._pool = self._engine.pool
         conn = self._engine.connect()
         conn.execution_options(**self._begin_options)
+        self._unpin(conn)
         return conn
+
+    def _unpin(self, conn: Connection) -> None:
+        """Swap SQLAlchemy's garbage-collection hook of ``conn`` (it keeps the engine
+        alive) for one that closes the driver connection when this keeper is collected."""
+        fairy: Any = conn.connection
+        hook = getattr(fairy, "_finalizer", None)  # SQLAlchemy's (a ``weakref.finalize``)
+        if hook is not None:
+            hook.detach()
+        if self._closer is not None:
+            self._closer.detach()
+        # Not at exit (SQLAlchemy's hook does nothing then either), and never in a forked
+        # child: closing the parent's SQLite connection there could checkpoint its WAL.
+        self._closer = weakref.finalize(self, _close_driver, fairy.dbapi_connection, os.getpid())
+        self._closer.atexit = False
 
     def give_back(self, conn: Connection) -> None:
         """Keep ``conn`` for the next unit of work (its transaction ended), or close it."""
@@ -109,6 +134,12 @@ class HeldWriter:
             self._parents.append(conn)  # a forked child's ``dispose(close=False)``
         else:
             _close(conn)
+
+
+def _close_driver(driver: Any, pid: int) -> None:
+    """Close an engine's held driver connection once the engine is gone (in its process)."""
+    if os.getpid() == pid:
+        driver.close()
 
 
 def _close(conn: Connection) -> None:
