@@ -49,16 +49,16 @@ def _statements(engine: Engine) -> Iterator[list[str]]:
 
 
 #: Round trips per write, BEGIN and COMMIT included, as the driver sends them. SQLite:
-#: earn = BEGIN, head (program, order, rules), the account with its key and due lots (one
-#: statement: BEGIN IMMEDIATE already serialises writers), order lines, balances,
-#: movement, event, lot, key, COMMIT; redeem = BEGIN, the account with the reward, key
+#: earn = BEGIN, the head (program, order, rules) with the buyer's account, its key and
+#: due lots (one statement: BEGIN IMMEDIATE already serialises writers), order lines,
+#: balances, movement, event, lot, key, COMMIT; redeem = BEGIN, the account with the reward, key
 #: and due lots (one statement, for the same reason), redemption, balances, movement,
 #: event, allocations, the lot, the redemption's movement, key, COMMIT. PostgreSQL calls
 #: one server-side function per write (migrations 0029 and 0032: the earn's function reads
 #: the order and computes the points): earn = BEGIN, the function, COMMIT; redeem = BEGIN,
 #: the function, COMMIT.
 ROUND_TRIPS = {
-    "sqlite": {"earn": 10, "redeem": 11},
+    "sqlite": {"earn": 9, "redeem": 11},
     "postgresql": {"earn": 3, "redeem": 3},
 }
 
