@@ -13,7 +13,18 @@ from typing import Any
 
 import pytest
 from psycopg.pq import Trace
-from sqlalchemy import Column, Engine, Integer, MetaData, Table, event, insert, select
+from sqlalchemy import (
+    Column,
+    Engine,
+    Integer,
+    MetaData,
+    Table,
+    bindparam,
+    event,
+    insert,
+    select,
+    text,
+)
 
 from dbtest import connections_in_use
 from recompra.automation.wakeup import writes_trigger_table
@@ -29,6 +40,7 @@ from recompra.loyalty.errors import RewardUnavailable
 from recompra.loyalty.ledger.server_side import autocommit_session
 from recompra.loyalty.prepared import Prepared, _LastTimestamp, run
 from recompra.models import LoyaltyReward
+from recompra.models.base import UTCDateTime
 
 from .conftest import T0, World
 
@@ -49,16 +61,16 @@ def _statements(engine: Engine) -> Iterator[list[str]]:
 
 
 #: Round trips per write, BEGIN and COMMIT included, as the driver sends them. SQLite:
-#: earn = BEGIN, head (program, order, rules), the account with its key and due lots (one
-#: statement: BEGIN IMMEDIATE already serialises writers), order lines, balances,
-#: movement, event, lot, key, COMMIT; redeem = BEGIN, the account with the reward, key
+#: earn = BEGIN, the head (program, order, rules) with the buyer's account, its key and
+#: due lots (one statement: BEGIN IMMEDIATE already serialises writers), order lines,
+#: balances, movement, event, lot, key, COMMIT; redeem = BEGIN, the account with the reward, key
 #: and due lots (one statement, for the same reason), redemption, balances, movement,
 #: event, allocations, the lot, the redemption's movement, key, COMMIT. PostgreSQL calls
 #: one server-side function per write (migrations 0029 and 0032: the earn's function reads
 #: the order and computes the points): earn = BEGIN, the function, COMMIT; redeem = BEGIN,
 #: the function, COMMIT.
 ROUND_TRIPS = {
-    "sqlite": {"earn": 10, "redeem": 11},
+    "sqlite": {"earn": 9, "redeem": 11},
     "postgresql": {"earn": 3, "redeem": 3},
 }
 
@@ -294,3 +306,39 @@ def test_the_shared_timestamp_processor_converts_as_its_processor_does() -> None
     # The last four conversions are remembered (first in, first out; a hit changes
     # nothing): 0 1 (0 hit) 2 3 4 0 5 1 (5 5 hits) 2 are converted, 9 calls.
     assert len(calls) == 9
+
+
+_STAMPS = Table(
+    "hot_path_stamps",
+    MetaData(),
+    Column("id", Integer, primary_key=True),
+    Column("at", UTCDateTime),
+)
+_READ_STAMP = Prepared(select(_STAMPS.c.at).where(_STAMPS.c.id == bindparam("id")))
+
+
+def test_a_prepared_statement_reads_timestamps_as_aware_utc(world: World) -> None:
+    """Timestamps written as text by hand (with and without microseconds, with an offset)
+    and ``NULL`` come back from a prepared statement as the instants they name, in UTC
+    (on SQLite through the one-call parse of ``prepared._result_processor``)."""
+    engine = world.engine
+    _STAMPS.create(engine, checkfirst=True)
+    written = {
+        1: ("2026-12-06 13:15:56.154070", datetime(2026, 12, 6, 13, 15, 56, 154070, tzinfo=UTC)),
+        2: ("2026-12-06 13:15:56", datetime(2026, 12, 6, 13, 15, 56, tzinfo=UTC)),
+        3: ("2026-12-06 13:15:56+02:00", datetime(2026, 12, 6, 11, 15, 56, tzinfo=UTC)),
+        4: (None, None),
+    }
+    with engine.begin() as conn:
+        for key, (text_value, _) in written.items():
+            conn.execute(
+                text("INSERT INTO hot_path_stamps (id, at) VALUES (:id, :at)"),
+                {"id": key, "at": text_value},
+            )
+    with unit_of_work(engine, write=False) as session:
+        for key, (_, expected) in written.items():
+            read = run(session, _READ_STAMP, {"id": key}).scalar_one()
+            assert read == expected
+            if expected is not None:
+                assert read.utcoffset() == timedelta(0)
+    _STAMPS.drop(engine)

@@ -21,11 +21,12 @@ import weakref
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from operator import itemgetter
 from typing import Any, TypeAlias, TypeGuard, cast
 
 from sqlalchemy import Connection, DateTime, Engine, Table, TypeDecorator, literal_column
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, processors
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -33,6 +34,7 @@ from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.visitors import replacement_traverse
 
 from recompra.db import UNIT_CONNECTION
+from recompra.models.base import UTCDateTime, as_utc
 
 Processor = Callable[[Any], Any]
 #: A row a prepared statement returned: a named tuple, read by attribute or index like a
@@ -135,9 +137,7 @@ class Prepared:
         columns = list(getattr(statement, "exported_columns", ()))
         keys = [c.key for c in columns]
         row = namedtuple("Row", keys, rename=True) if keys else None  # type: ignore[misc]
-        results = tuple(
-            c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns
-        )
+        results = tuple(_result_processor(c.type, dialect) for c in columns)
         names = tuple(positions if positions is not None else binds_seen)
         return _Compiled(
             sql=sql,
@@ -186,6 +186,25 @@ def _constants_inlined(statement: ClauseElement, dialect: Dialect) -> ClauseElem
         return literal_column(render(element.value), type_=element.type)
 
     return cast(ClauseElement, replacement_traverse(cast(Any, statement), {}, literal_of))
+
+
+def _result_processor(type_: Any, dialect: Dialect) -> Processor | None:
+    """The column type's result processor; for a UTC timestamp stored as ISO text
+    (SQLite), the parse and the zone in one call. SQLAlchemy's layered processor (the
+    dialect's parse, then the type decorator's method) cost ~1.5 µs a timestamp read,
+    and a ledger write reads three or four (the account's, the order's, the reward's)."""
+    if isinstance(type_, UTCDateTime):
+        parse = dialect.type_descriptor(type_.impl_instance).result_processor(dialect, None)
+        if parse is processors.str_to_datetime:  # ``datetime.fromisoformat``
+            return _utc_from_text
+    processor: Processor | None = type_.dialect_impl(dialect).result_processor(dialect, None)
+    return processor
+
+
+def _utc_from_text(value: str | None) -> datetime | None:
+    """:class:`UTCDateTime`'s value read from ISO text: the dialect's parse, then the
+    type's own conversion to UTC."""
+    return None if value is None else as_utc(datetime.fromisoformat(value))
 
 
 def _is_timestamp(type_: Any) -> bool:

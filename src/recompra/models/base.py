@@ -54,9 +54,14 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=None) if stores_naive_utc(dialect) else value
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return as_utc(value)
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """A timestamp read back, in UTC: a naive one (SQLite's text) is UTC already."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 #: JSON that is JSONB on PostgreSQL.

@@ -8,6 +8,7 @@ IMMEDIATE``) and SQLAlchemy leaves ``FOR UPDATE`` out.
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Iterable
 from typing import cast
 
@@ -56,6 +57,10 @@ def lock_reward(session: Session, *, reward_id: int) -> LoyaltyReward:
 
 
 ACCOUNTS = cast(Table, LoyaltyAccount.__table__)
+#: An account's columns cut out of a wider row (a statement that read the account with
+#: other facts, where the database serialises writers: ``idempotency.serialises_writes``).
+AccountRow = namedtuple("AccountRow", [c.key for c in ACCOUNTS.c])  # type: ignore[misc]
+ACCOUNT_WIDTH = len(ACCOUNTS.c)
 #: The account holding the customer's points (their company's pool, if any), locked.
 LOCK_ACCOUNT_ROW = Prepared(select(ACCOUNTS).where(holder_condition()).with_for_update())
 READ_ACCOUNT_ROW = Prepared(select(ACCOUNTS).where(ACCOUNTS.c.id == bindparam("account_id")))

@@ -8,21 +8,34 @@ tier upgrade) load ORM objects afresh.
 
 from __future__ import annotations
 
+from collections import namedtuple
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import NamedTuple, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.orm import Session
 
+from recompra.db.dialect import serialises_writes
 from recompra.errors import Conflict, InvalidInput, NotFound
 from recompra.loyalty.errors import ProgramInactive
 from recompra.loyalty.ledger import server_side
-from recompra.loyalty.ledger.idempotency import lock_account_and_find_stored, store_key
-from recompra.loyalty.ledger.locks import locked_account_object
+from recompra.loyalty.ledger.idempotency import (
+    STORED_RESULT,
+    lock_account_and_find_stored,
+    store_key,
+    stored_and_due,
+)
+from recompra.loyalty.ledger.locks import (
+    ACCOUNT_WIDTH,
+    ACCOUNTS,
+    AccountRow,
+    locked_account_object,
+)
 from recompra.loyalty.ledger.postings import (
     Posting,
     event_details,
+    has_due_lots,
     insert_lot,
     post,
     repay_debt,
@@ -31,7 +44,7 @@ from recompra.loyalty.ledger.results import EarnResult
 from recompra.loyalty.ledger.settlement import settle_row
 from recompra.loyalty.operations.context import context_for
 from recompra.loyalty.prepared import Prepared, Record, run
-from recompra.loyalty.programs import get_program
+from recompra.loyalty.programs import get_program, holder_condition
 from recompra.loyalty.rules.calculation import Calculation
 from recompra.loyalty.rules.engine import (
     NON_EARNING_STATUSES,
@@ -59,7 +72,7 @@ _P = cast(Table, LoyaltyProgram.__table__)
 _O = cast(Table, Order.__table__)
 #: Program, order, the customer's earlier orders, the rules fingerprint and whether the
 #: program has tiers: one round trip before the account lock.
-EARN_HEAD = Prepared(
+_EARN_HEAD = (
     select(
         _P.c.id.label("program_id"),
         _P.c.status.label("program_status"),
@@ -90,8 +103,22 @@ EARN_HEAD = Prepared(
         .label("coalition_rate_pct"),
     )
     .select_from(_P.outerjoin(_O, _O.c.id == bindparam("order_id")))
-    .where(_P.c.id == bindparam("program_id")),
-    server_prepared=True,
+    .where(_P.c.id == bindparam("program_id"))
+)
+EARN_HEAD = Prepared(_EARN_HEAD, server_prepared=True)
+_HEAD_WIDTH = len(_EARN_HEAD.selected_columns)
+_HeadRow = namedtuple("_HeadRow", _EARN_HEAD.selected_columns.keys())  # type: ignore[misc]
+#: Where the database serialises writers (SQLite: the write lock is taken at ``BEGIN``),
+#: :data:`EARN_HEAD` and the order's buyer's account with the key's stored result and
+#: whether it has lots due (``idempotency.ACCOUNT_WITH_KEY_AND_DUE``) in one statement:
+#: a round trip less per earn. The account's columns follow the head's; they are ``NULL``
+#: when the buyer has no account yet (or the order is missing).
+EARN_HEAD_AND_ACCOUNT = Prepared(
+    _EARN_HEAD.add_columns(
+        *ACCOUNTS.c,
+        STORED_RESULT.scalar_subquery().label("stored"),
+        has_due_lots(ACCOUNTS.c.id).label("due"),
+    ).outerjoin(ACCOUNTS, holder_condition(_O.c.customer_id))
 )
 
 
@@ -104,17 +131,19 @@ def earn_for_order(
         done = earn_in_one_call(session, program_id=program_id, order_id=order_id, now=now)
         if done is not None:
             return done
-    head = _earn_head(session, program_id=program_id, order_id=order_id)
     key = str(order_id)
-    account, stored, due = lock_account_and_find_stored(
-        session,
-        program_id=program_id,
-        customer_id=head.customer_id,
-        scope="earn",
-        key=key,
-        now=now,
-        create=True,
-    )
+    head, found = _head_and_account(session, program_id=program_id, order_id=order_id, now=now)
+    if found is None:
+        found = lock_account_and_find_stored(
+            session,
+            program_id=program_id,
+            customer_id=head.customer_id,
+            scope="earn",
+            key=key,
+            now=now,
+            create=True,
+        )
+    account, stored, due = found
     assert account is not None, "create=True opens a missing account"
     if stored is not None:
         return EarnResult.from_json(stored)
@@ -143,9 +172,40 @@ def earn_for_order(
     return result
 
 
+def _head_and_account(
+    session: Session, *, program_id: int, order_id: int, now: datetime
+) -> tuple[Record, tuple[Record, dict[str, Any] | None, bool] | None]:
+    """:func:`_earn_head`, and where the database serialises writers the locked account
+    with the key's stored result and whether it has lots due (``None`` when the buyer
+    has no account yet, or elsewhere: :func:`lock_account_and_find_stored` then asks)."""
+    if not serialises_writes(session):
+        return _earn_head(session, program_id=program_id, order_id=order_id), None
+    params = {
+        "program_id": program_id,
+        "order_id": order_id,
+        "scope": "earn",
+        "key": str(order_id),
+        "now": now,
+    }
+    row = run(session, EARN_HEAD_AND_ACCOUNT, params).first()
+    if row is None:
+        return _checked_head(None, params), None  # raises: the program does not exist
+    head = _checked_head(_HeadRow(*row[:_HEAD_WIDTH]), params)
+    account: Record = AccountRow(*row[_HEAD_WIDTH : _HEAD_WIDTH + ACCOUNT_WIDTH])
+    if account.id is None:
+        return head, None
+    return head, (account, *stored_and_due(row))
+
+
 def _earn_head(session: Session, *, program_id: int, order_id: int) -> Record:
     """The program and order facts the earn needs, validated."""
-    head = run(session, EARN_HEAD, {"program_id": program_id, "order_id": order_id}).first()
+    params = {"program_id": program_id, "order_id": order_id}
+    return _checked_head(run(session, EARN_HEAD, params).first(), params)
+
+
+def _checked_head(head: Record | None, params: dict[str, Any]) -> Record:
+    """:data:`EARN_HEAD`'s row when the earn may go on; else the reason why not."""
+    program_id, order_id = params["program_id"], params["order_id"]
     if head is None:
         raise NotFound(f"loyalty program {program_id} not found", field="program_id")
     if head.program_status != "active":

@@ -31,7 +31,14 @@ from recompra.loyalty.ledger.idempotency import (
     store_key,
     stored_and_due,
 )
-from recompra.loyalty.ledger.locks import ACCOUNTS, lock_account, lock_account_row, lock_reward
+from recompra.loyalty.ledger.locks import (
+    ACCOUNT_WIDTH,
+    ACCOUNTS,
+    AccountRow,
+    lock_account,
+    lock_account_row,
+    lock_reward,
+)
 from recompra.loyalty.ledger.postings import (
     HAS_DUE_LOTS,
     event_details,
@@ -77,10 +84,8 @@ REDEEM_HEAD = Prepared(
         STORED_RESULT.scalar_subquery().label("stored"), HAS_DUE_LOTS.label("due")
     )
 )
-_ACCOUNT_WIDTH = len(ACCOUNTS.c)
-#: :data:`ACCOUNT_AND_REDEEM_HEAD`'s row, cut in two: the account's columns, then
-#: :data:`REDEEM_HEAD`'s.
-_ACCOUNT_ROW = namedtuple("_ACCOUNT_ROW", [c.key for c in ACCOUNTS.c])  # type: ignore[misc]
+#: :data:`ACCOUNT_AND_REDEEM_HEAD`'s row, cut in two: the account's columns
+#: (``locks.AccountRow``), then :data:`REDEEM_HEAD`'s.
 _REDEEM_HEAD_ROW = namedtuple(  # type: ignore[misc]
     "_REDEEM_HEAD_ROW", [*(c.key for c in _R.c), "program_status", "stored", "due"]
 )
@@ -227,8 +232,8 @@ def _lock_and_read_head(session: Session, params: dict[str, Any]) -> tuple[Recor
     if serialises_writes(session):
         row = run(session, ACCOUNT_AND_REDEEM_HEAD, params).first()
         if row is not None:
-            head = _REDEEM_HEAD_ROW(*row[_ACCOUNT_WIDTH:])
-            return _ACCOUNT_ROW(*row[:_ACCOUNT_WIDTH]), _found(session, head, params)
+            head = _REDEEM_HEAD_ROW(*row[ACCOUNT_WIDTH:])
+            return AccountRow(*row[:ACCOUNT_WIDTH]), _found(session, head, params)
     account = lock_account_row(
         session, program_id=params["program_id"], customer_id=params["customer_id"]
     )
