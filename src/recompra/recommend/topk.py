@@ -3,7 +3,7 @@
 **Tie rule.** Every served list orders items by score, best first, and equal scores by
 the lower item position (the item index is sorted by id, so: the lower item id). The
 recommenders add ``1e-6 * popularity`` to their scores before ranking
-(:class:`~recompra.recommend.recommenders.BaseRecommender`), so in practice the order is
+(:class:`~recompra.recommend.base.BaseRecommender`), so in practice the order is
 "score, then popularity, then lower id"; both paths below apply the rule the same way.
 
 **Dense** (:func:`dense_top`): a block of customers x the whole catalogue.
