@@ -127,3 +127,40 @@ def test_set_helpers_equal_numpy(seed: int) -> None:
         np.testing.assert_array_equal(distinct, np.unique(keys))
         probe = rng.integers(-5, 520, 300)
         np.testing.assert_array_equal(_member(probe, distinct), np.isin(probe, keys))
+
+
+def test_long_rows_are_bounded_from_a_sample_and_still_decided() -> None:
+    # Rows of thousands of entries (co-occurrence's at 1M orders): the bound comes from
+    # a sample of them; it must never exceed the row's own (k + spare)-th best, and rows
+    # far above the fallback are still decided, with the lists of a sort.
+    rng = np.random.default_rng(12)
+    m, k = 5_000, 30
+    lengths = [4_000, 2_600, 1_100, 700, 40]
+    rows = [rng.permutation(m)[:n] for n in lengths]
+    values = [rng.uniform(1.0, 2.0, n) for n in lengths]
+    spare = np.array([0, 12, 3, 40, 0])
+    order = [np.argsort(r) for r in rows]
+    evidence = sp.csr_matrix(
+        (
+            np.concatenate([v[o] for v, o in zip(values, order, strict=True)]),
+            np.concatenate([r[o] for r, o in zip(rows, order, strict=True)]),
+            np.concatenate([[0], np.cumsum(lengths)]),
+        ),
+        shape=(len(lengths), m),
+    )
+    bound = _row_kth(evidence.data, evidence.indptr, k, spare)
+    exact = _expected_kth(values, k, spare)
+    assert np.all(bound <= exact)
+    assert np.all(np.isfinite(bound))
+    # Exclude each row's spare best entries: the hardest exclusion the bound allows.
+    excluded = sp.lil_matrix((len(lengths), m))
+    for i, (r, v) in enumerate(zip(rows, values, strict=True)):
+        excluded[i, r[np.argsort(-v)[: spare[i]]]] = 1.0
+    excluded = excluded.tocsr()
+    tie = 1e-6 * rng.integers(0, 9, m).astype(np.float64)
+    scores = SparseScores(evidence)
+    out = np.full((len(lengths), k), -1, dtype=np.int64)
+    assert _threshold_top(scores, tie, excluded, k, out, False).all()
+    dense = scores.dense() + tie
+    dense[excluded.toarray() > 0] = -np.inf
+    np.testing.assert_array_equal(out, plain_sorted_top(dense, k))
