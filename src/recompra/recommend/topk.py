@@ -199,40 +199,31 @@ def _fallback(order: np.ndarray, skip: np.ndarray, n: int, k: int) -> np.ndarray
 #: NumPy's vectorised sort of short rows costs less than one partition (measured: 2,000
 #: rows of 64 or 256 values sort in 0.6-0.75x a partition's CPU; at 2,048 values, 1.6x).
 _SORT_WIDTH = 256
-#: Entries of a long row :func:`_row_kth` looks at (an evenly strided sample of at least
-#: this many): the rank-th largest of a sample is at most the row's, so still a valid
-#: bound, and padding and partitioning co-occurrence's rows of thousands of entries
-#: was most of the threshold pass's cost.
-_SAMPLE = 512
 
 
 def _row_kth(values: np.ndarray, indptr: np.ndarray, k: int, spare: np.ndarray) -> np.ndarray:
-    """Return a lower bound of each CSR row's ``k``-th largest value once ``spare[row]``
-    of its entries are dropped: the ``(k + spare[row])``-th largest of the row, or of an
-    evenly strided sample of at least :data:`_SAMPLE` of its entries when it is longer
-    (``-inf`` when there are fewer).
+    """Return each CSR row's ``(k + spare[row])``-th largest value (``-inf`` if shorter):
+    a lower bound of its ``k``-th largest once ``spare[row]`` of its entries are dropped.
 
-    Rows (or samples) are padded with ``-inf`` to the longest of their power-of-two
-    length bucket (at most twice the entries) and partitioned at each row's own rank, or
-    sorted when short (:data:`_SORT_WIDTH`): no sort of long rows. Each row's own rank,
+    Rows are padded with ``-inf`` to the longest row of their power-of-two length bucket
+    (at most twice the entries) and partitioned at each row's own rank, or sorted when
+    the rows are short (:data:`_SORT_WIDTH`): no sort of long rows. Each row's own rank,
     not the bucket's largest, so that one customer with a long history does not lower
     the bound of (and send to the general path) every row of its bucket.
     """
-    lengths = np.diff(indptr).astype(np.int64)
+    lengths = np.diff(indptr)
     kth = np.full(len(lengths), -np.inf)
     rank_of = k + np.asarray(spare, dtype=np.int64)
-    stride = np.maximum(lengths // _SAMPLE, 1)
-    taken = -(-lengths // stride)  # entries looked at: between _SAMPLE and 2 _SAMPLE
-    long_rows = np.flatnonzero(taken >= rank_of)  # the others have no such entry
-    bucket = np.ceil(np.log2(taken[long_rows])).astype(np.int64)
+    long_rows = np.flatnonzero(lengths >= rank_of)  # the others have no such entry
+    bucket = np.ceil(np.log2(lengths[long_rows])).astype(np.int64)
     for b in np.unique(bucket):
         rows = long_rows[bucket == b]
-        size = taken[rows]
+        size = lengths[rows]
         width = int(size.max())
         pad = np.full((len(rows), width), -np.inf)
         offset = np.arange(int(size.sum())) - np.repeat(np.cumsum(size) - size, size)
         pad[np.repeat(np.arange(len(rows)), size), offset] = values[
-            np.repeat(indptr[rows], size) + offset * np.repeat(stride[rows], size)
+            np.repeat(indptr[rows], size) + offset
         ]
         # Ascending, so a row's r-th largest sits at width - r (its -inf pads first).
         at = width - rank_of[rows]
