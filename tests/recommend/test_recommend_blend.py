@@ -11,7 +11,7 @@ import pytest
 
 from recompra.recommend.blend import HistoryThenNew, ValidationLists, cross_fitted_metrics
 from recompra.recommend.metrics import Relevant, paired_difference
-from recompra.recommend.recommenders import Popularity
+from recompra.recommend.popularity import Popularity
 from recompra.recommend.replenishment import OwnHistory
 
 

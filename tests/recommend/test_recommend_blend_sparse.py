@@ -7,16 +7,13 @@ import pandas as pd
 import pytest
 
 from recompra.generate import GeneratorConfig, generate_tables
-from recompra.recommend import recommenders
+from recompra.recommend import base as recommender_base
+from recompra.recommend.base import BaseRecommender, Exclude
 from recompra.recommend.blend import Blend
+from recompra.recommend.item_cooccurrence import ItemCooccurrence
+from recompra.recommend.nbo_model import NextBestOffer
+from recompra.recommend.popularity import Popularity
 from recompra.recommend.purchases import purchase_lines
-from recompra.recommend.recommenders import (
-    BaseRecommender,
-    Exclude,
-    ItemCooccurrence,
-    NextBestOffer,
-    Popularity,
-)
 from recompra.recommend.replenishment import OwnHistory
 
 WEIGHTS = {"cooccurrence": 1.0, "next_best_offer": 0.5, "own_history": 2.0, "popularity": 0.1}
@@ -73,7 +70,7 @@ def test_blend_sparse_lists_equal_the_dense_lists_and_a_sort(
     lines: pd.DataFrame, exclude: Exclude, evidence_only: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Every block through sparse_top, however dense the fused evidence of this small store.
-    monkeypatch.setattr(recommenders, "DENSE_SHARE", 1.0)
+    monkeypatch.setattr(recommender_base, "DENSE_SHARE", 1.0)
     blend = _blend(lines)
     who = np.concatenate([blend.customers_[::3], [-5]])  # one unknown: the cold start
     blend.scoring = "sparse"

@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 
 from recompra.generate import GeneratorConfig, generate_tables
-from recompra.recommend import recommenders
+from recompra.recommend import base as recommender_base
+from recompra.recommend.base import BaseRecommender
+from recompra.recommend.item_cooccurrence import ItemCooccurrence
+from recompra.recommend.nbo_model import NextBestOffer
 from recompra.recommend.purchases import purchase_lines
-from recompra.recommend.recommenders import BaseRecommender, ItemCooccurrence, NextBestOffer
 
 
 @pytest.mark.parametrize("model", [ItemCooccurrence(), NextBestOffer()], ids=type)
@@ -22,9 +24,9 @@ def test_blocks_ranked_by_either_path_equal_the_dense_lists(
     scores = model._sparse_scores(rows, who)
     assert scores is not None
     # Blocks of 40 customers around the store's own evidence share: some above, some below.
-    monkeypatch.setattr(recommenders, "SPARSE_CHUNK", 40)
+    monkeypatch.setattr(recommender_base, "SPARSE_CHUNK", 40)
     monkeypatch.setattr(
-        recommenders, "DENSE_SHARE", scores.evidence.nnz / (len(who) * model.index_.size)
+        recommender_base, "DENSE_SHARE", scores.evidence.nnz / (len(who) * model.index_.size)
     )
     model.scoring = "sparse"
     sparse = model._top_k_positions(who, 12, model.default_exclude)

@@ -8,6 +8,7 @@ import pytest
 
 from recompra.generate import GeneratorConfig, generate_tables
 from recompra.recommend.backtest import time_split
+from recompra.recommend.base import BaseRecommender
 from recompra.recommend.evaluate import (
     EVALUATION_COLUMNS,
     evaluate_recommenders,
@@ -16,8 +17,8 @@ from recompra.recommend.evaluate import (
     validation_markdown,
 )
 from recompra.recommend.metrics import Relevant, ranking_metrics
+from recompra.recommend.nbo_model import NextBestOffer
 from recompra.recommend.purchases import purchase_lines
-from recompra.recommend.recommenders import BaseRecommender, NextBestOffer
 from recompra.recommend.rule import BASELINES
 
 

@@ -8,20 +8,18 @@ import pytest
 from _recommend_fixtures import snapshot_tables
 
 from recompra.analytics import SegmentKey, segment_of
+from recompra.recommend.base import NotFittedError
 from recompra.recommend.explain import explain
+from recompra.recommend.item_cooccurrence import ItemCooccurrence
+from recompra.recommend.nbo_model import NextBestOffer
 from recompra.recommend.next_best_offer import (
     evidence_of,
     frequently_bought_together,
     next_best_offers,
 )
 from recompra.recommend.policy import DEFAULT_POLICY, policy_for
+from recompra.recommend.popularity import Popularity
 from recompra.recommend.purchases import purchase_lines
-from recompra.recommend.recommenders import (
-    ItemCooccurrence,
-    NextBestOffer,
-    NotFittedError,
-    Popularity,
-)
 from recompra.recommend.repeat import rebuy_table
 
 COFFEE, FILTER = 11, 12  # category 1: consumables, re-bought

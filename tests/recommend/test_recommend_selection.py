@@ -23,8 +23,9 @@ from recompra.recommend.ease import Ease
 from recompra.recommend.flows import refresh
 from recompra.recommend.matrices import History
 from recompra.recommend.metrics import Relevant
+from recompra.recommend.nbo_model import NextBestOffer
+from recompra.recommend.popularity import Popularity
 from recompra.recommend.purchases import never_offered, purchase_lines
-from recompra.recommend.recommenders import NextBestOffer, Popularity
 from recompra.recommend.repeat import JustBoughtRule
 from recompra.recommend.replenishment import OwnHistory, Replenishment
 from recompra.recommend.rule import ListChoice

@@ -14,8 +14,8 @@ import scipy.sparse as sp
 
 from recompra.generate import GeneratorConfig, generate_tables
 from recompra.recommend.matrices import History, top_per_row
+from recompra.recommend.nbo_model import NextBestOffer
 from recompra.recommend.purchases import purchase_lines
-from recompra.recommend.recommenders import NextBestOffer
 from recompra.recommend.selection import candidates, learned_ranker
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import recompra.recommend.recommenders as recommenders
+import recompra.recommend.base as recommender_base
 import recompra.recommend.served as served_module
 import recompra.recommend.topk as topk
 from recompra.generate import GeneratorConfig, generate_tables
@@ -45,7 +45,7 @@ def _plan(lines: pd.DataFrame) -> ServingPlan:
 def test_lists_ranked_together_equal_each_list_ranked_alone(
     lines: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(recommenders, "SPARSE_CHUNK", BLOCK)
+    monkeypatch.setattr(recommender_base, "SPARSE_CHUNK", BLOCK)
     monkeypatch.setattr(served_module, "SPARSE_CHUNK", BLOCK)
     served = ServedRecommender(_plan(lines)).fit(lines)
     # Known customers and one unknown (cold start inside the new and any lists).

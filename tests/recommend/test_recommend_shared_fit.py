@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 
 from recompra.generate import GeneratorConfig, generate_tables
+from recompra.recommend.item_cooccurrence import ItemCooccurrence
 from recompra.recommend.matrices import History
+from recompra.recommend.nbo_model import NextBestOffer
 from recompra.recommend.purchases import purchase_lines
-from recompra.recommend.recommenders import ItemCooccurrence, NextBestOffer
 
 
 @pytest.fixture(scope="module")

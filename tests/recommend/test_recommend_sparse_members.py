@@ -13,11 +13,11 @@ import pandas as pd
 import pytest
 
 from recompra.generate import GeneratorConfig, generate_tables
-from recompra.recommend import recommenders
+from recompra.recommend import base as recommender_base
+from recompra.recommend.base import BaseRecommender, Exclude
 from recompra.recommend.category_popularity import CategoryPopularity
 from recompra.recommend.purchases import purchase_lines
 from recompra.recommend.ranker import LearnedRanker, new_classifier
-from recompra.recommend.recommenders import BaseRecommender, Exclude
 from recompra.recommend.selection import MEMBERS, candidates, learned_ranker
 
 TIE = 1e-6
@@ -93,7 +93,7 @@ def _category_scores(model: CategoryPopularity, lines: pd.DataFrame, who: np.nda
 def test_category_popularity_sparse_lists_equal_the_dense_lists_and_a_sort(
     lines: pd.DataFrame, exclude: Exclude, evidence_only: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(recommenders, "DENSE_SHARE", 1.0)
+    monkeypatch.setattr(recommender_base, "DENSE_SHARE", 1.0)
     model = CategoryPopularity("product").fit(lines)
     who = np.concatenate([model.customers_[::7], [-5]])  # one unknown: no categories
     got = _both_paths(model, who, 15, exclude, evidence_only)
@@ -122,7 +122,7 @@ def ranker(lines: pd.DataFrame) -> LearnedRanker:
 def test_learned_ranker_sparse_lists_equal_the_dense_lists_and_a_sort(
     ranker: LearnedRanker, exclude: Exclude, evidence_only: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(recommenders, "DENSE_SHARE", 1.0)
+    monkeypatch.setattr(recommender_base, "DENSE_SHARE", 1.0)
     who = np.concatenate([ranker.customers_[1::5], [-5]])
     got = _both_paths(ranker, who, 15, exclude, evidence_only)
     # The classifier's probability of each listed pair, 0 for the rest of the catalogue.

@@ -10,16 +10,13 @@ import scipy.sparse as sp
 from _plain_sort import plain_sorted_top
 
 from recompra.generate import GeneratorConfig, generate_tables
-from recompra.recommend import recommenders
+from recompra.recommend import base as recommender_base
+from recompra.recommend.base import BaseRecommender, Exclude
 from recompra.recommend.ease import Ease
+from recompra.recommend.item_cooccurrence import ItemCooccurrence
+from recompra.recommend.nbo_model import NextBestOffer
+from recompra.recommend.popularity import Popularity
 from recompra.recommend.purchases import purchase_lines
-from recompra.recommend.recommenders import (
-    BaseRecommender,
-    Exclude,
-    ItemCooccurrence,
-    NextBestOffer,
-    Popularity,
-)
 from recompra.recommend.replenishment import OwnHistory, Replenishment
 from recompra.recommend.topk import SparseScores, dense_top, fallback_orders, sparse_top
 
@@ -80,12 +77,12 @@ MODELS = {
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 @pytest.mark.parametrize("level", ["product", "category"])
-@pytest.mark.parametrize("dense_share", [1.0, recommenders.DENSE_SHARE])
+@pytest.mark.parametrize("dense_share", [1.0, recommender_base.DENSE_SHARE])
 def test_sparse_lists_equal_the_dense_lists(
     lines: pd.DataFrame, name: str, level: str, dense_share: float, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # dense_share 1.0: every block through sparse_top, however dense its evidence.
-    monkeypatch.setattr(recommenders, "DENSE_SHARE", dense_share)
+    monkeypatch.setattr(recommender_base, "DENSE_SHARE", dense_share)
     model: BaseRecommender = MODELS[name]()
     model.level = "product" if level == "product" else "category"
     model.fit(lines)

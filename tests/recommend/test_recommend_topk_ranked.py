@@ -8,8 +8,8 @@ import scipy.sparse as sp
 from _plain_sort import plain_sorted_top
 
 from recompra.generate import GeneratorConfig, generate_tables
+from recompra.recommend.item_cooccurrence import ItemCooccurrence
 from recompra.recommend.purchases import purchase_lines
-from recompra.recommend.recommenders import ItemCooccurrence
 from recompra.recommend.topk import SparseScores, fallback_orders, rank_evidence, sparse_top
 
 

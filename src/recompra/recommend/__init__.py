@@ -30,14 +30,16 @@ if TYPE_CHECKING:
     from recompra.recommend.evaluate import evaluate_recommenders
     from recompra.recommend.explain import Evidence, explain
     from recompra.recommend.flows import RefreshConfig, evaluate_snapshot, policy_segments, refresh
+    from recompra.recommend.item_cooccurrence import ItemCooccurrence
+    from recompra.recommend.nbo_model import NextBestOffer
     from recompra.recommend.next_best_offer import (
         Suggestion,
         frequently_bought_together,
         next_best_offers,
     )
     from recompra.recommend.policy import OfferPolicy, policy_for
+    from recompra.recommend.popularity import Popularity
     from recompra.recommend.purchases import Catalogue, load_tables, purchase_lines
-    from recompra.recommend.recommenders import ItemCooccurrence, NextBestOffer, Popularity
     from recompra.recommend.repeat import rebuy_table
     from recompra.recommend.replenishment import OwnHistory, Replenishment
     from recompra.recommend.selection import ServingPlan, choose_plan
@@ -54,11 +56,11 @@ _EXPORTS: dict[str, str] = {
     "CoPurchaseSpec": "recompra.recommend.cooccurrence",
     "Ease": "recompra.recommend.ease",
     "Evidence": "recompra.recommend.explain",
-    "ItemCooccurrence": "recompra.recommend.recommenders",
-    "NextBestOffer": "recompra.recommend.recommenders",
+    "ItemCooccurrence": "recompra.recommend.item_cooccurrence",
+    "NextBestOffer": "recompra.recommend.nbo_model",
     "OfferPolicy": "recompra.recommend.policy",
     "OwnHistory": "recompra.recommend.replenishment",
-    "Popularity": "recompra.recommend.recommenders",
+    "Popularity": "recompra.recommend.popularity",
     "RecommendationIndex": "recompra.recommend.serving",
     "RefreshConfig": "recompra.recommend.flows",
     "Replenishment": "recompra.recommend.replenishment",

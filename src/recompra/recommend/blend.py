@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from recompra.recommend.base import BaseRecommender, Exclude
 from recompra.recommend.metrics import Relevant, hit_matrix, hit_metrics
-from recompra.recommend.recommenders import BaseRecommender, Exclude
 from recompra.recommend.sql import Level
 from recompra.recommend.topk import SparseScores
 

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recompra.recommend.recommenders import BaseRecommender, Exclude
+from recompra.recommend.base import BaseRecommender, Exclude
 from recompra.recommend.topk import SparseScores
 
 

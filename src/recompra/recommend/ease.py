@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from recompra.recommend.recommenders import BaseRecommender, Exclude
+from recompra.recommend.base import BaseRecommender, Exclude
 from recompra.recommend.sql import Level
 from recompra.recommend.topk import SparseScores
 

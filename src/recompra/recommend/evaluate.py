@@ -34,8 +34,8 @@ import numpy as np
 import pandas as pd
 
 from recompra.recommend.backtest import LIST_KINDS, ListKind, Population, Targets, time_split
+from recompra.recommend.base import BaseRecommender
 from recompra.recommend.metrics import METRICS, hit_matrix, paired_difference, ranking_metrics
-from recompra.recommend.recommenders import BaseRecommender
 from recompra.recommend.rule import BASELINES, HISTORY_THEN_NEW, RANKER, ListChoice
 from recompra.recommend.selection import (
     ServingPlan,

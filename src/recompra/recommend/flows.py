@@ -52,9 +52,9 @@ from recompra.engines.registry import open_engine
 from recompra.recommend.backtest import ListKind, Population
 from recompra.recommend.cooccurrence import CoPurchaseSpec, copurchase_on, register_sources
 from recompra.recommend.evaluate import evaluate_recommenders, validate_recommenders
+from recompra.recommend.nbo_model import NextBestOffer
 from recompra.recommend.next_best_offer import next_best_offers
 from recompra.recommend.purchases import Catalogue, load_tables, never_offered, purchase_lines
-from recompra.recommend.recommenders import NextBestOffer
 from recompra.recommend.repeat import JustBoughtRule
 from recompra.recommend.selection import choose_plan
 from recompra.recommend.served import ServedRecommender

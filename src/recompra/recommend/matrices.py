@@ -170,7 +170,7 @@ class History:
 
     Every model fitted on the same lines computes the same two (the costliest part of
     fitting a simple model at scale): the model selection and the served lists compute
-    them once and pass them to each ``fit`` (:meth:`~recompra.recommend.recommenders.
+    them once and pass them to each ``fit`` (:meth:`~recompra.recommend.base.
     BaseRecommender.fit`). Shared, so read only.
 
     Attributes
@@ -200,7 +200,7 @@ class History:
         order baskets (``B.T @ B``, the costliest part of their fit at scale, and its
         result as large as the pairs): shared, each window of the model selection
         computes and holds it once. ``lines`` must be those of this history, as for
-        :meth:`~recompra.recommend.recommenders.BaseRecommender.fit`.
+        :meth:`~recompra.recommend.base.BaseRecommender.fit`.
         """
         key = (basket, min_pair_count)
         if key not in self._cooccurrences:

@@ -1,6 +1,6 @@
 """Explained, policy-aware offers: next-best-offer per customer and bought-together per item.
 
-:func:`next_best_offers` turns a fitted :class:`~recompra.recommend.recommenders.NextBestOffer`
+:func:`next_best_offers` turns a fitted :class:`~recompra.recommend.nbo_model.NextBestOffer`
 (its own ranking, or lists another recommender ranked, such as the served ones of
 :mod:`recompra.recommend.served`) into a table of offers with the evidence of each (why
 it was chosen, in numbers) and the offer policy of the customer's segment and CLV
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     # suggestions and must not import scipy (issue 20).
     import scipy.sparse as sp
 
-    from recompra.recommend.recommenders import NextBestOffer, SparseTerms
+    from recompra.recommend.nbo_model import NextBestOffer, SparseTerms
 
 OFFER_COLUMNS = (
     "customer_id",

@@ -37,10 +37,10 @@ import scipy.sparse as sp
 from sklearn.ensemble import HistGradientBoostingClassifier
 from threadpoolctl import threadpool_limits
 
+from recompra.recommend.base import BaseRecommender, Exclude
 from recompra.recommend.blend import BLEND_DEPTH, RANK_OFFSET
 from recompra.recommend.metrics import Relevant
 from recompra.recommend.purchases import item_column
-from recompra.recommend.recommenders import BaseRecommender, Exclude
 from recompra.recommend.repeat import customer_item_stats, rebuy_table
 from recompra.recommend.sql import Level
 from recompra.recommend.topk import SparseScores

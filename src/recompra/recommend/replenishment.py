@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recompra.recommend.recommenders import BaseRecommender, Exclude
+from recompra.recommend.base import BaseRecommender, Exclude
 from recompra.recommend.repeat import customer_item_stats, rebuy_table
 from recompra.recommend.sql import Level
 from recompra.recommend.topk import SparseScores

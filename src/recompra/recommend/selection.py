@@ -56,6 +56,7 @@ from recompra.recommend.backtest import (
     sample_customers,
     validation_splits,
 )
+from recompra.recommend.base import BaseRecommender, Exclude
 from recompra.recommend.blend import (
     BLEND_DEPTH,
     Blend,
@@ -65,20 +66,16 @@ from recompra.recommend.blend import (
 )
 from recompra.recommend.category_popularity import CategoryPopularity
 from recompra.recommend.ease import Ease
+from recompra.recommend.item_cooccurrence import ItemCooccurrence
 from recompra.recommend.matrices import History
 from recompra.recommend.metrics import Relevant, hit_matrix, hit_metrics
+from recompra.recommend.nbo_model import NextBestOffer
+from recompra.recommend.popularity import Popularity
 from recompra.recommend.ranker import (
     CandidatePairs,
     LearnedRanker,
     cross_fitted_ranker_hits,
     fit_classifier,
-)
-from recompra.recommend.recommenders import (
-    BaseRecommender,
-    Exclude,
-    ItemCooccurrence,
-    NextBestOffer,
-    Popularity,
 )
 from recompra.recommend.replenishment import OwnHistory, Replenishment
 from recompra.recommend.rule import (
@@ -118,7 +115,7 @@ def candidates(
     ``category_popularity`` is a product-level candidate only (at category level it is
     own history: :mod:`recompra.recommend.category_popularity`). ``explained=False``
     fits next-best-offer without the pair counts only the offer explanations read
-    (:class:`~recompra.recommend.recommenders.NextBestOffer`; the same scores).
+    (:class:`~recompra.recommend.nbo_model.NextBestOffer`; the same scores).
     """
     by_category: dict[str, Callable[[], BaseRecommender]] = (
         {"category_popularity": lambda: CategoryPopularity(level)} if level == "product" else {}

@@ -25,8 +25,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recompra.recommend.backtest import ListKind
+from recompra.recommend.base import SPARSE_CHUNK, BaseRecommender, Exclude
 from recompra.recommend.matrices import History
-from recompra.recommend.recommenders import SPARSE_CHUNK, BaseRecommender, Exclude
 from recompra.recommend.repeat import JustBoughtRule, customer_item_stats
 from recompra.recommend.selection import (
     ServingPlan,

@@ -3,7 +3,7 @@
 **Tie rule.** Every served list orders items by score, best first, and equal scores by
 the lower item position (the item index is sorted by id, so: the lower item id). The
 recommenders add ``1e-6 * popularity`` to their scores before ranking
-(:class:`~recompra.recommend.recommenders.BaseRecommender`), so in practice the order is
+(:class:`~recompra.recommend.base.BaseRecommender`), so in practice the order is
 "score, then popularity, then lower id"; both paths below apply the rule the same way.
 
 **Dense** (:func:`dense_top`): a block of customers x the whole catalogue.
@@ -136,6 +136,33 @@ def _keys(matrix: sp.csr_matrix) -> np.ndarray:
     return keys
 
 
+def _distinct(keys: np.ndarray) -> np.ndarray:
+    """Return the sorted distinct values of integer ``keys``, as ``np.unique`` does.
+
+    By a sort: NumPy 2's ``np.unique`` (and ``isin`` and ``union1d`` through it) hashes
+    the keys, and that hashing was 40 % of the ranking's CPU on a generated store, many
+    times the sort of the same keys. Keys already strictly increasing (a canonical CSR
+    matrix's) are returned as they are, after one comparison pass.
+    """
+    if len(keys) < 2 or bool(np.all(keys[1:] > keys[:-1])):
+        return keys
+    ordered = np.sort(keys)
+    first = np.ones(len(ordered), dtype=bool)
+    first[1:] = ordered[1:] != ordered[:-1]
+    distinct: np.ndarray = ordered[first]
+    return distinct
+
+
+def _member(keys: np.ndarray, distinct: np.ndarray) -> np.ndarray:
+    """Return whether each of ``keys`` is in ``distinct`` (sorted, no repeats): ``np.isin``
+    by binary search, without the hashing of :func:`_distinct`'s docstring."""
+    if len(distinct) == 0:
+        return np.zeros(len(keys), dtype=bool)
+    at = np.minimum(np.searchsorted(distinct, keys), len(distinct) - 1)
+    found: np.ndarray = distinct[at] == keys
+    return found
+
+
 def fallback_orders(tie: np.ndarray, prior: np.ndarray | None) -> list[np.ndarray]:
     """Return the item orders a row without evidence follows (see the module docstring)."""
     positions = np.arange(len(tie))
@@ -168,31 +195,44 @@ def _fallback(order: np.ndarray, skip: np.ndarray, n: int, k: int) -> np.ndarray
     return keys
 
 
+#: Row width up to which :func:`_row_kth` sorts its bucket rather than partitioning it:
+#: NumPy's vectorised sort of short rows costs less than one partition (measured: 2,000
+#: rows of 64 or 256 values sort in 0.6-0.75x a partition's CPU; at 2,048 values, 1.6x).
+_SORT_WIDTH = 256
+
+
 def _row_kth(values: np.ndarray, indptr: np.ndarray, k: int, spare: np.ndarray) -> np.ndarray:
-    """Return a lower bound of each CSR row's ``k``-th largest value once ``spare[row]``
-    of its entries are dropped: its ``(k + spare)``-th largest (``-inf`` if it is shorter).
+    """Return each CSR row's ``(k + spare[row])``-th largest value (``-inf`` if shorter):
+    a lower bound of its ``k``-th largest once ``spare[row]`` of its entries are dropped.
 
     Rows are padded with ``-inf`` to the longest row of their power-of-two length bucket
-    (at most twice the entries) and partitioned: linear in the entries, no sort. A bucket
-    uses its largest ``spare`` (a lower rank: a lower, still valid, bound).
+    (at most twice the entries) and partitioned at each row's own rank, or sorted when
+    the rows are short (:data:`_SORT_WIDTH`): no sort of long rows. Each row's own rank,
+    not the bucket's largest, so that one customer with a long history does not lower
+    the bound of (and send to the general path) every row of its bucket.
     """
     lengths = np.diff(indptr)
     kth = np.full(len(lengths), -np.inf)
-    long_rows = np.flatnonzero(lengths >= k)
+    rank_of = k + np.asarray(spare, dtype=np.int64)
+    long_rows = np.flatnonzero(lengths >= rank_of)  # the others have no such entry
     bucket = np.ceil(np.log2(lengths[long_rows])).astype(np.int64)
     for b in np.unique(bucket):
         rows = long_rows[bucket == b]
         size = lengths[rows]
         width = int(size.max())
-        rank = k + int(spare[rows].max())
-        if rank > width:  # no row of the bucket has that many entries: left -inf
-            continue
         pad = np.full((len(rows), width), -np.inf)
         offset = np.arange(int(size.sum())) - np.repeat(np.cumsum(size) - size, size)
         pad[np.repeat(np.arange(len(rows)), size), offset] = values[
             np.repeat(indptr[rows], size) + offset
         ]
-        kth[rows] = np.partition(pad, width - rank, axis=1)[:, width - rank]
+        # Ascending, so a row's r-th largest sits at width - r (its -inf pads first).
+        at = width - rank_of[rows]
+        kths = np.unique(at)
+        if width <= _SORT_WIDTH and len(kths) > 1:
+            pad.sort(axis=1)
+        else:
+            pad.partition(kths, axis=1)
+        kth[rows] = pad[np.arange(len(rows)), at]
     return kth
 
 
@@ -280,8 +320,7 @@ def _take_ranked(
     """
     n, m = excluded.shape
     row, col, positive = ranked.row, ranked.col, ranked.positive
-    # Both sides unique (the evidence is summed): one merge, no np.unique of the entries.
-    allowed = ~np.isin(row * m + col, np.unique(_keys(excluded)), assume_unique=True)
+    allowed = ~_member(row * m + col, _distinct(_keys(excluded)))
     row, col, positive = row[allowed], col[allowed], positive[allowed]
     rank = _first_per_row(row, n)
     top = rank < k
@@ -316,6 +355,7 @@ def sparse_top(
     *,
     evidence_only: bool = False,
     ranked: RankedEvidence | None = None,
+    threshold: bool = True,
 ) -> np.ndarray:
     """Return the top-``k`` positions per row (``-1`` pads), as :func:`dense_top` would.
 
@@ -338,6 +378,9 @@ def sparse_top(
         :func:`rank_evidence` of these same ``scores``, ``tie`` and ``k``, with a spare
         of at least each row's excluded items (else it is not used): the threshold pass
         is then taken from it instead of being computed.
+    threshold
+        Whether to try the threshold pass at all (``False``: every row takes the general
+        path; for rows a pass with their own spare already left undecided).
     """
     evidence = _canonical(scores)
     n, m = evidence.shape
@@ -345,7 +388,9 @@ def sparse_top(
     if n == 0 or m == 0 or k <= 0:
         return out
     ex = excluded.tocsr()
-    if ranked is not None and ranked.serves(ex, k):
+    if not threshold:
+        resolved = np.zeros(n, dtype=bool)
+    elif ranked is not None and ranked.serves(ex, k):
         _take_ranked(ranked, ex, k, out, evidence_only)
         resolved = ranked.resolved
     else:
@@ -355,7 +400,10 @@ def sparse_top(
     if resolved.all():
         return out
     if resolved.any():
-        # The rows the threshold did not decide go through the general path below.
+        # The rows the threshold did not decide go through the general path below, with
+        # no second pass: with each row's own spare (the bound is per row, _row_kth) it
+        # decides nothing more; after a shared ranking (a larger spare) it may decide a
+        # few rows, but cost more than it saved (measured on a generated store).
         rest = np.flatnonzero(~resolved)
         mass = None if scores.mass is None else scores.mass[rest]
         out[rest] = sparse_top(
@@ -365,15 +413,16 @@ def sparse_top(
             k,
             orders,
             evidence_only=evidence_only,
+            threshold=False,
         )
         return out
-    ex_keys = np.unique(_keys(ex))
-    e_keys = _keys(evidence)
-    skip = np.union1d(e_keys, ex_keys)  # scored as evidence, or excluded
-    e_keep = ~np.isin(e_keys, ex_keys)
+    ex_keys = _distinct(_keys(ex))
+    e_keys = _keys(evidence)  # no repeats (summed), not necessarily sorted
+    skip = _distinct(np.concatenate([e_keys, ex_keys]))  # scored as evidence, or excluded
+    e_keep = ~_member(e_keys, ex_keys)
     e_keys, e_val = e_keys[e_keep], evidence.data[e_keep]
-    fill = np.unique(np.concatenate([_fallback(order, skip, n, k) for order in orders]))
-    fill = fill[~np.isin(fill, skip)]
+    fill = _distinct(np.concatenate([_fallback(order, skip, n, k) for order in orders]))
+    fill = fill[~_member(fill, skip)]
     keys = np.concatenate([e_keys, fill])
     value = np.concatenate([e_val, np.zeros(len(fill))])
     row, col = keys // m, keys % m
