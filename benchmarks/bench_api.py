@@ -15,12 +15,15 @@ Prints throughput, p50/p99 latency, the server's CPU time per request (stable on
 machine, unlike wall-clock figures) and the ratios to the floor. Bounded in time; the
 rate limit is lifted for the run.
 
-``--before REV`` serves the project's source at git revision ``REV`` as well (same
-prepared database, same load, same run), so that a change is measured before and after
-under the same conditions. The order is alternated, now/before then before/now (A B B A
-with the default two ``--rounds``), and each figure is the median of its rounds.
+``--before REV`` serves the project's source at git revision ``REV`` as well (same load,
+same run), so that a change is measured before and after under the same conditions. Each
+side serves a database its own code prepared (its own migrations, its own sample store
+from its ``tests/``, in a process of its own): the older code cannot serve a schema the
+current migrations changed (0039 dropped a column the code before it reads). The order
+is alternated, now/before then before/now (A B B A with the default two ``--rounds``),
+and each figure is the median of its rounds.
 
-Every server run starts on its own copy of the prepared database (a SQLite file copy, a
+Every server run starts on its own copy of its side's prepared database (a SQLite copy, a
 PostgreSQL ``CREATE DATABASE ... TEMPLATE``), so that none meets what an earlier one left
 (its earns, its reads' audit rows, the accounts it opened, SQLite's WAL, PostgreSQL's
 dead rows and autovacuum), and each earns the same orders; then a warm-up that is not
@@ -46,6 +49,7 @@ import sys
 import tempfile
 import time
 from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,17 +59,41 @@ HERE = Path(__file__).resolve().parent
 #: Seconds of unmeasured load before each run.
 WARMUP_S = 2.0
 
-# The sample store is test fixture code: it lives in tests/, not in the package.
-sys.path.insert(0, str(HERE.parent / "tests"))
-
 
 def _checkout(revision: str, into: Path) -> Path:
-    """The ``src`` folder of the repository at ``revision``, extracted under ``into``."""
+    """The repository's ``src`` and ``tests`` (the sample store) at ``revision``,
+    extracted under ``into``; the folder holding them."""
     archive = subprocess.run(
-        ["git", "archive", revision, "src"], cwd=HERE.parent, check=True, capture_output=True
-    ).stdout
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
-    return into / "src"
+        ["git", "archive", revision, "src", "tests"],
+        cwd=HERE.parent, check=True, capture_output=True,
+    ).stdout  # fmt: skip
+    root = into / "before"
+    root.mkdir()
+    subprocess.run(["tar", "-x", "-C", str(root)], input=archive, check=True)
+    return root
+
+
+def _source_path(root: Path, site: list[str]) -> str:
+    """The ``PYTHONPATH`` that runs the project checked out at ``root`` (and ``site``),
+    not whichever one the environment installed (a git worktree shares its main
+    checkout's editable install)."""
+    return os.pathsep.join([str(root / "src"), *site])
+
+
+def _prepare_with(root: Path, url: str, customers: int) -> Prepared:
+    """:func:`_prepare` run by the project checked out at ``root``: its code, its
+    migrations and its sample store (``tests/``), in a process of its own, so that the
+    database has the schema that code expects."""
+    # The sample store is test fixture code: it lives in tests/, not in the package.
+    path = os.pathsep.join([str(root / "src"), str(root / "tests")])
+    out = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--prepare-only", url,
+         "--customers", str(customers)],
+        env={**os.environ, "PYTHONPATH": path}, cwd=HERE,
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    key, customer_ids, orders = json.loads(out.stdout.strip().splitlines()[-1])
+    return Prepared(url, key, customer_ids, [(order, customer) for order, customer in orders])
 
 
 def _free_port() -> int:
@@ -81,15 +109,16 @@ def _admin() -> Any:
     return make_engine(os.environ["RECOMPRA_TEST_POSTGRES_URL"], pool_size=1)
 
 
-def _database_url(home: Path, postgres: bool) -> str:
-    """SQLite under ``home``, or a fresh database on the test PostgreSQL server."""
+def _database_url(home: Path, postgres: bool, side: str = "project") -> str:
+    """SQLite under ``home``, or a fresh database on the test PostgreSQL server, for
+    one side (``project`` or ``before``)."""
     if not postgres:
-        return f"sqlite:///{home / 'recompra.db'}"
+        return f"sqlite:///{home / f'{side}.db'}"
     from sqlalchemy import text
     from sqlalchemy.engine import make_url
 
     admin_url = os.environ["RECOMPRA_TEST_POSTGRES_URL"]
-    name = f"bench_api_{os.getpid()}"
+    name = f"bench_api_{os.getpid()}_{side}"
     admin = _admin()
     with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
@@ -137,9 +166,20 @@ def _drop_database(url: str) -> None:
     admin.dispose()
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A database one side's code prepared: its URL, the key, brand A's customers and
+    earnable orders (order id, customer id)."""
+
+    url: str
+    key: str
+    customers: list[int]
+    orders: list[tuple[int, int | None]]
+
+
 def _prepare(url: str, customers: int) -> tuple[str, list[int], list[tuple[int, int | None]]]:
     """Seed the store and a program; the key, brand A's customers and earnable orders
-    (order id, customer id)."""
+    (order id, customer id). Run by :func:`_prepare_with`, under the code it chose."""
     from datetime import UTC, datetime
 
     from sqlalchemy import select, text
@@ -348,17 +388,24 @@ def main() -> None:
         help="folders put on every server's PYTHONPATH, the floor's too (e.g. packages "
         "installed with pip --target to try another HTTP stack)",
     )
+    parser.add_argument("--prepare-only", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.prepare_only:
+        # One side's preparation (_prepare_with), under the code on this PYTHONPATH.
+        print(json.dumps(_prepare(args.prepare_only, args.customers)))
+        return
     if args.rounds is None:
         args.rounds = 2 if args.before else 1
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
-        db_url = _database_url(home, args.postgres)
+        sides = ["project", "before"] if args.before else ["project"]
+        urls = {side: _database_url(home, args.postgres, side) for side in sides}
         try:
-            _compare(args, home, db_url)
+            _compare(args, home, urls)
         finally:
             if args.postgres:
-                _drop_database(db_url)
+                for url in urls.values():
+                    _drop_database(url)
 
 
 def _schedule(servers: list[str], rounds: int) -> list[str]:
@@ -370,26 +417,31 @@ def _schedule(servers: list[str], rounds: int) -> list[str]:
     return [*order, "floor"]
 
 
-def _compare(args: argparse.Namespace, home: Path, db_url: str) -> None:
+def _compare(args: argparse.Namespace, home: Path, urls: dict[str, str]) -> None:
     """Serve the project and the floor per worker count; print them side by side."""
-    key, customers, orders = _prepare(db_url, args.customers)
+    # Each side prepares its own database with its own code (the floor serves the
+    # project's); the revision's checkout is its root for "before".
+    roots = {"project": HERE.parent}
+    if args.before:
+        roots["before"] = _checkout(args.before, home)
+    prepared = {side: _prepare_with(roots[side], url, args.customers) for side, url in urls.items()}
+    prepared["floor"] = prepared["project"]
+    customers, orders = prepared["project"].customers, prepared["project"].orders
     backend = "PostgreSQL" if args.postgres else "SQLite"
     from recompra.db import make_engine
 
-    engine = make_engine(db_url, pool_size=1)
+    engine = make_engine(urls["project"], pool_size=1)
     postmaster = postmaster_pid(engine)
     engine.dispose()  # a PostgreSQL template must have no connections
     databases = "one shared database" if args.shared_database else "a database copy a run"
     print(f"{backend}, {args.concurrency} kept-alive connections, {args.seconds:.0f} s "
           f"per run, {len(customers)} customers, {len(orders)} earnable orders, "
-          f"{databases}")  # fmt: skip
+          f"{databases}, each side's own prepared by its own code")  # fmt: skip
     # --site: more packages (e.g. another HTTP stack) for every server, the floor too,
     # so that both sides of a ratio run on the same stack.
     site = [str(Path(folder).resolve()) for folder in args.site]
     project_env = {
-        # This checkout's source, not whichever one the environment installed (a git
-        # worktree shares its main checkout's editable install).
-        "PYTHONPATH": os.pathsep.join([str(HERE.parent / "src"), *site]),
+        "PYTHONPATH": _source_path(HERE.parent, site),
         "RECOMPRA_HOME": str(home),
         "RECOMPRA_ENVIRONMENT": "test",
         "RECOMPRA_POOL_SIZE": str(args.concurrency),
@@ -403,8 +455,7 @@ def _compare(args: argparse.Namespace, home: Path, db_url: str) -> None:
              "--log-format", "text"]  # fmt: skip
     servers = {"project": (serve, project_env, "/v1")}
     if args.before:
-        before_src = _checkout(args.before, home)
-        before_env = {**project_env, "PYTHONPATH": os.pathsep.join([str(before_src), *site])}
+        before_env = {**project_env, "PYTHONPATH": _source_path(roots["before"], site)}
         servers["before"] = (serve, before_env, "/v1")
     floor_env = {"PYTHONPATH": project_env["PYTHONPATH"]}
     servers["floor"] = ([sys.executable, "floor_app.py"], floor_env, "")
@@ -414,28 +465,29 @@ def _compare(args: argparse.Namespace, home: Path, db_url: str) -> None:
         results: dict[str, list[dict[str, Any]]] = {}
         for index, name in enumerate(schedule):
             app, env, prefix = servers[name]
+            side = prepared[name]
             # A copy each: every run earns the same orders (new ones first, as users
             # do). On the one shared database the runs earn disjoint slices of the
             # customers, so that each meets as many first earns (accounts to open).
             earnable = [
                 order
-                for order, customer in orders
+                for order, customer in side.orders
                 if not args.shared_database
                 or (order if customer is None else customer) % len(schedule) == index
             ]
-            url = db_url if args.shared_database else _copy_database(db_url, f"run{index}")
+            url = side.url if args.shared_database else _copy_database(side.url, f"run{index}")
             try:
                 measured = _serve_and_measure(
                     (app, {**env, **_database_env(url, prefix)}, prefix),
                     workers,
-                    {**base, "key": key if prefix else ""},
-                    (customers, earnable, args.paths),
+                    {**base, "key": side.key if prefix else ""},
+                    (side.customers, earnable, args.paths),
                     postmaster,
                 )
                 for kind, result in measured:
                     results.setdefault(f"{name} {kind}", []).append(result)
             finally:
-                if url != db_url:
+                if url != side.url:
                     _drop_database(url)
         _report(results, args.before, schedule)
 
