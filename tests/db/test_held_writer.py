@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event, text
 
-from recompra.db import held_writer, make_engine, unit_of_work
+from recompra.db import held_writer, make_engine, session_factory, unit_of_work
 
 
 @pytest.fixture
@@ -154,3 +154,21 @@ def test_an_engine_dropped_without_dispose_is_collected_and_closes_its_held_conn
     reader = sqlite3.connect(tmp_path / "dropped.db")
     assert reader.execute("SELECT x FROM t").fetchall() == [(1,)]  # the commits stayed
     reader.close()
+
+
+@pytest.mark.filterwarnings("error")
+def test_an_engine_whose_sessionmaker_was_used_is_collected(tmp_path: Path) -> None:
+    """The API's read sessions come from ``session_factory``'s cached sessionmaker, which
+    refers to its engine: cached as the value of a dictionary weakly keyed by the engine,
+    it kept that key alive, so such an engine (its pool, its SQLite connections, its
+    checkpointer thread) was never collected."""
+    engine = make_engine(f"sqlite:///{tmp_path}/maker.db")
+    with unit_of_work(engine) as session:
+        session.execute(text("CREATE TABLE t (x INTEGER)"))
+    assert session_factory(engine) is session_factory(engine)  # cached
+    with session_factory(engine)() as read:
+        assert read.execute(text("SELECT count(*) FROM t")).scalar_one() == 0
+    gone = weakref.ref(engine)
+    del engine, session, read
+    gc.collect()
+    assert gone() is None

@@ -41,11 +41,12 @@ _checkpointers: weakref.WeakKeyDictionary[Engine, WalCheckpointer] = weakref.Wea
 #: SQLite files only: the engine attribute holding its writer's connection between write
 #: units of work (db/held_writer.py).
 _HELD_WRITER = "_recompra_held_writer"
-#: One sessionmaker per engine: building one per unit of work cost ~100 µs (event
-#: registration) against a few µs for a cached one.
-_session_makers: weakref.WeakKeyDictionary[Engine, sessionmaker[Session]] = (
-    weakref.WeakKeyDictionary()
-)
+#: The engine attribute holding its sessionmaker: building one per unit of work cost
+#: ~100 µs (event registration) against a few µs for a cached one. An attribute, not a
+#: ``WeakKeyDictionary`` entry: the sessionmaker refers to its engine, so as a value of
+#: such a dictionary it kept its own key, the engine, alive for good; as an attribute it
+#: is a cycle the garbage collector frees with the engine.
+_SESSION_MAKER = "_recompra_session_maker"
 #: How long a writer waits for the writer queue before falling back to SQLite's own busy
 #: handler (same as ``busy_timeout``).
 WRITE_LOCK_TIMEOUT_S = 30.0
@@ -233,10 +234,10 @@ def held_writer(engine: Engine) -> HeldWriter | None:
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     """The engine's sessionmaker (cached); its objects stay usable after commit."""
-    maker = _session_makers.get(engine)
+    maker: sessionmaker[Session] | None = getattr(engine, _SESSION_MAKER, None)
     if maker is None:
         maker = sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)
-        _session_makers[engine] = maker
+        setattr(engine, _SESSION_MAKER, maker)
     return maker
 
 
