@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from _plain_sort import plain_sorted_top
+from _topk_inputs import random_evidence
 
 from recompra.generate import GeneratorConfig, generate_tables
 from recompra.recommend.item_cooccurrence import ItemCooccurrence
@@ -21,12 +22,7 @@ def test_one_ranking_serves_every_exclusion_within_the_history(
 ) -> None:
     rng = np.random.default_rng(seed)
     n, m = 90, 50
-    # Row densities from 0 to 0.9 and few distinct values: exact ties at the k-th score,
-    # rows decided by their evidence and rows that need the fallback.
-    density = rng.uniform(0.0, 0.9, n)
-    mask = rng.random((n, m)) < density[:, None]
-    values = rng.integers(-1, 4, (n, m)).astype(np.float64)
-    evidence = sp.csr_matrix(np.where(mask, values, 0.0))
+    evidence = random_evidence(rng, n, m)
     history = rng.random((n, m)) < rng.uniform(0.0, 0.2, n)[:, None]
     # The three exclusions of the lists: the whole history, part of it, nothing.
     part = history & (rng.random((n, m)) < 0.5)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from _plain_sort import plain_sorted_top
+from _topk_inputs import random_evidence
 
 from recompra.recommend.topk import SparseScores, _threshold_top, fallback_orders, sparse_top
 
@@ -16,12 +17,7 @@ from recompra.recommend.topk import SparseScores, _threshold_top, fallback_order
 def test_threshold_rows_equal_the_sorted_order(with_prior: bool, seed: int, k: int) -> None:
     rng = np.random.default_rng(seed)
     n, m = 80, 60
-    # Row densities from 0 to 0.9: short rows need the fallback, long ones do not. Few
-    # distinct values: exact ties at the k-th score; negatives rank below the fallback.
-    density = rng.uniform(0.0, 0.9, n)
-    mask = rng.random((n, m)) < density[:, None]
-    values = rng.integers(-1, 4, (n, m)).astype(np.float64)
-    evidence = sp.csr_matrix(np.where(mask, values, 0.0))
+    evidence = random_evidence(rng, n, m)
     excluded = sp.csr_matrix(rng.random((n, m)) < rng.uniform(0.0, 0.3, n)[:, None])
     popularity = rng.integers(0, 5, m).astype(np.float64)
     tie = 1e-6 * popularity
