@@ -17,6 +17,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     String,
@@ -138,6 +139,10 @@ class LoyaltyAccount(ProgramOwned, Timestamped, Base):
             unique=True,
         ),
         UniqueConstraint("program_id", "company_account_id"),
+        # The key of the events' composite foreign key (migration 0042): an event's
+        # program is its account's. Neither column is ever updated: the accounts' updates
+        # stay HOT.
+        Index("uq_loyalty_accounts_id_program", "id", "program_id", unique=True),
         CheckConstraint("balance >= 0", name="balance_non_negative"),
         CheckConstraint("pending >= 0", name="pending_non_negative"),
         CheckConstraint("debt >= 0", name="debt_non_negative"),
@@ -169,7 +174,10 @@ class LoyaltyMovement(Base):
 
     __tablename__ = "loyalty_movements"
     __table_args__ = (
-        Index("ix_loyalty_movements_account", "account_id", "id"),
+        # Unique (``id`` is), so that lots and events can reference a movement together
+        # with its account in one foreign key (migration 0042); it replaced the same
+        # index, not unique, that the account's history reads.
+        Index("uq_loyalty_movements_account_id", "account_id", "id", unique=True),
         # Partial (migration 0031): no hot-path movement has a batch; a NULL there was a
         # B-tree page written per write. No index on ``order_id``: no query looks
         # movements up by order, and its entry was a page per earn (migration 0033).
@@ -237,6 +245,14 @@ class LoyaltyLot(Base):
             where="state = 'pending'",
         ),
         Index("ix_loyalty_lots_order", "order_id"),
+        # One foreign key checks the lot's movement AND that the movement is the lot's
+        # account's (migration 0042): the lot's account exists because the movement's
+        # does (the movement's own foreign key), one check per lot instead of two. Both
+        # columns are NOT NULL, so MATCH SIMPLE always checks it.
+        ForeignKeyConstraint(
+            ["account_id", "movement_id"],
+            ["loyalty_movements.account_id", "loyalty_movements.id"],
+        ),
         CheckConstraint(
             "state IN ('pending', 'active', 'expired', 'reversed')", name="state_known"
         ),
@@ -249,8 +265,8 @@ class LoyaltyLot(Base):
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    account_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("loyalty_accounts.id"))
-    movement_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("loyalty_movements.id"))
+    account_id: Mapped[int] = mapped_column(BigInteger)
+    movement_id: Mapped[int] = mapped_column(BigInteger)
     source: Mapped[str] = mapped_column(String(32))
     order_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("orders.id"))
     state: Mapped[str] = mapped_column(String(16))
@@ -404,10 +420,27 @@ class LoyaltyEvent(ProgramOwned, Base):
     """
 
     __tablename__ = "loyalty_events"
+    __table_args__ = (
+        # Two composite foreign keys instead of three single ones (migration 0042): the
+        # first checks the account AND that the event's program is the account's (the
+        # program exists because the account's own foreign key says so); the second the
+        # movement AND that it is the event's account's. An event without a movement
+        # (MATCH SIMPLE skips the second) still has its account checked by the first.
+        ForeignKeyConstraint(
+            ["program_id", "account_id"],
+            ["loyalty_accounts.program_id", "loyalty_accounts.id"],
+        ),
+        ForeignKeyConstraint(
+            ["account_id", "movement_id"],
+            ["loyalty_movements.account_id", "loyalty_movements.id"],
+        ),
+    )
 
-    account_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("loyalty_accounts.id"))
+    #: No foreign key of its own: the first composite key above implies it.
+    program_id: Mapped[int] = mapped_column(BigInteger, sort_order=-1)
+    account_id: Mapped[int] = mapped_column(BigInteger)
     type: Mapped[str] = mapped_column(String(32))
-    movement_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("loyalty_movements.id"))
+    movement_id: Mapped[int | None] = mapped_column(BigInteger)
     points: Mapped[int] = mapped_column(BigInteger, default=0)
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
