@@ -2,9 +2,10 @@
 
 Every earn inserts a movement, an event and a lot; every redemption a movement, an event
 and allocations. PostgreSQL checks each foreign key of each inserted row with its own
-query (``RI_FKey_check_ins``: a plan run and a row lock on the parent, ≈ 90 K
-instructions each, a third of the server's work per op, issue 19). Two of those checks
-were implied by others of the same row:
+query (``RI_FKey_check_ins``: a plan run and a row lock on the parent, about 30 K
+instructions each in a steady state, a fifth of the server's work per op with the eleven
+of an earn; issue 19, docs/loyalty.md). Two of those checks were implied by others of the
+same row:
 
 - a lot's ``account_id -> loyalty_accounts``: its ``movement_id`` names a movement whose
   own foreign key proves its account exists. Now ``(account_id, movement_id) ->
