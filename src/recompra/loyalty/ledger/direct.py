@@ -54,11 +54,20 @@ def _timestamptz(value: Any) -> bytes:
     # As ``UTCDateTime`` binds it: naive timestamps are refused, aware ones sent in UTC.
     if not isinstance(value, datetime) or value.tzinfo is None:
         raise ValueError(f"naive datetime {value!r}: timestamps must be timezone-aware")
-    return value.astimezone(UTC).isoformat().encode()
+    moment: datetime = value if value.tzinfo is UTC else value.astimezone(UTC)
+    return moment.isoformat().encode()
 
 
 def _jsonb(value: Any) -> bytes:
     return json.dumps(value).encode()
+
+
+_JSON_DECODER = json.JSONDecoder()
+
+
+def _jsonb_value(raw: bytes) -> Any:
+    # ``json.loads`` of bytes first guesses their encoding; the connection's is UTF-8.
+    return _JSON_DECODER.decode(raw.decode())
 
 
 #: Encoders by the PostgreSQL type a call casts its parameter to.
@@ -72,7 +81,7 @@ ENCODERS: dict[str, Encoder] = {
 DECODERS: dict[str, Decoder] = {
     "text": bytes.decode,
     "bigint": int,
-    "jsonb": json.loads,
+    "jsonb": _jsonb_value,
 }
 
 
@@ -127,10 +136,14 @@ class Direct:
         self.dialect = conn.dialect
         driver: Any = conn.connection.driver_connection
         self._driver = driver
-        self._encoding: str = driver.info.encoding
         self._prepared: set[bytes] = set()
         self._cursor: Any = None
         pgconn = driver.pgconn
+        self._encoding = "utf-8"
+        if driver.info.encoding != "utf-8":
+            # The encoders and decoders write and read UTF-8 (psycopg follows the change:
+            # it reads the connection's encoding from libpq at each use).
+            self._check(pgconn.exec_(b"SET client_encoding TO 'UTF8'"))
         for name, sql in _STATEMENTS.items():
             # A database without the function (not migrated yet) refuses it: the call
             # prepares it when it first runs, or fails as the function's absence makes it.
@@ -155,12 +168,12 @@ class Direct:
             after(self._conn, self._listener_cursor(), statement.listener_sql, params, None, False)
         if result.ntuples != 1:
             raise LookupError(f"expected one row, got {result.ntuples}")
-        raw = [result.get_value(0, at) for at in range(len(statement.columns))]
+        value = result.get_value
         return statement.row(
-            *(
-                None if v is None else decode(v)
-                for v, decode in zip(raw, statement.columns, strict=True)
-            )
+            *[
+                None if (raw := value(0, at)) is None else decode(raw)
+                for at, decode in enumerate(statement.columns)
+            ]
         )
 
     def _check(self, result: Any) -> Any:
