@@ -37,20 +37,34 @@ from sqlalchemy import Connection, Engine, event
 from sqlalchemy.orm import Session
 
 from recompra.db import PING_AFTER_IDLE_S
+from recompra.loyalty.ledger.direct import SESSION_KEY, Direct
 
 _ATTRIBUTE = "_recompra_held_connections"
+#: libpq's ``PQTRANS_IDLE`` (psycopg's ``pq.TransactionStatus.IDLE``).
+_PQTRANS_IDLE = 0
 
 
 class _Held:
-    """One held connection: its ``Session`` (bound to it) and when it was last used."""
+    """One held connection: its ``Session`` (bound to it), its driver connection, its
+    function calls through libpq (:mod:`.direct`) and when it was last used."""
 
-    __slots__ = ("conn", "generation", "last_used", "session")
+    __slots__ = ("conn", "direct", "driver", "generation", "holder", "last_used", "session")
 
-    def __init__(self, conn: Connection, generation: int) -> None:
+    def __init__(self, holder: _Holder, conn: Connection, generation: int) -> None:
+        self.holder = holder
         self.conn = conn
-        self.session = Session(bind=conn)
+        self.driver: Any = conn.connection.driver_connection
+        self.direct = Direct(conn)
+        self.session = self.new_session()
         self.last_used = time.monotonic()
         self.generation = generation
+
+    def new_session(self) -> Session:
+        """A ``Session`` bound to the connection whose function calls go through libpq
+        (``server_side.call``)."""
+        session = Session(bind=self.conn)
+        session.info[SESSION_KEY] = self.direct
+        return session
 
 
 class _Holder:
@@ -58,7 +72,7 @@ class _Holder:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.pid = os.getpid()
+        self.pid = _process[0]
         self.pool = engine.pool.recreate()
         pool: Any = engine.pool
         self.limit = int(pool.size()) + max(0, int(getattr(pool, "_max_overflow", 0)))
@@ -81,10 +95,12 @@ class _Holder:
     def give_back(self, held: _Held) -> None:
         """Return ``held`` after use: to the free list when it is clean, else closed."""
         session = held.session
-        if session.in_transaction() or session.identity_map or session.new or session.deleted:
+        # The session's own dictionaries: its ``new`` and ``deleted`` build a set for each
+        # question, a visible share of a call that used none of them.
+        if session.in_transaction() or session.identity_map or session._new or session._deleted:
             session.close()
-            held.session = Session(bind=held.conn)
-        if held.generation != self.generation or not _idle(held.conn):
+            held.session = held.new_session()
+        if held.generation != self.generation or not _idle(held):
             self._close(held)
             return
         held.last_used = time.monotonic()
@@ -102,7 +118,7 @@ class _Holder:
             with self.lock:
                 self.count -= 1
             raise
-        return _Held(conn, self.generation)
+        return _Held(self, conn, self.generation)
 
     def _close(self, held: _Held) -> None:
         with self.lock:
@@ -132,21 +148,21 @@ def _alive(held: _Held) -> bool:
     return True
 
 
-def _idle(conn: Connection) -> bool:
+def _idle(held: _Held) -> bool:
     """Whether the driver connection is open and outside any transaction (psycopg)."""
+    conn = held.conn
     if conn.invalidated or conn.closed:
         return False
-    driver: Any = conn.connection.driver_connection
-    if driver is None or driver.closed or getattr(driver, "broken", False):
+    driver = held.driver
+    if driver.closed or driver.broken:
         return False
-    import psycopg
-
-    return bool(driver.info.transaction_status == psycopg.pq.TransactionStatus.IDLE)
+    # libpq's own status (psycopg's ``info.transaction_status`` wraps it in an enum).
+    return bool(driver.pgconn.transaction_status == _PQTRANS_IDLE)
 
 
 def _holder(engine: Engine) -> _Holder:
     holder: _Holder | None = getattr(engine, _ATTRIBUTE, None)
-    if holder is not None and holder.pid == os.getpid():
+    if holder is not None and holder.pid == _process[0]:
         return holder
     with _lock:
         holder = getattr(engine, _ATTRIBUTE, None)
@@ -168,18 +184,32 @@ def _disposed(engine: Engine) -> None:
 
 
 _lock = threading.Lock()
+#: This process's id, renewed in a forked child: ``os.getpid()`` is a system call, and
+#: was one per one-call write.
+_process = [os.getpid()]
+os.register_at_fork(after_in_child=lambda: _process.__setitem__(0, os.getpid()))
+
+
+def take(engine: Engine) -> _Held | None:
+    """A held autocommit connection of ``engine`` (PostgreSQL), or ``None`` when as many
+    are in use as the engine's pool may open; give it back with :func:`give_back`."""
+    return _holder(engine).take()
+
+
+def give_back(held: _Held) -> None:
+    """Return a connection :func:`take` gave."""
+    held.holder.give_back(held)
 
 
 @contextmanager
 def held_session(engine: Engine) -> Iterator[Session | None]:
     """A ``Session`` on a held autocommit connection of ``engine`` (PostgreSQL), or
     ``None`` when as many are in use as the engine's pool may open."""
-    holder = _holder(engine)
-    held = holder.take()
+    held = take(engine)
     if held is None:
         yield None
         return
     try:
         yield held.session
     finally:
-        holder.give_back(held)
+        give_back(held)

@@ -21,15 +21,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import replace
 from typing import Any, cast
 
 from sqlalchemy import BigInteger, Engine, String, Table, bindparam, text
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from recompra.db.dialect import is_postgresql
 from recompra.errors import Conflict, InsufficientBalance
 from recompra.loyalty.errors import RewardUnavailable
-from recompra.loyalty.ledger.held import held_session
+from recompra.loyalty.ledger import direct
+from recompra.loyalty.ledger.held import give_back, take
 from recompra.loyalty.prepared import Prepared, Record, run
 from recompra.models.base import JSONType, UTCDateTime
 from recompra.models.loyalty import LoyaltyIdempotencyKey
@@ -52,21 +55,43 @@ _PARAMETERS: dict[str, tuple[str, Any]] = {
     "details": ("jsonb", _JSON),
     "result": ("jsonb", _JSON),
 }
+#: The PostgreSQL type of each returned column's SQLAlchemy type (:mod:`.direct`).
+_RETURNED: dict[type, str] = {String: "text", BigInteger: "bigint", type(JSONType): "jsonb"}
 
 
-def _call(function: str, params: list[str], returns: dict[str, Any]) -> Prepared:
-    """``SELECT * FROM function(:param, ...)``, each parameter cast to its type (bigint
-    unless :data:`_PARAMETERS` says otherwise)."""
-    types = {name: _PARAMETERS.get(name, ("bigint", None)) for name in params}
-    args = ", ".join(f"CAST(:{name} AS {types[name][0]})" for name in params)
-    statement = text(f"SELECT * FROM {function}({args})").bindparams(
-        *(bindparam(name, type_=type_) for name, (_sql, type_) in types.items() if type_)
-    )
-    return Prepared(statement.columns(**returns), server_prepared=True)
+class FunctionCall(Prepared):
+    """A function's call: a :class:`Prepared` statement for a session's connection, and
+    the same call for a held connection's libpq (:mod:`.direct`)."""
+
+    def __init__(self, function: str, params: list[str], returns: dict[str, Any]) -> None:
+        types = {name: _PARAMETERS.get(name, ("bigint", None)) for name in params}
+        args = ", ".join(f"CAST(:{name} AS {types[name][0]})" for name in params)
+        statement = text(f"SELECT * FROM {function}({args})").bindparams(
+            *(bindparam(name, type_=type_) for name, (_sql, type_) in types.items() if type_)
+        )
+        super().__init__(statement.columns(**returns), server_prepared=True)
+        self._unbound = direct.statement(
+            function,
+            [(name, types[name][0]) for name in params],
+            [_RETURNED[type(type_)] for type_ in returns.values()],
+        )
+        self._direct: direct.Statement | None = None
+
+    def direct(self, dialect: Dialect) -> direct.Statement:
+        """The call as :class:`~.direct.Direct` sends it (its row type and the text the
+        listeners see are the compiled statement's)."""
+        found = self._direct
+        if found is None:
+            compiled = self.for_dialect(dialect)
+            assert compiled.row is not None
+            found = self._direct = replace(
+                self._unbound, listener_sql=compiled.sql, row=compiled.row
+            )
+        return found
 
 
 #: One earn (migration 0030's ``recompra_loyalty_earn``; parameters in its order).
-EARN_CALL = _call(
+EARN_CALL = FunctionCall(
     EARN_FUNCTION,
     [
         "program_id",
@@ -88,13 +113,13 @@ EARN_CALL = _call(
 )
 #: An order's earn, its points computed in the function for the common rule set
 #: (migration 0032's ``recompra_loyalty_earn_order``: it calls ``recompra_loyalty_earn``).
-EARN_ORDER_CALL = _call(
+EARN_ORDER_CALL = FunctionCall(
     EARN_ORDER_FUNCTION,
     ["program_id", "order_id", "now"],
     {"out_status": String(), "out_result": JSONType},
 )
 #: One redemption (``recompra_loyalty_redeem``).
-REDEEM_CALL = _call(
+REDEEM_CALL = FunctionCall(
     REDEEM_FUNCTION,
     ["program_id", "customer_id", "reward_code", "key", "coupon", "now", "brand_id", "details"],
     {
@@ -141,10 +166,13 @@ def autocommit_session(engine: Engine) -> Iterator[Session]:
     checkout, isolation change or new session per call); a pooled one when all the held
     ones are busy, and on SQLite."""
     if is_postgresql(engine):
-        with held_session(engine) as session:
-            if session is not None:
-                yield session
-                return
+        held = take(engine)
+        if held is not None:
+            try:
+                yield held.session
+            finally:
+                give_back(held)
+            return
     with engine.connect() as conn:
         session = Session(bind=conn.execution_options(isolation_level="AUTOCOMMIT"))
         try:
@@ -155,7 +183,7 @@ def autocommit_session(engine: Engine) -> Iterator[Session]:
 
 def call(
     session: Session,
-    prepared: Prepared,
+    prepared: FunctionCall,
     params: dict[str, Any],
     *,
     busy: str,
@@ -168,7 +196,10 @@ def call(
     transaction stored the key first, ``RewardUnavailable`` when the stock ran out,
     ``InsufficientBalance`` when the lots hold less than the cached balance.
     """
+    held: direct.Direct | None = session.info.get(direct.SESSION_KEY)
     try:
+        if held is not None:
+            return held.call(prepared.direct(held.dialect), params)
         return run(session, prepared, params).one()
     except Exception as exc:
         state = getattr(exc, "sqlstate", None)
