@@ -8,7 +8,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -315,6 +315,46 @@ _STAMPS = Table(
     Column("at", UTCDateTime),
 )
 _READ_STAMP = Prepared(select(_STAMPS.c.at).where(_STAMPS.c.id == bindparam("id")))
+
+
+_WRITE_STAMP = Prepared(_STAMPS.insert(), columns=["id", "at"])
+
+
+def test_a_prepared_statement_writes_timestamps_as_the_column_type_does(world: World) -> None:
+    """Aware timestamps in several zones, with and without microseconds, and ``NULL``,
+    written by a prepared statement (on SQLite its one-call conversion to text) are stored
+    exactly as SQLAlchemy's own processors store them, row for row (compared as stored,
+    text on SQLite); a naive timestamp is refused by both."""
+    engine = world.engine
+    _STAMPS.create(engine, checkfirst=True)
+    stamps: list[datetime | None] = [
+        datetime(2026, 12, 6, 13, 15, 56, 154070, tzinfo=UTC),
+        datetime(2026, 12, 6, 13, 15, 56, tzinfo=UTC),
+        datetime(2026, 12, 6, 23, 59, 59, 999999, tzinfo=timezone(timedelta(hours=-3))),
+        datetime(2027, 1, 1, 0, 30, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+        datetime(999, 3, 4, 5, 6, 7, 8, tzinfo=UTC),
+        None,
+    ]
+    try:
+        with unit_of_work(engine) as session:
+            for n, at in enumerate(stamps):
+                run(session, _WRITE_STAMP, {"id": n, "at": at})  # prepared
+        with engine.begin() as conn:  # SQLAlchemy's processors
+            rows = [{"id": 100 + n, "at": at} for n, at in enumerate(stamps)]
+            conn.execute(insert(_STAMPS), rows)
+        with engine.connect() as conn:
+            stored = dict(conn.execute(text("SELECT id, at FROM hot_path_stamps")).all())
+        for n in range(len(stamps)):
+            assert stored[n] == stored[100 + n]
+        if engine.dialect.name == "sqlite":
+            assert stored[2] == "2026-12-07 02:59:59.999999"  # 23:59:59.999999 at UTC-3
+        naive = datetime(2026, 12, 6, 13, 15, 56, tzinfo=UTC).replace(tzinfo=None)
+        with pytest.raises(ValueError, match="naive"), unit_of_work(engine) as session:
+            run(session, _WRITE_STAMP, {"id": 50, "at": naive})
+        with pytest.raises(Exception, match="naive"), engine.begin() as conn:
+            conn.execute(insert(_STAMPS), {"id": 51, "at": naive})
+    finally:
+        _STAMPS.drop(engine)
 
 
 def test_a_prepared_statement_reads_timestamps_as_aware_utc(world: World) -> None:

@@ -19,7 +19,7 @@ from recompra.loyalty import (
 )
 from recompra.loyalty.ledger.settlement import settle_account
 from recompra.loyalty.programs import get_program
-from recompra.models import LoyaltyEvent, LoyaltyLot, LoyaltyMovement
+from recompra.models import LoyaltyAllocation, LoyaltyEvent, LoyaltyLot, LoyaltyMovement
 
 from .conftest import T0, World
 
@@ -252,3 +252,64 @@ def test_rejected_debit_changes_nothing(world: World, state: Any) -> None:
             )
             == events_before
         )
+
+
+def _credit(engine: Engine, program: int, customer: int, points: int, key: str, now: Any) -> None:
+    with unit_of_work(engine) as s:
+        adjust(
+            s, program_id=program, customer_id=customer, points=points, request_key=key,
+            reason="x", now=now,
+        )  # fmt: skip
+
+
+def test_debits_take_lots_by_expiry_then_age_and_only_what_they_need(
+    world: World, state: Any
+) -> None:
+    """Lots credited at three times (three of them at once: the same expiry, taken by
+    age), then two debits that each span several lots: every lot's ``remaining`` and
+    every allocation equal a first-to-expire, then oldest, greedy take computed here."""
+    _brand, program = world.program()
+    customer = world.customer()
+    credits = [(7, 0), (5, 0), (9, 0), (4, 1), (6, 2)]  # (points, days after T0)
+    for n, (points, day) in enumerate(credits):
+        _credit(world.engine, program, customer, points, f"c{n}", T0 + timedelta(days=day))
+    account = _account_id(world.engine, program, customer)
+    with unit_of_work(world.engine, write=False) as s:
+        lots = s.execute(
+            select(LoyaltyLot.id, LoyaltyLot.expires_at, LoyaltyLot.remaining).where(
+                LoyaltyLot.account_id == account
+            )
+        ).all()
+    expected = {lot.id: lot.remaining for lot in lots}
+    spend_order = [lot.id for lot in sorted(lots, key=lambda lot: (lot.expires_at, lot.id))]
+    for n, debit in enumerate([20, 6]):
+        with unit_of_work(world.engine) as s:
+            movement = adjust(
+                s, program_id=program, customer_id=customer, points=-debit,
+                request_key=f"d{n}", reason="x", now=T0 + timedelta(days=3),
+            ).movement_id  # fmt: skip
+        taken: list[tuple[int, int]] = []
+        left = debit
+        for lot_id in spend_order:
+            if left and expected[lot_id]:
+                used = min(left, expected[lot_id])
+                expected[lot_id] -= used
+                left -= used
+                taken.append((lot_id, used))
+        with unit_of_work(world.engine, write=False) as s:
+            allocations = s.execute(
+                select(LoyaltyAllocation.lot_id, LoyaltyAllocation.points)
+                .where(LoyaltyAllocation.movement_id == movement)
+                .order_by(LoyaltyAllocation.id)
+            ).all()
+            remaining = dict(
+                s.execute(
+                    select(LoyaltyLot.id, LoyaltyLot.remaining).where(
+                        LoyaltyLot.account_id == account
+                    )
+                ).all()
+            )
+        assert [tuple(row) for row in allocations] == taken
+        assert remaining == expected
+    assert sorted(expected.values()) == [0, 0, 0, 0, 5]  # 31 credited, 26 debited
+    assert state(account)["balance"] == 5

@@ -5,20 +5,23 @@ one B-tree, its primary key (migration 0039)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from contextlib import suppress
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, inspect, text
 
-from recompra.db import unit_of_work
+from recompra.db import UNIT_CONNECTION, unit_of_work
 from recompra.db.dialect import is_sqlite
 from recompra.errors import Conflict
+from recompra.loyalty import adjust
 from recompra.loyalty.ledger.idempotency import ACCOUNT_WITH_KEY_AND_DUE, find_stored, store_key
 from recompra.loyalty.ledger.locks import LOCK_ACCOUNT_ROW
-from recompra.loyalty.prepared import Prepared
+from recompra.loyalty.ledger.postings import ALLOCATE_FROM_LOTS
+from recompra.loyalty.prepared import Prepared, run
 from recompra.loyalty.rewards.redemption import ACCOUNT_AND_REDEEM_HEAD
 
-from .conftest import World
+from .conftest import T0, World
 
 #: The partial indexes of ``loyalty_movements`` and their column.
 PARTIAL = (("ix_loyalty_movements_batch_id", "batch_id"),)
@@ -145,3 +148,75 @@ def test_a_key_stored_twice_is_a_conflict_and_keeps_its_first_result(world: Worl
     with unit_of_work(world.engine, write=False) as session:
         assert find_stored(session, **key) == {"n": 1}
         assert find_stored(session, **{**key, "scope": "redeem"}) == {"n": 3}
+
+
+class _Rollback(Exception):
+    """Ends a unit of work without keeping what it wrote."""
+
+
+def _allocation_steps(world: World, program: int, customer: int) -> int:
+    """SQLite virtual-machine instructions of one allocation of 5 points from the
+    customer's lots (rolled back), counted by the driver's progress handler."""
+    with unit_of_work(world.engine, write=False) as s:
+        account, movement = s.execute(
+            text(
+                "SELECT a.id, max(m.id) FROM loyalty_accounts a JOIN loyalty_movements m"
+                " ON m.account_id = a.id WHERE a.program_id = :p AND a.customer_id = :c"
+                " GROUP BY a.id"
+            ),
+            {"p": program, "c": customer},
+        ).one()
+    steps = [0]
+
+    def count() -> int:
+        steps[0] += 1
+        return 0  # go on
+
+    with suppress(_Rollback), unit_of_work(world.engine) as session:
+        driver = session.info[UNIT_CONNECTION].connection.dbapi_connection
+        driver.set_progress_handler(count, 1)
+        try:
+            taken = run(
+                session,
+                ALLOCATE_FROM_LOTS,
+                {
+                    "account_id": account,
+                    "movement_id": movement,
+                    "points": 5,
+                    "now": T0,
+                    "exclude_lot_id": 0,
+                },
+            ).all()
+        finally:
+            driver.set_progress_handler(None, 1)
+        assert [used for _lot, used in taken] == [5]  # from the first lot alone
+        raise _Rollback
+    return steps[0]
+
+
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)  # SQLite's own work counted
+def test_an_allocation_reads_the_lots_it_takes_from_not_every_spendable_one(
+    world: World,
+) -> None:
+    """Taking 5 points from an account whose first lot holds them costs SQLite as many
+    instructions with 60 spendable lots as with 3: the lots are walked in spending order
+    only while more points are needed. A running sum over every spendable lot (the
+    window before issue 20's session 14) grew with the account's history: about 20
+    times the work for 20 times the lots."""
+    _brand, program = world.program()
+    few, many = world.customer(), world.customer()
+    for customer, lots in ((few, 3), (many, 60)):
+        with unit_of_work(world.engine) as s:
+            for n in range(lots):
+                adjust(
+                    s,
+                    program_id=program,
+                    customer_id=customer,
+                    points=10,
+                    request_key=f"lot-{customer}-{n}",
+                    reason="x",
+                    now=T0 - timedelta(days=lots - n),
+                )
+    steps_few = _allocation_steps(world, program, few)
+    steps_many = _allocation_steps(world, program, many)
+    assert steps_many < steps_few * 1.5, (steps_few, steps_many)

@@ -37,6 +37,7 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    tuple_,
     update,
 )
 from sqlalchemy.orm import Session
@@ -195,22 +196,57 @@ def has_due_lots(account_id: ColumnElement[Any]) -> Exists:
 
 #: :func:`has_due_lots` of the account ``:account_id``.
 HAS_DUE_LOTS = has_due_lots(bindparam("account_id"))
-_upto = (
-    func.sum(LOTS.c.remaining)
-    .over(order_by=(LOTS.c.expires_at, LOTS.c.id), rows=(None, 0))
-    .label("upto")
-)
-_spendable = (
-    select(LOTS.c.id, LOTS.c.remaining, LOTS.c.expires_at, _upto)
-    .where(
+
+
+def _spendable_walk() -> Any:
+    """The account's spendable lots in spending order (first to expire, then oldest),
+    each with ``upto``, the running total of ``remaining`` through it, walked one lot at
+    a time and only while the lots before it hold fewer than ``:points``.
+
+    A recursive walk, not a window over all the account's spendable lots: the window read
+    every one of them (and sorted them again) to take from the first, so a redemption's
+    cost grew with the account's history (19 µs of SQLite at 11 lots an account against
+    8 µs for the walk, issue 20 session 14). Each step seeks the next lot in the
+    per-account index, from the last one's expiry on."""
+    spendable = (
         LOTS.c.account_id == bindparam("account_id"),
         LOTS.c.state == "active",
         LOTS.c.remaining > 0,
-        LOTS.c.expires_at > bindparam("now"),
         LOTS.c.id != bindparam("exclude_lot_id"),
     )
-    .subquery()
-)
+    first = (
+        select(LOTS.c.id, LOTS.c.remaining, LOTS.c.expires_at, LOTS.c.remaining.label("upto"))
+        .where(*spendable, LOTS.c.expires_at > bindparam("now"))
+        .order_by(LOTS.c.expires_at, LOTS.c.id)
+        .limit(1)
+        .subquery("first_lot")
+    )
+    walk = select(first).cte("walk", recursive=True)
+    nxt = LOTS.alias("next_lot")
+    later = (
+        select(nxt.c.id)
+        .where(
+            nxt.c.account_id == bindparam("account_id"),
+            nxt.c.state == "active",
+            nxt.c.remaining > 0,
+            nxt.c.id != bindparam("exclude_lot_id"),
+            # After the last lot in spending order; its expiry is past ``:now`` already.
+            nxt.c.expires_at >= walk.c.expires_at,
+            tuple_(nxt.c.expires_at, nxt.c.id) > tuple_(walk.c.expires_at, walk.c.id),
+        )
+        .order_by(nxt.c.expires_at, nxt.c.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    step = LOTS.alias("lot")
+    return walk.union_all(
+        select(step.c.id, step.c.remaining, step.c.expires_at, walk.c.upto + step.c.remaining)
+        .select_from(walk.join(step, step.c.id == later))
+        .where(walk.c.upto < bindparam("points"))
+    )
+
+
+_spendable = _spendable_walk()
 _needed = _spendable.c.upto - _spendable.c.remaining < bindparam("points")
 #: Allocations from the spendable lots, first-to-expire (= oldest) first, only as many as
 #: ``points`` needs: the last lot gives what is left to take. One statement whatever the
