@@ -1,4 +1,4 @@
-"""The lots' and events' foreign keys (migration 0042 folded five single keys into three
+"""The lots' and events' foreign keys (migration 0041 folded five single keys into three
 composite ones): on both backends the database still refuses every row the single keys
 refused, and now also a lot or an event whose account is not its movement's, and an
 event whose program is not its account's."""
@@ -101,7 +101,7 @@ def test_a_lot_needs_its_account_and_movement(engine: Engine) -> None:
 
 
 def test_a_lot_belongs_to_its_movements_account(engine: Engine) -> None:
-    """New with 0042: the single keys admitted an existing account that is not the
+    """New with 0041: the single keys admitted an existing account that is not the
     movement's (fails on the base)."""
     ledger = _ledger(engine)
     assert not _set(engine, "loyalty_lots", ledger.lot, account_id=ledger.other_account)
@@ -123,7 +123,7 @@ def test_an_event_needs_its_program_account_and_movement(engine: Engine) -> None
 
 
 def test_an_event_belongs_to_its_accounts_program_and_movement(engine: Engine) -> None:
-    """New with 0042 (fails on the base): another existing program, or another account's
+    """New with 0041 (fails on the base): another existing program, or another account's
     movement, were admitted by the single keys."""
     ledger = _ledger(engine)
     assert not _set(engine, "loyalty_events", ledger.event, program_id=ledger.other_program)

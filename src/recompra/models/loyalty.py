@@ -139,7 +139,7 @@ class LoyaltyAccount(ProgramOwned, Timestamped, Base):
             unique=True,
         ),
         UniqueConstraint("program_id", "company_account_id"),
-        # The key of the events' composite foreign key (migration 0042): an event's
+        # The key of the events' composite foreign key (migration 0041): an event's
         # program is its account's. Neither column is ever updated: the accounts' updates
         # stay HOT.
         Index("uq_loyalty_accounts_id_program", "id", "program_id", unique=True),
@@ -175,7 +175,7 @@ class LoyaltyMovement(Base):
     __tablename__ = "loyalty_movements"
     __table_args__ = (
         # Unique (``id`` is), so that lots and events can reference a movement together
-        # with its account in one foreign key (migration 0042); it replaced the same
+        # with its account in one foreign key (migration 0041); it replaced the same
         # index, not unique, that the account's history reads.
         Index("uq_loyalty_movements_account_id", "account_id", "id", unique=True),
         # Partial (migration 0031): no hot-path movement has a batch; a NULL there was a
@@ -246,7 +246,7 @@ class LoyaltyLot(Base):
         ),
         Index("ix_loyalty_lots_order", "order_id"),
         # One foreign key checks the lot's movement AND that the movement is the lot's
-        # account's (migration 0042): the lot's account exists because the movement's
+        # account's (migration 0041): the lot's account exists because the movement's
         # does (the movement's own foreign key), one check per lot instead of two. Both
         # columns are NOT NULL, so MATCH SIMPLE always checks it.
         ForeignKeyConstraint(
@@ -421,7 +421,7 @@ class LoyaltyEvent(ProgramOwned, Base):
 
     __tablename__ = "loyalty_events"
     __table_args__ = (
-        # Two composite foreign keys instead of three single ones (migration 0042): the
+        # Two composite foreign keys instead of three single ones (migration 0041): the
         # first checks the account AND that the event's program is the account's (the
         # program exists because the account's own foreign key says so); the second the
         # movement AND that it is the event's account's. An event without a movement

@@ -28,7 +28,7 @@ account from the movement's or the account's row; adding a key checks every row 
 Both backends: SQLite rebuilds the two tables (batch mode); its composite checks are one
 index lookup where it did two. The downgrade restores the single keys and the index.
 
-Revision ID: 0042_ledger_composite_keys
+Revision ID: 0041_ledger_composite_keys
 Revises: 0040_ledger_compact_checks
 """
 
@@ -36,7 +36,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0042_ledger_composite_keys"
+revision: str = "0041_ledger_composite_keys"
 down_revision: str | Sequence[str] | None = "0040_ledger_compact_checks"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
