@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import Engine, event, text
 
 from dbtest import create_test_engine
-from recompra.db import unit_of_work
+from recompra.db import make_engine, unit_of_work
 from recompra.loyalty import create_reward, earn_order, redeem_reward
 from recompra.loyalty.ledger import direct, held
 from recompra.loyalty.ledger.server_side import EARN_ORDER_FUNCTION, REDEEM_FUNCTION
@@ -132,3 +132,31 @@ def test_an_error_keeps_its_sqlstate_and_the_connection_stays_in_use(pg: Engine)
         assert again.driver.info.backend_pid == backend  # kept: idle after the error
     finally:
         held.give_back(again)
+
+
+def test_a_connection_opened_in_another_encoding_is_switched_to_utf8(pg: Engine) -> None:
+    # The encoders write UTF-8 and the decoders read it: a server whose clients default to
+    # another encoding (here asked by the connection itself) would otherwise store
+    # "ção" as mojibake or refuse it.
+    url = pg.url.update_query_dict({"client_encoding": "LATIN1"})
+    latin = make_engine(url.render_as_string(hide_password=False), pool_size=1)
+    echo = direct.Statement(
+        name=b"test_direct_echo",
+        sql=b"SELECT CAST($1 AS text), CAST(length(CAST($1 AS text)) AS bigint)",
+        params=(("note", direct.ENCODERS["text"]),),
+        columns=(direct.DECODERS["text"], direct.DECODERS["bigint"]),
+        row=lambda *values: values,
+    )
+    try:
+        with latin.connect() as conn:
+            assert conn.exec_driver_sql("SHOW client_encoding").scalar_one() == "LATIN1"
+        taken = held.take(latin)
+        assert taken is not None
+        try:
+            # Three characters, read back as written.
+            assert taken.direct.call(echo, {"note": "ção"}) == ("ção", 3)
+            assert taken.driver.info.encoding == "utf-8"
+        finally:
+            held.give_back(taken)
+    finally:
+        latin.dispose()
