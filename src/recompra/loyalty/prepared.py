@@ -21,7 +21,7 @@ import weakref
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from operator import itemgetter
 from typing import Any, TypeAlias, TypeGuard, cast
 
@@ -35,7 +35,7 @@ from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.visitors import replacement_traverse
 
 from recompra.db import UNIT_CONNECTION
-from recompra.models.base import UTCDateTime, as_utc
+from recompra.models.base import UTCDateTime, as_utc, to_utc
 
 Processor = Callable[[Any], Any]
 #: A row a prepared statement returned: a named tuple, read by attribute or index like a
@@ -212,11 +212,7 @@ def _utc_to_text(value: datetime | None) -> str | None:
     keep comparing as text). A naive value is refused, as the type refuses it."""
     if value is None:
         return None
-    if value.tzinfo is not UTC:
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value!r}: timestamps must be timezone-aware")
-        value = value.astimezone(UTC)
-    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+    return to_utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _result_processor(type_: Any, dialect: Dialect) -> Processor | None:

@@ -48,13 +48,22 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value!r}: timestamps must be timezone-aware")
-        value = value.astimezone(UTC)
+        value = to_utc(value)
         return value.replace(tzinfo=None) if stores_naive_utc(dialect) else value
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         return as_utc(value)
+
+
+def to_utc(value: datetime) -> datetime:
+    """A timestamp to write, in UTC; a naive one is refused (it is ambiguous). Shared by
+    the column type and the hot path's own binders (``loyalty/prepared.py``,
+    ``loyalty/ledger/direct.py``), which skip SQLAlchemy's layered processors."""
+    if value.tzinfo is UTC:
+        return value
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r}: timestamps must be timezone-aware")
+    return value.astimezone(UTC)
 
 
 def as_utc(value: datetime | None) -> datetime | None:

@@ -26,10 +26,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
+
+from recompra.models.base import to_utc
 
 #: libpq's ``ExecStatusType`` values (psycopg's ``pq.ExecStatus``), without importing
 #: psycopg where the database is SQLite.
@@ -50,12 +52,9 @@ def _text(value: Any) -> bytes:
     return str(value).encode()
 
 
-def _timestamptz(value: Any) -> bytes:
+def _timestamptz(value: datetime) -> bytes:
     # As ``UTCDateTime`` binds it: naive timestamps are refused, aware ones sent in UTC.
-    if not isinstance(value, datetime) or value.tzinfo is None:
-        raise ValueError(f"naive datetime {value!r}: timestamps must be timezone-aware")
-    moment: datetime = value if value.tzinfo is UTC else value.astimezone(UTC)
-    return moment.isoformat().encode()
+    return to_utc(value).isoformat().encode()
 
 
 def _jsonb(value: Any) -> bytes:
